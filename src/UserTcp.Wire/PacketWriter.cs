@@ -1,0 +1,69 @@
+using System.Buffers.Binary;
+
+namespace UserTcp.Wire;
+
+/// <summary>Emits IPv4 and TCP headers, options, payload and checksums into a caller's buffer. Never allocates.</summary>
+public static class PacketWriter
+{
+    /// <summary>Bytes needed for an IPv4 packet (no IP options) carrying <paramref name="tcp"/>.</summary>
+    public static int Ipv4TcpLength(scoped in TcpRepr tcp) => Ipv4Packet.MinHeaderLength + tcp.HeaderLength + tcp.Payload.Length;
+
+    /// <summary>
+    /// Writes a whole IPv4 packet carrying <paramref name="tcp"/>. False (and nothing usable written) when the
+    /// destination is too short or the packet would exceed 65535 bytes.
+    /// </summary>
+    public static bool TryWriteIpv4Tcp(Span<byte> destination, in Ipv4Repr ip, scoped in TcpRepr tcp, out int bytesWritten)
+    {
+        bytesWritten = 0;
+        int total = Ipv4TcpLength(tcp);
+        if (total > ushort.MaxValue || destination.Length < total) return false;
+        Ipv4Repr header = ip;
+        header.Protocol = Ipv4Packet.ProtocolTcp;
+        WriteIpv4Header(destination, header, total - Ipv4Packet.MinHeaderLength);
+        TryWriteTcp(destination[Ipv4Packet.MinHeaderLength..total], ip.Source, ip.Destination, tcp, out _);
+        bytesWritten = total;
+        return true;
+    }
+
+    /// <summary>Writes a TCP header, options and payload with the checksum over the IPv4 pseudo-header.</summary>
+    public static bool TryWriteTcp(Span<byte> destination, Ipv4Address source, Ipv4Address destinationAddress, scoped in TcpRepr tcp, out int bytesWritten)
+    {
+        bytesWritten = 0;
+        int headerLength = tcp.HeaderLength;
+        int length = headerLength + tcp.Payload.Length;
+        if (length > ushort.MaxValue || destination.Length < length) return false;
+        Span<byte> segment = destination[..length];
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.SourcePort..], tcp.SourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.DestinationPort..], tcp.DestinationPort);
+        BinaryPrimitives.WriteUInt32BigEndian(segment[TcpSegment.Field.SequenceNumber..], tcp.SequenceNumber.Value);
+        BinaryPrimitives.WriteUInt32BigEndian(segment[TcpSegment.Field.AcknowledgmentNumber..], tcp.AcknowledgmentNumber.Value);
+        segment[TcpSegment.Field.DataOffset] = (byte)(headerLength / 4 << 4);
+        segment[TcpSegment.Field.Flags] = (byte)tcp.Flags;
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.Window..], tcp.Window);
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.Checksum..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.UrgentPointer..], tcp.UrgentPointer);
+        tcp.Options.TryWrite(segment[TcpSegment.MinHeaderLength..headerLength], out _);
+        tcp.Payload.CopyTo(segment[headerLength..]);
+        ulong sum = InternetChecksum.PseudoHeader(source, destinationAddress, Ipv4Packet.ProtocolTcp, (ushort)length);
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.Checksum..], InternetChecksum.Finish(InternetChecksum.Add(sum, segment)));
+        bytesWritten = length;
+        return true;
+    }
+
+    /// <summary>Writes a 20-byte IPv4 header (no options) for a payload of the given length, checksum included.</summary>
+    public static void WriteIpv4Header(Span<byte> destination, in Ipv4Repr ip, int payloadLength)
+    {
+        Span<byte> header = destination[..Ipv4Packet.MinHeaderLength];
+        header[Ipv4Packet.Field.VersionIhl] = 4 << 4 | Ipv4Packet.MinHeaderLength / 4;
+        header[Ipv4Packet.Field.TypeOfService] = ip.TypeOfService;
+        BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.TotalLength..], (ushort)(Ipv4Packet.MinHeaderLength + payloadLength));
+        BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.Identification..], ip.Identification);
+        BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.FlagsFragment..], (ushort)(ip.DontFragment ? 0x4000 : 0));
+        header[Ipv4Packet.Field.TimeToLive] = ip.TimeToLive;
+        header[Ipv4Packet.Field.Protocol] = ip.Protocol;
+        BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.Checksum..], 0);
+        ip.Source.Write(header[Ipv4Packet.Field.Source..]);
+        ip.Destination.Write(header[Ipv4Packet.Field.Destination..]);
+        BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.Checksum..], InternetChecksum.Compute(header));
+    }
+}

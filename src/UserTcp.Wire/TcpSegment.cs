@@ -1,0 +1,91 @@
+using System.Buffers.Binary;
+
+namespace UserTcp.Wire;
+
+/// <summary>
+/// A validated view of one TCP segment (RFC 9293 §3.1). <see cref="TryParse(in Ipv4Packet, out TcpSegment, bool)"/>
+/// checks lengths, the checksum and every option once; after that no accessor can throw.
+/// </summary>
+public readonly ref struct TcpSegment
+{
+    public const int MinHeaderLength = 20;
+    public const int MaxHeaderLength = 60;
+
+    /// <summary>Byte offsets of the fixed header fields (RFC 9293 §3.1, Figure 1).</summary>
+    internal static class Field
+    {
+        public const int SourcePort = 0;
+        public const int DestinationPort = 2;
+        public const int SequenceNumber = 4;
+        public const int AcknowledgmentNumber = 8;
+        public const int DataOffset = 12;
+        public const int Flags = 13;
+        public const int Window = 14;
+        public const int Checksum = 16;
+        public const int UrgentPointer = 18;
+    }
+
+    // Invariant: 20 <= HeaderLength <= _bytes.Length, options well-formed and summarised in _options.
+    private readonly ReadOnlySpan<byte> _bytes;
+    private readonly TcpOptions _options;
+
+    private TcpSegment(ReadOnlySpan<byte> bytes, TcpOptions options)
+    {
+        _bytes = bytes;
+        _options = options;
+    }
+
+    /// <summary>Validates the TCP segment carried by <paramref name="packet"/>. Fragments and other protocols are refused.</summary>
+    public static WireError TryParse(in Ipv4Packet packet, out TcpSegment segment, bool verifyChecksum = true)
+    {
+        segment = default;
+        // RFC 9293 needs whole segments; UserTcp does not reassemble IP fragments (Linux never sends them with DF set).
+        if (packet.IsFragment) return WireError.Fragment;
+        if (packet.Protocol != Ipv4Packet.ProtocolTcp) return WireError.NotTcp;
+        return TryParse(packet.Payload, packet.Source, packet.Destination, out segment, verifyChecksum);
+    }
+
+    /// <summary>Validates raw TCP bytes whose pseudo-header addresses are given. Never throws and never allocates.</summary>
+    public static WireError TryParse(ReadOnlySpan<byte> bytes, Ipv4Address source, Ipv4Address destination, out TcpSegment segment, bool verifyChecksum = true)
+    {
+        segment = default;
+        if (bytes.Length < MinHeaderLength) return WireError.Truncated;
+        int headerLength = (bytes[Field.DataOffset] >> 4) * 4;
+        if (headerLength < MinHeaderLength || headerLength > bytes.Length) return WireError.BadDataOffset;
+        if (verifyChecksum)
+        {
+            ulong sum = InternetChecksum.PseudoHeader(source, destination, Ipv4Packet.ProtocolTcp, (ushort)bytes.Length);
+            if (InternetChecksum.Finish(InternetChecksum.Add(sum, bytes)) != 0) return WireError.BadTcpChecksum;
+        }
+        WireError optionsError = TcpOptions.TryParse(bytes[MinHeaderLength..headerLength], out TcpOptions options);
+        if (optionsError != WireError.None) return optionsError;
+        segment = new TcpSegment(bytes, options);
+        return WireError.None;
+    }
+
+    /// <summary>The whole segment, header and payload.</summary>
+    public ReadOnlySpan<byte> Bytes => _bytes;
+    public ushort SourcePort => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.SourcePort..]);
+    public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.DestinationPort..]);
+    public SeqNumber SequenceNumber => new(BinaryPrimitives.ReadUInt32BigEndian(_bytes[Field.SequenceNumber..]));
+    public SeqNumber AcknowledgmentNumber => new(BinaryPrimitives.ReadUInt32BigEndian(_bytes[Field.AcknowledgmentNumber..]));
+    /// <summary>Header length in bytes (Data Offset × 4).</summary>
+    public int HeaderLength => (_bytes[Field.DataOffset] >> 4) * 4;
+    /// <summary>The four bits after Data Offset: reserved, the last one AE (RFC 9293 §3.1, RFC 3540 history).</summary>
+    public int Reserved => _bytes[Field.DataOffset] & 0x0F;
+    public TcpFlags Flags => (TcpFlags)_bytes[Field.Flags];
+    /// <summary>The raw 16-bit window field, before any window scaling.</summary>
+    public ushort Window => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.Window..]);
+    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.Checksum..]);
+    public ushort UrgentPointer => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.UrgentPointer..]);
+    /// <summary>The options area as it stands on the wire (walk it with <see cref="TcpOptionReader"/>).</summary>
+    public ReadOnlySpan<byte> RawOptions => _bytes[MinHeaderLength..HeaderLength];
+    /// <summary>The options as values.</summary>
+    public TcpOptions Options => _options;
+    public ReadOnlySpan<byte> Payload => _bytes[HeaderLength..];
+
+    public bool Has(TcpFlags flags) => (Flags & flags) == flags;
+
+    /// <summary>SEG.LEN: payload octets plus one for SYN and one for FIN (RFC 9293 §3.4).</summary>
+    public int SegmentLength => Payload.Length + (Has(TcpFlags.Syn) ? 1 : 0) + (Has(TcpFlags.Fin) ? 1 : 0);
+}
