@@ -5,8 +5,9 @@ using System.Text;
 namespace UserTcp.Wire;
 
 /// <summary>
-/// One-line, tcpdump-style text for a raw IPv4 packet (as `tcpdump -n -S` prints it: absolute sequence numbers,
-/// options in wire order). For people reading captures; allocates its string, so keep it off the hot path.
+/// One-line, tcpdump-style text for a raw IPv4 packet, as `tcpdump -nn -S -vv` prints the TCP line: absolute
+/// sequence numbers, seq on every segment (plain tcpdump leaves it off pure ACKs, but acceptability questions need it),
+/// options in wire order. For people reading captures; allocates its string, so keep it off the hot path.
 /// </summary>
 public static class PacketFormatter
 {
@@ -71,12 +72,8 @@ public static class PacketFormatter
 
         text.Append(CultureInfo.InvariantCulture, $"{ip.Source}.{tcp.SourcePort} > {ip.Destination}.{tcp.DestinationPort}: Flags [{FlagLetters(tcp.Flags)}]");
         int length = tcp.Payload.Length;
-        // tcpdump prints seq only when the segment occupies sequence space or is a RST.
-        if (length > 0 || (tcp.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) != 0)
-        {
-            text.Append(CultureInfo.InvariantCulture, $", seq {tcp.SequenceNumber}");
-            if (length > 0) text.Append(CultureInfo.InvariantCulture, $":{tcp.SequenceNumber + length}");
-        }
+        text.Append(CultureInfo.InvariantCulture, $", seq {tcp.SequenceNumber}");
+        if (length > 0) text.Append(CultureInfo.InvariantCulture, $":{tcp.SequenceNumber + length}");
         if (tcp.Has(TcpFlags.Ack)) text.Append(CultureInfo.InvariantCulture, $", ack {tcp.AcknowledgmentNumber}");
         text.Append(CultureInfo.InvariantCulture, $", win {tcp.Window}");
         if (tcp.Has(TcpFlags.Urg)) text.Append(CultureInfo.InvariantCulture, $", urg {tcp.UrgentPointer}");
