@@ -1,0 +1,10 @@
+namespace UserTcp.Tun;
+
+/// <summary>A TUN or namespace operation failed; the message says what to do about it.</summary>
+public sealed class TunException : Exception
+{
+    public TunException(int errno, string message) : base(message) => Errno = errno;
+
+    /// <summary>The errno the failing system call reported.</summary>
+    public int Errno { get; }
+}

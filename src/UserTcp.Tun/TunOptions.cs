@@ -1,0 +1,57 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace UserTcp.Tun;
+
+/// <summary>What <see cref="TunDevice.Open"/> creates: the interface name, the kernel side's address and the MTU.</summary>
+public sealed record TunOptions
+{
+    public const int DefaultMtu = 1500;
+
+    /// <summary>IPv4's minimum MTU (RFC 791); the kernel refuses less on an interface with an address.</summary>
+    public const int MinMtu = 68;
+
+    /// <summary>The largest MTU a TUN device accepts.</summary>
+    public const int MaxMtu = 65535;
+
+    public TunOptions(string name, InterfaceAddress address, int mtu = DefaultMtu)
+    {
+        if (!TryValidateName(name, out string? problem))
+        {
+            throw new ArgumentException(problem, nameof(name));
+        }
+        if (address.Address is null)
+        {
+            throw new ArgumentException("an address is required, e.g. 10.77.0.1/24", nameof(address));
+        }
+        if (mtu is < MinMtu or > MaxMtu)
+        {
+            throw new ArgumentOutOfRangeException(nameof(mtu), mtu, $"MTU must be between {MinMtu} and {MaxMtu}");
+        }
+        Name = name;
+        Address = address;
+        Mtu = mtu;
+    }
+
+    /// <summary>The interface name, e.g. utcp0.</summary>
+    public string Name { get; }
+
+    /// <summary>The address the kernel side of the interface gets; the prefix also gives the kernel its route.</summary>
+    public InterfaceAddress Address { get; }
+
+    public int Mtu { get; }
+
+    /// <summary>Checks a name the way the kernel does (dev_valid_name), so mistakes are reported before any system call.</summary>
+    public static bool TryValidateName(string? name, [NotNullWhen(false)] out string? problem)
+    {
+        problem = name switch
+        {
+            null or "" => "the interface name is empty: give a name such as utcp0",
+            "." or ".." => $"'{name}' cannot be an interface name: give a name such as utcp0",
+            { Length: >= 16 } => $"interface name '{name}' is {name.Length} characters: Linux allows at most 15",
+            _ when !name.All(c => char.IsAscii(c) && c > ' ' && c != '/' && c != ':' && c != 0x7f)
+                => $"interface name '{name}' may not contain spaces, '/', ':' or non-ASCII characters",
+            _ => null,
+        };
+        return problem is null;
+    }
+}
