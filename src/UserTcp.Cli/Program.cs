@@ -1,0 +1,34 @@
+using System.CommandLine;
+using UserTcp.Cli.Commands;
+using UserTcp.Tun;
+
+// Exit codes: 0 success, 1 the system refused or a check failed, 2 the command line was wrong.
+var root = new RootCommand("UserTcp: a userspace TCP/IPv4 stack over a Linux TUN device.")
+{
+    DoctorCommand.Create(),
+    CaptureCommand.Create(),
+};
+root.SetAction(_ =>
+{
+    Console.Error.WriteLine("usertcp: name a command (doctor or capture); see 'usertcp --help'");
+    return 2;
+});
+
+ParseResult parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    string command = parsed.CommandResult.Command is RootCommand ? "usertcp" : $"usertcp {parsed.CommandResult.Command.Name}";
+    string message = parsed.Errors[0].Message.ReplaceLineEndings(" ").TrimEnd('.');
+    Console.Error.WriteLine($"{command}: {message}; see '{command} --help'");
+    return 2;
+}
+
+try
+{
+    return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (TunException exception)
+{
+    Console.Error.WriteLine($"usertcp: {exception.Message}");
+    return 1;
+}
