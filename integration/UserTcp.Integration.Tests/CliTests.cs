@@ -1,0 +1,77 @@
+using System.Text.RegularExpressions;
+using UserTcp.Tun;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>Runs the built `usertcp` executable the way a person would.</summary>
+public sealed partial class CliTests
+{
+    private static readonly string Usertcp = Path.Combine(AppContext.BaseDirectory, "usertcp");
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+
+    [RequiresNetAdminFact]
+    public void Doctor_passes_as_root_and_leaves_no_namespace_behind()
+    {
+        NetAdminEnvironment.Require();
+        using PeerProcess doctor = PeerProcess.Run(CommandTimeout, Usertcp, "doctor");
+
+        Assert.True(doctor.ExitCode == 0, doctor.Transcript);
+        Assert.Contains(doctor.OutputLines, line => line.StartsWith("ok    tun in netns", StringComparison.Ordinal));
+        Assert.DoesNotContain(doctor.OutputLines, line => line.StartsWith("FAIL", StringComparison.Ordinal));
+        using PeerProcess namespaces = PeerProcess.Run(CommandTimeout, "ip", "netns", "list");
+        Assert.DoesNotContain(namespaces.OutputLines, line => line.StartsWith($"usertcp-doctor-{doctor.Id}", StringComparison.Ordinal));
+    }
+
+    [RequiresNetAdminFact]
+    public void Capture_prints_the_kernels_syn_in_tcpdump_style()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProcess capture = ns.Start(Usertcp, "capture", "--iface", Addresses.Interface, "--address", Addresses.KernelCidr,
+            "--mtu", "1500", "--count", "1", "--timeout", "10");
+        Assert.True(capture.WaitForErrorLine(line => line.StartsWith("listening on utcp0", StringComparison.Ordinal), CommandTimeout),
+            capture.Transcript);
+
+        ns.Start(Addresses.KernelConnect);
+
+        Assert.True(capture.WaitForExit(CommandTimeout), capture.Transcript);
+        Assert.True(capture.ExitCode == 0, capture.Transcript);
+        string line = Assert.Single(capture.OutputLines);
+        Assert.Matches(SynLine(), line);
+    }
+
+    [RequiresNetAdminFact]
+    public void Capture_on_a_name_in_use_exits_1_with_one_line()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+
+        PeerProcess capture = ns.Run(CommandTimeout, Usertcp, "capture", "--iface", Addresses.Interface, "--count", "1", "--timeout", "1");
+
+        Assert.Equal(1, capture.ExitCode);
+        Assert.Equal(["usertcp: interface utcp0 already in use: pick another --iface name"], capture.ErrorLines);
+    }
+
+    [Fact]
+    public void A_bad_address_exits_2_with_one_line_saying_how_to_write_it()
+    {
+        using PeerProcess capture = PeerProcess.Run(CommandTimeout, Usertcp, "capture", "--address", "10.1/24");
+
+        Assert.Equal(2, capture.ExitCode);
+        string line = Assert.Single(capture.ErrorLines);
+        Assert.Contains("write it as a.b.c.d/n", line, StringComparison.Ordinal);
+        Assert.Empty(capture.OutputLines);
+    }
+
+    [Fact]
+    public void Help_lists_the_commands()
+    {
+        using PeerProcess help = PeerProcess.Run(CommandTimeout, Usertcp, "--help");
+
+        Assert.Equal(0, help.ExitCode);
+        Assert.Contains(help.OutputLines, line => line.TrimStart().StartsWith("doctor", StringComparison.Ordinal));
+        Assert.Contains(help.OutputLines, line => line.TrimStart().StartsWith("capture", StringComparison.Ordinal));
+    }
+
+    [GeneratedRegex(@"^\d\d:\d\d:\d\d\.\d{6} IP 10\.77\.0\.1\.\d+ > 10\.77\.0\.2\.80: Flags \[S\], seq \d+, win \d+, options \[mss 1460,sackOK,TS val \d+ ecr 0,nop,wscale \d+\], length 0$")]
+    private static partial Regex SynLine();
+}

@@ -1,0 +1,152 @@
+using UserTcp.Tun;
+using UserTcp.Wire;
+
+namespace UserTcp.Integration.Tests;
+
+public sealed class TunDeviceTests
+{
+    private static readonly TimeSpan PacketTimeout = TimeSpan.FromSeconds(5);
+
+    [RequiresNetAdminFact]
+    public void Kernel_connect_arrives_as_a_syn_with_mss_sack_timestamps_and_window_scale()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+        ns.Start(Addresses.KernelConnect);
+
+        byte[] packet = Packets.ReadUntil(tun, PacketTimeout, p => Packets.IsTcp(p, TcpFlags.Syn, 80));
+
+        Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
+        Assert.Equal(WireError.None, TcpSegment.TryParse(ip, out TcpSegment syn));
+        Assert.Equal(Addresses.KernelAddress, ip.Source);
+        Assert.Equal(Addresses.StackAddress, ip.Destination);
+        Assert.Equal(80, syn.DestinationPort);
+        Assert.Equal(TcpFlags.Syn, syn.Flags);
+        // MTU 1500 minus 20 bytes of IPv4 and 20 of TCP header.
+        Assert.Equal((ushort)1460, syn.Options.MaxSegmentSize);
+        Assert.True(syn.Options.SackPermitted);
+        Assert.NotNull(syn.Options.Timestamp);
+        Assert.NotNull(syn.Options.WindowScale);
+    }
+
+    [RequiresNetAdminFact]
+    public void Reset_written_to_the_device_refuses_the_kernels_connect()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+        PeerProcess connect = ns.Start(Addresses.KernelConnect);
+        byte[] packet = Packets.ReadUntil(tun, PacketTimeout, p => Packets.IsTcp(p, TcpFlags.Syn, 80));
+        Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
+        TcpSegment.TryParse(ip, out TcpSegment syn);
+
+        // RFC 9293 §3.10.7.1: a SYN to a closed port is answered with <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+        var reset = new TcpRepr
+        {
+            SourcePort = syn.DestinationPort,
+            DestinationPort = syn.SourcePort,
+            AcknowledgmentNumber = syn.SequenceNumber + syn.SegmentLength,
+            Flags = TcpFlags.Rst | TcpFlags.Ack,
+        };
+        var reply = new byte[PacketWriter.Ipv4TcpLength(reset)];
+        Assert.True(PacketWriter.TryWriteIpv4Tcp(reply, new Ipv4Repr(ip.Destination, ip.Source), reset, out _));
+        tun.Write(reply);
+
+        Assert.True(connect.WaitForExit(PacketTimeout), connect.Transcript);
+        Assert.Contains(connect.ErrorLines, line => line.Contains("Connection refused", StringComparison.Ordinal));
+    }
+
+    [RequiresNetAdminFact]
+    public void Kernel_ping_arrives_as_an_icmp_echo_request()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+        ns.Start("ping", "-c", "1", "-W", "1", Addresses.Stack);
+
+        byte[] packet = Packets.ReadUntil(tun, PacketTimeout, Packets.IsEchoRequest);
+
+        Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
+        Assert.Equal(Ipv4Packet.ProtocolIcmp, ip.Protocol);
+        Assert.Equal(Addresses.KernelAddress, ip.Source);
+        Assert.Equal(Addresses.StackAddress, ip.Destination);
+    }
+
+    [RequiresNetAdminFact]
+    public void Address_and_mtu_set_through_ioctls_are_what_ip_shows_and_closing_removes_the_interface()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using (TunDevice tun = ns.OpenTun(Addresses.Options(mtu: 1400)))
+        {
+            Assert.Equal(Addresses.Interface, tun.Name);
+            Assert.Equal(1400, tun.Mtu);
+
+            PeerProcess link = ns.Ip("-o", "link", "show", "dev", Addresses.Interface);
+            Assert.Equal(0, link.ExitCode);
+            Assert.Contains(" mtu 1400 ", link.OutputLines.Single(), StringComparison.Ordinal);
+            Assert.Contains(",UP", link.OutputLines.Single(), StringComparison.Ordinal);
+
+            PeerProcess address = ns.Ip("-o", "-4", "addr", "show", "dev", Addresses.Interface);
+            Assert.Contains($" inet {Addresses.KernelCidr} ", address.OutputLines.Single(), StringComparison.Ordinal);
+        }
+
+        PeerProcess gone = ns.Ip("link", "show", "dev", Addresses.Interface);
+        Assert.NotEqual(0, gone.ExitCode);
+    }
+
+    [RequiresNetAdminFact]
+    public void Opening_a_name_already_in_use_throws_an_actionable_error()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice first = ns.OpenTun(Addresses.Options());
+
+        TunException tunInUse = Assert.Throws<TunException>(() => ns.OpenTun(Addresses.Options()));
+        // The loopback device is not a TUN device, and is never taken over either.
+        TunException loopback = Assert.Throws<TunException>(() =>
+            ns.OpenTun(new TunOptions("lo", InterfaceAddress.Parse(Addresses.KernelCidr))));
+
+        Assert.Equal("interface utcp0 already in use: pick another --iface name", tunInUse.Message);
+        Assert.Equal("interface lo already in use: pick another --iface name", loopback.Message);
+        Assert.Equal(16, tunInUse.Errno); // EBUSY
+    }
+
+    [RequiresNetAdminFact]
+    public void Wait_readable_times_out_on_a_quiet_interface_and_returns_once_a_packet_is_queued()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+
+        Assert.False(tun.WaitReadable(TimeSpan.FromMilliseconds(200)));
+
+        ns.Start("ping", "-c", "1", "-W", "1", Addresses.Stack);
+        Assert.True(tun.WaitReadable(PacketTimeout));
+    }
+
+    [RequiresNetAdminFact]
+    public void Reading_packets_does_not_allocate()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+        ns.Start("ping", "-c", "3", "-i", "0.2", "-W", "1", Addresses.Stack);
+        var buffer = new byte[tun.Mtu];
+
+        // The first packet warms up the code path (JIT, marshalling stubs).
+        Assert.True(tun.WaitReadable(PacketTimeout));
+        tun.Read(buffer);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.True(tun.WaitReadable(PacketTimeout));
+        int length = tun.Read(buffer);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(Packets.IsEchoRequest(buffer.AsSpan(0, length)));
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
+    public void Entering_a_namespace_that_does_not_exist_says_how_to_create_it()
+    {
+        TunException error = Assert.Throws<TunException>(() =>
+            NetworkNamespace.Invoke("utcp-it-no-such-namespace", () => TunDevice.Open(Addresses.Options())));
+
+        Assert.Equal("network namespace utcp-it-no-such-namespace not found: create it with ip netns add utcp-it-no-such-namespace", error.Message);
+    }
+}
