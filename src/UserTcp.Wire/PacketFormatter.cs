@@ -14,6 +14,10 @@ public static class PacketFormatter
     public static string Format(ReadOnlySpan<byte> packet)
     {
         var text = new StringBuilder(128);
+        if (packet.Length > 0 && packet[0] >> 4 == 6)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"IP6 (not handled by UserTcp), {packet.Length} bytes");
+        }
         WireError ipError = Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
         if (ipError == WireError.BadHeaderChecksum)
         {

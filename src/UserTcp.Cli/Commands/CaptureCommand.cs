@@ -44,7 +44,7 @@ internal static class CaptureCommand
 
         var command = new Command("capture",
             "Create a TUN interface in the current network namespace and print each packet the kernel sends to it, "
-            + "like tcpdump -n -S. Run it inside a namespace of its own, so the host's interfaces are never touched: "
+            + "in tcpdump style (like tcpdump -nn -S, sequence numbers absolute). Run it inside a namespace of its own, so the host's interfaces are never touched: "
             + "ip netns add demo; ip netns exec demo usertcp capture --count 3 "
             + "(and from another shell: ip netns exec demo ping -c 3 10.77.0.2)")
         {

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command (README, second line; .ci/run calls it): installs what the tests need, builds with
+# warnings as errors, runs every test project, and ends with one line "tests: N passed, N failed, N skipped".
+# Integration tests need root (TUN, network namespaces); under CI=true they fail rather than skip without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_commands ip:iproute2 ping:iputils-ping timeout:coreutils
+
+dotnet build UserTcp.sln -c Release -nologo -clp:ErrorsOnly
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test UserTcp.sln -c Release --no-build -nologo 2>&1 | tee "$log" || status=$?
+
+# Namespaces our tests make are named utcp-it-*; one left behind is a cleanup bug worth seeing.
+leaked=$(ip netns list 2>/dev/null | awk '$1 ~ /^utcp-it-/ {print $1}')
+if [ -n "$leaked" ]; then
+  echo "error: tests left network namespaces behind: $leaked" >&2
+  for ns in $leaked; do ip netns del "$ns" || true; done
+  status=1
+fi
+
+# dotnet test prints one "Passed!/Failed!  - Failed: F, Passed: P, Skipped: S, Total: T" line per project.
+summary=$(grep -E '^(Passed|Failed)! +- ' "$log" | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\2 \1 \3/' \
+  | awk '{p+=$1; f+=$2; s+=$3; n++} END {if (n == 0) print "none"; else printf "%d passed, %d failed, %d skipped\n", p, f, s}')
+if [ "$summary" = "none" ]; then
+  echo "error: no test results found in the dotnet test output" >&2
+  exit 1
+fi
+echo "tests: $summary"
+exit "$status"
