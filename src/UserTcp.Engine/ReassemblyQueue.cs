@@ -1,0 +1,83 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// Out-of-order data held until the gap before it fills (RFC 9293 §3.10.7.4 "seventh, process the segment text"
+/// allows holding segments beyond RCV.NXT). Ranges are kept sorted and merged, so overlapping retransmissions
+/// cost no extra memory; the owner bounds everything by the receive window.
+/// </summary>
+internal sealed class ReassemblyQueue
+{
+    private sealed class Block
+    {
+        public SeqNumber Start;
+        public byte[] Data = [];
+        public int Length;
+        public SeqNumber End => Start + Length;
+    }
+
+    // Invariant: sorted by Start, non-overlapping, non-adjacent (adjacent blocks are merged).
+    private readonly List<Block> _blocks = [];
+
+    /// <summary>Bytes held.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The sequence number just past a FIN that arrived ahead of the data before it; null when none.</summary>
+    public SeqNumber? FinSeq { get; set; }
+
+    public bool IsEmpty => _blocks.Count == 0;
+
+    /// <summary>The held ranges, for SACK-style reporting and tests.</summary>
+    public IEnumerable<(SeqNumber Start, SeqNumber End)> Ranges => _blocks.Select(b => (b.Start, b.End));
+
+    /// <summary>Holds <paramref name="data"/> at <paramref name="seq"/>, merging with what is there.</summary>
+    public void Add(SeqNumber seq, ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty) return;
+        SeqNumber start = seq, end = seq + data.Length;
+        int first = 0;
+        while (first < _blocks.Count && _blocks[first].End < start) first++;
+        int last = first;
+        while (last < _blocks.Count && _blocks[last].Start <= end) last++;
+        // Blocks [first, last) touch or overlap the new range: merge them all into one.
+        SeqNumber mergedStart = first < last ? SeqNumber.Min(start, _blocks[first].Start) : start;
+        SeqNumber mergedEnd = first < last ? SeqNumber.Max(end, _blocks[last - 1].End) : end;
+        var merged = new Block { Start = mergedStart, Length = mergedEnd - mergedStart };
+        merged.Data = new byte[merged.Length];
+        for (int i = first; i < last; i++)
+        {
+            Block old = _blocks[i];
+            old.Data.AsSpan(0, old.Length).CopyTo(merged.Data.AsSpan(old.Start - mergedStart));
+            Count -= old.Length;
+        }
+        data.CopyTo(merged.Data.AsSpan(start - mergedStart));
+        _blocks.RemoveRange(first, last - first);
+        _blocks.Insert(first, merged);
+        Count += merged.Length;
+    }
+
+    /// <summary>
+    /// If data is held at <paramref name="rcvNxt"/> (or overlapping it), removes and returns the block's bytes
+    /// from rcvNxt on; empty when the gap is still open. Blocks wholly before rcvNxt are discarded.
+    /// </summary>
+    public ReadOnlySpan<byte> TakeAt(SeqNumber rcvNxt)
+    {
+        while (_blocks.Count > 0)
+        {
+            Block block = _blocks[0];
+            if (block.Start > rcvNxt) return default;
+            _blocks.RemoveAt(0);
+            Count -= block.Length;
+            if (block.End > rcvNxt) return block.Data.AsSpan((int)(rcvNxt - block.Start), block.End - rcvNxt);
+        }
+        return default;
+    }
+
+    public void Clear()
+    {
+        _blocks.Clear();
+        Count = 0;
+        FinSeq = null;
+    }
+}

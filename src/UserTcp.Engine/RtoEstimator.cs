@@ -1,0 +1,60 @@
+namespace UserTcp.Engine;
+
+/// <summary>The retransmission timeout of RFC 6298: SRTT and RTTVAR from samples, exponential backoff on expiry.</summary>
+internal sealed class RtoEstimator
+{
+    private readonly TcpConfig _config;
+    // Invariant: _hasSample is false until the first measurement (RFC 6298 §2.1), then SRTT/RTTVAR are valid.
+    private bool _hasSample;
+    private TimeSpan _baseRto;
+
+    public RtoEstimator(TcpConfig config)
+    {
+        _config = config;
+        _baseRto = config.InitialRto;
+        Rto = config.InitialRto;
+    }
+
+    public TimeSpan SmoothedRtt { get; private set; }
+    public TimeSpan RttVariance { get; private set; }
+    /// <summary>The current timeout including backoff.</summary>
+    public TimeSpan Rto { get; private set; }
+    /// <summary>How many times the timer has doubled since the last new ACK.</summary>
+    public int Backoff { get; private set; }
+
+    /// <summary>RFC 6298 §2.2–2.3 with alpha = 1/8, beta = 1/4, K = 4; G is taken as zero (a fine-grained clock).</summary>
+    public void AddSample(TimeSpan rtt)
+    {
+        if (!_hasSample)
+        {
+            SmoothedRtt = rtt;
+            RttVariance = rtt / 2;
+            _hasSample = true;
+        }
+        else
+        {
+            TimeSpan delta = (SmoothedRtt - rtt).Duration();
+            RttVariance = RttVariance * 3 / 4 + delta / 4;
+            SmoothedRtt = SmoothedRtt * 7 / 8 + rtt / 8;
+        }
+        _baseRto = Clamp(SmoothedRtt + 4 * RttVariance);
+        Backoff = 0;
+        Rto = _baseRto;
+    }
+
+    /// <summary>RFC 6298 §5.5: double the timer on each expiry, up to the maximum.</summary>
+    public void BackOff()
+    {
+        Backoff++;
+        Rto = Clamp(Rto * 2);
+    }
+
+    /// <summary>A new ACK ends the backoff (RFC 6298 §5.7 allows keeping it until a sample; Linux resets on progress).</summary>
+    public void ResetBackoff()
+    {
+        Backoff = 0;
+        Rto = _baseRto;
+    }
+
+    private TimeSpan Clamp(TimeSpan rto) => rto < _config.MinRto ? _config.MinRto : rto > _config.MaxRto ? _config.MaxRto : rto;
+}

@@ -1,0 +1,68 @@
+namespace UserTcp.Engine;
+
+/// <summary>What to do with a RST that arrives in TIME-WAIT (RFC 1337 "TIME-WAIT assassination").</summary>
+public enum TimeWaitRstPolicy : byte
+{
+    /// <summary>The RST ends TIME-WAIT at once, as Linux does (net.ipv4.tcp_rfc1337 = 0, its default).</summary>
+    Accept,
+    /// <summary>The RST is ignored and TIME-WAIT runs its full 2MSL, as RFC 1337 §3 recommends.</summary>
+    Ignore,
+}
+
+/// <summary>
+/// Every tunable of the engine. Defaults follow Linux where the RFCs leave a choice (DESIGN.md "The engine").
+/// </summary>
+public sealed record TcpConfig
+{
+    /// <summary>RFC 6298 §2.1: 1 s before any RTT sample.</summary>
+    public TimeSpan InitialRto { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Linux's TCP_RTO_MIN (RFC 6298 §2.4 says 1 s; Linux, like most stacks, uses 200 ms).</summary>
+    public TimeSpan MinRto { get; init; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>RFC 6298 §2.5 allows a cap of at least 60 s; Linux's TCP_RTO_MAX is 120 s.</summary>
+    public TimeSpan MaxRto { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>The whole TIME-WAIT (2MSL); Linux's TCP_TIMEWAIT_LEN is 60 s.</summary>
+    public TimeSpan TimeWait { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>How long an orphaned connection waits in FIN-WAIT-2 (Linux tcp_fin_timeout). Never applies after a mere Shutdown(Send).</summary>
+    public TimeSpan FinWait2Timeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>How long an ACK for a lone segment may be held (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses 40 ms to 200 ms).</summary>
+    public TimeSpan DelayedAck { get; init; } = TimeSpan.FromMilliseconds(40);
+    /// <summary>SYN retransmissions before giving up (Linux tcp_syn_retries).</summary>
+    public int SynRetries { get; init; } = 6;
+    /// <summary>SYN-ACK retransmissions before giving up (Linux tcp_synack_retries).</summary>
+    public int SynAckRetries { get; init; } = 5;
+    /// <summary>Retransmissions of data or FIN before giving up (Linux tcp_retries2).</summary>
+    public int DataRetries { get; init; } = 15;
+    /// <summary>Retransmissions for a connection the application has closed (Linux tcp_orphan_retries; 0 there means 8).</summary>
+    public int OrphanRetries { get; init; } = 8;
+    /// <summary>Keepalive probes on idle connections; off by default as in every socket API (SO_KEEPALIVE).</summary>
+    public bool KeepAlive { get; init; }
+    /// <summary>Idle time before the first keepalive probe (Linux tcp_keepalive_time).</summary>
+    public TimeSpan KeepAliveIdle { get; init; } = TimeSpan.FromHours(2);
+    /// <summary>Time between unanswered probes (Linux tcp_keepalive_intvl).</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(75);
+    /// <summary>Unanswered probes before the connection times out (Linux tcp_keepalive_probes).</summary>
+    public int KeepAliveCount { get; init; } = 9;
+    /// <summary>What a RST does to a connection in TIME-WAIT.</summary>
+    public TimeWaitRstPolicy TimeWaitRst { get; init; } = TimeWaitRstPolicy.Accept;
+    /// <summary>Largest segment payload this side accepts; sent as the MSS option (link MTU minus 40).</summary>
+    public ushort Mss { get; init; } = 1460;
+    /// <summary>Bytes the application may queue for sending.</summary>
+    public int SendBufferSize { get; init; } = 256 * 1024;
+    /// <summary>Bytes held for the application to read; the receive window is its free space.</summary>
+    public int ReceiveBufferSize { get; init; } = 256 * 1024;
+    /// <summary>Send small segments at once instead of waiting for an ACK (TCP_NODELAY; RFC 896 Nagle when false).</summary>
+    public bool NoDelay { get; init; }
+    /// <summary>RFC 6928 initial window, in segments.</summary>
+    public int InitialWindowSegments { get; init; } = 10;
+    /// <summary>First port handed out for active opens (Linux ip_local_port_range).</summary>
+    public ushort EphemeralPortFirst { get; init; } = 32768;
+    /// <summary>Last port handed out for active opens.</summary>
+    public ushort EphemeralPortLast { get; init; } = 60999;
+    /// <summary>
+    /// Chooses the initial sequence number of a connection. The default draws from a seeded generator;
+    /// tests pin it, e.g. near 2^32 so every run crosses the wrap.
+    /// </summary>
+    public Func<FourTuple, uint>? InitialSequenceNumber { get; init; }
+    /// <summary>Seed for the engine's own random choices (ISNs, ephemeral ports) when no generator is given.</summary>
+    public int RandomSeed { get; init; } = 9293;
+}

@@ -1,0 +1,282 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The connection table and everything around it: demultiplexing arriving packets, listeners, RSTs for segments
+/// that match nothing, and the timer queue. Pure: no threads, no I/O, no clock. Every call takes <c>now</c>;
+/// <see cref="PollAt"/> says when to call <see cref="Poll"/> next. Single-owner: callers serialize access.
+/// </summary>
+public sealed class TcpEngine
+{
+    private readonly Dictionary<FourTuple, TcpConnection> _connections = [];
+    private readonly Dictionary<ushort, TcpListener> _listeners = [];
+    // Timer queue with lazy invalidation: an entry counts only while its version equals the connection's TimerVersion.
+    private readonly PriorityQueue<(TcpConnection Connection, long Version), TimeSpan> _timers = new();
+    // Connections with output to send at the next Dispatch; each appears once (TcpConnection.IsPending).
+    private readonly List<TcpConnection> _pending = [];
+    private readonly byte[] _transmitBuffer = new byte[ushort.MaxValue];
+    private readonly byte[] _payloadScratch = new byte[ushort.MaxValue];
+    private readonly Random _random;
+    private readonly ITcpEventSink? _events;
+    private IPacketTransmitter? _output;
+    private long _timerVersion;
+    private ushort _nextEphemeralPort;
+    private ushort _ipIdentification;
+
+    public TcpEngine(Ipv4Address address, TcpConfig? config = null, ITcpEventSink? events = null)
+    {
+        Address = address;
+        Config = config ?? new TcpConfig();
+        _events = events;
+        _random = new Random(Config.RandomSeed);
+        _nextEphemeralPort = (ushort)_random.Next(Config.EphemeralPortFirst, Config.EphemeralPortLast + 1);
+    }
+
+    public Ipv4Address Address { get; }
+    public TcpConfig Config { get; }
+    public EngineCounters Counters { get; } = new();
+    /// <summary>The instant of the latest Receive or Poll: user calls between them are stamped with it.</summary>
+    public TimeSpan Now { get; private set; }
+    /// <summary>Connections not yet fully closed (TIME-WAIT included).</summary>
+    public IReadOnlyCollection<TcpConnection> Connections => _connections.Values;
+
+    /// <summary>When <see cref="Poll"/> must next run: the earliest timer, or <see cref="Now"/> when output is waiting.</summary>
+    public TimeSpan? PollAt
+    {
+        get
+        {
+            if (_pending.Count > 0) return Now;
+            while (_timers.TryPeek(out var entry, out TimeSpan at))
+            {
+                if (entry.Version == entry.Connection.TimerVersion && entry.Connection.NextDeadline == at) return at;
+                _timers.Dequeue(); // stale: superseded by a later entry for the same connection
+            }
+            return null;
+        }
+    }
+
+    /// <summary>Passive open on <paramref name="port"/> of this engine's address.</summary>
+    public TcpListener Listen(ushort port, int backlog = 128)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
+        if (port == 0) throw new ArgumentOutOfRangeException(nameof(port), "listen needs a port");
+        if (_listeners.ContainsKey(port)) throw new TcpException(TcpError.AddressInUse, $"port {port} already has a listener");
+        var listener = new TcpListener(this, new IpEndpoint(Address, port), backlog);
+        _listeners.Add(port, listener);
+        return listener;
+    }
+
+    /// <summary>Active open to <paramref name="remote"/>; the SYN goes out on the next <see cref="Poll"/>.</summary>
+    public TcpConnection Connect(IpEndpoint remote, ushort localPort = 0)
+    {
+        FourTuple id = localPort != 0 ? new FourTuple(new IpEndpoint(Address, localPort), remote) : FreeEphemeral(remote);
+        if (_connections.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
+        TcpConnection connection = NewConnection(id, listener: null);
+        connection.OpenActive();
+        return connection;
+    }
+
+    /// <summary>Feeds one arriving IPv4 packet. Malformed packets are counted and dropped, never thrown.</summary>
+    public void Receive(ReadOnlySpan<byte> packet, TimeSpan now, IPacketTransmitter output)
+    {
+        Now = now;
+        _output = output;
+        Counters.PacketsReceived++;
+        scoped TcpSegment seg = default;
+        WireError error = Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
+        if (error == WireError.None) error = TcpSegment.TryParse(ip, out seg);
+        if (error != WireError.None)
+        {
+            Counters.CountMalformed(error);
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, default, Reason: error.Describe()));
+            return;
+        }
+        if (ip.Destination != Address)
+        {
+            Counters.PacketsNotForUs++;
+            return;
+        }
+        var id = new FourTuple(new IpEndpoint(ip.Destination, seg.DestinationPort), new IpEndpoint(ip.Source, seg.SourcePort));
+        Emit(new TcpEvent(now, TcpEventKind.SegmentIn, id, Segment: SegmentSummary.From(seg)));
+
+        if (_connections.TryGetValue(id, out TcpConnection? connection) && connection.State != TcpState.Closed)
+        {
+            connection.OnSegment(now, seg);
+        }
+        else if (_listeners.TryGetValue(seg.DestinationPort, out TcpListener? listener))
+        {
+            OnSegmentInListen(now, listener, id, seg);
+        }
+        else
+        {
+            OnSegmentInClosed(now, id, seg);
+        }
+        Dispatch(now);
+    }
+
+    /// <summary>Fires due timers and sends whatever user calls and timers left waiting.</summary>
+    public void Poll(TimeSpan now, IPacketTransmitter output)
+    {
+        Now = now;
+        _output = output;
+        while (_timers.TryPeek(out var entry, out TimeSpan at) && at <= now)
+        {
+            _timers.Dequeue();
+            TcpConnection connection = entry.Connection;
+            if (entry.Version != connection.TimerVersion) continue;
+            connection.TimerVersion = 0; // the entry is used up; Reschedule pushes the next one
+            connection.OnTimers(now);
+            Reschedule(connection);
+        }
+        Dispatch(now);
+    }
+
+    // RFC 9293 §3.10.7.2: LISTEN.
+    private void OnSegmentInListen(TimeSpan now, TcpListener listener, FourTuple id, in TcpSegment seg)
+    {
+        if (seg.Has(TcpFlags.Rst)) return; // an incoming RST is ignored
+        if (seg.Has(TcpFlags.Ack))
+        {
+            QueueReset(id, seg.AcknowledgmentNumber, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
+            return;
+        }
+        if (!seg.Has(TcpFlags.Syn))
+        {
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, "LISTEN: neither SYN, ACK nor RST", SegmentSummary.From(seg)));
+            return;
+        }
+        if (!listener.HasRoomForSyn)
+        {
+            Counters.ListenOverflows++;
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, "SYN queue full", SegmentSummary.From(seg)));
+            return;
+        }
+        TcpConnection connection = NewConnection(id, listener);
+        listener.SynQueueLength++;
+        connection.OpenPassive(now, seg);
+    }
+
+    // RFC 9293 §3.10.7.1: CLOSED (no connection, no listener).
+    private void OnSegmentInClosed(TimeSpan now, FourTuple id, in TcpSegment seg)
+    {
+        Emit(new TcpEvent(now, TcpEventKind.Dropped, id, Reason: "no connection or listener; RST sent unless it was a RST", Segment: SegmentSummary.From(seg)));
+        if (seg.Has(TcpFlags.Rst)) return;
+        if (seg.Has(TcpFlags.Ack))
+        {
+            QueueReset(id, seg.AcknowledgmentNumber, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
+        }
+        else
+        {
+            QueueReset(id, default, seg.SequenceNumber + seg.SegmentLength, TcpFlags.Rst | TcpFlags.Ack); // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+        }
+    }
+
+    /// <summary>Sends a RST that belongs to no connection (or to one being refused).</summary>
+    internal void QueueReset(FourTuple id, SeqNumber seq, SeqNumber ack, TcpFlags flags)
+    {
+        var repr = new TcpRepr { SequenceNumber = seq, AcknowledgmentNumber = ack, Flags = flags };
+        TransmitFor(id, repr);
+        Counters.ResetsSent++;
+    }
+
+    private TcpConnection NewConnection(FourTuple id, TcpListener? listener)
+    {
+        uint iss = Config.InitialSequenceNumber?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
+        var connection = new TcpConnection(this, id, Config, new SeqNumber(iss), listener);
+        _connections[id] = connection;
+        return connection;
+    }
+
+    private FourTuple FreeEphemeral(IpEndpoint remote)
+    {
+        int range = Config.EphemeralPortLast - Config.EphemeralPortFirst + 1;
+        for (int tries = 0; tries < range; tries++)
+        {
+            ushort port = _nextEphemeralPort;
+            _nextEphemeralPort = port >= Config.EphemeralPortLast ? Config.EphemeralPortFirst : (ushort)(port + 1);
+            var id = new FourTuple(new IpEndpoint(Address, port), remote);
+            if (!_connections.ContainsKey(id) && !_listeners.ContainsKey(port)) return id;
+        }
+        throw new TcpException(TcpError.AddressInUse, $"no free ephemeral port towards {remote}");
+    }
+
+    internal void RemoveListener(TcpListener listener) => _listeners.Remove(listener.LocalEndpoint.Port);
+
+    private void Dispatch(TimeSpan now)
+    {
+        // Dispatch may mark further connections pending (never the same one twice in a row), so index, not foreach.
+        for (int i = 0; i < _pending.Count; i++)
+        {
+            TcpConnection connection = _pending[i];
+            connection.IsPending = false;
+            connection.Dispatch(now);
+            Reschedule(connection);
+            if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
+        }
+        _pending.Clear();
+    }
+
+    private void Forget(TcpConnection connection)
+    {
+        if (_connections.TryGetValue(connection.Id, out TcpConnection? current) && ReferenceEquals(current, connection))
+        {
+            _connections.Remove(connection.Id);
+            if (connection.Listener is { } listener && connection.InSynQueue) listener.SynQueueLength--;
+        }
+    }
+
+    internal void MarkPending(TcpConnection connection)
+    {
+        if (connection.IsPending) return;
+        connection.IsPending = true;
+        _pending.Add(connection);
+    }
+
+    /// <summary>Pushes the connection's next deadline into the timer queue when it changed.</summary>
+    internal void Reschedule(TcpConnection connection)
+    {
+        TimeSpan? next = connection.NextDeadline;
+        if (next is null)
+        {
+            connection.TimerVersion = 0;
+            return;
+        }
+        if (connection.TimerVersion != 0 && connection.ScheduledAt == next) return; // its queue entry is still right
+        connection.ScheduledAt = next.Value;
+        long version = ++_timerVersion;
+        connection.TimerVersion = version;
+        _timers.Enqueue((connection, version), next.Value);
+    }
+
+    internal Span<byte> PayloadScratch => _payloadScratch;
+
+    internal void Emit(in TcpEvent tcpEvent) => _events?.OnEvent(tcpEvent);
+
+    /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
+    internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) => TransmitFor(connection.Id, segment);
+
+    /// <summary>A control segment at an explicit sequence number (probes, resets), counted and traced like any other.</summary>
+    internal void SendControl(TcpConnection connection, SeqNumber seq, TcpFlags flags, string why)
+    {
+        TcpRepr repr = connection.ControlSegment(seq, flags);
+        TransmitFor(connection.Id, repr);
+        if ((flags & TcpFlags.Rst) != 0) Counters.ResetsSent++;
+        _ = why;
+    }
+
+    private void TransmitFor(FourTuple id, scoped in TcpRepr segment)
+    {
+        TcpRepr withPorts = segment;
+        withPorts.SourcePort = id.Local.Port;
+        withPorts.DestinationPort = id.Remote.Port;
+        var ip = new Ipv4Repr(id.Local.Address, id.Remote.Address) { Identification = _ipIdentification++ };
+        if (!PacketWriter.TryWriteIpv4Tcp(_transmitBuffer, ip, withPorts, out int length))
+        {
+            throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
+        }
+        Counters.SegmentsSent++;
+        Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: SegmentSummary.From(withPorts)));
+        _output?.Transmit(_transmitBuffer.AsSpan(0, length));
+    }
+}

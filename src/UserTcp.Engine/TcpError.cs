@@ -1,0 +1,35 @@
+namespace UserTcp.Engine;
+
+/// <summary>Why a connection failed or a call was refused, named as socket users know them (System.Net.Sockets.SocketError).</summary>
+public enum TcpError : byte
+{
+    None,
+    /// <summary>The peer answered our SYN with RST (ECONNREFUSED).</summary>
+    ConnectionRefused,
+    /// <summary>The peer reset a synchronized connection (ECONNRESET).</summary>
+    ConnectionReset,
+    /// <summary>Retransmissions or keepalive probes ran out (ETIMEDOUT).</summary>
+    TimedOut,
+    /// <summary>This side aborted the connection (ECONNABORTED).</summary>
+    ConnectionAborted,
+    /// <summary>Send after Shutdown(Send) or Close (EPIPE / SocketError.Shutdown).</summary>
+    Shutdown,
+    /// <summary>The call needs a connection that is not open yet or any more (ENOTCONN).</summary>
+    NotConnected,
+    /// <summary>No ephemeral port or address/port pair is free (EADDRINUSE).</summary>
+    AddressInUse,
+}
+
+/// <summary>A user call that the connection's state refuses.</summary>
+public sealed class TcpException : Exception
+{
+    public TcpException(TcpError error, string message) : base(message) => Error = error;
+
+    public TcpException() : this(TcpError.None, "TCP error") { }
+
+    public TcpException(string message) : this(TcpError.None, message) { }
+
+    public TcpException(string message, Exception innerException) : base(message, innerException) { }
+
+    public TcpError Error { get; }
+}

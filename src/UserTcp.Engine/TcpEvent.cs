@@ -1,0 +1,88 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>What happened. Logging, counters, the lab's timeline and ladder diagram all read the same events.</summary>
+public enum TcpEventKind : byte
+{
+    SegmentIn,
+    SegmentOut,
+    StateChanged,
+    TimerSet,
+    TimerFired,
+    Retransmission,
+    Dropped,
+    ConnectionError,
+}
+
+/// <summary>The engine's per-connection timers (DESIGN.md "Timers are deadlines, not threads").</summary>
+public enum TcpTimer : byte
+{
+    None,
+    Retransmission,
+    Persist,
+    DelayedAck,
+    KeepAlive,
+    TimeWait,
+    FinWait2,
+}
+
+/// <summary>The header fields of a segment, for events and traces.</summary>
+public readonly record struct SegmentSummary(SeqNumber Seq, SeqNumber Ack, TcpFlags Flags, int PayloadLength, ushort Window)
+{
+    public static SegmentSummary From(scoped in TcpRepr repr) =>
+        new(repr.SequenceNumber, repr.AcknowledgmentNumber, repr.Flags, repr.Payload.Length, repr.Window);
+
+    public static SegmentSummary From(in TcpSegment segment) =>
+        new(segment.SequenceNumber, segment.AcknowledgmentNumber, segment.Flags, segment.Payload.Length, segment.Window);
+
+    public override string ToString() =>
+        $"[{PacketFormatter.FlagLetters(Flags)}] seq {Seq}{(PayloadLength > 0 ? $":{Seq + PayloadLength}" : "")} ack {Ack} win {Window} len {PayloadLength}";
+}
+
+/// <summary>
+/// One event. A struct passed by reference, so publishing costs nothing when no sink listens; the
+/// <see cref="Reason"/> strings are constants, never built per event.
+/// </summary>
+public readonly record struct TcpEvent(
+    TimeSpan Time,
+    TcpEventKind Kind,
+    FourTuple Connection,
+    TcpState OldState = TcpState.Closed,
+    TcpState NewState = TcpState.Closed,
+    string? Reason = null,
+    SegmentSummary Segment = default,
+    TcpTimer Timer = TcpTimer.None,
+    TimeSpan Deadline = default,
+    int Attempt = 0,
+    TcpError Error = TcpError.None)
+{
+    public override string ToString()
+    {
+        string at = $"{Time.TotalSeconds,10:F6} {Connection}";
+        return Kind switch
+        {
+            TcpEventKind.SegmentIn => $"{at} in  {Segment}",
+            TcpEventKind.SegmentOut => $"{at} out {Segment}",
+            TcpEventKind.StateChanged => $"{at} {OldState.ToRfcName()} -> {NewState.ToRfcName()} ({Reason})",
+            TcpEventKind.TimerSet => $"{at} timer {Timer} set for {Deadline.TotalSeconds:F6}",
+            TcpEventKind.TimerFired => $"{at} timer {Timer} fired",
+            TcpEventKind.Retransmission => $"{at} retransmit #{Attempt} {Segment} (RTO {(Deadline - Time).TotalSeconds:F3} s)",
+            TcpEventKind.Dropped => $"{at} dropped {Segment}: {Reason}",
+            TcpEventKind.ConnectionError => $"{at} error {Error}: {Reason}",
+            _ => $"{at} {Kind}",
+        };
+    }
+}
+
+/// <summary>Receives the engine's events, synchronously, on the engine's thread.</summary>
+public interface ITcpEventSink
+{
+    void OnEvent(in TcpEvent tcpEvent);
+}
+
+/// <summary>Receives each IPv4 packet the engine sends, to put on a link. The span is only valid during the call.</summary>
+public interface IPacketTransmitter
+{
+    void Transmit(ReadOnlySpan<byte> packet);
+}

@@ -1,0 +1,62 @@
+namespace UserTcp.Engine;
+
+/// <summary>
+/// A passive open (RFC 9293 §3.10.1, LISTEN). Connections in SYN-RECEIVED count against the SYN queue; those that
+/// reached ESTABLISHED wait in the accept queue. Both are bounded by the backlog, as listen(2)'s backlog bounds
+/// Linux's accept queue; a SYN beyond the SYN queue is dropped, so the peer retries.
+/// </summary>
+public sealed class TcpListener
+{
+    private readonly TcpEngine _engine;
+    // Established connections not yet accepted, oldest first; Count <= Backlog.
+    private readonly Queue<TcpConnection> _acceptQueue = new();
+
+    internal TcpListener(TcpEngine engine, IpEndpoint local, int backlog)
+    {
+        _engine = engine;
+        LocalEndpoint = local;
+        Backlog = backlog;
+    }
+
+    public IpEndpoint LocalEndpoint { get; }
+    public int Backlog { get; }
+    public bool IsClosed { get; private set; }
+    /// <summary>Connections established and waiting for <see cref="TryAccept"/>.</summary>
+    public int PendingAccepts => _acceptQueue.Count;
+    /// <summary>Connections in SYN-RECEIVED made by this listener.</summary>
+    public int SynQueueLength { get; internal set; }
+
+    internal bool HasRoomToAccept => _acceptQueue.Count < Backlog;
+    internal bool HasRoomForSyn => SynQueueLength < Backlog;
+
+    /// <summary>Takes the oldest established connection; false when none is waiting.</summary>
+    public bool TryAccept(out TcpConnection connection)
+    {
+        while (_acceptQueue.TryDequeue(out TcpConnection? next))
+        {
+            // One reset or timed out while it waited is gone, as with Linux's accept().
+            if (next.State != TcpState.Closed || next.BytesToRead > 0)
+            {
+                connection = next;
+                return true;
+            }
+        }
+        connection = null!;
+        return false;
+    }
+
+    /// <summary>Stops listening; connections still waiting to be accepted are reset (as Linux does on close()).</summary>
+    public void Close()
+    {
+        if (IsClosed) return;
+        IsClosed = true;
+        while (_acceptQueue.TryDequeue(out TcpConnection? waiting)) waiting.Abort();
+        _engine.RemoveListener(this);
+    }
+
+    internal void Enqueue(TcpConnection connection)
+    {
+        SynQueueLength--;
+        _acceptQueue.Enqueue(connection);
+    }
+}
