@@ -1,0 +1,18 @@
+namespace UserTcp.Link;
+
+/// <summary>What a <see cref="FaultInjector"/> has done so far; per-rule drops are on each <see cref="FaultRule"/>.</summary>
+public sealed class FaultCounters
+{
+    /// <summary>Packets handed to the injector.</summary>
+    public long Transmitted { get; internal set; }
+    /// <summary>Packets handed on to the inner device, duplicates included.</summary>
+    public long Forwarded { get; internal set; }
+    public long DroppedByRule { get; internal set; }
+    /// <summary>Packets lost to <see cref="FaultOptions.DropRate"/>.</summary>
+    public long DroppedAtRandom { get; internal set; }
+    public long Duplicated { get; internal set; }
+    public long HeldBack { get; internal set; }
+    /// <summary>Copies given a non-zero jitter delay.</summary>
+    public long Delayed { get; internal set; }
+    public long Corrupted { get; internal set; }
+}

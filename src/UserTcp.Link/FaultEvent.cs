@@ -1,0 +1,23 @@
+using System.Globalization;
+
+namespace UserTcp.Link;
+
+/// <summary>What a fault injector did to a packet.</summary>
+public enum FaultAction
+{
+    Dropped,
+    Duplicated,
+    /// <summary>Held back behind this side's next packet (reordering).</summary>
+    HeldBack,
+    Delayed,
+    Corrupted,
+}
+
+/// <summary>
+/// One fault applied: when, what, why (<see cref="Detail"/>, e.g. "dropped by rule 'drop the first FIN'") and the
+/// packet as tcpdump would print it. <see cref="Rule"/> is the rule responsible, null for random faults.
+/// </summary>
+public sealed record FaultEvent(TimeSpan At, FaultAction Action, string Detail, string Packet, FaultRule? Rule = null)
+{
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{At.TotalSeconds:0.000000} s {Detail}: {Packet}");
+}

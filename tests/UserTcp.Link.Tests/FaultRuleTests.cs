@@ -1,0 +1,179 @@
+using static UserTcp.Link.Tests.Packets;
+
+namespace UserTcp.Link.Tests;
+
+public class FaultRuleTests
+{
+    private static readonly TcpFlags FinAck = TcpFlags.Fin | TcpFlags.Ack;
+
+    private static (FaultInjector A, ILinkDevice B, List<FaultEvent> Events) Faulty(FaultOptions options, params FaultRule[] rules)
+    {
+        var (a, b) = SimulatedLink.CreatePair(TimeSpan.Zero);
+        var injector = new FaultInjector(a, options, seed: 1, rules);
+        var events = new List<FaultEvent>();
+        injector.OnFault = events.Add;
+        return (injector, b, events);
+    }
+
+    /// <summary>Transmits each packet at 1 ms intervals and returns the flags of what arrived.</summary>
+    private static List<TcpSegmentInfo> Send(FaultInjector a, ILinkDevice b, params byte[][] packets)
+    {
+        for (int i = 0; i < packets.Length; i++) a.Transmit(packets[i], Ms(i));
+        return RunUntilQuiet(a, b).Select(r => TcpSegmentInfo.TryRead(r.Packet, out TcpSegmentInfo info) ? info : default).ToList();
+    }
+
+    [Fact]
+    public void Drop_the_first_fin_drops_only_the_first()
+    {
+        FaultRule rule = FaultRule.DropNth(TcpFlags.Fin);
+        var (a, b, events) = Faulty(FaultOptions.None, rule);
+
+        var received = Send(a, b, Data(1), Tcp(FinAck, seq: 11), Tcp(FinAck, seq: 11), Tcp(TcpFlags.Ack, seq: 12));
+
+        Assert.Equal(new[] { TcpFlags.Ack | TcpFlags.Psh, FinAck, TcpFlags.Ack }, received.Select(s => s.Flags));
+        Assert.Equal("drop the first FIN", rule.Description);
+        Assert.Equal(1, rule.Dropped);
+        Assert.Equal(1, a.Counters.DroppedByRule);
+        FaultEvent dropped = Assert.Single(events);
+        Assert.Same(rule, dropped.Rule);
+        Assert.Equal(Ms(1), dropped.At);
+        Assert.Equal(
+            "0.001000 s dropped by rule 'drop the first FIN': IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [F.], seq 11, ack 0, win 64240, length 0",
+            dropped.ToString());
+    }
+
+    [Fact]
+    public void Drop_nth_counts_segments_carrying_all_the_flags()
+    {
+        FaultRule rule = FaultRule.DropNth(TcpFlags.Syn | TcpFlags.Ack, n: 2);
+        var (a, b, _) = Faulty(FaultOptions.None, rule);
+
+        var received = Send(a, b,
+            Tcp(TcpFlags.Syn, seq: 1), Tcp(TcpFlags.Syn | TcpFlags.Ack, seq: 2), Tcp(TcpFlags.Syn, seq: 3),
+            Tcp(TcpFlags.Syn | TcpFlags.Ack, seq: 4), Tcp(TcpFlags.Syn | TcpFlags.Ack, seq: 5));
+
+        Assert.Equal(new uint[] { 1, 2, 3, 5 }, received.Select(s => s.SequenceNumber.Value));
+        Assert.Equal("drop the second SYN+ACK", rule.Description);
+    }
+
+    [Theory]
+    [InlineData(TcpFlags.Rst, 3, "drop the third RST")]
+    [InlineData(TcpFlags.Ack, 4, "drop the 4th ACK")]
+    [InlineData(TcpFlags.Ack, 21, "drop the 21st ACK")]
+    [InlineData(TcpFlags.Ack, 112, "drop the 112th ACK")]
+    [InlineData(TcpFlags.None, 1, "drop the first segment")]
+    public void Drop_nth_describes_itself_in_words(TcpFlags flags, int n, string description) =>
+        Assert.Equal(description, FaultRule.DropNth(flags, n).Description);
+
+    [Fact]
+    public void Drop_all_after_lets_the_fin_through_and_drops_everything_after_it()
+    {
+        FaultRule rule = FaultRule.DropAllAfter(TcpFlags.Fin);
+        var (a, b, events) = Faulty(FaultOptions.None, rule);
+
+        var received = Send(a, b, Data(1), Tcp(FinAck, seq: 11), Tcp(TcpFlags.Ack, seq: 12), Tcp(FinAck, seq: 11), [0x45, 0, 0]);
+
+        Assert.Equal(new[] { TcpFlags.Ack | TcpFlags.Psh, FinAck }, received.Select(s => s.Flags));
+        Assert.Equal(3, rule.Dropped);
+        Assert.Equal("drop everything sent after the first FIN", rule.Description);
+        Assert.All(events, e => Assert.StartsWith("dropped by rule 'drop everything sent after the first FIN'", e.Detail, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Blackhole_drops_everything_sent_in_its_window_and_nothing_else()
+    {
+        FaultRule rule = FaultRule.Blackhole(Ms(2), Ms(4));
+        var (a, b, _) = Faulty(FaultOptions.None, rule);
+
+        var received = Send(a, b, Data(0), Data(1), Data(2), Data(3), Data(4), Data(5));
+
+        Assert.Equal(new uint[] { 0, 1, 4, 5 }, received.Select(s => s.SequenceNumber.Value));
+        Assert.Equal("drop everything sent from 0.002 s until 0.004 s", rule.Description);
+        Assert.Equal(2, rule.Dropped);
+    }
+
+    [Fact]
+    public void Drop_matching_drops_what_the_predicate_picks()
+    {
+        FaultRule rule = FaultRule.DropMatching(s => s.PayloadLength > 0 && s.SequenceNumber.Value % 2 == 1, "drop odd data segments");
+        var (a, b, events) = Faulty(FaultOptions.None, rule);
+
+        var received = Send(a, b, Data(1), Data(2), Data(3), Tcp(TcpFlags.Ack, seq: 5), Data(6));
+
+        Assert.Equal(new uint[] { 2, 5, 6 }, received.Select(s => s.SequenceNumber.Value));
+        Assert.Equal(2, rule.Dropped);
+        Assert.All(events, e => Assert.Equal("dropped by rule 'drop odd data segments'", e.Detail));
+    }
+
+    [Fact]
+    public void Rules_come_before_random_faults_and_the_first_matching_rule_is_credited()
+    {
+        FaultRule first = FaultRule.DropNth(TcpFlags.Fin);
+        FaultRule all = FaultRule.DropMatching(_ => true, "drop every segment");
+        var (a, b, events) = Faulty(new FaultOptions { DuplicateRate = 1 }, first, all);
+
+        Assert.Empty(Send(a, b, Tcp(FinAck, seq: 1), Tcp(FinAck, seq: 1)));
+
+        Assert.Equal((1, 1), (first.Dropped, all.Dropped));
+        Assert.Equal(0, a.Counters.Duplicated);
+        Assert.Equal(new[] { first, all }, events.Select(e => e.Rule));
+    }
+
+    [Fact]
+    public void Every_rule_counts_every_packet_even_ones_an_earlier_rule_dropped()
+    {
+        FaultRule blackhole = FaultRule.Blackhole(TimeSpan.Zero, Ms(1));
+        FaultRule secondFin = FaultRule.DropNth(TcpFlags.Fin, n: 2);
+        var (a, b, _) = Faulty(FaultOptions.None, blackhole, secondFin);
+
+        // The first FIN falls into the blackhole, yet it is still the first FIN: the second one is dropped too.
+        var received = Send(a, b, Tcp(FinAck, seq: 1), Tcp(FinAck, seq: 1), Tcp(FinAck, seq: 1));
+
+        Assert.Single(received);
+        Assert.Equal((1, 1), (blackhole.Dropped, secondFin.Dropped));
+    }
+
+    [Fact]
+    public void Malformed_and_non_tcp_packets_match_no_tcp_rule_and_never_throw()
+    {
+        FaultRule[] rules =
+        [
+            FaultRule.DropNth(TcpFlags.None), FaultRule.DropAllAfter(TcpFlags.None),
+            FaultRule.DropMatching(_ => true, "drop every segment"),
+        ];
+        var (a, b, _) = Faulty(FaultOptions.None, rules);
+        byte[] udp = Tcp(TcpFlags.Syn);
+        udp[9] = 17; // protocol UDP; the header checksum is wrong now too, which rules ignore
+        var random = new Random(9);
+        byte[][] garbage = Enumerable.Range(0, 200).Select(i =>
+        {
+            byte[] bytes = new byte[random.Next(0, 80)];
+            random.NextBytes(bytes);
+            return bytes;
+        }).Append([]).Append(udp).ToArray();
+
+        for (int i = 0; i < garbage.Length; i++) a.Transmit(garbage[i], Ms(i));
+
+        Assert.Equal(garbage.Length, Drain(b, Ms(1000)).Count);
+        Assert.All(rules, rule => Assert.Equal(0, rule.Dropped));
+    }
+
+    [Fact]
+    public void Segment_info_reads_the_fields_a_rule_looks_at()
+    {
+        Assert.True(TcpSegmentInfo.TryRead(Tcp(TcpFlags.Syn | TcpFlags.Fin, seq: 7, ack: 9, payloadLength: 3, sourcePort: 1, destinationPort: 2), out TcpSegmentInfo info));
+
+        Assert.Equal(new TcpSegmentInfo(Client, Server, 1, 2, new SeqNumber(7), new SeqNumber(9), TcpFlags.Syn | TcpFlags.Fin, 64240, 3), info);
+        Assert.Equal(5, info.SegmentLength);
+        Assert.True(info.Has(TcpFlags.Fin));
+        Assert.False(TcpSegmentInfo.TryRead([0x45], out _));
+    }
+
+    [Fact]
+    public void Nonsense_rules_are_refused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => FaultRule.DropNth(TcpFlags.Fin, n: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FaultRule.Blackhole(Ms(2), Ms(1)));
+        Assert.Throws<ArgumentException>(() => FaultRule.DropMatching(_ => true, " "));
+    }
+}
