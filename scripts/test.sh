@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_commands ip:iproute2 ping:iputils-ping timeout:coreutils
+ensure_commands ip:iproute2 ping:iputils-ping timeout:coreutils tcpdump:tcpdump
 
 dotnet build UserTcp.sln -c Release -nologo -clp:ErrorsOnly
 

@@ -842,15 +842,18 @@ public sealed class TcpConnection
         _outOfOrder.FinSeq = null;
         RcvNxt += 1;
         _finReceived = true;
-        _ackNow = true;
         switch (State)
         {
             case TcpState.SynReceived:
             case TcpState.Established:
                 SetState(TcpState.CloseWait, "FIN received");
+                // Linux delays this ACK (pingpong mode), so a FIN the application sends at once rides on it:
+                // the FIN+ACK that takes the peer from FIN-WAIT-1 straight to TIME-WAIT.
+                if (!_ackNow && _delayedAckAt is null) SetTimer(ref _delayedAckAt, TcpTimer.DelayedAck, now + _config.DelayedAck);
                 break;
             case TcpState.FinWait1:
                 // Our FIN is not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
+                _ackNow = true;
                 SetState(TcpState.Closing, "FIN received before the ACK of ours (simultaneous close)");
                 break;
             case TcpState.FinWait2:
@@ -1080,8 +1083,9 @@ public sealed class TcpConnection
             if (_pendingReset)
             {
                 _pendingReset = false;
-                // Linux's active reset: RST|ACK at SND.NXT (RFC 9293 §3.10.5 sends <SEQ=SND.NXT><CTL=RST>).
-                _engine.SendControl(this, SndNxt, TcpFlags.Rst | TcpFlags.Ack, "reset");
+                // Linux's active reset: RST|ACK at the next new sequence number (RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST>;
+                // SND.MAX here because SND.NXT may have gone back for a retransmission).
+                _engine.SendControl(this, SndMax, TcpFlags.Rst | TcpFlags.Ack, "reset");
             }
             return;
         }
@@ -1225,7 +1229,9 @@ public sealed class TcpConnection
     {
         var repr = new TcpRepr
         {
-            SequenceNumber = SndNxt,
+            // SND.MAX, not SND.NXT: while going back after a timeout SND.NXT trails what the peer already holds, and
+            // an ACK numbered below RCV.NXT would be unacceptable there, answered by an ACK, and so on (BSD does the same).
+            SequenceNumber = SndMax,
             AcknowledgmentNumber = RcvNxt,
             Flags = TcpFlags.Ack,
             Window = AdvertiseWindow(),

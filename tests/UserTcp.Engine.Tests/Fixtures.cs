@@ -63,8 +63,11 @@ internal static class Fixtures
     {
         (Harness h, TcpConnection c) = Established(config);
         h.Send(TcpFlags.Fin | TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502);
-        h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 2);
         Assert.Equal(TcpState.CloseWait, c.State);
+        // The ACK of a FIN is delayed (as Linux does), in case the application closes at once.
+        h.ExpectNothing();
+        Assert.Equal(h.Now + h.Config.DelayedAck, h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 2);
         return (h, c);
     }
 

@@ -278,3 +278,19 @@ public class StateMachineTests
 
     private static (Harness, TcpConnection, uint) With((Harness H, TcpConnection C) fixture, uint rcvNxt) => (fixture.H, fixture.C, rcvNxt);
 }
+
+public class FinAckPiggybackTests
+{
+    [Fact]
+    public void Closing_within_the_delayed_ack_sends_fin_and_ack_of_the_peers_fin_together()
+    {
+        (Harness h, TcpConnection c) = Fixtures.Established();
+        h.Send(TcpFlags.Fin | TcpFlags.Ack, Fixtures.PeerIsn + 1, Fixtures.Isn + 1, window: 502);
+        Assert.Equal(TcpState.CloseWait, c.State);
+        c.Close();
+        h.Poll();
+        h.Expect(TcpFlags.Fin | TcpFlags.Ack, Fixtures.Isn + 1, Fixtures.PeerIsn + 2);
+        h.ExpectNothing();
+        Assert.Equal(TcpState.LastAck, c.State);
+    }
+}
