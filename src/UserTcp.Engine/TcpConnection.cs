@@ -446,6 +446,8 @@ public sealed class TcpConnection
         // Sixth: URG is not supported; the urgent pointer is ignored and the data delivered inline (RFC 6093 §5 advice).
         // Seventh and eighth: segment text and FIN.
         OnText(now, seg);
+        // A FIN+ACK whose FIN could not be taken yet (out of order) still acknowledged our FIN.
+        if (State == TcpState.FinWait1 && OurFinAcked) EnterFinWait2(now);
     }
 
     private bool IsAcceptable(SeqNumber seq, int segLen)
@@ -619,13 +621,14 @@ public sealed class TcpConnection
             if (windowChanged) _engine.MarkPending(this);
         }
 
-        bool finAcked = _finQueued && SndMax == FinSeq + 1 && SndUna == SndMax;
+        bool finAcked = OurFinAcked;
         switch (State)
         {
-            case TcpState.FinWait1 when finAcked:
-                SetState(TcpState.FinWait2, "ACK of our FIN");
-                if (IsOrphaned) ArmFinWait2(now);
+            case TcpState.FinWait1 when finAcked && !seg.Has(TcpFlags.Fin):
+                EnterFinWait2(now);
                 break;
+            // FIN-WAIT-1 with a FIN that also acknowledges ours: the FIN step takes it straight to TIME-WAIT
+            // (RFC 9293 §3.10.7.4 eighth, "if our FIN has been ACKed (perhaps in this segment)"; Figure 5's arc).
             case TcpState.Closing when finAcked:
                 EnterTimeWait(now, "ACK of our FIN in CLOSING");
                 return false;
@@ -637,6 +640,15 @@ public sealed class TcpConnection
     }
 
     private SeqNumber FinSeq => _sendBufferSeq + _sendBuffer.Count;
+
+    /// <summary>Our FIN has been sent and everything up to and including it is acknowledged.</summary>
+    private bool OurFinAcked => _finQueued && SndMax == FinSeq + 1 && SndUna == SndMax;
+
+    private void EnterFinWait2(TimeSpan now)
+    {
+        SetState(TcpState.FinWait2, "ACK of our FIN");
+        if (IsOrphaned) ArmFinWait2(now);
+    }
 
     private void OnNewAck(TimeSpan now, SeqNumber ack)
     {
@@ -851,8 +863,10 @@ public sealed class TcpConnection
                 // the FIN+ACK that takes the peer from FIN-WAIT-1 straight to TIME-WAIT.
                 if (!_ackNow && _delayedAckAt is null) SetTimer(ref _delayedAckAt, TcpTimer.DelayedAck, now + _config.DelayedAck);
                 break;
+            case TcpState.FinWait1 when OurFinAcked:
+                EnterTimeWait(now, "FIN with the ACK of our FIN");
+                break;
             case TcpState.FinWait1:
-                // Our FIN is not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
                 _ackNow = true;
                 SetState(TcpState.Closing, "FIN received before the ACK of ours (simultaneous close)");
                 break;
