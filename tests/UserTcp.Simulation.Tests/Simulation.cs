@@ -71,12 +71,14 @@ internal sealed class Simulation : IDisposable
         IEnumerable<FaultRule>? rulesB = null,
         TimeSpan? oneWayDelay = null,
         int seed = 1,
+        bool capture = true,
         [CallerMemberName] string name = "")
     {
         _name = name;
         Link = SimulatedLink.CreatePair(oneWayDelay ?? TimeSpan.FromMilliseconds(10));
         _pcap = new PcapFile(_pcapStream, leaveOpen: true);
-        var deviceA = new FaultInjector(new PcapWriter(Link.A, _pcap), faultsA ?? FaultOptions.None, seed * 2 + 1, rulesA ?? []);
+        ILinkDevice endA = capture ? new PcapWriter(Link.A, _pcap) : Link.A;
+        var deviceA = new FaultInjector(endA, faultsA ?? FaultOptions.None, seed * 2 + 1, rulesA ?? []);
         var deviceB = new FaultInjector(Link.B, faultsB ?? FaultOptions.None, seed * 2 + 2, rulesB ?? []);
         A = new Node(this, "A", AddressA, configA ?? new TcpConfig { RandomSeed = seed }, deviceA);
         B = new Node(this, "B", AddressB, configB ?? new TcpConfig { RandomSeed = seed + 1000 }, deviceB);
@@ -111,10 +113,13 @@ internal sealed class Simulation : IDisposable
         Step(applications);
         while (!done())
         {
-            Assert.True(Steps < maxSteps, $"{_name}: more than {maxSteps} steps at {Now}");
+            // Messages are built only on failure: this loop runs per packet and must not allocate.
+            if (Steps >= maxSteps) Assert.Fail($"{_name}: more than {maxSteps} steps at {Now}");
             TimeSpan? next = NextEvent;
-            Assert.True(next is not null && next <= deadline,
-                $"{_name}: not done by {deadline} (now {Now}, next event {next?.ToString() ?? "none"})\n{Describe()}");
+            if (next is null || next > deadline)
+            {
+                Assert.Fail($"{_name}: not done by {deadline} (now {Now}, next event {next?.ToString() ?? "none"})\n{Describe()}");
+            }
             if (next > Now) Now = next.Value;
             Step(applications);
         }

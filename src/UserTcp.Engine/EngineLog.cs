@@ -1,0 +1,88 @@
+using Microsoft.Extensions.Logging;
+
+namespace UserTcp.Engine;
+
+/// <summary>The engine's log messages: source-generated, with stable event IDs (1xx) that tools can filter on.</summary>
+internal static partial class EngineLog
+{
+    [LoggerMessage(EventId = 101, Level = LogLevel.Trace, Message = "{Connection} in {Segment}")]
+    public static partial void SegmentIn(ILogger logger, FourTuple connection, SegmentSummary segment);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Trace, Message = "{Connection} out {Segment}")]
+    public static partial void SegmentOut(ILogger logger, FourTuple connection, SegmentSummary segment);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "{Connection} {OldState} -> {NewState} ({Reason})")]
+    public static partial void StateChanged(ILogger logger, FourTuple connection, string oldState, string newState, string? reason);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Trace, Message = "{Connection} timer {Timer} set for {Deadline}")]
+    public static partial void TimerSet(ILogger logger, FourTuple connection, TcpTimer timer, TimeSpan deadline);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Trace, Message = "{Connection} timer {Timer} fired")]
+    public static partial void TimerFired(ILogger logger, FourTuple connection, TcpTimer timer);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Debug, Message = "{Connection} retransmission #{Attempt} {Segment}: {Reason}")]
+    public static partial void Retransmission(ILogger logger, FourTuple connection, int attempt, SegmentSummary segment, string? reason);
+
+    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "{Connection} dropped {Segment}: {Reason}")]
+    public static partial void Dropped(ILogger logger, FourTuple connection, SegmentSummary segment, string? reason);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Information, Message = "{Connection} failed with {Error}: {Reason}")]
+    public static partial void ConnectionError(ILogger logger, FourTuple connection, TcpError error, string? reason);
+}
+
+/// <summary>Writes every engine event to an <see cref="ILogger"/>; segments and timers at Trace, state changes at Debug.</summary>
+public sealed class LoggingEventSink : ITcpEventSink
+{
+    private readonly ILogger _logger;
+
+    public LoggingEventSink(ILogger logger) => _logger = logger;
+
+    public void OnEvent(in TcpEvent tcpEvent)
+    {
+        switch (tcpEvent.Kind)
+        {
+            case TcpEventKind.SegmentIn:
+                EngineLog.SegmentIn(_logger, tcpEvent.Connection, tcpEvent.Segment);
+                break;
+            case TcpEventKind.SegmentOut:
+                EngineLog.SegmentOut(_logger, tcpEvent.Connection, tcpEvent.Segment);
+                break;
+            case TcpEventKind.StateChanged:
+                if (_logger.IsEnabled(LogLevel.Debug))
+                {
+#pragma warning disable CA1873 // guarded by IsEnabled just above; the analyzer does not see through it
+                    EngineLog.StateChanged(_logger, tcpEvent.Connection, tcpEvent.OldState.ToRfcName(), tcpEvent.NewState.ToRfcName(), tcpEvent.Reason);
+#pragma warning restore CA1873
+                }
+                break;
+            case TcpEventKind.TimerSet:
+                EngineLog.TimerSet(_logger, tcpEvent.Connection, tcpEvent.Timer, tcpEvent.Deadline);
+                break;
+            case TcpEventKind.TimerFired:
+                EngineLog.TimerFired(_logger, tcpEvent.Connection, tcpEvent.Timer);
+                break;
+            case TcpEventKind.Retransmission:
+                EngineLog.Retransmission(_logger, tcpEvent.Connection, tcpEvent.Attempt, tcpEvent.Segment, tcpEvent.Reason);
+                break;
+            case TcpEventKind.Dropped:
+                EngineLog.Dropped(_logger, tcpEvent.Connection, tcpEvent.Segment, tcpEvent.Reason);
+                break;
+            case TcpEventKind.ConnectionError:
+                EngineLog.ConnectionError(_logger, tcpEvent.Connection, tcpEvent.Error, tcpEvent.Reason);
+                break;
+        }
+    }
+}
+
+/// <summary>Delivers each event to several sinks in order (a log, the lab's recorder, counters).</summary>
+public sealed class FanOutEventSink : ITcpEventSink
+{
+    private readonly ITcpEventSink[] _sinks;
+
+    public FanOutEventSink(params ITcpEventSink[] sinks) => _sinks = sinks;
+
+    public void OnEvent(in TcpEvent tcpEvent)
+    {
+        foreach (ITcpEventSink sink in _sinks) sink.OnEvent(tcpEvent);
+    }
+}
