@@ -101,6 +101,10 @@ public sealed class TcpConnection
         _recover = iss;
         SendMss = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS option
         NoDelay = config.NoDelay;
+        KeepAliveIdle = config.KeepAliveIdle;
+        KeepAliveInterval = config.KeepAliveInterval;
+        KeepAliveCount = config.KeepAliveCount;
+        FinWait2Timeout = config.FinWait2Timeout;
         KeepAlive = config.KeepAlive;
     }
 
@@ -169,6 +173,28 @@ public sealed class TcpConnection
             if (State.IsSynchronized()) ArmKeepAlive(_engine.Now);
         }
     }
+
+    /// <summary>Idle time before the first keepalive probe (TCP_KEEPIDLE); the engine's setting unless changed.</summary>
+    public TimeSpan KeepAliveIdle
+    {
+        get;
+        set
+        {
+            field = value;
+            if (KeepAlive && State.IsSynchronized()) ArmKeepAlive(_engine.Now);
+        }
+    }
+    /// <summary>Time between unanswered keepalive probes (TCP_KEEPINTVL).</summary>
+    public TimeSpan KeepAliveInterval { get; set; }
+    /// <summary>Unanswered probes before the connection times out (TCP_KEEPCNT).</summary>
+    public int KeepAliveCount { get; set; }
+    /// <summary>How long this connection, once orphaned, may wait in FIN-WAIT-2 (TCP_LINGER2).</summary>
+    public TimeSpan FinWait2Timeout { get; set; }
+    /// <summary>
+    /// SO_LINGER with a zero timeout: <see cref="Close"/> aborts with a RST instead of a FIN. (A non-zero linger, which
+    /// makes close() wait for the FIN to be acknowledged, is the runtime's to implement; the engine never blocks.)
+    /// </summary>
+    public bool LingerZero { get; set; }
 
     /// <summary>The earliest of this connection's timers; null when none is armed.</summary>
     internal TimeSpan? NextDeadline
@@ -257,6 +283,11 @@ public sealed class TcpConnection
     public void Close()
     {
         if (IsOrphaned || State == TcpState.Closed) return;
+        if (LingerZero)
+        {
+            Abort();
+            return;
+        }
         switch (State)
         {
             case TcpState.Listen:
@@ -988,10 +1019,10 @@ public sealed class TcpConnection
     private void OnKeepAliveTimeout(TimeSpan now)
     {
         if (!KeepAlive || !(State is TcpState.Established or TcpState.CloseWait)) return;
-        if (_keepAliveProbes == 0 && _lastActivity + _config.KeepAliveIdle > now)
+        if (_keepAliveProbes == 0 && _lastActivity + KeepAliveIdle > now)
         {
             // Segments arrived since the timer was set: idle time counts from the last of them.
-            SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, _lastActivity + _config.KeepAliveIdle);
+            SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, _lastActivity + KeepAliveIdle);
             return;
         }
         if (SndMax != SndUna)
@@ -1000,7 +1031,7 @@ public sealed class TcpConnection
             ArmKeepAlive(now);
             return;
         }
-        if (_keepAliveProbes >= _config.KeepAliveCount)
+        if (_keepAliveProbes >= KeepAliveCount)
         {
             EnterClosed(TcpError.TimedOut, $"{_keepAliveProbes} keepalive probes unanswered");
             return;
@@ -1008,14 +1039,14 @@ public sealed class TcpConnection
         // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.
         _engine.SendControl(this, SndUna - 1, TcpFlags.Ack, "keepalive probe");
         _keepAliveProbes++;
-        SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, now + _config.KeepAliveInterval);
+        SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, now + KeepAliveInterval);
     }
 
     private void ArmKeepAlive(TimeSpan now)
     {
         if (KeepAlive && State is TcpState.Established or TcpState.CloseWait)
         {
-            SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, now + _config.KeepAliveIdle);
+            SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, now + KeepAliveIdle);
         }
         else
         {
@@ -1023,7 +1054,7 @@ public sealed class TcpConnection
         }
     }
 
-    private void ArmFinWait2(TimeSpan now) => SetTimer(ref _finWait2At, TcpTimer.FinWait2, now + _config.FinWait2Timeout);
+    private void ArmFinWait2(TimeSpan now) => SetTimer(ref _finWait2At, TcpTimer.FinWait2, now + FinWait2Timeout);
 
     private void ArmTimeWait(TimeSpan now, string why)
     {
