@@ -38,6 +38,7 @@ internal sealed class RtoEstimator
             SmoothedRtt = SmoothedRtt * 7 / 8 + rtt / 8;
         }
         _baseRto = Clamp(SmoothedRtt + 4 * RttVariance);
+        // Only a valid measurement ends a backoff (RFC 6298 §5.7, Karn; Linux tcp_ack_update_rtt does the same).
         Backoff = 0;
         Rto = _baseRto;
     }
@@ -49,12 +50,19 @@ internal sealed class RtoEstimator
         Rto = Clamp(Rto * 2);
     }
 
-    /// <summary>A new ACK ends the backoff (RFC 6298 §5.7 allows keeping it until a sample; Linux resets on progress).</summary>
-    public void ResetBackoff()
+    /// <summary>
+    /// RFC 6298 §5.7: when a SYN or SYN-ACK timed out and no RTT was measured, data transmission starts with RTO = 3 s
+    /// (or the configured initial RTO if larger).
+    /// </summary>
+    public void RestartAfterHandshakeLoss()
     {
+        if (_hasSample) return;
         Backoff = 0;
+        _baseRto = Clamp(_config.InitialRto > HandshakeLossRto ? _config.InitialRto : HandshakeLossRto);
         Rto = _baseRto;
     }
+
+    private static readonly TimeSpan HandshakeLossRto = TimeSpan.FromSeconds(3);
 
     private TimeSpan Clamp(TimeSpan rto) => rto < _config.MinRto ? _config.MinRto : rto > _config.MaxRto ? _config.MaxRto : rto;
 }

@@ -70,6 +70,10 @@ public sealed class TcpConnection
     // Consecutive retransmission timeouts without progress; reset by a new ACK.
     private int _retries;
     private int _persistBackoff;
+    // Zero-window probes sent since the last ACK arrived; the connection gives up past the retry limit (as Linux).
+    private int _persistProbes;
+    // A SYN or SYN-ACK timed out: RFC 6298 §5.7 and RFC 5681 §3.1 apply when the handshake completes.
+    private bool _handshakeTimedOut;
     private int _keepAliveProbes;
 
     private bool _ackNow;
@@ -410,7 +414,7 @@ public sealed class TcpConnection
         if (_keepAliveProbes > 0) _keepAliveProbes = 0;
 
         // SYN-RECEIVED: the peer retransmitted its SYN, so our SYN-ACK was lost; send it again (as Linux does).
-        if (State == TcpState.SynReceived && seg.Flags == TcpFlags.Syn && seq == Irs)
+        if (State == TcpState.SynReceived && seg.Has(TcpFlags.Syn) && (seg.Flags & (TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == 0 && seq == Irs)
         {
             SndNxt = Iss;
             Drop(now, seg, "retransmitted SYN in SYN-RECEIVED; SYN-ACK sent again");
@@ -593,6 +597,7 @@ public sealed class TcpConnection
     private bool OnAck(TimeSpan now, in TcpSegment seg)
     {
         SeqNumber ack = seg.AcknowledgmentNumber;
+        _persistProbes = 0; // any acceptable ACK shows the peer is alive
         if (State == TcpState.SynReceived)
         {
             if (!(SndUna < ack && ack <= SndMax))
@@ -690,8 +695,7 @@ public sealed class TcpConnection
         SndUna = ack;
         if (SndNxt < SndUna) SndNxt = SndUna;
         TakeRttSample(now, ack);
-        _retries = 0;
-        _rto.ResetBackoff();
+        _retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         _keepAliveProbes = 0;
 
         if (_inFastRecovery)
@@ -700,7 +704,7 @@ public sealed class TcpConnection
             {
                 // RFC 6582 §3.2 step 3: a full ACK ends recovery; deflate to ssthresh.
                 _inFastRecovery = false;
-                _cwnd = Math.Min(_ssthresh, Math.Max(FlightSize, 0) + SendMss);
+                _cwnd = Math.Min(_ssthresh, Math.Max(FlightSize, SendMss) + SendMss);
                 _dupAcks = 0;
             }
             else
@@ -708,7 +712,7 @@ public sealed class TcpConnection
                 // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and deflates by what it acknowledged.
                 _retransmitHead = true;
                 _cwnd = Math.Max(SendMss, _cwnd - acked + (acked >= SendMss ? SendMss : 0));
-                _retransmitAt = now + _rto.Rto;
+                SetTimer(ref _retransmitAt, TcpTimer.Retransmission, now + _rto.Rto);
             }
         }
         else
@@ -979,9 +983,16 @@ public sealed class TcpConnection
         }
         _retries++;
         _rto.BackOff();
-        // RFC 5681 §3.1 equation 4 and RFC 6582 §3.2 step 4... on timeout: one segment, slow start from the start.
-        _ssthresh = Math.Max(FlightSize / 2, 2 * SendMss);
-        _cwnd = SendMss;
+        if (State is TcpState.SynSent or TcpState.SynReceived)
+        {
+            _handshakeTimedOut = true; // sets the RTO to 3 s and the window to one segment at ESTABLISHED
+        }
+        else
+        {
+            // RFC 5681 §3.1 equation 4: after a timeout, ssthresh is half the flight and cwnd one segment (slow start).
+            _ssthresh = Math.Max(FlightSize / 2, 2 * SendMss);
+            _cwnd = SendMss;
+        }
         _bytesAckedInAvoidance = 0;
         _inFastRecovery = false;
         _recover = SndMax;
@@ -999,6 +1010,13 @@ public sealed class TcpConnection
             _persistBackoff = 0;
             return;
         }
+        if (_persistProbes >= RetryLimit)
+        {
+            // RFC 1122 §4.2.2.17 keeps probing while the peer answers; unanswered, Linux gives up like a retransmission.
+            EnterClosed(TcpError.TimedOut, $"{_persistProbes} zero-window probes unanswered");
+            return;
+        }
+        _persistProbes++;
         // A zero-window probe as Linux sends it: an old sequence number (SND.UNA - 1) and no data, so the peer
         // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
         _engine.SendControl(this, SndUna - 1, TcpFlags.Ack, "zero-window probe");
@@ -1033,7 +1051,8 @@ public sealed class TcpConnection
         }
         if (_keepAliveProbes >= KeepAliveCount)
         {
-            EnterClosed(TcpError.TimedOut, $"{_keepAliveProbes} keepalive probes unanswered");
+            // Linux resets the connection when keepalive gives up (tcp_keepalive_timer sends an active reset).
+            ResetAndClose(TcpError.TimedOut, $"{_keepAliveProbes} keepalive probes unanswered");
             return;
         }
         // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.
@@ -1084,6 +1103,11 @@ public sealed class TcpConnection
 
     private void EnterEstablished(TimeSpan now)
     {
+        if (_handshakeTimedOut)
+        {
+            _rto.RestartAfterHandshakeLoss();
+            _cwnd = SendMss; // RFC 5681 §3.1: one segment after a lost SYN or SYN-ACK
+        }
         ArmKeepAlive(now);
         if (_finQueued && State == TcpState.Established) SetState(TcpState.FinWait1, "FIN queued before ESTABLISHED");
     }
@@ -1170,7 +1194,8 @@ public sealed class TcpConnection
                 SendSegment(now, SndNxt, length, fastRetransmit: false);
                 continue;
             }
-            if (_finQueued && SndNxt == dataEnd)
+            // A FIN takes a sequence number, so like Linux it waits for window room (and the persist timer probes).
+            if (_finQueued && SndNxt == dataEnd && (SndNxt < SndMax || SndWnd > (uint)inFlight))
             {
                 SendSegment(now, SndNxt, 0, fastRetransmit: false);
             }
@@ -1212,6 +1237,7 @@ public sealed class TcpConnection
         {
             Retransmissions++;
             _engine.Counters.Retransmissions++;
+            _rttSeq = null; // Karn's rule: the ACK may answer either copy
             _engine.Emit(new TcpEvent(now, TcpEventKind.Retransmission, Id, State, State, Segment: SegmentSummary.From(repr), Deadline: now + _rto.Rto, Attempt: _retries));
         }
         else

@@ -1,0 +1,180 @@
+using UserTcp.Wire;
+using static UserTcp.Engine.Tests.Fixtures;
+using static UserTcp.Engine.Tests.TestData;
+
+namespace UserTcp.Engine.Tests;
+
+/// <summary>Both windows: the peer's (zero-window probing, never sending past it) and ours (shrinking, reopening, SWS).</summary>
+public class FlowControlTests
+{
+    // ───────────── zero window and persist probes (item 8) ─────────────
+
+    [Fact]
+    public void Zero_window_is_probed_at_snd_una_minus_1_with_backoff_and_opening_it_resumes_sending()
+    {
+        (Harness h, TcpConnection c) = Established(); // RTO 200 ms
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0); // the peer's buffer is full
+        Assert.Equal(0u, c.SndWnd);
+
+        c.Send(Bytes(100));
+        h.Poll();
+        h.ExpectNothing(); // nothing fits
+        Assert.Equal(Ms(200), c.TimerDeadline(TcpTimer.Persist));
+        Assert.Null(c.TimerDeadline(TcpTimer.Retransmission));
+
+        int[] schedule = [200, 600, 1400, 3000];
+        foreach (int at in schedule)
+        {
+            Assert.Equal(Ms(at), h.AdvanceToNextDeadline());
+            h.Expect(TcpFlags.Ack, Isn, Their(0)); // SEQ = SND.UNA - 1, no data, as Linux's tcp_xmit_probe_skb
+            h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0); // the peer answers: still closed
+            h.ExpectNothing();
+        }
+        Assert.Equal(Ms(6200), c.TimerDeadline(TcpTimer.Persist));
+        Assert.Equal(TcpState.Established, c.State);
+
+        h.AdvanceTo(Ms(4000));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow); // window update: open again
+        Sent data = h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 100);
+        Assert.Equal(Bytes(100), data.Payload);
+        h.ExpectNothing();
+        Assert.Null(c.TimerDeadline(TcpTimer.Persist));
+        Assert.Equal(Ms(4200), c.TimerDeadline(TcpTimer.Retransmission));
+    }
+
+    [Fact]
+    public void Answer_to_a_zero_window_probe_that_opens_the_window_releases_the_data()
+    {
+        (Harness h, TcpConnection c) = Established();
+        c.Send(Bytes(1000));
+        h.Poll();
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 1000);
+        c.Send(Bytes(500));
+        h.Poll();
+        h.ExpectNothing(); // Nagle: a small segment waits for the ACK in flight
+        h.AdvanceTo(Ms(50));
+        h.Send(TcpFlags.Ack, Their(0), Our(1000), window: 0); // all acknowledged, but no room left
+        h.ExpectNothing();
+        Assert.Null(c.TimerDeadline(TcpTimer.Retransmission));
+        Assert.Equal(Ms(250), c.TimerDeadline(TcpTimer.Persist));
+
+        Assert.Equal(Ms(250), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Our(999), Their(0));
+        h.Send(TcpFlags.Ack, Their(0), Our(1000), window: 4); // the probe's answer: 512 bytes free
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(1000), Their(0), 500);
+        h.ExpectNothing();
+        Assert.Null(c.TimerDeadline(TcpTimer.Persist));
+    }
+
+    [Fact]
+    public void Unanswered_zero_window_probes_time_out_after_data_retries_like_linux()
+    {
+        (Harness h, TcpConnection c) = Established();
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0);
+        c.Send(Bytes(100));
+        h.Poll();
+        // The peer then vanishes: no probe is ever answered. RFC 1122 §4.2.2.17 keeps the connection open only while
+        // probes are acknowledged; Linux's tcp_probe_timer aborts after tcp_retries2 (15) unanswered probes.
+        for (int i = 0; i < 15; i++)
+        {
+            h.AdvanceToNextDeadline();
+            h.Expect(TcpFlags.Ack, Isn, Their(0));
+        }
+        Assert.Equal(Ms(804_600), h.Now); // the same 200 ms doubling, capped at 120 s, as data retransmissions
+        Assert.Equal(Ms(924_600), h.AdvanceToNextDeadline());
+        h.ExpectNothing();
+        Assert.Equal(TcpState.Closed, c.State);
+        Assert.Equal(TcpError.TimedOut, c.Error);
+    }
+
+    // ───────────── the peer's window and MSS (item 11) ─────────────
+
+    [Fact]
+    public void Sender_never_exceeds_the_peers_window_and_does_not_send_silly_small_segments_into_it()
+    {
+        (Harness h, TcpConnection c) = Established();
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 16); // 16 << 7 = 2048 bytes
+        Assert.Equal(2048u, c.SndWnd);
+
+        c.Send(Bytes(5000));
+        h.Poll();
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), 1460);
+        h.ExpectNothing(); // 588 bytes of window left: not a full segment, not all the data (RFC 1122 §4.2.3.4)
+
+        h.Send(TcpFlags.Ack, Their(0), Our(1460), window: 16); // the window slides to [1460, 3508)
+        h.Expect(TcpFlags.Ack, Our(1460), Their(0), 1460);
+        h.ExpectNothing();
+
+        h.Send(TcpFlags.Ack, Their(0), Our(2920), window: 16);
+        h.Expect(TcpFlags.Ack, Our(2920), Their(0), 1460);
+        h.ExpectNothing();
+
+        h.Send(TcpFlags.Ack, Their(0), Our(4380), window: 16); // the last 620 bytes fit: all of them go
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(4380), Their(0), 620);
+        h.ExpectNothing();
+        Assert.Equal(620, c.BytesUnacknowledged);
+    }
+
+    [Fact]
+    public void Segments_respect_a_peer_mss_of_536()
+    {
+        var options = new TcpOptions { MaxSegmentSize = 536, WindowScale = 7, SackPermitted = true };
+        (Harness h, TcpConnection c) = EstablishedAfter(TimeSpan.Zero, peerSynOptions: options);
+        Assert.Equal(536, c.SendMss);
+        Assert.Equal(10 * 536, c.CongestionWindow);
+
+        byte[] data = Bytes(3 * 536 + 100);
+        c.Send(data);
+        h.Poll();
+        Assert.Equal(data[..536], h.Expect(TcpFlags.Ack, Our(0), Their(0), 536).Payload);
+        Assert.Equal(data[536..1072], h.Expect(TcpFlags.Ack, Our(536), Their(0), 536).Payload);
+        Assert.Equal(data[1072..1608], h.Expect(TcpFlags.Ack, Our(1072), Their(0), 536).Payload);
+        h.ExpectNothing(); // the 100-byte tail waits for the ACK (Nagle)
+
+        h.Send(TcpFlags.Ack, Their(0), Our(1608), window: PeerWindow);
+        Assert.Equal(data[1608..], h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(1608), Their(0), 100).Payload);
+    }
+
+    // ───────────── our receive window (item 11) ─────────────
+
+    [Fact]
+    public void Receive_window_shrinks_as_data_is_unread_and_reopens_with_a_window_update_after_receive()
+    {
+        (Harness h, TcpConnection c) = Established(new TcpConfig { ReceiveBufferSize = 8192 }); // window 8192, scale 0
+        byte[] data = Bytes(8192);
+        int[] ends = [1460, 2920, 4380, 5840, 7300, 8192];
+        int start = 0;
+        var windows = new List<ushort>();
+        foreach (int end in ends)
+        {
+            h.Send(TcpFlags.Ack, Their(start), Our(0), window: PeerWindow, payload: data[start..end]);
+            if (h.PendingCount > 0) windows.Add(h.Expect(TcpFlags.Ack, Our(0), Their(end)).Window);
+            start = end;
+        }
+        Assert.Equal([5272, 2352, 0], windows); // every second segment acknowledged, the window shrinking to zero
+        Assert.Equal(0u, c.RcvWnd);
+
+        // Reading 100 bytes frees too little to announce (receiver SWS avoidance, RFC 1122 §4.2.3.3).
+        byte[] buffer = new byte[8192];
+        Assert.Equal(ReceiveStatus.Data, c.Receive(buffer.AsSpan(0, 100), out int read));
+        Assert.Equal(100, read);
+        h.Poll();
+        h.ExpectNothing();
+        // A zero-window probe from the peer (Linux style, SEQ = RCV.NXT - 1) still sees window 0, not 100.
+        h.Send(TcpFlags.Ack, Their(8191), Our(0), window: PeerWindow);
+        Assert.Equal(0, h.Expect(TcpFlags.Ack, Our(0), Their(8192)).Window);
+
+        // Reading 1400 more frees 1500 bytes, above min(MSS, buffer / 2): a window update at once.
+        Assert.Equal(ReceiveStatus.Data, c.Receive(buffer.AsSpan(100, 1400), out read));
+        h.Poll();
+        Assert.Equal(1500, h.Expect(TcpFlags.Ack, Our(0), Their(8192)).Window);
+        h.ExpectNothing();
+
+        // Reading the rest reopens the whole buffer.
+        Assert.Equal(ReceiveStatus.Data, c.Receive(buffer.AsSpan(1500), out read));
+        Assert.Equal(8192 - 1500, read);
+        h.Poll();
+        Assert.Equal(8192, h.Expect(TcpFlags.Ack, Our(0), Their(8192)).Window);
+        Assert.Equal(data, buffer);
+    }
+}
