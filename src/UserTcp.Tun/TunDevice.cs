@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using UserTcp.Interop;
+using UserTcp.Link;
 
 namespace UserTcp.Tun;
 
@@ -14,7 +15,7 @@ namespace UserTcp.Tun;
 /// A thread blocked in <see cref="Read"/> keeps the descriptor open until a packet arrives, so
 /// readers that must stop on time wait with <see cref="WaitReadable"/> first.
 /// </remarks>
-public sealed class TunDevice : IDisposable
+public sealed class TunDevice : IPacketDevice
 {
     private const string ControlDevice = "/dev/net/tun";
     private const string MissingCapability = "missing CAP_NET_ADMIN: run as root or grant cap_net_admin";

@@ -1,0 +1,145 @@
+namespace UserTcp.Link;
+
+/// <summary>
+/// Two <see cref="IPacketDevice"/> ends joined in memory with no delay: what one writes, the other reads, in order.
+/// Lets the real-time runtime run two stacks against each other in tests without root or TUN.
+/// </summary>
+public sealed class MemoryPacketPipe
+{
+    private MemoryPacketPipe(int mtu)
+    {
+        var aToB = new Direction();
+        var bToA = new Direction();
+        A = new End(mtu, incoming: bToA, outgoing: aToB);
+        B = new End(mtu, incoming: aToB, outgoing: bToA);
+    }
+
+    public IPacketDevice A { get; }
+    public IPacketDevice B { get; }
+
+    public static MemoryPacketPipe Create(int mtu = 1500) => new(mtu);
+
+    /// <summary>One way of the pipe: a queue of packet copies and a signal for the reader.</summary>
+    private sealed class Direction
+    {
+        // Packets not yet read, oldest first; guarded by lock(_packets).
+        private readonly Queue<byte[]> _packets = new();
+        private bool _closed;
+
+        public void Put(ReadOnlySpan<byte> packet)
+        {
+            lock (_packets)
+            {
+                if (_closed) return; // like a wire with nobody at the other end
+                _packets.Enqueue(packet.ToArray());
+                Monitor.Pulse(_packets);
+            }
+        }
+
+        public bool WaitReadable(TimeSpan timeout)
+        {
+            lock (_packets)
+            {
+                if (_packets.Count > 0 || _closed) return true;
+                Monitor.Wait(_packets, timeout);
+                return _packets.Count > 0 || _closed;
+            }
+        }
+
+        public int Take(Span<byte> buffer)
+        {
+            lock (_packets)
+            {
+                while (_packets.Count == 0)
+                {
+                    ObjectDisposedException.ThrowIf(_closed, this);
+                    Monitor.Wait(_packets);
+                }
+                byte[] packet = _packets.Dequeue();
+                packet.CopyTo(buffer);
+                return packet.Length;
+            }
+        }
+
+        public void Close()
+        {
+            lock (_packets)
+            {
+                _closed = true;
+                Monitor.PulseAll(_packets);
+            }
+        }
+    }
+
+    private sealed class End : IPacketDevice
+    {
+        private readonly Direction _incoming;
+        private readonly Direction _outgoing;
+
+        public End(int mtu, Direction incoming, Direction outgoing)
+        {
+            Mtu = mtu;
+            _incoming = incoming;
+            _outgoing = outgoing;
+        }
+
+        public int Mtu { get; }
+        public bool WaitReadable(TimeSpan timeout) => _incoming.WaitReadable(timeout);
+        public int Read(Span<byte> packet) => _incoming.Take(packet);
+
+        public void Write(ReadOnlySpan<byte> packet)
+        {
+            if (packet.Length <= Mtu) _outgoing.Put(packet);
+        }
+
+        public void Dispose()
+        {
+            _incoming.Close();
+            _outgoing.Close();
+        }
+    }
+}
+
+/// <summary>Records every packet read from and written to a device in a pcap file, stamped by the given clock.</summary>
+public sealed class PcapPacketDevice : IPacketDevice
+{
+    private readonly IPacketDevice _inner;
+    private readonly PcapFile _file;
+    private readonly Func<TimeSpan> _clock;
+
+    /// <param name="clock">Time since the capture's epoch; the runtime passes its own clock.</param>
+    public PcapPacketDevice(IPacketDevice inner, PcapFile file, Func<TimeSpan> clock)
+    {
+        _inner = inner;
+        _file = file;
+        _clock = clock;
+    }
+
+    public int Mtu => _inner.Mtu;
+    public bool WaitReadable(TimeSpan timeout) => _inner.WaitReadable(timeout);
+
+    public int Read(Span<byte> packet)
+    {
+        int length = _inner.Read(packet);
+        Record(packet[..length]);
+        return length;
+    }
+
+    public void Write(ReadOnlySpan<byte> packet)
+    {
+        Record(packet);
+        _inner.Write(packet);
+    }
+
+    // The reader thread and application threads both come through here; the file takes one record at a time.
+    private void Record(ReadOnlySpan<byte> packet)
+    {
+        lock (_file) _file.Write(packet, _clock());
+    }
+
+    public void Dispose()
+    {
+        _inner.Dispose();
+        lock (_file) _file.Dispose();
+    }
+}

@@ -1,0 +1,281 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using UserTcp.Engine;
+using UserTcp.Link;
+using UserTcp.Wire;
+
+namespace UserTcp.Sockets;
+
+/// <summary>
+/// The runtime: owns a device, the engine and a clock. One dedicated thread reads the device and runs the engine
+/// for each packet inline (DESIGN.md "Runtime and I/O": no per-packet thread hops); a timer runs the engine's
+/// deadlines; application calls take the same lock, act, and send what they caused on their own thread.
+/// Waiting applications are woken by completing tasks whose continuations run asynchronously, never inline.
+/// </summary>
+public sealed class NetStack : IAsyncDisposable
+{
+    private const int ReadBatch = 64;
+    private static readonly TimeSpan StopCheckInterval = TimeSpan.FromMilliseconds(200);
+
+    // Serializes every call into the engine (reader thread, timer, application threads).
+    private readonly Lock _gate = new();
+    private readonly TcpEngine _engine;
+    private readonly IPacketDevice _device;
+    private readonly TimeProvider _time;
+    private readonly long _startTimestamp;
+    private readonly ITimer _timer;
+    private readonly Thread _reader;
+    private readonly DeviceTransmitter _transmitter;
+    private readonly ILogger _logger;
+    // Application waits not yet satisfied; checked after every engine call. Guarded by _gate.
+    private readonly List<Waiter> _waiters = [];
+    // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate.
+    private TimeSpan? _timerDue;
+    private volatile bool _stopping;
+    private int _disposed;
+
+    private NetStack(IPacketDevice device, NetStackOptions options, ILoggerFactory loggerFactory, TimeProvider time)
+    {
+        _device = device;
+        Options = options;
+        _time = time;
+        _startTimestamp = time.GetTimestamp();
+        _logger = loggerFactory.CreateLogger("UserTcp.Sockets");
+        ITcpEventSink log = new LoggingEventSink(loggerFactory.CreateLogger("UserTcp.Engine"));
+        _engine = new TcpEngine(options.Address, options.Tcp, options.Events is null ? log : new FanOutEventSink(log, options.Events));
+        _transmitter = new DeviceTransmitter(this);
+        _timer = time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"usertcp {options.Address} reader" };
+    }
+
+    /// <summary>Starts a stack on <paramref name="device"/>; it owns the device from now on and disposes it.</summary>
+    public static NetStack Start(IPacketDevice device, NetStackOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(options);
+        var stack = new NetStack(device, options, loggerFactory ?? NullLoggerFactory.Instance, timeProvider ?? TimeProvider.System);
+        stack._reader.Start();
+        NetStackLog.Started(stack._logger, options.Address, device.Mtu);
+        return stack;
+    }
+
+    public NetStackOptions Options { get; }
+    public Ipv4Address Address => Options.Address;
+    /// <summary>Time since the stack started: the engine's clock.</summary>
+    public TimeSpan Now => _time.GetElapsedTime(_startTimestamp);
+    /// <summary>What the engine has counted (read without the lock; values may be a moment old).</summary>
+    public EngineCounters Counters => _engine.Counters;
+
+    /// <summary>Listens on <paramref name="port"/> of this stack's address.</summary>
+    public UserTcpListener Listen(ushort port, int backlog = 128)
+    {
+        lock (_gate)
+        {
+            try
+            {
+                return new UserTcpListener(this, _engine.Listen(port, backlog));
+            }
+            catch (TcpException e)
+            {
+                throw e.ToSocketException();
+            }
+        }
+    }
+
+    /// <summary>Opens a connection; completes when it is established, throws <see cref="SocketException"/> when refused or timed out.</summary>
+    public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, CancellationToken cancellationToken = default)
+    {
+        TcpConnection tcb = Call(() => _engine.Connect(remote));
+        var connection = new UserTcpConnection(this, tcb);
+        try
+        {
+            await WaitAsync(() => tcb.State is not (TcpState.SynSent or TcpState.SynReceived), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Call(tcb.Abort);
+            throw;
+        }
+        if (tcb.State == TcpState.Closed && tcb.Error != TcpError.None) throw tcb.Error.ToSocketException();
+        return connection;
+    }
+
+    /// <summary>A consistent copy of the connection table, for `usertcp ss` and diagnostics.</summary>
+    public IReadOnlyList<ConnectionSnapshot> Snapshot()
+    {
+        lock (_gate)
+        {
+            TimeSpan now = Now;
+            return [.. _engine.Connections.Select(c => ConnectionSnapshot.Of(c, now))];
+        }
+    }
+
+    /// <summary>Runs an application call against the engine, then sends what it caused and wakes whoever it unblocked.</summary>
+    internal T Call<T>(Func<T> call)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed != 0 && _stopping, this);
+            try
+            {
+                return call();
+            }
+            finally
+            {
+                AfterEngine(Now);
+            }
+        }
+    }
+
+    internal void Call(Action call) => Call(() =>
+    {
+        call();
+        return true;
+    });
+
+    /// <summary>Completes when <paramref name="ready"/> holds (checked now and after every engine call).</summary>
+    internal Task WaitAsync(Func<bool> ready, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (ready()) return Task.CompletedTask;
+            var waiter = new Waiter(ready);
+            _waiters.Add(waiter);
+            return waiter.Completion.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    private void ReadLoop()
+    {
+        byte[] buffer = GC.AllocateArray<byte>(Math.Max(_device.Mtu, 1500), pinned: true);
+        try
+        {
+            while (!_stopping)
+            {
+                if (!_device.WaitReadable(StopCheckInterval)) continue;
+                if (_stopping) break;
+                lock (_gate)
+                {
+                    TimeSpan now = Now;
+                    // Drain a batch of packets per lock: one wake-up of the waiters per batch, not per packet.
+                    int count = 0;
+                    do
+                    {
+                        int length = _device.Read(buffer);
+                        _engine.Receive(buffer.AsSpan(0, length), now, _transmitter);
+                    }
+                    while (++count < ReadBatch && !_stopping && _device.WaitReadable(TimeSpan.Zero));
+                    AfterEngine(now);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A device that fails or is closed under the reader ends receiving; at shutdown that is expected.
+            if (!_stopping) NetStackLog.ReadFailed(_logger, e);
+        }
+    }
+
+    private void OnTimer()
+    {
+        lock (_gate)
+        {
+            if (_stopping && _disposed != 0) return;
+            _timerDue = null;
+            AfterEngine(Now);
+        }
+    }
+
+    /// <summary>Under the lock: run due timers and pending output, wake waiters, and re-arm the timer.</summary>
+    private void AfterEngine(TimeSpan now)
+    {
+        _engine.Poll(now, _transmitter);
+        for (int i = _waiters.Count - 1; i >= 0; i--)
+        {
+            Waiter waiter = _waiters[i];
+            if (waiter.Completion.Task.IsCompleted || waiter.Ready())
+            {
+                waiter.Completion.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
+        }
+        TimeSpan? due = _engine.PollAt;
+        if (due == _timerDue) return;
+        _timerDue = due;
+        if (!_stopping || _disposed == 0)
+        {
+            _timer.Change(due is TimeSpan at ? Max(at - now, TimeSpan.FromMilliseconds(1)) : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>
+    /// Closes every connection (gracefully with a deadline, or by RST, per <see cref="NetStackOptions.CloseOnDispose"/>),
+    /// stops the reader and timer, and disposes the device (which removes a TUN interface).
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        int open = Call(() => _engine.Connections.Count(c => c.State != TcpState.TimeWait));
+        if (Options.CloseOnDispose == CloseMode.Graceful && open > 0)
+        {
+            Call(() =>
+            {
+                foreach (TcpConnection c in _engine.Connections.ToList()) c.Close();
+            });
+            try
+            {
+                // Done once every FIN is acknowledged: the peer has the whole stream. FIN-WAIT-2 is left as it is
+                // (no RST): the peer reads end-of-stream, and whatever it sends later meets a stack that is gone.
+                await WaitAsync(() => _engine.Connections.All(c => c.State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed), CancellationToken.None)
+                    .WaitAsync(Options.ShutdownTimeout, _time).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Whatever has not finished by the deadline is reset below.
+            }
+        }
+        Call(() =>
+        {
+            foreach (TcpConnection c in _engine.Connections.ToList())
+            {
+                if (c.State is not (TcpState.TimeWait or TcpState.FinWait2)) c.Abort();
+            }
+        });
+        _stopping = true;
+        lock (_gate)
+        {
+            foreach (Waiter waiter in _waiters) waiter.Completion.TrySetResult();
+            _waiters.Clear();
+        }
+        await _timer.DisposeAsync().ConfigureAwait(false);
+        _reader.Join(StopCheckInterval * 3);
+        _device.Dispose();
+        NetStackLog.Stopped(_logger, Address, open, Options.CloseOnDispose);
+    }
+
+    private sealed class Waiter(Func<bool> ready)
+    {
+        public Func<bool> Ready { get; } = ready;
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Hands the engine's packets to the device, on whichever thread holds the lock.</summary>
+    private sealed class DeviceTransmitter(NetStack stack) : IPacketTransmitter
+    {
+        public void Transmit(ReadOnlySpan<byte> packet)
+        {
+            try
+            {
+                stack._device.Write(packet);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A lost packet is what TCP recovers from; a failing device must not take the engine down with it.
+                NetStackLog.WriteFailed(stack._logger, packet.Length, e);
+            }
+        }
+    }
+}

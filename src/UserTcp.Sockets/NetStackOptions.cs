@@ -1,0 +1,27 @@
+using UserTcp.Engine;
+using UserTcp.Wire;
+
+namespace UserTcp.Sockets;
+
+/// <summary>What <see cref="NetStack.DisposeAsync"/> does with connections still open.</summary>
+public enum CloseMode : byte
+{
+    /// <summary>Close each with a FIN and wait for the closes to finish, up to <see cref="NetStackOptions.ShutdownTimeout"/>; reset what is left.</summary>
+    Graceful,
+    /// <summary>Reset every connection at once.</summary>
+    Reset,
+}
+
+/// <summary>How a <see cref="NetStack"/> runs.</summary>
+public sealed record NetStackOptions
+{
+    /// <summary>This stack's IPv4 address (the kernel routes it through the TUN interface).</summary>
+    public required Ipv4Address Address { get; init; }
+    /// <summary>The engine's tunables (timers, buffers, retries).</summary>
+    public TcpConfig Tcp { get; init; } = new();
+    public CloseMode CloseOnDispose { get; init; } = CloseMode.Graceful;
+    /// <summary>How long a graceful dispose waits for connections to finish closing.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Another consumer of the engine's events (a recorder, a lab), besides the log.</summary>
+    public ITcpEventSink? Events { get; init; }
+}

@@ -1,0 +1,173 @@
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using UserTcp.Link;
+using UserTcp.Sockets;
+using UserTcp.Wire;
+
+namespace UserTcp.Sockets.Tests;
+
+/// <summary>Two stacks over an in-memory pipe, on real threads and the real clock, bounded by timeouts.</summary>
+public sealed class NetStackTests : IAsyncLifetime, IDisposable
+{
+    private static readonly Ipv4Address ServerAddress = new(10, 0, 0, 2);
+    private static readonly Ipv4Address ClientAddress = new(10, 0, 0, 1);
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+    private readonly CancellationTokenSource _timeout = new(Bound);
+    private NetStack _server = null!;
+    private NetStack _client = null!;
+
+    private CancellationToken Token => _timeout.Token;
+
+    public Task InitializeAsync()
+    {
+        MemoryPacketPipe pipe = MemoryPacketPipe.Create();
+        var tcp = new TcpConfig { TimeWait = TimeSpan.FromMilliseconds(100) };
+        _server = NetStack.Start(pipe.A, new NetStackOptions { Address = ServerAddress, Tcp = tcp });
+        _client = NetStack.Start(pipe.B, new NetStackOptions { Address = ClientAddress, Tcp = tcp });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _server.DisposeAsync();
+    }
+
+    public void Dispose() => _timeout.Dispose();
+
+    private static async Task Echo(UserTcpListener listener, CancellationToken token)
+    {
+        await using UserTcpConnection connection = await listener.AcceptAsync(token);
+        await connection.Stream.CopyToAsync(connection.Stream, token); // echo until the peer's FIN
+    }
+
+    [Fact]
+    public async Task Echo_over_stream_returns_what_was_sent_and_closes_after_the_half_close()
+    {
+        using UserTcpListener listener = _server.Listen(7);
+        Task server = Echo(listener, Token);
+
+        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 7), Token);
+        Assert.Equal(TcpState.Established, client.State);
+        byte[] message = "hello over UserTcp"u8.ToArray();
+        await client.WriteAsync(message, Token);
+        client.Shutdown(SocketShutdown.Send);
+
+        var echoed = new MemoryStream();
+        await client.Stream.CopyToAsync(echoed, Token);
+        Assert.Equal(message, echoed.ToArray());
+        await server.WaitAsync(Token);
+    }
+
+    [Fact]
+    public async Task Ten_megabytes_each_way_through_pipes_arrive_intact()
+    {
+        const int Size = 10 * 1024 * 1024;
+        byte[] up = RandomNumberGenerator.GetBytes(Size);
+        byte[] down = RandomNumberGenerator.GetBytes(Size);
+        using UserTcpListener listener = _server.Listen(5001);
+
+        async Task<byte[]> ServerSide()
+        {
+            await using UserTcpConnection c = await listener.AcceptAsync(Token);
+            Task send = Task.Run(async () =>
+            {
+                await c.Pipe.Output.WriteAsync(down, Token);
+                await c.Pipe.Output.FlushAsync(Token);
+                c.Shutdown(SocketShutdown.Send);
+            }, Token);
+            byte[] received = await ReadAll(c.Stream);
+            await send;
+            return received;
+        }
+
+        Task<byte[]> server = ServerSide();
+        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 5001), Token);
+        Task sendUp = Task.Run(async () =>
+        {
+            await client.WriteAsync(up, Token);
+            client.Shutdown(SocketShutdown.Send);
+        }, Token);
+        byte[] receivedDown = await ReadAll(client.Stream);
+        await sendUp;
+
+        Assert.Equal(SHA256.HashData(down), SHA256.HashData(receivedDown));
+        Assert.Equal(SHA256.HashData(up), SHA256.HashData(await server.WaitAsync(Token)));
+    }
+
+    private async Task<byte[]> ReadAll(Stream stream)
+    {
+        var all = new MemoryStream();
+        await stream.CopyToAsync(all, Token);
+        return all.ToArray();
+    }
+
+    [Fact]
+    public async Task Connecting_to_a_port_nobody_listens_on_is_connection_refused()
+    {
+        SocketException refused = await Assert.ThrowsAsync<SocketException>(() => _client.ConnectAsync(new IpEndpoint(ServerAddress, 9), Token));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_reset_by_the_peer_surfaces_as_connection_reset_on_read()
+    {
+        using UserTcpListener listener = _server.Listen(80);
+        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
+        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
+        (await accepted).Abort();
+
+        SocketException reset = await Assert.ThrowsAsync<SocketException>(async () => await client.ReadAsync(new byte[10], Token));
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Writing_after_shutdown_is_refused_with_shutdown()
+    {
+        using UserTcpListener listener = _server.Listen(80);
+        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
+        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
+        client.Shutdown(SocketShutdown.Send);
+        SocketException shut = await Assert.ThrowsAsync<SocketException>(async () => await client.WriteAsync(new byte[1], Token));
+        Assert.Equal(SocketError.Shutdown, shut.SocketErrorCode);
+        await (await accepted).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_pending_read_is_cancelled_by_its_token()
+    {
+        using UserTcpListener listener = _server.Listen(80);
+        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
+        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await client.ReadAsync(new byte[10], cancel.Token));
+        await (await accepted).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_table_snapshot_shows_both_ends_of_a_connection()
+    {
+        using UserTcpListener listener = _server.Listen(80);
+        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
+        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
+        await using UserTcpConnection server = await accepted;
+
+        ConnectionSnapshot row = Assert.Single(_server.Snapshot());
+        Assert.Equal(TcpState.Established, row.State);
+        Assert.Equal(client.LocalEndpoint, row.Remote);
+        Assert.Contains("ESTABLISHED", row.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Disposing_the_stack_closes_its_connections_gracefully_so_the_peer_reads_end_of_stream()
+    {
+        using UserTcpListener listener = _server.Listen(80);
+        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
+        UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
+        await using UserTcpConnection server = await accepted;
+
+        await _client.DisposeAsync();
+        Assert.Equal(0, await server.ReadAsync(new byte[10], Token));
+        Assert.NotEqual(TcpState.Established, client.State);
+    }
+}
