@@ -102,6 +102,15 @@ public sealed class NetStackTests : IAsyncLifetime, IDisposable
         return all.ToArray();
     }
 
+    /// <summary>A connected pair: the client's end and the server's accepted end, on <paramref name="port"/>.</summary>
+    private async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connect(ushort port)
+    {
+        UserTcpListener listener = _server.Listen(port);
+        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
+        UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, port), Token);
+        return (listener, client, await accepted);
+    }
+
     [Fact]
     public async Task Connecting_to_a_port_nobody_listens_on_is_connection_refused()
     {
@@ -112,45 +121,49 @@ public sealed class NetStackTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task A_reset_by_the_peer_surfaces_as_connection_reset_on_read()
     {
-        using UserTcpListener listener = _server.Listen(80);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
-        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
-        (await accepted).Abort();
-
-        SocketException reset = await Assert.ThrowsAsync<SocketException>(async () => await client.ReadAsync(new byte[10], Token));
-        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+        (UserTcpListener listener, UserTcpConnection client, UserTcpConnection server) = await Connect(80);
+        using (listener)
+        await using (client)
+        {
+            server.Abort();
+            SocketException reset = await Assert.ThrowsAsync<SocketException>(async () => await client.ReadAsync(new byte[10], Token));
+            Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
+        }
     }
 
     [Fact]
     public async Task Writing_after_shutdown_is_refused_with_shutdown()
     {
-        using UserTcpListener listener = _server.Listen(80);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
-        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
-        client.Shutdown(SocketShutdown.Send);
-        SocketException shut = await Assert.ThrowsAsync<SocketException>(async () => await client.WriteAsync(new byte[1], Token));
-        Assert.Equal(SocketError.Shutdown, shut.SocketErrorCode);
-        await (await accepted).DisposeAsync();
+        (UserTcpListener listener, UserTcpConnection client, UserTcpConnection server) = await Connect(80);
+        using (listener)
+        await using (client)
+        await using (server)
+        {
+            client.Shutdown(SocketShutdown.Send);
+            SocketException shut = await Assert.ThrowsAsync<SocketException>(async () => await client.WriteAsync(new byte[1], Token));
+            Assert.Equal(SocketError.Shutdown, shut.SocketErrorCode);
+        }
     }
 
     [Fact]
     public async Task A_pending_read_is_cancelled_by_its_token()
     {
-        using UserTcpListener listener = _server.Listen(80);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
-        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await client.ReadAsync(new byte[10], cancel.Token));
-        await (await accepted).DisposeAsync();
+        (UserTcpListener listener, UserTcpConnection client, UserTcpConnection server) = await Connect(80);
+        using (listener)
+        await using (client)
+        await using (server)
+        {
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await client.ReadAsync(new byte[10], cancel.Token));
+        }
     }
 
     [Fact]
     public async Task The_table_snapshot_shows_both_ends_of_a_connection()
     {
-        using UserTcpListener listener = _server.Listen(80);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
-        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
-        await using UserTcpConnection server = await accepted;
+        (UserTcpListener listener, UserTcpConnection client, UserTcpConnection server) = await Connect(80);
+        using UserTcpListener _ = listener;
+        await using UserTcpConnection __ = client, ___ = server;
 
         ConnectionSnapshot row = Assert.Single(_server.Snapshot());
         Assert.Equal(TcpState.Established, row.State);
@@ -161,10 +174,9 @@ public sealed class NetStackTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Disposing_the_stack_closes_its_connections_gracefully_so_the_peer_reads_end_of_stream()
     {
-        using UserTcpListener listener = _server.Listen(80);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
-        UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, 80), Token);
-        await using UserTcpConnection server = await accepted;
+        (UserTcpListener listener, UserTcpConnection client, UserTcpConnection server) = await Connect(80);
+        using UserTcpListener _ = listener;
+        await using UserTcpConnection __ = server;
 
         await _client.DisposeAsync();
         Assert.Equal(0, await server.ReadAsync(new byte[10], Token));
