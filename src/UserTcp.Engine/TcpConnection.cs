@@ -63,6 +63,9 @@ public sealed class TcpConnection
     private SeqNumber _recover;
     private int _bytesAckedInAvoidance;
     private bool _retransmitHead;
+    // Sending stopped because cwnd, not the peer's window or the application, was the limit (RFC 7661's
+    // "cwnd-limited"); cwnd only grows while this is so, as Linux's tcp_is_cwnd_limited.
+    private bool _cwndLimited;
 
     // Karn's rule: one segment timed at a time, never a retransmitted one (RFC 6298 §3).
     private SeqNumber? _rttSeq;
@@ -715,7 +718,7 @@ public sealed class TcpConnection
                 SetTimer(ref _retransmitAt, TcpTimer.Retransmission, now + _rto.Rto);
             }
         }
-        else
+        else if (_cwndLimited || (_cwnd < _ssthresh && _cwnd < 2 * (FlightSize + acked)))
         {
             _dupAcks = 0;
             if (_cwnd < _ssthresh)
@@ -732,6 +735,10 @@ public sealed class TcpConnection
                     _cwnd += SendMss;
                 }
             }
+        }
+        else
+        {
+            _dupAcks = 0; // the window or the application limits sending: cwnd has not been tested, so it stays
         }
 
         // RFC 6298 §5.2–5.3: stop the timer when everything is acknowledged, otherwise restart it.
@@ -1183,6 +1190,7 @@ public sealed class TcpConnection
             {
                 int usable = (int)Math.Max(0, window - inFlight);
                 int length = Math.Min(Math.Min(available, SendMss), usable);
+                _cwndLimited = _cwnd <= SndWnd && length < Math.Min(available, SendMss);
                 if (length <= 0) break;
                 bool full = length == SendMss;
                 bool allOfIt = length == available;
