@@ -271,7 +271,8 @@ public sealed class TcpConnection
 
     /// <summary>
     /// Send: queue a FIN after the buffered data (half-close; receiving goes on). Receive: reads end at once and
-    /// later data is acknowledged and discarded, as Linux does for SHUT_RD.
+    /// later data is acknowledged and discarded, as BSD does for SHUT_RD. (Deviation: Linux keeps queueing it and
+    /// read() still returns what was queued.)
     /// </summary>
     public void Shutdown(ShutdownDirection how)
     {
@@ -434,7 +435,7 @@ public sealed class TcpConnection
         }
 
         // SYN-RECEIVED after a simultaneous open: the peer's SYN-ACK repeats its SYN at IRS, an old octet; only the
-        // rest of the segment (its ACK) is new, so judge acceptability without it (RFC 9293 Figure 8, line 6).
+        // rest of the segment (its ACK) is new, so judge acceptability without it (RFC 9293 Figure 7, line 6).
         bool oldSyn = State == TcpState.SynReceived && seg.Has(TcpFlags.Syn) && seq == Irs;
         // First: sequence number acceptability, the four cases of RFC 9293 §3.10.7.4.
         if (!IsAcceptable(oldSyn ? seq + 1 : seq, oldSyn ? segLen - 1 : segLen))
@@ -542,7 +543,7 @@ public sealed class TcpConnection
         }
         else
         {
-            // Simultaneous open (RFC 9293 Figure 8): SYN-RECEIVED, and our SYN goes out again with an ACK.
+            // Simultaneous open (RFC 9293 Figure 7): SYN-RECEIVED, and our SYN goes out again with an ACK.
             SndWnd = seg.Window;
             SndWl1 = seg.SequenceNumber;
             _maxSndWnd = SndWnd;
@@ -884,7 +885,7 @@ public sealed class TcpConnection
 
     private void Deliver(ReadOnlySpan<byte> data)
     {
-        // After Shutdown(Receive) bytes are acknowledged and dropped (Linux SHUT_RD); otherwise they fill the buffer,
+        // After Shutdown(Receive) bytes are acknowledged and dropped (BSD's SHUT_RD); otherwise they fill the buffer,
         // which never overflows because the window advertised never exceeded its free space.
         int taken = _receiveShutdown ? data.Length : _receiveBuffer.Write(data);
         RcvNxt += taken;
@@ -906,6 +907,7 @@ public sealed class TcpConnection
                 if (!_ackNow && _delayedAckAt is null) SetTimer(ref _delayedAckAt, TcpTimer.DelayedAck, now + _config.DelayedAck);
                 break;
             case TcpState.FinWait1 when OurFinAcked:
+                _ackNow = true;
                 EnterTimeWait(now, "FIN with the ACK of our FIN");
                 break;
             case TcpState.FinWait1:
@@ -913,6 +915,7 @@ public sealed class TcpConnection
                 SetState(TcpState.Closing, "FIN received before the ACK of ours (simultaneous close)");
                 break;
             case TcpState.FinWait2:
+                _ackNow = true;
                 EnterTimeWait(now, "FIN received in FIN-WAIT-2");
                 break;
         }
@@ -1123,7 +1126,6 @@ public sealed class TcpConnection
     {
         SetState(TcpState.TimeWait, reason);
         _retransmitAt = _persistAt = _keepAliveAt = _finWait2At = _delayedAckAt = null;
-        _ackNow = true;
         ArmTimeWait(now, reason);
     }
 
