@@ -30,6 +30,8 @@ public sealed class NetStack : IAsyncDisposable
     private readonly ILogger _logger;
     // Application waits not yet satisfied; checked after every engine call. Guarded by _gate.
     private readonly List<Waiter> _waiters = [];
+    // Listeners opened through Listen, for SnapshotListeners; closed ones are pruned there. Guarded by _gate.
+    private readonly List<Engine.TcpListener> _listeners = [];
     // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate.
     private TimeSpan? _timerDue;
     private volatile bool _stopping;
@@ -74,7 +76,9 @@ public sealed class NetStack : IAsyncDisposable
         {
             try
             {
-                return new UserTcpListener(this, _engine.Listen(port, backlog));
+                Engine.TcpListener listener = _engine.Listen(port, backlog);
+                _listeners.Add(listener);
+                return new UserTcpListener(this, listener);
             }
             catch (TcpException e)
             {
@@ -111,19 +115,37 @@ public sealed class NetStack : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The open listeners as LISTEN rows, the way `ss -tln` shows them: <see cref="ConnectionSnapshot.ReceiveQueue"/> is the
+    /// number of established connections waiting to be accepted, <see cref="ConnectionSnapshot.SendQueue"/> the backlog,
+    /// and the remote endpoint is 0.0.0.0:0. Read-only, for `usertcp ss` and diagnostics.
+    /// </summary>
+    public IReadOnlyList<ConnectionSnapshot> SnapshotListeners()
+    {
+        lock (_gate)
+        {
+            _listeners.RemoveAll(l => l.IsClosed);
+            return [.. _listeners.Select(l => new ConnectionSnapshot(TcpState.Listen, l.LocalEndpoint, default, l.PendingAccepts, l.Backlog,
+                TcpTimer.None, null, 0, TimeSpan.Zero, 0))];
+        }
+    }
+
     /// <summary>Runs an application call against the engine, then sends what it caused and wakes whoever it unblocked.</summary>
     internal T Call<T>(Func<T> call)
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed != 0 && _stopping, this);
+            // Bring the engine to the present first: timers the call arms count from now, not from the last packet.
+            TimeSpan now = Now;
+            _engine.Poll(now, _transmitter);
             try
             {
                 return call();
             }
             finally
             {
-                AfterEngine(Now);
+                AfterEngine(now);
             }
         }
     }

@@ -1,0 +1,541 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using UserTcp.Engine;
+using UserTcp.Wire;
+
+namespace UserTcp.Script;
+
+/// <summary>
+/// One run of one script: a fresh engine at the local address, the script playing the remote host, and a manual
+/// clock in microseconds of script time.
+/// <para>
+/// Time follows packetdrill: a line's time is absolute, or relative (<c>+</c>) to when the previous line happened.
+/// Before an inbound packet, a system call or an assertion at time T the clock advances to T, firing every engine
+/// timer due on the way (timers due exactly at T fire before the line runs). An outbound line takes the next segment
+/// UserTcp sent, advancing the clock through the engine's deadlines up to the end of the line's window when nothing
+/// has been sent yet; the segment must match and have left within the window (± tolerance). Every segment must be
+/// claimed by an outbound line before the next inbound packet, call or assertion, and by the end of the script.
+/// </para>
+/// </summary>
+internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSink
+{
+    /// <summary>Script time is microseconds; the engine counts 100 ns ticks.</summary>
+    private const long TicksPerMicro = 10;
+    /// <summary>How many engine steps one wait may take before the runner calls it a runaway.</summary>
+    private const int MaxSteps = 1_000_000;
+    /// <summary>How long a call written without <c>...</c> may block the script, in script time.</summary>
+    private const long MaxBlockMicros = 24L * 3600 * 1_000_000;
+
+    private readonly PacketScript _script;
+    private readonly Action<string>? _trace;
+    private readonly Queue<CapturedSegment> _sent = new();
+    private readonly List<string> _notices = [];
+    private readonly Dictionary<int, ScriptSocket> _sockets = [];
+    private readonly Dictionary<TcpListener, ScriptSocket> _listenerSockets = [];
+    private readonly HashSet<TcpConnection> _seen = [];
+    // Connections reset while in CLOSE-WAIT (their error reads as EPIPE, as in Linux).
+    private readonly HashSet<TcpConnection> _resetInCloseWait = [];
+
+    // Settings (script options).
+    private bool _relaxed;
+    private long _tolerance = 4000;
+    private double _tolerancePercent;
+    private Ipv4Address _localIp = new(192, 168, 0, 1);
+    private Ipv4Address _remoteIp = new(192, 0, 2, 1);
+    private ushort _bindPort = 8080;
+    private ushort _connectPort = 8080;
+    private ushort _passivePeerPort = 40000;
+    private uint _engineIsn = unchecked((uint)-1000);
+    private uint _remoteBase = unchecked((uint)-2000);
+    private TcpConfig _config = new();
+
+    private TcpEngine _engine = null!;
+    // Script time now; only moves forward.
+    private long _now;
+    // When the previous line happened, for --tolerance_percent.
+    private long? _lastEventTime;
+    private int _line;
+    private int _lastLine;
+    // UserTcp's ISN as learned from its SYN or SYN-ACK (packetdrill's local_isn); 0 until one is seen.
+    private uint _localBase;
+    // The connection under test: this side's port and the script side's port.
+    private ushort _localPort;
+    private ushort _remotePort;
+    private TcpConnection? _connection;
+    private PendingCall? _blocking;
+    private string? _transmitProblem;
+    private long _stepsAtSameInstant;
+
+    public ScriptExecution(PacketScript script, ScriptRunOptions options)
+    {
+        _script = script;
+        _trace = options.Trace;
+        _relaxed = options.Relaxed;
+    }
+
+    public ScriptResult Run()
+    {
+        try
+        {
+            ApplyOptions();
+            _localPort = _bindPort;
+            _remotePort = _passivePeerPort;
+            _engine = new TcpEngine(_localIp, _config, this);
+            foreach (ScriptEvent e in _script.Events)
+            {
+                _line = e.Line;
+                RunEvent(e);
+                _lastLine = e.Line;
+            }
+            Finish();
+            Trace($"{Seconds(_now)} pass");
+            return new ScriptResult(_script.Name, null, _notices, _now);
+        }
+        catch (ScriptFailureException failure)
+        {
+            Trace($"{Seconds(_now)} FAIL line {failure.Line}: {failure.Message}");
+            return new ScriptResult(_script.Name, new ScriptFailure(failure.Line, failure.Message), _notices, _now);
+        }
+        catch (TcpException exception)
+        {
+            return new ScriptResult(_script.Name, new ScriptFailure(_line, $"UserTcp refused the call: {exception.Message}"), _notices, _now);
+        }
+        catch (InvalidOperationException exception)
+        {
+            return new ScriptResult(_script.Name, new ScriptFailure(_line, $"the engine failed: {exception.Message}"), _notices, _now);
+        }
+    }
+
+    // ───────────── options ─────────────
+
+    private void ApplyOptions()
+    {
+        int mss = _config.Mss;
+        TimeWaitRstPolicy timeWaitRst = _config.TimeWaitRst;
+        foreach (ScriptOption option in _script.Options)
+        {
+            _line = option.Line;
+            switch (option.Name)
+            {
+                case "tolerance_usecs":
+                    _tolerance = OptionNumber(option, 0, int.MaxValue);
+                    break;
+                case "tolerance_percent":
+                    _tolerancePercent = OptionNumber(option, 0, 1000);
+                    break;
+                case "mss":
+                    mss = (int)OptionNumber(option, 88, ushort.MaxValue - 40);
+                    break;
+                case "bind_port":
+                    _bindPort = (ushort)OptionNumber(option, 1, ushort.MaxValue);
+                    break;
+                case "connect_port":
+                    _connectPort = (ushort)OptionNumber(option, 1, ushort.MaxValue);
+                    break;
+                case "remote_port":
+                    _passivePeerPort = (ushort)OptionNumber(option, 1, ushort.MaxValue);
+                    break;
+                case "local_ip":
+                    _localIp = OptionAddress(option);
+                    break;
+                case "remote_ip":
+                    _remoteIp = OptionAddress(option);
+                    break;
+                case "local_isn":
+                    _engineIsn = (uint)OptionNumber(option, 0, uint.MaxValue);
+                    break;
+                case "remote_isn":
+                    _remoteBase = (uint)OptionNumber(option, 0, uint.MaxValue);
+                    break;
+                case "ip_version" when option.Value == "ipv4":
+                    break;
+                case "ip_version":
+                    throw Fail(option.Line, $"--ip_version={option.Value} is not supported: UserTcp is IPv4 only");
+                case "relaxed" when option.Value is null:
+                    _relaxed = true;
+                    break;
+                case "rfc1337" when option.Value is null:
+                    timeWaitRst = TimeWaitRstPolicy.Ignore;
+                    break;
+                default:
+                    throw Fail(option.Line, $"option {option} is not supported (supported: --tolerance_usecs, --tolerance_percent, --mss, "
+                        + "--bind_port, --connect_port, --remote_port, --local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --relaxed, --rfc1337)");
+            }
+        }
+        uint isn = _engineIsn;
+        _config = _config with { Mss = (ushort)mss, TimeWaitRst = timeWaitRst, InitialSequenceNumber = _ => isn };
+    }
+
+    private static long OptionNumber(ScriptOption option, long min, long max)
+    {
+        if (!long.TryParse(option.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long value) || value < min || value > max)
+        {
+            throw Fail(option.Line, $"option --{option.Name} needs a whole number from {min} to {max}, not '{option.Value}'");
+        }
+        return value;
+    }
+
+    private static Ipv4Address OptionAddress(ScriptOption option) =>
+        Ipv4Address.TryParse(option.Value, out Ipv4Address address)
+            ? address
+            : throw Fail(option.Line, $"option --{option.Name} needs an IPv4 address, not '{option.Value}'");
+
+    // ───────────── events ─────────────
+
+    private void RunEvent(ScriptEvent e)
+    {
+        _stepsAtSameInstant = 0;
+        switch (e)
+        {
+            case CommandEvent command:
+                if (command.CommandTime is not null) AdvanceTo(Resolve(e).At);
+                _notices.Add($"line {e.Line}: shell command `{command.Command}` ignored (UserTcp runs in process; there is no kernel to configure)");
+                Trace($"{Seconds(_now)} line {e.Line}: `{command.Command}` ignored");
+                break;
+            case PacketEvent { Packet.Direction: PacketDirection.Inbound } inbound:
+            {
+                long at = Resolve(e).At;
+                AdvanceTo(at);
+                CheckNothingUnexpected(e.Line);
+                Inject(inbound);
+                _lastEventTime = at;
+                break;
+            }
+            case PacketEvent outbound:
+                ExpectOutbound(outbound);
+                break;
+            case SyscallEvent call:
+                RunSyscall(call);
+                break;
+            case AssertEvent assert:
+            {
+                long at = Resolve(e).At;
+                AdvanceTo(at);
+                CheckNothingUnexpected(e.Line);
+                CheckAssertions(assert);
+                _lastEventTime = at;
+                break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The time an inbound packet, call or assertion runs at, and the base its relative times count from. An event
+    /// whose time has already passed (an earlier line took longer) runs now if it is within tolerance, as
+    /// packetdrill's check_event_time allows.
+    /// </summary>
+    private (long At, long Base) Resolve(ScriptEvent e)
+    {
+        long baseTime = e.Time.IsRelative ? _now : 0;
+        long at = baseTime + e.Time.Start;
+        if (at < _now)
+        {
+            if (_now - at > Tolerance(at))
+            {
+                throw Fail(e.Line, $"this line is due at {Seconds(at)} s, but the script is already at {Seconds(_now)} s (tolerance {Seconds(Tolerance(at))} s)");
+            }
+            at = _now;
+        }
+        return (at, baseTime);
+    }
+
+    private long Tolerance(long expected)
+    {
+        long tolerance = _tolerance;
+        if (_tolerancePercent > 0 && _lastEventTime is long last && expected > last)
+        {
+            tolerance = Math.Max(tolerance, (long)(_tolerancePercent / 100.0 * (expected - last)));
+        }
+        return tolerance;
+    }
+
+    // ───────────── the clock ─────────────
+
+    /// <summary>Runs every engine deadline up to and including <paramref name="at"/>, then sets the clock to it.</summary>
+    private void AdvanceTo(long at)
+    {
+        int steps = 0;
+        while (_engine.PollAt is TimeSpan next && Micros(next) <= at)
+        {
+            Step(Math.Max(Micros(next), _now));
+            if (++steps > MaxSteps) throw Fail(_line, $"UserTcp's timers fired more than {MaxSteps} times before {Seconds(at)} s");
+        }
+        Step(at);
+    }
+
+    /// <summary>Sets the clock, polls the engine, and lets a blocked call finish if it now can.</summary>
+    private void Step(long at)
+    {
+        if (at == _now)
+        {
+            if (++_stepsAtSameInstant > 10_000) throw Fail(_line, $"UserTcp asks to be polled again and again at {Seconds(at)} s without its timers moving on");
+        }
+        else
+        {
+            _stepsAtSameInstant = 0;
+        }
+        _now = at;
+        _engine.Poll(Time(at), this);
+        AfterEngine();
+    }
+
+    private void AfterEngine()
+    {
+        if (_transmitProblem is string problem) throw Fail(_line, problem);
+        TrackConnections();
+        if (_blocking is { } call && call.Attempt() is Outcome outcome)
+        {
+            _blocking = null;
+            _engine.Poll(Time(_now), this);
+            TrackConnections();
+            Complete(call, outcome);
+        }
+    }
+
+    /// <summary>Finds the connection under test, and gives connections a listener made its socket options (Linux inheritance).</summary>
+    private void TrackConnections()
+    {
+        foreach (TcpConnection connection in _engine.Connections)
+        {
+            if (_seen.Add(connection) && connection.Listener is { } listener && _listenerSockets.TryGetValue(listener, out ScriptSocket? socket))
+            {
+                socket.Options.ApplyAll(connection, _config);
+            }
+            if (connection.LocalEndpoint.Port == _localPort && connection.RemoteEndpoint == new IpEndpoint(_remoteIp, _remotePort))
+            {
+                _connection = connection;
+            }
+        }
+    }
+
+    private static TimeSpan Time(long micros) => TimeSpan.FromTicks(micros * TicksPerMicro);
+
+    /// <summary>Engine deadlines in microseconds, rounded up so that polling then fires them.</summary>
+    private static long Micros(TimeSpan time) => (time.Ticks + TicksPerMicro - 1) / TicksPerMicro;
+
+    private static string Seconds(long micros) => EventTime.Seconds(micros);
+
+    // ───────────── packets ─────────────
+
+    /// <summary>Sends a scripted segment to UserTcp, mapping relative numbers to the wire.</summary>
+    private void Inject(PacketEvent e)
+    {
+        PacketSpec p = e.Packet;
+        bool ack = (p.Flags & TcpFlags.Ack) != 0;
+        uint seq = unchecked(p.Seq + _remoteBase);
+        uint ackNumber = ack ? unchecked((p.Ack ?? 0) + _localBase) : p.Ack ?? 0;
+        byte[] options = (p.Options ?? []).SelectMany(o => (o is SackOption sack
+            ? new SackOption(sack.Blocks.Select(b => (unchecked(b.Left + _localBase), unchecked(b.Right + _localBase))).ToList())
+            : o).Encode()).ToArray();
+        int tcpLength = TcpSegment.MinHeaderLength + options.Length + p.PayloadLength;
+        byte[] packet = new byte[Ipv4Packet.MinHeaderLength + tcpLength];
+        PacketWriter.WriteIpv4Header(packet, new Ipv4Repr(_remoteIp, _localIp), tcpLength);
+        Span<byte> tcp = packet.AsSpan(Ipv4Packet.MinHeaderLength);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp, _remotePort);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[2..], _localPort);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], seq);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], ackNumber);
+        tcp[12] = (byte)((TcpSegment.MinHeaderLength + options.Length) / 4 << 4);
+        tcp[13] = (byte)p.Flags;
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[14..], p.Window ?? 0);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[18..], p.UrgentPointer ?? 0);
+        options.CopyTo(tcp[TcpSegment.MinHeaderLength..]);
+        ulong sum = InternetChecksum.PseudoHeader(_remoteIp, _localIp, Ipv4Packet.ProtocolTcp, (ushort)tcpLength);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], InternetChecksum.Finish(InternetChecksum.Add(sum, tcp)));
+
+        Trace($"{Seconds(_now)} line {e.Line}: {p}");
+        _engine.Receive(packet, Time(_now), this);
+        AfterEngine();
+    }
+
+    /// <summary>Takes the next segment UserTcp sent (waiting through its timers for one) and checks it against the line.</summary>
+    private void ExpectOutbound(PacketEvent e)
+    {
+        PacketSpec p = e.Packet;
+        long baseTime = e.Time.IsRelative ? _now : 0;
+        long expected = baseTime + e.Time.Start;
+        long tolerance = Tolerance(expected);
+        (long earliest, long latest, string when) = e.Time.Kind switch
+        {
+            TimeKind.Any => (long.MinValue, long.MaxValue, "at any time"),
+            TimeKind.AbsoluteRange or TimeKind.RelativeRange =>
+                (expected - tolerance, baseTime + e.Time.End + tolerance, $"between {Seconds(expected)} and {Seconds(baseTime + e.Time.End)} s"),
+            _ => (expected - tolerance, expected + tolerance, $"at {Seconds(expected)} s"),
+        };
+
+        int steps = 0;
+        while (_sent.Count == 0 && _engine.PollAt is TimeSpan next && Micros(next) <= latest)
+        {
+            Step(Math.Max(Micros(next), _now));
+            if (++steps > MaxSteps) throw Fail(e.Line, $"UserTcp's timers fired more than {MaxSteps} times and it sent nothing");
+        }
+        if (_sent.Count == 0)
+        {
+            // Too late either way; like packetdrill, go on to see what UserTcp does send next, and when, so the
+            // message can say so (the script has failed, so running its timers further changes nothing).
+            long horizon = latest == long.MaxValue ? latest : latest + MaxBlockMicros;
+            while (_sent.Count == 0 && steps++ < MaxSteps && _engine.PollAt is TimeSpan next && Micros(next) <= horizon)
+            {
+                Step(Math.Max(Micros(next), _now));
+            }
+        }
+        if (_sent.Count == 0)
+        {
+            string timer = _engine.PollAt is null ? "it has no timer armed" : $"nor in the {MaxBlockMicros / 3_600_000_000} hours after";
+            throw Fail(e.Line, $"expected `{p}` {when}, got nothing: UserTcp sent nothing by {Seconds(Math.Max(_now, latest == long.MaxValue ? _now : latest))} s, and {timer}");
+        }
+
+        CapturedSegment segment = _sent.Dequeue();
+        int pieces = 1;
+        if (_relaxed && p.PayloadLength > segment.PayloadLength && segment.PayloadLength > 0)
+        {
+            (segment, pieces) = Aggregate(segment, p.PayloadLength);
+        }
+        RelativeSegment actual = Relative(segment);
+        List<string> differences = PacketMatcher.Differences(p, actual, _relaxed);
+        if (segment.SourcePort != _localPort || segment.DestinationPort != _remotePort)
+        {
+            differences.Insert(0, $"sent from port {segment.SourcePort} to {segment.DestinationPort}, not on the connection under test ({_localPort} to {_remotePort})");
+        }
+        if (differences.Count > 0)
+        {
+            throw Fail(e.Line, $"expected `{p}` {when}, got `{actual.Format(p)}` at {Seconds(segment.Time)} s ({string.Join("; ", differences)})");
+        }
+        if (segment.Time < earliest || segment.Time > latest)
+        {
+            string off = segment.Time < earliest ? "early" : "late";
+            throw Fail(e.Line, $"expected `{p}` {when}, got it at {Seconds(segment.Time)} s, {Seconds(Math.Abs(segment.Time - expected))} s {off} (tolerance {Seconds(tolerance)} s)");
+        }
+        Trace($"{Seconds(segment.Time)} line {e.Line}: {actual.Format()}{(pieces > 1 ? $" ({pieces} segments taken as one, as Linux's TSO sends them)" : "")}");
+        _lastEventTime = segment.Time;
+    }
+
+    /// <summary>
+    /// --relaxed: a line written for Linux may expect one TSO/GSO super-segment where UserTcp sends MSS-sized pieces.
+    /// Contiguous segments sent at the same instant with the same ACK are joined until they carry the expected
+    /// payload (packetdrill's own remote mode aggregates the same way); PSH and FIN come from the last piece.
+    /// </summary>
+    private (CapturedSegment Segment, int Pieces) Aggregate(CapturedSegment first, int wanted)
+    {
+        const TcpFlags LastOnly = TcpFlags.Psh | TcpFlags.Fin;
+        CapturedSegment total = first;
+        int pieces = 1;
+        while (total.PayloadLength < wanted && (total.Flags & LastOnly) == 0 && _sent.TryPeek(out CapturedSegment? next)
+            && next.Time == first.Time && next.Seq == unchecked(total.Seq + (uint)total.PayloadLength) && next.Ack == total.Ack
+            && (next.Flags & ~LastOnly) == total.Flags && next.SourcePort == total.SourcePort && next.DestinationPort == total.DestinationPort)
+        {
+            _sent.Dequeue();
+            pieces++;
+            total = total with { PayloadLength = total.PayloadLength + next.PayloadLength, Flags = total.Flags | (next.Flags & LastOnly), Window = next.Window };
+        }
+        return (total, pieces);
+    }
+
+    private RelativeSegment Relative(CapturedSegment segment) => RelativeSegment.From(segment, _localBase, _remoteBase);
+
+    /// <summary>Fails when UserTcp sent a segment no line has claimed before <paramref name="line"/> runs.</summary>
+    private void CheckNothingUnexpected(int line, bool atEnd = false)
+    {
+        if (_sent.Count == 0) return;
+        CapturedSegment segment = _sent.Peek();
+        string more = _sent.Count > 1 ? $" (and {_sent.Count - 1} more)" : "";
+        throw Fail(line, atEnd
+            ? $"UserTcp sent `{Relative(segment).Format()}` at {Seconds(segment.Time)} s{more}, and the script ended without expecting it"
+            : $"UserTcp sent `{Relative(segment).Format()}` at {Seconds(segment.Time)} s{more}, and no line expects it before this one (at {Seconds(_now)} s)");
+    }
+
+    /// <summary>IPacketTransmitter: every segment the engine sends, stamped with the script time.</summary>
+    public void Transmit(ReadOnlySpan<byte> packet)
+    {
+        CapturedSegment? segment = CapturedSegment.TryParse(packet, _now, out string? problem);
+        if (segment is null)
+        {
+            _transmitProblem ??= problem;
+            return;
+        }
+        if ((segment.Flags & TcpFlags.Syn) != 0) _localBase = segment.Seq; // packetdrill learns the local ISN from SYN and SYN-ACK
+        _sent.Enqueue(segment);
+    }
+
+    /// <summary>ITcpEventSink: the engine's own account, in the verbose trace.</summary>
+    public void OnEvent(in TcpEvent tcpEvent)
+    {
+        if (tcpEvent is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait })
+        {
+            FourTuple id = tcpEvent.Connection;
+            if (_engine.Connections.FirstOrDefault(c => c.Id == id) is { } reset) _resetInCloseWait.Add(reset);
+        }
+        if (_trace is null) return;
+        string? text = tcpEvent.Kind switch
+        {
+            TcpEventKind.StateChanged => $"{tcpEvent.OldState.ToRfcName()} -> {tcpEvent.NewState.ToRfcName()} ({tcpEvent.Reason})",
+            TcpEventKind.TimerFired => $"{tcpEvent.Timer} timer fired",
+            TcpEventKind.Retransmission => $"retransmission ({tcpEvent.Reason ?? "timeout"}), next RTO {Seconds((long)(tcpEvent.Deadline - tcpEvent.Time).TotalMicroseconds)} s",
+            TcpEventKind.Dropped => $"dropped {tcpEvent.Segment}: {tcpEvent.Reason}",
+            TcpEventKind.ConnectionError => $"error {tcpEvent.Error}: {tcpEvent.Reason}",
+            _ => null,
+        };
+        if (text is not null) Trace($"{Seconds(Micros(tcpEvent.Time))}    engine: {text}");
+    }
+
+    // ───────────── assertions ─────────────
+
+    private void CheckAssertions(AssertEvent e)
+    {
+        bool listening = _listenerSockets.Count > 0;
+        foreach (Assertion assertion in e.Assertions)
+        {
+            long Lookup(string name)
+            {
+                try
+                {
+                    return TcpInfo.Value(name, _connection, listening);
+                }
+                catch (InvalidOperationException exception)
+                {
+                    throw Fail(assertion.Line, exception.Message);
+                }
+            }
+
+            if (AssertionEvaluator.Evaluate(assertion.Condition, Lookup) == 0)
+            {
+                var values = AssertionEvaluator.Names(assertion.Condition)
+                    .Where(n => n.StartsWith("tcpi_", StringComparison.Ordinal))
+                    .Distinct()
+                    .Select(n => n == "tcpi_state" ? $"tcpi_state is {TcpInfo.StateName(Lookup(n))}" : $"{n} is {Lookup(n)}");
+                throw Fail(assertion.Line, $"assertion `{assertion.Text}` failed at {Seconds(_now)} s: {string.Join(", ", values)}");
+            }
+            Trace($"{Seconds(_now)} line {assertion.Line}: assert {assertion.Text}: true");
+        }
+    }
+
+    // ───────────── the end ─────────────
+
+    private void Finish()
+    {
+        if (_blocking is { } call)
+        {
+            long limit = call.End + Tolerance(call.End);
+            int steps = 0;
+            while (_blocking is not null && _engine.PollAt is TimeSpan next && Micros(next) <= limit)
+            {
+                Step(Math.Max(Micros(next), _now));
+                if (++steps > MaxSteps) break;
+            }
+            if (_blocking is not null)
+            {
+                throw Fail(call.Line, $"`{call.Spec.Call}` is still blocked at the end of the script (it should return at {Seconds(call.End)} s)");
+            }
+        }
+        CheckNothingUnexpected(_lastLine, atEnd: true);
+    }
+
+    private void Trace(string text)
+    {
+        if (_trace is null) return;
+        int space = text.IndexOf(' ', StringComparison.Ordinal);
+        _trace(space > 0 ? text[..space].PadLeft(11) + text[space..] : text);
+    }
+
+    private static ScriptFailureException Fail(int line, string message) => new(line, message);
+}

@@ -1,0 +1,514 @@
+using System.Globalization;
+using UserTcp.Wire;
+
+namespace UserTcp.Script;
+
+/// <summary>
+/// A recursive-descent parser for the packetdrill subset UserTcp runs (grammar in docs/scripts.md; packetdrill's
+/// parser.y is the reference). Statements are free-form like packetdrill's; every error names the line where the
+/// statement starts and says what was expected or what is not supported.
+/// </summary>
+public static class ScriptParser
+{
+    private static readonly HashSet<string> PacketFields = ["ack", "win", "urg"];
+
+    /// <summary>Parses a whole script. Throws <see cref="ScriptParseException"/> naming the line on any error.</summary>
+    public static PacketScript Parse(string text, string name = "script")
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parser = new Parser(ScriptLexer.Tokenize(text));
+        return parser.Script(name);
+    }
+
+    private sealed class Parser(List<Token> tokens)
+    {
+        private int _at;
+
+        private Token Peek(int ahead = 0) => tokens[Math.Min(_at + ahead, tokens.Count - 1)];
+
+        private Token Next() => tokens[Math.Min(_at++, tokens.Count - 1)];
+
+        public PacketScript Script(string name)
+        {
+            var options = new List<ScriptOption>();
+            while (Peek().Kind == TokenKind.Option)
+            {
+                Token option = Next();
+                string? value = null;
+                if (Peek().Is('='))
+                {
+                    Next();
+                    Token v = Next();
+                    if (v.Kind is TokenKind.End or TokenKind.Punct) throw Error(option.Line, $"option --{option.Text}= needs a value");
+                    value = v.Text;
+                }
+                options.Add(new ScriptOption(option.Line, option.Text, value));
+            }
+
+            var events = new List<ScriptEvent>();
+            while (Peek().Kind != TokenKind.End)
+            {
+                if (Peek().Kind == TokenKind.Option)
+                {
+                    throw Error(Peek().Line, $"option --{Peek().Text} must come before the first event");
+                }
+                if (Peek().Kind == TokenKind.BackQuoted)
+                {
+                    // An init or cleanup command outside the timeline.
+                    Token command = Next();
+                    events.Add(new CommandEvent(command.Line, null, command.Text));
+                    continue;
+                }
+                events.Add(Event());
+            }
+            ScriptEvent? first = events.FirstOrDefault(e => e is not CommandEvent { CommandTime: null });
+            if (first is not null && first.Time.Start != 0)
+            {
+                throw Error(first.Line, "the first event must be at time 0");
+            }
+            return new PacketScript(name, options, events);
+        }
+
+        private ScriptEvent Event()
+        {
+            Token start = Peek();
+            int line = start.Line;
+            EventTime time = Time();
+            Token action = Peek();
+            ScriptEvent result;
+            if (action.Is('<') || action.Is('>'))
+            {
+                result = new PacketEvent(line, time, Packet());
+            }
+            else if (action.Kind == TokenKind.BackQuoted)
+            {
+                Next();
+                result = new CommandEvent(line, time, action.Text);
+            }
+            else if (action.Kind == TokenKind.Code)
+            {
+                Next();
+                result = new AssertEvent(line, time, AssertionParser.Parse(action.Text, action.Line));
+            }
+            else if (action.Kind == TokenKind.Ellipsis || (action.Kind == TokenKind.Word && Peek(1).Is('(')))
+            {
+                result = new SyscallEvent(line, time, Syscall(line));
+            }
+            else
+            {
+                throw Error(action.Line, $"expected a packet (< or >), a system call, a `command` or a %{{ }}% block after the time, not `{action.Display}`");
+            }
+
+            if (time.Kind is TimeKind.Any or TimeKind.AbsoluteRange or TimeKind.RelativeRange
+                && !(result is PacketEvent { Packet.Direction: PacketDirection.Outbound }))
+            {
+                throw Error(line, time.Kind == TimeKind.Any
+                    ? "event time * can only be used with outbound packets"
+                    : "event time range can only be used with outbound packets");
+            }
+
+            // The next statement must start with a time; anything else is left-over text of this one.
+            Token next = Peek();
+            if (!(next.Kind is TokenKind.End or TokenKind.BackQuoted or TokenKind.Option or TokenKind.Integer or TokenKind.Float || next.Is('+') || next.Is('*')))
+            {
+                throw Error(next.Line, $"unexpected `{next.Display}` after {Describe(result)}");
+            }
+            return result;
+        }
+
+        private static string Describe(ScriptEvent e) => e switch
+        {
+            PacketEvent p => $"the packet `{p.Packet}` (line {e.Line})",
+            SyscallEvent s => $"the call `{s.Call.Call}` (line {e.Line})",
+            _ => $"line {e.Line}",
+        };
+
+        private EventTime Time()
+        {
+            Token t = Peek();
+            if (t.Is('*'))
+            {
+                Next();
+                return new EventTime(TimeKind.Any, 0);
+            }
+            bool relative = false;
+            if (t.Is('+'))
+            {
+                Next();
+                relative = true;
+            }
+            long start = Seconds("a time");
+            if (!Peek().Is('~')) return new EventTime(relative ? TimeKind.Relative : TimeKind.Absolute, start);
+            Next();
+            if (relative)
+            {
+                if (!Peek().Is('+')) throw Error(Peek().Line, "a relative time range is written +A~+B");
+                Next();
+            }
+            else if (Peek().Is('+'))
+            {
+                throw Error(Peek().Line, "an absolute time range is written A~B (or +A~+B for a relative one)");
+            }
+            long end = Seconds("the end of the time range");
+            if (end < start) throw Error(t.Line, "time range is backwards");
+            return new EventTime(relative ? TimeKind.RelativeRange : TimeKind.AbsoluteRange, start, end);
+        }
+
+        /// <summary>A time in seconds (integer or decimal) as microseconds.</summary>
+        private long Seconds(string what)
+        {
+            Token t = Next();
+            double seconds = t.Kind switch
+            {
+                TokenKind.Integer => t.Integer,
+                TokenKind.Float => t.Float,
+                _ => throw Error(t.Line, $"expected {what} in seconds, not `{t.Display}`"),
+            };
+            if (seconds < 0) throw Error(t.Line, "negative time");
+            return (long)Math.Round(seconds * 1e6);
+        }
+
+        // ───────────── packets ─────────────
+
+        private PacketSpec Packet()
+        {
+            Token dir = Next();
+            var direction = dir.Is('<') ? PacketDirection.Inbound : PacketDirection.Outbound;
+            int line = dir.Line;
+
+            Token t = Peek();
+            if (t.Is('[') || t.Is('('))
+            {
+                throw Error(line, $"IP-level packet annotations ({t.Text}ect0], [tos ...], ttl ...) are not supported");
+            }
+            if (t.IsWord("udp") || t.IsWord("icmp") || t.IsWord("ipv4") || t.IsWord("ipv6") || t.IsWord("gre") || t.IsWord("GREv0") || t.IsWord("mpls"))
+            {
+                throw Error(line, $"{t.Text} packets are not supported: UserTcp scripts describe TCP segments only");
+            }
+            if (t.Kind == TokenKind.Integer && Peek(1).Is('>'))
+            {
+                throw Error(line, "explicit ports (`src>dst`) are not supported: the runner chooses the ports of the connection under test");
+            }
+
+            TcpFlags flags = Flags(line);
+            Token seqStart = Next();
+            if (seqStart.Kind != TokenKind.Integer) throw Error(line, $"expected the sequence range start:end(length) after the flags, not `{seqStart.Display}`");
+            Expect(':', line, "in the sequence range start:end(length)");
+            Token seqEnd = Next();
+            if (seqEnd.Kind != TokenKind.Integer) throw Error(line, "expected the end of the sequence range start:end(length)");
+            Expect('(', line, "before the payload length in start:end(length)");
+            Token length = Next();
+            if (length.Kind != TokenKind.Integer) throw Error(line, "expected the payload length in start:end(length)");
+            Expect(')', line, "after the payload length in start:end(length)");
+            uint seq = U32(seqStart, line, "TCP start sequence number");
+            U32(seqEnd, line, "TCP end sequence number");
+            if (length.Integer is < 0 or > ushort.MaxValue) throw Error(line, "TCP payload size out of range");
+            if (seqEnd.Integer != seqStart.Integer + length.Integer)
+            {
+                throw Error(line, $"inconsistent TCP sequence numbers and payload size: {seqStart.Integer}:{seqEnd.Integer} is not {length.Integer} bytes");
+            }
+
+            uint? ack = null;
+            ushort? window = null;
+            ushort? urgent = null;
+            while (Peek().Kind == TokenKind.Word && PacketFields.Contains(Peek().Text))
+            {
+                Token field = Next();
+                Token value = Next();
+                if (value.Kind != TokenKind.Integer) throw Error(line, $"expected a number after `{field.Text}`, not `{value.Display}`");
+                switch (field.Text)
+                {
+                    case "ack" when ack is null:
+                        ack = U32(value, line, "TCP ack sequence number");
+                        break;
+                    case "win" when window is null:
+                        if (value.Integer is < 0 or > ushort.MaxValue) throw Error(line, "TCP window value out of range");
+                        window = (ushort)value.Integer;
+                        break;
+                    case "urg" when urgent is null:
+                        if (value.Integer is < 0 or > ushort.MaxValue) throw Error(line, "urg_ptr value out of range");
+                        urgent = (ushort)value.Integer;
+                        break;
+                    default:
+                        throw Error(line, $"`{field.Text}` is given twice");
+                }
+            }
+
+            IReadOnlyList<OptionSpec>? options = [];
+            if (Peek().Is('<'))
+            {
+                options = Options(line, direction);
+            }
+            if (Peek().Is('{')) throw Error(line, "packet fuzzing ({ mut ... }) is not supported");
+            if (direction == PacketDirection.Inbound && window is null)
+            {
+                throw Error(line, "window must be specified for inbound packets (win N)");
+            }
+            if (options is not null)
+            {
+                int bytes = options.Sum(o => o.Encode().Length);
+                if (bytes % 4 != 0)
+                {
+                    throw Error(line, $"TCP options are not padded correctly to ensure TCP header is a multiple of 4 bytes: {bytes % 4} excess bytes");
+                }
+                if (bytes > TcpOptions.MaxLength) throw Error(line, $"TCP options take {bytes} bytes; at most {TcpOptions.MaxLength} fit in a TCP header");
+            }
+            return new PacketSpec(direction, flags, seq, (int)length.Integer, ack, window, urgent, options);
+        }
+
+        private TcpFlags Flags(int line)
+        {
+            Token t = Next();
+            string letters;
+            if (t.Is('.'))
+            {
+                letters = ".";
+            }
+            else if (t.Is('-'))
+            {
+                return TcpFlags.None;
+            }
+            else if (t.Kind == TokenKind.Word)
+            {
+                letters = t.Text;
+                if (Peek().Is('.'))
+                {
+                    Next();
+                    letters += ".";
+                }
+            }
+            else
+            {
+                throw Error(line, $"expected TCP flags (from SFPR. and EWU, or - for none) after the direction, not `{t.Display}`");
+            }
+            TcpFlags flags = TcpFlags.None;
+            foreach (char c in letters)
+            {
+                TcpFlags flag = c switch
+                {
+                    'S' => TcpFlags.Syn,
+                    'F' => TcpFlags.Fin,
+                    'R' => TcpFlags.Rst,
+                    'P' => TcpFlags.Psh,
+                    '.' => TcpFlags.Ack,
+                    'U' => TcpFlags.Urg,
+                    'E' => TcpFlags.Ece,
+                    'W' => TcpFlags.Cwr,
+                    _ => throw Error(line, c is 'A' or (>= '0' and <= '7')
+                        ? $"TCP flag '{c}' (AccECN) is not supported"
+                        : $"invalid TCP flag '{c}' in `{letters}`: flags are S F P R . U E W, or - for none"),
+                };
+                if ((flags & flag) != 0) throw Error(line, $"TCP flag '{c}' is given twice in `{letters}`");
+                flags |= flag;
+            }
+            return flags;
+        }
+
+        private List<OptionSpec>? Options(int line, PacketDirection direction)
+        {
+            Expect('<', line, "");
+            if (Peek().Kind == TokenKind.Ellipsis)
+            {
+                Next();
+                Expect('>', line, "after <...");
+                if (direction == PacketDirection.Inbound) throw Error(line, "<...> for TCP options can only be used with outbound packets");
+                return null;
+            }
+            var options = new List<OptionSpec>();
+            while (true)
+            {
+                options.Add(Option(line));
+                Token t = Next();
+                if (t.Is('>')) return options;
+                if (!t.Is(',')) throw Error(line, $"expected , or > in the TCP option list, not `{t.Display}`");
+            }
+        }
+
+        private OptionSpec Option(int line)
+        {
+            Token t = Next();
+            if (t.Kind != TokenKind.Word) throw Error(line, $"expected a TCP option (mss, wscale, sackOK, TS, sack, nop, eol), not `{t.Display}`");
+            switch (t.Text)
+            {
+                case "nop":
+                    return new NopOption();
+                case "eol":
+                    return new EolOption();
+                case "sackOK":
+                    return new SackPermittedOption();
+                case "mss":
+                {
+                    Token v = Next();
+                    if (v.Kind != TokenKind.Integer || v.Integer is < 0 or > ushort.MaxValue) throw Error(line, "mss value out of range");
+                    return new MssOption((ushort)v.Integer);
+                }
+                case "wscale":
+                {
+                    Token v = Next();
+                    if (v.Kind != TokenKind.Integer || v.Integer is < 0 or > byte.MaxValue) throw Error(line, "window scale shift count out of range");
+                    return new WindowScaleOption((byte)v.Integer);
+                }
+                case "TS":
+                {
+                    if (!Next().IsWord("val")) throw Error(line, "the timestamp option is written TS val N ecr N");
+                    uint value = U32(Next(), line, "ts val");
+                    if (!Next().IsWord("ecr")) throw Error(line, "the timestamp option is written TS val N ecr N");
+                    uint echo = U32(Next(), line, "ecr val");
+                    return new TimestampOption(value, echo);
+                }
+                case "sack":
+                {
+                    var blocks = new List<(uint, uint)>();
+                    while (Peek().Kind == TokenKind.Integer && Peek(1).Is(':'))
+                    {
+                        uint left = U32(Next(), line, "TCP SACK left sequence number");
+                        Next();
+                        uint right = U32(Next(), line, "TCP SACK right sequence number");
+                        blocks.Add((left, right));
+                    }
+                    if (blocks.Count == 0) throw Error(line, "sack needs at least one block left:right");
+                    if (blocks.Count > TcpOptions.MaxSackBlocks) throw Error(line, "at most 4 SACK blocks fit in a TCP header");
+                    return new SackOption(blocks);
+                }
+                case "md5":
+                case "FO":
+                case "FOEXP":
+                    throw Error(line, $"TCP option `{t.Text}` is not supported");
+                default:
+                    throw Error(line, $"unknown TCP option `{t.Text}`: supported are mss, wscale, sackOK, TS val N ecr N, sack a:b, nop, eol");
+            }
+        }
+
+        // ───────────── system calls ─────────────
+
+        private SyscallSpec Syscall(int line)
+        {
+            long? end = null;
+            if (Peek().Kind == TokenKind.Ellipsis)
+            {
+                Next();
+                if (Peek().Is('+')) throw Error(line, "the end time of a blocking call is written start...end, end without +");
+                end = Seconds("the time the blocking call returns");
+            }
+            Token name = Next();
+            if (name.Kind != TokenKind.Word) throw Error(line, $"expected a system call name, not `{name.Display}`");
+            Expect('(', line, $"after {name.Text}");
+            var arguments = new List<ScriptExpression>();
+            if (!Peek().Is(')'))
+            {
+                while (true)
+                {
+                    arguments.Add(Expression(line));
+                    Token t = Next();
+                    if (t.Is(')')) break;
+                    if (!t.Is(',')) throw Error(line, $"expected , or ) in the arguments of {name.Text}, not `{t.Display}`");
+                }
+            }
+            else
+            {
+                Next();
+            }
+            Token equals = Next();
+            if (!equals.Is('=')) throw Error(line, $"expected `= result` after {name.Text}(...), not `{equals.Display}`");
+            ScriptExpression result = Expression(line);
+            string? errno = null;
+            if (Peek().Kind == TokenKind.Word && Peek().Text.StartsWith('E') && Peek().Text.All(c => char.IsAsciiLetterUpper(c) || char.IsAsciiDigit(c)))
+            {
+                errno = Next().Text;
+            }
+            if (Peek().Is('('))
+            {
+                // A note: "(Operation now in progress)" or "(flags O_RDWR)"; any words up to the closing parenthesis.
+                Token open = Next();
+                int depth = 1;
+                while (depth > 0)
+                {
+                    Token t = Next();
+                    if (t.Kind == TokenKind.End) throw Error(open.Line, "the note in parentheses is never closed");
+                    if (t.Is('(')) depth++;
+                    if (t.Is(')')) depth--;
+                }
+            }
+            return new SyscallSpec(name.Text, arguments, result, errno, end);
+        }
+
+        private ScriptExpression Expression(int line)
+        {
+            ScriptExpression left = Primary(line);
+            while (Peek().Is('|'))
+            {
+                Next();
+                left = new OrExpression(left, Primary(line));
+            }
+            return left;
+        }
+
+        private ScriptExpression Primary(int line)
+        {
+            Token t = Next();
+            switch (t.Kind)
+            {
+                case TokenKind.Ellipsis:
+                    return new EllipsisExpression();
+                case TokenKind.Integer:
+                    return new IntegerExpression(t.Integer, t.Text);
+                case TokenKind.String:
+                    if (Peek().Kind == TokenKind.Ellipsis) Next(); // "abc"... : a prefix of the data
+                    return new StringExpression(t.Text);
+                case TokenKind.Word:
+                    if (Peek().Is('('))
+                    {
+                        Next();
+                        var arguments = new List<ScriptExpression>();
+                        while (!Peek().Is(')'))
+                        {
+                            arguments.Add(Expression(line));
+                            if (Peek().Is(',')) Next();
+                            else if (!Peek().Is(')')) throw Error(line, $"expected , or ) in {t.Text}(...), not `{Peek().Display}`");
+                        }
+                        Next();
+                        return new CallExpression(t.Text, arguments);
+                    }
+                    if (Peek().Is('='))
+                    {
+                        Next();
+                        return new AssignExpression(t.Text, Expression(line));
+                    }
+                    return new WordExpression(t.Text);
+                case TokenKind.Punct when t.Is('[') || t.Is('{'):
+                {
+                    char close = t.Is('[') ? ']' : '}';
+                    var items = new List<ScriptExpression>();
+                    while (!Peek().Is(close))
+                    {
+                        items.Add(Expression(line));
+                        if (Peek().Is(',')) Next();
+                        else if (!Peek().Is(close)) throw Error(line, $"expected , or {close} in {t.Text}...{close}, not `{Peek().Display}`");
+                    }
+                    Next();
+                    return new ListExpression(items, t.Is('{'));
+                }
+                default:
+                    throw Error(line, $"expected a value (a number, a symbol, ..., [n] or {{...}}), not `{t.Display}`");
+            }
+        }
+
+        // ───────────── helpers ─────────────
+
+        private void Expect(char punct, int line, string where)
+        {
+            Token t = Next();
+            if (!t.Is(punct)) throw Error(line, $"expected `{punct}` {where}, not `{t.Display}`".Replace("  ", " ", StringComparison.Ordinal));
+        }
+
+        private static uint U32(Token t, int line, string what)
+        {
+            if (t.Kind != TokenKind.Integer || t.Integer is < 0 or > uint.MaxValue) throw Error(line, $"{what} out of range");
+            return (uint)t.Integer;
+        }
+
+        private static ScriptParseException Error(int line, string message) => new(line, message);
+    }
+
+    internal static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

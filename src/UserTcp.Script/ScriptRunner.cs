@@ -1,0 +1,89 @@
+namespace UserTcp.Script;
+
+/// <summary>How to run a script.</summary>
+public sealed record ScriptRunOptions
+{
+    /// <summary>
+    /// Match outbound packets the way UserTcp legitimately differs from Linux: the window field is not compared and
+    /// options are compared as a set of what UserTcp implements (MSS value, window scale present). Also settable in
+    /// a script with <c>--relaxed</c>.
+    /// </summary>
+    public bool Relaxed { get; init; }
+
+    /// <summary>Receives one line per event, packet and engine event as the script runs (<c>--verbose</c>).</summary>
+    public Action<string>? Trace { get; init; }
+}
+
+/// <summary>Why a script failed: the line (0 when none applies) and what was expected against what happened.</summary>
+public sealed record ScriptFailure(int Line, string Message)
+{
+    public override string ToString() => Line > 0 ? $"line {Line}: {Message}" : Message;
+}
+
+/// <summary>The outcome of a run.</summary>
+public sealed record ScriptResult(string Name, ScriptFailure? Failure, IReadOnlyList<string> Notices, long EndTime)
+{
+    public bool Passed => Failure is null;
+
+    /// <summary>Script time when the run ended, in seconds.</summary>
+    public double EndSeconds => EndTime / 1e6;
+
+    public override string ToString() => Passed
+        ? $"{Name}: pass ({EventTime.Seconds(EndTime)} s of script time)"
+        : $"{Name}: {Failure}";
+}
+
+/// <summary>Runs packetdrill-style scripts against a fresh UserTcp engine on a manual clock.</summary>
+public static class ScriptRunner
+{
+    public static ScriptResult RunFile(string path, ScriptRunOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return RunText(File.ReadAllText(path), path, options);
+    }
+
+    /// <summary>Parses and runs; a parse error is a failure at its line, like a failed expectation.</summary>
+    public static ScriptResult RunText(string text, string name, ScriptRunOptions? options = null)
+    {
+        PacketScript script;
+        try
+        {
+            script = ScriptParser.Parse(text, name);
+        }
+        catch (ScriptParseException exception)
+        {
+            return new ScriptResult(name, new ScriptFailure(exception.Line, exception.Message), [], 0);
+        }
+        return Run(script, options);
+    }
+
+    public static ScriptResult Run(PacketScript script, ScriptRunOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(script);
+        return new ScriptExecution(script, options ?? new ScriptRunOptions()).Run();
+    }
+}
+
+/// <summary>The test-suite hook: every <c>*.pkt</c> under a folder, for xunit theories.</summary>
+public static class ScriptCorpus
+{
+    /// <summary>Paths relative to <paramref name="folder"/>, with '/' separators, sorted.</summary>
+    public static IEnumerable<string> Find(string folder) =>
+        Directory.EnumerateFiles(folder, "*.pkt", SearchOption.AllDirectories)
+            .Select(path => Path.GetRelativePath(folder, path).Replace('\\', '/'))
+            .Order(StringComparer.Ordinal);
+}
+
+/// <summary>A failure at a line, thrown inside the runner and turned into a <see cref="ScriptFailure"/>.</summary>
+internal sealed class ScriptFailureException : Exception
+{
+    public ScriptFailureException(int line, string message) : base(message) => Line = line;
+
+    public ScriptFailureException() { }
+
+    public ScriptFailureException(string message) : base(message) { }
+
+    public ScriptFailureException(string message, Exception innerException) : base(message, innerException) { }
+
+    public int Line { get; }
+}

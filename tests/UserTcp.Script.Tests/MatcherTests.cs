@@ -1,0 +1,122 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Script.Tests;
+
+public class MatcherTests
+{
+    private static PacketSpec Expect(string line) => ((PacketEvent)ScriptParser.Parse("0 " + line).Events.Single()).Packet;
+
+    private static RelativeSegment Sent(TcpFlags flags, uint seq, int length, uint ack, ushort window, params OptionSpec[] options) =>
+        new(flags, seq, length, ack, window, 0, options);
+
+    private static readonly OptionSpec[] UserTcpSynOptions = [new MssOption(1460), new NopOption(), new WindowScaleOption(3)];
+
+    [Fact]
+    public void Identical_segment_has_no_differences()
+    {
+        PacketSpec expected = Expect("> S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 3>");
+        Assert.Empty(PacketMatcher.Differences(expected, Sent(TcpFlags.Syn | TcpFlags.Ack, 0, 0, 1, 65535, UserTcpSynOptions), relaxed: false));
+    }
+
+    [Fact]
+    public void Each_differing_field_is_named_with_actual_and_expected()
+    {
+        PacketSpec expected = Expect("> . 1:1(0) ack 101 win 500");
+        List<string> differences = PacketMatcher.Differences(expected, Sent(TcpFlags.Fin | TcpFlags.Ack, 2, 10, 100, 400), relaxed: false);
+        Assert.Equal(["flags F. instead of .", "seq 2 instead of 1", "10 payload bytes instead of 0", "ack 100 instead of 101", "win 400 instead of 500"], differences);
+    }
+
+    [Fact]
+    public void Fields_the_line_leaves_out_are_not_compared()
+    {
+        PacketSpec expected = Expect("> . 1:1(0)");
+        Assert.Empty(PacketMatcher.Differences(expected, Sent(TcpFlags.Ack, 1, 0, 12345, 777), relaxed: false));
+    }
+
+    [Fact]
+    public void Options_left_out_mean_none_as_in_packetdrill()
+    {
+        PacketSpec expected = Expect("> S 0:0(0)");
+        List<string> differences = PacketMatcher.Differences(expected, Sent(TcpFlags.Syn, 0, 0, 0, 65535, UserTcpSynOptions), relaxed: false);
+        Assert.Equal(["options <mss 1460,nop,wscale 3> instead of none"], differences);
+    }
+
+    [Fact]
+    public void Wildcard_options_match_anything()
+    {
+        PacketSpec expected = Expect("> S 0:0(0) <...>");
+        Assert.Empty(PacketMatcher.Differences(expected, Sent(TcpFlags.Syn, 0, 0, 0, 65535, UserTcpSynOptions), relaxed: false));
+        Assert.Empty(PacketMatcher.Differences(expected, Sent(TcpFlags.Syn, 0, 0, 0, 65535), relaxed: false));
+    }
+
+    [Fact]
+    public void Strict_options_compare_in_order_with_padding()
+    {
+        OptionSpec[] reordered = [new NopOption(), new WindowScaleOption(3), new MssOption(1460)];
+        Assert.False(PacketMatcher.OptionsMatch(reordered, UserTcpSynOptions, relaxed: false));
+        Assert.False(PacketMatcher.OptionsMatch([new MssOption(1460), new WindowScaleOption(3)], UserTcpSynOptions, relaxed: false));
+        Assert.True(PacketMatcher.OptionsMatch(UserTcpSynOptions, UserTcpSynOptions, relaxed: false));
+    }
+
+    [Fact]
+    public void Relaxed_options_compare_as_a_set_of_what_usertcp_implements()
+    {
+        // Linux's SYN-ACK layout, SACK-permitted and timestamps included, and its window scale.
+        OptionSpec[] linux = [new MssOption(1460), new SackPermittedOption(), new TimestampOption(100, 700), new NopOption(), new WindowScaleOption(8)];
+        Assert.True(PacketMatcher.OptionsMatch(linux, UserTcpSynOptions, relaxed: true));
+        Assert.True(PacketMatcher.OptionsMatch([new NopOption(), new NopOption(), new TimestampOption(1, 2)], [], relaxed: true));
+        // Still compared: the MSS value, and the presence of each option UserTcp does send.
+        Assert.False(PacketMatcher.OptionsMatch([new MssOption(1000), new WindowScaleOption(3)], UserTcpSynOptions, relaxed: true));
+        Assert.False(PacketMatcher.OptionsMatch([new MssOption(1460)], UserTcpSynOptions, relaxed: true));
+        Assert.False(PacketMatcher.OptionsMatch(linux, [new MssOption(1460)], relaxed: true));
+    }
+
+    [Fact]
+    public void Relaxed_mode_does_not_compare_the_window()
+    {
+        PacketSpec expected = Expect("> . 1:1(0) ack 1 win 257");
+        RelativeSegment sent = Sent(TcpFlags.Ack, 1, 0, 1, 32768);
+        Assert.Equal(["win 32768 instead of 257"], PacketMatcher.Differences(expected, sent, relaxed: false));
+        Assert.Empty(PacketMatcher.Differences(expected, sent, relaxed: true));
+        // Relaxed is not lax: the rest is still compared.
+        Assert.Equal(["ack 2 instead of 1"], PacketMatcher.Differences(expected, Sent(TcpFlags.Ack, 1, 0, 2, 32768), relaxed: true));
+    }
+
+    [Fact]
+    public void Wire_numbers_become_relative_across_the_wrap()
+    {
+        var captured = new CapturedSegment(Time: 5, SourcePort: 8080, DestinationPort: 40000, TcpFlags.Ack | TcpFlags.Psh,
+            Seq: 0x0000_0010, Ack: 0x0000_0005, Window: 100, UrgentPointer: 0, Options: [new SackOption([(0x0000_0001u, 0x0000_0011u)])], PayloadLength: 10);
+        RelativeSegment relative = RelativeSegment.From(captured, localBase: 0xFFFF_FFF0, remoteBase: 0xFFFF_FF00);
+        Assert.Equal(0x20u, relative.Seq);
+        Assert.Equal(0x105u, relative.Ack);
+        Assert.Equal(new SackOption([(0x101u, 0x111u)]), relative.Options.Single());
+    }
+
+    [Fact]
+    public void Ack_field_of_a_segment_without_the_ack_bit_stays_raw()
+    {
+        var captured = new CapturedSegment(0, 1, 2, TcpFlags.Rst, Seq: 100, Ack: 0, Window: 0, UrgentPointer: 0, Options: [], PayloadLength: 0);
+        Assert.Equal(0u, RelativeSegment.From(captured, 0, 0xFFFF_0000).Ack);
+    }
+
+    [Fact]
+    public void Actual_segment_is_shown_with_the_fields_the_expectation_states()
+    {
+        RelativeSegment sent = Sent(TcpFlags.Fin | TcpFlags.Ack, 1, 0, 101, 32768);
+        Assert.Equal("> F. 1:1(0) ack 101", sent.Format(Expect("> . 1:1(0) ack 101")));
+        Assert.Equal("> F. 1:1(0) ack 101 win 32768", sent.Format(Expect("> . 1:1(0) ack 101 win 5")));
+        Assert.Equal("> F. 1:1(0) ack 101 win 32768", sent.Format());
+        Assert.Equal("> S 0:0(0) win 65535 <mss 1460,nop,wscale 3>", Sent(TcpFlags.Syn, 0, 0, 0, 65535, UserTcpSynOptions).Format());
+        Assert.Equal("> R 5:5(0) win 0", Sent(TcpFlags.Rst, 5, 0, 0, 0).Format());
+    }
+
+    [Fact]
+    public void Captured_options_are_decoded_in_wire_order()
+    {
+        byte[] raw = [2, 4, 0x05, 0xB4, 1, 1, 4, 2, 1, 3, 3, 7, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0];
+        Assert.Equal<OptionSpec>(
+            [new MssOption(1460), new NopOption(), new NopOption(), new SackPermittedOption(), new NopOption(), new WindowScaleOption(7), new TimestampOption(1, 2), new EolOption()],
+            CapturedSegment.DecodeOptions(raw));
+    }
+}

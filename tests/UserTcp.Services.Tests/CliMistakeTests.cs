@@ -1,0 +1,92 @@
+using System.Diagnostics;
+
+namespace UserTcp.Services.Tests;
+
+/// <summary>
+/// The built `usertcp` executable given wrong command lines for serve, connect, get and ss: each mistake is one line on
+/// stderr saying what to do, exit code 2, before anything touches the system (so no root is needed).
+/// </summary>
+public sealed class CliMistakeTests
+{
+    private static readonly string Usertcp = Path.Combine(AppContext.BaseDirectory, "usertcp");
+
+    [Theory]
+    [InlineData("unknown service 'ftp': choose from echo, discard, daytime, chargen, http (or all)", "serve", "--services", "echo,ftp")]
+    [InlineData("has a bad port", "serve", "--services", "http:99999")]
+    [InlineData("--address 10.78.0.2 is outside --kernel-address 10.77.0.1/24", "serve", "--address", "10.78.0.2")]
+    [InlineData("--address 10.77.0.1 is the kernel's own address", "serve", "--address", "10.77.0.1")]
+    [InlineData("--address '10.77.2' is not an IPv4 address: write it as a.b.c.d", "serve", "--address", "10.77.2")]
+    [InlineData("--kernel-address '10.77.0.1' is not an IPv4 address with a prefix length", "serve", "--kernel-address", "10.77.0.1")]
+    [InlineData("--mtu must be a whole number from 576 to 65535, not '100'", "serve", "--mtu", "100")]
+    [InlineData("--log-level 'loud' is not a level", "serve", "--log-level", "loud")]
+    [InlineData("--time-wait must be a number of seconds above 0", "serve", "--time-wait", "-1")]
+    [InlineData("interface name 'far-too-long-name0' is 18 characters: Linux allows at most 15", "serve", "--iface", "far-too-long-name0")]
+    [InlineData("--netns 'a/b' is not a namespace name", "serve", "--netns", "a/b")]
+    [InlineData("--pcap '/nonexistent-dir/x.pcap': directory /nonexistent-dir does not exist", "serve", "--pcap", "/nonexistent-dir/x.pcap")]
+    [InlineData("HOST 'example.com' is not an IPv4 address", "connect", "example.com", "7")]
+    [InlineData("PORT must be a whole number from 1 to 65535, not '0'", "connect", "10.77.0.1", "0")]
+    [InlineData("HOST 10.77.0.2 is UserTcp's own --address", "connect", "10.77.0.2", "7")]
+    [InlineData("Required argument 'PORT' missing", "connect", "10.77.0.1")]
+    [InlineData("--connect-timeout must be a number of seconds above 0", "connect", "10.77.0.1", "7", "--connect-timeout", "0")]
+    [InlineData("is https: usertcp get speaks plain HTTP only", "get", "https://10.77.0.1/")]
+    [InlineData("names host 'example.com': give an IPv4 address", "get", "http://example.com/")]
+    [InlineData("is not an http:// URL", "get", "10.77.0.1/file")]
+    [InlineData("-o '/nonexistent-dir/f': directory /nonexistent-dir does not exist", "get", "http://10.77.0.1/f", "-o", "/nonexistent-dir/f")]
+    [InlineData("interface name 'a b' may not contain spaces", "ss", "--iface", "a b")]
+    public void A_mistake_is_one_line_and_exit_2(string expected, params string[] arguments)
+    {
+        (int exit, string[] stdout, string[] stderr) = Run(arguments);
+
+        Assert.Equal(2, exit);
+        Assert.Empty(stdout);
+        string line = Assert.Single(stderr);
+        Assert.StartsWith($"usertcp {arguments[0]}: ", line, StringComparison.Ordinal);
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ss_without_a_serve_says_so_in_one_line_and_exits_1()
+    {
+        (int exit, string[] stdout, string[] stderr) = Run("ss", "--iface", $"utcp-none{Environment.ProcessId % 100000}");
+
+        Assert.Equal(1, exit);
+        Assert.Empty(stdout);
+        Assert.Contains("no usertcp serve answers for utcp-none", Assert.Single(stderr), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Help_lists_the_new_commands()
+    {
+        (int exit, string[] stdout, _) = Run("--help");
+
+        Assert.Equal(0, exit);
+        foreach (string command in new[] { "serve", "connect <HOST> <PORT>", "get <URL>", "ss" })
+        {
+            Assert.Contains(stdout, line => line.TrimStart().StartsWith(command + " ", StringComparison.Ordinal));
+        }
+    }
+
+    private static (int Exit, string[] Stdout, string[] Stderr) Run(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Usertcp)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in arguments) start.ArgumentList.Add(argument);
+        using Process process = Process.Start(start)!;
+        process.StandardInput.Close();
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"usertcp {string.Join(' ', arguments)} still running after 30 s");
+        }
+        process.WaitForExit();
+        static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return (process.ExitCode, Lines(stdout.Result), Lines(stderr.Result));
+    }
+}
