@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_commands ip:iproute2 ping:iputils-ping timeout:coreutils tcpdump:tcpdump
+ensure_commands ip:iproute2 ss:iproute2 ping:iputils-ping timeout:coreutils sha256sum:coreutils tcpdump:tcpdump \
+  curl:curl python3:python3
+ensure_netcat_openbsd
 
 dotnet build UserTcp.sln -c Release -nologo -clp:ErrorsOnly
 
@@ -15,8 +17,8 @@ trap 'rm -f "$log"' EXIT
 status=0
 dotnet test UserTcp.sln -c Release --no-build -nologo 2>&1 | tee "$log" || status=$?
 
-# Namespaces our tests make are named utcp-it-*; one left behind is a cleanup bug worth seeing.
-leaked=$(ip netns list 2>/dev/null | awk '$1 ~ /^utcp-it-/ {print $1}')
+# Namespaces our tests and tools make are named usertcp-*; one left behind is a cleanup bug worth seeing.
+leaked=$(ip netns list 2>/dev/null | awk '$1 ~ /^usertcp-/ {print $1}')
 if [ -n "$leaked" ]; then
   echo "error: tests left network namespaces behind: $leaked" >&2
   for ns in $leaked; do ip netns del "$ns" || true; done

@@ -70,6 +70,7 @@ public sealed partial class CliTests
         Assert.Equal(0, help.ExitCode);
         Assert.Contains(help.OutputLines, line => line.TrimStart().StartsWith("doctor", StringComparison.Ordinal));
         Assert.Contains(help.OutputLines, line => line.TrimStart().StartsWith("capture", StringComparison.Ordinal));
+        Assert.Contains(help.OutputLines, line => line.TrimStart().StartsWith("demo", StringComparison.Ordinal));
     }
 
     [GeneratedRegex(@"^\d\d:\d\d:\d\d\.\d{6} IP 10\.77\.0\.1\.\d+ > 10\.77\.0\.2\.80: Flags \[S\], seq \d+, win \d+, options \[mss 1460,sackOK,TS val \d+ ecr 0,nop,wscale \d+\], length 0$")]

@@ -8,7 +8,7 @@ internal static class NetAdminEnvironment
     private const int CapNetAdminBit = 12;
     private const int CapSysAdminBit = 21;
 
-    // The programs the namespace tests run, with the Debian package that has each.
+    // The programs every namespace test may run, with the Debian package that has each.
     private static readonly (string Tool, string Package)[] Tools =
     [
         ("ip", "iproute2"),
@@ -17,11 +17,21 @@ internal static class NetAdminEnvironment
         ("timeout", "coreutils"),
     ];
 
+    // The kernel peers some tests run besides, named in their RequiresNetAdminFact.
+    private static readonly Dictionary<string, string> Packages = new(StringComparer.Ordinal)
+    {
+        ["curl"] = "curl",
+        ["nc"] = "netcat-openbsd",
+        ["python3"] = "python3",
+        ["ss"] = "iproute2",
+        ["sha256sum"] = "coreutils",
+    };
+
     /// <summary>CI sets CI=true; there a missing prerequisite is a failure, never a skip.</summary>
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Why the namespace tests cannot run here (with what to do), or null when they can.</summary>
-    public static string? MissingPrerequisite()
+    public static string? MissingPrerequisite(params string[] tools)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -40,23 +50,33 @@ internal static class NetAdminEnvironment
         {
             return "/dev/net/tun is missing: load the tun module (modprobe tun)";
         }
-        foreach ((string tool, string package) in Tools)
+        foreach ((string tool, string package) in Tools.Concat(tools.Select(t => (t, Packages.GetValueOrDefault(t, t)))))
         {
             if (PeerProcess.FindExecutable(tool) is null)
             {
                 return $"'{tool}' is not installed: apt-get install {package}";
             }
         }
+        if (tools.Contains("nc") && !IsOpenBsdNetcat())
+        {
+            return "nc is not OpenBSD netcat (the tests use its -N): apt-get install netcat-openbsd";
+        }
         return null;
     }
 
     /// <summary>Fails the running test with the reason when a prerequisite is missing (reached only when not skipped).</summary>
-    public static void Require()
+    public static void Require(params string[] tools)
     {
-        if (MissingPrerequisite() is string reason)
+        if (MissingPrerequisite(tools) is string reason)
         {
             throw new InvalidOperationException($"integration prerequisites missing{(IsCi ? " in CI" : "")}: {reason}");
         }
+    }
+
+    private static bool IsOpenBsdNetcat()
+    {
+        using PeerProcess help = PeerProcess.Run(TimeSpan.FromSeconds(10), "nc", "-h");
+        return help.OutputLines.Concat(help.ErrorLines).Any(l => l.Contains("OpenBSD", StringComparison.Ordinal));
     }
 
     private static ulong EffectiveCapabilities()

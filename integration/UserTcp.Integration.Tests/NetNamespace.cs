@@ -1,59 +1,44 @@
-using System.Globalization;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;
 
 /// <summary>
-/// A network namespace made for one test (utcp-it-PID-N) and deleted when the test ends, also when it
-/// fails. The TUN device and every kernel peer live inside it, so the host's interfaces are never touched.
+/// A network namespace made for one test (usertcp-it-PID-N, a <see cref="ScratchNamespace"/>) and deleted when the
+/// test ends, also when it fails. The TUN device and every kernel peer live inside it, so the host's interfaces are
+/// never touched. Adds to ScratchNamespace what tests want: peers with their output collected, bounded runs, and
+/// `ip -n` and `ss` from outside.
 /// </summary>
 public sealed class NetNamespace : IDisposable
 {
+    public const string Purpose = "it";
     private static readonly TimeSpan IpTimeout = TimeSpan.FromSeconds(10);
-    private static int s_created;
 
+    private readonly ScratchNamespace _scratch;
     // Programs started inside the namespace; whatever still runs at Dispose is killed by pid.
     private readonly List<PeerProcess> _peers = [];
 
-    private NetNamespace(string name) => Name = name;
+    private NetNamespace(ScratchNamespace scratch) => _scratch = scratch;
 
-    public string Name { get; }
+    public string Name => _scratch.Name;
+
+    public ScratchNamespace Scratch => _scratch;
 
     public static NetNamespace Create()
     {
         NetAdminEnvironment.Require();
-        string name = string.Create(CultureInfo.InvariantCulture, $"utcp-it-{Environment.ProcessId}-{Interlocked.Increment(ref s_created)}");
-        PeerProcess added = PeerProcess.Run(IpTimeout, "ip", "netns", "add", name);
-        if (added.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"could not create the test namespace:\n{added.Transcript}");
-        }
-        var ns = new NetNamespace(name);
-        try
-        {
-            ns.DisableIpv6();
-            return ns;
-        }
-        catch
-        {
-            ns.Dispose();
-            throw;
-        }
+        var ns = new NetNamespace(ScratchNamespace.Create(Purpose));
+        LeftBehind.Record(ns.Name);
+        return ns;
     }
 
     /// <summary>Creates a TUN device inside the namespace; it keeps working from any thread.</summary>
-    public TunDevice OpenTun(TunOptions options) => NetworkNamespace.Invoke(Name, () => TunDevice.Open(options));
+    public TunDevice OpenTun(TunOptions options) => _scratch.OpenTun(options);
 
     /// <summary>Starts a program inside the namespace (ip netns exec); it is killed at Dispose if still running.</summary>
-    public PeerProcess Start(params string[] command)
-    {
-        PeerProcess peer = PeerProcess.Start(["ip", "netns", "exec", Name, .. command]);
-        lock (_peers)
-        {
-            _peers.Add(peer);
-        }
-        return peer;
-    }
+    public PeerProcess Start(params string[] command) => Track(PeerProcess.Start(command, _scratch.Start));
+
+    /// <summary>Like <see cref="Start(string[])"/>, with standard input kept open for <see cref="PeerProcess.WriteInput"/>.</summary>
+    public PeerProcess StartInteractive(params string[] command) => Track(PeerProcess.Start(command, _scratch.Start, keepInputOpen: true));
 
     /// <summary>Runs a program inside the namespace to completion, at most <paramref name="timeout"/>.</summary>
     public PeerProcess Run(TimeSpan timeout, params string[] command)
@@ -69,6 +54,14 @@ public sealed class NetNamespace : IDisposable
     /// <summary>Runs `ip -n NAME ARGS...` from outside, as a person inspecting the namespace would.</summary>
     public PeerProcess Ip(params string[] arguments) => PeerProcess.Run(IpTimeout, ["ip", "-n", Name, .. arguments]);
 
+    /// <summary>The kernel's TCP sockets in the namespace as `ss -tanH` prints them (state, queues, local, peer).</summary>
+    public IReadOnlyList<KernelSocket> Sockets()
+    {
+        PeerProcess ss = Run(IpTimeout, "ss", "-tanH");
+        Assert.True(ss.ExitCode == 0, ss.Transcript);
+        return [.. ss.OutputLines.Select(KernelSocket.Parse).OfType<KernelSocket>()];
+    }
+
     public void Dispose()
     {
         lock (_peers)
@@ -79,26 +72,16 @@ public sealed class NetNamespace : IDisposable
             }
             _peers.Clear();
         }
-        PeerProcess deleted = PeerProcess.Run(IpTimeout, "ip", "netns", "del", Name);
-        if (deleted.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"could not delete test namespace {Name}:\n{deleted.Transcript}");
-        }
+        _scratch.Dispose();
     }
 
-    // The kernel would otherwise send IPv6 router solicitations and MLD reports on every new
-    // interface, and the tests want to see only the packets they cause. /proc/sys/net shows the
-    // namespace of the thread that opens it.
-    private void DisableIpv6()
+    private PeerProcess Track(PeerProcess peer)
     {
-        if (Directory.Exists("/proc/sys/net/ipv6"))
+        lock (_peers)
         {
-            NetworkNamespace.Invoke(Name, () =>
-            {
-                File.WriteAllText("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-                File.WriteAllText("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-                return true;
-            });
+            _peers.Add(peer);
         }
+        LeftBehind.Record(peer.Id);
+        return peer;
     }
 }

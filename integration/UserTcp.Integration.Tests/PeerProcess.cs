@@ -47,7 +47,13 @@ public sealed class PeerProcess : IDisposable
     /// <summary>Everything the program printed so far, for assertion messages.</summary>
     public string Transcript => $"$ {CommandLine}\nstdout:\n{string.Join('\n', OutputLines)}\nstderr:\n{string.Join('\n', ErrorLines)}";
 
-    public static PeerProcess Start(params string[] command)
+    public static PeerProcess Start(params string[] command) => Start(command, Process.Start);
+
+    /// <summary>
+    /// Starts <paramref name="command"/> through <paramref name="starter"/> (e.g. a namespace's Start), collecting its output.
+    /// Standard input is closed at once unless <paramref name="keepInputOpen"/>.
+    /// </summary>
+    public static PeerProcess Start(string[] command, Func<ProcessStartInfo, Process?> starter, bool keepInputOpen = false)
     {
         var start = new ProcessStartInfo(command[0])
         {
@@ -60,12 +66,14 @@ public sealed class PeerProcess : IDisposable
         {
             start.ArgumentList.Add(argument);
         }
-        var process = new Process { StartInfo = start };
+        Process process = starter(start) ?? throw new InvalidOperationException($"could not start {command[0]}");
         var peer = new PeerProcess(process) { CommandLine = string.Join(' ', command) };
         process.OutputDataReceived += (_, e) => peer.Add(peer._output, e.Data);
         process.ErrorDataReceived += (_, e) => peer.Add(peer._error, e.Data);
-        process.Start();
-        process.StandardInput.Close();
+        if (!keepInputOpen)
+        {
+            process.StandardInput.Close();
+        }
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return peer;
@@ -102,13 +110,37 @@ public sealed class PeerProcess : IDisposable
         return true;
     }
 
+    /// <summary>Writes a line to the program's standard input (started with keepInputOpen).</summary>
+    public void WriteInput(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
+    }
+
+    /// <summary>Closes the program's standard input: it reads end of file.</summary>
+    public void CloseInput() => _process.StandardInput.Close();
+
+    /// <summary>Ends the program at once (SIGKILL), by its pid; its sockets are closed by the kernel.</summary>
+    public void Kill()
+    {
+        _process.Kill();
+        _process.WaitForExit(TimeSpan.FromSeconds(10));
+    }
+
+    public bool HasExited => _process.HasExited;
+
     /// <summary>Waits until the program prints a matching line on stderr; false when the time ran out.</summary>
-    public bool WaitForErrorLine(Func<string, bool> match, TimeSpan timeout)
+    public bool WaitForErrorLine(Func<string, bool> match, TimeSpan timeout) => WaitForLine(_error, match, timeout);
+
+    /// <summary>Waits until the program prints a matching line on stdout; false when the time ran out.</summary>
+    public bool WaitForOutputLine(Func<string, bool> match, TimeSpan timeout) => WaitForLine(_output, match, timeout);
+
+    private bool WaitForLine(List<string> lines, Func<string, bool> match, TimeSpan timeout)
     {
         long start = Stopwatch.GetTimestamp();
         lock (_lines)
         {
-            while (!_error.Any(match))
+            while (!lines.Any(match))
             {
                 TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
                 if (left <= TimeSpan.Zero)

@@ -7,6 +7,12 @@ var root = new RootCommand("UserTcp: a userspace TCP/IPv4 stack over a Linux TUN
 {
     DoctorCommand.Create(),
     CaptureCommand.Create(),
+    ServeCommand.Create(),
+    ConnectCommand.Create(),
+    GetCommand.Create(),
+    SsCommand.Create(),
+    DemoCommand.Create(),
+    ScriptCommand.Create(),
 };
 root.SetAction(_ =>
 {

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using UserTcp.Tun;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>ScratchNamespace: what it makes, what it removes, and how it finds what a crashed run left behind.</summary>
+public sealed partial class IsolationTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    [RequiresNetAdminFact]
+    public void A_scratch_namespace_has_loopback_up_and_ipv6_off_and_dispose_removes_it_with_its_processes()
+    {
+        NetAdminEnvironment.Require();
+        ScratchNamespace ns = ScratchNamespace.Create("it");
+        LeftBehind.Record(ns.Name);
+        try
+        {
+            Assert.Matches(ScratchName(), ns.Name);
+            Assert.True(ScratchNamespace.TryParseName(ns.Name, out string purpose, out int owner, out _));
+            Assert.Equal(("it", Environment.ProcessId), (purpose, owner));
+            Assert.Contains(ns.Name, ScratchNamespace.ListAll());
+            Assert.DoesNotContain(ns.Name, ScratchNamespace.FindStale());
+            PeerProcess lo = PeerProcess.Run(Timeout, "ip", "-n", ns.Name, "-o", "link", "show", "dev", "lo");
+            Assert.Contains(",UP", lo.OutputLines.Single(), StringComparison.Ordinal);
+            Assert.Equal("1", ns.Invoke(() => File.ReadAllText("/proc/sys/net/ipv6/conf/all/disable_ipv6").Trim()));
+            Assert.Equal("1", ns.Invoke(() => File.ReadAllText("/proc/sys/net/ipv6/conf/default/disable_ipv6").Trim()));
+            // The kernel's socket table of the namespace (what ss shows) is empty: nothing of the host's shows through.
+            using (KernelTcpTable table = ns.OpenTcpTable())
+            {
+                Assert.Empty(table.Read());
+            }
+
+            PeerProcess sleeper = PeerProcess.Start(["sleep", "60"], ns.Start);
+            LeftBehind.Record(sleeper.Id);
+            Assert.Equal([sleeper.Id], ns.StartedProcessIds);
+            ns.Dispose();
+
+            Assert.True(sleeper.WaitForExit(Timeout), "the process started in the namespace still runs after Dispose");
+            Assert.DoesNotContain(ns.Name, ScratchNamespace.ListAll());
+            ns.Dispose(); // a second Dispose does nothing
+        }
+        finally
+        {
+            ns.Dispose();
+        }
+    }
+
+    [RequiresNetAdminFact("python3", "ss")]
+    public void The_kernel_tcp_table_lists_sockets_as_ss_does()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProcess listener = ns.Start("python3", "-c", KernelPeers.ListenAndStall, "5005");
+        Assert.True(listener.WaitForOutputLine(l => l == "listening", Timeout), listener.Transcript);
+
+        using KernelTcpTable table = ns.Scratch.OpenTcpTable();
+        KernelTcpSocket socket = Assert.Single(table.Read());
+
+        Assert.Equal(KernelTcpState.Listen, socket.State);
+        Assert.Equal("0.0.0.0:5005", socket.Local.ToString());
+        KernelSocket ss = Assert.Single(ns.Sockets());
+        Assert.Equal(("LISTEN", "0.0.0.0:5005"), (ss.State, ss.Local));
+    }
+
+    [RequiresNetAdminFact]
+    public void A_stale_namespace_of_a_dead_owner_is_removed_with_what_runs_in_it()
+    {
+        NetAdminEnvironment.Require();
+        // A pid that no longer runs: a program that has exited.
+        using PeerProcess exited = PeerProcess.Run(Timeout, "true");
+        string stale = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{exited.Id}-1");
+        Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "add", stale).ExitCode);
+        LeftBehind.Record(stale);
+        try
+        {
+            using PeerProcess orphan = PeerProcess.Start("ip", "netns", "exec", stale, "sleep", "60");
+            LeftBehind.Record(orphan.Id);
+            Assert.True(Poll.Until(() => PeerProcess.Run(Timeout, "ip", "netns", "pids", stale).OutputLines.Contains(orphan.Id.ToString(CultureInfo.InvariantCulture)), Timeout));
+            Assert.Contains(stale, ScratchNamespace.FindStale());
+
+            IReadOnlyList<string> removed = ScratchNamespace.RemoveStale();
+
+            Assert.Contains(stale, removed);
+            Assert.False(ScratchNamespace.Exists(stale));
+            Assert.True(orphan.WaitForExit(Timeout), "the process left in the stale namespace still runs");
+        }
+        finally
+        {
+            PeerProcess.Run(Timeout, "ip", "netns", "del", stale).Dispose();
+        }
+    }
+
+    [RequiresNetAdminFact]
+    public void A_namespace_named_after_a_live_pid_that_started_later_is_stale_and_one_after_an_older_pid_is_not()
+    {
+        NetAdminEnvironment.Require();
+        // The namespace's handle keeps its creation time; a process that started after it cannot have made it.
+        const string Base = "usertcp-it-reused-pid";
+        Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "add", Base).ExitCode);
+        LeftBehind.Record(Base);
+        string? reused = null, old = null;
+        try
+        {
+            using PeerProcess holder = PeerProcess.Start("ip", "netns", "exec", Base, "sleep", "60");
+            LeftBehind.Record(holder.Id);
+            Thread.Sleep(TimeSpan.FromSeconds(1.6));
+            using PeerProcess younger = PeerProcess.Start("sleep", "60");
+            LeftBehind.Record(younger.Id);
+            Assert.True(Poll.Until(() => PeerProcess.Run(Timeout, "ip", "netns", "pids", Base).OutputLines.Count > 0, Timeout));
+            // Two more names for the same namespace (ip netns attach), one after the younger process, one after pid 1.
+            reused = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{younger.Id}-1");
+            old = "usertcp-it-1-1";
+            Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "attach", reused, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
+            Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "attach", old, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
+            LeftBehind.Record(reused);
+            LeftBehind.Record(old);
+
+            IReadOnlyList<string> stale = ScratchNamespace.FindStale();
+
+            Assert.Contains(reused, stale);
+            Assert.DoesNotContain(old, stale);
+        }
+        finally
+        {
+            foreach (string? name in (string?[])[reused, old, Base])
+            {
+                if (name is not null) PeerProcess.Run(Timeout, "ip", "netns", "del", name).Dispose();
+            }
+        }
+    }
+
+    [GeneratedRegex(@"^usertcp-it-\d+-\d+$")]
+    private static partial Regex ScratchName();
+}

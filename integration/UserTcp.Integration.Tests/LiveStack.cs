@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using UserTcp.Engine;
+using UserTcp.Link;
+using UserTcp.Services;
+using UserTcp.Sockets;
+using UserTcp.Tun;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// UserTcp running for one test: a namespace of its own, the TUN device utcp0 inside it (kernel 10.77.0.1/24),
+/// a <see cref="NetStack"/> on 10.77.0.2 with short timers, its events recorded, and optionally every packet
+/// written to a pcap. Disposal stops the stack (which removes the interface), then deletes the namespace.
+/// </summary>
+internal sealed class LiveStack : IAsyncDisposable
+{
+    /// <summary>Linux keeps TIME-WAIT for 60 s; the tests wait 300 ms.</summary>
+    public static readonly TimeSpan ShortTimeWait = TimeSpan.FromMilliseconds(300);
+
+    // Bounds every wait of a test that forgot to bound its own.
+    private readonly CancellationTokenSource _bound;
+    private int _disposed;
+
+    private LiveStack(NetNamespace ns, NetStack stack, ServiceHost? services, EventRecorder events, string? pcapPath, TimeSpan bound)
+    {
+        Namespace = ns;
+        Stack = stack;
+        Services = services;
+        Events = events;
+        PcapPath = pcapPath;
+        _bound = new CancellationTokenSource(bound);
+    }
+
+    public NetNamespace Namespace { get; }
+    public NetStack Stack { get; }
+    /// <summary>echo 7, discard 9, daytime 13, chargen 19 and http 80 on 10.77.0.2, when asked for.</summary>
+    public ServiceHost? Services { get; }
+    public EventRecorder Events { get; }
+    /// <summary>Where every packet in and out is written, when asked for.</summary>
+    public string? PcapPath { get; }
+    /// <summary>Cancelled when the test's time is up.</summary>
+    public CancellationToken Token => _bound.Token;
+
+    public static LiveStack Start(TimeSpan? bound = null, bool recordSegments = true, string? pcapPath = null, TcpConfig? tcp = null, bool services = false)
+    {
+        NetNamespace ns = NetNamespace.Create();
+        try
+        {
+            IPacketDevice device = ns.OpenTun(Addresses.Options());
+            if (pcapPath is not null)
+            {
+                long start = Stopwatch.GetTimestamp();
+                device = new PcapPacketDevice(device, PcapFile.Create(pcapPath, DateTimeOffset.UtcNow), () => Stopwatch.GetElapsedTime(start));
+            }
+            var events = new EventRecorder(recordSegments);
+            NetStack stack = NetStack.Start(device, new NetStackOptions
+            {
+                Address = Addresses.StackAddress,
+                Tcp = tcp ?? new TcpConfig { TimeWait = ShortTimeWait, FinWait2Timeout = TimeSpan.FromSeconds(5) },
+                CloseOnDispose = CloseMode.Reset,
+                Events = events,
+            });
+            ServiceHost? host = services ? ServiceHost.Start(stack) : null;
+            return new LiveStack(ns, stack, host, events, pcapPath, bound ?? TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            if (Services is not null)
+            {
+                await Services.StopAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                await Services.DisposeAsync();
+            }
+        }
+        finally
+        {
+            try
+            {
+                await Stack.DisposeAsync();
+            }
+            finally
+            {
+                Namespace.Dispose();
+                _bound.Dispose();
+            }
+        }
+    }
+}

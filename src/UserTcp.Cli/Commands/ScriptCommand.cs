@@ -1,0 +1,60 @@
+using System.CommandLine;
+using UserTcp.Script;
+
+namespace UserTcp.Cli.Commands;
+
+/// <summary>`usertcp script`: runs a packetdrill-style script against UserTcp in process, on a manual clock.</summary>
+internal static class ScriptCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<FileInfo>("FILE.pkt")
+        {
+            Description = "The script: packetdrill syntax, < for segments the script sends, > for segments UserTcp must send",
+        };
+        file.Validators.Add(result =>
+        {
+            FileInfo? info = result.GetValueOrDefault<FileInfo>();
+            if (info is not null && !info.Exists) result.AddError($"no script at '{info.FullName}'");
+        });
+        var verbose = new Option<bool>("--verbose", "-v")
+        {
+            Description = "Print every line as it runs, each segment in script syntax, and the engine's state changes and timers",
+        };
+        var relaxed = new Option<bool>("--relaxed")
+        {
+            Description = "Do not compare outbound windows, and compare options as a set of what UserTcp implements "
+                + "(for scripts written against Linux)",
+        };
+
+        var command = new Command("script",
+            "Run a packetdrill-compatible script against UserTcp in process, on a manual clock (no root, no TUN device): "
+            + "it passes when every segment UserTcp sends matches the script's > lines at their times and every call returns what the script says. "
+            + "The grammar is in docs/scripts.md; the corpus is under tests/scripts/.")
+        {
+            file,
+            verbose,
+            relaxed,
+        };
+        command.SetAction(parsed => Run(parsed.GetRequiredValue(file), parsed.GetValue(verbose), parsed.GetValue(relaxed)));
+        return command;
+    }
+
+    private static int Run(FileInfo file, bool verbose, bool relaxed)
+    {
+        var options = new ScriptRunOptions
+        {
+            Relaxed = relaxed,
+            Trace = verbose ? line => Console.Out.WriteLine(line) : null,
+        };
+        ScriptResult result = ScriptRunner.RunFile(file.FullName, options);
+        foreach (string notice in result.Notices) Console.Error.WriteLine($"{file.Name}: notice: {notice}");
+        if (result.Failure is { } failure)
+        {
+            Console.Error.WriteLine($"{file.Name}: {failure}");
+            return 1;
+        }
+        Console.Out.WriteLine($"{file.Name}: pass ({EventTime.Seconds(result.EndTime)} s of script time)");
+        return 0;
+    }
+}
