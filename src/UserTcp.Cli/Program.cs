@@ -16,7 +16,7 @@ var root = new RootCommand("UserTcp: a userspace TCP/IPv4 stack over a Linux TUN
 };
 root.SetAction(_ =>
 {
-    Console.Error.WriteLine("usertcp: name a command (doctor or capture); see 'usertcp --help'");
+    Console.Error.WriteLine("usertcp: name a command (demo, serve, connect, get, ss, script, capture, doctor); see 'usertcp --help'");
     return 2;
 });
 
