@@ -56,23 +56,29 @@ public sealed class TcpEngine
         }
     }
 
-    /// <summary>Passive open on <paramref name="port"/> of this engine's address.</summary>
-    public TcpListener Listen(ushort port, int backlog = 128)
+    /// <summary>
+    /// Passive open on <paramref name="port"/> of this engine's address. <paramref name="connectionConfig"/> (default:
+    /// the engine's) applies to the connections it makes, e.g. other buffer sizes (SO_RCVBUF/SO_SNDBUF on a listener).
+    /// </summary>
+    public TcpListener Listen(ushort port, int backlog = 128, TcpConfig? connectionConfig = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
         if (port == 0) throw new ArgumentOutOfRangeException(nameof(port), "listen needs a port");
         if (_listeners.ContainsKey(port)) throw new TcpException(TcpError.AddressInUse, $"port {port} already has a listener");
-        var listener = new TcpListener(this, new IpEndpoint(Address, port), backlog);
+        var listener = new TcpListener(this, new IpEndpoint(Address, port), backlog, connectionConfig ?? Config);
         _listeners.Add(port, listener);
         return listener;
     }
 
-    /// <summary>Active open to <paramref name="remote"/>; the SYN goes out on the next <see cref="Poll"/>.</summary>
-    public TcpConnection Connect(IpEndpoint remote, ushort localPort = 0)
+    /// <summary>
+    /// Active open to <paramref name="remote"/>; the SYN goes out on the next <see cref="Poll"/>. <paramref name="config"/>
+    /// (default: the engine's) is this connection's, e.g. other buffer sizes.
+    /// </summary>
+    public TcpConnection Connect(IpEndpoint remote, ushort localPort = 0, TcpConfig? config = null)
     {
         FourTuple id = localPort != 0 ? new FourTuple(new IpEndpoint(Address, localPort), remote) : FreeEphemeral(remote);
         if (_connections.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
-        TcpConnection connection = NewConnection(id, listener: null);
+        TcpConnection connection = NewConnection(id, listener: null, config ?? Config);
         connection.OpenActive();
         return connection;
     }
@@ -152,7 +158,7 @@ public sealed class TcpEngine
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, "SYN queue full", SegmentSummary.From(seg)));
             return;
         }
-        TcpConnection connection = NewConnection(id, listener);
+        TcpConnection connection = NewConnection(id, listener, listener.ConnectionConfig);
         listener.SynQueueLength++;
         connection.OpenPassive(now, seg);
     }
@@ -180,10 +186,10 @@ public sealed class TcpEngine
         Counters.ResetsSent++;
     }
 
-    private TcpConnection NewConnection(FourTuple id, TcpListener? listener)
+    private TcpConnection NewConnection(FourTuple id, TcpListener? listener, TcpConfig config)
     {
-        uint iss = Config.InitialSequenceNumber?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
-        var connection = new TcpConnection(this, id, Config, new SeqNumber(iss), listener);
+        uint iss = config.InitialSequenceNumber?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
+        var connection = new TcpConnection(this, id, config, new SeqNumber(iss), listener);
         _connections[id] = connection;
         return connection;
     }

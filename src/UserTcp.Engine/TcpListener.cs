@@ -11,12 +11,16 @@ public sealed class TcpListener
     // Established connections not yet accepted, oldest first; Count <= Backlog.
     private readonly Queue<TcpConnection> _acceptQueue = new();
 
-    internal TcpListener(TcpEngine engine, IpEndpoint local, int backlog)
+    internal TcpListener(TcpEngine engine, IpEndpoint local, int backlog, TcpConfig connectionConfig)
     {
         _engine = engine;
         LocalEndpoint = local;
         Backlog = backlog;
+        ConnectionConfig = connectionConfig;
     }
+
+    /// <summary>The configuration the connections this listener makes start with.</summary>
+    public TcpConfig ConnectionConfig { get; }
 
     public IpEndpoint LocalEndpoint { get; }
     public int Backlog { get; }

@@ -69,14 +69,15 @@ public sealed class NetStack : IAsyncDisposable
     /// <summary>What the engine has counted (read without the lock; values may be a moment old).</summary>
     public EngineCounters Counters => _engine.Counters;
 
-    /// <summary>Listens on <paramref name="port"/> of this stack's address.</summary>
-    public UserTcpListener Listen(ushort port, int backlog = 128)
+    /// <summary>Listens on <paramref name="port"/> of this stack's address; <paramref name="options"/> apply to the connections it accepts.</summary>
+    public UserTcpListener Listen(ushort port, int backlog = 128, ConnectionOptions? options = null)
     {
+        options?.Validate();
         lock (_gate)
         {
             try
             {
-                Engine.TcpListener listener = _engine.Listen(port, backlog);
+                Engine.TcpListener listener = _engine.Listen(port, backlog, options?.Apply(Options.Tcp));
                 _listeners.Add(listener);
                 return new UserTcpListener(this, listener);
             }
@@ -88,9 +89,14 @@ public sealed class NetStack : IAsyncDisposable
     }
 
     /// <summary>Opens a connection; completes when it is established, throws <see cref="SocketException"/> when refused or timed out.</summary>
-    public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, CancellationToken cancellationToken = default)
+    public Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, CancellationToken cancellationToken = default) =>
+        ConnectAsync(remote, null, cancellationToken);
+
+    /// <summary>Opens a connection with its own <paramref name="options"/> (buffer sizes, NoDelay, KeepAlive).</summary>
+    public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, ConnectionOptions? options, CancellationToken cancellationToken = default)
     {
-        TcpConnection tcb = Call(() => _engine.Connect(remote));
+        options?.Validate();
+        TcpConnection tcb = Call(() => _engine.Connect(remote, config: options?.Apply(Options.Tcp)));
         var connection = new UserTcpConnection(this, tcb);
         try
         {

@@ -183,3 +183,44 @@ public sealed class NetStackTests : IAsyncLifetime, IDisposable
         Assert.NotEqual(TcpState.Established, client.State);
     }
 }
+
+public sealed class ConnectionOptionsTests : IAsyncLifetime
+{
+    private NetStack _server = null!;
+    private NetStack _client = null!;
+
+    public Task InitializeAsync()
+    {
+        MemoryPacketPipe pipe = MemoryPacketPipe.Create();
+        _server = NetStack.Start(pipe.A, new NetStackOptions { Address = new Ipv4Address(10, 0, 0, 2) });
+        _client = NetStack.Start(pipe.B, new NetStackOptions { Address = new Ipv4Address(10, 0, 0, 1) });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Per_connection_buffer_sizes_bound_what_a_write_can_queue_and_what_the_peer_may_send()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        // The server accepts with a 4 KiB receive buffer; nobody reads, so its window closes at 4 KiB.
+        using UserTcpListener listener = _server.Listen(80, options: new ConnectionOptions { ReceiveBufferSize = 4096 });
+        Task<UserTcpConnection> accepted = listener.AcceptAsync(timeout.Token);
+        await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 2), 80),
+            new ConnectionOptions { SendBufferSize = 8192, NoDelay = true }, timeout.Token);
+        await using UserTcpConnection server = await accepted;
+        Assert.True(client.NoDelay);
+
+        // 4 KiB fill the server's window and 8 KiB the client's send buffer; the next byte must wait.
+        await client.WriteAsync(new byte[4096 + 8192], timeout.Token);
+        using var blocked = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await client.WriteAsync(new byte[1], blocked.Token));
+        Assert.Equal(4096, Assert.Single(_server.Snapshot()).ReceiveQueue);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _client.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 2), 80),
+            new ConnectionOptions { ReceiveBufferSize = 0 }, timeout.Token));
+    }
+}
