@@ -92,11 +92,7 @@ public sealed class PeerProcess : IDisposable
     }
 
     /// <summary>The full path of an executable on PATH (or in the sbin directories), or null.</summary>
-    public static string? FindExecutable(string name)
-    {
-        string[] path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries);
-        return path.Concat(["/usr/sbin", "/sbin"]).Select(directory => Path.Combine(directory, name)).FirstOrDefault(File.Exists);
-    }
+    public static string? FindExecutable(string name) => UserTcp.Tun.ExternalProgram.Find(name);
 
     /// <summary>Waits for the program to end and for its output to be read; false when the time ran out.</summary>
     public bool WaitForExit(TimeSpan timeout)

@@ -44,7 +44,7 @@ internal static class DoctorCommand
 
         bool passed = CheckCapability();
         passed &= CheckControlDevice();
-        string? ip = ExternalTool.Find("ip");
+        string? ip = ExternalProgram.Find("ip");
         passed &= CheckIpTool(ip);
         passed &= ip is null
             ? Report(Status.Fail, TunInNamespace, "not tried: creating the namespace needs the ip tool")
@@ -52,7 +52,7 @@ internal static class DoctorCommand
 
         foreach ((string name, string package) in OptionalPeers)
         {
-            string? path = ExternalTool.Find(name);
+            string? path = ExternalProgram.Find(name);
             if (path is null)
             {
                 Report(Status.Warn, name, $"not found (optional peer): apt-get install {package}");
@@ -96,10 +96,10 @@ internal static class DoctorCommand
         {
             return Report(Status.Fail, "ip", "not found, and network namespaces need it: apt-get install iproute2");
         }
-        ToolResult version = ExternalTool.Run(ip, ToolTimeout, "-V");
+        ToolOutcome version = ExternalProgram.Run(ip, ToolTimeout, "-V");
         return version.Succeeded
             ? Report(Status.Ok, "ip", $"{ip} ({version.Output.Trim()})")
-            : Report(Status.Fail, "ip", $"{ip} -V failed: {version.FirstLine}");
+            : Report(Status.Fail, "ip", $"{ip} -V failed: {version.Describe()}");
     }
 
     // Everything happens in a namespace made for the check, so the host's interfaces are never touched.
@@ -109,10 +109,10 @@ internal static class DoctorCommand
         var options = new TunOptions(iface, InterfaceAddress.Parse("10.77.0.1/24"));
         string ns = string.Create(CultureInfo.InvariantCulture, $"usertcp-doctor-{Environment.ProcessId}");
 
-        ToolResult added = ExternalTool.Run(ip, ToolTimeout, "netns", "add", ns);
+        ToolOutcome added = ExternalProgram.Run(ip, ToolTimeout, "netns", "add", ns);
         if (!added.Succeeded)
         {
-            return Report(Status.Fail, TunInNamespace, $"ip netns add {ns} failed ({added.FirstLine}): run as root (namespaces need CAP_SYS_ADMIN)");
+            return Report(Status.Fail, TunInNamespace, $"ip netns add {ns} failed ({added.Describe()}): run as root (namespaces need CAP_SYS_ADMIN)");
         }
         try
         {
@@ -127,10 +127,10 @@ internal static class DoctorCommand
         }
         finally
         {
-            ToolResult deleted = ExternalTool.Run(ip, ToolTimeout, "netns", "del", ns);
+            ToolOutcome deleted = ExternalProgram.Run(ip, ToolTimeout, "netns", "del", ns);
             if (!deleted.Succeeded)
             {
-                Report(Status.Fail, "netns cleanup", $"ip netns del {ns} failed ({deleted.FirstLine}): delete it by hand");
+                Report(Status.Fail, "netns cleanup", $"ip netns del {ns} failed ({deleted.Describe()}): delete it by hand");
             }
         }
     }
@@ -140,19 +140,19 @@ internal static class DoctorCommand
     {
         using (TunDevice device = NetworkNamespace.Invoke(ns, () => TunDevice.Open(options)))
         {
-            ToolResult link = ExternalTool.Run(ip, ToolTimeout, "-n", ns, "-o", "link", "show", "dev", device.Name);
+            ToolOutcome link = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "-o", "link", "show", "dev", device.Name);
             string mtu = string.Create(CultureInfo.InvariantCulture, $" mtu {options.Mtu} ");
             if (!link.Succeeded || !link.Output.Contains(mtu, StringComparison.Ordinal) || !link.Output.Contains(",UP", StringComparison.Ordinal))
             {
-                return $"ip link does not show {device.Name} up with mtu {options.Mtu}: {link.FirstLine}";
+                return $"ip link does not show {device.Name} up with mtu {options.Mtu}: {link.Describe()}";
             }
-            ToolResult address = ExternalTool.Run(ip, ToolTimeout, "-n", ns, "-o", "-4", "addr", "show", "dev", device.Name);
+            ToolOutcome address = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "-o", "-4", "addr", "show", "dev", device.Name);
             if (!address.Succeeded || !address.Output.Contains($" inet {options.Address} ", StringComparison.Ordinal))
             {
-                return $"ip addr does not show {options.Address} on {device.Name}: {address.FirstLine}";
+                return $"ip addr does not show {options.Address} on {device.Name}: {address.Describe()}";
             }
         }
-        ToolResult gone = ExternalTool.Run(ip, ToolTimeout, "-n", ns, "link", "show", "dev", options.Name);
+        ToolOutcome gone = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "link", "show", "dev", options.Name);
         return gone.ExitCode == 0 ? $"{options.Name} still exists after its descriptor was closed" : null;
     }
 

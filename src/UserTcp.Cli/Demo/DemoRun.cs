@@ -37,13 +37,13 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
     {
         foreach ((string tool, string package) in Tools)
         {
-            if (ExternalTool.Find(tool) is null)
+            if (ExternalProgram.Find(tool) is null)
             {
                 throw new CliException(1, $"{tool} is not installed: apt-get install {package}");
             }
         }
         // nc -N (shut down the sending side at the end of input) is OpenBSD netcat's; netcat-traditional lacks it.
-        ToolResult nc = ExternalTool.Run(ExternalTool.Find("nc")!, TimeSpan.FromSeconds(5), "-h");
+        ToolOutcome nc = ExternalProgram.Run(ExternalProgram.Find("nc")!, TimeSpan.FromSeconds(5), "-h");
         if (!(nc.Output + nc.Error).Contains("OpenBSD", StringComparison.Ordinal))
         {
             throw new CliException(1, "nc is not OpenBSD netcat, whose -N the demo uses: apt-get install netcat-openbsd");

@@ -75,10 +75,10 @@ internal sealed class KernelSocketSampler : IDisposable
     private static void RaisePriority()
     {
         string? self = new DirectoryInfo("/proc/thread-self").LinkTarget; // "PID/task/TID"
-        string? renice = ExternalTool.Find("renice");
+        string? renice = ExternalProgram.Find("renice");
         if (self is not null && renice is not null)
         {
-            ExternalTool.Run(renice, TimeSpan.FromSeconds(5), "-n", "-20", "-p", Path.GetFileName(self));
+            ExternalProgram.Run(renice, TimeSpan.FromSeconds(5), "-n", "-20", "-p", Path.GetFileName(self));
         }
     }
 

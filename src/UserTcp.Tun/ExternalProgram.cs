@@ -1,24 +1,23 @@
 using System.Diagnostics;
 
-namespace UserTcp.Cli;
+namespace UserTcp.Tun;
 
-/// <summary>The outcome of an external program run to completion (or stopped at its time limit).</summary>
-internal sealed record ToolResult(int ExitCode, string Output, string Error, bool TimedOut)
+/// <summary>The outcome of a short external program, run to completion or stopped at its time limit.</summary>
+public readonly record struct ToolOutcome(int ExitCode, string Output, string Error, bool TimedOut)
 {
     public bool Succeeded => ExitCode == 0 && !TimedOut;
 
     /// <summary>The first line the program wrote to stderr (or stdout), for one-line reports.</summary>
-    public string FirstLine =>
-        TimedOut ? "timed out" : (Error.Length > 0 ? Error : Output).Split('\n', 2)[0].Trim();
+    public string Describe() => TimedOut ? "timed out" : (Error.Length > 0 ? Error : Output).Trim().Split('\n', 2)[0];
 }
 
-/// <summary>Finds and runs the external programs the doctor relies on, each bounded in time.</summary>
-internal static class ExternalTool
+/// <summary>Finds and runs the external programs UserTcp relies on (ip, nc, renice), each call bounded in time.</summary>
+public static class ExternalProgram
 {
     // Non-root shells often leave the sbin directories (where ip lives) off PATH.
-    private static readonly string[] ExtraDirectories = ["/usr/sbin", "/sbin"];
+    private static readonly string[] ExtraDirectories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
 
-    /// <summary>The full path of an executable found on PATH (or in the sbin directories), or null.</summary>
+    /// <summary>The full path of an executable found on PATH (or in the usual system directories), or null.</summary>
     public static string? Find(string name)
     {
         string[] path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries);
@@ -34,8 +33,8 @@ internal static class ExternalTool
         return null;
     }
 
-    /// <summary>Runs a program and waits at most <paramref name="timeout"/>; a program still running then is killed.</summary>
-    public static ToolResult Run(string path, TimeSpan timeout, params string[] arguments)
+    /// <summary>Runs a program with no input and waits at most <paramref name="timeout"/>; one still running then is killed.</summary>
+    public static ToolOutcome Run(string path, TimeSpan timeout, params string[] arguments)
     {
         var start = new ProcessStartInfo(path)
         {
@@ -58,6 +57,6 @@ internal static class ExternalTool
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
         }
-        return new ToolResult(exited ? process.ExitCode : -1, output.Result, error.Result, TimedOut: !exited);
+        return new ToolOutcome(exited ? process.ExitCode : -1, output.Result, error.Result, TimedOut: !exited);
     }
 }
