@@ -12,6 +12,7 @@ internal sealed class ReassemblyQueue
     private sealed class Block
     {
         public SeqNumber Start;
+        // Capacity may exceed Length (grown by doubling); bytes past Length are unused.
         public byte[] Data = [];
         public int Length;
         public SeqNumber End => Start + Length;
@@ -40,7 +41,21 @@ internal sealed class ReassemblyQueue
         while (first < _blocks.Count && _blocks[first].End < start) first++;
         int last = first;
         while (last < _blocks.Count && _blocks[last].Start <= end) last++;
-        // Blocks [first, last) touch or overlap the new range: merge them all into one.
+
+        // The common case behind a hole: segments arriving in order after one block extend it at its end.
+        // Arrays grow by doubling, so a run of N segments costs O(N) copying, not O(N²).
+        if (last - first == 1 && _blocks[first].Start <= start)
+        {
+            Block block = _blocks[first];
+            int grownLength = Math.Max(block.Length, end - block.Start);
+            if (grownLength > block.Data.Length) Array.Resize(ref block.Data, Math.Max(grownLength, block.Data.Length * 2));
+            data.CopyTo(block.Data.AsSpan(start - block.Start));
+            Count += grownLength - block.Length;
+            block.Length = grownLength;
+            return;
+        }
+
+        // Otherwise blocks [first, last) touch or overlap the new range: merge them all into one.
         SeqNumber mergedStart = first < last ? SeqNumber.Min(start, _blocks[first].Start) : start;
         SeqNumber mergedEnd = first < last ? SeqNumber.Max(end, _blocks[last - 1].End) : end;
         var merged = new Block { Start = mergedStart, Length = mergedEnd - mergedStart };

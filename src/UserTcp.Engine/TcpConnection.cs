@@ -93,6 +93,8 @@ public sealed class TcpConnection
     private TimeSpan? _timeWaitAt;
     private TimeSpan? _finWait2At;
 
+    private const int MinSendMss = 48;
+
     internal TcpConnection(TcpEngine engine, FourTuple id, TcpConfig config, SeqNumber iss, TcpListener? listener)
     {
         _engine = engine;
@@ -385,7 +387,8 @@ public sealed class TcpConnection
 
     private void TakeSynOptions(in TcpOptions options, bool scaleOffered)
     {
-        SendMss = Math.Min(options.MaxSegmentSize ?? (ushort)536, _config.Mss);
+        // An MSS option below Linux's tcp_min_snd_mss (48) would stall or flood; clamp it as Linux does.
+        SendMss = Math.Clamp(options.MaxSegmentSize ?? (ushort)536, MinSendMss, Math.Max((int)_config.Mss, MinSendMss));
         _cwnd = _config.InitialWindowSegments * SendMss;
         // RFC 7323 §2.2: scaling is on only when both SYNs carry the option; shifts above 14 are taken as 14.
         _windowScaling = scaleOffered && options.WindowScale is not null;
@@ -608,6 +611,11 @@ public sealed class TcpConnection
             {
                 _engine.QueueReset(Id, ack, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
                 Drop(now, seg, "SYN-RECEIVED: unacceptable ACK; RST sent");
+                return false;
+            }
+            if (Listener is { IsClosed: true })
+            {
+                ResetAndClose(TcpError.ConnectionAborted, "listener closed before the handshake completed");
                 return false;
             }
             if (Listener is not null && !Listener.HasRoomToAccept)
@@ -1179,7 +1187,10 @@ public sealed class TcpConnection
         if (_retransmitHead)
         {
             _retransmitHead = false;
-            if (SndMax > SndUna) SendSegment(now, SndUna, Math.Min(SendMss, Math.Max(0, FinSeq - SndUna)), fastRetransmit: true);
+            // Only what has been sent before: the data in flight, and the FIN if it went out (SND.MAX past it).
+            bool finSent = _finQueued && SndMax == FinSeq + 1;
+            int inFlightData = SndMax - SndUna - (finSent ? 1 : 0);
+            if (inFlightData > 0 || finSent) SendSegment(now, SndUna, Math.Min(SendMss, inFlightData), fastRetransmit: true);
         }
 
         while (true)
@@ -1214,8 +1225,9 @@ public sealed class TcpConnection
 
         if (_ackNow) SendAck();
 
-        // RFC 9293 §3.8.6.1: with data waiting, nothing in flight and a zero window, probe the window on a timer.
-        if (SndWnd == 0 && SndMax == SndUna && HasDataOrFinToSend && _persistAt is null)
+        // RFC 9293 §3.8.6.1: with data waiting and a zero window, probe the window on a timer — also when a timeout
+        // sent nothing (the peer shrank its window to zero under data in flight), which leaves no retransmission timer.
+        if (SndWnd == 0 && HasDataOrFinToSend && _persistAt is null && (SndMax == SndUna || _retransmitAt is null))
         {
             SetTimer(ref _persistAt, TcpTimer.Persist, now + PersistInterval);
         }
@@ -1264,7 +1276,8 @@ public sealed class TcpConnection
     private void SendSegment(TimeSpan now, SeqNumber seq, int length, bool fastRetransmit)
     {
         SeqNumber finSeq = FinSeq;
-        bool fin = _finQueued && seq + length == finSeq;
+        // A fast retransmission resends only what was sent: the FIN rides along only if it went out before.
+        bool fin = _finQueued && seq + length == finSeq && (!fastRetransmit || SndMax == finSeq + 1);
         Span<byte> scratch = _engine.PayloadScratch;
         int offset = seq - _sendBufferSeq;
         ReadOnlySpan<byte> payload = _sendBuffer.Contiguous(offset, length);

@@ -49,7 +49,16 @@ public sealed class TcpEngine
             if (_pending.Count > 0) return Now;
             while (_timers.TryPeek(out var entry, out TimeSpan at))
             {
-                if (entry.Version == entry.Connection.TimerVersion && entry.Connection.NextDeadline == at) return at;
+                TcpConnection connection = entry.Connection;
+                if (entry.Version == connection.TimerVersion)
+                {
+                    if (connection.NextDeadline == at) return at;
+                    // A timer was cancelled without a reschedule, so this current entry is early: queue the real one.
+                    _timers.Dequeue();
+                    connection.TimerVersion = 0;
+                    Reschedule(connection);
+                    continue;
+                }
                 _timers.Dequeue(); // stale: superseded by a later entry for the same connection
             }
             return null;
@@ -207,7 +216,18 @@ public sealed class TcpEngine
         throw new TcpException(TcpError.AddressInUse, $"no free ephemeral port towards {remote}");
     }
 
-    internal void RemoveListener(TcpListener listener) => _listeners.Remove(listener.LocalEndpoint.Port);
+    /// <summary>
+    /// Stops a listener: connections it made that are still in SYN-RECEIVED are reset, as Linux drops a closed
+    /// listener's pending requests; established ones waiting in its accept queue the listener resets itself.
+    /// </summary>
+    internal void RemoveListener(TcpListener listener)
+    {
+        _listeners.Remove(listener.LocalEndpoint.Port);
+        foreach (TcpConnection connection in _connections.Values)
+        {
+            if (ReferenceEquals(connection.Listener, listener) && connection.State == TcpState.SynReceived) connection.Abort();
+        }
+    }
 
     private void Dispatch(TimeSpan now)
     {
