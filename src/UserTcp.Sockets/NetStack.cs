@@ -36,6 +36,9 @@ public sealed class NetStack : IAsyncDisposable
     private TimeSpan? _timerDue;
     private volatile bool _stopping;
     private int _disposed;
+    private long _processingErrors;
+    // The first DisposeAsync's work; later calls wait for it.
+    private Task? _disposal;
 
     private NetStack(IPacketDevice device, NetStackOptions options, ILoggerFactory loggerFactory, TimeProvider time)
     {
@@ -45,7 +48,9 @@ public sealed class NetStack : IAsyncDisposable
         _startTimestamp = time.GetTimestamp();
         _logger = loggerFactory.CreateLogger("UserTcp.Sockets");
         ITcpEventSink log = new LoggingEventSink(loggerFactory.CreateLogger("UserTcp.Engine"));
-        _engine = new TcpEngine(options.Address, options.Tcp, options.Events is null ? log : new FanOutEventSink(log, options.Events));
+        // The MSS we offer can never exceed what the device carries (MTU minus IPv4 and TCP headers).
+        TcpConfig tcp = options.Tcp.Mss > device.Mtu - 40 ? options.Tcp with { Mss = (ushort)(device.Mtu - 40) } : options.Tcp;
+        _engine = new TcpEngine(options.Address, tcp, options.Events is null ? log : new FanOutEventSink(log, options.Events));
         _transmitter = new DeviceTransmitter(this);
         _timer = time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"usertcp {options.Address} reader" };
@@ -68,6 +73,14 @@ public sealed class NetStack : IAsyncDisposable
     public TimeSpan Now => _time.GetElapsedTime(_startTimestamp);
     /// <summary>What the engine has counted (read without the lock; values may be a moment old).</summary>
     public EngineCounters Counters => _engine.Counters;
+    /// <summary>The engine's configuration in force (the options' TcpConfig, with the MSS fitted to the device).</summary>
+    public TcpConfig TcpConfig => _engine.Config;
+    /// <summary>Packets whose processing threw (a bug, or a failing event sink); each is logged and dropped.</summary>
+    public long ProcessingErrors => Interlocked.Read(ref _processingErrors);
+    /// <summary>The stack has begun disposing: application calls are refused, closes and disposes do nothing.</summary>
+    public bool IsStopping => _disposed != 0;
+
+    internal TimeProvider TimeProvider => _time;
 
     /// <summary>Listens on <paramref name="port"/> of this stack's address; <paramref name="options"/> apply to the connections it accepts.</summary>
     public UserTcpListener Listen(ushort port, int backlog = 128, ConnectionOptions? options = null)
@@ -77,7 +90,7 @@ public sealed class NetStack : IAsyncDisposable
         {
             try
             {
-                Engine.TcpListener listener = _engine.Listen(port, backlog, options?.Apply(Options.Tcp));
+                Engine.TcpListener listener = _engine.Listen(port, backlog, options?.Apply(_engine.Config));
                 _listeners.Add(listener);
                 return new UserTcpListener(this, listener);
             }
@@ -96,7 +109,17 @@ public sealed class NetStack : IAsyncDisposable
     public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, ConnectionOptions? options, CancellationToken cancellationToken = default)
     {
         options?.Validate();
-        TcpConnection tcb = Call(() => _engine.Connect(remote, config: options?.Apply(Options.Tcp)));
+        TcpConnection tcb = Call(() =>
+        {
+            try
+            {
+                return _engine.Connect(remote, config: options?.Apply(_engine.Config));
+            }
+            catch (TcpException e)
+            {
+                throw e.ToSocketException();
+            }
+        });
         var connection = new UserTcpConnection(this, tcb);
         try
         {
@@ -168,9 +191,22 @@ public sealed class NetStack : IAsyncDisposable
         lock (_gate)
         {
             if (ready()) return Task.CompletedTask;
+            if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
+            // Once disposal has woken every waiter, nothing would wake a new one.
+            if (_stopping) return Task.FromException(new ObjectDisposedException(nameof(NetStack)));
             var waiter = new Waiter(ready);
             _waiters.Add(waiter);
-            return waiter.Completion.Task.WaitAsync(cancellationToken);
+            if (cancellationToken.CanBeCanceled)
+            {
+                // A cancelled wait leaves the list at once, so abandoned reads and accepts cost nothing later.
+                waiter.Registration = cancellationToken.UnsafeRegister(static (state, token) =>
+                {
+                    var (stack, cancelled) = ((NetStack, Waiter))state!;
+                    lock (stack._gate) stack._waiters.Remove(cancelled);
+                    cancelled.Completion.TrySetCanceled(token);
+                }, (this, waiter));
+            }
+            return waiter.Completion.Task;
         }
     }
 
@@ -191,7 +227,7 @@ public sealed class NetStack : IAsyncDisposable
                     do
                     {
                         int length = _device.Read(buffer);
-                        _engine.Receive(buffer.AsSpan(0, length), now, _transmitter);
+                        ReceiveOne(buffer.AsSpan(0, length), now);
                     }
                     while (++count < ReadBatch && !_stopping && _device.WaitReadable(TimeSpan.Zero));
                     AfterEngine(now);
@@ -205,13 +241,36 @@ public sealed class NetStack : IAsyncDisposable
         }
     }
 
+    // One packet whose processing throws is logged and dropped; the stack goes on receiving.
+    private void ReceiveOne(ReadOnlySpan<byte> packet, TimeSpan now)
+    {
+        try
+        {
+            _engine.Receive(packet, now, _transmitter);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _processingErrors);
+            NetStackLog.ProcessingFailed(_logger, packet.Length, e);
+        }
+    }
+
     private void OnTimer()
     {
         lock (_gate)
         {
             if (_stopping && _disposed != 0) return;
             _timerDue = null;
-            AfterEngine(Now);
+            try
+            {
+                AfterEngine(Now);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // An exception must not escape into the timer's thread (it would end the process).
+                Interlocked.Increment(ref _processingErrors);
+                NetStackLog.ProcessingFailed(_logger, 0, e);
+            }
         }
     }
 
@@ -224,6 +283,7 @@ public sealed class NetStack : IAsyncDisposable
             Waiter waiter = _waiters[i];
             if (waiter.Completion.Task.IsCompleted || waiter.Ready())
             {
+                waiter.Registration.Unregister(); // never Dispose here: it would wait for a running callback that needs this lock
                 waiter.Completion.TrySetResult();
                 _waiters.RemoveAt(i);
             }
@@ -243,9 +303,27 @@ public sealed class NetStack : IAsyncDisposable
     /// Closes every connection (gracefully with a deadline, or by RST, per <see cref="NetStackOptions.CloseOnDispose"/>),
     /// stops the reader and timer, and disposes the device (which removes a TUN interface).
     /// </summary>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        lock (_gate)
+        {
+            if (_disposed == 0)
+            {
+                _disposed = 1;
+                _disposal = DisposeCoreAsync();
+            }
+        }
+        return new ValueTask(_disposal!);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        await Task.Yield(); // the caller may hold the lock's thread; the work runs after DisposeAsync returns its task
+        // New connections would only delay the graceful close and then be reset: stop listening first.
+        Call(() =>
+        {
+            foreach (Engine.TcpListener listener in _listeners) listener.Close();
+        });
         int open = Call(() => _engine.Connections.Count(c => c.State != TcpState.TimeWait));
         if (Options.CloseOnDispose == CloseMode.Graceful && open > 0)
         {
@@ -272,10 +350,14 @@ public sealed class NetStack : IAsyncDisposable
                 if (c.State is not (TcpState.TimeWait or TcpState.FinWait2)) c.Abort();
             }
         });
-        _stopping = true;
         lock (_gate)
         {
-            foreach (Waiter waiter in _waiters) waiter.Completion.TrySetResult();
+            _stopping = true;
+            foreach (Waiter waiter in _waiters)
+            {
+                waiter.Registration.Unregister();
+                waiter.Completion.TrySetResult();
+            }
             _waiters.Clear();
         }
         await _timer.DisposeAsync().ConfigureAwait(false);
@@ -288,6 +370,7 @@ public sealed class NetStack : IAsyncDisposable
     {
         public Func<bool> Ready { get; } = ready;
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public CancellationTokenRegistration Registration { get; set; }
     }
 
     /// <summary>Hands the engine's packets to the device, on whichever thread holds the lock.</summary>

@@ -17,4 +17,7 @@ internal static partial class NetStackLog
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "writing a {Length}-byte packet to the device failed")]
     public static partial void WriteFailed(ILogger logger, int length, Exception exception);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Error, Message = "processing failed (packet of {Length} bytes, 0 for a timer); dropped, the stack goes on")]
+    public static partial void ProcessingFailed(ILogger logger, int length, Exception exception);
 }

@@ -58,12 +58,12 @@ public sealed class UserTcpConnection : IAsyncDisposable
     public TimeSpan? Linger { get; set; }
 
     /// <summary>A <see cref="System.IO.Stream"/> over the connection; disposing it closes the connection.</summary>
-    public Stream Stream => _stream ??= new UserTcpStream(this);
+    public Stream Stream => LazyInitializer.EnsureInitialized(ref _stream, () => new UserTcpStream(this));
 
     /// <summary>An <see cref="IDuplexPipe"/> over the connection (System.IO.Pipelines), built on <see cref="Stream"/>.</summary>
-    public IDuplexPipe Pipe => _pipe ??= new DuplexPipe(
+    public IDuplexPipe Pipe => LazyInitializer.EnsureInitialized(ref _pipe, () => new DuplexPipe(
         PipeReader.Create(Stream, new StreamPipeReaderOptions(leaveOpen: true)),
-        PipeWriter.Create(Stream, new StreamPipeWriterOptions(leaveOpen: true)));
+        PipeWriter.Create(Stream, new StreamPipeWriterOptions(leaveOpen: true))));
 
     /// <summary>Reads what has arrived, waiting for at least one byte; 0 means the peer has closed its side.</summary>
     /// <exception cref="SocketException">The connection was reset or timed out.</exception>
@@ -142,6 +142,7 @@ public sealed class UserTcpConnection : IAsyncDisposable
     /// </summary>
     public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
+        if (_stack.IsStopping) return; // the stack closes (or has closed) every connection itself; cleanup never throws
         _stack.Call(() =>
         {
             _tcb.LingerZero = Linger == TimeSpan.Zero;
@@ -152,7 +153,7 @@ public sealed class UserTcpConnection : IAsyncDisposable
             try
             {
                 await _stack.WaitAsync(() => _tcb.State is TcpState.Closed or TcpState.TimeWait or TcpState.FinWait2, cancellationToken)
-                    .WaitAsync(linger, cancellationToken).ConfigureAwait(false);
+                    .WaitAsync(linger, _stack.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -162,7 +163,10 @@ public sealed class UserTcpConnection : IAsyncDisposable
     }
 
     /// <summary>Resets the connection at once (RST).</summary>
-    public void Abort() => _stack.Call(_tcb.Abort);
+    public void Abort()
+    {
+        if (!_stack.IsStopping) _stack.Call(_tcb.Abort);
+    }
 
     public ValueTask DisposeAsync() => CloseAsync();
 

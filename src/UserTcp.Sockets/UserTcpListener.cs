@@ -33,5 +33,8 @@ public sealed class UserTcpListener : IDisposable
     }
 
     /// <summary>Stops listening; connections not yet accepted are reset.</summary>
-    public void Dispose() => _stack.Call(_listener.Close);
+    public void Dispose()
+    {
+        if (!_stack.IsStopping) _stack.Call(_listener.Close);
+    }
 }

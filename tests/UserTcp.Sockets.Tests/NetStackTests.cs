@@ -224,3 +224,74 @@ public sealed class ConnectionOptionsTests : IAsyncLifetime
             new ConnectionOptions { ReceiveBufferSize = 0 }, timeout.Token));
     }
 }
+
+public sealed class LifecycleTests
+{
+    private static readonly Ipv4Address ServerAddress = new(10, 0, 0, 2);
+
+    private static (NetStack Server, NetStack Client) Pair()
+    {
+        MemoryPacketPipe pipe = MemoryPacketPipe.Create();
+        return (NetStack.Start(pipe.A, new NetStackOptions { Address = ServerAddress }),
+                NetStack.Start(pipe.B, new NetStackOptions { Address = new Ipv4Address(10, 0, 0, 1) }));
+    }
+
+    [Fact]
+    public async Task Cancelled_waits_do_not_accumulate()
+    {
+        (NetStack server, NetStack client) = Pair();
+        await using (server)
+        await using (client)
+        {
+            using UserTcpListener listener = server.Listen(7);
+            Task<UserTcpConnection> accepted = listener.AcceptAsync();
+            await using UserTcpConnection c = await client.ConnectAsync(new IpEndpoint(ServerAddress, 7));
+            await using UserTcpConnection s = await accepted;
+            for (int i = 0; i < 200; i++)
+            {
+                using var cancel = new CancellationTokenSource();
+                Task<int> read = c.ReadAsync(new byte[10], cancel.Token).AsTask();
+                cancel.Cancel();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
+            }
+            // The connection still works, and the next read is woken by the data (nothing stale in the way).
+            Task<int> next = c.ReadAsync(new byte[10]).AsTask();
+            await s.WriteAsync("x"u8.ToArray());
+            Assert.Equal(1, await next.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(0, WaiterCount(client));
+        }
+    }
+
+    // White-box: the number of waits the stack is holding (the runtime's internal list).
+    private static int WaiterCount(NetStack stack) =>
+        ((System.Collections.ICollection)typeof(NetStack).GetField("_waiters", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(stack)!).Count;
+
+    [Fact]
+    public async Task Disposing_connections_and_listeners_after_their_stack_does_not_throw()
+    {
+        (NetStack server, NetStack client) = Pair();
+        UserTcpListener listener = server.Listen(7);
+        Task<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection c = await client.ConnectAsync(new IpEndpoint(ServerAddress, 7));
+        UserTcpConnection s = await accepted;
+        Stream stream = c.Stream;
+        await client.DisposeAsync();
+        await server.DisposeAsync();
+        await c.DisposeAsync();
+        await s.DisposeAsync();
+        await stream.DisposeAsync();
+        c.Abort();
+        listener.Dispose();
+        await client.DisposeAsync(); // twice is fine too
+        Assert.True(client.IsStopping);
+    }
+
+    [Fact]
+    public async Task The_offered_mss_fits_the_device_mtu()
+    {
+        MemoryPacketPipe pipe = MemoryPacketPipe.Create(mtu: 1280);
+        await using NetStack stack = NetStack.Start(pipe.A, new NetStackOptions { Address = ServerAddress });
+        Assert.Equal(1240, stack.TcpConfig.Mss);
+        pipe.B.Dispose();
+    }
+}
