@@ -10,6 +10,8 @@ internal static class LinuxSymbols
     public const int SOL_SOCKET = 1;
     public const int SO_REUSEADDR = 2;
     public const int SO_ERROR = 4;
+    public const int SO_SNDBUF = 7;
+    public const int SO_RCVBUF = 8;
     public const int SO_KEEPALIVE = 9;
     public const int SO_LINGER = 13;
     public const int TCP_NODELAY = 1;
@@ -39,8 +41,8 @@ internal static class LinuxSymbols
         ["SO_ERROR"] = SO_ERROR,
         ["SO_KEEPALIVE"] = SO_KEEPALIVE,
         ["SO_LINGER"] = SO_LINGER,
-        ["SO_SNDBUF"] = 7,
-        ["SO_RCVBUF"] = 8,
+        ["SO_SNDBUF"] = SO_SNDBUF,
+        ["SO_RCVBUF"] = SO_RCVBUF,
         ["SO_REUSEPORT"] = 15,
         ["TCP_NODELAY"] = TCP_NODELAY,
         ["TCP_MAXSEG"] = 2,

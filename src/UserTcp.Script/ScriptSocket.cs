@@ -31,6 +31,11 @@ internal sealed class ScriptSocket(int fd, bool nonBlocking)
     /// <summary>The connection's error was returned once (sock_error clears sk_err, as in Linux).</summary>
     public bool ErrorReported { get; set; }
     public SocketOptions Options { get; } = new();
+    /// <summary>
+    /// The configuration <see cref="Connection"/> was made with (its buffer sizes): the one connect() passed, or the
+    /// listener's for an accepted connection. The engine fixes buffers when a connection is created.
+    /// </summary>
+    public TcpConfig? ConnectionConfig { get; set; }
 }
 
 /// <summary>Socket options as set by setsockopt; unset ones keep the engine's defaults.</summary>
@@ -45,6 +50,19 @@ internal sealed class SocketOptions
     /// <summary>TCP_LINGER2 in seconds; 0 means the system default (tcp_fin_timeout).</summary>
     public int? Linger2 { get; set; }
     public (bool On, int Seconds) Linger { get; set; }
+    /// <summary>SO_SNDBUF: the send buffer, in bytes of data, for the next connect() or listen() (half what getsockopt reports).</summary>
+    public int? SendBuffer { get; set; }
+    /// <summary>SO_RCVBUF: the receive buffer, in bytes of data, for the next connect() or listen() (half what getsockopt reports).</summary>
+    public int? ReceiveBuffer { get; set; }
+
+    /// <summary>The configuration a connection made from this socket starts with: the engine's, with the buffer sizes set here.</summary>
+    public TcpConfig ConnectionConfig(TcpConfig config) => SendBuffer is null && ReceiveBuffer is null
+        ? config
+        : config with
+        {
+            SendBufferSize = SendBuffer ?? config.SendBufferSize,
+            ReceiveBufferSize = ReceiveBuffer ?? config.ReceiveBufferSize,
+        };
 
     /// <summary>A listener's options as a new connection inherits them.</summary>
     public void ApplyAll(TcpConnection connection, TcpConfig config)

@@ -200,7 +200,7 @@ internal sealed partial class ScriptExecution
             ushort port = socket.BoundPort ?? _bindPort;
             try
             {
-                socket.Listener = _engine.Listen(port, backlog);
+                socket.Listener = _engine.Listen(port, backlog, socket.Options.ConnectionConfig(_config));
             }
             catch (TcpException exception) when (exception.Error == TcpError.AddressInUse)
             {
@@ -228,7 +228,12 @@ internal sealed partial class ScriptExecution
                 return socket.NonBlocking ? Outcome.Error(EAGAIN) : null;
             }
             int newFd = wanted is int w && !_sockets.ContainsKey(w) ? w : Enumerable.Range(3, int.MaxValue - 3).First(n => !_sockets.ContainsKey(n));
-            var accepted = new ScriptSocket(newFd, nonBlocking: false) { Connection = connection, BoundPort = socket.BoundPort };
+            var accepted = new ScriptSocket(newFd, nonBlocking: false)
+            {
+                Connection = connection,
+                BoundPort = socket.BoundPort,
+                ConnectionConfig = socket.Listener.ConnectionConfig,
+            };
             CopyOptions(socket.Options, accepted.Options);
             _sockets[newFd] = accepted;
             _connection = connection;
@@ -248,6 +253,8 @@ internal sealed partial class ScriptExecution
         to.KeepCount = from.KeepCount;
         to.Linger2 = from.Linger2;
         to.Linger = from.Linger;
+        to.SendBuffer = from.SendBuffer;
+        to.ReceiveBuffer = from.ReceiveBuffer;
     }
 
     private Func<Outcome?> Connect(int line, SyscallSpec call)
@@ -286,9 +293,10 @@ internal sealed partial class ScriptExecution
                 if (socket.Connection is null)
                 {
                     TcpConnection connection;
+                    TcpConfig config = socket.Options.ConnectionConfig(_config);
                     try
                     {
-                        connection = _engine.Connect(new IpEndpoint(_remoteIp, port), socket.BoundPort ?? 0);
+                        connection = _engine.Connect(new IpEndpoint(_remoteIp, port), socket.BoundPort ?? 0, config);
                     }
                     catch (TcpException exception) when (exception.Error == TcpError.AddressInUse)
                     {
@@ -297,6 +305,7 @@ internal sealed partial class ScriptExecution
                     _seen.Add(connection);
                     socket.Options.ApplyAll(connection, _config);
                     socket.Connection = connection;
+                    socket.ConnectionConfig = config;
                     socket.ErrorReported = false;
                     _connection = connection;
                     _localPort = connection.LocalEndpoint.Port;
@@ -481,6 +490,10 @@ internal sealed partial class ScriptExecution
         long value = 0;
         if (level == SOL_SOCKET && name == SO_LINGER) linger = LingerValue(line, valueExpression);
         else value = Int(line, valueExpression, "the option value");
+        if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && value is < 0 or > MaxBufferOption)
+        {
+            throw Fail(line, $"{call.Arguments[2]} of {value} is not supported (0 to {MaxBufferOption} bytes)");
+        }
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
@@ -498,6 +511,20 @@ internal sealed partial class ScriptExecution
                 case (SOL_SOCKET, SO_LINGER):
                     options.Linger = linger;
                     if (c is not null) c.LingerZero = linger is (true, 0);
+                    break;
+                case (SOL_SOCKET, SO_SNDBUF or SO_RCVBUF):
+                    // Buffers are fixed when the engine creates a connection: set before connect() or listen() they
+                    // size it (and, on a listener, every connection it makes). On a socket with a connection the call
+                    // succeeds, as on Linux, and is kept for a later connect(), but the connection keeps its buffers
+                    // (and its window scale) — getsockopt goes on reporting those.
+                    if (socket.Listener is not null)
+                    {
+                        throw Fail(line, $"setsockopt({call.Arguments[2]}) on a socket that is already listening is not supported: the engine fixes "
+                            + "a listener's buffer sizes at listen(); set it before listen()");
+                    }
+                    int buffer = BufferBytes(name, value);
+                    if (name == SO_SNDBUF) options.SendBuffer = buffer;
+                    else options.ReceiveBuffer = buffer;
                     break;
                 case (IPPROTO_TCP, TCP_NODELAY):
                     options.NoDelay = value != 0;
@@ -553,6 +580,8 @@ internal sealed partial class ScriptExecution
                 (SOL_SOCKET, SO_ERROR) => TakeError(socket),
                 (SOL_SOCKET, SO_REUSEADDR) => options.ReuseAddress ? 1 : 0,
                 (SOL_SOCKET, SO_KEEPALIVE) => (c?.KeepAlive ?? options.KeepAlive ?? _config.KeepAlive) ? 1 : 0,
+                (SOL_SOCKET, SO_SNDBUF) => 2L * BuffersInEffect(socket).SendBufferSize,
+                (SOL_SOCKET, SO_RCVBUF) => 2L * BuffersInEffect(socket).ReceiveBufferSize,
                 (IPPROTO_TCP, TCP_NODELAY) => (c?.NoDelay ?? options.NoDelay ?? _config.NoDelay) ? 1 : 0,
                 (IPPROTO_TCP, TCP_KEEPIDLE) => (long)(c?.KeepAliveIdle.TotalSeconds ?? options.KeepIdle ?? _config.KeepAliveIdle.TotalSeconds),
                 (IPPROTO_TCP, TCP_KEEPINTVL) => (long)(c?.KeepAliveInterval.TotalSeconds ?? options.KeepInterval ?? _config.KeepAliveInterval.TotalSeconds),
@@ -568,6 +597,28 @@ internal sealed partial class ScriptExecution
         };
     }
 
+    // SO_SNDBUF/SO_RCVBUF. Linux doubles the value set ("to allow space for bookkeeping overhead", socket(7)),
+    // getsockopt returns the doubled value, and the data the buffer holds — the receive window it offers — is about
+    // the value set. The runner does the same, exactly: the engine's buffer holds N bytes of data and getsockopt
+    // reports 2N. Linux's floors apply (SOCK_MIN_RCVBUF 2304 and SOCK_MIN_SNDBUF 4608 on x86-64, as doubled values);
+    // its ceiling (net.core.rmem_max/wmem_max) does not, there being no sysctl here.
+    private const int MaxBufferOption = 64 * 1024 * 1024;
+    private const int MinReportedReceiveBuffer = 2304;
+    private const int MinReportedSendBuffer = 4608;
+
+    /// <summary>The bytes of data the engine's buffer holds after setsockopt(SO_SNDBUF or SO_RCVBUF, <paramref name="value"/>).</summary>
+    private static int BufferBytes(long name, long value) =>
+        (int)(Math.Max(2 * value, name == SO_SNDBUF ? MinReportedSendBuffer : MinReportedReceiveBuffer) / 2);
+
+    /// <summary>
+    /// The buffer sizes getsockopt reports: the connection's own (fixed when it was made), else those a listener gives
+    /// the connections it makes, else those the next connect() or listen() will use.
+    /// </summary>
+    private TcpConfig BuffersInEffect(ScriptSocket socket) =>
+        socket.Connection is not null && socket.ConnectionConfig is { } made ? made
+        : socket.Listener is { } listener ? listener.ConnectionConfig
+        : socket.Options.ConnectionConfig(_config);
+
     /// <summary>SO_ERROR: the pending error, cleared by reading it (sock_error).</summary>
     private long TakeError(ScriptSocket socket)
     {
@@ -582,14 +633,14 @@ internal sealed partial class ScriptExecution
         long name = Int(line, call.Arguments[2], "the option name");
         bool known = (level, name) switch
         {
-            (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER) => true,
+            (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
             (IPPROTO_TCP, TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2) => true,
             _ => false,
         };
         if (!known)
         {
-            throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_ERROR, "
+            throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
                 + "TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2)");
         }
         return (level, name);

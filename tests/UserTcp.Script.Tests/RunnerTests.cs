@@ -183,8 +183,67 @@ public class RunnerTests
     [Fact]
     public void Unsupported_socket_option_fails()
     {
-        ScriptFailure failure = Fails(Handshake + "+0    setsockopt(4, SOL_SOCKET, SO_SNDBUF, [4096], 4) = 0\n");
-        Assert.Contains("setsockopt(SOL_SOCKET, SO_SNDBUF) is not supported", failure.Message, StringComparison.Ordinal);
+        ScriptFailure failure = Fails(Handshake + "+0    setsockopt(4, SOL_SOCKET, SO_REUSEPORT, [1], 4) = 0\n");
+        Assert.Contains("setsockopt(SOL_SOCKET, SO_REUSEPORT) is not supported", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("SO_SNDBUF, SO_RCVBUF", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("SO_RCVBUF", 4096, 8192)]    // Linux doubles the value set, and getsockopt reports the doubled value
+    [InlineData("SO_SNDBUF", 100000, 200000)]
+    [InlineData("SO_RCVBUF", 0, 2304)]       // Linux's floors: SOCK_MIN_RCVBUF ...
+    [InlineData("SO_SNDBUF", 100, 4608)]     // ... and SOCK_MIN_SNDBUF
+    public void Buffer_sizes_are_reported_doubled_with_linuxs_floors(string option, int set, int reported)
+    {
+        Passes($"0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 getsockopt(3, SOL_SOCKET, {option}, [524288], [4]) = 0\n"
+            + $"+0 setsockopt(3, SOL_SOCKET, {option}, [{set}], 4) = 0\n+0 getsockopt(3, SOL_SOCKET, {option}, [{reported}], [4]) = 0\n");
+    }
+
+    [Fact]
+    public void Receive_buffer_set_on_a_listener_sizes_the_syn_ack_window_and_is_inherited()
+    {
+        // 1000000 bytes need window scale 4 (1000000 >> 4 = 62500 fits the 16-bit field).
+        Passes("""
+            0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            +0    setsockopt(3, SOL_SOCKET, SO_RCVBUF, [1000000], 4) = 0
+            +0    bind(3, ..., ...) = 0
+            +0    listen(3, 1) = 0
+            +0    getsockopt(3, SOL_SOCKET, SO_RCVBUF, [2000000], [4]) = 0
+            +0    < S 0:0(0) win 65535 <mss 1460,nop,wscale 7>
+            +0    > S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 4>
+            +.1   < . 1:1(0) ack 1 win 502
+            +0    accept(3, ..., ...) = 4
+            +0    getsockopt(4, SOL_SOCKET, SO_RCVBUF, [2000000], [4]) = 0
+            +0    close(4) = 0
+            +0    > F. 1:1(0) ack 1 win 62500
+            """);
+    }
+
+    [Fact]
+    public void Buffer_size_on_an_established_connection_is_accepted_and_changes_nothing()
+    {
+        Passes(Handshake + """
+            +0    setsockopt(4, SOL_SOCKET, SO_RCVBUF, [4096], 4) = 0
+            +0    getsockopt(4, SOL_SOCKET, SO_RCVBUF, [524288], [4]) = 0
+            +0    close(4) = 0
+            +0    > F. 1:1(0) ack 1 win 32768
+            """);
+    }
+
+    [Fact]
+    public void Buffer_size_on_a_listening_socket_fails_saying_to_set_it_before_listen()
+    {
+        ScriptFailure failure = Fails(Handshake + "+0    setsockopt(3, SOL_SOCKET, SO_SNDBUF, [4096], 4) = 0\n");
+        Assert.Equal(8, failure.Line);
+        Assert.Contains("already listening is not supported", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("set it before listen()", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Negative_buffer_size_fails()
+    {
+        ScriptFailure failure = Fails("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [-1], 4) = 0\n");
+        Assert.Equal("SO_RCVBUF of -1 is not supported (0 to 67108864 bytes)", failure.Message);
     }
 
     [Fact]
