@@ -12,11 +12,12 @@ var root = new RootCommand("UserTcp: a userspace TCP/IPv4 stack over a Linux TUN
     GetCommand.Create(),
     SsCommand.Create(),
     DemoCommand.Create(),
+    BenchCommand.Create(),
     ScriptCommand.Create(),
 };
 root.SetAction(_ =>
 {
-    Console.Error.WriteLine("usertcp: name a command (demo, serve, connect, get, ss, script, capture, doctor); see 'usertcp --help'");
+    Console.Error.WriteLine("usertcp: name a command (demo, serve, connect, get, ss, bench, script, capture, doctor); see 'usertcp --help'");
     return 2;
 });
 
