@@ -117,18 +117,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        foreach ((string tool, string package) in Tools)
-        {
-            if (ExternalProgram.Find(tool) is null)
-            {
-                throw new CliException(1, $"{tool} is not installed: apt-get install {package}");
-            }
-        }
-        ToolOutcome nc = ExternalProgram.Run(ExternalProgram.Find("nc")!, TimeSpan.FromSeconds(5), "-h");
-        if (!(nc.Output + nc.Error).Contains("OpenBSD", StringComparison.Ordinal))
-        {
-            throw new CliException(1, "nc is not OpenBSD netcat, whose -N the bench uses: apt-get install netcat-openbsd");
-        }
+        Prerequisites.Require(Tools, "bench");
 
         ScratchNamespace local = ScratchNamespace.Create("bench");
         ScratchNamespace? peer = null;

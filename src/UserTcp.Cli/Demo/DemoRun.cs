@@ -35,19 +35,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        foreach ((string tool, string package) in Tools)
-        {
-            if (ExternalProgram.Find(tool) is null)
-            {
-                throw new CliException(1, $"{tool} is not installed: apt-get install {package}");
-            }
-        }
-        // nc -N (shut down the sending side at the end of input) is OpenBSD netcat's; netcat-traditional lacks it.
-        ToolOutcome nc = ExternalProgram.Run(ExternalProgram.Find("nc")!, TimeSpan.FromSeconds(5), "-h");
-        if (!(nc.Output + nc.Error).Contains("OpenBSD", StringComparison.Ordinal))
-        {
-            throw new CliException(1, "nc is not OpenBSD netcat, whose -N the demo uses: apt-get install netcat-openbsd");
-        }
+        Prerequisites.Require(Tools, "demo");
         // A refusal (no root) is reported by the caller in one line, before anything is printed.
         ScratchNamespace ns = ScratchNamespace.Create("demo");
         output.WriteLine("usertcp demo: UserTcp serves echo, discard, daytime, chargen and HTTP on a TUN device, and the");
