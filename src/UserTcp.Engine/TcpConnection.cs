@@ -433,7 +433,7 @@ public sealed class TcpConnection
         if (State == TcpState.TimeWait && seg.Has(TcpFlags.Fin) && !seg.Has(TcpFlags.Rst) && seq + segLen == RcvNxt)
         {
             _ackNow = true;
-            ArmTimeWait(now, "FIN retransmitted by the peer");
+            ArmTimeWait(now);
             return;
         }
 
@@ -650,7 +650,7 @@ public sealed class TcpConnection
         }
         else if (ack == SndUna && seg.Payload.IsEmpty && !seg.Has(TcpFlags.Syn) && !seg.Has(TcpFlags.Fin) && !windowChanged && SndMax > SndUna)
         {
-            OnDuplicateAck(now);
+            OnDuplicateAck();
         }
 
         // RFC 9293 §3.10.7.4: update the window only from segments newer than the last update.
@@ -764,7 +764,7 @@ public sealed class TcpConnection
 
     private int FlightSize => SndMax - SndUna;
 
-    private void OnDuplicateAck(TimeSpan now)
+    private void OnDuplicateAck()
     {
         _dupAcks++;
         if (_inFastRecovery)
@@ -783,7 +783,6 @@ public sealed class TcpConnection
             _retransmitHead = true;
             _engine.MarkPending(this);
         }
-        _ = now;
     }
 
     private void TakeRttSample(TimeSpan now, SeqNumber ack)
@@ -1037,7 +1036,7 @@ public sealed class TcpConnection
         _persistProbes++;
         // A zero-window probe as Linux sends it: an old sequence number (SND.UNA - 1) and no data, so the peer
         // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
-        _engine.SendControl(this, SndUna - 1, TcpFlags.Ack, "zero-window probe");
+        _engine.SendControl(this, SndUna - 1, TcpFlags.Ack);
         _persistBackoff++;
         SetTimer(ref _persistAt, TcpTimer.Persist, now + PersistInterval);
     }
@@ -1074,7 +1073,7 @@ public sealed class TcpConnection
             return;
         }
         // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.
-        _engine.SendControl(this, SndUna - 1, TcpFlags.Ack, "keepalive probe");
+        _engine.SendControl(this, SndUna - 1, TcpFlags.Ack);
         _keepAliveProbes++;
         SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, now + KeepAliveInterval);
     }
@@ -1093,11 +1092,10 @@ public sealed class TcpConnection
 
     private void ArmFinWait2(TimeSpan now) => SetTimer(ref _finWait2At, TcpTimer.FinWait2, now + FinWait2Timeout);
 
-    private void ArmTimeWait(TimeSpan now, string why)
+    private void ArmTimeWait(TimeSpan now)
     {
         SetTimer(ref _timeWaitAt, TcpTimer.TimeWait, now + _config.TimeWait);
         _engine.MarkPending(this);
-        _ = why;
     }
 
     private void SetTimer(ref TimeSpan? deadline, TcpTimer timer, TimeSpan at)
@@ -1134,7 +1132,7 @@ public sealed class TcpConnection
     {
         SetState(TcpState.TimeWait, reason);
         _retransmitAt = _persistAt = _keepAliveAt = _finWait2At = _delayedAckAt = null;
-        ArmTimeWait(now, reason);
+        ArmTimeWait(now);
     }
 
     private void ResetAndClose(TcpError error, string reason)
@@ -1171,7 +1169,7 @@ public sealed class TcpConnection
                 _pendingReset = false;
                 // Linux's active reset: RST|ACK at the next new sequence number (RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST>;
                 // SND.MAX here because SND.NXT may have gone back for a retransmission).
-                _engine.SendControl(this, SndMax, TcpFlags.Rst | TcpFlags.Ack, "reset");
+                _engine.SendControl(this, SndMax, TcpFlags.Rst | TcpFlags.Ack);
             }
             return;
         }

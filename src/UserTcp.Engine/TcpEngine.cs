@@ -283,12 +283,11 @@ public sealed class TcpEngine
     internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) => TransmitFor(connection.Id, segment);
 
     /// <summary>A control segment at an explicit sequence number (probes, resets), counted and traced like any other.</summary>
-    internal void SendControl(TcpConnection connection, SeqNumber seq, TcpFlags flags, string why)
+    internal void SendControl(TcpConnection connection, SeqNumber seq, TcpFlags flags)
     {
         TcpRepr repr = connection.ControlSegment(seq, flags);
         TransmitFor(connection.Id, repr);
         if ((flags & TcpFlags.Rst) != 0) Counters.ResetsSent++;
-        _ = why;
     }
 
     private void TransmitFor(FourTuple id, scoped in TcpRepr segment)
