@@ -17,8 +17,13 @@ trap 'rm -f "$log"' EXIT
 status=0
 dotnet test UserTcp.sln -c Release --no-build -nologo 2>&1 | tee "$log" || status=$?
 
-# Namespaces our tests and tools make are named usertcp-*; one left behind is a cleanup bug worth seeing.
-leaked=$(ip netns list 2>/dev/null | awk '$1 ~ /^usertcp-/ {print $1}')
+# Namespaces our tests and tools make are named usertcp-PURPOSE-PID-N; one left behind by a process that has
+# ended is a cleanup bug worth seeing. Namespaces of processes still running (another run on this machine) are
+# not ours to judge or delete.
+leaked=$(ip netns list 2>/dev/null | awk '$1 ~ /^usertcp-/ {print $1}' | while read -r ns; do
+  pid=$(printf '%s\n' "$ns" | sed -nE 's/^usertcp-.*-([0-9]+)-[0-9]+$/\1/p; t; s/^usertcp-[a-z]+-([0-9]+)$/\1/p')
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then echo "$ns"; fi
+done)
 if [ -n "$leaked" ]; then
   echo "error: tests left network namespaces behind: $leaked" >&2
   for ns in $leaked; do ip netns del "$ns" || true; done
