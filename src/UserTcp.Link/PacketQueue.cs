@@ -6,7 +6,7 @@ namespace UserTcp.Link;
 /// rather than ArrayPool: the shared pool keeps only a few dozen arrays per size and core, and a link with a
 /// large bandwidth-delay product holds hundreds of packets in flight.
 /// </summary>
-internal sealed class PacketQueue
+public sealed class PacketQueue
 {
     // Invariant: the length of every array on _free; packets up to this size are copied into one.
     private readonly int _arrayLength;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using UserTcp.Link;
+using UserTcp.Testing;
 using UserTcp.Sockets;
 using UserTcp.Wire;
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using UserTcp.Link;
+using UserTcp.Testing;
 using UserTcp.Wire;
 
 namespace UserTcp.Simulation.Tests;

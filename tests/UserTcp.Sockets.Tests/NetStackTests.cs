@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using UserTcp.Link;
+using UserTcp.Testing;
 using UserTcp.Sockets;
 using UserTcp.Wire;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
+using UserTcp.Link;
 
-namespace UserTcp.Link;
+namespace UserTcp.Testing;
 
 /// <summary>
 /// An in-memory wire joining two endpoints, <see cref="A"/> and <see cref="B"/>. A packet transmitted at t arrives

@@ -1,4 +1,4 @@
-namespace UserTcp.Link;
+namespace UserTcp.Testing;
 
 /// <summary>What one direction of a <see cref="SimulatedLink"/> has carried so far.</summary>
 public sealed class LinkCounters
