@@ -54,7 +54,7 @@ internal sealed class EventRecorder(bool segments = true) : ITcpEventSink
         {
             return [];
         }
-        TcpState first = changes[0].Reason == "SYN in LISTEN" ? TcpState.Listen : changes[0].OldState;
+        TcpState first = changes[0].Cause == TcpCause.SynInListen ? TcpState.Listen : changes[0].OldState;
         return [first, .. changes.Select(e => e.NewState)];
     }
 

@@ -11,8 +11,6 @@ public sealed class TcpEngine
 {
     private readonly Dictionary<FourTuple, TcpConnection> _connections = [];
     private readonly Dictionary<ushort, TcpListener> _listeners = [];
-    // Timer queue with lazy invalidation: an entry counts only while its version equals the connection's TimerVersion.
-    private readonly PriorityQueue<(TcpConnection Connection, long Version), TimeSpan> _timers = new();
     // Connections with output to send at the next Dispatch; each appears once (TcpConnection.IsPending).
     private readonly List<TcpConnection> _pending = [];
     private readonly byte[] _transmitBuffer = new byte[ushort.MaxValue];
@@ -20,7 +18,6 @@ public sealed class TcpEngine
     private readonly Random _random;
     private readonly ITcpEventSink? _events;
     private IPacketTransmitter? _output;
-    private long _timerVersion;
     private ushort _nextEphemeralPort;
     private ushort _ipIdentification;
 
@@ -36,6 +33,8 @@ public sealed class TcpEngine
     public Ipv4Address Address { get; }
     public TcpConfig Config { get; }
     public EngineCounters Counters { get; } = new();
+    /// <summary>Every connection's next deadline, earliest first.</summary>
+    internal TimerQueue Timers { get; } = new();
     /// <summary>The instant of the latest Receive or Poll: user calls between them are stamped with it.</summary>
     public TimeSpan Now { get; private set; }
     /// <summary>Connections not yet fully closed (TIME-WAIT included).</summary>
@@ -47,21 +46,7 @@ public sealed class TcpEngine
         get
         {
             if (_pending.Count > 0) return Now;
-            while (_timers.TryPeek(out var entry, out TimeSpan at))
-            {
-                TcpConnection connection = entry.Connection;
-                if (entry.Version == connection.TimerVersion)
-                {
-                    if (connection.NextDeadline == at) return at;
-                    // A timer was cancelled without a reschedule, so this current entry is early: queue the real one.
-                    _timers.Dequeue();
-                    connection.TimerVersion = 0;
-                    Reschedule(connection);
-                    continue;
-                }
-                _timers.Dequeue(); // stale: superseded by a later entry for the same connection
-            }
-            return null;
+            return Timers.Next;
         }
     }
 
@@ -104,7 +89,7 @@ public sealed class TcpEngine
         if (error != WireError.None)
         {
             Counters.CountMalformed(error);
-            Emit(new TcpEvent(now, TcpEventKind.Dropped, default, Reason: error.Describe()));
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, default, Cause: TcpCause.Malformed, WireError: error));
             return;
         }
         if (ip.Destination != Address)
@@ -135,14 +120,10 @@ public sealed class TcpEngine
     {
         Now = now;
         _output = output;
-        while (_timers.TryPeek(out var entry, out TimeSpan at) && at <= now)
+        while (Timers.TryTakeDue(now, out TcpConnection connection))
         {
-            _timers.Dequeue();
-            TcpConnection connection = entry.Connection;
-            if (entry.Version != connection.TimerVersion) continue;
-            connection.TimerVersion = 0; // the entry is used up; Reschedule pushes the next one
-            connection.OnTimers(now);
-            Reschedule(connection);
+            connection.Timers.FireDue(now);
+            Timers.Reschedule(connection); // the entry was used up; this pushes the next one
         }
         Dispatch(now);
     }
@@ -158,13 +139,13 @@ public sealed class TcpEngine
         }
         if (!seg.Has(TcpFlags.Syn))
         {
-            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, "LISTEN: neither SYN, ACK nor RST", SegmentSummary.From(seg)));
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ListenNotSyn, SegmentSummary.From(seg)));
             return;
         }
         if (!listener.HasRoomForSyn)
         {
             Counters.ListenOverflows++;
-            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, "SYN queue full", SegmentSummary.From(seg)));
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.SynQueueFull, SegmentSummary.From(seg)));
             return;
         }
         TcpConnection connection = NewConnection(id, listener, listener.ConnectionConfig);
@@ -175,7 +156,7 @@ public sealed class TcpEngine
     // RFC 9293 §3.10.7.1: CLOSED (no connection, no listener).
     private void OnSegmentInClosed(TimeSpan now, FourTuple id, in TcpSegment seg)
     {
-        Emit(new TcpEvent(now, TcpEventKind.Dropped, id, Reason: "no connection or listener; RST sent unless it was a RST", Segment: SegmentSummary.From(seg)));
+        Emit(new TcpEvent(now, TcpEventKind.Dropped, id, Cause: TcpCause.NoConnection, Segment: SegmentSummary.From(seg)));
         if (seg.Has(TcpFlags.Rst)) return;
         if (seg.Has(TcpFlags.Ack))
         {
@@ -237,7 +218,7 @@ public sealed class TcpEngine
             TcpConnection connection = _pending[i];
             connection.IsPending = false;
             connection.Dispatch(now);
-            Reschedule(connection);
+            Timers.Reschedule(connection);
             if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
         }
         _pending.Clear();
@@ -257,22 +238,6 @@ public sealed class TcpEngine
         if (connection.IsPending) return;
         connection.IsPending = true;
         _pending.Add(connection);
-    }
-
-    /// <summary>Pushes the connection's next deadline into the timer queue when it changed.</summary>
-    internal void Reschedule(TcpConnection connection)
-    {
-        TimeSpan? next = connection.NextDeadline;
-        if (next is null)
-        {
-            connection.TimerVersion = 0;
-            return;
-        }
-        if (connection.TimerVersion != 0 && connection.ScheduledAt == next) return; // its queue entry is still right
-        connection.ScheduledAt = next.Value;
-        long version = ++_timerVersion;
-        connection.TimerVersion = version;
-        _timers.Enqueue((connection, version), next.Value);
     }
 
     internal Span<byte> PayloadScratch => _payloadScratch;

@@ -468,11 +468,11 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         if (_trace is null) return;
         string? text = tcpEvent.Kind switch
         {
-            TcpEventKind.StateChanged => $"{tcpEvent.OldState.ToRfcName()} -> {tcpEvent.NewState.ToRfcName()} ({tcpEvent.Reason})",
+            TcpEventKind.StateChanged => $"{tcpEvent.OldState.ToRfcName()} -> {tcpEvent.NewState.ToRfcName()} ({tcpEvent.Description})",
             TcpEventKind.TimerFired => $"{tcpEvent.Timer} timer fired",
-            TcpEventKind.Retransmission => $"retransmission ({tcpEvent.Reason ?? "timeout"}), next RTO {Seconds((long)(tcpEvent.Deadline - tcpEvent.Time).TotalMicroseconds)} s",
-            TcpEventKind.Dropped => $"dropped {tcpEvent.Segment}: {tcpEvent.Reason}",
-            TcpEventKind.ConnectionError => $"error {tcpEvent.Error}: {tcpEvent.Reason}",
+            TcpEventKind.Retransmission => $"retransmission ({tcpEvent.Description}), next RTO {Seconds((long)(tcpEvent.Deadline - tcpEvent.Time).TotalMicroseconds)} s",
+            TcpEventKind.Dropped => $"dropped {tcpEvent.Segment}: {tcpEvent.Description}",
+            TcpEventKind.ConnectionError => $"error {tcpEvent.Error}: {tcpEvent.Description}",
             _ => null,
         };
         if (text is not null) Trace($"{Seconds(Micros(tcpEvent.Time))}    engine: {text}");

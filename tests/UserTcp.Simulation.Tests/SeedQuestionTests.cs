@@ -82,7 +82,7 @@ public class SeedQuestionTests
         b.Close();
         sim.RunUntil(() => b.State == TcpState.Closed, sim.Now + TimeSpan.FromSeconds(5));
         Assert.Equal([TcpState.SynReceived, TcpState.Established, TcpState.CloseWait, TcpState.LastAck, TcpState.Closed], sim.B.States(b.Id));
-        Assert.Contains(sim.B.Events, e => e.Kind == TcpEventKind.StateChanged && e.NewState == TcpState.Closed && e.Reason!.Contains("RST", StringComparison.Ordinal));
+        Assert.Contains(sim.B.Events, e => e.Kind == TcpEventKind.StateChanged && e.NewState == TcpState.Closed && e.Cause == TcpCause.ResetReceived);
         sim.Pass();
     }
 

@@ -35,7 +35,7 @@ internal static class Ladder
             if (e.Kind == TcpEventKind.StateChanged)
             {
                 // Attached to the segment line just printed when that segment caused it (handled below); otherwise its own line.
-                if (i > 0 && events[i - 1].Kind == TcpEventKind.SegmentIn && CausedBySegment(e.Reason))
+                if (i > 0 && events[i - 1].Kind == TcpEventKind.SegmentIn && CausedBySegment(e))
                 {
                     continue;
                 }
@@ -43,7 +43,7 @@ internal static class Ladder
                 {
                     yield return line;
                 }
-                yield return $"{ms}  {new string(' ', ArrowWidth + 16)}  {Change(e)} ({e.Reason})";
+                yield return $"{ms}  {new string(' ', ArrowWidth + 16)}  {Change(e)} ({e.Description})";
                 continue;
             }
             if (e.Kind == TcpEventKind.Retransmission)
@@ -90,7 +90,7 @@ internal static class Ladder
             string arrow = incoming
                 ? $"──{label}{new string('─', Math.Max(2, ArrowWidth - label.Length - 3))}▶"
                 : $"◀{new string('─', Math.Max(2, ArrowWidth - label.Length - 3))}{label}──";
-            string change = incoming && i + 1 < events.Count && events[i + 1].Kind == TcpEventKind.StateChanged && CausedBySegment(events[i + 1].Reason)
+            string change = incoming && i + 1 < events.Count && events[i + 1].Kind == TcpEventKind.StateChanged && CausedBySegment(events[i + 1])
                 ? "  " + Change(events[i + 1])
                 : "";
             yield return $"{ms}  kernel {arrow} UserTcp{change}";
@@ -111,7 +111,7 @@ internal static class Ladder
         {
             return true;
         }
-        if (incoming && i + 1 < events.Count && events[i + 1].Kind == TcpEventKind.StateChanged && CausedBySegment(events[i + 1].Reason))
+        if (incoming && i + 1 < events.Count && events[i + 1].Kind == TcpEventKind.StateChanged && CausedBySegment(events[i + 1]))
         {
             return true;
         }
@@ -139,18 +139,12 @@ internal static class Ladder
 
     // A passive open's connection is born in SYN-RECEIVED; its listener was in LISTEN.
     private static string Change(in TcpEvent e) =>
-        $"{(e.Reason == "SYN in LISTEN" ? "LISTEN" : e.OldState.ToRfcName())} → {e.NewState.ToRfcName()}";
+        $"{(e.Cause == TcpCause.SynInListen ? "LISTEN" : e.OldState.ToRfcName())} → {e.NewState.ToRfcName()}";
 
-    // The engine's reasons for changes the application (close, shutdown, abort, connect) or a timer caused; every
-    // other change was caused by the segment just received. An application call can follow a segment directly,
-    // since both run under the stack's lock, so adjacency alone does not tell.
-    private static bool CausedBySegment(string? reason) =>
-        reason is not null
-        && !NotBySegment.Any(prefix => reason.StartsWith(prefix, StringComparison.Ordinal))
-        && !reason.Contains("unanswered", StringComparison.Ordinal);
-
-    private static readonly string[] NotBySegment =
-        ["close", "shutdown", "abort", "connect", "FIN queued", "2MSL", "orphaned", "gave up"];
+    // Changes the application (close, shutdown, abort, connect) or a timer caused stand on a line of their own; the
+    // rest belong to the segment just received. An application call can follow a segment directly, since both run
+    // under the stack's lock, so adjacency alone does not tell: the engine's typed cause does.
+    private static bool CausedBySegment(in TcpEvent e) => e.Cause.Origin() == CauseOrigin.Segment;
 
     // "[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's.
     private static string Label(SegmentSummary s, SeqNumber? ownIsn, SeqNumber? peerIsn)

@@ -86,12 +86,6 @@ public sealed class TcpConnection
     private bool _receiveShutdown;
     private bool _pendingReset;
 
-    private TimeSpan? _retransmitAt;
-    private TimeSpan? _persistAt;
-    private TimeSpan? _delayedAckAt;
-    private TimeSpan? _keepAliveAt;
-    private TimeSpan? _timeWaitAt;
-    private TimeSpan? _finWait2At;
 
     private const int MinSendMss = 48;
 
@@ -102,6 +96,7 @@ public sealed class TcpConnection
         Id = id;
         Listener = listener;
         _rto = new RtoEstimator(config);
+        Timers = new ConnectionTimers(this, engine);
         _sendBuffer = new ByteRing(config.SendBufferSize);
         _receiveBuffer = new ByteRing(config.ReceiveBufferSize);
         Iss = iss;
@@ -205,39 +200,15 @@ public sealed class TcpConnection
     /// </summary>
     public bool LingerZero { get; set; }
 
-    /// <summary>The earliest of this connection's timers; null when none is armed.</summary>
-    internal TimeSpan? NextDeadline
-    {
-        get
-        {
-            TimeSpan? next = null;
-            foreach (TimeSpan? t in (ReadOnlySpan<TimeSpan?>)[_retransmitAt, _persistAt, _delayedAckAt, _keepAliveAt, _timeWaitAt, _finWait2At])
-            {
-                if (t is TimeSpan at && (next is null || at < next)) next = at;
-            }
-            return next;
-        }
-    }
+    /// <summary>This connection's timers: the one place they are armed, cancelled and fired.</summary>
+    internal ConnectionTimers Timers { get; }
 
-    /// <summary>Version stamp of the timer queue entry that is current for this connection (lazy invalidation); 0 when none is.</summary>
-    internal long TimerVersion { get; set; }
-    /// <summary>The deadline of the current timer queue entry.</summary>
-    internal TimeSpan ScheduledAt { get; set; }
     /// <summary>The connection is on the engine's list of connections with output to send.</summary>
     internal bool IsPending { get; set; }
     /// <summary>A passive open still counted in its listener's SYN queue (not yet handed to the accept queue).</summary>
     internal bool InSynQueue { get; set; }
     /// <summary>Armed deadlines, for tests and the lab.</summary>
-    public TimeSpan? TimerDeadline(TcpTimer timer) => timer switch
-    {
-        TcpTimer.Retransmission => _retransmitAt,
-        TcpTimer.Persist => _persistAt,
-        TcpTimer.DelayedAck => _delayedAckAt,
-        TcpTimer.KeepAlive => _keepAliveAt,
-        TcpTimer.TimeWait => _timeWaitAt,
-        TcpTimer.FinWait2 => _finWait2At,
-        _ => null,
-    };
+    public TimeSpan? TimerDeadline(TcpTimer timer) => Timers.Deadline(timer);
 
     public override string ToString() => $"{Id} {State.ToRfcName()}";
 
@@ -283,7 +254,7 @@ public sealed class TcpConnection
             _receiveShutdown = true;
             _receiveBuffer.Discard(_receiveBuffer.Count);
         }
-        if ((how & ShutdownDirection.Send) != 0 && !_finQueued) QueueFin("shutdown(send)");
+        if ((how & ShutdownDirection.Send) != 0 && !_finQueued) QueueFin(TcpCause.ShutdownSend);
     }
 
     /// <summary>
@@ -304,16 +275,16 @@ public sealed class TcpConnection
             case TcpState.SynSent:
                 // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB; nothing has been synchronized.
                 IsOrphaned = true;
-                EnterClosed(TcpError.None, "close before the connection was established");
+                EnterClosed(TcpError.None, TcpCause.CloseBeforeEstablished);
                 return;
             case TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived when _receiveBuffer.Count > 0:
                 IsOrphaned = true;
-                ResetAndClose(TcpError.ConnectionAborted, "close with unread data (RFC 2525 §2.17)");
+                ResetAndClose(TcpError.ConnectionAborted, TcpCause.CloseWithUnreadData);
                 return;
         }
         IsOrphaned = true;
         _receiveShutdown = true;
-        if (!_finQueued) QueueFin("close");
+        if (!_finQueued) QueueFin(TcpCause.Close);
         if (State == TcpState.FinWait2) ArmFinWait2(_engine.Now);
     }
 
@@ -324,24 +295,24 @@ public sealed class TcpConnection
         IsOrphaned = true;
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
         {
-            ResetAndClose(TcpError.ConnectionAborted, "abort");
+            ResetAndClose(TcpError.ConnectionAborted, TcpCause.Abort);
         }
         else
         {
-            EnterClosed(TcpError.ConnectionAborted, "abort");
+            EnterClosed(TcpError.ConnectionAborted, TcpCause.Abort);
         }
     }
 
-    private void QueueFin(string why)
+    private void QueueFin(TcpCause cause)
     {
         _finQueued = true;
         switch (State)
         {
             case TcpState.Established:
-                SetState(TcpState.FinWait1, why);
+                SetState(TcpState.FinWait1, cause);
                 break;
             case TcpState.CloseWait:
-                SetState(TcpState.LastAck, why);
+                SetState(TcpState.LastAck, cause);
                 break;
                 // SYN-SENT and SYN-RECEIVED: the FIN waits for ESTABLISHED (RFC 9293 §3.10.4 "queue for processing").
         }
@@ -365,7 +336,7 @@ public sealed class TcpConnection
     /// <summary>Active open (RFC 9293 §3.10.1): the SYN goes out on the next poll.</summary>
     internal void OpenActive()
     {
-        SetState(TcpState.SynSent, "connect");
+        SetState(TcpState.SynSent, TcpCause.Connect);
         _engine.MarkPending(this);
     }
 
@@ -379,7 +350,7 @@ public sealed class TcpConnection
         SndWl1 = syn.SequenceNumber;
         SndWl2 = syn.AcknowledgmentNumber;
         _maxSndWnd = SndWnd;
-        SetState(TcpState.SynReceived, "SYN in LISTEN");
+        SetState(TcpState.SynReceived, TcpCause.SynInListen);
         InSynQueue = true;
         _lastActivity = now;
         _engine.MarkPending(this);
@@ -424,7 +395,7 @@ public sealed class TcpConnection
         if (State == TcpState.SynReceived && seg.Has(TcpFlags.Syn) && (seg.Flags & (TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == 0 && seq == Irs)
         {
             SndNxt = Iss;
-            Drop(now, seg, "retransmitted SYN in SYN-RECEIVED; SYN-ACK sent again");
+            Drop(now, seg, TcpCause.RetransmittedSyn);
             _engine.MarkPending(this);
             return;
         }
@@ -446,11 +417,11 @@ public sealed class TcpConnection
             if (!seg.Has(TcpFlags.Rst))
             {
                 _ackNow = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
-                Drop(now, seg, "outside the receive window; answered with an ACK");
+                Drop(now, seg, TcpCause.OutsideWindow);
             }
             else
             {
-                Drop(now, seg, "RST outside the receive window");
+                Drop(now, seg, TcpCause.ResetOutsideWindow);
             }
             return;
         }
@@ -467,20 +438,20 @@ public sealed class TcpConnection
         if (seg.Has(TcpFlags.Syn) && State != TcpState.SynReceived)
         {
             _ackNow = true;
-            Drop(now, seg, "SYN in a synchronized state; challenge ACK sent (RFC 5961 §4)");
+            Drop(now, seg, TcpCause.SynInSynchronizedState);
             return;
         }
         if (seg.Has(TcpFlags.Syn) && State == TcpState.SynReceived && seq != Irs)
         {
             _ackNow = true;
-            Drop(now, seg, "SYN with a new sequence number in SYN-RECEIVED; challenge ACK sent");
+            Drop(now, seg, TcpCause.SynInSynchronizedState);
             return;
         }
 
         // Fifth: the ACK field.
         if (!seg.Has(TcpFlags.Ack))
         {
-            Drop(now, seg, "no ACK bit");
+            Drop(now, seg, TcpCause.NoAck);
             return;
         }
         if (!OnAck(now, seg)) return;
@@ -510,24 +481,24 @@ public sealed class TcpConnection
         if (hasAck && (seg.AcknowledgmentNumber <= Iss || seg.AcknowledgmentNumber > SndMax))
         {
             if (!seg.Has(TcpFlags.Rst)) _engine.QueueReset(Id, seg.AcknowledgmentNumber, default, TcpFlags.Rst);
-            Drop(now, seg, "SYN-SENT: unacceptable ACK");
+            Drop(now, seg, TcpCause.UnacceptableAck);
             return;
         }
         if (seg.Has(TcpFlags.Rst))
         {
             if (hasAck)
             {
-                EnterClosed(TcpError.ConnectionRefused, "RST acknowledging our SYN: connection refused");
+                EnterClosed(TcpError.ConnectionRefused, TcpCause.ConnectionRefused);
             }
             else
             {
-                Drop(now, seg, "SYN-SENT: RST without ACK");
+                Drop(now, seg, TcpCause.NotSynInSynSent);
             }
             return;
         }
         if (!seg.Has(TcpFlags.Syn))
         {
-            Drop(now, seg, "SYN-SENT: neither SYN nor RST");
+            Drop(now, seg, TcpCause.NotSynInSynSent);
             return;
         }
 
@@ -539,7 +510,7 @@ public sealed class TcpConnection
             // Our SYN is acknowledged: ESTABLISHED, answer with an ACK (the window in a SYN-ACK is not scaled).
             AcknowledgeSynAndWindow(now, seg, seg.Window);
             _rcvAdvertisedRight = RcvNxt + _synWindow;
-            SetState(TcpState.Established, "SYN-ACK received");
+            SetState(TcpState.Established, TcpCause.SynAckReceived);
             _ackNow = true;
             EnterEstablished(now);
             OnText(now, seg);
@@ -551,8 +522,8 @@ public sealed class TcpConnection
             SndWl1 = seg.SequenceNumber;
             _maxSndWnd = SndWnd;
             SndNxt = Iss;
-            _retransmitAt = null;
-            SetState(TcpState.SynReceived, "SYN received in SYN-SENT (simultaneous open)");
+            Timers.Cancel(TcpTimer.Retransmission);
+            SetState(TcpState.SynReceived, TcpCause.SimultaneousOpen);
         }
         _engine.MarkPending(this);
     }
@@ -563,7 +534,7 @@ public sealed class TcpConnection
         if (SndNxt < SndUna) SndNxt = SndUna;
         TakeRttSample(now, seg.AcknowledgmentNumber);
         _retries = 0;
-        _retransmitAt = null;
+        Timers.Cancel(TcpTimer.Retransmission);
         SndWnd = window;
         SndWl1 = seg.SequenceNumber;
         SndWl2 = seg.AcknowledgmentNumber;
@@ -575,27 +546,27 @@ public sealed class TcpConnection
         if (seg.SequenceNumber != RcvNxt)
         {
             _ackNow = true;
-            Drop(now, seg, "RST not at RCV.NXT; challenge ACK sent (RFC 5961 §3.2)");
+            Drop(now, seg, TcpCause.ResetNotExact);
             return;
         }
         switch (State)
         {
             case TcpState.SynReceived when Listener is not null:
                 // RFC 9293 §3.10.7.4: a passive open goes back to LISTEN; the listener never saw this connection.
-                EnterClosed(TcpError.None, "RST in SYN-RECEIVED: back to LISTEN");
+                EnterClosed(TcpError.None, TcpCause.ResetReceived);
                 break;
             case TcpState.SynReceived:
-                EnterClosed(TcpError.ConnectionRefused, "RST in SYN-RECEIVED (active open): connection refused");
+                EnterClosed(TcpError.ConnectionRefused, TcpCause.ConnectionRefused);
                 break;
             case TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait:
-                EnterClosed(TcpError.ConnectionReset, "RST received: connection reset by peer");
+                EnterClosed(TcpError.ConnectionReset, TcpCause.ResetReceived);
                 break;
             case TcpState.TimeWait when _config.TimeWaitRst == TimeWaitRstPolicy.Ignore:
-                Drop(now, seg, "RST in TIME-WAIT ignored (RFC 1337)");
+                Drop(now, seg, TcpCause.ResetIgnoredInTimeWait);
                 break;
             default:
                 // CLOSING, LAST-ACK, TIME-WAIT (Linux's default policy): the connection just ends.
-                EnterClosed(TcpError.None, $"RST received in {State.ToRfcName()}");
+                EnterClosed(TcpError.None, TcpCause.ResetReceived);
                 break;
         }
     }
@@ -610,22 +581,22 @@ public sealed class TcpConnection
             if (!(SndUna < ack && ack <= SndMax))
             {
                 _engine.QueueReset(Id, ack, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
-                Drop(now, seg, "SYN-RECEIVED: unacceptable ACK; RST sent");
+                Drop(now, seg, TcpCause.UnacceptableAck);
                 return false;
             }
             if (Listener is { IsClosed: true })
             {
-                ResetAndClose(TcpError.ConnectionAborted, "listener closed before the handshake completed");
+                ResetAndClose(TcpError.ConnectionAborted, TcpCause.ListenerClosed);
                 return false;
             }
             if (Listener is not null && !Listener.HasRoomToAccept)
             {
                 // Linux (tcp_abort_on_overflow = 0): drop the ACK and let the SYN-ACK retransmit until the queue has room.
-                Drop(now, seg, "accept queue full; final ACK dropped");
+                Drop(now, seg, TcpCause.AcceptQueueFull);
                 return false;
             }
             AcknowledgeSynAndWindow(now, seg, (uint)seg.Window << _sndWndScale);
-            SetState(TcpState.Established, "ACK of our SYN");
+            SetState(TcpState.Established, TcpCause.AckOfSyn);
             EnterEstablished(now);
             if (Listener is not null)
             {
@@ -638,7 +609,7 @@ public sealed class TcpConnection
         if (ack > SndMax)
         {
             _ackNow = true;
-            Drop(now, seg, "ACK for data not yet sent; answered with an ACK");
+            Drop(now, seg, TcpCause.AckOfUnsentData);
             return false;
         }
 
@@ -663,7 +634,7 @@ public sealed class TcpConnection
             _maxSndWnd = Math.Max(_maxSndWnd, window);
             if (opened)
             {
-                _persistAt = null;
+                Timers.Cancel(TcpTimer.Persist);
                 _persistBackoff = 0;
             }
             if (windowChanged) _engine.MarkPending(this);
@@ -678,10 +649,10 @@ public sealed class TcpConnection
             // FIN-WAIT-1 with a FIN that also acknowledges ours: the FIN step takes it straight to TIME-WAIT
             // (RFC 9293 §3.10.7.4 eighth, "if our FIN has been ACKed (perhaps in this segment)"; Figure 5's arc).
             case TcpState.Closing when finAcked:
-                EnterTimeWait(now, "ACK of our FIN in CLOSING");
+                EnterTimeWait(now, TcpCause.AckOfOurFin);
                 return false;
             case TcpState.LastAck when finAcked:
-                EnterClosed(TcpError.None, "ACK of our FIN in LAST-ACK");
+                EnterClosed(TcpError.None, TcpCause.AckOfOurFin);
                 return false;
         }
         return true;
@@ -694,7 +665,7 @@ public sealed class TcpConnection
 
     private void EnterFinWait2(TimeSpan now)
     {
-        SetState(TcpState.FinWait2, "ACK of our FIN");
+        SetState(TcpState.FinWait2, TcpCause.AckOfOurFin);
         if (IsOrphaned) ArmFinWait2(now);
     }
 
@@ -724,7 +695,7 @@ public sealed class TcpConnection
                 // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and deflates by what it acknowledged.
                 _retransmitHead = true;
                 _cwnd = Math.Max(SendMss, _cwnd - acked + (acked >= SendMss ? SendMss : 0));
-                SetTimer(ref _retransmitAt, TcpTimer.Retransmission, now + _rto.Rto);
+                Timers.Arm(TcpTimer.Retransmission, now + _rto.Rto);
             }
         }
         else if (_cwndLimited || (_cwnd < _ssthresh && _cwnd < 2 * (FlightSize + acked)))
@@ -753,11 +724,11 @@ public sealed class TcpConnection
         // RFC 6298 §5.2–5.3: stop the timer when everything is acknowledged, otherwise restart it.
         if (SndUna == SndMax)
         {
-            CancelTimer(ref _retransmitAt);
+            Timers.Cancel(TcpTimer.Retransmission);
         }
         else if (!_inFastRecovery)
         {
-            SetTimer(ref _retransmitAt, TcpTimer.Retransmission, now + _rto.Rto);
+            Timers.Arm(TcpTimer.Retransmission, now + _rto.Rto);
         }
         _engine.MarkPending(this);
     }
@@ -837,7 +808,7 @@ public sealed class TcpConnection
             // RFC 2525 §2.17 / Linux: data for an application that has closed is answered with RST.
             if (IsOrphaned && State is TcpState.FinWait1 or TcpState.FinWait2)
             {
-                ResetAndClose(TcpError.ConnectionAborted, "data arrived after close; RST sent");
+                ResetAndClose(TcpError.ConnectionAborted, TcpCause.DataAfterClose);
                 return;
             }
             if (seq == RcvNxt)
@@ -858,9 +829,9 @@ public sealed class TcpConnection
                 {
                     _ackNow = true; // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment
                 }
-                else if (_delayedAckAt is null)
+                else if (!Timers.IsArmed(TcpTimer.DelayedAck))
                 {
-                    SetTimer(ref _delayedAckAt, TcpTimer.DelayedAck, now + _config.DelayedAck);
+                    Timers.Arm(TcpTimer.DelayedAck, now + _config.DelayedAck);
                 }
             }
             else
@@ -887,7 +858,7 @@ public sealed class TcpConnection
         {
             OnFin(now);
         }
-        if (_ackNow || _delayedAckAt is not null) _engine.MarkPending(this);
+        if (_ackNow || Timers.IsArmed(TcpTimer.DelayedAck)) _engine.MarkPending(this);
     }
 
     private void Deliver(ReadOnlySpan<byte> data)
@@ -908,80 +879,62 @@ public sealed class TcpConnection
         {
             case TcpState.SynReceived:
             case TcpState.Established:
-                SetState(TcpState.CloseWait, "FIN received");
+                SetState(TcpState.CloseWait, TcpCause.FinReceived);
                 // Linux delays this ACK (pingpong mode), so a FIN the application sends at once rides on it:
                 // the FIN+ACK that takes the peer from FIN-WAIT-1 straight to TIME-WAIT.
-                if (!_ackNow && _delayedAckAt is null) SetTimer(ref _delayedAckAt, TcpTimer.DelayedAck, now + _config.DelayedAck);
+                if (!_ackNow && !Timers.IsArmed(TcpTimer.DelayedAck)) Timers.Arm(TcpTimer.DelayedAck, now + _config.DelayedAck);
                 break;
             case TcpState.FinWait1 when OurFinAcked:
                 _ackNow = true;
-                EnterTimeWait(now, "FIN with the ACK of our FIN");
+                EnterTimeWait(now, TcpCause.FinWithAckOfOurFin);
                 break;
             case TcpState.FinWait1:
                 _ackNow = true;
-                SetState(TcpState.Closing, "FIN received before the ACK of ours (simultaneous close)");
+                SetState(TcpState.Closing, TcpCause.SimultaneousClose);
                 break;
             case TcpState.FinWait2:
                 _ackNow = true;
-                EnterTimeWait(now, "FIN received in FIN-WAIT-2");
+                EnterTimeWait(now, TcpCause.FinInFinWait2);
                 break;
         }
         _engine.MarkPending(this);
     }
 
-    private void Drop(TimeSpan now, in TcpSegment seg, string reason)
+    private void Drop(TimeSpan now, in TcpSegment seg, TcpCause cause)
     {
-        _engine.Emit(new TcpEvent(now, TcpEventKind.Dropped, Id, State, State, reason, SegmentSummary.From(seg)));
+        _engine.Emit(new TcpEvent(now, TcpEventKind.Dropped, Id, State, State, cause, SegmentSummary.From(seg)));
         _engine.Counters.SegmentsDroppedByState++;
         if (_ackNow) _engine.MarkPending(this);
     }
 
     // ───────────────────────────── timers ─────────────────────────────
 
-    /// <summary>Fires every timer whose deadline has come.</summary>
-    internal void OnTimers(TimeSpan now)
+    /// <summary>One timer fired (<see cref="ConnectionTimers.FireDue"/> calls this, in its firing order).</summary>
+    internal void OnTimer(TcpTimer timer, TimeSpan now)
     {
-        if (_timeWaitAt <= now)
+        switch (timer)
         {
-            Fired(TcpTimer.TimeWait, ref _timeWaitAt, now);
-            EnterClosed(TcpError.None, "2MSL elapsed in TIME-WAIT");
-            return;
+            case TcpTimer.TimeWait:
+                EnterClosed(TcpError.None, TcpCause.TimeWaitExpired);
+                break;
+            case TcpTimer.FinWait2:
+                // Linux lets an orphaned FIN-WAIT-2 expire silently (tcp_fin_timeout); a later FIN from the peer gets RST.
+                EnterClosed(TcpError.None, TcpCause.FinWait2Timeout);
+                break;
+            case TcpTimer.Retransmission:
+                OnRetransmissionTimeout(now);
+                break;
+            case TcpTimer.Persist:
+                OnPersistTimeout(now);
+                break;
+            case TcpTimer.DelayedAck:
+                _ackNow = true;
+                _engine.MarkPending(this);
+                break;
+            case TcpTimer.KeepAlive:
+                OnKeepAliveTimeout(now);
+                break;
         }
-        if (_finWait2At <= now)
-        {
-            Fired(TcpTimer.FinWait2, ref _finWait2At, now);
-            // Linux lets an orphaned FIN-WAIT-2 expire silently (tcp_fin_timeout); a later FIN from the peer gets RST.
-            EnterClosed(TcpError.None, "orphaned FIN-WAIT-2 timed out");
-            return;
-        }
-        if (_retransmitAt <= now)
-        {
-            Fired(TcpTimer.Retransmission, ref _retransmitAt, now);
-            OnRetransmissionTimeout(now);
-            if (State == TcpState.Closed) return;
-        }
-        if (_persistAt <= now)
-        {
-            Fired(TcpTimer.Persist, ref _persistAt, now);
-            OnPersistTimeout(now);
-        }
-        if (_delayedAckAt <= now)
-        {
-            Fired(TcpTimer.DelayedAck, ref _delayedAckAt, now);
-            _ackNow = true;
-            _engine.MarkPending(this);
-        }
-        if (_keepAliveAt <= now)
-        {
-            Fired(TcpTimer.KeepAlive, ref _keepAliveAt, now);
-            OnKeepAliveTimeout(now);
-        }
-    }
-
-    private void Fired(TcpTimer timer, ref TimeSpan? deadline, TimeSpan now)
-    {
-        deadline = null;
-        _engine.Emit(new TcpEvent(now, TcpEventKind.TimerFired, Id, State, State, Timer: timer));
     }
 
     private int RetryLimit => State switch
@@ -995,7 +948,7 @@ public sealed class TcpConnection
     {
         if (_retries >= RetryLimit)
         {
-            EnterClosed(TcpError.TimedOut, $"gave up after {_retries} retransmissions");
+            EnterClosed(TcpError.TimedOut, TcpCause.RetransmissionsExhausted);
             return;
         }
         _retries++;
@@ -1030,7 +983,7 @@ public sealed class TcpConnection
         if (_persistProbes >= RetryLimit)
         {
             // RFC 1122 §4.2.2.17 keeps probing while the peer answers; unanswered, Linux gives up like a retransmission.
-            EnterClosed(TcpError.TimedOut, $"{_persistProbes} zero-window probes unanswered");
+            EnterClosed(TcpError.TimedOut, TcpCause.ZeroWindowProbesUnanswered);
             return;
         }
         _persistProbes++;
@@ -1038,7 +991,7 @@ public sealed class TcpConnection
         // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
         _engine.SendControl(this, SndUna - 1, TcpFlags.Ack);
         _persistBackoff++;
-        SetTimer(ref _persistAt, TcpTimer.Persist, now + PersistInterval);
+        Timers.Arm(TcpTimer.Persist, now + PersistInterval);
     }
 
     private TimeSpan PersistInterval
@@ -1057,7 +1010,7 @@ public sealed class TcpConnection
         if (_keepAliveProbes == 0 && _lastActivity + KeepAliveIdle > now)
         {
             // Segments arrived since the timer was set: idle time counts from the last of them.
-            SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, _lastActivity + KeepAliveIdle);
+            Timers.Arm(TcpTimer.KeepAlive, _lastActivity + KeepAliveIdle);
             return;
         }
         if (SndMax != SndUna)
@@ -1069,52 +1022,43 @@ public sealed class TcpConnection
         if (_keepAliveProbes >= KeepAliveCount)
         {
             // Linux resets the connection when keepalive gives up (tcp_keepalive_timer sends an active reset).
-            ResetAndClose(TcpError.TimedOut, $"{_keepAliveProbes} keepalive probes unanswered");
+            ResetAndClose(TcpError.TimedOut, TcpCause.KeepAliveTimeout);
             return;
         }
         // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.
         _engine.SendControl(this, SndUna - 1, TcpFlags.Ack);
         _keepAliveProbes++;
-        SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, now + KeepAliveInterval);
+        Timers.Arm(TcpTimer.KeepAlive, now + KeepAliveInterval);
     }
 
     private void ArmKeepAlive(TimeSpan now)
     {
         if (KeepAlive && State is TcpState.Established or TcpState.CloseWait)
         {
-            SetTimer(ref _keepAliveAt, TcpTimer.KeepAlive, now + KeepAliveIdle);
+            Timers.Arm(TcpTimer.KeepAlive, now + KeepAliveIdle);
         }
         else
         {
-            CancelTimer(ref _keepAliveAt);
+            Timers.Cancel(TcpTimer.KeepAlive);
         }
     }
 
-    private void ArmFinWait2(TimeSpan now) => SetTimer(ref _finWait2At, TcpTimer.FinWait2, now + FinWait2Timeout);
+    private void ArmFinWait2(TimeSpan now) => Timers.Arm(TcpTimer.FinWait2, now + FinWait2Timeout);
 
     private void ArmTimeWait(TimeSpan now)
     {
-        SetTimer(ref _timeWaitAt, TcpTimer.TimeWait, now + _config.TimeWait);
+        Timers.Arm(TcpTimer.TimeWait, now + _config.TimeWait);
         _engine.MarkPending(this);
     }
 
-    private void SetTimer(ref TimeSpan? deadline, TcpTimer timer, TimeSpan at)
-    {
-        deadline = at;
-        _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.TimerSet, Id, State, State, Timer: timer, Deadline: at));
-        _engine.Reschedule(this);
-    }
-
-    private static void CancelTimer(ref TimeSpan? deadline) => deadline = null;
-
     // ───────────────────────────── state changes ─────────────────────────────
 
-    private void SetState(TcpState next, string reason)
+    private void SetState(TcpState next, TcpCause cause)
     {
         if (next == State) return;
         TcpState old = State;
         State = next;
-        _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.StateChanged, Id, old, next, reason));
+        _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.StateChanged, Id, old, next, cause));
     }
 
     private void EnterEstablished(TimeSpan now)
@@ -1125,31 +1069,31 @@ public sealed class TcpConnection
             _cwnd = SendMss; // RFC 5681 §3.1: one segment after a lost SYN or SYN-ACK
         }
         ArmKeepAlive(now);
-        if (_finQueued && State == TcpState.Established) SetState(TcpState.FinWait1, "FIN queued before ESTABLISHED");
+        if (_finQueued && State == TcpState.Established) SetState(TcpState.FinWait1, TcpCause.FinQueuedBeforeEstablished);
     }
 
-    private void EnterTimeWait(TimeSpan now, string reason)
+    private void EnterTimeWait(TimeSpan now, TcpCause cause)
     {
-        SetState(TcpState.TimeWait, reason);
-        _retransmitAt = _persistAt = _keepAliveAt = _finWait2At = _delayedAckAt = null;
+        SetState(TcpState.TimeWait, cause);
+        Timers.CancelAll();
         ArmTimeWait(now);
     }
 
-    private void ResetAndClose(TcpError error, string reason)
+    private void ResetAndClose(TcpError error, TcpCause cause)
     {
         _pendingReset = true;
-        EnterClosed(error, reason);
+        EnterClosed(error, cause);
     }
 
-    private void EnterClosed(TcpError error, string reason)
+    private void EnterClosed(TcpError error, TcpCause cause)
     {
         if (error != TcpError.None && Error == TcpError.None)
         {
             Error = error;
-            _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.ConnectionError, Id, State, TcpState.Closed, reason, Error: error));
+            _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.ConnectionError, Id, State, TcpState.Closed, cause, Error: error));
         }
-        SetState(TcpState.Closed, reason);
-        _retransmitAt = _persistAt = _delayedAckAt = _keepAliveAt = _timeWaitAt = _finWait2At = null;
+        SetState(TcpState.Closed, cause);
+        Timers.CancelAll();
         _ackNow = false;
         _outOfOrder.Clear();
         _engine.MarkPending(this); // the engine sends a pending RST, then forgets the connection
@@ -1225,9 +1169,9 @@ public sealed class TcpConnection
 
         // RFC 9293 §3.8.6.1: with data waiting and a zero window, probe the window on a timer — also when a timeout
         // sent nothing (the peer shrank its window to zero under data in flight), which leaves no retransmission timer.
-        if (SndWnd == 0 && HasDataOrFinToSend && _persistAt is null && (SndMax == SndUna || _retransmitAt is null))
+        if (SndWnd == 0 && HasDataOrFinToSend && !Timers.IsArmed(TcpTimer.Persist) && (SndMax == SndUna || !Timers.IsArmed(TcpTimer.Retransmission)))
         {
-            SetTimer(ref _persistAt, TcpTimer.Persist, now + PersistInterval);
+            Timers.Arm(TcpTimer.Persist, now + PersistInterval);
         }
     }
 
@@ -1267,7 +1211,7 @@ public sealed class TcpConnection
         }
         _engine.Transmit(this, repr);
         if (synAck) ClearAckState();
-        SetTimer(ref _retransmitAt, TcpTimer.Retransmission, now + _rto.Rto);
+        Timers.Arm(TcpTimer.Retransmission, now + _rto.Rto);
     }
 
     /// <summary>Sends data [seq, seq+length) from the send buffer, with FIN when it reaches the end and a FIN is queued.</summary>
@@ -1300,7 +1244,7 @@ public sealed class TcpConnection
             _engine.Counters.Retransmissions++;
             _rttSeq = null; // Karn's rule: never time a retransmitted segment
             _engine.Emit(new TcpEvent(now, TcpEventKind.Retransmission, Id, State, State,
-                fastRetransmit ? "fast retransmit (3 duplicate ACKs)" : "retransmission timeout", SegmentSummary.From(repr), Deadline: now + _rto.Rto, Attempt: fastRetransmit ? _dupAcks : _retries));
+                fastRetransmit ? TcpCause.FastRetransmit : TcpCause.RetransmissionTimeout, SegmentSummary.From(repr), Deadline: now + _rto.Rto, Attempt: fastRetransmit ? _dupAcks : _retries));
         }
         else if (_rttSeq is null)
         {
@@ -1314,7 +1258,7 @@ public sealed class TcpConnection
             SndNxt = end;
             if (SndMax < end) SndMax = end;
         }
-        if (_retransmitAt is null) SetTimer(ref _retransmitAt, TcpTimer.Retransmission, now + _rto.Rto);
+        if (!Timers.IsArmed(TcpTimer.Retransmission)) Timers.Arm(TcpTimer.Retransmission, now + _rto.Rto);
     }
 
     private void SendAck()
@@ -1345,7 +1289,7 @@ public sealed class TcpConnection
     {
         _ackNow = false;
         _segmentsSinceAck = 0;
-        _delayedAckAt = null;
+        Timers.Cancel(TcpTimer.DelayedAck);
     }
 
     /// <summary>

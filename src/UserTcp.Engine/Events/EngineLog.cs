@@ -11,8 +11,8 @@ internal static partial class EngineLog
     [LoggerMessage(EventId = 102, Level = LogLevel.Trace, Message = "{Connection} out {Segment}")]
     public static partial void SegmentOut(ILogger logger, FourTuple connection, SegmentSummary segment);
 
-    [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "{Connection} {OldState} -> {NewState} ({Reason})")]
-    public static partial void StateChanged(ILogger logger, FourTuple connection, string oldState, string newState, string? reason);
+    [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "{Connection} {OldState} -> {NewState} ({Description})")]
+    public static partial void StateChanged(ILogger logger, FourTuple connection, string oldState, string newState, string description);
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Trace, Message = "{Connection} timer {Timer} set for {Deadline}")]
     public static partial void TimerSet(ILogger logger, FourTuple connection, TcpTimer timer, TimeSpan deadline);
@@ -20,14 +20,14 @@ internal static partial class EngineLog
     [LoggerMessage(EventId = 105, Level = LogLevel.Trace, Message = "{Connection} timer {Timer} fired")]
     public static partial void TimerFired(ILogger logger, FourTuple connection, TcpTimer timer);
 
-    [LoggerMessage(EventId = 106, Level = LogLevel.Debug, Message = "{Connection} retransmission #{Attempt} {Segment}: {Reason}")]
-    public static partial void Retransmission(ILogger logger, FourTuple connection, int attempt, SegmentSummary segment, string? reason);
+    [LoggerMessage(EventId = 106, Level = LogLevel.Debug, Message = "{Connection} retransmission #{Attempt} {Segment}: {Description}")]
+    public static partial void Retransmission(ILogger logger, FourTuple connection, int attempt, SegmentSummary segment, string description);
 
-    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "{Connection} dropped {Segment}: {Reason}")]
-    public static partial void Dropped(ILogger logger, FourTuple connection, SegmentSummary segment, string? reason);
+    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "{Connection} dropped {Segment}: {Description}")]
+    public static partial void Dropped(ILogger logger, FourTuple connection, SegmentSummary segment, string description);
 
-    [LoggerMessage(EventId = 108, Level = LogLevel.Information, Message = "{Connection} failed with {Error}: {Reason}")]
-    public static partial void ConnectionError(ILogger logger, FourTuple connection, TcpError error, string? reason);
+    [LoggerMessage(EventId = 108, Level = LogLevel.Information, Message = "{Connection} failed with {Error}: {Description}")]
+    public static partial void ConnectionError(ILogger logger, FourTuple connection, TcpError error, string description);
 }
 
 /// <summary>Writes every engine event to an <see cref="ILogger"/>; segments and timers at Trace, state changes at Debug.</summary>
@@ -51,7 +51,7 @@ public sealed class LoggingEventSink : ITcpEventSink
                 if (_logger.IsEnabled(LogLevel.Debug))
                 {
 #pragma warning disable CA1873 // guarded by IsEnabled just above; the analyzer does not see through it
-                    EngineLog.StateChanged(_logger, tcpEvent.Connection, tcpEvent.OldState.ToRfcName(), tcpEvent.NewState.ToRfcName(), tcpEvent.Reason);
+                    EngineLog.StateChanged(_logger, tcpEvent.Connection, tcpEvent.OldState.ToRfcName(), tcpEvent.NewState.ToRfcName(), tcpEvent.Description);
 #pragma warning restore CA1873
                 }
                 break;
@@ -62,13 +62,13 @@ public sealed class LoggingEventSink : ITcpEventSink
                 EngineLog.TimerFired(_logger, tcpEvent.Connection, tcpEvent.Timer);
                 break;
             case TcpEventKind.Retransmission:
-                EngineLog.Retransmission(_logger, tcpEvent.Connection, tcpEvent.Attempt, tcpEvent.Segment, tcpEvent.Reason);
+                EngineLog.Retransmission(_logger, tcpEvent.Connection, tcpEvent.Attempt, tcpEvent.Segment, tcpEvent.Description);
                 break;
             case TcpEventKind.Dropped:
-                EngineLog.Dropped(_logger, tcpEvent.Connection, tcpEvent.Segment, tcpEvent.Reason);
+                EngineLog.Dropped(_logger, tcpEvent.Connection, tcpEvent.Segment, tcpEvent.Description);
                 break;
             case TcpEventKind.ConnectionError:
-                EngineLog.ConnectionError(_logger, tcpEvent.Connection, tcpEvent.Error, tcpEvent.Reason);
+                EngineLog.ConnectionError(_logger, tcpEvent.Connection, tcpEvent.Error, tcpEvent.Description);
                 break;
         }
     }

@@ -25,6 +25,10 @@ public enum TcpTimer : byte
     KeepAlive,
     TimeWait,
     FinWait2,
+    /// <summary>RFC 8985 §7: the probe timeout of a tail loss probe.</summary>
+    LossProbe,
+    /// <summary>RFC 8985 §6.3: RACK's reordering window for a segment not yet deemed lost.</summary>
+    ReorderTimeout,
 }
 
 /// <summary>The header fields of a segment, for events and traces.</summary>
@@ -41,8 +45,8 @@ public readonly record struct SegmentSummary(SeqNumber Seq, SeqNumber Ack, TcpFl
 }
 
 /// <summary>
-/// One event. A struct passed by reference, so publishing costs nothing when no sink listens; the
-/// <see cref="Reason"/> strings are constants, never built per event.
+/// One event. A struct passed by reference, so publishing costs nothing when no sink listens. <see cref="Cause"/>
+/// says why (typed, for consumers to switch on); <see cref="WireError"/> says what was wrong with a malformed packet.
 /// </summary>
 public readonly record struct TcpEvent(
     TimeSpan Time,
@@ -50,13 +54,17 @@ public readonly record struct TcpEvent(
     FourTuple Connection,
     TcpState OldState = TcpState.Closed,
     TcpState NewState = TcpState.Closed,
-    string? Reason = null,
+    TcpCause Cause = TcpCause.None,
     SegmentSummary Segment = default,
     TcpTimer Timer = TcpTimer.None,
     TimeSpan Deadline = default,
     int Attempt = 0,
-    TcpError Error = TcpError.None)
+    TcpError Error = TcpError.None,
+    WireError WireError = WireError.None)
 {
+    /// <summary>The cause as text, with the parse error of a malformed packet.</summary>
+    public string Description => WireError != WireError.None ? $"{Cause.Describe()} ({WireError.Describe()})" : Cause.Describe();
+
     public override string ToString()
     {
         string at = $"{Time.TotalSeconds,10:F6} {Connection}";
@@ -64,12 +72,12 @@ public readonly record struct TcpEvent(
         {
             TcpEventKind.SegmentIn => $"{at} in  {Segment}",
             TcpEventKind.SegmentOut => $"{at} out {Segment}",
-            TcpEventKind.StateChanged => $"{at} {OldState.ToRfcName()} -> {NewState.ToRfcName()} ({Reason})",
+            TcpEventKind.StateChanged => $"{at} {OldState.ToRfcName()} -> {NewState.ToRfcName()} ({Description})",
             TcpEventKind.TimerSet => $"{at} timer {Timer} set for {Deadline.TotalSeconds:F6}",
             TcpEventKind.TimerFired => $"{at} timer {Timer} fired",
-            TcpEventKind.Retransmission => $"{at} retransmit #{Attempt} {Segment} (RTO {(Deadline - Time).TotalSeconds:F3} s)",
-            TcpEventKind.Dropped => $"{at} dropped {Segment}: {Reason}",
-            TcpEventKind.ConnectionError => $"{at} error {Error}: {Reason}",
+            TcpEventKind.Retransmission => $"{at} retransmit #{Attempt} {Segment} ({Description}, RTO {(Deadline - Time).TotalSeconds:F3} s)",
+            TcpEventKind.Dropped => $"{at} dropped {Segment}: {Description}",
+            TcpEventKind.ConnectionError => $"{at} error {Error}: {Description}",
             _ => $"{at} {Kind}",
         };
     }

@@ -1,0 +1,191 @@
+namespace UserTcp.Engine;
+
+/// <summary>
+/// Why something happened: a state change, a dropped segment, a retransmission or a connection error. Consumers
+/// (the demo's ladder, the script runner, the lab) switch on it; <see cref="TcpCauseExtensions.Describe"/> gives the text.
+/// </summary>
+public enum TcpCause : byte
+{
+    None,
+
+    // ── State changes the application caused ──
+    /// <summary>connect(): SYN-SENT.</summary>
+    Connect,
+    /// <summary>close(): the FIN is queued (FIN-WAIT-1 or LAST-ACK).</summary>
+    Close,
+    /// <summary>shutdown(SHUT_WR): the FIN is queued.</summary>
+    ShutdownSend,
+    /// <summary>A FIN queued in SYN-SENT or SYN-RECEIVED goes out once ESTABLISHED.</summary>
+    FinQueuedBeforeEstablished,
+    /// <summary>close() in SYN-SENT deletes the TCB (RFC 9293 §3.10.4).</summary>
+    CloseBeforeEstablished,
+    /// <summary>close() with unread data resets the connection (RFC 2525 §2.17).</summary>
+    CloseWithUnreadData,
+    /// <summary>abort() (or SO_LINGER 0): RST and CLOSED.</summary>
+    Abort,
+    /// <summary>The listener closed before the handshake completed.</summary>
+    ListenerClosed,
+
+    // ── State changes a segment caused ──
+    /// <summary>A SYN arrived at a listener: SYN-RECEIVED.</summary>
+    SynInListen,
+    /// <summary>A SYN arrived at a TIME-WAIT connection and started a new one (RFC 6191, as Linux).</summary>
+    SynReusedTimeWait,
+    /// <summary>Our SYN was answered by a SYN-ACK: ESTABLISHED.</summary>
+    SynAckReceived,
+    /// <summary>A SYN arrived in SYN-SENT: simultaneous open (RFC 9293 Figure 7).</summary>
+    SimultaneousOpen,
+    /// <summary>The ACK of our SYN in SYN-RECEIVED: ESTABLISHED.</summary>
+    AckOfSyn,
+    /// <summary>The peer's FIN: CLOSE-WAIT.</summary>
+    FinReceived,
+    /// <summary>A FIN that also acknowledges ours: FIN-WAIT-1 straight to TIME-WAIT.</summary>
+    FinWithAckOfOurFin,
+    /// <summary>A FIN before the ACK of ours: CLOSING (simultaneous close).</summary>
+    SimultaneousClose,
+    /// <summary>The peer's FIN in FIN-WAIT-2: TIME-WAIT.</summary>
+    FinInFinWait2,
+    /// <summary>The ACK of our FIN (FIN-WAIT-1 → FIN-WAIT-2, CLOSING → TIME-WAIT, LAST-ACK → CLOSED).</summary>
+    AckOfOurFin,
+    /// <summary>A RST that acknowledged our SYN: connection refused.</summary>
+    ConnectionRefused,
+    /// <summary>An acceptable RST (reset by peer, or back to LISTEN from SYN-RECEIVED).</summary>
+    ResetReceived,
+    /// <summary>Data arrived after the application closed: RST (RFC 2525 §2.17, Linux).</summary>
+    DataAfterClose,
+
+    // ── State changes a timer caused ──
+    /// <summary>2MSL elapsed in TIME-WAIT.</summary>
+    TimeWaitExpired,
+    /// <summary>An orphaned FIN-WAIT-2 timed out (Linux tcp_fin_timeout).</summary>
+    FinWait2Timeout,
+    /// <summary>Retransmissions ran out.</summary>
+    RetransmissionsExhausted,
+    /// <summary>Zero-window probes went unanswered up to the retry limit.</summary>
+    ZeroWindowProbesUnanswered,
+    /// <summary>Keepalive probes went unanswered (Linux then resets).</summary>
+    KeepAliveTimeout,
+
+    // ── Dropped segments ──
+    /// <summary>The packet did not parse (the event's WireError says why).</summary>
+    Malformed,
+    /// <summary>No connection or listener: RST sent unless it was a RST.</summary>
+    NoConnection,
+    /// <summary>LISTEN: neither SYN, ACK nor RST.</summary>
+    ListenNotSyn,
+    /// <summary>The listener's SYN queue is full.</summary>
+    SynQueueFull,
+    /// <summary>The listener's accept queue is full: the final ACK is dropped (Linux tcp_abort_on_overflow = 0).</summary>
+    AcceptQueueFull,
+    /// <summary>The peer retransmitted its SYN in SYN-RECEIVED: our SYN-ACK goes again.</summary>
+    RetransmittedSyn,
+    /// <summary>Outside the receive window: answered with an ACK.</summary>
+    OutsideWindow,
+    /// <summary>A RST outside the receive window.</summary>
+    ResetOutsideWindow,
+    /// <summary>A RST in the window but not at RCV.NXT: challenge ACK (RFC 5961 §3.2).</summary>
+    ResetNotExact,
+    /// <summary>A RST in TIME-WAIT ignored (RFC 1337).</summary>
+    ResetIgnoredInTimeWait,
+    /// <summary>A SYN in a synchronized state: challenge ACK (RFC 5961 §4).</summary>
+    SynInSynchronizedState,
+    /// <summary>A segment without the ACK bit.</summary>
+    NoAck,
+    /// <summary>An ACK outside what SYN-SENT or SYN-RECEIVED accepts (RST sent).</summary>
+    UnacceptableAck,
+    /// <summary>SYN-SENT: a RST without ACK, or neither SYN nor RST.</summary>
+    NotSynInSynSent,
+    /// <summary>An ACK for data not yet sent: answered with an ACK.</summary>
+    AckOfUnsentData,
+    /// <summary>PAWS: an old timestamp (RFC 7323 §5.3): answered with an ACK.</summary>
+    PawsRejected,
+
+    // ── Retransmissions ──
+    /// <summary>The retransmission timer expired (RFC 6298).</summary>
+    RetransmissionTimeout,
+    /// <summary>Third duplicate ACK, or a partial ACK in NewReno recovery (RFC 5681, RFC 6582).</summary>
+    FastRetransmit,
+    /// <summary>A hole the SACK scoreboard marked lost (RFC 6675).</summary>
+    SackRecovery,
+    /// <summary>A segment RACK marked lost by time (RFC 8985 §6).</summary>
+    RackLoss,
+    /// <summary>A tail loss probe (RFC 8985 §7).</summary>
+    TailLossProbe,
+}
+
+/// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
+public enum CauseOrigin : byte
+{
+    None,
+    Application,
+    Segment,
+    Timer,
+}
+
+public static class TcpCauseExtensions
+{
+    /// <summary>Who caused it; a state change caused by a segment belongs on that segment's line in a ladder.</summary>
+    public static CauseOrigin Origin(this TcpCause cause) => cause switch
+    {
+        TcpCause.None => CauseOrigin.None,
+        >= TcpCause.Connect and <= TcpCause.ListenerClosed => CauseOrigin.Application,
+        >= TcpCause.SynInListen and <= TcpCause.DataAfterClose => CauseOrigin.Segment,
+        >= TcpCause.TimeWaitExpired and <= TcpCause.KeepAliveTimeout => CauseOrigin.Timer,
+        TcpCause.RetransmissionTimeout or TcpCause.TailLossProbe => CauseOrigin.Timer,
+        _ => CauseOrigin.Segment,
+    };
+
+    /// <summary>One line for logs and traces.</summary>
+    public static string Describe(this TcpCause cause) => cause switch
+    {
+        TcpCause.None => "",
+        TcpCause.Connect => "connect",
+        TcpCause.Close => "close",
+        TcpCause.ShutdownSend => "shutdown(send)",
+        TcpCause.FinQueuedBeforeEstablished => "FIN queued before ESTABLISHED",
+        TcpCause.CloseBeforeEstablished => "close before the connection was established",
+        TcpCause.CloseWithUnreadData => "close with unread data (RFC 2525 §2.17)",
+        TcpCause.Abort => "abort",
+        TcpCause.ListenerClosed => "listener closed before the handshake completed",
+        TcpCause.SynInListen => "SYN in LISTEN",
+        TcpCause.SynReusedTimeWait => "SYN with a higher sequence number or timestamp reused TIME-WAIT (RFC 6191)",
+        TcpCause.SynAckReceived => "SYN-ACK received",
+        TcpCause.SimultaneousOpen => "SYN received in SYN-SENT (simultaneous open)",
+        TcpCause.AckOfSyn => "ACK of our SYN",
+        TcpCause.FinReceived => "FIN received",
+        TcpCause.FinWithAckOfOurFin => "FIN with the ACK of our FIN",
+        TcpCause.SimultaneousClose => "FIN received before the ACK of ours (simultaneous close)",
+        TcpCause.FinInFinWait2 => "FIN received in FIN-WAIT-2",
+        TcpCause.AckOfOurFin => "ACK of our FIN",
+        TcpCause.ConnectionRefused => "RST acknowledging our SYN: connection refused",
+        TcpCause.ResetReceived => "RST received",
+        TcpCause.DataAfterClose => "data arrived after close; RST sent",
+        TcpCause.TimeWaitExpired => "2MSL elapsed in TIME-WAIT",
+        TcpCause.FinWait2Timeout => "orphaned FIN-WAIT-2 timed out",
+        TcpCause.RetransmissionsExhausted => "gave up after the retransmission limit",
+        TcpCause.ZeroWindowProbesUnanswered => "zero-window probes unanswered",
+        TcpCause.KeepAliveTimeout => "keepalive probes unanswered",
+        TcpCause.Malformed => "malformed packet",
+        TcpCause.NoConnection => "no connection or listener; RST sent unless it was a RST",
+        TcpCause.ListenNotSyn => "LISTEN: neither SYN, ACK nor RST",
+        TcpCause.SynQueueFull => "SYN queue full",
+        TcpCause.AcceptQueueFull => "accept queue full; final ACK dropped",
+        TcpCause.RetransmittedSyn => "retransmitted SYN in SYN-RECEIVED; SYN-ACK sent again",
+        TcpCause.OutsideWindow => "outside the receive window; answered with an ACK",
+        TcpCause.ResetOutsideWindow => "RST outside the receive window",
+        TcpCause.ResetNotExact => "RST not at RCV.NXT; challenge ACK sent (RFC 5961 §3.2)",
+        TcpCause.ResetIgnoredInTimeWait => "RST in TIME-WAIT ignored (RFC 1337)",
+        TcpCause.SynInSynchronizedState => "SYN in a synchronized state; challenge ACK sent (RFC 5961 §4)",
+        TcpCause.NoAck => "no ACK bit",
+        TcpCause.UnacceptableAck => "unacceptable ACK; RST sent",
+        TcpCause.NotSynInSynSent => "SYN-SENT: neither SYN nor an acceptable RST",
+        TcpCause.AckOfUnsentData => "ACK for data not yet sent; answered with an ACK",
+        TcpCause.PawsRejected => "old timestamp (PAWS, RFC 7323 §5); answered with an ACK",
+        TcpCause.RetransmissionTimeout => "retransmission timeout",
+        TcpCause.FastRetransmit => "fast retransmit",
+        TcpCause.SackRecovery => "SACK recovery (RFC 6675)",
+        TcpCause.RackLoss => "RACK marked it lost (RFC 8985)",
+        TcpCause.TailLossProbe => "tail loss probe (RFC 8985)",
+        _ => cause.ToString(),
+    };
+}

@@ -1,0 +1,84 @@
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The one place a connection's timers live (DESIGN.md "Timers are deadlines, not threads"): one deadline per
+/// <see cref="TcpTimer"/>, armed, cancelled and fired only through this class. Every change is reported to the
+/// engine's <see cref="TimerQueue"/>, which finds the earliest deadline across connections.
+/// </summary>
+internal sealed class ConnectionTimers
+{
+    private const int Count = (int)TcpTimer.ReorderTimeout + 1;
+
+    // The order in which due timers fire: the ones that end the connection first, the ACK-related last.
+    private static readonly TcpTimer[] FiringOrder =
+    [
+        TcpTimer.TimeWait, TcpTimer.FinWait2, TcpTimer.Retransmission, TcpTimer.ReorderTimeout, TcpTimer.LossProbe,
+        TcpTimer.Persist, TcpTimer.DelayedAck, TcpTimer.KeepAlive,
+    ];
+
+    private readonly TcpConnection _owner;
+    private readonly TcpEngine _engine;
+    // Invariant: _deadlines[(int)t] is the armed deadline of timer t, or null; index 0 (TcpTimer.None) stays null.
+    private readonly TimeSpan?[] _deadlines = new TimeSpan?[Count];
+
+    public ConnectionTimers(TcpConnection owner, TcpEngine engine)
+    {
+        _owner = owner;
+        _engine = engine;
+    }
+
+    /// <summary>Version stamp of the timer queue entry that is current for this connection (lazy invalidation); 0 when none is.</summary>
+    public long QueueVersion { get; set; }
+    /// <summary>The deadline of the current timer queue entry.</summary>
+    public TimeSpan QueuedAt { get; set; }
+
+    public TimeSpan? Deadline(TcpTimer timer) => _deadlines[(int)timer];
+
+    public bool IsArmed(TcpTimer timer) => _deadlines[(int)timer] is not null;
+
+    /// <summary>The earliest armed deadline; null when none is.</summary>
+    public TimeSpan? Next
+    {
+        get
+        {
+            TimeSpan? next = null;
+            foreach (TimeSpan? t in _deadlines)
+            {
+                if (t is TimeSpan at && (next is null || at < next)) next = at;
+            }
+            return next;
+        }
+    }
+
+    /// <summary>Arms (or re-arms) <paramref name="timer"/> for <paramref name="at"/>.</summary>
+    public void Arm(TcpTimer timer, TimeSpan at)
+    {
+        _deadlines[(int)timer] = at;
+        _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.TimerSet, _owner.Id, _owner.State, _owner.State, Timer: timer, Deadline: at));
+        _engine.Timers.Reschedule(_owner);
+    }
+
+    /// <summary>Arms <paramref name="timer"/> unless it is armed already.</summary>
+    public void ArmIfIdle(TcpTimer timer, TimeSpan at)
+    {
+        if (_deadlines[(int)timer] is null) Arm(timer, at);
+    }
+
+    /// <summary>Disarms <paramref name="timer"/>; the queue drops its entry lazily.</summary>
+    public void Cancel(TcpTimer timer) => _deadlines[(int)timer] = null;
+
+    public void CancelAll() => Array.Clear(_deadlines);
+
+    /// <summary>Fires every timer due at <paramref name="now"/>, in <see cref="FiringOrder"/>, until the connection closes.</summary>
+    public void FireDue(TimeSpan now)
+    {
+        foreach (TcpTimer timer in FiringOrder)
+        {
+            if (_deadlines[(int)timer] is not TimeSpan at || at > now) continue;
+            _deadlines[(int)timer] = null;
+            _engine.Emit(new TcpEvent(now, TcpEventKind.TimerFired, _owner.Id, _owner.State, _owner.State, Timer: timer));
+            _owner.OnTimer(timer, now);
+            if (_owner.State == TcpState.Closed) return;
+        }
+    }
+}
