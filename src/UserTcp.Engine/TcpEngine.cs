@@ -261,12 +261,16 @@ public sealed class TcpEngine
         withPorts.SourcePort = id.Local.Port;
         withPorts.DestinationPort = id.Remote.Port;
         var ip = new Ipv4Repr(id.Local.Address, id.Remote.Address) { Identification = _ipIdentification++ };
-        if (!PacketWriter.TryWriteIpv4Tcp(_transmitBuffer, ip, withPorts, out int length))
+        // Written straight into the transmitter's batch when it offers room: one copy from the send buffer to the device.
+        int needed = Ipv4Packet.MinHeaderLength + withPorts.HeaderLength + withPorts.Payload.Length;
+        Span<byte> buffer = _output is null ? default : _output.GetBuffer(needed);
+        if (buffer.Length < needed) buffer = _transmitBuffer;
+        if (!PacketWriter.TryWriteIpv4Tcp(buffer, ip, withPorts, out int length))
         {
             throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
         }
         Counters.SegmentsSent++;
         Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: SegmentSummary.From(withPorts)));
-        _output?.Transmit(_transmitBuffer.AsSpan(0, length));
+        _output?.Transmit(buffer[..length]);
     }
 }

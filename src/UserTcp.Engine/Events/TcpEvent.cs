@@ -93,4 +93,11 @@ public interface ITcpEventSink
 public interface IPacketTransmitter
 {
     void Transmit(ReadOnlySpan<byte> packet);
+
+    /// <summary>
+    /// Where the engine may write its next packet of at most <paramref name="length"/> bytes, so a transmitter that
+    /// batches (a device's output batch) gets it in place instead of copying it: the engine then calls
+    /// <see cref="Transmit"/> with the written prefix of this span. Empty (the default): the engine uses its own buffer.
+    /// </summary>
+    Span<byte> GetBuffer(int length) => default;
 }
