@@ -48,6 +48,10 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private uint _engineIsn = unchecked((uint)-1000);
     private uint _remoteBase = unchecked((uint)-2000);
     private TcpConfig _config = new();
+    private readonly string? _setupDirectory;
+    private ScriptSetup _setup = null!;
+    // The set-up commands before the first event (packetdrill's init command), run before the engine is made.
+    private readonly HashSet<ScriptEvent> _ranBeforeEngine = [];
 
     private TcpEngine _engine = null!;
     // Script time now; only moves forward.
@@ -71,6 +75,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         _script = script;
         _trace = options.Trace;
         _relaxed = options.Relaxed;
+        _setupDirectory = options.SetupDirectory;
     }
 
     public ScriptResult Run()
@@ -106,79 +111,32 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         }
     }
 
-    // ───────────── options ─────────────
+    // ───────────── options and set-up ─────────────
 
+    /// <summary>The script's --options (ScriptSettings), then the set-up commands before the first event, before any socket exists.</summary>
     private void ApplyOptions()
     {
-        int mss = _config.Mss;
-        TimeWaitRstPolicy timeWaitRst = _config.TimeWaitRst;
-        foreach (ScriptOption option in _script.Options)
-        {
-            _line = option.Line;
-            switch (option.Name)
-            {
-                case "tolerance_usecs":
-                    _tolerance = OptionNumber(option, 0, int.MaxValue);
-                    break;
-                case "tolerance_percent":
-                    _tolerancePercent = OptionNumber(option, 0, 1000);
-                    break;
-                case "mss":
-                    mss = (int)OptionNumber(option, 88, ushort.MaxValue - 40);
-                    break;
-                case "bind_port":
-                    _bindPort = (ushort)OptionNumber(option, 1, ushort.MaxValue);
-                    break;
-                case "connect_port":
-                    _connectPort = (ushort)OptionNumber(option, 1, ushort.MaxValue);
-                    break;
-                case "remote_port":
-                    _passivePeerPort = (ushort)OptionNumber(option, 1, ushort.MaxValue);
-                    break;
-                case "local_ip":
-                    _localIp = OptionAddress(option);
-                    break;
-                case "remote_ip":
-                    _remoteIp = OptionAddress(option);
-                    break;
-                case "local_isn":
-                    _engineIsn = (uint)OptionNumber(option, 0, uint.MaxValue);
-                    break;
-                case "remote_isn":
-                    _remoteBase = (uint)OptionNumber(option, 0, uint.MaxValue);
-                    break;
-                case "ip_version" when option.Value == "ipv4":
-                    break;
-                case "ip_version":
-                    throw Fail(option.Line, $"--ip_version={option.Value} is not supported: UserTcp is IPv4 only");
-                case "relaxed" when option.Value is null:
-                    _relaxed = true;
-                    break;
-                case "rfc1337" when option.Value is null:
-                    timeWaitRst = TimeWaitRstPolicy.Ignore;
-                    break;
-                default:
-                    throw Fail(option.Line, $"option {option} is not supported (supported: --tolerance_usecs, --tolerance_percent, --mss, "
-                        + "--bind_port, --connect_port, --remote_port, --local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --relaxed, --rfc1337)");
-            }
-        }
+        ScriptSettings settings = ScriptOptionTable.Read(_script.Options, _relaxed, _notices.Add);
+        _relaxed = settings.Relaxed;
+        _tolerance = settings.ToleranceMicros;
+        _tolerancePercent = settings.TolerancePercent;
+        _localIp = settings.LocalIp;
+        _remoteIp = settings.RemoteIp;
+        _bindPort = settings.BindPort;
+        _connectPort = settings.ConnectPort;
+        _passivePeerPort = settings.RemotePort;
+        _engineIsn = settings.LocalIsn;
+        _remoteBase = settings.RemoteIsn;
         uint isn = _engineIsn;
-        _config = _config with { Mss = (ushort)mss, TimeWaitRst = timeWaitRst, InitialSequenceNumber = _ => isn };
-    }
-
-    private static long OptionNumber(ScriptOption option, long min, long max)
-    {
-        if (!long.TryParse(option.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long value) || value < min || value > max)
+        _config = _config with { Mss = settings.Mss, TimeWaitRst = settings.TimeWaitRst, InitialSequenceNumber = _ => isn };
+        _setup = new ScriptSetup(_setupDirectory, _remoteIp, _relaxed, _notices.Add, _trace is null ? null : text => Trace($"{Seconds(_now)} {text}"));
+        foreach (ScriptEvent e in _script.Events.TakeWhile(e => e is CommandEvent { CommandTime: null }))
         {
-            throw Fail(option.Line, $"option --{option.Name} needs a whole number from {min} to {max}, not '{option.Value}'");
+            _line = e.Line;
+            _config = _setup.Run(e.Line, ((CommandEvent)e).Command, _config, connectionsExist: false);
+            _ranBeforeEngine.Add(e);
         }
-        return value;
     }
-
-    private static Ipv4Address OptionAddress(ScriptOption option) =>
-        Ipv4Address.TryParse(option.Value, out Ipv4Address address)
-            ? address
-            : throw Fail(option.Line, $"option --{option.Name} needs an IPv4 address, not '{option.Value}'");
 
     // ───────────── events ─────────────
 
@@ -188,9 +146,9 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         switch (e)
         {
             case CommandEvent command:
+                if (_ranBeforeEngine.Contains(command)) break;
                 if (command.CommandTime is not null) AdvanceTo(Resolve(e).At);
-                _notices.Add($"line {e.Line}: shell command `{command.Command}` ignored (UserTcp runs in process; there is no kernel to configure)");
-                Trace($"{Seconds(_now)} line {e.Line}: `{command.Command}` ignored");
+                _config = _setup.Run(e.Line, command.Command, _config, connectionsExist: _engine.Connections.Count > 0);
                 break;
             case PacketEvent { Packet.Direction: PacketDirection.Inbound } inbound:
             {

@@ -102,18 +102,7 @@ internal static class ScriptLexer
             }
             if (c is '"' or '`')
             {
-                int end = i + 1;
-                var value = new StringBuilder();
-                while (end < text.Length && text[end] != c)
-                {
-                    if (text[end] == '\\' && end + 1 < text.Length) end++;
-                    if (text[end] == '\n') throw new ScriptParseException(line, $"{c} quote is not closed on its line");
-                    value.Append(text[end]);
-                    end++;
-                }
-                if (end >= text.Length) throw new ScriptParseException(line, $"{c} quote is never closed");
-                tokens.Add(new Token(c == '"' ? TokenKind.String : TokenKind.BackQuoted, value.ToString(), line));
-                i = end + 1;
+                tokens.Add(Quoted(text, ref i, ref line));
                 continue;
             }
             if (char.IsAsciiDigit(c) || (c == '-' && (char.IsAsciiDigit(At(text, i + 1)) || (At(text, i + 1) == '.' && char.IsAsciiDigit(At(text, i + 2)))))
@@ -135,6 +124,36 @@ internal static class ScriptLexer
         }
         tokens.Add(new Token(TokenKind.End, "", line));
         return tokens;
+    }
+
+    /// <summary>
+    /// A "string" or a `shell command`; either may span lines, as in packetdrill's scanner. A string drops the backslash
+    /// of an escape; a back-quoted command keeps its text byte for byte (a backslash-newline is the shell's line
+    /// continuation, for the shell reader to join).
+    /// </summary>
+    private static Token Quoted(string text, ref int i, ref int line)
+    {
+        char quote = text[i];
+        int start = line;
+        int end = i + 1;
+        var value = new StringBuilder();
+        while (end < text.Length && text[end] != quote)
+        {
+            if (text[end] == '\\' && end + 1 < text.Length)
+            {
+                if (quote == '`') value.Append('\\');
+                end++;
+            }
+            if (text[end] == '\n') line++;
+            value.Append(text[end]);
+            end++;
+        }
+        if (end >= text.Length)
+        {
+            throw new ScriptParseException(start, quote == '`' ? "` command is never closed with `" : "\" string is never closed with \"");
+        }
+        i = end + 1;
+        return new Token(quote == '"' ? TokenKind.String : TokenKind.BackQuoted, value.ToString(), start);
     }
 
     /// <summary>The longest of: IPv4 address, float, hex integer, integer, word (flex's rule; ties go to the number).</summary>

@@ -12,6 +12,12 @@ public sealed record ScriptRunOptions
 
     /// <summary>Receives one line per event, packet and engine event as the script runs (<c>--verbose</c>).</summary>
     public Action<string>? Trace { get; init; }
+
+    /// <summary>
+    /// Where back-quoted blocks find the shell files they run (<c>`../common/defaults.sh`</c>);
+    /// <see cref="ScriptRunner.RunFile"/> uses the script's own directory when this is not set.
+    /// </summary>
+    public string? SetupDirectory { get; init; }
 }
 
 /// <summary>Why a script failed: the line (0 when none applies) and what was expected against what happened.</summary>
@@ -39,6 +45,8 @@ public static class ScriptRunner
     public static ScriptResult RunFile(string path, ScriptRunOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
+        options ??= new ScriptRunOptions();
+        if (options.SetupDirectory is null) options = options with { SetupDirectory = Path.GetDirectoryName(Path.GetFullPath(path)) };
         return RunText(File.ReadAllText(path), path, options);
     }
 

@@ -275,14 +275,6 @@ public class RunnerTests
     }
 
     [Fact]
-    public void Shell_commands_are_skipped_with_a_notice()
-    {
-        ScriptResult result = Run("`sysctl -q net.ipv4.tcp_rfc1337=1`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n");
-        Assert.True(result.Passed, result.ToString());
-        Assert.Equal(["line 1: shell command `sysctl -q net.ipv4.tcp_rfc1337=1` ignored (UserTcp runs in process; there is no kernel to configure)"], result.Notices);
-    }
-
-    [Fact]
     public void Blocking_call_returns_when_the_script_makes_it_and_is_checked_against_its_end_time()
     {
         const string script = Handshake + """

@@ -1,0 +1,192 @@
+using System.Globalization;
+using UserTcp.Engine;
+
+namespace UserTcp.Script;
+
+/// <summary>What a setting from a back-quoted block did.</summary>
+public enum SetupEffect : byte
+{
+    /// <summary>It changed UserTcp's configuration.</summary>
+    Applied,
+    /// <summary>UserTcp already behaves that way (e.g. <c>tcp_fack=0</c>): nothing to change.</summary>
+    AlreadySo,
+    /// <summary>UserTcp has no equivalent: the script runs without it (an error unless <c>--relaxed</c>).</summary>
+    NotApplied,
+}
+
+/// <summary>The effect of one setting, with what it is in UserTcp's terms.</summary>
+public sealed record SetupOutcome(SetupEffect Effect, string Setting, string Explanation)
+{
+    public override string ToString() => Effect switch
+    {
+        SetupEffect.Applied => $"{Setting}: {Explanation}",
+        SetupEffect.AlreadySo => $"{Setting}: already so ({Explanation})",
+        _ => $"{Setting}: not applied ({Explanation})",
+    };
+}
+
+/// <summary>The sysctl values a script has set so far, for settings whose meaning depends on another.</summary>
+internal interface ISysctlValues
+{
+    string? this[string name] { get; }
+}
+
+/// <summary>
+/// One Linux sysctl and what it means for UserTcp. <see cref="ConfigSysctl"/> maps it onto <see cref="TcpConfig"/>;
+/// <see cref="BehaviourSysctl"/> is a knob where UserTcp has one fixed behaviour, so a value is either already so or
+/// not applied. When the engine grows a switch for a behaviour, its entry moves from the second kind to the first.
+/// </summary>
+internal abstract record SysctlKnob(string Name)
+{
+    public abstract SetupOutcome Apply(string value, ref TcpConfig config, ISysctlValues values);
+
+    protected SetupOutcome Outcome(SetupEffect effect, string value, string explanation) => new(effect, $"{Name}={value}", explanation);
+
+    protected SetupOutcome Invalid(string value, string expected) => Outcome(SetupEffect.NotApplied, value, $"expected {expected}");
+
+    /// <summary>A sysctl integer: decimal or 0x hex, as the kernel's proc_dointvec reads it.</summary>
+    public static bool TryInteger(string text, out long value)
+    {
+        text = text.Trim();
+        return text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? long.TryParse(text.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value)
+            : long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+    }
+
+    /// <summary>Whitespace-separated integers (<c>tcp_rmem</c>'s "min default max").</summary>
+    public static long[]? Integers(string text, int count)
+    {
+        string[] parts = text.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length != count) return null;
+        var values = new long[count];
+        for (int i = 0; i < count; i++)
+        {
+            if (!TryInteger(parts[i], out values[i])) return null;
+        }
+        return values;
+    }
+}
+
+/// <summary>A sysctl with an equivalent in <see cref="TcpConfig"/>: the value is read and the config changed.</summary>
+internal sealed record ConfigSysctl(string Name, string Expected, Func<string, TcpConfig, (TcpConfig Config, string What)?> Map) : SysctlKnob(Name)
+{
+    public override SetupOutcome Apply(string value, ref TcpConfig config, ISysctlValues values)
+    {
+        if (Map(value, config) is not { } mapped) return Invalid(value, Expected);
+        config = mapped.Config;
+        return Outcome(SetupEffect.Applied, value, mapped.What);
+    }
+}
+
+/// <summary>A sysctl for a behaviour UserTcp has one way: values that describe it are already so, others are not applied.</summary>
+internal sealed record BehaviourSysctl(string Name, Func<long, ISysctlValues, bool> Matches, string UserTcp) : SysctlKnob(Name)
+{
+    public override SetupOutcome Apply(string value, ref TcpConfig config, ISysctlValues values) =>
+        !TryInteger(value, out long number) ? Invalid(value, "a number")
+        : Matches(number, values) ? Outcome(SetupEffect.AlreadySo, value, UserTcp)
+        : Outcome(SetupEffect.NotApplied, value, UserTcp);
+}
+
+/// <summary>A sysctl whose value is a word (<c>tcp_congestion_control</c>).</summary>
+internal sealed record WordSysctl(string Name, Func<string, bool> Matches, string UserTcp) : SysctlKnob(Name)
+{
+    public override SetupOutcome Apply(string value, ref TcpConfig config, ISysctlValues values) =>
+        Outcome(Matches(value.Trim()) ? SetupEffect.AlreadySo : SetupEffect.NotApplied, value, UserTcp);
+}
+
+/// <summary>
+/// The table of Linux sysctls that upstream scripts set, and their meaning for UserTcp (docs/scripts.md, "Set-up
+/// commands"). Names not in the table have no equivalent and are not applied.
+/// </summary>
+internal static class LinuxSysctls
+{
+    private static readonly Dictionary<string, SysctlKnob> Table = Build().ToDictionary(k => k.Name, StringComparer.Ordinal);
+
+    /// <summary>Every sysctl the table knows, for the documentation test.</summary>
+    public static IEnumerable<string> Names => Table.Keys.Order(StringComparer.Ordinal);
+
+    public static SetupOutcome Apply(SysctlAssignment setting, ref TcpConfig config, ISysctlValues values) =>
+        Table.TryGetValue(setting.Name, out SysctlKnob? knob)
+            ? knob.Apply(setting.Value, ref config, values)
+            : new SetupOutcome(SetupEffect.NotApplied, setting.ToString(), "no equivalent in UserTcp");
+
+    private static IEnumerable<SysctlKnob> Build()
+    {
+        const string V4 = "net.ipv4.";
+
+        // ── Mapped onto TcpConfig ──
+        yield return Count(V4 + "tcp_syn_retries", 1, 127, (c, n) => c with { SynRetries = n }, "SYN retransmissions");
+        yield return Count(V4 + "tcp_synack_retries", 1, 255, (c, n) => c with { SynAckRetries = n }, "SYN-ACK retransmissions");
+        yield return Count(V4 + "tcp_retries2", 1, 255, (c, n) => c with { DataRetries = n }, "data retransmissions before giving up");
+        yield return Count(V4 + "tcp_orphan_retries", 0, 255, (c, n) => c with { OrphanRetries = n == 0 ? 8 : n }, "retransmissions of a closed socket's data (0 means 8, as Linux)");
+        yield return Seconds(V4 + "tcp_fin_timeout", (c, t) => c with { FinWait2Timeout = t }, "orphaned FIN-WAIT-2 timeout");
+        yield return Seconds(V4 + "tcp_keepalive_time", (c, t) => c with { KeepAliveIdle = t }, "keepalive idle time");
+        yield return Seconds(V4 + "tcp_keepalive_intvl", (c, t) => c with { KeepAliveInterval = t }, "keepalive probe interval");
+        yield return Count(V4 + "tcp_keepalive_probes", 1, 127, (c, n) => c with { KeepAliveCount = n }, "keepalive probes");
+        yield return new ConfigSysctl(V4 + "tcp_rfc1337", "0 or 1", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is 0 or 1
+            ? (c with { TimeWaitRst = v == 1 ? TimeWaitRstPolicy.Ignore : TimeWaitRstPolicy.Accept }, v == 1 ? "a RST in TIME-WAIT is ignored" : "a RST ends TIME-WAIT")
+            : null);
+        yield return Buffer(V4 + "tcp_rmem", (c, n) => c with { ReceiveBufferSize = n }, "receive");
+        yield return Buffer(V4 + "tcp_wmem", (c, n) => c with { SendBufferSize = n }, "send");
+        yield return new ConfigSysctl(V4 + "tcp_rto_min_us", "microseconds", (text, c) => SysctlKnob.TryInteger(text, out long us) && us is >= 1 and <= 120_000_000
+            ? (c with { MinRto = TimeSpan.FromMicroseconds(us) }, $"minimum RTO {us / 1000.0:0.###} ms")
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_rto_max_ms", "milliseconds", (text, c) => SysctlKnob.TryInteger(text, out long ms) && ms is >= 1000 and <= 120_000
+            ? (c with { MaxRto = TimeSpan.FromMilliseconds(ms) }, $"maximum RTO {ms / 1000.0:0.###} s")
+            : null);
+        yield return new ConfigSysctl(V4 + "ip_local_port_range", "two port numbers", (text, c) => SysctlKnob.Integers(text, 2) is [var first and >= 1 and <= 65535, var last and >= 1 and <= 65535] && first <= last
+            ? (c with { EphemeralPortFirst = (ushort)first, EphemeralPortLast = (ushort)last }, $"ephemeral ports {first}-{last}")
+            : null);
+
+        // ── Behaviours UserTcp has one way (today) ──
+        yield return Fixed(V4 + "tcp_timestamps", v => v == 0, "UserTcp sends no timestamps (RFC 7323 §3)");
+        yield return Fixed(V4 + "tcp_sack", v => v == 0, "UserTcp neither offers nor uses SACK (RFC 2018)");
+        yield return Fixed(V4 + "tcp_dsack", v => v == 0, "UserTcp sends no D-SACK blocks (RFC 2883)");
+        yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");
+        yield return Fixed(V4 + "tcp_window_scaling", v => v == 1, "UserTcp always offers window scaling (RFC 7323 §2)");
+        yield return Fixed(V4 + "tcp_ecn", v => v == 0, "UserTcp neither requests nor accepts ECN (RFC 3168)");
+        yield return new BehaviourSysctl(V4 + "tcp_ecn_option", (v, set) => v == 0 || (set[V4 + "tcp_ecn"] is null or "0" or "1" or "2"),
+            "AccECN options are sent only on AccECN connections, which UserTcp never negotiates");
+        yield return Fixed(V4 + "tcp_reordering", v => v == 3, "UserTcp's duplicate-ACK threshold is 3 (RFC 5681 §3.2)");
+        yield return Fixed(V4 + "tcp_early_retrans", v => v == 0, "UserTcp has neither early retransmit nor tail loss probes");
+        yield return Fixed(V4 + "tcp_recovery", v => (v & 1) == 0, "UserTcp has no RACK loss detection (RFC 8985)");
+        yield return Fixed(V4 + "tcp_frto", v => v == 0, "UserTcp has no F-RTO (RFC 5682)");
+        yield return Fixed(V4 + "tcp_slow_start_after_idle", v => v == 0, "UserTcp keeps its congestion window across idle periods");
+        yield return new WordSysctl(V4 + "tcp_congestion_control", name => name == "reno", "UserTcp's congestion control is NewReno (RFC 6582)");
+        yield return Fixed(V4 + "tcp_mtu_probing", v => v == 0, "UserTcp does no path MTU probing");
+        yield return Fixed(V4 + "tcp_moderate_rcvbuf", v => v == 0, "UserTcp does not grow its receive buffer");
+        yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
+        yield return Fixed(V4 + "tcp_thin_linear_timeouts", v => v == 0, "UserTcp always backs off exponentially");
+        yield return Fixed(V4 + "tcp_no_metrics_save", v => v == 1, "UserTcp keeps no metrics per destination");
+        yield return Fixed(V4 + "tcp_notsent_lowat", v => v == uint.MaxValue, "UserTcp has no limit on unsent data in the send buffer");
+        yield return Fixed(V4 + "tcp_fastopen", v => v == 0, "UserTcp has no TCP Fast Open (RFC 7413)");
+        yield return Fixed(V4 + "tcp_syncookies", v => v == 0, "UserTcp sends no SYN cookies");
+        yield return Fixed(V4 + "tcp_comp_sack_nr", v => v == 0, "UserTcp sends no SACK blocks to compress");
+        yield return Fixed(V4 + "tcp_tso_win_divisor", _ => false, "UserTcp has no TSO bursts to size");
+        yield return Fixed(V4 + "tcp_min_tso_segs", _ => false, "UserTcp has no TSO bursts to size");
+        yield return Fixed(V4 + "tcp_pacing_ss_ratio", _ => false, "UserTcp does not pace");
+        yield return Fixed(V4 + "tcp_pacing_ca_ratio", _ => false, "UserTcp does not pace");
+    }
+
+    private static BehaviourSysctl Fixed(string name, Func<long, bool> matches, string userTcp) => new(name, (v, _) => matches(v), userTcp);
+
+    private static ConfigSysctl Count(string name, int min, int max, Func<TcpConfig, int, TcpConfig> set, string what) =>
+        new(name, $"a number from {min} to {max}", (text, c) => SysctlKnob.TryInteger(text, out long n) && n >= min && n <= max
+            ? (set(c, (int)n), $"{what}: {n}")
+            : null);
+
+    private static ConfigSysctl Seconds(string name, Func<TcpConfig, TimeSpan, TcpConfig> set, string what) =>
+        new(name, "seconds", (text, c) => SysctlKnob.TryInteger(text, out long s) && s is >= 1 and <= int.MaxValue
+            ? (set(c, TimeSpan.FromSeconds(s)), $"{what} {s} s")
+            : null);
+
+    /// <summary>
+    /// <c>tcp_rmem</c>/<c>tcp_wmem</c> "min default max": the default is the socket's buffer as SO_RCVBUF/SO_SNDBUF
+    /// report it, so the engine's buffer holds half of it in data, as after setsockopt (docs/scripts.md). UserTcp does
+    /// not grow or shrink buffers, so min and max have no equivalent.
+    /// </summary>
+    private static ConfigSysctl Buffer(string name, Func<TcpConfig, int, TcpConfig> set, string which) =>
+        new(name, "three numbers (min default max)", (text, c) => SysctlKnob.Integers(text, 3) is [_, var initial and >= 2 and <= 128 * 1024 * 1024, _]
+            ? (set(c, (int)(initial / 2)), $"{which} buffers hold {initial / 2} bytes (getsockopt reports {initial}); min and max: UserTcp does not resize buffers")
+            : null);
+}

@@ -1,0 +1,262 @@
+namespace UserTcp.Script.Tests;
+
+/// <summary>
+/// Back-quoted set-up blocks and --options as upstream scripts write them: read into typed commands, mapped onto
+/// UserTcp's configuration where an equivalent exists, "not applied" (once, under --relaxed) or an error otherwise.
+/// </summary>
+public sealed class SetupTests : IDisposable
+{
+    private readonly string _tree = Path.Combine(Path.GetTempPath(), $"usertcp-setup-{Environment.ProcessId}-{Guid.NewGuid():N}");
+
+    public SetupTests() => Directory.CreateDirectory(Path.Combine(_tree, "common"));
+
+    public void Dispose() => Directory.Delete(_tree, recursive: true);
+
+    private const string SynRetries = """
+        `sysctl -q net.ipv4.tcp_syn_retries=2`
+        0          socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+        0...7      connect(3, ..., ...) = -1 ETIMEDOUT (Connection timed out)
+        0          > S 0:0(0) win 65535 <mss 1460,nop,wscale 3>
+        1          > S 0:0(0) win 65535 <mss 1460,nop,wscale 3>
+        3          > S 0:0(0) win 65535 <mss 1460,nop,wscale 3>
+        """;
+
+    private static ScriptResult Run(string text, bool relaxed = false, string? directory = null) =>
+        ScriptRunner.RunText(text, "test.pkt", new ScriptRunOptions { Relaxed = relaxed, SetupDirectory = directory });
+
+    private static void Passes(ScriptResult result) => Assert.True(result.Passed, result.ToString());
+
+    // ───────────── the shell reader ─────────────
+
+    [Fact]
+    public void A_multi_line_block_reads_into_typed_commands()
+    {
+        IReadOnlyList<ShellCommand> commands = ShellReader.Read("""
+            ../../common/defaults.sh
+            tc qdisc replace dev tun0 root fq
+            sysctl -q net.ipv4.tcp_congestion_control=cubic net/ipv4/tcp_min_tso_segs=4
+            # Disable TLP to avoid flakes from spurious retransmits:
+            sysctl -q net.ipv4.tcp_rmem="4096 540000 $((15*1024*1024))" > /dev/null 2>&1
+            ../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0 \
+                /proc/sys/net/ipv4/tcp_sack=0
+            echo 0 > /sys/module/tcp_cubic/parameters/hystart_detect; ip tcp_metrics flush all &> /dev/null
+            ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 initcwnd 11
+            ethtool -K tun0 gso off tso off
+            nstat | grep TcpExtOutOfWindowIcmps > /dev/null
+            /tmp/sysctl_restore_${PPID}.sh
+            """);
+        Assert.Collection(commands,
+            c => Assert.Equal(new RunFileCommand("../../common/defaults.sh", "../../common/defaults.sh"), c),
+            c => Assert.Equal(new QdiscCommand("tc qdisc replace dev tun0 root fq", "replace", "fq", null), c),
+            c => Assert.Equal<SysctlAssignment>(
+                [new("net.ipv4.tcp_congestion_control", "cubic"), new("net.ipv4.tcp_min_tso_segs", "4")],
+                Assert.IsType<SysctlCommand>(c).Settings),
+            c => Assert.Equal<SysctlAssignment>([new("net.ipv4.tcp_rmem", "4096 540000 15728640")], Assert.IsType<SysctlCommand>(c).Settings),
+            c =>
+            {
+                var set = Assert.IsType<SysctlCommand>(c);
+                Assert.True(set.SavesForRestore);
+                Assert.Equal<SysctlAssignment>([new("net.ipv4.tcp_timestamps", "0"), new("net.ipv4.tcp_sack", "0")], set.Settings);
+            },
+            c => Assert.Equal(new ModuleParameterCommand("echo 0 > /sys/module/tcp_cubic/parameters/hystart_detect", "tcp_cubic", "hystart_detect", "0"), c),
+            c => Assert.IsType<FlushMetricsCommand>(c),
+            c =>
+            {
+                var route = Assert.IsType<RouteCommand>(c);
+                Assert.Equal("192.0.2.1", route.Destination);
+                Assert.Equal<RouteMetric>([new("advmss", "600", false), new("mtu", "640", true), new("initcwnd", "11", false)], route.Metrics);
+            },
+            c => Assert.Equal<(string, bool)>([("gso", false), ("tso", false)], Assert.IsType<OffloadCommand>(c).Features),
+            c => Assert.Equal(new OtherCommand("nstat | grep TcpExtOutOfWindowIcmps > /dev/null"), c),
+            c => Assert.IsType<RestoreSysctlsCommand>(c));
+    }
+
+    [Fact]
+    public void Echo_into_proc_sys_is_a_sysctl_write()
+    {
+        var command = Assert.IsType<SysctlCommand>(Assert.Single(ShellReader.Read("echo 1 > /proc/sys/net/ipv4/tcp_rfc1337")));
+        Assert.Equal<SysctlAssignment>([new("net.ipv4.tcp_rfc1337", "1")], command.Settings);
+        Assert.False(command.SavesForRestore);
+    }
+
+    [Fact]
+    public void A_back_quoted_block_may_span_lines_and_line_numbers_count_through_it()
+    {
+        PacketScript script = ScriptParser.Parse("`a\nb\\\nc`\n0 close(3) = 0\n+0 `d`");
+        Assert.Equal(["a\nb\\\nc", "d"], script.Events.OfType<CommandEvent>().Select(c => c.Command));
+        Assert.Equal([1, 4, 5], script.Events.Select(e => e.Line));
+    }
+
+    [Fact]
+    public void An_unclosed_back_quote_names_the_line_it_opens_on()
+    {
+        ScriptParseException error = Assert.Throws<ScriptParseException>(() => ScriptParser.Parse("0 close(3) = 0\n+0 `sysctl -q\nnet.ipv4.tcp_sack=0\n"));
+        Assert.Equal(2, error.Line);
+        Assert.Contains("never closed", error.Message, StringComparison.Ordinal);
+    }
+
+    // ───────────── what the settings do ─────────────
+
+    [Fact]
+    public void A_sysctl_with_an_equivalent_changes_the_engine()
+    {
+        // tcp_syn_retries=2: two retransmissions (1 s, 3 s) and ETIMEDOUT at 7 s instead of six and 127 s.
+        Passes(Run(SynRetries));
+        Assert.False(Run(SynRetries.Replace("tcp_syn_retries=2", "tcp_syn_retries=3", StringComparison.Ordinal)).Passed);
+    }
+
+    [Fact]
+    public void Tcp_rmem_and_tcp_wmem_defaults_size_the_buffers_as_getsockopt_reports_them()
+    {
+        // The default (middle) value is what getsockopt reports; the engine's buffer holds half of it, as after
+        // setsockopt, so the SYN offers a 10000-byte window with no scaling.
+        Passes(Run("""
+            `sysctl -q net.ipv4.tcp_rmem="4096 20000 6291456"
+             sysctl -q net.ipv4.tcp_wmem="4096 $((16*1024)) 4194304"`
+            0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            +0  getsockopt(3, SOL_SOCKET, SO_RCVBUF, [20000], [4]) = 0
+            +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [16384], [4]) = 0
+            +0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+            +0  connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
+            +0  > S 0:0(0) win 10000 <mss 1460,nop,wscale 0>
+            """));
+    }
+
+    [Fact]
+    public void A_timed_block_applies_to_sockets_made_after_it()
+    {
+        Passes(Run("""
+            0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [524288], [4]) = 0
+            +1  `sysctl -q net.ipv4.tcp_wmem="4096 100000 4194304"`
+            +0  socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
+            +0  getsockopt(4, SOL_SOCKET, SO_SNDBUF, [100000], [4]) = 0
+            """));
+    }
+
+    [Fact]
+    public void Route_metrics_towards_the_peer_bound_the_mss_and_set_the_initial_window()
+    {
+        Passes(Run("""
+            `ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 initcwnd 2`
+            0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            +0   fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+            +0   connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
+            +0   > S 0:0(0) win 65535 <mss 600,nop,wscale 3>
+            +.1  < S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 0>
+            +0   > . 1:1(0) ack 1 win 32768
+            +0   write(3, ..., 3000) = 3000
+            +0   > . 1:601(600) ack 1 win 32768
+            +0   > . 601:1201(600) ack 1 win 32768
+            """));
+    }
+
+    [Fact]
+    public void The_mss_follows_the_mtu_option_unless_mss_is_given()
+    {
+        const string Syn = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n"
+            + "+0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)\n+0 > S 0:0(0) <mss MSS,nop,wscale 3>\n";
+        Passes(Run("--mtu=1200\n" + Syn.Replace("MSS", "1160", StringComparison.Ordinal), relaxed: true));
+        Passes(Run("--mtu=1200\n--mss=1000\n" + Syn.Replace("MSS", "1000", StringComparison.Ordinal), relaxed: true));
+    }
+
+    [Fact]
+    public void Defaults_sh_is_read_from_the_script_directory_and_what_has_no_equivalent_is_reported_once()
+    {
+        File.WriteAllText(Path.Combine(_tree, "common", "defaults.sh"), """
+            #!/bin/bash
+            ip tcp_metrics flush all > /dev/null 2>&1
+            sysctl -q net.ipv4.tcp_syn_retries=2
+            sysctl -q net.ipv4.tcp_sack=1
+            sysctl -q net.ipv4.tcp_fack=0
+            tc qdisc add dev tun0 root pfifo
+            """);
+        Directory.CreateDirectory(Path.Combine(_tree, "area"));
+        string script = Path.Combine(_tree, "area", "test.pkt");
+        File.WriteAllText(script, "`../common/defaults.sh`\n" + SynRetries.Replace("`sysctl -q net.ipv4.tcp_syn_retries=2`", "+0 `sysctl -q net.ipv4.tcp_sack=1`", StringComparison.Ordinal));
+
+        ScriptResult relaxed = ScriptRunner.RunFile(script, new ScriptRunOptions { Relaxed = true });
+        Passes(relaxed);
+        Assert.Equal(["line 1: ../common/defaults.sh: net.ipv4.tcp_sack=1: not applied (UserTcp neither offers nor uses SACK (RFC 2018))"], relaxed.Notices);
+
+        ScriptResult strict = ScriptRunner.RunFile(script);
+        Assert.Equal(new ScriptFailure(1, "../common/defaults.sh: `net.ipv4.tcp_sack=1` has no equivalent in UserTcp (UserTcp neither offers nor uses SACK (RFC 2018)); "
+            + "run with --relaxed to go on without it"), strict.Failure);
+    }
+
+    [Fact]
+    public void A_missing_shell_file_or_an_unknown_command_is_not_applied()
+    {
+        ScriptResult result = Run("`../common/defaults.sh\nnstat > /dev/null`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", relaxed: true, directory: _tree);
+        Passes(result);
+        Assert.Equal(2, result.Notices.Count);
+        Assert.StartsWith("line 1: ../common/defaults.sh: not applied (no file at ", result.Notices[0], StringComparison.Ordinal);
+        Assert.Equal("line 1: nstat > /dev/null: not applied (no equivalent in UserTcp)", result.Notices[1]);
+
+        ScriptFailure failure = Run("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 `nstat`\n").Failure!;
+        Assert.Equal(new ScriptFailure(2, "`nstat` has no equivalent in UserTcp (no equivalent in UserTcp); run with --relaxed to go on without it"), failure);
+    }
+
+    [Fact]
+    public void Values_that_describe_what_UserTcp_does_are_already_so()
+    {
+        Passes(Run("`sysctl -q net.ipv4.tcp_sack=0 net.ipv4.tcp_timestamps=0 net.ipv4.tcp_fack=0 net.ipv4.tcp_window_scaling=1 net.ipv4.tcp_ecn=0 "
+            + "net.ipv4.tcp_ecn_option=2 net.ipv4.tcp_congestion_control=reno net.ipv4.tcp_notsent_lowat=4294967295`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"));
+        Assert.False(Run("`sysctl -q net.ipv4.tcp_ecn=3 net.ipv4.tcp_ecn_option=2`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n").Passed);
+    }
+
+    [Fact]
+    public void The_restore_script_puts_back_what_set_sysctls_changed()
+    {
+        Passes(Run("""
+            0   `../common/set_sysctls.py /proc/sys/net/ipv4/tcp_wmem="4096 100000 4194304"`
+            +0  socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [100000], [4]) = 0
+            +0  `/tmp/sysctl_restore_${PPID}.sh`
+            +0  socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
+            +0  getsockopt(4, SOL_SOCKET, SO_SNDBUF, [524288], [4]) = 0
+            """));
+    }
+
+    [Fact]
+    public void A_bad_value_is_not_applied_and_says_what_was_expected()
+    {
+        ScriptFailure failure = Run("`sysctl -q net.ipv4.tcp_syn_retries=lots`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n").Failure!;
+        Assert.Contains("net.ipv4.tcp_syn_retries=lots` has no equivalent in UserTcp (expected a number from 1 to 127)", failure.Message, StringComparison.Ordinal);
+    }
+
+    // ───────────── options ─────────────
+
+    [Fact]
+    public void Packetdrill_options_that_change_tcp_behaviour_are_read_into_settings()
+    {
+        ScriptSettings settings = ScriptOptionTable.Read(
+            ScriptParser.Parse("--tcp_ts_tick_usecs=1000\n--tcp_ts_ecr_scaled\n--strict_segments\n--mss=1000\n--tolerance_usecs=7000\n0 close(3) = 0").Options,
+            relaxed: false, _ => { });
+        Assert.Equal((1000, true, true, (ushort)1000, 7000L), (settings.TimestampTickMicros, settings.TimestampEcrScaled, settings.StrictSegments, settings.Mss, settings.ToleranceMicros));
+    }
+
+    [Fact]
+    public void Options_for_packetdrills_own_machinery_are_not_applied_and_unknown_ones_fail()
+    {
+        ScriptResult relaxed = Run("--verbose\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", relaxed: true);
+        Passes(relaxed);
+        Assert.Equal(["line 1: --verbose: not applied (it concerns packetdrill's own machinery)"], relaxed.Notices);
+        Assert.Contains("concerns packetdrill's own machinery", Run("--verbose\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n").Failure!.Message, StringComparison.Ordinal);
+        Assert.Contains("option --bogus is not supported", Run("--bogus\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", relaxed: true).Failure!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_sysctl_the_table_maps_is_in_the_documentation()
+    {
+        string docs = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "scripts.md"));
+        Assert.All(LinuxSysctls.Names, name => Assert.Contains(name["net.ipv4.".Length..], docs, StringComparison.Ordinal));
+    }
+
+    private static string RepositoryRoot()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "UserTcp.sln"))) dir = Path.GetDirectoryName(dir);
+        return dir ?? throw new InvalidOperationException("the repository root (UserTcp.sln) is not above the test binaries");
+    }
+}
