@@ -40,6 +40,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private bool _relaxed;
     private long _tolerance = 4000;
     private double _tolerancePercent;
+    private bool _strictSegments;
     private Ipv4Address _localIp = new(192, 168, 0, 1);
     private Ipv4Address _remoteIp = new(192, 0, 2, 1);
     private ushort _bindPort = 8080;
@@ -119,6 +120,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         ScriptSettings settings = ScriptOptionTable.Read(_script.Options, _relaxed, _notices.Add);
         _relaxed = settings.Relaxed;
         _tolerance = settings.ToleranceMicros;
+        _strictSegments = settings.StrictSegments;
         _tolerancePercent = settings.TolerancePercent;
         _localIp = settings.LocalIp;
         _remoteIp = settings.RemoteIp;
@@ -345,7 +347,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
 
         CapturedSegment segment = _sent.Dequeue();
         int pieces = 1;
-        if (_relaxed && p.PayloadLength > segment.PayloadLength && segment.PayloadLength > 0)
+        if (_relaxed && !_strictSegments && p.PayloadLength > segment.PayloadLength && segment.PayloadLength > 0)
         {
             (segment, pieces) = Aggregate(segment, p.PayloadLength);
         }

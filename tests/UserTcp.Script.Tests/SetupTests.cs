@@ -237,6 +237,24 @@ public sealed class SetupTests : IDisposable
     }
 
     [Fact]
+    public void Strict_segments_keeps_relaxed_from_joining_a_burst_into_one_expected_segment()
+    {
+        const string Script = """
+            0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            +0    bind(3, ..., ...) = 0
+            +0    listen(3, 1) = 0
+            +0    < S 0:0(0) win 65535 <mss 1460,nop,wscale 7>
+            +0    > S. 0:0(0) ack 1 <mss 1460,nop,wscale 3>
+            +.1   < . 1:1(0) ack 1 win 502
+            +0    accept(3, ..., ...) = 4
+            +0    write(4, ..., 2920) = 2920
+            +0    > P. 1:2921(2920) ack 1
+            """;
+        Passes(Run(Script, relaxed: true));
+        Assert.Contains("1460 payload bytes instead of 2920", Run("--strict_segments\n" + Script, relaxed: true).Failure!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Options_for_packetdrills_own_machinery_are_not_applied_and_unknown_ones_fail()
     {
         ScriptResult relaxed = Run("--verbose\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", relaxed: true);
