@@ -115,9 +115,14 @@ public sealed class TunDeviceTests
         using TunDevice tun = ns.OpenTun(Addresses.Options());
 
         Assert.False(tun.WaitReadable(TimeSpan.FromMilliseconds(200)));
+        var buffer = new byte[tun.Mtu];
+        Assert.False(tun.TryRead(buffer, out _)); // non-blocking: nothing waiting is an answer, not a wait
 
         ns.Start("ping", "-c", "1", "-W", "1", Addresses.Stack);
         Assert.True(tun.WaitReadable(PacketTimeout));
+        Assert.True(tun.TryRead(buffer, out int length));
+        Assert.True(Packets.IsEchoRequest(buffer.AsSpan(0, length)));
+        Assert.False(tun.TryRead(buffer, out _)); // the one packet was taken
     }
 
     [RequiresNetAdminFact]

@@ -7,6 +7,7 @@ internal static partial class Libc
     internal const int O_RDONLY = 0x0;           // open for reading only
     internal const int O_RDWR = 0x2;             // open for reading and writing
     internal const int O_CLOEXEC = 0x80000;      // close the descriptor across execve, so child processes never inherit it
+    internal const int O_NONBLOCK = 0x800;       // read and write return EAGAIN instead of blocking
 
     // <sys/socket.h>
     internal const int AF_INET = 2;              // IPv4 address family

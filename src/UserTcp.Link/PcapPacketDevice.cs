@@ -18,11 +18,11 @@ public sealed class PcapPacketDevice : IPacketDevice
     public int Mtu => _inner.Mtu;
     public bool WaitReadable(TimeSpan timeout) => _inner.WaitReadable(timeout);
 
-    public int Read(Span<byte> packet)
+    public bool TryRead(Span<byte> packet, out int length)
     {
-        int length = _inner.Read(packet);
+        if (!_inner.TryRead(packet, out length)) return false;
         Record(packet[..length]);
-        return length;
+        return true;
     }
 
     public void Write(ReadOnlySpan<byte> packet)

@@ -217,21 +217,24 @@ public sealed class NetStack : IAsyncDisposable
         {
             while (!_stopping)
             {
-                if (!_device.WaitReadable(StopCheckInterval)) continue;
-                if (_stopping) break;
-                lock (_gate)
+                // Take what is waiting, in batches, and wait only once the device is empty.
+                bool more = true;
+                while (more && !_stopping)
                 {
-                    TimeSpan now = Now;
-                    // Drain a batch of packets per lock: one wake-up of the waiters per batch, not per packet.
-                    int count = 0;
-                    do
+                    lock (_gate)
                     {
-                        int length = _device.Read(buffer);
-                        ReceiveOne(buffer.AsSpan(0, length), now);
+                        TimeSpan now = Now;
+                        // One wake-up of the waiters per batch, not per packet.
+                        int count = 0;
+                        while (count < ReadBatch && (more = _device.TryRead(buffer, out int length)))
+                        {
+                            ReceiveOne(buffer.AsSpan(0, length), now);
+                            count++;
+                        }
+                        if (count > 0) AfterEngine(now);
                     }
-                    while (++count < ReadBatch && !_stopping && _device.WaitReadable(TimeSpan.Zero));
-                    AfterEngine(now);
                 }
+                if (!_stopping) _device.WaitReadable(StopCheckInterval);
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)

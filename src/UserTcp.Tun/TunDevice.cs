@@ -9,12 +9,9 @@ namespace UserTcp.Tun;
 /// A TUN interface (IFF_TUN | IFF_NO_PI): every read returns one whole IPv4 packet the kernel
 /// routed to the interface, every write hands one whole packet to the kernel. The interface
 /// lives in the network namespace of the thread that opened it, and disappears when the
-/// device is disposed.
+/// device is disposed. The descriptor is non-blocking: <see cref="TryRead"/> takes what is
+/// waiting and <see cref="WaitReadable"/> polls, so a reader polls only when the queue is empty.
 /// </summary>
-/// <remarks>
-/// A thread blocked in <see cref="Read"/> keeps the descriptor open until a packet arrives, so
-/// readers that must stop on time wait with <see cref="WaitReadable"/> first.
-/// </remarks>
 public sealed class TunDevice : IPacketDevice
 {
     private const string ControlDevice = "/dev/net/tun";
@@ -22,6 +19,7 @@ public sealed class TunDevice : IPacketDevice
 
     // Open while the device is; closing it makes the kernel remove the interface.
     private readonly SafeFileDescriptor _fd;
+    private long _writesDropped;
 
     private TunDevice(SafeFileDescriptor fd, string name, int mtu)
     {
@@ -70,10 +68,10 @@ public sealed class TunDevice : IPacketDevice
     public static void CheckControlDevice() => OpenControlDevice().Dispose();
 
     /// <summary>
-    /// Blocks until a packet arrives and copies it into <paramref name="packet"/>, which must hold
-    /// at least <see cref="Mtu"/> bytes. Returns the packet's length. Does not allocate.
+    /// Takes the next packet the kernel has queued into <paramref name="packet"/>, which must hold
+    /// at least <see cref="Mtu"/> bytes; false at once when none is waiting. Does not allocate.
     /// </summary>
-    public int Read(Span<byte> packet)
+    public bool TryRead(Span<byte> packet, out int length)
     {
         ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
         if (packet.Length < Mtu)
@@ -83,17 +81,31 @@ public sealed class TunDevice : IPacketDevice
         }
         while (true)
         {
-            nint length = Libc.Read(_fd, packet);
-            if (length >= 0)
+            nint read = Libc.Read(_fd, packet);
+            if (read >= 0)
             {
-                return (int)length;
+                length = (int)read;
+                return true;
             }
             int errno = Marshal.GetLastPInvokeError();
+            if (errno == Libc.EAGAIN)
+            {
+                length = 0;
+                return false;
+            }
             if (errno != Libc.EINTR)
             {
                 throw SystemCallError(errno, $"reading from {Name}");
             }
         }
+    }
+
+    /// <summary>Blocks until a packet arrives (polling, the descriptor being non-blocking) and takes it; returns its length.</summary>
+    public int Read(Span<byte> packet)
+    {
+        int length;
+        while (!TryRead(packet, out length)) WaitReadable(Timeout.InfiniteTimeSpan);
+        return length;
     }
 
     /// <summary>
@@ -125,6 +137,9 @@ public sealed class TunDevice : IPacketDevice
         }
     }
 
+    /// <summary>Writes the kernel refused with EAGAIN (its input backlog was full); each such packet was lost.</summary>
+    public long WritesDropped => Interlocked.Read(ref _writesDropped);
+
     /// <summary>Hands one whole IP packet to the kernel, as if it had arrived on the interface.</summary>
     public void Write(ReadOnlySpan<byte> packet)
     {
@@ -137,6 +152,12 @@ public sealed class TunDevice : IPacketDevice
                 return;
             }
             int errno = Marshal.GetLastPInvokeError();
+            if (errno == Libc.EAGAIN)
+            {
+                // The kernel's backlog is full: the packet is lost, as on a congested link, and TCP retransmits it.
+                Interlocked.Increment(ref _writesDropped);
+                return;
+            }
             if (errno != Libc.EINTR)
             {
                 throw SystemCallError(errno, $"writing a {packet.Length}-byte packet to {Name}");
@@ -149,7 +170,7 @@ public sealed class TunDevice : IPacketDevice
 
     private static SafeFileDescriptor OpenControlDevice()
     {
-        SafeFileDescriptor fd = Libc.Open(ControlDevice, Libc.O_RDWR | Libc.O_CLOEXEC);
+        SafeFileDescriptor fd = Libc.Open(ControlDevice, Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK);
         if (!fd.IsInvalid)
         {
             return fd;

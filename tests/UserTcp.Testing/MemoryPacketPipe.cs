@@ -48,18 +48,19 @@ public sealed class MemoryPacketPipe
             }
         }
 
-        public int Take(Span<byte> buffer)
+        public bool TryTake(Span<byte> buffer, out int length)
         {
             lock (_packets)
             {
-                while (_packets.Count == 0)
+                ObjectDisposedException.ThrowIf(_closed && _packets.Count == 0, this);
+                if (!_packets.TryDequeue(out byte[]? packet))
                 {
-                    ObjectDisposedException.ThrowIf(_closed, this);
-                    Monitor.Wait(_packets);
+                    length = 0;
+                    return false;
                 }
-                byte[] packet = _packets.Dequeue();
                 packet.CopyTo(buffer);
-                return packet.Length;
+                length = packet.Length;
+                return true;
             }
         }
 
@@ -87,7 +88,7 @@ public sealed class MemoryPacketPipe
 
         public int Mtu { get; }
         public bool WaitReadable(TimeSpan timeout) => _incoming.WaitReadable(timeout);
-        public int Read(Span<byte> packet) => _incoming.Take(packet);
+        public bool TryRead(Span<byte> packet, out int length) => _incoming.TryTake(packet, out length);
 
         public void Write(ReadOnlySpan<byte> packet)
         {
