@@ -24,7 +24,7 @@ public sealed class FaultInjector : ILinkDevice
     private readonly ILinkDevice _inner;
     // Invariant: the only source of randomness, so a seed fixes every fate.
     private readonly Random _random;
-    private readonly FaultRule[] _rules;
+    private readonly FaultRuleSet _rules;
     // Invariant: packets waiting out a jitter delay or released from a hold, by the instant they go to _inner.
     private readonly PacketQueue _delayed;
     // Invariant: the copies of at most one held-back packet, due at its reorder timeout.
@@ -45,14 +45,20 @@ public sealed class FaultInjector : ILinkDevice
         Options = options;
         // A seeded Random is the point here: reproducible fates, not secrecy.
         _random = new Random(seed);
-        _rules = [.. rules];
+        _rules = new FaultRuleSet(rules);
         _delayed = new PacketQueue(inner.Mtu);
         _heldBack = new PacketQueue(inner.Mtu);
     }
 
     /// <summary>The random faults; rates in [0, 1], jitter and reorder timeout non-negative (checked on construction).</summary>
     public FaultOptions Options { get; }
-    public IReadOnlyList<FaultRule> Rules => _rules;
+    public IReadOnlyList<FaultRule> Rules => _rules.Rules;
+
+    /// <summary>Which way the packets this injector sees travel, for rules that select by direction (default: outbound).</summary>
+    public PacketDirection Direction { get; init; } = PacketDirection.Outbound;
+
+    /// <summary>Where rules that select by connection state look states up; without it such rules never match.</summary>
+    public IConnectionStateSource? States { get; init; }
     public FaultCounters Counters { get; } = new();
 
     /// <summary>Called for every fault applied, with the packet formatted; while null nothing is formatted.</summary>
@@ -70,27 +76,65 @@ public sealed class FaultInjector : ILinkDevice
     {
         Flush(now);
         Counters.Transmitted++;
-        if (DroppedByRule(packet, now) || DroppedAtRandom(packet, now)) return;
+        RuleVerdict rules = _rules.Evaluate(packet, Direction, now, States, _random);
+        if (rules.Drop is FaultRule dropper)
+        {
+            dropper.Applied++;
+            Counters.DroppedByRule++;
+            if (OnFault is not null) Report(now, FaultAction.Dropped, $"dropped by rule '{dropper.Description}'", packet, dropper);
+            return;
+        }
+        if (DroppedAtRandom(packet, now)) return;
 
         int copies = 1;
-        if (Roll(Options.DuplicateRate))
+        if (rules.Duplicate is FaultRule duplicator)
+        {
+            duplicator.Applied++;
+            copies = 2;
+            Counters.Duplicated++;
+            Report(now, FaultAction.Duplicated, $"duplicated by rule '{duplicator.Description}'", packet, duplicator);
+        }
+        else if (Roll(Options.DuplicateRate))
         {
             copies = 2;
             Counters.Duplicated++;
             Report(now, FaultAction.Duplicated, "duplicated", packet);
         }
-        bool holdBack = _heldBack.Count == 0 && Roll(Options.ReorderRate);
-        if (holdBack)
+        TimeSpan holdFor = Options.ReorderTimeout;
+        bool holdBack = false;
+        if (_heldBack.Count == 0 && rules.HoldBack is FaultRule holder)
         {
+            holder.Applied++;
+            holdBack = true;
+            holdFor = holder.Delay;
+            Counters.HeldBack++;
+            Report(now, FaultAction.HeldBack, $"held back behind the next packet by rule '{holder.Description}'", packet, holder);
+        }
+        else if (_heldBack.Count == 0 && Roll(Options.ReorderRate))
+        {
+            holdBack = true;
             Counters.HeldBack++;
             Report(now, FaultAction.HeldBack, "held back behind the next packet", packet);
         }
+        TimeSpan ruleDelay = TimeSpan.Zero;
+        if (!holdBack && rules.Delay is FaultRule delayer)
+        {
+            delayer.Applied++;
+            ruleDelay = delayer.Delay;
+            Counters.Delayed++;
+            if (OnFault is not null)
+            {
+                Report(now, FaultAction.Delayed,
+                    string.Create(CultureInfo.InvariantCulture, $"delayed by {ruleDelay.TotalMilliseconds:0.###} ms by rule '{delayer.Description}'"), packet, delayer);
+            }
+        }
+        if (rules.Corrupt is FaultRule corrupter) corrupter.Applied++;
 
         TimeSpan lastRelease = now;
         for (int copy = 0; copy < copies; copy++)
         {
-            bool corrupt = packet.Length > 0 && Roll(Options.CorruptRate);
-            TimeSpan release = holdBack ? now + Options.ReorderTimeout : now + Jitter(packet, now);
+            bool corrupt = packet.Length > 0 && (rules.Corrupt is not null || Roll(Options.CorruptRate));
+            TimeSpan release = holdBack ? now + holdFor : now + ruleDelay + Jitter(packet, now);
             if (!corrupt && release == now)
             {
                 Flush(now); // a corrupted first copy queued for now goes first
@@ -98,7 +142,7 @@ public sealed class FaultInjector : ILinkDevice
                 continue;
             }
             Span<byte> stored = (holdBack ? _heldBack : _delayed).Enqueue(packet, release);
-            if (corrupt) Corrupt(stored, now);
+            if (corrupt) Corrupt(stored, now, rules.Corrupt);
             if (release > lastRelease) lastRelease = release;
         }
         // This packet is the "next one" a held-back packet waits for: the held copies follow its last copy.
@@ -136,23 +180,6 @@ public sealed class FaultInjector : ILinkDevice
         }
     }
 
-    private bool DroppedByRule(ReadOnlySpan<byte> packet, TimeSpan now)
-    {
-        if (_rules.Length == 0) return false;
-        TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
-        FaultRule? dropper = null;
-        // Every rule sees every packet, so "the second FIN" counts FINs this side sent whatever other rules did.
-        foreach (FaultRule rule in _rules)
-        {
-            if (rule.Matches(now, segment)) dropper ??= rule;
-        }
-        if (dropper is null) return false;
-        dropper.Dropped++;
-        Counters.DroppedByRule++;
-        if (OnFault is not null) Report(now, FaultAction.Dropped, $"dropped by rule '{dropper.Description}'", packet, dropper);
-        return true;
-    }
-
     private bool DroppedAtRandom(ReadOnlySpan<byte> packet, TimeSpan now)
     {
         if (!Roll(Options.DropRate)) return false;
@@ -174,17 +201,13 @@ public sealed class FaultInjector : ILinkDevice
         return extra;
     }
 
-    private void Corrupt(Span<byte> copy, TimeSpan now)
+    private void Corrupt(Span<byte> copy, TimeSpan now, FaultRule? rule)
     {
-        int offset = _random.Next(copy.Length);
-        byte flip = (byte)_random.Next(1, 256);
-        byte before = copy[offset];
-        copy[offset] ^= flip;
+        string what = FaultCorruption.Apply(copy, _random);
         Counters.Corrupted++;
         if (OnFault is not null)
         {
-            Report(now, FaultAction.Corrupted,
-                string.Create(CultureInfo.InvariantCulture, $"corrupted byte {offset} (0x{before:x2} -> 0x{copy[offset]:x2})"), copy);
+            Report(now, FaultAction.Corrupted, rule is null ? what : $"{what} by rule '{rule.Description}'", copy, rule);
         }
     }
 

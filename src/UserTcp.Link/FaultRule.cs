@@ -1,44 +1,185 @@
 using System.Globalization;
+using UserTcp.Engine;
 using UserTcp.Wire;
 
 namespace UserTcp.Link;
 
-/// <summary>
-/// A deterministic drop decision with a description for logs ("drop the first FIN"). A fault injector shows every
-/// packet it is handed to every rule, in order, before any random fault; the packet is dropped when any rule
-/// matches, and the first matching rule is credited. Rules that count or latch keep state, so a rule instance
-/// belongs to one injector. A packet that does not parse as TCP matches only rules that ignore its contents.
-/// </summary>
-public abstract class FaultRule
+/// <summary>Which packets a rule looks at by payload.</summary>
+public enum PayloadFilter : byte
 {
-    private protected FaultRule(string description) => Description = description;
+    Any,
+    /// <summary>Segments carrying data (payload length &gt; 0).</summary>
+    Data,
+    /// <summary>Segments without data: pure ACKs, bare SYNs, FINs and RSTs.</summary>
+    Empty,
+}
+
+/// <summary>
+/// One fault: a selection of packets and what to do to them. A packet is selected when it passes every selector that
+/// is set — direction, TCP flags, payload, UserTcp's connection state, a time window, a latch ("after the first FIN"),
+/// a predicate — and then the rule counts it: <see cref="NthFirst"/>..<see cref="NthLast"/> picks which selected
+/// packets it acts on ("the first FIN"), and <see cref="Probability"/> rolls for each of those. Rules are written in
+/// the small language of <see cref="Parse"/> ("drop from-kernel flags=FIN nth=1") or built with the factories.
+/// <para>
+/// An injector shows every packet to every rule, in order, so counting rules count the same packets whatever other
+/// rules do; then it applies what the acting rules ask: a drop wins, otherwise delay, hold-back (reorder), duplicate
+/// and corrupt combine. Rules keep counts and latches, so a rule instance belongs to one injector. A packet that does
+/// not parse as TCP/IPv4 is selected only by rules with no TCP selector.
+/// </para>
+/// </summary>
+public sealed partial class FaultRule
+{
+    // Invariant: selected packets seen so far, counted up to NthLast (or without bound when NthLast is null).
+    private long _selected;
+    // Invariant: true once a packet in this rule's direction carrying all of After has passed; never reset.
+    private bool _latched;
+    private readonly string? _description;
+
+    /// <summary>A rule that applies <paramref name="action"/> to every packet its selectors pick.</summary>
+    /// <param name="description">How logs name the rule; by default its text in the rule language.</param>
+    public FaultRule(FaultAction action, string? description = null)
+    {
+        if (!Enum.IsDefined(action)) throw new ArgumentOutOfRangeException(nameof(action), action, "not a fault action");
+        Action = action;
+        _description = description;
+    }
+
+    /// <summary>What the rule does to the packets it acts on.</summary>
+    public FaultAction Action { get; }
+
+    /// <summary>For <see cref="FaultAction.Delayed"/>: how long the packet waits. For <see cref="FaultAction.HeldBack"/>: the longest it waits for a packet to follow it.</summary>
+    public TimeSpan Delay
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, TimeSpan.Zero);
+            field = value;
+        }
+    } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Only packets going this way; null for both.</summary>
+    public PacketDirection? Direction { get; init; }
+
+    /// <summary>Only segments carrying all of these flags (with <see cref="ExactFlags"/>: exactly these).</summary>
+    public TcpFlags Flags { get; init; }
+
+    /// <summary>When true, a segment's flags must equal <see cref="Flags"/> rather than include them.</summary>
+    public bool ExactFlags { get; init; }
+
+    public PayloadFilter Payload { get; init; }
+
+    /// <summary>Only segments whose connection is in one of these states on UserTcp's side when the packet passes; null for any.</summary>
+    public IReadOnlySet<TcpState>? States { get; init; }
+
+    /// <summary>Only packets at instants in [From, Until) of the injector's clock; null for no bound.</summary>
+    public TimeSpan? From { get; init; }
+    public TimeSpan? Until { get; init; }
+
+    /// <summary>Only packets after the first one (in this rule's direction) that carries all of these flags; that one itself passes.</summary>
+    public TcpFlags? After { get; init; }
+
+    /// <summary>Acts on the selected packets numbered NthFirst..NthLast (1-based); NthLast null for no end.</summary>
+    public long NthFirst
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            field = value;
+        }
+    } = 1;
+
+    public long? NthLast { get; init; }
+
+    /// <summary>The chance, in [0, 1], that a packet the rule would act on is acted on; drawn from the injector's seeded generator.</summary>
+    public double Probability
+    {
+        get;
+        init
+        {
+            if (!(value >= 0 && value <= 1)) throw new ArgumentOutOfRangeException(nameof(Probability), value, "a probability is between 0 and 1");
+            field = value;
+        }
+    } = 1;
+
+    /// <summary>A further test on the segment's fields, for rules built in code.</summary>
+    public Func<TcpSegmentInfo, bool>? Predicate { get; init; }
 
     /// <summary>What the rule does, in words, for logs and test output.</summary>
-    public string Description { get; }
+    public string Description => _description ?? ToText();
 
-    /// <summary>Packets this rule dropped (as the first matching rule).</summary>
-    public long Dropped { get; internal set; }
+    /// <summary>Packets this rule acted on (for drops: the packets it was the first dropping rule for).</summary>
+    public long Applied { get; internal set; }
+
+    /// <summary>Whether the rule needs UserTcp's connection state to decide.</summary>
+    public bool NeedsState => States is not null;
+
+    private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || States is not null
+        || After is not null || Predicate is not null;
 
     public override string ToString() => Description;
 
-    /// <summary>Sees one transmitted packet; <paramref name="segment"/> is null when it is not well-formed TCP/IPv4.</summary>
-    internal abstract bool Matches(TimeSpan now, in TcpSegmentInfo? segment);
+    /// <summary>
+    /// Sees one packet; true when the rule acts on it. Counting, latching and the probability roll happen here, so call it
+    /// once per packet. <paramref name="segment"/> is null when the packet is not well-formed TCP/IPv4; <paramref name="state"/>
+    /// is UserTcp's state of the packet's connection, null when unknown.
+    /// </summary>
+    internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, TcpState? state, Random random)
+    {
+        if (Direction is PacketDirection only && only != direction) return false;
+        if (segment is not { } tcp)
+        {
+            if (NeedsTcp) return false;
+        }
+        else
+        {
+            if (After is TcpFlags trigger && !_latched)
+            {
+                _latched = tcp.Has(trigger);
+                return false;
+            }
+            if (ExactFlags ? tcp.Flags != Flags : !tcp.Has(Flags)) return false;
+            if (Payload == PayloadFilter.Data && tcp.PayloadLength == 0) return false;
+            if (Payload == PayloadFilter.Empty && tcp.PayloadLength > 0) return false;
+            if (States is not null && (state is not TcpState s || !States.Contains(s))) return false;
+            if (Predicate is not null && !Predicate(tcp)) return false;
+        }
+        if (From is TimeSpan from && now < from) return false;
+        if (Until is TimeSpan until && now >= until) return false;
+        if (NthLast is long last && _selected >= last) return false;
+        long n = ++_selected;
+        if (n < NthFirst) return false;
+        return Probability >= 1 || (Probability > 0 && random.NextDouble() < Probability);
+    }
 
     /// <summary>Drops the <paramref name="n"/>-th segment (1-based) that carries all of <paramref name="flags"/>; "drop the first FIN".</summary>
     public static FaultRule DropNth(TcpFlags flags, int n = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
-        return new NthRule(flags, n);
+        return new FaultRule(FaultAction.Dropped, $"drop the {Ordinal(n)} {Name(flags)}")
+        {
+            Flags = flags,
+            NthFirst = n,
+            NthLast = n,
+            Predicate = flags == TcpFlags.None ? static _ => true : null,
+        };
     }
 
     /// <summary>Lets the first segment carrying all of <paramref name="flags"/> through, then drops everything after it.</summary>
-    public static FaultRule DropAllAfter(TcpFlags flags) => new AfterRule(flags);
+    public static FaultRule DropAllAfter(TcpFlags flags) =>
+        new(FaultAction.Dropped, $"drop everything sent after the first {Name(flags)}") { After = flags };
 
     /// <summary>Drops every packet sent at an instant in [<paramref name="from"/>, <paramref name="until"/>).</summary>
     public static FaultRule Blackhole(TimeSpan from, TimeSpan until)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(until, from);
-        return new BlackholeRule(from, until);
+        return new FaultRule(FaultAction.Dropped,
+            string.Create(CultureInfo.InvariantCulture, $"drop everything sent from {from.TotalSeconds:0.######} s until {until.TotalSeconds:0.######} s"))
+        {
+            From = from,
+            Until = until,
+        };
     }
 
     /// <summary>Drops every TCP segment <paramref name="predicate"/> accepts; <paramref name="description"/> names it in logs.</summary>
@@ -46,20 +187,21 @@ public abstract class FaultRule
     {
         ArgumentNullException.ThrowIfNull(predicate);
         ArgumentException.ThrowIfNullOrWhiteSpace(description);
-        return new PredicateRule(predicate, description);
+        return new FaultRule(FaultAction.Dropped, description) { Predicate = predicate };
     }
 
     /// <summary>Flag names as people write them: "FIN", "SYN+ACK"; "segment" for no flags.</summary>
-    private static string Name(TcpFlags flags)
+    internal static string Name(TcpFlags flags)
     {
         if (flags == TcpFlags.None) return "segment";
-        (TcpFlags Flag, string Name)[] names =
-        [
-            (TcpFlags.Syn, "SYN"), (TcpFlags.Fin, "FIN"), (TcpFlags.Rst, "RST"), (TcpFlags.Psh, "PSH"),
-            (TcpFlags.Ack, "ACK"), (TcpFlags.Urg, "URG"), (TcpFlags.Ece, "ECE"), (TcpFlags.Cwr, "CWR"),
-        ];
-        return string.Join('+', names.Where(pair => (flags & pair.Flag) != 0).Select(pair => pair.Name));
+        return string.Join('+', FlagNames.Where(pair => (flags & pair.Flag) != 0).Select(pair => pair.Name));
     }
+
+    private static readonly (TcpFlags Flag, string Name)[] FlagNames =
+    [
+        (TcpFlags.Syn, "SYN"), (TcpFlags.Fin, "FIN"), (TcpFlags.Rst, "RST"), (TcpFlags.Psh, "PSH"),
+        (TcpFlags.Ack, "ACK"), (TcpFlags.Urg, "URG"), (TcpFlags.Ece, "ECE"), (TcpFlags.Cwr, "CWR"),
+    ];
 
     private static string Ordinal(int n) => n switch
     {
@@ -69,37 +211,4 @@ public abstract class FaultRule
         _ when n % 100 is 11 or 12 or 13 => string.Create(CultureInfo.InvariantCulture, $"{n}th"),
         _ => string.Create(CultureInfo.InvariantCulture, $"{n}{(n % 10) switch { 1 => "st", 2 => "nd", 3 => "rd", _ => "th" }}"),
     };
-
-    private sealed class NthRule(TcpFlags flags, int n) : FaultRule($"drop the {Ordinal(n)} {Name(flags)}")
-    {
-        // Invariant: segments carrying all of flags seen so far, dropped or not, counted up to n.
-        private int _seen;
-
-        internal override bool Matches(TimeSpan now, in TcpSegmentInfo? segment) =>
-            segment is { } tcp && tcp.Has(flags) && _seen < n && ++_seen == n;
-    }
-
-    private sealed class AfterRule(TcpFlags flags) : FaultRule($"drop everything sent after the first {Name(flags)}")
-    {
-        // Invariant: true once a segment carrying all of flags has been seen; never reset.
-        private bool _latched;
-
-        internal override bool Matches(TimeSpan now, in TcpSegmentInfo? segment)
-        {
-            if (_latched) return true;
-            _latched = segment is { } tcp && tcp.Has(flags);
-            return false;
-        }
-    }
-
-    private sealed class BlackholeRule(TimeSpan from, TimeSpan until) : FaultRule(
-        string.Create(CultureInfo.InvariantCulture, $"drop everything sent from {from.TotalSeconds:0.######} s until {until.TotalSeconds:0.######} s"))
-    {
-        internal override bool Matches(TimeSpan now, in TcpSegmentInfo? segment) => now >= from && now < until;
-    }
-
-    private sealed class PredicateRule(Func<TcpSegmentInfo, bool> predicate, string description) : FaultRule(description)
-    {
-        internal override bool Matches(TimeSpan now, in TcpSegmentInfo? segment) => segment is { } tcp && predicate(tcp);
-    }
 }

@@ -1,0 +1,386 @@
+using System.Globalization;
+using UserTcp.Wire;
+
+namespace UserTcp.Link;
+
+/// <summary>
+/// Faults on the live path: wraps the runtime's device (a TUN interface) and applies <see cref="FaultRule"/>s to both
+/// directions — to the kernel (what the stack writes, <see cref="PacketDirection.Outbound"/>) and from the kernel (what
+/// the stack reads, <see cref="PacketDirection.Inbound"/>). It only ever sees the packets of the device it wraps, so a
+/// rule cannot touch any other traffic.
+/// <para>
+/// Outbound: a write is dropped, corrupted, duplicated, or handed to the device later (a delay, or held back until the
+/// next outbound packet has gone, or its hold time is up); late packets go from a timer. Inbound: <see cref="WaitReadable"/>
+/// reads from the device, decides each packet's fate and queues the survivors for <see cref="Read"/>, each when due, so
+/// delays cost the reader no thread of its own. Every packet goes to the <see cref="IPacketTap"/> (a pcapng capture) as
+/// the link carried it, the dropped ones included and each fault noted; every fault also goes to <see cref="OnFault"/>.
+/// </para>
+/// <para>Randomness (rules with a probability, corruption) comes from one generator seeded by the caller: the same
+/// seed and the same traffic give the same fates. Thread-safe as <see cref="IPacketDevice"/> asks: one reader, any writers.</para>
+/// </summary>
+public sealed class FaultInjectingDevice : IPacketDevice
+{
+    private readonly IPacketDevice _inner;
+    private readonly FaultRuleSet _rules;
+    private readonly IConnectionStateSource? _states;
+    private readonly IPacketTap? _tap;
+    private readonly TimeProvider _time;
+    private readonly long _start;
+    // Guards _random and the rules' counters and latches: both directions decide under it.
+    private readonly Lock _decide = new();
+    private readonly Random _random;
+    // Outbound packets waiting for their instant (delays, released holds), by (instant, order); guarded by _out.
+    private readonly Lock _out = new();
+    private readonly PriorityQueue<Pending, (TimeSpan Due, long Order)> _outLater = new();
+    private long _outOrder;
+    // At most one outbound packet held back behind the next one, with the instant its hold ends; guarded by _out.
+    private (Pending Packet, TimeSpan Due)? _outHeld;
+    private readonly ITimer _timer;
+    // Inbound packets decided and waiting to be read, by the instant they may be; only the reader thread touches them.
+    private readonly PacketQueue _in;
+    private readonly PacketQueue _inHeld;
+    private readonly byte[] _readBuffer;
+    private int _disposed;
+
+    /// <param name="inner">The device the packets really cross; disposed with this one.</param>
+    /// <param name="rules">The rules, each evaluated for every packet in order.</param>
+    /// <param name="seed">Seeds the generator for probabilities and corruption.</param>
+    /// <param name="time">The clock of time windows and delays; its instant zero is this device's construction.</param>
+    /// <param name="states">Where rules that select by UserTcp's connection state look it up.</param>
+    /// <param name="tap">Records every packet, faults noted.</param>
+    public FaultInjectingDevice(IPacketDevice inner, IEnumerable<FaultRule> rules, int seed, TimeProvider? time = null,
+        IConnectionStateSource? states = null, IPacketTap? tap = null)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(rules);
+        _inner = inner;
+        _rules = new FaultRuleSet(rules);
+        _states = states;
+        _tap = tap;
+        _time = time ?? TimeProvider.System;
+        _start = _time.GetTimestamp();
+        // A seeded Random is the point here: reproducible fates, not secrecy.
+        _random = new Random(seed);
+        int mtu = Math.Max(inner.Mtu, 1500);
+        _in = new PacketQueue(mtu);
+        _inHeld = new PacketQueue(mtu);
+        _readBuffer = new byte[mtu];
+        _timer = _time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public IReadOnlyList<FaultRule> Rules => _rules.Rules;
+    public FaultCounters Counters { get; } = new();
+
+    /// <summary>Called for every fault applied (on the thread that applied it).</summary>
+    public Action<FaultEvent>? OnFault { get; set; }
+
+    /// <summary>Time since this device was made: the clock of rules' time windows and of the tap's records.</summary>
+    public TimeSpan Now => _time.GetElapsedTime(_start);
+
+    public int Mtu => _inner.Mtu;
+
+    public void Write(ReadOnlySpan<byte> packet)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        TimeSpan now = Now;
+        RuleVerdict verdict;
+        string? corruption = null;
+        byte[]? corrupted = null;
+        lock (_decide)
+        {
+            Counters.Transmitted++;
+            verdict = _rules.Evaluate(packet, PacketDirection.Outbound, now, _states, _random);
+            if (verdict.Corrupt is not null)
+            {
+                corrupted = packet.ToArray();
+                corruption = FaultCorruption.Apply(corrupted, _random);
+            }
+        }
+        if (verdict.Drop is FaultRule dropper)
+        {
+            var note = Note(FaultAction.Dropped, dropper, "never reached the kernel");
+            Applied(dropper, () => Counters.DroppedByRule++);
+            _tap?.Record(packet, PacketDirection.Outbound, now, note);
+            Report(now, note, packet);
+            return;
+        }
+        ReadOnlySpan<byte> bytes = corrupted ?? packet;
+        FaultNote? first = null;
+        if (verdict.Corrupt is FaultRule corrupter)
+        {
+            first = Note(FaultAction.Corrupted, corrupter, $"{corruption} on the way to the kernel");
+            Applied(corrupter, () => Counters.Corrupted++);
+            Report(now, first.Value, bytes);
+        }
+        FaultNote? copyNote = null;
+        if (verdict.Duplicate is FaultRule duplicator)
+        {
+            copyNote = Note(FaultAction.Duplicated, duplicator, "the kernel got this packet twice; this is the copy");
+            Applied(duplicator, () => Counters.Duplicated++);
+            Report(now, copyNote.Value, bytes);
+        }
+        lock (_out)
+        {
+            if (verdict.HoldBack is FaultRule holder && _outHeld is null)
+            {
+                FaultNote held = Note(FaultAction.HeldBack, holder,
+                    string.Create(CultureInfo.InvariantCulture, $"held back behind UserTcp's next packet (at most {holder.Delay.TotalMilliseconds:0.###} ms), sent at {now.TotalSeconds:0.000000} s"));
+                Applied(holder, () => Counters.HeldBack++);
+                Report(now, held, bytes);
+                _outHeld = (new Pending(bytes.ToArray(), Combine(held, first)), now + holder.Delay);
+                if (copyNote is not null) Later(bytes, now + holder.Delay, copyNote);
+                ArmTimer(now);
+                return;
+            }
+            TimeSpan due = now;
+            if (verdict.Delay is FaultRule delayer)
+            {
+                due = now + delayer.Delay;
+                FaultNote delayed = Note(FaultAction.Delayed, delayer,
+                    string.Create(CultureInfo.InvariantCulture, $"delayed {delayer.Delay.TotalMilliseconds:0.###} ms on the way to the kernel, sent at {now.TotalSeconds:0.000000} s"));
+                Applied(delayer, () => Counters.Delayed++);
+                Report(now, delayed, bytes);
+                first = Combine(delayed, first);
+                copyNote = copyNote is null ? null : Combine(delayed, copyNote);
+            }
+            ReleaseDue(now);
+            if (due == now)
+            {
+                Forward(bytes, now, first);
+                if (copyNote is not null) Forward(bytes, now, copyNote);
+            }
+            else
+            {
+                Later(bytes, due, first);
+                if (copyNote is not null) Later(bytes, due, copyNote);
+            }
+            // This packet is the "next one" a held packet waits for: the held one follows it.
+            if (_outHeld is ((byte[] waiting, var note), _))
+            {
+                _outHeld = null;
+                if (due == now) Forward(waiting, now, note);
+                else Later(waiting, due, note);
+            }
+            ArmTimer(now);
+        }
+    }
+
+    public bool WaitReadable(TimeSpan timeout)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        bool infinite = timeout == Timeout.InfiniteTimeSpan;
+        if (!infinite) ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        TimeSpan deadline = infinite ? TimeSpan.MaxValue : Now + timeout;
+        while (true)
+        {
+            TimeSpan now = Now;
+            ReleaseHeldInbound(now);
+            if (_in.TryPeek(out _, out TimeSpan due) && due <= now) return true;
+            if (now >= deadline && !_inner.WaitReadable(TimeSpan.Zero)) return false;
+            TimeSpan until = deadline;
+            if (_in.NextDue is TimeSpan next && next < until) until = next;
+            if (_inHeld.NextDue is TimeSpan held && held < until) until = held;
+            TimeSpan wait = until == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : until - now;
+            if (wait != Timeout.InfiniteTimeSpan && wait < TimeSpan.Zero) wait = TimeSpan.Zero;
+            if (_inner.WaitReadable(wait)) ReadFromInner();
+        }
+    }
+
+    public int Read(Span<byte> packet)
+    {
+        while (!(_in.TryPeek(out _, out TimeSpan due) && due <= Now))
+        {
+            WaitReadable(Timeout.InfiniteTimeSpan);
+        }
+        _in.TryPeek(out ReadOnlySpan<byte> ready, out _);
+        int length = ready.Length;
+        ready.CopyTo(packet);
+        _in.Dequeue();
+        return length;
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _timer.Dispose();
+        _inner.Dispose();
+    }
+
+    // Reads one packet the kernel sent and decides its fate; survivors wait in _in until due.
+    private void ReadFromInner()
+    {
+        int length = _inner.Read(_readBuffer);
+        Span<byte> packet = _readBuffer.AsSpan(0, length);
+        TimeSpan now = Now;
+        RuleVerdict verdict;
+        string? corruption = null;
+        Span<byte> corrupted = default;
+        lock (_decide)
+        {
+            Counters.Transmitted++;
+            verdict = _rules.Evaluate(packet, PacketDirection.Inbound, now, _states, _random);
+            if (verdict.Drop is null && verdict.Corrupt is not null)
+            {
+                corrupted = packet.ToArray();
+                corruption = FaultCorruption.Apply(corrupted, _random);
+            }
+        }
+        if (!verdict.Any)
+        {
+            _tap?.Record(packet, PacketDirection.Inbound, now, null);
+            Deliver(packet, now);
+            return;
+        }
+        if (verdict.Drop is FaultRule dropper)
+        {
+            FaultNote dropped = Note(FaultAction.Dropped, dropper, "never reached UserTcp");
+            Applied(dropper, () => Counters.DroppedByRule++);
+            _tap?.Record(packet, PacketDirection.Inbound, now, dropped);
+            Report(now, dropped, packet);
+            return;
+        }
+        FaultNote? last = null;
+        if (verdict.Corrupt is FaultRule corrupter)
+        {
+            FaultNote note = Note(FaultAction.Corrupted, corrupter, $"UserTcp got it with {corruption}");
+            Applied(corrupter, () => Counters.Corrupted++);
+            Report(now, note, corrupted);
+            last = Combine(note, last);
+        }
+        ReadOnlySpan<byte> deliver = corruption is null ? packet : corrupted;
+        int copies = 1;
+        if (verdict.Duplicate is FaultRule duplicator)
+        {
+            FaultNote note = Note(FaultAction.Duplicated, duplicator, "UserTcp got it twice");
+            Applied(duplicator, () => Counters.Duplicated++);
+            Report(now, note, packet);
+            last = Combine(note, last);
+            copies = 2;
+        }
+        if (verdict.HoldBack is FaultRule holder && _inHeld.Count == 0)
+        {
+            FaultNote note = Note(FaultAction.HeldBack, holder,
+                string.Create(CultureInfo.InvariantCulture, $"held back behind the kernel's next packet (at most {holder.Delay.TotalMilliseconds:0.###} ms) before UserTcp got it"));
+            Applied(holder, () => Counters.HeldBack++);
+            Report(now, note, packet);
+            _tap?.Record(packet, PacketDirection.Inbound, now, Combine(note, last));
+            for (int i = 0; i < copies; i++) _inHeld.Enqueue(deliver, now + holder.Delay);
+            return;
+        }
+        TimeSpan due = now;
+        if (verdict.Delay is FaultRule delayer)
+        {
+            FaultNote note = Note(FaultAction.Delayed, delayer,
+                string.Create(CultureInfo.InvariantCulture, $"delayed {delayer.Delay.TotalMilliseconds:0.###} ms before UserTcp got it"));
+            Applied(delayer, () => Counters.Delayed++);
+            Report(now, note, packet);
+            last = Combine(note, last);
+            due = now + delayer.Delay;
+        }
+        _tap?.Record(packet, PacketDirection.Inbound, now, last);
+        for (int i = 0; i < copies; i++) Deliver(deliver, due);
+    }
+
+    // Queues a packet for the reader; a packet held back goes right behind it.
+    private void Deliver(ReadOnlySpan<byte> packet, TimeSpan due)
+    {
+        if (due < Now) due = Now;
+        _in.Enqueue(packet, due);
+        Counters.Forwarded++;
+        while (_inHeld.TryPeek(out ReadOnlySpan<byte> held, out _))
+        {
+            _in.Enqueue(held, due);
+            Counters.Forwarded++;
+            _inHeld.Dequeue();
+        }
+    }
+
+    private void ReleaseHeldInbound(TimeSpan now)
+    {
+        while (_inHeld.TryPeek(out ReadOnlySpan<byte> held, out TimeSpan due) && due <= now)
+        {
+            _in.Enqueue(held, due);
+            Counters.Forwarded++;
+            _inHeld.Dequeue();
+        }
+    }
+
+    // Under _out: queues a copy of an outbound packet for its instant, with the note its record gets when it goes.
+    private void Later(ReadOnlySpan<byte> packet, TimeSpan due, FaultNote? note) =>
+        _outLater.Enqueue(new Pending(packet.ToArray(), note), (due, _outOrder++));
+
+    private void ReleaseOutbound()
+    {
+        if (_disposed != 0) return;
+        lock (_out)
+        {
+            TimeSpan now = Now;
+            if (_outHeld is ((byte[] held, var note), TimeSpan heldDue) && heldDue <= now)
+            {
+                _outHeld = null;
+                Later(held, heldDue, note);
+            }
+            ReleaseDue(now);
+            ArmTimer(now);
+        }
+    }
+
+    // Under _out: writes every queued outbound packet due by now, in (instant, order) order.
+    private void ReleaseDue(TimeSpan now)
+    {
+        while (_outLater.TryPeek(out Pending pending, out (TimeSpan Due, long) key) && key.Due <= now)
+        {
+            _outLater.Dequeue();
+            Forward(pending.Packet, now, pending.Note);
+        }
+    }
+
+    private void ArmTimer(TimeSpan now)
+    {
+        TimeSpan? next = _outLater.TryPeek(out _, out (TimeSpan Due, long) key) ? key.Due : null;
+        if (_outHeld is (_, TimeSpan held) && (next is null || held < next)) next = held;
+        if (next is TimeSpan due)
+        {
+            TimeSpan wait = due - now;
+            _timer.Change(wait < TimeSpan.Zero ? TimeSpan.Zero : wait, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void Forward(ReadOnlySpan<byte> packet, TimeSpan now, FaultNote? note)
+    {
+        _tap?.Record(packet, PacketDirection.Outbound, now, note);
+        Counters.Forwarded++;
+        _inner.Write(packet);
+    }
+
+    private void Applied(FaultRule rule, Action count)
+    {
+        lock (_decide)
+        {
+            rule.Applied++;
+            count();
+        }
+    }
+
+    private static FaultNote Note(FaultAction action, FaultRule rule, string what) =>
+        new(action, $"{Verb(action)} by rule '{rule.Description}': {what}", rule);
+
+    private static string Verb(FaultAction action) => action switch
+    {
+        FaultAction.Dropped => "dropped",
+        FaultAction.Delayed => "delayed",
+        FaultAction.HeldBack => "held back",
+        FaultAction.Duplicated => "duplicated",
+        FaultAction.Corrupted => "corrupted",
+        _ => action.ToString(),
+    };
+
+    // One record can carry several faults; the action shown first is the one that shapes its timing.
+    private static FaultNote Combine(FaultNote first, FaultNote? second) =>
+        second is FaultNote other ? first with { Text = $"{first.Text}; {other.Text}" } : first;
+
+    private readonly record struct Pending(byte[] Packet, FaultNote? Note);
+
+    private void Report(TimeSpan now, FaultNote note, ReadOnlySpan<byte> packet) =>
+        OnFault?.Invoke(new FaultEvent(now, note.Action, note.Text, PacketFormatter.Format(packet), note.Rule));
+}

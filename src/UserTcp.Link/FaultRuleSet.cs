@@ -1,0 +1,54 @@
+using UserTcp.Engine;
+using UserTcp.Wire;
+
+namespace UserTcp.Link;
+
+/// <summary>What the rules ask for one packet: for each action, the first rule that acts (null when none does).</summary>
+internal readonly record struct RuleVerdict(FaultRule? Drop, FaultRule? Delay, FaultRule? HoldBack, FaultRule? Duplicate, FaultRule? Corrupt)
+{
+    public bool Any => Drop is not null || Delay is not null || HoldBack is not null || Duplicate is not null || Corrupt is not null;
+}
+
+/// <summary>The rules of one injector, shown every packet in order (so counting rules count alike whatever the others do).</summary>
+internal sealed class FaultRuleSet
+{
+    private readonly FaultRule[] _rules;
+    private readonly bool _needsState;
+
+    public FaultRuleSet(IEnumerable<FaultRule> rules)
+    {
+        _rules = [.. rules];
+        _needsState = _rules.Any(r => r.NeedsState);
+    }
+
+    public IReadOnlyList<FaultRule> Rules => _rules;
+
+    public RuleVerdict Evaluate(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan now, IConnectionStateSource? states, Random random)
+    {
+        if (_rules.Length == 0) return default;
+        TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
+        TcpState? state = null;
+        if (_needsState && states is not null && segment is { } tcp)
+        {
+            var source = new IpEndpoint(tcp.Source, tcp.SourcePort);
+            var destination = new IpEndpoint(tcp.Destination, tcp.DestinationPort);
+            state = states.StateOf(direction == PacketDirection.Outbound ? new FourTuple(source, destination) : new FourTuple(destination, source));
+        }
+        FaultRule? drop = null, delay = null, hold = null, duplicate = null, corrupt = null;
+        foreach (FaultRule rule in _rules)
+        {
+            if (!rule.Matches(now, direction, segment, state, random)) continue;
+            switch (rule.Action)
+            {
+                case FaultAction.Dropped: drop ??= rule; break;
+                case FaultAction.Delayed: delay ??= rule; break;
+                case FaultAction.HeldBack: hold ??= rule; break;
+                case FaultAction.Duplicated: duplicate ??= rule; break;
+                case FaultAction.Corrupted: corrupt ??= rule; break;
+            }
+        }
+        // A dropped packet suffers nothing else; the rules that would have acted on it did not.
+        if (drop is not null) return new RuleVerdict(drop, null, null, null, null);
+        return new RuleVerdict(null, delay, hold, duplicate, corrupt);
+    }
+}

@@ -1,0 +1,51 @@
+namespace UserTcp.Link;
+
+/// <summary>What a fault injector did to a packet a tap records: the action, in words, and the rule responsible (null for random faults).</summary>
+public readonly record struct FaultNote(FaultAction Action, string Text, FaultRule? Rule = null);
+
+/// <summary>
+/// Sees every packet that crosses a device, as a capture on the link would: the device's clock, the direction, and
+/// what a fault injector did to it (a dropped packet is recorded too, marked). Called from the device's reader and
+/// writer threads at once, so implementations serialize themselves.
+/// </summary>
+public interface IPacketTap
+{
+    void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault);
+}
+
+/// <summary>Records every packet read from and written to a device in a tap, stamped by the given clock; faults none.</summary>
+public sealed class CapturingDevice : IPacketDevice
+{
+    private readonly IPacketDevice _inner;
+    private readonly IPacketTap _tap;
+    private readonly Func<TimeSpan> _clock;
+
+    /// <param name="clock">Time since the capture's epoch; the live stack passes the stack's clock.</param>
+    public CapturingDevice(IPacketDevice inner, IPacketTap tap, Func<TimeSpan> clock)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(tap);
+        ArgumentNullException.ThrowIfNull(clock);
+        _inner = inner;
+        _tap = tap;
+        _clock = clock;
+    }
+
+    public int Mtu => _inner.Mtu;
+    public bool WaitReadable(TimeSpan timeout) => _inner.WaitReadable(timeout);
+
+    public int Read(Span<byte> packet)
+    {
+        int length = _inner.Read(packet);
+        _tap.Record(packet[..length], PacketDirection.Inbound, _clock(), null);
+        return length;
+    }
+
+    public void Write(ReadOnlySpan<byte> packet)
+    {
+        _tap.Record(packet, PacketDirection.Outbound, _clock(), null);
+        _inner.Write(packet);
+    }
+
+    public void Dispose() => _inner.Dispose();
+}
