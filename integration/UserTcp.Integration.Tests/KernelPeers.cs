@@ -74,4 +74,21 @@ internal static class KernelPeers
         s.close()
         print("closed", flush=True)
         """;
+
+    /// <summary>python3 -c EchoOnce HOST PORT: accepts one connection on HOST:PORT, echoes it until end of stream, closes.</summary>
+    public const string EchoOnce = """
+        import socket, sys
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((sys.argv[1], int(sys.argv[2])))
+        server.listen(1)
+        print("listening", flush=True)
+        conn, _ = server.accept()
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                break
+            conn.sendall(data)
+        conn.close()
+        """;
 }

@@ -1,6 +1,5 @@
-using System.Diagnostics;
 using UserTcp.Engine;
-using UserTcp.Link;
+using UserTcp.Live;
 using UserTcp.Services;
 using UserTcp.Sockets;
 using UserTcp.Tun;
@@ -21,10 +20,13 @@ internal sealed class LiveStack : IAsyncDisposable
     private readonly CancellationTokenSource _bound;
     private int _disposed;
 
-    private LiveStack(NetNamespace ns, NetStack stack, ServiceHost? services, EventRecorder events, string? pcapPath, TimeSpan bound)
+    private readonly UserTcp.Live.LiveStack _live;
+
+    private LiveStack(NetNamespace ns, UserTcp.Live.LiveStack live, ServiceHost? services, EventRecorder events, string? pcapPath, TimeSpan bound)
     {
         Namespace = ns;
-        Stack = stack;
+        _live = live;
+        Stack = live.Stack;
         Services = services;
         Events = events;
         PcapPath = pcapPath;
@@ -46,22 +48,17 @@ internal sealed class LiveStack : IAsyncDisposable
         NetNamespace ns = NetNamespace.Create();
         try
         {
-            IPacketDevice device = ns.OpenTun(Addresses.Options());
-            if (pcapPath is not null)
-            {
-                long start = Stopwatch.GetTimestamp();
-                device = new PcapPacketDevice(device, PcapFile.Create(pcapPath, DateTimeOffset.UtcNow), () => Stopwatch.GetElapsedTime(start));
-            }
             var events = new EventRecorder(recordSegments);
-            NetStack stack = NetStack.Start(device, new NetStackOptions
+            UserTcp.Live.LiveStack live = new LiveStackBuilder
             {
-                Address = Addresses.StackAddress,
+                Namespace = ns.Name,
+                CapturePath = pcapPath,
                 Tcp = tcp ?? new TcpConfig { TimeWait = ShortTimeWait, FinWait2Timeout = TimeSpan.FromSeconds(5) },
                 CloseOnDispose = CloseMode.Reset,
                 Events = events,
-            });
-            ServiceHost? host = services ? ServiceHost.Start(stack) : null;
-            return new LiveStack(ns, stack, host, events, pcapPath, bound ?? TimeSpan.FromSeconds(60));
+            }.Start();
+            ServiceHost? host = services ? ServiceHost.Start(live.Stack) : null;
+            return new LiveStack(ns, live, host, events, pcapPath, bound ?? TimeSpan.FromSeconds(60));
         }
         catch
         {
@@ -88,7 +85,7 @@ internal sealed class LiveStack : IAsyncDisposable
         {
             try
             {
-                await Stack.DisposeAsync();
+                await _live.DisposeAsync();
             }
             finally
             {

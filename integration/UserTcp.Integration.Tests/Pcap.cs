@@ -11,26 +11,33 @@ internal sealed record CapturedSegment(int Index, Ipv4Address Source, ushort Sou
         $"#{Index} {Source}.{SourcePort} > {Destination}.{DestinationPort} [{PacketFormatter.FlagLetters(Flags)}] seq {Sequence} len {PayloadLength}";
 }
 
-/// <summary>Reads the classic pcap files <see cref="UserTcp.Link.PcapFile"/> writes.</summary>
+/// <summary>Reads the pcapng captures the live stack writes (<see cref="UserTcp.Link.PcapNgWriter"/>: LINKTYPE_RAW, little-endian).</summary>
 internal static class Pcap
 {
     public static IReadOnlyList<CapturedSegment> ReadTcp(string path)
     {
         byte[] file = File.ReadAllBytes(path);
-        Assert.True(file.Length >= 24 && BinaryPrimitives.ReadUInt32LittleEndian(file) == 0xA1B2C3D4, $"{path} is not a little-endian pcap");
-        Assert.Equal(101u, BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(20)));
+        Assert.True(file.Length >= 28 && BinaryPrimitives.ReadUInt32LittleEndian(file) == 0x0A0D0D0A
+            && BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(8)) == 0x1A2B3C4D, $"{path} is not a little-endian pcapng");
         var segments = new List<CapturedSegment>();
-        int offset = 24;
-        for (int index = 0; offset + 16 <= file.Length; index++)
+        int index = 0;
+        for (int offset = 0; offset + 12 <= file.Length;)
         {
-            int included = (int)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(offset + 8));
-            ReadOnlySpan<byte> packet = file.AsSpan(offset + 16, included);
-            offset += 16 + included;
-            if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip) == WireError.None && TcpSegment.TryParse(ip, out TcpSegment tcp) == WireError.None)
+            uint type = BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(offset));
+            int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(offset + 4));
+            Assert.True(length >= 12 && offset + length <= file.Length, $"{path}: a block at {offset} claims {length} bytes");
+            if (type == 6)
             {
-                segments.Add(new CapturedSegment(index, ip.Source, tcp.SourcePort, ip.Destination, tcp.DestinationPort,
-                    tcp.Flags, tcp.SequenceNumber.Value, tcp.Payload.Length));
+                int included = (int)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(offset + 20));
+                ReadOnlySpan<byte> packet = file.AsSpan(offset + 28, included);
+                if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip) == WireError.None && TcpSegment.TryParse(ip, out TcpSegment tcp) == WireError.None)
+                {
+                    segments.Add(new CapturedSegment(index, ip.Source, tcp.SourcePort, ip.Destination, tcp.DestinationPort,
+                        tcp.Flags, tcp.SequenceNumber.Value, tcp.Payload.Length));
+                }
+                index++;
             }
+            offset += length;
         }
         return segments;
     }

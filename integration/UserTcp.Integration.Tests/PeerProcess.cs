@@ -125,6 +125,16 @@ public sealed class PeerProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Asks the program to stop (SIGTERM, by its pid) and waits for it and its output; false when it did not end in time.</summary>
+    public bool Terminate(TimeSpan timeout)
+    {
+        if (!_process.HasExited)
+        {
+            using PeerProcess kill = Run(timeout, "kill", "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return WaitForExit(timeout);
+    }
+
     /// <summary>Waits until the program prints a matching line on stderr; false when the time ran out.</summary>
     public bool WaitForErrorLine(Func<string, bool> match, TimeSpan timeout) => WaitForLine(_error, match, timeout);
 

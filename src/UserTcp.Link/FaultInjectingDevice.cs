@@ -10,9 +10,9 @@ namespace UserTcp.Link;
 /// rule cannot touch any other traffic.
 /// <para>
 /// Outbound: a write is dropped, corrupted, duplicated, or handed to the device later (a delay, or held back until the
-/// next outbound packet has gone, or its hold time is up); late packets go from a timer. Inbound: <see cref="WaitReadable"/>
-/// reads from the device, decides each packet's fate and queues the survivors for <see cref="Read"/>, each when due, so
-/// delays cost the reader no thread of its own. Every packet goes to the <see cref="IPacketTap"/> (a pcapng capture) as
+/// next outbound packet has gone, or its hold time is up); late packets go from a timer. Inbound: <see cref="TryRead"/>
+/// and <see cref="WaitReadable"/> take what the device has, decide each packet's fate and queue the survivors, each
+/// readable when due, so delays cost the reader no thread of its own. Every packet goes to the <see cref="IPacketTap"/> (a pcapng capture) as
 /// the link carried it, the dropped ones included and each fault noted; every fault also goes to <see cref="OnFault"/>.
 /// </para>
 /// <para>Randomness (rules with a probability, corruption) comes from one generator seeded by the caller: the same
@@ -26,6 +26,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
     private readonly IPacketTap? _tap;
     private readonly TimeProvider _time;
     private readonly long _start;
+    private readonly Func<TimeSpan>? _clock;
     // Guards _random and the rules' counters and latches: both directions decide under it.
     private readonly Lock _decide = new();
     private readonly Random _random;
@@ -45,11 +46,12 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// <param name="inner">The device the packets really cross; disposed with this one.</param>
     /// <param name="rules">The rules, each evaluated for every packet in order.</param>
     /// <param name="seed">Seeds the generator for probabilities and corruption.</param>
-    /// <param name="time">The clock of time windows and delays; its instant zero is this device's construction.</param>
+    /// <param name="time">Runs the timers of delayed packets; by default the system's.</param>
     /// <param name="states">Where rules that select by UserTcp's connection state look it up.</param>
     /// <param name="tap">Records every packet, faults noted.</param>
+    /// <param name="clock">The instants of time windows and records (the stack's clock, so both agree); by default the time since construction on <paramref name="time"/>.</param>
     public FaultInjectingDevice(IPacketDevice inner, IEnumerable<FaultRule> rules, int seed, TimeProvider? time = null,
-        IConnectionStateSource? states = null, IPacketTap? tap = null)
+        IConnectionStateSource? states = null, IPacketTap? tap = null, Func<TimeSpan>? clock = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
         ArgumentNullException.ThrowIfNull(rules);
@@ -59,6 +61,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         _tap = tap;
         _time = time ?? TimeProvider.System;
         _start = _time.GetTimestamp();
+        _clock = clock;
         // A seeded Random is the point here: reproducible fates, not secrecy.
         _random = new Random(seed);
         int mtu = Math.Max(inner.Mtu, 1500);
@@ -74,8 +77,8 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// <summary>Called for every fault applied (on the thread that applied it).</summary>
     public Action<FaultEvent>? OnFault { get; set; }
 
-    /// <summary>Time since this device was made: the clock of rules' time windows and of the tap's records.</summary>
-    public TimeSpan Now => _time.GetElapsedTime(_start);
+    /// <summary>The clock of rules' time windows and of the tap's records.</summary>
+    public TimeSpan Now => _clock?.Invoke() ?? _time.GetElapsedTime(_start);
 
     public int Mtu => _inner.Mtu;
 
@@ -84,7 +87,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         TimeSpan now = Now;
         RuleVerdict verdict;
-        string? corruption = null;
+        FaultCorruption? corruption = null;
         byte[]? corrupted = null;
         lock (_decide)
         {
@@ -173,30 +176,34 @@ public sealed class FaultInjectingDevice : IPacketDevice
         TimeSpan deadline = infinite ? TimeSpan.MaxValue : Now + timeout;
         while (true)
         {
+            if (ReadyNow()) return true;
             TimeSpan now = Now;
-            ReleaseHeldInbound(now);
-            if (_in.TryPeek(out _, out TimeSpan due) && due <= now) return true;
-            if (now >= deadline && !_inner.WaitReadable(TimeSpan.Zero)) return false;
+            if (now >= deadline) return false;
             TimeSpan until = deadline;
             if (_in.NextDue is TimeSpan next && next < until) until = next;
             if (_inHeld.NextDue is TimeSpan held && held < until) until = held;
-            TimeSpan wait = until == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : until - now;
-            if (wait != Timeout.InfiniteTimeSpan && wait < TimeSpan.Zero) wait = TimeSpan.Zero;
-            if (_inner.WaitReadable(wait)) ReadFromInner();
+            _inner.WaitReadable(until == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : until - now);
         }
     }
 
-    public int Read(Span<byte> packet)
+    public bool TryRead(Span<byte> packet, out int length)
     {
-        while (!(_in.TryPeek(out _, out TimeSpan due) && due <= Now))
-        {
-            WaitReadable(Timeout.InfiniteTimeSpan);
-        }
+        length = 0;
+        if (!ReadyNow()) return false;
         _in.TryPeek(out ReadOnlySpan<byte> ready, out _);
-        int length = ready.Length;
+        length = ready.Length;
         ready.CopyTo(packet);
         _in.Dequeue();
-        return length;
+        return true;
+    }
+
+    // Decides the fate of everything the kernel has sent so far, releases what is due, and says whether a packet is ready.
+    private bool ReadyNow()
+    {
+        while (_inner.TryRead(_readBuffer, out int length)) Decide(_readBuffer.AsSpan(0, length));
+        TimeSpan now = Now;
+        ReleaseHeldInbound(now);
+        return _in.TryPeek(out _, out TimeSpan due) && due <= now;
     }
 
     public void Dispose()
@@ -206,14 +213,12 @@ public sealed class FaultInjectingDevice : IPacketDevice
         _inner.Dispose();
     }
 
-    // Reads one packet the kernel sent and decides its fate; survivors wait in _in until due.
-    private void ReadFromInner()
+    // Decides the fate of one packet the kernel sent; survivors wait in _in until due.
+    private void Decide(Span<byte> packet)
     {
-        int length = _inner.Read(_readBuffer);
-        Span<byte> packet = _readBuffer.AsSpan(0, length);
         TimeSpan now = Now;
         RuleVerdict verdict;
-        string? corruption = null;
+        FaultCorruption? corruption = null;
         Span<byte> corrupted = default;
         lock (_decide)
         {

@@ -203,11 +203,11 @@ public sealed class FaultInjector : ILinkDevice
 
     private void Corrupt(Span<byte> copy, TimeSpan now, FaultRule? rule)
     {
-        string what = FaultCorruption.Apply(copy, _random);
+        FaultCorruption what = FaultCorruption.Apply(copy, _random);
         Counters.Corrupted++;
         if (OnFault is not null)
         {
-            Report(now, FaultAction.Corrupted, rule is null ? what : $"{what} by rule '{rule.Description}'", copy, rule);
+            Report(now, FaultAction.Corrupted, rule is null ? what.ToString() : $"{what} by rule '{rule.Description}'", copy, rule);
         }
     }
 

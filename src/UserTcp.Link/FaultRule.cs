@@ -115,8 +115,8 @@ public sealed partial class FaultRule
     /// <summary>Whether the rule needs UserTcp's connection state to decide.</summary>
     public bool NeedsState => States is not null;
 
-    private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || States is not null
-        || After is not null || Predicate is not null;
+    // Whether a packet that is not TCP can never match (the latch alone does not: once latched it drops everything).
+    private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || States is not null || Predicate is not null;
 
     public override string ToString() => Description;
 
@@ -130,7 +130,7 @@ public sealed partial class FaultRule
         if (Direction is PacketDirection only && only != direction) return false;
         if (segment is not { } tcp)
         {
-            if (NeedsTcp) return false;
+            if (NeedsTcp || (After is not null && !_latched)) return false;
         }
         else
         {

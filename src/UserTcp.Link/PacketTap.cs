@@ -34,11 +34,11 @@ public sealed class CapturingDevice : IPacketDevice
     public int Mtu => _inner.Mtu;
     public bool WaitReadable(TimeSpan timeout) => _inner.WaitReadable(timeout);
 
-    public int Read(Span<byte> packet)
+    public bool TryRead(Span<byte> packet, out int length)
     {
-        int length = _inner.Read(packet);
+        if (!_inner.TryRead(packet, out length)) return false;
         _tap.Record(packet[..length], PacketDirection.Inbound, _clock(), null);
-        return length;
+        return true;
     }
 
     public void Write(ReadOnlySpan<byte> packet)

@@ -32,7 +32,7 @@ public class FaultRuleTests
 
         Assert.Equal(new[] { TcpFlags.Ack | TcpFlags.Psh, FinAck, TcpFlags.Ack }, received.Select(s => s.Flags));
         Assert.Equal("drop the first FIN", rule.Description);
-        Assert.Equal(1, rule.Dropped);
+        Assert.Equal(1, rule.Applied);
         Assert.Equal(1, a.Counters.DroppedByRule);
         FaultEvent dropped = Assert.Single(events);
         Assert.Same(rule, dropped.Rule);
@@ -74,7 +74,7 @@ public class FaultRuleTests
         var received = Send(a, b, Data(1), Tcp(FinAck, seq: 11), Tcp(TcpFlags.Ack, seq: 12), Tcp(FinAck, seq: 11), [0x45, 0, 0]);
 
         Assert.Equal(new[] { TcpFlags.Ack | TcpFlags.Psh, FinAck }, received.Select(s => s.Flags));
-        Assert.Equal(3, rule.Dropped);
+        Assert.Equal(3, rule.Applied);
         Assert.Equal("drop everything sent after the first FIN", rule.Description);
         Assert.All(events, e => Assert.StartsWith("dropped by rule 'drop everything sent after the first FIN'", e.Detail, StringComparison.Ordinal));
     }
@@ -89,7 +89,7 @@ public class FaultRuleTests
 
         Assert.Equal(new uint[] { 0, 1, 4, 5 }, received.Select(s => s.SequenceNumber.Value));
         Assert.Equal("drop everything sent from 0.002 s until 0.004 s", rule.Description);
-        Assert.Equal(2, rule.Dropped);
+        Assert.Equal(2, rule.Applied);
     }
 
     [Fact]
@@ -101,7 +101,7 @@ public class FaultRuleTests
         var received = Send(a, b, Data(1), Data(2), Data(3), Tcp(TcpFlags.Ack, seq: 5), Data(6));
 
         Assert.Equal(new uint[] { 2, 5, 6 }, received.Select(s => s.SequenceNumber.Value));
-        Assert.Equal(2, rule.Dropped);
+        Assert.Equal(2, rule.Applied);
         Assert.All(events, e => Assert.Equal("dropped by rule 'drop odd data segments'", e.Detail));
     }
 
@@ -114,7 +114,7 @@ public class FaultRuleTests
 
         Assert.Empty(Send(a, b, Tcp(FinAck, seq: 1), Tcp(FinAck, seq: 1)));
 
-        Assert.Equal((1, 1), (first.Dropped, all.Dropped));
+        Assert.Equal((1, 1), (first.Applied, all.Applied));
         Assert.Equal(0, a.Counters.Duplicated);
         Assert.Equal(new[] { first, all }, events.Select(e => e.Rule));
     }
@@ -130,7 +130,7 @@ public class FaultRuleTests
         var received = Send(a, b, Tcp(FinAck, seq: 1), Tcp(FinAck, seq: 1), Tcp(FinAck, seq: 1));
 
         Assert.Single(received);
-        Assert.Equal((1, 1), (blackhole.Dropped, secondFin.Dropped));
+        Assert.Equal((1, 1), (blackhole.Applied, secondFin.Applied));
     }
 
     [Fact]
@@ -155,7 +155,7 @@ public class FaultRuleTests
         for (int i = 0; i < garbage.Length; i++) a.Transmit(garbage[i], Ms(i));
 
         Assert.Equal(garbage.Length, Drain(b, Ms(1000)).Count);
-        Assert.All(rules, rule => Assert.Equal(0, rule.Dropped));
+        Assert.All(rules, rule => Assert.Equal(0, rule.Applied));
     }
 
     [Fact]

@@ -71,7 +71,7 @@ internal static class ConnectCommand
     private static async Task<int> RunAsync(StackSettings settings, IpEndpoint remote, TimeSpan connectTimeout)
     {
         using var signal = new StopSignal();
-        await using LiveStack live = LiveStack.Start(settings, new TcpConfig());
+        await using CommandStack live = CommandStack.Start(settings, new TcpConfig());
         UserTcpConnection connection = await OpenAsync(live.Stack, remote, connectTimeout, signal.Token).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {

@@ -85,7 +85,7 @@ internal static class GetCommand
     private static async Task<int> RunAsync(StackSettings settings, Target target, string? outputPath, TimeSpan connectTimeout)
     {
         using var signal = new StopSignal();
-        await using LiveStack live = LiveStack.Start(settings, new TcpConfig());
+        await using CommandStack live = CommandStack.Start(settings, new TcpConfig());
         var remote = new IpEndpoint(target.Address, target.Port);
         long started = Stopwatch.GetTimestamp();
         UserTcpConnection connection = await ConnectCommand.OpenAsync(live.Stack, remote, connectTimeout, signal.Token).ConfigureAwait(false);

@@ -62,7 +62,7 @@ internal static class ServeCommand
         if (timeWait is TimeSpan tw) tcp = tcp with { TimeWait = tw };
         long started = Stopwatch.GetTimestamp();
 
-        LiveStack live = LiveStack.Start(settings, tcp);
+        CommandStack live = CommandStack.Start(settings, tcp);
         ILogger logger = live.Logs.CreateLogger("UserTcp.Cli.Serve");
         ServiceHost host;
         ControlSocket.Server? control;

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Text.RegularExpressions;
 using UserTcp.Engine;
-using UserTcp.Link;
+using UserTcp.Live;
 using UserTcp.Services;
 using UserTcp.Sockets;
 using UserTcp.Tun;
@@ -21,9 +21,9 @@ internal sealed record DemoSettings(long HttpBytes, int EchoBytes, TimeSpan Time
 /// </summary>
 internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
 {
-    private const string Iface = "utcp0";
-    private const string KernelCidr = "10.77.0.1/24";
-    private const string Stack = "10.77.0.2";
+    private const string Iface = LiveDefaults.InterfaceName;
+    private const string KernelCidr = LiveDefaults.KernelAddressText;
+    private const string Stack = LiveDefaults.StackAddressText;
     private static readonly TimeSpan SampleInterval = TimeSpan.FromMilliseconds(1);
     private static readonly TimeSpan ProgramTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(3);
@@ -89,37 +89,29 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
 
     private async Task RunInNamespaceAsync(ScratchNamespace ns, CancellationToken cancellationToken)
     {
-        var tunOptions = new TunOptions(Iface, InterfaceAddress.Parse(KernelCidr));
-        TunDevice tun = ns.OpenTun(tunOptions);
-        IPacketDevice device = tun;
-        if (settings.Pcap is not null)
-        {
-            PcapFile file;
-            try
-            {
-                file = PcapFile.Create(settings.Pcap, DateTimeOffset.UtcNow);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                tun.Dispose();
-                throw new CliException(1, $"cannot write --pcap {settings.Pcap}: {e.Message}");
-            }
-            long start = Stopwatch.GetTimestamp();
-            device = new PcapPacketDevice(tun, file, () => Stopwatch.GetElapsedTime(start));
-        }
         var trace = new EngineTrace();
-        NetStack stack = NetStack.Start(device, new NetStackOptions
+        LiveStack live;
+        try
         {
-            Address = Ipv4Address.Parse(Stack),
-            Tcp = new TcpConfig { TimeWait = settings.TimeWait },
-            Events = trace,
-        });
+            live = new LiveStackBuilder
+            {
+                Namespace = ns.Name,
+                CapturePath = settings.Pcap,
+                Tcp = new TcpConfig { TimeWait = settings.TimeWait },
+                Events = trace,
+            }.Start();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException(1, $"cannot write --pcap {settings.Pcap}: {e.Message}");
+        }
+        NetStack stack = live.Stack;
         ServiceHost? host = null;
         KernelSocketSampler? sampler = null;
         try
         {
             host = ServiceHost.Start(stack);
-            Note($"tun        {Iface} in the namespace: kernel {KernelCidr} ─── UserTcp {Stack}, mtu {tun.Mtu}");
+            Note($"tun        {Iface} in the namespace: kernel {KernelCidr} ─── UserTcp {Stack}, mtu {live.Settings.Mtu}");
             Note($"services   {host.Describe()} on {Stack}");
             Note($"timers     TIME-WAIT shortened to {Seconds(settings.TimeWait)} for the demo (UserTcp's default and Linux's: 60 s)");
             Note("states     UserTcp's from its engine's events; the kernel's from the namespace's socket table (the sock_diag");
@@ -152,7 +144,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
                 }
                 await host.DisposeAsync().ConfigureAwait(false);
             }
-            await stack.DisposeAsync().ConfigureAwait(false);
+            await live.DisposeAsync().ConfigureAwait(false);
         }
     }
 

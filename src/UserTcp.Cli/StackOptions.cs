@@ -1,21 +1,19 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Diagnostics;
-using System.Globalization;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
-using UserTcp.Engine;
 using UserTcp.Link;
-using UserTcp.Sockets;
+using UserTcp.Live;
 using UserTcp.Tun;
 using UserTcp.Wire;
 
 namespace UserTcp.Cli;
 
-/// <summary>What `serve`, `connect` and `get` need to bring up a stack: the TUN interface, addresses, capture, logging.</summary>
-internal sealed record StackSettings(
-    string Iface, Ipv4Address Address, InterfaceAddress KernelAddress, int Mtu, string? Netns, string? Pcap, LogLevel LogLevel);
+/// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
+internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel)
+{
+    public string Iface => Builder.InterfaceName;
+    public string? Netns => Builder.Namespace;
+}
 
 /// <summary>A user mistake found after parsing (exit 2) or a refusal from the system (exit 1), reported in one line.</summary>
 internal sealed class CliException(int exitCode, string message) : Exception(message)
@@ -25,13 +23,14 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --netns, --pcap,
-/// --log-level), with their defaults, parsers and the checks that span several of them.
+/// --fault, --fault-seed, --log-level), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
+/// several of them.
 /// </summary>
 internal sealed class StackOptionSet
 {
-    public const string DefaultIface = "utcp0";
-    public const string DefaultAddress = "10.77.0.2";
-    public const string DefaultKernelAddress = "10.77.0.1/24";
+    public const string DefaultIface = LiveDefaults.InterfaceName;
+    public const string DefaultAddress = LiveDefaults.StackAddressText;
+    public const string DefaultKernelAddress = LiveDefaults.KernelAddressText;
 
     public Option<string> Iface { get; } = new("--iface", "-i")
     {
@@ -57,7 +56,7 @@ internal sealed class StackOptionSet
     public Option<int> Mtu { get; } = new("--mtu")
     {
         Description = $"Interface MTU, 576 to {TunOptions.MaxMtu}; UserTcp's MSS is the MTU less 40",
-        DefaultValueFactory = _ => TunOptions.DefaultMtu,
+        DefaultValueFactory = _ => LiveDefaults.Mtu,
         CustomParser = OptionParsers.Int("--mtu", 576, TunOptions.MaxMtu),
     };
 
@@ -70,7 +69,23 @@ internal sealed class StackOptionSet
 
     public Option<string?> Pcap { get; } = new("--pcap")
     {
-        Description = "Write every packet in and out to this pcap file (tcpdump -r and Wireshark read it)",
+        Description = "Write every packet in and out to this pcapng file (tcpdump -r and Wireshark read it); packets a --fault "
+            + "touched carry a comment saying what happened, dropped ones included",
+    };
+
+    public Option<FaultRule[]> Faults { get; } = new("--fault")
+    {
+        Description = "Apply a fault on the TUN link (repeatable), e.g. 'drop from-kernel flags=FIN nth=1', 'drop to-kernel after=FIN', "
+            + "'delay=200ms to-kernel', 'drop p=5%'; the rule language is in the README (Faults on the live path)",
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = ParseFaults,
+    };
+
+    public Option<int> FaultSeed { get; } = new("--fault-seed")
+    {
+        Description = "Seed for the faults' random choices (p=, corrupt): the same seed and traffic give the same fates",
+        DefaultValueFactory = _ => 1,
+        CustomParser = OptionParsers.Int("--fault-seed", 0, int.MaxValue),
     };
 
     public Option<LogLevel> LogLevel { get; }
@@ -93,13 +108,42 @@ internal sealed class StackOptionSet
         command.Options.Add(Mtu);
         command.Options.Add(Netns);
         command.Options.Add(Pcap);
+        command.Options.Add(Faults);
+        command.Options.Add(FaultSeed);
         command.Options.Add(LogLevel);
         command.Validators.Add(Validate);
     }
 
-    public StackSettings Read(ParseResult parsed) => new(
-        parsed.GetRequiredValue(Iface), parsed.GetValue(Address), parsed.GetValue(KernelAddress), parsed.GetValue(Mtu),
-        parsed.GetValue(Netns), parsed.GetValue(Pcap), parsed.GetValue(LogLevel));
+    public StackSettings Read(ParseResult parsed) => new(new LiveStackBuilder
+    {
+        InterfaceName = parsed.GetRequiredValue(Iface),
+        Address = parsed.GetValue(Address),
+        KernelAddress = parsed.GetValue(KernelAddress),
+        Mtu = parsed.GetValue(Mtu),
+        Namespace = parsed.GetValue(Netns),
+        CapturePath = parsed.GetValue(Pcap),
+        Faults = parsed.GetValue(Faults) ?? [],
+        FaultSeed = parsed.GetValue(FaultSeed),
+    }, parsed.GetValue(LogLevel));
+
+    // Each --fault is one rule; a bad one is one error naming the word at fault.
+    private static FaultRule[] ParseFaults(ArgumentResult result)
+    {
+        var rules = new List<FaultRule>();
+        foreach (Token token in result.Tokens)
+        {
+            try
+            {
+                rules.Add(FaultRule.Parse(token.Value));
+            }
+            catch (FaultRuleException e)
+            {
+                result.AddError($"--fault '{token.Value}': {e.Message}");
+                return [];
+            }
+        }
+        return [.. rules];
+    }
 
     // Checks across options; skipped when one of them already failed to parse (its error is reported already).
     private void Validate(CommandResult result)
@@ -135,7 +179,7 @@ internal sealed class StackOptionSet
         if (pcap is not null)
         {
             string? directory = Path.GetDirectoryName(Path.GetFullPath(pcap));
-            if (pcap.Length == 0 || Directory.Exists(pcap)) result.AddError($"--pcap '{pcap}' is not a file name: give a path such as run.pcap");
+            if (pcap.Length == 0 || Directory.Exists(pcap)) result.AddError($"--pcap '{pcap}' is not a file name: give a path such as run.pcapng");
             else if (directory is not null && !Directory.Exists(directory)) result.AddError($"--pcap '{pcap}': directory {directory} does not exist");
         }
     }
@@ -187,147 +231,4 @@ internal sealed class StackOptionSet
         };
         return (int)value >= 0 ? null : $"--log-level '{text}' is not a level: use trace, debug, information, warning, error or none";
     }
-}
-
-/// <summary>
-/// A NetStack on a TUN interface made for this command (in the current namespace, or in --netns), optionally
-/// captured to a pcap file, logging to stderr. Disposing stops the stack, which closes the TUN device and so
-/// removes the interface.
-/// </summary>
-internal sealed class LiveStack : IAsyncDisposable
-{
-    private LiveStack(StackSettings settings, NetStack stack, ILoggerFactory logs)
-    {
-        Settings = settings;
-        Stack = stack;
-        Logs = logs;
-    }
-
-    public StackSettings Settings { get; }
-    public NetStack Stack { get; }
-    public ILoggerFactory Logs { get; }
-
-    /// <exception cref="TunException">The interface cannot be made (name in use, no CAP_NET_ADMIN, no such namespace).</exception>
-    /// <exception cref="CliException">The pcap file cannot be written.</exception>
-    public static LiveStack Start(StackSettings settings, TcpConfig tcp)
-    {
-        ILoggerFactory logs = CreateLogging(settings.LogLevel);
-        TunDevice? tun = null;
-        try
-        {
-            var options = new TunOptions(settings.Iface, settings.KernelAddress, settings.Mtu);
-            tun = settings.Netns is null ? TunDevice.Open(options) : NetworkNamespace.Invoke(settings.Netns, () => TunDevice.Open(options));
-            IPacketDevice device = tun;
-            if (settings.Pcap is not null) device = Capture(tun, settings.Pcap);
-            NetStack stack = NetStack.Start(device, new NetStackOptions
-            {
-                Address = settings.Address,
-                Tcp = tcp with { Mss = (ushort)Math.Min(settings.Mtu - 40, ushort.MaxValue) },
-            }, logs);
-            return new LiveStack(settings, stack, logs);
-        }
-        catch
-        {
-            tun?.Dispose();
-            logs.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>"10.77.0.2 (utcp0)" or "10.77.0.2 (utcp0 in namespace demo)".</summary>
-    public string Where => Settings.Netns is null
-        ? $"{Settings.Address} ({Settings.Iface})"
-        : $"{Settings.Address} ({Settings.Iface} in namespace {Settings.Netns})";
-
-    public async ValueTask DisposeAsync()
-    {
-        await Stack.DisposeAsync().ConfigureAwait(false);
-        Logs.Dispose();
-    }
-
-    private static PcapPacketDevice Capture(TunDevice tun, string path)
-    {
-        PcapFile file;
-        try
-        {
-            file = PcapFile.Create(path, DateTimeOffset.UtcNow);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CliException(1, $"cannot write --pcap {path}: {e.Message}");
-        }
-        long start = Stopwatch.GetTimestamp();
-        return new PcapPacketDevice(tun, file, () => Stopwatch.GetElapsedTime(start));
-    }
-
-    /// <summary>One line per message on stderr (stdout stays for what the command produces).</summary>
-    public static ILoggerFactory CreateLogging(LogLevel level) => LoggerFactory.Create(builder => builder
-        .SetMinimumLevel(level)
-        .AddConsole(o => o.LogToStandardErrorThreshold = Microsoft.Extensions.Logging.LogLevel.Trace)
-        .AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.ColorBehavior = LoggerColorBehavior.Default;
-        }));
-}
-
-/// <summary>Ctrl-C (SIGINT) and SIGTERM as a cancellation: the first asks for a clean stop, a second one ends the process at once.</summary>
-internal sealed class StopSignal : IDisposable
-{
-    private readonly CancellationTokenSource _stop = new();
-    private readonly PosixSignalRegistration[] _registrations;
-
-    public StopSignal()
-    {
-        _registrations =
-        [
-            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
-            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
-        ];
-    }
-
-    public CancellationToken Token => _stop.Token;
-    /// <summary>SIGINT or SIGTERM, once one arrived.</summary>
-    public string? Received { get; private set; }
-
-    private void OnSignal(PosixSignalContext context)
-    {
-        if (_stop.IsCancellationRequested) return; // the second signal: let the default action end the process
-        context.Cancel = true;
-        Received = context.Signal == PosixSignal.SIGINT ? "SIGINT" : "SIGTERM";
-        _stop.Cancel();
-    }
-
-    public void Dispose()
-    {
-        foreach (PosixSignalRegistration registration in _registrations) registration.Dispose();
-        _stop.Dispose();
-    }
-}
-
-/// <summary>Sizes and rates as people read them.</summary>
-internal static class Units
-{
-    public static string Bytes(double bytes) => bytes switch
-    {
-        < 1000 => string.Create(CultureInfo.InvariantCulture, $"{bytes:F0} B"),
-        < 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e3:F1} kB"),
-        < 1_000_000_000 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:F1} MB"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:F2} GB"),
-    };
-
-    public static string Rate(double bytes, TimeSpan time)
-    {
-        double bitsPerSecond = time > TimeSpan.Zero ? bytes * 8 / time.TotalSeconds : 0;
-        return bitsPerSecond switch
-        {
-            < 1e6 => string.Create(CultureInfo.InvariantCulture, $"{bitsPerSecond / 1e3:F1} kbit/s"),
-            < 1e9 => string.Create(CultureInfo.InvariantCulture, $"{bitsPerSecond / 1e6:F1} Mbit/s"),
-            _ => string.Create(CultureInfo.InvariantCulture, $"{bitsPerSecond / 1e9:F2} Gbit/s"),
-        };
-    }
-
-    public static string Seconds(TimeSpan time) => string.Create(CultureInfo.InvariantCulture, $"{time.TotalSeconds:F3} s");
-
 }

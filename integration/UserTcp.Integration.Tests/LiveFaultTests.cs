@@ -1,0 +1,67 @@
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// `--fault` on the live path: `usertcp serve` with a rule, the kernel's nc as the client, and the pcapng capture read
+/// back by tshark (Wireshark's engine), which must show every packet, the dropped one among them, with its comment.
+/// </summary>
+public sealed class LiveFaultTests
+{
+    private static readonly string Usertcp = Path.Combine(AppContext.BaseDirectory, "usertcp");
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [RequiresNetAdminFact("nc", "tshark")]
+    public void Dropping_the_kernels_first_fin_makes_it_retransmit_and_tshark_shows_the_drop_marked()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        string pcap = Path.Combine(Path.GetTempPath(), $"usertcp-fault-{Environment.ProcessId}.pcapng");
+        try
+        {
+            PeerProcess serve = ns.Start(Usertcp, "serve", "--services", "echo", "--time-wait", "0.5", "--log-level", "warning",
+                "--fault", "drop from-kernel flags=FIN nth=1", "--fault-seed", "7", "--pcap", pcap);
+            Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), Timeout), serve.Transcript);
+
+            PeerProcess nc = ns.Run(Timeout, "bash", "-c", $"printf 'hello' | nc -N -w 10 {Addresses.Stack} 7");
+            Assert.True(nc.ExitCode == 0, nc.Transcript);
+            Assert.Equal(["hello"], nc.OutputLines);
+
+            Assert.True(serve.Terminate(Timeout), serve.Transcript); // a clean stop closes the capture
+            Assert.Single(serve.ErrorLines, l => l.Contains("dropped by rule 'drop from-kernel flags=FIN nth=1': never reached UserTcp", StringComparison.Ordinal));
+
+            // Every packet is in the capture; exactly one carries a comment, the kernel's first FIN, and a second FIN follows it.
+            PeerProcess all = PeerProcess.Run(Timeout, "tshark", "-r", pcap, "-T", "fields", "-e", "ip.src", "-e", "tcp.flags.fin", "-e", "frame.comment");
+            Assert.True(all.ExitCode == 0, all.Transcript);
+            string[][] rows = [.. all.OutputLines.Select(l => l.Split('\t'))];
+            Assert.True(rows.Length >= 8, all.Transcript);
+            string[] marked = Assert.Single(rows, r => r[2].Length > 0);
+            Assert.Equal(["10.77.0.1", "1"], marked[..2]);
+            Assert.StartsWith("usertcp fault: dropped by rule 'drop from-kernel flags=FIN nth=1'", marked[2], StringComparison.Ordinal);
+            Assert.Equal(2, rows.Count(r => r[0] == "10.77.0.1" && r[1] == "1"));
+            PeerProcess filtered = PeerProcess.Run(Timeout, "tshark", "-r", pcap, "-Y", "frame.comment contains \"dropped\"");
+            Assert.Single(filtered.OutputLines);
+        }
+        finally
+        {
+            File.Delete(pcap);
+        }
+    }
+
+    [RequiresNetAdminFact("nc", "python3")]
+    public void A_rule_that_drops_everything_touches_only_the_tun_link()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProcess serve = ns.Start(Usertcp, "serve", "--services", "echo", "--fault", "drop", "--log-level", "error");
+        Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), Timeout), serve.Transcript);
+
+        // Through the TUN link nothing gets through: the kernel's connect times out.
+        PeerProcess blocked = ns.Run(Timeout, "bash", "-c", $"printf x | nc -N -w 2 {Addresses.Stack} 7");
+        Assert.NotEqual(0, blocked.ExitCode);
+
+        // The namespace's own loopback, beside it, is untouched.
+        PeerProcess server = ns.Start("python3", "-c", KernelPeers.EchoOnce, "127.0.0.1", "6000");
+        Assert.True(server.WaitForOutputLine(l => l == "listening", Timeout), server.Transcript);
+        PeerProcess loop = ns.Run(Timeout, "bash", "-c", "printf 'around' | nc -N -w 5 127.0.0.1 6000");
+        Assert.True(loop.ExitCode == 0, loop.Transcript);
+        Assert.Equal(["around"], loop.OutputLines);
+        Assert.True(server.WaitForExit(Timeout), server.Transcript);
+    }
+}

@@ -1,0 +1,49 @@
+using UserTcp.Link;
+using UserTcp.Sockets;
+
+namespace UserTcp.Live;
+
+/// <summary>
+/// A running live stack made by <see cref="LiveStackBuilder.Start"/>: the <see cref="NetStack"/>, the fault injector
+/// and capture around its TUN device. Disposing stops the stack (its connections close as the builder's CloseOnDispose
+/// says; the device chain and the interface go with it), then closes the capture file.
+/// </summary>
+public sealed class LiveStack : IAsyncDisposable
+{
+    private readonly PcapNgWriter? _capture;
+    private int _disposed;
+
+    internal LiveStack(LiveStackBuilder settings, NetStack stack, FaultInjectingDevice? faults, PcapNgWriter? capture)
+    {
+        Settings = settings;
+        Stack = stack;
+        Faults = faults;
+        _capture = capture;
+    }
+
+    /// <summary>What was built.</summary>
+    public LiveStackBuilder Settings { get; }
+    public NetStack Stack { get; }
+    /// <summary>The fault injector on the device, when rules were given: its counters and rules' counts.</summary>
+    public FaultInjectingDevice? Faults { get; }
+    /// <summary>The stack's clock; packets in the capture are stamped with it.</summary>
+    public TimeSpan Now => Stack.Now;
+    /// <summary>"10.77.0.2 (utcp0)" or "10.77.0.2 (utcp0 in namespace demo)".</summary>
+    public string Where => Settings.Where;
+
+    /// <summary>Pushes the capture written so far to its file, for a reader while the stack runs.</summary>
+    public void FlushCapture() => _capture?.Flush();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        try
+        {
+            await Stack.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _capture?.Dispose();
+        }
+    }
+}

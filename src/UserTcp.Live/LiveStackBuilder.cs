@@ -1,0 +1,156 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using UserTcp.Engine;
+using UserTcp.Link;
+using UserTcp.Sockets;
+using UserTcp.Tun;
+using UserTcp.Wire;
+
+namespace UserTcp.Live;
+
+/// <summary>
+/// Builds a live stack, the one way every command, the demo, the bench, the lab and the integration tests bring
+/// UserTcp up on a real TUN device:
+/// <list type="number">
+/// <item>the TUN device (<see cref="InterfaceName"/>, the kernel at <see cref="KernelAddress"/>, <see cref="Mtu"/>, in
+/// <see cref="Mode"/>), made in the named network namespace <see cref="Namespace"/> or in the caller's own;</item>
+/// <item>around it, when <see cref="Faults"/> are given, a <see cref="FaultInjectingDevice"/> applying them to both
+/// directions; otherwise, when something captures, a <see cref="CapturingDevice"/>;</item>
+/// <item>the capture: a pcapng file at <see cref="CapturePath"/> and/or the caller's <see cref="Tap"/>, both seeing every
+/// packet as the link carried it, faults noted;</item>
+/// <item>the <see cref="NetStack"/> at <see cref="Address"/> on top, its engine's events going to the caller's
+/// <see cref="Events"/> and to the connection-state tracker the fault rules read.</item>
+/// </list>
+/// <see cref="LiveStack.DisposeAsync"/> undoes it in reverse: the stack (which closes its connections, then the device
+/// chain and so the interface), then the capture file. Defaults are <see cref="LiveDefaults"/>'s. The MSS offered is
+/// set here from the MTU (MTU less 40), once; the runtime only refuses to exceed what the device carries.
+/// </summary>
+public sealed record LiveStackBuilder
+{
+    public string InterfaceName { get; init; } = LiveDefaults.InterfaceName;
+    /// <summary>The kernel's address on the interface, with the prefix the kernel routes through it.</summary>
+    public InterfaceAddress KernelAddress { get; init; } = LiveDefaults.KernelAddress;
+    /// <summary>UserTcp's own address, inside the kernel's prefix.</summary>
+    public Ipv4Address Address { get; init; } = LiveDefaults.StackAddress;
+    public int Mtu { get; init; } = LiveDefaults.Mtu;
+    /// <summary>An existing named network namespace (ip netns add) to make the interface in; null for the caller's own.</summary>
+    public string? Namespace { get; init; }
+    public TunDeviceMode Mode { get; init; } = TunDeviceMode.Plain;
+
+    /// <summary>Fault rules applied to both directions on the device; none for a clean link.</summary>
+    public IReadOnlyList<FaultRule> Faults { get; init; } = [];
+    /// <summary>Seeds the faults' random choices (probabilities, corruption).</summary>
+    public int FaultSeed { get; init; } = 1;
+
+    /// <summary>Write every packet, faults marked, to this pcapng file.</summary>
+    public string? CapturePath { get; init; }
+    /// <summary>Also hand every packet, faults noted, to this tap (the lab's recorder).</summary>
+    public IPacketTap? Tap { get; init; }
+
+    /// <summary>The engine's tunables; the MSS is replaced by the MTU's.</summary>
+    public TcpConfig Tcp { get; init; } = new();
+    /// <summary>Another consumer of the engine's events (a trace, the lab's recorder).</summary>
+    public ITcpEventSink? Events { get; init; }
+    public CloseMode CloseOnDispose { get; init; } = CloseMode.Graceful;
+    public TimeSpan? ShutdownTimeout { get; init; }
+    public ILoggerFactory? Logging { get; init; }
+    public TimeProvider? Time { get; init; }
+
+    /// <summary>"10.77.0.2 (utcp0)" or "10.77.0.2 (utcp0 in namespace demo)".</summary>
+    public string Where => Namespace is null ? $"{Address} ({InterfaceName})" : $"{Address} ({InterfaceName} in namespace {Namespace})";
+
+    /// <summary>Makes the device, its wrappers and the stack; on failure, undoes what was made.</summary>
+    /// <exception cref="TunException">The interface cannot be made (name in use, no CAP_NET_ADMIN, no such namespace).</exception>
+    /// <exception cref="IOException">The capture file cannot be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">The capture file cannot be written.</exception>
+    public LiveStack Start()
+    {
+        ILoggerFactory logging = Logging ?? NullLoggerFactory.Instance;
+        ILogger logger = logging.CreateLogger("UserTcp.Live");
+        TimeProvider time = Time ?? TimeProvider.System;
+        var tunOptions = new TunOptions(InterfaceName, KernelAddress, Mtu);
+        PcapNgWriter? file = null;
+        IPacketDevice? device = null;
+        try
+        {
+            if (CapturePath is not null)
+            {
+                file = PcapNgWriter.Create(CapturePath, time.GetUtcNow(), InterfaceName, $"kernel {KernelAddress} - UserTcp {Address}");
+                LiveLog.Capturing(logger, InterfaceName, CapturePath);
+            }
+            device = OpenDevice(tunOptions);
+            IPacketTap? tap = (file, Tap) switch
+            {
+                (null, null) => null,
+                ({ } f, null) => f,
+                (null, { } t) => t,
+                ({ } f, { } t) => new TeeTap(f, t),
+            };
+            // The wrappers stamp packets with the stack's clock, which starts a moment later: until then it reads zero.
+            NetStack? started = null;
+            Func<TimeSpan> clock = () => started?.Now ?? TimeSpan.Zero;
+            ConnectionStateTracker? states = null;
+            FaultInjectingDevice? faults = null;
+            if (Faults.Count > 0)
+            {
+                states = new ConnectionStateTracker();
+                faults = new FaultInjectingDevice(device, Faults, FaultSeed, time, states, tap, clock);
+                faults.OnFault = e => LiveLog.Fault(logger, e.At.TotalSeconds, e.Detail, e.Packet);
+                if (logger.IsEnabled(LogLevel.Information))
+                {
+                    string rules = string.Join("; ", Faults.Select(r => r.Description));
+                    LiveLog.FaultRules(logger, InterfaceName, rules, FaultSeed);
+                }
+                device = faults;
+            }
+            else if (tap is not null)
+            {
+                device = new CapturingDevice(device, tap, clock);
+            }
+            ITcpEventSink? events = (states, Events) switch
+            {
+                (null, null) => null,
+                ({ } s, null) => s,
+                (null, { } e) => e,
+                ({ } s, { } e) => new FanOutEventSink(s, e),
+            };
+            var options = new NetStackOptions
+            {
+                Address = Address,
+                Tcp = Tcp with { Mss = (ushort)Math.Min(Mtu - 40, ushort.MaxValue) },
+                CloseOnDispose = CloseOnDispose,
+                Events = events,
+            };
+            if (ShutdownTimeout is TimeSpan shutdown) options = options with { ShutdownTimeout = shutdown };
+            started = NetStack.Start(device, options, logging, time);
+            return new LiveStack(this, started, faults, file);
+        }
+        catch
+        {
+            device?.Dispose();
+            file?.Dispose();
+            throw;
+        }
+    }
+
+    // The device of the chosen mode; later modes (offload, multi-queue) return their own IPacketDevice here.
+    private IPacketDevice OpenDevice(TunOptions options)
+    {
+        IPacketDevice device = Mode switch
+        {
+            TunDeviceMode.Plain => Namespace is null ? TunDevice.Open(options) : NetworkNamespace.Invoke(Namespace, () => TunDevice.Open(options)),
+            _ => throw new InvalidOperationException($"{Mode} is not a TUN device mode"),
+        };
+        return device;
+    }
+
+    /// <summary>Hands every record to two taps.</summary>
+    private sealed class TeeTap(IPacketTap first, IPacketTap second) : IPacketTap
+    {
+        public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault)
+        {
+            first.Record(packet, direction, at, fault);
+            second.Record(packet, direction, at, fault);
+        }
+    }
+}

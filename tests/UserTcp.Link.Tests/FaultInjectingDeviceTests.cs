@@ -1,0 +1,245 @@
+using Microsoft.Extensions.Time.Testing;
+using UserTcp.Engine;
+using static UserTcp.Link.Tests.Packets;
+
+namespace UserTcp.Link.Tests;
+
+public class FaultInjectingDeviceTests
+{
+    private static readonly TcpFlags FinAck = TcpFlags.Fin | TcpFlags.Ack;
+
+    /// <summary>A TUN device stand-in on a fake clock: the kernel's packets queue up to be read; writes are kept. Waiting advances the clock.</summary>
+    private sealed class FakeTun(FakeTimeProvider time) : IPacketDevice
+    {
+        public Queue<byte[]> FromKernel { get; } = new();
+        public List<(TimeSpan At, byte[] Packet)> ToKernel { get; } = [];
+        public bool Disposed { get; private set; }
+        public int Mtu => 1500;
+        private readonly long _start = time.GetTimestamp();
+
+        public bool WaitReadable(TimeSpan timeout)
+        {
+            if (FromKernel.Count > 0) return true;
+            if (timeout != Timeout.InfiniteTimeSpan && timeout > TimeSpan.Zero) time.Advance(timeout);
+            return FromKernel.Count > 0;
+        }
+
+        public int Read(Span<byte> packet)
+        {
+            byte[] next = FromKernel.Dequeue();
+            next.CopyTo(packet);
+            return next.Length;
+        }
+
+        public void Write(ReadOnlySpan<byte> packet) => ToKernel.Add((time.GetElapsedTime(_start), packet.ToArray()));
+        public void Dispose() => Disposed = true;
+    }
+
+    private sealed class RecordingTap : IPacketTap
+    {
+        public List<(PacketDirection Direction, TimeSpan At, byte[] Packet, FaultNote? Fault)> Records { get; } = [];
+        public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault) =>
+            Records.Add((direction, at, packet.ToArray(), fault));
+    }
+
+    private sealed class Rig
+    {
+        public FakeTimeProvider Time { get; } = new();
+        public FakeTun Tun { get; }
+        public RecordingTap Tap { get; } = new();
+        public FaultInjectingDevice Device { get; }
+        public List<FaultEvent> Faults { get; } = [];
+        public ConnectionStateTracker States { get; } = new();
+
+        public Rig(int seed, params string[] rules)
+        {
+            Tun = new FakeTun(Time);
+            Device = new FaultInjectingDevice(Tun, rules.Select(FaultRule.Parse), seed, Time, States, Tap);
+            Device.OnFault = Faults.Add;
+        }
+
+        /// <summary>Everything the stack can read now (without waiting).</summary>
+        public List<byte[]> ReadAll()
+        {
+            var read = new List<byte[]>();
+            byte[] buffer = new byte[1500];
+            while (Device.WaitReadable(TimeSpan.Zero)) read.Add(buffer[..Device.Read(buffer)]);
+            return read;
+        }
+    }
+
+    [Fact]
+    public void Drop_the_first_fin_from_the_kernel_drops_that_one_only_and_records_it_marked()
+    {
+        var rig = new Rig(1, "drop from-kernel flags=FIN nth=1");
+        byte[] fin = Tcp(FinAck, seq: 11, fromServer: true);
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack | TcpFlags.Psh, seq: 1, payloadLength: 10, fromServer: true));
+        rig.Tun.FromKernel.Enqueue(fin);
+        rig.Tun.FromKernel.Enqueue(fin);
+        rig.Device.Write(Tcp(FinAck, seq: 500)); // our own FIN is not the kernel's
+
+        List<byte[]> read = rig.ReadAll();
+
+        Assert.Equal([1u, 11u], read.Select(Seq));
+        Assert.Single(rig.Tun.ToKernel);
+        Assert.Equal(4, rig.Tap.Records.Count);
+        var marked = Assert.Single(rig.Tap.Records, r => r.Fault is not null);
+        Assert.Equal(PacketDirection.Inbound, marked.Direction);
+        Assert.Equal(fin, marked.Packet);
+        Assert.Equal(FaultAction.Dropped, marked.Fault!.Value.Action);
+        Assert.Equal("dropped by rule 'drop from-kernel flags=FIN nth=1': never reached UserTcp", marked.Fault.Value.Text);
+        FaultEvent fault = Assert.Single(rig.Faults);
+        Assert.Equal(FaultAction.Dropped, fault.Action);
+        Assert.Equal(1, rig.Device.Rules[0].Applied);
+        Assert.Equal(1, rig.Device.Counters.DroppedByRule);
+    }
+
+    [Fact]
+    public void Drop_everything_to_the_kernel_after_our_fin_lets_the_fin_go_and_nothing_inbound_is_touched()
+    {
+        var rig = new Rig(1, "drop to-kernel after=FIN");
+        rig.Device.Write(Data(1));
+        rig.Device.Write(Tcp(FinAck, seq: 11));
+        rig.Device.Write(Tcp(TcpFlags.Ack, seq: 12));
+        rig.Device.Write(Tcp(FinAck, seq: 11));
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 7, fromServer: true));
+
+        Assert.Equal([1u, 11u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+        Assert.Single(rig.ReadAll());
+        Assert.Equal(2, rig.Tap.Records.Count(r => r.Fault?.Action == FaultAction.Dropped && r.Direction == PacketDirection.Outbound));
+        Assert.All(rig.Tap.Records.Where(r => r.Fault is not null), r => Assert.EndsWith("never reached the kernel", r.Fault!.Value.Text, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Lose_the_final_ack_selects_by_our_connection_state()
+    {
+        var rig = new Rig(1, "drop to-kernel flags==ACK empty state=TIME-WAIT");
+        var connection = new FourTuple(new IpEndpoint(Client, 40000), new IpEndpoint(Server, 80));
+        rig.Device.Write(Tcp(TcpFlags.Ack, seq: 12)); // ESTABLISHED: passes
+        rig.States.OnEvent(new TcpEvent(TimeSpan.Zero, TcpEventKind.StateChanged, connection, TcpState.FinWait2, TcpState.TimeWait));
+        rig.Device.Write(Tcp(FinAck, seq: 12)); // not a bare ACK: passes
+        rig.Device.Write(Tcp(TcpFlags.Ack, seq: 13)); // the final ACK: dropped
+        rig.Device.Write(Tcp(TcpFlags.Ack, seq: 13)); // a re-ACK in TIME-WAIT: dropped too (no nth)
+        rig.States.OnEvent(new TcpEvent(TimeSpan.Zero, TcpEventKind.StateChanged, connection, TcpState.TimeWait, TcpState.Closed));
+        rig.Device.Write(Tcp(TcpFlags.Ack, seq: 14)); // connection gone: passes
+
+        Assert.Equal([12u, 12u, 14u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+        Assert.Equal(2, rig.Device.Rules[0].Applied);
+    }
+
+    [Fact]
+    public void A_delay_to_the_kernel_goes_from_a_timer_at_its_instant()
+    {
+        var rig = new Rig(1, "delay=200ms to-kernel flags=FIN");
+        rig.Device.Write(Tcp(FinAck, seq: 11));
+        rig.Device.Write(Data(1));
+        Assert.Equal([1u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+
+        rig.Time.Advance(TimeSpan.FromMilliseconds(199));
+        Assert.Single(rig.Tun.ToKernel);
+        rig.Time.Advance(TimeSpan.FromMilliseconds(1));
+
+        Assert.Equal([1u, 11u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), rig.Tun.ToKernel[1].At);
+        var record = rig.Tap.Records[^1];
+        Assert.Equal((TimeSpan.FromMilliseconds(200), FaultAction.Delayed), (record.At, record.Fault!.Value.Action));
+        Assert.StartsWith("delayed by rule 'delay=200ms to-kernel flags=FIN': delayed 200 ms on the way to the kernel, sent at 0.000000 s", record.Fault.Value.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_delay_from_the_kernel_keeps_the_packet_from_the_reader_until_due()
+    {
+        var rig = new Rig(1, "delay=300ms from-kernel");
+        rig.Tun.FromKernel.Enqueue(Data(5));
+
+        Assert.False(rig.Device.WaitReadable(TimeSpan.FromMilliseconds(100)));
+        Assert.Empty(rig.ReadAll());
+        Assert.True(rig.Device.WaitReadable(TimeSpan.FromSeconds(1)));
+        Assert.Equal(TimeSpan.FromMilliseconds(300), rig.Device.Now);
+        Assert.Equal([5u], rig.ReadAll().Select(Seq));
+        Assert.Equal(TimeSpan.Zero, Assert.Single(rig.Tap.Records).At); // recorded when the kernel sent it
+    }
+
+    [Fact]
+    public void Reorder_holds_a_packet_behind_the_next_one_each_way()
+    {
+        var rig = new Rig(1, "reorder nth=1 to-kernel", "reorder nth=1 from-kernel");
+        rig.Device.Write(Data(1));
+        rig.Device.Write(Data(2));
+        rig.Device.Write(Data(3));
+        rig.Tun.FromKernel.Enqueue(Data(10));
+        rig.Tun.FromKernel.Enqueue(Data(20));
+
+        Assert.Equal([2u, 1u, 3u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+        Assert.Equal([20u, 10u], rig.ReadAll().Select(Seq));
+    }
+
+    [Fact]
+    public void A_held_packet_with_nothing_behind_it_goes_when_its_hold_ends()
+    {
+        var rig = new Rig(1, "reorder=50ms");
+        rig.Device.Write(Data(1));
+        rig.Tun.FromKernel.Enqueue(Data(10));
+        Assert.Empty(rig.Tun.ToKernel);
+        Assert.Empty(rig.ReadAll());
+
+        rig.Time.Advance(TimeSpan.FromMilliseconds(50));
+        Assert.Equal([1u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+        Assert.Equal([10u], rig.ReadAll().Select(Seq));
+    }
+
+    [Fact]
+    public void Duplicate_delivers_twice_and_corrupt_breaks_the_checksum()
+    {
+        var rig = new Rig(7, "duplicate from-kernel", "corrupt to-kernel");
+        rig.Tun.FromKernel.Enqueue(Data(10));
+        byte[] sent = Data(1);
+        rig.Device.Write(sent);
+
+        Assert.Equal([10u, 10u], rig.ReadAll().Select(Seq));
+        byte[] corrupted = Assert.Single(rig.Tun.ToKernel).Packet;
+        Assert.Equal(1, sent.Zip(corrupted).Count(pair => pair.First != pair.Second));
+        bool refused = Ipv4Packet.TryParse(corrupted, out Ipv4Packet ip) != WireError.None || TcpSegment.TryParse(ip, out _) != WireError.None;
+        Assert.True(refused, "a corrupted packet must fail a checksum or a length check");
+        Assert.Equal(corrupted, rig.Tap.Records.Single(r => r.Direction == PacketDirection.Outbound).Packet); // the capture shows the bytes that went
+    }
+
+    [Fact]
+    public void Probability_rolls_come_from_the_seed()
+    {
+        static bool[] Fates(int seed)
+        {
+            var rig = new Rig(seed, "drop p=50%");
+            for (uint i = 0; i < 200; i++) rig.Device.Write(Data(i));
+            var kept = rig.Tun.ToKernel.Select(w => Seq(w.Packet)).ToHashSet();
+            return [.. Enumerable.Range(0, 200).Select(i => kept.Contains((uint)i))];
+        }
+
+        bool[] first = Fates(3);
+        Assert.Equal(first, Fates(3));
+        Assert.NotEqual(first, Fates(4));
+        Assert.InRange(first.Count(kept => kept), 70, 130);
+    }
+
+    [Fact]
+    public void A_time_window_counts_from_the_device_start()
+    {
+        var rig = new Rig(1, "drop time=1s..2s");
+        rig.Device.Write(Data(1));
+        rig.Time.Advance(TimeSpan.FromSeconds(1));
+        rig.Device.Write(Data(2));
+        rig.Time.Advance(TimeSpan.FromSeconds(1));
+        rig.Device.Write(Data(3));
+
+        Assert.Equal([1u, 3u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+    }
+
+    [Fact]
+    public void Disposing_disposes_the_device_underneath()
+    {
+        var rig = new Rig(1);
+        rig.Device.Dispose();
+        Assert.True(rig.Tun.Disposed);
+        Assert.Throws<ObjectDisposedException>(() => rig.Device.Write(Data(1)));
+    }
+}
