@@ -24,11 +24,13 @@ public class FaultInjectingDeviceTests
             return FromKernel.Count > 0;
         }
 
-        public int Read(Span<byte> packet)
+        public bool TryRead(Span<byte> packet, out int length)
         {
-            byte[] next = FromKernel.Dequeue();
+            length = 0;
+            if (!FromKernel.TryDequeue(out byte[]? next)) return false;
             next.CopyTo(packet);
-            return next.Length;
+            length = next.Length;
+            return true;
         }
 
         public void Write(ReadOnlySpan<byte> packet) => ToKernel.Add((time.GetElapsedTime(_start), packet.ToArray()));
@@ -63,7 +65,7 @@ public class FaultInjectingDeviceTests
         {
             var read = new List<byte[]>();
             byte[] buffer = new byte[1500];
-            while (Device.WaitReadable(TimeSpan.Zero)) read.Add(buffer[..Device.Read(buffer)]);
+            while (Device.TryRead(buffer, out int length)) read.Add(buffer[..length]);
             return read;
         }
     }
