@@ -51,7 +51,7 @@ internal sealed record CapturedSegment(
                 TcpOptionKind.SackPermitted => new SackPermittedOption(),
                 TcpOptionKind.Timestamps => new TimestampOption(BinaryPrimitives.ReadUInt32BigEndian(data), BinaryPrimitives.ReadUInt32BigEndian(data[4..])),
                 TcpOptionKind.Sack => new SackOption(Blocks(data)),
-                _ => new UnknownOption((byte)reader.Current.Kind, data.ToArray()),
+                _ => OtherOptions.FromWire((byte)reader.Current.Kind, data),
             });
         }
         return options;

@@ -98,6 +98,13 @@ internal static class ScriptLexer
                 while (end < text.Length && IsWordChar(text[end])) end++;
                 tokens.Add(new Token(TokenKind.Option, text[(i + 2)..end], line));
                 i = end;
+                if (At(text, i) == '=')
+                {
+                    // An option's value is everything up to the next blank: an address (IPv4 or IPv6), a number, a
+                    // word, or SYMBOL=value for --define, quotes kept.
+                    tokens.Add(new Token(TokenKind.Punct, "=", line));
+                    tokens.Add(new Token(TokenKind.Word, OptionValue(text, ref i), line));
+                }
                 continue;
             }
             if (c is '"' or '`')
@@ -154,6 +161,20 @@ internal static class ScriptLexer
         }
         i = end + 1;
         return new Token(quote == '"' ? TokenKind.String : TokenKind.BackQuoted, value.ToString(), start);
+    }
+
+    /// <summary>The text after <c>--name=</c> up to a blank outside quotes (i is at the '=').</summary>
+    private static string OptionValue(string text, ref int i)
+    {
+        int start = ++i;
+        char quote = '\0';
+        while (i < text.Length && (quote != '\0' || !char.IsWhiteSpace(text[i])))
+        {
+            if (quote == '\0' && text[i] is '"' or '`') quote = text[i];
+            else if (text[i] == quote) quote = '\0';
+            i++;
+        }
+        return text[start..i];
     }
 
     /// <summary>The longest of: IPv4 address, float, hex integer, integer, word (flex's rule; ties go to the number).</summary>

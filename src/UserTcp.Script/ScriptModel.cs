@@ -63,10 +63,14 @@ public sealed record PacketSpec(
     /// <summary>True for <c>&lt;...&gt;</c>: any options (outbound only).</summary>
     public bool AnyOptions => Options is null;
 
+    /// <summary>IP-level fields the line gives (<c>[ect0]</c>, <c>(tos 0x4)</c>, <c>[ttl 64]</c>), or null.</summary>
+    public IpAnnotation? Ip { get; init; }
+
     public override string ToString()
     {
         var text = new System.Text.StringBuilder();
         text.Append(Direction == PacketDirection.Inbound ? "< " : "> ");
+        if (Ip is not null) text.Append(Ip).Append(' ');
         text.Append(ScriptFormat.Flags(Flags));
         text.Append(CultureInfo.InvariantCulture, $" {Seq}:{unchecked(Seq + (uint)PayloadLength)}({PayloadLength})");
         if (Ack is uint ack) text.Append(CultureInfo.InvariantCulture, $" ack {ack}");
@@ -75,6 +79,34 @@ public sealed record PacketSpec(
         if (Options is null) text.Append(" <...>");
         else if (Options.Count > 0) text.Append(" <").Append(string.Join(",", Options)).Append('>');
         return text.ToString();
+    }
+}
+
+/// <summary>The ECN field of the IP header (RFC 3168 §5).</summary>
+public enum EcnCodepoint : byte
+{
+    NotEct = 0,
+    Ect1 = 1,
+    Ect0 = 2,
+    Ce = 3,
+}
+
+/// <summary>
+/// IP-level fields of a packet line (packetdrill's ip_info): the ECN codepoint (<c>[noecn]</c>, <c>[ect0]</c>,
+/// <c>[ect1]</c>, <c>[ce]</c>, or <c>[ect01]</c> for either ECT), the whole TOS byte (<c>[tos 0x4]</c>), the TTL, or
+/// the IPv6 flow label.
+/// </summary>
+public sealed record IpAnnotation(EcnCodepoint? Ecn, bool EitherEct, byte? Tos, byte? Ttl, uint? FlowLabel)
+{
+    public override string ToString()
+    {
+        var parts = new List<string>();
+        if (EitherEct) parts.Add("ect01");
+        else if (Ecn is EcnCodepoint ecn) parts.Add(ecn switch { EcnCodepoint.NotEct => "noecn", EcnCodepoint.Ect0 => "ect0", EcnCodepoint.Ect1 => "ect1", _ => "ce" });
+        if (Tos is byte tos) parts.Add(string.Create(CultureInfo.InvariantCulture, $"tos 0x{tos:x}"));
+        if (Ttl is byte ttl) parts.Add(string.Create(CultureInfo.InvariantCulture, $"ttl {ttl}"));
+        if (FlowLabel is uint label) parts.Add(string.Create(CultureInfo.InvariantCulture, $"flowlabel 0x{label:x}"));
+        return "[" + string.Join(",", parts) + "]";
     }
 }
 
@@ -151,6 +183,52 @@ public sealed record SackOption(IReadOnlyList<(uint Left, uint Right)> Blocks) :
     public override string ToString() => "sack " + string.Join(" ", Blocks.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Left}:{b.Right}")));
 }
 
+/// <summary>
+/// TCP Fast Open (RFC 7413 §4.1.1): <c>FO</c> (kind 34) or <c>FOEXP</c> (the experimental kind 254 with magic 0xF989),
+/// with an optional cookie written in hex. UserTcp has no Fast Open; the option is read and written faithfully.
+/// </summary>
+public sealed record FastOpenOption(byte[] Cookie, bool Experimental) : OptionSpec
+{
+    public const byte Kind = 34;
+    public const byte ExperimentalKind = 254;
+    public const ushort Magic = 0xF989;
+
+    public override byte[] Encode() => Experimental
+        ? [ExperimentalKind, (byte)(Cookie.Length + 4), Magic >> 8, Magic & 0xFF, .. Cookie]
+        : [Kind, (byte)(Cookie.Length + 2), .. Cookie];
+
+    public bool Equals(FastOpenOption? other) => other is not null && Experimental == other.Experimental && Cookie.AsSpan().SequenceEqual(other.Cookie);
+    public override int GetHashCode() => HashCode.Combine(Experimental, Cookie.Length);
+    public override string ToString() => (Experimental ? "FOEXP" : "FO") + (Cookie.Length > 0 ? " " + Convert.ToHexStringLower(Cookie) : "");
+}
+
+/// <summary>TCP MD5 signature (RFC 2385, kind 19): <c>md5 000102...0f</c>, the digest in hex (at most 16 bytes).</summary>
+public sealed record Md5Option(byte[] Digest) : OptionSpec
+{
+    public const byte Kind = 19;
+    public const int DigestLength = 16;
+
+    public override byte[] Encode() => [Kind, (byte)(Digest.Length + 2), .. Digest];
+
+    public bool Equals(Md5Option? other) => other is not null && Digest.AsSpan().SequenceEqual(other.Digest);
+    public override int GetHashCode() => Digest.Length;
+    public override string ToString() => "md5 " + Convert.ToHexStringLower(Digest);
+}
+
+/// <summary>Options the Wire layer does not decode, read into their script spelling.</summary>
+internal static class OtherOptions
+{
+    /// <summary>Fast Open (34, or 254 with its magic) and MD5 (19) as typed options; any other kind as <see cref="UnknownOption"/>.</summary>
+    public static OptionSpec FromWire(byte kind, ReadOnlySpan<byte> data) => kind switch
+    {
+        FastOpenOption.Kind => new FastOpenOption(data.ToArray(), Experimental: false),
+        FastOpenOption.ExperimentalKind when data.Length >= 2 && System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(data) == FastOpenOption.Magic
+            => new FastOpenOption(data[2..].ToArray(), Experimental: true),
+        Md5Option.Kind => new Md5Option(data.ToArray()),
+        _ => new UnknownOption(kind, data.ToArray()),
+    };
+}
+
 /// <summary>An option kind the script language names only by number when it sees one on the wire.</summary>
 public sealed record UnknownOption(byte Kind, byte[] Data) : OptionSpec
 {
@@ -191,18 +269,25 @@ public sealed record OrExpression(ScriptExpression Left, ScriptExpression Right)
     public override string ToString() => $"{Left}|{Right}";
 }
 
-/// <summary><c>[1]</c> (an int by reference) or <c>{...}</c> (a struct); fields are <see cref="AssignExpression"/>s.</summary>
+/// <summary>
+/// <c>[1]</c> (an int by reference, or an array) or <c>{...}</c> (a struct); fields are <see cref="AssignExpression"/>s.
+/// <see cref="Struct"/> is the typed struct a brace list was recognised as (<see cref="StructRecognizer"/>).
+/// </summary>
 public sealed record ListExpression(IReadOnlyList<ScriptExpression> Items, bool Braces) : ScriptExpression
 {
-    public bool Equals(ListExpression? other) => other is not null && Braces == other.Braces && Items.SequenceEqual(other.Items);
+    public StructValue? Struct { get; init; }
+
+    public bool Equals(ListExpression? other) => other is not null && Braces == other.Braces && Items.SequenceEqual(other.Items) && Struct == other.Struct;
     public override int GetHashCode() => Items.Count;
     public override string ToString() => (Braces ? "{" : "[") + string.Join(", ", Items) + (Braces ? "}" : "]");
 }
 
-/// <summary><c>name=value</c> inside a struct.</summary>
+/// <summary><c>name=value</c> inside a struct; <c>msg_iov(1)=[...]</c> carries its <see cref="Argument"/>.</summary>
 public sealed record AssignExpression(string Name, ScriptExpression Value) : ScriptExpression
 {
-    public override string ToString() => $"{Name}={Value}";
+    public ScriptExpression? Argument { get; init; }
+
+    public override string ToString() => Argument is null ? $"{Name}={Value}" : $"{Name}({Argument})={Value}";
 }
 
 /// <summary><c>htons(8080)</c>, <c>inet_addr("192.0.2.1")</c>.</summary>
@@ -243,10 +328,18 @@ public sealed record CommandEvent(int Line, EventTime? CommandTime, string Comma
     public override string ToString() => $"`{Command}`";
 }
 
-/// <summary>A <c>%{ assert ... }%</c> block: assertions about the connection under test, checked at its time.</summary>
-public sealed record AssertEvent(int Line, EventTime Time, IReadOnlyList<Assertion> Assertions) : ScriptEvent(Line, Time)
+/// <summary>
+/// A <c>%{ ... }%</c> block: assertions about the connection under test (with the assignments and prints around
+/// them), run at its time.
+/// </summary>
+public sealed record AssertEvent(int Line, EventTime Time, IReadOnlyList<CodeStatement> Statements) : ScriptEvent(Line, Time)
 {
-    public override string ToString() => $"{Time} %{{ {string.Join("; ", Assertions)} }}%";
+    /// <summary>The assert statements of the block.</summary>
+    public IEnumerable<Assertion> Assertions => Statements.OfType<Assertion>();
+
+    public bool Equals(AssertEvent? other) => other is not null && Line == other.Line && Time == other.Time && Statements.SequenceEqual(other.Statements);
+    public override int GetHashCode() => HashCode.Combine(Line, Time);
+    public override string ToString() => $"{Time} %{{ {string.Join("; ", Statements)} }}%";
 }
 
 /// <summary>An option line such as <c>--tolerance_usecs=10000</c>.</summary>

@@ -12,25 +12,32 @@ public static class ScriptParser
 {
     private static readonly HashSet<string> PacketFields = ["ack", "win", "urg"];
 
-    /// <summary>Parses a whole script. Throws <see cref="ScriptParseException"/> naming the line on any error.</summary>
-    public static PacketScript Parse(string text, string name = "script")
+    /// <summary>
+    /// Parses a whole script. Throws <see cref="ScriptParseException"/> naming the line on any error.
+    /// <paramref name="defines"/> are packetdrill's <c>-D SYMBOL=value</c>: each word SYMBOL after the option lines
+    /// reads as its value (so do <c>--define=SYMBOL=value</c> option lines).
+    /// </summary>
+    public static PacketScript Parse(string text, string name = "script", IReadOnlyDictionary<string, string>? defines = null)
     {
         ArgumentNullException.ThrowIfNull(text);
         var parser = new Parser(ScriptLexer.Tokenize(text));
-        return parser.Script(name);
+        return parser.Script(name, defines);
     }
 
     private sealed class Parser(List<Token> tokens)
     {
         private int _at;
+        // Variables the script's code blocks have assigned so far (Python's, shared by all blocks).
+        private readonly HashSet<string> _variables = new(StringComparer.Ordinal);
 
         private Token Peek(int ahead = 0) => tokens[Math.Min(_at + ahead, tokens.Count - 1)];
 
         private Token Next() => tokens[Math.Min(_at++, tokens.Count - 1)];
 
-        public PacketScript Script(string name)
+        public PacketScript Script(string name, IReadOnlyDictionary<string, string>? defines)
         {
             var options = new List<ScriptOption>();
+            var symbols = new Dictionary<string, string>(defines ?? new Dictionary<string, string>(), StringComparer.Ordinal);
             while (Peek().Kind == TokenKind.Option)
             {
                 Token option = Next();
@@ -39,11 +46,18 @@ public static class ScriptParser
                 {
                     Next();
                     Token v = Next();
-                    if (v.Kind is TokenKind.End or TokenKind.Punct) throw Error(option.Line, $"option --{option.Text}= needs a value");
+                    if (v.Kind is TokenKind.End or TokenKind.Punct || v.Text.Length == 0) throw Error(option.Line, $"option --{option.Text}= needs a value");
                     value = v.Text;
+                }
+                if (option.Text == "define")
+                {
+                    int equals = value?.IndexOf('=', StringComparison.Ordinal) ?? -1;
+                    if (equals <= 0) throw Error(option.Line, "a definition is written --define=SYMBOL=value");
+                    symbols[value![..equals]] = value[(equals + 1)..];
                 }
                 options.Add(new ScriptOption(option.Line, option.Text, value));
             }
+            Define(symbols);
 
             var events = new List<ScriptEvent>();
             while (Peek().Kind != TokenKind.End)
@@ -69,6 +83,25 @@ public static class ScriptParser
             return new PacketScript(name, options, events);
         }
 
+        /// <summary>
+        /// packetdrill's definitions (lexer.l word()): a word that is a defined symbol reads as its value, a string for
+        /// <c>"value"</c>, a command for <c>`value`</c>, a number when the whole value is one, otherwise a word.
+        /// </summary>
+        private void Define(Dictionary<string, string> symbols)
+        {
+            if (symbols.Count == 0) return;
+            for (int i = _at; i < tokens.Count; i++)
+            {
+                Token t = tokens[i];
+                if (t.Kind != TokenKind.Word || !symbols.TryGetValue(t.Text, out string? value)) continue;
+                tokens[i] = value.Length >= 2 && value[0] is '"' or '`' && value[^1] == value[0]
+                    ? new Token(value[0] == '"' ? TokenKind.String : TokenKind.BackQuoted, value[1..^1], t.Line)
+                    : ScriptLexer.Tokenize(value) is [{ Kind: TokenKind.Integer } number, { Kind: TokenKind.End }]
+                        ? number with { Line = t.Line }
+                        : new Token(TokenKind.Word, value, t.Line);
+            }
+        }
+
         private ScriptEvent Event()
         {
             Token start = Peek();
@@ -88,7 +121,7 @@ public static class ScriptParser
             else if (action.Kind == TokenKind.Code)
             {
                 Next();
-                result = new AssertEvent(line, time, AssertionParser.Parse(action.Text, action.Line));
+                result = new AssertEvent(line, time, CodeBlockParser.Parse(action.Text, action.Line, _variables));
             }
             else if (action.Kind == TokenKind.Ellipsis || (action.Kind == TokenKind.Word && Peek(1).Is('(')))
             {
@@ -176,11 +209,8 @@ public static class ScriptParser
             var direction = dir.Is('<') ? PacketDirection.Inbound : PacketDirection.Outbound;
             int line = dir.Line;
 
+            IpAnnotation? ip = Peek().Is('[') || Peek().Is('(') ? IpInfo(line) : null;
             Token t = Peek();
-            if (t.Is('[') || t.Is('('))
-            {
-                throw Error(line, $"IP-level packet annotations ({t.Text}ect0], [tos ...], ttl ...) are not supported");
-            }
             if (t.IsWord("udp") || t.IsWord("icmp") || t.IsWord("ipv4") || t.IsWord("ipv6") || t.IsWord("gre") || t.IsWord("GREv0") || t.IsWord("mpls"))
             {
                 throw Error(line, $"{t.Text} packets are not supported: UserTcp scripts describe TCP segments only");
@@ -253,8 +283,50 @@ public static class ScriptParser
                 }
                 if (bytes > TcpOptions.MaxLength) throw Error(line, $"TCP options take {bytes} bytes; at most {TcpOptions.MaxLength} fit in a TCP header");
             }
-            return new PacketSpec(direction, flags, seq, (int)length.Integer, ack, window, urgent, options);
+            return new PacketSpec(direction, flags, seq, (int)length.Integer, ack, window, urgent, options) { Ip = ip };
         }
+
+        /// <summary>
+        /// packetdrill's ip_info in brackets or parentheses: <c>[ect0]</c>, <c>[noecn]</c>, <c>[ect1]</c>, <c>[ce]</c>,
+        /// <c>[ect01]</c>, <c>[tos 0x4]</c>, <c>[ttl 64]</c>, <c>[flowlabel 0x12345]</c>, comma-separated.
+        /// </summary>
+        private IpAnnotation IpInfo(int line)
+        {
+            char close = Next().Is('[') ? ']' : ')';
+            EcnCodepoint? ecn = null;
+            bool either = false;
+            byte? tos = null, ttl = null;
+            uint? flowLabel = null;
+            while (true)
+            {
+                Token t = Next();
+                switch (t.Text)
+                {
+                    case "noecn" or "ect0" or "ect1" or "ce" or "ect01" when ecn is null && !either && tos is null:
+                        if (t.Text == "ect01") either = true;
+                        else ecn = t.Text switch { "noecn" => EcnCodepoint.NotEct, "ect0" => EcnCodepoint.Ect0, "ect1" => EcnCodepoint.Ect1, _ => EcnCodepoint.Ce };
+                        break;
+                    case "tos" when tos is null && ecn is null && !either:
+                        tos = (byte)Bounded(Next(), line, "tos", byte.MaxValue);
+                        break;
+                    case "ttl" when ttl is null:
+                        ttl = (byte)Bounded(Next(), line, "ttl", byte.MaxValue);
+                        break;
+                    case "flowlabel" when flowLabel is null:
+                        flowLabel = (uint)Bounded(Next(), line, "flowlabel", 0xFFFFF);
+                        break;
+                    default:
+                        throw Error(line, $"expected IP fields in {(close == ']' ? "[...]" : "(...)")} (noecn, ect0, ect1, ce, ect01, tos 0xN, ttl N, flowlabel 0xN, each once), not `{t.Display}`");
+                }
+                Token after = Next();
+                if (after.Is(close)) break;
+                if (!after.Is(',')) throw Error(line, $"expected , or {close} after the IP fields, not `{after.Display}`");
+            }
+            return new IpAnnotation(ecn, either, tos, ttl, flowLabel);
+        }
+
+        private static long Bounded(Token t, int line, string what, long max) =>
+            t.Kind == TokenKind.Integer && t.Integer >= 0 && t.Integer <= max ? t.Integer : throw Error(line, $"{what} value out of range (0 to {max})");
 
         private TcpFlags Flags(int line)
         {
@@ -370,12 +442,24 @@ public static class ScriptParser
                     if (blocks.Count > TcpOptions.MaxSackBlocks) throw Error(line, "at most 4 SACK blocks fit in a TCP header");
                     return new SackOption(blocks);
                 }
-                case "md5":
                 case "FO":
                 case "FOEXP":
-                    throw Error(line, $"TCP option `{t.Text}` is not supported");
+                {
+                    bool experimental = t.Text == "FOEXP";
+                    byte[] cookie = Peek().Kind is TokenKind.Word or TokenKind.Integer ? Hex(Next(), line, "TCP fast open cookie") : [];
+                    int max = TcpOptions.MaxLength - (experimental ? 4 : 2);
+                    if (cookie.Length > max) throw Error(line, $"TCP fast open cookie of {cookie.Length} bytes exceeds maximum cookie length of {max} bytes");
+                    return new FastOpenOption(cookie, experimental);
+                }
+                case "md5":
+                {
+                    if (Peek().Kind is not (TokenKind.Word or TokenKind.Integer)) throw Error(line, "the MD5 option is written md5 <digest in hex>");
+                    byte[] digest = Hex(Next(), line, "TCP MD5 digest");
+                    if (digest.Length > Md5Option.DigestLength) throw Error(line, "TCP MD5 digest longer than 16 bytes");
+                    return new Md5Option(digest);
+                }
                 default:
-                    throw Error(line, $"unknown TCP option `{t.Text}`: supported are mss, wscale, sackOK, TS val N ecr N, sack a:b, nop, eol");
+                    throw Error(line, $"unknown TCP option `{t.Text}`: supported are mss, wscale, sackOK, TS val N ecr N, sack a:b, nop, eol, FO, FOEXP, md5");
             }
         }
 
@@ -467,6 +551,12 @@ public static class ScriptParser
                             else if (!Peek().Is(')')) throw Error(line, $"expected , or ) in {t.Text}(...), not `{Peek().Display}`");
                         }
                         Next();
+                        if (Peek().Is('=') && arguments.Count == 1)
+                        {
+                            // msg_iov(1)=[...], msg_name(...)=...: a struct field with its count or address.
+                            Next();
+                            return new AssignExpression(t.Text, Expression(line)) { Argument = arguments[0] };
+                        }
                         return new CallExpression(t.Text, arguments);
                     }
                     if (Peek().Is('='))
@@ -486,7 +576,9 @@ public static class ScriptParser
                         else if (!Peek().Is(close)) throw Error(line, $"expected , or {close} in {t.Text}...{close}, not `{Peek().Display}`");
                     }
                     Next();
-                    return new ListExpression(items, t.Is('{'));
+                    return t.Is('{')
+                        ? new ListExpression(items, Braces: true) { Struct = StructRecognizer.Recognize(items, line) }
+                        : new ListExpression(items, Braces: false);
                 }
                 default:
                     throw Error(line, $"expected a value (a number, a symbol, ..., [n] or {{...}}), not `{t.Display}`");
@@ -499,6 +591,20 @@ public static class ScriptParser
         {
             Token t = Next();
             if (!t.Is(punct)) throw Error(line, $"expected `{punct}` {where}, not `{t.Display}`".Replace("  ", " ", StringComparison.Ordinal));
+        }
+
+        /// <summary>A hex blob (a Fast Open cookie, an MD5 digest): an even number of hex digits, as one word or number.</summary>
+        private static byte[] Hex(Token t, int line, string what)
+        {
+            if (t.Text.Length % 2 != 0) throw Error(line, $"{what} '{t.Text}' has an odd number of digits");
+            try
+            {
+                return Convert.FromHexString(t.Text);
+            }
+            catch (FormatException)
+            {
+                throw Error(line, $"{what} '{t.Text}' is not a valid hex string");
+            }
         }
 
         private static uint U32(Token t, int line, string what)

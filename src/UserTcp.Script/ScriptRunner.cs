@@ -18,6 +18,9 @@ public sealed record ScriptRunOptions
     /// <see cref="ScriptRunner.RunFile"/> uses the script's own directory when this is not set.
     /// </summary>
     public string? SetupDirectory { get; init; }
+
+    /// <summary>packetdrill's <c>-D SYMBOL=value</c>: words of the script that read as other values (upstream's run_all.py passes some).</summary>
+    public IReadOnlyDictionary<string, string>? Defines { get; init; }
 }
 
 /// <summary>Why a script failed: the line (0 when none applies) and what was expected against what happened.</summary>
@@ -56,7 +59,7 @@ public static class ScriptRunner
         PacketScript script;
         try
         {
-            script = ScriptParser.Parse(text, name);
+            script = ScriptParser.Parse(text, name, options?.Defines);
         }
         catch (ScriptParseException exception)
         {

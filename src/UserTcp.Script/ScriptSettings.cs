@@ -50,7 +50,7 @@ internal static class ScriptOptionTable
 
     private const string Supported = "--tolerance_usecs, --tolerance_percent, --mss, --mtu, --bind_port, --connect_port, --remote_port, "
         + "--local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --tcp_ts_tick_usecs, --tcp_ts_ecr_scaled, --strict_segments, "
-        + "--relaxed, --rfc1337";
+        + "--define, --relaxed, --rfc1337";
 
     /// <summary>The settings for <paramref name="options"/>; <paramref name="notice"/> hears of options that mean nothing here.</summary>
     public static ScriptSettings Read(IReadOnlyList<ScriptOption> options, bool relaxed, Action<string> notice)
@@ -58,6 +58,11 @@ internal static class ScriptOptionTable
         var settings = new ScriptSettings { Relaxed = relaxed };
         // --relaxed may come after options it softens.
         if (options.Any(o => o.Name == "relaxed" && o.Value is null)) settings = settings with { Relaxed = true };
+        // An IPv6 script fails on its IP version, before its addresses do.
+        if (options.FirstOrDefault(o => o.Name == "ip_version" && o.Value != "ipv4") is { } version)
+        {
+            throw Fail(version, $"--ip_version={version.Value} is not supported: UserTcp is IPv4 only");
+        }
         int? mtu = null;
         bool mssGiven = false;
         foreach (ScriptOption option in options)
@@ -81,6 +86,8 @@ internal static class ScriptOptionTable
                 "tcp_ts_ecr_scaled" when option.Value is null => settings with { TimestampEcrScaled = true },
                 "strict_segments" when option.Value is null => settings with { StrictSegments = true },
                 "relaxed" when option.Value is null => settings,
+                "define" => settings, // the parser has read the script with it
+
                 "rfc1337" when option.Value is null => settings with { TimeWaitRst = TimeWaitRstPolicy.Ignore },
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),

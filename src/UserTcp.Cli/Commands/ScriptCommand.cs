@@ -27,6 +27,20 @@ internal static class ScriptCommand
                 + "(for scripts written against Linux)",
         };
 
+        var define = new Option<string[]>("--define", "-D")
+        {
+            Description = "SYMBOL=value: the script's word SYMBOL reads as value, as packetdrill's -D (repeatable; upstream's run_all.py "
+                + "passes TFO_COOKIE, CMSG_LEVEL_IP and CMSG_TYPE_RECVERR this way)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        define.Validators.Add(result =>
+        {
+            foreach (string definition in result.GetValueOrDefault<string[]>() ?? [])
+            {
+                if (definition.IndexOf('=', StringComparison.Ordinal) <= 0) result.AddError($"--define takes SYMBOL=value, not '{definition}'");
+            }
+        });
+
         var command = new Command("script",
             "Run a packetdrill-compatible script against UserTcp in process, on a manual clock (no root, no TUN device): "
             + "it passes when every segment UserTcp sends matches the script's > lines at their times and every call returns what the script says. "
@@ -35,16 +49,18 @@ internal static class ScriptCommand
             file,
             verbose,
             relaxed,
+            define,
         };
-        command.SetAction(parsed => Run(parsed.GetRequiredValue(file), parsed.GetValue(verbose), parsed.GetValue(relaxed)));
+        command.SetAction(parsed => Run(parsed.GetRequiredValue(file), parsed.GetValue(verbose), parsed.GetValue(relaxed), parsed.GetValue(define) ?? []));
         return command;
     }
 
-    private static int Run(FileInfo file, bool verbose, bool relaxed)
+    private static int Run(FileInfo file, bool verbose, bool relaxed, string[] defines)
     {
         var options = new ScriptRunOptions
         {
             Relaxed = relaxed,
+            Defines = defines.Select(d => d.Split('=', 2)).GroupBy(d => d[0], StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last()[1], StringComparer.Ordinal),
             Trace = verbose ? line => Console.Out.WriteLine(line) : null,
         };
         ScriptResult result = ScriptRunner.RunFile(file.FullName, options);
