@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;
@@ -14,7 +15,7 @@ public sealed partial class BenchTests
     public void Bench_reports_download_and_upload_beside_the_kernel_with_a_ratio_and_removes_its_namespaces()
     {
         NetAdminEnvironment.Require();
-        using PeerProcess bench = PeerProcess.Start(Usertcp, "bench", "--size", "4194304", "--runs", "1");
+        using PeerProgram bench = PeerProgram.Start(Usertcp, "bench", "--size", "4194304", "--runs", "1");
         LeftBehind.Record(bench.Id);
 
         Assert.True(bench.WaitForExit(BenchTimeout), bench.Transcript);

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;
@@ -13,12 +14,12 @@ public sealed partial class CliTests
     public void Doctor_passes_as_root_and_leaves_no_namespace_behind()
     {
         NetAdminEnvironment.Require();
-        using PeerProcess doctor = PeerProcess.Run(CommandTimeout, Usertcp, "doctor");
+        using PeerProgram doctor = PeerProgram.Run(CommandTimeout, Usertcp, "doctor");
 
         Assert.True(doctor.ExitCode == 0, doctor.Transcript);
         Assert.Contains(doctor.OutputLines, line => line.StartsWith("ok    tun in netns", StringComparison.Ordinal));
         Assert.DoesNotContain(doctor.OutputLines, line => line.StartsWith("FAIL", StringComparison.Ordinal));
-        using PeerProcess namespaces = PeerProcess.Run(CommandTimeout, "ip", "netns", "list");
+        using PeerProgram namespaces = PeerProgram.Run(CommandTimeout, "ip", "netns", "list");
         Assert.DoesNotContain(namespaces.OutputLines, line => line.StartsWith($"usertcp-doctor-{doctor.Id}", StringComparison.Ordinal));
     }
 
@@ -26,7 +27,7 @@ public sealed partial class CliTests
     public void Capture_prints_the_kernels_syn_in_tcpdump_style()
     {
         using NetNamespace ns = NetNamespace.Create();
-        PeerProcess capture = ns.Start(Usertcp, "capture", "--iface", Addresses.Interface, "--address", Addresses.KernelCidr,
+        PeerProgram capture = ns.Start(Usertcp, "capture", "--iface", Addresses.Interface, "--address", Addresses.KernelCidr,
             "--mtu", "1500", "--count", "1", "--timeout", "10");
         Assert.True(capture.WaitForErrorLine(line => line.StartsWith("listening on utcp0", StringComparison.Ordinal), CommandTimeout),
             capture.Transcript);
@@ -45,7 +46,7 @@ public sealed partial class CliTests
         using NetNamespace ns = NetNamespace.Create();
         using TunDevice tun = ns.OpenTun(Addresses.Options());
 
-        PeerProcess capture = ns.Run(CommandTimeout, Usertcp, "capture", "--iface", Addresses.Interface, "--count", "1", "--timeout", "1");
+        PeerProgram capture = ns.Run(CommandTimeout, Usertcp, "capture", "--iface", Addresses.Interface, "--count", "1", "--timeout", "1");
 
         Assert.Equal(1, capture.ExitCode);
         Assert.Equal(["usertcp: interface utcp0 already in use: pick another --iface name"], capture.ErrorLines);
@@ -54,7 +55,7 @@ public sealed partial class CliTests
     [Fact]
     public void A_bad_address_exits_2_with_one_line_saying_how_to_write_it()
     {
-        using PeerProcess capture = PeerProcess.Run(CommandTimeout, Usertcp, "capture", "--address", "10.1/24");
+        using PeerProgram capture = PeerProgram.Run(CommandTimeout, Usertcp, "capture", "--address", "10.1/24");
 
         Assert.Equal(2, capture.ExitCode);
         string line = Assert.Single(capture.ErrorLines);
@@ -65,7 +66,7 @@ public sealed partial class CliTests
     [Fact]
     public void Help_lists_the_commands()
     {
-        using PeerProcess help = PeerProcess.Run(CommandTimeout, Usertcp, "--help");
+        using PeerProgram help = PeerProgram.Run(CommandTimeout, Usertcp, "--help");
 
         Assert.Equal(0, help.ExitCode);
         Assert.Contains(help.OutputLines, line => line.TrimStart().StartsWith("doctor", StringComparison.Ordinal));

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using UserTcp.Engine;
+using UserTcp.Lab;
 using UserTcp.Sockets;
 
 namespace UserTcp.Integration.Tests;
@@ -16,7 +17,7 @@ public sealed class ClientTests
     {
         const int Size = 10 * 1024 * 1024;
         await using LiveStack live = LiveStack.Start(recordSegments: false);
-        PeerProcess server = live.Namespace.Start("python3", "-c", KernelPeers.ListenBothWays, "5001", Size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        PeerProgram server = live.Namespace.Start("python3", "-c", KernelPeers.ListenBothWays, "5001", Size.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(server.WaitForOutputLine(l => l == "listening", PeerTimeout), server.Transcript);
         byte[] up = RandomNumberGenerator.GetBytes(Size);
 
@@ -51,7 +52,7 @@ public sealed class ClientTests
         // orphaned and FIN-WAIT-2 may last FinWait2Timeout from then on (Linux: tcp_fin_timeout after close).
         var tcp = new TcpConfig { TimeWait = LiveStack.ShortTimeWait, FinWait2Timeout = TimeSpan.FromSeconds(1) };
         await using LiveStack live = LiveStack.Start(tcp: tcp);
-        PeerProcess server = live.Namespace.Start("python3", "-c", KernelPeers.ListenAndStall, "5003");
+        PeerProgram server = live.Namespace.Start("python3", "-c", KernelPeers.ListenAndStall, "5003");
         Assert.True(server.WaitForOutputLine(l => l == "listening", PeerTimeout), server.Transcript);
         await using UserTcpConnection connection = await live.Stack.ConnectAsync(new IpEndpoint(Addresses.KernelAddress, 5003), live.Token);
         connection.Shutdown(SocketShutdown.Send);
@@ -83,10 +84,10 @@ public sealed class ClientTests
             string output = Path.Combine(directory, "downloaded");
             using NetNamespace ns = NetNamespace.Create();
             // The server binds before the interface exists: usertcp get creates it.
-            PeerProcess server = ns.Start("python3", "-u", "-m", "http.server", "8000", "--bind", "0.0.0.0", "--directory", directory);
+            PeerProgram server = ns.Start("python3", "-u", "-m", "http.server", "8000", "--bind", "0.0.0.0", "--directory", directory);
             Assert.True(server.WaitForOutputLine(l => l.StartsWith("Serving HTTP", StringComparison.Ordinal), PeerTimeout), server.Transcript);
 
-            PeerProcess get = ns.Run(PeerTimeout, Path.Combine(AppContext.BaseDirectory, "usertcp"), "get",
+            PeerProgram get = ns.Run(PeerTimeout, Path.Combine(AppContext.BaseDirectory, "usertcp"), "get",
                 $"http://{Addresses.KernelCidr.Split('/')[0]}:8000/blob", "-o", output);
 
             Assert.True(get.ExitCode == 0, get.Transcript);
@@ -116,7 +117,7 @@ public sealed class ClientTests
     public async Task Kernel_peer_killed_mid_transfer_resets_the_connection()
     {
         await using LiveStack live = LiveStack.Start(recordSegments: false);
-        PeerProcess server = live.Namespace.Start("python3", "-c", KernelPeers.ListenAndStall, "5002");
+        PeerProgram server = live.Namespace.Start("python3", "-c", KernelPeers.ListenAndStall, "5002");
         Assert.True(server.WaitForOutputLine(l => l == "listening", PeerTimeout), server.Transcript);
         await using UserTcpConnection connection = await live.Stack.ConnectAsync(new IpEndpoint(Addresses.KernelAddress, 5002), live.Token);
         Assert.True(server.WaitForOutputLine(l => l == "accepted", PeerTimeout), server.Transcript);

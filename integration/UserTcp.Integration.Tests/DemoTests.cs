@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;
@@ -14,7 +15,7 @@ public sealed partial class DemoTests
     public void Demo_runs_end_to_end_and_exits_0()
     {
         NetAdminEnvironment.Require();
-        using PeerProcess demo = PeerProcess.Start(Usertcp, "demo");
+        using PeerProgram demo = PeerProgram.Start(Usertcp, "demo");
         LeftBehind.Record(demo.Id);
 
         Assert.True(demo.WaitForExit(DemoTimeout), demo.Transcript);
@@ -35,14 +36,14 @@ public sealed partial class DemoTests
     {
         NetAdminEnvironment.Require();
         // As a terminal's Ctrl-C: SIGINT, with its default disposition restored (a runner may start tests with it ignored).
-        using PeerProcess demo = PeerProcess.Start("python3", "-c",
+        using PeerProgram demo = PeerProgram.Start("python3", "-c",
             "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])", Usertcp, "demo");
         LeftBehind.Record(demo.Id);
         Assert.True(demo.WaitForOutputLine(l => l.StartsWith("1. HTTP", StringComparison.Ordinal), DemoTimeout), demo.Transcript);
         string name = NamespaceOf(demo);
         Assert.True(ScratchNamespace.Exists(name));
 
-        Assert.Equal(0, PeerProcess.Run(TimeSpan.FromSeconds(10), "bash", "-c", $"kill -INT {demo.Id.ToString(CultureInfo.InvariantCulture)}").ExitCode);
+        Assert.Equal(0, PeerProgram.Run(TimeSpan.FromSeconds(10), "bash", "-c", $"kill -INT {demo.Id.ToString(CultureInfo.InvariantCulture)}").ExitCode);
 
         Assert.True(demo.WaitForExit(DemoTimeout), demo.Transcript);
         Assert.True(demo.ExitCode == 130, demo.Transcript);
@@ -54,7 +55,7 @@ public sealed partial class DemoTests
     public void A_demo_killed_outright_leaves_a_stale_namespace_that_the_next_start_removes_with_its_processes()
     {
         NetAdminEnvironment.Require();
-        using PeerProcess demo = PeerProcess.Start(Usertcp, "demo");
+        using PeerProgram demo = PeerProgram.Start(Usertcp, "demo");
         LeftBehind.Record(demo.Id);
         Assert.True(demo.WaitForOutputLine(l => l.StartsWith("1. HTTP", StringComparison.Ordinal), DemoTimeout), demo.Transcript);
         string name = NamespaceOf(demo);
@@ -65,9 +66,9 @@ public sealed partial class DemoTests
         Assert.True(ScratchNamespace.Exists(name));
         Assert.Contains(name, ScratchNamespace.FindStale());
         // Something the dead run left running inside (curl may be there too, waiting on a device that is gone).
-        using PeerProcess orphan = PeerProcess.Start("ip", "netns", "exec", name, "sleep", "60");
+        using PeerProgram orphan = PeerProgram.Start("ip", "netns", "exec", name, "sleep", "60");
         LeftBehind.Record(orphan.Id);
-        Assert.True(Poll.Until(() => PeerProcess.Run(TimeSpan.FromSeconds(10), "ip", "netns", "pids", name).OutputLines
+        Assert.True(Poll.Until(() => PeerProgram.Run(TimeSpan.FromSeconds(10), "ip", "netns", "pids", name).OutputLines
             .Contains(orphan.Id.ToString(CultureInfo.InvariantCulture)), TimeSpan.FromSeconds(10)));
 
         // The next namespace anyone makes sweeps it first.
@@ -80,7 +81,7 @@ public sealed partial class DemoTests
         Assert.True(orphan.WaitForExit(TimeSpan.FromSeconds(10)), "the process left inside the stale namespace still runs");
     }
 
-    private static string NamespaceOf(PeerProcess demo)
+    private static string NamespaceOf(PeerProgram demo)
     {
         Match match = demo.OutputLines.Select(l => NamespaceLine().Match(l)).FirstOrDefault(m => m.Success)
             ?? throw new InvalidOperationException($"the demo did not name its namespace:\n{demo.Transcript}");

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using UserTcp.Engine;
+using UserTcp.Lab;
 
 namespace UserTcp.Integration.Tests;
 
@@ -25,7 +26,7 @@ public sealed partial class HalfCloseTests : IDisposable
         await using (LiveStack live = LiveStack.Start(services: true, pcapPath: pcap))
         {
             // nc -N: at the end of its input nc shuts down its sending side (a FIN) and reads on until echo closes.
-            PeerProcess nc = live.Namespace.Run(PeerTimeout, "bash", "-c", $"nc -N -w 10 {Addresses.Stack} 7 < {input} > {output}");
+            PeerProgram nc = live.Namespace.Run(PeerTimeout, "bash", "-c", $"nc -N -w 10 {Addresses.Stack} 7 < {input} > {output}");
 
             Assert.True(nc.ExitCode == 0, nc.Transcript);
             echo = Assert.Single(live.Events.Connections(7));
@@ -51,7 +52,7 @@ public sealed partial class HalfCloseTests : IDisposable
     public async Task Daytime_closes_actively_through_fin_wait_and_time_wait_while_the_kernel_waits_in_close_wait()
     {
         await using LiveStack live = LiveStack.Start(services: true);
-        PeerProcess client = live.Namespace.StartInteractive("python3", "-c", KernelPeers.ReadThenHold, Addresses.Stack, "13");
+        PeerProgram client = live.Namespace.StartInteractive("python3", "-c", KernelPeers.ReadThenHold, Addresses.Stack, "13");
 
         // The client has read the line and the end of stream, and holds its socket open.
         Assert.True(client.WaitForOutputLine(l => l == "eof", PeerTimeout), client.Transcript);

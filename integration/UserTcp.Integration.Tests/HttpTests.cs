@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using UserTcp.Engine;
+using UserTcp.Lab;
 
 namespace UserTcp.Integration.Tests;
 
@@ -20,7 +21,7 @@ public sealed class HttpTests : IDisposable
         await using LiveStack live = LiveStack.Start(services: true);
         string file = Path.Combine(_directory, "1M");
 
-        PeerProcess curl = live.Namespace.Run(CurlTimeout, "curl", "-sS", "--fail", "--noproxy", "*", "--max-time", "60",
+        PeerProgram curl = live.Namespace.Run(CurlTimeout, "curl", "-sS", "--fail", "--noproxy", "*", "--max-time", "60",
             "-o", file, "-w", "%{http_code} %{size_download}", Url + Size.ToString(CultureInfo.InvariantCulture));
 
         Assert.True(curl.ExitCode == 0, curl.Transcript);
@@ -36,7 +37,7 @@ public sealed class HttpTests : IDisposable
         await using LiveStack live = LiveStack.Start(bound: CurlTimeout, recordSegments: false, services: true);
 
         // The body goes through sha256sum in the namespace; curl reports status and size on stderr.
-        PeerProcess curl = live.Namespace.Run(CurlTimeout, "bash", "-c",
+        PeerProgram curl = live.Namespace.Run(CurlTimeout, "bash", "-c",
             $"set -o pipefail; curl -sS --fail --noproxy '*' --max-time 80 -w '%{{stderr}}%{{http_code}} %{{size_download}}\\n' {Url}{Size} | sha256sum");
 
         Assert.True(curl.ExitCode == 0, curl.Transcript);
@@ -51,7 +52,7 @@ public sealed class HttpTests : IDisposable
         await using LiveStack live = LiveStack.Start(recordSegments: false, services: true);
 
         // Request i fetches 1000 * i bytes; each curl is a process of its own, so each request is a connection of its own.
-        PeerProcess loop = live.Namespace.Run(CurlTimeout, "bash", "-c",
+        PeerProgram loop = live.Namespace.Run(CurlTimeout, "bash", "-c",
             $"set -o pipefail; for i in $(seq {Count}); do echo \"$i $(curl -sS --fail --noproxy '*' --max-time 10 {Url}$((i * 1000)) | sha256sum)\" || exit 1; done");
 
         Assert.True(loop.ExitCode == 0, loop.Transcript);
@@ -67,7 +68,7 @@ public sealed class HttpTests : IDisposable
         await using LiveStack live = LiveStack.Start(recordSegments: false, services: true);
 
         // Fifty curl processes at once, each downloading a little more than 1 MiB on its own connection.
-        PeerProcess burst = live.Namespace.Run(CurlTimeout, "bash", "-c",
+        PeerProgram burst = live.Namespace.Run(CurlTimeout, "bash", "-c",
             $"for i in $(seq {Count}); do (set -o pipefail; echo \"$i $(curl -sS --fail --noproxy '*' --max-time 60 {Url}$(({Size} + i)) | sha256sum)\") & done; wait");
 
         Assert.True(burst.ExitCode == 0, burst.Transcript);
@@ -80,7 +81,7 @@ public sealed class HttpTests : IDisposable
         Enumerable.Range(1, count).Select(i => $"{i} {DocumentedBody.Sha256Hex(size(i))}  -").Order(StringComparer.Ordinal);
 
     // The largest number of connections to the port that were established at the same moment.
-    private static int MostAtOnce(EventRecorder events, ushort port)
+    private static int MostAtOnce(EngineRecorder events, ushort port)
     {
         int open = 0, most = 0;
         foreach (TcpEvent e in events.Events.Where(e => e.Kind == TcpEventKind.StateChanged && e.Connection.Local.Port == port))

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;
@@ -22,7 +23,7 @@ public sealed partial class IsolationTests
             Assert.Equal(("it", Environment.ProcessId), (purpose, owner));
             Assert.Contains(ns.Name, ScratchNamespace.ListAll());
             Assert.DoesNotContain(ns.Name, ScratchNamespace.FindStale());
-            PeerProcess lo = PeerProcess.Run(Timeout, "ip", "-n", ns.Name, "-o", "link", "show", "dev", "lo");
+            PeerProgram lo = PeerProgram.Run(Timeout, "ip", "-n", ns.Name, "-o", "link", "show", "dev", "lo");
             Assert.Contains(",UP", lo.OutputLines.Single(), StringComparison.Ordinal);
             Assert.Equal("1", ns.Invoke(() => File.ReadAllText("/proc/sys/net/ipv6/conf/all/disable_ipv6").Trim()));
             Assert.Equal("1", ns.Invoke(() => File.ReadAllText("/proc/sys/net/ipv6/conf/default/disable_ipv6").Trim()));
@@ -32,7 +33,7 @@ public sealed partial class IsolationTests
                 Assert.Empty(table.Read());
             }
 
-            PeerProcess sleeper = PeerProcess.Start(["sleep", "60"], ns.Start);
+            PeerProgram sleeper = PeerProgram.Start(["sleep", "60"], ns.Start);
             LeftBehind.Record(sleeper.Id);
             Assert.Equal([sleeper.Id], ns.StartedProcessIds);
             ns.Dispose();
@@ -51,7 +52,7 @@ public sealed partial class IsolationTests
     public void The_kernel_tcp_table_lists_sockets_as_ss_does()
     {
         using NetNamespace ns = NetNamespace.Create();
-        PeerProcess listener = ns.Start("python3", "-c", KernelPeers.ListenAndStall, "5005");
+        PeerProgram listener = ns.Start("python3", "-c", KernelPeers.ListenAndStall, "5005");
         Assert.True(listener.WaitForOutputLine(l => l == "listening", Timeout), listener.Transcript);
 
         using KernelTcpTable table = ns.Scratch.OpenTcpTable();
@@ -68,15 +69,15 @@ public sealed partial class IsolationTests
     {
         NetAdminEnvironment.Require();
         // A pid that no longer runs: a program that has exited.
-        using PeerProcess exited = PeerProcess.Run(Timeout, "true");
+        using PeerProgram exited = PeerProgram.Run(Timeout, "true");
         string stale = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{exited.Id}-1");
-        Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "add", stale).ExitCode);
+        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", stale).ExitCode);
         LeftBehind.Record(stale);
         try
         {
-            using PeerProcess orphan = PeerProcess.Start("ip", "netns", "exec", stale, "sleep", "60");
+            using PeerProgram orphan = PeerProgram.Start("ip", "netns", "exec", stale, "sleep", "60");
             LeftBehind.Record(orphan.Id);
-            Assert.True(Poll.Until(() => PeerProcess.Run(Timeout, "ip", "netns", "pids", stale).OutputLines.Contains(orphan.Id.ToString(CultureInfo.InvariantCulture)), Timeout));
+            Assert.True(Poll.Until(() => PeerProgram.Run(Timeout, "ip", "netns", "pids", stale).OutputLines.Contains(orphan.Id.ToString(CultureInfo.InvariantCulture)), Timeout));
             Assert.Contains(stale, ScratchNamespace.FindStale());
 
             IReadOnlyList<string> removed = ScratchNamespace.RemoveStale();
@@ -87,7 +88,7 @@ public sealed partial class IsolationTests
         }
         finally
         {
-            PeerProcess.Run(Timeout, "ip", "netns", "del", stale).Dispose();
+            PeerProgram.Run(Timeout, "ip", "netns", "del", stale).Dispose();
         }
     }
 
@@ -97,22 +98,22 @@ public sealed partial class IsolationTests
         NetAdminEnvironment.Require();
         // The namespace's handle keeps its creation time; a process that started after it cannot have made it.
         const string Base = "usertcp-it-reused-pid";
-        Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "add", Base).ExitCode);
+        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", Base).ExitCode);
         LeftBehind.Record(Base);
         string? reused = null, old = null;
         try
         {
-            using PeerProcess holder = PeerProcess.Start("ip", "netns", "exec", Base, "sleep", "60");
+            using PeerProgram holder = PeerProgram.Start("ip", "netns", "exec", Base, "sleep", "60");
             LeftBehind.Record(holder.Id);
             Thread.Sleep(TimeSpan.FromSeconds(1.6));
-            using PeerProcess younger = PeerProcess.Start("sleep", "60");
+            using PeerProgram younger = PeerProgram.Start("sleep", "60");
             LeftBehind.Record(younger.Id);
-            Assert.True(Poll.Until(() => PeerProcess.Run(Timeout, "ip", "netns", "pids", Base).OutputLines.Count > 0, Timeout));
+            Assert.True(Poll.Until(() => PeerProgram.Run(Timeout, "ip", "netns", "pids", Base).OutputLines.Count > 0, Timeout));
             // Two more names for the same namespace (ip netns attach), one after the younger process, one after pid 1.
             reused = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{younger.Id}-1");
             old = "usertcp-it-1-1";
-            Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "attach", reused, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
-            Assert.Equal(0, PeerProcess.Run(Timeout, "ip", "netns", "attach", old, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
+            Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "attach", reused, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
+            Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "attach", old, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
             LeftBehind.Record(reused);
             LeftBehind.Record(old);
 
@@ -125,7 +126,7 @@ public sealed partial class IsolationTests
         {
             foreach (string? name in (string?[])[reused, old, Base])
             {
-                if (name is not null) PeerProcess.Run(Timeout, "ip", "netns", "del", name).Dispose();
+                if (name is not null) PeerProgram.Run(Timeout, "ip", "netns", "del", name).Dispose();
             }
         }
     }

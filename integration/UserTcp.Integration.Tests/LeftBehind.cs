@@ -1,4 +1,5 @@
 using System.Globalization;
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;

@@ -1,3 +1,5 @@
+using UserTcp.Lab;
+
 namespace UserTcp.Integration.Tests;
 
 /// <summary>
@@ -16,11 +18,11 @@ public sealed class LiveFaultTests
         string pcap = Path.Combine(Path.GetTempPath(), $"usertcp-fault-{Environment.ProcessId}.pcapng");
         try
         {
-            PeerProcess serve = ns.Start(Usertcp, "serve", "--services", "echo", "--time-wait", "0.5", "--log-level", "warning",
+            PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "echo", "--time-wait", "0.5", "--log-level", "warning",
                 "--fault", "drop from-kernel flags=FIN nth=1", "--fault-seed", "7", "--pcap", pcap);
             Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), Timeout), serve.Transcript);
 
-            PeerProcess nc = ns.Run(Timeout, "bash", "-c", $"printf 'hello' | nc -N -w 10 {Addresses.Stack} 7");
+            PeerProgram nc = ns.Run(Timeout, "bash", "-c", $"printf 'hello' | nc -N -w 10 {Addresses.Stack} 7");
             Assert.True(nc.ExitCode == 0, nc.Transcript);
             Assert.Equal(["hello"], nc.OutputLines);
 
@@ -28,7 +30,7 @@ public sealed class LiveFaultTests
             Assert.Single(serve.ErrorLines, l => l.Contains("dropped by rule 'drop from-kernel flags=FIN nth=1': never reached UserTcp", StringComparison.Ordinal));
 
             // Every packet is in the capture; exactly one carries a comment, the kernel's first FIN, and a second FIN follows it.
-            PeerProcess all = PeerProcess.Run(Timeout, "tshark", "-r", pcap, "-T", "fields", "-e", "ip.src", "-e", "tcp.flags.fin", "-e", "frame.comment");
+            PeerProgram all = PeerProgram.Run(Timeout, "tshark", "-r", pcap, "-T", "fields", "-e", "ip.src", "-e", "tcp.flags.fin", "-e", "frame.comment");
             Assert.True(all.ExitCode == 0, all.Transcript);
             string[][] rows = [.. all.OutputLines.Select(l => l.Split('\t'))];
             Assert.True(rows.Length >= 8, all.Transcript);
@@ -36,7 +38,7 @@ public sealed class LiveFaultTests
             Assert.Equal(["10.77.0.1", "1"], marked[..2]);
             Assert.StartsWith("usertcp fault: dropped by rule 'drop from-kernel flags=FIN nth=1'", marked[2], StringComparison.Ordinal);
             Assert.Equal(2, rows.Count(r => r[0] == "10.77.0.1" && r[1] == "1"));
-            PeerProcess filtered = PeerProcess.Run(Timeout, "tshark", "-r", pcap, "-Y", "frame.comment contains \"dropped\"");
+            PeerProgram filtered = PeerProgram.Run(Timeout, "tshark", "-r", pcap, "-Y", "frame.comment contains \"dropped\"");
             Assert.Single(filtered.OutputLines);
         }
         finally
@@ -49,17 +51,17 @@ public sealed class LiveFaultTests
     public void A_rule_that_drops_everything_touches_only_the_tun_link()
     {
         using NetNamespace ns = NetNamespace.Create();
-        PeerProcess serve = ns.Start(Usertcp, "serve", "--services", "echo", "--fault", "drop", "--log-level", "error");
+        PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "echo", "--fault", "drop", "--log-level", "error");
         Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), Timeout), serve.Transcript);
 
         // Through the TUN link nothing gets through: the kernel's connect times out.
-        PeerProcess blocked = ns.Run(Timeout, "bash", "-c", $"printf x | nc -N -w 2 {Addresses.Stack} 7");
+        PeerProgram blocked = ns.Run(Timeout, "bash", "-c", $"printf x | nc -N -w 2 {Addresses.Stack} 7");
         Assert.NotEqual(0, blocked.ExitCode);
 
         // The namespace's own loopback, beside it, is untouched.
-        PeerProcess server = ns.Start("python3", "-c", KernelPeers.EchoOnce, "127.0.0.1", "6000");
+        PeerProgram server = ns.Start("python3", "-c", KernelPeers.EchoOnce, "127.0.0.1", "6000");
         Assert.True(server.WaitForOutputLine(l => l == "listening", Timeout), server.Transcript);
-        PeerProcess loop = ns.Run(Timeout, "bash", "-c", "printf 'around' | nc -N -w 5 127.0.0.1 6000");
+        PeerProgram loop = ns.Run(Timeout, "bash", "-c", "printf 'around' | nc -N -w 5 127.0.0.1 6000");
         Assert.True(loop.ExitCode == 0, loop.Transcript);
         Assert.Equal(["around"], loop.OutputLines);
         Assert.True(server.WaitForExit(Timeout), server.Transcript);

@@ -1,4 +1,5 @@
 using UserTcp.Engine;
+using UserTcp.Lab;
 using UserTcp.Live;
 using UserTcp.Services;
 using UserTcp.Sockets;
@@ -22,7 +23,7 @@ internal sealed class LiveStack : IAsyncDisposable
 
     private readonly UserTcp.Live.LiveStack _live;
 
-    private LiveStack(NetNamespace ns, UserTcp.Live.LiveStack live, ServiceHost? services, EventRecorder events, string? pcapPath, TimeSpan bound)
+    private LiveStack(NetNamespace ns, UserTcp.Live.LiveStack live, ServiceHost? services, EngineRecorder events, string? pcapPath, TimeSpan bound)
     {
         Namespace = ns;
         _live = live;
@@ -37,7 +38,7 @@ internal sealed class LiveStack : IAsyncDisposable
     public NetStack Stack { get; }
     /// <summary>echo 7, discard 9, daytime 13, chargen 19 and http 80 on 10.77.0.2, when asked for.</summary>
     public ServiceHost? Services { get; }
-    public EventRecorder Events { get; }
+    public EngineRecorder Events { get; }
     /// <summary>Where every packet in and out is written, when asked for.</summary>
     public string? PcapPath { get; }
     /// <summary>Cancelled when the test's time is up.</summary>
@@ -48,7 +49,7 @@ internal sealed class LiveStack : IAsyncDisposable
         NetNamespace ns = NetNamespace.Create();
         try
         {
-            var events = new EventRecorder(recordSegments);
+            var events = new EngineRecorder(recordSegments);
             UserTcp.Live.LiveStack live = new LiveStackBuilder
             {
                 Namespace = ns.Name,

@@ -1,4 +1,5 @@
 using System.Globalization;
+using UserTcp.Lab;
 
 namespace UserTcp.Integration.Tests;
 
@@ -52,7 +53,7 @@ internal static class NetAdminEnvironment
         }
         foreach ((string tool, string package) in Tools.Concat(tools.Select(t => (t, Packages.GetValueOrDefault(t, t)))))
         {
-            if (PeerProcess.FindExecutable(tool) is null)
+            if (ExternalProgram.Find(tool) is null)
             {
                 return $"'{tool}' is not installed: apt-get install {package}";
             }
@@ -75,7 +76,7 @@ internal static class NetAdminEnvironment
 
     private static bool IsOpenBsdNetcat()
     {
-        using PeerProcess help = PeerProcess.Run(TimeSpan.FromSeconds(10), "nc", "-h");
+        using PeerProgram help = PeerProgram.Run(TimeSpan.FromSeconds(10), "nc", "-h");
         return help.OutputLines.Concat(help.ErrorLines).Any(l => l.Contains("OpenBSD", StringComparison.Ordinal));
     }
 

@@ -1,3 +1,4 @@
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;
@@ -15,7 +16,7 @@ public sealed class NetNamespace : IDisposable
 
     private readonly ScratchNamespace _scratch;
     // Programs started inside the namespace; whatever still runs at Dispose is killed by pid.
-    private readonly List<PeerProcess> _peers = [];
+    private readonly List<PeerProgram> _peers = [];
 
     private NetNamespace(ScratchNamespace scratch) => _scratch = scratch;
 
@@ -35,15 +36,15 @@ public sealed class NetNamespace : IDisposable
     public TunDevice OpenTun(TunOptions options) => _scratch.OpenTun(options);
 
     /// <summary>Starts a program inside the namespace (ip netns exec); it is killed at Dispose if still running.</summary>
-    public PeerProcess Start(params string[] command) => Track(PeerProcess.Start(command, _scratch.Start));
+    public PeerProgram Start(params string[] command) => Track(PeerProgram.Start(command, _scratch.Start));
 
-    /// <summary>Like <see cref="Start(string[])"/>, with standard input kept open for <see cref="PeerProcess.WriteInput"/>.</summary>
-    public PeerProcess StartInteractive(params string[] command) => Track(PeerProcess.Start(command, _scratch.Start, keepInputOpen: true));
+    /// <summary>Like <see cref="Start(string[])"/>, with standard input kept open for <see cref="PeerProgram.WriteInput"/>.</summary>
+    public PeerProgram StartInteractive(params string[] command) => Track(PeerProgram.Start(command, _scratch.Start, keepInputOpen: true));
 
     /// <summary>Runs a program inside the namespace to completion, at most <paramref name="timeout"/>.</summary>
-    public PeerProcess Run(TimeSpan timeout, params string[] command)
+    public PeerProgram Run(TimeSpan timeout, params string[] command)
     {
-        PeerProcess peer = Start(command);
+        PeerProgram peer = Start(command);
         if (!peer.WaitForExit(timeout))
         {
             throw new TimeoutException($"still running after {timeout.TotalSeconds} s:\n{peer.Transcript}");
@@ -52,12 +53,12 @@ public sealed class NetNamespace : IDisposable
     }
 
     /// <summary>Runs `ip -n NAME ARGS...` from outside, as a person inspecting the namespace would.</summary>
-    public PeerProcess Ip(params string[] arguments) => PeerProcess.Run(IpTimeout, ["ip", "-n", Name, .. arguments]);
+    public PeerProgram Ip(params string[] arguments) => PeerProgram.Run(IpTimeout, ["ip", "-n", Name, .. arguments]);
 
     /// <summary>The kernel's TCP sockets in the namespace as `ss -tanH` prints them (state, queues, local, peer).</summary>
     public IReadOnlyList<KernelSocket> Sockets()
     {
-        PeerProcess ss = Run(IpTimeout, "ss", "-tanH");
+        PeerProgram ss = Run(IpTimeout, "ss", "-tanH");
         Assert.True(ss.ExitCode == 0, ss.Transcript);
         return [.. ss.OutputLines.Select(KernelSocket.Parse).OfType<KernelSocket>()];
     }
@@ -66,7 +67,7 @@ public sealed class NetNamespace : IDisposable
     {
         lock (_peers)
         {
-            foreach (PeerProcess peer in _peers)
+            foreach (PeerProgram peer in _peers)
             {
                 peer.Dispose();
             }
@@ -75,7 +76,7 @@ public sealed class NetNamespace : IDisposable
         _scratch.Dispose();
     }
 
-    private PeerProcess Track(PeerProcess peer)
+    private PeerProgram Track(PeerProgram peer)
     {
         lock (_peers)
         {

@@ -1,3 +1,4 @@
+using UserTcp.Lab;
 using UserTcp.Tun;
 using UserTcp.Wire;
 
@@ -34,7 +35,7 @@ public sealed class TunDeviceTests
     {
         using NetNamespace ns = NetNamespace.Create();
         using TunDevice tun = ns.OpenTun(Addresses.Options());
-        PeerProcess connect = ns.Start(Addresses.KernelConnect);
+        PeerProgram connect = ns.Start(Addresses.KernelConnect);
         byte[] packet = Packets.ReadUntil(tun, PacketTimeout, p => Packets.IsTcp(p, TcpFlags.Syn, 80));
         Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
         TcpSegment.TryParse(ip, out TcpSegment syn);
@@ -79,16 +80,16 @@ public sealed class TunDeviceTests
             Assert.Equal(Addresses.Interface, tun.Name);
             Assert.Equal(1400, tun.Mtu);
 
-            PeerProcess link = ns.Ip("-o", "link", "show", "dev", Addresses.Interface);
+            PeerProgram link = ns.Ip("-o", "link", "show", "dev", Addresses.Interface);
             Assert.Equal(0, link.ExitCode);
             Assert.Contains(" mtu 1400 ", link.OutputLines.Single(), StringComparison.Ordinal);
             Assert.Contains(",UP", link.OutputLines.Single(), StringComparison.Ordinal);
 
-            PeerProcess address = ns.Ip("-o", "-4", "addr", "show", "dev", Addresses.Interface);
+            PeerProgram address = ns.Ip("-o", "-4", "addr", "show", "dev", Addresses.Interface);
             Assert.Contains($" inet {Addresses.KernelCidr} ", address.OutputLines.Single(), StringComparison.Ordinal);
         }
 
-        PeerProcess gone = ns.Ip("link", "show", "dev", Addresses.Interface);
+        PeerProgram gone = ns.Ip("link", "show", "dev", Addresses.Interface);
         Assert.NotEqual(0, gone.ExitCode);
     }
 

@@ -1,3 +1,4 @@
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Cli;

@@ -10,7 +10,7 @@ public enum TimeWaitRstPolicy : byte
 }
 
 /// <summary>
-/// Every tunable of the engine. Defaults follow Linux where the RFCs leave a choice (DESIGN.md "The engine").
+/// Every tunable of the engine. Defaults follow Linux where the RFCs leave a choice (docs/design.md "The engine").
 /// </summary>
 public sealed record TcpConfig
 {

@@ -9,7 +9,7 @@ namespace UserTcp.Sockets;
 
 /// <summary>
 /// The runtime: owns a device, the engine and a clock. One dedicated thread reads the device and runs the engine
-/// for each packet inline (DESIGN.md "Runtime and I/O": no per-packet thread hops); a timer runs the engine's
+/// for each packet inline (docs/design.md "Runtime": no per-packet thread hops); a timer runs the engine's
 /// deadlines; application calls take the same lock, act, and send what they caused on their own thread.
 /// Waiting applications are woken by completing tasks whose continuations run asynchronously, never inline.
 /// </summary>

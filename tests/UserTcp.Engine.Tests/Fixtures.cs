@@ -2,7 +2,7 @@ using UserTcp.Wire;
 
 namespace UserTcp.Engine.Tests;
 
-/// <summary>A connection driven to each state by exact segments (DESIGN.md "a fixture per state").</summary>
+/// <summary>A connection driven to each state by exact segments (docs/design.md "Tests": a fixture per state).</summary>
 internal static class Fixtures
 {
     public const uint Isn = Harness.LocalIss;

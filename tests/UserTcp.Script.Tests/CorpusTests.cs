@@ -45,7 +45,7 @@ public class CorpusTests
     public void The_corpus_covers_hours_of_tcp_time_on_the_manual_clock()
     {
         // Keepalive, TIME-WAIT and retransmission timeouts take hours of script time; the clock jumps to each
-        // engine deadline, so no test sleeps (and, per DESIGN.md, none asserts wall-clock speed).
+        // engine deadline, so no test sleeps (and, as docs/design.md "Tests" says, none asserts wall-clock speed).
         double scriptSeconds = ScriptCorpus.Find(ScriptsFolder).Sum(s => ScriptRunner.RunFile(Path.Combine(ScriptsFolder, s)).EndSeconds);
         Assert.True(scriptSeconds > 3600, $"the corpus covers only {scriptSeconds} s of script time");
     }

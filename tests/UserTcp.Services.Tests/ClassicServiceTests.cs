@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using UserTcp.Cli;
 using UserTcp.Sockets;
 
 namespace UserTcp.Services.Tests;
@@ -146,6 +147,7 @@ public sealed class ClassicServiceTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // the table is the usertcp command's (UserTcp.Cli)
     public async Task The_table_lists_listeners_and_connections_as_ss_does()
     {
         await using TwoStacks net = TwoStacks.Start(options: new ServiceHostOptions { Services = [new("echo", 7), new("http", 80)] });
@@ -170,6 +172,7 @@ public sealed class ClassicServiceTests
     [InlineData(1200, "1.2sec")]
     [InlineData(59_000, "59sec")]
     [InlineData(150_000, "2.5min")]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Durations_print_as_ss_prints_them(int milliseconds, string expected) =>
         Assert.Equal(expected, ConnectionTable.Duration(TimeSpan.FromMilliseconds(milliseconds)));
 

@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.ExceptionServices;
 using UserTcp.Cli.Demo;
+using UserTcp.Lab;
+using UserTcp.Live;
 using UserTcp.Services;
 using UserTcp.Sockets;
 using UserTcp.Tun;
@@ -62,9 +64,9 @@ internal static class BenchCommand
 /// <summary>One `usertcp bench`: two namespaces, a TUN device and a veth pair, two workloads, both sides, N runs each.</summary>
 internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
 {
-    private const string Iface = "utcp0";
-    private const string TunKernelCidr = "10.77.0.1/24";
-    private const string UserTcpAddress = "10.77.0.2";
+    private const string Iface = LiveDefaults.InterfaceName;
+    private const string TunKernelCidr = LiveDefaults.KernelAddressText;
+    private const string UserTcpAddress = LiveDefaults.StackAddressText;
     private const string VethLocal = "vbench0";
     private const string VethPeer = "vbench1";
     private const string VethLocalCidr = "10.78.0.1/24";
@@ -173,14 +175,14 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
         Ip("-n", local.Name, "link", "set", VethLocal, "up");
         Ip("-n", peer.Name, "link", "set", VethPeer, "up");
 
-        using NamespaceProgram server = NamespaceProgram.Start(peer, null, "python3", "-c", KernelServer, KernelServerAddress);
+        using PeerProgram server = PeerProgram.Start(["python3", "-c", KernelServer, KernelServerAddress], peer.Start);
         if (!await server.WaitForOutputAsync("ready", ReadyTimeout, cancellationToken).ConfigureAwait(false))
         {
             throw new CliException(1, $"the kernel server (python3) did not start: {server.Failure()}");
         }
 
-        TunDevice tun = local.OpenTun(new TunOptions(Iface, InterfaceAddress.Parse(TunKernelCidr), mtu));
-        NetStack stack = NetStack.Start(tun, new NetStackOptions { Address = Ipv4Address.Parse(UserTcpAddress) });
+        LiveStack live = new LiveStackBuilder { Namespace = local.Name, Mtu = mtu }.Start();
+        NetStack stack = live.Stack;
         ServiceHost? host = null;
         try
         {
@@ -242,7 +244,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
                 }
                 await host.DisposeAsync().ConfigureAwait(false);
             }
-            await stack.DisposeAsync().ConfigureAwait(false);
+            await live.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -250,7 +252,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
     private static async Task<TimeSpan> TimeAsync(ScratchNamespace ns, string script, bool download, string what, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
-        using NamespaceProgram client = NamespaceProgram.Start(ns, null, "bash", "-o", "pipefail", "-c", script);
+        using PeerProgram client = PeerProgram.Start(["bash", "-o", "pipefail", "-c", script], ns.Start);
         await client.WaitAsync(TransferTimeout, cancellationToken).ConfigureAwait(false);
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
         if (client.TimedOut || client.ExitCode != 0)

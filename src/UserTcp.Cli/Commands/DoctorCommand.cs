@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Cli.Commands;

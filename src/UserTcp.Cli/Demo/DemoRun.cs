@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Text.RegularExpressions;
 using UserTcp.Engine;
+using UserTcp.Lab;
 using UserTcp.Live;
 using UserTcp.Services;
 using UserTcp.Sockets;
@@ -89,7 +90,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
 
     private async Task RunInNamespaceAsync(ScratchNamespace ns, CancellationToken cancellationToken)
     {
-        var trace = new EngineTrace();
+        var trace = new EngineRecorder();
         LiveStack live;
         try
         {
@@ -148,14 +149,14 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         }
     }
 
-    private async Task HttpAsync(ScratchNamespace ns, EngineTrace trace, KernelSocketSampler sampler, CancellationToken cancellationToken)
+    private async Task HttpAsync(ScratchNamespace ns, EngineRecorder trace, KernelSocketSampler sampler, CancellationToken cancellationToken)
     {
         long size = settings.HttpBytes;
         string url = string.Create(CultureInfo.InvariantCulture, $"http://{Stack}/bytes/{size}");
         Section($"1. HTTP: the kernel's curl downloads {size.ToString("N0", CultureInfo.InvariantCulture)} bytes from UserTcp", $"curl {url}   (the body streams into a SHA-256)");
         // The body streams through curl's stdout into a SHA-256; curl reports on stderr.
-        using NamespaceProgram curl = NamespaceProgram.Start(ns, null, hashOutput: true, "curl", "-sS", "--fail", "--noproxy", "*",
-            "--max-time", "60", "-w", "%{stderr}%{http_code} %{size_download} %{time_total} %{local_port}\n", url);
+        using PeerProgram curl = PeerProgram.Start(["curl", "-sS", "--fail", "--noproxy", "*",
+            "--max-time", "60", "-w", "%{stderr}%{http_code} %{size_download} %{time_total} %{local_port}\n", url], ns.Start, hashOutput: true);
         await curl.WaitAsync(ProgramTimeout, cancellationToken).ConfigureAwait(false);
 
         string report = curl.ErrorText.Trim().Split('\n')[^1];
@@ -182,14 +183,14 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         await ShowConnectionAsync(trace, sampler, connection, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task EchoAsync(ScratchNamespace ns, EngineTrace trace, KernelSocketSampler sampler, CancellationToken cancellationToken)
+    private async Task EchoAsync(ScratchNamespace ns, EngineRecorder trace, KernelSocketSampler sampler, CancellationToken cancellationToken)
     {
         int size = settings.EchoBytes;
         Section($"2. echo with a half-close: nc sends {size.ToString("N0", CultureInfo.InvariantCulture)} bytes, then shuts down its sending side (nc -N)",
             $"nc -N {Stack} 7 < {size} bytes");
         byte[] input = new byte[size];
         GeneratedBody.Fill(0, input);
-        using NamespaceProgram nc = NamespaceProgram.Start(ns, input, "nc", "-N", "-w", "10", Stack, "7");
+        using PeerProgram nc = PeerProgram.Start(["nc", "-N", "-w", "10", Stack, "7"], ns.Start, input);
         await nc.WaitAsync(ProgramTimeout, cancellationToken).ConfigureAwait(false);
         byte[] echoed = nc.Output;
         Check(nc.ExitCode == 0 && echoed.AsSpan().SequenceEqual(input), nc.ExitCode == 0
@@ -200,7 +201,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         if (connection is FourTuple echo)
         {
             await trace.WaitForStateAsync(echo, TcpState.Closed, CloseTimeout, cancellationToken).ConfigureAwait(false);
-            IReadOnlyList<TcpEvent> events = trace.Events(echo);
+            IReadOnlyList<TcpEvent> events = trace.EventsOf(echo);
             int finIn = IndexOf(events, e => e.Kind == TcpEventKind.SegmentIn && e.Segment.Flags.HasFlag(TcpFlags.Fin));
             int finOut = IndexOf(events, e => e.Kind == TcpEventKind.SegmentOut && e.Segment.Flags.HasFlag(TcpFlags.Fin));
             int lastData = -1, segments = 0;
@@ -226,17 +227,17 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         await ShowConnectionAsync(trace, sampler, connection, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task DaytimeAsync(ScratchNamespace ns, EngineTrace trace, KernelSocketSampler sampler, CancellationToken cancellationToken)
+    private async Task DaytimeAsync(ScratchNamespace ns, EngineRecorder trace, KernelSocketSampler sampler, CancellationToken cancellationToken)
     {
         const string Client = $"exec 3<>/dev/tcp/{Stack}/13 || exit 1; cat <&3; echo \"<eof>\"; sleep 0.5";
         Section("3. daytime: UserTcp sends one line and closes first (the active close)",
             $"bash -c '{Client}'  (the client holds its socket for 0.5 s after the end of stream)");
-        using NamespaceProgram client = NamespaceProgram.Start(ns, null, "bash", "-c", Client);
+        using PeerProgram client = PeerProgram.Start(["bash", "-c", Client], ns.Start);
         bool eof = await client.WaitForOutputAsync("<eof>", TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         if (eof)
         {
             // While the client sits on its socket, the kernel holds it in CLOSE-WAIT: ask ss itself.
-            using NamespaceProgram ss = NamespaceProgram.Start(ns, null, "ss", "-tanH");
+            using PeerProgram ss = PeerProgram.Start(["ss", "-tanH"], ns.Start);
             await ss.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             string? line = ss.OutputText.Split('\n').FirstOrDefault(l => l.StartsWith("CLOSE-WAIT", StringComparison.Ordinal)
                 && l.Contains($"{Stack}:13", StringComparison.Ordinal));
@@ -256,7 +257,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
             IReadOnlyList<TcpState> states = trace.States(daytime);
             TcpState[] close = [TcpState.FinWait1, TcpState.FinWait2, TcpState.TimeWait, TcpState.Closed];
             bool active = states.Count >= 4 && states.TakeLast(4).SequenceEqual(close);
-            TcpEvent[] changes = [.. trace.Events(daytime).Where(e => e.Kind == TcpEventKind.StateChanged)];
+            TcpEvent[] changes = [.. trace.EventsOf(daytime).Where(e => e.Kind == TcpEventKind.StateChanged)];
             TcpEvent? enter = changes.FirstOrDefault(e => e.NewState == TcpState.TimeWait);
             TcpEvent? leave = changes.FirstOrDefault(e => e.OldState == TcpState.TimeWait);
             Check(active, active
@@ -266,7 +267,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         await ShowConnectionAsync(trace, sampler, connection, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task ShowConnectionAsync(EngineTrace trace, KernelSocketSampler sampler, FourTuple? connection, CancellationToken cancellationToken)
+    private async Task ShowConnectionAsync(EngineRecorder trace, KernelSocketSampler sampler, FourTuple? connection, CancellationToken cancellationToken)
     {
         if (connection is not FourTuple c)
         {
@@ -290,7 +291,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
             : userTcp.Contains(TcpState.CloseWait)
                 ? "the kernel closed first: it waits in TIME-WAIT; UserTcp passes CLOSE-WAIT and LAST-ACK"
                 : "");
-        if (DelayedFinAck(trace.Events(c)) is TimeSpan delay && delay > TimeSpan.FromMilliseconds(20))
+        if (DelayedFinAck(trace.EventsOf(c)) is TimeSpan delay && delay > TimeSpan.FromMilliseconds(20))
         {
             Note($"the kernel acknowledged UserTcp's FIN only {Milliseconds(delay)} later: Linux delays that ACK (a socket entering");
             Note("CLOSE-WAIT goes into delayed-ACK mode) in the hope of sending it along with its own data or FIN");
@@ -298,7 +299,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         output.WriteLine();
         Note("as UserTcp saw it (ms since the SYN, as its engine stamped them; seq and ack relative to each side's first");
         Note("sequence number, as tcpdump prints them):");
-        foreach (string line in Ladder.Draw(trace.Events(c)))
+        foreach (string line in Ladder.Draw(trace.EventsOf(c)))
         {
             output.WriteLine("      " + line);
         }

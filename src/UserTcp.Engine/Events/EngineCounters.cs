@@ -11,8 +11,9 @@ public sealed class EngineCounters
     public long SegmentsSent { get; internal set; }
     public long Retransmissions { get; internal set; }
     public long ResetsSent { get; internal set; }
-    /// <summary>Well-formed segments for another address, or that the state machine refused.</summary>
+    /// <summary>Well-formed segments for one of our connections that the state machine refused (each with a Dropped event and its cause).</summary>
     public long SegmentsDroppedByState { get; internal set; }
+    /// <summary>Well-formed packets addressed to another IPv4 address than the stack's.</summary>
     public long PacketsNotForUs { get; internal set; }
     /// <summary>SYNs dropped because a listener's SYN queue was full.</summary>
     public long ListenOverflows { get; internal set; }

@@ -15,7 +15,7 @@ public enum TcpEventKind : byte
     ConnectionError,
 }
 
-/// <summary>The engine's per-connection timers (DESIGN.md "Timers are deadlines, not threads").</summary>
+/// <summary>The engine's per-connection timers (docs/design.md "The engine", timers).</summary>
 public enum TcpTimer : byte
 {
     None,

@@ -1,7 +1,7 @@
 namespace UserTcp.Engine;
 
 /// <summary>
-/// The one place a connection's timers live (DESIGN.md "Timers are deadlines, not threads"): one deadline per
+/// The one place a connection's timers live (docs/design.md "The engine", timers: deadlines, not threads): one deadline per
 /// <see cref="TcpTimer"/>, armed, cancelled and fired only through this class. Every change is reported to the
 /// engine's <see cref="TimerQueue"/>, which finds the earliest deadline across connections.
 /// </summary>

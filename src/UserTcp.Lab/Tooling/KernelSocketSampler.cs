@@ -1,13 +1,13 @@
 using UserTcp.Tun;
 
-namespace UserTcp.Cli.Demo;
+namespace UserTcp.Lab;
 
 /// <summary>
 /// The kernel's side of each connection: a thread reads the namespace's TCP socket table (<see cref="KernelTcpTable"/>,
 /// the sock_diag dump `ss -tan` prints) every millisecond and keeps, per socket, each state it was seen in and when it
 /// disappeared. A state that lasts less than a sample interval can be missed; what is shown was seen.
 /// </summary>
-internal sealed class KernelSocketSampler : IDisposable
+public sealed class KernelSocketSampler : IDisposable
 {
     private readonly KernelTcpTable _table;
     private readonly Func<TimeSpan> _clock;

@@ -1,6 +1,7 @@
 using UserTcp.Interop;
+using UserTcp.Tun;
 
-namespace UserTcp.Tun;
+namespace UserTcp.Lab;
 
 /// <summary>iproute2's `ip`, for what only it does here (creating and deleting named network namespaces).</summary>
 internal static class IpTool

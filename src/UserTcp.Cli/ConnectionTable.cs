@@ -4,10 +4,10 @@ using System.Text.Json;
 using UserTcp.Engine;
 using UserTcp.Sockets;
 
-namespace UserTcp.Services;
+namespace UserTcp.Cli;
 
 /// <summary>
-/// The connection table as `ss -tano` prints it (for `usertcp ss`): State, Recv-Q, Send-Q, the two endpoints, and the
+/// The connection table as `ss -tano` prints it (for `usertcp ss`; presentation, so it lives with the command): State, Recv-Q, Send-Q, the two endpoints, and the
 /// armed timer as <c>timer:(on,208ms,0)</c> — the timer's name, time left, retransmissions so far — followed by the RTO
 /// and congestion window. States use ss's names (ESTAB, SYN-RECV, FIN-WAIT-1, ...), so a row reads the same as the
 /// kernel's row for the other end. LISTEN rows, as in `ss`, show the accept queue as Recv-Q and the backlog as Send-Q.

@@ -2,8 +2,9 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Runtime.InteropServices;
 using UserTcp.Interop;
+using UserTcp.Tun;
 
-namespace UserTcp.Tun;
+namespace UserTcp.Lab;
 
 /// <summary>The kernel's TCP states, numbered as in include/net/tcp_states.h.</summary>
 public enum KernelTcpState : byte

@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using UserTcp.Interop;
+using UserTcp.Tun;
 
-namespace UserTcp.Tun;
+namespace UserTcp.Lab;
 
 /// <summary>
 /// A network namespace made for one run of a test, demo or lab, named <c>usertcp-PURPOSE-PID-N</c> and deleted

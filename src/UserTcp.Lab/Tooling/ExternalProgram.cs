@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace UserTcp.Tun;
+namespace UserTcp.Lab;
 
 /// <summary>The outcome of a short external program, run to completion or stopped at its time limit.</summary>
 public readonly record struct ToolOutcome(int ExitCode, string Output, string Error, bool TimedOut)

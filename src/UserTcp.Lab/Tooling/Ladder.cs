@@ -3,7 +3,7 @@ using System.Text;
 using UserTcp.Engine;
 using UserTcp.Wire;
 
-namespace UserTcp.Cli.Demo;
+namespace UserTcp.Lab;
 
 /// <summary>
 /// A connection as UserTcp saw it, drawn as a ladder between the kernel (left) and UserTcp (right): the segments
@@ -12,7 +12,7 @@ namespace UserTcp.Cli.Demo;
 /// segments between them folded into one line of counts. State changes stand on the line of the segment that
 /// caused them, or on a line of their own with their reason (the application's close, a timer).
 /// </summary>
-internal static class Ladder
+public static class Ladder
 {
     private const int ArrowWidth = 40;
 

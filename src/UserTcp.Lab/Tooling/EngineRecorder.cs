@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using UserTcp.Engine;
+
+namespace UserTcp.Lab;
+
+/// <summary>
+/// UserTcp's side of each connection, from its engine's events: every state change, retransmission and error, and —
+/// unless turned off for large transfers — every segment in and out; with <c>allKinds</c>, timers and drops too. Kept
+/// in order overall and per connection. The engine calls it on its own thread; the demo, the lab and the tests read
+/// it from theirs.
+/// </summary>
+public sealed class EngineRecorder(bool segments = true, bool allKinds = false) : ITcpEventSink
+{
+    // Guards both lists; pulsed on every event kept, for waiters.
+    private readonly object _gate = new();
+    private readonly List<TcpEvent> _events = [];
+    private readonly Dictionary<FourTuple, List<TcpEvent>> _byConnection = [];
+    // Connections in the order they first appeared.
+    private readonly List<FourTuple> _order = [];
+
+    public void OnEvent(in TcpEvent tcpEvent)
+    {
+        bool keep = allKinds || tcpEvent.Kind switch
+        {
+            TcpEventKind.StateChanged or TcpEventKind.ConnectionError or TcpEventKind.Retransmission => true,
+            TcpEventKind.SegmentIn or TcpEventKind.SegmentOut => segments,
+            _ => false,
+        };
+        if (!keep) return;
+        lock (_gate)
+        {
+            _events.Add(tcpEvent);
+            if (!_byConnection.TryGetValue(tcpEvent.Connection, out List<TcpEvent>? events))
+            {
+                _byConnection[tcpEvent.Connection] = events = [];
+                _order.Add(tcpEvent.Connection);
+            }
+            events.Add(tcpEvent);
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Every event kept, in the order the engine emitted them.</summary>
+    public IReadOnlyList<TcpEvent> Events
+    {
+        get
+        {
+            lock (_gate) return [.. _events];
+        }
+    }
+
+    /// <summary>The events of one connection, in order.</summary>
+    public IReadOnlyList<TcpEvent> EventsOf(FourTuple connection)
+    {
+        lock (_gate) return _byConnection.TryGetValue(connection, out List<TcpEvent>? events) ? [.. events] : [];
+    }
+
+    /// <summary>Every connection seen, oldest first.</summary>
+    public IReadOnlyList<FourTuple> AllConnections
+    {
+        get
+        {
+            lock (_gate) return [.. _order];
+        }
+    }
+
+    /// <summary>The connections with a given local port, oldest first.</summary>
+    public IReadOnlyList<FourTuple> Connections(ushort localPort)
+    {
+        lock (_gate) return [.. _order.Where(c => c.Local.Port == localPort)];
+    }
+
+    /// <summary>
+    /// The states a connection passed through, starting with the one it left first (LISTEN for a passive open,
+    /// CLOSED for an active one).
+    /// </summary>
+    public IReadOnlyList<TcpState> States(FourTuple connection)
+    {
+        TcpEvent[] changes = [.. EventsOf(connection).Where(e => e.Kind == TcpEventKind.StateChanged)];
+        if (changes.Length == 0) return [];
+        TcpState first = changes[0].Cause == TcpCause.SynInListen ? TcpState.Listen : changes[0].OldState;
+        return [first, .. changes.Select(e => e.NewState)];
+    }
+
+    /// <summary>"LISTEN → SYN-RECEIVED → ESTABLISHED".</summary>
+    public static string Format(IEnumerable<TcpState> states) => string.Join(" → ", states.Select(s => s.ToRfcName()));
+
+    /// <summary>Everything recorded for one connection, one line each, for assertion messages.</summary>
+    public string Trace(FourTuple connection) => string.Join('\n', EventsOf(connection).Select(e => e.ToString()));
+
+    /// <summary>Waits, at most <paramref name="timeout"/>, until the connection has entered <paramref name="state"/>.</summary>
+    public bool WaitForState(FourTuple connection, TcpState state, TimeSpan timeout) =>
+        WaitFor(() => _byConnection.TryGetValue(connection, out List<TcpEvent>? events)
+            && events.Exists(e => e.Kind == TcpEventKind.StateChanged && e.NewState == state), timeout);
+
+    /// <summary>The same as <see cref="WaitForState"/>, off the caller's thread.</summary>
+    public Task<bool> WaitForStateAsync(FourTuple connection, TcpState state, TimeSpan timeout, CancellationToken cancellationToken) =>
+        Task.Run(() => WaitForState(connection, state, timeout), cancellationToken);
+
+    /// <summary>Waits, at most <paramref name="timeout"/>, until a connection on <paramref name="localPort"/> appears; returns the first.</summary>
+    public FourTuple? WaitForConnection(ushort localPort, TimeSpan timeout) =>
+        WaitFor(() => _order.Exists(c => c.Local.Port == localPort), timeout) ? Connections(localPort)[0] : null;
+
+    // Checks under the lock whenever an event arrives; bounded by the timeout.
+    private bool WaitFor(Func<bool> condition, TimeSpan timeout)
+    {
+        long start = Stopwatch.GetTimestamp();
+        lock (_gate)
+        {
+            while (!condition())
+            {
+                TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
+                if (left <= TimeSpan.Zero) return false;
+                Monitor.Wait(_gate, left);
+            }
+            return true;
+        }
+    }
+}
