@@ -414,7 +414,9 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     /// <summary>Fails when UserTcp sent a segment no line has claimed before <paramref name="line"/> runs.</summary>
     private void CheckNothingUnexpected(int line, bool atEnd = false)
     {
-        if (_sent.Count == 0) return;
+        // packetdrill reads UserTcp's segments only for > lines: under --relaxed, as there, a segment no line claims
+        // fails only when a later > line meets it instead of the segment it expects.
+        if (_sent.Count == 0 || _relaxed) return;
         CapturedSegment segment = _sent.Peek();
         string more = _sent.Count > 1 ? $" (and {_sent.Count - 1} more)" : "";
         throw Fail(line, atEnd

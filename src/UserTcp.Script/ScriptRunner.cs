@@ -26,7 +26,10 @@ public sealed record ScriptRunOptions
 /// <summary>Why a script failed: the line (0 when none applies) and what was expected against what happened.</summary>
 public sealed record ScriptFailure(int Line, string Message)
 {
-    public override string ToString() => Line > 0 ? $"line {Line}: {Message}" : Message;
+    /// <summary>The script could not be read (a syntax error, or grammar the runner does not know): nothing ran.</summary>
+    public bool Unreadable { get; init; }
+
+    public override string ToString() => (Line > 0 ? $"line {Line}: " : "") + (Unreadable ? "cannot read the script: " : "") + Message;
 }
 
 /// <summary>The outcome of a run.</summary>
@@ -63,7 +66,7 @@ public static class ScriptRunner
         }
         catch (ScriptParseException exception)
         {
-            return new ScriptResult(name, new ScriptFailure(exception.Line, exception.Message), [], 0);
+            return new ScriptResult(name, new ScriptFailure(exception.Line, exception.Message) { Unreadable = true }, [], 0);
         }
         return Run(script, options);
     }

@@ -263,6 +263,46 @@ public class GrammarTests
         Assert.StartsWith("tcpi_ca_state is not available: UserTcp answers tcpi_state, tcpi_snd_cwnd", result.Failure.Message, StringComparison.Ordinal);
     }
 
+    // ───────────── packetdrill's reading of outbound segments ─────────────
+
+    [Fact]
+    public void Under_relaxed_a_segment_no_line_claims_fails_only_when_a_later_line_meets_it_as_in_packetdrill()
+    {
+        const string Script = """
+            0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            +0    bind(3, ..., ...) = 0
+            +0    listen(3, 1) = 0
+            +0    < S 0:0(0) win 65535 <mss 1000,nop,wscale 7>
+            +0    > S. 0:0(0) ack 1 <...>
+            +.1   < . 1:1(0) ack 1 win 502
+            +0    accept(3, ..., ...) = 4
+            +0    write(4, ..., 1000) = 1000
+            +0    write(4, ..., 1000) = 1000
+            +0    > P. 1:1001(1000) ack 1
+            +0    > P. 1001:2001(1000) ack 1
+            +.1   < . 1:1(0) ack 2001 win 502
+            +0    write(4, ..., 500) = 500
+            """;
+        // The first write's segment is still unread when the second write runs, and the last one is never read:
+        // packetdrill reads segments only for > lines. Strict mode fails at once.
+        Assert.True(ScriptRunner.RunText(Script, "t.pkt", new ScriptRunOptions { Relaxed = true }).Passed);
+        Assert.StartsWith("UserTcp sent `> P. 1:1001(1000) ack 1 win 32768` at 0.100 s, and no line expects it before this one",
+            ScriptRunner.RunText(Script, "t.pkt").Failure!.Message, StringComparison.Ordinal);
+        // A > line still takes the oldest segment, so an extra one before the expected one fails there.
+        ScriptResult extra = ScriptRunner.RunText(Script.Replace("+0    > P. 1:1001(1000) ack 1\n", "", StringComparison.Ordinal),
+            "t.pkt", new ScriptRunOptions { Relaxed = true });
+        Assert.Equal(10, extra.Failure!.Line);
+        Assert.Contains("seq 1 instead of 1001", extra.Failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_script_that_cannot_be_read_says_so()
+    {
+        ScriptFailure failure = ScriptRunner.RunText("0 > S 0:0(0) <bogus>", "t.pkt").Failure!;
+        Assert.True(failure.Unreadable);
+        Assert.StartsWith("line 1: cannot read the script: unknown TCP option `bogus`", failure.ToString(), StringComparison.Ordinal);
+    }
+
     // ───────────── definitions and option values ─────────────
 
     [Fact]
