@@ -238,17 +238,18 @@ def main():
         w(f"| ({cls}) {label} | {len(keys)} | {common} |")
     w("")
 
-    def table(keys):
+    def table(keys, out_of_scope=False):
         w("| script | before | now | first failing line | reason |")
         w("|---|---|---|---|---|")
         for k in sorted(keys):
             r = results[k]
             name = k.split("/", 2)[-1] if k.startswith("tcp/") else k.split("/", 1)[1]
             if r["status"] == "pass":
-                w(f"| {name} | {baseline.get(k, '-')} | **pass** | | |")
+                w(f"| {name} | {baseline.get(k, '-')} | {'out of scope (passes)' if out_of_scope else '**pass**'} | | |")
             else:
                 line = f"{r['line']}: `{shorten(r['text'], 60).replace('`', '')}`" if r["line"] else ""
-                w(f"| {name} | {baseline.get(k, '-')} | fail ({r['class']}) | {line} | {r['reason']} |")
+                now_text = "out of scope" if out_of_scope else f"fail ({r['class']})"
+                w(f"| {name} | {baseline.get(k, '-')} | {now_text} | {line} | {r['reason']} |")
         w("")
 
     w("## In-scope directories")
@@ -284,14 +285,14 @@ def main():
     for g in others:
         w(f"<details><summary>{g}</summary>")
         w("")
-        table(by_group[g])
+        table(by_group[g], out_of_scope=True)
         w("</details>")
         w("")
 
     notices = Counter()
     for r in results.values():
         for n in r["notices"]:
-            notices[re.sub(r"^line \d+: ", "", n)] += 1
+            notices[re.sub(r"^line \d+: (\S+\.sh: )?", "", n)] += 1
     w("## Set-up that was not applied")
     w("")
     w("Settings from the scripts' back-quoted blocks with no equivalent in UserTcp (docs/scripts.md, \"Set-up commands\"),")
