@@ -34,7 +34,7 @@ internal static class CliErrors
         SocketError.ConnectionReset => "connection reset by peer",
         SocketError.TimedOut => "connection timed out (no answer to retransmissions)",
         SocketError.ConnectionAborted => "connection aborted",
-        SocketError.Shutdown => "the connection is shut down for sending",
+        SocketError.Shutdown => "broken pipe (the connection is shut down for sending, or the peer reset it after closing its side)",
         SocketError.AddressAlreadyInUse => "address already in use",
         _ => error.ToString(),
     };

@@ -39,9 +39,10 @@ public sealed class ChargenService(ILogger? logger = null) : TcpService("chargen
         {
             while (true) await WriteAsync(connection, Block, cancellationToken).ConfigureAwait(false);
         }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown)
         {
-            // The peer ended it: the way a chargen connection is supposed to end.
+            // The peer ended it: the way a chargen connection is supposed to end. After the peer's FIN a reset reads as
+            // Shutdown (EPIPE), as on Linux.
         }
     }
 

@@ -1,29 +1,85 @@
+using UserTcp.Engine;
+
 namespace UserTcp.Sockets;
 
 /// <summary>
-/// Per-connection socket options set before the connection exists (for ConnectAsync, or on a listener for the
-/// connections it accepts): what SO_SNDBUF, SO_RCVBUF, TCP_NODELAY and SO_KEEPALIVE do. Null keeps the stack's value.
+/// Per-connection socket options set before the connection exists: for <see cref="NetStack.ConnectAsync(IpEndpoint, ConnectionOptions?, CancellationToken)"/>,
+/// or on a listener for the connections it accepts (what setsockopt does before connect() or listen()). Null keeps
+/// the stack's value (<see cref="NetStackOptions.Tcp"/>). The limits are Linux's; a value outside them throws
+/// <see cref="ArgumentOutOfRangeException"/> (setsockopt's EINVAL).
 /// </summary>
 public sealed record ConnectionOptions
 {
-    /// <summary>Bytes the application may queue for sending.</summary>
-    public int? SendBufferSize { get; init; }
-    /// <summary>Bytes held for the application to read; the receive window (and its scale) follows from it.</summary>
-    public int? ReceiveBufferSize { get; init; }
-    public bool? NoDelay { get; init; }
-    public bool? KeepAlive { get; init; }
+    /// <summary>The most TCP_KEEPIDLE and TCP_KEEPINTVL accept, in seconds (Linux MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL).</summary>
+    public const int MaxKeepAliveSeconds = 32767;
+    /// <summary>The most TCP_KEEPCNT accepts (Linux MAX_TCP_KEEPCNT).</summary>
+    public const int MaxKeepAliveCount = 127;
+    /// <summary>The longest TCP_LINGER2 (Linux TCP_FIN_TIMEOUT_MAX); longer values are cut to it, as Linux does.</summary>
+    public static readonly TimeSpan MaxFinWait2Timeout = TimeSpan.FromSeconds(120);
 
-    internal Engine.TcpConfig Apply(Engine.TcpConfig config) => config with
+    /// <summary>SO_SNDBUF: bytes the application may queue for sending. Fixed once the connection exists.</summary>
+    public int? SendBufferSize { get; init; }
+    /// <summary>SO_RCVBUF: bytes held for the application to read; the receive window (and its scale) follows from it. Fixed once the connection exists.</summary>
+    public int? ReceiveBufferSize { get; init; }
+    /// <summary>TCP_NODELAY.</summary>
+    public bool? NoDelay { get; init; }
+    /// <summary>SO_KEEPALIVE.</summary>
+    public bool? KeepAlive { get; init; }
+    /// <summary>TCP_KEEPIDLE: idle time before the first keepalive probe (1 s to 32767 s).</summary>
+    public TimeSpan? KeepAliveIdle { get; init; }
+    /// <summary>TCP_KEEPINTVL: time between unanswered probes (1 s to 32767 s).</summary>
+    public TimeSpan? KeepAliveInterval { get; init; }
+    /// <summary>TCP_KEEPCNT: unanswered probes before the connection times out (1 to 127).</summary>
+    public int? KeepAliveCount { get; init; }
+    /// <summary>TCP_LINGER2: how long the connection, once closed by the application, may wait in FIN-WAIT-2 (at most 120 s).</summary>
+    public TimeSpan? FinWait2Timeout { get; init; }
+    /// <summary>SO_LINGER, as <see cref="UserTcpConnection.Linger"/>: null off, zero resets on close, positive makes close wait.</summary>
+    public TimeSpan? Linger { get; init; }
+    /// <summary>Binds an active open to this local port (bind() before connect()); null picks an ephemeral port. Ignored by listeners.</summary>
+    public ushort? LocalPort { get; init; }
+
+    /// <summary>The engine configuration a connection made with these options starts with.</summary>
+    internal TcpConfig Apply(TcpConfig config) => config with
     {
         SendBufferSize = SendBufferSize ?? config.SendBufferSize,
         ReceiveBufferSize = ReceiveBufferSize ?? config.ReceiveBufferSize,
         NoDelay = NoDelay ?? config.NoDelay,
         KeepAlive = KeepAlive ?? config.KeepAlive,
+        KeepAliveIdle = KeepAliveIdle ?? config.KeepAliveIdle,
+        KeepAliveInterval = KeepAliveInterval ?? config.KeepAliveInterval,
+        KeepAliveCount = KeepAliveCount ?? config.KeepAliveCount,
+        FinWait2Timeout = FinWait2Timeout is TimeSpan linger2 ? ClampFinWait2Timeout(linger2) : config.FinWait2Timeout,
     };
 
     internal void Validate()
     {
         if (SendBufferSize is < 1) throw new ArgumentOutOfRangeException(nameof(SendBufferSize), SendBufferSize, "a send buffer needs at least one byte");
         if (ReceiveBufferSize is < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), ReceiveBufferSize, "a receive buffer needs at least one byte");
+        if (KeepAliveIdle is TimeSpan idle) CheckKeepAliveTime(idle, nameof(KeepAliveIdle));
+        if (KeepAliveInterval is TimeSpan interval) CheckKeepAliveTime(interval, nameof(KeepAliveInterval));
+        if (KeepAliveCount is int count) CheckKeepAliveCount(count, nameof(KeepAliveCount));
+        if (FinWait2Timeout is TimeSpan linger2) CheckFinWait2Timeout(linger2, nameof(FinWait2Timeout));
+        if (Linger is TimeSpan linger && linger < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Linger), linger, "a linger time cannot be negative");
     }
+
+    internal static void CheckKeepAliveTime(TimeSpan value, string name)
+    {
+        if (value < TimeSpan.FromSeconds(1) || value > TimeSpan.FromSeconds(MaxKeepAliveSeconds))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"keepalive times are 1 s to {MaxKeepAliveSeconds} s, as on Linux");
+        }
+    }
+
+    internal static void CheckKeepAliveCount(int value, string name)
+    {
+        if (value is < 1 or > MaxKeepAliveCount) throw new ArgumentOutOfRangeException(name, value, $"the keepalive count is 1 to {MaxKeepAliveCount}, as on Linux");
+    }
+
+    internal static void CheckFinWait2Timeout(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, value, "a FIN-WAIT-2 timeout must be positive (null keeps the stack's)");
+    }
+
+    /// <summary>TCP_LINGER2 values above the maximum are cut to it, as Linux does.</summary>
+    internal static TimeSpan ClampFinWait2Timeout(TimeSpan value) => value > MaxFinWait2Timeout ? MaxFinWait2Timeout : value;
 }

@@ -2,7 +2,7 @@ using UserTcp.Engine;
 
 namespace UserTcp.Sockets;
 
-/// <summary>One row of the connection table, as `ss -tan` shows it plus UserTcp's timers and retransmissions.</summary>
+/// <summary>One row of the connection table, as `ss -tan` shows it plus UserTcp's timers and retransmissions (the fields of TCP_INFO scripts assert on).</summary>
 public sealed record ConnectionSnapshot(
     TcpState State,
     IpEndpoint Local,
@@ -24,8 +24,24 @@ public sealed record ConnectionSnapshot(
         TcpTimer timer = TimerOrder.FirstOrDefault(t => c.TimerDeadline(t) is not null);
         TimeSpan? left = timer == TcpTimer.None ? null : c.TimerDeadline(timer) - now;
         return new ConnectionSnapshot(c.State, c.LocalEndpoint, c.RemoteEndpoint, c.BytesToRead, c.BytesUnacknowledged,
-            timer, left, c.Retransmissions, c.Rto, c.CongestionWindow);
+            timer, left, c.Retransmissions, c.Rto, c.CongestionWindow)
+        {
+            SendMss = c.SendMss,
+            SlowStartThreshold = c.SlowStartThreshold,
+            SmoothedRtt = c.SmoothedRtt,
+        };
     }
+
+    /// <summary>A LISTEN row: accept queue length as the receive queue, the backlog as the send queue, remote 0.0.0.0:0.</summary>
+    internal static ConnectionSnapshot OfListener(TcpListener l) =>
+        new(TcpState.Listen, l.LocalEndpoint, default, l.PendingAccepts, l.Backlog, TcpTimer.None, null, 0, TimeSpan.Zero, 0);
+
+    /// <summary>The largest segment this side sends (tcpi_snd_mss).</summary>
+    public int SendMss { get; init; }
+    /// <summary>ssthresh in bytes; <see cref="int.MaxValue"/> until the first loss (tcpi_snd_ssthresh).</summary>
+    public int SlowStartThreshold { get; init; } = int.MaxValue;
+    /// <summary>SRTT (tcpi_rtt); zero before the first sample.</summary>
+    public TimeSpan SmoothedRtt { get; init; }
 
     public override string ToString() =>
         $"{State.ToRfcName(),-12} {ReceiveQueue,6} {SendQueue,6} {Local,-21} {Remote,-21} "

@@ -3,40 +3,60 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using UserTcp.Engine;
 using UserTcp.Link;
+using UserTcp.Sockets.Runtime;
 using UserTcp.Wire;
 
 namespace UserTcp.Sockets;
 
 /// <summary>
-/// The runtime: owns a device, the engine and a clock. One dedicated thread reads the device and runs the engine
-/// for each packet inline (docs/design.md "Runtime": no per-packet thread hops); a timer runs the engine's
-/// deadlines; application calls take the same lock, act, and send what they caused on their own thread.
-/// Waiting applications are woken by completing tasks whose continuations run asynchronously, never inline.
+/// The runtime: owns a device, the engine and a clock (<see cref="TimeProvider"/>). Two ways to drive it:
+/// <see cref="Start"/> gives it a reader thread of its own (the live stack); <see cref="Create"/> gives none, and the
+/// caller runs it with <see cref="Pump"/> — with a <c>FakeTimeProvider</c>, a test steps it deterministically.
+/// <para>
+/// Every pass over the engine — a batch of packets from the device, a due timer, or an application call — holds the
+/// engine lock (the engine is single-owner), collects what the engine sends in a <see cref="TransmitBatch"/>, finishes
+/// the pending reads, writes and accepts of the connections the pass touched (each connection keeps its own), then
+/// releases the lock and writes the batch to the device and resumes those callers. Nothing blocks or waits while
+/// holding the lock; the device is written under a second, transmit lock, taken before the engine lock is released,
+/// so packets leave in the order the engine made them.
+/// </para>
 /// </summary>
-public sealed class NetStack : IAsyncDisposable
+public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
 {
-    private const int ReadBatch = 64;
-    private static readonly TimeSpan StopCheckInterval = TimeSpan.FromMilliseconds(200);
+    private const int TransmitArenaBytes = 256 * 1024;
 
-    // Serializes every call into the engine (reader thread, timer, application threads).
+    // The engine lock: serializes every call into the engine (reader thread, timer, application threads).
     private readonly Lock _gate = new();
+    // The transmit lock: taken under the engine lock, released after the batch is written; orders device writes.
+    private readonly Lock _transmitGate = new();
     private readonly TcpEngine _engine;
     private readonly IPacketDevice _device;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
     private readonly ITimer _timer;
-    private readonly Thread _reader;
-    private readonly DeviceTransmitter _transmitter;
     private readonly ILogger _logger;
-    // Application waits not yet satisfied; checked after every engine call. Guarded by _gate.
-    private readonly List<Waiter> _waiters = [];
-    // Listeners opened through Listen, for SnapshotListeners; closed ones are pruned there. Guarded by _gate.
-    private readonly List<Engine.TcpListener> _listeners = [];
+    private readonly Func<TcpError, SocketError> _errorTranslation;
+    // Two batches: one filled under the engine lock while the other may be being written under the transmit lock.
+    private readonly TransmitBatch[] _batches;
+    private readonly ReceiveBatch _received;
+    // Connections the application holds, by 4-tuple: the engine's events find the pending calls to retry through it.
+    private readonly Dictionary<FourTuple, UserTcpConnection> _connections = [];
+    // Listeners by port, for the accept waiters a new established connection may satisfy.
+    private readonly Dictionary<ushort, UserTcpListener> _listeners = [];
+    // Connections and listeners this pass touched that have calls pending; each appears once (its IsTouched flag).
+    private readonly List<UserTcpConnection> _touched = [];
+    private readonly List<UserTcpListener> _touchedListeners = [];
+    // Connections reset in CLOSE-WAIT before the application accepted them (their error reads as EPIPE).
+    private readonly HashSet<FourTuple> _resetInCloseWait = [];
+    // Index of the batch the engine lock's holder fills; flipped when a batch is handed to the transmit lock.
+    private int _fill;
     // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate.
     private TimeSpan? _timerDue;
+    private Thread? _reader;
     private volatile bool _stopping;
     private int _disposed;
     private long _processingErrors;
+    private long _acksCoalesced;
     // The first DisposeAsync's work; later calls wait for it.
     private Task? _disposal;
 
@@ -47,22 +67,38 @@ public sealed class NetStack : IAsyncDisposable
         _time = time;
         _startTimestamp = time.GetTimestamp();
         _logger = loggerFactory.CreateLogger("UserTcp.Sockets");
+        _errorTranslation = options.ErrorTranslation ?? SocketErrors.ToSocketError;
         ITcpEventSink log = new LoggingEventSink(loggerFactory.CreateLogger("UserTcp.Engine"));
         // The MSS we offer can never exceed what the device carries (MTU minus IPv4 and TCP headers).
         TcpConfig tcp = options.Tcp.Mss > device.Mtu - 40 ? options.Tcp with { Mss = (ushort)(device.Mtu - 40) } : options.Tcp;
-        _engine = new TcpEngine(options.Address, tcp, options.Events is null ? log : new FanOutEventSink(log, options.Events));
-        _transmitter = new DeviceTransmitter(this);
-        _timer = time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"usertcp {options.Address} reader" };
+        _engine = new TcpEngine(options.Address, tcp, new RuntimeEvents(this, options.Events is null ? log : new FanOutEventSink(log, options.Events)));
+        _batches = [new TransmitBatch(this, TransmitArenaBytes), new TransmitBatch(this, TransmitArenaBytes)];
+        _received = new ReceiveBatch(device.Mtu);
+        _timer = time.CreateTimer(static state => ((NetStack)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>Starts a stack on <paramref name="device"/>; it owns the device from now on and disposes it.</summary>
+    /// <summary>
+    /// Starts a stack on <paramref name="device"/> with a reader thread of its own; it owns the device from now on and
+    /// disposes it. Timers run on <paramref name="timeProvider"/> (the system's by default).
+    /// </summary>
     public static NetStack Start(IPacketDevice device, NetStackOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        NetStack stack = Create(device, options, loggerFactory, timeProvider);
+        stack._reader = new Thread(stack.ReadLoop) { IsBackground = true, Name = $"usertcp {options.Address} reader" };
+        stack._reader.Start();
+        return stack;
+    }
+
+    /// <summary>
+    /// Makes a stack on <paramref name="device"/> without a reader thread: the caller runs it with <see cref="Pump"/>,
+    /// and its timers fire from <paramref name="timeProvider"/>. With a <c>FakeTimeProvider</c> every step is the
+    /// test's: advance the clock to <see cref="NextDeadline"/>, pump, repeat. It owns the device and disposes it.
+    /// </summary>
+    public static NetStack Create(IPacketDevice device, NetStackOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(options);
         var stack = new NetStack(device, options, loggerFactory ?? NullLoggerFactory.Instance, timeProvider ?? TimeProvider.System);
-        stack._reader.Start();
         NetStackLog.Started(stack._logger, options.Address, device.Mtu);
         return stack;
     }
@@ -77,27 +113,52 @@ public sealed class NetStack : IAsyncDisposable
     public TcpConfig TcpConfig => _engine.Config;
     /// <summary>Packets whose processing threw (a bug, or a failing event sink); each is logged and dropped.</summary>
     public long ProcessingErrors => Interlocked.Read(ref _processingErrors);
+    /// <summary>Pure ACKs not sent because a later segment of the same connection, sent at the same time, acknowledged more.</summary>
+    public long AcksCoalesced => Interlocked.Read(ref _acksCoalesced);
     /// <summary>The stack has begun disposing: application calls are refused, closes and disposes do nothing.</summary>
     public bool IsStopping => _disposed != 0;
 
+    /// <summary>When the next engine timer falls due, in stack time (<see cref="Now"/>); null when none is armed.</summary>
+    public TimeSpan? NextDeadline
+    {
+        get
+        {
+            lock (_gate) return _engine.PollAt;
+        }
+    }
+
     internal TimeProvider TimeProvider => _time;
+    internal TcpEngine Engine => _engine;
+    /// <summary>The engine lock, for the pending calls' cancellation callbacks.</summary>
+    internal Lock Gate => _gate;
+    /// <summary>The batch the engine lock's holder fills.</summary>
+    internal TransmitBatch Batch => _batches[_fill];
+    internal SocketError Translate(TcpError error) => _errorTranslation(error);
 
     /// <summary>Listens on <paramref name="port"/> of this stack's address; <paramref name="options"/> apply to the connections it accepts.</summary>
+    /// <exception cref="SocketException"><see cref="SocketError.AddressAlreadyInUse"/>: the port has a listener.</exception>
     public UserTcpListener Listen(ushort port, int backlog = 128, ConnectionOptions? options = null)
     {
         options?.Validate();
-        lock (_gate)
+        Enter();
+        try
         {
+            Engine.TcpListener listener;
             try
             {
-                Engine.TcpListener listener = _engine.Listen(port, backlog, options?.Apply(_engine.Config));
-                _listeners.Add(listener);
-                return new UserTcpListener(this, listener);
+                listener = _engine.Listen(port, backlog, options?.Apply(_engine.Config));
             }
             catch (TcpException e)
             {
-                throw e.ToSocketException();
+                throw new SocketException((int)Translate(e.Error));
             }
+            var user = new UserTcpListener(this, listener, options ?? new ConnectionOptions());
+            _listeners[port] = user;
+            return user;
+        }
+        finally
+        {
+            Exit();
         }
     }
 
@@ -105,33 +166,52 @@ public sealed class NetStack : IAsyncDisposable
     public Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, CancellationToken cancellationToken = default) =>
         ConnectAsync(remote, null, cancellationToken);
 
-    /// <summary>Opens a connection with its own <paramref name="options"/> (buffer sizes, NoDelay, KeepAlive).</summary>
+    /// <summary>Opens a connection with its own <paramref name="options"/> (buffer sizes, NoDelay, KeepAlive...).</summary>
     public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, ConnectionOptions? options, CancellationToken cancellationToken = default)
     {
-        options?.Validate();
-        TcpConnection tcb = Call(() =>
-        {
-            try
-            {
-                return _engine.Connect(remote, config: options?.Apply(_engine.Config));
-            }
-            catch (TcpException e)
-            {
-                throw e.ToSocketException();
-            }
-        });
-        var connection = new UserTcpConnection(this, tcb);
+        UserTcpConnection connection = Connect(remote, options);
         try
         {
-            await WaitAsync(() => tcb.State is not (TcpState.SynSent or TcpState.SynReceived), cancellationToken).ConfigureAwait(false);
+            await connection.WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            Call(tcb.Abort);
+            connection.Abort();
             throw;
         }
-        if (tcb.State == TcpState.Closed && tcb.Error != TcpError.None) throw tcb.Error.ToSocketException();
         return connection;
+    }
+
+    /// <summary>
+    /// Starts opening a connection and returns at once, in SYN-SENT (a non-blocking connect(), EINPROGRESS): the SYN
+    /// goes out now, <see cref="UserTcpConnection.WaitConnectedAsync"/> waits for the outcome, and
+    /// <see cref="UserTcpConnection.TakeError"/> reads a failure the way SO_ERROR does.
+    /// </summary>
+    /// <exception cref="SocketException"><see cref="SocketError.AddressAlreadyInUse"/>: that local port towards that peer is taken.</exception>
+    public UserTcpConnection Connect(IpEndpoint remote, ConnectionOptions? options = null)
+    {
+        options?.Validate();
+        Enter();
+        try
+        {
+            TcpConfig config = options?.Apply(_engine.Config) ?? _engine.Config;
+            TcpConnection tcb;
+            try
+            {
+                tcb = _engine.Connect(remote, options?.LocalPort ?? 0, config);
+            }
+            catch (TcpException e)
+            {
+                throw new SocketException((int)Translate(e.Error));
+            }
+            var connection = new UserTcpConnection(this, tcb, config, options?.Linger);
+            _connections[tcb.Id] = connection;
+            return connection;
+        }
+        finally
+        {
+            Exit();
+        }
     }
 
     /// <summary>A consistent copy of the connection table, for `usertcp ss` and diagnostics.</summary>
@@ -153,243 +233,244 @@ public sealed class NetStack : IAsyncDisposable
     {
         lock (_gate)
         {
-            _listeners.RemoveAll(l => l.IsClosed);
-            return [.. _listeners.Select(l => new ConnectionSnapshot(TcpState.Listen, l.LocalEndpoint, default, l.PendingAccepts, l.Backlog,
-                TcpTimer.None, null, 0, TimeSpan.Zero, 0))];
+            return [.. _listeners.Values.Select(l => ConnectionSnapshot.OfListener(l.EngineListener))];
         }
     }
 
-    /// <summary>Runs an application call against the engine, then sends what it caused and wakes whoever it unblocked.</summary>
-    internal T Call<T>(Func<T> call)
+    // ───────────── one pass over the engine ─────────────
+
+    /// <summary>
+    /// Takes the engine lock for an application call and brings the engine to the present (due timers fire first, so
+    /// what the call arms counts from now). Pair with <see cref="Exit"/> in a finally.
+    /// </summary>
+    internal TimeSpan Enter()
     {
-        lock (_gate)
+        _gate.Enter();
+        if (_stopping && _disposed != 0)
         {
-            ObjectDisposedException.ThrowIf(_disposed != 0 && _stopping, this);
-            // Bring the engine to the present first: timers the call arms count from now, not from the last packet.
-            TimeSpan now = Now;
-            _engine.Poll(now, _transmitter);
-            try
-            {
-                return call();
-            }
-            finally
-            {
-                AfterEngine(now);
-            }
+            _gate.Exit();
+            throw new ObjectDisposedException(nameof(NetStack));
         }
+        TimeSpan now = Now;
+        Poll(now);
+        return now;
     }
 
-    internal void Call(Action call) => Call(() =>
+    /// <summary>
+    /// Ends a pass: retries the pending calls of what it touched, sends what the engine produced, re-arms the timer,
+    /// then releases the engine lock and writes the batch and resumes the finished callers under the transmit lock.
+    /// </summary>
+    internal void Exit()
     {
-        call();
-        return true;
-    });
-
-    /// <summary>Completes when <paramref name="ready"/> holds (checked now and after every engine call).</summary>
-    internal Task WaitAsync(Func<bool> ready, CancellationToken cancellationToken)
-    {
-        lock (_gate)
-        {
-            if (ready()) return Task.CompletedTask;
-            if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
-            // Once disposal has woken every waiter, nothing would wake a new one.
-            if (_stopping) return Task.FromException(new ObjectDisposedException(nameof(NetStack)));
-            var waiter = new Waiter(ready);
-            _waiters.Add(waiter);
-            if (cancellationToken.CanBeCanceled)
-            {
-                // A cancelled wait leaves the list at once, so abandoned reads and accepts cost nothing later.
-                waiter.Registration = cancellationToken.UnsafeRegister(static (state, token) =>
-                {
-                    var (stack, cancelled) = ((NetStack, Waiter))state!;
-                    lock (stack._gate) stack._waiters.Remove(cancelled);
-                    cancelled.Completion.TrySetCanceled(token);
-                }, (this, waiter));
-            }
-            return waiter.Completion.Task;
-        }
-    }
-
-    private void ReadLoop()
-    {
-        byte[] buffer = GC.AllocateArray<byte>(Math.Max(_device.Mtu, 1500), pinned: true);
         try
         {
-            while (!_stopping)
+            TimeSpan now = Now;
+            Poll(now); // what the pass queued (a call's data, a window update, a RST) leaves with this batch
+            // A retried call may make the engine send (a window update, new data), which may touch more: a few rounds settle it.
+            for (int round = 0; round < 4 && (_touched.Count > 0 || _touchedListeners.Count > 0); round++)
             {
-                // Take what is waiting, in batches, and wait only once the device is empty.
-                bool more = true;
-                while (more && !_stopping)
-                {
-                    lock (_gate)
-                    {
-                        TimeSpan now = Now;
-                        // One wake-up of the waiters per batch, not per packet.
-                        int count = 0;
-                        while (count < ReadBatch && (more = _device.TryRead(buffer, out int length)))
-                        {
-                            ReceiveOne(buffer.AsSpan(0, length), now);
-                            count++;
-                        }
-                        if (count > 0) AfterEngine(now);
-                    }
-                }
-                if (!_stopping) _device.WaitReadable(StopCheckInterval);
+                ServiceTouched();
+                Poll(now);
             }
+            ArmTimer(now);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // A device that fails or is closed under the reader ends receiving; at shutdown that is expected.
-            if (!_stopping) NetStackLog.ReadFailed(_logger, e);
+            // A bug in the runtime or a failing event sink: the pass still ends, so the locks and the batch are not lost.
+            Interlocked.Increment(ref _processingErrors);
+            NetStackLog.ProcessingFailed(_logger, 0, e);
+        }
+        TransmitBatch batch = _batches[_fill];
+        if (batch.IsEmpty)
+        {
+            _gate.Exit();
+            return;
+        }
+        _transmitGate.Enter(); // waits for the other batch to be written: the two never interleave
+        _fill ^= 1;
+        _gate.Exit();
+        try
+        {
+            batch.WriteTo(_device, OnWriteFailed);
+            batch.SignalCompletions();
+        }
+        finally
+        {
+            _transmitGate.Exit();
         }
     }
 
-    // One packet whose processing throws is logged and dropped; the stack goes on receiving.
-    private void ReceiveOne(ReadOnlySpan<byte> packet, TimeSpan now)
+    /// <summary>Under the engine lock: the engine's due timers and pending output, into the current batch.</summary>
+    private void Poll(TimeSpan now)
     {
+        TransmitBatch batch = _batches[_fill];
+        long coalescedBefore = batch.AcksCoalesced;
+        _engine.Poll(now, batch);
+        if (batch.AcksCoalesced != coalescedBefore) Interlocked.Add(ref _acksCoalesced, batch.AcksCoalesced - coalescedBefore);
+    }
+
+    /// <summary>Under the engine lock: feeds one packet; one whose processing throws is logged and dropped, and the stack goes on.</summary>
+    private void Receive(ReadOnlySpan<byte> packet, TimeSpan now)
+    {
+        TransmitBatch batch = _batches[_fill];
+        long coalescedBefore = batch.AcksCoalesced;
         try
         {
-            _engine.Receive(packet, now, _transmitter);
+            _engine.Receive(packet, now, batch);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Interlocked.Increment(ref _processingErrors);
             NetStackLog.ProcessingFailed(_logger, packet.Length, e);
         }
+        if (batch.AcksCoalesced != coalescedBefore) Interlocked.Add(ref _acksCoalesced, batch.AcksCoalesced - coalescedBefore);
+    }
+
+    /// <summary>Under the engine lock: marks a connection whose pending calls must be retried at the end of this pass.</summary>
+    internal void Touch(UserTcpConnection connection)
+    {
+        if (connection.IsTouched || !connection.HasPendingCalls) return;
+        connection.IsTouched = true;
+        _touched.Add(connection);
+    }
+
+    internal void Touch(UserTcpListener listener)
+    {
+        if (listener.IsTouched || !listener.HasPendingAccepts) return;
+        listener.IsTouched = true;
+        _touchedListeners.Add(listener);
+    }
+
+    private void ServiceTouched()
+    {
+        TransmitBatch batch = _batches[_fill];
+        // Retrying may touch more (a write's data is sent, the engine emits an event): index, not foreach.
+        for (int i = 0; i < _touched.Count; i++)
+        {
+            UserTcpConnection connection = _touched[i];
+            connection.IsTouched = false;
+            connection.Service(batch);
+        }
+        _touched.Clear();
+        for (int i = 0; i < _touchedListeners.Count; i++)
+        {
+            UserTcpListener listener = _touchedListeners[i];
+            listener.IsTouched = false;
+            listener.Service();
+        }
+        _touchedListeners.Clear();
+    }
+
+    /// <summary>Under the engine lock: an accepted connection becomes the application's.</summary>
+    internal UserTcpConnection Adopt(TcpConnection tcb, TcpConfig config, TimeSpan? linger)
+    {
+        var connection = new UserTcpConnection(this, tcb, config, linger);
+        if (_resetInCloseWait.Remove(tcb.Id)) connection.ResetAfterPeerClosed = true;
+        _connections[tcb.Id] = connection;
+        return connection;
+    }
+
+    /// <summary>Under the engine lock: the application is done with a connection the engine has closed.</summary>
+    internal void Forget(UserTcpConnection connection)
+    {
+        if (_connections.TryGetValue(connection.Id, out UserTcpConnection? current) && ReferenceEquals(current, connection))
+        {
+            _connections.Remove(connection.Id);
+        }
+    }
+
+    internal void Forget(UserTcpListener listener)
+    {
+        if (_listeners.TryGetValue(listener.LocalEndpoint.Port, out UserTcpListener? current) && ReferenceEquals(current, listener))
+        {
+            _listeners.Remove(listener.LocalEndpoint.Port);
+        }
+    }
+
+    /// <summary>Under the engine lock: what an engine event means for the application's pending calls.</summary>
+    private void OnEngineEvent(in TcpEvent e)
+    {
+        if (_connections.TryGetValue(e.Connection, out UserTcpConnection? connection))
+        {
+            // Linux's tcp_reset: a RST after the peer's FIN is EPIPE, not ECONNRESET.
+            if (e is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait }) connection.ResetAfterPeerClosed = true;
+            Touch(connection);
+            return;
+        }
+        if (e is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait }) _resetInCloseWait.Add(e.Connection);
+        // A passive open that completed may satisfy an accept.
+        if (e is { Kind: TcpEventKind.StateChanged, NewState: TcpState.Established } && _listeners.TryGetValue(e.Connection.Local.Port, out UserTcpListener? listener))
+        {
+            Touch(listener);
+        }
+    }
+
+    // ───────────── the device and the timer ─────────────
+
+    void IBatchOwner.WriteNow(TransmitBatch full)
+    {
+        // Under the engine lock, mid-pass: the batch is full. Write it now, in order with the other batch.
+        lock (_transmitGate) full.WriteTo(_device, OnWriteFailed);
+    }
+
+    void IBatchOwner.WriteNow(ReadOnlySpan<byte> packet)
+    {
+        lock (_transmitGate)
+        {
+            try
+            {
+                _device.Write(packet);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                OnWriteFailed(packet.Length, e);
+            }
+        }
+    }
+
+    private void OnWriteFailed(int length, Exception e) => NetStackLog.WriteFailed(_logger, length, e);
+
+    /// <summary>Under the engine lock: makes sure the timer fires by the engine's next deadline (a timer that fires early just re-arms).</summary>
+    private void ArmTimer(TimeSpan now)
+    {
+        if (_engine.PollAt is not TimeSpan due || _timerDue is TimeSpan armed && armed <= due) return;
+        if (_stopping && _disposed != 0) return;
+        _timerDue = due;
+        _timer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     private void OnTimer()
     {
-        lock (_gate)
+        _gate.Enter();
+        if (_stopping && _disposed != 0)
         {
-            if (_stopping && _disposed != 0) return;
-            _timerDue = null;
-            try
-            {
-                AfterEngine(Now);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // An exception must not escape into the timer's thread (it would end the process).
-                Interlocked.Increment(ref _processingErrors);
-                NetStackLog.ProcessingFailed(_logger, 0, e);
-            }
+            _gate.Exit();
+            return;
+        }
+        _timerDue = null;
+        try
+        {
+            Poll(Now);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // An exception must not escape into the timer's thread (it would end the process).
+            Interlocked.Increment(ref _processingErrors);
+            NetStackLog.ProcessingFailed(_logger, 0, e);
+        }
+        finally
+        {
+            Exit();
         }
     }
 
-    /// <summary>Under the lock: run due timers and pending output, wake waiters, and re-arm the timer.</summary>
-    private void AfterEngine(TimeSpan now)
+    /// <summary>The engine's events go to the log and the options' sink, and tell the runtime which connections changed.</summary>
+    private sealed class RuntimeEvents(NetStack stack, ITcpEventSink next) : ITcpEventSink
     {
-        _engine.Poll(now, _transmitter);
-        for (int i = _waiters.Count - 1; i >= 0; i--)
+        public void OnEvent(in TcpEvent tcpEvent)
         {
-            Waiter waiter = _waiters[i];
-            if (waiter.Completion.Task.IsCompleted || waiter.Ready())
-            {
-                waiter.Registration.Unregister(); // never Dispose here: it would wait for a running callback that needs this lock
-                waiter.Completion.TrySetResult();
-                _waiters.RemoveAt(i);
-            }
-        }
-        TimeSpan? due = _engine.PollAt;
-        if (due == _timerDue) return;
-        _timerDue = due;
-        if (!_stopping || _disposed == 0)
-        {
-            _timer.Change(due is TimeSpan at ? Max(at - now, TimeSpan.FromMilliseconds(1)) : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-    }
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
-    /// <summary>
-    /// Closes every connection (gracefully with a deadline, or by RST, per <see cref="NetStackOptions.CloseOnDispose"/>),
-    /// stops the reader and timer, and disposes the device (which removes a TUN interface).
-    /// </summary>
-    public ValueTask DisposeAsync()
-    {
-        lock (_gate)
-        {
-            if (_disposed == 0)
-            {
-                _disposed = 1;
-                _disposal = DisposeCoreAsync();
-            }
-        }
-        return new ValueTask(_disposal!);
-    }
-
-    private async Task DisposeCoreAsync()
-    {
-        await Task.Yield(); // the caller may hold the lock's thread; the work runs after DisposeAsync returns its task
-        // New connections would only delay the graceful close and then be reset: stop listening first.
-        Call(() =>
-        {
-            foreach (Engine.TcpListener listener in _listeners) listener.Close();
-        });
-        int open = Call(() => _engine.Connections.Count(c => c.State != TcpState.TimeWait));
-        if (Options.CloseOnDispose == CloseMode.Graceful && open > 0)
-        {
-            Call(() =>
-            {
-                foreach (TcpConnection c in _engine.Connections.ToList()) c.Close();
-            });
-            try
-            {
-                // Done once every FIN is acknowledged: the peer has the whole stream. FIN-WAIT-2 is left as it is
-                // (no RST): the peer reads end-of-stream, and whatever it sends later meets a stack that is gone.
-                await WaitAsync(() => _engine.Connections.All(c => c.State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed), CancellationToken.None)
-                    .WaitAsync(Options.ShutdownTimeout, _time).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // Whatever has not finished by the deadline is reset below.
-            }
-        }
-        Call(() =>
-        {
-            foreach (TcpConnection c in _engine.Connections.ToList())
-            {
-                if (c.State is not (TcpState.TimeWait or TcpState.FinWait2)) c.Abort();
-            }
-        });
-        lock (_gate)
-        {
-            _stopping = true;
-            foreach (Waiter waiter in _waiters)
-            {
-                waiter.Registration.Unregister();
-                waiter.Completion.TrySetResult();
-            }
-            _waiters.Clear();
-        }
-        await _timer.DisposeAsync().ConfigureAwait(false);
-        _reader.Join(StopCheckInterval * 3);
-        _device.Dispose();
-        NetStackLog.Stopped(_logger, Address, open, Options.CloseOnDispose);
-    }
-
-    private sealed class Waiter(Func<bool> ready)
-    {
-        public Func<bool> Ready { get; } = ready;
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public CancellationTokenRegistration Registration { get; set; }
-    }
-
-    /// <summary>Hands the engine's packets to the device, on whichever thread holds the lock.</summary>
-    private sealed class DeviceTransmitter(NetStack stack) : IPacketTransmitter
-    {
-        public void Transmit(ReadOnlySpan<byte> packet)
-        {
-            try
-            {
-                stack._device.Write(packet);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // A lost packet is what TCP recovers from; a failing device must not take the engine down with it.
-                NetStackLog.WriteFailed(stack._logger, packet.Length, e);
-            }
+            next.OnEvent(tcpEvent);
+            if (tcpEvent.Connection != default) stack.OnEngineEvent(tcpEvent);
         }
     }
 }

@@ -24,4 +24,10 @@ public sealed record NetStackOptions
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Another consumer of the engine's events (a recorder, a lab), besides the log.</summary>
     public ITcpEventSink? Events { get; init; }
+
+    /// <summary>
+    /// Test seam: replaces how engine errors become the <see cref="System.Net.Sockets.SocketError"/>s the API reports,
+    /// so a test can plant a socket-API bug and show the script corpus catches it. Null: <see cref="SocketErrors"/>.
+    /// </summary>
+    internal Func<TcpError, System.Net.Sockets.SocketError>? ErrorTranslation { get; init; }
 }

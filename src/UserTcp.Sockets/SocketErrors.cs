@@ -3,22 +3,18 @@ using UserTcp.Engine;
 
 namespace UserTcp.Sockets;
 
-/// <summary>Engine errors as the <see cref="SocketException"/>s .NET socket users already catch.</summary>
+/// <summary>Engine errors as the <see cref="SocketError"/> codes .NET socket users already know (and Linux's errno behind each).</summary>
 internal static class SocketErrors
 {
     public static SocketError ToSocketError(this TcpError error) => error switch
     {
-        TcpError.ConnectionRefused => SocketError.ConnectionRefused,
-        TcpError.ConnectionReset => SocketError.ConnectionReset,
-        TcpError.TimedOut => SocketError.TimedOut,
-        TcpError.ConnectionAborted => SocketError.ConnectionAborted,
-        TcpError.Shutdown => SocketError.Shutdown,
-        TcpError.NotConnected => SocketError.NotConnected,
-        TcpError.AddressInUse => SocketError.AddressAlreadyInUse,
+        TcpError.ConnectionRefused => SocketError.ConnectionRefused, // ECONNREFUSED
+        TcpError.ConnectionReset => SocketError.ConnectionReset,     // ECONNRESET
+        TcpError.TimedOut => SocketError.TimedOut,                   // ETIMEDOUT
+        TcpError.ConnectionAborted => SocketError.ConnectionAborted, // ECONNABORTED
+        TcpError.Shutdown => SocketError.Shutdown,                   // EPIPE
+        TcpError.NotConnected => SocketError.NotConnected,           // ENOTCONN
+        TcpError.AddressInUse => SocketError.AddressAlreadyInUse,    // EADDRINUSE
         _ => SocketError.SocketError,
     };
-
-    public static SocketException ToSocketException(this TcpError error) => new((int)error.ToSocketError());
-
-    public static SocketException ToSocketException(this TcpException exception) => exception.Error.ToSocketException();
 }

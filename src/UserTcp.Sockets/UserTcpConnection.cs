@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using UserTcp.Engine;
+using UserTcp.Sockets.Runtime;
 
 namespace UserTcp.Sockets;
 
@@ -8,54 +9,169 @@ namespace UserTcp.Sockets;
 /// A TCP connection of a <see cref="NetStack"/>, the .NET way: async reads and writes with cancellation and
 /// backpressure (a write waits for room in the send buffer, which drains as the peer's window allows),
 /// <see cref="Shutdown"/> for half-close, <see cref="Stream"/> and <see cref="Pipe"/> views, and
-/// <see cref="SocketException"/>s with the <see cref="SocketError"/> codes socket users know.
+/// <see cref="SocketException"/>s with the <see cref="SocketError"/> codes socket users know. Non-blocking
+/// <see cref="Receive"/> and <see cref="Send"/> answer <see cref="SocketError.WouldBlock"/> instead of waiting.
+/// <para>
+/// Errors follow Linux: a failure (reset, timeout, refusal) is reported once — by the next read, write, connect or
+/// <see cref="TakeError"/> — after which reads return end-of-stream and writes <see cref="SocketError.Shutdown"/>
+/// (EPIPE). A reset that arrives after the peer's FIN reads as <see cref="SocketError.Shutdown"/> too, as Linux's
+/// EPIPE. One read and one write may be pending at a time; waiting for them allocates nothing.
+/// </para>
 /// </summary>
-public sealed class UserTcpConnection : IAsyncDisposable
+public sealed partial class UserTcpConnection : IAsyncDisposable
 {
     private readonly NetStack _stack;
     private readonly TcpConnection _tcb;
+    private readonly TcpConfig _config;
     private UserTcpStream? _stream;
     private IDuplexPipe? _pipe;
 
-    internal UserTcpConnection(NetStack stack, TcpConnection tcb)
+    internal UserTcpConnection(NetStack stack, TcpConnection tcb, TcpConfig config, TimeSpan? linger)
     {
         _stack = stack;
         _tcb = tcb;
+        _config = config;
+        Linger = linger;
     }
 
     public IpEndpoint LocalEndpoint => _tcb.LocalEndpoint;
     public IpEndpoint RemoteEndpoint => _tcb.RemoteEndpoint;
     /// <summary>The RFC 9293 state (read without the lock: a moment old at worst).</summary>
     public TcpState State => _tcb.State;
-    /// <summary>Why the connection failed, if it did.</summary>
+    /// <summary>Why the connection failed, if it did (the engine's view; <see cref="TakeError"/> is SO_ERROR's).</summary>
     public TcpError Error => _tcb.Error;
+
+    /// <summary>SO_SNDBUF: bytes of data the send buffer holds, fixed when the connection was made.</summary>
+    public int SendBufferSize => _config.SendBufferSize;
+    /// <summary>SO_RCVBUF: bytes of data the receive buffer holds, fixed when the connection was made.</summary>
+    public int ReceiveBufferSize => _config.ReceiveBufferSize;
 
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK (Nagle off).</summary>
     public bool NoDelay
     {
         get => _tcb.NoDelay;
-        set => _stack.Call(() => _tcb.NoDelay = value);
+        set
+        {
+            _stack.Enter();
+            try
+            {
+                _tcb.NoDelay = value;
+            }
+            finally
+            {
+                _stack.Exit();
+            }
+        }
     }
 
-    /// <summary>SO_KEEPALIVE with the stack's keepalive timings (or those set below).</summary>
+    /// <summary>SO_KEEPALIVE, with <see cref="KeepAliveIdle"/>, <see cref="KeepAliveInterval"/> and <see cref="KeepAliveCount"/>.</summary>
     public bool KeepAlive
     {
         get => _tcb.KeepAlive;
-        set => _stack.Call(() => _tcb.KeepAlive = value);
+        set
+        {
+            _stack.Enter();
+            try
+            {
+                // Setting it again must not restart the idle time (Linux's sock_set_keepalive acts on a change only).
+                if (_tcb.KeepAlive != value) _tcb.KeepAlive = value;
+            }
+            finally
+            {
+                _stack.Exit();
+            }
+        }
     }
 
-    /// <summary>TCP_KEEPIDLE.</summary>
+    /// <summary>TCP_KEEPIDLE (1 s to 32767 s).</summary>
     public TimeSpan KeepAliveIdle
     {
         get => _tcb.KeepAliveIdle;
-        set => _stack.Call(() => _tcb.KeepAliveIdle = value);
+        set
+        {
+            ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveIdle));
+            _stack.Enter();
+            try
+            {
+                _tcb.KeepAliveIdle = value;
+            }
+            finally
+            {
+                _stack.Exit();
+            }
+        }
+    }
+
+    /// <summary>TCP_KEEPINTVL (1 s to 32767 s).</summary>
+    public TimeSpan KeepAliveInterval
+    {
+        get => _tcb.KeepAliveInterval;
+        set
+        {
+            ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveInterval));
+            _stack.Enter();
+            try
+            {
+                _tcb.KeepAliveInterval = value;
+            }
+            finally
+            {
+                _stack.Exit();
+            }
+        }
+    }
+
+    /// <summary>TCP_KEEPCNT (1 to 127).</summary>
+    public int KeepAliveCount
+    {
+        get => _tcb.KeepAliveCount;
+        set
+        {
+            ConnectionOptions.CheckKeepAliveCount(value, nameof(KeepAliveCount));
+            _stack.Enter();
+            try
+            {
+                _tcb.KeepAliveCount = value;
+            }
+            finally
+            {
+                _stack.Exit();
+            }
+        }
+    }
+
+    /// <summary>TCP_LINGER2: how long this connection, once closed by the application, may wait in FIN-WAIT-2 (cut to 120 s).</summary>
+    public TimeSpan FinWait2Timeout
+    {
+        get => _tcb.FinWait2Timeout;
+        set
+        {
+            ConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout));
+            _stack.Enter();
+            try
+            {
+                _tcb.FinWait2Timeout = ConnectionOptions.ClampFinWait2Timeout(value);
+            }
+            finally
+            {
+                _stack.Exit();
+            }
+        }
     }
 
     /// <summary>
     /// SO_LINGER. Null (the default): <see cref="CloseAsync"/> returns at once and the FIN goes out in the background.
     /// Zero: close resets the connection. Positive: close waits up to this long for the FIN to be acknowledged.
     /// </summary>
-    public TimeSpan? Linger { get; set; }
+    public TimeSpan? Linger
+    {
+        get;
+        set
+        {
+            if (value is TimeSpan linger && linger < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Linger), linger, "a linger time cannot be negative");
+            field = value;
+        }
+    }
 
     /// <summary>A <see cref="System.IO.Stream"/> over the connection; disposing it closes the connection.</summary>
     public Stream Stream => LazyInitializer.EnsureInitialized(ref _stream, () => new UserTcpStream(this));
@@ -66,75 +182,158 @@ public sealed class UserTcpConnection : IAsyncDisposable
         PipeWriter.Create(Stream, new StreamPipeWriterOptions(leaveOpen: true))));
 
     /// <summary>Reads what has arrived, waiting for at least one byte; 0 means the peer has closed its side.</summary>
-    /// <exception cref="SocketException">The connection was reset or timed out.</exception>
-    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <exception cref="SocketException">The connection was reset, refused or timed out (reported once).</exception>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (buffer.IsEmpty) return 0;
-        while (true)
+        if (buffer.IsEmpty) return new ValueTask<int>(0);
+        _stack.Enter();
+        try
         {
-            (ReceiveStatus status, int read) = _stack.Call(() =>
-            {
-                try
-                {
-                    ReceiveStatus s = _tcb.Receive(buffer.Span, out int n);
-                    return (s, n);
-                }
-                catch (TcpException e)
-                {
-                    throw e.ToSocketException();
-                }
-            });
-            switch (status)
-            {
-                case ReceiveStatus.Data:
-                    return read;
-                case ReceiveStatus.EndOfStream:
-                    return 0;
-            }
-            await _stack.WaitAsync(() => _tcb.BytesToRead > 0 || _tcb.FinReceived || _tcb.State == TcpState.Closed || _tcb.IsReceiveShutdown,
-                cancellationToken).ConfigureAwait(false);
+            int read = ReceiveCore(buffer.Span, out SocketError error);
+            if (read >= 0) return new ValueTask<int>(read);
+            if (error != SocketError.WouldBlock) return ValueTask.FromException<int>(new SocketException((int)error));
+            if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
+            _read ??= new UserOperation<int>(_stack.Gate);
+            ValueTask<int> pending = _read.Start(cancellationToken);
+            _readBuffer = buffer;
+            return pending;
+        }
+        finally
+        {
+            _stack.Exit();
         }
     }
 
     /// <summary>Queues all of <paramref name="data"/> for sending, waiting for send-buffer room as needed.</summary>
-    /// <exception cref="SocketException">Shut down for sending, reset, or timed out.</exception>
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    /// <exception cref="SocketException">Shut down for sending (<see cref="SocketError.Shutdown"/>), reset, or timed out.</exception>
+    /// <exception cref="InvalidOperationException">Another write is pending.</exception>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
-        while (!data.IsEmpty)
+        if (data.IsEmpty) return default;
+        _stack.Enter();
+        try
         {
-            ReadOnlyMemory<byte> rest = data;
-            int accepted = _stack.Call(() =>
-            {
-                try
-                {
-                    return _tcb.Send(rest.Span);
-                }
-                catch (TcpException e)
-                {
-                    throw e.ToSocketException();
-                }
-            });
-            data = data[accepted..];
-            if (data.IsEmpty) return;
-            await _stack.WaitAsync(() => _tcb.SendBufferFree > 0 || _tcb.State == TcpState.Closed || _tcb.IsSendShutdown, cancellationToken)
-                .ConfigureAwait(false);
+            int sent = SendCore(data.Span, out SocketError error);
+            if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(new SocketException((int)error));
+            if (sent > 0) data = data[sent..];
+            if (data.IsEmpty) return default;
+            if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+            _write ??= new UserOperation<int>(_stack.Gate);
+            ValueTask pending = _write.StartVoid(cancellationToken);
+            _writeRest = data;
+            return pending;
         }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>
+    /// A non-blocking read: copies what has arrived and returns its length, with <paramref name="error"/> <see cref="SocketError.Success"/>;
+    /// 0 and Success at end-of-stream; 0 and <see cref="SocketError.WouldBlock"/> when nothing has arrived yet; 0 and the
+    /// error when the connection failed (reported once).
+    /// </summary>
+    public int Receive(Span<byte> buffer, out SocketError error)
+    {
+        _stack.Enter();
+        try
+        {
+            int read = ReceiveCore(buffer, out error);
+            return Math.Max(read, 0);
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>
+    /// A non-blocking write: queues what fits in the send buffer and returns how much, with <paramref name="error"/>
+    /// <see cref="SocketError.Success"/>; 0 and <see cref="SocketError.WouldBlock"/> when nothing fits (or the connection is
+    /// still opening); 0 and the error when it cannot send (<see cref="SocketError.Shutdown"/> after a shutdown or close).
+    /// </summary>
+    public int Send(ReadOnlySpan<byte> data, out SocketError error)
+    {
+        _stack.Enter();
+        try
+        {
+            int sent = SendCore(data, out error);
+            return Math.Max(sent, 0);
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>SO_ERROR: the failure not yet reported (reset, refused, timed out), cleared by reading it; <see cref="SocketError.Success"/> when none.</summary>
+    public SocketError TakeError()
+    {
+        _stack.Enter();
+        try
+        {
+            return TakePendingError();
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Waits until the connection is established (a connect in progress, see <see cref="NetStack.Connect"/>);
+    /// throws the failure as a <see cref="SocketException"/> (reported once) when it did not get there.
+    /// </summary>
+    public async Task WaitConnectedAsync(CancellationToken cancellationToken = default)
+    {
+        await WaitForStateAsync(static c => c.State is not (TcpState.SynSent or TcpState.SynReceived), cancellationToken).ConfigureAwait(false);
+        SocketError error = SocketError.Success;
+        _stack.Enter();
+        try
+        {
+            if (_tcb.State == TcpState.Closed)
+            {
+                error = TakePendingError();
+                if (error == SocketError.Success && _tcb.Error != TcpError.None) error = _stack.Translate(_tcb.Error);
+            }
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+        if (error != SocketError.Success) throw new SocketException((int)error);
     }
 
     /// <summary>Waits until everything written has been acknowledged by the peer (or the connection ended).</summary>
     public Task FlushAsync(CancellationToken cancellationToken = default) =>
-        _stack.WaitAsync(() => _tcb.BytesUnacknowledged == 0 || _tcb.State == TcpState.Closed, cancellationToken);
+        WaitForStateAsync(static c => c.BytesUnacknowledged == 0 || c.State == TcpState.Closed, cancellationToken);
 
     /// <summary>
     /// Send: half-close — a FIN follows the data already written, and reading goes on (RFC 9293 §3.6).
     /// Receive: reads return end-of-stream from now on.
     /// </summary>
-    public void Shutdown(SocketShutdown how) => _stack.Call(() => _tcb.Shutdown(how switch
+    /// <exception cref="SocketException"><see cref="SocketError.NotConnected"/>: the connection has closed (ENOTCONN).</exception>
+    public void Shutdown(SocketShutdown how)
     {
-        SocketShutdown.Send => ShutdownDirection.Send,
-        SocketShutdown.Receive => ShutdownDirection.Receive,
-        _ => ShutdownDirection.Both,
-    }));
+        _stack.Enter();
+        try
+        {
+            if (_tcb.State == TcpState.Closed) throw new SocketException((int)SocketError.NotConnected);
+            _tcb.Shutdown(how switch
+            {
+                SocketShutdown.Send => ShutdownDirection.Send,
+                SocketShutdown.Receive => ShutdownDirection.Receive,
+                _ => ShutdownDirection.Both,
+            });
+            _stack.Touch(this); // a pending read ends now
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
 
     /// <summary>
     /// Closes the connection: a FIN after the data already written, or a RST when unread data is left
@@ -143,16 +342,22 @@ public sealed class UserTcpConnection : IAsyncDisposable
     public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
         if (_stack.IsStopping) return; // the stack closes (or has closed) every connection itself; cleanup never throws
-        _stack.Call(() =>
+        _stack.Enter();
+        try
         {
             _tcb.LingerZero = Linger == TimeSpan.Zero;
             _tcb.Close();
-        });
+            _stack.Touch(this);
+        }
+        finally
+        {
+            _stack.Exit();
+        }
         if (Linger is TimeSpan linger && linger > TimeSpan.Zero)
         {
             try
             {
-                await _stack.WaitAsync(() => _tcb.State is TcpState.Closed or TcpState.TimeWait or TcpState.FinWait2, cancellationToken)
+                await WaitForStateAsync(static c => c.State is TcpState.Closed or TcpState.TimeWait or TcpState.FinWait2, cancellationToken)
                     .WaitAsync(linger, _stack.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
@@ -165,7 +370,31 @@ public sealed class UserTcpConnection : IAsyncDisposable
     /// <summary>Resets the connection at once (RST).</summary>
     public void Abort()
     {
-        if (!_stack.IsStopping) _stack.Call(_tcb.Abort);
+        if (_stack.IsStopping) return;
+        _stack.Enter();
+        try
+        {
+            _tcb.Abort();
+            _stack.Touch(this);
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>This connection's row of the table, with the TCP_INFO fields (MSS, cwnd, ssthresh, RTT, RTO).</summary>
+    public ConnectionSnapshot Snapshot()
+    {
+        TimeSpan now = _stack.Enter();
+        try
+        {
+            return ConnectionSnapshot.Of(_tcb, now);
+        }
+        finally
+        {
+            _stack.Exit();
+        }
     }
 
     public ValueTask DisposeAsync() => CloseAsync();

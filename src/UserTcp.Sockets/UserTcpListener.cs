@@ -1,40 +1,184 @@
+using System.Diagnostics.CodeAnalysis;
 using UserTcp.Engine;
 
 namespace UserTcp.Sockets;
 
-/// <summary>A listening endpoint: <see cref="AcceptAsync"/> hands out established connections.</summary>
+/// <summary>
+/// A listening endpoint: <see cref="AcceptAsync"/> hands out established connections (several accepts may wait at
+/// once, served in order), <see cref="TryAccept"/> without waiting. The connections it accepts start with
+/// <see cref="Options"/>.
+/// </summary>
 public sealed class UserTcpListener : IDisposable
 {
     private readonly NetStack _stack;
     private readonly TcpListener _listener;
+    // The options given to Listen: what the engine already applies to every connection it makes for this listener.
+    private readonly ConnectionOptions _listenOptions;
+    // Accepts waiting, oldest first. Guarded by the engine lock.
+    private readonly List<AcceptWait> _waits = [];
 
-    internal UserTcpListener(NetStack stack, TcpListener listener)
+    internal UserTcpListener(NetStack stack, TcpListener listener, ConnectionOptions options)
     {
         _stack = stack;
         _listener = listener;
+        _listenOptions = options;
+        Options = options;
     }
 
     public IpEndpoint LocalEndpoint => _listener.LocalEndpoint;
 
-    /// <summary>Waits for the next established connection.</summary>
-    /// <exception cref="ObjectDisposedException">The listener was closed.</exception>
-    public async Task<UserTcpConnection> AcceptAsync(CancellationToken cancellationToken = default)
+    /// <summary>The backlog: connections established and waiting to be accepted, at most (as listen()'s).</summary>
+    public int Backlog => _listener.Backlog;
+
+    /// <summary>
+    /// What the connections accepted from now on start with (setsockopt on a listening socket). Buffer sizes are fixed
+    /// at <see cref="NetStack.Listen"/>, since the engine sizes a connection's buffers and window when its SYN arrives;
+    /// the other options set later apply to each connection as it is accepted.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The new options change a buffer size.</exception>
+    public ConnectionOptions Options
     {
-        while (true)
+        get;
+        set
         {
-            UserTcpConnection? accepted = _stack.Call(() =>
+            ArgumentNullException.ThrowIfNull(value);
+            value.Validate();
+            if (value.SendBufferSize != _listenOptions.SendBufferSize || value.ReceiveBufferSize != _listenOptions.ReceiveBufferSize)
             {
-                ObjectDisposedException.ThrowIf(_listener.IsClosed, this);
-                return _listener.TryAccept(out TcpConnection tcb) ? new UserTcpConnection(_stack, tcb) : null;
-            });
-            if (accepted is not null) return accepted;
-            await _stack.WaitAsync(() => _listener.PendingAccepts > 0 || _listener.IsClosed, cancellationToken).ConfigureAwait(false);
+                throw new InvalidOperationException("a listener's buffer sizes are fixed when it starts listening: give them to NetStack.Listen");
+            }
+            field = value;
         }
     }
 
-    /// <summary>Stops listening; connections not yet accepted are reset.</summary>
+    internal TcpListener EngineListener => _listener;
+    /// <summary>On the stack's list of listeners to serve at the end of the current pass.</summary>
+    internal bool IsTouched { get; set; }
+    internal bool HasPendingAccepts => _waits.Count > 0;
+
+    /// <summary>Waits for the next established connection.</summary>
+    /// <exception cref="ObjectDisposedException">The listener was closed.</exception>
+    public Task<UserTcpConnection> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        _stack.Enter();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_listener.IsClosed, this);
+            if (_waits.Count == 0 && TryAcceptCore(out UserTcpConnection? ready)) return Task.FromResult(ready);
+            if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UserTcpConnection>(cancellationToken);
+            var wait = new AcceptWait(this);
+            _waits.Add(wait);
+            wait.Register(cancellationToken);
+            return wait.Task;
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>Takes an established connection if one is waiting (a non-blocking accept()); false otherwise.</summary>
+    /// <exception cref="ObjectDisposedException">The listener was closed.</exception>
+    public bool TryAccept([NotNullWhen(true)] out UserTcpConnection? connection)
+    {
+        _stack.Enter();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_listener.IsClosed, this);
+            connection = null;
+            return _waits.Count == 0 && TryAcceptCore(out connection);
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>Stops listening; connections not yet accepted are reset, and waiting accepts fail.</summary>
     public void Dispose()
     {
-        if (!_stack.IsStopping) _stack.Call(_listener.Close);
+        if (_stack.IsStopping) return;
+        _stack.Enter();
+        try
+        {
+            CloseUnderLock();
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>Under the engine lock: stops listening.</summary>
+    internal void CloseUnderLock()
+    {
+        _listener.Close();
+        _stack.Forget(this);
+        foreach (AcceptWait wait in _waits) wait.Fail(new ObjectDisposedException(nameof(UserTcpListener)));
+        _waits.Clear();
+    }
+
+    /// <summary>Under the engine lock, when a connection of this listener became established: serves waiting accepts.</summary>
+    internal void Service()
+    {
+        while (_waits.Count > 0 && TryAcceptCore(out UserTcpConnection? connection))
+        {
+            AcceptWait wait = _waits[0];
+            _waits.RemoveAt(0);
+            wait.Finish(connection);
+        }
+    }
+
+    private bool TryAcceptCore([NotNullWhen(true)] out UserTcpConnection? connection)
+    {
+        if (!_listener.TryAccept(out TcpConnection tcb))
+        {
+            connection = null;
+            return false;
+        }
+        ConnectionOptions now = Options;
+        connection = _stack.Adopt(tcb, _listener.ConnectionConfig, now.Linger);
+        // Options changed since Listen apply from the accept on (the engine applied the rest when the SYN came).
+        if (now.NoDelay != _listenOptions.NoDelay && now.NoDelay is bool noDelay) tcb.NoDelay = noDelay;
+        if (now.KeepAliveIdle != _listenOptions.KeepAliveIdle && now.KeepAliveIdle is TimeSpan idle) tcb.KeepAliveIdle = idle;
+        if (now.KeepAliveInterval != _listenOptions.KeepAliveInterval && now.KeepAliveInterval is TimeSpan interval) tcb.KeepAliveInterval = interval;
+        if (now.KeepAliveCount != _listenOptions.KeepAliveCount && now.KeepAliveCount is int count) tcb.KeepAliveCount = count;
+        if (now.FinWait2Timeout != _listenOptions.FinWait2Timeout && now.FinWait2Timeout is TimeSpan linger2) tcb.FinWait2Timeout = ConnectionOptions.ClampFinWait2Timeout(linger2);
+        if (now.KeepAlive != _listenOptions.KeepAlive && now.KeepAlive is bool keepAlive && tcb.KeepAlive != keepAlive) tcb.KeepAlive = keepAlive;
+        return true;
+    }
+
+    /// <summary>One waiting accept; a cancelled one leaves the queue at once.</summary>
+    private sealed class AcceptWait(UserTcpListener owner)
+    {
+        private static readonly Action<object?, CancellationToken> CancelCallback = static (state, token) => ((AcceptWait)state!).OnCancel(token);
+
+        private readonly TaskCompletionSource<UserTcpConnection> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private CancellationTokenRegistration _registration;
+
+        public Task<UserTcpConnection> Task => _completion.Task;
+
+        public void Register(CancellationToken cancellationToken)
+        {
+            if (cancellationToken.CanBeCanceled) _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
+        }
+
+        public void Finish(UserTcpConnection connection)
+        {
+            _registration.Unregister(); // never Dispose under the engine lock: it would wait for a callback that needs it
+            _completion.TrySetResult(connection);
+        }
+
+        public void Fail(Exception error)
+        {
+            _registration.Unregister();
+            _completion.TrySetException(error);
+        }
+
+        private void OnCancel(CancellationToken token)
+        {
+            lock (owner._stack.Gate) owner._waits.Remove(this);
+            _completion.TrySetCanceled(token);
+        }
     }
 }

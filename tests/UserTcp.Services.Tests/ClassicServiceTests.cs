@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -68,7 +69,7 @@ public sealed class ClassicServiceTests
     public async Task Daytime_sends_one_line_and_closes_first_passing_fin_wait_1_fin_wait_2_and_time_wait()
     {
         var now = new DateTimeOffset(2026, 3, 1, 7, 8, 9, TimeSpan.Zero);
-        await using TwoStacks net = TwoStacks.Start(new FixedTime(now));
+        await using TwoStacks net = TwoStacks.Start(new FakeTimeProvider(now)); // the daytime service's clock stands still
         await using UserTcpConnection client = await net.ConnectAsync(DaytimeService.Port);
 
         byte[] line = await ReadToEnd(client, net.Token);

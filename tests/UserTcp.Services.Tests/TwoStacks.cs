@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using UserTcp.Link;
 using UserTcp.Testing;
 using UserTcp.Sockets;
@@ -54,25 +53,4 @@ public sealed class TwoStacks : IAsyncDisposable
         await Server.DisposeAsync();
         _timeout.Dispose();
     }
-}
-
-/// <summary>Keeps every engine event, in order (the engine calls it under the stack's lock).</summary>
-public sealed class EventRecorder : ITcpEventSink
-{
-    private readonly ConcurrentQueue<TcpEvent> _events = new();
-
-    public IReadOnlyList<TcpEvent> Events => [.. _events];
-
-    public void OnEvent(in TcpEvent tcpEvent) => _events.Enqueue(tcpEvent);
-
-    /// <summary>The states a connection entered, in order.</summary>
-    public IReadOnlyList<TcpState> StatesOf(FourTuple connection) =>
-        [.. Events.Where(e => e.Kind == TcpEventKind.StateChanged && e.Connection == connection).Select(e => e.NewState)];
-}
-
-/// <summary>A clock stopped at one instant, in UTC.</summary>
-public sealed class FixedTime(DateTimeOffset now) : TimeProvider
-{
-    public override DateTimeOffset GetUtcNow() => now;
-    public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
 }

@@ -4,14 +4,15 @@ namespace UserTcp.Testing;
 
 /// <summary>
 /// Two <see cref="IPacketDevice"/> ends joined in memory with no delay: what one writes, the other reads, in order.
-/// Lets the real-time runtime run two stacks against each other in tests without root or TUN.
+/// Lets the runtime run two stacks against each other in tests without root or TUN, on threads (<c>NetStack.Start</c>) or
+/// pumped by the test (<c>NetStack.Create</c>). A steady flow allocates nothing: packet copies live in reused arrays.
 /// </summary>
 public sealed class MemoryPacketPipe
 {
     private MemoryPacketPipe(int mtu)
     {
-        var aToB = new Direction();
-        var bToA = new Direction();
+        var aToB = new Direction(mtu);
+        var bToA = new Direction(mtu);
         A = new End(mtu, incoming: bToA, outgoing: aToB);
         B = new End(mtu, incoming: aToB, outgoing: bToA);
     }
@@ -22,10 +23,12 @@ public sealed class MemoryPacketPipe
     public static MemoryPacketPipe Create(int mtu = 1500) => new(mtu);
 
     /// <summary>One way of the pipe: a queue of packet copies and a signal for the reader.</summary>
-    private sealed class Direction
+    private sealed class Direction(int mtu)
     {
         // Packets not yet read, oldest first; guarded by lock(_packets).
-        private readonly Queue<byte[]> _packets = new();
+        private readonly Queue<(byte[] Buffer, int Length)> _packets = new();
+        // MTU-sized arrays no queued packet uses, so a steady flow allocates nothing; guarded by lock(_packets).
+        private readonly Stack<byte[]> _free = new();
         private bool _closed;
 
         public void Put(ReadOnlySpan<byte> packet)
@@ -33,7 +36,9 @@ public sealed class MemoryPacketPipe
             lock (_packets)
             {
                 if (_closed) return; // like a wire with nobody at the other end
-                _packets.Enqueue(packet.ToArray());
+                byte[] copy = _free.TryPop(out byte[]? reused) ? reused : new byte[mtu];
+                packet.CopyTo(copy);
+                _packets.Enqueue((copy, packet.Length));
                 Monitor.Pulse(_packets);
             }
         }
@@ -53,13 +58,14 @@ public sealed class MemoryPacketPipe
             lock (_packets)
             {
                 ObjectDisposedException.ThrowIf(_closed && _packets.Count == 0, this);
-                if (!_packets.TryDequeue(out byte[]? packet))
+                if (!_packets.TryDequeue(out (byte[] Buffer, int Length) packet))
                 {
                     length = 0;
                     return false;
                 }
-                packet.CopyTo(buffer);
+                packet.Buffer.AsSpan(0, packet.Length).CopyTo(buffer);
                 length = packet.Length;
+                _free.Push(packet.Buffer);
                 return true;
             }
         }

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using UserTcp.Engine;
+
+namespace UserTcp.Sockets;
+
+/// <summary>The reader thread, synchronous pumping, and disposal.</summary>
+public sealed partial class NetStack
+{
+    // How long the reader waits on an idle device before it looks at the stop flag again.
+    private static readonly TimeSpan StopCheckInterval = TimeSpan.FromMilliseconds(200);
+    // How often a graceful dispose looks whether every close has finished.
+    private static readonly TimeSpan CloseCheckInterval = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>
+    /// For a stack made with <see cref="Create"/>: takes every packet the device has waiting and runs the engine on
+    /// them in batches, fires the timers due at the clock's present, sends what that produced, and finishes the calls
+    /// it unblocked (their tasks complete before this returns). Returns the number of packets taken.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The stack runs its own reader thread (<see cref="Start"/>).</exception>
+    public int Pump()
+    {
+        if (_reader is not null) throw new InvalidOperationException("this stack runs its own reader thread (NetStack.Start); Pump is for stacks made with NetStack.Create");
+        int total = 0;
+        while (true)
+        {
+            int count = _received.Fill(_device);
+            ProcessReceived(); // with none read, this still runs the due timers
+            total += count;
+            if (count == 0) return total;
+        }
+    }
+
+    private void ReadLoop()
+    {
+        try
+        {
+            while (!_stopping)
+            {
+                // Take what is waiting, batch by batch, and poll the device only once it is empty.
+                if (_received.Fill(_device) > 0)
+                {
+                    ProcessReceived();
+                }
+                else if (!_stopping)
+                {
+                    _device.WaitReadable(StopCheckInterval);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A device that fails or is closed under the reader ends receiving; at shutdown that is expected.
+            if (!_stopping && _disposed == 0) NetStackLog.ReadFailed(_logger, e);
+        }
+    }
+
+    /// <summary>One pass for the packets in <see cref="_received"/>, all stamped with one instant.</summary>
+    private void ProcessReceived()
+    {
+        TimeSpan now = Enter();
+        try
+        {
+            for (int i = 0; i < _received.Count; i++) Receive(_received[i], now);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// Closes every connection (gracefully with a deadline, or by RST, per <see cref="NetStackOptions.CloseOnDispose"/>;
+    /// a stack without a reader thread resets them, nothing being there to take the peers' answers), stops the reader
+    /// and timer, and disposes the device (which removes a TUN interface).
+    /// </summary>
+    public ValueTask DisposeAsync()
+    {
+        lock (_gate)
+        {
+            if (_disposed == 0)
+            {
+                _disposed = 1;
+                _disposal = DisposeCoreAsync();
+            }
+        }
+        return new ValueTask(_disposal!);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        await Task.Yield(); // the caller may hold the lock's thread; the work runs after DisposeAsync returns its task
+        CloseMode mode = _reader is null ? CloseMode.Reset : Options.CloseOnDispose;
+        int open;
+        Enter();
+        try
+        {
+            // New connections would only delay the graceful close and then be reset: stop listening first.
+            foreach (UserTcpListener listener in _listeners.Values.ToList()) listener.CloseUnderLock();
+            open = _engine.Connections.Count(c => c.State != TcpState.TimeWait);
+            if (mode == CloseMode.Graceful)
+            {
+                foreach (TcpConnection c in _engine.Connections.ToList()) c.Close();
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+        if (mode == CloseMode.Graceful && open > 0)
+        {
+            // Done once every FIN is acknowledged: the peer has the whole stream. FIN-WAIT-2 is left as it is (no RST):
+            // the peer reads end-of-stream, and whatever it sends later meets a stack that is gone. Bounded on both the
+            // stack's clock and the real one, so a stopped test clock cannot hold disposal forever.
+            TimeSpan deadline = Now + Options.ShutdownTimeout;
+            long started = Stopwatch.GetTimestamp();
+            while (!AllClosesFinished() && Now < deadline && Stopwatch.GetElapsedTime(started) < Options.ShutdownTimeout)
+            {
+                await Task.Delay(CloseCheckInterval).ConfigureAwait(false);
+            }
+        }
+        Enter();
+        try
+        {
+            foreach (TcpConnection c in _engine.Connections.ToList())
+            {
+                if (c.State is not (TcpState.TimeWait or TcpState.FinWait2)) c.Abort();
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+        Enter();
+        try
+        {
+            // Whatever still waits can never be satisfied now; from here on application calls are refused.
+            foreach (UserTcpConnection connection in _connections.Values) connection.FailPending(new ObjectDisposedException(nameof(NetStack)));
+            _stopping = true;
+        }
+        finally
+        {
+            Exit();
+        }
+        await _timer.DisposeAsync().ConfigureAwait(false);
+        _reader?.Join(StopCheckInterval * 3);
+        _device.Dispose();
+        NetStackLog.Stopped(_logger, Address, open, mode);
+    }
+
+    private bool AllClosesFinished()
+    {
+        lock (_gate) return _engine.Connections.All(c => c.State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed);
+    }
+}

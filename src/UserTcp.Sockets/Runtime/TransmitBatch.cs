@@ -1,0 +1,172 @@
+using UserTcp.Engine;
+using UserTcp.Link;
+using UserTcp.Wire;
+
+namespace UserTcp.Sockets.Runtime;
+
+/// <summary>
+/// What the engine sends during one hold of the engine lock: packets written in place in one arena (the engine asks
+/// for room with <see cref="GetBuffer"/>, so each packet is copied once, from the send buffer into the arena, and
+/// from there written to the device), the user calls that hold completes, and nothing else. Written to the device
+/// as a whole once the engine lock is released.
+/// <para>
+/// ACK coalescing, where no information is lost: a pure ACK (no data, no SYN, FIN or RST, no SACK blocks) that
+/// advanced the acknowledgment is dropped when a later segment of the same connection in the batch acknowledges more
+/// still. Duplicate ACKs (the same acknowledgment number again, as out-of-order data calls for, RFC 5681 §4.2), the
+/// first ACK of each connection in a batch (it may duplicate the last one sent before), and ACKs carrying SACK blocks
+/// always go out, each of them.
+/// </para>
+/// </summary>
+internal sealed class TransmitBatch : IPacketTransmitter
+{
+    public const int MaxPackets = 128;
+
+    private readonly IBatchOwner _owner;
+    // Invariant: packet i is _arena[_slots[i].Offset .. + Length], in the order the engine sent them, i < _count.
+    private readonly byte[] _arena;
+    private readonly Slot[] _slots = new Slot[MaxPackets];
+    // User calls completed in this hold, signalled once the batch has gone out (never under the engine lock).
+    private readonly List<IUserOperation> _completions = [];
+    private int _count;
+    private int _used;
+
+    public TransmitBatch(IBatchOwner owner, int arenaBytes)
+    {
+        _owner = owner;
+        _arena = GC.AllocateArray<byte>(arenaBytes, pinned: true);
+    }
+
+    /// <summary>Nothing to write and nothing to signal.</summary>
+    public bool IsEmpty => _count == 0 && _completions.Count == 0;
+
+    /// <summary>Pure ACKs this batch dropped because a later segment acknowledged more.</summary>
+    public long AcksCoalesced { get; private set; }
+
+    public Span<byte> GetBuffer(int length)
+    {
+        if (_count == MaxPackets || _arena.Length - _used < length)
+        {
+            _owner.WriteNow(this); // full: what is here goes out first, so order is kept
+        }
+        return _arena.Length - _used >= length ? _arena.AsSpan(_used, length) : default;
+    }
+
+    public void Transmit(ReadOnlySpan<byte> packet)
+    {
+        if (!packet.Overlaps(_arena, out int offset) || offset != _used)
+        {
+            // Written elsewhere (a packet larger than the arena): send what is queued, then this one, in order.
+            if (_count == MaxPackets || _arena.Length - _used < packet.Length)
+            {
+                _owner.WriteNow(this);
+                if (_arena.Length < packet.Length)
+                {
+                    _owner.WriteNow(packet);
+                    return;
+                }
+            }
+            packet.CopyTo(_arena.AsSpan(_used));
+        }
+        Slot slot = Describe(_used, packet);
+        _used += packet.Length;
+        if (slot.Acknowledges) Coalesce(ref slot);
+        _slots[_count++] = slot;
+    }
+
+    /// <summary>Keeps <paramref name="operation"/> to be signalled after this batch is written.</summary>
+    public void Complete(IUserOperation operation) => _completions.Add(operation);
+
+    /// <summary>Writes every packet still in the batch to <paramref name="device"/>, in order, and empties it (completions stay).</summary>
+    public void WriteTo(IPacketDevice device, Action<int, Exception> onWriteFailed)
+    {
+        for (int i = 0; i < _count; i++)
+        {
+            Slot slot = _slots[i];
+            if (slot.Dropped) continue;
+            ReadOnlySpan<byte> packet = _arena.AsSpan(slot.Offset, slot.Length);
+            try
+            {
+                device.Write(packet);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A lost packet is what TCP recovers from; a failing device must not take the engine down with it.
+                onWriteFailed(packet.Length, e);
+            }
+        }
+        _count = 0;
+        _used = 0;
+    }
+
+    /// <summary>Completes the user calls this batch carried, after its packets went out.</summary>
+    public void SignalCompletions()
+    {
+        foreach (IUserOperation operation in _completions) operation.Signal();
+        _completions.Clear();
+    }
+
+    /// <summary>
+    /// Drops the connection's latest earlier segment when it is a pure ACK that <paramref name="later"/> supersedes. Only
+    /// an ACK known to have advanced (its predecessor in this batch acknowledged less) may go: the first ACK of a batch
+    /// could be a duplicate of one sent before, and duplicates carry information.
+    /// </summary>
+    private void Coalesce(ref Slot later)
+    {
+        for (int i = _count - 1; i >= 0; i--)
+        {
+            ref Slot earlier = ref _slots[i];
+            if (earlier.Dropped || earlier.Connection != later.Connection) continue;
+            if (!earlier.Acknowledges) return;
+            later.Advances = later.Ack > earlier.Ack;
+            if (earlier.PureAck && earlier.Advances && later.Advances)
+            {
+                earlier.Dropped = true;
+                AcksCoalesced++;
+            }
+            return;
+        }
+    }
+
+    private static Slot Describe(int offset, ReadOnlySpan<byte> packet)
+    {
+        var slot = new Slot { Offset = offset, Length = packet.Length };
+        if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip, verifyChecksum: false) != WireError.None
+            || TcpSegment.TryParse(ip, out TcpSegment tcp, verifyChecksum: false) != WireError.None)
+        {
+            return slot; // not something to coalesce
+        }
+        slot.Connection = new FourTuple(new IpEndpoint(ip.Source, tcp.SourcePort), new IpEndpoint(ip.Destination, tcp.DestinationPort));
+        slot.Acknowledges = tcp.Has(TcpFlags.Ack) && (tcp.Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
+        slot.Ack = tcp.AcknowledgmentNumber;
+        slot.PureAck = tcp.Flags == TcpFlags.Ack && tcp.Payload.IsEmpty && tcp.Options.SackBlocks.IsEmpty;
+        return slot;
+    }
+
+    private struct Slot
+    {
+        public int Offset;
+        public int Length;
+        public FourTuple Connection;
+        public SeqNumber Ack;
+        /// <summary>Carries an acknowledgment a later segment may supersede or use to supersede (ACK set, no SYN or RST).</summary>
+        public bool Acknowledges;
+        public bool PureAck;
+        /// <summary>Acknowledges more than the connection's previous segment in this batch (so it is no duplicate ACK).</summary>
+        public bool Advances;
+        public bool Dropped;
+    }
+}
+
+/// <summary>Where a full batch goes at once (the stack writes it under its transmit lock, keeping the order).</summary>
+internal interface IBatchOwner
+{
+    void WriteNow(TransmitBatch full);
+
+    void WriteNow(ReadOnlySpan<byte> packet);
+}
+
+/// <summary>A user call completed under the engine lock, signalled to its awaiter once the lock is released.</summary>
+internal interface IUserOperation
+{
+    void Signal();
+}

@@ -1,0 +1,224 @@
+using System.Net.Sockets;
+using UserTcp.Engine;
+using UserTcp.Sockets.Runtime;
+
+namespace UserTcp.Sockets;
+
+/// <summary>The socket semantics over the engine, and the pending calls the stack retries when the connection changes.</summary>
+public sealed partial class UserTcpConnection
+{
+    // The pending read and write, made on first need and reused for every later call. Guarded by the engine lock.
+    private UserOperation<int>? _read;
+    private UserOperation<int>? _write;
+    // Where the pending read copies to, and what the pending write has still to queue. Guarded by the engine lock.
+    private Memory<byte> _readBuffer;
+    private ReadOnlyMemory<byte> _writeRest;
+    // Waits for a state (connected, flushed, lingering close), rare enough to allocate. Guarded by the engine lock.
+    private List<StateWait>? _stateWaits;
+    // The connection's failure was returned once (Linux's sock_error clears sk_err). Guarded by the engine lock.
+    private bool _errorReported;
+
+    internal FourTuple Id => _tcb.Id;
+    /// <summary>On the stack's list of connections to retry at the end of the current pass.</summary>
+    internal bool IsTouched { get; set; }
+    /// <summary>The peer reset the connection after its FIN (in CLOSE-WAIT): the error is EPIPE, as Linux's tcp_reset sets it.</summary>
+    internal bool ResetAfterPeerClosed { get; set; }
+    internal bool HasPendingCalls => _read is { IsPending: true } || _write is { IsPending: true } || _stateWaits is { Count: > 0 };
+
+    /// <summary>
+    /// A read without waiting: bytes read (0 at end-of-stream), or -1 with <paramref name="error"/> WouldBlock or the
+    /// failure. The order is Linux's tcp_recvmsg: data first, then the peer's FIN, then a pending error.
+    /// </summary>
+    private int ReceiveCore(Span<byte> buffer, out SocketError error)
+    {
+        error = SocketError.Success;
+        if (buffer.IsEmpty) return 0;
+        if (_tcb.BytesToRead == 0)
+        {
+            if (_tcb.FinReceived) return 0;
+            error = TakePendingError();
+            if (error != SocketError.Success) return -1;
+            if (_tcb.State is TcpState.SynSent or TcpState.SynReceived)
+            {
+                error = SocketError.WouldBlock;
+                return -1;
+            }
+            if (_tcb.State == TcpState.Closed) return 0;
+        }
+        try
+        {
+            switch (_tcb.Receive(buffer, out int read))
+            {
+                case ReceiveStatus.Data:
+                    return read;
+                case ReceiveStatus.EndOfStream:
+                    return 0;
+                default:
+                    error = SocketError.WouldBlock;
+                    return -1;
+            }
+        }
+        catch (TcpException e)
+        {
+            _errorReported = true;
+            error = _stack.Translate(e.Error);
+            return -1;
+        }
+    }
+
+    /// <summary>A write without waiting: bytes queued, or -1 with <paramref name="error"/> WouldBlock (no room yet, or still opening) or the failure.</summary>
+    private int SendCore(ReadOnlySpan<byte> data, out SocketError error)
+    {
+        error = TakePendingError();
+        if (error != SocketError.Success) return -1;
+        if (_tcb.IsSendShutdown || _tcb.State == TcpState.Closed)
+        {
+            error = SocketError.Shutdown; // EPIPE
+            return -1;
+        }
+        // Like Linux's sk_stream_wait_connect: data waits for the handshake rather than riding in SYN-SENT's buffer.
+        if (_tcb.State is TcpState.SynSent or TcpState.SynReceived)
+        {
+            error = SocketError.WouldBlock;
+            return -1;
+        }
+        if (data.IsEmpty) return 0;
+        int accepted;
+        try
+        {
+            accepted = _tcb.Send(data);
+        }
+        catch (TcpException e)
+        {
+            error = _stack.Translate(e.Error);
+            return -1;
+        }
+        if (accepted > 0) return accepted;
+        error = SocketError.WouldBlock;
+        return -1;
+    }
+
+    /// <summary>The failure not yet reported, marking it reported; Success when there is none.</summary>
+    private SocketError TakePendingError()
+    {
+        if (_errorReported || _tcb.Error is not (TcpError.ConnectionRefused or TcpError.ConnectionReset or TcpError.TimedOut)) return SocketError.Success;
+        _errorReported = true;
+        return _tcb.Error == TcpError.ConnectionReset && ResetAfterPeerClosed ? SocketError.Shutdown : _stack.Translate(_tcb.Error);
+    }
+
+    /// <summary>Under the engine lock, at the end of a pass that touched this connection: retries what is pending.</summary>
+    internal void Service(TransmitBatch batch)
+    {
+        if (_read is { IsPending: true } read)
+        {
+            int n = ReceiveCore(_readBuffer.Span, out SocketError error);
+            if (n >= 0)
+            {
+                _readBuffer = default;
+                read.Finish(n, batch);
+            }
+            else if (error != SocketError.WouldBlock)
+            {
+                _readBuffer = default;
+                read.Fail(new SocketException((int)error), batch);
+            }
+        }
+        if (_write is { IsPending: true } write)
+        {
+            while (!_writeRest.IsEmpty)
+            {
+                int n = SendCore(_writeRest.Span, out SocketError error);
+                if (n > 0)
+                {
+                    _writeRest = _writeRest[n..];
+                    continue;
+                }
+                if (error != SocketError.WouldBlock)
+                {
+                    _writeRest = default;
+                    write.Fail(new SocketException((int)error), batch);
+                }
+                break;
+            }
+            if (write.IsPending && _writeRest.IsEmpty) write.Finish(0, batch);
+        }
+        if (_stateWaits is { Count: > 0 } waits)
+        {
+            for (int i = waits.Count - 1; i >= 0; i--)
+            {
+                if (!waits[i].Condition(_tcb)) continue;
+                waits[i].Finish();
+                waits.RemoveAt(i);
+            }
+        }
+    }
+
+    /// <summary>Under the engine lock, at disposal: nothing will ever satisfy what is pending.</summary>
+    internal void FailPending(Exception error)
+    {
+        TransmitBatch batch = _stack.Batch;
+        if (_read is { IsPending: true } read) read.Fail(error, batch);
+        if (_write is { IsPending: true } write) write.Fail(error, batch);
+        if (_stateWaits is { } waits)
+        {
+            foreach (StateWait wait in waits) wait.Fail(error);
+            waits.Clear();
+        }
+        _readBuffer = default;
+        _writeRest = default;
+    }
+
+    /// <summary>Completes when <paramref name="condition"/> holds for the connection (checked now and whenever it changes).</summary>
+    private Task WaitForStateAsync(Func<TcpConnection, bool> condition, CancellationToken cancellationToken)
+    {
+        _stack.Enter();
+        try
+        {
+            if (condition(_tcb)) return Task.CompletedTask;
+            if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
+            var wait = new StateWait(this, condition);
+            (_stateWaits ??= []).Add(wait);
+            wait.Register(cancellationToken);
+            return wait.Task;
+        }
+        finally
+        {
+            _stack.Exit();
+        }
+    }
+
+    /// <summary>One wait for a state; a cancelled one leaves the list at once.</summary>
+    private sealed class StateWait(UserTcpConnection owner, Func<TcpConnection, bool> condition)
+    {
+        private static readonly Action<object?, CancellationToken> CancelCallback = static (state, token) => ((StateWait)state!).OnCancel(token);
+
+        private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private CancellationTokenRegistration _registration;
+
+        public Func<TcpConnection, bool> Condition { get; } = condition;
+        public Task Task => _completion.Task;
+
+        public void Register(CancellationToken cancellationToken)
+        {
+            if (cancellationToken.CanBeCanceled) _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
+        }
+
+        public void Finish()
+        {
+            _registration.Unregister(); // never Dispose under the engine lock: it would wait for a callback that needs it
+            _completion.TrySetResult();
+        }
+
+        public void Fail(Exception error)
+        {
+            _registration.Unregister();
+            _completion.TrySetException(error);
+        }
+
+        private void OnCancel(CancellationToken token)
+        {
+            lock (owner._stack.Gate) owner._stateWaits?.Remove(this);
+            _completion.TrySetCanceled(token);
+        }
+    }
+}

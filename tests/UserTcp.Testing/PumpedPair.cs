@@ -1,0 +1,87 @@
+using Microsoft.Extensions.Time.Testing;
+using UserTcp.Engine;
+using UserTcp.Sockets;
+using UserTcp.Wire;
+
+namespace UserTcp.Testing;
+
+/// <summary>
+/// Two stacks joined by a <see cref="MemoryPacketPipe"/>, with no threads of their own, on one
+/// <see cref="FakeTimeProvider"/>: the test moves everything. <see cref="Pump"/> passes packets back and forth until
+/// both stacks are quiet; <see cref="RunUntil"/> also jumps the clock from deadline to deadline, so a 60 s TIME-WAIT
+/// takes microseconds and every run of the same test does exactly the same.
+/// </summary>
+public sealed class PumpedPair : IAsyncDisposable
+{
+    public static readonly Ipv4Address ServerAddress = new(10, 0, 0, 2);
+    public static readonly Ipv4Address ClientAddress = new(10, 0, 0, 1);
+
+    public PumpedPair(TcpConfig? tcp = null, ITcpEventSink? serverEvents = null, ITcpEventSink? clientEvents = null, int mtu = 1500)
+    {
+        Pipe = MemoryPacketPipe.Create(mtu);
+        tcp ??= new TcpConfig();
+        Server = NetStack.Create(Pipe.A, new NetStackOptions { Address = ServerAddress, Tcp = tcp, Events = serverEvents }, timeProvider: Time);
+        Client = NetStack.Create(Pipe.B, new NetStackOptions { Address = ClientAddress, Tcp = tcp, Events = clientEvents }, timeProvider: Time);
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    public MemoryPacketPipe Pipe { get; }
+    public NetStack Server { get; }
+    public NetStack Client { get; }
+
+    /// <summary>Pumps both stacks until neither takes a packet; returns how many packets were taken in all.</summary>
+    public int Pump()
+    {
+        int total = 0;
+        for (int rounds = 0; rounds < 100_000; rounds++)
+        {
+            int moved = Server.Pump() + Client.Pump();
+            if (moved == 0) return total;
+            total += moved;
+        }
+        throw new InvalidOperationException("the stacks kept exchanging packets for 100,000 rounds without the clock moving");
+    }
+
+    /// <summary>Moves the clock to the earlier of both stacks' next deadlines (if it is before <paramref name="limit"/>) and pumps; false when none is.</summary>
+    public bool StepToNextDeadline(TimeSpan limit)
+    {
+        TimeSpan? next = Earliest(Server.NextDeadline, Client.NextDeadline);
+        if (next is not TimeSpan due || due > limit) return false;
+        TimeSpan now = Server.Now;
+        if (due > now) Time.Advance(due - now);
+        Pump();
+        return true;
+    }
+
+    /// <summary>Pumps and jumps from deadline to deadline until <paramref name="done"/> holds; fails after <paramref name="limit"/> of stack time.</summary>
+    public void RunUntil(Func<bool> done, TimeSpan limit)
+    {
+        Pump();
+        TimeSpan end = Server.Now + limit;
+        while (!done())
+        {
+            if (!StepToNextDeadline(end))
+            {
+                throw new TimeoutException($"not done after {limit.TotalSeconds} s of stack time (the stacks have no timer due before then)");
+            }
+        }
+    }
+
+    /// <summary>Advances the clock by <paramref name="time"/>, firing every deadline on the way at its own instant.</summary>
+    public void Advance(TimeSpan time)
+    {
+        TimeSpan end = Server.Now + time;
+        Pump();
+        while (StepToNextDeadline(end)) { }
+        if (end > Server.Now) Time.Advance(end - Server.Now);
+        Pump();
+    }
+
+    private static TimeSpan? Earliest(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
+    public async ValueTask DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await Server.DisposeAsync();
+    }
+}
