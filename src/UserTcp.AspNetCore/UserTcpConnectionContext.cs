@@ -16,7 +16,8 @@ namespace UserTcp.AspNetCore;
 /// closes); a send loop writes the output pipe to the connection, each write waiting for send-buffer room (the peer's
 /// window). Endings map onto TCP as Kestrel's own Sockets transport maps them: Kestrel completing its output, or
 /// <see cref="Abort(ConnectionAbortedException)"/> without a reason (the client closed first), closes with a FIN;
-/// an abort with a reason resets (RST); the peer's FIN or RST fires <see cref="ConnectionClosed"/>.
+/// an abort with a reason resets (RST); the peer's FIN or RST fires <see cref="ConnectionClosed"/>. Unlike the Sockets
+/// transport, the close lingers (see <see cref="Shutdown"/>) and what arrives after Kestrel stops reading is dropped.
 /// </summary>
 internal sealed class UserTcpConnectionContext : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
@@ -29,6 +30,7 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
     private readonly UserTcpConnection _connection;
     private readonly ILogger _logger;
     private readonly long _maxReadBuffer;
+    private readonly TimeSpan _lingerTimeout;
     // The transport's ends of the two pipes: Output is what the receive loop writes, Input what the send loop reads.
     private readonly DuplexPipe _application;
     // Kestrel's ends as first handed out (middleware may replace Transport with a wrapper, e.g. TLS).
@@ -39,9 +41,18 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
     private readonly Lock _shutdownLock = new();
     // Why the connection ended on our side; set once, under _shutdownLock, before the close or reset happens.
     private volatile Exception? _shutdownReason;
+    // Our FIN is out and the receive loop goes on until the client's FIN (a lingering close). Guarded by _shutdownLock.
+    private bool _lingering;
+    // The receive loop has ended (end of stream, reset, or stop). Guarded by _shutdownLock.
+    private bool _receiveEnded;
     private Task _receiving = Task.CompletedTask;
     private Task _sending = Task.CompletedTask;
     private IDictionary<object, object?>? _items;
+    // Written only by the receive loop and the send loop respectively; read from any thread.
+    private long _bytesReceived;
+    private long _bytesSent;
+    // Callbacks for when the transport is done (OnClosed); null once they have run. Guarded by _shutdownLock.
+    private List<Action<IUserTcpConnectionFeature>>? _onClosed = [];
 
     public UserTcpConnectionContext(UserTcpConnection connection, MemoryPool<byte> memoryPool, UserTcpTransportOptions options, ILogger logger)
     {
@@ -49,6 +60,7 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
         _logger = logger;
         MemoryPool = memoryPool;
         _maxReadBuffer = options.MaxReadBufferSize ?? 0;
+        _lingerTimeout = options.LingerTimeout;
         long maxWriteBuffer = options.MaxWriteBufferSize ?? 0;
         // The receive loop continues inline after a flush; Kestrel's reads resume on the thread pool. For the output, the
         // send loop resumes inline on the application's flush and the application resumes on the thread pool.
@@ -79,6 +91,22 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
     public override CancellationToken ConnectionClosed { get; set; }
     public MemoryPool<byte> MemoryPool { get; }
     public UserTcpConnection Connection => _connection;
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    public void OnClosed(Action<IUserTcpConnectionFeature> callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        lock (_shutdownLock)
+        {
+            if (_onClosed is not null)
+            {
+                _onClosed.Add(callback);
+                return;
+            }
+        }
+        callback(this);
+    }
 
     public override IDictionary<object, object?> Items
     {
@@ -125,6 +153,25 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
         }
         _connectionClosed.Dispose();
         _stopReceiving.Dispose();
+        List<Action<IUserTcpConnectionFeature>> callbacks;
+        lock (_shutdownLock)
+        {
+            callbacks = _onClosed ?? [];
+            _onClosed = null;
+        }
+        foreach (Action<IUserTcpConnectionFeature> callback in callbacks)
+        {
+            try
+            {
+                callback(this);
+            }
+#pragma warning disable CA1031 // a failing OnClosed callback belongs to the application: log it, finish tearing down
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                UserTcpTransportLog.UnexpectedError(_logger, ConnectionId, e);
+            }
+        }
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -132,8 +179,10 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
     {
         Exception? error = null;
         PipeWriter input = _application.Output;
+        bool inputCompleted = false;
         try
         {
+            // Into the input pipe while Kestrel reads it...
             while (true)
             {
                 Memory<byte> buffer = input.GetMemory(MinReadBuffer);
@@ -144,17 +193,26 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
                     break;
                 }
                 input.Advance(received);
+                Interlocked.Add(ref _bytesReceived, received);
                 ValueTask<FlushResult> flushing = input.FlushAsync();
                 bool paused = !flushing.IsCompleted;
                 if (paused) UserTcpTransportLog.Paused(_logger, ConnectionId, _maxReadBuffer);
                 FlushResult flushed = await flushing.ConfigureAwait(false);
                 if (paused) UserTcpTransportLog.Resumed(_logger, ConnectionId);
-                if (flushed.IsCompleted || flushed.IsCanceled) break; // Kestrel reads no more
+                if (flushed.IsCompleted || flushed.IsCanceled)
+                {
+                    // ...then, once Kestrel reads no more, into nothing: what still arrives is read and dropped, so that a
+                    // close finds nothing unread (which would turn its FIN into a RST, RFC 2525 §2.17).
+                    inputCompleted = true;
+                    await input.CompleteAsync().ConfigureAwait(false);
+                    await DrainAsync().ConfigureAwait(false);
+                    break;
+                }
             }
         }
         catch (OperationCanceledException) when (_shutdownReason is not null)
         {
-            // We closed or reset the connection: the reason is already recorded.
+            // We reset the connection, or the client did not close within the linger time: the reason is recorded.
         }
         catch (Exception e) when (AsNetworkError(e) is Exception networkError)
         {
@@ -170,9 +228,22 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
         finally
         {
             // If we closed or reset first, that is why receiving ended, whatever the read said.
-            await input.CompleteAsync(_shutdownReason ?? error).ConfigureAwait(false);
+            if (!inputCompleted) await input.CompleteAsync(_shutdownReason ?? error).ConfigureAwait(false);
+            ReceiveEnded();
             FireConnectionClosed();
         }
+    }
+
+    /// <summary>Reads and drops what arrives until the client's FIN (or until the stop).</summary>
+    private async Task DrainAsync()
+    {
+        byte[] sink = new byte[MinReadBuffer];
+        int received;
+        while ((received = await _connection.ReadAsync(sink, _stopReceiving.Token).ConfigureAwait(false)) > 0)
+        {
+            Interlocked.Add(ref _bytesReceived, received);
+        }
+        UserTcpTransportLog.ReadFin(_logger, ConnectionId);
     }
 
     private async Task SendAsync()
@@ -191,6 +262,7 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
                 {
                     // Waits for send-buffer room: the peer's window paces the application.
                     await _connection.WriteAsync(segment).ConfigureAwait(false);
+                    Interlocked.Add(ref _bytesSent, segment.Length);
                 }
                 output.AdvanceTo(buffer.End);
                 if (result.IsCompleted) break; // Kestrel is done with the connection
@@ -235,34 +307,89 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
         }
     }
 
-    /// <summary>Ends our side once: null closes with a FIN after the data already written, a reason resets (RST).</summary>
+    /// <summary>
+    /// Ends our side once. With a reason: reset (RST). Without: close with a FIN after the data already written — at once
+    /// when the client has closed its side already; otherwise as a lingering close (RFC 9112 §9.6): FIN now, then keep
+    /// reading and dropping until the client's FIN, and close then, or when <see cref="UserTcpTransportOptions.LingerTimeout"/>
+    /// runs out. A request the client sent after our last read so cannot reset the connection, losing the response.
+    /// </summary>
     private void Shutdown(Exception? reason)
     {
         lock (_shutdownLock)
         {
-            if (_shutdownReason is not null) return;
-            _shutdownReason = reason ?? SendCompleted;
-            try
+            if (_shutdownReason is not null)
             {
-                if (reason is null)
-                {
-                    UserTcpTransportLog.WriteFin(_logger, ConnectionId, SendCompleted.Message);
-                    // Without SO_LINGER the close returns at once and the FIN follows the queued data in the background.
-                    ValueTask closing = _connection.CloseAsync(CancellationToken.None);
-                    if (!closing.IsCompleted) _ = closing.AsTask();
-                }
-                else
+                // An abort while the close lingers: reset after all.
+                if (reason is not null && _lingering && !_receiveEnded)
                 {
                     UserTcpTransportLog.WriteRst(_logger, ConnectionId, reason.Message);
-                    _connection.Abort();
+                    Reset();
                 }
+                return;
+            }
+            _shutdownReason = reason ?? SendCompleted;
+            if (reason is not null)
+            {
+                UserTcpTransportLog.WriteRst(_logger, ConnectionId, reason.Message);
+                Reset();
+                return;
+            }
+            UserTcpTransportLog.WriteFin(_logger, ConnectionId, SendCompleted.Message);
+            if (_receiveEnded)
+            {
+                Close();
+                return;
+            }
+            _lingering = true;
+            try
+            {
+                _connection.Shutdown(SocketShutdown.Send);
             }
             catch (ObjectDisposedException)
             {
                 // The stack has stopped and closed every connection itself.
             }
-            _stopReceiving.Cancel();
+            _stopReceiving.CancelAfter(_lingerTimeout);
         }
+    }
+
+    /// <summary>The receive loop has ended: a lingering close closes now.</summary>
+    private void ReceiveEnded()
+    {
+        bool close;
+        lock (_shutdownLock)
+        {
+            _receiveEnded = true;
+            close = _lingering;
+        }
+        if (close) Close();
+    }
+
+    private void Close()
+    {
+        try
+        {
+            // Without SO_LINGER the close returns at once and the FIN follows the queued data in the background.
+            ValueTask closing = _connection.CloseAsync(CancellationToken.None);
+            if (!closing.IsCompleted) _ = closing.AsTask();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The stack has stopped and closed every connection itself.
+        }
+    }
+
+    private void Reset()
+    {
+        try
+        {
+            _connection.Abort();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The stack has stopped and closed every connection itself.
+        }
+        _stopReceiving.Cancel();
     }
 
     private void FireConnectionClosed()

@@ -25,4 +25,11 @@ public sealed class UserTcpTransportOptions
     /// drain as fast as the connection's send buffer does, which is as fast as the client's window allows.
     /// </summary>
     public long? MaxWriteBufferSize { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// After our FIN, how long the transport goes on reading (and dropping) while it waits for the client's FIN before it
+    /// closes (2 s). The lingering close of RFC 9112 §9.6: data the client sent after our last read cannot reset the
+    /// connection and lose the response.
+    /// </summary>
+    public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
 }

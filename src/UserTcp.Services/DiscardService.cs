@@ -4,7 +4,7 @@ using UserTcp.Sockets;
 namespace UserTcp.Services;
 
 /// <summary>Discard (RFC 863, port 9): reads and throws away everything until the peer closes, then closes.</summary>
-public sealed class DiscardService(ILogger? logger = null) : TcpService("discard", Port, logger)
+public sealed class DiscardService(ILogger? logger = null) : ConnectionService("discard", Port, logger)
 {
     public const ushort Port = 9;
 

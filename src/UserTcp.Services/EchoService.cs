@@ -7,7 +7,7 @@ namespace UserTcp.Services;
 /// Echo (RFC 862, port 7): sends back whatever arrives. When the peer half-closes, everything received before its
 /// FIN has been echoed; then this side closes too (the peer reads end of stream after the last echoed byte).
 /// </summary>
-public sealed class EchoService(ILogger? logger = null) : TcpService("echo", Port, logger)
+public sealed class EchoService(ILogger? logger = null) : ConnectionService("echo", Port, logger)
 {
     public const ushort Port = 7;
 

@@ -10,7 +10,7 @@ public sealed record ServiceHostOptions
     /// <summary>The services to start and their ports (default: all five on their RFC ports).</summary>
     public IReadOnlyList<ServiceSpec> Services { get; init; } = ServiceSpec.All;
     public HttpServiceOptions Http { get; init; } = new();
-    /// <summary>The clock daytime reads and HTTP's Date header and timeouts use.</summary>
+    /// <summary>The clock daytime reads.</summary>
     public TimeProvider? TimeProvider { get; init; }
     public ILoggerFactory? LoggerFactory { get; init; }
 }
@@ -85,7 +85,7 @@ public sealed class ServiceHost : IAsyncDisposable
             "DISCARD" => new DiscardService(Log("Discard")),
             "DAYTIME" => new DaytimeService(time, Log("Daytime")),
             "CHARGEN" => new ChargenService(Log("Chargen")),
-            "HTTP" => new HttpService(http, time, Log("Http")),
+            "HTTP" => new HttpService(http, logs),
             _ => throw new ArgumentException($"unknown service '{name}': choose from {string.Join(", ", ServiceSpec.All.Select(s => s.Name))}", nameof(name)),
         };
     }

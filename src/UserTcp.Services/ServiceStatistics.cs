@@ -33,7 +33,7 @@ public sealed class ServiceStatistics
     internal long Finished() => Interlocked.Decrement(ref _active);
 
     internal void Failed() => Interlocked.Increment(ref _failed);
-    internal void Received(int bytes) => Interlocked.Add(ref _received, bytes);
-    internal void Sent(int bytes) => Interlocked.Add(ref _sent, bytes);
+    internal void Received(long bytes) => Interlocked.Add(ref _received, bytes);
+    internal void Sent(long bytes) => Interlocked.Add(ref _sent, bytes);
     internal void Answered() => Interlocked.Increment(ref _requests);
 }

@@ -159,7 +159,7 @@ public sealed class ClassicServiceTests
 
         Assert.Matches(@"^State +Recv-Q Send-Q Local Address:Port +Peer Address:Port +Timer$", lines[0]);
         Assert.Matches(@"^LISTEN +0 +128 10\.0\.0\.2:7 +0\.0\.0\.0:\*$", lines[1]);
-        Assert.Matches(@"^LISTEN +0 +128 10\.0\.0\.2:80 +0\.0\.0\.0:\*$", lines[2]);
+        Assert.Matches(@"^LISTEN +0 +512 10\.0\.0\.2:80 +0\.0\.0\.0:\*$", lines[2]); // Kestrel's backlog
         Assert.Matches($@"^ESTAB +0 +0 10\.0\.0\.2:7 +10\.0\.0\.1:{client.LocalEndpoint.Port} +timer:\((off|delack|[a-z0-9]+),.*\)", lines[3]);
         Assert.Equal(4, lines.Length);
         string json = ConnectionTable.ToJson(ConnectionTable.Collect(net.Server));

@@ -1,0 +1,149 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using UserTcp.Engine;
+using UserTcp.Sockets;
+
+namespace UserTcp.Services;
+
+/// <summary>
+/// A service that gives every connection a task of its own (echo, discard, daytime, chargen): <see cref="RunAsync"/>
+/// listens and serves until cancelled; <see cref="HandleConnectionAsync"/> serves one connection and is what each service
+/// implements. A connection's task catches what ends it (a reset, a timeout, the stop), counts it, and closes it.
+/// </summary>
+public abstract class ConnectionService : TcpService
+{
+    protected ConnectionService(string name, ushort defaultPort, ILogger? logger) : base(name, defaultPort, logger)
+    {
+    }
+
+    /// <summary>Listens, then serves each connection on a task of its own; stopping cancels every connection's task (each closes with a FIN).</summary>
+    /// <exception cref="SocketException">The port already has a listener (AddressAlreadyInUse).</exception>
+    public override Task RunAsync(NetStack stack, ushort port = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        UserTcpListener listener = stack.Listen(port == 0 ? DefaultPort : port);
+        ServiceLog.Listening(Logger, Name, listener.LocalEndpoint);
+        return ServeAsync(listener, cancellationToken);
+    }
+
+    /// <summary>Serves the connections <paramref name="listener"/> accepts until cancelled, then disposes it (see <see cref="RunAsync"/>).</summary>
+    public async Task ServeAsync(UserTcpListener listener, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        // Signalled when the last connection finishes after the accept loop has ended.
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int acceptLoopDone = 0;
+        using (listener)
+        {
+            try
+            {
+                while (true)
+                {
+                    UserTcpConnection connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                    Statistics.Accepted();
+                    _ = Task.Run(async () =>
+                    {
+                        await ServeConnectionAsync(connection, cancellationToken).ConfigureAwait(false);
+                        if (Statistics.Finished() == 0 && Volatile.Read(ref acceptLoopDone) != 0) drained.TrySetResult();
+                    }, CancellationToken.None);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The stop was asked for.
+            }
+            catch (ObjectDisposedException)
+            {
+                // The listener was closed or the stack disposed under us: nothing more to accept.
+            }
+        }
+        Volatile.Write(ref acceptLoopDone, 1);
+        if (Statistics.ActiveConnections > 0) await drained.Task.ConfigureAwait(false);
+        ServiceLog.Stopped(Logger, Name, Statistics.ConnectionsAccepted);
+    }
+
+    /// <summary>
+    /// Serves one connection until the service's dialogue ends; implementations close the connection the way their RFC
+    /// says. Exceptions (a reset, a timeout, cancellation) may escape: <see cref="ServeAsync"/> handles them.
+    /// </summary>
+    public abstract Task HandleConnectionAsync(UserTcpConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Reads from the connection and counts what arrived.</summary>
+    protected async ValueTask<int> ReadAsync(UserTcpConnection connection, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        int read = await connection.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        Statistics.Received(read);
+        return read;
+    }
+
+    /// <summary>Writes to the connection (waiting for send-buffer room) and counts what was sent.</summary>
+    protected async ValueTask WriteAsync(UserTcpConnection connection, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        await connection.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        Statistics.Sent(data.Length);
+    }
+
+    private async Task ServeConnectionAsync(UserTcpConnection connection, CancellationToken cancellationToken)
+    {
+        IpEndpoint remote = connection.RemoteEndpoint;
+        ServiceLog.Accepted(Logger, Name, remote);
+        string outcome = "closed";
+        try
+        {
+            await HandleConnectionAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            outcome = "stopped";
+        }
+        catch (SocketException e)
+        {
+            Statistics.Failed();
+            outcome = e.SocketErrorCode.ToString();
+        }
+        catch (ObjectDisposedException)
+        {
+            outcome = "stack stopped";
+        }
+#pragma warning disable CA1031 // a connection's task is the last place its failure can be handled: log it, reset, carry on serving
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Statistics.Failed();
+            outcome = "crashed";
+            ServiceLog.Crashed(Logger, Name, remote, e);
+            TryAbort(connection);
+        }
+        finally
+        {
+            await TryCloseAsync(connection).ConfigureAwait(false);
+            ServiceLog.Finished(Logger, Name, remote, outcome);
+        }
+    }
+
+    private static void TryAbort(UserTcpConnection connection)
+    {
+        try
+        {
+            connection.Abort();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private static async Task TryCloseAsync(UserTcpConnection connection)
+    {
+        try
+        {
+            // A no-op when the handler closed already; otherwise a FIN (or a RST if unread data is left).
+            await connection.CloseAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The stack is gone and took the connection with it.
+        }
+    }
+}
