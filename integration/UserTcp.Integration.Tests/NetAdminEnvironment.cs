@@ -26,6 +26,8 @@ internal static class NetAdminEnvironment
         ["python3"] = "python3",
         ["ss"] = "iproute2",
         ["sha256sum"] = "coreutils",
+        ["ab"] = "apache2-utils",
+        ["wrk"] = "wrk",
     };
 
     /// <summary>CI sets CI=true; there a missing prerequisite is a failure, never a skip.</summary>

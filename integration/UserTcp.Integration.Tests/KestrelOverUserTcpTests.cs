@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using UserTcp.Engine;
+using UserTcp.Wire;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// Kernel HTTP clients — curl, ab, wrk — against the HTTP service, an ASP.NET Core minimal-API app on the UserTcp
+/// transport (port 80 of 10.77.0.2), inside a namespace.
+/// </summary>
+public sealed partial class KestrelOverUserTcpTests : IDisposable
+{
+    private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(60);
+    private static readonly string Url = $"http://{Addresses.Stack}";
+    private readonly string _directory = Directory.CreateTempSubdirectory("usertcp-it-kestrel-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [RequiresNetAdminFact("curl")]
+    public async Task Curl_gets_heads_posts_and_reads_a_chunked_response()
+    {
+        await using LiveStack live = LiveStack.Start(recordSegments: false, services: true);
+        string body = Path.Combine(_directory, "body"), headers = Path.Combine(_directory, "headers"), upload = Path.Combine(_directory, "upload");
+        byte[] uploaded = RandomNumberGenerator.GetBytes(5 * 1024 * 1024 + 3);
+        await File.WriteAllBytesAsync(upload, uploaded);
+
+        PeerProcess get = Curl(live, "-o", body, "-w", "%{http_code} %{size_download}", $"{Url}/bytes/1234567");
+        Assert.Equal(["200 1234567"], get.OutputLines);
+        Assert.Equal(DocumentedBody.Sha256Hex(1_234_567), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(body))));
+
+        PeerProcess head = Curl(live, "-I", $"{Url}/bytes/777");
+        Assert.Equal("HTTP/1.1 200 OK", head.OutputLines[0]);
+        Assert.Contains("Content-Length: 777", head.OutputLines);
+
+        PeerProcess post = Curl(live, "--data-binary", $"@{upload}", "-H", "Content-Type: application/octet-stream", $"{Url}/sha256");
+        Assert.Equal([$"{uploaded.Length} {Convert.ToHexStringLower(SHA256.HashData(uploaded))}"], post.OutputLines);
+
+        PeerProcess chunked = Curl(live, "-D", headers, "-o", body, $"{Url}/chunked/1000003");
+        Assert.Contains("Transfer-Encoding: chunked", File.ReadAllLines(headers).Select(l => l.TrimEnd('\r')));
+        Assert.Equal(DocumentedBody.Sha256Hex(1_000_003), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(body))));
+    }
+
+    [RequiresNetAdminFact("curl")]
+    public async Task Curl_keeps_one_connection_for_several_urls_and_speaks_HTTP_1_0()
+    {
+        await using LiveStack live = LiveStack.Start(services: true);
+
+        PeerProcess three = Curl(live, "-v", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+            $"{Url}/bytes/10", $"{Url}/bytes/20000", $"{Url}/bytes/30");
+        Assert.Single(live.Events.Connections(80));
+        Assert.Contains(three.ErrorLines, l => l.Contains("existing connection", StringComparison.Ordinal)); // curl says it reused it
+
+        PeerProcess old = Curl(live, "-0", "-D", "-", "-o", Path.Combine(_directory, "old"), $"{Url}/bytes/4000");
+        Assert.Equal("HTTP/1.1 200 OK", old.OutputLines[0].TrimEnd('\r'));
+        Assert.Equal(DocumentedBody.Sha256Hex(4000), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(_directory, "old")))));
+        // HTTP/1.0 without keep-alive: the server closes after the response, first, and so holds the TIME-WAIT.
+        FourTuple second = live.Events.Connections(80)[1];
+        Assert.True(live.Events.WaitForState(second, TcpState.TimeWait, TimeSpan.FromSeconds(5)), live.Events.Trace(second));
+    }
+
+    [RequiresNetAdminFact("ab")]
+    public async Task Ab_completes_every_request_with_keep_alive_and_without()
+    {
+        await using LiveStack live = LiveStack.Start(recordSegments: false, services: true);
+
+        PeerProcess kept = live.Namespace.Run(ClientTimeout, "ab", "-k", "-q", "-n", "2000", "-c", "8", $"{Url}/bytes/1000");
+        PeerProcess fresh = live.Namespace.Run(ClientTimeout, "ab", "-q", "-n", "300", "-c", "4", $"{Url}/bytes/1000");
+
+        Assert.True(kept.ExitCode == 0, kept.Transcript);
+        Assert.Equal("2000", AbField(kept, "Complete requests"));
+        Assert.Equal("0", AbField(kept, "Failed requests"));
+        Assert.Equal("2000", AbField(kept, "Keep-Alive requests"));
+        Assert.DoesNotContain(kept.OutputLines, l => l.StartsWith("Non-2xx responses", StringComparison.Ordinal));
+        Assert.True(fresh.ExitCode == 0, fresh.Transcript);
+        Assert.Equal("300", AbField(fresh, "Complete requests"));
+        Assert.Equal("0", AbField(fresh, "Failed requests"));
+        Assert.DoesNotContain(fresh.OutputLines, l => l.StartsWith("Non-2xx responses", StringComparison.Ordinal));
+    }
+
+    [RequiresNetAdminFact("wrk")]
+    public async Task Wrk_runs_without_an_error()
+    {
+        await using LiveStack live = LiveStack.Start(recordSegments: false, services: true);
+
+        PeerProcess wrk = live.Namespace.Run(ClientTimeout, "wrk", "-t", "2", "-c", "16", "-d", "2s", $"{Url}/bytes/1000");
+
+        Assert.True(wrk.ExitCode == 0, wrk.Transcript);
+        Match done = WrkRequests().Match(string.Join('\n', wrk.OutputLines));
+        Assert.True(done.Success && long.Parse(done.Groups[1].Value, CultureInfo.InvariantCulture) > 100, wrk.Transcript);
+        Assert.DoesNotContain(wrk.OutputLines, l => l.Contains("Socket errors", StringComparison.Ordinal)); // connect, read, write, timeout
+        Assert.DoesNotContain(wrk.OutputLines, l => l.Contains("Non-2xx", StringComparison.Ordinal));
+    }
+
+    [RequiresNetAdminFact("curl", "sha256sum")]
+    public async Task Stopping_the_server_under_load_completes_every_response_it_started()
+    {
+        const int Workers = 8;
+        const int Size = 2_000_000;
+        await using LiveStack live = LiveStack.Start(services: true);
+
+        // Each worker downloads again and again and checks each body, until a request fails; the first failure must be
+        // the refused connect of a stopped server (curl exit 7), or at worst a connection reset before the server had
+        // accepted it (52, 56: checked below against what the server sent), never a cut response (18).
+        PeerProcess load = live.Namespace.Start("bash", "-c", $$"""
+            for w in $(seq {{Workers}}); do
+              ( n=0
+                while [ $n -lt 500 ]; do
+                  curl -sS --noproxy '*' --max-time 20 -o {{_directory}}/w$w {{Url}}/bytes/{{Size}}; rc=$?
+                  if [ $rc -ne 0 ]; then echo "end $w $rc"; break; fi
+                  echo "ok $w $(sha256sum < {{_directory}}/w$w | cut -d' ' -f1)"; n=$((n + 1))
+                done ) &
+            done
+            wait
+            """);
+        Assert.True(load.WaitForOutputLine(l => l.StartsWith("ok ", StringComparison.Ordinal), ClientTimeout), load.Transcript);
+        Assert.True(Poll.Until(() => load.OutputLines.Count(l => l.StartsWith("ok ", StringComparison.Ordinal)) >= 2 * Workers, ClientTimeout), load.Transcript);
+
+        await live.Services!.StopAsync().WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.True(load.WaitForExit(ClientTimeout), load.Transcript);
+
+        string expected = DocumentedBody.Sha256Hex(Size);
+        Assert.All(load.OutputLines.Where(l => l.StartsWith("ok ", StringComparison.Ordinal)), l => Assert.EndsWith(expected, l, StringComparison.Ordinal));
+        string[] ends = [.. load.OutputLines.Where(l => l.StartsWith("end ", StringComparison.Ordinal))];
+        Assert.Equal(Workers, ends.Length);
+        Assert.All(ends, l => Assert.Matches(@"^end \d+ (7|52|56)$", l));
+        // No connection that carried a response was reset: every RST the server sent went to a connection it never
+        // accepted (the listener was closed under it), which sent nothing but its SYN-ACK.
+        IReadOnlyList<TcpEvent> events = live.Events.Events;
+        foreach (FourTuple connection in live.Events.Connections(80))
+        {
+            bool reset = events.Any(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == connection && (e.Segment.Flags & TcpFlags.Rst) != 0);
+            bool answered = events.Any(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == connection && e.Segment.PayloadLength > 0);
+            Assert.False(reset && answered, live.Events.Trace(connection));
+        }
+    }
+
+    private static PeerProcess Curl(LiveStack live, params string[] arguments)
+    {
+        PeerProcess curl = live.Namespace.Run(ClientTimeout, ["curl", "-sS", "--fail", "--noproxy", "*", "--max-time", "30", .. arguments]);
+        Assert.True(curl.ExitCode == 0, curl.Transcript);
+        return curl;
+    }
+
+    // "Failed requests:        0" → "0".
+    private static string AbField(PeerProcess ab, string name) =>
+        ab.OutputLines.Where(l => l.StartsWith(name + ":", StringComparison.Ordinal)).Select(l => l[(name.Length + 1)..].Trim()).FirstOrDefault()
+        ?? throw new Xunit.Sdk.XunitException($"ab printed no '{name}':\n{ab.Transcript}");
+
+    [GeneratedRegex(@"(\d+) requests in ")]
+    private static partial Regex WrkRequests();
+}
