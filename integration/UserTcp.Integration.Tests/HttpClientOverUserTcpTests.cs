@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using UserTcp.Engine;
+using UserTcp.Lab;
 using UserTcp.Sockets.Http;
 
 namespace UserTcp.Integration.Tests;
@@ -81,7 +82,7 @@ public sealed class HttpClientOverUserTcpTests : IDisposable
 
     private void StartServer(LiveStack live)
     {
-        PeerProcess server = live.Namespace.Start("python3", "-c", FileServer, _directory, ServerPort.ToString(CultureInfo.InvariantCulture));
+        PeerProgram server = live.Namespace.Start("python3", "-c", FileServer, _directory, ServerPort.ToString(CultureInfo.InvariantCulture));
         Assert.True(server.WaitForOutputLine(l => l == "listening", PeerTimeout), server.Transcript);
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using UserTcp.Engine;
+using UserTcp.Lab;
 using UserTcp.Wire;
 
 namespace UserTcp.Integration.Tests;
@@ -26,18 +27,18 @@ public sealed partial class KestrelOverUserTcpTests : IDisposable
         byte[] uploaded = RandomNumberGenerator.GetBytes(5 * 1024 * 1024 + 3);
         await File.WriteAllBytesAsync(upload, uploaded);
 
-        PeerProcess get = Curl(live, "-o", body, "-w", "%{http_code} %{size_download}", $"{Url}/bytes/1234567");
+        PeerProgram get = Curl(live, "-o", body, "-w", "%{http_code} %{size_download}", $"{Url}/bytes/1234567");
         Assert.Equal(["200 1234567"], get.OutputLines);
         Assert.Equal(DocumentedBody.Sha256Hex(1_234_567), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(body))));
 
-        PeerProcess head = Curl(live, "-I", $"{Url}/bytes/777");
+        PeerProgram head = Curl(live, "-I", $"{Url}/bytes/777");
         Assert.Equal("HTTP/1.1 200 OK", head.OutputLines[0]);
         Assert.Contains("Content-Length: 777", head.OutputLines);
 
-        PeerProcess post = Curl(live, "--data-binary", $"@{upload}", "-H", "Content-Type: application/octet-stream", $"{Url}/sha256");
+        PeerProgram post = Curl(live, "--data-binary", $"@{upload}", "-H", "Content-Type: application/octet-stream", $"{Url}/sha256");
         Assert.Equal([$"{uploaded.Length} {Convert.ToHexStringLower(SHA256.HashData(uploaded))}"], post.OutputLines);
 
-        PeerProcess chunked = Curl(live, "-D", headers, "-o", body, $"{Url}/chunked/1000003");
+        PeerProgram chunked = Curl(live, "-D", headers, "-o", body, $"{Url}/chunked/1000003");
         Assert.Contains("Transfer-Encoding: chunked", File.ReadAllLines(headers).Select(l => l.TrimEnd('\r')));
         Assert.Equal(DocumentedBody.Sha256Hex(1_000_003), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(body))));
     }
@@ -47,12 +48,12 @@ public sealed partial class KestrelOverUserTcpTests : IDisposable
     {
         await using LiveStack live = LiveStack.Start(services: true);
 
-        PeerProcess three = Curl(live, "-v", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+        PeerProgram three = Curl(live, "-v", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
             $"{Url}/bytes/10", $"{Url}/bytes/20000", $"{Url}/bytes/30");
         Assert.Single(live.Events.Connections(80));
         Assert.Contains(three.ErrorLines, l => l.Contains("existing connection", StringComparison.Ordinal)); // curl says it reused it
 
-        PeerProcess old = Curl(live, "-0", "-D", "-", "-o", Path.Combine(_directory, "old"), $"{Url}/bytes/4000");
+        PeerProgram old = Curl(live, "-0", "-D", "-", "-o", Path.Combine(_directory, "old"), $"{Url}/bytes/4000");
         Assert.Equal("HTTP/1.1 200 OK", old.OutputLines[0].TrimEnd('\r'));
         Assert.Equal(DocumentedBody.Sha256Hex(4000), Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(_directory, "old")))));
         // HTTP/1.0 without keep-alive: the server closes after the response, first, and so holds the TIME-WAIT.
@@ -65,8 +66,8 @@ public sealed partial class KestrelOverUserTcpTests : IDisposable
     {
         await using LiveStack live = LiveStack.Start(recordSegments: false, services: true);
 
-        PeerProcess kept = live.Namespace.Run(ClientTimeout, "ab", "-k", "-q", "-n", "2000", "-c", "8", $"{Url}/bytes/1000");
-        PeerProcess fresh = live.Namespace.Run(ClientTimeout, "ab", "-q", "-n", "300", "-c", "4", $"{Url}/bytes/1000");
+        PeerProgram kept = live.Namespace.Run(ClientTimeout, "ab", "-k", "-q", "-n", "2000", "-c", "8", $"{Url}/bytes/1000");
+        PeerProgram fresh = live.Namespace.Run(ClientTimeout, "ab", "-q", "-n", "300", "-c", "4", $"{Url}/bytes/1000");
 
         Assert.True(kept.ExitCode == 0, kept.Transcript);
         Assert.Equal("2000", AbField(kept, "Complete requests"));
@@ -84,7 +85,7 @@ public sealed partial class KestrelOverUserTcpTests : IDisposable
     {
         await using LiveStack live = LiveStack.Start(recordSegments: false, services: true);
 
-        PeerProcess wrk = live.Namespace.Run(ClientTimeout, "wrk", "-t", "2", "-c", "16", "-d", "2s", $"{Url}/bytes/1000");
+        PeerProgram wrk = live.Namespace.Run(ClientTimeout, "wrk", "-t", "2", "-c", "16", "-d", "2s", $"{Url}/bytes/1000");
 
         Assert.True(wrk.ExitCode == 0, wrk.Transcript);
         Match done = WrkRequests().Match(string.Join('\n', wrk.OutputLines));
@@ -103,7 +104,7 @@ public sealed partial class KestrelOverUserTcpTests : IDisposable
         // Each worker downloads again and again and checks each body, until a request fails; the first failure must be
         // the refused connect of a stopped server (curl exit 7), or at worst a connection reset before the server had
         // accepted it (52, 56: checked below against what the server sent), never a cut response (18).
-        PeerProcess load = live.Namespace.Start("bash", "-c", $$"""
+        PeerProgram load = live.Namespace.Start("bash", "-c", $$"""
             for w in $(seq {{Workers}}); do
               ( n=0
                 while [ $n -lt 500 ]; do
@@ -136,15 +137,15 @@ public sealed partial class KestrelOverUserTcpTests : IDisposable
         }
     }
 
-    private static PeerProcess Curl(LiveStack live, params string[] arguments)
+    private static PeerProgram Curl(LiveStack live, params string[] arguments)
     {
-        PeerProcess curl = live.Namespace.Run(ClientTimeout, ["curl", "-sS", "--fail", "--noproxy", "*", "--max-time", "30", .. arguments]);
+        PeerProgram curl = live.Namespace.Run(ClientTimeout, ["curl", "-sS", "--fail", "--noproxy", "*", "--max-time", "30", .. arguments]);
         Assert.True(curl.ExitCode == 0, curl.Transcript);
         return curl;
     }
 
     // "Failed requests:        0" → "0".
-    private static string AbField(PeerProcess ab, string name) =>
+    private static string AbField(PeerProgram ab, string name) =>
         ab.OutputLines.Where(l => l.StartsWith(name + ":", StringComparison.Ordinal)).Select(l => l[(name.Length + 1)..].Trim()).FirstOrDefault()
         ?? throw new Xunit.Sdk.XunitException($"ab printed no '{name}':\n{ab.Transcript}");
 
