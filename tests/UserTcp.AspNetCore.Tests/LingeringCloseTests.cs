@@ -71,10 +71,8 @@ public sealed class LingeringCloseTests
 
     private static async Task<byte[]> ReadToEndAsync(UserTcpConnection connection, CancellationToken token)
     {
-        var all = new MemoryStream();
-        byte[] buffer = new byte[16 * 1024];
-        int read;
-        while ((read = await connection.ReadAsync(buffer, token)) > 0) all.Write(buffer, 0, read);
+        using var all = new MemoryStream();
+        await connection.Stream.CopyToAsync(all, token); // until the server's FIN; the stream stays open
         return all.ToArray();
     }
 }
