@@ -1,5 +1,6 @@
 using System.Globalization;
 using UserTcp.Engine;
+using UserTcp.Sockets;
 
 namespace UserTcp.Script;
 
@@ -33,7 +34,7 @@ internal static class TcpInfo
     /// The value of a field for a connection (null: no connection; <paramref name="listening"/> answers tcpi_state
     /// then). Throws <see cref="InvalidOperationException"/> for a field UserTcp does not track.
     /// </summary>
-    public static long Value(TcpInfoField field, TcpConnection? connection, bool listening)
+    public static long Value(TcpInfoField field, ConnectionSnapshot? connection, bool listening)
     {
         if (field == TcpInfoField.State)
         {

@@ -1,13 +1,18 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
 using UserTcp.Engine;
+using UserTcp.Sockets;
 using UserTcp.Wire;
 
 namespace UserTcp.Script;
 
 /// <summary>
-/// One run of one script: a fresh engine at the local address, the script playing the remote host, and a manual
-/// clock in microseconds of script time.
+/// One run of one script: a fresh UserTcp stack at the local address (a <see cref="NetStack"/> made with
+/// <see cref="NetStack.Create"/>, on a <see cref="FakeTimeProvider"/> and a <see cref="ScriptDevice"/>, pumped by the
+/// runner), the script playing the remote host, and system calls made through the UserTcp.Sockets API. Script time
+/// is microseconds; the stack's clock moves only when the script's does.
 /// <para>
 /// Time follows packetdrill: a line's time is absolute, or relative (<c>+</c>) to when the previous line happened.
 /// Before an inbound packet, a system call or an assertion at time T the clock advances to T, firing every engine
@@ -17,7 +22,7 @@ namespace UserTcp.Script;
 /// claimed by an outbound line before the next inbound packet, call or assertion, and by the end of the script.
 /// </para>
 /// </summary>
-internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSink
+internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSink, IDisposable
 {
     /// <summary>Script time is microseconds; the engine counts 100 ns ticks.</summary>
     private const long TicksPerMicro = 10;
@@ -31,10 +36,11 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private readonly Queue<CapturedSegment> _sent = new();
     private readonly List<string> _notices = [];
     private readonly Dictionary<int, ScriptSocket> _sockets = [];
-    private readonly Dictionary<TcpListener, ScriptSocket> _listenerSockets = [];
-    private readonly HashSet<TcpConnection> _seen = [];
-    // Connections reset while in CLOSE-WAIT (their error reads as EPIPE, as in Linux).
-    private readonly HashSet<TcpConnection> _resetInCloseWait = [];
+    // Every connection the script connected or accepted, oldest first (for TCP_INFO after its descriptor is closed).
+    private readonly List<UserTcpConnection> _made = [];
+    // Every connection the engine's events named, accepted or not.
+    private readonly HashSet<FourTuple> _seen = [];
+    private readonly Func<TcpError, SocketError>? _errorTranslation;
 
     // Settings (script options).
     private bool _relaxed;
@@ -56,7 +62,18 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     // The set-up commands before the first event (packetdrill's init command), run before the engine is made.
     private readonly HashSet<ScriptEvent> _ranBeforeEngine = [];
 
-    private TcpEngine _engine = null!;
+    private NetStack _stack = null!;
+    private ScriptDevice _device = null!;
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    // The engine configuration the stack was made with; the set-up may change _config for sockets made later.
+    private TcpConfig _stackConfig = null!;
+    // The last TCP_INFO read for the connection under test, for when it has left the table.
+    private ConnectionSnapshot? _lastInfo;
+    // What the code block being run reads: the connection under test, and whether the script listens.
+    private ConnectionSnapshot? _info;
+    private bool _listening;
+    // The script has ended: what the stack sends while it is disposed is not the script's business.
+    private bool _finished;
     // Script time now; only moves forward.
     private long _now;
     // When the previous line happened, for --tolerance_percent.
@@ -68,7 +85,6 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     // The connection under test: this side's port and the script side's port.
     private ushort _localPort;
     private ushort _remotePort;
-    private TcpConnection? _connection;
     private PendingCall? _blocking;
     private string? _transmitProblem;
     private long _stepsAtSameInstant;
@@ -79,6 +95,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         _trace = options.Trace;
         _relaxed = options.Relaxed;
         _setupDirectory = options.SetupDirectory;
+        _errorTranslation = options.ErrorTranslation;
     }
 
     public ScriptResult Run()
@@ -88,7 +105,10 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             ApplyOptions();
             _localPort = _bindPort;
             _remotePort = _passivePeerPort;
-            _engine = new TcpEngine(_localIp, _config, this);
+            _device = new ScriptDevice(ushort.MaxValue, this);
+            _stackConfig = _config;
+            _stack = NetStack.Create(_device, new NetStackOptions { Address = _localIp, Tcp = _config, Events = this, ErrorTranslation = _errorTranslation },
+                timeProvider: _time);
             foreach (ScriptEvent e in _script.Events)
             {
                 _line = e.Line;
@@ -104,7 +124,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             Trace($"{Seconds(_now)} FAIL line {failure.Line}: {failure.Message}");
             return new ScriptResult(_script.Name, new ScriptFailure(failure.Line, failure.Message), _notices, _now);
         }
-        catch (TcpException exception)
+        catch (Exception exception) when (exception is TcpException or SocketException or ArgumentException)
         {
             return new ScriptResult(_script.Name, new ScriptFailure(_line, $"UserTcp refused the call: {exception.Message}"), _notices, _now);
         }
@@ -112,6 +132,13 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         {
             return new ScriptResult(_script.Name, new ScriptFailure(_line, $"the engine failed: {exception.Message}"), _notices, _now);
         }
+    }
+
+    /// <summary>Disposes the stack (it resets what is still open, unseen) and with it the device.</summary>
+    public void Dispose()
+    {
+        _finished = true;
+        _stack?.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 
     // ───────────── options and set-up ─────────────
@@ -152,7 +179,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             case CommandEvent command:
                 if (_ranBeforeEngine.Contains(command)) break;
                 if (command.CommandTime is not null) AdvanceTo(Resolve(e).At);
-                _config = _setup.Run(e.Line, command.Command, _config, connectionsExist: _engine.Connections.Count > 0);
+                _config = _setup.Run(e.Line, command.Command, _config, connectionsExist: _stack.Snapshot().Count > 0);
                 break;
             case PacketEvent { Packet.Direction: PacketDirection.Inbound } inbound:
             {
@@ -217,7 +244,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private void AdvanceTo(long at)
     {
         int steps = 0;
-        while (_engine.PollAt is TimeSpan next && Micros(next) <= at)
+        while (_stack.NextDeadline is TimeSpan next && Micros(next) <= at)
         {
             Step(Math.Max(Micros(next), _now));
             if (++steps > MaxSteps) throw Fail(_line, $"UserTcp's timers fired more than {MaxSteps} times before {Seconds(at)} s");
@@ -225,7 +252,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         Step(at);
     }
 
-    /// <summary>Sets the clock, polls the engine, and lets a blocked call finish if it now can.</summary>
+    /// <summary>Moves the clock (the stack's timers fire on the way, inside Advance), pumps the stack, and lets a blocked call finish if it now can.</summary>
     private void Step(long at)
     {
         if (at == _now)
@@ -237,36 +264,20 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             _stepsAtSameInstant = 0;
         }
         _now = at;
-        _engine.Poll(Time(at), this);
+        TimeSpan target = Time(at);
+        if (target > _stack.Now) _time.Advance(target - _stack.Now);
+        _stack.Pump();
         AfterEngine();
     }
 
     private void AfterEngine()
     {
         if (_transmitProblem is string problem) throw Fail(_line, problem);
-        TrackConnections();
         if (_blocking is { } call && call.Attempt() is Outcome outcome)
         {
             _blocking = null;
-            _engine.Poll(Time(_now), this);
-            TrackConnections();
+            _stack.Pump();
             Complete(call, outcome);
-        }
-    }
-
-    /// <summary>Finds the connection under test, and gives connections a listener made its socket options (Linux inheritance).</summary>
-    private void TrackConnections()
-    {
-        foreach (TcpConnection connection in _engine.Connections)
-        {
-            if (_seen.Add(connection) && connection.Listener is { } listener && _listenerSockets.TryGetValue(listener, out ScriptSocket? socket))
-            {
-                socket.Options.ApplyAll(connection, _config);
-            }
-            if (connection.LocalEndpoint.Port == _localPort && connection.RemoteEndpoint == new IpEndpoint(_remoteIp, _remotePort))
-            {
-                _connection = connection;
-            }
         }
     }
 
@@ -308,7 +319,8 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], InternetChecksum.Finish(InternetChecksum.Add(sum, tcp)));
 
         Trace($"{Seconds(_now)} line {e.Line}: {p}");
-        _engine.Receive(packet, Time(_now), this);
+        _device.Inject(packet);
+        _stack.Pump();
         AfterEngine();
     }
 
@@ -342,7 +354,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         };
 
         int steps = 0;
-        while (_sent.Count == 0 && _engine.PollAt is TimeSpan next && Micros(next) <= latest)
+        while (_sent.Count == 0 && _stack.NextDeadline is TimeSpan next && Micros(next) <= latest)
         {
             Step(Math.Max(Micros(next), _now));
             if (++steps > MaxSteps) throw Fail(e.Line, $"UserTcp's timers fired more than {MaxSteps} times and it sent nothing");
@@ -352,14 +364,14 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             // Too late either way; like packetdrill, go on to see what UserTcp does send next, and when, so the
             // message can say so (the script has failed, so running its timers further changes nothing).
             long horizon = latest == long.MaxValue ? latest : latest + MaxBlockMicros;
-            while (_sent.Count == 0 && steps++ < MaxSteps && _engine.PollAt is TimeSpan next && Micros(next) <= horizon)
+            while (_sent.Count == 0 && steps++ < MaxSteps && _stack.NextDeadline is TimeSpan next && Micros(next) <= horizon)
             {
                 Step(Math.Max(Micros(next), _now));
             }
         }
         if (_sent.Count == 0)
         {
-            string timer = _engine.PollAt is null ? "it has no timer armed" : $"nor in the {MaxBlockMicros / 3_600_000_000} hours after";
+            string timer = _stack.NextDeadline is null ? "it has no timer armed" : $"nor in the {MaxBlockMicros / 3_600_000_000} hours after";
             throw Fail(e.Line, $"expected `{p}` {when}, got nothing: UserTcp sent nothing by {Seconds(Math.Max(_now, latest == long.MaxValue ? _now : latest))} s, and {timer}");
         }
 
@@ -424,9 +436,10 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             : $"UserTcp sent `{Relative(segment).Format()}` at {Seconds(segment.Time)} s{more}, and no line expects it before this one (at {Seconds(_now)} s)");
     }
 
-    /// <summary>IPacketTransmitter: every segment the engine sends, stamped with the script time.</summary>
+    /// <summary>IPacketTransmitter (the device's sink): every segment the stack sends, stamped with the script time.</summary>
     public void Transmit(ReadOnlySpan<byte> packet)
     {
+        if (_finished) return;
         CapturedSegment? segment = CapturedSegment.TryParse(packet, _now, out string? problem);
         if (segment is null)
         {
@@ -440,11 +453,9 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     /// <summary>ITcpEventSink: the engine's own account, in the verbose trace.</summary>
     public void OnEvent(in TcpEvent tcpEvent)
     {
-        if (tcpEvent is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait })
-        {
-            FourTuple id = tcpEvent.Connection;
-            if (_engine.Connections.FirstOrDefault(c => c.Id == id) is { } reset) _resetInCloseWait.Add(reset);
-        }
+        if (_finished) return;
+        // Connections that came and went between two code blocks still answer tcpi_state (as TCP_CLOSE).
+        if (tcpEvent.Connection != default) _seen.Add(tcpEvent.Connection);
         if (_trace is null) return;
         string? text = tcpEvent.Kind switch
         {
@@ -462,7 +473,10 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
 
     private void CheckAssertions(AssertEvent e)
     {
-        _code ??= new CodeEvaluator(field => TcpInfo.Value(field, _connection, listening: _listenerSockets.Count > 0), _trace is null ? null : text => Trace($"{Seconds(_now)} {text}"));
+        // The block reads the TCP_INFO of this moment (packetdrill snapshots it at the block's time).
+        _info = ConnectionUnderTest();
+        _listening = _sockets.Values.Any(s => s.Listener is not null);
+        _code ??= new CodeEvaluator(field => TcpInfo.Value(field, _info, _listening), _trace is null ? null : text => Trace($"{Seconds(_now)} {text}"));
         try
         {
             _code.Run(e.Statements, $"at {Seconds(_now)} s");
@@ -473,6 +487,25 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         }
     }
 
+    /// <summary>
+    /// TCP_INFO of the connection under test: its row of the table (even before accept() took it), or, once it has
+    /// left the table, the connection the script holds for it, or its last row read as closed (TCP_CLOSE), or — for one
+    /// that came and went unread — TCP_CLOSE alone.
+    /// </summary>
+    private ConnectionSnapshot? ConnectionUnderTest()
+    {
+        var remote = new IpEndpoint(_remoteIp, _remotePort);
+        bool UnderTest(ConnectionSnapshot row) => row.Local.Port == _localPort && row.Remote == remote;
+        ConnectionSnapshot? row = _stack.Snapshot().LastOrDefault(UnderTest)
+            ?? _made.LastOrDefault(c => c.LocalEndpoint.Port == _localPort && c.RemoteEndpoint == remote)?.Snapshot()
+            ?? (_lastInfo is { } last && UnderTest(last) ? last with { State = TcpState.Closed } : null)
+            ?? (_seen.FirstOrDefault(c => c.Local.Port == _localPort && c.Remote == remote) is { Local.Port: not 0 } gone
+                ? new ConnectionSnapshot(TcpState.Closed, gone.Local, gone.Remote, 0, 0, TcpTimer.None, null, 0, TimeSpan.Zero, 0)
+                : null);
+        if (row is not null) _lastInfo = row;
+        return row;
+    }
+
     // ───────────── the end ─────────────
 
     private void Finish()
@@ -481,7 +514,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         {
             long limit = call.End + Tolerance(call.End);
             int steps = 0;
-            while (_blocking is not null && _engine.PollAt is TimeSpan next && Micros(next) <= limit)
+            while (_blocking is not null && _stack.NextDeadline is TimeSpan next && Micros(next) <= limit)
             {
                 Step(Math.Max(Micros(next), _now));
                 if (++steps > MaxSteps) break;

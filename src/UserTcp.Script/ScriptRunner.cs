@@ -21,6 +21,12 @@ public sealed record ScriptRunOptions
 
     /// <summary>packetdrill's <c>-D SYMBOL=value</c>: words of the script that read as other values (upstream's run_all.py passes some).</summary>
     public IReadOnlyDictionary<string, string>? Defines { get; init; }
+
+    /// <summary>
+    /// Test seam: how the stack turns engine errors into the SocketErrors its API reports (see
+    /// <c>NetStackOptions.ErrorTranslation</c>), so a test can plant an API bug and watch the corpus catch it.
+    /// </summary>
+    internal Func<UserTcp.Engine.TcpError, System.Net.Sockets.SocketError>? ErrorTranslation { get; init; }
 }
 
 /// <summary>Why a script failed: the line (0 when none applies) and what was expected against what happened.</summary>
@@ -74,7 +80,8 @@ public static class ScriptRunner
     public static ScriptResult Run(PacketScript script, ScriptRunOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(script);
-        return new ScriptExecution(script, options ?? new ScriptRunOptions()).Run();
+        using var execution = new ScriptExecution(script, options ?? new ScriptRunOptions());
+        return execution.Run();
     }
 }
 

@@ -1,4 +1,4 @@
-using UserTcp.Engine;
+using UserTcp.Sockets;
 
 namespace UserTcp.Script;
 
@@ -15,64 +15,25 @@ internal readonly record struct Outcome(long Value, int Errno)
 }
 
 /// <summary>
-/// A call that is waiting (<c>start...end</c>): <see cref="Attempt"/> is tried again after every change in the
-/// engine and returns the outcome once the call can complete.
+/// A call that is waiting (<c>start...end</c>, or one that blocks the script): <see cref="Attempt"/> is asked again
+/// after every step of the stack and returns the outcome once the API call it made has completed.
 /// </summary>
 internal sealed record PendingCall(int Line, SyscallSpec Spec, Func<Outcome?> Attempt, long End);
 
-/// <summary>A script file descriptor: a socket, and the options set on it (applied to its connection).</summary>
+/// <summary>
+/// A script file descriptor: what the descriptor table holds beside the UserTcp.Sockets objects it names. Everything
+/// a socket does is the API's; this keeps only what a descriptor is before and around them — blocking or not, the
+/// port bind() chose and SO_REUSEADDR (bind's own bookkeeping), and the options setsockopt gave before connect() or
+/// listen() (as <see cref="ConnectionOptions"/>, what the API takes then).
+/// </summary>
 internal sealed class ScriptSocket(int fd, bool nonBlocking)
 {
     public int Fd { get; } = fd;
     public bool NonBlocking { get; set; } = nonBlocking;
     public ushort? BoundPort { get; set; }
-    public TcpListener? Listener { get; set; }
-    public TcpConnection? Connection { get; set; }
-    /// <summary>The connection's error was returned once (sock_error clears sk_err, as in Linux).</summary>
-    public bool ErrorReported { get; set; }
-    public SocketOptions Options { get; } = new();
-    /// <summary>
-    /// The configuration <see cref="Connection"/> was made with (its buffer sizes): the one connect() passed, or the
-    /// listener's for an accepted connection. The engine fixes buffers when a connection is created.
-    /// </summary>
-    public TcpConfig? ConnectionConfig { get; set; }
-}
-
-/// <summary>Socket options as set by setsockopt; unset ones keep the engine's defaults.</summary>
-internal sealed class SocketOptions
-{
     public bool ReuseAddress { get; set; }
-    public bool? KeepAlive { get; set; }
-    public bool? NoDelay { get; set; }
-    public int? KeepIdle { get; set; }
-    public int? KeepInterval { get; set; }
-    public int? KeepCount { get; set; }
-    /// <summary>TCP_LINGER2 in seconds; 0 means the system default (tcp_fin_timeout).</summary>
-    public int? Linger2 { get; set; }
-    public (bool On, int Seconds) Linger { get; set; }
-    /// <summary>SO_SNDBUF: the send buffer, in bytes of data, for the next connect() or listen() (half what getsockopt reports).</summary>
-    public int? SendBuffer { get; set; }
-    /// <summary>SO_RCVBUF: the receive buffer, in bytes of data, for the next connect() or listen() (half what getsockopt reports).</summary>
-    public int? ReceiveBuffer { get; set; }
-
-    /// <summary>The configuration a connection made from this socket starts with: the engine's, with the buffer sizes set here.</summary>
-    public TcpConfig ConnectionConfig(TcpConfig config) => SendBuffer is null && ReceiveBuffer is null
-        ? config
-        : config with
-        {
-            SendBufferSize = SendBuffer ?? config.SendBufferSize,
-            ReceiveBufferSize = ReceiveBuffer ?? config.ReceiveBufferSize,
-        };
-
-    /// <summary>A listener's options as a new connection inherits them.</summary>
-    public void ApplyAll(TcpConnection connection, TcpConfig config)
-    {
-        if (NoDelay is bool noDelay) connection.NoDelay = noDelay;
-        if (KeepIdle is int idle) connection.KeepAliveIdle = TimeSpan.FromSeconds(idle);
-        if (KeepInterval is int interval) connection.KeepAliveInterval = TimeSpan.FromSeconds(interval);
-        if (KeepCount is int count) connection.KeepAliveCount = count;
-        if (Linger2 is int linger2) connection.FinWait2Timeout = linger2 == 0 ? config.FinWait2Timeout : TimeSpan.FromSeconds(linger2);
-        if (KeepAlive is bool keepAlive && connection.KeepAlive != keepAlive) connection.KeepAlive = keepAlive;
-        connection.LingerZero = Linger.On && Linger.Seconds == 0;
-    }
+    public UserTcpListener? Listener { get; set; }
+    public UserTcpConnection? Connection { get; set; }
+    /// <summary>The options for the next connect() or listen(), and what getsockopt reports before either.</summary>
+    public ConnectionOptions Options { get; set; } = new();
 }

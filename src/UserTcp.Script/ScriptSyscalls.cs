@@ -1,31 +1,21 @@
 using System.Globalization;
+using System.Net.Sockets;
 using UserTcp.Engine;
+using UserTcp.Sockets;
 using UserTcp.Wire;
 using static UserTcp.Script.LinuxSymbols;
+using static UserTcp.Script.SocketErrno;
 
 namespace UserTcp.Script;
 
 /// <summary>
-/// The system calls, mapped onto the engine with Linux's semantics: errors as errno values, a connection's error
-/// reported once (then EOF on read, EPIPE on write), blocking sockets waiting on the manual clock, O_NONBLOCK ones
-/// answering EAGAIN / EINPROGRESS.
+/// The system calls, each mapped onto the UserTcp.Sockets call a .NET program would make: a blocking call awaits
+/// the API's task (the script's clock runs until it completes), an O_NONBLOCK one uses the non-blocking call, and
+/// errno is the <see cref="SocketError"/> the API reported, through <see cref="SocketErrno"/>. Only what a file
+/// descriptor is (the table, blocking mode, bind's ports) lives here.
 /// </summary>
 internal sealed partial class ScriptExecution
 {
-    private const int EBADF = 9;
-    private const int EAGAIN = 11;
-    private const int EINVAL = 22;
-    private const int EPIPE = 32;
-    private const int EADDRINUSE = 98;
-    private const int ECONNABORTED = 103;
-    private const int ECONNRESET = 104;
-    private const int EISCONN = 106;
-    private const int ENOTCONN = 107;
-    private const int ETIMEDOUT = 110;
-    private const int ECONNREFUSED = 111;
-    private const int EALREADY = 114;
-    private const int EINPROGRESS = 115;
-
     private void RunSyscall(SyscallEvent e)
     {
         (long at, long baseTime) = Resolve(e);
@@ -38,7 +28,7 @@ internal sealed partial class ScriptExecution
         long? end = e.Call.EndTime is long endTime ? baseTime + endTime : null;
         Func<Outcome?> attempt = Prepare(e);
         Outcome? outcome = attempt();
-        Step(_now); // what the call queued leaves now
+        Step(_now); // let the stack take in what the call did
         _lastEventTime = at;
 
         if (outcome is Outcome done)
@@ -64,7 +54,7 @@ internal sealed partial class ScriptExecution
         long started = _now;
         while (outcome is null)
         {
-            if (_engine.PollAt is not TimeSpan next)
+            if (_stack.NextDeadline is not TimeSpan next)
             {
                 throw Fail(e.Line, $"`{e.Call.Call}` blocks and nothing can wake it: UserTcp has no timer armed, and no later line runs while a call "
                     + $"written without `...` blocks (write `{Seconds(at)}...<return time> {e.Call.Name}(...)` to let the next lines run meanwhile)");
@@ -73,7 +63,6 @@ internal sealed partial class ScriptExecution
             Step(Math.Max(Micros(next), _now));
             outcome = attempt();
         }
-        Step(_now);
         CheckResult(e.Line, e.Call, outcome.Value);
         Trace($"{Seconds(_now)} line {e.Line}: {e.Call.Call} = {outcome.Value} (after blocking {Seconds(_now - started)} s)");
     }
@@ -114,7 +103,7 @@ internal sealed partial class ScriptExecution
         if (!matches) throw Fail(line, $"`{spec.Call}` returned {outcome}, the script expects {expected}");
     }
 
-    /// <summary>Checks a call's arguments and returns the attempt that runs it (again, while it blocks).</summary>
+    /// <summary>Checks a call's arguments and returns the attempt that runs it (asked again while it blocks).</summary>
     private Func<Outcome?> Prepare(SyscallEvent e)
     {
         SyscallSpec call = e.Call;
@@ -139,6 +128,54 @@ internal sealed partial class ScriptExecution
                 + "shutdown, close, fcntl, setsockopt, getsockopt)"),
         };
     }
+
+    /// <summary>The outcome of an API call that failed with <paramref name="error"/>.</summary>
+    private Outcome Failed(SocketError error) =>
+        TryOf(error, out int errno) ? Outcome.Error(errno) : throw Fail(_line, $"UserTcp reported {error}, which no system call of a script returns");
+
+    // The API completes a call's task inside the pass (or timer) that ends it, so after each step of the stack a
+    // finished call's task is already complete here; nothing is awaited, and no continuation runs anywhere.
+
+    /// <summary>The outcome of a blocking call's task: <paramref name="value"/> when it succeeded, the errno of its SocketException when not; null while it runs.</summary>
+    private Outcome? Finished(Task task, Func<long> value)
+    {
+        if (!task.IsCompleted) return null;
+        if (task.IsCompletedSuccessfully) return Outcome.Ok(value());
+        return Failed(task.Exception?.InnerException ?? new OperationCanceledException());
+    }
+
+    /// <summary>The same for a read's ValueTask: read once, when complete.</summary>
+    private Outcome? Finished(ValueTask<int> read)
+    {
+        if (!read.IsCompleted) return null;
+        try
+        {
+            return Outcome.Ok(read.GetAwaiter().GetResult());
+        }
+        catch (Exception error) when (error is not ScriptFailureException)
+        {
+            return Failed(error);
+        }
+    }
+
+    /// <summary>The same for a write's ValueTask, which succeeds with the whole count.</summary>
+    private Outcome? Finished(ValueTask write, long count)
+    {
+        if (!write.IsCompleted) return null;
+        try
+        {
+            write.GetAwaiter().GetResult();
+            return Outcome.Ok(count);
+        }
+        catch (Exception error) when (error is not ScriptFailureException)
+        {
+            return Failed(error);
+        }
+    }
+
+    private Outcome Failed(Exception error) => error is SocketException socket
+        ? Failed(socket.SocketErrorCode)
+        : throw Fail(_line, $"UserTcp failed the call: {error.GetType().Name}: {error.Message}");
 
     // ───────────── socket, bind, listen, accept, connect ─────────────
 
@@ -176,8 +213,9 @@ internal sealed partial class ScriptExecution
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
             if (socket.Listener is not null || socket.Connection is not null || socket.BoundPort is not null) return Outcome.Error(EINVAL);
+            // bind()'s own rule: a port bound by another descriptor is taken, unless both set SO_REUSEADDR and it is not listening.
             if (_sockets.Values.Any(other => other != socket && (other.BoundPort == port || other.Listener?.LocalEndpoint.Port == port)
-                && !(other.Options.ReuseAddress && socket.Options.ReuseAddress && other.Listener is null)))
+                && !(other.ReuseAddress && socket.ReuseAddress && other.Listener is null)))
             {
                 return Outcome.Error(EADDRINUSE);
             }
@@ -200,14 +238,13 @@ internal sealed partial class ScriptExecution
             ushort port = socket.BoundPort ?? _bindPort;
             try
             {
-                socket.Listener = _engine.Listen(port, backlog, socket.Options.ConnectionConfig(_config));
+                socket.Listener = _stack.Listen(port, backlog, ForNewConnections(socket.Options));
             }
-            catch (TcpException exception) when (exception.Error == TcpError.AddressInUse)
+            catch (SocketException exception)
             {
-                return Outcome.Error(EADDRINUSE);
+                return Failed(exception.SocketErrorCode);
             }
             socket.BoundPort = port;
-            _listenerSockets[socket.Listener] = socket;
             _localPort = port;
             _remotePort = _passivePeerPort;
             return Outcome.Ok(0);
@@ -219,42 +256,36 @@ internal sealed partial class ScriptExecution
         Arguments(line, call, 3);
         int fd = Fd(line, call);
         int? wanted = call.Result is IntegerExpression { Value: >= 0 and < int.MaxValue } r ? (int)r.Value : null;
+        Task<UserTcpConnection>? waiting = null;
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
-            if (socket.Listener is null) return Outcome.Error(EINVAL);
-            if (!socket.Listener.TryAccept(out TcpConnection connection))
+            if (socket.Listener is not { } listener) return Outcome.Error(EINVAL);
+            UserTcpConnection? connection;
+            if (socket.NonBlocking && waiting is null)
             {
-                return socket.NonBlocking ? Outcome.Error(EAGAIN) : null;
+                if (!listener.TryAccept(out connection)) return Outcome.Error(EAGAIN);
+            }
+            else
+            {
+                waiting ??= listener.AcceptAsync();
+                if (Finished(waiting, () => 0) is not Outcome done) return null;
+                if (done.Errno != 0) return done;
+                connection = waiting.Result;
             }
             int newFd = wanted is int w && !_sockets.ContainsKey(w) ? w : Enumerable.Range(3, int.MaxValue - 3).First(n => !_sockets.ContainsKey(n));
-            var accepted = new ScriptSocket(newFd, nonBlocking: false)
+            _sockets[newFd] = new ScriptSocket(newFd, nonBlocking: false)
             {
                 Connection = connection,
                 BoundPort = socket.BoundPort,
-                ConnectionConfig = socket.Listener.ConnectionConfig,
+                Options = listener.Options,
+                ReuseAddress = socket.ReuseAddress,
             };
-            CopyOptions(socket.Options, accepted.Options);
-            _sockets[newFd] = accepted;
-            _connection = connection;
+            _made.Add(connection);
             _localPort = connection.LocalEndpoint.Port;
             _remotePort = connection.RemoteEndpoint.Port;
             return Outcome.Ok(newFd);
         };
-    }
-
-    private static void CopyOptions(SocketOptions from, SocketOptions to)
-    {
-        to.ReuseAddress = from.ReuseAddress;
-        to.KeepAlive = from.KeepAlive;
-        to.NoDelay = from.NoDelay;
-        to.KeepIdle = from.KeepIdle;
-        to.KeepInterval = from.KeepInterval;
-        to.KeepCount = from.KeepCount;
-        to.Linger2 = from.Linger2;
-        to.Linger = from.Linger;
-        to.SendBuffer = from.SendBuffer;
-        to.ReceiveBuffer = from.ReceiveBuffer;
     }
 
     private Func<Outcome?> Connect(int line, SyscallSpec call)
@@ -262,68 +293,53 @@ internal sealed partial class ScriptExecution
         Arguments(line, call, 3);
         int fd = Fd(line, call);
         ushort port = SockaddrPort(line, call.Arguments[1], _remoteIp, anyAllowed: false, "remote_ip") ?? _connectPort;
-        bool started = false;
+        Task? waiting = null;
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
-            if (!started)
+            if (waiting is not null) return Finished(waiting, () => 0);
+            if (socket.Listener is not null) return Outcome.Error(EISCONN);
+            if (socket.Connection is { } existing)
             {
-                started = true;
-                if (socket.Listener is not null) return Outcome.Error(EISCONN);
-                if (socket.Connection is { } existing)
+                if (existing.State is TcpState.SynSent or TcpState.SynReceived)
                 {
-                    if (existing.State is TcpState.SynSent or TcpState.SynReceived)
-                    {
-                        if (socket.NonBlocking) return Outcome.Error(EALREADY);
-                    }
-                    else if (existing.State != TcpState.Closed)
-                    {
-                        return Outcome.Error(EISCONN);
-                    }
-                    else if (PendingError(socket) is int error)
-                    {
-                        socket.ErrorReported = true;
-                        return Outcome.Error(error);
-                    }
-                    else
-                    {
-                        socket.Connection = null;
-                    }
+                    if (socket.NonBlocking) return Failed(SocketError.AlreadyInProgress);
+                    return Wait(existing);
                 }
-                if (socket.Connection is null)
-                {
-                    TcpConnection connection;
-                    TcpConfig config = socket.Options.ConnectionConfig(_config);
-                    try
-                    {
-                        connection = _engine.Connect(new IpEndpoint(_remoteIp, port), socket.BoundPort ?? 0, config);
-                    }
-                    catch (TcpException exception) when (exception.Error == TcpError.AddressInUse)
-                    {
-                        return Outcome.Error(EADDRINUSE);
-                    }
-                    _seen.Add(connection);
-                    socket.Options.ApplyAll(connection, _config);
-                    socket.Connection = connection;
-                    socket.ConnectionConfig = config;
-                    socket.ErrorReported = false;
-                    _connection = connection;
-                    _localPort = connection.LocalEndpoint.Port;
-                    _remotePort = port;
-                    if (socket.NonBlocking) return Outcome.Error(EINPROGRESS);
-                }
+                if (existing.State != TcpState.Closed) return Failed(SocketError.IsConnected);
+                SocketError pending = existing.TakeError();
+                if (pending != SocketError.Success) return Failed(pending);
+                socket.Connection = null; // closed and reported: the descriptor may connect again
             }
-            TcpConnection c = socket.Connection!;
-            if (c.State.IsSynchronized()) return Outcome.Ok(0);
-            if (c.State == TcpState.Closed)
+            UserTcpConnection connection;
+            try
             {
-                int error = PendingError(socket) ?? ECONNABORTED;
-                socket.ErrorReported = true;
-                return Outcome.Error(error);
+                connection = _stack.Connect(new IpEndpoint(_remoteIp, port), ForNewConnections(socket.Options) with { LocalPort = socket.BoundPort });
             }
-            return null;
+            catch (SocketException exception)
+            {
+                return Failed(exception.SocketErrorCode);
+            }
+            socket.Connection = connection;
+            _made.Add(connection);
+            _localPort = connection.LocalEndpoint.Port;
+            _remotePort = port;
+            if (socket.NonBlocking) return Failed(SocketError.InProgress);
+            return Wait(connection);
         };
+
+        Outcome? Wait(UserTcpConnection connection)
+        {
+            waiting = connection.WaitConnectedAsync();
+            return Finished(waiting, () => 0);
+        }
     }
+
+    /// <summary>
+    /// The options a new connection or listener gets: the descriptor's, on the engine configuration the script's
+    /// set-up has made by now (when that differs from the stack's, mid-script sysctls apply to new sockets only).
+    /// </summary>
+    private ConnectionOptions ForNewConnections(ConnectionOptions options) => _config == _stackConfig ? options : options with { Tcp = _config };
 
     // ───────────── write, read ─────────────
 
@@ -337,30 +353,20 @@ internal sealed partial class ScriptExecution
         // Like packetdrill, the data is zeros unless the script gives a string.
         byte[] data = new byte[count];
         if (call.Arguments[1] is StringExpression text) System.Text.Encoding.ASCII.GetBytes(text.Value.AsSpan(0, (int)Math.Min(text.Value.Length, count)), data);
-        int written = 0;
+        ValueTask? waiting = null;
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
-            if (socket.Connection is not { } c) return Outcome.Error(EPIPE);
-            if (PendingError(socket) is int error)
+            if (waiting is ValueTask pending) return Finished(pending, count);
+            if (socket.Connection is not { } connection) return Outcome.Error(EPIPE);
+            if (socket.NonBlocking || count == 0)
             {
-                socket.ErrorReported = true;
-                return Outcome.Error(error);
+                int sent = connection.Send(data, out SocketError error);
+                return error == SocketError.Success ? Outcome.Ok(sent) : Failed(error);
             }
-            if (c.IsSendShutdown || c.State is TcpState.Closed) return Outcome.Error(EPIPE);
-            if (c.State is TcpState.SynSent or TcpState.SynReceived) return socket.NonBlocking ? Outcome.Error(EAGAIN) : null;
-            if (count == 0) return Outcome.Ok(0);
-            try
-            {
-                written += c.Send(data.AsSpan(written));
-            }
-            catch (TcpException exception)
-            {
-                return Outcome.Error(Errno(exception.Error));
-            }
-            if (written == count) return Outcome.Ok(count);
-            if (socket.NonBlocking) return written > 0 ? Outcome.Ok(written) : Outcome.Error(EAGAIN);
-            return null; // a blocking write waits until all of it fits
+            ValueTask write = connection.WriteAsync(data); // a blocking write returns once all of it is queued
+            waiting = write;
+            return Finished(write, count);
         };
     }
 
@@ -372,37 +378,21 @@ internal sealed partial class ScriptExecution
         if (count is < 0 or > 64 * 1024 * 1024) throw Fail(line, $"read of {count} bytes is not supported (0 to 64 MiB)");
         if (arguments == 4 && Int(line, call.Arguments[3], "the flags") != 0) throw Fail(line, "recv flags other than 0 are not supported");
         byte[] buffer = new byte[count];
+        ValueTask<int>? waiting = null;
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
-            if (socket.Connection is not { } c) return Outcome.Error(ENOTCONN);
+            if (waiting is ValueTask<int> pending) return Finished(pending);
+            if (socket.Connection is not { } connection) return Outcome.Error(ENOTCONN);
             if (count == 0) return Outcome.Ok(0);
-            if (c.BytesToRead == 0)
+            if (socket.NonBlocking)
             {
-                // tcp_recvmsg: once the peer's FIN was read past (SOCK_DONE) a read returns 0 before any error.
-                if (c.FinReceived) return Outcome.Ok(0);
-                if (PendingError(socket) is int error)
-                {
-                    socket.ErrorReported = true;
-                    return Outcome.Error(error);
-                }
-                if (c.State is TcpState.SynSent or TcpState.SynReceived) return socket.NonBlocking ? Outcome.Error(EAGAIN) : null;
-                if (c.State == TcpState.Closed) return Outcome.Ok(0);
+                int read = connection.Receive(buffer, out SocketError error);
+                return error == SocketError.Success ? Outcome.Ok(read) : Failed(error);
             }
-            try
-            {
-                ReceiveStatus status = c.Receive(buffer, out int read);
-                return status switch
-                {
-                    ReceiveStatus.Data => Outcome.Ok(read),
-                    ReceiveStatus.EndOfStream => Outcome.Ok(0),
-                    _ => socket.NonBlocking ? Outcome.Error(EAGAIN) : null,
-                };
-            }
-            catch (TcpException exception)
-            {
-                return Outcome.Error(Errno(exception.Error));
-            }
+            ValueTask<int> reading = connection.ReadAsync(buffer);
+            waiting = reading;
+            return Finished(reading);
         };
     }
 
@@ -418,13 +408,20 @@ internal sealed partial class ScriptExecution
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
             if (how is not (SHUT_RD or SHUT_WR or SHUT_RDWR)) return Outcome.Error(EINVAL);
             if (socket.Listener is not null) throw Fail(line, "shutdown of a listening socket is not supported");
-            if (socket.Connection is not { } c || c.State == TcpState.Closed) return Outcome.Error(ENOTCONN);
-            c.Shutdown(how switch
+            if (socket.Connection is not { } connection) return Outcome.Error(ENOTCONN);
+            try
             {
-                SHUT_RD => ShutdownDirection.Receive,
-                SHUT_WR => ShutdownDirection.Send,
-                _ => ShutdownDirection.Both,
-            });
+                connection.Shutdown(how switch
+                {
+                    SHUT_RD => SocketShutdown.Receive,
+                    SHUT_WR => SocketShutdown.Send,
+                    _ => SocketShutdown.Both,
+                });
+            }
+            catch (SocketException exception)
+            {
+                return Failed(exception.SocketErrorCode);
+            }
             return Outcome.Ok(0);
         };
     }
@@ -433,32 +430,22 @@ internal sealed partial class ScriptExecution
     {
         Arguments(line, call, 1);
         int fd = Fd(line, call);
-        TcpConnection? lingering = null;
-        long lingerUntil = 0;
+        Task? lingering = null;
         return () =>
         {
-            if (lingering is { } waiting)
-            {
-                // SO_LINGER with a timeout: close() waits for the FIN to be acknowledged (sk_stream_wait_close).
-                bool done = waiting.State is not (TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck) || _now >= lingerUntil;
-                return done ? Outcome.Ok(0) : null;
-            }
+            // SO_LINGER with a timeout: close() waits for the FIN to be acknowledged, or the linger time (sk_stream_wait_close).
+            if (lingering is not null) return Finished(lingering, () => 0);
             if (!_sockets.Remove(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
             if (socket.Listener is { } listener)
             {
-                listener.Close();
-                _listenerSockets.Remove(listener);
+                listener.Dispose();
                 return Outcome.Ok(0);
             }
-            if (socket.Connection is not { } c) return Outcome.Ok(0);
-            c.Close();
-            if (socket.Options.Linger is (true, > 0) && !socket.NonBlocking && c.State is TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
-            {
-                lingering = c;
-                lingerUntil = _now + socket.Options.Linger.Seconds * 1_000_000L;
-                return null;
-            }
-            return Outcome.Ok(0);
+            if (socket.Connection is not { } connection) return Outcome.Ok(0);
+            ValueTask closing = connection.CloseAsync();
+            if (socket.NonBlocking || closing.IsCompleted) return Outcome.Ok(0);
+            lingering = closing.AsTask(); // backed by a Task (the lingering wait): complete exactly when the ValueTask is
+            return null;
         };
     }
 
@@ -478,221 +465,7 @@ internal sealed partial class ScriptExecution
         };
     }
 
-    // ───────────── socket options ─────────────
-
-    private Func<Outcome?> SetSockOpt(int line, SyscallSpec call)
-    {
-        Arguments(line, call, 5);
-        int fd = Fd(line, call);
-        (long level, long name) = OptionName(line, call);
-        ScriptExpression valueExpression = call.Arguments[3];
-        (bool On, int Seconds) linger = default;
-        long value = 0;
-        if (level == SOL_SOCKET && name == SO_LINGER) linger = LingerValue(line, valueExpression);
-        else value = Int(line, valueExpression, "the option value");
-        if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && value is < 0 or > MaxBufferOption)
-        {
-            throw Fail(line, $"{call.Arguments[2]} of {value} is not supported (0 to {MaxBufferOption} bytes)");
-        }
-        return () =>
-        {
-            if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
-            SocketOptions options = socket.Options;
-            TcpConnection? c = socket.Connection;
-            switch (level, name)
-            {
-                case (SOL_SOCKET, SO_REUSEADDR):
-                    options.ReuseAddress = value != 0;
-                    break;
-                case (SOL_SOCKET, SO_KEEPALIVE):
-                    options.KeepAlive = value != 0;
-                    if (c is not null && c.KeepAlive != (value != 0)) c.KeepAlive = value != 0;
-                    break;
-                case (SOL_SOCKET, SO_LINGER):
-                    options.Linger = linger;
-                    if (c is not null) c.LingerZero = linger is (true, 0);
-                    break;
-                case (SOL_SOCKET, SO_SNDBUF or SO_RCVBUF):
-                    // Buffers are fixed when the engine creates a connection: set before connect() or listen() they
-                    // size it (and, on a listener, every connection it makes). On a socket with a connection the call
-                    // succeeds, as on Linux, and is kept for a later connect(), but the connection keeps its buffers
-                    // (and its window scale) — getsockopt goes on reporting those.
-                    if (socket.Listener is not null)
-                    {
-                        throw Fail(line, $"setsockopt({call.Arguments[2]}) on a socket that is already listening is not supported: the engine fixes "
-                            + "a listener's buffer sizes at listen(); set it before listen()");
-                    }
-                    int buffer = BufferBytes(name, value);
-                    if (name == SO_SNDBUF) options.SendBuffer = buffer;
-                    else options.ReceiveBuffer = buffer;
-                    break;
-                case (IPPROTO_TCP, TCP_NODELAY):
-                    options.NoDelay = value != 0;
-                    if (c is not null) c.NoDelay = value != 0;
-                    break;
-                case (IPPROTO_TCP, TCP_KEEPIDLE):
-                    if (value is < 1 or > 32767) return Outcome.Error(EINVAL);
-                    options.KeepIdle = (int)value;
-                    if (c is not null) c.KeepAliveIdle = TimeSpan.FromSeconds(value);
-                    break;
-                case (IPPROTO_TCP, TCP_KEEPINTVL):
-                    if (value is < 1 or > 32767) return Outcome.Error(EINVAL);
-                    options.KeepInterval = (int)value;
-                    if (c is not null) c.KeepAliveInterval = TimeSpan.FromSeconds(value);
-                    break;
-                case (IPPROTO_TCP, TCP_KEEPCNT):
-                    if (value is < 1 or > 127) return Outcome.Error(EINVAL);
-                    options.KeepCount = (int)value;
-                    if (c is not null) c.KeepAliveCount = (int)value;
-                    break;
-                case (IPPROTO_TCP, TCP_LINGER2):
-                    if (value < 0) throw Fail(line, "TCP_LINGER2 below 0 (reset orphaned FIN-WAIT-2 at once) is not supported by the engine");
-                    options.Linger2 = (int)Math.Min(value, 120); // Linux caps it at TCP_FIN_TIMEOUT_MAX
-                    if (c is not null) c.FinWait2Timeout = value == 0 ? _config.FinWait2Timeout : TimeSpan.FromSeconds(options.Linger2.Value);
-                    break;
-            }
-            return Outcome.Ok(0);
-        };
-    }
-
-    private Func<Outcome?> GetSockOpt(int line, SyscallSpec call)
-    {
-        Arguments(line, call, 5);
-        int fd = Fd(line, call);
-        (long level, long name) = OptionName(line, call);
-        ScriptExpression expected = call.Arguments[3];
-        return () =>
-        {
-            if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
-            SocketOptions options = socket.Options;
-            TcpConnection? c = socket.Connection;
-            if (level == SOL_SOCKET && name == SO_LINGER)
-            {
-                (bool on, int seconds) = options.Linger;
-                if (expected is not EllipsisExpression && LingerValue(line, expected) != (on, seconds))
-                {
-                    throw Fail(line, $"getsockopt(SO_LINGER) gave {{onoff={(on ? 1 : 0)}, linger={seconds}}}, the script expects {expected}");
-                }
-                return Outcome.Ok(0);
-            }
-            long actual = (level, name) switch
-            {
-                (SOL_SOCKET, SO_ERROR) => TakeError(socket),
-                (SOL_SOCKET, SO_REUSEADDR) => options.ReuseAddress ? 1 : 0,
-                (SOL_SOCKET, SO_KEEPALIVE) => (c?.KeepAlive ?? options.KeepAlive ?? _config.KeepAlive) ? 1 : 0,
-                (SOL_SOCKET, SO_SNDBUF) => 2L * BuffersInEffect(socket).SendBufferSize,
-                (SOL_SOCKET, SO_RCVBUF) => 2L * BuffersInEffect(socket).ReceiveBufferSize,
-                (IPPROTO_TCP, TCP_NODELAY) => (c?.NoDelay ?? options.NoDelay ?? _config.NoDelay) ? 1 : 0,
-                (IPPROTO_TCP, TCP_KEEPIDLE) => (long)(c?.KeepAliveIdle.TotalSeconds ?? options.KeepIdle ?? _config.KeepAliveIdle.TotalSeconds),
-                (IPPROTO_TCP, TCP_KEEPINTVL) => (long)(c?.KeepAliveInterval.TotalSeconds ?? options.KeepInterval ?? _config.KeepAliveInterval.TotalSeconds),
-                (IPPROTO_TCP, TCP_KEEPCNT) => c?.KeepAliveCount ?? options.KeepCount ?? _config.KeepAliveCount,
-                _ => (long)(c?.FinWait2Timeout.TotalSeconds ?? (options.Linger2 is int l and > 0 ? l : _config.FinWait2Timeout.TotalSeconds)),
-            };
-            if (expected is not EllipsisExpression && Int(line, expected, "the expected option value") != actual)
-            {
-                string shown = name == SO_ERROR && level == SOL_SOCKET && actual != 0 ? $"{actual} ({ErrnoName((int)actual)})" : actual.ToString(CultureInfo.InvariantCulture);
-                throw Fail(line, $"getsockopt({call.Arguments[2]}) gave [{shown}], the script expects {expected}");
-            }
-            return Outcome.Ok(0);
-        };
-    }
-
-    // SO_SNDBUF/SO_RCVBUF. Linux doubles the value set ("to allow space for bookkeeping overhead", socket(7)),
-    // getsockopt returns the doubled value, and the data the buffer holds — the receive window it offers — is about
-    // the value set. The runner does the same, exactly: the engine's buffer holds N bytes of data and getsockopt
-    // reports 2N. Linux's floors apply (SOCK_MIN_RCVBUF 2304 and SOCK_MIN_SNDBUF 4608 on x86-64, as doubled values);
-    // its ceiling (net.core.rmem_max/wmem_max) does not, there being no sysctl here.
-    private const int MaxBufferOption = 64 * 1024 * 1024;
-    private const int MinReportedReceiveBuffer = 2304;
-    private const int MinReportedSendBuffer = 4608;
-
-    /// <summary>The bytes of data the engine's buffer holds after setsockopt(SO_SNDBUF or SO_RCVBUF, <paramref name="value"/>).</summary>
-    private static int BufferBytes(long name, long value) =>
-        (int)(Math.Max(2 * value, name == SO_SNDBUF ? MinReportedSendBuffer : MinReportedReceiveBuffer) / 2);
-
-    /// <summary>
-    /// The buffer sizes getsockopt reports: the connection's own (fixed when it was made), else those a listener gives
-    /// the connections it makes, else those the next connect() or listen() will use.
-    /// </summary>
-    private TcpConfig BuffersInEffect(ScriptSocket socket) =>
-        socket.Connection is not null && socket.ConnectionConfig is { } made ? made
-        : socket.Listener is { } listener ? listener.ConnectionConfig
-        : socket.Options.ConnectionConfig(_config);
-
-    /// <summary>SO_ERROR: the pending error, cleared by reading it (sock_error).</summary>
-    private long TakeError(ScriptSocket socket)
-    {
-        if (PendingError(socket) is not int error) return 0;
-        socket.ErrorReported = true;
-        return error;
-    }
-
-    private static (long Level, long Name) OptionName(int line, SyscallSpec call)
-    {
-        long level = Int(line, call.Arguments[1], "the level");
-        long name = Int(line, call.Arguments[2], "the option name");
-        bool known = (level, name) switch
-        {
-            (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
-            (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
-            (IPPROTO_TCP, TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2) => true,
-            _ => false,
-        };
-        if (!known)
-        {
-            throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2)");
-        }
-        return (level, name);
-    }
-
-    private static (bool On, int Seconds) LingerValue(int line, ScriptExpression expression)
-    {
-        if (expression is ListExpression { Braces: true } fields)
-        {
-            long? on = null, seconds = null;
-            foreach (ScriptExpression field in fields.Items)
-            {
-                if (field is AssignExpression { Name: "onoff" or "l_onoff" } o) on = Int(line, o.Value, "onoff");
-                else if (field is AssignExpression { Name: "linger" or "l_linger" } l) seconds = Int(line, l.Value, "linger");
-                else throw Fail(line, $"unexpected `{field}` in a linger struct: write {{onoff=1, linger=0}}");
-            }
-            if (on is long onValue && seconds is long secondsValue) return (onValue != 0, (int)secondsValue);
-        }
-        throw Fail(line, $"SO_LINGER takes {{onoff=N, linger=N}}, not `{expression}`");
-    }
-
     // ───────────── errors and arguments ─────────────
-
-    /// <summary>
-    /// The connection's error as an errno, if it has one that was not reported yet. A RST in CLOSE-WAIT is EPIPE, as
-    /// Linux's tcp_reset sets it (the peer had already closed; RFC 9293 just says "reset").
-    /// </summary>
-    private int? PendingError(ScriptSocket socket)
-    {
-        if (socket.ErrorReported || socket.Connection is not { } c) return null;
-        return c.Error == TcpError.ConnectionReset && _resetInCloseWait.Contains(c) ? EPIPE : PendingErrno(c.Error);
-    }
-
-    private static int? PendingErrno(TcpError error) => error switch
-    {
-        TcpError.ConnectionRefused => ECONNREFUSED,
-        TcpError.ConnectionReset => ECONNRESET,
-        TcpError.TimedOut => ETIMEDOUT,
-        _ => null,
-    };
-
-    private static int Errno(TcpError error) => error switch
-    {
-        TcpError.ConnectionRefused => ECONNREFUSED,
-        TcpError.ConnectionReset => ECONNRESET,
-        TcpError.TimedOut => ETIMEDOUT,
-        TcpError.ConnectionAborted => ECONNABORTED,
-        TcpError.Shutdown => EPIPE,
-        TcpError.NotConnected => ENOTCONN,
-        TcpError.AddressInUse => EADDRINUSE,
-        _ => EINVAL,
-    };
 
     private static void Arguments(int line, SyscallSpec call, int count)
     {

@@ -6,7 +6,7 @@ namespace UserTcp.Sockets;
 /// Per-connection socket options set before the connection exists: for <see cref="NetStack.ConnectAsync(IpEndpoint, ConnectionOptions?, CancellationToken)"/>,
 /// or on a listener for the connections it accepts (what setsockopt does before connect() or listen()). Null keeps
 /// the stack's value (<see cref="NetStackOptions.Tcp"/>). The limits are Linux's; a value outside them throws
-/// <see cref="ArgumentOutOfRangeException"/> (setsockopt's EINVAL).
+/// <see cref="ArgumentOutOfRangeException"/> when it is set (setsockopt's EINVAL).
 /// </summary>
 public sealed record ConnectionOptions
 {
@@ -18,25 +18,96 @@ public sealed record ConnectionOptions
     public static readonly TimeSpan MaxFinWait2Timeout = TimeSpan.FromSeconds(120);
 
     /// <summary>SO_SNDBUF: bytes the application may queue for sending. Fixed once the connection exists.</summary>
-    public int? SendBufferSize { get; init; }
+    public int? SendBufferSize
+    {
+        get;
+        init
+        {
+            if (value is < 1) throw new ArgumentOutOfRangeException(nameof(SendBufferSize), value, "a send buffer needs at least one byte");
+            field = value;
+        }
+    }
+
     /// <summary>SO_RCVBUF: bytes held for the application to read; the receive window (and its scale) follows from it. Fixed once the connection exists.</summary>
-    public int? ReceiveBufferSize { get; init; }
+    public int? ReceiveBufferSize
+    {
+        get;
+        init
+        {
+            if (value is < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), value, "a receive buffer needs at least one byte");
+            field = value;
+        }
+    }
+
     /// <summary>TCP_NODELAY.</summary>
     public bool? NoDelay { get; init; }
     /// <summary>SO_KEEPALIVE.</summary>
     public bool? KeepAlive { get; init; }
+
     /// <summary>TCP_KEEPIDLE: idle time before the first keepalive probe (1 s to 32767 s).</summary>
-    public TimeSpan? KeepAliveIdle { get; init; }
+    public TimeSpan? KeepAliveIdle
+    {
+        get;
+        init
+        {
+            if (value is TimeSpan idle) CheckKeepAliveTime(idle, nameof(KeepAliveIdle));
+            field = value;
+        }
+    }
+
     /// <summary>TCP_KEEPINTVL: time between unanswered probes (1 s to 32767 s).</summary>
-    public TimeSpan? KeepAliveInterval { get; init; }
+    public TimeSpan? KeepAliveInterval
+    {
+        get;
+        init
+        {
+            if (value is TimeSpan interval) CheckKeepAliveTime(interval, nameof(KeepAliveInterval));
+            field = value;
+        }
+    }
+
     /// <summary>TCP_KEEPCNT: unanswered probes before the connection times out (1 to 127).</summary>
-    public int? KeepAliveCount { get; init; }
-    /// <summary>TCP_LINGER2: how long the connection, once closed by the application, may wait in FIN-WAIT-2 (at most 120 s).</summary>
-    public TimeSpan? FinWait2Timeout { get; init; }
+    public int? KeepAliveCount
+    {
+        get;
+        init
+        {
+            if (value is int count) CheckKeepAliveCount(count, nameof(KeepAliveCount));
+            field = value;
+        }
+    }
+
+    /// <summary>TCP_LINGER2: how long the connection, once closed by the application, may wait in FIN-WAIT-2 (cut to 120 s).</summary>
+    public TimeSpan? FinWait2Timeout
+    {
+        get;
+        init
+        {
+            if (value is TimeSpan linger2) CheckFinWait2Timeout(linger2, nameof(FinWait2Timeout));
+            field = value;
+        }
+    }
+
     /// <summary>SO_LINGER, as <see cref="UserTcpConnection.Linger"/>: null off, zero resets on close, positive makes close wait.</summary>
-    public TimeSpan? Linger { get; init; }
+    public TimeSpan? Linger
+    {
+        get;
+        init
+        {
+            if (value is TimeSpan linger && linger < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Linger), linger, "a linger time cannot be negative");
+            field = value;
+        }
+    }
+
     /// <summary>Binds an active open to this local port (bind() before connect()); null picks an ephemeral port. Ignored by listeners.</summary>
     public ushort? LocalPort { get; init; }
+
+    /// <summary>
+    /// The engine configuration the connection starts from instead of the stack's (<see cref="NetStackOptions.Tcp"/>):
+    /// other timers, retries or TCP options for this connection alone. The options above apply on top of it; the MSS
+    /// is fitted to the device as the stack's is.
+    /// </summary>
+    public TcpConfig? Tcp { get; init; }
 
     /// <summary>The engine configuration a connection made with these options starts with.</summary>
     internal TcpConfig Apply(TcpConfig config) => config with
@@ -50,17 +121,6 @@ public sealed record ConnectionOptions
         KeepAliveCount = KeepAliveCount ?? config.KeepAliveCount,
         FinWait2Timeout = FinWait2Timeout is TimeSpan linger2 ? ClampFinWait2Timeout(linger2) : config.FinWait2Timeout,
     };
-
-    internal void Validate()
-    {
-        if (SendBufferSize is < 1) throw new ArgumentOutOfRangeException(nameof(SendBufferSize), SendBufferSize, "a send buffer needs at least one byte");
-        if (ReceiveBufferSize is < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), ReceiveBufferSize, "a receive buffer needs at least one byte");
-        if (KeepAliveIdle is TimeSpan idle) CheckKeepAliveTime(idle, nameof(KeepAliveIdle));
-        if (KeepAliveInterval is TimeSpan interval) CheckKeepAliveTime(interval, nameof(KeepAliveInterval));
-        if (KeepAliveCount is int count) CheckKeepAliveCount(count, nameof(KeepAliveCount));
-        if (FinWait2Timeout is TimeSpan linger2) CheckFinWait2Timeout(linger2, nameof(FinWait2Timeout));
-        if (Linger is TimeSpan linger && linger < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Linger), linger, "a linger time cannot be negative");
-    }
 
     internal static void CheckKeepAliveTime(TimeSpan value, string name)
     {

@@ -69,9 +69,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         _logger = loggerFactory.CreateLogger("UserTcp.Sockets");
         _errorTranslation = options.ErrorTranslation ?? SocketErrors.ToSocketError;
         ITcpEventSink log = new LoggingEventSink(loggerFactory.CreateLogger("UserTcp.Engine"));
-        // The MSS we offer can never exceed what the device carries (MTU minus IPv4 and TCP headers).
-        TcpConfig tcp = options.Tcp.Mss > device.Mtu - 40 ? options.Tcp with { Mss = (ushort)(device.Mtu - 40) } : options.Tcp;
-        _engine = new TcpEngine(options.Address, tcp, new RuntimeEvents(this, options.Events is null ? log : new FanOutEventSink(log, options.Events)));
+        _engine = new TcpEngine(options.Address, FitToDevice(options.Tcp, device), new RuntimeEvents(this, options.Events is null ? log : new FanOutEventSink(log, options.Events)));
         _batches = [new TransmitBatch(this, TransmitArenaBytes), new TransmitBatch(this, TransmitArenaBytes)];
         _received = new ReceiveBatch(device.Mtu);
         _timer = time.CreateTimer(static state => ((NetStack)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -139,14 +137,13 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     /// <exception cref="SocketException"><see cref="SocketError.AddressAlreadyInUse"/>: the port has a listener.</exception>
     public UserTcpListener Listen(ushort port, int backlog = 128, ConnectionOptions? options = null)
     {
-        options?.Validate();
         Enter();
         try
         {
             Engine.TcpListener listener;
             try
             {
-                listener = _engine.Listen(port, backlog, options?.Apply(_engine.Config));
+                listener = _engine.Listen(port, backlog, ConfigFor(options));
             }
             catch (TcpException e)
             {
@@ -190,11 +187,10 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     /// <exception cref="SocketException"><see cref="SocketError.AddressAlreadyInUse"/>: that local port towards that peer is taken.</exception>
     public UserTcpConnection Connect(IpEndpoint remote, ConnectionOptions? options = null)
     {
-        options?.Validate();
         Enter();
         try
         {
-            TcpConfig config = options?.Apply(_engine.Config) ?? _engine.Config;
+            TcpConfig config = ConfigFor(options);
             TcpConnection tcb;
             try
             {
@@ -213,6 +209,14 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
             Exit();
         }
     }
+
+    /// <summary>The engine configuration of a connection made with <paramref name="options"/>: its own base or the stack's, the options on top.</summary>
+    private TcpConfig ConfigFor(ConnectionOptions? options) =>
+        options is null ? _engine.Config : FitToDevice(options.Apply(options.Tcp ?? _engine.Config), _device);
+
+    /// <summary>The MSS we offer can never exceed what the device carries (MTU minus IPv4 and TCP headers).</summary>
+    private static TcpConfig FitToDevice(TcpConfig config, IPacketDevice device) =>
+        config.Mss > device.Mtu - 40 ? config with { Mss = (ushort)(device.Mtu - 40) } : config;
 
     /// <summary>A consistent copy of the connection table, for `usertcp ss` and diagnostics.</summary>
     public IReadOnlyList<ConnectionSnapshot> Snapshot()

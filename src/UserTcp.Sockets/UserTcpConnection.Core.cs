@@ -168,17 +168,23 @@ public sealed partial class UserTcpConnection
         _writeRest = default;
     }
 
-    /// <summary>Completes when <paramref name="condition"/> holds for the connection (checked now and whenever it changes).</summary>
-    private Task WaitForStateAsync(Func<TcpConnection, bool> condition, CancellationToken cancellationToken)
+    /// <summary>
+    /// Completes when <paramref name="condition"/> holds for the connection (checked now and whenever it changes), or
+    /// when <paramref name="timeout"/> runs out on the stack's clock. <paramref name="outcome"/>, run under the engine
+    /// lock as the wait ends, may turn it into a failure. The task completes inside the pass (or the timer) that ends
+    /// the wait, so a caller pumping the stack sees it done when Pump returns.
+    /// </summary>
+    private Task WaitForStateAsync(Func<TcpConnection, bool> condition, Func<UserTcpConnection, Exception?>? outcome, TimeSpan? timeout,
+        CancellationToken cancellationToken)
     {
         _stack.Enter();
         try
         {
-            if (condition(_tcb)) return Task.CompletedTask;
+            if (condition(_tcb)) return outcome?.Invoke(this) is Exception failed ? Task.FromException(failed) : Task.CompletedTask;
             if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
-            var wait = new StateWait(this, condition);
+            var wait = new StateWait(this, condition, outcome);
             (_stateWaits ??= []).Add(wait);
-            wait.Register(cancellationToken);
+            wait.Register(timeout, cancellationToken);
             return wait.Task;
         }
         finally
@@ -187,38 +193,65 @@ public sealed partial class UserTcpConnection
         }
     }
 
-    /// <summary>One wait for a state; a cancelled one leaves the list at once.</summary>
-    private sealed class StateWait(UserTcpConnection owner, Func<TcpConnection, bool> condition)
+    /// <summary>One wait for a state; a cancelled or timed-out one leaves the list at once.</summary>
+    private sealed class StateWait(UserTcpConnection owner, Func<TcpConnection, bool> condition, Func<UserTcpConnection, Exception?>? outcome)
     {
         private static readonly Action<object?, CancellationToken> CancelCallback = static (state, token) => ((StateWait)state!).OnCancel(token);
 
         private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private CancellationTokenRegistration _registration;
+        private ITimer? _timer;
 
         public Func<TcpConnection, bool> Condition { get; } = condition;
         public Task Task => _completion.Task;
 
-        public void Register(CancellationToken cancellationToken)
+        public void Register(TimeSpan? timeout, CancellationToken cancellationToken)
         {
             if (cancellationToken.CanBeCanceled) _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
+            if (timeout is TimeSpan due)
+            {
+                _timer = owner._stack.TimeProvider.CreateTimer(static state => ((StateWait)state!).OnTimeout(), this, due, Timeout.InfiniteTimeSpan);
+            }
         }
 
+        /// <summary>Under the engine lock: the condition holds.</summary>
         public void Finish()
         {
-            _registration.Unregister(); // never Dispose under the engine lock: it would wait for a callback that needs it
-            _completion.TrySetResult();
+            Disarm();
+            if (outcome?.Invoke(owner) is Exception failed) _completion.TrySetException(failed);
+            else _completion.TrySetResult();
         }
 
         public void Fail(Exception error)
         {
-            _registration.Unregister();
+            Disarm();
             _completion.TrySetException(error);
+        }
+
+        private void Disarm()
+        {
+            _registration.Unregister(); // never Dispose under the engine lock: it would wait for a callback that needs it
+            _timer?.Dispose();
         }
 
         private void OnCancel(CancellationToken token)
         {
-            lock (owner._stack.Gate) owner._stateWaits?.Remove(this);
+            lock (owner._stack.Gate)
+            {
+                if (owner._stateWaits?.Remove(this) != true) return;
+                _timer?.Dispose();
+            }
             _completion.TrySetCanceled(token);
+        }
+
+        // The time ran out: the wait ends as if the condition held (a lingering close returns; the FIN goes on).
+        private void OnTimeout()
+        {
+            lock (owner._stack.Gate)
+            {
+                if (owner._stateWaits?.Remove(this) != true) return;
+                Finish();
+            }
         }
     }
 }

@@ -284,31 +284,24 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 
     /// <summary>
     /// Waits until the connection is established (a connect in progress, see <see cref="NetStack.Connect"/>);
-    /// throws the failure as a <see cref="SocketException"/> (reported once) when it did not get there.
+    /// throws the failure as a <see cref="SocketException"/> (reported once) when it did not get there, and
+    /// <see cref="SocketError.ConnectionAborted"/> when it was closed or aborted before it did (Linux: ECONNABORTED).
     /// </summary>
-    public async Task WaitConnectedAsync(CancellationToken cancellationToken = default)
+    public Task WaitConnectedAsync(CancellationToken cancellationToken = default) =>
+        WaitForStateAsync(static c => c.State is not (TcpState.SynSent or TcpState.SynReceived), static connection => connection.ConnectFailure(), null, cancellationToken);
+
+    /// <summary>Under the engine lock, once the handshake has ended: why it failed, or null when it did not.</summary>
+    private SocketException? ConnectFailure()
     {
-        await WaitForStateAsync(static c => c.State is not (TcpState.SynSent or TcpState.SynReceived), cancellationToken).ConfigureAwait(false);
-        SocketError error = SocketError.Success;
-        _stack.Enter();
-        try
-        {
-            if (_tcb.State == TcpState.Closed)
-            {
-                error = TakePendingError();
-                if (error == SocketError.Success && _tcb.Error != TcpError.None) error = _stack.Translate(_tcb.Error);
-            }
-        }
-        finally
-        {
-            _stack.Exit();
-        }
-        if (error != SocketError.Success) throw new SocketException((int)error);
+        if (_tcb.State != TcpState.Closed) return null;
+        SocketError error = TakePendingError();
+        if (error == SocketError.Success) error = _tcb.Error != TcpError.None ? _stack.Translate(_tcb.Error) : SocketError.ConnectionAborted;
+        return new SocketException((int)error);
     }
 
     /// <summary>Waits until everything written has been acknowledged by the peer (or the connection ended).</summary>
     public Task FlushAsync(CancellationToken cancellationToken = default) =>
-        WaitForStateAsync(static c => c.BytesUnacknowledged == 0 || c.State == TcpState.Closed, cancellationToken);
+        WaitForStateAsync(static c => c.BytesUnacknowledged == 0 || c.State == TcpState.Closed, null, null, cancellationToken);
 
     /// <summary>
     /// Send: half-close — a FIN follows the data already written, and reading goes on (RFC 9293 §3.6).
@@ -339,9 +332,9 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// Closes the connection: a FIN after the data already written, or a RST when unread data is left
     /// (RFC 2525 §2.17) or <see cref="Linger"/> is zero. With a positive linger, waits for the FIN's acknowledgment.
     /// </summary>
-    public async ValueTask CloseAsync(CancellationToken cancellationToken = default)
+    public ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
-        if (_stack.IsStopping) return; // the stack closes (or has closed) every connection itself; cleanup never throws
+        if (_stack.IsStopping) return default; // the stack closes (or has closed) every connection itself; cleanup never throws
         _stack.Enter();
         try
         {
@@ -353,18 +346,10 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         {
             _stack.Exit();
         }
-        if (Linger is TimeSpan linger && linger > TimeSpan.Zero)
-        {
-            try
-            {
-                await WaitForStateAsync(static c => c.State is TcpState.Closed or TcpState.TimeWait or TcpState.FinWait2, cancellationToken)
-                    .WaitAsync(linger, _stack.TimeProvider, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // SO_LINGER ran out: close returns and the FIN goes on being retransmitted in the background, as on Linux.
-            }
-        }
+        if (Linger is not TimeSpan linger || linger <= TimeSpan.Zero) return default;
+        // SO_LINGER: wait for the FIN's acknowledgment; when the time runs out, close returns and the FIN goes on
+        // being retransmitted in the background, as on Linux.
+        return new ValueTask(WaitForStateAsync(static c => c.State is TcpState.Closed or TcpState.TimeWait or TcpState.FinWait2, null, linger, cancellationToken));
     }
 
     /// <summary>Resets the connection at once (RST).</summary>

@@ -42,7 +42,6 @@ public sealed class UserTcpListener : IDisposable
         set
         {
             ArgumentNullException.ThrowIfNull(value);
-            value.Validate();
             if (value.SendBufferSize != _listenOptions.SendBufferSize || value.ReceiveBufferSize != _listenOptions.ReceiveBufferSize)
             {
                 throw new InvalidOperationException("a listener's buffer sizes are fixed when it starts listening: give them to NetStack.Listen");

@@ -1,0 +1,224 @@
+using System.Globalization;
+using System.Net.Sockets;
+using UserTcp.Engine;
+using UserTcp.Sockets;
+using static UserTcp.Script.LinuxSymbols;
+using static UserTcp.Script.SocketErrno;
+
+namespace UserTcp.Script;
+
+/// <summary>
+/// setsockopt and getsockopt, onto the API's options: a connection's properties once it exists, a listener's
+/// <see cref="UserTcpListener.Options"/> for what it accepts next, and before either the descriptor's
+/// <see cref="ConnectionOptions"/> for the next connect() or listen(). A value the API refuses as out of range is
+/// EINVAL, as setsockopt's.
+/// </summary>
+internal sealed partial class ScriptExecution
+{
+    // SO_SNDBUF/SO_RCVBUF. Linux doubles the value set ("to allow space for bookkeeping overhead", socket(7)),
+    // getsockopt returns the doubled value, and the data the buffer holds — the receive window it offers — is about
+    // the value set. The runner does the same, exactly: the buffer holds N bytes of data and getsockopt reports 2N.
+    // Linux's floors apply (SOCK_MIN_RCVBUF 2304 and SOCK_MIN_SNDBUF 4608 on x86-64, as doubled values); its ceiling
+    // (net.core.rmem_max/wmem_max) does not, there being no sysctl here.
+    private const int MaxBufferOption = 64 * 1024 * 1024;
+    private const int MinReportedReceiveBuffer = 2304;
+    private const int MinReportedSendBuffer = 4608;
+
+    private Func<Outcome?> SetSockOpt(int line, SyscallSpec call)
+    {
+        Arguments(line, call, 5);
+        int fd = Fd(line, call);
+        (long level, long name) = OptionName(line, call);
+        ScriptExpression valueExpression = call.Arguments[3];
+        TimeSpan? linger = null;
+        long value = 0;
+        if (level == SOL_SOCKET && name == SO_LINGER) linger = LingerValue(line, valueExpression);
+        else value = Int(line, valueExpression, "the option value");
+        if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && value is < 0 or > MaxBufferOption)
+        {
+            throw Fail(line, $"{call.Arguments[2]} of {value} is not supported (0 to {MaxBufferOption} bytes)");
+        }
+        if (level == IPPROTO_TCP && name == TCP_LINGER2 && value < 0)
+        {
+            throw Fail(line, "TCP_LINGER2 below 0 (reset orphaned FIN-WAIT-2 at once) is not supported by the engine");
+        }
+        return () =>
+        {
+            if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
+            if (level == SOL_SOCKET && name == SO_REUSEADDR)
+            {
+                socket.ReuseAddress = value != 0; // bind()'s, kept with the descriptor
+                return Outcome.Ok(0);
+            }
+            if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && socket.Listener is not null)
+            {
+                throw Fail(line, $"setsockopt({call.Arguments[2]}) on a socket that is already listening is not supported: the engine fixes "
+                    + "a listener's buffer sizes at listen(); set it before listen()");
+            }
+            try
+            {
+                // The descriptor keeps every option for a later connect() (after a failed one) and for getsockopt.
+                socket.Options = With(socket.Options, level, name, value, linger);
+                if (socket.Listener is { } listener) listener.Options = With(listener.Options, level, name, value, linger);
+                if (socket.Connection is { } connection) Set(connection, level, name, value, linger);
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                return Outcome.Error(EINVAL);
+            }
+            catch (SocketException exception)
+            {
+                return Failed(exception.SocketErrorCode);
+            }
+            return Outcome.Ok(0);
+        };
+    }
+
+    /// <summary><paramref name="options"/> with one option set, as setsockopt would before the connection exists.</summary>
+    private static ConnectionOptions With(ConnectionOptions options, long level, long name, long value, TimeSpan? linger) => (level, name) switch
+    {
+        (SOL_SOCKET, SO_KEEPALIVE) => options with { KeepAlive = value != 0 },
+        (SOL_SOCKET, SO_LINGER) => options with { Linger = linger },
+        (SOL_SOCKET, SO_SNDBUF) => options with { SendBufferSize = BufferBytes(name, value) },
+        (SOL_SOCKET, SO_RCVBUF) => options with { ReceiveBufferSize = BufferBytes(name, value) },
+        (IPPROTO_TCP, TCP_NODELAY) => options with { NoDelay = value != 0 },
+        (IPPROTO_TCP, TCP_KEEPIDLE) => options with { KeepAliveIdle = TimeSpan.FromSeconds(value) },
+        (IPPROTO_TCP, TCP_KEEPINTVL) => options with { KeepAliveInterval = TimeSpan.FromSeconds(value) },
+        (IPPROTO_TCP, TCP_KEEPCNT) => options with { KeepAliveCount = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
+        // 0 means the system's tcp_fin_timeout again.
+        (IPPROTO_TCP, TCP_LINGER2) => options with { FinWait2Timeout = value == 0 ? null : TimeSpan.FromSeconds(Math.Min(value, ConnectionOptions.MaxFinWait2Timeout.TotalSeconds)) },
+        _ => options,
+    };
+
+    /// <summary>One option on an existing connection. Buffer sizes are fixed once it exists: accepted, and nothing changes (as on Linux, for the window).</summary>
+    private void Set(UserTcpConnection connection, long level, long name, long value, TimeSpan? linger)
+    {
+        switch (level, name)
+        {
+            case (SOL_SOCKET, SO_KEEPALIVE):
+                connection.KeepAlive = value != 0;
+                break;
+            case (SOL_SOCKET, SO_LINGER):
+                connection.Linger = linger;
+                break;
+            case (IPPROTO_TCP, TCP_NODELAY):
+                connection.NoDelay = value != 0;
+                break;
+            case (IPPROTO_TCP, TCP_KEEPIDLE):
+                connection.KeepAliveIdle = TimeSpan.FromSeconds(value);
+                break;
+            case (IPPROTO_TCP, TCP_KEEPINTVL):
+                connection.KeepAliveInterval = TimeSpan.FromSeconds(value);
+                break;
+            case (IPPROTO_TCP, TCP_KEEPCNT):
+                connection.KeepAliveCount = (int)Math.Clamp(value, int.MinValue, int.MaxValue);
+                break;
+            case (IPPROTO_TCP, TCP_LINGER2):
+                connection.FinWait2Timeout = value == 0 ? _config.FinWait2Timeout : TimeSpan.FromSeconds(value);
+                break;
+        }
+    }
+
+    private Func<Outcome?> GetSockOpt(int line, SyscallSpec call)
+    {
+        Arguments(line, call, 5);
+        int fd = Fd(line, call);
+        (long level, long name) = OptionName(line, call);
+        ScriptExpression expected = call.Arguments[3];
+        return () =>
+        {
+            if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
+            UserTcpConnection? c = socket.Connection;
+            // Before the connection exists: what the next connect() or listen() would use; a listener's: what it accepts with.
+            ConnectionOptions options = socket.Listener?.Options ?? socket.Options;
+            if (level == SOL_SOCKET && name == SO_LINGER)
+            {
+                TimeSpan? linger = c is not null ? c.Linger : options.Linger;
+                TimeSpan? wanted = expected is EllipsisExpression ? linger : LingerValue(line, expected);
+                if (wanted != linger)
+                {
+                    throw Fail(line, $"getsockopt(SO_LINGER) gave {{onoff={(linger is null ? 0 : 1)}, linger={(int)(linger?.TotalSeconds ?? 0)}}}, the script expects {expected}");
+                }
+                return Outcome.Ok(0);
+            }
+            long actual;
+            switch (level, name)
+            {
+                case (SOL_SOCKET, SO_ERROR):
+                    // SO_ERROR: the pending error, cleared by reading it (sock_error).
+                    SocketError error = c?.TakeError() ?? SocketError.Success;
+                    actual = error == SocketError.Success ? 0 : Failed(error).Errno;
+                    break;
+                case (SOL_SOCKET, SO_REUSEADDR):
+                    actual = socket.ReuseAddress ? 1 : 0;
+                    break;
+                case (SOL_SOCKET, SO_KEEPALIVE):
+                    actual = (c?.KeepAlive ?? options.KeepAlive ?? _config.KeepAlive) ? 1 : 0;
+                    break;
+                case (SOL_SOCKET, SO_SNDBUF):
+                    actual = 2L * (c?.SendBufferSize ?? options.SendBufferSize ?? _config.SendBufferSize);
+                    break;
+                case (SOL_SOCKET, SO_RCVBUF):
+                    actual = 2L * (c?.ReceiveBufferSize ?? options.ReceiveBufferSize ?? _config.ReceiveBufferSize);
+                    break;
+                case (IPPROTO_TCP, TCP_NODELAY):
+                    actual = (c?.NoDelay ?? options.NoDelay ?? _config.NoDelay) ? 1 : 0;
+                    break;
+                case (IPPROTO_TCP, TCP_KEEPIDLE):
+                    actual = (long)(c?.KeepAliveIdle ?? options.KeepAliveIdle ?? _config.KeepAliveIdle).TotalSeconds;
+                    break;
+                case (IPPROTO_TCP, TCP_KEEPINTVL):
+                    actual = (long)(c?.KeepAliveInterval ?? options.KeepAliveInterval ?? _config.KeepAliveInterval).TotalSeconds;
+                    break;
+                case (IPPROTO_TCP, TCP_KEEPCNT):
+                    actual = c?.KeepAliveCount ?? options.KeepAliveCount ?? _config.KeepAliveCount;
+                    break;
+                default: // TCP_LINGER2
+                    actual = (long)(c?.FinWait2Timeout ?? options.FinWait2Timeout ?? _config.FinWait2Timeout).TotalSeconds;
+                    break;
+            }
+            if (expected is not EllipsisExpression && Int(line, expected, "the expected option value") != actual)
+            {
+                string shown = name == SO_ERROR && level == SOL_SOCKET && actual != 0 ? $"{actual} ({ErrnoName((int)actual)})" : actual.ToString(CultureInfo.InvariantCulture);
+                throw Fail(line, $"getsockopt({call.Arguments[2]}) gave [{shown}], the script expects {expected}");
+            }
+            return Outcome.Ok(0);
+        };
+    }
+
+    /// <summary>The bytes of data the buffer holds after setsockopt(SO_SNDBUF or SO_RCVBUF, <paramref name="value"/>).</summary>
+    private static int BufferBytes(long name, long value) =>
+        (int)(Math.Max(2 * value, name == SO_SNDBUF ? MinReportedSendBuffer : MinReportedReceiveBuffer) / 2);
+
+    private static (long Level, long Name) OptionName(int line, SyscallSpec call)
+    {
+        long level = Int(line, call.Arguments[1], "the level");
+        long name = Int(line, call.Arguments[2], "the option name");
+        bool known = (level, name) switch
+        {
+            (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
+            (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
+            (IPPROTO_TCP, TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2) => true,
+            _ => false,
+        };
+        if (!known)
+        {
+            throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
+                + "TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2)");
+        }
+        return (level, name);
+    }
+
+    /// <summary>SO_LINGER's struct linger as the API's linger: null when off, else the time close may wait (zero resets).</summary>
+    private static TimeSpan? LingerValue(int line, ScriptExpression expression)
+    {
+        if (expression is ListExpression { Struct: LingerStruct linger })
+        {
+            long on = Int(line, linger.OnOff, "onoff");
+            long seconds = Int(line, linger.Linger, "linger");
+            if (seconds < 0) throw Fail(line, $"a linger time of {seconds} s is not supported");
+            return on == 0 ? null : TimeSpan.FromSeconds(seconds);
+        }
+        throw Fail(line, $"SO_LINGER takes {{onoff=N, linger=N}}, not `{expression}`");
+    }
+}
