@@ -205,21 +205,17 @@ internal sealed class CodeEvaluator(Func<TcpInfoField, long> field, Action<strin
         return Evaluate(expr, line).ToString(CultureInfo.InvariantCulture);
     }
 
-    private static IEnumerable<TcpInfoField> Fields(AssertExpr expr) => expr switch
-    {
-        FieldExpr f => [f.Field],
-        UnaryExpr u => Fields(u.Operand),
-        BinaryExpr b => Fields(b.Left).Concat(Fields(b.Right)),
-        CompareExpr c => c.Operands.SelectMany(Fields),
-        _ => [],
-    };
+    private static IEnumerable<TcpInfoField> Fields(AssertExpr expr) => Leaves(expr).OfType<FieldExpr>().Select(f => f.Field);
 
-    private static IEnumerable<string> Variables(AssertExpr expr) => expr switch
+    private static IEnumerable<string> Variables(AssertExpr expr) => Leaves(expr).OfType<VariableExpr>().Select(v => v.Name);
+
+    /// <summary>The names and numbers an expression is made of, left to right.</summary>
+    private static IEnumerable<AssertExpr> Leaves(AssertExpr expr) => expr switch
     {
-        VariableExpr v => [v.Name],
-        UnaryExpr u => Variables(u.Operand),
-        BinaryExpr b => Variables(b.Left).Concat(Variables(b.Right)),
-        CompareExpr c => c.Operands.SelectMany(Variables),
-        _ => [],
+        UnaryExpr u => Leaves(u.Operand),
+        BinaryExpr b => Leaves(b.Left).Concat(Leaves(b.Right)),
+        CompareExpr c => c.Operands.SelectMany(Leaves),
+        TupleExpr t => t.Items.SelectMany(Leaves),
+        _ => [expr],
     };
 }
