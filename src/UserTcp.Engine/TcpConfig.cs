@@ -63,6 +63,31 @@ public sealed record TcpConfig
     /// tests pin it, e.g. near 2^32 so every run crosses the wrap.
     /// </summary>
     public Func<FourTuple, uint>? InitialSequenceNumber { get; init; }
+    /// <summary>
+    /// Chooses the offset of a connection's TSval clock (RFC 7323 §5.4; Linux randomizes it per connection). The
+    /// default draws from the seeded generator; tests pin it.
+    /// </summary>
+    public Func<FourTuple, uint>? TimestampOffset { get; init; }
+    /// <summary>Offer window scaling (RFC 7323 §2; Linux net.ipv4.tcp_window_scaling).</summary>
+    public bool WindowScaling { get; init; } = true;
+    /// <summary>Offer SACK (RFC 2018; Linux net.ipv4.tcp_sack): SACK blocks, the scoreboard and RFC 6675 recovery.</summary>
+    public bool Sack { get; init; } = true;
+    /// <summary>Report duplicates with D-SACK (RFC 2883; Linux net.ipv4.tcp_dsack), when SACK is on.</summary>
+    public bool DuplicateSack { get; init; } = true;
+    /// <summary>Offer timestamps (RFC 7323 §3; Linux net.ipv4.tcp_timestamps): RTT on every ACK, PAWS.</summary>
+    public bool Timestamps { get; init; } = true;
+    /// <summary>
+    /// RACK-TLP loss detection and tail loss probes (RFC 8985), when SACK is on — Linux's default (tcp_recovery = 1,
+    /// tcp_early_retrans = 3). Off, SACK recovery is RFC 6675's DupThresh and IsLost alone.
+    /// </summary>
+    public bool RackTlp { get; init; } = true;
+    /// <summary>The congestion-control algorithm of new connections (Linux net.ipv4.tcp_congestion_control).</summary>
+    public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
+    /// <summary>
+    /// At most this many of a new connection's first data segments are acknowledged at once, as Linux's quick-ACK
+    /// mode does (TCP_MAX_QUICKACKS = 16; fewer with a small window); 0 delays ACKs from the start.
+    /// </summary>
+    public int QuickAcks { get; init; } = Receiver.MaxQuickAcks;
     /// <summary>Seed for the engine's own random choices (ISNs, ephemeral ports) when no generator is given.</summary>
     public int RandomSeed { get; init; } = 9293;
 }

@@ -102,7 +102,18 @@ public sealed class TcpEngine
 
         if (_connections.TryGetValue(id, out TcpConnection? connection) && connection.State != TcpState.Closed)
         {
-            connection.OnSegment(now, seg);
+            if (connection.AcceptsNewSyn(seg) && _listeners.TryGetValue(seg.DestinationPort, out TcpListener? successorListener))
+            {
+                // RFC 6191, as Linux: the SYN ends TIME-WAIT and opens a new connection, numbered beyond the old one.
+                SeqNumber iss = connection.SuccessorIss;
+                connection.EndForSuccessor();
+                _connections.Remove(id);
+                OnSegmentInListen(now, successorListener, id, seg, iss);
+            }
+            else
+            {
+                connection.OnSegment(now, seg);
+            }
         }
         else if (_listeners.TryGetValue(seg.DestinationPort, out TcpListener? listener))
         {
@@ -129,7 +140,7 @@ public sealed class TcpEngine
     }
 
     // RFC 9293 §3.10.7.2: LISTEN.
-    private void OnSegmentInListen(TimeSpan now, TcpListener listener, FourTuple id, in TcpSegment seg)
+    private void OnSegmentInListen(TimeSpan now, TcpListener listener, FourTuple id, in TcpSegment seg, SeqNumber? iss = null)
     {
         if (seg.Has(TcpFlags.Rst)) return; // an incoming RST is ignored
         if (seg.Has(TcpFlags.Ack))
@@ -148,9 +159,9 @@ public sealed class TcpEngine
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.SynQueueFull, SegmentSummary.From(seg)));
             return;
         }
-        TcpConnection connection = NewConnection(id, listener, listener.ConnectionConfig);
+        TcpConnection connection = NewConnection(id, listener, listener.ConnectionConfig, iss);
         listener.SynQueueLength++;
-        connection.OpenPassive(now, seg);
+        connection.OpenPassive(now, seg, iss is null ? TcpCause.SynInListen : TcpCause.SynReusedTimeWait);
     }
 
     // RFC 9293 §3.10.7.1: CLOSED (no connection, no listener).
@@ -176,10 +187,12 @@ public sealed class TcpEngine
         Counters.ResetsSent++;
     }
 
-    private TcpConnection NewConnection(FourTuple id, TcpListener? listener, TcpConfig config)
+    private TcpConnection NewConnection(FourTuple id, TcpListener? listener, TcpConfig config, SeqNumber? successorIss = null)
     {
-        uint iss = config.InitialSequenceNumber?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
-        var connection = new TcpConnection(this, id, config, new SeqNumber(iss), listener);
+        uint iss = successorIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
+        // Linux randomizes each connection's TSval offset (tcp_timestamps = 1), so TSvals say nothing about uptime.
+        uint timestampOffset = config.TimestampOffset?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
+        var connection = new TcpConnection(this, id, config, new SeqNumber(iss), listener, timestampOffset);
         _connections[id] = connection;
         return connection;
     }
@@ -246,14 +259,6 @@ public sealed class TcpEngine
 
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
     internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) => TransmitFor(connection.Id, segment);
-
-    /// <summary>A control segment at an explicit sequence number (probes, resets), counted and traced like any other.</summary>
-    internal void SendControl(TcpConnection connection, SeqNumber seq, TcpFlags flags)
-    {
-        TcpRepr repr = connection.ControlSegment(seq, flags);
-        TransmitFor(connection.Id, repr);
-        if ((flags & TcpFlags.Rst) != 0) Counters.ResetsSent++;
-    }
 
     private void TransmitFor(FourTuple id, scoped in TcpRepr segment)
     {

@@ -87,13 +87,6 @@ internal sealed record BehaviourSysctl(string Name, Func<long, ISysctlValues, bo
         : Outcome(SetupEffect.NotApplied, value, UserTcp);
 }
 
-/// <summary>A sysctl whose value is a word (<c>tcp_congestion_control</c>).</summary>
-internal sealed record WordSysctl(string Name, Func<string, bool> Matches, string UserTcp) : SysctlKnob(Name)
-{
-    public override SetupOutcome Apply(string value, ref TcpConfig config, ISysctlValues values) =>
-        Outcome(Matches(value.Trim()) ? SetupEffect.AlreadySo : SetupEffect.NotApplied, value, UserTcp);
-}
-
 /// <summary>
 /// The table of Linux sysctls that upstream scripts set, and their meaning for UserTcp (docs/scripts.md, "Set-up
 /// commands"). Names not in the table have no equivalent and are not applied.
@@ -134,25 +127,34 @@ internal static class LinuxSysctls
         yield return new ConfigSysctl(V4 + "tcp_rto_max_ms", "milliseconds", (text, c) => SysctlKnob.TryInteger(text, out long ms) && ms is >= 1000 and <= 120_000
             ? (c with { MaxRto = TimeSpan.FromMilliseconds(ms) }, $"maximum RTO {ms / 1000.0:0.###} s")
             : null);
+        yield return Switch(V4 + "tcp_timestamps", (c, on) => c with { Timestamps = on }, "timestamps (RFC 7323)");
+        yield return Switch(V4 + "tcp_sack", (c, on) => c with { Sack = on }, "SACK (RFC 2018) and the scoreboard");
+        yield return Switch(V4 + "tcp_dsack", (c, on) => c with { DuplicateSack = on }, "D-SACK (RFC 2883)");
+        yield return Switch(V4 + "tcp_window_scaling", (c, on) => c with { WindowScaling = on }, "window scaling (RFC 7323 §2)");
+        // RACK loss detection (tcp_recovery bit 1) and the tail loss probe (tcp_early_retrans 3 or 4) are one switch
+        // in UserTcp, RFC 8985's RACK-TLP: either turned off turns it off; on again only with both on.
+        yield return new ConfigSysctl(V4 + "tcp_recovery", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
+            ? (c with { RackTlp = (v & 1) != 0 }, (v & 1) != 0 ? "RACK-TLP loss detection (RFC 8985)" : "no RACK-TLP: RFC 6675 recovery alone")
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_early_retrans", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
+            ? v is 3 or 4 ? (c, "tail loss probes with RACK (RFC 8985), as tcp_recovery says") : (c with { RackTlp = false }, "no tail loss probe, hence no RACK-TLP")
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_congestion_control", "reno or cubic", (text, c) =>
+            CongestionControlAlgorithms.TryParse(text, out CongestionControlAlgorithm algorithm)
+                ? (c with { CongestionControl = algorithm }, $"congestion control {algorithm.LinuxName()}")
+                : null);
         yield return new ConfigSysctl(V4 + "ip_local_port_range", "two port numbers", (text, c) => SysctlKnob.Integers(text, 2) is [var first and >= 1 and <= 65535, var last and >= 1 and <= 65535] && first <= last
             ? (c with { EphemeralPortFirst = (ushort)first, EphemeralPortLast = (ushort)last }, $"ephemeral ports {first}-{last}")
             : null);
 
         // ── Behaviours UserTcp has one way (today) ──
-        yield return Fixed(V4 + "tcp_timestamps", v => v == 0, "UserTcp sends no timestamps (RFC 7323 §3)");
-        yield return Fixed(V4 + "tcp_sack", v => v == 0, "UserTcp neither offers nor uses SACK (RFC 2018)");
-        yield return Fixed(V4 + "tcp_dsack", v => v == 0, "UserTcp sends no D-SACK blocks (RFC 2883)");
         yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");
-        yield return Fixed(V4 + "tcp_window_scaling", v => v == 1, "UserTcp always offers window scaling (RFC 7323 §2)");
         yield return Fixed(V4 + "tcp_ecn", v => v == 0, "UserTcp neither requests nor accepts ECN (RFC 3168)");
         yield return new BehaviourSysctl(V4 + "tcp_ecn_option", (v, set) => v == 0 || (set[V4 + "tcp_ecn"] is null or "0" or "1" or "2"),
             "AccECN options are sent only on AccECN connections, which UserTcp never negotiates");
         yield return Fixed(V4 + "tcp_reordering", v => v == 3, "UserTcp's duplicate-ACK threshold is 3 (RFC 5681 §3.2)");
-        yield return Fixed(V4 + "tcp_early_retrans", v => v == 0, "UserTcp has neither early retransmit nor tail loss probes");
-        yield return Fixed(V4 + "tcp_recovery", v => (v & 1) == 0, "UserTcp has no RACK loss detection (RFC 8985)");
         yield return Fixed(V4 + "tcp_frto", v => v == 0, "UserTcp has no F-RTO (RFC 5682)");
         yield return Fixed(V4 + "tcp_slow_start_after_idle", v => v == 0, "UserTcp keeps its congestion window across idle periods");
-        yield return new WordSysctl(V4 + "tcp_congestion_control", name => name == "reno", "UserTcp's congestion control is NewReno (RFC 6582)");
         yield return Fixed(V4 + "tcp_mtu_probing", v => v == 0, "UserTcp does no path MTU probing");
         yield return Fixed(V4 + "tcp_moderate_rcvbuf", v => v == 0, "UserTcp does not grow its receive buffer");
         yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
@@ -161,12 +163,18 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_notsent_lowat", v => v == uint.MaxValue, "UserTcp has no limit on unsent data in the send buffer");
         yield return Fixed(V4 + "tcp_fastopen", v => v == 0, "UserTcp has no TCP Fast Open (RFC 7413)");
         yield return Fixed(V4 + "tcp_syncookies", v => v == 0, "UserTcp sends no SYN cookies");
-        yield return Fixed(V4 + "tcp_comp_sack_nr", v => v == 0, "UserTcp sends no SACK blocks to compress");
+        yield return Fixed(V4 + "tcp_comp_sack_nr", v => v == 0, "UserTcp sends each SACK block with its ACK; it never delays them to compress");
         yield return Fixed(V4 + "tcp_tso_win_divisor", _ => false, "UserTcp has no TSO bursts to size");
         yield return Fixed(V4 + "tcp_min_tso_segs", _ => false, "UserTcp has no TSO bursts to size");
         yield return Fixed(V4 + "tcp_pacing_ss_ratio", _ => false, "UserTcp does not pace");
         yield return Fixed(V4 + "tcp_pacing_ca_ratio", _ => false, "UserTcp does not pace");
     }
+
+    /// <summary>A 0/1 switch of a feature the engine can turn off (per stack and per connection).</summary>
+    private static ConfigSysctl Switch(string name, Func<TcpConfig, bool, TcpConfig> set, string what) =>
+        new(name, "0 or 1", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is 0 or 1
+            ? (set(c, v == 1), $"{what} {(v == 1 ? "on" : "off")}")
+            : null);
 
     private static BehaviourSysctl Fixed(string name, Func<long, bool> matches, string userTcp) => new(name, (v, _) => matches(v), userTcp);
 

@@ -68,20 +68,32 @@ internal sealed record CapturedSegment(
     }
 }
 
-/// <summary>A captured segment with its numbers made relative the way the script writes them.</summary>
+/// <summary>
+/// A captured segment with its numbers made relative the way the script writes them; a TSval is in script terms too
+/// (<see cref="TimestampMapping"/>), with the live value kept in <see cref="LiveTimestamp"/>.
+/// </summary>
 internal sealed record RelativeSegment(TcpFlags Flags, uint Seq, int PayloadLength, uint Ack, ushort Window, ushort UrgentPointer, IReadOnlyList<OptionSpec> Options)
 {
+    /// <summary>The TSval as sent, before mapping to script terms; null without a timestamp option.</summary>
+    public uint? LiveTimestamp { get; init; }
+
     /// <summary>
     /// Outbound seq relative to UserTcp's ISN (<paramref name="localBase"/>); ack and SACK blocks relative to the script
     /// side's ISN (<paramref name="remoteBase"/>) when the ACK bit is set, as packetdrill maps them.
     /// </summary>
-    public static RelativeSegment From(CapturedSegment s, uint localBase, uint remoteBase)
+    public static RelativeSegment From(CapturedSegment s, uint localBase, uint remoteBase, TimestampMapping? timestamps = null)
     {
         bool ack = (s.Flags & TcpFlags.Ack) != 0;
-        var options = s.Options.Select(o => o is SackOption sack
-            ? new SackOption(sack.Blocks.Select(b => (unchecked(b.Left - remoteBase), unchecked(b.Right - remoteBase))).ToList())
-            : o).ToList();
-        return new RelativeSegment(s.Flags, unchecked(s.Seq - localBase), s.PayloadLength, ack ? unchecked(s.Ack - remoteBase) : s.Ack, s.Window, s.UrgentPointer, options);
+        var options = s.Options.Select(o => o switch
+        {
+            SackOption sack => new SackOption(sack.Blocks.Select(b => (unchecked(b.Left - remoteBase), unchecked(b.Right - remoteBase))).ToList()),
+            TimestampOption ts when timestamps is not null => ts with { Value = timestamps.ToScript(ts.Value) },
+            _ => o,
+        }).ToList();
+        return new RelativeSegment(s.Flags, unchecked(s.Seq - localBase), s.PayloadLength, ack ? unchecked(s.Ack - remoteBase) : s.Ack, s.Window, s.UrgentPointer, options)
+        {
+            LiveTimestamp = s.Options.OfType<TimestampOption>().FirstOrDefault()?.Value,
+        };
     }
 
     /// <summary>
@@ -109,13 +121,64 @@ internal sealed record RelativeSegment(TcpFlags Flags, uint Seq, int PayloadLeng
 }
 
 /// <summary>
+/// packetdrill's TCP timestamp bookkeeping for one script: an outbound TSval cannot be predicted, so the first one
+/// UserTcp sends anchors script values to live ones (first_script_ts_val ↔ first_actual_ts_val in packetdrill's
+/// run_packet.c). Each matched outbound line records script val → live val, so an inbound TSecr written as a value
+/// from an earlier outbound line is sent as the live value; with --tcp_ts_ecr_scaled, others are shifted by the anchor.
+/// </summary>
+internal sealed class TimestampMapping
+{
+    private readonly Dictionary<uint, uint> _scriptToLive = [];
+    private uint _firstScript;
+    private uint _firstLive;
+
+    /// <summary>--tcp_ts_tick_usecs: when set, outbound TSvals are checked against the script at this tick, within tolerance.</summary>
+    public long TickMicros { get; set; }
+    public bool Anchored { get; private set; }
+
+    /// <summary>An outbound line with <c>TS val</c> <paramref name="scriptValue"/> matched a segment with <paramref name="liveValue"/>.</summary>
+    public void Learn(uint scriptValue, uint liveValue)
+    {
+        _scriptToLive[scriptValue] = liveValue;
+        if (Anchored) return;
+        Anchored = true;
+        _firstScript = scriptValue;
+        _firstLive = liveValue;
+    }
+
+    /// <summary>A live TSval in script terms (what the script would have written).</summary>
+    public uint ToScript(uint liveValue) => Anchored ? unchecked(_firstScript + (liveValue - _firstLive)) : liveValue;
+
+    /// <summary>--tcp_ts_ecr_scaled: an inbound TSecr that names no outbound TSval is shifted by the anchor.</summary>
+    public bool EcrScaled { get; set; }
+
+    /// <summary>
+    /// The live TSecr to send for a script's inbound <c>ecr</c>: the live TSval of the outbound line that carried it,
+    /// or with --tcp_ts_ecr_scaled one shifted by the anchor; null otherwise (packetdrill then fails the script).
+    /// </summary>
+    public uint? ToLiveEcr(uint scriptEcr) =>
+        _scriptToLive.TryGetValue(scriptEcr, out uint live) ? live
+        : EcrScaled && Anchored ? unchecked(scriptEcr - _firstScript + _firstLive)
+        : null;
+
+    /// <summary>
+    /// Whether a TSval (already in script terms) is close enough to the script's: only checked with
+    /// --tcp_ts_tick_usecs and once anchored, as packetdrill's verify_outbound_tcp_option.
+    /// </summary>
+    public bool ValueMatches(uint scriptValue, uint mappedValue, long toleranceMicros) =>
+        TickMicros == 0 || !Anchored || Math.Abs((long)unchecked((int)(mappedValue - scriptValue))) * TickMicros <= toleranceMicros;
+}
+
+/// <summary>
 /// Compares an expected outbound packet line with what UserTcp sent. Strict by default (every written field, options
-/// in order, as packetdrill); <c>--relaxed</c> skips the window and compares options as a set of what UserTcp
-/// implements (MSS value, window scale present), so scripts written for Linux run unchanged.
+/// in order, as packetdrill): a TSval is compared only with --tcp_ts_tick_usecs, as packetdrill does (it cannot be
+/// predicted), a TSecr always (it echoes the script's own values). <c>--relaxed</c> skips the window and compares
+/// options as a set (NOPs and order aside, window scale by presence, timestamps by presence), so scripts written for
+/// Linux's tuning run unchanged.
 /// </summary>
 internal static class PacketMatcher
 {
-    public static List<string> Differences(PacketSpec expected, RelativeSegment actual, bool relaxed)
+    public static List<string> Differences(PacketSpec expected, RelativeSegment actual, bool relaxed, TimestampMapping? timestamps = null, long toleranceMicros = 0)
     {
         var differences = new List<string>();
         if (expected.Flags != actual.Flags) differences.Add($"flags {ScriptFormat.Flags(actual.Flags)} instead of {ScriptFormat.Flags(expected.Flags)}");
@@ -124,7 +187,7 @@ internal static class PacketMatcher
         if (expected.Ack is uint ack && ack != actual.Ack) differences.Add($"ack {actual.Ack} instead of {ack}");
         if (!relaxed && expected.Window is ushort window && window != actual.Window) differences.Add($"win {actual.Window} instead of {window}");
         if (expected.UrgentPointer is ushort urg && urg != actual.UrgentPointer) differences.Add($"urg {actual.UrgentPointer} instead of {urg}");
-        if (expected.Options is { } options && !OptionsMatch(options, actual.Options, relaxed))
+        if (expected.Options is { } options && !OptionsMatch(options, actual.Options, relaxed, timestamps, toleranceMicros))
         {
             string got = actual.Options.Count == 0 ? "no options" : "<" + string.Join(",", actual.Options) + ">";
             string want = options.Count == 0 ? "none" : "<" + string.Join(",", options) + ">";
@@ -133,23 +196,47 @@ internal static class PacketMatcher
         return differences;
     }
 
-    public static bool OptionsMatch(IReadOnlyList<OptionSpec> expected, IReadOnlyList<OptionSpec> actual, bool relaxed)
+    public static bool OptionsMatch(IReadOnlyList<OptionSpec> expected, IReadOnlyList<OptionSpec> actual, bool relaxed, TimestampMapping? timestamps = null, long toleranceMicros = 0)
     {
-        if (!relaxed) return expected.SequenceEqual(actual);
-        // As a set, padding ignored; options UserTcp never sends (SACK, timestamps) are not required of it; the
-        // window scale shift depends on the buffer size, so only its presence counts.
-        var want = expected.Where(o => o is MssOption or WindowScaleOption or UnknownOption).ToList();
+        if (!relaxed)
+        {
+            if (expected.Count != actual.Count) return false;
+            for (int i = 0; i < expected.Count; i++)
+            {
+                bool same = (expected[i], actual[i]) switch
+                {
+                    (TimestampOption want, TimestampOption sent) => want.EchoReply == sent.EchoReply
+                        && (timestamps?.ValueMatches(want.Value, sent.Value, toleranceMicros) ?? true),
+                    var (want, sent) => want.Equals(sent),
+                };
+                if (!same) return false;
+            }
+            return true;
+        }
+        // As a set, padding ignored; the window scale shift depends on the buffer size and timestamps on the clock, so
+        // only their presence counts.
+        var wanted = expected.Where(o => o is not (NopOption or EolOption)).ToList();
         var got = actual.Where(o => o is not (NopOption or EolOption)).ToList();
-        if (want.Count != got.Count) return false;
-        foreach (OptionSpec option in want)
+        if (wanted.Count != got.Count) return false;
+        foreach (OptionSpec option in wanted)
         {
             bool found = option switch
             {
                 WindowScaleOption => got.Any(o => o is WindowScaleOption),
+                TimestampOption => got.Any(o => o is TimestampOption),
                 _ => got.Contains(option),
             };
             if (!found) return false;
         }
         return true;
+    }
+
+    /// <summary>After an outbound line matched: its TSval anchors or extends the script-to-live mapping.</summary>
+    public static void Learn(PacketSpec expected, RelativeSegment actual, TimestampMapping timestamps)
+    {
+        if (expected.Options?.OfType<TimestampOption>().FirstOrDefault() is { } script && actual.LiveTimestamp is uint live)
+        {
+            timestamps.Learn(script.Value, live);
+        }
     }
 }

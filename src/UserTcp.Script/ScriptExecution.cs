@@ -41,6 +41,8 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     // Every connection the engine's events named, accepted or not.
     private readonly HashSet<FourTuple> _seen = [];
     private readonly Func<TcpError, SocketError>? _errorTranslation;
+    // Script TSvals to live ones (packetdrill's ts_val_map).
+    private readonly TimestampMapping _timestamps = new();
 
     // Settings (script options).
     private bool _relaxed;
@@ -158,6 +160,8 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         _passivePeerPort = settings.RemotePort;
         _engineIsn = settings.LocalIsn;
         _remoteBase = settings.RemoteIsn;
+        _timestamps.TickMicros = settings.TimestampTickMicros;
+        _timestamps.EcrScaled = settings.TimestampEcrScaled;
         uint isn = _engineIsn;
         _config = _config with { Mss = settings.Mss, TimeWaitRst = settings.TimeWaitRst, InitialSequenceNumber = _ => isn };
         _setup = new ScriptSetup(_setupDirectory, _remoteIp, _relaxed, _notices.Add, _trace is null ? null : text => Trace($"{Seconds(_now)} {text}"));
@@ -297,9 +301,18 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         bool ack = (p.Flags & TcpFlags.Ack) != 0;
         uint seq = unchecked(p.Seq + _remoteBase);
         uint ackNumber = ack ? unchecked((p.Ack ?? 0) + _localBase) : p.Ack ?? 0;
-        byte[] options = (p.Options ?? []).SelectMany(o => (o is SackOption sack
-            ? new SackOption(sack.Blocks.Select(b => (unchecked(b.Left + _localBase), unchecked(b.Right + _localBase))).ToList())
-            : o).Encode()).ToArray();
+        byte[] options = (p.Options ?? []).SelectMany(o => (o switch
+        {
+            SackOption sack => new SackOption(sack.Blocks.Select(b => (unchecked(b.Left + _localBase), unchecked(b.Right + _localBase))).ToList()),
+            // packetdrill: an inbound TSecr names an outbound TSval in script terms; send the live value it stands for.
+            TimestampOption ts when ack => ts with
+            {
+                EchoReply = _timestamps.ToLiveEcr(ts.EchoReply)
+                    ?? throw Fail(e.Line, $"unable to infer the live TS ecr for script TS ecr {ts.EchoReply}: no outbound line matched with that TS val "
+                        + "(as packetdrill; --tcp_ts_ecr_scaled shifts it by the first TS val instead)"),
+            },
+            _ => o,
+        }).Encode()).ToArray();
         int tcpLength = TcpSegment.MinHeaderLength + options.Length + p.PayloadLength;
         byte[] packet = new byte[Ipv4Packet.MinHeaderLength + tcpLength];
         var ip = new Ipv4Repr(_remoteIp, _localIp);
@@ -382,7 +395,9 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             (segment, pieces) = Aggregate(segment, p.PayloadLength);
         }
         RelativeSegment actual = Relative(segment);
-        List<string> differences = PacketMatcher.Differences(p, actual, _relaxed);
+        // Timestamps are judged against the time since the script started, as packetdrill does.
+        long timestampTolerance = Math.Max(_tolerance, (long)(_tolerancePercent / 100.0 * expected));
+        List<string> differences = PacketMatcher.Differences(p, actual, _relaxed, _timestamps, timestampTolerance);
         if (segment.SourcePort != _localPort || segment.DestinationPort != _remotePort)
         {
             differences.Insert(0, $"sent from port {segment.SourcePort} to {segment.DestinationPort}, not on the connection under test ({_localPort} to {_remotePort})");
@@ -396,6 +411,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             string off = segment.Time < earliest ? "early" : "late";
             throw Fail(e.Line, $"expected `{p}` {when}, got it at {Seconds(segment.Time)} s, {Seconds(Math.Abs(segment.Time - expected))} s {off} (tolerance {Seconds(tolerance)} s)");
         }
+        PacketMatcher.Learn(p, actual, _timestamps);
         Trace($"{Seconds(segment.Time)} line {e.Line}: {actual.Format()}{(pieces > 1 ? $" ({pieces} segments taken as one, as Linux's TSO sends them)" : "")}");
         _lastEventTime = segment.Time;
     }
@@ -421,7 +437,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         return (total, pieces);
     }
 
-    private RelativeSegment Relative(CapturedSegment segment) => RelativeSegment.From(segment, _localBase, _remoteBase);
+    private RelativeSegment Relative(CapturedSegment segment) => RelativeSegment.From(segment, _localBase, _remoteBase, _timestamps);
 
     /// <summary>Fails when UserTcp sent a segment no line has claimed before <paramref name="line"/> runs.</summary>
     private void CheckNothingUnexpected(int line, bool atEnd = false)

@@ -47,6 +47,13 @@ public struct TcpOptions : IEquatable<TcpOptions>
         return true;
     }
 
+    /// <summary>Keeps only the first <paramref name="count"/> SACK blocks (the most recent, RFC 2018 §4).</summary>
+    public void TrimSackBlocks(int count)
+    {
+        for (int i = Math.Max(0, count); i < _sackCount; i++) _sackBlocks[i] = default;
+        _sackCount = Math.Clamp(count, 0, _sackCount);
+    }
+
     public void ClearSackBlocks()
     {
         _sackBlocks = default;

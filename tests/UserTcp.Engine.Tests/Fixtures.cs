@@ -7,7 +7,7 @@ internal static class Fixtures
 {
     public const uint Isn = Harness.LocalIss;
     public const uint PeerIsn = Harness.PeerIss;
-    public static readonly TcpOptions PeerSynOptions = new() { MaxSegmentSize = 1460, WindowScale = 7, SackPermitted = true };
+    public static readonly TcpOptions PeerSynOptions = new() { MaxSegmentSize = 1460, WindowScale = 7 };
 
     /// <summary>Passive open up to SYN-RECEIVED: the SYN-ACK is already consumed from the output.</summary>
     public static (Harness H, TcpListener Listener) SynReceived(TcpConfig? config = null)

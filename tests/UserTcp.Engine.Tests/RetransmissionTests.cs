@@ -10,6 +10,9 @@ namespace UserTcp.Engine.Tests;
 /// </summary>
 public class RetransmissionTests
 {
+    /// <summary>The RFC 5681 / RFC 6582 numbers below are NewReno's (CUBIC, the default, has its own tests).</summary>
+    private static readonly TcpConfig NewRenoConfig = new() { CongestionControl = CongestionControlAlgorithm.NewReno };
+
     // ───────────── SYN (item 1) ─────────────
 
     [Fact]
@@ -399,7 +402,7 @@ public class RetransmissionTests
     [Fact]
     public void Retransmission_timeout_resends_one_segment_then_slow_starts_from_one()
     {
-        (Harness h, TcpConnection c) = Established(); // RTO 200 ms
+        (Harness h, TcpConnection c) = Established(NewRenoConfig); // RTO 200 ms
         c.Send(Bytes(10 * 1460));
         h.Poll();
         for (int i = 0; i < 10; i++) h.Next();
@@ -446,7 +449,7 @@ public class RetransmissionTests
     [Fact]
     public void Third_duplicate_ack_fast_retransmits_and_newreno_recovers_two_holes()
     {
-        (Harness h, TcpConnection c) = Established();
+        (Harness h, TcpConnection c) = Established(NewRenoConfig);
         c.Send(Bytes(20 * Mss));
         h.Poll();
         for (int i = 0; i < 10; i++) h.Expect(TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10: segments 1–10
@@ -500,7 +503,7 @@ public class RetransmissionTests
     [Fact]
     public void Full_ack_with_nothing_left_in_flight_deflates_cwnd_to_two_segments_not_one()
     {
-        (Harness h, TcpConnection c) = Established();
+        (Harness h, TcpConnection c) = Established(NewRenoConfig);
         c.Send(Bytes(10 * Mss));
         h.Poll();
         for (int i = 0; i < 10; i++) h.Next();

@@ -59,16 +59,43 @@ public class MatcherTests
     }
 
     [Fact]
-    public void Relaxed_options_compare_as_a_set_of_what_usertcp_implements()
+    public void Relaxed_options_compare_as_a_set()
     {
-        // Linux's SYN-ACK layout, SACK-permitted and timestamps included, and its window scale.
+        // Linux's SYN-ACK layout with its window scale, against ours with another shift and another TSval.
         OptionSpec[] linux = [new MssOption(1460), new SackPermittedOption(), new TimestampOption(100, 700), new NopOption(), new WindowScaleOption(8)];
-        Assert.True(PacketMatcher.OptionsMatch(linux, UserTcpSynOptions, relaxed: true));
-        Assert.True(PacketMatcher.OptionsMatch([new NopOption(), new NopOption(), new TimestampOption(1, 2)], [], relaxed: true));
-        // Still compared: the MSS value, and the presence of each option UserTcp does send.
+        OptionSpec[] ours = [new MssOption(1460), new SackPermittedOption(), new TimestampOption(5555, 700), new NopOption(), new WindowScaleOption(3)];
+        Assert.True(PacketMatcher.OptionsMatch(linux, ours, relaxed: true));
+        Assert.True(PacketMatcher.OptionsMatch([new NopOption(), new NopOption(), new TimestampOption(1, 2)], [new TimestampOption(9, 9)], relaxed: true));
+        // Still compared: the MSS value, SACK blocks, and the presence of every option.
         Assert.False(PacketMatcher.OptionsMatch([new MssOption(1000), new WindowScaleOption(3)], UserTcpSynOptions, relaxed: true));
         Assert.False(PacketMatcher.OptionsMatch([new MssOption(1460)], UserTcpSynOptions, relaxed: true));
-        Assert.False(PacketMatcher.OptionsMatch(linux, [new MssOption(1460)], relaxed: true));
+        Assert.False(PacketMatcher.OptionsMatch(linux, UserTcpSynOptions, relaxed: true));
+        Assert.False(PacketMatcher.OptionsMatch([new SackOption([(1, 2)])], [new SackOption([(1, 3)])], relaxed: true));
+    }
+
+    [Fact]
+    public void Outbound_ts_val_is_not_compared_and_ts_ecr_is()
+    {
+        PacketSpec expected = Expect("> . 1:1(0) ack 1 <nop,nop,TS val 100 ecr 700>");
+        Assert.Empty(PacketMatcher.Differences(expected, Sent(TcpFlags.Ack, 1, 0, 1, 0, new NopOption(), new NopOption(), new TimestampOption(123456, 700)), relaxed: false));
+        Assert.Equal(["options <nop,nop,TS val 123456 ecr 701> instead of <nop,nop,TS val 100 ecr 700>"],
+            PacketMatcher.Differences(expected, Sent(TcpFlags.Ack, 1, 0, 1, 0, new NopOption(), new NopOption(), new TimestampOption(123456, 701)), relaxed: false));
+    }
+
+    [Fact]
+    public void With_a_tick_the_ts_val_is_compared_from_the_first_one_on_as_packetdrill_does()
+    {
+        var timestamps = new TimestampMapping { TickMicros = 1000 };
+        timestamps.Learn(100, 5000); // the first outbound TSval anchors script 100 to live 5000
+        Assert.Equal(1100u, timestamps.ToScript(6000));
+        PacketSpec expected = Expect("> . 1:1(0) <nop,nop,TS val 1100 ecr 0>");
+        RelativeSegment OneSecondLater(uint live) => Sent(TcpFlags.Ack, 1, 0, 0, 0, new NopOption(), new NopOption(), new TimestampOption(timestamps.ToScript(live), 0));
+        Assert.Empty(PacketMatcher.Differences(expected, OneSecondLater(6003), relaxed: false, timestamps, toleranceMicros: 4000));
+        Assert.Single(PacketMatcher.Differences(expected, OneSecondLater(6010), relaxed: false, timestamps, toleranceMicros: 4000));
+        // An inbound TSecr names an outbound TSval: the live value it was sent as, or one shifted by the anchor.
+        Assert.Equal(5000u, timestamps.ToLiveEcr(100));
+        Assert.Equal(5050u, timestamps.ToLiveEcr(150));
+        Assert.Null(new TimestampMapping().ToLiveEcr(150));
     }
 
     [Fact]

@@ -20,8 +20,9 @@ public class HarnessTests
         byte[] pcap = File.ReadAllBytes(path);
         Assert.Equal(0xA1B2C3D4u, BinaryPrimitives.ReadUInt32LittleEndian(pcap));
         Assert.Equal(101u, BinaryPrimitives.ReadUInt32LittleEndian(pcap.AsSpan(20))); // LINKTYPE_RAW
-        // Three packets at A's end: SYN out, SYN-ACK in (each with MSS and window scale), ACK out; 16-byte record headers.
-        Assert.Equal(24 + 3 * 16 + 48 + 48 + 40, pcap.Length);
+        // Three packets at A's end: SYN out, SYN-ACK in (each with Linux's MSS, SACK-permitted, timestamps and window
+        // scale: 20 bytes), ACK out (timestamps: 12 bytes); 16-byte record headers.
+        Assert.Equal(24 + 3 * 16 + 60 + 60 + 52, pcap.Length);
         File.Delete(path);
     }
 

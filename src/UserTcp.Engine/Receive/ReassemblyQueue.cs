@@ -29,8 +29,31 @@ internal sealed class ReassemblyQueue
 
     public bool IsEmpty => _blocks.Count == 0;
 
-    /// <summary>The held ranges, for SACK-style reporting and tests.</summary>
+    /// <summary>The held ranges, for tests.</summary>
     public IEnumerable<(SeqNumber Start, SeqNumber End)> Ranges => _blocks.Select(b => (b.Start, b.End));
+
+    /// <summary>The held block that contains <paramref name="seq"/>; null when none does.</summary>
+    public (SeqNumber Start, SeqNumber End)? BlockContaining(SeqNumber seq)
+    {
+        foreach (Block block in _blocks)
+        {
+            if (block.Start > seq) break;
+            if (seq < block.End) return (block.Start, block.End);
+        }
+        return null;
+    }
+
+    /// <summary>The first part of [start, end) already held (a duplicate, for a D-SACK); null when none is.</summary>
+    public (SeqNumber From, SeqNumber To)? Overlap(SeqNumber start, SeqNumber end)
+    {
+        foreach (Block block in _blocks)
+        {
+            if (block.Start >= end) break;
+            if (block.End <= start) continue;
+            return (SeqNumber.Max(start, block.Start), SeqNumber.Min(end, block.End));
+        }
+        return null;
+    }
 
     /// <summary>Holds <paramref name="data"/> at <paramref name="seq"/>, merging with what is there.</summary>
     public void Add(SeqNumber seq, ReadOnlySpan<byte> data)

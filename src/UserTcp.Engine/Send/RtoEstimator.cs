@@ -22,9 +22,18 @@ internal sealed class RtoEstimator
     /// <summary>How many times the timer has doubled since the last new ACK.</summary>
     public int Backoff { get; private set; }
 
-    /// <summary>RFC 6298 §2.2–2.3 with alpha = 1/8, beta = 1/4, K = 4; G is taken as zero (a fine-grained clock).</summary>
-    public void AddSample(TimeSpan rtt)
+    /// <summary>The smallest sample seen (RACK's reordering window and CUBIC use it); zero before any.</summary>
+    public TimeSpan MinRtt { get; private set; }
+    public bool HasSample => _hasSample;
+
+    /// <summary>
+    /// RFC 6298 §2.2–2.3 with alpha = 1/8, beta = 1/4, K = 4; G is taken as zero (a fine-grained clock). With
+    /// timestamps there is a sample on every ACK, so the gains are divided by the samples expected per RTT
+    /// (<paramref name="samplesPerRtt"/>, RFC 7323 Appendix G) and SRTT still averages over about eight RTTs.
+    /// </summary>
+    public void AddSample(TimeSpan rtt, int samplesPerRtt = 1)
     {
+        if (MinRtt == TimeSpan.Zero || rtt < MinRtt) MinRtt = rtt;
         if (!_hasSample)
         {
             SmoothedRtt = rtt;
@@ -33,9 +42,10 @@ internal sealed class RtoEstimator
         }
         else
         {
+            long n = Math.Max(1, samplesPerRtt);
             TimeSpan delta = (SmoothedRtt - rtt).Duration();
-            RttVariance = RttVariance * 3 / 4 + delta / 4;
-            SmoothedRtt = SmoothedRtt * 7 / 8 + rtt / 8;
+            RttVariance += (delta - RttVariance) / (4 * n);
+            SmoothedRtt += (rtt - SmoothedRtt) / (8 * n);
         }
         _baseRto = Clamp(SmoothedRtt + 4 * RttVariance);
         // Only a valid measurement ends a backoff (RFC 6298 §5.7, Karn; Linux tcp_ack_update_rtt does the same).

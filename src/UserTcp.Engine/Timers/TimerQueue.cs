@@ -3,7 +3,7 @@ namespace UserTcp.Engine;
 /// <summary>
 /// The engine's deadlines across connections: a priority queue of (connection, version) by each connection's
 /// earliest timer. Entries are invalidated lazily: one counts only while its version is the connection's
-/// <see cref="ConnectionTimers.QueueVersion"/>, so re-arming never searches the queue.
+/// <see cref="ConnectionTimers.QueueVersion"/>, so re-arming never searches the queue; an entry may be early, never late.
 /// </summary>
 internal sealed class TimerQueue
 {
@@ -58,7 +58,9 @@ internal sealed class TimerQueue
             timers.QueueVersion = 0;
             return;
         }
-        if (timers.QueueVersion != 0 && timers.QueuedAt == next) return; // its queue entry is still right
+        // An entry at or before the next deadline can stay: when it comes up early, Next re-queues the real one. So a
+        // timer pushed later (the RTO or probe timer on every ACK) costs nothing here.
+        if (timers.QueueVersion != 0 && timers.QueuedAt <= next) return;
         timers.QueuedAt = next.Value;
         timers.QueueVersion = ++_version;
         _queue.Enqueue((connection, timers.QueueVersion), next.Value);

@@ -1,0 +1,109 @@
+namespace UserTcp.Engine;
+
+/// <summary>
+/// CUBIC (RFC 9438), Linux's default. In congestion avoidance the window follows
+/// W_cubic(t) = C (t − K)³ + W_max from the start of the epoch, K = ∛((W_max − cwnd_epoch) / C), with a Reno-friendly
+/// floor W_est; on loss W_max = cwnd (less with fast convergence) and ssthresh = cwnd × β. Windows are tracked in
+/// segments here, as the RFC writes them, and exposed in bytes.
+/// </summary>
+internal sealed class Cubic : CongestionControl
+{
+    /// <summary>RFC 9438 §5: C = 0.4 (segments per second cubed).</summary>
+    public const double C = 0.4;
+    /// <summary>RFC 9438 §4.6: β_cubic = 0.7.</summary>
+    public const double Beta = 0.7;
+    /// <summary>RFC 9438 §4.3: α_cubic = 3 (1 − β) / (1 + β), the Reno-friendly increase per RTT.</summary>
+    private const double RenoFriendlyAlpha = 3 * (1 - Beta) / (1 + Beta);
+
+    // W_max (segments): the window just before the last reduction (less with fast convergence); 0 before any loss.
+    private double _wMax;
+    // cwnd (segments) before the last congestion event: W_est's increase becomes 1 per RTT once it gets there.
+    private double _cwndPrior;
+    // Start of the current congestion avoidance epoch; null until its first ACK (RFC 9438 §4.2).
+    private TimeSpan? _epochStart;
+    // K (seconds) for the current epoch.
+    private double _k;
+    // The Reno-friendly estimate W_est (segments) for the current epoch (RFC 9438 §4.3).
+    private double _wEst;
+    // cwnd (segments) with its fraction: growth per ACK is usually a fraction of a segment.
+    private double _cwnd;
+
+    public Cubic(int initialWindow) : base(initialWindow) { }
+
+    public override CongestionControlAlgorithm Algorithm => CongestionControlAlgorithm.Cubic;
+
+    /// <summary>W_max of the current epoch, in segments (for tests and the lab).</summary>
+    public double WMax => _wMax;
+    /// <summary>K of the current epoch, in seconds.</summary>
+    public double K => _k;
+    public TimeSpan? EpochStart => _epochStart;
+
+    /// <summary>RFC 9438 eq. 1: the cubic window t seconds into the epoch, in segments.</summary>
+    public double WCubic(double t) => C * Math.Pow(t - _k, 3) + _wMax;
+
+    protected override void OnAckInCongestionAvoidance(in AckSample ack)
+    {
+        double mss = ack.Mss;
+        double cwnd = Window / mss;
+        if (Math.Abs(_cwnd - cwnd) >= 1) _cwnd = cwnd; // the window was set from outside (recovery end, restart)
+        if (_epochStart is null)
+        {
+            _epochStart = ack.Now;
+            _cwnd = cwnd;
+            _wEst = cwnd;
+            if (_wMax <= cwnd)
+            {
+                // No loss yet, or the window already passed W_max: the plateau is here (Linux bictcp_update).
+                _wMax = cwnd;
+                _k = 0;
+            }
+            else
+            {
+                _k = Math.Cbrt((_wMax - cwnd) / C); // RFC 9438 eq. 2
+            }
+        }
+        double t = (ack.Now - _epochStart.Value).TotalSeconds;
+        double rtt = (ack.SmoothedRtt > TimeSpan.Zero ? ack.SmoothedRtt : ack.MinRtt).TotalSeconds;
+        double segmentsAcked = ack.BytesAcked / mss;
+
+        // RFC 9438 §4.3: the Reno-friendly region; α becomes 1 once W_est reaches the window before the last loss.
+        _wEst += (_wEst >= _cwndPrior ? 1 : RenoFriendlyAlpha) * segmentsAcked / _cwnd;
+        if (WCubic(t) < _wEst)
+        {
+            _cwnd = Math.Max(_cwnd, _wEst);
+        }
+        else
+        {
+            // RFC 9438 §4.4–4.5: aim at W_cubic one RTT ahead, limited to [cwnd, 1.5 cwnd], by (target − cwnd) / cwnd per ACK.
+            double target = Math.Clamp(WCubic(t + rtt), _cwnd, 1.5 * _cwnd);
+            _cwnd += (target - _cwnd) / _cwnd * segmentsAcked;
+        }
+        Window = (int)(_cwnd * mss);
+    }
+
+    public override void OnCongestionEvent(TimeSpan now, int flightSize, int mss)
+    {
+        Reduce(mss);
+        Window = SlowStartThreshold;
+        _cwnd = Window / (double)mss;
+    }
+
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss)
+    {
+        // RFC 9438 §4.8: a timeout is a congestion event too, then one segment of slow start.
+        Reduce(mss);
+        Window = mss;
+        _cwnd = 1;
+    }
+
+    private void Reduce(int mss)
+    {
+        double cwnd = Window / (double)mss;
+        _cwndPrior = cwnd;
+        // RFC 9438 §4.7 fast convergence: a window that stopped short of the last W_max releases bandwidth sooner.
+        _wMax = cwnd < _wMax ? cwnd * (1 + Beta) / 2 : cwnd;
+        // RFC 9438 §4.6: ssthresh = cwnd × β (Linux uses cwnd, not FlightSize), at least 2 segments.
+        SlowStartThreshold = Math.Max((int)(cwnd * Beta * mss), 2 * mss);
+        _epochStart = null;
+    }
+}

@@ -1,0 +1,117 @@
+namespace UserTcp.Engine;
+
+/// <summary>The congestion-control algorithms a connection can run, named as Linux's TCP_CONGESTION names them.</summary>
+public enum CongestionControlAlgorithm : byte
+{
+    /// <summary>CUBIC (RFC 9438): Linux's default, and ours.</summary>
+    Cubic,
+    /// <summary>NewReno (RFC 5681 with RFC 6582 recovery): Linux's "reno".</summary>
+    NewReno,
+}
+
+public static class CongestionControlAlgorithms
+{
+    /// <summary>The TCP_CONGESTION name: "cubic" or "reno".</summary>
+    public static string LinuxName(this CongestionControlAlgorithm algorithm) => algorithm switch
+    {
+        CongestionControlAlgorithm.NewReno => "reno",
+        _ => "cubic",
+    };
+
+    /// <summary>Parses a TCP_CONGESTION name ("cubic", "reno"; "newreno" too), case-insensitively.</summary>
+    public static bool TryParse(string? name, out CongestionControlAlgorithm algorithm)
+    {
+        switch (name?.Trim().ToUpperInvariant())
+        {
+            case "CUBIC":
+                algorithm = CongestionControlAlgorithm.Cubic;
+                return true;
+            case "RENO" or "NEWRENO":
+                algorithm = CongestionControlAlgorithm.NewReno;
+                return true;
+            default:
+                algorithm = default;
+                return false;
+        }
+    }
+}
+
+/// <summary>What an ACK of new data tells congestion control (outside loss recovery).</summary>
+internal readonly record struct AckSample(
+    TimeSpan Now,
+    int BytesAcked,
+    int Mss,
+    TimeSpan SmoothedRtt,
+    TimeSpan MinRtt,
+    bool CwndLimited);
+
+/// <summary>
+/// The seam between the sender and a congestion-control algorithm (gVisor's congestionControl, smoltcp's
+/// congestion::Controller). The sender decides what is lost and what to send; the algorithm owns cwnd and
+/// ssthresh and says how they react to ACKs, losses and timeouts. Windows are in bytes.
+/// </summary>
+internal interface ICongestionControl
+{
+    CongestionControlAlgorithm Algorithm { get; }
+    /// <summary>cwnd in bytes.</summary>
+    int Window { get; }
+    /// <summary>ssthresh in bytes; int.MaxValue until the first loss.</summary>
+    int SlowStartThreshold { get; }
+    /// <summary>New data was acknowledged outside recovery.</summary>
+    void OnAck(in AckSample ack);
+    /// <summary>Loss was detected: ssthresh (and cwnd) for the recovery that starts now (RFC 5681 §3.2 step 2).</summary>
+    void OnCongestionEvent(TimeSpan now, int flightSize, int mss);
+    /// <summary>Recovery ended with a full ACK (RFC 6582 §3.2 step 3).</summary>
+    void OnRecoveryEnd(TimeSpan now, int flightSize, int mss);
+    /// <summary>The retransmission timer expired (RFC 5681 §3.1 equation 4).</summary>
+    void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss);
+    /// <summary>A SYN or SYN-ACK was lost: one segment once ESTABLISHED (RFC 5681 §3.1).</summary>
+    void RestartAfterHandshakeLoss(int mss);
+}
+
+/// <summary>What both algorithms share: slow start with byte counting (RFC 5681 §3.1, RFC 3465 L = 1 SMSS).</summary>
+internal abstract class CongestionControl : ICongestionControl
+{
+    protected CongestionControl(int initialWindow) => Window = initialWindow;
+
+    public abstract CongestionControlAlgorithm Algorithm { get; }
+    public int Window { get; protected set; }
+    public int SlowStartThreshold { get; protected set; } = int.MaxValue;
+
+    /// <summary>A fresh instance of <paramref name="algorithm"/>, taking over cwnd and ssthresh (setsockopt TCP_CONGESTION).</summary>
+    public static CongestionControl Create(CongestionControlAlgorithm algorithm, int window, int slowStartThreshold = int.MaxValue)
+    {
+        CongestionControl created = algorithm == CongestionControlAlgorithm.NewReno ? new NewReno(window) : new Cubic(window);
+        created.SlowStartThreshold = slowStartThreshold;
+        return created;
+    }
+
+    public void OnAck(in AckSample ack)
+    {
+        // cwnd grows only while it is the limit (RFC 7661's "cwnd-limited", Linux tcp_is_cwnd_limited).
+        if (!ack.CwndLimited) return;
+        if (Window < SlowStartThreshold)
+        {
+            Window += Math.Min(ack.BytesAcked, ack.Mss); // RFC 5681 §3.1 slow start, L = 1 SMSS
+            return;
+        }
+        OnAckInCongestionAvoidance(ack);
+    }
+
+    protected abstract void OnAckInCongestionAvoidance(in AckSample ack);
+
+    public abstract void OnCongestionEvent(TimeSpan now, int flightSize, int mss);
+
+    public virtual void OnRecoveryEnd(TimeSpan now, int flightSize, int mss) =>
+        // RFC 6582 §3.2 step 3 (option 1): deflate to min(ssthresh, max(FlightSize, SMSS) + SMSS), so no burst follows.
+        Window = Math.Min(SlowStartThreshold, Math.Max(flightSize, mss) + mss);
+
+    public virtual void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss)
+    {
+        // RFC 5681 §3.1 equation 4: ssthresh = max(FlightSize / 2, 2 SMSS), then one segment of slow start.
+        SlowStartThreshold = Math.Max(flightSize / 2, 2 * mss);
+        Window = mss;
+    }
+
+    public void RestartAfterHandshakeLoss(int mss) => Window = mss;
+}

@@ -1,0 +1,374 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>Segment arrival, RFC 9293 §3.10.7 in order, with PAWS (RFC 7323 §5) before the sequence check.</summary>
+public sealed partial class TcpConnection
+{
+    // ───────────────────────────── opening ─────────────────────────────
+
+    /// <summary>Active open (RFC 9293 §3.10.1): the SYN goes out on the next poll.</summary>
+    internal void OpenActive()
+    {
+        SetState(TcpState.SynSent, TcpCause.Connect);
+        _synDue = true;
+        _engine.MarkPending(this);
+    }
+
+    /// <summary>Passive open from LISTEN on an acceptable SYN (RFC 9293 §3.10.7.2).</summary>
+    internal void OpenPassive(TimeSpan now, in TcpSegment syn, TcpCause cause)
+    {
+        _receiver.Synchronize(syn.SequenceNumber);
+        TakePeerSyn(now, syn);
+        _sender.TakeSynWindow(syn.SequenceNumber, syn.Window); // RFC 7323 §2.2: the window in a SYN is never scaled
+        SetState(TcpState.SynReceived, cause);
+        InSynQueue = true;
+        _lastActivity = now;
+        _synDue = true;
+        _engine.MarkPending(this);
+    }
+
+    /// <summary>The peer's SYN options settle what both sides use (RFC 7323, RFC 2018).</summary>
+    private void TakePeerSyn(TimeSpan now, in TcpSegment syn)
+    {
+        _options.TakePeerSyn(syn.Options);
+        _sender.SetMss(_options.SendMss, _options.Timestamps ? TimestampOptionBytes : 0);
+        _sender.WindowShift = _options.SendWindowShift;
+        _sender.Sack = _options.Sack;
+        _sender.Timestamps = _options.Timestamps ? _timestamps : null;
+        _receiver.WindowShift = _options.ReceiveWindowShift;
+        _receiver.SackEnabled = _options.Sack;
+        if (_options.Timestamps) _timestamps.TakeRecent(syn.Options.Timestamp!.Value.Value, now);
+    }
+
+    /// <summary>
+    /// RFC 6191 (as Linux's tcp_timewait_state_process): a SYN to this TIME-WAIT connection may start a new one when
+    /// its timestamp is newer than TS.Recent or, without timestamps, its sequence number is beyond RCV.NXT.
+    /// </summary>
+    internal bool AcceptsNewSyn(in TcpSegment syn)
+    {
+        if (State != TcpState.TimeWait || !syn.Has(TcpFlags.Syn) || (syn.Flags & (TcpFlags.Ack | TcpFlags.Rst)) != 0) return false;
+        if (_options.Timestamps && syn.Options.Timestamp is TcpTimestamp ts) return _timestamps.IsNewer(ts.Value);
+        return syn.SequenceNumber > RcvNxt;
+    }
+
+    /// <summary>The ISS for the connection that replaces this TIME-WAIT one: well beyond anything it sent (Linux: SND.NXT + 65537).</summary>
+    internal SeqNumber SuccessorIss => SndMax + 65535 + 2;
+
+    /// <summary>A new SYN takes over this TIME-WAIT connection's 4-tuple: it ends silently.</summary>
+    internal void EndForSuccessor()
+    {
+        SetState(TcpState.Closed, TcpCause.SynReusedTimeWait);
+        Timers.CancelAll();
+    }
+
+    // ───────────────────────────── segment arrival (RFC 9293 §3.10.7) ─────────────────────────────
+
+    /// <summary>Processes one arriving segment for this connection, in the RFC's order.</summary>
+    internal void OnSegment(TimeSpan now, in TcpSegment seg)
+    {
+        _lastActivity = now;
+        if (State == TcpState.SynSent)
+        {
+            OnSegmentInSynSent(now, seg);
+            return;
+        }
+
+        SeqNumber seq = seg.SequenceNumber;
+        int segLen = seg.SegmentLength;
+        _keepAliveProbes = 0;
+
+        // SYN-RECEIVED: the peer retransmitted its SYN, so our SYN-ACK was lost; send it again (as Linux does).
+        if (State == TcpState.SynReceived && seg.Has(TcpFlags.Syn) && (seg.Flags & (TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == 0 && seq == Irs)
+        {
+            _synDue = true;
+            Drop(now, seg, TcpCause.RetransmittedSyn);
+            _engine.MarkPending(this);
+            return;
+        }
+
+        // TIME-WAIT: a retransmitted FIN is re-acknowledged and restarts the 2MSL timer (RFC 9293 §3.10.7.4 eighth).
+        if (State == TcpState.TimeWait && seg.Has(TcpFlags.Fin) && !seg.Has(TcpFlags.Rst) && seq + segLen == RcvNxt)
+        {
+            _receiver.AckNow = true;
+            ArmTimeWait(now);
+            return;
+        }
+
+        // PAWS (RFC 7323 §5.3 R1): an old TSval marks a duplicate from long ago; drop it and ACK (a RST is exempt, as Linux).
+        TcpTimestamp? timestamp = _options.Timestamps ? seg.Options.Timestamp : null;
+        if (timestamp is TcpTimestamp old && !seg.Has(TcpFlags.Rst) && _timestamps.IsOld(old.Value, now))
+        {
+            _receiver.AckNow = true;
+            Drop(now, seg, TcpCause.PawsRejected);
+            return;
+        }
+
+        // SYN-RECEIVED after a simultaneous open: the peer's SYN-ACK repeats its SYN at IRS, an old octet; only the
+        // rest of the segment (its ACK) is new, so judge acceptability without it (RFC 9293 Figure 7, line 6).
+        bool oldSyn = State == TcpState.SynReceived && seg.Has(TcpFlags.Syn) && seq == Irs;
+        // First: sequence number acceptability, the four cases of RFC 9293 §3.10.7.4.
+        if (!_receiver.IsAcceptable(oldSyn ? seq + 1 : seq, oldSyn ? segLen - 1 : segLen))
+        {
+            if (!seg.Has(TcpFlags.Rst))
+            {
+                _receiver.AckNow = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+                Drop(now, seg, TcpCause.OutsideWindow);
+            }
+            else
+            {
+                Drop(now, seg, TcpCause.ResetOutsideWindow);
+            }
+            return;
+        }
+
+        // Second: the RST bit. RFC 5961 §3.2 (adopted by RFC 9293): only an exact RCV.NXT match resets; any other
+        // in-window RST draws a challenge ACK.
+        if (seg.Has(TcpFlags.Rst))
+        {
+            OnReset(now, seg);
+            return;
+        }
+
+        // Fourth: a SYN in a synchronized state draws a challenge ACK (RFC 5961 §4, RFC 9293 §3.10.7.4).
+        if (seg.Has(TcpFlags.Syn) && (State != TcpState.SynReceived || seq != Irs))
+        {
+            _receiver.AckNow = true;
+            Drop(now, seg, TcpCause.SynInSynchronizedState);
+            return;
+        }
+
+        // Fifth: the ACK field.
+        if (!seg.Has(TcpFlags.Ack))
+        {
+            Drop(now, seg, TcpCause.NoAck);
+            return;
+        }
+        if (!OnAck(now, seg)) return;
+
+        // RFC 7323 §4.3 R3: TS.Recent follows segments that start at or before Last.ACK.sent — once their ACK has been
+        // found acceptable, as Linux does (tcp_replace_ts_recent), so an ACK beyond SND.MAX cannot move it.
+        if (timestamp is TcpTimestamp recent && seq <= _receiver.LastAckSent) _timestamps.TakeRecent(recent.Value, now);
+
+        // Sixth: URG is not supported; the urgent pointer is ignored and the data delivered inline (RFC 6093 §5 advice).
+        // Seventh and eighth: segment text and FIN.
+        OnText(now, seg);
+        // A FIN+ACK whose FIN could not be taken yet (out of order) still acknowledged our FIN.
+        if (State == TcpState.FinWait1 && _sender.FinAcknowledged) EnterFinWait2(now);
+    }
+
+    private void OnSegmentInSynSent(TimeSpan now, in TcpSegment seg)
+    {
+        // RFC 9293 §3.10.7.3.
+        bool hasAck = seg.Has(TcpFlags.Ack);
+        if (hasAck && (seg.AcknowledgmentNumber <= Iss || seg.AcknowledgmentNumber > SndMax))
+        {
+            if (!seg.Has(TcpFlags.Rst)) _engine.QueueReset(Id, seg.AcknowledgmentNumber, default, TcpFlags.Rst);
+            Drop(now, seg, TcpCause.UnacceptableAck);
+            return;
+        }
+        if (seg.Has(TcpFlags.Rst))
+        {
+            if (hasAck) EnterClosed(TcpError.ConnectionRefused, TcpCause.ConnectionRefused);
+            else Drop(now, seg, TcpCause.NotSynInSynSent);
+            return;
+        }
+        if (!seg.Has(TcpFlags.Syn))
+        {
+            Drop(now, seg, TcpCause.NotSynInSynSent);
+            return;
+        }
+
+        _receiver.Synchronize(seg.SequenceNumber);
+        TakePeerSyn(now, seg);
+        if (hasAck)
+        {
+            // Our SYN is acknowledged: ESTABLISHED, answer with an ACK (the window in a SYN-ACK is not scaled).
+            _sender.OnSynAcknowledged(now, seg, seg.Window);
+            _receiver.AdvertisedInSyn();
+            _synDue = false;
+            SetState(TcpState.Established, TcpCause.SynAckReceived);
+            _receiver.AckNow = true;
+            EnterEstablished(now);
+            OnText(now, seg);
+        }
+        else
+        {
+            // Simultaneous open (RFC 9293 Figure 7): SYN-RECEIVED, and our SYN goes out again with an ACK.
+            _sender.TakeSynWindow(seg.SequenceNumber, seg.Window);
+            _synDue = true;
+            Timers.Cancel(TcpTimer.Retransmission);
+            SetState(TcpState.SynReceived, TcpCause.SimultaneousOpen);
+        }
+        _engine.MarkPending(this);
+    }
+
+    private void OnReset(TimeSpan now, in TcpSegment seg)
+    {
+        if (seg.SequenceNumber != RcvNxt)
+        {
+            _receiver.AckNow = true;
+            Drop(now, seg, TcpCause.ResetNotExact);
+            return;
+        }
+        switch (State)
+        {
+            case TcpState.SynReceived when Listener is not null:
+                // RFC 9293 §3.10.7.4: a passive open goes back to LISTEN; the listener never saw this connection.
+                EnterClosed(TcpError.None, TcpCause.ResetReceived);
+                break;
+            case TcpState.SynReceived:
+                EnterClosed(TcpError.ConnectionRefused, TcpCause.ConnectionRefused);
+                break;
+            case TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait:
+                EnterClosed(TcpError.ConnectionReset, TcpCause.ResetReceived);
+                break;
+            case TcpState.TimeWait when _config.TimeWaitRst == TimeWaitRstPolicy.Ignore:
+                Drop(now, seg, TcpCause.ResetIgnoredInTimeWait);
+                break;
+            default:
+                // CLOSING, LAST-ACK, TIME-WAIT (Linux's default policy): the connection just ends.
+                EnterClosed(TcpError.None, TcpCause.ResetReceived);
+                break;
+        }
+    }
+
+    /// <summary>Fifth step, the ACK field. Returns false when the segment is finished with.</summary>
+    private bool OnAck(TimeSpan now, in TcpSegment seg)
+    {
+        SeqNumber ack = seg.AcknowledgmentNumber;
+        _sender.OnPeerAlive(); // any acceptable ACK shows the peer is alive
+        if (State == TcpState.SynReceived)
+        {
+            if (!(SndUna < ack && ack <= SndMax))
+            {
+                _engine.QueueReset(Id, ack, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
+                Drop(now, seg, TcpCause.UnacceptableAck);
+                return false;
+            }
+            if (Listener is { IsClosed: true })
+            {
+                ResetAndClose(TcpError.ConnectionAborted, TcpCause.ListenerClosed);
+                return false;
+            }
+            if (Listener is not null && !Listener.HasRoomToAccept)
+            {
+                // Linux (tcp_abort_on_overflow = 0): drop the ACK and let the SYN-ACK retransmit until the queue has room.
+                Drop(now, seg, TcpCause.AcceptQueueFull);
+                return false;
+            }
+            // RFC 7323 §2.2: the window in a SYN is never scaled, and after a simultaneous open the peer's SYN-ACK is one.
+            uint synWindow = seg.Has(TcpFlags.Syn) ? seg.Window : (uint)seg.Window << _options.SendWindowShift;
+            _sender.OnSynAcknowledged(now, seg, synWindow);
+            _synDue = false;
+            SetState(TcpState.Established, TcpCause.AckOfSyn);
+            EnterEstablished(now);
+            if (Listener is not null)
+            {
+                InSynQueue = false;
+                Listener.Enqueue(this);
+            }
+            return true;
+        }
+
+        if (ack > SndMax)
+        {
+            _receiver.AckNow = true;
+            Drop(now, seg, TcpCause.AckOfUnsentData);
+            return false;
+        }
+
+        uint window = (uint)seg.Window << _options.SendWindowShift;
+        if (ack >= SndUna)
+        {
+            bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
+            _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
+            _engine.MarkPending(this);
+        }
+        if (_sender.UpdateWindow(seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
+
+        bool finAcked = _sender.FinAcknowledged;
+        switch (State)
+        {
+            case TcpState.FinWait1 when finAcked && !seg.Has(TcpFlags.Fin):
+                EnterFinWait2(now);
+                break;
+            // FIN-WAIT-1 with a FIN that also acknowledges ours: the FIN step takes it straight to TIME-WAIT
+            // (RFC 9293 §3.10.7.4 eighth, "if our FIN has been ACKed (perhaps in this segment)"; Figure 5's arc).
+            case TcpState.Closing when finAcked:
+                EnterTimeWait(now, TcpCause.AckOfOurFin);
+                return false;
+            case TcpState.LastAck when finAcked:
+                EnterClosed(TcpError.None, TcpCause.AckOfOurFin);
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>Seventh and eighth steps: segment text and FIN.</summary>
+    private void OnText(TimeSpan now, in TcpSegment seg)
+    {
+        if (State is not (TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived))
+        {
+            // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent its FIN, so text is a duplicate.
+            if (seg.Payload.Length > 0 || seg.Has(TcpFlags.Fin)) _receiver.AckNow = true;
+            if (_receiver.AckNow) _engine.MarkPending(this);
+            return;
+        }
+
+        SeqNumber seq = seg.SequenceNumber;
+        ReadOnlySpan<byte> payload = seg.Payload;
+        bool fin = seg.Has(TcpFlags.Fin);
+        if (seg.Has(TcpFlags.Syn)) seq += 1;
+        _receiver.Trim(ref seq, ref payload, ref fin);
+
+        if (!payload.IsEmpty)
+        {
+            // RFC 2525 §2.17 / Linux: data for an application that has closed is answered with RST.
+            if (IsOrphaned && State is TcpState.FinWait1 or TcpState.FinWait2)
+            {
+                ResetAndClose(TcpError.ConnectionAborted, TcpCause.DataAfterClose);
+                return;
+            }
+            _receiver.Take(now, seq, payload, seg.Payload.Length, SendMss);
+        }
+
+        if (fin ? _receiver.TakeFin(seq + payload.Length) : _receiver.TakeHeldFin()) OnFin(now);
+        if (_receiver.AckNow || Timers.IsArmed(TcpTimer.DelayedAck)) _engine.MarkPending(this);
+    }
+
+    private void OnFin(TimeSpan now)
+    {
+        switch (State)
+        {
+            case TcpState.SynReceived:
+            case TcpState.Established:
+                SetState(TcpState.CloseWait, TcpCause.FinReceived);
+                // Linux delays this ACK (pingpong mode), so a FIN the application sends at once rides on it:
+                // the FIN+ACK that takes the peer from FIN-WAIT-1 straight to TIME-WAIT.
+                _receiver.EnterPingPong(now);
+                if (!_receiver.AckNow) Timers.ArmIfIdle(TcpTimer.DelayedAck, now + _config.DelayedAck);
+                break;
+            case TcpState.FinWait1 when _sender.FinAcknowledged:
+                _receiver.AckNow = true;
+                EnterTimeWait(now, TcpCause.FinWithAckOfOurFin);
+                break;
+            case TcpState.FinWait1:
+                _receiver.AckNow = true;
+                SetState(TcpState.Closing, TcpCause.SimultaneousClose);
+                break;
+            case TcpState.FinWait2:
+                _receiver.AckNow = true;
+                EnterTimeWait(now, TcpCause.FinInFinWait2);
+                break;
+        }
+        _engine.MarkPending(this);
+    }
+
+    private void Drop(TimeSpan now, in TcpSegment seg, TcpCause cause)
+    {
+        _engine.Emit(new TcpEvent(now, TcpEventKind.Dropped, Id, State, State, cause, SegmentSummary.From(seg)));
+        _engine.Counters.SegmentsDroppedByState++;
+        if (_receiver.AckNow) _engine.MarkPending(this);
+    }
+}

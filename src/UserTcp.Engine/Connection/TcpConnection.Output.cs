@@ -1,0 +1,141 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>What the connection sends: SYN, data and retransmissions as the sender chooses them, ACKs, probes, RSTs.</summary>
+public sealed partial class TcpConnection
+{
+    /// <summary>Sends everything the state calls for: SYN, data, FIN, retransmissions, ACKs, a RST.</summary>
+    internal void Dispatch(TimeSpan now)
+    {
+        if (State == TcpState.Closed)
+        {
+            if (_pendingReset)
+            {
+                _pendingReset = false;
+                // Linux's active reset: RST|ACK at the next new sequence number (RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST>;
+                // SND.MAX here because SND.NXT may be back at a hole being resent).
+                SendControl(now, SndMax, TcpFlags.Rst | TcpFlags.Ack);
+            }
+            return;
+        }
+        if (State is TcpState.Listen) return;
+
+        if (State is TcpState.SynSent or TcpState.SynReceived)
+        {
+            if (_synDue) SendSyn(now);
+            if (_receiver.AckNow && State == TcpState.SynReceived) SendAck(now);
+            return;
+        }
+
+        while (_sender.TryNext(SackOptionBytes(now), out Transmission next)) SendSegment(now, next);
+        if (_receiver.AckNow) SendAck(now);
+        _sender.ArmPersistIfNeeded(now);
+    }
+
+    private void SendSyn(TimeSpan now)
+    {
+        bool synAck = State == TcpState.SynReceived;
+        bool retransmission = SndMax > Iss;
+        // Our SYN offers what the configuration allows (TSecr 0); a SYN-ACK answers with what both offered.
+        TcpTimestamp timestamp = new(_timestamps.Value(now), synAck && _timestamps.HasRecent ? _timestamps.Recent : 0);
+        var repr = new TcpRepr
+        {
+            SequenceNumber = Iss,
+            AcknowledgmentNumber = synAck ? RcvNxt : default,
+            Flags = synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn,
+            Window = _receiver.SynWindow(synAck), // RFC 7323 §2.2: a SYN's window is never scaled
+            Options = _options.Offer(synAck, timestamp),
+        };
+        _synDue = false;
+        if (retransmission) CountRetransmission(now, repr, TcpCause.RetransmissionTimeout, _sender.Retries);
+        _engine.Transmit(this, repr);
+        if (synAck) _receiver.OnAckSent();
+        _sender.OnSynSent(now, retransmission);
+    }
+
+    /// <summary>Sends what the sender chose: data [seq, seq+length) from the send buffer, with FIN and PSH as chosen.</summary>
+    private void SendSegment(TimeSpan now, in Transmission next)
+    {
+        TcpOptions options = SegmentOptions(now);
+        // Payload and options fit the peer's MSS (RFC 9293 §3.7.1): a full-sized retransmission leaves out SACK blocks.
+        int room = _options.SendMss - next.Length - (_options.Timestamps ? TimestampOptionBytes : 0);
+        if (options.SackBlocks.Length > 0 && room < SackOptionBytesFor(options.SackBlocks.Length)) options.TrimSackBlocks(Math.Max(0, (room - 4) / 8));
+        var repr = new TcpRepr
+        {
+            SequenceNumber = next.Seq,
+            AcknowledgmentNumber = RcvNxt,
+            Flags = TcpFlags.Ack | (next.Fin ? TcpFlags.Fin : 0) | (next.Push && next.Length > 0 ? TcpFlags.Psh : 0),
+            Window = _receiver.AdvertiseWindow(),
+            Options = options,
+            Payload = _sender.Buffer.Payload(next.Seq, next.Length, _engine.PayloadScratch),
+        };
+        if (next.IsRetransmission)
+        {
+            CountRetransmission(now, repr, next.Cause, next.Cause == TcpCause.RetransmissionTimeout ? _sender.Retries : _sender.DuplicateAcks);
+        }
+        _engine.Transmit(this, repr);
+        _receiver.OnAckSent();
+        if (next.Length > 0) _receiver.OnDataSent(now);
+        _sender.OnSent(now, next);
+    }
+
+    private void CountRetransmission(TimeSpan now, scoped in TcpRepr repr, TcpCause cause, int attempt)
+    {
+        _engine.Counters.Retransmissions++;
+        _engine.Emit(new TcpEvent(now, TcpEventKind.Retransmission, Id, State, State, cause, SegmentSummary.From(repr),
+            Deadline: now + _sender.Rto.Rto, Attempt: attempt));
+    }
+
+    private void SendAck(TimeSpan now)
+    {
+        var repr = new TcpRepr
+        {
+            // SND.MAX, not SND.NXT: while going back after a timeout SND.NXT trails what the peer already holds, and
+            // an ACK numbered below RCV.NXT would be unacceptable there, answered by an ACK, and so on (BSD does the same).
+            SequenceNumber = SndMax,
+            AcknowledgmentNumber = RcvNxt,
+            Flags = TcpFlags.Ack,
+            Window = _receiver.AdvertiseWindow(),
+            Options = SegmentOptions(now),
+        };
+        _engine.Transmit(this, repr);
+        _receiver.OnAckSent();
+    }
+
+    /// <summary>A control segment at an explicit sequence number (zero-window and keepalive probes, resets).</summary>
+    private void SendControl(TimeSpan now, SeqNumber seq, TcpFlags flags)
+    {
+        bool reset = (flags & TcpFlags.Rst) != 0;
+        TcpOptions options = SegmentOptions(now);
+        if (reset) options.ClearSackBlocks();
+        var repr = new TcpRepr
+        {
+            SequenceNumber = seq,
+            AcknowledgmentNumber = RcvNxt,
+            Flags = flags,
+            Window = reset ? (ushort)0 : _receiver.AdvertiseWindow(),
+            Options = options,
+        };
+        _engine.Transmit(this, repr);
+        if (reset) _engine.Counters.ResetsSent++;
+    }
+
+    /// <summary>NOP NOP TS: the 12 bytes timestamps add to every segment (RFC 7323 Appendix A layout).</summary>
+    private const int TimestampOptionBytes = 12;
+
+    /// <summary>NOP NOP SACK and its blocks.</summary>
+    private static int SackOptionBytesFor(int blocks) => blocks == 0 ? 0 : 4 + 8 * blocks;
+
+    /// <summary>What the SACK blocks our next segment would carry take out of its payload.</summary>
+    private int SackOptionBytes(TimeSpan now) => SackEnabled ? SackOptionBytesFor(SegmentOptions(now).SackBlocks.Length) : 0;
+
+    /// <summary>The options of a synchronized segment: timestamps when negotiated (RFC 7323 §3.2), then SACK blocks.</summary>
+    private TcpOptions SegmentOptions(TimeSpan now)
+    {
+        var options = new TcpOptions();
+        if (_options.Timestamps) options.Timestamp = new TcpTimestamp(_timestamps.Value(now), _timestamps.Recent);
+        _receiver.AddSackBlocks(ref options);
+        return options;
+    }
+}

@@ -1,0 +1,121 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>What each timer does when it fires (<see cref="ConnectionTimers.FireDue"/> calls in, in its order).</summary>
+public sealed partial class TcpConnection
+{
+    internal void OnTimer(TcpTimer timer, TimeSpan now)
+    {
+        switch (timer)
+        {
+            case TcpTimer.TimeWait:
+                EnterClosed(TcpError.None, TcpCause.TimeWaitExpired);
+                break;
+            case TcpTimer.FinWait2:
+                // Linux lets an orphaned FIN-WAIT-2 expire silently (tcp_fin_timeout); a later FIN from the peer gets RST.
+                EnterClosed(TcpError.None, TcpCause.FinWait2Timeout);
+                break;
+            case TcpTimer.Retransmission:
+                OnRetransmissionTimeout(now);
+                break;
+            case TcpTimer.ReorderTimeout:
+                if (_sender.OnReorderTimeout(now)) _engine.MarkPending(this);
+                break;
+            case TcpTimer.LossProbe:
+                _sender.OnLossProbeTimeout();
+                _engine.MarkPending(this);
+                break;
+            case TcpTimer.Persist:
+                OnPersistTimeout(now);
+                break;
+            case TcpTimer.DelayedAck:
+                _receiver.OnDelayedAckTimeout();
+                _engine.MarkPending(this);
+                break;
+            case TcpTimer.KeepAlive:
+                OnKeepAliveTimeout(now);
+                break;
+        }
+    }
+
+    private int RetryLimit => State switch
+    {
+        TcpState.SynSent => _config.SynRetries,
+        TcpState.SynReceived => _config.SynAckRetries,
+        _ => IsOrphaned ? _config.OrphanRetries : _config.DataRetries,
+    };
+
+    private void OnRetransmissionTimeout(TimeSpan now)
+    {
+        bool synchronizing = State is TcpState.SynSent or TcpState.SynReceived;
+        if (!_sender.OnRetransmissionTimeout(now, RetryLimit, synchronizing))
+        {
+            EnterClosed(TcpError.TimedOut, TcpCause.RetransmissionsExhausted);
+            return;
+        }
+        if (synchronizing) _synDue = true; // the SYN (or SYN-ACK) goes again
+        _engine.MarkPending(this);
+    }
+
+    private void OnPersistTimeout(TimeSpan now)
+    {
+        if (_sender.TakePersistProbe(now, RetryLimit, out bool gaveUp))
+        {
+            // A zero-window probe as Linux sends it: an old sequence number (SND.UNA - 1) and no data, so the peer
+            // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
+            SendControl(now, SndUna - 1, TcpFlags.Ack);
+        }
+        else if (gaveUp)
+        {
+            EnterClosed(TcpError.TimedOut, TcpCause.ZeroWindowProbesUnanswered);
+        }
+    }
+
+    private void OnKeepAliveTimeout(TimeSpan now)
+    {
+        if (!KeepAlive || !(State is TcpState.Established or TcpState.CloseWait)) return;
+        if (_keepAliveProbes == 0 && _lastActivity + KeepAliveIdle > now)
+        {
+            // Segments arrived since the timer was set: idle time counts from the last of them.
+            Timers.Arm(TcpTimer.KeepAlive, _lastActivity + KeepAliveIdle);
+            return;
+        }
+        if (!_sender.AllAcknowledged)
+        {
+            // Data is outstanding: the retransmission timer watches the peer; check again after an idle period.
+            ArmKeepAlive(now);
+            return;
+        }
+        if (_keepAliveProbes >= KeepAliveCount)
+        {
+            // Linux resets the connection when keepalive gives up (tcp_keepalive_timer sends an active reset).
+            ResetAndClose(TcpError.TimedOut, TcpCause.KeepAliveTimeout);
+            return;
+        }
+        // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.
+        SendControl(now, SndUna - 1, TcpFlags.Ack);
+        _keepAliveProbes++;
+        Timers.Arm(TcpTimer.KeepAlive, now + KeepAliveInterval);
+    }
+
+    private void ArmKeepAlive(TimeSpan now)
+    {
+        if (KeepAlive && State is TcpState.Established or TcpState.CloseWait)
+        {
+            Timers.Arm(TcpTimer.KeepAlive, now + KeepAliveIdle);
+        }
+        else
+        {
+            Timers.Cancel(TcpTimer.KeepAlive);
+        }
+    }
+
+    private void ArmFinWait2(TimeSpan now) => Timers.Arm(TcpTimer.FinWait2, now + FinWait2Timeout);
+
+    private void ArmTimeWait(TimeSpan now)
+    {
+        Timers.Arm(TcpTimer.TimeWait, now + _config.TimeWait);
+        _engine.MarkPending(this);
+    }
+}

@@ -1,0 +1,64 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// What the SYN exchange settled (RFC 9293 §3.7.1 MSS, RFC 7323 window scale and timestamps, RFC 2018 SACK): each
+/// option is used only when both SYNs carried it, and only when this connection's configuration allows it.
+/// </summary>
+internal sealed class NegotiatedOptions
+{
+    /// <summary>Linux's tcp_min_snd_mss: an MSS option below this would stall or flood, so it is clamped up.</summary>
+    public const int MinSendMss = 48;
+
+    private readonly TcpConfig _config;
+
+    public NegotiatedOptions(TcpConfig config)
+    {
+        _config = config;
+        SendMss = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS option
+    }
+
+    /// <summary>Largest payload we send: the peer's MSS (536 without one), capped by ours.</summary>
+    public int SendMss { get; private set; }
+    /// <summary>Both SYNs carried window scale (RFC 7323 §2.2).</summary>
+    public bool WindowScaling { get; private set; }
+    /// <summary>Shift applied to windows the peer sends (at most 14, RFC 7323 §2.3).</summary>
+    public int SendWindowShift { get; private set; }
+    /// <summary>Shift applied to windows we send.</summary>
+    public int ReceiveWindowShift { get; private set; }
+    /// <summary>Both SYNs carried SACK-permitted (RFC 2018 §2).</summary>
+    public bool Sack { get; private set; }
+    /// <summary>Both SYNs carried timestamps (RFC 7323 §3.2): every segment then carries them.</summary>
+    public bool Timestamps { get; private set; }
+
+    /// <summary>The options our SYN (or, when <paramref name="answering"/>, our SYN-ACK) carries.</summary>
+    public TcpOptions Offer(bool answering, TcpTimestamp? timestamp)
+    {
+        var options = new TcpOptions { MaxSegmentSize = _config.Mss };
+        // In a SYN-ACK each option appears only when the peer's SYN carried it (RFC 7323 §2.2, RFC 2018 §2).
+        if (answering ? WindowScaling : _config.WindowScaling) options.WindowScale = (byte)(answering ? ReceiveWindowShift : OwnWindowShift());
+        if (answering ? Sack : _config.Sack) options.SackPermitted = true;
+        if (answering ? Timestamps : _config.Timestamps) options.Timestamp = timestamp;
+        return options;
+    }
+
+    /// <summary>Takes the peer's SYN (or SYN-ACK) options.</summary>
+    public void TakePeerSyn(in TcpOptions peer)
+    {
+        SendMss = Math.Clamp(peer.MaxSegmentSize ?? (ushort)536, MinSendMss, Math.Max((int)_config.Mss, MinSendMss));
+        WindowScaling = _config.WindowScaling && peer.WindowScale is not null;
+        SendWindowShift = WindowScaling ? Math.Min((int)peer.WindowScale!.Value, 14) : 0;
+        ReceiveWindowShift = WindowScaling ? OwnWindowShift() : 0;
+        Sack = _config.Sack && peer.SackPermitted;
+        Timestamps = _config.Timestamps && peer.Timestamp is not null;
+    }
+
+    /// <summary>The smallest shift that lets the 16-bit field express the whole receive buffer.</summary>
+    private int OwnWindowShift()
+    {
+        int shift = 0;
+        while (shift < 14 && _config.ReceiveBufferSize >> shift > ushort.MaxValue) shift++;
+        return shift;
+    }
+}

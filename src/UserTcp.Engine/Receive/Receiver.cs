@@ -1,0 +1,351 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The receive side of a connection: RCV.NXT and the window we advertise, acceptability (RFC 9293 §3.10.7.4),
+/// the receive buffer and reassembly, when to acknowledge (RFC 1122 §4.2.3.2, RFC 5681 §4.2, Linux's quick-ACK),
+/// and the SACK blocks (RFC 2018) and D-SACK (RFC 2883) our ACKs carry.
+/// </summary>
+internal sealed class Receiver
+{
+    /// <summary>Linux's TCP_MAX_QUICKACKS.</summary>
+    public const int MaxQuickAcks = 16;
+
+    private readonly TcpConfig _config;
+    private readonly ConnectionTimers _timers;
+    // In-order bytes the application has not read yet.
+    private readonly ByteRing _buffer;
+    private readonly ReassemblyQueue _outOfOrder = new();
+    private readonly SackBlockList _sackBlocks;
+    // The right edge of the window last advertised (RCV.NXT + RCV.WND then); never moves left (RFC 9293 §3.8.6.2.2).
+    private SeqNumber _advertisedRight;
+    // Segments taken in order since our last ACK.
+    private int _segmentsSinceAck;
+    // Segments still to be acknowledged at once, as Linux does while a connection is new (tcp_incr_quickack).
+    private int _quickAcks;
+    private bool _quickAcksGranted;
+    // The pending ACK is due only to quick-ACK mode (a FIN's pingpong mode may still delay it).
+    private bool _ackIsQuick;
+    // Linux's pingpong (interactive) mode: the application answers what it receives, so ACKs wait to ride on the
+    // answer. Entered by answering within the delayed-ACK time, by the peer's FIN or by TCP_QUICKACK 0; left when a
+    // delayed ACK has to go out alone.
+    private bool _pingPong;
+    // When the last data arrived (Linux's icsk_ack.lrcvtime); null before any.
+    private TimeSpan? _lastDataAt;
+    // The (unscaled) window our SYN offered, which bounds what the peer may send before our first ACK.
+    private ushort _synWindow;
+    // A duplicate the next ACK reports first (RFC 2883 §4); null when there is none.
+    private SackBlock? _dsack;
+
+    public Receiver(TcpConfig config, ConnectionTimers timers)
+    {
+        _config = config;
+        _timers = timers;
+        _buffer = new ByteRing(config.ReceiveBufferSize);
+        _sackBlocks = new SackBlockList(_outOfOrder);
+    }
+
+    /// <summary>IRS: the peer's initial sequence number.</summary>
+    public SeqNumber Irs { get; private set; }
+    /// <summary>RCV.NXT: next sequence number expected.</summary>
+    public SeqNumber RcvNxt { get; private set; }
+    /// <summary>RCV.WND: the window currently offered to the peer.</summary>
+    public uint Window => _advertisedRight > RcvNxt ? (uint)(_advertisedRight - RcvNxt) : 0;
+    /// <summary>Shift applied to the windows we send (RFC 7323 §2.3).</summary>
+    public int WindowShift { get; set; }
+    /// <summary>Last.ACK.sent (RFC 7323 §4.3): RCV.NXT as of the last ACK we sent.</summary>
+    public SeqNumber LastAckSent { get; private set; }
+    /// <summary>An ACK should go out with the next dispatch.</summary>
+    public bool AckNow { get; set; }
+    /// <summary>The peer's FIN has been taken (all data before it too).</summary>
+    public bool FinReceived { get; private set; }
+    /// <summary>The application shut receiving down: bytes are acknowledged and dropped (BSD's SHUT_RD).</summary>
+    public bool IsShutdown { get; private set; }
+    /// <summary>SACK blocks go on our ACKs (both SYNs carried SACK-permitted).</summary>
+    public bool SackEnabled { get; set; }
+    public int BytesToRead => _buffer.Count;
+    public bool HasOutOfOrderData => !_outOfOrder.IsEmpty;
+
+    /// <summary>The peer's SYN at <paramref name="irs"/>: RCV.NXT is the byte after it.</summary>
+    public void Synchronize(SeqNumber irs)
+    {
+        Irs = irs;
+        RcvNxt = irs + 1;
+        LastAckSent = RcvNxt;
+    }
+
+    /// <summary>The window a SYN or SYN-ACK carries (never scaled, RFC 7323 §2.2); it bounds the peer until our next ACK.</summary>
+    public ushort SynWindow(bool answering)
+    {
+        _synWindow = (ushort)Math.Min(_buffer.Free, ushort.MaxValue);
+        if (answering) _advertisedRight = RcvNxt + _synWindow;
+        return _synWindow;
+    }
+
+    /// <summary>Our SYN's window, now that the peer's SYN-ACK told us where its sequence space starts.</summary>
+    public void AdvertisedInSyn() => _advertisedRight = RcvNxt + _synWindow;
+
+    // ───────────── acceptability and text ─────────────
+
+    /// <summary>
+    /// RFC 9293 §3.10.7.4, the four cases. A segment with data at RCV.NXT while RCV.WND is zero counts too (the
+    /// special allowance for ACKs, URGs and RSTs there): its ACK is processed and its text dropped.
+    /// </summary>
+    public bool IsAcceptable(SeqNumber seq, int segLen)
+    {
+        uint window = Window;
+        if (segLen == 0) return window == 0 ? seq == RcvNxt : seq.IsInRange(RcvNxt, window);
+        if (window == 0) return seq == RcvNxt;
+        return seq.IsInRange(RcvNxt, window) || (seq + (segLen - 1)).IsInRange(RcvNxt, window);
+    }
+
+    /// <summary>
+    /// Trims a segment's text to what is new and inside the window: duplicates come off the front (remembered for a
+    /// D-SACK and acknowledged at once), what lies beyond the window off the back (with the FIN).
+    /// </summary>
+    public void Trim(ref SeqNumber seq, ref ReadOnlySpan<byte> payload, ref bool fin)
+    {
+        if (seq < RcvNxt)
+        {
+            int duplicate = RcvNxt - seq;
+            int duplicatePayload = Math.Min(duplicate, payload.Length);
+            if (duplicatePayload > 0) NoteDuplicate(seq, seq + duplicatePayload);
+            if (duplicate > payload.Length)
+            {
+                if (fin && duplicate == payload.Length + 1) fin = false; // the FIN itself is old
+                payload = default;
+            }
+            else
+            {
+                payload = payload[duplicate..];
+            }
+            seq = RcvNxt;
+            AckNow |= duplicatePayload > 0 || !payload.IsEmpty;
+        }
+        int room = (int)Math.Min(Window, int.MaxValue) - (seq - RcvNxt);
+        if (payload.Length > room)
+        {
+            payload = payload[..Math.Max(0, room)];
+            fin = false;
+            AckNow = true; // the peer sent beyond our window (a zero-window case among them): tell it where the window is
+        }
+    }
+
+    /// <summary>
+    /// Takes trimmed text at <paramref name="seq"/>: delivered when it is next, held otherwise; decides the ACK.
+    /// <paramref name="segmentLength"/> is the whole segment's payload (small segments may be acknowledged at once).
+    /// </summary>
+    public void Take(TimeSpan now, SeqNumber seq, ReadOnlySpan<byte> payload, int segmentLength, int mss)
+    {
+        if (payload.IsEmpty) return;
+        GrantQuickAcks(mss);
+        _lastDataAt = now;
+        if (seq != RcvNxt)
+        {
+            if (SackEnabled && _config.DuplicateSack && _outOfOrder.Overlap(seq, seq + payload.Length) is (SeqNumber from, SeqNumber to))
+            {
+                NoteDuplicate(from, to);
+            }
+            _outOfOrder.Add(seq, payload);
+            _sackBlocks.Touch(seq);
+            AckNow = true; // RFC 5681 §4.2: an out-of-order segment is acknowledged at once (a duplicate ACK)
+            return;
+        }
+        bool hadGap = !_outOfOrder.IsEmpty;
+        Deliver(payload);
+        while (true)
+        {
+            ReadOnlySpan<byte> next = _outOfOrder.TakeAt(RcvNxt);
+            if (next.IsEmpty) break;
+            Deliver(next);
+        }
+        if (hadGap)
+        {
+            AckNow = true; // RFC 5681 §4.2: ACK at once when a segment fills a gap
+        }
+        else if (_quickAcks > 0 && !_pingPong)
+        {
+            _quickAcks--;
+            AckNow = true; // Linux's quick-ACK: every segment at once while the connection is new
+            _ackIsQuick = true;
+        }
+        else if (++_segmentsSinceAck >= 2 || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
+        {
+            AckNow = true; // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment
+        }
+        else
+        {
+            _timers.ArmIfIdle(TcpTimer.DelayedAck, now + _config.DelayedAck);
+        }
+    }
+
+    /// <summary>
+    /// Linux's tcp_incr_quickack on the first data: ACK each of the first min(16, RCV.WND / (2 MSS)) segments at once,
+    /// so a new sender's slow start is not held back by delayed ACKs.
+    /// </summary>
+    private void GrantQuickAcks(int mss)
+    {
+        if (_quickAcksGranted) return;
+        _quickAcksGranted = true;
+        int quick = (int)Math.Min(Window / (uint)Math.Max(1, 2 * mss), MaxQuickAcks);
+        _quickAcks = Math.Min(quick == 0 ? 2 : quick, _config.QuickAcks);
+    }
+
+    private void Deliver(ReadOnlySpan<byte> data)
+    {
+        // After Shutdown(Receive) bytes are acknowledged and dropped (BSD's SHUT_RD); otherwise they fill the buffer,
+        // which never overflows because the window advertised never exceeded its free space.
+        int taken = IsShutdown ? data.Length : _buffer.Write(data);
+        RcvNxt += taken;
+        _sackBlocks.Forget(RcvNxt);
+    }
+
+    /// <summary>
+    /// Linux's pingpong (interactive) mode, which the peer's FIN (or TCP_QUICKACK 0) starts: no quick ACKs, and an ACK
+    /// that was only quick waits the delayed-ACK time, so the application's answer (its FIN) can ride on it.
+    /// </summary>
+    public void EnterPingPong(TimeSpan now)
+    {
+        _pingPong = true;
+        if (!_ackIsQuick || !AckNow) return;
+        AckNow = false;
+        _ackIsQuick = false;
+        _timers.ArmIfIdle(TcpTimer.DelayedAck, now + _config.DelayedAck);
+    }
+
+    /// <summary>Linux leaves pingpong mode (and quick-ACKs again) when a delayed ACK had to go out on its own.</summary>
+    public void OnDelayedAckTimeout()
+    {
+        _pingPong = false;
+        AckNow = true;
+    }
+
+    /// <summary>TCP_QUICKACK: on leaves pingpong mode and sends a scheduled ACK now; off enters pingpong mode.</summary>
+    public void SetQuickAck(bool on, TimeSpan now)
+    {
+        if (!on)
+        {
+            EnterPingPong(now);
+            return;
+        }
+        _pingPong = false;
+        if (_timers.IsArmed(TcpTimer.DelayedAck)) AckNow = true;
+    }
+
+    /// <summary>Quick ACKs are on (not pingpong mode): what TCP_QUICKACK reads.</summary>
+    public bool QuickAck => !_pingPong;
+
+    /// <summary>
+    /// We sent data: an answer within the delayed-ACK time of the last data received makes the exchange interactive,
+    /// and Linux then delays ACKs so they ride on the answers (tcp_event_data_sent).
+    /// </summary>
+    public void OnDataSent(TimeSpan now)
+    {
+        if (_lastDataAt is TimeSpan at && now - at < _config.DelayedAck) _pingPong = true;
+    }
+
+    /// <summary>A FIN at <paramref name="finAt"/>: true when it is next (RCV.NXT moves past it); held otherwise.</summary>
+    public bool TakeFin(SeqNumber finAt)
+    {
+        if (finAt != RcvNxt)
+        {
+            _outOfOrder.FinSeq = finAt;
+            AckNow = true;
+            return false;
+        }
+        TakeFinNow();
+        return true;
+    }
+
+    /// <summary>A FIN that arrived ahead of data is now next: take it.</summary>
+    public bool TakeHeldFin()
+    {
+        if (_outOfOrder.FinSeq is not SeqNumber held || held != RcvNxt || !_outOfOrder.IsEmpty) return false;
+        TakeFinNow();
+        return true;
+    }
+
+    private void TakeFinNow()
+    {
+        // RFC 9293 §3.10.7.4 eighth: the FIN takes one sequence number.
+        _outOfOrder.FinSeq = null;
+        RcvNxt += 1;
+        FinReceived = true;
+    }
+
+    private void NoteDuplicate(SeqNumber from, SeqNumber to)
+    {
+        if (SackEnabled && _config.DuplicateSack) _dsack ??= new SackBlock(from, to);
+    }
+
+    // ───────────── the application ─────────────
+
+    /// <summary>Copies bytes out; true when reading opened the window enough to tell the peer (a window update).</summary>
+    public int Read(Span<byte> destination) => _buffer.Read(destination);
+
+    /// <summary>
+    /// Whether the window we would now advertise has a right edge beyond the one last sent: only then is a window
+    /// update worth a segment (RFC 9293 §3.8.6.2.2; Linux tcp_cleanup_rbuf). A buffer larger than the 16-bit field
+    /// can express frees space no update can show, and the peer would count a repeat of the last ACK as a duplicate.
+    /// </summary>
+    public bool WindowUpdateWorthSending => !FinReceived && RcvNxt + (int)(ProspectiveField() << WindowShift) > _advertisedRight;
+
+    public void ShutdownReceive()
+    {
+        if (IsShutdown) return;
+        IsShutdown = true;
+        _buffer.Discard(_buffer.Count);
+    }
+
+    public void Clear() => _outOfOrder.Clear();
+
+    // ───────────── what our segments carry ─────────────
+
+    /// <summary>
+    /// The 16-bit window field to send: free buffer space, with receiver silly-window avoidance (RFC 1122 §4.2.3.3:
+    /// the right edge only moves by at least min(buffer/2, MSS)) and never shrinking (RFC 9293 §3.8.6.2.2).
+    /// </summary>
+    public ushort AdvertiseWindow()
+    {
+        long field = ProspectiveField();
+        SeqNumber right = RcvNxt + (int)(field << WindowShift);
+        if (right > _advertisedRight) _advertisedRight = right;
+        return (ushort)field;
+    }
+
+    private long ProspectiveField()
+    {
+        long free = Math.Max(0, _buffer.Free - _outOfOrder.Count);
+        if (IsShutdown) free = _buffer.Capacity;
+        long current = Math.Max(0, _advertisedRight - RcvNxt);
+        long threshold = Math.Min(_buffer.Capacity / 2, _config.Mss);
+        long offer = free - current >= threshold ? free : current;
+        return Math.Min(offer >> WindowShift, ushort.MaxValue);
+    }
+
+    /// <summary>Adds the D-SACK and SACK blocks an ACK carries: most recent first, as many as fit (RFC 2018 §4).</summary>
+    public void AddSackBlocks(ref TcpOptions options)
+    {
+        if (!SackEnabled) return;
+        // 40 bytes of options hold 4 blocks, 3 beside timestamps (RFC 2018 §3).
+        int room = options.Timestamp is null ? 4 : 3;
+        if (_dsack is SackBlock dsack)
+        {
+            options.AddSackBlock(dsack);
+            room--;
+        }
+        _sackBlocks.AddTo(ref options, room);
+    }
+
+    /// <summary>An ACK went out: the delayed ACK, the D-SACK and the count since the last ACK start over.</summary>
+    public void OnAckSent()
+    {
+        AckNow = false;
+        _ackIsQuick = false;
+        _segmentsSinceAck = 0;
+        _dsack = null;
+        LastAckSent = RcvNxt;
+        _timers.Cancel(TcpTimer.DelayedAck);
+    }
+}

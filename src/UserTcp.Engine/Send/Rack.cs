@@ -1,0 +1,117 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// RACK (RFC 8985 §6): a segment is lost when one sent after it has been delivered and it has not been delivered
+/// within an RTT plus a reordering window of that later send. Time-based, so one delivery after a hole is enough,
+/// and retransmissions that are lost again are found without a timeout. Linux's default (tcp_recovery = 1).
+/// </summary>
+internal sealed class Rack
+{
+    /// <summary>RFC 8985 §6.2 DupThresh: with this many SACKed segments and no reordering seen, the window is zero.</summary>
+    private const int DupThresh = 3;
+    /// <summary>RFC 8985 §6.2: recoveries a widened reordering window lasts (reo_wnd_persist).</summary>
+    private const int ReorderWindowPersist = 16;
+
+    // RACK.xmit_ts and RACK.end_seq: the most recently sent segment that has been delivered.
+    private TimeSpan _xmitTs;
+    private SeqNumber _endSeq;
+    private bool _hasDelivered;
+    // RACK.rtt: the RTT of that delivery.
+    private TimeSpan _rtt;
+    // RACK.fack: the highest sequence number delivered.
+    private SeqNumber _fack;
+    private bool _reorderingSeen;
+    // RACK.reo_wnd_mult, widened by D-SACKs (RFC 8985 §6.2 step 4).
+    private int _reorderWindowMultiplier = 1;
+    private int _reorderWindowPersist = ReorderWindowPersist;
+    // RACK.dsack_round: SND.NXT when the last D-SACK widened the window; one widening per round trip.
+    private SeqNumber? _dsackRound;
+
+    public bool ReorderingSeen => _reorderingSeen;
+
+    /// <summary>
+    /// RFC 8985 §6.2 steps 2–3 for one newly delivered segment (acknowledged or SACKed). A retransmitted segment whose
+    /// delivery may answer the original is skipped (its RTT would be too short): the echoed timestamp says which copy
+    /// arrived, or else an RTT below the minimum gives it away.
+    /// </summary>
+    public void OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend)
+    {
+        if (segment.End > _fack || !_hasDelivered)
+        {
+            _fack = segment.End;
+        }
+        else if (segment.End < _fack && !segment.Is(SegmentMarks.EverRetransmitted))
+        {
+            _reorderingSeen = true; // delivered below the highest delivered without having been resent: reordered
+        }
+        TimeSpan rtt = now - segment.SentAt;
+        if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;
+        if (_hasDelivered && !SentAfter(segment.SentAt, segment.End, _xmitTs, _endSeq)) return;
+        _xmitTs = segment.SentAt;
+        _endSeq = segment.End;
+        _rtt = rtt;
+        _hasDelivered = true;
+    }
+
+    /// <summary>RFC 8985 §6.2 step 4: a D-SACK (a spurious retransmission) widens the window, once per round trip.</summary>
+    public void OnAck(bool dsack, SeqNumber sndUna, SeqNumber sndNxt)
+    {
+        if (_dsackRound is SeqNumber round && sndUna >= round) _dsackRound = null;
+        if (dsack && _dsackRound is null)
+        {
+            _reorderWindowMultiplier = Math.Min(_reorderWindowMultiplier + 1, 0xFF);
+            _dsackRound = sndNxt;
+            _reorderWindowPersist = ReorderWindowPersist;
+        }
+    }
+
+    /// <summary>Loss recovery ended; after 16 recoveries without a D-SACK the window narrows again.</summary>
+    public void OnRecoveryEnd()
+    {
+        if (--_reorderWindowPersist <= 0)
+        {
+            _reorderWindowMultiplier = 1;
+            _reorderWindowPersist = ReorderWindowPersist;
+        }
+    }
+
+    /// <summary>RFC 8985 §6.2 step 4 (RACK_update_reo_wnd): how long a later delivery may precede an earlier one.</summary>
+    public TimeSpan ReorderWindow(bool inRecovery, int sackedSegments, TimeSpan minRtt, TimeSpan smoothedRtt)
+    {
+        // No reordering seen: be as quick as DupThresh once in recovery or once DupThresh segments are SACKed.
+        if (!_reorderingSeen && (inRecovery || sackedSegments >= DupThresh)) return TimeSpan.Zero;
+        TimeSpan window = minRtt / 4 * _reorderWindowMultiplier;
+        return window < smoothedRtt ? window : smoothedRtt;
+    }
+
+    /// <summary>
+    /// RFC 8985 §6.2 step 5 (RACK_detect_loss): marks every segment sent before the last delivered one and overdue by
+    /// RACK.rtt + reordering window as lost. Returns how long until the next such segment is overdue (zero: none).
+    /// </summary>
+    public TimeSpan DetectLoss(RetransmissionQueue queue, TimeSpan now, TimeSpan reorderWindow)
+    {
+        if (!_hasDelivered) return TimeSpan.Zero;
+        TimeSpan wait = TimeSpan.Zero;
+        for (int i = 0; i < queue.Count; i++)
+        {
+            ref SentSegment segment = ref queue[i];
+            if (segment.Is(SegmentMarks.Sacked) || segment.AwaitsRetransmission) continue;
+            if (!SentAfter(_xmitTs, _endSeq, segment.SentAt, segment.End)) continue;
+            TimeSpan remaining = segment.SentAt + _rtt + reorderWindow - now;
+            if (remaining <= TimeSpan.Zero)
+            {
+                queue.MarkLost(ref segment);
+            }
+            else if (remaining > wait)
+            {
+                wait = remaining;
+            }
+        }
+        return wait;
+    }
+
+    /// <summary>RFC 8985 §6.2 RACK_sent_after: t1/seq1 was sent after t2/seq2 (sequence breaks ties).</summary>
+    private static bool SentAfter(TimeSpan t1, SeqNumber seq1, TimeSpan t2, SeqNumber seq2) => t1 > t2 || t1 == t2 && seq1 > seq2;
+}

@@ -1,0 +1,192 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>What the sender knows about one segment it sent and has not seen cumulatively acknowledged.</summary>
+[Flags]
+internal enum SegmentMarks : byte
+{
+    None = 0,
+    /// <summary>A SACK block covered it (RFC 2018): the receiver holds it.</summary>
+    Sacked = 1,
+    /// <summary>Deemed lost (RFC 6675 IsLost, RACK, NewReno, or a timeout); retransmitted when <see cref="Retransmitted"/> is clear.</summary>
+    Lost = 2,
+    /// <summary>A retransmission of it is in flight (Linux's TCPCB_SACKED_RETRANS).</summary>
+    Retransmitted = 4,
+    /// <summary>It was retransmitted at least once (Karn's ambiguity; RACK's reordering test).</summary>
+    EverRetransmitted = 8,
+    /// <summary>It carries our FIN (its last sequence number).</summary>
+    Fin = 16,
+    /// <summary>It was sent with PSH; a retransmission keeps it.</summary>
+    Push = 32,
+}
+
+/// <summary>One segment in flight: sequence space [Start, End) (the FIN counts), when it last left, what is known of it.</summary>
+internal struct SentSegment
+{
+    public SeqNumber Start;
+    public SeqNumber End;
+    public TimeSpan SentAt;
+    public SegmentMarks Marks;
+
+    public readonly int Length => End - Start;
+    public readonly bool Is(SegmentMarks mark) => (Marks & mark) != 0;
+    /// <summary>Deemed lost and not yet sent again.</summary>
+    public readonly bool AwaitsRetransmission => (Marks & (SegmentMarks.Lost | SegmentMarks.Retransmitted | SegmentMarks.Sacked)) == SegmentMarks.Lost;
+}
+
+/// <summary>
+/// The sender's scoreboard (RFC 6675 §3, Linux's retransmission queue): every segment sent and not cumulatively
+/// acknowledged, oldest first, with its SACK, loss and retransmission marks, and running totals of each so the
+/// data in flight (RFC 6675 "pipe") costs nothing to compute. A ring that grows by doubling and never shrinks,
+/// so steady transfer allocates nothing.
+/// </summary>
+internal sealed class RetransmissionQueue
+{
+    private SentSegment[] _ring = new SentSegment[64];
+    // Invariant: the segments are _ring[(_head + i) % Length] for i < Count, contiguous in sequence space.
+    private int _head;
+
+    public int Count { get; private set; }
+    /// <summary>Sequence space of segments marked <see cref="SegmentMarks.Sacked"/>.</summary>
+    public int SackedBytes { get; private set; }
+    /// <summary>Segments marked <see cref="SegmentMarks.Sacked"/>.</summary>
+    public int SackedSegments { get; private set; }
+    /// <summary>Sequence space of segments marked lost (retransmitted again or not), not SACKed.</summary>
+    public int LostBytes { get; private set; }
+    /// <summary>Sequence space of retransmissions in flight.</summary>
+    public int RetransmittedBytes { get; private set; }
+    /// <summary>Sequence space of segments deemed lost and waiting to be sent again.</summary>
+    public int AwaitingBytes => LostBytes - RetransmittedBytes;
+    /// <summary>The highest SACKed sequence number plus one (RFC 6675 HighSACK; RACK.fack); valid when SackedBytes > 0.</summary>
+    public SeqNumber HighestSacked { get; private set; }
+
+    public ref SentSegment this[int index] => ref _ring[(_head + index) % _ring.Length];
+
+    public ref SentSegment Last => ref this[Count - 1];
+
+    public void Append(SeqNumber start, SeqNumber end, TimeSpan now, SegmentMarks marks)
+    {
+        if (Count == _ring.Length)
+        {
+            var grown = new SentSegment[_ring.Length * 2];
+            for (int i = 0; i < Count; i++) grown[i] = this[i];
+            _ring = grown;
+            _head = 0;
+        }
+        _ring[(_head + Count) % _ring.Length] = new SentSegment { Start = start, End = end, SentAt = now, Marks = marks };
+        Count++;
+    }
+
+    /// <summary>Index of the first segment ending after <paramref name="seq"/> (Count when none does).</summary>
+    public int IndexEndingAfter(SeqNumber seq)
+    {
+        int low = 0, high = Count;
+        while (low < high)
+        {
+            int middle = (low + high) / 2;
+            if (this[middle].End > seq) high = middle;
+            else low = middle + 1;
+        }
+        return low;
+    }
+
+    /// <summary>Removes the segments <paramref name="ack"/> covers; a segment it cuts keeps its unacknowledged tail.</summary>
+    public void RemoveAcknowledged(SeqNumber ack)
+    {
+        while (Count > 0)
+        {
+            ref SentSegment first = ref this[0];
+            if (first.End <= ack)
+            {
+                Unmark(ref first, first.Marks);
+                _head = (_head + 1) % _ring.Length;
+                Count--;
+                continue;
+            }
+            if (first.Start < ack)
+            {
+                SegmentMarks marks = first.Marks;
+                Unmark(ref first, marks);
+                first.Start = ack;
+                Mark(ref first, marks);
+            }
+            break;
+        }
+        if (Count == 0) _head = 0;
+    }
+
+    public void MarkSacked(ref SentSegment segment)
+    {
+        if (segment.Is(SegmentMarks.Sacked)) return;
+        // A SACKed segment is neither lost nor in flight any more (Linux tcp_sacktag_one).
+        Unmark(ref segment, segment.Marks & (SegmentMarks.Lost | SegmentMarks.Retransmitted));
+        Mark(ref segment, SegmentMarks.Sacked);
+        if (SackedSegments == 1 || segment.End > HighestSacked) HighestSacked = segment.End;
+    }
+
+    /// <summary>Marks a segment lost; a retransmission of it that was in flight is deemed lost too.</summary>
+    public void MarkLost(ref SentSegment segment)
+    {
+        if (segment.Is(SegmentMarks.Sacked)) return;
+        Unmark(ref segment, segment.Marks & SegmentMarks.Retransmitted);
+        Mark(ref segment, SegmentMarks.Lost);
+    }
+
+    public void MarkRetransmitted(ref SentSegment segment, TimeSpan now)
+    {
+        segment.SentAt = now;
+        Mark(ref segment, SegmentMarks.Lost | SegmentMarks.Retransmitted | SegmentMarks.EverRetransmitted);
+    }
+
+    /// <summary>A retransmission timeout: every segment not SACKed is lost (Linux tcp_timeout_mark_lost).</summary>
+    public void MarkAllLost()
+    {
+        for (int i = 0; i < Count; i++) MarkLost(ref this[i]);
+    }
+
+    /// <summary>The receiver dropped data it had SACKed (reneging, RFC 2018 §8): forget every SACK mark.</summary>
+    public void ClearSacks()
+    {
+        for (int i = 0; i < Count; i++) Unmark(ref this[i], this[i].Marks & SegmentMarks.Sacked);
+    }
+
+    /// <summary>Index of the first segment deemed lost and not yet sent again; -1 when none is.</summary>
+    public int FirstAwaitingRetransmission()
+    {
+        if (AwaitingBytes == 0) return -1;
+        for (int i = 0; i < Count; i++)
+        {
+            if (this[i].AwaitsRetransmission) return i;
+        }
+        return -1;
+    }
+
+    private void Mark(ref SentSegment segment, SegmentMarks marks)
+    {
+        SegmentMarks added = marks & ~segment.Marks;
+        segment.Marks |= added;
+        int length = segment.Length;
+        if ((added & SegmentMarks.Sacked) != 0)
+        {
+            SackedBytes += length;
+            SackedSegments++;
+        }
+        if ((added & SegmentMarks.Lost) != 0) LostBytes += length;
+        if ((added & SegmentMarks.Retransmitted) != 0) RetransmittedBytes += length;
+    }
+
+    private void Unmark(ref SentSegment segment, SegmentMarks marks)
+    {
+        SegmentMarks removed = marks & segment.Marks;
+        segment.Marks &= ~removed;
+        int length = segment.Length;
+        if ((removed & SegmentMarks.Sacked) != 0)
+        {
+            SackedBytes -= length;
+            SackedSegments--;
+        }
+        if ((removed & SegmentMarks.Lost) != 0) LostBytes -= length;
+        if ((removed & SegmentMarks.Retransmitted) != 0) RetransmittedBytes -= length;
+    }
+}

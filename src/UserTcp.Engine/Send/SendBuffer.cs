@@ -1,0 +1,48 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The bytes the application has queued, addressed by sequence number: from <see cref="Start"/> (ISS+1 until the SYN
+/// is acknowledged, then SND.UNA) to <see cref="End"/>, unacknowledged then unsent. Never holds SYN or FIN; a queued
+/// FIN sits at <see cref="End"/>.
+/// </summary>
+internal sealed class SendBuffer
+{
+    private readonly ByteRing _bytes;
+
+    public SendBuffer(int capacity, SeqNumber start)
+    {
+        _bytes = new ByteRing(capacity);
+        Start = start;
+    }
+
+    /// <summary>Sequence number of the first byte held.</summary>
+    public SeqNumber Start { get; private set; }
+    /// <summary>Sequence number just past the last byte held; a queued FIN takes this number.</summary>
+    public SeqNumber End => Start + _bytes.Count;
+    public int Count => _bytes.Count;
+    public int Free => _bytes.Free;
+    /// <summary>The application has shut sending down: a FIN follows the data.</summary>
+    public bool FinQueued { get; set; }
+
+    public int Write(ReadOnlySpan<byte> data) => _bytes.Write(data);
+
+    /// <summary>The peer acknowledged up to <paramref name="ack"/>: those bytes are gone.</summary>
+    public void AcknowledgeUpTo(SeqNumber ack)
+    {
+        int acked = Math.Clamp(ack - Start, 0, _bytes.Count);
+        _bytes.Discard(acked);
+        Start += acked;
+    }
+
+    /// <summary>The bytes [seq, seq + length), straight from the ring when they do not wrap, else copied to <paramref name="scratch"/>.</summary>
+    public ReadOnlySpan<byte> Payload(SeqNumber seq, int length, Span<byte> scratch)
+    {
+        int offset = seq - Start;
+        ReadOnlySpan<byte> payload = _bytes.Contiguous(offset, length);
+        if (payload.Length == length) return payload;
+        _bytes.Peek(offset, scratch[..length]);
+        return scratch[..length];
+    }
+}

@@ -1,0 +1,210 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>A segment the sender chose to send: new data (Cause None) or a retransmission and why.</summary>
+internal readonly record struct Transmission(SeqNumber Seq, int Length, bool Fin, bool Push, TcpCause Cause, bool Probe)
+{
+    public bool IsRetransmission => Cause != TcpCause.None;
+    public SeqNumber End => Seq + Length + (Fin ? 1 : 0);
+}
+
+/// <summary>What to send next (RFC 6675 NextSeg, RFC 8985 §7.3, RFC 1122 §4.2.3.4) and the zero-window probe.</summary>
+internal sealed partial class Sender
+{
+    // Zero-window probes: doublings of the probe interval, and probes sent since the last ACK (Linux gives up past the retry limit).
+    private int _persistBackoff;
+    private int _persistProbes;
+
+    /// <summary>Room cwnd leaves for more data in flight.</summary>
+    private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
+
+    /// <summary>
+    /// The next segment to send, if any: a due tail loss probe; else the oldest segment deemed lost (within cwnd, or
+    /// at once after a fast-retransmit trigger); else new data within both windows, with Nagle (RFC 896, unless
+    /// <see cref="NoDelay"/>) and sender SWS avoidance (RFC 1122 §4.2.3.4); else a FIN when there is window room. New
+    /// segments leave <paramref name="sackOptionBytes"/> of room for the SACK blocks our ACK carries now (Linux tcp_current_mss).
+    /// </summary>
+    public bool TryNext(int sackOptionBytes, out Transmission next)
+    {
+        if (_probeDue)
+        {
+            _probeDue = false;
+            if (TryProbe(sackOptionBytes, out next)) return true;
+        }
+
+        int lost = _queue.FirstAwaitingRetransmission();
+        if (lost >= 0)
+        {
+            SentSegment segment = _queue[lost];
+            bool inPeerWindow = (uint)(segment.Start - SndUna) < SndWnd;
+            if (_forceRetransmission || inPeerWindow && CwndRoom >= segment.Length)
+            {
+                _forceRetransmission = false;
+                next = Resend(segment, _lossCause, probe: false);
+                return true;
+            }
+            next = default;
+            return false; // holes first: nothing new goes while one waits
+        }
+        _forceRetransmission = false;
+
+        SeqNumber dataEnd = Buffer.End;
+        int available = Math.Max(0, dataEnd - SndMax);
+        long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
+        if (available > 0)
+        {
+            int cwndRoom = CwndRoom;
+            int segmentSize = Math.Max(1, Mss - sackOptionBytes);
+            int length = (int)Math.Min(Math.Min(available, segmentSize), Math.Min(peerRoom, cwndRoom));
+            _cwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);
+            if (length > 0 && MaySend(length, available, segmentSize))
+            {
+                next = NewData(length);
+                return true;
+            }
+        }
+        // A FIN takes a sequence number, so like Linux it waits for window room (and the persist timer probes).
+        else if (Buffer.FinQueued && SndMax == dataEnd && peerRoom > 0)
+        {
+            next = new Transmission(SndMax, 0, Fin: true, Push: false, TcpCause.None, Probe: false);
+            return true;
+        }
+        next = default;
+        return false;
+    }
+
+    /// <summary>
+    /// RFC 1122 §4.2.3.4 with Nagle: a full segment; or all the data when nothing is unacknowledged (or TCP_NODELAY, or
+    /// the stream is ending); or at least half the largest window the peer ever offered. A window-limited segment
+    /// smaller than that waits for the ACK in flight to open the window further.
+    /// </summary>
+    private bool MaySend(int length, int available, int segmentSize) =>
+        length == segmentSize
+        || SndMax == SndUna
+        || length == available && (NoDelay || Buffer.FinQueued)
+        || length >= MaxSndWnd / 2;
+
+    /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK.</summary>
+    public bool NoDelay { get; set; }
+
+    private Transmission NewData(int length)
+    {
+        SeqNumber dataEnd = Buffer.End;
+        bool reachesEnd = SndMax + length == dataEnd;
+        return new Transmission(SndMax, length, Fin: Buffer.FinQueued && reachesEnd, Push: reachesEnd, TcpCause.None, Probe: false);
+    }
+
+    private static Transmission Resend(in SentSegment segment, TcpCause cause, bool probe)
+    {
+        bool fin = segment.Is(SegmentMarks.Fin);
+        return new Transmission(segment.Start, segment.Length - (fin ? 1 : 0), fin, segment.Is(SegmentMarks.Push), cause, probe);
+    }
+
+    /// <summary>RFC 8985 §7.3 TLP_send_probe: new data if the peer's window takes it, else the last segment again.</summary>
+    private bool TryProbe(int sackOptionBytes, out Transmission next)
+    {
+        int available = Math.Max(0, Buffer.End - SndMax);
+        long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
+        if (available > 0 && peerRoom > 0)
+        {
+            next = NewData((int)Math.Min(Math.Min(available, Mss - sackOptionBytes), peerRoom)) with { Probe = true };
+            return true;
+        }
+        for (int i = _queue.Count - 1; i >= 0; i--)
+        {
+            if (_queue[i].Is(SegmentMarks.Sacked)) continue;
+            next = Resend(_queue[i], TcpCause.TailLossProbe, probe: true);
+            return true;
+        }
+        next = default;
+        return false;
+    }
+
+    /// <summary>The segment <paramref name="sent"/> left at <paramref name="now"/>: the scoreboard, RTT timing and timers follow.</summary>
+    public void OnSent(TimeSpan now, in Transmission sent)
+    {
+        if (sent.IsRetransmission)
+        {
+            int index = _queue.IndexEndingAfter(sent.Seq);
+            _queue.MarkRetransmitted(ref _queue[index], now);
+            Retransmissions++;
+            BytesRetransmitted += sent.End - sent.Seq;
+            _rttSeq = null; // Karn's rule: never time a retransmitted segment
+        }
+        else
+        {
+            SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0);
+            _queue.Append(sent.Seq, sent.End, now, marks);
+            SndMax = sent.End;
+            if (_rttSeq is null && Timestamps is null)
+            {
+                _rttSeq = sent.End;
+                _rttStart = now;
+            }
+        }
+        if (sent.Probe)
+        {
+            // RFC 8985 §7.3: remember the probe, and re-arm the retransmission timer (not the probe timer).
+            _probeEnd = SndMax;
+            _probeWasRetransmission = sent.IsRetransmission;
+            _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+            return;
+        }
+        // RFC 6298 §5.1: start the timer when a segment with data leaves and it is not running.
+        _timers.ArmIfIdle(TcpTimer.Retransmission, now + Rto.Rto);
+        if (!sent.IsRetransmission) ArmLossProbe(now);
+    }
+
+    // ───────────── zero window (RFC 9293 §3.8.6.1) ─────────────
+
+    /// <summary>
+    /// With data waiting and a zero window, probe it on a timer — also when a timeout sent nothing (the peer shrank its
+    /// window to zero under data in flight), which leaves no retransmission timer.
+    /// </summary>
+    public void ArmPersistIfNeeded(TimeSpan now)
+    {
+        if (SndWnd == 0 && HasDataOrFinToSend && !_timers.IsArmed(TcpTimer.Persist)
+            && (SndMax == SndUna || !_timers.IsArmed(TcpTimer.Retransmission)))
+        {
+            _timers.Arm(TcpTimer.Persist, now + PersistInterval);
+        }
+    }
+
+    /// <summary>The persist timer fired: true when a probe is due; false when none is (window open, or nothing to send).</summary>
+    public bool TakePersistProbe(TimeSpan now, int retryLimit, out bool gaveUp)
+    {
+        gaveUp = false;
+        if (SndWnd != 0 || !HasDataOrFinToSend)
+        {
+            _persistBackoff = 0;
+            return false;
+        }
+        if (_persistProbes >= retryLimit)
+        {
+            // RFC 1122 §4.2.2.17 keeps probing while the peer answers; unanswered, Linux gives up like a retransmission.
+            gaveUp = true;
+            return false;
+        }
+        _persistProbes++;
+        _persistBackoff++;
+        _timers.Arm(TcpTimer.Persist, now + PersistInterval);
+        return true;
+    }
+
+    /// <summary>Zero-window probes sent since the peer last answered.</summary>
+    public int PersistProbes => _persistProbes;
+
+    /// <summary>Any acceptable ACK shows the peer is alive: unanswered probes count from zero again.</summary>
+    public void OnPeerAlive() => _persistProbes = 0;
+
+    private TimeSpan PersistInterval
+    {
+        get
+        {
+            TimeSpan interval = Rto.Rto;
+            for (int i = 0; i < _persistBackoff && interval < _config.MaxRto; i++) interval *= 2;
+            return interval > _config.MaxRto ? _config.MaxRto : interval;
+        }
+    }
+}

@@ -1,0 +1,239 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>Loss detection and recovery: NewReno without SACK, RFC 6675 or RACK-TLP with it, and the timeout.</summary>
+internal sealed partial class Sender
+{
+    /// <summary>RFC 5681 §3.2 / RFC 6675 DupThresh.</summary>
+    private const int DupThresh = 3;
+    /// <summary>RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK a lone segment's probe must wait out.</summary>
+    private static readonly TimeSpan WorstCaseDelayedAck = TimeSpan.FromMilliseconds(200);
+
+    private bool _inRecovery;
+    // "recover" (RFC 6582) / RecoveryPoint (RFC 6675): SND.MAX when recovery (or the last timeout) began. Outside
+    // recovery it follows SND.UNA, so it never falls 2^31 behind and turns fast retransmit off by wrapping.
+    private SeqNumber _recoveryPoint;
+    // NewReno's inflated window during recovery without SACK (RFC 6582 §3.2 steps 2–4).
+    private int _inflatedWindow;
+    private int _dupAcks;
+    // The next retransmission goes whatever cwnd says (RFC 5681 §3.2 step 2's fast retransmit, RFC 6675 §5 step 4.3).
+    private bool _forceRetransmission;
+    // Why segments now waiting to be resent were deemed lost (the cause their retransmission events carry).
+    private TcpCause _lossCause = TcpCause.RetransmissionTimeout;
+    // RFC 8985 §7: the probe in flight (TLP.end_seq) and whether it was a retransmission (TLP.is_retrans).
+    private SeqNumber? _probeEnd;
+    private bool _probeWasRetransmission;
+    // The probe timer fired: the next dispatch sends a probe.
+    private bool _probeDue;
+
+    public bool InRecovery => _inRecovery;
+    /// <summary>Duplicate ACKs since the last cumulative ACK (RFC 5681; with SACK, ACKs that SACK new data, RFC 6675).</summary>
+    public int DuplicateAcks => _dupAcks;
+
+    private void DetectAndRecover(TimeSpan now, bool newAck, int acked, bool duplicate)
+    {
+        if (newAck) _dupAcks = 0; // RFC 6675 §5 (C); NewReno counts again from the next duplicate
+        if (duplicate) _dupAcks++;
+
+        if (_inRecovery && SndUna >= _recoveryPoint)
+        {
+            ExitRecovery(now);
+        }
+        else if (_inRecovery && !Sack)
+        {
+            if (duplicate)
+            {
+                _inflatedWindow += Mss; // RFC 6582 §3.2 step 4: inflate for each segment that left the network
+            }
+            else if (newAck)
+            {
+                // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and deflates by what it acknowledged.
+                MarkHeadLost(TcpCause.FastRetransmit);
+                _inflatedWindow = Math.Max(Mss, _inflatedWindow - acked + (acked >= Mss ? Mss : 0));
+            }
+            return;
+        }
+
+        if (Sack) MarkLosses(now);
+        if (_inRecovery) return;
+        // A new recovery only once everything sent before the last one (or the last timeout) is acknowledged (RFC 6582 §3.2 step 2).
+        bool mayRecover = SndUna - 1 >= _recoveryPoint;
+        if (!Sack)
+        {
+            if (_dupAcks == DupThresh && mayRecover) EnterRecovery(now, TcpCause.FastRetransmit);
+        }
+        else if (mayRecover && (_queue.LostBytes > 0 || !RackTlp && _dupAcks >= DupThresh))
+        {
+            EnterRecovery(now, RackTlp ? TcpCause.RackLoss : TcpCause.SackRecovery);
+        }
+        if (!_inRecovery && SndUna - 1 > _recoveryPoint) _recoveryPoint = SndUna - 1;
+    }
+
+    /// <summary>RFC 5681 §3.2 steps 2–3, RFC 6675 §5 step 4: ssthresh and cwnd fall, the first hole goes at once.</summary>
+    private void EnterRecovery(TimeSpan now, TcpCause cause)
+    {
+        _inRecovery = true;
+        _recoveryPoint = SndMax;
+        _congestion.OnCongestionEvent(now, FlightSize, Mss);
+        _inflatedWindow = _congestion.Window + DupThresh * Mss; // NewReno: the three segments that left the network
+        if (_queue.AwaitingBytes == 0 || !Sack) MarkHeadLost(cause);
+        _lossCause = cause;
+        _forceRetransmission = true;
+        _probeEnd = null;
+        _timers.Cancel(TcpTimer.LossProbe);
+    }
+
+    private void ExitRecovery(TimeSpan now)
+    {
+        _inRecovery = false;
+        _dupAcks = 0;
+        _congestion.OnRecoveryEnd(now, FlightSize, Mss);
+        if (RackTlp) _rack.OnRecoveryEnd();
+    }
+
+    private void MarkHeadLost(TcpCause cause)
+    {
+        if (_queue.Count == 0) return;
+        ref SentSegment head = ref _queue[0];
+        if (head.Is(SegmentMarks.Sacked)) return;
+        _queue.MarkLost(ref head);
+        _lossCause = cause;
+        _forceRetransmission = true;
+    }
+
+    /// <summary>With SACK: RACK (RFC 8985 §6.2 step 5) when enabled, else RFC 6675's IsLost for every hole.</summary>
+    private void MarkLosses(TimeSpan now)
+    {
+        if (RackTlp)
+        {
+            DetectLossByRack(now);
+            return;
+        }
+        if (_queue.SackedBytes == 0) return;
+        // RFC 6675 §4 IsLost(seq): DupThresh SACKed segments, or more than (DupThresh − 1) × SMSS bytes, above it.
+        // Walk down from the top counting what lies above; a segment already resent is not resent again (HighRxt).
+        int sackedSegments = 0, sackedBytes = 0;
+        bool marked = false;
+        for (int i = _queue.Count - 1; i >= 0; i--)
+        {
+            ref SentSegment segment = ref _queue[i];
+            if (segment.Is(SegmentMarks.Sacked))
+            {
+                sackedSegments++;
+                sackedBytes += segment.Length;
+                continue;
+            }
+            if (segment.Is(SegmentMarks.Lost) || segment.Is(SegmentMarks.EverRetransmitted)) continue;
+            if (sackedSegments >= DupThresh || sackedBytes > (DupThresh - 1) * Mss)
+            {
+                _queue.MarkLost(ref segment);
+                marked = true;
+            }
+        }
+        if (marked) _lossCause = TcpCause.SackRecovery;
+    }
+
+    private void DetectLossByRack(TimeSpan now)
+    {
+        int awaitingBefore = _queue.AwaitingBytes;
+        TimeSpan window = _rack.ReorderWindow(_inRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt);
+        TimeSpan wait = _rack.DetectLoss(_queue, now, window);
+        if (_queue.AwaitingBytes > awaitingBefore) _lossCause = TcpCause.RackLoss;
+        // RFC 8985 §6.3: a segment not yet overdue gets the reorder timer, so no further ACK is needed to find it lost.
+        if (wait > TimeSpan.Zero) _timers.Arm(TcpTimer.ReorderTimeout, now + wait);
+        else _timers.Cancel(TcpTimer.ReorderTimeout);
+    }
+
+    /// <summary>RFC 8985 §6.3: the reorder timer fired; true when it found losses (the connection then sends).</summary>
+    public bool OnReorderTimeout(TimeSpan now)
+    {
+        if (!RackTlp) return false;
+        int awaitingBefore = _queue.AwaitingBytes;
+        DetectLossByRack(now);
+        if (_queue.AwaitingBytes == awaitingBefore) return false;
+        if (!_inRecovery && SndUna - 1 >= _recoveryPoint) EnterRecovery(now, TcpCause.RackLoss);
+        return true;
+    }
+
+    // ───────────── tail loss probe (RFC 8985 §7) ─────────────
+
+    /// <summary>RFC 8985 §7.2: with data in flight and no recovery under way, a probe timeout of 2 SRTT (longer for one segment).</summary>
+    private void ArmLossProbe(TimeSpan now)
+    {
+        if (!RackTlp || _inRecovery || SndUna == SndMax || _probeEnd is not null || _queue.AwaitingBytes > 0)
+        {
+            _timers.Cancel(TcpTimer.LossProbe);
+            return;
+        }
+        TimeSpan pto = Rto.HasSample ? 2 * Rto.SmoothedRtt : _config.InitialRto;
+        if (FlightSize <= Mss) pto += WorstCaseDelayedAck;
+        TimeSpan at = now + pto;
+        // The probe is only worth it before the retransmission timer: otherwise that fires first and does more.
+        if (_timers.Deadline(TcpTimer.Retransmission) is TimeSpan rto && rto <= at)
+        {
+            _timers.Cancel(TcpTimer.LossProbe);
+            return;
+        }
+        _timers.Arm(TcpTimer.LossProbe, at);
+    }
+
+    /// <summary>RFC 8985 §7.3: the probe timer fired; the next dispatch sends new data or the last segment again.</summary>
+    public void OnLossProbeTimeout()
+    {
+        if (!RackTlp || _inRecovery || SndUna == SndMax) return;
+        _probeDue = true;
+    }
+
+    /// <summary>RFC 8985 §7.4.2 TLP_process_ack: did the probe repair a loss (then cwnd must react) or was it redundant?</summary>
+    private void TakeAckOfProbe(TimeSpan now, SeqNumber ack, bool dsack, bool hasSack)
+    {
+        if (_probeEnd is not SeqNumber end || ack < end) return;
+        if (!_probeWasRetransmission || dsack)
+        {
+            _probeEnd = null; // new data delivered, or the retransmission was a duplicate (no loss)
+        }
+        else if (ack > end)
+        {
+            _probeEnd = null; // the probe repaired a single loss: a congestion event without a recovery
+            _congestion.OnCongestionEvent(now, FlightSize, Mss);
+        }
+        else if (!hasSack)
+        {
+            _probeEnd = null;
+        }
+    }
+
+    // ───────────── the retransmission timeout ─────────────
+
+    /// <summary>
+    /// RFC 6298 §5.4–5.7 and RFC 5681 §3.1: back off, cut the window to one segment, and deem everything not SACKed
+    /// lost, to be resent in order (Linux tcp_enter_loss; BSD's go-back-N). False when the retries are used up.
+    /// </summary>
+    public bool OnRetransmissionTimeout(TimeSpan now, int retryLimit, bool synchronizing)
+    {
+        if (Retries >= retryLimit) return false;
+        Retries++;
+        Timeouts++;
+        Rto.BackOff();
+        _rttSeq = null; // Karn's rule
+        if (synchronizing)
+        {
+            HandshakeTimedOut = true; // sets the RTO to 3 s and the window to one segment at ESTABLISHED
+            return true;
+        }
+        _congestion.OnRetransmissionTimeout(now, FlightSize, Mss);
+        // The receiver dropped what it had SACKed if the ACK still points at a SACKed segment (RFC 2018 §8 reneging).
+        if (_queue.Count > 0 && _queue[0].Is(SegmentMarks.Sacked)) _queue.ClearSacks();
+        _queue.MarkAllLost();
+        _lossCause = TcpCause.RetransmissionTimeout;
+        _inRecovery = false;
+        _recoveryPoint = SndMax;
+        _dupAcks = 0;
+        _probeEnd = null;
+        _probeDue = false;
+        _timers.Cancel(TcpTimer.LossProbe);
+        _timers.Cancel(TcpTimer.ReorderTimeout);
+        return true;
+    }
+}

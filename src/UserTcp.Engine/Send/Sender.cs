@@ -1,0 +1,320 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The send side of a connection: the sequence variables (SND.UNA, SND.MAX, SND.WND), the send buffer, the
+/// scoreboard of segments in flight, RTT and RTO (RFC 6298, RFC 7323 §4), loss detection and recovery (NewReno
+/// RFC 6582 without SACK; RFC 6675 or RACK-TLP RFC 8985 with it) and the congestion-control algorithm it drives.
+/// This file takes ACKs; Sender.Output.cs decides what goes out next; Sender.Recovery.cs detects and repairs loss.
+/// </summary>
+internal sealed partial class Sender
+{
+    private readonly TcpConfig _config;
+    private readonly ConnectionTimers _timers;
+    private readonly RetransmissionQueue _queue = new();
+    private readonly Rack _rack = new();
+    private CongestionControl _congestion;
+    // Karn's rule without timestamps: one segment timed at a time, never a retransmitted one (RFC 6298 §3).
+    private SeqNumber? _rttSeq;
+    private TimeSpan _rttStart;
+    // Sending stopped because cwnd, not the peer's window or the application, was the limit (RFC 7661's
+    // "cwnd-limited"); cwnd only grows while this is so, as Linux's tcp_is_cwnd_limited.
+    private bool _cwndLimited;
+
+    public Sender(TcpConfig config, SeqNumber iss, ConnectionTimers timers)
+    {
+        _config = config;
+        _timers = timers;
+        Iss = iss;
+        SndUna = SndMax = iss;
+        _recoveryPoint = iss;
+        Buffer = new SendBuffer(config.SendBufferSize, iss + 1);
+        Rto = new RtoEstimator(config);
+        Mss = 536;
+        _congestion = CongestionControl.Create(config.CongestionControl, config.InitialWindowSegments * Mss);
+    }
+
+    public SeqNumber Iss { get; }
+    /// <summary>SND.UNA: oldest unacknowledged sequence number.</summary>
+    public SeqNumber SndUna { get; private set; }
+    /// <summary>Highest sequence number sent so far plus one (BSD's snd_max; RFC 6675 HighData).</summary>
+    public SeqNumber SndMax { get; private set; }
+    /// <summary>SND.NXT: the next sequence number to send: the oldest segment waiting to be resent, else SND.MAX.</summary>
+    public SeqNumber SndNxt
+    {
+        get
+        {
+            int lost = _queue.FirstAwaitingRetransmission();
+            return lost >= 0 ? _queue[lost].Start : SndMax;
+        }
+    }
+    /// <summary>SND.WND: the peer's window, scaled.</summary>
+    public uint SndWnd { get; private set; }
+    /// <summary>SND.WL1: segment sequence number used for the last window update.</summary>
+    public SeqNumber SndWl1 { get; private set; }
+    /// <summary>SND.WL2: segment acknowledgment number used for the last window update.</summary>
+    public SeqNumber SndWl2 { get; private set; }
+    /// <summary>The largest window the peer has offered (RFC 1122 §4.2.3.4 Max(SND.WND)).</summary>
+    public uint MaxSndWnd { get; private set; }
+    /// <summary>Shift applied to the windows the peer sends.</summary>
+    public int WindowShift { get; set; }
+    /// <summary>Largest payload sent in one segment.</summary>
+    public int Mss { get; private set; }
+
+    public SendBuffer Buffer { get; }
+    public RtoEstimator Rto { get; }
+    /// <summary>Timestamps were negotiated: RTT comes from TSecr (RFC 7323 §4.1), and RACK tells copies apart by it.</summary>
+    public TimestampState? Timestamps { get; set; }
+    /// <summary>SACK was negotiated: the scoreboard, RFC 6675 and RACK-TLP apply.</summary>
+    public bool Sack { get; set; }
+    private bool RackTlp => Sack && _config.RackTlp;
+
+    public CongestionControlAlgorithm Algorithm
+    {
+        get => _congestion.Algorithm;
+        set
+        {
+            if (value != _congestion.Algorithm) _congestion = CongestionControl.Create(value, _congestion.Window, _congestion.SlowStartThreshold);
+        }
+    }
+    /// <summary>cwnd (the inflated window during NewReno recovery).</summary>
+    public int CongestionWindow => _inRecovery && !Sack ? _inflatedWindow : _congestion.Window;
+    public int SlowStartThreshold => _congestion.SlowStartThreshold;
+    internal CongestionControl CongestionControl => _congestion;
+
+    /// <summary>Consecutive retransmission timeouts without progress; a new ACK starts the count over.</summary>
+    public int Retries { get; private set; }
+    /// <summary>Segments sent again, by any cause, over the connection's life (Linux tcpi_total_retrans).</summary>
+    public int Retransmissions { get; private set; }
+    /// <summary>Sequence space sent again (payload and FIN) over the connection's life.</summary>
+    public long BytesRetransmitted { get; private set; }
+    /// <summary>Retransmission timeouts over the connection's life.</summary>
+    public int Timeouts { get; private set; }
+
+    /// <summary>Sequence space sent and not acknowledged (RFC 5681 FlightSize).</summary>
+    public int FlightSize => SndMax - SndUna;
+    /// <summary>
+    /// What is still in the network (RFC 6675 "pipe", Linux tcp_packets_in_flight): sent, minus SACKed, minus deemed
+    /// lost, plus retransmissions in flight.
+    /// </summary>
+    public int InFlight => FlightSize - _queue.SackedBytes - _queue.LostBytes + _queue.RetransmittedBytes;
+    internal RetransmissionQueue Queue => _queue;
+
+    /// <summary>The data and FIN sent so far are all acknowledged.</summary>
+    public bool AllAcknowledged => SndUna == SndMax;
+    /// <summary>Our FIN has been sent (SND.MAX is past it).</summary>
+    public bool FinSent => Buffer.FinQueued && SndMax == Buffer.End + 1;
+    /// <summary>Our FIN has been sent and everything up to and including it is acknowledged.</summary>
+    public bool FinAcknowledged => FinSent && SndUna == SndMax;
+    /// <summary>There are bytes, or a FIN, to send or resend.</summary>
+    public bool HasDataOrFinToSend => _queue.AwaitingBytes > 0 || SndMax < Buffer.End || Buffer.FinQueued && SndMax == Buffer.End;
+
+    /// <summary>
+    /// The handshake settled the MSS. Options every segment carries (timestamps) come out of it, so payload and
+    /// options fit what the peer can take (RFC 9293 §3.7.1 Eff.snd.MSS; Linux's mss_cache). The initial window follows
+    /// (RFC 6928).
+    /// </summary>
+    public void SetMss(int peerMss, int fixedOptionBytes)
+    {
+        Mss = Math.Max(NegotiatedOptions.MinSendMss, peerMss - fixedOptionBytes);
+        _congestion = CongestionControl.Create(_congestion.Algorithm, _config.InitialWindowSegments * Mss);
+    }
+
+    // ───────────── the SYN ─────────────
+
+    /// <summary>Our SYN (or SYN-ACK) left: SND.MAX passes it, the RTO runs, and it is timed unless it is a retransmission.</summary>
+    public void OnSynSent(TimeSpan now, bool retransmission)
+    {
+        if (SndMax < Iss + 1) SndMax = Iss + 1;
+        if (retransmission)
+        {
+            Retransmissions++;
+            BytesRetransmitted++;
+            _rttSeq = null; // Karn's rule: the ACK may answer either copy
+        }
+        else
+        {
+            _rttSeq = Iss + 1;
+            _rttStart = now;
+        }
+        _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+    }
+
+    /// <summary>The peer acknowledged our SYN with <paramref name="ack"/> (ISS+1) and offered <paramref name="window"/>.</summary>
+    public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window)
+    {
+        SndUna = seg.AcknowledgmentNumber;
+        TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
+        Retries = 0;
+        _timers.Cancel(TcpTimer.Retransmission);
+        SndWnd = window;
+        SndWl1 = seg.SequenceNumber;
+        SndWl2 = seg.AcknowledgmentNumber;
+        MaxSndWnd = Math.Max(MaxSndWnd, SndWnd);
+    }
+
+    /// <summary>The peer's SYN offered <paramref name="window"/> before it acknowledged anything (passive or simultaneous open).</summary>
+    public void TakeSynWindow(SeqNumber seq, uint window)
+    {
+        SndWnd = window;
+        SndWl1 = seq;
+        MaxSndWnd = Math.Max(MaxSndWnd, window);
+    }
+
+    /// <summary>A SYN or SYN-ACK timed out and no RTT was measured: RFC 6298 §5.7 and RFC 5681 §3.1 at ESTABLISHED.</summary>
+    public bool HandshakeTimedOut { get; set; }
+
+    public void OnEstablished()
+    {
+        if (!HandshakeTimedOut) return;
+        Rto.RestartAfterHandshakeLoss();
+        _congestion.RestartAfterHandshakeLoss(Mss);
+    }
+
+    // ───────────── ACKs ─────────────
+
+    /// <summary>
+    /// RFC 9293 §3.10.7.4 fifth, for SND.UNA ≤ SEG.ACK ≤ SND.MAX: takes SACK blocks and the cumulative ACK, measures
+    /// RTT, detects loss and runs recovery. <paramref name="mayBeDuplicate"/>: the segment carries no data, SYN or FIN
+    /// and does not change the window (RFC 5681 §2's duplicate ACK, when SEG.ACK = SND.UNA).
+    /// </summary>
+    public void OnAck(TimeSpan now, SeqNumber ack, in TcpOptions options, bool mayBeDuplicate)
+    {
+        int flightBefore = FlightSize;
+        uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
+        bool newAck = ack > SndUna;
+        int acked = newAck ? ack - SndUna : 0;
+        bool dsack = false;
+        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, out dsack) : 0;
+        if (newAck)
+        {
+            TakeCumulativeAck(now, ack, echo);
+            TakeRttSample(now, ack, echo, flightBefore);
+            Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
+        }
+        if (RackTlp)
+        {
+            _rack.OnAck(dsack, SndUna, SndMax);
+            TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0);
+        }
+
+        bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
+        bool wasInRecovery = _inRecovery;
+        DetectAndRecover(now, newAck, acked, duplicate);
+        // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
+        if (!_inRecovery && !wasInRecovery && newAck)
+        {
+            bool cwndLimited = _cwndLimited || _congestion.Window < _congestion.SlowStartThreshold && _congestion.Window < 2 * flightBefore;
+            _congestion.OnAck(new AckSample(now, acked, Mss, Rto.SmoothedRtt, Rto.MinRtt, cwndLimited));
+        }
+
+        // RFC 6298 §5.2–5.3: stop the timer when everything is acknowledged, otherwise restart it on new data acknowledged.
+        if (SndUna == SndMax)
+        {
+            _timers.Cancel(TcpTimer.Retransmission);
+            _timers.Cancel(TcpTimer.ReorderTimeout);
+        }
+        else if (newAck)
+        {
+            _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+        }
+        ArmLossProbe(now);
+    }
+
+    /// <summary>
+    /// RFC 2018 §4 / RFC 6675 Update(): marks the segments each block covers whole as SACKed. The first block is a
+    /// D-SACK (RFC 2883 §4) when it lies below the cumulative ACK or inside the second block; it reports a duplicate
+    /// and marks nothing. Returns the sequence space newly SACKed.
+    /// </summary>
+    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, out bool dsack)
+    {
+        dsack = false;
+        int newlySacked = 0;
+        for (int b = 0; b < blocks.Length; b++)
+        {
+            SackBlock block = blocks[b];
+            if (block.Right <= block.Left) continue;
+            if (b == 0 && (block.Right <= ack || blocks.Length > 1 && block.Left >= blocks[1].Left && block.Right <= blocks[1].Right))
+            {
+                dsack = true;
+                continue;
+            }
+            if (block.Right > SndMax || block.Right <= ack) continue; // a block about data never sent, or stale: ignored
+            for (int i = _queue.IndexEndingAfter(block.Left); i < _queue.Count; i++)
+            {
+                ref SentSegment segment = ref _queue[i];
+                if (segment.Start >= block.Right) break;
+                // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
+                if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
+                if (RackTlp) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+                _queue.MarkSacked(ref segment);
+                newlySacked += segment.Length;
+            }
+        }
+        return newlySacked;
+    }
+
+    private void TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo)
+    {
+        if (RackTlp)
+        {
+            for (int i = 0; i < _queue.Count && _queue[i].End <= ack; i++)
+            {
+                ref SentSegment segment = ref _queue[i];
+                if (!segment.Is(SegmentMarks.Sacked)) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+            }
+        }
+        _queue.RemoveAcknowledged(ack);
+        Buffer.AcknowledgeUpTo(ack);
+        SndUna = ack;
+    }
+
+    /// <summary>The echoed TSval is older than our TSval when the segment was last sent: the ACK answers an earlier copy.</summary>
+    private bool EchoPredates(uint? echo, TimeSpan sentAt) =>
+        echo is uint e && Timestamps is not null && unchecked((int)(e - Timestamps.Value(sentAt))) < 0;
+
+    /// <summary>
+    /// RTT: with timestamps from TSecr on every ACK of new data, retransmissions included (RFC 7323 §4.1), with the
+    /// gains spread over the samples expected per RTT (Appendix G); without, Karn's timed segment (RFC 6298 §3).
+    /// </summary>
+    private void TakeRttSample(TimeSpan now, SeqNumber ack, uint? echo, int flightSize = 0)
+    {
+        if (Timestamps is not null && echo is uint e && Timestamps.Elapsed(now, e) is TimeSpan sample)
+        {
+            _rttSeq = null;
+            Rto.AddSample(sample, (flightSize + 2 * Mss - 1) / (2 * Mss));
+            return;
+        }
+        if (_rttSeq is SeqNumber timed && ack >= timed)
+        {
+            Rto.AddSample(now - _rttStart);
+            _rttSeq = null;
+        }
+    }
+
+    /// <summary>RFC 9293 §3.10.7.4: takes the window from segments newer than the last update. True when it changed.</summary>
+    public bool UpdateWindow(SeqNumber seq, SeqNumber ack, uint window)
+    {
+        if (!(SndWl1 < seq || SndWl1 == seq && SndWl2 <= ack)) return false;
+        bool changed = window != SndWnd;
+        bool opened = SndWnd == 0 && window > 0;
+        SndWnd = window;
+        SndWl1 = seq;
+        SndWl2 = ack;
+        MaxSndWnd = Math.Max(MaxSndWnd, window);
+        if (opened)
+        {
+            _timers.Cancel(TcpTimer.Persist);
+            _persistBackoff = 0;
+        }
+        return changed;
+    }
+
+    /// <summary>The connection closed: nothing more will be sent or timed.</summary>
+    public void Stop()
+    {
+        _probeDue = false;
+        _forceRetransmission = false;
+    }
+}
