@@ -92,10 +92,13 @@ public class MatcherTests
         RelativeSegment OneSecondLater(uint live) => Sent(TcpFlags.Ack, 1, 0, 0, 0, new NopOption(), new NopOption(), new TimestampOption(timestamps.ToScript(live), 0));
         Assert.Empty(PacketMatcher.Differences(expected, OneSecondLater(6003), relaxed: false, timestamps, toleranceMicros: 4000));
         Assert.Single(PacketMatcher.Differences(expected, OneSecondLater(6010), relaxed: false, timestamps, toleranceMicros: 4000));
-        // An inbound TSecr names an outbound TSval: the live value it was sent as, or one shifted by the anchor.
+        // An inbound TSecr names an outbound TSval: the live value it was sent as; any other fails, as in packetdrill,
+        // unless --tcp_ts_ecr_scaled shifts it by the anchor.
         Assert.Equal(5000u, timestamps.ToLiveEcr(100));
+        Assert.Null(timestamps.ToLiveEcr(150));
+        timestamps.EcrScaled = true;
         Assert.Equal(5050u, timestamps.ToLiveEcr(150));
-        Assert.Null(new TimestampMapping().ToLiveEcr(150));
+        Assert.Null(new TimestampMapping { EcrScaled = true }.ToLiveEcr(150));
     }
 
     [Fact]

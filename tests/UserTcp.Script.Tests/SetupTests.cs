@@ -16,9 +16,9 @@ public sealed class SetupTests : IDisposable
         `sysctl -q net.ipv4.tcp_syn_retries=2`
         0          socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
         0...7      connect(3, ..., ...) = -1 ETIMEDOUT (Connection timed out)
-        0          > S 0:0(0) win 65535 <mss 1460,nop,wscale 3>
-        1          > S 0:0(0) win 65535 <mss 1460,nop,wscale 3>
-        3          > S 0:0(0) win 65535 <mss 1460,nop,wscale 3>
+        0          > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 3>
+        1          > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 3>
+        3          > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 3000 ecr 0,nop,wscale 3>
         """;
 
     private static ScriptResult Run(string text, bool relaxed = false, string? directory = null) =>
@@ -118,7 +118,7 @@ public sealed class SetupTests : IDisposable
             +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [16384], [4]) = 0
             +0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
             +0  connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-            +0  > S 0:0(0) win 10000 <mss 1460,nop,wscale 0>
+            +0  > S 0:0(0) win 10000 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 0>
             """));
     }
 
@@ -142,7 +142,7 @@ public sealed class SetupTests : IDisposable
             0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
             +0   fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
             +0   connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-            +0   > S 0:0(0) win 65535 <mss 600,nop,wscale 3>
+            +0   > S 0:0(0) win 65535 <mss 600,sackOK,TS val 0 ecr 0,nop,wscale 3>
             +.1  < S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 0>
             +0   > . 1:1(0) ack 1 win 32768
             +0   write(3, ..., 3000) = 3000
@@ -155,7 +155,7 @@ public sealed class SetupTests : IDisposable
     public void The_mss_follows_the_mtu_option_unless_mss_is_given()
     {
         const string Syn = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n"
-            + "+0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)\n+0 > S 0:0(0) <mss MSS,nop,wscale 3>\n";
+            + "+0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)\n+0 > S 0:0(0) <mss MSS,sackOK,TS val 0 ecr 0,nop,wscale 3>\n";
         Passes(Run("--mtu=1200\n" + Syn.Replace("MSS", "1160", StringComparison.Ordinal), relaxed: true));
         Passes(Run("--mtu=1200\n--mss=1000\n" + Syn.Replace("MSS", "1000", StringComparison.Ordinal), relaxed: true));
     }
@@ -167,20 +167,20 @@ public sealed class SetupTests : IDisposable
             #!/bin/bash
             ip tcp_metrics flush all > /dev/null 2>&1
             sysctl -q net.ipv4.tcp_syn_retries=2
-            sysctl -q net.ipv4.tcp_sack=1
+            sysctl -q net.ipv4.tcp_frto=2
             sysctl -q net.ipv4.tcp_fack=0
             tc qdisc add dev tun0 root pfifo
             """);
         Directory.CreateDirectory(Path.Combine(_tree, "area"));
         string script = Path.Combine(_tree, "area", "test.pkt");
-        File.WriteAllText(script, "`../common/defaults.sh`\n" + SynRetries.Replace("`sysctl -q net.ipv4.tcp_syn_retries=2`", "+0 `sysctl -q net.ipv4.tcp_sack=1`", StringComparison.Ordinal));
+        File.WriteAllText(script, "`../common/defaults.sh`\n" + SynRetries.Replace("`sysctl -q net.ipv4.tcp_syn_retries=2`", "+0 `sysctl -q net.ipv4.tcp_frto=2`", StringComparison.Ordinal));
 
         ScriptResult relaxed = ScriptRunner.RunFile(script, new ScriptRunOptions { Relaxed = true });
         Passes(relaxed);
-        Assert.Equal(["line 1: ../common/defaults.sh: net.ipv4.tcp_sack=1: not applied (UserTcp neither offers nor uses SACK (RFC 2018))"], relaxed.Notices);
+        Assert.Equal(["line 1: ../common/defaults.sh: net.ipv4.tcp_frto=2: not applied (UserTcp has no F-RTO (RFC 5682))"], relaxed.Notices);
 
         ScriptResult strict = ScriptRunner.RunFile(script);
-        Assert.Equal(new ScriptFailure(1, "../common/defaults.sh: `net.ipv4.tcp_sack=1` has no equivalent in UserTcp (UserTcp neither offers nor uses SACK (RFC 2018)); "
+        Assert.Equal(new ScriptFailure(1, "../common/defaults.sh: `net.ipv4.tcp_frto=2` has no equivalent in UserTcp (UserTcp has no F-RTO (RFC 5682)); "
             + "run with --relaxed to go on without it"), strict.Failure);
     }
 
