@@ -295,7 +295,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         _gate.Exit();
         try
         {
-            batch.WriteTo(_device, OnWriteFailed);
+            batch.WriteTo(_device);
             batch.SignalCompletions();
         }
         finally
@@ -414,7 +414,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     void IBatchOwner.WriteNow(TransmitBatch full)
     {
         // Under the engine lock, mid-pass: the batch is full. Write it now, in order with the other batch.
-        lock (_transmitGate) full.WriteTo(_device, OnWriteFailed);
+        lock (_transmitGate) full.WriteTo(_device);
     }
 
     void IBatchOwner.WriteNow(ReadOnlySpan<byte> packet)
@@ -427,12 +427,12 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                OnWriteFailed(packet.Length, e);
+                NetStackLog.WriteFailed(_logger, packet.Length, e);
             }
         }
     }
 
-    private void OnWriteFailed(int length, Exception e) => NetStackLog.WriteFailed(_logger, length, e);
+    void IBatchOwner.WriteFailed(int length, Exception error) => NetStackLog.WriteFailed(_logger, length, error);
 
     /// <summary>Under the engine lock: makes sure the timer fires by the engine's next deadline (a timer that fires early just re-arms).</summary>
     private void ArmTimer(TimeSpan now)

@@ -77,7 +77,7 @@ internal sealed class TransmitBatch : IPacketTransmitter
     public void Complete(IUserOperation operation) => _completions.Add(operation);
 
     /// <summary>Writes every packet still in the batch to <paramref name="device"/>, in order, and empties it (completions stay).</summary>
-    public void WriteTo(IPacketDevice device, Action<int, Exception> onWriteFailed)
+    public void WriteTo(IPacketDevice device)
     {
         for (int i = 0; i < _count; i++)
         {
@@ -91,7 +91,7 @@ internal sealed class TransmitBatch : IPacketTransmitter
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A lost packet is what TCP recovers from; a failing device must not take the engine down with it.
-                onWriteFailed(packet.Length, e);
+                _owner.WriteFailed(packet.Length, e);
             }
         }
         _count = 0;
@@ -163,6 +163,9 @@ internal interface IBatchOwner
     void WriteNow(TransmitBatch full);
 
     void WriteNow(ReadOnlySpan<byte> packet);
+
+    /// <summary>A packet could not be written: logged, and left to TCP to recover.</summary>
+    void WriteFailed(int length, Exception error);
 }
 
 /// <summary>A user call completed under the engine lock, signalled to its awaiter once the lock is released.</summary>
