@@ -16,8 +16,10 @@ namespace UserTcp.AspNetCore;
 /// closes); a send loop writes the output pipe to the connection, each write waiting for send-buffer room (the peer's
 /// window). Endings map onto TCP as Kestrel's own Sockets transport maps them: Kestrel completing its output, or
 /// <see cref="Abort(ConnectionAbortedException)"/> without a reason (the client closed first), closes with a FIN;
-/// an abort with a reason resets (RST); the peer's FIN or RST fires <see cref="ConnectionClosed"/>. Unlike the Sockets
-/// transport, the close lingers (see <see cref="Shutdown"/>) and what arrives after Kestrel stops reading is dropped.
+/// an abort with a reason resets (RST); the peer's RST fires <see cref="ConnectionClosed"/>. Unlike the Sockets transport,
+/// the peer's FIN is a half-close: Kestrel reads end of stream, the response in progress still goes out, and
+/// <see cref="ConnectionClosed"/> fires once our side is closed too; the close lingers (see <see cref="Shutdown"/>); and
+/// what arrives after Kestrel stops reading is dropped.
 /// </summary>
 internal sealed class UserTcpConnectionContext : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
@@ -45,6 +47,8 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
     private bool _lingering;
     // The receive loop has ended (end of stream, reset, or stop). Guarded by _shutdownLock.
     private bool _receiveEnded;
+    // ConnectionClosed has been cancelled (or DisposeAsync has passed the point where it may be). Guarded by _shutdownLock.
+    private bool _connectionClosedFired;
     private Task _receiving = Task.CompletedTask;
     private Task _sending = Task.CompletedTask;
     private IDictionary<object, object?>? _items;
@@ -151,6 +155,8 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
         {
             UserTcpTransportLog.UnexpectedError(_logger, ConnectionId, e);
         }
+        FireConnectionClosed();
+        lock (_shutdownLock) _connectionClosedFired = true;
         _connectionClosed.Dispose();
         _stopReceiving.Dispose();
         List<Action<IUserTcpConnectionFeature>> callbacks;
@@ -230,7 +236,9 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
             // If we closed or reset first, that is why receiving ended, whatever the read said.
             if (!inputCompleted) await input.CompleteAsync(_shutdownReason ?? error).ConfigureAwait(false);
             ReceiveEnded();
-            FireConnectionClosed();
+            // The client's FIN alone is a half-close (RFC 9293 §3.6): Kestrel reads end of stream, and the response in
+            // progress still goes out; ConnectionClosed waits until our side is done too. A reset or our own close fires it now.
+            if (error is not null || _shutdownReason is not null) FireConnectionClosed();
         }
     }
 
@@ -315,6 +323,7 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
     /// </summary>
     private void Shutdown(Exception? reason)
     {
+        bool bothDone;
         lock (_shutdownLock)
         {
             if (_shutdownReason is not null)
@@ -328,29 +337,34 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
                 return;
             }
             _shutdownReason = reason ?? SendCompleted;
+            bothDone = _receiveEnded;
             if (reason is not null)
             {
                 UserTcpTransportLog.WriteRst(_logger, ConnectionId, reason.Message);
                 Reset();
-                return;
             }
-            UserTcpTransportLog.WriteFin(_logger, ConnectionId, SendCompleted.Message);
-            if (_receiveEnded)
+            else if (_receiveEnded)
             {
+                UserTcpTransportLog.WriteFin(_logger, ConnectionId, SendCompleted.Message);
                 Close();
-                return;
             }
-            _lingering = true;
-            try
+            else
             {
-                _connection.Shutdown(SocketShutdown.Send);
+                UserTcpTransportLog.WriteFin(_logger, ConnectionId, SendCompleted.Message);
+                _lingering = true;
+                try
+                {
+                    _connection.Shutdown(SocketShutdown.Send);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The stack has stopped and closed every connection itself.
+                }
+                _stopReceiving.CancelAfter(_lingerTimeout);
             }
-            catch (ObjectDisposedException)
-            {
-                // The stack has stopped and closed every connection itself.
-            }
-            _stopReceiving.CancelAfter(_lingerTimeout);
         }
+        // The client had half-closed and the receive loop left ConnectionClosed to us: now both sides are done.
+        if (bothDone) FireConnectionClosed();
     }
 
     /// <summary>The receive loop has ended: a lingering close closes now.</summary>
@@ -392,8 +406,14 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
         _stopReceiving.Cancel();
     }
 
+    /// <summary>Cancels <see cref="ConnectionClosed"/>, once; never after <see cref="DisposeAsync"/>.</summary>
     private void FireConnectionClosed()
     {
+        lock (_shutdownLock)
+        {
+            if (_connectionClosedFired) return;
+            _connectionClosedFired = true;
+        }
         try
         {
             _connectionClosed.Cancel();

@@ -21,7 +21,8 @@ root.SetAction(_ =>
     return 2;
 });
 
-ParseResult parsed = root.Parse(args);
+// No response files: `@FILE` is an argument of its own (usertcp get --data @FILE, as curl's).
+ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 if (parsed.Errors.Count > 0)
 {
     string command = parsed.CommandResult.Command is RootCommand ? "usertcp" : $"usertcp {parsed.CommandResult.Command.Name}";

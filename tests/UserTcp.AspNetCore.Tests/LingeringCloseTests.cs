@@ -42,6 +42,25 @@ public sealed class LingeringCloseTests
     }
 
     [Fact]
+    public async Task A_client_that_half_closes_after_its_request_still_gets_the_whole_response()
+    {
+        await using KestrelPair pair = await KestrelPair.StartAsync(KestrelTransportTests.MapBytes);
+        await using UserTcpConnection raw = await pair.Client.ConnectAsync(new IpEndpoint(KestrelPair.ServerAddress, KestrelPair.Port), pair.Token);
+
+        // As `printf 'GET ...' | nc -N` does: the request, then a FIN (RFC 9293 §3.6: the client still reads).
+        await raw.WriteAsync(Encoding.ASCII.GetBytes("GET /bytes/300000 HTTP/1.1\r\nHost: x\r\n\r\n"), pair.Token);
+        raw.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        string response = Encoding.ASCII.GetString(await ReadToEndAsync(raw, pair.Token));
+
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", response, StringComparison.Ordinal);
+        Assert.Equal(300_000, response.Length - response.IndexOf("\r\n\r\n", StringComparison.Ordinal) - 4);
+        FourTuple connection = Assert.Single(pair.ServerEvents.Connections(KestrelPair.Port));
+        await pair.EventuallyAsync(() => pair.ServerEvents.StatesOf(connection) is [.., TcpState.Closed], "the server's side closed");
+        Assert.Equal(0, pair.ServerEvents.Sent(connection, TcpFlags.Rst));
+        Assert.Contains(TcpState.CloseWait, pair.ServerEvents.StatesOf(connection));
+    }
+
+    [Fact]
     public async Task A_client_that_never_closes_is_let_go_after_the_linger_time_and_the_byte_counts_are_final()
     {
         var closed = new TaskCompletionSource<(long Received, long Sent, TimeSpan At)>(TaskCreationOptions.RunContinuationsAsynchronously);

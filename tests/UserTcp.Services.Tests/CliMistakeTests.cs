@@ -36,6 +36,12 @@ public sealed class CliMistakeTests
     [InlineData("names host 'example.com': give an IPv4 address", "get", "http://example.com/")]
     [InlineData("is not an http:// URL", "get", "10.77.0.1/file")]
     [InlineData("-o '/nonexistent-dir/f': directory /nonexistent-dir does not exist", "get", "http://10.77.0.1/f", "-o", "/nonexistent-dir/f")]
+    [InlineData("-H 'NoColon' is not a header: write it as 'Name: value'", "get", "http://10.77.0.1/", "-H", "NoColon")]
+    [InlineData("-H 'Bad Name: x' is not a header", "get", "http://10.77.0.1/", "-H", "Bad Name: x")]
+    [InlineData("-X 'GET ME' is not a method: give a word such as PUT or DELETE", "get", "http://10.77.0.1/", "-X", "GET ME")]
+    [InlineData("--head sends no body: leave out --data", "get", "http://10.77.0.1/", "--head", "--data", "x")]
+    [InlineData("--head and -X PUT each choose the method: give one of them", "get", "http://10.77.0.1/", "-I", "-X", "PUT")]
+    [InlineData("--data @/nonexistent-file: there is no file /nonexistent-file", "get", "http://10.77.0.1/", "--data", "@/nonexistent-file")]
     [InlineData("interface name 'a b' may not contain spaces", "ss", "--iface", "a b")]
     public void A_mistake_is_one_line_and_exit_2(string expected, params string[] arguments)
     {
