@@ -42,14 +42,14 @@ public sealed class KestrelPair : IAsyncDisposable
 
     /// <summary>Starts the stacks and the app that <paramref name="map"/> builds, listening on the server stack's port 80.</summary>
     public static async Task<KestrelPair> StartAsync(Action<WebApplication> map, Action<UserTcpTransportOptions>? transport = null,
-        Action<KestrelServerOptions>? kestrel = null, TcpConfig? tcp = null)
+        Action<KestrelServerOptions>? kestrel = null, TcpConfig? tcp = null, string? url = null)
     {
         var pair = new KestrelPair(tcp ?? new TcpConfig { TimeWait = TimeSpan.FromMilliseconds(200) });
         try
         {
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders().AddProvider(pair.Log).SetMinimumLevel(LogLevel.Debug);
-            builder.WebHost.UseUserTcp(pair.Server, transport).UseUrls(BaseAddress.ToString());
+            builder.WebHost.UseUserTcp(pair.Server, transport).UseUrls(url ?? BaseAddress.ToString());
             if (kestrel is not null) builder.WebHost.ConfigureKestrel(kestrel);
             pair.App = builder.Build();
             map(pair.App);
