@@ -32,6 +32,7 @@ public sealed class UserTcpTransportFactory : IConnectionListenerFactory, IConne
         ArgumentNullException.ThrowIfNull(stack);
         _stack = stack;
         _options = options ?? new UserTcpTransportOptions();
+        Validate(_options);
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("UserTcp.AspNetCore");
         _memoryPoolFactory = memoryPoolFactory;
     }
@@ -66,6 +67,18 @@ public sealed class UserTcpTransportFactory : IConnectionListenerFactory, IConne
         MemoryPool<byte> pool = _memoryPoolFactory?.Create(new MemoryPoolOptions { Owner = "usertcp" }) ?? new SharedArrayMemoryPool();
         UserTcpTransportLog.Bound(_logger, listener.LocalEndpoint, _options.Backlog);
         return ValueTask.FromResult<IConnectionListener>(new UserTcpConnectionListener(listener, pool, _options, _logger));
+    }
+
+    private static void Validate(UserTcpTransportOptions options)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Backlog, 1, "UserTcpTransportOptions.Backlog");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxReadBufferSize ?? 0, "UserTcpTransportOptions.MaxReadBufferSize");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxWriteBufferSize ?? 0, "UserTcpTransportOptions.MaxWriteBufferSize");
+        if (options.LingerTimeout < TimeSpan.Zero && options.LingerTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.LingerTimeout, "UserTcpTransportOptions.LingerTimeout is zero or more (or infinite)");
+        }
+        ArgumentNullException.ThrowIfNull(options.ConnectionOptions, "UserTcpTransportOptions.ConnectionOptions");
     }
 
     private bool IsOnStack(IPAddress address) =>

@@ -6,7 +6,7 @@ namespace UserTcp.AspNetCore;
 /// <summary>The transport's log messages (event IDs 501–509; the engine has 101–108, the runtime 201–205, the services 301–311, the command 401).</summary>
 internal static partial class UserTcpTransportLog
 {
-    [LoggerMessage(501, LogLevel.Information, "Kestrel listens on UserTcp {Endpoint} (backlog {Backlog})")]
+    [LoggerMessage(501, LogLevel.Debug, "Kestrel listens on UserTcp {Endpoint} (backlog {Backlog})")]
     public static partial void Bound(ILogger logger, IpEndpoint endpoint, int backlog);
 
     [LoggerMessage(502, LogLevel.Debug, "Connection {ConnectionId} accepted from {Remote}")]

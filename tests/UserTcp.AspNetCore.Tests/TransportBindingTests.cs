@@ -97,4 +97,12 @@ public sealed class TransportBindingTests : IAsyncLifetime
             await app.StopAsync();
         }
     }
+
+    [Fact]
+    public void Options_that_cannot_work_are_refused_when_the_transport_is_made()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UserTcpTransportFactory(_stack, new UserTcpTransportOptions { Backlog = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UserTcpTransportFactory(_stack, new UserTcpTransportOptions { MaxReadBufferSize = -1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UserTcpTransportFactory(_stack, new UserTcpTransportOptions { LingerTimeout = TimeSpan.FromSeconds(-2) }));
+    }
 }
