@@ -21,6 +21,8 @@ internal sealed partial class ScriptExecution
     // Linux's floors apply (SOCK_MIN_RCVBUF 2304 and SOCK_MIN_SNDBUF 4608 on x86-64, as doubled values); its ceiling
     // (net.core.rmem_max/wmem_max) does not, there being no sysctl here.
     private const int MaxBufferOption = 64 * 1024 * 1024;
+    /// <summary>&lt;netinet/tcp.h&gt; TCP_CONGESTION (the symbol table knows the name; the runner needs the number).</summary>
+    private const int TCP_CONGESTION = 13;
     private const int MinReportedReceiveBuffer = 2304;
     private const int MinReportedSendBuffer = 4608;
 
@@ -31,8 +33,10 @@ internal sealed partial class ScriptExecution
         (long level, long name) = OptionName(line, call);
         ScriptExpression valueExpression = call.Arguments[3];
         TimeSpan? linger = null;
+        CongestionControlAlgorithm? algorithm = null;
         long value = 0;
         if (level == SOL_SOCKET && name == SO_LINGER) linger = LingerValue(line, valueExpression);
+        else if (level == IPPROTO_TCP && name == TCP_CONGESTION) algorithm = AlgorithmValue(line, valueExpression);
         else value = Int(line, valueExpression, "the option value");
         if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && value is < 0 or > MaxBufferOption)
         {
@@ -50,6 +54,8 @@ internal sealed partial class ScriptExecution
                 socket.ReuseAddress = value != 0; // bind()'s, kept with the descriptor
                 return Outcome.Ok(0);
             }
+            // tcp_set_congestion_control: a name no module provides is ENOENT (only cubic and reno exist here).
+            if (level == IPPROTO_TCP && name == TCP_CONGESTION && algorithm is null) return Outcome.Error(ENOENT);
             if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && socket.Listener is not null)
             {
                 throw Fail(line, $"setsockopt({call.Arguments[2]}) on a socket that is already listening is not supported: the engine fixes "
@@ -58,9 +64,9 @@ internal sealed partial class ScriptExecution
             try
             {
                 // The descriptor keeps every option for a later connect() (after a failed one) and for getsockopt.
-                socket.Options = With(socket.Options, level, name, value, linger);
-                if (socket.Listener is { } listener) listener.Options = With(listener.Options, level, name, value, linger);
-                if (socket.Connection is { } connection) Set(connection, level, name, value, linger);
+                socket.Options = With(socket.Options, level, name, value, linger, algorithm);
+                if (socket.Listener is { } listener) listener.Options = With(listener.Options, level, name, value, linger, algorithm);
+                if (socket.Connection is { } connection) Set(connection, level, name, value, linger, algorithm);
             }
             catch (ArgumentOutOfRangeException)
             {
@@ -75,8 +81,9 @@ internal sealed partial class ScriptExecution
     }
 
     /// <summary><paramref name="options"/> with one option set, as setsockopt would before the connection exists.</summary>
-    private static ConnectionOptions With(ConnectionOptions options, long level, long name, long value, TimeSpan? linger) => (level, name) switch
+    private static ConnectionOptions With(ConnectionOptions options, long level, long name, long value, TimeSpan? linger, CongestionControlAlgorithm? algorithm) => (level, name) switch
     {
+        (IPPROTO_TCP, TCP_CONGESTION) => options with { CongestionControl = algorithm },
         (SOL_SOCKET, SO_KEEPALIVE) => options with { KeepAlive = value != 0 },
         (SOL_SOCKET, SO_LINGER) => options with { Linger = linger },
         (SOL_SOCKET, SO_SNDBUF) => options with { SendBufferSize = BufferBytes(name, value) },
@@ -91,10 +98,13 @@ internal sealed partial class ScriptExecution
     };
 
     /// <summary>One option on an existing connection. Buffer sizes are fixed once it exists: accepted, and nothing changes (as on Linux, for the window).</summary>
-    private void Set(UserTcpConnection connection, long level, long name, long value, TimeSpan? linger)
+    private void Set(UserTcpConnection connection, long level, long name, long value, TimeSpan? linger, CongestionControlAlgorithm? algorithm)
     {
         switch (level, name)
         {
+            case (IPPROTO_TCP, TCP_CONGESTION) when algorithm is CongestionControlAlgorithm chosen:
+                connection.CongestionControl = chosen;
+                break;
             case (SOL_SOCKET, SO_KEEPALIVE):
                 connection.KeepAlive = value != 0;
                 break;
@@ -139,6 +149,16 @@ internal sealed partial class ScriptExecution
                 {
                     throw Fail(line, $"getsockopt(SO_LINGER) gave {{onoff={(linger is null ? 0 : 1)}, linger={(int)(linger?.TotalSeconds ?? 0)}}}, the script expects {expected}");
                 }
+                return Outcome.Ok(0);
+            }
+            if (level == IPPROTO_TCP && name == TCP_CONGESTION)
+            {
+                string algorithm = (c?.CongestionControl ?? options.CongestionControl ?? _config.CongestionControl).LinuxName();
+                if (expected is StringExpression { Value: var wanted } && wanted != algorithm)
+                {
+                    throw Fail(line, $"getsockopt(TCP_CONGESTION) gave \"{algorithm}\", the script expects \"{wanted}\"");
+                }
+                if (expected is not (StringExpression or EllipsisExpression)) throw Fail(line, $"TCP_CONGESTION's value is a name in quotes (\"cubic\", \"reno\"), not `{expected}`");
                 return Outcome.Ok(0);
             }
             long actual;
@@ -198,16 +218,22 @@ internal sealed partial class ScriptExecution
         {
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
-            (IPPROTO_TCP, TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2) => true,
+            (IPPROTO_TCP, TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
             _ => false,
         };
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2)");
+                + "TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
         }
         return (level, name);
     }
+
+    /// <summary>TCP_CONGESTION's value: the algorithm a name in quotes stands for, or null for a name UserTcp does not have.</summary>
+    private static CongestionControlAlgorithm? AlgorithmValue(int line, ScriptExpression expression) =>
+        expression is StringExpression { Value: var name }
+            ? CongestionControlAlgorithms.TryParse(name, out CongestionControlAlgorithm algorithm) ? algorithm : null
+            : throw Fail(line, $"TCP_CONGESTION takes a name in quotes (\"cubic\", \"reno\"), not `{expression}`");
 
     /// <summary>SO_LINGER's struct linger as the API's linger: null when off, else the time close may wait (zero resets).</summary>
     private static TimeSpan? LingerValue(int line, ScriptExpression expression)

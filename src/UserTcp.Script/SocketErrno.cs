@@ -9,6 +9,7 @@ namespace UserTcp.Script;
 /// </summary>
 internal static class SocketErrno
 {
+    public const int ENOENT = 2;
     public const int EBADF = 9;
     public const int EAGAIN = 11;
     public const int EINVAL = 22;

@@ -99,6 +99,9 @@ public sealed record ConnectionOptions
         }
     }
 
+    /// <summary>TCP_CONGESTION: the congestion-control algorithm (CUBIC, Linux's default, or NewReno, Linux's "reno").</summary>
+    public CongestionControlAlgorithm? CongestionControl { get; init; }
+
     /// <summary>Binds an active open to this local port (bind() before connect()); null picks an ephemeral port. Ignored by listeners.</summary>
     public ushort? LocalPort { get; init; }
 
@@ -120,6 +123,7 @@ public sealed record ConnectionOptions
         KeepAliveInterval = KeepAliveInterval ?? config.KeepAliveInterval,
         KeepAliveCount = KeepAliveCount ?? config.KeepAliveCount,
         FinWait2Timeout = FinWait2Timeout is TimeSpan linger2 ? ClampFinWait2Timeout(linger2) : config.FinWait2Timeout,
+        CongestionControl = CongestionControl ?? config.CongestionControl,
     };
 
     internal static void CheckKeepAliveTime(TimeSpan value, string name)

@@ -160,6 +160,28 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     }
 
     /// <summary>
+    /// TCP_CONGESTION: the congestion-control algorithm. It may change at any time, as on Linux; the new one starts
+    /// from the current congestion window and slow-start threshold.
+    /// </summary>
+    public CongestionControlAlgorithm CongestionControl
+    {
+        get => _tcb.CongestionControl;
+        set
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(CongestionControl), value, "not a congestion-control algorithm UserTcp has");
+            _stack.Enter();
+            try
+            {
+                _tcb.CongestionControl = value;
+            }
+            finally
+            {
+                _stack.Exit();
+            }
+        }
+    }
+
+    /// <summary>
     /// SO_LINGER. Null (the default): <see cref="CloseAsync"/> returns at once and the FIN goes out in the background.
     /// Zero: close resets the connection. Positive: close waits up to this long for the FIN to be acknowledged.
     /// </summary>
