@@ -12,15 +12,27 @@ public enum SetupEffect : byte
     AlreadySo,
     /// <summary>UserTcp has no equivalent: the script runs without it (an error unless <c>--relaxed</c>).</summary>
     NotApplied,
+    /// <summary>
+    /// Applied as the nearest setting UserTcp has, which differs from Linux's: reported like
+    /// <see cref="NotApplied"/>, since the script then runs against other behaviour than it asked for.
+    /// </summary>
+    Approximated,
 }
 
 /// <summary>The effect of one setting, with what it is in UserTcp's terms.</summary>
 public sealed record SetupOutcome(SetupEffect Effect, string Setting, string Explanation)
 {
+    /// <summary>
+    /// The setting of UserTcp that several sysctls decide together (<c>RackTlp</c>): only the last outcome of a block
+    /// counts, so a pair set one after the other is judged as the pair.
+    /// </summary>
+    public string? Combined { get; init; }
+
     public override string ToString() => Effect switch
     {
         SetupEffect.Applied => $"{Setting}: {Explanation}",
         SetupEffect.AlreadySo => $"{Setting}: already so ({Explanation})",
+        SetupEffect.Approximated => $"{Setting}: approximated ({Explanation})",
         _ => $"{Setting}: not applied ({Explanation})",
     };
 }
@@ -78,6 +90,27 @@ internal sealed record ConfigSysctl(string Name, string Expected, Func<string, T
     }
 }
 
+/// <summary>
+/// A sysctl that, with others, decides one setting of UserTcp: <see cref="Combine"/> reads the values set so far (the
+/// one being set included) and gives the new configuration with its effect and explanation, so the order in which a
+/// script sets them does not matter.
+/// </summary>
+internal sealed record CombinedSysctl(string Name, string Setting, Func<ISysctlValues, TcpConfig, (TcpConfig Config, SetupEffect Effect, string What)?> Combine) : SysctlKnob(Name)
+{
+    public override SetupOutcome Apply(string value, ref TcpConfig config, ISysctlValues values)
+    {
+        if (Combine(new With(values, Name, value), config) is not { } combined) return Invalid(value, "a number");
+        config = combined.Config;
+        return Outcome(combined.Effect, value, combined.What) with { Combined = Setting };
+    }
+
+    /// <summary>The values set so far, with this one's new value.</summary>
+    private sealed class With(ISysctlValues values, string name, string value) : ISysctlValues
+    {
+        public string? this[string key] => key == name ? value : values[key];
+    }
+}
+
 /// <summary>A sysctl for a behaviour UserTcp has one way: values that describe it are already so, others are not applied.</summary>
 internal sealed record BehaviourSysctl(string Name, Func<long, ISysctlValues, bool> Matches, string UserTcp) : SysctlKnob(Name)
 {
@@ -127,18 +160,20 @@ internal static class LinuxSysctls
         yield return new ConfigSysctl(V4 + "tcp_rto_max_ms", "milliseconds", (text, c) => SysctlKnob.TryInteger(text, out long ms) && ms is >= 1000 and <= 120_000
             ? (c with { MaxRto = TimeSpan.FromMilliseconds(ms) }, $"maximum RTO {ms / 1000.0:0.###} s")
             : null);
-        yield return Switch(V4 + "tcp_timestamps", (c, on) => c with { Timestamps = on }, "timestamps (RFC 7323)");
+        // 1: timestamps with a random offset per connection (RFC 7323 §5.4); 2: without one, the clock as it is.
+        yield return new ConfigSysctl(V4 + "tcp_timestamps", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
+            ? v switch
+            {
+                0 => (c with { Timestamps = false }, "timestamps (RFC 7323) off"),
+                1 => (c with { Timestamps = true, TimestampOffset = null }, "timestamps (RFC 7323) on, a random offset per connection"),
+                _ => (c with { Timestamps = true, TimestampOffset = _ => 0 }, "timestamps (RFC 7323) on, no offset"),
+            }
+            : null);
         yield return Switch(V4 + "tcp_sack", (c, on) => c with { Sack = on }, "SACK (RFC 2018) and the scoreboard");
         yield return Switch(V4 + "tcp_dsack", (c, on) => c with { DuplicateSack = on }, "D-SACK (RFC 2883)");
         yield return Switch(V4 + "tcp_window_scaling", (c, on) => c with { WindowScaling = on }, "window scaling (RFC 7323 §2)");
-        // RACK loss detection (tcp_recovery bit 1) and the tail loss probe (tcp_early_retrans 3 or 4) are one switch
-        // in UserTcp, RFC 8985's RACK-TLP: either turned off turns it off; on again only with both on.
-        yield return new ConfigSysctl(V4 + "tcp_recovery", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
-            ? (c with { RackTlp = (v & 1) != 0 }, (v & 1) != 0 ? "RACK-TLP loss detection (RFC 8985)" : "no RACK-TLP: RFC 6675 recovery alone")
-            : null);
-        yield return new ConfigSysctl(V4 + "tcp_early_retrans", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
-            ? v is 3 or 4 ? (c, "tail loss probes with RACK (RFC 8985), as tcp_recovery says") : (c with { RackTlp = false }, "no tail loss probe, hence no RACK-TLP")
-            : null);
+        yield return new CombinedSysctl(V4 + "tcp_recovery", nameof(TcpConfig.RackTlp), RackTlp);
+        yield return new CombinedSysctl(V4 + "tcp_early_retrans", nameof(TcpConfig.RackTlp), RackTlp);
         yield return new ConfigSysctl(V4 + "tcp_congestion_control", "reno or cubic", (text, c) =>
             CongestionControlAlgorithms.TryParse(text, out CongestionControlAlgorithm algorithm)
                 ? (c with { CongestionControl = algorithm }, $"congestion control {algorithm.LinuxName()}")
@@ -168,6 +203,28 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_min_tso_segs", _ => false, "UserTcp has no TSO bursts to size");
         yield return Fixed(V4 + "tcp_pacing_ss_ratio", _ => false, "UserTcp does not pace");
         yield return Fixed(V4 + "tcp_pacing_ca_ratio", _ => false, "UserTcp does not pace");
+    }
+
+    /// <summary>
+    /// RACK loss detection (<c>tcp_recovery</c> bit 0, Linux's default 1) and the tail loss probe (<c>tcp_early_retrans</c>
+    /// 3 or 4, Linux's default 3) are one switch in UserTcp, RFC 8985's RACK-TLP: on with both, off with neither; one
+    /// without the other is approximated by off (RFC 6675's DupThresh recovery, no probes).
+    /// </summary>
+    private static (TcpConfig, SetupEffect, string)? RackTlp(ISysctlValues values, TcpConfig config)
+    {
+        const string Recovery = "net.ipv4.tcp_recovery", EarlyRetrans = "net.ipv4.tcp_early_retrans";
+        if (!SysctlKnob.TryInteger(values[Recovery] ?? "1", out long recovery) || !SysctlKnob.TryInteger(values[EarlyRetrans] ?? "3", out long early)) return null;
+        bool rack = (recovery & 1) != 0;
+        bool tlp = early is 3 or 4;
+        return (rack, tlp) switch
+        {
+            (true, true) => (config with { RackTlp = true }, SetupEffect.Applied, "RACK-TLP (RFC 8985) on"),
+            (false, false) => (config with { RackTlp = false }, SetupEffect.Applied, "RACK-TLP off: RFC 6675 recovery, no tail loss probes"),
+            (true, false) => (config with { RackTlp = false }, SetupEffect.Approximated,
+                "RACK-TLP off: UserTcp turns RACK and the tail loss probe on and off together, and Linux keeps RACK without probes"),
+            _ => (config with { RackTlp = false }, SetupEffect.Approximated,
+                "RACK-TLP off: UserTcp turns RACK and the tail loss probe on and off together, and Linux keeps the probes without RACK"),
+        };
     }
 
     /// <summary>A 0/1 switch of a feature the engine can turn off (per stack and per connection).</summary>

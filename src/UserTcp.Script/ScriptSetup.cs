@@ -20,12 +20,16 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
     private (TcpConfig Config, Dictionary<string, string> Values)? _restore;
     // The configuration before the first ip-route command, which route metrics bound.
     private TcpConfig? _beforeRoutes;
+    // Outcomes for settings several sysctls decide together: the last of a block is reported when the block ends.
+    private readonly Dictionary<string, (int Line, string From, SetupOutcome Outcome)> _combined = new(StringComparer.Ordinal);
 
     /// <summary>Runs one block; returns the configuration for sockets made from now on.</summary>
     public TcpConfig Run(int line, string block, TcpConfig config, bool connectionsExist)
     {
         TcpConfig before = config;
         config = RunText(line, block, "", config, depth: 0);
+        foreach ((int at, string from, SetupOutcome outcome) in _combined.Values) Report(at, from, outcome with { Combined = null });
+        _combined.Clear();
         if (connectionsExist && config != before)
         {
             trace?.Invoke($"line {line}: the new settings apply to sockets made from now on; existing connections keep theirs");
@@ -173,21 +177,28 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
     {
         { Action: "delete" } => new(SetupEffect.AlreadySo, qdisc.Text, "UserTcp's segments reach the script at once, in order"),
         { Kind: "pfifo" or "pfifo_fast" or "bfifo", Limit: null or > 0 } => new(SetupEffect.AlreadySo, qdisc.Text, "UserTcp's segments reach the script at once, in order"),
-        { Limit: 0 } => new(SetupEffect.NotApplied, qdisc.Text, "the runner cannot drop every segment UserTcp sends"),
+        { Limit: 0 } => new(SetupEffect.NotApplied, qdisc.Text,
+            "a local queue that refuses every segment: Linux's TCP is told of each local drop and probes again, UserTcp's device has no such queue"),
         _ => new(SetupEffect.NotApplied, qdisc.Text, $"UserTcp's segments are not queued or paced ({qdisc.Kind ?? "no"} qdisc)"),
     };
 
     private void Report(int line, string from, SetupOutcome outcome)
     {
-        if (outcome.Effect != SetupEffect.NotApplied)
+        if (outcome.Combined is string setting)
+        {
+            _combined[setting] = (line, from, outcome);
+            return;
+        }
+        if (outcome.Effect is SetupEffect.Applied or SetupEffect.AlreadySo)
         {
             trace?.Invoke($"line {line}: {from}{outcome}");
             return;
         }
         if (!relaxed)
         {
-            throw new ScriptFailureException(line, $"{from}`{outcome.Setting}` has no equivalent in UserTcp ({outcome.Explanation}); "
-                + "run with --relaxed to go on without it");
+            throw new ScriptFailureException(line, outcome.Effect == SetupEffect.Approximated
+                ? $"{from}`{outcome.Setting}` has only an approximation in UserTcp ({outcome.Explanation}); run with --relaxed to go on with it"
+                : $"{from}`{outcome.Setting}` has no equivalent in UserTcp ({outcome.Explanation}); run with --relaxed to go on without it");
         }
         if (_reported.Add(outcome.Setting)) notice($"line {line}: {from}{outcome}");
     }

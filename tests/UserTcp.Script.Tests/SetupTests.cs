@@ -205,6 +205,47 @@ public sealed class SetupTests : IDisposable
         Assert.False(Run("`sysctl -q net.ipv4.tcp_ecn=3 net.ipv4.tcp_ecn_option=2`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n").Passed);
     }
 
+    private static (UserTcp.Engine.TcpConfig Config, List<string> Notices) Setup(string block, bool relaxed = true)
+    {
+        var notices = new List<string>();
+        var setup = new ScriptSetup(null, new UserTcp.Wire.Ipv4Address(192, 0, 2, 1), relaxed, notices.Add, trace: null);
+        return (setup.Run(1, block, new UserTcp.Engine.TcpConfig(), connectionsExist: false), notices);
+    }
+
+    [Theory]
+    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1", true, false)]
+    [InlineData("sysctl -q net.ipv4.tcp_recovery=0 net.ipv4.tcp_early_retrans=0", false, false)]
+    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=0", false, true)]
+    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=0\nsysctl -q net.ipv4.tcp_recovery=1", false, true)]
+    [InlineData("sysctl -q net.ipv4.tcp_recovery=1\nsysctl -q net.ipv4.tcp_early_retrans=0", false, true)]
+    [InlineData("sysctl -q net.ipv4.tcp_recovery=0\nsysctl -q net.ipv4.tcp_early_retrans=3", false, true)]
+    public void Rack_and_the_tail_loss_probe_decide_one_switch_whatever_the_order(string block, bool rackTlp, bool approximated)
+    {
+        (UserTcp.Engine.TcpConfig config, List<string> notices) = Setup(block);
+        Assert.Equal(rackTlp, config.RackTlp);
+        Assert.Equal(approximated, notices.Count > 0);
+        Assert.All(notices, n => Assert.Contains(": approximated (RACK-TLP off: UserTcp turns RACK and the tail loss probe on and off together", n, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_approximation_is_an_error_without_relaxed()
+    {
+        var failure = Assert.Throws<ScriptFailureException>(() => Setup("sysctl -q net.ipv4.tcp_early_retrans=0", relaxed: false));
+        Assert.StartsWith("`net.ipv4.tcp_early_retrans=0` has only an approximation in UserTcp (RACK-TLP off", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tcp_timestamps_two_means_no_random_offset()
+    {
+        Assert.False(Setup("sysctl -q net.ipv4.tcp_timestamps=0").Config.Timestamps);
+        UserTcp.Engine.TcpConfig one = Setup("sysctl -q net.ipv4.tcp_timestamps=1").Config;
+        Assert.True(one.Timestamps);
+        Assert.Null(one.TimestampOffset);
+        UserTcp.Engine.TcpConfig two = Setup("sysctl -q net.ipv4.tcp_timestamps=2").Config;
+        Assert.True(two.Timestamps);
+        Assert.Equal(0u, two.TimestampOffset!(default));
+    }
+
     [Fact]
     public void The_restore_script_puts_back_what_set_sysctls_changed()
     {
