@@ -316,8 +316,8 @@ def main():
             notices[re.sub(r"^line \d+: (\S+\.sh: )?", "", n)] += 1
     w("## Set-up that was not applied")
     w("")
-    w("Settings from the scripts' back-quoted blocks with no equivalent in UserTcp (docs/scripts.md, \"Set-up commands\"),")
-    w("with the number of scripts that make them; `--relaxed` goes on without them.")
+    w("Settings from the scripts' back-quoted blocks that UserTcp has no equivalent for, or only an approximation of")
+    w("(docs/scripts.md, \"Set-up commands\"), with the number of scripts that make them; `--relaxed` goes on without them.")
     w("")
     w("| setting | scripts |")
     w("|---|---|")
