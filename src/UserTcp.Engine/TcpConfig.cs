@@ -59,13 +59,13 @@ public sealed record TcpConfig
     /// <summary>Last port handed out for active opens.</summary>
     public ushort EphemeralPortLast { get; init; } = 60999;
     /// <summary>
-    /// Chooses the initial sequence number of a connection. The default draws from a seeded generator;
-    /// tests pin it, e.g. near 2^32 so every run crosses the wrap.
+    /// Chooses the initial sequence number of a connection. The default is RFC 6528's keyed hash of the 4-tuple plus a
+    /// 4 µs clock; tests pin it, e.g. near 2^32 so every run crosses the wrap.
     /// </summary>
     public Func<FourTuple, uint>? InitialSequenceNumber { get; init; }
     /// <summary>
-    /// Chooses the offset of a connection's TSval clock (RFC 7323 §5.4; Linux randomizes it per connection). The
-    /// default draws from the seeded generator; tests pin it.
+    /// Chooses the offset of a connection's TSval clock (RFC 7323 §5.4). The default is a keyed hash of the two
+    /// addresses, as Linux's; tests pin it.
     /// </summary>
     public Func<FourTuple, uint>? TimestampOffset { get; init; }
     /// <summary>Offer window scaling (RFC 7323 §2; Linux net.ipv4.tcp_window_scaling).</summary>
@@ -88,6 +88,10 @@ public sealed record TcpConfig
     /// mode does (TCP_MAX_QUICKACKS = 16; fewer with a small window); 0 delays ACKs from the start.
     /// </summary>
     public int QuickAcks { get; init; } = Receiver.MaxQuickAcks;
-    /// <summary>Seed for the engine's own random choices (ISNs, ephemeral ports) when no generator is given.</summary>
-    public int RandomSeed { get; init; } = 9293;
+    /// <summary>
+    /// Null (the default): the secrets behind ISNs, ephemeral ports, TSval offsets and SYN cookies come from the
+    /// operating system's cryptographic generator, new for every engine (RFC 6528, RFC 6056). A number: they come from
+    /// this seed, so the same inputs give the same ISNs and ports — only for simulations and scripts that must repeat.
+    /// </summary>
+    public int? RandomSeed { get; init; }
 }

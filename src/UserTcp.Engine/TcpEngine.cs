@@ -15,10 +15,11 @@ public sealed class TcpEngine
     private readonly List<TcpConnection> _pending = [];
     private readonly byte[] _transmitBuffer = new byte[ushort.MaxValue];
     private readonly byte[] _payloadScratch = new byte[ushort.MaxValue];
-    private readonly Random _random;
+    private readonly StackSecrets _secrets;
+    private readonly IsnGenerator _isns;
+    private readonly EphemeralPorts _ephemeralPorts;
     private readonly ITcpEventSink? _events;
     private IPacketTransmitter? _output;
-    private ushort _nextEphemeralPort;
     private ushort _ipIdentification;
 
     public TcpEngine(Ipv4Address address, TcpConfig? config = null, ITcpEventSink? events = null)
@@ -26,8 +27,9 @@ public sealed class TcpEngine
         Address = address;
         Config = config ?? new TcpConfig();
         _events = events;
-        _random = new Random(Config.RandomSeed);
-        _nextEphemeralPort = (ushort)_random.Next(Config.EphemeralPortFirst, Config.EphemeralPortLast + 1);
+        _secrets = new StackSecrets(Config.RandomSeed);
+        _isns = new IsnGenerator(_secrets);
+        _ephemeralPorts = new EphemeralPorts(_secrets);
     }
 
     public Ipv4Address Address { get; }
@@ -189,25 +191,23 @@ public sealed class TcpEngine
 
     private TcpConnection NewConnection(FourTuple id, TcpListener? listener, TcpConfig config, SeqNumber? successorIss = null)
     {
-        uint iss = successorIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
-        // Linux randomizes each connection's TSval offset (tcp_timestamps = 1), so TSvals say nothing about uptime.
-        uint timestampOffset = config.TimestampOffset?.Invoke(id) ?? (uint)_random.NextInt64(0, 1L << 32);
+        uint iss = successorIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? _isns.InitialSequenceNumber(id, Now);
+        // Keyed per address pair, as Linux's tcp_timestamps = 1: TSvals say nothing about uptime (RFC 7323 §5.4).
+        uint timestampOffset = config.TimestampOffset?.Invoke(id) ?? _isns.TimestampOffset(id);
         var connection = new TcpConnection(this, id, config, new SeqNumber(iss), listener, timestampOffset);
         _connections[id] = connection;
         return connection;
     }
 
+    // RFC 6056 Algorithm 4 (Security/EphemeralPorts.cs); a port is free when no connection to this peer and no listener has it.
     private FourTuple FreeEphemeral(IpEndpoint remote)
     {
-        int range = Config.EphemeralPortLast - Config.EphemeralPortFirst + 1;
-        for (int tries = 0; tries < range; tries++)
-        {
-            ushort port = _nextEphemeralPort;
-            _nextEphemeralPort = port >= Config.EphemeralPortLast ? Config.EphemeralPortFirst : (ushort)(port + 1);
-            var id = new FourTuple(new IpEndpoint(Address, port), remote);
-            if (!_connections.ContainsKey(id) && !_listeners.ContainsKey(port)) return id;
-        }
-        throw new TcpException(TcpError.AddressInUse, $"no free ephemeral port towards {remote}");
+        var local = new IpEndpoint(Address, 0);
+        ushort? port = _ephemeralPorts.Choose(local, remote, Config.EphemeralPortFirst, Config.EphemeralPortLast,
+            p => !_connections.ContainsKey(new FourTuple(new IpEndpoint(Address, p), remote)) && !_listeners.ContainsKey(p));
+        return port is ushort free
+            ? new FourTuple(new IpEndpoint(Address, free), remote)
+            : throw new TcpException(TcpError.AddressInUse, $"no free ephemeral port towards {remote}");
     }
 
     /// <summary>

@@ -56,7 +56,8 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private ushort _passivePeerPort = 40000;
     private uint _engineIsn = unchecked((uint)-1000);
     private uint _remoteBase = unchecked((uint)-2000);
-    private TcpConfig _config = new();
+    // A script must run the same way every time: the engine's secrets (ports, TSval offsets) come from a fixed seed.
+    private TcpConfig _config = new() { RandomSeed = 9293 };
     private readonly string? _setupDirectory;
     private ScriptSetup _setup = null!;
     // The code blocks' interpreter: variables persist from block to block, as in packetdrill's Python.

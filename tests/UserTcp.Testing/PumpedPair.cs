@@ -20,8 +20,11 @@ public sealed class PumpedPair : IAsyncDisposable
     {
         Pipe = MemoryPacketPipe.Create(mtu);
         tcp ??= new TcpConfig();
-        Server = NetStack.Create(Pipe.A, new NetStackOptions { Address = ServerAddress, Tcp = tcp, Events = serverEvents }, timeProvider: Time);
-        Client = NetStack.Create(Pipe.B, new NetStackOptions { Address = ClientAddress, Tcp = tcp, Events = clientEvents }, timeProvider: Time);
+        // Every run the same: the engines' secrets (ISNs, ports) come from fixed seeds unless the test chose its own.
+        TcpConfig server = tcp.RandomSeed is null ? tcp with { RandomSeed = 1 } : tcp;
+        TcpConfig client = tcp.RandomSeed is null ? tcp with { RandomSeed = 2 } : tcp;
+        Server = NetStack.Create(Pipe.A, new NetStackOptions { Address = ServerAddress, Tcp = server, Events = serverEvents }, timeProvider: Time);
+        Client = NetStack.Create(Pipe.B, new NetStackOptions { Address = ClientAddress, Tcp = client, Events = clientEvents }, timeProvider: Time);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));

@@ -151,9 +151,9 @@ internal static class GetCommand
     private static async Task<int> RunAsync(StackSettings settings, GetRequest request)
     {
         using var signal = new StopSignal();
-        // A seed of its own per run: a second get must not reuse the first one's port and ISN, which the server may still
-        // hold in TIME-WAIT (the engine's default seed is fixed, for reproducible simulations).
-        await using CommandStack live = CommandStack.Start(settings, new TcpConfig { RandomSeed = Random.Shared.Next() });
+        // The engine's secrets are new per run (RFC 6528, RFC 6056), so a second get does not reuse the first one's port
+        // and ISN, which the server may still hold in TIME-WAIT.
+        await using CommandStack live = CommandStack.Start(settings, new TcpConfig());
         SocketsHttpHandler handler = UserTcpHttp.CreateHandler(live.Stack);
         handler.ConnectTimeout = request.ConnectTimeout;
         handler.AllowAutoRedirect = false; // as curl without -L: a redirect is an answer to show, not to follow

@@ -1,0 +1,43 @@
+using System.Security.Cryptography;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The secrets one engine keys its hashes with, drawn once per engine: from the operating system's cryptographic
+/// generator by default, so two stacks (or two runs) never share them; from a seed only when the configuration asks
+/// for one (<see cref="TcpConfig.RandomSeed"/>), for simulations and scripts that must repeat exactly.
+/// </summary>
+internal sealed class StackSecrets
+{
+    public StackSecrets(int? seed)
+    {
+        Span<byte> bytes = stackalloc byte[6 * 16];
+        if (seed is int fixedSeed) new Random(fixedSeed).NextBytes(bytes);
+        else RandomNumberGenerator.Fill(bytes);
+        Isn = SipKey.Read(bytes);
+        TimestampOffset = SipKey.Read(bytes[16..]);
+        PortOffset = SipKey.Read(bytes[32..]);
+        PortTable = SipKey.Read(bytes[48..]);
+        CookieTuple = SipKey.Read(bytes[64..]);
+        CookieCount = SipKey.Read(bytes[80..]);
+        Random = seed is int s ? new Random(unchecked(s * 31 + 7)) : new Random();
+        IsSeeded = seed is not null;
+    }
+
+    /// <summary>F() of RFC 6528 §3: initial sequence numbers.</summary>
+    public SipKey Isn { get; }
+    /// <summary>TSval offsets per address pair (RFC 7323 §5.4, Linux's secure_tcp_ts_off).</summary>
+    public SipKey TimestampOffset { get; }
+    /// <summary>F() of RFC 6056 §3.3.4: where a destination's walk through the ephemeral range starts.</summary>
+    public SipKey PortOffset { get; }
+    /// <summary>G() of RFC 6056 §3.3.4: which counter of the table a destination uses.</summary>
+    public SipKey PortTable { get; }
+    /// <summary>SYN cookies: the hash of the 4-tuple and the peer's ISN.</summary>
+    public SipKey CookieTuple { get; }
+    /// <summary>SYN cookies: the hash that also covers the minute counter.</summary>
+    public SipKey CookieCount { get; }
+    /// <summary>For choices that need to be unpredictable but not secret (increments, per-second budgets).</summary>
+    public Random Random { get; }
+    /// <summary>The secrets came from a fixed seed (tests and scripts), not from the cryptographic generator.</summary>
+    public bool IsSeeded { get; }
+}
