@@ -46,8 +46,6 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     // Connections and listeners this pass touched that have calls pending; each appears once (its IsTouched flag).
     private readonly List<UserTcpConnection> _touched = [];
     private readonly List<UserTcpListener> _touchedListeners = [];
-    // Connections reset in CLOSE-WAIT before the application accepted them (their error reads as EPIPE).
-    private readonly HashSet<FourTuple> _resetInCloseWait = [];
     // Index of the batch the engine lock's holder fills; flipped when a batch is handed to the transmit lock.
     private int _fill;
     // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate.
@@ -369,18 +367,10 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     internal UserTcpConnection Adopt(TcpConnection tcb, TcpConfig config, TimeSpan? linger)
     {
         var connection = new UserTcpConnection(this, tcb, config, linger);
-        if (_resetInCloseWait.Remove(tcb.Id)) connection.ResetAfterPeerClosed = true;
+        // Reset after the peer's FIN, before accept(): it was in CLOSE-WAIT (nothing else reads the FIN then resets).
+        if (tcb.Error == TcpError.ConnectionReset && tcb.FinReceived) connection.ResetAfterPeerClosed = true;
         _connections[tcb.Id] = connection;
         return connection;
-    }
-
-    /// <summary>Under the engine lock: the application is done with a connection the engine has closed.</summary>
-    internal void Forget(UserTcpConnection connection)
-    {
-        if (_connections.TryGetValue(connection.Id, out UserTcpConnection? current) && ReferenceEquals(current, connection))
-        {
-            _connections.Remove(connection.Id);
-        }
     }
 
     internal void Forget(UserTcpListener listener)
@@ -394,14 +384,16 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     /// <summary>Under the engine lock: what an engine event means for the application's pending calls.</summary>
     private void OnEngineEvent(in TcpEvent e)
     {
+        // Linux's tcp_reset: a RST after the peer's FIN is EPIPE, not ECONNRESET.
+        bool resetAfterFin = e is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait };
         if (_connections.TryGetValue(e.Connection, out UserTcpConnection? connection))
         {
-            // Linux's tcp_reset: a RST after the peer's FIN is EPIPE, not ECONNRESET.
-            if (e is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait }) connection.ResetAfterPeerClosed = true;
+            if (resetAfterFin) connection.ResetAfterPeerClosed = true;
             Touch(connection);
-            return;
+            // Closed for good: no event will name it again, and its 4-tuple may come back as a new connection
+            // (the application keeps the object, and its pending calls are retried at the end of this pass).
+            if (connection.State == TcpState.Closed) _connections.Remove(e.Connection);
         }
-        if (e is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait }) _resetInCloseWait.Add(e.Connection);
         // A passive open that completed may satisfy an accept.
         if (e is { Kind: TcpEventKind.StateChanged, NewState: TcpState.Established } && _listeners.TryGetValue(e.Connection.Local.Port, out UserTcpListener? listener))
         {

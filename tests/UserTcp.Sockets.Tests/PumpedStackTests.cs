@@ -243,3 +243,33 @@ public sealed class PumpedStackTests
         Assert.Equal(TimeSpan.FromSeconds(10), fired.Time);
     }
 }
+
+/// <summary>Regressions found against the kernel.</summary>
+public sealed class PumpedStackRegressionTests
+{
+    [Fact]
+    public async Task A_new_connection_on_the_four_tuple_of_a_reset_one_is_accepted_by_a_waiting_accept()
+    {
+        // The lwIP harness's connection-rate test closes with RST and reuses ports at once: the stack must not take the
+        // new connection's events for the old one's.
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        var fixedPort = new ConnectionOptions { LocalPort = 5000 };
+        for (int round = 0; round < 3; round++)
+        {
+            Task<UserTcpConnection> accepted = listener.AcceptAsync();
+            UserTcpConnection client = net.Client.Connect(new IpEndpoint(PumpedPair.ServerAddress, 80), fixedPort);
+            net.Pump();
+            Assert.True(accepted.IsCompletedSuccessfully, $"round {round}: the accept was not woken");
+            UserTcpConnection server = await accepted;
+            ValueTask<int> read = server.ReadAsync(new byte[10]);
+            Assert.Equal(1, client.Send("x"u8, out _));
+            net.Pump();
+            Assert.True(read.IsCompleted, $"round {round}: the read was not woken");
+            Assert.Equal(1, await read);
+            client.Abort();
+            net.Pump();
+            Assert.Equal(TcpState.Closed, server.State);
+        }
+    }
+}
