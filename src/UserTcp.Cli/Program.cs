@@ -14,10 +14,11 @@ var root = new RootCommand("UserTcp: a userspace TCP/IPv4 stack over a Linux TUN
     DemoCommand.Create(),
     BenchCommand.Create(),
     ScriptCommand.Create(),
+    LabCommand.Create(),
 };
 root.SetAction(_ =>
 {
-    Console.Error.WriteLine("usertcp: name a command (demo, serve, connect, get, ss, bench, script, capture, doctor); see 'usertcp --help'");
+    Console.Error.WriteLine("usertcp: name a command (demo, lab, serve, connect, get, ss, bench, script, capture, doctor); see 'usertcp --help'");
     return 2;
 });
 

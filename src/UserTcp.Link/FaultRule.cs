@@ -76,8 +76,14 @@ public sealed partial class FaultRule
     public TimeSpan? From { get; init; }
     public TimeSpan? Until { get; init; }
 
-    /// <summary>Only packets after the first one (in this rule's direction) that carries all of these flags; that one itself passes.</summary>
+    /// <summary>Only packets after the first one that carries all of these flags (and goes <see cref="AfterDirection"/>); that one itself is not selected.</summary>
     public TcpFlags? After { get; init; }
+
+    /// <summary>Which way the packet that sets the <see cref="After"/> latch goes; null for the rule's own direction (or either).</summary>
+    public PacketDirection? AfterDirection { get; init; }
+
+    /// <summary>Only segments to or from this TCP port (either end); null for any.</summary>
+    public ushort? Port { get; init; }
 
     /// <summary>Acts on the selected packets numbered NthFirst..NthLast (1-based); NthLast null for no end.</summary>
     public long NthFirst
@@ -116,7 +122,8 @@ public sealed partial class FaultRule
     public bool NeedsState => States is not null;
 
     // Whether a packet that is not TCP can never match (the latch alone does not: once latched it drops everything).
-    private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || States is not null || Predicate is not null;
+    private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || States is not null || Predicate is not null
+        || Port is not null;
 
     public override string ToString() => Description;
 
@@ -127,18 +134,24 @@ public sealed partial class FaultRule
     /// </summary>
     internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, TcpState? state, Random random)
     {
+        if (After is TcpFlags trigger && !_latched)
+        {
+            // The latch watches its own direction (by default the rule's) and selects nothing until it is set.
+            PacketDirection? watched = AfterDirection ?? Direction;
+            if (segment is { } first && (watched is null || watched == direction) && (Port is null || first.SourcePort == Port || first.DestinationPort == Port))
+            {
+                _latched = first.Has(trigger);
+            }
+            return false;
+        }
         if (Direction is PacketDirection only && only != direction) return false;
         if (segment is not { } tcp)
         {
-            if (NeedsTcp || (After is not null && !_latched)) return false;
+            if (NeedsTcp) return false;
         }
         else
         {
-            if (After is TcpFlags trigger && !_latched)
-            {
-                _latched = tcp.Has(trigger);
-                return false;
-            }
+            if (Port is ushort port && tcp.SourcePort != port && tcp.DestinationPort != port) return false;
             if (ExactFlags ? tcp.Flags != Flags : !tcp.Has(Flags)) return false;
             if (Payload == PayloadFilter.Data && tcp.PayloadLength == 0) return false;
             if (Payload == PayloadFilter.Empty && tcp.PayloadLength > 0) return false;

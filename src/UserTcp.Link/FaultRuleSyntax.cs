@@ -22,7 +22,8 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// state:     state=FIN-WAIT-1,TIME-WAIT                           UserTcp's state of the connection
 /// which:     nth=N | nth=N..M | nth=N.. | count=N (= nth=1..N)   among the packets the selectors pick
 /// time:      time=2s..5s | time=1.5s.. | time=..500ms             since the device started
-/// latch:     after=FIN                                           after the first such packet (in the rule's direction)
+/// latch:     after=FIN | after=to-kernel:FIN                     after the first such packet (by default in the rule's direction)
+/// port:      port=5000                                           either end of the segment
 /// chance:    p=5% | p=0.05
 /// </code>
 /// Examples: "drop from-kernel flags=FIN nth=1" (the first FIN from the kernel), "drop to-kernel after=FIN" (every
@@ -31,7 +32,7 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// </summary>
 public sealed partial class FaultRule
 {
-    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, state=, nth=, count=, time=, after=, p=";
+    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, state=, nth=, count=, time=, after=, port=, p=";
     private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt";
 
     /// <summary>Parses one rule.</summary>
@@ -51,6 +52,8 @@ public sealed partial class FaultRule
         (long First, long? Last)? nth = null;
         (TimeSpan? From, TimeSpan? Until)? window = null;
         TcpFlags? after = null;
+        PacketDirection? afterDirection = null;
+        ushort? port = null;
         double? probability = null;
         var seen = new HashSet<string>(StringComparer.Ordinal);
 
@@ -69,7 +72,7 @@ public sealed partial class FaultRule
             };
             if (equals < 0 && kind is not ("direction" or "payload"))
             {
-                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "time" or "after" or "p" ? $"'{key}' needs a value, as {key}=..." : null);
+                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "time" or "after" or "port" or "p" ? $"'{key}' needs a value, as {key}=..." : null);
             }
             if (!seen.Add(kind)) throw new FaultRuleException(word, $"'{word}' repeats the {kind} already given: one {kind} per rule");
             switch (key)
@@ -82,7 +85,24 @@ public sealed partial class FaultRule
                     exact = value.StartsWith('=');
                     flags = ParseFlags(word, exact ? value[1..] : value);
                     break;
-                case "after": after = ParseFlags(word, value); break;
+                case "after":
+                    int colon = value.IndexOf(':', StringComparison.Ordinal);
+                    if (colon >= 0)
+                    {
+                        afterDirection = value[..colon].ToLowerInvariant() switch
+                        {
+                            "to-kernel" or "out" => PacketDirection.Outbound,
+                            "from-kernel" or "in" => PacketDirection.Inbound,
+                            _ => throw new FaultRuleException(word, $"'{value[..colon]}' in '{word}' is not a direction: write after=to-kernel:FIN or after=from-kernel:FIN"),
+                        };
+                    }
+                    after = ParseFlags(word, value[(colon + 1)..]);
+                    break;
+                case "port":
+                    port = ushort.TryParse(value, System.Globalization.NumberStyles.None, CultureInfo.InvariantCulture, out ushort p) && p > 0
+                        ? p
+                        : throw new FaultRuleException(word, $"'{value}' in '{word}' is not a port: use 1 to 65535");
+                    break;
                 case "state": states = ParseStates(word, value); break;
                 case "nth": nth = ParseRange(word, value); break;
                 case "count":
@@ -108,6 +128,8 @@ public sealed partial class FaultRule
             From = window?.From,
             Until = window?.Until,
             After = after,
+            AfterDirection = afterDirection,
+            Port = port,
             Probability = probability ?? 1,
         };
     }
@@ -128,7 +150,13 @@ public sealed partial class FaultRule
         if (Flags != TcpFlags.None || ExactFlags) text.Append(ExactFlags ? " flags==" : " flags=").Append(Name(Flags));
         if (Payload != PayloadFilter.Any) text.Append(Payload == PayloadFilter.Data ? " data" : " empty");
         if (States is not null) text.Append(" state=").AppendJoin(',', States.Order().Select(s => s.ToRfcName()));
-        if (After is TcpFlags a) text.Append(" after=").Append(Name(a));
+        if (After is TcpFlags a)
+        {
+            text.Append(" after=");
+            if (AfterDirection is PacketDirection ad) text.Append(ad == PacketDirection.Outbound ? "to-kernel:" : "from-kernel:");
+            text.Append(Name(a));
+        }
+        if (Port is ushort onPort) text.Append(CultureInfo.InvariantCulture, $" port={onPort}");
         if (From is not null || Until is not null)
         {
             text.Append(" time=").Append(From is TimeSpan f ? Duration(f) : "").Append("..").Append(Until is TimeSpan u ? Duration(u) : "");

@@ -113,6 +113,23 @@ public class FaultInjectingDeviceTests
     }
 
     [Fact]
+    public void A_latch_on_the_other_direction_drops_everything_from_the_kernel_after_our_fin_on_one_port()
+    {
+        var rig = new Rig(1, "drop from-kernel after=to-kernel:FIN port=80");
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 7, fromServer: true, destinationPort: 80));
+        Assert.Single(rig.ReadAll());
+        rig.Device.Write(Tcp(FinAck, seq: 11, destinationPort: 81)); // another connection's FIN does not set the latch
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 8, fromServer: true, destinationPort: 80));
+        Assert.Single(rig.ReadAll());
+        rig.Device.Write(Tcp(FinAck, seq: 11));
+        rig.Tun.FromKernel.Enqueue(Tcp(FinAck, seq: 9, fromServer: true, destinationPort: 80));
+        rig.Tun.FromKernel.Enqueue(Tcp(FinAck, seq: 9, fromServer: true, sourcePort: 40001, destinationPort: 81));
+
+        Assert.Equal([9u], rig.ReadAll().Select(Seq)); // only the other port's
+        Assert.Equal(1, rig.Device.Rules[0].Applied);
+    }
+
+    [Fact]
     public void Lose_the_final_ack_selects_by_our_connection_state()
     {
         var rig = new Rig(1, "drop to-kernel flags==ACK empty state=TIME-WAIT");

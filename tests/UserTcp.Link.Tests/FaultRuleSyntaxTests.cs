@@ -7,6 +7,7 @@ public class FaultRuleSyntaxTests
     [Theory]
     [InlineData("drop from-kernel flags=FIN nth=1", "drop from-kernel flags=FIN nth=1")]
     [InlineData("drop to-kernel after=FIN", "drop to-kernel after=FIN")]
+    [InlineData("drop from-kernel after=out:FIN port=5000", "drop from-kernel after=to-kernel:FIN port=5000")]
     [InlineData("DROP out flags==ack EMPTY state=time_wait", "drop to-kernel flags==ACK empty state=TIME-WAIT")]
     [InlineData("drop p=5%", "drop p=5%")]
     [InlineData("drop p=0.25 in", "drop from-kernel p=25%")]
@@ -60,6 +61,8 @@ public class FaultRuleSyntaxTests
     [InlineData("drop to-kernel from-kernel", "from-kernel")]
     [InlineData("drop flags", "flags")]
     [InlineData("drop count=2 nth=1", "nth=1")]
+    [InlineData("drop after=up:FIN", "after=up:FIN")]
+    [InlineData("drop port=70000", "port=70000")]
     public void A_bad_rule_names_the_word_at_fault(string text, string token)
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse(text));
@@ -72,6 +75,6 @@ public class FaultRuleSyntaxTests
     public void An_unknown_selector_lists_the_ones_that_exist()
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse("drop sideways"));
-        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, state=, nth=, count=, time=, after=, p=", error.Message);
+        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, state=, nth=, count=, time=, after=, port=, p=", error.Message);
     }
 }

@@ -44,8 +44,23 @@ public static class KernelTcpStateExtensions
     };
 }
 
-/// <summary>One kernel TCP socket, as one line of `ss -tan` shows it.</summary>
-public readonly record struct KernelTcpSocket(KernelTcpState State, IPEndPoint Local, IPEndPoint Remote, uint ReceiveQueue, uint SendQueue)
+/// <summary>The kernel's timer on a socket, as inet_diag reports it (ss -o shows them as on, keepalive, timewait, persist).</summary>
+public enum KernelTcpTimer : byte
+{
+    None = 0,
+    /// <summary>Retransmission (or a tail-loss probe, or the SYN-ACK timer of a request socket).</summary>
+    Retransmit = 1,
+    KeepAlive = 2,
+    TimeWait = 3,
+    Persist = 4,
+}
+
+/// <summary>
+/// One kernel TCP socket, as one line of `ss -tano` shows it: state, queues, endpoints, and the armed timer with
+/// the time left on it and the retransmissions (or unanswered probes) so far.
+/// </summary>
+public readonly record struct KernelTcpSocket(KernelTcpState State, IPEndPoint Local, IPEndPoint Remote, uint ReceiveQueue, uint SendQueue,
+    KernelTcpTimer Timer = KernelTcpTimer.None, byte Retransmits = 0, TimeSpan Expires = default)
 {
     public override string ToString() => $"{State.ToRfcName()} {ReceiveQueue} {SendQueue} {Local} {Remote}";
 }
@@ -162,12 +177,16 @@ public sealed class KernelTcpTable : IDisposable
 
     public void Dispose() => _socket.Dispose();
 
+    // inet_diag_msg: idiag_timer at 2, idiag_retrans at 3, idiag_expires (ms) at 52, then rqueue and wqueue.
     private static KernelTcpSocket Parse(ReadOnlySpan<byte> m) => new(
         (KernelTcpState)m[1],
         new IPEndPoint(new IPAddress(m.Slice(8, 4)), BinaryPrimitives.ReadUInt16BigEndian(m[4..])),
         new IPEndPoint(new IPAddress(m.Slice(24, 4)), BinaryPrimitives.ReadUInt16BigEndian(m[6..])),
         BinaryPrimitives.ReadUInt32LittleEndian(m[56..]),
-        BinaryPrimitives.ReadUInt32LittleEndian(m[60..]));
+        BinaryPrimitives.ReadUInt32LittleEndian(m[60..]),
+        m[2] <= 4 ? (KernelTcpTimer)m[2] : KernelTcpTimer.None,
+        m[3],
+        TimeSpan.FromMilliseconds(BinaryPrimitives.ReadUInt32LittleEndian(m[52..])));
 
     private static TunException Failure(string action, int? errno = null)
     {

@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text;
+using UserTcp.Engine;
+using UserTcp.Link;
+using UserTcp.Wire;
+
+namespace UserTcp.Lab;
+
+/// <summary>
+/// One connection of a run as a ladder between the kernel (left) and UserTcp (right), from the link's record: every
+/// packet with its flags and relative seq/ack (as tcpdump prints them), a dropped one ending in ✗ where the link lost it,
+/// a delayed or reordered one saying so, retransmissions marked; each side's state changes in its own column (the
+/// kernel's as its socket table showed them, UserTcp's from its engine), and what each application did. Long runs of
+/// unremarkable segments (data and ACKs, no fault, no retransmission) fold into one line of counts.
+/// </summary>
+public static class LabLadder
+{
+    private const int ArrowWidth = 44;
+    private const int KernelColumn = 24;
+    private const int FoldAbove = 6;
+
+    private abstract record Row(TimeSpan At, int Order);
+    private sealed record PacketRow(TimeSpan At, int Order, WirePacket Packet, int Attempt) : Row(At, Order);
+    private sealed record StateRow(TimeSpan At, int Order, LabSide Side, string Text) : Row(At, Order);
+
+    public static IReadOnlyList<string> Draw(LabRecord record, FourTuple connection)
+    {
+        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = record.Isns(connection);
+        var rows = new List<Row>();
+        int order = 0;
+        var sent = new Dictionary<(bool, uint, bool), int>();
+        foreach (WirePacket p in record.PacketsOf(connection))
+        {
+            int attempt = 0;
+            if (p.Segment.SegmentLength > 0)
+            {
+                var key = (p.ToKernel, p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin));
+                sent[key] = attempt = sent.GetValueOrDefault(key) + 1;
+            }
+            rows.Add(new PacketRow(p.At, order++, p, attempt));
+        }
+        IReadOnlyList<StateSpan> kernel = record.KernelStates(connection);
+        for (int i = 0; i < kernel.Count; i++)
+        {
+            rows.Add(new StateRow(kernel[i].At, order++, LabSide.Kernel, i == 0 ? kernel[i].State : $"→ {kernel[i].State}"));
+        }
+        IReadOnlyList<StateSpan> userTcp = record.UserTcpStates(connection);
+        for (int i = 0; i < userTcp.Count; i++)
+        {
+            string why = userTcp[i].Why is string w && i > 0 ? $" ({w})" : "";
+            rows.Add(new StateRow(userTcp[i].At, order++, LabSide.UserTcp, i == 0 ? userTcp[i].State : $"→ {userTcp[i].State}{why}"));
+        }
+        foreach (LabMark mark in record.Marks.Where(m => m.Connection == connection))
+        {
+            rows.Add(new StateRow(mark.At, order++, mark.Side, mark.What));
+        }
+        rows.Sort((a, b) => a.At != b.At ? a.At.CompareTo(b.At) : a.Order.CompareTo(b.Order));
+
+        var lines = new List<string>
+        {
+            $"{"time (s)",9}  {"kernel " + connection.Remote,-KernelColumn}{new string(' ', ArrowWidth + 2)}UserTcp {connection.Local}",
+        };
+        var folded = new List<PacketRow>();
+        foreach (Row row in rows)
+        {
+            if (row is PacketRow p && Foldable(p))
+            {
+                folded.Add(p);
+                continue;
+            }
+            Flush(lines, folded, kernelIsn, userTcpIsn);
+            lines.Add(row switch
+            {
+                PacketRow packet => PacketLine(packet, kernelIsn, userTcpIsn),
+                StateRow { Side: LabSide.Kernel } state => $"{Time(state.At)}  {state.Text}",
+                StateRow state => $"{Time(state.At)}  {new string(' ', KernelColumn + ArrowWidth + 2)}{state.Text}",
+                _ => "",
+            });
+        }
+        Flush(lines, folded, kernelIsn, userTcpIsn);
+        return lines;
+    }
+
+    // Data and pure ACKs the link carried untouched, sent for the first time.
+    private static bool Foldable(PacketRow row) =>
+        row.Packet.Fault is null && row.Attempt <= 1 && (row.Packet.Segment.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) == 0;
+
+    private static void Flush(List<string> lines, List<PacketRow> folded, SeqNumber? kernelIsn, SeqNumber? userTcpIsn)
+    {
+        if (folded.Count == 0) return;
+        if (folded.Count <= FoldAbove)
+        {
+            lines.AddRange(folded.Select(p => PacketLine(p, kernelIsn, userTcpIsn)));
+        }
+        else
+        {
+            lines.AddRange(folded.Take(2).Select(p => PacketLine(p, kernelIsn, userTcpIsn)));
+            PacketRow[] middle = [.. folded.Skip(2).Take(folded.Count - 4)];
+            int fromKernel = middle.Count(p => !p.Packet.ToKernel), toKernel = middle.Length - fromKernel;
+            long bytesFromKernel = middle.Where(p => !p.Packet.ToKernel).Sum(p => (long)p.Packet.Segment.PayloadLength);
+            long bytesToKernel = middle.Where(p => p.Packet.ToKernel).Sum(p => (long)p.Packet.Segment.PayloadLength);
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{"",9}  ⋮ {middle.Length} more segments: {fromKernel} from the kernel ({bytesFromKernel} bytes of data), {toKernel} from UserTcp ({bytesToKernel} bytes of data)"));
+            lines.AddRange(folded.TakeLast(2).Select(p => PacketLine(p, kernelIsn, userTcpIsn)));
+        }
+        folded.Clear();
+    }
+
+    private static string PacketLine(PacketRow row, SeqNumber? kernelIsn, SeqNumber? userTcpIsn)
+    {
+        WirePacket p = row.Packet;
+        string label = Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn);
+        int dashes = Math.Max(2, ArrowWidth - label.Length - 3);
+        string arrow = (p.ToKernel, p.Dropped) switch
+        {
+            (false, false) => $"──{label}{new string('─', dashes)}▶",
+            (false, true) => $"──{label}{new string('─', dashes - 4)}✗   ",
+            (true, false) => $"◀{new string('─', dashes)}{label}──",
+            (true, true) => $"   ✗{new string('─', dashes - 4)}{label}──",
+        };
+        var note = new StringBuilder();
+        if (row.Attempt > 1) note.Append(CultureInfo.InvariantCulture, $"retransmission #{row.Attempt - 1}");
+        if (p.Fault is FaultNote fault)
+        {
+            if (note.Length > 0) note.Append("; ");
+            note.Append(Short(fault));
+        }
+        return $"{Time(p.At)}  {new string(' ', KernelColumn)}{arrow}  {note}".TrimEnd();
+    }
+
+    // "dropped (rule 'drop from-kernel flags=FIN nth=1')".
+    private static string Short(FaultNote fault)
+    {
+        string rule = fault.Rule is null ? "" : $" (rule '{fault.Rule.Description}')";
+        return fault.Action switch
+        {
+            FaultAction.Dropped => $"✗ dropped{rule}",
+            FaultAction.Delayed => $"delayed {(fault.Rule is { } r ? Ms(r.Delay) : "")}{rule}",
+            FaultAction.HeldBack => $"held back (reordered){rule}",
+            FaultAction.Duplicated => $"duplicated{rule}",
+            FaultAction.Corrupted => $"corrupted{rule}",
+            _ => fault.Text,
+        };
+    }
+
+    /// <summary>"[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's; data as seq a:b.</summary>
+    public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn)
+    {
+        var text = new StringBuilder(" [").Append(PacketFormatter.FlagLetters(s.Flags)).Append("] seq ");
+        long seq = ownIsn is SeqNumber isn ? (uint)(s.SequenceNumber - isn) : s.SequenceNumber.Value;
+        text.Append(seq.ToString(CultureInfo.InvariantCulture));
+        if (s.PayloadLength > 0) text.Append(':').Append((seq + s.PayloadLength).ToString(CultureInfo.InvariantCulture));
+        if (s.Has(TcpFlags.Ack))
+        {
+            long ack = peerIsn is SeqNumber peer ? (uint)(s.AcknowledgmentNumber - peer) : s.AcknowledgmentNumber.Value;
+            text.Append(" ack ").Append(ack.ToString(CultureInfo.InvariantCulture));
+        }
+        return text.Append(' ').ToString();
+    }
+
+    private static string Time(TimeSpan at) => at.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture).PadLeft(9);
+
+    private static string Ms(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{t.TotalMilliseconds:0} ms");
+}

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace UserTcp.Lab;
+
+/// <summary>
+/// A real kernel TCP socket that a lab scenario drives, made with System.Net.Sockets on a thread inside the scenario's
+/// namespace (a socket belongs to the namespace it was made in, and is used from any thread afterwards). The scenario
+/// decides exactly when it reads, writes, shuts down or closes. No read is ever left pending: a pending read would make
+/// .NET shut the socket down before closing it, and the kernel would then send what a plain close(2) does not.
+/// </summary>
+public sealed class KernelSocket : IDisposable
+{
+    // IPPROTO_TCP options Socket has no names for.
+    private const int TcpCongestion = 13;
+    private const int TcpQuickAck = 12;
+    private readonly Socket _socket;
+    private bool _closed;
+
+    private KernelSocket(Socket socket) => _socket = socket;
+
+    public IPEndPoint Local => (IPEndPoint)_socket.LocalEndPoint!;
+    public IPEndPoint Remote => (IPEndPoint)_socket.RemoteEndPoint!;
+
+    /// <summary>A listening socket on <paramref name="at"/> inside <paramref name="ns"/>.</summary>
+    public static KernelSocket Listen(ScratchNamespace ns, IPEndPoint at, int backlog = 16) => ns.Invoke(() =>
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        socket.Bind(at);
+        socket.Listen(backlog);
+        return new KernelSocket(socket);
+    });
+
+    /// <summary>A socket in <paramref name="ns"/> not yet connected; <see cref="ConnectAsync"/> opens it (the SYN goes then).</summary>
+    public static KernelSocket Create(ScratchNamespace ns, IPEndPoint? bindTo = null) => ns.Invoke(() =>
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        if (bindTo is not null)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(bindTo);
+        }
+        return new KernelSocket(socket);
+    });
+
+    /// <summary>Opens the connection; throws <see cref="SocketException"/> when refused or timed out.</summary>
+    public async Task ConnectAsync(IPEndPoint remote, TimeSpan timeout)
+    {
+        using var bound = new CancellationTokenSource(timeout);
+        await _socket.ConnectAsync(remote, bound.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits, at most <paramref name="timeout"/>, for a connection to accept.</summary>
+    public async Task<KernelSocket> AcceptAsync(TimeSpan timeout)
+    {
+        using var bound = new CancellationTokenSource(timeout);
+        Socket accepted = await _socket.AcceptAsync(bound.Token).ConfigureAwait(false);
+        return new KernelSocket(accepted);
+    }
+
+    /// <summary>Sends all of <paramref name="data"/> (the kernel queues what the window does not take yet).</summary>
+    public void Send(ReadOnlySpan<byte> data)
+    {
+        while (data.Length > 0) data = data[_socket.Send(data)..];
+    }
+
+    public void Send(string text) => Send(Encoding.ASCII.GetBytes(text));
+
+    /// <summary>Reads what has arrived, waiting at most <paramref name="timeout"/> for something; 0 bytes at the peer's FIN, null when nothing came.</summary>
+    public byte[]? Read(TimeSpan timeout, int max = 65536)
+    {
+        if (!_socket.Poll(timeout, SelectMode.SelectRead)) return null;
+        byte[] buffer = new byte[max];
+        int read = _socket.Receive(buffer);
+        return buffer[..read];
+    }
+
+    /// <summary>Reads until the peer's FIN, at most <paramref name="timeout"/>; returns what came and whether the FIN did.</summary>
+    public (byte[] Data, bool Ended) ReadToEnd(TimeSpan timeout)
+    {
+        var data = new List<byte>();
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            byte[]? chunk = Read(deadline - DateTime.UtcNow);
+            if (chunk is null) break;
+            if (chunk.Length == 0) return ([.. data], true);
+            data.AddRange(chunk);
+        }
+        return ([.. data], false);
+    }
+
+    /// <summary>shutdown(SHUT_WR): the kernel sends its FIN; reading goes on.</summary>
+    public void ShutdownSend() => _socket.Shutdown(SocketShutdown.Send);
+
+    /// <summary>close(2): a FIN (or a RST if unread data is waiting); the kernel then finishes the close on its own (an orphan).</summary>
+    public void Close()
+    {
+        if (_closed) return;
+        _closed = true;
+        _socket.Close();
+    }
+
+    /// <summary>close(2) with SO_LINGER 0: a RST at once.</summary>
+    public void Reset()
+    {
+        _socket.LingerState = new LingerOption(true, 0);
+        Close();
+    }
+
+    /// <summary>SO_KEEPALIVE with Linux's TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT.</summary>
+    public void KeepAlive(TimeSpan idle, TimeSpan interval, int count)
+    {
+        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        _socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, (int)idle.TotalSeconds);
+        _socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, (int)interval.TotalSeconds);
+        _socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, count);
+    }
+
+    /// <summary>TCP_NODELAY: small writes go at once.</summary>
+    public void NoDelay() => _socket.NoDelay = true;
+
+    /// <summary>TCP_CONGESTION, e.g. "reno" or "cubic".</summary>
+    public void CongestionControl(string name) =>
+        _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpCongestion, Encoding.ASCII.GetBytes(name + "\0"));
+
+    /// <summary>TCP_QUICKACK: leave delayed-ACK mode for now (Linux re-enters it on its own).</summary>
+    public void QuickAck() => _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpQuickAck, BitConverter.GetBytes(1));
+
+    public void Dispose() => Close();
+}

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Globalization;
+using UserTcp.Link;
+using UserTcp.Live;
+using UserTcp.Sockets;
+using UserTcp.Wire;
+
+namespace UserTcp.Lab;
+
+/// <summary>How to run: real timers or short ones, where the capture goes, the faults' seed.</summary>
+public sealed record LabOptions
+{
+    /// <summary>Wait out the real timers (60 s TIME-WAIT, Linux's retry counts) instead of the short ones.</summary>
+    public bool Full { get; init; }
+    /// <summary>Where the run's pcapng capture is written (a file per run); the system's temporary folder by default.</summary>
+    public string? CaptureDirectory { get; init; }
+    public int FaultSeed { get; init; } = 1;
+}
+
+/// <summary>One run of a scenario in one role: the record, the verdict, how long it took and where its capture is.</summary>
+public sealed record LabResult(LabScenario Scenario, LabRole Role, LabRecord Record, LabVerdict Verdict, TimeSpan Duration, string CapturePath)
+{
+    /// <summary>"last-ack-lost.active", for file names.</summary>
+    public string Key => $"{Scenario.Name}.{Role.Key()}";
+}
+
+/// <summary>
+/// Runs a scenario for real: a namespace of its own (usertcp-lab-PID-N, loopback up, IPv6 off), the kernel's knobs set
+/// inside it, UserTcp on utcp0 with the scenario's faults and a pcapng capture, the kernel's socket table sampled about
+/// every millisecond; then the scenario drives both sides within its time bound, and everything is torn down in order
+/// (stack, kernel sockets, namespace), also on failure.
+/// </summary>
+public static class LabRunner
+{
+    private static readonly TimeSpan SampleInterval = TimeSpan.FromMilliseconds(1);
+
+    public static async Task<LabResult> RunAsync(LabScenario scenario, LabRole role, LabOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        if (!scenario.Roles.Contains(role)) throw new ArgumentException($"{scenario.Name} has no {role.Key()} role", nameof(role));
+        long started = Stopwatch.GetTimestamp();
+        string directory = options.CaptureDirectory ?? Path.GetTempPath();
+        Directory.CreateDirectory(directory);
+        string capture = Path.Combine(directory, $"{scenario.Name}.{role.Key()}.pcapng");
+        IReadOnlyList<string> faultTexts = scenario.Faults(role);
+        FaultRule[] faults = [.. faultTexts.Select(FaultRule.Parse)];
+        IReadOnlyDictionary<string, string> wanted = scenario.KernelSettings(role, options.Full);
+
+        using ScratchNamespace ns = ScratchNamespace.Create("lab");
+        IReadOnlyDictionary<string, string> settings = ApplyKernelSettings(ns, wanted);
+        var wire = new WireRecorder();
+        var engine = new EngineRecorder(segments: true, allKinds: true);
+        LiveStack live = new LiveStackBuilder
+        {
+            Namespace = ns.Name,
+            Faults = faults,
+            FaultSeed = options.FaultSeed,
+            CapturePath = capture,
+            Tap = wire,
+            Events = engine,
+            Tcp = scenario.UserTcpConfig(role, options.Full),
+            CloseOnDispose = CloseMode.Reset,
+        }.Start();
+        KernelSocketSampler? sampler = null;
+        LabSession? session = null;
+        string? failure = null;
+        TimeSpan end;
+        IReadOnlyList<WirePacket> packets;
+        IReadOnlyList<UserTcp.Engine.TcpEvent> events;
+        try
+        {
+            sampler = KernelSocketSampler.Start(ns, () => live.Now, SampleInterval);
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            TimeSpan limit = scenario.Bound(options.Full);
+            bound.CancelAfter(limit);
+            session = new LabSession(scenario, role, options.Full, ns, live, engine, wire, sampler, bound.Token);
+            try
+            {
+                await scenario.RunAsync(session).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (bound.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                failure = string.Create(CultureInfo.InvariantCulture, $"the run reached its bound of {limit.TotalSeconds:0} s");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failure = $"{e.GetType().Name}: {e.Message}";
+            }
+            end = live.Now;
+            sampler.Settle();
+            // What the run showed, before tearing down adds resets of its own.
+            packets = wire.Packets;
+            events = engine.Events;
+        }
+        finally
+        {
+            sampler?.Dispose();
+            await live.DisposeAsync().ConfigureAwait(false);
+            foreach (KernelSocket socket in session?.KernelSockets ?? []) socket.Dispose();
+        }
+
+        var record = new LabRecord
+        {
+            Scenario = scenario.Name,
+            Role = role,
+            Packets = packets,
+            Events = AlignToLink(events, packets),
+            KernelSockets = sampler.All,
+            Marks = session.Marks,
+            KernelSettings = settings,
+            Faults = faultTexts,
+            UserTcpConfig = live.Stack.TcpConfig,
+            End = end,
+            KernelSamples = sampler.Samples,
+            KernelLongestGap = sampler.LongestGap,
+            Failure = failure ?? sampler.Failure,
+        };
+        LabVerdict verdict = scenario.Judge(record);
+        return new LabResult(scenario, role, record, verdict, Stopwatch.GetElapsedTime(started), capture);
+    }
+
+    /// <summary>
+    /// The runtime stamps every event of one batch of received packets with the instant the batch began, so a segment read
+    /// late in a batch, and the state change it caused, carry an earlier time than the link recorded for the segment. Each
+    /// event that shares a batch's stamp takes the link's time of the segment that batch was processing: the events of a
+    /// received segment are moved to when the link carried it. Application and timer events keep their own, exact, times.
+    /// </summary>
+    internal static IReadOnlyList<UserTcp.Engine.TcpEvent> AlignToLink(IReadOnlyList<UserTcp.Engine.TcpEvent> events, IReadOnlyList<WirePacket> packets)
+    {
+        var inbound = packets.Where(p => !p.ToKernel && !p.Dropped).ToList();
+        var used = new bool[inbound.Count];
+        var aligned = new List<UserTcp.Engine.TcpEvent>(events.Count);
+        TimeSpan batch = TimeSpan.MinValue, shifted = TimeSpan.Zero;
+        foreach (UserTcp.Engine.TcpEvent e in events)
+        {
+            if (e.Kind == UserTcp.Engine.TcpEventKind.SegmentIn)
+            {
+                int match = -1;
+                for (int i = 0; i < inbound.Count && match < 0; i++)
+                {
+                    TcpSegmentInfo s = inbound[i].Segment;
+                    if (!used[i] && inbound[i].At >= e.Time - TimeSpan.FromMilliseconds(1) && s.SequenceNumber == e.Segment.Seq
+                        && s.AcknowledgmentNumber == e.Segment.Ack && s.Flags == e.Segment.Flags && s.PayloadLength == e.Segment.PayloadLength
+                        && s.SourcePort == e.Connection.Remote.Port && s.DestinationPort == e.Connection.Local.Port)
+                    {
+                        match = i;
+                    }
+                }
+                if (match >= 0)
+                {
+                    used[match] = true;
+                    batch = e.Time;
+                    shifted = inbound[match].At > e.Time ? inbound[match].At : e.Time;
+                }
+            }
+            aligned.Add(e.Time == batch ? e with { Time = shifted } : e);
+        }
+        return aligned;
+    }
+
+    // Writes each knob under /proc/sys/net/ipv4 from a thread inside the namespace, and reads back what is in force.
+    private static Dictionary<string, string> ApplyKernelSettings(ScratchNamespace ns, IReadOnlyDictionary<string, string> wanted) => ns.Invoke(() =>
+    {
+        var applied = new Dictionary<string, string>();
+        foreach ((string name, string value) in wanted)
+        {
+            string path = Path.Combine("/proc/sys/net/ipv4", name);
+            File.WriteAllText(path, value);
+            applied[name] = File.ReadAllText(path).Trim();
+        }
+        foreach (string name in (string[])["tcp_syn_linear_timeouts", "tcp_early_retrans", "tcp_recovery", "tcp_sack"])
+        {
+            string path = Path.Combine("/proc/sys/net/ipv4", name);
+            if (!applied.ContainsKey(name) && File.Exists(path)) applied[name] = File.ReadAllText(path).Trim();
+        }
+        return applied;
+    });
+}

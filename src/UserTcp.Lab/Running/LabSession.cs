@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Net;
+using UserTcp.Engine;
+using UserTcp.Live;
+using UserTcp.Sockets;
+using UserTcp.Tun;
+using UserTcp.Wire;
+
+namespace UserTcp.Lab;
+
+/// <summary>One connection a scenario opened: the kernel's socket, UserTcp's connection, and its id from UserTcp's side.</summary>
+public sealed record LabConnection(KernelSocket Kernel, UserTcpConnection UserTcp, FourTuple Id);
+
+/// <summary>
+/// What a scenario drives while it runs: its namespace, the live stack (UserTcp at 10.77.0.2 on utcp0, faults on the
+/// link), the recorders, and kernel sockets. Every wait is bounded, by its own timeout and by the run's
+/// <see cref="Token"/>; what each application does is marked on the timeline with <see cref="Mark"/>.
+/// </summary>
+public sealed class LabSession
+{
+    private readonly List<KernelSocket> _kernelSockets = [];
+    private readonly List<LabMark> _marks = [];
+
+    internal LabSession(LabScenario scenario, LabRole role, bool full, ScratchNamespace ns, LiveStack live, EngineRecorder engine,
+        WireRecorder wire, KernelSocketSampler kernel, CancellationToken token)
+    {
+        Scenario = scenario;
+        Role = role;
+        Full = full;
+        Namespace = ns;
+        Live = live;
+        Engine = engine;
+        Wire = wire;
+        Kernel = kernel;
+        Token = token;
+    }
+
+    public LabScenario Scenario { get; }
+    public LabRole Role { get; }
+    /// <summary>Real timers: wait them out.</summary>
+    public bool Full { get; }
+    public ScratchNamespace Namespace { get; }
+    public LiveStack Live { get; }
+    public NetStack Stack => Live.Stack;
+    public EngineRecorder Engine { get; }
+    public WireRecorder Wire { get; }
+    public KernelSocketSampler Kernel { get; }
+    /// <summary>Cancelled when the run's time bound is up.</summary>
+    public CancellationToken Token { get; }
+    /// <summary>The stack's clock: every record of the run is on it.</summary>
+    public TimeSpan Now => Live.Now;
+
+    /// <summary>The kernel's address on the link (10.77.0.1).</summary>
+    public static IPAddress KernelAddress => LiveDefaults.KernelAddress.Address;
+    /// <summary>UserTcp's address (10.77.0.2).</summary>
+    public static Ipv4Address UserTcpAddress => LiveDefaults.StackAddress;
+
+    internal IReadOnlyList<LabMark> Marks
+    {
+        get
+        {
+            lock (_marks) return [.. _marks];
+        }
+    }
+
+    internal IReadOnlyList<KernelSocket> KernelSockets
+    {
+        get
+        {
+            lock (_kernelSockets) return [.. _kernelSockets];
+        }
+    }
+
+    /// <summary>Notes on the timeline what one side's application did now.</summary>
+    public void Mark(LabSide side, string what, FourTuple? connection = null)
+    {
+        lock (_marks) _marks.Add(new LabMark(Now, side, what, connection));
+    }
+
+    /// <summary>
+    /// Opens a connection: the kernel connects to UserTcp listening on <paramref name="port"/> (<paramref name="kernelConnects"/>),
+    /// or UserTcp connects to the kernel listening there. Returns both ends once both are established.
+    /// </summary>
+    public async Task<LabConnection> OpenAsync(ushort port, bool kernelConnects = true, ConnectionOptions? options = null)
+    {
+        TimeSpan timeout = TimeSpan.FromSeconds(10);
+        if (kernelConnects)
+        {
+            using UserTcpListener listener = Stack.Listen(port, options: options);
+            KernelSocket client = Track(KernelSocket.Create(Namespace));
+            Task connecting = client.ConnectAsync(new IPEndPoint(IPAddress.Parse(UserTcpAddress.ToString()), port), timeout);
+            UserTcpConnection accepted = await listener.AcceptAsync(Token).WaitAsync(timeout, Token).ConfigureAwait(false);
+            await connecting.WaitAsync(Token).ConfigureAwait(false);
+            Mark(LabSide.Kernel, $"connect() to port {port}", new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
+            return new LabConnection(client, accepted, new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
+        }
+        using KernelSocket server = KernelSocket.Listen(Namespace, new IPEndPoint(KernelAddress, port));
+        Task<KernelSocket> accepting = server.AcceptAsync(timeout);
+        UserTcpConnection connection = await Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), port), options, Token)
+            .WaitAsync(timeout, Token).ConfigureAwait(false);
+        KernelSocket kernel = Track(await accepting.WaitAsync(Token).ConfigureAwait(false));
+        var id = new FourTuple(connection.LocalEndpoint, connection.RemoteEndpoint);
+        Mark(LabSide.UserTcp, $"connect() to port {port}", id);
+        return new LabConnection(kernel, connection, id);
+    }
+
+    /// <summary>Keeps a kernel socket the scenario made itself, so the run closes it at its end.</summary>
+    public KernelSocket Track(KernelSocket socket)
+    {
+        lock (_kernelSockets) _kernelSockets.Add(socket);
+        return socket;
+    }
+
+    /// <summary>Waits <paramref name="time"/> (cut short only by the run's bound).</summary>
+    public Task Delay(TimeSpan time) => Task.Delay(time, Token);
+
+    /// <summary>Waits until <paramref name="condition"/> holds, checking every few milliseconds; false when <paramref name="timeout"/> ran out.</summary>
+    public async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        long start = Stopwatch.GetTimestamp();
+        while (!condition())
+        {
+            if (Stopwatch.GetElapsedTime(start) > timeout) return false;
+            await Task.Delay(5, Token).ConfigureAwait(false);
+        }
+        return true;
+    }
+
+    /// <summary>Waits until UserTcp's side of <paramref name="connection"/> has entered <paramref name="state"/>.</summary>
+    public Task<bool> UserTcpReachesAsync(FourTuple connection, TcpState state, TimeSpan timeout) =>
+        Engine.WaitForStateAsync(connection, state, timeout, Token);
+
+    /// <summary>Waits until the kernel's socket of <paramref name="connection"/> has been seen in <paramref name="state"/> (null: gone from the table).</summary>
+    public Task<bool> KernelReachesAsync(FourTuple connection, KernelTcpState? state, TimeSpan timeout)
+    {
+        var local = new IPEndPoint(IPAddress.Parse(connection.Remote.Address.ToString()), connection.Remote.Port);
+        var remote = new IPEndPoint(IPAddress.Parse(connection.Local.Address.ToString()), connection.Local.Port);
+        return UntilAsync(() => Kernel.History(local, remote).Any(s => s.State == state && (state is not null || Kernel.History(local, remote).Count > 1)), timeout);
+    }
+
+    /// <summary>Waits until neither side holds <paramref name="connection"/> any more (UserTcp CLOSED, the kernel's socket gone).</summary>
+    public async Task<bool> BothGoneAsync(FourTuple connection, TimeSpan timeout)
+    {
+        long start = Stopwatch.GetTimestamp();
+        bool userTcp = await UserTcpReachesAsync(connection, TcpState.Closed, timeout).ConfigureAwait(false);
+        TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
+        bool kernel = await KernelReachesAsync(connection, null, left > TimeSpan.Zero ? left : TimeSpan.Zero).ConfigureAwait(false);
+        return userTcp && kernel;
+    }
+}

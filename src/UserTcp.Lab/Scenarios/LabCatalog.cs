@@ -1,0 +1,20 @@
+using UserTcp.Lab.Scenarios;
+
+namespace UserTcp.Lab;
+
+/// <summary>Every scenario, by the names `usertcp lab` takes, in the order `lab list` and `lab run-all` use.</summary>
+public static class LabCatalog
+{
+    public static IReadOnlyList<LabScenario> All { get; } =
+    [
+        new FinNoReply(),
+        new FinAckOnly(),
+        new LastAckLost(),
+        new SimultaneousClose(),
+        new FinWithAck(),
+        new HalfClose(),
+    ];
+
+    /// <summary>The scenario of that name, or null.</summary>
+    public static LabScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
+}

@@ -1,0 +1,94 @@
+using System.Globalization;
+using UserTcp.Engine;
+using UserTcp.Wire;
+
+namespace UserTcp.Lab;
+
+/// <summary>What scenarios share: reading schedules and states out of a record, and the common ways of driving a close.</summary>
+public static class ScenarioKit
+{
+    /// <summary>How long a scenario waits for a state it expects before judging what it has.</summary>
+    public static readonly TimeSpan StateTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>One line per segment a side sent more than once: "FIN (seq 1): sent at 0.212 s, then again after +0.204 s, +0.412 s".</summary>
+    public static IReadOnlyList<string> Schedule(LabRecord record, FourTuple connection, LabSide side)
+    {
+        var lines = new List<string>();
+        foreach (Transmissions t in record.Sent(connection, side).Where(t => t.Retransmissions > 0))
+        {
+            string what = t.Flags.Contains('S', StringComparison.Ordinal) ? "SYN" : t.Flags.Contains('F', StringComparison.Ordinal) ? "FIN" : "data";
+            int dropped = t.Dropped.Count(d => d);
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{what} [{t.Flags}] seq {t.RelativeSeq}: {t.Describe()} ({t.Retransmissions} retransmission{(t.Retransmissions == 1 ? "" : "s")}, {dropped} of {t.Times.Count} dropped by the link)"));
+        }
+        return lines;
+    }
+
+    /// <summary>"0.204, 0.408, 0.816 s".</summary>
+    public static string Intervals(Transmissions t) =>
+        t.Intervals.Count == 0 ? "none" : string.Join(", ", t.Intervals.Select(i => i.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture))) + " s";
+
+    /// <summary>
+    /// Whether the gaps grow as exponential backoff does, allowing for a timer that fired late on a busy machine (the
+    /// gaps are measured on the link, so a late first retransmission shortens the second gap): no gap shrinks by more
+    /// than a fifth, and over the schedule the gaps grow at least 1.3-fold per step (1.8-fold from first to last with
+    /// three or more).
+    /// </summary>
+    public static bool BacksOff(Transmissions t)
+    {
+        IReadOnlyList<TimeSpan> gaps = t.Intervals;
+        if (gaps.Count < 2) return false;
+        bool neverShrinks = gaps.Zip(gaps.Skip(1)).All(pair => pair.Second.TotalSeconds >= pair.First.TotalSeconds * 0.8);
+        double growth = gaps[^1].TotalSeconds / gaps[0].TotalSeconds;
+        return neverShrinks && growth >= (gaps.Count >= 3 ? 1.8 : 1.3);
+    }
+
+    /// <summary>UserTcp's own retransmission timeouts on a connection, as its engine armed them (exact, unlike the link's view).</summary>
+    public static IReadOnlyList<TimeSpan> UserTcpRtos(LabRecord record, FourTuple connection) =>
+        [.. record.UserTcpRetransmissions(connection).Where(e => e.Cause == TcpCause.RetransmissionTimeout).Select(e => e.Deadline - e.Time)];
+
+    /// <summary>Whether each RTO is twice the one before, up to the maximum (RFC 6298 §5.5).</summary>
+    public static bool Doubles(IReadOnlyList<TimeSpan> rtos, TimeSpan max) =>
+        rtos.Count >= 2 && rtos.Zip(rtos.Skip(1)).All(p => Math.Abs(p.Second.TotalMilliseconds - Math.Min(p.First.TotalMilliseconds * 2, max.TotalMilliseconds)) < 2);
+
+    /// <summary>"0.400, 0.800, 1.600 s".</summary>
+    public static string List(IEnumerable<TimeSpan> times) => string.Join(", ", times.Select(t => t.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture))) + " s";
+
+    /// <summary>The kernel's path "ESTABLISHED → CLOSE-WAIT → LAST-ACK → (gone)".</summary>
+    public static string KernelPath(LabRecord record, FourTuple connection) => LabRecord.Path(record.KernelStates(connection));
+
+    /// <summary>UserTcp's path "ESTABLISHED → FIN-WAIT-1 → ...".</summary>
+    public static string UserTcpPath(LabRecord record, FourTuple connection) => LabRecord.Path(record.UserTcpStates(connection));
+
+    /// <summary>The first connection of the run, or a default when there was none (the verdict then fails on its own).</summary>
+    public static FourTuple First(LabRecord record) => record.Connections.Count > 0 ? record.Connections[0] : default;
+
+    /// <summary>The segments UserTcp sent in a state (by its state at the time), e.g. the ACKs TIME-WAIT sent.</summary>
+    public static IReadOnlyList<WirePacket> UserTcpSentIn(LabRecord record, FourTuple connection, string state, Func<WirePacket, bool> which)
+    {
+        IReadOnlyList<StateSpan> spans = record.UserTcpStates(connection);
+        return [.. record.From(connection, LabSide.UserTcp, which).Where(p => StateAt(spans, p.At) == state)];
+    }
+
+    /// <summary>The state a side was in at an instant (the last change at or before it).</summary>
+    public static string? StateAt(IReadOnlyList<StateSpan> spans, TimeSpan at)
+    {
+        string? state = null;
+        foreach (StateSpan span in spans)
+        {
+            if (span.At > at) break;
+            state = span.State;
+        }
+        return state;
+    }
+
+    /// <summary>The sentence that ends most observations: how long the record ran and how closely the kernel was watched.</summary>
+    public static string Sampling(LabRecord record) => string.Create(CultureInfo.InvariantCulture,
+        $"(The kernel's socket table was read {record.KernelSamples} times, at most {record.KernelLongestGap.TotalMilliseconds:0.0} ms apart.)");
+
+    /// <summary>The first element, or null for an empty list.</summary>
+    public static T? FirstOf<T>(IReadOnlyList<T> list) where T : class => list.Count > 0 ? list[0] : null;
+
+    public static bool IsFin(WirePacket p) => p.Segment.Has(TcpFlags.Fin);
+    public static bool IsPureAck(WirePacket p) => p.Segment.Flags == TcpFlags.Ack && p.Segment.PayloadLength == 0;
+}
