@@ -13,6 +13,15 @@ public static class LabCatalog
         new SimultaneousClose(),
         new FinWithAck(),
         new HalfClose(),
+        new HalfOpen(),
+        new CloseWaitLeak(),
+        new SynReceived(),
+        new SynLost(),
+        new RtoBackoff(),
+        new FastRetransmit(),
+        new TimeWaitReuse(),
+        new CloseUnreadRst(),
+        new DelayedFinAck(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>

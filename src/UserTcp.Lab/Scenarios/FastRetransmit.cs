@@ -1,0 +1,87 @@
+using UserTcp.Engine;
+using UserTcp.Wire;
+using static UserTcp.Lab.ScenarioKit;
+
+namespace UserTcp.Lab.Scenarios;
+
+/// <summary>
+/// fast-retransmit: one data segment of a burst is lost. The receiver acknowledges every later segment with the same ACK
+/// (duplicate ACKs, with SACK blocks when both sides agreed to SACK); the sender retransmits the hole on those, long
+/// before its retransmission timer would. Role active: UserTcp sends 40 kB; passive: the kernel sends 64 kB.
+/// </summary>
+public sealed class FastRetransmit : LabScenario
+{
+    private const ushort Port = 5018;
+
+    public override string Name => "fast-retransmit";
+
+    public override string Question =>
+        "One data segment in the middle of a burst is lost. Is it recovered by duplicate ACKs (or SACK) without waiting for a timeout?";
+
+    public override IReadOnlyList<string> Faults(LabRole role) => [$"drop {(role == LabRole.UserTcpActive ? "to-kernel" : "from-kernel")} data nth=3"];
+
+    public override async Task RunAsync(LabSession s)
+    {
+        LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
+        int size = s.Role == LabRole.UserTcpActive ? 40_000 : 64_000;
+        if (s.Role == LabRole.UserTcpActive)
+        {
+            s.Mark(LabSide.UserTcp, $"write {size} bytes, close()", c.Id);
+            await c.UserTcp.WriteAsync(new byte[size], s.Token).ConfigureAwait(false);
+            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+            (byte[] data, bool ended) = await Task.Run(() => c.Kernel.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
+            s.Mark(LabSide.Kernel, $"read {data.Length} bytes{(ended ? " and the FIN" : "")}, close()", c.Id);
+            c.Kernel.Close();
+        }
+        else
+        {
+            s.Mark(LabSide.Kernel, $"send {size} bytes, close()", c.Id);
+            c.Kernel.Send(new byte[size]);
+            c.Kernel.Close();
+            byte[] buffer = new byte[65536];
+            long total = 0;
+            int read;
+            while ((read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
+            s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN, close()", c.Id);
+            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+        }
+        await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
+    }
+
+    public override LabVerdict Judge(LabRecord r)
+    {
+        FourTuple c = First(r);
+        var v = new VerdictBuilder();
+        bool userTcpSends = r.Role == LabRole.UserTcpActive;
+        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
+        Transmissions? lost = FirstOf(r.Sent(c, sender).Where(t => t.Dropped.Count > 0 && t.Dropped[0]).ToList());
+        TimeSpan firstSent = lost?.Times[0] ?? TimeSpan.Zero;
+        TimeSpan resent = lost is { Times.Count: > 1 } ? lost.Times[1] : TimeSpan.Zero;
+        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
+        SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
+        uint hole = lost?.RelativeSeq ?? 0;
+        IReadOnlyList<WirePacket> dupAcks = r.From(c, receiver, p => p.At > firstSent && p.At <= resent && p.Segment.PayloadLength == 0
+            && senderIsn is SeqNumber isn && (uint)(p.Segment.AcknowledgmentNumber - isn) == hole);
+        int withSack = dupAcks.Count(p => p.Sack.Count > 0);
+        TimeSpan minRto = userTcpSends ? r.UserTcpConfig.MinRto : TimeSpan.FromMilliseconds(200);
+        v.Expect("one segment is lost and sent again once", lost is not null && lost.Times.Count == 2, lost?.Describe() ?? "nothing lost");
+        v.Expect("the receiver sends duplicate ACKs for the hole before the retransmission", dupAcks.Count >= 2,
+            $"{dupAcks.Count} duplicate ACKs{(withSack > 0 ? $", {withSack} with SACK blocks" : "")}");
+        v.Expect($"the hole is retransmitted sooner than the minimum RTO ({LabRecord.Milliseconds(minRto)})", lost is { Times.Count: 2 } && resent - firstSent < minRto,
+            lost is { Times.Count: 2 } ? $"{LabRecord.Milliseconds(resent - firstSent)} after the loss" : "-");
+        if (userTcpSends)
+        {
+            TcpEvent? retransmission = r.UserTcpRetransmissions(c).Cast<TcpEvent?>().FirstOrDefault();
+            v.Expect("UserTcp's engine names the cause: not a timeout", retransmission is { } e && e.Cause != TcpCause.RetransmissionTimeout,
+                retransmission is { } x ? x.Cause.Describe() : "no retransmission event");
+        }
+        v.Expect("all the data arrives", r.Marks.Any(m => m.Side == receiver && m.What.StartsWith(userTcpSends ? "read 40000" : "read 64000", StringComparison.Ordinal)),
+            string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
+        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        string observed = $"The link lost {senderName}'s third data segment (seq {hole}). {receiverName} acknowledged every segment after the hole "
+            + $"with the same ACK — {dupAcks.Count} duplicate ACKs{(withSack > 0 ? $", {withSack} carrying SACK blocks for what had arrived beyond it" : "")} — "
+            + $"and {senderName} retransmitted the hole {(lost is { Times.Count: 2 } ? LabRecord.Milliseconds(resent - firstSent) : "?")} after sending it first, "
+            + $"well inside its minimum RTO: recovery without a timeout. " + Sampling(r);
+        return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
+    }
+}

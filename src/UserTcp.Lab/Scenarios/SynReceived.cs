@@ -1,0 +1,86 @@
+using System.Globalization;
+using System.Net;
+using UserTcp.Engine;
+using UserTcp.Wire;
+using static UserTcp.Lab.ScenarioKit;
+
+namespace UserTcp.Lab.Scenarios;
+
+/// <summary>
+/// syn-rcvd: the client's final handshake ACK never reaches the server. The server sits in SYN-RECEIVED and retransmits
+/// its SYN-ACK (each answered by an ACK the link loses) until it gives up; the client, ESTABLISHED since the SYN-ACK,
+/// is left with a half-open connection. Role active: UserTcp is the server; passive: the kernel is.
+/// </summary>
+public sealed class SynReceived : LabScenario
+{
+    private const ushort Port = 5009;
+
+    public override string Name => "syn-rcvd";
+
+    public override string Question =>
+        "The last ACK of the handshake is lost, every time. Is SYN-RECEIVED visible, how is the SYN-ACK retransmitted, and what is left on each side?";
+
+    public override SeedClaim Seed => new("seed 001 (and 004)",
+        "SYN_RCVD is a short-lived state, hard to see with netstat, unless a test program deliberately withholds the last ACK of the handshake.");
+
+    public override IReadOnlyList<string> Faults(LabRole role) => role == LabRole.UserTcpActive
+        ? ["drop from-kernel flags==ACK empty state=SYN-RECEIVED"]
+        : [$"drop to-kernel flags==ACK empty port={Port}"];
+
+    public override async Task RunAsync(LabSession s)
+    {
+        if (s.Role == LabRole.UserTcpActive)
+        {
+            using var listener = s.Stack.Listen(Port);
+            KernelSocket client = s.Track(KernelSocket.Create(s.Namespace));
+            s.Mark(LabSide.Kernel, "connect()");
+            await client.ConnectAsync(new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port), StateTimeout).ConfigureAwait(false);
+            FourTuple? id = s.Engine.WaitForConnection(Port, StateTimeout);
+            if (id is FourTuple c) await s.UserTcpReachesAsync(c, TcpState.Closed, TimeSpan.FromSeconds(s.Full ? 120 : 15)).ConfigureAwait(false);
+        }
+        else
+        {
+            using KernelSocket server = KernelSocket.Listen(s.Namespace, new IPEndPoint(LabSession.KernelAddress, Port));
+            s.Mark(LabSide.UserTcp, "connect()");
+            var connection = await s.Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port), s.Token).ConfigureAwait(false);
+            var id = new FourTuple(connection.LocalEndpoint, connection.RemoteEndpoint);
+            s.Mark(LabSide.UserTcp, "connect() returned: ESTABLISHED", id);
+            await s.KernelReachesAsync(id, null, TimeSpan.FromSeconds(s.Full ? 120 : 15)).ConfigureAwait(false);
+        }
+        await s.Delay(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+    }
+
+    public override LabVerdict Judge(LabRecord r)
+    {
+        FourTuple c = First(r);
+        var v = new VerdictBuilder();
+        bool userTcpServes = r.Role == LabRole.UserTcpActive;
+        LabSide server = userTcpServes ? LabSide.UserTcp : LabSide.Kernel, client = userTcpServes ? LabSide.Kernel : LabSide.UserTcp;
+        IReadOnlyList<StateSpan> serverStates = userTcpServes ? r.UserTcpStates(c) : r.KernelStates(c);
+        IReadOnlyList<StateSpan> clientStates = userTcpServes ? r.KernelStates(c) : r.UserTcpStates(c);
+        Transmissions? synAck = r.SentWith(c, server, TcpFlags.Syn);
+        int retries = userTcpServes ? r.UserTcpConfig.SynAckRetries
+            : r.KernelSettings.TryGetValue("tcp_synack_retries", out string? sr) ? int.Parse(sr, CultureInfo.InvariantCulture) : 5;
+        int acks = r.From(c, client, p => IsPureAck(p) && p.Dropped).Count;
+        string serverName = userTcpServes ? "UserTcp" : "the kernel", clientName = userTcpServes ? "the kernel" : "UserTcp";
+        v.Expect($"the server ({serverName}) is seen in SYN-RECEIVED", LabRecord.WasIn(serverStates, "SYN-RECEIVED"), LabRecord.Path(serverStates));
+        v.Expect($"it retransmits its SYN-ACK {retries} times with backoff (SYN-ACK retries)", synAck is not null && synAck.Retransmissions == retries
+            && (synAck.Intervals.Count < 2 || BacksOff(synAck)), synAck is null ? "no SYN-ACK" : $"{synAck.Describe()} (gaps {Intervals(synAck)})");
+        v.Expect($"the client ({clientName}) is ESTABLISHED from the first SYN-ACK and answers each one with an ACK the link loses",
+            LabRecord.WasIn(clientStates, "ESTABLISHED") && acks >= (synAck?.Times.Count ?? 99), $"{LabRecord.Path(clientStates)}; {acks} ACKs lost");
+        v.Expect("the server gives up and forgets the connection; the client is left half-open, still ESTABLISHED",
+            serverStates.Count > 0 && serverStates[^1].State is "CLOSED" or "(gone)" && clientStates.Count > 0 && clientStates[^1].State == "ESTABLISHED",
+            $"server: {LabRecord.Path(serverStates)}; client: {LabRecord.Path(clientStates)}");
+        TimeSpan? inSynReceived = r.TimeIn(serverStates, "SYN-RECEIVED");
+        string observed = $"{clientName} sent its SYN, got the SYN-ACK and went ESTABLISHED at once; its ACK never arrived, so {serverName} stayed in "
+            + $"SYN-RECEIVED for {(inSynReceived is TimeSpan t ? LabRecord.Seconds(t) : "?")} ({LabRecord.Path(serverStates)}), retransmitting its "
+            + $"SYN-ACK: {synAck?.Describe() ?? "none"} (gaps {(synAck is null ? "-" : Intervals(synAck))}). {clientName} answered each with an "
+            + $"ACK ({acks}, all lost). Then {serverName} gave up and dropped the half-made connection without a word, and {clientName} was left "
+            + "holding an ESTABLISHED connection no one is on the other end of — a half-open connection that only sending will reveal. " + Sampling(r);
+        bool agrees = LabRecord.WasIn(serverStates, "SYN-RECEIVED") && inSynReceived >= TimeSpan.FromSeconds(1);
+        return v.Build(this, r, observed, agrees ? SeedAgreement.Agrees : SeedAgreement.Disagrees,
+            agrees ? "As the seed says: normally a blink, SYN-RECEIVED lasts for seconds when the last ACK is withheld, and the socket table shows it (ss: SYN-RECV)."
+                   : "The run did not show a lasting SYN-RECEIVED.",
+            Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
+    }
+}
