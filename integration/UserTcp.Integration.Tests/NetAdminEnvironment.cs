@@ -28,6 +28,8 @@ internal static class NetAdminEnvironment
         ["sha256sum"] = "coreutils",
         ["ab"] = "apache2-utils",
         ["wrk"] = "wrk",
+        ["tshark"] = "tshark",
+        ["chromium"] = "chromium",
     };
 
     /// <summary>CI sets CI=true; there a missing prerequisite is a failure, never a skip.</summary>

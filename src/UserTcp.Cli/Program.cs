@@ -26,7 +26,13 @@ root.SetAction(_ =>
 ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 if (parsed.Errors.Count > 0)
 {
-    string command = parsed.CommandResult.Command is RootCommand ? "usertcp" : $"usertcp {parsed.CommandResult.Command.Name}";
+    // The command as typed, subcommands included: "usertcp lab run".
+    var names = new List<string>();
+    for (System.CommandLine.Parsing.SymbolResult? at = parsed.CommandResult; at is not null; at = at.Parent)
+    {
+        if (at is System.CommandLine.Parsing.CommandResult { Command: not RootCommand } result) names.Insert(0, result.Command.Name);
+    }
+    string command = string.Join(' ', ["usertcp", .. names]);
     string message = parsed.Errors[0].Message.ReplaceLineEndings(" ").TrimEnd('.');
     Console.Error.WriteLine($"{command}: {message}; see '{command} --help'");
     return 2;

@@ -27,6 +27,9 @@ public sealed class CliMistakeTests
     [InlineData("--fault 'delay to-kernel': 'delay' needs a duration, as delay=200ms", "connect", "10.77.0.1", "7", "--fault", "drop", "--fault", "delay to-kernel")]
     [InlineData("--fault 'drop flags=FIN+AKC': 'AKC' in 'flags=FIN+AKC' is not a TCP flag", "get", "http://10.77.0.1/", "--fault", "drop flags=FIN+AKC")]
     [InlineData("--fault-seed must be a whole number from 0 to 2147483647, not 'x'", "serve", "--fault-seed", "x")]
+    [InlineData("no scenario 'fin-lost': choose from fin-no-reply, fin-ack-only, last-ack-lost", "lab", "run", "fin-lost")]
+    [InlineData("--role 'sideways' is not a role: use active, passive or both", "lab", "run", "last-ack-lost", "--role", "sideways")]
+    [InlineData("Option '--report' is required", "lab", "run-all")]
     [InlineData("HOST 'example.com' is not an IPv4 address", "connect", "example.com", "7")]
     [InlineData("PORT must be a whole number from 1 to 65535, not '0'", "connect", "10.77.0.1", "0")]
     [InlineData("HOST 10.77.0.2 is UserTcp's own --address", "connect", "10.77.0.2", "7")]
@@ -50,7 +53,7 @@ public sealed class CliMistakeTests
         Assert.Equal(2, exit);
         Assert.Empty(stdout);
         string line = Assert.Single(stderr);
-        Assert.StartsWith($"usertcp {arguments[0]}: ", line, StringComparison.Ordinal);
+        Assert.StartsWith(arguments[0] == "lab" ? $"usertcp lab {arguments[1]}: " : $"usertcp {arguments[0]}: ", line, StringComparison.Ordinal);
         Assert.Contains(expected, line, StringComparison.Ordinal);
     }
 

@@ -67,7 +67,7 @@ internal static class LabCommand
         };
         var role = new Option<string>("--role")
         {
-            Description = "active (UserTcp closes first), passive (the kernel does), or both (every role the scenario has)",
+            Description = "active (UserTcp closes first), passive (the kernel does), or both (every role the scenario has); a scenario whose one run covers both sides (simultaneous-close, syn-lost) runs it for any role",
             DefaultValueFactory = _ => "both",
             CustomParser = OptionParsers.Text<string>(ParseRole),
         };
@@ -142,7 +142,7 @@ internal static class LabCommand
         }
         if (reportDirectory is not null && results.Count > 0)
         {
-            string index = reportDirectory; // TODO report
+            string index = LabReport.Write(results, reportDirectory);
             Console.Out.WriteLine($"report: {index}");
         }
         int failed = results.Count(r => !r.Verdict.Passed);

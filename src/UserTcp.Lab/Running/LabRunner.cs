@@ -15,11 +15,16 @@ public sealed record LabOptions
     /// <summary>Where the run's pcapng capture is written (a file per run); the system's temporary folder by default.</summary>
     public string? CaptureDirectory { get; init; }
     public int FaultSeed { get; init; } = 1;
+    /// <summary>Told the name of each namespace a run makes, as soon as it exists (tests check that it is gone afterwards).</summary>
+    public Action<string>? NamespaceCreated { get; init; }
 }
 
 /// <summary>One run of a scenario in one role: the record, the verdict, how long it took and where its capture is.</summary>
 public sealed record LabResult(LabScenario Scenario, LabRole Role, LabRecord Record, LabVerdict Verdict, TimeSpan Duration, string CapturePath)
 {
+    /// <summary>The network namespace the run made (and removed), e.g. usertcp-lab-4242-3.</summary>
+    public string Namespace { get; init; } = "";
+
     /// <summary>"last-ack-lost.active", for file names.</summary>
     public string Key => $"{Scenario.Name}.{Role.Key()}";
 }
@@ -34,9 +39,13 @@ public static class LabRunner
 {
     private static readonly TimeSpan SampleInterval = TimeSpan.FromMilliseconds(1);
 
+    private static readonly SemaphoreSlim s_warmUp = new(1, 1);
+    private static bool s_warm;
+
     public static async Task<LabResult> RunAsync(LabScenario scenario, LabRole role, LabOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scenario);
+        await WarmUpAsync(cancellationToken).ConfigureAwait(false);
         if (!scenario.Roles.Contains(role)) throw new ArgumentException($"{scenario.Name} has no {role.Key()} role", nameof(role));
         long started = Stopwatch.GetTimestamp();
         string directory = options.CaptureDirectory ?? Path.GetTempPath();
@@ -47,6 +56,7 @@ public static class LabRunner
         IReadOnlyDictionary<string, string> wanted = scenario.KernelSettings(role, options.Full);
 
         using ScratchNamespace ns = ScratchNamespace.Create("lab");
+        options.NamespaceCreated?.Invoke(ns.Name);
         IReadOnlyDictionary<string, string> settings = ApplyKernelSettings(ns, wanted);
         var wire = new WireRecorder();
         var engine = new EngineRecorder(segments: true, allKinds: true);
@@ -116,7 +126,57 @@ public static class LabRunner
             Failure = failure ?? sampler.Failure,
         };
         LabVerdict verdict = scenario.Judge(record);
-        return new LabResult(scenario, role, record, verdict, Stopwatch.GetElapsedTime(started), capture);
+        return new LabResult(scenario, role, record, verdict, Stopwatch.GetElapsedTime(started), capture) { Namespace = ns.Name };
+    }
+
+    /// <summary>
+    /// Runs one connection through a faulty, captured live stack once per process, unrecorded, so the first scenario's
+    /// handshake is not slowed by the runtime compiling its code: a handshake that takes half a second teaches the
+    /// kernel an RTT, and so an RTO, that has nothing to do with the link.
+    /// </summary>
+    public static async Task WarmUpAsync(CancellationToken cancellationToken = default)
+    {
+        await s_warmUp.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (s_warm) return;
+            string capture = Path.Combine(Path.GetTempPath(), $"usertcp-lab-warmup-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.pcapng");
+            using ScratchNamespace ns = ScratchNamespace.Create("lab");
+            LiveStack live = new LiveStackBuilder
+            {
+                Namespace = ns.Name,
+                Faults = [FaultRule.Parse("delay=1ms port=9")],
+                CapturePath = capture,
+                Tap = new WireRecorder(),
+                Events = new EngineRecorder(allKinds: true),
+                CloseOnDispose = CloseMode.Reset,
+            }.Start();
+            try
+            {
+                using UserTcpListener listener = live.Stack.Listen(7);
+                using KernelSocket client = KernelSocket.Create(ns);
+                Task connecting = client.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(LiveDefaults.StackAddressText), 7), TimeSpan.FromSeconds(10));
+                UserTcpConnection accepted = await listener.AcceptAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                await connecting.ConfigureAwait(false);
+                client.Send(new byte[1000]);
+                byte[] buffer = new byte[2000];
+                int read = await accepted.ReadAsync(buffer, cancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                await accepted.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                client.Read(TimeSpan.FromSeconds(10));
+                await accepted.CloseAsync(cancellationToken).ConfigureAwait(false);
+                client.ReadToEnd(TimeSpan.FromSeconds(5));
+            }
+            finally
+            {
+                await live.DisposeAsync().ConfigureAwait(false);
+                File.Delete(capture);
+            }
+            s_warm = true;
+        }
+        finally
+        {
+            s_warmUp.Release();
+        }
     }
 
     /// <summary>

@@ -64,12 +64,13 @@ public sealed class FinWithAck : LabScenario
         IReadOnlyList<StateSpan> active = userTcpActive ? r.UserTcpStates(c) : r.KernelStates(c);
         LabSide activeSide = userTcpActive ? LabSide.UserTcp : LabSide.Kernel, passiveSide = userTcpActive ? LabSide.Kernel : LabSide.UserTcp;
         WirePacket? activeFin = FirstOf(r.From(c, activeSide, IsFin));
-        IReadOnlyList<WirePacket> answers = activeFin is null ? [] : r.From(c, passiveSide, p => p.At >= activeFin.At);
+        // The first segment that acknowledges the FIN (an ACK of earlier data may come between).
+        IReadOnlyList<WirePacket> answers = activeFin is null ? [] : r.From(c, passiveSide, p => p.At >= activeFin.At
+            && p.Segment.Has(TcpFlags.Ack) && p.Segment.AcknowledgmentNumber == activeFin.Segment.SequenceNumber + activeFin.Segment.PayloadLength + 1);
         WirePacket? first = FirstOf(answers);
-        bool combined = first is not null && first.Segment.Has(TcpFlags.Fin | TcpFlags.Ack)
-            && activeFin is not null && first.Segment.AcknowledgmentNumber == activeFin.Segment.SequenceNumber + activeFin.Segment.PayloadLength + 1;
+        bool combined = first is not null && first.Segment.Has(TcpFlags.Fin | TcpFlags.Ack);
         string activeName = userTcpActive ? "UserTcp" : "the kernel", passiveName = userTcpActive ? "the kernel" : "UserTcp";
-        v.Expect($"{passiveName}'s first answer to the FIN is its own FIN carrying the ACK", combined,
+        v.Expect($"the first segment from {passiveName} that acknowledges the FIN is its own FIN", combined,
             first is null ? "no answer" : $"[{PacketFormatter.FlagLetters(first.Segment.Flags)}] {LabRecord.Milliseconds(first.At - activeFin!.At)} after the FIN");
         // The kernel's FIN-WAIT-1 lasts as long as the passive side holds its ACK, often less than a sample: the segments prove it.
         bool direct = (userTcpActive ? SimultaneousClose.ContainsInOrder(active, "FIN-WAIT-1", "TIME-WAIT") : LabRecord.WasIn(active, "TIME-WAIT"))

@@ -5,9 +5,9 @@ using static UserTcp.Lab.ScenarioKit;
 namespace UserTcp.Lab.Scenarios;
 
 /// <summary>
-/// last-ack-lost (seed 000, question 3): the final ACK of the close is lost, twice. The passive closer, in LAST-ACK,
+/// last-ack-lost (seed 000, question 3): the final ACK of the close is lost, three times. The passive closer, in LAST-ACK,
 /// retransmits its FIN with backoff; the active closer, in TIME-WAIT, acknowledges each retransmitted FIN again and
-/// restarts its 2MSL timer; the third ACK gets through and LAST-ACK ends.
+/// restarts its 2MSL timer; the fourth ACK gets through and LAST-ACK ends.
 /// </summary>
 public sealed class LastAckLost : LabScenario
 {
@@ -16,16 +16,22 @@ public sealed class LastAckLost : LabScenario
     public override string Name => "last-ack-lost";
 
     public override string Question =>
-        "The first three segments of the close get through, but the active closer's final ACK is lost (twice here). "
+        "The first three segments of the close get through, but the active closer's final ACK is lost (three times here). "
         + "What state is each side in, and what does each do?";
 
     public override SeedClaim Seed => new("seed 000, question 3",
         "The active closer enters TIME-WAIT and waits for its timer; the passive closer stays in LAST-ACK and retransmits its "
         + "FIN until it gets the ACK or reaches its retry limit.");
 
+    // TIME-WAIT must outlast the kernel's backed-off RTO, or the retransmitted FIN finds no connection (which is the other lesson).
+    public override TcpConfig UserTcpConfig(LabRole role, bool full) => base.UserTcpConfig(role, full) with
+    {
+        TimeWait = full ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(5),
+    };
+
     public override IReadOnlyList<string> Faults(LabRole role) => role == LabRole.UserTcpActive
-        ? ["drop to-kernel flags==ACK empty state=TIME-WAIT nth=1..2"]
-        : ["drop from-kernel flags==ACK empty state=LAST-ACK nth=1..2"];
+        ? ["drop to-kernel flags==ACK empty state=TIME-WAIT nth=1..3"]
+        : ["drop from-kernel flags==ACK empty state=LAST-ACK nth=1..3"];
 
     public override async Task RunAsync(LabSession s)
     {
@@ -71,9 +77,9 @@ public sealed class LastAckLost : LabScenario
 
         v.Expect("the passive closer reaches LAST-ACK", LabRecord.WasIn(passiveStates, "LAST-ACK"), LabRecord.Path(passiveStates));
         v.Expect("the active closer reaches TIME-WAIT", LabRecord.WasIn(active, "TIME-WAIT"), LabRecord.Path(active));
-        v.Expect("LAST-ACK retransmits its FIN once per lost ACK (3 transmissions)", finCount == 3,
+        v.Expect("LAST-ACK retransmits its FIN once per lost ACK (4 transmissions)", finCount == 4,
             fin is null ? "no FIN" : $"{finCount} transmissions: {fin.Describe()}");
-        v.Expect("the retransmissions back off", fin is not null && fin.Intervals.Count == 2 && fin.Intervals[1] >= fin.Intervals[0] * 1.6,
+        v.Expect("the retransmissions back off", fin is not null && BacksOff(fin),
             fin is null ? "no FIN" : $"intervals {Intervals(fin)}");
         int acks;
         if (userTcpActive)
@@ -84,7 +90,7 @@ public sealed class LastAckLost : LabScenario
             TimeSpan closed = userTcp.Count > 0 && userTcp[^1].State == "CLOSED" ? userTcp[^1].At : TimeSpan.Zero;
             TimeSpan afterLastFin = closed - lastFin;
             TimeSpan twoMsl = r.UserTcpConfig.TimeWait;
-            v.Expect("TIME-WAIT acknowledges every FIN (3 ACKs)", acks == 3, $"{acks} ACKs sent in TIME-WAIT");
+            v.Expect("TIME-WAIT acknowledges every FIN (4 ACKs)", acks == 4, $"{acks} ACKs sent in TIME-WAIT");
             v.Expect("each retransmitted FIN restarts TIME-WAIT's timer: it ends 2MSL after the last FIN",
                 closed > TimeSpan.Zero && Math.Abs((afterLastFin - twoMsl).TotalMilliseconds) < 150,
                 $"TIME-WAIT lasted {(timeWait is TimeSpan t ? LabRecord.Seconds(t) : "?")}, ending {LabRecord.Seconds(afterLastFin)} after the last FIN (2MSL here: {LabRecord.Seconds(twoMsl)})");
@@ -94,7 +100,7 @@ public sealed class LastAckLost : LabScenario
         {
             acks = r.From(c, LabSide.Kernel, IsPureAck).Count(p => StateAt(userTcp, p.At) == "LAST-ACK");
             bool restarted = r.KernelChanges(c).Count(x => x.State == KernelTcpState.TimeWait && x.Timer == KernelTcpTimer.TimeWait) >= 2;
-            v.Expect("TIME-WAIT acknowledges every FIN (3 ACKs)", acks == 3, $"{acks} ACKs from the kernel while UserTcp was in LAST-ACK");
+            v.Expect("TIME-WAIT acknowledges every FIN (4 ACKs)", acks == 4, $"{acks} ACKs from the kernel while UserTcp was in LAST-ACK");
             v.Expect("each retransmitted FIN restarts the kernel's TIME-WAIT timer (sock_diag shows its time left jump back)", restarted,
                 string.Join(", ", r.KernelChanges(c).Where(x => x.Timer == KernelTcpTimer.TimeWait).Select(x => $"{LabRecord.Seconds(x.At)}: {LabRecord.Seconds(x.Expires)} left")));
             v.Expect("UserTcp leaves LAST-ACK when an ACK arrives", userTcp.Count > 0 && userTcp[^1].State == "CLOSED", UserTcpPath(r, c));
@@ -103,9 +109,12 @@ public sealed class LastAckLost : LabScenario
         string passiveName = userTcpActive ? "the kernel" : "UserTcp";
         string activeName = userTcpActive ? "UserTcp" : "the kernel";
         string observed = $"{activeName} closed first and reached TIME-WAIT ({LabRecord.Path(active)}); {passiveName} closed in turn and waited "
-            + $"in LAST-ACK ({LabRecord.Path(passiveStates)}). The link lost the first two final ACKs, so {passiveName} retransmitted its FIN: "
-            + $"{fin?.Describe() ?? "no FIN seen"} (intervals {(fin is null ? "-" : Intervals(fin))}). {activeName}, in TIME-WAIT, answered each FIN "
-            + $"with an ACK ({acks} in all) and restarted its 2MSL timer each time; the third ACK got through and LAST-ACK ended. " + Sampling(r);
+            + $"in LAST-ACK ({LabRecord.Path(passiveStates)}). The link lost the first three final ACKs, so {passiveName} retransmitted its FIN: "
+            + $"{fin?.Describe() ?? "no FIN seen"} (intervals {(fin is null ? "-" : Intervals(fin))})"
+            + (userTcpActive ? " — Linux's first retransmission of a lone segment is a tail-loss probe (RFC 8985), sent about two round trips plus "
+                + "the 200 ms delayed-ACK allowance after it; the RTO expiries after it double" : "")
+            + $". {activeName}, in TIME-WAIT, answered each FIN with an ACK ({acks} in all) and restarted its 2MSL timer each time; the fourth ACK "
+            + "got through and LAST-ACK ended. " + Sampling(r);
         bool agrees = LabRecord.WasIn(passiveStates, "LAST-ACK") && finCount >= 2 && LabRecord.WasIn(active, "TIME-WAIT");
         string why = agrees
             ? "The states and the retransmitted FIN are as the seed says. What it leaves out: TIME-WAIT is not idle — it acknowledges each "

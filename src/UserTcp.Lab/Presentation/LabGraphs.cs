@@ -1,0 +1,243 @@
+using UserTcp.Engine;
+using UserTcp.Wire;
+using ScottPlot;
+using SColor = ScottPlot.Color;
+
+namespace UserTcp.Lab;
+
+/// <summary>
+/// The run's graphs, drawn with ScottPlot and written as SVG and PNG:
+/// <list type="bullet">
+/// <item>a time–sequence graph per direction, tcptrace style: each segment the sender sent as a vertical bar over the
+/// sequence numbers it covered (SYN and FIN count one), a ✗ where the link dropped it, a marker on each retransmission;
+/// the receiver's ACK line and its window's right edge (ACK + window) as steps; SACK blocks as bars;</item>
+/// <item>a state timeline: one row per side, a coloured bar per state;</item>
+/// <item>for runs of several connections, the number of connections in each state over time.</item>
+/// </list>
+/// Retransmission markers are drawn in <see cref="RetransmissionColor"/> and nothing else is, so a reader (or a test)
+/// can count them in the SVG.
+/// </summary>
+public static class LabGraphs
+{
+    /// <summary>The fill of retransmission markers, and of nothing else in a graph.</summary>
+    public const string RetransmissionColor = "#E4007C";
+    private const int Width = 960, Height = 460;
+
+    private static readonly SColor Data = SColor.FromHex("#222222");
+    private static readonly SColor Control = SColor.FromHex("#1F5FBF");
+    private static readonly SColor DroppedColor = SColor.FromHex("#9A9A9A");
+    private static readonly SColor AckColor = SColor.FromHex("#2CA02C");
+    private static readonly SColor WindowColor = SColor.FromHex("#E0A800");
+    private static readonly SColor SackColor = SColor.FromHex("#8E44AD");
+
+    /// <summary>Writes the time–sequence graph of what <paramref name="sender"/> sent on a connection to <c>path.svg</c> and <c>path.png</c>; returns the retransmission markers drawn.</summary>
+    public static int TimeSequence(LabRecord r, FourTuple connection, LabSide sender, string path)
+    {
+        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(connection);
+        SeqNumber? isn = sender == LabSide.Kernel ? kernelIsn : userTcpIsn;
+        LabSide receiver = sender == LabSide.Kernel ? LabSide.UserTcp : LabSide.Kernel;
+        double Rel(SeqNumber s) => isn is SeqNumber i ? (uint)(s - i) : s.Value;
+        var plot = new Plot();
+        string from = sender == LabSide.Kernel ? "the kernel" : "UserTcp", to = sender == LabSide.Kernel ? "UserTcp" : "the kernel";
+        plot.Title($"{r.Scenario} ({r.Role.Key()}): what {from} sent to {to}, {connection.Remote.Port} ↔ {connection.Local.Port}");
+        plot.XLabel("time since the stack started (s)");
+        plot.YLabel($"{from}'s sequence number, relative");
+
+        double top = 1, bottom = 0;
+        var seen = new HashSet<(uint, bool)>();
+        var retransX = new List<double>();
+        var retransY = new List<double>();
+        bool anyDrop = false, anyData = false, anyControl = false;
+        foreach (WirePacket p in r.From(connection, sender))
+        {
+            int length = p.Segment.SegmentLength;
+            if (length == 0) continue;
+            double t = p.At.TotalSeconds, low = Rel(p.Segment.SequenceNumber), high = low + length;
+            top = Math.Max(top, high);
+            bool control = p.Segment.PayloadLength == 0;
+            var bar = plot.Add.Line(t, low, t, high);
+            bar.LineWidth = control ? 3 : 2;
+            bar.LineColor = p.Dropped ? DroppedColor : control ? Control : Data;
+            bar.MarkerSize = 0;
+            anyData |= !control;
+            anyControl |= control;
+            if (p.Dropped)
+            {
+                anyDrop = true;
+                var cross = plot.Add.Marker(t, high, MarkerShape.Eks, 9, DroppedColor);
+                cross.MarkerLineWidth = 2;
+            }
+            if (!seen.Add((p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin))))
+            {
+                retransX.Add(t);
+                retransY.Add(high);
+            }
+        }
+        // The receiver's ACKs and window's right edge, as it advertised them (ACKs the link dropped never told the sender anything).
+        var ackX = new List<double>();
+        var ackY = new List<double>();
+        var winY = new List<double>();
+        byte? scale = r.PacketsOf(connection).FirstOrDefault(p => p.Segment.Has(TcpFlags.Syn) && p.ToKernel == (receiver == LabSide.UserTcp))?.WindowScale;
+        bool scaled = scale is not null && r.PacketsOf(connection).Any(p => p.Segment.Has(TcpFlags.Syn) && p.ToKernel == (sender == LabSide.UserTcp) && p.WindowScale is not null);
+        foreach (WirePacket p in r.From(connection, receiver, p => p.Segment.Has(TcpFlags.Ack) && !p.Dropped))
+        {
+            double ack = Rel(p.Segment.AcknowledgmentNumber);
+            if (ack < 1e9) top = Math.Max(top, ack);
+            ackX.Add(p.At.TotalSeconds);
+            ackY.Add(ack);
+            winY.Add(ack + (p.Segment.Has(TcpFlags.Syn) || !scaled ? p.Segment.Window : p.Segment.Window << scale!.Value));
+            foreach (SackBlock block in p.Sack)
+            {
+                var sack = plot.Add.Line(p.At.TotalSeconds, Rel(block.Left), p.At.TotalSeconds, Rel(block.Right));
+                sack.LineColor = SackColor;
+                sack.LineWidth = 4;
+                sack.MarkerSize = 0;
+            }
+        }
+        // ACKs the link lost: a ✗ where they would have moved the ACK line.
+        foreach (WirePacket p in r.From(connection, receiver, p => p.Segment.Has(TcpFlags.Ack) && p.Dropped))
+        {
+            var lostAck = plot.Add.Marker(p.At.TotalSeconds, Rel(p.Segment.AcknowledgmentNumber), MarkerShape.Eks, 9, DroppedColor);
+            lostAck.MarkerLineWidth = 2;
+            anyDrop = true;
+        }
+        if (ackX.Count > 0)
+        {
+            var acks = plot.Add.Scatter(ackX.ToArray(), ackY.ToArray());
+            acks.ConnectStyle = ConnectStyle.StepHorizontal;
+            acks.Color = AckColor;
+            acks.MarkerSize = 0;
+            acks.LineWidth = 1.5f;
+            var window = plot.Add.Scatter(ackX.ToArray(), winY.ToArray());
+            window.ConnectStyle = ConnectStyle.StepHorizontal;
+            window.Color = WindowColor;
+            window.MarkerSize = 0;
+            window.LineWidth = 1;
+        }
+        if (retransX.Count > 0)
+        {
+            var markers = plot.Add.Markers(retransX.ToArray(), retransY.ToArray(), MarkerShape.FilledCircle, 9, SColor.FromHex(RetransmissionColor));
+            markers.LegendText = "";
+        }
+        plot.Legend.ManualItems.Add(new LegendItem { LabelText = "data sent", LineColor = Data, LineWidth = 2 });
+        if (anyControl) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "SYN / FIN", LineColor = Control, LineWidth = 3 });
+        if (anyDrop) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "dropped by the link (x)", LineColor = DroppedColor, LineWidth = 2 });
+        // (The ✗ of a lost ACK sits on the ACK line.)
+        if (retransX.Count > 0)
+        {
+            // A darker shade than the markers, so counting the markers (in the SVG or on screen) does not count the legend.
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = $"retransmission ({retransX.Count})",
+                MarkerShape = MarkerShape.FilledCircle,
+                MarkerFillColor = SColor.FromHex("#B0005F"),
+                MarkerLineColor = SColor.FromHex("#B0005F"),
+                MarkerSize = 9,
+            });
+        }
+        plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{(receiver == LabSide.Kernel ? "the kernel" : "UserTcp")}'s ACK", LineColor = AckColor, LineWidth = 2 });
+        plot.Legend.ManualItems.Add(new LegendItem { LabelText = "ACK + window", LineColor = WindowColor, LineWidth = 2 });
+        if (r.From(connection, receiver, p => p.Sack.Count > 0).Count > 0)
+        {
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "SACK blocks", LineColor = SackColor, LineWidth = 4 });
+        }
+        plot.ShowLegend(Edge.Right);
+        _ = anyData;
+        // Scaled to what was sent and acknowledged: the window's edge, often far above, runs off the top rather than flattening the rest.
+        double margin = Math.Max(1, (top - bottom) * 0.08);
+        plot.Axes.SetLimitsY(bottom - margin, top + margin);
+        Save(plot, path);
+        return retransX.Count;
+    }
+
+    /// <summary>Writes the state timeline of a connection, both sides, to <c>path.svg</c> and <c>path.png</c>.</summary>
+    public static void States(LabRecord r, FourTuple connection, string path)
+    {
+        var plot = new Plot();
+        plot.Title($"{r.Scenario} ({r.Role.Key()}): states, {connection.Remote.Port} ↔ {connection.Local.Port}");
+        plot.XLabel("time since the stack started (s)");
+        Row(plot, r.UserTcpStates(connection), 1, r.End);
+        Row(plot, r.KernelStates(connection), 0, r.End);
+        foreach (LabMark mark in r.Marks.Where(m => m.Connection == connection))
+        {
+            var m = plot.Add.Marker(mark.At.TotalSeconds, mark.Side == LabSide.UserTcp ? 1.42 : 0.42, MarkerShape.FilledTriangleDown, 8, SColor.FromHex("#444444"));
+            m.LegendText = "";
+        }
+        plot.Axes.Left.SetTicks([0, 1], ["kernel (sock_diag)", "UserTcp (engine)"]);
+        plot.Axes.SetLimitsY(-0.6, 1.6);
+        Save(plot, path, height: 260);
+    }
+
+    /// <summary>Writes, for runs of several connections, how many were in each state on each side over time.</summary>
+    public static void Counts(LabRecord r, string path)
+    {
+        var plot = new Plot();
+        plot.Title($"{r.Scenario} ({r.Role.Key()}): connections in each state over time");
+        plot.XLabel("time since the stack started (s)");
+        plot.YLabel("connections");
+        var rows = Scenarios.CloseWaitLeak.Counts(r, TimeSpan.FromMilliseconds(100));
+        double[] xs = [.. rows.Select(row => row.At.TotalSeconds)];
+        string[] states = ["ESTABLISHED", "CLOSE-WAIT", "FIN-WAIT-2", "TIME-WAIT", "LAST-ACK"];
+        foreach (string state in states)
+        {
+            double[] kernel = [.. rows.Select(row => (double)row.Kernel.GetValueOrDefault(state))];
+            double[] userTcp = [.. rows.Select(row => (double)row.UserTcp.GetValueOrDefault(state))];
+            if (kernel.Any(n => n > 0)) Series(plot, xs, kernel, $"kernel {state}", StateColor(state), LinePattern.Dashed);
+            if (userTcp.Any(n => n > 0)) Series(plot, xs, userTcp, $"UserTcp {state}", StateColor(state), LinePattern.Solid);
+        }
+        plot.ShowLegend(Edge.Right);
+        Save(plot, path);
+    }
+
+    private static void Series(Plot plot, double[] xs, double[] ys, string label, SColor color, LinePattern pattern)
+    {
+        var line = plot.Add.Scatter(xs, ys);
+        line.ConnectStyle = ConnectStyle.StepHorizontal;
+        line.MarkerSize = 0;
+        line.LineWidth = 2;
+        line.Color = color;
+        line.LinePattern = pattern;
+        line.LegendText = label;
+    }
+
+    private static void Row(Plot plot, IReadOnlyList<StateSpan> spans, double y, TimeSpan end)
+    {
+        for (int i = 0; i < spans.Count; i++)
+        {
+            if (spans[i].State == "(gone)") continue;
+            double left = spans[i].At.TotalSeconds;
+            double right = (i + 1 < spans.Count ? spans[i + 1].At : end).TotalSeconds;
+            if (right <= left) right = left + 0.001;
+            var box = plot.Add.Rectangle(left, right, y - 0.3, y + 0.3);
+            box.FillStyle.Color = StateColor(spans[i].State);
+            box.LineStyle.Width = 0.5f;
+            box.LineStyle.Color = SColor.FromHex("#FFFFFF");
+            var label = plot.Add.Text(spans[i].State, left, y + (i % 2 == 0 ? 0.0 : -0.15));
+            label.LabelFontSize = 10;
+            label.LabelFontColor = SColor.FromHex("#111111");
+            label.LabelAlignment = Alignment.MiddleLeft;
+        }
+    }
+
+    /// <summary>One colour per state, the same in every graph.</summary>
+    public static SColor StateColor(string state) => SColor.FromHex(state switch
+    {
+        "LISTEN" => "#D9D9D9",
+        "SYN-SENT" => "#C6DBEF",
+        "SYN-RECEIVED" => "#9ECAE1",
+        "ESTABLISHED" => "#A1D99B",
+        "FIN-WAIT-1" => "#FDD0A2",
+        "FIN-WAIT-2" => "#FDAE6B",
+        "CLOSE-WAIT" => "#FCBBA1",
+        "CLOSING" => "#FC9272",
+        "LAST-ACK" => "#FB6A4A",
+        "TIME-WAIT" => "#BCBDDC",
+        _ => "#EEEEEE",
+    });
+
+    private static void Save(Plot plot, string path, int height = Height)
+    {
+        plot.SaveSvg(path + ".svg", Width, height);
+        plot.SavePng(path + ".png", Width, height);
+    }
+}
