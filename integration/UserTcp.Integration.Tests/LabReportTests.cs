@@ -29,12 +29,12 @@ public sealed partial class LabReportTests
             string page = Path.Combine(directory, "last-ack-lost.html");
             Assert.True(File.Exists(Path.Combine(directory, "index.html")) && File.Exists(page), lab.Transcript);
 
-            // The kernel retransmitted its FIN twice: the report says so, and its graph must show two markers.
+            // The kernel retransmitted its FIN three times (three final ACKs lost): the report says so, and its graph must show three markers.
             string html = File.ReadAllText(page);
             string graph = Directory.GetFiles(directory, "last-ack-lost.active.*.tsg-kernel.svg").Single();
             Match declared = Regex.Match(html, @"data-retransmissions=""(\d+)""><figure><img src=""[^""]*tsg-kernel\.svg""");
             Assert.True(declared.Success, "the page has no kernel time–sequence graph");
-            Assert.Equal(2, int.Parse(declared.Groups[1].Value, CultureInfo.InvariantCulture));
+            Assert.Equal(3, int.Parse(declared.Groups[1].Value, CultureInfo.InvariantCulture));
 
             // The page renders, and is not blank.
             string shot = Path.Combine(directory, "page.png");
@@ -49,13 +49,13 @@ public sealed partial class LabReportTests
             // The graph as Chromium's DOM has it: one element filled with the marker colour per retransmission.
             PeerProgram dom = Chromium(profile, "--dump-dom", new Uri(graph).AbsoluteUri);
             int inDom = Regex.Count(dom.OutputText, $"fill=\"{LabGraphs.RetransmissionColor}\"", RegexOptions.IgnoreCase);
-            Assert.Equal(2, inDom);
+            Assert.Equal(3, inDom);
 
-            // And as Chromium draws it: two separate blobs of the marker colour.
+            // And as Chromium draws it: three separate blobs of the marker colour.
             string graphShot = Path.Combine(directory, "graph.png");
             Chromium(profile, "--window-size=960,460", $"--screenshot={graphShot}", new Uri(graph).AbsoluteUri);
             using SKBitmap drawn = SKBitmap.Decode(graphShot);
-            Assert.Equal(2, Blobs(drawn, SKColor.Parse(LabGraphs.RetransmissionColor)));
+            Assert.Equal(3, Blobs(drawn, SKColor.Parse(LabGraphs.RetransmissionColor)));
         }
         finally
         {
