@@ -20,8 +20,18 @@ public sealed class FastRetransmit : LabScenario
 
     public override IReadOnlyList<string> Faults(LabRole role) => [$"drop {(role == LabRole.UserTcpActive ? "to-kernel" : "from-kernel")} data nth=3"];
 
+    // Both sides' minimum RTO is raised to 1 s, so a pause of the userspace side on a busy machine (which delays the
+    // duplicate ACKs, or their processing) cannot pass for the timeout this scenario shows is not needed.
+    private static readonly TimeSpan MinRto = TimeSpan.FromSeconds(1);
+
+    public override TcpConfig UserTcpConfig(LabRole role, bool full) => base.UserTcpConfig(role, full) with { MinRto = MinRto };
+
     public override async Task RunAsync(LabSession s)
     {
+        // The kernel's per-route minimum RTO (ip route ... rto_min), inside the namespace only.
+        ToolOutcome route = ExternalProgram.Run(ExternalProgram.Find("ip")!, TimeSpan.FromSeconds(10), "-n", s.Namespace.Name, "route", "replace",
+            "10.77.0.0/24", "dev", s.Live.Settings.InterfaceName, "proto", "kernel", "scope", "link", "src", "10.77.0.1", "rto_min", "1000ms");
+        s.Mark(LabSide.Kernel, route.Succeeded ? "route rto_min 1000ms" : $"route rto_min not set: {route.Describe()}");
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
         int size = s.Role == LabRole.UserTcpActive ? 40_000 : 64_000;
         if (s.Role == LabRole.UserTcpActive)
@@ -63,12 +73,19 @@ public sealed class FastRetransmit : LabScenario
         IReadOnlyList<WirePacket> dupAcks = r.From(c, receiver, p => p.At > firstSent && p.At <= resent && p.Segment.PayloadLength == 0
             && senderIsn is SeqNumber isn && (uint)(p.Segment.AcknowledgmentNumber - isn) == hole);
         int withSack = dupAcks.Count(p => p.Sack.Count > 0);
-        TimeSpan minRto = userTcpSends ? r.UserTcpConfig.MinRto : TimeSpan.FromMilliseconds(200);
-        v.Expect("one segment is lost and sent again once", lost is not null && lost.Times.Count == 2, lost?.Describe() ?? "nothing lost");
+        v.Expect("one segment is lost and sent again", lost is not null && lost.Times.Count >= 2,
+            lost is null ? "nothing lost" : lost.Times.Count == 2 ? lost.Describe() : $"{lost.Describe()} — sent {lost.Times.Count - 1} times, more than needed");
         v.Expect("the receiver sends duplicate ACKs for the hole before the retransmission", dupAcks.Count >= 2,
             $"{dupAcks.Count} duplicate ACKs{(withSack > 0 ? $", {withSack} with SACK blocks" : "")}");
-        v.Expect($"the hole is retransmitted sooner than the minimum RTO ({LabRecord.Milliseconds(minRto)})", lost is { Times.Count: 2 } && resent - firstSent < minRto,
-            lost is { Times.Count: 2 } ? $"{LabRecord.Milliseconds(resent - firstSent)} after the loss" : "-");
+        // Prompted by the duplicate ACKs (or SACK), not by a timer: it follows the third of them at once. (The time from
+        // the loss includes how long the receiver took to answer, which on a busy machine can pass the minimum RTO.)
+        WirePacket? third = dupAcks.Count >= 3 ? dupAcks[2] : dupAcks.Count > 0 && withSack > 0 ? dupAcks[0] : null;
+        TimeSpan promptly = userTcpSends ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromMilliseconds(20);
+        v.Expect($"the hole goes again right after the duplicate ACKs (within {LabRecord.Milliseconds(promptly)}), not after an RTO",
+            lost is { Times.Count: >= 2 } && third is not null && resent >= third.At && resent - third.At < promptly,
+            lost is { Times.Count: >= 2 } && third is not null
+                ? $"{LabRecord.Milliseconds(resent - third.At)} after the {(dupAcks.Count >= 3 ? "third duplicate ACK" : "first SACK")}, {LabRecord.Milliseconds(resent - firstSent)} after the loss"
+                : "-");
         if (userTcpSends)
         {
             TcpEvent? retransmission = r.UserTcpRetransmissions(c).Cast<TcpEvent?>().FirstOrDefault();
@@ -80,8 +97,9 @@ public sealed class FastRetransmit : LabScenario
         string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
         string observed = $"The link lost {senderName}'s third data segment (seq {hole}). {receiverName} acknowledged every segment after the hole "
             + $"with the same ACK — {dupAcks.Count} duplicate ACKs{(withSack > 0 ? $", {withSack} carrying SACK blocks for what had arrived beyond it" : "")} — "
-            + $"and {senderName} retransmitted the hole {(lost is { Times.Count: 2 } ? LabRecord.Milliseconds(resent - firstSent) : "?")} after sending it first, "
-            + $"well inside its minimum RTO: recovery without a timeout. " + Sampling(r);
+            + $"and {senderName} retransmitted the hole {(lost is { Times.Count: >= 2 } ? LabRecord.Milliseconds(resent - firstSent) : "?")} after sending it first, "
+            + "on those ACKs rather than on a timer: recovery without a timeout"
+            + (lost is { Times.Count: > 2 } ? $" (it sent the hole {lost.Times.Count - 1} times; one would have done)" : "") + ". " + Sampling(r);
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
     }
 }

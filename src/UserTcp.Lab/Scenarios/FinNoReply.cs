@@ -68,8 +68,9 @@ public sealed class FinNoReply : LabScenario
 
         v.Expect("the active closer never leaves FIN-WAIT-1 for FIN-WAIT-2 (no ACK of its FIN arrives)",
             LabRecord.WasIn(active, "FIN-WAIT-1") && !LabRecord.WasIn(active, "FIN-WAIT-2") && !LabRecord.WasIn(active, "TIME-WAIT"), LabRecord.Path(active));
-        v.Expect("the active closer retransmits its FIN with backoff", activeFin is not null && activeFin.Retransmissions >= 2 && BacksOff(activeFin),
-            activeFin is null ? "no FIN" : $"{activeFin.Describe()} (intervals {Intervals(activeFin)})");
+        (bool backsOff, string backoff) = TimerBacksOff(r, c, activeSide, activeFin);
+        v.Expect("the active closer retransmits its FIN with backoff", activeFin is not null && activeFin.Retransmissions >= 2 && backsOff,
+            activeFin is null ? "no FIN" : $"{activeFin.Describe()}; {backoff}");
         v.Expect("the passive side's application closes: it leaves CLOSE-WAIT for LAST-ACK", LabRecord.WasIn(passive, "LAST-ACK"), LabRecord.Path(passive));
         v.Expect("the passive side retransmits its FIN too", passiveFin is not null && passiveFin.Retransmissions >= 1,
             passiveFin is null ? "no FIN" : passiveFin.Describe());

@@ -123,9 +123,12 @@ public sealed class HalfOpen : LabScenario
             && p.At > (r.Marks.FirstOrDefault(m => m.Connection == idle && m.Side == forgetter)?.At ?? TimeSpan.Zero)));
         WirePacket? probeAnswer = probe is null ? null : FirstOf(r.From(idle, forgetter, p => p.At >= probe.At && p.Segment.Has(TcpFlags.Rst)));
         TimeSpan forgotAt = r.Marks.FirstOrDefault(m => m.Connection == idle && m.Side == forgetter)?.At ?? TimeSpan.Zero;
-        v.Expect($"on the idle connection, {survivorName}'s keepalive probe goes out after the idle time ({LabRecord.Seconds(KeepAliveIdle)})",
-            probe is not null && probe.At - forgotAt >= KeepAliveIdle * 0.8,
-            probe is null ? "no probe" : $"probe [{PacketFormatter.FlagLetters(probe.Segment.Flags)}] seq {probe.Segment.SequenceNumber} {LabRecord.Seconds(probe.At - forgotAt)} after the other side forgot");
+        // Idle time counts from the last segment the connection carried (the lost RST carried nothing to the survivor).
+        TimeSpan lastActivity = probe is null ? TimeSpan.Zero
+            : r.PacketsOf(idle).Where(p => p.At < probe.At && !p.Dropped).Select(p => p.At).DefaultIfEmpty(TimeSpan.Zero).Max();
+        v.Expect($"on the idle connection, {survivorName}'s keepalive probe goes out after the idle time ({LabRecord.Seconds(KeepAliveIdle)}) with no answer",
+            probe is not null && probe.At - lastActivity >= KeepAliveIdle * 0.8,
+            probe is null ? "no probe" : $"probe [{PacketFormatter.FlagLetters(probe.Segment.Flags)}] seq {probe.Segment.SequenceNumber} {LabRecord.Seconds(probe.At - lastActivity)} after the connection's last segment");
         v.Expect("the probe draws a RST, and the idle connection ends", probeAnswer is not null && idleSurvivor.Count > 0 && idleSurvivor[^1].State is "(gone)" or "CLOSED",
             $"{(probeAnswer is null ? "no RST" : "RST")}; {LabRecord.Path(idleSurvivor)}");
 
@@ -133,7 +136,7 @@ public sealed class HalfOpen : LabScenario
             + $"ESTABLISHED. On the first, {survivorName} sent 10 bytes {(sent is null ? "" : $"at {LabRecord.Seconds(sent.At)}")}; {forgetterName}, "
             + $"with no such connection, answered with a RST {(answer is null ? "(none seen)" : $"{LabRecord.Milliseconds(answer.At - sent!.At)} later")}, "
             + $"and {survivorName}'s read reported {failed?.What ?? "nothing"}. The second stayed idle: {survivorName}'s keepalive probe "
-            + $"(SEG.SEQ = SND.NXT − 1, as Linux sends it) went out {(probe is null ? "never" : $"{LabRecord.Seconds(probe.At - forgotAt)} later")} and drew "
+            + $"(SEG.SEQ = SND.NXT − 1, as Linux sends it) went out {(probe is null ? "never" : $"{LabRecord.Seconds(probe.At - lastActivity)} after the connection's last segment")} and drew "
             + $"a RST too ({LabRecord.Path(idleSurvivor)}). Without sending, and without keepalive, the survivor would have waited indefinitely. " + Sampling(r);
         bool agrees = answer is not null;
         return v.Build(this, r, observed, agrees ? SeedAgreement.Agrees : SeedAgreement.Disagrees,

@@ -79,8 +79,8 @@ public sealed class LastAckLost : LabScenario
         v.Expect("the active closer reaches TIME-WAIT", LabRecord.WasIn(active, "TIME-WAIT"), LabRecord.Path(active));
         v.Expect("LAST-ACK retransmits its FIN once per lost ACK (4 transmissions)", finCount == 4,
             fin is null ? "no FIN" : $"{finCount} transmissions: {fin.Describe()}");
-        v.Expect("the retransmissions back off", fin is not null && BacksOff(fin),
-            fin is null ? "no FIN" : $"intervals {Intervals(fin)}");
+        (bool backsOff, string backoff) = TimerBacksOff(r, c, passive, fin);
+        v.Expect("the retransmissions back off", fin is not null && backsOff, backoff);
         int acks;
         if (userTcpActive)
         {

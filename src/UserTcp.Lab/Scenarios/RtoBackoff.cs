@@ -69,7 +69,6 @@ public sealed class RtoBackoff : LabScenario
             v.Expect("UserTcp sends the segment six times: five lost, the sixth delivered", data is not null && data.Times.Count == 6 && data.Dropped.Count(d => d) == 5,
                 data?.Describe() ?? "no data");
             v.Expect("its RTO doubles each time (RFC 6298 §5.5)", Doubles(rtos, r.UserTcpConfig.MaxRto), $"RTOs armed {List(rtos)}");
-            v.Expect("the gaps on the link grow the same way", data is not null && BacksOff(data), data is null ? "-" : $"gaps {Intervals(data)}");
             v.Expect("the connection recovers: the kernel reads the 1000 bytes", recovered, string.Join("; ", r.Marks.Where(m => m.Side == LabSide.Kernel).Select(m => m.What)));
             observed = $"UserTcp sent 1000 bytes into a blackhole that swallowed the first five transmissions: {data?.Describe() ?? "none"} "
                 + $"(gaps {(data is null ? "-" : Intervals(data))}). Its engine armed RTOs of {List(rtos)}: each timeout doubles the next (RFC 6298 §5.5, "
@@ -79,8 +78,9 @@ public sealed class RtoBackoff : LabScenario
         {
             IReadOnlyList<StateSpan> kernel = r.KernelStates(c);
             LabMark? after = r.Marks.FirstOrDefault(m => m.What.StartsWith("send() after", StringComparison.Ordinal));
-            v.Expect("the kernel retransmits with growing gaps", data is not null && data.Retransmissions >= 3 && BacksOff(data),
-                data is null ? "no data" : $"{data.Describe()} (gaps {Intervals(data)})");
+            (bool backsOff, string backoff) = TimerBacksOff(r, c, LabSide.Kernel, data);
+            v.Expect("the kernel retransmits with a growing timeout", data is not null && data.Retransmissions >= 3 && backsOff,
+                data is null ? "no data" : $"{data.Describe()}; {backoff}");
             v.Expect("with tcp_retries2 = 3 it gives up: the socket leaves the table", kernel.Count > 0 && kernel[^1].State == "(gone)", LabRecord.Path(kernel));
             v.Expect("giving up sends no RST", r.From(c, LabSide.Kernel, p => p.Segment.Has(TcpFlags.Rst)).Count == 0, "no RST from the kernel");
             v.Expect("the application learns of it: its next send fails (ETIMEDOUT)", after?.What.Contains("TimedOut", StringComparison.Ordinal) == true, after?.What ?? "-");

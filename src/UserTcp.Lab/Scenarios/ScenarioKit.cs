@@ -43,6 +43,47 @@ public static class ScenarioKit
         return neverShrinks && growth >= (gaps.Count >= 3 ? 1.8 : 1.3);
     }
 
+    /// <summary>
+    /// The kernel's retransmission timeouts as its socket table showed them: the time left on the retransmission timer
+    /// at the first sample after each retransmission the kernel counted (tail-loss probes are not counted). Sampled by a
+    /// reniced thread about every millisecond, so each is the armed RTO less at most a sample's delay.
+    /// </summary>
+    public static IReadOnlyList<TimeSpan> KernelRtos(LabRecord record, FourTuple connection)
+    {
+        var rtos = new List<TimeSpan>();
+        byte counted = 0;
+        foreach (KernelSocketSample sample in record.KernelChanges(connection))
+        {
+            if (sample.Retransmits > counted && sample.Timer == KernelTcpTimer.Retransmit) rtos.Add(sample.Expires);
+            if (sample.State is not null) counted = Math.Max(counted, sample.Retransmits);
+        }
+        return rtos;
+    }
+
+    /// <summary>
+    /// Whether a side's retransmission timeout backed off, judged from its own timer (exact) rather than from the link
+    /// (whose times include the reader's scheduling delay): UserTcp's armed RTOs double; the kernel's grow at least
+    /// 1.6-fold per retransmission. With too few timer readings, the link's gaps decide.
+    /// </summary>
+    public static (bool BacksOff, string Observed) TimerBacksOff(LabRecord record, FourTuple connection, LabSide side, Transmissions? onTheLink)
+    {
+        if (side == LabSide.UserTcp)
+        {
+            IReadOnlyList<TimeSpan> rtos = UserTcpRtos(record, connection);
+            if (rtos.Count >= 2) return (Doubles(rtos, record.UserTcpConfig.MaxRto), $"UserTcp's RTOs armed: {List(rtos)}");
+        }
+        else
+        {
+            IReadOnlyList<TimeSpan> rtos = KernelRtos(record, connection);
+            if (rtos.Count >= 2)
+            {
+                bool grows = rtos.Zip(rtos.Skip(1)).All(p => p.Second.TotalSeconds >= p.First.TotalSeconds * 1.6);
+                return (grows, $"the kernel's RTO after each retransmission (sock_diag): {List(rtos)}");
+            }
+        }
+        return (onTheLink is not null && BacksOff(onTheLink), onTheLink is null ? "nothing retransmitted" : $"gaps on the link {Intervals(onTheLink)}");
+    }
+
     /// <summary>UserTcp's own retransmission timeouts on a connection, as its engine armed them (exact, unlike the link's view).</summary>
     public static IReadOnlyList<TimeSpan> UserTcpRtos(LabRecord record, FourTuple connection) =>
         [.. record.UserTcpRetransmissions(connection).Where(e => e.Cause == TcpCause.RetransmissionTimeout).Select(e => e.Deadline - e.Time)];

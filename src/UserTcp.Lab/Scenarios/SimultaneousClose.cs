@@ -4,8 +4,8 @@ using static UserTcp.Lab.ScenarioKit;
 namespace UserTcp.Lab.Scenarios;
 
 /// <summary>
-/// simultaneous-close: both applications close at the same moment, and the link holds each FIN (and each ACK sent in
-/// CLOSING) for 150 ms, so the FINs cross: each side gets the other's FIN while still in FIN-WAIT-1 and goes to CLOSING,
+/// simultaneous-close: both applications close at the same moment, and the link holds each FIN (and whatever its sender
+/// sends after it) for 150 ms, so the FINs cross: each side gets the other's FIN while still in FIN-WAIT-1 and goes to CLOSING,
 /// then to TIME-WAIT when its FIN is acknowledged — on both sides, TIME-WAIT for both.
 /// </summary>
 public sealed class SimultaneousClose : LabScenario
@@ -22,7 +22,9 @@ public sealed class SimultaneousClose : LabScenario
 
     public override IReadOnlyList<LabRole> Roles => [LabRole.Both];
 
-    public override IReadOnlyList<string> Faults(LabRole role) => ["delay=150ms flags=FIN", "delay=150ms state=CLOSING"];
+    // Each side's FIN, and everything it sends after it, is held 150 ms: the FINs cross, and no ACK overtakes them.
+    public override IReadOnlyList<string> Faults(LabRole role) =>
+        ["delay=150ms flags=FIN", "delay=150ms to-kernel after=to-kernel:FIN", "delay=150ms from-kernel after=from-kernel:FIN"];
 
     public override async Task RunAsync(LabSession s)
     {

@@ -65,7 +65,8 @@ public sealed class SynReceived : LabScenario
         string serverName = userTcpServes ? "UserTcp" : "the kernel", clientName = userTcpServes ? "the kernel" : "UserTcp";
         v.Expect($"the server ({serverName}) is seen in SYN-RECEIVED", LabRecord.WasIn(serverStates, "SYN-RECEIVED"), LabRecord.Path(serverStates));
         v.Expect($"it retransmits its SYN-ACK {retries} times with backoff (SYN-ACK retries)", synAck is not null && synAck.Retransmissions == retries
-            && (synAck.Intervals.Count < 2 || BacksOff(synAck)), synAck is null ? "no SYN-ACK" : $"{synAck.Describe()} (gaps {Intervals(synAck)})");
+            && (synAck.Intervals.Count < 2 || TimerBacksOff(r, c, server, synAck).BacksOff),
+            synAck is null ? "no SYN-ACK" : $"{synAck.Describe()}; {TimerBacksOff(r, c, server, synAck).Observed}");
         v.Expect($"the client ({clientName}) is ESTABLISHED from the first SYN-ACK and answers each one with an ACK the link loses",
             LabRecord.WasIn(clientStates, "ESTABLISHED") && acks >= (synAck?.Times.Count ?? 99), $"{LabRecord.Path(clientStates)}; {acks} ACKs lost");
         v.Expect("the server gives up and forgets the connection; the client is left half-open, still ESTABLISHED",
