@@ -24,6 +24,21 @@ public sealed record TcpConfig
     public TimeSpan TimeWait { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>How long an orphaned connection waits in FIN-WAIT-2 (Linux tcp_fin_timeout). Never applies after a mere Shutdown(Send).</summary>
     public TimeSpan FinWait2Timeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// Opt-in, in no RFC and no stack: when the peer has closed (CLOSE-WAIT) and the application has neither closed nor
+    /// written for this long, close the connection for it — a FIN, or a RST if unread data waits, as its own close would —
+    /// and report it (<see cref="TcpCause.CloseWaitIdle"/>, a warning in the log). Null, the default: CLOSE-WAIT lasts
+    /// until the application closes, which is what every stack does and what a leaking application turns into a pile.
+    /// </summary>
+    public TimeSpan? CloseWaitTimeout
+    {
+        get;
+        init
+        {
+            if (value is TimeSpan t && t <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(CloseWaitTimeout), t, "a CLOSE-WAIT timeout must be positive");
+            field = value;
+        }
+    }
     /// <summary>How long an ACK for a lone segment may be held (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses 40 ms to 200 ms).</summary>
     public TimeSpan DelayedAck { get; init; } = TimeSpan.FromMilliseconds(40);
     /// <summary>SYN retransmissions before giving up (Linux tcp_syn_retries).</summary>

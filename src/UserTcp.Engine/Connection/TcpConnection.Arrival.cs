@@ -344,6 +344,7 @@ public sealed partial class TcpConnection
             case TcpState.SynReceived:
             case TcpState.Established:
                 SetState(TcpState.CloseWait, TcpCause.FinReceived);
+                ArmCloseWaitIdle(now);
                 // Linux delays this ACK (pingpong mode), so a FIN the application sends at once rides on it:
                 // the FIN+ACK that takes the peer from FIN-WAIT-1 straight to TIME-WAIT.
                 _receiver.EnterPingPong(now);

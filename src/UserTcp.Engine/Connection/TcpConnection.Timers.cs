@@ -36,7 +36,17 @@ public sealed partial class TcpConnection
             case TcpTimer.KeepAlive:
                 OnKeepAliveTimeout(now);
                 break;
+            case TcpTimer.CloseWait:
+                // Opt-in (TcpConfig.CloseWaitTimeout): the application has left CLOSE-WAIT idle; close as it would have.
+                if (State == TcpState.CloseWait && !IsOrphaned) Close(TcpCause.CloseWaitIdle);
+                break;
         }
+    }
+
+    /// <summary>Arms (or restarts) the opt-in CLOSE-WAIT idle timer: on entering CLOSE-WAIT, and on each write there.</summary>
+    private void ArmCloseWaitIdle(TimeSpan now)
+    {
+        if (_config.CloseWaitTimeout is TimeSpan idle && State == TcpState.CloseWait) Timers.Arm(TcpTimer.CloseWait, now + idle);
     }
 
     private int RetryLimit => State switch

@@ -222,6 +222,7 @@ public sealed partial class TcpConnection
         if (State is TcpState.Closed or TcpState.Listen) throw new TcpException(TcpError.NotConnected, $"send on {Id} in {State.ToRfcName()}");
         int accepted = _sender.Buffer.Write(data);
         if (accepted > 0) _engine.MarkPending(this);
+        if (accepted > 0 && Timers.IsArmed(TcpTimer.CloseWait)) ArmCloseWaitIdle(_engine.Now);
         return accepted;
     }
 
@@ -260,7 +261,10 @@ public sealed partial class TcpConnection
     /// Close: the application is done. With unread data the connection is reset (RFC 2525 §2.17, as Linux does);
     /// otherwise the FIN goes out after buffered data and the connection is orphaned.
     /// </summary>
-    public void Close()
+    public void Close() => Close(TcpCause.Close);
+
+    // The application's close, or the opt-in CLOSE-WAIT timeout acting for it (the cause says which).
+    private void Close(TcpCause cause)
     {
         if (IsOrphaned || State == TcpState.Closed) return;
         if (LingerZero)
@@ -278,12 +282,12 @@ public sealed partial class TcpConnection
                 return;
             case TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived when _receiver.BytesToRead > 0:
                 IsOrphaned = true;
-                ResetAndClose(TcpError.ConnectionAborted, TcpCause.CloseWithUnreadData);
+                ResetAndClose(TcpError.ConnectionAborted, cause == TcpCause.Close ? TcpCause.CloseWithUnreadData : cause);
                 return;
         }
         IsOrphaned = true;
         _receiver.ShutdownReceive();
-        if (!IsSendShutdown) QueueFin(TcpCause.Close);
+        if (!IsSendShutdown) QueueFin(cause);
         if (State == TcpState.FinWait2) ArmFinWait2(_engine.Now);
     }
 
@@ -311,6 +315,7 @@ public sealed partial class TcpConnection
                 SetState(TcpState.FinWait1, cause);
                 break;
             case TcpState.CloseWait:
+                Timers.Cancel(TcpTimer.CloseWait);
                 SetState(TcpState.LastAck, cause);
                 break;
                 // SYN-SENT and SYN-RECEIVED: the FIN waits for ESTABLISHED (RFC 9293 §3.10.4 "queue for processing").

@@ -28,6 +28,10 @@ internal static partial class EngineLog
 
     [LoggerMessage(EventId = 108, Level = LogLevel.Information, Message = "{Connection} failed with {Error}: {Description}")]
     public static partial void ConnectionError(ILogger logger, FourTuple connection, TcpError error, string description);
+
+    [LoggerMessage(EventId = 109, Level = LogLevel.Warning,
+        Message = "{Connection} sat in CLOSE-WAIT without the application closing or writing: closed for it (CloseWaitTimeout); the application may be leaking connections")]
+    public static partial void ClosedIdleCloseWait(ILogger logger, FourTuple connection);
 }
 
 /// <summary>Writes every engine event to an <see cref="ILogger"/>; segments and timers at Trace, state changes at Debug.</summary>
@@ -48,6 +52,7 @@ public sealed class LoggingEventSink : ITcpEventSink
                 EngineLog.SegmentOut(_logger, tcpEvent.Connection, tcpEvent.Segment);
                 break;
             case TcpEventKind.StateChanged:
+                if (tcpEvent.Cause == TcpCause.CloseWaitIdle) EngineLog.ClosedIdleCloseWait(_logger, tcpEvent.Connection);
                 if (_logger.IsEnabled(LogLevel.Debug))
                 {
 #pragma warning disable CA1873 // guarded by IsEnabled just above; the analyzer does not see through it

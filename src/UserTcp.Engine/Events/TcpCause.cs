@@ -63,6 +63,8 @@ public enum TcpCause : byte
     RetransmissionsExhausted,
     /// <summary>Zero-window probes went unanswered up to the retry limit.</summary>
     ZeroWindowProbesUnanswered,
+    /// <summary>Opt-in (<see cref="TcpConfig.CloseWaitTimeout"/>): the application left CLOSE-WAIT idle too long, and was closed for.</summary>
+    CloseWaitIdle,
     /// <summary>Keepalive probes went unanswered (Linux then resets).</summary>
     KeepAliveTimeout,
 
@@ -164,6 +166,7 @@ public static class TcpCauseExtensions
         TcpCause.FinWait2Timeout => "orphaned FIN-WAIT-2 timed out",
         TcpCause.RetransmissionsExhausted => "gave up after the retransmission limit",
         TcpCause.ZeroWindowProbesUnanswered => "zero-window probes unanswered",
+        TcpCause.CloseWaitIdle => "CLOSE-WAIT idle: closed for the application (CloseWaitTimeout)",
         TcpCause.KeepAliveTimeout => "keepalive probes unanswered",
         TcpCause.Malformed => "malformed packet",
         TcpCause.NoConnection => "no connection or listener; RST sent unless it was a RST",

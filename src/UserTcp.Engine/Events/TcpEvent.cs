@@ -29,6 +29,8 @@ public enum TcpTimer : byte
     LossProbe,
     /// <summary>RFC 8985 §6.3: RACK's reordering window for a segment not yet deemed lost.</summary>
     ReorderTimeout,
+    /// <summary>Opt-in (<see cref="TcpConfig.CloseWaitTimeout"/>): how long CLOSE-WAIT may sit without the application closing or writing.</summary>
+    CloseWait,
 }
 
 /// <summary>The header fields of a segment, for events and traces.</summary>

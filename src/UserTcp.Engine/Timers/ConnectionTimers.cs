@@ -7,13 +7,13 @@ namespace UserTcp.Engine;
 /// </summary>
 internal sealed class ConnectionTimers
 {
-    private const int Count = (int)TcpTimer.ReorderTimeout + 1;
+    private const int Count = (int)TcpTimer.CloseWait + 1;
 
     // The order in which due timers fire: the ones that end the connection first, the ACK-related last.
     private static readonly TcpTimer[] FiringOrder =
     [
         TcpTimer.TimeWait, TcpTimer.FinWait2, TcpTimer.Retransmission, TcpTimer.ReorderTimeout, TcpTimer.LossProbe,
-        TcpTimer.Persist, TcpTimer.DelayedAck, TcpTimer.KeepAlive,
+        TcpTimer.Persist, TcpTimer.DelayedAck, TcpTimer.KeepAlive, TcpTimer.CloseWait,
     ];
 
     private readonly TcpConnection _owner;
