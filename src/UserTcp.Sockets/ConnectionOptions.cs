@@ -21,22 +21,14 @@ public sealed record ConnectionOptions
     public int? SendBufferSize
     {
         get;
-        init
-        {
-            if (value is < 1) throw new ArgumentOutOfRangeException(nameof(SendBufferSize), value, "a send buffer needs at least one byte");
-            field = value;
-        }
+        init => field = value is null ? null : CheckBufferSize(value.Value, nameof(SendBufferSize));
     }
 
     /// <summary>SO_RCVBUF: bytes held for the application to read; the receive window (and its scale) follows from it. Fixed once the connection exists.</summary>
     public int? ReceiveBufferSize
     {
         get;
-        init
-        {
-            if (value is < 1) throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), value, "a receive buffer needs at least one byte");
-            field = value;
-        }
+        init => field = value is null ? null : CheckBufferSize(value.Value, nameof(ReceiveBufferSize));
     }
 
     /// <summary>TCP_NODELAY.</summary>
@@ -48,55 +40,35 @@ public sealed record ConnectionOptions
     public TimeSpan? KeepAliveIdle
     {
         get;
-        init
-        {
-            if (value is TimeSpan idle) CheckKeepAliveTime(idle, nameof(KeepAliveIdle));
-            field = value;
-        }
+        init => field = value is null ? null : CheckKeepAliveTime(value.Value, nameof(KeepAliveIdle));
     }
 
     /// <summary>TCP_KEEPINTVL: time between unanswered probes (1 s to 32767 s).</summary>
     public TimeSpan? KeepAliveInterval
     {
         get;
-        init
-        {
-            if (value is TimeSpan interval) CheckKeepAliveTime(interval, nameof(KeepAliveInterval));
-            field = value;
-        }
+        init => field = value is null ? null : CheckKeepAliveTime(value.Value, nameof(KeepAliveInterval));
     }
 
     /// <summary>TCP_KEEPCNT: unanswered probes before the connection times out (1 to 127).</summary>
     public int? KeepAliveCount
     {
         get;
-        init
-        {
-            if (value is int count) CheckKeepAliveCount(count, nameof(KeepAliveCount));
-            field = value;
-        }
+        init => field = value is null ? null : CheckKeepAliveCount(value.Value, nameof(KeepAliveCount));
     }
 
     /// <summary>TCP_LINGER2: how long the connection, once closed by the application, may wait in FIN-WAIT-2 (cut to 120 s).</summary>
     public TimeSpan? FinWait2Timeout
     {
         get;
-        init
-        {
-            if (value is TimeSpan linger2) CheckFinWait2Timeout(linger2, nameof(FinWait2Timeout));
-            field = value;
-        }
+        init => field = value is null ? null : CheckFinWait2Timeout(value.Value, nameof(FinWait2Timeout));
     }
 
     /// <summary>SO_LINGER, as <see cref="UserTcpConnection.Linger"/>: null off, zero resets on close, positive makes close wait.</summary>
     public TimeSpan? Linger
     {
         get;
-        init
-        {
-            if (value is TimeSpan linger && linger < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Linger), linger, "a linger time cannot be negative");
-            field = value;
-        }
+        init => field = value is null ? null : CheckLinger(value.Value, nameof(Linger));
     }
 
     /// <summary>TCP_CONGESTION: the congestion-control algorithm (CUBIC, Linux's default, or NewReno, Linux's "reno").</summary>
@@ -126,23 +98,22 @@ public sealed record ConnectionOptions
         CongestionControl = CongestionControl ?? config.CongestionControl,
     };
 
-    internal static void CheckKeepAliveTime(TimeSpan value, string name)
-    {
-        if (value < TimeSpan.FromSeconds(1) || value > TimeSpan.FromSeconds(MaxKeepAliveSeconds))
-        {
-            throw new ArgumentOutOfRangeException(name, value, $"keepalive times are 1 s to {MaxKeepAliveSeconds} s, as on Linux");
-        }
-    }
+    internal static int CheckBufferSize(int value, string name) =>
+        value >= 1 ? value : throw new ArgumentOutOfRangeException(name, value, "a buffer needs at least one byte");
 
-    internal static void CheckKeepAliveCount(int value, string name)
-    {
-        if (value is < 1 or > MaxKeepAliveCount) throw new ArgumentOutOfRangeException(name, value, $"the keepalive count is 1 to {MaxKeepAliveCount}, as on Linux");
-    }
+    internal static TimeSpan CheckKeepAliveTime(TimeSpan value, string name) =>
+        value >= TimeSpan.FromSeconds(1) && value <= TimeSpan.FromSeconds(MaxKeepAliveSeconds)
+            ? value
+            : throw new ArgumentOutOfRangeException(name, value, $"keepalive times are 1 s to {MaxKeepAliveSeconds} s, as on Linux");
 
-    internal static void CheckFinWait2Timeout(TimeSpan value, string name)
-    {
-        if (value <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, value, "a FIN-WAIT-2 timeout must be positive (null keeps the stack's)");
-    }
+    internal static int CheckKeepAliveCount(int value, string name) =>
+        value is >= 1 and <= MaxKeepAliveCount ? value : throw new ArgumentOutOfRangeException(name, value, $"the keepalive count is 1 to {MaxKeepAliveCount}, as on Linux");
+
+    internal static TimeSpan CheckFinWait2Timeout(TimeSpan value, string name) =>
+        value > TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(name, value, "a FIN-WAIT-2 timeout must be positive (null keeps the stack's)");
+
+    internal static TimeSpan CheckLinger(TimeSpan value, string name) =>
+        value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(name, value, "a linger time cannot be negative");
 
     /// <summary>TCP_LINGER2 values above the maximum are cut to it, as Linux does.</summary>
     internal static TimeSpan ClampFinWait2Timeout(TimeSpan value) => value > MaxFinWait2Timeout ? MaxFinWait2Timeout : value;

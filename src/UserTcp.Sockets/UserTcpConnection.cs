@@ -50,113 +50,46 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     public bool NoDelay
     {
         get => _tcb.NoDelay;
-        set
-        {
-            _stack.Enter();
-            try
-            {
-                _tcb.NoDelay = value;
-            }
-            finally
-            {
-                _stack.Exit();
-            }
-        }
+        set => Change(value, static (tcb, on) => tcb.NoDelay = on);
     }
 
     /// <summary>SO_KEEPALIVE, with <see cref="KeepAliveIdle"/>, <see cref="KeepAliveInterval"/> and <see cref="KeepAliveCount"/>.</summary>
     public bool KeepAlive
     {
         get => _tcb.KeepAlive;
-        set
+        // Setting it again must not restart the idle time (Linux's sock_set_keepalive acts on a change only).
+        set => Change(value, static (tcb, on) =>
         {
-            _stack.Enter();
-            try
-            {
-                // Setting it again must not restart the idle time (Linux's sock_set_keepalive acts on a change only).
-                if (_tcb.KeepAlive != value) _tcb.KeepAlive = value;
-            }
-            finally
-            {
-                _stack.Exit();
-            }
-        }
+            if (tcb.KeepAlive != on) tcb.KeepAlive = on;
+        });
     }
 
     /// <summary>TCP_KEEPIDLE (1 s to 32767 s).</summary>
     public TimeSpan KeepAliveIdle
     {
         get => _tcb.KeepAliveIdle;
-        set
-        {
-            ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveIdle));
-            _stack.Enter();
-            try
-            {
-                _tcb.KeepAliveIdle = value;
-            }
-            finally
-            {
-                _stack.Exit();
-            }
-        }
+        set => Change(ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveIdle)), static (tcb, idle) => tcb.KeepAliveIdle = idle);
     }
 
     /// <summary>TCP_KEEPINTVL (1 s to 32767 s).</summary>
     public TimeSpan KeepAliveInterval
     {
         get => _tcb.KeepAliveInterval;
-        set
-        {
-            ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveInterval));
-            _stack.Enter();
-            try
-            {
-                _tcb.KeepAliveInterval = value;
-            }
-            finally
-            {
-                _stack.Exit();
-            }
-        }
+        set => Change(ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveInterval)), static (tcb, interval) => tcb.KeepAliveInterval = interval);
     }
 
     /// <summary>TCP_KEEPCNT (1 to 127).</summary>
     public int KeepAliveCount
     {
         get => _tcb.KeepAliveCount;
-        set
-        {
-            ConnectionOptions.CheckKeepAliveCount(value, nameof(KeepAliveCount));
-            _stack.Enter();
-            try
-            {
-                _tcb.KeepAliveCount = value;
-            }
-            finally
-            {
-                _stack.Exit();
-            }
-        }
+        set => Change(ConnectionOptions.CheckKeepAliveCount(value, nameof(KeepAliveCount)), static (tcb, count) => tcb.KeepAliveCount = count);
     }
 
     /// <summary>TCP_LINGER2: how long this connection, once closed by the application, may wait in FIN-WAIT-2 (cut to 120 s).</summary>
     public TimeSpan FinWait2Timeout
     {
         get => _tcb.FinWait2Timeout;
-        set
-        {
-            ConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout));
-            _stack.Enter();
-            try
-            {
-                _tcb.FinWait2Timeout = ConnectionOptions.ClampFinWait2Timeout(value);
-            }
-            finally
-            {
-                _stack.Exit();
-            }
-        }
+        set => Change(ConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout)), static (tcb, linger2) => tcb.FinWait2Timeout = ConnectionOptions.ClampFinWait2Timeout(linger2));
     }
 
     /// <summary>
@@ -166,19 +99,8 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     public CongestionControlAlgorithm CongestionControl
     {
         get => _tcb.CongestionControl;
-        set
-        {
-            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(CongestionControl), value, "not a congestion-control algorithm UserTcp has");
-            _stack.Enter();
-            try
-            {
-                _tcb.CongestionControl = value;
-            }
-            finally
-            {
-                _stack.Exit();
-            }
-        }
+        set => Change(Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(CongestionControl), value, "not a congestion-control algorithm UserTcp has"),
+            static (tcb, algorithm) => tcb.CongestionControl = algorithm);
     }
 
     /// <summary>
@@ -188,10 +110,20 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     public TimeSpan? Linger
     {
         get;
-        set
+        set => field = value is null ? null : ConnectionOptions.CheckLinger(value.Value, nameof(Linger));
+    }
+
+    /// <summary>Applies an option to the engine's connection in a pass of its own (a change may arm or cancel a timer, or send).</summary>
+    private void Change<T>(T value, Action<TcpConnection, T> apply)
+    {
+        _stack.Enter();
+        try
         {
-            if (value is TimeSpan linger && linger < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Linger), linger, "a linger time cannot be negative");
-            field = value;
+            apply(_tcb, value);
+        }
+        finally
+        {
+            _stack.Exit();
         }
     }
 
