@@ -9,7 +9,8 @@ namespace UserTcp.Sockets.Tests;
 /// </summary>
 public sealed class AllocationTests
 {
-    private const int Rounds = 2000;
+    private const int Rounds = 1000;
+    private const int Windows = 4;
 
     [Theory]
     [InlineData(false)]
@@ -44,12 +45,18 @@ public sealed class AllocationTests
         }
 
         for (int i = 0; i < 100; i++) Assert.True(Round()); // warm up: JIT, lists and queues at their working size
+        // Several windows: a call that allocates shows in every one of them, while a one-off of the runtime itself
+        // (a method tiered up or replaced on the stack mid-window, seen under load) shows in one at most.
+        var windows = new List<long>();
         int good = 0;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < Rounds; i++) good += Round() ? 1 : 0;
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        for (int window = 0; window < Windows && !windows.Contains(0); window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Rounds; i++) good += Round() ? 1 : 0;
+            windows.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
-        Assert.Equal(Rounds, good);
-        Assert.Equal(0, allocated);
+        Assert.Equal(Rounds * windows.Count, good);
+        Assert.True(windows.Contains(0), $"every window of {Rounds} rounds allocated: {string.Join(", ", windows)} bytes");
     }
 }
