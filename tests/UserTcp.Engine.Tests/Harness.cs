@@ -39,7 +39,9 @@ internal sealed class Harness : IPacketTransmitter
 
     public Harness(TcpConfig? config = null)
     {
-        Config = (config ?? new TcpConfig()) with { InitialSequenceNumber = _ => LocalIss };
+        // Our TSval is the clock in milliseconds (offset 0), so tests can say which TSval a segment carries.
+        TcpConfig given = config ?? new TcpConfig();
+        Config = given with { InitialSequenceNumber = _ => LocalIss, TimestampOffset = given.TimestampOffset ?? (_ => 0) };
         Engine = new TcpEngine(LocalAddress, Config, Log);
     }
 

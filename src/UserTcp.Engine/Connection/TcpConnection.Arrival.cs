@@ -112,6 +112,7 @@ public sealed partial class TcpConnection
         {
             if (!seg.Has(TcpFlags.Rst))
             {
+                _receiver.NoteUnacceptable(seq, seg.Payload.Length); // RFC 2883: a D-SACK tells the peer it was a duplicate
                 _receiver.AckNow = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
                 Drop(now, seg, TcpCause.OutsideWindow);
             }

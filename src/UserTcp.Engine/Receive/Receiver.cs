@@ -274,6 +274,12 @@ internal sealed class Receiver
         FinReceived = true;
     }
 
+    /// <summary>An unacceptable segment whose text lies wholly below RCV.NXT is a duplicate: its ACK carries a D-SACK.</summary>
+    public void NoteUnacceptable(SeqNumber seq, int payloadLength)
+    {
+        if (payloadLength > 0 && seq + payloadLength <= RcvNxt) NoteDuplicate(seq, seq + payloadLength);
+    }
+
     private void NoteDuplicate(SeqNumber from, SeqNumber to)
     {
         if (SackEnabled && _config.DuplicateSack) _dsack ??= new SackBlock(from, to);

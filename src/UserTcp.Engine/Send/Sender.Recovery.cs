@@ -186,7 +186,7 @@ internal sealed partial class Sender
     }
 
     /// <summary>RFC 8985 §7.4.2 TLP_process_ack: did the probe repair a loss (then cwnd must react) or was it redundant?</summary>
-    private void TakeAckOfProbe(TimeSpan now, SeqNumber ack, bool dsack, bool hasSack)
+    private void TakeAckOfProbe(TimeSpan now, SeqNumber ack, bool dsack, bool hasSack, bool newAck)
     {
         if (_probeEnd is not SeqNumber end || ack < end) return;
         if (!_probeWasRetransmission || dsack)
@@ -198,9 +198,9 @@ internal sealed partial class Sender
             _probeEnd = null; // the probe repaired a single loss: a congestion event without a recovery
             _congestion.OnCongestionEvent(now, FlightSize, Mss);
         }
-        else if (!hasSack)
+        else if (!newAck && !hasSack)
         {
-            _probeEnd = null;
+            _probeEnd = null; // a pure duplicate ACK: original and probe both arrived (Linux tcp_process_tlp_ack)
         }
     }
 

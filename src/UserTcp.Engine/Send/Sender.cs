@@ -196,7 +196,7 @@ internal sealed partial class Sender
         if (RackTlp)
         {
             _rack.OnAck(dsack, SndUna, SndMax);
-            TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0);
+            TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
         }
 
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);

@@ -1,0 +1,276 @@
+using UserTcp.Wire;
+using static UserTcp.Engine.Tests.Fixtures;
+using static UserTcp.Engine.Tests.ModernPeer;
+using static UserTcp.Engine.Tests.TestData;
+
+namespace UserTcp.Engine.Tests;
+
+/// <summary>
+/// SACK: the receiver's blocks (RFC 2018) and D-SACK (RFC 2883); the sender's scoreboard with RFC 6675 recovery,
+/// RACK's time-based loss detection and the tail loss probe (RFC 8985); PSH kept on retransmission.
+/// </summary>
+public class SackTests
+{
+    private static (uint, uint)[] Blocks(Sent s) => [.. s.Options.SackBlocks.ToArray().Select(b => (b.Left.Value - Their(0), b.Right.Value - Their(0)))];
+
+    private static void SendData(Harness h, int offset, int length) =>
+        h.Send(TcpFlags.Ack, Their(offset), Our(0), window: PeerWindow, payload: Bytes(length), options: h.Engine.Connections.Single().TimestampsEnabled ? Options(h, 0) : default);
+
+    // ───────────── the receiver (RFC 2018, RFC 2883) ─────────────
+
+    [Fact]
+    public void Out_of_order_data_is_reported_most_recent_block_first_three_blocks_beside_timestamps()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendData(h, 1000, 100);
+        Assert.Equal([(1000u, 1100u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
+        SendData(h, 2000, 100);
+        Assert.Equal([(2000u, 2100u), (1000u, 1100u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
+        SendData(h, 3000, 100);
+        SendData(h, 4000, 100);
+        h.Next();
+        Assert.Equal([(4000u, 4100u), (3000u, 3100u), (2000u, 2100u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
+        // A segment growing the oldest block makes it the most recent (RFC 2018 §4: "the block containing the segment").
+        SendData(h, 1100, 100);
+        Assert.Equal([(1000u, 1200u), (4000u, 4100u), (3000u, 3100u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
+        // Filling the first hole delivers up to 1200; the blocks above remain, most recent first.
+        SendData(h, 0, 1000);
+        Assert.Equal([(4000u, 4100u), (3000u, 3100u), (2000u, 2100u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(1200))));
+        Assert.Equal(1200, c.BytesToRead);
+        h.ExpectNothing();
+    }
+
+    [Fact]
+    public void Without_timestamps_four_blocks_fit()
+    {
+        (Harness h, TcpConnection _) = Established(Ms(100), timestamps: false);
+        Sent ack = null!;
+        for (int i = 1; i <= 5; i++)
+        {
+            SendData(h, i * 1000, 100);
+            ack = h.Expect(TcpFlags.Ack, Our(0), Their(0));
+        }
+        Assert.Equal([(5000u, 5100u), (4000u, 4100u), (3000u, 3100u), (2000u, 2100u)], Blocks(ack));
+    }
+
+    [Fact]
+    public void A_duplicate_below_rcv_nxt_is_reported_with_a_dsack_block_once()
+    {
+        (Harness h, TcpConnection _) = Established(Ms(100));
+        SendData(h, 0, 100);
+        Assert.Empty(Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(100))));
+        SendData(h, 0, 100); // our ACK was lost; the peer sent it again
+        Assert.Equal([(0u, 100u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(100))));
+        SendData(h, 300, 100);
+        Assert.Equal([(300u, 400u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(100)))); // the D-SACK went once
+    }
+
+    [Fact]
+    public void A_duplicate_of_held_data_gets_a_dsack_block_followed_by_the_block_holding_it()
+    {
+        (Harness h, TcpConnection _) = Established(Ms(100));
+        SendData(h, 500, 200);
+        h.Next();
+        SendData(h, 550, 100);
+        // RFC 2883 §4 (example 4): the D-SACK block, then the SACK block that contains it.
+        Assert.Equal([(550u, 650u), (500u, 700u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
+    }
+
+    [Fact]
+    public void Dsack_can_be_turned_off()
+    {
+        (Harness h, TcpConnection _) = Established(Ms(100), new TcpConfig { DuplicateSack = false });
+        SendData(h, 0, 100);
+        h.Next();
+        SendData(h, 0, 100);
+        Assert.Empty(Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(100))));
+    }
+
+    // ───────────── the sender: RFC 6675 ─────────────
+
+    /// <summary>The peer's ACK at SND.UNA + <paramref name="ack"/> segments, SACKing the given segment ranges.</summary>
+    private static void SackAck(Harness h, int ack, params (int From, int To)[] segments) =>
+        h.Send(TcpFlags.Ack, Their(0), Our(ack * Mss), window: PeerWindow,
+            options: Options(h, 100, [.. segments.Select(r => (r.From * Mss, r.To * Mss))]));
+
+    [Fact]
+    public void Rfc6675_retransmits_each_hole_once_the_scoreboard_deems_it_lost_without_a_timeout()
+    {
+        var config = new TcpConfig { RackTlp = false, CongestionControl = CongestionControlAlgorithm.NewReno };
+        (Harness h, TcpConnection c) = Established(Ms(100), config);
+        c.Send(Bytes(20 * Mss));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Expect(TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10; segments 0 and 4 will be lost
+
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (1, 2)); // before recovery, each SACKed segment lets a new one go (pipe = 9 < cwnd = 10)
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
+        SackAck(h, 0, (1, 3));
+        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
+        SackAck(h, 0, (1, 4)); // the third duplicate: three SACKed segments above segment 0 (RFC 6675 IsLost)
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.ExpectNothing(); // cwnd = ssthresh = 12 / 2 = 6 segments; pipe = 12 − 3 SACKed − 1 lost + 1 resent = 9
+        Assert.True(c.InFastRecovery);
+        Assert.Equal(6 * Mss, c.CongestionWindow);
+
+        SackAck(h, 0, (1, 4), (5, 6));
+        SackAck(h, 0, (1, 4), (5, 7)); // two segments (exactly 2 SMSS) above segment 4: not yet lost
+        h.ExpectNothing();
+        SackAck(h, 0, (1, 4), (5, 8)); // three: lost; pipe = 12 − 6 − 2 + 1 = 5, so segment 4 goes
+        h.Expect(TcpFlags.Ack, Our(4 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+        SackAck(h, 0, (1, 4), (5, 9)); // pipe 5 again: one new segment
+        h.Expect(TcpFlags.Ack, Our(12 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+
+        h.AdvanceTo(Ms(300)); // segment 0's retransmission arrives: a partial ACK, recovery goes on
+        SackAck(h, 4, (5, 12));
+        Assert.True(c.InFastRecovery);
+        h.AdvanceTo(Ms(310)); // segment 4's: everything up to the recovery point (segment 12) and beyond
+        SackAck(h, 13);
+        Assert.False(c.InFastRecovery);
+
+        Assert.Equal([Our(0), Our(4 * Mss)], h.Log.Of(TcpEventKind.Retransmission).Select(e => e.Segment.Seq.Value));
+        Assert.All(h.Log.Of(TcpEventKind.Retransmission), e => Assert.Equal(TcpCause.SackRecovery, e.Cause));
+        Assert.Equal(0, c.RetransmissionTimeouts);
+    }
+
+    // ───────────── the sender: RACK-TLP (RFC 8985) ─────────────
+
+    [Fact]
+    public void Rack_deems_a_hole_lost_a_reordering_window_after_one_later_segment_is_sacked()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100)); // min RTT 100 ms
+        SendSegments(h, c, 10); // at 100 ms
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (1, 2)); // one duplicate: DupThresh would wait; RACK waits min_RTT / 4
+        h.ExpectNothing();
+        Assert.Equal(Ms(225), c.TimerDeadline(TcpTimer.ReorderTimeout));
+        Assert.Equal(Ms(225), h.AdvanceToNextDeadline());
+        Sent again = h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        Assert.Equal(TcpCause.RackLoss, h.Log.Of(TcpEventKind.Retransmission).Single().Cause);
+        Assert.True(c.InFastRecovery);
+        Assert.Equal(225u, again.Options.Timestamp!.Value.Value);
+    }
+
+    [Fact]
+    public void Rack_with_three_segments_sacked_and_no_reordering_seen_does_not_wait()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (1, 4)); // DupThresh segments SACKed: the reordering window is 0
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        Assert.True(c.InFastRecovery);
+    }
+
+    [Fact]
+    public void Tail_loss_probe_resends_the_last_segment_two_srtt_after_it_left()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100)); // SRTT 100 ms, RTO 300 ms
+        SendSegments(h, c, 3);
+        Assert.Equal(Ms(300), c.TimerDeadline(TcpTimer.LossProbe)); // 2 × SRTT, before the RTO at 400 ms
+        Assert.Equal(Ms(300), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2 * Mss), Their(0), Mss); // the last segment, PSH as it first went
+        Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Single().Cause);
+        Assert.Equal(Ms(600), c.TimerDeadline(TcpTimer.Retransmission)); // the RTO re-armed from the probe
+        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));                 // one probe at a time
+
+        // The ACK of all three may still be followed by a D-SACK for the probe (then there was no loss): wait.
+        h.AdvanceTo(Ms(400));
+        SackAck(h, 3);
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        // An ACK beyond the probe without that D-SACK: the probe repaired a loss, so cwnd reacts (RFC 8985 §7.4.2).
+        c.Send(Bytes(100));
+        h.Poll();
+        h.Next();
+        h.AdvanceTo(Ms(500));
+        h.Send(TcpFlags.Ack, Their(0), Our(3 * Mss + 100), window: PeerWindow, options: Options(h, 400));
+        Assert.NotEqual(int.MaxValue, c.SlowStartThreshold);
+        Assert.False(c.InFastRecovery);
+    }
+
+    [Fact]
+    public void A_probe_the_receiver_reports_as_a_duplicate_leaves_cwnd_alone()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 3);
+        h.AdvanceToNextDeadline();
+        h.Next();
+        h.AdvanceTo(Ms(400));
+        // Everything arrived, the probe too: the ACK of all three with a D-SACK for the probe.
+        h.Send(TcpFlags.Ack, Their(0), Our(3 * Mss), window: PeerWindow, options: Options(h, 300, (2 * Mss, 3 * Mss)));
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+    }
+
+    [Fact]
+    public void A_lone_segment_waits_a_worst_case_delayed_ack_longer_for_its_probe()
+    {
+        // A 1 s minimum RTO leaves room before the retransmission timer for either probe.
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { MinRto = S(1) });
+        SendSegments(h, c, 1);
+        Assert.Equal(Ms(100 + 200 + 200), c.TimerDeadline(TcpTimer.LossProbe)); // 2 SRTT + WCDelAckT (RFC 8985 §7.2)
+        Assert.Equal(Ms(500), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), Mss);
+    }
+
+    [Fact]
+    public void No_probe_is_armed_when_the_retransmission_timer_would_fire_first()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100)); // RTO 300 ms
+        SendSegments(h, c, 1);                               // a probe at 500 ms would come after the RTO at 400 ms
+        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(400), c.TimerDeadline(TcpTimer.Retransmission));
+    }
+
+    [Fact]
+    public void Without_rack_tlp_the_tail_waits_for_the_retransmission_timer()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RackTlp = false });
+        SendSegments(h, c, 3);
+        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        Assert.Equal(TcpCause.RetransmissionTimeout, h.Log.Of(TcpEventKind.Retransmission).Single().Cause);
+    }
+
+    [Fact]
+    public void Without_sack_there_is_no_rack_and_no_probe()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), sack: false);
+        SendSegments(h, c, 3);
+        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
+    }
+
+    // ───────────── PSH ─────────────
+
+    [Fact]
+    public void A_retransmission_keeps_the_psh_of_the_segment_it_repeats()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RackTlp = false });
+        c.Send(Bytes(100));
+        h.Poll();
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 100);
+        c.Send(Bytes(500)); // Nagle holds it; the first segment is no longer the end of the data
+        h.Poll();
+        h.ExpectNothing();
+        h.AdvanceToNextDeadline();
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 100); // PSH, as it first went
+        h.ExpectNothing();
+    }
+
+    [Fact]
+    public void A_retransmission_of_a_segment_sent_without_psh_has_none()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RackTlp = false });
+        c.Send(Bytes(2 * Mss));
+        h.Poll();
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(Mss), Their(0), Mss);
+        h.AdvanceToNextDeadline();
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.AdvanceTo(h.Now + Ms(100));
+        h.Send(TcpFlags.Ack, Their(0), Our(Mss), window: PeerWindow, options: Options(h, OurTs(h.Now - Ms(100))));
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(Mss), Their(0), Mss);
+    }
+}
