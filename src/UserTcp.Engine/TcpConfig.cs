@@ -92,10 +92,12 @@ public sealed record TcpConfig
     /// <summary>Offer timestamps (RFC 7323 §3; Linux net.ipv4.tcp_timestamps): RTT on every ACK, PAWS.</summary>
     public bool Timestamps { get; init; } = true;
     /// <summary>
-    /// RACK-TLP loss detection and tail loss probes (RFC 8985), when SACK is on — Linux's default (tcp_recovery = 1,
-    /// tcp_early_retrans = 3). Off, SACK recovery is RFC 6675's DupThresh and IsLost alone.
+    /// RACK time-based loss detection (RFC 8985 §6), when SACK is on: Linux's default (net.ipv4.tcp_recovery bit 1).
+    /// Off, SACK recovery is RFC 6675's DupThresh and IsLost alone.
     /// </summary>
-    public bool RackTlp { get; init; } = true;
+    public bool Rack { get; init; } = true;
+    /// <summary>Tail loss probes (RFC 8985 §7), when SACK is on: Linux's default (net.ipv4.tcp_early_retrans = 3).</summary>
+    public bool TailLossProbe { get; init; } = true;
     /// <summary>The congestion-control algorithm of new connections (Linux net.ipv4.tcp_congestion_control).</summary>
     public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
     /// <summary>

@@ -23,7 +23,7 @@ public enum SetupEffect : byte
 public sealed record SetupOutcome(SetupEffect Effect, string Setting, string Explanation)
 {
     /// <summary>
-    /// The setting of UserTcp that several sysctls decide together (<c>RackTlp</c>): only the last outcome of a block
+    /// The setting of UserTcp that several sysctls decide together (a <see cref="CombinedSysctl"/>): only the last outcome of a block
     /// counts, so a pair set one after the other is judged as the pair.
     /// </summary>
     public string? Combined { get; init; }
@@ -172,8 +172,13 @@ internal static class LinuxSysctls
         yield return Switch(V4 + "tcp_sack", (c, on) => c with { Sack = on }, "SACK (RFC 2018) and the scoreboard");
         yield return Switch(V4 + "tcp_dsack", (c, on) => c with { DuplicateSack = on }, "D-SACK (RFC 2883)");
         yield return Switch(V4 + "tcp_window_scaling", (c, on) => c with { WindowScaling = on }, "window scaling (RFC 7323 §2)");
-        yield return new CombinedSysctl(V4 + "tcp_recovery", nameof(TcpConfig.RackTlp), RackTlp);
-        yield return new CombinedSysctl(V4 + "tcp_early_retrans", nameof(TcpConfig.RackTlp), RackTlp);
+        // RACK loss detection is bit 1 of tcp_recovery; tail loss probes are tcp_early_retrans 3 or 4 (RFC 8985 §6, §7).
+        yield return new ConfigSysctl(V4 + "tcp_recovery", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
+            ? (c with { Rack = (v & 1) != 0 }, (v & 1) != 0 ? "RACK loss detection (RFC 8985)" : "no RACK: RFC 6675's DupThresh and IsLost")
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_early_retrans", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
+            ? (c with { TailLossProbe = v is 3 or 4 }, v is 3 or 4 ? "tail loss probes (RFC 8985 §7)" : "no tail loss probe")
+            : null);
         yield return new ConfigSysctl(V4 + "tcp_congestion_control", "reno or cubic", (text, c) =>
             CongestionControlAlgorithms.TryParse(text, out CongestionControlAlgorithm algorithm)
                 ? (c with { CongestionControl = algorithm }, $"congestion control {algorithm.LinuxName()}")
@@ -203,28 +208,6 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_min_tso_segs", _ => false, "UserTcp has no TSO bursts to size");
         yield return Fixed(V4 + "tcp_pacing_ss_ratio", _ => false, "UserTcp does not pace");
         yield return Fixed(V4 + "tcp_pacing_ca_ratio", _ => false, "UserTcp does not pace");
-    }
-
-    /// <summary>
-    /// RACK loss detection (<c>tcp_recovery</c> bit 0, Linux's default 1) and the tail loss probe (<c>tcp_early_retrans</c>
-    /// 3 or 4, Linux's default 3) are one switch in UserTcp, RFC 8985's RACK-TLP: on with both, off with neither; one
-    /// without the other is approximated by off (RFC 6675's DupThresh recovery, no probes).
-    /// </summary>
-    private static (TcpConfig, SetupEffect, string)? RackTlp(ISysctlValues values, TcpConfig config)
-    {
-        const string Recovery = "net.ipv4.tcp_recovery", EarlyRetrans = "net.ipv4.tcp_early_retrans";
-        if (!SysctlKnob.TryInteger(values[Recovery] ?? "1", out long recovery) || !SysctlKnob.TryInteger(values[EarlyRetrans] ?? "3", out long early)) return null;
-        bool rack = (recovery & 1) != 0;
-        bool tlp = early is 3 or 4;
-        return (rack, tlp) switch
-        {
-            (true, true) => (config with { RackTlp = true }, SetupEffect.Applied, "RACK-TLP (RFC 8985) on"),
-            (false, false) => (config with { RackTlp = false }, SetupEffect.Applied, "RACK-TLP off: RFC 6675 recovery, no tail loss probes"),
-            (true, false) => (config with { RackTlp = false }, SetupEffect.Approximated,
-                "RACK-TLP off: UserTcp turns RACK and the tail loss probe on and off together, and Linux keeps RACK without probes"),
-            _ => (config with { RackTlp = false }, SetupEffect.Approximated,
-                "RACK-TLP off: UserTcp turns RACK and the tail loss probe on and off together, and Linux keeps the probes without RACK"),
-        };
     }
 
     /// <summary>A 0/1 switch of a feature the engine can turn off (per stack and per connection).</summary>

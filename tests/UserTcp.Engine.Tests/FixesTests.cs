@@ -108,7 +108,7 @@ public class FixesTests
     [Fact]
     public void Pure_acks_are_numbered_snd_max_while_a_timeout_resends_from_snd_una()
     {
-        (Harness h, TcpConnection c) = Established(new TcpConfig { RackTlp = false });
+        (Harness h, TcpConnection c) = Established(new TcpConfig { Rack = false, TailLossProbe = false });
         c.Send(Bytes(3 * 1460));
         h.Poll();
         h.DrainSent();

@@ -96,7 +96,7 @@ public class SackTests
     [Fact]
     public void Rfc6675_retransmits_each_hole_once_the_scoreboard_deems_it_lost_without_a_timeout()
     {
-        var config = new TcpConfig { RackTlp = false, CongestionControl = CongestionControlAlgorithm.NewReno };
+        var config = new TcpConfig { Rack = false, TailLossProbe = false, CongestionControl = CongestionControlAlgorithm.NewReno };
         (Harness h, TcpConnection c) = Established(Ms(100), config);
         c.Send(Bytes(20 * Mss));
         h.Poll();
@@ -226,7 +226,7 @@ public class SackTests
     [Fact]
     public void Without_rack_tlp_the_tail_waits_for_the_retransmission_timer()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RackTlp = false });
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { Rack = false, TailLossProbe = false });
         SendSegments(h, c, 3);
         Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
         Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
@@ -247,7 +247,7 @@ public class SackTests
     [Fact]
     public void A_retransmission_keeps_the_psh_of_the_segment_it_repeats()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RackTlp = false });
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { Rack = false, TailLossProbe = false });
         c.Send(Bytes(100));
         h.Poll();
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 100);
@@ -262,7 +262,7 @@ public class SackTests
     [Fact]
     public void A_retransmission_of_a_segment_sent_without_psh_has_none()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RackTlp = false });
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { Rack = false, TailLossProbe = false });
         c.Send(Bytes(2 * Mss));
         h.Poll();
         h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);

@@ -213,25 +213,15 @@ public sealed class SetupTests : IDisposable
     }
 
     [Theory]
-    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1", true, false)]
+    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=4 net.ipv4.tcp_recovery=1", true, true)]
     [InlineData("sysctl -q net.ipv4.tcp_recovery=0 net.ipv4.tcp_early_retrans=0", false, false)]
-    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=0", false, true)]
-    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=0\nsysctl -q net.ipv4.tcp_recovery=1", false, true)]
-    [InlineData("sysctl -q net.ipv4.tcp_recovery=1\nsysctl -q net.ipv4.tcp_early_retrans=0", false, true)]
+    [InlineData("sysctl -q net.ipv4.tcp_early_retrans=0", true, false)]
     [InlineData("sysctl -q net.ipv4.tcp_recovery=0\nsysctl -q net.ipv4.tcp_early_retrans=3", false, true)]
-    public void Rack_and_the_tail_loss_probe_decide_one_switch_whatever_the_order(string block, bool rackTlp, bool approximated)
+    public void Rack_and_the_tail_loss_probe_are_each_their_own_switch(string block, bool rack, bool tailLossProbe)
     {
-        (UserTcp.Engine.TcpConfig config, List<string> notices) = Setup(block);
-        Assert.Equal(rackTlp, config.RackTlp);
-        Assert.Equal(approximated, notices.Count > 0);
-        Assert.All(notices, n => Assert.Contains(": approximated (RACK-TLP off: UserTcp turns RACK and the tail loss probe on and off together", n, StringComparison.Ordinal));
-    }
-
-    [Fact]
-    public void An_approximation_is_an_error_without_relaxed()
-    {
-        var failure = Assert.Throws<ScriptFailureException>(() => Setup("sysctl -q net.ipv4.tcp_early_retrans=0", relaxed: false));
-        Assert.StartsWith("`net.ipv4.tcp_early_retrans=0` has only an approximation in UserTcp (RACK-TLP off", failure.Message, StringComparison.Ordinal);
+        (UserTcp.Engine.TcpConfig config, List<string> notices) = Setup(block, relaxed: false);
+        Assert.Equal((rack, tailLossProbe), (config.Rack, config.TailLossProbe));
+        Assert.Empty(notices);
     }
 
     [Fact]

@@ -26,10 +26,18 @@ internal sealed class Node : IPacketTransmitter, ITcpEventSink
     public FaultInjector Device { get; }
     public TcpEngine Engine { get; private set; }
     public List<TcpEvent> Events { get; } = [];
+    /// <summary>Keep every event (off for long transfers, where the list would hold millions).</summary>
+    public bool RecordEvents { get; set; } = true;
+    /// <summary>Called for every event, recorded or not (a test's own probe).</summary>
+    public Action<TcpEvent>? OnEventSeen { get; set; }
 
     public void Transmit(ReadOnlySpan<byte> packet) => Device.Transmit(packet, _simulation.Now);
 
-    public void OnEvent(in TcpEvent tcpEvent) => Events.Add(tcpEvent);
+    public void OnEvent(in TcpEvent tcpEvent)
+    {
+        if (RecordEvents) Events.Add(tcpEvent);
+        OnEventSeen?.Invoke(tcpEvent);
+    }
 
     /// <summary>The host reboots: every connection is forgotten (the half-open case).</summary>
     public void Restart(TcpConfig? config = null) => Engine = new TcpEngine(Address, config ?? _config, this);
@@ -73,10 +81,12 @@ internal sealed class Simulation : IDisposable
         TimeSpan? oneWayDelay = null,
         int seed = 1,
         bool capture = true,
+        int mtu = 1500,
+        double bitsPerSecond = 0,
         [CallerMemberName] string name = "")
     {
         _name = name;
-        Link = SimulatedLink.CreatePair(oneWayDelay ?? TimeSpan.FromMilliseconds(10));
+        Link = SimulatedLink.CreatePair(oneWayDelay ?? TimeSpan.FromMilliseconds(10), mtu, bitsPerSecond);
         _pcap = new PcapFile(_pcapStream, leaveOpen: true);
         ILinkDevice endA = capture ? new PcapWriter(Link.A, _pcap) : Link.A;
         var deviceA = new FaultInjector(endA, faultsA ?? FaultOptions.None, seed * 2 + 1, rulesA ?? []);

@@ -63,9 +63,9 @@ internal sealed partial class Sender
         {
             if (_dupAcks == DupThresh && mayRecover) EnterRecovery(now, TcpCause.FastRetransmit);
         }
-        else if (mayRecover && (_queue.LostBytes > 0 || !RackTlp && _dupAcks >= DupThresh))
+        else if (mayRecover && (_queue.LostBytes > 0 || !Rack && _dupAcks >= DupThresh))
         {
-            EnterRecovery(now, RackTlp ? TcpCause.RackLoss : TcpCause.SackRecovery);
+            EnterRecovery(now, Rack ? TcpCause.RackLoss : TcpCause.SackRecovery);
         }
         if (!_inRecovery && SndUna - 1 > _recoveryPoint) _recoveryPoint = SndUna - 1;
     }
@@ -88,8 +88,10 @@ internal sealed partial class Sender
     {
         _inRecovery = false;
         _dupAcks = 0;
-        _congestion.OnRecoveryEnd(now, FlightSize, Mss);
-        if (RackTlp) _rack.OnRecoveryEnd();
+        // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, cwnd has stayed at ssthresh throughout
+        // (RFC 6675 §5), where Linux's PRR also ends.
+        if (!Sack) _congestion.OnRecoveryEnd(now, FlightSize, Mss);
+        if (Rack) _rack.OnRecoveryEnd();
     }
 
     private void MarkHeadLost(TcpCause cause)
@@ -105,7 +107,7 @@ internal sealed partial class Sender
     /// <summary>With SACK: RACK (RFC 8985 §6.2 step 5) when enabled, else RFC 6675's IsLost for every hole.</summary>
     private void MarkLosses(TimeSpan now)
     {
-        if (RackTlp)
+        if (Rack)
         {
             DetectLossByRack(now);
             return;
@@ -148,7 +150,7 @@ internal sealed partial class Sender
     /// <summary>RFC 8985 §6.3: the reorder timer fired; true when it found losses (the connection then sends).</summary>
     public bool OnReorderTimeout(TimeSpan now)
     {
-        if (!RackTlp) return false;
+        if (!Rack) return false;
         int awaitingBefore = _queue.AwaitingBytes;
         DetectLossByRack(now);
         if (_queue.AwaitingBytes == awaitingBefore) return false;
@@ -161,7 +163,7 @@ internal sealed partial class Sender
     /// <summary>RFC 8985 §7.2: with data in flight and no recovery under way, a probe timeout of 2 SRTT (longer for one segment).</summary>
     private void ArmLossProbe(TimeSpan now)
     {
-        if (!RackTlp || _inRecovery || SndUna == SndMax || _probeEnd is not null || _queue.AwaitingBytes > 0)
+        if (!TailLossProbe || _inRecovery || SndUna == SndMax || _probeEnd is not null || _queue.AwaitingBytes > 0)
         {
             _timers.Cancel(TcpTimer.LossProbe);
             return;
@@ -181,7 +183,7 @@ internal sealed partial class Sender
     /// <summary>RFC 8985 §7.3: the probe timer fired; the next dispatch sends new data or the last segment again.</summary>
     public void OnLossProbeTimeout()
     {
-        if (!RackTlp || _inRecovery || SndUna == SndMax) return;
+        if (!TailLossProbe || _inRecovery || SndUna == SndMax) return;
         _probeDue = true;
     }
 

@@ -68,7 +68,9 @@ internal sealed partial class Sender
     public TimestampState? Timestamps { get; set; }
     /// <summary>SACK was negotiated: the scoreboard, RFC 6675 and RACK-TLP apply.</summary>
     public bool Sack { get; set; }
-    private bool RackTlp => Sack && _config.RackTlp;
+    // RACK (RFC 8985 §6) and the tail loss probe (§7) need SACK; each can be turned off on its own.
+    private bool Rack => Sack && _config.Rack;
+    private bool TailLossProbe => Sack && _config.TailLossProbe;
 
     public CongestionControlAlgorithm Algorithm
     {
@@ -193,11 +195,8 @@ internal sealed partial class Sender
             TakeRttSample(now, ack, echo, flightBefore);
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
-        if (RackTlp)
-        {
-            _rack.OnAck(dsack, SndUna, SndMax);
-            TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
-        }
+        if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
+        if (TailLossProbe) TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
 
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
         bool wasInRecovery = _inRecovery;
@@ -247,7 +246,7 @@ internal sealed partial class Sender
                 if (segment.Start >= block.Right) break;
                 // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
-                if (RackTlp) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
                 _queue.MarkSacked(ref segment);
                 newlySacked += segment.Length;
             }
@@ -257,7 +256,7 @@ internal sealed partial class Sender
 
     private void TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo)
     {
-        if (RackTlp)
+        if (Rack)
         {
             for (int i = 0; i < _queue.Count && _queue[i].End <= ack; i++)
             {
