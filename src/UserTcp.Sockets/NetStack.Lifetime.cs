@@ -54,10 +54,14 @@ public sealed partial class NetStack
         }
     }
 
-    /// <summary>One pass for the packets in <see cref="_received"/>, all stamped with one instant.</summary>
+    /// <summary>
+    /// One pass for the packets in <see cref="_received"/>, all stamped with one instant. The packets go in before due
+    /// timers fire (Exit polls): after a stall, the ACKs that waited in the device must reach the engine before the
+    /// loss-detection timers they answer (a tail loss probe, RACK's reorder timer, the RTO) fire spuriously.
+    /// </summary>
     private void ProcessReceived()
     {
-        TimeSpan now = Enter();
+        TimeSpan now = Enter(pollFirst: false);
         try
         {
             for (int i = 0; i < _received.Count; i++) Receive(_received[i], now);

@@ -245,7 +245,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     /// Takes the engine lock for an application call and brings the engine to the present (due timers fire first, so
     /// what the call arms counts from now). Pair with <see cref="Exit"/> in a finally.
     /// </summary>
-    internal TimeSpan Enter()
+    internal TimeSpan Enter(bool pollFirst = true)
     {
         _gate.Enter();
         if (_stopping && _disposed != 0)
@@ -254,7 +254,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
             throw new ObjectDisposedException(nameof(NetStack));
         }
         TimeSpan now = Now;
-        Poll(now);
+        if (pollFirst) Poll(now);
         return now;
     }
 
