@@ -98,6 +98,12 @@ public sealed record TcpConfig
     public bool Rack { get; init; } = true;
     /// <summary>Tail loss probes (RFC 8985 §7), when SACK is on: Linux's default (net.ipv4.tcp_early_retrans = 3).</summary>
     public bool TailLossProbe { get; init; } = true;
+    /// <summary>
+    /// The shortest probe timeout. RFC 8985 §7.2's 2 SRTT is well under a millisecond on a local link, where Linux's
+    /// jiffies make it at least about 12 ms; here the timer and the thread that reads the ACKs compete for CPUs, and a
+    /// probe earlier than this fired while the ACKs that answer it waited to be read.
+    /// </summary>
+    public TimeSpan MinProbeTimeout { get; init; } = TimeSpan.FromMilliseconds(25);
     /// <summary>The congestion-control algorithm of new connections (Linux net.ipv4.tcp_congestion_control).</summary>
     public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
     /// <summary>

@@ -169,11 +169,11 @@ public class SackTests
     {
         (Harness h, TcpConnection c) = Established(Ms(100)); // SRTT 100 ms, RTO 300 ms
         SendSegments(h, c, 3);
-        Assert.Equal(Ms(300), c.TimerDeadline(TcpTimer.LossProbe)); // 2 × SRTT, before the RTO at 400 ms
-        Assert.Equal(Ms(300), h.AdvanceToNextDeadline());
+        Assert.Equal(Ms(302), c.TimerDeadline(TcpTimer.LossProbe)); // 2 × SRTT + 2 ms (Linux), before the RTO at 400 ms
+        Assert.Equal(Ms(302), h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2 * Mss), Their(0), Mss); // the last segment, PSH as it first went
         Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Single().Cause);
-        Assert.Equal(Ms(600), c.TimerDeadline(TcpTimer.Retransmission)); // the RTO re-armed from the probe
+        Assert.Equal(Ms(602), c.TimerDeadline(TcpTimer.Retransmission)); // the RTO re-armed from the probe
         Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));                 // one probe at a time
 
         // The ACK of all three may still be followed by a D-SACK for the probe (then there was no loss): wait.
@@ -272,5 +272,26 @@ public class SackTests
         h.AdvanceTo(h.Now + Ms(100));
         h.Send(TcpFlags.Ack, Their(0), Our(Mss), window: PeerWindow, options: Options(h, OurTs(h.Now - Ms(100))));
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(Mss), Their(0), Mss);
+    }
+}
+
+public class RackStallTests
+{
+    [Fact]
+    public void Acks_that_arrive_late_in_a_burst_after_a_probe_make_rack_declare_nothing_lost()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(1)); // SRTT 1 ms, min RTT 1 ms
+        SendSegments(h, c, 10);                               // at 1 ms, TSval 1
+        // The ACKs are late (the sender's process stalled): the probe timer fires first and resends the last segment.
+        h.AdvanceTo(Ms(95));
+        Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Single().Cause);
+        h.DrainSent();
+        // Then the ACKs the peer sent long ago, one per two segments, echoing the TSval of the originals.
+        for (int acked = 2; acked <= 10; acked += 2)
+        {
+            h.Send(TcpFlags.Ack, Their(0), Our(acked * Mss), window: PeerWindow, options: Options(h, 1));
+        }
+        Assert.Single(h.Log.Of(TcpEventKind.Retransmission)); // the probe, and nothing RACK deemed lost
+        Assert.False(c.InFastRecovery);
     }
 }

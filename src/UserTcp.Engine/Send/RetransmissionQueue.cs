@@ -54,10 +54,10 @@ internal sealed class RetransmissionQueue
     public int SackedSegments { get; private set; }
     /// <summary>Sequence space of segments marked lost (retransmitted again or not), not SACKed.</summary>
     public int LostBytes { get; private set; }
-    /// <summary>Sequence space of retransmissions in flight.</summary>
+    /// <summary>Sequence space of retransmissions in flight (of lost segments, and tail loss probes of segments that are not).</summary>
     public int RetransmittedBytes { get; private set; }
     /// <summary>Sequence space of segments deemed lost and waiting to be sent again.</summary>
-    public int AwaitingBytes => LostBytes - RetransmittedBytes;
+    public int AwaitingBytes { get; private set; }
     /// <summary>The highest SACKed sequence number plus one (RFC 6675 HighSACK; RACK.fack); valid when SackedBytes > 0.</summary>
     public SeqNumber HighestSacked { get; private set; }
 
@@ -133,10 +133,14 @@ internal sealed class RetransmissionQueue
         Mark(ref segment, SegmentMarks.Lost);
     }
 
+    /// <summary>
+    /// A copy of the segment left at <paramref name="now"/>. A probe of a segment not deemed lost (RFC 8985 §7.3) is not
+    /// marked lost: it is in flight twice until either copy is acknowledged, as Linux counts a TLP (retrans_out).
+    /// </summary>
     public void MarkRetransmitted(ref SentSegment segment, TimeSpan now)
     {
         segment.SentAt = now;
-        Mark(ref segment, SegmentMarks.Lost | SegmentMarks.Retransmitted | SegmentMarks.EverRetransmitted);
+        Mark(ref segment, SegmentMarks.Retransmitted | SegmentMarks.EverRetransmitted);
     }
 
     /// <summary>A retransmission timeout: every segment not SACKed is lost (Linux tcp_timeout_mark_lost).</summary>
@@ -165,8 +169,10 @@ internal sealed class RetransmissionQueue
     private void Mark(ref SentSegment segment, SegmentMarks marks)
     {
         SegmentMarks added = marks & ~segment.Marks;
+        bool awaited = segment.AwaitsRetransmission;
         segment.Marks |= added;
         int length = segment.Length;
+        AwaitingBytes += (segment.AwaitsRetransmission ? length : 0) - (awaited ? length : 0);
         if ((added & SegmentMarks.Sacked) != 0)
         {
             SackedBytes += length;
@@ -179,8 +185,10 @@ internal sealed class RetransmissionQueue
     private void Unmark(ref SentSegment segment, SegmentMarks marks)
     {
         SegmentMarks removed = marks & segment.Marks;
+        bool awaited = segment.AwaitsRetransmission;
         segment.Marks &= ~removed;
         int length = segment.Length;
+        AwaitingBytes += (segment.AwaitsRetransmission ? length : 0) - (awaited ? length : 0);
         if ((removed & SegmentMarks.Sacked) != 0)
         {
             SackedBytes -= length;

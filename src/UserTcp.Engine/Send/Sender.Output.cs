@@ -15,6 +15,8 @@ internal sealed partial class Sender
     // Zero-window probes: doublings of the probe interval, and probes sent since the last ACK (Linux gives up past the retry limit).
     private int _persistBackoff;
     private int _persistProbes;
+    // The latest send time given to a segment.
+    private TimeSpan _lastSentAt;
 
     /// <summary>Room cwnd leaves for more data in flight.</summary>
     private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
@@ -124,6 +126,10 @@ internal sealed partial class Sender
     /// <summary>The segment <paramref name="sent"/> left at <paramref name="now"/>: the scoreboard, RTT timing and timers follow.</summary>
     public void OnSent(TimeSpan now, in Transmission sent)
     {
+        // Send times order the segments for RACK (RFC 8985 §6.2 "sent after"): they never go backwards, even when the
+        // caller's clock reads a hair earlier for a later call.
+        if (now < _lastSentAt) now = _lastSentAt;
+        _lastSentAt = now;
         if (sent.IsRetransmission)
         {
             int index = _queue.IndexEndingAfter(sent.Seq);

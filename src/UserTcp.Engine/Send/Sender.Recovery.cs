@@ -9,6 +9,8 @@ internal sealed partial class Sender
     private const int DupThresh = 3;
     /// <summary>RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK a lone segment's probe must wait out.</summary>
     private static readonly TimeSpan WorstCaseDelayedAck = TimeSpan.FromMilliseconds(200);
+    /// <summary>Linux's TCP_TIMEOUT_MIN_US: what a probe waits beyond 2 SRTT when more than one segment is out.</summary>
+    private static readonly TimeSpan ProbeTimeoutMargin = TimeSpan.FromMilliseconds(2);
 
     private bool _inRecovery;
     // "recover" (RFC 6582) / RecoveryPoint (RFC 6675): SND.MAX when recovery (or the last timeout) began. Outside
@@ -169,7 +171,9 @@ internal sealed partial class Sender
             return;
         }
         TimeSpan pto = Rto.HasSample ? 2 * Rto.SmoothedRtt : _config.InitialRto;
-        if (FlightSize <= Mss) pto += WorstCaseDelayedAck;
+        // One segment may wait for the peer's delayed ACK (RFC 8985 §7.2 WCDelAckT); more get Linux's TCP_TIMEOUT_MIN_US.
+        pto += FlightSize <= Mss ? WorstCaseDelayedAck : ProbeTimeoutMargin;
+        if (pto < _config.MinProbeTimeout) pto = _config.MinProbeTimeout;
         TimeSpan at = now + pto;
         // The probe is only worth it before the retransmission timer: otherwise that fires first and does more.
         if (_timers.Deadline(TcpTimer.Retransmission) is TimeSpan rto && rto <= at)
