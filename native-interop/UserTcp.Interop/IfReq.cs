@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using System.Text;
+using Tmds.Linux;
 
 namespace UserTcp.Interop;
 
@@ -11,10 +12,15 @@ namespace UserTcp.Interop;
 [StructLayout(LayoutKind.Sequential, Size = Size)]
 internal unsafe struct IfReq
 {
-    public const int Size = Libc.IFNAMSIZ + UnionSize;
+    // <linux/if.h>, which Tmds.LibC lacks
+    public const int IFNAMSIZ = 16;            // interface name buffer size, including the terminating NUL
+    public const short IFF_UP = 0x1;           // interface is administratively up
+    public const short IFF_RUNNING = 0x40;     // interface has its resources allocated (the kernel manages it; setting it is harmless)
+
+    public const int Size = IFNAMSIZ + UnionSize;
     private const int UnionSize = 24;
 
-    private fixed byte _name[Libc.IFNAMSIZ];
+    private fixed byte _name[IFNAMSIZ];
     private fixed byte _union[UnionSize];
 
     /// <summary>A request for the named interface; the name must be ASCII and at most 15 bytes.</summary>
@@ -22,7 +28,7 @@ internal unsafe struct IfReq
     {
         var request = default(IfReq);
         Span<byte> nameBytes = request.NameBytes;
-        int written = Encoding.ASCII.GetBytes(name, nameBytes[..(Libc.IFNAMSIZ - 1)]);
+        int written = Encoding.ASCII.GetBytes(name, nameBytes[..(IFNAMSIZ - 1)]);
         nameBytes[written] = 0;
         return request;
     }
@@ -57,12 +63,12 @@ internal unsafe struct IfReq
     {
         Span<byte> union = Union;
         union.Clear();
-        MemoryMarshal.Write(union, (ushort)Libc.AF_INET);
+        MemoryMarshal.Write(union, (ushort)(int)LibC.AF_INET);
         address[..4].CopyTo(union[4..8]);
     }
 
     [UnscopedRef]
-    private Span<byte> NameBytes => MemoryMarshal.CreateSpan(ref _name[0], Libc.IFNAMSIZ);
+    private Span<byte> NameBytes => MemoryMarshal.CreateSpan(ref _name[0], IFNAMSIZ);
 
     [UnscopedRef]
     private Span<byte> Union => MemoryMarshal.CreateSpan(ref _union[0], UnionSize);

@@ -1,10 +1,12 @@
 using System.Runtime.InteropServices;
+using Tmds.Linux;
 
 namespace UserTcp.Interop;
 
 /// <summary>
-/// A Linux file descriptor, closed exactly once when released; -1 is the invalid value.
-/// Passed to libc as a pointer-sized integer, which 64-bit Linux ABIs read as the int it holds.
+/// A Linux file descriptor, closed exactly once when released; -1 is the invalid value. The calls in
+/// <see cref="Syscalls"/> hold a reference on it for their duration, so a concurrent dispose cannot close (and the
+/// kernel reuse) the number while a call still uses it.
 /// </summary>
 internal sealed class SafeFileDescriptor : SafeHandle
 {
@@ -13,5 +15,5 @@ internal sealed class SafeFileDescriptor : SafeHandle
 
     public override bool IsInvalid => handle == -1;
 
-    protected override bool ReleaseHandle() => Libc.Close((int)handle) == 0;
+    protected override bool ReleaseHandle() => LibC.close((int)handle) == 0;
 }

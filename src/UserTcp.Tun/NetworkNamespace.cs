@@ -1,5 +1,6 @@
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
+using Tmds.Linux;
 using UserTcp.Interop;
 
 namespace UserTcp.Tun;
@@ -53,18 +54,18 @@ public static class NetworkNamespace
     private static void Enter(string name)
     {
         string path = Path.Combine(RunDirectory, name);
-        using SafeFileDescriptor handle = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        using SafeFileDescriptor handle = Syscalls.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC);
         if (handle.IsInvalid)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new TunException(errno, errno == Libc.ENOENT
+            throw new TunException(errno, errno == LibC.ENOENT
                 ? $"network namespace {name} not found: create it with ip netns add {name}"
                 : $"opening {path} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
         }
-        if (Libc.Setns(handle, Libc.CLONE_NEWNET) < 0)
+        if (Syscalls.Setns(handle, LibC.CLONE_NEWNET) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new TunException(errno, errno == Libc.EPERM
+            throw new TunException(errno, errno == LibC.EPERM
                 ? $"entering network namespace {name}: missing CAP_SYS_ADMIN: run as root"
                 : $"entering network namespace {name} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Tmds.Linux;
 using UserTcp.Interop;
 using UserTcp.Link;
 
@@ -47,8 +48,8 @@ public sealed class TunDevice : IPacketDevice
         {
             // IFF_TUN_EXCL: a name that exists already is an error, never an interface we take over.
             IfReq request = IfReq.ForName(options.Name);
-            request.Flags = Libc.IFF_TUN | Libc.IFF_NO_PI | Libc.IFF_TUN_EXCL;
-            if (Libc.Ioctl(fd, Libc.TUNSETIFF, ref request) < 0)
+            request.Flags = TunConstants.IFF_TUN | TunConstants.IFF_NO_PI | TunConstants.IFF_TUN_EXCL;
+            if (Syscalls.Ioctl(fd, TunConstants.TUNSETIFF, ref request) < 0)
             {
                 throw CreateError(Marshal.GetLastPInvokeError(), options.Name);
             }
@@ -81,19 +82,19 @@ public sealed class TunDevice : IPacketDevice
         }
         while (true)
         {
-            nint read = Libc.Read(_fd, packet);
+            nint read = Syscalls.Read(_fd, packet);
             if (read >= 0)
             {
                 length = (int)read;
                 return true;
             }
             int errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.EAGAIN)
+            if (errno == LibC.EAGAIN)
             {
                 length = 0;
                 return false;
             }
-            if (errno != Libc.EINTR)
+            if (errno != LibC.EINTR)
             {
                 throw SystemCallError(errno, $"reading from {Name}");
             }
@@ -123,14 +124,14 @@ public sealed class TunDevice : IPacketDevice
         long start = Stopwatch.GetTimestamp();
         while (true)
         {
-            int result = Libc.Poll(_fd, Libc.POLLIN, infinite ? -1 : RemainingMilliseconds(start, timeout));
+            int result = Syscalls.Poll(_fd, LibC.POLLIN, infinite ? -1 : RemainingMilliseconds(start, timeout));
             if (result >= 0)
             {
                 // An error condition also counts as readable: the next Read reports it.
                 return result > 0;
             }
             int errno = Marshal.GetLastPInvokeError();
-            if (errno != Libc.EINTR)
+            if (errno != LibC.EINTR)
             {
                 throw SystemCallError(errno, $"waiting for a packet on {Name}");
             }
@@ -147,18 +148,18 @@ public sealed class TunDevice : IPacketDevice
         while (true)
         {
             // A TUN write takes the whole packet or fails; there are no short writes.
-            if (Libc.Write(_fd, packet) >= 0)
+            if (Syscalls.Write(_fd, packet) >= 0)
             {
                 return;
             }
             int errno = Marshal.GetLastPInvokeError();
-            if (errno == Libc.EAGAIN)
+            if (errno == LibC.EAGAIN)
             {
                 // The kernel's backlog is full: the packet is lost, as on a congested link, and TCP retransmits it.
                 Interlocked.Increment(ref _writesDropped);
                 return;
             }
-            if (errno != Libc.EINTR)
+            if (errno != LibC.EINTR)
             {
                 throw SystemCallError(errno, $"writing a {packet.Length}-byte packet to {Name}");
             }
@@ -170,21 +171,22 @@ public sealed class TunDevice : IPacketDevice
 
     private static SafeFileDescriptor OpenControlDevice()
     {
-        SafeFileDescriptor fd = Libc.Open(ControlDevice, Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+        SafeFileDescriptor fd = Syscalls.Open(ControlDevice, LibC.O_RDWR | LibC.O_CLOEXEC | LibC.O_NONBLOCK);
         if (!fd.IsInvalid)
         {
             return fd;
         }
         int errno = Marshal.GetLastPInvokeError();
         fd.Dispose();
-        throw errno switch
+        int e = errno;
+        throw e switch
         {
-            Libc.ENOENT => new TunException(errno,
+            _ when e == LibC.ENOENT => new TunException(errno,
                 $"{ControlDevice} not found: load the tun module (modprobe tun) or run in a container with {ControlDevice}"),
-            Libc.ENODEV or Libc.ENXIO => new TunException(errno,
+            _ when e == LibC.ENODEV || e == LibC.ENXIO => new TunException(errno,
                 $"{ControlDevice} has no driver behind it: load the tun module (modprobe tun)"),
-            Libc.EPERM => new TunException(errno, $"cannot open {ControlDevice}: {MissingCapability}"),
-            Libc.EACCES => new TunException(errno,
+            _ when e == LibC.EPERM => new TunException(errno, $"cannot open {ControlDevice}: {MissingCapability}"),
+            _ when e == LibC.EACCES => new TunException(errno,
                 $"cannot open {ControlDevice}: its file mode denies this user: run as root, or make it 0666 as most distributions ship it"),
             _ => SystemCallError(errno, $"opening {ControlDevice}"),
         };
@@ -192,15 +194,15 @@ public sealed class TunDevice : IPacketDevice
 
     private static TunException CreateError(int errno, string name) => errno switch
     {
-        Libc.EPERM => new TunException(errno, $"cannot create interface {name}: {MissingCapability}"),
-        Libc.EBUSY => new TunException(errno, $"interface {name} already in use: pick another --iface name"),
+        _ when errno == LibC.EPERM => new TunException(errno, $"cannot create interface {name}: {MissingCapability}"),
+        _ when errno == LibC.EBUSY => new TunException(errno, $"interface {name} already in use: pick another --iface name"),
         _ => SystemCallError(errno, $"creating TUN interface {name}"),
     };
 
     // The SIOCSIF* ioctls go through a socket of the same network namespace as the interface.
     private static void Configure(string name, TunOptions options)
     {
-        using SafeFileDescriptor socket = Libc.Socket(Libc.AF_INET, Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, 0);
+        using SafeFileDescriptor socket = Syscalls.Socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
         if (socket.IsInvalid)
         {
             throw SystemCallError(Marshal.GetLastPInvokeError(), $"opening a socket to configure {name}");
@@ -208,28 +210,28 @@ public sealed class TunDevice : IPacketDevice
 
         IfReq request = IfReq.ForName(name);
         request.SetIpv4Address(options.Address.Address.GetAddressBytes());
-        Configure(socket, Libc.SIOCSIFADDR, ref request, $"setting address {options.Address.Address} on {name}");
+        Configure(socket, (uint)LibC.SIOCSIFADDR, ref request, $"setting address {options.Address.Address} on {name}");
 
         request = IfReq.ForName(name);
         request.SetIpv4Address(options.Address.Netmask.GetAddressBytes());
-        Configure(socket, Libc.SIOCSIFNETMASK, ref request, $"setting netmask {options.Address.Netmask} on {name}");
+        Configure(socket, (uint)LibC.SIOCSIFNETMASK, ref request, $"setting netmask {options.Address.Netmask} on {name}");
 
         request = IfReq.ForName(name);
         request.SetMtu(options.Mtu);
-        Configure(socket, Libc.SIOCSIFMTU, ref request, $"setting MTU {options.Mtu} on {name}");
+        Configure(socket, (uint)LibC.SIOCSIFMTU, ref request, $"setting MTU {options.Mtu} on {name}");
 
         request = IfReq.ForName(name);
-        Configure(socket, Libc.SIOCGIFFLAGS, ref request, $"reading the flags of {name}");
-        request.Flags |= Libc.IFF_UP | Libc.IFF_RUNNING;
-        Configure(socket, Libc.SIOCSIFFLAGS, ref request, $"bringing {name} up");
+        Configure(socket, (uint)LibC.SIOCGIFFLAGS, ref request, $"reading the flags of {name}");
+        request.Flags |= IfReq.IFF_UP | IfReq.IFF_RUNNING;
+        Configure(socket, (uint)LibC.SIOCSIFFLAGS, ref request, $"bringing {name} up");
     }
 
-    private static void Configure(SafeFileDescriptor socket, nuint request, ref IfReq ifr, string action)
+    private static void Configure(SafeFileDescriptor socket, uint request, ref IfReq ifr, string action)
     {
-        if (Libc.Ioctl(socket, request, ref ifr) < 0)
+        if (Syscalls.Ioctl(socket, request, ref ifr) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw errno == Libc.EPERM
+            throw errno == LibC.EPERM
                 ? new TunException(errno, $"{action}: {MissingCapability}")
                 : SystemCallError(errno, action);
         }

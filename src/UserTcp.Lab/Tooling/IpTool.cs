@@ -1,4 +1,4 @@
-using UserTcp.Interop;
+using Tmds.Linux;
 using UserTcp.Tun;
 
 namespace UserTcp.Lab;
@@ -11,7 +11,7 @@ internal static class IpTool
     /// <summary>The full path of `ip`.</summary>
     /// <exception cref="TunException">It is not installed.</exception>
     public static string Path => s_path ??= ExternalProgram.Find("ip")
-        ?? throw new TunException(Libc.ENOENT, "the ip tool is not installed (network namespaces need it): apt-get install iproute2");
+        ?? throw new TunException(LibC.ENOENT, "the ip tool is not installed (network namespaces need it): apt-get install iproute2");
 
     public static ToolOutcome Run(TimeSpan timeout, params string[] arguments) => ExternalProgram.Run(Path, timeout, arguments);
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Runtime.InteropServices;
+using Tmds.Linux;
 using UserTcp.Interop;
 using UserTcp.Tun;
 
@@ -74,8 +75,6 @@ public readonly record struct KernelTcpSocket(KernelTcpState State, IPEndPoint L
 /// </summary>
 public sealed class KernelTcpTable : IDisposable
 {
-    private const int AF_NETLINK = 16;
-    private const int SOCK_RAW = 3;
     private const int NETLINK_SOCK_DIAG = 4;
     private const ushort SOCK_DIAG_BY_FAMILY = 20;
     private const ushort NLMSG_ERROR = 2;
@@ -100,7 +99,7 @@ public sealed class KernelTcpTable : IDisposable
     /// <exception cref="TunException">The netlink socket cannot be opened.</exception>
     public static KernelTcpTable Open()
     {
-        SafeFileDescriptor socket = Libc.Socket(AF_NETLINK, SOCK_RAW | Libc.SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        SafeFileDescriptor socket = Syscalls.Socket(LibC.AF_NETLINK, LibC.SOCK_RAW | LibC.SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (socket.IsInvalid)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -127,10 +126,10 @@ public sealed class KernelTcpTable : IDisposable
             BinaryPrimitives.WriteUInt16LittleEndian(request[4..], SOCK_DIAG_BY_FAMILY);
             BinaryPrimitives.WriteUInt16LittleEndian(request[6..], NLM_F_REQUEST | NLM_F_DUMP);
             BinaryPrimitives.WriteUInt32LittleEndian(request[8..], sequence);
-            request[HeaderLength] = Libc.AF_INET;
+            request[HeaderLength] = (byte)(int)LibC.AF_INET;
             request[HeaderLength + 1] = 6; // IPPROTO_TCP
             BinaryPrimitives.WriteUInt32LittleEndian(request[(HeaderLength + 4)..], uint.MaxValue); // every state
-            if (Libc.Write(_socket, request) < 0)
+            if (Syscalls.Write(_socket, request) < 0)
             {
                 throw Failure("sending the sock_diag request");
             }
@@ -138,11 +137,11 @@ public sealed class KernelTcpTable : IDisposable
             var sockets = new List<KernelTcpSocket>();
             while (true)
             {
-                nint read = Libc.Read(_socket, _buffer);
+                nint read = Syscalls.Read(_socket, _buffer);
                 if (read < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno == 4) continue; // EINTR
+                    if (errno == LibC.EINTR) continue;
                     throw Failure("reading the sock_diag reply", errno);
                 }
                 int offset = 0;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using UserTcp.Interop;
+using Tmds.Linux;
 using UserTcp.Tun;
 
 namespace UserTcp.Lab;
@@ -86,7 +86,7 @@ public sealed partial class ScratchNamespace : IDisposable
         ToolOutcome added = IpTool.Run(ToolTimeout, "netns", "add", name);
         if (!added.Succeeded)
         {
-            throw new TunException(added.Describe().Contains("not permitted", StringComparison.Ordinal) ? Libc.EPERM : 0,
+            throw new TunException(added.Describe().Contains("not permitted", StringComparison.Ordinal) ? LibC.EPERM : 0,
                 $"ip netns add {name} failed ({added.Describe()}): network namespaces need root (CAP_SYS_ADMIN)");
         }
         var scratch = new ScratchNamespace(name, purpose) { RemovedStale = removed };

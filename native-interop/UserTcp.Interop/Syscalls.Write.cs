@@ -1,18 +1,16 @@
-using System.Runtime.InteropServices;
+using Tmds.Linux;
 
 namespace UserTcp.Interop;
 
-internal static partial class Libc
+internal static partial class Syscalls
 {
-    [LibraryImport(LibraryName, EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint Write(SafeFileDescriptor fd, byte* buffer, nuint count);
-
     /// <summary>write(2) from the span, pinned for the call only: no allocation. -1 and errno on failure.</summary>
     internal static unsafe nint Write(SafeFileDescriptor fd, ReadOnlySpan<byte> buffer)
     {
+        using var held = new Held(fd);
         fixed (byte* start = buffer)
         {
-            return Write(fd, start, (nuint)buffer.Length);
+            return (nint)(long)LibC.write(held.Fd, start, buffer.Length);
         }
     }
 }
