@@ -133,6 +133,13 @@ public sealed record LiveStackBuilder
         }
     }
 
+    /// <summary>
+    /// The TUN device alone, as <see cref="Start"/> would make it (name, addresses, MTU, namespace, mode), for commands
+    /// that run no stack on it (capture, doctor). The caller disposes it, which removes the interface.
+    /// </summary>
+    /// <exception cref="TunException">The interface cannot be made.</exception>
+    public IPacketDevice OpenDevice() => OpenDevice(new TunOptions(InterfaceName, KernelAddress, Mtu));
+
     // The device of the chosen mode; later modes (offload, multi-queue) return their own IPacketDevice here.
     private IPacketDevice OpenDevice(TunOptions options)
     {

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using UserTcp.Link;
+using UserTcp.Live;
 using UserTcp.Tun;
 using UserTcp.Wire;
 
@@ -14,13 +16,13 @@ internal static class CaptureCommand
         var iface = new Option<string>("--iface", "-i")
         {
             Description = "Name of the TUN interface to create (at most 15 characters)",
-            DefaultValueFactory = _ => "utcp0",
+            DefaultValueFactory = _ => LiveDefaults.InterfaceName,
             CustomParser = OptionParsers.Text<string>(ParseName),
         };
         var address = new Option<InterfaceAddress>("--address", "-a")
         {
             Description = "Address of the kernel's side of the interface, with the prefix the kernel routes through it",
-            DefaultValueFactory = _ => InterfaceAddress.Parse("10.77.0.1/24"),
+            DefaultValueFactory = _ => LiveDefaults.KernelAddress,
             CustomParser = OptionParsers.Text<InterfaceAddress>(ParseAddress),
         };
         var mtu = new Option<int>("--mtu")
@@ -55,7 +57,7 @@ internal static class CaptureCommand
             timeout,
         };
         command.SetAction(parsed => Run(
-            new TunOptions(parsed.GetRequiredValue(iface), parsed.GetRequiredValue(address), parsed.GetValue(mtu)),
+            new LiveStackBuilder { InterfaceName = parsed.GetRequiredValue(iface), KernelAddress = parsed.GetRequiredValue(address), Mtu = parsed.GetValue(mtu) },
             parsed.GetValue(count),
             TimeSpan.FromSeconds(parsed.GetValue(timeout))));
         return command;
@@ -70,13 +72,14 @@ internal static class CaptureCommand
     private static string? ParseAddress(string text, out InterfaceAddress value) =>
         InterfaceAddress.TryParse(text, out value)
             ? null
-            : $"--address '{text}' is not an IPv4 address with a prefix length: write it as a.b.c.d/n, e.g. 10.77.0.1/24";
+            : $"--address '{text}' is not an IPv4 address with a prefix length: write it as a.b.c.d/n, e.g. {LiveDefaults.KernelAddressText}";
 
-    private static int Run(TunOptions options, int count, TimeSpan timeout)
+    private static int Run(LiveStackBuilder tun, int count, TimeSpan timeout)
     {
-        using TunDevice device = TunDevice.Open(options);
+        using IPacketDevice device = tun.OpenDevice();
+        string name = tun.InterfaceName;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"listening on {device.Name} ({options.Address}, mtu {device.Mtu}), waiting up to {timeout.TotalSeconds} s for {count} packets"));
+            $"listening on {name} ({tun.KernelAddress}, mtu {device.Mtu}), waiting up to {timeout.TotalSeconds} s for {count} packets"));
 
         var buffer = new byte[device.Mtu];
         long start = Stopwatch.GetTimestamp();
@@ -88,7 +91,7 @@ internal static class CaptureCommand
             {
                 break;
             }
-            int length = device.Read(buffer);
+            if (!device.TryRead(buffer, out int length)) continue;
             string time = DateTime.Now.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
             Console.Out.WriteLine($"{time} {PacketFormatter.Format(buffer.AsSpan(0, length))}");
             captured++;
@@ -97,7 +100,7 @@ internal static class CaptureCommand
         if (captured < count)
         {
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"usertcp capture: only {captured} of {count} packets arrived on {device.Name} within {timeout.TotalSeconds} s"));
+                $"usertcp capture: only {captured} of {count} packets arrived on {name} within {timeout.TotalSeconds} s"));
             return 1;
         }
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{captured} packets captured"));

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using UserTcp.Lab;
+using UserTcp.Live;
 using UserTcp.Tun;
 
 namespace UserTcp.Cli.Commands;
@@ -107,7 +108,7 @@ internal static class DoctorCommand
     private static bool CheckTunInNamespace(string ip)
     {
         const string iface = "utcp-doctor";
-        var options = new TunOptions(iface, InterfaceAddress.Parse("10.77.0.1/24"));
+        var options = new TunOptions(iface, LiveDefaults.KernelAddress);
         string ns = string.Create(CultureInfo.InvariantCulture, $"usertcp-doctor-{Environment.ProcessId}");
 
         ToolOutcome added = ExternalProgram.Run(ip, ToolTimeout, "netns", "add", ns);
@@ -139,18 +140,18 @@ internal static class DoctorCommand
     // Returns what went wrong, or null when the kernel shows the interface as configured and then removes it.
     private static string? ProbeTun(string ip, string ns, TunOptions options)
     {
-        using (TunDevice device = NetworkNamespace.Invoke(ns, () => TunDevice.Open(options)))
+        using (new LiveStackBuilder { InterfaceName = options.Name, KernelAddress = options.Address, Mtu = options.Mtu, Namespace = ns }.OpenDevice())
         {
-            ToolOutcome link = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "-o", "link", "show", "dev", device.Name);
+            ToolOutcome link = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "-o", "link", "show", "dev", options.Name);
             string mtu = string.Create(CultureInfo.InvariantCulture, $" mtu {options.Mtu} ");
             if (!link.Succeeded || !link.Output.Contains(mtu, StringComparison.Ordinal) || !link.Output.Contains(",UP", StringComparison.Ordinal))
             {
-                return $"ip link does not show {device.Name} up with mtu {options.Mtu}: {link.Describe()}";
+                return $"ip link does not show {options.Name} up with mtu {options.Mtu}: {link.Describe()}";
             }
-            ToolOutcome address = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "-o", "-4", "addr", "show", "dev", device.Name);
+            ToolOutcome address = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "-o", "-4", "addr", "show", "dev", options.Name);
             if (!address.Succeeded || !address.Output.Contains($" inet {options.Address} ", StringComparison.Ordinal))
             {
-                return $"ip addr does not show {options.Address} on {device.Name}: {address.Describe()}";
+                return $"ip addr does not show {options.Address} on {options.Name}: {address.Describe()}";
             }
         }
         ToolOutcome gone = ExternalProgram.Run(ip, ToolTimeout, "-n", ns, "link", "show", "dev", options.Name);

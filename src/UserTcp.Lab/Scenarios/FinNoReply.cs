@@ -30,28 +30,7 @@ public sealed class FinNoReply : LabScenario
     public override async Task RunAsync(LabSession s)
     {
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
-        if (s.Role == LabRole.UserTcpActive)
-        {
-            s.Mark(LabSide.UserTcp, "close()", c.Id);
-            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            (_, bool ended) = await Task.Run(() => c.Kernel.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
-            if (ended)
-            {
-                s.Mark(LabSide.Kernel, "read() = 0, close()", c.Id);
-                c.Kernel.Close();
-            }
-        }
-        else
-        {
-            s.Mark(LabSide.Kernel, "close()", c.Id);
-            c.Kernel.Close();
-            int read = await c.UserTcp.ReadAsync(new byte[1024], s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
-            if (read == 0)
-            {
-                s.Mark(LabSide.UserTcp, "read() = 0, close()", c.Id);
-                await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            }
-        }
+        await CloseInTurnAsync(s, c).ConfigureAwait(false);
         await s.BothGoneAsync(c.Id, TimeSpan.FromSeconds(s.Full ? 240 : 20)).ConfigureAwait(false);
     }
 

@@ -36,29 +36,13 @@ public sealed class LastAckLost : LabScenario
     public override async Task RunAsync(LabSession s)
     {
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
+        await CloseInTurnAsync(s, c).ConfigureAwait(false);
         if (s.Role == LabRole.UserTcpActive)
         {
-            s.Mark(LabSide.UserTcp, "close()", c.Id);
-            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            (_, bool ended) = await Task.Run(() => c.Kernel.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
-            if (ended)
-            {
-                s.Mark(LabSide.Kernel, "read() = 0, close()", c.Id);
-                c.Kernel.Close();
-            }
             await s.BothGoneAsync(c.Id, StateTimeout).ConfigureAwait(false);
         }
         else
         {
-            s.Mark(LabSide.Kernel, "close()", c.Id);
-            c.Kernel.Close();
-            byte[] buffer = new byte[1024];
-            int read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
-            if (read == 0)
-            {
-                s.Mark(LabSide.UserTcp, "read() = 0, close()", c.Id);
-                await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            }
             await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
             await s.Delay(TimeSpan.FromMilliseconds(300)).ConfigureAwait(false); // the kernel's TIME-WAIT, seen a while
         }

@@ -127,6 +127,32 @@ public static class ScenarioKit
     public static string Sampling(LabRecord record) => string.Create(CultureInfo.InvariantCulture,
         $"(The kernel's socket table was read {record.KernelSamples} times, at most {record.KernelLongestGap.TotalMilliseconds:0.0} ms apart.)");
 
+    /// <summary>
+    /// The usual close: the active closer (UserTcp in the active role, the kernel in the passive one) closes; the passive
+    /// side's application reads the end of the stream and closes in turn, as a server does.
+    /// </summary>
+    public static async Task CloseInTurnAsync(LabSession s, LabConnection c)
+    {
+        if (s.Role == LabRole.UserTcpActive)
+        {
+            s.Mark(LabSide.UserTcp, "close()", c.Id);
+            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+            (_, bool ended) = await Task.Run(() => c.Kernel.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
+            if (!ended) return;
+            s.Mark(LabSide.Kernel, "read() = 0, close()", c.Id);
+            c.Kernel.Close();
+        }
+        else
+        {
+            s.Mark(LabSide.Kernel, "close()", c.Id);
+            c.Kernel.Close();
+            int read = await c.UserTcp.ReadAsync(new byte[1024], s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
+            if (read != 0) return;
+            s.Mark(LabSide.UserTcp, "read() = 0, close()", c.Id);
+            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The first element, or null for an empty list.</summary>
     public static T? FirstOf<T>(IReadOnlyList<T> list) where T : class => list.Count > 0 ? list[0] : null;
 
