@@ -95,7 +95,7 @@ public sealed class LastAckLost : LabScenario
         string observed = $"{activeName} closed first and reached TIME-WAIT ({LabRecord.Path(active)}); {passiveName} closed in turn and waited "
             + $"in LAST-ACK ({LabRecord.Path(passiveStates)}). The link lost the first three final ACKs, so {passiveName} retransmitted its FIN: "
             + $"{fin?.Describe() ?? "no FIN seen"} (intervals {(fin is null ? "-" : Intervals(fin))})"
-            + (userTcpActive ? " — Linux's first retransmission of a lone segment is a tail-loss probe (RFC 8985), sent about two round trips plus "
+            + (userTcpActive ? " — Linux's first retransmission of a lone segment is typically a tail-loss probe (RFC 8985), sent about two round trips plus "
                 + "the 200 ms delayed-ACK allowance after it; the RTO expiries after it double" : "")
             + $". {activeName}, in TIME-WAIT, answered each FIN with an ACK ({acks} in all) and restarted its 2MSL timer each time; the fourth ACK "
             + "got through and LAST-ACK ended. " + Sampling(r);
