@@ -29,18 +29,18 @@ public static class ScenarioKit
         t.Intervals.Count == 0 ? "none" : string.Join(", ", t.Intervals.Select(i => i.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture))) + " s";
 
     /// <summary>
-    /// Whether the gaps grow as exponential backoff does, allowing for a timer that fired late on a busy machine (the
-    /// gaps are measured on the link, so a late first retransmission shortens the second gap): no gap shrinks by more
-    /// than a fifth, and over the schedule the gaps grow at least 1.3-fold per step (1.8-fold from first to last with
-    /// three or more).
+    /// Whether the gaps between transmissions grow as a backed-off timer's do, as seen on the link. The link's times
+    /// include the reader's scheduling delay (a late read lengthens one gap and shortens the next), and Linux's first
+    /// retransmission may be a tail-loss probe rather than an RTO expiry, so no single pair of gaps is trusted: the last
+    /// gap must be at least 1.6 times the shortest (1.3 times with only two gaps). A timer that does not back off keeps
+    /// its gaps equal and fails this. Where a side's own timer can be read, <see cref="TimerBacksOff"/> uses that instead.
     /// </summary>
     public static bool BacksOff(Transmissions t)
     {
         IReadOnlyList<TimeSpan> gaps = t.Intervals;
         if (gaps.Count < 2) return false;
-        bool neverShrinks = gaps.Zip(gaps.Skip(1)).All(pair => pair.Second.TotalSeconds >= pair.First.TotalSeconds * 0.8);
-        double growth = gaps[^1].TotalSeconds / gaps[0].TotalSeconds;
-        return neverShrinks && growth >= (gaps.Count >= 3 ? 1.8 : 1.3);
+        double shortest = gaps.Min(g => g.TotalSeconds);
+        return gaps[^1].TotalSeconds >= shortest * (gaps.Count >= 3 ? 1.6 : 1.3);
     }
 
     /// <summary>
