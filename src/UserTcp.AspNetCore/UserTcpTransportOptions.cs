@@ -12,7 +12,7 @@ public sealed class UserTcpTransportOptions
     /// Socket options for every accepted connection (buffer sizes, keepalive). NoDelay is on by default, as Kestrel sets it:
     /// the last segment of a response should not wait for the ACK of the one before.
     /// </summary>
-    public ConnectionOptions ConnectionOptions { get; set; } = new() { NoDelay = true };
+    public UserTcpConnectionOptions ConnectionOptions { get; set; } = new() { NoDelay = true };
 
     /// <summary>
     /// Received bytes the transport holds before it stops reading the connection (1 MiB; null or 0: no limit). Once it

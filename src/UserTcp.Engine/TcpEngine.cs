@@ -10,7 +10,7 @@ namespace UserTcp.Engine;
 public sealed class TcpEngine
 {
     private readonly Dictionary<FourTuple, TcpConnection> _connections = [];
-    private readonly Dictionary<ushort, TcpListener> _listeners = [];
+    private readonly Dictionary<ushort, TcpPassiveOpen> _listeners = [];
     // Connections with output to send at the next Dispatch; each appears once (TcpConnection.IsPending).
     private readonly List<TcpConnection> _pending = [];
     private readonly byte[] _transmitBuffer = new byte[ushort.MaxValue];
@@ -56,12 +56,12 @@ public sealed class TcpEngine
     /// Passive open on <paramref name="port"/> of this engine's address. <paramref name="connectionConfig"/> (default:
     /// the engine's) applies to the connections it makes, e.g. other buffer sizes (SO_RCVBUF/SO_SNDBUF on a listener).
     /// </summary>
-    public TcpListener Listen(ushort port, int backlog = 128, TcpConfig? connectionConfig = null)
+    public TcpPassiveOpen Listen(ushort port, int backlog = 128, TcpConfig? connectionConfig = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
         if (port == 0) throw new ArgumentOutOfRangeException(nameof(port), "listen needs a port");
         if (_listeners.ContainsKey(port)) throw new TcpException(TcpError.AddressInUse, $"port {port} already has a listener");
-        var listener = new TcpListener(this, new IpEndpoint(Address, port), backlog, connectionConfig ?? Config);
+        var listener = new TcpPassiveOpen(this, new IpEndpoint(Address, port), backlog, connectionConfig ?? Config);
         _listeners.Add(port, listener);
         return listener;
     }
@@ -104,7 +104,7 @@ public sealed class TcpEngine
 
         if (_connections.TryGetValue(id, out TcpConnection? connection) && connection.State != TcpState.Closed)
         {
-            if (connection.AcceptsNewSyn(seg) && _listeners.TryGetValue(seg.DestinationPort, out TcpListener? successorListener))
+            if (connection.AcceptsNewSyn(seg) && _listeners.TryGetValue(seg.DestinationPort, out TcpPassiveOpen? successorListener))
             {
                 // RFC 6191, as Linux: the SYN ends TIME-WAIT and opens a new connection, numbered beyond the old one.
                 SeqNumber iss = connection.SuccessorIss;
@@ -117,7 +117,7 @@ public sealed class TcpEngine
                 connection.OnSegment(now, seg);
             }
         }
-        else if (_listeners.TryGetValue(seg.DestinationPort, out TcpListener? listener))
+        else if (_listeners.TryGetValue(seg.DestinationPort, out TcpPassiveOpen? listener))
         {
             OnSegmentInListen(now, listener, id, seg);
         }
@@ -142,7 +142,7 @@ public sealed class TcpEngine
     }
 
     // RFC 9293 §3.10.7.2: LISTEN.
-    private void OnSegmentInListen(TimeSpan now, TcpListener listener, FourTuple id, in TcpSegment seg, SeqNumber? iss = null)
+    private void OnSegmentInListen(TimeSpan now, TcpPassiveOpen listener, FourTuple id, in TcpSegment seg, SeqNumber? iss = null)
     {
         if (seg.Has(TcpFlags.Rst)) return; // an incoming RST is ignored
         if (seg.Has(TcpFlags.Ack))
@@ -189,7 +189,7 @@ public sealed class TcpEngine
         Counters.ResetsSent++;
     }
 
-    private TcpConnection NewConnection(FourTuple id, TcpListener? listener, TcpConfig config, SeqNumber? successorIss = null)
+    private TcpConnection NewConnection(FourTuple id, TcpPassiveOpen? listener, TcpConfig config, SeqNumber? successorIss = null)
     {
         uint iss = successorIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? _isns.InitialSequenceNumber(id, Now);
         // Keyed per address pair, as Linux's tcp_timestamps = 1: TSvals say nothing about uptime (RFC 7323 §5.4).
@@ -214,7 +214,7 @@ public sealed class TcpEngine
     /// Stops a listener: connections it made that are still in SYN-RECEIVED are reset, as Linux drops a closed
     /// listener's pending requests; established ones waiting in its accept queue the listener resets itself.
     /// </summary>
-    internal void RemoveListener(TcpListener listener)
+    internal void RemoveListener(TcpPassiveOpen listener)
     {
         _listeners.Remove(listener.LocalEndpoint.Port);
         foreach (TcpConnection connection in _connections.Values)

@@ -213,11 +213,11 @@ public sealed partial class FaultRule
         foreach (string name in value.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
             string normal = name.Replace('_', '-').ToUpperInvariant();
-            TcpState? state = Enum.GetValues<TcpState>().Cast<TcpState?>().FirstOrDefault(s => s!.Value.ToRfcName() == normal);
+            TcpState? state = TcpStateExtensions.Rfc9293States.Cast<TcpState?>().FirstOrDefault(s => s!.Value.ToRfcName() == normal);
             if (state is null)
             {
                 throw new FaultRuleException(word, $"'{name}' in '{word}' is not a TCP state: use "
-                    + string.Join(", ", Enum.GetValues<TcpState>().Select(s => s.ToRfcName())));
+                    + string.Join(", ", TcpStateExtensions.Rfc9293States.Select(s => s.ToRfcName())));
             }
             states.Add(state.Value);
         }

@@ -24,7 +24,7 @@ internal sealed record PendingCall(int Line, SyscallSpec Spec, Func<Outcome?> At
 /// A script file descriptor: what the descriptor table holds beside the UserTcp.Sockets objects it names. Everything
 /// a socket does is the API's; this keeps only what a descriptor is before and around them — blocking or not, the
 /// port bind() chose and SO_REUSEADDR (bind's own bookkeeping), and the options setsockopt gave before connect() or
-/// listen() (as <see cref="ConnectionOptions"/>, what the API takes then).
+/// listen() (as <see cref="UserTcpConnectionOptions"/>, what the API takes then).
 /// </summary>
 internal sealed class ScriptSocket(int fd, bool nonBlocking)
 {
@@ -35,5 +35,5 @@ internal sealed class ScriptSocket(int fd, bool nonBlocking)
     public UserTcpListener? Listener { get; set; }
     public UserTcpConnection? Connection { get; set; }
     /// <summary>The options for the next connect() or listen(), and what getsockopt reports before either.</summary>
-    public ConnectionOptions Options { get; set; } = new();
+    public UserTcpConnectionOptions Options { get; set; } = new();
 }

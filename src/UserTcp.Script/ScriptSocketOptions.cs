@@ -10,7 +10,7 @@ namespace UserTcp.Script;
 /// <summary>
 /// setsockopt and getsockopt, onto the API's options: a connection's properties once it exists, a listener's
 /// <see cref="UserTcpListener.Options"/> for what it accepts next, and before either the descriptor's
-/// <see cref="ConnectionOptions"/> for the next connect() or listen(). A value the API refuses as out of range is
+/// <see cref="UserTcpConnectionOptions"/> for the next connect() or listen(). A value the API refuses as out of range is
 /// EINVAL, as setsockopt's.
 /// </summary>
 internal sealed partial class ScriptExecution
@@ -81,7 +81,7 @@ internal sealed partial class ScriptExecution
     }
 
     /// <summary><paramref name="options"/> with one option set, as setsockopt would before the connection exists.</summary>
-    private static ConnectionOptions With(ConnectionOptions options, long level, long name, long value, TimeSpan? linger, CongestionControlAlgorithm? algorithm) => (level, name) switch
+    private static UserTcpConnectionOptions With(UserTcpConnectionOptions options, long level, long name, long value, TimeSpan? linger, CongestionControlAlgorithm? algorithm) => (level, name) switch
     {
         (IPPROTO_TCP, TCP_CONGESTION) => options with { CongestionControl = algorithm },
         (SOL_SOCKET, SO_KEEPALIVE) => options with { KeepAlive = value != 0 },
@@ -93,7 +93,7 @@ internal sealed partial class ScriptExecution
         (IPPROTO_TCP, TCP_KEEPINTVL) => options with { KeepAliveInterval = TimeSpan.FromSeconds(value) },
         (IPPROTO_TCP, TCP_KEEPCNT) => options with { KeepAliveCount = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
         // 0 means the system's tcp_fin_timeout again.
-        (IPPROTO_TCP, TCP_LINGER2) => options with { FinWait2Timeout = value == 0 ? null : TimeSpan.FromSeconds(Math.Min(value, ConnectionOptions.MaxFinWait2Timeout.TotalSeconds)) },
+        (IPPROTO_TCP, TCP_LINGER2) => options with { FinWait2Timeout = value == 0 ? null : TimeSpan.FromSeconds(Math.Min(value, UserTcpConnectionOptions.MaxFinWait2Timeout.TotalSeconds)) },
         _ => options,
     };
 
@@ -140,7 +140,7 @@ internal sealed partial class ScriptExecution
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
             UserTcpConnection? c = socket.Connection;
             // Before the connection exists: what the next connect() or listen() would use; a listener's: what it accepts with.
-            ConnectionOptions options = socket.Listener?.Options ?? socket.Options;
+            UserTcpConnectionOptions options = socket.Listener?.Options ?? socket.Options;
             if (level == SOL_SOCKET && name == SO_LINGER)
             {
                 TimeSpan? linger = c is not null ? c.Linger : options.Linger;

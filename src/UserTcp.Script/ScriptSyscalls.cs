@@ -339,7 +339,7 @@ internal sealed partial class ScriptExecution
     /// The options a new connection or listener gets: the descriptor's, on the engine configuration the script's
     /// set-up has made by now (when that differs from the stack's, mid-script sysctls apply to new sockets only).
     /// </summary>
-    private ConnectionOptions ForNewConnections(ConnectionOptions options) => _config == _stackConfig ? options : options with { Tcp = _config };
+    private UserTcpConnectionOptions ForNewConnections(UserTcpConnectionOptions options) => _config == _stackConfig ? options : options with { Tcp = _config };
 
     // ───────────── write, read ─────────────
 

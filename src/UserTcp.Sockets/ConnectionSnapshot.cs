@@ -33,7 +33,7 @@ public sealed record ConnectionSnapshot(
     }
 
     /// <summary>A LISTEN row: accept queue length as the receive queue, the backlog as the send queue, remote 0.0.0.0:0.</summary>
-    internal static ConnectionSnapshot OfListener(TcpListener l) =>
+    internal static ConnectionSnapshot OfListener(TcpPassiveOpen l) =>
         new(TcpState.Listen, l.LocalEndpoint, default, l.PendingAccepts, l.Backlog, TcpTimer.None, null, 0, TimeSpan.Zero, 0);
 
     /// <summary>The largest segment this side sends (tcpi_snd_mss).</summary>

@@ -133,12 +133,12 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
 
     /// <summary>Listens on <paramref name="port"/> of this stack's address; <paramref name="options"/> apply to the connections it accepts.</summary>
     /// <exception cref="SocketException"><see cref="SocketError.AddressAlreadyInUse"/>: the port has a listener.</exception>
-    public UserTcpListener Listen(ushort port, int backlog = 128, ConnectionOptions? options = null)
+    public UserTcpListener Listen(ushort port, int backlog = 128, UserTcpConnectionOptions? options = null)
     {
         Enter();
         try
         {
-            Engine.TcpListener listener;
+            TcpPassiveOpen listener;
             try
             {
                 listener = _engine.Listen(port, backlog, ConfigFor(options));
@@ -147,7 +147,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
             {
                 throw new SocketException((int)Translate(e.Error));
             }
-            var user = new UserTcpListener(this, listener, options ?? new ConnectionOptions());
+            var user = new UserTcpListener(this, listener, options ?? new UserTcpConnectionOptions());
             _listeners[port] = user;
             return user;
         }
@@ -162,7 +162,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         ConnectAsync(remote, null, cancellationToken);
 
     /// <summary>Opens a connection with its own <paramref name="options"/> (buffer sizes, NoDelay, KeepAlive...).</summary>
-    public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, ConnectionOptions? options, CancellationToken cancellationToken = default)
+    public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, UserTcpConnectionOptions? options, CancellationToken cancellationToken = default)
     {
         UserTcpConnection connection = Connect(remote, options);
         try
@@ -183,7 +183,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     /// <see cref="UserTcpConnection.TakeError"/> reads a failure the way SO_ERROR does.
     /// </summary>
     /// <exception cref="SocketException"><see cref="SocketError.AddressAlreadyInUse"/>: that local port towards that peer is taken.</exception>
-    public UserTcpConnection Connect(IpEndpoint remote, ConnectionOptions? options = null)
+    public UserTcpConnection Connect(IpEndpoint remote, UserTcpConnectionOptions? options = null)
     {
         Enter();
         try
@@ -209,7 +209,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     }
 
     /// <summary>The engine configuration of a connection made with <paramref name="options"/>: its own base or the stack's, the options on top.</summary>
-    private TcpConfig ConfigFor(ConnectionOptions? options) =>
+    private TcpConfig ConfigFor(UserTcpConnectionOptions? options) =>
         options is null ? _engine.Config : FitToDevice(options.Apply(options.Tcp ?? _engine.Config), _device);
 
     /// <summary>The MSS we offer can never exceed what the device carries (MTU minus IPv4 and TCP headers).</summary>

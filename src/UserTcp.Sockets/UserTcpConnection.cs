@@ -68,28 +68,28 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     public TimeSpan KeepAliveIdle
     {
         get => _tcb.KeepAliveIdle;
-        set => Change(ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveIdle)), static (tcb, idle) => tcb.KeepAliveIdle = idle);
+        set => Change(UserTcpConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveIdle)), static (tcb, idle) => tcb.KeepAliveIdle = idle);
     }
 
     /// <summary>TCP_KEEPINTVL (1 s to 32767 s).</summary>
     public TimeSpan KeepAliveInterval
     {
         get => _tcb.KeepAliveInterval;
-        set => Change(ConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveInterval)), static (tcb, interval) => tcb.KeepAliveInterval = interval);
+        set => Change(UserTcpConnectionOptions.CheckKeepAliveTime(value, nameof(KeepAliveInterval)), static (tcb, interval) => tcb.KeepAliveInterval = interval);
     }
 
     /// <summary>TCP_KEEPCNT (1 to 127).</summary>
     public int KeepAliveCount
     {
         get => _tcb.KeepAliveCount;
-        set => Change(ConnectionOptions.CheckKeepAliveCount(value, nameof(KeepAliveCount)), static (tcb, count) => tcb.KeepAliveCount = count);
+        set => Change(UserTcpConnectionOptions.CheckKeepAliveCount(value, nameof(KeepAliveCount)), static (tcb, count) => tcb.KeepAliveCount = count);
     }
 
     /// <summary>TCP_LINGER2: how long this connection, once closed by the application, may wait in FIN-WAIT-2 (cut to 120 s).</summary>
     public TimeSpan FinWait2Timeout
     {
         get => _tcb.FinWait2Timeout;
-        set => Change(ConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout)), static (tcb, linger2) => tcb.FinWait2Timeout = ConnectionOptions.ClampFinWait2Timeout(linger2));
+        set => Change(UserTcpConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout)), static (tcb, linger2) => tcb.FinWait2Timeout = UserTcpConnectionOptions.ClampFinWait2Timeout(linger2));
     }
 
     /// <summary>
@@ -110,7 +110,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     public TimeSpan? Linger
     {
         get;
-        set => field = value is null ? null : ConnectionOptions.CheckLinger(value.Value, nameof(Linger));
+        set => field = value is null ? null : UserTcpConnectionOptions.CheckLinger(value.Value, nameof(Linger));
     }
 
     /// <summary>Applies an option to the engine's connection in a pass of its own (a change may arm or cancel a timer, or send).</summary>

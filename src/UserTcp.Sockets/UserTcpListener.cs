@@ -11,13 +11,13 @@ namespace UserTcp.Sockets;
 public sealed class UserTcpListener : IDisposable
 {
     private readonly NetStack _stack;
-    private readonly TcpListener _listener;
+    private readonly TcpPassiveOpen _listener;
     // The options given to Listen: what the engine already applies to every connection it makes for this listener.
-    private readonly ConnectionOptions _listenOptions;
+    private readonly UserTcpConnectionOptions _listenOptions;
     // Accepts waiting, oldest first. Guarded by the engine lock.
     private readonly List<AcceptWait> _waits = [];
 
-    internal UserTcpListener(NetStack stack, TcpListener listener, ConnectionOptions options)
+    internal UserTcpListener(NetStack stack, TcpPassiveOpen listener, UserTcpConnectionOptions options)
     {
         _stack = stack;
         _listener = listener;
@@ -36,7 +36,7 @@ public sealed class UserTcpListener : IDisposable
     /// the other options set later apply to each connection as it is accepted.
     /// </summary>
     /// <exception cref="InvalidOperationException">The new options change a buffer size.</exception>
-    public ConnectionOptions Options
+    public UserTcpConnectionOptions Options
     {
         get;
         set
@@ -50,7 +50,7 @@ public sealed class UserTcpListener : IDisposable
         }
     }
 
-    internal TcpListener EngineListener => _listener;
+    internal TcpPassiveOpen EngineListener => _listener;
     /// <summary>On the stack's list of listeners to serve at the end of the current pass.</summary>
     internal bool IsTouched { get; set; }
     internal bool HasPendingAccepts => _waits.Count > 0;
@@ -135,14 +135,14 @@ public sealed class UserTcpListener : IDisposable
             connection = null;
             return false;
         }
-        ConnectionOptions now = Options;
+        UserTcpConnectionOptions now = Options;
         connection = _stack.Adopt(tcb, _listener.ConnectionConfig, now.Linger);
         // Options changed since Listen apply from the accept on (the engine applied the rest when the SYN came).
         if (now.NoDelay != _listenOptions.NoDelay && now.NoDelay is bool noDelay) tcb.NoDelay = noDelay;
         if (now.KeepAliveIdle != _listenOptions.KeepAliveIdle && now.KeepAliveIdle is TimeSpan idle) tcb.KeepAliveIdle = idle;
         if (now.KeepAliveInterval != _listenOptions.KeepAliveInterval && now.KeepAliveInterval is TimeSpan interval) tcb.KeepAliveInterval = interval;
         if (now.KeepAliveCount != _listenOptions.KeepAliveCount && now.KeepAliveCount is int count) tcb.KeepAliveCount = count;
-        if (now.FinWait2Timeout != _listenOptions.FinWait2Timeout && now.FinWait2Timeout is TimeSpan linger2) tcb.FinWait2Timeout = ConnectionOptions.ClampFinWait2Timeout(linger2);
+        if (now.FinWait2Timeout != _listenOptions.FinWait2Timeout && now.FinWait2Timeout is TimeSpan linger2) tcb.FinWait2Timeout = UserTcpConnectionOptions.ClampFinWait2Timeout(linger2);
         if (now.KeepAlive != _listenOptions.KeepAlive && now.KeepAlive is bool keepAlive && tcb.KeepAlive != keepAlive) tcb.KeepAlive = keepAlive;
         if (now.CongestionControl != _listenOptions.CongestionControl && now.CongestionControl is CongestionControlAlgorithm algorithm) tcb.CongestionControl = algorithm;
         return true;

@@ -145,9 +145,9 @@ public sealed class KestrelTransportTests
             transport: t =>
             {
                 t.MaxReadBufferSize = 128 * 1024;
-                t.ConnectionOptions = new ConnectionOptions { NoDelay = true, ReceiveBufferSize = 64 * 1024 };
+                t.ConnectionOptions = new UserTcpConnectionOptions { NoDelay = true, ReceiveBufferSize = 64 * 1024 };
             });
-        using HttpClient http = pair.CreateClient(new UserTcpHttpOptions { Connection = new ConnectionOptions { NoDelay = true, SendBufferSize = 64 * 1024 } });
+        using HttpClient http = pair.CreateClient(new UserTcpHttpOptions { Connection = new UserTcpConnectionOptions { NoDelay = true, SendBufferSize = 64 * 1024 } });
         byte[] upload = RandomNumberGenerator.GetBytes(Size);
         var content = new CountingContent(upload);
 
@@ -179,8 +179,8 @@ public sealed class KestrelTransportTests
                     Interlocked.Add(ref written, chunk.Length);
                 }
             }),
-            transport: t => t.ConnectionOptions = new ConnectionOptions { NoDelay = true, SendBufferSize = 64 * 1024 });
-        using HttpClient http = pair.CreateClient(new UserTcpHttpOptions { Connection = new ConnectionOptions { NoDelay = true, ReceiveBufferSize = 64 * 1024 } });
+            transport: t => t.ConnectionOptions = new UserTcpConnectionOptions { NoDelay = true, SendBufferSize = 64 * 1024 });
+        using HttpClient http = pair.CreateClient(new UserTcpHttpOptions { Connection = new UserTcpConnectionOptions { NoDelay = true, ReceiveBufferSize = 64 * 1024 } });
 
         using HttpResponseMessage response = await http.GetAsync("/flood", HttpCompletionOption.ResponseHeadersRead, pair.Token);
         long heldAt = await pair.SettledAsync(() => Interlocked.Read(ref written));

@@ -31,7 +31,7 @@ public class EngineBenchmarks
     public void Setup()
     {
         _engine = new TcpEngine(Ours, new TcpConfig { InitialSequenceNumber = _ => 1_000_000 });
-        TcpListener listener = _engine.Listen(80);
+        TcpPassiveOpen listener = _engine.Listen(80);
         _peerNext = new SeqNumber(5_000);
         var syn = new TcpOptions { MaxSegmentSize = 1460 };
         Deliver(TcpFlags.Syn, default, syn, ReadOnlySpan<byte>.Empty);

@@ -10,10 +10,10 @@ internal static class Fixtures
     public static readonly TcpOptions PeerSynOptions = new() { MaxSegmentSize = 1460, WindowScale = 7 };
 
     /// <summary>Passive open up to SYN-RECEIVED: the SYN-ACK is already consumed from the output.</summary>
-    public static (Harness H, TcpListener Listener) SynReceived(TcpConfig? config = null)
+    public static (Harness H, TcpPassiveOpen Listener) SynReceived(TcpConfig? config = null)
     {
         var h = new Harness(config);
-        TcpListener listener = h.Engine.Listen(Harness.LocalPort);
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
         h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions);
         h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
         return (h, listener);
@@ -22,7 +22,7 @@ internal static class Fixtures
     /// <summary>ESTABLISHED by passive open; the peer's window is 64240 bytes (502 &lt;&lt; 7).</summary>
     public static (Harness H, TcpConnection C) Established(TcpConfig? config = null)
     {
-        (Harness h, TcpListener listener) = SynReceived(config);
+        (Harness h, TcpPassiveOpen listener) = SynReceived(config);
         h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502);
         Assert.True(listener.TryAccept(out TcpConnection c));
         Assert.Equal(TcpState.Established, c.State);

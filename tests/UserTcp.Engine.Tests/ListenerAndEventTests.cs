@@ -18,7 +18,7 @@ public class ListenerTests
     public void A_full_syn_queue_drops_further_syns_so_the_peer_retries()
     {
         var h = new Harness();
-        TcpListener listener = h.Engine.Listen(80, backlog: 2);
+        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 2);
         Handshake(h, 50001, finalAck: false);
         Handshake(h, 50002, finalAck: false);
         h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50003);
@@ -31,7 +31,7 @@ public class ListenerTests
     public void A_full_accept_queue_drops_the_final_ack_and_the_syn_ack_is_retransmitted()
     {
         var h = new Harness();
-        TcpListener listener = h.Engine.Listen(80, backlog: 1);
+        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 1);
         Handshake(h, 50001);
         Assert.Equal(1, listener.PendingAccepts);
         Handshake(h, 50002); // its final ACK finds the accept queue full
@@ -53,7 +53,7 @@ public class ListenerTests
     public void Closing_a_listener_resets_connections_waiting_to_be_accepted()
     {
         var h = new Harness();
-        TcpListener listener = h.Engine.Listen(80);
+        TcpPassiveOpen listener = h.Engine.Listen(80);
         Handshake(h, 50001);
         listener.Close();
         h.Poll();

@@ -44,7 +44,7 @@ internal static class ModernPeer
     public static (Harness H, TcpConnection C) Established(TimeSpan rtt, TcpConfig? config = null, bool timestamps = true, bool sack = true)
     {
         var h = new Harness(config);
-        TcpListener listener = h.Engine.Listen(Harness.LocalPort);
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
         h.Send(TcpFlags.Syn, PeerIsn, options: SynOptions(timestamps, sack));
         h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
         h.AdvanceTo(rtt);

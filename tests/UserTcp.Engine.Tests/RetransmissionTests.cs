@@ -61,7 +61,7 @@ public class RetransmissionTests
     [Fact]
     public void Syn_ack_is_retransmitted_five_times_then_the_half_open_connection_is_dropped_at_63_s()
     {
-        (Harness h, TcpListener listener) = SynReceived(); // SYN-ACK at t = 0; the final ACK never comes
+        (Harness h, TcpPassiveOpen listener) = SynReceived(); // SYN-ACK at t = 0; the final ACK never comes
         Assert.Equal(1, listener.SynQueueLength);
         int[] schedule = [1, 3, 7, 15, 31];
         foreach (int at in schedule)
@@ -89,7 +89,7 @@ public class RetransmissionTests
     [Fact]
     public void Retransmitted_syn_from_the_peer_makes_syn_received_send_its_syn_ack_again()
     {
-        (Harness h, TcpListener listener) = SynReceived(); // our SYN-ACK at t = 0 is lost
+        (Harness h, TcpPassiveOpen listener) = SynReceived(); // our SYN-ACK at t = 0 is lost
         h.AdvanceTo(Ms(500));
         h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions); // the peer's SYN again, same ISN
         Sent synAck = h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
@@ -366,7 +366,7 @@ public class RetransmissionTests
     [Fact]
     public void Karn_rule_takes_no_rtt_sample_from_a_syn_ack_sent_again_for_a_retransmitted_syn()
     {
-        (Harness h, TcpListener listener) = SynReceived(); // SYN-ACK at t = 0, lost
+        (Harness h, TcpPassiveOpen listener) = SynReceived(); // SYN-ACK at t = 0, lost
         h.AdvanceTo(Ms(500));
         h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions);
         h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1); // SYN-ACK again at 0.5 s
@@ -383,7 +383,7 @@ public class RetransmissionTests
     [Fact]
     public void Rto_is_reinitialized_to_3_s_when_data_starts_after_a_syn_ack_retransmission_timeout()
     {
-        (Harness h, TcpListener listener) = SynReceived();
+        (Harness h, TcpPassiveOpen listener) = SynReceived();
         Assert.Equal(S(1), h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1); // the timer expired awaiting the ACK of our SYN
         h.AdvanceTo(Ms(1100));

@@ -24,7 +24,7 @@ public class ReviewRegressionTests
     [Fact]
     public void Closing_a_listener_resets_its_half_open_connections()
     {
-        (Harness h, TcpListener listener) = SynReceived();
+        (Harness h, TcpPassiveOpen listener) = SynReceived();
         listener.Close();
         h.Poll();
         h.Expect(TcpFlags.Rst | TcpFlags.Ack, Isn + 1);

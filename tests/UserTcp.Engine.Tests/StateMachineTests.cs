@@ -34,7 +34,7 @@ public class StateMachineTests
     [Fact]
     public void Final_ack_moves_syn_received_to_established_and_into_the_accept_queue()
     {
-        (Harness h, TcpListener listener) = SynReceived();
+        (Harness h, TcpPassiveOpen listener) = SynReceived();
         Assert.False(listener.TryAccept(out _));
         h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502);
         Assert.True(listener.TryAccept(out TcpConnection c));
@@ -217,7 +217,7 @@ public class StateMachineTests
     [Fact]
     public void Rst_in_syn_received_from_a_listener_returns_to_listen_silently()
     {
-        (Harness h, TcpListener listener) = SynReceived();
+        (Harness h, TcpPassiveOpen listener) = SynReceived();
         h.Send(TcpFlags.Rst, PeerIsn + 1);
         Assert.Empty(h.Engine.Connections);
         Assert.Equal(0, listener.SynQueueLength);

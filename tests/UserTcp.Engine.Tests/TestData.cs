@@ -42,7 +42,7 @@ internal static class TestData
     public static (Harness H, TcpConnection C) EstablishedAfter(TimeSpan rtt, TcpConfig? config = null, TcpOptions? peerSynOptions = null)
     {
         var h = new Harness(config);
-        TcpListener listener = h.Engine.Listen(Harness.LocalPort);
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
         h.Send(TcpFlags.Syn, PeerIsn, options: peerSynOptions ?? PeerSynOptions);
         h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
         h.AdvanceTo(rtt);

@@ -24,7 +24,7 @@ public class BulkTransferTests
         var configA = new TcpConfig { InitialSequenceNumber = _ => 0xFFFF_0000, RandomSeed = 1 };
         var configB = new TcpConfig { InitialSequenceNumber = _ => 0xFFFF_F000, RandomSeed = 2 };
         using var sim = new Simulation(configA, configB, faults, faults, seed: (int)(loss * 1000) + 7, name: $"Bulk_{loss:0.00}");
-        TcpListener listener = sim.B.Engine.Listen(80);
+        TcpPassiveOpen listener = sim.B.Engine.Listen(80);
         TcpConnection clientSide = sim.A.Engine.Connect(new IpEndpoint(Simulation.AddressB, 80));
         var client = new StreamApp(clientSide, TenMegabytes, seed: 11);
         StreamApp? server = null;

@@ -42,7 +42,7 @@ public class HarnessTests
     public void Bulk_transfer_in_steady_state_allocates_nothing_per_segment()
     {
         using var sim = new Simulation(capture: false); // the in-memory pcap would grow with every packet
-        TcpListener listener = sim.B.Engine.Listen(80);
+        TcpPassiveOpen listener = sim.B.Engine.Listen(80);
         TcpConnection a = sim.A.Engine.Connect(new IpEndpoint(Simulation.AddressB, 80));
         TcpConnection? b = null;
         sim.RunUntil(() => listener.TryAccept(out b), TimeSpan.FromSeconds(5));

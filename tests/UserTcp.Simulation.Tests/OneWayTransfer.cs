@@ -14,7 +14,7 @@ internal readonly record struct TransferResult(long Bytes, TimeSpan Elapsed, int
 internal sealed class OneWayTransfer
 {
     private readonly Simulation _simulation;
-    private readonly TcpListener _listener;
+    private readonly TcpPassiveOpen _listener;
     private readonly byte[] _chunk = new byte[256 * 1024];
     private readonly byte[] _sink = new byte[256 * 1024];
     private readonly TimeSpan _start;

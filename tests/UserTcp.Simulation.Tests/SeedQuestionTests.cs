@@ -14,7 +14,7 @@ public class SeedQuestionTests
     /// <summary>Connects A to B:80 and exchanges a few bytes each way, so both sides are ESTABLISHED with data behind them.</summary>
     private static (TcpConnection A, TcpConnection B) Open(Simulation sim)
     {
-        TcpListener listener = sim.B.Engine.Listen(80);
+        TcpPassiveOpen listener = sim.B.Engine.Listen(80);
         TcpConnection a = sim.A.Engine.Connect(new IpEndpoint(Simulation.AddressB, 80));
         TcpConnection? b = null;
         sim.RunUntil(() => listener.TryAccept(out b), TimeSpan.FromSeconds(10));

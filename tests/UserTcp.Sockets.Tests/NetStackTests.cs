@@ -209,10 +209,10 @@ public sealed class ConnectionOptionsTests : IAsyncLifetime
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         // The server accepts with a 4 KiB receive buffer; nobody reads, so its window closes at 4 KiB.
-        using UserTcpListener listener = _server.Listen(80, options: new ConnectionOptions { ReceiveBufferSize = 4096 });
+        using UserTcpListener listener = _server.Listen(80, options: new UserTcpConnectionOptions { ReceiveBufferSize = 4096 });
         Task<UserTcpConnection> accepted = listener.AcceptAsync(timeout.Token);
         await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 2), 80),
-            new ConnectionOptions { SendBufferSize = 8192, NoDelay = true }, timeout.Token);
+            new UserTcpConnectionOptions { SendBufferSize = 8192, NoDelay = true }, timeout.Token);
         await using UserTcpConnection server = await accepted;
         Assert.True(client.NoDelay);
 
@@ -222,7 +222,7 @@ public sealed class ConnectionOptionsTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await client.WriteAsync(new byte[1], blocked.Token));
         Assert.Equal(4096, Assert.Single(_server.Snapshot()).ReceiveQueue);
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _client.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 2), 80),
-            new ConnectionOptions { ReceiveBufferSize = 0 }, timeout.Token));
+            new UserTcpConnectionOptions { ReceiveBufferSize = 0 }, timeout.Token));
     }
 }
 

@@ -11,7 +11,7 @@ public sealed class PumpedStackTests
 {
     private static readonly IpEndpoint Server80 = new(PumpedPair.ServerAddress, 80);
 
-    private static async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connected(PumpedPair net, ConnectionOptions? options = null)
+    private static async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connected(PumpedPair net, UserTcpConnectionOptions? options = null)
     {
         UserTcpListener listener = net.Server.Listen(80);
         Task<UserTcpConnection> accepted = listener.AcceptAsync();
@@ -145,7 +145,7 @@ public sealed class PumpedStackTests
     public async Task A_pending_write_finishes_as_the_peers_acks_free_the_send_buffer()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net, new ConnectionOptions { SendBufferSize = 4096 });
+        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net, new UserTcpConnectionOptions { SendBufferSize = 4096 });
         byte[] data = new byte[20_000];
         for (int i = 0; i < data.Length; i++) data[i] = (byte)i;
         ValueTask write = client.WriteAsync(data);
@@ -187,7 +187,7 @@ public sealed class PumpedStackTests
     public async Task Options_set_on_a_listener_after_listen_apply_to_the_connections_it_accepts_next()
     {
         await using var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80, options: new ConnectionOptions { ReceiveBufferSize = 8192 });
+        using UserTcpListener listener = net.Server.Listen(80, options: new UserTcpConnectionOptions { ReceiveBufferSize = 8192 });
         listener.Options = listener.Options with { NoDelay = true, Linger = TimeSpan.Zero };
         Assert.Throws<InvalidOperationException>(() => listener.Options = listener.Options with { ReceiveBufferSize = 4096 });
         net.Client.Connect(Server80);
@@ -229,7 +229,7 @@ public sealed class PumpedStackTests
     {
         var events = new EventRecorder();
         await using var net = new PumpedPair(clientEvents: events);
-        (_, UserTcpConnection client, _) = await Connected(net, new ConnectionOptions
+        (_, UserTcpConnection client, _) = await Connected(net, new UserTcpConnectionOptions
         {
             KeepAlive = true,
             KeepAliveIdle = TimeSpan.FromSeconds(10),
@@ -254,7 +254,7 @@ public sealed class PumpedStackRegressionTests
         // new connection's events for the old one's.
         await using var net = new PumpedPair();
         using UserTcpListener listener = net.Server.Listen(80);
-        var fixedPort = new ConnectionOptions { LocalPort = 5000 };
+        var fixedPort = new UserTcpConnectionOptions { LocalPort = 5000 };
         for (int round = 0; round < 3; round++)
         {
             Task<UserTcpConnection> accepted = listener.AcceptAsync();

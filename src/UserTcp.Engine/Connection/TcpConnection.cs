@@ -45,7 +45,7 @@ public sealed partial class TcpConnection
     // A RST goes out when the engine dispatches this closed connection.
     private bool _pendingReset;
 
-    internal TcpConnection(TcpEngine engine, FourTuple id, TcpConfig config, SeqNumber iss, TcpListener? listener, uint timestampOffset)
+    internal TcpConnection(TcpEngine engine, FourTuple id, TcpConfig config, SeqNumber iss, TcpPassiveOpen? listener, uint timestampOffset)
     {
         _engine = engine;
         _config = config;
@@ -66,11 +66,12 @@ public sealed partial class TcpConnection
     public FourTuple Id { get; }
     public IpEndpoint LocalEndpoint => Id.Local;
     public IpEndpoint RemoteEndpoint => Id.Remote;
-    public TcpState State { get; private set; }
+    // The BCL enum's default is Unknown; a new TCB starts in CLOSED (RFC 9293 §3.3.2).
+    public TcpState State { get; private set; } = TcpState.Closed;
     /// <summary>Why the connection failed; None while it has not.</summary>
     public TcpError Error { get; private set; }
     /// <summary>The listener that made this connection by passive open; null for active opens.</summary>
-    public TcpListener? Listener { get; }
+    public TcpPassiveOpen? Listener { get; }
 
     /// <summary>ISS: our initial send sequence number.</summary>
     public SeqNumber Iss => _sender.Iss;

@@ -81,7 +81,7 @@ public sealed class LabSession
     /// Opens a connection: the kernel connects to UserTcp listening on <paramref name="port"/> (<paramref name="kernelConnects"/>),
     /// or UserTcp connects to the kernel listening there. Returns both ends once both are established.
     /// </summary>
-    public async Task<LabConnection> OpenAsync(ushort port, bool kernelConnects = true, ConnectionOptions? options = null)
+    public async Task<LabConnection> OpenAsync(ushort port, bool kernelConnects = true, UserTcpConnectionOptions? options = null)
     {
         TimeSpan timeout = TimeSpan.FromSeconds(10);
         if (kernelConnects)

@@ -34,7 +34,7 @@ public sealed class CloseWaitLeak : LabScenario
     public override async Task RunAsync(LabSession s)
     {
         bool kernelLeaks = s.Role == LabRole.UserTcpActive;
-        var guarded = new UserTcp.Sockets.ConnectionOptions { Tcp = s.Stack.TcpConfig with { CloseWaitTimeout = GuardTimeout } };
+        var guarded = new UserTcp.Sockets.UserTcpConnectionOptions { Tcp = s.Stack.TcpConfig with { CloseWaitTimeout = GuardTimeout } };
         for (int i = 0; i < Clients; i++)
         {
             bool guard = !kernelLeaks && i % 2 == 1;

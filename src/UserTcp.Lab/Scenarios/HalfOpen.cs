@@ -41,7 +41,7 @@ public sealed class HalfOpen : LabScenario
     public override async Task RunAsync(LabSession s)
     {
         LabConnection data = await s.OpenAsync(DataPort).ConfigureAwait(false);
-        LabConnection idle = await s.OpenAsync(IdlePort, options: new ConnectionOptions { KeepAlive = s.Role == LabRole.UserTcpPassive }).ConfigureAwait(false);
+        LabConnection idle = await s.OpenAsync(IdlePort, options: new UserTcpConnectionOptions { KeepAlive = s.Role == LabRole.UserTcpPassive }).ConfigureAwait(false);
         if (s.Role == LabRole.UserTcpActive)
         {
             // UserTcp forgets both; the kernel keeps them.

@@ -62,7 +62,7 @@ public sealed record UserTcpHttpOptions
     /// Socket options for every connection (buffer sizes, keepalive). NoDelay is on by default, as on the sockets
     /// HttpClient opens itself: a request's last segment should not wait for an ACK.
     /// </summary>
-    public ConnectionOptions Connection { get; init; } = new() { NoDelay = true };
+    public UserTcpConnectionOptions Connection { get; init; } = new() { NoDelay = true };
 
     /// <summary>
     /// Turns a host name that is not an IPv4 literal into an address (UserTcp has no DNS client of its own); null: such

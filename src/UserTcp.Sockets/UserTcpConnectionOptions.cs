@@ -3,12 +3,12 @@ using UserTcp.Engine;
 namespace UserTcp.Sockets;
 
 /// <summary>
-/// Per-connection socket options set before the connection exists: for <see cref="NetStack.ConnectAsync(IpEndpoint, ConnectionOptions?, CancellationToken)"/>,
+/// Per-connection socket options set before the connection exists: for <see cref="NetStack.ConnectAsync(IpEndpoint, UserTcpConnectionOptions?, CancellationToken)"/>,
 /// or on a listener for the connections it accepts (what setsockopt does before connect() or listen()). Null keeps
 /// the stack's value (<see cref="NetStackOptions.Tcp"/>). The limits are Linux's; a value outside them throws
 /// <see cref="ArgumentOutOfRangeException"/> when it is set (setsockopt's EINVAL).
 /// </summary>
-public sealed record ConnectionOptions
+public sealed record UserTcpConnectionOptions
 {
     /// <summary>The most TCP_KEEPIDLE and TCP_KEEPINTVL accept, in seconds (Linux MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL).</summary>
     public const int MaxKeepAliveSeconds = 32767;

@@ -5,13 +5,13 @@ namespace UserTcp.Engine;
 /// reached ESTABLISHED wait in the accept queue. Both are bounded by the backlog, as listen(2)'s backlog bounds
 /// Linux's accept queue; a SYN beyond the SYN queue is dropped, so the peer retries.
 /// </summary>
-public sealed class TcpListener
+public sealed class TcpPassiveOpen
 {
     private readonly TcpEngine _engine;
     // Established connections not yet accepted, oldest first; Count <= Backlog.
     private readonly Queue<TcpConnection> _acceptQueue = new();
 
-    internal TcpListener(TcpEngine engine, IpEndpoint local, int backlog, TcpConfig connectionConfig)
+    internal TcpPassiveOpen(TcpEngine engine, IpEndpoint local, int backlog, TcpConfig connectionConfig)
     {
         _engine = engine;
         LocalEndpoint = local;
