@@ -264,6 +264,8 @@ public sealed partial class TcpConnection
             _synDue = false;
             SetState(TcpState.Established, TcpCause.AckOfSyn);
             EnterEstablished(now);
+            // Data or a FIN queued during the handshake goes now, or waits on the persist timer when the window is shut.
+            _engine.MarkPending(this);
             if (Listener is not null)
             {
                 InSynQueue = false;
