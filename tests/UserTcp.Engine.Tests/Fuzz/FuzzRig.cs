@@ -63,7 +63,7 @@ internal sealed class FuzzRig : IPacketTransmitter
 
     private readonly TcpEngine _engine;
     private readonly EventLog _events;
-    private readonly TcpListener? _listener;
+    private readonly TcpPassiveOpen? _listener;
     private readonly List<FourTuple> _known = [];
     private readonly Dictionary<FourTuple, PeerView> _views = [];
     private readonly Dictionary<FourTuple, uint> _ourTsVals = [];
@@ -76,7 +76,7 @@ internal sealed class FuzzRig : IPacketTransmitter
     private int _outputThisStep;
     private string _step = "setup";
 
-    private FuzzRig(Harness h, TcpListener? listener, TcpConnection? main)
+    private FuzzRig(Harness h, TcpPassiveOpen? listener, TcpConnection? main)
     {
         _engine = h.Engine;
         _events = h.Log;
@@ -117,7 +117,7 @@ internal sealed class FuzzRig : IPacketTransmitter
                 (Harness h1, TcpConnection c1) = Fixtures.SynSent(config);
                 return new FuzzRig(h1, null, c1);
             case 2:
-                (Harness h2, TcpListener l2) = Fixtures.SynReceived(config);
+                (Harness h2, TcpPassiveOpen l2) = Fixtures.SynReceived(config);
                 return new FuzzRig(h2, l2, null);
         }
         (Harness h, TcpConnection c) = start switch
