@@ -1,5 +1,6 @@
 using UserTcp.Engine;
 using UserTcp.Lab;
+using UserTcp.Link;
 using UserTcp.Live;
 using UserTcp.Services;
 using UserTcp.Sockets;
@@ -44,7 +45,11 @@ internal sealed class LiveStack : IAsyncDisposable
     /// <summary>Cancelled when the test's time is up.</summary>
     public CancellationToken Token => _bound.Token;
 
-    public static LiveStack Start(TimeSpan? bound = null, bool recordSegments = true, string? pcapPath = null, TcpConfig? tcp = null, bool services = false)
+    /// <summary>The fault injector on the device, when faults were given.</summary>
+    public FaultInjectingDevice? Faults => _live.Faults;
+
+    public static LiveStack Start(TimeSpan? bound = null, bool recordSegments = true, string? pcapPath = null, TcpConfig? tcp = null, bool services = false,
+        IReadOnlyList<FaultRule>? faults = null, int faultSeed = 1)
     {
         NetNamespace ns = NetNamespace.Create();
         try
@@ -57,6 +62,8 @@ internal sealed class LiveStack : IAsyncDisposable
                 Tcp = tcp ?? new TcpConfig { TimeWait = ShortTimeWait, FinWait2Timeout = TimeSpan.FromSeconds(5) },
                 CloseOnDispose = CloseMode.Reset,
                 Events = events,
+                Faults = faults ?? [],
+                FaultSeed = faultSeed,
             }.Start();
             ServiceHost? host = services ? ServiceHost.Start(live.Stack) : null;
             return new LiveStack(ns, live, host, events, pcapPath, bound ?? TimeSpan.FromSeconds(60));
