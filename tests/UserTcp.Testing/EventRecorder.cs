@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using UserTcp.Engine;
+using UserTcp.Wire;
 
 namespace UserTcp.Testing;
 
@@ -15,4 +16,22 @@ public sealed class EventRecorder : ITcpEventSink
     /// <summary>The states a connection entered, in order.</summary>
     public IReadOnlyList<TcpState> StatesOf(FourTuple connection) =>
         [.. Events.Where(e => e.Kind == TcpEventKind.StateChanged && e.Connection == connection).Select(e => e.NewState)];
+
+    /// <summary>The connections this stack had to <paramref name="port"/> (its local port for a server, the remote for a client).</summary>
+    public IReadOnlyList<FourTuple> Connections(ushort port) =>
+        [.. Events.Where(e => e.Kind == TcpEventKind.StateChanged && e.NewState == TcpState.Established
+            && (e.Connection.Local.Port == port || e.Connection.Remote.Port == port)).Select(e => e.Connection).Distinct()];
+
+    /// <summary>The segments this stack sent on <paramref name="connection"/> that carry <paramref name="flag"/>, retransmissions included.</summary>
+    public int Sent(FourTuple connection, TcpFlags flag) =>
+        Events.Count(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == connection && (e.Segment.Flags & flag) != 0);
+
+    /// <summary>The retransmissions (timeout, fast retransmit, loss probe) this stack made on <paramref name="connection"/> that carry <paramref name="flag"/>.</summary>
+    public int Retransmitted(FourTuple connection, TcpFlags flag) =>
+        Events.Count(e => e.Kind == TcpEventKind.Retransmission && e.Connection == connection && (e.Segment.Flags & flag) != 0);
+
+    /// <summary>The distinct sequence numbers of the FINs this stack sent on <paramref name="connection"/> (one, however often it went out).</summary>
+    public IReadOnlyList<SeqNumber> FinSequenceNumbers(FourTuple connection) =>
+        [.. Events.Where(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == connection && (e.Segment.Flags & TcpFlags.Fin) != 0)
+            .Select(e => e.Segment.Seq + e.Segment.PayloadLength).Distinct()];
 }
