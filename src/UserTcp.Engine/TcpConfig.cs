@@ -112,6 +112,18 @@ public sealed record TcpConfig
     /// </summary>
     public int QuickAcks { get; init; } = Receiver.MaxQuickAcks;
     /// <summary>
+    /// At most one ACK per this interval answers unacceptable segments without data on one connection: challenge ACKs
+    /// (RFC 5961 §7, per connection) and duplicate ACKs for out-of-window or PAWS-rejected segments (Linux
+    /// net.ipv4.tcp_invalid_ratelimit, 500 ms). Zero: no limit.
+    /// </summary>
+    public TimeSpan InvalidAckInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>
+    /// Challenge ACKs per second for the whole stack (RFC 5961 §7; Linux net.ipv4.tcp_challenge_ack_limit), on top of
+    /// the per-connection limit. <see cref="int.MaxValue"/>, Linux's default since 6.0, turns it off. Read from the
+    /// engine's configuration.
+    /// </summary>
+    public int ChallengeAckLimit { get; init; } = int.MaxValue;
+    /// <summary>
     /// Null (the default): the secrets behind ISNs, ephemeral ports, TSval offsets and SYN cookies come from the
     /// operating system's cryptographic generator, new for every engine (RFC 6528, RFC 6056). A number: they come from
     /// this seed, so the same inputs give the same ISNs and ports — only for simulations and scripts that must repeat.

@@ -30,11 +30,14 @@ public sealed class TcpEngine
         _secrets = new StackSecrets(Config.RandomSeed);
         _isns = new IsnGenerator(_secrets);
         _ephemeralPorts = new EphemeralPorts(_secrets);
+        ChallengeAcks = new ChallengeAckLimiter(Config.ChallengeAckLimit, _secrets.Random);
     }
 
     public Ipv4Address Address { get; }
     public TcpConfig Config { get; }
     public EngineCounters Counters { get; } = new();
+    /// <summary>The stack-wide challenge-ACK budget (RFC 5961 §7).</summary>
+    internal ChallengeAckLimiter ChallengeAcks { get; }
     /// <summary>Every connection's next deadline, earliest first.</summary>
     internal TimerQueue Timers { get; } = new();
     /// <summary>The instant of the latest Receive or Poll: user calls between them are stamped with it.</summary>
@@ -99,6 +102,7 @@ public sealed class TcpEngine
             Counters.PacketsNotForUs++;
             return;
         }
+        Counters.Count(MibCounter.TcpInSegs);
         var id = new FourTuple(new IpEndpoint(ip.Destination, seg.DestinationPort), new IpEndpoint(ip.Source, seg.SourcePort));
         Emit(new TcpEvent(now, TcpEventKind.SegmentIn, id, Segment: SegmentSummary.From(seg)));
 
@@ -158,6 +162,7 @@ public sealed class TcpEngine
         if (!listener.HasRoomForSyn)
         {
             Counters.ListenOverflows++;
+            Counters.Count(MibCounter.TcpExtListenDrops);
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.SynQueueFull, SegmentSummary.From(seg)));
             return;
         }
@@ -255,7 +260,13 @@ public sealed class TcpEngine
 
     internal Span<byte> PayloadScratch => _payloadScratch;
 
-    internal void Emit(in TcpEvent tcpEvent) => _events?.OnEvent(tcpEvent);
+    internal void Emit(in TcpEvent tcpEvent)
+    {
+        // The counters read the same events as everyone else: drops by cause, the Tcp group's transitions.
+        if (tcpEvent.Kind == TcpEventKind.Dropped) Counters.CountDropped(tcpEvent.Cause);
+        else if (tcpEvent.Kind == TcpEventKind.StateChanged) Counters.CountTransition(tcpEvent.OldState, tcpEvent.NewState);
+        _events?.OnEvent(tcpEvent);
+    }
 
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
     internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) => TransmitFor(connection.Id, segment);

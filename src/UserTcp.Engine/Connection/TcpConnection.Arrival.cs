@@ -99,7 +99,8 @@ public sealed partial class TcpConnection
         TcpTimestamp? timestamp = _options.Timestamps ? seg.Options.Timestamp : null;
         if (timestamp is TcpTimestamp old && !seg.Has(TcpFlags.Rst) && _timestamps.IsOld(old.Value, now))
         {
-            _receiver.AckNow = true;
+            _engine.Counters.Count(MibCounter.TcpExtPAWSEstabRejected);
+            AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedPAWS);
             Drop(now, seg, TcpCause.PawsRejected);
             return;
         }
@@ -113,7 +114,9 @@ public sealed partial class TcpConnection
             if (!seg.Has(TcpFlags.Rst))
             {
                 _receiver.NoteUnacceptable(seq, seg.Payload.Length); // RFC 2883: a D-SACK tells the peer it was a duplicate
-                _receiver.AckNow = true; // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+                // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; a SYN gets a challenge ACK (RFC 5961 §4), as Linux's syn_challenge.
+                if (seg.Has(TcpFlags.Syn)) ChallengeSyn(now);
+                else AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedSeq);
                 Drop(now, seg, TcpCause.OutsideWindow);
             }
             else
@@ -134,7 +137,7 @@ public sealed partial class TcpConnection
         // Fourth: a SYN in a synchronized state draws a challenge ACK (RFC 5961 §4, RFC 9293 §3.10.7.4).
         if (seg.Has(TcpFlags.Syn) && (State != TcpState.SynReceived || seq != Irs))
         {
-            _receiver.AckNow = true;
+            ChallengeSyn(now);
             Drop(now, seg, TcpCause.SynInSynchronizedState);
             return;
         }
@@ -208,7 +211,7 @@ public sealed partial class TcpConnection
     {
         if (seg.SequenceNumber != RcvNxt)
         {
-            _receiver.AckNow = true;
+            SendChallengeAck(now);
             Drop(now, seg, TcpCause.ResetNotExact);
             return;
         }
@@ -274,12 +277,7 @@ public sealed partial class TcpConnection
             return true;
         }
 
-        if (ack > SndMax)
-        {
-            _receiver.AckNow = true;
-            Drop(now, seg, TcpCause.AckOfUnsentData);
-            return false;
-        }
+        if (!AckIsAcceptable(now, seg)) return false;
 
         uint window = (uint)seg.Window << _options.SendWindowShift;
         if (ack >= SndUna)

@@ -2,10 +2,123 @@ using UserTcp.Wire;
 
 namespace UserTcp.Engine;
 
-/// <summary>What the engine has seen and done, for the lab, logs and tests that count.</summary>
+/// <summary>
+/// Counters named as Linux's SNMP and netstat MIBs name them (`nstat -az`: the Ip, Icmp and Tcp groups of RFC 4293,
+/// RFC 4022 and Linux's TcpExt), so a reader who knows one knows the other. Those without a Linux counterpart start
+/// with UserTcp. Each counts events, except the gauges noted.
+/// </summary>
+public enum MibCounter
+{
+    /// <summary>Every packet handed to the engine.</summary>
+    IpInReceives,
+    /// <summary>IPv4 headers that did not parse (version, IHL, total length, header checksum).</summary>
+    IpInHdrErrors,
+    /// <summary>Packets shorter than their headers claim.</summary>
+    IpInTruncatedPkts,
+    /// <summary>Packets for another address than the stack's.</summary>
+    IpInAddrErrors,
+    /// <summary>Packets of a protocol other than TCP and ICMP.</summary>
+    IpInUnknownProtos,
+    /// <summary>IP fragments, which UserTcp refuses rather than reassembles (docs/design.md "Wire format").</summary>
+    IpReasmFails,
+
+    /// <summary>ICMP messages received, valid or not (RFC 792).</summary>
+    IcmpInMsgs,
+    /// <summary>ICMP messages that did not parse, or whose quoted packet did not.</summary>
+    IcmpInErrors,
+    IcmpInCsumErrors,
+    IcmpInDestUnreachs,
+    IcmpInTimeExcds,
+    IcmpInParmProbs,
+    IcmpInEchos,
+    IcmpOutMsgs,
+    IcmpOutEchoReps,
+
+    /// <summary>Connections that went SYN-SENT from CLOSED (connect()).</summary>
+    TcpActiveOpens,
+    /// <summary>Connections that went SYN-RECEIVED from LISTEN, or ESTABLISHED from a SYN cookie.</summary>
+    TcpPassiveOpens,
+    /// <summary>SYN-SENT or SYN-RECEIVED straight to CLOSED.</summary>
+    TcpAttemptFails,
+    /// <summary>ESTABLISHED or CLOSE-WAIT straight to CLOSED (a reset, an abort, a timeout).</summary>
+    TcpEstabResets,
+    /// <summary>Gauge: connections in ESTABLISHED or CLOSE-WAIT now.</summary>
+    TcpCurrEstab,
+    /// <summary>TCP segments received that parsed (for us).</summary>
+    TcpInSegs,
+    /// <summary>TCP segments sent, retransmissions not included (RFC 4022 tcpOutSegs).</summary>
+    TcpOutSegs,
+    TcpRetransSegs,
+    /// <summary>TCP segments that did not parse (checksum, data offset, options).</summary>
+    TcpInErrs,
+    TcpOutRsts,
+    TcpInCsumErrors,
+
+    /// <summary>SYNs or final ACKs dropped because a listener's queue was full.</summary>
+    TcpExtListenOverflows,
+    /// <summary>Everything a listener dropped, overflows included.</summary>
+    TcpExtListenDrops,
+    /// <summary>SYN-ACKs sent with a SYN cookie instead of a SYN-queue entry.</summary>
+    TcpExtSyncookiesSent,
+    /// <summary>ACKs that carried a valid SYN cookie and made a connection.</summary>
+    TcpExtSyncookiesRecv,
+    /// <summary>ACKs to a listener in a SYN flood whose cookie did not check out.</summary>
+    TcpExtSyncookiesFailed,
+    /// <summary>SYNs answered with a cookie because the SYN queue was full.</summary>
+    TcpExtTCPReqQFullDoCookies,
+    /// <summary>SYNs dropped because the SYN queue was full and cookies are off.</summary>
+    TcpExtTCPReqQFullDrop,
+    /// <summary>Retransmitted SYNs and SYN-ACKs.</summary>
+    TcpExtTCPSynRetrans,
+    /// <summary>Challenge ACKs sent (RFC 5961 §3, §4, §5).</summary>
+    TcpExtTCPChallengeACK,
+    /// <summary>SYNs in a synchronized state (each answered by a challenge ACK unless rate-limited).</summary>
+    TcpExtTCPSYNChallenge,
+    /// <summary>Challenge ACKs not sent: the per-connection or per-stack rate limit (RFC 5961 §7).</summary>
+    TcpExtTCPACKSkippedChallenge,
+    /// <summary>ACKs for out-of-window segments without data not sent: the per-connection rate limit.</summary>
+    TcpExtTCPACKSkippedSeq,
+    /// <summary>ACKs for PAWS-rejected segments without data not sent: the per-connection rate limit.</summary>
+    TcpExtTCPACKSkippedPAWS,
+    /// <summary>Segments rejected by PAWS (RFC 7323 §5) on a synchronized connection.</summary>
+    TcpExtPAWSEstabRejected,
+    /// <summary>ICMP errors whose quoted sequence number lies outside SND.UNA..SND.NXT (RFC 5927 §4.1), ignored.</summary>
+    TcpExtOutOfWindowIcmps,
+    /// <summary>Out-of-order data dropped because the connection held its cap of it.</summary>
+    TcpExtTCPOFODrop,
+    /// <summary>Connections that closed without a TIME-WAIT because the TIME-WAIT cap was reached (tcp_max_tw_buckets).</summary>
+    TcpExtTCPTimeWaitOverflow,
+    /// <summary>Connections refused or dropped for want of buffer memory (the stack's total cap).</summary>
+    TcpExtTCPAbortOnMemory,
+    /// <summary>Connections given up after retransmissions, probes or keepalives ran out.</summary>
+    TcpExtTCPAbortOnTimeout,
+    /// <summary>Connections reset because data arrived after the application closed (RFC 2525 §2.17).</summary>
+    TcpExtTCPAbortOnData,
+    /// <summary>Connections reset because the application closed with unread data.</summary>
+    TcpExtTCPAbortOnClose,
+
+    /// <summary>SYNs dropped because the stack held its cap of connections.</summary>
+    UserTcpConnectionLimitDrops,
+    /// <summary>Path MTU decreases taken from ICMP fragmentation-needed errors (RFC 1191).</summary>
+    UserTcpPathMtuDecreases,
+    /// <summary>Connections aborted by an ICMP hard error in SYN-SENT (RFC 1122 §4.2.3.9).</summary>
+    UserTcpIcmpHardErrors,
+    /// <summary>ICMP soft errors recorded on a connection (reported only if it later times out).</summary>
+    UserTcpIcmpSoftErrors,
+    /// <summary>ICMP errors that named no connection of ours.</summary>
+    UserTcpIcmpNoConnection,
+}
+
+/// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
 public sealed class EngineCounters
 {
-    private readonly long[] _malformed = new long[Enum.GetValues<WireError>().Length];
+    private static readonly MibCounter[] AllMib = Enum.GetValues<MibCounter>();
+    private static readonly WireError[] AllWireErrors = Enum.GetValues<WireError>();
+    private static readonly TcpCause[] AllCauses = Enum.GetValues<TcpCause>();
+
+    private readonly long[] _malformed = new long[AllWireErrors.Length];
+    private readonly long[] _mib = new long[AllMib.Length];
+    private readonly long[] _dropped = new long[AllCauses.Length];
 
     public long PacketsReceived { get; internal set; }
     public long SegmentsSent { get; internal set; }
@@ -22,5 +135,86 @@ public sealed class EngineCounters
     public long Malformed(WireError error) => _malformed[(int)error];
     public long MalformedTotal => _malformed.Sum();
 
-    internal void CountMalformed(WireError error) => _malformed[(int)error]++;
+    /// <summary>Segments and packets dropped (each with a Dropped event), by cause.</summary>
+    public long Dropped(TcpCause cause) => _dropped[(int)cause];
+
+    /// <summary>One counter as Linux names it.</summary>
+    public long this[MibCounter counter] => counter switch
+    {
+        MibCounter.IpInReceives => PacketsReceived,
+        MibCounter.IpInAddrErrors => PacketsNotForUs,
+        MibCounter.TcpOutSegs => SegmentsSent - Retransmissions,
+        MibCounter.TcpRetransSegs => Retransmissions,
+        MibCounter.TcpOutRsts => ResetsSent,
+        MibCounter.TcpExtListenOverflows => ListenOverflows,
+        _ => _mib[(int)counter],
+    };
+
+    /// <summary>
+    /// Every counter as `nstat -az` would print it: the MIB counters in order, then UserTcp's reasons for each
+    /// malformed packet (UserTcpMalformedBadTcpChecksum, ...) and each dropped segment (UserTcpDropOutsideWindow, ...).
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, long>> Snapshot()
+    {
+        var all = new List<KeyValuePair<string, long>>(AllMib.Length + AllWireErrors.Length + AllCauses.Length);
+        foreach (MibCounter counter in AllMib) all.Add(new(counter.ToString(), this[counter]));
+        foreach (WireError error in AllWireErrors)
+        {
+            if (error != WireError.None) all.Add(new($"UserTcpMalformed{error}", _malformed[(int)error]));
+        }
+        foreach (TcpCause cause in AllCauses)
+        {
+            // Every reason a segment is refused, zero or not; any other cause only when something was dropped for it.
+            bool dropCause = cause is > TcpCause.Malformed and <= TcpCause.PawsRejected or TcpCause.AckTooOld;
+            if (dropCause || _dropped[(int)cause] > 0) all.Add(new($"UserTcpDrop{cause}", _dropped[(int)cause]));
+        }
+        return all;
+    }
+
+    internal void Count(MibCounter counter, long by = 1) => _mib[(int)counter] += by;
+
+    internal void CountMalformed(WireError error)
+    {
+        _malformed[(int)error]++;
+        MibCounter? aggregate = error switch
+        {
+            WireError.Truncated => MibCounter.IpInTruncatedPkts,
+            WireError.BadVersion or WireError.BadIhl or WireError.BadTotalLength or WireError.BadHeaderChecksum => MibCounter.IpInHdrErrors,
+            WireError.Fragment => MibCounter.IpReasmFails,
+            WireError.NotTcp => MibCounter.IpInUnknownProtos,
+            WireError.BadDataOffset or WireError.MalformedOption => MibCounter.TcpInErrs,
+            WireError.BadTcpChecksum => MibCounter.TcpInCsumErrors,
+            _ => null,
+        };
+        if (aggregate is MibCounter counter) Count(counter);
+        if (error == WireError.BadTcpChecksum) Count(MibCounter.TcpInErrs);
+    }
+
+    internal void CountDropped(TcpCause cause)
+    {
+        _dropped[(int)cause]++;
+        switch (cause)
+        {
+            case TcpCause.AcceptQueueFull:
+                // Linux counts a final ACK that finds the accept queue full as an overflow too (tcp_v4_syn_recv_sock).
+                ListenOverflows++;
+                Count(MibCounter.TcpExtListenDrops);
+                break;
+            case TcpCause.ListenNotSyn:
+                Count(MibCounter.TcpExtListenDrops);
+                break;
+        }
+    }
+
+    /// <summary>The Tcp group's transitions (RFC 4022 §3), from each state change.</summary>
+    internal void CountTransition(TcpState from, TcpState to)
+    {
+        bool wasEstablished = from is TcpState.Established or TcpState.CloseWait;
+        bool isEstablished = to is TcpState.Established or TcpState.CloseWait;
+        if (to == TcpState.SynSent && from == TcpState.Closed) Count(MibCounter.TcpActiveOpens);
+        if (to == TcpState.SynReceived && from is TcpState.Closed or TcpState.Listen) Count(MibCounter.TcpPassiveOpens);
+        if (to == TcpState.Closed && from is TcpState.SynSent or TcpState.SynReceived) Count(MibCounter.TcpAttemptFails);
+        if (to == TcpState.Closed && wasEstablished) Count(MibCounter.TcpEstabResets);
+        if (isEstablished != wasEstablished) Count(MibCounter.TcpCurrEstab, isEstablished ? 1 : -1);
+    }
 }

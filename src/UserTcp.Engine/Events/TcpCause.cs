@@ -113,6 +113,10 @@ public enum TcpCause : byte
     RackLoss,
     /// <summary>A tail loss probe (RFC 8985 §7).</summary>
     TailLossProbe,
+
+    // ── Dropped segments (hardening, issue 11) ──
+    /// <summary>An ACK below SND.UNA − MAX.SND.WND: challenge ACK (RFC 5961 §5.2).</summary>
+    AckTooOld,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -176,13 +180,14 @@ public static class TcpCauseExtensions
         TcpCause.RetransmittedSyn => "retransmitted SYN in SYN-RECEIVED; SYN-ACK sent again",
         TcpCause.OutsideWindow => "outside the receive window; answered with an ACK",
         TcpCause.ResetOutsideWindow => "RST outside the receive window",
-        TcpCause.ResetNotExact => "RST not at RCV.NXT; challenge ACK sent (RFC 5961 §3.2)",
+        TcpCause.ResetNotExact => "RST not at RCV.NXT; challenge ACK (RFC 5961 §3.2)",
         TcpCause.ResetIgnoredInTimeWait => "RST in TIME-WAIT ignored (RFC 1337)",
-        TcpCause.SynInSynchronizedState => "SYN in a synchronized state; challenge ACK sent (RFC 5961 §4)",
+        TcpCause.SynInSynchronizedState => "SYN in a synchronized state; challenge ACK (RFC 5961 §4)",
         TcpCause.NoAck => "no ACK bit",
         TcpCause.UnacceptableAck => "unacceptable ACK; RST sent",
         TcpCause.NotSynInSynSent => "SYN-SENT: neither SYN nor an acceptable RST",
-        TcpCause.AckOfUnsentData => "ACK for data not yet sent; answered with an ACK",
+        TcpCause.AckOfUnsentData => "ACK for data not yet sent; challenge ACK (RFC 5961 §5.2)",
+        TcpCause.AckTooOld => "ACK older than SND.UNA - MAX.SND.WND; challenge ACK (RFC 5961 §5.2)",
         TcpCause.PawsRejected => "old timestamp (PAWS, RFC 7323 §5); answered with an ACK",
         TcpCause.RetransmissionTimeout => "retransmission timeout",
         TcpCause.FastRetransmit => "fast retransmit",

@@ -1,0 +1,66 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// What answers an unacceptable segment (RFC 5961, RFC 9293 §3.10.7.4): challenge ACKs and duplicate ACKs, within the
+/// per-connection limit (Linux's tcp_invalid_ratelimit) and the stack-wide challenge-ACK budget (RFC 5961 §7).
+/// </summary>
+public sealed partial class TcpConnection
+{
+    // One budget for every limited answer on this connection (Linux's last_oow_ack_time).
+    private InvalidAckLimit _invalidAcks;
+
+    /// <summary>
+    /// A challenge ACK <c>&lt;SEQ=SND.NXT&gt;&lt;ACK=RCV.NXT&gt;&lt;CTL=ACK&gt;</c> (RFC 5961 §3.2, §4.2, §5.2): the peer, if it
+    /// is really there, learns where we are; a blind attacker learns nothing. Rate-limited per connection, then per stack.
+    /// </summary>
+    private void SendChallengeAck(TimeSpan now)
+    {
+        if (!_invalidAcks.TryTake(now, _config.InvalidAckInterval) || !_engine.ChallengeAcks.TryTake(now))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtTCPACKSkippedChallenge);
+            return;
+        }
+        _engine.Counters.Count(MibCounter.TcpExtTCPChallengeACK);
+        _receiver.AckNow = true;
+    }
+
+    /// <summary>
+    /// The duplicate ACK for a segment outside the window or rejected by PAWS: always for one that carries data or a FIN
+    /// (it cannot be part of an ACK loop), otherwise within the per-connection limit, as Linux's tcp_oow_rate_limited.
+    /// </summary>
+    private void AnswerUnacceptable(TimeSpan now, in TcpSegment seg, MibCounter skipped)
+    {
+        if (seg.SegmentLength > 0 && !seg.Has(TcpFlags.Syn) || _invalidAcks.TryTake(now, _config.InvalidAckInterval))
+        {
+            _receiver.AckNow = true;
+            return;
+        }
+        _engine.Counters.Count(skipped);
+    }
+
+    /// <summary>RFC 5961 §4: a SYN on a synchronized connection is answered only by a challenge ACK.</summary>
+    private void ChallengeSyn(TimeSpan now)
+    {
+        _engine.Counters.Count(MibCounter.TcpExtTCPSYNChallenge);
+        SendChallengeAck(now);
+    }
+
+    /// <summary>
+    /// RFC 5961 §5.2: an ACK is acceptable only in SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.NXT (SND.MAX here: BSD's, see
+    /// docs/design.md "The engine"); anything else is dropped with a challenge ACK, so a blind attacker who hits the
+    /// receive window still needs to guess an ACK within the peer's largest window.
+    /// </summary>
+    private bool AckIsAcceptable(TimeSpan now, in TcpSegment seg)
+    {
+        SeqNumber ack = seg.AcknowledgmentNumber;
+        TcpCause? refused = ack > SndMax ? TcpCause.AckOfUnsentData
+            : ack < SndUna - (int)Math.Min(_sender.MaxSndWnd, int.MaxValue) ? TcpCause.AckTooOld
+            : null;
+        if (refused is not TcpCause cause) return true;
+        SendChallengeAck(now);
+        Drop(now, seg, cause);
+        return false;
+    }
+}
