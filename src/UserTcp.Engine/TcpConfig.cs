@@ -112,6 +112,11 @@ public sealed record TcpConfig
     /// </summary>
     public int QuickAcks { get; init; } = Receiver.MaxQuickAcks;
     /// <summary>
+    /// SYN cookies (RFC 4987 §3.6; Linux net.ipv4.tcp_syncookies, default 1): once a listener's SYN queue is full, SYNs
+    /// are answered with a cookie and cost nothing until the peer's ACK comes back. Read from the listener's configuration.
+    /// </summary>
+    public SynCookieMode SynCookies { get; init; } = SynCookieMode.WhenSynQueueFull;
+    /// <summary>
     /// At most one ACK per this interval answers unacceptable segments without data on one connection: challenge ACKs
     /// (RFC 5961 §7, per connection) and duplicate ACKs for out-of-window or PAWS-rejected segments (Linux
     /// net.ipv4.tcp_invalid_ratelimit, 500 ms). Zero: no limit.

@@ -7,7 +7,7 @@ namespace UserTcp.Engine;
 /// that match nothing, and the timer queue. Pure: no threads, no I/O, no clock. Every call takes <c>now</c>;
 /// <see cref="PollAt"/> says when to call <see cref="Poll"/> next. Single-owner: callers serialize access.
 /// </summary>
-public sealed class TcpEngine
+public sealed partial class TcpEngine
 {
     private readonly Dictionary<FourTuple, TcpConnection> _connections = [];
     private readonly Dictionary<ushort, TcpPassiveOpen> _listeners = [];
@@ -145,32 +145,6 @@ public sealed class TcpEngine
         Dispatch(now);
     }
 
-    // RFC 9293 §3.10.7.2: LISTEN.
-    private void OnSegmentInListen(TimeSpan now, TcpPassiveOpen listener, FourTuple id, in TcpSegment seg, SeqNumber? iss = null)
-    {
-        if (seg.Has(TcpFlags.Rst)) return; // an incoming RST is ignored
-        if (seg.Has(TcpFlags.Ack))
-        {
-            QueueReset(id, seg.AcknowledgmentNumber, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
-            return;
-        }
-        if (!seg.Has(TcpFlags.Syn))
-        {
-            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ListenNotSyn, SegmentSummary.From(seg)));
-            return;
-        }
-        if (!listener.HasRoomForSyn)
-        {
-            Counters.ListenOverflows++;
-            Counters.Count(MibCounter.TcpExtListenDrops);
-            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.SynQueueFull, SegmentSummary.From(seg)));
-            return;
-        }
-        TcpConnection connection = NewConnection(id, listener, listener.ConnectionConfig, iss);
-        listener.SynQueueLength++;
-        connection.OpenPassive(now, seg, iss is null ? TcpCause.SynInListen : TcpCause.SynReusedTimeWait);
-    }
-
     // RFC 9293 §3.10.7.1: CLOSED (no connection, no listener).
     private void OnSegmentInClosed(TimeSpan now, FourTuple id, in TcpSegment seg)
     {
@@ -186,6 +160,9 @@ public sealed class TcpEngine
         }
     }
 
+    /// <summary>Keyed per address pair, as Linux's tcp_timestamps = 1: TSvals say nothing about uptime (RFC 7323 §5.4).</summary>
+    private uint TimestampOffsetOf(FourTuple id, TcpConfig config) => config.TimestampOffset?.Invoke(id) ?? _isns.TimestampOffset(id);
+
     /// <summary>Sends a RST that belongs to no connection (or to one being refused).</summary>
     internal void QueueReset(FourTuple id, SeqNumber seq, SeqNumber ack, TcpFlags flags)
     {
@@ -194,11 +171,11 @@ public sealed class TcpEngine
         Counters.ResetsSent++;
     }
 
-    private TcpConnection NewConnection(FourTuple id, TcpPassiveOpen? listener, TcpConfig config, SeqNumber? successorIss = null)
+    /// <summary>A new connection; <paramref name="fixedIss"/> when its ISS is already chosen (a TIME-WAIT successor, a SYN cookie).</summary>
+    private TcpConnection NewConnection(FourTuple id, TcpPassiveOpen? listener, TcpConfig config, SeqNumber? fixedIss = null)
     {
-        uint iss = successorIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? _isns.InitialSequenceNumber(id, Now);
-        // Keyed per address pair, as Linux's tcp_timestamps = 1: TSvals say nothing about uptime (RFC 7323 §5.4).
-        uint timestampOffset = config.TimestampOffset?.Invoke(id) ?? _isns.TimestampOffset(id);
+        uint iss = fixedIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? _isns.InitialSequenceNumber(id, Now);
+        uint timestampOffset = TimestampOffsetOf(id, config);
         var connection = new TcpConnection(this, id, config, new SeqNumber(iss), listener, timestampOffset);
         _connections[id] = connection;
         return connection;
@@ -271,7 +248,7 @@ public sealed class TcpEngine
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
     internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) => TransmitFor(connection.Id, segment);
 
-    private void TransmitFor(FourTuple id, scoped in TcpRepr segment)
+    internal void TransmitFor(FourTuple id, scoped in TcpRepr segment)
     {
         TcpRepr withPorts = segment;
         withPorts.SourcePort = id.Local.Port;

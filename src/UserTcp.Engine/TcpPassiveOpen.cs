@@ -30,6 +30,11 @@ public sealed class TcpPassiveOpen
     /// <summary>Connections in SYN-RECEIVED made by this listener.</summary>
     public int SynQueueLength { get; internal set; }
 
+    /// <summary>When this listener last answered a SYN with a cookie; ACKs are checked for cookies until two minutes after.</summary>
+    internal TimeSpan? LastCookieSent { get; set; }
+    /// <summary>The SYN-flood warning has been logged for this listener (once, as Linux's synflood_warned).</summary>
+    internal bool SynFloodWarned { get; set; }
+
     internal bool HasRoomToAccept => _acceptQueue.Count < Backlog;
     internal bool HasRoomForSyn => SynQueueLength < Backlog;
 

@@ -187,6 +187,16 @@ internal static class LinuxSysctls
             ? (c with { EphemeralPortFirst = (ushort)first, EphemeralPortLast = (ushort)last }, $"ephemeral ports {first}-{last}")
             : null);
 
+        yield return new ConfigSysctl(V4 + "tcp_syncookies", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
+            ? (c with { SynCookies = (SynCookieMode)v }, v switch { 0 => "no SYN cookies", 1 => "SYN cookies once the SYN queue is full", _ => "SYN cookies for every SYN" })
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_invalid_ratelimit", "milliseconds", (text, c) => SysctlKnob.TryInteger(text, out long ms) && ms is >= 0 and <= int.MaxValue
+            ? (c with { InvalidAckInterval = TimeSpan.FromMilliseconds(ms) }, $"one challenge or duplicate ACK per {ms} ms per connection")
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_challenge_ack_limit", "a count per second", (text, c) => SysctlKnob.TryInteger(text, out long n) && n is >= 0 and <= int.MaxValue
+            ? (c with { ChallengeAckLimit = (int)n }, n == int.MaxValue ? "no stack-wide challenge-ACK limit" : $"about {n} challenge ACKs per second for the stack")
+            : null);
+
         // ── Behaviours UserTcp has one way (today) ──
         yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");
         yield return Fixed(V4 + "tcp_ecn", v => v == 0, "UserTcp neither requests nor accepts ECN (RFC 3168)");
@@ -202,7 +212,7 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_no_metrics_save", v => v == 1, "UserTcp keeps no metrics per destination");
         yield return Fixed(V4 + "tcp_notsent_lowat", v => v == uint.MaxValue, "UserTcp has no limit on unsent data in the send buffer");
         yield return Fixed(V4 + "tcp_fastopen", v => v == 0, "UserTcp has no TCP Fast Open (RFC 7413)");
-        yield return Fixed(V4 + "tcp_syncookies", v => v == 0, "UserTcp sends no SYN cookies");
+
         yield return Fixed(V4 + "tcp_comp_sack_nr", v => v == 0, "UserTcp sends each SACK block with its ACK; it never delays them to compress");
         yield return Fixed(V4 + "tcp_tso_win_divisor", _ => false, "UserTcp has no TSO bursts to size");
         yield return Fixed(V4 + "tcp_min_tso_segs", _ => false, "UserTcp has no TSO bursts to size");

@@ -1,26 +1,36 @@
 namespace UserTcp.Engine;
 
-/// <summary>A fixed-capacity FIFO of bytes: the send and receive buffers. Never allocates after construction.</summary>
+/// <summary>
+/// A fixed-capacity FIFO of bytes: the send and receive buffers. The array is allocated by the first write, so a
+/// connection that never carries data — a half-open one in a SYN flood — costs no buffer (docs/design.md "Security");
+/// after that it never allocates.
+/// </summary>
 internal sealed class ByteRing
 {
-    private readonly byte[] _buffer;
+    private readonly int _capacity;
+    // Null until the first write; then Length == _capacity.
+    private byte[]? _buffer;
     // Invariant: 0 <= _head < capacity and 0 <= Count <= capacity; the bytes are _buffer[_head..] then wrapped.
     private int _head;
 
-    public ByteRing(int capacity) => _buffer = new byte[capacity];
+    public ByteRing(int capacity) => _capacity = capacity;
 
-    public int Capacity => _buffer.Length;
+    public int Capacity => _capacity;
     public int Count { get; private set; }
-    public int Free => _buffer.Length - Count;
+    public int Free => _capacity - Count;
+    /// <summary>Bytes of memory the ring holds: its capacity once written to, zero before.</summary>
+    public int Allocated => _buffer?.Length ?? 0;
 
     /// <summary>Appends as much of <paramref name="data"/> as fits; returns how much.</summary>
     public int Write(ReadOnlySpan<byte> data)
     {
         int n = Math.Min(data.Length, Free);
-        int tail = (_head + Count) % _buffer.Length;
-        int first = Math.Min(n, _buffer.Length - tail);
-        data[..first].CopyTo(_buffer.AsSpan(tail));
-        data[first..n].CopyTo(_buffer);
+        if (n == 0) return 0;
+        byte[] buffer = _buffer ??= new byte[_capacity];
+        int tail = (_head + Count) % buffer.Length;
+        int first = Math.Min(n, buffer.Length - tail);
+        data[..first].CopyTo(buffer.AsSpan(tail));
+        data[first..n].CopyTo(buffer);
         Count += n;
         return n;
     }
@@ -29,26 +39,28 @@ internal sealed class ByteRing
     public int Peek(int offset, Span<byte> destination)
     {
         int n = Math.Min(destination.Length, Count - offset);
-        if (n <= 0) return 0;
-        int start = (_head + offset) % _buffer.Length;
-        int first = Math.Min(n, _buffer.Length - start);
-        _buffer.AsSpan(start, first).CopyTo(destination);
-        _buffer.AsSpan(0, n - first).CopyTo(destination[first..]);
+        if (n <= 0 || _buffer is not byte[] buffer) return 0;
+        int start = (_head + offset) % buffer.Length;
+        int first = Math.Min(n, buffer.Length - start);
+        buffer.AsSpan(start, first).CopyTo(destination);
+        buffer.AsSpan(0, n - first).CopyTo(destination[first..]);
         return n;
     }
 
     /// <summary>The bytes at <paramref name="offset"/> as one span when they do not wrap; empty otherwise.</summary>
     public ReadOnlySpan<byte> Contiguous(int offset, int length)
     {
-        int start = (_head + offset) % _buffer.Length;
-        return start + length <= _buffer.Length ? _buffer.AsSpan(start, length) : default;
+        if (_buffer is not byte[] buffer) return default;
+        int start = (_head + offset) % buffer.Length;
+        return start + length <= buffer.Length ? buffer.AsSpan(start, length) : default;
     }
 
     /// <summary>Removes up to <paramref name="count"/> bytes from the front.</summary>
     public void Discard(int count)
     {
         count = Math.Min(count, Count);
-        _head = (_head + count) % _buffer.Length;
+        if (count <= 0 || _buffer is not byte[] buffer) return;
+        _head = (_head + count) % buffer.Length;
         Count -= count;
         if (Count == 0) _head = 0;
     }

@@ -29,16 +29,18 @@ public sealed partial class TcpConnection
     }
 
     /// <summary>The peer's SYN options settle what both sides use (RFC 7323, RFC 2018).</summary>
-    private void TakePeerSyn(TimeSpan now, in TcpSegment syn)
+    private void TakePeerSyn(TimeSpan now, in TcpSegment syn) => TakePeerSyn(now, syn.Options);
+
+    private void TakePeerSyn(TimeSpan now, in TcpOptions synOptions)
     {
-        _options.TakePeerSyn(syn.Options);
+        _options.TakePeerSyn(synOptions);
         _sender.SetMss(_options.SendMss, _options.Timestamps ? TimestampOptionBytes : 0);
         _sender.WindowShift = _options.SendWindowShift;
         _sender.Sack = _options.Sack;
         _sender.Timestamps = _options.Timestamps ? _timestamps : null;
         _receiver.WindowShift = _options.ReceiveWindowShift;
         _receiver.SackEnabled = _options.Sack;
-        if (_options.Timestamps) _timestamps.TakeRecent(syn.Options.Timestamp!.Value.Value, now);
+        if (_options.Timestamps) _timestamps.TakeRecent(synOptions.Timestamp!.Value.Value, now);
     }
 
     /// <summary>
@@ -78,12 +80,11 @@ public sealed partial class TcpConnection
         int segLen = seg.SegmentLength;
         _keepAliveProbes = 0;
 
-        // SYN-RECEIVED: the peer retransmitted its SYN, so our SYN-ACK was lost; send it again (as Linux does).
+        // SYN-RECEIVED: the peer retransmitted its SYN, so our SYN-ACK was lost; send it again (as Linux does), as a retry.
         if (State == TcpState.SynReceived && seg.Has(TcpFlags.Syn) && (seg.Flags & (TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == 0 && seq == Irs)
         {
-            _synDue = true;
             Drop(now, seg, TcpCause.RetransmittedSyn);
-            _engine.MarkPending(this);
+            AnswerRepeatedSyn(now);
             return;
         }
 

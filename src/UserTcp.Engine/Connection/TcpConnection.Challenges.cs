@@ -10,6 +10,8 @@ public sealed partial class TcpConnection
 {
     // One budget for every limited answer on this connection (Linux's last_oow_ack_time).
     private InvalidAckLimit _invalidAcks;
+    // The SYN-ACK about to go answers a repeated SYN: it keeps the retransmission deadline.
+    private bool _synAckForRepeatedSyn;
 
     /// <summary>
     /// A challenge ACK <c>&lt;SEQ=SND.NXT&gt;&lt;ACK=RCV.NXT&gt;&lt;CTL=ACK&gt;</c> (RFC 5961 §3.2, §4.2, §5.2): the peer, if it
@@ -38,6 +40,27 @@ public sealed partial class TcpConnection
             return;
         }
         _engine.Counters.Count(skipped);
+    }
+
+    /// <summary>
+    /// SYN-RECEIVED and the peer's SYN again: our SYN-ACK goes again, at most once per invalid-ACK interval (Linux's
+    /// TCPACKSkippedSynRecv), using up a SYN-ACK retry and leaving the retransmission timer's deadline alone.
+    /// </summary>
+    private void AnswerRepeatedSyn(TimeSpan now)
+    {
+        if (!_invalidAcks.TryTake(now, _config.InvalidAckInterval))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtTCPACKSkippedSynRecv);
+            return;
+        }
+        if (!_sender.TakeSynAckRetry(RetryLimit))
+        {
+            EnterClosed(TcpError.TimedOut, TcpCause.RetransmissionsExhausted);
+            return;
+        }
+        _synDue = true;
+        _synAckForRepeatedSyn = true;
+        _engine.MarkPending(this);
     }
 
     /// <summary>RFC 5961 §4: a SYN on a synchronized connection is answered only by a challenge ACK.</summary>

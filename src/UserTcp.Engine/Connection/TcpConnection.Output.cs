@@ -51,7 +51,8 @@ public sealed partial class TcpConnection
         if (retransmission) CountRetransmission(now, repr, TcpCause.RetransmissionTimeout, _sender.Retries);
         _engine.Transmit(this, repr);
         if (synAck) _receiver.OnAckSent();
-        _sender.OnSynSent(now, retransmission);
+        _sender.OnSynSent(now, retransmission, keepDeadline: _synAckForRepeatedSyn);
+        _synAckForRepeatedSyn = false;
     }
 
     /// <summary>Sends what the sender chose: data [seq, seq+length) from the send buffer, with FIN and PSH as chosen.</summary>

@@ -80,6 +80,8 @@ public enum MibCounter
     TcpExtTCPACKSkippedSeq,
     /// <summary>ACKs for PAWS-rejected segments without data not sent: the per-connection rate limit.</summary>
     TcpExtTCPACKSkippedPAWS,
+    /// <summary>Repeated SYNs in SYN-RECEIVED not answered: the per-connection rate limit.</summary>
+    TcpExtTCPACKSkippedSynRecv,
     /// <summary>Segments rejected by PAWS (RFC 7323 §5) on a synchronized connection.</summary>
     TcpExtPAWSEstabRejected,
     /// <summary>ICMP errors whose quoted sequence number lies outside SND.UNA..SND.NXT (RFC 5927 §4.1), ignored.</summary>
@@ -165,7 +167,7 @@ public sealed class EngineCounters
         foreach (TcpCause cause in AllCauses)
         {
             // Every reason a segment is refused, zero or not; any other cause only when something was dropped for it.
-            bool dropCause = cause is > TcpCause.Malformed and <= TcpCause.PawsRejected or TcpCause.AckTooOld;
+            bool dropCause = cause is > TcpCause.Malformed and <= TcpCause.PawsRejected or TcpCause.AckTooOld or TcpCause.BadSynCookie;
             if (dropCause || _dropped[(int)cause] > 0) all.Add(new($"UserTcpDrop{cause}", _dropped[(int)cause]));
         }
         return all;

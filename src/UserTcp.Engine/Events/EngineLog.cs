@@ -32,6 +32,9 @@ internal static partial class EngineLog
     [LoggerMessage(EventId = 109, Level = LogLevel.Warning,
         Message = "{Connection} sat in CLOSE-WAIT without the application closing or writing: closed for it (CloseWaitTimeout); the application may be leaking connections")]
     public static partial void ClosedIdleCloseWait(ILogger logger, FourTuple connection);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "{Endpoint}: {Description}")]
+    public static partial void Warning(ILogger logger, IpEndpoint endpoint, string description);
 }
 
 /// <summary>Writes every engine event to an <see cref="ILogger"/>; segments and timers at Trace, state changes at Debug.</summary>
@@ -74,6 +77,9 @@ public sealed class LoggingEventSink : ITcpEventSink
                 break;
             case TcpEventKind.ConnectionError:
                 EngineLog.ConnectionError(_logger, tcpEvent.Connection, tcpEvent.Error, tcpEvent.Description);
+                break;
+            case TcpEventKind.Warning:
+                EngineLog.Warning(_logger, tcpEvent.Connection.Local, tcpEvent.Description);
                 break;
         }
     }

@@ -117,6 +117,14 @@ public enum TcpCause : byte
     // ── Dropped segments (hardening, issue 11) ──
     /// <summary>An ACK below SND.UNA − MAX.SND.WND: challenge ACK (RFC 5961 §5.2).</summary>
     AckTooOld,
+    /// <summary>An ACK at a listener whose SYN cookie did not check out: RST.</summary>
+    BadSynCookie,
+
+    // ── State changes and warnings (hardening) ──
+    /// <summary>The ACK that returned a valid SYN cookie: ESTABLISHED without a SYN-queue entry.</summary>
+    SynCookieReturned,
+    /// <summary>A listener's SYN queue overflowed and SYN cookies are being sent (Linux's "Possible SYN flooding").</summary>
+    SynFlood,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -187,6 +195,9 @@ public static class TcpCauseExtensions
         TcpCause.UnacceptableAck => "unacceptable ACK; RST sent",
         TcpCause.NotSynInSynSent => "SYN-SENT: neither SYN nor an acceptable RST",
         TcpCause.AckOfUnsentData => "ACK for data not yet sent; challenge ACK (RFC 5961 §5.2)",
+        TcpCause.BadSynCookie => "ACK to a listener with an invalid or expired SYN cookie; RST sent",
+        TcpCause.SynCookieReturned => "ACK returned a valid SYN cookie",
+        TcpCause.SynFlood => "possible SYN flooding: the SYN queue is full, sending SYN cookies",
         TcpCause.AckTooOld => "ACK older than SND.UNA - MAX.SND.WND; challenge ACK (RFC 5961 §5.2)",
         TcpCause.PawsRejected => "old timestamp (PAWS, RFC 7323 §5); answered with an ACK",
         TcpCause.RetransmissionTimeout => "retransmission timeout",

@@ -13,6 +13,8 @@ public enum TcpEventKind : byte
     Retransmission,
     Dropped,
     ConnectionError,
+    /// <summary>Something an operator should know about the stack as a whole (the cause says what): a SYN flood, a cap reached.</summary>
+    Warning,
 }
 
 /// <summary>The engine's per-connection timers (docs/design.md "The engine", timers).</summary>
@@ -80,6 +82,7 @@ public readonly record struct TcpEvent(
             TcpEventKind.Retransmission => $"{at} retransmit #{Attempt} {Segment} ({Description}, RTO {(Deadline - Time).TotalSeconds:F3} s)",
             TcpEventKind.Dropped => $"{at} dropped {Segment}: {Description}",
             TcpEventKind.ConnectionError => $"{at} error {Error}: {Description}",
+            TcpEventKind.Warning => $"{at} warning: {Description}",
             _ => $"{at} {Kind}",
         };
     }

@@ -43,7 +43,8 @@ internal struct SentSegment
 /// </summary>
 internal sealed class RetransmissionQueue
 {
-    private SentSegment[] _ring = new SentSegment[64];
+    // Empty until the first segment is sent, so a half-open connection holds none (docs/design.md "Security").
+    private SentSegment[] _ring = [];
     // Invariant: the segments are _ring[(_head + i) % Length] for i < Count, contiguous in sequence space.
     private int _head;
 
@@ -69,7 +70,7 @@ internal sealed class RetransmissionQueue
     {
         if (Count == _ring.Length)
         {
-            var grown = new SentSegment[_ring.Length * 2];
+            var grown = new SentSegment[Math.Max(64, _ring.Length * 2)];
             for (int i = 0; i < Count; i++) grown[i] = this[i];
             _ring = grown;
             _head = 0;

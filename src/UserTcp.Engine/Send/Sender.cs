@@ -126,7 +126,7 @@ internal sealed partial class Sender
     // ───────────── the SYN ─────────────
 
     /// <summary>Our SYN (or SYN-ACK) left: SND.MAX passes it, the RTO runs, and it is timed unless it is a retransmission.</summary>
-    public void OnSynSent(TimeSpan now, bool retransmission)
+    public void OnSynSent(TimeSpan now, bool retransmission, bool keepDeadline = false)
     {
         if (SndMax < Iss + 1) SndMax = Iss + 1;
         if (retransmission)
@@ -140,8 +140,23 @@ internal sealed partial class Sender
             _rttSeq = Iss + 1;
             _rttStart = now;
         }
-        _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+        // A SYN-ACK that answers a repeated SYN leaves the timer where it was: the peer cannot push it back.
+        if (!keepDeadline || !_timers.IsArmed(TcpTimer.Retransmission)) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
     }
+
+    /// <summary>
+    /// The peer repeated its SYN and our SYN-ACK goes again: that uses up a retry as a timeout does, so a peer that keeps
+    /// repeating cannot hold a SYN-queue entry for ever (docs/design.md "Security"). False when the retries are spent.
+    /// </summary>
+    public bool TakeSynAckRetry(int retryLimit)
+    {
+        if (Retries >= retryLimit) return false;
+        Retries++;
+        return true;
+    }
+
+    /// <summary>A SYN cookie's SYN-ACK left before this connection existed: SND.MAX passes it, with nothing to time.</summary>
+    public void AssumeSynSent() => SndMax = Iss + 1;
 
     /// <summary>The peer acknowledged our SYN with <paramref name="ack"/> (ISS+1) and offered <paramref name="window"/>.</summary>
     public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window)

@@ -1,0 +1,123 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>Segments for a listener (RFC 9293 §3.10.7.2), the SYN queue, and SYN cookies once it is full.</summary>
+public sealed partial class TcpEngine
+{
+    private SynCookies? _cookies;
+
+    private SynCookies Cookies => _cookies ??= new SynCookies(_secrets);
+
+    // RFC 9293 §3.10.7.2: LISTEN. A SYN makes a half-open connection (a small record, no buffers: docs/design.md
+    // "Security"); once the SYN queue is full, a SYN cookie instead, which makes the connection only when the ACK returns it.
+    private void OnSegmentInListen(TimeSpan now, TcpPassiveOpen listener, FourTuple id, in TcpSegment seg, SeqNumber? iss = null)
+    {
+        if (seg.Has(TcpFlags.Rst)) return; // an incoming RST is ignored
+        if (seg.Has(TcpFlags.Ack))
+        {
+            if (!seg.Has(TcpFlags.Syn) && CookiesRecentlySent(listener, now))
+            {
+                if (TryOpenFromCookie(now, listener, id, seg)) return;
+                Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.BadSynCookie, SegmentSummary.From(seg)));
+            }
+            QueueReset(id, seg.AcknowledgmentNumber, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
+            return;
+        }
+        if (!seg.Has(TcpFlags.Syn))
+        {
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ListenNotSyn, SegmentSummary.From(seg)));
+            return;
+        }
+        SynCookieMode cookies = listener.ConnectionConfig.SynCookies;
+        bool queueFull = !listener.HasRoomForSyn;
+        // As Linux's tcp_conn_request: a SYN that takes over a TIME-WAIT (its ISS already chosen) never gets a cookie.
+        if (iss is null && (cookies == SynCookieMode.Always || queueFull && cookies == SynCookieMode.WhenSynQueueFull))
+        {
+            if (queueFull) Counters.Count(MibCounter.TcpExtTCPReqQFullDoCookies);
+            SendCookieSynAck(now, listener, id, seg);
+            return;
+        }
+        if (queueFull)
+        {
+            Counters.ListenOverflows++;
+            Counters.Count(MibCounter.TcpExtListenDrops);
+            Counters.Count(MibCounter.TcpExtTCPReqQFullDrop);
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.SynQueueFull, SegmentSummary.From(seg)));
+            return;
+        }
+        TcpConnection connection = NewConnection(id, listener, listener.ConnectionConfig, iss);
+        listener.SynQueueLength++;
+        connection.OpenPassive(now, seg, iss is null ? TcpCause.SynInListen : TcpCause.SynReusedTimeWait);
+    }
+
+    private static bool CookiesRecentlySent(TcpPassiveOpen listener, TimeSpan now) =>
+        listener.LastCookieSent is TimeSpan sent && now - sent <= SynCookies.ValidAfterLastCookie;
+
+    /// <summary>
+    /// Answers a SYN statelessly: a SYN-ACK numbered by a cookie, with the options the connection will have (Linux's
+    /// cookie_v4_init_sequence and cookie_init_timestamp). Nothing is kept but the listener's "cookies sent" time.
+    /// </summary>
+    private void SendCookieSynAck(TimeSpan now, TcpPassiveOpen listener, FourTuple id, in TcpSegment syn)
+    {
+        TcpConfig config = listener.ConnectionConfig;
+        var options = new NegotiatedOptions(config);
+        options.TakePeerSyn(SynCookies.Answerable(syn.Options, config));
+        int mssIndex = SynCookies.MssIndex(options.SendMss);
+        uint cookie = Cookies.Make(id, syn.SequenceNumber, now, mssIndex);
+        TcpTimestamp? timestamp = null;
+        if (options.Timestamps)
+        {
+            uint clock = (uint)(now.Ticks / TimeSpan.TicksPerMillisecond);
+            uint encoded = SynCookies.EncodeTimestamp(clock, options.WindowScaling ? (byte)options.SendWindowShift : null, options.Sack);
+            timestamp = new TcpTimestamp(unchecked(encoded + TimestampOffsetOf(id, config)), syn.Options.Timestamp!.Value.Value);
+        }
+        var repr = new TcpRepr
+        {
+            SequenceNumber = new SeqNumber(cookie),
+            AcknowledgmentNumber = syn.SequenceNumber + 1,
+            Flags = TcpFlags.Syn | TcpFlags.Ack,
+            Window = (ushort)Math.Min(config.ReceiveBufferSize, ushort.MaxValue), // RFC 7323 §2.2: never scaled in a SYN
+            Options = options.Offer(answering: true, timestamp),
+        };
+        TransmitFor(id, repr);
+        Counters.Count(MibCounter.TcpExtSyncookiesSent);
+        listener.LastCookieSent = now;
+        if (!listener.SynFloodWarned)
+        {
+            listener.SynFloodWarned = true; // once per listener, as Linux's "Possible SYN flooding on port ... Sending cookies."
+            Emit(new TcpEvent(now, TcpEventKind.Warning, new FourTuple(listener.LocalEndpoint, default), Cause: TcpCause.SynFlood));
+        }
+    }
+
+    /// <summary>
+    /// An ACK to a listener that recently sent cookies: if SEG.ACK − 1 is a valid cookie for SEG.SEQ − 1, the connection is
+    /// made with the options the cookie kept and the ACK processed as the end of its handshake. False when it is not.
+    /// </summary>
+    private bool TryOpenFromCookie(TimeSpan now, TcpPassiveOpen listener, FourTuple id, in TcpSegment ack)
+    {
+        TcpConfig config = listener.ConnectionConfig;
+        SeqNumber peerIsn = ack.SequenceNumber - 1;
+        uint cookie = (ack.AcknowledgmentNumber - 1).Value;
+        CookieOptions? options = Cookies.Check(id, peerIsn, cookie, now) is int mssIndex
+            ? SynCookies.DecodeOptions(SynCookies.MssTable[mssIndex], ack.Options.Timestamp, TimestampOffsetOf(id, config), config)
+            : null;
+        if (options is not CookieOptions kept)
+        {
+            Counters.Count(MibCounter.TcpExtSyncookiesFailed);
+            return false;
+        }
+        Counters.Count(MibCounter.TcpExtSyncookiesRecv);
+        if (!listener.HasRoomToAccept)
+        {
+            // Linux (tcp_v4_syn_recv_sock): the accept queue is full, so the ACK is dropped; the cookie holds nothing to retry.
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.AcceptQueueFull, SegmentSummary.From(ack)));
+            return true;
+        }
+        TcpConnection connection = NewConnection(id, listener, config, new SeqNumber(cookie));
+        listener.SynQueueLength++;
+        connection.OpenFromCookie(now, ack, kept);
+        connection.OnSegment(now, ack);
+        return true;
+    }
+}
