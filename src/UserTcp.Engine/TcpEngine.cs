@@ -90,6 +90,12 @@ public sealed partial class TcpEngine
         Counters.PacketsReceived++;
         scoped TcpSegment seg = default;
         WireError error = Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
+        if (error == WireError.None && ip.Protocol == Ipv4Packet.ProtocolIcmp && !ip.IsFragment)
+        {
+            OnIcmp(now, ip); // Icmp/TcpEngine.Icmp.cs
+            Dispatch(now);
+            return;
+        }
         if (error == WireError.None) error = TcpSegment.TryParse(ip, out seg);
         if (error != WireError.None)
         {

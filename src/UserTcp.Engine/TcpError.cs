@@ -18,6 +18,10 @@ public enum TcpError : byte
     NotConnected,
     /// <summary>No ephemeral port or address/port pair is free (EADDRINUSE).</summary>
     AddressInUse,
+    /// <summary>ICMP said the peer's host cannot be reached (EHOSTUNREACH), reported when the connection times out.</summary>
+    HostUnreachable,
+    /// <summary>ICMP said the peer's network cannot be reached (ENETUNREACH), reported when the connection times out.</summary>
+    NetworkUnreachable,
 }
 
 /// <summary>A user call that the connection's state refuses.</summary>

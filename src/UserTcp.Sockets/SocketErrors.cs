@@ -15,6 +15,8 @@ internal static class SocketErrors
         TcpError.Shutdown => SocketError.Shutdown,                   // EPIPE
         TcpError.NotConnected => SocketError.NotConnected,           // ENOTCONN
         TcpError.AddressInUse => SocketError.AddressAlreadyInUse,    // EADDRINUSE
+        TcpError.HostUnreachable => SocketError.HostUnreachable,     // EHOSTUNREACH
+        TcpError.NetworkUnreachable => SocketError.NetworkUnreachable, // ENETUNREACH
         _ => SocketError.SocketError,
     };
 }

@@ -50,6 +50,38 @@ public static class PacketWriter
         return true;
     }
 
+    /// <summary>Bytes needed for an IPv4 packet (no IP options) carrying an ICMP message with <paramref name="bodyLength"/> bytes after its header.</summary>
+    public static int Ipv4IcmpLength(int bodyLength) => Ipv4Packet.MinHeaderLength + IcmpPacket.HeaderLength + bodyLength;
+
+    /// <summary>
+    /// Writes a whole IPv4 packet carrying an ICMP message (RFC 792): <paramref name="restOfHeader"/> is bytes 4–7 (an
+    /// echo's identifier and sequence number, a fragmentation-needed error's next-hop MTU), <paramref name="body"/> what
+    /// follows (an echo's data, an error's quoted packet). False when it does not fit.
+    /// </summary>
+    public static bool TryWriteIpv4Icmp(Span<byte> destination, in Ipv4Repr ip, IcmpType type, byte code, uint restOfHeader,
+        ReadOnlySpan<byte> body, out int bytesWritten)
+    {
+        bytesWritten = 0;
+        int total = Ipv4IcmpLength(body.Length);
+        if (total > ushort.MaxValue || destination.Length < total) return false;
+        Ipv4Repr header = ip;
+        header.Protocol = Ipv4Packet.ProtocolIcmp;
+        WriteIpv4Header(destination, header, total - Ipv4Packet.MinHeaderLength);
+        Span<byte> icmp = destination[Ipv4Packet.MinHeaderLength..total];
+        icmp[IcmpPacket.Field.Type] = (byte)type;
+        icmp[IcmpPacket.Field.Code] = code;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[IcmpPacket.Field.Checksum..], 0);
+        BinaryPrimitives.WriteUInt32BigEndian(icmp[IcmpPacket.Field.RestOfHeader..], restOfHeader);
+        body.CopyTo(icmp[IcmpPacket.HeaderLength..]);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[IcmpPacket.Field.Checksum..], InternetChecksum.Compute(icmp));
+        bytesWritten = total;
+        return true;
+    }
+
+    /// <summary>The echo reply to <paramref name="request"/> (RFC 792; RFC 1122 §3.2.2.6: same identifier, sequence number and data).</summary>
+    public static bool TryWriteEchoReply(Span<byte> destination, in Ipv4Repr ip, in IcmpPacket request, out int bytesWritten) =>
+        TryWriteIpv4Icmp(destination, ip, IcmpType.EchoReply, 0, request.RestOfHeader, request.Body, out bytesWritten);
+
     /// <summary>Writes a 20-byte IPv4 header (no options) for a payload of the given length, checksum included.</summary>
     public static void WriteIpv4Header(Span<byte> destination, in Ipv4Repr ip, int payloadLength)
     {

@@ -25,6 +25,12 @@ public enum WireError : byte
     MalformedOption,
     /// <summary>TCP checksum over pseudo-header, header and payload does not verify.</summary>
     BadTcpChecksum,
+    /// <summary>IPv4 protocol field is not ICMP (1), where an ICMP message was expected.</summary>
+    NotIcmp,
+    /// <summary>ICMP checksum over the whole message does not verify (RFC 792).</summary>
+    BadIcmpChecksum,
+    /// <summary>An ICMP error whose quoted packet is not an IPv4 header and 8 bytes of TCP (RFC 792, RFC 5927 §4.1).</summary>
+    BadIcmpQuote,
 }
 
 public static class WireErrorExtensions
@@ -39,10 +45,13 @@ public static class WireErrorExtensions
         WireError.BadTotalLength => "total length mismatch",
         WireError.BadHeaderChecksum => "bad IP header checksum",
         WireError.Fragment => "fragment",
-        WireError.NotTcp => "not TCP",
+        WireError.NotTcp => "not TCP or ICMP",
         WireError.BadDataOffset => "bad TCP data offset",
         WireError.MalformedOption => "malformed TCP option",
         WireError.BadTcpChecksum => "bad TCP checksum",
+        WireError.NotIcmp => "not ICMP",
+        WireError.BadIcmpChecksum => "bad ICMP checksum",
+        WireError.BadIcmpQuote => "ICMP error quoting no TCP header",
         _ => "unknown error",
     };
 }

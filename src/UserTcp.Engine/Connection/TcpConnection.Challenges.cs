@@ -55,7 +55,7 @@ public sealed partial class TcpConnection
         }
         if (!_sender.TakeSynAckRetry(RetryLimit))
         {
-            EnterClosed(TcpError.TimedOut, TcpCause.RetransmissionsExhausted);
+            EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
         _synDue = true;

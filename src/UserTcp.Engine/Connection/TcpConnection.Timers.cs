@@ -61,7 +61,7 @@ public sealed partial class TcpConnection
         bool synchronizing = State is TcpState.SynSent or TcpState.SynReceived;
         if (!_sender.OnRetransmissionTimeout(now, RetryLimit, synchronizing))
         {
-            EnterClosed(TcpError.TimedOut, TcpCause.RetransmissionsExhausted);
+            EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
         if (synchronizing) _synDue = true; // the SYN (or SYN-ACK) goes again
@@ -78,7 +78,7 @@ public sealed partial class TcpConnection
         }
         else if (gaveUp)
         {
-            EnterClosed(TcpError.TimedOut, TcpCause.ZeroWindowProbesUnanswered);
+            EnterClosed(TimeoutError, TcpCause.ZeroWindowProbesUnanswered);
         }
     }
 
@@ -100,7 +100,7 @@ public sealed partial class TcpConnection
         if (_keepAliveProbes >= KeepAliveCount)
         {
             // Linux resets the connection when keepalive gives up (tcp_keepalive_timer sends an active reset).
-            ResetAndClose(TcpError.TimedOut, TcpCause.KeepAliveTimeout);
+            ResetAndClose(TimeoutError, TcpCause.KeepAliveTimeout);
             return;
         }
         // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.

@@ -125,6 +125,10 @@ public enum TcpCause : byte
     SynCookieReturned,
     /// <summary>A listener's SYN queue overflowed and SYN cookies are being sent (Linux's "Possible SYN flooding").</summary>
     SynFlood,
+    /// <summary>ICMP port or protocol unreachable for our SYN: connection refused (RFC 1122 §4.2.3.9).</summary>
+    IcmpUnreachable,
+    /// <summary>A retransmission of a segment the path MTU, lowered by ICMP, no longer carries (RFC 1191 §6.1).</summary>
+    PathMtuReduced,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -197,6 +201,8 @@ public static class TcpCauseExtensions
         TcpCause.AckOfUnsentData => "ACK for data not yet sent; challenge ACK (RFC 5961 §5.2)",
         TcpCause.BadSynCookie => "ACK to a listener with an invalid or expired SYN cookie; RST sent",
         TcpCause.SynCookieReturned => "ACK returned a valid SYN cookie",
+        TcpCause.IcmpUnreachable => "ICMP destination unreachable (port or protocol) for our SYN: connection refused",
+        TcpCause.PathMtuReduced => "retransmitted smaller: ICMP lowered the path MTU (RFC 1191)",
         TcpCause.SynFlood => "possible SYN flooding: the SYN queue is full, sending SYN cookies",
         TcpCause.AckTooOld => "ACK older than SND.UNA - MAX.SND.WND; challenge ACK (RFC 5961 §5.2)",
         TcpCause.PawsRejected => "old timestamp (PAWS, RFC 7323 §5); answered with an ACK",

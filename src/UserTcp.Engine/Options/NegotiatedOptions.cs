@@ -43,6 +43,9 @@ internal sealed class NegotiatedOptions
         return options;
     }
 
+    /// <summary>The path MTU fell (RFC 1191): what we send shrinks to <paramref name="mss"/>, never below Linux's minimum.</summary>
+    public void LowerSendMss(int mss) => SendMss = Math.Clamp(mss, MinSendMss, SendMss);
+
     /// <summary>Takes the peer's SYN (or SYN-ACK) options.</summary>
     public void TakePeerSyn(in TcpOptions peer)
     {

@@ -156,6 +156,58 @@ internal sealed class RetransmissionQueue
         for (int i = 0; i < Count; i++) Unmark(ref this[i], this[i].Marks & SegmentMarks.Sacked);
     }
 
+    /// <summary>
+    /// Cuts every segment longer than <paramref name="mss"/> (its FIN aside) into pieces no longer, each keeping the
+    /// original's marks and send time, the FIN and PSH on the last piece; the pieces of a cut segment not SACKed are
+    /// marked lost, to go again at the new size (RFC 1191 §6.1, Linux's tcp_simple_retransmit). Returns how many were cut.
+    /// </summary>
+    public int SplitLargerThan(int mss)
+    {
+        int cut = 0;
+        for (int i = 0; i < Count; i++)
+        {
+            SentSegment s = this[i];
+            if (s.Length - (s.Is(SegmentMarks.Fin) ? 1 : 0) > mss) cut++;
+        }
+        if (cut == 0) return 0;
+        var pieces = new List<SentSegment>(Count + cut * 2);
+        for (int i = 0; i < Count; i++)
+        {
+            SentSegment s = this[i];
+            int data = s.Length - (s.Is(SegmentMarks.Fin) ? 1 : 0);
+            if (data <= mss)
+            {
+                pieces.Add(s);
+                continue;
+            }
+            SegmentMarks tailOnly = SegmentMarks.Fin | SegmentMarks.Push;
+            for (SeqNumber start = s.Start; start < s.End;)
+            {
+                int length = Math.Min(mss, (s.Start + data) - start);
+                bool last = start + length >= s.Start + data;
+                SeqNumber end = last ? s.End : start + length;
+                SegmentMarks marks = last ? s.Marks : s.Marks & ~tailOnly;
+                if ((marks & SegmentMarks.Sacked) == 0) marks = (marks | SegmentMarks.Lost) & ~SegmentMarks.Retransmitted;
+                pieces.Add(new SentSegment { Start = start, End = end, SentAt = s.SentAt, Marks = marks });
+                start = end;
+            }
+        }
+        _ring = new SentSegment[Math.Max(64, (int)BitOperationsCeiling(pieces.Count))];
+        _head = 0;
+        Count = 0;
+        SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = 0;
+        foreach (SentSegment piece in pieces)
+        {
+            SegmentMarks marks = piece.Marks;
+            _ring[Count] = piece with { Marks = SegmentMarks.None };
+            Mark(ref _ring[Count], marks);
+            Count++;
+        }
+        return cut;
+    }
+
+    private static uint BitOperationsCeiling(int count) => System.Numerics.BitOperations.RoundUpToPowerOf2((uint)count);
+
     /// <summary>Index of the first segment deemed lost and not yet sent again; -1 when none is.</summary>
     public int FirstAwaitingRetransmission()
     {

@@ -1,0 +1,93 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// ICMP errors about this connection's segments (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191): validated against the quoted
+/// TCP header, then taken as a soft error, a refused connection (SYN-SENT only), or a smaller path MTU.
+/// </summary>
+public sealed partial class TcpConnection
+{
+    /// <summary>Linux's net.ipv4.route.min_pmtu: an ICMP message cannot make the path MTU smaller than this.</summary>
+    public const int MinPathMtu = 552;
+
+    // RFC 1191 §7: the plateaus to guess from when a router sends no next-hop MTU.
+    private static readonly ushort[] MtuPlateaus = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+
+    // An ICMP soft error and SND.UNA when it came; reported instead of ETIMEDOUT when the connection times out with no
+    // progress since (Linux's sk_err_soft, which an ACK of new data clears).
+    private (TcpError Error, SeqNumber SndUna)? _softError;
+
+    /// <summary>The path MTU ICMP taught this connection (RFC 1191); null while none has.</summary>
+    public int? PathMtu { get; private set; }
+
+    /// <summary>The error a connection that times out reports: the last ICMP soft error since progress, else ETIMEDOUT.</summary>
+    private TcpError TimeoutError => _softError is { } soft && soft.SndUna == SndUna ? soft.Error : TcpError.TimedOut;
+
+    /// <summary>
+    /// An ICMP error quoting one of our segments. RFC 5927 §4.1 (Linux's tcp_v4_err): it counts only if the quoted sequence
+    /// number lies in SND.UNA..SND.NXT, i.e. names data in flight — else a blind attacker could forge it. Then: port or
+    /// protocol unreachable in SYN-SENT refuses the connection (RFC 1122 §4.2.3.9 hard errors; in synchronized states RFC
+    /// 5927 §4.1 treats them as soft, as Linux does); fragmentation needed lowers the path MTU; every other is soft.
+    /// </summary>
+    internal void OnIcmpError(TimeSpan now, IcmpType type, byte code, in QuotedTcpSegment quoted, ushort nextHopMtu)
+    {
+        SeqNumber seq = quoted.SequenceNumber;
+        if (!(SndUna <= seq && seq <= SndMax))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtOutOfWindowIcmps);
+            return;
+        }
+        var unreachable = (IcmpUnreachableCode)code;
+        if (type == IcmpType.DestinationUnreachable && unreachable == IcmpUnreachableCode.FragmentationNeeded)
+        {
+            OnFragmentationNeeded(nextHopMtu, quoted.TotalLength);
+            return;
+        }
+        if (type == IcmpType.DestinationUnreachable && unreachable is IcmpUnreachableCode.Port or IcmpUnreachableCode.Protocol && State == TcpState.SynSent)
+        {
+            _engine.Counters.Count(MibCounter.UserTcpIcmpHardErrors);
+            EnterClosed(TcpError.ConnectionRefused, TcpCause.IcmpUnreachable);
+            return;
+        }
+        _engine.Counters.Count(MibCounter.UserTcpIcmpSoftErrors);
+        _softError = (SoftErrorOf(type, code), SndUna);
+    }
+
+    // Linux's icmp_err_convert, for the errors a socket reports.
+    private static TcpError SoftErrorOf(IcmpType type, byte code) => (type, code) switch
+    {
+        (IcmpType.DestinationUnreachable, 0 or 6 or 9 or 11) => TcpError.NetworkUnreachable,
+        (IcmpType.DestinationUnreachable, 2 or 3) => TcpError.ConnectionRefused,
+        _ => TcpError.HostUnreachable,
+    };
+
+    /// <summary>
+    /// RFC 1191 §6: the path carries packets of at most <paramref name="nextHopMtu"/> bytes (a plateau below the quoted
+    /// packet's length when the router gave none; never below <see cref="MinPathMtu"/>). Segments shrink to fit, and those
+    /// in flight that no longer fit go again at once. Before the handshake completes nothing large is in flight: ignored.
+    /// </summary>
+    private void OnFragmentationNeeded(ushort nextHopMtu, ushort quotedLength)
+    {
+        if (!State.IsSynchronized()) return;
+        int mtu = nextHopMtu != 0 ? nextHopMtu : PlateauBelow(quotedLength);
+        mtu = Math.Max(mtu, MinPathMtu);
+        if (PathMtu is int known && mtu >= known) return;
+        int mss = mtu - Ipv4Packet.MinHeaderLength - TcpSegment.MinHeaderLength;
+        if (mss >= _options.SendMss) return;
+        PathMtu = mtu;
+        _options.LowerSendMss(mss);
+        _sender.LowerMss(_options.SendMss, _options.Timestamps ? TimestampOptionBytes : 0);
+        _engine.Counters.Count(MibCounter.UserTcpPathMtuDecreases);
+        _engine.MarkPending(this);
+    }
+
+    private static int PlateauBelow(int length)
+    {
+        foreach (ushort plateau in MtuPlateaus)
+        {
+            if (plateau < length) return plateau;
+        }
+        return MtuPlateaus[^1];
+    }
+}
