@@ -24,6 +24,7 @@ public class ChallengeAckTests
         h.Advance(Ms(1));
         h.Send(TcpFlags.Rst, Their(500));
         h.Expect(TcpFlags.Ack, Our(0), Their(0));
+        h.ExpectNothing();
         Assert.Equal(TcpState.Established, c.State);
         Assert.Equal(2, Count(h, MibCounter.TcpExtTCPChallengeACK));
         Assert.Equal(3, Count(h, MibCounter.TcpExtTCPACKSkippedChallenge));
@@ -60,6 +61,8 @@ public class ChallengeAckTests
         // An old ACK inside that range is only a duplicate: its data is taken.
         uint oldButAcceptable = unchecked(Our(0) - 64256u);
         h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(0), oldButAcceptable, PeerWindow, Bytes(100));
+        h.Expect(TcpFlags.Ack, Our(0), Their(100)); // its ACK, not a challenge
+        h.ExpectNothing();
         Assert.Equal(100, c.BytesToRead);
     }
 
@@ -90,6 +93,7 @@ public class ChallengeAckTests
         {
             h.Send(TcpFlags.Ack | TcpFlags.Psh, beyond, Our(0), PeerWindow, Bytes(10));
             h.Expect(TcpFlags.Ack, Our(0), Their(0));
+            h.ExpectNothing();
         }
         Assert.Equal(TcpState.Established, c.State);
     }

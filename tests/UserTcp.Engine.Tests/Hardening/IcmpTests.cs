@@ -99,6 +99,7 @@ public class IcmpTests
         h.ExpectNothing(); // Nagle holds the rest until that is acknowledged
         h.Send(TcpFlags.Ack, Their(0), Our(3 * 1460 + 1240), PeerWindow);
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * 1460 + 1240), Their(0), payloadLength: 760);
+        h.ExpectNothing();
     }
 
     [Fact]
@@ -109,6 +110,7 @@ public class IcmpTests
         h.Poll();
         h.DrainSent();
         Deliver(h, IcmpError(IcmpType.DestinationUnreachable, 4, Our(0), 1280, peerPort: 40001));
+        h.ExpectNothing();
         Assert.Equal(1460, c.SendMss);
         Assert.Equal(1, h.Engine.Counters[MibCounter.UserTcpIcmpNoConnection]);
     }
@@ -136,6 +138,7 @@ public class IcmpTests
         (Harness h, TcpConnection c) = SynSent();
         Deliver(h, IcmpError(IcmpType.DestinationUnreachable, (byte)IcmpUnreachableCode.Port, Isn, quotedPayload: 0));
         Assert.Equal((TcpState.Closed, TcpError.ConnectionRefused), (c.State, c.Error));
+        h.ExpectNothing(); // refused by ICMP: no RST to anyone
         Assert.Equal(1, h.Engine.Counters[MibCounter.UserTcpIcmpHardErrors]);
     }
 
