@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_commands ip:iproute2 ss:iproute2 curl:curl timeout:coreutils
+ensure_commands ip:iproute2 ss:iproute2 curl:curl timeout:coreutils ping:iputils-ping
 ensure_netcat_openbsd
 
 dotnet build src/UserTcp.Cli -c Release -nologo -clp:ErrorsOnly -v q >/dev/null

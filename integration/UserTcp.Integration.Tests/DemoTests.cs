@@ -11,7 +11,7 @@ public sealed partial class DemoTests
     private static readonly string Usertcp = Path.Combine(AppContext.BaseDirectory, "usertcp");
     private static readonly TimeSpan DemoTimeout = TimeSpan.FromSeconds(120);
 
-    [RequiresNetAdminFact("curl", "nc", "ss")]
+    [RequiresNetAdminFact("curl", "nc", "ss", "ping")]
     public void Demo_runs_end_to_end_and_exits_0()
     {
         NetAdminEnvironment.Require();
@@ -21,7 +21,10 @@ public sealed partial class DemoTests
         Assert.True(demo.WaitForExit(DemoTimeout), demo.Transcript);
 
         Assert.True(demo.ExitCode == 0, demo.Transcript);
-        Assert.Equal("usertcp demo: all 8 checks passed", demo.OutputLines[^1]);
+        Assert.Equal("usertcp demo: all 9 checks passed", demo.OutputLines[^1]);
+        // ping -c 3 to the stack's address, in the demo's namespace: three replies, counted by the stack too.
+        Assert.Contains(demo.OutputLines, l => l.Contains("3 packets transmitted, 3 received", StringComparison.Ordinal)
+            && l.EndsWith("IcmpOutEchoReps counter went up by 3", StringComparison.Ordinal));
         Assert.DoesNotContain(demo.OutputLines, l => l.TrimStart().StartsWith("FAIL", StringComparison.Ordinal));
         // Each connection is shown from both sides.
         Assert.Contains(demo.OutputLines, l => l.Contains("UserTcp  10.77.0.2:13", StringComparison.Ordinal)

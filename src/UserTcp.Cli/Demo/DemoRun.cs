@@ -29,7 +29,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
     private static readonly TimeSpan ProgramTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(3);
     private static readonly (string Tool, string Package)[] Tools =
-        [("curl", "curl"), ("nc", "netcat-openbsd"), ("bash", "bash"), ("ss", "iproute2"), ("ip", "iproute2")];
+        [("curl", "curl"), ("nc", "netcat-openbsd"), ("bash", "bash"), ("ss", "iproute2"), ("ip", "iproute2"), ("ping", "iputils-ping")];
 
     private int _checks;
     private int _failures;
@@ -123,6 +123,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
             await HttpAsync(ns, trace, sampler, cancellationToken).ConfigureAwait(false);
             await EchoAsync(ns, trace, sampler, cancellationToken).ConfigureAwait(false);
             await DaytimeAsync(ns, trace, sampler, cancellationToken).ConfigureAwait(false);
+            await PingAsync(ns, stack, cancellationToken).ConfigureAwait(false);
             output.WriteLine();
             Line("sampling");
             Note(sampler.Failure is string failure
@@ -267,6 +268,20 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         await ShowConnectionAsync(trace, sampler, connection, cancellationToken).ConfigureAwait(false);
     }
 
+    private async Task PingAsync(ScratchNamespace ns, NetStack stack, CancellationToken cancellationToken)
+    {
+        Section("4. ping: UserTcp answers ICMP echo requests (RFC 1122 §3.2.2.6)", $"ping -c 3 -i 0.2 -W 2 {Stack}");
+        long before = stack.Counters[MibCounter.IcmpOutEchoReps];
+        using PeerProgram ping = PeerProgram.Start(["ping", "-c", "3", "-i", "0.2", "-W", "2", Stack], ns.Start);
+        await ping.WaitAsync(TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+        string? summary = ping.OutputText.Split('\n').FirstOrDefault(l => l.Contains("packets transmitted", StringComparison.Ordinal))?.Trim();
+        long replies = stack.Counters[MibCounter.IcmpOutEchoReps] - before;
+        bool ok = ping.ExitCode == 0 && summary is not null && summary.Contains(" 3 received", StringComparison.Ordinal) && replies == 3;
+        Check(ok, ok
+            ? $"{summary}; UserTcp's IcmpOutEchoReps counter went up by 3"
+            : $"ping {ping.Failure()}: {summary ?? ping.OutputText.Trim()}; UserTcp sent {Plural((int)replies, "echo reply", "echo replies")}");
+    }
+
     private async Task ShowConnectionAsync(EngineRecorder trace, KernelSocketSampler sampler, FourTuple? connection, CancellationToken cancellationToken)
     {
         if (connection is not FourTuple c)
@@ -363,7 +378,8 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
 
     private static string Format(IEnumerable<TcpState> states) => string.Join(" → ", states.Select(s => s.ToRfcName()));
 
-    private static string Plural(int n, string noun) => string.Create(CultureInfo.InvariantCulture, $"{n} {noun}{(n == 1 ? "" : "s")}");
+    private static string Plural(int n, string noun, string? plural = null) =>
+        string.Create(CultureInfo.InvariantCulture, $"{n} {(n == 1 ? noun : plural ?? noun + "s")}");
 
     private static string Seconds(TimeSpan time) => string.Create(CultureInfo.InvariantCulture, $"{time.TotalSeconds:0.###} s");
 
