@@ -19,8 +19,8 @@ public sealed class TcpPassiveOpen
         ConnectionConfig = connectionConfig;
     }
 
-    /// <summary>The configuration the connections this listener makes start with.</summary>
-    public TcpConfig ConnectionConfig { get; }
+    /// <summary>The configuration the connections this listener makes start with; a change applies to the SYNs that arrive after it.</summary>
+    public TcpConfig ConnectionConfig { get; set; }
 
     public IpEndpoint LocalEndpoint { get; }
     public int Backlog { get; }

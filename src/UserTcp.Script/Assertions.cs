@@ -28,11 +28,18 @@ internal static class TcpInfo
 
     /// <summary>The fields <see cref="Value"/> answers, for messages.</summary>
     public static readonly TcpInfoField[] Answered =
-        [TcpInfoField.State, TcpInfoField.SndCwnd, TcpInfoField.SndSsthresh, TcpInfoField.Rto, TcpInfoField.Rtt, TcpInfoField.SndMss, TcpInfoField.TotalRetrans];
+    [
+        TcpInfoField.State, TcpInfoField.CaState, TcpInfoField.Retransmits, TcpInfoField.Probes, TcpInfoField.Backoff, TcpInfoField.Options,
+        TcpInfoField.SndWscale, TcpInfoField.RcvWscale, TcpInfoField.Rto, TcpInfoField.Ato, TcpInfoField.SndMss, TcpInfoField.RcvMss,
+        TcpInfoField.Unacked, TcpInfoField.Sacked, TcpInfoField.Lost, TcpInfoField.Retrans, TcpInfoField.LastDataRecv, TcpInfoField.Rtt,
+        TcpInfoField.Rttvar, TcpInfoField.SndSsthresh, TcpInfoField.SndCwnd, TcpInfoField.Advmss, TcpInfoField.Reordering,
+        TcpInfoField.TotalRetrans, TcpInfoField.MinRtt, TcpInfoField.NotsentBytes, TcpInfoField.SndWnd, TcpInfoField.RcvWnd, TcpInfoField.TotalRto,
+    ];
 
     /// <summary>
     /// The value of a field for a connection (null: no connection; <paramref name="listening"/> answers tcpi_state
-    /// then). Throws <see cref="InvalidOperationException"/> for a field UserTcp does not track.
+    /// then), from the engine's <see cref="TcpConnectionInfo"/>. Throws <see cref="InvalidOperationException"/> for a
+    /// field UserTcp does not track.
     /// </summary>
     public static long Value(TcpInfoField field, ConnectionSnapshot? connection, bool listening)
     {
@@ -46,18 +53,44 @@ internal static class TcpInfo
             throw new InvalidOperationException($"{name} is not available: UserTcp answers {string.Join(", ", Answered.Select(TcpInfoNames.Name))}");
         }
         if (connection is null) throw new InvalidOperationException($"{name} needs a connection, and the script has none yet");
-        int mss = Math.Max(1, connection.SendMss);
+        // A connection that has left the table keeps its last row; its info is all zeros then, as Linux's for a closed socket.
+        TcpConnectionInfo info = connection.Info ?? new TcpConnectionInfo { State = connection.State, SlowStartThreshold = int.MaxValue };
+        int mss = Math.Max(1, info.SendMss);
         return field switch
         {
-            TcpInfoField.SndCwnd => connection.CongestionWindow / mss,
-            // Linux reports TCP_INFINITE_SSTHRESH (0x7fffffff) until the first loss.
-            TcpInfoField.SndSsthresh => connection.SlowStartThreshold == int.MaxValue ? int.MaxValue : connection.SlowStartThreshold / mss,
-            TcpInfoField.Rto => (long)connection.Rto.TotalMicroseconds,
-            TcpInfoField.Rtt => (long)connection.SmoothedRtt.TotalMicroseconds,
-            TcpInfoField.SndMss => connection.SendMss,
-            _ => connection.Retransmissions,
+            TcpInfoField.CaState => (long)info.CongestionState,
+            TcpInfoField.Retransmits => info.ConsecutiveTimeouts,
+            TcpInfoField.Probes => info.Probes,
+            TcpInfoField.Backoff => info.Backoff,
+            TcpInfoField.Options => (info.Timestamps ? 1 : 0) | (info.Sack ? 2 : 0) | (info.WindowScale is null ? 0 : 4),
+            TcpInfoField.SndWscale => info.WindowScale?.Send ?? 0,
+            TcpInfoField.RcvWscale => info.WindowScale?.Receive ?? 0,
+            TcpInfoField.Rto => Micros(info.Rto),
+            TcpInfoField.Ato => Micros(info.AckTimeout),
+            TcpInfoField.SndMss => info.SendMss,
+            TcpInfoField.RcvMss => info.ReceiveMss,
+            TcpInfoField.Unacked => info.UnackedSegments,
+            TcpInfoField.Sacked => info.SackedSegments,
+            TcpInfoField.Lost => info.LostSegments,
+            TcpInfoField.Retrans => info.RetransmittedSegments,
+            TcpInfoField.LastDataRecv => (long)info.SinceDataReceived.TotalMilliseconds,
+            TcpInfoField.Rtt => Micros(info.SmoothedRtt),
+            TcpInfoField.Rttvar => Micros(info.RttVariance),
+            TcpInfoField.MinRtt => Micros(info.MinRtt),
+            // Linux counts cwnd in segments, and reports TCP_INFINITE_SSTHRESH (0x7fffffff) until the first loss.
+            TcpInfoField.SndCwnd => info.CongestionWindow / mss,
+            TcpInfoField.SndSsthresh => info.SlowStartThreshold == int.MaxValue ? int.MaxValue : info.SlowStartThreshold / mss,
+            TcpInfoField.Advmss => info.AdvertisedMss,
+            TcpInfoField.Reordering => info.Reordering,
+            TcpInfoField.TotalRetrans => info.TotalRetransmissions,
+            TcpInfoField.NotsentBytes => info.NotSentBytes,
+            TcpInfoField.SndWnd => info.SendWindow,
+            TcpInfoField.RcvWnd => info.ReceiveWindow,
+            _ => info.TotalTimeouts, // TotalRto
         };
     }
+
+    private static long Micros(TimeSpan span) => (long)span.TotalMicroseconds;
 }
 
 /// <summary>Why a code block failed: the statement's line and what went wrong.</summary>

@@ -19,6 +19,7 @@ internal static class LinuxSymbols
     public const int TCP_KEEPINTVL = 5;
     public const int TCP_KEEPCNT = 6;
     public const int TCP_LINGER2 = 8;
+    public const int TCP_MAXSEG = 2;
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
     public const int O_RDWR = 2;
@@ -45,7 +46,7 @@ internal static class LinuxSymbols
         ["SO_RCVBUF"] = SO_RCVBUF,
         ["SO_REUSEPORT"] = 15,
         ["TCP_NODELAY"] = TCP_NODELAY,
-        ["TCP_MAXSEG"] = 2,
+        ["TCP_MAXSEG"] = TCP_MAXSEG,
         ["TCP_CORK"] = 3,
         ["TCP_KEEPIDLE"] = TCP_KEEPIDLE,
         ["TCP_KEEPINTVL"] = TCP_KEEPINTVL,

@@ -25,6 +25,8 @@ internal sealed partial class ScriptExecution
     private const int TCP_CONGESTION = 13;
     private const int MinReportedReceiveBuffer = 2304;
     private const int MinReportedSendBuffer = 4608;
+    /// <summary>Linux's TCP_MSS_DEFAULT: what getsockopt(TCP_MAXSEG) reports before a connection has an MSS.</summary>
+    private const int DefaultMss = 536;
 
     private Func<Outcome?> SetSockOpt(int line, SyscallSpec call)
     {
@@ -89,6 +91,7 @@ internal sealed partial class ScriptExecution
         (SOL_SOCKET, SO_SNDBUF) => options with { SendBufferSize = BufferBytes(name, value) },
         (SOL_SOCKET, SO_RCVBUF) => options with { ReceiveBufferSize = BufferBytes(name, value) },
         (IPPROTO_TCP, TCP_NODELAY) => options with { NoDelay = value != 0 },
+        (IPPROTO_TCP, TCP_MAXSEG) => options with { MaxSegmentSize = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
         (IPPROTO_TCP, TCP_KEEPIDLE) => options with { KeepAliveIdle = TimeSpan.FromSeconds(value) },
         (IPPROTO_TCP, TCP_KEEPINTVL) => options with { KeepAliveInterval = TimeSpan.FromSeconds(value) },
         (IPPROTO_TCP, TCP_KEEPCNT) => options with { KeepAliveCount = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
@@ -193,6 +196,12 @@ internal sealed partial class ScriptExecution
                 case (IPPROTO_TCP, TCP_KEEPCNT):
                     actual = c?.KeepAliveCount ?? options.KeepAliveCount ?? _config.KeepAliveCount;
                     break;
+                case (IPPROTO_TCP, TCP_MAXSEG):
+                    // tcp_getsockopt: the MSS in use (536 before a connection), or the one set while closed or listening.
+                    actual = c is not null && c.State != TcpState.Closed
+                        ? c.SendMss
+                        : options.MaxSegmentSize ?? DefaultMss;
+                    break;
                 default: // TCP_LINGER2
                     actual = (long)(c?.FinWait2Timeout ?? options.FinWait2Timeout ?? _config.FinWait2Timeout).TotalSeconds;
                     break;
@@ -218,13 +227,13 @@ internal sealed partial class ScriptExecution
         {
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
-            (IPPROTO_TCP, TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
+            (IPPROTO_TCP, TCP_MAXSEG or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
             _ => false,
         };
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
+                + "TCP_MAXSEG, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
         }
         return (level, name);
     }

@@ -29,6 +29,7 @@ public sealed record ConnectionSnapshot(
             SendMss = c.SendMss,
             SlowStartThreshold = c.SlowStartThreshold,
             SmoothedRtt = c.SmoothedRtt,
+            Info = c.Info(),
         };
     }
 
@@ -42,6 +43,8 @@ public sealed record ConnectionSnapshot(
     public int SlowStartThreshold { get; init; } = int.MaxValue;
     /// <summary>SRTT (tcpi_rtt); zero before the first sample.</summary>
     public TimeSpan SmoothedRtt { get; init; }
+    /// <summary>TCP_INFO at the same moment; null for a listener's row and for a connection already gone.</summary>
+    public TcpConnectionInfo? Info { get; init; }
 
     public override string ToString() =>
         $"{State.ToRfcName(),-12} {ReceiveQueue,6} {SendQueue,6} {Local,-21} {Remote,-21} "

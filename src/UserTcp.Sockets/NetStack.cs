@@ -147,7 +147,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
             {
                 throw new SocketException((int)Translate(e.Error));
             }
-            var user = new UserTcpListener(this, listener, options ?? new UserTcpConnectionOptions());
+            var user = new UserTcpListener(this, listener, options ?? new UserTcpConnectionOptions(), ConfigFor(options is null ? null : options with { MaxSegmentSize = null }).Mss);
             _listeners[port] = user;
             return user;
         }

@@ -71,6 +71,22 @@ public sealed record UserTcpConnectionOptions
         init => field = value is null ? null : CheckLinger(value.Value, nameof(Linger));
     }
 
+    /// <summary>The smallest and largest TCP_MAXSEG Linux accepts (TCP_MIN_MSS, MAX_TCP_WINDOW).</summary>
+    public const int MinMaxSegmentSize = 88, MaxMaxSegmentSize = 32767;
+
+    /// <summary>
+    /// TCP_MAXSEG: caps the MSS this side offers in its SYN and the segments it sends (both are the smaller of this and
+    /// what the device carries), as Linux's user_mss. It acts on the handshake: set it before connect(), or on a
+    /// listener for the SYNs that arrive afterwards.
+    /// </summary>
+    public int? MaxSegmentSize
+    {
+        get;
+        init => field = value is null or 0 ? null : value is >= MinMaxSegmentSize and <= MaxMaxSegmentSize
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(MaxSegmentSize), value, $"TCP_MAXSEG is {MinMaxSegmentSize} to {MaxMaxSegmentSize} bytes, as on Linux");
+    }
+
     /// <summary>TCP_CONGESTION: the congestion-control algorithm (CUBIC, Linux's default, or NewReno, Linux's "reno").</summary>
     public CongestionControlAlgorithm? CongestionControl { get; init; }
 
@@ -96,6 +112,7 @@ public sealed record UserTcpConnectionOptions
         KeepAliveCount = KeepAliveCount ?? config.KeepAliveCount,
         FinWait2Timeout = FinWait2Timeout is TimeSpan linger2 ? ClampFinWait2Timeout(linger2) : config.FinWait2Timeout,
         CongestionControl = CongestionControl ?? config.CongestionControl,
+        Mss = MaxSegmentSize is int cap && cap < config.Mss ? (ushort)cap : config.Mss,
     };
 
     internal static int CheckBufferSize(int value, string name) =>

@@ -17,10 +17,14 @@ public sealed class UserTcpListener : IDisposable
     // Accepts waiting, oldest first. Guarded by the engine lock.
     private readonly List<AcceptWait> _waits = [];
 
-    internal UserTcpListener(NetStack stack, TcpPassiveOpen listener, UserTcpConnectionOptions options)
+    // The MSS the device and configuration allow, before TCP_MAXSEG caps it.
+    private readonly ushort _uncappedMss;
+
+    internal UserTcpListener(NetStack stack, TcpPassiveOpen listener, UserTcpConnectionOptions options, ushort uncappedMss)
     {
         _stack = stack;
         _listener = listener;
+        _uncappedMss = uncappedMss;
         _listenOptions = options;
         Options = options;
     }
@@ -33,7 +37,8 @@ public sealed class UserTcpListener : IDisposable
     /// <summary>
     /// What the connections accepted from now on start with (setsockopt on a listening socket). Buffer sizes are fixed
     /// at <see cref="NetStack.Listen"/>, since the engine sizes a connection's buffers and window when its SYN arrives;
-    /// the other options set later apply to each connection as it is accepted.
+    /// <see cref="UserTcpConnectionOptions.MaxSegmentSize"/> applies to the SYNs that arrive from then on (as Linux's user_mss
+    /// on a listener); the other options set later apply to each connection as it is accepted.
     /// </summary>
     /// <exception cref="InvalidOperationException">The new options change a buffer size.</exception>
     public UserTcpConnectionOptions Options
@@ -45,6 +50,19 @@ public sealed class UserTcpListener : IDisposable
             if (value.SendBufferSize != _listenOptions.SendBufferSize || value.ReceiveBufferSize != _listenOptions.ReceiveBufferSize)
             {
                 throw new InvalidOperationException("a listener's buffer sizes are fixed when it starts listening: give them to NetStack.Listen");
+            }
+            if (field is not null && value.MaxSegmentSize != field.MaxSegmentSize)
+            {
+                ushort mss = value.MaxSegmentSize is int cap && cap < _uncappedMss ? (ushort)cap : _uncappedMss;
+                _stack.Enter();
+                try
+                {
+                    _listener.ConnectionConfig = _listener.ConnectionConfig with { Mss = mss };
+                }
+                finally
+                {
+                    _stack.Exit();
+                }
             }
             field = value;
         }

@@ -336,6 +336,7 @@ public sealed partial class TcpConnection
 
     private void EnterEstablished(TimeSpan now)
     {
+        _establishedAt = now;
         _sender.OnEstablished();
         ArmKeepAlive(now);
         if (IsSendShutdown && State == TcpState.Established) SetState(TcpState.FinWait1, TcpCause.FinQueuedBeforeEstablished);

@@ -65,6 +65,10 @@ internal sealed class Receiver
     /// <summary>SACK blocks go on our ACKs (both SYNs carried SACK-permitted).</summary>
     public bool SackEnabled { get; set; }
     public int BytesToRead => _buffer.Count;
+    /// <summary>When data last arrived; null before any.</summary>
+    public TimeSpan? LastDataAt => _lastDataAt;
+    /// <summary>The largest payload a segment has brought (Linux's rcv_mss estimate, for TCP_INFO).</summary>
+    public int LargestSegmentReceived { get; private set; }
     public bool HasOutOfOrderData => !_outOfOrder.IsEmpty;
 
     /// <summary>The peer's SYN at <paramref name="irs"/>: RCV.NXT is the byte after it.</summary>
@@ -141,6 +145,7 @@ internal sealed class Receiver
         if (payload.IsEmpty) return;
         GrantQuickAcks(mss);
         _lastDataAt = now;
+        if (segmentLength > LargestSegmentReceived) LargestSegmentReceived = segmentLength;
         if (seq != RcvNxt)
         {
             if (SackEnabled && _config.DuplicateSack && _outOfOrder.Overlap(seq, seq + payload.Length) is (SeqNumber from, SeqNumber to))

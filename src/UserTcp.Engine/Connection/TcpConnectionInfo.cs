@@ -1,0 +1,77 @@
+namespace UserTcp.Engine;
+
+/// <summary>
+/// Where the sender stands in loss recovery, as Linux's tcpi_ca_state names it (include/net/tcp.h tcp_ca_state;
+/// RFC 5681 and RFC 6675 describe the same phases).
+/// </summary>
+public enum TcpCongestionState : byte
+{
+    /// <summary>Nothing suspicious: every ACK advances SND.UNA in order.</summary>
+    Open = 0,
+    /// <summary>Duplicate ACKs or SACK blocks have arrived, or segments were deemed lost or resent, without a recovery yet.</summary>
+    Disorder = 1,
+    /// <summary>The window was reduced for an explicit congestion signal (ECN), without a loss.</summary>
+    Cwr = 2,
+    /// <summary>Fast recovery (RFC 5681 §3.2, RFC 6582, RFC 6675) until the recovery point is acknowledged.</summary>
+    Recovery = 3,
+    /// <summary>After a retransmission timeout, until everything sent before it is acknowledged.</summary>
+    Loss = 4,
+}
+
+/// <summary>
+/// A connection's state as Linux's TCP_INFO reports it (struct tcp_info), taken from the engine's own variables at one
+/// moment: segment counts are segments of the scoreboard, times are spans, windows and cwnd are bytes.
+/// </summary>
+public readonly record struct TcpConnectionInfo
+{
+    public TcpState State { get; init; }
+    /// <summary>tcpi_ca_state.</summary>
+    public TcpCongestionState CongestionState { get; init; }
+    /// <summary>tcpi_retransmits: retransmission timeouts in a row without progress (reset by a new ACK).</summary>
+    public int ConsecutiveTimeouts { get; init; }
+    /// <summary>tcpi_probes: unanswered zero-window or keepalive probes.</summary>
+    public int Probes { get; init; }
+    /// <summary>tcpi_backoff: doublings of the retransmission timer since the last RTT sample.</summary>
+    public int Backoff { get; init; }
+    public TimeSpan Rto { get; init; }
+    /// <summary>tcpi_ato: the delayed-ACK time.</summary>
+    public TimeSpan AckTimeout { get; init; }
+    /// <summary>tcpi_snd_mss: the largest payload sent.</summary>
+    public int SendMss { get; init; }
+    /// <summary>tcpi_rcv_mss: the largest payload received so far (our advertised MSS before any).</summary>
+    public int ReceiveMss { get; init; }
+    /// <summary>tcpi_advmss: the MSS option this side sent.</summary>
+    public int AdvertisedMss { get; init; }
+    /// <summary>tcpi_unacked: segments sent and not cumulatively acknowledged (SACKed ones included).</summary>
+    public int UnackedSegments { get; init; }
+    /// <summary>tcpi_sacked: segments the peer holds by SACK.</summary>
+    public int SackedSegments { get; init; }
+    /// <summary>tcpi_lost: segments deemed lost and not SACKed since.</summary>
+    public int LostSegments { get; init; }
+    /// <summary>tcpi_retrans: retransmissions in flight.</summary>
+    public int RetransmittedSegments { get; init; }
+    /// <summary>tcpi_last_data_recv: time since data last arrived (since the handshake before any).</summary>
+    public TimeSpan SinceDataReceived { get; init; }
+    public TimeSpan SmoothedRtt { get; init; }
+    public TimeSpan RttVariance { get; init; }
+    public TimeSpan MinRtt { get; init; }
+    /// <summary>tcpi_snd_cwnd, in bytes.</summary>
+    public int CongestionWindow { get; init; }
+    /// <summary>tcpi_snd_ssthresh, in bytes; <see cref="int.MaxValue"/> until the first congestion event.</summary>
+    public int SlowStartThreshold { get; init; }
+    /// <summary>tcpi_reordering: the duplicate-ACK threshold loss detection uses (RFC 5681 §3.2, RFC 6675 DupThresh).</summary>
+    public int Reordering { get; init; }
+    /// <summary>tcpi_total_retrans: segments sent again over the connection's life.</summary>
+    public int TotalRetransmissions { get; init; }
+    /// <summary>tcpi_total_rto.</summary>
+    public int TotalTimeouts { get; init; }
+    /// <summary>tcpi_snd_wnd: the peer's window.</summary>
+    public uint SendWindow { get; init; }
+    /// <summary>tcpi_rcv_wnd: the window offered to the peer.</summary>
+    public uint ReceiveWindow { get; init; }
+    /// <summary>tcpi_notsent_bytes: queued data never sent yet.</summary>
+    public int NotSentBytes { get; init; }
+    public bool Sack { get; init; }
+    public bool Timestamps { get; init; }
+    public (int Send, int Receive)? WindowScale { get; init; }
+}

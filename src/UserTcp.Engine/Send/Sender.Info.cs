@@ -1,0 +1,41 @@
+namespace UserTcp.Engine;
+
+/// <summary>The sender's side of TCP_INFO: the recovery phase and the scoreboard's segment counts.</summary>
+internal sealed partial class Sender
+{
+    /// <summary>Linux's tcpi_ca_state from the recovery variables (tcp_fastretrans_alert's phases).</summary>
+    public TcpCongestionState CongestionState
+    {
+        get
+        {
+            if (_inRecovery) return TcpCongestionState.Recovery;
+            // A timeout set the recovery point to SND.MAX; until it is acknowledged Linux stays in Loss (high_seq).
+            if (SndUna < _recoveryPoint) return TcpCongestionState.Loss;
+            bool disorder = _dupAcks > 0 || _queue.SackedSegments > 0 || _queue.LostBytes > 0 || _queue.RetransmittedBytes > 0;
+            return disorder ? TcpCongestionState.Disorder : TcpCongestionState.Open;
+        }
+    }
+
+    /// <summary>The reordering degree loss detection assumes (RFC 6675 DupThresh).</summary>
+    public static int Reordering => DupThresh;
+
+    /// <summary>Segments marked lost and not SACKed, and retransmissions in flight (tcpi_lost, tcpi_retrans).</summary>
+    public (int Lost, int Retransmitted) CountLostAndRetransmitted()
+    {
+        int lost = 0, retransmitted = 0;
+        for (int i = 0; i < _queue.Count; i++)
+        {
+            SentSegment segment = _queue[i];
+            if (segment.Is(SegmentMarks.Sacked)) continue;
+            if (segment.Is(SegmentMarks.Lost)) lost++;
+            if (segment.Is(SegmentMarks.Retransmitted)) retransmitted++;
+        }
+        return (lost, retransmitted);
+    }
+
+    /// <summary>Segments in the scoreboard (tcpi_unacked) and of them SACKed (tcpi_sacked).</summary>
+    public (int Unacked, int Sacked) CountUnackedAndSacked() => (_queue.Count, _queue.SackedSegments);
+
+    /// <summary>Queued data never sent (tcpi_notsent_bytes).</summary>
+    public int NotSentBytes => Math.Max(0, Buffer.End - SndMax);
+}
