@@ -20,6 +20,9 @@ internal static class LinuxSymbols
     public const int TCP_KEEPCNT = 6;
     public const int TCP_LINGER2 = 8;
     public const int TCP_MAXSEG = 2;
+    public const int SIOCINQ = 0x541B;
+    public const int SIOCOUTQ = 0x5411;
+    public const int SIOCOUTQNSD = 0x894B;
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
     public const int O_RDWR = 2;
@@ -167,11 +170,11 @@ internal static class LinuxSymbols
         ["F_SETFD"] = 2,
         ["FD_CLOEXEC"] = 1,
         ["O_CLOEXEC"] = 0x80000,
-        ["FIONREAD"] = 0x541B,
-        ["SIOCINQ"] = 0x541B,
-        ["TIOCOUTQ"] = 0x5411,
-        ["SIOCOUTQ"] = 0x5411,
-        ["SIOCOUTQNSD"] = 0x894B,
+        ["FIONREAD"] = SIOCINQ,
+        ["SIOCINQ"] = SIOCINQ,
+        ["TIOCOUTQ"] = SIOCOUTQ,
+        ["SIOCOUTQ"] = SIOCOUTQ,
+        ["SIOCOUTQNSD"] = SIOCOUTQNSD,
         ["POLLIN"] = 0x1,
         ["POLLPRI"] = 0x2,
         ["POLLOUT"] = 0x4,

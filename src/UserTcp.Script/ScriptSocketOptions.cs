@@ -215,6 +215,39 @@ internal sealed partial class ScriptExecution
         };
     }
 
+    /// <summary>
+    /// ioctl(SIOCINQ or FIONREAD, SIOCOUTQ, SIOCOUTQNSD): the receive queue, the data not yet acknowledged, the data not
+    /// yet sent; EINVAL on a listener, as Linux's tcp_ioctl.
+    /// </summary>
+    private Func<Outcome?> Ioctl(int line, SyscallSpec call)
+    {
+        Arguments(line, call, 3);
+        int fd = Fd(line, call);
+        long request = Int(line, call.Arguments[1], "the request");
+        if (request is not (SIOCINQ or SIOCOUTQ or SIOCOUTQNSD))
+        {
+            throw Fail(line, $"ioctl request `{call.Arguments[1]}` is not supported (SIOCINQ, FIONREAD, SIOCOUTQ, SIOCOUTQNSD)");
+        }
+        ScriptExpression expected = call.Arguments[2];
+        return () =>
+        {
+            if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
+            if (socket.Listener is not null) return Outcome.Error(EINVAL);
+            UserTcpConnection? c = socket.Connection;
+            long actual = c is null ? 0 : request switch
+            {
+                SIOCINQ => c.Available,
+                SIOCOUTQ => c.BytesNotAcknowledged,
+                _ => c.BytesNotSent,
+            };
+            if (expected is not EllipsisExpression && Int(line, expected, "the expected value") != actual)
+            {
+                throw Fail(line, $"ioctl({call.Arguments[1]}) gave [{actual}], the script expects {expected}");
+            }
+            return Outcome.Ok(0);
+        };
+    }
+
     /// <summary>The bytes of data the buffer holds after setsockopt(SO_SNDBUF or SO_RCVBUF, <paramref name="value"/>).</summary>
     private static int BufferBytes(long name, long value) =>
         (int)(Math.Max(2 * value, name == SO_SNDBUF ? MinReportedSendBuffer : MinReportedReceiveBuffer) / 2);

@@ -117,15 +117,18 @@ internal sealed partial class ScriptExecution
             "connect" => Connect(line, call),
             "write" => Write(line, call, 3),
             "send" => Write(line, call, 4),
+            "sendto" => Write(line, call, 6),
             "read" => Read(line, call, 3),
             "recv" => Read(line, call, 4),
+            "recvfrom" => Read(line, call, 6),
+            "ioctl" => Ioctl(line, call),
             "shutdown" => Shutdown(line, call),
             "close" => Close(line, call),
             "fcntl" => Fcntl(line, call),
             "setsockopt" => SetSockOpt(line, call),
             "getsockopt" => GetSockOpt(line, call),
-            _ => throw Fail(line, $"system call `{call.Name}` is not supported (supported: socket, bind, listen, accept, connect, write, send, read, recv, "
-                + "shutdown, close, fcntl, setsockopt, getsockopt)"),
+            _ => throw Fail(line, $"system call `{call.Name}` is not supported (supported: socket, bind, listen, accept, connect, write, send, sendto, read, recv, "
+                + "recvfrom, ioctl, shutdown, close, fcntl, setsockopt, getsockopt)"),
         };
     }
 
@@ -343,13 +346,16 @@ internal sealed partial class ScriptExecution
 
     // ───────────── write, read ─────────────
 
+    /// <summary>write, send and sendto (whose address a connected TCP socket ignores, as Linux's tcp_sendmsg does).</summary>
     private Func<Outcome?> Write(int line, SyscallSpec call, int arguments)
     {
         Arguments(line, call, arguments);
         int fd = Fd(line, call);
         long count = Int(line, call.Arguments[2], "the byte count");
         if (count is < 0 or > 64 * 1024 * 1024) throw Fail(line, $"write of {count} bytes is not supported (0 to 64 MiB)");
-        if (arguments == 4 && Int(line, call.Arguments[3], "the flags") != 0) throw Fail(line, "send flags other than 0 are not supported");
+        if (arguments > 3 && Int(line, call.Arguments[3], "the flags") != 0) throw Fail(line, $"{call.Name} flags other than 0 are not supported");
+        // A NULL buffer faults when the kernel copies from it: EFAULT, and nothing is queued.
+        bool faults = IsNull(call.Arguments[1]) && count > 0;
         // Like packetdrill, the data is zeros unless the script gives a string.
         byte[] data = new byte[count];
         if (call.Arguments[1] is StringExpression text) System.Text.Encoding.ASCII.GetBytes(text.Value.AsSpan(0, (int)Math.Min(text.Value.Length, count)), data);
@@ -359,6 +365,7 @@ internal sealed partial class ScriptExecution
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
             if (waiting is ValueTask pending) return Finished(pending, count);
             if (socket.Connection is not { } connection) return Outcome.Error(EPIPE);
+            if (faults) return Outcome.Error(EFAULT);
             if (socket.NonBlocking || count == 0)
             {
                 int sent = connection.Send(data, out SocketError error);
@@ -370,13 +377,16 @@ internal sealed partial class ScriptExecution
         };
     }
 
+    /// <summary>read, recv and recvfrom (on a connected socket the address is the peer's; scripts write it as ...).</summary>
     private Func<Outcome?> Read(int line, SyscallSpec call, int arguments)
     {
         Arguments(line, call, arguments);
         int fd = Fd(line, call);
         long count = Int(line, call.Arguments[2], "the byte count");
         if (count is < 0 or > 64 * 1024 * 1024) throw Fail(line, $"read of {count} bytes is not supported (0 to 64 MiB)");
-        if (arguments == 4 && Int(line, call.Arguments[3], "the flags") != 0) throw Fail(line, "recv flags other than 0 are not supported");
+        if (arguments > 3 && Int(line, call.Arguments[3], "the flags") != 0) throw Fail(line, $"{call.Name} flags other than 0 are not supported");
+        // A NULL buffer faults when the kernel copies data into it: EFAULT, and the data stays queued.
+        bool faults = IsNull(call.Arguments[1]) && count > 0;
         byte[] buffer = new byte[count];
         ValueTask<int>? waiting = null;
         return () =>
@@ -385,6 +395,7 @@ internal sealed partial class ScriptExecution
             if (waiting is ValueTask<int> pending) return Finished(pending);
             if (socket.Connection is not { } connection) return Outcome.Error(ENOTCONN);
             if (count == 0) return Outcome.Ok(0);
+            if (faults && connection.Available > 0) return Outcome.Error(EFAULT);
             if (socket.NonBlocking)
             {
                 int read = connection.Receive(buffer, out SocketError error);
@@ -395,6 +406,8 @@ internal sealed partial class ScriptExecution
             return Finished(reading);
         };
     }
+
+    private static bool IsNull(ScriptExpression buffer) => buffer is WordExpression { Name: "NULL" } or IntegerExpression { Value: 0 };
 
     // ───────────── shutdown, close, fcntl ─────────────
 

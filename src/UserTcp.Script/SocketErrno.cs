@@ -12,6 +12,7 @@ internal static class SocketErrno
     public const int ENOENT = 2;
     public const int EBADF = 9;
     public const int EAGAIN = 11;
+    public const int EFAULT = 14;
     public const int EINVAL = 22;
     public const int EPIPE = 32;
     public const int EADDRINUSE = 98;

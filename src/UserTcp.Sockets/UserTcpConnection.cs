@@ -46,23 +46,6 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>SO_RCVBUF: bytes of data the receive buffer holds, fixed when the connection was made.</summary>
     public int ReceiveBufferSize => _config.ReceiveBufferSize;
 
-    /// <summary>The largest payload this side sends now (getsockopt TCP_MAXSEG on a connection, Linux's mss_cache).</summary>
-    public int SendMss => _tcb.SendMss;
-
-    /// <summary>The connection's state as Linux's TCP_INFO reports it (a consistent snapshot under the engine lock).</summary>
-    public TcpConnectionInfo Info()
-    {
-        _stack.Enter();
-        try
-        {
-            return _tcb.Info();
-        }
-        finally
-        {
-            _stack.Exit();
-        }
-    }
-
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK (Nagle off).</summary>
     public bool NoDelay
     {

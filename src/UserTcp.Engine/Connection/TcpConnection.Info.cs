@@ -6,6 +6,9 @@ public sealed partial class TcpConnection
     // When the connection reached ESTABLISHED (Linux starts lrcvtime there: tcpi_last_data_recv before any data).
     private TimeSpan _establishedAt;
 
+    /// <summary>Bytes written and never sent yet (SIOCOUTQNSD, tcpi_notsent_bytes).</summary>
+    public int BytesNotSent => _sender.NotSentBytes;
+
     /// <summary>The connection as Linux's getsockopt(TCP_INFO) would describe it now.</summary>
     public TcpConnectionInfo Info()
     {
