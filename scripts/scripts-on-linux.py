@@ -8,8 +8,13 @@ legitimately size differently:
   - the window scale of outbound SYNs becomes the one Linux offers here (net.core.rmem_max is not per namespace, and
     Linux scales for the larger of it and tcp_rmem);
   - UserTcp-only options go: --relaxed, --local_isn, --remote_isn; --rfc1337 becomes net.ipv4.tcp_rfc1337=1;
+  - packetdrill's tun0 gets gso_max_segs 1, so Linux sends one MSS per packet as UserTcp does (no TSO/GSO bursts);
   - packetdrill runs with 10 ms of timing tolerance: Linux's timers fire on jiffies (a 40 ms delayed ACK leaves
     after 40 to 45 ms), where UserTcp's manual clock is exact.
+
+packetdrill does not compare an outbound TS ecr with the script's; UserTcp's runner does. So this tool runs packetdrill
+verbosely and checks each outbound packet's TS ecr against the script line it matched (inbound TSvals reach the kernel
+as written, so the ecr Linux sends is directly comparable).
 
 Usage: scripts/scripts-on-linux.py [--packetdrill PATH] FILE.pkt...   (as root; prints PASS/FAIL per script)
 """
@@ -57,9 +62,31 @@ def rewrite(text: str) -> str:
             if re.search(r">\s+S", line):
                 line = re.sub(r"wscale\s+\d+", f"wscale {wscale}", line)
         out.append(line)
-    # Commands must come before the first event: after the leading option lines.
-    first_event = next((i for i, l in enumerate(out) if l.strip() and not l.strip().startswith(("//", "--"))), len(out))
+    # One segment per packet on packetdrill's tun0 (UserTcp sends no TSO/GSO bursts), before the script's first event.
+    extra.append("0 `ip link set dev tun0 gso_max_segs 1`")
+    # Commands must come before the first event (a line that starts with its time): after the leading options and
+    # the script's own untimed back-quoted block, which may span lines.
+    first_event = next((i for i, l in enumerate(out) if re.match(r"\s*[+0-9.*~]", l)), len(out))
     return "\n".join(out[:first_event] + extra + out[first_event:]) + "\n"
+
+
+def is_verbose_line(line: str) -> bool:
+    return not re.search(r"error|FAIL|fail|assert|expected|actual|script packet", line)
+
+
+def check_echoes(script: str, output: str) -> list[str]:
+    """The TS ecr of every outbound packet against its script line's, in order (packetdrill skips this check)."""
+    expected = []
+    for number, line in enumerate(script.splitlines(), 1):
+        if re.search(r"(^|\s)>\s", line) and not line.strip().startswith("//"):
+            match = re.search(r"TS val \S+ ecr (\d+)", line)
+            expected.append((number, int(match.group(1)) if match else None))
+    sniffed = [re.search(r"TS val \d+ ecr (\d+)", l) for l in output.splitlines() if "outbound sniffed packet" in l]
+    problems = []
+    for (number, want), got in zip(expected, sniffed):
+        if want is not None and got is not None and int(got.group(1)) != want:
+            problems.append(f"line {number}: Linux echoes TS ecr {got.group(1)}, the script expects {want}")
+    return problems
 
 
 def run(path: str, packetdrill: str) -> tuple[bool, str]:
@@ -67,10 +94,15 @@ def run(path: str, packetdrill: str) -> tuple[bool, str]:
         f.write(rewrite(open(path).read()))
         converted = f.name
     try:
-        command = " && ".join(SETUP + [f"{packetdrill} --tolerance_usecs=10000 {converted}"])
+        command = " && ".join(SETUP + [f"{packetdrill} -v --tolerance_usecs=10000 {converted}"])
         result = subprocess.run(["timeout", "120", "unshare", "-n", "bash", "-c", command],
                                 capture_output=True, text=True)
-        return result.returncode == 0, (result.stdout + result.stderr).strip()
+        output = result.stdout + result.stderr
+        verdict = "\n".join(l for l in output.splitlines() if not is_verbose_line(l)).strip()
+        if result.returncode != 0:
+            return False, verdict
+        problems = check_echoes(open(converted).read(), output)
+        return not problems, "\n".join(problems) or verdict
     finally:
         os.unlink(converted)
 

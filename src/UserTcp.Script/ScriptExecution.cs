@@ -85,6 +85,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private int _lastLine;
     // UserTcp's ISN as learned from its SYN or SYN-ACK (packetdrill's local_isn); 0 until one is seen.
     private uint _localBase;
+    private bool _learnedFromSynAck;
     // The connection under test: this side's port and the script side's port.
     private ushort _localPort;
     private ushort _remotePort;
@@ -463,7 +464,13 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             _transmitProblem ??= problem;
             return;
         }
-        if ((segment.Flags & TcpFlags.Syn) != 0) _localBase = segment.Seq; // packetdrill learns the local ISN from SYN and SYN-ACK
+        // packetdrill learns the local ISN from an active open's SYN and from the SYN-ACK of the first connection to the
+        // listener; a later SYN-ACK on the same tuple (TIME-WAIT reuse, RFC 6191) keeps the old base there too.
+        if ((segment.Flags & TcpFlags.Syn) != 0 && ((segment.Flags & TcpFlags.Ack) == 0 || !_learnedFromSynAck))
+        {
+            _localBase = segment.Seq;
+            _learnedFromSynAck |= (segment.Flags & TcpFlags.Ack) != 0;
+        }
         _sent.Enqueue(segment);
     }
 

@@ -114,6 +114,11 @@ public sealed partial class TcpConnection
         {
             if (!seg.Has(TcpFlags.Rst))
             {
+                // Linux judges the left edge by Last.ACK.sent (tcp_sequence uses rcv_wup), so a duplicate that reaches
+                // it still sets TS.Recent, and our ACK echoes the retransmission's TSval: the peer gets its RTT sample.
+                if (timestamp is TcpTimestamp duplicate && seq <= _receiver.LastAckSent && seq + segLen >= _receiver.LastAckSent
+                    && seg.Has(TcpFlags.Ack) && seg.AcknowledgmentNumber <= SndMax)
+                    _timestamps.TakeRecent(duplicate.Value, now);
                 _receiver.NoteUnacceptable(seq, seg.Payload.Length); // RFC 2883: a D-SACK tells the peer it was a duplicate
                 // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; a SYN gets a challenge ACK (RFC 5961 §4), as Linux's syn_challenge.
                 if (seg.Has(TcpFlags.Syn)) ChallengeSyn(now);
