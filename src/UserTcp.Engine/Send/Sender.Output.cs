@@ -134,6 +134,9 @@ internal sealed partial class Sender
         {
             int index = _queue.IndexEndingAfter(sent.Seq);
             _queue.MarkRetransmitted(ref _queue[index], now);
+            // Resending the oldest segment restarts the timer (Linux tcp_xmit_retransmit_queue), so a timeout due a
+            // moment later does not send it a second time (RFC 6298 §5.1 counts retransmissions as sends).
+            if (index == 0 && !sent.Probe) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
             Retransmissions++;
             BytesRetransmitted += sent.End - sent.Seq;
             _rttSeq = null; // Karn's rule: never time a retransmitted segment

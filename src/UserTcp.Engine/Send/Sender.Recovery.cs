@@ -83,6 +83,7 @@ internal sealed partial class Sender
         _lossCause = cause;
         _forceRetransmission = true;
         _probeEnd = null;
+        _probeDue = false; // a probe that fired but has not left yet gives way to the recovery (RFC 8985 §7.2: no TLP in recovery)
         _timers.Cancel(TcpTimer.LossProbe);
     }
 
