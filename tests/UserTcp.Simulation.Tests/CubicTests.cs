@@ -44,6 +44,10 @@ public class CubicTests(ITestOutputHelper output)
             while (start < samples.Count && samples[start].InRecovery) start++;
             if (start >= samples.Count || samples[start].Ssthresh < 2 || samples[i].Cwnd <= 1.01) continue; // a timeout: slow start follows
             double cwndEpoch = samples[start].Ssthresh;
+            // t counts from the first ACK that grows the window in congestion avoidance (RFC 9438 §4.2; Linux's bictcp_update
+            // sets epoch_start there), which can come up to an RTT after recovery ends, when the window first fills.
+            while (start + 1 < samples.Count && !samples[start + 1].InRecovery && samples[start + 1].Cwnd <= samples[start].Cwnd
+                   && samples[start + 1].Cwnd >= samples[start].Cwnd - 0.5) start++;
             double k = Math.Cbrt(Math.Max(0, wMax - cwndEpoch) / C);
             epochs++;
             for (int j = start; j < samples.Count && samples[j].Cwnd >= samples[j - 1].Cwnd - 0.5 && !samples[j].InRecovery; j++)
