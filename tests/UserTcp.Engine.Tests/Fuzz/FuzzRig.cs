@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using UserTcp.Wire;
 
 namespace UserTcp.Engine.Tests.Fuzz;
@@ -67,12 +68,17 @@ internal sealed class FuzzRig : IPacketTransmitter
     private readonly List<FourTuple> _known = [];
     private readonly Dictionary<FourTuple, PeerView> _views = [];
     private readonly Dictionary<FourTuple, uint> _ourTsVals = [];
+    // 4-tuples that were fed data not from the peer's stream (a damaged packet that still parsed): reads there go unchecked.
+    private readonly HashSet<FourTuple> _tainted = [];
     // Connections the application holds, and how far it has read each.
     private readonly Dictionary<TcpConnection, long> _held = new(ReferenceEqualityComparer.Instance);
     private readonly byte[] _packet = new byte[FuzzPackets.MaxPacket];
     private readonly byte[] _readBuffer = new byte[20_000];
     private readonly FuzzTally _tally = new();
     private TimeSpan _now;
+    // Replays keep every packet fed, to show the one that went wrong.
+    private static readonly bool Verbose = Environment.GetEnvironmentVariable("USERTCP_FUZZ_REPLAY") is not null;
+    private readonly List<(string Step, string Hex)> _fed = [];
     private int _outputThisStep;
     private string _step = "setup";
 
@@ -234,15 +240,16 @@ internal sealed class FuzzRig : IPacketTransmitter
     {
         if (c.Receive(_readBuffer.AsSpan(0, max), out int read) != ReceiveStatus.Data) return;
         long offset = _held[c];
+        _held[c] = offset + read;
+        if (_tainted.Contains(c.Id)) return;
         for (int i = 0; i < read; i++)
         {
             byte expected = FuzzPackets.PeerByte(c.Irs + 1 + (int)(offset + i));
             if (_readBuffer[i] != expected)
             {
-                Assert.Fail($"{_step}: {c} read byte {offset + i} of the stream as {_readBuffer[i]}, the peer sent {expected}");
+                Assert.Fail($"{_step}: {c} read byte {offset + i} of the stream as {_readBuffer[i]}, the peer sent {expected} (IRS {c.Irs})\n{History(c.Id)}");
             }
         }
-        _held[c] = offset + read;
         _tally.BytesRead += read;
     }
 
@@ -262,6 +269,10 @@ internal sealed class FuzzRig : IPacketTransmitter
         else if (error == WireError.None) error = WireError.NotTcp;
         if (error == WireError.None && forUs)
         {
+            // Still a segment (say, a longer header that swallowed payload bytes as options): its data may no longer be
+            // the peer's bytes at their sequence numbers, so what the application reads there is not checked.
+            if (!CarriesPeerBytes(bytes)) _tainted.Add(new FourTuple(new IpEndpoint(ip.Destination, BinaryPrimitives.ReadUInt16BigEndian(ip.Payload[2..])),
+                new IpEndpoint(ip.Source, BinaryPrimitives.ReadUInt16BigEndian(ip.Payload))));
             FeedSegment(length);
             return;
         }
@@ -276,8 +287,21 @@ internal sealed class FuzzRig : IPacketTransmitter
         _tally.Malformed++;
     }
 
+    private static bool CarriesPeerBytes(ReadOnlySpan<byte> packet)
+    {
+        _ = Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
+        _ = TcpSegment.TryParse(ip, out TcpSegment tcp);
+        SeqNumber first = tcp.Has(TcpFlags.Syn) ? tcp.SequenceNumber + 1 : tcp.SequenceNumber;
+        for (int i = 0; i < tcp.Payload.Length; i++)
+        {
+            if (tcp.Payload[i] != FuzzPackets.PeerByte(first + i)) return false;
+        }
+        return true;
+    }
+
     private void Feed(int length)
     {
+        if (Verbose) _fed.Add((_step, Convert.ToHexString(_packet, 0, length)));
         _tally.Packets++;
         _engine.Receive(_packet.AsSpan(0, length), _now, this);
     }
@@ -379,7 +403,8 @@ internal sealed class FuzzRig : IPacketTransmitter
 
     // The connection's last events, to say how it got where it failed.
     private string History(FourTuple id) =>
-        string.Join("\n", _events.Events.Where(e => e.Connection == id && e.Kind is not (TcpEventKind.TimerSet)).TakeLast(40).Select(e => e.ToString()));
+        string.Join("\n", _events.Events.Where(e => e.Connection == id && e.Kind is not (TcpEventKind.TimerSet)).TakeLast(60).Select(e => e.ToString()))
+        + (Verbose ? "\npackets fed:\n" + string.Join("\n", _fed.Select(f => $"{f.Step}: {f.Hex}")) : "");
 
     // The application closes everything and the peer goes silent: every connection must end, no timer must remain.
     private void Drain()
