@@ -104,6 +104,7 @@ internal sealed class FuzzRig : IPacketTransmitter
             rig._step = $"step {i} ({step})";
             rig.Apply(step);
             rig.CheckInvariants();
+            rig.TrimEvents();
         }
         rig._step = "drain";
         rig.Drain();
@@ -399,6 +400,12 @@ internal sealed class FuzzRig : IPacketTransmitter
             foreach (TcpTimer timer in AllTimers) hash.Add(c.TimerDeadline(timer));
         }
         return hash.ToHashCode();
+    }
+
+    // Only recent events are kept (for History): a long scenario's log would otherwise grow with every segment.
+    private void TrimEvents()
+    {
+        if (_events.Events.Count > 8192) _events.Events.RemoveRange(0, 4096);
     }
 
     // The connection's last events, to say how it got where it failed.
