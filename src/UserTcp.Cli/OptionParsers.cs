@@ -31,6 +31,24 @@ internal static class OptionParsers
         return default;
     };
 
+    /// <summary>A comma-separated list of percentages from 0 to <paramref name="max"/>, e.g. "1,5,10".</summary>
+    public static Func<ArgumentResult, double[]> Percentages(string option, double max) => result =>
+    {
+        string text = result.Tokens[0].Value;
+        var values = new List<double>();
+        foreach (string part in text.Split(','))
+        {
+            if (!double.TryParse(part.Trim().TrimEnd('%'), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value)
+                || value < 0 || value > max)
+            {
+                result.AddError($"{option} must be percentages from 0 to {max} separated by commas (e.g. 1,5,10), not '{text}'");
+                return [];
+            }
+            values.Add(value);
+        }
+        return [.. values];
+    };
+
     public static Func<ArgumentResult, T> Text<T>(TryParse<T> tryParse) => result =>
     {
         string? problem = tryParse(result.Tokens[0].Value, out T value);

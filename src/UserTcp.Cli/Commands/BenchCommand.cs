@@ -40,21 +40,43 @@ internal static class BenchCommand
             DefaultValueFactory = _ => TunOptions.DefaultMtu,
             CustomParser = OptionParsers.Int("--mtu", 576, 9000),
         };
+        var loss = new Option<double[]>("--loss")
+        {
+            Description = "Random loss in percent, each way, e.g. 1,5,10: runs the loss experiment (docs/goodput.md) at each rate",
+            CustomParser = OptionParsers.Percentages("--loss", 50),
+        };
+        var parallel = new Option<int>("--parallel")
+        {
+            Description = "Clients at once per transfer; the transfer's time is the slowest one's",
+            DefaultValueFactory = _ => 1,
+            CustomParser = OptionParsers.Int("--parallel", 1, 16),
+        };
         var command = new Command("bench",
             "Measure UserTcp's end-to-end throughput beside the kernel's in the same run: kernel curl downloads N bytes "
             + "and kernel nc uploads N bytes, once against UserTcp over a TUN device (HTTP GET /bytes/N, discard 9) and once "
             + "against a kernel server over a veth pair with the same MTU, all in namespaces made for the run and removed "
             + "afterwards. Prints the median throughput of each side and the ratio UserTcp/kernel. Needs root, curl, "
-            + "nc (netcat-openbsd), python3 and ip (iproute2).")
+            + "nc (netcat-openbsd), python3 and ip (iproute2). With --loss, each rate drops packets at random both ways on "
+            + "both paths, and the workloads become byte-checked HTTP transfers with the retransmissions and RTOs of each side "
+            + "(needs iptables too).")
         {
             size,
             runs,
             mtu,
+            loss,
+            parallel,
         };
         command.SetAction(parsed => CliErrors.Run("bench", async () =>
         {
             using var stop = new StopSignal();
-            return await new BenchRun(parsed.GetValue(size), parsed.GetValue(runs), parsed.GetValue(mtu), Console.Out)
+            double[]? lossRates = parsed.GetValue(loss);
+            // The loss experiment's default is the issue's 20 MiB; its uploads go to POST /sha256, which Kestrel caps at 30 MB.
+            int bytes = lossRates is null || parsed.GetResult(size) is { Implicit: false } ? parsed.GetValue(size) : LossBench.DefaultSize;
+            if (lossRates is not null && bytes > LossBench.MaxSize)
+            {
+                throw new CliException(2, $"--size {bytes} is too large with --loss: uploads go to POST /sha256, which takes at most {LossBench.MaxSize} bytes");
+            }
+            return await new BenchRun(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(parallel), lossRates, Console.Out)
                 .RunAsync(stop.Token).ConfigureAwait(false);
         }));
         return command;
@@ -62,26 +84,30 @@ internal static class BenchCommand
 }
 
 /// <summary>One `usertcp bench`: two namespaces, a TUN device and a veth pair, two workloads, both sides, N runs each.</summary>
-internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
+internal sealed class BenchRun(int size, int runs, int mtu, int parallel, double[]? lossRates, TextWriter output)
 {
-    private const string Iface = LiveDefaults.InterfaceName;
-    private const string TunKernelCidr = LiveDefaults.KernelAddressText;
-    private const string UserTcpAddress = LiveDefaults.StackAddressText;
-    private const string VethLocal = "vbench0";
-    private const string VethPeer = "vbench1";
-    private const string VethLocalCidr = "10.78.0.1/24";
-    private const string VethPeerCidr = "10.78.0.2/24";
-    private const string KernelServerAddress = "10.78.0.2";
-    private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(10);
+    internal const string Iface = LiveDefaults.InterfaceName;
+    internal const string TunKernelCidr = LiveDefaults.KernelAddressText;
+    internal const string UserTcpAddress = LiveDefaults.StackAddressText;
+    internal const string VethLocal = "vbench0";
+    internal const string VethPeer = "vbench1";
+    internal const string VethLocalCidr = "10.78.0.1/24";
+    internal const string VethPeerCidr = "10.78.0.2/24";
+    internal const string KernelServerAddress = "10.78.0.2";
+    internal static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan TransferTimeout = TimeSpan.FromSeconds(120);
+    internal static readonly TimeSpan TransferTimeout = TimeSpan.FromSeconds(120);
     private static readonly (string Tool, string Package)[] Tools =
         [("curl", "curl"), ("nc", "netcat-openbsd"), ("python3", "python3"), ("bash", "bash"), ("head", "coreutils"), ("ip", "iproute2")];
+    private static readonly (string Tool, string Package)[] LossTools = [("iptables", "iptables"), ("ethtool", "ethtool"), ("sha256sum", "coreutils")];
 
-    // The kernel's server in the peer namespace: HTTP/1.1 on 80 answering GET /bytes/N with N zero bytes (Connection:
-    // close), and a discard sink on 9 that reads to the peer's FIN and closes, as UserTcp's services do.
+    // The kernel's server in the peer namespace: HTTP/1.1 on 80 answering GET /bytes/N with N zero bytes and POST /sha256
+    // with the body's length and SHA-256 as UserTcp's HTTP service does (both Connection: close), and a discard sink on 9
+    // that reads to the peer's FIN and closes, as UserTcp's services do. A third argument names the congestion control
+    // its connections use (TCP_CONGESTION; root may pick one the namespace could not make its default).
     private const string KernelServer = """
-        import socket, sys, threading
+        import hashlib, re, socket, sys, threading
+        cc = sys.argv[2].encode() if len(sys.argv) > 2 else None
         def listener(port):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,12 +116,27 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
             return s
         def http(c):
             with c:
+                if cc:
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
                 request = b""
                 while b"\r\n\r\n" not in request:
-                    chunk = c.recv(4096)
+                    chunk = c.recv(65536)
                     if not chunk:
                         return
                     request += chunk
+                head, _, body = request.partition(b"\r\n\r\n")
+                if head.startswith(b"POST "):
+                    n = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+                    digest, got = hashlib.sha256(body), len(body)
+                    while got < n:
+                        chunk = c.recv(min(1 << 20, n - got))
+                        if not chunk:
+                            return
+                        digest.update(chunk)
+                        got += len(chunk)
+                    answer = b"%d %s\n" % (n, digest.hexdigest().encode())
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(answer), answer))
+                    return
                 n = int(request.split(b" ")[1].split(b"/")[2])
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % n)
                 block = memoryview(bytes(1 << 20))
@@ -119,7 +160,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        Prerequisites.Require(Tools, "bench");
+        Prerequisites.Require(lossRates is null ? Tools : [.. Tools, .. LossTools], "bench");
 
         ScratchNamespace local = ScratchNamespace.Create("bench");
         ScratchNamespace? peer = null;
@@ -175,10 +216,18 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
         Ip("-n", local.Name, "link", "set", VethLocal, "up");
         Ip("-n", peer.Name, "link", "set", VethPeer, "up");
 
-        using PeerProgram server = PeerProgram.Start(["python3", "-c", KernelServer, KernelServerAddress], peer.Start);
+        string[] serverCommand = lossRates is null
+            ? ["python3", "-c", KernelServer, KernelServerAddress]
+            : ["python3", "-c", KernelServer, KernelServerAddress, LossBench.KernelCongestionControl];
+        using PeerProgram server = PeerProgram.Start(serverCommand, peer.Start);
         if (!await server.WaitForOutputAsync("ready", ReadyTimeout, cancellationToken).ConfigureAwait(false))
         {
             throw new CliException(1, $"the kernel server (python3) did not start: {server.Failure()}");
+        }
+        if (lossRates is not null)
+        {
+            await new LossBench(size, runs, mtu, parallel, lossRates, output).RunAsync(local, peer, cancellationToken).ConfigureAwait(false);
+            return;
         }
 
         LiveStack live = new LiveStackBuilder { Namespace = local.Name, Mtu = mtu }.Start();
@@ -273,7 +322,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
 
     private static string ScriptSize(string script) => script[(script.LastIndexOf('/') + 1)..];
 
-    private static TimeSpan Median(List<TimeSpan> times)
+    internal static TimeSpan Median(List<TimeSpan> times)
     {
         times.Sort();
         return times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
@@ -281,7 +330,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
 
     private double Mbits(TimeSpan time) => size * 8.0 / time.TotalSeconds / 1e6;
 
-    private static void Ip(params string[] arguments)
+    internal static void Ip(params string[] arguments)
     {
         ToolOutcome outcome = ExternalProgram.Run(ExternalProgram.Find("ip")!, ToolTimeout, arguments);
         if (!outcome.Succeeded)
@@ -292,5 +341,5 @@ internal sealed class BenchRun(int size, int runs, int mtu, TextWriter output)
 
     private void Say(string line) => output.WriteLine(line);
 
-    private static string Num(int value) => value.ToString(CultureInfo.InvariantCulture);
+    internal static string Num(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -84,6 +84,7 @@ public sealed partial class TcpConnection
     private void CountRetransmission(TimeSpan now, scoped in TcpRepr repr, TcpCause cause, int attempt)
     {
         _engine.Counters.Retransmissions++;
+        _engine.Counters.BytesRetransmitted += repr.Payload.Length + (repr.Has(TcpFlags.Syn) ? 1 : 0) + (repr.Has(TcpFlags.Fin) ? 1 : 0);
         _engine.Emit(new TcpEvent(now, TcpEventKind.Retransmission, Id, State, State, cause, SegmentSummary.From(repr),
             Deadline: now + _sender.Rto.Rto, Attempt: attempt));
     }

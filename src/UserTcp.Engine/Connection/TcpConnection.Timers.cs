@@ -64,6 +64,7 @@ public sealed partial class TcpConnection
             EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
+        _engine.Counters.RetransmissionTimeouts++;
         if (synchronizing) _synDue = true; // the SYN (or SYN-ACK) goes again
         _engine.MarkPending(this);
     }

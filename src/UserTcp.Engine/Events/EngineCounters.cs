@@ -125,6 +125,10 @@ public sealed class EngineCounters
     public long PacketsReceived { get; internal set; }
     public long SegmentsSent { get; internal set; }
     public long Retransmissions { get; internal set; }
+    /// <summary>Payload bytes sent again (SYN and FIN count one each), over every connection.</summary>
+    public long BytesRetransmitted { get; internal set; }
+    /// <summary>Retransmission timer expiries (RFC 6298 §5.4), over every connection: what loss recovery did not repair in time.</summary>
+    public long RetransmissionTimeouts { get; internal set; }
     public long ResetsSent { get; internal set; }
     /// <summary>Well-formed segments for one of our connections that the state machine refused (each with a Dropped event and its cause).</summary>
     public long SegmentsDroppedByState { get; internal set; }
