@@ -51,6 +51,12 @@ internal static class BenchCommand
             DefaultValueFactory = _ => 1,
             CustomParser = OptionParsers.Int("--parallel", 1, 16),
         };
+        var kernelCc = new Option<string>("--kernel-cc")
+        {
+            Description = "Congestion control of the kernel's senders with --loss (TCP_CONGESTION): cubic, reno or bbr",
+            DefaultValueFactory = _ => LossBench.DefaultKernelCongestionControl,
+        };
+        kernelCc.AcceptOnlyFromAmong("cubic", "reno", "bbr");
         var command = new Command("bench",
             "Measure UserTcp's end-to-end throughput beside the kernel's in the same run: kernel curl downloads N bytes "
             + "and kernel nc uploads N bytes, once against UserTcp over a TUN device (HTTP GET /bytes/N, discard 9) and once "
@@ -65,6 +71,7 @@ internal static class BenchCommand
             mtu,
             loss,
             parallel,
+            kernelCc,
         };
         command.SetAction(parsed => CliErrors.Run("bench", async () =>
         {
@@ -76,7 +83,7 @@ internal static class BenchCommand
             {
                 throw new CliException(2, $"--size {bytes} is too large with --loss: uploads go to POST /sha256, which takes at most {LossBench.MaxSize} bytes");
             }
-            return await new BenchRun(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(parallel), lossRates, Console.Out)
+            return await new BenchRun(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, Console.Out)
                 .RunAsync(stop.Token).ConfigureAwait(false);
         }));
         return command;
@@ -84,7 +91,7 @@ internal static class BenchCommand
 }
 
 /// <summary>One `usertcp bench`: two namespaces, a TUN device and a veth pair, two workloads, both sides, N runs each.</summary>
-internal sealed class BenchRun(int size, int runs, int mtu, int parallel, double[]? lossRates, TextWriter output)
+internal sealed class BenchRun(int size, int runs, int mtu, int parallel, double[]? lossRates, string kernelCc, TextWriter output)
 {
     internal const string Iface = LiveDefaults.InterfaceName;
     internal const string TunKernelCidr = LiveDefaults.KernelAddressText;
@@ -218,7 +225,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, int parallel, double
 
         string[] serverCommand = lossRates is null
             ? ["python3", "-c", KernelServer, KernelServerAddress]
-            : ["python3", "-c", KernelServer, KernelServerAddress, LossBench.KernelCongestionControl];
+            : ["python3", "-c", KernelServer, KernelServerAddress, kernelCc];
         using PeerProgram server = PeerProgram.Start(serverCommand, peer.Start);
         if (!await server.WaitForOutputAsync("ready", ReadyTimeout, cancellationToken).ConfigureAwait(false))
         {
@@ -226,7 +233,7 @@ internal sealed class BenchRun(int size, int runs, int mtu, int parallel, double
         }
         if (lossRates is not null)
         {
-            await new LossBench(size, runs, mtu, parallel, lossRates, output).RunAsync(local, peer, cancellationToken).ConfigureAwait(false);
+            await new LossBench(size, runs, mtu, parallel, lossRates, kernelCc, output).RunAsync(local, peer, cancellationToken).ConfigureAwait(false);
             return;
         }
 

@@ -16,13 +16,13 @@ namespace UserTcp.Cli.Commands;
 /// sender handed it on, in both directions and on both paths. Every transfer is checked byte for byte (SHA-256); the
 /// report gives the median times, the ratio, and each side's retransmissions and RTOs.
 /// </summary>
-internal sealed class LossBench(int size, int runs, int mtu, int parallel, double[] lossRates, TextWriter output)
+internal sealed class LossBench(int size, int runs, int mtu, int parallel, double[] lossRates, string kernelCc, TextWriter output)
 {
     public const int DefaultSize = 20 * 1024 * 1024;
     /// <summary>Kestrel's default MaxRequestBodySize, which UserTcp's POST /sha256 keeps.</summary>
     public const int MaxSize = 30_000_000;
-    /// <summary>What every kernel sender runs (TCP_CONGESTION): Linux's default, and UserTcp's.</summary>
-    public const string KernelCongestionControl = "cubic";
+    /// <summary>What every kernel sender runs unless told (TCP_CONGESTION): Linux's default, and UserTcp's.</summary>
+    public const string DefaultKernelCongestionControl = "cubic";
 
     // The upload client: POST /sha256 with N bytes of a seeded random body on a CUBIC socket; checks the answer against
     // its own SHA-256 and prints the transfer's time (connect to the answer's end) in seconds.
@@ -70,7 +70,7 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
             + $"side and loss rate, mtu {mtu}; every transfer checked with SHA-256; medians");
         Say($"  UserTcp: kernel {BenchRun.TunKernelCidr} ── TUN {BenchRun.Iface} ── UserTcp {BenchRun.UserTcpAddress} (CUBIC, SACK, RACK-TLP), namespace {local.Name}");
         Say($"  kernel:  kernel {BenchRun.VethLocalCidr} ── veth {BenchRun.VethLocal}/{BenchRun.VethPeer} ── kernel {BenchRun.VethPeerCidr} "
-            + $"(python3 server), namespaces {local.Name} and {peer.Name}; every kernel sender uses {KernelCongestionControl} (TCP_CONGESTION)");
+            + $"(python3 server), namespaces {local.Name} and {peer.Name}; every kernel sender uses {kernelCc} (TCP_CONGESTION)");
         Say("  loss: each packet is dropped with probability P after its sender handed it on, each way: kernel → UserTcp by UserTcp's "
             + "fault injector as it reads the TUN device; UserTcp → kernel, and both ways on the veth pair, by iptables "
             + "(-m statistic --mode random) in the receiving namespace's INPUT chain");
@@ -146,7 +146,7 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
                 string[] command = workload == Workload.Download
                     ? ["bash", "-o", "pipefail", "-c", $"curl -sS --fail --noproxy '*' --max-time {(int)BenchRun.TransferTimeout.TotalSeconds} -o - "
                         + $"-w '%{{stderr}}%{{http_code}} %{{size_download}} %{{time_total}}\\n' http://{address}/bytes/{size} | sha256sum"]
-                    : ["python3", "-c", UploadClient, address, BenchRun.Num(size), BenchRun.Num(run * 100 + i + 1), KernelCongestionControl];
+                    : ["python3", "-c", UploadClient, address, BenchRun.Num(size), BenchRun.Num(run * 100 + i + 1), kernelCc];
                 clients.Add(PeerProgram.Start(command, local.Start));
             }
             TimeSpan slowest = TimeSpan.Zero;
