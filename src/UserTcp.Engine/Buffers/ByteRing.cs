@@ -12,6 +12,8 @@ internal sealed class ByteRing
     private byte[]? _buffer;
     // Invariant: 0 <= _head < capacity and 0 <= Count <= capacity; the bytes are _buffer[_head..] then wrapped.
     private int _head;
+    // How far past the readable bytes WriteAt has written (the receive side's out-of-order data); 0 when nothing.
+    private int _ahead;
 
     public ByteRing(int capacity) => _capacity = capacity;
 
@@ -26,6 +28,7 @@ internal sealed class ByteRing
     {
         int n = Math.Min(data.Length, Free);
         if (n == 0) return 0;
+        _ahead = Math.Max(0, _ahead - n); // in-order bytes cover the front of what WriteAt held
         byte[] buffer = _buffer ??= new byte[_capacity];
         int tail = (_head + Count) % buffer.Length;
         int first = Math.Min(n, buffer.Length - tail);
@@ -34,6 +37,37 @@ internal sealed class ByteRing
         Count += n;
         return n;
     }
+
+    /// <summary>
+    /// Writes <paramref name="data"/> <paramref name="offset"/> bytes past the readable ones, without making it readable
+    /// (out-of-order data at its place in the window); false, writing nothing, when it does not fit in the free space.
+    /// </summary>
+    public bool WriteAt(int offset, ReadOnlySpan<byte> data)
+    {
+        if (!CanWriteAt(offset, data.Length)) return false;
+        if (data.IsEmpty) return true;
+        byte[] buffer = _buffer ??= new byte[_capacity];
+        int at = (_head + Count + offset) % buffer.Length;
+        int first = Math.Min(data.Length, buffer.Length - at);
+        data[..first].CopyTo(buffer.AsSpan(at));
+        data[first..].CopyTo(buffer);
+        _ahead = Math.Max(_ahead, offset + data.Length);
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="length"/> bytes fit <paramref name="offset"/> bytes past the readable ones.</summary>
+    public bool CanWriteAt(int offset, int length) => offset >= 0 && offset + length <= Free;
+
+    /// <summary>Makes the next <paramref name="count"/> bytes written by <see cref="WriteAt"/> readable.</summary>
+    public void Commit(int count)
+    {
+        count = Math.Min(count, Free);
+        Count += count;
+        _ahead = Math.Max(0, _ahead - count);
+    }
+
+    /// <summary>Forgets what <see cref="WriteAt"/> wrote beyond the readable bytes.</summary>
+    public void ForgetAhead() => _ahead = 0;
 
     /// <summary>Copies bytes starting <paramref name="offset"/> from the front, without removing them.</summary>
     public int Peek(int offset, Span<byte> destination)
@@ -62,7 +96,7 @@ internal sealed class ByteRing
         if (count <= 0 || _buffer is not byte[] buffer) return;
         _head = (_head + count) % buffer.Length;
         Count -= count;
-        if (Count == 0) _head = 0;
+        if (Count == 0 && _ahead == 0) _head = 0; // back to the start while nothing is held, so spans wrap less
     }
 
     public int Read(Span<byte> destination)

@@ -152,19 +152,20 @@ internal sealed class Receiver
             {
                 NoteDuplicate(from, to);
             }
-            _outOfOrder.Add(seq, payload);
-            _sackBlocks.Touch(seq);
+            // Held in the receive buffer at its place in the window (which never exceeds the buffer's free space), and
+            // only when the range can be recorded.
+            if (_buffer.CanWriteAt(seq - RcvNxt, payload.Length) && _outOfOrder.Add(seq, seq + payload.Length))
+            {
+                _buffer.WriteAt(seq - RcvNxt, payload);
+                _sackBlocks.Touch(seq);
+            }
             AckNow = true; // RFC 5681 §4.2: an out-of-order segment is acknowledged at once (a duplicate ACK)
             return;
         }
         bool hadGap = !_outOfOrder.IsEmpty;
         Deliver(payload);
-        while (true)
-        {
-            ReadOnlySpan<byte> next = _outOfOrder.TakeAt(RcvNxt);
-            if (next.IsEmpty) break;
-            Deliver(next);
-        }
+        int held = _outOfOrder.TakeAt(RcvNxt);
+        if (held > 0) DeliverHeld(held);
         if (hadGap)
         {
             AckNow = true; // RFC 5681 §4.2: ACK at once when a segment fills a gap
@@ -199,11 +200,25 @@ internal sealed class Receiver
 
     private void Deliver(ReadOnlySpan<byte> data)
     {
-        // After Shutdown(Receive) bytes are acknowledged and dropped (BSD's SHUT_RD); otherwise they fill the buffer,
-        // which never overflows because the window advertised never exceeded its free space.
-        int taken = IsShutdown ? data.Length : _buffer.Write(data);
-        RcvNxt += taken;
+        // The bytes fill the buffer, which never overflows because the window advertised never exceeded its free space.
+        int taken = _buffer.Write(data);
+        Delivered(taken);
+    }
+
+    // Held bytes that now follow RCV.NXT are already in place in the buffer: they only become readable.
+    private void DeliverHeld(int count)
+    {
+        _buffer.Commit(count);
+        Delivered(count);
+    }
+
+    private void Delivered(int count)
+    {
+        RcvNxt += count;
         _sackBlocks.Forget(RcvNxt);
+        // After Shutdown(Receive) bytes are acknowledged and dropped (BSD's SHUT_RD). They passed through the buffer all
+        // the same, so the out-of-order data held behind them stays at its place.
+        if (IsShutdown) _buffer.Discard(_buffer.Count);
     }
 
     /// <summary>
@@ -309,7 +324,11 @@ internal sealed class Receiver
         _buffer.Discard(_buffer.Count);
     }
 
-    public void Clear() => _outOfOrder.Clear();
+    public void Clear()
+    {
+        _outOfOrder.Clear();
+        _buffer.ForgetAhead();
+    }
 
     // ───────────── what our segments carry ─────────────
 
@@ -327,8 +346,8 @@ internal sealed class Receiver
 
     private long ProspectiveField()
     {
-        long free = Math.Max(0, _buffer.Free - _outOfOrder.Count);
-        if (IsShutdown) free = _buffer.Capacity;
+        // Out-of-order data lies inside this space, at its place in the window: it does not make the window smaller.
+        long free = IsShutdown ? _buffer.Capacity : _buffer.Free;
         long current = Math.Max(0, _advertisedRight - RcvNxt);
         long threshold = Math.Min(_buffer.Capacity / 2, _config.Mss);
         long offer = free - current >= threshold ? free : current;
