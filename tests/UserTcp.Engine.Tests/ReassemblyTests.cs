@@ -139,19 +139,6 @@ public class ReassemblyTests
         return (ranges, refused, allHeld, delivered);
     }
 
-    [Fact]
-    public void Out_of_order_data_does_not_shrink_the_window_advertised()
-    {
-        (Harness h, TcpConnection c) = Established();
-        h.Send(TcpFlags.Ack, Their(1000), Our(0), window: PeerWindow, payload: new byte[1000]);
-        Sent first = h.Next();
-        h.Send(TcpFlags.Ack, Their(3000), Our(0), window: PeerWindow, payload: new byte[1000]);
-        Sent second = h.Next();
-        // The held bytes sit inside the window at their place: the right edge does not move, so neither does the window.
-        Assert.Equal(first.Window, second.Window);
-        Assert.Equal(Their(0), second.Ack);
-    }
-
     // What the receiver does for a segment i segments past RCV.NXT: the bytes into the buffer, the range into the queue.
     private static bool Hold(ReassemblyQueue queue, ByteRing ring, SeqNumber rcvNxt, int i, byte[] segment)
     {

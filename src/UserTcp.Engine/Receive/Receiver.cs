@@ -346,8 +346,9 @@ internal sealed class Receiver
 
     private long ProspectiveField()
     {
-        // Out-of-order data lies inside this space, at its place in the window: it does not make the window smaller.
-        long free = IsShutdown ? _buffer.Capacity : _buffer.Free;
+        // Held out-of-order bytes count against the window, as in Linux (they are in sk_rmem_alloc): the right edge does
+        // not grow while they wait, although they already sit at their place inside the free space.
+        long free = IsShutdown ? _buffer.Capacity : Math.Max(0, _buffer.Free - _outOfOrder.Count);
         long current = Math.Max(0, _advertisedRight - RcvNxt);
         long threshold = Math.Min(_buffer.Capacity / 2, _config.Mss);
         long offer = free - current >= threshold ? free : current;
