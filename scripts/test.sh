@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_commands ip:iproute2 ss:iproute2 ping:iputils-ping timeout:coreutils sha256sum:coreutils tcpdump:tcpdump \
-  curl:curl python3:python3 tshark:tshark ab:apache2-utils wrk:wrk chromium:chromium
+  curl:curl python3:python3 tshark:tshark ab:apache2-utils wrk:wrk chromium:chromium iptables:iptables ethtool:ethtool
 ensure_netcat_openbsd
 
 dotnet build UserTcp.sln -c Release -nologo -clp:ErrorsOnly
