@@ -76,7 +76,7 @@ internal static class BenchCommand
         command.SetAction(parsed => CliErrors.Run("bench", async () =>
         {
             using var stop = new StopSignal();
-            double[]? lossRates = parsed.GetValue(loss);
+            double[]? lossRates = parsed.GetValue(loss) is { Length: > 0 } rates ? rates : null;
             // The loss experiment's default is the 20 MiB; its uploads go to POST /sha256, which Kestrel caps at 30 MB.
             int bytes = lossRates is null || parsed.GetResult(size) is { Implicit: false } ? parsed.GetValue(size) : LossBench.DefaultSize;
             if (lossRates is not null && bytes > LossBench.MaxSize)
