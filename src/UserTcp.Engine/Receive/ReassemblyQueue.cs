@@ -17,8 +17,10 @@ internal sealed class ReassemblyQueue
     /// </summary>
     public const int MaxRanges = 64;
 
-    private readonly SeqNumber[] _starts = new SeqNumber[MaxRanges];
-    private readonly SeqNumber[] _ends = new SeqNumber[MaxRanges];
+    // Allocated by the first segment held, so a connection that never sees one (a half-open one in a SYN flood among
+    // them) costs nothing here (docs/design.md "Security").
+    private SeqNumber[] _starts = [];
+    private SeqNumber[] _ends = [];
     // Invariant: ranges [0, _count) sorted by start, non-overlapping and non-adjacent (adjacent ones are merged).
     private int _count;
 
@@ -74,6 +76,11 @@ internal sealed class ReassemblyQueue
         }
         if (first == last)
         {
+            if (_starts.Length == 0)
+            {
+                _starts = new SeqNumber[MaxRanges];
+                _ends = new SeqNumber[MaxRanges];
+            }
             if (_count == MaxRanges)
             {
                 Refused++;
