@@ -195,7 +195,7 @@ internal sealed class RetransmissionQueue
         _ring = new SentSegment[Math.Max(64, (int)BitOperationsCeiling(pieces.Count))];
         _head = 0;
         Count = 0;
-        SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = 0;
+        SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = AwaitingBytes = 0; // Mark below counts the pieces again
         foreach (SentSegment piece in pieces)
         {
             SegmentMarks marks = piece.Marks;

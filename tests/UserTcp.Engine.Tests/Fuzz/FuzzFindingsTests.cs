@@ -30,4 +30,29 @@ public class FuzzFindingsTests
         h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502);
         h.Expect(TcpFlags.Fin | TcpFlags.Ack, Isn + 1, PeerIsn + 1);
     }
+
+    [Fact]
+    public void After_a_path_mtu_cut_an_ack_of_everything_leaves_nothing_to_send()
+    {
+        (Harness h, TcpConnection c) = Established();
+        c.Send(new byte[3 * 1460]);
+        h.Poll();
+        h.DrainSent();
+        // A timeout: all three deemed lost, the first sent again, the others waiting their turn.
+        h.AdvanceToNextDeadline();
+        h.DrainSent();
+        // Fragmentation needed, quoting our first segment: the three go again in 1240-byte pieces (RFC 1191).
+        byte[] icmp = new byte[FuzzPackets.MaxPacket];
+        var view = new PeerView(c.Id, c.RcvNxt, c.RcvWnd, c.SndUna, c.SndMax, false, 0);
+        int length = FuzzPackets.Icmp(icmp, new FuzzStep(0, 2, 0, 1280, 0, 0, 0, 0), view);
+        h.Engine.Receive(icmp.AsSpan(0, length), h.Now, h);
+        Assert.Equal(1240, c.SendMss);
+        h.DrainSent();
+
+        // The peer acknowledges all of it and shuts its window: nothing is left to send, so nothing waits to probe it.
+        h.Send(TcpFlags.Ack, PeerIsn + 1, unchecked(Isn + 1 + 3 * 1460), window: 0);
+        Assert.Null(c.TimerDeadline(TcpTimer.Persist));
+        h.AdvanceTo(h.Now + TimeSpan.FromMinutes(5));
+        h.ExpectNothing();
+    }
 }
