@@ -350,7 +350,8 @@ internal sealed class FuzzRig : IPacketTransmitter
         TimeSpan? earliest = null;
         foreach (TcpConnection c in _engine.Connections)
         {
-            string where = $"{_step}: {c} (SND.UNA {c.SndUna} SND.NXT {c.SndNxt} SND.MAX {c.SndMax} RCV.NXT {c.RcvNxt} RCV.WND {c.RcvWnd})";
+            string where = $"{_step}: {c} (SND.UNA {c.SndUna} SND.NXT {c.SndNxt} SND.MAX {c.SndMax} RCV.NXT {c.RcvNxt} RCV.WND {c.RcvWnd})"
+                + (Verbose ? $"\n{History(c.Id)}\n" : "");
             Assert.True(c.State != TcpState.Closed, $"{where}: a closed connection is still in the table");
             Assert.True(c.SndUna <= c.SndNxt && c.SndNxt <= c.SndMax, $"{where}: SND.UNA <= SND.NXT <= SND.MAX broken");
             Assert.True(c.SndMax - c.SndUna <= BufferSize + 2, $"{where}: more in flight than the send buffer holds");
