@@ -22,6 +22,7 @@ public sealed partial class TcpEngine
     private IPacketTransmitter? _output;
     private ushort _ipIdentification;
 
+    /// <summary>An engine for the stack at <paramref name="address"/>, with <paramref name="config"/> (Linux's defaults if null) and an optional event sink.</summary>
     public TcpEngine(Ipv4Address address, TcpConfig? config = null, ITcpEventSink? events = null)
     {
         Address = address;
@@ -33,8 +34,11 @@ public sealed partial class TcpEngine
         ChallengeAcks = new ChallengeAckLimiter(Config.ChallengeAckLimit, _secrets.Random);
     }
 
+    /// <summary>The stack's IPv4 address.</summary>
     public Ipv4Address Address { get; }
+    /// <summary>The tunables new connections start with.</summary>
     public TcpConfig Config { get; }
+    /// <summary>What the engine has seen and done.</summary>
     public EngineCounters Counters { get; } = new();
     /// <summary>The stack-wide challenge-ACK budget (RFC 5961 §7).</summary>
     internal ChallengeAckLimiter ChallengeAcks { get; }

@@ -3,6 +3,7 @@ namespace UserTcp.Engine;
 /// <summary>Why a connection failed or a call was refused, named as socket users know them (System.Net.Sockets.SocketError).</summary>
 public enum TcpError : byte
 {
+    /// <summary>No error.</summary>
     None,
     /// <summary>The peer answered our SYN with RST (ECONNREFUSED).</summary>
     ConnectionRefused,
@@ -27,13 +28,18 @@ public enum TcpError : byte
 /// <summary>A user call that the connection's state refuses.</summary>
 public sealed class TcpException : Exception
 {
+    /// <summary>An exception for <paramref name="error"/>.</summary>
     public TcpException(TcpError error, string message) : base(message) => Error = error;
 
+    /// <summary>An exception with no particular error.</summary>
     public TcpException() : this(TcpError.None, "TCP error") { }
 
+    /// <summary>An exception with no particular error and <paramref name="message"/>.</summary>
     public TcpException(string message) : this(TcpError.None, message) { }
 
+    /// <summary>An exception with no particular error, caused by <paramref name="innerException"/>.</summary>
     public TcpException(string message, Exception innerException) : base(message, innerException) { }
 
+    /// <summary>What went wrong.</summary>
     public TcpError Error { get; }
 }

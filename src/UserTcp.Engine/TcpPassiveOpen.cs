@@ -22,8 +22,11 @@ public sealed class TcpPassiveOpen
     /// <summary>The configuration the connections this listener makes start with; a change applies to the SYNs that arrive after it.</summary>
     public TcpConfig ConnectionConfig { get; set; }
 
+    /// <summary>The address and port it listens on.</summary>
     public IpEndpoint LocalEndpoint { get; }
+    /// <summary>The most connections each of the SYN queue and the accept queue holds.</summary>
     public int Backlog { get; }
+    /// <summary>True once <see cref="Close"/> was called.</summary>
     public bool IsClosed { get; private set; }
     /// <summary>Connections established and waiting for <see cref="TryAccept"/>.</summary>
     public int PendingAccepts => _acceptQueue.Count;

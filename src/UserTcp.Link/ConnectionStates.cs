@@ -20,6 +20,7 @@ public sealed class ConnectionStateTracker : ITcpEventSink, IConnectionStateSour
     // Invariant: the last state each open connection changed to; CLOSED connections are removed.
     private readonly Dictionary<FourTuple, TcpState> _states = [];
 
+    /// <inheritdoc/>
     public void OnEvent(in TcpEvent tcpEvent)
     {
         if (tcpEvent.Kind != TcpEventKind.StateChanged) return;
@@ -30,6 +31,7 @@ public sealed class ConnectionStateTracker : ITcpEventSink, IConnectionStateSour
         }
     }
 
+    /// <inheritdoc/>
     public TcpState? StateOf(FourTuple connection)
     {
         lock (_gate)

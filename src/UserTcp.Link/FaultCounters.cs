@@ -7,12 +7,16 @@ public sealed class FaultCounters
     public long Transmitted { get; internal set; }
     /// <summary>Packets handed on to the inner device, duplicates included.</summary>
     public long Forwarded { get; internal set; }
+    /// <summary>Packets a rule dropped.</summary>
     public long DroppedByRule { get; internal set; }
     /// <summary>Packets lost to <see cref="FaultOptions.DropRate"/>.</summary>
     public long DroppedAtRandom { get; internal set; }
+    /// <summary>Packets sent twice.</summary>
     public long Duplicated { get; internal set; }
+    /// <summary>Packets held back behind a later one (reordered).</summary>
     public long HeldBack { get; internal set; }
     /// <summary>Copies given a non-zero jitter delay.</summary>
     public long Delayed { get; internal set; }
+    /// <summary>Packets with a byte flipped.</summary>
     public long Corrupted { get; internal set; }
 }

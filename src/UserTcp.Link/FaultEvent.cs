@@ -5,11 +5,15 @@ namespace UserTcp.Link;
 /// <summary>What a fault injector did to a packet.</summary>
 public enum FaultAction
 {
+    /// <summary>Lost.</summary>
     Dropped,
+    /// <summary>Sent twice.</summary>
     Duplicated,
     /// <summary>Held back behind this side's next packet (reordering).</summary>
     HeldBack,
+    /// <summary>Handed on later.</summary>
     Delayed,
+    /// <summary>One byte flipped, so a checksum refuses it.</summary>
     Corrupted,
 }
 
@@ -19,5 +23,6 @@ public enum FaultAction
 /// </summary>
 public sealed record FaultEvent(TimeSpan At, FaultAction Action, string Detail, string Packet, FaultRule? Rule = null)
 {
+    /// <summary>"0.123456 s dropped by rule '...': IP ...".</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{At.TotalSeconds:0.000000} s {Detail}: {Packet}");
 }

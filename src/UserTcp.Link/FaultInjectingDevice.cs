@@ -71,7 +71,9 @@ public sealed class FaultInjectingDevice : IPacketDevice
         _timer = _time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>The rules, in the order they are tried.</summary>
     public IReadOnlyList<FaultRule> Rules => _rules.Rules;
+    /// <summary>What the rules have done so far.</summary>
     public FaultCounters Counters { get; } = new();
 
     /// <summary>Called for every fault applied (on the thread that applied it).</summary>
@@ -80,8 +82,10 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// <summary>The clock of rules' time windows and of the tap's records.</summary>
     public TimeSpan Now => _clock?.Invoke() ?? _time.GetElapsedTime(_start);
 
+    /// <inheritdoc/>
     public int Mtu => _inner.Mtu;
 
+    /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> packet)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -168,6 +172,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         }
     }
 
+    /// <inheritdoc/>
     public bool WaitReadable(TimeSpan timeout)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -186,6 +191,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         }
     }
 
+    /// <inheritdoc/>
     public bool TryRead(Span<byte> packet, out int length)
     {
         length = 0;
@@ -206,6 +212,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         return _in.TryPeek(out _, out TimeSpan due) && due <= now;
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;

@@ -30,6 +30,7 @@ public sealed class FaultInjector : ILinkDevice
     // Invariant: the copies of at most one held-back packet, due at its reorder timeout.
     private readonly PacketQueue _heldBack;
 
+    /// <summary>An injector around <paramref name="inner"/> with random faults from <paramref name="options"/>, then <paramref name="rules"/>, seeded by <paramref name="seed"/>.</summary>
     public FaultInjector(ILinkDevice inner, FaultOptions options, int seed, params IEnumerable<FaultRule> rules)
     {
         ArgumentNullException.ThrowIfNull(inner);
@@ -52,6 +53,7 @@ public sealed class FaultInjector : ILinkDevice
 
     /// <summary>The random faults; rates in [0, 1], jitter and reorder timeout non-negative (checked on construction).</summary>
     public FaultOptions Options { get; }
+    /// <summary>The rules, in the order they are tried.</summary>
     public IReadOnlyList<FaultRule> Rules => _rules.Rules;
 
     /// <summary>Which way the packets this injector sees travel, for rules that select by direction (default: outbound).</summary>
@@ -59,11 +61,13 @@ public sealed class FaultInjector : ILinkDevice
 
     /// <summary>Where rules that select by connection state look states up; without it such rules never match.</summary>
     public IConnectionStateSource? States { get; init; }
+    /// <summary>What the injector has done so far.</summary>
     public FaultCounters Counters { get; } = new();
 
     /// <summary>Called for every fault applied, with the packet formatted; while null nothing is formatted.</summary>
     public Action<FaultEvent>? OnFault { get; set; }
 
+    /// <inheritdoc/>
     public int Mtu => _inner.Mtu;
 
     /// <summary>The earliest instant a packet held here is due to go to the inner device; null when none is held.</summary>
@@ -72,6 +76,7 @@ public sealed class FaultInjector : ILinkDevice
     /// <summary>The inner device's next arrival or <see cref="NextRelease"/>, whichever is first: when to call this device next.</summary>
     public TimeSpan? NextArrival => Earliest(_inner.NextArrival, NextRelease);
 
+    /// <inheritdoc/>
     public void Transmit(ReadOnlySpan<byte> packet, TimeSpan now)
     {
         Flush(now);
@@ -150,6 +155,7 @@ public sealed class FaultInjector : ILinkDevice
         Flush(now);
     }
 
+    /// <inheritdoc/>
     public bool TryReceive(Span<byte> buffer, TimeSpan now, out int length)
     {
         Flush(now);

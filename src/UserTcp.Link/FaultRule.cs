@@ -7,6 +7,7 @@ namespace UserTcp.Link;
 /// <summary>Which packets a rule looks at by payload.</summary>
 public enum PayloadFilter : byte
 {
+    /// <summary>Every segment, with data or without.</summary>
     Any,
     /// <summary>Segments carrying data (payload length &gt; 0).</summary>
     Data,
@@ -36,6 +37,7 @@ public sealed partial class FaultRule
     private readonly string? _description;
 
     /// <summary>A rule that applies <paramref name="action"/> to every packet its selectors pick.</summary>
+    /// <param name="action">What to do to a selected packet.</param>
     /// <param name="description">How logs name the rule; by default its text in the rule language.</param>
     public FaultRule(FaultAction action, string? description = null)
     {
@@ -67,6 +69,7 @@ public sealed partial class FaultRule
     /// <summary>When true, a segment's flags must equal <see cref="Flags"/> rather than include them.</summary>
     public bool ExactFlags { get; init; }
 
+    /// <summary>Only segments with data, or only those without; <see cref="PayloadFilter.Any"/> for both.</summary>
     public PayloadFilter Payload { get; init; }
 
     /// <summary>Only segments whose connection is in one of these states on UserTcp's side when the packet passes; null for any.</summary>
@@ -74,6 +77,7 @@ public sealed partial class FaultRule
 
     /// <summary>Only packets at instants in [From, Until) of the injector's clock; null for no bound.</summary>
     public TimeSpan? From { get; init; }
+    /// <summary>The end of the window (exclusive); null for no end.</summary>
     public TimeSpan? Until { get; init; }
 
     /// <summary>Only packets after the first one that carries all of these flags (and goes <see cref="AfterDirection"/>); that one itself is not selected.</summary>
@@ -96,6 +100,7 @@ public sealed partial class FaultRule
         }
     } = 1;
 
+    /// <summary>The last selected packet acted on (1-based, inclusive); null for no end.</summary>
     public long? NthLast { get; init; }
 
     /// <summary>The chance, in [0, 1], that a packet the rule would act on is acted on; drawn from the injector's seeded generator.</summary>
@@ -125,6 +130,7 @@ public sealed partial class FaultRule
     private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || States is not null || Predicate is not null
         || Port is not null;
 
+    /// <summary>The rule's description.</summary>
     public override string ToString() => Description;
 
     /// <summary>

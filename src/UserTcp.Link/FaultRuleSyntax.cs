@@ -8,6 +8,7 @@ namespace UserTcp.Link;
 /// <summary>A fault rule's text that does not parse; <see cref="Token"/> is the word at fault.</summary>
 public sealed class FaultRuleException(string token, string message) : FormatException(message)
 {
+    /// <summary>The word of the rule that is wrong.</summary>
     public string Token { get; } = token;
 }
 

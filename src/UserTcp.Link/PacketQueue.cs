@@ -20,6 +20,7 @@ public sealed class PacketQueue
     /// <summary>A queue that reuses arrays for packets up to <paramref name="largestPacket"/> bytes; larger ones get arrays of their own.</summary>
     public PacketQueue(int largestPacket) => _arrayLength = largestPacket;
 
+    /// <summary>Packets waiting.</summary>
     public int Count => _queue.Count;
 
     /// <summary>The earliest due instant, or null when empty.</summary>

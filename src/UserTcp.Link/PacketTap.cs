@@ -10,6 +10,7 @@ public readonly record struct FaultNote(FaultAction Action, string Text, FaultRu
 /// </summary>
 public interface IPacketTap
 {
+    /// <summary>Records one packet that went <paramref name="direction"/> at <paramref name="at"/>, with the fault applied to it, if any.</summary>
     void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault);
 }
 
@@ -20,6 +21,8 @@ public sealed class CapturingDevice : IPacketDevice
     private readonly IPacketTap _tap;
     private readonly Func<TimeSpan> _clock;
 
+    /// <param name="inner">The device whose packets are recorded.</param>
+    /// <param name="tap">Where each packet goes, with its direction and instant.</param>
     /// <param name="clock">Time since the capture's epoch; the live stack passes the stack's clock.</param>
     public CapturingDevice(IPacketDevice inner, IPacketTap tap, Func<TimeSpan> clock)
     {
@@ -31,9 +34,12 @@ public sealed class CapturingDevice : IPacketDevice
         _clock = clock;
     }
 
+    /// <inheritdoc/>
     public int Mtu => _inner.Mtu;
+    /// <inheritdoc/>
     public bool WaitReadable(TimeSpan timeout) => _inner.WaitReadable(timeout);
 
+    /// <inheritdoc/>
     public bool TryRead(Span<byte> packet, out int length)
     {
         if (!_inner.TryRead(packet, out length)) return false;
@@ -41,11 +47,13 @@ public sealed class CapturingDevice : IPacketDevice
         return true;
     }
 
+    /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> packet)
     {
         _tap.Record(packet, PacketDirection.Outbound, _clock(), null);
         _inner.Write(packet);
     }
 
+    /// <inheritdoc/>
     public void Dispose() => _inner.Dispose();
 }

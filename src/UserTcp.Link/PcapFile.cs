@@ -12,11 +12,15 @@ public sealed class PcapFile : IDisposable
     /// <summary>Where simulated time 0 lands unless the caller chooses: 2026-01-01 00:00:00 UTC.</summary>
     public static readonly DateTimeOffset DefaultEpoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The magic number of a pcap file with microsecond timestamps.</summary>
     public const uint MagicMicroseconds = 0xA1B2C3D4;
+    /// <summary>The longest packet a record keeps.</summary>
     public const int SnapshotLength = 65535;
     /// <summary>LINKTYPE_RAW: packets begin with the IP header, no link-layer header.</summary>
     public const uint LinkTypeRaw = 101;
+    /// <summary>The length of the global header.</summary>
     public const int FileHeaderLength = 24;
+    /// <summary>The length of each record's header.</summary>
     public const int RecordHeaderLength = 16;
 
     // Invariant: the global header has been written; records follow it in the order Write was called.
@@ -51,6 +55,7 @@ public sealed class PcapFile : IDisposable
     /// <summary>The wall-clock time simulated instant zero is written as.</summary>
     public DateTimeOffset Epoch { get; }
 
+    /// <summary>Packets written so far.</summary>
     public long PacketsWritten { get; private set; }
 
     /// <summary>Appends one packet seen at simulated instant <paramref name="at"/>; bytes past the snapshot length are cut off, as libpcap does.</summary>

@@ -20,11 +20,17 @@ public sealed class PcapNgWriter : IPacketTap, IDisposable
 {
     /// <summary>Prefixed to every fault comment, so a display filter finds them all.</summary>
     public const string CommentPrefix = "usertcp fault: ";
+    /// <summary>The block type of a section header block.</summary>
     public const uint SectionHeaderType = 0x0A0D0D0A;
+    /// <summary>The block type of an interface description block.</summary>
     public const uint InterfaceDescriptionType = 1;
+    /// <summary>The block type of an enhanced packet block.</summary>
     public const uint EnhancedPacketType = 6;
+    /// <summary>The byte-order magic of a section header.</summary>
     public const uint ByteOrderMagic = 0x1A2B3C4D;
+    /// <summary>LINKTYPE_RAW: packets begin with the IP header.</summary>
     public const ushort LinkTypeRaw = 101;
+    /// <summary>The longest packet a block keeps.</summary>
     public const int SnapshotLength = 65535;
     // Option codes: opt_endofopt, opt_comment (any block), shb_userappl, if_name, if_description, if_tsresol, epb_flags.
     private const ushort EndOfOptions = 0, Comment = 1, UserApplication = 4, InterfaceName = 2, InterfaceDescription = 3, TimestampResolution = 9, Flags = 2;
@@ -37,9 +43,11 @@ public sealed class PcapNgWriter : IPacketTap, IDisposable
     private readonly MemoryStream _block = new();
     private bool _disposed;
 
+    /// <param name="stream">Where the file is written.</param>
     /// <param name="epoch">The wall-clock time of instant zero of the device's clock.</param>
     /// <param name="interfaceName">The TUN interface's name, e.g. utcp0.</param>
     /// <param name="interfaceDescription">What the link joins, e.g. "kernel 10.77.0.1 ─ UserTcp 10.77.0.2".</param>
+    /// <param name="leaveOpen">True to leave <paramref name="stream"/> open on dispose.</param>
     public PcapNgWriter(Stream stream, DateTimeOffset epoch, string interfaceName, string? interfaceDescription = null, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -74,10 +82,13 @@ public sealed class PcapNgWriter : IPacketTap, IDisposable
     public static PcapNgWriter Create(string path, DateTimeOffset epoch, string interfaceName, string? interfaceDescription = null) =>
         new(File.Create(path), epoch, interfaceName, interfaceDescription);
 
+    /// <summary>The wall-clock instant of time zero.</summary>
     public DateTimeOffset Epoch { get; }
 
+    /// <summary>Packets written so far.</summary>
     public long PacketsWritten { get; private set; }
 
+    /// <inheritdoc/>
     public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault)
     {
         long microseconds = _epochMicroseconds + at.Ticks / TimeSpan.TicksPerMicrosecond;
@@ -113,6 +124,7 @@ public sealed class PcapNgWriter : IPacketTap, IDisposable
         }
     }
 
+    /// <summary>Flushes the file and closes the stream unless it was to be left open.</summary>
     public void Dispose()
     {
         lock (_gate)

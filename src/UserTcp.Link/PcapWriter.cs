@@ -10,6 +10,7 @@ public sealed class PcapWriter : ILinkDevice
 {
     private readonly ILinkDevice _inner;
 
+    /// <summary>A link that records every packet <paramref name="inner"/> carries, both ways, in <paramref name="file"/>.</summary>
     public PcapWriter(ILinkDevice inner, PcapFile file)
     {
         ArgumentNullException.ThrowIfNull(inner);
@@ -18,18 +19,23 @@ public sealed class PcapWriter : ILinkDevice
         File = file;
     }
 
+    /// <summary>The capture being written.</summary>
     public PcapFile File { get; }
 
+    /// <inheritdoc/>
     public int Mtu => _inner.Mtu;
 
+    /// <inheritdoc/>
     public TimeSpan? NextArrival => _inner.NextArrival;
 
+    /// <inheritdoc/>
     public void Transmit(ReadOnlySpan<byte> packet, TimeSpan now)
     {
         File.Write(packet, now);
         _inner.Transmit(packet, now);
     }
 
+    /// <inheritdoc/>
     public bool TryReceive(Span<byte> buffer, TimeSpan now, out int length)
     {
         if (!_inner.TryReceive(buffer, now, out length)) return false;

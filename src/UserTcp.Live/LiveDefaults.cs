@@ -10,9 +10,13 @@ namespace UserTcp.Live;
 /// </summary>
 public static class LiveDefaults
 {
+    /// <summary>The TUN interface's name.</summary>
     public const string InterfaceName = "utcp0";
+    /// <summary>The kernel's address and prefix on the interface, as text.</summary>
     public const string KernelAddressText = "10.77.0.1/24";
+    /// <summary>UserTcp's address, as text.</summary>
     public const string StackAddressText = "10.77.0.2";
+    /// <summary>The interface's MTU.</summary>
     public const int Mtu = TunOptions.DefaultMtu;
 
     /// <summary>The kernel's side of the interface: 10.77.0.1/24.</summary>

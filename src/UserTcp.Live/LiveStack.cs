@@ -23,6 +23,7 @@ public sealed class LiveStack : IAsyncDisposable
 
     /// <summary>What was built.</summary>
     public LiveStackBuilder Settings { get; }
+    /// <summary>The stack: listen, connect, snapshot.</summary>
     public NetStack Stack { get; }
     /// <summary>The fault injector on the device, when rules were given: its counters and rules' counts.</summary>
     public FaultInjectingDevice? Faults { get; }
@@ -34,6 +35,7 @@ public sealed class LiveStack : IAsyncDisposable
     /// <summary>Pushes the capture written so far to its file, for a reader while the stack runs.</summary>
     public void FlushCapture() => _capture?.Flush();
 
+    /// <summary>Disposes of the stack (its connections as <see cref="LiveStackBuilder.CloseOnDispose"/> says, then its device), then the capture.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;

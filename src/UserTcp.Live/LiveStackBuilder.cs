@@ -27,14 +27,17 @@ namespace UserTcp.Live;
 /// </summary>
 public sealed record LiveStackBuilder
 {
+    /// <summary>The TUN interface's name.</summary>
     public string InterfaceName { get; init; } = LiveDefaults.InterfaceName;
     /// <summary>The kernel's address on the interface, with the prefix the kernel routes through it.</summary>
     public InterfaceAddress KernelAddress { get; init; } = LiveDefaults.KernelAddress;
     /// <summary>UserTcp's own address, inside the kernel's prefix.</summary>
     public Ipv4Address Address { get; init; } = LiveDefaults.StackAddress;
+    /// <summary>The interface's MTU; the MSS offered follows from it.</summary>
     public int Mtu { get; init; } = LiveDefaults.Mtu;
     /// <summary>An existing named network namespace (ip netns add) to make the interface in; null for the caller's own.</summary>
     public string? Namespace { get; init; }
+    /// <summary>How the TUN device carries packets.</summary>
     public TunDeviceMode Mode { get; init; } = TunDeviceMode.Plain;
 
     /// <summary>Fault rules applied to both directions on the device; none for a clean link.</summary>
@@ -51,9 +54,13 @@ public sealed record LiveStackBuilder
     public TcpConfig Tcp { get; init; } = new();
     /// <summary>Another consumer of the engine's events (a trace, the lab's recorder).</summary>
     public ITcpEventSink? Events { get; init; }
+    /// <summary>What disposing of the stack does to open connections: close them (FIN) or abort them (RST).</summary>
     public CloseMode CloseOnDispose { get; init; } = CloseMode.Graceful;
+    /// <summary>How long a graceful dispose waits for connections to finish closing; null for the runtime's default.</summary>
     public TimeSpan? ShutdownTimeout { get; init; }
+    /// <summary>Where the stack and the engine log; null for no logging.</summary>
     public ILoggerFactory? Logging { get; init; }
+    /// <summary>The clock; null for the system's.</summary>
     public TimeProvider? Time { get; init; }
 
     /// <summary>"10.77.0.2 (utcp0)" or "10.77.0.2 (utcp0 in namespace demo)".</summary>

@@ -46,6 +46,7 @@ public sealed record ConnectionSnapshot(
     /// <summary>TCP_INFO at the same moment; null for a listener's row and for a connection already gone.</summary>
     public TcpConnectionInfo? Info { get; init; }
 
+    /// <summary>One line in the style of ss -ti.</summary>
     public override string ToString() =>
         $"{State.ToRfcName(),-12} {ReceiveQueue,6} {SendQueue,6} {Local,-21} {Remote,-21} "
         + (TimerLeft is TimeSpan t ? $"timer:({Timer},{t.TotalMilliseconds:F0}ms,{Retransmissions})" : $"retrans:{Retransmissions}");

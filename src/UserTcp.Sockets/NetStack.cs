@@ -99,7 +99,9 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         return stack;
     }
 
+    /// <summary>The options the stack was started with.</summary>
     public NetStackOptions Options { get; }
+    /// <summary>The stack's IPv4 address.</summary>
     public Ipv4Address Address => Options.Address;
     /// <summary>Time since the stack started: the engine's clock.</summary>
     public TimeSpan Now => _time.GetElapsedTime(_startTimestamp);

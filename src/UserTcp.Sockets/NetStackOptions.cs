@@ -19,6 +19,7 @@ public sealed record NetStackOptions
     public required Ipv4Address Address { get; init; }
     /// <summary>The engine's tunables (timers, buffers, retries).</summary>
     public TcpConfig Tcp { get; init; } = new();
+    /// <summary>What disposing of the stack does to open connections: close them (FIN) or abort them (RST).</summary>
     public CloseMode CloseOnDispose { get; init; } = CloseMode.Graceful;
     /// <summary>How long a graceful dispose waits for connections to finish closing.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(2);

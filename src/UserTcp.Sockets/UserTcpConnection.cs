@@ -34,7 +34,9 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         Linger = linger;
     }
 
+    /// <summary>Our address and port.</summary>
     public IpEndpoint LocalEndpoint => _tcb.LocalEndpoint;
+    /// <summary>The peer's address and port.</summary>
     public IpEndpoint RemoteEndpoint => _tcb.RemoteEndpoint;
     /// <summary>The RFC 9293 state (read without the lock: a moment old at worst).</summary>
     public TcpState State => _tcb.State;
@@ -336,8 +338,10 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Closes the connection, as <see cref="CloseAsync"/>.</summary>
     public ValueTask DisposeAsync() => CloseAsync();
 
+    /// <summary>"local&lt;-&gt;remote STATE".</summary>
     public override string ToString() => _tcb.ToString();
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe

@@ -29,6 +29,7 @@ public sealed class UserTcpListener : IDisposable
         Options = options;
     }
 
+    /// <summary>The address and port it listens on.</summary>
     public IpEndpoint LocalEndpoint => _listener.LocalEndpoint;
 
     /// <summary>The backlog: connections established and waiting to be accepted, at most (as listen()'s).</summary>

@@ -8,47 +8,62 @@ public sealed class UserTcpStream : Stream
 
     internal UserTcpStream(UserTcpConnection connection) => _connection = connection;
 
+    /// <summary>True until disposed.</summary>
     public override bool CanRead => !_disposed;
+    /// <summary>True until disposed.</summary>
     public override bool CanWrite => !_disposed;
+    /// <summary>False: a TCP stream cannot seek.</summary>
     public override bool CanSeek => false;
+    /// <summary>Not supported: a TCP stream has no length.</summary>
     public override long Length => throw new NotSupportedException("a TCP stream has no length");
+    /// <summary>Not supported: a TCP stream has no position.</summary>
     public override long Position
     {
         get => throw new NotSupportedException("a TCP stream has no position");
         set => throw new NotSupportedException("a TCP stream has no position");
     }
 
+    /// <summary>Reads what has arrived, waiting for at least one byte (a zero-byte read returns at once); 0 after the peer's FIN.</summary>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return _connection.ReadAsync(buffer, cancellationToken);
     }
 
+    /// <inheritdoc/>
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    /// <inheritdoc/>
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
+    /// <summary>Queues all of <paramref name="buffer"/> for sending, waiting for send-buffer room (the peer's window).</summary>
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return _connection.WriteAsync(buffer, cancellationToken);
     }
 
+    /// <inheritdoc/>
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    /// <inheritdoc/>
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     /// <summary>Data is handed to TCP as it is written; there is nothing to flush (as with NetworkStream).</summary>
     public override void Flush() { }
 
+    /// <summary>Completes at once: written data is already queued for the engine, which sends as the window allows.</summary>
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>Not supported: a TCP stream cannot seek.</summary>
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("a TCP stream cannot seek");
 
+    /// <summary>Not supported: a TCP stream has no length.</summary>
     public override void SetLength(long value) => throw new NotSupportedException("a TCP stream has no length");
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing && !_disposed)
@@ -59,6 +74,7 @@ public sealed class UserTcpStream : Stream
         base.Dispose(disposing);
     }
 
+    /// <inheritdoc/>
     public override async ValueTask DisposeAsync()
     {
         if (!_disposed)

@@ -8,6 +8,7 @@ namespace UserTcp.Tun;
 /// <summary>An IPv4 address with its prefix length, as in 10.77.0.1/24.</summary>
 public readonly record struct InterfaceAddress
 {
+    /// <summary><paramref name="address"/>/<paramref name="prefixLength"/>, an IPv4 address and its prefix length (0 to 32).</summary>
     public InterfaceAddress(IPAddress address, int prefixLength)
     {
         ArgumentNullException.ThrowIfNull(address);
@@ -21,6 +22,7 @@ public readonly record struct InterfaceAddress
         PrefixLength = prefixLength;
     }
 
+    /// <summary>The address.</summary>
     public IPAddress Address { get; }
 
     /// <summary>0 to 32.</summary>
@@ -62,10 +64,12 @@ public readonly record struct InterfaceAddress
         return true;
     }
 
+    /// <summary>Parses "a.b.c.d/n"; throws <see cref="FormatException"/> saying how to write it.</summary>
     public static InterfaceAddress Parse(string text) =>
         TryParse(text, out InterfaceAddress result)
             ? result
             : throw new FormatException($"'{text}' is not an IPv4 address with a prefix length (expected a.b.c.d/n, e.g. 10.77.0.1/24)");
 
+    /// <summary>"a.b.c.d/n".</summary>
     public override string ToString() => $"{Address}/{PrefixLength.ToString(CultureInfo.InvariantCulture)}";
 }

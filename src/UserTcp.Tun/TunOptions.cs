@@ -5,6 +5,7 @@ namespace UserTcp.Tun;
 /// <summary>What <see cref="TunDevice.Open"/> creates: the interface name, the kernel side's address and the MTU.</summary>
 public sealed record TunOptions
 {
+    /// <summary>The MTU unless one is given: Ethernet's.</summary>
     public const int DefaultMtu = 1500;
 
     /// <summary>IPv4's minimum MTU (RFC 791); the kernel refuses less on an interface with an address.</summary>
@@ -13,6 +14,7 @@ public sealed record TunOptions
     /// <summary>The largest MTU a TUN device accepts.</summary>
     public const int MaxMtu = 65535;
 
+    /// <summary>An interface named <paramref name="name"/> with the kernel's <paramref name="address"/> and <paramref name="mtu"/>.</summary>
     public TunOptions(string name, InterfaceAddress address, int mtu = DefaultMtu)
     {
         if (!TryValidateName(name, out string? problem))
@@ -38,6 +40,7 @@ public sealed record TunOptions
     /// <summary>The address the kernel side of the interface gets; the prefix also gives the kernel its route.</summary>
     public InterfaceAddress Address { get; }
 
+    /// <summary>The interface's MTU.</summary>
     public int Mtu { get; }
 
     /// <summary>Checks a name the way the kernel does (dev_valid_name), so mistakes are reported before any system call.</summary>

@@ -8,9 +8,13 @@ namespace UserTcp.Wire;
 /// </summary>
 public readonly ref struct Ipv4Packet
 {
+    /// <summary>The length of a header without options (RFC 791 §3.1).</summary>
     public const int MinHeaderLength = 20;
+    /// <summary>The protocol number of ICMP.</summary>
     public const byte ProtocolIcmp = 1;
+    /// <summary>The protocol number of TCP.</summary>
     public const byte ProtocolTcp = 6;
+    /// <summary>The protocol number of UDP.</summary>
     public const byte ProtocolUdp = 17;
 
     /// <summary>Byte offsets of the fixed header fields (RFC 791 §3.1).</summary>
@@ -58,26 +62,39 @@ public readonly ref struct Ipv4Packet
 
     /// <summary>The whole packet, header and payload (exactly Total Length bytes).</summary>
     public ReadOnlySpan<byte> Bytes => _bytes;
+    /// <summary>The version field: 4 for every packet that parsed.</summary>
     public int Version => _bytes[Field.VersionIhl] >> 4;
     /// <summary>Header length in bytes (IHL × 4).</summary>
     public int HeaderLength => (_bytes[Field.VersionIhl] & 0x0F) * 4;
     /// <summary>The whole second byte: DSCP (high 6 bits) and ECN (low 2 bits).</summary>
     public byte TypeOfService => _bytes[Field.TypeOfService];
+    /// <summary>The total length field: header and payload, in bytes.</summary>
     public ushort TotalLength => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.TotalLength..]);
+    /// <summary>The identification field, which groups the fragments of one datagram.</summary>
     public ushort Identification => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.Identification..]);
     private ushort FlagsFragment => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.FlagsFragment..]);
+    /// <summary>The DF flag: the packet must not be fragmented on its way.</summary>
     public bool DontFragment => (FlagsFragment & DontFragmentBit) != 0;
+    /// <summary>The MF flag: more fragments of this datagram follow.</summary>
     public bool MoreFragments => (FlagsFragment & MoreFragmentsBit) != 0;
     /// <summary>Fragment offset in bytes.</summary>
     public int FragmentOffset => (FlagsFragment & FragmentOffsetMask) * 8;
+    /// <summary>True when the packet is a fragment (MF set or a non-zero fragment offset).</summary>
     public bool IsFragment => MoreFragments || FragmentOffset != 0;
+    /// <summary>The time-to-live field.</summary>
     public byte TimeToLive => _bytes[Field.TimeToLive];
+    /// <summary>The protocol field (<see cref="ProtocolTcp"/>, ...).</summary>
     public byte Protocol => _bytes[Field.Protocol];
+    /// <summary>The header checksum field as on the wire.</summary>
     public ushort HeaderChecksum => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.Checksum..]);
+    /// <summary>The source address.</summary>
     public Ipv4Address Source => Ipv4Address.Read(_bytes[Field.Source..]);
+    /// <summary>The destination address.</summary>
     public Ipv4Address Destination => Ipv4Address.Read(_bytes[Field.Destination..]);
+    /// <summary>The header bytes, options included.</summary>
     public ReadOnlySpan<byte> Header => _bytes[..HeaderLength];
     /// <summary>IP options, if any (bytes 20..IHL×4); not interpreted.</summary>
     public ReadOnlySpan<byte> Options => _bytes[MinHeaderLength..HeaderLength];
+    /// <summary>The bytes after the header, up to the total length.</summary>
     public ReadOnlySpan<byte> Payload => _bytes[HeaderLength..];
 }

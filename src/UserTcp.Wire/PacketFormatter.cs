@@ -11,6 +11,7 @@ namespace UserTcp.Wire;
 /// </summary>
 public static class PacketFormatter
 {
+    /// <summary>One line in tcpdump's style for an IPv4 packet ("IP 10.77.0.1.40000 > 10.77.0.2.80: Flags [S], ..."), or why it does not parse.</summary>
     public static string Format(ReadOnlySpan<byte> packet)
     {
         var text = new StringBuilder(128);

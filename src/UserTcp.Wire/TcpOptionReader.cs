@@ -3,24 +3,33 @@ namespace UserTcp.Wire;
 /// <summary>TCP option kinds this stack understands (IANA "TCP Option Kind Numbers").</summary>
 public enum TcpOptionKind : byte
 {
+    /// <summary>End of option list (kind 0).</summary>
     EndOfList = 0,
+    /// <summary>No-operation, padding between options (kind 1).</summary>
     NoOperation = 1,
+    /// <summary>Maximum segment size (kind 2, RFC 9293 §3.7.1).</summary>
     MaxSegmentSize = 2,
+    /// <summary>Window scale (kind 3, RFC 7323 §2).</summary>
     WindowScale = 3,
+    /// <summary>SACK permitted (kind 4, RFC 2018).</summary>
     SackPermitted = 4,
+    /// <summary>SACK blocks (kind 5, RFC 2018).</summary>
     Sack = 5,
+    /// <summary>Timestamps (kind 8, RFC 7323 §3).</summary>
     Timestamps = 8,
 }
 
 /// <summary>One option as it stands on the wire: its kind and the bytes after kind and length.</summary>
 public readonly ref struct TcpOption
 {
+    /// <summary>An option of <paramref name="kind"/> whose value bytes are <paramref name="data"/>.</summary>
     public TcpOption(TcpOptionKind kind, ReadOnlySpan<byte> data)
     {
         Kind = kind;
         Data = data;
     }
 
+    /// <summary>The option's kind.</summary>
     public TcpOptionKind Kind { get; }
     /// <summary>The option's value bytes (empty for EOL, NOP and SACK-permitted).</summary>
     public ReadOnlySpan<byte> Data { get; }
@@ -35,6 +44,7 @@ public ref struct TcpOptionReader
 {
     private ReadOnlySpan<byte> _rest;
 
+    /// <summary>A walk over <paramref name="options"/>, the bytes between the fixed TCP header and the data.</summary>
     public TcpOptionReader(ReadOnlySpan<byte> options)
     {
         _rest = options;
@@ -42,13 +52,16 @@ public ref struct TcpOptionReader
         Error = WireError.None;
     }
 
+    /// <summary>The option the last <see cref="MoveNext"/> reached.</summary>
     public TcpOption Current { get; private set; }
 
     /// <summary><see cref="WireError.None"/> unless the walk stopped on a malformed option.</summary>
     public WireError Error { get; private set; }
 
+    /// <summary>The reader itself, so that foreach walks the options.</summary>
     public readonly TcpOptionReader GetEnumerator() => this;
 
+    /// <summary>Steps to the next option; false at the end or when the walk stopped on a malformed option.</summary>
     public bool MoveNext()
     {
         if (_rest.IsEmpty) return false;

@@ -14,6 +14,7 @@ public struct TcpOptions : IEquatable<TcpOptions>
 {
     /// <summary>At most 40 bytes of options fit in a TCP header (data offset ≤ 15 words).</summary>
     public const int MaxLength = 40;
+    /// <summary>The most SACK blocks a segment carries (four fit in 40 option bytes without timestamps).</summary>
     public const int MaxSackBlocks = 4;
 
     [InlineArray(MaxSackBlocks)]
@@ -54,12 +55,14 @@ public struct TcpOptions : IEquatable<TcpOptions>
         _sackCount = Math.Clamp(count, 0, _sackCount);
     }
 
+    /// <summary>Removes every SACK block.</summary>
     public void ClearSackBlocks()
     {
         _sackBlocks = default;
         _sackCount = 0;
     }
 
+    /// <summary>True when no option is set.</summary>
     public readonly bool IsEmpty => MaxSegmentSize is null && WindowScale is null && !SackPermitted && Timestamp is null && _sackCount == 0;
 
     /// <summary>Parses an options area. Never throws; malformed lengths give <see cref="WireError.MalformedOption"/>.</summary>
@@ -194,14 +197,19 @@ public struct TcpOptions : IEquatable<TcpOptions>
         destination[at++] = length;
     }
 
+    /// <inheritdoc/>
     public readonly bool Equals(TcpOptions other) =>
         MaxSegmentSize == other.MaxSegmentSize && WindowScale == other.WindowScale && SackPermitted == other.SackPermitted
         && Timestamp == other.Timestamp && SackBlocks.SequenceEqual(other.SackBlocks);
 
+    /// <inheritdoc/>
     public override readonly bool Equals(object? obj) => obj is TcpOptions other && Equals(other);
 
+    /// <inheritdoc/>
     public override readonly int GetHashCode() => HashCode.Combine(MaxSegmentSize, WindowScale, SackPermitted, Timestamp, _sackCount);
 
+    /// <summary>True when both hold the same options and SACK blocks.</summary>
     public static bool operator ==(TcpOptions left, TcpOptions right) => left.Equals(right);
+    /// <summary>True when the options or SACK blocks differ.</summary>
     public static bool operator !=(TcpOptions left, TcpOptions right) => !left.Equals(right);
 }

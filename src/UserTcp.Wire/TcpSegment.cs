@@ -8,7 +8,9 @@ namespace UserTcp.Wire;
 /// </summary>
 public readonly ref struct TcpSegment
 {
+    /// <summary>The length of a header without options (RFC 9293 §3.1).</summary>
     public const int MinHeaderLength = 20;
+    /// <summary>The longest header, with 40 bytes of options.</summary>
     public const int MaxHeaderLength = 60;
 
     /// <summary>Byte offsets of the fixed header fields (RFC 9293 §3.1, Figure 1).</summary>
@@ -65,25 +67,34 @@ public readonly ref struct TcpSegment
 
     /// <summary>The whole segment, header and payload.</summary>
     public ReadOnlySpan<byte> Bytes => _bytes;
+    /// <summary>The source port.</summary>
     public ushort SourcePort => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.SourcePort..]);
+    /// <summary>The destination port.</summary>
     public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.DestinationPort..]);
+    /// <summary>The sequence number (SEG.SEQ).</summary>
     public SeqNumber SequenceNumber => new(BinaryPrimitives.ReadUInt32BigEndian(_bytes[Field.SequenceNumber..]));
+    /// <summary>The acknowledgment number (SEG.ACK), meaningful with ACK set.</summary>
     public SeqNumber AcknowledgmentNumber => new(BinaryPrimitives.ReadUInt32BigEndian(_bytes[Field.AcknowledgmentNumber..]));
     /// <summary>Header length in bytes (Data Offset × 4).</summary>
     public int HeaderLength => (_bytes[Field.DataOffset] >> 4) * 4;
     /// <summary>The four bits after Data Offset: reserved, the last one AE (RFC 9293 §3.1, RFC 3540 history).</summary>
     public int Reserved => _bytes[Field.DataOffset] & 0x0F;
+    /// <summary>The control flags.</summary>
     public TcpFlags Flags => (TcpFlags)_bytes[Field.Flags];
     /// <summary>The raw 16-bit window field, before any window scaling.</summary>
     public ushort Window => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.Window..]);
+    /// <summary>The checksum field as on the wire.</summary>
     public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.Checksum..]);
+    /// <summary>The urgent pointer, meaningful with URG set.</summary>
     public ushort UrgentPointer => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.UrgentPointer..]);
     /// <summary>The options area as it stands on the wire (walk it with <see cref="TcpOptionReader"/>).</summary>
     public ReadOnlySpan<byte> RawOptions => _bytes[MinHeaderLength..HeaderLength];
     /// <summary>The options as values.</summary>
     public TcpOptions Options => _options;
+    /// <summary>The data after the header.</summary>
     public ReadOnlySpan<byte> Payload => _bytes[HeaderLength..];
 
+    /// <summary>True when every flag of <paramref name="flags"/> is set.</summary>
     public bool Has(TcpFlags flags) => (Flags & flags) == flags;
 
     /// <summary>SEG.LEN: payload octets plus one for SYN and one for FIN (RFC 9293 §3.4).</summary>

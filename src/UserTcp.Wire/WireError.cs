@@ -33,6 +33,7 @@ public enum WireError : byte
     BadIcmpQuote,
 }
 
+/// <summary>Text for a <see cref="WireError"/>.</summary>
 public static class WireErrorExtensions
 {
     /// <summary>A short lower-case phrase for logs and counters, e.g. "bad TCP checksum".</summary>

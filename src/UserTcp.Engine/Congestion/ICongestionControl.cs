@@ -9,6 +9,7 @@ public enum CongestionControlAlgorithm : byte
     NewReno,
 }
 
+/// <summary>Names for <see cref="CongestionControlAlgorithm"/> values.</summary>
 public static class CongestionControlAlgorithms
 {
     /// <summary>The TCP_CONGESTION name: "cubic" or "reno".</summary>

@@ -17,8 +17,11 @@ public enum ReceiveStatus : byte
 [Flags]
 public enum ShutdownDirection : byte
 {
+    /// <summary>The receiving half: the application reads no more.</summary>
     Receive = 1,
+    /// <summary>The sending half: a FIN follows the queued data.</summary>
     Send = 2,
+    /// <summary>Both halves.</summary>
     Both = Receive | Send,
 }
 
@@ -63,10 +66,14 @@ public sealed partial class TcpConnection
         KeepAlive = config.KeepAlive;
     }
 
+    /// <summary>The connection's local and remote endpoints, its identity in the engine.</summary>
     public FourTuple Id { get; }
+    /// <summary>Our address and port.</summary>
     public IpEndpoint LocalEndpoint => Id.Local;
+    /// <summary>The peer's address and port.</summary>
     public IpEndpoint RemoteEndpoint => Id.Remote;
     // The BCL enum's default is Unknown; a new TCB starts in CLOSED (RFC 9293 §3.3.2).
+    /// <summary>The RFC 9293 state the connection is in.</summary>
     public TcpState State { get; private set; } = TcpState.Closed;
     /// <summary>Why the connection failed; None while it has not.</summary>
     public TcpError Error { get; private set; }
@@ -104,12 +111,17 @@ public sealed partial class TcpConnection
     public bool WindowScalingEnabled => _options.WindowScaling;
     /// <summary>The shift the peer applies to its windows, and ours (RFC 7323 §2.3).</summary>
     public (int Send, int Receive) WindowScale => (_options.SendWindowShift, _options.ReceiveWindowShift);
+    /// <summary>The congestion window (cwnd), in bytes.</summary>
     public int CongestionWindow => _sender.CongestionWindow;
+    /// <summary>The slow-start threshold (ssthresh), in bytes.</summary>
     public int SlowStartThreshold => _sender.SlowStartThreshold;
     /// <summary>In loss recovery (fast recovery: NewReno, RFC 6675 or RACK).</summary>
     public bool InFastRecovery => _sender.InRecovery;
+    /// <summary>The retransmission timeout now (RFC 6298).</summary>
     public TimeSpan Rto => _sender.Rto.Rto;
+    /// <summary>The smoothed round-trip time (SRTT, RFC 6298).</summary>
     public TimeSpan SmoothedRtt => _sender.Rto.SmoothedRtt;
+    /// <summary>The smallest round-trip time measured.</summary>
     public TimeSpan MinRtt => _sender.Rto.MinRtt;
     /// <summary>Segments sent again, by any cause, over the connection's life (Linux tcpi_total_retrans).</summary>
     public int Retransmissions => _sender.Retransmissions;
@@ -130,7 +142,9 @@ public sealed partial class TcpConnection
 
     /// <summary>The application has closed the connection: it will never read or write again.</summary>
     public bool IsOrphaned { get; private set; }
+    /// <summary>True once the application shut down sending (a FIN is queued or sent).</summary>
     public bool IsSendShutdown => _sender.Buffer.FinQueued;
+    /// <summary>True once the application shut down receiving.</summary>
     public bool IsReceiveShutdown => _receiver.IsShutdown;
     /// <summary>Bytes waiting to be read.</summary>
     public int BytesToRead => _receiver.BytesToRead;
@@ -191,7 +205,7 @@ public sealed partial class TcpConnection
     /// <summary>How long this connection, once orphaned, may wait in FIN-WAIT-2 (TCP_LINGER2).</summary>
     public TimeSpan FinWait2Timeout { get; set; }
     /// <summary>
-    /// SO_LINGER with a zero timeout: <see cref="Close"/> aborts with a RST instead of a FIN. (A non-zero linger, which
+    /// SO_LINGER with a zero timeout: <see cref="Close()"/> aborts with a RST instead of a FIN. (A non-zero linger, which
     /// makes close() wait for the FIN to be acknowledged, is the runtime's to implement; the engine never blocks.)
     /// </summary>
     public bool LingerZero { get; set; }
@@ -210,6 +224,7 @@ public sealed partial class TcpConnection
     /// <summary>Armed deadlines, for tests and the lab.</summary>
     public TimeSpan? TimerDeadline(TcpTimer timer) => Timers.Deadline(timer);
 
+    /// <summary>"local&lt;-&gt;remote STATE".</summary>
     public override string ToString() => $"{Id} {State.ToRfcName()}";
 
     // ───────────────────────────── user calls (RFC 9293 §3.10.1–3.10.6) ─────────────────────────────

@@ -122,13 +122,17 @@ public sealed class EngineCounters
     private readonly long[] _mib = new long[AllMib.Length];
     private readonly long[] _dropped = new long[AllCauses.Length];
 
+    /// <summary>IPv4 packets handed to the engine.</summary>
     public long PacketsReceived { get; internal set; }
+    /// <summary>Segments the engine sent, retransmissions included.</summary>
     public long SegmentsSent { get; internal set; }
+    /// <summary>Segments sent again: timeouts, fast retransmits, loss probes.</summary>
     public long Retransmissions { get; internal set; }
     /// <summary>Payload bytes sent again (SYN and FIN count one each), over every connection.</summary>
     public long BytesRetransmitted { get; internal set; }
     /// <summary>Retransmission timer expiries (RFC 6298 §5.4), over every connection: what loss recovery did not repair in time.</summary>
     public long RetransmissionTimeouts { get; internal set; }
+    /// <summary>RST segments sent.</summary>
     public long ResetsSent { get; internal set; }
     /// <summary>Well-formed segments for one of our connections that the state machine refused (each with a Dropped event and its cause).</summary>
     public long SegmentsDroppedByState { get; internal set; }
@@ -139,6 +143,7 @@ public sealed class EngineCounters
 
     /// <summary>Packets that failed to parse, by reason.</summary>
     public long Malformed(WireError error) => _malformed[(int)error];
+    /// <summary>Packets that failed to parse, whatever the reason.</summary>
     public long MalformedTotal => _malformed.Sum();
 
     /// <summary>Segments and packets dropped (each with a Dropped event), by cause.</summary>

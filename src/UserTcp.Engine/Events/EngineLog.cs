@@ -42,8 +42,10 @@ public sealed class LoggingEventSink : ITcpEventSink
 {
     private readonly ILogger _logger;
 
+    /// <summary>A sink that logs to <paramref name="logger"/>.</summary>
     public LoggingEventSink(ILogger logger) => _logger = logger;
 
+    /// <inheritdoc/>
     public void OnEvent(in TcpEvent tcpEvent)
     {
         switch (tcpEvent.Kind)
@@ -90,8 +92,10 @@ public sealed class FanOutEventSink : ITcpEventSink
 {
     private readonly ITcpEventSink[] _sinks;
 
+    /// <summary>A sink that passes each event to every one of <paramref name="sinks"/>, in order.</summary>
     public FanOutEventSink(params ITcpEventSink[] sinks) => _sinks = sinks;
 
+    /// <inheritdoc/>
     public void OnEvent(in TcpEvent tcpEvent)
     {
         foreach (ITcpEventSink sink in _sinks) sink.OnEvent(tcpEvent);

@@ -6,6 +6,7 @@ namespace UserTcp.Engine;
 /// </summary>
 public enum TcpCause : byte
 {
+    /// <summary>No particular cause (events that are not changes).</summary>
     None,
 
     // ── State changes the application caused ──
@@ -134,12 +135,17 @@ public enum TcpCause : byte
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
 public enum CauseOrigin : byte
 {
+    /// <summary>No cause.</summary>
     None,
+    /// <summary>A call of the application's (connect, close, shutdown, abort).</summary>
     Application,
+    /// <summary>A segment that arrived.</summary>
     Segment,
+    /// <summary>A timer that fired.</summary>
     Timer,
 }
 
+/// <summary>Text and origin for a <see cref="TcpCause"/>.</summary>
 public static class TcpCauseExtensions
 {
     /// <summary>Who caused it; a state change caused by a segment belongs on that segment's line in a ladder.</summary>

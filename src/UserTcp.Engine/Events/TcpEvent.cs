@@ -5,13 +5,21 @@ namespace UserTcp.Engine;
 /// <summary>What happened. Logging, counters, the lab's timeline and ladder diagram all read the same events.</summary>
 public enum TcpEventKind : byte
 {
+    /// <summary>A segment arrived for a connection.</summary>
     SegmentIn,
+    /// <summary>The engine sent a segment.</summary>
     SegmentOut,
+    /// <summary>A connection changed state.</summary>
     StateChanged,
+    /// <summary>A timer was armed.</summary>
     TimerSet,
+    /// <summary>A timer fired.</summary>
     TimerFired,
+    /// <summary>A segment was sent again.</summary>
     Retransmission,
+    /// <summary>A packet or segment was dropped; the cause says why.</summary>
     Dropped,
+    /// <summary>A connection failed (reset, timed out, refused).</summary>
     ConnectionError,
     /// <summary>Something an operator should know about the stack as a whole (the cause says what): a SYN flood, a cap reached.</summary>
     Warning,
@@ -20,12 +28,19 @@ public enum TcpEventKind : byte
 /// <summary>The engine's per-connection timers (docs/design.md "The engine", timers).</summary>
 public enum TcpTimer : byte
 {
+    /// <summary>No timer.</summary>
     None,
+    /// <summary>The retransmission timer (RFC 6298).</summary>
     Retransmission,
+    /// <summary>The persist timer, which probes a zero window (RFC 9293 §3.8.6.1).</summary>
     Persist,
+    /// <summary>The delayed-ACK timer (RFC 9293 §3.8.6.3).</summary>
     DelayedAck,
+    /// <summary>The keep-alive timer (RFC 9293 §3.8.4).</summary>
     KeepAlive,
+    /// <summary>The TIME-WAIT timer (2 MSL).</summary>
     TimeWait,
+    /// <summary>The timer of an orphaned FIN-WAIT-2 (Linux's tcp_fin_timeout).</summary>
     FinWait2,
     /// <summary>RFC 8985 §7: the probe timeout of a tail loss probe.</summary>
     LossProbe,
@@ -38,12 +53,15 @@ public enum TcpTimer : byte
 /// <summary>The header fields of a segment, for events and traces.</summary>
 public readonly record struct SegmentSummary(SeqNumber Seq, SeqNumber Ack, TcpFlags Flags, int PayloadLength, ushort Window)
 {
+    /// <summary>The fields of a segment about to be sent.</summary>
     public static SegmentSummary From(scoped in TcpRepr repr) =>
         new(repr.SequenceNumber, repr.AcknowledgmentNumber, repr.Flags, repr.Payload.Length, repr.Window);
 
+    /// <summary>The fields of a segment that arrived.</summary>
     public static SegmentSummary From(in TcpSegment segment) =>
         new(segment.SequenceNumber, segment.AcknowledgmentNumber, segment.Flags, segment.Payload.Length, segment.Window);
 
+    /// <summary>"[S.] seq 1 ack 2 win 64240 len 0", as tcpdump writes flags.</summary>
     public override string ToString() =>
         $"[{PacketFormatter.FlagLetters(Flags)}] seq {Seq}{(PayloadLength > 0 ? $":{Seq + PayloadLength}" : "")} ack {Ack} win {Window} len {PayloadLength}";
 }
@@ -69,6 +87,7 @@ public readonly record struct TcpEvent(
     /// <summary>The cause as text, with the parse error of a malformed packet.</summary>
     public string Description => WireError != WireError.None ? $"{Cause.Describe()} ({WireError.Describe()})" : Cause.Describe();
 
+    /// <summary>One line: time, connection and what happened.</summary>
     public override string ToString()
     {
         string at = $"{Time.TotalSeconds,10:F6} {Connection}";
@@ -91,12 +110,14 @@ public readonly record struct TcpEvent(
 /// <summary>Receives the engine's events, synchronously, on the engine's thread.</summary>
 public interface ITcpEventSink
 {
+    /// <summary>Called for every event, on the engine's thread, under the stack's lock: keep it short.</summary>
     void OnEvent(in TcpEvent tcpEvent);
 }
 
 /// <summary>Receives each IPv4 packet the engine sends, to put on a link. The span is only valid during the call.</summary>
 public interface IPacketTransmitter
 {
+    /// <summary>Sends one IPv4 packet; the span is valid only during the call.</summary>
     void Transmit(ReadOnlySpan<byte> packet);
 
     /// <summary>

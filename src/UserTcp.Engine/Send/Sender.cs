@@ -158,7 +158,7 @@ internal sealed partial class Sender
     /// <summary>A SYN cookie's SYN-ACK left before this connection existed: SND.MAX passes it, with nothing to time.</summary>
     public void AssumeSynSent() => SndMax = Iss + 1;
 
-    /// <summary>The peer acknowledged our SYN with <paramref name="ack"/> (ISS+1) and offered <paramref name="window"/>.</summary>
+    /// <summary>The peer acknowledged our SYN in <paramref name="seg"/> (SEG.ACK = ISS+1) and offered <paramref name="window"/>.</summary>
     public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window)
     {
         SndUna = seg.AcknowledgmentNumber;
