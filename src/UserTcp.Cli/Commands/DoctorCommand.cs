@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Reflection;
 using System.Runtime.InteropServices;
 using UserTcp.Lab;
 using UserTcp.Live;
@@ -37,6 +38,9 @@ internal static class DoctorCommand
 
     private static int Run()
     {
+        // What is being checked, for a report someone else reads: the build (its commit) and the runtime.
+        string version = typeof(DoctorCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+        Report(Status.Info, "usertcp", $"{version} on .NET {Environment.Version}");
         if (!OperatingSystem.IsLinux())
         {
             Report(Status.Fail, "linux", $"UserTcp needs Linux with TUN devices; this is {RuntimeInformation.OSDescription}");
