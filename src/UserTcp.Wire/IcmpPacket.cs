@@ -5,36 +5,48 @@ namespace UserTcp.Wire;
 /// <summary>ICMP message types UserTcp reads or writes (RFC 792).</summary>
 public enum IcmpType : byte
 {
+    /// <summary>Echo reply, the answer to a ping.</summary>
     EchoReply = 0,
+    /// <summary>Destination unreachable; the code says what could not be reached.</summary>
     DestinationUnreachable = 3,
     /// <summary>Deprecated (RFC 6633): ignored.</summary>
     SourceQuench = 4,
+    /// <summary>Redirect to a better gateway: ignored.</summary>
     Redirect = 5,
+    /// <summary>Echo request (ping).</summary>
     EchoRequest = 8,
+    /// <summary>Time exceeded: the TTL ran out on the way.</summary>
     TimeExceeded = 11,
+    /// <summary>Parameter problem with the quoted header.</summary>
     ParameterProblem = 12,
 }
 
 /// <summary>Destination-unreachable codes (RFC 792; RFC 1122 §3.2.2.1 adds 6–12).</summary>
 public enum IcmpUnreachableCode : byte
 {
+    /// <summary>The network is unreachable.</summary>
     Network = 0,
+    /// <summary>The host is unreachable.</summary>
     Host = 1,
+    /// <summary>The host does not speak the protocol.</summary>
     Protocol = 2,
+    /// <summary>Nothing listens on the port.</summary>
     Port = 3,
     /// <summary>The packet needed fragmenting but had DF set; bytes 6–7 carry the next hop's MTU (RFC 1191 §4).</summary>
     FragmentationNeeded = 4,
+    /// <summary>A source route failed.</summary>
     SourceRouteFailed = 5,
 }
 
 /// <summary>
 /// A validated view of one ICMP message (RFC 792) carried by an IPv4 packet: type, code, checksum, the four bytes the
 /// type gives meaning to (identifier and sequence number of an echo; the next-hop MTU of a fragmentation-needed
-/// error), and what follows. Like the other views, <see cref="TryParse"/> checks every length once, accessors never
+/// error), and what follows. Like the other views, <see cref="TryParse(in Ipv4Packet, out IcmpPacket, bool)"/> checks every length once, accessors never
 /// throw, nothing allocates.
 /// </summary>
 public readonly ref struct IcmpPacket
 {
+    /// <summary>The length of the ICMP header: type, code, checksum and four bytes the type defines.</summary>
     public const int HeaderLength = 8;
 
     /// <summary>Byte offsets of the header fields (RFC 792).</summary>
@@ -75,8 +87,11 @@ public readonly ref struct IcmpPacket
 
     /// <summary>The whole message, header and body.</summary>
     public ReadOnlySpan<byte> Bytes => _bytes;
+    /// <summary>The message type.</summary>
     public IcmpType Type => (IcmpType)_bytes[Field.Type];
+    /// <summary>The code, whose meaning depends on the type.</summary>
     public byte Code => _bytes[Field.Code];
+    /// <summary>The checksum field as on the wire.</summary>
     public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.Checksum..]);
     /// <summary>Bytes 4–7 as one number; what they mean depends on the type.</summary>
     public uint RestOfHeader => BinaryPrimitives.ReadUInt32BigEndian(_bytes[Field.RestOfHeader..]);

@@ -24,6 +24,7 @@ public enum TcpCongestionState : byte
 /// </summary>
 public readonly record struct TcpConnectionInfo
 {
+    /// <summary>tcpi_state: the RFC 9293 state.</summary>
     public TcpState State { get; init; }
     /// <summary>tcpi_ca_state.</summary>
     public TcpCongestionState CongestionState { get; init; }
@@ -33,6 +34,7 @@ public readonly record struct TcpConnectionInfo
     public int Probes { get; init; }
     /// <summary>tcpi_backoff: doublings of the retransmission timer since the last RTT sample.</summary>
     public int Backoff { get; init; }
+    /// <summary>tcpi_rto: the retransmission timeout now (RFC 6298).</summary>
     public TimeSpan Rto { get; init; }
     /// <summary>tcpi_ato: the delayed-ACK time.</summary>
     public TimeSpan AckTimeout { get; init; }
@@ -52,8 +54,11 @@ public readonly record struct TcpConnectionInfo
     public int RetransmittedSegments { get; init; }
     /// <summary>tcpi_last_data_recv: time since data last arrived (since the handshake before any).</summary>
     public TimeSpan SinceDataReceived { get; init; }
+    /// <summary>tcpi_rtt: the smoothed round-trip time (SRTT).</summary>
     public TimeSpan SmoothedRtt { get; init; }
+    /// <summary>tcpi_rttvar: the round-trip time variation (RTTVAR).</summary>
     public TimeSpan RttVariance { get; init; }
+    /// <summary>tcpi_min_rtt: the smallest round-trip time measured.</summary>
     public TimeSpan MinRtt { get; init; }
     /// <summary>tcpi_snd_cwnd, in bytes.</summary>
     public int CongestionWindow { get; init; }
@@ -71,7 +76,10 @@ public readonly record struct TcpConnectionInfo
     public uint ReceiveWindow { get; init; }
     /// <summary>tcpi_notsent_bytes: queued data never sent yet.</summary>
     public int NotSentBytes { get; init; }
+    /// <summary>TCPI_OPT_SACK: both sides agreed on SACK (RFC 2018).</summary>
     public bool Sack { get; init; }
+    /// <summary>TCPI_OPT_TIMESTAMPS: both sides agreed on timestamps (RFC 7323).</summary>
     public bool Timestamps { get; init; }
+    /// <summary>tcpi_snd_wscale and tcpi_rcv_wscale; null when window scaling was not agreed (RFC 7323 §2).</summary>
     public (int Send, int Receive)? WindowScale { get; init; }
 }

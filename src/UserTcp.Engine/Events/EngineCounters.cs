@@ -26,12 +26,19 @@ public enum MibCounter
     IcmpInMsgs,
     /// <summary>ICMP messages that did not parse, or whose quoted packet did not.</summary>
     IcmpInErrors,
+    /// <summary>ICMP messages with a bad checksum.</summary>
     IcmpInCsumErrors,
+    /// <summary>Destination-unreachable messages received.</summary>
     IcmpInDestUnreachs,
+    /// <summary>Time-exceeded messages received.</summary>
     IcmpInTimeExcds,
+    /// <summary>Parameter-problem messages received.</summary>
     IcmpInParmProbs,
+    /// <summary>Echo requests received.</summary>
     IcmpInEchos,
+    /// <summary>ICMP messages sent.</summary>
     IcmpOutMsgs,
+    /// <summary>Echo replies sent.</summary>
     IcmpOutEchoReps,
 
     /// <summary>Connections that went SYN-SENT from CLOSED (connect()).</summary>
@@ -48,10 +55,13 @@ public enum MibCounter
     TcpInSegs,
     /// <summary>TCP segments sent, retransmissions not included (RFC 4022 tcpOutSegs).</summary>
     TcpOutSegs,
+    /// <summary>TCP segments sent again (RFC 4022 tcpRetransSegs).</summary>
     TcpRetransSegs,
     /// <summary>TCP segments that did not parse (checksum, data offset, options).</summary>
     TcpInErrs,
+    /// <summary>TCP segments sent with RST (RFC 4022 tcpOutRsts).</summary>
     TcpOutRsts,
+    /// <summary>TCP segments with a bad checksum.</summary>
     TcpInCsumErrors,
 
     /// <summary>SYNs or final ACKs dropped because a listener's queue was full.</summary>
