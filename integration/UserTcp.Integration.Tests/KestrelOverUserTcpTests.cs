@@ -127,13 +127,24 @@ public sealed partial class KestrelOverUserTcpTests : IDisposable
         Assert.Equal(Workers, ends.Length);
         Assert.All(ends, l => Assert.Matches(@"^end \d+ (7|52|56)$", l));
         // No connection that carried a response was reset: every RST the server sent went to a connection it never
-        // accepted (the listener was closed under it), which sent nothing but its SYN-ACK.
+        // accepted (the listener was closed under it), which sent nothing but its SYN-ACK, or answered a SYN that
+        // reused the four-tuple of a finished connection once nothing listened. Each incarnation of a four-tuple is
+        // judged alone: one ends in CLOSED (its own RST, if any, follows at once) or TIME-WAIT (a SYN may end it, RFC
+        // 6191), and the next begins with a new SYN.
         IReadOnlyList<TcpEvent> events = live.Events.Events;
         foreach (FourTuple connection in live.Events.Connections(80))
         {
-            bool reset = events.Any(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == connection && (e.Segment.Flags & TcpFlags.Rst) != 0);
-            bool answered = events.Any(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == connection && e.Segment.PayloadLength > 0);
-            Assert.False(reset && answered, live.Events.Trace(connection));
+            bool reset = false, answered = false, ended = false;
+            foreach (TcpEvent e in events.Where(e => e.Connection == connection))
+            {
+                if (e.Kind == TcpEventKind.StateChanged) ended = e.NewState is TcpState.Closed or TcpState.TimeWait;
+                bool newSyn = e.Kind == TcpEventKind.SegmentIn && (e.Segment.Flags & (TcpFlags.Syn | TcpFlags.Ack)) == TcpFlags.Syn;
+                if (ended && newSyn) (reset, answered, ended) = (false, false, false);
+                if (e.Kind != TcpEventKind.SegmentOut) continue;
+                reset |= (e.Segment.Flags & TcpFlags.Rst) != 0;
+                answered |= e.Segment.PayloadLength > 0;
+                Assert.False(reset && answered, live.Events.Trace(connection));
+            }
         }
     }
 
