@@ -42,8 +42,10 @@ public sealed partial class TcpEngine
     public EngineCounters Counters { get; } = new();
     /// <summary>The stack-wide challenge-ACK budget (RFC 5961 §7).</summary>
     internal ChallengeAckLimiter ChallengeAcks { get; }
+    /// <summary>The send and receive buffers' memory, lent to connections while they hold data.</summary>
+    internal BufferPool BufferPool { get; } = new();
     /// <summary>Every connection's next deadline, earliest first.</summary>
-    internal TimerQueue Timers { get; } = new();
+    internal TimerHeap Timers { get; } = new();
     /// <summary>The instant of the latest Receive or Poll: user calls between them are stamped with it.</summary>
     public TimeSpan Now { get; private set; }
     /// <summary>Connections not yet fully closed (TIME-WAIT included).</summary>
@@ -147,10 +149,13 @@ public sealed partial class TcpEngine
     {
         Now = now;
         _output = output;
-        while (Timers.TryTakeDue(now, out TcpConnection connection))
+        while (Timers.TryTakeDue(now, out TimedEntry due))
         {
-            connection.Timers.FireDue(now);
-            Timers.Reschedule(connection); // the entry was used up; this pushes the next one
+            if (due is ConnectionTimers timers)
+            {
+                timers.FireDue(now);
+                Timers.Reschedule(timers); // the entry was taken out; this files the next deadline
+            }
         }
         Dispatch(now);
     }
@@ -223,7 +228,7 @@ public sealed partial class TcpEngine
             TcpConnection connection = _pending[i];
             connection.IsPending = false;
             connection.Dispatch(now);
-            Timers.Reschedule(connection);
+            Timers.Reschedule(connection.Timers);
             if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
         }
         _pending.Clear();
@@ -234,6 +239,7 @@ public sealed partial class TcpEngine
         if (_connections.TryGetValue(connection.Id, out TcpConnection? current) && ReferenceEquals(current, connection))
         {
             _connections.Remove(connection.Id);
+            Timers.Remove(connection.Timers);
             if (connection.Listener is { } listener && connection.InSynQueue) listener.SynQueueLength--;
         }
     }

@@ -88,6 +88,9 @@ internal sealed class Harness : IPacketTransmitter
         return sent;
     }
 
+    /// <summary>The next segment sent, or null when there is none.</summary>
+    public Sent? TryNext() => _sent.Count > 0 ? _sent.Dequeue() : null;
+
     public Sent Next()
     {
         Assert.True(_sent.Count > 0, $"expected a segment at {Now}, but nothing was sent");

@@ -55,8 +55,8 @@ public sealed partial class TcpConnection
         Id = id;
         Listener = listener;
         Timers = new ConnectionTimers(this, engine);
-        _sender = new Sender(config, iss, Timers) { NoDelay = config.NoDelay };
-        _receiver = new Receiver(config, Timers);
+        _sender = new Sender(config, iss, Timers, engine.BufferPool) { NoDelay = config.NoDelay };
+        _receiver = new Receiver(config, Timers, engine.BufferPool);
         _options = new NegotiatedOptions(config);
         _timestamps = new TimestampState(timestampOffset);
         KeepAliveIdle = config.KeepAliveIdle;
@@ -218,6 +218,8 @@ public sealed partial class TcpConnection
     internal bool InSynQueue { get; set; }
     /// <summary>The congestion-control instance, for tests that check its curve.</summary>
     internal ICongestionControl CongestionController => _sender.CongestionControl;
+    /// <summary>Whether any pool memory is held: send or receive bytes, or a retransmission queue ring (memory on demand).</summary>
+    internal bool HoldsBufferMemory => _sender.Buffer.HoldsMemory || _sender.Queue.HoldsRing || _receiver.HoldsMemory;
     /// <summary>TS.Recent and our TSval clock.</summary>
     internal TimestampState Timestamps => _timestamps;
 

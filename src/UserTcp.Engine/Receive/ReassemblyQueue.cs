@@ -5,7 +5,7 @@ namespace UserTcp.Engine;
 /// <summary>
 /// Which sequence ranges beyond RCV.NXT are held (RFC 9293 §3.10.7.4 "seventh, process the segment text" allows
 /// holding segments beyond RCV.NXT). The bytes themselves are written once, straight into the receive buffer at their
-/// place in the window (<see cref="ByteRing.WriteAt"/>), so holding, merging and delivering copy nothing and allocate
+/// place in the window (<see cref="PooledByteQueue.WriteAt"/>), so holding, merging and delivering copy nothing and allocate
 /// nothing; this class only keeps the ranges, in a fixed array: each segment costs at most one pass over at most
 /// <see cref="MaxRanges"/> entries, whatever the order segments arrive in.
 /// </summary>

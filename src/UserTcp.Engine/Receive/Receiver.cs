@@ -15,7 +15,7 @@ internal sealed class Receiver
     private readonly TcpConfig _config;
     private readonly ConnectionTimers _timers;
     // In-order bytes the application has not read yet.
-    private readonly ByteRing _buffer;
+    private readonly PooledByteQueue _buffer;
     private readonly ReassemblyQueue _outOfOrder = new();
     private readonly SackBlockList _sackBlocks;
     // The right edge of the window last advertised (RCV.NXT + RCV.WND then); never moves left (RFC 9293 §3.8.6.2.2).
@@ -38,11 +38,11 @@ internal sealed class Receiver
     // A duplicate the next ACK reports first (RFC 2883 §4); null when there is none.
     private SackBlock? _dsack;
 
-    public Receiver(TcpConfig config, ConnectionTimers timers)
+    public Receiver(TcpConfig config, ConnectionTimers timers, BufferPool pool)
     {
         _config = config;
         _timers = timers;
-        _buffer = new ByteRing(config.ReceiveBufferSize);
+        _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
         _sackBlocks = new SackBlockList(_outOfOrder);
     }
 
@@ -65,6 +65,8 @@ internal sealed class Receiver
     /// <summary>SACK blocks go on our ACKs (both SYNs carried SACK-permitted).</summary>
     public bool SackEnabled { get; set; }
     public int BytesToRead => _buffer.Count;
+    /// <summary>Whether the receive buffer holds pool memory (only while it holds bytes, readable or out of order).</summary>
+    public bool HoldsMemory => _buffer.HoldsMemory;
     /// <summary>When data last arrived; null before any.</summary>
     public TimeSpan? LastDataAt => _lastDataAt;
     /// <summary>The largest payload a segment has brought (Linux's rcv_mss estimate, for TCP_INFO).</summary>

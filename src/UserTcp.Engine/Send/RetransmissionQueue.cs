@@ -38,17 +38,20 @@ internal struct SentSegment
 /// <summary>
 /// The sender's scoreboard (RFC 6675 §3, Linux's retransmission queue): every segment sent and not cumulatively
 /// acknowledged, oldest first, with its SACK, loss and retransmission marks, and running totals of each so the
-/// data in flight (RFC 6675 "pipe") costs nothing to compute. A ring that grows by doubling and never shrinks,
-/// so steady transfer allocates nothing.
+/// data in flight (RFC 6675 "pipe") costs nothing to compute. A ring that grows by doubling; the engine's
+/// <see cref="BufferPool"/> lends its first ring when a segment goes out and takes it back when all is acknowledged,
+/// so an idle connection holds none and steady transfer allocates nothing.
 /// </summary>
-internal sealed class RetransmissionQueue
+internal sealed class RetransmissionQueue(BufferPool pool)
 {
-    // Empty until the first segment is sent, so a half-open connection holds none (docs/design.md "Security").
+    // Invariant: empty (the shared empty array) exactly while no ring is lent, which is at least whenever Count == 0.
     private SentSegment[] _ring = [];
     // Invariant: the segments are _ring[(_head + i) % Length] for i < Count, contiguous in sequence space.
     private int _head;
 
     public int Count { get; private set; }
+    /// <summary>Whether a ring is lent (only while segments are in flight).</summary>
+    public bool HoldsRing => _ring.Length != 0;
     /// <summary>Sequence space of segments marked <see cref="SegmentMarks.Sacked"/>.</summary>
     public int SackedBytes { get; private set; }
     /// <summary>Segments marked <see cref="SegmentMarks.Sacked"/>.</summary>
@@ -68,10 +71,15 @@ internal sealed class RetransmissionQueue
 
     public void Append(SeqNumber start, SeqNumber end, TimeSpan now, SegmentMarks marks)
     {
-        if (Count == _ring.Length)
+        if (_ring.Length == 0)
         {
-            var grown = new SentSegment[Math.Max(64, _ring.Length * 2)];
+            _ring = pool.RentRing();
+        }
+        else if (Count == _ring.Length)
+        {
+            SentSegment[] grown = pool.RentRing(_ring.Length * 2);
             for (int i = 0; i < Count; i++) grown[i] = this[i];
+            pool.ReturnRing(_ring);
             _ring = grown;
             _head = 0;
         }
@@ -114,7 +122,17 @@ internal sealed class RetransmissionQueue
             }
             break;
         }
-        if (Count == 0) _head = 0;
+        if (Count == 0) Release();
+    }
+
+    /// <summary>Gives the ring back to the pool: when empty, or the connection is done.</summary>
+    public void Release()
+    {
+        if (_ring.Length != 0) pool.ReturnRing(_ring);
+        _ring = [];
+        _head = 0;
+        Count = 0;
+        SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = AwaitingBytes = 0;
     }
 
     public void MarkSacked(ref SentSegment segment)

@@ -9,11 +9,11 @@ namespace UserTcp.Engine;
 /// </summary>
 internal sealed class SendBuffer
 {
-    private readonly ByteRing _bytes;
+    private readonly PooledByteQueue _bytes;
 
-    public SendBuffer(int capacity, SeqNumber start)
+    public SendBuffer(BufferPool pool, int capacity, SeqNumber start)
     {
-        _bytes = new ByteRing(capacity);
+        _bytes = new PooledByteQueue(pool, capacity);
         Start = start;
     }
 
@@ -23,10 +23,19 @@ internal sealed class SendBuffer
     public SeqNumber End => Start + _bytes.Count;
     public int Count => _bytes.Count;
     public int Free => _bytes.Free;
+    /// <summary>Whether the buffer holds pool memory (only while it holds bytes).</summary>
+    public bool HoldsMemory => _bytes.HoldsMemory;
     /// <summary>The application has shut sending down: a FIN follows the data.</summary>
     public bool FinQueued { get; set; }
 
     public int Write(ReadOnlySpan<byte> data) => _bytes.Write(data);
+
+    /// <summary>The connection is done sending: drop what is held, so its chunks go back to the pool.</summary>
+    public void Release()
+    {
+        Start += _bytes.Count; // End stays where it was
+        _bytes.Discard(_bytes.Count);
+    }
 
     /// <summary>The peer acknowledged up to <paramref name="ack"/>: those bytes are gone.</summary>
     public void AcknowledgeUpTo(SeqNumber ack)

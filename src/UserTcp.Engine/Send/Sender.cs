@@ -12,7 +12,7 @@ internal sealed partial class Sender
 {
     private readonly TcpConfig _config;
     private readonly ConnectionTimers _timers;
-    private readonly RetransmissionQueue _queue = new();
+    private readonly RetransmissionQueue _queue;
     private readonly Rack _rack = new();
     private CongestionControl _congestion;
     // Karn's rule without timestamps: one segment timed at a time, never a retransmitted one (RFC 6298 §3).
@@ -22,14 +22,15 @@ internal sealed partial class Sender
     // "cwnd-limited"); cwnd only grows while this is so, as Linux's tcp_is_cwnd_limited.
     private bool _cwndLimited;
 
-    public Sender(TcpConfig config, SeqNumber iss, ConnectionTimers timers)
+    public Sender(TcpConfig config, SeqNumber iss, ConnectionTimers timers, BufferPool pool)
     {
+        _queue = new RetransmissionQueue(pool);
         _config = config;
         _timers = timers;
         Iss = iss;
         SndUna = SndMax = iss;
         _recoveryPoint = iss;
-        Buffer = new SendBuffer(config.SendBufferSize, iss + 1);
+        Buffer = new SendBuffer(pool, config.SendBufferSize, iss + 1);
         Rto = new RtoEstimator(config);
         Mss = 536;
         _congestion = CongestionControl.Create(config.CongestionControl, config.InitialWindowSegments * Mss);
@@ -330,5 +331,13 @@ internal sealed partial class Sender
     {
         _probeDue = false;
         _forceRetransmission = false;
+        ReleaseMemory();
+    }
+
+    /// <summary>Nothing will be (re)sent: the send buffer's chunks and the queue's ring go back to the pool.</summary>
+    public void ReleaseMemory()
+    {
+        Buffer.Release();
+        _queue.Release();
     }
 }

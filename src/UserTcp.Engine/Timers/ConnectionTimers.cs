@@ -3,9 +3,9 @@ namespace UserTcp.Engine;
 /// <summary>
 /// The one place a connection's timers live (docs/design.md "The engine", timers: deadlines, not threads): one deadline per
 /// <see cref="TcpTimer"/>, armed, cancelled and fired only through this class. Every change is reported to the
-/// engine's <see cref="TimerQueue"/>, which finds the earliest deadline across connections.
+/// engine's <see cref="TimerHeap"/>, which finds the earliest deadline across connections.
 /// </summary>
-internal sealed class ConnectionTimers
+internal sealed class ConnectionTimers : TimedEntry
 {
     private const int Count = (int)TcpTimer.CloseWait + 1;
 
@@ -27,14 +27,14 @@ internal sealed class ConnectionTimers
         _engine = engine;
     }
 
-    /// <summary>Version stamp of the timer queue entry that is current for this connection (lazy invalidation); 0 when none is.</summary>
-    public long QueueVersion { get; set; }
-    /// <summary>The deadline of the current timer queue entry.</summary>
-    public TimeSpan QueuedAt { get; set; }
+    /// <summary>The connection whose timers these are.</summary>
+    public TcpConnection Owner => _owner;
 
     public TimeSpan? Deadline(TcpTimer timer) => _deadlines[(int)timer];
 
     public bool IsArmed(TcpTimer timer) => _deadlines[(int)timer] is not null;
+
+    internal override TimeSpan? NextDeadline => Next;
 
     /// <summary>The earliest armed deadline; null when none is.</summary>
     public TimeSpan? Next
@@ -55,7 +55,7 @@ internal sealed class ConnectionTimers
     {
         _deadlines[(int)timer] = at;
         _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.TimerSet, _owner.Id, _owner.State, _owner.State, Timer: timer, Deadline: at));
-        _engine.Timers.Reschedule(_owner);
+        _engine.Timers.Reschedule(this);
     }
 
     /// <summary>Arms <paramref name="timer"/> unless it is armed already.</summary>

@@ -1,0 +1,112 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine.Tests;
+
+/// <summary>
+/// Memory on demand (issue 10): the send and receive buffers and the retransmission queue's ring come from the engine's
+/// pool while data is there and go back when it is drained, so an idle connection holds none.
+/// </summary>
+public class MemoryOnDemandTests
+{
+    private const uint Isn = Fixtures.Isn;
+    private const uint PeerIsn = Fixtures.PeerIsn;
+
+    [Fact]
+    public void A_new_established_connection_holds_no_buffer_memory()
+    {
+        (Harness h, TcpConnection c) = Fixtures.Established();
+        Assert.False(c.HoldsBufferMemory);
+        Assert.Equal(0, h.Engine.BufferPool.ChunksInUse);
+    }
+
+    [Fact]
+    public void Received_bytes_hold_a_chunk_until_the_application_reads_them()
+    {
+        (Harness h, TcpConnection c) = Fixtures.Established();
+        h.Send(TcpFlags.Ack | TcpFlags.Psh, PeerIsn + 1, Isn + 1, window: 502, payload: new byte[100]);
+        Assert.True(c.HoldsBufferMemory);
+        Assert.Equal(1, h.Engine.BufferPool.ChunksInUse);
+
+        byte[] buffer = new byte[60];
+        Assert.Equal(ReceiveStatus.Data, c.Receive(buffer, out int first));
+        Assert.Equal(60, first);
+        Assert.True(c.HoldsBufferMemory); // 40 bytes still unread
+        Assert.Equal(ReceiveStatus.Data, c.Receive(buffer, out int second));
+        Assert.Equal(40, second);
+        Assert.False(c.HoldsBufferMemory);
+        Assert.Equal(0, h.Engine.BufferPool.ChunksInUse);
+        Assert.Equal(1, h.Engine.BufferPool.ChunksRetained); // kept for the next burst: no allocation then
+    }
+
+    [Fact]
+    public void Sent_bytes_hold_a_chunk_and_a_ring_until_acknowledged()
+    {
+        (Harness h, TcpConnection c) = Fixtures.Established(new TcpConfig { NoDelay = true });
+        Assert.Equal(100, c.Send(new byte[100]));
+        h.Poll();
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Isn + 1, PeerIsn + 1, payloadLength: 100);
+        Assert.True(c.HoldsBufferMemory);
+
+        h.Send(TcpFlags.Ack, PeerIsn + 1, unchecked(Isn + 51), window: 502); // half of it
+        Assert.True(c.HoldsBufferMemory);
+        h.Send(TcpFlags.Ack, PeerIsn + 1, unchecked(Isn + 101), window: 502);
+        Assert.False(c.HoldsBufferMemory);
+        Assert.Equal(0, h.Engine.BufferPool.ChunksInUse);
+    }
+
+    [Fact]
+    public void A_transfer_larger_than_a_chunk_comes_out_intact_and_leaves_nothing_lent()
+    {
+        (Harness h, TcpConnection c) = Fixtures.Established(new TcpConfig { NoDelay = true });
+        byte[] data = new byte[3 * BufferPool.ChunkSize + 1234];
+        new Random(7).NextBytes(data);
+        Assert.Equal(data.Length, c.Send(data));
+        var received = new List<byte>();
+        uint acked = Isn + 1;
+        for (int round = 0; round < 200 && received.Count < data.Length; round++)
+        {
+            h.Poll();
+            Sent? last = null;
+            for (Sent? s = h.TryNext(); s is not null; s = h.TryNext())
+            {
+                received.AddRange(s.Payload);
+                last = s;
+            }
+            if (last is null) break;
+            acked = last.Seq + (uint)last.Payload.Length;
+            h.Send(TcpFlags.Ack, PeerIsn + 1, acked, window: 502);
+        }
+        Assert.Equal(data, received.ToArray());
+        Assert.False(c.HoldsBufferMemory);
+        Assert.Equal(0, h.Engine.BufferPool.ChunksInUse);
+    }
+
+    [Fact]
+    public void The_queue_takes_chunks_as_it_fills_and_gives_each_back_as_it_empties()
+    {
+        var pool = new BufferPool();
+        var queue = new PooledByteQueue(pool, 2 * BufferPool.ChunkSize + 10);
+        byte[] data = new byte[queue.Capacity + 100];
+        new Random(3).NextBytes(data);
+
+        Assert.Equal(queue.Capacity, queue.Write(data)); // only what fits
+        Assert.Equal(3, pool.ChunksInUse);
+        Assert.Equal(0, queue.Free);
+        Assert.True(queue.Contiguous(BufferPool.ChunkSize - 5, 10).IsEmpty); // crosses a chunk boundary
+        Assert.Equal(data.AsSpan(BufferPool.ChunkSize, 10).ToArray(), queue.Contiguous(BufferPool.ChunkSize, 10).ToArray());
+        byte[] peeked = new byte[20];
+        Assert.Equal(20, queue.Peek(BufferPool.ChunkSize - 10, peeked));
+        Assert.Equal(data.AsSpan(BufferPool.ChunkSize - 10, 20).ToArray(), peeked);
+
+        queue.Discard(BufferPool.ChunkSize + 1);
+        Assert.Equal(2, pool.ChunksInUse);
+        Assert.Equal(BufferPool.ChunkSize + 1, queue.Write(data)); // room again, appended after the rest
+        byte[] rest = new byte[queue.Count];
+        Assert.Equal(rest.Length, queue.Read(rest));
+        Assert.Equal(data.AsSpan(BufferPool.ChunkSize + 1, queue.Capacity - BufferPool.ChunkSize - 1).ToArray(), rest[..(queue.Capacity - BufferPool.ChunkSize - 1)]);
+        Assert.Equal(data.AsSpan(0, BufferPool.ChunkSize + 1).ToArray(), rest[(queue.Capacity - BufferPool.ChunkSize - 1)..]);
+        Assert.False(queue.HoldsMemory);
+        Assert.Equal(0, pool.ChunksInUse);
+        Assert.Equal(3, pool.ChunksRetained);
+    }
+}
