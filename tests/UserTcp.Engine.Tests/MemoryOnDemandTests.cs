@@ -109,4 +109,26 @@ public class MemoryOnDemandTests
         Assert.Equal(0, pool.ChunksInUse);
         Assert.Equal(3, pool.ChunksRetained);
     }
+
+    [Fact]
+    public void The_timer_heap_holds_one_entry_per_connection_with_a_timer_and_none_once_it_closes()
+    {
+        (Harness h, TcpConnection c) = Fixtures.Established(new TcpConfig { NoDelay = true, KeepAlive = true });
+        uint acked = unchecked(Isn + 1);
+        for (int i = 0; i < 50; i++)
+        {
+            // Each round arms and re-arms the RTO, the loss probe and keepalive, and moves them later.
+            Assert.Equal(10, c.Send(new byte[10]));
+            h.Poll();
+            h.Next();
+            acked += 10;
+            h.Send(TcpFlags.Ack, PeerIsn + 1, acked, window: 502);
+            h.Advance(TimeSpan.FromMilliseconds(5));
+            Assert.Equal(1, h.Engine.Timers.Count);
+        }
+        c.Abort();
+        h.Poll();
+        Assert.Equal(0, h.Engine.Timers.Count);
+        Assert.Null(h.Engine.PollAt);
+    }
 }
