@@ -10,6 +10,8 @@ namespace UserTcp.Engine;
 public sealed partial class TcpEngine
 {
     private readonly Dictionary<FourTuple, TcpConnection> _connections = [];
+    // Connections in TIME-WAIT, as compact records; a 4-tuple is in at most one of the two tables.
+    private readonly Dictionary<FourTuple, TimeWaitRecord> _timeWaits = [];
     private readonly Dictionary<ushort, TcpPassiveOpen> _listeners = [];
     // Connections with output to send at the next Dispatch; each appears once (TcpConnection.IsPending).
     private readonly List<TcpConnection> _pending = [];
@@ -48,8 +50,10 @@ public sealed partial class TcpEngine
     internal TimerHeap Timers { get; } = new();
     /// <summary>The instant of the latest Receive or Poll: user calls between them are stamped with it.</summary>
     public TimeSpan Now { get; private set; }
-    /// <summary>Connections not yet fully closed (TIME-WAIT included).</summary>
+    /// <summary>Connections not yet closed, before TIME-WAIT (those are in <see cref="TimeWaits"/>).</summary>
     public IReadOnlyCollection<TcpConnection> Connections => _connections.Values;
+    /// <summary>Connections in TIME-WAIT, each a compact record.</summary>
+    public IReadOnlyCollection<TimeWaitRecord> TimeWaits => _timeWaits.Values;
 
     /// <summary>When <see cref="Poll"/> must next run: the earliest timer, or <see cref="Now"/> when output is waiting.</summary>
     public TimeSpan? PollAt
@@ -82,7 +86,7 @@ public sealed partial class TcpEngine
     public TcpConnection Connect(IpEndpoint remote, ushort localPort = 0, TcpConfig? config = null)
     {
         FourTuple id = localPort != 0 ? new FourTuple(new IpEndpoint(Address, localPort), remote) : FreeEphemeral(remote);
-        if (_connections.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
+        if (_connections.ContainsKey(id) || _timeWaits.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
         TcpConnection connection = NewConnection(id, listener: null, config ?? Config);
         connection.OpenActive();
         return connection;
@@ -120,17 +124,20 @@ public sealed partial class TcpEngine
 
         if (_connections.TryGetValue(id, out TcpConnection? connection) && connection.State != TcpState.Closed)
         {
-            if (connection.AcceptsNewSyn(seg) && _listeners.TryGetValue(seg.DestinationPort, out TcpPassiveOpen? successorListener))
+            connection.OnSegment(now, seg);
+        }
+        else if (_timeWaits.TryGetValue(id, out TimeWaitRecord? timeWait))
+        {
+            if (timeWait.AcceptsNewSyn(seg) && _listeners.TryGetValue(seg.DestinationPort, out TcpPassiveOpen? successorListener))
             {
                 // RFC 6191, as Linux: the SYN ends TIME-WAIT and opens a new connection, numbered beyond the old one.
-                SeqNumber iss = connection.SuccessorIss;
-                connection.EndForSuccessor();
-                _connections.Remove(id);
+                SeqNumber iss = timeWait.SuccessorIss;
+                timeWait.End(now, TcpCause.SynReusedTimeWait);
                 OnSegmentInListen(now, successorListener, id, seg, iss);
             }
             else
             {
-                connection.OnSegment(now, seg);
+                timeWait.OnSegment(now, seg);
             }
         }
         else if (_listeners.TryGetValue(seg.DestinationPort, out TcpPassiveOpen? listener))
@@ -155,6 +162,10 @@ public sealed partial class TcpEngine
             {
                 timers.FireDue(now);
                 Timers.Reschedule(timers); // the entry was taken out; this files the next deadline
+            }
+            else if (due is TimeWaitRecord timeWait)
+            {
+                timeWait.Expire(now);
             }
         }
         Dispatch(now);
@@ -201,11 +212,13 @@ public sealed partial class TcpEngine
     {
         var local = new IpEndpoint(Address, 0);
         ushort? port = _ephemeralPorts.Choose(local, remote, Config.EphemeralPortFirst, Config.EphemeralPortLast,
-            p => !_connections.ContainsKey(new FourTuple(new IpEndpoint(Address, p), remote)) && !_listeners.ContainsKey(p));
+            p => !InUse(new FourTuple(new IpEndpoint(Address, p), remote)) && !_listeners.ContainsKey(p));
         return port is ushort free
             ? new FourTuple(new IpEndpoint(Address, free), remote)
             : throw new TcpException(TcpError.AddressInUse, $"no free ephemeral port towards {remote}");
     }
+
+    private bool InUse(FourTuple id) => _connections.ContainsKey(id) || _timeWaits.ContainsKey(id);
 
     /// <summary>
     /// Stops a listener: connections it made that are still in SYN-RECEIVED are reset, as Linux drops a closed
@@ -229,7 +242,8 @@ public sealed partial class TcpEngine
             connection.IsPending = false;
             connection.Dispatch(now);
             Timers.Reschedule(connection.Timers);
-            if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
+            if (connection.State == TcpState.TimeWait && connection.TimeWaitRecord is null) HandOverToTimeWait(connection);
+            else if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
         }
         _pending.Clear();
     }
@@ -242,6 +256,20 @@ public sealed partial class TcpEngine
             Timers.Remove(connection.Timers);
             if (connection.Listener is { } listener && connection.InSynQueue) listener.SynQueueLength--;
         }
+    }
+
+    // Its ACK of the peer's FIN is out: the connection leaves the table, a compact record takes its place.
+    private void HandOverToTimeWait(TcpConnection connection)
+    {
+        Forget(connection);
+        TimeWaitRecord record = connection.HandOverToTimeWait();
+        _timeWaits[record.Id] = record;
+    }
+
+    internal void ForgetTimeWait(TimeWaitRecord record)
+    {
+        if (_timeWaits.TryGetValue(record.Id, out TimeWaitRecord? current) && ReferenceEquals(current, record)) _timeWaits.Remove(record.Id);
+        Timers.Remove(record);
     }
 
     internal void MarkPending(TcpConnection connection)

@@ -33,6 +33,10 @@ public sealed record ConnectionSnapshot(
         };
     }
 
+    /// <summary>A TIME-WAIT row, from the engine's compact record: no queues, the 2MSL timer.</summary>
+    internal static ConnectionSnapshot Of(TimeWaitRecord t, TimeSpan now) =>
+        new(t.State, t.Id.Local, t.Id.Remote, 0, 0, TcpTimer.TimeWait, t.Deadline - now, 0, TimeSpan.Zero, 0);
+
     /// <summary>A LISTEN row: accept queue length as the receive queue, the backlog as the send queue, remote 0.0.0.0:0.</summary>
     internal static ConnectionSnapshot OfListener(TcpPassiveOpen l) =>
         new(TcpState.Listen, l.LocalEndpoint, default, l.PendingAccepts, l.Backlog, TcpTimer.None, null, 0, TimeSpan.Zero, 0);

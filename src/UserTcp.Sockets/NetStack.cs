@@ -224,7 +224,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         lock (_gate)
         {
             TimeSpan now = Now;
-            return [.. _engine.Connections.Select(c => ConnectionSnapshot.Of(c, now))];
+            return [.. _engine.Connections.Select(c => ConnectionSnapshot.Of(c, now)), .. _engine.TimeWaits.Select(t => ConnectionSnapshot.Of(t, now))];
         }
     }
 
@@ -392,9 +392,10 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         {
             if (resetAfterFin) connection.ResetAfterPeerClosed = true;
             Touch(connection);
-            // Closed for good: no event will name it again, and its 4-tuple may come back as a new connection
-            // (the application keeps the object, and its pending calls are retried at the end of this pass).
-            if (connection.State == TcpState.Closed) _connections.Remove(e.Connection);
+            // Closed for good, or in TIME-WAIT, which nothing the application waits for outlasts: the runtime lets go
+            // (the application keeps the object, and its pending calls are retried at the end of this pass), so a
+            // TIME-WAIT costs only the engine's compact record, and its 4-tuple may come back as a new connection.
+            if (connection.State is TcpState.Closed or TcpState.TimeWait) _connections.Remove(e.Connection);
         }
         // A passive open that completed may satisfy an accept.
         if (e is { Kind: TcpEventKind.StateChanged, NewState: TcpState.Established } && _listeners.TryGetValue(e.Connection.Local.Port, out UserTcpListener? listener))

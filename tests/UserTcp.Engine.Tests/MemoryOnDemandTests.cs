@@ -132,3 +132,51 @@ public class MemoryOnDemandTests
         Assert.Null(h.Engine.PollAt);
     }
 }
+
+/// <summary>TIME-WAIT as a compact record (issue 10, Linux's tcp_timewait_sock): the engine forgets the connection.</summary>
+public class TimeWaitRecordTests
+{
+    private const uint Isn = Fixtures.Isn;
+    private const uint PeerIsn = Fixtures.PeerIsn;
+
+    [Fact]
+    public void Time_wait_leaves_only_a_record_with_the_tuple_sequence_numbers_and_deadline()
+    {
+        (Harness h, TcpConnection c) = Fixtures.TimeWait();
+        Assert.Empty(h.Engine.Connections);
+        TimeWaitRecord record = Assert.Single(h.Engine.TimeWaits);
+        Assert.Equal(Harness.Id, record.Id);
+        Assert.Equal(unchecked(Isn + 2), record.SndNxt.Value);
+        Assert.Equal(PeerIsn + 2, record.RcvNxt.Value);
+        Assert.Equal(h.Now + h.Config.TimeWait, record.Deadline);
+        Assert.Equal(TcpState.TimeWait, c.State); // the application's object reads its state through the record
+        Assert.Equal(record.Deadline, c.TimerDeadline(TcpTimer.TimeWait));
+        Assert.False(c.HoldsBufferMemory);
+        Assert.Equal(1, h.Engine.Timers.Count);
+
+        h.AdvanceTo(h.Now + h.Config.TimeWait);
+        Assert.Equal(TcpState.Closed, c.State);
+        Assert.Equal(TcpState.Closed, record.State);
+        Assert.Empty(h.Engine.TimeWaits);
+        Assert.Equal(0, h.Engine.Timers.Count);
+        h.ExpectNothing();
+    }
+
+    [Fact]
+    public void The_record_reacknowledges_a_retransmitted_fin_and_restarts_2msl_and_answers_nothing_else_twice()
+    {
+        (Harness h, TcpConnection c) = Fixtures.TimeWait();
+        h.Advance(TimeSpan.FromSeconds(30));
+        h.Send(TcpFlags.Fin | TcpFlags.Ack, PeerIsn + 1, unchecked(Isn + 2), window: 502);
+        h.Expect(TcpFlags.Ack, unchecked(Isn + 2), PeerIsn + 2);
+        h.ExpectNothing();
+        Assert.Equal(h.Now + h.Config.TimeWait, c.TimerDeadline(TcpTimer.TimeWait));
+
+        h.Send(TcpFlags.Ack, PeerIsn + 2, unchecked(Isn + 2), window: 502); // a bare ACK in window: nothing to say
+        h.ExpectNothing();
+        h.Send(TcpFlags.Rst, PeerIsn + 2); // Linux's default: a RST at RCV.NXT ends TIME-WAIT
+        h.ExpectNothing();
+        Assert.Equal(TcpState.Closed, c.State);
+        Assert.Empty(h.Engine.TimeWaits);
+    }
+}

@@ -236,7 +236,7 @@ public class TimestampTests
     public void Without_a_listener_a_new_syn_to_time_wait_gets_a_challenge_ack()
     {
         (Harness h, TcpConnection old) = TimeWait(timestamps: false);
-        h.Engine.Connections.Single().Listener!.Close();
+        old.Listener!.Close();
         h.Send(TcpFlags.Syn, Their(1000), options: SynOptions(timestamps: false));
         h.Expect(TcpFlags.Ack, Our(1), Their(1));
         Assert.Equal(TcpState.TimeWait, old.State);

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using UserTcp.Testing;
 using Xunit.Abstractions;
 
@@ -6,7 +7,7 @@ namespace UserTcp.Sockets.Tests;
 
 /// <summary>
 /// Memory on demand (issue 10): an idle established connection costs a small fixed record — no send or receive
-/// buffer. Measured as
+/// buffer — and a connection in TIME-WAIT shrinks to a compact record once the application lets it go. Measured as
 /// GC heap after a full collection, divided by the connections, on a pumped pair (both stacks in this process).
 /// Alone in its collection: tests running beside it would allocate into the figure.
 /// </summary>
@@ -16,6 +17,8 @@ public sealed class MemoryTests(ITestOutputHelper output)
     private static readonly int Connections = int.TryParse(Environment.GetEnvironmentVariable("USERTCP_MEMORY_CONNECTIONS"), out int n) ? n : 2000;
     /// <summary>Issue 10's bound for an idle connection: managed memory per connection, runtime included.</summary>
     private const int IdleBudget = 2048;
+    /// <summary>What a TIME-WAIT may cost once the connection object is gone (Linux's tcp_timewait_sock is ~200 bytes).</summary>
+    private const int TimeWaitBudget = 256;
 
     [Fact]
     public async Task An_idle_established_connection_holds_no_buffer_and_costs_at_most_2_KB()
@@ -33,6 +36,52 @@ public sealed class MemoryTests(ITestOutputHelper output)
         Assert.True(perConnection <= IdleBudget, $"{perConnection:F0} bytes per idle connection end, budget {IdleBudget}");
         GC.KeepAlive(clients);
         GC.KeepAlive(servers);
+    }
+
+    [Fact]
+    public async Task A_connection_in_time_wait_shrinks_to_a_compact_record()
+    {
+        await using var net = new PumpedPair(new TcpConfig { TimeWait = TimeSpan.FromSeconds(60) });
+        using UserTcpListener listener = net.Server.Listen(80, backlog: Connections);
+        // A first round, run to its end, brings the tables, the timer heap and the pools to their working size.
+        OpenEchoAndClose(net, listener);
+        net.Advance(TimeSpan.FromSeconds(61));
+        Assert.Empty(net.Client.Engine.TimeWaits);
+        long before = HeapAfterFullCollection();
+        OpenEchoAndClose(net, listener);
+        long after = HeapAfterFullCollection();
+
+        double perRecord = (after - before) / (double)Connections;
+        output.WriteLine($"{Connections} connections in TIME-WAIT: {perRecord:F0} bytes of GC heap each");
+        Assert.Equal(Connections, net.Client.Engine.TimeWaits.Count);
+        Assert.Empty(net.Client.Engine.Connections);
+        Assert.Empty(net.Server.Engine.Connections);
+        Assert.True(perRecord <= TimeWaitBudget, $"{perRecord:F0} bytes per TIME-WAIT, budget {TimeWaitBudget}");
+    }
+
+    // Not inlined, so nothing of the connections stays on the caller's stack.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void OpenEchoAndClose(PumpedPair net, UserTcpListener listener)
+    {
+        (UserTcpConnection[] clients, UserTcpConnection[] servers) = Open(net, listener, Connections);
+        EchoOnce(net, clients, servers);
+        // The client closes first, so the client's stack holds the TIME-WAITs; then both applications let go.
+        for (int i = 0; i < clients.Length; i++)
+        {
+            CloseNow(clients[i]);
+            net.Pump();
+            CloseNow(servers[i]);
+            net.Pump();
+        }
+        Assert.All(clients, c => Assert.Equal(TcpState.TimeWait, c.State));
+    }
+
+    // Without a linger, close finishes at once.
+    private static void CloseNow(UserTcpConnection connection)
+    {
+        ValueTask close = connection.CloseAsync();
+        if (!close.IsCompletedSuccessfully) throw new InvalidOperationException("close did not finish at once");
+        close.GetAwaiter().GetResult();
     }
 
     internal static (UserTcpConnection[] Clients, UserTcpConnection[] Servers) Open(PumpedPair net, UserTcpListener listener, int count)

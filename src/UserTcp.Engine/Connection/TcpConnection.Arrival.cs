@@ -43,27 +43,6 @@ public sealed partial class TcpConnection
         if (_options.Timestamps) _timestamps.TakeRecent(synOptions.Timestamp!.Value.Value, now);
     }
 
-    /// <summary>
-    /// RFC 6191 (as Linux's tcp_timewait_state_process): a SYN to this TIME-WAIT connection may start a new one when
-    /// its timestamp is newer than TS.Recent or, without timestamps, its sequence number is beyond RCV.NXT.
-    /// </summary>
-    internal bool AcceptsNewSyn(in TcpSegment syn)
-    {
-        if (State != TcpState.TimeWait || !syn.Has(TcpFlags.Syn) || (syn.Flags & (TcpFlags.Ack | TcpFlags.Rst)) != 0) return false;
-        if (_options.Timestamps && syn.Options.Timestamp is TcpTimestamp ts) return _timestamps.IsNewer(ts.Value);
-        return syn.SequenceNumber > RcvNxt;
-    }
-
-    /// <summary>The ISS for the connection that replaces this TIME-WAIT one: well beyond anything it sent (Linux: SND.NXT + 65537).</summary>
-    internal SeqNumber SuccessorIss => SndMax + 65535 + 2;
-
-    /// <summary>A new SYN takes over this TIME-WAIT connection's 4-tuple: it ends silently.</summary>
-    internal void EndForSuccessor()
-    {
-        SetState(TcpState.Closed, TcpCause.SynReusedTimeWait);
-        Timers.CancelAll();
-    }
-
     // ───────────────────────────── segment arrival (RFC 9293 §3.10.7) ─────────────────────────────
 
     /// <summary>Processes one arriving segment for this connection, in the RFC's order.</summary>
@@ -85,14 +64,6 @@ public sealed partial class TcpConnection
         {
             Drop(now, seg, TcpCause.RetransmittedSyn);
             AnswerRepeatedSyn(now);
-            return;
-        }
-
-        // TIME-WAIT: a retransmitted FIN is re-acknowledged and restarts the 2MSL timer (RFC 9293 §3.10.7.4 eighth).
-        if (State == TcpState.TimeWait && seg.Has(TcpFlags.Fin) && !seg.Has(TcpFlags.Rst) && seq + segLen == RcvNxt)
-        {
-            _receiver.AckNow = true;
-            ArmTimeWait(now);
             return;
         }
 

@@ -47,6 +47,9 @@ public sealed partial class TcpConnection
     private bool _synDue;
     // A RST goes out when the engine dispatches this closed connection.
     private bool _pendingReset;
+    private TcpState _state = TcpState.Closed;
+    // Set when TIME-WAIT has been handed over to a compact record: the engine keeps the record, not this connection.
+    private TimeWaitRecord? _timeWait;
 
     internal TcpConnection(TcpEngine engine, FourTuple id, TcpConfig config, SeqNumber iss, TcpPassiveOpen? listener, uint timestampOffset)
     {
@@ -73,8 +76,12 @@ public sealed partial class TcpConnection
     /// <summary>The peer's address and port.</summary>
     public IpEndpoint RemoteEndpoint => Id.Remote;
     // The BCL enum's default is Unknown; a new TCB starts in CLOSED (RFC 9293 §3.3.2).
-    /// <summary>The RFC 9293 state the connection is in.</summary>
-    public TcpState State { get; private set; } = TcpState.Closed;
+    /// <summary>The RFC 9293 state the connection is in; once handed over to a <see cref="TimeWaitRecord"/>, the record's (TIME-WAIT, then CLOSED).</summary>
+    public TcpState State
+    {
+        get => _timeWait?.State ?? _state;
+        private set => _state = value;
+    }
     /// <summary>Why the connection failed; None while it has not.</summary>
     public TcpError Error { get; private set; }
     /// <summary>The listener that made this connection by passive open; null for active opens.</summary>
@@ -224,7 +231,28 @@ public sealed partial class TcpConnection
     internal TimestampState Timestamps => _timestamps;
 
     /// <summary>Armed deadlines, for tests and the lab.</summary>
-    public TimeSpan? TimerDeadline(TcpTimer timer) => Timers.Deadline(timer);
+    public TimeSpan? TimerDeadline(TcpTimer timer) =>
+        _timeWait is null ? Timers.Deadline(timer) : timer == TcpTimer.TimeWait ? _timeWait.Deadline : null;
+
+    /// <summary>The compact record that holds this connection's TIME-WAIT; null before it.</summary>
+    internal TimeWaitRecord? TimeWaitRecord => _timeWait;
+
+    /// <summary>
+    /// Now that the ACK of the peer's FIN is out, TIME-WAIT moves to a compact record (Linux's tcp_time_wait): what it
+    /// needs is copied, the timers and any pool memory are let go, and the engine forgets this connection.
+    /// </summary>
+    internal TimeWaitRecord HandOverToTimeWait()
+    {
+        TimeSpan deadline = Timers.Deadline(TcpTimer.TimeWait) ?? _engine.Now + _config.TimeWait;
+        ushort windowField = _receiver.AdvertiseWindow();
+        var record = new TimeWaitRecord(_engine, _config, Id, SndMax, RcvNxt, windowField, _receiver.Window, _options.Timestamps ? _timestamps : null);
+        Timers.CancelAll();
+        _sender.ReleaseMemory();
+        _receiver.Clear();
+        _timeWait = record;
+        record.Start(deadline);
+        return record;
+    }
 
     /// <summary>"local&lt;-&gt;remote STATE".</summary>
     public override string ToString() => $"{Id} {State.ToRfcName()}";
@@ -312,7 +340,8 @@ public sealed partial class TcpConnection
     /// <summary>RFC 9293 §3.10.5 ABORT: a RST in synchronized states (and SYN-RECEIVED), then CLOSED.</summary>
     public void Abort()
     {
-        if (State == TcpState.Closed) return;
+        if (_timeWait is not null) IsOrphaned = true; // as on Linux, the application's socket no longer owns the TIME-WAIT
+        if (State == TcpState.Closed || _timeWait is not null) return;
         IsOrphaned = true;
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
         {

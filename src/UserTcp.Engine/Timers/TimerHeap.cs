@@ -1,8 +1,10 @@
 namespace UserTcp.Engine;
 
 /// <summary>Anything the engine must wake at a deadline: a connection's timers, or a TIME-WAIT record.</summary>
-internal abstract class TimedEntry
+public abstract class TimedEntry
 {
+    private protected TimedEntry() { }
+
     /// <summary>Position in the engine's <see cref="TimerHeap"/>; -1 when not in it.</summary>
     internal int HeapIndex = -1;
     /// <summary>The deadline the entry is filed under: never later than <see cref="NextDeadline"/> (it may be earlier).</summary>
@@ -15,7 +17,7 @@ internal abstract class TimedEntry
 /// <summary>
 /// The engine's deadlines across connections: a binary min-heap with one entry per connection (or TIME-WAIT record)
 /// that has a timer armed, so its size is bounded by the connections, and a closed connection leaves it at once
-/// (docs/design.md "Timers"). An entry's key may be early, never late: a deadline pushed later (the RTO on every ACK)
+/// (docs/design.md "The engine", timers). An entry's key may be early, never late: a deadline pushed later (the RTO on every ACK)
 /// costs nothing until the early key comes up, when the entry is re-filed under its real deadline.
 /// </summary>
 internal sealed class TimerHeap

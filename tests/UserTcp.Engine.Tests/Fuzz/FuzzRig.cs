@@ -375,6 +375,12 @@ internal sealed class FuzzRig : IPacketTransmitter
                 Assert.True(moverArmed, $"{where}: data or a SYN in flight and no timer to send it again");
             }
         }
+        foreach (TimeWaitRecord t in _engine.TimeWaits)
+        {
+            Assert.True(t.State == TcpState.TimeWait, $"{_step}: {t.Id} a TIME-WAIT record in {t.State.ToRfcName()} is still in the table");
+            Assert.True(t.Deadline is TimeSpan at && at >= _now, $"{_step}: {t.Id} TIME-WAIT without its timer, or a deadline {t.Deadline} already passed at {_now}");
+            if (earliest is null || t.Deadline < earliest) earliest = t.Deadline;
+        }
         if (earliest is not null)
         {
             Assert.True(_engine.PollAt is TimeSpan next && next <= earliest, $"{_step}: a timer at {earliest} the engine's queue does not know (PollAt {_engine.PollAt})");
@@ -400,6 +406,12 @@ internal sealed class FuzzRig : IPacketTransmitter
             hash.Add(c.CongestionWindow);
             foreach (TcpTimer timer in AllTimers) hash.Add(c.TimerDeadline(timer));
         }
+        foreach (TimeWaitRecord t in _engine.TimeWaits)
+        {
+            hash.Add(t.Id);
+            hash.Add(t.Deadline);
+            hash.Add(t.TsRecent);
+        }
         return hash.ToHashCode();
     }
 
@@ -418,6 +430,7 @@ internal sealed class FuzzRig : IPacketTransmitter
     private void Drain()
     {
         foreach (TcpConnection c in _engine.Connections) _tally.EndStates[(int)c.State]++;
+        foreach (TimeWaitRecord t in _engine.TimeWaits) _tally.EndStates[(int)t.State]++;
         _listener?.Close();
         foreach (TcpConnection c in _held.Keys) c.Close();
         _engine.Poll(_now, this);
@@ -430,6 +443,7 @@ internal sealed class FuzzRig : IPacketTransmitter
             CheckInvariants();
         }
         string left = string.Join(", ", _engine.Connections.Select(c => $"{c} timers [{string.Join(' ', AllTimers.Where(t => c.TimerDeadline(t) is not null))}]"));
+        Assert.True(_engine.TimeWaits.Count == 0, $"drain: {_engine.TimeWaits.Count} TIME-WAIT records left after {_now - start}");
         if (_engine.Connections.Count > 0)
         {
             Assert.Fail($"drain: still open {_now - start} after the application closed everything: {left}\n{History(_engine.Connections.First().Id)}");
