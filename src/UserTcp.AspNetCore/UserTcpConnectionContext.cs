@@ -191,6 +191,9 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
             // Into the input pipe while Kestrel reads it...
             while (true)
             {
+                // Wait for data before taking a pool buffer (Kestrel's WaitForDataBeforeAllocatingBuffer): an idle
+                // connection then holds no buffer.
+                await _connection.ReadAsync(Memory<byte>.Empty, _stopReceiving.Token).ConfigureAwait(false);
                 Memory<byte> buffer = input.GetMemory(MinReadBuffer);
                 int received = await _connection.ReadAsync(buffer, _stopReceiving.Token).ConfigureAwait(false);
                 if (received == 0)

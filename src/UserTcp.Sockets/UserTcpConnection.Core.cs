@@ -32,7 +32,9 @@ public sealed partial class UserTcpConnection
     private int ReceiveCore(Span<byte> buffer, out SocketError error)
     {
         error = SocketError.Success;
-        if (buffer.IsEmpty) return 0;
+        // A zero-byte read completes when a read would not block, as a socket's does (Kestrel waits this way before
+        // it takes a buffer, so an idle connection holds none).
+        if (buffer.IsEmpty && _tcb.BytesToRead > 0) return 0;
         if (_tcb.BytesToRead == 0)
         {
             if (_tcb.FinReceived) return 0;

@@ -137,12 +137,15 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         PipeReader.Create(Stream, new StreamPipeReaderOptions(leaveOpen: true)),
         PipeWriter.Create(Stream, new StreamPipeWriterOptions(leaveOpen: true))));
 
-    /// <summary>Reads what has arrived, waiting for at least one byte; 0 means the peer has closed its side.</summary>
+    /// <summary>
+    /// Reads what has arrived, waiting for at least one byte; 0 means the peer has closed its side. With an empty
+    /// <paramref name="buffer"/>, waits until a read would not block (data, end-of-stream or an error) and returns 0, as a
+    /// zero-byte socket read does: a server can wait on many idle connections without holding a buffer for each.
+    /// </summary>
     /// <exception cref="SocketException">The connection was reset, refused or timed out (reported once).</exception>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
     public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (buffer.IsEmpty) return new ValueTask<int>(0);
         _stack.Enter();
         try
         {
@@ -193,6 +196,8 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// </summary>
     public int Receive(Span<byte> buffer, out SocketError error)
     {
+        error = SocketError.Success;
+        if (buffer.IsEmpty) return 0;
         _stack.Enter();
         try
         {
