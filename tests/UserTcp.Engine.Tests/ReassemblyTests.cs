@@ -82,7 +82,7 @@ public class ReassemblyTests
     public void A_window_arriving_in_reverse_order_costs_a_constant_per_segment_and_allocates_nothing()
     {
         var queue = new ReassemblyQueue();
-        var ring = new ByteRing(256 * 1024);
+        var ring = new PooledByteQueue(new BufferPool(), 256 * 1024);
         byte[] segment = new byte[Segment];
         const int segments = 180; // a 256 KiB window whose first segment is lost, the rest arriving last to first
         var rcvNxt = new SeqNumber(1000);
@@ -105,7 +105,7 @@ public class ReassemblyTests
     public void Many_holes_cost_at_most_one_pass_over_the_ranges_per_segment_and_allocate_nothing()
     {
         var queue = new ReassemblyQueue();
-        var ring = new ByteRing(256 * 1024);
+        var ring = new PooledByteQueue(new BufferPool(), 256 * 1024);
         byte[] segment = new byte[Segment];
         FillHoles(queue, ring, segment); // warm-up (JIT, and the arrays the first segment allocates)
         queue.Clear();
@@ -127,7 +127,7 @@ public class ReassemblyTests
         Assert.True(steps <= 2L * segments * (ReassemblyQueue.MaxRanges + 8), $"{steps} steps for {segments} segments");
     }
 
-    private static (int Ranges, bool Refused, bool AllHeld, int Delivered) FillHoles(ReassemblyQueue queue, ByteRing ring, byte[] segment)
+    private static (int Ranges, bool Refused, bool AllHeld, int Delivered) FillHoles(ReassemblyQueue queue, PooledByteQueue ring, byte[] segment)
     {
         var rcvNxt = new SeqNumber(5000);
         int segments = 2 * ReassemblyQueue.MaxRanges;
@@ -142,14 +142,14 @@ public class ReassemblyTests
     }
 
     // What the receiver does for a segment i segments past RCV.NXT: the bytes into the buffer, the range into the queue.
-    private static bool Hold(ReassemblyQueue queue, ByteRing ring, SeqNumber rcvNxt, int i, byte[] segment)
+    private static bool Hold(ReassemblyQueue queue, PooledByteQueue ring, SeqNumber rcvNxt, int i, byte[] segment)
     {
         SeqNumber seq = rcvNxt + i * Segment;
         if (!ring.CanWriteAt(seq - rcvNxt, segment.Length) || !queue.Add(seq, seq + segment.Length)) return false;
         return ring.WriteAt(seq - rcvNxt, segment);
     }
 
-    private static void HoldInReverse(ReassemblyQueue queue, ByteRing ring, SeqNumber rcvNxt, byte[] segment, int segments)
+    private static void HoldInReverse(ReassemblyQueue queue, PooledByteQueue ring, SeqNumber rcvNxt, byte[] segment, int segments)
     {
         for (int i = segments; i >= 1; i--) Assert.True(Hold(queue, ring, rcvNxt, i, segment));
     }

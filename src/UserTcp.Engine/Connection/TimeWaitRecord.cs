@@ -18,6 +18,8 @@ public sealed class TimeWaitRecord : TimedEntry
     // The window the record's ACKs carry (the field, already scaled down) and the one it accepts segments in.
     private readonly ushort _windowField;
     private readonly uint _window;
+    // Linux's tw_last_oow_ack_time: one budget for the limited answers (tcp_oow_rate_limited).
+    private InvalidAckLimit _invalidAcks;
 
     internal TimeWaitRecord(TcpEngine engine, TcpConfig config, FourTuple id, SeqNumber sndNxt, SeqNumber rcvNxt,
         ushort windowField, uint window, TimestampState? timestamps)
@@ -112,25 +114,25 @@ public sealed class TimeWaitRecord : TimedEntry
         TcpTimestamp? timestamp = _timestamps is null ? null : seg.Options.Timestamp;
         if (timestamp is TcpTimestamp old && !rst && _timestamps!.IsOld(old.Value, now))
         {
-            Drop(now, seg, TcpCause.PawsRejected, ack: true);
+            Drop(now, seg, TcpCause.PawsRejected, ack: Unacceptable(now, seg));
             return;
         }
         if (!IsAcceptable(seq, segLen))
         {
-            Drop(now, seg, rst ? TcpCause.ResetOutsideWindow : TcpCause.OutsideWindow, ack: !rst);
+            Drop(now, seg, rst ? TcpCause.ResetOutsideWindow : TcpCause.OutsideWindow, ack: !rst && Unacceptable(now, seg));
             return;
         }
         if (rst)
         {
             // RFC 5961 §3.2: only an exact match counts; then RFC 1337 or Linux's policy decides.
-            if (seq != RcvNxt) Drop(now, seg, TcpCause.ResetNotExact, ack: true);
+            if (seq != RcvNxt) Drop(now, seg, TcpCause.ResetNotExact, ack: Challenge(now));
             else if (_config.TimeWaitRst == TimeWaitRstPolicy.Ignore) Drop(now, seg, TcpCause.ResetIgnoredInTimeWait, ack: false);
             else End(now, TcpCause.ResetReceived);
             return;
         }
         if (seg.Has(TcpFlags.Syn))
         {
-            Drop(now, seg, TcpCause.SynInSynchronizedState, ack: true); // a challenge ACK (RFC 5961 §4)
+            Drop(now, seg, TcpCause.SynInSynchronizedState, ack: Challenge(now)); // a challenge ACK (RFC 5961 §4)
             return;
         }
         if (!seg.Has(TcpFlags.Ack))
@@ -156,6 +158,22 @@ public sealed class TimeWaitRecord : TimedEntry
         if (_window == 0) return seq == RcvNxt;
         return seq.IsInRange(RcvNxt, _window) || (seq + (segLen - 1)).IsInRange(RcvNxt, _window);
     }
+
+    // The connection's limits (TcpConnection.Challenges.cs): a challenge ACK within the per-connection interval and the
+    // stack-wide budget (RFC 5961 §7); a duplicate ACK always for data or a FIN, otherwise within the interval.
+    private bool Challenge(TimeSpan now)
+    {
+        if (!_invalidAcks.TryTake(now, _config.InvalidAckInterval) || !_engine.ChallengeAcks.TryTake(now))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtTCPACKSkippedChallenge);
+            return false;
+        }
+        _engine.Counters.Count(MibCounter.TcpExtTCPChallengeACK);
+        return true;
+    }
+
+    private bool Unacceptable(TimeSpan now, in TcpSegment seg) =>
+        seg.SegmentLength > 0 && !seg.Has(TcpFlags.Syn) || _invalidAcks.TryTake(now, _config.InvalidAckInterval);
 
     private void Drop(TimeSpan now, in TcpSegment seg, TcpCause cause, bool ack)
     {
