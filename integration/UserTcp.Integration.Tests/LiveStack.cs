@@ -48,8 +48,11 @@ internal sealed class LiveStack : IAsyncDisposable
     /// <summary>The fault injector on the device, when faults were given.</summary>
     public FaultInjectingDevice? Faults => _live.Faults;
 
+    /// <summary>The TUN device under the stack: the offloads the kernel granted, and its counters.</summary>
+    public TunDevice Device => _live.Device;
+
     public static LiveStack Start(TimeSpan? bound = null, bool recordSegments = true, string? pcapPath = null, TcpConfig? tcp = null, bool services = false,
-        IReadOnlyList<FaultRule>? faults = null, int faultSeed = 1)
+        IReadOnlyList<FaultRule>? faults = null, int faultSeed = 1, TunDeviceMode? mode = null)
     {
         NetNamespace ns = NetNamespace.Create();
         try
@@ -58,6 +61,7 @@ internal sealed class LiveStack : IAsyncDisposable
             UserTcp.Live.LiveStack live = new LiveStackBuilder
             {
                 Namespace = ns.Name,
+                Mode = mode ?? LiveDefaults.Mode,
                 CapturePath = pcapPath,
                 Tcp = tcp ?? new TcpConfig { TimeWait = ShortTimeWait, FinWait2Timeout = TimeSpan.FromSeconds(5) },
                 CloseOnDispose = CloseMode.Reset,

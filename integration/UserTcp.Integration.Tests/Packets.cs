@@ -15,7 +15,7 @@ internal static class Packets
     /// </summary>
     public static byte[] ReadUntil(TunDevice device, TimeSpan timeout, Match match)
     {
-        var buffer = new byte[device.Mtu];
+        var buffer = new byte[device.FrameCapacity];
         var seen = new List<string>();
         long start = Stopwatch.GetTimestamp();
         while (true)

@@ -14,11 +14,11 @@ internal static class TunConstants
     internal const uint TUNSETSTEERINGEBPF = 0x800454e0; // _IOR('T', 224, int): a BPF program fd that picks the queue of each packet the kernel sends (-1 removes it)
 
     // TUNSETIFF ifr_flags
-    internal const short IFF_TUN = 0x0001;               // layer-3 device: reads and writes are bare IP packets
-    internal const short IFF_MULTI_QUEUE = 0x0100;       // one interface, one queue per open descriptor; the kernel spreads its packets by flow
-    internal const short IFF_NO_PI = 0x1000;             // no 4-byte packet-information header before each packet
-    internal const short IFF_VNET_HDR = 0x4000;          // a struct virtio_net_hdr before each packet, both ways (offload metadata)
-    internal const short IFF_TUN_EXCL = unchecked((short)0x8000); // fail with EBUSY instead of attaching to an existing interface
+    internal const ushort IFF_TUN = 0x0001;               // layer-3 device: reads and writes are bare IP packets
+    internal const ushort IFF_MULTI_QUEUE = 0x0100;       // one interface, one queue per open descriptor; the kernel spreads its packets by flow
+    internal const ushort IFF_NO_PI = 0x1000;             // no 4-byte packet-information header before each packet
+    internal const ushort IFF_VNET_HDR = 0x4000;          // a struct virtio_net_hdr before each packet, both ways (offload metadata)
+    internal const ushort IFF_TUN_EXCL = 0x8000;          // fail with EBUSY instead of attaching to an existing interface
 
     // TUNSETOFFLOAD flags: what the reader accepts from the kernel (the kernel then offers these features on the interface)
     internal const int TUN_F_CSUM = 0x01;                // packets whose checksum is left to compute (VIRTIO_NET_HDR_F_NEEDS_CSUM)

@@ -60,6 +60,15 @@ internal sealed class StackOptionSet
         CustomParser = OptionParsers.Int("--mtu", 576, TunOptions.MaxMtu),
     };
 
+    public Option<TunDeviceMode> DeviceMode { get; } = new("--device-mode")
+    {
+        Description = "How the TUN device carries packets: offload (the kernel's TSO super-segments of up to 64 KiB both ways and "
+            + "partial checksums, whatever the kernel grants of it; the default) or plain (one packet of at most the MTU per read "
+            + "and write). --fault always runs plain",
+        DefaultValueFactory = _ => TunDeviceMode.Offload,
+        CustomParser = OptionParsers.Text<TunDeviceMode>(ParseDeviceMode),
+    };
+
     public Option<string?> Netns { get; } = new("--netns")
     {
         Description = "Create the TUN interface inside this existing network namespace (made with ip netns add NAME), so nothing "
@@ -106,6 +115,7 @@ internal sealed class StackOptionSet
         command.Options.Add(Address);
         command.Options.Add(KernelAddress);
         command.Options.Add(Mtu);
+        command.Options.Add(DeviceMode);
         command.Options.Add(Netns);
         command.Options.Add(Pcap);
         command.Options.Add(Faults);
@@ -120,6 +130,7 @@ internal sealed class StackOptionSet
         Address = parsed.GetValue(Address),
         KernelAddress = parsed.GetValue(KernelAddress),
         Mtu = parsed.GetValue(Mtu),
+        Mode = parsed.GetValue(DeviceMode),
         Namespace = parsed.GetValue(Netns),
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
@@ -214,6 +225,17 @@ internal sealed class StackOptionSet
         return text.Length == 0 || text.Contains('/', StringComparison.Ordinal) || text is "." or ".."
             ? $"--netns '{text}' is not a namespace name: give the name ip netns list shows"
             : null;
+    }
+
+    private static string? ParseDeviceMode(string text, out TunDeviceMode value)
+    {
+        value = text.ToUpperInvariant() switch
+        {
+            "OFFLOAD" => TunDeviceMode.Offload,
+            "PLAIN" => TunDeviceMode.Plain,
+            _ => (TunDeviceMode)(-1),
+        };
+        return (int)value >= 0 ? null : $"--device-mode '{text}' is not a mode: use offload or plain";
     }
 
     private static string? ParseLogLevel(string text, out LogLevel value)

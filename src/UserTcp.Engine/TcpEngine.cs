@@ -92,8 +92,12 @@ public sealed partial class TcpEngine
         return connection;
     }
 
-    /// <summary>Feeds one arriving IPv4 packet. Malformed packets are counted and dropped, never thrown.</summary>
-    public void Receive(ReadOnlySpan<byte> packet, TimeSpan now, IPacketTransmitter output)
+    /// <summary>
+    /// Feeds one arriving IPv4 packet. Malformed packets are counted and dropped, never thrown. With
+    /// <paramref name="checksumTrusted"/> the TCP checksum is not verified: the device vouches for the packet (one the
+    /// kernel made on this host and handed over with only its pseudo-header sum, or validated already).
+    /// </summary>
+    public void Receive(ReadOnlySpan<byte> packet, TimeSpan now, IPacketTransmitter output, bool checksumTrusted = false)
     {
         Now = now;
         _output = output;
@@ -106,7 +110,7 @@ public sealed partial class TcpEngine
             Dispatch(now);
             return;
         }
-        if (error == WireError.None) error = TcpSegment.TryParse(ip, out seg);
+        if (error == WireError.None) error = TcpSegment.TryParse(ip, out seg, verifyChecksum: !checksumTrusted);
         if (error != WireError.None)
         {
             Counters.CountMalformed(error);
@@ -292,6 +296,7 @@ public sealed partial class TcpEngine
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
     internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) => TransmitFor(connection.Id, segment);
 
+    /// <summary>Sends one segment; when the device completes checksums it carries only the pseudo-header sum.</summary>
     internal void TransmitFor(FourTuple id, scoped in TcpRepr segment)
     {
         TcpRepr withPorts = segment;
@@ -302,7 +307,7 @@ public sealed partial class TcpEngine
         int needed = Ipv4Packet.MinHeaderLength + withPorts.HeaderLength + withPorts.Payload.Length;
         Span<byte> buffer = _output is null ? default : _output.GetBuffer(needed);
         if (buffer.Length < needed) buffer = _transmitBuffer;
-        if (!PacketWriter.TryWriteIpv4Tcp(buffer, ip, withPorts, out int length))
+        if (!PacketWriter.TryWriteIpv4Tcp(buffer, ip, withPorts, out int length, partialChecksum: _output?.PartialChecksums == true))
         {
             throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
         }

@@ -6,6 +6,11 @@ namespace UserTcp.Link;
 /// The runtime's reader takes packets with <see cref="TryRead"/> until it returns false, and only then waits with
 /// <see cref="WaitReadable"/>: a burst costs one wait, not one per packet. Read and wait belong to one reader
 /// thread; writes may come from any thread.
+/// <para>
+/// A device with offloads (<see cref="Offloads"/>) carries each packet in a frame, after <see cref="DeviceOffloads.Headroom"/>
+/// bytes for its own header, with metadata beside it (<see cref="PacketOffload"/>): <see cref="TryReadFrame"/> and
+/// <see cref="WriteFrame"/>. A plain device needs neither; their defaults use <see cref="TryRead"/> and <see cref="Write"/>.
+/// </para>
 /// </summary>
 public interface IPacketDevice : IDisposable
 {
@@ -20,4 +25,28 @@ public interface IPacketDevice : IDisposable
 
     /// <summary>Sends one whole packet.</summary>
     void Write(ReadOnlySpan<byte> packet);
+
+    /// <summary>What the device does beyond carrying whole packets of at most <see cref="Mtu"/>; none by default.</summary>
+    DeviceOffloads Offloads => default;
+
+    /// <summary>
+    /// Takes one waiting packet without blocking into <paramref name="frame"/>, which holds at least
+    /// <see cref="DeviceOffloads.Headroom"/> plus the largest packet (<see cref="DeviceOffloads.MaxReceivePacket"/>, or
+    /// <see cref="Mtu"/>): the packet lies at <c>frame[Headroom..(Headroom + length)]</c>, described by <paramref name="offload"/>.
+    /// </summary>
+    bool TryReadFrame(Span<byte> frame, out int length, out PacketOffload offload)
+    {
+        offload = default;
+        return TryRead(frame, out length);
+    }
+
+    /// <summary>
+    /// Sends the packet at <c>frame[Headroom..]</c>; the device may write its own header into <c>frame[..Headroom]</c>
+    /// and send the frame as one. <paramref name="offload"/> says what the device is to finish (a partial checksum, TSO).
+    /// </summary>
+    void WriteFrame(Span<byte> frame, PacketOffload offload)
+    {
+        if (offload != default) throw new NotSupportedException("this device has no offloads");
+        Write(frame);
+    }
 }

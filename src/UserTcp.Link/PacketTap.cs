@@ -54,6 +54,25 @@ public sealed class CapturingDevice : IPacketDevice
         _inner.Write(packet);
     }
 
+    /// <summary>The inner device's offloads: super-segments are recorded whole, as tcpdump on the interface shows them.</summary>
+    public DeviceOffloads Offloads => _inner.Offloads;
+
+    /// <inheritdoc/>
+    public bool TryReadFrame(Span<byte> frame, out int length, out PacketOffload offload)
+    {
+        if (!_inner.TryReadFrame(frame, out length, out offload)) return false;
+        int headroom = _inner.Offloads.Headroom;
+        _tap.Record(frame.Slice(headroom, length), PacketDirection.Inbound, _clock(), null);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public void WriteFrame(Span<byte> frame, PacketOffload offload)
+    {
+        _tap.Record(frame[_inner.Offloads.Headroom..], PacketDirection.Outbound, _clock(), null);
+        _inner.WriteFrame(frame, offload);
+    }
+
     /// <inheritdoc/>
     public void Dispose() => _inner.Dispose();
 }

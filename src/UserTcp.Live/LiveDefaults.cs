@@ -19,6 +19,20 @@ public static class LiveDefaults
     /// <summary>The interface's MTU.</summary>
     public const int Mtu = TunOptions.DefaultMtu;
 
+    /// <summary>
+    /// Names the environment variable that sets <see cref="LiveStackBuilder"/>'s default device mode (plain or offload), so
+    /// the same tests run in every mode (docs/scripts.md).
+    /// </summary>
+    public const string ModeVariable = "USERTCP_TUN_MODE";
+
+    /// <summary>The builder's default mode: <see cref="ModeVariable"/> when set, else plain (what every scenario and test expects).</summary>
+    public static TunDeviceMode Mode => Environment.GetEnvironmentVariable(ModeVariable)?.Trim().ToUpperInvariant() switch
+    {
+        null or "" or "PLAIN" => TunDeviceMode.Plain,
+        "OFFLOAD" => TunDeviceMode.Offload,
+        string other => throw new InvalidOperationException($"{ModeVariable}={other}: use plain or offload"),
+    };
+
     /// <summary>The kernel's side of the interface: 10.77.0.1/24.</summary>
     public static InterfaceAddress KernelAddress => InterfaceAddress.Parse(KernelAddressText);
 
@@ -30,11 +44,18 @@ public static class LiveDefaults
 }
 
 /// <summary>
-/// How the TUN device carries packets. Only plain mode exists today (one queue, one packet per read and write, no
-/// offloads); TUN offload (IFF_VNET_HDR with TSO super-segments) and multi-queue modes are to join it here.
+/// How the TUN device carries packets: one plain packet per read and write, or with the kernel's offloads (super-segments
+/// of up to 64 KiB both ways, partial checksums). A larger MTU (up to 65535) is the simple alternative to offloads.
 /// </summary>
 public enum TunDeviceMode
 {
-    /// <summary>One queue; whole IPv4 packets of at most the MTU each way.</summary>
+    /// <summary>Whole IPv4 packets of at most the MTU each way, every checksum computed and verified.</summary>
     Plain,
+    /// <summary>
+    /// IFF_VNET_HDR with TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4): the kernel hands over TCP super-segments of up to 64 KiB
+    /// with partial checksums, which are trusted, and takes ours (TSO, gso_size = the MSS); what the kernel refuses is
+    /// left out (falling back to plain when it refuses the header itself). Fault injection needs plain packets: with
+    /// --fault the device runs plain.
+    /// </summary>
+    Offload,
 }

@@ -1,5 +1,6 @@
 using UserTcp.Link;
 using UserTcp.Sockets;
+using UserTcp.Tun;
 
 namespace UserTcp.Live;
 
@@ -13,10 +14,11 @@ public sealed class LiveStack : IAsyncDisposable
     private readonly PcapNgWriter? _capture;
     private int _disposed;
 
-    internal LiveStack(LiveStackBuilder settings, NetStack stack, FaultInjectingDevice? faults, PcapNgWriter? capture)
+    internal LiveStack(LiveStackBuilder settings, NetStack stack, TunDevice device, FaultInjectingDevice? faults, PcapNgWriter? capture)
     {
         Settings = settings;
         Stack = stack;
+        Device = device;
         Faults = faults;
         _capture = capture;
     }
@@ -25,6 +27,8 @@ public sealed class LiveStack : IAsyncDisposable
     public LiveStackBuilder Settings { get; }
     /// <summary>The stack: listen, connect, snapshot.</summary>
     public NetStack Stack { get; }
+    /// <summary>The TUN device under the wrappers: the offloads the kernel granted, and its counters.</summary>
+    public TunDevice Device { get; }
     /// <summary>The fault injector on the device, when rules were given: its counters and rules' counts.</summary>
     public FaultInjectingDevice? Faults { get; }
     /// <summary>The stack's clock; packets in the capture are stamped with it.</summary>

@@ -37,8 +37,8 @@ public sealed record LiveStackBuilder
     public int Mtu { get; init; } = LiveDefaults.Mtu;
     /// <summary>An existing named network namespace (ip netns add) to make the interface in; null for the caller's own.</summary>
     public string? Namespace { get; init; }
-    /// <summary>How the TUN device carries packets.</summary>
-    public TunDeviceMode Mode { get; init; } = TunDeviceMode.Plain;
+    /// <summary>Plain packets, or the kernel's offloads (TSO both ways, partial checksums); by default <see cref="LiveDefaults.Mode"/>.</summary>
+    public TunDeviceMode Mode { get; init; } = LiveDefaults.Mode;
 
     /// <summary>Fault rules applied to both directions on the device; none for a clean link.</summary>
     public IReadOnlyList<FaultRule> Faults { get; init; } = [];
@@ -78,6 +78,7 @@ public sealed record LiveStackBuilder
         var tunOptions = new TunOptions(InterfaceName, KernelAddress, Mtu);
         PcapNgWriter? file = null;
         IPacketDevice? device = null;
+        TunDevice? tun = null;
         try
         {
             if (CapturePath is not null)
@@ -85,7 +86,7 @@ public sealed record LiveStackBuilder
                 file = PcapNgWriter.Create(CapturePath, time.GetUtcNow(), InterfaceName, $"kernel {KernelAddress} - UserTcp {Address}");
                 LiveLog.Capturing(logger, InterfaceName, CapturePath);
             }
-            device = OpenDevice(tunOptions);
+            device = tun = OpenDevice(tunOptions, EffectiveMode);
             IPacketTap? tap = (file, Tap) switch
             {
                 (null, null) => null,
@@ -130,7 +131,7 @@ public sealed record LiveStackBuilder
             };
             if (ShutdownTimeout is TimeSpan shutdown) options = options with { ShutdownTimeout = shutdown };
             started = NetStack.Start(device, options, logging, time);
-            return new LiveStack(this, started, faults, file);
+            return new LiveStack(this, started, tun, faults, file);
         }
         catch
         {
@@ -141,21 +142,26 @@ public sealed record LiveStackBuilder
     }
 
     /// <summary>
-    /// The TUN device alone, as <see cref="Start"/> would make it (name, addresses, MTU, namespace, mode), for commands
-    /// that run no stack on it (capture, doctor). The caller disposes it, which removes the interface.
+    /// The TUN device alone, as <see cref="Start"/> would make it (name, addresses, MTU, namespace) but always plain, for
+    /// commands that run no stack on it (capture, doctor) and read whole packets of at most the MTU. The caller disposes
+    /// it, which removes the interface.
     /// </summary>
     /// <exception cref="TunException">The interface cannot be made.</exception>
-    public IPacketDevice OpenDevice() => OpenDevice(new TunOptions(InterfaceName, KernelAddress, Mtu));
+    public IPacketDevice OpenDevice() => OpenDevice(new TunOptions(InterfaceName, KernelAddress, Mtu), TunDeviceMode.Plain);
 
-    // The device of the chosen mode; later modes (offload, multi-queue) return their own IPacketDevice here.
-    private IPacketDevice OpenDevice(TunOptions options)
+    /// <summary>The mode the device really runs in: fault injection needs plain, whole packets (a rule acts on segments as the peer sees them).</summary>
+    public TunDeviceMode EffectiveMode => Faults.Count > 0 ? TunDeviceMode.Plain : Mode;
+
+    // The device of the given mode, made in the namespace.
+    private TunDevice OpenDevice(TunOptions options, TunDeviceMode mode)
     {
-        IPacketDevice device = Mode switch
+        options = mode switch
         {
-            TunDeviceMode.Plain => Namespace is null ? TunDevice.Open(options) : NetworkNamespace.Invoke(Namespace, () => TunDevice.Open(options)),
-            _ => throw new InvalidOperationException($"{Mode} is not a TUN device mode"),
+            TunDeviceMode.Plain => options,
+            TunDeviceMode.Offload => options with { Offloads = true },
+            _ => throw new InvalidOperationException($"{mode} is not a TUN device mode"),
         };
-        return device;
+        return Namespace is null ? TunDevice.Open(options) : NetworkNamespace.Invoke(Namespace, () => TunDevice.Open(options));
     }
 
     /// <summary>Hands every record to two taps.</summary>

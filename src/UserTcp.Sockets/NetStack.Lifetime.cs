@@ -64,7 +64,7 @@ public sealed partial class NetStack
         TimeSpan now = Enter(pollFirst: false);
         try
         {
-            for (int i = 0; i < _received.Count; i++) Receive(_received[i], now);
+            for (int i = 0; i < _received.Count; i++) Receive(_received[i], _received.Offload(i).ChecksumTrusted, now);
         }
         finally
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -68,8 +69,8 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         _errorTranslation = options.ErrorTranslation ?? SocketErrors.ToSocketError;
         ITcpEventSink log = new LoggingEventSink(loggerFactory.CreateLogger("UserTcp.Engine"));
         _engine = new TcpEngine(options.Address, FitToDevice(options.Tcp, device), new RuntimeEvents(this, options.Events is null ? log : new FanOutEventSink(log, options.Events)));
-        _batches = [new TransmitBatch(this, TransmitArenaBytes), new TransmitBatch(this, TransmitArenaBytes)];
-        _received = new ReceiveBatch(device.Mtu);
+        _batches = [new TransmitBatch(this, TransmitArenaBytes, device.Offloads), new TransmitBatch(this, TransmitArenaBytes, device.Offloads)];
+        _received = new ReceiveBatch(device);
         _timer = time.CreateTimer(static state => ((NetStack)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -313,14 +314,17 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         if (batch.AcksCoalesced != coalescedBefore) Interlocked.Add(ref _acksCoalesced, batch.AcksCoalesced - coalescedBefore);
     }
 
-    /// <summary>Under the engine lock: feeds one packet; one whose processing throws is logged and dropped, and the stack goes on.</summary>
-    private void Receive(ReadOnlySpan<byte> packet, TimeSpan now)
+    /// <summary>
+    /// Under the engine lock: feeds one packet (its TCP checksum not verified when the device vouches for it); one whose
+    /// processing throws is logged and dropped, and the stack goes on.
+    /// </summary>
+    private void Receive(ReadOnlySpan<byte> packet, bool checksumTrusted, TimeSpan now)
     {
         TransmitBatch batch = _batches[_fill];
         long coalescedBefore = batch.AcksCoalesced;
         try
         {
-            _engine.Receive(packet, now, batch);
+            _engine.Receive(packet, now, batch, checksumTrusted);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -412,17 +416,24 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         lock (_transmitGate) full.WriteTo(_device);
     }
 
-    void IBatchOwner.WriteNow(ReadOnlySpan<byte> packet)
+    void IBatchOwner.WriteNow(ReadOnlySpan<byte> packet, PacketOffload offload)
     {
         lock (_transmitGate)
         {
+            int headroom = _device.Offloads.Headroom;
+            byte[] frame = ArrayPool<byte>.Shared.Rent(headroom + packet.Length);
             try
             {
-                _device.Write(packet);
+                packet.CopyTo(frame.AsSpan(headroom));
+                _device.WriteFrame(frame.AsSpan(0, headroom + packet.Length), offload);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 NetStackLog.WriteFailed(_logger, packet.Length, e);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(frame);
             }
         }
     }

@@ -2,9 +2,15 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace UserTcp.Tun;
 
-/// <summary>What <see cref="TunDevice.Open"/> creates: the interface name, the kernel side's address and the MTU.</summary>
+/// <summary>
+/// What <see cref="TunDevice.Open"/> creates: the interface name, the kernel side's address, the MTU, whether to ask for
+/// offloads (<see cref="Offloads"/>) and how many queues (<see cref="Queues"/>).
+/// </summary>
 public sealed record TunOptions
 {
+    /// <summary>The most queues one interface may have (the kernel's MAX_TAP_QUEUES).</summary>
+    public const int MaxQueues = 256;
+
     /// <summary>The MTU unless one is given: Ethernet's.</summary>
     public const int DefaultMtu = 1500;
 
@@ -42,6 +48,27 @@ public sealed record TunOptions
 
     /// <summary>The interface's MTU.</summary>
     public int Mtu { get; }
+
+    /// <summary>
+    /// Ask for IFF_VNET_HDR with TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4): super-segments of up to 64 KiB both ways and
+    /// partial checksums. Whatever the kernel refuses is left out (<see cref="TunDevice.Offloads"/> says what was granted).
+    /// </summary>
+    public bool Offloads { get; init; }
+
+    /// <summary>Queues of the interface: 1 is a plain single-queue device; more opens it IFF_MULTI_QUEUE, one descriptor per queue.</summary>
+    public int Queues
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, MaxQueues);
+            field = value;
+        }
+    } = 1;
+
+    /// <summary>Test seam: extra TUN_F_* bits to ask for, so a test can make the kernel refuse and see the fallback.</summary>
+    internal int ExtraOffloadFlags { get; init; }
 
     /// <summary>Checks a name the way the kernel does (dev_valid_name), so mistakes are reported before any system call.</summary>
     public static bool TryValidateName(string? name, [NotNullWhen(false)] out string? problem)

@@ -10,9 +10,11 @@ public static class PacketWriter
 
     /// <summary>
     /// Writes a whole IPv4 packet carrying <paramref name="tcp"/>. False (and nothing usable written) when the
-    /// destination is too short or the packet would exceed 65535 bytes.
+    /// destination is too short or the packet would exceed 65535 bytes. With <paramref name="partialChecksum"/> the TCP
+    /// checksum field holds only the folded pseudo-header sum, for a device that completes it (checksum offload, Linux's
+    /// CHECKSUM_PARTIAL): the payload is copied but never summed.
     /// </summary>
-    public static bool TryWriteIpv4Tcp(Span<byte> destination, in Ipv4Repr ip, scoped in TcpRepr tcp, out int bytesWritten)
+    public static bool TryWriteIpv4Tcp(Span<byte> destination, in Ipv4Repr ip, scoped in TcpRepr tcp, out int bytesWritten, bool partialChecksum = false)
     {
         bytesWritten = 0;
         int total = Ipv4TcpLength(tcp);
@@ -20,13 +22,17 @@ public static class PacketWriter
         Ipv4Repr header = ip;
         header.Protocol = Ipv4Packet.ProtocolTcp;
         WriteIpv4Header(destination, header, total - Ipv4Packet.MinHeaderLength);
-        TryWriteTcp(destination[Ipv4Packet.MinHeaderLength..total], ip.Source, ip.Destination, tcp, out _);
+        TryWriteTcp(destination[Ipv4Packet.MinHeaderLength..total], ip.Source, ip.Destination, tcp, out _, partialChecksum);
         bytesWritten = total;
         return true;
     }
 
-    /// <summary>Writes a TCP header, options and payload with the checksum over the IPv4 pseudo-header.</summary>
-    public static bool TryWriteTcp(Span<byte> destination, Ipv4Address source, Ipv4Address destinationAddress, scoped in TcpRepr tcp, out int bytesWritten)
+    /// <summary>
+    /// Writes a TCP header, options and payload with the checksum over the IPv4 pseudo-header; with
+    /// <paramref name="partialChecksum"/>, the pseudo-header sum alone, folded and not complemented, for the device to complete.
+    /// </summary>
+    public static bool TryWriteTcp(Span<byte> destination, Ipv4Address source, Ipv4Address destinationAddress, scoped in TcpRepr tcp, out int bytesWritten,
+        bool partialChecksum = false)
     {
         bytesWritten = 0;
         int headerLength = tcp.HeaderLength;
@@ -44,8 +50,10 @@ public static class PacketWriter
         BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.UrgentPointer..], tcp.UrgentPointer);
         tcp.Options.TryWrite(segment[TcpSegment.MinHeaderLength..headerLength], out _);
         tcp.Payload.CopyTo(segment[headerLength..]);
-        ulong sum = InternetChecksum.PseudoHeader(source, destinationAddress, Ipv4Packet.ProtocolTcp, (ushort)length);
-        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.Checksum..], InternetChecksum.Finish(InternetChecksum.Add(sum, segment)));
+        ushort checksum = partialChecksum
+            ? PartialTcpChecksum(source, destinationAddress, length)
+            : InternetChecksum.Finish(InternetChecksum.Add(InternetChecksum.PseudoHeader(source, destinationAddress, Ipv4Packet.ProtocolTcp, (ushort)length), segment));
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.Checksum..], checksum);
         bytesWritten = length;
         return true;
     }
@@ -81,6 +89,14 @@ public static class PacketWriter
     /// <summary>The echo reply to <paramref name="request"/> (RFC 792; RFC 1122 §3.2.2.6: same identifier, sequence number and data).</summary>
     public static bool TryWriteEchoReply(Span<byte> destination, in Ipv4Repr ip, in IcmpPacket request, out int bytesWritten) =>
         TryWriteIpv4Icmp(destination, ip, IcmpType.EchoReply, 0, request.RestOfHeader, request.Body, out bytesWritten);
+
+    /// <summary>
+    /// What a TCP checksum field holds for a device that completes it (checksum offload, Linux's CHECKSUM_PARTIAL, as
+    /// tcp_v4_send_check leaves it): the pseudo-header sum for <paramref name="tcpLength"/> bytes of TCP, folded and not
+    /// complemented, so the device's sum over the segment, this field included, is the checksum.
+    /// </summary>
+    public static ushort PartialTcpChecksum(Ipv4Address source, Ipv4Address destination, int tcpLength) =>
+        (ushort)~InternetChecksum.Finish(InternetChecksum.PseudoHeader(source, destination, Ipv4Packet.ProtocolTcp, (ushort)tcpLength));
 
     /// <summary>Writes a 20-byte IPv4 header (no options) for a payload of the given length, checksum included.</summary>
     public static void WriteIpv4Header(Span<byte> destination, in Ipv4Repr ip, int payloadLength)

@@ -18,6 +18,7 @@ public sealed class CliMistakeTests
     [InlineData("--address '10.77.2' is not an IPv4 address: write it as a.b.c.d", "serve", "--address", "10.77.2")]
     [InlineData("--kernel-address '10.77.0.1' is not an IPv4 address with a prefix length", "serve", "--kernel-address", "10.77.0.1")]
     [InlineData("--mtu must be a whole number from 576 to 65535, not '100'", "serve", "--mtu", "100")]
+    [InlineData("--device-mode 'fast' is not a mode: use offload or plain", "serve", "--device-mode", "fast")]
     [InlineData("--log-level 'loud' is not a level", "serve", "--log-level", "loud")]
     [InlineData("--time-wait must be a number of seconds above 0", "serve", "--time-wait", "-1")]
     [InlineData("interface name 'far-too-long-name0' is 18 characters: Linux allows at most 15", "serve", "--iface", "far-too-long-name0")]

@@ -130,7 +130,7 @@ public sealed class AckCoalescingTests
     {
         public void WriteNow(TransmitBatch full) => full.WriteTo(device);
 
-        public void WriteNow(ReadOnlySpan<byte> packet) => device.Write(packet);
+        public void WriteNow(ReadOnlySpan<byte> packet, PacketOffload offload) => device.Write(packet);
 
         public void WriteFailed(int length, Exception error) => throw error;
     }

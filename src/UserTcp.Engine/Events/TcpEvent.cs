@@ -126,4 +126,10 @@ public interface IPacketTransmitter
     /// <see cref="Transmit"/> with the written prefix of this span. Empty (the default): the engine uses its own buffer.
     /// </summary>
     Span<byte> GetBuffer(int length) => default;
+
+    /// <summary>
+    /// The device completes TCP checksums (checksum offload): the engine writes only the pseudo-header sum into each
+    /// segment and never sums the payload. False by default.
+    /// </summary>
+    bool PartialChecksums => false;
 }

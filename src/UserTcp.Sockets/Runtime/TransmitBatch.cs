@@ -10,6 +10,14 @@ namespace UserTcp.Sockets.Runtime;
 /// from there written to the device), the user calls that hold completes, and nothing else. Written to the device
 /// as a whole once the engine lock is released.
 /// <para>
+/// Offloads: each packet is kept as a frame, with the device's headroom (its virtio_net_hdr) reserved before it, so the
+/// device writes header and packet at once; beside it, what the device is to finish: a partial checksum (when the device
+/// completes checksums, the engine writes only the pseudo-header sum) and, for a TSO super-segment, the segment size.
+/// With TSO, a data segment that directly follows a full-sized one of the same connection with the same headers joins
+/// it (<see cref="TcpSuperSegment"/>): one write carries up to 64 KiB, and the kernel cuts it back into exactly the
+/// segments the engine sent. The engine's scoreboard stays per segment; only the device write is shared.
+/// </para>
+/// <para>
 /// ACK coalescing, where no information is lost: a pure ACK (no data, no SYN, FIN or RST, no SACK blocks) that
 /// advanced the acknowledgment is dropped when a later segment of the same connection in the batch acknowledges more
 /// still. Duplicate ACKs (the same acknowledgment number again, as out-of-order data calls for, RFC 5681 §4.2), the
@@ -22,19 +30,32 @@ internal sealed class TransmitBatch : IPacketTransmitter
     public const int MaxPackets = 128;
 
     private readonly IBatchOwner _owner;
-    // Invariant: packet i is _arena[_slots[i].Offset .. + Length], in the order the engine sent them, i < _count.
+    // Invariant: frame i is _arena[_slots[i].Offset .. + _headroom + Length], its packet after the headroom, in the
+    // order the engine sent them, i < _count.
     private readonly byte[] _arena;
+    private readonly int _headroom;
+    // What every TCP packet carries when the device completes checksums: only the pseudo-header sum.
+    private readonly PacketChecksum _checksum;
+    // The most TCP payload one super-segment may carry (TSO); 0 when the device cuts nothing.
+    private readonly int _segmentationLimit;
     private readonly Slot[] _slots = new Slot[MaxPackets];
     // User calls completed in this hold, signalled once the batch has gone out (never under the engine lock).
     private readonly List<IUserOperation> _completions = [];
     private int _count;
     private int _used;
 
-    public TransmitBatch(IBatchOwner owner, int arenaBytes)
+    /// <summary>A batch for <paramref name="owner"/> with an arena of <paramref name="arenaBytes"/>, framed for a device with <paramref name="offloads"/> (its headroom, checksum completion and segmentation).</summary>
+    public TransmitBatch(IBatchOwner owner, int arenaBytes, DeviceOffloads offloads = default)
     {
         _owner = owner;
         _arena = GC.AllocateArray<byte>(arenaBytes, pinned: true);
+        _headroom = offloads.Headroom;
+        _checksum = offloads.TransmitChecksum ? PacketChecksum.Partial : PacketChecksum.Complete;
+        PartialChecksums = offloads.TransmitChecksum;
+        _segmentationLimit = offloads.TransmitChecksum ? offloads.TransmitSegmentation : 0;
     }
+
+    public bool PartialChecksums { get; }
 
     /// <summary>Nothing to write and nothing to signal.</summary>
     public bool IsEmpty => _count == 0 && _completions.Count == 0;
@@ -42,35 +63,74 @@ internal sealed class TransmitBatch : IPacketTransmitter
     /// <summary>Pure ACKs this batch dropped because a later segment acknowledged more.</summary>
     public long AcksCoalesced { get; private set; }
 
+    /// <summary>Segments that joined the super-segment before them instead of going out on their own (TSO).</summary>
+    public long SegmentsJoined { get; private set; }
+
     public Span<byte> GetBuffer(int length)
     {
-        if (_count == MaxPackets || _arena.Length - _used < length)
+        if (_count == MaxPackets || _arena.Length - _used < _headroom + length)
         {
             _owner.WriteNow(this); // full: what is here goes out first, so order is kept
         }
-        return _arena.Length - _used >= length ? _arena.AsSpan(_used, length) : default;
+        return _arena.Length - _used >= _headroom + length ? _arena.AsSpan(_used + _headroom, length) : default;
     }
 
     public void Transmit(ReadOnlySpan<byte> packet)
     {
-        if (!packet.Overlaps(_arena, out int offset) || offset != _used)
+        PacketOffload offload = OffloadFor(packet);
+        if (!packet.Overlaps(_arena, out int offset) || offset != _used + _headroom)
         {
             // Written elsewhere (a packet larger than the arena): send what is queued, then this one, in order.
-            if (_count == MaxPackets || _arena.Length - _used < packet.Length)
+            if (_count == MaxPackets || _arena.Length - _used < _headroom + packet.Length)
             {
                 _owner.WriteNow(this);
-                if (_arena.Length < packet.Length)
+                if (_arena.Length < _headroom + packet.Length)
                 {
-                    _owner.WriteNow(packet);
+                    _owner.WriteNow(packet, offload);
                     return;
                 }
             }
-            packet.CopyTo(_arena.AsSpan(_used));
+            packet.CopyTo(_arena.AsSpan(_used + _headroom));
         }
+        if (TryJoinLast(packet.Length)) return;
         Slot slot = Describe(_used, packet);
-        _used += packet.Length;
+        slot.Offload = offload;
+        _used += _headroom + packet.Length;
         if (slot.Acknowledges) Coalesce(ref slot);
         _slots[_count++] = slot;
+    }
+
+    /// <summary>
+    /// With TSO: the packet just written at the arena's end joins the batch's last packet when it continues it as the
+    /// next segment of a super-segment; its frame is then given back.
+    /// </summary>
+    private bool TryJoinLast(int length)
+    {
+        if (_segmentationLimit == 0 || _count == 0) return false;
+        ref Slot last = ref _slots[_count - 1];
+        if (last.Dropped || last.Offset + _headroom + last.Length != _used) return false;
+        int segmentSize = last.Offload.SegmentSize;
+        int start = last.Offset + _headroom;
+        if (!TcpSuperSegment.TryAppend(_arena.AsSpan(start), last.Length, _used + _headroom - start, length, ref segmentSize,
+            _segmentationLimit, out int joined))
+        {
+            return false;
+        }
+        last.Length = joined;
+        last.Offload = last.Offload with { SegmentSize = (ushort)segmentSize };
+        _used = start + joined;
+        SegmentsJoined++;
+        return true;
+    }
+
+    /// <summary>
+    /// What the device is to finish for a packet: a TCP packet carries the partial checksum the engine wrote when the
+    /// device completes checksums; anything else (ICMP) is complete as written.
+    /// </summary>
+    private PacketOffload OffloadFor(ReadOnlySpan<byte> packet)
+    {
+        bool tcp = packet.Length >= Ipv4Packet.MinHeaderLength && packet[9] == Ipv4Packet.ProtocolTcp; // byte 9: the protocol
+        return tcp ? new PacketOffload(_checksum) : default;
     }
 
     /// <summary>Keeps <paramref name="operation"/> to be signalled after this batch is written.</summary>
@@ -83,15 +143,15 @@ internal sealed class TransmitBatch : IPacketTransmitter
         {
             Slot slot = _slots[i];
             if (slot.Dropped) continue;
-            ReadOnlySpan<byte> packet = _arena.AsSpan(slot.Offset, slot.Length);
+            Span<byte> frame = _arena.AsSpan(slot.Offset, _headroom + slot.Length);
             try
             {
-                device.Write(packet);
+                device.WriteFrame(frame, slot.Offload);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A lost packet is what TCP recovers from; a failing device must not take the engine down with it.
-                _owner.WriteFailed(packet.Length, e);
+                _owner.WriteFailed(slot.Length, e);
             }
         }
         _count = 0;
@@ -144,8 +204,11 @@ internal sealed class TransmitBatch : IPacketTransmitter
 
     private struct Slot
     {
+        /// <summary>Where the frame starts: the device's headroom, then the packet.</summary>
         public int Offset;
+        /// <summary>The packet's length (the frame is the headroom longer).</summary>
         public int Length;
+        public PacketOffload Offload;
         public FourTuple Connection;
         public SeqNumber Ack;
         /// <summary>Carries an acknowledgment a later segment may supersede or use to supersede (ACK set, no SYN or RST).</summary>
@@ -162,7 +225,8 @@ internal interface IBatchOwner
 {
     void WriteNow(TransmitBatch full);
 
-    void WriteNow(ReadOnlySpan<byte> packet);
+    /// <summary>Writes one packet at once, outside any batch (one too large for the arena), with what the device is to finish.</summary>
+    void WriteNow(ReadOnlySpan<byte> packet, PacketOffload offload);
 
     /// <summary>A packet could not be written: logged, and left to TCP to recover.</summary>
     void WriteFailed(int length, Exception error);
