@@ -1,30 +1,33 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using UserTcp.Lab;
 using UserTcp.Tun;
 
 namespace UserTcp.Integration.Tests;
 
-/// <summary>`usertcp bench` as a person runs it, small: it finishes, reports both workloads with a ratio, and cleans up. No speed is asserted.</summary>
+/// <summary>`usertcp bench` as a person runs it, small: it finishes, reports every figure with a ratio, and cleans up. No speed is asserted.</summary>
 public sealed partial class BenchTests
 {
     private static readonly string Usertcp = Path.Combine(AppContext.BaseDirectory, "usertcp");
     private static readonly TimeSpan BenchTimeout = TimeSpan.FromSeconds(120);
 
     [RequiresNetAdminFact("curl", "nc", "python3")]
-    public void Bench_reports_download_and_upload_beside_the_kernel_with_a_ratio_and_removes_its_namespaces()
+    public void Bench_reports_every_figure_beside_the_kernel_with_a_ratio_and_removes_its_namespaces()
     {
         NetAdminEnvironment.Require();
-        using PeerProgram bench = PeerProgram.Start(Usertcp, "bench", "--size", "4194304", "--runs", "1");
+        using PeerProgram bench = PeerProgram.Start(Usertcp, "bench", "--size", "4194304", "--runs", "1", "--seconds", "0.5", "--connections", "100");
         LeftBehind.Record(bench.Id);
 
         Assert.True(bench.WaitForExit(BenchTimeout), bench.Transcript);
 
         Assert.True(bench.ExitCode == 0, bench.Transcript);
-        foreach (string workload in (string[])["download", "upload"])
+        foreach ((string workload, string unit) in (ReadOnlySpan<(string, string)>)[("download", "Mbit/s"), ("upload", "Mbit/s"), ("rr", "requests/s"), ("cc", "connections/s"), ("held", "connections/s")])
         {
-            Assert.Single(bench.OutputLines, l => ResultLine().Match(l) is { Success: true } m && m.Groups["workload"].Value == workload);
+            Assert.Single(bench.OutputLines, l => ResultLine().Match(l) is { Success: true } m && m.Groups["workload"].Value == workload && m.Groups["unit"].Value == unit);
         }
+        Assert.Single(bench.OutputLines, l => l.Contains("managed heap per held connection", StringComparison.Ordinal));
+        Assert.Contains(bench.OutputLines, l => l.Contains("kernel congestion control", StringComparison.Ordinal));
         string id = bench.Id.ToString(CultureInfo.InvariantCulture);
         Assert.DoesNotContain(ScratchNamespace.ListAll(), n => n.StartsWith($"usertcp-bench-{id}-", StringComparison.Ordinal)
             || n.StartsWith($"usertcp-bench-peer-{id}-", StringComparison.Ordinal));
@@ -55,6 +58,37 @@ public sealed partial class BenchTests
     [GeneratedRegex(@"^\| 5 % \| (?<workload>\w+) \| \d+\.\d\d s \| \d+\.\d\d s \| \d+\.\d\d \| (?<userTcpSenderRetx>\d+) · \d+ \| \d+ · \d+ \| (?<kernelSenderRetx>\d+) · \d+ \| \d+ · \d+ \|$")]
     private static partial Regex LossRow();
 
-    [GeneratedRegex(@"^usertcp bench: (?<workload>\w+): UserTcp \d+\.\d Mbit/s, kernel \d+\.\d Mbit/s, ratio UserTcp/kernel \d+\.\d{3}$")]
+    [RequiresNetAdminFact("curl", "nc", "python3")]
+    public void Bench_json_holds_every_run_of_each_side_with_median_spread_and_ratio()
+    {
+        NetAdminEnvironment.Require();
+        using PeerProgram bench = PeerProgram.Start(Usertcp, "bench", "--json", "--figures", "rr,held", "--runs", "3", "--seconds", "0.5", "--connections", "20");
+        LeftBehind.Record(bench.Id);
+
+        Assert.True(bench.WaitForExit(BenchTimeout), bench.Transcript);
+
+        Assert.True(bench.ExitCode == 0, bench.Transcript);
+        using var json = JsonDocument.Parse(bench.OutputText);
+        JsonElement root = json.RootElement;
+        Assert.Equal(3, root.GetProperty("context").GetProperty("runs").GetInt32());
+        Assert.Equal(["rr", "held"], root.GetProperty("figures").EnumerateArray().Select(f => f.GetProperty("name").GetString()));
+        foreach (JsonElement figure in root.GetProperty("figures").EnumerateArray())
+        {
+            foreach (string side in (string[])["userTcp", "kernel"])
+            {
+                JsonElement s = figure.GetProperty(side);
+                double[] runs = [.. s.GetProperty("runs").EnumerateArray().Select(r => r.GetDouble())];
+                Assert.Equal(3, runs.Length);
+                Assert.All(runs, r => Assert.True(r > 0));
+                Assert.Equal(runs.Order().ElementAt(1), s.GetProperty("median").GetDouble(), 3);
+                Assert.Equal(runs.Min(), s.GetProperty("min").GetDouble(), 3);
+                Assert.Equal(runs.Max(), s.GetProperty("max").GetDouble(), 3);
+            }
+            Assert.True(figure.GetProperty("ratio").GetDouble() > 0);
+        }
+        Assert.Equal(JsonValueKind.Number, root.GetProperty("userTcpManagedBytesPerHeldConnection").ValueKind);
+    }
+
+    [GeneratedRegex(@"^usertcp bench: (?<workload>\w+): UserTcp \d+(\.\d)? (?<unit>[a-z/A-Z]+), kernel \d+(\.\d)? \k<unit>, ratio UserTcp/kernel \d+\.\d{3}$")]
     private static partial Regex ResultLine();
 }

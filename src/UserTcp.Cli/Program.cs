@@ -13,6 +13,7 @@ var root = new RootCommand("UserTcp: a userspace TCP/IPv4 stack over a Linux TUN
     SsCommand.Create(),
     DemoCommand.Create(),
     BenchCommand.Create(),
+    UserTcp.Cli.Bench.BenchClient.Create(),
     ScriptCommand.Create(),
     LabCommand.Create(),
 };

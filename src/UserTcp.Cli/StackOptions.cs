@@ -227,7 +227,7 @@ internal sealed class StackOptionSet
             : null;
     }
 
-    private static string? ParseDeviceMode(string text, out TunDeviceMode value)
+    internal static string? ParseDeviceMode(string text, out TunDeviceMode value)
     {
         value = text.ToUpperInvariant() switch
         {

@@ -19,6 +19,7 @@ public sealed class CliMistakeTests
     [InlineData("--kernel-address '10.77.0.1' is not an IPv4 address with a prefix length", "serve", "--kernel-address", "10.77.0.1")]
     [InlineData("--mtu must be a whole number from 576 to 65535, not '100'", "serve", "--mtu", "100")]
     [InlineData("--device-mode 'fast' is not a mode: use offload or plain", "serve", "--device-mode", "fast")]
+    [InlineData("--figures 'fast' names no figure ('fast'): use download,upload,rr,cc,held", "bench", "--figures", "fast")]
     [InlineData("--log-level 'loud' is not a level", "serve", "--log-level", "loud")]
     [InlineData("--time-wait must be a number of seconds above 0", "serve", "--time-wait", "-1")]
     [InlineData("interface name 'far-too-long-name0' is 18 characters: Linux allows at most 15", "serve", "--iface", "far-too-long-name0")]
@@ -78,6 +79,7 @@ public sealed class CliMistakeTests
         {
             Assert.Contains(stdout, line => line.TrimStart().StartsWith(command + " ", StringComparison.Ordinal));
         }
+        Assert.DoesNotContain(stdout, line => line.TrimStart().StartsWith("bench-client", StringComparison.Ordinal)); // the bench's own helper stays hidden
     }
 
     private static (int Exit, string[] Stdout, string[] Stderr) Run(params string[] arguments)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using UserTcp.Cli.Bench;
 using UserTcp.Lab;
 using UserTcp.Link;
 using UserTcp.Live;
