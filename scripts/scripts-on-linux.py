@@ -9,6 +9,7 @@ legitimately size differently:
     Linux scales for the larger of it and tcp_rmem);
   - UserTcp-only options go: --relaxed, --local_isn, --remote_isn; --rfc1337 becomes net.ipv4.tcp_rfc1337=1;
   - packetdrill's tun0 gets gso_max_segs 1, so Linux sends one MSS per packet as UserTcp does (no TSO/GSO bursts);
+    Linux then puts no PSH at the end of a burst, where UserTcp marks it as GSO would (docs/engine-v2.md);
   - packetdrill runs with 10 ms of timing tolerance: Linux's timers fire on jiffies (a 40 ms delayed ACK leaves
     after 40 to 45 ms), where UserTcp's manual clock is exact.
 

@@ -28,6 +28,7 @@ public sealed partial class TcpConnection
             return;
         }
 
+        _sender.BeginBurst();
         while (_sender.TryNext(SackOptionBytes(now), out Transmission next)) SendSegment(now, next);
         if (_receiver.AckNow) SendAck(now);
         _sender.ArmPersistIfNeeded(now);

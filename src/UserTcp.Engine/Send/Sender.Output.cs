@@ -17,6 +17,8 @@ internal sealed partial class Sender
     private int _persistProbes;
     // The latest send time given to a segment.
     private TimeSpan _lastSentAt;
+    // New-data segments sent in the current dispatch (a burst).
+    private int _burstSegments;
 
     /// <summary>Room cwnd leaves for more data in flight.</summary>
     private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
@@ -63,6 +65,9 @@ internal sealed partial class Sender
             if (length > 0 && MaySend(length, available, segmentSize))
             {
                 next = NewData(length);
+                // Linux forces PSH on every multi-segment (GSO) packet it sends (tcp_transmit_skb), which reaches the
+                // wire on its last segment: so the last segment of a burst of new data carries PSH too.
+                if (_burstSegments > 0 && !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize)) next = next with { Push = true };
                 return true;
             }
         }
@@ -86,6 +91,17 @@ internal sealed partial class Sender
         || SndMax == SndUna
         || length == available && (NoDelay || Buffer.FinQueued)
         || length >= MaxSndWnd / 2;
+
+    /// <summary>Whether <see cref="TryNext"/> would send more new data right after a segment of <paramref name="length"/>.</summary>
+    private bool AnotherWouldFollow(int length, int available, long peerRoom, int cwndRoom, int segmentSize)
+    {
+        int rest = available - length;
+        int next = (int)Math.Min(Math.Min(rest, segmentSize), Math.Min(peerRoom - length, cwndRoom - length));
+        return next > 0 && (next == segmentSize || next == rest && (NoDelay || Buffer.FinQueued) || next >= MaxSndWnd / 2);
+    }
+
+    /// <summary>A dispatch begins: the segments it sends form one burst (Linux's one GSO packet).</summary>
+    public void BeginBurst() => _burstSegments = 0;
 
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK.</summary>
     public bool NoDelay { get; set; }
@@ -143,6 +159,7 @@ internal sealed partial class Sender
         }
         else
         {
+            _burstSegments++;
             SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0);
             _queue.Append(sent.Seq, sent.End, now, marks);
             SndMax = sent.End;
