@@ -19,7 +19,8 @@ public class DataTransferTests
         h.Poll();
         for (int i = 0; i < 10; i++)
         {
-            Sent segment = h.Expect(TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
+            // The last segment of the burst carries PSH (as Linux's GSO packets do on the wire).
+            Sent segment = h.Expect(i == 9 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
             Assert.Equal(data[(i * Mss)..((i + 1) * Mss)], segment.Payload);
         }
         h.ExpectNothing(); // 14600 bytes in flight, cwnd full; the window (64256) is not the limit
@@ -29,7 +30,7 @@ public class DataTransferTests
         h.Send(TcpFlags.Ack, Their(0), Our(Mss), window: PeerWindow);
         Assert.Equal(11 * Mss, c.CongestionWindow);
         h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
-        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(11 * Mss), Their(0), Mss);
         h.ExpectNothing();
     }
 

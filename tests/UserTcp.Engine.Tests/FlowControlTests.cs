@@ -128,7 +128,7 @@ public class FlowControlTests
         h.Poll();
         Assert.Equal(data[..536], h.Expect(TcpFlags.Ack, Our(0), Their(0), 536).Payload);
         Assert.Equal(data[536..1072], h.Expect(TcpFlags.Ack, Our(536), Their(0), 536).Payload);
-        Assert.Equal(data[1072..1608], h.Expect(TcpFlags.Ack, Our(1072), Their(0), 536).Payload);
+        Assert.Equal(data[1072..1608], h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(1072), Their(0), 536).Payload); // the burst's last
         h.ExpectNothing(); // the 100-byte tail waits for the ACK (Nagle)
 
         h.Send(TcpFlags.Ack, Their(0), Our(1608), window: PeerWindow);

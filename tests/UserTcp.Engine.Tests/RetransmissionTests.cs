@@ -452,7 +452,7 @@ public class RetransmissionTests
         (Harness h, TcpConnection c) = Established(NewRenoConfig);
         c.Send(Bytes(20 * Mss));
         h.Poll();
-        for (int i = 0; i < 10; i++) h.Expect(TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10: segments 1–10
+        for (int i = 0; i < 10; i++) h.Expect(i == 9 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10: segments 1–10
         h.ExpectNothing();
 
         // Segments 1 and 5 are lost. 2, 3, 4 arrive: three duplicate ACKs.

@@ -100,7 +100,7 @@ public class SackTests
         (Harness h, TcpConnection c) = Established(Ms(100), config);
         c.Send(Bytes(20 * Mss));
         h.Poll();
-        for (int i = 0; i < 10; i++) h.Expect(TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10; segments 0 and 4 will be lost
+        for (int i = 0; i < 10; i++) h.Expect(i == 9 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10; segments 0 and 4 will be lost
 
         h.AdvanceTo(Ms(200));
         SackAck(h, 0, (1, 2)); // before recovery, each SACKed segment lets a new one go (pipe = 9 < cwnd = 10)
