@@ -147,7 +147,7 @@ public sealed class SetupTests : IDisposable
             +0   > . 1:1(0) ack 1 win 32768
             +0   write(3, ..., 3000) = 3000
             +0   > . 1:601(600) ack 1 win 32768
-            +0   > . 601:1201(600) ack 1 win 32768
+            +0   > P. 601:1201(600) ack 1 win 32768
             """));
     }
 
