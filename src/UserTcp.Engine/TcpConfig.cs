@@ -99,6 +99,12 @@ public sealed record TcpConfig
     /// <summary>Tail loss probes (RFC 8985 §7), when SACK is on: Linux's default (net.ipv4.tcp_early_retrans = 3).</summary>
     public bool TailLossProbe { get; init; } = true;
     /// <summary>
+    /// A loss probe also during recovery, once every segment deemed lost has been resent (a deviation from RFC 8985
+    /// §7.2 and Linux, docs/design.md "Loss probes in recovery"): when the one ACK that would end the recovery is lost,
+    /// or a retransmission is lost with nothing sent after it, the probe draws an ACK in a probe timeout instead of an RTO.
+    /// </summary>
+    public bool RecoveryProbe { get; init; } = true;
+    /// <summary>
     /// The shortest probe timeout. RFC 8985 §7.2's 2 SRTT is well under a millisecond on a local link, where Linux's
     /// jiffies make it at least about 12 ms; here the timer and the thread that reads the ACKs compete for CPUs, and a
     /// probe earlier than this fired while the ACKs that answer it waited to be read.

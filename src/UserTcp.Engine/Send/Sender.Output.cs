@@ -174,12 +174,14 @@ internal sealed partial class Sender
             // RFC 8985 §7.3: remember the probe, and re-arm the retransmission timer (not the probe timer).
             _probeEnd = SndMax;
             _probeWasRetransmission = sent.IsRetransmission;
+            _probeInRecovery = _inRecovery;
             _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
             return;
         }
         // RFC 6298 §5.1: start the timer when a segment with data leaves and it is not running.
         _timers.ArmIfIdle(TcpTimer.Retransmission, now + Rto.Rto);
-        if (!sent.IsRetransmission) ArmLossProbe(now);
+        // In recovery a retransmission may be the last segment that can draw an ACK: the probe then watches it.
+        if (!sent.IsRetransmission || _inRecovery) ArmLossProbe(now);
     }
 
     // ───────────── zero window (RFC 9293 §3.8.6.1) ─────────────

@@ -26,6 +26,8 @@ internal sealed partial class Sender
     // RFC 8985 §7: the probe in flight (TLP.end_seq) and whether it was a retransmission (TLP.is_retrans).
     private SeqNumber? _probeEnd;
     private bool _probeWasRetransmission;
+    // That probe left during a recovery, whose window reduction already answers the losses it may reveal.
+    private bool _probeInRecovery;
     // The probe timer fired: the next dispatch sends a probe.
     private bool _probeDue;
 
@@ -163,10 +165,13 @@ internal sealed partial class Sender
 
     // ───────────── tail loss probe (RFC 8985 §7) ─────────────
 
-    /// <summary>RFC 8985 §7.2: with data in flight and no recovery under way, a probe timeout of 2 SRTT (longer for one segment).</summary>
+    /// <summary>
+    /// RFC 8985 §7.2: with data in flight and no recovery under way, a probe timeout of 2 SRTT (longer for one segment).
+    /// With <see cref="TcpConfig.RecoveryProbe"/> also in recovery, once nothing deemed lost waits to be resent.
+    /// </summary>
     private void ArmLossProbe(TimeSpan now)
     {
-        if (!TailLossProbe || _inRecovery || SndUna == SndMax || _probeEnd is not null || _queue.AwaitingBytes > 0)
+        if (!TailLossProbe || _inRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || _queue.AwaitingBytes > 0)
         {
             _timers.Cancel(TcpTimer.LossProbe);
             return;
@@ -188,7 +193,7 @@ internal sealed partial class Sender
     /// <summary>RFC 8985 §7.3: the probe timer fired; the next dispatch sends new data or the last segment again.</summary>
     public void OnLossProbeTimeout()
     {
-        if (!TailLossProbe || _inRecovery || SndUna == SndMax) return;
+        if (!TailLossProbe || _inRecovery && !_config.RecoveryProbe || SndUna == SndMax) return;
         _probeDue = true;
     }
 
@@ -196,9 +201,9 @@ internal sealed partial class Sender
     private void TakeAckOfProbe(TimeSpan now, SeqNumber ack, bool dsack, bool hasSack, bool newAck)
     {
         if (_probeEnd is not SeqNumber end || ack < end) return;
-        if (!_probeWasRetransmission || dsack)
+        if (!_probeWasRetransmission || dsack || _probeInRecovery)
         {
-            _probeEnd = null; // new data delivered, or the retransmission was a duplicate (no loss)
+            _probeEnd = null; // new data delivered, the retransmission was a duplicate (no loss), or recovery answered it
         }
         else if (ack > end)
         {

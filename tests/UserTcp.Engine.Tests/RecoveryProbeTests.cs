@@ -1,0 +1,59 @@
+using UserTcp.Wire;
+using static UserTcp.Engine.Tests.Fixtures;
+using static UserTcp.Engine.Tests.ModernPeer;
+using static UserTcp.Engine.Tests.TestData;
+
+namespace UserTcp.Engine.Tests;
+
+/// <summary>
+/// docs/design.md "Loss probes in recovery" (issue 15): once every segment deemed lost has been resent, a probe watches
+/// the flight in recovery too, so a lost final ACK or a lost retransmission costs a probe timeout, not the 200 ms RTO.
+/// </summary>
+public class RecoveryProbeTests
+{
+    [Fact]
+    public void In_recovery_with_the_hole_resent_a_probe_goes_a_probe_timeout_later_well_before_the_rto()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(10)); // SRTT 10 ms: RTO 200 ms (the minimum), probe 25 ms (the minimum)
+        SendSegments(h, c, 10); // at 10 ms
+        h.AdvanceTo(Ms(20));
+        SackAck(h, 0, (1, 4)); // three segments SACKed above the first: RACK deems it lost at once
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        Assert.True(c.InFastRecovery);
+        h.ExpectNothing();
+
+        // The ACK that would answer the retransmission and the rest of the flight never comes.
+        Assert.Equal(Ms(20 + 25), c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(20 + 200), c.TimerDeadline(TcpTimer.Retransmission)); // re-armed by the retransmission
+        Assert.Equal(Ms(45), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(9 * Mss), Their(0), Mss); // the last segment, PSH as it first went
+        h.ExpectNothing();
+        Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
+        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe)); // one probe at a time
+
+        // Its ACK acknowledges everything: recovery ends, and the probe is no congestion event of its own.
+        int ssthresh = c.SlowStartThreshold;
+        h.AdvanceTo(Ms(55));
+        SackAck(h, 10);
+        Assert.False(c.InFastRecovery);
+        Assert.Equal(ssthresh, c.SlowStartThreshold);
+        Assert.Equal(0, c.RetransmissionTimeouts);
+    }
+
+    [Fact]
+    public void Without_recovery_probes_the_stall_waits_for_the_rto_as_in_rfc_8985_and_linux()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(10), new TcpConfig { RecoveryProbe = false });
+        SendSegments(h, c, 10);
+        h.AdvanceTo(Ms(20));
+        SackAck(h, 0, (1, 4));
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(220), h.AdvanceToNextDeadline());
+        Assert.Equal(1, c.RetransmissionTimeouts);
+    }
+
+    private static void SackAck(Harness h, int ack, params (int From, int To)[] segments) =>
+        h.Send(TcpFlags.Ack, Their(0), Our(ack * Mss), window: PeerWindow,
+            options: Options(h, 10, [.. segments.Select(r => (r.From * Mss, r.To * Mss))]));
+}
