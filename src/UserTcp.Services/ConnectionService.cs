@@ -56,6 +56,10 @@ public abstract class ConnectionService : TcpService
             {
                 // The listener was closed or the stack disposed under us: nothing more to accept.
             }
+            catch (IOException) when (listener.Stack.DeviceFailure is not null)
+            {
+                // The stack's device failed: nothing more to accept (the stack logs why, and its owner stops).
+            }
         }
         Volatile.Write(ref acceptLoopDone, 1);
         if (Statistics.ActiveConnections > 0) await drained.Task.ConfigureAwait(false);

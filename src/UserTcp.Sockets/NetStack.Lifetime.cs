@@ -20,10 +20,20 @@ public sealed partial class NetStack
     public int Pump()
     {
         if (_reader is not null) throw new InvalidOperationException("this stack runs its own reader thread (NetStack.Start); Pump is for stacks made with NetStack.Create");
+        if (_deviceFailure is Exception failed) throw DeviceFailed(failed);
         int total = 0;
         while (true)
         {
-            int count = _received.Fill(_device);
+            int count;
+            try
+            {
+                count = _received.Fill(_device);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException && !_stopping)
+            {
+                FailDevice(e);
+                throw DeviceFailed(e);
+            }
             ProcessReceived(); // with none read, this still runs the due timers
             total += count;
             if (count == 0) return total;
@@ -49,10 +59,70 @@ public sealed partial class NetStack
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // A device that fails or is closed under the reader ends receiving; at shutdown that is expected.
-            if (!_stopping && _disposed == 0) NetStackLog.ReadFailed(_logger, e);
+            // A device that fails or is closed under the reader ends the stack; at shutdown that is expected.
+            if (!_stopping && _disposed == 0)
+            {
+                NetStackLog.ReadFailed(_logger, e);
+                try
+                {
+                    FailDevice(e);
+                }
+                catch (Exception inner) when (inner is not OutOfMemoryException)
+                {
+                    // Never out of the reader thread (it would end the process); a stack disposed meanwhile gets here.
+                    NetStackLog.ProcessingFailed(_logger, 0, inner);
+                }
+            }
         }
     }
+
+    /// <summary>
+    /// Why the stack stopped working, when its device failed under it (a read error: the TUN interface was deleted, its
+    /// namespace went, the descriptor broke); null while it works. From then on every call fails with an
+    /// <see cref="IOException"/> that says so.
+    /// </summary>
+    public Exception? DeviceFailure => _deviceFailure;
+
+    /// <summary>Completes, with <see cref="DeviceFailure"/>, when the device fails; never, while it works.</summary>
+    public Task<Exception> WhenDeviceFails => _deviceFailed.Task;
+
+    /// <summary>
+    /// The device failed: nothing can be sent or received again, so every waiting call — reads, writes, connects,
+    /// accepts, waits for a state — fails now with a clear error instead of waiting forever, and later calls are refused.
+    /// The connections stay as they were (their peers are unreachable) until the stack is disposed.
+    /// </summary>
+    private void FailDevice(Exception error)
+    {
+        _gate.Enter();
+        if (_stopping && _disposed != 0 || _deviceFailure is not null)
+        {
+            _gate.Exit(); // disposed meanwhile (its device closed under the reader), or already failed
+            return;
+        }
+        try
+        {
+            _deviceFailure = error;
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _timerDue = null;
+            foreach (UserTcpConnection connection in _connections.Values) connection.FailPending(DeviceFailed(error));
+            foreach (UserTcpListener listener in _listeners.Values) listener.FailPending(DeviceFailed(error));
+        }
+        finally
+        {
+            Exit();
+        }
+        _deviceFailed.TrySetResult(error);
+    }
+
+    /// <summary>
+    /// Under the engine lock: the error for a call that would wait on the network (or needs it: listen, connect, write)
+    /// once the device has failed; null while it works. What already arrived can still be read.
+    /// </summary>
+    internal IOException? DeviceFailedError() => _deviceFailure is Exception failure ? DeviceFailed(failure) : null;
+
+    /// <summary>The error a call gets once the device has failed with <paramref name="cause"/> (a new one each time: each is thrown once).</summary>
+    private IOException DeviceFailed(Exception cause) =>
+        new($"UserTcp's network device for {Address} failed ({cause.Message}); the stack can no longer send or receive — dispose it and start a new one", cause);
 
     /// <summary>
     /// One pass for the packets in <see cref="_received"/>, all stamped with one instant. The packets go in before due
@@ -93,7 +163,8 @@ public sealed partial class NetStack
     private async Task DisposeCoreAsync()
     {
         await Task.Yield(); // the caller may hold the lock's thread; the work runs after DisposeAsync returns its task
-        CloseMode mode = _reader is null ? CloseMode.Reset : Options.CloseOnDispose;
+        // Without a reader (or a device that works) nothing would take the peers' answers: reset rather than wait.
+        CloseMode mode = _reader is null || _deviceFailure is not null ? CloseMode.Reset : Options.CloseOnDispose;
         int open;
         Enter();
         try

@@ -54,6 +54,10 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     private Thread? _reader;
     private volatile bool _stopping;
     private int _disposed;
+    // Why the device stopped working (a read that failed); once set, every waiting call has failed and new calls are refused.
+    private volatile Exception? _deviceFailure;
+    // Completed with _deviceFailure when it is set.
+    private readonly TaskCompletionSource<Exception> _deviceFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _processingErrors;
     private long _acksCoalesced;
     // The first DisposeAsync's work; later calls wait for it.
@@ -116,6 +120,8 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     public long AcksCoalesced => Interlocked.Read(ref _acksCoalesced);
     /// <summary>The stack has begun disposing: application calls are refused, closes and disposes do nothing.</summary>
     public bool IsStopping => _disposed != 0;
+    /// <summary>Closing, aborting or disposing is moot (and never throws): the stack is stopping, or its device has failed.</summary>
+    internal bool CleanupIsMoot => _disposed != 0 || _deviceFailure is not null;
 
     /// <summary>When the next engine timer falls due, in stack time (<see cref="Now"/>); null when none is armed.</summary>
     public TimeSpan? NextDeadline
@@ -141,6 +147,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         Enter();
         try
         {
+            if (DeviceFailedError() is IOException failed) throw failed;
             TcpPassiveOpen listener;
             try
             {
@@ -191,6 +198,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
         Enter();
         try
         {
+            if (DeviceFailedError() is IOException failed) throw failed;
             TcpConfig config = ConfigFor(options);
             TcpConnection tcb;
             try
@@ -444,7 +452,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     private void ArmTimer(TimeSpan now)
     {
         if (_engine.PollAt is not TimeSpan due || _timerDue is TimeSpan armed && armed <= due) return;
-        if (_stopping && _disposed != 0) return;
+        if (_stopping && _disposed != 0 || _deviceFailure is not null) return;
         _timerDue = due;
         _timer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
@@ -452,7 +460,7 @@ public sealed partial class NetStack : IAsyncDisposable, IBatchOwner
     private void OnTimer()
     {
         _gate.Enter();
-        if (_stopping && _disposed != 0)
+        if (_stopping && _disposed != 0 || _deviceFailure is not null)
         {
             _gate.Exit();
             return;

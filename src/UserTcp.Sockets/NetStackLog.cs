@@ -12,7 +12,7 @@ internal static partial class NetStackLog
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "UserTcp stack {Address} stopped; {Open} connections were still open ({Mode})")]
     public static partial void Stopped(ILogger logger, Ipv4Address address, int open, CloseMode mode);
 
-    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "reading from the device failed; the stack stops receiving")]
+    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "reading from the device failed; the stack stops, and every waiting call fails with this error")]
     public static partial void ReadFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "writing a {Length}-byte packet to the device failed")]

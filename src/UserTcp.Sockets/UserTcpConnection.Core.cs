@@ -183,6 +183,7 @@ public sealed partial class UserTcpConnection
         try
         {
             if (condition(_tcb)) return outcome?.Invoke(this) is Exception failed ? Task.FromException(failed) : Task.CompletedTask;
+            if (_stack.DeviceFailedError() is IOException deviceFailed) return Task.FromException(deviceFailed); // no state will change
             if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
             var wait = new StateWait(this, condition, outcome);
             (_stateWaits ??= []).Add(wait);

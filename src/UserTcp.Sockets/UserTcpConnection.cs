@@ -152,6 +152,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             int read = ReceiveCore(buffer.Span, out SocketError error);
             if (read >= 0) return new ValueTask<int>(read);
             if (error != SocketError.WouldBlock) return ValueTask.FromException<int>(new SocketException((int)error));
+            if (_stack.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
             if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
             _read ??= new UserOperation<int>(_stack.Gate);
             ValueTask<int> pending = _read.Start(cancellationToken);
@@ -173,6 +174,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         _stack.Enter();
         try
         {
+            if (_stack.DeviceFailedError() is IOException failed) return ValueTask.FromException(failed); // nothing can leave
             int sent = SendCore(data.Span, out SocketError error);
             if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(new SocketException((int)error));
             if (sent > 0) data = data[sent..];
@@ -202,6 +204,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         try
         {
             int read = ReceiveCore(buffer, out error);
+            if (error == SocketError.WouldBlock && _stack.DeviceFailure is not null) error = SocketError.NetworkDown; // nothing more will arrive
             return Math.Max(read, 0);
         }
         finally
@@ -220,6 +223,11 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         _stack.Enter();
         try
         {
+            if (_stack.DeviceFailure is not null)
+            {
+                error = SocketError.NetworkDown; // the device failed: nothing can leave
+                return 0;
+            }
             int sent = SendCore(data, out error);
             return Math.Max(sent, 0);
         }
@@ -295,7 +303,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// </summary>
     public ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
-        if (_stack.IsStopping) return default; // the stack closes (or has closed) every connection itself; cleanup never throws
+        if (_stack.CleanupIsMoot) return default; // the stack closes (or has closed) every connection itself; cleanup never throws
         _stack.Enter();
         try
         {
@@ -316,7 +324,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>Resets the connection at once (RST).</summary>
     public void Abort()
     {
-        if (_stack.IsStopping) return;
+        if (_stack.CleanupIsMoot) return;
         _stack.Enter();
         try
         {

@@ -17,6 +17,9 @@ public sealed class UserTcpListener : IDisposable
     // Accepts waiting, oldest first. Guarded by the engine lock.
     private readonly List<AcceptWait> _waits = [];
 
+    /// <summary>The stack this listener belongs to.</summary>
+    public NetStack Stack => _stack;
+
     // The MSS the device and configuration allow, before TCP_MAXSEG caps it.
     private readonly ushort _uncappedMss;
 
@@ -83,6 +86,7 @@ public sealed class UserTcpListener : IDisposable
         {
             ObjectDisposedException.ThrowIf(_listener.IsClosed, this);
             if (_waits.Count == 0 && TryAcceptCore(out UserTcpConnection? ready)) return Task.FromResult(ready);
+            if (_stack.DeviceFailedError() is IOException failed) return Task.FromException<UserTcpConnection>(failed); // none will come
             if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UserTcpConnection>(cancellationToken);
             var wait = new AcceptWait(this);
             _waits.Add(wait);
@@ -115,7 +119,7 @@ public sealed class UserTcpListener : IDisposable
     /// <summary>Stops listening; connections not yet accepted are reset, and waiting accepts fail.</summary>
     public void Dispose()
     {
-        if (_stack.IsStopping) return;
+        if (_stack.CleanupIsMoot) return;
         _stack.Enter();
         try
         {
@@ -133,6 +137,13 @@ public sealed class UserTcpListener : IDisposable
         _listener.Close();
         _stack.Forget(this);
         foreach (AcceptWait wait in _waits) wait.Fail(new ObjectDisposedException(nameof(UserTcpListener)));
+        _waits.Clear();
+    }
+
+    /// <summary>Under the engine lock: every waiting accept fails with <paramref name="error"/> (the device failed).</summary>
+    internal void FailPending(Exception error)
+    {
+        foreach (AcceptWait wait in _waits) wait.Fail(error);
         _waits.Clear();
     }
 

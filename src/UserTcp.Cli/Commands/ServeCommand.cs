@@ -80,14 +80,10 @@ internal static class ServeCommand
         string ready = $"serving on {live.Where}: {host.Describe()}";
         Console.Out.WriteLine(ready);
         if (readyFile is not null) WriteReadyFile(readyFile, ready);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, signal.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // Ctrl-C or SIGTERM: stop below.
-        }
+        // Until Ctrl-C or SIGTERM, or until the device fails under the stack (its interface or namespace deleted).
+        Task stopped = Task.Delay(Timeout.Infinite, signal.Token);
+        Exception? deviceFailure = await Task.WhenAny(stopped, live.Stack.WhenDeviceFails).ConfigureAwait(false) == stopped
+            ? null : live.Stack.DeviceFailure;
 
         bool stoppedInTime = true;
         try
@@ -103,6 +99,10 @@ internal static class ServeCommand
         int open = live.Stack.Snapshot().Count(c => c.State is not (TcpState.TimeWait or TcpState.Closed));
         await live.DisposeAsync().ConfigureAwait(false);
         if (readyFile is not null) File.Delete(readyFile);
+        if (deviceFailure is not null)
+        {
+            throw new CliException(1, $"the device failed under the stack ({deviceFailure.Message}); stopped. Was {settings.Iface} or its namespace deleted?");
+        }
 
         Console.Out.WriteLine(Summary(settings, host, Stopwatch.GetElapsedTime(started), signal.Received, open, stoppedInTime));
         return 0;
