@@ -17,11 +17,11 @@ public sealed class UserTcpListener : IDisposable
     // Accepts waiting, oldest first. Guarded by the engine lock.
     private readonly List<AcceptWait> _waits = [];
 
-    /// <summary>The stack this listener belongs to.</summary>
-    public NetStack Stack => _stack;
-
     // The MSS the device and configuration allow, before TCP_MAXSEG caps it.
     private readonly ushort _uncappedMss;
+
+    /// <summary>The stack this listener belongs to.</summary>
+    public NetStack Stack => _stack;
 
     internal UserTcpListener(NetStack stack, TcpPassiveOpen listener, UserTcpConnectionOptions options, ushort uncappedMss)
     {
