@@ -23,6 +23,34 @@ public sealed partial class CliTests
         Assert.DoesNotContain(namespaces.OutputLines, line => line.StartsWith($"usertcp-doctor-{doctor.Id}", StringComparison.Ordinal));
     }
 
+    [RequiresNetAdminFact("ping", "curl")]
+    public void Ss_stats_prints_the_counters_of_a_running_serve_named_like_nstats()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "http", "--log-level", "warning");
+        Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), CommandTimeout), serve.Transcript);
+        PeerProgram ping = ns.Run(CommandTimeout, "ping", "-c", "2", "-i", "0.2", "-W", "2", Addresses.Stack);
+        Assert.True(ping.ExitCode == 0, ping.Transcript);
+        PeerProgram curl = ns.Run(CommandTimeout, "curl", "-sS", "--fail", "--noproxy", "*", "-o", "/dev/null", $"http://{Addresses.Stack}/bytes/1000");
+        Assert.True(curl.ExitCode == 0, curl.Transcript);
+
+        PeerProgram stats = ns.Run(CommandTimeout, Usertcp, "ss", "--stats");
+        Assert.True(stats.ExitCode == 0, stats.Transcript);
+        Assert.Equal("#UserTcp", stats.OutputLines[0]);
+        long Counter(PeerProgram p, string name) => long.Parse(Assert.Single(p.OutputLines, l => l.StartsWith(name + " ", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(2, Counter(stats, "IcmpInEchos"));
+        Assert.Equal(2, Counter(stats, "IcmpOutEchoReps"));
+        Assert.Equal(1, Counter(stats, "TcpPassiveOpens"));
+        Assert.DoesNotContain(stats.OutputLines, l => l.StartsWith("TcpExtTCPChallengeACK ", StringComparison.Ordinal)); // zero: left out, as nstat
+        PeerProgram zeros = ns.Run(CommandTimeout, Usertcp, "ss", "--stats", "--zeros");
+        Assert.Equal(0, Counter(zeros, "TcpExtTCPChallengeACK"));
+        Assert.Equal(0, Counter(zeros, "UserTcpMalformedBadTcpChecksum"));
+        PeerProgram mistake = ns.Run(CommandTimeout, Usertcp, "ss", "--zeros");
+        Assert.Equal(2, mistake.ExitCode);
+        Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
+    }
+
     [RequiresNetAdminFact]
     public void Capture_prints_the_kernels_syn_in_tcpdump_style()
     {

@@ -159,13 +159,15 @@ internal static class ControlSocket
                         length += n;
                     }
                     string request = Encoding.ASCII.GetString(buffer, 0, length).Trim();
-                    IReadOnlyList<ConnectionSnapshot> rows = ConnectionTable.Collect(_stack);
                     string answer = request switch
                     {
-                        "table" => ConnectionTable.Format(rows),
-                        "json" => ConnectionTable.ToJson(rows),
+                        "table" => ConnectionTable.Format(ConnectionTable.Collect(_stack)),
+                        "json" => ConnectionTable.ToJson(ConnectionTable.Collect(_stack)),
+                        "stats" => CounterTable.Format(_stack.Counters, zeros: false),
+                        "stats-zeros" => CounterTable.Format(_stack.Counters, zeros: true),
+                        "stats-json" => CounterTable.ToJson(_stack.Counters),
                         "ping" => "pong\n",
-                        _ => $"error: unknown request '{request}' (ask for table or json)\n",
+                        _ => $"error: unknown request '{request}' (ask for table, json, stats, stats-zeros or stats-json)\n",
                     };
                     await client.SendAsync(Encoding.UTF8.GetBytes(answer), timeout.Token).ConfigureAwait(false);
                     client.Shutdown(SocketShutdown.Send);

@@ -21,7 +21,17 @@ internal static class SsCommand
         };
         var json = new Option<bool>("--json")
         {
-            Description = "Print the table as JSON",
+            Description = "Print the table (or, with --stats, every counter) as JSON",
+        };
+        var stats = new Option<bool>("--stats", "-s")
+        {
+            Description = "Print the stack's counters instead of the table, as nstat -a does, named like Linux's MIB counters "
+                + "(IpInReceives, TcpExtTCPChallengeACK, TcpExtSyncookiesSent, ...; UserTcp's own start with UserTcp): every "
+                + "packet refused is counted by its reason (UserTcpMalformed..., UserTcpDrop...)",
+        };
+        var zeros = new Option<bool>("--zeros", "-z")
+        {
+            Description = "With --stats: print the counters that are zero too (nstat -z)",
         };
         var command = new Command("ss",
             "Print the connection table of a running usertcp serve, like ss -tano: state, Recv-Q, Send-Q, local and peer "
@@ -32,9 +42,11 @@ internal static class SsCommand
             iface,
             netns,
             json,
+            stats,
+            zeros,
         };
         command.SetAction(parsed => CliErrors.Run("ss", () => Task.FromResult(Run(
-            parsed.GetRequiredValue(iface), parsed.GetValue(netns), parsed.GetValue(json)))));
+            parsed.GetRequiredValue(iface), parsed.GetValue(netns), Request(parsed.GetValue(json), parsed.GetValue(stats), parsed.GetValue(zeros))))));
         return command;
     }
 
@@ -44,9 +56,17 @@ internal static class SsCommand
         return TunOptions.TryValidateName(text, out string? problem) ? null : problem;
     }
 
-    private static int Run(string iface, string? netns, bool json)
+    /// <summary>What to ask the serve for (the control socket's one-line requests).</summary>
+    private static string Request(bool json, bool stats, bool zeros)
     {
-        string? table = ControlSocket.TryQuery(iface, netns, json ? "json" : "table");
+        if (zeros && !stats) throw new CliException(2, "--zeros goes with --stats: usertcp ss --stats --zeros");
+        if (!stats) return json ? "json" : "table";
+        return json ? "stats-json" : zeros ? "stats-zeros" : "stats";
+    }
+
+    private static int Run(string iface, string? netns, string request)
+    {
+        string? table = ControlSocket.TryQuery(iface, netns, request);
         if (table is not null)
         {
             Console.Out.Write(table);

@@ -78,8 +78,6 @@ public enum MibCounter
     TcpExtTCPReqQFullDoCookies,
     /// <summary>SYNs dropped because the SYN queue was full and cookies are off.</summary>
     TcpExtTCPReqQFullDrop,
-    /// <summary>Retransmitted SYNs and SYN-ACKs.</summary>
-    TcpExtTCPSynRetrans,
     /// <summary>Challenge ACKs sent (RFC 5961 §3, §4, §5).</summary>
     TcpExtTCPChallengeACK,
     /// <summary>SYNs in a synchronized state (each answered by a challenge ACK unless rate-limited).</summary>
@@ -96,21 +94,7 @@ public enum MibCounter
     TcpExtPAWSEstabRejected,
     /// <summary>ICMP errors whose quoted sequence number lies outside SND.UNA..SND.NXT (RFC 5927 §4.1), ignored.</summary>
     TcpExtOutOfWindowIcmps,
-    /// <summary>Out-of-order data dropped because the connection held its cap of it.</summary>
-    TcpExtTCPOFODrop,
-    /// <summary>Connections that closed without a TIME-WAIT because the TIME-WAIT cap was reached (tcp_max_tw_buckets).</summary>
-    TcpExtTCPTimeWaitOverflow,
-    /// <summary>Connections refused or dropped for want of buffer memory (the stack's total cap).</summary>
-    TcpExtTCPAbortOnMemory,
-    /// <summary>Connections given up after retransmissions, probes or keepalives ran out.</summary>
-    TcpExtTCPAbortOnTimeout,
-    /// <summary>Connections reset because data arrived after the application closed (RFC 2525 §2.17).</summary>
-    TcpExtTCPAbortOnData,
-    /// <summary>Connections reset because the application closed with unread data.</summary>
-    TcpExtTCPAbortOnClose,
 
-    /// <summary>SYNs dropped because the stack held its cap of connections.</summary>
-    UserTcpConnectionLimitDrops,
     /// <summary>Path MTU decreases taken from ICMP fragmentation-needed errors (RFC 1191).</summary>
     UserTcpPathMtuDecreases,
     /// <summary>Connections aborted by an ICMP hard error in SYN-SENT (RFC 1122 §4.2.3.9).</summary>
