@@ -49,6 +49,20 @@ public sealed record TcpConfig
     public int DataRetries { get; init; } = 15;
     /// <summary>Retransmissions for a connection the application has closed (Linux tcp_orphan_retries; 0 there means 8).</summary>
     public int OrphanRetries { get; init; } = 8;
+    /// <summary>
+    /// TCP_USER_TIMEOUT (RFC 9293 §3.8.3's USER TIMEOUT, as Linux has it): how long sent data or zero-window probes may
+    /// go unacknowledged before the connection is closed with <see cref="TcpError.TimedOut"/>, instead of the retry
+    /// counts. Null (the default): the retry counts alone.
+    /// </summary>
+    public TimeSpan? UserTimeout
+    {
+        get;
+        init
+        {
+            if (value is TimeSpan t && t <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(UserTimeout), t, "a user timeout must be positive (null turns it off)");
+            field = value;
+        }
+    }
     /// <summary>Keepalive probes on idle connections; off by default as in every socket API (SO_KEEPALIVE).</summary>
     public bool KeepAlive { get; init; }
     /// <summary>Idle time before the first keepalive probe (Linux tcp_keepalive_time).</summary>

@@ -32,6 +32,8 @@ internal sealed class ScriptSocket(int fd, bool nonBlocking)
     public bool NonBlocking { get; set; } = nonBlocking;
     public ushort? BoundPort { get; set; }
     public bool ReuseAddress { get; set; }
+    /// <summary>TCP_INQ: recvmsg reports the bytes still queued in a TCP_CM_INQ control message (a descriptor flag, as Linux's).</summary>
+    public bool ReceiveQueueHint { get; set; }
     public UserTcpListener? Listener { get; set; }
     public UserTcpConnection? Connection { get; set; }
     /// <summary>The options for the next connect() or listen(), and what getsockopt reports before either.</summary>

@@ -56,6 +56,12 @@ internal sealed partial class ScriptExecution
                 socket.ReuseAddress = value != 0; // bind()'s, kept with the descriptor
                 return Outcome.Ok(0);
             }
+            if (level == IPPROTO_TCP && name == TCP_INQ)
+            {
+                if (value is not (0 or 1)) return Outcome.Error(EINVAL); // tcp_setsockopt: only 0 or 1
+                socket.ReceiveQueueHint = value != 0;
+                return Outcome.Ok(0);
+            }
             // tcp_set_congestion_control: a name no module provides is ENOENT (only cubic and reno exist here).
             if (level == IPPROTO_TCP && name == TCP_CONGESTION && algorithm is null) return Outcome.Error(ENOENT);
             if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && socket.Listener is not null)
@@ -91,6 +97,8 @@ internal sealed partial class ScriptExecution
         (SOL_SOCKET, SO_SNDBUF) => options with { SendBufferSize = BufferBytes(name, value) },
         (SOL_SOCKET, SO_RCVBUF) => options with { ReceiveBufferSize = BufferBytes(name, value) },
         (IPPROTO_TCP, TCP_NODELAY) => options with { NoDelay = value != 0 },
+        // TCP_USER_TIMEOUT is in milliseconds; 0 turns it off (the system's default).
+        (IPPROTO_TCP, TCP_USER_TIMEOUT) => options with { UserTimeout = value == 0 ? null : TimeSpan.FromMilliseconds(value) },
         (IPPROTO_TCP, TCP_MAXSEG) => options with { MaxSegmentSize = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
         (IPPROTO_TCP, TCP_KEEPIDLE) => options with { KeepAliveIdle = TimeSpan.FromSeconds(value) },
         (IPPROTO_TCP, TCP_KEEPINTVL) => options with { KeepAliveInterval = TimeSpan.FromSeconds(value) },
@@ -113,6 +121,9 @@ internal sealed partial class ScriptExecution
                 break;
             case (SOL_SOCKET, SO_LINGER):
                 connection.Linger = linger;
+                break;
+            case (IPPROTO_TCP, TCP_USER_TIMEOUT):
+                connection.UserTimeout = value == 0 ? null : TimeSpan.FromMilliseconds(value);
                 break;
             case (IPPROTO_TCP, TCP_NODELAY):
                 connection.NoDelay = value != 0;
@@ -175,6 +186,9 @@ internal sealed partial class ScriptExecution
                 case (SOL_SOCKET, SO_REUSEADDR):
                     actual = socket.ReuseAddress ? 1 : 0;
                     break;
+                case (IPPROTO_TCP, TCP_INQ):
+                    actual = socket.ReceiveQueueHint ? 1 : 0;
+                    break;
                 case (SOL_SOCKET, SO_KEEPALIVE):
                     actual = (c?.KeepAlive ?? options.KeepAlive ?? _config.KeepAlive) ? 1 : 0;
                     break;
@@ -195,6 +209,9 @@ internal sealed partial class ScriptExecution
                     break;
                 case (IPPROTO_TCP, TCP_KEEPCNT):
                     actual = c?.KeepAliveCount ?? options.KeepAliveCount ?? _config.KeepAliveCount;
+                    break;
+                case (IPPROTO_TCP, TCP_USER_TIMEOUT):
+                    actual = (long)((c is not null ? c.UserTimeout : options.UserTimeout ?? _config.UserTimeout)?.TotalMilliseconds ?? 0);
                     break;
                 case (IPPROTO_TCP, TCP_MAXSEG):
                     // tcp_getsockopt: the MSS in use (536 before a connection), or the one set while closed or listening.
@@ -260,13 +277,13 @@ internal sealed partial class ScriptExecution
         {
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
-            (IPPROTO_TCP, TCP_MAXSEG or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
+            (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
             _ => false,
         };
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_MAXSEG, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
+                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
         }
         return (level, name);
     }

@@ -122,13 +122,15 @@ internal sealed partial class ScriptExecution
             "recv" => Read(line, call, 4),
             "recvfrom" => Read(line, call, 6),
             "ioctl" => Ioctl(line, call),
+            "sendmsg" => SendMsg(line, call),
+            "recvmsg" => RecvMsg(line, call),
             "shutdown" => Shutdown(line, call),
             "close" => Close(line, call),
             "fcntl" => Fcntl(line, call),
             "setsockopt" => SetSockOpt(line, call),
             "getsockopt" => GetSockOpt(line, call),
-            _ => throw Fail(line, $"system call `{call.Name}` is not supported (supported: socket, bind, listen, accept, connect, write, send, sendto, read, recv, "
-                + "recvfrom, ioctl, shutdown, close, fcntl, setsockopt, getsockopt)"),
+            _ => throw Fail(line, $"system call `{call.Name}` is not supported (supported: socket, bind, listen, accept, connect, write, send, sendto, sendmsg, read, recv, "
+                + "recvfrom, recvmsg, ioctl, shutdown, close, fcntl, setsockopt, getsockopt)"),
         };
     }
 
@@ -353,7 +355,10 @@ internal sealed partial class ScriptExecution
         int fd = Fd(line, call);
         long count = Int(line, call.Arguments[2], "the byte count");
         if (count is < 0 or > 64 * 1024 * 1024) throw Fail(line, $"write of {count} bytes is not supported (0 to 64 MiB)");
-        if (arguments > 3 && Int(line, call.Arguments[3], "the flags") != 0) throw Fail(line, $"{call.Name} flags other than 0 are not supported");
+        long flags = arguments > 3 ? Int(line, call.Arguments[3], "the flags") : 0;
+        if ((flags & ~(MSG_EOR | MSG_DONTWAIT | MSG_NOSIGNAL)) != 0) throw Fail(line, $"{call.Name} flags other than MSG_EOR, MSG_DONTWAIT and MSG_NOSIGNAL are not supported");
+        UserTcpSendFlags sendFlags = (flags & MSG_EOR) != 0 ? UserTcpSendFlags.EndOfRecord : UserTcpSendFlags.None;
+        bool dontWait = (flags & MSG_DONTWAIT) != 0;
         // A NULL buffer faults when the kernel copies from it: EFAULT, and nothing is queued.
         bool faults = IsNull(call.Arguments[1]) && count > 0;
         // Like packetdrill, the data is zeros unless the script gives a string.
@@ -366,12 +371,12 @@ internal sealed partial class ScriptExecution
             if (waiting is ValueTask pending) return Finished(pending, count);
             if (socket.Connection is not { } connection) return Outcome.Error(EPIPE);
             if (faults) return Outcome.Error(EFAULT);
-            if (socket.NonBlocking || count == 0)
+            if (socket.NonBlocking || dontWait || count == 0)
             {
-                int sent = connection.Send(data, out SocketError error);
+                int sent = connection.Send(data, sendFlags, out SocketError error);
                 return error == SocketError.Success ? Outcome.Ok(sent) : Failed(error);
             }
-            ValueTask write = connection.WriteAsync(data); // a blocking write returns once all of it is queued
+            ValueTask write = connection.WriteAsync(data, sendFlags); // a blocking write returns once all of it is queued
             waiting = write;
             return Finished(write, count);
         };

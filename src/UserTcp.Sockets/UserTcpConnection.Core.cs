@@ -13,6 +13,8 @@ public sealed partial class UserTcpConnection
     // Where the pending read copies to, and what the pending write has still to queue. Guarded by the engine lock.
     private Memory<byte> _readBuffer;
     private ReadOnlyMemory<byte> _writeRest;
+    // The pending write ends a record (MSG_EOR).
+    private bool _writeEndsRecord;
     // Waits for a state (connected, flushed, lingering close), rare enough to allocate. Guarded by the engine lock.
     private List<StateWait>? _stateWaits;
     // The connection's failure was returned once (Linux's sock_error clears sk_err). Guarded by the engine lock.
@@ -69,7 +71,7 @@ public sealed partial class UserTcpConnection
     }
 
     /// <summary>A write without waiting: bytes queued, or -1 with <paramref name="error"/> WouldBlock (no room yet, or still opening) or the failure.</summary>
-    private int SendCore(ReadOnlySpan<byte> data, out SocketError error)
+    private int SendCore(ReadOnlySpan<byte> data, out SocketError error, bool endOfRecord = false)
     {
         error = TakePendingError();
         if (error != SocketError.Success) return -1;
@@ -88,7 +90,7 @@ public sealed partial class UserTcpConnection
         int accepted;
         try
         {
-            accepted = _tcb.Send(data);
+            accepted = _tcb.Send(data, endOfRecord);
         }
         catch (TcpException e)
         {
@@ -129,7 +131,7 @@ public sealed partial class UserTcpConnection
         {
             while (!_writeRest.IsEmpty)
             {
-                int n = SendCore(_writeRest.Span, out SocketError error);
+                int n = SendCore(_writeRest.Span, out SocketError error, _writeEndsRecord);
                 if (n > 0)
                 {
                     _writeRest = _writeRest[n..];

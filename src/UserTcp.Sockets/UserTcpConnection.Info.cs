@@ -11,6 +11,9 @@ public sealed partial class UserTcpConnection
     /// <summary>FIONREAD / SIOCINQ: bytes a read would return now (as <see cref="System.Net.Sockets.Socket.Available"/>; the peer's FIN is not a byte).</summary>
     public int Available => Read(static tcb => tcb.BytesToRead);
 
+    /// <summary>The peer's FIN has arrived: once <see cref="Available"/> is read, reads return end-of-stream.</summary>
+    public bool FinReceived => Read(static tcb => tcb.FinReceived);
+
     /// <summary>SIOCOUTQ: bytes written and not yet acknowledged by the peer, sent or not.</summary>
     public int BytesNotAcknowledged => Read(static tcb => tcb.BytesUnacknowledged);
 

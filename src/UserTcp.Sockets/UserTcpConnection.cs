@@ -94,6 +94,13 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         set => Change(UserTcpConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout)), static (tcb, linger2) => tcb.FinWait2Timeout = UserTcpConnectionOptions.ClampFinWait2Timeout(linger2));
     }
 
+    /// <summary>TCP_USER_TIMEOUT: how long sent data may go unacknowledged before the connection times out; null: the retry counts alone.</summary>
+    public TimeSpan? UserTimeout
+    {
+        get => _tcb.UserTimeout;
+        set => Change<TimeSpan?>(value is null ? null : UserTcpConnectionOptions.CheckUserTimeout(value.Value, nameof(UserTimeout)), static (tcb, timeout) => tcb.UserTimeout = timeout);
+    }
+
     /// <summary>
     /// TCP_CONGESTION: the congestion-control algorithm. It may change at any time, as on Linux; the new one starts
     /// from the current congestion window and slow-start threshold.
@@ -168,14 +175,19 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>Queues all of <paramref name="data"/> for sending, waiting for send-buffer room as needed.</summary>
     /// <exception cref="SocketException">Shut down for sending (<see cref="SocketError.Shutdown"/>), reset, or timed out.</exception>
     /// <exception cref="InvalidOperationException">Another write is pending.</exception>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        WriteAsync(data, UserTcpSendFlags.None, cancellationToken);
+
+    /// <summary>Queues all of <paramref name="data"/> as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> does, with <paramref name="flags"/> (MSG_EOR).</summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, CancellationToken cancellationToken = default)
     {
         if (data.IsEmpty) return default;
+        bool endOfRecord = (flags & UserTcpSendFlags.EndOfRecord) != 0;
         _stack.Enter();
         try
         {
             if (_stack.DeviceFailedError() is IOException failed) return ValueTask.FromException(failed); // nothing can leave
-            int sent = SendCore(data.Span, out SocketError error);
+            int sent = SendCore(data.Span, out SocketError error, endOfRecord);
             if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(new SocketException((int)error));
             if (sent > 0) data = data[sent..];
             if (data.IsEmpty) return default;
@@ -183,6 +195,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             _write ??= new UserOperation<int>(_stack.Gate);
             ValueTask pending = _write.StartVoid(cancellationToken);
             _writeRest = data;
+            _writeEndsRecord = endOfRecord;
             return pending;
         }
         finally
@@ -218,7 +231,10 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <see cref="SocketError.Success"/>; 0 and <see cref="SocketError.WouldBlock"/> when nothing fits (or the connection is
     /// still opening); 0 and the error when it cannot send (<see cref="SocketError.Shutdown"/> after a shutdown or close).
     /// </summary>
-    public int Send(ReadOnlySpan<byte> data, out SocketError error)
+    public int Send(ReadOnlySpan<byte> data, out SocketError error) => Send(data, UserTcpSendFlags.None, out error);
+
+    /// <summary>A non-blocking write as <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/>, with <paramref name="flags"/> (MSG_EOR: only when all of it fits).</summary>
+    public int Send(ReadOnlySpan<byte> data, UserTcpSendFlags flags, out SocketError error)
     {
         _stack.Enter();
         try
@@ -228,7 +244,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
                 error = SocketError.NetworkDown; // the device failed: nothing can leave
                 return 0;
             }
-            int sent = SendCore(data, out error);
+            int sent = SendCore(data, out error, (flags & UserTcpSendFlags.EndOfRecord) != 0);
             return Math.Max(sent, 0);
         }
         finally

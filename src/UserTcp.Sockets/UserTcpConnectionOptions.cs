@@ -71,6 +71,13 @@ public sealed record UserTcpConnectionOptions
         init => field = value is null ? null : CheckLinger(value.Value, nameof(Linger));
     }
 
+    /// <summary>TCP_USER_TIMEOUT: how long sent data may go unacknowledged before the connection times out (<see cref="TcpConfig.UserTimeout"/>).</summary>
+    public TimeSpan? UserTimeout
+    {
+        get;
+        init => field = value is null ? null : CheckUserTimeout(value.Value, nameof(UserTimeout));
+    }
+
     /// <summary>The smallest and largest TCP_MAXSEG Linux accepts (TCP_MIN_MSS, MAX_TCP_WINDOW).</summary>
     public const int MinMaxSegmentSize = 88, MaxMaxSegmentSize = 32767;
 
@@ -113,7 +120,11 @@ public sealed record UserTcpConnectionOptions
         FinWait2Timeout = FinWait2Timeout is TimeSpan linger2 ? ClampFinWait2Timeout(linger2) : config.FinWait2Timeout,
         CongestionControl = CongestionControl ?? config.CongestionControl,
         Mss = MaxSegmentSize is int cap && cap < config.Mss ? (ushort)cap : config.Mss,
+        UserTimeout = UserTimeout ?? config.UserTimeout,
     };
+
+    internal static TimeSpan CheckUserTimeout(TimeSpan value, string name) =>
+        value > TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(name, value, "a user timeout must be positive (null keeps the stack's)");
 
     internal static int CheckBufferSize(int value, string name) =>
         value >= 1 ? value : throw new ArgumentOutOfRangeException(name, value, "a buffer needs at least one byte");

@@ -174,6 +174,7 @@ public sealed class UserTcpListener : IDisposable
         if (now.KeepAliveCount != _listenOptions.KeepAliveCount && now.KeepAliveCount is int count) tcb.KeepAliveCount = count;
         if (now.FinWait2Timeout != _listenOptions.FinWait2Timeout && now.FinWait2Timeout is TimeSpan linger2) tcb.FinWait2Timeout = UserTcpConnectionOptions.ClampFinWait2Timeout(linger2);
         if (now.KeepAlive != _listenOptions.KeepAlive && now.KeepAlive is bool keepAlive && tcb.KeepAlive != keepAlive) tcb.KeepAlive = keepAlive;
+        if (now.UserTimeout != _listenOptions.UserTimeout) tcb.UserTimeout = now.UserTimeout ?? _listener.ConnectionConfig.UserTimeout;
         if (now.CongestionControl != _listenOptions.CongestionControl && now.CongestionControl is CongestionControlAlgorithm algorithm) tcb.CongestionControl = algorithm;
         return true;
     }

@@ -302,10 +302,13 @@ public sealed partial class TcpConnection
 
         if (!payload.IsEmpty)
         {
-            // RFC 2525 §2.17 / Linux: data for an application that has closed is answered with RST.
-            if (IsOrphaned && State is TcpState.FinWait1 or TcpState.FinWait2)
+            // RFC 2525 §2.17 / Linux: data for a receive side that is closed (close(), or SHUT_RD after our FIN) is answered with RST.
+            if (_receiver.IsShutdown && State is TcpState.FinWait1 or TcpState.FinWait2)
             {
-                ResetAndClose(TcpError.ConnectionAborted, TcpCause.DataAfterClose);
+                // The RST answers the segment (<SEQ=SEG.ACK><CTL=RST>, Linux tcp_v4_send_reset); an application still
+                // holding the socket reads ECONNRESET, as Linux's tcp_reset gives it.
+                _engine.QueueReset(Id, seg.AcknowledgmentNumber, default, TcpFlags.Rst);
+                EnterClosed(IsOrphaned ? TcpError.ConnectionAborted : TcpError.ConnectionReset, TcpCause.DataAfterClose);
                 return;
             }
             _receiver.Take(now, seq, payload, seg.Payload.Length, SendMss);

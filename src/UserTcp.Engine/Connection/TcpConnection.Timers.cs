@@ -36,6 +36,9 @@ public sealed partial class TcpConnection
             case TcpTimer.KeepAlive:
                 OnKeepAliveTimeout(now);
                 break;
+            case TcpTimer.UserTimeout:
+                if (UserTimeoutExpired(now)) EnterClosed(TimeoutError, TcpCause.UserTimeoutExpired);
+                break;
             case TcpTimer.CloseWait:
                 // Opt-in (TcpConfig.CloseWaitTimeout): the application has left CLOSE-WAIT idle; close as it would have.
                 if (State == TcpState.CloseWait && !IsOrphaned) Close(TcpCause.CloseWaitIdle);
@@ -56,23 +59,64 @@ public sealed partial class TcpConnection
         _ => IsOrphaned ? _config.OrphanRetries : _config.DataRetries,
     };
 
+    /// <summary>
+    /// TCP_USER_TIMEOUT: with it, retransmissions and zero-window probes give up once the oldest unacknowledged
+    /// segment (or the first probe) is this old, not after a retry count (Linux retransmits_timed_out, tcp_probe_timer;
+    /// an orphan keeps tcp_orphan_retries as well). Null: the retry limits alone.
+    /// </summary>
+    public TimeSpan? UserTimeout
+    {
+        get;
+        set
+        {
+            field = value;
+            ArmUserTimeout();
+        }
+    }
+
+    /// <summary>The retry limit when TCP_USER_TIMEOUT decides instead: only an orphan's remains.</summary>
+    private int RetryLimitUnderUserTimeout => UserTimeout is null || IsOrphaned ? RetryLimit : int.MaxValue;
+
+    private bool UserTimeoutExpired(TimeSpan now) => UserTimeout is TimeSpan limit
+        && (_sender.Retries > 0 && now - _sender.StallStart >= limit || _sender.PersistProbes > 0 && now - _sender.PersistStart >= limit);
+
+    /// <summary>While a stall lasts, the user timeout fires at its end (Linux clamps the RTO and probe timer to it).</summary>
+    private void ArmUserTimeout()
+    {
+        if (UserTimeout is not TimeSpan limit) return;
+        if (_sender.Retries > 0) Timers.Arm(TcpTimer.UserTimeout, _sender.StallStart + limit);
+        else if (_sender.PersistProbes > 0) Timers.Arm(TcpTimer.UserTimeout, _sender.PersistStart + limit);
+    }
+
     private void OnRetransmissionTimeout(TimeSpan now)
     {
         bool synchronizing = State is TcpState.SynSent or TcpState.SynReceived;
-        if (!_sender.OnRetransmissionTimeout(now, RetryLimit, synchronizing))
+        if (UserTimeoutExpired(now))
+        {
+            EnterClosed(TimeoutError, TcpCause.UserTimeoutExpired);
+            return;
+        }
+        if (!_sender.OnRetransmissionTimeout(now, RetryLimitUnderUserTimeout, synchronizing))
         {
             EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
         _engine.Counters.RetransmissionTimeouts++;
+        ArmUserTimeout();
         if (synchronizing) _synDue = true; // the SYN (or SYN-ACK) goes again
         _engine.MarkPending(this);
     }
 
     private void OnPersistTimeout(TimeSpan now)
     {
-        if (_sender.TakePersistProbe(now, RetryLimit, out bool gaveUp))
+        if (UserTimeoutExpired(now))
         {
+            EnterClosed(TimeoutError, TcpCause.UserTimeoutExpired);
+            return;
+        }
+        if (_sender.TakePersistProbe(now, RetryLimitUnderUserTimeout, out bool gaveUp))
+        {
+            ArmUserTimeout();
             // A zero-window probe as Linux sends it: an old sequence number (SND.UNA - 1) and no data, so the peer
             // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
             SendControl(now, SndUna - 1, TcpFlags.Ack);
@@ -98,7 +142,8 @@ public sealed partial class TcpConnection
             ArmKeepAlive(now);
             return;
         }
-        if (_keepAliveProbes >= KeepAliveCount)
+        // With TCP_USER_TIMEOUT, keepalive gives up once probes are out and nothing arrived for that long (Linux tcp_keepalive_timer).
+        if (UserTimeout is TimeSpan limit ? _keepAliveProbes > 0 && now - _lastActivity >= limit : _keepAliveProbes >= KeepAliveCount)
         {
             // Linux resets the connection when keepalive gives up (tcp_keepalive_timer sends an active reset).
             ResetAndClose(TimeoutError, TcpCause.KeepAliveTimeout);

@@ -67,6 +67,7 @@ public sealed partial class TcpConnection
         KeepAliveCount = config.KeepAliveCount;
         FinWait2Timeout = config.FinWait2Timeout;
         KeepAlive = config.KeepAlive;
+        UserTimeout = config.UserTimeout;
     }
 
     /// <summary>The connection's local and remote endpoints, its identity in the engine.</summary>
@@ -259,14 +260,19 @@ public sealed partial class TcpConnection
 
     // ───────────────────────────── user calls (RFC 9293 §3.10.1–3.10.6) ─────────────────────────────
 
-    /// <summary>Queues bytes for sending; returns how many fit in the send buffer (0 when it is full).</summary>
+    /// <summary>
+    /// Queues bytes for sending; returns how many fit in the send buffer (0 when it is full). With
+    /// <paramref name="endOfRecord"/> (MSG_EOR) and all of them queued, they end a record: no segment carries them
+    /// together with later data.
+    /// </summary>
     /// <exception cref="TcpException">The connection cannot send: shut down, failed or not open.</exception>
-    public int Send(ReadOnlySpan<byte> data)
+    public int Send(ReadOnlySpan<byte> data, bool endOfRecord = false)
     {
         if (Error != TcpError.None) throw new TcpException(Error, $"send on {Id}: {Error}");
         if (IsSendShutdown) throw new TcpException(TcpError.Shutdown, $"send on {Id} after its send side was shut down");
         if (State is TcpState.Closed or TcpState.Listen) throw new TcpException(TcpError.NotConnected, $"send on {Id} in {State.ToRfcName()}");
         int accepted = _sender.Buffer.Write(data);
+        if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
         if (accepted > 0) _engine.MarkPending(this);
         if (accepted > 0 && Timers.IsArmed(TcpTimer.CloseWait)) ArmCloseWaitIdle(_engine.Now);
         return accepted;
@@ -293,9 +299,9 @@ public sealed partial class TcpConnection
     }
 
     /// <summary>
-    /// Send: queue a FIN after the buffered data (half-close; receiving goes on). Receive: reads end at once and
-    /// later data is acknowledged and discarded, as BSD does for SHUT_RD. (Deviation: Linux keeps queueing it and
-    /// read() still returns what was queued.)
+    /// Send: queue a FIN after the buffered data (half-close; receiving goes on). Receive: as Linux's SHUT_RD, data
+    /// queued or still arriving stays readable and reads end (0) once the buffer is empty; in FIN-WAIT-1/2 new data
+    /// then resets the connection (RFC 1122 §4.2.2.13's rule for a closed receive side, Linux tcp_rcv_state_process).
     /// </summary>
     public void Shutdown(ShutdownDirection how)
     {

@@ -68,6 +68,8 @@ public enum TcpCause : byte
     CloseWaitIdle,
     /// <summary>Keepalive probes went unanswered (Linux then resets).</summary>
     KeepAliveTimeout,
+    /// <summary>Data (or probes) went unacknowledged for longer than the connection's TCP_USER_TIMEOUT (RFC 9293 §3.8.3's USER TIMEOUT).</summary>
+    UserTimeoutExpired,
 
     // ── Dropped segments ──
     /// <summary>The packet did not parse (the event's WireError says why).</summary>
@@ -154,7 +156,7 @@ public static class TcpCauseExtensions
         TcpCause.None => CauseOrigin.None,
         >= TcpCause.Connect and <= TcpCause.ListenerClosed => CauseOrigin.Application,
         >= TcpCause.SynInListen and <= TcpCause.DataAfterClose => CauseOrigin.Segment,
-        >= TcpCause.TimeWaitExpired and <= TcpCause.KeepAliveTimeout => CauseOrigin.Timer,
+        >= TcpCause.TimeWaitExpired and <= TcpCause.UserTimeoutExpired => CauseOrigin.Timer,
         TcpCause.RetransmissionTimeout or TcpCause.TailLossProbe => CauseOrigin.Timer,
         _ => CauseOrigin.Segment,
     };
@@ -190,6 +192,7 @@ public static class TcpCauseExtensions
         TcpCause.ZeroWindowProbesUnanswered => "zero-window probes unanswered",
         TcpCause.CloseWaitIdle => "CLOSE-WAIT idle: closed for the application (CloseWaitTimeout)",
         TcpCause.KeepAliveTimeout => "keepalive probes unanswered",
+        TcpCause.UserTimeoutExpired => "unacknowledged for longer than the user timeout (TCP_USER_TIMEOUT)",
         TcpCause.Malformed => "malformed packet",
         TcpCause.NoConnection => "no connection or listener; RST sent unless it was a RST",
         TcpCause.ListenNotSyn => "LISTEN: neither SYN, ACK nor RST",

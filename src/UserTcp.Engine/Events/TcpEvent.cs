@@ -48,6 +48,8 @@ public enum TcpTimer : byte
     ReorderTimeout,
     /// <summary>Opt-in (<see cref="TcpConfig.CloseWaitTimeout"/>): how long CLOSE-WAIT may sit without the application closing or writing.</summary>
     CloseWait,
+    /// <summary>TCP_USER_TIMEOUT (RFC 9293 §3.8.3's USER TIMEOUT): the moment unacknowledged data or probes have waited too long.</summary>
+    UserTimeout,
 }
 
 /// <summary>The header fields of a segment, for events and traces.</summary>

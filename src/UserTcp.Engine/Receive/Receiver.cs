@@ -218,9 +218,6 @@ internal sealed class Receiver
     {
         RcvNxt += count;
         _sackBlocks.Forget(RcvNxt);
-        // After Shutdown(Receive) bytes are acknowledged and dropped (BSD's SHUT_RD). They passed through the buffer all
-        // the same, so the out-of-order data held behind them stays at its place.
-        if (IsShutdown) _buffer.Discard(_buffer.Count);
     }
 
     /// <summary>
@@ -319,12 +316,8 @@ internal sealed class Receiver
     /// </summary>
     public bool WindowUpdateWorthSending => !FinReceived && RcvNxt + (int)(ProspectiveField() << WindowShift) > _advertisedRight;
 
-    public void ShutdownReceive()
-    {
-        if (IsShutdown) return;
-        IsShutdown = true;
-        _buffer.Discard(_buffer.Count);
-    }
+    /// <summary>SHUT_RD as Linux's RCV_SHUTDOWN: what is queued, and what still arrives, stays readable; reads end once it is read.</summary>
+    public void ShutdownReceive() => IsShutdown = true;
 
     public void Clear()
     {
@@ -350,7 +343,7 @@ internal sealed class Receiver
     {
         // Held out-of-order bytes count against the window, as in Linux (they are in sk_rmem_alloc): the right edge does
         // not grow while they wait, although they already sit at their place inside the free space.
-        long free = IsShutdown ? _buffer.Capacity : Math.Max(0, _buffer.Free - _outOfOrder.Count);
+        long free = Math.Max(0, _buffer.Free - _outOfOrder.Count);
         long current = Math.Max(0, _advertisedRight - RcvNxt);
         long threshold = Math.Min(_buffer.Capacity / 2, _config.Mss);
         long offer = free - current >= threshold ? free : current;

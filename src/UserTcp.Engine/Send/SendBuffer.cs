@@ -37,6 +37,26 @@ internal sealed class SendBuffer
         _bytes.Discard(_bytes.Count);
     }
 
+    // MSG_EOR: where records end, oldest first; new data is never coalesced across one (Linux's skb eor mark).
+    private Queue<SeqNumber>? _recordEnds;
+    private SeqNumber _lastRecordEnd;
+
+    /// <summary>MSG_EOR: the data queued so far ends a record; the segment that carries its last byte carries no later data.</summary>
+    public void EndRecord()
+    {
+        if (_recordEnds is { Count: > 0 } && _lastRecordEnd == End) return;
+        (_recordEnds ??= new Queue<SeqNumber>()).Enqueue(End);
+        _lastRecordEnd = End;
+    }
+
+    /// <summary>The first record end beyond <paramref name="sent"/> (ends at or below it are forgotten); null when none.</summary>
+    public SeqNumber? NextRecordEnd(SeqNumber sent)
+    {
+        if (_recordEnds is not { } ends) return null;
+        while (ends.Count > 0 && ends.Peek() <= sent) ends.Dequeue();
+        return ends.Count > 0 ? ends.Peek() : null;
+    }
+
     /// <summary>The peer acknowledged up to <paramref name="ack"/>: those bytes are gone.</summary>
     public void AcknowledgeUpTo(SeqNumber ack)
     {

@@ -54,7 +54,10 @@ internal sealed partial class Sender
         _forceRetransmission = false;
 
         SeqNumber dataEnd = Buffer.End;
-        int available = Math.Max(0, dataEnd - SndMax);
+        // MSG_EOR: new data stops at the end of its record, which goes at once like any segment followed by more data.
+        SeqNumber? recordEnd = Buffer.NextRecordEnd(SndMax);
+        bool endsRecord = recordEnd is SeqNumber r && r < dataEnd;
+        int available = Math.Max(0, (endsRecord ? recordEnd!.Value : dataEnd) - SndMax);
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (available > 0)
         {
@@ -62,9 +65,9 @@ internal sealed partial class Sender
             int segmentSize = Math.Max(1, Mss - sackOptionBytes);
             int length = (int)Math.Min(Math.Min(available, segmentSize), Math.Min(peerRoom, cwndRoom));
             _cwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);
-            if (length > 0 && MaySend(length, available, segmentSize))
+            if (length > 0 && (MaySend(length, available, segmentSize) || endsRecord && length == available))
             {
-                next = NewData(length);
+                next = NewData(length, recordEnd);
                 // Linux forces PSH on every multi-segment (GSO) packet it sends (tcp_transmit_skb), which reaches the
                 // wire on its last segment: so the last segment of a burst of new data carries PSH too.
                 if (_burstSegments > 0 && !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize)) next = next with { Push = true };
@@ -106,11 +109,13 @@ internal sealed partial class Sender
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK.</summary>
     public bool NoDelay { get; set; }
 
-    private Transmission NewData(int length)
+    private Transmission NewData(int length, SeqNumber? recordEnd = null)
     {
         SeqNumber dataEnd = Buffer.End;
         bool reachesEnd = SndMax + length == dataEnd;
-        return new Transmission(SndMax, length, Fin: Buffer.FinQueued && reachesEnd, Push: reachesEnd, TcpCause.None, Probe: false);
+        // The last segment of a record is pushed, as Linux's tcp_push marks the tail of every sendmsg.
+        bool push = reachesEnd || SndMax + length == recordEnd;
+        return new Transmission(SndMax, length, Fin: Buffer.FinQueued && reachesEnd, Push: push, TcpCause.None, Probe: false);
     }
 
     private static Transmission Resend(in SentSegment segment, TcpCause cause, bool probe)
@@ -214,6 +219,7 @@ internal sealed partial class Sender
             gaveUp = true;
             return false;
         }
+        if (_persistProbes == 0) PersistStart = now;
         _persistProbes++;
         _persistBackoff++;
         _timers.Arm(TcpTimer.Persist, now + PersistInterval);
@@ -222,6 +228,8 @@ internal sealed partial class Sender
 
     /// <summary>Zero-window probes sent since the peer last answered.</summary>
     public int PersistProbes => _persistProbes;
+    /// <summary>When the first of those probes went (valid while <see cref="PersistProbes"/> &gt; 0; Linux icsk_probes_tstamp).</summary>
+    public TimeSpan PersistStart { get; private set; }
 
     /// <summary>Any acceptable ACK shows the peer is alive: unanswered probes count from zero again.</summary>
     public void OnPeerAlive() => _persistProbes = 0;

@@ -32,6 +32,8 @@ internal sealed partial class Sender
     private bool _probeDue;
 
     public bool InRecovery => _inRecovery;
+    /// <summary>When the stall the retransmission timeouts are in began (valid while <see cref="Retries"/> &gt; 0).</summary>
+    public TimeSpan StallStart { get; private set; }
     /// <summary>Duplicate ACKs since the last cumulative ACK (RFC 5681; with SACK, ACKs that SACK new data, RFC 6675).</summary>
     public int DuplicateAcks => _dupAcks;
 
@@ -225,6 +227,8 @@ internal sealed partial class Sender
     public bool OnRetransmissionTimeout(TimeSpan now, int retryLimit, bool synchronizing)
     {
         if (Retries >= retryLimit) return false;
+        // The stall starts when the oldest unacknowledged segment was sent (Linux retrans_stamp; TCP_USER_TIMEOUT counts from it).
+        if (Retries == 0) StallStart = _queue.Count > 0 ? _queue[0].SentAt : now - Rto.Rto;
         Retries++;
         Timeouts++;
         Rto.BackOff();

@@ -7,12 +7,12 @@ namespace UserTcp.Engine;
 /// </summary>
 internal sealed class ConnectionTimers : TimedEntry
 {
-    private const int Count = (int)TcpTimer.CloseWait + 1;
+    private const int Count = (int)TcpTimer.UserTimeout + 1;
 
     // The order in which due timers fire: the ones that end the connection first, the ACK-related last.
     private static readonly TcpTimer[] FiringOrder =
     [
-        TcpTimer.TimeWait, TcpTimer.FinWait2, TcpTimer.Retransmission, TcpTimer.ReorderTimeout, TcpTimer.LossProbe,
+        TcpTimer.TimeWait, TcpTimer.FinWait2, TcpTimer.UserTimeout, TcpTimer.Retransmission, TcpTimer.ReorderTimeout, TcpTimer.LossProbe,
         TcpTimer.Persist, TcpTimer.DelayedAck, TcpTimer.KeepAlive, TcpTimer.CloseWait,
     ];
 
