@@ -30,6 +30,19 @@ if [ -n "$leaked" ]; then
   status=1
 fi
 
+# Conformance (tools/conformance, docs/conformance.md): every upstream packetdrill or gVisor script that passed at the
+# last recorded run (tools/conformance/baseline.tsv) must still pass. The checkouts are only read; they come from
+# USERTCP_PACKETDRILL and USERTCP_GVISOR, else this machine's /work/corpora. Under CI=true they must exist.
+packetdrill="${USERTCP_PACKETDRILL:-/work/corpora/packetdrill}" gvisor="${USERTCP_GVISOR:-/work/corpora/gvisor}"
+if [ -d "$packetdrill/gtests/net/tcp" ] && [ -d "$gvisor/test/packetdrill" ]; then
+  bash tools/conformance/check.sh --packetdrill "$packetdrill" --gvisor "$gvisor" || status=1
+elif [ "${CI:-}" = "true" ]; then
+  echo "error: conformance check: no packetdrill and gVisor checkouts at $packetdrill and $gvisor (set USERTCP_PACKETDRILL and USERTCP_GVISOR)" >&2
+  status=1
+else
+  echo "conformance check skipped: no checkouts at $packetdrill and $gvisor (set USERTCP_PACKETDRILL and USERTCP_GVISOR)"
+fi
+
 # dotnet test prints one "Passed!/Failed!  - Failed: F, Passed: P, Skipped: S, Total: T" line per project.
 summary=$(grep -E '^(Passed|Failed)! +- ' "$log" | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\2 \1 \3/' \
   | awk '{p+=$1; f+=$2; s+=$3; n++} END {if (n == 0) print "none"; else printf "%d passed, %d failed, %d skipped\n", p, f, s}')

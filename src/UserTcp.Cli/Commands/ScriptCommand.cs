@@ -8,14 +8,18 @@ internal static class ScriptCommand
 {
     public static Command Create()
     {
-        var file = new Argument<FileInfo>("FILE.pkt")
+        var file = new Argument<FileInfo[]>("FILE.pkt")
         {
-            Description = "The script: packetdrill syntax, < for segments the script sends, > for segments UserTcp must send",
+            Description = "The script: packetdrill syntax, < for segments the script sends, > for segments UserTcp must send. "
+                + "Several run one after the other, each line of output starting with the script's path as given",
+            Arity = ArgumentArity.OneOrMore,
         };
         file.Validators.Add(result =>
         {
-            FileInfo? info = result.GetValueOrDefault<FileInfo>();
-            if (info is not null && !info.Exists) result.AddError($"no script at '{info.FullName}'");
+            foreach (FileInfo info in result.GetValueOrDefault<FileInfo[]>() ?? [])
+            {
+                if (!info.Exists) result.AddError($"no script at '{info.FullName}'");
+            }
         });
         var verbose = new Option<bool>("--verbose", "-v")
         {
@@ -55,7 +59,18 @@ internal static class ScriptCommand
         return command;
     }
 
-    private static int Run(FileInfo file, bool verbose, bool relaxed, string[] defines)
+    /// <summary>Runs each script; exit 1 when any failed. One script's lines start with its name, several scripts' with their paths.</summary>
+    private static int Run(FileInfo[] files, bool verbose, bool relaxed, string[] defines)
+    {
+        int failed = 0;
+        foreach (FileInfo file in files)
+        {
+            if (Run(file, files.Length == 1 ? file.Name : file.ToString(), verbose, relaxed, defines) != 0) failed++;
+        }
+        return failed == 0 ? 0 : 1;
+    }
+
+    private static int Run(FileInfo file, string name, bool verbose, bool relaxed, string[] defines)
     {
         var options = new ScriptRunOptions
         {
@@ -64,13 +79,13 @@ internal static class ScriptCommand
             Trace = verbose ? line => Console.Out.WriteLine(line) : null,
         };
         ScriptResult result = ScriptRunner.RunFile(file.FullName, options);
-        foreach (string notice in result.Notices) Console.Error.WriteLine($"{file.Name}: notice: {notice}");
+        foreach (string notice in result.Notices) Console.Error.WriteLine($"{name}: notice: {notice}");
         if (result.Failure is { } failure)
         {
-            Console.Error.WriteLine($"{file.Name}: {failure}");
+            Console.Error.WriteLine($"{name}: {failure}");
             return 1;
         }
-        Console.Out.WriteLine($"{file.Name}: pass ({EventTime.Seconds(result.EndTime)} s of script time)");
+        Console.Out.WriteLine($"{name}: pass ({EventTime.Seconds(result.EndTime)} s of script time)");
         return 0;
     }
 }
