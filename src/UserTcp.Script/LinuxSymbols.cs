@@ -21,6 +21,8 @@ internal static class LinuxSymbols
     public const int TCP_LINGER2 = 8;
     public const int TCP_MAXSEG = 2;
     public const int TCP_USER_TIMEOUT = 18;
+    public const int TCP_CORK = 3;
+    public const int MSG_MORE = 0x8000;
     public const int TCP_INQ = 36;
     public const int TCP_CM_INQ = TCP_INQ;
     public const int MSG_DONTWAIT = 0x40;
@@ -56,7 +58,7 @@ internal static class LinuxSymbols
         ["SO_REUSEPORT"] = 15,
         ["TCP_NODELAY"] = TCP_NODELAY,
         ["TCP_MAXSEG"] = TCP_MAXSEG,
-        ["TCP_CORK"] = 3,
+        ["TCP_CORK"] = TCP_CORK,
         ["TCP_KEEPIDLE"] = TCP_KEEPIDLE,
         ["TCP_KEEPINTVL"] = TCP_KEEPINTVL,
         ["TCP_KEEPCNT"] = TCP_KEEPCNT,
@@ -169,7 +171,7 @@ internal static class LinuxSymbols
         ["MSG_WAITALL"] = 0x100,
         ["MSG_ERRQUEUE"] = 0x2000,
         ["MSG_NOSIGNAL"] = MSG_NOSIGNAL,
-        ["MSG_MORE"] = 0x8000,
+        ["MSG_MORE"] = MSG_MORE,
         ["MSG_ZEROCOPY"] = 0x4000000,
         ["MSG_FASTOPEN"] = 0x20000000,
         ["F_GETFD"] = 1,

@@ -56,6 +56,12 @@ internal sealed partial class ScriptExecution
                 socket.ReuseAddress = value != 0; // bind()'s, kept with the descriptor
                 return Outcome.Ok(0);
             }
+            if (level == IPPROTO_TCP && name == TCP_CORK)
+            {
+                if (socket.Connection is not { } corked) throw Fail(line, "TCP_CORK before connect() or on a listener is not supported: set it on the connection");
+                corked.Corked = value != 0;
+                return Outcome.Ok(0);
+            }
             if (level == IPPROTO_TCP && name == TCP_INQ)
             {
                 if (value is not (0 or 1)) return Outcome.Error(EINVAL); // tcp_setsockopt: only 0 or 1
@@ -189,6 +195,9 @@ internal sealed partial class ScriptExecution
                 case (IPPROTO_TCP, TCP_INQ):
                     actual = socket.ReceiveQueueHint ? 1 : 0;
                     break;
+                case (IPPROTO_TCP, TCP_CORK):
+                    actual = c?.Corked == true ? 1 : 0;
+                    break;
                 case (SOL_SOCKET, SO_KEEPALIVE):
                     actual = (c?.KeepAlive ?? options.KeepAlive ?? _config.KeepAlive) ? 1 : 0;
                     break;
@@ -277,13 +286,13 @@ internal sealed partial class ScriptExecution
         {
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
-            (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
+            (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
             _ => false,
         };
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
+                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
         }
         return (level, name);
     }

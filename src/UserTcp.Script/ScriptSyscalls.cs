@@ -356,8 +356,8 @@ internal sealed partial class ScriptExecution
         long count = Int(line, call.Arguments[2], "the byte count");
         if (count is < 0 or > 64 * 1024 * 1024) throw Fail(line, $"write of {count} bytes is not supported (0 to 64 MiB)");
         long flags = arguments > 3 ? Int(line, call.Arguments[3], "the flags") : 0;
-        if ((flags & ~(MSG_EOR | MSG_DONTWAIT | MSG_NOSIGNAL)) != 0) throw Fail(line, $"{call.Name} flags other than MSG_EOR, MSG_DONTWAIT and MSG_NOSIGNAL are not supported");
-        UserTcpSendFlags sendFlags = (flags & MSG_EOR) != 0 ? UserTcpSendFlags.EndOfRecord : UserTcpSendFlags.None;
+        if ((flags & ~(MSG_EOR | MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL)) != 0) throw Fail(line, $"{call.Name} flags other than MSG_EOR, MSG_MORE, MSG_DONTWAIT and MSG_NOSIGNAL are not supported");
+        UserTcpSendFlags sendFlags = ((flags & MSG_EOR) != 0 ? UserTcpSendFlags.EndOfRecord : 0) | ((flags & MSG_MORE) != 0 ? UserTcpSendFlags.More : 0);
         bool dontWait = (flags & MSG_DONTWAIT) != 0;
         // A NULL buffer faults when the kernel copies from it: EFAULT, and nothing is queued.
         bool faults = IsNull(call.Arguments[1]) && count > 0;

@@ -13,8 +13,8 @@ public sealed partial class UserTcpConnection
     // Where the pending read copies to, and what the pending write has still to queue. Guarded by the engine lock.
     private Memory<byte> _readBuffer;
     private ReadOnlyMemory<byte> _writeRest;
-    // The pending write ends a record (MSG_EOR).
-    private bool _writeEndsRecord;
+    // The pending write's flags (MSG_EOR, MSG_MORE).
+    private UserTcpSendFlags _writeFlags;
     // Waits for a state (connected, flushed, lingering close), rare enough to allocate. Guarded by the engine lock.
     private List<StateWait>? _stateWaits;
     // The connection's failure was returned once (Linux's sock_error clears sk_err). Guarded by the engine lock.
@@ -71,7 +71,7 @@ public sealed partial class UserTcpConnection
     }
 
     /// <summary>A write without waiting: bytes queued, or -1 with <paramref name="error"/> WouldBlock (no room yet, or still opening) or the failure.</summary>
-    private int SendCore(ReadOnlySpan<byte> data, out SocketError error, bool endOfRecord = false)
+    private int SendCore(ReadOnlySpan<byte> data, out SocketError error, UserTcpSendFlags flags = UserTcpSendFlags.None)
     {
         error = TakePendingError();
         if (error != SocketError.Success) return -1;
@@ -90,7 +90,7 @@ public sealed partial class UserTcpConnection
         int accepted;
         try
         {
-            accepted = _tcb.Send(data, endOfRecord);
+            accepted = _tcb.Send(data, (flags & UserTcpSendFlags.EndOfRecord) != 0, (flags & UserTcpSendFlags.More) != 0);
         }
         catch (TcpException e)
         {
@@ -131,7 +131,7 @@ public sealed partial class UserTcpConnection
         {
             while (!_writeRest.IsEmpty)
             {
-                int n = SendCore(_writeRest.Span, out SocketError error, _writeEndsRecord);
+                int n = SendCore(_writeRest.Span, out SocketError error, _writeFlags);
                 if (n > 0)
                 {
                     _writeRest = _writeRest[n..];

@@ -94,6 +94,13 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         set => Change(UserTcpConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout)), static (tcb, linger2) => tcb.FinWait2Timeout = UserTcpConnectionOptions.ClampFinWait2Timeout(linger2));
     }
 
+    /// <summary>TCP_CORK: segments smaller than the MSS wait until it is cleared (then what is queued goes at once), or the FIN.</summary>
+    public bool Corked
+    {
+        get => _tcb.Corked;
+        set => Change(value, static (tcb, on) => tcb.Corked = on);
+    }
+
     /// <summary>TCP_USER_TIMEOUT: how long sent data may go unacknowledged before the connection times out; null: the retry counts alone.</summary>
     public TimeSpan? UserTimeout
     {
@@ -178,16 +185,15 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
         WriteAsync(data, UserTcpSendFlags.None, cancellationToken);
 
-    /// <summary>Queues all of <paramref name="data"/> as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> does, with <paramref name="flags"/> (MSG_EOR).</summary>
+    /// <summary>Queues all of <paramref name="data"/> as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> does, with <paramref name="flags"/> (MSG_EOR, MSG_MORE).</summary>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, CancellationToken cancellationToken = default)
     {
         if (data.IsEmpty) return default;
-        bool endOfRecord = (flags & UserTcpSendFlags.EndOfRecord) != 0;
         _stack.Enter();
         try
         {
             if (_stack.DeviceFailedError() is IOException failed) return ValueTask.FromException(failed); // nothing can leave
-            int sent = SendCore(data.Span, out SocketError error, endOfRecord);
+            int sent = SendCore(data.Span, out SocketError error, flags);
             if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(new SocketException((int)error));
             if (sent > 0) data = data[sent..];
             if (data.IsEmpty) return default;
@@ -195,7 +201,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             _write ??= new UserOperation<int>(_stack.Gate);
             ValueTask pending = _write.StartVoid(cancellationToken);
             _writeRest = data;
-            _writeEndsRecord = endOfRecord;
+            _writeFlags = flags;
             return pending;
         }
         finally
@@ -233,7 +239,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// </summary>
     public int Send(ReadOnlySpan<byte> data, out SocketError error) => Send(data, UserTcpSendFlags.None, out error);
 
-    /// <summary>A non-blocking write as <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/>, with <paramref name="flags"/> (MSG_EOR: only when all of it fits).</summary>
+    /// <summary>A non-blocking write as <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/>, with <paramref name="flags"/> (MSG_EOR: only when all of it fits; MSG_MORE).</summary>
     public int Send(ReadOnlySpan<byte> data, UserTcpSendFlags flags, out SocketError error)
     {
         _stack.Enter();
@@ -244,7 +250,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
                 error = SocketError.NetworkDown; // the device failed: nothing can leave
                 return 0;
             }
-            int sent = SendCore(data, out error, (flags & UserTcpSendFlags.EndOfRecord) != 0);
+            int sent = SendCore(data, out error, flags);
             return Math.Max(sent, 0);
         }
         finally

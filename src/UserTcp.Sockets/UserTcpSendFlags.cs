@@ -10,4 +10,9 @@ public enum UserTcpSendFlags
     /// later writes start a new segment (Linux: the skb is marked EOR and never coalesced, tcp(7)).
     /// </summary>
     EndOfRecord = 1,
+    /// <summary>
+    /// MSG_MORE: more data follows soon. A segment smaller than the MSS at the end of this write waits for the next
+    /// write (or <see cref="UserTcpConnection.NoDelay"/> set, or the FIN) instead of going now, and is not pushed.
+    /// </summary>
+    More = 2,
 }

@@ -167,7 +167,27 @@ public sealed partial class TcpConnection
     public bool NoDelay
     {
         get => _sender.NoDelay;
-        set => _sender.NoDelay = value;
+        set
+        {
+            _sender.NoDelay = value;
+            // Setting it pushes what is queued, past a cork or MSG_MORE (Linux do_tcp_setsockopt TCP_NODELAY).
+            if (value)
+            {
+                _sender.Push();
+                _engine.MarkPending(this);
+            }
+        }
+    }
+
+    /// <summary>TCP_CORK: segments smaller than the MSS wait until it is pulled (then what is queued goes at once), or the FIN.</summary>
+    public bool Corked
+    {
+        get => _sender.Corked;
+        set
+        {
+            _sender.Corked = value;
+            if (!value) _engine.MarkPending(this);
+        }
     }
 
     /// <summary>
@@ -263,16 +283,18 @@ public sealed partial class TcpConnection
     /// <summary>
     /// Queues bytes for sending; returns how many fit in the send buffer (0 when it is full). With
     /// <paramref name="endOfRecord"/> (MSG_EOR) and all of them queued, they end a record: no segment carries them
-    /// together with later data.
+    /// together with later data. With <paramref name="moreComing"/> (MSG_MORE) a partial segment at their end waits
+    /// for the next write, and is not pushed.
     /// </summary>
     /// <exception cref="TcpException">The connection cannot send: shut down, failed or not open.</exception>
-    public int Send(ReadOnlySpan<byte> data, bool endOfRecord = false)
+    public int Send(ReadOnlySpan<byte> data, bool endOfRecord = false, bool moreComing = false)
     {
         if (Error != TcpError.None) throw new TcpException(Error, $"send on {Id}: {Error}");
         if (IsSendShutdown) throw new TcpException(TcpError.Shutdown, $"send on {Id} after its send side was shut down");
         if (State is TcpState.Closed or TcpState.Listen) throw new TcpException(TcpError.NotConnected, $"send on {Id} in {State.ToRfcName()}");
         int accepted = _sender.Buffer.Write(data);
         if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
+        if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write's tail waits for the next (Linux tcp_push with TCP_NAGLE_CORK)
         if (accepted > 0) _engine.MarkPending(this);
         if (accepted > 0 && Timers.IsArmed(TcpTimer.CloseWait)) ArmCloseWaitIdle(_engine.Now);
         return accepted;

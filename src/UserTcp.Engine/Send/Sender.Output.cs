@@ -80,6 +80,7 @@ internal sealed partial class Sender
             next = new Transmission(SndMax, 0, Fin: true, Push: false, TcpCause.None, Probe: false);
             return true;
         }
+        _pushPending = false; // the push has sent what it could
         next = default;
         return false;
     }
@@ -90,10 +91,18 @@ internal sealed partial class Sender
     /// smaller than that waits for the ACK in flight to open the window further.
     /// </summary>
     private bool MaySend(int length, int available, int segmentSize) =>
-        length == segmentSize
+        !HoldsPartial(length, available, segmentSize) && (length == segmentSize
         || SndMax == SndUna
         || length == available && (NoDelay || Buffer.FinQueued)
-        || length >= MaxSndWnd / 2;
+        || length >= MaxSndWnd / 2);
+
+    /// <summary>
+    /// TCP_CORK, or MSG_MORE on the last write (Linux's TCP_NAGLE_CORK): a segment smaller than the MSS waits, even
+    /// with nothing in flight, until the cork is pulled, a later write comes without MSG_MORE, a push (TCP_NODELAY
+    /// set) or the FIN. A full segment goes as usual.
+    /// </summary>
+    private bool HoldsPartial(int length, int available, int segmentSize) =>
+        (Corked || MoreComing) && length < segmentSize && !_pushPending && !(Buffer.FinQueued && length == available);
 
     /// <summary>Whether <see cref="TryNext"/> would send more new data right after a segment of <paramref name="length"/>.</summary>
     private bool AnotherWouldFollow(int length, int available, long peerRoom, int cwndRoom, int segmentSize)
@@ -109,12 +118,32 @@ internal sealed partial class Sender
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK.</summary>
     public bool NoDelay { get; set; }
 
+    /// <summary>TCP_CORK: hold partial segments (see <see cref="HoldsPartial"/>); pulling it pushes what is queued.</summary>
+    public bool Corked
+    {
+        get;
+        set
+        {
+            if (field && !value) _pushPending = true;
+            field = value;
+        }
+    }
+
+    /// <summary>The last write came with MSG_MORE: its tail waits for more, and is not pushed (no PSH).</summary>
+    public bool MoreComing { get; set; }
+
+    // A push was asked for (TCP_NODELAY set, the cork pulled): what is queued goes once, partial segment included.
+    private bool _pushPending;
+
+    /// <summary>Linux's TCP_NAGLE_PUSH: the next dispatch sends what is queued, ignoring the cork and MSG_MORE once.</summary>
+    public void Push() => _pushPending = true;
+
     private Transmission NewData(int length, SeqNumber? recordEnd = null)
     {
         SeqNumber dataEnd = Buffer.End;
         bool reachesEnd = SndMax + length == dataEnd;
         // The last segment of a record is pushed, as Linux's tcp_push marks the tail of every sendmsg.
-        bool push = reachesEnd || SndMax + length == recordEnd;
+        bool push = reachesEnd && !MoreComing || SndMax + length == recordEnd;
         return new Transmission(SndMax, length, Fin: Buffer.FinQueued && reachesEnd, Push: push, TcpCause.None, Probe: false);
     }
 
