@@ -46,6 +46,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
 
     // Settings (script options).
     private bool _relaxed;
+    private readonly IReadOnlyList<ScriptOption> _commandLineOptions;
     private long _tolerance = 4000;
     private double _tolerancePercent;
     private bool _strictSegments;
@@ -98,6 +99,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         _script = script;
         _trace = options.Trace;
         _relaxed = options.Relaxed;
+        _commandLineOptions = options.CommandLineOptions;
         _setupDirectory = options.SetupDirectory;
         _errorTranslation = options.ErrorTranslation;
     }
@@ -150,7 +152,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     /// <summary>The script's --options (ScriptSettings), then the set-up commands before the first event, before any socket exists.</summary>
     private void ApplyOptions()
     {
-        ScriptSettings settings = ScriptOptionTable.Read(_script.Options, _relaxed, _notices.Add);
+        ScriptSettings settings = ScriptOptionTable.Read([.. _commandLineOptions, .. _script.Options], _relaxed, _notices.Add);
         _relaxed = settings.Relaxed;
         _tolerance = settings.ToleranceMicros;
         _strictSegments = settings.StrictSegments;

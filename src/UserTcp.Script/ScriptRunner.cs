@@ -19,6 +19,12 @@ public sealed record ScriptRunOptions
     /// </summary>
     public string? SetupDirectory { get; init; }
 
+    /// <summary>
+    /// packetdrill's command-line options (<c>--tolerance_usecs=100000</c>, as gVisor runs its scripts): they apply
+    /// as if the script began with them, and the script's own option lines come after (and win).
+    /// </summary>
+    public IReadOnlyList<ScriptOption> CommandLineOptions { get; init; } = [];
+
     /// <summary>packetdrill's <c>-D SYMBOL=value</c>: words of the script that read as other values (upstream's run_all.py passes some).</summary>
     public IReadOnlyDictionary<string, string>? Defines { get; init; }
 

@@ -45,6 +45,13 @@ internal static class ScriptCommand
             }
         });
 
+        var option = new Option<string[]>("--option", "-O")
+        {
+            Description = "NAME=VALUE: a packetdrill command-line option (--NAME=VALUE), applied as if the script began with it; its own "
+                + "option lines win (repeatable; gVisor runs its scripts with -O tolerance_usecs=100000)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
         var command = new Command("script",
             "Run a packetdrill-compatible script against UserTcp in process, on a manual clock (no root, no TUN device): "
             + "it passes when every segment UserTcp sends matches the script's > lines at their times and every call returns what the script says. "
@@ -54,27 +61,30 @@ internal static class ScriptCommand
             verbose,
             relaxed,
             define,
+            option,
         };
-        command.SetAction(parsed => Run(parsed.GetRequiredValue(file), parsed.GetValue(verbose), parsed.GetValue(relaxed), parsed.GetValue(define) ?? []));
+        command.SetAction(parsed => Run(parsed.GetRequiredValue(file), parsed.GetValue(verbose), parsed.GetValue(relaxed), parsed.GetValue(define) ?? [], parsed.GetValue(option) ?? []));
         return command;
     }
 
     /// <summary>Runs each script; exit 1 when any failed. One script's lines start with its name, several scripts' with their paths.</summary>
-    private static int Run(FileInfo[] files, bool verbose, bool relaxed, string[] defines)
+    private static int Run(FileInfo[] files, bool verbose, bool relaxed, string[] defines, string[] options)
     {
         int failed = 0;
+        ScriptOption[] commandLine = [.. options.Select(o => o.Split('=', 2)).Select(o => new ScriptOption(0, o[0].TrimStart('-'), o.Length > 1 ? o[1] : null))];
         foreach (FileInfo file in files)
         {
-            if (Run(file, files.Length == 1 ? file.Name : file.ToString(), verbose, relaxed, defines) != 0) failed++;
+            if (Run(file, files.Length == 1 ? file.Name : file.ToString(), verbose, relaxed, defines, commandLine) != 0) failed++;
         }
         return failed == 0 ? 0 : 1;
     }
 
-    private static int Run(FileInfo file, string name, bool verbose, bool relaxed, string[] defines)
+    private static int Run(FileInfo file, string name, bool verbose, bool relaxed, string[] defines, ScriptOption[] commandLine)
     {
         var options = new ScriptRunOptions
         {
             Relaxed = relaxed,
+            CommandLineOptions = commandLine,
             Defines = defines.Select(d => d.Split('=', 2)).GroupBy(d => d[0], StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last()[1], StringComparer.Ordinal),
             Trace = verbose ? line => Console.Out.WriteLine(line) : null,
         };
