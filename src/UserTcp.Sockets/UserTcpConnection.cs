@@ -10,7 +10,7 @@ namespace UserTcp.Sockets;
 /// backpressure (a write waits for room in the send buffer, which drains as the peer's window allows),
 /// <see cref="Shutdown"/> for half-close, <see cref="Stream"/> and <see cref="Pipe"/> views, and
 /// <see cref="SocketException"/>s with the <see cref="SocketError"/> codes socket users know. Non-blocking
-/// <see cref="Receive"/> and <see cref="Send"/> answer <see cref="SocketError.WouldBlock"/> instead of waiting.
+/// <see cref="Receive"/> and <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/> answer <see cref="SocketError.WouldBlock"/> instead of waiting.
 /// <para>
 /// Errors follow Linux: a failure (reset, timeout, refusal) is reported once — by the next read, write, connect or
 /// <see cref="TakeError"/> — after which reads return end-of-stream and writes <see cref="SocketError.Shutdown"/>

@@ -4,6 +4,7 @@ namespace UserTcp.Sockets;
 [Flags]
 public enum UserTcpSendFlags
 {
+    /// <summary>A plain write.</summary>
     None = 0,
     /// <summary>
     /// MSG_EOR: the data ends a record. The segment carrying its last byte carries no later data and is pushed, and
