@@ -186,7 +186,9 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         WriteAsync(data, UserTcpSendFlags.None, cancellationToken);
 
     /// <summary>Queues all of <paramref name="data"/> as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> does, with <paramref name="flags"/> (MSG_EOR, MSG_MORE).</summary>
+#pragma warning disable RS0026 // the same overload pair as Socket.SendAsync(buffer, flags, cancellationToken)
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, CancellationToken cancellationToken = default)
+#pragma warning restore RS0026
     {
         if (data.IsEmpty) return default;
         _stack.Enter();
