@@ -70,7 +70,11 @@ internal interface ICongestionControl
     void RestartAfterHandshakeLoss(int mss);
 }
 
-/// <summary>What both algorithms share: slow start with byte counting (RFC 5681 §3.1, RFC 3465 L = 1 SMSS).</summary>
+/// <summary>
+/// What both algorithms share: slow start with byte counting (RFC 3465), cwnd growing by what each ACK acknowledges up
+/// to L = 8 SMSS (RFC 9406 §4.3 for a sender that does not pace), so an ACK of every second segment doubles cwnd per
+/// round trip as Linux's tcp_slow_start does.
+/// </summary>
 internal abstract class CongestionControl : ICongestionControl
 {
     protected CongestionControl(int initialWindow) => Window = initialWindow;
@@ -87,13 +91,25 @@ internal abstract class CongestionControl : ICongestionControl
         return created;
     }
 
+    /// <summary>RFC 9406 §4.3: L = 8 SMSS for a sender that does not pace (UserTcp does not).</summary>
+    public const int SlowStartLimit = 8;
+
     public void OnAck(in AckSample ack)
     {
         // cwnd grows only while it is the limit (RFC 7661's "cwnd-limited", Linux tcp_is_cwnd_limited).
         if (!ack.CwndLimited) return;
         if (Window < SlowStartThreshold)
         {
-            Window += Math.Min(ack.BytesAcked, ack.Mss); // RFC 5681 §3.1 slow start, L = 1 SMSS
+            // RFC 9406 §4.2: cwnd += min(N, L * SMSS), not past ssthresh; the rest goes to congestion avoidance (Linux).
+            int grown = Math.Min(ack.BytesAcked, SlowStartLimit * ack.Mss);
+            int room = SlowStartThreshold - Window;
+            if (grown <= room)
+            {
+                Window += grown;
+                return;
+            }
+            Window = SlowStartThreshold;
+            OnAckInCongestionAvoidance(ack with { BytesAcked = grown - room });
             return;
         }
         OnAckInCongestionAvoidance(ack);

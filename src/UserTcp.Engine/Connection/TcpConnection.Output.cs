@@ -30,6 +30,7 @@ public sealed partial class TcpConnection
 
         _sender.BeginBurst();
         while (_sender.TryNext(SackOptionBytes(now), out Transmission next)) SendSegment(now, next);
+        _sender.EndBurst();
         if (_receiver.AckNow) SendAck(now);
         _sender.ArmPersistIfNeeded(now);
     }

@@ -113,7 +113,11 @@ internal sealed partial class Sender
     }
 
     /// <summary>A dispatch begins: the segments it sends form one burst (Linux's one GSO packet).</summary>
-    public void BeginBurst() => _burstSegments = 0;
+    public void BeginBurst()
+    {
+        _burstSegments = 0;
+        _cwndLimited = false;
+    }
 
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK.</summary>
     public bool NoDelay { get; set; }

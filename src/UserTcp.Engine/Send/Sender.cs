@@ -18,9 +18,14 @@ internal sealed partial class Sender
     // Karn's rule without timestamps: one segment timed at a time, never a retransmitted one (RFC 6298 §3).
     private SeqNumber? _rttSeq;
     private TimeSpan _rttStart;
-    // Sending stopped because cwnd, not the peer's window or the application, was the limit (RFC 7661's
-    // "cwnd-limited"); cwnd only grows while this is so, as Linux's tcp_is_cwnd_limited.
+    // The last TryNext stopped because cwnd, not the peer's window or the application, was the limit.
     private bool _cwndLimited;
+    // RFC 7661's cwnd validation as Linux's tcp_cwnd_validate keeps it: whether a dispatch of the current window was
+    // cwnd-limited, and the most sent and not acknowledged (FlightSize) after one; both renew once SND.UNA passes
+    // the SND.MAX of their last update (the window has been acknowledged).
+    private bool _windowCwndLimited;
+    private int _maxFlightInWindow;
+    private SeqNumber _cwndUsageEnd;
 
     public Sender(TcpConfig config, SeqNumber iss, ConnectionTimers timers, BufferPool pool)
     {
@@ -30,6 +35,7 @@ internal sealed partial class Sender
         Iss = iss;
         SndUna = SndMax = iss;
         _recoveryPoint = iss;
+        _cwndUsageEnd = iss;
         Buffer = new SendBuffer(pool, config.SendBufferSize, iss + 1);
         Rto = new RtoEstimator(config);
         Mss = 536;
@@ -200,6 +206,7 @@ internal sealed partial class Sender
     public void OnAck(TimeSpan now, SeqNumber ack, in TcpOptions options, bool mayBeDuplicate)
     {
         int flightBefore = FlightSize;
+        int sackedBefore = _queue.SackedBytes;
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
         bool newAck = ack > SndUna;
         int acked = newAck ? ack - SndUna : 0;
@@ -220,8 +227,10 @@ internal sealed partial class Sender
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
         if (!_inRecovery && !wasInRecovery && newAck)
         {
-            bool cwndLimited = _cwndLimited || _congestion.Window < _congestion.SlowStartThreshold && _congestion.Window < 2 * flightBefore;
-            _congestion.OnAck(new AckSample(now, acked, Mss, Rto.SmoothedRtt, Rto.MinRtt, cwndLimited));
+            // What this ACK delivered: bytes SACKed earlier were delivered then, and grow cwnd no more (Linux's
+            // tp->delivered; RFC 5681 §3.1 counts bytes newly acknowledged).
+            int delivered = acked + _queue.SackedBytes - sackedBefore;
+            _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited));
         }
 
         // RFC 6298 §5.2–5.3: stop the timer when everything is acknowledged, otherwise restart it on new data acknowledged.
@@ -235,6 +244,30 @@ internal sealed partial class Sender
             _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
         }
         ArmLossProbe(now);
+    }
+
+    /// <summary>
+    /// cwnd is the limit, so it may grow (RFC 7661 §4.1, Linux tcp_is_cwnd_limited): a dispatch of this window was
+    /// cwnd-limited, or in slow start cwnd is under twice the most that was in flight in it (slow start may double what
+    /// was sent, not more).
+    /// </summary>
+    private bool IsCwndLimited =>
+        _windowCwndLimited || _congestion.Window < _congestion.SlowStartThreshold && _congestion.Window < 2 * (long)_maxFlightInWindow;
+
+    /// <summary>
+    /// A dispatch ended (Linux tcp_cwnd_validate after tcp_write_xmit): records whether cwnd was its limit and the most
+    /// in flight, for the window that is in flight now.
+    /// </summary>
+    public void EndBurst()
+    {
+        bool limited = _cwndLimited || InFlight >= CongestionWindow;
+        if (_burstSegments == 0 && !limited) return;
+        if (SndUna >= _cwndUsageEnd || limited || !_windowCwndLimited && FlightSize > _maxFlightInWindow)
+        {
+            _windowCwndLimited = limited;
+            _maxFlightInWindow = FlightSize;
+            _cwndUsageEnd = SndMax;
+        }
     }
 
     /// <summary>
