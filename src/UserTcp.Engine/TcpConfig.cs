@@ -149,9 +149,41 @@ public sealed record TcpConfig
     /// </summary>
     public int ChallengeAckLimit { get; init; } = int.MaxValue;
     /// <summary>
+    /// Connections the stack holds at most, before TIME-WAIT (half-open ones included; TIME-WAIT has its own cap,
+    /// <see cref="MaxTimeWait"/>). Beyond it a SYN to a listener is dropped, as a full listen queue drops it (the peer
+    /// retries), and a connect fails with <see cref="TcpError.NoBufferSpace"/>. Linux has no such cap but descriptors;
+    /// the default is its per-process maximum, fs.nr_open = 1,048,576. Read from the engine's configuration.
+    /// </summary>
+    public int MaxConnections { get; init; } = 1 << 20;
+    /// <summary>
+    /// TIME-WAIT records the stack keeps at most (Linux net.ipv4.tcp_max_tw_buckets; 131,072 on a 24 GiB machine). Beyond
+    /// it a connection that would enter TIME-WAIT is closed at once after its last ACK (TcpExtTCPTimeWaitOverflow), as
+    /// Linux's "time wait bucket table overflow". Read from the engine's configuration.
+    /// </summary>
+    public int MaxTimeWait { get; init; } = 131_072;
+    /// <summary>The largest send buffer a connection may have (Linux net.ipv4.tcp_wmem's maximum, 4 MiB); larger requests are cut to it.</summary>
+    public int MaxSendBufferSize { get; init; } = 4 * 1024 * 1024;
+    /// <summary>The largest receive buffer a connection may have (Linux net.ipv4.tcp_rmem's maximum, 6 MiB); larger requests are cut to it.</summary>
+    public int MaxReceiveBufferSize { get; init; } = 6 * 1024 * 1024;
+    /// <summary>
+    /// Out-of-order bytes a connection holds at most; a segment beyond it is dropped (TcpExtTCPOFODrop) and the sender
+    /// resends it. The default, as Linux, is no cap but the receive window (the receive buffer's free space).
+    /// </summary>
+    public int MaxOutOfOrderBytes { get; init; } = int.MaxValue;
+    /// <summary>
+    /// Send and receive buffer memory the whole stack may hold (16 KiB chunks, lent as bytes arrive: docs/design.md
+    /// "Memory on demand"). At the limit arriving data that needs more is dropped unacknowledged (TcpExtTCPRcvQDrop,
+    /// TcpExtTCPOFODrop; the sender resends it) and writes take only what fits. The default is Linux's tcp_mem maximum:
+    /// 3/32 of the memory the process may use. Read from the engine's configuration.
+    /// </summary>
+    public long MaxBufferMemory { get; init; } = DefaultBufferMemory();
+    /// <summary>
     /// Null (the default): the secrets behind ISNs, ephemeral ports, TSval offsets and SYN cookies come from the
     /// operating system's cryptographic generator, new for every engine (RFC 6528, RFC 6056). A number: they come from
     /// this seed, so the same inputs give the same ISNs and ports — only for simulations and scripts that must repeat.
     /// </summary>
     public int? RandomSeed { get; init; }
+
+    // Linux's tcp_mem[2] (tcp_init_mem): 3/32 of the buffer pages, here of what the GC may use.
+    private static long DefaultBufferMemory() => Math.Max(64L * 1024 * 1024, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 32 * 3);
 }

@@ -87,6 +87,11 @@ public sealed partial class TcpEngine
     {
         FourTuple id = localPort != 0 ? new FourTuple(new IpEndpoint(Address, localPort), remote) : FreeEphemeral(remote);
         if (_connections.ContainsKey(id) || _timeWaits.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
+        if (!HasRoomForConnection(Now, id))
+        {
+            Counters.Count(MibCounter.UserTcpConnectsRefusedByLimit);
+            throw new TcpException(TcpError.NoBufferSpace, $"connect to {remote}: the stack holds its maximum of {Config.MaxConnections} connections");
+        }
         TcpConnection connection = NewConnection(id, listener: null, config ?? Config);
         connection.OpenActive();
         return connection;
@@ -206,7 +211,7 @@ public sealed partial class TcpEngine
     {
         uint iss = fixedIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? _isns.InitialSequenceNumber(id, Now);
         uint timestampOffset = TimestampOffsetOf(id, config);
-        var connection = new TcpConnection(this, id, config, new SeqNumber(iss), listener, timestampOffset);
+        var connection = new TcpConnection(this, id, CapBufferSizes(config), new SeqNumber(iss), listener, timestampOffset);
         _connections[id] = connection;
         return connection;
     }
@@ -246,7 +251,7 @@ public sealed partial class TcpEngine
             connection.IsPending = false;
             connection.Dispatch(now);
             Timers.Reschedule(connection.Timers);
-            if (connection.State == TcpState.TimeWait && connection.TimeWaitRecord is null) HandOverToTimeWait(connection);
+            if (connection.State == TcpState.TimeWait && connection.TimeWaitRecord is null) EnterTimeWaitOrOverflow(now, connection);
             else if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
         }
         _pending.Clear();
@@ -289,7 +294,7 @@ public sealed partial class TcpEngine
     {
         // The counters read the same events as everyone else: drops by cause, the Tcp group's transitions.
         if (tcpEvent.Kind == TcpEventKind.Dropped) Counters.CountDropped(tcpEvent.Cause);
-        else if (tcpEvent.Kind == TcpEventKind.StateChanged) Counters.CountTransition(tcpEvent.OldState, tcpEvent.NewState);
+        else if (tcpEvent.Kind == TcpEventKind.StateChanged) Counters.CountTransition(tcpEvent.OldState, tcpEvent.NewState, tcpEvent.Cause);
         _events?.OnEvent(tcpEvent);
     }
 

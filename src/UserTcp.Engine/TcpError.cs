@@ -23,6 +23,8 @@ public enum TcpError : byte
     HostUnreachable,
     /// <summary>ICMP said the peer's network cannot be reached (ENETUNREACH), reported when the connection times out.</summary>
     NetworkUnreachable,
+    /// <summary>The stack holds as many connections as it may (<see cref="TcpConfig.MaxConnections"/>): ENOBUFS.</summary>
+    NoBufferSpace,
 }
 
 /// <summary>A user call that the connection's state refuses.</summary>

@@ -17,6 +17,7 @@ internal static class SocketErrors
         TcpError.AddressInUse => SocketError.AddressAlreadyInUse,    // EADDRINUSE
         TcpError.HostUnreachable => SocketError.HostUnreachable,     // EHOSTUNREACH
         TcpError.NetworkUnreachable => SocketError.NetworkUnreachable, // ENETUNREACH
+        TcpError.NoBufferSpace => SocketError.NoBufferSpaceAvailable, // ENOBUFS
         _ => SocketError.SocketError,
     };
 }

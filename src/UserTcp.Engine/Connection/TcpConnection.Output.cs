@@ -50,7 +50,11 @@ public sealed partial class TcpConnection
             Options = _options.Offer(synAck, timestamp),
         };
         _synDue = false;
-        if (retransmission) CountRetransmission(now, repr, TcpCause.RetransmissionTimeout, _sender.Retries);
+        if (retransmission)
+        {
+            _engine.Counters.Count(MibCounter.TcpExtTCPSynRetrans);
+            CountRetransmission(now, repr, TcpCause.RetransmissionTimeout, _sender.Retries);
+        }
         _engine.Transmit(this, repr);
         if (synAck) _receiver.OnAckSent();
         _sender.OnSynSent(now, retransmission, keepDeadline: _synAckForRepeatedSyn);

@@ -343,6 +343,11 @@ public sealed partial class TcpConnection
         if (IsOrphaned || State == TcpState.Closed) return;
         if (LingerZero)
         {
+            // Linux's tcp_close: unread data counts as TCPAbortOnClose, else a zero-linger reset as TCPAbortOnData.
+            if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
+            {
+                _engine.Counters.Count(_receiver.BytesToRead > 0 ? MibCounter.TcpExtTCPAbortOnClose : MibCounter.TcpExtTCPAbortOnData);
+            }
             Abort();
             return;
         }

@@ -69,6 +69,7 @@ public sealed class TimeWaitRecord : TimedEntry
     internal void Expire(TimeSpan now)
     {
         _engine.Emit(new TcpEvent(now, TcpEventKind.TimerFired, Id, State, State, Timer: TcpTimer.TimeWait));
+        _engine.Counters.Count(MibCounter.TcpExtTW);
         End(now, TcpCause.TimeWaitExpired);
     }
 

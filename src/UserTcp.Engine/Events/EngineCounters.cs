@@ -94,7 +94,6 @@ public enum MibCounter
     TcpExtPAWSEstabRejected,
     /// <summary>ICMP errors whose quoted sequence number lies outside SND.UNA..SND.NXT (RFC 5927 §4.1), ignored.</summary>
     TcpExtOutOfWindowIcmps,
-
     /// <summary>Path MTU decreases taken from ICMP fragmentation-needed errors (RFC 1191).</summary>
     UserTcpPathMtuDecreases,
     /// <summary>Connections aborted by an ICMP hard error in SYN-SENT (RFC 1122 §4.2.3.9).</summary>
@@ -103,12 +102,44 @@ public enum MibCounter
     UserTcpIcmpSoftErrors,
     /// <summary>ICMP errors that named no connection of ours.</summary>
     UserTcpIcmpNoConnection,
+
+    // ── Limits and aborts (issue 11 §5); appended, as the values are public ──
+    /// <summary>Retransmission timeouts, SYN and SYN-ACK ones included (Linux's TCPTimeouts).</summary>
+    TcpExtTCPTimeouts,
+    /// <summary>SYNs and SYN-ACKs sent again.</summary>
+    TcpExtTCPSynRetrans,
+    /// <summary>Connections reset because data arrived after the application closed or shut down receiving, or closed with SO_LINGER 0 (as Linux counts it).</summary>
+    TcpExtTCPAbortOnData,
+    /// <summary>Connections reset because the application closed them with unread data (RFC 2525 §2.17).</summary>
+    TcpExtTCPAbortOnClose,
+    /// <summary>Connections given up after retransmissions, zero-window probes, keepalives or the user timeout ran out (not SYN-RECEIVED).</summary>
+    TcpExtTCPAbortOnTimeout,
+    /// <summary>Connections that ended TIME-WAIT when 2MSL ran out (Linux's TW).</summary>
+    TcpExtTW,
+    /// <summary>Connections closed at once instead of entering TIME-WAIT: the stack held <see cref="TcpConfig.MaxTimeWait"/> records.</summary>
+    TcpExtTCPTimeWaitOverflow,
+    /// <summary>Segments held out of order (Linux's TCPOFOQueue).</summary>
+    TcpExtTCPOFOQueue,
+    /// <summary>Out-of-order segments dropped: past <see cref="TcpConfig.MaxOutOfOrderBytes"/>, the 64 held ranges, or the stack's buffer memory.</summary>
+    TcpExtTCPOFODrop,
+    /// <summary>In-order data dropped unacknowledged because the stack's buffer memory (<see cref="TcpConfig.MaxBufferMemory"/>) was used up.</summary>
+    TcpExtTCPRcvQDrop,
+    /// <summary>Times the stack's buffer memory reached <see cref="TcpConfig.MaxBufferMemory"/> (Linux's TCPMemoryPressures).</summary>
+    TcpExtTCPMemoryPressures,
+
+    /// <summary>Connects refused with ENOBUFS: the stack held <see cref="TcpConfig.MaxConnections"/> connections.</summary>
+    UserTcpConnectsRefusedByLimit,
+    /// <summary>Connections whose buffer sizes were cut to <see cref="TcpConfig.MaxSendBufferSize"/> or <see cref="TcpConfig.MaxReceiveBufferSize"/>.</summary>
+    UserTcpBufferSizesCapped,
+    /// <summary>Writes that took fewer bytes than the send buffer had room for: the stack's buffer memory was used up.</summary>
+    UserTcpSendMemoryShort,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
 public sealed class EngineCounters
 {
-    private static readonly MibCounter[] AllMib = Enum.GetValues<MibCounter>();
+    // In nstat's order: Ip, Icmp, Tcp, TcpExt, then UserTcp's own (values appended later stay with their group).
+    private static readonly MibCounter[] AllMib = [.. Enum.GetValues<MibCounter>().OrderBy(GroupRank)];
     private static readonly WireError[] AllWireErrors = Enum.GetValues<WireError>();
     private static readonly TcpCause[] AllCauses = Enum.GetValues<TcpCause>();
 
@@ -152,6 +183,7 @@ public sealed class EngineCounters
         MibCounter.TcpRetransSegs => Retransmissions,
         MibCounter.TcpOutRsts => ResetsSent,
         MibCounter.TcpExtListenOverflows => ListenOverflows,
+        MibCounter.TcpExtTCPTimeouts => RetransmissionTimeouts,
         _ => _mib[(int)counter],
     };
 
@@ -170,10 +202,21 @@ public sealed class EngineCounters
         foreach (TcpCause cause in AllCauses)
         {
             // Every reason a segment is refused, zero or not; any other cause only when something was dropped for it.
-            bool dropCause = cause is > TcpCause.Malformed and <= TcpCause.PawsRejected or TcpCause.AckTooOld or TcpCause.BadSynCookie;
+            bool dropCause = cause is > TcpCause.Malformed and <= TcpCause.PawsRejected or TcpCause.AckTooOld or TcpCause.BadSynCookie
+                or TcpCause.ConnectionLimit;
             if (dropCause || _dropped[(int)cause] > 0) all.Add(new($"UserTcpDrop{cause}", _dropped[(int)cause]));
         }
         return all;
+    }
+
+    private static int GroupRank(MibCounter counter)
+    {
+        string name = counter.ToString();
+        return name.StartsWith("Ip", StringComparison.Ordinal) ? 0
+            : name.StartsWith("Icmp", StringComparison.Ordinal) ? 1
+            : name.StartsWith("TcpExt", StringComparison.Ordinal) ? 3
+            : name.StartsWith("Tcp", StringComparison.Ordinal) ? 2
+            : 4;
     }
 
     internal void Count(MibCounter counter, long by = 1) => _mib[(int)counter] += by;
@@ -205,15 +248,28 @@ public sealed class EngineCounters
                 ListenOverflows++;
                 Count(MibCounter.TcpExtListenDrops);
                 break;
-            case TcpCause.ListenNotSyn:
+            case TcpCause.ListenNotSyn or TcpCause.ConnectionLimit:
                 Count(MibCounter.TcpExtListenDrops);
                 break;
         }
     }
 
-    /// <summary>The Tcp group's transitions (RFC 4022 §3), from each state change.</summary>
-    internal void CountTransition(TcpState from, TcpState to)
+    /// <summary>The Tcp group's transitions (RFC 4022 §3), and TcpExt's aborts, from each state change.</summary>
+    internal void CountTransition(TcpState from, TcpState to, TcpCause cause)
     {
+        if (to == TcpState.Closed)
+        {
+            MibCounter? abort = cause switch
+            {
+                // Linux's tcp_write_err; an expired SYN-RECEIVED is a request sock there, never counted.
+                TcpCause.RetransmissionsExhausted or TcpCause.ZeroWindowProbesUnanswered or TcpCause.KeepAliveTimeout
+                    or TcpCause.UserTimeoutExpired when from != TcpState.SynReceived => MibCounter.TcpExtTCPAbortOnTimeout,
+                TcpCause.CloseWithUnreadData => MibCounter.TcpExtTCPAbortOnClose,
+                TcpCause.DataAfterClose => MibCounter.TcpExtTCPAbortOnData,
+                _ => null,
+            };
+            if (abort is MibCounter counter) Count(counter);
+        }
         bool wasEstablished = from is TcpState.Established or TcpState.CloseWait;
         bool isEstablished = to is TcpState.Established or TcpState.CloseWait;
         if (to == TcpState.SynSent && from == TcpState.Closed) Count(MibCounter.TcpActiveOpens);

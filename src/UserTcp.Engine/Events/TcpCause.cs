@@ -132,6 +132,12 @@ public enum TcpCause : byte
     IcmpUnreachable,
     /// <summary>A retransmission of a segment the path MTU, lowered by ICMP, no longer carries (RFC 1191 §6.1).</summary>
     PathMtuReduced,
+
+    // ── Limits (issue 11 §5) ──
+    /// <summary>A SYN (or a SYN cookie's ACK) dropped: the stack holds <see cref="TcpConfig.MaxConnections"/> connections.</summary>
+    ConnectionLimit,
+    /// <summary>TIME-WAIT skipped: the stack holds <see cref="TcpConfig.MaxTimeWait"/> records (Linux's tcp_max_tw_buckets).</summary>
+    TimeWaitOverflow,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -209,6 +215,8 @@ public static class TcpCauseExtensions
         TcpCause.NotSynInSynSent => "SYN-SENT: neither SYN nor an acceptable RST",
         TcpCause.AckOfUnsentData => "ACK for data not yet sent; challenge ACK (RFC 5961 §5.2)",
         TcpCause.BadSynCookie => "ACK to a listener with an invalid or expired SYN cookie; RST sent",
+        TcpCause.ConnectionLimit => "the stack holds its maximum of connections (MaxConnections)",
+        TcpCause.TimeWaitOverflow => "TIME-WAIT skipped: the stack holds its maximum of TIME-WAIT records (tcp_max_tw_buckets)",
         TcpCause.SynCookieReturned => "ACK returned a valid SYN cookie",
         TcpCause.IcmpUnreachable => "ICMP destination unreachable (port or protocol) for our SYN: connection refused",
         TcpCause.PathMtuReduced => "retransmitted smaller: ICMP lowered the path MTU (RFC 1191)",

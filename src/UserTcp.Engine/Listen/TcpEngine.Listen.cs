@@ -29,6 +29,12 @@ public sealed partial class TcpEngine
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ListenNotSyn, SegmentSummary.From(seg)));
             return;
         }
+        if (!HasRoomForConnection(now, id))
+        {
+            // Like a full listen queue on Linux: the SYN is dropped unanswered and the peer's retransmission tries again.
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ConnectionLimit, SegmentSummary.From(seg)));
+            return;
+        }
         SynCookieMode cookies = listener.ConnectionConfig.SynCookies;
         bool queueFull = !listener.HasRoomForSyn;
         // As Linux's tcp_conn_request: a SYN that takes over a TIME-WAIT (its ISS already chosen) never gets a cookie.
@@ -112,6 +118,11 @@ public sealed partial class TcpEngine
         {
             // Linux (tcp_v4_syn_recv_sock): the accept queue is full, so the ACK is dropped; the cookie holds nothing to retry.
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.AcceptQueueFull, SegmentSummary.From(ack)));
+            return true;
+        }
+        if (!HasRoomForConnection(now, id))
+        {
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ConnectionLimit, SegmentSummary.From(ack)));
             return true;
         }
         TcpConnection connection = NewConnection(id, listener, config, new SeqNumber(cookie));

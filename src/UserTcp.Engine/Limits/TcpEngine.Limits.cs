@@ -1,0 +1,60 @@
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The stack's caps (docs/design.md "Limits"): connections, TIME-WAIT records and buffer sizes; each counted, and
+/// warned about once per episode, when it bites. Buffer memory is <see cref="BufferPool"/>'s.
+/// </summary>
+public sealed partial class TcpEngine
+{
+    private bool _connectionLimitWarned;
+    private bool _timeWaitOverflowWarned;
+
+    /// <summary>Room for one more connection under <see cref="TcpConfig.MaxConnections"/>.</summary>
+    private bool HasRoomForConnection(TimeSpan now, FourTuple id)
+    {
+        if (_connections.Count < Config.MaxConnections)
+        {
+            _connectionLimitWarned = false;
+            return true;
+        }
+        WarnOnce(ref _connectionLimitWarned, now, id, TcpCause.ConnectionLimit);
+        return false;
+    }
+
+    /// <summary>A connection's buffer sizes cut to <see cref="TcpConfig.MaxSendBufferSize"/> and <see cref="TcpConfig.MaxReceiveBufferSize"/> (counted when cut).</summary>
+    private TcpConfig CapBufferSizes(TcpConfig config)
+    {
+        if (config.SendBufferSize <= Config.MaxSendBufferSize && config.ReceiveBufferSize <= Config.MaxReceiveBufferSize) return config;
+        Counters.Count(MibCounter.UserTcpBufferSizesCapped);
+        return config with
+        {
+            SendBufferSize = Math.Min(config.SendBufferSize, Config.MaxSendBufferSize),
+            ReceiveBufferSize = Math.Min(config.ReceiveBufferSize, Config.MaxReceiveBufferSize),
+        };
+    }
+
+    /// <summary>
+    /// A connection whose last ACK is out enters TIME-WAIT as a compact record, or — with <see cref="TcpConfig.MaxTimeWait"/>
+    /// records held — closes at once, as Linux's tcp_time_wait does past tcp_max_tw_buckets ("time wait bucket table overflow").
+    /// </summary>
+    private void EnterTimeWaitOrOverflow(TimeSpan now, TcpConnection connection)
+    {
+        if (_timeWaits.Count < Config.MaxTimeWait)
+        {
+            _timeWaitOverflowWarned = false;
+            HandOverToTimeWait(connection);
+            return;
+        }
+        Counters.Count(MibCounter.TcpExtTCPTimeWaitOverflow);
+        WarnOnce(ref _timeWaitOverflowWarned, now, connection.Id, TcpCause.TimeWaitOverflow);
+        connection.SkipTimeWait();
+        Forget(connection);
+    }
+
+    private void WarnOnce(ref bool warned, TimeSpan now, FourTuple id, TcpCause cause)
+    {
+        if (warned) return;
+        warned = true;
+        Emit(new TcpEvent(now, TcpEventKind.Warning, new FourTuple(id.Local, default), Cause: cause));
+    }
+}
