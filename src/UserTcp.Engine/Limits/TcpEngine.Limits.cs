@@ -21,15 +21,20 @@ public sealed partial class TcpEngine
         return false;
     }
 
-    /// <summary>A connection's buffer sizes cut to <see cref="TcpConfig.MaxSendBufferSize"/> and <see cref="TcpConfig.MaxReceiveBufferSize"/> (counted when cut).</summary>
+    /// <summary>
+    /// A connection's buffer sizes cut to <see cref="TcpConfig.MaxSendBufferSize"/> and <see cref="TcpConfig.MaxReceiveBufferSize"/>
+    /// (counted when cut). The engine's own sizes always pass, as Linux's tcp_rmem/tcp_wmem default is used even above the maximum.
+    /// </summary>
     private TcpConfig CapBufferSizes(TcpConfig config)
     {
-        if (config.SendBufferSize <= Config.MaxSendBufferSize && config.ReceiveBufferSize <= Config.MaxReceiveBufferSize) return config;
+        int maxSend = Math.Max(Config.MaxSendBufferSize, Config.SendBufferSize);
+        int maxReceive = Math.Max(Config.MaxReceiveBufferSize, Config.ReceiveBufferSize);
+        if (config.SendBufferSize <= maxSend && config.ReceiveBufferSize <= maxReceive) return config;
         Counters.Count(MibCounter.UserTcpBufferSizesCapped);
         return config with
         {
-            SendBufferSize = Math.Min(config.SendBufferSize, Config.MaxSendBufferSize),
-            ReceiveBufferSize = Math.Min(config.ReceiveBufferSize, Config.MaxReceiveBufferSize),
+            SendBufferSize = Math.Min(config.SendBufferSize, maxSend),
+            ReceiveBufferSize = Math.Min(config.ReceiveBufferSize, maxReceive),
         };
     }
 
