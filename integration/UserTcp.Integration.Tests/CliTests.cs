@@ -51,6 +51,44 @@ public sealed partial class CliTests
         Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
     }
 
+    [RequiresNetAdminFact("nc")]
+    public void Past_max_time_wait_connections_skip_time_wait_and_ss_stats_counts_each()
+    {
+        // Daytime closes first, so each kernel client leaves UserTcp a TIME-WAIT; two records fit, the other three overflow.
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "daytime", "--max-time-wait", "2", "--time-wait", "120", "--log-level", "warning");
+        Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), CommandTimeout), serve.Transcript);
+        const int Clients = 5;
+        for (int i = 0; i < Clients; i++)
+        {
+            PeerProgram nc = ns.Run(CommandTimeout, "nc", "-w", "5", Addresses.Stack, "13");
+            Assert.True(nc.ExitCode == 0 && nc.OutputLines.Count == 1, nc.Transcript);
+        }
+
+        long Counter(PeerProgram p, string name) => long.Parse(Assert.Single(p.OutputLines, l => l.StartsWith(name + " ", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+        PeerProgram stats = ns.Run(CommandTimeout, Usertcp, "ss", "--stats", "--zeros");
+        // Each client has exited after its FIN; UserTcp's last ACK to it may still be on its way (bounded: 10 s).
+        for (long deadline = Environment.TickCount64 + 10_000; Counter(stats, "TcpPassiveOpens") < Clients
+            || Counter(stats, "TcpExtTCPTimeWaitOverflow") + CountTimeWaits(ns) < Clients;)
+        {
+            Assert.True(Environment.TickCount64 < deadline, stats.Transcript);
+            Thread.Sleep(100);
+            stats = ns.Run(CommandTimeout, Usertcp, "ss", "--stats", "--zeros");
+        }
+        Assert.Equal(Clients - 2, Counter(stats, "TcpExtTCPTimeWaitOverflow"));
+        Assert.Equal(2, CountTimeWaits(ns));
+        Assert.Equal(0, Counter(stats, "TcpExtTW"));
+        PeerProgram json = ns.Run(CommandTimeout, Usertcp, "ss", "--stats", "--json");
+        Assert.Contains($"\"TcpExtTCPTimeWaitOverflow\":{Clients - 2}", json.OutputLines[0], StringComparison.Ordinal);
+        PeerProgram nonZero = ns.Run(CommandTimeout, Usertcp, "ss", "--stats");
+        Assert.DoesNotContain(nonZero.OutputLines, l => l.StartsWith("TcpExtTW ", StringComparison.Ordinal)); // zero: left out
+        Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
+    }
+
+    private static int CountTimeWaits(NetNamespace ns) =>
+        ns.Run(CommandTimeout, Usertcp, "ss").OutputLines.Count(l => l.StartsWith("TIME-WAIT", StringComparison.Ordinal));
+
     [RequiresNetAdminFact]
     public void Capture_prints_the_kernels_syn_in_tcpdump_style()
     {

@@ -176,7 +176,11 @@ public sealed record TcpConfig
     /// TcpExtTCPOFODrop; the sender resends it) and writes take only what fits. The default is Linux's tcp_mem maximum:
     /// 3/32 of the memory the process may use. Read from the engine's configuration.
     /// </summary>
-    public long MaxBufferMemory { get; init; } = DefaultBufferMemory();
+    public long MaxBufferMemory
+    {
+        get;
+        init => field = value >= 16 * 1024 ? value : throw new ArgumentOutOfRangeException(nameof(MaxBufferMemory), value, "buffer memory comes in 16 KiB chunks: at least one");
+    } = DefaultBufferMemory();
     /// <summary>
     /// Null (the default): the secrets behind ISNs, ephemeral ports, TSval offsets and SYN cookies come from the
     /// operating system's cryptographic generator, new for every engine (RFC 6528, RFC 6056). A number: they come from

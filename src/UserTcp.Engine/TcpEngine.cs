@@ -34,6 +34,7 @@ public sealed partial class TcpEngine
         _isns = new IsnGenerator(_secrets);
         _ephemeralPorts = new EphemeralPorts(_secrets);
         ChallengeAcks = new ChallengeAckLimiter(Config.ChallengeAckLimit, _secrets.Random);
+        BufferPool = new BufferPool(Config.MaxBufferMemory, Counters);
     }
 
     /// <summary>The stack's IPv4 address.</summary>
@@ -45,7 +46,7 @@ public sealed partial class TcpEngine
     /// <summary>The stack-wide challenge-ACK budget (RFC 5961 §7).</summary>
     internal ChallengeAckLimiter ChallengeAcks { get; }
     /// <summary>The send and receive buffers' memory, lent to connections while they hold data.</summary>
-    internal BufferPool BufferPool { get; } = new();
+    internal BufferPool BufferPool { get; }
     /// <summary>Every connection's next deadline, earliest first.</summary>
     internal TimerHeap Timers { get; } = new();
     /// <summary>The instant of the latest Receive or Poll: user calls between them are stamped with it.</summary>
@@ -255,6 +256,7 @@ public sealed partial class TcpEngine
             else if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
         }
         _pending.Clear();
+        WakeMemoryWaiters(now);
     }
 
     private void Forget(TcpConnection connection)

@@ -29,6 +29,16 @@ internal static class ServeCommand
             Description = "Seconds a connection stays in TIME-WAIT (2MSL; default 60, as Linux); shorten it for tests",
             CustomParser = result => OptionParsers.Seconds("--time-wait", 3600)(result),
         };
+        var maxTimeWait = new Option<int?>("--max-time-wait")
+        {
+            Description = "TIME-WAIT records kept at most (Linux's tcp_max_tw_buckets; default 131072); past it a connection skips TIME-WAIT (TcpExtTCPTimeWaitOverflow)",
+            CustomParser = result => OptionParsers.Int("--max-time-wait", 0, int.MaxValue)(result),
+        };
+        var maxConnections = new Option<int?>("--max-connections")
+        {
+            Description = "Connections held at most before TIME-WAIT, half-open ones included (default 1048576); past it SYNs are dropped",
+            CustomParser = result => OptionParsers.Int("--max-connections", 1, int.MaxValue)(result),
+        };
         var readyFile = new Option<string?>("--ready-file")
         {
             Description = "Once serving, write the ready line to this file (removed again on exit), for scripts that wait for it",
@@ -44,22 +54,25 @@ internal static class ServeCommand
         {
             services,
             timeWait,
+            maxTimeWait,
+            maxConnections,
             readyFile,
         };
         stackOptions.AddTo(command);
         command.SetAction(parsed =>
         {
-            TimeSpan? wait = parsed.GetValue(timeWait) is double seconds ? TimeSpan.FromSeconds(seconds) : null;
-            return CliErrors.Run("serve", () => RunAsync(stackOptions.Read(parsed), parsed.GetRequiredValue(services), wait, parsed.GetValue(readyFile)));
+            var tcp = new TcpConfig();
+            if (parsed.GetValue(timeWait) is double seconds) tcp = tcp with { TimeWait = TimeSpan.FromSeconds(seconds) };
+            if (parsed.GetValue(maxTimeWait) is int records) tcp = tcp with { MaxTimeWait = records };
+            if (parsed.GetValue(maxConnections) is int connections) tcp = tcp with { MaxConnections = connections };
+            return CliErrors.Run("serve", () => RunAsync(stackOptions.Read(parsed), parsed.GetRequiredValue(services), tcp, parsed.GetValue(readyFile)));
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(StackSettings settings, IReadOnlyList<ServiceSpec> services, TimeSpan? timeWait, string? readyFile)
+    private static async Task<int> RunAsync(StackSettings settings, IReadOnlyList<ServiceSpec> services, TcpConfig tcp, string? readyFile)
     {
         using var signal = new StopSignal();
-        var tcp = new TcpConfig();
-        if (timeWait is TimeSpan tw) tcp = tcp with { TimeWait = tw };
         long started = Stopwatch.GetTimestamp();
 
         CommandStack live = CommandStack.Start(settings, tcp);

@@ -25,15 +25,41 @@ internal sealed class BufferPool
     /// <summary>Ring sizes pooled: 64 to 64 &lt;&lt; 11 segments; larger ones go to the GC.</summary>
     private const int RingClasses = 12;
 
+    private readonly EngineCounters? _counters;
     private readonly Stack<BufferChunk> _free = new();
     // _freeRings[k] holds free rings of RingSize << k segments.
     private readonly Stack<SentSegment[]>[] _freeRings = [.. Enumerable.Range(0, RingClasses).Select(_ => new Stack<SentSegment[]>())];
 
+    /// <summary>A pool that lends at most <paramref name="maxBytes"/> (<see cref="TcpConfig.MaxBufferMemory"/>); pressure is counted in <paramref name="counters"/>.</summary>
+    public BufferPool(long maxBytes = long.MaxValue, EngineCounters? counters = null)
+    {
+        MaxChunks = (int)Math.Clamp(maxBytes / ChunkSize, 1, int.MaxValue);
+        _counters = counters;
+    }
+
     /// <summary>Chunks lent out now.</summary>
     public int ChunksInUse { get; private set; }
+    /// <summary>The stack's budget, in chunks: writers check <see cref="ChunksAvailable"/> before they take more.</summary>
+    public int MaxChunks { get; }
+    /// <summary>Chunks the budget still allows.</summary>
+    public int ChunksAvailable => Math.Max(0, MaxChunks - ChunksInUse);
+    /// <summary>
+    /// A writer found the budget used up; cleared once use falls to three quarters of it (Linux leaves memory pressure
+    /// below tcp_mem[0], three quarters of tcp_mem[1]), so each episode counts once (TcpExtTCPMemoryPressures).
+    /// </summary>
+    public bool UnderPressure { get; private set; }
+
+    /// <summary>A writer could not store all it was given for want of chunks.</summary>
+    public void NoteShortage()
+    {
+        if (UnderPressure) return;
+        UnderPressure = true;
+        _counters?.Count(MibCounter.TcpExtTCPMemoryPressures);
+    }
     /// <summary>Free chunks held for reuse.</summary>
     public int ChunksRetained => _free.Count;
 
+    /// <summary>A chunk, always: the budget is the writers' to check (<see cref="ChunksAvailable"/>), so bytes already promised a place get it.</summary>
     public BufferChunk Rent()
     {
         ChunksInUse++;
@@ -43,6 +69,7 @@ internal sealed class BufferPool
     public void Return(BufferChunk chunk)
     {
         ChunksInUse--;
+        if (UnderPressure && ChunksInUse <= MaxChunks / 4 * 3) UnderPressure = false;
         chunk.Next = null;
         if (_free.Count < MaxRetained) _free.Push(chunk);
     }

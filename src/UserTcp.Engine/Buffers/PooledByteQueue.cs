@@ -33,10 +33,21 @@ internal sealed class PooledByteQueue
     /// <summary>Whether any chunk is held (only while bytes are).</summary>
     public bool HoldsMemory => _head is not null;
 
-    /// <summary>Appends as much of <paramref name="data"/> as fits; returns how much.</summary>
+    /// <summary>
+    /// Bytes it could hold from the front within the stack's buffer memory (<see cref="TcpConfig.MaxBufferMemory"/>): the
+    /// chunks it holds and those the pool may still lend, whatever the capacity.
+    /// </summary>
+    public long Storable => _covered + (long)_pool.ChunksAvailable * BufferPool.ChunkSize;
+
+    /// <summary>Free space that memory backs now: what the receive window may offer.</summary>
+    public int StorableFree => (int)Math.Clamp(Storable - Count, 0, Free);
+
+    /// <summary>Appends as much of <paramref name="data"/> as fits in the capacity and the stack's buffer memory; returns how much.</summary>
     public int Write(ReadOnlySpan<byte> data)
     {
-        int n = Math.Min(data.Length, Free);
+        int room = Math.Min(data.Length, Free);
+        int n = (int)Math.Min(room, Math.Max(0, Storable - Count));
+        if (n < room) _pool.NoteShortage();
         if (n == 0) return 0;
         CopyIn(Count, data[..n]);
         _ahead = Math.Max(0, _ahead - n); // in-order bytes cover the front of what WriteAt held
@@ -59,6 +70,14 @@ internal sealed class PooledByteQueue
 
     /// <summary>Whether <paramref name="length"/> bytes fit <paramref name="offset"/> bytes past the readable ones.</summary>
     public bool CanWriteAt(int offset, int length) => offset >= 0 && offset + length <= Free;
+
+    /// <summary>Whether the stack's buffer memory holds <paramref name="length"/> bytes <paramref name="offset"/> past the readable ones (noted as a shortage when not).</summary>
+    public bool HasMemoryFor(int offset, int length)
+    {
+        if ((long)Count + offset + length <= Storable) return true;
+        _pool.NoteShortage();
+        return false;
+    }
 
     /// <summary>Makes the next <paramref name="count"/> bytes written by <see cref="WriteAt"/> readable.</summary>
     public void Commit(int count)

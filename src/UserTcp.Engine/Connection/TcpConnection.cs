@@ -59,7 +59,7 @@ public sealed partial class TcpConnection
         Listener = listener;
         Timers = new ConnectionTimers(this, engine);
         _sender = new Sender(config, iss, Timers, engine.BufferPool) { NoDelay = config.NoDelay };
-        _receiver = new Receiver(config, Timers, engine.BufferPool);
+        _receiver = new Receiver(config, Timers, engine.BufferPool, engine.Counters);
         _options = new NegotiatedOptions(config);
         _timestamps = new TimestampState(timestampOffset);
         KeepAliveIdle = config.KeepAliveIdle;
@@ -292,7 +292,7 @@ public sealed partial class TcpConnection
         if (Error != TcpError.None) throw new TcpException(Error, $"send on {Id}: {Error}");
         if (IsSendShutdown) throw new TcpException(TcpError.Shutdown, $"send on {Id} after its send side was shut down");
         if (State is TcpState.Closed or TcpState.Listen) throw new TcpException(TcpError.NotConnected, $"send on {Id} in {State.ToRfcName()}");
-        int accepted = _sender.Buffer.Write(data);
+        int accepted = WriteWithinMemory(data);
         if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
         if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write's tail waits for the next (Linux tcp_push with TCP_NAGLE_CORK)
         if (accepted > 0) _engine.MarkPending(this);

@@ -133,6 +133,8 @@ public enum MibCounter
     UserTcpBufferSizesCapped,
     /// <summary>Writes that took fewer bytes than the send buffer had room for: the stack's buffer memory was used up.</summary>
     UserTcpSendMemoryShort,
+    /// <summary>ICMP messages of a type UserTcp does not act on (echo replies, source quench, redirects, ...), ignored (RFC 6633, RFC 1122 §3.2.2.2).</summary>
+    UserTcpIcmpIgnored,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
@@ -203,7 +205,7 @@ public sealed class EngineCounters
         {
             // Every reason a segment is refused, zero or not; any other cause only when something was dropped for it.
             bool dropCause = cause is > TcpCause.Malformed and <= TcpCause.PawsRejected or TcpCause.AckTooOld or TcpCause.BadSynCookie
-                or TcpCause.ConnectionLimit;
+                or TcpCause.ConnectionLimit or TcpCause.ResetInListen or TcpCause.AckInListen;
             if (dropCause || _dropped[(int)cause] > 0) all.Add(new($"UserTcpDrop{cause}", _dropped[(int)cause]));
         }
         return all;

@@ -138,6 +138,10 @@ public enum TcpCause : byte
     ConnectionLimit,
     /// <summary>TIME-WAIT skipped: the stack holds <see cref="TcpConfig.MaxTimeWait"/> records (Linux's tcp_max_tw_buckets).</summary>
     TimeWaitOverflow,
+    /// <summary>A RST to a listener: ignored (RFC 9293 §3.10.7.2).</summary>
+    ResetInListen,
+    /// <summary>An ACK to a listener that no SYN cookie explains: answered with a RST (RFC 9293 §3.10.7.2).</summary>
+    AckInListen,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -215,6 +219,8 @@ public static class TcpCauseExtensions
         TcpCause.NotSynInSynSent => "SYN-SENT: neither SYN nor an acceptable RST",
         TcpCause.AckOfUnsentData => "ACK for data not yet sent; challenge ACK (RFC 5961 §5.2)",
         TcpCause.BadSynCookie => "ACK to a listener with an invalid or expired SYN cookie; RST sent",
+        TcpCause.ResetInListen => "RST in LISTEN; ignored",
+        TcpCause.AckInListen => "ACK in LISTEN; RST sent",
         TcpCause.ConnectionLimit => "the stack holds its maximum of connections (MaxConnections)",
         TcpCause.TimeWaitOverflow => "TIME-WAIT skipped: the stack holds its maximum of TIME-WAIT records (tcp_max_tw_buckets)",
         TcpCause.SynCookieReturned => "ACK returned a valid SYN cookie",

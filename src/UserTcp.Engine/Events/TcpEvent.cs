@@ -23,6 +23,8 @@ public enum TcpEventKind : byte
     ConnectionError,
     /// <summary>Something an operator should know about the stack as a whole (the cause says what): a SYN flood, a cap reached.</summary>
     Warning,
+    /// <summary>The stack's buffer memory, used up when this connection last wrote, has room again: a waiting write may go on.</summary>
+    MemoryAvailable,
 }
 
 /// <summary>The engine's per-connection timers (docs/design.md "The engine", timers).</summary>
@@ -104,6 +106,7 @@ public readonly record struct TcpEvent(
             TcpEventKind.Dropped => $"{at} dropped {Segment}: {Description}",
             TcpEventKind.ConnectionError => $"{at} error {Error}: {Description}",
             TcpEventKind.Warning => $"{at} warning: {Description}",
+            TcpEventKind.MemoryAvailable => $"{at} buffer memory available again",
             _ => $"{at} {Kind}",
         };
     }

@@ -41,6 +41,9 @@ public sealed partial class TcpEngine
                 Counters.Count(MibCounter.IcmpInParmProbs);
                 OnIcmpError(now, icmp);
                 break;
+            default:
+                Counters.Count(MibCounter.UserTcpIcmpIgnored); // source quench (RFC 6633), redirects, echo replies, ...
+                break;
         }
     }
 

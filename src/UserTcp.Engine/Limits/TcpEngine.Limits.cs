@@ -6,6 +6,8 @@ namespace UserTcp.Engine;
 /// </summary>
 public sealed partial class TcpEngine
 {
+    // Connections whose write the buffer budget cut short, each once (TcpConnection.WaitsForMemory).
+    private readonly List<TcpConnection> _memoryWaiters = [];
     private bool _connectionLimitWarned;
     private bool _timeWaitOverflowWarned;
 
@@ -61,5 +63,27 @@ public sealed partial class TcpEngine
         if (warned) return;
         warned = true;
         Emit(new TcpEvent(now, TcpEventKind.Warning, new FourTuple(id.Local, default), Cause: cause));
+    }
+
+    /// <summary>A write found the stack's buffer memory used up: the connection hears (an event) when chunks free.</summary>
+    internal void WaitForMemory(TcpConnection connection)
+    {
+        if (connection.WaitsForMemory) return;
+        connection.WaitsForMemory = true;
+        _memoryWaiters.Add(connection);
+    }
+
+    // Like Linux's sk_stream_wait_memory, a writer waits for memory anyone frees: each waiting connection gets an event
+    // (which the runtime takes as "retry the write") once the pool has a chunk to lend again.
+    private void WakeMemoryWaiters(TimeSpan now)
+    {
+        if (_memoryWaiters.Count == 0 || BufferPool.ChunksAvailable == 0) return;
+        TcpConnection[] waiting = [.. _memoryWaiters];
+        _memoryWaiters.Clear();
+        foreach (TcpConnection connection in waiting)
+        {
+            connection.WaitsForMemory = false;
+            if (connection.State != TcpState.Closed) Emit(new TcpEvent(now, TcpEventKind.MemoryAvailable, connection.Id, connection.State, connection.State));
+        }
     }
 }

@@ -13,13 +13,21 @@ public sealed partial class TcpEngine
     // "Security"); once the SYN queue is full, a SYN cookie instead, which makes the connection only when the ACK returns it.
     private void OnSegmentInListen(TimeSpan now, TcpPassiveOpen listener, FourTuple id, in TcpSegment seg, SeqNumber? iss = null)
     {
-        if (seg.Has(TcpFlags.Rst)) return; // an incoming RST is ignored
+        if (seg.Has(TcpFlags.Rst))
+        {
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ResetInListen, SegmentSummary.From(seg)));
+            return; // an incoming RST is ignored
+        }
         if (seg.Has(TcpFlags.Ack))
         {
             if (!seg.Has(TcpFlags.Syn) && CookiesRecentlySent(listener, now))
             {
                 if (TryOpenFromCookie(now, listener, id, seg)) return;
                 Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.BadSynCookie, SegmentSummary.From(seg)));
+            }
+            else
+            {
+                Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.AckInListen, SegmentSummary.From(seg)));
             }
             QueueReset(id, seg.AcknowledgmentNumber, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
             return;

@@ -14,6 +14,7 @@ internal sealed class Receiver
 
     private readonly TcpConfig _config;
     private readonly ConnectionTimers _timers;
+    private readonly EngineCounters _counters;
     // In-order bytes the application has not read yet.
     private readonly PooledByteQueue _buffer;
     private readonly ReassemblyQueue _outOfOrder = new();
@@ -38,10 +39,11 @@ internal sealed class Receiver
     // A duplicate the next ACK reports first (RFC 2883 §4); null when there is none.
     private SackBlock? _dsack;
 
-    public Receiver(TcpConfig config, ConnectionTimers timers, BufferPool pool)
+    public Receiver(TcpConfig config, ConnectionTimers timers, BufferPool pool, EngineCounters counters)
     {
         _config = config;
         _timers = timers;
+        _counters = counters;
         _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
         _sackBlocks = new SackBlockList(_outOfOrder);
     }
@@ -84,7 +86,7 @@ internal sealed class Receiver
     /// <summary>The window a SYN or SYN-ACK carries (never scaled, RFC 7323 §2.2); it bounds the peer until our next ACK.</summary>
     public ushort SynWindow(bool answering)
     {
-        _synWindow = (ushort)Math.Min(_buffer.Free, ushort.MaxValue);
+        _synWindow = (ushort)Math.Min(_buffer.StorableFree, ushort.MaxValue);
         if (answering) _advertisedRight = RcvNxt + _synWindow;
         return _synWindow;
     }
@@ -154,13 +156,7 @@ internal sealed class Receiver
             {
                 NoteDuplicate(from, to);
             }
-            // Held in the receive buffer at its place in the window (which never exceeds the buffer's free space), and
-            // only when the range can be recorded.
-            if (_buffer.CanWriteAt(seq - RcvNxt, payload.Length) && _outOfOrder.Add(seq, seq + payload.Length))
-            {
-                _buffer.WriteAt(seq - RcvNxt, payload);
-                _sackBlocks.Touch(seq);
-            }
+            HoldOutOfOrder(seq, payload);
             AckNow = true; // RFC 5681 §4.2: an out-of-order segment is acknowledged at once (a duplicate ACK)
             return;
         }
@@ -189,6 +185,30 @@ internal sealed class Receiver
     }
 
     /// <summary>
+    /// Holds out-of-order text in the receive buffer at its place in the window (which never exceeds the buffer's free
+    /// space) when the caps allow: <see cref="TcpConfig.MaxOutOfOrderBytes"/>, the stack's buffer memory and the held
+    /// ranges; otherwise it is dropped unacknowledged (TcpExtTCPOFODrop) and the sender resends it. A duplicate of what
+    /// is held already costs nothing.
+    /// </summary>
+    private void HoldOutOfOrder(SeqNumber seq, ReadOnlySpan<byte> payload)
+    {
+        SeqNumber end = seq + payload.Length;
+        if (_outOfOrder.Overlap(seq, end) is (SeqNumber from, SeqNumber to) && from == seq && to == end) return;
+        int offset = seq - RcvNxt;
+        if (_buffer.CanWriteAt(offset, payload.Length) && _outOfOrder.Count + payload.Length <= _config.MaxOutOfOrderBytes
+            && _buffer.HasMemoryFor(offset, payload.Length) && _outOfOrder.Add(seq, end))
+        {
+            _buffer.WriteAt(offset, payload);
+            _sackBlocks.Touch(seq);
+            _counters.Count(MibCounter.TcpExtTCPOFOQueue);
+        }
+        else
+        {
+            _counters.Count(MibCounter.TcpExtTCPOFODrop);
+        }
+    }
+
+    /// <summary>
     /// Linux's tcp_incr_quickack on the first data: ACK each of the first min(16, RCV.WND / (2 MSS)) segments at once,
     /// so a new sender's slow start is not held back by delayed ACKs.
     /// </summary>
@@ -202,9 +222,13 @@ internal sealed class Receiver
 
     private void Deliver(ReadOnlySpan<byte> data)
     {
-        // The bytes fill the buffer, which never overflows because the window advertised never exceeded its free space.
+        // The window advertised never exceeded the buffer's free space, but the stack's buffer memory may have run out
+        // since: what it cannot hold is dropped unacknowledged, and the ACK at once tells the sender where to resend from.
         int taken = _buffer.Write(data);
         Delivered(taken);
+        if (taken == data.Length) return;
+        _counters.Count(MibCounter.TcpExtTCPRcvQDrop);
+        AckNow = true;
     }
 
     // Held bytes that now follow RCV.NXT are already in place in the buffer: they only become readable.
@@ -343,7 +367,9 @@ internal sealed class Receiver
     {
         // Held out-of-order bytes count against the window, as in Linux (they are in sk_rmem_alloc): the right edge does
         // not grow while they wait, although they already sit at their place inside the free space.
-        long free = Math.Max(0, _buffer.Free - _outOfOrder.Count);
+        // Only what the stack's buffer memory backs now is offered (TcpConfig.MaxBufferMemory), as Linux clamps the window
+        // under memory pressure; the right edge already advertised stays.
+        long free = Math.Max(0, _buffer.StorableFree - _outOfOrder.Count);
         long current = Math.Max(0, _advertisedRight - RcvNxt);
         long threshold = Math.Min(_buffer.Capacity / 2, _config.Mss);
         long offer = free - current >= threshold ? free : current;

@@ -93,7 +93,7 @@ public class ConnectionLimitTests
     [Fact]
     public void Buffer_sizes_beyond_the_stacks_maximum_are_cut_and_counted()
     {
-        var h = new Harness(new TcpConfig { MaxReceiveBufferSize = 100_000, MaxSendBufferSize = 50_000 });
+        var h = new Harness(new TcpConfig { SendBufferSize = 8192, ReceiveBufferSize = 8192, MaxReceiveBufferSize = 100_000, MaxSendBufferSize = 50_000 });
         TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort, connectionConfig: h.Config with { ReceiveBufferSize = 1 << 20, SendBufferSize = 1 << 20 });
         TcpConnection c = Open(h, listener, PortOf(0));
         Assert.Equal(50_000, c.SendBufferFree);
