@@ -39,6 +39,8 @@ internal sealed class BufferPool
 
     /// <summary>Chunks lent out now.</summary>
     public int ChunksInUse { get; private set; }
+    /// <summary>The most chunks lent out at once.</summary>
+    public int PeakChunksInUse { get; private set; }
     /// <summary>The stack's budget, in chunks: writers check <see cref="ChunksAvailable"/> before they take more.</summary>
     public int MaxChunks { get; }
     /// <summary>Chunks the budget still allows.</summary>
@@ -63,12 +65,15 @@ internal sealed class BufferPool
     public BufferChunk Rent()
     {
         ChunksInUse++;
+        if (ChunksInUse > PeakChunksInUse) PeakChunksInUse = ChunksInUse;
+        _counters?.SetBufferMemory(ChunksInUse * (long)ChunkSize, PeakChunksInUse * (long)ChunkSize);
         return _free.TryPop(out BufferChunk? chunk) ? chunk : new BufferChunk(ChunkSize);
     }
 
     public void Return(BufferChunk chunk)
     {
         ChunksInUse--;
+        _counters?.SetBufferMemory(ChunksInUse * (long)ChunkSize, PeakChunksInUse * (long)ChunkSize);
         if (UnderPressure && ChunksInUse <= MaxChunks / 4 * 3) UnderPressure = false;
         chunk.Next = null;
         if (_free.Count < MaxRetained) _free.Push(chunk);

@@ -135,6 +135,10 @@ public enum MibCounter
     UserTcpSendMemoryShort,
     /// <summary>ICMP messages of a type UserTcp does not act on (echo replies, source quench, redirects, ...), ignored (RFC 6633, RFC 1122 §3.2.2.2).</summary>
     UserTcpIcmpIgnored,
+    /// <summary>Gauge: send and receive buffer memory lent out now, in bytes (16 KiB chunks; <see cref="TcpConfig.MaxBufferMemory"/> bounds it).</summary>
+    UserTcpBufferMemory,
+    /// <summary>Gauge: the most buffer memory lent out at once, in bytes.</summary>
+    UserTcpBufferMemoryPeak,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
@@ -219,6 +223,12 @@ public sealed class EngineCounters
             : name.StartsWith("TcpExt", StringComparison.Ordinal) ? 3
             : name.StartsWith("Tcp", StringComparison.Ordinal) ? 2
             : 4;
+    }
+
+    internal void SetBufferMemory(long inUse, long peak)
+    {
+        _mib[(int)MibCounter.UserTcpBufferMemory] = inUse;
+        _mib[(int)MibCounter.UserTcpBufferMemoryPeak] = peak;
     }
 
     internal void Count(MibCounter counter, long by = 1) => _mib[(int)counter] += by;
