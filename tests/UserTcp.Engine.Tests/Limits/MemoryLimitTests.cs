@@ -22,6 +22,14 @@ public class MemoryLimitTests
         }
     }
 
+    /// <summary>Two established connections on a stack whose buffer memory is <paramref name="chunks"/> chunks.</summary>
+    private static (Harness H, TcpConnection A, TcpConnection B) TwoConnections(int chunks)
+    {
+        var h = new Harness(new TcpConfig { MaxBufferMemory = chunks * BufferPool.ChunkSize });
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
+        return (h, Open(h, listener, PortOf(0)), Open(h, listener, PortOf(1)));
+    }
+
     private static byte[] ReadAll(TcpConnection c)
     {
         var read = new byte[c.BytesToRead];
@@ -68,10 +76,7 @@ public class MemoryLimitTests
     [Fact]
     public void When_the_stacks_buffer_memory_runs_out_arriving_data_is_dropped_unacknowledged_and_taken_again_once_memory_frees()
     {
-        var h = new Harness(new TcpConfig { MaxBufferMemory = 4 * BufferPool.ChunkSize });
-        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
-        TcpConnection a = Open(h, listener, PortOf(0));
-        TcpConnection b = Open(h, listener, PortOf(1));
+        (Harness h, TcpConnection a, TcpConnection b) = TwoConnections(chunks: 4);
         byte[] forA = Bytes(33 * Segment); // 48,180 bytes: three of the four chunks, held unread
         byte[] forB = [.. Bytes(20 * Segment).Select(x => (byte)(x ^ 0x5A))];
         Deliver(h, forA, 0, forA.Length, PortOf(0));
@@ -102,10 +107,7 @@ public class MemoryLimitTests
     [Fact]
     public void A_write_cut_short_by_the_stacks_buffer_memory_waits_for_an_event_and_loses_nothing()
     {
-        var h = new Harness(new TcpConfig { MaxBufferMemory = 2 * BufferPool.ChunkSize });
-        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
-        TcpConnection a = Open(h, listener, PortOf(0));
-        TcpConnection b = Open(h, listener, PortOf(1));
+        (Harness h, TcpConnection a, TcpConnection b) = TwoConnections(chunks: 2);
         byte[] data = Bytes(40_000);
 
         int queued = a.Send(data);
