@@ -79,6 +79,7 @@ public sealed partial class CliTests
         Assert.Equal(Clients - 2, Counter(stats, "TcpExtTCPTimeWaitOverflow"));
         Assert.Equal(2, CountTimeWaits(ns));
         Assert.Equal(0, Counter(stats, "TcpExtTW"));
+        Assert.Equal(0, Counter(stats, "UserTcpProcessingErrors")); // the runtime's: packets whose processing threw
         PeerProgram json = ns.Run(CommandTimeout, Usertcp, "ss", "--stats", "--json");
         Assert.Contains($"\"TcpExtTCPTimeWaitOverflow\":{Clients - 2}", json.OutputLines[0], StringComparison.Ordinal);
         PeerProgram nonZero = ns.Run(CommandTimeout, Usertcp, "ss", "--stats");

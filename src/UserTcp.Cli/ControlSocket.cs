@@ -163,9 +163,9 @@ internal static class ControlSocket
                     {
                         "table" => ConnectionTable.Format(ConnectionTable.Collect(_stack)),
                         "json" => ConnectionTable.ToJson(ConnectionTable.Collect(_stack)),
-                        "stats" => CounterTable.Format(_stack.Counters, zeros: false),
-                        "stats-zeros" => CounterTable.Format(_stack.Counters, zeros: true),
-                        "stats-json" => CounterTable.ToJson(_stack.Counters),
+                        "stats" => CounterTable.Format(_stack, zeros: false),
+                        "stats-zeros" => CounterTable.Format(_stack, zeros: true),
+                        "stats-json" => CounterTable.ToJson(_stack),
                         "ping" => "pong\n",
                         _ => $"error: unknown request '{request}' (ask for table, json, stats, stats-zeros or stats-json)\n",
                     };
