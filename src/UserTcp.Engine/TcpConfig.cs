@@ -77,8 +77,35 @@ public sealed record TcpConfig
     public ushort Mss { get; init; } = 1460;
     /// <summary>Bytes the application may queue for sending.</summary>
     public int SendBufferSize { get; init; } = 256 * 1024;
-    /// <summary>Bytes held for the application to read; the receive window is its free space.</summary>
-    public int ReceiveBufferSize { get; init; } = 256 * 1024;
+    /// <summary>
+    /// Bytes held for the application to read when the connection starts (Linux tcp_rmem[1], counted in data); the
+    /// receive window is its free space. With <see cref="ReceiveBufferAutoTuning"/> it grows, as the application reads,
+    /// up to <see cref="MaxReceiveBufferSize"/>.
+    /// </summary>
+    public int ReceiveBufferSize
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), value, "a receive buffer needs at least one byte");
+    } = 64 * 1024;
+    /// <summary>
+    /// Receive-buffer auto-tuning (Linux net.ipv4.tcp_moderate_rcvbuf, on by default; docs/design.md "Receive-buffer
+    /// auto-tuning"): once per round trip the receiver measures what the application read, and grows the buffer (and so
+    /// the window) to twice that and more, so a bulk sender is not held back by the window. A connection whose
+    /// SO_RCVBUF was set explicitly keeps that size (Linux's SOCK_RCVBUF_LOCK).
+    /// </summary>
+    public bool ReceiveBufferAutoTuning { get; init; } = true;
+    /// <summary>
+    /// The largest receive buffer a connection may have (Linux net.ipv4.tcp_rmem's maximum, 6 MiB): auto-tuning grows a
+    /// buffer up to it, and a larger SO_RCVBUF is cut to it. The window scale we offer covers it (7 for 6 MiB), as
+    /// Linux's does. Memory is still taken only for bytes held.
+    /// </summary>
+    public int MaxReceiveBufferSize
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaxReceiveBufferSize), value, "the largest receive buffer needs at least one byte");
+    } = 6 * 1024 * 1024;
+    /// <summary>The largest the receive buffer can become: what the window scale must cover.</summary>
+    internal int LargestReceiveBuffer => ReceiveBufferAutoTuning ? Math.Max(ReceiveBufferSize, MaxReceiveBufferSize) : ReceiveBufferSize;
     /// <summary>Send small segments at once instead of waiting for an ACK (TCP_NODELAY; RFC 896 Nagle when false).</summary>
     public bool NoDelay { get; init; }
     /// <summary>RFC 6928 initial window, in segments.</summary>
@@ -163,8 +190,6 @@ public sealed record TcpConfig
     public int MaxTimeWait { get; init; } = 131_072;
     /// <summary>The largest send buffer a connection may have (Linux net.ipv4.tcp_wmem's maximum, 4 MiB); larger requests are cut to it.</summary>
     public int MaxSendBufferSize { get; init; } = 4 * 1024 * 1024;
-    /// <summary>The largest receive buffer a connection may have (Linux net.ipv4.tcp_rmem's maximum, 6 MiB); larger requests are cut to it.</summary>
-    public int MaxReceiveBufferSize { get; init; } = 6 * 1024 * 1024;
     /// <summary>
     /// Out-of-order bytes a connection holds at most; a segment beyond it is dropped (TcpExtTCPOFODrop) and the sender
     /// resends it. The default, as Linux, is no cap but the receive window (the receive buffer's free space).

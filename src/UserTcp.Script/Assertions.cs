@@ -34,6 +34,7 @@ internal static class TcpInfo
         TcpInfoField.Unacked, TcpInfoField.Sacked, TcpInfoField.Lost, TcpInfoField.Retrans, TcpInfoField.LastDataRecv, TcpInfoField.Rtt,
         TcpInfoField.Rttvar, TcpInfoField.SndSsthresh, TcpInfoField.SndCwnd, TcpInfoField.Advmss, TcpInfoField.Reordering,
         TcpInfoField.TotalRetrans, TcpInfoField.MinRtt, TcpInfoField.NotsentBytes, TcpInfoField.SndWnd, TcpInfoField.RcvWnd, TcpInfoField.TotalRto,
+        TcpInfoField.RcvSpace, TcpInfoField.RcvRtt,
     ];
 
     /// <summary>
@@ -86,6 +87,8 @@ internal static class TcpInfo
             TcpInfoField.NotsentBytes => info.NotSentBytes,
             TcpInfoField.SndWnd => info.SendWindow,
             TcpInfoField.RcvWnd => info.ReceiveWindow,
+            TcpInfoField.RcvSpace => info.ReceiveSpace,
+            TcpInfoField.RcvRtt => Micros(info.ReceiveRtt),
             _ => info.TotalTimeouts, // TotalRto
         };
     }

@@ -152,8 +152,16 @@ internal static class LinuxSysctls
         yield return new ConfigSysctl(V4 + "tcp_rfc1337", "0 or 1", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is 0 or 1
             ? (c with { TimeWaitRst = v == 1 ? TimeWaitRstPolicy.Ignore : TimeWaitRstPolicy.Accept }, v == 1 ? "a RST in TIME-WAIT is ignored" : "a RST ends TIME-WAIT")
             : null);
-        yield return Buffer(V4 + "tcp_rmem", (c, n) => c with { ReceiveBufferSize = n }, "receive");
-        yield return Buffer(V4 + "tcp_wmem", (c, n) => c with { SendBufferSize = n }, "send");
+        yield return new ConfigSysctl(V4 + "tcp_rmem", "three numbers (min default max)", (text, c) => BufferSizes(text) is (int initial, int max)
+            ? (c with { ReceiveBufferSize = initial / 2, MaxReceiveBufferSize = Math.Max(1, max / 2) },
+                $"receive buffers hold {initial / 2} bytes at first (getsockopt reports {initial}), auto-tuning grows them to {Math.Max(1, max / 2)}; min: UserTcp does not shrink buffers")
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_moderate_rcvbuf", "0 or 1", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is 0 or 1
+            ? (c with { ReceiveBufferAutoTuning = v == 1 }, v == 1 ? "receive-buffer auto-tuning on" : "receive-buffer auto-tuning off")
+            : null);
+        yield return new ConfigSysctl(V4 + "tcp_wmem", "three numbers (min default max)", (text, c) => BufferSizes(text) is (int initial, _)
+            ? (c with { SendBufferSize = initial / 2 }, $"send buffers hold {initial / 2} bytes (getsockopt reports {initial}); min and max: UserTcp does not resize send buffers")
+            : null);
         yield return new ConfigSysctl(V4 + "tcp_rto_min_us", "microseconds", (text, c) => SysctlKnob.TryInteger(text, out long us) && us is >= 1 and <= 120_000_000
             ? (c with { MinRto = TimeSpan.FromMicroseconds(us) }, $"minimum RTO {us / 1000.0:0.###} ms")
             : null);
@@ -239,12 +247,13 @@ internal static class LinuxSysctls
             : null);
 
     /// <summary>
-    /// <c>tcp_rmem</c>/<c>tcp_wmem</c> "min default max": the default is the socket's buffer as SO_RCVBUF/SO_SNDBUF
-    /// report it, so the engine's buffer holds half of it in data, as after setsockopt (docs/scripts.md). UserTcp does
-    /// not grow or shrink buffers, so min and max have no equivalent.
+    /// <c>tcp_rmem</c>/<c>tcp_wmem</c> "min default max", in Linux's units (the socket's buffer as SO_RCVBUF/SO_SNDBUF
+    /// report it): the engine's buffers hold half of that in data, as after setsockopt (docs/scripts.md). The default
+    /// is the initial size; tcp_rmem's max is where receive-buffer auto-tuning stops. Null when the text is not three
+    /// numbers with a default of 2 bytes to 128 MiB (a max below the default counts as the default).
     /// </summary>
-    private static ConfigSysctl Buffer(string name, Func<TcpConfig, int, TcpConfig> set, string which) =>
-        new(name, "three numbers (min default max)", (text, c) => SysctlKnob.Integers(text, 3) is [_, var initial and >= 2 and <= 128 * 1024 * 1024, _]
-            ? (set(c, (int)(initial / 2)), $"{which} buffers hold {initial / 2} bytes (getsockopt reports {initial}); min and max: UserTcp does not resize buffers")
-            : null);
+    private static (int Initial, int Max)? BufferSizes(string text) =>
+        SysctlKnob.Integers(text, 3) is [_, var initial and >= 2 and <= 128 * 1024 * 1024, var max] && max >= 0
+            ? ((int)initial, (int)Math.Clamp(max, initial, int.MaxValue))
+            : null;
 }

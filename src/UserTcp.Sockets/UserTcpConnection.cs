@@ -45,8 +45,11 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 
     /// <summary>SO_SNDBUF: bytes of data the send buffer holds, fixed when the connection was made.</summary>
     public int SendBufferSize => _config.SendBufferSize;
-    /// <summary>SO_RCVBUF: bytes of data the receive buffer holds, fixed when the connection was made.</summary>
-    public int ReceiveBufferSize => _config.ReceiveBufferSize;
+    /// <summary>
+    /// SO_RCVBUF: bytes of data the receive buffer holds now — as set, or as receive-buffer auto-tuning has grown it from
+    /// the stack's initial size (<see cref="TcpConfig.ReceiveBufferAutoTuning"/>; read without the lock: a moment old at worst).
+    /// </summary>
+    public int ReceiveBufferSize => _tcb.ReceiveBufferSize;
 
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK (Nagle off).</summary>
     public bool NoDelay

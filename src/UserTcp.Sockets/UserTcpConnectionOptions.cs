@@ -24,7 +24,11 @@ public sealed record UserTcpConnectionOptions
         init => field = value is null ? null : CheckBufferSize(value.Value, nameof(SendBufferSize));
     }
 
-    /// <summary>SO_RCVBUF: bytes held for the application to read; the receive window (and its scale) follows from it. Fixed once the connection exists.</summary>
+    /// <summary>
+    /// SO_RCVBUF: bytes held for the application to read; the receive window (and its scale) follows from it. Fixed once
+    /// the connection exists: setting it turns receive-buffer auto-tuning off for the connection, as on Linux
+    /// (SOCK_RCVBUF_LOCK); null leaves the stack's initial size, which auto-tuning grows.
+    /// </summary>
     public int? ReceiveBufferSize
     {
         get;
@@ -112,6 +116,7 @@ public sealed record UserTcpConnectionOptions
     {
         SendBufferSize = SendBufferSize ?? config.SendBufferSize,
         ReceiveBufferSize = ReceiveBufferSize ?? config.ReceiveBufferSize,
+        ReceiveBufferAutoTuning = ReceiveBufferSize is null && config.ReceiveBufferAutoTuning,
         NoDelay = NoDelay ?? config.NoDelay,
         KeepAlive = KeepAlive ?? config.KeepAlive,
         KeepAliveIdle = KeepAliveIdle ?? config.KeepAliveIdle,

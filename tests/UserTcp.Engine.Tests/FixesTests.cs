@@ -14,7 +14,8 @@ public class FixesTests
     public void Reading_sends_no_window_update_the_16_bit_field_cannot_show_so_no_spurious_duplicate_ack()
     {
         // The peer offers no window scaling: our 256 KiB buffer shows as at most 65535.
-        (Harness h, TcpConnection c) = EstablishedAfter(TimeSpan.Zero, peerSynOptions: new TcpOptions { MaxSegmentSize = 1460 });
+        (Harness h, TcpConnection c) = EstablishedAfter(TimeSpan.Zero, new TcpConfig { ReceiveBufferSize = 256 * 1024, ReceiveBufferAutoTuning = false },
+            new TcpOptions { MaxSegmentSize = 1460 });
         for (int i = 0; i < 10; i++) h.Send(TcpFlags.Ack, Their(i * 1460), Our(0), window: 65535, payload: Bytes(1460));
         while (h.PendingCount > 0) Assert.Equal(65535, h.Next().Window);
         Assert.Equal(14600, ReadAll(c).Data.Length);
@@ -25,7 +26,7 @@ public class FixesTests
     [Fact]
     public void Reading_still_sends_a_window_update_when_the_right_edge_moves()
     {
-        (Harness h, TcpConnection c) = EstablishedAfter(TimeSpan.Zero, new TcpConfig { ReceiveBufferSize = 8192 },
+        (Harness h, TcpConnection c) = EstablishedAfter(TimeSpan.Zero, new TcpConfig { ReceiveBufferSize = 8192, ReceiveBufferAutoTuning = false },
             new TcpOptions { MaxSegmentSize = 1460 });
         for (int i = 0; i < 5; i++) h.Send(TcpFlags.Ack, Their(i * 1460), Our(0), window: 65535, payload: Bytes(1460));
         h.DrainSent();
@@ -37,7 +38,7 @@ public class FixesTests
     [Fact]
     public void A_segment_with_data_at_a_zero_window_still_has_its_ack_processed()
     {
-        (Harness h, TcpConnection c) = Established(new TcpConfig { ReceiveBufferSize = 2920 });
+        (Harness h, TcpConnection c) = Established(new TcpConfig { ReceiveBufferSize = 2920, ReceiveBufferAutoTuning = false });
         c.Send(Bytes(100));
         h.Poll();
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 100);

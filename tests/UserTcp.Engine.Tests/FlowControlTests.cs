@@ -140,7 +140,7 @@ public class FlowControlTests
     [Fact]
     public void Receive_window_shrinks_as_data_is_unread_and_reopens_with_a_window_update_after_receive()
     {
-        (Harness h, TcpConnection c) = Established(new TcpConfig { ReceiveBufferSize = 8192, QuickAcks = 0 }); // window 8192, scale 0; delayed ACKs from the start
+        (Harness h, TcpConnection c) = Established(new TcpConfig { ReceiveBufferSize = 8192, ReceiveBufferAutoTuning = false, QuickAcks = 0 }); // window 8192, scale 0; delayed ACKs from the start
         byte[] data = Bytes(8192);
         int[] ends = [1460, 2920, 4380, 5840, 7300, 8192];
         int start = 0;

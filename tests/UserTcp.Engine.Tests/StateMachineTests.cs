@@ -16,7 +16,7 @@ public class StateMachineTests
         h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions);
         Sent synAck = h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
         Assert.Equal((ushort)1460, synAck.Options.MaxSegmentSize);
-        Assert.Equal((byte)3, synAck.Options.WindowScale); // 256 KiB buffer needs shift 3
+        Assert.Equal((byte)7, synAck.Options.WindowScale); // auto-tuning's 6 MiB maximum needs shift 7, as Linux's tcp_rmem[2]
         Assert.Equal(65535, synAck.Window); // a SYN's window is never scaled
         Assert.Equal([TcpState.SynReceived], h.Log.States(Harness.Id));
     }

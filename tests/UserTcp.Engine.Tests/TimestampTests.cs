@@ -19,7 +19,7 @@ public class TimestampTests
         h.Send(TcpFlags.Syn, PeerIsn, options: SynOptions());
         Sent synAck = h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
         // Linux's layout: MSS, SACK-permitted fused with timestamps, NOP + window scale.
-        Assert.Equal(new TcpOptions { MaxSegmentSize = 1460, SackPermitted = true, Timestamp = new TcpTimestamp(7, PeerTsStart), WindowScale = 3 }, synAck.Options);
+        Assert.Equal(new TcpOptions { MaxSegmentSize = 1460, SackPermitted = true, Timestamp = new TcpTimestamp(7, PeerTsStart), WindowScale = 7 }, synAck.Options);
 
         h.AdvanceTo(Ms(50));
         h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: PeerWindow, options: Options(h, 7));
@@ -61,7 +61,7 @@ public class TimestampTests
             MaxSegmentSize = 1460,
             SackPermitted = sack,
             Timestamp = timestamps ? new TcpTimestamp(0, 0) : null,
-            WindowScale = windowScaling ? (byte)3 : null,
+            WindowScale = windowScaling ? (byte)7 : null,
         };
         Assert.Equal(offered, h.Expect(TcpFlags.Syn, Isn).Options);
         // The peer offers everything; only what both offered is used.

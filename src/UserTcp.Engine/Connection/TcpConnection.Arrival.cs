@@ -311,7 +311,8 @@ public sealed partial class TcpConnection
                 EnterClosed(IsOrphaned ? TcpError.ConnectionAborted : TcpError.ConnectionReset, TcpCause.DataAfterClose);
                 return;
             }
-            _receiver.Take(now, seq, payload, seg.Payload.Length, SendMss);
+            uint? echo = _options.Timestamps ? seg.Options.Timestamp?.EchoReply : null;
+            _receiver.Take(now, seq, payload, seg.Payload.Length, SendMss, echo, echo is uint e ? _timestamps.Elapsed(now, e) : null);
         }
 
         if (fin ? _receiver.TakeFin(seq + payload.Length) : _receiver.TakeHeldFin()) OnFin(now);

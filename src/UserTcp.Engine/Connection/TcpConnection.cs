@@ -156,6 +156,8 @@ public sealed partial class TcpConnection
     public bool IsReceiveShutdown => _receiver.IsShutdown;
     /// <summary>Bytes waiting to be read.</summary>
     public int BytesToRead => _receiver.BytesToRead;
+    /// <summary>The receive buffer's size now: the configured one, or as receive-buffer auto-tuning has grown it.</summary>
+    public int ReceiveBufferSize => _receiver.BufferSize;
     /// <summary>Room left in the send buffer.</summary>
     public int SendBufferFree => _sender.Buffer.Free;
     /// <summary>Bytes queued but not yet acknowledged by the peer.</summary>
@@ -306,7 +308,7 @@ public sealed partial class TcpConnection
         bytesRead = 0;
         if (_receiver.BytesToRead > 0 && !buffer.IsEmpty)
         {
-            bytesRead = _receiver.Read(buffer);
+            bytesRead = _receiver.Read(buffer, _engine.Now);
             // Tell the peer when reading really moved the window's right edge (RFC 9293 §3.8.6.2.2, Linux tcp_cleanup_rbuf).
             if (State.IsSynchronized() && _receiver.WindowUpdateWorthSending)
             {

@@ -74,6 +74,12 @@ public readonly record struct TcpConnectionInfo
     public uint SendWindow { get; init; }
     /// <summary>tcpi_rcv_wnd: the window offered to the peer.</summary>
     public uint ReceiveWindow { get; init; }
+    /// <summary>tcpi_rcv_space: bytes the application read in its best round trip, the rate receive-buffer auto-tuning sizes for (0 without it).</summary>
+    public int ReceiveSpace { get; init; }
+    /// <summary>tcpi_rcv_rtt: the receiver's RTT estimate, for auto-tuning (zero before a sample, or without auto-tuning).</summary>
+    public TimeSpan ReceiveRtt { get; init; }
+    /// <summary>The receive buffer's size now (SO_RCVBUF as auto-tuning has grown it; Linux reports twice this, see docs/scripts.md).</summary>
+    public int ReceiveBufferSize { get; init; }
     /// <summary>tcpi_notsent_bytes: queued data never sent yet.</summary>
     public int NotSentBytes { get; init; }
     /// <summary>TCPI_OPT_SACK: both sides agreed on SACK (RFC 2018).</summary>

@@ -57,11 +57,11 @@ internal sealed class NegotiatedOptions
         Timestamps = _config.Timestamps && peer.Timestamp is not null;
     }
 
-    /// <summary>The smallest shift that lets the 16-bit field express the whole receive buffer.</summary>
+    /// <summary>The smallest shift that lets the 16-bit field express the largest receive buffer (auto-tuning's maximum, RFC 7323 §2.3).</summary>
     private int OwnWindowShift()
     {
         int shift = 0;
-        while (shift < 14 && _config.ReceiveBufferSize >> shift > ushort.MaxValue) shift++;
+        while (shift < 14 && _config.LargestReceiveBuffer >> shift > ushort.MaxValue) shift++;
         return shift;
     }
 }

@@ -32,6 +32,9 @@ internal sealed class ReassemblyQueue
 
     public bool IsEmpty => _count == 0;
 
+    /// <summary>The sequence number just past the highest byte held; null when none is.</summary>
+    public SeqNumber? HighestEnd => _count == 0 ? null : _ends[_count - 1];
+
     /// <summary>Disjoint ranges held.</summary>
     public int RangeCount => _count;
 

@@ -38,6 +38,11 @@ internal sealed class Receiver
     private ushort _synWindow;
     // A duplicate the next ACK reports first (RFC 2883 §4); null when there is none.
     private SackBlock? _dsack;
+    // Grows the buffer with the application's read rate (Linux's DRS); null when the size is fixed (auto-tuning off, or
+    // SO_RCVBUF set explicitly).
+    private readonly ReceiveBufferTuner? _tuner;
+    // Bytes the application has read so far (Linux's copied_seq, as a count).
+    private long _totalRead;
 
     public Receiver(TcpConfig config, ConnectionTimers timers, BufferPool pool, EngineCounters counters)
     {
@@ -46,6 +51,7 @@ internal sealed class Receiver
         _counters = counters;
         _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
         _sackBlocks = new SackBlockList(_outOfOrder);
+        if (config.LargestReceiveBuffer > config.ReceiveBufferSize) _tuner = new ReceiveBufferTuner(config.LargestReceiveBuffer);
     }
 
     /// <summary>IRS: the peer's initial sequence number.</summary>
@@ -74,6 +80,12 @@ internal sealed class Receiver
     /// <summary>The largest payload a segment has brought (Linux's rcv_mss estimate, for TCP_INFO).</summary>
     public int LargestSegmentReceived { get; private set; }
     public bool HasOutOfOrderData => !_outOfOrder.IsEmpty;
+    /// <summary>The receive buffer's size now (SO_RCVBUF, as auto-tuning has grown it).</summary>
+    public int BufferSize => _buffer.Capacity;
+    /// <summary>Bytes the application read in the best round trip (tcpi_rcv_space); 0 without auto-tuning.</summary>
+    public int Space => _tuner?.Space ?? 0;
+    /// <summary>The receiver's RTT estimate (tcpi_rcv_rtt); zero without auto-tuning or before a sample.</summary>
+    public TimeSpan Rtt => _tuner?.Rtt ?? TimeSpan.Zero;
 
     /// <summary>The peer's SYN at <paramref name="irs"/>: RCV.NXT is the byte after it.</summary>
     public void Synchronize(SeqNumber irs)
@@ -142,9 +154,11 @@ internal sealed class Receiver
 
     /// <summary>
     /// Takes trimmed text at <paramref name="seq"/>: delivered when it is next, held otherwise; decides the ACK.
-    /// <paramref name="segmentLength"/> is the whole segment's payload (small segments may be acknowledged at once).
+    /// <paramref name="segmentLength"/> is the whole segment's payload (small segments may be acknowledged at once);
+    /// with timestamps on, <paramref name="echo"/> is its TSecr and <paramref name="sinceEcho"/> the time since we sent
+    /// that TSval (null when it is none of ours): a receiver RTT sample, for auto-tuning.
     /// </summary>
-    public void Take(TimeSpan now, SeqNumber seq, ReadOnlySpan<byte> payload, int segmentLength, int mss)
+    public void Take(TimeSpan now, SeqNumber seq, ReadOnlySpan<byte> payload, int segmentLength, int mss, uint? echo = null, TimeSpan? sinceEcho = null)
     {
         if (payload.IsEmpty) return;
         GrantQuickAcks(mss);
@@ -164,6 +178,7 @@ internal sealed class Receiver
         Deliver(payload);
         int held = _outOfOrder.TakeAt(RcvNxt);
         if (held > 0) DeliverHeld(held);
+        _tuner?.OnData(now, _totalRead, RcvNxt, Window, segmentLength, mss, echo, sinceEcho);
         if (hadGap)
         {
             AckNow = true; // RFC 5681 §4.2: ACK at once when a segment fills a gap
@@ -330,8 +345,18 @@ internal sealed class Receiver
 
     // ───────────── the application ─────────────
 
-    /// <summary>Copies bytes out; true when reading opened the window enough to tell the peer (a window update).</summary>
-    public int Read(Span<byte> destination) => _buffer.Read(destination);
+    /// <summary>Copies bytes out; with auto-tuning, once a round trip, grows the buffer to the rate the application reads at.</summary>
+    public int Read(Span<byte> destination, TimeSpan now)
+    {
+        int n = _buffer.Read(destination);
+        _totalRead += n;
+        if (_tuner is not null)
+        {
+            int outOfOrderSpan = _outOfOrder.HighestEnd is SeqNumber end ? end - RcvNxt : 0;
+            _buffer.Capacity = _tuner.OnRead(now, _totalRead, _buffer.Capacity, outOfOrderSpan);
+        }
+        return n;
+    }
 
     /// <summary>
     /// Whether the window we would now advertise has a right edge beyond the one last sent: only then is a window

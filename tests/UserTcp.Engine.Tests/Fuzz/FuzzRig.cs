@@ -56,6 +56,8 @@ internal sealed class FuzzRig : IPacketTransmitter
     ];
 
     private const int BufferSize = 16 * 1024;
+    // Receive buffers start at BufferSize and auto-tuning may grow them up to this (the fuzzer's reads drive it).
+    private const int MaxReceiveBuffer = 64 * 1024;
     private const int MaxOutputPerStep = 2_000;
     private const int MaxConnections = 400;
     private static readonly Ipv4Address NotUs = new(10, 77, 0, 9);
@@ -114,7 +116,7 @@ internal sealed class FuzzRig : IPacketTransmitter
 
     private static FuzzRig Begin(int start)
     {
-        var config = new TcpConfig { SendBufferSize = BufferSize, ReceiveBufferSize = BufferSize };
+        var config = new TcpConfig { SendBufferSize = BufferSize, ReceiveBufferSize = BufferSize, MaxReceiveBufferSize = MaxReceiveBuffer };
         switch (start)
         {
             case 0:
@@ -355,8 +357,9 @@ internal sealed class FuzzRig : IPacketTransmitter
             Assert.True(c.State != TcpState.Closed, $"{where}: a closed connection is still in the table");
             Assert.True(c.SndUna <= c.SndNxt && c.SndNxt <= c.SndMax, $"{where}: SND.UNA <= SND.NXT <= SND.MAX broken");
             Assert.True(c.SndMax - c.SndUna <= BufferSize + 2, $"{where}: more in flight than the send buffer holds");
-            Assert.True(c.BytesUnacknowledged <= BufferSize && c.BytesToRead <= BufferSize, $"{where}: a buffer beyond its size");
-            Assert.True(c.RcvWnd <= BufferSize, $"{where}: a window beyond the receive buffer");
+            Assert.True(c.ReceiveBufferSize is >= BufferSize and <= MaxReceiveBuffer, $"{where}: a receive buffer of {c.ReceiveBufferSize} bytes");
+            Assert.True(c.BytesUnacknowledged <= BufferSize && c.BytesToRead <= c.ReceiveBufferSize, $"{where}: a buffer beyond its size");
+            Assert.True(c.RcvWnd <= c.ReceiveBufferSize, $"{where}: a window beyond the receive buffer");
             bool anyArmed = false;
             bool moverArmed = false;
             foreach (TcpTimer timer in AllTimers)
