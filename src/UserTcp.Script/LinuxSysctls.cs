@@ -214,7 +214,6 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_frto", v => v == 0, "UserTcp has no F-RTO (RFC 5682)");
         yield return Fixed(V4 + "tcp_slow_start_after_idle", v => v == 0, "UserTcp keeps its congestion window across idle periods");
         yield return Fixed(V4 + "tcp_mtu_probing", v => v == 0, "UserTcp does no path MTU probing");
-        yield return Fixed(V4 + "tcp_moderate_rcvbuf", v => v == 0, "UserTcp does not grow its receive buffer");
         yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
         yield return Fixed(V4 + "tcp_thin_linear_timeouts", v => v == 0, "UserTcp always backs off exponentially");
         yield return Fixed(V4 + "tcp_no_metrics_save", v => v == 1, "UserTcp keeps no metrics per destination");
