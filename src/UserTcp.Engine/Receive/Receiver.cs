@@ -38,9 +38,9 @@ internal sealed class Receiver
     private ushort _synWindow;
     // A duplicate the next ACK reports first (RFC 2883 §4); null when there is none.
     private SackBlock? _dsack;
-    // Grows the buffer with the application's read rate (Linux's DRS); null when the size is fixed (auto-tuning off, or
-    // SO_RCVBUF set explicitly).
-    private readonly ReceiveBufferTuner? _tuner;
+    // Grows the buffer with the application's read rate (Linux's DRS); made by the first in-order data, so an idle
+    // connection costs nothing for it; stays null when the size is fixed (auto-tuning off, or SO_RCVBUF set explicitly).
+    private ReceiveBufferTuner? _tuner;
     // Bytes the application has read so far (Linux's copied_seq, as a count).
     private long _totalRead;
 
@@ -51,7 +51,6 @@ internal sealed class Receiver
         _counters = counters;
         _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
         _sackBlocks = new SackBlockList(_outOfOrder);
-        if (config.LargestReceiveBuffer > config.ReceiveBufferSize) _tuner = new ReceiveBufferTuner(config.LargestReceiveBuffer);
     }
 
     /// <summary>IRS: the peer's initial sequence number.</summary>
@@ -178,6 +177,7 @@ internal sealed class Receiver
         Deliver(payload);
         int held = _outOfOrder.TakeAt(RcvNxt);
         if (held > 0) DeliverHeld(held);
+        if (_tuner is null && _config.LargestReceiveBuffer > _config.ReceiveBufferSize) _tuner = new ReceiveBufferTuner(_config.LargestReceiveBuffer);
         _tuner?.OnData(now, _totalRead, RcvNxt, Window, segmentLength, mss, echo, sinceEcho);
         if (hadGap)
         {
