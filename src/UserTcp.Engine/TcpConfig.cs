@@ -88,8 +88,8 @@ public sealed record TcpConfig
         init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), value, "a receive buffer needs at least one byte");
     } = 64 * 1024;
     /// <summary>
-    /// Receive-buffer auto-tuning (Linux net.ipv4.tcp_moderate_rcvbuf, on by default; docs/design.md "Receive-buffer
-    /// auto-tuning"): once per round trip the receiver measures what the application read, and grows the buffer (and so
+    /// Receive-buffer auto-tuning (Linux net.ipv4.tcp_moderate_rcvbuf, on by default; docs/design.md "The engine",
+    /// Receive-buffer auto-tuning): once per round trip the receiver measures what the application read, and grows the buffer (and so
     /// the window) to twice that and more, so a bulk sender is not held back by the window. A connection whose
     /// SO_RCVBUF was set explicitly keeps that size (Linux's SOCK_RCVBUF_LOCK).
     /// </summary>

@@ -5,7 +5,7 @@ using static UserTcp.Engine.Tests.TestData;
 namespace UserTcp.Engine.Tests;
 
 /// <summary>
-/// Receive-buffer auto-tuning (Linux's DRS, docs/design.md "Receive-buffer auto-tuning"): the buffer, and so the window,
+/// Receive-buffer auto-tuning (Linux's DRS, docs/design.md "The engine", Receive-buffer auto-tuning): the buffer, and so the window,
 /// grows with what the application reads per round trip, up to the configured maximum; it does not grow for a reader
 /// that does not keep up, nor when its size is fixed. A bulk peer here sends a round trip's worth of data at a time.
 /// </summary>

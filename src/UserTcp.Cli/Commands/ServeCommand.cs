@@ -14,6 +14,8 @@ namespace UserTcp.Cli.Commands;
 internal static class ServeCommand
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(5);
+    // 256 MiB: far beyond any window a TCP peer can fill here (2^30 is RFC 7323's limit).
+    private const int MaxBufferOption = 256 << 20;
 
     public static Command Create()
     {
@@ -39,6 +41,18 @@ internal static class ServeCommand
             Description = "Connections held at most before TIME-WAIT, half-open ones included (default 1048576); past it SYNs are dropped",
             CustomParser = result => OptionParsers.Int("--max-connections", 1, int.MaxValue)(result),
         };
+        var receiveBuffer = new Option<int?>("--receive-buffer")
+        {
+            Description = "Bytes each connection's receive buffer holds at first (default 65536; Linux's tcp_rmem default, in data); "
+                + "receive-buffer auto-tuning grows it as the application reads, up to --max-receive-buffer",
+            CustomParser = result => OptionParsers.Int("--receive-buffer", 1, MaxBufferOption)(result),
+        };
+        var maxReceiveBuffer = new Option<int?>("--max-receive-buffer")
+        {
+            Description = "Bytes auto-tuning may grow a receive buffer to (default 6291456, as Linux's tcp_rmem max); "
+                + "no more than --receive-buffer turns auto-tuning off. The window scale offered covers it",
+            CustomParser = result => OptionParsers.Int("--max-receive-buffer", 1, MaxBufferOption)(result),
+        };
         var readyFile = new Option<string?>("--ready-file")
         {
             Description = "Once serving, write the ready line to this file (removed again on exit), for scripts that wait for it",
@@ -56,6 +70,8 @@ internal static class ServeCommand
             timeWait,
             maxTimeWait,
             maxConnections,
+            receiveBuffer,
+            maxReceiveBuffer,
             readyFile,
         };
         stackOptions.AddTo(command);
@@ -65,6 +81,8 @@ internal static class ServeCommand
             if (parsed.GetValue(timeWait) is double seconds) tcp = tcp with { TimeWait = TimeSpan.FromSeconds(seconds) };
             if (parsed.GetValue(maxTimeWait) is int records) tcp = tcp with { MaxTimeWait = records };
             if (parsed.GetValue(maxConnections) is int connections) tcp = tcp with { MaxConnections = connections };
+            if (parsed.GetValue(receiveBuffer) is int initial) tcp = tcp with { ReceiveBufferSize = initial };
+            if (parsed.GetValue(maxReceiveBuffer) is int max) tcp = tcp with { MaxReceiveBufferSize = max };
             return CliErrors.Run("serve", () => RunAsync(stackOptions.Read(parsed), parsed.GetRequiredValue(services), tcp, parsed.GetValue(readyFile)));
         });
         return command;

@@ -8,7 +8,7 @@ namespace UserTcp.Engine;
 /// time from what arrives, counts what the application read in each round trip, and when that beats the best round
 /// trip so far, grows the buffer to twice it — more while the rate is still climbing, as slow start doubles it — up to
 /// <see cref="TcpConfig.MaxReceiveBufferSize"/>. A reader that does not read grows nothing. docs/design.md
-/// "Receive-buffer auto-tuning".
+/// "The engine", Receive-buffer auto-tuning.
 /// </summary>
 internal sealed class ReceiveBufferTuner
 {
