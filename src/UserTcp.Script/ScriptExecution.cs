@@ -58,10 +58,9 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private uint _engineIsn = unchecked((uint)-1000);
     private uint _remoteBase = unchecked((uint)-2000);
     // A script must run the same way every time: the engine's secrets (ports, TSval offsets) come from a fixed seed.
-    // Its receive buffers are 256 KiB and stay so (tcp_rmem "4096 524288 524288" in Linux's terms): windows and the
-    // window scale (3) do not depend on auto-tuning unless a script sets tcp_rmem (docs/scripts.md).
-    private TcpConfig _config = new() { RandomSeed = 9293, ReceiveBufferSize = ScriptReceiveBuffer, MaxReceiveBufferSize = ScriptReceiveBuffer };
-    private const int ScriptReceiveBuffer = 256 * 1024;
+    // Its receive buffers are 256 KiB and stay so (Linux's tcp_moderate_rcvbuf 0): windows and the window scale (3) do
+    // not depend on auto-tuning unless a script turns it on (docs/scripts.md).
+    private TcpConfig _config = new() { RandomSeed = 9293, ReceiveBufferSize = 256 * 1024, ReceiveBufferAutoTuning = false };
     private readonly string? _setupDirectory;
     private ScriptSetup _setup = null!;
     // The code blocks' interpreter: variables persist from block to block, as in packetdrill's Python.
