@@ -111,6 +111,41 @@ public class MemoryOnDemandTests
     }
 
     [Fact]
+    public void A_megabyte_queue_written_in_odd_pieces_out_of_order_and_read_while_filling_gives_every_byte_back_in_order()
+    {
+        // Appends find the last chunk at once (no walk from the front): the bytes must still land where they belong.
+        var pool = new BufferPool();
+        var queue = new PooledByteQueue(pool, 1 << 20);
+        byte[] data = new byte[3 << 20];
+        new Random(5).NextBytes(data);
+        var random = new Random(7);
+        var read = new List<byte>();
+        int written = 0;
+        byte[] buffer = new byte[50_000];
+        while (read.Count < data.Length)
+        {
+            int piece = Math.Min(random.Next(1, 20_000), data.Length - written);
+            if (piece > 0 && queue.CanWriteAt(piece, piece))
+            {
+                // The next piece arrives first, held ahead; then the one before it fills the gap.
+                Assert.True(queue.WriteAt(piece, data.AsSpan(written + piece, Math.Min(piece, data.Length - written - piece))));
+                Assert.Equal(piece, queue.Write(data.AsSpan(written, piece)));
+                int ahead = Math.Min(piece, data.Length - written - piece);
+                queue.Commit(ahead);
+                written += piece + ahead;
+            }
+            else if (piece > 0)
+            {
+                written += queue.Write(data.AsSpan(written, piece));
+            }
+            int n = queue.Read(buffer.AsSpan(0, random.Next(1, buffer.Length)));
+            read.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+        Assert.Equal(data, read.ToArray());
+        Assert.False(queue.HoldsMemory);
+    }
+
+    [Fact]
     public void The_timer_heap_holds_one_entry_per_connection_with_a_timer_and_none_once_it_closes()
     {
         (Harness h, TcpConnection c) = Fixtures.Established(new TcpConfig { NoDelay = true, KeepAlive = true });

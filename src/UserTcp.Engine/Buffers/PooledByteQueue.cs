@@ -151,6 +151,9 @@ internal sealed class PooledByteQueue
     // The chunk holding the byte at offset (< _covered) from the front, and its index there.
     private (BufferChunk? Chunk, int At) Locate(int offset)
     {
+        // Appends land in the last chunk: found at once, so a large buffer (auto-tuning grows one to megabytes, hundreds
+        // of chunks) costs no walk per arriving segment. The last chunk starts _covered - its length from the front.
+        if (_tail is not null && offset >= _covered - _tail.Data.Length) return (_tail, offset - (_covered - _tail.Data.Length));
         BufferChunk? chunk = _head;
         int at = _headOffset + offset;
         while (chunk is not null && at >= chunk.Data.Length)
