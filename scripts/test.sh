@@ -17,6 +17,14 @@ trap 'rm -f "$log"' EXIT
 status=0
 dotnet test UserTcp.sln -c Release --no-build -nologo 2>&1 | tee "$log" || status=$?
 
+# Multi-queue (docs/design.md "Several cores"): the interop tests again on a two-queue TUN interface, one engine shard
+# per queue, so no regression hides in one mode (issue 10). The commands (CliTests, UsertcpHttpCommandTests) default to
+# one queue per processor and so run multi-queue in the first pass already; --fault and --pcap run one queue.
+multi_queue='FullyQualifiedName~ClientTests|FullyQualifiedName~HalfCloseTests|FullyQualifiedName~HttpTests|FullyQualifiedName~HttpClientOverUserTcpTests'
+multi_queue+='|FullyQualifiedName~KestrelOverUserTcpTests|FullyQualifiedName~TunDeviceTests|FullyQualifiedName~OffloadTests'
+multi_queue+='|FullyQualifiedName~AttackTests|FullyQualifiedName~HeldConnectionsTests'
+USERTCP_TUN_QUEUES=2 dotnet test integration/UserTcp.Integration.Tests -c Release --no-build -nologo --filter "$multi_queue" 2>&1 | tee -a "$log" || status=$?
+
 # Namespaces our tests and tools make are named usertcp-PURPOSE-PID-N; one left behind by a process that has
 # ended is a cleanup bug worth seeing. Namespaces of processes still running (another run on this machine) are
 # not ours to judge or delete.

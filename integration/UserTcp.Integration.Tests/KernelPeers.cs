@@ -91,4 +91,24 @@ internal static class KernelPeers
             conn.sendall(data)
         conn.close()
         """;
+
+    /// <summary>python3 -c EchoEvery HOST PORT: accepts connections on HOST:PORT and echoes each until its end of stream.</summary>
+    public const string EchoEvery = """
+        import socket, sys, threading
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((sys.argv[1], int(sys.argv[2])))
+        server.listen(128)
+        print("listening", flush=True)
+        def echo(conn):
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    break
+                conn.sendall(data)
+            conn.close()
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=echo, args=(conn,), daemon=True).start()
+        """;
 }

@@ -48,11 +48,14 @@ internal sealed class LiveStack : IAsyncDisposable
     /// <summary>The fault injector on the device, when faults were given.</summary>
     public FaultInjectingDevice? Faults => _live.Faults;
 
-    /// <summary>The TUN device under the stack: the offloads the kernel granted, and its counters.</summary>
+    /// <summary>The TUN device under the stack (its first queue): the offloads the kernel granted, and its counters.</summary>
     public TunDevice Device => _live.Device;
 
+    /// <summary>Every queue of the TUN device, one shard each (several when USERTCP_TUN_QUEUES or the test asks).</summary>
+    public IReadOnlyList<TunDevice> Queues => _live.Queues;
+
     public static LiveStack Start(TimeSpan? bound = null, bool recordSegments = true, string? pcapPath = null, TcpConfig? tcp = null, bool services = false,
-        IReadOnlyList<FaultRule>? faults = null, int faultSeed = 1, TunDeviceMode? mode = null)
+        IReadOnlyList<FaultRule>? faults = null, int faultSeed = 1, TunDeviceMode? mode = null, int? queues = null)
     {
         NetNamespace ns = NetNamespace.Create();
         try
@@ -62,6 +65,7 @@ internal sealed class LiveStack : IAsyncDisposable
             {
                 Namespace = ns.Name,
                 Mode = mode ?? LiveDefaults.Mode,
+                Queues = queues ?? LiveDefaults.Queues,
                 CapturePath = pcapPath,
                 Tcp = tcp ?? new TcpConfig { TimeWait = ShortTimeWait, FinWait2Timeout = TimeSpan.FromSeconds(5) },
                 CloseOnDispose = CloseMode.Reset,

@@ -79,7 +79,8 @@ public static class ConnectionTable
     /// <summary>
     /// The table as JSON: <c>{"connections":[{"state":"ESTABLISHED","ssState":"ESTAB","local":"10.77.0.2:80",
     /// "remote":"10.77.0.1:40000","recvQ":0,"sendQ":0,"timer":"on","timerLeftMs":204,"retransmissions":0,"rtoMs":204,
-    /// "cwnd":14600}, ...]}</c>; <c>timer</c> and <c>timerLeftMs</c> are null when no timer is armed.
+    /// "cwnd":14600,"queue":0}, ...]}</c>; <c>timer</c> and <c>timerLeftMs</c> are null when no timer is armed; <c>queue</c> is the TUN
+    /// queue (engine shard) that holds the connection.
     /// </summary>
     public static string ToJson(IReadOnlyList<ConnectionSnapshot> rows)
     {
@@ -111,6 +112,7 @@ public static class ConnectionTable
                 json.WriteNumber("retransmissions", r.Retransmissions);
                 json.WriteNumber("rtoMs", Math.Round(r.Rto.TotalMilliseconds, 3));
                 json.WriteNumber("cwnd", r.CongestionWindow);
+                json.WriteNumber("queue", r.Queue);
                 json.WriteEndObject();
             }
             json.WriteEndArray();

@@ -22,7 +22,7 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 }
 
 /// <summary>
-/// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --netns, --pcap,
+/// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --netns, --pcap,
 /// --fault, --fault-seed, --log-level), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
@@ -68,6 +68,23 @@ internal sealed class StackOptionSet
         DefaultValueFactory = _ => TunDeviceMode.Offload,
         CustomParser = OptionParsers.Text<TunDeviceMode>(ParseDeviceMode),
     };
+
+    public Option<int> Queues { get; } = QueuesOption();
+
+    /// <summary>
+    /// --queues: TUN queues (IFF_MULTI_QUEUE), one engine shard and reader thread each; by default one per processor. The
+    /// kernel spreads flows over the queues by hash (docs/design.md "Several cores").
+    /// </summary>
+    public static Option<int> QueuesOption() => new("--queues")
+    {
+        Description = "TUN queues, one engine shard and reader thread each; the kernel spreads connections over them by flow hash. "
+            + $"Default: one per processor ({DefaultQueues} here); one queue when the kernel refuses several, and with --fault or --pcap",
+        DefaultValueFactory = _ => DefaultQueues,
+        CustomParser = OptionParsers.Int("--queues", 1, TunOptions.MaxQueues),
+    };
+
+    /// <summary>One queue per processor, as many as an interface may have at most.</summary>
+    public static int DefaultQueues => Math.Clamp(Environment.ProcessorCount, 1, TunOptions.MaxQueues);
 
     public Option<string?> Netns { get; } = new("--netns")
     {
@@ -116,6 +133,7 @@ internal sealed class StackOptionSet
         command.Options.Add(KernelAddress);
         command.Options.Add(Mtu);
         command.Options.Add(DeviceMode);
+        command.Options.Add(Queues);
         command.Options.Add(Netns);
         command.Options.Add(Pcap);
         command.Options.Add(Faults);
@@ -131,6 +149,7 @@ internal sealed class StackOptionSet
         KernelAddress = parsed.GetValue(KernelAddress),
         Mtu = parsed.GetValue(Mtu),
         Mode = parsed.GetValue(DeviceMode),
+        Queues = parsed.GetValue(Queues),
         Namespace = parsed.GetValue(Netns),
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],

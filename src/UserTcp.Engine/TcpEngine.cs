@@ -26,16 +26,43 @@ public sealed partial class TcpEngine
 
     /// <summary>An engine for the stack at <paramref name="address"/>, with <paramref name="config"/> (Linux's defaults if null) and an optional event sink.</summary>
     public TcpEngine(Ipv4Address address, TcpConfig? config = null, ITcpEventSink? events = null)
+        : this(address, config, events, secrets: null)
+    {
+    }
+
+    private TcpEngine(Ipv4Address address, TcpConfig? config, ITcpEventSink? events, StackSecrets? secrets)
     {
         Address = address;
         Config = config ?? new TcpConfig();
         _events = events;
-        _secrets = new StackSecrets(Config.RandomSeed);
+        _secrets = secrets ?? new StackSecrets(Config.RandomSeed);
         _isns = new IsnGenerator(_secrets);
         _ephemeralPorts = new EphemeralPorts(_secrets);
         ChallengeAcks = new ChallengeAckLimiter(Config.ChallengeAckLimit, _secrets.Random);
         BufferPool = new BufferPool(Config.MaxBufferMemory, Counters);
     }
+
+    /// <summary>
+    /// Another shard of the same stack: an engine at this address that shares this one's secrets (ISNs, TSval offsets,
+    /// ephemeral port walks and SYN cookies agree across shards, RFC 6528 §3 and RFC 6056 §3.3.4 per stack, not per
+    /// shard); it has its own connections, timers and counters, and claims 4-tuples through <paramref name="claims"/>.
+    /// </summary>
+    public TcpEngine CreateShard(int shard, IFourTupleClaims claims, TcpConfig? config = null, ITcpEventSink? events = null)
+    {
+        _shards ??= new ShardGroup(this);
+        var engine = new TcpEngine(Address, config ?? Config, events, new StackSecrets(_secrets, shard)) { TupleClaims = claims, _shards = _shards };
+        _shards.Add(engine);
+        return engine;
+    }
+
+    // The engines of one stack, for the stack-wide caps (MaxConnections, MaxTimeWait); null for a stack of one engine.
+    private ShardGroup? _shards;
+
+    /// <summary>
+    /// Set when other engines (shards) share this address: a 4-tuple is claimed there before a connection uses it and
+    /// released when it is forgotten. Null for a stack of one engine.
+    /// </summary>
+    public IFourTupleClaims? TupleClaims { get; init; }
 
     /// <summary>The stack's IPv4 address.</summary>
     public Ipv4Address Address { get; }
@@ -90,9 +117,11 @@ public sealed partial class TcpEngine
         if (_connections.ContainsKey(id) || _timeWaits.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
         if (!HasRoomForConnection(Now, id))
         {
+            if (localPort == 0) TupleClaims?.Release(id); // the ephemeral port was claimed as it was chosen
             Counters.Count(MibCounter.UserTcpConnectsRefusedByLimit);
             throw new TcpException(TcpError.NoBufferSpace, $"connect to {remote}: the stack holds its maximum of {Config.MaxConnections} connections");
         }
+        if (localPort != 0 && TupleClaims?.TryClaim(id) == false) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use on another shard");
         TcpConnection connection = NewConnection(id, listener: null, config ?? Config);
         connection.OpenActive();
         return connection;
@@ -212,6 +241,9 @@ public sealed partial class TcpEngine
     {
         uint iss = fixedIss?.Value ?? config.InitialSequenceNumber?.Invoke(id) ?? _isns.InitialSequenceNumber(id, Now);
         uint timestampOffset = TimestampOffsetOf(id, config);
+        // A passive open claims its 4-tuple too; the runtime steers the peer's packets to the owner first, so only two
+        // shards taking SYNs of one 4-tuple at once could both claim it, and then each keeps its own.
+        if (listener is not null) TupleClaims?.TryClaim(id);
         var connection = new TcpConnection(this, id, CapBufferSizes(config), new SeqNumber(iss), listener, timestampOffset);
         _connections[id] = connection;
         return connection;
@@ -222,7 +254,8 @@ public sealed partial class TcpEngine
     {
         var local = new IpEndpoint(Address, 0);
         ushort? port = _ephemeralPorts.Choose(local, remote, Config.EphemeralPortFirst, Config.EphemeralPortLast,
-            p => !InUse(new FourTuple(new IpEndpoint(Address, p), remote)) && !_listeners.ContainsKey(p));
+            p => !InUse(new FourTuple(new IpEndpoint(Address, p), remote)) && !_listeners.ContainsKey(p)
+                && TupleClaims?.TryClaim(new FourTuple(new IpEndpoint(Address, p), remote)) != false); // claimed last: only the port chosen
         return port is ushort free
             ? new FourTuple(new IpEndpoint(Address, free), remote)
             : throw new TcpException(TcpError.AddressInUse, $"no free ephemeral port towards {remote}");
@@ -259,12 +292,13 @@ public sealed partial class TcpEngine
         WakeMemoryWaiters(now);
     }
 
-    private void Forget(TcpConnection connection)
+    private void Forget(TcpConnection connection, bool keepClaim = false)
     {
         if (_connections.TryGetValue(connection.Id, out TcpConnection? current) && ReferenceEquals(current, connection))
         {
             _connections.Remove(connection.Id);
             Timers.Remove(connection.Timers);
+            if (!keepClaim) TupleClaims?.Release(connection.Id);
             if (connection.Listener is { } listener && connection.InSynQueue) listener.SynQueueLength--;
         }
     }
@@ -272,14 +306,18 @@ public sealed partial class TcpEngine
     // Its ACK of the peer's FIN is out: the connection leaves the table, a compact record takes its place.
     private void HandOverToTimeWait(TcpConnection connection)
     {
-        Forget(connection);
+        Forget(connection, keepClaim: true); // the TIME-WAIT record keeps the 4-tuple
         TimeWaitRecord record = connection.HandOverToTimeWait();
         _timeWaits[record.Id] = record;
     }
 
     internal void ForgetTimeWait(TimeWaitRecord record)
     {
-        if (_timeWaits.TryGetValue(record.Id, out TimeWaitRecord? current) && ReferenceEquals(current, record)) _timeWaits.Remove(record.Id);
+        if (_timeWaits.TryGetValue(record.Id, out TimeWaitRecord? current) && ReferenceEquals(current, record))
+        {
+            _timeWaits.Remove(record.Id);
+            TupleClaims?.Release(record.Id);
+        }
         Timers.Remove(record);
     }
 

@@ -33,6 +33,20 @@ public static class LiveDefaults
         string other => throw new InvalidOperationException($"{ModeVariable}={other}: use plain or offload"),
     };
 
+    /// <summary>
+    /// Names the environment variable that sets <see cref="LiveStackBuilder"/>'s default number of device queues (one
+    /// shard each), so the same tests run multi-queue (docs/scripts.md).
+    /// </summary>
+    public const string QueuesVariable = "USERTCP_TUN_QUEUES";
+
+    /// <summary>The builder's default queues: <see cref="QueuesVariable"/> when set, else 1 (what every scenario and test expects).</summary>
+    public static int Queues => Environment.GetEnvironmentVariable(QueuesVariable)?.Trim() switch
+    {
+        null or "" => 1,
+        string text when int.TryParse(text, out int n) && n is >= 1 and <= TunOptions.MaxQueues => n,
+        string other => throw new InvalidOperationException($"{QueuesVariable}={other}: use a number of queues from 1 to {TunOptions.MaxQueues}"),
+    };
+
     /// <summary>The kernel's side of the interface: 10.77.0.1/24.</summary>
     public static InterfaceAddress KernelAddress => InterfaceAddress.Parse(KernelAddressText);
 

@@ -13,4 +13,7 @@ internal static partial class LiveLog
 
     [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "capturing every packet on {Interface} to {Path} (pcapng)")]
     public static partial void Capturing(ILogger logger, string @interface, string path);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Warning, Message = "{Queues} queues asked for on {Interface}, but the kernel refused a multi-queue interface ({Reason}): running on one queue")]
+    public static partial void OneQueue(ILogger logger, int queues, string @interface, string reason);
 }

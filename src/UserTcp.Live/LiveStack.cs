@@ -14,11 +14,11 @@ public sealed class LiveStack : IAsyncDisposable
     private readonly PcapNgWriter? _capture;
     private int _disposed;
 
-    internal LiveStack(LiveStackBuilder settings, NetStack stack, TunDevice device, FaultInjectingDevice? faults, PcapNgWriter? capture)
+    internal LiveStack(LiveStackBuilder settings, NetStack stack, IReadOnlyList<TunDevice> queues, FaultInjectingDevice? faults, PcapNgWriter? capture)
     {
         Settings = settings;
         Stack = stack;
-        Device = device;
+        Queues = queues;
         Faults = faults;
         _capture = capture;
     }
@@ -27,8 +27,10 @@ public sealed class LiveStack : IAsyncDisposable
     public LiveStackBuilder Settings { get; }
     /// <summary>The stack: listen, connect, snapshot.</summary>
     public NetStack Stack { get; }
-    /// <summary>The TUN device under the wrappers: the offloads the kernel granted, and its counters.</summary>
-    public TunDevice Device { get; }
+    /// <summary>The TUN device under the wrappers (its first queue): the offloads the kernel granted, and that queue's counters.</summary>
+    public TunDevice Device => Queues[0];
+    /// <summary>Every queue of the TUN device, one shard of the stack each (one unless <see cref="LiveStackBuilder.Queues"/> asked for more and the kernel agreed).</summary>
+    public IReadOnlyList<TunDevice> Queues { get; }
     /// <summary>The fault injector on the device, when rules were given: its counters and rules' counts.</summary>
     public FaultInjectingDevice? Faults { get; }
     /// <summary>The stack's clock; packets in the capture are stamped with it.</summary>

@@ -40,6 +40,22 @@ public sealed record LiveStackBuilder
     /// <summary>Plain packets, or the kernel's offloads (TSO both ways, partial checksums); by default <see cref="LiveDefaults.Mode"/>.</summary>
     public TunDeviceMode Mode { get; init; } = LiveDefaults.Mode;
 
+    /// <summary>
+    /// Device queues (IFF_MULTI_QUEUE), one engine shard and reader thread each; by default <see cref="LiveDefaults.Queues"/>.
+    /// When the kernel refuses a multi-queue interface the stack runs on one queue (and logs why); faults and captures
+    /// run on one queue (<see cref="EffectiveQueues"/>).
+    /// </summary>
+    public int Queues
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, TunOptions.MaxQueues);
+            field = value;
+        }
+    } = LiveDefaults.Queues;
+
     /// <summary>Fault rules applied to both directions on the device; none for a clean link.</summary>
     public IReadOnlyList<FaultRule> Faults { get; init; } = [];
     /// <summary>Seeds the faults' random choices (probabilities, corruption).</summary>
@@ -78,7 +94,7 @@ public sealed record LiveStackBuilder
         var tunOptions = new TunOptions(InterfaceName, KernelAddress, Mtu);
         PcapNgWriter? file = null;
         IPacketDevice? device = null;
-        TunDevice? tun = null;
+        IReadOnlyList<TunDevice>? queues = null;
         try
         {
             if (CapturePath is not null)
@@ -86,7 +102,8 @@ public sealed record LiveStackBuilder
                 file = PcapNgWriter.Create(CapturePath, time.GetUtcNow(), InterfaceName, $"kernel {KernelAddress} - UserTcp {Address}");
                 LiveLog.Capturing(logger, InterfaceName, CapturePath);
             }
-            device = tun = OpenDevice(tunOptions, EffectiveMode);
+            queues = OpenQueues(tunOptions, EffectiveMode, EffectiveQueues, logger);
+            device = queues[0];
             IPacketTap? tap = (file, Tap) switch
             {
                 (null, null) => null,
@@ -130,12 +147,16 @@ public sealed record LiveStackBuilder
                 Events = events,
             };
             if (ShutdownTimeout is TimeSpan shutdown) options = options with { ShutdownTimeout = shutdown };
-            started = NetStack.Start(device, options, logging, time);
-            return new LiveStack(this, started, tun, faults, file);
+            started = queues.Count > 1 ? NetStack.StartQueues(queues, options, logging, time) : NetStack.Start(device, options, logging, time);
+            return new LiveStack(this, started, queues, faults, file);
         }
         catch
         {
             device?.Dispose();
+            if (queues is not null)
+            {
+                foreach (TunDevice queue in queues) queue.Dispose();
+            }
             file?.Dispose();
             throw;
         }
@@ -151,6 +172,33 @@ public sealed record LiveStackBuilder
 
     /// <summary>The mode the device really runs in: fault injection needs plain, whole packets (a rule acts on segments as the peer sees them).</summary>
     public TunDeviceMode EffectiveMode => Faults.Count > 0 ? TunDeviceMode.Plain : Mode;
+
+    /// <summary>
+    /// The queues asked of the kernel: <see cref="Queues"/>, or one when faults or a capture wrap the device (their rules,
+    /// counters and file see the link as one ordered stream of packets).
+    /// </summary>
+    public int EffectiveQueues => Faults.Count > 0 || CapturePath is not null || Tap is not null ? 1 : Queues;
+
+    // <asm-generic/errno-base.h>: EINVAL, no IFF_MULTI_QUEUE (or flags the driver refuses); E2BIG, more than MAX_TAP_QUEUES.
+    private const int ErrnoInvalid = 22;
+    private const int ErrnoTooManyQueues = 7;
+
+    // The device's queues, made in the namespace; one when the kernel refuses several (an old kernel, a driver without IFF_MULTI_QUEUE).
+    private IReadOnlyList<TunDevice> OpenQueues(TunOptions options, TunDeviceMode mode, int queues, ILogger logger)
+    {
+        if (queues == 1) return [OpenDevice(options, mode)];
+        options = options with { Queues = queues };
+        if (mode == TunDeviceMode.Offload) options = options with { Offloads = true };
+        try
+        {
+            return Namespace is null ? TunDevice.OpenQueues(options) : NetworkNamespace.Invoke(Namespace, () => TunDevice.OpenQueues(options));
+        }
+        catch (TunException e) when (e.Errno is ErrnoInvalid or ErrnoTooManyQueues)
+        {
+            LiveLog.OneQueue(logger, queues, options.Name, e.Message);
+            return [OpenDevice(options with { Queues = 1 }, mode)];
+        }
+    }
 
     // The device of the given mode, made in the namespace.
     private TunDevice OpenDevice(TunOptions options, TunDeviceMode mode)

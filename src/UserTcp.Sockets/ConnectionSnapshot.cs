@@ -41,6 +41,8 @@ public sealed record ConnectionSnapshot(
     internal static ConnectionSnapshot OfListener(TcpPassiveOpen l) =>
         new(TcpState.Listen, l.LocalEndpoint, default, l.PendingAccepts, l.Backlog, TcpTimer.None, null, 0, TimeSpan.Zero, 0);
 
+    /// <summary>The device queue (shard) whose engine holds the connection: 0 with one queue.</summary>
+    public int Queue { get; init; }
     /// <summary>The largest segment this side sends (tcpi_snd_mss).</summary>
     public int SendMss { get; init; }
     /// <summary>ssthresh in bytes; <see cref="int.MaxValue"/> until the first loss (tcpi_snd_ssthresh).</summary>

@@ -6,8 +6,8 @@ namespace UserTcp.Sockets;
 /// <summary>The runtime's log messages (event IDs 2xx; the engine's are 1xx).</summary>
 internal static partial class NetStackLog
 {
-    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "UserTcp stack {Address} started (MTU {Mtu})")]
-    public static partial void Started(ILogger logger, Ipv4Address address, int mtu);
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "UserTcp stack {Address} started (MTU {Mtu}, {Queues} queue(s))")]
+    public static partial void Started(ILogger logger, Ipv4Address address, int mtu, int queues);
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "UserTcp stack {Address} stopped; {Open} connections were still open ({Mode})")]
     public static partial void Stopped(ILogger logger, Ipv4Address address, int open, CloseMode mode);

@@ -65,7 +65,7 @@ public sealed partial class UserTcpConnection
         catch (TcpException e)
         {
             _errorReported = true;
-            error = _stack.Translate(e.Error);
+            error = _shard.Translate(e.Error);
             return -1;
         }
     }
@@ -94,7 +94,7 @@ public sealed partial class UserTcpConnection
         }
         catch (TcpException e)
         {
-            error = _stack.Translate(e.Error);
+            error = _shard.Translate(e.Error);
             return -1;
         }
         if (accepted > 0) return accepted;
@@ -107,7 +107,7 @@ public sealed partial class UserTcpConnection
     {
         if (_errorReported || _tcb.Error is not (TcpError.ConnectionRefused or TcpError.ConnectionReset or TcpError.TimedOut)) return SocketError.Success;
         _errorReported = true;
-        return _tcb.Error == TcpError.ConnectionReset && ResetAfterPeerClosed ? SocketError.Shutdown : _stack.Translate(_tcb.Error);
+        return _tcb.Error == TcpError.ConnectionReset && ResetAfterPeerClosed ? SocketError.Shutdown : _shard.Translate(_tcb.Error);
     }
 
     /// <summary>Under the engine lock, at the end of a pass that touched this connection: retries what is pending.</summary>
@@ -160,7 +160,7 @@ public sealed partial class UserTcpConnection
     /// <summary>Under the engine lock, at disposal: nothing will ever satisfy what is pending.</summary>
     internal void FailPending(Exception error)
     {
-        TransmitBatch batch = _stack.Batch;
+        TransmitBatch batch = _shard.Batch;
         if (_read is { IsPending: true } read) read.Fail(error, batch);
         if (_write is { IsPending: true } write) write.Fail(error, batch);
         if (_stateWaits is { } waits)
@@ -181,11 +181,11 @@ public sealed partial class UserTcpConnection
     private Task WaitForStateAsync(Func<TcpConnection, bool> condition, Func<UserTcpConnection, Exception?>? outcome, TimeSpan? timeout,
         CancellationToken cancellationToken)
     {
-        _stack.Enter();
+        _shard.Enter();
         try
         {
             if (condition(_tcb)) return outcome?.Invoke(this) is Exception failed ? Task.FromException(failed) : Task.CompletedTask;
-            if (_stack.DeviceFailedError() is IOException deviceFailed) return Task.FromException(deviceFailed); // no state will change
+            if (_shard.DeviceFailedError() is IOException deviceFailed) return Task.FromException(deviceFailed); // no state will change
             if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
             var wait = new StateWait(this, condition, outcome);
             (_stateWaits ??= []).Add(wait);
@@ -194,7 +194,7 @@ public sealed partial class UserTcpConnection
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
@@ -215,7 +215,7 @@ public sealed partial class UserTcpConnection
             if (cancellationToken.CanBeCanceled) _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
             if (timeout is TimeSpan due)
             {
-                _timer = owner._stack.TimeProvider.CreateTimer(static state => ((StateWait)state!).OnTimeout(), this, due, Timeout.InfiniteTimeSpan);
+                _timer = owner._shard.TimeProvider.CreateTimer(static state => ((StateWait)state!).OnTimeout(), this, due, Timeout.InfiniteTimeSpan);
             }
         }
 
@@ -241,7 +241,7 @@ public sealed partial class UserTcpConnection
 
         private void OnCancel(CancellationToken token)
         {
-            lock (owner._stack.Gate)
+            lock (owner._shard.Gate)
             {
                 if (owner._stateWaits?.Remove(this) != true) return;
                 _timer?.Dispose();
@@ -252,7 +252,7 @@ public sealed partial class UserTcpConnection
         // The time ran out: the wait ends as if the condition held (a lingering close returns; the FIN goes on).
         private void OnTimeout()
         {
-            lock (owner._stack.Gate)
+            lock (owner._shard.Gate)
             {
                 if (owner._stateWaits?.Remove(this) != true) return;
                 Finish();

@@ -25,14 +25,14 @@ public sealed partial class UserTcpConnection
 
     private T Read<T>(Func<TcpConnection, T> read)
     {
-        _stack.Enter();
+        _shard.Enter();
         try
         {
             return read(_tcb);
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 }

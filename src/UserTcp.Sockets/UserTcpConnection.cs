@@ -20,19 +20,22 @@ namespace UserTcp.Sockets;
 /// </summary>
 public sealed partial class UserTcpConnection : IAsyncDisposable
 {
-    private readonly NetStack _stack;
+    private readonly StackShard _shard;
     private readonly TcpConnection _tcb;
     private readonly TcpConfig _config;
     private UserTcpStream? _stream;
     private IDuplexPipe? _pipe;
 
-    internal UserTcpConnection(NetStack stack, TcpConnection tcb, TcpConfig config, TimeSpan? linger)
+    internal UserTcpConnection(StackShard shard, TcpConnection tcb, TcpConfig config, TimeSpan? linger)
     {
-        _stack = stack;
+        _shard = shard;
         _tcb = tcb;
         _config = config;
         Linger = linger;
     }
+
+    /// <summary>The shard (device queue) the connection lives on; only its engine knows it.</summary>
+    internal StackShard Shard => _shard;
 
     /// <summary>Our address and port.</summary>
     public IpEndpoint LocalEndpoint => _tcb.LocalEndpoint;
@@ -135,14 +138,14 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>Applies an option to the engine's connection in a pass of its own (a change may arm or cancel a timer, or send).</summary>
     private void Change<T>(T value, Action<TcpConnection, T> apply)
     {
-        _stack.Enter();
+        _shard.Enter();
         try
         {
             apply(_tcb, value);
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
@@ -163,22 +166,22 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
     public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        _stack.Enter();
+        _shard.Enter();
         try
         {
             int read = ReceiveCore(buffer.Span, out SocketError error);
             if (read >= 0) return new ValueTask<int>(read);
             if (error != SocketError.WouldBlock) return ValueTask.FromException<int>(new SocketException((int)error));
-            if (_stack.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
+            if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
             if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
-            _read ??= new UserOperation<int>(_stack.Gate);
+            _read ??= new UserOperation<int>(_shard.Gate);
             ValueTask<int> pending = _read.Start(cancellationToken);
             _readBuffer = buffer;
             return pending;
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
@@ -194,16 +197,16 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 #pragma warning restore RS0026
     {
         if (data.IsEmpty) return default;
-        _stack.Enter();
+        _shard.Enter();
         try
         {
-            if (_stack.DeviceFailedError() is IOException failed) return ValueTask.FromException(failed); // nothing can leave
+            if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException(failed); // nothing can leave
             int sent = SendCore(data.Span, out SocketError error, flags);
             if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(new SocketException((int)error));
             if (sent > 0) data = data[sent..];
             if (data.IsEmpty) return default;
             if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
-            _write ??= new UserOperation<int>(_stack.Gate);
+            _write ??= new UserOperation<int>(_shard.Gate);
             ValueTask pending = _write.StartVoid(cancellationToken);
             _writeRest = data;
             _writeFlags = flags;
@@ -211,7 +214,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
@@ -224,16 +227,16 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     {
         error = SocketError.Success;
         if (buffer.IsEmpty) return 0;
-        _stack.Enter();
+        _shard.Enter();
         try
         {
             int read = ReceiveCore(buffer, out error);
-            if (error == SocketError.WouldBlock && _stack.DeviceFailure is not null) error = SocketError.NetworkDown; // nothing more will arrive
+            if (error == SocketError.WouldBlock && _shard.DeviceFailure is not null) error = SocketError.NetworkDown; // nothing more will arrive
             return Math.Max(read, 0);
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
@@ -247,10 +250,10 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>A non-blocking write as <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/>, with <paramref name="flags"/> (MSG_EOR: only when all of it fits; MSG_MORE).</summary>
     public int Send(ReadOnlySpan<byte> data, UserTcpSendFlags flags, out SocketError error)
     {
-        _stack.Enter();
+        _shard.Enter();
         try
         {
-            if (_stack.DeviceFailure is not null)
+            if (_shard.DeviceFailure is not null)
             {
                 error = SocketError.NetworkDown; // the device failed: nothing can leave
                 return 0;
@@ -260,21 +263,21 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
     /// <summary>SO_ERROR: the failure not yet reported (reset, refused, timed out), cleared by reading it; <see cref="SocketError.Success"/> when none.</summary>
     public SocketError TakeError()
     {
-        _stack.Enter();
+        _shard.Enter();
         try
         {
             return TakePendingError();
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
@@ -291,7 +294,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     {
         if (_tcb.State != TcpState.Closed) return null;
         SocketError error = TakePendingError();
-        if (error == SocketError.Success) error = _tcb.Error != TcpError.None ? _stack.Translate(_tcb.Error) : SocketError.ConnectionAborted;
+        if (error == SocketError.Success) error = _tcb.Error != TcpError.None ? _shard.Translate(_tcb.Error) : SocketError.ConnectionAborted;
         return new SocketException((int)error);
     }
 
@@ -306,7 +309,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <exception cref="SocketException"><see cref="SocketError.NotConnected"/>: the connection has closed (ENOTCONN).</exception>
     public void Shutdown(SocketShutdown how)
     {
-        _stack.Enter();
+        _shard.Enter();
         try
         {
             if (_tcb.State == TcpState.Closed) throw new SocketException((int)SocketError.NotConnected);
@@ -316,11 +319,11 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
                 SocketShutdown.Receive => ShutdownDirection.Receive,
                 _ => ShutdownDirection.Both,
             });
-            _stack.Touch(this); // a pending read ends now
+            _shard.Touch(this); // a pending read ends now
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
@@ -330,17 +333,17 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// </summary>
     public ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
-        if (_stack.CleanupIsMoot) return default; // the stack closes (or has closed) every connection itself; cleanup never throws
-        _stack.Enter();
+        if (_shard.CleanupIsMoot) return default; // the stack closes (or has closed) every connection itself; cleanup never throws
+        _shard.Enter();
         try
         {
             _tcb.LingerZero = Linger == TimeSpan.Zero;
             _tcb.Close();
-            _stack.Touch(this);
+            _shard.Touch(this);
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
         if (Linger is not TimeSpan linger || linger <= TimeSpan.Zero) return default;
         // SO_LINGER: wait for the FIN's acknowledgment; when the time runs out, close returns and the FIN goes on
@@ -351,30 +354,30 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>Resets the connection at once (RST).</summary>
     public void Abort()
     {
-        if (_stack.CleanupIsMoot) return;
-        _stack.Enter();
+        if (_shard.CleanupIsMoot) return;
+        _shard.Enter();
         try
         {
             _tcb.Abort();
-            _stack.Touch(this);
+            _shard.Touch(this);
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 
     /// <summary>This connection's row of the table, with the TCP_INFO fields (MSS, cwnd, ssthresh, RTT, RTO).</summary>
     public ConnectionSnapshot Snapshot()
     {
-        TimeSpan now = _stack.Enter();
+        TimeSpan now = _shard.Enter();
         try
         {
             return ConnectionSnapshot.Of(_tcb, now);
         }
         finally
         {
-            _stack.Exit();
+            _shard.Exit();
         }
     }
 

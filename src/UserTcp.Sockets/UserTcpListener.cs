@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using UserTcp.Engine;
+using UserTcp.Sockets.Runtime;
 
 namespace UserTcp.Sockets;
 
@@ -11,11 +12,19 @@ namespace UserTcp.Sockets;
 public sealed class UserTcpListener : IDisposable
 {
     private readonly NetStack _stack;
-    private readonly TcpPassiveOpen _listener;
+    // This listener on each shard, in shard order (a SYN may arrive on any queue); fixed once Listen returns.
+    private readonly List<Part> _parts = [];
     // The options given to Listen: what the engine already applies to every connection it makes for this listener.
     private readonly UserTcpConnectionOptions _listenOptions;
-    // Accepts waiting, oldest first. Guarded by the engine lock.
+    // The accept lock: guards _waits. Taken under a shard's engine lock (never the other way round), only by accepts
+    // and by a shard whose new connection meets a waiting accept: once per accepted connection, never per packet.
+    private readonly Lock _acceptGate = new();
+    // Accepts waiting, oldest first. Guarded by _acceptGate; _waitCount mirrors its count for lock-free looks.
     private readonly List<AcceptWait> _waits = [];
+    private volatile int _waitCount;
+    private volatile bool _closed;
+    // Where the next non-blocking accept starts looking, so no shard's connections wait behind another's.
+    private int _nextPart;
 
     // The MSS the device and configuration allow, before TCP_MAXSEG caps it.
     private readonly ushort _uncappedMss;
@@ -23,20 +32,23 @@ public sealed class UserTcpListener : IDisposable
     /// <summary>The stack this listener belongs to.</summary>
     public NetStack Stack => _stack;
 
-    internal UserTcpListener(NetStack stack, TcpPassiveOpen listener, UserTcpConnectionOptions options, ushort uncappedMss)
+    internal UserTcpListener(NetStack stack, int backlog, UserTcpConnectionOptions options, ushort uncappedMss)
     {
         _stack = stack;
-        _listener = listener;
+        Backlog = backlog;
         _uncappedMss = uncappedMss;
         _listenOptions = options;
         Options = options;
     }
 
     /// <summary>The address and port it listens on.</summary>
-    public IpEndpoint LocalEndpoint => _listener.LocalEndpoint;
+    public IpEndpoint LocalEndpoint => _parts[0].LocalEndpoint;
 
-    /// <summary>The backlog: connections established and waiting to be accepted, at most (as listen()'s).</summary>
-    public int Backlog => _listener.Backlog;
+    /// <summary>
+    /// The backlog: connections established and waiting to be accepted, at most (as listen()'s). With several shards each
+    /// holds its share (rounded up), so the listener holds about this many.
+    /// </summary>
+    public int Backlog { get; }
 
     /// <summary>
     /// What the connections accepted from now on start with (setsockopt on a listening socket). Buffer sizes are fixed
@@ -58,115 +70,162 @@ public sealed class UserTcpListener : IDisposable
             if (field is not null && value.MaxSegmentSize != field.MaxSegmentSize)
             {
                 ushort mss = value.MaxSegmentSize is int cap && cap < _uncappedMss ? (ushort)cap : _uncappedMss;
-                _stack.Enter();
-                try
+                foreach (Part part in _parts)
                 {
-                    _listener.ConnectionConfig = _listener.ConnectionConfig with { Mss = mss };
-                }
-                finally
-                {
-                    _stack.Exit();
+                    part.Shard.Enter();
+                    try
+                    {
+                        part.Engine.ConnectionConfig = part.Engine.ConnectionConfig with { Mss = mss };
+                    }
+                    finally
+                    {
+                        part.Shard.Exit();
+                    }
                 }
             }
             field = value;
         }
     }
 
-    internal TcpPassiveOpen EngineListener => _listener;
-    /// <summary>On the stack's list of listeners to serve at the end of the current pass.</summary>
-    internal bool IsTouched { get; set; }
-    internal bool HasPendingAccepts => _waits.Count > 0;
+    internal bool HasPendingAccepts => _waitCount > 0;
+
+    /// <summary>Under <paramref name="shard"/>'s engine lock, while listening starts: the listener's part there.</summary>
+    internal void AddPart(StackShard shard, TcpPassiveOpen engine)
+    {
+        var part = new Part(this, shard, engine);
+        _parts.Add(part);
+        shard.AddListener(part);
+    }
+
+    /// <summary>Listening failed on a later shard: the parts made so far stop again.</summary>
+    internal void CloseParts()
+    {
+        foreach (Part part in _parts)
+        {
+            part.Shard.Enter();
+            try
+            {
+                part.CloseHere();
+            }
+            finally
+            {
+                part.Shard.Exit();
+            }
+        }
+    }
 
     /// <summary>Waits for the next established connection.</summary>
     /// <exception cref="ObjectDisposedException">The listener was closed.</exception>
     public Task<UserTcpConnection> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        _stack.Enter();
-        try
+        ObjectDisposedException.ThrowIf(_closed, this);
+        if (_waitCount == 0 && TryAcceptAny(out UserTcpConnection? ready)) return Task.FromResult(ready);
+        AcceptWait wait;
+        lock (_acceptGate)
         {
-            ObjectDisposedException.ThrowIf(_listener.IsClosed, this);
-            if (_waits.Count == 0 && TryAcceptCore(out UserTcpConnection? ready)) return Task.FromResult(ready);
+            ObjectDisposedException.ThrowIf(_closed, this);
             if (_stack.DeviceFailedError() is IOException failed) return Task.FromException<UserTcpConnection>(failed); // none will come
             if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UserTcpConnection>(cancellationToken);
-            var wait = new AcceptWait(this);
+            wait = new AcceptWait(this);
             _waits.Add(wait);
+            _waitCount = _waits.Count;
             wait.Register(cancellationToken);
-            return wait.Task;
         }
-        finally
+        // A connection that became established on a shard before the wait was there is not served by that shard's pass:
+        // look at every shard once more, now that it is.
+        foreach (Part part in _parts)
         {
-            _stack.Exit();
+            part.Shard.Enter();
+            try
+            {
+                ServeFrom(part);
+            }
+            finally
+            {
+                part.Shard.Exit();
+            }
         }
+        return wait.Task;
     }
 
-    /// <summary>Takes an established connection if one is waiting (a non-blocking accept()); false otherwise.</summary>
+    /// <summary>Takes an established connection if one is waiting on any shard (a non-blocking accept()); false otherwise.</summary>
     /// <exception cref="ObjectDisposedException">The listener was closed.</exception>
     public bool TryAccept([NotNullWhen(true)] out UserTcpConnection? connection)
     {
-        _stack.Enter();
-        try
-        {
-            ObjectDisposedException.ThrowIf(_listener.IsClosed, this);
-            connection = null;
-            return _waits.Count == 0 && TryAcceptCore(out connection);
-        }
-        finally
-        {
-            _stack.Exit();
-        }
+        ObjectDisposedException.ThrowIf(_closed, this);
+        return TryAcceptAny(out connection);
     }
 
-    /// <summary>Stops listening; connections not yet accepted are reset, and waiting accepts fail.</summary>
+    private bool TryAcceptAny([NotNullWhen(true)] out UserTcpConnection? connection)
+    {
+        int first = _parts.Count == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _nextPart) % (uint)_parts.Count);
+        for (int i = 0; i < _parts.Count; i++)
+        {
+            Part part = _parts[(first + i) % _parts.Count];
+            part.Shard.Enter();
+            try
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                lock (_acceptGate)
+                {
+                    if (_waits.Count == 0 && TryAcceptCore(part, out connection)) return true;
+                }
+            }
+            finally
+            {
+                part.Shard.Exit();
+            }
+        }
+        connection = null;
+        return false;
+    }
+
+    /// <summary>Stops listening on every shard; connections not yet accepted are reset, and waiting accepts fail.</summary>
     public void Dispose()
     {
         if (_stack.CleanupIsMoot) return;
-        _stack.Enter();
-        try
-        {
-            CloseUnderLock();
-        }
-        finally
-        {
-            _stack.Exit();
-        }
+        CloseParts();
+        FailPending(new ObjectDisposedException(nameof(UserTcpListener)));
     }
 
-    /// <summary>Under the engine lock: stops listening.</summary>
-    internal void CloseUnderLock()
-    {
-        _listener.Close();
-        _stack.Forget(this);
-        foreach (AcceptWait wait in _waits) wait.Fail(new ObjectDisposedException(nameof(UserTcpListener)));
-        _waits.Clear();
-    }
-
-    /// <summary>Under the engine lock: every waiting accept fails with <paramref name="error"/> (the device failed).</summary>
+    /// <summary>Every waiting accept fails with <paramref name="error"/> (the listener closed, the device failed).</summary>
     internal void FailPending(Exception error)
     {
-        foreach (AcceptWait wait in _waits) wait.Fail(error);
-        _waits.Clear();
-    }
-
-    /// <summary>Under the engine lock, when a connection of this listener became established: serves waiting accepts.</summary>
-    internal void Service()
-    {
-        while (_waits.Count > 0 && TryAcceptCore(out UserTcpConnection? connection))
+        lock (_acceptGate)
         {
-            AcceptWait wait = _waits[0];
-            _waits.RemoveAt(0);
-            wait.Finish(connection);
+            foreach (AcceptWait wait in _waits) wait.Fail(error);
+            _waits.Clear();
+            _waitCount = 0;
         }
     }
 
-    private bool TryAcceptCore([NotNullWhen(true)] out UserTcpConnection? connection)
+    /// <summary>Under <paramref name="part"/>'s shard's engine lock, when a connection there became established: serves waiting accepts.</summary>
+    internal void ServeFrom(Part part)
     {
-        if (!_listener.TryAccept(out TcpConnection tcb))
+        if (_waitCount == 0) return;
+        lock (_acceptGate)
+        {
+            while (_waits.Count > 0 && TryAcceptCore(part, out UserTcpConnection? connection))
+            {
+                AcceptWait wait = _waits[0];
+                _waits.RemoveAt(0);
+                _waitCount = _waits.Count;
+                wait.Finish(connection);
+            }
+        }
+    }
+
+    /// <summary>Under the part's shard's engine lock and the accept lock: one connection from that shard's accept queue.</summary>
+    private bool TryAcceptCore(Part part, [NotNullWhen(true)] out UserTcpConnection? connection)
+    {
+        TcpPassiveOpen listener = part.Engine;
+        if (!listener.TryAccept(out TcpConnection tcb))
         {
             connection = null;
             return false;
         }
         UserTcpConnectionOptions now = Options;
-        connection = _stack.Adopt(tcb, _listener.ConnectionConfig, now.Linger);
+        connection = part.Shard.Adopt(tcb, listener.ConnectionConfig, now.Linger);
         // Options changed since Listen apply from the accept on (the engine applied the rest when the SYN came).
         if (now.NoDelay != _listenOptions.NoDelay && now.NoDelay is bool noDelay) tcb.NoDelay = noDelay;
         if (now.KeepAliveIdle != _listenOptions.KeepAliveIdle && now.KeepAliveIdle is TimeSpan idle) tcb.KeepAliveIdle = idle;
@@ -174,7 +233,7 @@ public sealed class UserTcpListener : IDisposable
         if (now.KeepAliveCount != _listenOptions.KeepAliveCount && now.KeepAliveCount is int count) tcb.KeepAliveCount = count;
         if (now.FinWait2Timeout != _listenOptions.FinWait2Timeout && now.FinWait2Timeout is TimeSpan linger2) tcb.FinWait2Timeout = UserTcpConnectionOptions.ClampFinWait2Timeout(linger2);
         if (now.KeepAlive != _listenOptions.KeepAlive && now.KeepAlive is bool keepAlive && tcb.KeepAlive != keepAlive) tcb.KeepAlive = keepAlive;
-        if (now.UserTimeout != _listenOptions.UserTimeout) tcb.UserTimeout = now.UserTimeout ?? _listener.ConnectionConfig.UserTimeout;
+        if (now.UserTimeout != _listenOptions.UserTimeout) tcb.UserTimeout = now.UserTimeout ?? listener.ConnectionConfig.UserTimeout;
         if (now.CongestionControl != _listenOptions.CongestionControl && now.CongestionControl is CongestionControlAlgorithm algorithm) tcb.CongestionControl = algorithm;
         return true;
     }
@@ -208,8 +267,31 @@ public sealed class UserTcpListener : IDisposable
 
         private void OnCancel(CancellationToken token)
         {
-            lock (owner._stack.Gate) owner._waits.Remove(this);
+            lock (owner._acceptGate)
+            {
+                owner._waits.Remove(this);
+                owner._waitCount = owner._waits.Count;
+            }
             _completion.TrySetCanceled(token);
+        }
+    }
+
+    /// <summary>The listener on one shard: that engine's passive open, which takes the SYNs arriving on its queue.</summary>
+    internal sealed class Part(UserTcpListener owner, StackShard shard, TcpPassiveOpen engine)
+    {
+        public UserTcpListener Owner => owner;
+        public StackShard Shard => shard;
+        public TcpPassiveOpen Engine => engine;
+        public IpEndpoint LocalEndpoint => engine.LocalEndpoint;
+        /// <summary>On the shard's list of listeners to serve at the end of the current pass.</summary>
+        public bool IsTouched { get; set; }
+
+        /// <summary>Under the shard's engine lock: stops listening here (the engine resets what is not yet accepted).</summary>
+        public void CloseHere()
+        {
+            owner._closed = true;
+            engine.Close();
+            shard.Forget(this);
         }
     }
 }

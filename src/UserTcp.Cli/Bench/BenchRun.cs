@@ -11,7 +11,7 @@ namespace UserTcp.Cli.Bench;
 
 /// <summary>What one `usertcp bench` measures and how; with <see cref="LossRates"/>, the loss experiment (<see cref="LossBench"/>) instead of the figures.</summary>
 internal sealed record BenchSettings(int Size, int Runs, int Mtu, TunDeviceMode Mode, IReadOnlyList<string> Figures, double Seconds, int Connections, bool Json,
-    int Parallel = 1, double[]? LossRates = null, string KernelCongestionControl = LossBench.DefaultKernelCongestionControl);
+    int Parallel = 1, double[]? LossRates = null, string KernelCongestionControl = LossBench.DefaultKernelCongestionControl, int Queues = 1);
 
 /// <summary>
 /// One `usertcp bench`: two namespaces (the kernel clients and UserTcp's TUN device in one, the kernel's servers in the
@@ -175,7 +175,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
             throw new CliException(1, $"the kernel echo server (usertcp bench-client) did not start: {echoServer.Failure()}");
         }
 
-        UserTcp.Live.LiveStack live = new LiveStackBuilder { Namespace = local.Name, Mtu = settings.Mtu, Mode = settings.Mode }.Start();
+        UserTcp.Live.LiveStack live = new LiveStackBuilder { Namespace = local.Name, Mtu = settings.Mtu, Mode = settings.Mode, Queues = settings.Queues }.Start();
         ServiceHost? host = null;
         try
         {
@@ -183,7 +183,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
             var context = new BenchContext(Environment.ProcessorCount, ReadProc("/proc/sys/kernel/osrelease"),
                 local.Invoke(() => ReadProc("/proc/sys/net/ipv4/tcp_congestion_control")),
                 live.Stack.TcpConfig.CongestionControl.ToString().ToLowerInvariant(), settings.Mode.ToString().ToLowerInvariant(),
-                DescribeOffloads(live.Device), settings.Mtu, settings.Runs, settings.Size, settings.Seconds, settings.Connections);
+                DescribeOffloads(live.Device), live.Stack.Queues, settings.Mtu, settings.Runs, settings.Size, settings.Seconds, settings.Connections);
             if (!settings.Json) Introduce(local, peer);
 
             var figures = new List<BenchFigure>();

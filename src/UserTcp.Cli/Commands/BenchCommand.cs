@@ -42,6 +42,7 @@ internal static class BenchCommand
             DefaultValueFactory = _ => TunDeviceMode.Offload,
             CustomParser = OptionParsers.Text<TunDeviceMode>(StackOptionSet.ParseDeviceMode),
         };
+        Option<int> queues = StackOptionSet.QueuesOption();
         var figures = new Option<string[]>("--figures")
         {
             Description = "Which figures, comma-separated: download, upload (bulk, Mbit/s), rr (1-byte request/response per s), "
@@ -93,6 +94,7 @@ internal static class BenchCommand
             runs,
             mtu,
             mode,
+            queues,
             figures,
             seconds,
             connections,
@@ -113,7 +115,7 @@ internal static class BenchCommand
             }
             var settings = new BenchSettings(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(mode),
                 parsed.GetValue(figures) ?? AllFigures, parsed.GetValue(seconds), parsed.GetValue(connections), parsed.GetValue(json),
-                parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!);
+                parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, parsed.GetValue(queues));
             return await new BenchRun(settings, Console.Out).RunAsync(stop.Token).ConfigureAwait(false);
         }));
         return command;

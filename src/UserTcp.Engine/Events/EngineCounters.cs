@@ -152,33 +152,60 @@ public sealed class EngineCounters
     private readonly long[] _malformed = new long[AllWireErrors.Length];
     private readonly long[] _mib = new long[AllMib.Length];
     private readonly long[] _dropped = new long[AllCauses.Length];
+    // Set for a view over several engines' counters (the shards of one stack): every read adds theirs up.
+    private readonly EngineCounters[]? _parts;
+    private long _packetsReceived, _segmentsSent, _retransmissions, _bytesRetransmitted, _retransmissionTimeouts, _resetsSent, _segmentsDroppedByState, _packetsNotForUs, _listenOverflows;
+
+    /// <summary>An engine's own counters, all zero.</summary>
+    public EngineCounters()
+    {
+    }
+
+    private EngineCounters(EngineCounters[] parts) => _parts = parts;
+
+    /// <summary>
+    /// A view of several engines' counters added up (the shards of a multi-queue stack, for `usertcp ss --stats`): every
+    /// read sums the parts then, without their owners' locks, so a value may be a moment old, as each engine's own are.
+    /// </summary>
+    public static EngineCounters Combine(IReadOnlyList<EngineCounters> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        return new EngineCounters([.. parts]);
+    }
+
+    private long Total(Func<EngineCounters, long> read)
+    {
+        long sum = 0;
+        foreach (EngineCounters part in _parts!) sum += read(part);
+        return sum;
+    }
 
     /// <summary>IPv4 packets handed to the engine.</summary>
-    public long PacketsReceived { get; internal set; }
+    public long PacketsReceived { get => _parts is null ? _packetsReceived : Total(static c => c.PacketsReceived); internal set => _packetsReceived = value; }
     /// <summary>Segments the engine sent, retransmissions included.</summary>
-    public long SegmentsSent { get; internal set; }
+    public long SegmentsSent { get => _parts is null ? _segmentsSent : Total(static c => c.SegmentsSent); internal set => _segmentsSent = value; }
     /// <summary>Segments sent again: timeouts, fast retransmits, loss probes.</summary>
-    public long Retransmissions { get; internal set; }
+    public long Retransmissions { get => _parts is null ? _retransmissions : Total(static c => c.Retransmissions); internal set => _retransmissions = value; }
     /// <summary>Payload bytes sent again (SYN and FIN count one each), over every connection.</summary>
-    public long BytesRetransmitted { get; internal set; }
+    public long BytesRetransmitted { get => _parts is null ? _bytesRetransmitted : Total(static c => c.BytesRetransmitted); internal set => _bytesRetransmitted = value; }
     /// <summary>Retransmission timer expiries (RFC 6298 §5.4), over every connection: what loss recovery did not repair in time.</summary>
-    public long RetransmissionTimeouts { get; internal set; }
+    public long RetransmissionTimeouts { get => _parts is null ? _retransmissionTimeouts : Total(static c => c.RetransmissionTimeouts); internal set => _retransmissionTimeouts = value; }
     /// <summary>RST segments sent.</summary>
-    public long ResetsSent { get; internal set; }
+    public long ResetsSent { get => _parts is null ? _resetsSent : Total(static c => c.ResetsSent); internal set => _resetsSent = value; }
     /// <summary>Well-formed segments for one of our connections that the state machine refused (each with a Dropped event and its cause).</summary>
-    public long SegmentsDroppedByState { get; internal set; }
+    public long SegmentsDroppedByState { get => _parts is null ? _segmentsDroppedByState : Total(static c => c.SegmentsDroppedByState); internal set => _segmentsDroppedByState = value; }
     /// <summary>Well-formed packets addressed to another IPv4 address than the stack's.</summary>
-    public long PacketsNotForUs { get; internal set; }
+    public long PacketsNotForUs { get => _parts is null ? _packetsNotForUs : Total(static c => c.PacketsNotForUs); internal set => _packetsNotForUs = value; }
     /// <summary>SYNs dropped because a listener's SYN queue was full.</summary>
-    public long ListenOverflows { get; internal set; }
+    public long ListenOverflows { get => _parts is null ? _listenOverflows : Total(static c => c.ListenOverflows); internal set => _listenOverflows = value; }
 
     /// <summary>Packets that failed to parse, by reason.</summary>
-    public long Malformed(WireError error) => _malformed[(int)error];
+    public long Malformed(WireError error) => _parts is null ? _malformed[(int)error] : Total(c => c.Malformed(error));
     /// <summary>Packets that failed to parse, whatever the reason.</summary>
-    public long MalformedTotal => _malformed.Sum();
+    public long MalformedTotal => _parts is null ? _malformed.Sum() : Total(static c => c.MalformedTotal);
 
     /// <summary>Segments and packets dropped (each with a Dropped event), by cause.</summary>
-    public long Dropped(TcpCause cause) => _dropped[(int)cause];
+    public long Dropped(TcpCause cause) => _parts is null ? _dropped[(int)cause] : Total(c => c.Dropped(cause));
 
     /// <summary>One counter as Linux names it.</summary>
     public long this[MibCounter counter] => counter switch
@@ -190,7 +217,7 @@ public sealed class EngineCounters
         MibCounter.TcpOutRsts => ResetsSent,
         MibCounter.TcpExtListenOverflows => ListenOverflows,
         MibCounter.TcpExtTCPTimeouts => RetransmissionTimeouts,
-        _ => _mib[(int)counter],
+        _ => _parts is null ? _mib[(int)counter] : Total(c => c[counter]),
     };
 
     /// <summary>
@@ -203,14 +230,15 @@ public sealed class EngineCounters
         foreach (MibCounter counter in AllMib) all.Add(new(counter.ToString(), this[counter]));
         foreach (WireError error in AllWireErrors)
         {
-            if (error != WireError.None) all.Add(new($"UserTcpMalformed{error}", _malformed[(int)error]));
+            if (error != WireError.None) all.Add(new($"UserTcpMalformed{error}", Malformed(error)));
         }
         foreach (TcpCause cause in AllCauses)
         {
             // Every reason a segment is refused, zero or not; any other cause only when something was dropped for it.
             bool dropCause = cause is > TcpCause.Malformed and <= TcpCause.PawsRejected or TcpCause.AckTooOld or TcpCause.BadSynCookie
                 or TcpCause.ConnectionLimit or TcpCause.ResetInListen or TcpCause.AckInListen;
-            if (dropCause || _dropped[(int)cause] > 0) all.Add(new($"UserTcpDrop{cause}", _dropped[(int)cause]));
+            long dropped = Dropped(cause);
+            if (dropCause || dropped > 0) all.Add(new($"UserTcpDrop{cause}", dropped));
         }
         return all;
     }

@@ -14,7 +14,7 @@ public sealed partial class TcpEngine
     /// <summary>Room for one more connection under <see cref="TcpConfig.MaxConnections"/>.</summary>
     private bool HasRoomForConnection(TimeSpan now, FourTuple id)
     {
-        if (_connections.Count < Config.MaxConnections)
+        if ((_shards is null ? _connections.Count : _shards.Sum(static e => e._connections.Count)) < Config.MaxConnections)
         {
             _connectionLimitWarned = false;
             return true;
@@ -46,7 +46,7 @@ public sealed partial class TcpEngine
     /// </summary>
     private void EnterTimeWaitOrOverflow(TimeSpan now, TcpConnection connection)
     {
-        if (_timeWaits.Count < Config.MaxTimeWait)
+        if ((_shards is null ? _timeWaits.Count : _shards.Sum(static e => e._timeWaits.Count)) < Config.MaxTimeWait)
         {
             _timeWaitOverflowWarned = false;
             HandOverToTimeWait(connection);
@@ -84,6 +84,25 @@ public sealed partial class TcpEngine
         {
             connection.WaitsForMemory = false;
             if (connection.State != TcpState.Closed) Emit(new TcpEvent(now, TcpEventKind.MemoryAvailable, connection.Id, connection.State, connection.State));
+        }
+    }
+
+    /// <summary>
+    /// The engines of one multi-queue stack (<see cref="CreateShard"/>). A cap over the stack adds up their tables'
+    /// counts, each read without its owner's lock (a count a moment old: shards admitting their last connection at the
+    /// same instant may pass the cap by one each), so no lock is shared between shards.
+    /// </summary>
+    private sealed class ShardGroup(TcpEngine first)
+    {
+        private volatile TcpEngine[] _engines = [first];
+
+        public void Add(TcpEngine engine) => _engines = [.. _engines, engine];
+
+        public int Sum(Func<TcpEngine, int> count)
+        {
+            int sum = 0;
+            foreach (TcpEngine engine in _engines) sum += count(engine);
+            return sum;
         }
     }
 }

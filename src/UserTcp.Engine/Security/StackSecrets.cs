@@ -24,6 +24,22 @@ internal sealed class StackSecrets
         IsSeeded = seed is not null;
     }
 
+    /// <summary>
+    /// The keys of <paramref name="shared"/> with a generator of its own: another shard of the same stack agrees on ISNs,
+    /// TSval offsets, port walks and SYN cookies, while each shard's thread draws from its own <see cref="Random"/>.
+    /// </summary>
+    public StackSecrets(StackSecrets shared, int shard)
+    {
+        Isn = shared.Isn;
+        TimestampOffset = shared.TimestampOffset;
+        PortOffset = shared.PortOffset;
+        PortTable = shared.PortTable;
+        CookieTuple = shared.CookieTuple;
+        CookieCount = shared.CookieCount;
+        IsSeeded = shared.IsSeeded;
+        Random = IsSeeded ? new Random(shared.Random.Next() ^ shard) : new Random();
+    }
+
     /// <summary>F() of RFC 6528 §3: initial sequence numbers.</summary>
     public SipKey Isn { get; }
     /// <summary>TSval offsets per address pair (RFC 7323 §5.4, Linux's secure_tcp_ts_off).</summary>

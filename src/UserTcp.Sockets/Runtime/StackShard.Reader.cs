@@ -1,0 +1,250 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using UserTcp.Engine;
+
+namespace UserTcp.Sockets.Runtime;
+
+/// <summary>The shard's reader thread (or the caller's pumping), packets steered to their owner shard, and its part of the stack's stop.</summary>
+internal sealed partial class StackShard
+{
+    // How long the reader waits on an idle device before it looks at the stop flag again.
+    private static readonly TimeSpan StopCheckInterval = TimeSpan.FromMilliseconds(200);
+    private static readonly Action<object?> DrainCallback = static state => ((StackShard)state!).DrainHandedOver();
+
+    // Packets another shard read from its queue that belong to a connection of this one: a copy each, taken in this
+    // shard's next pass (the lock-free hand-off of docs/design.md "Several cores").
+    private readonly ConcurrentQueue<HandedOver> _handedOver = new();
+    // 1 while a thread-pool pass that takes _handedOver is queued and has not started.
+    private int _drainQueued;
+
+    /// <summary>Starts this shard's reader thread.</summary>
+    public void StartReader(string name)
+    {
+        _reader = new Thread(ReadLoop) { IsBackground = true, Name = name };
+        _reader.Start();
+    }
+
+    public bool HasReader => _reader is not null;
+
+    /// <summary>Waits (bounded) for the reader thread to end after the stack stopped.</summary>
+    public void JoinReader() => _reader?.Join(StopCheckInterval * 3);
+
+    /// <summary>
+    /// For a stack without reader threads: takes one batch from the device (and whatever other shards handed over) and
+    /// runs one pass over it; with nothing read, the pass still fires the due timers. Returns the packets taken.
+    /// </summary>
+    public int PumpOnce()
+    {
+        int count = _received.Fill(_device);
+        int handed = _handedOver.Count;
+        ProcessReceived();
+        return count + handed;
+    }
+
+    private void ReadLoop()
+    {
+        try
+        {
+            while (!_stack.ReadersStop)
+            {
+                // Take what is waiting, batch by batch, and poll the device only once it is empty.
+                if (_received.Fill(_device) > 0)
+                {
+                    ProcessReceived();
+                }
+                else if (!_stack.ReadersStop)
+                {
+                    _device.WaitReadable(StopCheckInterval);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A device that fails or is closed under the reader ends the stack; at shutdown that is expected.
+            if (!_stack.ReadersStop && !_stack.IsStopping)
+            {
+                NetStackLog.ReadFailed(_logger, e);
+                try
+                {
+                    _stack.FailDevice(e);
+                }
+                catch (Exception inner) when (inner is not OutOfMemoryException)
+                {
+                    // Never out of the reader thread (it would end the process); a stack disposed meanwhile gets here.
+                    NetStackLog.ProcessingFailed(_logger, 0, inner);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One pass for the packets in <see cref="_received"/>, all stamped with one instant, and those other shards handed
+    /// over. The packets go in before due timers fire (Exit polls): after a stall, the ACKs that waited in the device must
+    /// reach the engine before the loss-detection timers they answer (a tail loss probe, RACK's reorder timer, the RTO)
+    /// fire spuriously. A packet whose 4-tuple another shard owns goes there instead.
+    /// </summary>
+    private void ProcessReceived()
+    {
+        TimeSpan now = Enter(pollFirst: false);
+        try
+        {
+            FourTupleOwners? owners = _stack.Owners;
+            for (int i = 0; i < _received.Count; i++)
+            {
+                ReadOnlySpan<byte> packet = _received[i];
+                bool trusted = _received.Offload(i).ChecksumTrusted;
+                if (owners is not null && owners.OwnerOf(packet) is int owner && owner != Index)
+                {
+                    _stack.ShardAt(owner).HandOver(packet, trusted);
+                    continue;
+                }
+                Receive(packet, trusted, now);
+            }
+            TakeHandedOver(now);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>
+    /// From another shard's reader: a packet that arrived on its queue but belongs here (the kernel steered it by a flow
+    /// entry that expired or was never made). Copied, queued without a lock, and taken by this shard's next pass: a
+    /// thread-pool pass queued here, or the reader's next batch, whichever comes first.
+    /// </summary>
+    public void HandOver(ReadOnlySpan<byte> packet, bool checksumTrusted)
+    {
+        byte[] copy = ArrayPool<byte>.Shared.Rent(packet.Length);
+        packet.CopyTo(copy);
+        _handedOver.Enqueue(new HandedOver(copy, packet.Length, checksumTrusted));
+        _stack.CountHandedOver();
+        // A pumped stack takes them at its next pump; a running one must not wait for this queue's next packet.
+        if (_reader is not null && Interlocked.Exchange(ref _drainQueued, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(DrainCallback, this, preferLocal: false);
+        }
+    }
+
+    private void DrainHandedOver()
+    {
+        Volatile.Write(ref _drainQueued, 0); // a packet queued from now on queues another pass
+        if (_handedOver.IsEmpty || _stack.ReadersStop || _stack.DeviceFailure is not null) return;
+        TimeSpan now;
+        try
+        {
+            now = Enter(pollFirst: false);
+        }
+        catch (ObjectDisposedException)
+        {
+            return; // the stack stopped meanwhile
+        }
+        try
+        {
+            TakeHandedOver(now);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Under the engine lock: feeds what other shards handed over.</summary>
+    private void TakeHandedOver(TimeSpan now)
+    {
+        while (_handedOver.TryDequeue(out HandedOver packet))
+        {
+            Receive(packet.Buffer.AsSpan(0, packet.Length), packet.ChecksumTrusted, now);
+            ArrayPool<byte>.Shared.Return(packet.Buffer);
+        }
+    }
+
+    /// <summary>
+    /// The device failed (the stack has recorded why): under this shard's lock, its timer stops and every waiting call of
+    /// its connections fails with <paramref name="error"/>'s message.
+    /// </summary>
+    public void FailPending(Func<IOException> error)
+    {
+        _gate.Enter();
+        try
+        {
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _timerDue = null;
+            foreach (UserTcpConnection connection in _connections.Values) connection.FailPending(error());
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Graceful stop, first step: stops listening here and closes (FIN) or counts the connections still open.</summary>
+    public int CloseAll(bool graceful)
+    {
+        int open;
+        Enter();
+        try
+        {
+            foreach (UserTcpListener.Part listener in _listeners.Values.ToList()) listener.CloseHere();
+            open = _engine.Connections.Count(c => c.State != TcpState.TimeWait);
+            if (graceful)
+            {
+                foreach (TcpConnection c in _engine.Connections.ToList()) c.Close();
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+        return open;
+    }
+
+    /// <summary>Done once every FIN is acknowledged: the peer has the whole stream (FIN-WAIT-2 counts as done).</summary>
+    public bool AllClosesFinished()
+    {
+        lock (_gate) return _engine.Connections.All(c => c.State is TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed);
+    }
+
+    /// <summary>Last steps of a stop: resets what did not finish closing, then fails whatever still waits.</summary>
+    public void AbortRemaining()
+    {
+        Enter();
+        try
+        {
+            foreach (TcpConnection c in _engine.Connections.ToList())
+            {
+                if (c.State is not (TcpState.TimeWait or TcpState.FinWait2)) c.Abort();
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Under its lock: fails every call still waiting; from here on application calls are refused.</summary>
+    public void FailWaitingAndStop()
+    {
+        Enter();
+        try
+        {
+            foreach (UserTcpConnection connection in _connections.Values) connection.FailPending(new ObjectDisposedException(nameof(NetStack)));
+            _stopped = true;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Stops the timer and the reader and closes the device (the last queue closed removes a TUN interface).</summary>
+    public async ValueTask StopAsync()
+    {
+        await _timer.DisposeAsync().ConfigureAwait(false);
+        JoinReader();
+        _device.Dispose();
+        while (_handedOver.TryDequeue(out HandedOver packet)) ArrayPool<byte>.Shared.Return(packet.Buffer);
+    }
+
+    private readonly record struct HandedOver(byte[] Buffer, int Length, bool ChecksumTrusted);
+}

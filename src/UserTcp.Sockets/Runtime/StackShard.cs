@@ -1,0 +1,373 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using UserTcp.Engine;
+using UserTcp.Link;
+
+namespace UserTcp.Sockets.Runtime;
+
+/// <summary>
+/// One engine of a <see cref="NetStack"/> on one device queue (one TUN queue of an IFF_MULTI_QUEUE interface, or the
+/// only device): its own engine lock, transmit lock, engine, timer, batches, reader thread and the waiters of the
+/// connections and listeners it holds. Nothing here is shared with another shard; what the shards share lives in
+/// <see cref="NetStack"/> (the flags, the device failure) and <see cref="FourTupleOwners"/> (which shard a 4-tuple
+/// belongs to). docs/design.md "Runtime" describes a pass; "Several cores" the shards.
+/// </summary>
+internal sealed partial class StackShard : IBatchOwner
+{
+    private const int TransmitArenaBytes = 256 * 1024;
+
+    private readonly NetStack _stack;
+    // The engine lock: serializes every call into this shard's engine (its reader, its timer, application threads).
+    private readonly Lock _gate = new();
+    // The transmit lock: taken under the engine lock, released after the batch is written; orders device writes.
+    private readonly Lock _transmitGate = new();
+    private readonly TcpEngine _engine;
+    private readonly IPacketDevice _device;
+    private readonly ITimer _timer;
+    private readonly ILogger _logger;
+    // Two batches: one filled under the engine lock while the other may be being written under the transmit lock.
+    private readonly TransmitBatch[] _batches;
+    private readonly ReceiveBatch _received;
+    // Connections the application holds, by 4-tuple: the engine's events find the pending calls to retry through it.
+    private readonly Dictionary<FourTuple, UserTcpConnection> _connections = [];
+    // This shard's part of each listener, by port, for the accept waiters a new established connection may satisfy.
+    private readonly Dictionary<ushort, UserTcpListener.Part> _listeners = [];
+    // Connections and listeners this pass touched that have calls pending; each appears once (its IsTouched flag).
+    private readonly List<UserTcpConnection> _touched = [];
+    private readonly List<UserTcpListener.Part> _touchedListeners = [];
+    // Index of the batch the engine lock's holder fills; flipped when a batch is handed to the transmit lock.
+    private int _fill;
+    // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate.
+    private TimeSpan? _timerDue;
+    private Thread? _reader;
+    // Set under the engine lock as the stack stops: from then on application calls are refused here.
+    private bool _stopped;
+    private long _processingErrors;
+    private long _acksCoalesced;
+
+    public StackShard(NetStack stack, int index, IPacketDevice device, TcpEngine engine, ILogger logger, TimeProvider time)
+    {
+        _stack = stack;
+        Index = index;
+        _device = device;
+        _engine = engine;
+        _logger = logger;
+        _batches = [new TransmitBatch(this, TransmitArenaBytes, device.Offloads), new TransmitBatch(this, TransmitArenaBytes, device.Offloads)];
+        _received = new ReceiveBatch(device);
+        _timer = time.CreateTimer(static state => ((StackShard)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Which queue this shard serves (0 for a stack of one).</summary>
+    public int Index { get; }
+    public NetStack Stack => _stack;
+    public TcpEngine Engine => _engine;
+    public IPacketDevice Device => _device;
+    /// <summary>The engine lock, for the pending calls' cancellation callbacks.</summary>
+    public Lock Gate => _gate;
+    /// <summary>The batch the engine lock's holder fills.</summary>
+    public TransmitBatch Batch => _batches[_fill];
+    public TimeProvider TimeProvider => _stack.TimeProvider;
+    public bool CleanupIsMoot => _stack.CleanupIsMoot;
+    public Exception? DeviceFailure => _stack.DeviceFailure;
+    public long ProcessingErrors => Interlocked.Read(ref _processingErrors);
+    public long AcksCoalesced => Interlocked.Read(ref _acksCoalesced);
+    public IReadOnlyCollection<UserTcpListener.Part> Listeners => _listeners.Values;
+    public IReadOnlyCollection<UserTcpConnection> HeldConnections => _connections.Values;
+
+    public System.Net.Sockets.SocketError Translate(TcpError error) => _stack.Translate(error);
+    public IOException? DeviceFailedError() => _stack.DeviceFailedError();
+
+    /// <summary>Opens a connection on this shard (its SYN leaves on this shard's queue, so the kernel steers the answers here).</summary>
+    public UserTcpConnection Connect(IpEndpoint remote, UserTcpConnectionOptions? options, TcpConfig config)
+    {
+        Enter();
+        try
+        {
+            if (DeviceFailedError() is IOException failed) throw failed;
+            TcpConnection tcb;
+            try
+            {
+                tcb = _engine.Connect(remote, options?.LocalPort ?? 0, config);
+            }
+            catch (TcpException e)
+            {
+                throw new System.Net.Sockets.SocketException((int)Translate(e.Error));
+            }
+            var connection = new UserTcpConnection(this, tcb, config, options?.Linger);
+            _connections[tcb.Id] = connection;
+            return connection;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Under the engine lock: this shard takes its part of a listener.</summary>
+    public void AddListener(UserTcpListener.Part part) => _listeners[part.LocalEndpoint.Port] = part;
+
+    /// <summary>Under the engine lock: a listener's part stops (its listener closed).</summary>
+    public void Forget(UserTcpListener.Part part)
+    {
+        if (_listeners.TryGetValue(part.LocalEndpoint.Port, out UserTcpListener.Part? current) && ReferenceEquals(current, part))
+        {
+            _listeners.Remove(part.LocalEndpoint.Port);
+        }
+    }
+
+    // ───────────── one pass over the engine ─────────────
+
+    /// <summary>
+    /// Takes the engine lock for an application call and brings the engine to the present (due timers fire first, so
+    /// what the call arms counts from now). Pair with <see cref="Exit"/> in a finally.
+    /// </summary>
+    public TimeSpan Enter(bool pollFirst = true)
+    {
+        _gate.Enter();
+        if (_stopped)
+        {
+            _gate.Exit();
+            throw new ObjectDisposedException(nameof(NetStack));
+        }
+        TimeSpan now = _stack.Now;
+        if (pollFirst) Poll(now);
+        return now;
+    }
+
+    /// <summary>
+    /// Ends a pass: retries the pending calls of what it touched, sends what the engine produced, re-arms the timer,
+    /// then releases the engine lock and writes the batch and resumes the finished callers under the transmit lock.
+    /// </summary>
+    public void Exit()
+    {
+        try
+        {
+            TimeSpan now = _stack.Now;
+            Poll(now); // what the pass queued (a call's data, a window update, a RST) leaves with this batch
+            // A retried call may make the engine send (a window update, new data), which may touch more: a few rounds settle it.
+            for (int round = 0; round < 4 && (_touched.Count > 0 || _touchedListeners.Count > 0); round++)
+            {
+                ServiceTouched();
+                Poll(now);
+            }
+            ArmTimer(now);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug in the runtime or a failing event sink: the pass still ends, so the locks and the batch are not lost.
+            Interlocked.Increment(ref _processingErrors);
+            NetStackLog.ProcessingFailed(_logger, 0, e);
+        }
+        TransmitBatch batch = _batches[_fill];
+        if (batch.IsEmpty)
+        {
+            _gate.Exit();
+            return;
+        }
+        _transmitGate.Enter(); // waits for the other batch to be written: the two never interleave
+        _fill ^= 1;
+        _gate.Exit();
+        try
+        {
+            batch.WriteTo(_device);
+            batch.SignalCompletions();
+        }
+        finally
+        {
+            _transmitGate.Exit();
+        }
+    }
+
+    /// <summary>Under the engine lock: the engine's due timers and pending output, into the current batch.</summary>
+    private void Poll(TimeSpan now)
+    {
+        TransmitBatch batch = _batches[_fill];
+        long coalescedBefore = batch.AcksCoalesced;
+        _engine.Poll(now, batch);
+        if (batch.AcksCoalesced != coalescedBefore) Interlocked.Add(ref _acksCoalesced, batch.AcksCoalesced - coalescedBefore);
+    }
+
+    /// <summary>
+    /// Under the engine lock: feeds one packet (its TCP checksum not verified when the device vouches for it); one whose
+    /// processing throws is logged and dropped, and the stack goes on.
+    /// </summary>
+    private void Receive(ReadOnlySpan<byte> packet, bool checksumTrusted, TimeSpan now)
+    {
+        TransmitBatch batch = _batches[_fill];
+        long coalescedBefore = batch.AcksCoalesced;
+        try
+        {
+            _engine.Receive(packet, now, batch, checksumTrusted);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _processingErrors);
+            NetStackLog.ProcessingFailed(_logger, packet.Length, e);
+        }
+        if (batch.AcksCoalesced != coalescedBefore) Interlocked.Add(ref _acksCoalesced, batch.AcksCoalesced - coalescedBefore);
+    }
+
+    /// <summary>Under the engine lock: marks a connection whose pending calls must be retried at the end of this pass.</summary>
+    public void Touch(UserTcpConnection connection)
+    {
+        if (connection.IsTouched || !connection.HasPendingCalls) return;
+        connection.IsTouched = true;
+        _touched.Add(connection);
+    }
+
+    private void Touch(UserTcpListener.Part listener)
+    {
+        if (listener.IsTouched || !listener.Owner.HasPendingAccepts) return;
+        listener.IsTouched = true;
+        _touchedListeners.Add(listener);
+    }
+
+    private void ServiceTouched()
+    {
+        TransmitBatch batch = _batches[_fill];
+        // Retrying may touch more (a write's data is sent, the engine emits an event): index, not foreach.
+        for (int i = 0; i < _touched.Count; i++)
+        {
+            UserTcpConnection connection = _touched[i];
+            connection.IsTouched = false;
+            connection.Service(batch);
+        }
+        _touched.Clear();
+        for (int i = 0; i < _touchedListeners.Count; i++)
+        {
+            UserTcpListener.Part listener = _touchedListeners[i];
+            listener.IsTouched = false;
+            listener.Owner.ServeFrom(listener);
+        }
+        _touchedListeners.Clear();
+    }
+
+    /// <summary>Under the engine lock: an accepted connection becomes the application's.</summary>
+    public UserTcpConnection Adopt(TcpConnection tcb, TcpConfig config, TimeSpan? linger)
+    {
+        var connection = new UserTcpConnection(this, tcb, config, linger);
+        // Reset after the peer's FIN, before accept(): it was in CLOSE-WAIT (nothing else reads the FIN then resets).
+        if (tcb.Error == TcpError.ConnectionReset && tcb.FinReceived) connection.ResetAfterPeerClosed = true;
+        _connections[tcb.Id] = connection;
+        return connection;
+    }
+
+    /// <summary>Under the engine lock: what an engine event means for the application's pending calls.</summary>
+    private void OnEngineEvent(in TcpEvent e)
+    {
+        // Linux's tcp_reset: a RST after the peer's FIN is EPIPE, not ECONNRESET.
+        bool resetAfterFin = e is { Kind: TcpEventKind.ConnectionError, Error: TcpError.ConnectionReset, OldState: TcpState.CloseWait };
+        if (_connections.TryGetValue(e.Connection, out UserTcpConnection? connection))
+        {
+            if (resetAfterFin) connection.ResetAfterPeerClosed = true;
+            Touch(connection);
+            // Closed for good, or in TIME-WAIT, which nothing the application waits for outlasts: the runtime lets go
+            // (the application keeps the object, and its pending calls are retried at the end of this pass), so a
+            // TIME-WAIT costs only the engine's compact record, and its 4-tuple may come back as a new connection.
+            if (connection.State is TcpState.Closed or TcpState.TimeWait) _connections.Remove(e.Connection);
+        }
+        // A passive open that completed may satisfy an accept.
+        if (e is { Kind: TcpEventKind.StateChanged, NewState: TcpState.Established } && _listeners.TryGetValue(e.Connection.Local.Port, out UserTcpListener.Part? listener))
+        {
+            Touch(listener);
+        }
+    }
+
+    /// <summary>The engine's events go to the log and the options' sink, and tell the shard which connections changed.</summary>
+    public sealed class RuntimeEvents(ITcpEventSink next) : ITcpEventSink
+    {
+        public StackShard? Shard { get; set; }
+
+        public void OnEvent(in TcpEvent tcpEvent)
+        {
+            next.OnEvent(tcpEvent);
+            if (tcpEvent.Connection != default) Shard?.OnEngineEvent(tcpEvent);
+        }
+    }
+
+    // ───────────── the device and the timer ─────────────
+
+    void IBatchOwner.WriteNow(TransmitBatch full)
+    {
+        // Under the engine lock, mid-pass: the batch is full. Write it now, in order with the other batch.
+        lock (_transmitGate) full.WriteTo(_device);
+    }
+
+    void IBatchOwner.WriteNow(ReadOnlySpan<byte> packet, PacketOffload offload)
+    {
+        lock (_transmitGate)
+        {
+            int headroom = _device.Offloads.Headroom;
+            byte[] frame = ArrayPool<byte>.Shared.Rent(headroom + packet.Length);
+            try
+            {
+                packet.CopyTo(frame.AsSpan(headroom));
+                _device.WriteFrame(frame.AsSpan(0, headroom + packet.Length), offload);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                NetStackLog.WriteFailed(_logger, packet.Length, e);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(frame);
+            }
+        }
+    }
+
+    void IBatchOwner.WriteFailed(int length, Exception error) => NetStackLog.WriteFailed(_logger, length, error);
+
+    /// <summary>Under the engine lock: makes sure the timer fires by the engine's next deadline (a timer that fires early just re-arms).</summary>
+    private void ArmTimer(TimeSpan now)
+    {
+        if (_engine.PollAt is not TimeSpan due || _timerDue is TimeSpan armed && armed <= due) return;
+        if (_stopped || _stack.DeviceFailure is not null) return;
+        _timerDue = due;
+        _timer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    private void OnTimer()
+    {
+        _gate.Enter();
+        if (_stopped || _stack.DeviceFailure is not null)
+        {
+            _gate.Exit();
+            return;
+        }
+        _timerDue = null;
+        try
+        {
+            Poll(_stack.Now);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // An exception must not escape into the timer's thread (it would end the process).
+            Interlocked.Increment(ref _processingErrors);
+            NetStackLog.ProcessingFailed(_logger, 0, e);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>When this shard's next engine timer falls due; null when none is armed.</summary>
+    public TimeSpan? NextDeadline
+    {
+        get
+        {
+            lock (_gate) return _engine.PollAt;
+        }
+    }
+
+    /// <summary>This shard's connections (TIME-WAIT records too) as `ss` rows, read under its lock.</summary>
+    public IEnumerable<ConnectionSnapshot> Snapshot()
+    {
+        lock (_gate)
+        {
+            TimeSpan now = _stack.Now;
+            return [.. _engine.Connections.Select(c => ConnectionSnapshot.Of(c, now) with { Queue = Index }),
+                .. _engine.TimeWaits.Select(t => ConnectionSnapshot.Of(t, now) with { Queue = Index })];
+        }
+    }
+}
