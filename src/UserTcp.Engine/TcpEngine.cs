@@ -278,18 +278,19 @@ public sealed partial class TcpEngine
 
     private void Dispatch(TimeSpan now)
     {
+        WakeMemoryWaiters(now); // first, so the window updates it asks for leave in this pass
         // Dispatch may mark further connections pending (never the same one twice in a row), so index, not foreach.
         for (int i = 0; i < _pending.Count; i++)
         {
             TcpConnection connection = _pending[i];
             connection.IsPending = false;
             connection.Dispatch(now);
+            if (connection.WindowLimitedByMemory) WaitForMemory(connection);
             Timers.Reschedule(connection.Timers);
             if (connection.State == TcpState.TimeWait && connection.TimeWaitRecord is null) EnterTimeWaitOrOverflow(now, connection);
             else if (connection.State == TcpState.Closed && !connection.IsPending) Forget(connection);
         }
         _pending.Clear();
-        WakeMemoryWaiters(now);
     }
 
     private void Forget(TcpConnection connection, bool keepClaim = false)

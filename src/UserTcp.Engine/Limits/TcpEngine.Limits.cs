@@ -65,7 +65,7 @@ public sealed partial class TcpEngine
         Emit(new TcpEvent(now, TcpEventKind.Warning, new FourTuple(id.Local, default), Cause: cause));
     }
 
-    /// <summary>A write found the stack's buffer memory used up: the connection hears (an event) when chunks free.</summary>
+    /// <summary>A write found the stack's buffer memory used up, or it held the window back: the connection hears when chunks free.</summary>
     internal void WaitForMemory(TcpConnection connection)
     {
         if (connection.WaitsForMemory) return;
@@ -73,17 +73,26 @@ public sealed partial class TcpEngine
         _memoryWaiters.Add(connection);
     }
 
-    // Like Linux's sk_stream_wait_memory, a writer waits for memory anyone frees: each waiting connection gets an event
-    // (which the runtime takes as "retry the write") once the pool has a chunk to lend again.
+    // Like Linux's sk_stream_wait_memory, a writer waits for memory anyone frees: each waiting writer gets an event (which
+    // the runtime takes as "retry the write") once the pool has a chunk to lend again. A receiver whose window memory held
+    // back sends the window update memory now allows, rather than leave the peer to its persist probes; one whose window
+    // is still held back keeps waiting.
     private void WakeMemoryWaiters(TimeSpan now)
     {
         if (_memoryWaiters.Count == 0 || BufferPool.ChunksAvailable == 0) return;
-        TcpConnection[] waiting = [.. _memoryWaiters];
-        _memoryWaiters.Clear();
-        foreach (TcpConnection connection in waiting)
+        for (int i = _memoryWaiters.Count - 1; i >= 0; i--)
         {
+            TcpConnection connection = _memoryWaiters[i];
+            bool updated = connection.State != TcpState.Closed && connection.OnMemoryAvailable();
+            if (connection.WriteWaitsForMemory)
+            {
+                connection.WriteWaitsForMemory = false;
+                if (connection.State != TcpState.Closed) Emit(new TcpEvent(now, TcpEventKind.MemoryAvailable, connection.Id, connection.State, connection.State));
+            }
+            if (!updated && connection.WindowLimitedByMemory) continue;
             connection.WaitsForMemory = false;
-            if (connection.State != TcpState.Closed) Emit(new TcpEvent(now, TcpEventKind.MemoryAvailable, connection.Id, connection.State, connection.State));
+            _memoryWaiters[i] = _memoryWaiters[^1];
+            _memoryWaiters.RemoveAt(_memoryWaiters.Count - 1);
         }
     }
 

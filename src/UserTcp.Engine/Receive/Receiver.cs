@@ -85,6 +85,8 @@ internal sealed class Receiver
     public int Space => _tuner?.Space ?? 0;
     /// <summary>The receiver's RTT estimate (tcpi_rcv_rtt); zero without auto-tuning or before a sample.</summary>
     public TimeSpan Rtt => _tuner?.Rtt ?? TimeSpan.Zero;
+    /// <summary>The stack's buffer memory, not the buffer's free space, bounds the window it could offer now.</summary>
+    public bool WindowLimitedByMemory => _buffer.StorableFree < _buffer.Free;
 
     /// <summary>The peer's SYN at <paramref name="irs"/>: RCV.NXT is the byte after it.</summary>
     public void Synchronize(SeqNumber irs)

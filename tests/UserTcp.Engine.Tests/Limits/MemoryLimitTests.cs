@@ -140,4 +140,36 @@ public class MemoryLimitTests
         Assert.Contains(h.Log.Of(TcpEventKind.MemoryAvailable), e => e.Connection == b.Id);
         Assert.Equal(100, b.Send(data.AsSpan(0, 100)));
     }
+
+    [Fact]
+    public void A_window_memory_held_shut_opens_with_a_window_update_once_another_connection_frees_memory()
+    {
+        var h = new Harness(new TcpConfig { MaxBufferMemory = 2 * BufferPool.ChunkSize });
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
+        TcpConnection a = Open(h, listener, PortOf(0));
+        byte[] forA = Bytes(2 * BufferPool.ChunkSize);
+        Deliver(h, forA, 0, forA.Length, PortOf(0));
+        Assert.Equal(forA.Length, a.BytesToRead); // all the stack's buffer memory, unread
+        h.DrainSent();
+
+        // B opens while no memory is left: its SYN-ACK offers no window, and the peer can only probe.
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: PortOf(1));
+        Sent synAck = h.Next();
+        Assert.Equal((TcpFlags.Syn | TcpFlags.Ack, (ushort)0), (synAck.Flags, synAck.Window));
+        h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502, sourcePort: PortOf(1));
+        Assert.True(listener.TryAccept(out TcpConnection b));
+        h.ExpectNothing();
+
+        // A's application reads: A's own window update, and B's, which no segment of B's asked for.
+        Assert.Equal(forA, ReadAll(a));
+        h.Poll();
+        var sent = new List<Sent>();
+        while (h.TryNext() is Sent s) sent.Add(s);
+        Sent update = Assert.Single(sent, s => s.DestinationPort == PortOf(1));
+        Assert.Equal((TcpFlags.Ack, Our(0), Their(0)), (update.Flags, update.Seq, update.Ack));
+        Assert.True(update.Window > 0, $"no window in {update}");
+        Assert.Equal(TcpState.Established, b.State);
+        h.Poll();
+        h.ExpectNothing(); // once: no second update
+    }
 }
