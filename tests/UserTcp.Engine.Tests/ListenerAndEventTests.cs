@@ -32,12 +32,18 @@ public class ListenerTests
     {
         var h = new Harness();
         TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 1);
-        Handshake(h, 50001);
+        TimeSpan synAt = h.Now;
+        Handshake(h, 50002, finalAck: false); // its SYN came while the accept queue had room
+        h.Advance(TimeSpan.FromMilliseconds(1));
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50001); // SYN queue full: a cookie
+        Sent cookie = h.Next();
+        h.Send(TcpFlags.Ack, PeerIsn + 1, cookie.Seq + 1, window: 502, sourcePort: 50001);
         Assert.Equal(1, listener.PendingAccepts);
-        Handshake(h, 50002); // its final ACK finds the accept queue full
+        h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502, sourcePort: 50002); // finds the accept queue full
         Assert.Equal(1, listener.PendingAccepts);
         h.ExpectNothing();
-        Assert.Equal(h.Now + TimeSpan.FromSeconds(1), h.AdvanceToNextDeadline());
+        Assert.Equal(TcpState.SynReceived, Assert.Single(h.Engine.Connections, c => c.RemoteEndpoint.Port == 50002).State);
+        Assert.Equal(synAt + TimeSpan.FromSeconds(1), h.AdvanceToNextDeadline());
         Sent again = h.Next();
         Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, again.Flags);
         Assert.Equal(50002, again.DestinationPort);
@@ -47,6 +53,39 @@ public class ListenerTests
         h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502, sourcePort: 50002);
         Assert.True(listener.TryAccept(out TcpConnection second));
         Assert.Equal(50002, second.RemoteEndpoint.Port);
+    }
+
+    [Theory]
+    [InlineData(SynCookieMode.WhenSynQueueFull)]
+    [InlineData(SynCookieMode.Always)]
+    public void A_full_accept_queue_drops_new_syns_cookie_or_not_so_the_peer_retries_them(SynCookieMode cookies)
+    {
+        // Linux's tcp_conn_request. A SYN-ACK now, cookie or not, draws a final ACK that the same full queue drops; the
+        // peer is then ESTABLISHED on a connection that a cookie keeps nothing of (issue 10: lost at 20,000 kernel clients).
+        var h = new Harness(new TcpConfig { SynCookies = cookies });
+        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 1);
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50001);
+        Sent synAck = h.Next();
+        h.Send(TcpFlags.Ack, PeerIsn + 1, synAck.Seq + 1, window: 502, sourcePort: 50001);
+        Assert.Equal(1, listener.PendingAccepts);
+        h.ExpectNothing();
+        long cookiesBefore = h.Engine.Counters[MibCounter.TcpExtSyncookiesSent];
+
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50002);
+        h.ExpectNothing(); // no SYN-ACK, no cookie, no half-open record, no timer
+        Assert.Equal(cookiesBefore, h.Engine.Counters[MibCounter.TcpExtSyncookiesSent]);
+        Assert.DoesNotContain(h.Engine.Connections, c => c.RemoteEndpoint.Port == 50002);
+        Assert.Equal((1, 1), (h.Engine.Counters.ListenOverflows, h.Engine.Counters[MibCounter.TcpExtListenDrops]));
+        Assert.Equal(TcpCause.AcceptQueueFull, Assert.Single(h.Log.Of(TcpEventKind.Dropped)).Cause);
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.ExpectNothing(); // nothing kept, so no SYN-ACK is retransmitted either
+
+        // Once the application accepts, the peer's retried SYN gets its SYN-ACK.
+        Assert.True(listener.TryAccept(out _));
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50002);
+        Sent retried = h.Next();
+        h.ExpectNothing();
+        Assert.Equal((TcpFlags.Syn | TcpFlags.Ack, (ushort)50002), (retried.Flags, retried.DestinationPort));
     }
 
     [Fact]

@@ -80,7 +80,7 @@ public enum TcpCause : byte
     ListenNotSyn,
     /// <summary>The listener's SYN queue is full.</summary>
     SynQueueFull,
-    /// <summary>The listener's accept queue is full: the final ACK is dropped (Linux tcp_abort_on_overflow = 0).</summary>
+    /// <summary>The listener's accept queue is full: a SYN, or the final ACK, is dropped (Linux's tcp_conn_request; tcp_abort_on_overflow = 0).</summary>
     AcceptQueueFull,
     /// <summary>The peer retransmitted its SYN in SYN-RECEIVED: our SYN-ACK goes again.</summary>
     RetransmittedSyn,
@@ -207,7 +207,7 @@ public static class TcpCauseExtensions
         TcpCause.NoConnection => "no connection or listener; RST sent unless it was a RST",
         TcpCause.ListenNotSyn => "LISTEN: neither SYN, ACK nor RST",
         TcpCause.SynQueueFull => "SYN queue full",
-        TcpCause.AcceptQueueFull => "accept queue full; final ACK dropped",
+        TcpCause.AcceptQueueFull => "accept queue full; SYN or final ACK dropped",
         TcpCause.RetransmittedSyn => "retransmitted SYN in SYN-RECEIVED; SYN-ACK sent again",
         TcpCause.OutsideWindow => "outside the receive window; answered with an ACK",
         TcpCause.ResetOutsideWindow => "RST outside the receive window",

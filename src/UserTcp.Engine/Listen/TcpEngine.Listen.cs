@@ -43,6 +43,14 @@ public sealed partial class TcpEngine
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ConnectionLimit, SegmentSummary.From(seg)));
             return;
         }
+        if (!listener.HasRoomToAccept)
+        {
+            // Linux's tcp_conn_request: with the accept queue full a SYN is dropped, cookie or not, and the peer retries it.
+            // A cookie now would be lost with its final ACK (dropped for the same full queue), leaving the peer ESTABLISHED
+            // on a connection we never made (issue 10: seen at 20,000 kernel clients).
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.AcceptQueueFull, SegmentSummary.From(seg)));
+            return;
+        }
         SynCookieMode cookies = listener.ConnectionConfig.SynCookies;
         bool queueFull = !listener.HasRoomForSyn;
         // As Linux's tcp_conn_request: a SYN that takes over a TIME-WAIT (its ISS already chosen) never gets a cookie.
