@@ -452,6 +452,10 @@ public sealed class TunDevice : IPacketDevice
         Configure(socket, (uint)LibC.SIOCSIFMTU, ref request, $"setting MTU {options.Mtu} on {name}");
 
         request = IfReq.ForName(name);
+        request.SetQueueLength(options.QueueLength);
+        Configure(socket, (uint)LibC.SIOCSIFTXQLEN, ref request, $"setting the transmit queue length {options.QueueLength} on {name}");
+
+        request = IfReq.ForName(name);
         Configure(socket, (uint)LibC.SIOCGIFFLAGS, ref request, $"reading the flags of {name}");
         request.Flags = (short)((ushort)request.Flags | (ushort)(IfReq.IFF_UP | IfReq.IFF_RUNNING));
         Configure(socket, (uint)LibC.SIOCSIFFLAGS, ref request, $"bringing {name} up");
