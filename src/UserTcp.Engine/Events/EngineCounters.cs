@@ -284,7 +284,7 @@ public sealed class EngineCounters
         switch (cause)
         {
             case TcpCause.AcceptQueueFull:
-                // Linux counts a final ACK that finds the accept queue full as an overflow too (tcp_v4_syn_recv_sock).
+                // Linux counts a SYN or a final ACK that finds the accept queue full as an overflow (tcp_conn_request, tcp_v4_syn_recv_sock).
                 ListenOverflows++;
                 Count(MibCounter.TcpExtListenDrops);
                 break;
