@@ -195,7 +195,7 @@ public sealed class HeldConnectionsTests(ITestOutputHelper output)
 
             Assert.All(clients, c => Assert.Contains("closed unanswered 0", c.OutputLines));
 
-            string drops = ns.Run(TimeSpan.FromSeconds(10), "cat", $"/sys/class/net/{Addresses.Interface}/statistics/tx_dropped").OutputLines.FirstOrDefault() ?? "?";
+            string drops = ns.Run(TimeSpan.FromSeconds(10), "cat", $"/sys/class/net/{Addresses.Interface}/statistics/tx_dropped").OutputLines is [string first, ..] ? first : "?";
             string report = $"{total} connections from {processes} kernel processes: established in {connected.TotalSeconds:F1} s, "
                 + $"all echoed by {echoed.TotalSeconds:F1} s, all closed by {closed.TotalSeconds:F1} s; peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB; {drops} packets dropped by the TUN queue; idle {heapPerConnection:F0} B of GC heap and {rssPerConnection:F0} B of RSS per connection; "
                 + $"{heapWaiting:F0} B of GC heap each with a zero-byte read pending";
