@@ -23,6 +23,8 @@ public sealed class HeldConnectionsTests(ITestOutputHelper output)
     /// <summary>Issue 10's bound: GC heap after a full collection, per idle connection, runtime included.</summary>
     private const int IdleBudget = 2048;
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(8);
+    // The TUN transmit queue: room for a burst of one packet per connection of a process (the kernel's 500 overflows).
+    private const int QueueLength = 65536;
 
     // One kernel client process: opens its share (at most 400 handshakes at a time), reports, then on "echo" sends 8
     // bytes on every connection (at most 400 round trips at a time) and checks they come back, then on "close" closes them all
@@ -117,6 +119,7 @@ public sealed class HeldConnectionsTests(ITestOutputHelper output)
         {
             Namespace = ns.Name,
             Tcp = new TcpConfig { TimeWait = TimeSpan.FromMilliseconds(300) },
+            TunQueueLength = QueueLength,
             CloseOnDispose = CloseMode.Reset,
         }.Start();
         // The kernel's side: a source address per process, and ports for all of them.

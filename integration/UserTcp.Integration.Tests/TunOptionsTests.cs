@@ -48,11 +48,11 @@ public sealed class TunOptionsTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new TunOptions("utcp0", InterfaceAddress.Parse("10.77.0.1/24"), mtu));
 
     [Fact]
-    public void The_transmit_queue_is_deeper_than_the_kernels_500_by_default_and_must_hold_a_packet()
+    public void The_transmit_queue_is_the_kernels_unless_given_and_must_hold_a_packet()
     {
         var options = new TunOptions("utcp0", InterfaceAddress.Parse("10.77.0.1/24"));
-        Assert.Equal(65536, options.QueueLength);
-        Assert.Equal(1000, (options with { QueueLength = 1000 }).QueueLength);
+        Assert.Null(options.QueueLength);
+        Assert.Equal(65536, (options with { QueueLength = 65536 }).QueueLength);
         Assert.Throws<ArgumentOutOfRangeException>(() => options with { QueueLength = 0 });
     }
 }

@@ -35,6 +35,8 @@ public sealed record LiveStackBuilder
     public Ipv4Address Address { get; init; } = LiveDefaults.StackAddress;
     /// <summary>The interface's MTU; the MSS offered follows from it.</summary>
     public int Mtu { get; init; } = LiveDefaults.Mtu;
+    /// <summary>The TUN interface's transmit queue (txqueuelen); null keeps the kernel's 500 (<see cref="TunOptions.QueueLength"/>).</summary>
+    public int? TunQueueLength { get; init; }
     /// <summary>An existing named network namespace (ip netns add) to make the interface in; null for the caller's own.</summary>
     public string? Namespace { get; init; }
     /// <summary>Plain packets, or the kernel's offloads (TSO both ways, partial checksums); by default <see cref="LiveDefaults.Mode"/>.</summary>
@@ -91,7 +93,7 @@ public sealed record LiveStackBuilder
         ILoggerFactory logging = Logging ?? NullLoggerFactory.Instance;
         ILogger logger = logging.CreateLogger("UserTcp.Live");
         TimeProvider time = Time ?? TimeProvider.System;
-        var tunOptions = new TunOptions(InterfaceName, KernelAddress, Mtu);
+        var tunOptions = new TunOptions(InterfaceName, KernelAddress, Mtu) { QueueLength = TunQueueLength };
         PcapNgWriter? file = null;
         IPacketDevice? device = null;
         IReadOnlyList<TunDevice>? queues = null;

@@ -451,9 +451,12 @@ public sealed class TunDevice : IPacketDevice
         request.SetMtu(options.Mtu);
         Configure(socket, (uint)LibC.SIOCSIFMTU, ref request, $"setting MTU {options.Mtu} on {name}");
 
-        request = IfReq.ForName(name);
-        request.SetQueueLength(options.QueueLength);
-        Configure(socket, (uint)LibC.SIOCSIFTXQLEN, ref request, $"setting the transmit queue length {options.QueueLength} on {name}");
+        if (options.QueueLength is int queueLength)
+        {
+            request = IfReq.ForName(name);
+            request.SetQueueLength(queueLength);
+            Configure(socket, (uint)LibC.SIOCSIFTXQLEN, ref request, $"setting the transmit queue length {queueLength} on {name}");
+        }
 
         request = IfReq.ForName(name);
         Configure(socket, (uint)LibC.SIOCGIFFLAGS, ref request, $"reading the flags of {name}");

@@ -20,11 +20,6 @@ public sealed record TunOptions
     /// <summary>The largest MTU a TUN device accepts.</summary>
     public const int MaxMtu = 65535;
 
-    /// <summary>
-    /// The interface's transmit queue unless one is given (the kernel's default for a TUN device is 500): room for a burst of
-    /// one packet from each of tens of thousands of connections (docs/design.md "TUN and namespaces", issue 10).
-    /// </summary>
-    public const int DefaultQueueLength = 65536;
 
     /// <summary>An interface named <paramref name="name"/> with the kernel's <paramref name="address"/> and <paramref name="mtu"/>.</summary>
     public TunOptions(string name, InterfaceAddress address, int mtu = DefaultMtu)
@@ -74,19 +69,20 @@ public sealed record TunOptions
     } = 1;
 
     /// <summary>
-    /// The interface's txqueuelen: packets the kernel may hold for the stack to read. What overflows it the kernel drops
-    /// (the interface's TX dropped), and TCP recovers only by retransmitting, in step for connections that lost packets
-    /// together. Memory is taken only by packets queued, which the sending sockets hold anyway.
+    /// The interface's txqueuelen (SIOCSIFTXQLEN): packets the kernel may hold for the stack to read; null leaves the
+    /// kernel's default (500 for TUN). What overflows it the kernel drops (the interface's TX dropped), and TCP recovers
+    /// only by retransmitting, in step for connections that lost packets together; many connections want it deep
+    /// (docs/design.md, issue 10). A deep queue also delays ACKs behind it when the reader falls behind.
     /// </summary>
-    public int QueueLength
+    public int? QueueLength
     {
         get;
         init
         {
-            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            if (value is int length) ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(QueueLength));
             field = value;
         }
-    } = DefaultQueueLength;
+    }
 
     /// <summary>Test seam: extra TUN_F_* bits to ask for, so a test can make the kernel refuse and see the fallback.</summary>
     internal int ExtraOffloadFlags { get; init; }
