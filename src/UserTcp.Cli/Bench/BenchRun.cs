@@ -11,7 +11,8 @@ namespace UserTcp.Cli.Bench;
 
 /// <summary>What one `usertcp bench` measures and how; with <see cref="LossRates"/>, the loss experiment (<see cref="LossBench"/>) instead of the figures.</summary>
 internal sealed record BenchSettings(int Size, int Runs, int Mtu, TunDeviceMode Mode, IReadOnlyList<string> Figures, double Seconds, int Connections, bool Json,
-    int Parallel = 1, double[]? LossRates = null, string KernelCongestionControl = LossBench.DefaultKernelCongestionControl, int Queues = 1);
+    int Parallel = 1, double[]? LossRates = null, string KernelCongestionControl = LossBench.DefaultKernelCongestionControl, int Queues = 1,
+    int EchoSize = LossBench.DefaultEchoSize, IReadOnlyList<LossWorkload>? LossWorkloads = null);
 
 /// <summary>
 /// One `usertcp bench`: two namespaces (the kernel clients and UserTcp's TUN device in one, the kernel's servers in the
@@ -36,8 +37,8 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
     private static readonly (string Tool, string Package)[] LossTools = [("iptables", "iptables"), ("ethtool", "ethtool"), ("sha256sum", "coreutils")];
 
     // The kernel's bulk server in the peer namespace: HTTP/1.1 on 80 answering GET /bytes/N with N zero bytes and POST /sha256
-    // with the body's length and SHA-256 as UserTcp's HTTP service does (both Connection: close), and a discard sink on 9
-    // that reads to the peer's FIN and closes, as UserTcp's services do. A third argument names the congestion control
+    // with the body's length and SHA-256 as UserTcp's HTTP service does (both Connection: close), a discard sink on 9 and
+    // an echo on 7 that read to the peer's FIN and close, as UserTcp's services do. A third argument names the congestion control
     // its connections use (TCP_CONGESTION; root may pick one the namespace could not make its default).
     private const string KernelBulkServer = """
         import hashlib, re, socket, sys, threading
@@ -82,12 +83,20 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
                 buffer = bytearray(1 << 20)
                 while c.recv_into(buffer) > 0:
                     pass
+        def echo(c):
+            with c:
+                if cc:
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
+                buffer = bytearray(1 << 16)
+                while (n := c.recv_into(buffer)) > 0:
+                    c.sendall(memoryview(buffer)[:n])
         def serve(s, handler):
             while True:
                 c, _ = s.accept()
                 threading.Thread(target=handler, args=(c,), daemon=True).start()
-        web, sink = listener(80), listener(9)
+        web, sink, echoes = listener(80), listener(9), listener(7)
         threading.Thread(target=serve, args=(sink, discard), daemon=True).start()
+        threading.Thread(target=serve, args=(echoes, echo), daemon=True).start()
         print("ready", flush=True)
         serve(web, http)
         """;
@@ -163,7 +172,9 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
         }
         if (settings.LossRates is double[] lossRates)
         {
-            await new LossBench(settings.Size, settings.Runs, settings.Mtu, settings.Parallel, lossRates, settings.KernelCongestionControl, output)
+            var lossSettings = new LossBenchSettings(settings.Size, settings.EchoSize, settings.Runs, settings.Mtu, settings.Parallel, lossRates,
+                settings.LossWorkloads ?? Enum.GetValues<LossWorkload>(), settings.KernelCongestionControl);
+            await new LossBench(lossSettings, output)
                 .RunAsync(local, peer, cancellationToken).ConfigureAwait(false);
             return;
         }

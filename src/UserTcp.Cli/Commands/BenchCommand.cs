@@ -81,6 +81,19 @@ internal static class BenchCommand
             DefaultValueFactory = _ => LossBench.DefaultKernelCongestionControl,
         };
         kernelCc.AcceptOnlyFromAmong("cubic", "reno", "bbr");
+        var workloads = new Option<LossWorkload[]>("--workloads")
+        {
+            Description = "With --loss, comma-separated: download (the clients download --size bytes each), upload (they POST --size "
+                + "bytes each), mixed (issue 15's: the downloads and as many --echo-size echo round trips at once); all by default",
+            DefaultValueFactory = _ => Enum.GetValues<LossWorkload>(),
+            CustomParser = OptionParsers.Text<LossWorkload[]>(ParseWorkloads),
+        };
+        var echoSize = new Option<int>("--echo-size")
+        {
+            Description = "With --loss: bytes each echo round trip of the mixed workload sends (and gets back)",
+            DefaultValueFactory = _ => LossBench.DefaultEchoSize,
+            CustomParser = OptionParsers.Int("--echo-size", 1, LossBench.MaxSize),
+        };
         var command = new Command("bench",
             "Measure UserTcp beside the kernel in the same run: kernel clients talk once to UserTcp over a TUN device and once "
             + "to a kernel server over a veth pair with the same MTU, all in namespaces made for the run and removed afterwards. "
@@ -102,6 +115,8 @@ internal static class BenchCommand
             loss,
             parallel,
             kernelCc,
+            workloads,
+            echoSize,
         };
         command.SetAction(parsed => CliErrors.Run("bench", async () =>
         {
@@ -115,10 +130,22 @@ internal static class BenchCommand
             }
             var settings = new BenchSettings(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(mode),
                 parsed.GetValue(figures) ?? AllFigures, parsed.GetValue(seconds), parsed.GetValue(connections), parsed.GetValue(json),
-                parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, parsed.GetValue(queues));
+                parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, parsed.GetValue(queues), parsed.GetValue(echoSize),
+                parsed.GetValue(workloads));
             return await new BenchRun(settings, Console.Out).RunAsync(stop.Token).ConfigureAwait(false);
         }));
         return command;
+    }
+
+    private static string? ParseWorkloads(string text, out LossWorkload[] value)
+    {
+        string[] names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        LossWorkload[] all = Enum.GetValues<LossWorkload>();
+        string? unknown = names.FirstOrDefault(n => !all.Any(w => LossBench.Name(w) == n));
+        value = [.. all.Where(w => names.Contains(LossBench.Name(w)))];
+        return names.Length == 0 || unknown is not null
+            ? $"--workloads '{text}' names no workload{(unknown is null ? "" : $" ('{unknown}')")}: use {string.Join(',', all.Select(LossBench.Name))}"
+            : null;
     }
 
     private static string? ParseFigures(string text, out string[] value)

@@ -12,14 +12,19 @@ namespace UserTcp.Cli.Commands;
 
 /// <summary>
 /// `usertcp bench --loss 1,5,10`: the goodput-under-loss experiment of docs/goodput.md. At each loss rate, the same
-/// kernel clients download (curl ← GET /bytes/N) and upload (python → POST /sha256) N bytes, once against UserTcp over
-/// TUN and once against a kernel server over veth, with every packet lost at random with the same probability after its
-/// sender handed it on, in both directions and on both paths. Every transfer is checked byte for byte (SHA-256); the
-/// report gives the median times, the ratio, and each side's retransmissions and RTOs.
+/// kernel clients download (curl ← GET /bytes/N), upload (python → POST /sha256) and, in the issue's mixed workload,
+/// download while echoing (nc -N's pattern against echo 7), once against UserTcp over TUN and once against a kernel
+/// server over veth, with every packet lost at random with the same probability after its sender handed it on, in both
+/// directions and on both paths. Every transfer is checked byte for byte (SHA-256); the report gives the median times,
+/// the ratio, and each side's retransmissions and RTOs.
 /// </summary>
-internal sealed class LossBench(int size, int runs, int mtu, int parallel, double[] lossRates, string kernelCc, TextWriter output)
+internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
 {
     public const int DefaultSize = 20 * 1024 * 1024;
+    /// <summary>The issue's echo round trip: 2 MB each way.</summary>
+    public const int DefaultEchoSize = 2_000_000;
+    /// <summary>How long one client may take: the kernel's cubic needs minutes for 20 MiB at 10 % loss (RTO-bound).</summary>
+    public static readonly TimeSpan TransferTimeout = TimeSpan.FromSeconds(600);
     /// <summary>Kestrel's default MaxRequestBodySize, which UserTcp's POST /sha256 keeps.</summary>
     public const int MaxSize = 30_000_000;
     /// <summary>What every kernel sender runs unless told (TCP_CONGESTION): Linux's default, and UserTcp's.</summary>
@@ -51,7 +56,36 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
         print("%.6f" % elapsed)
         """;
 
-    private enum Workload { Download, Upload }
+    // The echo client, nc -N's pattern against echo 7 on a socket with TCP_CONGESTION set: writes a seeded random body
+    // while reading, half-closes after the last byte, reads to the server's FIN, and checks every echoed byte; prints
+    // the round trip's time (connect to end of stream) in seconds.
+    private const string EchoClient = """
+        import hashlib, random, socket, sys, threading, time
+        host, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        body = random.Random(seed).randbytes(n)
+        s = socket.socket()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[4].encode())
+        s.settimeout(600)
+        start = time.monotonic()
+        s.connect((host, 7))
+        def send():
+            s.sendall(body)
+            s.shutdown(socket.SHUT_WR)
+        writer = threading.Thread(target=send, daemon=True)
+        writer.start()
+        digest, got = hashlib.sha256(), 0
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break
+            digest.update(chunk)
+            got += len(chunk)
+        elapsed = time.monotonic() - start
+        writer.join()
+        if got != n or digest.digest() != hashlib.sha256(body).digest():
+            sys.exit("echo returned %d bytes, SHA-256 %s; expected %d bytes" % (got, digest.hexdigest(), n))
+        print("%.6f" % elapsed)
+        """;
 
     /// <summary>One side's TCP retransmissions and RTOs during a transfer.</summary>
     private readonly record struct SideCounts(long Retransmissions, long Timeouts)
@@ -59,32 +93,37 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
         public static SideCounts operator -(SideCounts a, SideCounts b) => new(a.Retransmissions - b.Retransmissions, a.Timeouts - b.Timeouts);
     }
 
-    /// <summary>A transfer's time and both ends' counts (sender first).</summary>
-    private readonly record struct Transfer(TimeSpan Time, SideCounts Sender, SideCounts Receiver);
+    /// <summary>A transfer's time and both ends' counts: the server's (UserTcp or the peer kernel) and its kernel clients'.</summary>
+    private readonly record struct Transfer(TimeSpan Time, SideCounts Server, SideCounts Clients);
 
-    private sealed record Row(double Loss, Workload Workload, List<Transfer> UserTcp, List<Transfer> Kernel);
+    private sealed record Row(double Loss, LossWorkload Workload, List<Transfer> UserTcp, List<Transfer> Kernel);
+
+    /// <summary>One client program and its kind (download, upload or echo), which says how its output is checked.</summary>
+    private sealed record Client(string Kind, PeerProgram Program);
 
     public async Task RunAsync(ScratchNamespace local, ScratchNamespace peer, CancellationToken cancellationToken)
     {
-        string mib = (size / 1048576.0).ToString("0.##", CultureInfo.InvariantCulture);
-        Say($"usertcp bench --loss: {size} bytes ({mib} MiB) per client, {parallel} client(s) at once, {runs} run(s) per workload, "
-            + $"side and loss rate, mtu {mtu}; every transfer checked with SHA-256; medians");
+        string mib = (settings.Size / 1048576.0).ToString("0.##", CultureInfo.InvariantCulture);
+        Say($"usertcp bench --loss: {string.Join(", ", settings.Workloads.Select(Name))}; {settings.Size} bytes ({mib} MiB) per download and upload, "
+            + $"{settings.EchoSize} bytes per echo, {settings.Parallel} client(s) of each kind at once, {settings.Runs} run(s) per workload, "
+            + $"side and loss rate, mtu {settings.Mtu}; every transfer checked with SHA-256; medians");
         Say($"  UserTcp: kernel {BenchRun.TunKernelCidr} ── TUN {BenchRun.Iface} ── UserTcp {BenchRun.UserTcpAddress} (CUBIC, SACK, RACK-TLP), namespace {local.Name}");
         Say($"  kernel:  kernel {BenchRun.VethLocalCidr} ── veth {BenchRun.VethLocal}/{BenchRun.VethPeer} ── kernel {BenchRun.VethPeerCidr} "
-            + $"(python3 server), namespaces {local.Name} and {peer.Name}; every kernel sender uses {kernelCc} (TCP_CONGESTION)");
+            + $"(python3 server), namespaces {local.Name} and {peer.Name}; every kernel sender uses {settings.KernelCongestionControl} (TCP_CONGESTION)");
         Say("  loss: each packet is dropped with probability P after its sender handed it on, each way: kernel → UserTcp by UserTcp's "
             + "fault injector as it reads the TUN device; UserTcp → kernel, and both ways on the veth pair, by iptables "
             + "(-m statistic --mode random) in the receiving namespace's INPUT chain");
         Say("  download: curl GET /bytes/N | sha256sum (curl's time_total); upload: python3 POST /sha256 of a seeded random body "
-            + "(connect to the answer); with several clients, the slowest one's time");
+            + "(connect to the answer); mixed (the issue's): the downloads and as many echo round trips at once (python3, nc -N's "
+            + "pattern against echo 7: write while reading, half-close, read to the FIN); a transfer's time is its slowest client's");
         var rows = new List<Row>();
-        foreach (double loss in lossRates)
+        foreach (double loss in settings.LossRates)
         {
             SetKernelLoss(local, peer, loss);
             LiveStack live = new LiveStackBuilder
             {
                 Namespace = local.Name,
-                Mtu = mtu,
+                Mtu = settings.Mtu,
                 Faults = loss > 0 ? [FaultRule.Parse(string.Create(CultureInfo.InvariantCulture, $"drop from-kernel p={loss / 100:0.######}"))] : [],
                 FaultSeed = 1 + (int)(loss * 100),
             }.Start();
@@ -93,19 +132,19 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
             {
                 host = ServiceHost.Start(live.Stack);
                 // Unrecorded warm-up, so neither side's first transfer pays for start-up (JIT, Kestrel's first request).
-                foreach (Workload workload in Enum.GetValues<Workload>())
+                foreach (LossWorkload workload in settings.Workloads)
                 {
-                    await TransferAsync(workload, BenchRun.UserTcpAddress, local, peer: null, live.Stack, run: 99, cancellationToken).ConfigureAwait(false);
-                    await TransferAsync(workload, BenchRun.KernelServerAddress, local, peer, stack: null, run: 99, cancellationToken).ConfigureAwait(false);
+                    await TransferAsync(workload, BenchRun.UserTcpAddress, local, peer: null, live.Stack, run: 99, warmUp: true, cancellationToken).ConfigureAwait(false);
+                    await TransferAsync(workload, BenchRun.KernelServerAddress, local, peer, stack: null, run: 99, warmUp: true, cancellationToken).ConfigureAwait(false);
                 }
-                foreach (Workload workload in Enum.GetValues<Workload>())
+                foreach (LossWorkload workload in settings.Workloads)
                 {
                     var row = new Row(loss, workload, [], []);
-                    for (int run = 0; run < runs; run++)
+                    for (int run = 0; run < settings.Runs; run++)
                     {
                         // Alternate the sides run by run, so drift on the machine affects both alike.
-                        row.UserTcp.Add(await TransferAsync(workload, BenchRun.UserTcpAddress, local, peer: null, live.Stack, run, cancellationToken).ConfigureAwait(false));
-                        row.Kernel.Add(await TransferAsync(workload, BenchRun.KernelServerAddress, local, peer, stack: null, run, cancellationToken).ConfigureAwait(false));
+                        row.UserTcp.Add(await TransferAsync(workload, BenchRun.UserTcpAddress, local, peer: null, live.Stack, run, warmUp: false, cancellationToken).ConfigureAwait(false));
+                        row.Kernel.Add(await TransferAsync(workload, BenchRun.KernelServerAddress, local, peer, stack: null, run, warmUp: false, cancellationToken).ConfigureAwait(false));
                     }
                     rows.Add(row);
                     Say(Line(row));
@@ -129,58 +168,73 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
             }
         }
         Say("");
-        Say("| loss | workload | UserTcp | kernel | ratio | UserTcp path: sender retx · RTOs | receiver retx · RTOs | kernel path: sender retx · RTOs | receiver retx · RTOs |");
+        Say("| loss | workload | UserTcp | kernel | ratio | UserTcp retx · RTOs | its clients' | kernel server retx · RTOs | its clients' |");
         Say("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (Row row in rows) Say(TableRow(row));
     }
 
-    // Runs `parallel` clients at once against one server; the transfer's time is the slowest client's own.
-    private async Task<Transfer> TransferAsync(Workload workload, string address, ScratchNamespace local, ScratchNamespace? peer, NetStack? stack,
-        int run, CancellationToken cancellationToken)
+    // Runs the workload's clients at once against one server; the transfer's time is the slowest client's own. A warm-up
+    // runs one client of each kind, small.
+    private async Task<Transfer> TransferAsync(LossWorkload workload, string address, ScratchNamespace local, ScratchNamespace? peer, NetStack? stack,
+        int run, bool warmUp, CancellationToken cancellationToken)
     {
-        SideCounts localBefore = KernelCounts(local), remoteBefore = peer is not null ? KernelCounts(peer) : StackCounts(stack!);
-        var clients = new List<PeerProgram>();
+        SideCounts clientsBefore = KernelCounts(local), serverBefore = peer is not null ? KernelCounts(peer) : StackCounts(stack!);
+        int count = warmUp ? 1 : settings.Parallel;
+        int size = warmUp ? Math.Min(settings.Size, 1 << 20) : settings.Size, echoSize = warmUp ? Math.Min(settings.EchoSize, 1 << 20) : settings.EchoSize;
+        var clients = new List<Client>();
         try
         {
-            for (int i = 0; i < parallel; i++)
+            for (int i = 0; i < count; i++)
             {
-                string[] command = workload == Workload.Download
-                    ? ["bash", "-o", "pipefail", "-c", $"curl -sS --fail --noproxy '*' --max-time {(int)BenchRun.TransferTimeout.TotalSeconds} -o - "
-                        + $"-w '%{{stderr}}%{{http_code}} %{{size_download}} %{{time_total}}\\n' http://{address}/bytes/{size} | sha256sum"]
-                    : ["python3", "-c", UploadClient, address, BenchRun.Num(size), BenchRun.Num(run * 100 + i + 1), kernelCc];
-                clients.Add(PeerProgram.Start(command, local.Start));
+                string seed = BenchRun.Num(run * 100 + i + 1);
+                switch (workload)
+                {
+                    case LossWorkload.Download:
+                        clients.Add(StartDownload(address, size, local));
+                        break;
+                    case LossWorkload.Upload:
+                        clients.Add(new Client("upload", PeerProgram.Start(["python3", "-c", UploadClient, address, BenchRun.Num(size), seed, settings.KernelCongestionControl], local.Start)));
+                        break;
+                    case LossWorkload.Mixed:
+                        clients.Add(StartDownload(address, size, local));
+                        clients.Add(new Client("echo", PeerProgram.Start(["python3", "-c", EchoClient, address, BenchRun.Num(echoSize), seed, settings.KernelCongestionControl], local.Start)));
+                        break;
+                }
             }
             TimeSpan slowest = TimeSpan.Zero;
-            foreach (PeerProgram client in clients)
+            foreach (Client client in clients)
             {
-                await client.WaitAsync(BenchRun.TransferTimeout + TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-                slowest = TimeSpan.FromTicks(Math.Max(slowest.Ticks, ClientTime(workload, address, client).Ticks));
+                await client.Program.WaitAsync(TransferTimeout + TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                slowest = TimeSpan.FromTicks(Math.Max(slowest.Ticks, ClientTime(client, address, size).Ticks));
             }
-            SideCounts localCounts = KernelCounts(local) - localBefore;
-            SideCounts remoteCounts = (peer is not null ? KernelCounts(peer) : StackCounts(stack!)) - remoteBefore;
-            // The server (UserTcp or the peer kernel) sends the download; the local kernel's client sends the upload.
-            return workload == Workload.Download ? new Transfer(slowest, remoteCounts, localCounts) : new Transfer(slowest, localCounts, remoteCounts);
+            SideCounts clientCounts = KernelCounts(local) - clientsBefore;
+            SideCounts serverCounts = (peer is not null ? KernelCounts(peer) : StackCounts(stack!)) - serverBefore;
+            return new Transfer(slowest, serverCounts, clientCounts);
         }
         finally
         {
-            foreach (PeerProgram client in clients) client.Dispose();
+            foreach (Client client in clients) client.Program.Dispose();
         }
     }
 
+    private static Client StartDownload(string address, int size, ScratchNamespace local) => new("download", PeerProgram.Start(
+        ["bash", "-o", "pipefail", "-c", $"curl -sS --fail --noproxy '*' --max-time {(int)TransferTimeout.TotalSeconds} -o - "
+            + $"-w '%{{stderr}}%{{http_code}} %{{size_download}} %{{time_total}}\\n' http://{address}/bytes/{size} | sha256sum"], local.Start));
+
     // The client's own transfer time, after checking that every byte arrived as sent.
-    private TimeSpan ClientTime(Workload workload, string address, PeerProgram client)
+    private static TimeSpan ClientTime(Client client, string address, int size)
     {
-        string what = $"{workload.ToString().ToLowerInvariant()} {(address == BenchRun.UserTcpAddress ? "UserTcp" : "the kernel")}";
-        if (client.TimedOut || client.ExitCode != 0)
+        string what = $"{client.Kind} {(address == BenchRun.UserTcpAddress ? "UserTcp" : "the kernel")}";
+        if (client.Program.TimedOut || client.Program.ExitCode != 0)
         {
-            throw new CliException(1, $"{what}: {client.Failure()}");
+            throw new CliException(1, $"{what}: {client.Program.Failure()}");
         }
         string seconds;
-        if (workload == Workload.Download)
+        if (client.Kind == "download")
         {
-            string[] report = client.ErrorLines is [.., string last] ? last.Split(' ') : [];
+            string[] report = client.Program.ErrorLines is [.., string last] ? last.Split(' ') : [];
             string expectedHash = address == BenchRun.UserTcpAddress ? GeneratedBody.Sha256Hex(size) : ZerosSha256Hex(size);
-            string hash = client.OutputText.Split(' ')[0];
+            string hash = client.Program.OutputText.Split(' ')[0];
             if (report.Length != 3 || report[0] != "200" || report[1] != BenchRun.Num(size) || hash != expectedHash)
             {
                 throw new CliException(1, $"{what}: curl reported '{string.Join(' ', report)}' and SHA-256 {hash}; expected 200, {size} bytes and {expectedHash}");
@@ -189,7 +243,7 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
         }
         else
         {
-            seconds = client.OutputText.Trim();
+            seconds = client.Program.OutputText.Trim();
         }
         return TimeSpan.FromSeconds(double.Parse(seconds, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture));
     }
@@ -249,17 +303,17 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
     {
         (double u, double k) = (Median(row.UserTcp, t => t.Time.TotalSeconds), Median(row.Kernel, t => t.Time.TotalSeconds));
         return string.Create(CultureInfo.InvariantCulture,
-            $"  loss {row.Loss,4:0.##} %  {row.Workload.ToString().ToLowerInvariant(),-8}  UserTcp {u,7:F2} s  kernel {k,7:F2} s  ratio {u / k,6:F2}  "
-            + $"(UserTcp path sender {Counts(row.UserTcp, t => t.Sender)}, receiver {Counts(row.UserTcp, t => t.Receiver)}; "
-            + $"kernel path sender {Counts(row.Kernel, t => t.Sender)}, receiver {Counts(row.Kernel, t => t.Receiver)}; retransmissions · RTOs)");
+            $"  loss {row.Loss,4:0.##} %  {Name(row.Workload),-8}  UserTcp {u,7:F2} s  kernel {k,7:F2} s  ratio {u / k,6:F2}  "
+            + $"(UserTcp {Counts(row.UserTcp, t => t.Server)}, its clients {Counts(row.UserTcp, t => t.Clients)}; "
+            + $"kernel server {Counts(row.Kernel, t => t.Server)}, its clients {Counts(row.Kernel, t => t.Clients)}; retransmissions · RTOs)");
     }
 
     private static string TableRow(Row row)
     {
         (double u, double k) = (Median(row.UserTcp, t => t.Time.TotalSeconds), Median(row.Kernel, t => t.Time.TotalSeconds));
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {row.Loss:0.##} % | {row.Workload.ToString().ToLowerInvariant()} | {u:F2} s | {k:F2} s | {u / k:F2} | "
-            + $"{Counts(row.UserTcp, t => t.Sender)} | {Counts(row.UserTcp, t => t.Receiver)} | {Counts(row.Kernel, t => t.Sender)} | {Counts(row.Kernel, t => t.Receiver)} |");
+            $"| {row.Loss:0.##} % | {Name(row.Workload)} | {u:F2} s | {k:F2} s | {u / k:F2} | "
+            + $"{Counts(row.UserTcp, t => t.Server)} | {Counts(row.UserTcp, t => t.Clients)} | {Counts(row.Kernel, t => t.Server)} | {Counts(row.Kernel, t => t.Clients)} |");
     }
 
     private static string Counts(List<Transfer> transfers, Func<Transfer, SideCounts> side) => string.Create(CultureInfo.InvariantCulture,
@@ -271,5 +325,15 @@ internal sealed class LossBench(int size, int runs, int mtu, int parallel, doubl
         return values.Length % 2 == 1 ? values[values.Length / 2] : (values[values.Length / 2 - 1] + values[values.Length / 2]) / 2;
     }
 
+    internal static string Name(LossWorkload workload) => workload.ToString().ToLowerInvariant();
+
     private void Say(string line) => output.WriteLine(line);
 }
+
+/// <summary>The loss experiment's workloads: download and upload measure each direction alone; mixed is issue 15's
+/// (downloads and echo round trips at once).</summary>
+internal enum LossWorkload { Download, Upload, Mixed }
+
+/// <summary>What one `usertcp bench --loss` runs.</summary>
+internal sealed record LossBenchSettings(int Size, int EchoSize, int Runs, int Mtu, int Parallel, double[] LossRates,
+    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl);
