@@ -146,6 +146,13 @@ public sealed record TcpConfig
     /// </summary>
     public bool RecoveryProbe { get; init; } = true;
     /// <summary>
+    /// A probe of new data is two full segments when that much is ready and the peer's window takes it (a deviation from
+    /// RFC 8985 §7.3 and Linux, which send one; docs/design.md "Paired loss probes"): a Linux receiver holds the ACK of
+    /// a lone in-order segment for its delayed-ACK time (40 ms or more) but acknowledges two at once, so when the ACK
+    /// of a whole flight was lost the probe's answer comes in a round trip.
+    /// </summary>
+    public bool PairedProbe { get; init; } = true;
+    /// <summary>
     /// The shortest probe timeout. RFC 8985 §7.2's 2 SRTT is well under a millisecond on a local link, where Linux's
     /// jiffies make it at least about 12 ms; here the timer and the thread that reads the ACKs compete for CPUs, and a
     /// probe earlier than this fired while the ACKs that answer it waited to be read.

@@ -36,6 +36,11 @@ internal sealed partial class Sender
             _probeDue = false;
             if (TryProbe(sackOptionBytes, out next)) return true;
         }
+        if (_probePairDue)
+        {
+            _probePairDue = false;
+            if (TryProbePair(sackOptionBytes, out next)) return true;
+        }
 
         int lost = _queue.FirstAwaitingRetransmission();
         if (lost >= 0)
@@ -157,20 +162,39 @@ internal sealed partial class Sender
         return new Transmission(segment.Start, segment.Length - (fin ? 1 : 0), fin, segment.Is(SegmentMarks.Push), cause, probe);
     }
 
-    /// <summary>RFC 8985 §7.3 TLP_send_probe: new data if the peer's window takes it, else the last segment again.</summary>
+    /// <summary>
+    /// RFC 8985 §7.3 TLP_send_probe: new data if the peer's window takes it, else the last segment again. A full segment
+    /// of new data is followed by a second when another full one is ready (<see cref="TcpConfig.PairedProbe"/>).
+    /// </summary>
     private bool TryProbe(int sackOptionBytes, out Transmission next)
     {
         int available = Math.Max(0, Buffer.End - SndMax);
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (available > 0 && peerRoom > 0)
         {
-            next = NewData((int)Math.Min(Math.Min(available, Mss - sackOptionBytes), peerRoom)) with { Probe = true };
+            int segmentSize = Math.Max(1, Mss - sackOptionBytes);
+            next = NewData((int)Math.Min(Math.Min(available, segmentSize), peerRoom)) with { Probe = true };
+            _probePairDue = _config.PairedProbe && available >= 2 * segmentSize && peerRoom >= 2 * segmentSize;
             return true;
         }
         for (int i = _queue.Count - 1; i >= 0; i--)
         {
             if (_queue[i].Is(SegmentMarks.Sacked)) continue;
             next = Resend(_queue[i], TcpCause.TailLossProbe, probe: true);
+            return true;
+        }
+        next = default;
+        return false;
+    }
+
+    /// <summary>The paired probe's second full segment of new data, if the first left and the data and window still allow it.</summary>
+    private bool TryProbePair(int sackOptionBytes, out Transmission next)
+    {
+        int segmentSize = Math.Max(1, Mss - sackOptionBytes);
+        long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
+        if (_probeEnd == SndMax && Buffer.End - SndMax >= segmentSize && peerRoom >= segmentSize)
+        {
+            next = NewData(segmentSize) with { Probe = true };
             return true;
         }
         next = default;

@@ -30,6 +30,8 @@ internal sealed partial class Sender
     private bool _probeInRecovery;
     // The probe timer fired: the next dispatch sends a probe.
     private bool _probeDue;
+    // The probe's first segment was a full one of new data: the next segment goes with it (TcpConfig.PairedProbe).
+    private bool _probePairDue;
 
     public bool InRecovery => _inRecovery;
     /// <summary>When the stall the retransmission timeouts are in began (valid while <see cref="Retries"/> &gt; 0).</summary>
@@ -88,6 +90,7 @@ internal sealed partial class Sender
         _forceRetransmission = true;
         _probeEnd = null;
         _probeDue = false; // a probe that fired but has not left yet gives way to the recovery (RFC 8985 §7.2: no TLP in recovery)
+        _probePairDue = false;
         _timers.Cancel(TcpTimer.LossProbe);
     }
 
@@ -248,6 +251,7 @@ internal sealed partial class Sender
         _dupAcks = 0;
         _probeEnd = null;
         _probeDue = false;
+        _probePairDue = false;
         _timers.Cancel(TcpTimer.LossProbe);
         _timers.Cancel(TcpTimer.ReorderTimeout);
         return true;

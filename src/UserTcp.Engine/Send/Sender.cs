@@ -363,6 +363,7 @@ internal sealed partial class Sender
     public void Stop()
     {
         _probeDue = false;
+        _probePairDue = false;
         _forceRetransmission = false;
         ReleaseMemory();
     }
