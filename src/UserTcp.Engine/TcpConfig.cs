@@ -154,10 +154,20 @@ public sealed record TcpConfig
     public bool PairedProbe { get; init; } = true;
     /// <summary>
     /// The shortest probe timeout. RFC 8985 §7.2's 2 SRTT is well under a millisecond on a local link, where Linux's
-    /// jiffies make it at least about 12 ms; here the timer and the thread that reads the ACKs compete for CPUs, and a
-    /// probe earlier than this fired while the ACKs that answer it waited to be read.
+    /// jiffies make it at least 12 ms (HZ 250: 2 SRTT rounded up to a jiffy, plus TCP_TIMEOUT_MIN's two). A probe that
+    /// fires while the ACKs answering the flight wait to be read costs two segments of new data sent early.
     /// </summary>
-    public TimeSpan MinProbeTimeout { get; init; } = TimeSpan.FromMilliseconds(25);
+    public TimeSpan MinProbeTimeout { get; init; } = TimeSpan.FromMilliseconds(12);
+    /// <summary>
+    /// Loss probes in one stall (no ACK in between) before the retransmission timeout, which the first probe armed: RFC
+    /// 8985 §7 and Linux send one (a deviation, docs/design.md "A second loss probe"). When the probe's only ACK is lost
+    /// too, a second probe a probe timeout later draws an ACK long before the 200 ms minimum RTO; 1 is RFC 8985.
+    /// </summary>
+    public int LossProbes
+    {
+        get;
+        init => field = value is >= 1 and <= 3 ? value : throw new ArgumentOutOfRangeException(nameof(LossProbes), value, "1 to 3 loss probes per stall");
+    } = 2;
     /// <summary>The congestion-control algorithm of new connections (Linux net.ipv4.tcp_congestion_control).</summary>
     public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
     /// <summary>

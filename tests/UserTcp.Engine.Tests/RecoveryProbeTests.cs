@@ -14,7 +14,7 @@ public class RecoveryProbeTests
     [Fact]
     public void In_recovery_with_the_hole_resent_a_probe_goes_a_probe_timeout_later_well_before_the_rto()
     {
-        (Harness h, TcpConnection c) = Established(Ms(10)); // SRTT 10 ms: RTO 200 ms (the minimum), probe 25 ms (the minimum)
+        (Harness h, TcpConnection c) = Established(Ms(10)); // SRTT 10 ms: RTO 200 ms (the minimum), probe 22 ms (2 SRTT + 2 ms)
         SendSegments(h, c, 10); // at 10 ms
         h.AdvanceTo(Ms(20));
         SackAck(h, 0, (1, 4)); // three segments SACKed above the first: RACK deems it lost at once
@@ -23,17 +23,17 @@ public class RecoveryProbeTests
         h.ExpectNothing();
 
         // The ACK that would answer the retransmission and the rest of the flight never comes.
-        Assert.Equal(Ms(20 + 25), c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(20 + 22), c.TimerDeadline(TcpTimer.LossProbe));
         Assert.Equal(Ms(20 + 200), c.TimerDeadline(TcpTimer.Retransmission)); // re-armed by the retransmission
-        Assert.Equal(Ms(45), h.AdvanceToNextDeadline());
+        Assert.Equal(Ms(42), h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(9 * Mss), Their(0), Mss); // the last segment, PSH as it first went
         h.ExpectNothing();
         Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
-        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe)); // one probe at a time
+        Assert.Equal(Ms(42 + 22), c.TimerDeadline(TcpTimer.LossProbe)); // a second one if no ACK comes (TcpConfig.LossProbes)
 
         // Its ACK acknowledges everything: recovery ends, and the probe is no congestion event of its own.
         int ssthresh = c.SlowStartThreshold;
-        h.AdvanceTo(Ms(55));
+        h.AdvanceTo(Ms(50));
         SackAck(h, 10);
         Assert.False(c.InFastRecovery);
         Assert.Equal(ssthresh, c.SlowStartThreshold);
@@ -51,6 +51,32 @@ public class RecoveryProbeTests
         Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
         Assert.Equal(Ms(220), h.AdvanceToNextDeadline());
         Assert.Equal(1, c.RetransmissionTimeouts);
+    }
+
+    [Fact]
+    public void In_recovery_a_segment_deemed_lost_that_cwnd_holds_back_goes_as_the_probe_before_the_rto()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(10));
+        c.Send(Bytes(30 * Mss));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Next(); // at 10 ms, the initial window
+        h.AdvanceTo(Ms(20));
+        SackAck(h, 0, (2, 3)); // one segment SACKed above the first two: RACK waits out its reordering window
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss); // the SACKed segment left the network: one new in its place
+        h.ExpectNothing();
+
+        h.AdvanceToNextDeadline(); // the reorder timer: both deemed lost, recovery halves cwnd to 7 segments
+        Assert.True(c.InFastRecovery);
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss); // the first hole at once; the second waits for cwnd (9 in flight)
+        h.ExpectNothing();
+
+        // No ACK comes (the one for the retransmission is lost): the probe resends the hole cwnd held back.
+        TimeSpan rto = c.TimerDeadline(TcpTimer.Retransmission)!.Value;
+        Assert.True(h.AdvanceToNextDeadline() < rto);
+        h.Expect(TcpFlags.Ack, Our(Mss), Their(0), Mss);
+        h.ExpectNothing();
+        Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
+        Assert.Equal(0, c.RetransmissionTimeouts);
     }
 
     private static void SackAck(Harness h, int ack, params (int From, int To)[] segments) =>

@@ -174,7 +174,7 @@ public class SackTests
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2 * Mss), Their(0), Mss); // the last segment, PSH as it first went
         Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Single().Cause);
         Assert.Equal(Ms(602), c.TimerDeadline(TcpTimer.Retransmission)); // the RTO re-armed from the probe
-        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));                 // one probe at a time
+        Assert.Equal(Ms(504), c.TimerDeadline(TcpTimer.LossProbe));       // a second one if no ACK comes (TcpConfig.LossProbes)
 
         // The ACK of all three may still be followed by a D-SACK for the probe (then there was no loss): wait.
         h.AdvanceTo(Ms(400));

@@ -168,6 +168,14 @@ internal sealed partial class Sender
     /// </summary>
     private bool TryProbe(int sackOptionBytes, out Transmission next)
     {
+        _probesInStall++;
+        // In recovery (TcpConfig.RecoveryProbe) a segment deemed lost that cwnd held back goes first: it is the hole.
+        int lost = _inRecovery ? _queue.FirstAwaitingRetransmission() : -1;
+        if (lost >= 0)
+        {
+            next = Resend(_queue[lost], TcpCause.TailLossProbe, probe: true);
+            return true;
+        }
         int available = Math.Max(0, Buffer.End - SndMax);
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (available > 0 && peerRoom > 0)
@@ -237,7 +245,9 @@ internal sealed partial class Sender
             _probeEnd = SndMax;
             _probeWasRetransmission = sent.IsRetransmission;
             _probeInRecovery = _inRecovery;
-            _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+            // The first probe of a stall re-arms the retransmission timer; a follow-up leaves it where the first put it.
+            if (_probesInStall <= 1) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+            ArmFollowUpProbe(now);
             return;
         }
         // RFC 6298 §5.1: start the timer when a segment with data leaves and it is not running.

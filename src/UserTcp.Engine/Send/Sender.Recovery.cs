@@ -32,6 +32,8 @@ internal sealed partial class Sender
     private bool _probeDue;
     // The probe's first segment was a full one of new data: the next segment goes with it (TcpConfig.PairedProbe).
     private bool _probePairDue;
+    // Probes sent since the last ACK arrived (TcpConfig.LossProbes bounds them).
+    private int _probesInStall;
 
     public bool InRecovery => _inRecovery;
     /// <summary>When the stall the retransmission timeouts are in began (valid while <see cref="Retries"/> &gt; 0).</summary>
@@ -91,6 +93,7 @@ internal sealed partial class Sender
         _probeEnd = null;
         _probeDue = false; // a probe that fired but has not left yet gives way to the recovery (RFC 8985 §7.2: no TLP in recovery)
         _probePairDue = false;
+        _probesInStall = 0;
         _timers.Cancel(TcpTimer.LossProbe);
     }
 
@@ -176,11 +179,24 @@ internal sealed partial class Sender
     /// </summary>
     private void ArmLossProbe(TimeSpan now)
     {
-        if (!TailLossProbe || _inRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || _queue.AwaitingBytes > 0)
+        // In recovery, segments deemed lost that cwnd holds back do not stop the probe: it resends the first of them.
+        bool lostWaiting = _queue.AwaitingBytes > 0 && !(_inRecovery && _config.RecoveryProbe);
+        if (!TailLossProbe || _inRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || lostWaiting)
         {
             _timers.Cancel(TcpTimer.LossProbe);
             return;
         }
+        ArmProbeTimer(now);
+    }
+
+    /// <summary>A probe follows the last one if no ACK comes within a probe timeout (<see cref="TcpConfig.LossProbes"/>).</summary>
+    private void ArmFollowUpProbe(TimeSpan now)
+    {
+        if (_probesInStall < _config.LossProbes) ArmProbeTimer(now);
+    }
+
+    private void ArmProbeTimer(TimeSpan now)
+    {
         TimeSpan pto = Rto.HasSample ? 2 * Rto.SmoothedRtt : _config.InitialRto;
         // One segment may wait for the peer's delayed ACK (RFC 8985 §7.2 WCDelAckT); more get Linux's TCP_TIMEOUT_MIN_US.
         pto += FlightSize <= Mss ? WorstCaseDelayedAck : ProbeTimeoutMargin;
@@ -252,6 +268,7 @@ internal sealed partial class Sender
         _probeEnd = null;
         _probeDue = false;
         _probePairDue = false;
+        _probesInStall = 0;
         _timers.Cancel(TcpTimer.LossProbe);
         _timers.Cancel(TcpTimer.ReorderTimeout);
         return true;

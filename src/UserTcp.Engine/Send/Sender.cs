@@ -207,6 +207,7 @@ internal sealed partial class Sender
     {
         int flightBefore = FlightSize;
         int sackedBefore = _queue.SackedBytes;
+        _probesInStall = 0; // the peer answered: the stall, if any, is over
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
         bool newAck = ack > SndUna;
         int acked = newAck ? ack - SndUna : 0;
@@ -364,6 +365,7 @@ internal sealed partial class Sender
     {
         _probeDue = false;
         _probePairDue = false;
+        _probesInStall = 0;
         _forceRetransmission = false;
         ReleaseMemory();
     }
