@@ -14,7 +14,7 @@ public class RecoveryProbeTests
     [Fact]
     public void In_recovery_with_the_hole_resent_a_probe_goes_a_probe_timeout_later_well_before_the_rto()
     {
-        (Harness h, TcpConnection c) = Established(Ms(10)); // SRTT 10 ms: RTO 200 ms (the minimum), probe 22 ms (2 SRTT + 2 ms)
+        (Harness h, TcpConnection c) = Established(Ms(10)); // SRTT 10 ms: RTO 200 ms (the minimum), probe 25 ms (the minimum)
         SendSegments(h, c, 10); // at 10 ms
         h.AdvanceTo(Ms(20));
         SackAck(h, 0, (1, 4)); // three segments SACKed above the first: RACK deems it lost at once
@@ -23,17 +23,17 @@ public class RecoveryProbeTests
         h.ExpectNothing();
 
         // The ACK that would answer the retransmission and the rest of the flight never comes.
-        Assert.Equal(Ms(20 + 22), c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(20 + 25), c.TimerDeadline(TcpTimer.LossProbe));
         Assert.Equal(Ms(20 + 200), c.TimerDeadline(TcpTimer.Retransmission)); // re-armed by the retransmission
-        Assert.Equal(Ms(42), h.AdvanceToNextDeadline());
+        Assert.Equal(Ms(45), h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(9 * Mss), Their(0), Mss); // the last segment, PSH as it first went
         h.ExpectNothing();
         Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
-        Assert.Equal(Ms(42 + 22), c.TimerDeadline(TcpTimer.LossProbe)); // a second one if no ACK comes (TcpConfig.LossProbes)
+        Assert.Equal(Ms(45 + 25), c.TimerDeadline(TcpTimer.LossProbe)); // a second one if no ACK comes (TcpConfig.LossProbes)
 
         // Its ACK acknowledges everything: recovery ends, and the probe is no congestion event of its own.
         int ssthresh = c.SlowStartThreshold;
-        h.AdvanceTo(Ms(50));
+        h.AdvanceTo(Ms(55));
         SackAck(h, 10);
         Assert.False(c.InFastRecovery);
         Assert.Equal(ssthresh, c.SlowStartThreshold);

@@ -14,24 +14,24 @@ public class SecondProbeTests
     [Fact]
     public void When_the_probes_ack_is_lost_too_a_second_probe_goes_and_then_the_rto_as_the_first_armed_it()
     {
-        (Harness h, TcpConnection c) = Established(Ms(10)); // SRTT 10 ms: probe timeout 22 ms, RTO 200 ms
+        (Harness h, TcpConnection c) = Established(Ms(10)); // SRTT 10 ms: probe timeout 25 ms, RTO 200 ms
         c.Send(Bytes(20 * Mss));
         h.Poll();
         for (int i = 0; i < 10; i++) h.Next();
 
-        Assert.Equal(Ms(32), h.AdvanceToNextDeadline()); // the flight's ACK is lost: the first (paired) probe
+        Assert.Equal(Ms(35), h.AdvanceToNextDeadline()); // the flight's ACK is lost: the first (paired) probe
         h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
         h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
         h.ExpectNothing();
 
-        Assert.Equal(Ms(54), h.AdvanceToNextDeadline()); // its ACK is lost too: the second, the next two segments
+        Assert.Equal(Ms(60), h.AdvanceToNextDeadline()); // its ACK is lost too: the second, the next two segments
         h.Expect(TcpFlags.Ack, Our(12 * Mss), Their(0), Mss);
         h.Expect(TcpFlags.Ack, Our(13 * Mss), Their(0), Mss);
         h.ExpectNothing();
         Assert.Null(c.TimerDeadline(TcpTimer.LossProbe)); // two per stall
-        Assert.Equal(Ms(232), c.TimerDeadline(TcpTimer.Retransmission)); // still the first probe's
+        Assert.Equal(Ms(235), c.TimerDeadline(TcpTimer.Retransmission)); // still the first probe's
 
-        Assert.Equal(Ms(232), h.AdvanceToNextDeadline()); // nothing answers: the RTO, when it would have come anyway
+        Assert.Equal(Ms(235), h.AdvanceToNextDeadline()); // nothing answers: the RTO, when it would have come anyway
         h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
         Assert.Equal(1, c.RetransmissionTimeouts);
         Assert.DoesNotContain(h.Log.Of(TcpEventKind.Retransmission), e => e.Cause == TcpCause.TailLossProbe); // both probes were new data
@@ -44,23 +44,23 @@ public class SecondProbeTests
         c.Send(Bytes(40 * Mss));
         h.Poll();
         for (int i = 0; i < 10; i++) h.Next();
-        Assert.Equal(Ms(32), h.AdvanceToNextDeadline());
+        Assert.Equal(Ms(35), h.AdvanceToNextDeadline());
         h.Next();
         h.Next();
 
         // The probe's ACK covers the whole flight: new data goes, and the follow-up probe is off.
-        h.AdvanceTo(Ms(33));
-        h.Send(TcpFlags.Ack, Their(0), Our(12 * Mss), window: PeerWindow, options: Options(h, 32));
+        h.AdvanceTo(Ms(36));
+        h.Send(TcpFlags.Ack, Their(0), Our(12 * Mss), window: PeerWindow, options: Options(h, 35));
         Assert.True(h.PendingCount > 0);
         h.DrainSent();
         TimeSpan probe = Assert.NotNull(c.TimerDeadline(TcpTimer.LossProbe)); // a first probe for the new flight
 
-        // That flight's ACK is lost as well: its probe, then again a follow-up (2 SRTT + 2 ms later; SRTT is 9.8 ms now).
+        // That flight's ACK is lost as well: its probe, then again a follow-up (a probe timeout later).
         Assert.Equal(probe, h.AdvanceToNextDeadline());
         h.Next();
         h.Next();
         h.ExpectNothing();
-        Assert.Equal(probe + (probe - Ms(33)), c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(probe + (probe - Ms(36)), c.TimerDeadline(TcpTimer.LossProbe));
     }
 
     [Fact]
@@ -70,12 +70,12 @@ public class SecondProbeTests
         c.Send(Bytes(20 * Mss));
         h.Poll();
         for (int i = 0; i < 10; i++) h.Next();
-        Assert.Equal(Ms(32), h.AdvanceToNextDeadline());
+        Assert.Equal(Ms(35), h.AdvanceToNextDeadline());
         h.Next();
         h.Next();
         h.ExpectNothing();
         Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
-        Assert.Equal(Ms(232), h.AdvanceToNextDeadline());
+        Assert.Equal(Ms(235), h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
     }
 

@@ -37,8 +37,9 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
     private static readonly (string Tool, string Package)[] LossTools = [("iptables", "iptables"), ("ethtool", "ethtool"), ("sha256sum", "coreutils")];
 
     // The kernel's bulk server in the peer namespace: HTTP/1.1 on 80 answering GET /bytes/N with N zero bytes and POST /sha256
-    // with the body's length and SHA-256 as UserTcp's HTTP service does (both Connection: close), a discard sink on 9 and
-    // an echo on 7 that read to the peer's FIN and close, as UserTcp's services do. A third argument names the congestion control
+    // with the body's length and SHA-256 as UserTcp's HTTP service does (both Connection: close), a discard sink on 9 and,
+    // for the loss experiment, an echo on 7 (the figures' echo server is usertcp bench-client); both read to the peer's
+    // FIN and close, as UserTcp's services do. A third argument names the congestion control
     // its connections use (TCP_CONGESTION; root may pick one the namespace could not make its default).
     private const string KernelBulkServer = """
         import hashlib, re, socket, sys, threading
@@ -94,9 +95,10 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
             while True:
                 c, _ = s.accept()
                 threading.Thread(target=handler, args=(c,), daemon=True).start()
-        web, sink, echoes = listener(80), listener(9), listener(7)
+        web, sink = listener(80), listener(9)
         threading.Thread(target=serve, args=(sink, discard), daemon=True).start()
-        threading.Thread(target=serve, args=(echoes, echo), daemon=True).start()
+        if cc:
+            threading.Thread(target=serve, args=(listener(7), echo), daemon=True).start()
         print("ready", flush=True)
         serve(web, http)
         """;
