@@ -60,10 +60,12 @@ public class GoodputRegressionTests(ITestOutputHelper output)
         }
     }
 
-    // Today (16 MiB, seeds 1–6): 0, 1, 0, 0, 0 and 2 RTOs (3); 881,832–969,400 bytes resent (5.3–5.8 % of the length,
-    // every lost segment once plus the lost retransmissions). With a single probe: 4 RTOs. Without SACK: 139 RTOs on seed 1.
+    // Today (16 MiB, seeds 1–6): 0, 0, 0, 0, 0 and 1 RTOs (1); 876,040–944,097 bytes resent (5.2–5.6 % of the length,
+    // every lost segment once plus the lost retransmissions). With a single probe: 3 RTOs. Without SACK: 129 RTOs on seed 1.
+    // The margin over the single probe is small (the simulated receiver does not compress ACKs as Linux does); if another
+    // engine change moves these counts, re-measure both tests — PairedProbeTests and SecondProbeTests pin the mechanisms.
     private const int MaxTimeouts = 2;
-    private const int MaxTotalTimeouts = 3;
+    private const int MaxTotalTimeouts = 2;
     private const long MaxBytesResent = Length * 13 / 200; // 6.5 %: meant to catch resending what was SACKed, or spurious retransmissions
 
     private static TransferResult Run(TcpConfig config, int seed)
