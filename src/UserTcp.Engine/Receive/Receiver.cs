@@ -21,8 +21,9 @@ internal sealed class Receiver
     private readonly SackBlockList _sackBlocks;
     // The right edge of the window last advertised (RCV.NXT + RCV.WND then); never moves left (RFC 9293 §3.8.6.2.2).
     private SeqNumber _advertisedRight;
-    // Segments taken in order since our last ACK.
+    // Segments, and bytes, taken in order since our last ACK.
     private int _segmentsSinceAck;
+    private int _bytesSinceAck;
     // Segments still to be acknowledged at once, as Linux does while a connection is new (tcp_incr_quickack).
     private int _quickAcks;
     private bool _quickAcksGranted;
@@ -87,6 +88,11 @@ internal sealed class Receiver
     public TimeSpan Rtt => _tuner?.Rtt ?? TimeSpan.Zero;
     /// <summary>The stack's buffer memory, not the buffer's free space, bounds the window it could offer now.</summary>
     public bool WindowLimitedByMemory => _buffer.StorableFree < _buffer.Free;
+    /// <summary>
+    /// The peer's segment size as Linux's icsk_ack.rcv_mss estimates it: the largest payload received, from 536 up to
+    /// our own MSS; more than this unacknowledged draws an ACK at once.
+    /// </summary>
+    private int ReceiveMss => Math.Clamp(LargestSegmentReceived, Math.Min(536, (int)_config.Mss), _config.Mss);
 
     /// <summary>The peer's SYN at <paramref name="irs"/>: RCV.NXT is the byte after it.</summary>
     public void Synchronize(SeqNumber irs)
@@ -176,6 +182,7 @@ internal sealed class Receiver
             return;
         }
         bool hadGap = !_outOfOrder.IsEmpty;
+        _bytesSinceAck += payload.Length;
         Deliver(payload);
         int held = _outOfOrder.TakeAt(RcvNxt);
         if (held > 0) DeliverHeld(held);
@@ -191,9 +198,11 @@ internal sealed class Receiver
             AckNow = true; // Linux's quick-ACK: every segment at once while the connection is new
             _ackIsQuick = true;
         }
-        else if (++_segmentsSinceAck >= 2 || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
+        // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment; counted in bytes too, as Linux's
+        // __tcp_ack_snd_check (more than one MSS since the last ACK), so one large segment (GRO) is not left waiting.
+        else if (++_segmentsSinceAck >= 2 || _bytesSinceAck > ReceiveMss || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
         {
-            AckNow = true; // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment
+            AckNow = true;
         }
         else
         {
@@ -269,6 +278,8 @@ internal sealed class Receiver
     {
         _pingPong = true;
         if (!_ackIsQuick || !AckNow) return;
+        if (_bytesSinceAck > ReceiveMss) return; // more than a full segment (the FIN counts) unacknowledged: it goes now
+
         AckNow = false;
         _ackIsQuick = false;
         _timers.ArmIfIdle(TcpTimer.DelayedAck, now + _config.DelayedAck);
@@ -331,6 +342,7 @@ internal sealed class Receiver
         // RFC 9293 §3.10.7.4 eighth: the FIN takes one sequence number.
         _outOfOrder.FinSeq = null;
         RcvNxt += 1;
+        _bytesSinceAck += 1; // as Linux's rcv_nxt - rcv_wup, which the FIN moves too
         FinReceived = true;
     }
 
@@ -361,11 +373,24 @@ internal sealed class Receiver
     }
 
     /// <summary>
-    /// Whether the window we would now advertise has a right edge beyond the one last sent: only then is a window
-    /// update worth a segment (RFC 9293 §3.8.6.2.2; Linux tcp_cleanup_rbuf). A buffer larger than the 16-bit field
-    /// can express frees space no update can show, and the peer would count a repeat of the last ACK as a duplicate.
+    /// Whether a read freed enough to send a window update at once, as Linux's tcp_cleanup_rbuf decides: the window
+    /// the peer still has is at most half the largest we can offer, and the one we would offer now is at least twice
+    /// it; and its right edge is beyond the one last sent (RFC 9293 §3.8.6.2.2: a buffer larger than the 16-bit field
+    /// frees space no update can show, and the peer would count a repeat of the last ACK as a duplicate). A window
+    /// still more than half open waits for the next ACK the data draws.
     /// </summary>
-    public bool WindowUpdateWorthSending => !FinReceived && RcvNxt + (int)(ProspectiveField() << WindowShift) > _advertisedRight;
+    public bool WindowUpdateWorthSending
+    {
+        get
+        {
+            if (FinReceived) return false;
+            long open = Window;
+            long largest = Math.Min(_buffer.Capacity, (long)ushort.MaxValue << WindowShift);
+            if (2 * open > largest) return false;
+            long offer = ProspectiveField() << WindowShift;
+            return offer > 0 && offer >= 2 * open && RcvNxt + (int)offer > _advertisedRight;
+        }
+    }
 
     /// <summary>SHUT_RD as Linux's RCV_SHUTDOWN: what is queued, and what still arrives, stays readable; reads end once it is read.</summary>
     public void ShutdownReceive() => IsShutdown = true;
@@ -423,6 +448,7 @@ internal sealed class Receiver
         AckNow = false;
         _ackIsQuick = false;
         _segmentsSinceAck = 0;
+        _bytesSinceAck = 0;
         _dsack = null;
         LastAckSent = RcvNxt;
         _timers.Cancel(TcpTimer.DelayedAck);
