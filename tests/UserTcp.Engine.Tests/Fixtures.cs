@@ -64,9 +64,10 @@ internal static class Fixtures
         (Harness h, TcpConnection c) = Established(config);
         h.Send(TcpFlags.Fin | TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502);
         Assert.Equal(TcpState.CloseWait, c.State);
-        // The ACK of a FIN is delayed (as Linux does), in case the application closes at once.
+        // The ACK of a FIN is delayed (as Linux does), in case the application closes at once; with no data before
+        // it only by a jiffy (Linux's delayed-ACK time is still 0).
         h.ExpectNothing();
-        Assert.Equal(h.Now + h.Config.DelayedAck, h.AdvanceToNextDeadline());
+        Assert.Equal(h.Now + TcpConnection.FirstFinAckDelay, h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 2);
         return (h, c);
     }

@@ -14,6 +14,12 @@ public class RunnerTests
         +0    accept(3, ..., ...) = 4
 
         """;
+    // One byte of data, acknowledged at once (quick-ACK): a FIN after it has its ACK delayed 40 ms (pingpong mode).
+    private const string AfterData = Handshake + """
+        +0    < P. 1:2(1) ack 1 win 502
+        +0    > . 1:1(0) ack 2
+
+        """;
 
     private static ScriptResult Run(string text, bool relaxed = false) =>
         ScriptRunner.RunText(text, "test.pkt", new ScriptRunOptions { Relaxed = relaxed });
@@ -111,14 +117,14 @@ public class RunnerTests
     [Fact]
     public void Segment_outside_the_tolerance_fails_with_how_early_or_late()
     {
-        // The delayed ACK of a bare FIN (Linux's pingpong mode) comes 40 ms after it, not 30.
-        const string script = Handshake + """
-            +.1   < F. 1:1(0) ack 1 win 502
-            +.03  > . 1:1(0) ack 2
+        // The delayed ACK of a FIN after data (Linux's pingpong mode) comes 40 ms after it, not 30.
+        const string script = AfterData + """
+            +.1   < F. 2:2(0) ack 1 win 502
+            +.03  > . 1:1(0) ack 3
             """;
         ScriptFailure failure = Fails(script);
-        Assert.Equal(9, failure.Line);
-        Assert.Equal("expected `> . 1:1(0) ack 2` at 0.230 s, got it at 0.240 s, 0.010 s late (tolerance 0.004 s)", failure.Message);
+        Assert.Equal(11, failure.Line);
+        Assert.Equal("expected `> . 1:1(0) ack 3` at 0.230 s, got it at 0.240 s, 0.010 s late (tolerance 0.004 s)", failure.Message);
         Passes("--tolerance_usecs=10000\n" + script);
         Passes(script.Replace("+.03 ", "+.036", StringComparison.Ordinal));
     }
@@ -126,9 +132,9 @@ public class RunnerTests
     [Fact]
     public void Early_segment_fails_too()
     {
-        ScriptFailure failure = Fails(Handshake + """
-            +.1   < F. 1:1(0) ack 1 win 502
-            +.05  > . 1:1(0) ack 2
+        ScriptFailure failure = Fails(AfterData + """
+            +.1   < F. 2:2(0) ack 1 win 502
+            +.05  > . 1:1(0) ack 3
             """);
         Assert.Contains("got it at 0.240 s, 0.010 s early", failure.Message, StringComparison.Ordinal);
     }
@@ -136,10 +142,10 @@ public class RunnerTests
     [Fact]
     public void Any_time_and_ranges_accept_the_segment_within_them()
     {
-        // The ACK of a bare FIN leaves 40 ms after it (Linux's pingpong mode): at 0.240 s.
-        Passes(Handshake + "+.1 < F. 1:1(0) ack 1 win 502\n* > . 1:1(0) ack 2\n");
-        Passes(Handshake + "+.1 < F. 1:1(0) ack 1 win 502\n+.01~+.05 > . 1:1(0) ack 2\n");
-        ScriptFailure failure = Fails(Handshake + "+.1 < F. 1:1(0) ack 1 win 502\n0.2~0.21 > . 1:1(0) ack 2\n");
+        // The ACK of a FIN after data leaves 40 ms after it (Linux's pingpong mode): at 0.240 s.
+        Passes(AfterData + "+.1 < F. 2:2(0) ack 1 win 502\n* > . 1:1(0) ack 3\n");
+        Passes(AfterData + "+.1 < F. 2:2(0) ack 1 win 502\n+.01~+.05 > . 1:1(0) ack 3\n");
+        ScriptFailure failure = Fails(AfterData + "+.1 < F. 2:2(0) ack 1 win 502\n0.2~0.21 > . 1:1(0) ack 3\n");
         Assert.Contains("between 0.200 and 0.210 s", failure.Message, StringComparison.Ordinal);
     }
 
