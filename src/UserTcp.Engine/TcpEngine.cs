@@ -264,15 +264,16 @@ public sealed partial class TcpEngine
     private bool InUse(FourTuple id) => _connections.ContainsKey(id) || _timeWaits.ContainsKey(id);
 
     /// <summary>
-    /// Stops a listener: connections it made that are still in SYN-RECEIVED are reset, as Linux drops a closed
-    /// listener's pending requests; established ones waiting in its accept queue the listener resets itself.
+    /// Stops a listener: connections it made that are still in SYN-RECEIVED go silently, as Linux drops a closed
+    /// listener's pending requests (the peer's ACK then finds no connection and draws a RST, RFC 9293 §3.5.2 rule 1);
+    /// established ones waiting in its accept queue the listener resets itself.
     /// </summary>
     internal void RemoveListener(TcpPassiveOpen listener)
     {
         _listeners.Remove(listener.LocalEndpoint.Port);
         foreach (TcpConnection connection in _connections.Values)
         {
-            if (ReferenceEquals(connection.Listener, listener) && connection.State == TcpState.SynReceived) connection.Abort();
+            if (ReferenceEquals(connection.Listener, listener) && connection.State == TcpState.SynReceived) connection.DropHalfOpen();
         }
     }
 

@@ -388,6 +388,16 @@ public sealed partial class TcpConnection
         }
     }
 
+    /// <summary>
+    /// A SYN-RECEIVED connection whose listener closed: gone without a RST, as Linux's inet_csk_listen_stop drops
+    /// request sockets (the application never saw it, so this is no ABORT of its connection, RFC 9293 §3.10.5).
+    /// </summary>
+    internal void DropHalfOpen()
+    {
+        IsOrphaned = true;
+        EnterClosed(TcpError.ConnectionAborted, TcpCause.Abort);
+    }
+
     private void QueueFin(TcpCause cause)
     {
         _sender.Buffer.FinQueued = true;
