@@ -42,9 +42,14 @@ public sealed class FinWithAck : LabScenario
         }
         else
         {
+            // The kernel sends a request and closes, as a client does: after data UserTcp, like Linux, delays the ACK of
+            // the FIN (before any data both acknowledge it within a jiffy, see delayed-fin-ack).
+            c.Kernel.Send("request\r\n"u8.ToArray());
+            int request = await c.UserTcp.ReadAsync(new byte[64], s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
+            s.Mark(LabSide.UserTcp, $"read() = {request}", c.Id);
             ValueTask<int> reading = c.UserTcp.ReadAsync(new byte[64], s.Token);
             await s.Delay(TimeSpan.FromMilliseconds(50)).ConfigureAwait(false);
-            s.Mark(LabSide.Kernel, "close()", c.Id);
+            s.Mark(LabSide.Kernel, "write 9 bytes, close()", c.Id);
             c.Kernel.Close();
             if (await reading.AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false) == 0)
             {
