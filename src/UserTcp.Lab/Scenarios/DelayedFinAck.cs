@@ -93,9 +93,9 @@ public sealed class DelayedFinAck : LabScenario
         else
         {
             // Judged on the engine's own timer (the link's times add the scheduling delay of a busy machine). Before any data
-            // the delay is a jiffy (1 ms), as Linux's: its delayed-ACK time (ato) is still 0 then.
+            // was received the delay is a jiffy (1 ms), as Linux's: its delayed-ACK time (ato) is still 0 then.
             TimeSpan configured = r.UserTcpConfig.DelayedAck;
-            TimeSpan[] expected = [FirstFinAckDelay, configured, configured];
+            TimeSpan[] expected = [FirstFinAckDelay, configured, FirstFinAckDelay];
             var armed = Ports.Select(port => r.Connections.FirstOrDefault(x => x.Local.Port == port))
                 .Select(c => r.Events.Where(e => e.Connection == c && e.Kind == TcpEventKind.TimerSet && e.Timer == TcpTimer.DelayedAck)
                     .Select(e => (TimeSpan?)(e.Deadline - e.Time)).LastOrDefault(d => d is not null && r.Events.Any(x => x.Connection == c && x.Kind == TcpEventKind.StateChanged && x.NewState == TcpState.CloseWait))).ToList();
@@ -111,7 +111,7 @@ public sealed class DelayedFinAck : LabScenario
                   + "FIN, so it holds the ACK back for its delayed-ACK time (40 ms at the least); a connection still in quick-ACK mode (early in "
                   + "its life) acknowledges at once. "
                 : "UserTcp delays the ACK of a FIN after data by its delayed-ACK time, as Linux does, so an application that closes at once "
-                  + "sends one FIN+ACK; before any data, as Linux, only by a jiffy. ")
+                  + "sends one FIN+ACK; when it has received no data, as Linux, only by a jiffy. ")
             + "While the ACK is held back, the closer stays in FIN-WAIT-1. " + Sampling(r);
         bool delayed = delays.Any(d => d >= TimeSpan.FromMilliseconds(20));
         string why = delayed
