@@ -22,13 +22,14 @@ public class ReviewRegressionTests
     }
 
     [Fact]
-    public void Closing_a_listener_resets_its_half_open_connections()
+    public void Closing_a_listener_drops_its_half_open_connections_and_their_ack_draws_a_rst()
     {
         (Harness h, TcpPassiveOpen listener) = SynReceived();
         listener.Close();
         h.Poll();
-        h.Expect(TcpFlags.Rst | TcpFlags.Ack, Isn + 1);
+        h.ExpectNothing(); // as Linux's inet_csk_listen_stop: the request is dropped silently
         h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502);
+        h.Expect(TcpFlags.Rst, Isn + 1); // RFC 9293 §3.5.2 rule 1: no connection, <SEQ=SEG.ACK><CTL=RST>
         Assert.DoesNotContain(h.Engine.Connections, c => c.State == TcpState.Established);
     }
 
