@@ -78,6 +78,21 @@ public sealed record TcpConfig
     /// <summary>Bytes the application may queue for sending.</summary>
     public int SendBufferSize { get; init; } = 256 * 1024;
     /// <summary>
+    /// TCP_NOTSENT_LOWAT's system default (Linux net.ipv4.tcp_notsent_lowat): a write stops taking data once this many
+    /// bytes wait unsent, and the connection is writable only while fewer than half of it do. <see cref="uint.MaxValue"/>
+    /// (Linux's default): no limit beyond the send buffer.
+    /// </summary>
+    public uint NotSentLowWatermark { get; init; } = uint.MaxValue;
+    /// <summary>
+    /// TCP_DEFER_ACCEPT, read from a listener's configuration: a bare ACK completing the handshake is dropped until the
+    /// SYN-ACK has timed out as many times as this period takes (Linux's conversion: RTO doublings from
+    /// <see cref="InitialRto"/>), so accept() wakes only once data arrives or the period is over. Zero: off.
+    /// </summary>
+    public TimeSpan DeferAccept
+    {
+        get;
+        init => field = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DeferAccept), value, "a defer period cannot be negative");
+    }
     /// Bytes held for the application to read when the connection starts (Linux tcp_rmem[1], counted in data); the
     /// receive window is its free space. With <see cref="ReceiveBufferAutoTuning"/> it grows, as the application reads,
     /// up to <see cref="MaxReceiveBufferSize"/>.

@@ -38,6 +38,16 @@ internal static class LinuxSymbols
     public const int SHUT_RD = 0;
     public const int SHUT_WR = 1;
     public const int SHUT_RDWR = 2;
+    public const int SOL_IP = 0;
+    public const int IP_TOS = 1;
+    public const int IP_MTU_DISCOVER = 10;
+    public const int TCP_DEFER_ACCEPT = 9;
+    public const int TCP_NOTSENT_LOWAT = 25;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const int EPOLL_CTL_MOD = 3;
+    public const long EPOLLONESHOT = 1L << 30;
+    public const long EPOLLET = 1L << 31;
 
     private static readonly Dictionary<string, long> Symbols = new()
     {

@@ -195,6 +195,9 @@ internal static class LinuxSysctls
             ? (c with { EphemeralPortFirst = (ushort)first, EphemeralPortLast = (ushort)last }, $"ephemeral ports {first}-{last}")
             : null);
 
+        yield return new ConfigSysctl(V4 + "tcp_notsent_lowat", "bytes", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= uint.MaxValue
+            ? (c with { NotSentLowWatermark = (uint)v }, v == uint.MaxValue ? "no limit on unsent data" : $"writes stop at {v} unsent bytes (TCP_NOTSENT_LOWAT's default)")
+            : null);
         yield return new ConfigSysctl(V4 + "tcp_syncookies", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
             ? (c with { SynCookies = (SynCookieMode)v }, v switch { 0 => "no SYN cookies", 1 => "SYN cookies once the SYN queue is full", _ => "SYN cookies for every SYN" })
             : null);
@@ -217,7 +220,6 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
         yield return Fixed(V4 + "tcp_thin_linear_timeouts", v => v == 0, "UserTcp always backs off exponentially");
         yield return Fixed(V4 + "tcp_no_metrics_save", v => v == 1, "UserTcp keeps no metrics per destination");
-        yield return Fixed(V4 + "tcp_notsent_lowat", v => v == uint.MaxValue, "UserTcp has no limit on unsent data in the send buffer");
         yield return Fixed(V4 + "tcp_fastopen", v => v == 0, "UserTcp has no TCP Fast Open (RFC 7413)");
 
         yield return Fixed(V4 + "tcp_comp_sack_nr", v => v == 0, "UserTcp sends each SACK block with its ACK; it never delays them to compress");

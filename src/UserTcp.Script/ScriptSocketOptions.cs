@@ -106,6 +106,9 @@ internal sealed partial class ScriptExecution
         // TCP_USER_TIMEOUT is in milliseconds; 0 turns it off (the system's default).
         (IPPROTO_TCP, TCP_USER_TIMEOUT) => options with { UserTimeout = value == 0 ? null : TimeSpan.FromMilliseconds(value) },
         (IPPROTO_TCP, TCP_MAXSEG) => options with { MaxSegmentSize = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
+        (IPPROTO_TCP, TCP_NOTSENT_LOWAT) => options with { NotSentLowWatermark = LowWatermark(value) },
+        // do_tcp_setsockopt: seconds, turned into SYN-ACK timeouts; 0 or less turns it off.
+        (IPPROTO_TCP, TCP_DEFER_ACCEPT) => options with { DeferAccept = TimeSpan.FromSeconds(Math.Clamp(value, 0, int.MaxValue)) },
         (IPPROTO_TCP, TCP_KEEPIDLE) => options with { KeepAliveIdle = TimeSpan.FromSeconds(value) },
         (IPPROTO_TCP, TCP_KEEPINTVL) => options with { KeepAliveInterval = TimeSpan.FromSeconds(value) },
         (IPPROTO_TCP, TCP_KEEPCNT) => options with { KeepAliveCount = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
@@ -114,11 +117,23 @@ internal sealed partial class ScriptExecution
         _ => options,
     };
 
-    /// <summary>One option on an existing connection. Buffer sizes are fixed once it exists: accepted, and nothing changes (as on Linux, for the window).</summary>
+    /// <summary>TCP_NOTSENT_LOWAT's value as Linux keeps it (a u32); 0 means the system's default (tcp_notsent_lowat).</summary>
+    private static uint? LowWatermark(long value) => value == 0 ? null : unchecked((uint)value);
+
+    /// <summary>
+    /// One option on an existing connection. SO_SNDBUF resizes the send buffer at once, as Linux's; SO_RCVBUF is
+    /// accepted and changes nothing (the window and its scale were fixed at the handshake).
+    /// </summary>
     private void Set(UserTcpConnection connection, long level, long name, long value, TimeSpan? linger, CongestionControlAlgorithm? algorithm)
     {
         switch (level, name)
         {
+            case (SOL_SOCKET, SO_SNDBUF):
+                connection.SendBufferSize = BufferBytes(name, value);
+                break;
+            case (IPPROTO_TCP, TCP_NOTSENT_LOWAT):
+                connection.NotSentLowWatermark = LowWatermark(value);
+                break;
             case (IPPROTO_TCP, TCP_CONGESTION) when algorithm is CongestionControlAlgorithm chosen:
                 connection.CongestionControl = chosen;
                 break;
@@ -197,6 +212,13 @@ internal sealed partial class ScriptExecution
                     break;
                 case (IPPROTO_TCP, TCP_CORK):
                     actual = c?.Corked == true ? 1 : 0;
+                    break;
+                case (IPPROTO_TCP, TCP_NOTSENT_LOWAT):
+                    actual = (c is not null ? c.NotSentLowWatermark : options.NotSentLowWatermark) ?? 0; // 0: the system's default
+                    break;
+                case (IPPROTO_TCP, TCP_DEFER_ACCEPT):
+                    // retrans_to_secs: the period the SYN-ACK timeouts really cover.
+                    actual = (long)DeferAcceptPeriod.Rounded(_config with { DeferAccept = options.DeferAccept ?? _config.DeferAccept }).TotalSeconds;
                     break;
                 case (SOL_SOCKET, SO_KEEPALIVE):
                     actual = (c?.KeepAlive ?? options.KeepAlive ?? _config.KeepAlive) ? 1 : 0;
@@ -286,13 +308,14 @@ internal sealed partial class ScriptExecution
         {
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
-            (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION) => true,
+            (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION
+                or TCP_NOTSENT_LOWAT or TCP_DEFER_ACCEPT) => true,
             _ => false,
         };
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION)");
+                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT)");
         }
         return (level, name);
     }

@@ -54,7 +54,10 @@ internal sealed partial class ScriptExecution
         long started = _now;
         while (outcome is null)
         {
-            if (_stack.NextDeadline is not TimeSpan next)
+            TimeSpan? engineNext = _stack.NextDeadline;
+            // A poll or epoll_wait with a timeout wakes then too.
+            TimeSpan? wake = _callWakeAt is long at2 && (engineNext is null || Time(at2) < engineNext) ? Time(at2) : engineNext;
+            if (wake is not TimeSpan next)
             {
                 throw Fail(e.Line, $"`{e.Call.Call}` blocks and nothing can wake it: UserTcp has no timer armed, and no later line runs while a call "
                     + $"written without `...` blocks (write `{Seconds(at)}...<return time> {e.Call.Name}(...)` to let the next lines run meanwhile)");
@@ -129,8 +132,12 @@ internal sealed partial class ScriptExecution
             "fcntl" => Fcntl(line, call),
             "setsockopt" => SetSockOpt(line, call),
             "getsockopt" => GetSockOpt(line, call),
+            "poll" => PollCall(line, call),
+            "epoll_create" => EpollCreate(line, call),
+            "epoll_ctl" => EpollCtl(line, call),
+            "epoll_wait" => EpollWait(line, call),
             _ => throw Fail(line, $"system call `{call.Name}` is not supported (supported: socket, bind, listen, accept, connect, write, send, sendto, sendmsg, read, recv, "
-                + "recvfrom, recvmsg, ioctl, shutdown, close, fcntl, setsockopt, getsockopt)"),
+                + "recvfrom, recvmsg, ioctl, shutdown, close, fcntl, setsockopt, getsockopt, poll, epoll_create, epoll_ctl, epoll_wait)"),
         };
     }
 
@@ -201,7 +208,7 @@ internal sealed partial class ScriptExecution
         {
             throw Fail(line, "socket(...) = N names the new file descriptor: write a number");
         }
-        if (_sockets.ContainsKey((int)fd.Value)) throw Fail(line, $"fd {fd.Value} is already open");
+        if (FdInUse((int)fd.Value)) throw Fail(line, $"fd {fd.Value} is already open");
         return () =>
         {
             _sockets[(int)fd.Value] = new ScriptSocket((int)fd.Value, (type & SOCK_NONBLOCK) != 0);
@@ -278,7 +285,7 @@ internal sealed partial class ScriptExecution
                 if (done.Errno != 0) return done;
                 connection = waiting.Result;
             }
-            int newFd = wanted is int w && !_sockets.ContainsKey(w) ? w : Enumerable.Range(3, int.MaxValue - 3).First(n => !_sockets.ContainsKey(n));
+            int newFd = wanted is int w && !FdInUse(w) ? w : Enumerable.Range(3, int.MaxValue - 3).First(n => !FdInUse(n));
             _sockets[newFd] = new ScriptSocket(newFd, nonBlocking: false)
             {
                 Connection = connection,
@@ -453,7 +460,9 @@ internal sealed partial class ScriptExecution
         {
             // SO_LINGER with a timeout: close() waits for the FIN to be acknowledged, or the linger time (sk_stream_wait_close).
             if (lingering is not null) return Finished(lingering, () => 0);
+            if (CloseEpoll(fd)) return Outcome.Ok(0);
             if (!_sockets.Remove(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
+            ForgetInEpolls(socket);
             if (socket.Listener is { } listener)
             {
                 listener.Dispose();

@@ -11,6 +11,7 @@ internal static class SocketErrno
 {
     public const int ENOENT = 2;
     public const int EBADF = 9;
+    public const int EEXIST = 17;
     public const int EAGAIN = 11;
     public const int EFAULT = 14;
     public const int EINVAL = 22;

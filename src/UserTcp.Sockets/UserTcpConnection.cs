@@ -46,8 +46,27 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>Why the connection failed, if it did (the engine's view; <see cref="TakeError"/> is SO_ERROR's).</summary>
     public TcpError Error => _tcb.Error;
 
-    /// <summary>SO_SNDBUF: bytes of data the send buffer holds, fixed when the connection was made.</summary>
-    public int SendBufferSize => _config.SendBufferSize;
+    /// <summary>
+    /// SO_SNDBUF: bytes of data the send buffer holds. It may change at any time, as on Linux: a smaller buffer keeps
+    /// what is queued and takes more only once it has drained below the new size; a pending write goes on at once in a larger one.
+    /// </summary>
+    public int SendBufferSize
+    {
+        get => _tcb.SendBufferSize;
+        set => ChangeWriteSpace(UserTcpConnectionOptions.CheckBufferSize(value, nameof(SendBufferSize)), static (tcb, size) => tcb.SendBufferSize = size);
+    }
+
+    /// <summary>
+    /// TCP_NOTSENT_LOWAT: a write takes data only while fewer than this many bytes wait unsent (rounded up, as Linux's,
+    /// to the chunk a write fills: half the peer's largest window, at most 64 KiB), and <see cref="Poll"/> reports
+    /// <see cref="UserTcpPollEvents.Out"/> only while fewer than half of them do. Null: the stack's
+    /// (<see cref="TcpConfig.NotSentLowWatermark"/>).
+    /// </summary>
+    public uint? NotSentLowWatermark
+    {
+        get => _tcb.NotSentLowWatermark;
+        set => ChangeWriteSpace(value, static (tcb, mark) => tcb.NotSentLowWatermark = mark);
+    }
     /// <summary>
     /// SO_RCVBUF: bytes of data the receive buffer holds now — as set, or as receive-buffer auto-tuning has grown it from
     /// the stack's initial size (<see cref="TcpConfig.ReceiveBufferAutoTuning"/>; read without the lock: a moment old at worst).
@@ -133,6 +152,21 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     {
         get;
         set => field = value is null ? null : UserTcpConnectionOptions.CheckLinger(value.Value, nameof(Linger));
+    }
+
+    /// <summary>An option that changes how much a write may queue: a pending write and the write-space wakeup are retried (Linux's sk_write_space).</summary>
+    private void ChangeWriteSpace<T>(T value, Action<TcpConnection, T> apply)
+    {
+        _shard.Enter();
+        try
+        {
+            apply(_tcb, value);
+            _shard.Touch(this);
+        }
+        finally
+        {
+            _shard.Exit();
+        }
     }
 
     /// <summary>Applies an option to the engine's connection in a pass of its own (a change may arm or cancel a timer, or send).</summary>

@@ -98,6 +98,23 @@ public sealed record UserTcpConnectionOptions
             : throw new ArgumentOutOfRangeException(nameof(MaxSegmentSize), value, $"TCP_MAXSEG is {MinMaxSegmentSize} to {MaxMaxSegmentSize} bytes, as on Linux");
     }
 
+    /// <summary>
+    /// TCP_NOTSENT_LOWAT: a write takes data only while fewer than this many bytes wait unsent, and the connection
+    /// polls writable only while fewer than half of them do (<see cref="UserTcpConnection.NotSentLowWatermark"/>).
+    /// Null: the stack's (<see cref="TcpConfig.NotSentLowWatermark"/>, no limit unless configured).
+    /// </summary>
+    public uint? NotSentLowWatermark { get; init; }
+
+    /// <summary>
+    /// TCP_DEFER_ACCEPT, for a listener: a connection whose final ACK carries no data is not handed to accept until data
+    /// arrives, or until the period (rounded up to whole SYN-ACK timeouts, as Linux's) is over (<see cref="TcpConfig.DeferAccept"/>).
+    /// </summary>
+    public TimeSpan? DeferAccept
+    {
+        get;
+        init => field = value is null || value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DeferAccept), value, "a defer period cannot be negative");
+    }
+
     /// <summary>TCP_CONGESTION: the congestion-control algorithm (CUBIC, Linux's default, or NewReno, Linux's "reno").</summary>
     public CongestionControlAlgorithm? CongestionControl { get; init; }
 
@@ -126,6 +143,8 @@ public sealed record UserTcpConnectionOptions
         CongestionControl = CongestionControl ?? config.CongestionControl,
         Mss = MaxSegmentSize is int cap && cap < config.Mss ? (ushort)cap : config.Mss,
         UserTimeout = UserTimeout ?? config.UserTimeout,
+        NotSentLowWatermark = NotSentLowWatermark ?? config.NotSentLowWatermark,
+        DeferAccept = DeferAccept ?? config.DeferAccept,
     };
 
     internal static TimeSpan CheckUserTimeout(TimeSpan value, string name) =>

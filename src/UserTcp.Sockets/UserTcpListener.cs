@@ -70,24 +70,81 @@ public sealed class UserTcpListener : IDisposable
             if (field is not null && value.MaxSegmentSize != field.MaxSegmentSize)
             {
                 ushort mss = value.MaxSegmentSize is int cap && cap < _uncappedMss ? (ushort)cap : _uncappedMss;
-                foreach (Part part in _parts)
-                {
-                    part.Shard.Enter();
-                    try
-                    {
-                        part.Engine.ConnectionConfig = part.Engine.ConnectionConfig with { Mss = mss };
-                    }
-                    finally
-                    {
-                        part.Shard.Exit();
-                    }
-                }
+                ChangeConnectionConfig(config => config with { Mss = mss });
+            }
+            // TCP_DEFER_ACCEPT and TCP_NOTSENT_LOWAT on a listening socket apply to the SYNs that arrive from then on.
+            if (field is not null && value.DeferAccept != field.DeferAccept)
+            {
+                TimeSpan defer = value.DeferAccept ?? (value.Tcp ?? _stack.Options.Tcp).DeferAccept;
+                ChangeConnectionConfig(config => config with { DeferAccept = defer });
+            }
+            if (field is not null && value.NotSentLowWatermark != field.NotSentLowWatermark)
+            {
+                uint mark = value.NotSentLowWatermark ?? (value.Tcp ?? _stack.Options.Tcp).NotSentLowWatermark;
+                ChangeConnectionConfig(config => config with { NotSentLowWatermark = mark });
             }
             field = value;
         }
     }
 
-    internal bool HasPendingAccepts => _waitCount > 0;
+    internal bool HasPendingAccepts => _waitCount > 0 || _watcherCount > 0;
+
+    // Registrations of event polls watching this listener, guarded by the list itself (parts on several shards wake them).
+    private readonly List<UserTcpEventPoll.Registration> _watchers = [];
+    private volatile int _watcherCount;
+
+    /// <summary>Every part's engine configuration changed (each under its shard's lock).</summary>
+    private void ChangeConnectionConfig(Func<TcpConfig, TcpConfig> change)
+    {
+        foreach (Part part in _parts)
+        {
+            part.Shard.Enter();
+            try
+            {
+                part.Engine.ConnectionConfig = change(part.Engine.ConnectionConfig);
+            }
+            finally
+            {
+                part.Shard.Exit();
+            }
+        }
+    }
+
+    /// <summary>The readiness now: <see cref="UserTcpPollEvents.In"/> while a connection waits to be accepted on any shard (Linux's inet_csk_listen_poll).</summary>
+    public UserTcpPollEvents Poll()
+    {
+        foreach (Part part in _parts)
+        {
+            part.Shard.Enter();
+            try
+            {
+                if (part.Engine.PendingAccepts > 0) return UserTcpPollEvents.In;
+            }
+            finally
+            {
+                part.Shard.Exit();
+            }
+        }
+        return UserTcpPollEvents.None;
+    }
+
+    internal void Watch(UserTcpEventPoll.Registration registration)
+    {
+        lock (_watchers)
+        {
+            _watchers.Add(registration);
+            _watcherCount = _watchers.Count;
+        }
+    }
+
+    internal void Unwatch(UserTcpEventPoll.Registration registration)
+    {
+        lock (_watchers)
+        {
+            _watchers.Remove(registration);
+            _watcherCount = _watchers.Count;
+        }
+    }
 
     /// <summary>Under <paramref name="shard"/>'s engine lock, while listening starts: the listener's part there.</summary>
     internal void AddPart(StackShard shard, TcpPassiveOpen engine)
@@ -202,6 +259,13 @@ public sealed class UserTcpListener : IDisposable
     /// <summary>Under <paramref name="part"/>'s shard's engine lock, when a connection there became established: serves waiting accepts.</summary>
     internal void ServeFrom(Part part)
     {
+        // A connection to accept is a wakeup for the event polls watching (the listener's sk_data_ready).
+        if (_watcherCount > 0 && part.Engine.PendingAccepts > 0)
+        {
+            UserTcpEventPoll.Registration[] watchers;
+            lock (_watchers) watchers = [.. _watchers];
+            foreach (UserTcpEventPoll.Registration registration in watchers) registration.Wake(UserTcpPollEvents.In);
+        }
         if (_waitCount == 0) return;
         lock (_acceptGate)
         {

@@ -232,6 +232,15 @@ public sealed partial class TcpConnection
                 ResetAndClose(TcpError.ConnectionAborted, TcpCause.ListenerClosed);
                 return false;
             }
+            // TCP_DEFER_ACCEPT: a bare ACK (no data, no FIN) does not complete the handshake until the SYN-ACK has timed
+            // out as often as the defer period allows (Linux's tcp_check_req); the data, or that last ACK, will.
+            if (Listener is not null && seg.Payload.IsEmpty && !seg.Has(TcpFlags.Fin) && _sender.Retries < DeferAcceptTimeouts)
+            {
+                _deferredAckSeen = true;
+                _engine.Counters.Count(MibCounter.TcpExtTCPDeferAcceptDrop);
+                Drop(now, seg, TcpCause.DeferAccept);
+                return false;
+            }
             if (Listener is not null && !Listener.HasRoomToAccept)
             {
                 // Linux (tcp_abort_on_overflow = 0): drop the ACK and let the SYN-ACK retransmit until the queue has room.

@@ -55,7 +55,8 @@ public sealed partial class TcpConnection
     private int RetryLimit => State switch
     {
         TcpState.SynSent => _config.SynRetries,
-        TcpState.SynReceived => _config.SynAckRetries,
+        // Linux's syn_ack_recalc: a deferred connection whose bare ACK came lives to the end of the defer period.
+        TcpState.SynReceived => _deferredAckSeen ? Math.Max(_config.SynAckRetries, DeferAcceptTimeouts) : _config.SynAckRetries,
         _ => IsOrphaned ? _config.OrphanRetries : _config.DataRetries,
     };
 
@@ -94,6 +95,13 @@ public sealed partial class TcpConnection
         if (UserTimeoutExpired(now))
         {
             EnterClosed(TimeoutError, TcpCause.UserTimeoutExpired);
+            return;
+        }
+        // TCP_DEFER_ACCEPT: once the bare ACK came, the SYN-ACK is resent only at the end of the defer period, a last
+        // chance for the data or an ACK to make the connection (Linux's syn_ack_recalc).
+        if (State == TcpState.SynReceived && _deferredAckSeen && _sender.Retries < DeferAcceptTimeouts - 1)
+        {
+            if (!_sender.OnDeferredSynAckTimeout(now, RetryLimitUnderUserTimeout)) EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
         if (!_sender.OnRetransmissionTimeout(now, RetryLimitUnderUserTimeout, synchronizing))

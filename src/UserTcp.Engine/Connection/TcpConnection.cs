@@ -45,6 +45,8 @@ public sealed partial class TcpConnection
     private int _keepAliveProbes;
     // Our SYN (or SYN-ACK) is to be sent (again) at the next dispatch.
     private bool _synDue;
+    // TCP_DEFER_ACCEPT: the peer's bare final ACK came and was dropped; the connection waits for data.
+    private bool _deferredAckSeen;
     // A RST goes out when the engine dispatches this closed connection.
     private bool _pendingReset;
     private TcpState _state = TcpState.Closed;
@@ -160,6 +162,39 @@ public sealed partial class TcpConnection
     public int ReceiveBufferSize => _receiver.BufferSize;
     /// <summary>Room left in the send buffer.</summary>
     public int SendBufferFree => _sender.Buffer.Free;
+
+    /// <summary>
+    /// SO_SNDBUF: the bytes of data the send buffer holds. It may change at any time, as Linux's: a smaller buffer keeps
+    /// what is queued and takes no more writes until it has drained below the new size.
+    /// </summary>
+    public int SendBufferSize
+    {
+        get => _sender.Buffer.Capacity;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            // The stack's cap applies as at the connection's start (TcpConfig.MaxSendBufferSize, Linux's wmem_max).
+            _sender.Buffer.Capacity = Math.Min(value, Math.Max(_engine.Config.MaxSendBufferSize, _engine.Config.SendBufferSize));
+        }
+    }
+
+    /// <summary>
+    /// TCP_NOTSENT_LOWAT: a write stops taking data once this many bytes wait unsent (rounded up to the chunk Linux's
+    /// write fills, <see cref="Sender.SizeGoal"/>), and <see cref="IsWritable"/> holds only while fewer than half do.
+    /// Null: the configuration's (<see cref="TcpConfig.NotSentLowWatermark"/>, no limit by default).
+    /// </summary>
+    public uint? NotSentLowWatermark { get; set; }
+
+    /// <summary>TCP_DEFER_ACCEPT in SYN-ACK timeouts (0 off), from the listener's configuration.</summary>
+    private int DeferAcceptTimeouts => Listener is null ? 0 : DeferAcceptPeriod.Timeouts(_config.DeferAccept, _config.InitialRto, _config.MaxRto);
+
+    private uint EffectiveNotSentLowWatermark => NotSentLowWatermark ?? _config.NotSentLowWatermark;
+
+    /// <summary>
+    /// Whether a write would find room, as Linux's poll reports EPOLLOUT (__sk_stream_is_writeable): the send buffer's
+    /// free room is at least half of what it holds, and the unsent bytes are below half the low-water mark.
+    /// </summary>
+    public bool IsWritable => _sender.IsWritable(EffectiveNotSentLowWatermark);
     /// <summary>Bytes queued but not yet acknowledged by the peer.</summary>
     public int BytesUnacknowledged => _sender.Buffer.Count;
     /// <summary>The peer's FIN has arrived (all data before it too).</summary>
@@ -294,7 +329,7 @@ public sealed partial class TcpConnection
         if (Error != TcpError.None) throw new TcpException(Error, $"send on {Id}: {Error}");
         if (IsSendShutdown) throw new TcpException(TcpError.Shutdown, $"send on {Id} after its send side was shut down");
         if (State is TcpState.Closed or TcpState.Listen) throw new TcpException(TcpError.NotConnected, $"send on {Id} in {State.ToRfcName()}");
-        int accepted = WriteWithinMemory(data);
+        int accepted = WriteWithinMemory(data[.._sender.WriteAllowance(data.Length, EffectiveNotSentLowWatermark)]);
         if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
         if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write's tail waits for the next (Linux tcp_push with TCP_NAGLE_CORK)
         if (accepted > 0) _engine.MarkPending(this);

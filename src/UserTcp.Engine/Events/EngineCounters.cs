@@ -139,6 +139,8 @@ public enum MibCounter
     UserTcpBufferMemory,
     /// <summary>Gauge: the most buffer memory lent out at once, in bytes.</summary>
     UserTcpBufferMemoryPeak,
+    /// <summary>Bare final ACKs a TCP_DEFER_ACCEPT listener dropped while it waited for data.</summary>
+    TcpExtTCPDeferAcceptDrop,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

@@ -142,6 +142,8 @@ public enum TcpCause : byte
     ResetInListen,
     /// <summary>An ACK to a listener that no SYN cookie explains: answered with a RST (RFC 9293 §3.10.7.2).</summary>
     AckInListen,
+    /// <summary>TCP_DEFER_ACCEPT: a bare final ACK dropped; the connection waits for data (or the end of the defer period).</summary>
+    DeferAccept,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -226,6 +228,7 @@ public static class TcpCauseExtensions
         TcpCause.SynCookieReturned => "ACK returned a valid SYN cookie",
         TcpCause.IcmpUnreachable => "ICMP destination unreachable (port or protocol) for our SYN: connection refused",
         TcpCause.PathMtuReduced => "retransmitted smaller: ICMP lowered the path MTU (RFC 1191)",
+        TcpCause.DeferAccept => "bare ACK in SYN-RECEIVED dropped: TCP_DEFER_ACCEPT waits for data",
         TcpCause.SynFlood => "possible SYN flooding: the SYN queue is full, sending SYN cookies",
         TcpCause.AckTooOld => "ACK older than SND.UNA - MAX.SND.WND; challenge ACK (RFC 5961 §5.2)",
         TcpCause.PawsRejected => "old timestamp (PAWS, RFC 7323 §5); answered with an ACK",

@@ -23,6 +23,12 @@ internal sealed class SendBuffer
     public SeqNumber End => Start + _bytes.Count;
     public int Count => _bytes.Count;
     public int Free => _bytes.Free;
+    /// <summary>The most bytes it holds (SO_SNDBUF); lowering it below <see cref="Count"/> keeps what is queued and takes no more until it drains.</summary>
+    public int Capacity
+    {
+        get => _bytes.Capacity;
+        set => _bytes.Capacity = value;
+    }
     /// <summary>Whether the buffer holds pool memory (only while it holds bytes).</summary>
     public bool HoldsMemory => _bytes.HoldsMemory;
     /// <summary>The application has shut sending down: a FIN follows the data.</summary>

@@ -1,0 +1,117 @@
+using UserTcp.Engine;
+using UserTcp.Wire;
+
+namespace UserTcp.Sockets;
+
+/// <summary>poll(2)'s view of a connection (Linux's tcp_poll), and the wakeups an <see cref="UserTcpEventPoll"/> waits on.</summary>
+public sealed partial class UserTcpConnection
+{
+    // Registrations of event polls watching this connection. Guarded by the engine lock.
+    private List<UserTcpEventPoll.Registration>? _watchers;
+    // What the watchers last saw: the receive sequence (new data or FIN wakes In), the state, whether the error was pending.
+    private SeqNumber _seenRcvNxt;
+    private TcpState _seenState;
+    private bool _seenError;
+    // Linux's SOCK_NOSPACE: a poll or write found no room, so room appearing later is a wakeup.
+    private bool _noSpace;
+
+    /// <summary>The readiness now, as Linux's poll reports it for a TCP socket.</summary>
+    public UserTcpPollEvents Poll()
+    {
+        _shard.Enter();
+        try
+        {
+            return PollCore();
+        }
+        finally
+        {
+            _shard.Exit();
+        }
+    }
+
+    /// <summary>Under the engine lock: Linux's tcp_poll.</summary>
+    internal UserTcpPollEvents PollCore()
+    {
+        TcpState state = _tcb.State;
+        bool closed = state == TcpState.Closed;
+        bool receiveShut = closed || _tcb.FinReceived || _tcb.IsReceiveShutdown;
+        bool sendShut = closed || _tcb.IsSendShutdown;
+        UserTcpPollEvents events = UserTcpPollEvents.None;
+        if (receiveShut && sendShut) events |= UserTcpPollEvents.Hangup;
+        if (receiveShut) events |= UserTcpPollEvents.In | UserTcpPollEvents.ReadHangup;
+        // While connecting nothing is readable or writable yet.
+        if (state is not (TcpState.SynSent or TcpState.SynReceived))
+        {
+            if (_tcb.BytesToRead > 0) events |= UserTcpPollEvents.In;
+            if (sendShut || _tcb.IsWritable) events |= UserTcpPollEvents.Out;
+            else _noSpace = true;
+        }
+        if (HasUnreportedError) events |= UserTcpPollEvents.Error;
+        return events;
+    }
+
+    private bool HasUnreportedError => !_errorReported && _tcb.Error is TcpError.ConnectionRefused or TcpError.ConnectionReset or TcpError.TimedOut;
+
+    internal void Watch(UserTcpEventPoll.Registration registration)
+    {
+        _shard.Enter();
+        try
+        {
+            if (_watchers is null)
+            {
+                _watchers = [];
+                _seenRcvNxt = _tcb.RcvNxt;
+                _seenState = _tcb.State;
+                _seenError = HasUnreportedError;
+            }
+            _watchers.Add(registration);
+        }
+        finally
+        {
+            _shard.Exit();
+        }
+    }
+
+    internal void Unwatch(UserTcpEventPoll.Registration registration)
+    {
+        _shard.Enter();
+        try
+        {
+            _watchers?.Remove(registration);
+        }
+        finally
+        {
+            _shard.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Under the engine lock, when the connection changed: Linux's wakeups — sk_data_ready for new data or a FIN
+    /// (In), sk_write_space once room appears after a write or poll found none (Out), sk_state_change and
+    /// sk_error_report (everything) — go to the watching event polls.
+    /// </summary>
+    private void WakeWatchers()
+    {
+        if (_watchers is not { Count: > 0 } watchers) return;
+        UserTcpPollEvents key = UserTcpPollEvents.None;
+        if (_tcb.RcvNxt != _seenRcvNxt)
+        {
+            _seenRcvNxt = _tcb.RcvNxt;
+            key |= UserTcpPollEvents.In;
+        }
+        bool error = HasUnreportedError;
+        if (_tcb.State != _seenState || error != _seenError)
+        {
+            _seenState = _tcb.State;
+            _seenError = error;
+            key |= UserTcpPollEvents.In | UserTcpPollEvents.Out | UserTcpPollEvents.Error | UserTcpPollEvents.Hangup | UserTcpPollEvents.ReadHangup;
+        }
+        if (_noSpace && (_tcb.IsWritable || _tcb.IsSendShutdown || _tcb.State == TcpState.Closed))
+        {
+            _noSpace = false;
+            key |= UserTcpPollEvents.Out;
+        }
+        if (key == UserTcpPollEvents.None) return;
+        foreach (UserTcpEventPoll.Registration registration in watchers) registration.Wake(key);
+    }
+}
