@@ -39,11 +39,6 @@ ALSO_RUN = {
 }
 # Why a gVisor script that fails does (the issue asks for each to be explained).
 GVISOR_NOTES = {
-    "tcp_defer_accept.pkt": "TCP_DEFER_ACCEPT is a Linux feature (gVisor has it too) that UserTcp does not build: the listener "
-                            "would hold a bare final ACK in SYN-RECEIVED, stop resending its SYN-ACK for the defer period and "
-                            "hand the connection to accept() only with data (or after the period). setsockopt fails as not supported.",
-    "tcp_defer_accept_timeout.pkt": "TCP_DEFER_ACCEPT, as above: the SYN-ACK resent once at the end of the defer period, whose ACK "
-                                    "then completes the handshake.",
     "listen_close_before_handshake_complete.pkt": "Closing a listener resets its half-open connections with RST|ACK (Linux's active "
                                                   "reset); the script expects a bare RST: an engine difference.",
 }
@@ -358,7 +353,7 @@ def main():
     w("")
     w("## Also run: epoll and ioctl")
     w("")
-    w("Not in the issue's in-scope list; they need socket calls phase 2 brings (" + "; ".join(f"{g}: {why}" for g, why in ALSO_RUN.items()) + ").")
+    w("Not in the issue's in-scope list; they exercise the socket calls beyond it (" + "; ".join(f"{g}: {why}" for g, why in ALSO_RUN.items()) + ").")
     w("")
     for g in ALSO_RUN:
         keys = by_group.get(g, [])
