@@ -35,6 +35,7 @@ internal static class TcpInfo
         TcpInfoField.Rttvar, TcpInfoField.SndSsthresh, TcpInfoField.SndCwnd, TcpInfoField.Advmss, TcpInfoField.Reordering,
         TcpInfoField.TotalRetrans, TcpInfoField.MinRtt, TcpInfoField.NotsentBytes, TcpInfoField.SndWnd, TcpInfoField.RcvWnd, TcpInfoField.TotalRto,
         TcpInfoField.RcvSpace, TcpInfoField.RcvRtt,
+        TcpInfoField.BusyTime, TcpInfoField.RwndLimited, TcpInfoField.SndbufLimited,
     ];
 
     /// <summary>
@@ -89,6 +90,9 @@ internal static class TcpInfo
             TcpInfoField.RcvWnd => info.ReceiveWindow,
             TcpInfoField.RcvSpace => info.ReceiveSpace,
             TcpInfoField.RcvRtt => Micros(info.ReceiveRtt),
+            TcpInfoField.BusyTime => Micros(info.BusyTime),
+            TcpInfoField.RwndLimited => Micros(info.ReceiveWindowLimitedTime),
+            TcpInfoField.SndbufLimited => Micros(info.SendBufferLimitedTime),
             _ => info.TotalTimeouts, // TotalRto
         };
     }

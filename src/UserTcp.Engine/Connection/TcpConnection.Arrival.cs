@@ -270,6 +270,7 @@ public sealed partial class TcpConnection
         {
             bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
             _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
+            OnAcknowledged(now);
             _engine.MarkPending(this);
         }
         if (_sender.UpdateWindow(seg.SequenceNumber, ack, window)) _engine.MarkPending(this);

@@ -16,6 +16,7 @@ public sealed partial class TcpConnection
         (int unacked, int sacked) = _sender.CountUnackedAndSacked();
         (int lost, int retransmitted) = _sender.CountLostAndRetransmitted();
         TimeSpan lastData = _receiver.LastDataAt ?? _establishedAt;
+        (TimeSpan busy, TimeSpan windowLimited, TimeSpan bufferLimited) = _chrono.Totals(now);
         return new TcpConnectionInfo
         {
             State = State,
@@ -47,6 +48,9 @@ public sealed partial class TcpConnection
             ReceiveRtt = _receiver.Rtt,
             ReceiveBufferSize = _receiver.BufferSize,
             NotSentBytes = _sender.NotSentBytes,
+            BusyTime = busy,
+            ReceiveWindowLimitedTime = windowLimited,
+            SendBufferLimitedTime = bufferLimited,
             Sack = _options.Sack,
             Timestamps = _options.Timestamps,
             WindowScale = _options.WindowScaling ? (_options.SendWindowShift, _options.ReceiveWindowShift) : null,

@@ -29,8 +29,14 @@ public sealed partial class TcpConnection
         }
 
         _sender.BeginBurst();
-        while (_sender.TryNext(SackOptionBytes(now), out Transmission next)) SendSegment(now, next);
+        int sent = 0;
+        while (_sender.TryNext(SackOptionBytes(now), out Transmission next))
+        {
+            SendSegment(now, next);
+            sent++;
+        }
         _sender.EndBurst();
+        OnDispatched(now, sent);
         if (_receiver.AckNow) SendAck(now);
         _sender.ArmPersistIfNeeded(now);
     }

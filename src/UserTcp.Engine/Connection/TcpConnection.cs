@@ -330,6 +330,7 @@ public sealed partial class TcpConnection
         if (IsSendShutdown) throw new TcpException(TcpError.Shutdown, $"send on {Id} after its send side was shut down");
         if (State is TcpState.Closed or TcpState.Listen) throw new TcpException(TcpError.NotConnected, $"send on {Id} in {State.ToRfcName()}");
         int accepted = WriteWithinMemory(data[.._sender.WriteAllowance(data.Length, EffectiveNotSentLowWatermark)]);
+        OnWritten(_engine.Now, data.Length, accepted);
         if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
         if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write's tail waits for the next (Linux tcp_push with TCP_NAGLE_CORK)
         if (accepted > 0) _engine.MarkPending(this);

@@ -82,6 +82,12 @@ public readonly record struct TcpConnectionInfo
     public int ReceiveBufferSize { get; init; }
     /// <summary>tcpi_notsent_bytes: queued data never sent yet.</summary>
     public int NotSentBytes { get; init; }
+    /// <summary>Time with data queued or in flight, whatever limited it (tcpi_busy_time).</summary>
+    public TimeSpan BusyTime { get; init; }
+    /// <summary>Of <see cref="BusyTime"/>, the time data waited that the peer's window did not admit (tcpi_rwnd_limited).</summary>
+    public TimeSpan ReceiveWindowLimitedTime { get; init; }
+    /// <summary>Of <see cref="BusyTime"/>, the time the application waited for send-buffer room with all it had written sent (tcpi_sndbuf_limited).</summary>
+    public TimeSpan SendBufferLimitedTime { get; init; }
     /// <summary>TCPI_OPT_SACK: both sides agreed on SACK (RFC 2018).</summary>
     public bool Sack { get; init; }
     /// <summary>TCPI_OPT_TIMESTAMPS: both sides agreed on timestamps (RFC 7323).</summary>

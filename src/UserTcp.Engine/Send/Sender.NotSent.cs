@@ -53,4 +53,22 @@ internal sealed partial class Sender
     /// least half of what is queued (sk_stream_min_wspace), and twice the unsent bytes are below the low-water mark.
     /// </summary>
     public bool IsWritable(uint lowWatermark) => Buffer.Free >= Buffer.Count / 2 && 2L * NotSentBytes < lowWatermark;
+
+    /// <summary>
+    /// Data waits that cwnd would let go but the peer's window does not admit (Linux's tcp_snd_wnd_test failing in
+    /// tcp_write_xmit, after tcp_cwnd_test passed): the first segment of it does not fit the window.
+    /// </summary>
+    public bool ReceiveWindowLimited
+    {
+        get
+        {
+            int unsent = NotSentBytes;
+            if (unsent == 0 || CwndRoom == 0) return false;
+            long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
+            return peerRoom < Math.Min(unsent, Mss);
+        }
+    }
+
+    /// <summary>cwnd was the limit of the last dispatch, or is full now (Linux's is_cwnd_limited).</summary>
+    public bool CwndLimitedNow => _cwndLimited || InFlight >= CongestionWindow;
 }
