@@ -93,6 +93,11 @@ public sealed record TcpConfig
         get;
         init => field = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DeferAccept), value, "a defer period cannot be negative");
     }
+    /// <summary>IP_TOS: the IPv4 TOS byte of the connection's packets (the two ECN bits are the stack's, RFC 3168 §5).</summary>
+    public byte TypeOfService { get; init; }
+    /// <summary>IP_MTU_DISCOVER: Don't Fragment and path MTU discovery (RFC 1191); Linux's default for TCP is <see cref="PathMtuDiscovery.Want"/>.</summary>
+    public PathMtuDiscovery PathMtuDiscovery { get; init; } = PathMtuDiscovery.Want;
+    /// <summary>
     /// Bytes held for the application to read when the connection starts (Linux tcp_rmem[1], counted in data); the
     /// receive window is its free space. With <see cref="ReceiveBufferAutoTuning"/> it grows, as the application reads,
     /// up to <see cref="MaxReceiveBufferSize"/>.

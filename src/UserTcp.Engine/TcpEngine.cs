@@ -341,15 +341,16 @@ public sealed partial class TcpEngine
     }
 
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
-    internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) => TransmitFor(connection.Id, segment);
+    internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) =>
+        TransmitFor(connection.Id, segment, connection.TypeOfService, connection.DontFragment);
 
     /// <summary>Sends one segment; when the device completes checksums it carries only the pseudo-header sum.</summary>
-    internal void TransmitFor(FourTuple id, scoped in TcpRepr segment)
+    internal void TransmitFor(FourTuple id, scoped in TcpRepr segment, byte typeOfService = 0, bool dontFragment = true)
     {
         TcpRepr withPorts = segment;
         withPorts.SourcePort = id.Local.Port;
         withPorts.DestinationPort = id.Remote.Port;
-        var ip = new Ipv4Repr(id.Local.Address, id.Remote.Address) { Identification = _ipIdentification++ };
+        var ip = new Ipv4Repr(id.Local.Address, id.Remote.Address) { Identification = _ipIdentification++, TypeOfService = typeOfService, DontFragment = dontFragment };
         // Written straight into the transmitter's batch when it offers room: one copy from the send buffer to the device.
         int needed = Ipv4Packet.MinHeaderLength + withPorts.HeaderLength + withPorts.Payload.Length;
         Span<byte> buffer = _output is null ? default : _output.GetBuffer(needed);

@@ -129,17 +129,8 @@ internal sealed partial class ScriptExecution
             {
                 switch (op)
                 {
-                    case EPOLL_CTL_ADD when target is UserTcpConnection c:
-                        epoll.Poll.Add(c, interest, mode);
-                        break;
-                    case EPOLL_CTL_ADD:
-                        epoll.Poll.Add((UserTcpListener)target, interest, mode);
-                        break;
-                    case EPOLL_CTL_MOD when target is UserTcpConnection c:
-                        epoll.Poll.Modify(c, interest, mode);
-                        break;
-                    case EPOLL_CTL_MOD:
-                        epoll.Poll.Modify((UserTcpListener)target, interest, mode);
+                    case EPOLL_CTL_ADD or EPOLL_CTL_MOD:
+                        Register(epoll.Poll, target, add: op == EPOLL_CTL_ADD, interest, mode);
                         break;
                     case EPOLL_CTL_DEL:
                         bool removed = target is UserTcpConnection connection ? epoll.Poll.Remove(connection) : epoll.Poll.Remove((UserTcpListener)target);
@@ -161,6 +152,26 @@ internal sealed partial class ScriptExecution
             epoll.Registered[target] = (data, events);
             return Outcome.Ok(0);
         };
+    }
+
+    /// <summary>EPOLL_CTL_ADD or EPOLL_CTL_MOD of a connection or a listener.</summary>
+    private static void Register(UserTcpEventPoll poll, object target, bool add, UserTcpPollEvents interest, UserTcpPollMode mode)
+    {
+        switch (target)
+        {
+            case UserTcpConnection connection when add:
+                poll.Add(connection, interest, mode);
+                break;
+            case UserTcpConnection connection:
+                poll.Modify(connection, interest, mode);
+                break;
+            case UserTcpListener listener when add:
+                poll.Add(listener, interest, mode);
+                break;
+            default:
+                poll.Modify((UserTcpListener)target, interest, mode);
+                break;
+        }
     }
 
     private Func<Outcome?> EpollWait(int line, SyscallSpec call)

@@ -44,6 +44,8 @@ internal sealed partial class ScriptExecution
         {
             throw Fail(line, $"{call.Arguments[2]} of {value} is not supported (0 to {MaxBufferOption} bytes)");
         }
+        // do_ip_setsockopt: IP_MTU_DISCOVER is IP_PMTUDISC_DONT to IP_PMTUDISC_OMIT; IP_TOS keeps the value's low byte.
+        bool badIpValue = level == SOL_IP && name == IP_MTU_DISCOVER && value is < 0 or > 5;
         if (level == IPPROTO_TCP && name == TCP_LINGER2 && value < 0)
         {
             throw Fail(line, "TCP_LINGER2 below 0 (reset orphaned FIN-WAIT-2 at once) is not supported by the engine");
@@ -51,6 +53,7 @@ internal sealed partial class ScriptExecution
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
+            if (badIpValue) return Outcome.Error(EINVAL);
             if (level == SOL_SOCKET && name == SO_REUSEADDR)
             {
                 socket.ReuseAddress = value != 0; // bind()'s, kept with the descriptor
@@ -107,6 +110,8 @@ internal sealed partial class ScriptExecution
         (IPPROTO_TCP, TCP_USER_TIMEOUT) => options with { UserTimeout = value == 0 ? null : TimeSpan.FromMilliseconds(value) },
         (IPPROTO_TCP, TCP_MAXSEG) => options with { MaxSegmentSize = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
         (IPPROTO_TCP, TCP_NOTSENT_LOWAT) => options with { NotSentLowWatermark = LowWatermark(value) },
+        (SOL_IP, IP_TOS) => options with { TypeOfService = unchecked((byte)value) },
+        (SOL_IP, IP_MTU_DISCOVER) => options with { PathMtuDiscovery = (PathMtuDiscovery)value },
         // do_tcp_setsockopt: seconds, turned into SYN-ACK timeouts; 0 or less turns it off.
         (IPPROTO_TCP, TCP_DEFER_ACCEPT) => options with { DeferAccept = TimeSpan.FromSeconds(Math.Clamp(value, 0, int.MaxValue)) },
         (IPPROTO_TCP, TCP_KEEPIDLE) => options with { KeepAliveIdle = TimeSpan.FromSeconds(value) },
@@ -133,6 +138,12 @@ internal sealed partial class ScriptExecution
                 break;
             case (IPPROTO_TCP, TCP_NOTSENT_LOWAT):
                 connection.NotSentLowWatermark = LowWatermark(value);
+                break;
+            case (SOL_IP, IP_TOS):
+                connection.TypeOfService = unchecked((byte)value);
+                break;
+            case (SOL_IP, IP_MTU_DISCOVER):
+                connection.PathMtuDiscovery = (PathMtuDiscovery)value;
                 break;
             case (IPPROTO_TCP, TCP_CONGESTION) when algorithm is CongestionControlAlgorithm chosen:
                 connection.CongestionControl = chosen;
@@ -215,6 +226,12 @@ internal sealed partial class ScriptExecution
                     break;
                 case (IPPROTO_TCP, TCP_NOTSENT_LOWAT):
                     actual = (c is not null ? c.NotSentLowWatermark : options.NotSentLowWatermark) ?? 0; // 0: the system's default
+                    break;
+                case (SOL_IP, IP_TOS):
+                    actual = c?.TypeOfService ?? (options.TypeOfService ?? _config.TypeOfService) & ~0x3;
+                    break;
+                case (SOL_IP, IP_MTU_DISCOVER):
+                    actual = (long)(c?.PathMtuDiscovery ?? options.PathMtuDiscovery ?? _config.PathMtuDiscovery);
                     break;
                 case (IPPROTO_TCP, TCP_DEFER_ACCEPT):
                     // retrans_to_secs: the period the SYN-ACK timeouts really cover.
@@ -308,6 +325,7 @@ internal sealed partial class ScriptExecution
         {
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
+            (SOL_IP, IP_TOS or IP_MTU_DISCOVER) => true,
             (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION
                 or TCP_NOTSENT_LOWAT or TCP_DEFER_ACCEPT) => true,
             _ => false,
@@ -315,7 +333,7 @@ internal sealed partial class ScriptExecution
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT)");
+                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT, IP_TOS, IP_MTU_DISCOVER)");
         }
         return (level, name);
     }

@@ -133,6 +133,21 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         set => Change<TimeSpan?>(value is null ? null : UserTcpConnectionOptions.CheckUserTimeout(value.Value, nameof(UserTimeout)), static (tcb, timeout) => tcb.UserTimeout = timeout);
     }
 
+    /// <summary>IP_TOS: the TOS byte of the packets sent from now on; its two ECN bits are the stack's (cleared here), as Linux's.</summary>
+    public byte TypeOfService
+    {
+        get => _tcb.TypeOfService;
+        set => Change(value, static (tcb, tos) => tcb.TypeOfService = tos);
+    }
+
+    /// <summary>IP_MTU_DISCOVER: whether packets carry Don't Fragment and ICMP "fragmentation needed" lowers the path MTU (RFC 1191).</summary>
+    public PathMtuDiscovery PathMtuDiscovery
+    {
+        get => _tcb.PathMtuDiscovery;
+        set => Change(Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(PathMtuDiscovery), value, "IP_MTU_DISCOVER is 0 to 5"),
+            static (tcb, mode) => tcb.PathMtuDiscovery = mode);
+    }
+
     /// <summary>
     /// TCP_CONGESTION: the congestion-control algorithm. It may change at any time, as on Linux; the new one starts
     /// from the current congestion window and slow-start threshold.

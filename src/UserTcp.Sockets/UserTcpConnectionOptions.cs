@@ -115,6 +115,16 @@ public sealed record UserTcpConnectionOptions
         init => field = value is null || value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DeferAccept), value, "a defer period cannot be negative");
     }
 
+    /// <summary>IP_TOS: the TOS byte of the connection's packets, its SYN included (the ECN bits are the stack's).</summary>
+    public byte? TypeOfService { get; init; }
+
+    /// <summary>IP_MTU_DISCOVER: Don't Fragment and path MTU discovery (<see cref="TcpConfig.PathMtuDiscovery"/>).</summary>
+    public PathMtuDiscovery? PathMtuDiscovery
+    {
+        get;
+        init => field = value is null || Enum.IsDefined(value.Value) ? value : throw new ArgumentOutOfRangeException(nameof(PathMtuDiscovery), value, "IP_MTU_DISCOVER is IP_PMTUDISC_DONT to IP_PMTUDISC_OMIT (0 to 5)");
+    }
+
     /// <summary>TCP_CONGESTION: the congestion-control algorithm (CUBIC, Linux's default, or NewReno, Linux's "reno").</summary>
     public CongestionControlAlgorithm? CongestionControl { get; init; }
 
@@ -145,6 +155,8 @@ public sealed record UserTcpConnectionOptions
         UserTimeout = UserTimeout ?? config.UserTimeout,
         NotSentLowWatermark = NotSentLowWatermark ?? config.NotSentLowWatermark,
         DeferAccept = DeferAccept ?? config.DeferAccept,
+        TypeOfService = TypeOfService ?? config.TypeOfService,
+        PathMtuDiscovery = PathMtuDiscovery ?? config.PathMtuDiscovery,
     };
 
     internal static TimeSpan CheckUserTimeout(TimeSpan value, string name) =>

@@ -5,6 +5,11 @@ namespace UserTcp.Engine.Tests;
 /// <summary>A segment the engine sent, as values.</summary>
 internal sealed record Sent(TcpFlags Flags, uint Seq, uint Ack, ushort Window, byte[] Payload, TcpOptions Options, ushort SourcePort, ushort DestinationPort)
 {
+    /// <summary>The IPv4 header's TOS byte (IP_TOS).</summary>
+    public byte TypeOfService { get; init; }
+    /// <summary>The IPv4 header's Don't Fragment bit (IP_MTU_DISCOVER).</summary>
+    public bool DontFragment { get; init; }
+
     public override string ToString() => $"[{PacketFormatter.FlagLetters(Flags)}] seq {Seq} ack {Ack} win {Window} len {Payload.Length}";
 }
 
@@ -56,7 +61,11 @@ internal sealed class Harness : IPacketTransmitter
         Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
         Assert.Equal(WireError.None, TcpSegment.TryParse(ip, out TcpSegment tcp));
         Assert.Equal(LocalAddress, ip.Source);
-        _sent.Enqueue(new Sent(tcp.Flags, tcp.SequenceNumber.Value, tcp.AcknowledgmentNumber.Value, tcp.Window, tcp.Payload.ToArray(), tcp.Options, tcp.SourcePort, tcp.DestinationPort));
+        _sent.Enqueue(new Sent(tcp.Flags, tcp.SequenceNumber.Value, tcp.AcknowledgmentNumber.Value, tcp.Window, tcp.Payload.ToArray(), tcp.Options, tcp.SourcePort, tcp.DestinationPort)
+        {
+            TypeOfService = ip.TypeOfService,
+            DontFragment = ip.DontFragment,
+        });
     }
 
     /// <summary>The peer sends a segment to the engine.</summary>

@@ -21,6 +21,19 @@ public sealed partial class TcpConnection
     /// <summary>The path MTU ICMP taught this connection (RFC 1191); null while none has.</summary>
     public int? PathMtu { get; private set; }
 
+    /// <summary>IP_MTU_DISCOVER: whether segments carry Don't Fragment and ICMP may lower <see cref="PathMtu"/>; it may change at any time.</summary>
+    public PathMtuDiscovery PathMtuDiscovery { get; set; }
+
+    /// <summary>IP_TOS: the TOS byte of the connection's packets from now on, its two ECN bits cleared (the stack's, RFC 3168 §5, as Linux's).</summary>
+    public byte TypeOfService
+    {
+        get;
+        set => field = (byte)(value & ~0x3);
+    }
+
+    /// <summary>Linux's ip_dont_fragment: every mode but IP_PMTUDISC_DONT sets DF.</summary>
+    internal bool DontFragment => PathMtuDiscovery != PathMtuDiscovery.Dont;
+
     /// <summary>The error a connection that times out reports: the last ICMP soft error since progress, else ETIMEDOUT.</summary>
     private TcpError TimeoutError => _softError is { } soft && soft.SndUna == SndUna ? soft.Error : TcpError.TimedOut;
 
@@ -69,7 +82,8 @@ public sealed partial class TcpConnection
     /// </summary>
     private void OnFragmentationNeeded(ushort nextHopMtu, ushort quotedLength)
     {
-        if (!State.IsSynchronized()) return;
+        // Linux's tcp_v4_mtu_reduced: not with IP_PMTUDISC_DONT, nor when the path MTU is not to be learnt (ip_sk_accept_pmtu).
+        if (!State.IsSynchronized() || PathMtuDiscovery is PathMtuDiscovery.Dont or PathMtuDiscovery.Interface or PathMtuDiscovery.Omit) return;
         int mtu = nextHopMtu != 0 ? nextHopMtu : PlateauBelow(quotedLength);
         mtu = Math.Max(mtu, MinPathMtu);
         if (PathMtu is int known && mtu >= known) return;

@@ -70,6 +70,8 @@ public sealed partial class TcpConnection
         FinWait2Timeout = config.FinWait2Timeout;
         KeepAlive = config.KeepAlive;
         UserTimeout = config.UserTimeout;
+        PathMtuDiscovery = config.PathMtuDiscovery;
+        TypeOfService = config.TypeOfService;
     }
 
     /// <summary>The connection's local and remote endpoints, its identity in the engine.</summary>

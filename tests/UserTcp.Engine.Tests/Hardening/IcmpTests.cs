@@ -103,6 +103,32 @@ public class IcmpTests
     }
 
     [Fact]
+    public void Ip_pmtudisc_dont_clears_df_and_ignores_fragmentation_needed_while_ip_tos_marks_the_packets()
+    {
+        (Harness h, TcpConnection c) = Established();
+        c.Send(Bytes(1460));
+        h.Poll();
+        Sent first = h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), payloadLength: 1460);
+        Assert.Equal(((byte)0, true), (first.TypeOfService, first.DontFragment)); // Linux's default for TCP: IP_PMTUDISC_WANT, TOS 0
+
+        c.PathMtuDiscovery = PathMtuDiscovery.Dont;
+        c.TypeOfService = 0x13; // the ECN bits are the stack's: 0x10 goes out
+        Assert.Equal(0x10, c.TypeOfService);
+        Deliver(h, FragmentationNeeded(Our(0), mtu: 1280));
+        h.ExpectNothing();
+        Assert.Equal((1460, (int?)null), (c.SendMss, c.PathMtu));
+        c.Send(Bytes(1460));
+        h.Poll();
+        Sent second = h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(1460), Their(0), payloadLength: 1460);
+        Assert.Equal(((byte)0x10, false), (second.TypeOfService, second.DontFragment));
+
+        c.PathMtuDiscovery = PathMtuDiscovery.Do; // DF again, and the error now counts
+        Deliver(h, FragmentationNeeded(Our(1460), mtu: 1280));
+        Assert.Equal((1240, (int?)1280), (c.SendMss, c.PathMtu));
+        Assert.True(h.Next().DontFragment);
+    }
+
+    [Fact]
     public void A_fragmentation_needed_error_for_another_connection_leaves_this_one_alone()
     {
         (Harness h, TcpConnection c) = Established();
