@@ -25,7 +25,7 @@ public sealed partial class UserTcpConnection
     internal bool IsTouched { get; set; }
     /// <summary>The peer reset the connection after its FIN (in CLOSE-WAIT): the error is EPIPE, as Linux's tcp_reset sets it.</summary>
     internal bool ResetAfterPeerClosed { get; set; }
-    internal bool HasPendingCalls => _read is { IsPending: true } || _write is { IsPending: true } || _stateWaits is { Count: > 0 } || _watchers is { Count: > 0 };
+    internal bool HasPendingCalls => _read is { IsPending: true } || _write is { IsPending: true } || _stateWaits is { Count: > 0 } || _watch is { Watchers.Count: > 0 };
 
     /// <summary>
     /// A read without waiting: bytes read (0 at end-of-stream), or -1 with <paramref name="error"/> WouldBlock or the
@@ -97,7 +97,7 @@ public sealed partial class UserTcpConnection
             error = _shard.Translate(e.Error);
             return -1;
         }
-        if (accepted < data.Length) _noSpace = true; // Linux's SOCK_NOSPACE: room appearing later wakes the writer's poll
+        if (accepted < data.Length) NoteNoSpace(); // Linux's SOCK_NOSPACE: room appearing later wakes the writer's poll
         if (accepted > 0) return accepted;
         error = SocketError.WouldBlock;
         return -1;

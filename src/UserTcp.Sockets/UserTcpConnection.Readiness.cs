@@ -6,14 +6,26 @@ namespace UserTcp.Sockets;
 /// <summary>poll(2)'s view of a connection (Linux's tcp_poll), and the wakeups an <see cref="UserTcpEventPoll"/> waits on.</summary>
 public sealed partial class UserTcpConnection
 {
-    // Registrations of event polls watching this connection. Guarded by the engine lock.
-    private List<UserTcpEventPoll.Registration>? _watchers;
-    // What the watchers last saw: the receive sequence (new data or FIN wakes In), the state, whether the error was pending.
-    private SeqNumber _seenRcvNxt;
-    private TcpState _seenState;
-    private bool _seenError;
-    // Linux's SOCK_NOSPACE: a poll or write found no room, so room appearing later is a wakeup.
-    private bool _noSpace;
+    // Made by the first event poll that watches this connection (an unwatched one pays one reference). Guarded by the engine lock.
+    private WatchState? _watch;
+
+    /// <summary>The watching registrations and what they last saw.</summary>
+    private sealed class WatchState
+    {
+        public readonly List<UserTcpEventPoll.Registration> Watchers = [];
+        // The receive sequence (new data or FIN wakes In), the state, whether the error was pending.
+        public SeqNumber SeenRcvNxt;
+        public TcpState SeenState;
+        public bool SeenError;
+        // Linux's SOCK_NOSPACE: a poll or write found no room, so room appearing later is a wakeup.
+        public bool NoSpace;
+    }
+
+    /// <summary>A poll or write found no room (SOCK_NOSPACE); only watched connections need to remember it.</summary>
+    private void NoteNoSpace()
+    {
+        if (_watch is { } watch) watch.NoSpace = true;
+    }
 
     /// <summary>The readiness now, as Linux's poll reports it for a TCP socket.</summary>
     public UserTcpPollEvents Poll()
@@ -44,7 +56,7 @@ public sealed partial class UserTcpConnection
         {
             if (_tcb.BytesToRead > 0) events |= UserTcpPollEvents.In;
             if (sendShut || _tcb.IsWritable) events |= UserTcpPollEvents.Out;
-            else _noSpace = true;
+            else NoteNoSpace();
         }
         if (HasUnreportedError) events |= UserTcpPollEvents.Error;
         return events;
@@ -57,14 +69,8 @@ public sealed partial class UserTcpConnection
         _shard.Enter();
         try
         {
-            if (_watchers is null)
-            {
-                _watchers = [];
-                _seenRcvNxt = _tcb.RcvNxt;
-                _seenState = _tcb.State;
-                _seenError = HasUnreportedError;
-            }
-            _watchers.Add(registration);
+            _watch ??= new WatchState { SeenRcvNxt = _tcb.RcvNxt, SeenState = _tcb.State, SeenError = HasUnreportedError };
+            _watch.Watchers.Add(registration);
         }
         finally
         {
@@ -77,7 +83,7 @@ public sealed partial class UserTcpConnection
         _shard.Enter();
         try
         {
-            _watchers?.Remove(registration);
+            _watch?.Watchers.Remove(registration);
         }
         finally
         {
@@ -92,26 +98,26 @@ public sealed partial class UserTcpConnection
     /// </summary>
     private void WakeWatchers()
     {
-        if (_watchers is not { Count: > 0 } watchers) return;
+        if (_watch is not { Watchers.Count: > 0 } watch) return;
         UserTcpPollEvents key = UserTcpPollEvents.None;
-        if (_tcb.RcvNxt != _seenRcvNxt)
+        if (_tcb.RcvNxt != watch.SeenRcvNxt)
         {
-            _seenRcvNxt = _tcb.RcvNxt;
+            watch.SeenRcvNxt = _tcb.RcvNxt;
             key |= UserTcpPollEvents.In;
         }
         bool error = HasUnreportedError;
-        if (_tcb.State != _seenState || error != _seenError)
+        if (_tcb.State != watch.SeenState || error != watch.SeenError)
         {
-            _seenState = _tcb.State;
-            _seenError = error;
+            watch.SeenState = _tcb.State;
+            watch.SeenError = error;
             key |= UserTcpPollEvents.In | UserTcpPollEvents.Out | UserTcpPollEvents.Error | UserTcpPollEvents.Hangup | UserTcpPollEvents.ReadHangup;
         }
-        if (_noSpace && (_tcb.IsWritable || _tcb.IsSendShutdown || _tcb.State == TcpState.Closed))
+        if (watch.NoSpace && (_tcb.IsWritable || _tcb.IsSendShutdown || _tcb.State == TcpState.Closed))
         {
-            _noSpace = false;
+            watch.NoSpace = false;
             key |= UserTcpPollEvents.Out;
         }
         if (key == UserTcpPollEvents.None) return;
-        foreach (UserTcpEventPoll.Registration registration in watchers) registration.Wake(key);
+        foreach (UserTcpEventPoll.Registration registration in watch.Watchers) registration.Wake(key);
     }
 }

@@ -185,12 +185,19 @@ public sealed partial class TcpConnection
     /// write fills, <see cref="Sender.SizeGoal"/>), and <see cref="IsWritable"/> holds only while fewer than half do.
     /// Null: the configuration's (<see cref="TcpConfig.NotSentLowWatermark"/>, no limit by default).
     /// </summary>
-    public uint? NotSentLowWatermark { get; set; }
+    public uint? NotSentLowWatermark
+    {
+        get => _notSentLowWatermark == 0 ? null : _notSentLowWatermark;
+        set => _notSentLowWatermark = value ?? 0;
+    }
+
+    // Linux's own encoding: 0 is the configuration's (tcp_notsent_lowat); four bytes per connection, not a nullable's eight.
+    private uint _notSentLowWatermark;
 
     /// <summary>TCP_DEFER_ACCEPT in SYN-ACK timeouts (0 off), from the listener's configuration.</summary>
     private int DeferAcceptTimeouts => Listener is null ? 0 : DeferAcceptPeriod.Timeouts(_config.DeferAccept, _config.InitialRto, _config.MaxRto);
 
-    private uint EffectiveNotSentLowWatermark => NotSentLowWatermark ?? _config.NotSentLowWatermark;
+    private uint EffectiveNotSentLowWatermark => _notSentLowWatermark == 0 ? _config.NotSentLowWatermark : _notSentLowWatermark;
 
     /// <summary>
     /// Whether a write would find room, as Linux's poll reports EPOLLOUT (__sk_stream_is_writeable): the send buffer's
