@@ -16,7 +16,7 @@ public sealed partial class TcpConnection
         (int unacked, int sacked) = _sender.CountUnackedAndSacked();
         (int lost, int retransmitted) = _sender.CountLostAndRetransmitted();
         TimeSpan lastData = _receiver.LastDataAt ?? _establishedAt;
-        (TimeSpan busy, TimeSpan windowLimited, TimeSpan bufferLimited) = _chrono?.Totals(now) ?? default;
+        (TimeSpan busy, TimeSpan windowLimited, TimeSpan bufferLimited) = _chrono.Totals(now);
         return new TcpConnectionInfo
         {
             State = State,

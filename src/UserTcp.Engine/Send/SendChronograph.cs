@@ -16,19 +16,24 @@ internal enum SendLimit : byte
 /// <summary>
 /// TCP_INFO's busy, rwnd-limited and sndbuf-limited times (Linux's tcp_chrono_start, tcp_chrono_stop): one limit is
 /// timed at a time, a higher one taking over from a lower one; when the limit that is timed ends, the clock goes back
-/// to busy while data is queued, and stops when none is.
+/// to busy while data is queued, and stops when none is. Kept as Linux keeps it, in 32-bit counts of a millisecond tick
+/// (its u32 jiffies at HZ 1000, wrapping after 49 days): 18 bytes inside every connection, no object of its own.
 /// </summary>
-internal sealed class SendChronograph
+internal struct SendChronograph
 {
+    private uint _since;
+    private uint _busy, _receiveWindow, _sendBuffer;
     private SendLimit _limit;
-    private TimeSpan _since;
-    private TimeSpan _busy, _receiveWindow, _sendBuffer;
 
-    public SendLimit Limit => _limit;
+    public readonly SendLimit Limit => _limit;
+
+    /// <summary>Whether anything was ever timed: the clock starts with the first write.</summary>
+    public bool Started { readonly get; private set; }
 
     /// <summary>tcp_chrono_start: <paramref name="limit"/> begins, unless a higher one is timed already.</summary>
     public void Start(SendLimit limit, TimeSpan now)
     {
+        Started = true;
         if (limit > _limit) Switch(limit, now);
     }
 
@@ -40,18 +45,19 @@ internal sealed class SendChronograph
     }
 
     /// <summary>The totals now: busy (every limit counted, as tcpi_busy_time), rwnd-limited and sndbuf-limited.</summary>
-    public (TimeSpan Busy, TimeSpan ReceiveWindow, TimeSpan SendBuffer) Totals(TimeSpan now)
+    public readonly (TimeSpan Busy, TimeSpan ReceiveWindow, TimeSpan SendBuffer) Totals(TimeSpan now)
     {
-        TimeSpan running = _limit == SendLimit.None ? TimeSpan.Zero : now - _since;
-        TimeSpan busy = _busy + (_limit == SendLimit.Busy ? running : TimeSpan.Zero);
-        TimeSpan window = _receiveWindow + (_limit == SendLimit.ReceiveWindow ? running : TimeSpan.Zero);
-        TimeSpan buffer = _sendBuffer + (_limit == SendLimit.SendBuffer ? running : TimeSpan.Zero);
-        return (busy + window + buffer, window, buffer);
+        uint running = _limit == SendLimit.None ? 0 : unchecked(Tick(now) - _since);
+        uint busy = _busy + (_limit == SendLimit.Busy ? running : 0);
+        uint window = _receiveWindow + (_limit == SendLimit.ReceiveWindow ? running : 0);
+        uint buffer = _sendBuffer + (_limit == SendLimit.SendBuffer ? running : 0);
+        return (Span(busy + window + buffer), Span(window), Span(buffer));
     }
 
     private void Switch(SendLimit limit, TimeSpan now)
     {
-        TimeSpan elapsed = now - _since;
+        uint tick = Tick(now);
+        uint elapsed = unchecked(tick - _since);
         switch (_limit)
         {
             case SendLimit.Busy: _busy += elapsed; break;
@@ -59,6 +65,10 @@ internal sealed class SendChronograph
             case SendLimit.SendBuffer: _sendBuffer += elapsed; break;
         }
         _limit = limit;
-        _since = now;
+        _since = tick;
     }
+
+    private static uint Tick(TimeSpan now) => unchecked((uint)(long)now.TotalMilliseconds);
+
+    private static TimeSpan Span(uint milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
 }
