@@ -209,19 +209,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
         }
         finally
         {
-            if (host is not null)
-            {
-                try
-                {
-                    await host.StopAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                    // The stack's dispose resets what is still open.
-                }
-                await host.DisposeAsync().ConfigureAwait(false);
-            }
-            await live.DisposeAsync().ConfigureAwait(false);
+            await LiveShutdown.StopAsync(host, live).ConfigureAwait(false);
         }
     }
 

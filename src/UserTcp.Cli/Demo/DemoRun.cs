@@ -134,19 +134,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
         finally
         {
             sampler?.Dispose();
-            if (host is not null)
-            {
-                try
-                {
-                    await host.StopAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                    // The stack's dispose resets what is still open.
-                }
-                await host.DisposeAsync().ConfigureAwait(false);
-            }
-            await live.DisposeAsync().ConfigureAwait(false);
+            await LiveShutdown.StopAsync(host, live).ConfigureAwait(false);
         }
     }
 
