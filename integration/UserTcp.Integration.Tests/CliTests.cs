@@ -87,6 +87,22 @@ public sealed partial class CliTests
         Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
     }
 
+    [RequiresNetAdminFact]
+    public void Serve_txqueuelen_sets_the_tun_interfaces_queue_and_a_bad_one_is_one_line()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "echo", "--txqueuelen", "4321", "--log-level", "warning");
+        Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), CommandTimeout), serve.Transcript);
+        PeerProgram link = ns.Run(CommandTimeout, "ip", "-j", "link", "show", Addresses.Interface);
+        Assert.True(link.ExitCode == 0, link.Transcript);
+        Assert.Contains("\"txqlen\":4321", link.OutputText, StringComparison.Ordinal);
+        Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
+
+        using PeerProgram mistake = PeerProgram.Run(CommandTimeout, Usertcp, "serve", "--txqueuelen", "0");
+        Assert.Equal(2, mistake.ExitCode);
+        Assert.Contains("--txqueuelen", Assert.Single(mistake.ErrorLines), StringComparison.Ordinal);
+    }
+
     private static int CountTimeWaits(NetNamespace ns) =>
         ns.Run(CommandTimeout, Usertcp, "ss").OutputLines.Count(l => l.StartsWith("TIME-WAIT", StringComparison.Ordinal));
 

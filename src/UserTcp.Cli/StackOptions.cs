@@ -22,7 +22,7 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 }
 
 /// <summary>
-/// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --netns, --pcap,
+/// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --txqueuelen, --netns, --pcap,
 /// --fault, --fault-seed, --log-level), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
@@ -83,6 +83,18 @@ internal sealed class StackOptionSet
         CustomParser = OptionParsers.Int("--queues", 1, TunOptions.MaxQueues),
     };
 
+    // The kernel's ring in front of the TUN device drops past txqueuelen packets (500 by default): many connections
+    // opening or sending at once want it deeper (docs/design.md, issue 10).
+    public Option<int?> TxQueueLength { get; } = new("--txqueuelen")
+    {
+        Description = "Packets the kernel may queue for UserTcp on the TUN interface before it drops (ip link's txqueuelen); "
+            + "default: the kernel's 500. Raise it when thousands of connections open or send at once",
+        CustomParser = result => OptionParsers.Int("--txqueuelen", 1, MaxTxQueueLength)(result),
+    };
+
+    /// <summary>The deepest --txqueuelen accepted: a million packets, far past what any test here needs.</summary>
+    public const int MaxTxQueueLength = 1_000_000;
+
     /// <summary>One queue per processor, as many as an interface may have at most.</summary>
     public static int DefaultQueues => Math.Clamp(Environment.ProcessorCount, 1, TunOptions.MaxQueues);
 
@@ -134,6 +146,7 @@ internal sealed class StackOptionSet
         command.Options.Add(Mtu);
         command.Options.Add(DeviceMode);
         command.Options.Add(Queues);
+        command.Options.Add(TxQueueLength);
         command.Options.Add(Netns);
         command.Options.Add(Pcap);
         command.Options.Add(Faults);
@@ -150,6 +163,7 @@ internal sealed class StackOptionSet
         Mtu = parsed.GetValue(Mtu),
         Mode = parsed.GetValue(DeviceMode),
         Queues = parsed.GetValue(Queues),
+        TunQueueLength = parsed.GetValue(TxQueueLength),
         Namespace = parsed.GetValue(Netns),
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
