@@ -160,7 +160,7 @@ internal static class LinuxSysctls
             ? (c with { ReceiveBufferAutoTuning = v == 1 }, v == 1 ? "receive-buffer auto-tuning on" : "receive-buffer auto-tuning off")
             : null);
         yield return new ConfigSysctl(V4 + "tcp_wmem", "three numbers (min default max)", (text, c) => BufferSizes(text) is (int initial, _)
-            ? (c with { SendBufferSize = initial / 2 }, $"send buffers hold {initial / 2} bytes (getsockopt reports {initial}); min and max: UserTcp does not resize send buffers")
+            ? (c with { SendBufferSize = initial }, $"send buffers hold {initial} bytes (as getsockopt reports); min and max: UserTcp does not resize send buffers")
             : null);
         yield return new ConfigSysctl(V4 + "tcp_rto_min_us", "microseconds", (text, c) => SysctlKnob.TryInteger(text, out long us) && us is >= 1 and <= 120_000_000
             ? (c with { MinRto = TimeSpan.FromMicroseconds(us) }, $"minimum RTO {us / 1000.0:0.###} ms")

@@ -15,9 +15,11 @@ namespace UserTcp.Script;
 /// </summary>
 internal sealed partial class ScriptExecution
 {
-    // SO_SNDBUF/SO_RCVBUF. Linux doubles the value set ("to allow space for bookkeeping overhead", socket(7)),
-    // getsockopt returns the doubled value, and the data the buffer holds — the receive window it offers — is about
-    // the value set. The runner does the same, exactly: the buffer holds N bytes of data and getsockopt reports 2N.
+    // SO_SNDBUF/SO_RCVBUF. Linux doubles the value set ("to allow space for bookkeeping overhead", socket(7)) and
+    // getsockopt returns the doubled value. The receive buffer's data — the window it offers — is about the value set:
+    // the runner's holds N bytes and reports 2N. The send buffer's is about the doubled value (its skbs are GSO-sized,
+    // so their overhead is small: measured on Linux 6.18, SO_SNDBUF 200000 queues 394000 bytes, tcp_wmem's 262144
+    // queues 266000): the runner's holds what getsockopt reports.
     // Linux's floors apply (SOCK_MIN_RCVBUF 2304 and SOCK_MIN_SNDBUF 4608 on x86-64, as doubled values); its ceiling
     // (net.core.rmem_max/wmem_max) does not, there being no sysctl here.
     private const int MaxBufferOption = 64 * 1024 * 1024;
@@ -241,7 +243,7 @@ internal sealed partial class ScriptExecution
                     actual = (c?.KeepAlive ?? options.KeepAlive ?? _config.KeepAlive) ? 1 : 0;
                     break;
                 case (SOL_SOCKET, SO_SNDBUF):
-                    actual = 2L * (c?.SendBufferSize ?? options.SendBufferSize ?? _config.SendBufferSize);
+                    actual = c?.SendBufferSize ?? options.SendBufferSize ?? _config.SendBufferSize;
                     break;
                 case (SOL_SOCKET, SO_RCVBUF):
                     actual = 2L * (c?.ReceiveBufferSize ?? options.ReceiveBufferSize ?? _config.ReceiveBufferSize);
@@ -314,8 +316,9 @@ internal sealed partial class ScriptExecution
     }
 
     /// <summary>The bytes of data the buffer holds after setsockopt(SO_SNDBUF or SO_RCVBUF, <paramref name="value"/>).</summary>
-    private static int BufferBytes(long name, long value) =>
-        (int)(Math.Max(2 * value, name == SO_SNDBUF ? MinReportedSendBuffer : MinReportedReceiveBuffer) / 2);
+    private static int BufferBytes(long name, long value) => name == SO_SNDBUF
+        ? (int)Math.Max(2 * value, MinReportedSendBuffer)
+        : (int)(Math.Max(2 * value, MinReportedReceiveBuffer) / 2);
 
     private static (long Level, long Name) OptionName(int line, SyscallSpec call)
     {
