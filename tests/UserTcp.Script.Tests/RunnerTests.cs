@@ -196,13 +196,13 @@ public class RunnerTests
     }
 
     [Theory]
-    [InlineData("SO_RCVBUF", 4096, 8192)]    // Linux doubles the value set, and getsockopt reports the doubled value
-    [InlineData("SO_SNDBUF", 100000, 200000)]
-    [InlineData("SO_RCVBUF", 0, 2304)]       // Linux's floors: SOCK_MIN_RCVBUF ...
-    [InlineData("SO_SNDBUF", 100, 4608)]     // ... and SOCK_MIN_SNDBUF
-    public void Buffer_sizes_are_reported_doubled_with_linuxs_floors(string option, int set, int reported)
+    [InlineData("SO_RCVBUF", 524288, 4096, 8192)]    // Linux doubles the value set, and getsockopt reports the doubled value
+    [InlineData("SO_SNDBUF", 262144, 100000, 200000)] // (the send buffer's default is reported as the data it holds)
+    [InlineData("SO_RCVBUF", 524288, 0, 2304)]       // Linux's floors: SOCK_MIN_RCVBUF ...
+    [InlineData("SO_SNDBUF", 262144, 100, 4608)]     // ... and SOCK_MIN_SNDBUF
+    public void Buffer_sizes_are_reported_doubled_with_linuxs_floors(string option, int initial, int set, int reported)
     {
-        Passes($"0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 getsockopt(3, SOL_SOCKET, {option}, [524288], [4]) = 0\n"
+        Passes($"0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 getsockopt(3, SOL_SOCKET, {option}, [{initial}], [4]) = 0\n"
             + $"+0 setsockopt(3, SOL_SOCKET, {option}, [{set}], 4) = 0\n+0 getsockopt(3, SOL_SOCKET, {option}, [{reported}], [4]) = 0\n");
     }
 

@@ -108,7 +108,7 @@ public sealed class SetupTests : IDisposable
     [Fact]
     public void Tcp_rmem_and_tcp_wmem_defaults_size_the_buffers_as_getsockopt_reports_them()
     {
-        // The default (middle) value is what getsockopt reports; the engine's buffer holds half of it, as after
+        // The default (middle) value is what getsockopt reports; the engine's receive buffer holds half of it, as after
         // setsockopt, so the SYN offers a 10000-byte window with no scaling (auto-tuning is off in the script world, so
         // the max, where it would stop, does not count).
         Passes(Run("""
@@ -128,7 +128,7 @@ public sealed class SetupTests : IDisposable
     {
         Passes(Run("""
             0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-            +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [524288], [4]) = 0
+            +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [262144], [4]) = 0
             +1  `sysctl -q net.ipv4.tcp_wmem="4096 100000 4194304"`
             +0  socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
             +0  getsockopt(4, SOL_SOCKET, SO_SNDBUF, [100000], [4]) = 0
@@ -246,7 +246,7 @@ public sealed class SetupTests : IDisposable
             +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [100000], [4]) = 0
             +0  `/tmp/sysctl_restore_${PPID}.sh`
             +0  socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
-            +0  getsockopt(4, SOL_SOCKET, SO_SNDBUF, [524288], [4]) = 0
+            +0  getsockopt(4, SOL_SOCKET, SO_SNDBUF, [262144], [4]) = 0
             """));
     }
 
