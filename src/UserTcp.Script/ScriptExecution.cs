@@ -59,8 +59,13 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private uint _remoteBase = unchecked((uint)-2000);
     // A script must run the same way every time: the engine's secrets (ports, TSval offsets) come from a fixed seed.
     // Its receive buffers are 256 KiB and stay so (Linux's tcp_moderate_rcvbuf 0): windows and the window scale (3) do
-    // not depend on auto-tuning unless a script turns it on (docs/scripts.md).
-    private TcpConfig _config = new() { RandomSeed = 9293, ReceiveBufferSize = 256 * 1024, ReceiveBufferAutoTuning = false };
+    // not depend on auto-tuning unless a script turns it on (docs/scripts.md). Loss probes are Linux's: the product's
+    // 25 ms floor, paired probe and second probe answer a loaded machine's real clock (docs/design.md), not a script's.
+    private TcpConfig _config = new()
+    {
+        RandomSeed = 9293, ReceiveBufferSize = 256 * 1024, ReceiveBufferAutoTuning = false,
+        MinProbeTimeout = TimeSpan.Zero, PairedProbe = false, LossProbes = 1,
+    };
     private readonly string? _setupDirectory;
     private ScriptSetup _setup = null!;
     // The code blocks' interpreter: variables persist from block to block, as in packetdrill's Python.
