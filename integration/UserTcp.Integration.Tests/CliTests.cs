@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using UserTcp.Lab;
 using UserTcp.Tun;
@@ -9,6 +10,16 @@ public sealed partial class CliTests
 {
     private static readonly string Usertcp = Path.Combine(AppContext.BaseDirectory, "usertcp");
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public void The_command_runs_with_thread_pool_workers_that_sleep_instead_of_spinning()
+    {
+        // docs/design.md "Runtime": spinning idle workers took the CPU from the stack on a shared vCPU.
+        string config = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "usertcp.runtimeconfig.json"));
+        using var json = JsonDocument.Parse(config);
+        JsonElement properties = json.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+        Assert.Equal(0, properties.GetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit").GetInt32());
+    }
 
     [RequiresNetAdminFact]
     public void Doctor_passes_as_root_and_leaves_no_namespace_behind()
