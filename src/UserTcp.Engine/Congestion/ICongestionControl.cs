@@ -7,19 +7,22 @@ public enum CongestionControlAlgorithm : byte
     Cubic,
     /// <summary>NewReno (RFC 5681 with RFC 6582 recovery): Linux's "reno".</summary>
     NewReno,
+    /// <summary>BBR v1 (Linux tcp_bbr.c, draft-cardwell-iccrg-bbr-congestion-control-00): rate-based, does not shrink for random loss.</summary>
+    Bbr,
 }
 
 /// <summary>Names for <see cref="CongestionControlAlgorithm"/> values.</summary>
 public static class CongestionControlAlgorithms
 {
-    /// <summary>The TCP_CONGESTION name: "cubic" or "reno".</summary>
+    /// <summary>The TCP_CONGESTION name: "cubic", "reno" or "bbr".</summary>
     public static string LinuxName(this CongestionControlAlgorithm algorithm) => algorithm switch
     {
         CongestionControlAlgorithm.NewReno => "reno",
+        CongestionControlAlgorithm.Bbr => "bbr",
         _ => "cubic",
     };
 
-    /// <summary>Parses a TCP_CONGESTION name ("cubic", "reno"; "newreno" too), case-insensitively.</summary>
+    /// <summary>Parses a TCP_CONGESTION name ("cubic", "reno", "bbr"; "newreno" too), case-insensitively.</summary>
     public static bool TryParse(string? name, out CongestionControlAlgorithm algorithm)
     {
         switch (name?.Trim().ToUpperInvariant())
@@ -29,6 +32,9 @@ public static class CongestionControlAlgorithms
                 return true;
             case "RENO" or "NEWRENO":
                 algorithm = CongestionControlAlgorithm.NewReno;
+                return true;
+            case "BBR":
+                algorithm = CongestionControlAlgorithm.Bbr;
                 return true;
             default:
                 algorithm = default;
@@ -45,6 +51,19 @@ internal readonly record struct AckSample(
     TimeSpan SmoothedRtt,
     TimeSpan MinRtt,
     bool CwndLimited);
+
+/// <summary>
+/// What every ACK tells a rate-based congestion control once loss detection has run (Linux's cong_control hook): the
+/// time, what is in flight now, the recovery phase, and the delivery-rate estimator with this ACK's sample.
+/// </summary>
+internal readonly record struct RateAck(
+    TimeSpan Now,
+    int Mss,
+    int InFlight,
+    TcpCongestionState State,
+    TimeSpan SmoothedRtt,
+    TimeSpan MinRtt,
+    DeliveryRateEstimator Rate);
 
 /// <summary>
 /// The seam between the sender and a congestion-control algorithm (gVisor's congestionControl, smoltcp's
@@ -68,6 +87,12 @@ internal interface ICongestionControl
     void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss);
     /// <summary>A SYN or SYN-ACK was lost: one segment once ESTABLISHED (RFC 5681 §3.1).</summary>
     void RestartAfterHandshakeLoss(int mss);
+    /// <summary>Every ACK, after loss detection, with its delivery-rate sample (Linux cong_control); loss-based control ignores it.</summary>
+    void OnRateSample(in DeliveryRateSample sample, in RateAck ack);
+    /// <summary>Sending starts again from idle while application-limited (Linux CA_EVENT_TX_START).</summary>
+    void OnRestartFromIdle(TimeSpan now);
+    /// <summary>The rate, in bytes per second, the algorithm would pace at (tcpi_pacing_rate); 0 when it has none.</summary>
+    long PacingRate { get; }
 }
 
 /// <summary>
@@ -83,18 +108,35 @@ internal abstract class CongestionControl : ICongestionControl
     public int Window { get; protected set; }
     public int SlowStartThreshold { get; protected set; } = int.MaxValue;
 
-    /// <summary>A fresh instance of <paramref name="algorithm"/>, taking over cwnd and ssthresh (setsockopt TCP_CONGESTION).</summary>
-    public static CongestionControl Create(CongestionControlAlgorithm algorithm, int window, int slowStartThreshold = int.MaxValue)
+    /// <summary>
+    /// A fresh instance of <paramref name="algorithm"/>, taking over cwnd and ssthresh (setsockopt TCP_CONGESTION); BBR
+    /// starts without ssthresh, as Linux's bbr_init does, and takes <paramref name="seed"/> for its random gain phase.
+    /// </summary>
+    public static CongestionControl Create(CongestionControlAlgorithm algorithm, int window, int slowStartThreshold = int.MaxValue, uint seed = 0)
     {
-        CongestionControl created = algorithm == CongestionControlAlgorithm.NewReno ? new NewReno(window) : new Cubic(window);
-        created.SlowStartThreshold = slowStartThreshold;
+        CongestionControl created = algorithm switch
+        {
+            CongestionControlAlgorithm.NewReno => new NewReno(window),
+            CongestionControlAlgorithm.Bbr => new Bbr(window, seed),
+            _ => new Cubic(window),
+        };
+        if (algorithm != CongestionControlAlgorithm.Bbr) created.SlowStartThreshold = slowStartThreshold;
         return created;
     }
+
+    /// <summary>cwnd follows a model of the path on every ACK, in recovery too (BBR), not the loss-based rules below.</summary>
+    public virtual bool IsRateBased => false;
+
+    public virtual void OnRateSample(in DeliveryRateSample sample, in RateAck ack) { }
+
+    public virtual void OnRestartFromIdle(TimeSpan now) { }
+
+    public virtual long PacingRate => 0;
 
     /// <summary>RFC 9406 §4.3: L = 8 SMSS for a sender that does not pace (UserTcp does not).</summary>
     public const int SlowStartLimit = 8;
 
-    public void OnAck(in AckSample ack)
+    public virtual void OnAck(in AckSample ack)
     {
         // cwnd grows only while it is the limit (RFC 7661's "cwnd-limited", Linux tcp_is_cwnd_limited).
         if (!ack.CwndLimited) return;

@@ -292,6 +292,8 @@ public sealed partial class TcpConnection
     internal bool InSynQueue { get; set; }
     /// <summary>The congestion-control instance, for tests that check its curve.</summary>
     internal ICongestionControl CongestionController => _sender.CongestionControl;
+    /// <summary>What the sender has in the network (RFC 6675 pipe), in bytes, for tests.</summary>
+    internal int SenderInFlight => _sender.InFlight;
     /// <summary>Whether any pool memory is held: send or receive bytes, or a retransmission queue ring (memory on demand).</summary>
     internal bool HoldsBufferMemory => _sender.Buffer.HoldsMemory || _sender.Queue.HoldsRing || _receiver.HoldsMemory;
     /// <summary>TS.Recent and our TSval clock.</summary>

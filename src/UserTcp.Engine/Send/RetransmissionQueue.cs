@@ -19,6 +19,8 @@ internal enum SegmentMarks : byte
     Fin = 16,
     /// <summary>It was sent with PSH; a retransmission keeps it.</summary>
     Push = 32,
+    /// <summary>It left while the sender was application-limited (Linux tcp_skb_cb tx.is_app_limited).</summary>
+    AppLimited = 64,
 }
 
 /// <summary>One segment in flight: sequence space [Start, End) (the FIN counts), when it last left, what is known of it.</summary>
@@ -28,6 +30,8 @@ internal struct SentSegment
     public SeqNumber End;
     public TimeSpan SentAt;
     public SegmentMarks Marks;
+    /// <summary>The delivery state when it last left, for rate samples (<see cref="DeliveryRateEstimator"/>).</summary>
+    public DeliverySnapshot Delivery;
 
     public readonly int Length => End - Start;
     public readonly bool Is(SegmentMarks mark) => (Marks & mark) != 0;
@@ -58,6 +62,8 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     public int SackedSegments { get; private set; }
     /// <summary>Sequence space of segments marked lost (retransmitted again or not), not SACKed.</summary>
     public int LostBytes { get; private set; }
+    /// <summary>Sequence space ever marked lost (Linux tp->lost, in bytes): rate samples count the losses each ACK revealed.</summary>
+    public long TotalLostBytes { get; private set; }
     /// <summary>Sequence space of retransmissions in flight (of lost segments, and tail loss probes of segments that are not).</summary>
     public int RetransmittedBytes { get; private set; }
     /// <summary>Sequence space of segments deemed lost and waiting to be sent again.</summary>
@@ -69,7 +75,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
 
     public ref SentSegment Last => ref this[Count - 1];
 
-    public void Append(SeqNumber start, SeqNumber end, TimeSpan now, SegmentMarks marks)
+    public void Append(SeqNumber start, SeqNumber end, TimeSpan now, SegmentMarks marks, in DeliverySnapshot delivery = default)
     {
         if (_ring.Length == 0)
         {
@@ -83,7 +89,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
             _ring = grown;
             _head = 0;
         }
-        _ring[(_head + Count) % _ring.Length] = new SentSegment { Start = start, End = end, SentAt = now, Marks = marks };
+        _ring[(_head + Count) % _ring.Length] = new SentSegment { Start = start, End = end, SentAt = now, Marks = marks, Delivery = delivery };
         Count++;
     }
 
@@ -206,7 +212,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
                 SeqNumber end = last ? s.End : start + length;
                 SegmentMarks marks = last ? s.Marks : s.Marks & ~tailOnly;
                 if ((marks & SegmentMarks.Sacked) == 0) marks = (marks | SegmentMarks.Lost) & ~SegmentMarks.Retransmitted;
-                pieces.Add(new SentSegment { Start = start, End = end, SentAt = s.SentAt, Marks = marks });
+                pieces.Add(new SentSegment { Start = start, End = end, SentAt = s.SentAt, Marks = marks, Delivery = s.Delivery });
                 start = end;
             }
         }
@@ -214,6 +220,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         _head = 0;
         Count = 0;
         SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = AwaitingBytes = 0; // Mark below counts the pieces again
+        long totalLost = TotalLostBytes; // a smaller path MTU is no congestion loss
         foreach (SentSegment piece in pieces)
         {
             SegmentMarks marks = piece.Marks;
@@ -221,6 +228,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
             Mark(ref _ring[Count], marks);
             Count++;
         }
+        TotalLostBytes = totalLost;
         return cut;
     }
 
@@ -249,7 +257,11 @@ internal sealed class RetransmissionQueue(BufferPool pool)
             SackedBytes += length;
             SackedSegments++;
         }
-        if ((added & SegmentMarks.Lost) != 0) LostBytes += length;
+        if ((added & SegmentMarks.Lost) != 0)
+        {
+            LostBytes += length;
+            TotalLostBytes += length;
+        }
         if ((added & SegmentMarks.Retransmitted) != 0) RetransmittedBytes += length;
     }
 

@@ -216,10 +216,16 @@ internal sealed partial class Sender
         // caller's clock reads a hair earlier for a later call.
         if (now < _lastSentAt) now = _lastSentAt;
         _lastSentAt = now;
+        bool idle = SndMax == SndUna;
+        if (idle && _rate.AppLimited) _congestion.OnRestartFromIdle(now);
+        DeliverySnapshot delivery = _rate.OnSent(now, idle, out bool appLimited);
         if (sent.IsRetransmission)
         {
             int index = _queue.IndexEndingAfter(sent.Seq);
-            _queue.MarkRetransmitted(ref _queue[index], now);
+            ref SentSegment resent = ref _queue[index];
+            _queue.MarkRetransmitted(ref resent, now);
+            resent.Delivery = delivery;
+            resent.Marks = appLimited ? resent.Marks | SegmentMarks.AppLimited : resent.Marks & ~SegmentMarks.AppLimited;
             // Resending the oldest segment restarts the timer (Linux tcp_xmit_retransmit_queue), so a timeout due a
             // moment later does not send it a second time (RFC 6298 §5.1 counts retransmissions as sends).
             if (index == 0 && !sent.Probe) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
@@ -230,8 +236,8 @@ internal sealed partial class Sender
         else
         {
             _burstSegments++;
-            SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0);
-            _queue.Append(sent.Seq, sent.End, now, marks);
+            SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0) | (appLimited ? SegmentMarks.AppLimited : 0);
+            _queue.Append(sent.Seq, sent.End, now, marks, delivery);
             SndMax = sent.End;
             if (_rttSeq is null && Timestamps is null)
             {

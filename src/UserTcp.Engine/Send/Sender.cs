@@ -14,6 +14,7 @@ internal sealed partial class Sender
     private readonly ConnectionTimers _timers;
     private readonly RetransmissionQueue _queue;
     private readonly Rack _rack = new();
+    private readonly DeliveryRateEstimator _rate = new();
     private CongestionControl _congestion;
     // Karn's rule without timestamps: one segment timed at a time, never a retransmitted one (RFC 6298 §3).
     private SeqNumber? _rttSeq;
@@ -39,8 +40,11 @@ internal sealed partial class Sender
         Buffer = new SendBuffer(pool, config.SendBufferSize, iss + 1);
         Rto = new RtoEstimator(config);
         Mss = 536;
-        _congestion = CongestionControl.Create(config.CongestionControl, config.InitialWindowSegments * Mss);
+        _congestion = CongestionControl.Create(config.CongestionControl, config.InitialWindowSegments * Mss, seed: Seed);
     }
+
+    // BBR's random gain phase comes from the ISS: random per connection, the same in a replayed test.
+    private uint Seed => Iss.Value;
 
     public SeqNumber Iss { get; }
     /// <summary>SND.UNA: oldest unacknowledged sequence number.</summary>
@@ -84,11 +88,11 @@ internal sealed partial class Sender
         get => _congestion.Algorithm;
         set
         {
-            if (value != _congestion.Algorithm) _congestion = CongestionControl.Create(value, _congestion.Window, _congestion.SlowStartThreshold);
+            if (value != _congestion.Algorithm) _congestion = CongestionControl.Create(value, _congestion.Window, _congestion.SlowStartThreshold, Seed);
         }
     }
-    /// <summary>cwnd (the inflated window during NewReno recovery).</summary>
-    public int CongestionWindow => _inRecovery && !Sack ? _inflatedWindow : _congestion.Window;
+    /// <summary>cwnd (the inflated window during NewReno recovery; BBR sets its own in recovery too).</summary>
+    public int CongestionWindow => _inRecovery && !Sack && !_congestion.IsRateBased ? _inflatedWindow : _congestion.Window;
     public int SlowStartThreshold => _congestion.SlowStartThreshold;
     internal CongestionControl CongestionControl => _congestion;
 
@@ -127,7 +131,7 @@ internal sealed partial class Sender
     public void SetMss(int peerMss, int fixedOptionBytes)
     {
         Mss = Math.Max(NegotiatedOptions.MinSendMss, peerMss - fixedOptionBytes);
-        _congestion = CongestionControl.Create(_congestion.Algorithm, _config.InitialWindowSegments * Mss);
+        _congestion = CongestionControl.Create(_congestion.Algorithm, _config.InitialWindowSegments * Mss, seed: Seed);
     }
 
     // ───────────── the SYN ─────────────
@@ -207,6 +211,7 @@ internal sealed partial class Sender
     {
         int flightBefore = FlightSize;
         int sackedBefore = _queue.SackedBytes;
+        _rate.BeginAck(InFlight, _queue.TotalLostBytes);
         _probesInStall = 0; // the peer answered: the stall, if any, is over
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
         bool newAck = ack > SndUna;
@@ -232,6 +237,12 @@ internal sealed partial class Sender
             // tp->delivered; RFC 5681 §3.1 counts bytes newly acknowledged).
             int delivered = acked + _queue.SackedBytes - sackedBefore;
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited));
+        }
+        // Every ACK, in recovery too, gives a delivery-rate sample to the algorithms that model the path (BBR).
+        ref readonly DeliveryRateSample sample = ref _rate.EndAck(now, Rto.MinRtt, _queue.TotalLostBytes);
+        if (_congestion.IsRateBased)
+        {
+            _congestion.OnRateSample(sample, new RateAck(now, Mss, InFlight, CongestionState, Rto.SmoothedRtt, Rto.MinRtt, _rate));
         }
 
         // RFC 6298 §5.2–5.3: stop the timer when everything is acknowledged, otherwise restart it on new data acknowledged.
@@ -262,6 +273,8 @@ internal sealed partial class Sender
     public void EndBurst()
     {
         bool limited = _cwndLimited || InFlight >= CongestionWindow;
+        // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
+        if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) _rate.MarkAppLimited(InFlight);
         if (_burstSegments == 0 && !limited) return;
         if (SndUna >= _cwndUsageEnd || limited || !_windowCwndLimited && FlightSize > _maxFlightInWindow)
         {
@@ -297,6 +310,7 @@ internal sealed partial class Sender
                 // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
                 if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+                _rate.OnDelivered(segment, now);
                 _queue.MarkSacked(ref segment);
                 newlySacked += segment.Length;
             }
@@ -306,13 +320,17 @@ internal sealed partial class Sender
 
     private void TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo)
     {
-        if (Rack)
+        for (int i = 0; i < _queue.Count; i++)
         {
-            for (int i = 0; i < _queue.Count && _queue[i].End <= ack; i++)
+            ref SentSegment segment = ref _queue[i];
+            if (segment.Is(SegmentMarks.Sacked)) continue; // delivered when it was SACKed
+            if (segment.End > ack)
             {
-                ref SentSegment segment = ref _queue[i];
-                if (!segment.Is(SegmentMarks.Sacked)) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+                if (segment.Start < ack) _rate.OnPartlyDelivered(ack - segment.Start);
+                break;
             }
+            if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+            _rate.OnDelivered(segment, now);
         }
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
