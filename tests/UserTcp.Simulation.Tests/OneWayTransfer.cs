@@ -65,10 +65,10 @@ internal sealed class OneWayTransfer
         return Result(CompletedAt!.Value - _start);
     }
 
-    /// <summary>Runs for <paramref name="duration"/> and reports what B received by then.</summary>
-    public TransferResult RunFor(TimeSpan duration)
+    /// <summary>Runs for <paramref name="duration"/> and reports what B received by then; <paramref name="applications"/> replaces <see cref="Pump"/> (and calls it).</summary>
+    public TransferResult RunFor(TimeSpan duration, Action? applications = null)
     {
-        _simulation.RunTo(_start + duration, Pump);
+        _simulation.RunTo(_start + duration, applications ?? Pump);
         return Result(duration) with { Bytes = Received };
     }
 

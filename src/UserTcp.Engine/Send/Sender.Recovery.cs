@@ -221,7 +221,14 @@ internal sealed partial class Sender
     /// <summary>RFC 8985 §7.4.2 TLP_process_ack: did the probe repair a loss (then cwnd must react) or was it redundant?</summary>
     private void TakeAckOfProbe(TimeSpan now, SeqNumber ack, bool dsack, bool hasSack, bool newAck)
     {
-        if (_probeEnd is not SeqNumber end || ack < end) return;
+        if (_probeEnd is not SeqNumber end) return;
+        if (ack < end)
+        {
+            // A probe sent in recovery that the peer SACKed has drawn its ACK: the episode ends, so a retransmission
+            // that follows may be watched by a probe of its own (TcpConfig.RecoveryProbe) instead of waiting for the RTO.
+            if (_probeInRecovery && hasSack && _queue.SackedBytes > 0 && _queue.HighestSacked >= end) _probeEnd = null;
+            return;
+        }
         if (!_probeWasRetransmission || dsack || _probeInRecovery)
         {
             _probeEnd = null; // new data delivered, the retransmission was a duplicate (no loss), or recovery answered it
