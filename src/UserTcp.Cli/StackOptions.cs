@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microsoft.Extensions.Logging;
+using UserTcp.Engine;
 using UserTcp.Link;
 using UserTcp.Live;
 using UserTcp.Tun;
@@ -9,7 +10,7 @@ using UserTcp.Wire;
 namespace UserTcp.Cli;
 
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
-internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel)
+internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
@@ -128,6 +129,20 @@ internal sealed class StackOptionSet
 
     public Option<LogLevel> LogLevel { get; }
 
+    public Option<CongestionControlAlgorithm> CongestionControl { get; } = CongestionControlOption();
+
+    /// <summary>--cc: UserTcp's congestion control (Linux's TCP_CONGESTION names).</summary>
+    public static Option<CongestionControlAlgorithm> CongestionControlOption(string description =
+        "UserTcp's congestion control for its connections: cubic (the default, as Linux's), reno or bbr (BBR v1, rate-based)") => new("--cc")
+    {
+        Description = description,
+        DefaultValueFactory = _ => CongestionControlAlgorithm.Cubic,
+        CustomParser = OptionParsers.Text<CongestionControlAlgorithm>(ParseCongestionControl),
+    };
+
+    private static string? ParseCongestionControl(string text, out CongestionControlAlgorithm value) =>
+        CongestionControlAlgorithms.TryParse(text, out value) ? null : $"--cc '{text}' is no congestion control UserTcp has: use cubic, reno or bbr";
+
     public StackOptionSet(LogLevel defaultLevel)
     {
         LogLevel = new Option<LogLevel>("--log-level")
@@ -152,6 +167,7 @@ internal sealed class StackOptionSet
         command.Options.Add(Faults);
         command.Options.Add(FaultSeed);
         command.Options.Add(LogLevel);
+        command.Options.Add(CongestionControl);
         command.Validators.Add(Validate);
     }
 
@@ -168,7 +184,7 @@ internal sealed class StackOptionSet
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
-    }, parsed.GetValue(LogLevel));
+    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)

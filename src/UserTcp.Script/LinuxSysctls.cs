@@ -187,7 +187,7 @@ internal static class LinuxSysctls
         yield return new ConfigSysctl(V4 + "tcp_early_retrans", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
             ? (c with { TailLossProbe = v is 3 or 4 }, v is 3 or 4 ? "tail loss probes (RFC 8985 §7)" : "no tail loss probe")
             : null);
-        yield return new ConfigSysctl(V4 + "tcp_congestion_control", "reno or cubic", (text, c) =>
+        yield return new ConfigSysctl(V4 + "tcp_congestion_control", "reno, cubic or bbr", (text, c) =>
             CongestionControlAlgorithms.TryParse(text, out CongestionControlAlgorithm algorithm)
                 ? (c with { CongestionControl = algorithm }, $"congestion control {algorithm.LinuxName()}")
                 : null);

@@ -73,7 +73,7 @@ internal sealed partial class ScriptExecution
                 socket.ReceiveQueueHint = value != 0;
                 return Outcome.Ok(0);
             }
-            // tcp_set_congestion_control: a name no module provides is ENOENT (only cubic and reno exist here).
+            // tcp_set_congestion_control: a name no module provides is ENOENT (cubic, reno and bbr exist here).
             if (level == IPPROTO_TCP && name == TCP_CONGESTION && algorithm is null) return Outcome.Error(ENOENT);
             if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && socket.Listener is not null)
             {
@@ -206,7 +206,7 @@ internal sealed partial class ScriptExecution
                 {
                     throw Fail(line, $"getsockopt(TCP_CONGESTION) gave \"{algorithm}\", the script expects \"{wanted}\"");
                 }
-                if (expected is not (StringExpression or EllipsisExpression)) throw Fail(line, $"TCP_CONGESTION's value is a name in quotes (\"cubic\", \"reno\"), not `{expected}`");
+                if (expected is not (StringExpression or EllipsisExpression)) throw Fail(line, $"TCP_CONGESTION's value is a name in quotes (\"cubic\", \"reno\", \"bbr\"), not `{expected}`");
                 return Outcome.Ok(0);
             }
             long actual;
@@ -345,7 +345,7 @@ internal sealed partial class ScriptExecution
     private static CongestionControlAlgorithm? AlgorithmValue(int line, ScriptExpression expression) =>
         expression is StringExpression { Value: var name }
             ? CongestionControlAlgorithms.TryParse(name, out CongestionControlAlgorithm algorithm) ? algorithm : null
-            : throw Fail(line, $"TCP_CONGESTION takes a name in quotes (\"cubic\", \"reno\"), not `{expression}`");
+            : throw Fail(line, $"TCP_CONGESTION takes a name in quotes (\"cubic\", \"reno\", \"bbr\"), not `{expression}`");
 
     /// <summary>SO_LINGER's struct linger as the API's linger: null when off, else the time close may wait (zero resets).</summary>
     private static TimeSpan? LingerValue(int line, ScriptExpression expression)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.ExceptionServices;
+using UserTcp.Engine;
 using UserTcp.Cli.Commands;
 using UserTcp.Lab;
 using UserTcp.Live;
@@ -12,7 +13,8 @@ namespace UserTcp.Cli.Bench;
 /// <summary>What one `usertcp bench` measures and how; with <see cref="LossRates"/>, the loss experiment (<see cref="LossBench"/>) instead of the figures.</summary>
 internal sealed record BenchSettings(int Size, int Runs, int Mtu, TunDeviceMode Mode, IReadOnlyList<string> Figures, double Seconds, int Connections, bool Json,
     int Parallel = 1, double[]? LossRates = null, string KernelCongestionControl = LossBench.DefaultKernelCongestionControl, int Queues = 1,
-    int EchoSize = LossBench.DefaultEchoSize, IReadOnlyList<LossWorkload>? LossWorkloads = null);
+    int EchoSize = LossBench.DefaultEchoSize, IReadOnlyList<LossWorkload>? LossWorkloads = null,
+    CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic);
 
 /// <summary>
 /// One `usertcp bench`: two namespaces (the kernel clients and UserTcp's TUN device in one, the kernel's servers in the
@@ -175,7 +177,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
         if (settings.LossRates is double[] lossRates)
         {
             var lossSettings = new LossBenchSettings(settings.Size, settings.EchoSize, settings.Runs, settings.Mtu, settings.Parallel, lossRates,
-                settings.LossWorkloads ?? Enum.GetValues<LossWorkload>(), settings.KernelCongestionControl);
+                settings.LossWorkloads ?? Enum.GetValues<LossWorkload>(), settings.KernelCongestionControl, settings.CongestionControl);
             await new LossBench(lossSettings, output)
                 .RunAsync(local, peer, cancellationToken).ConfigureAwait(false);
             return;
@@ -188,14 +190,21 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
             throw new CliException(1, $"the kernel echo server (usertcp bench-client) did not start: {echoServer.Failure()}");
         }
 
-        UserTcp.Live.LiveStack live = new LiveStackBuilder { Namespace = local.Name, Mtu = settings.Mtu, Mode = settings.Mode, Queues = settings.Queues }.Start();
+        UserTcp.Live.LiveStack live = new LiveStackBuilder
+        {
+            Namespace = local.Name,
+            Mtu = settings.Mtu,
+            Mode = settings.Mode,
+            Queues = settings.Queues,
+            Tcp = new TcpConfig { CongestionControl = settings.CongestionControl },
+        }.Start();
         ServiceHost? host = null;
         try
         {
             host = ServiceHost.Start(live.Stack);
             var context = new BenchContext(Environment.ProcessorCount, ReadProc("/proc/sys/kernel/osrelease"),
                 local.Invoke(() => ReadProc("/proc/sys/net/ipv4/tcp_congestion_control")),
-                live.Stack.TcpConfig.CongestionControl.ToString().ToLowerInvariant(), settings.Mode.ToString().ToLowerInvariant(),
+                live.Stack.TcpConfig.CongestionControl.LinuxName(), settings.Mode.ToString().ToLowerInvariant(),
                 DescribeOffloads(live.Device), live.Stack.Queues, settings.Mtu, settings.Runs, settings.Size, settings.Seconds, settings.Connections);
             if (!settings.Json) Introduce(local, peer);
 

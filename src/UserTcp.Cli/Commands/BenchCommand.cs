@@ -1,4 +1,5 @@
 using System.CommandLine;
+using UserTcp.Engine;
 using UserTcp.Cli.Bench;
 using UserTcp.Live;
 using UserTcp.Tun;
@@ -81,6 +82,8 @@ internal static class BenchCommand
             DefaultValueFactory = _ => LossBench.DefaultKernelCongestionControl,
         };
         kernelCc.AcceptOnlyFromAmong("cubic", "reno", "bbr");
+        Option<CongestionControlAlgorithm> cc = StackOptionSet.CongestionControlOption(
+            "UserTcp's congestion control: cubic, reno or bbr; by default the kernel senders' (--kernel-cc), so like is compared with like");
         var workloads = new Option<LossWorkload[]>("--workloads")
         {
             Description = "With --loss, comma-separated: download (the clients download --size bytes each), upload (they POST --size "
@@ -115,6 +118,7 @@ internal static class BenchCommand
             loss,
             parallel,
             kernelCc,
+            cc,
             workloads,
             echoSize,
         };
@@ -131,11 +135,16 @@ internal static class BenchCommand
             var settings = new BenchSettings(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(mode),
                 parsed.GetValue(figures) ?? AllFigures, parsed.GetValue(seconds), parsed.GetValue(connections), parsed.GetValue(json),
                 parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, parsed.GetValue(queues), parsed.GetValue(echoSize),
-                parsed.GetValue(workloads));
+                parsed.GetValue(workloads),
+                parsed.GetResult(cc) is { Implicit: false } ? parsed.GetValue(cc) : SameAsKernel(parsed.GetValue(kernelCc)!));
             return await new BenchRun(settings, Console.Out).RunAsync(stop.Token).ConfigureAwait(false);
         }));
         return command;
     }
+
+    /// <summary>The algorithm of UserTcp's that the kernel's --kernel-cc names (cubic, reno, bbr: UserTcp has each).</summary>
+    private static CongestionControlAlgorithm SameAsKernel(string kernel) =>
+        CongestionControlAlgorithms.TryParse(kernel, out CongestionControlAlgorithm algorithm) ? algorithm : CongestionControlAlgorithm.Cubic;
 
     private static string? ParseWorkloads(string text, out LossWorkload[] value)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using UserTcp.Engine;
 using UserTcp.Cli.Bench;
 using UserTcp.Lab;
 using UserTcp.Link;
@@ -107,9 +108,9 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
         Say($"usertcp bench --loss: {string.Join(", ", settings.Workloads.Select(Name))}; {settings.Size} bytes ({mib} MiB) per download and upload, "
             + $"{settings.EchoSize} bytes per echo, {settings.Parallel} client(s) of each kind at once, {settings.Runs} run(s) per workload, "
             + $"side and loss rate, mtu {settings.Mtu}; every transfer checked with SHA-256; medians");
-        Say($"  UserTcp: kernel {BenchRun.TunKernelCidr} ── TUN {BenchRun.Iface} ── UserTcp {BenchRun.UserTcpAddress} (CUBIC, SACK, RACK-TLP), namespace {local.Name}");
+        Say($"  UserTcp: kernel {BenchRun.TunKernelCidr} ── TUN {BenchRun.Iface} ── UserTcp {BenchRun.UserTcpAddress} ({settings.CongestionControl.LinuxName()}, SACK, RACK-TLP; --cc), namespace {local.Name}");
         Say($"  kernel:  kernel {BenchRun.VethLocalCidr} ── veth {BenchRun.VethLocal}/{BenchRun.VethPeer} ── kernel {BenchRun.VethPeerCidr} "
-            + $"(python3 server), namespaces {local.Name} and {peer.Name}; every kernel sender uses {settings.KernelCongestionControl} (TCP_CONGESTION)");
+            + $"(python3 server), namespaces {local.Name} and {peer.Name}; every kernel sender uses {settings.KernelCongestionControl} (TCP_CONGESTION; --kernel-cc)");
         Say("  loss: each packet is dropped with probability P after its sender handed it on, each way: kernel → UserTcp by UserTcp's "
             + "fault injector as it reads the TUN device; UserTcp → kernel, and both ways on the veth pair, by iptables "
             + "(-m statistic --mode random) in the receiving namespace's INPUT chain");
@@ -126,6 +127,7 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
                 Mtu = settings.Mtu,
                 Faults = loss > 0 ? [FaultRule.Parse(string.Create(CultureInfo.InvariantCulture, $"drop from-kernel p={loss / 100:0.######}"))] : [],
                 FaultSeed = 1 + (int)(loss * 100),
+                Tcp = new TcpConfig { CongestionControl = settings.CongestionControl },
             }.Start();
             ServiceHost? host = null;
             try
@@ -156,6 +158,7 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
             }
         }
         Say("");
+        Say($"Congestion control: UserTcp {settings.CongestionControl.LinuxName()}, kernel {settings.KernelCongestionControl}.");
         Say("| loss | workload | UserTcp | kernel | ratio | UserTcp retx · RTOs | its clients' | kernel server retx · RTOs | its clients' |");
         Say("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (Row row in rows) Say(TableRow(row));
@@ -324,4 +327,4 @@ internal enum LossWorkload { Download, Upload, Mixed }
 
 /// <summary>What one `usertcp bench --loss` runs.</summary>
 internal sealed record LossBenchSettings(int Size, int EchoSize, int Runs, int Mtu, int Parallel, double[] LossRates,
-    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl);
+    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl, CongestionControlAlgorithm CongestionControl);
