@@ -64,9 +64,11 @@ public class SocketOptionTests
             +0    setsockopt(3, IPPROTO_TCP, TCP_KEEPIDLE, [0], 4) = -1 EINVAL (Invalid argument)
             +0    setsockopt(3, IPPROTO_TCP, TCP_KEEPINTVL, [32768], 4) = -1 EINVAL (Invalid argument)
             +0    setsockopt(3, IPPROTO_TCP, TCP_KEEPCNT, [128], 4) = -1 EINVAL (Invalid argument)
-            +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3) = -1 ENOENT (No such file or directory)
+            +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "vegas", 5) = -1 ENOENT (No such file or directory)
             +0    getsockopt(3, IPPROTO_TCP, TCP_KEEPIDLE, [7200], [4]) = 0
             +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "cubic", [16]) = 0
+            +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3) = 0
+            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", [16]) = 0
             """);
     }
 
@@ -76,6 +78,8 @@ public class SocketOptionTests
         ScriptResult result = Run(Listen + """
             +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) = 0
             +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "cubic", [16]) = 0
+            +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3) = 0
+            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", [16]) = 0
             """);
         Assert.False(result.Passed);
         Assert.Equal(4, result.Failure!.Line);

@@ -92,6 +92,7 @@ internal sealed class Bbr : CongestionControl
     public int CycleIndex => _cycleIndex;
     public long RoundCount => _roundCount;
     public override long PacingRate => (long)_pacingRate;
+    public override DeliveryRateEstimator DeliveryRate { get; } = new();
     private double _pacingRate;
 
     // BBR keeps cwnd on its own model: no slow start or congestion avoidance from the sender's ACK rules.
@@ -129,7 +130,7 @@ internal sealed class Bbr : CongestionControl
     }
 
     /// <summary>bbr_main: update the model from the sample, then the pacing rate and cwnd.</summary>
-    public override void OnRateSample(in DeliveryRateSample sample, in RateAck ack)
+    public override bool OnRateSample(in DeliveryRateSample sample, in RateAck ack)
     {
         if (!_started)
         {
@@ -147,6 +148,7 @@ internal sealed class Bbr : CongestionControl
         UpdateGains();
         SetPacingRate(_bandwidth.Value, PacingGain, ack);
         SetCwnd(sample, ack);
+        return _mode == BbrMode.ProbeRtt; // the low rate of this mode is no bandwidth sample
     }
 
     private void UpdateBandwidth(in DeliveryRateSample sample, in RateAck ack)
@@ -156,7 +158,7 @@ internal sealed class Bbr : CongestionControl
         // A round trip ends when a segment sent after the last round's end is delivered (packet-timed rounds).
         if (sample.PriorDelivered >= _nextRoundDelivered)
         {
-            _nextRoundDelivered = ack.Rate.Delivered;
+            _nextRoundDelivered = ack.Delivered;
             _roundCount++;
             _roundStart = true;
             _packetConservation = false;
@@ -176,13 +178,13 @@ internal sealed class Bbr : CongestionControl
             if (_extraAckedIndex == 0) _extraAcked0 = 0;
             else _extraAcked1 = 0;
         }
-        TimeSpan epoch = ack.Rate.DeliveredTime - _ackEpochStamp;
+        TimeSpan epoch = ack.DeliveredTime - _ackEpochStamp;
         long expected = (long)(_bandwidth.Value * epoch.TotalSeconds);
         // A new epoch when ACKs come slower than the estimate, or the epoch is very old (bbr_ack_epoch_acked_reset_thresh).
         if (_ackEpochAcked <= expected || _ackEpochAcked + sample.AckedSacked >= (1L << 20) * ack.Mss)
         {
             _ackEpochAcked = 0;
-            _ackEpochStamp = ack.Rate.DeliveredTime;
+            _ackEpochStamp = ack.DeliveredTime;
             expected = 0;
         }
         _ackEpochAcked += sample.AckedSacked;
@@ -194,12 +196,12 @@ internal sealed class Bbr : CongestionControl
     private void UpdateCyclePhase(in DeliveryRateSample sample, in RateAck ack)
     {
         if (_mode != BbrMode.ProbeBw || !IsNextCyclePhase(sample, ack)) return;
-        AdvanceCyclePhase(ack.Rate.DeliveredTime);
+        AdvanceCyclePhase(ack.DeliveredTime);
     }
 
     private bool IsNextCyclePhase(in DeliveryRateSample sample, in RateAck ack)
     {
-        bool fullLength = _minRtt is TimeSpan minRtt && ack.Rate.DeliveredTime - _cycleStamp > minRtt;
+        bool fullLength = _minRtt is TimeSpan minRtt && ack.DeliveredTime - _cycleStamp > minRtt;
         if (PacingGain == 1) return fullLength;
         long inflight = InFlightAtNextSend(sample.PriorInFlight, ack.Mss);
         double bandwidth = _bandwidth.Value;
@@ -253,7 +255,7 @@ internal sealed class Bbr : CongestionControl
         }
         if (_mode == BbrMode.Drain && InFlightAtNextSend(ack.InFlight, ack.Mss) <= Inflight(_bandwidth.Value, 1, ack.Mss))
         {
-            ResetProbeBwMode(ack.Rate.DeliveredTime); // the queue STARTUP built is drained
+            ResetProbeBwMode(ack.DeliveredTime); // the queue STARTUP built is drained
         }
     }
 
@@ -281,13 +283,12 @@ internal sealed class Bbr : CongestionControl
         }
         if (_mode == BbrMode.ProbeRtt)
         {
-            ack.Rate.MarkAppLimited(ack.InFlight); // the low rate of this mode is no bandwidth sample
             if (!_probeRttDoneValid && ack.InFlight <= MinCwndSegments * ack.Mss)
             {
                 _probeRttDone = ack.Now + ProbeRttDuration;
                 _probeRttDoneValid = true;
                 _probeRttRoundDone = false;
-                _nextRoundDelivered = ack.Rate.Delivered;
+                _nextRoundDelivered = ack.Delivered;
             }
             else if (_probeRttDoneValid)
             {
@@ -365,7 +366,7 @@ internal sealed class Bbr : CongestionControl
             long target = QuantizationBudget(Bdp(_bandwidth.Value, CurrentCwndGain, ack.Mss) + AckAggregationCwnd(), ack.Mss);
             // Grow by what was delivered towards the target; once the pipe was full, snap down to it too.
             if (_fullBandwidthReached) cwnd = Math.Min(cwnd + acked, target);
-            else if (cwnd < target || ack.Rate.Delivered < InitialCwndSegments * ack.Mss) cwnd += acked;
+            else if (cwnd < target || ack.Delivered < InitialCwndSegments * ack.Mss) cwnd += acked;
             cwnd = Math.Max(cwnd, MinCwndSegments * ack.Mss);
         }
         if (_mode == BbrMode.ProbeRtt) cwnd = Math.Min(cwnd, MinCwndSegments * ack.Mss);
@@ -384,7 +385,7 @@ internal sealed class Bbr : CongestionControl
         if (state == TcpCongestionState.Recovery && _previousState != TcpCongestionState.Recovery)
         {
             _packetConservation = true;
-            _nextRoundDelivered = ack.Rate.Delivered; // the round starts now
+            _nextRoundDelivered = ack.Delivered; // the round starts now
             cwnd = ack.InFlight + sample.AckedSacked;
         }
         else if (_previousState >= TcpCongestionState.Recovery && state < TcpCongestionState.Recovery)

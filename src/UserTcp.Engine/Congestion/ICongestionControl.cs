@@ -54,7 +54,7 @@ internal readonly record struct AckSample(
 
 /// <summary>
 /// What every ACK tells a rate-based congestion control once loss detection has run (Linux's cong_control hook): the
-/// time, what is in flight now, the recovery phase, and the delivery-rate estimator with this ACK's sample.
+/// time, what is in flight now, the recovery phase, and the delivery count and time (C.delivered, C.delivered_time).
 /// </summary>
 internal readonly record struct RateAck(
     TimeSpan Now,
@@ -63,7 +63,8 @@ internal readonly record struct RateAck(
     TcpCongestionState State,
     TimeSpan SmoothedRtt,
     TimeSpan MinRtt,
-    DeliveryRateEstimator Rate);
+    long Delivered,
+    TimeSpan DeliveredTime);
 
 /// <summary>
 /// The seam between the sender and a congestion-control algorithm (gVisor's congestionControl, smoltcp's
@@ -87,8 +88,11 @@ internal interface ICongestionControl
     void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss);
     /// <summary>A SYN or SYN-ACK was lost: one segment once ESTABLISHED (RFC 5681 §3.1).</summary>
     void RestartAfterHandshakeLoss(int mss);
-    /// <summary>Every ACK, after loss detection, with its delivery-rate sample (Linux cong_control); loss-based control ignores it.</summary>
-    void OnRateSample(in DeliveryRateSample sample, in RateAck ack);
+    /// <summary>
+    /// Every ACK, after loss detection, with its delivery-rate sample (Linux cong_control); loss-based control ignores it.
+    /// True when the samples from now on must count as application-limited (BBR's PROBE_RTT).
+    /// </summary>
+    bool OnRateSample(in DeliveryRateSample sample, in RateAck ack);
     /// <summary>Sending starts again from idle while application-limited (Linux CA_EVENT_TX_START).</summary>
     void OnRestartFromIdle(TimeSpan now);
     /// <summary>The rate, in bytes per second, the algorithm would pace at (tcpi_pacing_rate); 0 when it has none.</summary>
@@ -127,11 +131,14 @@ internal abstract class CongestionControl : ICongestionControl
     /// <summary>cwnd follows a model of the path on every ACK, in recovery too (BBR), not the loss-based rules below.</summary>
     public virtual bool IsRateBased => false;
 
-    public virtual void OnRateSample(in DeliveryRateSample sample, in RateAck ack) { }
+    public virtual bool OnRateSample(in DeliveryRateSample sample, in RateAck ack) => false;
 
     public virtual void OnRestartFromIdle(TimeSpan now) { }
 
     public virtual long PacingRate => 0;
+
+    /// <summary>The delivery-rate estimator the sender feeds, when this algorithm reads rate samples (BBR); else null.</summary>
+    public virtual DeliveryRateEstimator? DeliveryRate => null;
 
     /// <summary>RFC 9406 §4.3: L = 8 SMSS for a sender that does not pace (UserTcp does not).</summary>
     public const int SlowStartLimit = 8;

@@ -42,6 +42,8 @@ internal struct DeliveryRateSample
     /// <summary>What was in flight before the ACK (Linux rs->prior_in_flight).</summary>
     public int PriorInFlight;
     // Send time and end of the newest delivered segment, and the send phase of its flight.
+    // Bytes this ACK delivered of segments deemed lost (they leave the lost count without having been found lost now).
+    internal long LostDelivered;
     internal bool HasNewest;
     internal TimeSpan NewestSentAt;
     internal SeqNumber NewestEnd;
@@ -58,7 +60,8 @@ internal struct DeliveryRateSample
 /// snapshot of the delivery state when it left; an ACK that delivers it yields a sample of bytes delivered over the
 /// longer of the send and the ACK phase of its flight. Samples taken while the application did not keep the pipe full
 /// are marked application-limited, so a rate-based congestion control does not take them for the path's rate. O(1)
-/// per segment; allocates nothing.
+/// per segment; allocates nothing per ACK (the sample lives on the stack). The sender keeps one only while its
+/// congestion control reads the samples (BBR), so an idle CUBIC connection pays nothing for it (issue 10's 2 KB).
 /// </summary>
 internal sealed class DeliveryRateEstimator
 {
@@ -68,8 +71,6 @@ internal sealed class DeliveryRateEstimator
     private TimeSpan _firstSentTime;
     // C.app_limited: the delivered count at which the application-limited bubble ends; 0 when not app-limited.
     private long _appLimitedUntil;
-    private DeliveryRateSample _sample;
-    private long _lostBefore;
 
     /// <summary>C.delivered: bytes delivered over the connection's life.</summary>
     public long Delivered => _delivered;
@@ -77,8 +78,6 @@ internal sealed class DeliveryRateEstimator
     public TimeSpan DeliveredTime => _deliveredTime;
     /// <summary>The sender is application-limited now (segments sent now are marked so).</summary>
     public bool AppLimited => _appLimitedUntil != 0;
-    /// <summary>The last ACK's sample.</summary>
-    public ref readonly DeliveryRateSample Sample => ref _sample;
 
     /// <summary>
     /// A segment leaves (first time or again): the snapshot it carries. With nothing in flight the flight starts now
@@ -95,64 +94,62 @@ internal sealed class DeliveryRateEstimator
         return new DeliverySnapshot { Delivered = _delivered, DeliveredTime = _deliveredTime, FirstSentTime = _firstSentTime };
     }
 
-    /// <summary>An ACK arrives: a new sample starts.</summary>
-    public void BeginAck(int inFlight, long totalLostBytes)
-    {
-        _sample = new DeliveryRateSample { Delivered = -1, Rtt = TimeSpan.MinValue, PriorInFlight = inFlight };
-        _lostBefore = totalLostBytes;
-    }
+    /// <summary>An ACK arrives: a new sample starts (Losses holds the lost count until <see cref="EndAck"/>).</summary>
+    public static DeliveryRateSample BeginAck(int inFlight, long totalLostBytes) =>
+        new() { Delivered = -1, Rtt = TimeSpan.MinValue, PriorInFlight = inFlight, Losses = totalLostBytes };
 
     /// <summary>
     /// Draft §3.3 UpdateRateSample for a segment delivered whole for the first time (acknowledged, or SACKed before):
     /// the sample takes the snapshot of the newest such segment (sent last; the sequence breaks ties).
     /// </summary>
-    public void OnDelivered(in SentSegment segment, TimeSpan now)
+    public void OnDelivered(ref DeliveryRateSample sample, in SentSegment segment, TimeSpan now)
     {
         int length = segment.Length;
         _delivered += length;
-        _sample.AckedSacked += length;
-        bool newest = !_sample.HasNewest || segment.SentAt > _sample.NewestSentAt || segment.SentAt == _sample.NewestSentAt && segment.End > _sample.NewestEnd;
+        sample.AckedSacked += length;
+        if (segment.Is(SegmentMarks.Lost)) sample.LostDelivered += length;
+        bool newest = !sample.HasNewest || segment.SentAt > sample.NewestSentAt || segment.SentAt == sample.NewestSentAt && segment.End > sample.NewestEnd;
         if (newest)
         {
-            _sample.HasNewest = true;
-            _sample.PriorDelivered = segment.Delivery.Delivered;
-            _sample.PriorTime = segment.Delivery.DeliveredTime;
-            _sample.IsAppLimited = segment.Is(SegmentMarks.AppLimited);
-            _sample.NewestSentAt = segment.SentAt;
-            _sample.NewestEnd = segment.End;
-            _sample.SendElapsed = segment.SentAt - segment.Delivery.FirstSentTime;
+            sample.HasNewest = true;
+            sample.PriorDelivered = segment.Delivery.Delivered;
+            sample.PriorTime = segment.Delivery.DeliveredTime;
+            sample.IsAppLimited = segment.Is(SegmentMarks.AppLimited);
+            sample.NewestSentAt = segment.SentAt;
+            sample.NewestEnd = segment.End;
+            sample.SendElapsed = segment.SentAt - segment.Delivery.FirstSentTime;
             _firstSentTime = segment.SentAt; // the next flight's send phase starts with this send
         }
         // Linux's ca_rtt: the newest segment never resent gives the RTT (Karn).
         if (!segment.Is(SegmentMarks.EverRetransmitted))
         {
             TimeSpan rtt = now - segment.SentAt;
-            if (_sample.Rtt < TimeSpan.Zero || rtt < _sample.Rtt) _sample.Rtt = rtt;
+            if (sample.Rtt < TimeSpan.Zero || rtt < sample.Rtt) sample.Rtt = rtt;
         }
     }
 
     /// <summary>Part of a segment acknowledged (the ACK cut it): delivered, without a snapshot to sample.</summary>
-    public void OnPartlyDelivered(int bytes)
+    public void OnPartlyDelivered(ref DeliveryRateSample sample, in SentSegment segment, int bytes)
     {
         _delivered += bytes;
-        _sample.AckedSacked += bytes;
+        sample.AckedSacked += bytes;
+        if (segment.Is(SegmentMarks.Lost)) sample.LostDelivered += bytes;
     }
 
     /// <summary>
     /// Draft §3.3 GenerateRateSample (Linux tcp_rate_gen) once the ACK is processed: the interval is the longer of the
     /// send and the ACK phase (so ACK compression cannot overestimate), and a sample shorter than min RTT is not valid.
     /// </summary>
-    public ref readonly DeliveryRateSample EndAck(TimeSpan now, TimeSpan minRtt, long totalLostBytes)
+    public void EndAck(ref DeliveryRateSample sample, TimeSpan now, TimeSpan minRtt, long totalLostBytes)
     {
         if (_appLimitedUntil != 0 && _delivered > _appLimitedUntil) _appLimitedUntil = 0; // the bubble is acknowledged
-        if (_sample.AckedSacked > 0) _deliveredTime = now;
-        _sample.Losses = totalLostBytes - _lostBefore;
-        if (!_sample.HasNewest) return ref _sample;
-        _sample.Delivered = _delivered - _sample.PriorDelivered;
-        TimeSpan ackElapsed = now - _sample.PriorTime;
-        _sample.Interval = _sample.SendElapsed > ackElapsed ? _sample.SendElapsed : ackElapsed;
-        if (_sample.Interval < minRtt) _sample.Interval = TimeSpan.Zero; // too short to trust (Linux: interval_us = -1)
-        return ref _sample;
+        if (sample.AckedSacked > 0) _deliveredTime = now;
+        sample.Losses = totalLostBytes - sample.Losses;
+        if (!sample.HasNewest) return;
+        sample.Delivered = _delivered - sample.PriorDelivered;
+        TimeSpan ackElapsed = now - sample.PriorTime;
+        sample.Interval = sample.SendElapsed > ackElapsed ? sample.SendElapsed : ackElapsed;
+        if (sample.Interval < minRtt) sample.Interval = TimeSpan.Zero; // too short to trust (Linux: interval_us = -1)
     }
 
     /// <summary>

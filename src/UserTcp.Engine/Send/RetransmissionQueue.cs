@@ -62,8 +62,6 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     public int SackedSegments { get; private set; }
     /// <summary>Sequence space of segments marked lost (retransmitted again or not), not SACKed.</summary>
     public int LostBytes { get; private set; }
-    /// <summary>Sequence space ever marked lost (Linux tp->lost, in bytes): rate samples count the losses each ACK revealed.</summary>
-    public long TotalLostBytes { get; private set; }
     /// <summary>Sequence space of retransmissions in flight (of lost segments, and tail loss probes of segments that are not).</summary>
     public int RetransmittedBytes { get; private set; }
     /// <summary>Sequence space of segments deemed lost and waiting to be sent again.</summary>
@@ -220,7 +218,6 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         _head = 0;
         Count = 0;
         SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = AwaitingBytes = 0; // Mark below counts the pieces again
-        long totalLost = TotalLostBytes; // a smaller path MTU is no congestion loss
         foreach (SentSegment piece in pieces)
         {
             SegmentMarks marks = piece.Marks;
@@ -228,7 +225,6 @@ internal sealed class RetransmissionQueue(BufferPool pool)
             Mark(ref _ring[Count], marks);
             Count++;
         }
-        TotalLostBytes = totalLost;
         return cut;
     }
 
@@ -257,11 +253,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
             SackedBytes += length;
             SackedSegments++;
         }
-        if ((added & SegmentMarks.Lost) != 0)
-        {
-            LostBytes += length;
-            TotalLostBytes += length;
-        }
+        if ((added & SegmentMarks.Lost) != 0) LostBytes += length;
         if ((added & SegmentMarks.Retransmitted) != 0) RetransmittedBytes += length;
     }
 

@@ -217,8 +217,9 @@ internal sealed partial class Sender
         if (now < _lastSentAt) now = _lastSentAt;
         _lastSentAt = now;
         bool idle = SndMax == SndUna;
-        if (idle && _rate.AppLimited) _congestion.OnRestartFromIdle(now);
-        DeliverySnapshot delivery = _rate.OnSent(now, idle, out bool appLimited);
+        if (idle && RateEstimator is { AppLimited: true }) _congestion.OnRestartFromIdle(now);
+        bool appLimited = false;
+        DeliverySnapshot delivery = RateEstimator?.OnSent(now, idle, out appLimited) ?? default;
         if (sent.IsRetransmission)
         {
             int index = _queue.IndexEndingAfter(sent.Seq);

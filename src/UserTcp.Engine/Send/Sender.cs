@@ -14,7 +14,9 @@ internal sealed partial class Sender
     private readonly ConnectionTimers _timers;
     private readonly RetransmissionQueue _queue;
     private readonly Rack _rack = new();
-    private readonly DeliveryRateEstimator _rate = new();
+    // Delivery-rate estimation, kept by the congestion control that reads its samples (BBR); null otherwise, so a CUBIC
+    // connection pays nothing for it (issue 10's 2 KB per idle connection).
+    private DeliveryRateEstimator? RateEstimator => _congestion.DeliveryRate;
     private CongestionControl _congestion;
     // Karn's rule without timestamps: one segment timed at a time, never a retransmitted one (RFC 6298 §3).
     private SeqNumber? _rttSeq;
@@ -211,16 +213,16 @@ internal sealed partial class Sender
     {
         int flightBefore = FlightSize;
         int sackedBefore = _queue.SackedBytes;
-        _rate.BeginAck(InFlight, _queue.TotalLostBytes);
+        DeliveryRateSample sample = DeliveryRateEstimator.BeginAck(InFlight, _queue.LostBytes);
         _probesInStall = 0; // the peer answered: the stall, if any, is over
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
         bool newAck = ack > SndUna;
         int acked = newAck ? ack - SndUna : 0;
         bool dsack = false;
-        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, out dsack) : 0;
+        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, out dsack) : 0;
         if (newAck)
         {
-            TakeCumulativeAck(now, ack, echo);
+            TakeCumulativeAck(now, ack, echo, ref sample);
             TakeRttSample(now, ack, echo, flightBefore);
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
@@ -239,10 +241,12 @@ internal sealed partial class Sender
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited));
         }
         // Every ACK, in recovery too, gives a delivery-rate sample to the algorithms that model the path (BBR).
-        ref readonly DeliveryRateSample sample = ref _rate.EndAck(now, Rto.MinRtt, _queue.TotalLostBytes);
-        if (_congestion.IsRateBased)
+        if (RateEstimator is DeliveryRateEstimator rate)
         {
-            _congestion.OnRateSample(sample, new RateAck(now, Mss, InFlight, CongestionState, Rto.SmoothedRtt, Rto.MinRtt, _rate));
+            // Losses: what is deemed lost now, less what was before, plus what this ACK delivered of what was deemed lost.
+            rate.EndAck(ref sample, now, Rto.MinRtt, _queue.LostBytes + sample.LostDelivered);
+            var rateAck = new RateAck(now, Mss, InFlight, CongestionState, Rto.SmoothedRtt, Rto.MinRtt, rate.Delivered, rate.DeliveredTime);
+            if (_congestion.OnRateSample(sample, rateAck)) rate.MarkAppLimited(InFlight);
         }
 
         // RFC 6298 §5.2–5.3: stop the timer when everything is acknowledged, otherwise restart it on new data acknowledged.
@@ -274,7 +278,7 @@ internal sealed partial class Sender
     {
         bool limited = _cwndLimited || InFlight >= CongestionWindow;
         // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
-        if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) _rate.MarkAppLimited(InFlight);
+        if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) RateEstimator?.MarkAppLimited(InFlight);
         if (_burstSegments == 0 && !limited) return;
         if (SndUna >= _cwndUsageEnd || limited || !_windowCwndLimited && FlightSize > _maxFlightInWindow)
         {
@@ -289,7 +293,7 @@ internal sealed partial class Sender
     /// D-SACK (RFC 2883 §4) when it lies below the cumulative ACK or inside the second block; it reports a duplicate
     /// and marks nothing. Returns the sequence space newly SACKed.
     /// </summary>
-    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, out bool dsack)
+    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, ref DeliveryRateSample sample, out bool dsack)
     {
         dsack = false;
         int newlySacked = 0;
@@ -310,7 +314,7 @@ internal sealed partial class Sender
                 // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
                 if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
-                _rate.OnDelivered(segment, now);
+                RateEstimator?.OnDelivered(ref sample, segment, now);
                 _queue.MarkSacked(ref segment);
                 newlySacked += segment.Length;
             }
@@ -318,7 +322,7 @@ internal sealed partial class Sender
         return newlySacked;
     }
 
-    private void TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo)
+    private void TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo, ref DeliveryRateSample sample)
     {
         for (int i = 0; i < _queue.Count; i++)
         {
@@ -326,11 +330,11 @@ internal sealed partial class Sender
             if (segment.Is(SegmentMarks.Sacked)) continue; // delivered when it was SACKed
             if (segment.End > ack)
             {
-                if (segment.Start < ack) _rate.OnPartlyDelivered(ack - segment.Start);
+                if (segment.Start < ack) RateEstimator?.OnPartlyDelivered(ref sample, segment, ack - segment.Start);
                 break;
             }
             if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
-            _rate.OnDelivered(segment, now);
+            RateEstimator?.OnDelivered(ref sample, segment, now);
         }
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
