@@ -23,16 +23,7 @@ public class GoodputRegressionTests(ITestOutputHelper output)
     [Fact]
     public void Five_percent_loss_each_way_is_repaired_with_few_timeouts_and_little_more_than_the_losses_resent()
     {
-        var results = new List<TransferResult>();
-        foreach (int seed in Seeds)
-        {
-            TransferResult result = Run(new TcpConfig(), seed);
-            results.Add(result);
-            output.WriteLine($"seed {seed}: {result.Elapsed.TotalSeconds:F3} s simulated, {result.Timeouts} RTOs, {result.Retransmissions} retransmissions, {result.BytesRetransmitted} bytes resent");
-            Assert.Equal(Length, result.Bytes);
-            Assert.True(result.Timeouts <= MaxTimeouts, $"seed {seed}: {result.Timeouts} RTOs, at most {MaxTimeouts} expected");
-            Assert.True(result.BytesRetransmitted <= MaxBytesResent, $"seed {seed}: {result.BytesRetransmitted} bytes resent, at most {MaxBytesResent} expected");
-        }
+        List<TransferResult> results = RunSeedsWithinBounds(new TcpConfig(), MaxBytesResent);
         int timeouts = results.Sum(r => r.Timeouts);
         Assert.True(timeouts <= MaxTotalTimeouts, $"{timeouts} RTOs over the seeds, at most {MaxTotalTimeouts} expected");
         // The bound on BBR's time has teeth: CUBIC, which shrinks its window for every random loss, takes longer.
@@ -43,20 +34,28 @@ public class GoodputRegressionTests(ITestOutputHelper output)
     [Fact]
     public void Bbr_at_five_percent_loss_each_way_keeps_its_window_with_few_timeouts()
     {
-        var results = new List<TransferResult>();
-        foreach (int seed in Seeds)
-        {
-            TransferResult result = Run(new TcpConfig { CongestionControl = CongestionControlAlgorithm.Bbr }, seed);
-            results.Add(result);
-            output.WriteLine($"BBR, seed {seed}: {result.Elapsed.TotalSeconds:F3} s simulated, {result.Timeouts} RTOs, {result.Retransmissions} retransmissions, {result.BytesRetransmitted} bytes resent");
-            Assert.Equal(Length, result.Bytes);
-            Assert.True(result.Timeouts <= MaxTimeouts, $"seed {seed}: {result.Timeouts} RTOs, at most {MaxTimeouts} expected");
-            Assert.True(result.BytesRetransmitted <= MaxBbrBytesResent, $"seed {seed}: {result.BytesRetransmitted} bytes resent, at most {MaxBbrBytesResent} expected");
-        }
+        List<TransferResult> results = RunSeedsWithinBounds(new TcpConfig { CongestionControl = CongestionControlAlgorithm.Bbr }, MaxBbrBytesResent);
         int timeouts = results.Sum(r => r.Timeouts);
         Assert.True(timeouts <= MaxBbrTotalTimeouts, $"{timeouts} RTOs over the seeds, at most {MaxBbrTotalTimeouts} expected");
         TimeSpan elapsed = TimeSpan.FromTicks(results.Sum(r => r.Elapsed.Ticks));
         Assert.True(elapsed <= MaxBbrTime, $"{elapsed.TotalSeconds:F3} s over the seeds, at most {MaxBbrTime.TotalSeconds} s expected");
+    }
+
+    /// <summary>Every seed, each within the per-seed bounds: all bytes, at most <see cref="MaxTimeouts"/> RTOs and <paramref name="maxBytesResent"/>.</summary>
+    private List<TransferResult> RunSeedsWithinBounds(TcpConfig config, long maxBytesResent)
+    {
+        var results = new List<TransferResult>();
+        foreach (int seed in Seeds)
+        {
+            TransferResult result = Run(config, seed);
+            results.Add(result);
+            output.WriteLine($"{config.CongestionControl.LinuxName()}, seed {seed}: {result.Elapsed.TotalSeconds:F3} s simulated, {result.Timeouts} RTOs, "
+                + $"{result.Retransmissions} retransmissions, {result.BytesRetransmitted} bytes resent");
+            Assert.Equal(Length, result.Bytes);
+            Assert.True(result.Timeouts <= MaxTimeouts, $"seed {seed}: {result.Timeouts} RTOs, at most {MaxTimeouts} expected");
+            Assert.True(result.BytesRetransmitted <= maxBytesResent, $"seed {seed}: {result.BytesRetransmitted} bytes resent, at most {maxBytesResent} expected");
+        }
+        return results;
     }
 
     [Fact]

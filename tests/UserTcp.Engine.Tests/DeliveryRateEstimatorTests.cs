@@ -1,0 +1,89 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine.Tests;
+
+/// <summary>
+/// Delivery-rate estimation (draft-cheng-iccrg-delivery-rate-estimation, Linux tcp_rate.c) on hand-made segments: the
+/// interval is the longer of the send and the ACK phase, a sample shorter than min RTT is not valid, and the samples of
+/// an application-limited stretch say so until that stretch is delivered.
+/// </summary>
+public class DeliveryRateEstimatorTests
+{
+    private const int Length = 1000;
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    private static SentSegment Send(DeliveryRateEstimator estimator, uint seq, TimeSpan at, bool idle)
+    {
+        DeliverySnapshot snapshot = estimator.OnSent(at, idle, out bool appLimited);
+        return new SentSegment
+        {
+            Start = new SeqNumber(seq),
+            End = new SeqNumber(seq + Length),
+            SentAt = at,
+            Marks = appLimited ? SegmentMarks.AppLimited : SegmentMarks.None,
+            Delivery = snapshot,
+        };
+    }
+
+    private static DeliveryRateSample Ack(DeliveryRateEstimator estimator, TimeSpan at, TimeSpan minRtt, params SentSegment[] delivered)
+    {
+        DeliveryRateSample sample = DeliveryRateEstimator.BeginAck(inFlight: 0, totalLostBytes: 0);
+        foreach (SentSegment segment in delivered) estimator.OnDelivered(ref sample, segment, at);
+        estimator.EndAck(ref sample, at, minRtt, totalLostBytes: 0);
+        return sample;
+    }
+
+    [Fact]
+    public void The_interval_is_the_longer_of_the_send_and_the_ack_phase()
+    {
+        var estimator = new DeliveryRateEstimator();
+        SentSegment a = Send(estimator, 1, Ms(0), idle: true);
+        SentSegment b = Send(estimator, 1001, Ms(1), idle: false);
+        // ACK phase: 10 ms since the flight began (nothing was delivered before); send phase: 1 ms.
+        DeliveryRateSample first = Ack(estimator, Ms(10), Ms(5), a, b);
+        Assert.True(first.IsValid);
+        Assert.Equal(2 * Length, first.Delivered);
+        Assert.Equal(Ms(10), first.Interval);
+        Assert.Equal(Ms(9), first.Rtt); // the newest segment's
+        Assert.False(first.IsAppLimited);
+
+        // The next flight. c: the send phase (from b's send at 1 ms to c's at 10 ms) is longer than the ACK phase (10 → 16 ms).
+        SentSegment c = Send(estimator, 2001, Ms(10), idle: false);
+        SentSegment d = Send(estimator, 3001, Ms(12), idle: false);
+        DeliveryRateSample second = Ack(estimator, Ms(16), Ms(5), c);
+        Assert.Equal(Length, second.Delivered);
+        Assert.Equal(Ms(9), second.Interval);
+        // d: both c and d were delivered since d left; the ACK phase (10 → 25 ms) beats the send phase (1 → 12 ms).
+        DeliveryRateSample third = Ack(estimator, Ms(25), Ms(5), d);
+        Assert.Equal(2 * Length, third.Delivered);
+        Assert.Equal(Ms(15), third.Interval);
+    }
+
+    [Fact]
+    public void A_sample_shorter_than_the_min_rtt_is_not_valid()
+    {
+        var estimator = new DeliveryRateEstimator();
+        SentSegment a = Send(estimator, 1, Ms(0), idle: true);
+        DeliveryRateSample sample = Ack(estimator, Ms(2), Ms(5), a);
+        Assert.False(sample.IsValid);
+        Assert.Equal(Length, sample.AckedSacked); // still delivered
+        Assert.Equal(Length, estimator.Delivered);
+    }
+
+    [Fact]
+    public void Segments_sent_while_application_limited_give_app_limited_samples_until_that_flight_is_delivered()
+    {
+        var estimator = new DeliveryRateEstimator();
+        SentSegment a = Send(estimator, 1, Ms(0), idle: true);
+        estimator.MarkAppLimited(inFlight: Length); // the application had nothing more: the bubble ends past a
+        Assert.True(estimator.AppLimited);
+        SentSegment b = Send(estimator, 1001, Ms(1), idle: false);
+        Assert.True(b.Is(SegmentMarks.AppLimited));
+        Assert.False(Ack(estimator, Ms(10), Ms(1), a).IsAppLimited);
+        Assert.True(estimator.AppLimited); // delivered == the bubble's end: not past it yet
+        Assert.True(Ack(estimator, Ms(11), Ms(1), b).IsAppLimited);
+        Assert.False(estimator.AppLimited);
+        SentSegment c = Send(estimator, 2001, Ms(11), idle: false);
+        Assert.False(c.Is(SegmentMarks.AppLimited));
+    }
+}
