@@ -86,7 +86,7 @@ public abstract class ConnectionService : TcpService
     {
         ArgumentNullException.ThrowIfNull(connection);
         await connection.WriteAsync(data, cancellationToken).ConfigureAwait(false);
-        Statistics.Sent(data.Length);
+        Statistics.Wrote(data.Length);
     }
 
     private async Task ServeConnectionAsync(UserTcpConnection connection, CancellationToken cancellationToken)

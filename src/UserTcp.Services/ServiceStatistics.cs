@@ -8,6 +8,7 @@ public sealed class ServiceStatistics
     private long _failed;
     private long _received;
     private long _sent;
+    private long _writes;
     private long _requests;
 
     /// <summary>Connections accepted since the service started.</summary>
@@ -20,6 +21,8 @@ public sealed class ServiceStatistics
     public long BytesReceived => Volatile.Read(ref _received);
     /// <summary>Application bytes handed to TCP for peers.</summary>
     public long BytesSent => Volatile.Read(ref _sent);
+    /// <summary>Writes that handed those bytes to TCP (each one a wake-up of the connection's task when it had to wait for room).</summary>
+    public long Writes => Volatile.Read(ref _writes);
     /// <summary>Requests answered (HTTP only).</summary>
     public long Requests => Volatile.Read(ref _requests);
 
@@ -35,5 +38,12 @@ public sealed class ServiceStatistics
     internal void Failed() => Interlocked.Increment(ref _failed);
     internal void Received(long bytes) => Interlocked.Add(ref _received, bytes);
     internal void Sent(long bytes) => Interlocked.Add(ref _sent, bytes);
+
+    /// <summary>One write of <paramref name="bytes"/> finished.</summary>
+    internal void Wrote(long bytes)
+    {
+        Interlocked.Increment(ref _writes);
+        Sent(bytes);
+    }
     internal void Answered() => Interlocked.Increment(ref _requests);
 }

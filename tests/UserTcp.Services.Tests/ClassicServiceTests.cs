@@ -120,6 +120,26 @@ public sealed class ClassicServiceTests
     }
 
     [Fact]
+    public async Task Chargen_writes_more_than_the_send_buffer_holds_so_its_task_wakes_once_per_write_not_per_ack()
+    {
+        await using TwoStacks net = TwoStacks.Start();
+        UserTcpConnection client = await net.ConnectAsync(ChargenService.Port);
+
+        const int Received = 4 * 1024 * 1024;
+        byte[] data = await ReadExactly(client, Received, net.Token);
+        Assert.Equal(ChargenService.Line(Received / 74 - 1), Encoding.ASCII.GetString(data, (Received / 74 - 1) * 74, 74)); // the pattern runs on across writes
+        await client.CloseAsync(net.Token);
+        ServiceStatistics stats = net.Host["chargen"]!.Statistics;
+        await net.EventuallyAsync(() => stats.ActiveConnections == 0, "chargen stopped after the reset");
+
+        // Each write that finished handed TCP more than its whole send buffer (the one still waiting at the reset is not
+        // counted), so it waited for room while the stack sent: one wake of the task per 267,140 bytes.
+        Assert.True(new Engine.TcpConfig().SendBufferSize < ChargenService.WriteSize);
+        Assert.True(stats.Writes >= Received / ChargenService.WriteSize - 1, $"{stats.Writes} writes");
+        Assert.Equal(stats.Writes * ChargenService.WriteSize, stats.BytesSent);
+    }
+
+    [Fact]
     public async Task Stopping_the_host_closes_open_connections_with_a_fin()
     {
         await using TwoStacks net = TwoStacks.Start();
