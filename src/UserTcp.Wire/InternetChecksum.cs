@@ -62,6 +62,48 @@ public static class InternetChecksum
         return sum;
     }
 
+    /// <summary>
+    /// Copies <paramref name="source"/> to <paramref name="destination"/> and adds it to a running sum in the same pass, so
+    /// a segment's payload is read once (issue 10: fold the payload's checksum into its copy). Same rules as
+    /// <see cref="Add(ulong, ReadOnlySpan{byte})"/>: only the last span of a message may have odd length.
+    /// </summary>
+    internal static ulong CopyAndAdd(ulong sum, ReadOnlySpan<byte> source, Span<byte> destination) =>
+        CopyAndAdd(sum, source, destination, Vector256.IsHardwareAccelerated);
+
+    /// <summary>CopyAndAdd with the vector path chosen by the caller, so tests can check both on one machine.</summary>
+    internal static ulong CopyAndAdd(ulong sum, ReadOnlySpan<byte> source, Span<byte> destination, bool useVector256)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, source.Length, nameof(destination));
+        int offset = 0;
+        if (useVector256 && source.Length >= 64)
+        {
+            ref byte from = ref MemoryMarshal.GetReference(source);
+            ref byte to = ref MemoryMarshal.GetReference(destination);
+            Vector256<uint> low = Vector256.Create(0xFFFFu);
+            int vectorEnd = source.Length & ~63;
+            while (offset < vectorEnd)
+            {
+                int chunkEnd = Math.Min(vectorEnd, offset + VectorChunkBytes);
+                Vector256<uint> a = Vector256<uint>.Zero, b = Vector256<uint>.Zero;
+                for (; offset < chunkEnd; offset += 64)
+                {
+                    Vector256<byte> v0 = Vector256.LoadUnsafe(ref from, (nuint)offset);
+                    Vector256<byte> v1 = Vector256.LoadUnsafe(ref from, (nuint)offset + 32);
+                    v0.StoreUnsafe(ref to, (nuint)offset);
+                    v1.StoreUnsafe(ref to, (nuint)offset + 32);
+                    a += (v0.AsUInt32() & low) + (v1.AsUInt32() & low);
+                    b += (v0.AsUInt32() >> 16) + (v1.AsUInt32() >> 16);
+                }
+                (Vector256<ulong> aLo, Vector256<ulong> aHi) = Vector256.Widen(a);
+                (Vector256<ulong> bLo, Vector256<ulong> bHi) = Vector256.Widen(b);
+                sum += Vector256.Sum(aLo + aHi + bLo + bHi);
+            }
+        }
+        ReadOnlySpan<byte> rest = source[offset..];
+        rest.CopyTo(destination[offset..]);
+        return Add(sum, rest); // offset is even: the rest's words line up with the message's
+    }
+
     /// <summary>Adds one 16-bit value given in network order (host value, e.g. a protocol number or length).</summary>
     public static ulong AddWord(ulong sum, ushort networkOrderValue) =>
         sum + (BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(networkOrderValue) : networkOrderValue);

@@ -49,10 +49,18 @@ public static class PacketWriter
         BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.Checksum..], 0);
         BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.UrgentPointer..], tcp.UrgentPointer);
         tcp.Options.TryWrite(segment[TcpSegment.MinHeaderLength..headerLength], out _);
-        tcp.Payload.CopyTo(segment[headerLength..]);
-        ushort checksum = partialChecksum
-            ? PartialTcpChecksum(source, destinationAddress, length)
-            : InternetChecksum.Finish(InternetChecksum.Add(InternetChecksum.PseudoHeader(source, destinationAddress, Ipv4Packet.ProtocolTcp, (ushort)length), segment));
+        ushort checksum;
+        if (partialChecksum)
+        {
+            tcp.Payload.CopyTo(segment[headerLength..]);
+            checksum = PartialTcpChecksum(source, destinationAddress, length);
+        }
+        else
+        {
+            // The header's length is a multiple of 4, so the payload's words line up: its sum is taken as it is copied.
+            ulong sum = InternetChecksum.Add(InternetChecksum.PseudoHeader(source, destinationAddress, Ipv4Packet.ProtocolTcp, (ushort)length), segment[..headerLength]);
+            checksum = InternetChecksum.Finish(InternetChecksum.CopyAndAdd(sum, tcp.Payload, segment[headerLength..]));
+        }
         BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.Field.Checksum..], checksum);
         bytesWritten = length;
         return true;

@@ -57,6 +57,38 @@ public class ChecksumTests
         Assert.Equal(ReferenceChecksum(data), InternetChecksum.Finish(InternetChecksum.Add(0, data, vector256, vector128)));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Copying_and_summing_in_one_pass_copies_every_byte_and_matches_the_reference_loop(bool vector256)
+    {
+        var random = new Random(864);
+        byte[] data = new byte[2000];
+        random.NextBytes(data);
+        byte[] copy = new byte[2001];
+        for (int length = 0; length <= data.Length; length++)
+        {
+            copy.AsSpan().Fill(0xA5);
+            ReadOnlySpan<byte> slice = data.AsSpan(0, length);
+            // A 20-byte header summed first, as PacketWriter does: the payload's words start at an even offset.
+            ulong header = InternetChecksum.Add(0, data.AsSpan(0, 20));
+            ulong sum = InternetChecksum.CopyAndAdd(header, slice, copy, vector256);
+            Assert.Equal(ReferenceChecksum([.. data.AsSpan(0, 20), .. slice]), InternetChecksum.Finish(sum));
+            Assert.True(slice.SequenceEqual(copy.AsSpan(0, length)), $"length {length}: the copy differs");
+            Assert.Equal(0xA5, copy[length]); // nothing past the payload is written
+        }
+    }
+
+    [Fact]
+    public void Copying_and_summing_all_ones_past_a_vector_chunk_does_not_overflow_the_lanes()
+    {
+        byte[] data = new byte[64 * 16384 * 5 / 2 + 37];
+        data.AsSpan().Fill(0xFF);
+        byte[] copy = new byte[data.Length];
+        Assert.Equal(ReferenceChecksum(data), InternetChecksum.Finish(InternetChecksum.CopyAndAdd(0, data, copy, useVector256: true)));
+        Assert.True(data.AsSpan().SequenceEqual(copy));
+    }
+
     [Fact]
     public void Summing_in_even_pieces_equals_summing_at_once()
     {
