@@ -12,16 +12,34 @@ namespace UserTcp.Services;
 /// </summary>
 public abstract class ConnectionService : TcpService
 {
-    protected ConnectionService(string name, ushort defaultPort, ILogger? logger) : base(name, defaultPort, logger)
+    protected ConnectionService(string name, ushort defaultPort, ILogger? logger) : this(name, defaultPort, logger, inlineCompletions: false)
     {
     }
+
+    /// <param name="name">The service's name.</param>
+    /// <param name="defaultPort">The port its RFC assigns.</param>
+    /// <param name="logger">Where it logs.</param>
+    /// <param name="inlineCompletions">
+    /// The handler never blocks (it only awaits the connection): it is started on the thread that accepted the
+    /// connection, and its reads, writes and accepts resume on the stack's thread that completed them
+    /// (<see cref="UserTcpConnectionOptions.InlineCompletions"/>), which saves a thread switch per request.
+    /// </param>
+    protected ConnectionService(string name, ushort defaultPort, ILogger? logger, bool inlineCompletions) : base(name, defaultPort, logger)
+    {
+        InlineCompletions = inlineCompletions;
+    }
+
+    /// <summary>Whether the handler runs on the stack's threads (see the constructor); otherwise each connection's task starts on the thread pool.</summary>
+    public bool InlineCompletions { get; }
+
+    private static readonly UserTcpConnectionOptions InlineOptions = new() { InlineCompletions = true };
 
     /// <summary>Listens, then serves each connection on a task of its own; stopping cancels every connection's task (each closes with a FIN).</summary>
     /// <exception cref="SocketException">The port already has a listener (AddressAlreadyInUse).</exception>
     public override Task RunAsync(NetStack stack, ushort port = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stack);
-        UserTcpListener listener = stack.Listen(port == 0 ? DefaultPort : port);
+        UserTcpListener listener = stack.Listen(port == 0 ? DefaultPort : port, options: InlineCompletions ? InlineOptions : null);
         ServiceLog.Listening(Logger, Name, listener.LocalEndpoint);
         return ServeAsync(listener, cancellationToken);
     }
@@ -41,11 +59,8 @@ public abstract class ConnectionService : TcpService
                 {
                     UserTcpConnection connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
                     Statistics.Accepted();
-                    _ = Task.Run(async () =>
-                    {
-                        await ServeConnectionAsync(connection, cancellationToken).ConfigureAwait(false);
-                        if (Statistics.Finished() == 0 && Volatile.Read(ref acceptLoopDone) != 0) drained.TrySetResult();
-                    }, CancellationToken.None);
+                    // A handler that never blocks starts here, up to its first wait; any other gets a thread-pool task.
+                    _ = connection.InlineCompletions ? ServeAndCountAsync(connection) : Task.Run(() => ServeAndCountAsync(connection), CancellationToken.None);
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -64,6 +79,12 @@ public abstract class ConnectionService : TcpService
         Volatile.Write(ref acceptLoopDone, 1);
         if (Statistics.ActiveConnections > 0) await drained.Task.ConfigureAwait(false);
         ServiceLog.Stopped(Logger, Name, Statistics.ConnectionsAccepted);
+
+        async Task ServeAndCountAsync(UserTcpConnection connection)
+        {
+            await ServeConnectionAsync(connection, cancellationToken).ConfigureAwait(false);
+            if (Statistics.Finished() == 0 && Volatile.Read(ref acceptLoopDone) != 0) drained.TrySetResult();
+        }
     }
 
     /// <summary>
@@ -73,6 +94,7 @@ public abstract class ConnectionService : TcpService
     public abstract Task HandleConnectionAsync(UserTcpConnection connection, CancellationToken cancellationToken);
 
     /// <summary>Reads from the connection and counts what arrived.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     protected async ValueTask<int> ReadAsync(UserTcpConnection connection, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -82,6 +104,7 @@ public abstract class ConnectionService : TcpService
     }
 
     /// <summary>Writes to the connection (waiting for send-buffer room) and counts what was sent.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     protected async ValueTask WriteAsync(UserTcpConnection connection, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);

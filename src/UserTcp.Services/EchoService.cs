@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Logging;
 using UserTcp.Sockets;
 
@@ -6,8 +7,10 @@ namespace UserTcp.Services;
 /// <summary>
 /// Echo (RFC 862, port 7): sends back whatever arrives. When the peer half-closes, everything received before its
 /// FIN has been echoed; then this side closes too (the peer reads end of stream after the last echoed byte).
+/// Its handler only awaits the connection, so it runs on the stack's threads (<see cref="ConnectionService.InlineCompletions"/>):
+/// a request costs no thread switch.
 /// </summary>
-public sealed class EchoService(ILogger? logger = null) : ConnectionService("echo", Port, logger)
+public sealed class EchoService(ILogger? logger = null) : ConnectionService("echo", Port, logger, inlineCompletions: true)
 {
     public const ushort Port = 7;
 
@@ -15,11 +18,19 @@ public sealed class EchoService(ILogger? logger = null) : ConnectionService("ech
     {
         ArgumentNullException.ThrowIfNull(connection);
         connection.NoDelay = true; // interactive: each line back at once, not after the previous ACK
-        byte[] buffer = new byte[16 * 1024];
-        int read;
-        while ((read = await ReadAsync(connection, buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        // Pooled: a connection that lives for one request (a connection-rate test) should not cost 16 KiB of garbage.
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
         {
-            await WriteAsync(connection, buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            int read;
+            while ((read = await ReadAsync(connection, buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await WriteAsync(connection, buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
         // The peer's FIN: all it sent is echoed (queued ahead of our FIN), so close our side.
         await connection.CloseAsync(cancellationToken).ConfigureAwait(false);

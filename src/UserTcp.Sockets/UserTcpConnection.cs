@@ -26,13 +26,20 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     private UserTcpStream? _stream;
     private IDuplexPipe? _pipe;
 
-    internal UserTcpConnection(StackShard shard, TcpConnection tcb, TcpConfig config, TimeSpan? linger)
+    internal UserTcpConnection(StackShard shard, TcpConnection tcb, TcpConfig config, TimeSpan? linger, bool inlineCompletions)
     {
         _shard = shard;
         _tcb = tcb;
         _config = config;
         Linger = linger;
+        InlineCompletions = inlineCompletions;
     }
+
+    /// <summary>
+    /// Whether a read or write that had to wait resumes its awaiter on the stack's thread that completed it, right after
+    /// that pass's packets went out, instead of on the thread pool (<see cref="UserTcpConnectionOptions.InlineCompletions"/>).
+    /// </summary>
+    public bool InlineCompletions { get; }
 
     /// <summary>The shard (device queue) the connection lives on; only its engine knows it.</summary>
     internal StackShard Shard => _shard;
@@ -223,7 +230,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             if (error != SocketError.WouldBlock) return ValueTask.FromException<int>(new SocketException((int)error));
             if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
             if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
-            _read ??= new UserOperation<int>(_shard.Gate);
+            _read ??= new UserOperation<int>(_shard.Gate, InlineCompletions);
             ValueTask<int> pending = _read.Start(cancellationToken);
             _readBuffer = buffer;
             return pending;
@@ -255,7 +262,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             if (sent > 0) data = data[sent..];
             if (data.IsEmpty) return default;
             if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
-            _write ??= new UserOperation<int>(_shard.Gate);
+            _write ??= new UserOperation<int>(_shard.Gate, InlineCompletions);
             ValueTask pending = _write.StartVoid(cancellationToken);
             _writeRest = data;
             _writeFlags = flags;

@@ -128,6 +128,15 @@ public sealed record UserTcpConnectionOptions
     /// <summary>TCP_CONGESTION: the congestion-control algorithm (CUBIC, Linux's default, or NewReno, Linux's "reno").</summary>
     public CongestionControlAlgorithm? CongestionControl { get; init; }
 
+    /// <summary>
+    /// Not a socket option but a scheduling choice, as Kestrel's UnsafePreferInlineScheduling: a read, write or accept that
+    /// had to wait resumes its awaiter on the stack's thread that completed it (the device reader, most often), right
+    /// after the packets of that pass went out, instead of on the thread pool. One request then costs no thread switch,
+    /// which is what decides its latency when the application and the stack share a CPU. The code that runs there must
+    /// not block (no waiting on another call of the stack): while it runs, the stack reads no packets. Off by default.
+    /// </summary>
+    public bool InlineCompletions { get; init; }
+
     /// <summary>Binds an active open to this local port (bind() before connect()); null picks an ephemeral port. Ignored by listeners.</summary>
     public ushort? LocalPort { get; init; }
 

@@ -183,7 +183,7 @@ public sealed class UserTcpListener : IDisposable
             ObjectDisposedException.ThrowIf(_closed, this);
             if (_stack.DeviceFailedError() is IOException failed) return Task.FromException<UserTcpConnection>(failed); // none will come
             if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UserTcpConnection>(cancellationToken);
-            wait = new AcceptWait(this);
+            wait = new AcceptWait(this, Options.InlineCompletions);
             _waits.Add(wait);
             _waitCount = _waits.Count;
             wait.Register(cancellationToken);
@@ -248,12 +248,15 @@ public sealed class UserTcpListener : IDisposable
     /// <summary>Every waiting accept fails with <paramref name="error"/> (the listener closed, the device failed).</summary>
     internal void FailPending(Exception error)
     {
+        AcceptWait[] failed;
         lock (_acceptGate)
         {
-            foreach (AcceptWait wait in _waits) wait.Fail(error);
+            failed = [.. _waits];
             _waits.Clear();
             _waitCount = 0;
         }
+        // Outside the lock: an inline continuation may accept again.
+        foreach (AcceptWait wait in failed) wait.Fail(error);
     }
 
     /// <summary>Under <paramref name="part"/>'s shard's engine lock, when a connection there became established: serves waiting accepts.</summary>
@@ -274,7 +277,7 @@ public sealed class UserTcpListener : IDisposable
                 AcceptWait wait = _waits[0];
                 _waits.RemoveAt(0);
                 _waitCount = _waits.Count;
-                wait.Finish(connection);
+                wait.Finish(connection, part.Shard.Batch);
             }
         }
     }
@@ -289,7 +292,7 @@ public sealed class UserTcpListener : IDisposable
             return false;
         }
         UserTcpConnectionOptions now = Options;
-        connection = part.Shard.Adopt(tcb, listener.ConnectionConfig, now.Linger);
+        connection = part.Shard.Adopt(tcb, listener.ConnectionConfig, now.Linger, now.InlineCompletions);
         // Options changed since Listen apply from the accept on (the engine applied the rest when the SYN came).
         if (now.NoDelay != _listenOptions.NoDelay && now.NoDelay is bool noDelay) tcb.NoDelay = noDelay;
         if (now.KeepAliveIdle != _listenOptions.KeepAliveIdle && now.KeepAliveIdle is TimeSpan idle) tcb.KeepAliveIdle = idle;
@@ -302,13 +305,17 @@ public sealed class UserTcpListener : IDisposable
         return true;
     }
 
-    /// <summary>One waiting accept; a cancelled one leaves the queue at once.</summary>
-    private sealed class AcceptWait(UserTcpListener owner)
+    /// <summary>
+    /// One waiting accept; a cancelled one leaves the queue at once. Served under the engine lock, it resumes its awaiter
+    /// once the pass's packets went out, as a read does (on the thread pool, or inline when the listener's options ask).
+    /// </summary>
+    private sealed class AcceptWait(UserTcpListener owner, bool inline) : IUserOperation
     {
         private static readonly Action<object?, CancellationToken> CancelCallback = static (state, token) => ((AcceptWait)state!).OnCancel(token);
 
-        private readonly TaskCompletionSource<UserTcpConnection> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<UserTcpConnection> _completion = new(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
         private CancellationTokenRegistration _registration;
+        private UserTcpConnection? _accepted;
 
         public Task<UserTcpConnection> Task => _completion.Task;
 
@@ -317,11 +324,15 @@ public sealed class UserTcpListener : IDisposable
             if (cancellationToken.CanBeCanceled) _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
         }
 
-        public void Finish(UserTcpConnection connection)
+        /// <summary>Under the engine lock: <paramref name="connection"/> is this accept's, handed over when <paramref name="batch"/> has gone out.</summary>
+        public void Finish(UserTcpConnection connection, TransmitBatch batch)
         {
             _registration.Unregister(); // never Dispose under the engine lock: it would wait for a callback that needs it
-            _completion.TrySetResult(connection);
+            _accepted = connection;
+            batch.Complete(this);
         }
+
+        public void Signal() => _completion.TrySetResult(_accepted!);
 
         public void Fail(Exception error)
         {

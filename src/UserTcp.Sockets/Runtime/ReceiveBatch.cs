@@ -41,14 +41,25 @@ internal sealed class ReceiveBatch
     /// <summary>What the device said about packet <paramref name="index"/> (its checksum, whether it is a super-segment).</summary>
     public PacketOffload Offload(int index) => _offloads[index];
 
+    /// <summary>
+    /// The last <see cref="Fill"/> stopped because the device had nothing more (not because the batch was full): the
+    /// reader's next step is to wait, not to read again (a read that would only say "empty" costs a syscall).
+    /// </summary>
+    public bool Drained { get; private set; }
+
     /// <summary>Empties the batch, then takes packets from <paramref name="device"/> until it has none waiting or the batch is full.</summary>
     public int Fill(IPacketDevice device)
     {
         Count = 0;
         _used = 0;
-        while (Count < MaxPackets && _arena.Length - _used >= _frame
-            && device.TryReadFrame(_arena.AsSpan(_used, _frame), out int length, out PacketOffload offload))
+        Drained = false;
+        while (Count < MaxPackets && _arena.Length - _used >= _frame)
         {
+            if (!device.TryReadFrame(_arena.AsSpan(_used, _frame), out int length, out PacketOffload offload))
+            {
+                Drained = true;
+                break;
+            }
             _offsets[Count] = _used + _headroom;
             _lengths[Count] = length;
             _offloads[Count] = offload;

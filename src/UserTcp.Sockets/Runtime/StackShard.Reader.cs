@@ -47,15 +47,15 @@ internal sealed partial class StackShard
         {
             while (!_stack.ReadersStop)
             {
-                // Take what is waiting, batch by batch, and poll the device only once it is empty.
+                // Take what is waiting, batch by batch, and poll the device only once it is empty. A batch that emptied
+                // the device is followed by the poll directly: reading again would most likely find nothing, and a
+                // request/response exchange would pay that empty read on every request.
                 if (_received.Fill(_device) > 0)
                 {
                     ProcessReceived();
+                    if (!_received.Drained) continue;
                 }
-                else if (!_stack.ReadersStop)
-                {
-                    _device.WaitReadable(StopCheckInterval);
-                }
+                if (!_stack.ReadersStop) _device.WaitReadable(StopCheckInterval);
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -96,7 +96,7 @@ internal sealed partial class StackShard
                 if (owners is not null && owners.OwnerOf(packet) is int owner && owner != Index)
                 {
                     _stack.ShardAt(owner).HandOver(packet, trusted);
-                    continue;
+                    if (!_received.Drained) continue;
                 }
                 Receive(packet, trusted, now);
             }

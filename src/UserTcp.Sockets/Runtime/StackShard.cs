@@ -93,7 +93,7 @@ internal sealed partial class StackShard : IBatchOwner
             {
                 throw new System.Net.Sockets.SocketException((int)Translate(e.Error));
             }
-            var connection = new UserTcpConnection(this, tcb, config, options?.Linger);
+            var connection = new UserTcpConnection(this, tcb, config, options?.Linger, options?.InlineCompletions ?? false);
             _connections[tcb.Id] = connection;
             return connection;
         }
@@ -136,7 +136,8 @@ internal sealed partial class StackShard : IBatchOwner
 
     /// <summary>
     /// Ends a pass: retries the pending calls of what it touched, sends what the engine produced, re-arms the timer,
-    /// then releases the engine lock and writes the batch and resumes the finished callers under the transmit lock.
+    /// then releases the engine lock and writes the batch under the transmit lock, and, with no lock held, resumes the
+    /// callers the pass finished (on this thread for connections with inline completions; see <see cref="Completions"/>).
     /// </summary>
     public void Exit()
     {
@@ -170,12 +171,13 @@ internal sealed partial class StackShard : IBatchOwner
         try
         {
             batch.WriteTo(_device);
-            batch.SignalCompletions();
         }
         finally
         {
+            batch.TakeCompletions(Completions.Pending);
             _transmitGate.Exit();
         }
+        Completions.SignalPending();
     }
 
     /// <summary>Under the engine lock: the engine's due timers and pending output, into the current batch.</summary>
@@ -243,9 +245,9 @@ internal sealed partial class StackShard : IBatchOwner
     }
 
     /// <summary>Under the engine lock: an accepted connection becomes the application's.</summary>
-    public UserTcpConnection Adopt(TcpConnection tcb, TcpConfig config, TimeSpan? linger)
+    public UserTcpConnection Adopt(TcpConnection tcb, TcpConfig config, TimeSpan? linger, bool inlineCompletions)
     {
-        var connection = new UserTcpConnection(this, tcb, config, linger);
+        var connection = new UserTcpConnection(this, tcb, config, linger, inlineCompletions);
         // Reset after the peer's FIN, before accept(): it was in CLOSE-WAIT (nothing else reads the FIN then resets).
         if (tcb.Error == TcpError.ConnectionReset && tcb.FinReceived) connection.ResetAfterPeerClosed = true;
         _connections[tcb.Id] = connection;

@@ -158,10 +158,10 @@ internal sealed class TransmitBatch : IPacketTransmitter
         _used = 0;
     }
 
-    /// <summary>Completes the user calls this batch carried, after its packets went out.</summary>
-    public void SignalCompletions()
+    /// <summary>After its packets went out: hands the user calls this batch completed to <paramref name="into"/>, to be signalled once no lock is held.</summary>
+    public void TakeCompletions(List<IUserOperation> into)
     {
-        foreach (IUserOperation operation in _completions) operation.Signal();
+        into.AddRange(_completions);
         _completions.Clear();
     }
 

@@ -5,15 +5,17 @@ namespace UserTcp.Sockets.Runtime;
 /// <summary>
 /// One reusable pending user call (a read or a write of one connection): the <see cref="ValueTask"/> it returns is
 /// backed by this object, so waiting allocates nothing (no closure, no TaskCompletionSource per call). Armed and
-/// finished under the engine lock; signalled after it, with continuations never run inline on the stack's thread.
-/// At most one call per operation is pending at a time, as with a socket's one reader and one writer.
+/// finished under the engine lock; signalled after it (and after the batch that finished it went out). Its awaiter
+/// resumes on the thread pool, or, when the connection asked for inline completions, at once on the stack's thread
+/// that signalled it (<see cref="UserTcpConnectionOptions.InlineCompletions"/>). At most one call per operation is
+/// pending at a time, as with a socket's one reader and one writer.
 /// </summary>
 internal sealed class UserOperation<TResult> : IValueTaskSource<TResult>, IValueTaskSource, IUserOperation
 {
     private static readonly Action<object?, CancellationToken> CancelCallback = static (state, token) => ((UserOperation<TResult>)state!).OnCancel(token);
 
     private readonly Lock _gate;
-    private ManualResetValueTaskSourceCore<TResult> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<TResult> _core;
     // Invariant: while IsPending, _token is the token the call was armed with; the registration may be default.
     private CancellationToken _token;
     private CancellationTokenRegistration _registration;
@@ -21,7 +23,12 @@ internal sealed class UserOperation<TResult> : IValueTaskSource<TResult>, IValue
     private Exception? _error;
 
     /// <param name="gate">The engine lock under which the operation is armed and finished.</param>
-    public UserOperation(Lock gate) => _gate = gate;
+    /// <param name="inline">Run the awaiter's continuation on the signalling thread instead of queueing it to the thread pool.</param>
+    public UserOperation(Lock gate, bool inline)
+    {
+        _gate = gate;
+        _core = new() { RunContinuationsAsynchronously = !inline };
+    }
 
     /// <summary>Armed and not yet finished: the owner retries it whenever its connection changes.</summary>
     public bool IsPending { get; private set; }
