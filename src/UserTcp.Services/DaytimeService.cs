@@ -12,7 +12,7 @@ namespace UserTcp.Services;
 /// ctime(3) layout in local time, as inetd prints it: <c>Tue Mar 10 12:34:56 2026\r\n</c>. Whatever the peer sends is
 /// thrown away (RFC 867): the receive side is shut first, so data that came before the close cannot turn it into a RST.
 /// </summary>
-public sealed class DaytimeService(TimeProvider? time = null, ILogger? logger = null) : ConnectionService("daytime", Port, logger)
+public sealed class DaytimeService(TimeProvider? time = null, ILogger? logger = null) : ConnectionService("daytime", Port, logger, inlineCompletions: true)
 {
     public const ushort Port = 13;
 
