@@ -96,7 +96,7 @@ internal sealed partial class StackShard
                 if (owners is not null && owners.OwnerOf(packet) is int owner && owner != Index)
                 {
                     _stack.ShardAt(owner).HandOver(packet, trusted);
-                    if (!_received.Drained) continue;
+                    continue;
                 }
                 Receive(packet, trusted, now);
             }
