@@ -39,10 +39,13 @@ public abstract class ConnectionService : TcpService
     public override Task RunAsync(NetStack stack, ushort port = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stack);
-        UserTcpListener listener = stack.Listen(port == 0 ? DefaultPort : port, options: InlineCompletions ? InlineOptions : null);
+        UserTcpListener listener = stack.Listen(port == 0 ? DefaultPort : port, options: ListenOptions(stack));
         ServiceLog.Listening(Logger, Name, listener.LocalEndpoint);
         return ServeAsync(listener, cancellationToken);
     }
+
+    /// <summary>What <see cref="RunAsync"/> listens with: inline completions when the handler never blocks; the stack's defaults otherwise.</summary>
+    protected virtual UserTcpConnectionOptions? ListenOptions(NetStack stack) => InlineCompletions ? InlineOptions : null;
 
     /// <summary>Serves the connections <paramref name="listener"/> accepts until cancelled, then disposes it (see <see cref="RunAsync"/>).</summary>
     public async Task ServeAsync(UserTcpListener listener, CancellationToken cancellationToken)

@@ -14,10 +14,21 @@ public sealed class EchoService(ILogger? logger = null) : ConnectionService("ech
 {
     public const ushort Port = 7;
 
+    /// <summary>
+    /// Inline, Nagle off (interactive: each line back at once, not after the previous ACK), and no quick ACKs: every
+    /// request is answered at once and the answer carries its ACK, so Linux's quick ACKs for a new connection's first
+    /// segments would only put a pure ACK before it (Linux's TCP_QUICKACK 0, pingpong mode, from the first segment).
+    /// </summary>
+    protected override UserTcpConnectionOptions ListenOptions(NetStack stack)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        return new UserTcpConnectionOptions { InlineCompletions = true, NoDelay = true, Tcp = stack.TcpConfig with { QuickAcks = 0 } };
+    }
+
     public override async Task HandleConnectionAsync(UserTcpConnection connection, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        connection.NoDelay = true; // interactive: each line back at once, not after the previous ACK
+        if (!connection.NoDelay) connection.NoDelay = true; // interactive (a listener of our own has it on already)
         // Pooled: a connection that lives for one request (a connection-rate test) should not cost 16 KiB of garbage.
         byte[] buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try

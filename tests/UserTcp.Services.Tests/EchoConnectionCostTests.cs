@@ -1,0 +1,104 @@
+using Microsoft.Extensions.Time.Testing;
+using System.Net.Sockets;
+using UserTcp.Link;
+using UserTcp.Sockets;
+using UserTcp.Testing;
+using UserTcp.Wire;
+
+namespace UserTcp.Services.Tests;
+
+/// <summary>
+/// What one short connection costs the echo service (the connection-rate figure of issue 10: connect, one byte there
+/// and back, close with a reset), in counts: the packets it writes, the bytes it allocates, and whether its handler ran
+/// without a thread switch. Both stacks are pumped on this thread, so the thread's allocation counter sees everything.
+/// </summary>
+public sealed class EchoConnectionCostTests
+{
+    private const int Warmup = 200;
+    private const int Connections = 200;
+
+    [Fact]
+    public async Task A_connection_that_echoes_one_byte_and_is_reset_is_served_inline_with_two_packets_and_few_allocations()
+    {
+        // As on the stack's reader thread: no synchronization context (a task completed under xunit's would not run inline).
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            await ServeShortConnectionsAsync();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    private static async Task ServeShortConnectionsAsync()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        MemoryPacketPipe pipe = MemoryPacketPipe.Create();
+        var written = new OutboundCounter();
+        await using NetStack server = NetStack.Create(new CapturingDevice(pipe.A, written, () => TimeSpan.Zero),
+            new NetStackOptions { Address = PumpedPair.ServerAddress, Tcp = new TcpConfig { RandomSeed = 1 } }, timeProvider: time);
+        await using NetStack client = NetStack.Create(pipe.B,
+            new NetStackOptions { Address = PumpedPair.ClientAddress, Tcp = new TcpConfig { RandomSeed = 2 } }, timeProvider: time);
+        using var stop = new CancellationTokenSource();
+        var echo = new EchoService();
+        Task serving = echo.RunAsync(server, cancellationToken: stop.Token);
+        var options = new UserTcpConnectionOptions { NoDelay = true, Linger = TimeSpan.Zero }; // tcpload cc: SO_LINGER {1, 0}
+        byte[] answer = new byte[16];
+
+        // Plain checks inside the measured loop (xunit's asserts allocate); the packets the server wrote for it.
+        long OneConnection()
+        {
+            long before = written.Packets;
+            UserTcpConnection connection = client.Connect(new IpEndpoint(PumpedPair.ServerAddress, EchoService.Port), options);
+            Pump(server, client);
+            if (connection.State != TcpState.Established || connection.Send([42], out _) != 1) return -1;
+            Pump(server, client);
+            if (connection.Receive(answer, out SocketError error) != 1 || error != SocketError.Success || answer[0] != 42) return -1;
+            ValueTask close = connection.CloseAsync(); // linger 0: a RST, at once
+            if (!close.IsCompletedSuccessfully) return -1;
+            close.GetAwaiter().GetResult();
+            Pump(server, client);
+            // The handler saw the reset and finished inside the pump: no connection left on the service.
+            return echo.Statistics.ActiveConnections == 0 ? written.Packets - before : -1;
+        }
+
+        for (int i = 0; i < Warmup; i++) Assert.NotEqual(-1, OneConnection()); // JIT, pools and tables at their working size
+        long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        var packets = new long[Connections];
+        for (int i = 0; i < Connections; i++) packets[i] = OneConnection();
+        long perConnection = (GC.GetAllocatedBytesForCurrentThread() - allocatedBefore) / Connections;
+
+        // The SYN-ACK and the echo, which carries the request's ACK; nothing else (no pure ACK before the echo).
+        Assert.All(packets, count => Assert.Equal(2, count));
+        Assert.Equal(Warmup + Connections, echo.Statistics.ConnectionsAccepted);
+        // Both stacks' part of a connection: the engine's TCB and buffers on each side, the runtime's connection object,
+        // the echo handler's state machines. A regression to a thread-pool task, a TaskCompletionSource per call or an
+        // exception per reset shows here first.
+        Assert.True(perConnection <= 8 * 1024, $"{perConnection} bytes allocated per connection");
+        await stop.CancelAsync();
+        Pump(server, client);
+        await serving.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private static void Pump(NetStack server, NetStack client)
+    {
+        for (int round = 0; round < 1000; round++)
+        {
+            if (server.Pump() + client.Pump() == 0) return;
+        }
+        throw new InvalidOperationException("the stacks kept exchanging packets");
+    }
+
+    private sealed class OutboundCounter : IPacketTap
+    {
+        public long Packets { get; private set; }
+
+        public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault)
+        {
+            if (direction == PacketDirection.Outbound) Packets++;
+        }
+    }
+}
