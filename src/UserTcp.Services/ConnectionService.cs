@@ -106,6 +106,20 @@ public abstract class ConnectionService : TcpService
         return read;
     }
 
+    /// <summary>
+    /// Reads from the connection and counts what arrived, as <see cref="ReadAsync"/>, but returns -1 when the connection
+    /// failed (a reset, most often) instead of throwing: the service then counts the failure when the handler returns
+    /// (<see cref="UserTcpConnection.TryReadAsync"/>). A connection-rate client resets every connection it makes.
+    /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    protected async ValueTask<int> TryReadAsync(UserTcpConnection connection, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        int read = await connection.TryReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        if (read > 0) Statistics.Received(read);
+        return read;
+    }
+
     /// <summary>Writes to the connection (waiting for send-buffer room) and counts what was sent.</summary>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     protected async ValueTask WriteAsync(UserTcpConnection connection, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
@@ -123,6 +137,12 @@ public abstract class ConnectionService : TcpService
         try
         {
             await HandleConnectionAsync(connection, cancellationToken).ConfigureAwait(false);
+            // A handler that read with TryReadAsync returns on a failure and leaves it to be taken here.
+            if (connection.Error != TcpError.None && connection.TakeError() is SocketError failure and not SocketError.Success)
+            {
+                Statistics.Failed();
+                outcome = failure.ToString();
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

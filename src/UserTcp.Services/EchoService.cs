@@ -31,10 +31,11 @@ public sealed class EchoService(ILogger? logger = null) : ConnectionService("ech
         if (!connection.NoDelay) connection.NoDelay = true; // interactive (a listener of our own has it on already)
         // Pooled: a connection that lives for one request (a connection-rate test) should not cost 16 KiB of garbage.
         byte[] buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        int read;
         try
         {
-            int read;
-            while ((read = await ReadAsync(connection, buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            // A reset comes back as -1, not as an exception (which would cost more than the whole connection).
+            while ((read = await TryReadAsync(connection, buffer, cancellationToken).ConfigureAwait(false)) > 0)
             {
                 await WriteAsync(connection, buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
             }
@@ -43,6 +44,7 @@ public sealed class EchoService(ILogger? logger = null) : ConnectionService("ech
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+        if (read < 0) return; // the connection failed: nothing to close gracefully (the service counts it)
         // The peer's FIN: all it sent is echoed (queued ahead of our FIN), so close our side.
         await connection.CloseAsync(cancellationToken).ConfigureAwait(false);
     }

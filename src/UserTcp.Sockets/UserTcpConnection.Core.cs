@@ -12,6 +12,8 @@ public sealed partial class UserTcpConnection
     private UserOperation<int>? _write;
     // Where the pending read copies to, and what the pending write has still to queue. Guarded by the engine lock.
     private Memory<byte> _readBuffer;
+    // The pending read throws the connection's failure (ReadAsync) rather than returning -1 and leaving it (TryReadAsync).
+    private bool _readThrowsFailure;
     private ReadOnlyMemory<byte> _writeRest;
     // The pending write's flags (MSG_EOR, MSG_MORE).
     private UserTcpSendFlags _writeFlags;
@@ -31,7 +33,7 @@ public sealed partial class UserTcpConnection
     /// A read without waiting: bytes read (0 at end-of-stream), or -1 with <paramref name="error"/> WouldBlock or the
     /// failure. The order is Linux's tcp_recvmsg: data first, then the peer's FIN, then a pending error.
     /// </summary>
-    private int ReceiveCore(Span<byte> buffer, out SocketError error)
+    private int ReceiveCore(Span<byte> buffer, out SocketError error, bool reportFailure = true)
     {
         error = SocketError.Success;
         // A zero-byte read completes when a read would not block, as a socket's does (Kestrel waits this way before
@@ -40,7 +42,7 @@ public sealed partial class UserTcpConnection
         if (_tcb.BytesToRead == 0)
         {
             if (_tcb.FinReceived) return 0;
-            error = TakePendingError();
+            error = reportFailure ? TakePendingError() : PeekPendingError();
             if (error != SocketError.Success) return -1;
             if (_tcb.State is TcpState.SynSent or TcpState.SynReceived)
             {
@@ -106,8 +108,15 @@ public sealed partial class UserTcpConnection
     /// <summary>The failure not yet reported, marking it reported; Success when there is none.</summary>
     private SocketError TakePendingError()
     {
+        SocketError error = PeekPendingError();
+        if (error != SocketError.Success) _errorReported = true;
+        return error;
+    }
+
+    /// <summary>The failure not yet reported, left unreported; Success when there is none.</summary>
+    private SocketError PeekPendingError()
+    {
         if (_errorReported || _tcb.Error is not (TcpError.ConnectionRefused or TcpError.ConnectionReset or TcpError.TimedOut)) return SocketError.Success;
-        _errorReported = true;
         return _tcb.Error == TcpError.ConnectionReset && ResetAfterPeerClosed ? SocketError.Shutdown : _shard.Translate(_tcb.Error);
     }
 
@@ -116,7 +125,7 @@ public sealed partial class UserTcpConnection
     {
         if (_read is { IsPending: true } read)
         {
-            int n = ReceiveCore(_readBuffer.Span, out SocketError error);
+            int n = ReceiveCore(_readBuffer.Span, out SocketError error, reportFailure: _readThrowsFailure);
             if (n >= 0)
             {
                 _readBuffer = default;
@@ -125,7 +134,8 @@ public sealed partial class UserTcpConnection
             else if (error != SocketError.WouldBlock)
             {
                 _readBuffer = default;
-                read.Fail(new SocketException((int)error), batch);
+                if (_readThrowsFailure) read.Fail(new SocketException((int)error), batch);
+                else read.Finish(-1, batch); // the failure stays for TakeError
             }
         }
         if (_write is { IsPending: true } write)

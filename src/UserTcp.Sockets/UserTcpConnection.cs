@@ -220,19 +220,33 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// </summary>
     /// <exception cref="SocketException">The connection was reset, refused or timed out (reported once).</exception>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        StartRead(buffer, throwFailure: true, cancellationToken);
+
+    /// <summary>
+    /// Reads as <see cref="ReadAsync"/> does, but a failure of the connection (reset, refused, timed out) is not thrown:
+    /// the read returns -1 and leaves the failure for <see cref="TakeError"/> (SO_ERROR), as a non-blocking socket's
+    /// read() and getsockopt do. For servers that see many resets: an exception per reset costs far more than the
+    /// connection's packets do. Cancellation, a failed device and a stopped stack still throw.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<int> TryReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        StartRead(buffer, throwFailure: false, cancellationToken);
+
+    private ValueTask<int> StartRead(Memory<byte> buffer, bool throwFailure, CancellationToken cancellationToken)
     {
         _shard.Enter();
         try
         {
-            int read = ReceiveCore(buffer.Span, out SocketError error);
+            int read = ReceiveCore(buffer.Span, out SocketError error, reportFailure: throwFailure);
             if (read >= 0) return new ValueTask<int>(read);
-            if (error != SocketError.WouldBlock) return ValueTask.FromException<int>(new SocketException((int)error));
+            if (error != SocketError.WouldBlock) return throwFailure ? ValueTask.FromException<int>(new SocketException((int)error)) : new ValueTask<int>(-1);
             if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
             if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
             _read ??= new UserOperation<int>(_shard.Gate, InlineCompletions);
             ValueTask<int> pending = _read.Start(cancellationToken);
             _readBuffer = buffer;
+            _readThrowsFailure = throwFailure;
             return pending;
         }
         finally

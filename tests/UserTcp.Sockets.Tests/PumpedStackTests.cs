@@ -127,6 +127,26 @@ public sealed class PumpedStackTests
     }
 
     [Fact]
+    public async Task TryReadAsync_returns_minus_one_on_a_reset_and_leaves_the_failure_for_TakeError_once()
+    {
+        await using var net = new PumpedPair();
+        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        byte[] buffer = new byte[10];
+        ValueTask<int> waiting = client.TryReadAsync(buffer); // pending: nothing has arrived
+        Assert.False(waiting.IsCompleted);
+        server.Abort();
+        net.Pump();
+
+        Assert.True(waiting.IsCompletedSuccessfully); // no exception for the reset
+        Assert.Equal(-1, await waiting);
+        Assert.Equal(-1, await client.TryReadAsync(buffer)); // still failed, still not reported
+        Assert.Equal(SocketError.ConnectionReset, client.TakeError()); // SO_ERROR, once
+        Assert.Equal(SocketError.Success, client.TakeError());
+        Assert.Equal(0, await client.TryReadAsync(buffer)); // end-of-stream from now on, as after a reported failure
+        Assert.Equal(0, await client.ReadAsync(buffer));
+    }
+
+    [Fact]
     public async Task A_reset_after_the_peers_fin_reads_as_a_broken_pipe_as_on_linux()
     {
         await using var net = new PumpedPair();
