@@ -20,24 +20,14 @@ public sealed class EchoConnectionCostTests
     [Fact]
     public async Task A_connection_that_echoes_one_byte_and_is_reset_is_served_inline_with_two_packets_and_few_allocations()
     {
-        // As on the stack's reader thread: no synchronization context (a task completed under xunit's would not run inline).
-        SynchronizationContext? context = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(null);
-        try
-        {
-            await ServeShortConnectionsAsync();
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(context);
-        }
+        await InlineThread.RunAsync(ServeShortConnectionsAsync); // as on the stack's reader thread: no synchronization context
     }
 
     private static async Task ServeShortConnectionsAsync()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         MemoryPacketPipe pipe = MemoryPacketPipe.Create();
-        var written = new OutboundCounter();
+        var written = new OutboundPacketCounter();
         await using NetStack server = NetStack.Create(new CapturingDevice(pipe.A, written, () => TimeSpan.Zero),
             new NetStackOptions { Address = PumpedPair.ServerAddress, Tcp = new TcpConfig { RandomSeed = 1 } }, timeProvider: time);
         await using NetStack client = NetStack.Create(pipe.B,
@@ -90,15 +80,5 @@ public sealed class EchoConnectionCostTests
             if (server.Pump() + client.Pump() == 0) return;
         }
         throw new InvalidOperationException("the stacks kept exchanging packets");
-    }
-
-    private sealed class OutboundCounter : IPacketTap
-    {
-        public long Packets { get; private set; }
-
-        public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault)
-        {
-            if (direction == PacketDirection.Outbound) Packets++;
-        }
     }
 }

@@ -16,24 +16,14 @@ public sealed class RequestResponseCostTests
     [Fact]
     public async Task An_inline_echo_answers_each_request_on_the_pumping_thread_with_one_device_write()
     {
-        // As on the stack's reader thread: no synchronization context (a task completed under xunit's would not run inline).
-        SynchronizationContext? context = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(null);
-        try
-        {
-            await EchoOnThePumpingThreadAsync();
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(context);
-        }
+        await InlineThread.RunAsync(EchoOnThePumpingThreadAsync); // as on the stack's reader thread: no synchronization context
     }
 
     private static async Task EchoOnThePumpingThreadAsync()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         MemoryPacketPipe pipe = MemoryPacketPipe.Create();
-        var written = new OutboundCounter();
+        var written = new OutboundPacketCounter();
         // Delayed ACKs as in production (the clock never reaches them here), without Linux's quick ACKs for a new
         // connection's first segments: the echo must carry the request's ACK.
         await using NetStack server = NetStack.Create(new CapturingDevice(pipe.A, written, () => TimeSpan.Zero),
@@ -178,21 +168,6 @@ public sealed class RequestResponseCostTests
                 _disposed = true;
                 Monitor.PulseAll(_gate);
             }
-        }
-    }
-
-    private sealed class OutboundCounter : IPacketTap
-    {
-        public long Packets { get; private set; }
-        public int LastPayload { get; private set; }
-
-        public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault)
-        {
-            if (direction != PacketDirection.Outbound) return;
-            Packets++;
-            LastPayload = Ipv4Packet.TryParse(packet, out Ipv4Packet ip) == WireError.None && TcpSegment.TryParse(ip, out TcpSegment tcp) == WireError.None
-                ? tcp.Payload.Length
-                : -1;
         }
     }
 }
