@@ -52,9 +52,27 @@ public sealed partial class BenchTests
             Assert.True(long.Parse(row.Groups[$"userTcp{side}Retx"].Value, CultureInfo.InvariantCulture) > 0, $"{workload}: {row.Value}");
             Assert.True(long.Parse(row.Groups[$"kernel{side}Retx"].Value, CultureInfo.InvariantCulture) > 0, $"{workload}: {row.Value}");
         }
+        // Like with like by default: UserTcp runs the kernel senders' algorithm, and the bench says which each side used.
+        Assert.Contains("Congestion control: UserTcp cubic, kernel cubic.", bench.OutputLines);
         string id = bench.Id.ToString(CultureInfo.InvariantCulture);
         Assert.DoesNotContain(ScratchNamespace.ListAll(), n => n.StartsWith($"usertcp-bench-{id}-", StringComparison.Ordinal)
             || n.StartsWith($"usertcp-bench-peer-{id}-", StringComparison.Ordinal));
+    }
+
+    [RequiresNetAdminFact("curl", "python3", "iptables", "ethtool", "sha256sum")]
+    public void Bench_with_loss_runs_bbr_against_bbr_byte_exact()
+    {
+        // UserTcp's BBR live against the kernel's, at 5 % loss each way: every byte arrives (the bench fails otherwise).
+        NetAdminEnvironment.Require();
+        using PeerProgram bench = PeerProgram.Start(Usertcp, "bench", "--loss", "5", "--kernel-cc", "bbr", "--workloads", "download",
+            "--size", "1048576", "--runs", "1");
+        LeftBehind.Record(bench.Id);
+
+        Assert.True(bench.WaitForExit(BenchTimeout), bench.Transcript);
+        Assert.True(bench.ExitCode == 0, bench.Transcript);
+        Assert.Contains("Congestion control: UserTcp bbr, kernel bbr.", bench.OutputLines);
+        Match row = Assert.Single(bench.OutputLines.Select(l => LossRow().Match(l)), m => m.Success);
+        Assert.True(long.Parse(row.Groups["userTcpServerRetx"].Value, CultureInfo.InvariantCulture) > 0, row.Value);
     }
 
     [GeneratedRegex(@"^\| 5 % \| (?<workload>\w+) \| \d+\.\d\d s \| \d+\.\d\d s \| \d+\.\d\d \| (?<userTcpServerRetx>\d+) · \d+ \| (?<userTcpClientsRetx>\d+) · \d+ \| (?<kernelServerRetx>\d+) · \d+ \| (?<kernelClientsRetx>\d+) · \d+ \|$")]

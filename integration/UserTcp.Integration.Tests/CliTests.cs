@@ -114,6 +114,14 @@ public sealed partial class CliTests
         Assert.Contains("--txqueuelen", Assert.Single(mistake.ErrorLines), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_congestion_control_usertcp_lacks_is_one_line_and_exit_2()
+    {
+        using PeerProgram mistake = PeerProgram.Run(CommandTimeout, Usertcp, "serve", "--cc", "vegas");
+        Assert.Equal(2, mistake.ExitCode);
+        Assert.Contains("--cc 'vegas'", Assert.Single(mistake.ErrorLines), StringComparison.Ordinal);
+    }
+
     private static int CountTimeWaits(NetNamespace ns) =>
         ns.Run(CommandTimeout, Usertcp, "ss").OutputLines.Count(l => l.StartsWith("TIME-WAIT", StringComparison.Ordinal));
 
