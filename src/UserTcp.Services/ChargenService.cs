@@ -11,7 +11,7 @@ namespace UserTcp.Services;
 /// the stream, a reset does — which is what a peer that closes with our data unread, or receives data after closing,
 /// sends. Backpressure comes from the peer's window: a peer that stops reading stalls the generator, nothing piles up.
 /// </summary>
-public sealed class ChargenService(ILogger? logger = null) : ConnectionService("chargen", Port, logger)
+public sealed class ChargenService(ILogger? logger = null) : ConnectionService("chargen", Port, logger, inlineCompletions: true)
 {
     public const ushort Port = 19;
     public const int LineLength = 72;
