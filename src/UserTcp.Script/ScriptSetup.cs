@@ -84,6 +84,10 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
             case FlushMetricsCommand flush:
                 Report(line, from, new SetupOutcome(SetupEffect.AlreadySo, flush.Text, "UserTcp caches no metrics or Fast Open cookies per destination"));
                 return config;
+            case ModuleParameterCommand { Module: "tcp_cubic", Parameter: "hystart_detect", Value: "3" } hyStart:
+                // Linux's default: HyStart's ACK-train and delay detection both, which UserTcp's CUBIC always runs.
+                Report(line, from, new SetupOutcome(SetupEffect.AlreadySo, hyStart.Text, "CUBIC's HyStart detects by ACK train and by delay"));
+                return config;
             case ModuleParameterCommand module:
                 Report(line, from, new SetupOutcome(SetupEffect.NotApplied, module.Text, $"no equivalent in UserTcp for {module.Module}'s {module.Parameter}"));
                 return config;

@@ -36,7 +36,7 @@ public class CongestionWindowTests
         while (h.PendingCount > 0) acked = Math.Max(acked, (int)(h.Next().Seq - Our(0)) + 1460);
         Assert.Equal(10 * 1460, acked); // IW10 filled: cwnd is the limit
         h.Send(TcpFlags.Ack, PeerIsn + 1, Our(acked), window: 502);
-        // RFC 9406 §4.2: + min(acked, L SMSS) per ACK in slow start, L = 8 without pacing: this ACK covers 10 segments.
-        Assert.Equal(initial + CongestionControl.SlowStartLimit * 1460, c.CongestionWindow);
+        // Slow start grows by all an ACK acknowledges, as Linux's tcp_slow_start (no RFC 9406 L): this ACK covers 10 segments.
+        Assert.Equal(initial + 10 * 1460, c.CongestionWindow);
     }
 }

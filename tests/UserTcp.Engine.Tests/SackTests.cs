@@ -215,12 +215,21 @@ public class SackTests
     }
 
     [Fact]
-    public void No_probe_is_armed_when_the_retransmission_timer_would_fire_first()
+    public void The_probe_goes_in_the_place_of_a_retransmission_timeout_that_would_fire_first()
     {
+        // RFC 8985 §7.2 PTO = min(PTO, RTO), as Linux's tcp_schedule_loss_probe: a lone segment's probe at 500 ms
+        // (2 SRTT + WCDelAckT) would come after the RTO at 400 ms, so the probe goes at 400 ms instead; the timeout
+        // stands one RTO behind it until the probe leaves, which re-arms it (§7.3). No backoff: it was no timeout.
         (Harness h, TcpConnection c) = Established(Ms(100)); // RTO 300 ms
-        SendSegments(h, c, 1);                               // a probe at 500 ms would come after the RTO at 400 ms
-        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
-        Assert.Equal(Ms(400), c.TimerDeadline(TcpTimer.Retransmission));
+        SendSegments(h, c, 1);
+        Assert.Equal(Ms(400), c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(700), c.TimerDeadline(TcpTimer.Retransmission));
+        Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), Mss);
+        h.ExpectNothing();
+        Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Single().Cause);
+        Assert.Equal(Ms(700), c.TimerDeadline(TcpTimer.Retransmission));
+        Assert.Equal(Ms(300), c.Rto);
     }
 
     [Fact]

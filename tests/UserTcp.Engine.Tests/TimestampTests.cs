@@ -72,7 +72,8 @@ public class TimestampTests
     [Fact]
     public void Rtt_comes_from_tsecr_even_for_the_ack_of_a_retransmission_and_that_sample_ends_the_backoff()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100)); // the SYN-ACK's echo: SRTT 100 ms, RTO 300 ms
+        // The SYN-ACK's echo: SRTT 100 ms, RTO 300 ms; no tail loss probe, which would go in the timeout's place.
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { TailLossProbe = false });
         Assert.Equal(Ms(100), c.SmoothedRtt);
         Assert.Equal(Ms(300), c.Rto);
         c.Send(Bytes(100));
@@ -93,7 +94,7 @@ public class TimestampTests
     [Fact]
     public void Without_timestamps_the_ack_of_a_retransmission_gives_no_sample_karn()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), timestamps: false);
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { TailLossProbe = false }, timestamps: false);
         c.Send(Bytes(100));
         h.Poll();
         h.Next();

@@ -46,14 +46,16 @@ public class SeedQuestionTests
         sim.RunUntil(() => a.State == TcpState.Closed && b.State == TcpState.Closed, sim.Now + Hour, CloseOnEndOfStream(b));
 
         // A never hears the ACK of its FIN: FIN-WAIT-1 until its orphan retries (8) run out. It never reaches FIN-WAIT-2.
+        // Its FIN goes nine times more: a tail loss probe in the first timeout's place (RFC 8985 §7.2, as Linux's
+        // user_timeout.pkt shows), then the eight timeouts.
         Assert.Equal([TcpState.SynSent, TcpState.Established, TcpState.FinWait1, TcpState.Closed], sim.A.States(a.Id));
         Assert.Equal(TcpError.TimedOut, a.Error);
-        Assert.Equal(8, sim.A.Retransmissions(TcpFlags.Fin).Count);
+        Assert.Equal(9, sim.A.Retransmissions(TcpFlags.Fin).Count);
         // B got the FIN, went CLOSE-WAIT, closed, and sits in LAST-ACK retransmitting a FIN nobody receives — not in
         // CLOSE-WAIT forever, and not "waiting for A's ACK" without doing anything.
         Assert.Equal([TcpState.SynReceived, TcpState.Established, TcpState.CloseWait, TcpState.LastAck, TcpState.Closed], sim.B.States(b.Id));
         Assert.Equal(TcpError.TimedOut, b.Error);
-        Assert.Equal(8, sim.B.Retransmissions(TcpFlags.Fin).Count);
+        Assert.Equal(9, sim.B.Retransmissions(TcpFlags.Fin).Count); // a probe and eight timeouts, as A's
         sim.Pass();
     }
 

@@ -4,7 +4,7 @@ namespace UserTcp.Engine;
 /// CUBIC (RFC 9438), Linux's default. In congestion avoidance the window follows
 /// W_cubic(t) = C (t − K)³ + W_max from the start of the epoch, K = ∛((W_max − cwnd_epoch) / C), with a Reno-friendly
 /// floor W_est; on loss W_max = cwnd (less with fast convergence) and ssthresh = cwnd × β. Windows are tracked in
-/// segments here, as the RFC writes them, and exposed in bytes.
+/// segments here, as the RFC writes them, and exposed in bytes. Slow start ends at ssthresh or by <see cref="HyStart"/>.
 /// </summary>
 internal sealed class Cubic : CongestionControl
 {
@@ -28,7 +28,31 @@ internal sealed class Cubic : CongestionControl
     // cwnd (segments) with its fraction: growth per ACK is usually a fraction of a segment.
     private double _cwnd;
 
+    // Linux's cubictcp_acked ignores RTT samples for a second after an epoch starts (right after a recovery).
+    private static readonly TimeSpan EpochSettling = TimeSpan.FromSeconds(1);
+    // Made at the first slow start HyStart watches (16 segments), so an idle connection does not carry it.
+    private HyStart? _hyStart;
+    // The smallest RTT sample (Linux's delay_min), kept from the first one.
+    private TimeSpan _delayMin;
+
     public Cubic(int initialWindow) : base(initialWindow) { }
+
+    /// <summary>HyStart's state once it has watched a slow start (for tests and the lab).</summary>
+    public HyStart? HyStart => _hyStart;
+
+    protected override void OnRttSample(in AckSample ack, TimeSpan sample)
+    {
+        if (_epochStart is TimeSpan epoch && ack.Now - epoch < EpochSettling) return;
+        if (sample <= TimeSpan.Zero) sample = TimeSpan.FromTicks(1);
+        if (_delayMin == TimeSpan.Zero || sample < _delayMin) _delayMin = sample;
+        bool inSlowStart = Window < SlowStartThreshold;
+        if (!inSlowStart || Window / ack.Mss < HyStart.LowWindow) return;
+        _hyStart ??= new HyStart();
+        if (_hyStart.OnRttSample(ack.Now, sample, _delayMin, ack.SndUna, ack.SndNxt, Window, ack.SmoothedRtt))
+        {
+            SlowStartThreshold = Window; // Linux: tp->snd_ssthresh = tcp_snd_cwnd(tp)
+        }
+    }
 
     public override CongestionControlAlgorithm Algorithm => CongestionControlAlgorithm.Cubic;
 
@@ -90,8 +114,10 @@ internal sealed class Cubic : CongestionControl
 
     public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss)
     {
-        // RFC 9438 §4.8: a timeout is a congestion event too, then one segment of slow start.
+        // RFC 9438 §4.8: a timeout is a congestion event too, then one segment of slow start, which HyStart watches
+        // again (Linux's cubictcp_state on TCP_CA_Loss).
         Reduce(mss);
+        _hyStart?.Reset();
         Window = mss;
         _cwnd = 1;
     }

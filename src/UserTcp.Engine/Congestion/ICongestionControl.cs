@@ -1,3 +1,5 @@
+using UserTcp.Wire;
+
 namespace UserTcp.Engine;
 
 /// <summary>The congestion-control algorithms a connection can run, named as Linux's TCP_CONGESTION names them.</summary>
@@ -50,7 +52,10 @@ internal readonly record struct AckSample(
     int Mss,
     TimeSpan SmoothedRtt,
     TimeSpan MinRtt,
-    bool CwndLimited);
+    bool CwndLimited,
+    TimeSpan? RttSample = null,
+    SeqNumber SndUna = default,
+    SeqNumber SndNxt = default);
 
 /// <summary>
 /// What every ACK tells a rate-based congestion control once loss detection has run (Linux's cong_control hook): the
@@ -100,9 +105,9 @@ internal interface ICongestionControl
 }
 
 /// <summary>
-/// What both algorithms share: slow start with byte counting (RFC 3465), cwnd growing by what each ACK acknowledges up
-/// to L = 8 SMSS (RFC 9406 §4.3 for a sender that does not pace), so an ACK of every second segment doubles cwnd per
-/// round trip as Linux's tcp_slow_start does.
+/// What both algorithms share: slow start with byte counting (RFC 3465), cwnd growing by all that each ACK acknowledges,
+/// as Linux's tcp_slow_start (no L: RFC 9406 §4.3's L = 8 SMSS is for HyStart++, which Linux does not run), so an ACK
+/// of every second segment doubles cwnd per round trip.
 /// </summary>
 internal abstract class CongestionControl : ICongestionControl
 {
@@ -140,17 +145,17 @@ internal abstract class CongestionControl : ICongestionControl
     /// <summary>The delivery-rate estimator the sender feeds, when this algorithm reads rate samples (BBR); else null.</summary>
     public virtual DeliveryRateEstimator? DeliveryRate => null;
 
-    /// <summary>RFC 9406 §4.3: L = 8 SMSS for a sender that does not pace (UserTcp does not).</summary>
-    public const int SlowStartLimit = 8;
-
     public virtual void OnAck(in AckSample ack)
     {
+        // Linux's pkts_acked comes first (CUBIC's HyStart may end slow start on this ACK), whether cwnd is the limit or not.
+        if (ack.RttSample is TimeSpan sample) OnRttSample(ack, sample);
         // cwnd grows only while it is the limit (RFC 7661's "cwnd-limited", Linux tcp_is_cwnd_limited).
         if (!ack.CwndLimited) return;
         if (Window < SlowStartThreshold)
         {
-            // RFC 9406 §4.2: cwnd += min(N, L * SMSS), not past ssthresh; the rest goes to congestion avoidance (Linux).
-            int grown = Math.Min(ack.BytesAcked, SlowStartLimit * ack.Mss);
+            // RFC 5681 §3.1 with byte counting (RFC 3465): cwnd += N, not past ssthresh; the rest goes to congestion
+            // avoidance (Linux's tcp_slow_start).
+            int grown = ack.BytesAcked;
             int room = SlowStartThreshold - Window;
             if (grown <= room)
             {
@@ -165,6 +170,9 @@ internal abstract class CongestionControl : ICongestionControl
     }
 
     protected abstract void OnAckInCongestionAvoidance(in AckSample ack);
+
+    /// <summary>An RTT sample from this ACK's newest acknowledged segment, never a retransmitted one (Linux's ca_rtt_us).</summary>
+    protected virtual void OnRttSample(in AckSample ack, TimeSpan sample) { }
 
     public abstract void OnCongestionEvent(TimeSpan now, int flightSize, int mss);
 

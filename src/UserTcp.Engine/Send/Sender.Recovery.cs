@@ -177,7 +177,7 @@ internal sealed partial class Sender
     /// RFC 8985 §7.2: with data in flight and no recovery under way, a probe timeout of 2 SRTT (longer for one segment).
     /// With <see cref="TcpConfig.RecoveryProbe"/> also in recovery, once nothing deemed lost waits to be resent.
     /// </summary>
-    private void ArmLossProbe(TimeSpan now)
+    private void ArmLossProbe(TimeSpan now, bool restart = true)
     {
         // In recovery, segments deemed lost that cwnd holds back do not stop the probe: it resends the first of them.
         bool lostWaiting = _queue.AwaitingBytes > 0 && !(_inRecovery && _config.RecoveryProbe);
@@ -186,6 +186,7 @@ internal sealed partial class Sender
             _timers.Cancel(TcpTimer.LossProbe);
             return;
         }
+        if (!restart && _timers.IsArmed(TcpTimer.LossProbe)) return;
         ArmProbeTimer(now);
     }
 
@@ -202,11 +203,19 @@ internal sealed partial class Sender
         pto += FlightSize <= Mss ? WorstCaseDelayedAck : ProbeTimeoutMargin;
         if (pto < _config.MinProbeTimeout) pto = _config.MinProbeTimeout;
         TimeSpan at = now + pto;
-        // The probe is only worth it before the retransmission timer: otherwise that fires first and does more.
         if (_timers.Deadline(TcpTimer.Retransmission) is TimeSpan rto && rto <= at)
         {
-            _timers.Cancel(TcpTimer.LossProbe);
-            return;
+            // A follow-up probe is only worth it before the retransmission timer, which the first probe armed.
+            if (_probesInStall > 0)
+            {
+                _timers.Cancel(TcpTimer.LossProbe);
+                return;
+            }
+            // RFC 8985 §7.2 (and Linux's tcp_schedule_loss_probe): PTO = min(PTO, the timeout's remaining time); the
+            // probe goes in the timeout's place, and its sending re-arms the timeout (§7.3). Until then the timeout
+            // stands one RTO further, in case the probe finds nothing to send.
+            at = rto;
+            _timers.Arm(TcpTimer.Retransmission, rto + Rto.Rto);
         }
         _timers.Arm(TcpTimer.LossProbe, at);
     }

@@ -219,10 +219,11 @@ internal sealed partial class Sender
         bool newAck = ack > SndUna;
         int acked = newAck ? ack - SndUna : 0;
         bool dsack = false;
+        TimeSpan? rttSample = null;
         int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, out dsack) : 0;
         if (newAck)
         {
-            TakeCumulativeAck(now, ack, echo, ref sample);
+            rttSample = TakeCumulativeAck(now, ack, echo, ref sample);
             TakeRttSample(now, ack, echo, flightBefore);
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
@@ -232,13 +233,14 @@ internal sealed partial class Sender
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
         bool wasInRecovery = _inRecovery;
         DetectAndRecover(now, newAck, acked, duplicate);
+        NoteDisorder();
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
         if (!_inRecovery && !wasInRecovery && newAck)
         {
             // What this ACK delivered: bytes SACKed earlier were delivered then, and grow cwnd no more (Linux's
             // tp->delivered; RFC 5681 §3.1 counts bytes newly acknowledged).
             int delivered = acked + _queue.SackedBytes - sackedBefore;
-            _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited));
+            _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
         // Every ACK, in recovery too, gives a delivery-rate sample to the algorithms that model the path (BBR).
         if (RateEstimator is DeliveryRateEstimator rate)
@@ -259,7 +261,9 @@ internal sealed partial class Sender
         {
             _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
         }
-        ArmLossProbe(now);
+        // RFC 8985 §7.2: an ACK of new data restarts the probe timer; one that only SACKs or repeats leaves it (Linux's
+        // FLAG_SET_XMIT_TIMER comes with FLAG_ACKED).
+        ArmLossProbe(now, restart: newAck);
     }
 
     /// <summary>
@@ -322,8 +326,15 @@ internal sealed partial class Sender
         return newlySacked;
     }
 
-    private void TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo, ref DeliveryRateSample sample)
+    /// <summary>
+    /// Removes what <paramref name="ack"/> acknowledges. Returns the RTT of the newest newly acknowledged segment, none if a
+    /// retransmission was among them (Linux's ca_rtt_us from last_ackt, dropped with FLAG_RETRANS_DATA_ACKED): what
+    /// CUBIC's HyStart watches.
+    /// </summary>
+    private TimeSpan? TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo, ref DeliveryRateSample sample)
     {
+        TimeSpan? newestSent = null;
+        bool retransmitted = false;
         for (int i = 0; i < _queue.Count; i++)
         {
             ref SentSegment segment = ref _queue[i];
@@ -335,10 +346,13 @@ internal sealed partial class Sender
             }
             if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
             RateEstimator?.OnDelivered(ref sample, segment, now);
+            retransmitted |= segment.Is(SegmentMarks.EverRetransmitted);
+            if (newestSent is null || segment.SentAt > newestSent) newestSent = segment.SentAt;
         }
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
         SndUna = ack;
+        return retransmitted || newestSent is null ? null : now - newestSent.Value;
     }
 
     /// <summary>The echoed TSval is older than our TSval when the segment was last sent: the ACK answers an earlier copy.</summary>
