@@ -20,7 +20,9 @@ internal sealed class Cubic : CongestionControl
     // cwnd (segments) before the last congestion event: W_est's increase becomes 1 per RTT once it gets there.
     private double _cwndPrior;
     // Start of the current congestion avoidance epoch; null until its first ACK (RFC 9438 §4.2).
-    private TimeSpan? _epochStart;
+    // (NoEpoch for none: a nullable would cost an idle connection 8 bytes more, issue 10's 2 KB budget.)
+    private TimeSpan _epochStart = NoEpoch;
+    private static readonly TimeSpan NoEpoch = TimeSpan.MinValue;
     // K (seconds) for the current epoch.
     private double _k;
     // The Reno-friendly estimate W_est (segments) for the current epoch (RFC 9438 §4.3).
@@ -42,7 +44,7 @@ internal sealed class Cubic : CongestionControl
 
     protected override void OnRttSample(in AckSample ack, TimeSpan sample)
     {
-        if (_epochStart is TimeSpan epoch && ack.Now - epoch < EpochSettling) return;
+        if (_epochStart != NoEpoch && ack.Now - _epochStart < EpochSettling) return;
         if (sample <= TimeSpan.Zero) sample = TimeSpan.FromTicks(1);
         if (_delayMin == TimeSpan.Zero || sample < _delayMin) _delayMin = sample;
         bool inSlowStart = Window < SlowStartThreshold;
@@ -60,7 +62,7 @@ internal sealed class Cubic : CongestionControl
     public double WMax => _wMax;
     /// <summary>K of the current epoch, in seconds.</summary>
     public double K => _k;
-    public TimeSpan? EpochStart => _epochStart;
+    public TimeSpan? EpochStart => _epochStart == NoEpoch ? null : _epochStart;
 
     /// <summary>RFC 9438 eq. 1: the cubic window t seconds into the epoch, in segments.</summary>
     public double WCubic(double t) => C * Math.Pow(t - _k, 3) + _wMax;
@@ -70,7 +72,7 @@ internal sealed class Cubic : CongestionControl
         double mss = ack.Mss;
         double cwnd = Window / mss;
         if (Math.Abs(_cwnd - cwnd) >= 1) _cwnd = cwnd; // the window was set from outside (recovery end, restart)
-        if (_epochStart is null)
+        if (_epochStart == NoEpoch)
         {
             _epochStart = ack.Now;
             _cwnd = cwnd;
@@ -86,7 +88,7 @@ internal sealed class Cubic : CongestionControl
                 _k = Math.Cbrt((_wMax - cwnd) / C); // RFC 9438 eq. 2
             }
         }
-        double t = (ack.Now - _epochStart.Value).TotalSeconds;
+        double t = (ack.Now - _epochStart).TotalSeconds;
         double rtt = (ack.SmoothedRtt > TimeSpan.Zero ? ack.SmoothedRtt : ack.MinRtt).TotalSeconds;
         double segmentsAcked = ack.BytesAcked / mss;
 
@@ -130,6 +132,6 @@ internal sealed class Cubic : CongestionControl
         _wMax = cwnd < _wMax ? cwnd * (1 + Beta) / 2 : cwnd;
         // RFC 9438 §4.6: ssthresh = cwnd × β (Linux uses cwnd, not FlightSize), at least 2 segments.
         SlowStartThreshold = Math.Max((int)(cwnd * Beta * mss), 2 * mss);
-        _epochStart = null;
+        _epochStart = NoEpoch;
     }
 }

@@ -11,16 +11,13 @@ internal sealed partial class Sender
             if (_inRecovery) return TcpCongestionState.Recovery;
             // A timeout set the recovery point to SND.MAX; until it is acknowledged Linux stays in Loss (high_seq).
             if (SndUna < _recoveryPoint) return TcpCongestionState.Loss;
-            return _disorderAtLastAck ? TcpCongestionState.Disorder : TcpCongestionState.Open;
+            // Linux moves to Disorder only on ACKs (tcp_try_keep_open): a tail loss probe's retransmission, until an ACK
+            // answers it, leaves the connection Open.
+            bool retransmitted = _queue.RetransmittedBytes > 0 && !(_probeEnd is not null && _probeWasRetransmission);
+            bool disorder = _dupAcks > 0 || _queue.SackedSegments > 0 || _queue.LostBytes > 0 || retransmitted;
+            return disorder ? TcpCongestionState.Disorder : TcpCongestionState.Open;
         }
     }
-
-    // Open or Disorder as the last ACK left it: Linux moves between them only on ACKs (tcp_try_keep_open), so a tail
-    // loss probe's retransmission leaves the connection Open until an ACK finds it still out.
-    private bool _disorderAtLastAck;
-
-    private void NoteDisorder() =>
-        _disorderAtLastAck = _dupAcks > 0 || _queue.SackedSegments > 0 || _queue.LostBytes > 0 || _queue.RetransmittedBytes > 0;
 
     /// <summary>The reordering degree loss detection assumes (RFC 6675 DupThresh).</summary>
     public static int Reordering => DupThresh;

@@ -233,7 +233,6 @@ internal sealed partial class Sender
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
         bool wasInRecovery = _inRecovery;
         DetectAndRecover(now, newAck, acked, duplicate);
-        NoteDisorder();
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
         if (!_inRecovery && !wasInRecovery && newAck)
         {
