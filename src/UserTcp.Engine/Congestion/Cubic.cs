@@ -34,8 +34,6 @@ internal sealed class Cubic : CongestionControl
     private static readonly TimeSpan EpochSettling = TimeSpan.FromSeconds(1);
     // Made at the first slow start HyStart watches (16 segments), so an idle connection does not carry it.
     private HyStart? _hyStart;
-    // The smallest RTT sample (Linux's delay_min), kept from the first one.
-    private TimeSpan _delayMin;
 
     public Cubic(int initialWindow) : base(initialWindow) { }
 
@@ -46,11 +44,13 @@ internal sealed class Cubic : CongestionControl
     {
         if (_epochStart != NoEpoch && ack.Now - _epochStart < EpochSettling) return;
         if (sample <= TimeSpan.Zero) sample = TimeSpan.FromTicks(1);
-        if (_delayMin == TimeSpan.Zero || sample < _delayMin) _delayMin = sample;
+        _hyStart?.TakeDelay(sample);
         bool inSlowStart = Window < SlowStartThreshold;
         if (!inSlowStart || Window / ack.Mss < HyStart.LowWindow) return;
-        _hyStart ??= new HyStart();
-        if (_hyStart.OnRttSample(ack.Now, sample, _delayMin, ack.SndUna, ack.SndNxt, Window, ack.SmoothedRtt))
+        // Before HyStart watches, the connection's smallest RTT so far stands for Linux's delay_min (an idle connection
+        // would otherwise carry one more field; issue 10's 2 KB).
+        _hyStart ??= new HyStart(ack.MinRtt > TimeSpan.Zero && ack.MinRtt < sample ? ack.MinRtt : sample);
+        if (_hyStart.OnRttSample(ack.Now, sample, ack.SndUna, ack.SndNxt, Window, ack.SmoothedRtt))
         {
             SlowStartThreshold = Window; // Linux: tp->snd_ssthresh = tcp_snd_cwnd(tp)
         }

@@ -24,6 +24,19 @@ internal sealed class HyStart
     private const int MaxBurstBytes = 65536;
 
     private SeqNumber? _roundEnd;
+    // The smallest RTT sample (Linux's delay_min).
+    private TimeSpan _delayMin;
+
+    public HyStart(TimeSpan delayMin) => _delayMin = delayMin;
+
+    /// <summary>The smallest RTT sample seen (Linux's delay_min).</summary>
+    public TimeSpan DelayMin => _delayMin;
+
+    /// <summary>Linux's cubictcp_acked: every sample may lower delay_min, in slow start or not.</summary>
+    public void TakeDelay(TimeSpan sample)
+    {
+        if (sample < _delayMin) _delayMin = sample;
+    }
     private TimeSpan _roundStart;
     private TimeSpan _lastAck;
     private TimeSpan _currentRtt;
@@ -41,11 +54,12 @@ internal sealed class HyStart
 
     /// <summary>
     /// Linux's hystart_update, for an ACK in slow start at <see cref="LowWindow"/> segments or more: takes its RTT sample
-    /// against the connection's smallest (<paramref name="delayMin"/>); true when slow start should end now (the caller
-    /// sets ssthresh to cwnd).
+    /// against the connection's smallest; true when slow start should end now (the caller sets ssthresh to cwnd).
     /// </summary>
-    public bool OnRttSample(TimeSpan now, TimeSpan sample, TimeSpan delayMin, SeqNumber sndUna, SeqNumber sndNxt, int cwndBytes, TimeSpan smoothedRtt)
+    public bool OnRttSample(TimeSpan now, TimeSpan sample, SeqNumber sndUna, SeqNumber sndNxt, int cwndBytes, TimeSpan smoothedRtt)
     {
+        TakeDelay(sample);
+        TimeSpan delayMin = _delayMin;
         if (Found) return false;
 
         if (_roundEnd is not SeqNumber end || sndUna > end)
