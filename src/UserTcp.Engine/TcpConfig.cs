@@ -130,6 +130,45 @@ public sealed record TcpConfig
     public bool NoDelay { get; init; }
     /// <summary>RFC 6928 initial window, in segments.</summary>
     public int InitialWindowSegments { get; init; } = 10;
+    /// <summary>
+    /// The fewest segments one TSO packet may carry, however slow the pacing rate (Linux net.ipv4.tcp_min_tso_segs):
+    /// new data leaves in packets of about 1 ms at the pacing rate, at least this many segments and at most half of
+    /// cwnd, each ending in PSH (docs/design.md "TSO packets and the pacing rate").
+    /// </summary>
+    public int MinTsoSegments
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MinTsoSegments), value, "a TSO packet carries at least one segment");
+    } = 2;
+    /// <summary>
+    /// Linux net.ipv4.tcp_tso_win_divisor: within 1 ms of the last send, a TSO packet that cwnd or the peer's window would
+    /// cut below a full one and below this fraction of the window waits for the ACK due (tcp_tso_should_defer) instead
+    /// of leaving small. 0 never waits (Linux then defers by another rule; docs/design.md).
+    /// </summary>
+    public int TsoWindowDivisor
+    {
+        get;
+        init => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(TsoWindowDivisor), value, "a divisor of 0 (no deferral) or more");
+    }
+    /// <summary>The pacing rate in slow start, in percent of cwnd per smoothed RTT (Linux net.ipv4.tcp_pacing_ss_ratio).</summary>
+    public int PacingSlowStartRatio
+    {
+        get;
+        init => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(PacingSlowStartRatio), value, "a pacing ratio is a percentage, 0 or more");
+    } = 200;
+    /// <summary>The pacing rate once cwnd reaches half of ssthresh, in percent of cwnd per smoothed RTT (Linux net.ipv4.tcp_pacing_ca_ratio).</summary>
+    public int PacingCongestionAvoidanceRatio
+    {
+        get;
+        init => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(PacingCongestionAvoidanceRatio), value, "a pacing ratio is a percentage, 0 or more");
+    } = 120;
+    /// <summary>
+    /// RFC 5681 §4.1's restart window (Linux net.ipv4.tcp_slow_start_after_idle, RFC 2861): when new data is queued, or
+    /// the peer's window changes with data waiting, after more than an RTO in which nothing was in flight and nothing
+    /// sent, cwnd is halved for each RTO idle, down to the initial window. Off by default: UserTcp keeps cwnd across
+    /// idle periods (Linux's default is on).
+    /// </summary>
+    public bool SlowStartAfterIdle { get; init; }
     /// <summary>First port handed out for active opens (Linux ip_local_port_range).</summary>
     public ushort EphemeralPortFirst { get; init; } = 32768;
     /// <summary>Last port handed out for active opens.</summary>

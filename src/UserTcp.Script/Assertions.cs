@@ -34,7 +34,7 @@ internal static class TcpInfo
         TcpInfoField.Unacked, TcpInfoField.Sacked, TcpInfoField.Lost, TcpInfoField.Retrans, TcpInfoField.LastDataRecv, TcpInfoField.Rtt,
         TcpInfoField.Rttvar, TcpInfoField.SndSsthresh, TcpInfoField.SndCwnd, TcpInfoField.Advmss, TcpInfoField.Reordering,
         TcpInfoField.TotalRetrans, TcpInfoField.MinRtt, TcpInfoField.NotsentBytes, TcpInfoField.SndWnd, TcpInfoField.RcvWnd, TcpInfoField.TotalRto,
-        TcpInfoField.RcvSpace, TcpInfoField.RcvRtt,
+        TcpInfoField.RcvSpace, TcpInfoField.RcvRtt, TcpInfoField.PacingRate,
         TcpInfoField.BusyTime, TcpInfoField.RwndLimited, TcpInfoField.SndbufLimited,
     ];
 
@@ -90,6 +90,8 @@ internal static class TcpInfo
             TcpInfoField.RcvWnd => info.ReceiveWindow,
             TcpInfoField.RcvSpace => info.ReceiveSpace,
             TcpInfoField.RcvRtt => Micros(info.ReceiveRtt),
+            // Linux's u64 reads ~0 while unbounded; a long holds at most long.MaxValue.
+            TcpInfoField.PacingRate => (long)Math.Min(info.PacingRate, long.MaxValue),
             TcpInfoField.BusyTime => Micros(info.BusyTime),
             TcpInfoField.RwndLimited => Micros(info.ReceiveWindowLimitedTime),
             TcpInfoField.SndbufLimited => Micros(info.SendBufferLimitedTime),

@@ -198,6 +198,11 @@ internal static class LinuxSysctls
         yield return new ConfigSysctl(V4 + "tcp_notsent_lowat", "bytes", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= uint.MaxValue
             ? (c with { NotSentLowWatermark = (uint)v }, v == uint.MaxValue ? "no limit on unsent data" : $"writes stop at {v} unsent bytes (TCP_NOTSENT_LOWAT's default)")
             : null);
+        yield return Count(V4 + "tcp_tso_win_divisor", 0, 255, (c, n) => c with { TsoWindowDivisor = n }, "a small TSO packet waits for the ACK due unless it is this fraction of the window (0: never)");
+        yield return Count(V4 + "tcp_min_tso_segs", 1, 127, (c, n) => c with { MinTsoSegments = n }, "the fewest segments per TSO packet");
+        yield return Count(V4 + "tcp_pacing_ss_ratio", 0, 1000, (c, n) => c with { PacingSlowStartRatio = n }, "pacing rate in slow start, % of cwnd per RTT");
+        yield return Count(V4 + "tcp_pacing_ca_ratio", 0, 1000, (c, n) => c with { PacingCongestionAvoidanceRatio = n }, "pacing rate in congestion avoidance, % of cwnd per RTT");
+        yield return Switch(V4 + "tcp_slow_start_after_idle", (c, on) => c with { SlowStartAfterIdle = on }, "restart window after idle (RFC 5681 §4.1)");
         yield return new ConfigSysctl(V4 + "tcp_syncookies", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
             ? (c with { SynCookies = (SynCookieMode)v }, v switch { 0 => "no SYN cookies", 1 => "SYN cookies once the SYN queue is full", _ => "SYN cookies for every SYN" })
             : null);
@@ -215,7 +220,6 @@ internal static class LinuxSysctls
             "AccECN options are sent only on AccECN connections, which UserTcp never negotiates");
         yield return Fixed(V4 + "tcp_reordering", v => v == 3, "UserTcp's duplicate-ACK threshold is 3 (RFC 5681 §3.2)");
         yield return Fixed(V4 + "tcp_frto", v => v == 0, "UserTcp has no F-RTO (RFC 5682)");
-        yield return Fixed(V4 + "tcp_slow_start_after_idle", v => v == 0, "UserTcp keeps its congestion window across idle periods");
         yield return Fixed(V4 + "tcp_mtu_probing", v => v == 0, "UserTcp does no path MTU probing");
         yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
         yield return Fixed(V4 + "tcp_thin_linear_timeouts", v => v == 0, "UserTcp always backs off exponentially");
@@ -223,10 +227,6 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_fastopen", v => v == 0, "UserTcp has no TCP Fast Open (RFC 7413)");
 
         yield return Fixed(V4 + "tcp_comp_sack_nr", v => v == 0, "UserTcp sends each SACK block with its ACK; it never delays them to compress");
-        yield return Fixed(V4 + "tcp_tso_win_divisor", _ => false, "UserTcp has no TSO bursts to size");
-        yield return Fixed(V4 + "tcp_min_tso_segs", _ => false, "UserTcp has no TSO bursts to size");
-        yield return Fixed(V4 + "tcp_pacing_ss_ratio", _ => false, "UserTcp does not pace");
-        yield return Fixed(V4 + "tcp_pacing_ca_ratio", _ => false, "UserTcp does not pace");
     }
 
     /// <summary>A 0/1 switch of a feature the engine can turn off (per stack and per connection).</summary>

@@ -428,22 +428,23 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     }
 
     /// <summary>
-    /// --relaxed: a line written for Linux may expect one TSO/GSO super-segment where UserTcp sends MSS-sized pieces.
+    /// --relaxed: a line written for Linux may expect several TSO/GSO packets joined, as packetdrill joins what it
+    /// sniffs until the line's payload is met (run_packet.c; each piece but the last the size of the one before).
     /// Contiguous segments sent at the same instant with the same ACK are joined until they carry the expected
-    /// payload (packetdrill's own remote mode aggregates the same way); PSH and FIN come from the last piece.
+    /// payload, across the PSH that ends each TSO packet; PSH comes from the last piece, and nothing joins a FIN.
     /// </summary>
     private (CapturedSegment Segment, int Pieces) Aggregate(CapturedSegment first, int wanted)
     {
         const TcpFlags LastOnly = TcpFlags.Psh | TcpFlags.Fin;
         CapturedSegment total = first;
         int pieces = 1;
-        while (total.PayloadLength < wanted && (total.Flags & LastOnly) == 0 && _sent.TryPeek(out CapturedSegment? next)
+        while (total.PayloadLength < wanted && (total.Flags & TcpFlags.Fin) == 0 && _sent.TryPeek(out CapturedSegment? next)
             && next.Time == first.Time && next.Seq == unchecked(total.Seq + (uint)total.PayloadLength) && next.Ack == total.Ack
-            && (next.Flags & ~LastOnly) == total.Flags && next.SourcePort == total.SourcePort && next.DestinationPort == total.DestinationPort)
+            && (next.Flags & ~LastOnly) == (total.Flags & ~TcpFlags.Psh) && next.SourcePort == total.SourcePort && next.DestinationPort == total.DestinationPort)
         {
             _sent.Dequeue();
             pieces++;
-            total = total with { PayloadLength = total.PayloadLength + next.PayloadLength, Flags = total.Flags | (next.Flags & LastOnly), Window = next.Window };
+            total = total with { PayloadLength = total.PayloadLength + next.PayloadLength, Flags = next.Flags, Window = next.Window };
         }
         return (total, pieces);
     }

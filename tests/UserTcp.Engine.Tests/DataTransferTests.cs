@@ -19,14 +19,17 @@ public class DataTransferTests
         h.Poll();
         for (int i = 0; i < 10; i++)
         {
-            // The last segment of the burst carries PSH (as Linux's GSO packets do on the wire).
-            Sent segment = h.Expect(i == 9 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
+            // No RTT yet at this instant, so the pacing rate is unbounded and the TSO packets are half of cwnd: five
+            // segments, the last of each with PSH (as Linux's GSO packets are on the wire).
+            Sent segment = h.Expect(i % 5 == 4 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
             Assert.Equal(data[(i * Mss)..((i + 1) * Mss)], segment.Payload);
         }
         h.ExpectNothing(); // 14600 bytes in flight, cwnd full; the window (64256) is not the limit
         Assert.Equal(Our(10 * Mss), c.SndNxt.Value);
 
-        // Each ACK in slow start grows cwnd by one SMSS: it frees the segment it acknowledges and one more.
+        // Each ACK in slow start grows cwnd by one SMSS: it frees the segment it acknowledges and one more (10 ms
+        // later, so the two leave as one TSO packet rather than wait for more room, tcp_tso_should_defer).
+        h.AdvanceTo(Ms(10));
         h.Send(TcpFlags.Ack, Their(0), Our(Mss), window: PeerWindow);
         Assert.Equal(11 * Mss, c.CongestionWindow);
         h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);

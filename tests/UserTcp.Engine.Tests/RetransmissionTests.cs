@@ -416,8 +416,8 @@ public class RetransmissionTests
         h.AdvanceTo(Ms(250));
         h.Send(TcpFlags.Ack, Their(0), Our(1460), window: PeerWindow);
         Assert.Equal(2 * 1460, c.CongestionWindow);
-        h.Expect(TcpFlags.Ack, Our(1460), Their(0), 1460); // go-back-N from SND.UNA, two segments now
-        h.Expect(TcpFlags.Ack, Our(2920), Their(0), 1460);
+        h.Expect(TcpFlags.Ack, Our(1460), Their(0), 1460); // go-back-N from SND.UNA, two segments now: one TSO packet
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2920), Their(0), 1460); // as Linux resends its skb, PSH on the packet's last
         h.ExpectNothing();
     }
 
@@ -452,7 +452,8 @@ public class RetransmissionTests
         (Harness h, TcpConnection c) = Established(NewRenoConfig);
         c.Send(Bytes(20 * Mss));
         h.Poll();
-        for (int i = 0; i < 10; i++) h.Expect(i == 9 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10: segments 1–10
+        // IW10: segments 1–10, in TSO packets of half of cwnd (no RTT yet: the pacing rate is unbounded), PSH on each one's last.
+        for (int i = 0; i < 10; i++) h.Expect(i % 5 == 4 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
         h.ExpectNothing();
 
         // Segments 1 and 5 are lost. 2, 3, 4 arrive: three duplicate ACKs.

@@ -96,11 +96,13 @@ public class SackTests
     [Fact]
     public void Rfc6675_retransmits_each_hole_once_the_scoreboard_deems_it_lost_without_a_timeout()
     {
-        var config = new TcpConfig { Rack = false, TailLossProbe = false, CongestionControl = CongestionControlAlgorithm.NewReno };
+        // TsoWindowDivisor 0: a segment that one SACK frees goes at once, not deferred to build a TSO packet.
+        var config = new TcpConfig { Rack = false, TailLossProbe = false, CongestionControl = CongestionControlAlgorithm.NewReno, TsoWindowDivisor = 0 };
         (Harness h, TcpConnection c) = Established(Ms(100), config);
         c.Send(Bytes(20 * Mss));
         h.Poll();
-        for (int i = 0; i < 10; i++) h.Expect(i == 9 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss); // IW10; segments 0 and 4 will be lost
+        // IW10 in TSO packets of two (about 1 ms at the pacing rate is less; tcp_min_tso_segs); segments 0 and 4 will be lost.
+        for (int i = 0; i < 10; i++) h.Expect(i % 2 == 1 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
 
         h.AdvanceTo(Ms(200));
         SackAck(h, 0, (1, 2)); // before recovery, each SACKed segment lets a new one go (pipe = 9 < cwnd = 10)
@@ -109,18 +111,20 @@ public class SackTests
         h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
         SackAck(h, 0, (1, 4)); // the third duplicate: three SACKed segments above segment 0 (RFC 6675 IsLost)
         h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
-        h.ExpectNothing(); // cwnd = ssthresh = 12 / 2 = 6 segments; pipe = 12 − 3 SACKed − 1 lost + 1 resent = 9
+        // ssthresh = 12 / 2 = 6 segments; PRR (RFC 6937): pipe = 12 − 3 SACKed − 1 lost = 8 > ssthresh, so cwnd is
+        // pipe + ceil(6/10 of the one segment delivered) = 9, and the retransmission fills it.
+        h.ExpectNothing();
         Assert.True(c.InFastRecovery);
-        Assert.Equal(6 * Mss, c.CongestionWindow);
+        Assert.Equal(9 * Mss, c.CongestionWindow);
 
-        SackAck(h, 0, (1, 4), (5, 6));
-        SackAck(h, 0, (1, 4), (5, 7)); // two segments (exactly 2 SMSS) above segment 4: not yet lost
-        h.ExpectNothing();
-        SackAck(h, 0, (1, 4), (5, 8)); // three: lost; pipe = 12 − 6 − 2 + 1 = 5, so segment 4 goes
-        h.Expect(TcpFlags.Ack, Our(4 * Mss), Their(0), Mss);
-        h.ExpectNothing();
-        SackAck(h, 0, (1, 4), (5, 9)); // pipe 5 again: one new segment
+        SackAck(h, 0, (1, 4), (5, 6)); // two delivered in recovery: ceil(12/10) = 2, one sent: one new segment
         h.Expect(TcpFlags.Ack, Our(12 * Mss), Their(0), Mss);
+        SackAck(h, 0, (1, 4), (5, 7)); // two segments (exactly 2 SMSS) above segment 4: not yet lost; PRR allows none
+        h.ExpectNothing();
+        SackAck(h, 0, (1, 4), (5, 8)); // three: lost; pipe = 13 − 6 − 2 + 1 = 6 = ssthresh: PRR allows none yet
+        h.ExpectNothing();
+        SackAck(h, 0, (1, 4), (5, 9)); // pipe 5 below ssthresh: one segment, the hole first
+        h.Expect(TcpFlags.Ack, Our(4 * Mss), Their(0), Mss);
         h.ExpectNothing();
 
         h.AdvanceTo(Ms(300)); // segment 0's retransmission arrives: a partial ACK, recovery goes on

@@ -138,6 +138,7 @@ public sealed class SetupTests : IDisposable
     [Fact]
     public void Route_metrics_towards_the_peer_bound_the_mss_and_set_the_initial_window()
     {
+        // cwnd 2: TSO packets of one segment (at most half of cwnd), so neither carries PSH (the write does not end there).
         Passes(Run("""
             `ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 initcwnd 2`
             0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
@@ -148,7 +149,7 @@ public sealed class SetupTests : IDisposable
             +0   > . 1:1(0) ack 1 win 32768
             +0   write(3, ..., 3000) = 3000
             +0   > . 1:601(600) ack 1 win 32768
-            +0   > P. 601:1201(600) ack 1 win 32768
+            +0   > . 601:1201(600) ack 1 win 32768
             """));
     }
 

@@ -37,7 +37,11 @@ public class CubicTests(ITestOutputHelper output)
         double wMax = 0;
         for (int i = 1; i < samples.Count; i++)
         {
-            if (samples[i].Cwnd >= samples[i - 1].Cwnd - 0.5) continue;
+            // An epoch starts where a recovery starts, or where cwnd falls outside recovery (a timeout); inside a recovery
+            // PRR moves cwnd with what is in flight (RFC 6937), which is no new epoch.
+            bool entersRecovery = samples[i].InRecovery && !samples[i - 1].InRecovery;
+            bool falls = samples[i].Cwnd < samples[i - 1].Cwnd - 0.5 && !samples[i].InRecovery && !samples[i - 1].InRecovery;
+            if (!entersRecovery && !falls) continue;
             double before = samples[i - 1].Cwnd;
             wMax = before < wMax ? before * (1 + Beta) / 2 : before;
             int start = i;

@@ -323,12 +323,14 @@ internal sealed class Bbr : CongestionControl
         if (_fullBandwidthReached || rate > _pacingRate) _pacingRate = rate;
     }
 
+    /// <summary>bbr_min_tso_segs: one segment per TSO packet below 1.2 Mbit/s, else two.</summary>
+    public override int MinTsoSegments(int configured) => _pacingRate < MinTsoRate ? 1 : 2;
+
     /// <summary>bbr_tso_segs_goal: about 1 ms of the pacing rate per send (sk_pacing_shift 10), 2 to 127 segments.</summary>
     private int SendQuantumSegments(int mss)
     {
         long bytes = Math.Min((long)_pacingRate >> 10, MaxQuantumBytes);
-        int minimum = _pacingRate < MinTsoRate ? 1 : 2;
-        return (int)Math.Min(Math.Max(bytes / mss, minimum), 127);
+        return (int)Math.Min(Math.Max(bytes / mss, MinTsoSegments(0)), 127);
     }
 
     /// <summary>bbr_bdp: gain × bandwidth × min RTT in bytes, rounded up to whole segments; 10 segments before any RTT.</summary>

@@ -142,6 +142,9 @@ internal abstract class CongestionControl : ICongestionControl
 
     public virtual long PacingRate => 0;
 
+    /// <summary>The fewest segments per TSO packet (Linux's ca_ops->min_tso_segs, else <paramref name="configured"/>, tcp_min_tso_segs).</summary>
+    public virtual int MinTsoSegments(int configured) => configured;
+
     /// <summary>The delivery-rate estimator the sender feeds, when this algorithm reads rate samples (BBR); else null.</summary>
     public virtual DeliveryRateEstimator? DeliveryRate => null;
 
@@ -188,4 +191,17 @@ internal abstract class CongestionControl : ICongestionControl
     }
 
     public void RestartAfterHandshakeLoss(int mss) => Window = mss;
+
+    /// <summary>
+    /// RFC 5681 §4.1's restart window as Linux's tcp_cwnd_restart computes it: ssthresh keeps at least 3/4 of cwnd, and
+    /// cwnd halves for each RTO of the idle period, not below min(initial window, cwnd).
+    /// </summary>
+    public void RestartAfterIdle(TimeSpan idle, TimeSpan rto, int initialWindow)
+    {
+        SlowStartThreshold = Math.Max(SlowStartThreshold, (Window >> 1) + (Window >> 2));
+        int restart = Math.Min(initialWindow, Window);
+        int window = Window;
+        while ((idle -= rto) > TimeSpan.Zero && window > restart) window >>= 1;
+        Window = Math.Max(window, restart);
+    }
 }

@@ -273,7 +273,7 @@ public sealed partial class TcpConnection
             OnAcknowledged(now);
             _engine.MarkPending(this);
         }
-        if (_sender.UpdateWindow(seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
+        if (_sender.UpdateWindow(now, seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
 
         bool finAcked = _sender.FinAcknowledged;
         switch (State)

@@ -37,6 +37,7 @@ public sealed partial class TcpConnection
             SmoothedRtt = _sender.Rto.SmoothedRtt,
             RttVariance = _sender.Rto.RttVariance,
             MinRtt = _sender.Rto.MinRtt,
+            PacingRate = _sender.PacingRate,
             CongestionWindow = _sender.CongestionWindow,
             SlowStartThreshold = _sender.SlowStartThreshold,
             Reordering = Sender.Reordering,

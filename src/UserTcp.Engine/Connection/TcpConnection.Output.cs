@@ -28,7 +28,7 @@ public sealed partial class TcpConnection
             return;
         }
 
-        _sender.BeginBurst();
+        _sender.BeginBurst(now);
         int sent = 0;
         while (_sender.TryNext(SackOptionBytes(now), out Transmission next))
         {
@@ -78,7 +78,7 @@ public sealed partial class TcpConnection
         {
             SequenceNumber = next.Seq,
             AcknowledgmentNumber = RcvNxt,
-            Flags = TcpFlags.Ack | (next.Fin ? TcpFlags.Fin : 0) | (next.Push && next.Length > 0 ? TcpFlags.Psh : 0),
+            Flags = TcpFlags.Ack | (next.Fin ? TcpFlags.Fin : 0) | (next.WirePush && next.Length > 0 ? TcpFlags.Psh : 0),
             Window = _receiver.AdvertiseWindow(),
             Options = options,
             Payload = _sender.Buffer.Payload(next.Seq, next.Length, _engine.PayloadScratch),

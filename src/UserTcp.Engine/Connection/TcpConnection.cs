@@ -342,6 +342,7 @@ public sealed partial class TcpConnection
         if (State is TcpState.Closed or TcpState.Listen) throw new TcpException(TcpError.NotConnected, $"send on {Id} in {State.ToRfcName()}");
         int accepted = WriteWithinMemory(data[.._sender.WriteAllowance(data.Length, EffectiveNotSentLowWatermark)]);
         OnWritten(_engine.Now, data.Length, accepted);
+        if (accepted > 0) _sender.RestartAfterIdle(_engine.Now); // Linux's tcp_skb_entail: new data after idle (RFC 5681 §4.1)
         if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
         if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write's tail waits for the next (Linux tcp_push with TCP_NAGLE_CORK)
         if (accepted > 0) _engine.MarkPending(this);

@@ -60,6 +60,11 @@ public readonly record struct TcpConnectionInfo
     public TimeSpan RttVariance { get; init; }
     /// <summary>tcpi_min_rtt: the smallest round-trip time measured.</summary>
     public TimeSpan MinRtt { get; init; }
+    /// <summary>
+    /// tcpi_pacing_rate, bytes per second: Linux's rate from cwnd and the smoothed RTT (200 % of cwnd per RTT in slow
+    /// start, 120 % after), which sizes the TSO packets; <see cref="ulong.MaxValue"/> until the first ACK.
+    /// </summary>
+    public ulong PacingRate { get; init; }
     /// <summary>tcpi_snd_cwnd, in bytes.</summary>
     public int CongestionWindow { get; init; }
     /// <summary>tcpi_snd_ssthresh, in bytes; <see cref="int.MaxValue"/> until the first congestion event.</summary>

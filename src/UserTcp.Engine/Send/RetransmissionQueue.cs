@@ -17,10 +17,12 @@ internal enum SegmentMarks : byte
     EverRetransmitted = 8,
     /// <summary>It carries our FIN (its last sequence number).</summary>
     Fin = 16,
-    /// <summary>It was sent with PSH; a retransmission keeps it.</summary>
+    /// <summary>It ends a write or record (its own PSH, not the one a TSO packet's end adds); a retransmission keeps it.</summary>
     Push = 32,
     /// <summary>It left while the sender was application-limited (Linux tcp_skb_cb tx.is_app_limited).</summary>
     AppLimited = 64,
+    /// <summary>It was the last segment of its TSO packet: a retransmission packet does not reach past it (Linux's skb).</summary>
+    PacketEnd = 128,
 }
 
 /// <summary>One segment in flight: sequence space [Start, End) (the FIN counts), when it last left, what is known of it.</summary>

@@ -2,9 +2,17 @@ using UserTcp.Wire;
 
 namespace UserTcp.Engine;
 
-/// <summary>A segment the sender chose to send: new data (Cause None) or a retransmission and why.</summary>
-internal readonly record struct Transmission(SeqNumber Seq, int Length, bool Fin, bool Push, TcpCause Cause, bool Probe)
+/// <summary>
+/// A segment the sender chose to send: new data (Cause None) or a retransmission and why. <paramref name="Push"/> is
+/// the data's own PSH (the end of a write or record, kept by retransmissions); <paramref name="PacketEnd"/> says the
+/// segment ends its TSO packet, and <paramref name="GsoPush"/> that it ends one of several segments, which Linux
+/// marks with PSH (__tcp_transmit_skb) whatever the data.
+/// </summary>
+internal readonly record struct Transmission(SeqNumber Seq, int Length, bool Fin, bool Push, TcpCause Cause, bool Probe,
+    bool PacketEnd = true, bool GsoPush = false)
 {
+    /// <summary>The PSH flag on the wire.</summary>
+    public bool WirePush => Push || GsoPush;
     public bool IsRetransmission => Cause != TcpCause.None;
     public SeqNumber End => Seq + Length + (Fin ? 1 : 0);
 }
@@ -15,10 +23,13 @@ internal sealed partial class Sender
     // Zero-window probes: doublings of the probe interval, and probes sent since the last ACK (Linux gives up past the retry limit).
     private int _persistBackoff;
     private int _persistProbes;
-    // The latest send time given to a segment.
+    // The latest send time given to a segment, and whether the current dispatch began within 1 ms of it.
     private TimeSpan _lastSentAt;
+    private bool _sentWithinMs;
     // New-data segments sent in the current dispatch (a burst).
-    private int _burstSegments;
+    private short _burstSegments;
+    // Segments of the TSO packet being cut (Linux's one skb sent at once) returned so far.
+    private short _packetSegments;
 
     /// <summary>Room cwnd leaves for more data in flight.</summary>
     private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
@@ -51,6 +62,12 @@ internal sealed partial class Sender
             {
                 _forceRetransmission = false;
                 next = Resend(segment, _lossCause, probe: false);
+                // Linux resends an skb whole, up to cwnd and the TSO size (tcp_xmit_retransmit_queue): the lost segments of one
+                // packet leave as one packet again, PSH on its last.
+                bool ends = segment.Is(SegmentMarks.PacketEnd) || _packetSegments + 1 >= AutosizedSegments(Math.Max(1, Mss - sackOptionBytes))
+                    || !NextLostFollows(lost);
+                next = next with { GsoPush = ends && _packetSegments > 0 };
+                _packetSegments = (short)(ends ? 0 : _packetSegments + 1);
                 return true;
             }
             next = default;
@@ -70,12 +87,21 @@ internal sealed partial class Sender
             int segmentSize = Math.Max(1, Mss - sackOptionBytes);
             int length = (int)Math.Min(Math.Min(available, segmentSize), Math.Min(peerRoom, cwndRoom));
             _cwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);
+            if (length > 0 && _packetSegments == 0 && DefersPacket(available, Math.Min(peerRoom, cwndRoom), segmentSize, endsRecord))
+            {
+                _cwndLimited |= cwndRoom < peerRoom; // Linux's is_cwnd_limited from tcp_tso_should_defer
+                next = default;
+                return false;
+            }
             if (length > 0 && (MaySend(length, available, segmentSize) || endsRecord && length == available))
             {
                 next = NewData(length, recordEnd);
-                // Linux forces PSH on every multi-segment (GSO) packet it sends (tcp_transmit_skb), which reaches the
-                // wire on its last segment: so the last segment of a burst of new data carries PSH too.
-                if (_burstSegments > 0 && !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize)) next = next with { Push = true };
+                // New data leaves in TSO packets sized from the pacing rate and cwnd (Linux tcp_write_xmit); Linux forces PSH
+                // on every packet of more than one segment (__tcp_transmit_skb), which reaches the wire on its last segment.
+                // cwnd and the pacing rate do not change within a dispatch, so the packet's size is the same at every segment.
+                bool ends = _packetSegments + 1 >= TsoPacketSegments(segmentSize) || !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize);
+                next = next with { PacketEnd = ends, GsoPush = ends && _packetSegments > 0 };
+                _packetSegments = (short)(ends ? 0 : _packetSegments + 1);
                 return true;
             }
         }
@@ -114,13 +140,25 @@ internal sealed partial class Sender
     {
         int rest = available - length;
         int next = (int)Math.Min(Math.Min(rest, segmentSize), Math.Min(peerRoom - length, cwndRoom - length));
-        return next > 0 && (next == segmentSize || next == rest && (NoDelay || Buffer.FinQueued) || next >= MaxSndWnd / 2);
+        return next > 0 && !HoldsPartial(next, rest, segmentSize) && (next == segmentSize || next == rest && (NoDelay || Buffer.FinQueued) || next >= MaxSndWnd / 2);
     }
 
-    /// <summary>A dispatch begins: the segments it sends form one burst (Linux's one GSO packet).</summary>
-    public void BeginBurst()
+    /// <summary>Whether the lost segment after <paramref name="lost"/> continues its retransmission packet: next to it, waiting, and within both windows once it has gone.</summary>
+    private bool NextLostFollows(int lost)
     {
+        if (lost + 1 >= _queue.Count) return false;
+        SentSegment segment = _queue[lost];
+        SentSegment following = _queue[lost + 1];
+        return following.AwaitsRetransmission && following.Start == segment.End
+            && (uint)(following.End - SndUna) <= SndWnd && CwndRoom - segment.Length >= following.Length;
+    }
+
+    /// <summary>A dispatch begins at <paramref name="now"/>: the segments it sends leave at once, cut into TSO packets.</summary>
+    public void BeginBurst(TimeSpan now)
+    {
+        _sentWithinMs = now - _lastSentAt <= TimeSpan.FromMilliseconds(1);
         _burstSegments = 0;
+        _packetSegments = 0;
         _cwndLimited = false;
     }
 
@@ -212,10 +250,12 @@ internal sealed partial class Sender
     /// <summary>The segment <paramref name="sent"/> left at <paramref name="now"/>: the scoreboard, RTT timing and timers follow.</summary>
     public void OnSent(TimeSpan now, in Transmission sent)
     {
+        if (_inRecovery && _prr is not null) _prr.Out += Segments(sent.End - sent.Seq); // RFC 6937 prr_out: everything sent in recovery
         // Send times order the segments for RACK (RFC 8985 §6.2 "sent after"): they never go backwards, even when the
         // caller's clock reads a hair earlier for a later call.
         if (now < _lastSentAt) now = _lastSentAt;
         _lastSentAt = now;
+        _sentWithinMs = true; // the rest of this dispatch follows at once
         bool idle = SndMax == SndUna;
         if (idle && RateEstimator is { AppLimited: true }) _congestion.OnRestartFromIdle(now);
         bool appLimited = false;
@@ -236,15 +276,11 @@ internal sealed partial class Sender
         }
         else
         {
-            _burstSegments++;
-            SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0) | (appLimited ? SegmentMarks.AppLimited : 0);
+            if (_burstSegments < short.MaxValue) _burstSegments++;
+            SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0) | (appLimited ? SegmentMarks.AppLimited : 0)
+                | (sent.PacketEnd ? SegmentMarks.PacketEnd : 0);
             _queue.Append(sent.Seq, sent.End, now, marks, delivery);
             SndMax = sent.End;
-            if (_rttSeq is null && Timestamps is null)
-            {
-                _rttSeq = sent.End;
-                _rttStart = now;
-            }
         }
         if (sent.Probe)
         {

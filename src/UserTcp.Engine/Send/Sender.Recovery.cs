@@ -18,6 +18,19 @@ internal sealed partial class Sender
     private SeqNumber _recoveryPoint;
     // NewReno's inflated window during recovery without SACK (RFC 6582 §3.2 steps 2–4).
     private int _inflatedWindow;
+    // Proportional rate reduction during recovery with SACK (RFC 6937, Linux tcp_cwnd_reduction): cwnd when recovery
+    // began (RecoverFS), segments delivered and sent since (counted in segments, as Linux's packets), and the window
+    // it allows now.
+    // Allocated at the first SACK recovery, so an idle connection pays only the reference.
+    private ProportionalRateReduction? _prr;
+
+    private sealed class ProportionalRateReduction
+    {
+        public int PriorCwnd;
+        public int Delivered;
+        public int Out;
+        public int Window;
+    }
     private int _dupAcks;
     // The next retransmission goes whatever cwnd says (RFC 5681 §3.2 step 2's fast retransmit, RFC 6675 §5 step 4.3).
     private bool _forceRetransmission;
@@ -85,6 +98,10 @@ internal sealed partial class Sender
     {
         _inRecovery = true;
         _recoveryPoint = SndMax;
+        _prr ??= new ProportionalRateReduction();
+        _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
+        _prr.Window = _congestion.Window; // until the ACK's share is known (ReduceWindow)
+        _prr.Delivered = _prr.Out = 0;
         _congestion.OnCongestionEvent(now, FlightSize, Mss);
         _inflatedWindow = _congestion.Window + DupThresh * Mss; // NewReno: the three segments that left the network
         if (_queue.AwaitingBytes == 0 || !Sack) MarkHeadLost(cause);
@@ -97,12 +114,43 @@ internal sealed partial class Sender
         _timers.Cancel(TcpTimer.LossProbe);
     }
 
+    /// <summary>
+    /// RFC 6937's PRR as Linux's tcp_cwnd_reduction has it, on each ACK in SACK recovery that delivered data: while more
+    /// than ssthresh is in flight, send ssthresh/RecoverFS of what was delivered; below it, catch up to ssthresh by what
+    /// was delivered (plus a segment on an ACK that advanced SND.UNA and marked nothing lost); the first retransmission
+    /// always goes.
+    /// </summary>
+    private void ReduceWindow(int delivered, bool unaAdvanced, bool newlyLost)
+    {
+        if (delivered <= 0 || _prr is not { } prr) return;
+        int deliveredSegments = Segments(delivered);
+        prr.Delivered += deliveredSegments;
+        int ssthresh = _congestion.SlowStartThreshold / Mss;
+        int priorCwnd = Math.Max(1, prr.PriorCwnd / Mss);
+        int inFlight = Segments(InFlight);
+        long sendCount;
+        if (inFlight > ssthresh)
+        {
+            sendCount = ((long)ssthresh * prr.Delivered + priorCwnd - 1) / priorCwnd - prr.Out;
+        }
+        else
+        {
+            sendCount = Math.Max(prr.Delivered - prr.Out, deliveredSegments) + (unaAdvanced && !newlyLost ? 1 : 0);
+            sendCount = Math.Min(ssthresh - inFlight, sendCount);
+        }
+        sendCount = Math.Max(sendCount, prr.Out > 0 ? 0 : 1);
+        prr.Window = (int)Math.Min(int.MaxValue, InFlight + sendCount * Mss);
+    }
+
+    /// <summary>Bytes as segments, a partial one counted whole (Linux's pcount).</summary>
+    private int Segments(int bytes) => (bytes + Mss - 1) / Mss;
+
     private void ExitRecovery(TimeSpan now)
     {
         _inRecovery = false;
         _dupAcks = 0;
-        // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, cwnd has stayed at ssthresh throughout
-        // (RFC 6675 §5), where Linux's PRR also ends.
+        // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, PRR's window gives way to ssthresh
+        // (Linux tcp_end_cwnd_reduction).
         if (!Sack) _congestion.OnRecoveryEnd(now, FlightSize, Mss);
         if (Rack) _rack.OnRecoveryEnd();
     }
@@ -167,7 +215,12 @@ internal sealed partial class Sender
         int awaitingBefore = _queue.AwaitingBytes;
         DetectLossByRack(now);
         if (_queue.AwaitingBytes == awaitingBefore) return false;
-        if (!_inRecovery && SndUna - 1 >= _recoveryPoint) EnterRecovery(now, TcpCause.RackLoss);
+        if (!_inRecovery && SndUna - 1 >= _recoveryPoint)
+        {
+            EnterRecovery(now, TcpCause.RackLoss);
+            // Linux's tcp_rack_reo_timeout reduces cwnd as for an ACK that delivered one segment.
+            ReduceWindow(Mss, unaAdvanced: false, newlyLost: false);
+        }
         return true;
     }
 

@@ -18,7 +18,7 @@ internal sealed partial class Sender
     // connection pays nothing for it (issue 10's 2 KB per idle connection).
     private DeliveryRateEstimator? RateEstimator => _congestion.DeliveryRate;
     private CongestionControl _congestion;
-    // Karn's rule without timestamps: one segment timed at a time, never a retransmitted one (RFC 6298 §3).
+    // The SYN (or SYN-ACK) timed, never a retransmitted one (Karn's rule, RFC 6298 §3).
     private SeqNumber? _rttSeq;
     private TimeSpan _rttStart;
     // The last TryNext stopped because cwnd, not the peer's window or the application, was the limit.
@@ -93,8 +93,8 @@ internal sealed partial class Sender
             if (value != _congestion.Algorithm) _congestion = CongestionControl.Create(value, _congestion.Window, _congestion.SlowStartThreshold, Seed);
         }
     }
-    /// <summary>cwnd (the inflated window during NewReno recovery; BBR sets its own in recovery too).</summary>
-    public int CongestionWindow => _inRecovery && !Sack && !_congestion.IsRateBased ? _inflatedWindow : _congestion.Window;
+    /// <summary>cwnd: the inflated window during NewReno recovery, PRR's during SACK recovery; BBR sets its own throughout.</summary>
+    public int CongestionWindow => !_inRecovery || _congestion.IsRateBased ? _congestion.Window : Sack ? _prr?.Window ?? _congestion.Window : _inflatedWindow;
     public int SlowStartThreshold => _congestion.SlowStartThreshold;
     internal CongestionControl CongestionControl => _congestion;
 
@@ -220,11 +220,14 @@ internal sealed partial class Sender
         int acked = newAck ? ack - SndUna : 0;
         bool dsack = false;
         TimeSpan? rttSample = null;
-        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, out dsack) : 0;
+        // Without timestamps, when the oldest segment this ACK newly SACKs left, none ever resent (Linux's first_sackt).
+        TimeSpan sackTimedAt = TimeSpan.MinValue;
+        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, ref sackTimedAt, out dsack) : 0;
         if (newAck)
         {
+            TimeSpan? ackTimedAt = Timestamps is null ? OldestNewlyAcknowledged(ack) : null;
             rttSample = TakeCumulativeAck(now, ack, echo, ref sample);
-            TakeRttSample(now, ack, echo, flightBefore);
+            TakeRttSample(now, ack, echo, flightBefore, ackTimedAt ?? (sackTimedAt == TimeSpan.MinValue ? null : sackTimedAt));
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
         if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
@@ -232,14 +235,19 @@ internal sealed partial class Sender
 
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
         bool wasInRecovery = _inRecovery;
+        int awaitingBefore = _queue.AwaitingBytes;
         DetectAndRecover(now, newAck, acked, duplicate);
+        // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
+        // RFC 5681 §3.1 counts bytes newly acknowledged).
+        int delivered = acked + _queue.SackedBytes - sackedBefore;
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
         if (!_inRecovery && !wasInRecovery && newAck)
         {
-            // What this ACK delivered: bytes SACKed earlier were delivered then, and grow cwnd no more (Linux's
-            // tp->delivered; RFC 5681 §3.1 counts bytes newly acknowledged).
-            int delivered = acked + _queue.SackedBytes - sackedBefore;
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
+        }
+        else if (_inRecovery && Sack && !_congestion.IsRateBased)
+        {
+            ReduceWindow(delivered, newAck, newlyLost: _queue.AwaitingBytes > awaitingBefore);
         }
         // Every ACK, in recovery too, gives a delivery-rate sample to the algorithms that model the path (BBR).
         if (RateEstimator is DeliveryRateEstimator rate)
@@ -296,7 +304,7 @@ internal sealed partial class Sender
     /// D-SACK (RFC 2883 §4) when it lies below the cumulative ACK or inside the second block; it reports a duplicate
     /// and marks nothing. Returns the sequence space newly SACKed.
     /// </summary>
-    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, ref DeliveryRateSample sample, out bool dsack)
+    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, ref DeliveryRateSample sample, ref TimeSpan sackTimedAt, out bool dsack)
     {
         dsack = false;
         int newlySacked = 0;
@@ -318,6 +326,7 @@ internal sealed partial class Sender
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
                 if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
                 RateEstimator?.OnDelivered(ref sample, segment, now);
+                if (!segment.Is(SegmentMarks.EverRetransmitted) && (sackTimedAt == TimeSpan.MinValue || segment.SentAt < sackTimedAt)) sackTimedAt = segment.SentAt;
                 _queue.MarkSacked(ref segment);
                 newlySacked += segment.Length;
             }
@@ -359,10 +368,28 @@ internal sealed partial class Sender
         echo is uint e && Timestamps is not null && unchecked((int)(e - Timestamps.Value(sentAt))) < 0;
 
     /// <summary>
-    /// RTT: with timestamps from TSecr on every ACK of new data, retransmissions included (RFC 7323 §4.1), with the
-    /// gains spread over the samples expected per RTT (Appendix G); without, Karn's timed segment (RFC 6298 §3).
+    /// Without timestamps, when the oldest segment <paramref name="ack"/> newly acknowledges left (not counting those SACKed
+    /// before); none when any of them was ever resent (Karn's rule, RFC 6298 §3), as Linux's tcp_clean_rtx_queue times them.
     /// </summary>
-    private void TakeRttSample(TimeSpan now, SeqNumber ack, uint? echo, int flightSize = 0)
+    private TimeSpan? OldestNewlyAcknowledged(SeqNumber ack)
+    {
+        TimeSpan? oldest = null;
+        for (int i = 0; i < _queue.Count && _queue[i].Start < ack; i++)
+        {
+            SentSegment segment = _queue[i];
+            if (segment.Is(SegmentMarks.EverRetransmitted)) return null;
+            if (!segment.Is(SegmentMarks.Sacked)) oldest ??= segment.SentAt;
+        }
+        return oldest;
+    }
+
+    /// <summary>
+    /// RTT: with timestamps from TSecr on every ACK of new data, retransmissions included (RFC 7323 §4.1), with the
+    /// gains spread over the samples expected per RTT (Appendix G); without, on every ACK from the oldest segment it
+    /// newly acknowledges or else newly SACKs, none ever resent (RFC 6298 §3 allows more than one sample per RTT; Linux
+    /// tcp_ack_update_rtt). The SYN is timed on its own.
+    /// </summary>
+    private void TakeRttSample(TimeSpan now, SeqNumber ack, uint? echo, int flightSize = 0, TimeSpan? dataSentAt = null)
     {
         if (Timestamps is not null && echo is uint e && Timestamps.Elapsed(now, e) is TimeSpan sample)
         {
@@ -374,14 +401,18 @@ internal sealed partial class Sender
         {
             Rto.AddSample(now - _rttStart);
             _rttSeq = null;
+            return;
         }
+        if (Timestamps is null && dataSentAt is TimeSpan sentAt) Rto.AddSample(now - sentAt);
     }
 
     /// <summary>RFC 9293 §3.10.7.4: takes the window from segments newer than the last update. True when it changed.</summary>
-    public bool UpdateWindow(SeqNumber seq, SeqNumber ack, uint window)
+    public bool UpdateWindow(TimeSpan now, SeqNumber seq, SeqNumber ack, uint window)
     {
         if (!(SndWl1 < seq || SndWl1 == seq && SndWl2 <= ack)) return false;
         bool changed = window != SndWnd;
+        // Linux's tcp_ack_update_window: a new window with data waiting may follow an idle period (RFC 5681 §4.1).
+        if (changed && SndMax < Buffer.End) RestartAfterIdle(now);
         bool opened = SndWnd == 0 && window > 0;
         SndWnd = window;
         SndWl1 = seq;
