@@ -27,9 +27,9 @@ internal sealed partial class Sender
     private TimeSpan _lastSentAt;
     private bool _sentWithinMs;
     // New-data segments sent in the current dispatch (a burst).
-    private short _burstSegments;
+    private bool _burstSent;
     // Segments of the TSO packet being cut (Linux's one skb sent at once) returned so far.
-    private short _packetSegments;
+    private byte _packetSegments;
 
     /// <summary>Room cwnd leaves for more data in flight.</summary>
     private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
@@ -64,10 +64,10 @@ internal sealed partial class Sender
                 next = Resend(segment, _lossCause, probe: false);
                 // Linux resends an skb whole, up to cwnd and the TSO size (tcp_xmit_retransmit_queue): the lost segments of one
                 // packet leave as one packet again, PSH on its last.
-                bool ends = segment.Is(SegmentMarks.PacketEnd) || _packetSegments + 1 >= AutosizedSegments(Math.Max(1, Mss - sackOptionBytes))
+                bool ends = segment.Is(SegmentMarks.PacketEnd) || _packetSegments + 1 >= Math.Min(AutosizedSegments(Math.Max(1, Mss - sackOptionBytes)), byte.MaxValue)
                     || !NextLostFollows(lost);
                 next = next with { GsoPush = ends && _packetSegments > 0 };
-                _packetSegments = (short)(ends ? 0 : _packetSegments + 1);
+                _packetSegments = (byte)(ends ? 0 : _packetSegments + 1);
                 return true;
             }
             next = default;
@@ -99,9 +99,9 @@ internal sealed partial class Sender
                 // New data leaves in TSO packets sized from the pacing rate and cwnd (Linux tcp_write_xmit); Linux forces PSH
                 // on every packet of more than one segment (__tcp_transmit_skb), which reaches the wire on its last segment.
                 // cwnd and the pacing rate do not change within a dispatch, so the packet's size is the same at every segment.
-                bool ends = _packetSegments + 1 >= TsoPacketSegments(segmentSize) || !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize);
+                bool ends = _packetSegments + 1 >= Math.Min(TsoPacketSegments(segmentSize), byte.MaxValue) || !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize);
                 next = next with { PacketEnd = ends, GsoPush = ends && _packetSegments > 0 };
-                _packetSegments = (short)(ends ? 0 : _packetSegments + 1);
+                _packetSegments = (byte)(ends ? 0 : _packetSegments + 1);
                 return true;
             }
         }
@@ -157,7 +157,7 @@ internal sealed partial class Sender
     public void BeginBurst(TimeSpan now)
     {
         _sentWithinMs = now - _lastSentAt <= TimeSpan.FromMilliseconds(1);
-        _burstSegments = 0;
+        _burstSent = false;
         _packetSegments = 0;
         _cwndLimited = false;
     }
@@ -276,7 +276,7 @@ internal sealed partial class Sender
         }
         else
         {
-            if (_burstSegments < short.MaxValue) _burstSegments++;
+            _burstSent = true;
             SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0) | (appLimited ? SegmentMarks.AppLimited : 0)
                 | (sent.PacketEnd ? SegmentMarks.PacketEnd : 0);
             _queue.Append(sent.Seq, sent.End, now, marks, delivery);

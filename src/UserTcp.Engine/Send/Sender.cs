@@ -290,7 +290,7 @@ internal sealed partial class Sender
         bool limited = _cwndLimited || InFlight >= CongestionWindow;
         // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
         if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) RateEstimator?.MarkAppLimited(InFlight);
-        if (_burstSegments == 0 && !limited) return;
+        if (!_burstSent && !limited) return;
         if (SndUna >= _cwndUsageEnd || limited || !_windowCwndLimited && FlightSize > _maxFlightInWindow)
         {
             _windowCwndLimited = limited;
