@@ -11,7 +11,7 @@ public sealed partial class TcpConnection
     internal void OpenActive()
     {
         SetState(TcpState.SynSent, TcpCause.Connect);
-        _synDue = true;
+        SynDue = true;
         _engine.MarkPending(this);
     }
 
@@ -24,7 +24,7 @@ public sealed partial class TcpConnection
         SetState(TcpState.SynReceived, cause);
         InSynQueue = true;
         _lastActivity = now;
-        _synDue = true;
+        SynDue = true;
         _engine.MarkPending(this);
     }
 
@@ -167,7 +167,7 @@ public sealed partial class TcpConnection
             // Our SYN is acknowledged: ESTABLISHED, answer with an ACK (the window in a SYN-ACK is not scaled).
             _sender.OnSynAcknowledged(now, seg, seg.Window);
             _receiver.AdvertisedInSyn();
-            _synDue = false;
+            SynDue = false;
             SetState(TcpState.Established, TcpCause.SynAckReceived);
             _receiver.AckNow = true;
             EnterEstablished(now);
@@ -177,7 +177,7 @@ public sealed partial class TcpConnection
         {
             // Simultaneous open (RFC 9293 Figure 7): SYN-RECEIVED, and our SYN goes out again with an ACK.
             _sender.TakeSynWindow(seg.SequenceNumber, seg.Window);
-            _synDue = true;
+            SynDue = true;
             Timers.Cancel(TcpTimer.Retransmission);
             SetState(TcpState.SynReceived, TcpCause.SimultaneousOpen);
         }
@@ -236,7 +236,7 @@ public sealed partial class TcpConnection
             // out as often as the defer period allows (Linux's tcp_check_req); the data, or that last ACK, will.
             if (Listener is not null && seg.Payload.IsEmpty && !seg.Has(TcpFlags.Fin) && _sender.Retries < DeferAcceptTimeouts)
             {
-                _deferredAckSeen = true;
+                DeferredAckSeen = true;
                 _engine.Counters.Count(MibCounter.TcpExtTCPDeferAcceptDrop);
                 Drop(now, seg, TcpCause.DeferAccept);
                 return false;
@@ -250,7 +250,7 @@ public sealed partial class TcpConnection
             // RFC 7323 §2.2: the window in a SYN is never scaled, and after a simultaneous open the peer's SYN-ACK is one.
             uint synWindow = seg.Has(TcpFlags.Syn) ? seg.Window : (uint)seg.Window << _options.SendWindowShift;
             _sender.OnSynAcknowledged(now, seg, synWindow);
-            _synDue = false;
+            SynDue = false;
             SetState(TcpState.Established, TcpCause.AckOfSyn);
             EnterEstablished(now);
             // Data or a FIN queued during the handshake goes now, or waits on the persist timer when the window is shut.

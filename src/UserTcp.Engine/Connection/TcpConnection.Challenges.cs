@@ -11,7 +11,7 @@ public sealed partial class TcpConnection
     // One budget for every limited answer on this connection (Linux's last_oow_ack_time).
     private InvalidAckLimit _invalidAcks;
     // The SYN-ACK about to go answers a repeated SYN: it keeps the retransmission deadline.
-    private bool _synAckForRepeatedSyn;
+    private bool SynAckForRepeatedSyn { get => Has(ConnectionFlags.SynAckForRepeatedSyn); set => Set(ConnectionFlags.SynAckForRepeatedSyn, value); }
 
     /// <summary>
     /// A challenge ACK <c>&lt;SEQ=SND.NXT&gt;&lt;ACK=RCV.NXT&gt;&lt;CTL=ACK&gt;</c> (RFC 5961 §3.2, §4.2, §5.2): the peer, if it
@@ -58,8 +58,8 @@ public sealed partial class TcpConnection
             EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
-        _synDue = true;
-        _synAckForRepeatedSyn = true;
+        SynDue = true;
+        SynAckForRepeatedSyn = true;
         _engine.MarkPending(this);
     }
 

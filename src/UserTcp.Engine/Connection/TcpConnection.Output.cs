@@ -10,9 +10,9 @@ public sealed partial class TcpConnection
     {
         if (State == TcpState.Closed)
         {
-            if (_pendingReset)
+            if (PendingReset)
             {
-                _pendingReset = false;
+                PendingReset = false;
                 // Linux's active reset: RST|ACK at the next new sequence number (RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST>;
                 // SND.MAX here because SND.NXT may be back at a hole being resent).
                 SendControl(now, SndMax, TcpFlags.Rst | TcpFlags.Ack);
@@ -23,7 +23,7 @@ public sealed partial class TcpConnection
 
         if (State is TcpState.SynSent or TcpState.SynReceived)
         {
-            if (_synDue) SendSyn(now);
+            if (SynDue) SendSyn(now);
             if (_receiver.AckNow && State == TcpState.SynReceived) SendAck(now);
             return;
         }
@@ -55,7 +55,7 @@ public sealed partial class TcpConnection
             Window = _receiver.SynWindow(synAck), // RFC 7323 §2.2: a SYN's window is never scaled
             Options = _options.Offer(synAck, timestamp),
         };
-        _synDue = false;
+        SynDue = false;
         if (retransmission)
         {
             _engine.Counters.Count(MibCounter.TcpExtTCPSynRetrans);
@@ -63,8 +63,8 @@ public sealed partial class TcpConnection
         }
         _engine.Transmit(this, repr);
         if (synAck) _receiver.OnAckSent();
-        _sender.OnSynSent(now, retransmission, keepDeadline: _synAckForRepeatedSyn);
-        _synAckForRepeatedSyn = false;
+        _sender.OnSynSent(now, retransmission, keepDeadline: SynAckForRepeatedSyn);
+        SynAckForRepeatedSyn = false;
     }
 
     /// <summary>Sends what the sender chose: data [seq, seq+length) from the send buffer, with FIN and PSH as chosen.</summary>

@@ -56,7 +56,7 @@ public sealed partial class TcpConnection
     {
         TcpState.SynSent => _config.SynRetries,
         // Linux's syn_ack_recalc: a deferred connection whose bare ACK came lives to the end of the defer period.
-        TcpState.SynReceived => _deferredAckSeen ? Math.Max(_config.SynAckRetries, DeferAcceptTimeouts) : _config.SynAckRetries,
+        TcpState.SynReceived => DeferredAckSeen ? Math.Max(_config.SynAckRetries, DeferAcceptTimeouts) : _config.SynAckRetries,
         _ => IsOrphaned ? _config.OrphanRetries : _config.DataRetries,
     };
 
@@ -99,7 +99,7 @@ public sealed partial class TcpConnection
         }
         // TCP_DEFER_ACCEPT: once the bare ACK came, the SYN-ACK is resent only at the end of the defer period, a last
         // chance for the data or an ACK to make the connection (Linux's syn_ack_recalc).
-        if (State == TcpState.SynReceived && _deferredAckSeen && _sender.Retries < DeferAcceptTimeouts - 1)
+        if (State == TcpState.SynReceived && DeferredAckSeen && _sender.Retries < DeferAcceptTimeouts - 1)
         {
             if (!_sender.OnDeferredSynAckTimeout(now, RetryLimitUnderUserTimeout)) EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
@@ -111,7 +111,7 @@ public sealed partial class TcpConnection
         }
         _engine.Counters.RetransmissionTimeouts++;
         ArmUserTimeout();
-        if (synchronizing) _synDue = true; // the SYN (or SYN-ACK) goes again
+        if (synchronizing) SynDue = true; // the SYN (or SYN-ACK) goes again
         _engine.MarkPending(this);
     }
 

@@ -44,11 +44,11 @@ public sealed partial class TcpConnection
     private TimeSpan _lastActivity;
     private int _keepAliveProbes;
     // Our SYN (or SYN-ACK) is to be sent (again) at the next dispatch.
-    private bool _synDue;
+    private bool SynDue { get => Has(ConnectionFlags.SynDue); set => Set(ConnectionFlags.SynDue, value); }
     // TCP_DEFER_ACCEPT: the peer's bare final ACK came and was dropped; the connection waits for data.
-    private bool _deferredAckSeen;
+    private bool DeferredAckSeen { get => Has(ConnectionFlags.DeferredAckSeen); set => Set(ConnectionFlags.DeferredAckSeen, value); }
     // A RST goes out when the engine dispatches this closed connection.
-    private bool _pendingReset;
+    private bool PendingReset { get => Has(ConnectionFlags.PendingReset); set => Set(ConnectionFlags.PendingReset, value); }
     private TcpState _state = TcpState.Closed;
     // Set when TIME-WAIT has been handed over to a compact record: the engine keeps the record, not this connection.
     private TimeWaitRecord? _timeWait;
@@ -97,7 +97,7 @@ public sealed partial class TcpConnection
     /// <summary>SND.UNA: oldest unacknowledged sequence number.</summary>
     public SeqNumber SndUna => _sender.SndUna;
     /// <summary>SND.NXT: next sequence number to send (the oldest segment deemed lost, after a timeout: go-back-N).</summary>
-    public SeqNumber SndNxt => _synDue ? Iss : _sender.SndNxt;
+    public SeqNumber SndNxt => SynDue ? Iss : _sender.SndNxt;
     /// <summary>Highest sequence number sent so far plus one (BSD's snd_max); SND.NXT &lt;= this.</summary>
     public SeqNumber SndMax => _sender.SndMax;
     /// <summary>SND.WND: the peer's window, scaled.</summary>
@@ -153,7 +153,7 @@ public sealed partial class TcpConnection
     }
 
     /// <summary>The application has closed the connection: it will never read or write again.</summary>
-    public bool IsOrphaned { get; private set; }
+    public bool IsOrphaned { get => Has(ConnectionFlags.IsOrphaned); private set => Set(ConnectionFlags.IsOrphaned, value); }
     /// <summary>True once the application shut down sending (a FIN is queued or sent).</summary>
     public bool IsSendShutdown => _sender.Buffer.FinQueued;
     /// <summary>True once the application shut down receiving.</summary>
@@ -282,14 +282,14 @@ public sealed partial class TcpConnection
     /// SO_LINGER with a zero timeout: <see cref="Close()"/> aborts with a RST instead of a FIN. (A non-zero linger, which
     /// makes close() wait for the FIN to be acknowledged, is the runtime's to implement; the engine never blocks.)
     /// </summary>
-    public bool LingerZero { get; set; }
+    public bool LingerZero { get => Has(ConnectionFlags.LingerZero); set => Set(ConnectionFlags.LingerZero, value); }
 
     /// <summary>This connection's timers: the one place they are armed, cancelled and fired.</summary>
     internal ConnectionTimers Timers { get; }
     /// <summary>The connection is on the engine's list of connections with output to send.</summary>
-    internal bool IsPending { get; set; }
+    internal bool IsPending { get => Has(ConnectionFlags.IsPending); set => Set(ConnectionFlags.IsPending, value); }
     /// <summary>A passive open still counted in its listener's SYN queue (not yet handed to the accept queue).</summary>
-    internal bool InSynQueue { get; set; }
+    internal bool InSynQueue { get => Has(ConnectionFlags.InSynQueue); set => Set(ConnectionFlags.InSynQueue, value); }
     /// <summary>The congestion-control instance, for tests that check its curve.</summary>
     internal ICongestionControl CongestionController => _sender.CongestionControl;
     /// <summary>What the sender has in the network (RFC 6675 pipe), in bytes, for tests.</summary>
@@ -496,7 +496,7 @@ public sealed partial class TcpConnection
 
     private void ResetAndClose(TcpError error, TcpCause cause)
     {
-        _pendingReset = true;
+        PendingReset = true;
         EnterClosed(error, cause);
     }
 

@@ -4,9 +4,9 @@ namespace UserTcp.Engine;
 public sealed partial class TcpConnection
 {
     /// <summary>On the engine's list of connections waiting for buffer memory.</summary>
-    internal bool WaitsForMemory { get; set; }
+    internal bool WaitsForMemory { get => Has(ConnectionFlags.WaitsForMemory); set => Set(ConnectionFlags.WaitsForMemory, value); }
     /// <summary>A write was cut short by the stack's buffer memory: the application hears (an event) when chunks free.</summary>
-    internal bool WriteWaitsForMemory { get; set; }
+    internal bool WriteWaitsForMemory { get => Has(ConnectionFlags.WriteWaitsForMemory); set => Set(ConnectionFlags.WriteWaitsForMemory, value); }
 
     /// <summary>The window this connection offers is less than its free buffer space because the stack's buffer memory is short.</summary>
     internal bool WindowLimitedByMemory =>

@@ -8,12 +8,12 @@ internal sealed partial class Sender
     {
         get
         {
-            if (_inRecovery) return TcpCongestionState.Recovery;
+            if (InRecovery) return TcpCongestionState.Recovery;
             // A timeout set the recovery point to SND.MAX; until it is acknowledged Linux stays in Loss (high_seq).
             if (SndUna < _recoveryPoint) return TcpCongestionState.Loss;
             // Linux moves to Disorder only on ACKs (tcp_try_keep_open): a tail loss probe's retransmission, until an ACK
             // answers it, leaves the connection Open.
-            bool retransmitted = _queue.RetransmittedBytes > 0 && !(_probeEnd is not null && _probeWasRetransmission);
+            bool retransmitted = _queue.RetransmittedBytes > 0 && !(_probeEnd is not null && ProbeWasRetransmission);
             bool disorder = _dupAcks > 0 || _queue.SackedSegments > 0 || _queue.LostBytes > 0 || retransmitted;
             return disorder ? TcpCongestionState.Disorder : TcpCongestionState.Open;
         }

@@ -70,5 +70,5 @@ internal sealed partial class Sender
     }
 
     /// <summary>cwnd was the limit of the last dispatch, or is full now (Linux's is_cwnd_limited).</summary>
-    public bool CwndLimitedNow => _cwndLimited || InFlight >= CongestionWindow;
+    public bool CwndLimitedNow => CwndLimited || InFlight >= CongestionWindow;
 }

@@ -25,9 +25,9 @@ internal sealed partial class Sender
     private int _persistProbes;
     // The latest send time given to a segment, and whether the current dispatch began within 1 ms of it.
     private TimeSpan _lastSentAt;
-    private bool _sentWithinMs;
+    private bool SentWithinMs { get => Has(SenderFlags.SentWithinMs); set => Set(SenderFlags.SentWithinMs, value); }
     // New-data segments sent in the current dispatch (a burst).
-    private bool _burstSent;
+    private bool BurstSent { get => Has(SenderFlags.BurstSent); set => Set(SenderFlags.BurstSent, value); }
     // Segments of the TSO packet being cut (Linux's one skb sent at once) returned so far.
     private byte _packetSegments;
 
@@ -42,14 +42,14 @@ internal sealed partial class Sender
     /// </summary>
     public bool TryNext(int sackOptionBytes, out Transmission next)
     {
-        if (_probeDue)
+        if (ProbeDue)
         {
-            _probeDue = false;
+            ProbeDue = false;
             if (TryProbe(sackOptionBytes, out next)) return true;
         }
-        if (_probePairDue)
+        if (ProbePairDue)
         {
-            _probePairDue = false;
+            ProbePairDue = false;
             if (TryProbePair(sackOptionBytes, out next)) return true;
         }
 
@@ -58,9 +58,9 @@ internal sealed partial class Sender
         {
             SentSegment segment = _queue[lost];
             bool inPeerWindow = (uint)(segment.Start - SndUna) < SndWnd;
-            if (_forceRetransmission || inPeerWindow && CwndRoom >= segment.Length)
+            if (ForceRetransmission || inPeerWindow && CwndRoom >= segment.Length)
             {
-                _forceRetransmission = false;
+                ForceRetransmission = false;
                 next = Resend(segment, _lossCause, probe: false);
                 // Linux resends an skb whole, up to cwnd and the TSO size (tcp_xmit_retransmit_queue): the lost segments of one
                 // packet leave as one packet again, PSH on its last.
@@ -73,7 +73,7 @@ internal sealed partial class Sender
             next = default;
             return false; // holes first: nothing new goes while one waits
         }
-        _forceRetransmission = false;
+        ForceRetransmission = false;
 
         SeqNumber dataEnd = Buffer.End;
         // MSG_EOR: new data stops at the end of its record, which goes at once like any segment followed by more data.
@@ -86,10 +86,10 @@ internal sealed partial class Sender
             int cwndRoom = CwndRoom;
             int segmentSize = Math.Max(1, Mss - sackOptionBytes);
             int length = (int)Math.Min(Math.Min(available, segmentSize), Math.Min(peerRoom, cwndRoom));
-            _cwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);
+            CwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);
             if (length > 0 && _packetSegments == 0 && DefersPacket(available, Math.Min(peerRoom, cwndRoom), segmentSize, endsRecord))
             {
-                _cwndLimited |= cwndRoom < peerRoom; // Linux's is_cwnd_limited from tcp_tso_should_defer
+                CwndLimited |= cwndRoom < peerRoom; // Linux's is_cwnd_limited from tcp_tso_should_defer
                 next = default;
                 return false;
             }
@@ -111,7 +111,7 @@ internal sealed partial class Sender
             next = new Transmission(SndMax, 0, Fin: true, Push: false, TcpCause.None, Probe: false);
             return true;
         }
-        _pushPending = false; // the push has sent what it could
+        PushPending = false; // the push has sent what it could
         next = default;
         return false;
     }
@@ -133,7 +133,7 @@ internal sealed partial class Sender
     /// set) or the FIN. A full segment goes as usual.
     /// </summary>
     private bool HoldsPartial(int length, int available, int segmentSize) =>
-        (Corked || MoreComing) && length < segmentSize && !_pushPending && !(Buffer.FinQueued && length == available);
+        (Corked || MoreComing) && length < segmentSize && !PushPending && !(Buffer.FinQueued && length == available);
 
     /// <summary>Whether <see cref="TryNext"/> would send more new data right after a segment of <paramref name="length"/>.</summary>
     private bool AnotherWouldFollow(int length, int available, long peerRoom, int cwndRoom, int segmentSize)
@@ -156,10 +156,10 @@ internal sealed partial class Sender
     /// <summary>A dispatch begins at <paramref name="now"/>: the segments it sends leave at once, cut into TSO packets.</summary>
     public void BeginBurst(TimeSpan now)
     {
-        _sentWithinMs = now - _lastSentAt <= TimeSpan.FromMilliseconds(1);
-        _burstSent = false;
+        SentWithinMs = now - _lastSentAt <= TimeSpan.FromMilliseconds(1);
+        BurstSent = false;
         _packetSegments = 0;
-        _cwndLimited = false;
+        CwndLimited = false;
     }
 
     /// <summary>TCP_NODELAY: send small segments at once instead of after the previous ACK.</summary>
@@ -171,7 +171,7 @@ internal sealed partial class Sender
         get;
         set
         {
-            if (field && !value) _pushPending = true;
+            if (field && !value) PushPending = true;
             field = value;
         }
     }
@@ -180,10 +180,10 @@ internal sealed partial class Sender
     public bool MoreComing { get; set; }
 
     // A push was asked for (TCP_NODELAY set, the cork pulled): what is queued goes once, partial segment included.
-    private bool _pushPending;
+    private bool PushPending { get => Has(SenderFlags.PushPending); set => Set(SenderFlags.PushPending, value); }
 
     /// <summary>Linux's TCP_NAGLE_PUSH: the next dispatch sends what is queued, ignoring the cork and MSG_MORE once.</summary>
-    public void Push() => _pushPending = true;
+    public void Push() => PushPending = true;
 
     private Transmission NewData(int length, SeqNumber? recordEnd = null)
     {
@@ -208,7 +208,7 @@ internal sealed partial class Sender
     {
         _probesInStall++;
         // In recovery (TcpConfig.RecoveryProbe) a segment deemed lost that cwnd held back goes first: it is the hole.
-        int lost = _inRecovery ? _queue.FirstAwaitingRetransmission() : -1;
+        int lost = InRecovery ? _queue.FirstAwaitingRetransmission() : -1;
         if (lost >= 0)
         {
             next = Resend(_queue[lost], TcpCause.TailLossProbe, probe: true);
@@ -220,7 +220,7 @@ internal sealed partial class Sender
         {
             int segmentSize = Math.Max(1, Mss - sackOptionBytes);
             next = NewData((int)Math.Min(Math.Min(available, segmentSize), peerRoom)) with { Probe = true };
-            _probePairDue = _config.PairedProbe && available >= 2 * segmentSize && peerRoom >= 2 * segmentSize;
+            ProbePairDue = _config.PairedProbe && available >= 2 * segmentSize && peerRoom >= 2 * segmentSize;
             return true;
         }
         for (int i = _queue.Count - 1; i >= 0; i--)
@@ -250,12 +250,12 @@ internal sealed partial class Sender
     /// <summary>The segment <paramref name="sent"/> left at <paramref name="now"/>: the scoreboard, RTT timing and timers follow.</summary>
     public void OnSent(TimeSpan now, in Transmission sent)
     {
-        if (_inRecovery && _prr is not null) _prr.Out += Segments(sent.End - sent.Seq); // RFC 6937 prr_out: everything sent in recovery
+        if (InRecovery && _prr is not null) _prr.Out += Segments(sent.End - sent.Seq); // RFC 6937 prr_out: everything sent in recovery
         // Send times order the segments for RACK (RFC 8985 §6.2 "sent after"): they never go backwards, even when the
         // caller's clock reads a hair earlier for a later call.
         if (now < _lastSentAt) now = _lastSentAt;
         _lastSentAt = now;
-        _sentWithinMs = true; // the rest of this dispatch follows at once
+        SentWithinMs = true; // the rest of this dispatch follows at once
         bool idle = SndMax == SndUna;
         if (idle && RateEstimator is { AppLimited: true }) _congestion.OnRestartFromIdle(now);
         bool appLimited = false;
@@ -276,7 +276,7 @@ internal sealed partial class Sender
         }
         else
         {
-            _burstSent = true;
+            BurstSent = true;
             SegmentMarks marks = (sent.Fin ? SegmentMarks.Fin : 0) | (sent.Push ? SegmentMarks.Push : 0) | (appLimited ? SegmentMarks.AppLimited : 0)
                 | (sent.PacketEnd ? SegmentMarks.PacketEnd : 0);
             _queue.Append(sent.Seq, sent.End, now, marks, delivery);
@@ -286,8 +286,8 @@ internal sealed partial class Sender
         {
             // RFC 8985 §7.3: remember the probe, and re-arm the retransmission timer (not the probe timer).
             _probeEnd = SndMax;
-            _probeWasRetransmission = sent.IsRetransmission;
-            _probeInRecovery = _inRecovery;
+            ProbeWasRetransmission = sent.IsRetransmission;
+            ProbeInRecovery = InRecovery;
             // The first probe of a stall re-arms the retransmission timer; a follow-up leaves it where the first put it.
             if (_probesInStall <= 1) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
             ArmFollowUpProbe(now);
@@ -296,7 +296,7 @@ internal sealed partial class Sender
         // RFC 6298 §5.1: start the timer when a segment with data leaves and it is not running.
         _timers.ArmIfIdle(TcpTimer.Retransmission, now + Rto.Rto);
         // In recovery a retransmission may be the last segment that can draw an ACK: the probe then watches it.
-        if (!sent.IsRetransmission || _inRecovery) ArmLossProbe(now);
+        if (!sent.IsRetransmission || InRecovery) ArmLossProbe(now);
     }
 
     // ───────────── zero window (RFC 9293 §3.8.6.1) ─────────────

@@ -56,8 +56,8 @@ internal sealed partial class Sender
     /// </summary>
     private bool DefersPacket(int available, long limit, int segmentSize, bool endsRecord)
     {
-        if (_config.TsoWindowDivisor == 0 || _inRecovery || available <= segmentSize || _queue.Count == 0) return false;
-        if (!_sentWithinMs) return false;
+        if (_config.TsoWindowDivisor == 0 || InRecovery || available <= segmentSize || _queue.Count == 0) return false;
+        if (!SentWithinMs) return false;
         if (limit >= (long)AutosizedSegments(segmentSize) * segmentSize) return false;
         if (endsRecord && limit >= available) return false; // an skb that is not the tail, sendable whole
         long chunk = Math.Min(SndWnd, (long)CongestionWindow) / _config.TsoWindowDivisor;
@@ -74,7 +74,7 @@ internal sealed partial class Sender
     /// </summary>
     public void RestartAfterIdle(TimeSpan now)
     {
-        if (!_config.SlowStartAfterIdle || SndMax != SndUna || _lastSentAt == TimeSpan.Zero || _inRecovery) return;
+        if (!_config.SlowStartAfterIdle || SndMax != SndUna || _lastSentAt == TimeSpan.Zero || InRecovery) return;
         TimeSpan idle = now - _lastSentAt;
         if (idle > Rto.Rto) _congestion.RestartAfterIdle(idle, Rto.Rto, _config.InitialWindowSegments * Mss);
     }

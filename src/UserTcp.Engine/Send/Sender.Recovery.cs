@@ -12,7 +12,7 @@ internal sealed partial class Sender
     /// <summary>Linux's TCP_TIMEOUT_MIN_US: what a probe waits beyond 2 SRTT when more than one segment is out.</summary>
     private static readonly TimeSpan ProbeTimeoutMargin = TimeSpan.FromMilliseconds(2);
 
-    private bool _inRecovery;
+    public bool InRecovery { get => Has(SenderFlags.InRecovery); private set => Set(SenderFlags.InRecovery, value); }
     // "recover" (RFC 6582) / RecoveryPoint (RFC 6675): SND.MAX when recovery (or the last timeout) began. Outside
     // recovery it follows SND.UNA, so it never falls 2^31 behind and turns fast retransmit off by wrapping.
     private SeqNumber _recoveryPoint;
@@ -33,22 +33,21 @@ internal sealed partial class Sender
     }
     private int _dupAcks;
     // The next retransmission goes whatever cwnd says (RFC 5681 §3.2 step 2's fast retransmit, RFC 6675 §5 step 4.3).
-    private bool _forceRetransmission;
+    private bool ForceRetransmission { get => Has(SenderFlags.ForceRetransmission); set => Set(SenderFlags.ForceRetransmission, value); }
     // Why segments now waiting to be resent were deemed lost (the cause their retransmission events carry).
     private TcpCause _lossCause = TcpCause.RetransmissionTimeout;
     // RFC 8985 §7: the probe in flight (TLP.end_seq) and whether it was a retransmission (TLP.is_retrans).
     private SeqNumber? _probeEnd;
-    private bool _probeWasRetransmission;
+    private bool ProbeWasRetransmission { get => Has(SenderFlags.ProbeWasRetransmission); set => Set(SenderFlags.ProbeWasRetransmission, value); }
     // That probe left during a recovery, whose window reduction already answers the losses it may reveal.
-    private bool _probeInRecovery;
+    private bool ProbeInRecovery { get => Has(SenderFlags.ProbeInRecovery); set => Set(SenderFlags.ProbeInRecovery, value); }
     // The probe timer fired: the next dispatch sends a probe.
-    private bool _probeDue;
+    private bool ProbeDue { get => Has(SenderFlags.ProbeDue); set => Set(SenderFlags.ProbeDue, value); }
     // The probe's first segment was a full one of new data: the next segment goes with it (TcpConfig.PairedProbe).
-    private bool _probePairDue;
+    private bool ProbePairDue { get => Has(SenderFlags.ProbePairDue); set => Set(SenderFlags.ProbePairDue, value); }
     // Probes sent since the last ACK arrived (TcpConfig.LossProbes bounds them).
     private int _probesInStall;
 
-    public bool InRecovery => _inRecovery;
     /// <summary>When the stall the retransmission timeouts are in began (valid while <see cref="Retries"/> &gt; 0).</summary>
     public TimeSpan StallStart { get; private set; }
     /// <summary>Duplicate ACKs since the last cumulative ACK (RFC 5681; with SACK, ACKs that SACK new data, RFC 6675).</summary>
@@ -59,11 +58,11 @@ internal sealed partial class Sender
         if (newAck) _dupAcks = 0; // RFC 6675 §5 (C); NewReno counts again from the next duplicate
         if (duplicate) _dupAcks++;
 
-        if (_inRecovery && SndUna >= _recoveryPoint)
+        if (InRecovery && SndUna >= _recoveryPoint)
         {
             ExitRecovery(now);
         }
-        else if (_inRecovery && !Sack)
+        else if (InRecovery && !Sack)
         {
             if (duplicate)
             {
@@ -79,7 +78,7 @@ internal sealed partial class Sender
         }
 
         if (Sack) MarkLosses(now);
-        if (_inRecovery) return;
+        if (InRecovery) return;
         // A new recovery only once everything sent before the last one (or the last timeout) is acknowledged (RFC 6582 §3.2 step 2).
         bool mayRecover = SndUna - 1 >= _recoveryPoint;
         if (!Sack)
@@ -90,13 +89,13 @@ internal sealed partial class Sender
         {
             EnterRecovery(now, Rack ? TcpCause.RackLoss : TcpCause.SackRecovery);
         }
-        if (!_inRecovery && SndUna - 1 > _recoveryPoint) _recoveryPoint = SndUna - 1;
+        if (!InRecovery && SndUna - 1 > _recoveryPoint) _recoveryPoint = SndUna - 1;
     }
 
     /// <summary>RFC 5681 §3.2 steps 2–3, RFC 6675 §5 step 4: ssthresh and cwnd fall, the first hole goes at once.</summary>
     private void EnterRecovery(TimeSpan now, TcpCause cause)
     {
-        _inRecovery = true;
+        InRecovery = true;
         _recoveryPoint = SndMax;
         _prr ??= new ProportionalRateReduction();
         _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
@@ -106,10 +105,10 @@ internal sealed partial class Sender
         _inflatedWindow = _congestion.Window + DupThresh * Mss; // NewReno: the three segments that left the network
         if (_queue.AwaitingBytes == 0 || !Sack) MarkHeadLost(cause);
         _lossCause = cause;
-        _forceRetransmission = true;
+        ForceRetransmission = true;
         _probeEnd = null;
-        _probeDue = false; // a probe that fired but has not left yet gives way to the recovery (RFC 8985 §7.2: no TLP in recovery)
-        _probePairDue = false;
+        ProbeDue = false; // a probe that fired but has not left yet gives way to the recovery (RFC 8985 §7.2: no TLP in recovery)
+        ProbePairDue = false;
         _probesInStall = 0;
         _timers.Cancel(TcpTimer.LossProbe);
     }
@@ -147,7 +146,7 @@ internal sealed partial class Sender
 
     private void ExitRecovery(TimeSpan now)
     {
-        _inRecovery = false;
+        InRecovery = false;
         _dupAcks = 0;
         // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, PRR's window gives way to ssthresh
         // (Linux tcp_end_cwnd_reduction).
@@ -162,7 +161,7 @@ internal sealed partial class Sender
         if (head.Is(SegmentMarks.Sacked)) return;
         _queue.MarkLost(ref head);
         _lossCause = cause;
-        _forceRetransmission = true;
+        ForceRetransmission = true;
     }
 
     /// <summary>With SACK: RACK (RFC 8985 §6.2 step 5) when enabled, else RFC 6675's IsLost for every hole.</summary>
@@ -200,7 +199,7 @@ internal sealed partial class Sender
     private void DetectLossByRack(TimeSpan now)
     {
         int awaitingBefore = _queue.AwaitingBytes;
-        TimeSpan window = _rack.ReorderWindow(_inRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt);
+        TimeSpan window = _rack.ReorderWindow(InRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt);
         TimeSpan wait = _rack.DetectLoss(_queue, now, window);
         if (_queue.AwaitingBytes > awaitingBefore) _lossCause = TcpCause.RackLoss;
         // RFC 8985 §6.3: a segment not yet overdue gets the reorder timer, so no further ACK is needed to find it lost.
@@ -215,7 +214,7 @@ internal sealed partial class Sender
         int awaitingBefore = _queue.AwaitingBytes;
         DetectLossByRack(now);
         if (_queue.AwaitingBytes == awaitingBefore) return false;
-        if (!_inRecovery && SndUna - 1 >= _recoveryPoint)
+        if (!InRecovery && SndUna - 1 >= _recoveryPoint)
         {
             EnterRecovery(now, TcpCause.RackLoss);
             // Linux's tcp_rack_reo_timeout reduces cwnd as for an ACK that delivered one segment.
@@ -233,8 +232,8 @@ internal sealed partial class Sender
     private void ArmLossProbe(TimeSpan now, bool restart = true)
     {
         // In recovery, segments deemed lost that cwnd holds back do not stop the probe: it resends the first of them.
-        bool lostWaiting = _queue.AwaitingBytes > 0 && !(_inRecovery && _config.RecoveryProbe);
-        if (!TailLossProbe || _inRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || lostWaiting)
+        bool lostWaiting = _queue.AwaitingBytes > 0 && !(InRecovery && _config.RecoveryProbe);
+        if (!TailLossProbe || InRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || lostWaiting)
         {
             _timers.Cancel(TcpTimer.LossProbe);
             return;
@@ -276,8 +275,8 @@ internal sealed partial class Sender
     /// <summary>RFC 8985 §7.3: the probe timer fired; the next dispatch sends new data or the last segment again.</summary>
     public void OnLossProbeTimeout()
     {
-        if (!TailLossProbe || _inRecovery && !_config.RecoveryProbe || SndUna == SndMax) return;
-        _probeDue = true;
+        if (!TailLossProbe || InRecovery && !_config.RecoveryProbe || SndUna == SndMax) return;
+        ProbeDue = true;
     }
 
     /// <summary>RFC 8985 §7.4.2 TLP_process_ack: did the probe repair a loss (then cwnd must react) or was it redundant?</summary>
@@ -288,10 +287,10 @@ internal sealed partial class Sender
         {
             // A probe sent in recovery that the peer SACKed has drawn its ACK: the episode ends, so a retransmission
             // that follows may be watched by a probe of its own (TcpConfig.RecoveryProbe) instead of waiting for the RTO.
-            if (_probeInRecovery && hasSack && _queue.SackedBytes > 0 && _queue.HighestSacked >= end) _probeEnd = null;
+            if (ProbeInRecovery && hasSack && _queue.SackedBytes > 0 && _queue.HighestSacked >= end) _probeEnd = null;
             return;
         }
-        if (!_probeWasRetransmission || dsack || _probeInRecovery)
+        if (!ProbeWasRetransmission || dsack || ProbeInRecovery)
         {
             _probeEnd = null; // new data delivered, the retransmission was a duplicate (no loss), or recovery answered it
         }
@@ -346,12 +345,12 @@ internal sealed partial class Sender
         if (_queue.Count > 0 && _queue[0].Is(SegmentMarks.Sacked)) _queue.ClearSacks();
         _queue.MarkAllLost();
         _lossCause = TcpCause.RetransmissionTimeout;
-        _inRecovery = false;
+        InRecovery = false;
         _recoveryPoint = SndMax;
         _dupAcks = 0;
         _probeEnd = null;
-        _probeDue = false;
-        _probePairDue = false;
+        ProbeDue = false;
+        ProbePairDue = false;
         _probesInStall = 0;
         _timers.Cancel(TcpTimer.LossProbe);
         _timers.Cancel(TcpTimer.ReorderTimeout);

@@ -22,11 +22,11 @@ internal sealed partial class Sender
     private SeqNumber? _rttSeq;
     private TimeSpan _rttStart;
     // The last TryNext stopped because cwnd, not the peer's window or the application, was the limit.
-    private bool _cwndLimited;
+    private bool CwndLimited { get => Has(SenderFlags.CwndLimited); set => Set(SenderFlags.CwndLimited, value); }
     // RFC 7661's cwnd validation as Linux's tcp_cwnd_validate keeps it: whether a dispatch of the current window was
     // cwnd-limited, and the most sent and not acknowledged (FlightSize) after one; both renew once SND.UNA passes
     // the SND.MAX of their last update (the window has been acknowledged).
-    private bool _windowCwndLimited;
+    private bool WindowCwndLimited { get => Has(SenderFlags.WindowCwndLimited); set => Set(SenderFlags.WindowCwndLimited, value); }
     private int _maxFlightInWindow;
     private SeqNumber _cwndUsageEnd;
 
@@ -94,7 +94,7 @@ internal sealed partial class Sender
         }
     }
     /// <summary>cwnd: the inflated window during NewReno recovery, PRR's during SACK recovery; BBR sets its own throughout.</summary>
-    public int CongestionWindow => !_inRecovery || _congestion.IsRateBased ? _congestion.Window : Sack ? _prr?.Window ?? _congestion.Window : _inflatedWindow;
+    public int CongestionWindow => !InRecovery || _congestion.IsRateBased ? _congestion.Window : Sack ? _prr?.Window ?? _congestion.Window : _inflatedWindow;
     public int SlowStartThreshold => _congestion.SlowStartThreshold;
     internal CongestionControl CongestionControl => _congestion;
 
@@ -234,18 +234,18 @@ internal sealed partial class Sender
         if (TailLossProbe) TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
 
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
-        bool wasInRecovery = _inRecovery;
+        bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
         DetectAndRecover(now, newAck, acked, duplicate);
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
         int delivered = acked + _queue.SackedBytes - sackedBefore;
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
-        if (!_inRecovery && !wasInRecovery && newAck)
+        if (!InRecovery && !wasInRecovery && newAck)
         {
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
-        else if (_inRecovery && Sack && !_congestion.IsRateBased)
+        else if (InRecovery && Sack && !_congestion.IsRateBased)
         {
             ReduceWindow(delivered, newAck, newlyLost: _queue.AwaitingBytes > awaitingBefore);
         }
@@ -279,7 +279,7 @@ internal sealed partial class Sender
     /// was sent, not more).
     /// </summary>
     private bool IsCwndLimited =>
-        _windowCwndLimited || _congestion.Window < _congestion.SlowStartThreshold && _congestion.Window < 2 * (long)_maxFlightInWindow;
+        WindowCwndLimited || _congestion.Window < _congestion.SlowStartThreshold && _congestion.Window < 2 * (long)_maxFlightInWindow;
 
     /// <summary>
     /// A dispatch ended (Linux tcp_cwnd_validate after tcp_write_xmit): records whether cwnd was its limit and the most
@@ -287,13 +287,13 @@ internal sealed partial class Sender
     /// </summary>
     public void EndBurst()
     {
-        bool limited = _cwndLimited || InFlight >= CongestionWindow;
+        bool limited = CwndLimited || InFlight >= CongestionWindow;
         // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
         if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) RateEstimator?.MarkAppLimited(InFlight);
-        if (!_burstSent && !limited) return;
-        if (SndUna >= _cwndUsageEnd || limited || !_windowCwndLimited && FlightSize > _maxFlightInWindow)
+        if (!BurstSent && !limited) return;
+        if (SndUna >= _cwndUsageEnd || limited || !WindowCwndLimited && FlightSize > _maxFlightInWindow)
         {
-            _windowCwndLimited = limited;
+            WindowCwndLimited = limited;
             _maxFlightInWindow = FlightSize;
             _cwndUsageEnd = SndMax;
         }
@@ -429,10 +429,10 @@ internal sealed partial class Sender
     /// <summary>The connection closed: nothing more will be sent or timed.</summary>
     public void Stop()
     {
-        _probeDue = false;
-        _probePairDue = false;
+        ProbeDue = false;
+        ProbePairDue = false;
         _probesInStall = 0;
-        _forceRetransmission = false;
+        ForceRetransmission = false;
         ReleaseMemory();
     }
 
