@@ -1,0 +1,27 @@
+#!/bin/bash
+# usage: tools/queues/run.sh [SECONDS] [REPS]
+# As root, from the repository root, after `dotnet build src/UserTcp.Cli -c Release`. Many flows at once against one
+# queue and against two: wrk (HTTP keep-alive, 2 and 64 connections) against usertcp serve --queues 1 and --queues 2 in
+# a throwaway namespace (removed on exit, also on failure), alternating, REPS times each (README "Several cores").
+set -u
+SECS=${1:-5}; REPS=${2:-3}
+CLI="dotnet $PWD/src/UserTcp.Cli/bin/Release/net10.0/usertcp.dll"
+NS=usertcp-mq-$$
+cleanup() { [ -n "${PID:-}" ] && kill $PID 2>/dev/null; wait 2>/dev/null; ip netns del $NS 2>/dev/null; }
+trap cleanup EXIT
+ip netns add $NS; ip -n $NS link set lo up
+for rep in $(seq 1 $REPS); do
+  for q in 1 2; do
+    for conns in 2 64; do
+      rm -f /tmp/mq-ready-$$
+      $CLI serve --netns $NS --queues $q --services http --log-level warning --ready-file /tmp/mq-ready-$$ >/tmp/mq-serve-$$.log 2>&1 &
+      PID=$!
+      for i in $(seq 1 100); do [ -f /tmp/mq-ready-$$ ] && break; sleep 0.1; done
+      out=$(ip netns exec $NS wrk -t2 -c$conns -d${SECS}s http://10.77.0.2/bytes/64 2>&1)
+      rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+      errs=$(echo "$out" | grep -E "Socket errors|Non-2xx" | tr '\n' ' ')
+      echo "rep $rep queues $q connections $conns requests/s $rps $errs"
+      kill -TERM $PID; wait $PID 2>/dev/null; PID=
+    done
+  done
+done
