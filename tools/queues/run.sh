@@ -2,7 +2,7 @@
 # usage: tools/queues/run.sh [SECONDS] [REPS]
 # As root, from the repository root, after `dotnet build src/UserTcp.Cli -c Release`. Many flows at once against one
 # queue and against two: wrk (HTTP keep-alive, 2 and 64 connections) against usertcp serve --queues 1 and --queues 2 in
-# a throwaway namespace (removed on exit, also on failure), alternating, REPS times each (README "Several cores").
+# a throwaway namespace (removed on exit, also on failure), alternating, REPS times each (README "Performance", several cores).
 set -u
 SECS=${1:-5}; REPS=${2:-3}
 CLI="dotnet $PWD/src/UserTcp.Cli/bin/Release/net10.0/usertcp.dll"
