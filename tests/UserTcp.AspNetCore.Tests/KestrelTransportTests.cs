@@ -216,7 +216,7 @@ public sealed class KestrelTransportTests
     }
 
     [Fact]
-    public async Task Connection_close_ends_with_the_servers_FIN_and_the_server_in_TIME_WAIT()
+    public async Task Connection_close_ends_with_one_FIN_from_the_server_and_no_RST()
     {
         await using KestrelPair pair = await KestrelPair.StartAsync(MapBytes);
         using HttpClient http = pair.CreateClient();
@@ -229,8 +229,12 @@ public sealed class KestrelTransportTests
         Assert.Equal(GeneratedBody.Sha256(1000), SHA256.HashData(body));
         Assert.True(response.Headers.ConnectionClose);
         FourTuple connection = Assert.Single(pair.ServerEvents.Connections(KestrelPair.Port));
-        // The active close: FIN-WAIT-1 (or straight to TIME-WAIT when the client's FIN acknowledges ours), never a RST.
-        await pair.EventuallyAsync(() => pair.ServerEvents.StatesOf(connection).Contains(TcpState.TimeWait), "the server reached TIME-WAIT");
+        // Kestrel closes after the response, but HttpClient also drops a "Connection: close" connection once the body is
+        // read, so either FIN may come first: the server's close is active (ends in TIME-WAIT) or passive (CLOSE-WAIT,
+        // LAST-ACK, CLOSED). Both are clean; LingeringCloseTests pins the active close with a client that waits for EOF.
+        await pair.EventuallyAsync(() => pair.ServerEvents.StatesOf(connection) is [.., TcpState.TimeWait or TcpState.Closed], "the server's side closed");
+        IReadOnlyList<TcpState> states = pair.ServerEvents.StatesOf(connection);
+        Assert.True(states.Contains(TcpState.TimeWait) || states.Contains(TcpState.LastAck), string.Join(" ", states));
         Assert.Equal(1, pair.ServerEvents.Sent(connection, TcpFlags.Fin));
         Assert.Equal(0, pair.ServerEvents.Sent(connection, TcpFlags.Rst));
         Assert.Empty(pair.Log.TransportErrors);
