@@ -97,8 +97,15 @@ internal sealed class Rack
         for (int i = 0; i < queue.Count; i++)
         {
             ref SentSegment segment = ref queue[i];
+            if (!SentAfter(_xmitTs, _endSeq, segment.SentAt, segment.End))
+            {
+                // Segments never resent went out in sequence order, and a resent one after its first send: past the first
+                // never-resent segment not sent before RACK.xmit_ts, none is (Linux's walk of its time-sorted list stops
+                // there too), so an ACK of in-order data costs one look, not one per segment in flight.
+                if (!segment.Is(SegmentMarks.EverRetransmitted)) break;
+                continue;
+            }
             if (segment.Is(SegmentMarks.Sacked) || segment.AwaitsRetransmission) continue;
-            if (!SentAfter(_xmitTs, _endSeq, segment.SentAt, segment.End)) continue;
             TimeSpan remaining = segment.SentAt + _rtt + reorderWindow - now;
             if (remaining <= TimeSpan.Zero)
             {
