@@ -3,9 +3,9 @@ namespace UserTcp.Link;
 /// <summary>
 /// A device the real-time runtime drives: a TUN interface, or an in-memory pipe in tests.
 /// (<see cref="ILinkDevice"/> is its counterpart for simulations, where the caller supplies every instant.)
-/// The runtime's reader takes packets with <see cref="TryRead"/> until it returns false, and only then waits with
-/// <see cref="WaitReadable"/>: a burst costs one wait, not one per packet. Read and wait belong to one reader
-/// thread; writes may come from any thread.
+/// The runtime's reader takes packets with <see cref="TryRead"/> and waits with <see cref="WaitReadable"/> only when a read
+/// found the device empty (or, in request/response, when a read right after its answer tends to): a burst costs one wait,
+/// not one per packet. Read and wait belong to one reader thread; writes may come from any thread.
 /// <para>
 /// A device with offloads (<see cref="Offloads"/>) carries each packet in a frame, after <see cref="DeviceOffloads.Headroom"/>
 /// bytes for its own header, with metadata beside it (<see cref="PacketOffload"/>): <see cref="TryReadFrame"/> and

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
+using System.Net.Sockets;
 using UserTcp.Link;
+using UserTcp.Sockets.Runtime;
 using UserTcp.Testing;
 using UserTcp.Wire;
 
@@ -71,24 +73,144 @@ public sealed class RequestResponseCostTests
     }
 
     [Fact]
-    public async Task The_reader_polls_right_after_a_batch_that_emptied_the_device_instead_of_reading_it_empty_again()
+    public async Task With_the_peer_on_another_CPU_the_reader_polls_and_reads_once_per_request_and_reads_the_device_empty_once_per_probe_interval()
     {
-        const int Packets = 50;
+        // Each packet arrives only once the reader waits: a peer on another CPU answering after a round trip.
+        const int Probe = AdaptiveReadLimit.ProbeInterval;
+        const int Window = 10 * (Probe - 1);
         using var device = new OnePacketAtATimeDevice();
         await using (NetStack.Start(device, new NetStackOptions { Address = PumpedPair.ServerAddress }))
         {
-            Assert.True(device.WaitUntilIdle(1), "the reader never waited for the device");
-            long emptyBefore = device.EmptyReads, timeoutsBefore = device.Timeouts;
-            for (int i = 1; i <= Packets; i++)
-            {
-                device.Deliver();
-                Assert.True(device.WaitUntilIdle(i + 1), $"the reader did not come back to wait after packet {i}");
-            }
-            // Per packet: one read that takes it and one that finds the device empty, then the poll. A wait that timed out
-            // (the reader looks at its stop flag every 200 ms) is followed by one more empty read, wherever it fell.
-            Assert.Equal(Packets, device.PacketsRead);
-            Assert.Equal(Packets + (device.Timeouts - timeoutsBefore), device.EmptyReads - emptyBefore);
+            Assert.True(device.WaitUntilWaiting(), "the reader never waited for the device");
+            // The reader starts with a read (empty here). The first two packets are drained (read, read empty, pass, poll);
+            // then the reader takes one packet per pass, tries reading right after the pass once, finds nothing, and polls
+            // before each read from then on.
+            for (int i = 0; i < AdaptiveReadLimit.SingleBatchesToSwitch; i++) DeliverAndWait(device);
+            Assert.Equal(1 + AdaptiveReadLimit.SingleBatchesToSwitch + 1, device.EmptyReads);
+            long packets = device.PacketsRead, empty = device.EmptyReads, polls = device.ReadyWaits;
+            for (int i = 0; i < Window; i++) DeliverAndWait(device);
+            // Per packet a poll and the read that takes it; every ProbeInterval - 1 packets one read right after the
+            // pass, which finds nothing. Waits that timed out (the reader looks at its stop flag every 200 ms) read nothing.
+            Assert.Equal(Window, device.PacketsRead - packets);
+            Assert.Equal(Window, device.ReadyWaits - polls);
+            Assert.Equal(Window / (Probe - 1), device.EmptyReads - empty);
         }
+
+        static void DeliverAndWait(OnePacketAtATimeDevice device)
+        {
+            device.Deliver();
+            Assert.True(device.WaitUntilWaiting(), "the reader did not come back to wait");
+        }
+    }
+
+    [Fact]
+    public async Task With_the_peer_on_our_CPU_a_request_costs_one_read_one_write_no_poll_and_no_allocation()
+    {
+        // The client stack runs inside the server's device write, on the server's reader thread, as a kernel client on
+        // our vCPU runs when our answer wakes it: by the time the write returns, its next request is queued.
+        const int Probe = AdaptiveReadLimit.ProbeInterval;
+        const int WarmUp = 200, Window = 10 * Probe, Windows = 4;
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero)); // no timer ever fires
+        MemoryPacketPipe pipe = MemoryPacketPipe.Create();
+        var device = new PeerRunsOnWriteDevice(pipe.A);
+        // Delayed ACKs without quick ACKs on both sides: the echo carries the request's ACK, the next request the echo's.
+        var tcp = new TcpConfig { RandomSeed = 1, QuickAcks = 0, NoDelay = true };
+        await using NetStack client = NetStack.Create(pipe.B, new NetStackOptions { Address = PumpedPair.ClientAddress, Tcp = tcp with { RandomSeed = 2 } },
+            timeProvider: time);
+        device.Peer = client;
+        await using NetStack server = NetStack.Start(device, new NetStackOptions { Address = PumpedPair.ServerAddress, Tcp = tcp }, timeProvider: time);
+        var inline = new UserTcpConnectionOptions { InlineCompletions = true, NoDelay = true };
+        using UserTcpListener listener = server.Listen(7, options: inline);
+        Task echo = EchoAsync(listener);
+        UserTcpConnection peer = client.Connect(new IpEndpoint(PumpedPair.ServerAddress, 7), inline);
+        for (int i = 0; i < 3000 && peer.State != TcpState.Established; i++) await Task.Delay(10);
+        Assert.Equal(TcpState.Established, peer.State);
+
+        // The client's loop resumes inside the server's writes, on the reader thread: it takes the snapshots there.
+        var snapshots = new List<(long Packets, long EmptyReads, long Polls, long Writes, long Allocated)>();
+        byte[] request = [1];
+        byte[] answer = new byte[16];
+        async Task<bool> RequestsAsync()
+        {
+            for (int i = 1; i <= WarmUp + Windows * Window; i++)
+            {
+                await peer.WriteAsync(request).ConfigureAwait(false);
+                if (await peer.ReadAsync(answer).ConfigureAwait(false) != 1) return false;
+                if (i >= WarmUp && (i - WarmUp) % Window == 0)
+                {
+                    snapshots.Add((device.PacketsRead, device.EmptyReads, device.ReadyWaits, device.Writes, GC.GetAllocatedBytesForCurrentThread()));
+                }
+            }
+            return true;
+        }
+
+        Assert.True(await RequestsAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        for (int w = 1; w < snapshots.Count; w++)
+        {
+            var (packets, empty, polls, writes, _) = snapshots[w];
+            var (packets0, empty0, polls0, writes0, _) = snapshots[w - 1];
+            Assert.Equal(Window, packets - packets0); // each request read once, right after the pass that answered the last
+            Assert.Equal(Window, writes - writes0); // the echo, which carries the request's ACK
+            Assert.Equal(0, polls - polls0);
+            Assert.Equal(Window / Probe, empty - empty0); // one read in ProbeInterval drains, to see whether packets queue up
+        }
+        // The exchange allocates nothing per request: the server's pass, the echo's read and write, and the client's. A
+        // one-off of the runtime itself (a method tiered up mid-window) may show in one window, not in all.
+        List<long> allocated = [.. snapshots.Skip(1).Zip(snapshots, (b, a) => b.Allocated - a.Allocated)];
+        Assert.True(allocated.Contains(0), $"every window of {Window} requests allocated: {string.Join(", ", allocated)} bytes");
+        Assert.False(echo.IsCompleted);
+        // A reset ends it at once (a FIN would wait for the client's delayed ACK, on a clock that never moves).
+        peer.Abort();
+        await Assert.ThrowsAsync<SocketException>(() => echo.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        static async Task EchoAsync(UserTcpListener listener)
+        {
+            UserTcpConnection connection = await listener.AcceptAsync().ConfigureAwait(false);
+            byte[] buffer = new byte[64];
+            int read;
+            while ((read = await connection.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            {
+                await connection.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The server's side of a memory pipe that runs the peer's stack (<see cref="Peer"/>, pumped) right after each packet
+    /// it writes, on the writing thread, and counts the reader's calls.
+    /// </summary>
+    private sealed class PeerRunsOnWriteDevice(IPacketDevice inner) : IPacketDevice
+    {
+        public NetStack? Peer { get; set; }
+        public int Mtu => inner.Mtu;
+        public long PacketsRead { get; private set; }
+        public long EmptyReads { get; private set; }
+        public long ReadyWaits { get; private set; }
+        public long Writes { get; private set; }
+
+        public bool WaitReadable(TimeSpan timeout)
+        {
+            bool ready = inner.WaitReadable(timeout);
+            if (ready) ReadyWaits++;
+            return ready;
+        }
+
+        public bool TryRead(Span<byte> packet, out int length)
+        {
+            bool read = inner.TryRead(packet, out length);
+            if (read) PacketsRead++;
+            else EmptyReads++;
+            return read;
+        }
+
+        public void Write(ReadOnlySpan<byte> packet)
+        {
+            Writes++;
+            inner.Write(packet);
+            Peer?.Pump();
+        }
+
+        public void Dispose() => inner.Dispose();
     }
 
     /// <summary>A device that hands the reader one garbage packet (counted and dropped by the stack) each time the test says so, and counts the calls.</summary>
@@ -96,22 +218,24 @@ public sealed class RequestResponseCostTests
     {
         private readonly object _gate = new(); // Monitor.Wait/Pulse
         private int _ready;
-        private int _waitsEntered;
+        private bool _waiting;
         private bool _disposed;
 
         public int Mtu => 1500;
         public long PacketsRead { get; private set; }
         public long EmptyReads { get; private set; }
-        public long Timeouts { get; private set; }
+        /// <summary>Waits that ended with a packet to read (the polls that were not timeouts).</summary>
+        public long ReadyWaits { get; private set; }
 
         public bool WaitReadable(TimeSpan timeout)
         {
             lock (_gate)
             {
-                _waitsEntered++;
+                _waiting = true;
                 Monitor.PulseAll(_gate);
                 if (_ready == 0 && !_disposed) Monitor.Wait(_gate, timeout);
-                if (_ready == 0) Timeouts++;
+                _waiting = false;
+                if (_ready > 0) ReadyWaits++;
                 return _ready > 0;
             }
         }
@@ -145,13 +269,13 @@ public sealed class RequestResponseCostTests
             }
         }
 
-        /// <summary>Waits (bounded) until the reader has entered its <paramref name="count"/>th wait.</summary>
-        public bool WaitUntilIdle(int count)
+        /// <summary>Waits (bounded) until the reader waits for the device with every delivered packet taken.</summary>
+        public bool WaitUntilWaiting()
         {
             DateTime end = DateTime.UtcNow.AddSeconds(30);
             lock (_gate)
             {
-                while (_waitsEntered < count)
+                while (!_waiting || _ready > 0)
                 {
                     TimeSpan left = end - DateTime.UtcNow;
                     if (left <= TimeSpan.Zero) return false;

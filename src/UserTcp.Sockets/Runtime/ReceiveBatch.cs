@@ -47,13 +47,17 @@ internal sealed class ReceiveBatch
     /// </summary>
     public bool Drained { get; private set; }
 
-    /// <summary>Empties the batch, then takes packets from <paramref name="device"/> until it has none waiting or the batch is full.</summary>
-    public int Fill(IPacketDevice device)
+    /// <summary>
+    /// Empties the batch, then takes packets from <paramref name="device"/> until it has none waiting, the batch is full,
+    /// or it holds <paramref name="limit"/> packets (the reader's <see cref="AdaptiveReadLimit"/>).
+    /// </summary>
+    public int Fill(IPacketDevice device, int limit = MaxPackets)
     {
         Count = 0;
         _used = 0;
         Drained = false;
-        while (Count < MaxPackets && _arena.Length - _used >= _frame)
+        limit = Math.Min(limit, MaxPackets);
+        while (Count < limit && _arena.Length - _used >= _frame)
         {
             if (!device.TryReadFrame(_arena.AsSpan(_used, _frame), out int length, out PacketOffload offload))
             {

@@ -16,6 +16,8 @@ internal sealed partial class StackShard
     private readonly ConcurrentQueue<HandedOver> _handedOver = new();
     // 1 while a thread-pool pass that takes _handedOver is queued and has not started.
     private int _drainQueued;
+    // How many packets the reader takes before a pass; the reader thread's alone.
+    private AdaptiveReadLimit _readLimit;
 
     /// <summary>Starts this shard's reader thread.</summary>
     public void StartReader(string name)
@@ -47,15 +49,14 @@ internal sealed partial class StackShard
         {
             while (!_stack.ReadersStop)
             {
-                // Take what is waiting, batch by batch, and poll the device only once it is empty. A batch that emptied
-                // the device is followed by the poll directly: reading again would most likely find nothing, and a
-                // request/response exchange would pay that empty read on every request.
-                if (_received.Fill(_device) > 0)
-                {
-                    ProcessReceived();
-                    if (!_received.Drained) continue;
-                }
-                if (!_stack.ReadersStop) _device.WaitReadable(StopCheckInterval);
+                // Poll when the last read says the device is empty (or, reading one packet per pass, when a read right
+                // after a pass tends to find nothing); take what is waiting — all of it, or one packet while the traffic
+                // is request/response — and run one pass over it. AdaptiveReadLimit decides both from what reads found.
+                if (_readLimit.PollNext && !_device.WaitReadable(StopCheckInterval)) continue;
+                int limit = _readLimit.Limit;
+                int count = _received.Fill(_device, limit);
+                if (count > 0) ProcessReceived();
+                _readLimit.Record(limit, count, _received.Drained);
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
