@@ -268,7 +268,7 @@ internal sealed partial class ScriptExecution
         Arguments(line, call, 3);
         int fd = Fd(line, call);
         int? wanted = call.Result is IntegerExpression { Value: >= 0 and < int.MaxValue } r ? (int)r.Value : null;
-        Task<UserTcpConnection>? waiting = null;
+        ValueTask<UserTcpConnection>? waiting = null;
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
@@ -280,10 +280,20 @@ internal sealed partial class ScriptExecution
             }
             else
             {
-                waiting ??= listener.AcceptAsync();
-                if (Finished(waiting, () => 0) is not Outcome done) return null;
-                if (done.Errno != 0) return done;
-                connection = waiting.Result;
+                if (waiting is not ValueTask<UserTcpConnection> accept)
+                {
+                    accept = listener.AcceptAsync();
+                    waiting = accept;
+                }
+                if (!accept.IsCompleted) return null;
+                try
+                {
+                    connection = accept.GetAwaiter().GetResult(); // read once, when complete
+                }
+                catch (Exception error) when (error is not ScriptFailureException)
+                {
+                    return Failed(error);
+                }
             }
             int newFd = wanted is int w && !FdInUse(w) ? w : Enumerable.Range(3, int.MaxValue - 3).First(n => !FdInUse(n));
             _sockets[newFd] = new ScriptSocket(newFd, nonBlocking: false)

@@ -63,7 +63,7 @@ public abstract class ConnectionService : TcpService
                     UserTcpConnection connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
                     Statistics.Accepted();
                     // A handler that never blocks starts here, up to its first wait; any other gets a thread-pool task.
-                    _ = connection.InlineCompletions ? ServeAndCountAsync(connection) : Task.Run(() => ServeAndCountAsync(connection), CancellationToken.None);
+                    _ = connection.InlineCompletions ? ServeAndCountAsync(connection) : StartOnThreadPool(connection);
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -82,6 +82,9 @@ public abstract class ConnectionService : TcpService
         Volatile.Write(ref acceptLoopDone, 1);
         if (Statistics.ActiveConnections > 0) await drained.Task.ConfigureAwait(false);
         ServiceLog.Stopped(Logger, Name, Statistics.ConnectionsAccepted);
+
+        // A function of its own, so the closure is made only for a handler that runs on the thread pool.
+        Task StartOnThreadPool(UserTcpConnection connection) => Task.Run(() => ServeAndCountAsync(connection), CancellationToken.None);
 
         async Task ServeAndCountAsync(UserTcpConnection connection)
         {

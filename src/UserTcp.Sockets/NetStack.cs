@@ -136,6 +136,8 @@ public sealed partial class NetStack : IAsyncDisposable
     public long ProcessingErrors => _shards.Sum(s => s.ProcessingErrors);
     /// <summary>Pure ACKs not sent because a later segment of the same connection, sent at the same time, acknowledged more.</summary>
     public long AcksCoalesced => _shards.Sum(s => s.AcksCoalesced);
+    /// <summary>Passes over the engines that application calls made (each takes an engine lock once), for tests that count what a connection costs.</summary>
+    internal long CallPasses => _shards.Sum(s => s.CallPasses);
     /// <summary>Packets a shard read from its queue and handed to the shard that owns their connection (the kernel put them on another queue).</summary>
     public long PacketsHandedOver => Interlocked.Read(ref _handedOver);
     /// <summary>The stack has begun disposing: application calls are refused, closes and disposes do nothing.</summary>

@@ -404,6 +404,8 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     public ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
         if (_shard.CleanupIsMoot) return default; // the stack closes (or has closed) every connection itself; cleanup never throws
+        // CLOSED is final (a reset, most often): nothing to send or to wait for, so no pass (State is read without the lock).
+        if (_tcb.State == TcpState.Closed) return default;
         _shard.Enter();
         try
         {

@@ -20,8 +20,10 @@ public sealed class UserTcpListener : IDisposable
     // and by a shard whose new connection meets a waiting accept: once per accepted connection, never per packet.
     private readonly Lock _acceptGate = new();
     // Accepts waiting, oldest first. Guarded by _acceptGate; _waitCount mirrors its count for lock-free looks.
-    private readonly List<AcceptWait> _waits = [];
+    private readonly List<AcceptOperation> _waits = [];
     private volatile int _waitCount;
+    // A finished accept whose awaiter has taken its result, kept for the next one (an accept loop allocates no waiter).
+    private AcceptOperation? _spare;
     private volatile bool _closed;
     // Where the next non-blocking accept starts looking, so no shard's connections wait behind another's.
     private int _nextPart;
@@ -171,39 +173,63 @@ public sealed class UserTcpListener : IDisposable
         }
     }
 
-    /// <summary>Waits for the next established connection.</summary>
+    /// <summary>
+    /// Waits for the next established connection. The returned <see cref="ValueTask{TResult}"/> may be awaited once (use
+    /// <see cref="ValueTask{TResult}.AsTask"/> to hold it longer); an accept loop allocates nothing per connection.
+    /// </summary>
     /// <exception cref="ObjectDisposedException">The listener was closed.</exception>
-    public Task<UserTcpConnection> AcceptAsync(CancellationToken cancellationToken = default)
+    public ValueTask<UserTcpConnection> AcceptAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_closed, this);
-        if (_waitCount == 0 && TryAcceptAny(out UserTcpConnection? ready)) return Task.FromResult(ready);
-        AcceptWait wait;
-        lock (_acceptGate)
+        // One pass per shard: the first takes a waiting connection or queues the accept; the others (several queues)
+        // serve it from theirs, since a connection established there before it was queued was not served by their passes.
+        int first = _parts.Count == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _nextPart) % (uint)_parts.Count);
+        ValueTask<UserTcpConnection> pending = default;
+        bool queued = false;
+        for (int i = 0; i < _parts.Count; i++)
         {
-            ObjectDisposedException.ThrowIf(_closed, this);
-            if (_stack.DeviceFailedError() is IOException failed) return Task.FromException<UserTcpConnection>(failed); // none will come
-            if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<UserTcpConnection>(cancellationToken);
-            wait = new AcceptWait(this, Options.InlineCompletions);
-            _waits.Add(wait);
-            _waitCount = _waits.Count;
-            wait.Register(cancellationToken);
-        }
-        // A connection that became established on a shard before the wait was there is not served by that shard's pass:
-        // look at every shard once more, now that it is.
-        foreach (Part part in _parts)
-        {
+            Part part = _parts[(first + i) % _parts.Count];
             part.Shard.Enter();
             try
             {
-                ServeFrom(part);
+                if (queued)
+                {
+                    ServeFrom(part);
+                    continue;
+                }
+                lock (_acceptGate)
+                {
+                    ObjectDisposedException.ThrowIf(_closed, this);
+                    if (_waits.Count == 0 && TryAcceptCore(part, out UserTcpConnection? ready)) return new ValueTask<UserTcpConnection>(ready);
+                    if (_stack.DeviceFailedError() is IOException failed) return ValueTask.FromException<UserTcpConnection>(failed); // none will come
+                    if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<UserTcpConnection>(cancellationToken);
+                    AcceptOperation wait = Interlocked.Exchange(ref _spare, null) ?? new AcceptOperation(this);
+                    _waits.Add(wait);
+                    _waitCount = _waits.Count;
+                    pending = wait.Start(Options.InlineCompletions, cancellationToken);
+                    queued = true;
+                }
             }
             finally
             {
                 part.Shard.Exit();
             }
         }
-        return wait.Task;
+        return pending;
     }
+
+    /// <summary>The accept lock, for a waiting accept's cancellation.</summary>
+    internal Lock AcceptGate => _acceptGate;
+
+    /// <summary>Under the accept lock: a cancelled accept leaves the queue.</summary>
+    internal void LeaveQueue(AcceptOperation wait)
+    {
+        _waits.Remove(wait);
+        _waitCount = _waits.Count;
+    }
+
+    /// <summary>An accept's awaiter took its result: it serves the next accept.</summary>
+    internal void Recycle(AcceptOperation wait) => Volatile.Write(ref _spare, wait);
 
     /// <summary>Takes an established connection if one is waiting on any shard (a non-blocking accept()); false otherwise.</summary>
     /// <exception cref="ObjectDisposedException">The listener was closed.</exception>
@@ -248,15 +274,16 @@ public sealed class UserTcpListener : IDisposable
     /// <summary>Every waiting accept fails with <paramref name="error"/> (the listener closed, the device failed).</summary>
     internal void FailPending(Exception error)
     {
-        AcceptWait[] failed;
+        AcceptOperation[] failed;
         lock (_acceptGate)
         {
             failed = [.. _waits];
             _waits.Clear();
             _waitCount = 0;
+            foreach (AcceptOperation wait in failed) wait.Fail(error);
         }
         // Outside the lock: an inline continuation may accept again.
-        foreach (AcceptWait wait in failed) wait.Fail(error);
+        foreach (AcceptOperation wait in failed) wait.Signal();
     }
 
     /// <summary>Under <paramref name="part"/>'s shard's engine lock, when a connection there became established: serves waiting accepts.</summary>
@@ -274,7 +301,7 @@ public sealed class UserTcpListener : IDisposable
         {
             while (_waits.Count > 0 && TryAcceptCore(part, out UserTcpConnection? connection))
             {
-                AcceptWait wait = _waits[0];
+                AcceptOperation wait = _waits[0];
                 _waits.RemoveAt(0);
                 _waitCount = _waits.Count;
                 wait.Finish(connection, part.Shard.Batch);
@@ -303,52 +330,6 @@ public sealed class UserTcpListener : IDisposable
         if (now.UserTimeout != _listenOptions.UserTimeout) tcb.UserTimeout = now.UserTimeout ?? listener.ConnectionConfig.UserTimeout;
         if (now.CongestionControl != _listenOptions.CongestionControl && now.CongestionControl is CongestionControlAlgorithm algorithm) tcb.CongestionControl = algorithm;
         return true;
-    }
-
-    /// <summary>
-    /// One waiting accept; a cancelled one leaves the queue at once. Served under the engine lock, it resumes its awaiter
-    /// once the pass's packets went out, as a read does (on the thread pool, or inline when the listener's options ask).
-    /// </summary>
-    private sealed class AcceptWait(UserTcpListener owner, bool inline) : IUserOperation
-    {
-        private static readonly Action<object?, CancellationToken> CancelCallback = static (state, token) => ((AcceptWait)state!).OnCancel(token);
-
-        private readonly TaskCompletionSource<UserTcpConnection> _completion = new(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
-        private CancellationTokenRegistration _registration;
-        private UserTcpConnection? _accepted;
-
-        public Task<UserTcpConnection> Task => _completion.Task;
-
-        public void Register(CancellationToken cancellationToken)
-        {
-            if (cancellationToken.CanBeCanceled) _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
-        }
-
-        /// <summary>Under the engine lock: <paramref name="connection"/> is this accept's, handed over when <paramref name="batch"/> has gone out.</summary>
-        public void Finish(UserTcpConnection connection, TransmitBatch batch)
-        {
-            _registration.Unregister(); // never Dispose under the engine lock: it would wait for a callback that needs it
-            _accepted = connection;
-            batch.Complete(this);
-        }
-
-        public void Signal() => _completion.TrySetResult(_accepted!);
-
-        public void Fail(Exception error)
-        {
-            _registration.Unregister();
-            _completion.TrySetException(error);
-        }
-
-        private void OnCancel(CancellationToken token)
-        {
-            lock (owner._acceptGate)
-            {
-                owner._waits.Remove(this);
-                owner._waitCount = owner._waits.Count;
-            }
-            _completion.TrySetCanceled(token);
-        }
     }
 
     /// <summary>The listener on one shard: that engine's passive open, which takes the SYNs arriving on its queue.</summary>

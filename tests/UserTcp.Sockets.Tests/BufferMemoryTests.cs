@@ -14,7 +14,7 @@ public sealed class BufferMemoryTests
         // Auto-tuning off: its window scale (7) offers memory in 128-byte steps, and the budget's last 16 bytes would wait.
         await using var net = new PumpedPair(new TcpConfig { MaxBufferMemory = 2 * Chunk, ReceiveBufferAutoTuning = false });
         UserTcpListener listener = net.Server.Listen(80);
-        Task<UserTcpConnection> acceptA = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> acceptA = listener.AcceptAsync();
         UserTcpConnection a = net.Client.Connect(Server80);
         net.Pump();
         UserTcpConnection serverA = await acceptA;
@@ -26,7 +26,7 @@ public sealed class BufferMemoryTests
         Assert.Equal(toA.Length, a.Available);
 
         // B has nothing in flight, so no segment of its own will come to retry its write: only memory freeing can.
-        Task<UserTcpConnection> acceptB = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> acceptB = listener.AcceptAsync();
         UserTcpConnection b = net.Client.Connect(Server80);
         net.Pump();
         UserTcpConnection serverB = await acceptB;

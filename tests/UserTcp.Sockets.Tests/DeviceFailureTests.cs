@@ -57,7 +57,7 @@ public sealed class DeviceFailureTests
 
         // Calls that only the network could finish: a read, an accept, and a connect whose SYN-ACK will never come.
         ValueTask<int> read = accepted.ReadAsync(new byte[100], token);
-        Task<UserTcpConnection> accept = idle.AcceptAsync(token);
+        ValueTask<UserTcpConnection> accept = idle.AcceptAsync(token);
         Task<UserTcpConnection> connect = server.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 3), 9), token); // nobody there
         Assert.False(read.IsCompleted || accept.IsCompleted || connect.IsCompleted);
         Assert.Null(server.DeviceFailure);
@@ -67,7 +67,7 @@ public sealed class DeviceFailureTests
         IOException readError = await Assert.ThrowsAsync<IOException>(async () => await read.AsTask().WaitAsync(token));
         Assert.Contains("network device for 10.0.0.2 failed (read from the TUN device: File descriptor in bad state (EBADFD))", readError.Message, StringComparison.Ordinal);
         Assert.IsType<IOException>(readError.InnerException);
-        await Assert.ThrowsAsync<IOException>(() => accept.WaitAsync(token));
+        await Assert.ThrowsAsync<IOException>(() => accept.AsTask().WaitAsync(token));
         await Assert.ThrowsAsync<IOException>(() => connect.WaitAsync(token));
         Assert.Same(server.DeviceFailure, await server.WhenDeviceFails.WaitAsync(token));
 

@@ -14,7 +14,7 @@ public sealed class EventPollTests
     private static async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connected(PumpedPair net)
     {
         UserTcpListener listener = net.Server.Listen(80);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
         UserTcpConnection client = net.Client.Connect(Server80);
         net.Pump();
         return (listener, client, await accepted);

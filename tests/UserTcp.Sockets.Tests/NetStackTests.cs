@@ -107,7 +107,7 @@ public sealed class NetStackTests : IAsyncLifetime, IDisposable
     private async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connect(ushort port)
     {
         UserTcpListener listener = _server.Listen(port);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync(Token);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync(Token);
         UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(ServerAddress, port), Token);
         return (listener, client, await accepted);
     }
@@ -210,7 +210,7 @@ public sealed class ConnectionOptionsTests : IAsyncLifetime
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         // The server accepts with a 4 KiB receive buffer; nobody reads, so its window closes at 4 KiB.
         using UserTcpListener listener = _server.Listen(80, options: new UserTcpConnectionOptions { ReceiveBufferSize = 4096 });
-        Task<UserTcpConnection> accepted = listener.AcceptAsync(timeout.Token);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync(timeout.Token);
         await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 2), 80),
             new UserTcpConnectionOptions { SendBufferSize = 8192, NoDelay = true }, timeout.Token);
         await using UserTcpConnection server = await accepted;
@@ -245,7 +245,7 @@ public sealed class LifecycleTests
         await using (client)
         {
             using UserTcpListener listener = server.Listen(7);
-            Task<UserTcpConnection> accepted = listener.AcceptAsync();
+            ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
             await using UserTcpConnection c = await client.ConnectAsync(new IpEndpoint(ServerAddress, 7));
             await using UserTcpConnection s = await accepted;
             for (int i = 0; i < 200; i++)
@@ -268,7 +268,7 @@ public sealed class LifecycleTests
     {
         (NetStack server, NetStack client) = Pair();
         UserTcpListener listener = server.Listen(7);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
         UserTcpConnection c = await client.ConnectAsync(new IpEndpoint(ServerAddress, 7));
         UserTcpConnection s = await accepted;
         Stream stream = c.Stream;

@@ -14,7 +14,7 @@ public sealed class PumpedStackTests
     private static async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connected(PumpedPair net, UserTcpConnectionOptions? options = null)
     {
         UserTcpListener listener = net.Server.Listen(80);
-        Task<UserTcpConnection> accepted = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
         UserTcpConnection client = net.Client.Connect(Server80, options);
         Assert.Equal(TcpState.SynSent, client.State);
         net.Pump();
@@ -189,11 +189,11 @@ public sealed class PumpedStackTests
         await using var net = new PumpedPair();
         using UserTcpListener listener = net.Server.Listen(80);
         using var cancel = new CancellationTokenSource();
-        Task<UserTcpConnection> cancelled = listener.AcceptAsync(cancel.Token);
-        Task<UserTcpConnection> first = listener.AcceptAsync();
-        Task<UserTcpConnection> second = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> cancelled = listener.AcceptAsync(cancel.Token);
+        ValueTask<UserTcpConnection> first = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> second = listener.AcceptAsync();
         cancel.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.AsTask());
 
         UserTcpConnection a = net.Client.Connect(Server80);
         net.Pump();
@@ -277,7 +277,7 @@ public sealed class PumpedStackRegressionTests
         var fixedPort = new UserTcpConnectionOptions { LocalPort = 5000 };
         for (int round = 0; round < 3; round++)
         {
-            Task<UserTcpConnection> accepted = listener.AcceptAsync();
+            ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
             UserTcpConnection client = net.Client.Connect(new IpEndpoint(PumpedPair.ServerAddress, 80), fixedPort);
             net.Pump();
             Assert.True(accepted.IsCompletedSuccessfully, $"round {round}: the accept was not woken");

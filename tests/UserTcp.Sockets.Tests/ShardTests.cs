@@ -101,8 +101,8 @@ public sealed class ShardTests
     {
         await using var net = new TwoQueues(ByPeerPortParity);
         UserTcpListener listener = net.Ours.Listen(80);
-        Task<UserTcpConnection> first = listener.AcceptAsync();
-        Task<UserTcpConnection> second = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> first = listener.AcceptAsync();
+        ValueTask<UserTcpConnection> second = listener.AcceptAsync();
         Assert.False(first.IsCompleted);
         net.Peer.Connect(new IpEndpoint(Ours, 80));
         net.Peer.Connect(new IpEndpoint(Ours, 80));
@@ -112,7 +112,7 @@ public sealed class ShardTests
 
         listener.Dispose();
         Assert.All(net.Ours.Shards, s => Assert.Empty(s.Listeners));
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => listener.AcceptAsync());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => listener.AcceptAsync().AsTask());
     }
 
     [Fact]

@@ -156,7 +156,7 @@ public static class LabRunner
                 using UserTcpListener listener = live.Stack.Listen(7);
                 using KernelSocket client = KernelSocket.Create(ns);
                 Task connecting = client.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(LiveDefaults.StackAddressText), 7), TimeSpan.FromSeconds(10));
-                UserTcpConnection accepted = await listener.AcceptAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                UserTcpConnection accepted = await listener.AcceptAsync(cancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
                 await connecting.ConfigureAwait(false);
                 client.Send(new byte[1000]);
                 byte[] buffer = new byte[2000];

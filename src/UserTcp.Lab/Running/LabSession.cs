@@ -89,7 +89,7 @@ public sealed class LabSession
             using UserTcpListener listener = Stack.Listen(port, options: options);
             KernelSocket client = Track(KernelSocket.Create(Namespace));
             Task connecting = client.ConnectAsync(new IPEndPoint(IPAddress.Parse(UserTcpAddress.ToString()), port), timeout);
-            UserTcpConnection accepted = await listener.AcceptAsync(Token).WaitAsync(timeout, Token).ConfigureAwait(false);
+            UserTcpConnection accepted = await listener.AcceptAsync(Token).AsTask().WaitAsync(timeout, Token).ConfigureAwait(false);
             await connecting.WaitAsync(Token).ConfigureAwait(false);
             Mark(LabSide.Kernel, $"connect() to port {port}", new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
             return new LabConnection(client, accepted, new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));

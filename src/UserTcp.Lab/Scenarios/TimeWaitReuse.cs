@@ -41,7 +41,7 @@ public sealed class TimeWaitReuse : LabScenario
             var to = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port);
             KernelSocket first = s.Track(KernelSocket.Create(s.Namespace, from));
             await first.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
-            UserTcpConnection accepted = await listener.AcceptAsync(s.Token).WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
+            UserTcpConnection accepted = await listener.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
             var id = new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint);
             s.Mark(LabSide.UserTcp, "close()", id);
             await accepted.CloseAsync(s.Token).ConfigureAwait(false);
@@ -53,7 +53,7 @@ public sealed class TimeWaitReuse : LabScenario
             await s.Delay(TimeSpan.FromMilliseconds(300)).ConfigureAwait(false);
             KernelSocket second = s.Track(KernelSocket.Create(s.Namespace, from));
             s.Mark(LabSide.Kernel, $"connect() again from port {ClientPort}", id);
-            Task<UserTcpConnection> acceptAgain = listener.AcceptAsync(s.Token);
+            Task<UserTcpConnection> acceptAgain = listener.AcceptAsync(s.Token).AsTask();
             try
             {
                 await second.ConnectAsync(to, StateTimeout).ConfigureAwait(false);

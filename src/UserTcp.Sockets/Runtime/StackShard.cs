@@ -44,6 +44,9 @@ internal sealed partial class StackShard : IBatchOwner
     private bool _stopped;
     private long _processingErrors;
     private long _acksCoalesced;
+    // Passes made by application calls (a read, a write, an accept, a close: Enter with pollFirst), for tests that count
+    // what a connection costs. Written under the engine lock.
+    private long _callPasses;
 
     public StackShard(NetStack stack, int index, IPacketDevice device, TcpEngine engine, ILogger logger, TimeProvider time)
     {
@@ -71,6 +74,7 @@ internal sealed partial class StackShard : IBatchOwner
     public Exception? DeviceFailure => _stack.DeviceFailure;
     public long ProcessingErrors => Interlocked.Read(ref _processingErrors);
     public long AcksCoalesced => Interlocked.Read(ref _acksCoalesced);
+    public long CallPasses => Interlocked.Read(ref _callPasses);
     public IReadOnlyCollection<UserTcpListener.Part> Listeners => _listeners.Values;
     public IReadOnlyCollection<UserTcpConnection> HeldConnections => _connections.Values;
 
@@ -130,7 +134,11 @@ internal sealed partial class StackShard : IBatchOwner
             throw new ObjectDisposedException(nameof(NetStack));
         }
         TimeSpan now = _stack.Now;
-        if (pollFirst) Poll(now);
+        if (pollFirst)
+        {
+            _callPasses++;
+            Poll(now);
+        }
         return now;
     }
 
