@@ -49,4 +49,16 @@ public interface IPacketDevice : IDisposable
         if (offload != default) throw new NotSupportedException("this device has no offloads");
         Write(frame);
     }
+
+    /// <summary>
+    /// Sends the frame as <see cref="WriteFrame"/> does, possibly later: a device that writes batches (TUN with io_uring)
+    /// queues it until <see cref="FlushFrames"/>, so a batch costs one system call, not one per packet. The frame's memory
+    /// must stay pinned and unchanged until FlushFrames returns. By default it is written at once.
+    /// </summary>
+    void QueueFrame(Span<byte> frame, PacketOffload offload) => WriteFrame(frame, offload);
+
+    /// <summary>Sends, in order, every frame <see cref="QueueFrame"/> queued; nothing to do for a device that queues none.</summary>
+    void FlushFrames()
+    {
+    }
 }

@@ -41,8 +41,12 @@ public sealed class TunDevice : IPacketDevice
     private long _superSegmentsReceived;
     private long _partialChecksumsReceived;
     private long _superSegmentsSent;
+    // Batched writes (io_uring), while the kernel offers them; null: one write(2) per packet. Guarded by _ringGate.
+    private WriteRing? _ring;
+    private readonly Lock _ringGate = new();
+    private long _batchSubmissions;
 
-    private TunDevice(SafeFileDescriptor fd, string name, int mtu, int queue, DeviceOffloads offloads)
+    private TunDevice(SafeFileDescriptor fd, string name, int mtu, int queue, DeviceOffloads offloads, bool batchWrites)
     {
         _fd = fd;
         Name = name;
@@ -50,7 +54,11 @@ public sealed class TunDevice : IPacketDevice
         Queue = queue;
         Offloads = offloads;
         _virtioHeader = offloads.Headroom > 0;
+        if (batchWrites) _ring = WriteRing.TryCreate(fd, WriteBatchCapacity, out _);
     }
+
+    /// <summary>The most frames one batched write carries (the runtime's transmit batch holds up to 128 packets).</summary>
+    private const uint WriteBatchCapacity = 128;
 
     /// <summary>The interface name the kernel registered.</summary>
     public string Name { get; }
@@ -111,7 +119,7 @@ public sealed class TunDevice : IPacketDevice
             }
             DeviceOffloads offloads = virtioHeader ? NegotiateOffloads(first, name, options) : default;
             Configure(name, options);
-            return [.. opened.Select((fd, queue) => new TunDevice(fd, name, options.Mtu, queue, offloads))];
+            return [.. opened.Select((fd, queue) => new TunDevice(fd, name, options.Mtu, queue, offloads, options.BatchWrites))];
         }
         catch
         {
@@ -132,6 +140,18 @@ public sealed class TunDevice : IPacketDevice
 
     /// <summary>Super-segments written for the kernel to take as a whole (TSO).</summary>
     public long SuperSegmentsSent => Interlocked.Read(ref _superSegmentsSent);
+
+    /// <summary>Whether <see cref="QueueFrame"/> batches (io_uring): true unless the options said no or the kernel offers none.</summary>
+    public bool BatchesWrites
+    {
+        get
+        {
+            lock (_ringGate) return _ring is not null;
+        }
+    }
+
+    /// <summary>io_uring_enter calls that wrote queued frames: with <see cref="BatchesWrites"/>, the system calls the writes took.</summary>
+    public long BatchSubmissions => Interlocked.Read(ref _batchSubmissions);
 
     /// <summary>Writes the kernel refused with EAGAIN (its input backlog was full); each such packet was lost.</summary>
     public long WritesDropped => Interlocked.Read(ref _writesDropped);
@@ -254,10 +274,62 @@ public sealed class TunDevice : IPacketDevice
     /// </summary>
     public void WriteFrame(Span<byte> frame, PacketOffload offload)
     {
+        PrepareFrame(frame, offload);
+        WriteRaw(frame);
+    }
+
+    /// <summary>
+    /// Queues the frame, prepared as <see cref="WriteFrame"/> prepares it, for <see cref="FlushFrames"/>, which writes every
+    /// queued frame in order with one io_uring_enter (<see cref="BatchesWrites"/>); without batching it is written at once.
+    /// The frame's memory must stay pinned and unchanged until FlushFrames returns. A full batch is flushed first.
+    /// </summary>
+    /// <exception cref="TunException">A flush this call made failed (see <see cref="FlushFrames"/>).</exception>
+    public void QueueFrame(Span<byte> frame, PacketOffload offload)
+    {
+        PrepareFrame(frame, offload);
+        lock (_ringGate)
+        {
+            ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+            if (_ring is not null && (_ring.TryQueue(frame) || FlushQueued() && _ring is not null && _ring.TryQueue(frame))) return;
+        }
+        WriteRaw(frame);
+    }
+
+    /// <summary>
+    /// Writes what <see cref="QueueFrame"/> queued, in order, and returns once the kernel has taken every frame. A frame the
+    /// kernel refuses with EAGAIN is counted in <see cref="WritesDropped"/> and lost, as with write(2).
+    /// </summary>
+    /// <exception cref="TunException">Some frames failed otherwise; the others were written. If io_uring itself failed, the
+    /// queued frames are lost and the device writes one packet per write(2) from then on.</exception>
+    public void FlushFrames()
+    {
+        lock (_ringGate)
+        {
+            if (_ring is not null) FlushQueued();
+        }
+    }
+
+    /// <summary>Under the ring lock: submits and reaps the ring's batch; false when the ring broke and was let go.</summary>
+    private bool FlushQueued()
+    {
+        bool ok = _ring!.Flush(out int dropped, out int failed, out int firstError);
+        Interlocked.Increment(ref _batchSubmissions);
+        if (dropped > 0) Interlocked.Add(ref _writesDropped, dropped);
+        if (!ok)
+        {
+            _ring = null; // closed by Flush; plain writes from now on
+            throw SystemCallError(firstError, $"submitting batched writes to {Name} (io_uring_enter); writing one packet per call from now on");
+        }
+        if (failed > 0) throw SystemCallError(firstError, $"writing {failed} batched frame(s) to {Name}");
+        return true;
+    }
+
+    /// <summary>Writes the frame's virtio_net_hdr (offloads) into its headroom; a plain device has none.</summary>
+    private void PrepareFrame(Span<byte> frame, PacketOffload offload)
+    {
         if (!_virtioHeader)
         {
             if (offload != default) throw new NotSupportedException($"{Name} was opened without offloads");
-            WriteRaw(frame);
             return;
         }
         ReadOnlySpan<byte> packet = frame[VirtioNetHeader.Size..];
@@ -275,11 +347,18 @@ public sealed class TunDevice : IPacketDevice
             }
         }
         header.Write(frame);
-        WriteRaw(frame);
     }
 
-    /// <summary>Closes the descriptor; when it was the interface's last queue, the kernel removes the interface.</summary>
-    public void Dispose() => _fd.Dispose();
+    /// <summary>Closes the descriptor (and the write ring first); when it was the interface's last queue, the kernel removes the interface.</summary>
+    public void Dispose()
+    {
+        lock (_ringGate)
+        {
+            _ring?.Dispose();
+            _ring = null;
+        }
+        _fd.Dispose();
+    }
 
     private bool TryReadRaw(Span<byte> buffer, out int length)
     {

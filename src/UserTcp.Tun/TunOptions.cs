@@ -84,6 +84,13 @@ public sealed record TunOptions
         }
     }
 
+    /// <summary>
+    /// Write batches of packets (<see cref="TunDevice.QueueFrame"/>, <see cref="TunDevice.FlushFrames"/>) with one
+    /// io_uring_enter each instead of one write(2) per packet (default). Where the kernel offers no io_uring
+    /// (/proc/sys/kernel/io_uring_disabled, seccomp, a kernel before 5.7) or this is false, every packet is its own write.
+    /// </summary>
+    public bool BatchWrites { get; init; } = true;
+
     /// <summary>Test seam: extra TUN_F_* bits to ask for, so a test can make the kernel refuse and see the fallback.</summary>
     internal int ExtraOffloadFlags { get; init; }
 

@@ -136,9 +136,14 @@ internal sealed class TransmitBatch : IPacketTransmitter
     /// <summary>Keeps <paramref name="operation"/> to be signalled after this batch is written.</summary>
     public void Complete(IUserOperation operation) => _completions.Add(operation);
 
-    /// <summary>Writes every packet still in the batch to <paramref name="device"/>, in order, and empties it (completions stay).</summary>
+    /// <summary>
+    /// Writes every packet still in the batch to <paramref name="device"/>, in order, and empties it (completions stay).
+    /// The frames are queued and flushed together: a device that batches (TUN with io_uring) takes them in one system
+    /// call; the arena is pinned and untouched until the flush returns, as queueing requires.
+    /// </summary>
     public void WriteTo(IPacketDevice device)
     {
+        int queuedBytes = 0;
         for (int i = 0; i < _count; i++)
         {
             Slot slot = _slots[i];
@@ -146,13 +151,22 @@ internal sealed class TransmitBatch : IPacketTransmitter
             Span<byte> frame = _arena.AsSpan(slot.Offset, _headroom + slot.Length);
             try
             {
-                device.WriteFrame(frame, slot.Offload);
+                device.QueueFrame(frame, slot.Offload);
+                queuedBytes += slot.Length;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // A lost packet is what TCP recovers from; a failing device must not take the engine down with it.
                 _owner.WriteFailed(slot.Length, e);
             }
+        }
+        try
+        {
+            device.FlushFrames();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _owner.WriteFailed(queuedBytes, e);
         }
         _count = 0;
         _used = 0;
