@@ -180,6 +180,14 @@ public sealed class TunDeviceTests
             Assert.Equal((0x4242u << 16) | (uint)i, answer); // identifier and sequence number: in the order queued
         }
         Assert.Equal(tun.BatchesWrites ? 1 : 0, tun.BatchSubmissions);
+
+        // A batch of one goes by write(2): no submission (request/response answers cost what they did).
+        Assert.True(PacketWriter.TryWriteIpv4Icmp(arena.AsSpan(0, 64), new Ipv4Repr(Addresses.StackAddress, Addresses.KernelAddress),
+            IcmpType.EchoRequest, 0, 0x43430000u, [], out int single));
+        tun.QueueFrame(arena.AsSpan(0, single), default);
+        tun.FlushFrames();
+        Packets.ReadUntil(tun, PacketTimeout, p => EchoReply(p, out uint id) && id == 0x43430000u);
+        Assert.Equal(tun.BatchesWrites ? 1 : 0, tun.BatchSubmissions);
         Assert.Equal(0, tun.WritesDropped);
     }
 

@@ -170,23 +170,32 @@ internal sealed unsafe class WriteRing : IDisposable
     }
 
     /// <summary>
-    /// Submits every queued write with one io_uring_enter (more only when a signal interrupts it) and waits until all
-    /// have completed. Counts those the kernel refused with EAGAIN (<paramref name="dropped"/>: its backlog was full,
+    /// Submits every queued write with one io_uring_enter (more only when a signal interrupts it; <paramref name="enters"/>
+    /// counts them) and waits until all have completed; a single queued write goes by write(2) instead. Counts those the kernel refused with EAGAIN (<paramref name="dropped"/>: its backlog was full,
     /// as for write(2)) and those that failed otherwise (<paramref name="failed"/>, the first one's errno in
     /// <paramref name="firstError"/>). Returns false, with the errno in <paramref name="firstError"/>, when io_uring_enter
     /// itself fails: the ring is then closed (what it still held is lost) and the caller writes without it.
     /// </summary>
-    public bool Flush(out int dropped, out int failed, out int firstError)
+    public bool Flush(out int dropped, out int failed, out int firstError, out int enters)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        dropped = failed = firstError = 0;
+        dropped = failed = firstError = enters = 0;
         uint published = _sqTailLocal - *_sqTail;
         if (published == 0 && _inFlight == 0 && _unsubmitted == 0) return true;
+        if (published == 1 && _inFlight == 0 && _unsubmitted == 0)
+        {
+            // A batch of one (a request/response answer): write(2) costs no more than io_uring_enter, and the entry,
+            // never published, is simply taken back.
+            _sqTailLocal--;
+            WriteOne(&_sqes[_sqTailLocal & _sqMask], ref dropped, ref failed, ref firstError);
+            return true;
+        }
         Volatile.Write(ref *_sqTail, _sqTailLocal); // release: the entries are written before the kernel sees the tail
         _unsubmitted += published;
         while (_unsubmitted > 0 || _inFlight > 0)
         {
             int submitted = LibC.io_uring_enter(_ringFd, _unsubmitted, _unsubmitted + _inFlight, LibC.IORING_ENTER_GETEVENTS, null);
+            enters++;
             if (submitted >= 0)
             {
                 _unsubmitted -= (uint)submitted;
@@ -208,23 +217,38 @@ internal sealed unsafe class WriteRing : IDisposable
         return true;
     }
 
+    private void WriteOne(io_uring_sqe* entry, ref int dropped, ref int failed, ref int firstError)
+    {
+        while (LibC.write(_targetFd, (void*)entry->addr, entry->len) < 0)
+        {
+            int errno = Marshal.GetLastSystemError();
+            if (errno == LibC.EINTR) continue;
+            Count(-errno, ref dropped, ref failed, ref firstError);
+            return;
+        }
+    }
+
+    private static void Count(int result, ref int dropped, ref int failed, ref int firstError)
+    {
+        if (result >= 0) return;
+        if (-result == LibC.EAGAIN)
+        {
+            dropped++;
+        }
+        else if (failed++ == 0)
+        {
+            firstError = -result;
+        }
+    }
+
     private void Reap(ref int dropped, ref int failed, ref int firstError)
     {
         uint head = *_cqHead;
         uint tail = Volatile.Read(ref *_cqTail); // acquire: the entries up to the tail are complete
         for (; head != tail; head++)
         {
-            int result = _cqes[head & _cqMask].res;
             _inFlight--;
-            if (result >= 0) continue;
-            if (-result == LibC.EAGAIN)
-            {
-                dropped++;
-            }
-            else
-            {
-                if (failed++ == 0) firstError = -result;
-            }
+            Count(_cqes[head & _cqMask].res, ref dropped, ref failed, ref firstError);
         }
         Volatile.Write(ref *_cqHead, head);
     }

@@ -150,7 +150,7 @@ public sealed class TunDevice : IPacketDevice
         }
     }
 
-    /// <summary>io_uring_enter calls that wrote queued frames: with <see cref="BatchesWrites"/>, the system calls the writes took.</summary>
+    /// <summary>io_uring_enter calls that wrote queued frames (a batch of one goes by write(2) and is not counted here).</summary>
     public long BatchSubmissions => Interlocked.Read(ref _batchSubmissions);
 
     /// <summary>Writes the kernel refused with EAGAIN (its input backlog was full); each such packet was lost.</summary>
@@ -280,7 +280,8 @@ public sealed class TunDevice : IPacketDevice
 
     /// <summary>
     /// Queues the frame, prepared as <see cref="WriteFrame"/> prepares it, for <see cref="FlushFrames"/>, which writes every
-    /// queued frame in order with one io_uring_enter (<see cref="BatchesWrites"/>); without batching it is written at once.
+    /// queued frame in order with one io_uring_enter (<see cref="BatchesWrites"/>; a single frame with one write(2));
+    /// without batching it is written at once.
     /// The frame's memory must stay pinned and unchanged until FlushFrames returns. A full batch is flushed first.
     /// </summary>
     /// <exception cref="TunException">A flush this call made failed (see <see cref="FlushFrames"/>).</exception>
@@ -312,8 +313,8 @@ public sealed class TunDevice : IPacketDevice
     /// <summary>Under the ring lock: submits and reaps the ring's batch; false when the ring broke and was let go.</summary>
     private bool FlushQueued()
     {
-        bool ok = _ring!.Flush(out int dropped, out int failed, out int firstError);
-        Interlocked.Increment(ref _batchSubmissions);
+        bool ok = _ring!.Flush(out int dropped, out int failed, out int firstError, out int enters);
+        if (enters > 0) Interlocked.Add(ref _batchSubmissions, enters);
         if (dropped > 0) Interlocked.Add(ref _writesDropped, dropped);
         if (!ok)
         {
