@@ -191,6 +191,31 @@ public sealed class TunDeviceTests
         Assert.Equal(0, tun.WritesDropped);
     }
 
+    [RequiresNetAdminFact]
+    public void Queueing_more_frames_than_a_batch_holds_flushes_the_full_batch_first_and_keeps_the_order()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+        const int Count = 200; // more than the 128 entries of the ring
+        byte[] arena = GC.AllocateArray<byte>(Count * 64, pinned: true);
+        for (int i = 0; i < Count; i++)
+        {
+            Assert.True(PacketWriter.TryWriteIpv4Icmp(arena.AsSpan(i * 64, 64), new Ipv4Repr(Addresses.StackAddress, Addresses.KernelAddress),
+                IcmpType.EchoRequest, 0, (0x4444u << 16) | (uint)i, [], out int length));
+            tun.QueueFrame(arena.AsSpan(i * 64, length), default);
+        }
+        tun.FlushFrames();
+
+        for (int i = 0; i < Count; i++)
+        {
+            byte[] reply = Packets.ReadUntil(tun, PacketTimeout, p => EchoReply(p, out _));
+            Assert.True(EchoReply(reply, out uint answer));
+            Assert.Equal((0x4444u << 16) | (uint)i, answer);
+        }
+        Assert.Equal(tun.BatchesWrites ? 2 : 0, tun.BatchSubmissions); // 128, then the other 72
+        Assert.Equal(0, tun.WritesDropped);
+    }
+
     private static bool EchoReply(ReadOnlySpan<byte> packet, out uint identifierAndSequence)
     {
         identifierAndSequence = 0;

@@ -291,7 +291,12 @@ public sealed class TunDevice : IPacketDevice
         lock (_ringGate)
         {
             ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
-            if (_ring is not null && (_ring.TryQueue(frame) || FlushQueued() && _ring is not null && _ring.TryQueue(frame))) return;
+            if (_ring is not null)
+            {
+                if (_ring.TryQueue(frame)) return;
+                FlushQueued(); // full: what is queued goes first, so the order is kept
+                if (_ring is not null && _ring.TryQueue(frame)) return;
+            }
         }
         WriteRaw(frame);
     }
@@ -310,8 +315,8 @@ public sealed class TunDevice : IPacketDevice
         }
     }
 
-    /// <summary>Under the ring lock: submits and reaps the ring's batch; false when the ring broke and was let go.</summary>
-    private bool FlushQueued()
+    /// <summary>Under the ring lock: submits and reaps the ring's batch; a ring that broke is let go.</summary>
+    private void FlushQueued()
     {
         bool ok = _ring!.Flush(out int dropped, out int failed, out int firstError, out int enters);
         if (enters > 0) Interlocked.Add(ref _batchSubmissions, enters);
@@ -322,7 +327,6 @@ public sealed class TunDevice : IPacketDevice
             throw SystemCallError(firstError, $"submitting batched writes to {Name} (io_uring_enter); writing one packet per call from now on");
         }
         if (failed > 0) throw SystemCallError(firstError, $"writing {failed} batched frame(s) to {Name}");
-        return true;
     }
 
     /// <summary>Writes the frame's virtio_net_hdr (offloads) into its headroom; a plain device has none.</summary>
