@@ -51,9 +51,7 @@ public abstract class ConnectionService : TcpService
     public async Task ServeAsync(UserTcpListener listener, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        // Signalled when the last connection finishes after the accept loop has ended.
-        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        int acceptLoopDone = 0;
+        var drain = new Drain();
         using (listener)
         {
             try
@@ -63,7 +61,7 @@ public abstract class ConnectionService : TcpService
                     UserTcpConnection connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
                     Statistics.Accepted();
                     // A handler that never blocks starts here, up to its first wait; any other gets a thread-pool task.
-                    _ = connection.InlineCompletions ? ServeAndCountAsync(connection) : StartOnThreadPool(connection);
+                    _ = connection.InlineCompletions ? ServeConnectionAsync(connection, drain, cancellationToken) : StartOnThreadPool(connection);
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -79,18 +77,20 @@ public abstract class ConnectionService : TcpService
                 // The stack's device failed: nothing more to accept (the stack logs why, and its owner stops).
             }
         }
-        Volatile.Write(ref acceptLoopDone, 1);
-        if (Statistics.ActiveConnections > 0) await drained.Task.ConfigureAwait(false);
+        Volatile.Write(ref drain.AcceptLoopDone, true);
+        if (Statistics.ActiveConnections > 0) await drain.Drained.Task.ConfigureAwait(false);
         ServiceLog.Stopped(Logger, Name, Statistics.ConnectionsAccepted);
 
         // A function of its own, so the closure is made only for a handler that runs on the thread pool.
-        Task StartOnThreadPool(UserTcpConnection connection) => Task.Run(() => ServeAndCountAsync(connection), CancellationToken.None);
+        Task StartOnThreadPool(UserTcpConnection connection) => Task.Run(() => ServeConnectionAsync(connection, drain, cancellationToken), CancellationToken.None);
+    }
 
-        async Task ServeAndCountAsync(UserTcpConnection connection)
-        {
-            await ServeConnectionAsync(connection, cancellationToken).ConfigureAwait(false);
-            if (Statistics.Finished() == 0 && Volatile.Read(ref acceptLoopDone) != 0) drained.TrySetResult();
-        }
+    /// <summary>How <see cref="ServeAsync"/> waits for its last connections once the accept loop has ended.</summary>
+    private sealed class Drain
+    {
+        // Signalled when the last connection finishes after the accept loop has ended.
+        public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public bool AcceptLoopDone;
     }
 
     /// <summary>
@@ -132,7 +132,8 @@ public abstract class ConnectionService : TcpService
         Statistics.Wrote(data.Length);
     }
 
-    private async Task ServeConnectionAsync(UserTcpConnection connection, CancellationToken cancellationToken)
+    /// <summary>One connection's task (one state machine per connection): the handler, then the count, the close and the drain.</summary>
+    private async Task ServeConnectionAsync(UserTcpConnection connection, Drain drain, CancellationToken cancellationToken)
     {
         IpEndpoint remote = connection.RemoteEndpoint;
         ServiceLog.Accepted(Logger, Name, remote);
@@ -173,6 +174,7 @@ public abstract class ConnectionService : TcpService
         {
             await TryCloseAsync(connection).ConfigureAwait(false);
             ServiceLog.Finished(Logger, Name, remote, outcome);
+            if (Statistics.Finished() == 0 && Volatile.Read(ref drain.AcceptLoopDone)) drain.Drained.TrySetResult();
         }
     }
 
