@@ -216,6 +216,36 @@ public sealed class TunDeviceTests
         Assert.Equal(0, tun.WritesDropped);
     }
 
+    [RequiresNetAdminFact]
+    public void A_device_dropped_without_dispose_closes_with_its_write_ring_when_collected()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        OpenAndDrop(ns);
+
+        // Nothing holds the descriptor open past its finalizer: not the write ring, which takes it only while it flushes.
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.NotEqual(0, ns.Ip("link", "show", "dev", Addresses.Interface).ExitCode);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void OpenAndDrop(NetNamespace ns)
+    {
+        TunDevice tun = ns.OpenTun(Addresses.Options());
+        byte[] arena = GC.AllocateArray<byte>(2 * 64, pinned: true);
+        for (int i = 0; i < 2; i++)
+        {
+            PacketWriter.TryWriteIpv4Icmp(arena.AsSpan(i * 64, 64), new Ipv4Repr(Addresses.StackAddress, Addresses.KernelAddress),
+                IcmpType.EchoRequest, 0, (uint)i, [], out int length);
+            tun.QueueFrame(arena.AsSpan(i * 64, length), default);
+        }
+        tun.FlushFrames();
+        Assert.Equal(0, ns.Ip("link", "show", "dev", Addresses.Interface).ExitCode);
+    }
+
     private static bool EchoReply(ReadOnlySpan<byte> packet, out uint identifierAndSequence)
     {
         identifierAndSequence = 0;

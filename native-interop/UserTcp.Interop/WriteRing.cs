@@ -8,7 +8,8 @@ namespace UserTcp.Interop;
 /// together and waited for together. On TUN, write(2) takes one packet per call and writev(2) joins its buffers into
 /// one packet, so this is the way to hand the kernel several packets in one system call; each write still runs the
 /// kernel's receive path inline, during the enter, on this thread. Not thread-safe: one writer at a time (the caller
-/// locks). A queued frame's memory must stay pinned and unchanged until <see cref="Flush"/> returns.
+/// locks). A queued frame's memory must stay pinned and unchanged until <see cref="Flush"/> returns. The target
+/// descriptor is held only while a flush runs, so a device that is never disposed still closes when collected.
 /// </summary>
 internal sealed unsafe class WriteRing : IDisposable
 {
@@ -17,7 +18,6 @@ internal sealed unsafe class WriteRing : IDisposable
     private const uint IORING_SETUP_COOP_TASKRUN = 1u << 8; // no interrupt to run completion work: we wait for it in enter (5.19)
 
     private readonly SafeFileDescriptor _target;
-    private readonly bool _targetAdded;
     private readonly int _ringFd;
     private readonly int _targetFd;
     private readonly void* _rings;
@@ -41,11 +41,10 @@ internal sealed unsafe class WriteRing : IDisposable
     private uint _inFlight;
     private bool _disposed;
 
-    private WriteRing(SafeFileDescriptor target, bool targetAdded, int ringFd, in io_uring_params p, void* rings, nuint ringsBytes,
+    private WriteRing(SafeFileDescriptor target, int ringFd, in io_uring_params p, void* rings, nuint ringsBytes,
         void* cqRing, nuint cqRingBytes, void* sqes, nuint sqesBytes)
     {
         _target = target;
-        _targetAdded = targetAdded;
         _targetFd = (int)target.DangerousGetHandle();
         _ringFd = ringFd;
         _rings = rings;
@@ -94,7 +93,6 @@ internal sealed unsafe class WriteRing : IDisposable
         }
         void* rings = null, cqRing = null, sqes = null;
         nuint ringsBytes = 0, cqRingBytes = 0, sqesBytes = 0;
-        bool added = false;
         try
         {
             if ((p.features & LibC.IORING_FEAT_FAST_POLL) == 0)
@@ -123,12 +121,9 @@ internal sealed unsafe class WriteRing : IDisposable
                 errno = Marshal.GetLastSystemError();
                 return null;
             }
-            // The ring keeps the target open while it lives: a write in flight never finds its number closed or reused.
-            target.DangerousAddRef(ref added);
-            var ring = new WriteRing(target, added, ringFd, p, rings, ringsBytes, cqRing, cqRingBytes, sqes, sqesBytes);
+            var ring = new WriteRing(target, ringFd, p, rings, ringsBytes, cqRing, cqRingBytes, sqes, sqesBytes);
             rings = cqRing = sqes = null; // owned by the ring now
             ringFd = -1;
-            added = false;
             errno = 0;
             return ring;
         }
@@ -138,7 +133,6 @@ internal sealed unsafe class WriteRing : IDisposable
             if (cqRing is not null && cqRing != rings) _ = LibC.munmap(cqRing, (size_t)(ulong)cqRingBytes);
             if (rings is not null) _ = LibC.munmap(rings, (size_t)(ulong)ringsBytes);
             if (ringFd >= 0) _ = LibC.close(ringFd);
-            if (added) target.DangerousRelease();
         }
     }
 
@@ -171,8 +165,8 @@ internal sealed unsafe class WriteRing : IDisposable
 
     /// <summary>
     /// Submits every queued write with one io_uring_enter (more only when a signal interrupts it; <paramref name="enters"/>
-    /// counts them) and waits until all have completed; a single queued write goes by write(2) instead. Counts those the kernel refused with EAGAIN (<paramref name="dropped"/>: its backlog was full,
-    /// as for write(2)) and those that failed otherwise (<paramref name="failed"/>, the first one's errno in
+    /// counts them) and waits until all have completed; a single queued write goes by write(2) instead. Counts those the
+    /// kernel refused with EAGAIN (<paramref name="dropped"/>: its backlog was full, as for write(2)) and those that failed otherwise (<paramref name="failed"/>, the first one's errno in
     /// <paramref name="firstError"/>). Returns false, with the errno in <paramref name="firstError"/>, when io_uring_enter
     /// itself fails: the ring is then closed (what it still held is lost) and the caller writes without it.
     /// </summary>
@@ -182,14 +176,29 @@ internal sealed unsafe class WriteRing : IDisposable
         dropped = failed = firstError = enters = 0;
         uint published = _sqTailLocal - *_sqTail;
         if (published == 0 && _inFlight == 0 && _unsubmitted == 0) return true;
-        if (published == 1 && _inFlight == 0 && _unsubmitted == 0)
+        // The target stays open while its writes are in flight (as Syscalls holds a descriptor for each call).
+        bool added = false;
+        _target.DangerousAddRef(ref added);
+        try
         {
-            // A batch of one (a request/response answer): write(2) costs no more than io_uring_enter, and the entry,
-            // never published, is simply taken back.
-            _sqTailLocal--;
-            WriteOne(&_sqes[_sqTailLocal & _sqMask], ref dropped, ref failed, ref firstError);
-            return true;
+            if (published == 1 && _inFlight == 0 && _unsubmitted == 0)
+            {
+                // A batch of one (a request/response answer): write(2) costs no more than io_uring_enter, and the entry,
+                // never published, is simply taken back.
+                _sqTailLocal--;
+                WriteOne(&_sqes[_sqTailLocal & _sqMask], ref dropped, ref failed, ref firstError);
+                return true;
+            }
+            return Submit(published, ref dropped, ref failed, ref firstError, ref enters);
         }
+        finally
+        {
+            if (added) _target.DangerousRelease();
+        }
+    }
+
+    private bool Submit(uint published, ref int dropped, ref int failed, ref int firstError, ref int enters)
+    {
         Volatile.Write(ref *_sqTail, _sqTailLocal); // release: the entries are written before the kernel sees the tail
         _unsubmitted += published;
         while (_unsubmitted > 0 || _inFlight > 0)
@@ -255,6 +264,15 @@ internal sealed unsafe class WriteRing : IDisposable
 
     public void Dispose()
     {
+        Release();
+        GC.SuppressFinalize(this);
+    }
+
+    // A ring never disposed (its device was not) still gives back its mappings and descriptor.
+    ~WriteRing() => Release();
+
+    private void Release()
+    {
         if (_disposed) return;
         _disposed = true;
         // Closing the ring drops what it still held; the writes already submitted have completed (Flush waits for them).
@@ -262,6 +280,5 @@ internal sealed unsafe class WriteRing : IDisposable
         if (_cqRingBytes != 0) _ = LibC.munmap(_cqRing, (size_t)(ulong)_cqRingBytes);
         _ = LibC.munmap(_rings, (size_t)(ulong)_ringsBytes);
         _ = LibC.close(_ringFd);
-        if (_targetAdded) _target.DangerousRelease();
     }
 }
