@@ -13,8 +13,9 @@ internal sealed class SackBlockList
     private const int Capacity = 8;
 
     private readonly ReassemblyQueue _held;
-    // Invariant: most recent first; each entry lies inside a distinct held block (checked when used).
-    private readonly List<SeqNumber> _recent = new(Capacity);
+    // Invariant: most recent first; each entry lies inside a distinct held block (checked when used). Made when the first
+    // segment is held out of order: most connections never see one, and a short or idle one should not carry it.
+    private List<SeqNumber>? _recent;
 
     public SackBlockList(ReassemblyQueue held) => _held = held;
 
@@ -23,29 +24,32 @@ internal sealed class SackBlockList
     {
         (SeqNumber Start, SeqNumber End)? block = _held.BlockContaining(seq);
         if (block is not (SeqNumber start, SeqNumber end)) return;
-        for (int i = _recent.Count - 1; i >= 0; i--)
+        List<SeqNumber> recent = _recent ??= new(Capacity);
+        for (int i = recent.Count - 1; i >= 0; i--)
         {
-            if (_recent[i].IsInRange(start, (uint)(end - start))) _recent.RemoveAt(i);
+            if (recent[i].IsInRange(start, (uint)(end - start))) recent.RemoveAt(i);
         }
-        _recent.Insert(0, seq);
-        if (_recent.Count > Capacity) _recent.RemoveAt(_recent.Count - 1);
+        recent.Insert(0, seq);
+        if (recent.Count > Capacity) recent.RemoveAt(recent.Count - 1);
     }
 
     /// <summary>RCV.NXT moved to <paramref name="rcvNxt"/>: blocks it passed are delivered and no longer reported.</summary>
     public void Forget(SeqNumber rcvNxt)
     {
+        if (_recent is not { } recent) return;
         // A loop, not RemoveAll with a lambda: this runs per delivered segment and must not allocate.
-        for (int i = _recent.Count - 1; i >= 0; i--)
+        for (int i = recent.Count - 1; i >= 0; i--)
         {
-            if (_recent[i] < rcvNxt) _recent.RemoveAt(i);
+            if (recent[i] < rcvNxt) recent.RemoveAt(i);
         }
     }
 
     /// <summary>Adds up to <paramref name="room"/> blocks to <paramref name="options"/>, most recent first.</summary>
     public void AddTo(ref TcpOptions options, int room)
     {
+        if (_recent is not { } recent) return;
         SeqNumber? previousStart = null;
-        foreach (SeqNumber seq in _recent)
+        foreach (SeqNumber seq in recent)
         {
             if (room <= 0) return;
             if (_held.BlockContaining(seq) is not (SeqNumber start, SeqNumber end) || start == previousStart) continue;
