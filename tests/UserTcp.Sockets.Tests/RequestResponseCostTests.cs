@@ -118,7 +118,8 @@ public sealed class RequestResponseCostTests
         await using NetStack client = NetStack.Create(pipe.B, new NetStackOptions { Address = PumpedPair.ClientAddress, Tcp = tcp with { RandomSeed = 2 } },
             timeProvider: time);
         device.Peer = client;
-        await using NetStack server = NetStack.Start(device, new NetStackOptions { Address = PumpedPair.ServerAddress, Tcp = tcp }, timeProvider: time);
+        var serverTime = new CountingTimeProvider(time.GetUtcNow()); // its own clock, at the same instant, that never moves either
+        await using NetStack server = NetStack.Start(device, new NetStackOptions { Address = PumpedPair.ServerAddress, Tcp = tcp }, timeProvider: serverTime);
         var inline = new UserTcpConnectionOptions { InlineCompletions = true, NoDelay = true };
         using UserTcpListener listener = server.Listen(7, options: inline);
         Task echo = EchoAsync(listener);
@@ -127,7 +128,7 @@ public sealed class RequestResponseCostTests
         Assert.Equal(TcpState.Established, peer.State);
 
         // The client's loop resumes inside the server's writes, on the reader thread: it takes the snapshots there.
-        var snapshots = new List<(long Packets, long EmptyReads, long Polls, long Writes, long Allocated)>();
+        var snapshots = new List<(long Packets, long EmptyReads, long Polls, long Writes, long ClockReads, long Allocated)>();
         byte[] request = [1];
         byte[] answer = new byte[16];
         async Task<bool> RequestsAsync()
@@ -138,7 +139,8 @@ public sealed class RequestResponseCostTests
                 if (await peer.ReadAsync(answer).ConfigureAwait(false) != 1) return false;
                 if (i >= WarmUp && (i - WarmUp) % Window == 0)
                 {
-                    snapshots.Add((device.PacketsRead, device.EmptyReads, device.ReadyWaits, device.Writes, GC.GetAllocatedBytesForCurrentThread()));
+                    snapshots.Add((device.PacketsRead, device.EmptyReads, device.ReadyWaits, device.Writes, serverTime.Reads,
+                        GC.GetAllocatedBytesForCurrentThread()));
                 }
             }
             return true;
@@ -147,12 +149,15 @@ public sealed class RequestResponseCostTests
         Assert.True(await RequestsAsync().WaitAsync(TimeSpan.FromSeconds(60)));
         for (int w = 1; w < snapshots.Count; w++)
         {
-            var (packets, empty, polls, writes, _) = snapshots[w];
-            var (packets0, empty0, polls0, writes0, _) = snapshots[w - 1];
+            var (packets, empty, polls, writes, clock, _) = snapshots[w];
+            var (packets0, empty0, polls0, writes0, clock0, _) = snapshots[w - 1];
             Assert.Equal(Window, packets - packets0); // each request read once, right after the pass that answered the last
             Assert.Equal(Window, writes - writes0); // the echo, which carries the request's ACK
             Assert.Equal(0, polls - polls0);
             Assert.Equal(Window / Probe, empty - empty0); // one read in ProbeInterval drains, to see whether packets queue up
+            // Three passes per request — the request's, the echo's write, the echo's next read (which waits) — and one
+            // clock read each: a pass is one instant.
+            Assert.Equal(3 * Window, clock - clock0);
         }
         // The exchange allocates nothing per request: the server's pass, the echo's read and write, and the client's. A
         // one-off of the runtime itself (a method tiered up mid-window) may show in one window, not in all.
@@ -172,6 +177,20 @@ public sealed class RequestResponseCostTests
             {
                 await connection.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>A clock that never moves (unless advanced) and counts how often the stack reads it.</summary>
+    private sealed class CountingTimeProvider(DateTimeOffset start) : FakeTimeProvider(start)
+    {
+        private long _reads;
+
+        public long Reads => Interlocked.Read(ref _reads);
+
+        public override long GetTimestamp()
+        {
+            Interlocked.Increment(ref _reads);
+            return base.GetTimestamp();
         }
     }
 

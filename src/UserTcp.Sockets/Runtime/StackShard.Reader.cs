@@ -101,7 +101,7 @@ internal sealed partial class StackShard
                 }
                 Receive(packet, trusted, now);
             }
-            TakeHandedOver(now);
+            if (owners is not null) TakeHandedOver(now); // only shards of one stack hand packets over
         }
         finally
         {
