@@ -42,6 +42,20 @@ public sealed class AdaptiveReadLimitTests
     }
 
     [Fact]
+    public void A_request_now_and_then_that_is_not_there_yet_costs_one_poll_not_a_probe_interval_of_them()
+    {
+        // The peer on our CPU, but every 50th request comes late (our write did not run the peer at once).
+        var model = new Model(nextRequestArrives: Arrival.DuringThePass, lateEvery: 50);
+        const int Window = 50 * Probe;
+        model.Run(requests: 1000 + Window + 1);
+        Counts window = model.AnsweredAt(1000 + Window) - model.AnsweredAt(1000);
+
+        Assert.Equal(Window, window.Packets);
+        Assert.Equal(Window / 50, window.Polls); // one per late request
+        Assert.Equal(Window / 50 + Window / Probe, window.EmptyReads); // the read that missed it, and the probes
+    }
+
+    [Fact]
     public void Until_two_single_packet_batches_in_a_row_the_reader_drains_then_reads_one_packet_per_pass()
     {
         var model = new Model(nextRequestArrives: Arrival.WhileWaiting);
@@ -100,7 +114,7 @@ public sealed class AdaptiveReadLimitTests
     }
 
     /// <summary>The reader's loop (StackShard.ReadLoop) over a device modelled as a count of queued packets.</summary>
-    private sealed class Model(Arrival nextRequestArrives)
+    private sealed class Model(Arrival nextRequestArrives, int lateEvery = 0)
     {
         private readonly List<Counts> _answered = [];
         private int _queued;
@@ -161,7 +175,8 @@ public sealed class AdaptiveReadLimitTests
                 _answered.Add(Counts);
                 if (_requestsLeft == 0) continue;
                 _requestsLeft--;
-                if (nextRequestArrives == Arrival.DuringThePass) _queued++;
+                bool late = lateEvery > 0 && _answered.Count % lateEvery == 0;
+                if (nextRequestArrives == Arrival.DuringThePass && !late) _queued++;
                 else _nextOnWait = true;
             }
         }

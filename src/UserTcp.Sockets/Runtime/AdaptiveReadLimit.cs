@@ -14,8 +14,8 @@ namespace UserTcp.Sockets.Runtime;
 /// one packet, runs its pass (which writes the answer) and then reads again without polling: when the peer shares our
 /// CPU, writing the answer woke it, it ran, and its next request is already queued when the write returns, so a
 /// request costs one read and one write (lwIP's loop, which reads until empty with each packet processed as it is read,
-/// gets there the same way). When such a read finds nothing (the peer is on another CPU, still answering), the reader
-/// polls before each read instead — a poll, a read and a write per request — and tries reading first again every
+/// gets there the same way). A read that finds nothing costs a poll; when most of them do (<see cref="MissesToPollFirst"/>
+/// of the last <see cref="MissWindow"/>: the peer is on another CPU, still answering), the reader polls before each read instead — a poll, a read and a write per request — and tries reading first again every
 /// <see cref="ProbeInterval"/> passes. That probe read drains: packets queued behind each other (two or more) send the
 /// reader back to draining, where a burst costs one pass and one poll rather than one of each per packet.
 /// </para>
@@ -26,12 +26,20 @@ internal struct AdaptiveReadLimit
     public const int SingleBatchesToSwitch = 2;
 
     /// <summary>In one-packet mode, every this many passes the read drains (and is tried before any poll).</summary>
-    public const int ProbeInterval = 16;
+    public const int ProbeInterval = 32;
+
+    /// <summary>Of the last <see cref="MissWindow"/> reads right after a pass, how many must have found nothing before the reader polls before each read.</summary>
+    public const int MissesToPollFirst = 12;
+
+    /// <summary>How many of the latest reads right after a pass <see cref="MissesToPollFirst"/> counts over.</summary>
+    public const int MissWindow = 16;
 
     // Draining: drained one-packet batches in a row. One packet per pass: passes since the last probe.
     private int _streak;
-    // One packet per pass: a read right after a pass found nothing lately, so each read waits for a poll first.
+    // One packet per pass: reads right after a pass found nothing lately, so each read waits for a poll first.
     private bool _pollFirst;
+    // One packet per pass, reading first: the latest reads right after a pass, one bit each (1: found nothing), newest lowest.
+    private uint _misses;
 
     /// <summary>The reader takes one packet per pass (until a draining probe finds packets queued).</summary>
     public bool OnePacketPerPass { get; private set; }
@@ -51,16 +59,20 @@ internal struct AdaptiveReadLimit
         bool polled = PollNext;
         if (count == 0)
         {
-            // A read before any poll found nothing: the peer is not that quick, poll first for a while. (After a poll: a
-            // timeout, nothing learned.)
-            if (OnePacketPerPass && !polled)
+            // A read right after a pass found nothing (after a poll: a timeout, nothing learned): poll now. When most of the
+            // latest such reads did (or a probe did while polling first already), the peer is not that quick — it is on
+            // another CPU — so poll first for a while. A miss now and then is our write not running the peer at once (the
+            // scheduler's choice); polling before every read for it would cost a poll per request for nothing.
+            if (OnePacketPerPass && !polled && (_pollFirst || NoteReadAfterPass(missed: true) >= MissesToPollFirst))
             {
                 _pollFirst = true;
+                _misses = 0;
                 _streak = 0;
             }
             PollNext = true;
             return;
         }
+        if (OnePacketPerPass && !polled && !_pollFirst) NoteReadAfterPass(missed: false);
         if (limit == 1)
         {
             _streak++;
@@ -84,6 +96,7 @@ internal struct AdaptiveReadLimit
             OnePacketPerPass = true;
             _streak = 0;
             _pollFirst = false; // try reading right after each pass
+            _misses = 0;
         }
         else
         {
@@ -92,5 +105,12 @@ internal struct AdaptiveReadLimit
         }
         // One packet per pass, after its pass: the next probe reads before any poll; otherwise as learned.
         PollNext = _pollFirst && _streak < ProbeInterval - 1;
+    }
+
+    /// <summary>Records whether a read right after a pass found nothing; returns how many of the latest <see cref="MissWindow"/> did.</summary>
+    private int NoteReadAfterPass(bool missed)
+    {
+        _misses = ((_misses << 1) | (missed ? 1u : 0u)) & ((1u << MissWindow) - 1);
+        return System.Numerics.BitOperations.PopCount(_misses);
     }
 }
