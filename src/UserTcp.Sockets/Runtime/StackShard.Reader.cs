@@ -54,6 +54,9 @@ internal sealed partial class StackShard
                 // is request/response — and run one pass over it. AdaptiveReadLimit decides both from what reads found.
                 if (_readLimit.PollNext && !_device.WaitReadable(StopCheckInterval)) continue;
                 int limit = _readLimit.Limit;
+                // A timer due (the reader was held up, say): whatever waits in the device goes in before the pass fires it,
+                // or the ACKs still queued would draw a spurious loss probe or retransmission (see ProcessReceived).
+                if (limit == 1 && TimerMayBeDue()) limit = ReceiveBatch.MaxPackets;
                 int count = _received.Fill(_device, limit);
                 if (count > 0) ProcessReceived();
                 _readLimit.Record(limit, count, _received.Drained);
@@ -170,7 +173,7 @@ internal sealed partial class StackShard
         try
         {
             _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _timerDue = null;
+            SetTimerDue(null);
             foreach (UserTcpConnection connection in _connections.Values) connection.FailPending(error());
         }
         finally

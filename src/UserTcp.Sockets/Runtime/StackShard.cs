@@ -37,8 +37,10 @@ internal sealed partial class StackShard : IBatchOwner
     private readonly List<UserTcpListener.Part> _touchedListeners = [];
     // Index of the batch the engine lock's holder fills; flipped when a batch is handed to the transmit lock.
     private int _fill;
-    // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate.
+    // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate; written through SetTimerDue.
     private TimeSpan? _timerDue;
+    // _timerDue's ticks (long.MaxValue when disarmed), for the reader to read without the lock (TimerMayBeDue).
+    private long _timerDueTicks = long.MaxValue;
     // The instant Enter read for the pass in progress, which its Exit reuses (a pass is one instant; a clock read was 7 %
     // of the managed time of a request/response). Valid while _passHasNow; guarded by _gate.
     private TimeSpan _passNow;
@@ -340,9 +342,21 @@ internal sealed partial class StackShard : IBatchOwner
     {
         if (_engine.PollAt is not TimeSpan due || _timerDue is TimeSpan armed && armed <= due) return;
         if (_stopped || _stack.DeviceFailure is not null) return;
-        _timerDue = due;
+        SetTimerDue(due);
         _timer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
+
+    private void SetTimerDue(TimeSpan? due)
+    {
+        _timerDue = due;
+        Volatile.Write(ref _timerDueTicks, due?.Ticks ?? long.MaxValue);
+    }
+
+    /// <summary>
+    /// Without the lock, for the reader: whether the engine's timer may be due now (read from the last arming; it may be a
+    /// moment old). The reader then reads everything waiting before its pass, whose end fires the due timers.
+    /// </summary>
+    public bool TimerMayBeDue() => _stack.Now.Ticks >= Volatile.Read(ref _timerDueTicks);
 
     private void OnTimer()
     {
@@ -352,7 +366,7 @@ internal sealed partial class StackShard : IBatchOwner
             _gate.Exit();
             return;
         }
-        _timerDue = null;
+        SetTimerDue(null);
         try
         {
             Poll(_stack.Now);
