@@ -195,22 +195,27 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
             int finOut = IndexOf(events, e => e.Kind == TcpEventKind.SegmentOut && e.Segment.Flags.HasFlag(TcpFlags.Fin));
             int lastData = -1, segments = 0;
             long bytes = 0;
-            for (int i = finIn + 1; finIn >= 0 && i < events.Count; i++)
+            for (int i = 0; i < events.Count; i++)
             {
                 if (events[i].Kind == TcpEventKind.SegmentOut && events[i].Segment.PayloadLength > 0)
                 {
                     lastData = i;
+                    if (finIn < 0 || i < finIn) continue;
                     segments++;
                     bytes += events[i].Segment.PayloadLength;
                 }
             }
-            // Echo's FIN may ride on its last data segment.
-            bool halfClose = segments > 0 && finOut >= lastData;
+            // The half-close: nc's FIN first, UserTcp's after its last data (it may ride on it). Whether echo still had data
+            // to send when nc's FIN arrived is timing: the FIN may follow nc's last data by microseconds, or ride on it.
+            bool halfClose = finIn >= 0 && finOut > finIn && finOut >= lastData;
             Check(halfClose, halfClose
-                ? $"half-close: after nc's FIN arrived, UserTcp still sent {Plural(segments, "data segment")} ({bytes.ToString(CultureInfo.InvariantCulture)} bytes), "
+                ? (segments > 0
+                    ? $"half-close: after nc's FIN arrived, UserTcp still sent {Plural(segments, "data segment")} ({bytes.ToString(CultureInfo.InvariantCulture)} bytes), "
+                    : "half-close: echo had sent everything back by the time nc's FIN arrived; ")
                   + $"then its own FIN {Milliseconds(events[finOut].Time - events[finIn].Time)} later"
                 : finIn < 0 ? "half-close: nc's FIN never arrived"
-                : segments == 0 ? "half-close: UserTcp sent no data after nc's FIN"
+                : finOut < 0 ? "half-close: UserTcp sent no FIN"
+                : finOut < finIn ? "half-close: UserTcp's FIN went out before nc's"
                 : "half-close: UserTcp's FIN went out before its last data");
         }
         await ShowConnectionAsync(trace, sampler, connection, cancellationToken).ConfigureAwait(false);
