@@ -7,6 +7,35 @@ namespace UserTcp.Engine.Tests;
 /// <summary>TIME-WAIT, FIN-WAIT-2, delayed ACK and keepalive timers, each hit at its exact instant.</summary>
 public class TimerTests
 {
+    // ───────────── the earliest deadline, kept without a scan ─────────────
+
+    [Fact]
+    public void A_connections_next_deadline_is_always_the_earliest_armed_one_whatever_is_armed_moved_or_cancelled()
+    {
+        (_, TcpConnection c) = Established();
+        ConnectionTimers timers = c.Timers;
+        TcpTimer[] all = [.. Enum.GetValues<TcpTimer>().Where(t => t != TcpTimer.None)];
+        var random = new Random(7);
+        for (int step = 0; step < 5_000; step++)
+        {
+            TcpTimer timer = all[random.Next(all.Length)];
+            switch (random.Next(10))
+            {
+                case < 6:
+                    timers.Arm(timer, Ms(random.Next(1, 50))); // small range: equal deadlines and re-arms at the same instant happen
+                    break;
+                case < 9:
+                    timers.Cancel(timer);
+                    break;
+                default:
+                    timers.CancelAll();
+                    break;
+            }
+            TimeSpan? earliest = all.Select(t => timers.Deadline(t)).Where(d => d is not null).Min();
+            Assert.Equal(earliest, timers.Next);
+        }
+    }
+
     // ───────────── TIME-WAIT (item 4) ─────────────
 
     [Fact]
