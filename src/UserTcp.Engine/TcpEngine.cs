@@ -21,6 +21,8 @@ public sealed partial class TcpEngine
     private readonly IsnGenerator _isns;
     private readonly EphemeralPorts _ephemeralPorts;
     private readonly ITcpEventSink? _events;
+    // The kinds the sink consumes, asked once: the others are neither built nor delivered (Publishes).
+    private readonly TcpEventKindSet _published;
     private IPacketTransmitter? _output;
     private ushort _ipIdentification;
 
@@ -35,6 +37,7 @@ public sealed partial class TcpEngine
         Address = address;
         Config = config ?? new TcpConfig();
         _events = events;
+        _published = TcpEventKindSet.ConsumedBy(events);
         _secrets = secrets ?? new StackSecrets(Config.RandomSeed);
         _isns = new IsnGenerator(_secrets);
         _ephemeralPorts = new EphemeralPorts(_secrets);
@@ -159,7 +162,7 @@ public sealed partial class TcpEngine
         }
         Counters.Count(MibCounter.TcpInSegs);
         var id = new FourTuple(new IpEndpoint(ip.Destination, seg.DestinationPort), new IpEndpoint(ip.Source, seg.SourcePort));
-        Emit(new TcpEvent(now, TcpEventKind.SegmentIn, id, Segment: SegmentSummary.From(seg)));
+        if (Publishes(TcpEventKind.SegmentIn)) Emit(new TcpEvent(now, TcpEventKind.SegmentIn, id, Segment: SegmentSummary.From(seg)));
 
         if (_connections.TryGetValue(id, out TcpConnection? connection) && connection.State != TcpState.Closed)
         {
@@ -332,12 +335,18 @@ public sealed partial class TcpEngine
 
     internal Span<byte> PayloadScratch => _payloadScratch;
 
+    /// <summary>
+    /// Whether the sink consumes <paramref name="kind"/>. The frequent kinds (segments in and out, timers set and fired) are
+    /// built only when it does; the rest, rare, are always built (the counters read drops and state changes).
+    /// </summary>
+    internal bool Publishes(TcpEventKind kind) => _published.Contains(kind);
+
     internal void Emit(in TcpEvent tcpEvent)
     {
         // The counters read the same events as everyone else: drops by cause, the Tcp group's transitions.
         if (tcpEvent.Kind == TcpEventKind.Dropped) Counters.CountDropped(tcpEvent.Cause);
         else if (tcpEvent.Kind == TcpEventKind.StateChanged) Counters.CountTransition(tcpEvent.OldState, tcpEvent.NewState, tcpEvent.Cause);
-        _events?.OnEvent(tcpEvent);
+        if (_published.Contains(tcpEvent.Kind)) _events!.OnEvent(tcpEvent);
     }
 
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
@@ -360,7 +369,7 @@ public sealed partial class TcpEngine
             throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
         }
         Counters.SegmentsSent++;
-        Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: SegmentSummary.From(withPorts)));
+        if (Publishes(TcpEventKind.SegmentOut)) Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: SegmentSummary.From(withPorts)));
         _output?.Transmit(buffer[..length]);
     }
 }

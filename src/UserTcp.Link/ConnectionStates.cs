@@ -21,6 +21,9 @@ public sealed class ConnectionStateTracker : ITcpEventSink, IConnectionStateSour
     private readonly Dictionary<FourTuple, TcpState> _states = [];
 
     /// <inheritdoc/>
+    public bool Consumes(TcpEventKind kind) => kind == TcpEventKind.StateChanged;
+
+    /// <inheritdoc/>
     public void OnEvent(in TcpEvent tcpEvent)
     {
         if (tcpEvent.Kind != TcpEventKind.StateChanged) return;

@@ -69,6 +69,7 @@ public sealed partial class NetStack : IAsyncDisposable
             first ??= engine;
             _shards[i] = new StackShard(this, i, queues[i], engine, _logger, time);
             events.Shard = _shards[i];
+            _shards[i].Events = events;
         }
         Counters = _shards.Length == 1 ? _shards[0].Engine.Counters : EngineCounters.Combine([.. _shards.Select(s => s.Engine.Counters)]);
     }
@@ -285,6 +286,8 @@ public sealed partial class NetStack : IAsyncDisposable
     private sealed class SerializedEventSink(ITcpEventSink next) : ITcpEventSink
     {
         private readonly Lock _gate = new();
+
+        public bool Consumes(TcpEventKind kind) => next.Consumes(kind);
 
         public void OnEvent(in TcpEvent tcpEvent)
         {

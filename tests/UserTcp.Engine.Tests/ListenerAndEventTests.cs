@@ -154,4 +154,78 @@ public class EventTests
         Assert.NotEmpty(first.Events);
         Assert.Equal(first.Events, second.Events);
     }
+
+    /// <summary>Records what it consumes, and how often it was asked.</summary>
+    private sealed class KindsSink(params TcpEventKind[] kinds) : ITcpEventSink
+    {
+        public List<TcpEvent> Events { get; } = [];
+        public int Asked { get; private set; }
+
+        public bool Consumes(TcpEventKind kind)
+        {
+            Asked++;
+            return kinds.Contains(kind);
+        }
+
+        public void OnEvent(in TcpEvent tcpEvent) => Events.Add(tcpEvent);
+    }
+
+    [Fact]
+    public void A_sink_gets_only_the_kinds_it_consumes_asked_once_and_the_counters_count_the_rest_anyway()
+    {
+        var h = new Harness(new TcpConfig { SynRetries = 1 });
+        var states = new KindsSink(TcpEventKind.StateChanged);
+        var engine = new TcpEngine(Harness.LocalAddress, h.Config with { SynRetries = 1 }, states);
+        Assert.Equal(Enum.GetValues<TcpEventKind>().Length, states.Asked);
+        // Every kind the log test above sees: segments out, timers set and fired, a retransmission, an error, a drop.
+        TcpConnection c = engine.Connect(new IpEndpoint(Harness.PeerAddress, 9), 1234);
+        engine.Poll(TimeSpan.Zero, h);
+        engine.Poll(TimeSpan.FromSeconds(1), h);
+        engine.Poll(TimeSpan.FromSeconds(3), h);
+        engine.Receive([0x45, 0], TimeSpan.FromSeconds(4), h);
+
+        Assert.Equal(TcpError.TimedOut, c.Error);
+        Assert.Equal([TcpState.SynSent, TcpState.Closed], states.Events.Select(e => e.NewState));
+        Assert.All(states.Events, e => Assert.Equal(TcpEventKind.StateChanged, e.Kind));
+        Assert.Equal(Enum.GetValues<TcpEventKind>().Length, states.Asked); // not asked again per event
+        Assert.Equal(1, engine.Counters.Malformed(WireError.Truncated)); // the drop nobody consumed is counted
+        Assert.Equal(1, engine.Counters[MibCounter.TcpActiveOpens]);
+        Assert.Equal(1, engine.Counters[MibCounter.TcpAttemptFails]);
+    }
+
+    [Fact]
+    public void A_fan_out_delivers_each_kind_to_the_sinks_that_consume_it_and_consumes_what_any_of_them_does()
+    {
+        var states = new KindsSink(TcpEventKind.StateChanged);
+        var segments = new KindsSink(TcpEventKind.SegmentOut);
+        var fanOut = new FanOutEventSink(states, segments);
+        Assert.True(fanOut.Consumes(TcpEventKind.StateChanged));
+        Assert.True(fanOut.Consumes(TcpEventKind.SegmentOut));
+        Assert.False(fanOut.Consumes(TcpEventKind.TimerSet));
+        var h = new Harness();
+        var engine = new TcpEngine(Harness.LocalAddress, h.Config, fanOut);
+        engine.Connect(new IpEndpoint(Harness.PeerAddress, 9), 1234);
+        engine.Poll(TimeSpan.Zero, h);
+        Assert.Equal([TcpEventKind.StateChanged], states.Events.Select(e => e.Kind));
+        Assert.Equal([TcpEventKind.SegmentOut], segments.Events.Select(e => e.Kind));
+    }
+
+    [Theory]
+    [InlineData(LogLevel.Trace, "SegmentIn,SegmentOut,StateChanged,TimerSet,TimerFired,Retransmission,Dropped,ConnectionError,Warning")]
+    [InlineData(LogLevel.Debug, "StateChanged,Retransmission,Dropped,ConnectionError,Warning")]
+    [InlineData(LogLevel.Information, "StateChanged,ConnectionError,Warning")]
+    [InlineData(LogLevel.Warning, "StateChanged,Warning")] // a state change may be event 109, a warning
+    [InlineData(LogLevel.None, "")]
+    public void The_log_consumes_the_kinds_its_level_writes(LogLevel minimum, string kinds)
+    {
+        var sink = new LoggingEventSink(new LevelLogger(minimum));
+        Assert.Equal(kinds, string.Join(",", Enum.GetValues<TcpEventKind>().Where(sink.Consumes)));
+    }
+
+    private sealed class LevelLogger(LogLevel minimum) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && logLevel >= minimum;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) { }
+    }
 }

@@ -126,7 +126,8 @@ public sealed class RequestResponseCostTests
         Assert.Equal(TcpState.Established, peer.State);
 
         // The client's loop resumes inside the server's writes, on the reader thread: it takes the snapshots there.
-        var snapshots = new List<(long Packets, long EmptyReads, long Polls, long Writes, long ClockReads, long Allocated)>();
+        var snapshots = new List<(long Packets, long EmptyReads, long Polls, long Writes, long ClockReads, long Events, long Allocated)>();
+        StackShard.RuntimeEvents events = server.ShardAt(0).Events!;
         byte[] request = [1];
         byte[] answer = new byte[16];
         async Task<bool> RequestsAsync()
@@ -137,7 +138,7 @@ public sealed class RequestResponseCostTests
                 if (await peer.ReadAsync(answer).ConfigureAwait(false) != 1) return false;
                 if (i >= WarmUp && (i - WarmUp) % Window == 0)
                 {
-                    snapshots.Add((device.PacketsRead, device.EmptyReads, device.ReadyWaits, device.Writes, serverTime.Reads,
+                    snapshots.Add((device.PacketsRead, device.EmptyReads, device.ReadyWaits, device.Writes, serverTime.Reads, events.Delivered,
                         GC.GetAllocatedBytesForCurrentThread()));
                 }
             }
@@ -147,8 +148,8 @@ public sealed class RequestResponseCostTests
         Assert.True(await RequestsAsync().WaitAsync(TimeSpan.FromSeconds(60)));
         for (int w = 1; w < snapshots.Count; w++)
         {
-            var (packets, empty, polls, writes, clock, _) = snapshots[w];
-            var (packets0, empty0, polls0, writes0, clock0, _) = snapshots[w - 1];
+            var (packets, empty, polls, writes, clock, delivered, _) = snapshots[w];
+            var (packets0, empty0, polls0, writes0, clock0, delivered0, _) = snapshots[w - 1];
             Assert.Equal(Window, packets - packets0); // each request read once, right after the pass that answered the last
             Assert.Equal(Window, writes - writes0); // the echo, which carries the request's ACK
             Assert.Equal(0, polls - polls0);
@@ -157,6 +158,9 @@ public sealed class RequestResponseCostTests
             // clock read each (a pass is one instant), and the reader's look before it reads one packet (all but the
             // probes): is a timer due?
             Assert.Equal(3 * Window + (Window - Window / Probe), clock - clock0);
+            // Two engine events per request, the segment in and the echo out, which the runtime reads to find the calls to
+            // retry; nobody consumes the three timers armed (the log is off), so the engine builds none of them.
+            Assert.Equal(2 * Window, delivered - delivered0);
         }
         // The exchange allocates nothing per request: the server's pass, the echo's read and write, and the client's. A
         // one-off of the runtime itself (a method tiered up mid-window) may show in one window, not in all.

@@ -61,14 +61,14 @@ public sealed class TimeWaitRecord : TimedEntry
     {
         TimeSpan deadline = now + _config.TimeWait;
         Deadline = deadline;
-        _engine.Emit(new TcpEvent(now, TcpEventKind.TimerSet, Id, State, State, Timer: TcpTimer.TimeWait, Deadline: deadline));
+        if (_engine.Publishes(TcpEventKind.TimerSet)) _engine.Emit(new TcpEvent(now, TcpEventKind.TimerSet, Id, State, State, Timer: TcpTimer.TimeWait, Deadline: deadline));
         _engine.Timers.Reschedule(this);
     }
 
     /// <summary>The 2MSL timer fired.</summary>
     internal void Expire(TimeSpan now)
     {
-        _engine.Emit(new TcpEvent(now, TcpEventKind.TimerFired, Id, State, State, Timer: TcpTimer.TimeWait));
+        if (_engine.Publishes(TcpEventKind.TimerFired)) _engine.Emit(new TcpEvent(now, TcpEventKind.TimerFired, Id, State, State, Timer: TcpTimer.TimeWait));
         _engine.Counters.Count(MibCounter.TcpExtTW);
         End(now, TcpCause.TimeWaitExpired);
     }

@@ -46,6 +46,19 @@ public sealed class LoggingEventSink : ITcpEventSink
     public LoggingEventSink(ILogger logger) => _logger = logger;
 
     /// <inheritdoc/>
+    /// <remarks>The kinds logged at a level the logger has enabled when asked (the engine asks once, as it is made).</remarks>
+    public bool Consumes(TcpEventKind kind) => kind switch
+    {
+        TcpEventKind.SegmentIn or TcpEventKind.SegmentOut or TcpEventKind.TimerSet or TcpEventKind.TimerFired => _logger.IsEnabled(LogLevel.Trace),
+        TcpEventKind.Retransmission or TcpEventKind.Dropped => _logger.IsEnabled(LogLevel.Debug),
+        // Debug, but a CLOSE-WAIT closed for the application is a warning (event 109).
+        TcpEventKind.StateChanged => _logger.IsEnabled(LogLevel.Debug) || _logger.IsEnabled(LogLevel.Warning),
+        TcpEventKind.ConnectionError => _logger.IsEnabled(LogLevel.Information),
+        TcpEventKind.Warning => _logger.IsEnabled(LogLevel.Warning),
+        _ => false, // MemoryAvailable is not logged
+    };
+
+    /// <inheritdoc/>
     public void OnEvent(in TcpEvent tcpEvent)
     {
         switch (tcpEvent.Kind)
@@ -91,13 +104,49 @@ public sealed class LoggingEventSink : ITcpEventSink
 public sealed class FanOutEventSink : ITcpEventSink
 {
     private readonly ITcpEventSink[] _sinks;
+    // What each sink consumes, asked once, here.
+    private readonly TcpEventKindSet[] _consumed;
 
-    /// <summary>A sink that passes each event to every one of <paramref name="sinks"/>, in order.</summary>
-    public FanOutEventSink(params ITcpEventSink[] sinks) => _sinks = sinks;
+    /// <summary>A sink that passes each event to every one of <paramref name="sinks"/> that consumes its kind, in order.</summary>
+    public FanOutEventSink(params ITcpEventSink[] sinks)
+    {
+        _sinks = sinks;
+        _consumed = [.. sinks.Select(TcpEventKindSet.ConsumedBy)];
+    }
+
+    /// <inheritdoc/>
+    public bool Consumes(TcpEventKind kind) => _consumed.Any(set => set.Contains(kind));
 
     /// <inheritdoc/>
     public void OnEvent(in TcpEvent tcpEvent)
     {
-        foreach (ITcpEventSink sink in _sinks) sink.OnEvent(tcpEvent);
+        for (int i = 0; i < _sinks.Length; i++)
+        {
+            if (_consumed[i].Contains(tcpEvent.Kind)) _sinks[i].OnEvent(tcpEvent);
+        }
     }
+}
+
+/// <summary>A set of event kinds: what a sink consumes, asked once (<see cref="ITcpEventSink.Consumes"/>) and then looked up without a call.</summary>
+internal readonly struct TcpEventKindSet
+{
+    private readonly uint _bits;
+
+    private TcpEventKindSet(uint bits) => _bits = bits;
+
+    /// <summary>The kinds <paramref name="sink"/> consumes; none without a sink.</summary>
+    public static TcpEventKindSet ConsumedBy(ITcpEventSink? sink)
+    {
+        uint bits = 0;
+        if (sink is not null)
+        {
+            foreach (TcpEventKind kind in Enum.GetValues<TcpEventKind>())
+            {
+                if (sink.Consumes(kind)) bits |= 1u << (int)kind;
+            }
+        }
+        return new TcpEventKindSet(bits);
+    }
+
+    public bool Contains(TcpEventKind kind) => (_bits & (1u << (int)kind)) != 0;
 }

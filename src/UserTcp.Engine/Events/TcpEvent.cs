@@ -115,8 +115,15 @@ public readonly record struct TcpEvent(
 /// <summary>Receives the engine's events, synchronously, on the engine's thread.</summary>
 public interface ITcpEventSink
 {
-    /// <summary>Called for every event, on the engine's thread, under the stack's lock: keep it short.</summary>
+    /// <summary>Called for every event of a kind it <see cref="Consumes"/>, on the engine's thread, under the stack's lock: keep it short.</summary>
     void OnEvent(in TcpEvent tcpEvent);
+
+    /// <summary>
+    /// Whether this sink wants events of <paramref name="kind"/> (all, by default). An engine asks once, when it is made,
+    /// and neither builds nor delivers the kinds no sink wants: a request/response exchange raises several events (a
+    /// segment in, one out, a timer set three times), and building and passing them down was a measurable share of it.
+    /// </summary>
+    bool Consumes(TcpEventKind kind) => true;
 }
 
 /// <summary>Receives each IPv4 packet the engine sends, to put on a link. The span is only valid during the call.</summary>

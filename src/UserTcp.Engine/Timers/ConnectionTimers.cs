@@ -76,7 +76,7 @@ internal sealed class ConnectionTimers : TimedEntry
     public void Arm(TcpTimer timer, TimeSpan at)
     {
         Set(timer, at);
-        _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.TimerSet, _owner.Id, _owner.State, _owner.State, Timer: timer, Deadline: at));
+        if (_engine.Publishes(TcpEventKind.TimerSet)) _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.TimerSet, _owner.Id, _owner.State, _owner.State, Timer: timer, Deadline: at));
         _engine.Timers.Reschedule(this);
     }
 
@@ -102,7 +102,7 @@ internal sealed class ConnectionTimers : TimedEntry
         {
             if (_deadlines[(int)timer] is not TimeSpan at || at > now) continue;
             Set(timer, null);
-            _engine.Emit(new TcpEvent(now, TcpEventKind.TimerFired, _owner.Id, _owner.State, _owner.State, Timer: timer));
+            if (_engine.Publishes(TcpEventKind.TimerFired)) _engine.Emit(new TcpEvent(now, TcpEventKind.TimerFired, _owner.Id, _owner.State, _owner.State, Timer: timer));
             _owner.OnTimer(timer, now);
             if (_owner.State == TcpState.Closed) return;
         }

@@ -18,15 +18,16 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
     // Connections in the order they first appeared.
     private readonly List<FourTuple> _order = [];
 
+    public bool Consumes(TcpEventKind kind) => allKinds || kind switch
+    {
+        TcpEventKind.StateChanged or TcpEventKind.ConnectionError or TcpEventKind.Retransmission => true,
+        TcpEventKind.SegmentIn or TcpEventKind.SegmentOut => segments,
+        _ => false,
+    };
+
     public void OnEvent(in TcpEvent tcpEvent)
     {
-        bool keep = allKinds || tcpEvent.Kind switch
-        {
-            TcpEventKind.StateChanged or TcpEventKind.ConnectionError or TcpEventKind.Retransmission => true,
-            TcpEventKind.SegmentIn or TcpEventKind.SegmentOut => segments,
-            _ => false,
-        };
-        if (!keep) return;
+        if (!Consumes(tcpEvent.Kind)) return;
         lock (_gate)
         {
             _events.Add(tcpEvent);

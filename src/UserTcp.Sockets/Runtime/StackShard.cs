@@ -71,6 +71,8 @@ internal sealed partial class StackShard : IBatchOwner
     public NetStack Stack => _stack;
     public TcpEngine Engine => _engine;
     public IPacketDevice Device => _device;
+    /// <summary>Where the engine's events come in (set once, as the stack is made).</summary>
+    public RuntimeEvents? Events { get; set; }
     /// <summary>The engine lock, for the pending calls' cancellation callbacks.</summary>
     public Lock Gate => _gate;
     /// <summary>The batch the engine lock's holder fills.</summary>
@@ -292,17 +294,43 @@ internal sealed partial class StackShard : IBatchOwner
         }
     }
 
-    /// <summary>The engine's events go to the log and the options' sink, and tell the shard which connections changed.</summary>
-    public sealed class RuntimeEvents(ITcpEventSink next) : ITcpEventSink
+    /// <summary>
+    /// The engine's events go to the log and the options' sink (the kinds they consume), and tell the shard which
+    /// connections changed: every kind but a timer armed, which changes nothing a call or a poll waits for (and is the
+    /// most frequent, several per request), so the engine builds that only for the log or the options' sink.
+    /// </summary>
+    public sealed class RuntimeEvents : ITcpEventSink
     {
+        private readonly ITcpEventSink _next;
+        // The kinds _next consumes (bit per TcpEventKind), asked once.
+        private readonly uint _nextConsumes;
+        // Events delivered to this shard's runtime, for tests that count what a request costs.
+        private long _delivered;
+
+        public RuntimeEvents(ITcpEventSink next)
+        {
+            _next = next;
+            foreach (TcpEventKind kind in Enum.GetValues<TcpEventKind>())
+            {
+                if (next.Consumes(kind)) _nextConsumes |= 1u << (int)kind;
+            }
+        }
+
         public StackShard? Shard { get; set; }
+
+        /// <summary>How many events the engine built and delivered here.</summary>
+        public long Delivered => Interlocked.Read(ref _delivered);
+
+        public bool Consumes(TcpEventKind kind) => kind != TcpEventKind.TimerSet || NextConsumes(kind);
 
         public void OnEvent(in TcpEvent tcpEvent)
         {
-            next.OnEvent(tcpEvent);
-            // A timer armed changes nothing a call or a poll waits for (and is the most frequent event: several per request).
+            _delivered++;
+            if (NextConsumes(tcpEvent.Kind)) _next.OnEvent(tcpEvent);
             if (tcpEvent.Kind != TcpEventKind.TimerSet && tcpEvent.Connection != default) Shard?.OnEngineEvent(tcpEvent);
         }
+
+        private bool NextConsumes(TcpEventKind kind) => (_nextConsumes & (1u << (int)kind)) != 0;
     }
 
     // ───────────── the device and the timer ─────────────
