@@ -369,7 +369,8 @@ public sealed partial class TcpEngine
             throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
         }
         Counters.SegmentsSent++;
-        if (Publishes(TcpEventKind.SegmentOut)) Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: SegmentSummary.From(withPorts)));
-        _output?.Transmit(buffer[..length]);
+        var summary = SegmentSummary.From(withPorts);
+        if (Publishes(TcpEventKind.SegmentOut)) Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: summary));
+        _output?.TransmitSegment(buffer[..length], id, summary, carriesSack: !withPorts.Options.SackBlocks.IsEmpty);
     }
 }

@@ -167,6 +167,7 @@ public sealed class RequestResponseCostTests
         List<long> allocated = [.. snapshots.Skip(1).Zip(snapshots, (b, a) => b.Allocated - a.Allocated)];
         Assert.True(allocated.Contains(0), $"every window of {Window} requests allocated: {string.Join(", ", allocated)} bytes");
         Assert.False(echo.IsCompleted);
+        Assert.Equal(0, server.ShardAt(0).PacketsParsed); // the engine hands each segment's fields to the batch with it
         // A reset ends it at once (a FIN would wait for the client's delayed ACK, on a clock that never moves).
         peer.Abort();
         await Assert.ThrowsAsync<SocketException>(() => echo.WaitAsync(TimeSpan.FromSeconds(30)));

@@ -133,6 +133,13 @@ public interface IPacketTransmitter
     void Transmit(ReadOnlySpan<byte> packet);
 
     /// <summary>
+    /// Sends one TCP segment of <paramref name="connection"/> (Local: the sender) with the header fields the engine wrote
+    /// into it, so a transmitter that looks at them (a batch coalescing ACKs) need not parse the packet again;
+    /// <paramref name="carriesSack"/>: it has SACK blocks. By default, <see cref="Transmit"/>.
+    /// </summary>
+    void TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack) => Transmit(packet);
+
+    /// <summary>
     /// Where the engine may write its next packet of at most <paramref name="length"/> bytes, so a transmitter that
     /// batches (a device's output batch) gets it in place instead of copying it: the engine then calls
     /// <see cref="Transmit"/> with the written prefix of this span. Empty (the default): the engine uses its own buffer.

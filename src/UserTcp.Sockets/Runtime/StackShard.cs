@@ -83,6 +83,8 @@ internal sealed partial class StackShard : IBatchOwner
     public long ProcessingErrors => Interlocked.Read(ref _processingErrors);
     public long AcksCoalesced => Interlocked.Read(ref _acksCoalesced);
     public long CallPasses => Interlocked.Read(ref _callPasses);
+    /// <summary>Packets a batch had to parse to coalesce ACKs (the engine's own segments come with their fields), for tests.</summary>
+    public long PacketsParsed => _batches[0].PacketsParsed + _batches[1].PacketsParsed;
     public IReadOnlyCollection<UserTcpListener.Part> Listeners => _listeners.Values;
     public IReadOnlyCollection<UserTcpConnection> HeldConnections => _connections.Values;
 

@@ -22,7 +22,8 @@ namespace UserTcp.Sockets.Runtime;
 /// advanced the acknowledgment is dropped when a later segment of the same connection in the batch acknowledges more
 /// still. Duplicate ACKs (the same acknowledgment number again, as out-of-order data calls for, RFC 5681 §4.2), the
 /// first ACK of each connection in a batch (it may duplicate the last one sent before), and ACKs carrying SACK blocks
-/// always go out, each of them.
+/// always go out, each of them. The engine's segments come with the fields this reads (<see cref="TransmitSegment"/>);
+/// anything else is parsed.
 /// </para>
 /// </summary>
 internal sealed class TransmitBatch : IPacketTransmitter
@@ -75,9 +76,36 @@ internal sealed class TransmitBatch : IPacketTransmitter
         return _arena.Length - _used >= _headroom + length ? _arena.AsSpan(_used + _headroom, length) : default;
     }
 
+    /// <summary>A packet whose fields the batch reads from it (an ICMP message, or a caller other than the engine).</summary>
     public void Transmit(ReadOnlySpan<byte> packet)
     {
-        PacketOffload offload = OffloadFor(packet);
+        if (!TryPlace(packet, OffloadFor(packet), out Slot slot)) return;
+        PacketsParsed++;
+        Describe(ref slot, packet);
+        Add(ref slot);
+    }
+
+    /// <summary>A TCP segment from the engine, with the fields coalescing reads (it need not be parsed again).</summary>
+    public void TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack)
+    {
+        if (!TryPlace(packet, new PacketOffload(_checksum), out Slot slot)) return;
+        slot.Connection = connection;
+        slot.Acknowledges = (segment.Flags & TcpFlags.Ack) != 0 && (segment.Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
+        slot.Ack = segment.Ack;
+        slot.PureAck = segment.Flags == TcpFlags.Ack && segment.PayloadLength == 0 && !carriesSack;
+        Add(ref slot);
+    }
+
+    /// <summary>Packets whose fields the batch had to parse (<see cref="Transmit"/>), for tests that count them.</summary>
+    public long PacketsParsed { get; private set; }
+
+    /// <summary>
+    /// Puts the packet at the arena's end (it is there already when written in place) and gives its slot to describe;
+    /// false when it needs none: it joined the last packet (TSO) or was too large for the arena and went out alone.
+    /// </summary>
+    private bool TryPlace(ReadOnlySpan<byte> packet, PacketOffload offload, out Slot slot)
+    {
+        slot = default;
         if (!packet.Overlaps(_arena, out int offset) || offset != _used + _headroom)
         {
             // Written elsewhere (a packet larger than the arena): send what is queued, then this one, in order.
@@ -87,15 +115,19 @@ internal sealed class TransmitBatch : IPacketTransmitter
                 if (_arena.Length < _headroom + packet.Length)
                 {
                     _owner.WriteNow(packet, offload);
-                    return;
+                    return false;
                 }
             }
             packet.CopyTo(_arena.AsSpan(_used + _headroom));
         }
-        if (TryJoinLast(packet.Length)) return;
-        Slot slot = Describe(_used, packet);
-        slot.Offload = offload;
+        if (TryJoinLast(packet.Length)) return false;
+        slot = new Slot { Offset = _used, Length = packet.Length, Offload = offload };
         _used += _headroom + packet.Length;
+        return true;
+    }
+
+    private void Add(ref Slot slot)
+    {
         if (slot.Acknowledges) Coalesce(ref slot);
         _slots[_count++] = slot;
     }
@@ -201,19 +233,17 @@ internal sealed class TransmitBatch : IPacketTransmitter
         }
     }
 
-    private static Slot Describe(int offset, ReadOnlySpan<byte> packet)
+    private static void Describe(ref Slot slot, ReadOnlySpan<byte> packet)
     {
-        var slot = new Slot { Offset = offset, Length = packet.Length };
         if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip, verifyChecksum: false) != WireError.None
             || TcpSegment.TryParse(ip, out TcpSegment tcp, verifyChecksum: false) != WireError.None)
         {
-            return slot; // not something to coalesce
+            return; // not something to coalesce
         }
         slot.Connection = new FourTuple(new IpEndpoint(ip.Source, tcp.SourcePort), new IpEndpoint(ip.Destination, tcp.DestinationPort));
         slot.Acknowledges = tcp.Has(TcpFlags.Ack) && (tcp.Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
         slot.Ack = tcp.AcknowledgmentNumber;
         slot.PureAck = tcp.Flags == TcpFlags.Ack && tcp.Payload.IsEmpty && tcp.Options.SackBlocks.IsEmpty;
-        return slot;
     }
 
     private struct Slot
