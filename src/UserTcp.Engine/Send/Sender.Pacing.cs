@@ -63,7 +63,7 @@ internal sealed partial class Sender
         long chunk = Math.Min(SndWnd, (long)CongestionWindow) / _config.TsoWindowDivisor;
         if (limit >= chunk) return false;
         // Its ACK would come too late to wait for (the last send, within 1 ms, stands for now).
-        if (_lastSentAt - _queue[0].SentAt < Rto.SmoothedRtt / 2) return false;
+        if (_lastSentAt - _queue[0].SentAt < RtoEstimator.Divide(Rto.SmoothedRtt, 2)) return false;
         return !(endsRecord || Buffer.FinQueued);
     }
 

@@ -250,7 +250,7 @@ internal sealed partial class Sender
 
     private void ArmProbeTimer(TimeSpan now)
     {
-        TimeSpan pto = Rto.HasSample ? 2 * Rto.SmoothedRtt : _config.InitialRto;
+        TimeSpan pto = Rto.HasSample ? TimeSpan.FromTicks(2 * Rto.SmoothedRtt.Ticks) : _config.InitialRto; // in ticks: TimeSpan * int goes through a double
         // One segment may wait for the peer's delayed ACK (RFC 8985 §7.2 WCDelAckT); more get Linux's TCP_TIMEOUT_MIN_US.
         pto += FlightSize <= Mss ? WorstCaseDelayedAck : ProbeTimeoutMargin;
         if (pto < _config.MinProbeTimeout) pto = _config.MinProbeTimeout;
