@@ -30,6 +30,15 @@ public sealed partial class UserTcpConnection
     internal bool HasPendingCalls => _read is { IsPending: true } || _write is { IsPending: true } || _stateWaits is { Count: > 0 } || _watch is { Watchers.Count: > 0 };
 
     /// <summary>
+    /// Under the engine lock: a read now would find nothing and change nothing — no data, no FIN, no failure, no shutdown,
+    /// and the connection synchronized and not closed (what <see cref="ReceiveCore"/> answers WouldBlock for once the
+    /// handshake is done). Such a read may wait, or answer WouldBlock, without a pass: the engine is not asked anything.
+    /// </summary>
+    private bool ReadWouldWait =>
+        _tcb.BytesToRead == 0 && !_tcb.FinReceived && !_tcb.IsReceiveShutdown && _tcb.Error == TcpError.None
+        && _tcb.State is not (TcpState.Closed or TcpState.SynSent or TcpState.SynReceived);
+
+    /// <summary>
     /// A read without waiting: bytes read (0 at end-of-stream), or -1 with <paramref name="error"/> WouldBlock or the
     /// failure. The order is Linux's tcp_recvmsg: data first, then the peer's FIN, then a pending error.
     /// </summary>

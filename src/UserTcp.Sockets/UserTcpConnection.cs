@@ -235,24 +235,45 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 
     private ValueTask<int> StartRead(Memory<byte> buffer, bool throwFailure, CancellationToken cancellationToken)
     {
-        _shard.Enter();
+        _shard.EnterLockOnly();
+        // Nothing to return: the read waits, and that takes no pass — no clock read, no engine poll, nothing to send or
+        // retry (echo's read right after its answer, once per request). A read that returns anything runs a pass, whose
+        // fresh clock stamps what reading does (receive-buffer auto-tuning, a window update).
+        if (ReadWouldWait && _shard.NothingToRetry)
+        {
+            try
+            {
+                return WaitToRead(buffer, throwFailure, cancellationToken);
+            }
+            finally
+            {
+                _shard.ExitLockOnly();
+            }
+        }
         try
         {
+            _shard.BeginPass();
             int read = ReceiveCore(buffer.Span, out SocketError error, reportFailure: throwFailure);
             if (read >= 0) return new ValueTask<int>(read);
             if (error != SocketError.WouldBlock) return throwFailure ? ValueTask.FromException<int>(new SocketException((int)error)) : new ValueTask<int>(-1);
-            if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
-            if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
-            _read ??= new UserOperation<int>(_shard.Gate, InlineCompletions);
-            ValueTask<int> pending = _read.Start(cancellationToken);
-            _readBuffer = buffer;
-            _readThrowsFailure = throwFailure;
-            return pending;
+            return WaitToRead(buffer, throwFailure, cancellationToken);
         }
         finally
         {
             _shard.Exit();
         }
+    }
+
+    /// <summary>Under the engine lock, when a read finds nothing: it becomes the pending read, retried as the connection changes.</summary>
+    private ValueTask<int> WaitToRead(Memory<byte> buffer, bool throwFailure, CancellationToken cancellationToken)
+    {
+        if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
+        _read ??= new UserOperation<int>(_shard.Gate, InlineCompletions);
+        ValueTask<int> pending = _read.Start(cancellationToken);
+        _readBuffer = buffer;
+        _readThrowsFailure = throwFailure;
+        return pending;
     }
 
     /// <summary>Queues all of <paramref name="data"/> for sending, waiting for send-buffer room as needed.</summary>
@@ -297,9 +318,17 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     {
         error = SocketError.Success;
         if (buffer.IsEmpty) return 0;
-        _shard.Enter();
+        _shard.EnterLockOnly();
+        if (ReadWouldWait && _shard.NothingToRetry)
+        {
+            // Nothing to read, nothing for a pass to do (see StartRead).
+            error = _shard.DeviceFailure is not null ? SocketError.NetworkDown : SocketError.WouldBlock;
+            _shard.ExitLockOnly();
+            return 0;
+        }
         try
         {
+            _shard.BeginPass();
             int read = ReceiveCore(buffer, out error);
             if (error == SocketError.WouldBlock && _shard.DeviceFailure is not null) error = SocketError.NetworkDown; // nothing more will arrive
             return Math.Max(read, 0);

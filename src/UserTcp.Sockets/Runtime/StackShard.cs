@@ -137,12 +137,37 @@ internal sealed partial class StackShard : IBatchOwner
     /// </summary>
     public TimeSpan Enter(bool pollFirst = true)
     {
+        EnterLockOnly();
+        return BeginPass(pollFirst);
+    }
+
+    /// <summary>
+    /// Takes the engine lock for an application call that may need no pass: no clock read, no engine poll. The caller
+    /// either ends with <see cref="ExitLockOnly"/> (it changed nothing a pass would act on; see <see cref="NothingToRetry"/>)
+    /// or turns the hold into a pass with <see cref="BeginPass"/> and ends it with <see cref="Exit"/>.
+    /// </summary>
+    public void EnterLockOnly()
+    {
         _gate.Enter();
         if (_stopped)
         {
             _gate.Exit();
             throw new ObjectDisposedException(nameof(NetStack));
         }
+    }
+
+    /// <summary>Under the engine lock: no earlier pass left calls to retry (it ran out of rounds), so a call may end without one.</summary>
+    public bool NothingToRetry => _touched.Count == 0 && _touchedListeners.Count == 0;
+
+    /// <summary>Releases the engine lock after <see cref="EnterLockOnly"/> when the call needed no pass.</summary>
+    public void ExitLockOnly() => _gate.Exit();
+
+    /// <summary>
+    /// Under the engine lock (<see cref="EnterLockOnly"/>): starts a pass — reads the clock and, for an application call,
+    /// brings the engine to the present. Pair with <see cref="Exit"/> in a finally.
+    /// </summary>
+    public TimeSpan BeginPass(bool pollFirst = true)
+    {
         TimeSpan now = _stack.Now;
         _passNow = now;
         _passHasNow = true;
