@@ -1,0 +1,157 @@
+using System.Buffers.Binary;
+using BenchmarkDotNet.Attributes;
+using UserTcp.Engine;
+using UserTcp.Wire;
+
+namespace UserTcp.Benchmarks;
+
+/// <summary>
+/// The engine's share of one 1-byte request/response, as `usertcp serve`'s echo plays it against a Linux client on the
+/// same vCPU (the lwIP harness's rr-samecpu): timestamps, SACK and window scale negotiated, MSS 1460, echo's options
+/// (quick ACKs off, so the ACK rides on the answer; NoDelay). Per operation, as the runtime calls the engine in the three
+/// passes of a request (docs/design.md "Runtime"): the peer's 1-byte segment, which acknowledges our last answer and
+/// echoes its TSval, arrives and the pass's end polls; the waiting read takes the byte and the pass polls again; echo's
+/// write pass polls, queues one byte and polls (the answer goes out); echo's next read pass polls, finds nothing and
+/// polls; each pass reads PollAt. The clock moves as in a 77k trans/s run: 13 µs per request, 1 µs between passes. The
+/// peer's segment is written by hand each time (IPv4 and TCP header, options, checksum: part of the cost measured). The
+/// engine builds what the runtime's sink consumes (every kind but a timer armed).
+/// </summary>
+[MemoryDiagnoser]
+public class RequestResponseBenchmarks
+{
+    private static readonly Ipv4Address Ours = new(10, 0, 0, 2);
+    private static readonly Ipv4Address Peer = new(10, 0, 0, 1);
+    private const ushort PeerPort = 40000;
+    private const ushort OurPort = 7;
+    private static readonly TimeSpan Pass = TimeSpan.FromMicroseconds(1);
+    private static readonly TimeSpan Request = TimeSpan.FromMicroseconds(13);
+
+    private readonly byte[] _segment = new byte[1500];
+    private readonly byte[] _request = [(byte)'x'];
+    private readonly byte[] _readBuffer = new byte[4096];
+    private readonly Output _output = new();
+    private TcpEngine _engine = null!;
+    private TcpConnection _connection = null!;
+    private SeqNumber _peerNext;
+    private uint _peerTsval = 1_000;
+    private TimeSpan _now;
+
+    /// <summary>
+    /// For a profiler, or a quick comparison on a busy machine without BenchmarkDotNet: <paramref name="rounds"/> rounds of
+    /// <paramref name="count"/> requests; returns each round's nanoseconds per request (the smallest is the least disturbed).
+    /// </summary>
+    public static double[] Loop(int rounds, long count)
+    {
+        var benchmark = new RequestResponseBenchmarks();
+        benchmark.Setup();
+        var perRequest = new double[rounds];
+        for (int round = 0; round < rounds; round++)
+        {
+            long sum = 0;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            for (long i = 0; i < count; i++) sum += benchmark.EchoOneByte();
+            perRequest[round] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalNanoseconds / count;
+            if (sum != count) throw new InvalidOperationException($"{count} requests echoed {sum} bytes");
+        }
+        return perRequest;
+    }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _engine = new TcpEngine(Ours, new TcpConfig { InitialSequenceNumber = _ => 1_000_000 }, new RuntimeLikeSink());
+        TcpPassiveOpen listener = _engine.Listen(OurPort, connectionConfig: _engine.Config with { QuickAcks = 0, NoDelay = true });
+        _peerNext = new SeqNumber(5_000);
+        _now = TimeSpan.FromSeconds(1);
+        // Linux's SYN: <mss 1460,sackOK,TS val … ecr 0,nop,wscale 7>.
+        var syn = new TcpOptions { MaxSegmentSize = 1460, SackPermitted = true, Timestamp = new TcpTimestamp(_peerTsval, 0), WindowScale = 7 };
+        Deliver(TcpFlags.Syn, default, syn, ReadOnlySpan<byte>.Empty);
+        _peerNext += 1;
+        Deliver(TcpFlags.Ack, new SeqNumber(1_000_001), Timestamps(), ReadOnlySpan<byte>.Empty);
+        if (!listener.TryAccept(out _connection)) throw new InvalidOperationException("the handshake did not complete");
+        if (!_connection.TimestampsEnabled || !_connection.SackEnabled || !_connection.WindowScalingEnabled) throw new InvalidOperationException("options not negotiated");
+        _output.Packets = 0;
+        // Warm the exchange past quick-ACK mode, the first RTT samples and the first buffer growth.
+        for (int i = 0; i < 1_000; i++) EchoOneByte();
+    }
+
+    /// <summary>One request in, read, echoed and sent, with the empty polls of the runtime's three passes.</summary>
+    [Benchmark]
+    public int EchoOneByte()
+    {
+        // The reader's pass: the request arrives; the pass's end polls, the pending read takes the byte, it polls again.
+        _now += Request - 2 * Pass;
+        Deliver(TcpFlags.Ack | TcpFlags.Psh, _connection.SndNxt, Timestamps(), _request);
+        _peerNext += 1;
+        _engine.Poll(_now, _output);
+        _connection.Receive(_readBuffer, out int read);
+        _engine.Poll(_now, _output);
+        _ = _engine.PollAt;
+        // Echo's write pass: the answer goes out, carrying the ACK.
+        _now += Pass;
+        _engine.Poll(_now, _output);
+        _connection.Send(_readBuffer.AsSpan(0, read));
+        _engine.Poll(_now, _output);
+        _ = _engine.PollAt;
+        // Echo's next read pass: nothing to read.
+        _now += Pass;
+        _engine.Poll(_now, _output);
+        if (_connection.Receive(_readBuffer, out _) != ReceiveStatus.WouldBlock) throw new InvalidOperationException("a second request appeared");
+        _engine.Poll(_now, _output);
+        _ = _engine.PollAt;
+        if (_output.Packets != 1) throw new InvalidOperationException($"the request drew {_output.Packets} segments, not one answer");
+        _output.Packets = 0;
+        return read;
+    }
+
+    // The peer's TSval ticks at 1 ms, as Linux's; TSecr echoes our last TSval.
+    private TcpOptions Timestamps() => new() { Timestamp = new TcpTimestamp(_peerTsval + (uint)_now.TotalMilliseconds, _output.LastTsval) };
+
+    private void Deliver(TcpFlags flags, SeqNumber ack, TcpOptions options, ReadOnlySpan<byte> payload)
+    {
+        var tcp = new TcpRepr
+        {
+            SourcePort = PeerPort,
+            DestinationPort = OurPort,
+            SequenceNumber = _peerNext,
+            AcknowledgmentNumber = ack,
+            Flags = flags,
+            Window = 502, // 64,256 bytes at shift 7
+            Options = options,
+            Payload = payload,
+        };
+        if (!PacketWriter.TryWriteIpv4Tcp(_segment, new Ipv4Repr(Peer, Ours), tcp, out int length)) throw new InvalidOperationException("segment does not fit");
+        _engine.Receive(_segment.AsSpan(0, length), _now, _output);
+    }
+
+    /// <summary>Every kind but a timer armed, as the runtime's sink (StackShard.RuntimeEvents); nothing done with them.</summary>
+    private sealed class RuntimeLikeSink : ITcpEventSink
+    {
+        public void OnEvent(in TcpEvent tcpEvent)
+        {
+        }
+
+        public bool Consumes(TcpEventKind kind) => kind != TcpEventKind.TimerSet;
+    }
+
+    /// <summary>As the runtime's batch: the engine writes in place into an arena; the answer's TSval is read for the peer's TSecr.</summary>
+    private sealed class Output : IPacketTransmitter
+    {
+        private readonly byte[] _arena = new byte[2048];
+
+        public long Packets { get; set; }
+        public uint LastTsval { get; private set; }
+
+        public Span<byte> GetBuffer(int length) => _arena.AsSpan(0, length);
+
+        public void Transmit(ReadOnlySpan<byte> packet) => Packets++;
+
+        public void TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack)
+        {
+            Packets++;
+            // Our segments' options start with NOP, NOP, TS (Linux's layout): TSval at 20 + 20 + 4.
+            if (packet.Length >= 52 && packet[40] == 1 && packet[42] == 8) LastTsval = BinaryPrimitives.ReadUInt32BigEndian(packet[44..]);
+            else if (packet.Length >= 56 && packet[44] == 4 && packet[46] == 8) LastTsval = BinaryPrimitives.ReadUInt32BigEndian(packet[48..]); // SYN-ACK: MSS, sackOK, TS
+        }
+    }
+}
