@@ -82,7 +82,8 @@ internal sealed class Rack
     {
         // No reordering seen: be as quick as DupThresh once in recovery or once DupThresh segments are SACKed.
         if (!_reorderingSeen && (inRecovery || sackedSegments >= DupThresh)) return TimeSpan.Zero;
-        TimeSpan window = minRtt / 4 * _reorderWindowMultiplier;
+        // In integer ticks (TimeSpan / and * go through a double), rounding as they do: the same tick.
+        TimeSpan window = TimeSpan.FromTicks(RtoEstimator.Divide(minRtt, 4).Ticks * _reorderWindowMultiplier);
         return window < smoothedRtt ? window : smoothedRtt;
     }
 

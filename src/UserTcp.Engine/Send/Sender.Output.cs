@@ -99,7 +99,8 @@ internal sealed partial class Sender
                 // New data leaves in TSO packets sized from the pacing rate and cwnd (Linux tcp_write_xmit); Linux forces PSH
                 // on every packet of more than one segment (__tcp_transmit_skb), which reaches the wire on its last segment.
                 // cwnd and the pacing rate do not change within a dispatch, so the packet's size is the same at every segment.
-                bool ends = _packetSegments + 1 >= Math.Min(TsoPacketSegments(segmentSize), byte.MaxValue) || !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize);
+                // A lone segment (a small write) ends its packet whatever the size, so that is asked first: the size costs divisions.
+                bool ends = !AnotherWouldFollow(length, available, peerRoom, cwndRoom, segmentSize) || _packetSegments + 1 >= Math.Min(TsoPacketSegments(segmentSize), byte.MaxValue);
                 next = next with { PacketEnd = ends, GsoPush = ends && _packetSegments > 0 };
                 _packetSegments = (byte)(ends ? 0 : _packetSegments + 1);
                 return true;

@@ -41,7 +41,7 @@ internal sealed partial class Sender
         ulong bytes = Math.Min(PacingRate >> 10, GsoMaxSize); // sk_pacing_shift 10: 1 ms of data
         if (Rto.MinRtt > TimeSpan.Zero)
         {
-            long shift = (long)Rto.MinRtt.TotalMicroseconds >> 9;
+            long shift = Rto.MinRtt.Ticks / TimeSpan.TicksPerMicrosecond >> 9; // whole µs, as (long)TotalMicroseconds, without the double
             if (shift < 32) bytes += (ulong)GsoMaxSize >> (int)shift;
         }
         return Math.Max((int)(Math.Min(bytes, GsoMaxSize) / (ulong)segmentSize), _congestion.MinTsoSegments(_config.MinTsoSegments));
