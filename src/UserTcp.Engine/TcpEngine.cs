@@ -139,7 +139,7 @@ public sealed partial class TcpEngine
     {
         Now = now;
         _output = output;
-        Counters.PacketsReceived++;
+        Counters.CountPacketReceived();
         scoped TcpSegment seg = default;
         WireError error = Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
         if (error == WireError.None && ip.Protocol == Ipv4Packet.ProtocolIcmp && !ip.IsFragment)
@@ -368,7 +368,7 @@ public sealed partial class TcpEngine
         {
             throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
         }
-        Counters.SegmentsSent++;
+        Counters.CountSegmentSent();
         var summary = SegmentSummary.From(withPorts);
         if (Publishes(TcpEventKind.SegmentOut)) Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: summary));
         _output?.TransmitSegment(buffer[..length], id, summary, carriesSack: !withPorts.Options.SackBlocks.IsEmpty);

@@ -142,7 +142,8 @@ public sealed partial class TcpConnection
     private static int SackOptionBytesFor(int blocks) => blocks == 0 ? 0 : 4 + 8 * blocks;
 
     /// <summary>What the SACK blocks our next segment would carry take out of its payload.</summary>
-    private int SackOptionBytes(TimeSpan now) => SackEnabled ? SackOptionBytesFor(SegmentOptions(now).SackBlocks.Length) : 0;
+    /// Asked before every segment chosen: without a block to report (no D-SACK, nothing held out of order) the options are not built.
+    private int SackOptionBytes(TimeSpan now) => SackEnabled && _receiver.MayHaveSackBlocks ? SackOptionBytesFor(SegmentOptions(now).SackBlocks.Length) : 0;
 
     /// <summary>The options of a synchronized segment: timestamps when negotiated (RFC 7323 §3.2), then SACK blocks.</summary>
     private TcpOptions SegmentOptions(TimeSpan now)

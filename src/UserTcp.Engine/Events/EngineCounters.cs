@@ -182,6 +182,10 @@ public sealed class EngineCounters
         return sum;
     }
 
+    // Per packet, on an engine's own counters: the field itself, not the getter that checks for parts (the engine's hot path).
+    internal void CountPacketReceived() => _packetsReceived++;
+    internal void CountSegmentSent() => _segmentsSent++;
+
     /// <summary>IPv4 packets handed to the engine.</summary>
     public long PacketsReceived { get => _parts is null ? _packetsReceived : Total(static c => c.PacketsReceived); internal set => _packetsReceived = value; }
     /// <summary>Segments the engine sent, retransmissions included.</summary>

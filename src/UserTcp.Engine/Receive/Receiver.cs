@@ -428,6 +428,9 @@ internal sealed class Receiver
         return Math.Min(offer >> WindowShift, ushort.MaxValue);
     }
 
+    /// <summary>False when <see cref="AddSackBlocks"/> would add nothing: no D-SACK due and no block held out of order.</summary>
+    public bool MayHaveSackBlocks => _dsack is not null || _sackBlocks.MayHaveBlocks;
+
     /// <summary>Adds the D-SACK and SACK blocks an ACK carries: most recent first, as many as fit (RFC 2018 §4).</summary>
     public void AddSackBlocks(ref TcpOptions options)
     {

@@ -19,6 +19,9 @@ internal sealed class SackBlockList
 
     public SackBlockList(ReassemblyQueue held) => _held = held;
 
+    /// <summary>False when <see cref="AddTo"/> would add nothing (no block was ever held, or all were delivered).</summary>
+    public bool MayHaveBlocks => _recent is { Count: > 0 };
+
     /// <summary>A segment was just held at <paramref name="seq"/>: its block goes first.</summary>
     public void Touch(SeqNumber seq)
     {
