@@ -282,7 +282,7 @@ public sealed partial class TcpEngine
 
     private void Dispatch(TimeSpan now)
     {
-        WakeMemoryWaiters(now); // first, so the window updates it asks for leave in this pass
+        if (_memoryWaiters.Count > 0) WakeMemoryWaiters(now); // first, so the window updates it asks for leave in this pass
         // Dispatch may mark further connections pending (never the same one twice in a row), so index, not foreach.
         for (int i = 0; i < _pending.Count; i++)
         {

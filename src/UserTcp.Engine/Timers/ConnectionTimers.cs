@@ -42,6 +42,9 @@ internal sealed class ConnectionTimers : TimedEntry
 
     internal override TimeSpan? NextDeadline => Next;
 
+    /// <summary>The earliest armed deadline's ticks when one is armed and known without a scan; otherwise long.MinValue, which no deadline has.</summary>
+    internal long KnownNextTicks => _next == NoneArmed ? Stale : _next;
+
     /// <summary>The earliest armed deadline; null when none is.</summary>
     public TimeSpan? Next
     {
@@ -77,7 +80,7 @@ internal sealed class ConnectionTimers : TimedEntry
     {
         Set(timer, at);
         if (_engine.Publishes(TcpEventKind.TimerSet)) _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.TimerSet, _owner.Id, _owner.State, _owner.State, Timer: timer, Deadline: at));
-        _engine.Timers.Reschedule(this);
+        _engine.Timers.OnArmed(this, at);
     }
 
     /// <summary>Arms <paramref name="timer"/> unless it is armed already.</summary>
