@@ -8,23 +8,23 @@ namespace UserTcp.Sockets.Runtime;
 /// </summary>
 internal static class Completions
 {
-    [ThreadStatic] private static List<IUserOperation>? t_pending;
+    [ThreadStatic] private static List<CompletedCall>? t_pending;
     [ThreadStatic] private static bool t_signalling;
 
     /// <summary>This thread's list of calls to signal; a batch hands its completions over into it under the transmit lock.</summary>
-    public static List<IUserOperation> Pending => t_pending ??= [];
+    public static List<CompletedCall> Pending => t_pending ??= [];
 
     /// <summary>Signals what this thread has pending, unless an outer call on this thread is already doing so (it will reach them).</summary>
     public static void SignalPending()
     {
         if (t_signalling) return;
-        List<IUserOperation>? pending = t_pending;
+        List<CompletedCall>? pending = t_pending;
         if (pending is null || pending.Count == 0) return;
         t_signalling = true;
         try
         {
             // A continuation run inline may add more: index, not foreach.
-            for (int i = 0; i < pending.Count; i++) pending[i].Signal();
+            for (int i = 0; i < pending.Count; i++) pending[i].Operation.Signal();
         }
         finally
         {

@@ -41,7 +41,7 @@ internal sealed class TransmitBatch : IPacketTransmitter
     private readonly int _segmentationLimit;
     private readonly Slot[] _slots = new Slot[MaxPackets];
     // User calls completed in this hold, signalled once the batch has gone out (never under the engine lock).
-    private readonly List<IUserOperation> _completions = [];
+    private readonly List<CompletedCall> _completions = [];
     private int _count;
     private int _used;
 
@@ -166,14 +166,38 @@ internal sealed class TransmitBatch : IPacketTransmitter
     }
 
     /// <summary>Keeps <paramref name="operation"/> to be signalled after this batch is written.</summary>
-    public void Complete(IUserOperation operation) => _completions.Add(operation);
+    public void Complete(IUserOperation operation) => _completions.Add(new CompletedCall(operation));
 
     /// <summary>
     /// Writes every packet still in the batch to <paramref name="device"/>, in order, and empties it (completions stay).
     /// The frames are queued and flushed together: a device that batches (TUN with io_uring) takes them in one system
-    /// call; the arena is pinned and untouched until the flush returns, as queueing requires.
+    /// call; the arena is pinned and untouched until the flush returns, as queueing requires. A batch of one packet (a
+    /// request's answer) is written as it is, and a batch with none (a pass that only finished calls) asks nothing of the
+    /// device: queueing and flushing would cost the ring's locks and bookkeeping for the same one write(2), or for none.
     /// </summary>
     public void WriteTo(IPacketDevice device)
+    {
+        if (_count == 1)
+        {
+            Slot only = _slots[0];
+            try
+            {
+                device.WriteFrame(_arena.AsSpan(only.Offset, _headroom + only.Length), only.Offload);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _owner.WriteFailed(only.Length, e);
+            }
+        }
+        else if (_count > 1)
+        {
+            WriteQueued(device);
+        }
+        _count = 0;
+        _used = 0;
+    }
+
+    private void WriteQueued(IPacketDevice device)
     {
         int queuedBytes = 0;
         for (int i = 0; i < _count; i++)
@@ -200,12 +224,10 @@ internal sealed class TransmitBatch : IPacketTransmitter
         {
             _owner.WriteFailed(queuedBytes, e);
         }
-        _count = 0;
-        _used = 0;
     }
 
     /// <summary>After its packets went out: hands the user calls this batch completed to <paramref name="into"/>, to be signalled once no lock is held.</summary>
-    public void TakeCompletions(List<IUserOperation> into)
+    public void TakeCompletions(List<CompletedCall> into)
     {
         into.AddRange(_completions);
         _completions.Clear();
@@ -281,3 +303,9 @@ internal interface IUserOperation
 {
     void Signal();
 }
+
+/// <summary>
+/// A completed call in a list of them: a struct, so storing it is a plain copy (an array of an interface type checks
+/// the type of every element stored, a measurable part of a same-vCPU request's managed time).
+/// </summary>
+internal readonly record struct CompletedCall(IUserOperation Operation);
