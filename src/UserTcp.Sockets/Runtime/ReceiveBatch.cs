@@ -55,6 +55,15 @@ internal sealed class ReceiveBatch
     {
         Count = 0;
         _used = 0;
+        return FillMore(device, limit);
+    }
+
+    /// <summary>
+    /// Takes more packets after those the batch holds, as <see cref="Fill"/> does, until it holds <paramref name="limit"/>;
+    /// returns how many it holds in all.
+    /// </summary>
+    public int FillMore(IPacketDevice device, int limit = MaxPackets)
+    {
         Drained = false;
         limit = Math.Min(limit, MaxPackets);
         while (Count < limit && _arena.Length - _used >= _frame)

@@ -39,7 +39,8 @@ internal sealed partial class StackShard
     {
         int count = _received.Fill(_device);
         int handed = _handedOver.Count;
-        ProcessReceived();
+        int limit = ReceiveBatch.MaxPackets;
+        ProcessReceived(ref limit);
         return count + handed;
     }
 
@@ -54,11 +55,9 @@ internal sealed partial class StackShard
                 // is request/response — and run one pass over it. AdaptiveReadLimit decides both from what reads found.
                 if (_readLimit.PollNext && !_device.WaitReadable(StopCheckInterval)) continue;
                 int limit = _readLimit.Limit;
-                // A timer due (the reader was held up, say): whatever waits in the device goes in before the pass fires it,
-                // or the ACKs still queued would draw a spurious loss probe or retransmission (see ProcessReceived).
-                if (limit == 1 && TimerMayBeDue()) limit = ReceiveBatch.MaxPackets;
                 int count = _received.Fill(_device, limit);
-                if (count > 0) ProcessReceived();
+                // The pass drains the device first when its clock finds a timer due (see ProcessReceived); it says so in limit.
+                if (count > 0) count = ProcessReceived(ref limit);
                 _readLimit.Record(limit, count, _received.Drained);
             }
         }
@@ -85,13 +84,23 @@ internal sealed partial class StackShard
     /// One pass for the packets in <see cref="_received"/>, all stamped with one instant, and those other shards handed
     /// over. The packets go in before due timers fire (Exit polls): after a stall, the ACKs that waited in the device must
     /// reach the engine before the loss-detection timers they answer (a tail loss probe, RACK's reorder timer, the RTO)
-    /// fire spuriously. A packet whose 4-tuple another shard owns goes there instead.
+    /// fire spuriously. So when the reader took one packet (<paramref name="limit"/> 1) and the pass's clock finds the
+    /// engine's timer due (the reader was held up, say), the pass first takes whatever else waits in the device — under the
+    /// engine lock, which that rare case holds a few reads longer — and sets <paramref name="limit"/> to a full batch's.
+    /// Asked here, the question costs no clock read of its own. A packet whose 4-tuple another shard owns goes there
+    /// instead. Returns the packets the batch holds.
     /// </summary>
-    private void ProcessReceived()
+    private int ProcessReceived(ref int limit)
     {
         TimeSpan now = Enter(pollFirst: false);
         try
         {
+            if (limit < ReceiveBatch.MaxPackets && !_received.Drained && now.Ticks >= _timerDueTicks)
+            {
+                limit = ReceiveBatch.MaxPackets;
+                _received.FillMore(_device, limit);
+                now = BeginPass(pollFirst: false); // the packets just read are stamped with an instant after their arrival
+            }
             FourTupleOwners? owners = _stack.Owners;
             for (int i = 0; i < _received.Count; i++)
             {
@@ -110,6 +119,7 @@ internal sealed partial class StackShard
         {
             Exit();
         }
+        return _received.Count;
     }
 
     /// <summary>

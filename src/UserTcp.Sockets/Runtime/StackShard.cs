@@ -39,7 +39,7 @@ internal sealed partial class StackShard : IBatchOwner
     private int _fill;
     // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate; written through SetTimerDue.
     private TimeSpan? _timerDue;
-    // _timerDue's ticks (long.MaxValue when disarmed), for the reader to read without the lock (TimerMayBeDue).
+    // _timerDue's ticks (long.MaxValue when disarmed): the reader's pass compares its clock with it (ProcessReceived).
     private long _timerDueTicks = long.MaxValue;
     // The instant Enter read for the pass in progress, which its Exit reuses (a pass is one instant; a clock read was 7 %
     // of the managed time of a request/response). Valid while _passHasNow; guarded by _gate.
@@ -406,12 +406,6 @@ internal sealed partial class StackShard : IBatchOwner
         _timerDue = due;
         Volatile.Write(ref _timerDueTicks, due?.Ticks ?? long.MaxValue);
     }
-
-    /// <summary>
-    /// Without the lock, for the reader: whether the engine's timer may be due now (read from the last arming; it may be a
-    /// moment old). The reader then reads everything waiting before its pass, whose end fires the due timers.
-    /// </summary>
-    public bool TimerMayBeDue() => _stack.Now.Ticks >= Volatile.Read(ref _timerDueTicks);
 
     private void OnTimer()
     {
