@@ -282,6 +282,7 @@ public sealed partial class TcpEngine
 
     private void Dispatch(TimeSpan now)
     {
+        if (_pending.Count == 0 && _memoryWaiters.Count == 0) return; // most polls of a request/response pass (4 of 6)
         if (_memoryWaiters.Count > 0) WakeMemoryWaiters(now); // first, so the window updates it asks for leave in this pass
         // Dispatch may mark further connections pending (never the same one twice in a row), so index, not foreach.
         for (int i = 0; i < _pending.Count; i++)
