@@ -12,7 +12,7 @@ public class TimerTests
     [Fact]
     public void A_connections_next_deadline_is_always_the_earliest_armed_one_whatever_is_armed_moved_or_cancelled()
     {
-        (_, TcpConnection c) = Established();
+        (Harness h, TcpConnection c) = Established();
         ConnectionTimers timers = c.Timers;
         TcpTimer[] all = [.. Enum.GetValues<TcpTimer>().Where(t => t != TcpTimer.None)];
         var random = new Random(7);
@@ -32,7 +32,11 @@ public class TimerTests
                     break;
             }
             TimeSpan? earliest = all.Select(t => timers.Deadline(t)).Where(d => d is not null).Min();
+            // The engine's heap files the connection under a key never later than its earliest deadline (arming files only the
+            // new deadline), and settles it to exactly that when asked.
+            if (earliest is TimeSpan due) Assert.True(timers.HeapIndex >= 0 && timers.HeapKey <= due, $"step {step}: filed at {timers.HeapKey}, due {due}");
             Assert.Equal(earliest, timers.Next);
+            if (step % 7 == 0) Assert.Equal(earliest, h.Engine.PollAt);
         }
     }
 
