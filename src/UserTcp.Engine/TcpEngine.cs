@@ -138,7 +138,7 @@ public sealed partial class TcpEngine
     public void Receive(ReadOnlySpan<byte> packet, TimeSpan now, IPacketTransmitter output, bool checksumTrusted = false)
     {
         Now = now;
-        _output = output;
+        SetOutput(output);
         Counters.CountPacketReceived();
         scoped TcpSegment seg = default;
         WireError error = Ipv4Packet.TryParse(packet, out Ipv4Packet ip);
@@ -197,7 +197,7 @@ public sealed partial class TcpEngine
     public void Poll(TimeSpan now, IPacketTransmitter output)
     {
         Now = now;
-        _output = output;
+        SetOutput(output);
         while (Timers.TryTakeDue(now, out TimedEntry due))
         {
             if (due is ConnectionTimers timers)
@@ -325,6 +325,13 @@ public sealed partial class TcpEngine
             TupleClaims?.Release(record.Id);
         }
         Timers.Remove(record);
+    }
+
+    // Six polls and a segment per request, mostly with the same transmitter (the runtime switches batches only after one is
+    // written): a compare is cheaper than the GC write barrier a reference store pays.
+    private void SetOutput(IPacketTransmitter output)
+    {
+        if (!ReferenceEquals(_output, output)) _output = output;
     }
 
     internal void MarkPending(TcpConnection connection)
