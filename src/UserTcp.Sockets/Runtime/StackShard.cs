@@ -206,9 +206,13 @@ internal sealed partial class StackShard : IBatchOwner
             NetStackLog.ProcessingFailed(_logger, 0, e);
         }
         TransmitBatch batch = _batches[_fill];
-        if (batch.IsEmpty)
+        if (!batch.HasPackets)
         {
+            // Nothing to write (a request's pass that finished its read): the calls it finished resume without the
+            // transmit lock, which orders packets, not calls.
+            if (!batch.IsEmpty) batch.TakeCompletions(Completions.Pending);
             _gate.Exit();
+            Completions.SignalPending();
             return;
         }
         _transmitGate.Enter(); // waits for the other batch to be written: the two never interleave

@@ -61,6 +61,9 @@ internal sealed class TransmitBatch : IPacketTransmitter
     /// <summary>Nothing to write and nothing to signal.</summary>
     public bool IsEmpty => _count == 0 && _completions.Count == 0;
 
+    /// <summary>Packets to write (false: at most calls to signal).</summary>
+    public bool HasPackets => _count > 0;
+
     /// <summary>Pure ACKs this batch dropped because a later segment acknowledged more.</summary>
     public long AcksCoalesced { get; private set; }
 
