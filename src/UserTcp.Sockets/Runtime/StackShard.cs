@@ -327,8 +327,10 @@ internal sealed partial class StackShard : IBatchOwner
 
     /// <summary>
     /// The engine's events go to the log and the options' sink (the kinds they consume), and tell the shard which
-    /// connections changed: every kind but a timer armed, which changes nothing a call or a poll waits for (and is the
-    /// most frequent, several per request), so the engine builds that only for the log or the options' sink.
+    /// connections changed: every kind but a timer armed (the most frequent, several per request) and a segment sent,
+    /// which change nothing a call or a poll waits for — room in the send buffer and the readiness to write come with the
+    /// ACKs that arrive, as Linux's sk_write_space does; what a send changes comes with its own event (a state change, a
+    /// timer fired) — so the engine builds those only for the log or the options' sink.
     /// </summary>
     public sealed class RuntimeEvents : ITcpEventSink
     {
@@ -352,13 +354,13 @@ internal sealed partial class StackShard : IBatchOwner
         /// <summary>How many events the engine built and delivered here.</summary>
         public long Delivered => Interlocked.Read(ref _delivered);
 
-        public bool Consumes(TcpEventKind kind) => kind != TcpEventKind.TimerSet || NextConsumes(kind);
+        public bool Consumes(TcpEventKind kind) => kind is not (TcpEventKind.TimerSet or TcpEventKind.SegmentOut) || NextConsumes(kind);
 
         public void OnEvent(in TcpEvent tcpEvent)
         {
             _delivered++;
             if (NextConsumes(tcpEvent.Kind)) _next.OnEvent(tcpEvent);
-            if (tcpEvent.Kind != TcpEventKind.TimerSet && tcpEvent.Connection != default) Shard?.OnEngineEvent(tcpEvent);
+            if (tcpEvent.Kind is not (TcpEventKind.TimerSet or TcpEventKind.SegmentOut) && tcpEvent.Connection != default) Shard?.OnEngineEvent(tcpEvent);
         }
 
         private bool NextConsumes(TcpEventKind kind) => (_nextConsumes & (1u << (int)kind)) != 0;
