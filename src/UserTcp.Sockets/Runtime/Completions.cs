@@ -8,19 +8,20 @@ namespace UserTcp.Sockets.Runtime;
 /// </summary>
 internal static class Completions
 {
-    [ThreadStatic] private static List<CompletedCall>? t_pending;
-    [ThreadStatic] private static bool t_signalling;
+    // One thread-local object for the list and the flag: a pass that finishes calls reaches it once per use, not once per field.
+    [ThreadStatic] private static ThreadCompletions? t_completions;
 
-    /// <summary>This thread's list of calls to signal; a batch hands its completions over into it under the transmit lock.</summary>
-    public static List<CompletedCall> Pending => t_pending ??= [];
+    /// <summary>This thread's list of calls to signal; a batch hands its completions over into it.</summary>
+    public static List<CompletedCall> Pending => (t_completions ??= new ThreadCompletions()).Pending;
 
     /// <summary>Signals what this thread has pending, unless an outer call on this thread is already doing so (it will reach them).</summary>
     public static void SignalPending()
     {
-        if (t_signalling) return;
-        List<CompletedCall>? pending = t_pending;
-        if (pending is null || pending.Count == 0) return;
-        t_signalling = true;
+        ThreadCompletions? completions = t_completions;
+        if (completions is null || completions.Signalling) return;
+        List<CompletedCall> pending = completions.Pending;
+        if (pending.Count == 0) return;
+        completions.Signalling = true;
         try
         {
             // A continuation run inline may add more: index, not foreach.
@@ -29,7 +30,13 @@ internal static class Completions
         finally
         {
             pending.Clear();
-            t_signalling = false;
+            completions.Signalling = false;
         }
+    }
+
+    private sealed class ThreadCompletions
+    {
+        public readonly List<CompletedCall> Pending = [];
+        public bool Signalling;
     }
 }
