@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
 using System.Net.Sockets;
 using UserTcp.Link;
 using UserTcp.Sockets;
@@ -25,13 +24,9 @@ public sealed class EchoConnectionCostTests
 
     private static async Task ServeShortConnectionsAsync()
     {
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        MemoryPacketPipe pipe = MemoryPacketPipe.Create();
         var written = new OutboundPacketCounter();
-        await using NetStack server = NetStack.Create(new CapturingDevice(pipe.A, written, () => TimeSpan.Zero),
-            new NetStackOptions { Address = PumpedPair.ServerAddress, Tcp = new TcpConfig { RandomSeed = 1 } }, timeProvider: time);
-        await using NetStack client = NetStack.Create(pipe.B,
-            new NetStackOptions { Address = PumpedPair.ClientAddress, Tcp = new TcpConfig { RandomSeed = 2 } }, timeProvider: time);
+        await using var net = new PumpedPair(wrapServerDevice: device => new CapturingDevice(device, written, () => TimeSpan.Zero));
+        NetStack server = net.Server, client = net.Client;
         using var stop = new CancellationTokenSource();
         var echo = new EchoService();
         Task serving = echo.RunAsync(server, cancellationToken: stop.Token);
@@ -43,14 +38,14 @@ public sealed class EchoConnectionCostTests
         {
             long before = written.Packets;
             UserTcpConnection connection = client.Connect(new IpEndpoint(PumpedPair.ServerAddress, EchoService.Port), options);
-            Pump(server, client);
+            net.Pump();
             if (connection.State != TcpState.Established || connection.Send([42], out _) != 1) return -1;
-            Pump(server, client);
+            net.Pump();
             if (connection.Receive(answer, out SocketError error) != 1 || error != SocketError.Success || answer[0] != 42) return -1;
             ValueTask close = connection.CloseAsync(); // linger 0: a RST, at once
             if (!close.IsCompletedSuccessfully) return -1;
             close.GetAwaiter().GetResult();
-            Pump(server, client);
+            net.Pump();
             // The handler saw the reset and finished inside the pump: no connection left on the service.
             return echo.Statistics.ActiveConnections == 0 ? written.Packets - before : -1;
         }
@@ -78,16 +73,7 @@ public sealed class EchoConnectionCostTests
         // per reset, more than 24 KB with a thread-pool task and a 16 KiB buffer per connection). A regression shows here first.
         Assert.True(perConnection <= 4700, $"{perConnection} bytes allocated per connection");
         await stop.CancelAsync();
-        Pump(server, client);
+        net.Pump();
         await serving.WaitAsync(TimeSpan.FromSeconds(30));
-    }
-
-    private static void Pump(NetStack server, NetStack client)
-    {
-        for (int round = 0; round < 1000; round++)
-        {
-            if (server.Pump() + client.Pump() == 0) return;
-        }
-        throw new InvalidOperationException("the stacks kept exchanging packets");
     }
 }

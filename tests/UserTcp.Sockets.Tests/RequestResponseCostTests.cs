@@ -23,15 +23,12 @@ public sealed class RequestResponseCostTests
 
     private static async Task EchoOnThePumpingThreadAsync()
     {
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        MemoryPacketPipe pipe = MemoryPacketPipe.Create();
         var written = new OutboundPacketCounter();
         // Delayed ACKs as in production (the clock never reaches them here), without Linux's quick ACKs for a new
         // connection's first segments: the echo must carry the request's ACK.
-        await using NetStack server = NetStack.Create(new CapturingDevice(pipe.A, written, () => TimeSpan.Zero),
-            new NetStackOptions { Address = PumpedPair.ServerAddress, Tcp = new TcpConfig { RandomSeed = 1, QuickAcks = 0 } }, timeProvider: time);
-        await using NetStack client = NetStack.Create(pipe.B,
-            new NetStackOptions { Address = PumpedPair.ClientAddress, Tcp = new TcpConfig { RandomSeed = 2, NoDelay = true } }, timeProvider: time);
+        await using var net = new PumpedPair(serverTcp: new TcpConfig { QuickAcks = 0 }, clientTcp: new TcpConfig { NoDelay = true },
+            wrapServerDevice: device => new CapturingDevice(device, written, () => TimeSpan.Zero));
+        NetStack server = net.Server, client = net.Client;
         using UserTcpListener listener = server.Listen(7, options: new UserTcpConnectionOptions { InlineCompletions = true, NoDelay = true });
         int testThread = Environment.CurrentManagedThreadId;
         var resumedOn = new List<int>();

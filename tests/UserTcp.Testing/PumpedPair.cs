@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using UserTcp.Engine;
+using UserTcp.Link;
 using UserTcp.Sockets;
 using UserTcp.Wire;
 
@@ -16,14 +17,25 @@ public sealed class PumpedPair : IAsyncDisposable
     public static readonly Ipv4Address ServerAddress = new(10, 0, 0, 2);
     public static readonly Ipv4Address ClientAddress = new(10, 0, 0, 1);
 
-    public PumpedPair(TcpConfig? tcp = null, ITcpEventSink? serverEvents = null, ITcpEventSink? clientEvents = null, int mtu = 1500)
+    /// <param name="tcp">Both stacks' TCP configuration (Linux's defaults if null), unless one of the next two is given.</param>
+    /// <param name="serverEvents">Where the server's engine events go.</param>
+    /// <param name="clientEvents">Where the client's engine events go.</param>
+    /// <param name="mtu">The pipe's MTU.</param>
+    /// <param name="serverTcp">The server's TCP configuration, in place of <paramref name="tcp"/>.</param>
+    /// <param name="clientTcp">The client's TCP configuration, in place of <paramref name="tcp"/>.</param>
+    /// <param name="wrapServerDevice">Wraps the server's end of the pipe (a capture or a counter of what the server writes).</param>
+    public PumpedPair(TcpConfig? tcp = null, ITcpEventSink? serverEvents = null, ITcpEventSink? clientEvents = null, int mtu = 1500,
+        TcpConfig? serverTcp = null, TcpConfig? clientTcp = null, Func<IPacketDevice, IPacketDevice>? wrapServerDevice = null)
     {
         Pipe = MemoryPacketPipe.Create(mtu);
         tcp ??= new TcpConfig();
+        serverTcp ??= tcp;
+        clientTcp ??= tcp;
         // Every run the same: the engines' secrets (ISNs, ports) come from fixed seeds unless the test chose its own.
-        TcpConfig server = tcp.RandomSeed is null ? tcp with { RandomSeed = 1 } : tcp;
-        TcpConfig client = tcp.RandomSeed is null ? tcp with { RandomSeed = 2 } : tcp;
-        Server = NetStack.Create(Pipe.A, new NetStackOptions { Address = ServerAddress, Tcp = server, Events = serverEvents }, timeProvider: Time);
+        TcpConfig server = serverTcp.RandomSeed is null ? serverTcp with { RandomSeed = 1 } : serverTcp;
+        TcpConfig client = clientTcp.RandomSeed is null ? clientTcp with { RandomSeed = 2 } : clientTcp;
+        IPacketDevice serverDevice = wrapServerDevice?.Invoke(Pipe.A) ?? Pipe.A;
+        Server = NetStack.Create(serverDevice, new NetStackOptions { Address = ServerAddress, Tcp = server, Events = serverEvents }, timeProvider: Time);
         Client = NetStack.Create(Pipe.B, new NetStackOptions { Address = ClientAddress, Tcp = client, Events = clientEvents }, timeProvider: Time);
     }
 
