@@ -91,11 +91,7 @@ public sealed class RequestResponseCostTests
             Assert.Equal(Window / (Probe - 1), device.EmptyReads - empty);
         }
 
-        static void DeliverAndWait(OnePacketAtATimeDevice device)
-        {
-            device.Deliver();
-            Assert.True(device.WaitUntilWaiting(), "the reader did not come back to wait");
-        }
+        static void DeliverAndWait(OnePacketAtATimeDevice device) => Assert.True(device.DeliverAndWait(), "the reader did not come back to wait");
     }
 
     [Fact]
@@ -232,87 +228,5 @@ public sealed class RequestResponseCostTests
         }
 
         public void Dispose() => inner.Dispose();
-    }
-
-    /// <summary>A device that hands the reader one garbage packet (counted and dropped by the stack) each time the test says so, and counts the calls.</summary>
-    private sealed class OnePacketAtATimeDevice : IPacketDevice
-    {
-        private readonly object _gate = new(); // Monitor.Wait/Pulse
-        private int _ready;
-        private bool _waiting;
-        private bool _disposed;
-
-        public int Mtu => 1500;
-        public long PacketsRead { get; private set; }
-        public long EmptyReads { get; private set; }
-        /// <summary>Waits that ended with a packet to read (the polls that were not timeouts).</summary>
-        public long ReadyWaits { get; private set; }
-
-        public bool WaitReadable(TimeSpan timeout)
-        {
-            lock (_gate)
-            {
-                _waiting = true;
-                Monitor.PulseAll(_gate);
-                if (_ready == 0 && !_disposed) Monitor.Wait(_gate, timeout);
-                _waiting = false;
-                if (_ready > 0) ReadyWaits++;
-                return _ready > 0;
-            }
-        }
-
-        public bool TryRead(Span<byte> packet, out int length)
-        {
-            lock (_gate)
-            {
-                length = 0;
-                if (_ready == 0)
-                {
-                    EmptyReads++;
-                    return false;
-                }
-                _ready--;
-                PacketsRead++;
-                packet[..40].Clear(); // version 0: not IPv4, dropped
-                length = 40;
-                return true;
-            }
-        }
-
-        public void Write(ReadOnlySpan<byte> packet) { }
-
-        public void Deliver()
-        {
-            lock (_gate)
-            {
-                _ready++;
-                Monitor.PulseAll(_gate);
-            }
-        }
-
-        /// <summary>Waits (bounded) until the reader waits for the device with every delivered packet taken.</summary>
-        public bool WaitUntilWaiting()
-        {
-            DateTime end = DateTime.UtcNow.AddSeconds(30);
-            lock (_gate)
-            {
-                while (!_waiting || _ready > 0)
-                {
-                    TimeSpan left = end - DateTime.UtcNow;
-                    if (left <= TimeSpan.Zero) return false;
-                    Monitor.Wait(_gate, left);
-                }
-                return true;
-            }
-        }
-
-        public void Dispose()
-        {
-            lock (_gate)
-            {
-                _disposed = true;
-                Monitor.PulseAll(_gate);
-            }
-        }
     }
 }
