@@ -25,8 +25,13 @@ public sealed partial class HalfCloseTests : IDisposable
         IReadOnlyList<TcpState> states;
         await using (LiveStack live = LiveStack.Start(services: true, pcapPath: pcap))
         {
-            // nc -N: at the end of its input nc shuts down its sending side (a FIN) and reads on until echo closes.
-            PeerProgram nc = live.Namespace.Run(PeerTimeout, "bash", "-c", $"nc -N -w 10 {Addresses.Stack} 7 < {input} > {output}");
+            // nc -N: at the end of its input nc shuts down its sending side (a FIN) and reads on until echo closes. What
+            // nc reads goes through a pipe whose reader starts a second late, so echo is held back by nc's window: nc's
+            // socket and the pipe take at most ~192 KiB (tcp_rmem's 128 KiB, not grown while nc reads nothing, and the
+            // 64 KiB pipe) of the 256 KiB, while echo's 256 KiB send buffer takes all of nc's input at once and nc's FIN
+            // leaves at once. So echo still has data to send after the FIN, in every device mode, however fast it runs.
+            PeerProgram nc = live.Namespace.Run(PeerTimeout, "bash", "-c",
+                $"nc -N -w 10 {Addresses.Stack} 7 < {input} | (sleep 1; cat > {output})");
 
             Assert.True(nc.ExitCode == 0, nc.Transcript);
             echo = Assert.Single(live.Events.Connections(7));

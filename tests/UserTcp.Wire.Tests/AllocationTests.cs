@@ -24,6 +24,23 @@ public class AllocationTests
         return packet;
     }
 
+    /// <summary>
+    /// The fewest bytes this thread allocated in one of three runs of <paramref name="round"/>. The runtime may allocate on
+    /// the thread once while it tiers code up mid-round (1,880 B seen once in CI); an allocation per call shows in every
+    /// round (10,000 calls: at least 240,000 B), so the fewest is still 0 only when the calls allocate nothing.
+    /// </summary>
+    private static long FewestBytesAllocated(Action round)
+    {
+        long fewest = long.MaxValue;
+        for (int run = 0; run < 3 && fewest > 0; run++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            round();
+            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        return fewest;
+    }
+
     private static int ParseOnce(byte[] packet)
     {
         if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != WireError.None) return -1;
@@ -38,10 +55,12 @@ public class AllocationTests
         byte[] packet = FullSizedSegment();
         for (int i = 0; i < 1000; i++) ParseOnce(packet); // warm up past tiered JIT
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
         int total = 0;
-        for (int i = 0; i < 10_000; i++) total += ParseOnce(packet);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = FewestBytesAllocated(() =>
+        {
+            total = 0;
+            for (int i = 0; i < 10_000; i++) total += ParseOnce(packet);
+        });
 
         Assert.Equal(10_000 * (1448 + 1448 + 1), total);
         Assert.Equal(0, allocated);
@@ -51,18 +70,25 @@ public class AllocationTests
     public void Writing_a_segment_allocates_nothing()
     {
         byte[] packet = FullSizedSegment();
-        Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
-        Assert.Equal(WireError.None, TcpSegment.TryParse(ip, out TcpSegment tcp));
-        Ipv4Repr ipRepr = Ipv4Repr.From(ip);
-        TcpRepr tcpRepr = TcpRepr.From(tcp);
         byte[] output = new byte[1500];
-        for (int i = 0; i < 1000; i++) PacketWriter.TryWriteIpv4Tcp(output, ipRepr, tcpRepr, out _);
+        WriteFromParsed(packet, output, 1000); // warm up past tiered JIT
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10_000; i++) PacketWriter.TryWriteIpv4Tcp(output, ipRepr, tcpRepr, out _);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The reprs hold spans (ref structs a lambda cannot capture), so each round parses them again: no allocation either.
+        long allocated = FewestBytesAllocated(() => WriteFromParsed(packet, output, 10_000));
 
         Assert.Equal(0, allocated);
         Assert.Equal(packet, output);
+    }
+
+    private static void WriteFromParsed(byte[] packet, byte[] output, int times)
+    {
+        // Not xunit's Assert here: its comparers allocate.
+        if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != WireError.None || TcpSegment.TryParse(ip, out TcpSegment tcp) != WireError.None)
+        {
+            throw new InvalidOperationException("the segment does not parse");
+        }
+        Ipv4Repr ipRepr = Ipv4Repr.From(ip);
+        TcpRepr tcpRepr = TcpRepr.From(tcp);
+        for (int i = 0; i < times; i++) PacketWriter.TryWriteIpv4Tcp(output, ipRepr, tcpRepr, out _);
     }
 }
