@@ -24,23 +24,6 @@ public class AllocationTests
         return packet;
     }
 
-    /// <summary>
-    /// The fewest bytes this thread allocated in one of three runs of <paramref name="round"/>. The runtime may allocate on
-    /// the thread once while it tiers code up mid-round (1,880 B seen once in CI); an allocation per call shows in every
-    /// round (10,000 calls: at least 240,000 B), so the fewest is still 0 only when the calls allocate nothing.
-    /// </summary>
-    private static long FewestBytesAllocated(Action round)
-    {
-        long fewest = long.MaxValue;
-        for (int run = 0; run < 3 && fewest > 0; run++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            round();
-            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
-        return fewest;
-    }
-
     private static int ParseOnce(byte[] packet)
     {
         if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != WireError.None) return -1;
@@ -56,7 +39,7 @@ public class AllocationTests
         for (int i = 0; i < 1000; i++) ParseOnce(packet); // warm up past tiered JIT
 
         int total = 0;
-        long allocated = FewestBytesAllocated(() =>
+        long allocated = Allocations.Fewest(() =>
         {
             total = 0;
             for (int i = 0; i < 10_000; i++) total += ParseOnce(packet);
@@ -74,7 +57,7 @@ public class AllocationTests
         WriteFromParsed(packet, output, 1000); // warm up past tiered JIT
 
         // The reprs hold spans (ref structs a lambda cannot capture), so each round parses them again: no allocation either.
-        long allocated = FewestBytesAllocated(() => WriteFromParsed(packet, output, 10_000));
+        long allocated = Allocations.Fewest(() => WriteFromParsed(packet, output, 10_000));
 
         Assert.Equal(0, allocated);
         Assert.Equal(packet, output);
