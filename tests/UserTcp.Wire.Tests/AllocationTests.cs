@@ -1,3 +1,5 @@
+using UserTcp.Testing;
+
 namespace UserTcp.Wire.Tests;
 
 /// <summary>The per-packet path allocates nothing: parse, checksum, option summary and write.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using UserTcp.Testing;
 
 namespace UserTcp.Wire.Tests;
 

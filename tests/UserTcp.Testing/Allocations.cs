@@ -1,7 +1,7 @@
-namespace UserTcp.Wire.Tests;
+namespace UserTcp.Testing;
 
 /// <summary>What a piece of code allocates on the calling thread, measured so the runtime's own work does not count.</summary>
-internal static class Allocations
+public static class Allocations
 {
     /// <summary>
     /// The fewest bytes this thread allocated in one of three runs of <paramref name="round"/>. The runtime may allocate on
