@@ -183,7 +183,7 @@ internal sealed partial class StackShard
         try
         {
             _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            SetTimerDue(null);
+            _timerDueTicks = TimerDisarmed;
             foreach (UserTcpConnection connection in _connections.Values) connection.FailPending(error());
         }
         finally

@@ -37,10 +37,10 @@ internal sealed partial class StackShard : IBatchOwner
     private readonly List<UserTcpListener.Part> _touchedListeners = [];
     // Index of the batch the engine lock's holder fills; flipped when a batch is handed to the transmit lock.
     private int _fill;
-    // When the timer is set to fire (stack time); null when disarmed. Guarded by _gate; written through SetTimerDue.
-    private TimeSpan? _timerDue;
-    // _timerDue's ticks (long.MaxValue when disarmed): the reader's pass compares its clock with it (ProcessReceived).
-    private long _timerDueTicks = long.MaxValue;
+    // When the timer is set to fire, in stack-time ticks; TimerDisarmed when it is not. Guarded by _gate. The reader's pass
+    // compares its clock with it (ProcessReceived).
+    private long _timerDueTicks = TimerDisarmed;
+    private const long TimerDisarmed = long.MaxValue;
     // The instant Enter read for the pass in progress, which its Exit reuses (a pass is one instant; a clock read was 7 %
     // of the managed time of a request/response). Valid while _passHasNow; guarded by _gate.
     private TimeSpan _passNow;
@@ -354,14 +354,17 @@ internal sealed partial class StackShard : IBatchOwner
         /// <summary>How many events the engine built and delivered here.</summary>
         public long Delivered => Interlocked.Read(ref _delivered);
 
-        public bool Consumes(TcpEventKind kind) => kind is not (TcpEventKind.TimerSet or TcpEventKind.SegmentOut) || NextConsumes(kind);
+        public bool Consumes(TcpEventKind kind) => ShardTakes(kind) || NextConsumes(kind);
 
         public void OnEvent(in TcpEvent tcpEvent)
         {
             _delivered++;
             if (NextConsumes(tcpEvent.Kind)) _next.OnEvent(tcpEvent);
-            if (tcpEvent.Kind is not (TcpEventKind.TimerSet or TcpEventKind.SegmentOut) && tcpEvent.Connection != default) Shard?.OnEngineEvent(tcpEvent);
+            if (ShardTakes(tcpEvent.Kind) && tcpEvent.Connection != default) Shard?.OnEngineEvent(tcpEvent);
         }
+
+        // Every kind but a timer armed and a segment sent names a connection whose calls may be retried (above).
+        private static bool ShardTakes(TcpEventKind kind) => kind is not (TcpEventKind.TimerSet or TcpEventKind.SegmentOut);
 
         private bool NextConsumes(TcpEventKind kind) => (_nextConsumes & (1u << (int)kind)) != 0;
     }
@@ -401,16 +404,10 @@ internal sealed partial class StackShard : IBatchOwner
     /// <summary>Under the engine lock: makes sure the timer fires by the engine's next deadline (a timer that fires early just re-arms).</summary>
     private void ArmTimer(TimeSpan now)
     {
-        if (_engine.PollAt is not TimeSpan due || _timerDue is TimeSpan armed && armed <= due) return;
+        if (_engine.PollAt is not TimeSpan due || _timerDueTicks <= due.Ticks) return;
         if (_stopped || _stack.DeviceFailure is not null) return;
-        SetTimerDue(due);
+        _timerDueTicks = due.Ticks;
         _timer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-    }
-
-    private void SetTimerDue(TimeSpan? due)
-    {
-        _timerDue = due;
-        Volatile.Write(ref _timerDueTicks, due?.Ticks ?? long.MaxValue);
     }
 
     private void OnTimer()
@@ -421,7 +418,7 @@ internal sealed partial class StackShard : IBatchOwner
             _gate.Exit();
             return;
         }
-        SetTimerDue(null);
+        _timerDueTicks = TimerDisarmed;
         try
         {
             Poll(_stack.Now);
