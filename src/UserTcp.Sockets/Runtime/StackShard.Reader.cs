@@ -48,18 +48,7 @@ internal sealed partial class StackShard
     {
         try
         {
-            while (!_stack.ReadersStop)
-            {
-                // Poll when the last read says the device is empty (or, reading one packet per pass, when a read right
-                // after a pass tends to find nothing); take what is waiting — all of it, or one packet while the traffic
-                // is request/response — and run one pass over it. AdaptiveReadLimit decides both from what reads found.
-                if (_readLimit.PollNext && !_device.WaitReadable(StopCheckInterval)) continue;
-                int limit = _readLimit.Limit;
-                int count = _received.Fill(_device, limit);
-                // The pass drains the device first when its clock finds a timer due (see ProcessReceived); it says so in limit.
-                if (count > 0) count = ProcessReceived(ref limit);
-                _readLimit.Record(limit, count, _received.Drained);
-            }
+            while (!_stack.ReadersStop) ReadOnce();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -78,6 +67,21 @@ internal sealed partial class StackShard
                 }
             }
         }
+    }
+
+    // One turn of the reader's loop, a method of its own so it is compiled like any hot method (with profile data) rather
+    // than as the loop's on-stack replacement, which kept the reader's state in the unoptimized frame's slots.
+    private void ReadOnce()
+    {
+        // Poll when the last read says the device is empty (or, reading one packet per pass, when a read right after a
+        // pass tends to find nothing); take what is waiting — all of it, or one packet while the traffic is
+        // request/response — and run one pass over it. AdaptiveReadLimit decides both from what reads found.
+        if (_readLimit.PollNext && !_device.WaitReadable(StopCheckInterval)) return;
+        int limit = _readLimit.Limit;
+        int count = _received.Fill(_device, limit);
+        // The pass drains the device first when its clock finds a timer due (see ProcessReceived); it says so in limit.
+        if (count > 0) count = ProcessReceived(ref limit);
+        _readLimit.Record(limit, count, _received.Drained);
     }
 
     /// <summary>

@@ -210,7 +210,7 @@ internal sealed partial class StackShard : IBatchOwner
         {
             // Nothing to write (a request's pass that finished its read): the calls it finished resume without the
             // transmit lock, which orders packets, not calls.
-            if (!batch.IsEmpty) batch.TakeCompletions(Completions.Pending);
+            batch.TakeCompletions();
             _gate.Exit();
             Completions.SignalPending();
             return;
@@ -224,7 +224,7 @@ internal sealed partial class StackShard : IBatchOwner
         }
         finally
         {
-            batch.TakeCompletions(Completions.Pending);
+            batch.TakeCompletions();
             _transmitGate.Exit();
         }
         Completions.SignalPending();

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using UserTcp.Engine;
 using UserTcp.Link;
 using UserTcp.Wire;
@@ -229,10 +230,11 @@ internal sealed class TransmitBatch : IPacketTransmitter
         }
     }
 
-    /// <summary>After its packets went out: hands the user calls this batch completed to <paramref name="into"/>, to be signalled once no lock is held.</summary>
-    public void TakeCompletions(List<CompletedCall> into)
+    /// <summary>After its packets went out: hands the user calls this batch completed to this thread's <see cref="Completions"/>, to be signalled once no lock is held.</summary>
+    public void TakeCompletions()
     {
-        into.AddRange(_completions);
+        if (_completions.Count == 0) return; // most batches of a request/response complete nothing: no thread-static lookup
+        Completions.Pending.AddRange(CollectionsMarshal.AsSpan(_completions));
         _completions.Clear();
     }
 
