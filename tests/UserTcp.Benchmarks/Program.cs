@@ -7,12 +7,16 @@ using UserTcp.Benchmarks;
 
 // `--loop ROUNDS N`: the request/response exchange in rounds of N without BenchmarkDotNet, for a profiler (perf record) or
 // a quick comparison on a busy machine: prints each round's ns per request, then the smallest and the median.
-if (args is ["--loop", string rounds, string count])
+// `--loop-runtime ROUNDS N` does the same for the whole runtime's request (EchoRuntimeBenchmarks).
+if (args is [string loop and ("--loop" or "--loop-runtime"), string rounds, string count])
 {
-    double[] perRequest = RequestResponseBenchmarks.Loop(int.Parse(rounds, CultureInfo.InvariantCulture), long.Parse(count, CultureInfo.InvariantCulture));
+    int r = int.Parse(rounds, CultureInfo.InvariantCulture);
+    long n = long.Parse(count, CultureInfo.InvariantCulture);
+    double[] perRequest = loop == "--loop" ? RequestResponseBenchmarks.Loop(r, n) : EchoRuntimeBenchmarks.Loop(r, n);
     Console.WriteLine(string.Join(" ", perRequest.Select(ns => ns.ToString("F0", CultureInfo.InvariantCulture))));
     Array.Sort(perRequest);
-    Console.WriteLine(FormattableString.Invariant($"EchoOneByte: min {perRequest[0]:F1} ns, median {perRequest[perRequest.Length / 2]:F1} ns per request"));
+    string name = loop == "--loop" ? "EchoOneByte (engine)" : "EchoOneByte (runtime)";
+    Console.WriteLine(FormattableString.Invariant($"{name}: min {perRequest[0]:F1} ns, median {perRequest[perRequest.Length / 2]:F1} ns per request"));
     return;
 }
 
