@@ -20,8 +20,8 @@ dotnet test UserTcp.sln -c Release --no-build -nologo 2>&1 | tee "$log" || statu
 # Every device mode (issue 10): the first pass runs plain on one queue; the interop tests run again on a two-queue TUN
 # interface, one engine shard per queue (docs/design.md "Several cores"), and again with the checksum and TSO offloads
 # (IFF_VNET_HDR), so no regression hides in one mode. The commands (CliTests, UsertcpHttpCommandTests) default to
-# offload and one queue per processor and so run that way in the first pass already; --fault and --pcap run plain on
-# one queue.
+# offload and one queue per processor and so run that way in the first pass already; --fault runs plain on every queue
+# (MultiQueueTests covers it) and --pcap plain on one queue.
 interop='FullyQualifiedName~ClientTests|FullyQualifiedName~HalfCloseTests|FullyQualifiedName~HttpTests|FullyQualifiedName~HttpClientOverUserTcpTests'
 interop+='|FullyQualifiedName~KestrelOverUserTcpTests|FullyQualifiedName~TunDeviceTests|FullyQualifiedName~OffloadTests'
 interop+='|FullyQualifiedName~AttackTests|FullyQualifiedName~HeldConnectionsTests'

@@ -1,5 +1,6 @@
 using UserTcp.Engine;
 using UserTcp.Lab;
+using UserTcp.Link;
 using UserTcp.Sockets;
 
 namespace UserTcp.Integration.Tests;
@@ -59,6 +60,42 @@ public sealed class MultiQueueTests
         client.WriteInput("go");
         Assert.True(client.WaitForOutputLine(l => l == $"echoed {Connections}", PeerTimeout), client.Transcript);
         Assert.Equal(0, live.Stack.ProcessingErrors);
+    }
+
+    [RequiresNetAdminFact("python3")]
+    public async Task Faults_run_on_both_queues_and_every_connection_still_echoes()
+    {
+        // Faults on a multi-queue device: each queue has its injector, all on one link (one set of rules and counters).
+        const int Connections = 64;
+        FaultRule[] faults = [FaultRule.Parse("drop p=5%")];
+        await using LiveStack live = LiveStack.Start(recordSegments: false, services: true, queues: 2, faults: faults, faultSeed: 3);
+        Assert.Equal(2, live.Stack.Queues);
+        var dropped = new System.Collections.Concurrent.ConcurrentBag<int>(); // the kernel-side port of each packet dropped
+        live.Faults!.OnFault = e => dropped.Add(KernelPort(e.Packet));
+
+        PeerProgram client = live.Namespace.StartInteractive("python3", "-c", OpenHoldEcho, Addresses.Stack, "7", $"{Connections}");
+        Assert.True(client.WaitForOutputLine(l => l == "open", PeerTimeout), client.Transcript);
+        IReadOnlyList<ConnectionSnapshot> rows = [.. live.Stack.Snapshot().Where(r => r.Local.Port == 7 && r.State == TcpState.Established)];
+        client.WriteInput("go");
+        Assert.True(client.WaitForOutputLine(l => l == $"echoed {Connections}", PeerTimeout), client.Transcript);
+
+        FaultCounters counters = live.Faults.Counters;
+        Assert.True(counters.DroppedByRule > 0, "nothing was dropped");
+        Assert.Equal(counters.DroppedByRule, dropped.Count);
+        Assert.Equal(counters.Transmitted, counters.Forwarded + counters.DroppedByRule);
+        // Packets of connections on each queue met the rule: faults ran on both.
+        var queueOf = rows.ToDictionary(r => (int)r.Remote.Port, r => r.Queue);
+        Assert.Contains(dropped, port => queueOf.TryGetValue(port, out int queue) && queue == 0);
+        Assert.Contains(dropped, port => queueOf.TryGetValue(port, out int queue) && queue == 1);
+        Assert.Equal(0, live.Stack.ProcessingErrors);
+    }
+
+    // "IP 10.77.0.1.40000 > 10.77.0.2.7: ..." or the other way: the port on the kernel's side.
+    private static int KernelPort(string packet)
+    {
+        string[] words = packet.Split(' ');
+        string endpoint = words[1].StartsWith(Addresses.Stack + ".", StringComparison.Ordinal) ? words[3].TrimEnd(':') : words[1];
+        return int.Parse(endpoint[(endpoint.LastIndexOf('.') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [RequiresNetAdminFact("python3")]

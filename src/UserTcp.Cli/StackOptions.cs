@@ -79,7 +79,7 @@ internal sealed class StackOptionSet
     public static Option<int> QueuesOption() => new("--queues")
     {
         Description = "TUN queues, one engine shard and reader thread each; the kernel spreads connections over them by flow hash. "
-            + $"Default: one per processor ({DefaultQueues} here); one queue when the kernel refuses several, and with --fault or --pcap",
+            + $"Default: one per processor ({DefaultQueues} here); one queue when the kernel refuses several, and with --pcap (--fault runs on every queue)",
         DefaultValueFactory = _ => DefaultQueues,
         CustomParser = OptionParsers.Int("--queues", 1, TunOptions.MaxQueues),
     };

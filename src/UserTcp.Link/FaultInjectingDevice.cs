@@ -16,20 +16,13 @@ namespace UserTcp.Link;
 /// the link carried it, the dropped ones included and each fault noted; every fault also goes to <see cref="OnFault"/>.
 /// </para>
 /// <para>Randomness (rules with a probability, corruption) comes from one generator seeded by the caller: the same
-/// seed and the same traffic give the same fates. Thread-safe as <see cref="IPacketDevice"/> asks: one reader, any writers.</para>
+/// seed and the same traffic give the same fates. Thread-safe as <see cref="IPacketDevice"/> asks: one reader, any writers.
+/// A multi-queue device gets one injector per queue on one link (<see cref="ForQueues"/>).</para>
 /// </summary>
 public sealed class FaultInjectingDevice : IPacketDevice
 {
     private readonly IPacketDevice _inner;
-    private readonly FaultRuleSet _rules;
-    private readonly IConnectionStateSource? _states;
-    private readonly IPacketTap? _tap;
-    private readonly TimeProvider _time;
-    private readonly long _start;
-    private readonly Func<TimeSpan>? _clock;
-    // Guards _random and the rules' counters and latches: both directions decide under it.
-    private readonly Lock _decide = new();
-    private readonly Random _random;
+    private readonly FaultLink _link;
     // Outbound packets waiting for their instant (delays, released holds), by (instant, order); guarded by _out.
     private readonly Lock _out = new();
     private readonly PriorityQueue<Pending, (TimeSpan Due, long Order)> _outLater = new();
@@ -52,35 +45,52 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// <param name="clock">The instants of time windows and records (the stack's clock, so both agree); by default the time since construction on <paramref name="time"/>.</param>
     public FaultInjectingDevice(IPacketDevice inner, IEnumerable<FaultRule> rules, int seed, TimeProvider? time = null,
         IConnectionStateSource? states = null, IPacketTap? tap = null, Func<TimeSpan>? clock = null)
+        : this(inner, new FaultLink(rules, seed, time, states, tap, clock))
+    {
+    }
+
+    private FaultInjectingDevice(IPacketDevice inner, FaultLink link)
     {
         ArgumentNullException.ThrowIfNull(inner);
-        ArgumentNullException.ThrowIfNull(rules);
         _inner = inner;
-        _rules = new FaultRuleSet(rules);
-        _states = states;
-        _tap = tap;
-        _time = time ?? TimeProvider.System;
-        _start = _time.GetTimestamp();
-        _clock = clock;
-        // A seeded Random is the point here: reproducible fates, not secrecy.
-        _random = new Random(seed);
+        _link = link;
         int mtu = Math.Max(inner.Mtu, 1500);
         _in = new PacketQueue(mtu);
         _inHeld = new PacketQueue(mtu);
         _readBuffer = new byte[mtu];
-        _timer = _time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = link.Time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>
+    /// One injector per queue of a multi-queue device (each queue has its own reader), all on one link: they share the
+    /// rules, the generator, the counters, the tap and <see cref="OnFault"/>, so the rules see the packets of every queue
+    /// as one stream (a rule that counts counts them all) and the counters are the link's. What a queue holds back waits
+    /// for that queue's next packet, and delayed packets leave on the queue they came by, so a flow's order changes only
+    /// as its rules say. The parameters are the constructor's; every queue is disposed with its injector.
+    /// </summary>
+    public static IReadOnlyList<FaultInjectingDevice> ForQueues(IReadOnlyList<IPacketDevice> queues, IEnumerable<FaultRule> rules, int seed,
+        TimeProvider? time = null, IConnectionStateSource? states = null, IPacketTap? tap = null, Func<TimeSpan>? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(queues);
+        if (queues.Count == 0) throw new ArgumentException("no queues", nameof(queues));
+        var link = new FaultLink(rules, seed, time, states, tap, clock);
+        return [.. queues.Select(queue => new FaultInjectingDevice(queue, link))];
     }
 
     /// <summary>The rules, in the order they are tried.</summary>
-    public IReadOnlyList<FaultRule> Rules => _rules.Rules;
-    /// <summary>What the rules have done so far.</summary>
-    public FaultCounters Counters { get; } = new();
+    public IReadOnlyList<FaultRule> Rules => _link.Rules.Rules;
+    /// <summary>What the rules have done so far (on every queue of the link).</summary>
+    public FaultCounters Counters => _link.Counters;
 
-    /// <summary>Called for every fault applied (on the thread that applied it).</summary>
-    public Action<FaultEvent>? OnFault { get; set; }
+    /// <summary>Called for every fault applied (on the thread that applied it); one handler for every queue of the link.</summary>
+    public Action<FaultEvent>? OnFault
+    {
+        get => _link.OnFault;
+        set => _link.OnFault = value;
+    }
 
     /// <summary>The clock of rules' time windows and of the tap's records.</summary>
-    public TimeSpan Now => _clock?.Invoke() ?? _time.GetElapsedTime(_start);
+    public TimeSpan Now => _link.Now;
 
     /// <inheritdoc/>
     public int Mtu => _inner.Mtu;
@@ -93,21 +103,21 @@ public sealed class FaultInjectingDevice : IPacketDevice
         RuleVerdict verdict;
         FaultCorruption? corruption = null;
         byte[]? corrupted = null;
-        lock (_decide)
+        lock (_link.Decide)
         {
             Counters.Transmitted++;
-            verdict = _rules.Evaluate(packet, PacketDirection.Outbound, now, _states, _random);
+            verdict = _link.Rules.Evaluate(packet, PacketDirection.Outbound, now, _link.States, _link.Random);
             if (verdict.Corrupt is not null)
             {
                 corrupted = packet.ToArray();
-                corruption = FaultCorruption.Apply(corrupted, _random);
+                corruption = FaultCorruption.Apply(corrupted, _link.Random);
             }
         }
         if (verdict.Drop is FaultRule dropper)
         {
             var note = Note(FaultAction.Dropped, dropper, "never reached the kernel");
             Applied(dropper, () => Counters.DroppedByRule++);
-            _tap?.Record(packet, PacketDirection.Outbound, now, note);
+            _link.Tap?.Record(packet, PacketDirection.Outbound, now, note);
             Report(now, note, packet);
             return;
         }
@@ -227,19 +237,19 @@ public sealed class FaultInjectingDevice : IPacketDevice
         RuleVerdict verdict;
         FaultCorruption? corruption = null;
         Span<byte> corrupted = default;
-        lock (_decide)
+        lock (_link.Decide)
         {
             Counters.Transmitted++;
-            verdict = _rules.Evaluate(packet, PacketDirection.Inbound, now, _states, _random);
+            verdict = _link.Rules.Evaluate(packet, PacketDirection.Inbound, now, _link.States, _link.Random);
             if (verdict.Drop is null && verdict.Corrupt is not null)
             {
                 corrupted = packet.ToArray();
-                corruption = FaultCorruption.Apply(corrupted, _random);
+                corruption = FaultCorruption.Apply(corrupted, _link.Random);
             }
         }
         if (!verdict.Any)
         {
-            _tap?.Record(packet, PacketDirection.Inbound, now, null);
+            _link.Tap?.Record(packet, PacketDirection.Inbound, now, null);
             Deliver(packet, now);
             return;
         }
@@ -247,7 +257,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         {
             FaultNote dropped = Note(FaultAction.Dropped, dropper, "never reached UserTcp");
             Applied(dropper, () => Counters.DroppedByRule++);
-            _tap?.Record(packet, PacketDirection.Inbound, now, dropped);
+            _link.Tap?.Record(packet, PacketDirection.Inbound, now, dropped);
             Report(now, dropped, packet);
             return;
         }
@@ -275,7 +285,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
                 string.Create(CultureInfo.InvariantCulture, $"held back behind the kernel's next packet (at most {holder.Delay.TotalMilliseconds:0.###} ms) before UserTcp got it"));
             Applied(holder, () => Counters.HeldBack++);
             Report(now, note, packet);
-            _tap?.Record(packet, PacketDirection.Inbound, now, Combine(note, last));
+            _link.Tap?.Record(packet, PacketDirection.Inbound, now, Combine(note, last));
             for (int i = 0; i < copies; i++) _inHeld.Enqueue(deliver, now + holder.Delay);
             return;
         }
@@ -289,7 +299,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
             last = Combine(note, last);
             due = now + delayer.Delay;
         }
-        _tap?.Record(packet, PacketDirection.Inbound, now, last);
+        _link.Tap?.Record(packet, PacketDirection.Inbound, now, last);
         for (int i = 0; i < copies; i++) Deliver(deliver, due);
     }
 
@@ -298,13 +308,14 @@ public sealed class FaultInjectingDevice : IPacketDevice
     {
         if (due < Now) due = Now;
         _in.Enqueue(packet, due);
-        Counters.Forwarded++;
+        int forwarded = 1;
         while (_inHeld.TryPeek(out ReadOnlySpan<byte> held, out _))
         {
             _in.Enqueue(held, due);
-            Counters.Forwarded++;
+            forwarded++;
             _inHeld.Dequeue();
         }
+        _link.Forwarded(forwarded);
     }
 
     private void ReleaseHeldInbound(TimeSpan now)
@@ -312,7 +323,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         while (_inHeld.TryPeek(out ReadOnlySpan<byte> held, out TimeSpan due) && due <= now)
         {
             _in.Enqueue(held, due);
-            Counters.Forwarded++;
+            _link.Forwarded();
             _inHeld.Dequeue();
         }
     }
@@ -360,14 +371,14 @@ public sealed class FaultInjectingDevice : IPacketDevice
 
     private void Forward(ReadOnlySpan<byte> packet, TimeSpan now, FaultNote? note)
     {
-        _tap?.Record(packet, PacketDirection.Outbound, now, note);
-        Counters.Forwarded++;
+        _link.Tap?.Record(packet, PacketDirection.Outbound, now, note);
+        _link.Forwarded();
         _inner.Write(packet);
     }
 
     private void Applied(FaultRule rule, Action count)
     {
-        lock (_decide)
+        lock (_link.Decide)
         {
             rule.Applied++;
             count();
@@ -394,5 +405,5 @@ public sealed class FaultInjectingDevice : IPacketDevice
     private readonly record struct Pending(byte[] Packet, FaultNote? Note);
 
     private void Report(TimeSpan now, FaultNote note, ReadOnlySpan<byte> packet) =>
-        OnFault?.Invoke(new FaultEvent(now, note.Action, note.Text, PacketFormatter.Format(packet), note.Rule));
+        _link.OnFault?.Invoke(new FaultEvent(now, note.Action, note.Text, PacketFormatter.Format(packet), note.Rule));
 }

@@ -44,8 +44,8 @@ public sealed record LiveStackBuilder
 
     /// <summary>
     /// Device queues (IFF_MULTI_QUEUE), one engine shard and reader thread each; by default <see cref="LiveDefaults.Queues"/>.
-    /// When the kernel refuses a multi-queue interface the stack runs on one queue (and logs why); faults and captures
-    /// run on one queue (<see cref="EffectiveQueues"/>).
+    /// When the kernel refuses a multi-queue interface the stack runs on one queue (and logs why); captures run on one
+    /// queue (<see cref="EffectiveQueues"/>).
     /// </summary>
     public int Queues
     {
@@ -95,7 +95,7 @@ public sealed record LiveStackBuilder
         TimeProvider time = Time ?? TimeProvider.System;
         var tunOptions = new TunOptions(InterfaceName, KernelAddress, Mtu) { QueueLength = TunQueueLength };
         PcapNgWriter? file = null;
-        IPacketDevice? device = null;
+        IReadOnlyList<IPacketDevice>? devices = null;
         IReadOnlyList<TunDevice>? queues = null;
         try
         {
@@ -105,7 +105,7 @@ public sealed record LiveStackBuilder
                 LiveLog.Capturing(logger, InterfaceName, CapturePath);
             }
             queues = OpenQueues(tunOptions, EffectiveMode, EffectiveQueues, logger);
-            device = queues[0];
+            devices = queues;
             IPacketTap? tap = (file, Tap) switch
             {
                 (null, null) => null,
@@ -121,18 +121,20 @@ public sealed record LiveStackBuilder
             if (Faults.Count > 0)
             {
                 states = new ConnectionStateTracker();
-                faults = new FaultInjectingDevice(device, Faults, FaultSeed, time, states, tap, clock);
+                // One injector per queue, all on one link: the rules count, and the counters add up, over every queue.
+                IReadOnlyList<FaultInjectingDevice> injectors = FaultInjectingDevice.ForQueues(queues, Faults, FaultSeed, time, states, tap, clock);
+                faults = injectors[0];
                 faults.OnFault = e => LiveLog.Fault(logger, e.At.TotalSeconds, e.Detail, e.Packet);
                 if (logger.IsEnabled(LogLevel.Information))
                 {
                     string rules = string.Join("; ", Faults.Select(r => r.Description));
                     LiveLog.FaultRules(logger, InterfaceName, rules, FaultSeed);
                 }
-                device = faults;
+                devices = injectors;
             }
             else if (tap is not null)
             {
-                device = new CapturingDevice(device, tap, clock);
+                devices = [new CapturingDevice(queues[0], tap, clock)]; // one queue (EffectiveQueues)
             }
             ITcpEventSink? events = (states, Events) switch
             {
@@ -149,12 +151,15 @@ public sealed record LiveStackBuilder
                 Events = events,
             };
             if (ShutdownTimeout is TimeSpan shutdown) options = options with { ShutdownTimeout = shutdown };
-            started = queues.Count > 1 ? NetStack.StartQueues(queues, options, logging, time) : NetStack.Start(device, options, logging, time);
+            started = devices.Count > 1 ? NetStack.StartQueues(devices, options, logging, time) : NetStack.Start(devices[0], options, logging, time);
             return new LiveStack(this, started, queues, faults, file);
         }
         catch
         {
-            device?.Dispose();
+            if (devices is not null && !ReferenceEquals(devices, queues))
+            {
+                foreach (IPacketDevice wrapper in devices) wrapper.Dispose(); // each disposes its queue
+            }
             if (queues is not null)
             {
                 foreach (TunDevice queue in queues) queue.Dispose();
@@ -176,10 +181,11 @@ public sealed record LiveStackBuilder
     public TunDeviceMode EffectiveMode => Faults.Count > 0 ? TunDeviceMode.Plain : Mode;
 
     /// <summary>
-    /// The queues asked of the kernel: <see cref="Queues"/>, or one when faults or a capture wrap the device (their rules,
-    /// counters and file see the link as one ordered stream of packets).
+    /// The queues asked of the kernel: <see cref="Queues"/>, or one when a capture or a tap records the link (its file and
+    /// the lab's recorder take the packets as one ordered stream). Faults run on every queue, one injector each, sharing
+    /// the rules and counters (<see cref="FaultInjectingDevice.ForQueues"/>).
     /// </summary>
-    public int EffectiveQueues => Faults.Count > 0 || CapturePath is not null || Tap is not null ? 1 : Queues;
+    public int EffectiveQueues => CapturePath is not null || Tap is not null ? 1 : Queues;
 
     // <asm-generic/errno-base.h>: EINVAL, no IFF_MULTI_QUEUE (or flags the driver refuses); E2BIG, more than MAX_TAP_QUEUES.
     private const int ErrnoInvalid = 22;

@@ -9,7 +9,7 @@ public class FaultInjectingDeviceTests
     private static readonly TcpFlags FinAck = TcpFlags.Fin | TcpFlags.Ack;
 
     /// <summary>A TUN device stand-in on a fake clock: the kernel's packets queue up to be read; writes are kept. Waiting advances the clock.</summary>
-    private sealed class FakeTun(FakeTimeProvider time) : IPacketDevice
+    internal sealed class FakeTun(FakeTimeProvider time) : IPacketDevice
     {
         public Queue<byte[]> FromKernel { get; } = new();
         public List<(TimeSpan At, byte[] Packet)> ToKernel { get; } = [];
@@ -37,7 +37,7 @@ public class FaultInjectingDeviceTests
         public void Dispose() => Disposed = true;
     }
 
-    private sealed class RecordingTap : IPacketTap
+    internal sealed class RecordingTap : IPacketTap
     {
         public List<(PacketDirection Direction, TimeSpan At, byte[] Packet, FaultNote? Fault)> Records { get; } = [];
         public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault) =>

@@ -177,7 +177,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
         if (settings.LossRates is double[] lossRates)
         {
             var lossSettings = new LossBenchSettings(settings.Size, settings.EchoSize, settings.Runs, settings.Mtu, settings.Parallel, lossRates,
-                settings.LossWorkloads ?? Enum.GetValues<LossWorkload>(), settings.KernelCongestionControl, settings.CongestionControl);
+                settings.LossWorkloads ?? Enum.GetValues<LossWorkload>(), settings.KernelCongestionControl, settings.CongestionControl, settings.Queues);
             await new LossBench(lossSettings, output)
                 .RunAsync(local, peer, cancellationToken).ConfigureAwait(false);
             return;

@@ -121,7 +121,8 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
         // packets on each CPU. TUN's default of 500 overflowed under 8 bbr uploads (thousands of drops with no loss
         // injected): UserTcp gets as deep a queue as the kernel path has in all.
         int tunQueue = KernelBacklog() * Environment.ProcessorCount;
-        Say($"  receive queues: UserTcp's TUN txqueuelen {tunQueue}; the kernel's netdev_max_backlog on each of {Environment.ProcessorCount} CPUs (the veth path's)");
+        Say($"  receive queues: UserTcp's TUN txqueuelen {tunQueue} on each of its {settings.Queues} queue(s) (--queues, a reader thread each); "
+            + $"the kernel's netdev_max_backlog on each of {Environment.ProcessorCount} CPUs (the veth path's)");
         var rows = new List<Row>();
         foreach (double loss in settings.LossRates)
         {
@@ -134,6 +135,7 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
                 FaultSeed = 1 + (int)(loss * 100),
                 Tcp = new TcpConfig { CongestionControl = settings.CongestionControl },
                 TunQueueLength = tunQueue,
+                Queues = settings.Queues, // the injector runs on every queue, so loss keeps every reader thread
             }.Start();
             ServiceHost? host = null;
             try
@@ -361,4 +363,4 @@ internal enum LossWorkload { Download, Upload, Mixed }
 
 /// <summary>What one `usertcp bench --loss` runs.</summary>
 internal sealed record LossBenchSettings(int Size, int EchoSize, int Runs, int Mtu, int Parallel, double[] LossRates,
-    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl, CongestionControlAlgorithm CongestionControl);
+    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl, CongestionControlAlgorithm CongestionControl, int Queues = 1);
