@@ -223,13 +223,19 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
 
     private async Task DaytimeAsync(ScratchNamespace ns, EngineRecorder trace, KernelSocketSampler sampler, CancellationToken cancellationToken)
     {
-        const string Client = $"exec 3<>/dev/tcp/{Stack}/13 || exit 1; cat <&3; echo \"<eof>\"; sleep 0.5";
+        // The client holds its socket until the demo closes its stdin (at most 10 s), so CLOSE-WAIT lasts until the demo has looked.
+        const string Client = $"exec 3<>/dev/tcp/{Stack}/13 || exit 1; cat <&3; echo \"<eof>\"; read -r -t 10 _ || :";
         Section("3. daytime: UserTcp sends one line and closes first (the active close)",
-            $"bash -c '{Client}'  (the client holds its socket for 0.5 s after the end of stream)");
-        using PeerProgram client = PeerProgram.Start(["bash", "-c", Client], ns.Start);
+            $"bash -c '{Client}'  (the client holds its socket after the end of stream until the demo has looked)");
+        using PeerProgram client = PeerProgram.Start(["bash", "-c", Client], ns.Start, keepInputOpen: true);
         bool eof = await client.WaitForOutputAsync("<eof>", TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         if (eof)
         {
+            // The kernel's delayed ACK of UserTcp's FIN must arrive before the client closes, or its FIN rides on it and FIN-WAIT-2 is skipped.
+            if (Latest(trace.Connections(DaytimeService.Port), _ => true) is FourTuple held)
+            {
+                await trace.WaitForStateAsync(held, TcpState.FinWait2, CloseTimeout, cancellationToken).ConfigureAwait(false);
+            }
             // While the client sits on its socket, the kernel holds it in CLOSE-WAIT: ask ss itself.
             using PeerProgram ss = PeerProgram.Start(["ss", "-tanH"], ns.Start);
             await ss.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
@@ -239,6 +245,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
                 ? $"ss -tan, while the client holds its socket: {Spaces().Replace(line.Trim(), " ")}"
                 : $"ss -tan shows no CLOSE-WAIT socket to {Stack}:13: {ss.OutputText.Trim()}");
         }
+        client.CloseInput();
         await client.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         string text = client.OutputText.Split("<eof>")[0].Trim();
         bool ok = eof && client.ExitCode == 0 && Ctime().IsMatch(text);
