@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using UserTcp.Wire;
 
 namespace UserTcp.Integration.Tests;
@@ -7,8 +8,13 @@ namespace UserTcp.Integration.Tests;
 internal sealed record CapturedSegment(int Index, Ipv4Address Source, ushort SourcePort, Ipv4Address Destination, ushort DestinationPort,
     TcpFlags Flags, uint Sequence, int PayloadLength)
 {
-    public override string ToString() =>
-        $"#{Index} {Source}.{SourcePort} > {Destination}.{DestinationPort} [{PacketFormatter.FlagLetters(Flags)}] seq {Sequence} len {PayloadLength}";
+    /// <summary>When the stack read or wrote it, on the capture's clock.</summary>
+    public TimeSpan At { get; init; }
+    public uint Acknowledgment { get; init; }
+    public IReadOnlyList<SackBlock> Sack { get; init; } = [];
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"#{Index} {Source}.{SourcePort} > {Destination}.{DestinationPort} [{PacketFormatter.FlagLetters(Flags)}] seq {Sequence} len {PayloadLength}");
 }
 
 /// <summary>Reads the pcapng captures the live stack writes (<see cref="UserTcp.Link.PcapNgWriter"/>: LINKTYPE_RAW, little-endian).</summary>
@@ -34,8 +40,15 @@ internal static class Pcap
                 if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip) == WireError.None
                     && TcpSegment.TryParse(ip, out TcpSegment tcp, verifyChecksum: false) == WireError.None)
                 {
+                    long microseconds = ((long)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(offset + 12)) << 32)
+                        | BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(offset + 16)); // if_tsresol 6: microseconds
                     segments.Add(new CapturedSegment(index, ip.Source, tcp.SourcePort, ip.Destination, tcp.DestinationPort,
-                        tcp.Flags, tcp.SequenceNumber.Value, tcp.Payload.Length));
+                        tcp.Flags, tcp.SequenceNumber.Value, tcp.Payload.Length)
+                    {
+                        At = TimeSpan.FromMicroseconds(microseconds),
+                        Acknowledgment = tcp.AcknowledgmentNumber.Value,
+                        Sack = tcp.Options.SackBlocks.ToArray(),
+                    });
                 }
                 index++;
             }

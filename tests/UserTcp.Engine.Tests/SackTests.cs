@@ -195,6 +195,18 @@ public class SackTests
     }
 
     [Fact]
+    public void On_a_fast_link_the_probe_waits_the_minimum_probe_timeout_not_two_srtt()
+    {
+        // SRTT 1 ms makes 2 SRTT + 2 ms 4 ms; a probe that early fires while the ACKs that answer it wait to be read (TcpConfig.MinProbeTimeout).
+        (Harness h, TcpConnection c) = Established(Ms(1));
+        SendSegments(h, c, 3);
+        Assert.Equal(Ms(1) + new TcpConfig().MinProbeTimeout, c.TimerDeadline(TcpTimer.LossProbe));
+        Assert.Equal(Ms(26), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2 * Mss), Their(0), Mss); // the last segment, and nothing before 26 ms
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void A_probe_the_receiver_reports_as_a_duplicate_leaves_cwnd_alone()
     {
         (Harness h, TcpConnection c) = Established(Ms(100));
