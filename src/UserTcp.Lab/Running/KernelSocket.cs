@@ -92,6 +92,20 @@ public sealed class KernelSocket : IDisposable
         return ([.. data], false);
     }
 
+    /// <summary>
+    /// Reads until the peer's FIN, at most <paramref name="timeout"/>, and at the FIN closes at once, in this same call — as
+    /// a server that closes the moment read() returns 0 — stamping the close with <paramref name="clock"/> right after it.
+    /// A positive <paramref name="hold"/> keeps the socket open that long first: a slow application.
+    /// </summary>
+    public StreamEnd ReadToEndThenClose(TimeSpan timeout, Func<TimeSpan> clock, TimeSpan hold = default)
+    {
+        (byte[] data, bool ended) = ReadToEnd(timeout);
+        if (!ended) return new StreamEnd(data.Length, null);
+        if (hold > TimeSpan.Zero) Thread.Sleep(hold);
+        Close();
+        return new StreamEnd(data.Length, clock());
+    }
+
     /// <summary>shutdown(SHUT_WR): the kernel sends its FIN; reading goes on.</summary>
     public void ShutdownSend() => _socket.Shutdown(SocketShutdown.Send);
 
@@ -130,4 +144,10 @@ public sealed class KernelSocket : IDisposable
     public void QuickAck() => _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpQuickAck, BitConverter.GetBytes(1));
 
     public void Dispose() => Close();
+}
+
+/// <summary>How many bytes a read to the end of the stream got, and when the socket was closed after the FIN (null: no FIN came in time, not closed).</summary>
+public sealed record StreamEnd(int Bytes, TimeSpan? ClosedAt)
+{
+    public bool Ended => ClosedAt is not null;
 }

@@ -72,9 +72,12 @@ public sealed class LabSession
     }
 
     /// <summary>Notes on the timeline what one side's application did now.</summary>
-    public void Mark(LabSide side, string what, FourTuple? connection = null)
+    public void Mark(LabSide side, string what, FourTuple? connection = null) => Mark(side, what, connection, Now);
+
+    /// <summary>Notes what one side's application did at <paramref name="at"/>, an instant its own thread took when it acted.</summary>
+    public void Mark(LabSide side, string what, FourTuple? connection, TimeSpan at)
     {
-        lock (_marks) _marks.Add(new LabMark(Now, side, what, connection));
+        lock (_marks) _marks.Add(new LabMark(at, side, what, connection));
     }
 
     /// <summary>

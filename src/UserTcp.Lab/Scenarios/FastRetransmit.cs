@@ -39,11 +39,12 @@ public sealed class FastRetransmit : LabScenario
         int size = s.Role == LabRole.UserTcpActive ? 40_000 : 64_000;
         if (s.Role == LabRole.UserTcpActive)
         {
+            PeerThread<StreamEnd> peer = await KernelReadsToEndThenClosesAsync(s, c.Kernel).ConfigureAwait(false);
             s.Mark(LabSide.UserTcp, $"write {size} bytes, close()", c.Id);
             await c.UserTcp.WriteAsync(new byte[size], s.Token).ConfigureAwait(false);
             await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            (byte[] data, bool ended) = await Task.Run(() => c.Kernel.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
-            s.Mark(LabSide.Kernel, $"read {data.Length} bytes{(ended ? " and the FIN" : "")}, close()", c.Id);
+            StreamEnd end = await peer.Completion.ConfigureAwait(false);
+            s.Mark(LabSide.Kernel, $"read {end.Bytes} bytes{(end.Ended ? " and the FIN" : "")}, close()", c.Id, end.ClosedAt ?? s.Now);
             c.Kernel.Close();
         }
         else

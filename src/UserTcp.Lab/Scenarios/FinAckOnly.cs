@@ -41,14 +41,6 @@ public sealed class FinAckOnly : LabScenario
             await orphaned.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
             s.Mark(LabSide.UserTcp, "shutdown(SHUT_WR), and keeps the socket", halfClosed.Id);
             halfClosed.UserTcp.Shutdown(SocketShutdown.Send);
-            s.Mark(LabSide.UserTcp, "close()", finLost.Id);
-            await finLost.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            (_, bool ended) = await Task.Run(() => finLost.Kernel.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
-            if (ended)
-            {
-                s.Mark(LabSide.Kernel, "read() = 0, close()", finLost.Id);
-                finLost.Kernel.Close();
-            }
         }
         else
         {
@@ -56,15 +48,8 @@ public sealed class FinAckOnly : LabScenario
             orphaned.Kernel.Close();
             s.Mark(LabSide.Kernel, "shutdown(SHUT_WR), and keeps the socket", halfClosed.Id);
             halfClosed.Kernel.ShutdownSend();
-            s.Mark(LabSide.Kernel, "close()", finLost.Id);
-            finLost.Kernel.Close();
-            int read = await finLost.UserTcp.ReadAsync(new byte[64], s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
-            if (read == 0)
-            {
-                s.Mark(LabSide.UserTcp, "read() = 0, close()", finLost.Id);
-                await finLost.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            }
         }
+        await CloseInTurnAsync(s, finLost).ConfigureAwait(false);
         // Twice the FIN-WAIT-2 timeout: the orphan's ends, the half-closed one's does not.
         TimeSpan timeout = s.Role == LabRole.UserTcpActive ? s.Stack.TcpConfig.FinWait2Timeout : TimeSpan.FromSeconds(FinTimeout(s.Full));
         await s.Delay(timeout * 2 + TimeSpan.FromMilliseconds(500)).ConfigureAwait(false);

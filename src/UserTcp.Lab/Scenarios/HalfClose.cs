@@ -48,7 +48,7 @@ public sealed class HalfClose : LabScenario
         {
             s.Mark(LabSide.Kernel, "shutdown(SHUT_WR)", c.Id);
             c.Kernel.ShutdownSend();
-            Task<(byte[] Data, bool Ended)> reading = Task.Run(() => c.Kernel.ReadToEnd(TimeSpan.FromSeconds(15)), s.Token);
+            PeerThread<StreamEnd> kernel = await KernelReadsToEndThenClosesAsync(s, c.Kernel).ConfigureAwait(false);
             for (int i = 0; i < Chunks; i++)
             {
                 await s.Delay(Gap).ConfigureAwait(false);
@@ -56,8 +56,8 @@ public sealed class HalfClose : LabScenario
             }
             s.Mark(LabSide.UserTcp, string.Create(CultureInfo.InvariantCulture, $"sent {Chunks} × {ChunkSize} bytes, close()"), c.Id);
             await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            (byte[] data, bool ended) = await reading.ConfigureAwait(false);
-            if (ended) s.Mark(LabSide.Kernel, string.Create(CultureInfo.InvariantCulture, $"read {data.Length} bytes, then 0: close()"), c.Id);
+            StreamEnd end = await kernel.Completion.ConfigureAwait(false);
+            if (end.ClosedAt is TimeSpan closed) s.Mark(LabSide.Kernel, string.Create(CultureInfo.InvariantCulture, $"read {end.Bytes} bytes, then 0: close()"), c.Id, closed);
             c.Kernel.Close();
         }
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);

@@ -135,12 +135,10 @@ public static class ScenarioKit
     {
         if (s.Role == LabRole.UserTcpActive)
         {
+            PeerThread<StreamEnd> kernel = await KernelReadsToEndThenClosesAsync(s, c.Kernel).ConfigureAwait(false);
             s.Mark(LabSide.UserTcp, "close()", c.Id);
             await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            (_, bool ended) = await Task.Run(() => c.Kernel.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
-            if (!ended) return;
-            s.Mark(LabSide.Kernel, "read() = 0, close()", c.Id);
-            c.Kernel.Close();
+            if ((await kernel.Completion.ConfigureAwait(false)).ClosedAt is TimeSpan closed) s.Mark(LabSide.Kernel, "read() = 0, close()", c.Id, closed);
         }
         else
         {
@@ -152,6 +150,13 @@ public static class ScenarioKit
             await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// The kernel's application reads to the end of the stream and closes at the FIN, on a thread of its own (see
+    /// <see cref="PeerThread{T}"/>); returns once that thread is ready, so start it before the other side closes.
+    /// </summary>
+    public static Task<PeerThread<StreamEnd>> KernelReadsToEndThenClosesAsync(LabSession s, KernelSocket kernel, TimeSpan hold = default) =>
+        PeerThread.StartAsync("lab kernel peer", () => kernel.ReadToEndThenClose(StateTimeout, () => s.Now, hold), s.Token);
 
     /// <summary>The first element, or null for an empty list.</summary>
     public static T? FirstOf<T>(IReadOnlyList<T> list) where T : class => list.Count > 0 ? list[0] : null;

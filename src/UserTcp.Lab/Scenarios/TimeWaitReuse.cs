@@ -43,10 +43,11 @@ public sealed class TimeWaitReuse : LabScenario
             await first.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
             UserTcpConnection accepted = await listener.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
             var id = new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint);
+            PeerThread<StreamEnd> kernel = await KernelReadsToEndThenClosesAsync(s, first).ConfigureAwait(false);
             s.Mark(LabSide.UserTcp, "close()", id);
             await accepted.CloseAsync(s.Token).ConfigureAwait(false);
-            await Task.Run(() => first.ReadToEnd(StateTimeout), s.Token).ConfigureAwait(false);
-            s.Mark(LabSide.Kernel, "read() = 0, close()", id);
+            StreamEnd end = await kernel.Completion.ConfigureAwait(false);
+            s.Mark(LabSide.Kernel, "read() = 0, close()", id, end.ClosedAt ?? s.Now);
             first.Close();
             await s.UserTcpReachesAsync(id, TcpState.TimeWait, StateTimeout).ConfigureAwait(false);
             // The kernel's LAST-ACK ends with UserTcp's ACK, often between two samples of its table: give it a moment, no more.

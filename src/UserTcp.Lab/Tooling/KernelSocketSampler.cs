@@ -104,21 +104,9 @@ public sealed class KernelSocketSampler : IDisposable
         _table.Dispose();
     }
 
-    // Sampling should keep its pace while curl, nc and the stack keep the cores busy. .NET ignores thread priorities on
-    // Linux, so this thread alone (setpriority on a thread id) gets nice -20 through renice; without it, it runs at 0.
-    private static void RaisePriority()
-    {
-        string? self = new DirectoryInfo("/proc/thread-self").LinkTarget; // "PID/task/TID"
-        string? renice = ExternalProgram.Find("renice");
-        if (self is not null && renice is not null)
-        {
-            ExternalProgram.Run(renice, TimeSpan.FromSeconds(5), "-n", "-20", "-p", Path.GetFileName(self));
-        }
-    }
-
     private void Loop()
     {
-        RaisePriority();
+        Renice.CurrentThread(); // sampling keeps its pace on a busy machine
         var present = new HashSet<(IPEndPoint, IPEndPoint)>();
         TimeSpan? last = null;
         try
