@@ -1,5 +1,6 @@
 using System.Globalization;
 using UserTcp.Lab;
+using UserTcp.Lab.Scenarios;
 using Xunit.Abstractions;
 
 namespace UserTcp.Integration.Tests;
@@ -38,6 +39,43 @@ public sealed class LabTests(ITestOutputHelper output)
         Assert.True(result.Verdict.Passed, description);
         Assert.True(result.Duration < scenario.Bound(full: false), $"{name} ({role}) took {result.Duration.TotalSeconds:0.0} s");
         Assert.True(captured > 200, $"the capture has {captured} bytes");
+    }
+
+    [RequiresNetAdminTheory]
+    [InlineData("active")]
+    [InlineData("passive")]
+    public async Task Fin_with_ack_repeats_an_attempt_whose_application_closed_too_late_and_judges_the_next(string role)
+    {
+        NetAdminEnvironment.Require();
+        LabResult result = await RunAsync(new FinWithAck { SlowAttempts = 1 }, role);
+
+        // The slow first attempt let the delayed ACK go alone (the premise failed); the second is the one judged.
+        Assert.Equal(2, result.Record.Connections.Count);
+        Assert.True(result.Verdict.Passed, string.Join('\n', LabText.Describe(result)));
+        Assert.Equal(SeedAgreement.Agrees, result.Verdict.Agreement);
+        Assert.StartsWith("Attempt 2 of up to 3:", result.Verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [RequiresNetAdminFact]
+    public async Task Fin_with_ack_is_inconclusive_not_disagreeing_when_every_attempt_closed_too_late()
+    {
+        NetAdminEnvironment.Require();
+        LabResult result = await RunAsync(new FinWithAck { SlowAttempts = 3 }, "active");
+
+        Assert.Equal(3, result.Record.Connections.Count);
+        Assert.Equal(SeedAgreement.Inconclusive, result.Verdict.Agreement);
+        Assert.False(result.Verdict.Passed);
+        Assert.Single(result.Verdict.Expectations, e => !e.Passed);
+    }
+
+    private async Task<LabResult> RunAsync(LabScenario scenario, string role)
+    {
+        string captures = Path.Combine(Path.GetTempPath(), $"usertcp-it-lab-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}");
+        LabResult result = await LabRunner.RunAsync(scenario, scenario.Roles.Single(r => r.Key() == role),
+            new LabOptions { CaptureDirectory = captures, NamespaceCreated = LeftBehind.Record });
+        output.WriteLine(string.Join('\n', LabText.Describe(result)));
+        File.Delete(result.CapturePath);
+        return result;
     }
 
     [RequiresNetAdminFact]

@@ -43,6 +43,7 @@ public static class LabText
         SeedAgreement.Agrees => "agrees",
         SeedAgreement.Partly => "partly agrees",
         SeedAgreement.Disagrees => "disagrees",
+        SeedAgreement.Inconclusive => "is inconclusive",
         _ => "has no seed claim to check",
     };
 

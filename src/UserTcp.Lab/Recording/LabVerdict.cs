@@ -9,6 +9,8 @@ public enum SeedAgreement
     /// <summary>Part of the claim holds, part does not; the explanation says which.</summary>
     Partly,
     Disagrees,
+    /// <summary>The run could not put the question (its premise failed, e.g. an application ran too late); the explanation says why.</summary>
+    Inconclusive,
 }
 
 /// <summary>One thing the scenario expects to see, and what it saw.</summary>
