@@ -32,21 +32,12 @@ public class EchoRuntimeBenchmarks : IDisposable
     private SeqNumber _ourNext = new(1_000_001);
     private uint _peerTsval = 1_000;
 
-    /// <summary>For a profiler, or a quick comparison on a busy machine: rounds of <paramref name="count"/> requests; each round's ns per request.</summary>
+    /// <summary>Rounds of <paramref name="count"/> requests without BenchmarkDotNet (<see cref="RequestLoop"/>): each round's ns per request.</summary>
     public static double[] Loop(int rounds, long count)
     {
         using var benchmark = new EchoRuntimeBenchmarks();
         benchmark.Setup();
-        var perRequest = new double[rounds];
-        for (int round = 0; round < rounds; round++)
-        {
-            long sum = 0;
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            for (long i = 0; i < count; i++) sum += benchmark.EchoOneByte();
-            perRequest[round] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalNanoseconds / count;
-            if (sum != count) throw new InvalidOperationException($"{count} requests drew {sum} answers");
-        }
-        return perRequest;
+        return RequestLoop.Run(benchmark.EchoOneByte, rounds, count);
     }
 
     [GlobalSetup]

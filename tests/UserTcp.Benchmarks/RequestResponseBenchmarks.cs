@@ -37,24 +37,12 @@ public class RequestResponseBenchmarks
     private uint _peerTsval = 1_000;
     private TimeSpan _now;
 
-    /// <summary>
-    /// For a profiler, or a quick comparison on a busy machine without BenchmarkDotNet: <paramref name="rounds"/> rounds of
-    /// <paramref name="count"/> requests; returns each round's nanoseconds per request (the smallest is the least disturbed).
-    /// </summary>
+    /// <summary>Rounds of <paramref name="count"/> requests without BenchmarkDotNet (<see cref="RequestLoop"/>): each round's ns per request.</summary>
     public static double[] Loop(int rounds, long count)
     {
         var benchmark = new RequestResponseBenchmarks();
         benchmark.Setup();
-        var perRequest = new double[rounds];
-        for (int round = 0; round < rounds; round++)
-        {
-            long sum = 0;
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            for (long i = 0; i < count; i++) sum += benchmark.EchoOneByte();
-            perRequest[round] = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalNanoseconds / count;
-            if (sum != count) throw new InvalidOperationException($"{count} requests echoed {sum} bytes");
-        }
-        return perRequest;
+        return RequestLoop.Run(benchmark.EchoOneByte, rounds, count);
     }
 
     [GlobalSetup]
