@@ -20,9 +20,6 @@ namespace UserTcp.Benchmarks;
 [MemoryDiagnoser]
 public class EchoRuntimeBenchmarks : IDisposable
 {
-    private static readonly Ipv4Address Ours = new(10, 0, 0, 2);
-    private static readonly Ipv4Address Peer = new(10, 0, 0, 1);
-    private const ushort PeerPort = 40000;
 
     private readonly PeerDevice _device = new();
     private readonly CancellationTokenSource _stop = new();
@@ -43,7 +40,7 @@ public class EchoRuntimeBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        _stack = NetStack.Create(_device, new NetStackOptions { Address = Ours, Tcp = new TcpConfig { InitialSequenceNumber = _ => 1_000_000 } },
+        _stack = NetStack.Create(_device, new NetStackOptions { Address = PeerSegment.Ours, Tcp = new TcpConfig { InitialSequenceNumber = _ => 1_000_000 } },
             timeProvider: new ClockWithoutTimers());
         var echo = new EchoService();
         UserTcpListener listener = _stack.Listen(EchoService.Port, options: new UserTcpConnectionOptions
@@ -94,19 +91,7 @@ public class EchoRuntimeBenchmarks : IDisposable
 
     private void Deliver(TcpFlags flags, SeqNumber ack, TcpOptions options, ReadOnlySpan<byte> payload)
     {
-        var tcp = new TcpRepr
-        {
-            SourcePort = PeerPort,
-            DestinationPort = EchoService.Port,
-            SequenceNumber = _peerNext,
-            AcknowledgmentNumber = ack,
-            Flags = flags,
-            Window = 502, // 64,256 bytes at shift 7
-            Options = options,
-            Payload = payload,
-        };
-        if (!PacketWriter.TryWriteIpv4Tcp(_device.Pending, new Ipv4Repr(Peer, Ours), tcp, out int length)) throw new InvalidOperationException("segment does not fit");
-        _device.PendingLength = length;
+        _device.PendingLength = PeerSegment.Write(_device.Pending, EchoService.Port, _peerNext, ack, flags, options, payload);
         _stack.Pump();
     }
 

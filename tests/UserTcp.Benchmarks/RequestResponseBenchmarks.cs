@@ -20,9 +20,6 @@ namespace UserTcp.Benchmarks;
 [MemoryDiagnoser]
 public class RequestResponseBenchmarks
 {
-    private static readonly Ipv4Address Ours = new(10, 0, 0, 2);
-    private static readonly Ipv4Address Peer = new(10, 0, 0, 1);
-    private const ushort PeerPort = 40000;
     private const ushort OurPort = 7;
     private static readonly TimeSpan Pass = TimeSpan.FromMicroseconds(1);
     private static readonly TimeSpan Request = TimeSpan.FromMicroseconds(13);
@@ -48,7 +45,7 @@ public class RequestResponseBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _engine = new TcpEngine(Ours, new TcpConfig { InitialSequenceNumber = _ => 1_000_000 }, new RuntimeLikeSink());
+        _engine = new TcpEngine(PeerSegment.Ours, new TcpConfig { InitialSequenceNumber = _ => 1_000_000 }, new RuntimeLikeSink());
         TcpPassiveOpen listener = _engine.Listen(OurPort, connectionConfig: _engine.Config with { QuickAcks = 0, NoDelay = true });
         _peerNext = new SeqNumber(5_000);
         _now = TimeSpan.FromSeconds(1);
@@ -96,18 +93,7 @@ public class RequestResponseBenchmarks
 
     private void Deliver(TcpFlags flags, SeqNumber ack, TcpOptions options, ReadOnlySpan<byte> payload)
     {
-        var tcp = new TcpRepr
-        {
-            SourcePort = PeerPort,
-            DestinationPort = OurPort,
-            SequenceNumber = _peerNext,
-            AcknowledgmentNumber = ack,
-            Flags = flags,
-            Window = 502, // 64,256 bytes at shift 7
-            Options = options,
-            Payload = payload,
-        };
-        if (!PacketWriter.TryWriteIpv4Tcp(_segment, new Ipv4Repr(Peer, Ours), tcp, out int length)) throw new InvalidOperationException("segment does not fit");
+        int length = PeerSegment.Write(_segment, OurPort, _peerNext, ack, flags, options, payload);
         _engine.Receive(_segment.AsSpan(0, length), _now, _output);
     }
 
