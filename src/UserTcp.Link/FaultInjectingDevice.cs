@@ -66,7 +66,9 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// rules, the generator, the counters, the tap and <see cref="OnFault"/>, so the rules see the packets of every queue
     /// as one stream (a rule that counts counts them all) and the counters are the link's. What a queue holds back waits
     /// for that queue's next packet, and delayed packets leave on the queue they came by, so a flow's order changes only
-    /// as its rules say. The parameters are the constructor's; every queue is disposed with its injector.
+    /// as its rules say. The parameters are the constructor's; every queue is disposed with its injector. The tap and
+    /// <see cref="OnFault"/> are called from every queue's reader and writers at once, so they must be thread-safe
+    /// (<see cref="PcapNgWriter"/> is).
     /// </summary>
     public static IReadOnlyList<FaultInjectingDevice> ForQueues(IReadOnlyList<IPacketDevice> queues, IEnumerable<FaultRule> rules, int seed,
         TimeProvider? time = null, IConnectionStateSource? states = null, IPacketTap? tap = null, Func<TimeSpan>? clock = null)
