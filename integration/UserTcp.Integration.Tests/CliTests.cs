@@ -91,6 +91,8 @@ public sealed partial class CliTests
         Assert.Equal(2, CountTimeWaits(ns));
         Assert.Equal(0, Counter(stats, "TcpExtTW"));
         Assert.Equal(0, Counter(stats, "UserTcpProcessingErrors")); // the runtime's: packets whose processing threw
+        Assert.Equal(0, Counter(stats, "UserTcpTunWritesDropped")); // the device's: writes the kernel refused
+        Assert.DoesNotContain(stats.OutputLines, l => l.StartsWith("UserTcpFault", StringComparison.Ordinal)); // no --fault, no injector
         PeerProgram json = ns.Run(CommandTimeout, Usertcp, "ss", "--stats", "--json");
         Assert.Contains($"\"TcpExtTCPTimeWaitOverflow\":{Clients - 2}", json.OutputLines[0], StringComparison.Ordinal);
         PeerProgram nonZero = ns.Run(CommandTimeout, Usertcp, "ss", "--stats");

@@ -57,6 +57,13 @@ public sealed class LiveFaultTests
         // Through the TUN link nothing gets through: the kernel's connect times out.
         PeerProgram blocked = ns.Run(Timeout, "bash", "-c", $"printf x | nc -N -w 2 {Addresses.Stack} 7");
         Assert.NotEqual(0, blocked.ExitCode);
+        // ss --stats counts what the injector did: every packet the link carried dropped, none forwarded.
+        PeerProgram stats = ns.Run(Timeout, Usertcp, "ss", "--stats", "--zeros");
+        long Counter(string name) => long.Parse(Assert.Single(stats.OutputLines, l => l.StartsWith(name + " ", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Counter("UserTcpFaultTransmitted") > 0, stats.Transcript); // the kernel's SYNs at least
+        Assert.Equal(Counter("UserTcpFaultTransmitted"), Counter("UserTcpFaultDropped"));
+        Assert.Equal(0, Counter("UserTcpFaultForwarded"));
 
         // The namespace's own loopback, beside it, is untouched.
         PeerProgram server = ns.Start("python3", "-c", KernelPeers.EchoOnce, "127.0.0.1", "6000");

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using UserTcp.Services;
+using UserTcp.Live;
 using UserTcp.Sockets;
 using UserTcp.Tun;
 
@@ -24,8 +25,8 @@ internal static class ControlSocket
 
     private static UnixDomainSocketEndPoint EndPoint(string iface) => new($"\0usertcp/{iface}");
 
-    /// <summary>Starts answering table requests for <paramref name="stack"/>; null (and a warning) when the name is taken.</summary>
-    public static Server? TryServe(string iface, string? netns, NetStack stack, ILogger logger)
+    /// <summary>Starts answering table requests for <paramref name="live"/>'s stack; null (and a warning) when the name is taken.</summary>
+    public static Server? TryServe(string iface, string? netns, LiveStack live, ILogger logger)
     {
         try
         {
@@ -44,7 +45,7 @@ internal static class ControlSocket
                     throw;
                 }
             });
-            return new Server(listener, stack);
+            return new Server(listener, live);
         }
         catch (SocketException e)
         {
@@ -114,14 +115,16 @@ internal static class ControlSocket
     internal sealed class Server : IDisposable
     {
         private readonly Socket _listener;
+        private readonly LiveStack _live;
         private readonly NetStack _stack;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _accepting;
 
-        public Server(Socket listener, NetStack stack)
+        public Server(Socket listener, LiveStack live)
         {
             _listener = listener;
-            _stack = stack;
+            _live = live;
+            _stack = live.Stack;
             _accepting = Task.Run(AcceptLoop);
         }
 
@@ -163,9 +166,9 @@ internal static class ControlSocket
                     {
                         "table" => ConnectionTable.Format(ConnectionTable.Collect(_stack)),
                         "json" => ConnectionTable.ToJson(ConnectionTable.Collect(_stack)),
-                        "stats" => CounterTable.Format(_stack, zeros: false),
-                        "stats-zeros" => CounterTable.Format(_stack, zeros: true),
-                        "stats-json" => CounterTable.ToJson(_stack),
+                        "stats" => CounterTable.Format(_live, zeros: false),
+                        "stats-zeros" => CounterTable.Format(_live, zeros: true),
+                        "stats-json" => CounterTable.ToJson(_live),
                         "ping" => "pong\n",
                         _ => $"error: unknown request '{request}' (ask for table, json, stats, stats-zeros or stats-json)\n",
                     };

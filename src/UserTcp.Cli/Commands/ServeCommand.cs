@@ -100,7 +100,7 @@ internal static class ServeCommand
         try
         {
             host = ServiceHost.Start(live.Stack, new ServiceHostOptions { Services = services, LoggerFactory = live.Logs });
-            control = ControlSocket.TryServe(settings.Iface, settings.Netns, live.Stack, logger);
+            control = ControlSocket.TryServe(settings.Iface, settings.Netns, live.Live, logger);
         }
         catch
         {
