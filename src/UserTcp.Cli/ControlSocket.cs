@@ -116,7 +116,6 @@ internal static class ControlSocket
     {
         private readonly Socket _listener;
         private readonly LiveStack _live;
-        private readonly NetStack _stack;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _accepting;
 
@@ -124,7 +123,6 @@ internal static class ControlSocket
         {
             _listener = listener;
             _live = live;
-            _stack = live.Stack;
             _accepting = Task.Run(AcceptLoop);
         }
 
@@ -164,8 +162,8 @@ internal static class ControlSocket
                     string request = Encoding.ASCII.GetString(buffer, 0, length).Trim();
                     string answer = request switch
                     {
-                        "table" => ConnectionTable.Format(ConnectionTable.Collect(_stack)),
-                        "json" => ConnectionTable.ToJson(ConnectionTable.Collect(_stack)),
+                        "table" => ConnectionTable.Format(ConnectionTable.Collect(_live.Stack)),
+                        "json" => ConnectionTable.ToJson(ConnectionTable.Collect(_live.Stack)),
                         "stats" => CounterTable.Format(_live, zeros: false),
                         "stats-zeros" => CounterTable.Format(_live, zeros: true),
                         "stats-json" => CounterTable.ToJson(_live),

@@ -29,7 +29,8 @@ internal static class CounterTable
     public static string ToJson(LiveStack live) =>
         JsonSerializer.Serialize(All(live).ToDictionary(c => c.Key, c => c.Value)) + "\n";
 
-    // The runtime's: packets whose processing threw, each logged and dropped (the read loop goes on).
+    // The engine's counters, then the runtime's (packets whose processing threw, each logged and dropped while the read
+    // loop goes on), the device's and the injector's.
     private static IEnumerable<KeyValuePair<string, long>> All(LiveStack live) =>
         live.Stack.Counters.Snapshot()
             .Append(new("UserTcpProcessingErrors", live.Stack.ProcessingErrors))

@@ -38,6 +38,9 @@ public sealed partial class UserTcpConnection
         _tcb.BytesToRead == 0 && !_tcb.FinReceived && !_tcb.IsReceiveShutdown && _tcb.Error == TcpError.None
         && _tcb.State is not (TcpState.Closed or TcpState.SynSent or TcpState.SynReceived);
 
+    /// <summary>Under the engine lock: the read would wait and no earlier pass left calls to retry, so it needs no pass of its own.</summary>
+    private bool ReadNeedsNoPass => ReadWouldWait && _shard.NothingToRetry;
+
     /// <summary>
     /// A read without waiting: bytes read (0 at end-of-stream), or -1 with <paramref name="error"/> WouldBlock or the
     /// failure. The order is Linux's tcp_recvmsg: data first, then the peer's FIN, then a pending error.

@@ -239,7 +239,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         // Nothing to return: the read waits, and that takes no pass — no clock read, no engine poll, nothing to send or
         // retry (echo's read right after its answer, once per request). A read that returns anything runs a pass, whose
         // fresh clock stamps what reading does (receive-buffer auto-tuning, a window update).
-        if (ReadWouldWait && _shard.NothingToRetry)
+        if (ReadNeedsNoPass)
         {
             try
             {
@@ -319,7 +319,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         error = SocketError.Success;
         if (buffer.IsEmpty) return 0;
         _shard.EnterLockOnly();
-        if (ReadWouldWait && _shard.NothingToRetry)
+        if (ReadNeedsNoPass)
         {
             // Nothing to read, nothing for a pass to do (see StartRead).
             error = _shard.DeviceFailure is not null ? SocketError.NetworkDown : SocketError.WouldBlock;

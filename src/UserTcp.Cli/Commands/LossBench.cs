@@ -363,4 +363,4 @@ internal enum LossWorkload { Download, Upload, Mixed }
 
 /// <summary>What one `usertcp bench --loss` runs.</summary>
 internal sealed record LossBenchSettings(int Size, int EchoSize, int Runs, int Mtu, int Parallel, double[] LossRates,
-    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl, CongestionControlAlgorithm CongestionControl, int Queues = 1);
+    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl, CongestionControlAlgorithm CongestionControl, int Queues);

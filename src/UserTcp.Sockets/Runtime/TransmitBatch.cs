@@ -59,9 +59,6 @@ internal sealed class TransmitBatch : IPacketTransmitter
 
     public bool PartialChecksums { get; }
 
-    /// <summary>Nothing to write and nothing to signal.</summary>
-    public bool IsEmpty => _count == 0 && _completions.Count == 0;
-
     /// <summary>Packets to write (false: at most calls to signal).</summary>
     public bool HasPackets => _count > 0;
 
