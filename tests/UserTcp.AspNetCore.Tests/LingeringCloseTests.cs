@@ -62,8 +62,9 @@ public sealed class LingeringCloseTests
     [Fact]
     public async Task A_client_that_never_closes_is_let_go_after_the_linger_time_and_the_byte_counts_are_final()
     {
-        // Times are the server stack's (NetStack.Now, the clock its events carry): the linger runs from the FIN it sent,
-        // not from when this client got round to seeing it, which a loaded machine can delay by more than the linger.
+        // Times are the server stack's (NetStack.Now, the clock its events carry). The linger runs from the transport's
+        // shutdown, the instant the server enters FIN-WAIT-1 (RFC 9293 §3.10.4), not from when the FIN left or this client
+        // saw it: a loaded machine can delay either by more than the linger.
         var closed = new TaskCompletionSource<(long Received, long Sent, TimeSpan At)>(TaskCreationOptions.RunContinuationsAsynchronously);
         KestrelPair? started = null;
         await using KestrelPair pair = await KestrelPair.StartAsync(
@@ -82,10 +83,10 @@ public sealed class LingeringCloseTests
         byte[] response = await ReadToEndAsync(raw, pair.Token); // ends with the server's FIN; this side stays open
         (long received, long sent, TimeSpan closedAt) = await closed.Task.WaitAsync(pair.Token);
         FourTuple connection = Assert.Single(pair.ServerEvents.Connections(KestrelPair.Port));
-        TimeSpan finAt = pair.ServerEvents.Events.First(
-            e => e.Kind == TcpEventKind.SegmentOut && e.Connection == connection && (e.Segment.Flags & TcpFlags.Fin) != 0).Time;
+        TimeSpan shutdownAt = pair.ServerEvents.Events.First(
+            e => e.Kind == TcpEventKind.StateChanged && e.Connection == connection && e.NewState == TcpState.FinWait1).Time;
 
-        Assert.True(closedAt - finAt >= Linger - TimeSpan.FromMilliseconds(50), $"let go {(closedAt - finAt).TotalMilliseconds} ms after the FIN");
+        Assert.True(closedAt - shutdownAt >= Linger - TimeSpan.FromMilliseconds(50), $"let go {(closedAt - shutdownAt).TotalMilliseconds} ms after the shutdown");
         Assert.Equal(request.Length, received);
         Assert.Equal(response.Length, sent);
         Assert.Equal(0, pair.ServerEvents.Sent(connection, TcpFlags.Rst));
