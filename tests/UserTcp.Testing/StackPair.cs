@@ -42,14 +42,13 @@ public abstract class StackPair : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits until <paramref name="value"/> has moved off where it started (the transfer has begun: on a loaded machine
-    /// that alone can take longer than the settling time) and then has not changed for half a second (the transfer is
-    /// held back), and returns it.
+    /// Waits until <paramref name="value"/>, a count of bytes moved, is above zero (the transfer has begun: on a loaded
+    /// machine that alone can take longer than the settling time) and then has not changed for half a second (the
+    /// transfer is held back), and returns it.
     /// </summary>
     public async Task<long> SettledAsync(Func<long> value)
     {
-        long start = value();
-        await EventuallyAsync(() => value() != start, "the transfer began");
+        await EventuallyAsync(() => value() > 0, "the transfer began");
         long last = value();
         DateTime since = DateTime.UtcNow;
         while (DateTime.UtcNow - since < TimeSpan.FromMilliseconds(500))
