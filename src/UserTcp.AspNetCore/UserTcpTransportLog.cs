@@ -3,7 +3,7 @@ using UserTcp.Engine;
 
 namespace UserTcp.AspNetCore;
 
-/// <summary>The transport's log messages (event IDs 501–509; the engine has 101–108, the runtime 201–205, the services 301–311, the command 401).</summary>
+/// <summary>The transport's log messages (event IDs 501–509; the engine has 101–110, the runtime 201–205, the services 301–311, the command 401).</summary>
 internal static partial class UserTcpTransportLog
 {
     [LoggerMessage(501, LogLevel.Debug, "Kestrel listens on UserTcp {Endpoint} (backlog {Backlog})")]

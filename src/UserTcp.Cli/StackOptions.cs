@@ -66,6 +66,7 @@ internal sealed class StackOptionSet
         Description = "How the TUN device carries packets: offload (the kernel's TSO super-segments of up to 64 KiB both ways and "
             + "partial checksums, whatever the kernel grants of it; the default) or plain (one packet of at most the MTU per read "
             + "and write). --fault always runs plain",
+        HelpName = "offload|plain",
         DefaultValueFactory = _ => TunDeviceMode.Offload,
         CustomParser = OptionParsers.Text<TunDeviceMode>(ParseDeviceMode),
     };
@@ -136,6 +137,7 @@ internal sealed class StackOptionSet
         "UserTcp's congestion control for its connections: cubic (the default, as Linux's), reno or bbr (BBR v1, rate-based)") => new("--cc")
     {
         Description = description,
+        HelpName = "cubic|reno|bbr",
         DefaultValueFactory = _ => CongestionControlAlgorithm.Cubic,
         CustomParser = OptionParsers.Text<CongestionControlAlgorithm>(ParseCongestionControl),
     };
@@ -148,6 +150,7 @@ internal sealed class StackOptionSet
         LogLevel = new Option<LogLevel>("--log-level")
         {
             Description = "Log to stderr from this level on: trace (every segment), debug (state changes, requests), information, warning, error, none",
+            HelpName = "trace|debug|information|warning|error|critical|none",
             DefaultValueFactory = _ => defaultLevel,
             CustomParser = OptionParsers.Text<LogLevel>(ParseLogLevel),
         };

@@ -21,7 +21,7 @@ public static class LiveDefaults
 
     /// <summary>
     /// Names the environment variable that sets <see cref="LiveStackBuilder"/>'s default device mode (plain or offload), so
-    /// the same tests run in every mode (docs/scripts.md).
+    /// the same tests run in every mode (README "Tests").
     /// </summary>
     public const string ModeVariable = "USERTCP_TUN_MODE";
 
@@ -35,7 +35,7 @@ public static class LiveDefaults
 
     /// <summary>
     /// Names the environment variable that sets <see cref="LiveStackBuilder"/>'s default number of device queues (one
-    /// shard each), so the same tests run multi-queue (docs/scripts.md).
+    /// shard each), so the same tests run multi-queue (README "Tests").
     /// </summary>
     public const string QueuesVariable = "USERTCP_TUN_QUEUES";
 

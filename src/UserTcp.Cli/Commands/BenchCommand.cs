@@ -21,7 +21,7 @@ internal static class BenchCommand
     {
         var size = new Option<int>("--size")
         {
-            Description = "Bytes each bulk transfer moves, at most 1 GiB",
+            Description = $"Bytes each bulk transfer moves, at most 1 GiB; with --loss, bytes each client moves ({LossBench.DefaultSize} by default, at most {LossBench.MaxSize})",
             DefaultValueFactory = _ => 100 * 1024 * 1024,
             CustomParser = OptionParsers.Int("--size", 1, 1024 * 1024 * 1024),
         };
@@ -40,6 +40,7 @@ internal static class BenchCommand
         var mode = new Option<TunDeviceMode>("--device-mode")
         {
             Description = "UserTcp's TUN device: offload (TSO super-segments and partial checksums; the default) or plain",
+            HelpName = "offload|plain",
             DefaultValueFactory = _ => TunDeviceMode.Offload,
             CustomParser = OptionParsers.Text<TunDeviceMode>(StackOptionSet.ParseDeviceMode),
         };
@@ -83,12 +84,12 @@ internal static class BenchCommand
         };
         kernelCc.AcceptOnlyFromAmong("cubic", "reno", "bbr");
         Option<CongestionControlAlgorithm> cc = StackOptionSet.CongestionControlOption(
-            "UserTcp's congestion control: cubic, reno or bbr; by default the kernel senders' (--kernel-cc), so like is compared with like");
+            "UserTcp's congestion control: cubic, reno or bbr; by default the one --kernel-cc names, so with --loss like is compared with like");
         var workloads = new Option<LossWorkload[]>("--workloads")
         {
             Description = "With --loss, comma-separated: download (the clients download --size bytes each), upload (they POST --size "
                 + "bytes each), mixed (issue 15's: the downloads and as many --echo-size echo round trips at once); all by default",
-            DefaultValueFactory = _ => Enum.GetValues<LossWorkload>(),
+            HelpName = "download,upload,mixed",
             CustomParser = OptionParsers.Text<LossWorkload[]>(ParseWorkloads),
         };
         var echoSize = new Option<int>("--echo-size")

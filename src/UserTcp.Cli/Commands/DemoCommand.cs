@@ -31,7 +31,7 @@ internal static class DemoCommand
         };
         var pcap = new Option<string?>("--pcap")
         {
-            Description = "Also write every packet in and out to this pcap file (tcpdump -r and Wireshark read it)",
+            Description = "Also write every packet in and out to this pcapng file (tcpdump -r and Wireshark read it)",
         };
         var command = new Command("demo",
             "Show UserTcp against kernel TCP: in a network namespace made for the demo (and removed afterwards, also on Ctrl-C), "
@@ -50,7 +50,7 @@ internal static class DemoCommand
             if (result.GetResult(pcap) is { } given && !given.Errors.Any() && result.GetValue(pcap) is string path)
             {
                 string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-                if (path.Length == 0 || Directory.Exists(path)) result.AddError($"--pcap '{path}' is not a file name: give a path such as demo.pcap");
+                if (path.Length == 0 || Directory.Exists(path)) result.AddError($"--pcap '{path}' is not a file name: give a path such as demo.pcapng");
                 else if (directory is not null && !Directory.Exists(directory)) result.AddError($"--pcap '{path}': directory {directory} does not exist");
             }
         });
