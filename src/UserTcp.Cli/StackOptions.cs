@@ -149,7 +149,7 @@ internal sealed class StackOptionSet
     {
         LogLevel = new Option<LogLevel>("--log-level")
         {
-            Description = "Log to stderr from this level on: trace (every segment), debug (state changes, requests), information, warning, error, none",
+            Description = "Log to stderr from this level on: trace (every segment), debug (state changes, requests), information, warning, error, critical, none",
             HelpName = "trace|debug|information|warning|error|critical|none",
             DefaultValueFactory = _ => defaultLevel,
             CustomParser = OptionParsers.Text<LogLevel>(ParseLogLevel),
@@ -303,6 +303,6 @@ internal sealed class StackOptionSet
             "NONE" => Microsoft.Extensions.Logging.LogLevel.None,
             _ => (LogLevel)(-1),
         };
-        return (int)value >= 0 ? null : $"--log-level '{text}' is not a level: use trace, debug, information, warning, error or none";
+        return (int)value >= 0 ? null : $"--log-level '{text}' is not a level: use trace, debug, information, warning, error, critical or none";
     }
 }
