@@ -59,6 +59,8 @@ public sealed class LabRecord
     public required TimeSpan End { get; init; }
     public required long KernelSamples { get; init; }
     public required TimeSpan KernelLongestGap { get; init; }
+    /// <summary>How the kernel's packets are timed: by the kernel's clock (how many of them), or why by UserTcp's reads.</summary>
+    public string? PacketTiming { get; init; }
     /// <summary>Why the run failed to complete, if it did (an exception, or the time bound).</summary>
     public string? Failure { get; init; }
 

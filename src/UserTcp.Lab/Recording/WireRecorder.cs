@@ -3,10 +3,23 @@ using UserTcp.Wire;
 
 namespace UserTcp.Lab;
 
-/// <summary>One packet as the TUN link carried it: when, which way, its TCP fields and SACK blocks, and the fault that hit it.</summary>
+/// <summary>
+/// One packet as the TUN link carried it: when its sender put it on the link, which way, its TCP fields and SACK blocks,
+/// and the fault that hit it. <see cref="At"/> is UserTcp's instant for what it sent, and for what the kernel sent the
+/// kernel's own (<see cref="KernelTransmitTimes"/>) when the lab had it, else the instant UserTcp read it.
+/// </summary>
 public sealed record WirePacket(
     int Index, TimeSpan At, PacketDirection Direction, TcpSegmentInfo Segment, IReadOnlyList<SackBlock> Sack, byte? WindowScale, FaultNote? Fault)
 {
+    /// <summary>For a packet from the kernel timed by the kernel: when UserTcp read it from the device (null otherwise).</summary>
+    public TimeSpan? ReadAt { get; init; }
+
+    /// <summary>
+    /// When the receiver had it: UserTcp's read for a packet from the kernel; for UserTcp's own, <see cref="At"/> (the
+    /// kernel takes a packet written to the TUN device in that write). A receiver's reaction counts from here.
+    /// </summary>
+    public TimeSpan ArrivedAt => ReadAt ?? At;
+
     /// <summary>From UserTcp to the kernel.</summary>
     public bool ToKernel => Direction == PacketDirection.Outbound;
     public bool Dropped => Fault?.Action == FaultAction.Dropped;

@@ -72,14 +72,18 @@ public static class LabRunner
             CloseOnDispose = CloseMode.Reset,
         }.Start();
         KernelSocketSampler? sampler = null;
+        KernelTransmitTimes? transmitTimes = null;
+        string? timingFailure = null;
         LabSession? session = null;
         string? failure = null;
         TimeSpan end;
         IReadOnlyList<WirePacket> packets;
         IReadOnlyList<UserTcp.Engine.TcpEvent> events;
+        IReadOnlyList<KernelTransmission> sent;
         try
         {
             sampler = KernelSocketSampler.Start(ns, () => live.Now, SampleInterval);
+            transmitTimes = KernelTransmitTimes.Start(ns, live.Settings.Address, () => live.Now, out timingFailure);
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             TimeSpan limit = scenario.Bound(options.Full);
             bound.CancelAfter(limit);
@@ -98,22 +102,27 @@ public static class LabRunner
             }
             end = live.Now;
             sampler.Settle();
+            transmitTimes?.Settle();
             // What the run showed, before tearing down adds resets of its own.
             packets = wire.Packets;
             events = engine.Events;
+            sent = transmitTimes?.Sent ?? [];
         }
         finally
         {
             sampler?.Dispose();
+            transmitTimes?.Dispose();
             await live.DisposeAsync().ConfigureAwait(false);
             foreach (KernelSocket socket in session?.KernelSockets ?? []) socket.Dispose();
         }
 
+        IReadOnlyList<WirePacket> timed = KernelTransmitTimes.Apply(packets, sent);
         var record = new LabRecord
         {
             Scenario = scenario.Name,
             Role = role,
-            Packets = packets,
+            // Events follow the packets UserTcp read, at the instants it read them; the record shows when the kernel sent them.
+            Packets = timed,
             Events = AlignToLink(events, packets),
             KernelSockets = sampler.All,
             Marks = session.Marks,
@@ -123,6 +132,7 @@ public static class LabRunner
             End = end,
             KernelSamples = sampler.Samples,
             KernelLongestGap = sampler.LongestGap,
+            PacketTiming = PacketTiming(timed, timingFailure ?? transmitTimes?.Failure),
             Failure = failure ?? sampler.Failure,
         };
         LabVerdict verdict = scenario.Judge(record);
@@ -185,6 +195,17 @@ public static class LabRunner
     /// event that shares a batch's stamp takes the link's time of the segment that batch was processing: the events of a
     /// received segment are moved to when the link carried it. Application and timer events keep their own, exact, times.
     /// </summary>
+    /// <summary>"the kernel's 12 packets are timed by the kernel's clock", or how many were not, or why none was.</summary>
+    internal static string PacketTiming(IReadOnlyList<WirePacket> packets, string? failure)
+    {
+        int fromKernel = packets.Count(p => !p.ToKernel);
+        int timed = packets.Count(p => p.ReadAt is not null);
+        if (failure is not null) return $"the kernel's packets: {failure}";
+        return timed == fromKernel
+            ? $"the kernel's {fromKernel} packets are timed by the kernel's clock, when it sent them"
+            : $"{timed} of the kernel's {fromKernel} packets are timed by the kernel's clock; the others when UserTcp read them";
+    }
+
     internal static IReadOnlyList<UserTcp.Engine.TcpEvent> AlignToLink(IReadOnlyList<UserTcp.Engine.TcpEvent> events, IReadOnlyList<WirePacket> packets)
     {
         var inbound = packets.Where(p => !p.ToKernel && !p.Dropped).ToList();

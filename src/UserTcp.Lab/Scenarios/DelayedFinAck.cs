@@ -78,9 +78,9 @@ public sealed class DelayedFinAck : LabScenario
         {
             FourTuple c = r.Connections.FirstOrDefault(x => x.Local.Port == Ports[i]);
             WirePacket? fin = FirstOf(r.From(c, closer, IsFin));
-            WirePacket? ack = fin is null ? null : FirstOf(r.From(c, receiver, p => p.At >= fin.At && p.Segment.Has(TcpFlags.Ack)
+            WirePacket? ack = fin is null ? null : FirstOf(r.From(c, receiver, p => p.At >= fin.ArrivedAt && p.Segment.Has(TcpFlags.Ack)
                 && p.Segment.AcknowledgmentNumber == fin.Segment.SequenceNumber + fin.Segment.PayloadLength + 1));
-            delays.Add(ack is null ? null : ack.At - fin!.At);
+            delays.Add(ack is null ? null : ack.At - fin!.ArrivedAt);
         }
         TimeSpan bound = TimeSpan.FromMilliseconds(250);
         v.Expect($"{receiverName} acknowledges every FIN, within the delayed-ACK bound (200 ms)", delays.All(d => d is TimeSpan t && t < bound),

@@ -87,9 +87,9 @@ public sealed class FastRetransmit : LabScenario
         // Both minimum RTOs are 1 s here, so 100 ms tells recovery on the ACKs from a timeout with room for a busy machine.
         TimeSpan promptly = TimeSpan.FromMilliseconds(100);
         v.Expect($"the hole goes again right after the duplicate ACKs (within {LabRecord.Milliseconds(promptly)}), not after an RTO",
-            lost is { Times.Count: >= 2 } && third is not null && resent >= third.At && resent - third.At < promptly,
+            lost is { Times.Count: >= 2 } && third is not null && resent >= third.ArrivedAt && resent - third.ArrivedAt < promptly,
             lost is { Times.Count: >= 2 } && third is not null
-                ? $"{LabRecord.Milliseconds(resent - third.At)} after the {(dupAcks.Count >= 3 ? "third duplicate ACK" : "first SACK")}, {LabRecord.Milliseconds(resent - firstSent)} after the loss"
+                ? $"{LabRecord.Milliseconds(resent - third.ArrivedAt)} after the {(dupAcks.Count >= 3 ? "third duplicate ACK" : "first SACK")}, {LabRecord.Milliseconds(resent - firstSent)} after the loss"
                 : "-");
         if (userTcpSends)
         {

@@ -122,12 +122,12 @@ public sealed class FinWithAck : LabScenario
         WirePacket? activeFin = judged.Fin, first = judged.Answer;
         bool combined = first is not null && first.Segment.Has(TcpFlags.Fin | TcpFlags.Ack);
         v.Expect($"the first segment from {passiveName} that acknowledges the FIN is its own FIN", combined,
-            first is null ? "no answer" : $"[{PacketFormatter.FlagLetters(first.Segment.Flags)}] {LabRecord.Milliseconds(first.At - activeFin!.At)} after the FIN");
+            first is null ? "no answer" : $"[{PacketFormatter.FlagLetters(first.Segment.Flags)}] {LabRecord.Milliseconds(first.At - activeFin!.ArrivedAt)} after the FIN");
         // The kernel's FIN-WAIT-1 lasts as long as the passive side holds its ACK, often less than a sample: the segments prove it.
         bool direct = (userTcpActive ? SimultaneousClose.ContainsInOrder(active, "FIN-WAIT-1", "TIME-WAIT") : LabRecord.WasIn(active, "TIME-WAIT"))
             && !LabRecord.WasIn(active, "FIN-WAIT-2");
         v.Expect($"{activeName} goes to TIME-WAIT without FIN-WAIT-2{(userTcpActive ? "" : " (as sampled)")}", direct, LabRecord.Path(active));
-        string delay = first is null || activeFin is null ? "?" : LabRecord.Milliseconds(first.At - activeFin.At);
+        string delay = first is null || activeFin is null ? "?" : LabRecord.Milliseconds(first.At - activeFin.ArrivedAt);
         string retried = late.Count == 0 ? "" : $"Attempt {late.Count + 1} of up to {Attempts}: before it, {passiveName}'s application closed too late — after its "
             + $"delayed ACK had gone alone ({lateText}), the application's timing (a busy machine runs it late), not TCP's — so the exchange was repeated "
             + "on a fresh connection. ";
@@ -158,7 +158,7 @@ public sealed class FinWithAck : LabScenario
             List<WirePacket> mine = [.. packets.Where(p => LabRecord.Id(p) == c)];
             WirePacket? fin = mine.FirstOrDefault(p => p.ToKernel == userTcpActive && IsFin(p));
             // The first segment that acknowledges the FIN (an ACK of earlier data may come between).
-            WirePacket? answer = fin is null ? null : mine.FirstOrDefault(p => p.ToKernel != userTcpActive && p.At >= fin.At && p.Segment.Has(TcpFlags.Ack)
+            WirePacket? answer = fin is null ? null : mine.FirstOrDefault(p => p.ToKernel != userTcpActive && p.At >= fin.ArrivedAt && p.Segment.Has(TcpFlags.Ack)
                 && p.Segment.AcknowledgmentNumber == fin.Segment.SequenceNumber + fin.Segment.PayloadLength + 1);
             // The kernel's close is stamped on its thread right after close(2) returned (close never sends a lone ACK first);
             // UserTcp's is its engine's exact instant of the close, so an ACK the close itself sent counts as after it.
@@ -171,8 +171,8 @@ public sealed class FinWithAck : LabScenario
         /// <summary>"attempt 1: lone ACK 43.8 ms after the FIN, close() 68.2 ms after it".</summary>
         public string Describe(int number)
         {
-            string answer = Answer is null || Fin is null ? "no answer" : $"[{PacketFormatter.FlagLetters(Answer.Segment.Flags)}] {LabRecord.Milliseconds(Answer.At - Fin.At)} after the FIN";
-            string closed = PassiveClosed is TimeSpan at && Fin is not null ? $"close() {LabRecord.Milliseconds(at - Fin.At)} after it" : "no close()";
+            string answer = Answer is null || Fin is null ? "no answer" : $"[{PacketFormatter.FlagLetters(Answer.Segment.Flags)}] {LabRecord.Milliseconds(Answer.At - Fin.ArrivedAt)} after the FIN";
+            string closed = PassiveClosed is TimeSpan at && Fin is not null ? $"close() {LabRecord.Milliseconds(at - Fin.ArrivedAt)} after it" : "no close()";
             return $"attempt {number}: {answer}, {closed}";
         }
     }

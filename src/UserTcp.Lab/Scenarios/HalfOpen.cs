@@ -110,12 +110,12 @@ public sealed class HalfOpen : LabScenario
         IReadOnlyList<StateSpan> idleSurvivor = userTcpForgets ? r.KernelStates(idle) : r.UserTcpStates(idle);
 
         WirePacket? sent = FirstOf(r.From(data, survivor, p => p.Segment.PayloadLength > 0));
-        WirePacket? answer = sent is null ? null : FirstOf(r.From(data, forgetter, p => p.At >= sent.At && p.Segment.Has(TcpFlags.Rst)));
+        WirePacket? answer = sent is null ? null : FirstOf(r.From(data, forgetter, p => p.At >= sent.ArrivedAt && p.Segment.Has(TcpFlags.Rst)));
         LabMark? failed = r.Marks.FirstOrDefault(m => m.Side == survivor && m.Connection == data && m.What.StartsWith("read() fails", StringComparison.Ordinal));
         v.Expect($"until it sends, {survivorName} still holds the connection as ESTABLISHED",
             sent is not null && ScenarioKit.StateAt(dataSurvivor, sent.At - TimeSpan.FromMilliseconds(1)) == "ESTABLISHED", LabRecord.Path(dataSurvivor));
         v.Expect($"its data draws a RST from {forgetterName}", answer is not null,
-            answer is null ? "no RST" : $"RST {LabRecord.Milliseconds(answer.At - sent!.At)} after the data");
+            answer is null ? "no RST" : $"RST {LabRecord.Milliseconds(answer.At - sent!.ArrivedAt)} after the data");
         v.Expect($"{survivorName}'s connection is reset (ECONNRESET)", failed is not null && failed.What.Contains("ConnectionReset", StringComparison.Ordinal)
             && dataSurvivor.Count > 0 && dataSurvivor[^1].State is "(gone)" or "CLOSED", $"{failed?.What ?? "no failed read"}; {LabRecord.Path(dataSurvivor)}");
 
@@ -134,7 +134,7 @@ public sealed class HalfOpen : LabScenario
 
         string observed = $"{forgetterName} dropped both connections and the link lost its RSTs, so {survivorName} went on holding them as "
             + $"ESTABLISHED. On the first, {survivorName} sent 10 bytes {(sent is null ? "" : $"at {LabRecord.Seconds(sent.At)}")}; {forgetterName}, "
-            + $"with no such connection, answered with a RST {(answer is null ? "(none seen)" : $"{LabRecord.Milliseconds(answer.At - sent!.At)} later")}, "
+            + $"with no such connection, answered with a RST {(answer is null ? "(none seen)" : $"{LabRecord.Milliseconds(answer.At - sent!.ArrivedAt)} later")}, "
             + $"and {survivorName}'s read reported {failed?.What ?? "nothing"}. The second stayed idle: {survivorName}'s keepalive probe "
             + $"(SEG.SEQ = SND.NXT − 1, as Linux sends it) went out {(probe is null ? "never" : $"{LabRecord.Seconds(probe.At - lastActivity)} after the connection's last segment")} and drew "
             + $"a RST too ({LabRecord.Path(idleSurvivor)}). Without sending, and without keepalive, the survivor would have waited indefinitely. " + Sampling(r);

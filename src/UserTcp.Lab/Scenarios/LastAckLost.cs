@@ -82,7 +82,7 @@ public sealed class LastAckLost : LabScenario
         }
         else
         {
-            acks = r.From(c, LabSide.Kernel, IsPureAck).Count(p => StateAt(userTcp, p.At) == "LAST-ACK");
+            acks = r.From(c, LabSide.Kernel, IsPureAck).Count(p => StateAt(userTcp, p.ArrivedAt) == "LAST-ACK");
             bool restarted = r.KernelChanges(c).Count(x => x.State == KernelTcpState.TimeWait && x.Timer == KernelTcpTimer.TimeWait) >= 2;
             v.Expect("TIME-WAIT acknowledges every FIN (4 ACKs)", acks == 4, $"{acks} ACKs from the kernel while UserTcp was in LAST-ACK");
             v.Expect("each retransmitted FIN restarts the kernel's TIME-WAIT timer (sock_diag shows its time left jump back)", restarted,

@@ -125,7 +125,7 @@ public static class ScenarioKit
 
     /// <summary>The sentence that ends most observations: how long the record ran and how closely the kernel was watched.</summary>
     public static string Sampling(LabRecord record) => string.Create(CultureInfo.InvariantCulture,
-        $"(The kernel's socket table was read {record.KernelSamples} times, at most {record.KernelLongestGap.TotalMilliseconds:0.0} ms apart.)");
+        $"(The kernel's socket table was read {record.KernelSamples} times, at most {record.KernelLongestGap.TotalMilliseconds:0.0} ms apart{(record.PacketTiming is null ? "" : $"; {record.PacketTiming}")}.)");
 
     /// <summary>
     /// The usual close: the active closer (UserTcp in the active role, the kernel in the passive one) closes; the passive

@@ -115,8 +115,8 @@ public sealed class TimeWaitReuse : LabScenario
         IReadOnlyList<WirePacket> syns = r.From(c, newcomer, p => p.Segment.Flags == TcpFlags.Syn);
         WirePacket? newSyn = syns.Count >= 2 ? syns[1] : null;
         IReadOnlyList<StateSpan> holderStates = userTcpHolds ? r.UserTcpStates(c) : r.KernelStates(c);
-        string? stateAtSyn = newSyn is null ? null : StateAt(holderStates, newSyn.At);
-        IReadOnlyList<WirePacket> answers = newSyn is null ? [] : r.From(c, holder, p => p.At >= newSyn.At);
+        string? stateAtSyn = newSyn is null ? null : StateAt(holderStates, newSyn.ArrivedAt);
+        IReadOnlyList<WirePacket> answers = newSyn is null ? [] : r.From(c, holder, p => p.At >= newSyn.ArrivedAt);
         LabMark? outcome = r.Marks.LastOrDefault(m => m.Side == newcomer && m.What.StartsWith("connect() ", StringComparison.Ordinal) && !m.What.Contains("again", StringComparison.Ordinal));
         LabMark? accepted = r.Marks.LastOrDefault(m => m.What.StartsWith("accept()", StringComparison.Ordinal));
         v.Expect($"the new SYN finds {holderName} in TIME-WAIT on the same 4-tuple", stateAtSyn == "TIME-WAIT", $"{holderName} was in {stateAtSyn ?? "?"}");
