@@ -136,7 +136,7 @@ internal static class BenchCommand
             var settings = new BenchSettings(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(mode),
                 parsed.GetValue(figures) ?? AllFigures, parsed.GetValue(seconds), parsed.GetValue(connections), parsed.GetValue(json),
                 parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, parsed.GetValue(queues), parsed.GetValue(echoSize),
-                parsed.GetValue(workloads),
+                parsed.GetResult(workloads) is null ? null : parsed.GetValue(workloads), // not given: every workload (the parser's empty array would be none)
                 parsed.GetResult(cc) is { Implicit: false } ? parsed.GetValue(cc) : SameAsKernel(parsed.GetValue(kernelCc)!));
             return await new BenchRun(settings, Console.Out).RunAsync(stop.Token).ConfigureAwait(false);
         }));
