@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using UserTcp.Lab;
+using UserTcp.Lab.Scenarios;
 using UserTcp.Link;
 using UserTcp.Tun;
 using UserTcp.Wire;
@@ -40,6 +41,38 @@ public sealed class KernelTransmitTimesTests
         Assert.Equal(readAt, timed.ReadAt);
         Assert.Equal(readAt, timed.ArrivedAt);
         Assert.Null(times.Failure);
+    }
+
+    [RequiresNetAdminFact]
+    public async Task A_lab_run_records_and_captures_the_kernels_retransmissions_at_the_kernels_instants()
+    {
+        NetAdminEnvironment.Require();
+        string directory = Directory.CreateTempSubdirectory("usertcp-it-labtimes-").FullName;
+        try
+        {
+            // rto-backoff, passive role: the kernel sends 1000 bytes into a blackhole and retransmits them five times.
+            LabResult result = await LabRunner.RunAsync(LabCatalog.Find("rto-backoff")!, LabRole.UserTcpPassive,
+                new LabOptions { CaptureDirectory = directory, NamespaceCreated = LeftBehind.Record });
+            string description = string.Join('\n', LabText.Describe(result));
+
+            Assert.True(result.Verdict.Passed, description);
+            Assert.All(result.Record.Packets.Where(p => !p.ToKernel), p => Assert.True(p.ReadAt >= p.At - TimeSpan.FromMilliseconds(1), description));
+            Assert.Contains("packets are timed by the kernel's clock, when it sent them", result.Verdict.Observed, StringComparison.Ordinal);
+            TimeSpan[] recorded = [.. result.Record.Packets.Where(p => !p.ToKernel && p.Segment.PayloadLength > 0).Select(p => p.At)];
+            TimeSpan[] captured = [.. Pcap.ReadTcp(result.CapturePath).Where(s => s.Source == Addresses.KernelAddress && s.PayloadLength > 0).Select(s => s.At)];
+            Assert.Equal(6, recorded.Length);
+            Assert.Equal(recorded.Length, captured.Length);
+            // The capture carries the record's instants (to its microsecond resolution), not the reads'.
+            for (int i = 1; i < recorded.Length; i++)
+            {
+                TimeSpan difference = (captured[i] - captured[0]) - (recorded[i] - recorded[0]);
+                Assert.True(difference.Duration() <= TimeSpan.FromMicroseconds(2), $"transmission {i}: the capture is {difference.TotalMicroseconds} µs off the record");
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]

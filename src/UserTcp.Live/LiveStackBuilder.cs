@@ -81,6 +81,9 @@ public sealed record LiveStackBuilder
     /// <summary>The clock; null for the system's.</summary>
     public TimeProvider? Time { get; init; }
 
+    /// <summary>What the TUN link joins, as a capture describes its interface: "kernel 10.77.0.1/24 - UserTcp 10.77.0.2".</summary>
+    public string LinkDescription => $"kernel {KernelAddress} - UserTcp {Address}";
+
     /// <summary>"10.77.0.2 (utcp0)" or "10.77.0.2 (utcp0 in namespace demo)".</summary>
     public string Where => Namespace is null ? $"{Address} ({InterfaceName})" : $"{Address} ({InterfaceName} in namespace {Namespace})";
 
@@ -101,7 +104,7 @@ public sealed record LiveStackBuilder
         {
             if (CapturePath is not null)
             {
-                file = PcapNgWriter.Create(CapturePath, time.GetUtcNow(), InterfaceName, $"kernel {KernelAddress} - UserTcp {Address}");
+                file = PcapNgWriter.Create(CapturePath, time.GetUtcNow(), InterfaceName, LinkDescription);
                 LiveLog.Capturing(logger, InterfaceName, CapturePath);
             }
             queues = OpenQueues(tunOptions, EffectiveMode, EffectiveQueues, logger);

@@ -27,16 +27,23 @@ public sealed record WirePacket(
 
 /// <summary>
 /// Keeps every TCP packet the live stack's tap sees (a <see cref="IPacketTap"/> given to the builder), in order, for the
-/// lab's timeline, ladder and graphs. Thread-safe: the device's reader and writers record at once.
+/// lab's timeline, ladder and graphs, and every packet's bytes for its capture (<see cref="WriteCapture"/>).
+/// Thread-safe: the device's reader and writers record at once.
 /// </summary>
 public sealed class WireRecorder : IPacketTap
 {
     private readonly Lock _gate = new();
     private readonly List<WirePacket> _packets = [];
+    private readonly List<Frame> _frames = [];
 
     public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault)
     {
-        if (!TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info)) return;
+        byte[] bytes = packet.ToArray();
+        if (!TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info))
+        {
+            lock (_gate) _frames.Add(new Frame(bytes, direction, at, fault, WireIndex: -1));
+            return;
+        }
         SackBlock[] sack = [];
         byte? scale = null;
         if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip, verifyChecksum: false) == WireError.None
@@ -47,7 +54,25 @@ public sealed class WireRecorder : IPacketTap
         }
         lock (_gate)
         {
+            _frames.Add(new Frame(bytes, direction, at, fault, _packets.Count));
             _packets.Add(new WirePacket(_packets.Count, at, direction, info, sack, scale, fault));
+        }
+    }
+
+    /// <summary>
+    /// Writes every packet recorded to a pcapng file at <paramref name="path"/>, stamped as <paramref name="timed"/> says
+    /// (<see cref="Packets"/> with the kernel's instants: <see cref="KernelTransmitTimes.Apply"/>), in the order of those
+    /// instants, with each fault as a comment. <paramref name="epoch"/> is the wall-clock instant of stack time zero.
+    /// </summary>
+    public void WriteCapture(string path, IReadOnlyList<WirePacket> timed, DateTimeOffset epoch, string interfaceName, string description)
+    {
+        ArgumentNullException.ThrowIfNull(timed);
+        List<(Frame Frame, TimeSpan At)> frames;
+        lock (_gate) frames = [.. _frames.Select(f => (f, f.WireIndex >= 0 && f.WireIndex < timed.Count ? timed[f.WireIndex].At : f.At))];
+        using PcapNgWriter capture = PcapNgWriter.Create(path, epoch, interfaceName, description);
+        foreach ((Frame frame, TimeSpan at) in frames.OrderBy(f => f.At)) // stable: equal instants keep the tap's order
+        {
+            capture.Record(frame.Bytes, frame.Direction, at, frame.Fault);
         }
     }
 
@@ -58,4 +83,7 @@ public sealed class WireRecorder : IPacketTap
             lock (_gate) return [.. _packets];
         }
     }
+
+    // One packet as the tap saw it, with the index of its WirePacket (-1 when it was not TCP).
+    private readonly record struct Frame(byte[] Bytes, PacketDirection Direction, TimeSpan At, FaultNote? Fault, int WireIndex);
 }

@@ -65,8 +65,7 @@ public static class LabRunner
             Namespace = ns.Name,
             Faults = faults,
             FaultSeed = options.FaultSeed,
-            CapturePath = capture,
-            Tap = wire,
+            Tap = wire, // the capture is written after the run, with the kernel's instants (below)
             Events = engine,
             Tcp = scenario.UserTcpConfig(role, options.Full),
             CloseOnDispose = CloseMode.Reset,
@@ -80,6 +79,7 @@ public static class LabRunner
         IReadOnlyList<WirePacket> packets;
         IReadOnlyList<UserTcp.Engine.TcpEvent> events;
         IReadOnlyList<KernelTransmission> sent;
+        DateTimeOffset epoch;
         try
         {
             sampler = KernelSocketSampler.Start(ns, () => live.Now, SampleInterval);
@@ -107,6 +107,7 @@ public static class LabRunner
             packets = wire.Packets;
             events = engine.Events;
             sent = transmitTimes?.Sent ?? [];
+            epoch = DateTimeOffset.UtcNow - live.Now;
         }
         finally
         {
@@ -117,6 +118,7 @@ public static class LabRunner
         }
 
         IReadOnlyList<WirePacket> timed = KernelTransmitTimes.Apply(packets, sent);
+        wire.WriteCapture(capture, timed, epoch, live.Settings.InterfaceName, live.Settings.LinkDescription);
         var record = new LabRecord
         {
             Scenario = scenario.Name,
