@@ -93,6 +93,36 @@ public sealed partial class IsolationTests
     }
 
     [RequiresNetAdminFact]
+    public void A_process_that_joins_a_stale_namespace_as_it_is_deleted_is_ended_too()
+    {
+        NetAdminEnvironment.Require();
+        using PeerProgram exited = PeerProgram.Run(Timeout, "true");
+        string stale = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{exited.Id}-2");
+        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", stale).ExitCode);
+        LeftBehind.Record(stale);
+        string handle = Path.Combine(NetworkNamespace.RunDirectory, stale);
+        try
+        {
+            // As a dead run's `ip netns exec` caught between opening the namespace and entering it: not among its pids at
+            // the sweep, inside it right after the deletion (the open handle keeps the namespace alive).
+            using PeerProgram joiner = PeerProgram.Start("bash", "-c",
+                $"exec 3<{handle}; echo holding; while [ -e {handle} ]; do :; done; exec nsenter --net=/proc/self/fd/3 sleep 60");
+            LeftBehind.Record(joiner.Id);
+            Assert.True(joiner.WaitForOutputLine(l => l == "holding", Timeout), joiner.Transcript);
+            Assert.DoesNotContain(joiner.Id.ToString(CultureInfo.InvariantCulture), PeerProgram.Run(Timeout, "ip", "netns", "pids", stale).OutputLines);
+
+            IReadOnlyList<string> removed = ScratchNamespace.RemoveStale();
+
+            Assert.Contains(stale, removed);
+            Assert.True(joiner.WaitForExit(Timeout), "the process that joined the deleted namespace still runs: " + joiner.Transcript);
+        }
+        finally
+        {
+            PeerProgram.Run(Timeout, "ip", "netns", "del", stale).Dispose();
+        }
+    }
+
+    [RequiresNetAdminFact]
     public void A_namespace_named_after_a_live_pid_that_started_later_is_stale_and_one_after_an_older_pid_is_not()
     {
         NetAdminEnvironment.Require();

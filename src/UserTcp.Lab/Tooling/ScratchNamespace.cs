@@ -258,6 +258,7 @@ public sealed partial class ScratchNamespace : IDisposable
         var removed = new List<string>();
         foreach (string name in FindStale())
         {
+            string? identity = NamespaceIdentity(name);
             ToolOutcome pids = IpTool.Run(ToolTimeout, "netns", "pids", name);
             foreach (string line in pids.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -272,8 +273,53 @@ public sealed partial class ScratchNamespace : IDisposable
             {
                 removed.Add(name);
             }
+            if (identity is not null) EndLateJoiners(identity);
         }
         return removed;
+    }
+
+    // "net:[4026532177]": what /proc/PID/ns/net links to for the processes inside the named namespace; null if unreadable.
+    private static string? NamespaceIdentity(string name)
+    {
+        try
+        {
+            return NetworkNamespace.Invoke(name, () => new FileInfo("/proc/thread-self/ns/net").LinkTarget);
+        }
+        catch (Exception e) when (e is TunException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A process the dead run was starting as it died (`ip netns exec` between fork and setns) is not among `ip netns
+    /// pids` and joins the namespace after: the deletion only removes its name, and the process keeps it alive. Such
+    /// processes are found by the namespace's identity in /proc and ended, for half a second after the deletion (a sweep is
+    /// rare: it follows a crash).
+    /// </summary>
+    private static void EndLateJoiners(string identity)
+    {
+        for (int look = 0; look < 10; look++)
+        {
+            if (look > 0) Thread.Sleep(50);
+            foreach (string proc in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(System.IO.Path.GetFileName(proc), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || pid == Environment.ProcessId)
+                {
+                    continue;
+                }
+                string? target;
+                try
+                {
+                    target = new FileInfo(System.IO.Path.Combine(proc, "ns", "net")).LinkTarget;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    continue; // gone meanwhile, or a kernel thread
+                }
+                if (target == identity) KillById(pid);
+            }
+        }
     }
 
     // Also for this process's own pid: a namespace of that name made before this process started is an earlier one's.
