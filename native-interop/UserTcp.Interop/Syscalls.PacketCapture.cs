@@ -28,8 +28,14 @@ internal static partial class Syscalls
             Marshal.SetLastPInvokeError(errno);
             return new SafeFileDescriptor(-1);
         }
+        // Room for a burst of the whole namespace's packets while the reading thread waits for a CPU; best effort (it
+        // needs CAP_NET_ADMIN, and the default of about 200 KiB still works for the lab's small exchanges).
+        int room = CaptureReceiveBuffer;
+        _ = LibC.setsockopt((int)socket.DangerousGetHandle(), LibC.SOL_SOCKET, LibC.SO_RCVBUFFORCE, &room, sizeof(int));
         return socket;
     }
+
+    private const int CaptureReceiveBuffer = 8 * 1024 * 1024;
 
     /// <summary>
     /// recvmsg(2) of one packet from <see cref="OpenPacketCapture"/>'s socket into the span: its length (-1 and errno on
