@@ -117,6 +117,34 @@ public sealed class KernelTransmitTimesTests
         Assert.Equal((Ms(40), (TimeSpan?)null), (unmatched[0].At, unmatched[0].ReadAt));
     }
 
+    [Fact]
+    public void The_ladder_says_how_late_UserTcp_read_a_packet_that_waited_a_millisecond_or_more()
+    {
+        TcpSegmentInfo first = Segment(1000, TcpFlags.Ack, 100), second = Segment(1100, TcpFlags.Ack, 100);
+        WirePacket waited = Inbound(0, Ms(10), first) with { ReadAt = Ms(22.5) };
+        WirePacket prompt = Inbound(1, Ms(11), second) with { ReadAt = Ms(11.2) };
+        var record = new LabRecord
+        {
+            Scenario = "test",
+            Role = LabRole.UserTcpActive,
+            Packets = [waited, prompt],
+            Events = [],
+            KernelSockets = [],
+            Marks = [],
+            KernelSettings = new Dictionary<string, string>(),
+            Faults = [],
+            UserTcpConfig = new UserTcp.Engine.TcpConfig(),
+            End = Ms(30),
+            KernelSamples = 0,
+            KernelLongestGap = TimeSpan.Zero,
+        };
+
+        IReadOnlyList<string> ladder = LabLadder.Draw(record, LabRecord.Id(waited));
+
+        Assert.Single(ladder, l => l.Contains("seq 1000:1100", StringComparison.Ordinal) && l.EndsWith("UserTcp read it 12.5 ms later", StringComparison.Ordinal));
+        Assert.Single(ladder, l => l.Contains("seq 1100:1200", StringComparison.Ordinal) && !l.Contains("read it", StringComparison.Ordinal));
+    }
+
     private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
 
     private static TcpSegmentInfo Segment(uint seq, TcpFlags flags, int length) =>
