@@ -26,7 +26,10 @@ public sealed class KernelTransmitTimesTests
 
         TimeSpan before = clock.Elapsed;
         ns.Start(Addresses.KernelConnect);
-        // Nothing reads the device for 300 ms: the SYN waits in its queue, as it would behind a stalled reader.
+        // Nothing reads the device until the SYN has been seen leaving and 300 ms more have passed: it waits in the
+        // device's queue, as it would behind a stalled reader.
+        Assert.True(Poll.Until(() => times.Sent.Any(s => s.Segment.Has(TcpFlags.Syn)), PacketTimeout), "the kernel sent no SYN");
+        TimeSpan seen = clock.Elapsed;
         Thread.Sleep(300);
         byte[] packet = Packets.ReadUntil(tun, PacketTimeout, p => Packets.IsTcp(p, TcpFlags.Syn, 80));
         TimeSpan readAt = clock.Elapsed;
@@ -34,8 +37,8 @@ public sealed class KernelTransmitTimesTests
 
         Assert.True(TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo syn));
         KernelTransmission sent = Assert.Single(times.Sent, s => s.Segment == syn);
-        Assert.InRange(sent.At, before - TimeSpan.FromMilliseconds(1), before + TimeSpan.FromMilliseconds(250));
-        Assert.True(readAt - sent.At >= TimeSpan.FromMilliseconds(250), $"read {(readAt - sent.At).TotalMilliseconds:0.0} ms after the kernel sent it");
+        Assert.InRange(sent.At, before - TimeSpan.FromMilliseconds(1), seen + TimeSpan.FromMilliseconds(1));
+        Assert.True(readAt - sent.At >= TimeSpan.FromMilliseconds(300), $"read {(readAt - sent.At).TotalMilliseconds:0.0} ms after the kernel sent it");
         WirePacket timed = Assert.Single(KernelTransmitTimes.Apply([Inbound(0, readAt, syn)], times.Sent));
         Assert.Equal(sent.At, timed.At);
         Assert.Equal(readAt, timed.ReadAt);

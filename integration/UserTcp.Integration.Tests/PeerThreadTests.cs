@@ -12,17 +12,27 @@ public sealed class PeerThreadTests
         NetAdminEnvironment.Require(); // root: a negative nice value needs CAP_SYS_NICE
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         int callerThread = Environment.CurrentManagedThreadId;
-        int callerNiceBefore = CurrentThreadNice();
+        int processNiceBefore = ProcessNice();
 
-        PeerThread<(int Nice, int Thread)> peer = await PeerThread.StartAsync(
-            "peer-thread-test", () => (CurrentThreadNice(), Environment.CurrentManagedThreadId), timeout.Token);
-        (int nice, int thread) = await peer.Completion.WaitAsync(timeout.Token);
+        PeerThread<(int Nice, int Thread, int ChildNice)> peer = await PeerThread.StartAsync(
+            "peer-thread-test", () => (CurrentThreadNice(), Environment.CurrentManagedThreadId, NiceOfANewThread()), timeout.Token);
+        (int nice, int thread, int childNice) = await peer.Completion.WaitAsync(timeout.Token);
 
         Assert.Equal(-20, nice);
         Assert.NotEqual(callerThread, thread);
-        // setpriority(PRIO_PROCESS, 0) names the calling thread on Linux, not the process: nothing else was raised.
-        Assert.Equal(callerNiceBefore, CurrentThreadNice());
-        Assert.Equal(callerNiceBefore, ProcessNice());
+        // setpriority(PRIO_PROCESS, 0) names the calling thread on Linux, not the process: nothing else was raised...
+        Assert.Equal(processNiceBefore, ProcessNice());
+        // ...and SCHED_RESET_ON_FORK keeps a thread the raised one starts (a thread-pool worker, say) from inheriting it.
+        Assert.Equal(0, childNice);
+    }
+
+    private static int NiceOfANewThread()
+    {
+        int nice = int.MinValue;
+        var thread = new Thread(() => nice = CurrentThreadNice());
+        thread.Start();
+        thread.Join();
+        return nice;
     }
 
     // Field 19 of /proc/thread-self/stat (proc(5)); the name in field 2 is in parentheses and may hold spaces.

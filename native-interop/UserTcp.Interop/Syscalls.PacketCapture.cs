@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Tmds.Linux;
 
@@ -18,7 +17,7 @@ internal static partial class Syscalls
     internal static unsafe SafeFileDescriptor OpenPacketCapture()
     {
         var socket = new SafeFileDescriptor(LibC.socket(LibC.AF_PACKET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC,
-            BinaryPrimitives.ReverseEndianness(EthernetProtocolAll)));
+            (int)(ushort)System.Net.IPAddress.HostToNetworkOrder((short)EthernetProtocolAll)));
         if (socket.IsInvalid) return socket;
         int on = 1;
         if (KeepErrno(LibC.setsockopt((int)socket.DangerousGetHandle(), LibC.SOL_SOCKET, LibC.SO_TIMESTAMPNS, &on, sizeof(int))) < 0)

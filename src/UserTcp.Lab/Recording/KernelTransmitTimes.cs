@@ -137,11 +137,12 @@ public sealed class KernelTransmitTimes : IDisposable
     // realtime clock and the stack's monotonic one are read back to back, a microsecond or two apart.
     private static readonly TimeSpan ClockSlack = TimeSpan.FromMilliseconds(1);
 
-    // Realtime minus stack time, from the closest of a few back-to-back readings of both clocks.
+    // Realtime minus stack time, from the closest of back-to-back readings of both clocks: until two stack readings fall
+    // within 20 µs of each other (an uninterrupted pair), or 100 tries on a machine too busy for one.
     private static long RealtimeOffset(Func<TimeSpan> stackClock)
     {
         long best = 0, bestSpread = long.MaxValue;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 100 && bestSpread > TimeSpan.TicksPerMicrosecond * 20; i++)
         {
             TimeSpan before = stackClock();
             long realtime = DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks;

@@ -16,7 +16,9 @@ public sealed record WirePacket(
 
     /// <summary>
     /// When the receiver had it: UserTcp's read for a packet from the kernel; for UserTcp's own, <see cref="At"/> (the
-    /// kernel takes a packet written to the TUN device in that write). A receiver's reaction counts from here.
+    /// kernel takes a packet written to the TUN device in that write). A receiver's reaction counts from here. Under a
+    /// delay or hold-back rule, UserTcp's packet is recorded when the link handed it to the kernel (so its At is then
+    /// later than UserTcp's send), and one from the kernel reached UserTcp that much after its ArrivedAt.
     /// </summary>
     public TimeSpan ArrivedAt => ReadAt ?? At;
 

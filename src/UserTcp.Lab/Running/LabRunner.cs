@@ -191,23 +191,22 @@ public static class LabRunner
         }
     }
 
+    /// <summary>"the kernel's 12 packets are timed by the kernel's clock", or how many were not and why.</summary>
+    internal static string PacketTiming(IReadOnlyList<WirePacket> packets, string? failure)
+    {
+        int fromKernel = packets.Count(p => !p.ToKernel);
+        int timed = packets.Count(p => p.ReadAt is not null);
+        if (timed == fromKernel && failure is null) return $"the kernel's {fromKernel} packets are timed by the kernel's clock, when it sent them";
+        return $"{timed} of the kernel's {fromKernel} packets are timed by the kernel's clock; the others when UserTcp read them"
+            + (failure is null ? "" : $" ({failure})");
+    }
+
     /// <summary>
     /// The runtime stamps every event of one batch of received packets with the instant the batch began, so a segment read
     /// late in a batch, and the state change it caused, carry an earlier time than the link recorded for the segment. Each
     /// event that shares a batch's stamp takes the link's time of the segment that batch was processing: the events of a
     /// received segment are moved to when the link carried it. Application and timer events keep their own, exact, times.
     /// </summary>
-    /// <summary>"the kernel's 12 packets are timed by the kernel's clock", or how many were not, or why none was.</summary>
-    internal static string PacketTiming(IReadOnlyList<WirePacket> packets, string? failure)
-    {
-        int fromKernel = packets.Count(p => !p.ToKernel);
-        int timed = packets.Count(p => p.ReadAt is not null);
-        if (failure is not null) return $"the kernel's packets: {failure}";
-        return timed == fromKernel
-            ? $"the kernel's {fromKernel} packets are timed by the kernel's clock, when it sent them"
-            : $"{timed} of the kernel's {fromKernel} packets are timed by the kernel's clock; the others when UserTcp read them";
-    }
-
     internal static IReadOnlyList<UserTcp.Engine.TcpEvent> AlignToLink(IReadOnlyList<UserTcp.Engine.TcpEvent> events, IReadOnlyList<WirePacket> packets)
     {
         var inbound = packets.Where(p => !p.ToKernel && !p.Dropped).ToList();

@@ -74,7 +74,7 @@ public sealed class FastRetransmit : LabScenario
         (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
         SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
         uint hole = lost?.RelativeSeq ?? 0;
-        IReadOnlyList<WirePacket> dupAcks = r.From(c, receiver, p => p.At > firstSent && p.At <= resent && p.Segment.PayloadLength == 0
+        IReadOnlyList<WirePacket> dupAcks = r.From(c, receiver, p => p.At > firstSent && p.ArrivedAt <= resent && p.Segment.PayloadLength == 0
             && senderIsn is SeqNumber isn && (uint)(p.Segment.AcknowledgmentNumber - isn) == hole);
         int withSack = dupAcks.Count(p => p.Sack.Count > 0);
         v.Expect("one segment is lost and sent again", lost is not null && lost.Times.Count >= 2,

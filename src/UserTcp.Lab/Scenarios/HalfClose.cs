@@ -79,9 +79,9 @@ public sealed class HalfClose : LabScenario
         bool userTcpActive = r.Role == LabRole.UserTcpActive;
         LabSide closer = userTcpActive ? LabSide.UserTcp : LabSide.Kernel, sender = userTcpActive ? LabSide.Kernel : LabSide.UserTcp;
         WirePacket? fin = FirstOf(r.From(c, closer, IsFin));
-        IReadOnlyList<WirePacket> after = fin is null ? [] : r.From(c, sender, p => p.At > fin.At && p.Segment.PayloadLength > 0);
+        IReadOnlyList<WirePacket> after = fin is null ? [] : r.From(c, sender, p => p.At > fin.ArrivedAt && p.Segment.PayloadLength > 0);
         long bytes = after.Sum(p => (long)p.Segment.PayloadLength);
-        TimeSpan span = after.Count > 0 ? after[^1].At - fin!.At : TimeSpan.Zero;
+        TimeSpan span = after.Count > 0 ? after[^1].At - fin!.ArrivedAt : TimeSpan.Zero;
         IReadOnlyList<StateSpan> closerStates = userTcpActive ? r.UserTcpStates(c) : r.KernelStates(c);
         IReadOnlyList<StateSpan> senderStates = userTcpActive ? r.KernelStates(c) : r.UserTcpStates(c);
         v.Expect("all the data sent after the FIN arrives", bytes == Chunks * ChunkSize, $"{bytes} bytes in {after.Count} segments after the FIN");

@@ -121,7 +121,7 @@ public sealed class HalfOpen : LabScenario
 
         WirePacket? probe = FirstOf(r.From(idle, survivor, p => p.Segment.PayloadLength <= 1 && (p.Segment.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) == 0
             && p.At > (r.Marks.FirstOrDefault(m => m.Connection == idle && m.Side == forgetter)?.At ?? TimeSpan.Zero)));
-        WirePacket? probeAnswer = probe is null ? null : FirstOf(r.From(idle, forgetter, p => p.At >= probe.At && p.Segment.Has(TcpFlags.Rst)));
+        WirePacket? probeAnswer = probe is null ? null : FirstOf(r.From(idle, forgetter, p => p.At >= probe.ArrivedAt && p.Segment.Has(TcpFlags.Rst)));
         TimeSpan forgotAt = r.Marks.FirstOrDefault(m => m.Connection == idle && m.Side == forgetter)?.At ?? TimeSpan.Zero;
         // Idle time counts from the last segment the connection carried (the lost RST carried nothing to the survivor).
         TimeSpan lastActivity = probe is null ? TimeSpan.Zero

@@ -70,7 +70,8 @@ public sealed class LastAckLost : LabScenario
         {
             acks = UserTcpSentIn(r, c, "TIME-WAIT", IsPureAck).Count;
             TimeSpan? timeWait = r.TimeIn(userTcp, "TIME-WAIT");
-            TimeSpan lastFin = fin?.Times[^1] ?? TimeSpan.Zero;
+            // TIME-WAIT restarts when a FIN arrives (RFC 9293 §3.10.7.4): from the last one UserTcp read, not when the kernel sent it.
+            TimeSpan lastFin = r.From(c, LabSide.Kernel, p => p.Segment.Has(UserTcp.Wire.TcpFlags.Fin) && !p.Dropped).Select(p => p.ArrivedAt).DefaultIfEmpty(TimeSpan.Zero).Max();
             TimeSpan closed = userTcp.Count > 0 && userTcp[^1].State == "CLOSED" ? userTcp[^1].At : TimeSpan.Zero;
             TimeSpan afterLastFin = closed - lastFin;
             TimeSpan twoMsl = r.UserTcpConfig.TimeWait;

@@ -29,8 +29,9 @@ public static class ScenarioKit
         t.Intervals.Count == 0 ? "none" : string.Join(", ", t.Intervals.Select(i => i.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture))) + " s";
 
     /// <summary>
-    /// Whether the gaps between transmissions grow as a backed-off timer's do, as seen on the link. The link's times
-    /// include the reader's scheduling delay (a late read lengthens one gap and shortens the next), and Linux's first
+    /// Whether the gaps between transmissions grow as a backed-off timer's do, as seen on the link. UserTcp's times
+    /// include its own scheduling delay (a late send lengthens one gap and shortens the next; the kernel's are its send
+    /// instants, <see cref="KernelTransmitTimes"/>), and Linux's first
     /// retransmission may be a tail-loss probe rather than an RTO expiry, so no single pair of gaps is trusted: the last
     /// gap must be at least 1.6 times the shortest (1.3 times with only two gaps). A timer that does not back off keeps
     /// its gaps equal and fails this. Where a side's own timer can be read, <see cref="TimerBacksOff"/> uses that instead.
@@ -62,7 +63,7 @@ public static class ScenarioKit
 
     /// <summary>
     /// Whether a side's retransmission timeout backed off, judged from its own timer (exact) rather than from the link
-    /// (whose times include the reader's scheduling delay): UserTcp's armed RTOs double; the kernel's grow at least
+    /// (whose times include scheduling delays): UserTcp's armed RTOs double; the kernel's grow at least
     /// 1.6-fold per retransmission. With too few timer readings, the link's gaps decide.
     /// </summary>
     public static (bool BacksOff, string Observed) TimerBacksOff(LabRecord record, FourTuple connection, LabSide side, Transmissions? onTheLink)

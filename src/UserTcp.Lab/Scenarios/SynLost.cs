@@ -68,7 +68,7 @@ public sealed class SynLost : LabScenario
         int kernelRetries = r.KernelSettings.TryGetValue("tcp_syn_retries", out string? kr) ? int.Parse(kr, CultureInfo.InvariantCulture) : 6;
         IReadOnlyList<TimeSpan> gaps = kernelSyn?.Intervals ?? [];
         // The SYN and its first `linear` retransmissions each wait the initial 1 s; only then does the wait double.
-        // (Gaps are measured where UserTcp reads the link, so a late read shortens the next gap: the sum is the steadier measure.)
+        // (The kernel's gaps are its own send instants; UserTcp's include its scheduling delay: the sum is the steadier measure.)
         bool linearFirst = gaps.Count > linear + 1 && gaps.Take(linear + 1).All(g => Math.Abs(g.TotalSeconds - 1) < 0.35)
             && Math.Abs(gaps.Take(linear + 1).Sum(g => g.TotalSeconds) - (linear + 1)) < 0.4 && gaps[linear + 1].TotalSeconds >= 1.6;
         // Linux gives up by time, not by count: the budget is what tcp_syn_retries doublings from 1 s would take, (2^(n+1) - 1) s.

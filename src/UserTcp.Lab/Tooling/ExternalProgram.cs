@@ -11,7 +11,7 @@ public readonly record struct ToolOutcome(int ExitCode, string Output, string Er
     public string Describe() => TimedOut ? "timed out" : (Error.Length > 0 ? Error : Output).Trim().Split('\n', 2)[0];
 }
 
-/// <summary>Finds and runs the external programs UserTcp relies on (ip, nc, renice), each call bounded in time.</summary>
+/// <summary>Finds and runs the external programs UserTcp relies on (ip, kill, nc), each call bounded in time.</summary>
 public static class ExternalProgram
 {
     // Non-root shells often leave the sbin directories (where ip lives) off PATH.

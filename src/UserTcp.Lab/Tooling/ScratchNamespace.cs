@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -259,6 +260,9 @@ public sealed partial class ScratchNamespace : IDisposable
         foreach (string name in FindStale())
         {
             string? identity = NamespaceIdentity(name);
+            // Held open until the late joiners are ended: the namespace, and so its identity, cannot be freed and given to
+            // another namespace meanwhile, whose processes would then match.
+            using SafeFileHandle? hold = identity is null ? null : TryOpen(System.IO.Path.Combine(NetworkNamespace.RunDirectory, name));
             ToolOutcome pids = IpTool.Run(ToolTimeout, "netns", "pids", name);
             foreach (string line in pids.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -273,9 +277,21 @@ public sealed partial class ScratchNamespace : IDisposable
             {
                 removed.Add(name);
             }
-            if (identity is not null) EndLateJoiners(identity);
+            if (identity is not null && hold is not null) EndLateJoiners(identity);
         }
         return removed;
+    }
+
+    private static SafeFileHandle? TryOpen(string path)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     // "net:[4026532177]": what /proc/PID/ns/net links to for the processes inside the named namespace; null if unreadable.
