@@ -68,11 +68,7 @@ public sealed partial class IsolationTests
     public void A_stale_namespace_of_a_dead_owner_is_removed_with_what_runs_in_it()
     {
         NetAdminEnvironment.Require();
-        // A pid that no longer runs: a program that has exited.
-        using PeerProgram exited = PeerProgram.Run(Timeout, "true");
-        string stale = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{exited.Id}-1");
-        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", stale).ExitCode);
-        LeftBehind.Record(stale);
+        string stale = AddStaleNamespace(1);
         try
         {
             using PeerProgram orphan = PeerProgram.Start("ip", "netns", "exec", stale, "sleep", "60");
@@ -96,10 +92,7 @@ public sealed partial class IsolationTests
     public void A_process_that_joins_a_stale_namespace_as_it_is_deleted_is_ended_too()
     {
         NetAdminEnvironment.Require();
-        using PeerProgram exited = PeerProgram.Run(Timeout, "true");
-        string stale = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{exited.Id}-2");
-        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", stale).ExitCode);
-        LeftBehind.Record(stale);
+        string stale = AddStaleNamespace(2);
         string handle = Path.Combine(NetworkNamespace.RunDirectory, stale);
         try
         {
@@ -120,6 +113,16 @@ public sealed partial class IsolationTests
         {
             PeerProgram.Run(Timeout, "ip", "netns", "del", stale).Dispose();
         }
+    }
+
+    /// <summary>A namespace named as a run's whose owner is gone (the pid of a program that has exited): stale.</summary>
+    private static string AddStaleNamespace(int number)
+    {
+        using PeerProgram exited = PeerProgram.Run(Timeout, "true");
+        string stale = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{exited.Id}-{number}");
+        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", stale).ExitCode);
+        LeftBehind.Record(stale);
+        return stale;
     }
 
     [RequiresNetAdminFact]
