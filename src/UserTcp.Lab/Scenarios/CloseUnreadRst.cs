@@ -28,7 +28,7 @@ public sealed class CloseUnreadRst : LabScenario
             await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
             try
             {
-                byte[]? read = await Task.Run(() => c.Kernel.Read(StateTimeout), s.Token).ConfigureAwait(false);
+                byte[]? read = await KernelReadAsync(s, c.Kernel, StateTimeout).ConfigureAwait(false);
                 s.Mark(LabSide.Kernel, read is null ? "read(): nothing" : $"read() = {read.Length}", c.Id);
             }
             catch (SocketException e)

@@ -37,7 +37,7 @@ public sealed class DelayedFinAck : LabScenario
             if ((i == 1) == userTcpCloses && i > 0)
             {
                 await c.UserTcp.WriteAsync(data, s.Token).ConfigureAwait(false);
-                byte[]? got = await Task.Run(() => c.Kernel.Read(StateTimeout), s.Token).ConfigureAwait(false);
+                byte[]? got = await KernelReadAsync(s, c.Kernel, StateTimeout).ConfigureAwait(false);
                 s.Mark(LabSide.Kernel, $"read() = {got?.Length ?? 0}", c.Id);
             }
             else if (i > 0)

@@ -77,7 +77,7 @@ public sealed class HalfOpen : LabScenario
     {
         try
         {
-            byte[]? read = await Task.Run(() => c.Kernel.Read(StateTimeout), s.Token).ConfigureAwait(false);
+            byte[]? read = await KernelReadAsync(s, c.Kernel, StateTimeout).ConfigureAwait(false);
             s.Mark(LabSide.Kernel, read is null ? "read(): nothing" : $"read() = {read.Length}", c.Id);
         }
         catch (SocketException e)

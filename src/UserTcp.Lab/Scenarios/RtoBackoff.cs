@@ -33,7 +33,7 @@ public sealed class RtoBackoff : LabScenario
         {
             s.Mark(LabSide.UserTcp, "write 1000 bytes", c.Id);
             await c.UserTcp.WriteAsync(new byte[1000], s.Token).ConfigureAwait(false);
-            byte[]? got = await Task.Run(() => c.Kernel.Read(TimeSpan.FromSeconds(s.Full ? 60 : 15)), s.Token).ConfigureAwait(false);
+            byte[]? got = await KernelReadAsync(s, c.Kernel, TimeSpan.FromSeconds(s.Full ? 60 : 15)).ConfigureAwait(false);
             s.Mark(LabSide.Kernel, $"read() = {got?.Length ?? 0}", c.Id);
         }
         else

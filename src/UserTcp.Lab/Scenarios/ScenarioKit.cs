@@ -159,6 +159,16 @@ public static class ScenarioKit
     public static Task<PeerThread<StreamEnd>> KernelReadsToEndThenClosesAsync(LabSession s, KernelSocket kernel, TimeSpan hold = default) =>
         PeerThread.StartAsync("lab kernel peer", () => kernel.ReadToEndThenClose(StateTimeout, () => s.Now, hold), s.Token);
 
+    /// <summary>
+    /// The kernel application's read() on a thread of its own at nice -20 (<see cref="PeerThread"/>), not on the thread
+    /// pool, which a busy machine can leave waiting: what it read, or null when <paramref name="timeout"/> ran out.
+    /// </summary>
+    public static async Task<byte[]?> KernelReadAsync(LabSession s, KernelSocket kernel, TimeSpan timeout)
+    {
+        PeerThread<byte[]?> reader = await PeerThread.StartAsync("lab kernel read", () => kernel.Read(timeout), s.Token).ConfigureAwait(false);
+        return await reader.Completion.WaitAsync(s.Token).ConfigureAwait(false);
+    }
+
     /// <summary>The first element, or null for an empty list.</summary>
     public static T? FirstOf<T>(IReadOnlyList<T> list) where T : class => list.Count > 0 ? list[0] : null;
 
