@@ -142,7 +142,7 @@ public static class LabRunner
     }
 
     /// <summary>
-    /// Runs one connection through a faulty, captured live stack once per process, unrecorded, so the first scenario's
+    /// Runs one connection through a faulty, tapped live stack once per process, unrecorded, so the first scenario's
     /// handshake is not slowed by the runtime compiling its code: a handshake that takes half a second teaches the
     /// kernel an RTT, and so an RTO, that has nothing to do with the link.
     /// </summary>
@@ -152,14 +152,12 @@ public static class LabRunner
         try
         {
             if (s_warm) return;
-            string capture = Path.Combine(Path.GetTempPath(), $"usertcp-lab-warmup-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.pcapng");
             using ScratchNamespace ns = ScratchNamespace.Create("lab");
             LiveStack live = new LiveStackBuilder
             {
                 Namespace = ns.Name,
                 Faults = [FaultRule.Parse("delay=1ms port=9")],
-                CapturePath = capture,
-                Tap = new WireRecorder(),
+                Tap = new WireRecorder(), // as a run's: its capture is written after the run, not on the packet path
                 Events = new EngineRecorder(allKinds: true),
                 CloseOnDispose = CloseMode.Reset,
             }.Start();
@@ -181,7 +179,6 @@ public static class LabRunner
             finally
             {
                 await live.DisposeAsync().ConfigureAwait(false);
-                File.Delete(capture);
             }
             s_warm = true;
         }
