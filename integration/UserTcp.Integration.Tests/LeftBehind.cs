@@ -5,27 +5,27 @@ using UserTcp.Tun;
 namespace UserTcp.Integration.Tests;
 
 /// <summary>
-/// What this test run made that must be gone by its end: namespaces (by name and by the kernel's namespace
-/// inode), and processes (by pid and start time, so a reused pid is not mistaken for ours). The final check
+/// What this test run made that must be gone by its end: namespaces (by name and by the kernel's identity of the
+/// namespace, <see cref="ScratchNamespace.IdentityOf"/>), and processes (by pid and start time, so a reused pid is not mistaken for ours). The final check
 /// (<see cref="FinalCheckTests"/>) reads it.
 /// </summary>
 internal static class LeftBehind
 {
     private static readonly Lock s_gate = new();
     private static readonly HashSet<string> s_namespaces = [];
-    private static readonly HashSet<ulong> s_namespaceInodes = [];
+    private static readonly HashSet<string> s_namespaceIdentities = [];
     private static readonly Dictionary<int, string> s_processes = [];
     private static readonly HashSet<int> s_namespaceOwners = [Environment.ProcessId];
 
     public static void Record(string namespaceName)
     {
-        ulong? inode = NamespaceInode(namespaceName);
+        string? identity = ScratchNamespace.IdentityOf(namespaceName);
         lock (s_gate)
         {
             s_namespaces.Add(namespaceName);
-            if (inode is ulong value)
+            if (identity is not null)
             {
-                s_namespaceInodes.Add(value);
+                s_namespaceIdentities.Add(identity);
             }
         }
     }
@@ -48,13 +48,13 @@ internal static class LeftBehind
     public static IReadOnlyList<string> Survivors()
     {
         string[] namespaces;
-        ulong[] inodes;
+        string[] identities;
         KeyValuePair<int, string>[] processes;
         int[] owners;
         lock (s_gate)
         {
             namespaces = [.. s_namespaces];
-            inodes = [.. s_namespaceInodes];
+            identities = [.. s_namespaceIdentities];
             processes = [.. s_processes];
             owners = [.. s_namespaceOwners];
         }
@@ -77,17 +77,9 @@ internal static class LeftBehind
             }
         }
         // A process that outlived its namespace's deletion keeps the namespace alive, unnamed.
-        foreach (string proc in Directory.EnumerateDirectories("/proc"))
+        foreach (int pid in ScratchNamespace.ProcessesIn(identities))
         {
-            if (!int.TryParse(Path.GetFileName(proc), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
-            {
-                continue;
-            }
-            ulong? inode = ProcessNamespaceInode(pid);
-            if (inode is ulong value && inodes.Contains(value))
-            {
-                found.Add($"process {pid} in a namespace of this run: {Describe(pid)}");
-            }
+            found.Add($"process {pid} in a namespace of this run: {Describe(pid)}");
         }
         // Interfaces: every TUN device lives in a namespace; one in the host's would be a bug.
         foreach (string iface in Directory.Exists("/sys/class/net") ? Directory.EnumerateFileSystemEntries("/sys/class/net") : [])
@@ -100,29 +92,6 @@ internal static class LeftBehind
         }
         return found;
     }
-
-    /// <summary>The nsfs inode behind a named namespace (what /proc/PID/ns/net links to as net:[INODE]).</summary>
-    public static ulong? NamespaceInode(string name) =>
-        NetworkNamespace.Invoke(name, () => ParseNamespaceLink(new FileInfo("/proc/thread-self/ns/net").LinkTarget));
-
-    private static ulong? ProcessNamespaceInode(int pid)
-    {
-        try
-        {
-            return ParseNamespaceLink(new FileInfo($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/ns/net").LinkTarget);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
-    // net:[4026532177]
-    private static ulong? ParseNamespaceLink(string? target) =>
-        target is not null && target.StartsWith("net:[", StringComparison.Ordinal) && target.EndsWith(']')
-        && ulong.TryParse(target.AsSpan(5, target.Length - 6), NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode)
-            ? inode
-            : null;
 
     // Start time in clock ticks since boot (field 22 of /proc/PID/stat): with the pid it names one process for good.
     private static string? Identity(int pid)

@@ -259,7 +259,7 @@ public sealed partial class ScratchNamespace : IDisposable
         var removed = new List<string>();
         foreach (string name in FindStale())
         {
-            string? identity = NamespaceIdentity(name);
+            string? identity = TryIdentityOf(name);
             // Held open until the late joiners are ended: the namespace, and so its identity, cannot be freed and given to
             // another namespace meanwhile, whose processes would then match.
             using SafeFileHandle? hold = identity is null ? null : TryOpen(System.IO.Path.Combine(NetworkNamespace.RunDirectory, name));
@@ -294,12 +294,43 @@ public sealed partial class ScratchNamespace : IDisposable
         }
     }
 
-    // "net:[4026532177]": what /proc/PID/ns/net links to for the processes inside the named namespace; null if unreadable.
-    private static string? NamespaceIdentity(string name)
+    /// <summary>
+    /// What /proc/PID/ns/net links to for the processes inside the named namespace ("net:[4026532177]"): the namespace's
+    /// identity, which outlives its name while a process keeps it alive.
+    /// </summary>
+    /// <exception cref="TunException">No namespace has that name.</exception>
+    public static string? IdentityOf(string name) => NetworkNamespace.Invoke(name, () => new FileInfo("/proc/thread-self/ns/net").LinkTarget);
+
+    /// <summary>The processes, this one aside, whose network namespace has one of <paramref name="identities"/> (<see cref="IdentityOf"/>).</summary>
+    public static IReadOnlyList<int> ProcessesIn(IReadOnlyCollection<string> identities)
+    {
+        ArgumentNullException.ThrowIfNull(identities);
+        var found = new List<int>();
+        foreach (string proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(System.IO.Path.GetFileName(proc), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+            string? target;
+            try
+            {
+                target = new FileInfo(System.IO.Path.Combine(proc, "ns", "net")).LinkTarget;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // gone meanwhile, or a kernel thread
+            }
+            if (target is not null && identities.Contains(target)) found.Add(pid);
+        }
+        return found;
+    }
+
+    private static string? TryIdentityOf(string name)
     {
         try
         {
-            return NetworkNamespace.Invoke(name, () => new FileInfo("/proc/thread-self/ns/net").LinkTarget);
+            return IdentityOf(name);
         }
         catch (Exception e) when (e is TunException or IOException or UnauthorizedAccessException)
         {
@@ -318,23 +349,7 @@ public sealed partial class ScratchNamespace : IDisposable
         for (int look = 0; look < 10; look++)
         {
             if (look > 0) Thread.Sleep(50);
-            foreach (string proc in Directory.EnumerateDirectories("/proc"))
-            {
-                if (!int.TryParse(System.IO.Path.GetFileName(proc), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || pid == Environment.ProcessId)
-                {
-                    continue;
-                }
-                string? target;
-                try
-                {
-                    target = new FileInfo(System.IO.Path.Combine(proc, "ns", "net")).LinkTarget;
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    continue; // gone meanwhile, or a kernel thread
-                }
-                if (target == identity) KillById(pid);
-            }
+            foreach (int pid in ProcessesIn([identity])) KillById(pid);
         }
     }
 
