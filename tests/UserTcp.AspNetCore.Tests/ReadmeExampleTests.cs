@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using UserTcp.Sockets;
 using UserTcp.Testing;
 using UserTcp.Wire;
@@ -6,19 +5,16 @@ using UserTcp.Wire;
 namespace UserTcp.AspNetCore.Tests;
 
 /// <summary>The README's HttpClient and ASP.NET Core examples: shown as compiled, and working, one against the other.</summary>
-public sealed partial class ReadmeExampleTests
+public sealed class ReadmeExampleTests
 {
     [Theory]
     [InlineData("aspnetcore")]
     [InlineData("httpclient")]
     public void The_readme_shows_the_example_exactly_as_the_tests_compile_it(string name)
     {
-        string example = Region(File.ReadAllText(SourceFile()), name);
-        string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        string example = ReadmeSource.Region(Path.Combine("tests", "UserTcp.AspNetCore.Tests", "ReadmeExamples.cs"), name);
 
-        IEnumerable<string> blocks = CSharpBlock().Matches(readme).Select(m => m.Groups[1].Value);
-
-        Assert.Contains(example, blocks);
+        Assert.Contains(example, ReadmeSource.CSharpBlocks());
     }
 
     [Fact]
@@ -42,31 +38,4 @@ public sealed partial class ReadmeExampleTests
 
         Assert.Equal("Hello from Kestrel over UserTcp\n", hello);
     }
-
-    /// <summary>The lines between "// readme: NAME" and "// readme: end", without their common indentation.</summary>
-    private static string Region(string source, string name)
-    {
-        string[] lines = source.Split('\n');
-        int start = Array.FindIndex(lines, l => l.Trim() == $"// readme: {name}") + 1;
-        int end = Array.FindIndex(lines, start, l => l.Trim() == "// readme: end");
-        Assert.True(start > 0 && end > start, $"no readme region '{name}'");
-        string[] region = lines[start..end];
-        int indent = region.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
-        return string.Join('\n', region.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart())) + "\n";
-    }
-
-    private static string SourceFile() => Path.Combine(RepositoryRoot(), "tests", "UserTcp.AspNetCore.Tests", "ReadmeExamples.cs");
-
-    /// <summary>The checkout the tests were built from: the first directory above the test binaries that holds UserTcp.sln.</summary>
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "UserTcp.sln"))) return directory.FullName;
-        }
-        throw new InvalidOperationException($"no UserTcp.sln above {AppContext.BaseDirectory}");
-    }
-
-    [GeneratedRegex(@"```csharp\n(.*?)```", RegexOptions.Singleline)]
-    private static partial Regex CSharpBlock();
 }
