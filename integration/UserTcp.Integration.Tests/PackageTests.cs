@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Reflection;
 using UserTcp.Lab;
+using UserTcp.Testing;
 
 namespace UserTcp.Integration.Tests;
 
@@ -28,7 +29,7 @@ public sealed class PackageTests
         try
         {
             string feed = Path.Combine(work, "feed");
-            using (PeerProgram pack = PeerProgram.Run(PackTimeout, "dotnet", "pack", Path.Combine(RepositoryRoot(), "UserTcp.sln"),
+            using (PeerProgram pack = PeerProgram.Run(PackTimeout, "dotnet", "pack", Path.Combine(ReadmeSource.RepositoryRoot(), "UserTcp.sln"),
                 "-c", Configuration(), "--no-build", "-o", feed, "-nologo"))
             {
                 Assert.True(pack.ExitCode == 0, pack.Transcript);
@@ -95,13 +96,4 @@ public sealed class PackageTests
 
     // The tests run from bin/<Configuration>/net10.0 of this project; the packages come from the same configuration.
     private static string Configuration() => new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
-
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? at = new(AppContext.BaseDirectory); at is not null; at = at.Parent)
-        {
-            if (File.Exists(Path.Combine(at.FullName, "UserTcp.sln"))) return at.FullName;
-        }
-        throw new InvalidOperationException($"no UserTcp.sln above {AppContext.BaseDirectory}");
-    }
 }
