@@ -1,27 +1,9 @@
 using System.CommandLine;
-using UserTcp.Cli.Commands;
+using UserTcp.Cli;
 using UserTcp.Tun;
 
 // Exit codes: 0 success, 1 the system refused or a check failed, 2 the command line was wrong.
-var root = new RootCommand("UserTcp: a userspace TCP/IPv4 stack over a Linux TUN device.")
-{
-    DoctorCommand.Create(),
-    CaptureCommand.Create(),
-    ServeCommand.Create(),
-    ConnectCommand.Create(),
-    GetCommand.Create(),
-    SsCommand.Create(),
-    DemoCommand.Create(),
-    BenchCommand.Create(),
-    UserTcp.Cli.Bench.BenchClient.Create(),
-    ScriptCommand.Create(),
-    LabCommand.Create(),
-};
-root.SetAction(_ =>
-{
-    Console.Error.WriteLine("usertcp: name a command (demo, lab, serve, connect, get, ss, bench, script, capture, doctor); see 'usertcp --help'");
-    return 2;
-});
+RootCommand root = CommandTree.Create();
 
 // No response files: `@FILE` is an argument of its own (usertcp get --data @FILE, as curl's).
 ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });

@@ -50,7 +50,7 @@ internal static class BenchCommand
             Description = "Which figures, comma-separated: download, upload (bulk, Mbit/s), rr (1-byte request/response per s), "
                 + "cc (connect, 1-byte request/response, close per s), held (connections opened and echoed per s, and "
                 + "UserTcp's managed memory per held connection); all by default",
-            DefaultValueFactory = _ => AllFigures,
+            HelpName = "download,upload,rr,cc,held",
             CustomParser = OptionParsers.Text<string[]>(ParseFigures),
         };
         var seconds = new Option<double>("--seconds")
@@ -80,11 +80,13 @@ internal static class BenchCommand
         var kernelCc = new Option<string>("--kernel-cc")
         {
             Description = "Congestion control of the kernel's senders with --loss (TCP_CONGESTION): cubic, reno or bbr",
+            HelpName = "cubic|reno|bbr",
             DefaultValueFactory = _ => LossBench.DefaultKernelCongestionControl,
         };
         kernelCc.AcceptOnlyFromAmong("cubic", "reno", "bbr");
         Option<CongestionControlAlgorithm> cc = StackOptionSet.CongestionControlOption(
             "UserTcp's congestion control: cubic, reno or bbr; by default the one --kernel-cc names, so with --loss like is compared with like");
+        cc.DefaultValueFactory = null; // its default is --kernel-cc's choice, which the help's description says
         var workloads = new Option<LossWorkload[]>("--workloads")
         {
             Description = "With --loss, comma-separated: download (the clients download --size bytes each), upload (they POST --size "
@@ -134,7 +136,8 @@ internal static class BenchCommand
                 throw new CliException(2, $"--size {bytes} is too large with --loss: uploads go to POST /sha256, which takes at most {LossBench.MaxSize} bytes");
             }
             var settings = new BenchSettings(bytes, parsed.GetValue(runs), parsed.GetValue(mtu), parsed.GetValue(mode),
-                parsed.GetValue(figures) ?? AllFigures, parsed.GetValue(seconds), parsed.GetValue(connections), parsed.GetValue(json),
+                parsed.GetResult(figures) is null ? AllFigures : parsed.GetValue(figures)!, // not given: every figure
+                parsed.GetValue(seconds), parsed.GetValue(connections), parsed.GetValue(json),
                 parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, parsed.GetValue(queues), parsed.GetValue(echoSize),
                 parsed.GetResult(workloads) is null ? null : parsed.GetValue(workloads), // not given: every workload (the parser's empty array would be none)
                 parsed.GetResult(cc) is { Implicit: false } ? parsed.GetValue(cc) : SameAsKernel(parsed.GetValue(kernelCc)!));

@@ -22,8 +22,8 @@ internal static class ServeCommand
         var stackOptions = new StackOptionSet(LogLevel.Information);
         var services = new Option<IReadOnlyList<ServiceSpec>>("--services", "-s")
         {
-            Description = "Services to run, comma-separated, each optionally NAME:PORT: echo (7), discard (9), daytime (13), chargen (19), http (80), or all",
-            DefaultValueFactory = _ => ServiceSpec.All,
+            Description = "Services to run, comma-separated, each optionally NAME:PORT: echo (7), discard (9), daytime (13), chargen (19), http (80), or all; all by default",
+            HelpName = "NAME[:PORT],...",
             CustomParser = OptionParsers.Text<IReadOnlyList<ServiceSpec>>(ServiceSpec.TryParseList),
         };
         var timeWait = new Option<double?>("--time-wait")
@@ -83,7 +83,7 @@ internal static class ServeCommand
             if (parsed.GetValue(maxConnections) is int connections) tcp = tcp with { MaxConnections = connections };
             if (parsed.GetValue(receiveBuffer) is int initial) tcp = tcp with { ReceiveBufferSize = initial };
             if (parsed.GetValue(maxReceiveBuffer) is int max) tcp = tcp with { MaxReceiveBufferSize = max };
-            return CliErrors.Run("serve", () => RunAsync(stackOptions.Read(parsed), parsed.GetRequiredValue(services), tcp, parsed.GetValue(readyFile)));
+            return CliErrors.Run("serve", () => RunAsync(stackOptions.Read(parsed), parsed.GetResult(services) is null ? ServiceSpec.All : parsed.GetRequiredValue(services), tcp, parsed.GetValue(readyFile)));
         });
         return command;
     }
