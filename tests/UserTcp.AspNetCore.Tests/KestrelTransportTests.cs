@@ -152,7 +152,8 @@ public sealed class KestrelTransportTests
         var content = new CountingContent(upload);
 
         Task<HttpResponseMessage> posting = http.PostAsync("/later", content, pair.Token);
-        long heldAt = await pair.SettledAsync(() => content.Taken);
+        // At least the transport's read buffer must fill before the client is held back.
+        long heldAt = await pair.SettledAsync(() => content.Taken, atLeast: 128 * 1024);
         gate.SetResult();
         using HttpResponseMessage response = await posting;
 
@@ -183,7 +184,8 @@ public sealed class KestrelTransportTests
         using HttpClient http = pair.CreateClient(new UserTcpHttpOptions { Connection = new UserTcpConnectionOptions { NoDelay = true, ReceiveBufferSize = 64 * 1024 } });
 
         using HttpResponseMessage response = await http.GetAsync("/flood", HttpCompletionOption.ResponseHeadersRead, pair.Token);
-        long heldAt = await pair.SettledAsync(() => Interlocked.Read(ref written));
+        // At least the server's send buffer must fill before the application is held back.
+        long heldAt = await pair.SettledAsync(() => Interlocked.Read(ref written), atLeast: 64 * 1024);
         byte[] body = await response.Content.ReadAsByteArrayAsync(pair.Token);
 
         // Held back by: the client's receive buffer, the server's send buffer, the transport's write buffer and Kestrel's

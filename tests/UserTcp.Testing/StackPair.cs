@@ -42,13 +42,14 @@ public abstract class StackPair : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits until <paramref name="value"/>, a count of bytes moved, is above zero (the transfer has begun: on a loaded
-    /// machine that alone can take longer than the settling time) and then has not changed for half a second (the
-    /// transfer is held back), and returns it.
+    /// Waits until <paramref name="value"/>, a count of bytes moved, is at least <paramref name="atLeast"/> (the transfer
+    /// has got as far as any limit lets it: on a loaded machine a transfer can pause longer than the settling time before
+    /// that) and then has not changed for half a second (the transfer is held back), and returns it. A transfer that
+    /// stops short of <paramref name="atLeast"/> times out.
     /// </summary>
-    public async Task<long> SettledAsync(Func<long> value)
+    public async Task<long> SettledAsync(Func<long> value, long atLeast)
     {
-        await EventuallyAsync(() => value() > 0, "the transfer began");
+        await EventuallyAsync(() => value() >= atLeast, $"the transfer moved {atLeast} bytes");
         long last = value();
         DateTime since = DateTime.UtcNow;
         while (DateTime.UtcNow - since < TimeSpan.FromMilliseconds(500))
