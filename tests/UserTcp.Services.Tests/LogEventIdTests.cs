@@ -4,8 +4,8 @@ using UserTcp.Testing;
 namespace UserTcp.Services.Tests;
 
 /// <summary>
-/// Every log message of the product has an event ID of its own, in its component's range (docs/design.md, "Events"), so a
-/// log filter or alert on an ID means one message.
+/// Every log message of the product has an event ID of its own, in its component's range (listed in docs/design.md
+/// "The engine", under Events), so a log filter or alert on an ID means one message.
 /// </summary>
 public sealed partial class LogEventIdTests
 {
