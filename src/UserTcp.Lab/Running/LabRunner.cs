@@ -125,7 +125,7 @@ public static class LabRunner
             Role = role,
             // Events follow the packets UserTcp read, at the instants it read them; the record shows when the kernel sent them.
             Packets = timed,
-            Events = AlignToLink(events, packets),
+            Events = EventAlignment.AlignToLink(events, packets),
             KernelSockets = sampler.All,
             Marks = session.Marks,
             KernelSettings = settings,
@@ -196,45 +196,6 @@ public static class LabRunner
         if (timed == fromKernel && failure is null) return $"the kernel's {fromKernel} packets are timed by the kernel's clock, when it sent them";
         return $"{timed} of the kernel's {fromKernel} packets are timed by the kernel's clock; the others when UserTcp read them"
             + (failure is null ? "" : $" ({failure})");
-    }
-
-    /// <summary>
-    /// The runtime stamps every event of one batch of received packets with the instant the batch began, so a segment read
-    /// late in a batch, and the state change it caused, carry an earlier time than the link recorded for the segment. Each
-    /// event that shares a batch's stamp takes the link's time of the segment that batch was processing: the events of a
-    /// received segment are moved to when the link carried it. Application and timer events keep their own, exact, times.
-    /// </summary>
-    internal static IReadOnlyList<UserTcp.Engine.TcpEvent> AlignToLink(IReadOnlyList<UserTcp.Engine.TcpEvent> events, IReadOnlyList<WirePacket> packets)
-    {
-        var inbound = packets.Where(p => !p.ToKernel && !p.Dropped).ToList();
-        var used = new bool[inbound.Count];
-        var aligned = new List<UserTcp.Engine.TcpEvent>(events.Count);
-        TimeSpan batch = TimeSpan.MinValue, shifted = TimeSpan.Zero;
-        foreach (UserTcp.Engine.TcpEvent e in events)
-        {
-            if (e.Kind == UserTcp.Engine.TcpEventKind.SegmentIn)
-            {
-                int match = -1;
-                for (int i = 0; i < inbound.Count && match < 0; i++)
-                {
-                    TcpSegmentInfo s = inbound[i].Segment;
-                    if (!used[i] && inbound[i].At >= e.Time - TimeSpan.FromMilliseconds(1) && s.SequenceNumber == e.Segment.Seq
-                        && s.AcknowledgmentNumber == e.Segment.Ack && s.Flags == e.Segment.Flags && s.PayloadLength == e.Segment.PayloadLength
-                        && s.SourcePort == e.Connection.Remote.Port && s.DestinationPort == e.Connection.Local.Port)
-                    {
-                        match = i;
-                    }
-                }
-                if (match >= 0)
-                {
-                    used[match] = true;
-                    batch = e.Time;
-                    shifted = inbound[match].At > e.Time ? inbound[match].At : e.Time;
-                }
-            }
-            aligned.Add(e.Time == batch ? e with { Time = shifted } : e);
-        }
-        return aligned;
     }
 
     // Writes each knob under /proc/sys/net/ipv4 from a thread inside the namespace, and reads back what is in force.
