@@ -13,7 +13,8 @@ public sealed class LastAckLost : LabScenario
 {
     private const ushort Port = 5003;
     // TIME-WAIT's end against 2MSL after the last FIN: a timer never fires early, but on a loaded machine it may fire late
-    // (360 ms was seen with the test process niced beside two busy builds). Not restarting at that FIN ends it 0.85 s early.
+    // (360 ms was seen with the test process niced beside two busy builds). Not restarting at the last FIN ends it at least the
+    // kernel's last backoff gap (~0.4 s) early.
     private static readonly TimeSpan TimerEarly = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan TimerLate = TimeSpan.FromSeconds(1);
 
