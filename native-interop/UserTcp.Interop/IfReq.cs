@@ -54,6 +54,9 @@ internal unsafe struct IfReq
     /// <summary>Sets ifr_mtu: a host-order int at the start of the union.</summary>
     public void SetMtu(int mtu) => MemoryMarshal.Write(Union, mtu);
 
+    /// <summary>ifr_ifindex (SIOCGIFINDEX): a host-order int at the start of the union.</summary>
+    public int Index => MemoryMarshal.Read<int>(Union);
+
     /// <summary>Sets ifr_qlen (SIOCSIFTXQLEN): a host-order int at the start of the union, where ifr_mtu is.</summary>
     public void SetQueueLength(int length) => MemoryMarshal.Write(Union, length);
 

@@ -11,16 +11,24 @@ internal static partial class Syscalls
 
     /// <summary>
     /// An AF_PACKET socket (packet(7)) that sees the packets of every interface of the calling thread's network
-    /// namespace, each with the kernel's software timestamp (SO_TIMESTAMPNS): for a packet the kernel sends, the instant
-    /// it hands it to the device. An invalid handle and errno on failure (it needs CAP_NET_RAW).
+    /// namespace, or of the one named <paramref name="interfaceName"/> only, each with the kernel's software timestamp
+    /// (SO_TIMESTAMPNS): for a packet the kernel sends, the instant it hands it to the device. An invalid handle and
+    /// errno on failure (it needs CAP_NET_RAW; ENODEV when there is no such interface).
     /// </summary>
-    internal static unsafe SafeFileDescriptor OpenPacketCapture()
+    internal static unsafe SafeFileDescriptor OpenPacketCapture(string? interfaceName = null)
     {
         var socket = new SafeFileDescriptor(LibC.socket(LibC.AF_PACKET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC,
             (int)(ushort)System.Net.IPAddress.HostToNetworkOrder((short)EthernetProtocolAll)));
         if (socket.IsInvalid) return socket;
         int on = 1;
         if (KeepErrno(LibC.setsockopt((int)socket.DangerousGetHandle(), LibC.SOL_SOCKET, LibC.SO_TIMESTAMPNS, &on, sizeof(int))) < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            socket.Dispose();
+            Marshal.SetLastPInvokeError(errno);
+            return new SafeFileDescriptor(-1);
+        }
+        if (interfaceName is not null && BindToInterface(socket, interfaceName) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             socket.Dispose();
@@ -36,12 +44,27 @@ internal static partial class Syscalls
 
     private const int CaptureReceiveBuffer = 8 * 1024 * 1024;
 
+    // bind(2) to one interface (SIOCGIFINDEX finds its index), so that a busy host's other traffic never fills the queue.
+    private static unsafe int BindToInterface(SafeFileDescriptor socket, string interfaceName)
+    {
+        IfReq request = IfReq.ForName(interfaceName);
+        if (Ioctl(socket, (uint)LibC.SIOCGIFINDEX, ref request) < 0) return -1;
+        var address = new sockaddr_ll
+        {
+            sll_family = (ushort)LibC.AF_PACKET,
+            sll_protocol = (ushort)System.Net.IPAddress.HostToNetworkOrder((short)EthernetProtocolAll),
+            sll_ifindex = request.Index,
+        };
+        return KeepErrno(LibC.bind((int)socket.DangerousGetHandle(), (sockaddr*)&address, (uint)sizeof(sockaddr_ll)));
+    }
+
     /// <summary>
     /// recvmsg(2) of one packet from <see cref="OpenPacketCapture"/>'s socket into the span: its length (-1 and errno on
     /// failure), which way it went (sll_pkttype: PACKET_OUTGOING for one the kernel sent), the interface's index, and
-    /// the kernel's timestamp in nanoseconds of CLOCK_REALTIME (0 when the kernel gave none).
+    /// the kernel's timestamp in nanoseconds of CLOCK_REALTIME (0 when the kernel gave none). With
+    /// <paramref name="dontWait"/> (MSG_DONTWAIT) an empty queue fails at once with EAGAIN.
     /// </summary>
-    internal static unsafe nint ReceiveCaptured(SafeFileDescriptor fd, Span<byte> buffer, out CapturedPacketInfo info)
+    internal static unsafe nint ReceiveCaptured(SafeFileDescriptor fd, Span<byte> buffer, out CapturedPacketInfo info, bool dontWait = false)
     {
         info = default;
         using var held = new Held(fd);
@@ -60,7 +83,7 @@ internal static partial class Syscalls
                 msg_control = control,
                 msg_controllen = 64,
             };
-            nint length = (nint)(long)LibC.recvmsg(held.Fd, &message, 0);
+            nint length = (nint)(long)LibC.recvmsg(held.Fd, &message, dontWait ? LibC.MSG_DONTWAIT : 0);
             if (length < 0) return KeepErrno((int)length);
             long timestamp = 0;
             for (cmsghdr* header = LibC.CMSG_FIRSTHDR(&message); header is not null; header = LibC.CMSG_NXTHDR(&message, header))

@@ -89,7 +89,10 @@ public sealed class PcapNgWriter : IPacketTap, IDisposable
     public long PacketsWritten { get; private set; }
 
     /// <inheritdoc/>
-    public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault)
+    public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault) => Record(packet, direction, at, fault, null);
+
+    /// <summary>Records one packet as <see cref="IPacketTap.Record"/> does, with a <paramref name="comment"/> of its own beside any fault's.</summary>
+    public void Record(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan at, FaultNote? fault, string? comment)
     {
         long microseconds = _epochMicroseconds + at.Ticks / TimeSpan.TicksPerMicrosecond;
         int included = Math.Min(packet.Length, SnapshotLength);
@@ -105,6 +108,7 @@ public sealed class PcapNgWriter : IPacketTap, IDisposable
             _block.Write(packet[..included]);
             Pad();
             if (fault is FaultNote note) WriteOption(Comment, Encoding.UTF8.GetBytes(CommentPrefix + note.Text));
+            if (comment is not null) WriteOption(Comment, Encoding.UTF8.GetBytes(comment));
             // epb_flags bits 0-1: 1 inbound, 2 outbound, as the kernel's interface sees the packet.
             Span<byte> flags = stackalloc byte[4];
             BinaryPrimitives.WriteUInt32LittleEndian(flags, direction == PacketDirection.Outbound ? 1u : 2u);

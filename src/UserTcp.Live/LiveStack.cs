@@ -14,8 +14,10 @@ public sealed class LiveStack : IAsyncDisposable
     private readonly PcapNgWriter? _capture;
     private int _disposed;
 
-    internal LiveStack(LiveStackBuilder settings, NetStack stack, IReadOnlyList<TunDevice> queues, FaultInjectingDevice? faults, PcapNgWriter? capture)
+    internal LiveStack(LiveStackBuilder settings, NetStack stack, IReadOnlyList<TunDevice> queues, FaultInjectingDevice? faults, PcapNgWriter? capture,
+        KernelClockTap? kernelClock)
     {
+        KernelClock = kernelClock;
         Settings = settings;
         Stack = stack;
         Queues = queues;
@@ -33,7 +35,12 @@ public sealed class LiveStack : IAsyncDisposable
     public IReadOnlyList<TunDevice> Queues { get; }
     /// <summary>The fault injector on the device, when rules were given: its counters and rules' counts.</summary>
     public FaultInjectingDevice? Faults { get; }
-    /// <summary>The stack's clock; packets in the capture are stamped with it.</summary>
+    /// <summary>
+    /// The capture file's clock for the kernel's packets (how many got the kernel's instant), when a capture file is
+    /// written and the packet socket opened; null otherwise.
+    /// </summary>
+    public KernelClockTap? KernelClock { get; }
+    /// <summary>The stack's clock; packets in the capture are stamped with it (the kernel's converted to it).</summary>
     public TimeSpan Now => Stack.Now;
     /// <summary>"10.77.0.2 (utcp0)" or "10.77.0.2 (utcp0 in namespace demo)".</summary>
     public string Where => Settings.Where;
@@ -51,6 +58,7 @@ public sealed class LiveStack : IAsyncDisposable
         }
         finally
         {
+            KernelClock?.Dispose();
             _capture?.Dispose();
         }
     }

@@ -17,7 +17,8 @@ namespace UserTcp.Live;
 /// <item>around it, when <see cref="Faults"/> are given, a <see cref="FaultInjectingDevice"/> applying them to both
 /// directions; otherwise, when something captures, a <see cref="CapturingDevice"/>;</item>
 /// <item>the capture: a pcapng file at <see cref="CapturePath"/> and/or the caller's <see cref="Tap"/>, both seeing every
-/// packet as the link carried it, faults noted;</item>
+/// packet as the link carried it, faults noted; in the file, the kernel's packets carry the instant the kernel sent them
+/// (<see cref="KernelClockTap"/>), the tap's carry the instant UserTcp read them;</item>
 /// <item>the <see cref="NetStack"/> at <see cref="Address"/> on top, its engine's events going to the caller's
 /// <see cref="Events"/> and to the connection-state tracker the fault rules read.</item>
 /// </list>
@@ -98,18 +99,17 @@ public sealed record LiveStackBuilder
         TimeProvider time = Time ?? TimeProvider.System;
         var tunOptions = new TunOptions(InterfaceName, KernelAddress, Mtu) { QueueLength = TunQueueLength };
         PcapNgWriter? file = null;
+        KernelClockTap? kernelClock = null;
         IReadOnlyList<IPacketDevice>? devices = null;
         IReadOnlyList<TunDevice>? queues = null;
         try
         {
-            if (CapturePath is not null)
-            {
-                file = PcapNgWriter.Create(CapturePath, time.GetUtcNow(), InterfaceName, LinkDescription);
-                LiveLog.Capturing(logger, InterfaceName, CapturePath);
-            }
+            if (CapturePath is not null) file = PcapNgWriter.Create(CapturePath, time.GetUtcNow(), InterfaceName, LinkDescription);
             queues = OpenQueues(tunOptions, EffectiveMode, EffectiveQueues, logger);
             devices = queues;
-            IPacketTap? tap = (file, Tap) switch
+            if (file is not null) kernelClock = OpenKernelClock(file, queues[0].Name, logger);
+            IPacketTap? capture = (IPacketTap?)kernelClock ?? file;
+            IPacketTap? tap = (capture, Tap) switch
             {
                 (null, null) => null,
                 ({ } f, null) => f,
@@ -155,7 +155,9 @@ public sealed record LiveStackBuilder
             };
             if (ShutdownTimeout is TimeSpan shutdown) options = options with { ShutdownTimeout = shutdown };
             started = devices.Count > 1 ? NetStack.StartQueues(devices, options, logging, time) : NetStack.Start(devices[0], options, logging, time);
-            return new LiveStack(this, started, queues, faults, file);
+            NetStack stack = started;
+            kernelClock?.Calibrate(() => stack.Now); // the stack's clock stamps the packets, so the kernel's is measured against it
+            return new LiveStack(this, started, queues, faults, file, kernelClock);
         }
         catch
         {
@@ -167,9 +169,23 @@ public sealed record LiveStackBuilder
             {
                 foreach (TunDevice queue in queues) queue.Dispose();
             }
+            kernelClock?.Dispose();
             file?.Dispose();
             throw;
         }
+    }
+
+    // The capture's kernel clock: a packet socket on the interface just made; none (and the read instants stand) without CAP_NET_RAW.
+    private KernelClockTap? OpenKernelClock(PcapNgWriter file, string interfaceName, ILogger logger)
+    {
+        KernelPacketSocket? socket = KernelPacketSocket.Open(Address, Namespace, interfaceName, out string? failure);
+        if (socket is null)
+        {
+            LiveLog.CapturingAtReads(logger, interfaceName, CapturePath!, failure!);
+            return null;
+        }
+        LiveLog.Capturing(logger, interfaceName, CapturePath!);
+        return new KernelClockTap(file, socket);
     }
 
     /// <summary>
