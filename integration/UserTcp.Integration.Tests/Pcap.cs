@@ -12,6 +12,8 @@ internal sealed record CapturedSegment(int Index, Ipv4Address Source, ushort Sou
     public TimeSpan At { get; init; }
     public uint Acknowledgment { get; init; }
     public IReadOnlyList<SackBlock> Sack { get; init; } = [];
+    /// <summary>The packet's comments (opt_comment): faults, and how late UserTcp read a packet from the kernel.</summary>
+    public IReadOnlyList<string> Comments { get; init; } = [];
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"#{Index} {Source}.{SourcePort} > {Destination}.{DestinationPort} [{PacketFormatter.FlagLetters(Flags)}] seq {Sequence} len {PayloadLength}");
@@ -48,6 +50,7 @@ internal static class Pcap
                         At = TimeSpan.FromMicroseconds(microseconds),
                         Acknowledgment = tcp.AcknowledgmentNumber.Value,
                         Sack = tcp.Options.SackBlocks.ToArray(),
+                        Comments = Comments(file.AsSpan((offset + 28 + (included + 3) / 4 * 4)..(offset + length - 4))),
                     });
                 }
                 index++;
@@ -55,5 +58,20 @@ internal static class Pcap
             offset += length;
         }
         return segments;
+    }
+
+    // The opt_comment values among a block's options.
+    private static string[] Comments(ReadOnlySpan<byte> options)
+    {
+        var comments = new List<string>();
+        for (int offset = 0; offset + 4 <= options.Length;)
+        {
+            ushort code = BinaryPrimitives.ReadUInt16LittleEndian(options[offset..]);
+            int length = BinaryPrimitives.ReadUInt16LittleEndian(options[(offset + 2)..]);
+            if (code == 0) break;
+            if (code == 1) comments.Add(System.Text.Encoding.UTF8.GetString(options.Slice(offset + 4, length)));
+            offset += 4 + (length + 3) / 4 * 4;
+        }
+        return [.. comments];
     }
 }

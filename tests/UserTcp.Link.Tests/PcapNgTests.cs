@@ -64,16 +64,6 @@ public class PcapNgTests
         Assert.Equal(PcapNgWriter.LinkTypeRaw, BinaryPrimitives.ReadUInt16LittleEndian(blocks[1].Body));
         Assert.Equal("utcp0", Encoding.UTF8.GetString(Options(blocks[1].Body.AsSpan(8))[2].Single()));
 
-        (long micros, byte[] data, Dictionary<ushort, List<byte[]>> options) Packet(Block block)
-        {
-            ReadOnlySpan<byte> body = block.Body;
-            long high = BinaryPrimitives.ReadUInt32LittleEndian(body[4..]), low = BinaryPrimitives.ReadUInt32LittleEndian(body[8..]);
-            int captured = (int)BinaryPrimitives.ReadUInt32LittleEndian(body[12..]);
-            Assert.Equal((uint)captured, BinaryPrimitives.ReadUInt32LittleEndian(body[16..]));
-            int padded = (captured + 3) / 4 * 4;
-            return ((high << 32) | low, body.Slice(20, captured).ToArray(), Options(body[(20 + padded)..]));
-        }
-
         long epochMicros = (Epoch - DateTimeOffset.UnixEpoch).Ticks / 10;
         var dropped = Packet(blocks[2]);
         Assert.Equal(epochMicros + 1500, dropped.micros);
@@ -86,6 +76,32 @@ public class PcapNgTests
         Assert.Equal(ack, plain.data);
         Assert.False(plain.options.ContainsKey(1));
         Assert.Equal(1u, BinaryPrimitives.ReadUInt32LittleEndian(plain.options[2].Single())); // UserTcp sent it: inbound to the kernel
+    }
+
+    [Fact]
+    public void A_packet_carries_its_own_comment_beside_its_faults()
+    {
+        using var stream = new MemoryStream();
+        byte[] data = Data(1000);
+        using (var writer = new PcapNgWriter(stream, Epoch, "utcp0", leaveOpen: true))
+        {
+            writer.Record(data, PacketDirection.Inbound, TimeSpan.FromMilliseconds(1), new FaultNote(FaultAction.Delayed, "delayed 5 ms"), "UserTcp read it 2.5 ms later");
+            writer.Record(data, PacketDirection.Inbound, TimeSpan.FromMilliseconds(2), null, "UserTcp read it 1.0 ms later");
+        }
+
+        List<Block> blocks = ReadBlocks(stream.ToArray());
+        Assert.Equal(["usertcp fault: delayed 5 ms", "UserTcp read it 2.5 ms later"], Packet(blocks[2]).options[1].Select(Encoding.UTF8.GetString));
+        Assert.Equal(["UserTcp read it 1.0 ms later"], Packet(blocks[3]).options[1].Select(Encoding.UTF8.GetString));
+    }
+
+    private static (long micros, byte[] data, Dictionary<ushort, List<byte[]>> options) Packet(Block block)
+    {
+        ReadOnlySpan<byte> body = block.Body;
+        long high = BinaryPrimitives.ReadUInt32LittleEndian(body[4..]), low = BinaryPrimitives.ReadUInt32LittleEndian(body[8..]);
+        int captured = (int)BinaryPrimitives.ReadUInt32LittleEndian(body[12..]);
+        Assert.Equal((uint)captured, BinaryPrimitives.ReadUInt32LittleEndian(body[16..]));
+        int padded = (captured + 3) / 4 * 4;
+        return ((high << 32) | low, body.Slice(20, captured).ToArray(), Options(body[(20 + padded)..]));
     }
 
     [Fact]
