@@ -1,4 +1,5 @@
 using UserTcp.Lab;
+using UserTcp.Link;
 
 namespace UserTcp.Integration.Tests;
 
@@ -29,12 +30,14 @@ public sealed class LiveFaultTests
             Assert.True(serve.Terminate(Timeout), serve.Transcript); // a clean stop closes the capture
             Assert.Single(serve.ErrorLines, l => l.Contains("dropped by rule 'drop from-kernel flags=FIN nth=1': never reached UserTcp", StringComparison.Ordinal));
 
-            // Every packet is in the capture; exactly one carries a comment, the kernel's first FIN, and a second FIN follows it.
+            // Every packet is in the capture; exactly one carries a fault's comment, the kernel's first FIN, and a second FIN
+            // follows it. Other comments only say how late UserTcp read one of the kernel's packets.
             PeerProgram all = PeerProgram.Run(Timeout, "tshark", "-r", pcap, "-T", "fields", "-e", "ip.src", "-e", "tcp.flags.fin", "-e", "frame.comment");
             Assert.True(all.ExitCode == 0, all.Transcript);
             string[][] rows = [.. all.OutputLines.Select(l => l.Split('\t'))];
             Assert.True(rows.Length >= 8, all.Transcript);
-            string[] marked = Assert.Single(rows, r => r[2].Length > 0);
+            string[] marked = Assert.Single(rows, r => r[2].Contains(PcapNgWriter.CommentPrefix, StringComparison.Ordinal));
+            Assert.All(rows.Where(r => r[2].Length > 0 && r != marked), r => Assert.Equal(("10.77.0.1", "UserTcp read it "), (r[0], r[2][.."UserTcp read it ".Length])));
             Assert.Equal(["10.77.0.1", "1"], marked[..2]);
             Assert.StartsWith("usertcp fault: dropped by rule 'drop from-kernel flags=FIN nth=1'", marked[2], StringComparison.Ordinal);
             Assert.Equal(2, rows.Count(r => r[0] == "10.77.0.1" && r[1] == "1"));
