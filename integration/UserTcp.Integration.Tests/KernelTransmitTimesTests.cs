@@ -63,7 +63,9 @@ public sealed class KernelTransmitTimesTests
             Assert.Contains("packets are timed by the kernel's clock, when it sent them", result.Verdict.Observed, StringComparison.Ordinal);
             TimeSpan[] recorded = [.. result.Record.Packets.Where(p => !p.ToKernel && p.Segment.PayloadLength > 0).Select(p => p.At)];
             TimeSpan[] captured = [.. Pcap.ReadTcp(result.CapturePath).Where(s => s.Source == Addresses.KernelAddress && s.PayloadLength > 0).Select(s => s.At)];
-            Assert.Equal(6, recorded.Length);
+            // Five or six transmissions: with tcp_retries2 = 3 the kernel gives up by elapsed time, so whether a sixth
+            // leaves before the deadline depends on the handshake's RTT (a loaded run sent five; the lab's verdict allows both).
+            Assert.InRange(recorded.Length, 5, 6);
             Assert.Equal(recorded.Length, captured.Length);
             // The capture carries the record's instants (to its microsecond resolution), not the reads'.
             for (int i = 1; i < recorded.Length; i++)
