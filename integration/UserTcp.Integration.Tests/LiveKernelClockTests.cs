@@ -111,8 +111,8 @@ public sealed class LiveKernelClockTests
             {
                 TimeSpan sent = fileIn[i].At - epoch, read = tapIn[i].At;
                 Assert.InRange(sent, read - TimeSpan.FromSeconds(1), read + KernelTransmissionMatcher.ClockSlack);
-                bool late = read - sent >= KernelClockTap.LateReadThreshold + TimeSpan.FromMicroseconds(2);
-                bool prompt = read - sent < KernelClockTap.LateReadThreshold - TimeSpan.FromMicroseconds(2);
+                bool late = read - sent >= KernelTransmission.LateReadThreshold + TimeSpan.FromMicroseconds(2);
+                bool prompt = read - sent < KernelTransmission.LateReadThreshold - TimeSpan.FromMicroseconds(2);
                 if (late) Assert.Single(fileIn[i].Comments, c => c.StartsWith("UserTcp read it ", StringComparison.Ordinal));
                 if (prompt) Assert.Empty(fileIn[i].Comments);
             }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using UserTcp.Link;
 using UserTcp.Tun;
 
@@ -20,8 +19,6 @@ public sealed class KernelClockTap : IPacketTap, IDisposable
     public const int PendingCapacity = 4096;
     /// <summary>A transmission still unmatched this long after the kernel sent it is dropped (its packet never reached the tap).</summary>
     public static readonly TimeSpan PendingMaxAge = TimeSpan.FromSeconds(10);
-    /// <summary>A packet read this much after the kernel sent it, or more, is commented with how much.</summary>
-    public static readonly TimeSpan LateReadThreshold = TimeSpan.FromMilliseconds(1);
 
     // Reads of the socket per packet written, at most: the socket holds what the kernel sent since the last drain.
     private const int DrainBound = PendingCapacity;
@@ -92,9 +89,7 @@ public sealed class KernelClockTap : IPacketTap, IDisposable
             }
             if (sent is TimeSpan kernelAt)
             {
-                string? comment = at - kernelAt >= LateReadThreshold
-                    ? string.Create(CultureInfo.InvariantCulture, $"UserTcp read it {(at - kernelAt).TotalMilliseconds:0.0} ms later")
-                    : null;
+                string? comment = KernelTransmission.LateReadNote(kernelAt, at);
                 _file.Record(packet, direction, kernelAt, fault, comment);
                 _kernelTimed++;
             }

@@ -152,11 +152,7 @@ public static class LabLadder
     /// "UserTcp read it 12.3 ms later" for a packet from the kernel that waited in the device a millisecond or more (the
     /// ladder's time is when the kernel sent it); null otherwise.
     /// </summary>
-    public static string? LateRead(WirePacket p) =>
-        p.ReadAt is TimeSpan read && read - p.At >= LateReadThreshold ? $"UserTcp read it {LabRecord.Milliseconds(read - p.At)} later" : null;
-
-    // Below this a read's delay is the reader's usual wake-up, not a stall worth pointing out.
-    private static readonly TimeSpan LateReadThreshold = TimeSpan.FromMilliseconds(1);
+    public static string? LateRead(WirePacket p) => p.ReadAt is TimeSpan read ? KernelTransmission.LateReadNote(p.At, read) : null;
 
     /// <summary>"[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's; data as seq a:b.</summary>
     public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn)

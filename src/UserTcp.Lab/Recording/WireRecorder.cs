@@ -64,17 +64,19 @@ public sealed class WireRecorder : IPacketTap
     /// <summary>
     /// Writes every packet recorded to a pcapng file at <paramref name="path"/>, stamped as <paramref name="timed"/> says
     /// (<see cref="Packets"/> with the kernel's instants: <see cref="KernelTransmitTimes.Apply"/>), in the order of those
-    /// instants, with each fault as a comment. <paramref name="epoch"/> is the wall-clock instant of stack time zero.
+    /// instants, with each fault as a comment, and a packet from the kernel that UserTcp read late commented as a live
+    /// capture's is ("UserTcp read it 12.3 ms later"). <paramref name="epoch"/> is the wall-clock instant of stack time zero.
     /// </summary>
     public void WriteCapture(string path, IReadOnlyList<WirePacket> timed, DateTimeOffset epoch, string interfaceName, string description)
     {
         ArgumentNullException.ThrowIfNull(timed);
-        List<(Frame Frame, TimeSpan At)> frames;
-        lock (_gate) frames = [.. _frames.Select(f => (f, f.WireIndex >= 0 && f.WireIndex < timed.Count ? timed[f.WireIndex].At : f.At))];
+        List<(Frame Frame, WirePacket? Packet)> frames;
+        lock (_gate) frames = [.. _frames.Select(f => (f, f.WireIndex >= 0 && f.WireIndex < timed.Count ? timed[f.WireIndex] : null))];
         using PcapNgWriter capture = PcapNgWriter.Create(path, epoch, interfaceName, description);
-        foreach ((Frame frame, TimeSpan at) in frames.OrderBy(f => f.At)) // stable: equal instants keep the tap's order
+        foreach ((Frame frame, WirePacket? packet) in frames.OrderBy(f => f.Packet?.At ?? f.Frame.At)) // stable: equal instants keep the tap's order
         {
-            capture.Record(frame.Bytes, frame.Direction, at, frame.Fault);
+            string? late = packet is { ReadAt: TimeSpan read } ? KernelTransmission.LateReadNote(packet.At, read) : null;
+            capture.Record(frame.Bytes, frame.Direction, packet?.At ?? frame.At, frame.Fault, late);
         }
     }
 
