@@ -456,47 +456,50 @@ public class RetransmissionTests
         for (int i = 0; i < 10; i++) h.Expect(i % 5 == 4 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
         h.ExpectNothing();
 
-        // Segments 1 and 5 are lost. 2, 3, 4 arrive: three duplicate ACKs.
+        // Segments 1 and 5 are lost. 2, 3, 4 arrive: three duplicate ACKs; the first two each release a new segment
+        // (RFC 3042 limited transmit), the third fast retransmits.
         h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss); // segment 11
         h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss); // segment 12
         h.ExpectNothing();
         h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
         h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss); // fast retransmit of segment 1
         h.ExpectNothing();
         Assert.True(c.InFastRecovery);
-        Assert.Equal(5 * Mss, c.SlowStartThreshold); // FlightSize 10 segments / 2
+        Assert.Equal(5 * Mss, c.SlowStartThreshold); // FlightSize 12 segments less the 2 of limited transmit (RFC 5681 §3.2 step 2), / 2
         Assert.Equal(8 * Mss, c.CongestionWindow); // ssthresh + 3 SMSS
         (TimeSpan _, int attempt) = Assert.Single(h.Retransmissions());
         Assert.Equal(3, attempt);
 
-        // 6–10 arrive: five more duplicates inflate cwnd by an SMSS each; once it exceeds the 10 segments in flight,
+        // 6–10 arrive: five more duplicates inflate cwnd by an SMSS each; once it exceeds the 12 segments in flight,
         // each one releases a new segment (RFC 5681 §3.2 steps 4–5).
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.ExpectNothing(); // cwnd 10 segments, 10 in flight
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss); // segment 11
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss); // segment 12
+        for (int i = 0; i < 4; i++) h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.ExpectNothing(); // cwnd 12 segments, 12 in flight
         h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
         h.Expect(TcpFlags.Ack, Our(12 * Mss), Their(0), Mss); // segment 13
+        // 11 and 12 arrive: two more.
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(13 * Mss), Their(0), Mss); // segment 14
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(14 * Mss), Their(0), Mss); // segment 15
         h.ExpectNothing();
-        Assert.Equal(13 * Mss, c.CongestionWindow);
+        Assert.Equal(15 * Mss, c.CongestionWindow);
 
         // The retransmitted segment 1 fills the first hole: a partial ACK up to segment 5 (RFC 6582 §3.2 step 3).
         h.Send(TcpFlags.Ack, Their(0), Our(4 * Mss), window: PeerWindow);
         h.Expect(TcpFlags.Ack, Our(4 * Mss), Their(0), Mss); // the next hole, segment 5, at once
-        h.Expect(TcpFlags.Ack, Our(13 * Mss), Their(0), Mss); // and segment 14, which the deflated cwnd allows
+        h.Expect(TcpFlags.Ack, Our(15 * Mss), Their(0), Mss); // and segment 16, which the deflated cwnd allows
         h.ExpectNothing();
         Assert.True(c.InFastRecovery);
-        Assert.Equal(10 * Mss, c.CongestionWindow); // 13 - 4 acknowledged + 1 SMSS
+        Assert.Equal(12 * Mss, c.CongestionWindow); // 15 - 4 acknowledged + 1 SMSS
 
-        // Segment 5 arrives: the ACK covers recover (end of segment 10) and more: a full ACK ends recovery.
-        h.Send(TcpFlags.Ack, Their(0), Our(13 * Mss), window: PeerWindow);
+        // Segment 5 arrives: the ACK covers recover (end of segment 12) and more: a full ACK ends recovery.
+        h.Send(TcpFlags.Ack, Their(0), Our(15 * Mss), window: PeerWindow);
         Assert.False(c.InFastRecovery);
         Assert.Equal(5 * Mss, c.SlowStartThreshold);
         Assert.Equal(2 * Mss, c.CongestionWindow); // min(ssthresh, max(FlightSize = 1 segment, SMSS) + SMSS)
-        h.Expect(TcpFlags.Ack, Our(14 * Mss), Their(0), Mss); // segment 15
+        h.Expect(TcpFlags.Ack, Our(16 * Mss), Their(0), Mss); // segment 17
         h.ExpectNothing();
         Assert.Equal([Our(0), Our(4 * Mss)], h.Log.Of(TcpEventKind.Retransmission).Select(e => e.Segment.Seq.Value));
     }

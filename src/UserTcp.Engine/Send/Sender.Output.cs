@@ -35,6 +35,23 @@ internal sealed partial class Sender
     private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
 
     /// <summary>
+    /// RFC 3042 §2 limited transmit without SACK: each of the first two duplicate ACKs lets one more segment of new data
+    /// go beyond cwnd (cwnd itself unchanged), so a lone loss still draws three duplicates. With SACK, pipe does this.
+    /// </summary>
+    private int LimitedTransmitRoom
+    {
+        get
+        {
+            if (Sack || InRecovery || _dupAcks == 0) return 0;
+            int allowed = CongestionWindow + Math.Min(_dupAcks, LimitedTransmitSegments) * Mss;
+            return Math.Max(0, allowed - InFlight) - CwndRoom;
+        }
+    }
+
+    /// <summary>RFC 3042 §2: new segments for the first two duplicate ACKs only.</summary>
+    private const int LimitedTransmitSegments = 2;
+
+    /// <summary>
     /// The next segment to send, if any: a due tail loss probe; else the oldest segment deemed lost (within cwnd, or
     /// at once after a fast-retransmit trigger); else new data within both windows, with Nagle (RFC 896, unless
     /// <see cref="NoDelay"/>) and sender SWS avoidance (RFC 1122 §4.2.3.4); else a FIN when there is window room. New
@@ -83,7 +100,7 @@ internal sealed partial class Sender
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (available > 0)
         {
-            int cwndRoom = CwndRoom;
+            int cwndRoom = CwndRoom + LimitedTransmitRoom;
             int segmentSize = Math.Max(1, Mss - sackOptionBytes);
             int length = (int)Math.Min(Math.Min(available, segmentSize), Math.Min(peerRoom, cwndRoom));
             CwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);

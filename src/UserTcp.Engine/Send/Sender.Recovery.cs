@@ -101,7 +101,9 @@ internal sealed partial class Sender
         _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
         _prr.Window = _congestion.Window; // until the ACK's share is known (ReduceWindow)
         _prr.Delivered = _prr.Out = 0;
-        _congestion.OnCongestionEvent(now, FlightSize, Mss);
+        // RFC 5681 §3.2 step 2: what limited transmit sent beyond cwnd does not count in FlightSize for ssthresh.
+        int limitedTransmit = Sack ? 0 : Math.Clamp(FlightSize - _congestion.Window, 0, LimitedTransmitSegments * Mss);
+        _congestion.OnCongestionEvent(now, FlightSize - limitedTransmit, Mss);
         _inflatedWindow = _congestion.Window + DupThresh * Mss; // NewReno: the three segments that left the network
         if (_queue.AwaitingBytes == 0 || !Sack) MarkHeadLost(cause);
         _lossCause = cause;

@@ -217,6 +217,7 @@ internal sealed partial class Sender
         _probesInStall = 0; // the peer answered: the stall, if any, is over
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
         bool newAck = ack > SndUna;
+        int dupAcksBefore = _dupAcks;
         int acked = newAck ? ack - SndUna : 0;
         bool dsack = false;
         TimeSpan? rttSample = null;
@@ -240,6 +241,8 @@ internal sealed partial class Sender
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
         int delivered = acked + _queue.SackedBytes - sackedBefore;
+        // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACK that follows counts at least the hole's.
+        if (!Sack && newAck && dupAcksBefore > 0) delivered = Math.Max(acked - dupAcksBefore * Mss, Math.Min(acked, Mss));
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
         if (!InRecovery && !wasInRecovery && newAck)
         {

@@ -1,0 +1,68 @@
+using UserTcp.Wire;
+using static UserTcp.Engine.Tests.Fixtures;
+using static UserTcp.Engine.Tests.TestData;
+
+namespace UserTcp.Engine.Tests;
+
+/// <summary>
+/// RFC 3042 limited transmit without SACK (packetdrill's limited_transmit/limited-transmit-no-sack.pkt): the first two
+/// duplicate ACKs each send one new segment beyond cwnd, cwnd unchanged; the segments they sent do not count for
+/// ssthresh (RFC 5681 §3.2 step 2) nor, once acknowledged, twice for cwnd's growth.
+/// </summary>
+public class LimitedTransmitTests
+{
+    private const int Mss = 1460;
+    private static readonly TcpConfig NewRenoConfig = new() { CongestionControl = CongestionControlAlgorithm.NewReno };
+
+    [Fact]
+    public void Each_of_the_first_two_duplicate_acks_sends_one_new_segment_the_third_only_the_retransmission()
+    {
+        (Harness h, TcpConnection c) = Established(NewRenoConfig); // no SACK: the peer's SYN did not offer it
+        c.Send(Bytes(20 * Mss));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Expect(i % 5 == 4 ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack, Our(i * Mss), Their(0), Mss);
+        h.ExpectNothing();
+
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss); // new data, not a retransmission
+        h.ExpectNothing();
+        Assert.Equal(10 * Mss, c.CongestionWindow); // cwnd MUST NOT change (RFC 3042 §2)
+        Assert.False(c.InFastRecovery);
+
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+        Assert.Equal(10 * Mss, c.CongestionWindow);
+
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss); // fast retransmit, and no third new segment
+        h.ExpectNothing();
+        Assert.True(c.InFastRecovery);
+        Assert.Equal(5 * Mss, c.SlowStartThreshold); // the 12 in flight less the 2 of limited transmit, halved
+        Assert.Equal([Our(0)], h.Log.Of(TcpEventKind.Retransmission).Select(e => e.Segment.Seq.Value));
+    }
+
+    [Fact]
+    public void An_ack_after_two_duplicates_grows_cwnd_only_by_what_they_did_not_already_count()
+    {
+        (Harness h, TcpConnection c) = Established(); // CUBIC, in slow start
+        c.Send(Bytes(15 * Mss));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Next();
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+
+        // Reordering, not loss: the late segment 1 arrives and the ACK covers it and segments 2 and 3, which the two
+        // duplicates reported delivered. Slow start grows cwnd by one segment, not three: cwnd 11, 9 in flight, 2 go.
+        h.Send(TcpFlags.Ack, Their(0), Our(3 * Mss), window: PeerWindow);
+        Assert.False(c.InFastRecovery);
+        Assert.Equal(11 * Mss, c.CongestionWindow);
+        h.Expect(TcpFlags.Ack, Our(12 * Mss), Their(0), Mss);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(13 * Mss), Their(0), Mss);
+        h.ExpectNothing(); // not a third (segment 15 waits)
+        Assert.Empty(h.Log.Of(TcpEventKind.Retransmission));
+    }
+}
