@@ -169,6 +169,35 @@ public class SackTests
     }
 
     [Fact]
+    public void Reordering_degree_is_how_far_below_the_highest_sacked_a_never_resent_segment_arrives()
+    {
+        // packetdrill's sack-shift-sacked-*.pkt: tcpi_reordering is Linux's tp->reordering, DupThresh until measured.
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        Assert.Equal(3, c.Info().Reordering);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (9, 10)); // the last segment first
+        Assert.Equal(3, c.Info().Reordering); // nothing delivered below it yet
+        SackAck(h, 0, (3, 4), (9, 10)); // segment 4 arrives 6 segments below the highest delivered: 10 - 3 = 7 from its start
+        Assert.Equal(7, c.Info().Reordering);
+        SackAck(h, 0, (3, 5), (9, 10)); // less far below: the degree keeps its largest
+        Assert.Equal(7, c.Info().Reordering);
+    }
+
+    [Fact]
+    public void A_retransmission_that_fills_a_hole_is_not_reordering()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (1, 10)); // segment 1 lost: resent at once
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.AdvanceTo(Ms(300));
+        SackAck(h, 10);
+        Assert.Equal(3, c.Info().Reordering);
+    }
+
+    [Fact]
     public void Tail_loss_probe_resends_the_last_segment_two_srtt_after_it_left()
     {
         (Harness h, TcpConnection c) = Established(Ms(100)); // SRTT 100 ms, RTO 300 ms

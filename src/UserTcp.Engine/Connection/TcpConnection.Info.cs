@@ -40,7 +40,7 @@ public sealed partial class TcpConnection
             PacingRate = _sender.PacingRate,
             CongestionWindow = _sender.CongestionWindow,
             SlowStartThreshold = _sender.SlowStartThreshold,
-            Reordering = Sender.Reordering,
+            Reordering = _sender.Reordering,
             TotalRetransmissions = _sender.Retransmissions,
             TotalTimeouts = _sender.Timeouts,
             SendWindow = _sender.SndWnd,

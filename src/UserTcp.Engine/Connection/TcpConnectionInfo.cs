@@ -69,7 +69,7 @@ public readonly record struct TcpConnectionInfo
     public int CongestionWindow { get; init; }
     /// <summary>tcpi_snd_ssthresh, in bytes; <see cref="int.MaxValue"/> until the first congestion event.</summary>
     public int SlowStartThreshold { get; init; }
-    /// <summary>tcpi_reordering: the duplicate-ACK threshold loss detection uses (RFC 5681 §3.2, RFC 6675 DupThresh).</summary>
+    /// <summary>tcpi_reordering: the reordering RACK measured, in segments (Linux's tp->reordering); DupThresh (3) until then or without RACK.</summary>
     public int Reordering { get; init; }
     /// <summary>tcpi_total_retrans: segments sent again over the connection's life.</summary>
     public int TotalRetransmissions { get; init; }

@@ -32,11 +32,20 @@ internal sealed class Rack
     public bool ReorderingSeen => _reorderingSeen;
 
     /// <summary>
+    /// The largest reordering measured, in segments (Linux's tp->reordering, tcpi_reordering): how far below the highest
+    /// delivered a never-resent segment was delivered; DupThresh until reordering is seen.
+    /// </summary>
+    public int Degree => _degree;
+    private int _degree = DupThresh;
+    /// <summary>Linux's tcp_max_reordering: the degree's ceiling.</summary>
+    private const int MaxDegree = 300;
+
+    /// <summary>
     /// RFC 8985 §6.2 steps 2–3 for one newly delivered segment (acknowledged or SACKed). A retransmitted segment whose
     /// delivery may answer the original is skipped (its RTT would be too short): the echoed timestamp says which copy
     /// arrived, or else an RTT below the minimum gives it away.
     /// </summary>
-    public void OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend)
+    public void OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend, int mss)
     {
         if (segment.End > _fack || !_hasDelivered)
         {
@@ -45,6 +54,9 @@ internal sealed class Rack
         else if (segment.End < _fack && !segment.Is(SegmentMarks.EverRetransmitted))
         {
             _reorderingSeen = true; // delivered below the highest delivered without having been resent: reordered
+            // RFC 8985 §6.2 step 4 leaves the measure to the sender; Linux's tcp_check_sack_reordering counts segments from its start.
+            int degree = (int)Math.Min(MaxDegree, ((long)(_fack - segment.Start) + mss - 1) / Math.Max(1, mss));
+            if (degree > _degree) _degree = degree;
         }
         TimeSpan rtt = now - segment.SentAt;
         if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;

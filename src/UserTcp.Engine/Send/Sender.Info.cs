@@ -19,8 +19,8 @@ internal sealed partial class Sender
         }
     }
 
-    /// <summary>The reordering degree loss detection assumes (RFC 6675 DupThresh).</summary>
-    public static int Reordering => DupThresh;
+    /// <summary>The reordering degree: DupThresh (RFC 6675), raised as RACK measures reordering (Linux's tp->reordering).</summary>
+    public int Reordering => Rack ? _rack.Degree : DupThresh;
 
     /// <summary>Segments marked lost and not SACKed, and retransmissions in flight (tcpi_lost, tcpi_retrans).</summary>
     public (int Lost, int Retransmitted) CountLostAndRetransmitted()

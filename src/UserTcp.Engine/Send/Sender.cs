@@ -327,7 +327,7 @@ internal sealed partial class Sender
                 if (segment.Start >= block.Right) break;
                 // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
-                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss);
                 RateEstimator?.OnDelivered(ref sample, segment, now);
                 if (!segment.Is(SegmentMarks.EverRetransmitted) && (sackTimedAt == TimeSpan.MinValue || segment.SentAt < sackTimedAt)) sackTimedAt = segment.SentAt;
                 _queue.MarkSacked(ref segment);
@@ -355,7 +355,7 @@ internal sealed partial class Sender
                 if (segment.Start < ack) RateEstimator?.OnPartlyDelivered(ref sample, segment, ack - segment.Start);
                 break;
             }
-            if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt));
+            if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss);
             RateEstimator?.OnDelivered(ref sample, segment, now);
             retransmitted |= segment.Is(SegmentMarks.EverRetransmitted);
             if (newestSent is null || segment.SentAt > newestSent) newestSent = segment.SentAt;
