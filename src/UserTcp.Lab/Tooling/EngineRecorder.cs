@@ -17,6 +17,10 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
     private readonly Dictionary<FourTuple, List<TcpEvent>> _byConnection = [];
     // Connections in the order they first appeared.
     private readonly List<FourTuple> _order = [];
+    // Asynchronous waits: each condition is checked under the lock as events arrive, and a met one completes its task
+    // (continuations off the engine's thread). No thread-pool thread blocks for a wait: a blocked one once held the
+    // fault injector's timer 200 ms past its instant on a loaded CI.
+    private readonly List<(Func<bool> Condition, TaskCompletionSource Done)> _waiters = [];
 
     public bool Consumes(TcpEventKind kind) => allKinds || kind switch
     {
@@ -38,6 +42,12 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
             }
             events.Add(tcpEvent);
             Monitor.PulseAll(_gate);
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (!_waiters[i].Condition()) continue;
+                _waiters[i].Done.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
         }
     }
 
@@ -90,13 +100,41 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
     public string Trace(FourTuple connection) => string.Join('\n', EventsOf(connection).Select(e => e.ToString()));
 
     /// <summary>Waits, at most <paramref name="timeout"/>, until the connection has entered <paramref name="state"/>.</summary>
-    public bool WaitForState(FourTuple connection, TcpState state, TimeSpan timeout) =>
-        WaitFor(() => _byConnection.TryGetValue(connection, out List<TcpEvent>? events)
-            && events.Exists(e => e.Kind == TcpEventKind.StateChanged && e.NewState == state), timeout);
+    public bool WaitForState(FourTuple connection, TcpState state, TimeSpan timeout) => WaitFor(() => HasEntered(connection, state), timeout);
 
-    /// <summary>The same as <see cref="WaitForState"/>, off the caller's thread.</summary>
-    public Task<bool> WaitForStateAsync(FourTuple connection, TcpState state, TimeSpan timeout, CancellationToken cancellationToken) =>
-        Task.Run(() => WaitForState(connection, state, timeout), cancellationToken);
+    /// <summary>
+    /// The same as <see cref="WaitForState"/>, without blocking a thread: true once the connection has entered
+    /// <paramref name="state"/>, false after <paramref name="timeout"/>.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public async Task<bool> WaitForStateAsync(FourTuple connection, TcpState state, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Func<bool> entered = () => HasEntered(connection, state);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            if (entered()) return true;
+            _waiters.Add((entered, done));
+        }
+        try
+        {
+            await done.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        finally
+        {
+            lock (_gate) _waiters.RemoveAll(w => ReferenceEquals(w.Done, done));
+        }
+    }
+
+    // Under the lock: whether the connection has entered the state.
+    private bool HasEntered(FourTuple connection, TcpState state) =>
+        _byConnection.TryGetValue(connection, out List<TcpEvent>? events)
+        && events.Exists(e => e.Kind == TcpEventKind.StateChanged && e.NewState == state);
 
     /// <summary>Waits, at most <paramref name="timeout"/>, until a connection on <paramref name="localPort"/> appears; returns the first.</summary>
     public FourTuple? WaitForConnection(ushort localPort, TimeSpan timeout) =>
