@@ -160,8 +160,20 @@ public sealed class PeerProgram : IDisposable
     public bool WaitForErrorLine(Func<string, bool> match, TimeSpan timeout) => WaitFor(() => ErrorLines.Any(match), timeout);
 
     /// <summary>Waits until stdout contains <paramref name="marker"/>; false when the program ended or the time ran out first.</summary>
-    public Task<bool> WaitForOutputAsync(string marker, TimeSpan timeout, CancellationToken cancellationToken) =>
-        Task.Run(() => WaitFor(() => OutputText.Contains(marker, StringComparison.Ordinal), timeout), cancellationToken);
+    public async Task<bool> WaitForOutputAsync(string marker, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // Polled, not waited on a pool thread: the demo and the bench run a stack in this process, whose timers need the pool.
+        long start = Stopwatch.GetTimestamp();
+        while (!OutputText.Contains(marker, StringComparison.Ordinal))
+        {
+            if (Stopwatch.GetElapsedTime(start) >= timeout || (_outputEnded && _readingError.IsCompleted))
+            {
+                return OutputText.Contains(marker, StringComparison.Ordinal);
+            }
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+        return true;
+    }
 
     /// <summary>Writes a line to the program's standard input (started with keepInputOpen).</summary>
     public void WriteInput(string line)
