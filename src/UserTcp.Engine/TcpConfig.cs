@@ -20,6 +20,11 @@ public sealed record TcpConfig
     public TimeSpan MinRto { get; init; } = TimeSpan.FromMilliseconds(200);
     /// <summary>RFC 6298 §2.5 allows a cap of at least 60 s; Linux's TCP_RTO_MAX is 120 s.</summary>
     public TimeSpan MaxRto { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>
+    /// RFC 6298 §2 (the default: <see cref="MinRto"/> bounds the RTO) or Linux's estimator, where it bounds the variance
+    /// term instead, so the RTO is about SRTT + <see cref="MinRto"/> on a LAN (docs/design.md "Retransmission").
+    /// </summary>
+    public RtoFormula RtoFormula { get; init; } = RtoFormula.Rfc6298;
     /// <summary>The whole TIME-WAIT (2MSL); Linux's TCP_TIMEWAIT_LEN is 60 s.</summary>
     public TimeSpan TimeWait { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>How long an orphaned connection waits in FIN-WAIT-2 (Linux tcp_fin_timeout). Never applies after a mere Shutdown(Send).</summary>

@@ -27,6 +27,11 @@ public sealed record ScriptSettings
     public ushort Mss { get; init; } = 1460;
     public TimeWaitRstPolicy TimeWaitRst { get; init; } = TimeWaitRstPolicy.Accept;
     /// <summary>
+    /// The engine's RTO formula: Linux's under <c>--relaxed</c> (scripts written against Linux time its RTO), RFC 6298's
+    /// otherwise; <c>--rto_formula=linux|rfc6298</c> chooses either way.
+    /// </summary>
+    public RtoFormula RtoFormula { get; init; }
+    /// <summary>
     /// <c>--tcp_ts_tick_usecs</c>: microseconds per TS val tick, for checking outbound TS val against the script's
     /// within the time tolerance (packetdrill's verify_outbound_tcp_option). 0 leaves TS val unchecked.
     /// </summary>
@@ -50,7 +55,7 @@ internal static class ScriptOptionTable
 
     private const string Supported = "--tolerance_usecs, --tolerance_percent, --mss, --mtu, --bind_port, --connect_port, --remote_port, "
         + "--local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --tcp_ts_tick_usecs, --tcp_ts_ecr_scaled, --strict_segments, "
-        + "--define, --relaxed, --rfc1337";
+        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298";
 
     /// <summary>The settings for <paramref name="options"/>; <paramref name="notice"/> hears of options that mean nothing here.</summary>
     public static ScriptSettings Read(IReadOnlyList<ScriptOption> options, bool relaxed, Action<string> notice)
@@ -65,6 +70,7 @@ internal static class ScriptOptionTable
         }
         int? mtu = null;
         bool mssGiven = false;
+        settings = settings with { RtoFormula = settings.Relaxed ? RtoFormula.Linux : RtoFormula.Rfc6298 };
         foreach (ScriptOption option in options)
         {
             settings = option.Name switch
@@ -89,6 +95,9 @@ internal static class ScriptOptionTable
                 "define" => settings, // the parser has read the script with it
 
                 "rfc1337" when option.Value is null => settings with { TimeWaitRst = TimeWaitRstPolicy.Ignore },
+                "rto_formula" when option.Value == "linux" => settings with { RtoFormula = RtoFormula.Linux },
+                "rto_formula" when option.Value == "rfc6298" => settings with { RtoFormula = RtoFormula.Rfc6298 },
+                "rto_formula" => throw Fail(option, $"option --rto_formula needs linux or rfc6298, not '{option.Value}'"),
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),
             };

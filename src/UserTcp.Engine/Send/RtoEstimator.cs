@@ -1,6 +1,11 @@
+using UserTcp.Wire;
+
 namespace UserTcp.Engine;
 
-/// <summary>The retransmission timeout of RFC 6298: SRTT and RTTVAR from samples, exponential backoff on expiry.</summary>
+/// <summary>
+/// The retransmission timeout of RFC 6298 (or, by <see cref="TcpConfig.RtoFormula"/>, Linux's): SRTT and RTTVAR from
+/// samples, exponential backoff on expiry.
+/// </summary>
 internal sealed class RtoEstimator
 {
     private readonly TcpConfig _config;
@@ -30,27 +35,95 @@ internal sealed class RtoEstimator
     /// RFC 6298 §2.2–2.3 with alpha = 1/8, beta = 1/4, K = 4; G is taken as zero (a fine-grained clock). With
     /// timestamps there is a sample on every ACK, so the gains are divided by the samples expected per RTT
     /// (<paramref name="samplesPerRtt"/>, RFC 7323 Appendix G) and SRTT still averages over about eight RTTs.
+    /// Under <see cref="RtoFormula.Linux"/>, Linux's estimator instead; <paramref name="sndUna"/> (already advanced by
+    /// this ACK) and <paramref name="sndMax"/> mark its round trips.
     /// </summary>
-    public void AddSample(TimeSpan rtt, int samplesPerRtt = 1)
+    public void AddSample(TimeSpan rtt, int samplesPerRtt, SeqNumber sndUna, SeqNumber sndMax)
     {
         if (MinRtt == TimeSpan.Zero || rtt < MinRtt) MinRtt = rtt;
+        if (_config.RtoFormula == RtoFormula.Linux)
+        {
+            _baseRto = LinuxSample(rtt.Ticks, sndUna, sndMax);
+        }
+        else
+        {
+            if (!_hasSample)
+            {
+                SmoothedRtt = rtt;
+                RttVariance = Divide(rtt, 2);
+                _hasSample = true;
+            }
+            else
+            {
+                long n = Math.Max(1, samplesPerRtt);
+                TimeSpan delta = (SmoothedRtt - rtt).Duration();
+                RttVariance += Divide(delta - RttVariance, 4 * n);
+                SmoothedRtt += Divide(rtt - SmoothedRtt, 8 * n);
+            }
+            _baseRto = Clamp(SmoothedRtt + TimeSpan.FromTicks(4 * RttVariance.Ticks));
+        }
+        // Only a valid measurement ends a backoff (RFC 6298 §5.7, Karn; Linux tcp_ack_update_rtt does the same).
+        Backoff = 0;
+        Rto = _baseRto;
+    }
+
+    // Linux's state, in ticks: 8·SRTT, 4·mdev (mdev is RFC 6298's RTTVAR, updated alike), the largest 4·mdev of this
+    // round trip (at least MinRto), and rttvar, the variance term of the RTO; a round trip ends when SND.UNA passes _roundEnd.
+    private long _srtt8;
+    private long _mdev4;
+    private long _mdevMax4;
+    private long _rttvar;
+    private SeqNumber _roundEnd;
+
+    /// <summary>
+    /// Linux's tcp_rtt_estimator and tcp_set_rto (our own code): the same SRTT and mdev gains per sample, except that a
+    /// sample below SRTT moves mdev by 1/32, not 1/4; rttvar rises at once to any larger 4·mdev and, once per round trip,
+    /// decays a quarter of the way toward that round trip's largest 4·mdev, itself never below MinRto. RTO = SRTT + rttvar.
+    /// </summary>
+    private TimeSpan LinuxSample(long m, SeqNumber sndUna, SeqNumber sndMax)
+    {
+        long minRto = _config.MinRto.Ticks;
         if (!_hasSample)
         {
-            SmoothedRtt = rtt;
-            RttVariance = Divide(rtt, 2);
+            _srtt8 = 8 * m;
+            _mdev4 = 2 * m; // RTTVAR = R/2, as RFC 6298 §2.2
+            _rttvar = Math.Max(_mdev4, minRto);
+            _mdevMax4 = _rttvar;
+            _roundEnd = sndMax;
             _hasSample = true;
         }
         else
         {
-            long n = Math.Max(1, samplesPerRtt);
-            TimeSpan delta = (SmoothedRtt - rtt).Duration();
-            RttVariance += Divide(delta - RttVariance, 4 * n);
-            SmoothedRtt += Divide(rtt - SmoothedRtt, 8 * n);
+            long error = m - (_srtt8 >> 3);
+            _srtt8 += error;
+            long step;
+            if (error < 0)
+            {
+                step = -error - (_mdev4 >> 2);
+                if (step > 0) step >>= 3; // an RTT that falls does not inflate the RTO (Linux's take on Eifel)
+            }
+            else
+            {
+                step = error - (_mdev4 >> 2);
+            }
+            _mdev4 += step;
+            if (_mdev4 > _mdevMax4)
+            {
+                _mdevMax4 = _mdev4;
+                if (_mdevMax4 > _rttvar) _rttvar = _mdevMax4;
+            }
+            if (sndUna > _roundEnd)
+            {
+                if (_mdevMax4 < _rttvar) _rttvar -= (_rttvar - _mdevMax4) >> 2;
+                _roundEnd = sndMax;
+                _mdevMax4 = minRto;
+            }
         }
-        _baseRto = Clamp(SmoothedRtt + TimeSpan.FromTicks(4 * RttVariance.Ticks));
-        // Only a valid measurement ends a backoff (RFC 6298 §5.7, Karn; Linux tcp_ack_update_rtt does the same).
-        Backoff = 0;
-        Rto = _baseRto;
+        _srtt8 = Math.Max(1, _srtt8);
+        SmoothedRtt = TimeSpan.FromTicks(_srtt8 >> 3);
+        RttVariance = TimeSpan.FromTicks(_mdev4 >> 2); // tcpi_rttvar is mdev, as Linux's tcp_get_info reports it
+        long rto = (_srtt8 >> 3) + _rttvar;
+        return rto > _config.MaxRto.Ticks ? _config.MaxRto : TimeSpan.FromTicks(rto); // tcp_bound_rto: the maximum only
     }
 
     /// <summary>RFC 6298 §5.5: double the timer on each expiry, up to the maximum.</summary>

@@ -397,16 +397,16 @@ internal sealed partial class Sender
         if (Timestamps is not null && echo is uint e && Timestamps.Elapsed(now, e) is TimeSpan sample)
         {
             _rttSeq = null;
-            Rto.AddSample(sample, (flightSize + 2 * Mss - 1) / (2 * Mss));
+            Rto.AddSample(sample, (flightSize + 2 * Mss - 1) / (2 * Mss), SndUna, SndMax);
             return;
         }
         if (_rttSeq is SeqNumber timed && ack >= timed)
         {
-            Rto.AddSample(now - _rttStart);
+            Rto.AddSample(now - _rttStart, 1, SndUna, SndMax);
             _rttSeq = null;
             return;
         }
-        if (Timestamps is null && dataSentAt is TimeSpan sentAt) Rto.AddSample(now - sentAt);
+        if (Timestamps is null && dataSentAt is TimeSpan sentAt) Rto.AddSample(now - sentAt, 1, SndUna, SndMax);
     }
 
     /// <summary>RFC 9293 §3.10.7.4: takes the window from segments newer than the last update. True when it changed.</summary>
