@@ -269,6 +269,40 @@ public sealed class SetupTests : IDisposable
         Assert.Equal((1000, true, true, (ushort)1000, 7000L), (settings.TimestampTickMicros, settings.TimestampEcrScaled, settings.StrictSegments, settings.Mss, settings.ToleranceMicros));
     }
 
+    /// <summary>
+    /// Two 100 ms samples, then a lost segment: Linux's formula (under --relaxed, or --rto_formula=linux) resends it
+    /// 300 ms later, SRTT + the 200 ms minimum; RFC 6298's (plain runs) 250 ms later, SRTT + 4 RTTVAR.
+    /// </summary>
+    private const string RtoScript = """
+        `sysctl -q net.ipv4.tcp_early_retrans=0`
+        0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+        +0    bind(3, ..., ...) = 0
+        +0    listen(3, 1) = 0
+        +0    < S 0:0(0) win 65535 <mss 1460,nop,wscale 7>
+        +0    > S. 0:0(0) ack 1 <mss 1460,nop,wscale 3>
+        +.1   < . 1:1(0) ack 1 win 502
+        +0    accept(3, ..., ...) = 4
+        +0    write(4, ..., 100) = 100
+        +0    > P. 1:101(100) ack 1
+        +.1   < . 1:1(0) ack 101 win 502
+        +0    write(4, ..., 100) = 100
+        +0    > P. 101:201(100) ack 1
+
+        """;
+
+    [Fact]
+    public void Relaxed_runs_use_linux_rto_formula_and_plain_runs_rfc6298()
+    {
+        const string Linux = RtoScript + "+.3   > P. 101:201(100) ack 1\n";
+        const string Rfc = RtoScript + "+.25  > P. 101:201(100) ack 1\n";
+        Passes(Run(Linux, relaxed: true));
+        Passes(Run(Rfc));
+        Passes(Run("--rto_formula=linux\n" + Linux));
+        Passes(Run("--rto_formula=rfc6298\n" + Rfc, relaxed: true));
+        Assert.NotNull(Run(Rfc, relaxed: true).Failure); // Linux's formula does not resend at RFC 6298's instant
+        Assert.NotNull(Run(Linux).Failure);
+    }
+
     [Fact]
     public void Strict_segments_keeps_relaxed_from_joining_a_burst_into_one_expected_segment()
     {
