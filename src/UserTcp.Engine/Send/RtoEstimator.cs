@@ -77,7 +77,7 @@ internal sealed class RtoEstimator
 
     /// <summary>
     /// Linux's tcp_rtt_estimator and tcp_set_rto (our own code): the same SRTT and mdev gains per sample, except that a
-    /// sample below SRTT moves mdev by 1/32, not 1/4; rttvar rises at once to any larger 4·mdev and, once per round trip,
+    /// sample below SRTT grows mdev by 1/32 of the gap, not 1/4; rttvar rises at once to any larger 4·mdev and, once per round trip,
     /// decays a quarter of the way toward that round trip's largest 4·mdev, itself never below MinRto. RTO = SRTT + rttvar.
     /// </summary>
     private TimeSpan LinuxSample(long m, SeqNumber sndUna, SeqNumber sndMax)
