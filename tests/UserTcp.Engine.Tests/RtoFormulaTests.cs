@@ -124,4 +124,16 @@ public class RtoFormulaTests
         Assert.Equal(TimeSpan.FromMicroseconds(90_000 + 203_750), lc.Rto); // 90 + 4 × 50.9375
         Assert.Equal(lc.Rto, lc.Info().Rto);
     }
+
+    [Fact]
+    public void Linux_samples_allocate_nothing()
+    {
+        var rto = new RtoEstimator(Linux);
+        var una = new SeqNumber(1);
+        for (int i = 0; i < 100; i++) rto.AddSample(Ms(10 + i % 7), 4, una += 100, una + 1000); // warm up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++) rto.AddSample(Ms(10 + i % 7), 4, una += 100, una + 1000);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.InRange(rto.Rto, Ms(210), Ms(220));
+    }
 }
