@@ -22,7 +22,7 @@ public sealed record TcpConfig
     public TimeSpan MaxRto { get; init; } = TimeSpan.FromSeconds(120);
     /// <summary>
     /// RFC 6298 §2 (the default: <see cref="MinRto"/> bounds the RTO) or Linux's estimator, where it bounds the variance
-    /// term instead, so the RTO is about SRTT + <see cref="MinRto"/> on a LAN (docs/design.md "Retransmission").
+    /// term instead, so the RTO is about SRTT + <see cref="MinRto"/> on a LAN (docs/design.md "The engine", its Retransmission item).
     /// </summary>
     public RtoFormula RtoFormula { get; init; } = RtoFormula.Rfc6298;
     /// <summary>The whole TIME-WAIT (2MSL); Linux's TCP_TIMEWAIT_LEN is 60 s.</summary>
