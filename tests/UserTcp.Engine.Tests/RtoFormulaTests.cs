@@ -44,16 +44,23 @@ public class RtoFormulaTests
         Assert.Equal(Ms(210), lc.Rto); // the variance term stays at MinRto although RTTVAR has decayed
     }
 
-    [Fact]
-    public void Under_linux_formula_the_timer_fires_at_srtt_plus_200_ms_and_not_at_the_rfc6298_instant()
+    /// <summary>Four 10 ms round trips, then 100 bytes out at <c>start</c> that no ACK will answer.</summary>
+    private static (Harness H, TcpConnection C, int Sent, TimeSpan Start) UnansweredAfterFourRounds(TcpConfig config)
     {
-        (Harness h, TcpConnection c) = EstablishedAfter(Ms(10), Linux);
+        (Harness h, TcpConnection c) = EstablishedAfter(Ms(10), config);
         int sent = 0;
         for (int i = 0; i < 4; i++) Round(h, c, ref sent, Ms(10));
         TimeSpan start = h.Now;
         c.Send(Bytes(100));
         h.Poll();
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(sent), Their(0), 100);
+        return (h, c, sent, start);
+    }
+
+    [Fact]
+    public void Under_linux_formula_the_timer_fires_at_srtt_plus_200_ms_and_not_at_the_rfc6298_instant()
+    {
+        (Harness h, TcpConnection c, int sent, TimeSpan start) = UnansweredAfterFourRounds(Linux);
         Assert.Equal(start + Ms(210), c.TimerDeadline(TcpTimer.Retransmission));
 
         h.AdvanceTo(start + Ms(200)); // RFC 6298's instant: nothing yet
@@ -69,13 +76,7 @@ public class RtoFormulaTests
     [Fact]
     public void Under_rfc6298_the_timer_fires_at_the_200_ms_floor()
     {
-        (Harness h, TcpConnection c) = EstablishedAfter(Ms(10), Rfc);
-        int sent = 0;
-        for (int i = 0; i < 4; i++) Round(h, c, ref sent, Ms(10));
-        TimeSpan start = h.Now;
-        c.Send(Bytes(100));
-        h.Poll();
-        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(sent), Their(0), 100);
+        (Harness h, _, int sent, TimeSpan start) = UnansweredAfterFourRounds(Rfc);
         h.AdvanceTo(start + Ms(199));
         h.ExpectNothing();
         Assert.Equal(start + Ms(200), h.AdvanceToNextDeadline());

@@ -35,18 +35,13 @@ internal sealed partial class Sender
     private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
 
     /// <summary>
-    /// RFC 3042 §2 limited transmit without SACK: each of the first two duplicate ACKs lets one more segment of new data
-    /// go beyond cwnd (cwnd itself unchanged), so a lone loss still draws three duplicates. With SACK, pipe does this.
+    /// Room for new data: <see cref="CwndRoom"/>, and under RFC 3042 §2 limited transmit without SACK, each of the first
+    /// two duplicate ACKs lets one more segment go beyond cwnd (cwnd itself unchanged), so a lone loss still draws three
+    /// duplicates. With SACK, pipe does this.
     /// </summary>
-    private int LimitedTransmitRoom
-    {
-        get
-        {
-            if (Sack || InRecovery || _dupAcks == 0) return 0;
-            int allowed = CongestionWindow + Math.Min(_dupAcks, LimitedTransmitSegments) * Mss;
-            return Math.Max(0, allowed - InFlight) - CwndRoom;
-        }
-    }
+    private int NewDataRoom => Sack || InRecovery || _dupAcks == 0
+        ? CwndRoom
+        : Math.Max(0, CongestionWindow + Math.Min(_dupAcks, LimitedTransmitSegments) * Mss - InFlight);
 
     /// <summary>RFC 3042 §2: new segments for the first two duplicate ACKs only.</summary>
     private const int LimitedTransmitSegments = 2;
@@ -100,7 +95,7 @@ internal sealed partial class Sender
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (available > 0)
         {
-            int cwndRoom = CwndRoom + LimitedTransmitRoom;
+            int cwndRoom = NewDataRoom;
             int segmentSize = Math.Max(1, Mss - sackOptionBytes);
             int length = (int)Math.Min(Math.Min(available, segmentSize), Math.Min(peerRoom, cwndRoom));
             CwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);
