@@ -125,7 +125,7 @@ public static class LabLadder
             if (note.Length > 0) note.Append("; ");
             note.Append(Short(fault));
         }
-        if (LateRead(p) is string late)
+        if (p.LateRead is string late)
         {
             if (note.Length > 0) note.Append("; ");
             note.Append(late);
@@ -147,12 +147,6 @@ public static class LabLadder
             _ => fault.Text,
         };
     }
-
-    /// <summary>
-    /// "UserTcp read it 12.3 ms later" for a packet from the kernel that waited in the device a millisecond or more (the
-    /// ladder's time is when the kernel sent it); null otherwise.
-    /// </summary>
-    public static string? LateRead(WirePacket p) => p.ReadAt is TimeSpan read ? KernelTransmission.LateReadNote(p.At, read) : null;
 
     /// <summary>"[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's; data as seq a:b.</summary>
     public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn)

@@ -110,7 +110,7 @@ public static class LabReport
             string text = string.Create(CultureInfo.InvariantCulture,
                 $"{(p.ToKernel ? "UserTcp → kernel" : "kernel → UserTcp")}  {label} len {p.Segment.PayloadLength} win {p.Segment.Window}{sack}");
             if (p.Fault is { } fault) text += $"  ⟵ {(fault.Action == UserTcp.Link.FaultAction.Dropped ? "✗ " : "")}{fault.Text}";
-            if (LabLadder.LateRead(p) is string late) text += $"  ({late})";
+            if (p.LateRead is string late) text += $"  ({late})";
             rows.Add((p.At, order++, text, p.Dropped ? "drop" : p.Fault is not null ? "fault" : ""));
         }
         foreach (StateSpan s in kernel) rows.Add((s.At, order++, $"kernel: {s.State}", "state"));

@@ -22,6 +22,12 @@ public sealed record WirePacket(
     /// </summary>
     public TimeSpan ArrivedAt => ReadAt ?? At;
 
+    /// <summary>
+    /// "UserTcp read it 12.3 ms later" for a packet from the kernel that waited in the device a millisecond or more (its
+    /// <see cref="At"/> is when the kernel sent it), as the ladder, the timeline and the capture say it; null otherwise.
+    /// </summary>
+    public string? LateRead => ReadAt is TimeSpan read ? KernelTransmission.LateReadNote(At, read) : null;
+
     /// <summary>From UserTcp to the kernel.</summary>
     public bool ToKernel => Direction == PacketDirection.Outbound;
     public bool Dropped => Fault?.Action == FaultAction.Dropped;
@@ -75,8 +81,7 @@ public sealed class WireRecorder : IPacketTap
         using PcapNgWriter capture = PcapNgWriter.Create(path, epoch, interfaceName, description);
         foreach ((Frame frame, WirePacket? packet) in frames.OrderBy(f => f.Packet?.At ?? f.Frame.At)) // stable: equal instants keep the tap's order
         {
-            string? late = packet is { ReadAt: TimeSpan read } ? KernelTransmission.LateReadNote(packet.At, read) : null;
-            capture.Record(frame.Bytes, frame.Direction, packet?.At ?? frame.At, frame.Fault, late);
+            capture.Record(frame.Bytes, frame.Direction, packet?.At ?? frame.At, frame.Fault, packet?.LateRead);
         }
     }
 

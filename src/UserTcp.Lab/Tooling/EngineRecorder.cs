@@ -17,10 +17,10 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
     private readonly Dictionary<FourTuple, List<TcpEvent>> _byConnection = [];
     // Connections in the order they first appeared.
     private readonly List<FourTuple> _order = [];
-    // Asynchronous waits: each condition is checked under the lock as events arrive, and a met one completes its task
-    // (continuations off the engine's thread). No thread-pool thread blocks for a wait: a blocked one once held the
-    // fault injector's timer 200 ms past its instant on a loaded CI.
-    private readonly List<(Func<bool> Condition, TaskCompletionSource Done)> _waiters = [];
+    // Asynchronous waits for a state: each arriving state change completes the waits it answers (continuations off the
+    // engine's thread); what came before is checked once, as the wait begins. No thread-pool thread blocks for a wait: a
+    // blocked one once held the fault injector's timer 200 ms past its instant on a loaded CI.
+    private readonly List<(FourTuple Connection, TcpState State, TaskCompletionSource Done)> _waiters = [];
 
     public bool Consumes(TcpEventKind kind) => allKinds || kind switch
     {
@@ -42,9 +42,10 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
             }
             events.Add(tcpEvent);
             Monitor.PulseAll(_gate);
+            if (tcpEvent.Kind != TcpEventKind.StateChanged) return;
             for (int i = _waiters.Count - 1; i >= 0; i--)
             {
-                if (!_waiters[i].Condition()) continue;
+                if (_waiters[i].Connection != tcpEvent.Connection || _waiters[i].State != tcpEvent.NewState) continue;
                 _waiters[i].Done.TrySetResult();
                 _waiters.RemoveAt(i);
             }
@@ -109,12 +110,11 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     public async Task<bool> WaitForStateAsync(FourTuple connection, TcpState state, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        Func<bool> entered = () => HasEntered(connection, state);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
-            if (entered()) return true;
-            _waiters.Add((entered, done));
+            if (HasEntered(connection, state)) return true;
+            _waiters.Add((connection, state, done));
         }
         try
         {

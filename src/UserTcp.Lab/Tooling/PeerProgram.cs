@@ -166,7 +166,7 @@ public sealed class PeerProgram : IDisposable
         long start = Stopwatch.GetTimestamp();
         while (!OutputText.Contains(marker, StringComparison.Ordinal))
         {
-            if (Stopwatch.GetElapsedTime(start) >= timeout || (_outputEnded && _readingError.IsCompleted))
+            if (Stopwatch.GetElapsedTime(start) >= timeout || OutputComplete)
             {
                 return OutputText.Contains(marker, StringComparison.Ordinal);
             }
@@ -259,13 +259,16 @@ public sealed class PeerProgram : IDisposable
         }
     }
 
+    // Both streams have ended: nothing more will be printed.
+    private bool OutputComplete => _outputEnded && _readingError.IsCompleted;
+
     private bool WaitFor(Func<bool> condition, TimeSpan timeout)
     {
         long start = Stopwatch.GetTimestamp();
         while (!condition())
         {
             TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
-            if (left <= TimeSpan.Zero || (_outputEnded && _readingError.IsCompleted)) return condition();
+            if (left <= TimeSpan.Zero || OutputComplete) return condition();
             lock (_gate) Monitor.Wait(_gate, left < TimeSpan.FromMilliseconds(50) ? left : TimeSpan.FromMilliseconds(50));
         }
         return true;
