@@ -10,7 +10,8 @@ namespace UserTcp.Link;
 /// rule cannot touch any other traffic.
 /// <para>
 /// Outbound: a write is dropped, corrupted, duplicated, or handed to the device later (a delay, or held back until the
-/// next outbound packet has gone, or its hold time is up); late packets go from a timer. Inbound: <see cref="TryRead"/>
+/// next outbound packet has gone, or its hold time is up); late packets go from a timer, on the system clock a thread of the
+/// device's own (<see cref="DelayLine"/>), so a busy thread pool cannot make them late. Inbound: <see cref="TryRead"/>
 /// and <see cref="WaitReadable"/> take what the device has, decide each packet's fate and queue the survivors, each
 /// readable when due, so delays cost the reader no thread of its own. Every packet goes to the <see cref="IPacketTap"/> (a pcapng capture) as
 /// the link carried it, the dropped ones included and each fault noted; every fault also goes to <see cref="OnFault"/>.
@@ -39,7 +40,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// <param name="inner">The device the packets really cross; disposed with this one.</param>
     /// <param name="rules">The rules, each evaluated for every packet in order.</param>
     /// <param name="seed">Seeds the generator for probabilities and corruption.</param>
-    /// <param name="time">Runs the timers of delayed packets; by default the system's.</param>
+    /// <param name="time">Runs the timers of delayed packets; by default the system's, which then go from a thread of the device's own.</param>
     /// <param name="states">Where rules that select by UserTcp's connection state look it up.</param>
     /// <param name="tap">Records every packet, faults noted.</param>
     /// <param name="clock">The instants of time windows and records (the stack's clock, so both agree); by default the time since construction on <paramref name="time"/>.</param>
@@ -58,7 +59,11 @@ public sealed class FaultInjectingDevice : IPacketDevice
         _in = new PacketQueue(mtu);
         _inHeld = new PacketQueue(mtu);
         _readBuffer = new byte[mtu];
-        _timer = link.Time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        // Real time releases from a thread of its own: the system timer's callbacks wait for the thread pool (on a loaded CI
+        // machine a FIN held 150 ms left with the segment behind it); any other TimeProvider (a manual clock) fires inside Advance.
+        _timer = link.Time == TimeProvider.System
+            ? new DelayLine(ReleaseOutbound, "fault delays")
+            : link.Time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>
@@ -228,7 +233,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _timer.Dispose();
+        _timer.Dispose(); // a delay line's thread has ended when this returns: nothing is released after
         _inner.Dispose();
     }
 

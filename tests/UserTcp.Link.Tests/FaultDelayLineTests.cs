@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Time.Testing;
+using static UserTcp.Link.Tests.Packets;
+
+namespace UserTcp.Link.Tests;
+
+/// <summary>
+/// <see cref="FaultInjectingDevice"/> on the system clock: delayed packets leave from the device's own thread (its delay
+/// line), on time even when the thread pool is starved, in the order of their instants, and nothing leaves after Dispose.
+/// Real time, so the bounds are loose; the exact instants are <see cref="FaultInjectingDeviceTests"/>' (manual clock).
+/// </summary>
+public class FaultDelayLineTests
+{
+    // How late a release may be: scheduling on a busy 2-vCPU machine, far below what a starved pool costs (seconds).
+    private static readonly TimeSpan Tolerance = TimeSpan.FromMilliseconds(60);
+    // The delay line thread's name as Linux shows it (/proc/self/task/*/comm).
+    private const string ThreadName = "fault delays";
+
+    /// <summary>A TUN device stand-in on the system clock: nothing to read; writes are kept with their Stopwatch instant.</summary>
+    private sealed class ClockedTun : IPacketDevice
+    {
+        private readonly Lock _gate = new();
+        private readonly List<(long At, byte[] Packet)> _writes = [];
+        private readonly SemaphoreSlim _written = new(0);
+
+        public int Mtu => 1500;
+        public bool WaitReadable(TimeSpan timeout) => false;
+
+        public bool TryRead(Span<byte> packet, out int length)
+        {
+            length = 0;
+            return false;
+        }
+
+        public void Write(ReadOnlySpan<byte> packet)
+        {
+            lock (_gate) _writes.Add((Stopwatch.GetTimestamp(), packet.ToArray()));
+            _written.Release();
+        }
+
+        public List<(long At, byte[] Packet)> Writes
+        {
+            get
+            {
+                lock (_gate) return [.. _writes];
+            }
+        }
+
+        /// <summary>Waits (bounded) until <paramref name="count"/> more packets have been written.</summary>
+        public bool WaitForWrites(int count, TimeSpan timeout)
+        {
+            long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+            for (int i = 0; i < count; i++)
+            {
+                TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+                if (left <= TimeSpan.Zero || !_written.Wait(left)) return false;
+            }
+            return true;
+        }
+
+        // Writes after Dispose are kept too, so a test sees them; the semaphore goes with the test.
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public void A_delayed_packet_leaves_on_time_while_the_thread_pool_is_starved()
+    {
+        var tun = new ClockedTun();
+        using var device = new FaultInjectingDevice(tun, [FaultRule.Parse("delay=100ms to-kernel")], seed: 1);
+        // More blocking work items than the pool has threads, so it grows one thread at a time; a probe queued behind
+        // them shows the pool stayed starved while the packet was held. Each waits at most 10 s; finally lets them all go
+        // and waits (bounded) until they have, so none is left behind.
+        int blockers = ThreadPool.ThreadCount + 64;
+        using var release = new ManualResetEventSlim();
+        using var done = new CountdownEvent(blockers);
+        using var probe = new ManualResetEventSlim();
+        try
+        {
+            for (int i = 0; i < blockers; i++)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(_ =>
+                {
+                    try
+                    {
+                        release.Wait(TimeSpan.FromSeconds(10));
+                    }
+                    finally
+                    {
+                        done.Signal();
+                    }
+                }, null);
+            }
+            ThreadPool.UnsafeQueueUserWorkItem(_ => probe.Set(), null);
+
+            long sent = Stopwatch.GetTimestamp();
+            device.Write(Data(1));
+            Assert.Empty(tun.Writes);
+            bool left = tun.WaitForWrites(1, TimeSpan.FromSeconds(2));
+            bool starved = !probe.IsSet;
+
+            Assert.True(left, "the delayed packet did not leave within 2 s");
+            Assert.True(starved, "the thread pool ran the probe: it was not starved, so this test proves nothing");
+            TimeSpan after = Stopwatch.GetElapsedTime(sent, Assert.Single(tun.Writes).At);
+            Assert.InRange(after, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100) + Tolerance);
+        }
+        finally
+        {
+            release.Set();
+            Assert.True(done.Wait(TimeSpan.FromSeconds(15)), "the blocking work items did not finish");
+            Assert.True(probe.Wait(TimeSpan.FromSeconds(5)), "the probe did not run");
+        }
+    }
+
+    [Fact]
+    public void Delayed_packets_leave_in_the_order_of_their_instants_each_on_time()
+    {
+        var tun = new ClockedTun();
+        using var device = new FaultInjectingDevice(tun,
+            [FaultRule.Parse("delay=150ms to-kernel nth=1"), FaultRule.Parse("delay=50ms to-kernel nth=2"), FaultRule.Parse("delay=100ms to-kernel nth=3")],
+            seed: 1);
+        var sent = new Dictionary<uint, long>();
+        void Send(uint seq)
+        {
+            sent[seq] = Stopwatch.GetTimestamp();
+            device.Write(Data(seq));
+        }
+        Send(1);
+        Thread.Sleep(20); // the delay line sleeps towards packet 1's instant; packet 2's earlier one must wake it
+        Send(2);
+        Send(3);
+        Send(4); // not delayed: goes at once
+
+        Assert.True(tun.WaitForWrites(4, TimeSpan.FromSeconds(2)), "the delayed packets did not all leave within 2 s");
+        List<(long At, byte[] Packet)> writes = tun.Writes;
+        Assert.Equal([4u, 2u, 3u, 1u], writes.Select(w => Seq(w.Packet)));
+        Assert.Equal(4, device.Counters.Forwarded);
+        var delays = new Dictionary<uint, TimeSpan> { [1] = Ms(150), [2] = Ms(50), [3] = Ms(100), [4] = TimeSpan.Zero };
+        foreach ((long at, byte[] packet) in writes)
+        {
+            uint seq = Seq(packet);
+            Assert.InRange(Stopwatch.GetElapsedTime(sent[seq], at), delays[seq], delays[seq] + Tolerance);
+        }
+    }
+
+    [Fact]
+    public void Dispose_ends_the_delay_line_thread_and_nothing_held_leaves_afterwards()
+    {
+        var tun = new ClockedTun();
+        var device = new FaultInjectingDevice(tun, [FaultRule.Parse("delay=100ms to-kernel")], seed: 1);
+        Assert.Equal(0, DelayLineThreads()); // none until a packet is held
+        device.Write(Data(1));
+        Assert.Equal(1, DelayLineThreads());
+
+        device.Dispose();
+
+        Assert.True(SpinWait.SpinUntil(() => DelayLineThreads() == 0, TimeSpan.FromSeconds(1)), "the delay line thread outlived Dispose");
+        Assert.False(tun.WaitForWrites(1, TimeSpan.FromMilliseconds(250)), "a held packet left after Dispose");
+        Assert.Empty(tun.Writes);
+    }
+
+    [Fact]
+    public void A_manual_clock_gets_no_thread()
+    {
+        var time = new FakeTimeProvider();
+        using var device = new FaultInjectingDevice(new FaultInjectingDeviceTests.FakeTun(time), [FaultRule.Parse("delay=100ms to-kernel")], seed: 1, time);
+        device.Write(Data(1));
+        Assert.Equal(0, DelayLineThreads());
+    }
+
+    // The live threads of this process named as the delay line's (only this class makes them: its tests run one at a time).
+    private static int DelayLineThreads()
+    {
+        int count = 0;
+        foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') == ThreadName) count++;
+            }
+            catch (IOException)
+            {
+                // The thread ended between the listing and the read.
+            }
+        }
+        return count;
+    }
+}
