@@ -149,7 +149,7 @@ public class FaultDelayLineTests
         var device = new FaultInjectingDevice(tun, [FaultRule.Parse("delay=100ms to-kernel")], seed: 1);
         Assert.Equal(0, DelayLineThreads()); // none until a packet is held
         device.Write(Data(1));
-        Assert.Equal(1, DelayLineThreads());
+        Assert.True(SpinWait.SpinUntil(() => DelayLineThreads() == 1, TimeSpan.FromSeconds(1)), "no delay line thread holds the packet"); // it names itself as it starts
 
         device.Dispose();
 
@@ -167,21 +167,46 @@ public class FaultDelayLineTests
         Assert.Equal(0, DelayLineThreads());
     }
 
-    // The live threads of this process named as the delay line's (only this class makes them: its tests run one at a time).
-    private static int DelayLineThreads()
+    [Fact]
+    public void The_delay_line_thread_runs_at_nice_minus_20_as_root()
     {
-        int count = 0;
+        using var device = new FaultInjectingDevice(new ClockedTun(), [FaultRule.Parse("delay=500ms to-kernel")], seed: 1);
+        device.Write(Data(1));
+
+        // Without CAP_SYS_NICE the kernel refuses the raise, and the thread keeps the nice value it was born with (the process's).
+        int expected = Environment.IsPrivilegedProcess ? -20 : Nice("/proc/self");
+        int? nice = null;
+        // The thread names itself and raises its priority as it starts: wait (bounded) for both.
+        SpinWait.SpinUntil(() => DelayLineTasks() is [string task] && (nice = Nice(task)) == expected, TimeSpan.FromSeconds(1));
+        Assert.Equal(expected, nice);
+    }
+
+    // A thread's (or the process's) nice value: field 19 of its stat, counted after the parenthesised name.
+    private static int Nice(string task)
+    {
+        string stat = File.ReadAllText(Path.Combine(task, "stat"));
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return int.Parse(fields[19 - 3], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static int DelayLineThreads() => DelayLineTasks().Count;
+
+    // The /proc directories of this process's live threads named as the delay line's (only this class makes them: its tests
+    // run one at a time).
+    private static List<string> DelayLineTasks()
+    {
+        var tasks = new List<string>();
         foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
         {
             try
             {
-                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') == ThreadName) count++;
+                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') == ThreadName) tasks.Add(task);
             }
             catch (IOException)
             {
                 // The thread ended between the listing and the read.
             }
         }
-        return count;
+        return tasks;
     }
 }
