@@ -21,7 +21,7 @@ public sealed class KernelTransmitTimesTests
         using NetNamespace ns = NetNamespace.Create();
         using TunDevice tun = ns.OpenTun(Addresses.Options());
         var clock = Stopwatch.StartNew();
-        using KernelTransmitTimes times = KernelTransmitTimes.Start(ns.Scratch, Addresses.StackAddress, () => clock.Elapsed, out string? failure)
+        using KernelTransmitTimes times = KernelTransmitTimes.Start(ns.Scratch, tun.Name, Addresses.StackAddress, () => clock.Elapsed, out string? failure)
             ?? throw new InvalidOperationException(failure);
 
         TimeSpan before = clock.Elapsed;

@@ -124,6 +124,54 @@ public sealed class LiveKernelClockTests
     }
 
     [RequiresNetAdminFact]
+    public void The_packet_socket_queues_the_kernels_packets_and_none_of_UserTcps()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+        var clock = Stopwatch.StartNew();
+        using KernelPacketSocket socket = OpenSocket(ns, tun);
+        socket.Calibrate(() => clock.Elapsed);
+
+        // UserTcp writes five SYNs into the TUN to a port where nothing listens; the kernel answers each with a RST.
+        const int Syns = 5;
+        for (int i = 0; i < Syns; i++) tun.Write(Syn((ushort)(40000 + i)));
+        var transmissions = new List<KernelTransmission>();
+        int others = 0;
+        var bound = Stopwatch.StartNew();
+        var quiet = Stopwatch.StartNew();
+        // Everything the socket queues: read until 200 ms pass without a packet (at most 5 s).
+        while (bound.Elapsed < PacketTimeout && quiet.Elapsed < TimeSpan.FromMilliseconds(200))
+        {
+            if (!socket.WaitReadable(TimeSpan.FromMilliseconds(20), out string? failure))
+            {
+                Assert.Null(failure);
+                continue;
+            }
+            KernelPacketRead read = socket.TryRead(out KernelTransmission sent, out failure);
+            Assert.NotEqual(KernelPacketRead.Failed, read);
+            if (read == KernelPacketRead.Empty) continue;
+            quiet.Restart();
+            if (read == KernelPacketRead.Transmission) transmissions.Add(sent);
+            else others++;
+        }
+
+        // The RSTs the kernel sent out of the TUN, each to UserTcp; not one of the SYNs it received (without the socket's
+        // filter they are queued too, and read as Other).
+        Assert.Equal(Syns, transmissions.Count(t => t.Segment.Has(TcpFlags.Rst) && t.Segment.Destination == Addresses.StackAddress));
+        Assert.Equal(Syns, transmissions.Count);
+        Assert.Equal(0, others);
+    }
+
+    // A SYN from UserTcp to the kernel's port 9 (discard: nothing listens in the namespace).
+    private static byte[] Syn(ushort sourcePort)
+    {
+        var syn = new TcpRepr { SourcePort = sourcePort, DestinationPort = 9, SequenceNumber = new SeqNumber(1000), Flags = TcpFlags.Syn, Window = 64240 };
+        byte[] packet = new byte[PacketWriter.Ipv4TcpLength(syn)];
+        Assert.True(PacketWriter.TryWriteIpv4Tcp(packet, new Ipv4Repr(Addresses.StackAddress, Addresses.KernelAddress), syn, out _));
+        return packet;
+    }
+
+    [RequiresNetAdminFact]
     public void No_packet_socket_on_a_missing_interface_says_why()
     {
         using NetNamespace ns = NetNamespace.Create();

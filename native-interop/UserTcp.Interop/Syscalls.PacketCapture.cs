@@ -10,25 +10,28 @@ internal static partial class Syscalls
     private const ushort EthernetProtocolAll = 0x0003;
 
     /// <summary>
-    /// An AF_PACKET socket (packet(7)) that sees the packets of every interface of the calling thread's network
-    /// namespace, or of the one named <paramref name="interfaceName"/> only, each with the kernel's software timestamp
-    /// (SO_TIMESTAMPNS): for a packet the kernel sends, the instant it hands it to the device. An invalid handle and
-    /// errno on failure (it needs CAP_NET_RAW; ENODEV when there is no such interface).
+    /// An AF_PACKET socket (packet(7)) that sees the packets the kernel sends out of every interface of the calling
+    /// thread's network namespace, or of the one named <paramref name="interfaceName"/> only, each with the kernel's
+    /// software timestamp (SO_TIMESTAMPNS): the instant it hands the packet to the device. A classic BPF filter
+    /// (<see cref="SocketFilter.OutgoingOnly"/>) keeps every packet the kernel receives off its queue (on a TUN
+    /// interface, what the TUN's owner writes). An invalid handle and errno on failure (it needs CAP_NET_RAW; ENODEV when
+    /// there is no such interface).
     /// </summary>
     internal static unsafe SafeFileDescriptor OpenPacketCapture(string? interfaceName = null)
     {
-        var socket = new SafeFileDescriptor(LibC.socket(LibC.AF_PACKET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC,
-            (int)(ushort)System.Net.IPAddress.HostToNetworkOrder((short)EthernetProtocolAll)));
+        // Protocol 0: the socket takes no packet until bind names one (packet(7)), so none is queued before the filter.
+        var socket = new SafeFileDescriptor(LibC.socket(LibC.AF_PACKET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0));
         if (socket.IsInvalid) return socket;
         int on = 1;
-        if (KeepErrno(LibC.setsockopt((int)socket.DangerousGetHandle(), LibC.SOL_SOCKET, LibC.SO_TIMESTAMPNS, &on, sizeof(int))) < 0)
+        if (KeepErrno(LibC.setsockopt((int)socket.DangerousGetHandle(), LibC.SOL_SOCKET, LibC.SO_TIMESTAMPNS, &on, sizeof(int))) < 0
+            || AttachFilter(socket, SocketFilter.OutgoingOnly) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             socket.Dispose();
             Marshal.SetLastPInvokeError(errno);
             return new SafeFileDescriptor(-1);
         }
-        if (interfaceName is not null && BindToInterface(socket, interfaceName) < 0)
+        if (Bind(socket, interfaceName) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             socket.Dispose();
@@ -44,18 +47,34 @@ internal static partial class Syscalls
 
     private const int CaptureReceiveBuffer = 8 * 1024 * 1024;
 
-    // bind(2) to one interface (SIOCGIFINDEX finds its index), so that a busy host's other traffic never fills the queue.
-    private static unsafe int BindToInterface(SafeFileDescriptor socket, string interfaceName)
+    // bind(2) to every protocol, on one interface (SIOCGIFINDEX finds its index), so that a busy host's other traffic
+    // never fills the queue, or on every interface (index 0).
+    private static unsafe int Bind(SafeFileDescriptor socket, string? interfaceName)
     {
-        IfReq request = IfReq.ForName(interfaceName);
-        if (Ioctl(socket, (uint)LibC.SIOCGIFINDEX, ref request) < 0) return -1;
+        int index = 0;
+        if (interfaceName is not null)
+        {
+            IfReq request = IfReq.ForName(interfaceName);
+            if (Ioctl(socket, (uint)LibC.SIOCGIFINDEX, ref request) < 0) return -1;
+            index = request.Index;
+        }
         var address = new sockaddr_ll
         {
             sll_family = (ushort)LibC.AF_PACKET,
             sll_protocol = (ushort)System.Net.IPAddress.HostToNetworkOrder((short)EthernetProtocolAll),
-            sll_ifindex = request.Index,
+            sll_ifindex = index,
         };
         return KeepErrno(LibC.bind((int)socket.DangerousGetHandle(), (sockaddr*)&address, (uint)sizeof(sockaddr_ll)));
+    }
+
+    // setsockopt(2) SO_ATTACH_FILTER: the kernel copies the program, so it need only stay put for the call.
+    private static unsafe int AttachFilter(SafeFileDescriptor socket, ReadOnlySpan<SockFilter> program)
+    {
+        fixed (SockFilter* instructions = program)
+        {
+            var filter = new SockFprog { Length = (ushort)program.Length, Filter = instructions };
+            return KeepErrno(LibC.setsockopt((int)socket.DangerousGetHandle(), LibC.SOL_SOCKET, LibC.SO_ATTACH_FILTER, &filter, (uint)sizeof(SockFprog)));
+        }
     }
 
     /// <summary>

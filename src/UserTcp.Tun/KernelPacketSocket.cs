@@ -11,8 +11,9 @@ namespace UserTcp.Tun;
 /// its reader takes it from the TUN device, which on a busy machine may be milliseconds later. A packet socket
 /// (packet(7), ETH_P_ALL) sees every packet the kernel transmits with the kernel's software timestamp (SO_TIMESTAMPNS,
 /// taken in dev_queue_xmit_nit, where the packet is also queued on the socket, before tun_net_xmit queues it on the
-/// device): each is read here as a <see cref="KernelTransmission"/>, its CLOCK_REALTIME instant converted to the stack's
-/// time by back-to-back readings of both clocks (<see cref="Calibrate"/>). The lab records them on a thread of its own;
+/// device), and only those: a classic BPF filter keeps the packets the kernel receives (what UserTcp writes into the TUN)
+/// off its queue. Each is read here as a <see cref="KernelTransmission"/>, its CLOCK_REALTIME instant converted to the
+/// stack's time by back-to-back readings of both clocks (<see cref="Calibrate"/>). The lab records them on a thread of its own;
 /// a live capture drains the socket before it writes each packet from the kernel. Reads are not thread-safe.
 /// </summary>
 public sealed class KernelPacketSocket : IDisposable

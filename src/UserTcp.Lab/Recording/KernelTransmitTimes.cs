@@ -33,15 +33,17 @@ public sealed class KernelTransmitTimes : IDisposable
     public string? Failure { get; private set; }
 
     /// <summary>
-    /// Starts recording what the kernel in <paramref name="ns"/> sends to <paramref name="userTcp"/>, in the time of
-    /// <paramref name="stackClock"/> (the live stack's <c>Now</c>). Null, with <paramref name="failure"/> saying why,
-    /// when the namespace gives no packet socket (not root).
+    /// Starts recording what the kernel in <paramref name="ns"/> sends to <paramref name="userTcp"/> out of the TUN
+    /// interface <paramref name="interfaceName"/>, in the time of <paramref name="stackClock"/> (the live stack's
+    /// <c>Now</c>). Null, with <paramref name="failure"/> saying why, when the namespace gives no packet socket (not root).
     /// </summary>
-    public static KernelTransmitTimes? Start(ScratchNamespace ns, Ipv4Address userTcp, Func<TimeSpan> stackClock, out string? failure)
+    public static KernelTransmitTimes? Start(ScratchNamespace ns, string interfaceName, Ipv4Address userTcp, Func<TimeSpan> stackClock, out string? failure)
     {
         ArgumentNullException.ThrowIfNull(ns);
+        ArgumentNullException.ThrowIfNull(interfaceName);
         ArgumentNullException.ThrowIfNull(stackClock);
-        KernelPacketSocket? socket = KernelPacketSocket.Open(userTcp, ns.Name, interfaceName: null, out failure);
+        // On the TUN interface alone: the socket's queue then holds only the kernel's packets to UserTcp (not loopback's).
+        KernelPacketSocket? socket = KernelPacketSocket.Open(userTcp, ns.Name, interfaceName, out failure);
         if (socket is null)
         {
             failure += ": packets are timed when UserTcp read them";

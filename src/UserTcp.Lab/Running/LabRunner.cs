@@ -83,7 +83,7 @@ public static class LabRunner
         try
         {
             sampler = KernelSocketSampler.Start(ns, () => live.Now, SampleInterval);
-            transmitTimes = KernelTransmitTimes.Start(ns, live.Settings.Address, () => live.Now, out timingFailure);
+            transmitTimes = KernelTransmitTimes.Start(ns, live.Settings.InterfaceName, live.Settings.Address, () => live.Now, out timingFailure);
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             TimeSpan limit = scenario.Bound(options.Full);
             bound.CancelAfter(limit);
