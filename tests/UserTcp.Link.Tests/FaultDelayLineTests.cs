@@ -67,10 +67,11 @@ public class FaultDelayLineTests
     {
         var tun = new ClockedTun();
         using var device = new FaultInjectingDevice(tun, [FaultRule.Parse("delay=100ms to-kernel")], seed: 1);
-        // More blocking work items than the pool has threads, so it grows one thread at a time; a probe queued behind
-        // them shows the pool stayed starved while the packet was held. Each waits at most 10 s; finally lets them all go
-        // and waits (bounded) until they have, so none is left behind.
-        int blockers = ThreadPool.ThreadCount + 64;
+        // More blocking work items than the pool has threads or starts at once (its minimum), so it grows one thread at a
+        // time; a probe queued behind them shows the pool stayed starved while the packet was held. Each waits at most
+        // 10 s; finally lets them all go and waits (bounded) until they have, so none is left behind.
+        ThreadPool.GetMinThreads(out int minimum, out _);
+        int blockers = Math.Max(ThreadPool.ThreadCount, minimum) + 64;
         using var release = new ManualResetEventSlim();
         using var done = new CountdownEvent(blockers);
         using var probe = new ManualResetEventSlim();
