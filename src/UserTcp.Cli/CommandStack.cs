@@ -32,7 +32,7 @@ internal sealed class CommandStack : IAsyncDisposable
         ILoggerFactory logs = CreateLogging(settings.LogLevel);
         try
         {
-            LiveStack live = (settings.Builder with { Tcp = tcp with { CongestionControl = settings.CongestionControl }, Logging = logs }).Start();
+            LiveStack live = (settings.Builder with { Tcp = settings.Tcp(tcp), Logging = logs }).Start();
             return new CommandStack(settings, live, logs);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -10,10 +10,14 @@ using UserTcp.Wire;
 namespace UserTcp.Cli;
 
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
-internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic)
+internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic,
+    RtoFormula RtoFormula = RtoFormula.Rfc6298)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
+
+    /// <summary>The command's own TcpConfig with --cc and --rto-formula applied: what every connection of its stack, accepted ones too, runs with.</summary>
+    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula };
 }
 
 /// <summary>A user mistake found after parsing (exit 2) or a refusal from the system (exit 1), reported in one line.</summary>
@@ -24,7 +28,7 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --txqueuelen, --netns, --pcap,
-/// --fault, --fault-seed, --log-level), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
+/// --fault, --fault-seed, --log-level, --cc, --rto-formula), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
 internal sealed class StackOptionSet
@@ -145,6 +149,24 @@ internal sealed class StackOptionSet
     private static string? ParseCongestionControl(string text, out CongestionControlAlgorithm value) =>
         CongestionControlAlgorithms.TryParse(text, out value) ? null : $"--cc '{text}' is no congestion control UserTcp has: use cubic, reno or bbr";
 
+    public Option<RtoFormula> RtoFormula { get; } = RtoFormulaOption();
+
+    /// <summary>
+    /// --rto-formula: how UserTcp's retransmission timeout follows from its RTT samples (TcpConfig.RtoFormula), so a
+    /// retransmission study against the kernel can run UserTcp on Linux's formula (docs/design.md "Retransmission").
+    /// </summary>
+    public static Option<RtoFormula> RtoFormulaOption() => new("--rto-formula")
+    {
+        Description = "UserTcp's retransmission timeout: rfc6298 (the default; max(SRTT + 4·RTTVAR, 200 ms)) or linux "
+            + "(the kernel's tcp_set_rto: SRTT + max(4·mdev, 200 ms), so about SRTT + 200 ms on a LAN)",
+        HelpName = "rfc6298|linux",
+        DefaultValueFactory = _ => Engine.RtoFormula.Rfc6298,
+        CustomParser = OptionParsers.Text<RtoFormula>(ParseRtoFormula),
+    };
+
+    private static string? ParseRtoFormula(string text, out RtoFormula value) =>
+        RtoFormulas.TryParse(text, out value) ? null : $"--rto-formula '{text}' is not an RTO formula: use rfc6298 or linux";
+
     public StackOptionSet(LogLevel defaultLevel)
     {
         LogLevel = new Option<LogLevel>("--log-level")
@@ -171,6 +193,7 @@ internal sealed class StackOptionSet
         command.Options.Add(FaultSeed);
         command.Options.Add(LogLevel);
         command.Options.Add(CongestionControl);
+        command.Options.Add(RtoFormula);
         command.Validators.Add(Validate);
     }
 
@@ -187,7 +210,7 @@ internal sealed class StackOptionSet
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
-    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl));
+    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)

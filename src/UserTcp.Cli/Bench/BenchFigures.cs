@@ -27,7 +27,7 @@ internal readonly record struct Spread(double Median, double Min, double Max)
 
 /// <summary>Where the bench ran and how, for the report: a figure means little without the machine and the settings.</summary>
 internal sealed record BenchContext(int Processors, string KernelRelease, string KernelCongestionControl, string UserTcpCongestionControl,
-    string DeviceMode, string DeviceOffloads, int Queues, int Mtu, int Runs, int Size, double Seconds, int Connections);
+    string UserTcpRtoFormula, string DeviceMode, string DeviceOffloads, int Queues, int Mtu, int Runs, int Size, double Seconds, int Connections);
 
 /// <summary>The bench's report: a table for people, or one JSON object (--json) for machines.</summary>
 internal static class BenchReport
@@ -48,7 +48,7 @@ internal static class BenchReport
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {context.Processors} processors, Linux {context.KernelRelease}, kernel congestion control {context.KernelCongestionControl}, "
-            + $"UserTcp {context.UserTcpCongestionControl}; device {context.DeviceMode} ({context.DeviceOffloads}), {context.Queues} queue(s), MTU {context.Mtu}; "
+            + $"UserTcp {context.UserTcpCongestionControl}, RTO formula {context.UserTcpRtoFormula}; device {context.DeviceMode} ({context.DeviceOffloads}), {context.Queues} queue(s), MTU {context.Mtu}; "
             + $"{context.Runs} runs per figure and side, alternating; nothing pinned, the machine may be shared"));
         output.WriteLine("");
         foreach (BenchFigure f in figures)
@@ -70,6 +70,7 @@ internal static class BenchReport
             json.WriteString("kernelRelease", context.KernelRelease);
             json.WriteString("kernelCongestionControl", context.KernelCongestionControl);
             json.WriteString("userTcpCongestionControl", context.UserTcpCongestionControl);
+            json.WriteString("userTcpRtoFormula", context.UserTcpRtoFormula);
             json.WriteString("deviceMode", context.DeviceMode);
             json.WriteString("deviceOffloads", context.DeviceOffloads);
             json.WriteNumber("queues", context.Queues);

@@ -14,7 +14,11 @@ namespace UserTcp.Cli.Bench;
 internal sealed record BenchSettings(int Size, int Runs, int Mtu, TunDeviceMode Mode, IReadOnlyList<string> Figures, double Seconds, int Connections, bool Json,
     int Parallel = 1, double[]? LossRates = null, string KernelCongestionControl = LossBench.DefaultKernelCongestionControl, int Queues = 1,
     int EchoSize = LossBench.DefaultEchoSize, IReadOnlyList<LossWorkload>? LossWorkloads = null,
-    CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic);
+    CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic, RtoFormula RtoFormula = RtoFormula.Rfc6298)
+{
+    /// <summary>The TcpConfig of UserTcp's stack in the bench (the figures' and --loss's): --cc and --rto-formula.</summary>
+    public TcpConfig Tcp => new() { CongestionControl = CongestionControl, RtoFormula = RtoFormula };
+}
 
 /// <summary>
 /// One `usertcp bench`: two namespaces (the kernel clients and UserTcp's TUN device in one, the kernel's servers in the
@@ -177,7 +181,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
         if (settings.LossRates is double[] lossRates)
         {
             var lossSettings = new LossBenchSettings(settings.Size, settings.EchoSize, settings.Runs, settings.Mtu, settings.Parallel, lossRates,
-                settings.LossWorkloads ?? Enum.GetValues<LossWorkload>(), settings.KernelCongestionControl, settings.CongestionControl, settings.Queues);
+                settings.LossWorkloads ?? Enum.GetValues<LossWorkload>(), settings.KernelCongestionControl, settings.Tcp, settings.Queues);
             await new LossBench(lossSettings, output)
                 .RunAsync(local, peer, cancellationToken).ConfigureAwait(false);
             return;
@@ -196,7 +200,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
             Mtu = settings.Mtu,
             Mode = settings.Mode,
             Queues = settings.Queues,
-            Tcp = new TcpConfig { CongestionControl = settings.CongestionControl },
+            Tcp = settings.Tcp,
         }.Start();
         ServiceHost? host = null;
         try
@@ -204,7 +208,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
             host = ServiceHost.Start(live.Stack);
             var context = new BenchContext(Environment.ProcessorCount, ReadProc("/proc/sys/kernel/osrelease"),
                 local.Invoke(() => ReadProc("/proc/sys/net/ipv4/tcp_congestion_control")),
-                live.Stack.TcpConfig.CongestionControl.LinuxName(), settings.Mode.ToString().ToLowerInvariant(),
+                live.Stack.TcpConfig.CongestionControl.LinuxName(), live.Stack.TcpConfig.RtoFormula.Name(), settings.Mode.ToString().ToLowerInvariant(),
                 DescribeOffloads(live.Device), live.Stack.Queues, settings.Mtu, settings.Runs, settings.Size, settings.Seconds, settings.Connections);
             if (!settings.Json) Introduce(local, peer);
 

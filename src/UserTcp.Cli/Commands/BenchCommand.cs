@@ -87,6 +87,7 @@ internal static class BenchCommand
         Option<CongestionControlAlgorithm> cc = StackOptionSet.CongestionControlOption(
             "UserTcp's congestion control: cubic, reno or bbr; by default the one --kernel-cc names, so with --loss like is compared with like");
         cc.DefaultValueFactory = null; // its default is --kernel-cc's choice, which the help's description says
+        Option<RtoFormula> rtoFormula = StackOptionSet.RtoFormulaOption();
         var workloads = new Option<LossWorkload[]>("--workloads")
         {
             Description = "With --loss, comma-separated: download (the clients download --size bytes each), upload (they POST --size "
@@ -122,6 +123,7 @@ internal static class BenchCommand
             parallel,
             kernelCc,
             cc,
+            rtoFormula,
             workloads,
             echoSize,
         };
@@ -140,7 +142,8 @@ internal static class BenchCommand
                 parsed.GetValue(seconds), parsed.GetValue(connections), parsed.GetValue(json),
                 parsed.GetValue(parallel), lossRates, parsed.GetValue(kernelCc)!, parsed.GetValue(queues), parsed.GetValue(echoSize),
                 parsed.GetResult(workloads) is null ? null : parsed.GetValue(workloads), // not given: every workload (the parser's empty array would be none)
-                parsed.GetResult(cc) is { Implicit: false } ? parsed.GetValue(cc) : SameAsKernel(parsed.GetValue(kernelCc)!));
+                parsed.GetResult(cc) is { Implicit: false } ? parsed.GetValue(cc) : SameAsKernel(parsed.GetValue(kernelCc)!),
+                parsed.GetValue(rtoFormula));
             return await new BenchRun(settings, Console.Out).RunAsync(stop.Token).ConfigureAwait(false);
         }));
         return command;

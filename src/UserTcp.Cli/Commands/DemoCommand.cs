@@ -33,6 +33,7 @@ internal static class DemoCommand
         {
             Description = "Also write every packet in and out to this pcapng file (tcpdump -r and Wireshark read it)",
         };
+        var rtoFormula = StackOptionSet.RtoFormulaOption();
         var command = new Command("demo",
             "Show UserTcp against kernel TCP: in a network namespace made for the demo (and removed afterwards, also on Ctrl-C), "
             + "run UserTcp's services on a TUN device, then the kernel's curl downloads over HTTP and checks size and SHA-256, "
@@ -44,6 +45,7 @@ internal static class DemoCommand
             echo,
             timeWait,
             pcap,
+            rtoFormula,
         };
         command.Validators.Add(result =>
         {
@@ -55,7 +57,7 @@ internal static class DemoCommand
             }
         });
         command.SetAction(parsed => CliErrors.Run("demo", () => RunAsync(new DemoSettings(parsed.GetValue(size), parsed.GetValue(echo),
-            TimeSpan.FromSeconds(parsed.GetValue(timeWait)), parsed.GetValue(pcap)))));
+            TimeSpan.FromSeconds(parsed.GetValue(timeWait)), parsed.GetValue(pcap), parsed.GetValue(rtoFormula)))));
         return command;
     }
 

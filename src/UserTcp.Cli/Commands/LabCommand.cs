@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using UserTcp.Engine;
 using UserTcp.Lab;
 
 namespace UserTcp.Cli.Commands;
@@ -74,6 +75,7 @@ internal static class LabCommand
         var report = ReportOption(required: false);
         var full = FullOption();
         var seed = SeedOption();
+        var rtoFormula = StackOptionSet.RtoFormulaOption();
         var command = new Command("run", "Run one scenario in one role or all of its roles; with --report DIR, also write its HTML page, graphs and capture")
         {
             name,
@@ -81,6 +83,7 @@ internal static class LabCommand
             report,
             full,
             seed,
+            rtoFormula,
         };
         command.SetAction(parsed => CliErrors.Run("lab run", () =>
         {
@@ -90,7 +93,7 @@ internal static class LabCommand
                 ? scenario.Roles
                 : [.. scenario.Roles.Where(r => r.Key() == which || r == LabRole.Both)];
             if (roles.Count == 0) throw new CliException(2, $"{scenario.Name} has no {which} role: its roles are {string.Join(", ", scenario.Roles.Select(r => r.Key()))}");
-            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), parsed.GetValue(full), parsed.GetValue(seed));
+            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula));
         }));
         return command;
     }
@@ -100,14 +103,16 @@ internal static class LabCommand
         var report = ReportOption(required: true);
         var full = FullOption();
         var seed = SeedOption();
+        var rtoFormula = StackOptionSet.RtoFormulaOption();
         var command = new Command("run-all", "Run every scenario in every role and write the HTML report (an index and a page per scenario) to --report DIR")
         {
             report,
             full,
             seed,
+            rtoFormula,
         };
         command.SetAction(parsed => CliErrors.Run("lab run-all", () =>
-            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), parsed.GetValue(full), parsed.GetValue(seed))));
+            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula))));
         return command;
     }
 
@@ -118,7 +123,15 @@ internal static class LabCommand
         CustomParser = OptionParsers.Text<string?>(ParseDirectory),
     };
 
-    private static async Task<int> RunAsync(IReadOnlyList<(LabScenario Scenario, LabRole Role)> runs, string? reportDirectory, bool full, int seed)
+    /// <summary>The lab's options from run's or run-all's command line (the capture directory is the run's to choose).</summary>
+    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula) => new()
+    {
+        Full = parsed.GetValue(full),
+        FaultSeed = parsed.GetValue(seed),
+        RtoFormula = parsed.GetValue(rtoFormula),
+    };
+
+    private static async Task<int> RunAsync(IReadOnlyList<(LabScenario Scenario, LabRole Role)> runs, string? reportDirectory, LabOptions options)
     {
         using var signal = new StopSignal();
         var results = new List<LabResult>();
@@ -129,7 +142,7 @@ internal static class LabCommand
             LabResult result;
             try
             {
-                result = await LabRunner.RunAsync(scenario, role, new LabOptions { Full = full, CaptureDirectory = captures, FaultSeed = seed }, signal.Token)
+                result = await LabRunner.RunAsync(scenario, role, options with { CaptureDirectory = captures }, signal.Token)
                     .ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (signal.Token.IsCancellationRequested)

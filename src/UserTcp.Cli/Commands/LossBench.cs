@@ -108,7 +108,7 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
         Say($"usertcp bench --loss: {string.Join(", ", settings.Workloads.Select(Name))}; {settings.Size} bytes ({mib} MiB) per download and upload, "
             + $"{settings.EchoSize} bytes per echo, {settings.Parallel} client(s) of each kind at once, {settings.Runs} run(s) per workload, "
             + $"side and loss rate, mtu {settings.Mtu}; every transfer checked with SHA-256; medians");
-        Say($"  UserTcp: kernel {BenchRun.TunKernelCidr} ── TUN {BenchRun.Iface} ── UserTcp {BenchRun.UserTcpAddress} ({settings.CongestionControl.LinuxName()}, SACK, RACK-TLP; --cc), namespace {local.Name}");
+        Say($"  UserTcp: kernel {BenchRun.TunKernelCidr} ── TUN {BenchRun.Iface} ── UserTcp {BenchRun.UserTcpAddress} ({settings.CongestionControl.LinuxName()}, SACK, RACK-TLP; --cc; RTO formula {settings.Tcp.RtoFormula.Name()}, --rto-formula), namespace {local.Name}");
         Say($"  kernel:  kernel {BenchRun.VethLocalCidr} ── veth {BenchRun.VethLocal}/{BenchRun.VethPeer} ── kernel {BenchRun.VethPeerCidr} "
             + $"(python3 server), namespaces {local.Name} and {peer.Name}; every kernel sender uses {settings.KernelCongestionControl} (TCP_CONGESTION; --kernel-cc)");
         Say("  loss: each packet is dropped with probability P after its sender handed it on, each way: kernel → UserTcp by UserTcp's "
@@ -133,7 +133,7 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
                 Mtu = settings.Mtu,
                 Faults = loss > 0 ? [FaultRule.Parse(string.Create(CultureInfo.InvariantCulture, $"drop from-kernel p={loss / 100:0.######}"))] : [],
                 FaultSeed = 1 + (int)(loss * 100),
-                Tcp = new TcpConfig { CongestionControl = settings.CongestionControl },
+                Tcp = settings.Tcp,
                 TunQueueLength = tunQueue,
                 Queues = settings.Queues, // the injector runs on every queue, so loss keeps every reader thread
             }.Start();
@@ -162,7 +162,7 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
             }
         }
         Say("");
-        Say($"Congestion control: UserTcp {settings.CongestionControl.LinuxName()}, kernel {settings.KernelCongestionControl}.");
+        Say($"Congestion control: UserTcp {settings.CongestionControl.LinuxName()}, kernel {settings.KernelCongestionControl}. UserTcp's RTO formula: {settings.Tcp.RtoFormula.Name()}.");
         Say("| loss | workload | UserTcp | kernel | ratio | UserTcp retx · RTOs | its clients' | kernel server retx · RTOs | its clients' |");
         Say("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (Row row in rows) Say(TableRow(row));
@@ -363,4 +363,7 @@ internal enum LossWorkload { Download, Upload, Mixed }
 
 /// <summary>What one `usertcp bench --loss` runs.</summary>
 internal sealed record LossBenchSettings(int Size, int EchoSize, int Runs, int Mtu, int Parallel, double[] LossRates,
-    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl, CongestionControlAlgorithm CongestionControl, int Queues);
+    IReadOnlyList<LossWorkload> Workloads, string KernelCongestionControl, TcpConfig Tcp, int Queues)
+{
+    public CongestionControlAlgorithm CongestionControl => Tcp.CongestionControl;
+}

@@ -12,8 +12,12 @@ using UserTcp.Wire;
 
 namespace UserTcp.Cli.Demo;
 
-/// <summary>What `usertcp demo` runs: the download size, the echo size, the TIME-WAIT to use, an optional capture.</summary>
-internal sealed record DemoSettings(long HttpBytes, int EchoBytes, TimeSpan TimeWait, string? Pcap);
+/// <summary>What `usertcp demo` runs: the download size, the echo size, the TIME-WAIT and RTO formula to use, an optional capture.</summary>
+internal sealed record DemoSettings(long HttpBytes, int EchoBytes, TimeSpan TimeWait, string? Pcap, RtoFormula RtoFormula = RtoFormula.Rfc6298)
+{
+    /// <summary>The TcpConfig of the demo's stack, so of every connection its services accept.</summary>
+    public TcpConfig Tcp => new() { TimeWait = TimeWait, RtoFormula = RtoFormula };
+}
 
 /// <summary>
 /// The demo: in a namespace made for it, UserTcp serves the classic services on a TUN device and the kernel's own
@@ -98,7 +102,7 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
             {
                 Namespace = ns.Name,
                 CapturePath = settings.Pcap,
-                Tcp = new TcpConfig { TimeWait = settings.TimeWait },
+                Tcp = settings.Tcp,
                 Events = trace,
             }.Start();
         }
@@ -114,7 +118,8 @@ internal sealed partial class DemoRun(DemoSettings settings, TextWriter output)
             host = ServiceHost.Start(stack);
             Note($"tun        {Iface} in the namespace: kernel {KernelCidr} ─── UserTcp {Stack}, mtu {live.Settings.Mtu}");
             Note($"services   {host.Describe()} on {Stack}");
-            Note($"timers     TIME-WAIT shortened to {Seconds(settings.TimeWait)} for the demo (UserTcp's default and Linux's: 60 s)");
+            Note($"timers     TIME-WAIT shortened to {Seconds(settings.TimeWait)} for the demo (UserTcp's default and Linux's: 60 s); "
+                + $"RTO formula {stack.TcpConfig.RtoFormula.Name()} (--rto-formula)");
             Note("states     UserTcp's from its engine's events; the kernel's from the namespace's socket table (the sock_diag");
             Note($"           dump ss -tan prints), sampled every {SampleInterval.TotalMilliseconds:F0} ms: a state shorter than that may not show");
             if (settings.Pcap is not null) Note($"capture    every packet in and out goes to {settings.Pcap}");

@@ -16,3 +16,27 @@ public enum RtoFormula : byte
     /// </summary>
     Linux,
 }
+
+/// <summary>The names the command line and reports give <see cref="RtoFormula"/>: "rfc6298" and "linux".</summary>
+public static class RtoFormulas
+{
+    /// <summary>"rfc6298" or "linux", as <c>--rto-formula</c> takes them.</summary>
+    public static string Name(this RtoFormula formula) => formula == RtoFormula.Linux ? "linux" : "rfc6298";
+
+    /// <summary>Parses "rfc6298" or "linux", case-insensitively.</summary>
+    public static bool TryParse(string? name, out RtoFormula formula)
+    {
+        switch (name?.Trim().ToUpperInvariant())
+        {
+            case "RFC6298":
+                formula = RtoFormula.Rfc6298;
+                return true;
+            case "LINUX":
+                formula = RtoFormula.Linux;
+                return true;
+            default:
+                formula = default;
+                return false;
+        }
+    }
+}

@@ -31,7 +31,8 @@ public static class LabReport
         var html = Head("UserTcp lab");
         int passed = results.Count(r => r.Verdict.Passed);
         html.Append(CultureInfo.InvariantCulture, $"<h1>UserTcp lab</h1><p class=summary>{passed} of {results.Count} runs passed, in {results.Sum(r => r.Duration.TotalSeconds):0.0} s. ")
-            .Append(CultureInfo.InvariantCulture, $"Kernel congestion control: {E(LabDefaults.KernelCongestionControl)} in every run's namespace. Written {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.</p>")
+            .Append(CultureInfo.InvariantCulture, $"Kernel congestion control: {E(LabDefaults.KernelCongestionControl)} in every run's namespace. ")
+            .Append(CultureInfo.InvariantCulture, $"UserTcp's RTO formula: {E(RtoFormulasUsed(results))}. Written {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.</p>")
             .Append("<table><tr><th>scenario</th><th>role</th><th>result</th><th>duration</th><th>seed</th><th>question</th></tr>");
         foreach (LabResult r in results)
         {
@@ -41,6 +42,15 @@ public static class LabReport
                 .Append(CultureInfo.InvariantCulture, $"<td>{E(r.Verdict.Seed is null ? "—" : LabText.Agreement(r.Verdict.Agreement))}</td><td>{E(r.Verdict.Question)}</td></tr>");
         }
         return html.Append("</table></body></html>").ToString();
+    }
+
+    /// <summary>"rfc6298", or each formula with the runs that used it ("linux (rto-backoff.active), rfc6298 (…)") when they differ.</summary>
+    private static string RtoFormulasUsed(IReadOnlyList<LabResult> results)
+    {
+        var formulas = results.GroupBy(r => r.Record.UserTcpConfig.RtoFormula).ToList();
+        return formulas.Count == 1
+            ? formulas[0].Key.Name()
+            : string.Join(", ", formulas.Select(f => $"{f.Key.Name()} ({string.Join(", ", f.Select(r => r.Key))})"));
     }
 
     private static string Page(List<LabResult> runs, string directory)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using UserTcp.Engine;
 using UserTcp.Link;
 using UserTcp.Live;
 using UserTcp.Sockets;
@@ -7,9 +8,14 @@ using UserTcp.Wire;
 
 namespace UserTcp.Lab;
 
-/// <summary>How to run: real timers or short ones, where the capture goes, the faults' seed.</summary>
+/// <summary>How to run: real timers or short ones, where the capture goes, the faults' seed, UserTcp's RTO formula.</summary>
 public sealed record LabOptions
 {
+    /// <summary>
+    /// How UserTcp's retransmission timeout follows from its RTT samples in every scenario: RFC 6298's (the default) or
+    /// Linux's, to compare UserTcp's retransmissions with the kernel's like with like (<c>--rto-formula</c>).
+    /// </summary>
+    public RtoFormula RtoFormula { get; init; } = RtoFormula.Rfc6298;
     /// <summary>Wait out the real timers (60 s TIME-WAIT, Linux's retry counts) instead of the short ones.</summary>
     public bool Full { get; init; }
     /// <summary>Where the run's pcapng capture is written (a file per run); the system's temporary folder by default.</summary>
@@ -67,7 +73,7 @@ public static class LabRunner
             FaultSeed = options.FaultSeed,
             Tap = wire, // the capture is written after the run, with the kernel's instants (below)
             Events = engine,
-            Tcp = scenario.UserTcpConfig(role, options.Full),
+            Tcp = UserTcpConfig(scenario, role, options),
             CloseOnDispose = CloseMode.Reset,
         }.Start();
         KernelSocketSampler? sampler = null;
@@ -139,6 +145,14 @@ public static class LabRunner
         };
         LabVerdict verdict = scenario.Judge(record);
         return new LabResult(scenario, role, record, verdict, Stopwatch.GetElapsedTime(started), capture) { Namespace = ns.Name };
+    }
+
+    /// <summary>The TcpConfig UserTcp runs a scenario with: the scenario's timers and limits, the options' RTO formula.</summary>
+    public static TcpConfig UserTcpConfig(LabScenario scenario, LabRole role, LabOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(options);
+        return scenario.UserTcpConfig(role, options.Full) with { RtoFormula = options.RtoFormula };
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using UserTcp.Engine;
 using UserTcp.Wire;
 using static UserTcp.Lab.ScenarioKit;
@@ -72,7 +73,7 @@ public sealed class RtoBackoff : LabScenario
             v.Expect("the connection recovers: the kernel reads the 1000 bytes", recovered, string.Join("; ", r.Marks.Where(m => m.Side == LabSide.Kernel).Select(m => m.What)));
             observed = $"UserTcp sent 1000 bytes into a blackhole that swallowed the first five transmissions: {data?.Describe() ?? "none"} "
                 + $"(gaps {(data is null ? "-" : Intervals(data))}). Its engine armed RTOs of {List(rtos)}: each timeout doubles the next (RFC 6298 §5.5, "
-                + $"from the 200 ms minimum). The sixth transmission got through, the kernel read the data and the next ACK ended the backoff. " + Sampling(r);
+                + $"from {FirstRto(r.UserTcpConfig)}). The sixth transmission got through, the kernel read the data and the next ACK ended the backoff. " + Sampling(r);
         }
         else
         {
@@ -92,4 +93,9 @@ public sealed class RtoBackoff : LabScenario
         }
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
     }
+
+    // Where the doubling starts on a LAN's RTT, by the formula UserTcp ran with (--rto-formula).
+    private static string FirstRto(TcpConfig c) => c.RtoFormula == RtoFormula.Linux
+        ? string.Create(CultureInfo.InvariantCulture, $"SRTT + {c.MinRto.TotalMilliseconds:0} ms, Linux's formula")
+        : string.Create(CultureInfo.InvariantCulture, $"the {c.MinRto.TotalMilliseconds:0} ms minimum");
 }
