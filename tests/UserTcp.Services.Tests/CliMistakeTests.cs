@@ -48,6 +48,13 @@ public sealed class CliMistakeTests
     [InlineData("--head and -X PUT each choose the method: give one of them", "get", "http://10.77.0.1/", "-I", "-X", "PUT")]
     [InlineData("--data @/nonexistent-file: there is no file /nonexistent-file", "get", "http://10.77.0.1/", "--data", "@/nonexistent-file")]
     [InlineData("interface name 'a b' may not contain spaces", "ss", "--iface", "a b")]
+    [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "serve", "--rto-formula", "fast")]
+    [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "connect", "10.77.0.1", "7", "--rto-formula", "fast")]
+    [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "get", "http://10.77.0.1/", "--rto-formula", "fast")]
+    [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "demo", "--rto-formula", "fast")]
+    [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "bench", "--rto-formula", "fast")]
+    [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "lab", "run", "rto-backoff", "--rto-formula", "fast")]
+    [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "lab", "run-all", "--report", "report", "--rto-formula", "fast")]
     public void A_mistake_is_one_line_and_exit_2(string expected, params string[] arguments)
     {
         (int exit, string[] stdout, string[] stderr) = Run(arguments);
