@@ -27,7 +27,8 @@ public sealed partial class BenchTests
             Assert.Single(bench.OutputLines, l => ResultLine().Match(l) is { Success: true } m && m.Groups["workload"].Value == workload && m.Groups["unit"].Value == unit);
         }
         Assert.Single(bench.OutputLines, l => l.Contains("managed heap per held connection", StringComparison.Ordinal));
-        Assert.Contains(bench.OutputLines, l => l.Contains("kernel congestion control", StringComparison.Ordinal));
+        Assert.Contains(bench.OutputLines, l => l.Contains("kernel congestion control", StringComparison.Ordinal)
+            && l.Contains("UserTcp cubic, RTO formula rfc6298;", StringComparison.Ordinal)); // the defaults, as its stack ran them
         string id = bench.Id.ToString(CultureInfo.InvariantCulture);
         Assert.DoesNotContain(ScratchNamespace.ListAll(), n => n.StartsWith($"usertcp-bench-{id}-", StringComparison.Ordinal)
             || n.StartsWith($"usertcp-bench-peer-{id}-", StringComparison.Ordinal));
@@ -107,6 +108,24 @@ public sealed partial class BenchTests
             Assert.True(figure.GetProperty("ratio").GetDouble() > 0);
         }
         Assert.Equal(JsonValueKind.Number, root.GetProperty("userTcpManagedBytesPerHeldConnection").ValueKind);
+    }
+
+    [RequiresNetAdminFact("curl", "nc", "python3")]
+    public void Bench_rto_formula_linux_runs_usertcp_on_it_and_the_json_records_it_beside_the_congestion_control()
+    {
+        NetAdminEnvironment.Require();
+        using PeerProgram bench = PeerProgram.Start(Usertcp, "bench", "--json", "--figures", "rr", "--runs", "1", "--seconds", "0.5",
+            "--cc", "reno", "--rto-formula", "linux");
+        LeftBehind.Record(bench.Id);
+
+        Assert.True(bench.WaitForExit(BenchTimeout), bench.Transcript);
+
+        Assert.True(bench.ExitCode == 0, bench.Transcript);
+        using var json = JsonDocument.Parse(bench.OutputText);
+        JsonElement context = json.RootElement.GetProperty("context");
+        // Both read back from the TcpConfig UserTcp's stack ran with.
+        Assert.Equal("reno", context.GetProperty("userTcpCongestionControl").GetString());
+        Assert.Equal("linux", context.GetProperty("userTcpRtoFormula").GetString());
     }
 
     [GeneratedRegex(@"^usertcp bench: (?<workload>\w+): UserTcp \d+(\.\d)? (?<unit>[a-z/A-Z]+), kernel \d+(\.\d)? \k<unit>, ratio UserTcp/kernel \d+\.\d{3}$")]

@@ -124,6 +124,54 @@ public sealed partial class CliTests
         Assert.Contains("--cc 'vegas'", Assert.Single(mistake.ErrorLines), StringComparison.Ordinal);
     }
 
+    [RequiresNetAdminTheory("python3")]
+    [InlineData("rfc6298")]
+    [InlineData("linux")]
+    public void Serve_rto_formula_sets_the_rto_of_the_connections_it_accepts(string formula)
+    {
+        // After the handshake's one sample R (well under 66 ms here): RFC 6298 gives max(3R, 200 ms) = 200 ms, exactly;
+        // Linux's R + max(2R, 200 ms) = 200 ms and R more. `ss --json` reports the RTO to the microsecond.
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "echo", "--rto-formula", formula, "--log-level", "warning");
+        Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), CommandTimeout), serve.Transcript);
+        PeerProgram client = ns.Start("python3", "-c",
+            "import socket, sys, time; s = socket.create_connection((sys.argv[1], 7)); print('connected', flush=True); time.sleep(30)", Addresses.Stack);
+        Assert.True(client.WaitForOutputLine(l => l == "connected", CommandTimeout), client.Transcript);
+
+        PeerProgram ss = ns.Run(CommandTimeout, Usertcp, "ss", "--json");
+        using var json = JsonDocument.Parse(ss.OutputText);
+        JsonElement accepted = Assert.Single(json.RootElement.GetProperty("connections").EnumerateArray(),
+            c => c.GetProperty("state").GetString() == "ESTABLISHED");
+        double rtoMs = accepted.GetProperty("rtoMs").GetDouble();
+        if (formula == "rfc6298") Assert.True(rtoMs == 200, ss.Transcript);
+        else Assert.True(rtoMs > 200 && rtoMs < 230, ss.Transcript);
+        client.Kill();
+        Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
+    }
+
+    [RequiresNetAdminFact]
+    public void Lab_run_with_rto_formula_linux_runs_usertcp_on_it_and_says_so()
+    {
+        NetAdminEnvironment.Require();
+        string report = Path.Combine(Path.GetTempPath(), $"usertcp-it-lab-rto-{Environment.ProcessId}");
+        using PeerProgram lab = PeerProgram.Start(Usertcp, "lab", "run", "rto-backoff", "--role", "active", "--rto-formula", "linux", "--report", report);
+        LeftBehind.Record(lab.Id);
+        try
+        {
+            Assert.True(lab.WaitForExit(CommandTimeout), lab.Transcript);
+            Assert.True(lab.ExitCode == 0, lab.Transcript);
+            // The settings line reads the TcpConfig the run's stack had; the report's index says it for every run.
+            Assert.Contains(lab.OutputLines, l => l.StartsWith("  UserTcp: ", StringComparison.Ordinal) && l.Contains("RTO formula linux,", StringComparison.Ordinal));
+            Assert.Contains("SRTT + 200 ms, Linux's formula", Regex.Replace(lab.OutputText, @"\s+", " "), StringComparison.Ordinal); // the observation, wrapped
+            Assert.Contains("UserTcp's RTO formula: linux.", File.ReadAllText(Path.Combine(report, "index.html")), StringComparison.Ordinal);
+            Assert.Contains("RTO formula linux,", File.ReadAllText(Path.Combine(report, "rto-backoff.html")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(report)) Directory.Delete(report, recursive: true);
+        }
+    }
+
     private static int CountTimeWaits(NetNamespace ns) =>
         ns.Run(CommandTimeout, Usertcp, "ss").OutputLines.Count(l => l.StartsWith("TIME-WAIT", StringComparison.Ordinal));
 

@@ -34,6 +34,20 @@ public sealed partial class DemoTests
         Assert.False(ScratchNamespace.Exists(name), $"{name} is still there");
     }
 
+    [RequiresNetAdminFact("curl", "nc", "ss", "ping")]
+    public void Demo_rto_formula_linux_runs_usertcp_on_it_and_says_so()
+    {
+        NetAdminEnvironment.Require();
+        using PeerProgram demo = PeerProgram.Start(Usertcp, "demo", "--size", "100000", "--echo-size", "1000", "--rto-formula", "linux");
+        LeftBehind.Record(demo.Id);
+
+        Assert.True(demo.WaitForExit(DemoTimeout), demo.Transcript);
+
+        Assert.True(demo.ExitCode == 0, demo.Transcript);
+        // The line reads the TcpConfig of the demo's stack, whose services accepted every connection.
+        Assert.Contains(demo.OutputLines, l => l.Contains("RTO formula linux (--rto-formula)", StringComparison.Ordinal));
+    }
+
     [RequiresNetAdminFact("curl", "nc", "ss", "python3")]
     public void Ctrl_c_stops_the_demo_which_removes_its_namespace_and_exits_130()
     {

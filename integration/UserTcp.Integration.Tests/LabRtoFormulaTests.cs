@@ -1,0 +1,81 @@
+using System.Globalization;
+using UserTcp.Engine;
+using UserTcp.Lab;
+using UserTcp.Lab.Scenarios;
+using Xunit.Abstractions;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// The lab's --rto-formula against the kernel: rto-backoff in the active role (UserTcp's data segment lost five times),
+/// run with each formula. After the handshake's one RTT sample R (and R &lt; 66 ms), RFC 6298 gives
+/// max(R + 4·R/2, 200 ms) = 200 ms and Linux's tcp_set_rto R + max(4·R/2, 200 ms) = R + 200 ms; the tail-loss probe
+/// and the first timeout each wait one RTO, and UserTcp's engine arms the doubled one, 2·RTO, when that timeout fires.
+/// On the namespace's own link R is a millisecond or two: only the engine's exact timer tells the formulas apart (the
+/// link's gaps differ by less than a timer's slack), so the second pair of runs delays the kernel's packets 50 ms, where
+/// the gaps on the link differ by R too: about 200 against 250 ms.
+/// </summary>
+public sealed class LabRtoFormulaTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan MinRto = TimeSpan.FromMilliseconds(200);
+
+    [RequiresNetAdminTheory]
+    [InlineData("rfc6298", 0)]
+    [InlineData("linux", 0)]
+    [InlineData("rfc6298", 50)]
+    [InlineData("linux", 50)]
+    public async Task UserTcps_first_retransmission_timeout_follows_the_formula_chosen(string name, int delayMs)
+    {
+        NetAdminEnvironment.Require();
+        Assert.True(RtoFormulas.TryParse(name, out RtoFormula formula));
+        LabScenario scenario = delayMs == 0 ? new RtoBackoff() : new DelayedRtoBackoff(delayMs);
+        string captures = Path.Combine(Path.GetTempPath(), $"usertcp-it-lab-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}");
+
+        LabResult result = await LabRunner.RunAsync(scenario, LabRole.UserTcpActive,
+            new LabOptions { CaptureDirectory = captures, NamespaceCreated = LeftBehind.Record, RtoFormula = formula });
+        string description = string.Join('\n', LabText.Describe(result));
+        output.WriteLine(description);
+        File.Delete(result.CapturePath);
+
+        Assert.True(result.Verdict.Passed, description);
+        Assert.Equal(formula, result.Record.UserTcpConfig.RtoFormula);
+        Assert.Contains($"RTO formula {name},", description, StringComparison.Ordinal);
+        FourTuple c = ScenarioKit.First(result.Record);
+        TimeSpan armed = ScenarioKit.UserTcpRtos(result.Record, c)[0]; // 2·RTO, armed when the first timeout fired
+        TimeSpan firstGap = result.Record.Sent(c, LabSide.UserTcp).Single(t => t.Retransmissions > 0).Intervals[0]; // the probe's wait: one RTO
+        string seen = string.Create(CultureInfo.InvariantCulture, $"armed {armed.TotalMilliseconds:0.###} ms, first gap {firstGap.TotalMilliseconds:0.#} ms\n{description}");
+        output.WriteLine(seen[..seen.IndexOf('\n', StringComparison.Ordinal)]);
+        TimeSpan delay = TimeSpan.FromMilliseconds(delayMs);
+        if (formula == RtoFormula.Rfc6298)
+        {
+            Assert.True(armed == 2 * MinRto, seen); // the minimum bounds the whole RTO, exactly
+        }
+        else
+        {
+            TimeSpan rtt = armed / 2 - MinRto; // R, if the RTO is R + 200 ms
+            Assert.True(rtt > delay && rtt < delay + TimeSpan.FromMilliseconds(30), seen); // never the bare 200 ms
+        }
+        if (delayMs > 0)
+        {
+            // On the link: 200 ms against 250 ms and more; a late timer lengthens a gap, nothing shortens one.
+            bool linuxGap = firstGap >= MinRto + delay - TimeSpan.FromMilliseconds(5);
+            Assert.True(formula == RtoFormula.Linux ? linuxGap : firstGap < MinRto + TimeSpan.FromMilliseconds(30), seen);
+        }
+    }
+
+    /// <summary>rto-backoff's active run with every packet from the kernel delayed, so the handshake's RTT sample is about the delay.</summary>
+    private sealed class DelayedRtoBackoff(int delayMs) : LabScenario
+    {
+        private readonly RtoBackoff _inner = new();
+
+        public override string Name => $"{_inner.Name}-delay{delayMs.ToString(CultureInfo.InvariantCulture)}ms";
+        public override string Question => _inner.Question;
+        public override IReadOnlyList<LabRole> Roles => [LabRole.UserTcpActive];
+        public override IReadOnlyList<string> Faults(LabRole role) =>
+            [.. _inner.Faults(role), string.Create(CultureInfo.InvariantCulture, $"delay={delayMs}ms from-kernel")];
+        public override IReadOnlyDictionary<string, string> KernelSettings(LabRole role, bool full) => _inner.KernelSettings(role, full);
+        public override TcpConfig UserTcpConfig(LabRole role, bool full) => _inner.UserTcpConfig(role, full);
+        public override Task RunAsync(LabSession s) => _inner.RunAsync(s);
+        public override LabVerdict Judge(LabRecord r) => _inner.Judge(r);
+    }
+}
