@@ -57,9 +57,10 @@ public sealed class LabRtoFormulaTests(ITestOutputHelper output)
         }
         if (delayMs > 0)
         {
-            // On the link: 200 ms against 250 ms and more; a late timer lengthens a gap, nothing shortens one.
-            bool linuxGap = firstGap >= MinRto + delay - TimeSpan.FromMilliseconds(5);
-            Assert.True(formula == RtoFormula.Linux ? linuxGap : firstGap < MinRto + TimeSpan.FromMilliseconds(30), seen);
+            // On the link: 200 ms against R + 200 ms, R at least the delay. A timer never fires early, but a busy machine
+            // fires it late (25 ms seen), so the line between them is drawn 40 ms above the 200 ms and 10 ms below R + 200 ms.
+            TimeSpan line = MinRto + TimeSpan.FromMilliseconds(40);
+            Assert.True(formula == RtoFormula.Linux ? firstGap >= line : firstGap < line, seen);
         }
     }
 
