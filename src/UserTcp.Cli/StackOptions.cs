@@ -153,7 +153,7 @@ internal sealed class StackOptionSet
 
     /// <summary>
     /// --rto-formula: how UserTcp's retransmission timeout follows from its RTT samples (TcpConfig.RtoFormula), so a
-    /// retransmission study against the kernel can run UserTcp on Linux's formula (docs/design.md "Retransmission").
+    /// retransmission study against the kernel can run UserTcp on Linux's formula (docs/design.md "The engine", its Retransmission item).
     /// </summary>
     public static Option<RtoFormula> RtoFormulaOption() => new("--rto-formula")
     {
