@@ -129,22 +129,27 @@ public sealed partial class CliTests
     [InlineData("linux")]
     public void Serve_rto_formula_sets_the_rto_of_the_connections_it_accepts(string formula)
     {
-        // After the handshake's one sample R (well under 66 ms here): RFC 6298 gives max(3R, 200 ms) = 200 ms, exactly;
-        // Linux's R + max(2R, 200 ms) = 200 ms and R more. `ss --json` reports the RTO to the microsecond.
+        // After the handshake's one sample R (under 66 ms): RFC 6298 gives max(3R, 200 ms) = 200 ms, exactly; Linux's
+        // R + max(2R, 200 ms) = 200 ms and R more. `ss --json` reports the RTO to the microsecond. The first connection
+        // of a fresh serve waits on the runtime compiling its path (R of 24 to 88 ms seen), so the second one is read.
         using NetNamespace ns = NetNamespace.Create();
         PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "echo", "--rto-formula", formula, "--log-level", "warning");
         Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), CommandTimeout), serve.Transcript);
         PeerProgram client = ns.Start("python3", "-c",
-            "import socket, sys, time; s = socket.create_connection((sys.argv[1], 7)); print('connected', flush=True); time.sleep(30)", Addresses.Stack);
-        Assert.True(client.WaitForOutputLine(l => l == "connected", CommandTimeout), client.Transcript);
+            "import socket, sys, time\n"
+            + "first = socket.create_connection((sys.argv[1], 7)); time.sleep(0.2)\n"
+            + "second = socket.create_connection((sys.argv[1], 7)); print(second.getsockname()[1], flush=True); time.sleep(30)",
+            Addresses.Stack);
+        Assert.True(client.WaitForOutputLine(l => l.Length > 0, CommandTimeout), client.Transcript);
+        string remote = $"{Addresses.KernelAddress}:{client.OutputLines[0]}";
 
         PeerProgram ss = ns.Run(CommandTimeout, Usertcp, "ss", "--json");
         using var json = JsonDocument.Parse(ss.OutputText);
         JsonElement accepted = Assert.Single(json.RootElement.GetProperty("connections").EnumerateArray(),
-            c => c.GetProperty("state").GetString() == "ESTABLISHED");
+            c => c.GetProperty("remote").GetString() == remote);
         double rtoMs = accepted.GetProperty("rtoMs").GetDouble();
         if (formula == "rfc6298") Assert.True(rtoMs == 200, ss.Transcript);
-        else Assert.True(rtoMs > 200 && rtoMs < 230, ss.Transcript);
+        else Assert.True(rtoMs > 200 && rtoMs < 266, ss.Transcript);
         client.Kill();
         Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
     }
