@@ -55,6 +55,7 @@ public sealed partial class BenchTests
         }
         // Like with like by default: UserTcp runs the kernel senders' algorithm, and the bench says which each side used.
         Assert.Contains("Congestion control: UserTcp cubic, kernel cubic.", bench.OutputLines);
+        Assert.Contains("RTO formula: UserTcp rfc6298 (--rto-formula), kernel linux.", bench.OutputLines);
         string id = bench.Id.ToString(CultureInfo.InvariantCulture);
         Assert.DoesNotContain(ScratchNamespace.ListAll(), n => n.StartsWith($"usertcp-bench-{id}-", StringComparison.Ordinal)
             || n.StartsWith($"usertcp-bench-peer-{id}-", StringComparison.Ordinal));

@@ -162,7 +162,8 @@ internal sealed class LossBench(LossBenchSettings settings, TextWriter output)
             }
         }
         Say("");
-        Say($"Congestion control: UserTcp {settings.CongestionControl.LinuxName()}, kernel {settings.KernelCongestionControl}. UserTcp's RTO formula: {settings.Tcp.RtoFormula.Name()}.");
+        Say($"Congestion control: UserTcp {settings.CongestionControl.LinuxName()}, kernel {settings.KernelCongestionControl}.");
+        Say($"RTO formula: UserTcp {settings.Tcp.RtoFormula.Name()} (--rto-formula), kernel linux.");
         Say("| loss | workload | UserTcp | kernel | ratio | UserTcp retx · RTOs | its clients' | kernel server retx · RTOs | its clients' |");
         Say("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (Row row in rows) Say(TableRow(row));
