@@ -95,8 +95,7 @@ internal static class ScriptOptionTable
                 "define" => settings, // the parser has read the script with it
 
                 "rfc1337" when option.Value is null => settings with { TimeWaitRst = TimeWaitRstPolicy.Ignore },
-                "rto_formula" when option.Value == "linux" => settings with { RtoFormula = RtoFormula.Linux },
-                "rto_formula" when option.Value == "rfc6298" => settings with { RtoFormula = RtoFormula.Rfc6298 },
+                "rto_formula" when RtoFormulas.TryParse(option.Value, out RtoFormula formula) => settings with { RtoFormula = formula },
                 "rto_formula" => throw Fail(option, $"option --rto_formula needs linux or rfc6298, not '{option.Value}'"),
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),
