@@ -185,6 +185,36 @@ public class SackTests
     }
 
     [Fact]
+    public void Reordering_events_count_an_acks_sack_blocks_once_and_its_cumulative_part_once()
+    {
+        // packetdrill's cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt: tcpi_reord_seen is Linux's tp->reord_seen.
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (9, 10));
+        Assert.Equal(0, c.Info().ReorderingEvents); // the highest first: nothing below it yet
+        SackAck(h, 0, (3, 4), (9, 10));
+        Assert.Equal(1, c.Info().ReorderingEvents);
+        SackAck(h, 0, (3, 4), (9, 10)); // the same blocks again deliver nothing
+        Assert.Equal(1, c.Info().ReorderingEvents);
+        SackAck(h, 10); // seven segments below the highest, one cumulative ACK: one event
+        Assert.Equal(2, c.Info().ReorderingEvents);
+        Assert.Equal(10, c.Info().Reordering);
+    }
+
+    [Fact]
+    public void An_ack_whose_blocks_and_cumulative_part_both_arrive_below_the_highest_counts_two_events()
+    {
+        // Linux's tcp_check_sack_reordering runs after tcp_sacktag_write_queue and again in tcp_clean_rtx_queue.
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (9, 10));
+        SackAck(h, 2, (5, 6), (9, 10));
+        Assert.Equal(2, c.Info().ReorderingEvents);
+    }
+
+    [Fact]
     public void A_retransmission_that_fills_a_hole_is_not_reordering()
     {
         (Harness h, TcpConnection c) = Established(Ms(100));
@@ -195,6 +225,7 @@ public class SackTests
         h.AdvanceTo(Ms(300));
         SackAck(h, 10);
         Assert.Equal(3, c.Info().Reordering);
+        Assert.Equal(0, c.Info().ReorderingEvents);
     }
 
     [Fact]

@@ -41,6 +41,7 @@ public sealed partial class TcpConnection
             CongestionWindow = _sender.CongestionWindow,
             SlowStartThreshold = _sender.SlowStartThreshold,
             Reordering = _sender.Reordering,
+            ReorderingEvents = _sender.ReorderingEvents,
             TotalRetransmissions = _sender.Retransmissions,
             TotalTimeouts = _sender.Timeouts,
             SendWindow = _sender.SndWnd,

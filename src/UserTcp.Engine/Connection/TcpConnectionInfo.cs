@@ -71,6 +71,8 @@ public readonly record struct TcpConnectionInfo
     public int SlowStartThreshold { get; init; }
     /// <summary>tcpi_reordering: the reordering RACK measured, in segments (Linux's tp->reordering); DupThresh (3) until then or without RACK.</summary>
     public int Reordering { get; init; }
+    /// <summary>tcpi_reord_seen: reordering events RACK detected (Linux's tp->reord_seen); at most two an ACK, its SACK blocks and its cumulative part.</summary>
+    public int ReorderingEvents { get; init; }
     /// <summary>tcpi_total_retrans: segments sent again over the connection's life.</summary>
     public int TotalRetransmissions { get; init; }
     /// <summary>tcpi_total_rto.</summary>

@@ -41,6 +41,14 @@ internal sealed class Rack
     private const int MaxDegree = 300;
 
     /// <summary>
+    /// Reordering events seen (Linux's tp->reord_seen, tcpi_reord_seen): one for an ACK's SACK blocks and one for its
+    /// cumulative part when either delivers a never-resent segment below the highest delivered, however many segments.
+    /// </summary>
+    public int Events => _events;
+    private int _events;
+    private bool _reorderedInPass;
+
+    /// <summary>
     /// RFC 8985 §6.2 steps 2–3 for one newly delivered segment (acknowledged or SACKed). A retransmitted segment whose
     /// delivery may answer the original is skipped (its RTT would be too short): the echoed timestamp says which copy
     /// arrived, or else an RTT below the minimum gives it away.
@@ -54,6 +62,7 @@ internal sealed class Rack
         else if (segment.End < _fack && !segment.Is(SegmentMarks.EverRetransmitted))
         {
             _reorderingSeen = true; // delivered below the highest delivered without having been resent: reordered
+            _reorderedInPass = true;
             // RFC 8985 §6.2 step 4 leaves the measure to the sender; Linux's tcp_check_sack_reordering counts segments from its start.
             int degree = (int)Math.Min(MaxDegree, ((long)(_fack - segment.Start) + mss - 1) / Math.Max(1, mss));
             if (degree > _degree) _degree = degree;
@@ -65,6 +74,17 @@ internal sealed class Rack
         _endSeq = segment.End;
         _rtt = rtt;
         _hasDelivered = true;
+    }
+
+    /// <summary>
+    /// An ACK's SACK blocks, or its cumulative part, have been taken: counts one event if they showed reordering, as
+    /// Linux's tcp_check_sack_reordering runs once after tcp_sacktag_write_queue and once in tcp_clean_rtx_queue.
+    /// </summary>
+    public void EndDeliveries()
+    {
+        if (!_reorderedInPass) return;
+        _reorderedInPass = false;
+        _events++;
     }
 
     /// <summary>RFC 8985 §6.2 step 4: a D-SACK (a spurious retransmission) widens the window, once per round trip.</summary>

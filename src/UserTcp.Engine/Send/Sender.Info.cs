@@ -22,6 +22,9 @@ internal sealed partial class Sender
     /// <summary>The reordering degree: DupThresh (RFC 6675), raised as RACK measures reordering (Linux's tp->reordering).</summary>
     public int Reordering => Rack ? _rack.Degree : DupThresh;
 
+    /// <summary>Reordering events RACK detected (Linux's tp->reord_seen); none without RACK.</summary>
+    public int ReorderingEvents => Rack ? _rack.Events : 0;
+
     /// <summary>Segments marked lost and not SACKed, and retransmissions in flight (tcpi_lost, tcpi_retrans).</summary>
     public (int Lost, int Retransmitted) CountLostAndRetransmitted()
     {

@@ -334,6 +334,7 @@ internal sealed partial class Sender
                 newlySacked += segment.Length;
             }
         }
+        if (Rack) _rack.EndDeliveries();
         return newlySacked;
     }
 
@@ -360,6 +361,7 @@ internal sealed partial class Sender
             retransmitted |= segment.Is(SegmentMarks.EverRetransmitted);
             if (newestSent is null || segment.SentAt > newestSent) newestSent = segment.SentAt;
         }
+        if (Rack) _rack.EndDeliveries();
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
         SndUna = ack;
