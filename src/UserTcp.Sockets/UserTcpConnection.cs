@@ -126,7 +126,10 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         set => Change(UserTcpConnectionOptions.CheckFinWait2Timeout(value, nameof(FinWait2Timeout)), static (tcb, linger2) => tcb.FinWait2Timeout = UserTcpConnectionOptions.ClampFinWait2Timeout(linger2));
     }
 
-    /// <summary>TCP_CORK: segments smaller than the MSS wait until it is cleared (then what is queued goes at once), or the FIN.</summary>
+    /// <summary>
+    /// TCP_CORK: segments smaller than the MSS wait until it is cleared (then what is queued goes at once), or the FIN;
+    /// with nothing in flight, at most one RTO (as Linux's 200 ms ceiling, tcp(7)).
+    /// </summary>
     public bool Corked
     {
         get => _tcb.Corked;

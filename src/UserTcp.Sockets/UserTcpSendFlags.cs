@@ -12,8 +12,9 @@ public enum UserTcpSendFlags
     /// </summary>
     EndOfRecord = 1,
     /// <summary>
-    /// MSG_MORE: more data follows soon. A segment smaller than the MSS at the end of this write waits for the next
-    /// write (or <see cref="UserTcpConnection.NoDelay"/> set, or the FIN) instead of going now, and is not pushed.
+    /// MSG_MORE: more data follows soon. A segment smaller than the MSS at the end of this write does not go with it
+    /// and is not pushed; the next write, <see cref="UserTcpConnection.NoDelay"/> set, the FIN, an ACK (under Nagle's
+    /// rule) or, with nothing in flight, one RTO (Linux's probe timer) sends it, as on Linux.
     /// </summary>
     More = 2,
 }

@@ -122,6 +122,11 @@ public sealed partial class TcpConnection
             EnterClosed(TimeoutError, TcpCause.UserTimeoutExpired);
             return;
         }
+        if (_sender.TakeWakeup())
+        {
+            _engine.MarkPending(this);
+            return;
+        }
         if (_sender.TakePersistProbe(now, RetryLimitUnderUserTimeout, out bool gaveUp))
         {
             ArmUserTimeout();

@@ -225,7 +225,10 @@ public sealed partial class TcpConnection
         }
     }
 
-    /// <summary>TCP_CORK: segments smaller than the MSS wait until it is pulled (then what is queued goes at once), or the FIN.</summary>
+    /// <summary>
+    /// TCP_CORK: segments smaller than the MSS wait until it is pulled (then what is queued goes at once), or the FIN;
+    /// with nothing in flight, at most one RTO (Linux's probe timer, tcp(7)'s 200 ms ceiling).
+    /// </summary>
     public bool Corked
     {
         get => _sender.Corked;
@@ -331,8 +334,9 @@ public sealed partial class TcpConnection
     /// <summary>
     /// Queues bytes for sending; returns how many fit in the send buffer (0 when it is full). With
     /// <paramref name="endOfRecord"/> (MSG_EOR) and all of them queued, they end a record: no segment carries them
-    /// together with later data. With <paramref name="moreComing"/> (MSG_MORE) a partial segment at their end waits
-    /// for the next write, and is not pushed.
+    /// together with later data. With <paramref name="moreComing"/> (MSG_MORE) a partial segment at their end is not
+    /// pushed and this write does not send it: the next write, an ACK (under Nagle) or, with nothing in flight, the
+    /// probe timer one RTO later does (Linux's tcp_push with TCP_NAGLE_CORK, then tp->nonagle).
     /// </summary>
     /// <exception cref="TcpException">The connection cannot send: shut down, failed or not open.</exception>
     public int Send(ReadOnlySpan<byte> data, bool endOfRecord = false, bool moreComing = false)
@@ -344,7 +348,7 @@ public sealed partial class TcpConnection
         OnWritten(_engine.Now, data.Length, accepted);
         if (accepted > 0) _sender.RestartAfterIdle(_engine.Now); // Linux's tcp_skb_entail: new data after idle (RFC 5681 §4.1)
         if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
-        if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write's tail waits for the next (Linux tcp_push with TCP_NAGLE_CORK)
+        if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write does not send its tail (Linux tcp_push with TCP_NAGLE_CORK)
         if (accepted > 0) _engine.MarkPending(this);
         if (accepted > 0 && Timers.IsArmed(TcpTimer.CloseWait)) ArmCloseWaitIdle(_engine.Now);
         return accepted;

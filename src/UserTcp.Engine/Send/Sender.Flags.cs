@@ -21,6 +21,8 @@ internal sealed partial class Sender
         ProbePairDue = 1 << 8,
         CwndLimited = 1 << 9,
         WindowCwndLimited = 1 << 10,
+        HoldForMore = 1 << 11,
+        WakeupDue = 1 << 12,
     }
 
     private SenderFlags _flags;

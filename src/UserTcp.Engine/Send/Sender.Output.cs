@@ -108,6 +108,14 @@ internal sealed partial class Sender
             if (length > 0 && (MaySend(length, available, segmentSize) || endsRecord && length == available))
             {
                 next = NewData(length, recordEnd);
+                if (WakeupDue)
+                {
+                    // Linux's tcp_write_wakeup sends the head of the queue alone, with PSH.
+                    WakeupDue = false;
+                    next = next with { Push = true };
+                    _packetSegments = 0;
+                    return true;
+                }
                 // New data leaves in TSO packets sized from the pacing rate and cwnd (Linux tcp_write_xmit); Linux forces PSH
                 // on every packet of more than one segment (__tcp_transmit_skb), which reaches the wire on its last segment.
                 // cwnd and the pacing rate do not change within a dispatch, so the packet's size is the same at every segment.
@@ -125,6 +133,7 @@ internal sealed partial class Sender
             return true;
         }
         PushPending = false; // the push has sent what it could
+        WakeupDue = false;
         next = default;
         return false;
     }
@@ -141,12 +150,14 @@ internal sealed partial class Sender
         || length >= MaxSndWnd / 2);
 
     /// <summary>
-    /// TCP_CORK, or MSG_MORE on the last write (Linux's TCP_NAGLE_CORK): a segment smaller than the MSS waits, even
-    /// with nothing in flight, until the cork is pulled, a later write comes without MSG_MORE, a push (TCP_NODELAY
-    /// set) or the FIN. A full segment goes as usual.
+    /// TCP_CORK, or MSG_MORE on the write being dispatched (Linux's TCP_NAGLE_CORK): a segment smaller than the MSS
+    /// waits, even with nothing in flight, until the cork is pulled, a push (TCP_NODELAY set), the FIN, or the
+    /// probe timer's wakeup (<see cref="ArmPersistIfNeeded"/>). A full segment goes as usual. MSG_MORE holds only the
+    /// write's own dispatch: a later one (an ACK, a timer) sends under the socket's Nagle setting, as Linux's
+    /// tcp_data_snd_check pushes with tp->nonagle, not the cork tcp_sendmsg passed to tcp_push.
     /// </summary>
     private bool HoldsPartial(int length, int available, int segmentSize) =>
-        (Corked || MoreComing) && length < segmentSize && !PushPending && !(Buffer.FinQueued && length == available);
+        (Corked || HoldForMore) && length < segmentSize && !PushPending && !WakeupDue && !(Buffer.FinQueued && length == available);
 
     /// <summary>Whether <see cref="TryNext"/> would send more new data right after a segment of <paramref name="length"/>.</summary>
     private bool AnotherWouldFollow(int length, int available, long peerRoom, int cwndRoom, int segmentSize)
@@ -189,8 +200,25 @@ internal sealed partial class Sender
         }
     }
 
-    /// <summary>The last write came with MSG_MORE: its tail waits for more, and is not pushed (no PSH).</summary>
-    public bool MoreComing { get; set; }
+    /// <summary>
+    /// The last write came with MSG_MORE: its tail is not pushed (no PSH), and this write's dispatch holds a partial
+    /// segment (<see cref="HoldsPartial"/>).
+    /// </summary>
+    public bool MoreComing
+    {
+        get;
+        set
+        {
+            field = value;
+            HoldForMore = value;
+        }
+    }
+
+    // MSG_MORE's hold, for the dispatch that follows the write only (cleared by EndBurst).
+    private bool HoldForMore { get => Has(SenderFlags.HoldForMore); set => Set(SenderFlags.HoldForMore, value); }
+
+    // The probe timer fired on data held back with nothing in flight: one segment goes, pushed (Linux's tcp_write_wakeup).
+    private bool WakeupDue { get => Has(SenderFlags.WakeupDue); set => Set(SenderFlags.WakeupDue, value); }
 
     // A push was asked for (TCP_NODELAY set, the cork pulled): what is queued goes once, partial segment included.
     private bool PushPending { get => Has(SenderFlags.PushPending); set => Set(SenderFlags.PushPending, value); }
@@ -294,6 +322,8 @@ internal sealed partial class Sender
                 | (sent.PacketEnd ? SegmentMarks.PacketEnd : 0);
             _queue.Append(sent.Seq, sent.End, now, marks, delivery);
             SndMax = sent.End;
+            // Data in flight draws ACKs: a wakeup armed for held data is moot (Linux's RTO takes the probe timer's slot).
+            if (idle) _timers.Cancel(TcpTimer.Persist);
         }
         if (sent.Probe)
         {
@@ -325,6 +355,26 @@ internal sealed partial class Sender
         {
             _timers.Arm(TcpTimer.Persist, now + PersistInterval);
         }
+        else if (HeldWithNothingInFlight && !_timers.IsArmed(TcpTimer.Persist))
+        {
+            // Linux's tcp_check_probe_timer: data a cork or MSG_MORE holds back, with nothing in flight to draw an ACK,
+            // goes when the probe timer fires, one RTO on (tcp_probe0_base; tcp(7)'s "200 millisecond ceiling" on TCP_CORK).
+            _timers.Arm(TcpTimer.Persist, now + Rto.Rto);
+        }
+    }
+
+    /// <summary>Data waits in an open window with nothing in flight: only a cork or MSG_MORE holds it so.</summary>
+    private bool HeldWithNothingInFlight => SndWnd > 0 && SndMax == SndUna && Buffer.End > SndMax;
+
+    /// <summary>
+    /// The persist timer fired with data still held and nothing in flight: the next dispatch sends one segment of it,
+    /// pushed (Linux's tcp_probe_timer and tcp_write_wakeup). False when there is no such data.
+    /// </summary>
+    public bool TakeWakeup()
+    {
+        if (!HeldWithNothingInFlight) return false;
+        WakeupDue = true;
+        return true;
     }
 
     /// <summary>The persist timer fired: true when a probe is due; false when none is (window open, or nothing to send).</summary>

@@ -290,6 +290,7 @@ internal sealed partial class Sender
     /// </summary>
     public void EndBurst()
     {
+        HoldForMore = false; // MSG_MORE held this dispatch only (see HoldsPartial)
         bool limited = CwndLimited || InFlight >= CongestionWindow;
         // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
         if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) RateEstimator?.MarkAppLimited(InFlight);
