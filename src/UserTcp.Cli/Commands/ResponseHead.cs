@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net.Http;
+using System.Net.Http.Headers;
 using System.Text;
 
 namespace UserTcp.Cli.Commands;
@@ -11,7 +12,8 @@ internal static class ResponseHead
     {
         var head = new StringBuilder();
         head.Append(CultureInfo.InvariantCulture, $"HTTP/{response.Version.ToString(2)} {(int)response.StatusCode} {response.ReasonPhrase}\r\n");
-        foreach ((string name, IEnumerable<string> values) in response.Headers.Concat(response.Content.Headers))
+        // NonValidated: the values as received; the parsed view splits "Server: a b" into two product tokens.
+        foreach ((string name, HeaderStringValues values) in response.Headers.NonValidated.Concat(response.Content.Headers.NonValidated))
         {
             foreach (string value in values) head.Append(name).Append(": ").Append(value).Append("\r\n");
         }
