@@ -96,6 +96,34 @@ public sealed class TunDeviceTests
     }
 
     [RequiresNetAdminFact]
+    public void The_kernel_sends_no_ipv6_into_the_interface_because_ipv6_is_off_on_it_alone()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        // Scratch namespaces turn IPv6 off throughout; a namespace of the user's (serve --netns) keeps the kernel's default.
+        PeerProgram enable = ns.Run(PacketTimeout, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0");
+        Assert.True(enable.ExitCode == 0, enable.Transcript);
+        using TunDevice tun = ns.OpenTun(Addresses.Options());
+
+        // With IPv6 on, MLD reports and DAD's neighbour solicitation come within ~1 s of link up, the router
+        // solicitation after DAD's 1 s: 2.5 s sees them all.
+        var buffer = new byte[tun.Mtu];
+        var versions = new List<int>();
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        TimeSpan window = TimeSpan.FromSeconds(2.5);
+        for (TimeSpan left = window; left > TimeSpan.Zero; left = window - System.Diagnostics.Stopwatch.GetElapsedTime(start))
+        {
+            if (tun.WaitReadable(left) && tun.TryRead(buffer, out int length) && length > 0) versions.Add(buffer[0] >> 4);
+        }
+
+        Assert.DoesNotContain(6, versions);
+        PeerProgram setting = ns.Run(PacketTimeout, "cat", $"/proc/sys/net/ipv6/conf/{Addresses.Interface}/disable_ipv6");
+        Assert.Equal("1", setting.OutputLines.Single());
+        // Only our interface: the namespace's loopback keeps its IPv6.
+        PeerProgram loopback = ns.Run(PacketTimeout, "cat", "/proc/sys/net/ipv6/conf/lo/disable_ipv6");
+        Assert.Equal("0", loopback.OutputLines.Single());
+    }
+
+    [RequiresNetAdminFact]
     public void Opening_a_name_already_in_use_throws_an_actionable_error()
     {
         using NetNamespace ns = NetNamespace.Create();

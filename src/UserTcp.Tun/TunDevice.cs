@@ -542,10 +542,31 @@ public sealed class TunDevice : IPacketDevice
             Configure(socket, (uint)LibC.SIOCSIFTXQLEN, ref request, $"setting the transmit queue length {queueLength} on {name}");
         }
 
+        DisableIpv6(name);
+
         request = IfReq.ForName(name);
         Configure(socket, (uint)LibC.SIOCGIFFLAGS, ref request, $"reading the flags of {name}");
         request.Flags = (short)((ushort)request.Flags | (ushort)(IfReq.IFF_UP | IfReq.IFF_RUNNING));
         Configure(socket, (uint)LibC.SIOCSIFFLAGS, ref request, $"bringing {name} up");
+    }
+
+    /// <summary>
+    /// net.ipv6.conf.NAME.disable_ipv6 = 1 on this interface alone, before it is up: the stack speaks IPv4 only, and the
+    /// kernel would otherwise send IPv6 router solicitations and MLD reports into it. /proc/sys/net is the calling
+    /// thread's namespace, the interface's. No file (IPv6 off in the kernel) or a read-only one leaves nothing to do.
+    /// </summary>
+    private static void DisableIpv6(string name)
+    {
+        string path = $"/proc/sys/net/ipv6/conf/{name}/disable_ipv6";
+        if (!File.Exists(path)) return;
+        try
+        {
+            File.WriteAllText(path, "1");
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // A read-only /proc/sys (an unprivileged container) costs only the stray IPv6 packets the stack drops anyway.
+        }
     }
 
     private static void Configure(SafeFileDescriptor socket, uint request, ref IfReq ifr, string action)
