@@ -397,6 +397,9 @@ public class RunnerTests
         Assert.Contains(trace, l => l.Contains("line 5: > S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 3>", StringComparison.Ordinal));
         Assert.Contains(trace, l => l.Contains("engine: ESTABLISHED -> FIN-WAIT-1", StringComparison.Ordinal));
         Assert.Contains(trace, l => l.Contains("line 8: close(4) = 0", StringComparison.Ordinal));
+        // The listener's new connection: a passive open (RFC 9293 §3.3.2), as the lab prints it, never from CLOSED.
+        Assert.Contains(trace, l => l.Contains("engine: LISTEN -> SYN-RECEIVED", StringComparison.Ordinal));
+        Assert.DoesNotContain(trace, l => l.Contains("engine: CLOSED -> SYN-RECEIVED", StringComparison.Ordinal));
     }
 
     [Fact]
