@@ -228,13 +228,26 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
 
     private void Introduce(ScratchNamespace local, ScratchNamespace peer)
     {
-        string mib = (settings.Size / 1048576.0).ToString("0.##", CultureInfo.InvariantCulture);
-        Say($"usertcp bench: {string.Join(", ", settings.Figures)}; {Num(settings.Runs)} run(s) per figure and side; bulk {Num(settings.Size)} bytes "
-            + $"({mib} MiB) per transfer (client wall time, process start to exit; 1 Mbit/s = 10^6 bit/s); rr and cc "
-            + $"{settings.Seconds.ToString(CultureInfo.InvariantCulture)} s per run; held {Num(settings.Connections)} connections; mtu {Num(settings.Mtu)}");
+        Say(Header(settings));
         Say($"  UserTcp: kernel {TunKernelCidr} ── TUN {Iface} ── UserTcp {UserTcpAddress} (ServiceHost: HTTP 80, echo 7, discard 9), namespace {local.Name}");
         Say($"  kernel:  kernel {VethLocalCidr} ── veth {VethLocal}/{VethPeer} ── kernel {VethPeerCidr} (python3: HTTP 80 of zeros, discard 9; "
             + $"usertcp bench-client: echo 7), namespaces {local.Name} and {peer.Name}");
+    }
+
+    /// <summary>The bench's first line: the figures, then the size, duration or count of only those that run.</summary>
+    internal static string Header(BenchSettings settings)
+    {
+        var parts = new List<string> { $"usertcp bench: {string.Join(", ", settings.Figures)}", $"{Num(settings.Runs)} run(s) per figure and side" };
+        if (settings.Figures.Contains("download") || settings.Figures.Contains("upload"))
+        {
+            string mib = (settings.Size / 1048576.0).ToString("0.##", CultureInfo.InvariantCulture);
+            parts.Add($"bulk {Num(settings.Size)} bytes ({mib} MiB) per transfer (client wall time, process start to exit; 1 Mbit/s = 10^6 bit/s)");
+        }
+        string[] timed = [.. settings.Figures.Where(f => f is "rr" or "cc")];
+        if (timed.Length > 0) parts.Add($"{string.Join(" and ", timed)} {settings.Seconds.ToString(CultureInfo.InvariantCulture)} s per run");
+        if (settings.Figures.Contains("held")) parts.Add($"held {Num(settings.Connections)} connections");
+        parts.Add($"mtu {Num(settings.Mtu)}");
+        return string.Join("; ", parts);
     }
 
     private async Task<BenchFigure> MeasureAsync(string name, ScratchNamespace local, CancellationToken cancellationToken)
