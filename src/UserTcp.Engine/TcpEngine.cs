@@ -139,6 +139,12 @@ public sealed partial class TcpEngine
     {
         Now = now;
         SetOutput(output);
+        // Linux hands IPv6 to its IPv6 stack, never to IPv4's: not an IPv4 header error, counted on its own and dropped quietly.
+        if (!packet.IsEmpty && packet[0] >> 4 == 6)
+        {
+            Counters.Count(MibCounter.UserTcpDroppedNotIpv4);
+            return;
+        }
         Counters.CountPacketReceived();
         scoped TcpSegment seg = default;
         WireError error = Ipv4Packet.TryParse(packet, out Ipv4Packet ip);

@@ -141,6 +141,8 @@ public enum MibCounter
     UserTcpBufferMemoryPeak,
     /// <summary>Bare final ACKs a TCP_DEFER_ACCEPT listener dropped while it waited for data.</summary>
     TcpExtTCPDeferAcceptDrop,
+    /// <summary>IPv6 packets (version 6) that reached the IPv4-only stack, dropped: Linux's IPv4 stack never sees them, so no IpInHdrErrors.</summary>
+    UserTcpDroppedNotIpv4,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

@@ -41,4 +41,23 @@ public class DropAccountingTests
         Assert.Equal(1, h.Engine.Counters[MibCounter.IcmpInMsgs]);
         Assert.Equal(1, h.Engine.Counters[MibCounter.UserTcpIcmpIgnored]);
     }
+
+    [Fact]
+    public void An_ipv6_packet_is_counted_as_not_ipv4_never_as_an_ipv4_header_error()
+    {
+        var h = new Harness();
+        h.Engine.Listen(Harness.LocalPort);
+        // An MLDv2 report's IPv6 header (version 6, hop-by-hop next header) and some of what follows.
+        byte[] ipv6 = new byte[76];
+        ipv6[0] = 0x60;
+        ipv6[5] = 36;
+        ipv6[7] = 1;
+        h.Engine.Receive(ipv6, h.Now, h);
+        h.ExpectNothing();
+        Assert.Equal(1, h.Engine.Counters[MibCounter.UserTcpDroppedNotIpv4]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.IpInHdrErrors]);
+        Assert.Equal(0, h.Engine.Counters.Malformed(WireError.BadVersion));
+        Assert.Equal(0, h.Engine.Counters[MibCounter.IpInReceives]);
+        Assert.Contains(h.Engine.Counters.Snapshot(), kv => kv.Key == "UserTcpDroppedNotIpv4" && kv.Value == 1);
+    }
 }
