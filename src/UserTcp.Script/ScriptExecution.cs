@@ -493,8 +493,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         if (_trace is null) return;
         string? text = tcpEvent.Kind switch
         {
-            // A listener's child is born CLOSED in the engine; RFC 9293's passive open goes LISTEN -> SYN-RECEIVED, as the lab prints.
-            TcpEventKind.StateChanged => $"{(tcpEvent.Cause == TcpCause.SynInListen ? TcpState.Listen : tcpEvent.OldState).ToRfcName()} -> {tcpEvent.NewState.ToRfcName()} ({tcpEvent.Description})",
+            TcpEventKind.StateChanged => $"{tcpEvent.DiagramOldState.ToRfcName()} -> {tcpEvent.NewState.ToRfcName()} ({tcpEvent.Description})",
             TcpEventKind.TimerFired => $"{tcpEvent.Timer} timer fired",
             TcpEventKind.Retransmission => $"retransmission ({tcpEvent.Description}), next RTO {Seconds((long)(tcpEvent.Deadline - tcpEvent.Time).TotalMicroseconds)} s",
             TcpEventKind.Dropped => $"dropped {tcpEvent.Segment}: {tcpEvent.Description}",

@@ -145,6 +145,26 @@ public class EventTests
     }
 
     [Fact]
+    public void A_passive_open_reads_listen_to_syn_received_in_the_log_while_the_counters_count_it_from_closed()
+    {
+        var h = new Harness();
+        h.Engine.Listen(80);
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions);
+        TcpEvent open = Assert.Single(h.Log.Of(TcpEventKind.StateChanged));
+        var logger = new ListLogger();
+        new LoggingEventSink(logger).OnEvent(in open);
+
+        // RFC 9293 §3.3.2: a passive open leaves LISTEN; the engine's child starts CLOSED, as its transition counters see it.
+        Assert.Equal((TcpState.Closed, TcpState.Listen, TcpState.SynReceived), (open.OldState, open.DiagramOldState, open.NewState));
+        Assert.EndsWith("LISTEN -> SYN-RECEIVED (SYN in LISTEN)", open.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith("LISTEN -> SYN-RECEIVED (SYN in LISTEN)", Assert.Single(logger.Lines, l => l.Id.Id == 103).Message, StringComparison.Ordinal);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpPassiveOpens]);
+        // Every other change reads its own old state.
+        TcpEvent close = open with { Cause = TcpCause.Close, OldState = TcpState.Established, NewState = TcpState.FinWait1 };
+        Assert.Equal(TcpState.Established, close.DiagramOldState);
+    }
+
+    [Fact]
     public void Events_fan_out_to_every_sink()
     {
         var first = new EventLog();

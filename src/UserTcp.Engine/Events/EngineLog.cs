@@ -74,7 +74,7 @@ public sealed class LoggingEventSink : ITcpEventSink
                 if (_logger.IsEnabled(LogLevel.Debug))
                 {
 #pragma warning disable CA1873 // guarded by IsEnabled just above; the analyzer does not see through it
-                    EngineLog.StateChanged(_logger, tcpEvent.Connection, tcpEvent.OldState.ToRfcName(), tcpEvent.NewState.ToRfcName(), tcpEvent.Description);
+                    EngineLog.StateChanged(_logger, tcpEvent.Connection, tcpEvent.DiagramOldState.ToRfcName(), tcpEvent.NewState.ToRfcName(), tcpEvent.Description);
 #pragma warning restore CA1873
                 }
                 break;

@@ -88,6 +88,12 @@ public readonly record struct TcpEvent(
     TcpError Error = TcpError.None,
     WireError WireError = WireError.None)
 {
+    /// <summary>
+    /// The state a change leaves as RFC 9293's diagram draws it (§3.3.2): LISTEN for a listener's new connection, which
+    /// the engine creates CLOSED and the counters count from there; otherwise <see cref="OldState"/>.
+    /// </summary>
+    public TcpState DiagramOldState => Cause == TcpCause.SynInListen ? TcpState.Listen : OldState;
+
     /// <summary>The cause as text, with the parse error of a malformed packet.</summary>
     public string Description => WireError != WireError.None ? $"{Cause.Describe()} ({WireError.Describe()})" : Cause.Describe();
 
@@ -99,7 +105,7 @@ public readonly record struct TcpEvent(
         {
             TcpEventKind.SegmentIn => $"{at} in  {Segment}",
             TcpEventKind.SegmentOut => $"{at} out {Segment}",
-            TcpEventKind.StateChanged => $"{at} {OldState.ToRfcName()} -> {NewState.ToRfcName()} ({Description})",
+            TcpEventKind.StateChanged => $"{at} {DiagramOldState.ToRfcName()} -> {NewState.ToRfcName()} ({Description})",
             TcpEventKind.TimerSet => $"{at} timer {Timer} set for {Deadline.TotalSeconds:F6}",
             TcpEventKind.TimerFired => $"{at} timer {Timer} fired",
             TcpEventKind.Retransmission => $"{at} retransmit #{Attempt} {Segment} ({Description}, RTO {(Deadline - Time).TotalSeconds:F3} s)",

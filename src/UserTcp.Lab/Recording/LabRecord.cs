@@ -105,8 +105,7 @@ public sealed class LabRecord
         {
             if (spans.Count == 0)
             {
-                TcpState first = e.Cause == TcpCause.SynInListen ? TcpState.Listen : e.OldState;
-                spans.Add(new StateSpan(e.Time, first.ToRfcName()));
+                spans.Add(new StateSpan(e.Time, e.DiagramOldState.ToRfcName()));
             }
             spans.Add(new StateSpan(e.Time, e.NewState.ToRfcName(), e.Cause.Describe()));
         }

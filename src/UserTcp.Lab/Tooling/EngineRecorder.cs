@@ -90,8 +90,7 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
     {
         TcpEvent[] changes = [.. EventsOf(connection).Where(e => e.Kind == TcpEventKind.StateChanged)];
         if (changes.Length == 0) return [];
-        TcpState first = changes[0].Cause == TcpCause.SynInListen ? TcpState.Listen : changes[0].OldState;
-        return [first, .. changes.Select(e => e.NewState)];
+        return [changes[0].DiagramOldState, .. changes.Select(e => e.NewState)];
     }
 
     /// <summary>"LISTEN → SYN-RECEIVED → ESTABLISHED".</summary>

@@ -137,9 +137,7 @@ public static class Ladder
 
     private static string Count(int n, string noun) => string.Create(CultureInfo.InvariantCulture, $"{n} {noun}{(n == 1 ? "" : "s")}");
 
-    // A passive open's connection is born in SYN-RECEIVED; its listener was in LISTEN.
-    private static string Change(in TcpEvent e) =>
-        $"{(e.Cause == TcpCause.SynInListen ? "LISTEN" : e.OldState.ToRfcName())} → {e.NewState.ToRfcName()}";
+    private static string Change(in TcpEvent e) => $"{e.DiagramOldState.ToRfcName()} → {e.NewState.ToRfcName()}";
 
     // Changes the application (close, shutdown, abort, connect) or a timer caused stand on a line of their own; the
     // rest belong to the segment just received. An application call can follow a segment directly, since both run
