@@ -1,0 +1,42 @@
+#!/bin/bash
+# usage: tools/footprint/run.sh [WARMUP_SECONDS] [WINDOWS]
+# As root, from the repository root, after `dotnet build src/UserTcp.Cli -c Release`. How many memory pages usertcp
+# serve touches while it answers one-byte echo requests (README "Performance", request/response): serve and a Python
+# request/response client share vCPU 1 in a throwaway namespace (removed on exit, also on failure); after the warm-up
+# (tiering on one CPU is slow), tools/footprint/pages.py counts the pages touched in WINDOWS windows of 0.3 s and 0.05 s
+# under load, then in a 1 s window with no load, 3 s after it stopped (the runtime's own background).
+set -u
+WARMUP=${1:-15}; WINDOWS=${2:-3}
+CLI="dotnet $PWD/src/UserTcp.Cli/bin/Release/net10.0/usertcp.dll"
+NS=usertcp-fp-$$
+READY=$(mktemp -u /tmp/usertcp-fp-ready.XXXXXX)
+cleanup() {
+  [ -n "${CLIENT:-}" ] && kill $CLIENT 2>/dev/null
+  [ -n "${PID:-}" ] && kill $PID 2>/dev/null
+  wait 2>/dev/null; rm -f "$READY"; ip netns del $NS 2>/dev/null
+}
+trap cleanup EXIT
+ip netns add $NS; ip -n $NS link set lo up
+taskset -c 1 $CLI serve --netns $NS --services echo --log-level warning --ready-file "$READY" >/tmp/usertcp-fp-$$.log 2>&1 &
+PID=$!
+for _ in $(seq 1 100); do [ -f "$READY" ] && break; sleep 0.1; done
+[ -f "$READY" ] || { echo "serve did not start: see /tmp/usertcp-fp-$$.log"; exit 1; }
+LOAD=$((WARMUP + WINDOWS * 2))
+# One connection, one byte each way per request, for LOAD seconds at most (bounded: the loop checks the clock).
+ip netns exec $NS taskset -c 1 python3 -c '
+import socket, sys, time
+end = time.monotonic() + float(sys.argv[1]); n = 0
+s = socket.create_connection(("10.77.0.2", 7)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+while time.monotonic() < end:
+    s.send(b"x"); s.recv(1); n += 1
+print(f"client: {n / float(sys.argv[1]):.0f} requests/s")
+' $LOAD &
+CLIENT=$!
+sleep $WARMUP
+for _ in $(seq 1 $WINDOWS); do
+  python3 tools/footprint/pages.py $PID 0.3
+  python3 tools/footprint/pages.py $PID 0.05
+done
+wait $CLIENT; CLIENT=
+sleep 3
+echo "no load:"; python3 tools/footprint/pages.py $PID 1 --list | head -12
