@@ -207,7 +207,12 @@ public class TimestampTests
         Assert.Equal(TcpState.Closed, old.State);
         TcpConnection fresh = Assert.Single(h.Engine.Connections);
         Assert.Equal(TcpState.SynReceived, fresh.State);
-        Assert.Contains(h.Log.Events, e => e is { Kind: TcpEventKind.StateChanged, NewState: TcpState.Closed, Cause: TcpCause.SynReusedTimeWait });
+        TcpEvent[] reuse = [.. h.Log.Events.Where(e => e is { Kind: TcpEventKind.StateChanged, Cause: TcpCause.SynReusedTimeWait })];
+        Assert.Equal(2, reuse.Length);
+        // The old connection ends from TIME-WAIT; the new one leaves LISTEN, as a passive open does (RFC 9293 §3.3.2).
+        Assert.Equal((TcpState.TimeWait, TcpState.TimeWait, TcpState.Closed), (reuse[0].OldState, reuse[0].DiagramOldState, reuse[0].NewState));
+        Assert.Equal((TcpState.Closed, TcpState.Listen, TcpState.SynReceived), (reuse[1].OldState, reuse[1].DiagramOldState, reuse[1].NewState));
+        Assert.Contains("LISTEN -> SYN-RECEIVED (SYN with a higher sequence number or timestamp reused TIME-WAIT", reuse[1].ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

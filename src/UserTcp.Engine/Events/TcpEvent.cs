@@ -90,9 +90,15 @@ public readonly record struct TcpEvent(
 {
     /// <summary>
     /// The state a change leaves as RFC 9293's diagram draws it (§3.3.2): LISTEN for a listener's new connection, which
-    /// the engine creates CLOSED and the counters count from there; otherwise <see cref="OldState"/>.
+    /// the engine creates CLOSED and the counters count from there — also one whose SYN reused a TIME-WAIT 4-tuple
+    /// (RFC 6191; the old connection's own change, TIME-WAIT to CLOSED, has the same cause); otherwise <see cref="OldState"/>.
     /// </summary>
-    public TcpState DiagramOldState => Cause == TcpCause.SynInListen ? TcpState.Listen : OldState;
+    public TcpState DiagramOldState => Cause switch
+    {
+        TcpCause.SynInListen => TcpState.Listen,
+        TcpCause.SynReusedTimeWait when NewState == TcpState.SynReceived => TcpState.Listen,
+        _ => OldState,
+    };
 
     /// <summary>The cause as text, with the parse error of a malformed packet.</summary>
     public string Description => WireError != WireError.None ? $"{Cause.Describe()} ({WireError.Describe()})" : Cause.Describe();
