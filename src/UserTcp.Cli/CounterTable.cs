@@ -57,5 +57,6 @@ internal static class CounterTable
         new("UserTcpFaultHeldBack", counters.HeldBack),
         new("UserTcpFaultDuplicated", counters.Duplicated),
         new("UserTcpFaultCorrupted", counters.Corrupted),
+        new("UserTcpFaultWriteFailures", counters.WriteFailures),
     ];
 }

@@ -355,13 +355,22 @@ public sealed class FaultInjectingDevice : IPacketDevice
         }
     }
 
-    // Under _out: writes every queued outbound packet due by now, in (instant, order) order.
+    // Under _out: writes every queued outbound packet due by now, in (instant, order) order. One the device refuses (a TUN
+    // write's EINVAL for a corrupted version, EIO when the interface is down) is lost alone and counted, as the runtime
+    // loses a failed write: thrown here it would end the process on the delay line's thread, or cost a write its own packet.
     private void ReleaseDue(TimeSpan now)
     {
         while (_outLater.TryPeek(out Pending pending, out (TimeSpan Due, long) key) && key.Due <= now)
         {
             _outLater.Dequeue();
-            Forward(pending.Packet, now, pending.Note);
+            try
+            {
+                Forward(pending.Packet, now, pending.Note);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _link.WriteFailed();
+            }
         }
     }
 

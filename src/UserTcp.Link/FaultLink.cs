@@ -43,4 +43,10 @@ internal sealed class FaultLink
     {
         lock (Decide) Counters.Forwarded += packets;
     }
+
+    /// <summary>Counts a released packet the device refused.</summary>
+    public void WriteFailed()
+    {
+        lock (Decide) Counters.WriteFailures++;
+    }
 }

@@ -32,9 +32,14 @@ public class FaultDelayLineTests
             return false;
         }
 
+        /// <summary>Packets the kernel refuses, as a TUN write fails (EINVAL, EIO).</summary>
+        public Func<byte[], bool>? Refuses { get; init; }
+
         public void Write(ReadOnlySpan<byte> packet)
         {
-            lock (_gate) _writes.Add((Stopwatch.GetTimestamp(), packet.ToArray()));
+            byte[] bytes = packet.ToArray();
+            if (Refuses?.Invoke(bytes) == true) throw new IOException("the kernel refused the packet");
+            lock (_gate) _writes.Add((Stopwatch.GetTimestamp(), bytes));
             _written.Release();
         }
 
@@ -157,6 +162,23 @@ public class FaultDelayLineTests
         Assert.True(SpinWait.SpinUntil(() => DelayLineThreads() == 0, TimeSpan.FromSeconds(1)), "the delay line thread outlived Dispose");
         Assert.False(tun.WaitForWrites(1, TimeSpan.FromMilliseconds(250)), "a held packet left after Dispose");
         Assert.Empty(tun.Writes);
+    }
+
+    [Fact]
+    public void A_packet_the_device_refuses_on_the_delay_line_is_lost_alone_and_the_line_goes_on()
+    {
+        // An exception on the delay line's own thread would end the process (no caller to catch it): the test host with it.
+        var tun = new ClockedTun { Refuses = p => Seq(p) == 1 };
+        using var device = new FaultInjectingDevice(tun, [FaultRule.Parse("delay=50ms to-kernel")], seed: 1);
+        device.Write(Data(1));
+        Thread.Sleep(20);
+        device.Write(Data(2));
+        Assert.True(tun.WaitForWrites(1, TimeSpan.FromSeconds(2)), "the packet after the refused one did not leave within 2 s");
+        device.Write(Data(3));
+        Assert.True(tun.WaitForWrites(1, TimeSpan.FromSeconds(2)), "the delay line stopped after the refusal");
+
+        Assert.Equal([2u, 3u], tun.Writes.Select(w => Seq(w.Packet)));
+        Assert.Equal(1, device.Counters.WriteFailures);
     }
 
     [Fact]

@@ -33,7 +33,16 @@ public class FaultInjectingDeviceTests
             return true;
         }
 
-        public void Write(ReadOnlySpan<byte> packet) => ToKernel.Add((time.GetElapsedTime(_start), packet.ToArray()));
+        /// <summary>Packets the kernel refuses, as a TUN write fails (EINVAL for a version nibble not 4 or 6, EIO when the interface is down).</summary>
+        public Func<byte[], bool>? Refuses { get; init; }
+
+        public void Write(ReadOnlySpan<byte> packet)
+        {
+            byte[] bytes = packet.ToArray();
+            if (Refuses?.Invoke(bytes) == true) throw new IOException("the kernel refused the packet");
+            ToKernel.Add((time.GetElapsedTime(_start), bytes));
+        }
+
         public void Dispose() => Disposed = true;
     }
 
@@ -251,6 +260,40 @@ public class FaultInjectingDeviceTests
         rig.Device.Write(Data(3));
 
         Assert.Equal([1u, 3u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+    }
+
+    [Fact]
+    public void A_delayed_packet_the_device_refuses_when_due_is_lost_alone_and_counted()
+    {
+        var time = new FakeTimeProvider();
+        var tun = new FakeTun(time) { Refuses = p => Seq(p) == 1 };
+        using var device = new FaultInjectingDevice(tun, [FaultRule.Parse("delay=50ms to-kernel nth=1..2")], seed: 1, time);
+        device.Write(Data(1));
+        device.Write(Data(2));
+
+        time.Advance(Ms(50)); // both due in one release: the refusal of the first neither escapes the timer nor keeps the second
+
+        Assert.Equal([2u], tun.ToKernel.Select(w => Seq(w.Packet)));
+        Assert.Equal(1, device.Counters.WriteFailures);
+        device.Write(Data(3)); // the rule is spent: goes at once
+        Assert.Equal([2u, 3u], tun.ToKernel.Select(w => Seq(w.Packet)));
+    }
+
+    [Fact]
+    public void A_write_that_releases_a_refused_packet_still_sends_its_own()
+    {
+        // The device's clock runs ahead of the timer's, so the write, not the timer, finds packet 1 due and releases it.
+        var time = new FakeTimeProvider();
+        TimeSpan now = TimeSpan.Zero;
+        var tun = new FakeTun(time) { Refuses = p => Seq(p) == 1 };
+        using var device = new FaultInjectingDevice(tun, [FaultRule.Parse("delay=50ms to-kernel nth=1")], seed: 1, time, clock: () => now);
+        device.Write(Data(1));
+        now = Ms(60);
+
+        device.Write(Data(2));
+
+        Assert.Equal([2u], tun.ToKernel.Select(w => Seq(w.Packet)));
+        Assert.Equal(1, device.Counters.WriteFailures);
     }
 
     [Fact]
