@@ -215,6 +215,33 @@ public class SackTests
     }
 
     [Fact]
+    public void One_ack_for_two_lost_acks_worth_of_blocks_is_no_reordering_whatever_their_order()
+    {
+        // Segments 2 and 4 lost, and the ACK that SACKed segment 3 alone: the next SACKs 3 and 5..9 at once, the most
+        // recent block first (RFC 2018 §4). Linux sorts the blocks (tcp_sacktag_write_queue) and compares each newly
+        // SACKed segment with the highest SACKed before this ACK (prior_fack): nothing here was delivered out of order.
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 2, (5, 10), (3, 4));
+        Assert.Equal(0, c.Info().ReorderingEvents);
+        Assert.Equal(3, c.Info().Reordering);
+    }
+
+    [Fact]
+    public void An_ack_that_cumulatively_covers_in_order_data_and_sacks_above_it_is_no_reordering()
+    {
+        // Segments 1 and 2 lost, and the ACK of segment 0: the next acknowledges 0 and SACKs 3. Linux's
+        // tcp_clean_rtx_queue compares segment 0 with the highest SACKed before this ACK (none), not with segment 3.
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 1, (3, 4));
+        Assert.Equal(0, c.Info().ReorderingEvents);
+        Assert.Equal(3, c.Info().Reordering);
+    }
+
+    [Fact]
     public void A_retransmission_that_fills_a_hole_is_not_reordering()
     {
         (Harness h, TcpConnection c) = Established(Ms(100));

@@ -22,6 +22,9 @@ internal sealed class Rack
     private TimeSpan _rtt;
     // RACK.fack: the highest sequence number delivered.
     private SeqNumber _fack;
+    // RACK.fack as the ACK being taken found it (Linux's prior_fack), if anything had been delivered by then.
+    private SeqNumber _priorFack;
+    private bool _hasPriorFack;
     private bool _reorderingSeen;
     // RACK.reo_wnd_mult, widened by D-SACKs (RFC 8985 §6.2 step 4).
     private int _reorderWindowMultiplier = 1;
@@ -42,7 +45,7 @@ internal sealed class Rack
 
     /// <summary>
     /// Reordering events seen (Linux's tp->reord_seen, tcpi_reord_seen): one for an ACK's SACK blocks and one for its
-    /// cumulative part when either delivers a never-resent segment below the highest delivered, however many segments.
+    /// cumulative part when either delivers a never-resent segment below the highest delivered before that ACK, however many segments.
     /// </summary>
     public int Events => _events;
     private int _events;
@@ -62,10 +65,16 @@ internal sealed class Rack
         else if (segment.End < _fack && !segment.Is(SegmentMarks.EverRetransmitted))
         {
             _reorderingSeen = true; // delivered below the highest delivered without having been resent: reordered
-            _reorderedInPass = true;
-            // RFC 8985 §6.2 step 4 leaves the measure to the sender; Linux's tcp_check_sack_reordering counts segments from its start.
-            int degree = (int)Math.Min(MaxDegree, ((long)(_fack - segment.Start) + mss - 1) / Math.Max(1, mss));
-            if (degree > _degree) _degree = degree;
+            // Linux's measure (tp->reordering, tp->reord_seen) tests start_seq against the highest delivered before this
+            // ACK (prior_fack in tcp_sacktag_one and tcp_clean_rtx_queue): not this ACK's own higher deliveries, which an
+            // ACK lost before it leaves to it.
+            if (_hasPriorFack && segment.Start < _priorFack)
+            {
+                _reorderedInPass = true;
+                // RFC 8985 §6.2 step 4 leaves the measure to the sender; Linux's tcp_check_sack_reordering counts segments from its start.
+                int degree = (int)Math.Min(MaxDegree, ((long)(_fack - segment.Start) + mss - 1) / Math.Max(1, mss));
+                if (degree > _degree) _degree = degree;
+            }
         }
         TimeSpan rtt = now - segment.SentAt;
         if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;
@@ -74,6 +83,13 @@ internal sealed class Rack
         _endSeq = segment.End;
         _rtt = rtt;
         _hasDelivered = true;
+    }
+
+    /// <summary>An ACK is about to be taken: Linux's measure counts deliveries below what was delivered before it (prior_fack).</summary>
+    public void BeginAck()
+    {
+        _priorFack = _fack;
+        _hasPriorFack = _hasDelivered;
     }
 
     /// <summary>

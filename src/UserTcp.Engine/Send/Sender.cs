@@ -223,6 +223,7 @@ internal sealed partial class Sender
         TimeSpan? rttSample = null;
         // Without timestamps, when the oldest segment this ACK newly SACKs left, none ever resent (Linux's first_sackt).
         TimeSpan sackTimedAt = TimeSpan.MinValue;
+        if (Rack) _rack.BeginAck();
         int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, ref sackTimedAt, out dsack) : 0;
         if (newAck)
         {
