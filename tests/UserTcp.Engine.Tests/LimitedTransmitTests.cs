@@ -65,4 +65,31 @@ public class LimitedTransmitTests
         h.ExpectNothing(); // not a third (segment 15 waits)
         Assert.Empty(h.Log.Of(TcpEventKind.Retransmission));
     }
+    [Fact]
+    public void A_duplicate_ack_is_counted_once_when_two_cumulative_acks_cover_what_it_reported()
+    {
+        (Harness h, TcpConnection c) = Established(); // CUBIC, in slow start
+        c.Send(Bytes(20 * Mss));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Next();
+        // Segments 1 and 3 are late: 2 and 4 arrive, two duplicates, each releasing a new segment.
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+
+        // 1 arrives: the ACK covers 1 and 2, and 2 was the first duplicate's: slow start grows cwnd by one segment.
+        h.Send(TcpFlags.Ack, Their(0), Our(2 * Mss), window: PeerWindow);
+        Assert.Equal(11 * Mss, c.CongestionWindow);
+        h.Expect(TcpFlags.Ack, Our(12 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+
+        // 3 arrives: the ACK covers 3 and 4, and 4 was the second duplicate's (Linux's tcp_remove_reno_sacks keeps it
+        // counted): one segment again, not two.
+        h.Send(TcpFlags.Ack, Their(0), Our(4 * Mss), window: PeerWindow);
+        Assert.False(c.InFastRecovery);
+        Assert.Equal(12 * Mss, c.CongestionWindow);
+        Assert.Empty(h.Log.Of(TcpEventKind.Retransmission));
+    }
 }

@@ -32,6 +32,9 @@ internal sealed partial class Sender
         public int Window;
     }
     private int _dupAcks;
+    // Without SACK: segments that duplicate ACKs reported delivered and no cumulative ACK has covered yet (Linux's
+    // sacked_out under Reno), so that a later ACK does not count them again.
+    private int _dupAckDelivered;
     // The next retransmission goes whatever cwnd says (RFC 5681 §3.2 step 2's fast retransmit, RFC 6675 §5 step 4.3).
     private bool ForceRetransmission { get => Has(SenderFlags.ForceRetransmission); set => Set(SenderFlags.ForceRetransmission, value); }
     // Why segments now waiting to be resent were deemed lost (the cause their retransmission events carry).
@@ -150,6 +153,7 @@ internal sealed partial class Sender
     {
         InRecovery = false;
         _dupAcks = 0;
+        _dupAckDelivered = 0; // Linux's tcp_reset_reno_sack as recovery ends
         // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, PRR's window gives way to ssthresh
         // (Linux tcp_end_cwnd_reduction).
         if (!Sack) _congestion.OnRecoveryEnd(now, FlightSize, Mss);
@@ -350,6 +354,7 @@ internal sealed partial class Sender
         InRecovery = false;
         _recoveryPoint = SndMax;
         _dupAcks = 0;
+        _dupAckDelivered = 0;
         _probeEnd = null;
         ProbeDue = false;
         ProbePairDue = false;

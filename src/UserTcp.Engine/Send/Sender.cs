@@ -217,7 +217,6 @@ internal sealed partial class Sender
         _probesInStall = 0; // the peer answered: the stall, if any, is over
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
         bool newAck = ack > SndUna;
-        int dupAcksBefore = _dupAcks;
         int acked = newAck ? ack - SndUna : 0;
         bool dsack = false;
         TimeSpan? rttSample = null;
@@ -242,8 +241,9 @@ internal sealed partial class Sender
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
         int delivered = acked + _queue.SackedBytes - sackedBefore;
-        // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACK that follows counts at least the hole's.
-        if (!Sack && newAck && dupAcksBefore > 0) delivered = Math.Max(acked - dupAcksBefore * Mss, Math.Min(acked, Mss));
+        // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACKs that follow count only what
+        // the duplicates did not, at least the hole's segment, whether one ACK covers them or several (Linux's tcp_remove_reno_sacks).
+        if (!Sack) delivered = TakeDuplicateDeliveries(newAck, acked, duplicate, delivered);
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
         if (!InRecovery && !wasInRecovery && newAck)
         {
@@ -275,6 +275,20 @@ internal sealed partial class Sender
         // RFC 8985 §7.2: an ACK of new data restarts the probe timer; one that only SACKs or repeats leaves it (Linux's
         // FLAG_SET_XMIT_TIMER comes with FLAG_ACKED).
         ArmLossProbe(now, restart: newAck);
+    }
+
+    /// <summary>
+    /// Without SACK: what a cumulative ACK delivered, less the segments duplicate ACKs already reported (at least the
+    /// hole's segment), and the duplicates' count updated (Linux's tcp_add_reno_sack, tcp_remove_reno_sacks).
+    /// </summary>
+    private int TakeDuplicateDeliveries(bool newAck, int acked, bool duplicate, int delivered)
+    {
+        if (duplicate) _dupAckDelivered = Math.Min(_dupAckDelivered + 1, Math.Max(0, Segments(FlightSize) - 1));
+        if (!newAck || _dupAckDelivered == 0) return delivered;
+        int counted = _dupAckDelivered;
+        int ackedSegments = Segments(acked);
+        _dupAckDelivered = ackedSegments - 1 >= counted ? 0 : counted - (ackedSegments - 1);
+        return Math.Max(acked - counted * Mss, Math.Min(acked, Mss));
     }
 
     /// <summary>
