@@ -115,6 +115,33 @@ public sealed partial class IsolationTests
         }
     }
 
+    [RequiresNetAdminFact]
+    public void The_sweep_ends_a_pid_only_while_it_names_a_process_in_the_stale_namespace()
+    {
+        NetAdminEnvironment.Require();
+        string stale = AddStaleNamespace(3);
+        try
+        {
+            string identity = ScratchNamespace.IdentityOf(stale) ?? throw new InvalidOperationException("no identity");
+            // A pid the sweep read inside the namespace whose process has exited since, the pid now another's outside it.
+            using PeerProgram outside = PeerProgram.Start("sleep", "60");
+            LeftBehind.Record(outside.Id);
+            Assert.False(ScratchNamespace.EndIfIn(outside.Id, identity));
+            Assert.False(outside.WaitForExit(TimeSpan.FromMilliseconds(300)), "a process outside the stale namespace was ended");
+
+            using PeerProgram inside = PeerProgram.Start("ip", "netns", "exec", stale, "sleep", "60");
+            LeftBehind.Record(inside.Id);
+            Assert.True(Poll.Until(() => ScratchNamespace.ProcessesIn([identity]).Contains(inside.Id), Timeout));
+            Assert.True(ScratchNamespace.EndIfIn(inside.Id, identity));
+            Assert.True(inside.WaitForExit(Timeout), "the process in the stale namespace still runs");
+            Assert.False(outside.HasExited, "a process outside the stale namespace was ended");
+        }
+        finally
+        {
+            PeerProgram.Run(Timeout, "ip", "netns", "del", stale).Dispose();
+        }
+    }
+
     /// <summary>A namespace named as a run's whose owner is gone (the pid of a program that has exited): stale.</summary>
     private static string AddStaleNamespace(int number)
     {

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Tmds.Linux;
+using UserTcp.Interop;
 using UserTcp.Tun;
 
 namespace UserTcp.Lab;
@@ -20,7 +21,7 @@ namespace UserTcp.Lab;
 /// into an orderly exit (the `usertcp` commands do), after which Dispose runs as usual.</para>
 /// <para>Processes: Dispose ends, by pid, the processes this namespace started that still run, with their
 /// descendants. A stale namespace's owner is gone, so whatever still runs inside it was left by that run, and is
-/// ended (by pid, from `ip netns pids`) before the namespace is deleted.</para>
+/// ended (by pid, each while it is still inside: <see cref="EndIfIn"/>) before the namespace is deleted.</para>
 /// </remarks>
 public sealed partial class ScratchNamespace : IDisposable
 {
@@ -259,27 +260,69 @@ public sealed partial class ScratchNamespace : IDisposable
         var removed = new List<string>();
         foreach (string name in FindStale())
         {
-            string? identity = TryIdentityOf(name);
+            string path = System.IO.Path.Combine(NetworkNamespace.RunDirectory, name);
             // Held open until the late joiners are ended: the namespace, and so its identity, cannot be freed and given to
-            // another namespace meanwhile, whose processes would then match.
-            using SafeFileHandle? hold = identity is null ? null : TryOpen(System.IO.Path.Combine(NetworkNamespace.RunDirectory, name));
-            ToolOutcome pids = IpTool.Run(ToolTimeout, "netns", "pids", name);
-            foreach (string line in pids.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            // another namespace meanwhile, whose processes would then match. Everything below acts on the namespace held,
+            // judged stale again by its own creation time: the name may have been swept by another process and made anew
+            // by a new owner with the dead one's pid since FindStale looked.
+            using SafeFileHandle? hold = TryOpen(path);
+            string? identity = hold is null ? null : IdentityOf(hold);
+            if (hold is null || identity is null)
             {
-                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid != Environment.ProcessId)
-                {
-                    KillById(pid);
-                }
+                // Another process may be sweeping at the same moment; a namespace gone either way counts.
+                if (!Exists(name)) removed.Add(name);
+                continue;
             }
-            // Another process may be sweeping at the same moment; a namespace gone either way counts.
-            ToolOutcome deleted = IpTool.Run(ToolTimeout, "netns", "del", name);
-            if (deleted.Succeeded || !Exists(name))
+            if (!TryParseName(name, out _, out int owner, out _) || OwnerAlive(hold, owner))
+            {
+                continue;
+            }
+            foreach (int pid in ProcessesIn([identity])) EndIfIn(pid, identity);
+            // Deleted by name only while the name still holds this namespace; gone or replaced, it was swept meanwhile.
+            if (TryIdentityOf(path) != identity || IpTool.Run(ToolTimeout, "netns", "del", name).Succeeded || TryIdentityOf(path) != identity)
             {
                 removed.Add(name);
             }
-            if (identity is not null && hold is not null) EndLateJoiners(identity);
+            EndLateJoiners(identity);
         }
         return removed;
+    }
+
+    /// <summary>
+    /// Ends process <paramref name="pid"/> if it is (still) in the namespace <paramref name="identity"/> names
+    /// (<see cref="IdentityOf(string)"/>): the sweep's pids come from a scan of /proc, and one that exited since may name
+    /// another process by now. The process is pinned before its namespace is read (<see cref="Syscalls.KillIfStill"/>).
+    /// True when it was sent SIGKILL.
+    /// </summary>
+    public static bool EndIfIn(int pid, string identity)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        if (pid == Environment.ProcessId) return false;
+        return Syscalls.KillIfStill(pid, () => ProcessNamespace(pid) == identity);
+    }
+
+    // What /proc/PID/ns/net links to; null when the process is gone (or a kernel thread).
+    private static string? ProcessNamespace(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/ns/net").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    // The identity of the namespace a handle opened from /var/run/netns holds: "net:[INODE]" with its nsfs inode number.
+    private static string? IdentityOf(SafeFileHandle hold) =>
+        Syscalls.InodeOf(hold) is ulong inode ? string.Create(CultureInfo.InvariantCulture, $"net:[{inode}]") : null;
+
+    // The identity of the namespace a path names now, null when there is none.
+    private static string? TryIdentityOf(string path)
+    {
+        using SafeFileHandle? handle = TryOpen(path);
+        return handle is null ? null : IdentityOf(handle);
     }
 
     private static SafeFileHandle? TryOpen(string path)
@@ -326,18 +369,6 @@ public sealed partial class ScratchNamespace : IDisposable
         return found;
     }
 
-    private static string? TryIdentityOf(string name)
-    {
-        try
-        {
-            return IdentityOf(name);
-        }
-        catch (Exception e) when (e is TunException or IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>
     /// A process the dead run was starting as it died (`ip netns exec` between fork and setns) is not among `ip netns
     /// pids` and joins the namespace after: the deletion only removes its name, and the process keeps it alive. Such
@@ -349,29 +380,38 @@ public sealed partial class ScratchNamespace : IDisposable
         for (int look = 0; look < 10; look++)
         {
             if (look > 0) Thread.Sleep(50);
-            foreach (int pid in ProcessesIn([identity])) KillById(pid);
+            foreach (int pid in ProcessesIn([identity])) EndIfIn(pid, identity);
         }
     }
 
     // Also for this process's own pid: a namespace of that name made before this process started is an earlier one's.
     private static bool OwnerAlive(string name, int pid)
     {
-        DateTime? started = ProcessStartTime(pid);
-        if (started is null)
-        {
-            return false;
-        }
         try
         {
             // The namespace handle's times are those of the namespace's creation.
-            DateTime made = File.GetLastWriteTimeUtc(System.IO.Path.Combine(NetworkNamespace.RunDirectory, name));
-            return started.Value <= made + StartTimeSlack;
+            return OwnerAlive(File.GetLastWriteTimeUtc(System.IO.Path.Combine(NetworkNamespace.RunDirectory, name)), pid);
         }
         catch (IOException)
         {
             return true;
         }
     }
+
+    // The same judgement for a namespace held open: its handle's times are those of its creation.
+    private static bool OwnerAlive(SafeFileHandle hold, int pid)
+    {
+        try
+        {
+            return OwnerAlive(File.GetLastWriteTimeUtc(hold), pid);
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
+    private static bool OwnerAlive(DateTime made, int pid) => ProcessStartTime(pid) is DateTime started && started <= made + StartTimeSlack;
 
     // When a process started (wall clock), from /proc/PID/stat field 22 and /proc/uptime; null when it is not running.
     private static DateTime? ProcessStartTime(int pid)
