@@ -45,15 +45,7 @@ public class LimitedTransmitTests
     [Fact]
     public void An_ack_after_two_duplicates_grows_cwnd_only_by_what_they_did_not_already_count()
     {
-        (Harness h, TcpConnection c) = Established(); // CUBIC, in slow start
-        c.Send(Bytes(15 * Mss));
-        h.Poll();
-        for (int i = 0; i < 10; i++) h.Next();
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
-        h.ExpectNothing();
+        (Harness h, TcpConnection c) = TwoDuplicatesInSlowStart(15 * Mss);
 
         // Reordering, not loss: the late segment 1 arrives and the ACK covers it and segments 2 and 3, which the two
         // duplicates reported delivered. Slow start grows cwnd by one segment, not three: cwnd 11, 9 in flight, 2 go.
@@ -65,19 +57,12 @@ public class LimitedTransmitTests
         h.ExpectNothing(); // not a third (segment 15 waits)
         Assert.Empty(h.Log.Of(TcpEventKind.Retransmission));
     }
+
     [Fact]
     public void A_duplicate_ack_is_counted_once_when_two_cumulative_acks_cover_what_it_reported()
     {
-        (Harness h, TcpConnection c) = Established(); // CUBIC, in slow start
-        c.Send(Bytes(20 * Mss));
-        h.Poll();
-        for (int i = 0; i < 10; i++) h.Next();
         // Segments 1 and 3 are late: 2 and 4 arrive, two duplicates, each releasing a new segment.
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
-        h.ExpectNothing();
+        (Harness h, TcpConnection c) = TwoDuplicatesInSlowStart(20 * Mss);
 
         // 1 arrives: the ACK covers 1 and 2, and 2 was the first duplicate's: slow start grows cwnd by one segment.
         h.Send(TcpFlags.Ack, Their(0), Our(2 * Mss), window: PeerWindow);
@@ -91,5 +76,21 @@ public class LimitedTransmitTests
         Assert.False(c.InFastRecovery);
         Assert.Equal(12 * Mss, c.CongestionWindow);
         Assert.Empty(h.Log.Of(TcpEventKind.Retransmission));
+    }
+
+    // CUBIC in slow start, no SACK: bytes written, the initial window of 10 segments sent, then two duplicate ACKs, each
+    // releasing one new segment by limited transmit (RFC 3042) and nothing more.
+    private static (Harness, TcpConnection) TwoDuplicatesInSlowStart(int bytes)
+    {
+        (Harness h, TcpConnection c) = Established();
+        c.Send(Bytes(bytes));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Next();
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+        return (h, c);
     }
 }
