@@ -385,33 +385,25 @@ public sealed partial class ScratchNamespace : IDisposable
     }
 
     // Also for this process's own pid: a namespace of that name made before this process started is an earlier one's.
-    private static bool OwnerAlive(string name, int pid)
+    // The namespace handle's times are those of the namespace's creation.
+    private static bool OwnerAlive(string name, int pid) =>
+        OwnerAlive(() => File.GetLastWriteTimeUtc(System.IO.Path.Combine(NetworkNamespace.RunDirectory, name)), pid);
+
+    // The same judgement for a namespace held open.
+    private static bool OwnerAlive(SafeFileHandle hold, int pid) => OwnerAlive(() => File.GetLastWriteTimeUtc(hold), pid);
+
+    private static bool OwnerAlive(Func<DateTime> made, int pid)
     {
         try
         {
-            // The namespace handle's times are those of the namespace's creation.
-            return OwnerAlive(File.GetLastWriteTimeUtc(System.IO.Path.Combine(NetworkNamespace.RunDirectory, name)), pid);
+            DateTime madeAt = made();
+            return ProcessStartTime(pid) is DateTime started && started <= madeAt + StartTimeSlack;
         }
         catch (IOException)
         {
-            return true;
+            return true; // the namespace's time unreadable: not judged stale
         }
     }
-
-    // The same judgement for a namespace held open: its handle's times are those of its creation.
-    private static bool OwnerAlive(SafeFileHandle hold, int pid)
-    {
-        try
-        {
-            return OwnerAlive(File.GetLastWriteTimeUtc(hold), pid);
-        }
-        catch (IOException)
-        {
-            return true;
-        }
-    }
-
-    private static bool OwnerAlive(DateTime made, int pid) => ProcessStartTime(pid) is DateTime started && started <= made + StartTimeSlack;
 
     // When a process started (wall clock), from /proc/PID/stat field 22 and /proc/uptime; null when it is not running.
     private static DateTime? ProcessStartTime(int pid)
