@@ -78,6 +78,25 @@ public class LimitedTransmitTests
         Assert.Empty(h.Log.Of(TcpEventKind.Retransmission));
     }
 
+    [Fact]
+    public void Duplicates_counted_before_a_retransmission_timeout_do_not_discount_the_acks_after_it()
+    {
+        // Segment 1 is lost and the duplicates for 2 and 3 arrive; then every other ACK is lost and the RTO fires.
+        (Harness h, TcpConnection c) = TwoDuplicatesInSlowStart(20 * Mss);
+        h.AdvanceToNextDeadline();
+        Assert.Equal(1, c.RetransmissionTimeouts);
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.ExpectNothing();
+        Assert.Equal(Mss, c.CongestionWindow);
+
+        // The retransmission fills the hole: the ACK covers 1, 2 and 3. The duplicates' count ended with the timeout
+        // (Linux's tcp_enter_loss resets the Reno sacked_out), so slow start grows cwnd by all three: 4 segments go.
+        h.Send(TcpFlags.Ack, Their(0), Our(3 * Mss), window: PeerWindow);
+        Assert.Equal(4 * Mss, c.CongestionWindow);
+        Assert.Equal([Our(3 * Mss), Our(4 * Mss), Our(5 * Mss), Our(6 * Mss)], [h.Next().Seq, h.Next().Seq, h.Next().Seq, h.Next().Seq]);
+        h.ExpectNothing();
+    }
+
     // CUBIC in slow start, no SACK: bytes written, the initial window of 10 segments sent, then two duplicate ACKs, each
     // releasing one new segment by limited transmit (RFC 3042) and nothing more.
     private static (Harness, TcpConnection) TwoDuplicatesInSlowStart(int bytes)
