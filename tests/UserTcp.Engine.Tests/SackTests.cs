@@ -76,6 +76,23 @@ public class SackTests
         Assert.Equal([(550u, 650u), (500u, 700u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_duplicate_of_an_older_held_block_puts_that_block_first(bool duplicateSack)
+    {
+        (Harness h, TcpConnection _) = Established(Ms(100), new TcpConfig { DuplicateSack = duplicateSack });
+        SendData(h, 1000, 100);
+        h.Next();
+        SendData(h, 2000, 100);
+        Assert.Equal([(2000u, 2100u), (1000u, 1100u)], Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
+        SendData(h, 1000, 100); // the peer resent the older block
+        // RFC 2018 §4: the first block holds the segment that triggered the ACK; with a D-SACK (RFC 2883 §4) it comes second.
+        (uint, uint)[] expected = duplicateSack ? [(1000u, 1100u), (1000u, 1100u), (2000u, 2100u)] : [(1000u, 1100u), (2000u, 2100u)];
+        Assert.Equal(expected, Blocks(h.Expect(TcpFlags.Ack, Our(0), Their(0))));
+        h.ExpectNothing();
+    }
+
     [Fact]
     public void Dsack_can_be_turned_off()
     {

@@ -214,12 +214,16 @@ internal sealed class Receiver
     /// Holds out-of-order text in the receive buffer at its place in the window (which never exceeds the buffer's free
     /// space) when the caps allow: <see cref="TcpConfig.MaxOutOfOrderBytes"/>, the stack's buffer memory and the held
     /// ranges; otherwise it is dropped unacknowledged (TcpExtTCPOFODrop) and the sender resends it. A duplicate of what
-    /// is held already costs nothing.
+    /// is held already costs nothing, but its block is reported first all the same (RFC 2018 §4, as Linux's add_sack).
     /// </summary>
     private void HoldOutOfOrder(SeqNumber seq, ReadOnlySpan<byte> payload)
     {
         SeqNumber end = seq + payload.Length;
-        if (_outOfOrder.Overlap(seq, end) is (SeqNumber from, SeqNumber to) && from == seq && to == end) return;
+        if (_outOfOrder.Overlap(seq, end) is (SeqNumber from, SeqNumber to) && from == seq && to == end)
+        {
+            _sackBlocks.Touch(seq);
+            return;
+        }
         int offset = seq - RcvNxt;
         if (_buffer.CanWriteAt(offset, payload.Length) && _outOfOrder.Count + payload.Length <= _config.MaxOutOfOrderBytes
             && _buffer.HasMemoryFor(offset, payload.Length) && _outOfOrder.Add(seq, end))
