@@ -226,6 +226,23 @@ public class TimestampTests
     }
 
     [Fact]
+    public void A_syn_with_the_same_timestamp_reuses_time_wait_only_beyond_rcv_nxt()
+    {
+        (Harness h, TcpConnection old) = TimeWait(timestamps: true);
+        // The peer reconnects within the millisecond of its last segment: its TSval equals TS.Recent (RFC 6191 §2).
+        TcpOptions sameTs = SynOptions() with { Timestamp = new TcpTimestamp(PeerTs(h), 0) };
+        h.Send(TcpFlags.Syn, Their(0), options: sameTs); // at RCV.NXT - 1: an old duplicate
+        h.Expect(TcpFlags.Ack, Our(1), Their(1));
+        Assert.Equal(TcpState.TimeWait, old.State);
+        h.ExpectNothing();
+
+        h.Send(TcpFlags.Syn, Their(1000), options: sameTs);
+        h.Expect(TcpFlags.Syn | TcpFlags.Ack, unchecked(Our(1) + 65535 + 2), Their(1001));
+        Assert.Equal(TcpState.Closed, old.State);
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void Without_timestamps_a_syn_beyond_rcv_nxt_reuses_time_wait_and_one_below_does_not()
     {
         (Harness h, TcpConnection old) = TimeWait(timestamps: false);

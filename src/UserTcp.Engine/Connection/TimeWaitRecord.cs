@@ -74,13 +74,15 @@ public sealed class TimeWaitRecord : TimedEntry
     }
 
     /// <summary>
-    /// RFC 6191 (as Linux's tcp_timewait_state_process): a SYN may start a new connection on this 4-tuple when its
-    /// timestamp is newer than TS.Recent or, without timestamps, its sequence number is beyond RCV.NXT.
+    /// RFC 6191 §2 (as Linux's tcp_timewait_state_process): a SYN may start a new connection on this 4-tuple when its
+    /// timestamp is newer than TS.Recent, or equal to it with a sequence number beyond RCV.NXT (a peer that reconnects
+    /// within its timestamp clock's tick); without timestamps, when its sequence number is beyond RCV.NXT.
     /// </summary>
     internal bool AcceptsNewSyn(in TcpSegment syn)
     {
         if (!syn.Has(TcpFlags.Syn) || (syn.Flags & (TcpFlags.Ack | TcpFlags.Rst)) != 0) return false;
-        if (_timestamps is not null && syn.Options.Timestamp is TcpTimestamp ts) return _timestamps.IsNewer(ts.Value);
+        if (_timestamps is { HasRecent: true } recent && syn.Options.Timestamp is TcpTimestamp ts)
+            return recent.IsNewer(ts.Value) || ts.Value == recent.Recent && syn.SequenceNumber > RcvNxt;
         return syn.SequenceNumber > RcvNxt;
     }
 
