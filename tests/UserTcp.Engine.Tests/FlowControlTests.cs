@@ -116,6 +116,30 @@ public class FlowControlTests
     }
 
     [Fact]
+    public void An_old_ack_delayed_behind_a_newer_one_does_not_update_the_window()
+    {
+        (Harness h, TcpConnection c) = Established();
+        c.Send(Bytes(2920));
+        h.Poll();
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), 1460);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(1460), Their(0), 1460);
+        // The peer sent [0, 100) acknowledging nothing (lost), then [100, 200) acknowledging 1460 with its buffer full
+        // (delayed), then resent [0, 100) acknowledging everything with its window open again: that one arrives first.
+        h.Send(TcpFlags.Ack, Their(0), Our(2920), window: 502, payload: Bytes(100));
+        Assert.Equal(64256u, c.SndWnd);
+        h.Send(TcpFlags.Ack, Their(100), Our(1460), window: 0, payload: Bytes(100));
+        // SEG.ACK < SND.UNA: a duplicate whose window is older than the one we have (RFC 9293 §3.10.7.4, fifth).
+        Assert.Equal(64256u, c.SndWnd);
+        Assert.Equal(Their(0), c.SndWl1.Value);
+        h.DrainSent(); // the ACKs of the peer's data
+        c.Send(Bytes(100));
+        h.Poll();
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2920), Their(200), 100);
+        h.ExpectNothing();
+        Assert.Null(c.TimerDeadline(TcpTimer.Persist));
+    }
+
+    [Fact]
     public void Segments_respect_a_peer_mss_of_536()
     {
         var options = new TcpOptions { MaxSegmentSize = 536, WindowScale = 7, SackPermitted = true };

@@ -266,14 +266,16 @@ public sealed partial class TcpConnection
         if (!AckIsAcceptable(now, seg)) return false;
 
         uint window = (uint)seg.Window << _options.SendWindowShift;
+        // RFC 9293 §3.10.7.4 fifth: an ACK below SND.UNA is ignored, its window too (older than the one held: Linux's
+        // old_ack); SND.UNA ≤ SEG.ACK ≤ SND.NXT may update the window, by the SND.WL1/WL2 rule.
         if (ack >= SndUna)
         {
             bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
             _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
             OnAcknowledged(now);
             _engine.MarkPending(this);
+            if (_sender.UpdateWindow(now, seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
         }
-        if (_sender.UpdateWindow(now, seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
 
         bool finAcked = _sender.FinAcknowledged;
         switch (State)
