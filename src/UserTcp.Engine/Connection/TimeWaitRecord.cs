@@ -145,7 +145,8 @@ public sealed class TimeWaitRecord : TimedEntry
         }
         if (seg.AcknowledgmentNumber > SndNxt)
         {
-            Drop(now, seg, TcpCause.AckOfUnsentData, ack: true);
+            // RFC 5961 §5.2: a challenge ACK, within §7's limits as in the connection (TcpConnection.AckIsAcceptable).
+            Drop(now, seg, TcpCause.AckOfUnsentData, ack: Challenge(now));
             return;
         }
         // RFC 7323 §4.3 R3: TS.Recent follows segments that start at or before Last.ACK.sent (RCV.NXT here).

@@ -79,6 +79,26 @@ public class ChallengeAckTests
     }
 
     [Fact]
+    public void In_time_wait_an_ack_for_data_never_sent_draws_a_rate_limited_challenge_ack()
+    {
+        (Harness h, TcpConnection c) = TimeWait();
+        Assert.NotNull(c.TimeWaitRecord);
+        h.Send(TcpFlags.Ack, Their(1), Our(1000), PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(1), Their(1));
+        h.Send(TcpFlags.Ack, Their(1), Our(2000), PeerWindow);
+        h.Send(TcpFlags.Ack, Their(1), Our(3000), PeerWindow);
+        h.ExpectNothing(); // as in the connection before TIME-WAIT: one answer per 500 ms (RFC 5961 §7)
+        h.Advance(Ms(500));
+        h.Send(TcpFlags.Ack, Their(1), Our(4000), PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(1), Their(1));
+        h.ExpectNothing();
+        Assert.Equal(TcpState.TimeWait, c.State);
+        Assert.Equal(2, Count(h, MibCounter.TcpExtTCPChallengeACK));
+        Assert.Equal(2, Count(h, MibCounter.TcpExtTCPACKSkippedChallenge));
+        Assert.Equal(4, h.Engine.Counters.Dropped(TcpCause.AckOfUnsentData));
+    }
+
+    [Fact]
     public void Out_of_window_data_is_always_acknowledged_but_bare_acks_only_twice_a_second()
     {
         (Harness h, TcpConnection c) = Established();
