@@ -243,6 +243,30 @@ public class TimestampTests
     }
 
     [Fact]
+    public void The_ack_that_ends_closing_sets_ts_recent_for_time_wait()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        c.Close();
+        h.Poll();
+        h.Expect(TcpFlags.Fin | TcpFlags.Ack, Our(0), Their(0));
+        h.AdvanceTo(Ms(150));
+        h.Send(TcpFlags.Fin | TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, options: Options(h, 0)); // crosses ours
+        h.Expect(TcpFlags.Ack, Our(1), Their(1));
+        Assert.Equal(TcpState.Closing, c.State);
+        h.AdvanceTo(Ms(200));
+        uint last = PeerTs(h);
+        h.Send(TcpFlags.Ack, Their(1), Our(1), window: PeerWindow, options: Options(h, 100));
+        Assert.Equal(TcpState.TimeWait, c.State);
+        h.ExpectNothing();
+        // RFC 7323 §4.3: its SEG.SEQ is at Last.ACK.sent, so its TSval is TS.Recent, which PAWS and RFC 6191 judge by.
+        Assert.Equal(last, c.TimeWaitRecord!.TsRecent);
+        h.Send(TcpFlags.Syn, Their(0), options: SynOptions() with { Timestamp = new TcpTimestamp(last, 0) });
+        h.Expect(TcpFlags.Ack, Our(1), Their(1)); // not newer than the last segment seen, nor beyond RCV.NXT: no reuse
+        Assert.Equal(TcpState.TimeWait, c.State);
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void Without_timestamps_a_syn_beyond_rcv_nxt_reuses_time_wait_and_one_below_does_not()
     {
         (Harness h, TcpConnection old) = TimeWait(timestamps: false);

@@ -127,10 +127,6 @@ public sealed partial class TcpConnection
         }
         if (!OnAck(now, seg)) return;
 
-        // RFC 7323 §4.3 R3: TS.Recent follows segments that start at or before Last.ACK.sent — once their ACK has been
-        // found acceptable, as Linux does (tcp_replace_ts_recent), so an ACK beyond SND.MAX cannot move it.
-        if (timestamp is TcpTimestamp recent && seq <= _receiver.LastAckSent) _timestamps.TakeRecent(recent.Value, now);
-
         // Sixth: URG is not supported; the urgent pointer is ignored and the data delivered inline (RFC 6093 §5 advice).
         // Seventh and eighth: segment text and FIN.
         OnText(now, seg);
@@ -260,10 +256,13 @@ public sealed partial class TcpConnection
                 InSynQueue = false;
                 Listener.Enqueue(this);
             }
+            TakeRecent(now, seg);
             return true;
         }
 
         if (!AckIsAcceptable(now, seg)) return false;
+        // Before the state changes below: the ACK that ends CLOSING sets the TS.Recent that TIME-WAIT judges by.
+        TakeRecent(now, seg);
 
         uint window = (uint)seg.Window << _options.SendWindowShift;
         // RFC 9293 §3.10.7.4 fifth: an ACK below SND.UNA is ignored, its window too (older than the one held: Linux's
@@ -293,6 +292,16 @@ public sealed partial class TcpConnection
                 return false;
         }
         return true;
+    }
+
+    /// <summary>
+    /// RFC 7323 §4.3 R3: TS.Recent follows segments that start at or before Last.ACK.sent — once their ACK has been found
+    /// acceptable, as Linux does (tcp_replace_ts_recent in tcp_ack), so an ACK beyond SND.MAX cannot move it.
+    /// </summary>
+    private void TakeRecent(TimeSpan now, in TcpSegment seg)
+    {
+        if (_options.Timestamps && seg.Options.Timestamp is TcpTimestamp recent && seg.SequenceNumber <= _receiver.LastAckSent)
+            _timestamps.TakeRecent(recent.Value, now);
     }
 
     /// <summary>Seventh and eighth steps: segment text and FIN.</summary>
