@@ -300,7 +300,8 @@ internal sealed partial class StackShard : IBatchOwner
         var connection = new UserTcpConnection(this, tcb, config, linger, inlineCompletions);
         // Reset after the peer's FIN, before accept(): it was in CLOSE-WAIT (nothing else reads the FIN then resets).
         if (tcb.Error == TcpError.ConnectionReset && tcb.FinReceived) connection.ResetAfterPeerClosed = true;
-        _connections[tcb.Id] = connection;
+        // One reset while it waited (handed out for the data it holds) has had its last event: held, it would never be let go.
+        if (tcb.State != TcpState.Closed) _connections[tcb.Id] = connection;
         return connection;
     }
 
