@@ -14,6 +14,9 @@ public sealed partial class UserTcpConnection
     private Memory<byte> _readBuffer;
     // The pending read throws the connection's failure (ReadAsync) rather than returning -1 and leaving it (TryReadAsync).
     private bool _readThrowsFailure;
+    // The pending read and write are the Stream's: their failures are IOExceptions (Failure).
+    private bool _readForStream;
+    private bool _writeForStream;
     private ReadOnlyMemory<byte> _writeRest;
     // The pending write's flags (MSG_EOR, MSG_MORE).
     private UserTcpSendFlags _writeFlags;
@@ -117,6 +120,17 @@ public sealed partial class UserTcpConnection
         return -1;
     }
 
+    /// <summary>
+    /// The exception a failed read or write throws: the <see cref="SocketException"/>, or for the Stream an
+    /// <see cref="IOException"/> around it, as NetworkStream's (Stream users, HttpClient among them, catch IOException).
+    /// </summary>
+    private static Exception Failure(SocketError error, bool forStream, bool reading)
+    {
+        var socket = new SocketException((int)error);
+        if (!forStream) return socket;
+        return new IOException($"Unable to {(reading ? "read data from" : "write data to")} the transport connection: {socket.Message}.", socket);
+    }
+
     /// <summary>The failure not yet reported, marking it reported; Success when there is none.</summary>
     private SocketError TakePendingError()
     {
@@ -146,7 +160,7 @@ public sealed partial class UserTcpConnection
             else if (error != SocketError.WouldBlock)
             {
                 _readBuffer = default;
-                if (_readThrowsFailure) read.Fail(new SocketException((int)error), batch);
+                if (_readThrowsFailure) read.Fail(Failure(error, _readForStream, reading: true), batch);
                 else read.Finish(-1, batch); // the failure stays for TakeError
             }
         }
@@ -163,7 +177,7 @@ public sealed partial class UserTcpConnection
                 if (error != SocketError.WouldBlock)
                 {
                     _writeRest = default;
-                    write.Fail(new SocketException((int)error), batch);
+                    write.Fail(Failure(error, _writeForStream, reading: false), batch);
                 }
                 break;
             }

@@ -208,7 +208,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>A <see cref="System.IO.Stream"/> over the connection; disposing it closes the connection.</summary>
+    /// <summary>A <see cref="System.IO.Stream"/> over the connection; disposing it closes the connection. Its failures are <see cref="IOException"/>s around the <see cref="SocketException"/>, as NetworkStream's.</summary>
     public Stream Stream => LazyInitializer.EnsureInitialized(ref _stream, () => new UserTcpStream(this));
 
     /// <summary>An <see cref="IDuplexPipe"/> over the connection (System.IO.Pipelines), built on <see cref="Stream"/>.</summary>
@@ -224,7 +224,11 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <exception cref="SocketException">The connection was reset, refused or timed out (reported once).</exception>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
     public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        StartRead(buffer, throwFailure: true, cancellationToken);
+        StartRead(buffer, throwFailure: true, forStream: false, cancellationToken);
+
+    /// <summary><see cref="UserTcpStream"/>'s read: a failure is an <see cref="IOException"/> around the <see cref="SocketException"/>, as NetworkStream's.</summary>
+    internal ValueTask<int> ReadForStreamAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        StartRead(buffer, throwFailure: true, forStream: true, cancellationToken);
 
     /// <summary>
     /// Reads as <see cref="ReadAsync"/> does, but a failure of the connection (reset, refused, timed out) is not thrown:
@@ -234,9 +238,9 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
     public ValueTask<int> TryReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        StartRead(buffer, throwFailure: false, cancellationToken);
+        StartRead(buffer, throwFailure: false, forStream: false, cancellationToken);
 
-    private ValueTask<int> StartRead(Memory<byte> buffer, bool throwFailure, CancellationToken cancellationToken)
+    private ValueTask<int> StartRead(Memory<byte> buffer, bool throwFailure, bool forStream, CancellationToken cancellationToken)
     {
         _shard.EnterLockOnly();
         // Nothing to return: the read waits, and that takes no pass — no clock read, no engine poll, nothing to send or
@@ -246,7 +250,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         {
             try
             {
-                return WaitToRead(buffer, throwFailure, cancellationToken);
+                return WaitToRead(buffer, throwFailure, forStream, cancellationToken);
             }
             finally
             {
@@ -258,8 +262,8 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             _shard.BeginPass();
             int read = ReceiveCore(buffer.Span, out SocketError error, reportFailure: throwFailure);
             if (read >= 0) return new ValueTask<int>(read);
-            if (error != SocketError.WouldBlock) return throwFailure ? ValueTask.FromException<int>(new SocketException((int)error)) : new ValueTask<int>(-1);
-            return WaitToRead(buffer, throwFailure, cancellationToken);
+            if (error != SocketError.WouldBlock) return throwFailure ? ValueTask.FromException<int>(Failure(error, forStream, reading: true)) : new ValueTask<int>(-1);
+            return WaitToRead(buffer, throwFailure, forStream, cancellationToken);
         }
         finally
         {
@@ -268,7 +272,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     }
 
     /// <summary>Under the engine lock, when a read finds nothing: it becomes the pending read, retried as the connection changes.</summary>
-    private ValueTask<int> WaitToRead(Memory<byte> buffer, bool throwFailure, CancellationToken cancellationToken)
+    private ValueTask<int> WaitToRead(Memory<byte> buffer, bool throwFailure, bool forStream, CancellationToken cancellationToken)
     {
         if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException<int>(failed); // nothing more will arrive
         if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
@@ -276,6 +280,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         ValueTask<int> pending = _read.Start(cancellationToken);
         _readBuffer = buffer;
         _readThrowsFailure = throwFailure;
+        _readForStream = forStream;
         return pending;
     }
 
@@ -289,6 +294,13 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 #pragma warning disable RS0026 // the same overload pair as Socket.SendAsync(buffer, flags, cancellationToken)
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, CancellationToken cancellationToken = default)
 #pragma warning restore RS0026
+        => StartWrite(data, flags, forStream: false, cancellationToken);
+
+    /// <summary><see cref="UserTcpStream"/>'s write: a failure is an <see cref="IOException"/> around the <see cref="SocketException"/>, as NetworkStream's.</summary>
+    internal ValueTask WriteForStreamAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        StartWrite(data, UserTcpSendFlags.None, forStream: true, cancellationToken);
+
+    private ValueTask StartWrite(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, bool forStream, CancellationToken cancellationToken)
     {
         if (data.IsEmpty) return default;
         _shard.Enter();
@@ -296,7 +308,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         {
             if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException(failed); // nothing can leave
             int sent = SendCore(data.Span, out SocketError error, flags);
-            if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(new SocketException((int)error));
+            if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(Failure(error, forStream, reading: false));
             if (sent > 0) data = data[sent..];
             if (data.IsEmpty) return default;
             if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
@@ -304,6 +316,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             ValueTask pending = _write.StartVoid(cancellationToken);
             _writeRest = data;
             _writeFlags = flags;
+            _writeForStream = forStream;
             return pending;
         }
         finally

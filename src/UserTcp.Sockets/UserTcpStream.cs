@@ -1,6 +1,10 @@
 namespace UserTcp.Sockets;
 
-/// <summary>A NetworkStream-like <see cref="Stream"/> over a <see cref="UserTcpConnection"/>: not seekable; dispose closes.</summary>
+/// <summary>
+/// A NetworkStream-like <see cref="Stream"/> over a <see cref="UserTcpConnection"/>: not seekable; dispose closes. As
+/// NetworkStream's, a failed read or write throws an <see cref="IOException"/> whose inner exception is the connection's
+/// <see cref="System.Net.Sockets.SocketException"/>.
+/// </summary>
 public sealed class UserTcpStream : Stream
 {
     private readonly UserTcpConnection _connection;
@@ -27,7 +31,7 @@ public sealed class UserTcpStream : Stream
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _connection.ReadAsync(buffer, cancellationToken);
+        return _connection.ReadForStreamAsync(buffer, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -41,7 +45,7 @@ public sealed class UserTcpStream : Stream
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _connection.WriteAsync(buffer, cancellationToken);
+        return _connection.WriteForStreamAsync(buffer, cancellationToken);
     }
 
     /// <inheritdoc/>

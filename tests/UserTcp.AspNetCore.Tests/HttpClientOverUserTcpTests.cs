@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using UserTcp.Services;
@@ -68,5 +70,26 @@ public sealed class HttpClientOverUserTcpTests
 
         Assert.IsType<TimeoutException>(failure.InnerException);
         Assert.DoesNotContain(pair.Client.Snapshot(), c => c.Remote.Address == new Ipv4Address(10, 0, 0, 9)); // the abandoned connect left nothing behind
+    }
+
+    [Fact]
+    public async Task A_reset_in_the_middle_of_a_response_fails_the_request_with_an_HttpRequestException_as_over_kernel_sockets()
+    {
+        // HttpClient wraps a failed read of its connection's stream into HttpRequestException only when it is an
+        // IOException (NetworkStream's kind); a bare SocketException escaped unwrapped, past `catch (HttpRequestException)`.
+        await using KestrelPair pair = await KestrelPair.StartAsync(app => app.MapGet("/abort", async (HttpContext http) =>
+        {
+            http.Response.ContentLength = 100;
+            await http.Response.WriteAsync("partial", http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+            http.Abort();
+        }));
+        using HttpClient http = pair.CreateClient();
+
+        HttpRequestException failure = await Assert.ThrowsAsync<HttpRequestException>(() => http.GetByteArrayAsync("/abort", pair.Token));
+
+        Exception? inner = failure.InnerException;
+        while (inner is not (SocketException or null)) inner = inner.InnerException;
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(inner).SocketErrorCode);
     }
 }

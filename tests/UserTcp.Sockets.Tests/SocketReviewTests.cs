@@ -32,4 +32,47 @@ public sealed class SocketReviewTests
         net.Pump();
         Assert.Empty(net.Server.ShardAt(0).HeldConnections);
     }
+
+    [Fact]
+    public async Task The_stream_fails_with_an_IOException_around_the_SocketException_as_NetworkStream_does()
+    {
+        // Stream users (StreamReader, SslStream, HttpClient, CopyToAsync callers) catch IOException for a failed transport;
+        // HttpClient wraps only IOException into HttpRequestException and retries a reused connection only on one.
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        net.Pump();
+        UserTcpConnection server = await accepted;
+
+        ValueTask<int> waiting = client.Stream.ReadAsync(new byte[10]);
+        server.Abort();
+        net.Pump();
+        IOException reset = await Assert.ThrowsAsync<IOException>(async () => await waiting);
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(reset.InnerException).SocketErrorCode);
+        IOException broken = await Assert.ThrowsAsync<IOException>(async () => await client.Stream.WriteAsync(new byte[10]));
+        Assert.Equal(SocketError.Shutdown, Assert.IsType<SocketException>(broken.InnerException).SocketErrorCode);
+        Assert.Throws<IOException>(() => client.Stream.Write(new byte[10], 0, 10));
+
+        // The connection's own calls keep SocketException, as Socket's do.
+        await Assert.ThrowsAsync<SocketException>(async () => await client.WriteAsync(new byte[10]));
+    }
+
+    [Fact]
+    public async Task A_write_the_stream_was_waiting_to_finish_fails_with_an_IOException_when_the_peer_resets()
+    {
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80, new UserTcpConnectionOptions { SendBufferSize = 4096 });
+        net.Pump();
+        UserTcpConnection server = await accepted;
+
+        ValueTask writing = client.Stream.WriteAsync(new byte[1_000_000]);
+        Assert.False(writing.IsCompleted);
+        server.Abort();
+        net.Pump();
+        IOException reset = await Assert.ThrowsAsync<IOException>(async () => await writing);
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(reset.InnerException).SocketErrorCode);
+    }
 }
