@@ -363,6 +363,11 @@ internal sealed class UserTcpConnectionContext : ConnectionContext,
                 {
                     // The stack has stopped and closed every connection itself.
                 }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.NotConnected)
+                {
+                    // Already CLOSED (the client's RST came while the receive loop waited for Kestrel): nothing to half-close;
+                    // the receive loop reads the reset once it goes on.
+                }
                 _stopReceiving.CancelAfter(_lingerTimeout);
             }
         }
