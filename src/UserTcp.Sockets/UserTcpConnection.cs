@@ -413,9 +413,23 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         return new SocketException((int)error);
     }
 
-    /// <summary>Waits until everything written has been acknowledged by the peer (or the connection ended).</summary>
+    /// <summary>
+    /// Waits until everything written has been acknowledged by the peer. Throws, as a write would, when the connection
+    /// failed or was aborted first: the failure (reset, timed out; reported once), then <see cref="SocketError.Shutdown"/>;
+    /// <see cref="SocketError.ConnectionAborted"/> after <see cref="Abort"/>.
+    /// </summary>
+    /// <exception cref="SocketException">The connection ended without a clean close, so what was written may never have arrived.</exception>
     public Task FlushAsync(CancellationToken cancellationToken = default) =>
-        WaitForStateAsync(static c => c.BytesUnacknowledged == 0 || c.State == TcpState.Closed, null, null, cancellationToken);
+        WaitForStateAsync(static c => c.BytesUnacknowledged == 0 || c.State == TcpState.Closed, static connection => connection.FlushFailure(), null, cancellationToken);
+
+    /// <summary>Under the engine lock, once a flush's wait has ended: why it failed (a CLOSED connection that did not close cleanly), or null.</summary>
+    private SocketException? FlushFailure()
+    {
+        if (_tcb.State != TcpState.Closed || _tcb.Error == TcpError.None) return null;
+        SocketError error = TakePendingError();
+        if (error == SocketError.Success) error = _tcb.Error == TcpError.ConnectionAborted ? SocketError.ConnectionAborted : SocketError.Shutdown;
+        return new SocketException((int)error);
+    }
 
     /// <summary>
     /// Send: half-close — a FIN follows the data already written, and reading goes on (RFC 9293 §3.6).

@@ -75,4 +75,53 @@ public sealed class SocketReviewTests
         IOException reset = await Assert.ThrowsAsync<IOException>(async () => await writing);
         Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(reset.InnerException).SocketErrorCode);
     }
+
+    [Fact]
+    public async Task A_flush_whose_data_a_reset_destroyed_fails_instead_of_reporting_it_acknowledged()
+    {
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        net.Pump();
+        UserTcpConnection server = await accepted;
+
+        await client.WriteAsync(new byte[1000]);
+        Task flush = client.FlushAsync();
+        Assert.False(flush.IsCompleted); // not yet acknowledged
+        server.Abort(); // the data meets a closed port: RST
+        net.Pump();
+
+        SocketException reset = await Assert.ThrowsAsync<SocketException>(() => flush);
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode); // the failure, reported once
+        SocketException after = await Assert.ThrowsAsync<SocketException>(() => client.FlushAsync());
+        Assert.Equal(SocketError.Shutdown, after.SocketErrorCode); // as a write after it: EPIPE
+    }
+
+    [Fact]
+    public async Task A_flush_ends_with_connection_aborted_when_the_application_aborts_first_and_succeeds_after_a_clean_close()
+    {
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        UserTcpConnection other = net.Client.Connect(Server80);
+        net.Pump();
+        UserTcpConnection server = await accepted;
+
+        await client.WriteAsync(new byte[1000]);
+        Task flush = client.FlushAsync();
+        client.Abort();
+        net.Pump();
+        Assert.Equal(SocketError.ConnectionAborted, (await Assert.ThrowsAsync<SocketException>(() => flush)).SocketErrorCode);
+
+        // Must not happen: a clean exchange and close never fail a flush.
+        await other.WriteAsync(new byte[1000]);
+        Task acknowledged = other.FlushAsync();
+        net.Pump();
+        await acknowledged;
+        await other.CloseAsync();
+        net.Pump();
+        await other.FlushAsync();
+    }
 }
