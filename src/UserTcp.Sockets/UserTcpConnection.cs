@@ -284,7 +284,12 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         return pending;
     }
 
-    /// <summary>Queues all of <paramref name="data"/> for sending, waiting for send-buffer room as needed.</summary>
+    /// <summary>
+    /// Queues all of <paramref name="data"/> for sending, waiting for send-buffer room as needed. A write cancelled while
+    /// it waits may have queued a first part of <paramref name="data"/>, which is sent; how much is not reported (as with
+    /// Socket.SendAsync), so after a cancelled write the stream's position is unknown: abort, or use
+    /// <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/>, which returns what it queued.
+    /// </summary>
     /// <exception cref="SocketException">Shut down for sending (<see cref="SocketError.Shutdown"/>), reset, or timed out.</exception>
     /// <exception cref="InvalidOperationException">Another write is pending.</exception>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
@@ -432,8 +437,9 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Send: half-close — a FIN follows the data already written, and reading goes on (RFC 9293 §3.6).
-    /// Receive: reads return end-of-stream from now on.
+    /// Send: half-close — a FIN follows the data already written, and reading goes on (RFC 9293 §3.6); a write waiting
+    /// for room fails with <see cref="SocketError.Shutdown"/> (EPIPE). Receive: a waiting read returns 0, and reads return
+    /// end-of-stream whenever nothing is queued; what is queued and what still arrives stays readable, as Linux's SHUT_RD.
     /// </summary>
     /// <exception cref="SocketException"><see cref="SocketError.NotConnected"/>: the connection has closed (ENOTCONN).</exception>
     public void Shutdown(SocketShutdown how)
@@ -459,6 +465,8 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// <summary>
     /// Closes the connection: a FIN after the data already written, or a RST when unread data is left
     /// (RFC 2525 §2.17) or <see cref="Linger"/> is zero. With a positive linger, waits for the FIN's acknowledgment.
+    /// A read waiting meanwhile returns 0 (end-of-stream), and a write waiting for room fails with
+    /// <see cref="SocketError.Shutdown"/> (EPIPE); later reads return 0 and later writes fail the same way.
     /// </summary>
     public ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
@@ -482,7 +490,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         return new ValueTask(WaitForStateAsync(static c => c.State is TcpState.Closed or TcpState.TimeWait or TcpState.FinWait2, null, linger, cancellationToken));
     }
 
-    /// <summary>Resets the connection at once (RST).</summary>
+    /// <summary>Resets the connection at once (RST). A read waiting meanwhile returns 0; a write waiting fails with <see cref="SocketError.Shutdown"/>.</summary>
     public void Abort()
     {
         if (_shard.CleanupIsMoot) return;

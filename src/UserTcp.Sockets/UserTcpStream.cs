@@ -27,7 +27,10 @@ public sealed class UserTcpStream : Stream
         set => throw new NotSupportedException("a TCP stream has no position");
     }
 
-    /// <summary>Reads what has arrived, waiting for at least one byte (a zero-byte read returns at once); 0 after the peer's FIN.</summary>
+    /// <summary>
+    /// Reads what has arrived, waiting for at least one byte; 0 after the peer's FIN. A zero-byte read waits until a read
+    /// would not block and returns 0, taking nothing, as NetworkStream's.
+    /// </summary>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -124,4 +124,50 @@ public sealed class SocketReviewTests
         net.Pump();
         await other.FlushAsync();
     }
+
+    [Fact]
+    public async Task A_zero_byte_stream_read_waits_for_data_as_NetworkStreams_and_takes_none_of_it()
+    {
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        net.Pump();
+        UserTcpConnection server = await accepted;
+
+        ValueTask<int> waiting = server.Stream.ReadAsync(Memory<byte>.Empty);
+        net.Pump();
+        Assert.False(waiting.IsCompleted); // idle: it waits (HttpClient's read-ahead holds no buffer meanwhile)
+        await client.WriteAsync("abc"u8.ToArray());
+        net.Pump();
+        Assert.True(waiting.IsCompletedSuccessfully);
+        Assert.Equal(0, await waiting);
+        byte[] buffer = new byte[10];
+        Assert.Equal(3, await server.Stream.ReadAsync(buffer)); // the data is all still there
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Calls_waiting_when_the_application_closes_or_aborts_end_as_documented_and_none_is_left_waiting(bool abort)
+    {
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80, new UserTcpConnectionOptions { SendBufferSize = 4096 });
+        net.Pump();
+        UserTcpConnection server = await accepted;
+
+        ValueTask<int> reading = client.ReadAsync(new byte[10]);
+        ValueTask writing = client.WriteAsync(new byte[100_000]);
+        Assert.False(reading.IsCompleted);
+        Assert.False(writing.IsCompleted);
+        if (abort) client.Abort();
+        else await client.CloseAsync();
+
+        Assert.True(reading.IsCompleted && writing.IsCompleted);
+        Assert.Equal(0, await reading);
+        Assert.Equal(SocketError.Shutdown, (await Assert.ThrowsAsync<SocketException>(async () => await writing)).SocketErrorCode);
+        Assert.False(client.HasPendingCalls);
+    }
 }
