@@ -139,10 +139,17 @@ public sealed partial class UserTcpConnection
         return error;
     }
 
+    /// <summary>
+    /// The engine's errors a socket reports (Linux's sk_err): the connection failed — refused, reset, timed out, or timed
+    /// out after an ICMP soft error (EHOSTUNREACH, ENETUNREACH) — rather than being closed or aborted by the application.
+    /// </summary>
+    private static bool IsFailure(TcpError error) =>
+        error is TcpError.ConnectionRefused or TcpError.ConnectionReset or TcpError.TimedOut or TcpError.HostUnreachable or TcpError.NetworkUnreachable;
+
     /// <summary>The failure not yet reported, left unreported; Success when there is none.</summary>
     private SocketError PeekPendingError()
     {
-        if (_errorReported || _tcb.Error is not (TcpError.ConnectionRefused or TcpError.ConnectionReset or TcpError.TimedOut)) return SocketError.Success;
+        if (_errorReported || !IsFailure(_tcb.Error)) return SocketError.Success;
         return _tcb.Error == TcpError.ConnectionReset && ResetAfterPeerClosed ? SocketError.Shutdown : _shard.Translate(_tcb.Error);
     }
 

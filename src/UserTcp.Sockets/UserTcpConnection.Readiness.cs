@@ -62,7 +62,7 @@ public sealed partial class UserTcpConnection
         return events;
     }
 
-    private bool HasUnreportedError => !_errorReported && _tcb.Error is TcpError.ConnectionRefused or TcpError.ConnectionReset or TcpError.TimedOut;
+    private bool HasUnreportedError => !_errorReported && IsFailure(_tcb.Error);
 
     internal void Watch(UserTcpEventPoll.Registration registration)
     {

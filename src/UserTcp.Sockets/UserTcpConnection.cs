@@ -12,7 +12,7 @@ namespace UserTcp.Sockets;
 /// <see cref="SocketException"/>s with the <see cref="SocketError"/> codes socket users know. Non-blocking
 /// <see cref="Receive"/> and <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/> answer <see cref="SocketError.WouldBlock"/> instead of waiting.
 /// <para>
-/// Errors follow Linux: a failure (reset, timeout, refusal) is reported once — by the next read, write, connect or
+/// Errors follow Linux: a failure (reset, timeout — host or network unreachable when an ICMP error preceded it —, refusal) is reported once — by the next read, write, connect or
 /// <see cref="TakeError"/> — after which reads return end-of-stream and writes <see cref="SocketError.Shutdown"/>
 /// (EPIPE). A reset that arrives after the peer's FIN reads as <see cref="SocketError.Shutdown"/> too, as Linux's
 /// EPIPE. One read and one write may be pending at a time; waiting for them allocates nothing.

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using UserTcp.Testing;
+using UserTcp.Wire;
 
 namespace UserTcp.Sockets.Tests;
 
@@ -169,5 +170,67 @@ public sealed class SocketReviewTests
         Assert.Equal(0, await reading);
         Assert.Equal(SocketError.Shutdown, (await Assert.ThrowsAsync<SocketException>(async () => await writing)).SocketErrorCode);
         Assert.False(client.HasPendingCalls);
+    }
+
+    [Fact]
+    public async Task A_connection_that_times_out_after_an_icmp_host_unreachable_reports_it_instead_of_reading_end_of_stream()
+    {
+        // Linux's sk_err_soft: the engine ends such a connection with EHOSTUNREACH rather than ETIMEDOUT. The runtime
+        // reported only refused, reset and timed out, so this failure read as a clean end-of-stream and SO_ERROR said nothing.
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80, new UserTcpConnectionOptions { UserTimeout = TimeSpan.FromSeconds(3) });
+        net.Pump();
+        await accepted;
+
+        await client.WriteAsync(new byte[100]);
+        byte[] packet = new byte[2048];
+        Assert.True(net.Pipe.A.TryRead(packet, out _)); // the data segment, lost on the way
+        byte[] icmp = new byte[PacketWriter.Ipv4IcmpLength(28)];
+        PacketWriter.TryWriteIpv4Icmp(icmp, new Ipv4Repr(new Ipv4Address(10, 0, 0, 254), PumpedPair.ClientAddress), IcmpType.DestinationUnreachable,
+            (byte)IcmpUnreachableCode.Host, 0, packet.AsSpan(0, 28), out _);
+        net.Pipe.A.Write(icmp); // a router says the host is unreachable
+        net.Client.Pump();
+        ValueTask<int> reading = client.ReadAsync(new byte[10]);
+        for (int step = 0; step < 100 && client.State != TcpState.Closed; step++)
+        {
+            net.Time.Advance(TimeSpan.FromMilliseconds(500));
+            while (net.Pipe.A.TryRead(packet, out _)) { } // every retransmission is lost too
+            net.Client.Pump();
+        }
+        Assert.Equal(TcpState.Closed, client.State);
+        Assert.Equal(TcpError.HostUnreachable, client.Error);
+
+        Assert.True(reading.IsCompleted);
+        SocketException failure = await Assert.ThrowsAsync<SocketException>(async () => await reading);
+        Assert.Equal(SocketError.HostUnreachable, failure.SocketErrorCode);
+        Assert.Equal(SocketError.Success, client.TakeError()); // reported once
+        Assert.Equal(0, await client.ReadAsync(new byte[10]));
+    }
+
+    [Fact]
+    public async Task A_connect_that_times_out_after_an_icmp_host_unreachable_leaves_it_for_SO_ERROR_and_poll()
+    {
+        await using var net = new PumpedPair();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        byte[] packet = new byte[2048];
+        Assert.True(net.Pipe.A.TryRead(packet, out _)); // the SYN, lost
+        byte[] icmp = new byte[PacketWriter.Ipv4IcmpLength(28)];
+        PacketWriter.TryWriteIpv4Icmp(icmp, new Ipv4Repr(new Ipv4Address(10, 0, 0, 254), PumpedPair.ClientAddress), IcmpType.DestinationUnreachable,
+            (byte)IcmpUnreachableCode.Host, 0, packet.AsSpan(0, 28), out _);
+        net.Pipe.A.Write(icmp);
+        net.Client.Pump();
+        for (int step = 0; step < 1000 && client.State != TcpState.Closed; step++)
+        {
+            net.Time.Advance(TimeSpan.FromSeconds(1));
+            while (net.Pipe.A.TryRead(packet, out _)) { } // every SYN retransmission is lost
+            net.Client.Pump();
+        }
+        Assert.Equal(TcpState.Closed, client.State);
+
+        Assert.True((client.Poll() & UserTcpPollEvents.Error) != 0); // a non-blocking connect's failure: POLLERR...
+        Assert.Equal(SocketError.HostUnreachable, client.TakeError()); // ...and SO_ERROR says why, once
+        Assert.Equal(SocketError.Success, client.TakeError());
     }
 }
