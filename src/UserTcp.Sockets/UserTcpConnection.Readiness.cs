@@ -80,15 +80,9 @@ public sealed partial class UserTcpConnection
 
     internal void Unwatch(UserTcpEventPoll.Registration registration)
     {
-        _shard.Enter();
-        try
-        {
-            _watch?.Watchers.Remove(registration);
-        }
-        finally
-        {
-            _shard.Exit();
-        }
+        // The engine lock alone, no pass: nothing changes for the engine, and an event poll's Dispose or Remove must not
+        // throw once the stack has stopped (a pass is refused then).
+        lock (_shard.Gate) _watch?.Watchers.Remove(registration);
     }
 
     /// <summary>

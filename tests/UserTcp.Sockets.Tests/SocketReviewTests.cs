@@ -233,4 +233,25 @@ public sealed class SocketReviewTests
         Assert.Equal(SocketError.HostUnreachable, client.TakeError()); // ...and SO_ERROR says why, once
         Assert.Equal(SocketError.Success, client.TakeError());
     }
+
+    [Fact]
+    public async Task Disposing_an_event_poll_or_removing_from_it_after_the_stack_stopped_does_not_throw()
+    {
+        var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        UserTcpConnection other = net.Client.Connect(Server80);
+        net.Pump();
+        await accepted;
+        var poll = new UserTcpEventPoll(net.Client);
+        poll.Add(client, UserTcpPollEvents.In, UserTcpPollMode.Level);
+        poll.Add(other, UserTcpPollEvents.In, UserTcpPollMode.Level);
+
+        await net.DisposeAsync();
+
+        Assert.True(poll.Remove(other)); // EPOLL_CTL_DEL of a connection whose stack has gone
+        poll.Dispose(); // a `using` that ends after the stack's `await using` ended
+        poll.Dispose();
+    }
 }
