@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using UserTcp.Link;
 using UserTcp.Testing;
 using UserTcp.Wire;
 
@@ -253,5 +254,64 @@ public sealed class SocketReviewTests
         Assert.True(poll.Remove(other)); // EPOLL_CTL_DEL of a connection whose stack has gone
         poll.Dispose(); // a `using` that ends after the stack's `await using` ended
         poll.Dispose();
+    }
+
+    [Fact]
+    public async Task A_second_read_started_while_the_first_is_finished_but_not_yet_handed_over_is_refused_and_the_first_keeps_its_data()
+    {
+        // The window between a pass finishing a read (under the engine lock) and resuming its awaiter (after the batch
+        // went out): a second read armed there reset the first's ValueTask source under it — the first awaiter saw a
+        // version mismatch and the second took the first's result — instead of being refused as any concurrent read is.
+        UserTcpConnection? server = null;
+        ValueTask<int> first = default;
+        Exception? refused = null;
+        Task<int>? second = null;
+        bool tried = false;
+        await using var net = new PumpedPair(wrapServerDevice: device => new HookedDevice(device, () =>
+        {
+            if (tried || server is null || server.HasPendingCalls || first.IsCompleted) return;
+            tried = true; // the first read is finished, its awaiter not yet resumed: this write is that pass's batch
+            try
+            {
+                second = server.ReadAsync(new byte[10]).AsTask();
+            }
+            catch (InvalidOperationException e)
+            {
+                refused = e;
+            }
+        }));
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        net.Pump();
+        server = await accepted;
+        byte[] buffer = new byte[10];
+        first = server.ReadAsync(buffer);
+        Assert.False(first.IsCompleted);
+
+        await client.WriteAsync("abc"u8.ToArray());
+        net.Pump();
+
+        Assert.True(tried, "the server sent nothing in the pass that finished the read");
+        Assert.Null(second);
+        Assert.IsType<InvalidOperationException>(refused);
+        Assert.True(first.IsCompletedSuccessfully);
+        Assert.Equal(3, await first);
+        Assert.Equal("abc"u8.ToArray(), buffer[..3]);
+    }
+
+    private sealed class HookedDevice(IPacketDevice inner, Action onWrite) : IPacketDevice
+    {
+        public int Mtu => inner.Mtu;
+        public bool WaitReadable(TimeSpan timeout) => inner.WaitReadable(timeout);
+        public bool TryRead(Span<byte> packet, out int length) => inner.TryRead(packet, out length);
+
+        public void Write(ReadOnlySpan<byte> packet)
+        {
+            inner.Write(packet);
+            onWrite();
+        }
+
+        public void Dispose() => inner.Dispose();
     }
 }

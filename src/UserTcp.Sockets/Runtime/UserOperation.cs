@@ -21,6 +21,9 @@ internal sealed class UserOperation<TResult> : IValueTaskSource<TResult>, IValue
     private CancellationTokenRegistration _registration;
     private TResult _result = default!;
     private Exception? _error;
+    // Armed and not yet signalled: a finished call's awaiter is resumed only after its pass's batch went out, and until
+    // then its source must not be reset under it by another call (which would also complete the source twice).
+    private volatile bool _unsignalled;
 
     /// <param name="gate">The engine lock under which the operation is armed and finished.</param>
     /// <param name="inline">Run the awaiter's continuation on the signalling thread instead of queueing it to the thread pool.</param>
@@ -41,12 +44,13 @@ internal sealed class UserOperation<TResult> : IValueTaskSource<TResult>, IValue
 
     private short Arm(CancellationToken cancellationToken)
     {
-        if (IsPending) throw new InvalidOperationException("another call of this kind is already pending on this connection; await it first");
+        if (IsPending || _unsignalled) throw new InvalidOperationException("another call of this kind is already pending on this connection; await it first");
         _core.Reset();
         _error = null;
         _result = default!;
         _token = cancellationToken;
         IsPending = true;
+        _unsignalled = true;
         // A token cancelled already runs the callback here, on this thread; the lock is re-entrant, so it finishes at once.
         short version = _core.Version;
         _registration = cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(CancelCallback, this) : default;
@@ -71,6 +75,7 @@ internal sealed class UserOperation<TResult> : IValueTaskSource<TResult>, IValue
 
     public void Signal()
     {
+        _unsignalled = false; // before the awaiter can resume: its next call may arm this again
         if (_error is not null) _core.SetException(_error);
         else _core.SetResult(_result);
     }
