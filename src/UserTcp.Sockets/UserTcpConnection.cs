@@ -285,7 +285,8 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Queues all of <paramref name="data"/> for sending, waiting for send-buffer room as needed. A write cancelled while
+    /// Queues all of <paramref name="data"/> for sending, waiting for send-buffer room as needed (an empty write queues
+    /// nothing but still reports a failure or a shutdown, as Linux's send does). A write cancelled while
     /// it waits may have queued a first part of <paramref name="data"/>, which is sent; how much is not reported (as with
     /// Socket.SendAsync), so after a cancelled write the stream's position is unknown: abort, or use
     /// <see cref="Send(ReadOnlySpan{byte}, out SocketError)"/>, which returns what it queued.
@@ -307,7 +308,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 
     private ValueTask StartWrite(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, bool forStream, CancellationToken cancellationToken)
     {
-        if (data.IsEmpty) return default;
+        // An empty write still reports a failure or a shutdown, as Send and Linux's send do (tcp_sendmsg looks before it copies).
         _shard.Enter();
         try
         {

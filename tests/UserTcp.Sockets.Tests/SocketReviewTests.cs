@@ -314,4 +314,29 @@ public sealed class SocketReviewTests
 
         public void Dispose() => inner.Dispose();
     }
+
+    [Fact]
+    public async Task A_zero_byte_write_reports_a_failure_or_a_shutdown_as_Send_and_Linuxs_send_do()
+    {
+        await using var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        UserTcpConnection other = net.Client.Connect(Server80);
+        net.Pump();
+        UserTcpConnection server = await accepted;
+
+        await client.WriteAsync(ReadOnlyMemory<byte>.Empty); // healthy: nothing to do
+        server.Abort();
+        net.Pump();
+        SocketException reset = await Assert.ThrowsAsync<SocketException>(async () => await client.WriteAsync(ReadOnlyMemory<byte>.Empty));
+        Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode); // tcp_sendmsg checks sk_err before it copies anything
+        Assert.Equal(SocketError.Success, client.TakeError()); // reported once, by that write
+
+        other.Shutdown(SocketShutdown.Send);
+        SocketException shut = await Assert.ThrowsAsync<SocketException>(async () => await other.WriteAsync(ReadOnlyMemory<byte>.Empty));
+        Assert.Equal(SocketError.Shutdown, shut.SocketErrorCode);
+        Assert.Equal(0, other.Send(ReadOnlySpan<byte>.Empty, out SocketError error)); // the non-blocking call agreed already
+        Assert.Equal(SocketError.Shutdown, error);
+    }
 }
