@@ -212,6 +212,7 @@ public sealed partial class NetStack : IAsyncDisposable
     /// <summary>Opens a connection with its own <paramref name="options"/> (buffer sizes, NoDelay, KeepAlive...).</summary>
     public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, UserTcpConnectionOptions? options, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested(); // cancelled already: no SYN (and no RST after it), as Socket.ConnectAsync
         UserTcpConnection connection = Connect(remote, options);
         try
         {

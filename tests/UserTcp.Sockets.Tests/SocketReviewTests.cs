@@ -339,4 +339,17 @@ public sealed class SocketReviewTests
         Assert.Equal(0, other.Send(ReadOnlySpan<byte>.Empty, out SocketError error)); // the non-blocking call agreed already
         Assert.Equal(SocketError.Shutdown, error);
     }
+
+    [Fact]
+    public async Task A_connect_given_a_token_already_cancelled_sends_nothing()
+    {
+        await using var net = new PumpedPair();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => net.Client.ConnectAsync(Server80, cancelled.Token));
+
+        Assert.False(net.Pipe.A.TryRead(new byte[1500], out _)); // no SYN (and no RST after it) went out
+        Assert.Empty(net.Client.Snapshot());
+    }
 }
