@@ -130,7 +130,16 @@ public sealed class UserTcpEventPoll : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_interest.TryAdd(target, registration)) throw new InvalidOperationException("already registered with this event poll (EEXIST)");
         }
-        watch(registration);
+        try
+        {
+            watch(registration);
+        }
+        catch
+        {
+            // The target refused (its stack has stopped): the add failed, so nothing stays registered.
+            lock (_gate) _interest.Remove(target);
+            throw;
+        }
         if ((poll() & registration.Mask) != 0) registration.Wake(UserTcpPollEvents.None);
     }
 

@@ -352,4 +352,21 @@ public sealed class SocketReviewTests
         Assert.False(net.Pipe.A.TryRead(new byte[1500], out _)); // no SYN (and no RST after it) went out
         Assert.Empty(net.Client.Snapshot());
     }
+
+    [Fact]
+    public async Task An_event_poll_add_the_stopped_stack_refuses_leaves_nothing_registered()
+    {
+        var net = new PumpedPair();
+        using UserTcpListener listener = net.Server.Listen(80);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = net.Client.Connect(Server80);
+        net.Pump();
+        await accepted;
+        using var poll = new UserTcpEventPoll(net.Client);
+        await net.DisposeAsync();
+
+        Assert.Throws<ObjectDisposedException>(() => poll.Add(client, UserTcpPollEvents.In, UserTcpPollMode.Level));
+        Assert.Equal(0, poll.Count); // EPOLL_CTL_ADD failed: not in the interest list
+        Assert.False(poll.Remove(client));
+    }
 }
