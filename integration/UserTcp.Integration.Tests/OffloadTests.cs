@@ -76,6 +76,25 @@ public sealed class OffloadTests : IDisposable
     }
 
     [RequiresNetAdminFact]
+    public void Read_completes_a_partial_udp_checksum_where_the_virtio_header_points_and_leaves_the_payload_alone()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options() with { Offloads = true });
+        const string Text = "0123456789abcdefghijklmnopqrstuvwxyz";
+        // The kernel's UDP leaves its checksum partial too (csum_offset 6, not TCP's 16).
+        ns.Start("bash", "-c", $"echo -n {Text} > /dev/udp/{Addresses.Stack}/9000");
+
+        byte[] packet = Packets.ReadUntil(tun, PacketTimeout, p =>
+            Ipv4Packet.TryParse(p, out Ipv4Packet ip) == WireError.None && ip.Protocol == Ipv4Packet.ProtocolUdp);
+
+        Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet udp));
+        Assert.Equal(Text, System.Text.Encoding.ASCII.GetString(udp.Payload[8..]));
+        ulong sum = InternetChecksum.PseudoHeader(udp.Source, udp.Destination, Ipv4Packet.ProtocolUdp, (ushort)udp.Payload.Length);
+        Assert.Equal(0, InternetChecksum.Finish(InternetChecksum.Add(sum, udp.Payload)));
+        Assert.NotEqual(0, System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(udp.Payload[6..])); // 0 would mean "no checksum"
+    }
+
+    [RequiresNetAdminFact]
     public async Task Plain_mode_turns_the_offloads_off()
     {
         await using LiveStack live = LiveStack.Start(recordSegments: false, mode: TunDeviceMode.Plain);

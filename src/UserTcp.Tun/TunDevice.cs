@@ -167,7 +167,11 @@ public sealed class TunDevice : IPacketDevice
         if (!_virtioHeader) return TryReadRaw(packet, out length);
         if (!TryReadFrame(packet, out length, out PacketOffload offload)) return false;
         Span<byte> body = packet.Slice(Offloads.Headroom, length);
-        if (offload.Checksum == PacketChecksum.Partial) CompleteChecksum(body);
+        if (offload.Checksum == PacketChecksum.Partial)
+        {
+            var header = VirtioNetHeader.Read(packet);
+            CompleteChecksum(body, header.ChecksumStart, header.ChecksumOffset);
+        }
         body.CopyTo(packet);
         return true;
     }
@@ -418,15 +422,17 @@ public sealed class TunDevice : IPacketDevice
         }
     }
 
-    /// <summary>What the kernel's skb_checksum_help does: the sum from the transport header on, stored in its checksum field.</summary>
-    private static void CompleteChecksum(Span<byte> packet)
+    /// <summary>
+    /// What the kernel's skb_checksum_help does: the sum from csum_start on, stored at csum_start + csum_offset (TCP's field
+    /// at 16, UDP's at 6: the kernel leaves both partial), 0 sent as 0xFFFF since 0 means "no checksum" to UDP.
+    /// </summary>
+    private static void CompleteChecksum(Span<byte> packet, int start, int offset)
     {
-        if (packet.Length < Ipv4Packet.MinHeaderLength) return;
-        int start = (packet[0] & 0x0f) * 4;
-        if (packet.Length < start + TcpChecksumOffset + 2) return;
+        if (packet.Length < start + offset + 2) return;
         ushort checksum = InternetChecksum.Compute(packet[start..]);
-        packet[start + TcpChecksumOffset] = (byte)(checksum >> 8);
-        packet[start + TcpChecksumOffset + 1] = (byte)checksum;
+        if (checksum == 0) checksum = 0xFFFF;
+        packet[start + offset] = (byte)(checksum >> 8);
+        packet[start + offset + 1] = (byte)checksum;
     }
 
     private static SafeFileDescriptor OpenControlDevice()
