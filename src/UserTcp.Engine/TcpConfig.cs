@@ -201,6 +201,13 @@ public sealed record TcpConfig
     /// Off, SACK recovery is RFC 6675's DupThresh and IsLost alone.
     /// </summary>
     public bool Rack { get; init; } = true;
+    /// <summary>
+    /// F-RTO (RFC 5682; Linux net.ipv4.tcp_frto, on by default): after a retransmission timeout, the first ACK that
+    /// advances SND.UNA sends new data instead of the rest of the window, and when the next ACK acknowledges data never
+    /// resent the timeout was spurious and cwnd and ssthresh are restored. SACK-enhanced with SACK, basic without.
+    /// Undo by timestamps (Eifel, RFC 3522) and D-SACK happens either way, as in Linux.
+    /// </summary>
+    public bool Frto { get; init; } = true;
     /// <summary>Tail loss probes (RFC 8985 §7), when SACK is on: Linux's default (net.ipv4.tcp_early_retrans = 3).</summary>
     public bool TailLossProbe { get; init; } = true;
     /// <summary>

@@ -498,6 +498,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             TcpEventKind.Retransmission => $"retransmission ({tcpEvent.Description}), next RTO {Seconds((long)(tcpEvent.Deadline - tcpEvent.Time).TotalMicroseconds)} s",
             TcpEventKind.Dropped => $"dropped {tcpEvent.Segment}: {tcpEvent.Description}",
             TcpEventKind.ConnectionError => $"error {tcpEvent.Error}: {tcpEvent.Description}",
+            TcpEventKind.CongestionUndo => tcpEvent.Description,
             _ => null,
         };
         if (text is not null) Trace($"{Seconds(Micros(tcpEvent.Time))}    engine: {text}");

@@ -119,6 +119,16 @@ internal sealed class Bbr : CongestionControl
         _fullBandwidth = 0;
     }
 
+    /// <summary>
+    /// A timeout proved spurious (Linux's bbr_undo_cwnd): cwnd stays, since leaving Loss restores the saved one, and the
+    /// full-pipe estimate starts over.
+    /// </summary>
+    public override void UndoReduction(int priorWindow, int priorSlowStartThreshold)
+    {
+        _fullBandwidth = 0;
+        _fullBandwidthCount = 0;
+    }
+
     public override void OnRestartFromIdle(TimeSpan now)
     {
         // bbr_cwnd_event(CA_EVENT_TX_START): restarting from idle while app-limited needs no probing.

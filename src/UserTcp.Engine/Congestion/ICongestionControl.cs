@@ -193,6 +193,16 @@ internal abstract class CongestionControl : ICongestionControl
     public void RestartAfterHandshakeLoss(int mss) => Window = mss;
 
     /// <summary>
+    /// A timeout proved spurious: cwnd and ssthresh go back to what they were before it, never lower than now (Linux's
+    /// tcp_undo_cwnd_reduction with tcp_reno_undo_cwnd, which CUBIC uses too: its W_max and epoch stay as the timeout left them).
+    /// </summary>
+    public virtual void UndoReduction(int priorWindow, int priorSlowStartThreshold)
+    {
+        Window = Math.Max(Window, priorWindow);
+        if (priorSlowStartThreshold > SlowStartThreshold) SlowStartThreshold = priorSlowStartThreshold;
+    }
+
+    /// <summary>
     /// RFC 5681 §4.1's restart window as Linux's tcp_cwnd_restart computes it: ssthresh keeps at least 3/4 of cwnd, and
     /// cwnd halves for each RTO of the idle period, not below min(initial window, cwnd).
     /// </summary>

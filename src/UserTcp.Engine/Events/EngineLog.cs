@@ -35,6 +35,9 @@ internal static partial class EngineLog
 
     [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "{Endpoint}: {Description}")]
     public static partial void Warning(ILogger logger, IpEndpoint endpoint, string description);
+
+    [LoggerMessage(EventId = 111, Level = LogLevel.Debug, Message = "{Connection} {Description}")]
+    public static partial void CongestionUndo(ILogger logger, FourTuple connection, string description);
 }
 
 /// <summary>Writes every engine event to an <see cref="ILogger"/>; segments and timers at Trace, state changes at Debug.</summary>
@@ -50,7 +53,7 @@ public sealed class LoggingEventSink : ITcpEventSink
     public bool Consumes(TcpEventKind kind) => kind switch
     {
         TcpEventKind.SegmentIn or TcpEventKind.SegmentOut or TcpEventKind.TimerSet or TcpEventKind.TimerFired => _logger.IsEnabled(LogLevel.Trace),
-        TcpEventKind.Retransmission or TcpEventKind.Dropped => _logger.IsEnabled(LogLevel.Debug),
+        TcpEventKind.Retransmission or TcpEventKind.Dropped or TcpEventKind.CongestionUndo => _logger.IsEnabled(LogLevel.Debug),
         // Debug, but a CLOSE-WAIT closed for the application is a warning (event 109).
         TcpEventKind.StateChanged => _logger.IsEnabled(LogLevel.Debug) || _logger.IsEnabled(LogLevel.Warning),
         TcpEventKind.ConnectionError => _logger.IsEnabled(LogLevel.Information),
@@ -95,6 +98,9 @@ public sealed class LoggingEventSink : ITcpEventSink
                 break;
             case TcpEventKind.Warning:
                 EngineLog.Warning(_logger, tcpEvent.Connection.Local, tcpEvent.Description);
+                break;
+            case TcpEventKind.CongestionUndo:
+                EngineLog.CongestionUndo(_logger, tcpEvent.Connection, tcpEvent.Description);
                 break;
         }
     }

@@ -144,6 +144,14 @@ public enum TcpCause : byte
     AckInListen,
     /// <summary>TCP_DEFER_ACCEPT: a bare final ACK dropped; the connection waits for data (or the end of the defer period).</summary>
     DeferAccept,
+
+    // ── Undo of a spurious retransmission timeout (TcpEventKind.CongestionUndo) ──
+    /// <summary>F-RTO (RFC 5682): the ACK after new data acknowledged data never resent; cwnd and ssthresh restored.</summary>
+    SpuriousTimeoutFrto,
+    /// <summary>Eifel (RFC 3522): the ACK echoed a timestamp older than the retransmission; cwnd and ssthresh restored.</summary>
+    SpuriousTimeoutTimestamps,
+    /// <summary>D-SACK (RFC 2883) reported every retransmission needless; cwnd and ssthresh restored.</summary>
+    SpuriousTimeoutDsack,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -237,6 +245,9 @@ public static class TcpCauseExtensions
         TcpCause.SackRecovery => "SACK recovery (RFC 6675)",
         TcpCause.RackLoss => "RACK marked it lost (RFC 8985)",
         TcpCause.TailLossProbe => "tail loss probe (RFC 8985)",
+        TcpCause.SpuriousTimeoutFrto => "spurious timeout, undone: data never resent was acknowledged (F-RTO, RFC 5682)",
+        TcpCause.SpuriousTimeoutTimestamps => "spurious timeout, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
+        TcpCause.SpuriousTimeoutDsack => "spurious timeout, undone: D-SACK reported every retransmission needless (RFC 2883)",
         _ => cause.ToString(),
     };
 }

@@ -25,6 +25,8 @@ public enum TcpEventKind : byte
     Warning,
     /// <summary>The stack's buffer memory, used up when this connection last wrote, has room again: a waiting write may go on.</summary>
     MemoryAvailable,
+    /// <summary>A retransmission timeout proved spurious and its reduction of cwnd and ssthresh was undone; the cause says how.</summary>
+    CongestionUndo,
 }
 
 /// <summary>The engine's per-connection timers (docs/design.md "The engine", timers).</summary>
@@ -119,6 +121,7 @@ public readonly record struct TcpEvent(
             TcpEventKind.ConnectionError => $"{at} error {Error}: {Description}",
             TcpEventKind.Warning => $"{at} warning: {Description}",
             TcpEventKind.MemoryAvailable => $"{at} buffer memory available again",
+            TcpEventKind.CongestionUndo => $"{at} {Description}",
             _ => $"{at} {Kind}",
         };
     }

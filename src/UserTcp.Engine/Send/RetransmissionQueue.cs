@@ -174,6 +174,12 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         for (int i = 0; i < Count; i++) MarkLost(ref this[i]);
     }
 
+    /// <summary>A timeout proved spurious: nothing is deemed lost any more (Linux's tcp_undo_cwnd_reduction); retransmissions stay in flight.</summary>
+    public void UnmarkAllLost()
+    {
+        for (int i = 0; i < Count && LostBytes > 0; i++) Unmark(ref this[i], this[i].Marks & SegmentMarks.Lost);
+    }
+
     /// <summary>The receiver dropped data it had SACKed (reneging, RFC 2018 §8): forget every SACK mark.</summary>
     public void ClearSacks()
     {

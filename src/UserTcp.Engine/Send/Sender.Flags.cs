@@ -23,6 +23,8 @@ internal sealed partial class Sender
         WindowCwndLimited = 1 << 10,
         HoldForMore = 1 << 11,
         WakeupDue = 1 << 12,
+        Frto = 1 << 13,
+        FrtoNewData = 1 << 14,
     }
 
     private SenderFlags _flags;

@@ -65,7 +65,8 @@ internal sealed partial class Sender
             if (TryProbePair(sackOptionBytes, out next)) return true;
         }
 
-        int lost = _queue.FirstAwaitingRetransmission();
+        // RFC 5682 step 2.b: new data goes instead of the segments the timeout deemed lost (Linux's REXMIT_NEW).
+        int lost = FrtoNewData ? -1 : _queue.FirstAwaitingRetransmission();
         if (lost >= 0)
         {
             SentSegment segment = _queue[lost];
@@ -86,7 +87,20 @@ internal sealed partial class Sender
             return false; // holes first: nothing new goes while one waits
         }
         ForceRetransmission = false;
+        if (TryNewData(sackOptionBytes, out next)) return true;
+        if (FrtoNewData && SndMax <= _recoveryPoint)
+        {
+            // No new data could go: F-RTO gives way to the conventional recovery (Linux's tcp_xmit_recovery).
+            FrtoNewData = false;
+            Frto = false;
+            return TryNext(sackOptionBytes, out next);
+        }
+        return false;
+    }
 
+    /// <summary>New data within both windows, or a FIN; see <see cref="TryNext"/>.</summary>
+    private bool TryNewData(int sackOptionBytes, out Transmission next)
+    {
         SeqNumber dataEnd = Buffer.End;
         // MSG_EOR: new data stops at the end of its record, which goes at once like any segment followed by more data.
         SeqNumber? recordEnd = Buffer.NextRecordEnd(SndMax);
@@ -146,7 +160,7 @@ internal sealed partial class Sender
     private bool MaySend(int length, int available, int segmentSize) =>
         !HoldsPartial(length, available, segmentSize) && (length == segmentSize
         || SndMax == SndUna
-        || length == available && (NoDelay || Buffer.FinQueued)
+        || length == available && (NoDelay || Buffer.FinQueued || FrtoNewData) // F-RTO's new data goes without Nagle (Linux's TCP_NAGLE_OFF)
         || length >= MaxSndWnd / 2);
 
     /// <summary>
@@ -164,7 +178,7 @@ internal sealed partial class Sender
     {
         int rest = available - length;
         int next = (int)Math.Min(Math.Min(rest, segmentSize), Math.Min(peerRoom - length, cwndRoom - length));
-        return next > 0 && !HoldsPartial(next, rest, segmentSize) && (next == segmentSize || next == rest && (NoDelay || Buffer.FinQueued) || next >= MaxSndWnd / 2);
+        return next > 0 && !HoldsPartial(next, rest, segmentSize) && (next == segmentSize || next == rest && (NoDelay || Buffer.FinQueued || FrtoNewData) || next >= MaxSndWnd / 2);
     }
 
     /// <summary>Whether the lost segment after <paramref name="lost"/> continues its retransmission packet: next to it, waiting, and within both windows once it has gone.</summary>
@@ -313,6 +327,7 @@ internal sealed partial class Sender
             if (index == 0 && !sent.Probe) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
             Retransmissions++;
             BytesRetransmitted += sent.End - sent.Seq;
+            CountRetransmissionForUndo(now, sent.End - sent.Seq);
             _rttSeq = null; // Karn's rule: never time a retransmitted segment
         }
         else

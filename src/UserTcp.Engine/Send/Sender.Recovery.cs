@@ -337,6 +337,7 @@ internal sealed partial class Sender
         if (Retries >= retryLimit) return false;
         // The stall starts when the oldest unacknowledged segment was sent (Linux retrans_stamp; TCP_USER_TIMEOUT counts from it).
         if (Retries == 0) StallStart = _queue.Count > 0 ? _queue[0].SentAt : now - Rto.Rto;
+        int retriesBefore = Retries;
         Retries++;
         Timeouts++;
         Rto.BackOff();
@@ -346,6 +347,7 @@ internal sealed partial class Sender
             HandshakeTimedOut = true; // sets the RTO to 3 s and the window to one segment at ESTABLISHED
             return true;
         }
+        EnterLoss(retriesBefore);
         _congestion.OnRetransmissionTimeout(now, FlightSize, Mss);
         // The receiver dropped what it had SACKed if the ACK still points at a SACKed segment (RFC 2018 §8 reneging).
         if (_queue.Count > 0 && _queue[0].Is(SegmentMarks.Sacked)) _queue.ClearSacks();

@@ -113,7 +113,7 @@ internal sealed partial class Sender
     /// What is still in the network (RFC 6675 "pipe", Linux tcp_packets_in_flight): sent, minus SACKed, minus deemed
     /// lost, plus retransmissions in flight.
     /// </summary>
-    public int InFlight => FlightSize - _queue.SackedBytes - _queue.LostBytes + _queue.RetransmittedBytes;
+    public int InFlight => FlightSize - _queue.SackedBytes - _queue.LostBytes + _queue.RetransmittedBytes - DuplicatesDeliveredInLoss;
     internal RetransmissionQueue Queue => _queue;
 
     /// <summary>The data and FIN sent so far are all acknowledged.</summary>
@@ -220,14 +220,18 @@ internal sealed partial class Sender
         int acked = newAck ? ack - SndUna : 0;
         bool dsack = false;
         TimeSpan? rttSample = null;
+        bool inLoss = InLoss; // the phase this ACK arrived in (Linux's ca_state before tcp_fastretrans_alert)
+        // Data below the recovery point never resent, newly acknowledged or SACKed (Linux's FLAG_ORIG_SACK_ACKED).
+        bool originalDelivered = false;
         // Without timestamps, when the oldest segment this ACK newly SACKs left, none ever resent (Linux's first_sackt).
         TimeSpan sackTimedAt = TimeSpan.MinValue;
         if (Rack) _rack.BeginAck();
-        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, ref sackTimedAt, out dsack) : 0;
+        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, ref sackTimedAt, ref originalDelivered, out dsack) : 0;
+        if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
         if (newAck)
         {
             TimeSpan? ackTimedAt = Timestamps is null ? OldestNewlyAcknowledged(ack) : null;
-            rttSample = TakeCumulativeAck(now, ack, echo, ref sample);
+            rttSample = TakeCumulativeAck(now, ack, echo, ref sample, ref originalDelivered);
             TakeRttSample(now, ack, echo, flightBefore, ackTimedAt ?? (sackTimedAt == TimeSpan.MinValue ? null : sackTimedAt));
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
@@ -237,6 +241,7 @@ internal sealed partial class Sender
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
+        if (inLoss) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
         DetectAndRecover(now, newAck, acked, duplicate);
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
@@ -306,6 +311,7 @@ internal sealed partial class Sender
     public void EndBurst()
     {
         HoldForMore = false; // MSG_MORE held this dispatch only (see HoldsPartial)
+        FrtoNewData = false; // F-RTO's new data goes in the dispatch after its ACK only
         bool limited = CwndLimited || InFlight >= CongestionWindow;
         // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
         if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) RateEstimator?.MarkAppLimited(InFlight);
@@ -323,7 +329,8 @@ internal sealed partial class Sender
     /// D-SACK (RFC 2883 §4) when it lies below the cumulative ACK or inside the second block; it reports a duplicate
     /// and marks nothing. Returns the sequence space newly SACKed.
     /// </summary>
-    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, ref DeliveryRateSample sample, ref TimeSpan sackTimedAt, out bool dsack)
+    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, ref DeliveryRateSample sample, ref TimeSpan sackTimedAt,
+        ref bool originalDelivered, out bool dsack)
     {
         dsack = false;
         int newlySacked = 0;
@@ -346,6 +353,7 @@ internal sealed partial class Sender
                 if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss);
                 RateEstimator?.OnDelivered(ref sample, segment, now);
                 if (!segment.Is(SegmentMarks.EverRetransmitted) && (sackTimedAt == TimeSpan.MinValue || segment.SentAt < sackTimedAt)) sackTimedAt = segment.SentAt;
+                originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
                 _queue.MarkSacked(ref segment);
                 newlySacked += segment.Length;
             }
@@ -359,7 +367,7 @@ internal sealed partial class Sender
     /// retransmission was among them (Linux's ca_rtt_us from last_ackt, dropped with FLAG_RETRANS_DATA_ACKED): what
     /// CUBIC's HyStart watches.
     /// </summary>
-    private TimeSpan? TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo, ref DeliveryRateSample sample)
+    private TimeSpan? TakeCumulativeAck(TimeSpan now, SeqNumber ack, uint? echo, ref DeliveryRateSample sample, ref bool originalDelivered)
     {
         TimeSpan? newestSent = null;
         bool retransmitted = false;
@@ -375,6 +383,7 @@ internal sealed partial class Sender
             if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss);
             RateEstimator?.OnDelivered(ref sample, segment, now);
             retransmitted |= segment.Is(SegmentMarks.EverRetransmitted);
+            originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
             if (newestSent is null || segment.SentAt > newestSent) newestSent = segment.SentAt;
         }
         if (Rack) _rack.EndDeliveries();

@@ -24,7 +24,7 @@ public sealed class EngineRecorder(bool segments = true, bool allKinds = false) 
 
     public bool Consumes(TcpEventKind kind) => allKinds || kind switch
     {
-        TcpEventKind.StateChanged or TcpEventKind.ConnectionError or TcpEventKind.Retransmission => true,
+        TcpEventKind.StateChanged or TcpEventKind.ConnectionError or TcpEventKind.Retransmission or TcpEventKind.CongestionUndo => true,
         TcpEventKind.SegmentIn or TcpEventKind.SegmentOut => segments,
         _ => false,
     };

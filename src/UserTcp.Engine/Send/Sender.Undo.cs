@@ -1,0 +1,194 @@
+using UserTcp.Wire;
+
+namespace UserTcp.Engine;
+
+/// <summary>
+/// Spurious retransmission timeouts, as Linux's tcp_enter_loss, tcp_process_loss and tcp_try_undo_loss handle them:
+/// F-RTO (RFC 5682; the SACK-enhanced variant of §3 with SACK, the basic one of §2 without) sends new data after the
+/// first ACK that advances SND.UNA instead of resending the rest of the window, and the timeout's reduction of cwnd and
+/// ssthresh is undone when the ACK after it delivers data never resent (F-RTO), when an ACK that advances SND.UNA echoes
+/// a timestamp older than the first retransmission (Eifel detection, RFC 3522; Linux's tcp_packet_delayed), or when
+/// D-SACK showed every retransmission needless. docs/design.md "Retransmission" has the deviations.
+/// </summary>
+internal sealed partial class Sender
+{
+    // What an undo restores, made at the first timeout, so an idle connection pays only the reference (issue 10's 2 KB).
+    private LossUndo? _undo;
+
+    private sealed class LossUndo
+    {
+        // Linux's undo_marker: the reduction recorded here may still be undone; SND.UNA when it was recorded.
+        public bool Armed;
+        public SeqNumber Marker;
+        public int PriorCwnd;
+        // tcp_current_ssthresh before the timeout; 0 when nothing was recorded (nothing to restore).
+        public int PriorSsthresh;
+        // undo_retrans: segments resent since, less those D-SACK reported needless; -1 while none was resent.
+        public int Retransmissions;
+        // retrans_stamp: when the first of them left (Eifel compares the echoed timestamp with it).
+        public TimeSpan? FirstRetransmission;
+        // A segment resent before the timeout (a loss probe's) is still unacknowledged: its first copy's time is not
+        // kept, so the echo cannot be judged older than it, and Eifel stays silent.
+        public bool ResentBefore;
+        // The undo this ACK made, for the connection's event (None when none).
+        public TcpCause Undone;
+    }
+
+    // F-RTO runs for this timeout (Linux's tp->frto).
+    private bool Frto { get => Has(SenderFlags.Frto); set => Set(SenderFlags.Frto, value); }
+    // RFC 5682 step 2.b (Linux's REXMIT_NEW): the dispatch after this ACK sends new data, not the next retransmission.
+    private bool FrtoNewData { get => Has(SenderFlags.FrtoNewData); set => Set(SenderFlags.FrtoNewData, value); }
+
+    /// <summary>Linux's TCP_CA_Loss: a timeout's recovery point is not yet acknowledged.</summary>
+    private bool InLoss => !InRecovery && SndUna < _recoveryPoint;
+
+    /// <summary>Timeouts found spurious and undone (Linux's TCPSpuriousRTOs for F-RTO; with Eifel and D-SACK, TCPLossUndo).</summary>
+    public int LossUndos { get; private set; }
+
+    /// <summary>The undo the last ACK made (its cause), once; None when it made none.</summary>
+    public TcpCause TakeUndo()
+    {
+        if (_undo is not { Undone: not TcpCause.None } undo) return TcpCause.None;
+        TcpCause cause = undo.Undone;
+        undo.Undone = TcpCause.None;
+        return cause;
+    }
+
+    /// <summary>
+    /// Linux's tcp_enter_loss, before the window falls: the reduction is recorded for an undo unless this timeout
+    /// recurs in a Loss phase that already recorded one, and F-RTO runs unless the timeout ends a fast recovery (only a
+    /// recurring timeout runs it then, RFC 5682 §3.2). <paramref name="retriesBefore"/>: timeouts before this one.
+    /// </summary>
+    private void EnterLoss(int retriesBefore)
+    {
+        TcpCongestionState state = CongestionState;
+        bool newRecovery = state < TcpCongestionState.Recovery;
+        // Linux: "Reduce ssthresh if it has not yet been made inside this window."
+        if (state <= TcpCongestionState.Disorder || SndUna >= _recoveryPoint || state == TcpCongestionState.Loss && retriesBefore == 0)
+        {
+            LossUndo undo = _undo ??= new LossUndo();
+            int cwnd = _congestion.Window;
+            undo.Armed = true;
+            undo.Marker = SndUna;
+            undo.PriorCwnd = cwnd;
+            // tcp_current_ssthresh outside a reduction: at least three quarters of cwnd.
+            undo.PriorSsthresh = Math.Max(_congestion.SlowStartThreshold, (cwnd >> 1) + (cwnd >> 2));
+            undo.Retransmissions = -1;
+            undo.FirstRetransmission = null;
+            undo.ResentBefore = AnyResent();
+        }
+        else if (state == TcpCongestionState.Recovery && _undo is { } undo)
+        {
+            // Linux would undo to the window before the fast recovery, which is not recorded here (no recovery undo).
+            undo.Armed = false;
+            undo.PriorSsthresh = 0;
+        }
+        Frto = _config.Frto && (newRecovery || retriesBefore > 0);
+        FrtoNewData = false;
+    }
+
+    private bool AnyResent()
+    {
+        for (int i = 0; i < _queue.Count; i++)
+        {
+            if (_queue[i].Is(SegmentMarks.EverRetransmitted)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>A retransmission left: it counts against an undo until D-SACK shows it needless (Linux's undo_retrans, retrans_stamp).</summary>
+    private void CountRetransmissionForUndo(TimeSpan now, int length)
+    {
+        if (_undo is not { Armed: true } undo) return;
+        if (undo.Retransmissions < 0) undo.Retransmissions = 0;
+        undo.Retransmissions += Segments(length);
+        undo.FirstRetransmission ??= now;
+    }
+
+    /// <summary>A D-SACK block of <paramref name="block"/>: a retransmission of this episode was needless (Linux's tcp_check_dsack).</summary>
+    private void TakeDuplicateReport(SackBlock block)
+    {
+        if (_undo is not { Armed: true, Retransmissions: > 0 } undo || block.Right <= undo.Marker) return;
+        undo.Retransmissions = Math.Max(0, undo.Retransmissions - Segments(block.Right - block.Left));
+    }
+
+    /// <summary>
+    /// Linux's tcp_process_loss, on an ACK that arrived in the Loss phase (after the scoreboard took it):
+    /// <paramref name="originalDelivered"/>, it acknowledged or SACKed a segment below the recovery point never resent
+    /// (FLAG_ORIG_SACK_ACKED); <paramref name="dataSacked"/>, it SACKed data; <paramref name="duplicate"/>, it is a
+    /// duplicate ACK.
+    /// </summary>
+    private void ProcessLoss(bool newAck, bool originalDelivered, bool dataSacked, bool duplicate, uint? echo)
+    {
+        bool recovered = SndUna >= _recoveryPoint;
+        if (newAck && TryUndoLoss(echo, frto: false)) return;
+        if (!Frto) return;
+        // RFC 5682 §3.1 step 3.b: data sent once only and before the timeout arrived, so not all was lost: spurious.
+        if (originalDelivered && TryUndoLoss(echo, frto: true)) return;
+        if (SndMax > _recoveryPoint)
+        {
+            // Step 3.a: after the new data, a duplicate ACK or a SACK says the loss was real; go-back-N goes on.
+            if (dataSacked || duplicate) Frto = false;
+        }
+        else if (newAck && !recovered)
+        {
+            _recoveryPoint = SndMax;
+            // Step 2.b: new data, if any and the peer's window takes it, instead of the next retransmission.
+            bool newData = Buffer.End > SndMax || Buffer.FinQueued && SndMax == Buffer.End;
+            if (newData && SndWnd > SndMax - SndUna)
+            {
+                FrtoNewData = true;
+                return;
+            }
+            Frto = false;
+        }
+    }
+
+    /// <summary>
+    /// Linux's tcp_try_undo_loss: by F-RTO, or when tcp_may_undo allows (every retransmission D-SACKed, or the echo
+    /// older than the first of them), the segments deemed lost are not, and cwnd and ssthresh return to what they were
+    /// before the timeout; the phase ends (Open) except without SACK when it was not F-RTO's undo.
+    /// </summary>
+    private bool TryUndoLoss(uint? echo, bool frto)
+    {
+        if (!frto && !MayUndo(echo)) return false;
+        // tcp_undo_cwnd_reduction(sk, unmark_loss: true)
+        _queue.UnmarkAllLost();
+        LossUndo undo = _undo ??= new LossUndo();
+        if (undo.PriorSsthresh > 0) _congestion.UndoReduction(undo.PriorCwnd, undo.PriorSsthresh);
+        undo.Armed = false;
+        undo.PriorSsthresh = 0;
+        undo.Undone = frto ? TcpCause.SpuriousTimeoutFrto : undo.Retransmissions == 0 ? TcpCause.SpuriousTimeoutDsack : TcpCause.SpuriousTimeoutTimestamps;
+        LossUndos++;
+        Retries = 0;
+        FrtoNewData = false;
+        // tcp_is_non_sack_preventing_reopen: without SACK the phase holds until data above the recovery point is acknowledged.
+        if (!Sack && SndUna == _recoveryPoint) return true;
+        if (frto || Sack)
+        {
+            Frto = false;
+            _recoveryPoint = SndUna - 1; // Open: a fast recovery may start at once
+        }
+        return true;
+    }
+
+    /// <summary>Linux's tcp_may_undo: a reduction recorded, and every retransmission D-SACKed or the ACK answers an original (tcp_packet_delayed).</summary>
+    private bool MayUndo(uint? echo)
+    {
+        if (_undo is not { Armed: true } undo) return false;
+        if (undo.Retransmissions == 0) return true;
+        if (undo.ResentBefore) return false;
+        if (undo.FirstRetransmission is not TimeSpan first) return true; // nothing was resent
+        // RFC 3522: the echo is older than the retransmission, so it answers the original (TSecr 0 is none, as Linux).
+        return echo is uint e && e != 0 && EchoPredates(e, first);
+    }
+
+    /// <summary>
+    /// Without SACK, in the Loss phase after F-RTO's new data: each duplicate ACK reports a segment delivered (Linux's
+    /// tcp_add_reno_sack in tcp_process_loss), so the retransmissions that follow a real loss are clocked out by them.
+    /// </summary>
+    private int DuplicatesDeliveredInLoss =>
+        !Sack && _dupAcks > 0 && _config.Frto && InLoss && SndMax > _recoveryPoint
+            ? Math.Min(_dupAcks, Math.Max(0, Segments(FlightSize) - 1)) * Mss
+            : 0;
+}

@@ -1,0 +1,258 @@
+using UserTcp.Wire;
+using static UserTcp.Engine.Tests.Fixtures;
+using static UserTcp.Engine.Tests.ModernPeer;
+using static UserTcp.Engine.Tests.TestData;
+
+namespace UserTcp.Engine.Tests;
+
+/// <summary>
+/// Spurious retransmission timeouts as Linux handles them (tcp_enter_loss, tcp_process_loss, tcp_try_undo_loss): F-RTO
+/// (RFC 5682, SACK-enhanced and basic) and the undo of the timeout's reduction, by F-RTO or by timestamps (Eifel,
+/// RFC 3522). A window of 10 segments leaves at 100 ms; the RTO (300 ms after a 100 ms handshake) fires at 400 ms and
+/// resends the first; the ACKs that follow are either the originals', late (spurious), or the retransmission's (real).
+/// Loss probes are off so the timeout is the first thing that fires.
+/// </summary>
+public class FrtoTests
+{
+    private const int PlainMss = 1460; // without timestamps
+    private static readonly TcpConfig NoProbe = new() { TailLossProbe = false };
+
+    /// <summary>ESTABLISHED at 100 ms; 20 segments queued, the first 10 (IW10) sent; the RTO at 400 ms resent the first alone.</summary>
+    private static (Harness H, TcpConnection C, int Mss) TimedOut(TcpConfig config, bool sack = true, bool timestamps = false)
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), config, timestamps, sack);
+        int mss = timestamps ? ModernPeer.Mss : PlainMss;
+        c.Send(Bytes(20 * mss));
+        h.Poll();
+        ExpectData(h, mss, 0, 10);
+        h.ExpectNothing();
+        Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
+        ExpectData(h, mss, 0, 1);
+        h.ExpectNothing(); // cwnd is one segment: go-back-N from SND.UNA, one at a time
+        Assert.Equal(mss, c.CongestionWindow);
+        Assert.Equal(7 * mss, c.SlowStartThreshold); // CUBIC's β = 0.7 of 10
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        return (h, c, mss);
+    }
+
+    /// <summary>The next <paramref name="count"/> segments are full ones from segment <paramref name="first"/> on.</summary>
+    private static void ExpectData(Harness h, int mss, int first, int count)
+    {
+        for (int i = first; i < first + count; i++)
+        {
+            Sent s = h.Next();
+            Assert.True(Our(i * mss) == s.Seq && s.Payload.Length == mss, $"expected segment {i} (seq {Our(i * mss)}), got {s}");
+        }
+    }
+
+    private static void Ack(Harness h, int mss, int segments, TcpOptions options = default) =>
+        h.Send(TcpFlags.Ack, Their(0), Our(segments * mss), window: PeerWindow, options: options);
+
+    private static TcpOptions Sacked(int mss, int from, int to)
+    {
+        var options = new TcpOptions();
+        options.AddSackBlock(new SackBlock(new SeqNumber(Our(from * mss)), new SeqNumber(Our(to * mss))));
+        return options;
+    }
+
+    private static uint[] Retransmitted(Harness h) => [.. h.Log.Of(TcpEventKind.Retransmission).Select(e => e.Segment.Seq.Value)];
+
+    [Fact]
+    public void Spurious_timeout_with_sack_sends_new_data_not_the_rest_of_the_window_and_restores_cwnd()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe);
+
+        // The original segment 0's ACK, late: F-RTO step 2.b sends two new segments (slow start made cwnd 2), not 1 and 2.
+        h.Advance(Ms(50));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+
+        // Segment 1's ACK: it was never resent, so the timeout was spurious (step 3.b). cwnd and ssthresh come back
+        // (cwnd 10, then slow start's one more: 11 with 10 in flight), the state is Open, and nothing is resent.
+        Ack(h, mss, 2);
+        Assert.Equal(11 * mss, c.CongestionWindow);
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        ExpectData(h, mss, 12, 1);
+        h.ExpectNothing();
+        Assert.Equal([Our(0)], Retransmitted(h));
+        Assert.Equal(TcpCause.SpuriousTimeoutFrto, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+
+        // The rest of the late ACKs clock out new data only.
+        Ack(h, mss, 4);
+        ExpectData(h, mss, 13, 4); // slow start: two acknowledged, cwnd 13, 9 in flight
+        h.ExpectNothing();
+        Assert.Equal([Our(0)], Retransmitted(h));
+    }
+
+    [Fact]
+    public void Real_loss_after_a_timeout_with_sack_goes_on_resending_when_the_ack_after_the_new_data_sacks_it()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe);
+
+        // The whole window was lost: the retransmission's ACK, then new data (step 2.b).
+        h.Advance(Ms(100));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+
+        // The next ACK SACKs the new data: the loss was real (step 3.a). Go-back-N resumes, two at a time (cwnd 2,
+        // nothing in flight but the SACKed), and nothing is undone.
+        h.Advance(Ms(100));
+        Ack(h, mss, 1, Sacked(mss, 10, 12));
+        ExpectData(h, mss, 1, 2);
+        h.ExpectNothing();
+        Assert.Equal(2 * mss, c.CongestionWindow);
+        Assert.Equal(7 * mss, c.SlowStartThreshold);
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+
+        // Their ACK: slow start, and still the holes first, never new data past them.
+        h.Advance(Ms(100));
+        Ack(h, mss, 3, Sacked(mss, 10, 12));
+        ExpectData(h, mss, 3, 4);
+        h.ExpectNothing();
+        Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+        Assert.Equal(4 * mss, c.CongestionWindow);
+    }
+
+    [Fact]
+    public void Spurious_timeout_without_sack_is_found_by_basic_frto()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, sack: false);
+
+        h.Advance(Ms(50));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+
+        Ack(h, mss, 2); // RFC 5682 §2 step 3.b: an ACK that advances the window past data never resent
+        Assert.Equal(11 * mss, c.CongestionWindow);
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        ExpectData(h, mss, 12, 1);
+        h.ExpectNothing();
+        Assert.Equal([Our(0)], Retransmitted(h));
+        Assert.Equal(TcpCause.SpuriousTimeoutFrto, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+    }
+
+    [Fact]
+    public void A_first_ack_that_covers_data_never_resent_undoes_at_once()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, sack: false);
+
+        // Linux tests step 3.b before step 2: the first ACK already covers segments 1 and 2, never resent.
+        h.Advance(Ms(50));
+        Ack(h, mss, 3);
+        Assert.Equal(TcpCause.SpuriousTimeoutFrto, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(13 * mss, c.CongestionWindow); // 10 restored, then slow start's three
+        ExpectData(h, mss, 10, 6); // 7 in flight
+        h.ExpectNothing();
+        Assert.Equal([Our(0)], Retransmitted(h));
+    }
+
+    [Fact]
+    public void Real_loss_without_sack_each_duplicate_ack_after_the_new_data_clocks_out_a_retransmission()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, sack: false);
+
+        h.Advance(Ms(100));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+
+        // A duplicate ACK after the new data: the loss was real (RFC 5682 §2 step 3.a). Each duplicate reports a segment
+        // delivered (Linux's tcp_add_reno_sack in Loss), so each sends one retransmission, in order, and no new data.
+        h.Advance(Ms(100));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 1, 1);
+        h.ExpectNothing();
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 2, 1);
+        h.ExpectNothing();
+        Assert.Equal([Our(0), Our(mss), Our(2 * mss)], Retransmitted(h));
+        Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+        Assert.Equal(2 * mss, c.CongestionWindow);
+        Assert.Equal(7 * mss, c.SlowStartThreshold);
+        Assert.False(c.InFastRecovery);
+    }
+
+    [Fact]
+    public void With_frto_off_the_late_acks_draw_go_back_n_and_nothing_is_undone()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe with { Frto = false });
+
+        h.Advance(Ms(50));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 1, 2); // the rest of the window again, not new data
+        h.ExpectNothing();
+
+        Ack(h, mss, 2);
+        ExpectData(h, mss, 3, 2);
+        h.ExpectNothing();
+        Assert.Equal(3 * mss, c.CongestionWindow);
+        Assert.Equal(7 * mss, c.SlowStartThreshold);
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+    }
+
+    [Fact]
+    public void A_second_timeout_on_the_same_snd_una_runs_frto_again_and_the_undo_restores_the_window_before_the_first()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe);
+
+        // No ACK: the backed-off timer fires again (RTO 600 ms) and resends segment 0 once more.
+        Assert.Equal(Ms(1000), h.AdvanceToNextDeadline());
+        ExpectData(h, mss, 0, 1);
+        h.ExpectNothing();
+        Assert.Equal(2, c.RetransmissionTimeouts);
+        Assert.Equal(mss, c.CongestionWindow);
+
+        // Then the originals' ACKs: F-RTO runs for the recurring timeout too (RFC 5682 §3.2).
+        h.Advance(Ms(50));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+        Ack(h, mss, 2);
+        Assert.Equal(11 * mss, c.CongestionWindow); // the window from before the first timeout, not the second
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        ExpectData(h, mss, 12, 1);
+        h.ExpectNothing();
+        Assert.Equal([Our(0), Our(0)], Retransmitted(h));
+    }
+
+    [Fact]
+    public void An_ack_echoing_a_timestamp_older_than_the_retransmission_undoes_at_once()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, timestamps: true);
+
+        // Eifel (RFC 3522): segment 0's original left at 100 ms, its retransmission at 400 ms; the ACK echoes 100.
+        h.Advance(Ms(50));
+        Ack(h, mss, 1, Options(h, OurTs(Ms(100))));
+        Assert.Equal(TcpCause.SpuriousTimeoutTimestamps, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        Assert.Equal(11 * mss, c.CongestionWindow);
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        ExpectData(h, mss, 10, 2); // 9 in flight: new data, nothing resent
+        h.ExpectNothing();
+        Assert.Equal([Our(0)], Retransmitted(h));
+    }
+
+    [Fact]
+    public void An_ack_echoing_the_retransmission_undoes_nothing_by_timestamps()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, timestamps: true);
+
+        // The retransmission's own ACK (TSecr 400): no Eifel undo; F-RTO sends new data instead.
+        h.Advance(Ms(100));
+        Ack(h, mss, 1, Options(h, OurTs(Ms(400))));
+        Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        Assert.Equal(2 * mss, c.CongestionWindow);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+    }
+}
