@@ -187,6 +187,10 @@ internal static class LinuxSysctls
         yield return new ConfigSysctl(V4 + "tcp_early_retrans", "a number", (text, c) => SysctlKnob.TryInteger(text, out long v)
             ? (c with { TailLossProbe = v is 3 or 4 }, v is 3 or 4 ? "tail loss probes (RFC 8985 §7)" : "no tail loss probe")
             : null);
+        // Linux runs F-RTO for any value but 0: SACK-enhanced with SACK, basic without, whether 1 or 2 (since 3.10).
+        yield return new ConfigSysctl(V4 + "tcp_frto", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
+            ? (c with { Frto = v != 0 }, v != 0 ? "F-RTO (RFC 5682) and undo of spurious timeouts" : "no F-RTO")
+            : null);
         yield return new ConfigSysctl(V4 + "tcp_congestion_control", "reno, cubic or bbr", (text, c) =>
             CongestionControlAlgorithms.TryParse(text, out CongestionControlAlgorithm algorithm)
                 ? (c with { CongestionControl = algorithm }, $"congestion control {algorithm.LinuxName()}")
@@ -219,7 +223,6 @@ internal static class LinuxSysctls
         yield return new BehaviourSysctl(V4 + "tcp_ecn_option", (v, set) => v == 0 || (set[V4 + "tcp_ecn"] is null or "0" or "1" or "2"),
             "AccECN options are sent only on AccECN connections, which UserTcp never negotiates");
         yield return Fixed(V4 + "tcp_reordering", v => v == 3, "UserTcp's duplicate-ACK threshold is 3 (RFC 5681 §3.2)");
-        yield return Fixed(V4 + "tcp_frto", v => v == 0, "UserTcp has no F-RTO (RFC 5682)");
         yield return Fixed(V4 + "tcp_mtu_probing", v => v == 0, "UserTcp does no path MTU probing");
         yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
         yield return Fixed(V4 + "tcp_thin_linear_timeouts", v => v == 0, "UserTcp always backs off exponentially");
