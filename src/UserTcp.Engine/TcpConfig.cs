@@ -204,8 +204,9 @@ public sealed record TcpConfig
     /// <summary>
     /// F-RTO (RFC 5682; Linux net.ipv4.tcp_frto, on by default): after a retransmission timeout, the first ACK that
     /// advances SND.UNA sends new data instead of the rest of the window, and when the next ACK acknowledges data never
-    /// resent the timeout was spurious and cwnd and ssthresh are restored. SACK-enhanced with SACK, basic without.
-    /// Undo by timestamps (Eifel, RFC 3522) and D-SACK happens either way, as in Linux.
+    /// resent the timeout was spurious and cwnd and ssthresh are restored; so are they when an ACK echoes a timestamp older
+    /// than the retransmission (Eifel, RFC 3522) or D-SACK shows every retransmission needless. SACK-enhanced with SACK,
+    /// basic without. Off is plain go-back-N with no undo at all (Linux's tcp_frto = 0 still undoes by timestamps).
     /// </summary>
     public bool Frto { get; init; } = true;
     /// <summary>Tail loss probes (RFC 8985 §7), when SACK is on: Linux's default (net.ipv4.tcp_early_retrans = 3).</summary>

@@ -189,7 +189,7 @@ internal static class LinuxSysctls
             : null);
         // Linux runs F-RTO for any value but 0: SACK-enhanced with SACK, basic without, whether 1 or 2 (since 3.10).
         yield return new ConfigSysctl(V4 + "tcp_frto", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
-            ? (c with { Frto = v != 0 }, v != 0 ? "F-RTO (RFC 5682) and undo of spurious timeouts" : "no F-RTO")
+            ? (c with { Frto = v != 0 }, v != 0 ? "F-RTO (RFC 5682) and undo of spurious timeouts" : "no F-RTO and no undo of a spurious timeout (Linux still undoes by timestamps)")
             : null);
         yield return new ConfigSysctl(V4 + "tcp_congestion_control", "reno, cubic or bbr", (text, c) =>
             CongestionControlAlgorithms.TryParse(text, out CongestionControlAlgorithm algorithm)

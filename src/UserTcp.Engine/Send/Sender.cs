@@ -241,7 +241,7 @@ internal sealed partial class Sender
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
-        if (inLoss) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
+        if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
         DetectAndRecover(now, newAck, acked, duplicate);
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
