@@ -80,6 +80,8 @@ public class FrtoTests
         h.ExpectNothing();
         Assert.Equal([Our(0)], Retransmitted(h));
         Assert.Equal(TcpCause.SpuriousTimeoutFrto, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPLossUndo]);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPSpuriousRTOs]);
 
         // The rest of the late ACKs clock out new data only.
         Ack(h, mss, 4);
@@ -115,6 +117,7 @@ public class FrtoTests
         ExpectData(h, mss, 3, 4);
         h.ExpectNothing();
         Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPLossUndo]);
         Assert.Equal(4 * mss, c.CongestionWindow);
     }
 
@@ -237,6 +240,8 @@ public class FrtoTests
         h.Advance(Ms(50));
         Ack(h, mss, 1, Options(h, OurTs(Ms(100))));
         Assert.Equal(TcpCause.SpuriousTimeoutTimestamps, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPLossUndo]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPSpuriousRTOs]); // Linux counts only F-RTO's there
         Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
         Assert.Equal(11 * mss, c.CongestionWindow);
         Assert.Equal(int.MaxValue, c.SlowStartThreshold);

@@ -271,7 +271,13 @@ public sealed partial class TcpConnection
         {
             bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
             _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
-            if (_sender.TakeUndo() is var undo and not TcpCause.None) _engine.Emit(new TcpEvent(now, TcpEventKind.CongestionUndo, Id, State, State, undo));
+            if (_sender.TakeUndo() is var undo and not TcpCause.None)
+            {
+                // A spurious timeout undone (Send/Sender.Undo.cs): counted as Linux's TCPLossUndo and TCPSpuriousRTOs.
+                _engine.Counters.Count(MibCounter.TcpExtTCPLossUndo);
+                if (undo == TcpCause.SpuriousTimeoutFrto) _engine.Counters.Count(MibCounter.TcpExtTCPSpuriousRTOs);
+                _engine.Emit(new TcpEvent(now, TcpEventKind.CongestionUndo, Id, State, State, undo));
+            }
             OnAcknowledged(now);
             _engine.MarkPending(this);
             if (_sender.UpdateWindow(now, seg.SequenceNumber, ack, window)) _engine.MarkPending(this);

@@ -143,6 +143,10 @@ public enum MibCounter
     TcpExtTCPDeferAcceptDrop,
     /// <summary>IPv6 packets (version 6) that reached the IPv4-only stack, dropped: Linux's IPv4 stack never sees them, so no IpInHdrErrors.</summary>
     UserTcpDroppedNotIpv4,
+    /// <summary>Retransmission timeouts undone: F-RTO, timestamps (Eifel) or D-SACK showed them spurious (Linux's TCPLossUndo).</summary>
+    TcpExtTCPLossUndo,
+    /// <summary>Of those, the ones F-RTO found (RFC 5682; Linux's TCPSpuriousRTOs).</summary>
+    TcpExtTCPSpuriousRTOs,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
