@@ -46,13 +46,14 @@ public static class Ladder
                 yield return $"{ms}  {new string(' ', ArrowWidth + 16)}  {Change(e)} ({e.Description})";
                 continue;
             }
-            if (e.Kind == TcpEventKind.Retransmission)
+            if (e.Kind is TcpEventKind.Retransmission or TcpEventKind.CongestionUndo)
             {
                 foreach (string line in Fold(ref foldedIn, ref foldedOut, ref bytesIn, ref bytesOut))
                 {
                     yield return line;
                 }
-                yield return $"{ms}  {new string(' ', ArrowWidth + 16)}  retransmission #{e.Attempt}";
+                // An undo reads as the engine says it ("spurious timeout, undone: ...").
+                yield return $"{ms}  {new string(' ', ArrowWidth + 16)}  {(e.Kind == TcpEventKind.CongestionUndo ? e.Description : $"retransmission #{e.Attempt}")}";
                 continue;
             }
             if (e.Kind is not (TcpEventKind.SegmentIn or TcpEventKind.SegmentOut))
