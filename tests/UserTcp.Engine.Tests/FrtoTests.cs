@@ -251,6 +251,27 @@ public class FrtoTests
     }
 
     [Fact]
+    public void A_dsack_of_the_only_retransmission_undoes_the_timeout()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), NoProbe, timestamps: false);
+        c.Send(Bytes(PlainMss));
+        h.Poll();
+        ExpectData(h, PlainMss, 0, 1);
+        Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
+        ExpectData(h, PlainMss, 0, 1);
+        Assert.Equal(PlainMss, c.CongestionWindow);
+
+        // The original arrived and only its ACK was lost: the retransmission's ACK reports it duplicate (RFC 2883), so
+        // every retransmission was needless (Linux's undo_retrans reaches 0) and the timeout is undone.
+        h.Advance(Ms(100));
+        Ack(h, PlainMss, 1, Sacked(PlainMss, 0, 1));
+        Assert.Equal(TcpCause.SpuriousTimeoutDsack, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(11 * PlainMss, c.CongestionWindow); // 10 restored, and slow start's one (the retransmission filled cwnd)
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+    }
+
+    [Fact]
     public void An_ack_echoing_the_retransmission_undoes_nothing_by_timestamps()
     {
         (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, timestamps: true);
