@@ -39,7 +39,7 @@ internal sealed partial class Sender
     /// two duplicate ACKs lets one more segment go beyond cwnd (cwnd itself unchanged), so a lone loss still draws three
     /// duplicates. With SACK, pipe does this.
     /// </summary>
-    private int NewDataRoom => Sack || InRecovery || _dupAcks == 0
+    private int NewDataRoom => Sack || InRecovery || _dupAcks == 0 || DuplicatesDeliveredInLoss > 0 // (in Loss they already lowered InFlight)
         ? CwndRoom
         : Math.Max(0, CongestionWindow + Math.Min(_dupAcks, LimitedTransmitSegments) * Mss - InFlight);
 

@@ -6,7 +6,8 @@ namespace UserTcp.Engine;
 /// The send side of a connection: the sequence variables (SND.UNA, SND.MAX, SND.WND), the send buffer, the
 /// scoreboard of segments in flight, RTT and RTO (RFC 6298, RFC 7323 §4), loss detection and recovery (NewReno
 /// RFC 6582 without SACK; RFC 6675 or RACK-TLP RFC 8985 with it) and the congestion-control algorithm it drives.
-/// This file takes ACKs; Sender.Output.cs decides what goes out next; Sender.Recovery.cs detects and repairs loss.
+/// This file takes ACKs; Sender.Output.cs decides what goes out next; Sender.Recovery.cs detects and repairs loss;
+/// Sender.Undo.cs runs F-RTO and undoes a timeout found spurious.
 /// </summary>
 internal sealed partial class Sender
 {
