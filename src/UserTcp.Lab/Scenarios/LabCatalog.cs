@@ -22,6 +22,7 @@ public static class LabCatalog
         new TimeWaitReuse(),
         new CloseUnreadRst(),
         new DelayedFinAck(),
+        new SpuriousRto(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>

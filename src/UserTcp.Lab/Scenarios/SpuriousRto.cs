@@ -1,0 +1,123 @@
+using System.Globalization;
+using UserTcp.Engine;
+using UserTcp.Wire;
+using static UserTcp.Lab.ScenarioKit;
+
+namespace UserTcp.Lab.Scenarios;
+
+/// <summary>
+/// spurious-rto: nothing is lost, but every acknowledgment the receiver sends reaches the sender 300 ms late — longer
+/// than the sender's first retransmission timeout (200–300 ms on this link) and, on this link, about as long as its second, so the timer fires although
+/// the data arrived. Role active: UserTcp connects and sends 40 segments; passive: the kernel does. Linux detects the
+/// timeout was spurious (F-RTO, RFC 5682, and the timestamps' Eifel detection, RFC 3522) when the late ACKs arrive:
+/// it resends only what the timer sent and goes on with new data, instead of sending the whole window again.
+/// </summary>
+public sealed class SpuriousRto : LabScenario
+{
+    private const ushort Port = 5021;
+    private const int Segments = 40;
+    private const int SegmentSize = 1460; // the MSS both ends announce at the link's MTU of 1500
+    private static readonly TimeSpan AckDelay = TimeSpan.FromMilliseconds(800);
+    // The receiver closes only once its last late ACK is through, so no ACK still on the link meets a closed socket.
+    private static readonly TimeSpan CloseAfter = AckDelay + TimeSpan.FromMilliseconds(200);
+
+    public override string Name => "spurious-rto";
+
+    public override string Question =>
+        "Nothing is lost, but the ACKs arrive later than the retransmission timeout. Does the sender resend its whole window, or notice that the timeout was spurious?";
+
+    // Every pure ACK of the receiver; the sender connects, so the handshake's last ACK is the sender's and is not delayed.
+    public override IReadOnlyList<string> Faults(LabRole role) =>
+        [string.Create(CultureInfo.InvariantCulture, $"delay={AckDelay.TotalMilliseconds:0}ms {(role == LabRole.UserTcpActive ? "from-kernel" : "to-kernel")} flags==ACK empty")];
+
+    public override async Task RunAsync(LabSession s)
+    {
+        bool userTcpSends = s.Role == LabRole.UserTcpActive;
+        LabConnection c = await s.OpenAsync(Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
+        const int size = Segments * SegmentSize;
+        if (userTcpSends)
+        {
+            PeerThread<StreamEnd> peer = await KernelReadsToEndThenClosesAsync(s, c.Kernel, CloseAfter).ConfigureAwait(false);
+            s.Mark(LabSide.UserTcp, $"write {size} bytes, close()", c.Id);
+            await c.UserTcp.WriteAsync(new byte[size], s.Token).ConfigureAwait(false);
+            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+            StreamEnd end = await peer.Completion.ConfigureAwait(false);
+            s.Mark(LabSide.Kernel, $"read {end.Bytes} bytes{(end.Ended ? " and the FIN" : "")}, close()", c.Id, end.ClosedAt ?? s.Now);
+            c.Kernel.Close();
+        }
+        else
+        {
+            s.Mark(LabSide.Kernel, $"send {size} bytes, close()", c.Id);
+            c.Kernel.Send(new byte[size]);
+            c.Kernel.Close();
+            byte[] buffer = new byte[65536];
+            long total = 0;
+            int read;
+            while ((read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
+            s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN", c.Id);
+            await s.Delay(CloseAfter).ConfigureAwait(false);
+            s.Mark(LabSide.UserTcp, "close()", c.Id);
+            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+        }
+        await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
+    }
+
+    // When an ACK reached the sender: one of UserTcp's delayed on the link is recorded as the link handed it on; one of
+    // the kernel's is recorded as UserTcp read it, and the delay line held it that much longer.
+    private static TimeSpan ReachedSender(WirePacket ack) =>
+        ack.ArrivedAt + (!ack.ToKernel && ack.Fault?.Action == UserTcp.Link.FaultAction.Delayed ? AckDelay : TimeSpan.Zero);
+
+    public override LabVerdict Judge(LabRecord r)
+    {
+        FourTuple c = First(r);
+        var v = new VerdictBuilder();
+        bool userTcpSends = r.Role == LabRole.UserTcpActive;
+        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
+        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
+        SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
+        IReadOnlyList<Transmissions> data = [.. r.Sent(c, sender).Where(t => !t.Flags.Contains('S', StringComparison.Ordinal) && !t.Flags.Contains('F', StringComparison.Ordinal))];
+        IReadOnlyList<Transmissions> resent = [.. data.Where(t => t.Retransmissions > 0)];
+        // The first ACK of data to reach the sender, and when: before it, a retransmission can only be a timer's doing.
+        WirePacket? firstAck = FirstOf(r.From(c, receiver, p => !p.Dropped && p.Segment.PayloadLength == 0 && senderIsn is SeqNumber isn
+            && p.Segment.Has(TcpFlags.Ack) && (uint)(p.Segment.AcknowledgmentNumber - isn) > 1));
+        TimeSpan firstAckAt = firstAck is null ? TimeSpan.MaxValue : ReachedSender(firstAck);
+        IReadOnlyList<Transmissions> byTimer = [.. resent.Where(t => t.Times.Skip(1).Any(at => at < firstAckAt))];
+        IReadOnlyList<Transmissions> afterAcks = [.. resent.Where(t => t.Times.Skip(1).Any(at => at >= firstAckAt))];
+        // A D-SACK's first block lies at or below the cumulative ACK (RFC 2883 §4).
+        int dsacks = r.From(c, receiver, p => p.Sack.Count > 0 && p.Sack[0].Left < p.Segment.AcknowledgmentNumber).Count;
+        bool arrived = r.Marks.Any(m => m.Side == receiver && m.What.StartsWith(
+            string.Create(CultureInfo.InvariantCulture, $"read {Segments * SegmentSize}"), StringComparison.Ordinal));
+
+        v.Expect("the link loses nothing", r.PacketsOf(c).All(p => !p.Dropped), $"{r.PacketsOf(c).Count(p => p.Dropped)} dropped");
+        v.Expect($"{senderName}'s retransmission timer fires before the first (late) ACK arrives", byTimer.Count > 0,
+            byTimer.Count == 0 ? "nothing resent before the first ACK" : $"{byTimer.Count} segment(s) resent before it: seq {string.Join(", ", byTimer.Select(t => t.RelativeSeq))}");
+        if (userTcpSends)
+        {
+            v.Expect("UserTcp's engine names the cause: a timeout", r.UserTcpRetransmissions(c).Any(e => e.Cause == TcpCause.RetransmissionTimeout),
+                string.Join(", ", r.UserTcpRetransmissions(c).Select(e => e.Cause.Describe()).Distinct()));
+        }
+        else
+        {
+            IReadOnlyList<TimeSpan> rtos = KernelRtos(r, c);
+            v.Expect("the kernel's socket table counts the timeout (tcpi_retransmits)", rtos.Count > 0, rtos.Count == 0 ? "none counted" : $"RTO after each: {List(rtos)}");
+        }
+        v.Expect("when the late ACKs arrive, the sender does not resend the rest of the window: the timeout is found spurious",
+            afterAcks.Count == 0,
+            afterAcks.Count == 0 ? "nothing resent after the first ACK" : $"{afterAcks.Count} segment(s) resent after it: seq {string.Join(", ", afterAcks.Take(12).Select(t => t.RelativeSeq))}{(afterAcks.Count > 12 ? ", …" : "")}");
+        v.Expect("the receiver reports the duplicate it got (D-SACK, RFC 2883)", dsacks > 0, $"{dsacks} ACK(s) with a D-SACK block");
+        v.Expect("all the data arrives", arrived, string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
+
+        string observed = string.Create(CultureInfo.InvariantCulture,
+            $"{receiverName} acknowledged everything {senderName} sent, but the link held each of its ACKs {AckDelay.TotalMilliseconds:0} ms, "
+            + $"so the first one reached {senderName} {(firstAck is null ? "never" : LabRecord.Seconds(firstAckAt))}. ")
+            + (byTimer.Count > 0
+                ? $"Before that {senderName}'s timer fired and resent {byTimer.Count} segment(s) ({string.Join("; ", byTimer.Take(3).Select(t => $"seq {t.RelativeSeq} {t.Describe()}"))}). "
+                : $"{senderName} resent nothing before it. ")
+            + (afterAcks.Count == 0
+                ? $"Once the late ACKs came, it resent nothing more and went on with new data: it took the timeout for a spurious one (F-RTO, RFC 5682; Eifel, RFC 3522). "
+                : $"When the late ACKs came it went on resending — {afterAcks.Count} segment(s) the receiver already had — as go-back-N does after a timeout it believes. ")
+            + $"{receiverName} reported the duplicate{(dsacks > 0 ? "s" : "")} it received in {dsacks} D-SACK block(s). " + Sampling(r);
+        return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
+    }
+}
