@@ -117,7 +117,11 @@ public sealed class SpuriousRto : LabScenario
             + (afterAcks.Count == 0
                 ? $"Once the late ACKs came, it resent nothing more and went on with new data: it took the timeout for a spurious one (F-RTO, RFC 5682; Eifel, RFC 3522). "
                 : $"When the late ACKs came it went on resending — {afterAcks.Count} segment(s) the receiver already had — as go-back-N does after a timeout it believes. ")
-            + $"{receiverName} reported the duplicate{(dsacks > 0 ? "s" : "")} it received in {dsacks} D-SACK block(s). " + Sampling(r);
+            + $"{receiverName} reported the duplicate{(dsacks > 0 ? "s" : "")} it received in {dsacks} D-SACK block(s). "
+            + (userTcpSends
+                ? string.Create(CultureInfo.InvariantCulture, $"(The ladder and the graphs show the link as tcpdump on the kernel's interface does: each of the kernel's ACKs where the kernel sent it, {AckDelay.TotalMilliseconds:0} ms before it reached UserTcp.) ")
+                : "")
+            + Sampling(r);
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
     }
 }
