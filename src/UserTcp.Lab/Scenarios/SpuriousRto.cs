@@ -67,6 +67,8 @@ public sealed class SpuriousRto : LabScenario
     private static TimeSpan ReachedSender(WirePacket ack) =>
         ack.ArrivedAt + (!ack.ToKernel && ack.Fault?.Action == UserTcp.Link.FaultAction.Delayed ? AckDelay : TimeSpan.Zero);
 
+    private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
+
     public override LabVerdict Judge(LabRecord r)
     {
         FourTuple c = First(r);
@@ -86,6 +88,7 @@ public sealed class SpuriousRto : LabScenario
         IReadOnlyList<Transmissions> afterAcks = [.. resent.Where(t => t.Times.Skip(1).Any(at => at >= firstAckAt))];
         // A D-SACK's first block lies at or below the cumulative ACK (RFC 2883 §4).
         int dsacks = r.From(c, receiver, p => p.Sack.Count > 0 && p.Sack[0].Left < p.Segment.AcknowledgmentNumber).Count;
+        TcpEvent? undo = userTcpSends ? r.Events.Cast<TcpEvent?>().FirstOrDefault(e => e!.Value.Kind == TcpEventKind.CongestionUndo && e.Value.Connection == c) : null;
         bool arrived = r.Marks.Any(m => m.Side == receiver && m.What.StartsWith(
             string.Create(CultureInfo.InvariantCulture, $"read {Segments * SegmentSize}"), StringComparison.Ordinal));
 
@@ -96,6 +99,8 @@ public sealed class SpuriousRto : LabScenario
         {
             v.Expect("UserTcp's engine names the cause: a timeout", r.UserTcpRetransmissions(c).Any(e => e.Cause == TcpCause.RetransmissionTimeout),
                 string.Join(", ", r.UserTcpRetransmissions(c).Select(e => e.Cause.Describe()).Distinct()));
+            v.Expect("UserTcp's engine undoes the timeout's cut of cwnd and ssthresh (TcpExtTCPSpuriousRTOs)", undo is not null,
+                undo is { } u ? u.Description : "no undo event");
         }
         else
         {
@@ -109,7 +114,7 @@ public sealed class SpuriousRto : LabScenario
         v.Expect("all the data arrives", arrived, string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
 
         string observed = string.Create(CultureInfo.InvariantCulture,
-            $"{receiverName} acknowledged everything {senderName} sent, but the link held each of its ACKs {AckDelay.TotalMilliseconds:0} ms, "
+            $"{Capitalized(receiverName)} acknowledged everything {senderName} sent, but the link held each of its ACKs {AckDelay.TotalMilliseconds:0} ms, "
             + $"so the first one reached {senderName} {(firstAck is null ? "never" : LabRecord.Seconds(firstAckAt))}. ")
             + (byTimer.Count > 0
                 ? $"Before that {senderName}'s timer fired and resent {byTimer.Count} segment(s) ({string.Join("; ", byTimer.Take(3).Select(t => $"seq {t.RelativeSeq} {t.Describe()}"))}). "
@@ -117,7 +122,8 @@ public sealed class SpuriousRto : LabScenario
             + (afterAcks.Count == 0
                 ? $"Once the late ACKs came, it resent nothing more and went on with new data: it took the timeout for a spurious one (F-RTO, RFC 5682; Eifel, RFC 3522). "
                 : $"When the late ACKs came it went on resending — {afterAcks.Count} segment(s) the receiver already had — as go-back-N does after a timeout it believes. ")
-            + $"{receiverName} reported the duplicate{(dsacks > 0 ? "s" : "")} it received in {dsacks} D-SACK block(s). "
+            + (undo is { } done ? $"Its engine logged: {done.Cause.Describe()}. " : "")
+            + $"{Capitalized(receiverName)} reported the duplicate{(dsacks > 0 ? "s" : "")} it received in {dsacks} D-SACK block(s). "
             + (userTcpSends
                 ? string.Create(CultureInfo.InvariantCulture, $"(The ladder and the graphs show the link as tcpdump on the kernel's interface does: each of the kernel's ACKs where the kernel sent it, {AckDelay.TotalMilliseconds:0} ms before it reached UserTcp.) ")
                 : "")
