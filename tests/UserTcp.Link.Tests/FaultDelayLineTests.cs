@@ -122,7 +122,7 @@ public class FaultDelayLineTests
     {
         var tun = new ClockedTun();
         using var device = new FaultInjectingDevice(tun,
-            [FaultRule.Parse("delay=150ms to-kernel nth=1"), FaultRule.Parse("delay=50ms to-kernel nth=2"), FaultRule.Parse("delay=100ms to-kernel nth=3")],
+            [FaultRule.Parse("delay=300ms to-kernel nth=1"), FaultRule.Parse("delay=50ms to-kernel nth=2"), FaultRule.Parse("delay=150ms to-kernel nth=3")],
             seed: 1);
         var sent = new Dictionary<uint, long>();
         void Send(uint seq)
@@ -131,7 +131,9 @@ public class FaultDelayLineTests
             device.Write(Data(seq));
         }
         Send(1);
-        Thread.Sleep(20); // the delay line sleeps towards packet 1's instant; packet 2's earlier one must wake it
+        // The delay line sleeps towards packet 1's instant; packet 2's earlier one must wake it. The instants are 100 ms
+        // and more apart, so a sleep that overruns on a loaded machine does not change their order.
+        Thread.Sleep(20);
         Send(2);
         Send(3);
         Send(4); // not delayed: goes at once
@@ -140,7 +142,7 @@ public class FaultDelayLineTests
         List<(long At, byte[] Packet)> writes = tun.Writes;
         Assert.Equal([4u, 2u, 3u, 1u], writes.Select(w => Seq(w.Packet)));
         Assert.Equal(4, device.Counters.Forwarded);
-        var delays = new Dictionary<uint, TimeSpan> { [1] = Ms(150), [2] = Ms(50), [3] = Ms(100), [4] = TimeSpan.Zero };
+        var delays = new Dictionary<uint, TimeSpan> { [1] = Ms(300), [2] = Ms(50), [3] = Ms(150), [4] = TimeSpan.Zero };
         foreach ((long at, byte[] packet) in writes)
         {
             uint seq = Seq(packet);

@@ -8,7 +8,7 @@ namespace UserTcp.Engine;
 /// first ACK that advances SND.UNA instead of resending the rest of the window, and the timeout's reduction of cwnd and
 /// ssthresh is undone when the ACK after it delivers data never resent (F-RTO), when an ACK that advances SND.UNA echoes
 /// a timestamp older than the first retransmission (Eifel detection, RFC 3522; Linux's tcp_packet_delayed), or when
-/// D-SACK showed every retransmission needless. docs/design.md "Retransmission" has the deviations.
+/// D-SACK showed every retransmission needless. docs/design.md "The engine" (its Retransmission item) has the deviations.
 /// </summary>
 internal sealed partial class Sender
 {
