@@ -285,4 +285,28 @@ public class FrtoTests
         ExpectData(h, mss, 10, 2);
         h.ExpectNothing();
     }
+
+    [Fact]
+    public void Without_sack_an_eifel_undo_is_not_followed_by_a_second_undo_of_the_same_timeout()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, sack: false, timestamps: true);
+
+        // Eifel: segment 0's ACK echoes its original (100 ms). Without SACK the Loss phase holds (RFC 6582's guard).
+        h.Advance(Ms(50));
+        Ack(h, mss, 1, Options(h, OurTs(Ms(100))));
+        Assert.Equal(TcpCause.SpuriousTimeoutTimestamps, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+
+        // Segment 1's ACK covers data never resent, but the timeout is undone already: no second undo, event or count.
+        Ack(h, mss, 2, Options(h, OurTs(Ms(100))));
+        Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo));
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPLossUndo]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPSpuriousRTOs]);
+        Assert.Equal(12 * mss, c.CongestionWindow);
+        ExpectData(h, mss, 12, 2); // 10 in flight
+        h.ExpectNothing();
+        Assert.Equal([Our(0)], Retransmitted(h));
+    }
 }

@@ -162,13 +162,12 @@ internal sealed partial class Sender
         LossUndos++;
         Retries = 0;
         FrtoNewData = false;
+        // F-RTO has decided: without SACK the Loss phase may hold, and its next ACK of data never resent must not
+        // undo (and count) the same timeout again.
+        Frto = false;
         // tcp_is_non_sack_preventing_reopen: without SACK the phase holds until data above the recovery point is acknowledged.
         if (!Sack && SndUna == _recoveryPoint) return true;
-        if (frto || Sack)
-        {
-            Frto = false;
-            _recoveryPoint = SndUna - 1; // Open: a fast recovery may start at once
-        }
+        if (frto || Sack) _recoveryPoint = SndUna - 1; // Open: a fast recovery may start at once
         return true;
     }
 
