@@ -212,7 +212,7 @@ public sealed record TcpConfig
     /// <summary>Tail loss probes (RFC 8985 §7), when SACK is on: Linux's default (net.ipv4.tcp_early_retrans = 3).</summary>
     public bool TailLossProbe { get; init; } = true;
     /// <summary>
-    /// A loss probe also during recovery, once every segment deemed lost has been resent (a deviation from RFC 8985
+    /// A loss probe also during recovery (fast recovery or a timeout's Loss phase), once every segment deemed lost has been resent (a deviation from RFC 8985
     /// §7.2 and Linux, docs/design.md "Loss probes in recovery"): when the one ACK that would end the recovery is lost,
     /// or a retransmission is lost with nothing sent after it, the probe draws an ACK in a probe timeout instead of an RTO.
     /// </summary>

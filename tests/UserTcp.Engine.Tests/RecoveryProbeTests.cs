@@ -79,6 +79,45 @@ public class RecoveryProbeTests
         Assert.Equal(0, c.RetransmissionTimeouts);
     }
 
+    [Fact]
+    public void Without_recovery_probes_no_probe_goes_in_the_loss_phase_after_a_timeout_as_in_rfc_8985_and_linux()
+    {
+        const int mss = 1460; // without timestamps
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RecoveryProbe = false }, timestamps: false);
+        c.Send(Bytes(4 * mss));
+        h.Poll();
+        for (int i = 0; i < 4; i++) h.Next(); // at 100 ms
+        Assert.Equal(Ms(302), h.AdvanceToNextDeadline()); // the loss probes of the Open state (the last segment)
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        Assert.Equal(Ms(504), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        Assert.Equal(Ms(602), h.AdvanceToNextDeadline()); // the RTO: go-back-N from segment 0, the Loss phase
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), mss);
+        h.ExpectNothing();
+
+        // The retransmissions' ACKs: each resends the next, until every segment deemed lost has gone again.
+        h.AdvanceTo(Ms(702));
+        h.Send(TcpFlags.Ack, Their(0), Our(mss), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(mss), Their(0), mss);
+        h.Expect(TcpFlags.Ack, Our(2 * mss), Their(0), mss);
+        h.AdvanceTo(Ms(802));
+        h.Send(TcpFlags.Ack, Their(0), Our(2 * mss), window: PeerWindow);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        h.AdvanceTo(Ms(812));
+        h.Send(TcpFlags.Ack, Their(0), Our(3 * mss), window: PeerWindow);
+        h.ExpectNothing();
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+
+        // Segment 3's retransmission goes unanswered: the Loss phase is recovery, so the RTO, not a probe, resends it.
+        Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
+        TimeSpan rto = c.TimerDeadline(TcpTimer.Retransmission)!.Value;
+        Assert.Equal(rto, h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        h.ExpectNothing();
+        Assert.Equal(2, c.RetransmissionTimeouts);
+        Assert.Equal(TcpCause.RetransmissionTimeout, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
+    }
+
     private static void SackAck(Harness h, int ack, params (int From, int To)[] segments) =>
         h.Send(TcpFlags.Ack, Their(0), Our(ack * Mss), window: PeerWindow,
             options: Options(h, 10, [.. segments.Select(r => (r.From * Mss, r.To * Mss))]));

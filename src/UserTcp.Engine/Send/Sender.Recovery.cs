@@ -231,6 +231,9 @@ internal sealed partial class Sender
 
     // ───────────── tail loss probe (RFC 8985 §7) ─────────────
 
+    /// <summary>Fast recovery, or a timeout's Loss phase (RFC 8985 §7.2's "fast recovery or RTO recovery", where no probe is armed).</summary>
+    private bool InLossRecovery => InRecovery || InLoss;
+
     /// <summary>
     /// RFC 8985 §7.2: with data in flight and no recovery under way, a probe timeout of 2 SRTT (longer for one segment).
     /// With <see cref="TcpConfig.RecoveryProbe"/> also in recovery, once nothing deemed lost waits to be resent.
@@ -239,7 +242,7 @@ internal sealed partial class Sender
     {
         // In recovery, segments deemed lost that cwnd holds back do not stop the probe: it resends the first of them.
         bool lostWaiting = _queue.AwaitingBytes > 0 && !(InRecovery && _config.RecoveryProbe);
-        if (!TailLossProbe || InRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || lostWaiting)
+        if (!TailLossProbe || InLossRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || lostWaiting)
         {
             _timers.Cancel(TcpTimer.LossProbe);
             return;
@@ -281,7 +284,7 @@ internal sealed partial class Sender
     /// <summary>RFC 8985 §7.3: the probe timer fired; the next dispatch sends new data or the last segment again.</summary>
     public void OnLossProbeTimeout()
     {
-        if (!TailLossProbe || InRecovery && !_config.RecoveryProbe || SndUna == SndMax) return;
+        if (!TailLossProbe || InLossRecovery && !_config.RecoveryProbe || SndUna == SndMax) return;
         ProbeDue = true;
     }
 
