@@ -118,6 +118,51 @@ public class RecoveryProbeTests
         Assert.Equal(TcpCause.RetransmissionTimeout, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
     }
 
+    [Fact]
+    public void A_probe_in_the_loss_phase_that_repairs_the_tail_is_no_second_congestion_event()
+    {
+        const int mss = 1460; // without timestamps
+        (Harness h, TcpConnection c) = Established(Ms(100), timestamps: false);
+        c.Send(Bytes(4 * mss));
+        h.Poll();
+        for (int i = 0; i < 4; i++) h.Next(); // at 100 ms
+        Assert.Equal(Ms(302), h.AdvanceToNextDeadline()); // the loss probes of the Open state (the last segment)
+        h.Next();
+        Assert.Equal(Ms(504), h.AdvanceToNextDeadline());
+        h.Next();
+        Assert.Equal(Ms(602), h.AdvanceToNextDeadline()); // the RTO: ssthresh 7 segments (CUBIC's β of 10), the Loss phase
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), mss);
+        h.AdvanceTo(Ms(702));
+        h.Send(TcpFlags.Ack, Their(0), Our(mss), window: PeerWindow);
+        h.Next();
+        h.Next();
+        h.AdvanceTo(Ms(802));
+        h.Send(TcpFlags.Ack, Their(0), Our(2 * mss), window: PeerWindow);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        h.AdvanceTo(Ms(812));
+        h.Send(TcpFlags.Ack, Their(0), Our(3 * mss), window: PeerWindow);
+        h.ExpectNothing();
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        Assert.Equal(7 * mss, c.SlowStartThreshold);
+
+        // The recovery probe resends segment 3 (TcpConfig.RecoveryProbe); new data follows it, and one ACK covers both.
+        Assert.Equal(Ms(1212), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
+        c.Send(Bytes(mss));
+        h.Poll();
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(4 * mss), Their(0), mss);
+        h.ExpectNothing();
+        int cwnd = c.CongestionWindow;
+        h.AdvanceTo(Ms(1262));
+        h.Send(TcpFlags.Ack, Their(0), Our(5 * mss), window: PeerWindow);
+
+        // The timeout already answered the loss: the probe's repair does not cut ssthresh and cwnd again.
+        Assert.Equal(7 * mss, c.SlowStartThreshold);
+        Assert.True(c.CongestionWindow >= cwnd, $"cwnd {c.CongestionWindow} fell below {cwnd}");
+        h.ExpectNothing();
+    }
+
     private static void SackAck(Harness h, int ack, params (int From, int To)[] segments) =>
         h.Send(TcpFlags.Ack, Their(0), Our(ack * Mss), window: PeerWindow,
             options: Options(h, 10, [.. segments.Select(r => (r.From * Mss, r.To * Mss))]));

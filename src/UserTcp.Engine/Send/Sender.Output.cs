@@ -345,7 +345,7 @@ internal sealed partial class Sender
             // RFC 8985 §7.3: remember the probe, and re-arm the retransmission timer (not the probe timer).
             _probeEnd = SndMax;
             ProbeWasRetransmission = sent.IsRetransmission;
-            ProbeInRecovery = InRecovery;
+            ProbeInRecovery = InLossRecovery; // a timeout's Loss phase too: it already reduced the window
             // The first probe of a stall re-arms the retransmission timer; a follow-up leaves it where the first put it.
             if (_probesInStall <= 1) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
             ArmFollowUpProbe(now);

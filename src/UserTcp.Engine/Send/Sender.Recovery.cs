@@ -42,7 +42,7 @@ internal sealed partial class Sender
     // RFC 8985 §7: the probe in flight (TLP.end_seq) and whether it was a retransmission (TLP.is_retrans).
     private SeqNumber? _probeEnd;
     private bool ProbeWasRetransmission { get => Has(SenderFlags.ProbeWasRetransmission); set => Set(SenderFlags.ProbeWasRetransmission, value); }
-    // That probe left during a recovery, whose window reduction already answers the losses it may reveal.
+    // That probe left during a recovery (or a timeout's Loss phase), whose window reduction already answers the losses it may reveal.
     private bool ProbeInRecovery { get => Has(SenderFlags.ProbeInRecovery); set => Set(SenderFlags.ProbeInRecovery, value); }
     // The probe timer fired: the next dispatch sends a probe.
     private bool ProbeDue { get => Has(SenderFlags.ProbeDue); set => Set(SenderFlags.ProbeDue, value); }
