@@ -37,28 +37,7 @@ public sealed class FastRetransmit : LabScenario
         s.Mark(LabSide.Kernel, route.Succeeded ? "route rto_min 1000ms" : $"route rto_min not set: {route.Describe()}");
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
         int size = s.Role == LabRole.UserTcpActive ? 40_000 : 64_000;
-        if (s.Role == LabRole.UserTcpActive)
-        {
-            PeerThread<StreamEnd> peer = await KernelReadsToEndThenClosesAsync(s, c.Kernel).ConfigureAwait(false);
-            s.Mark(LabSide.UserTcp, $"write {size} bytes, close()", c.Id);
-            await c.UserTcp.WriteAsync(new byte[size], s.Token).ConfigureAwait(false);
-            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            StreamEnd end = await peer.Completion.ConfigureAwait(false);
-            s.Mark(LabSide.Kernel, $"read {end.Bytes} bytes{(end.Ended ? " and the FIN" : "")}, close()", c.Id, end.ClosedAt ?? s.Now);
-            c.Kernel.Close();
-        }
-        else
-        {
-            s.Mark(LabSide.Kernel, $"send {size} bytes, close()", c.Id);
-            c.Kernel.Send(new byte[size]);
-            c.Kernel.Close();
-            byte[] buffer = new byte[65536];
-            long total = 0;
-            int read;
-            while ((read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
-            s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN, close()", c.Id);
-            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-        }
+        await SendThenCloseAsync(s, c, size).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 

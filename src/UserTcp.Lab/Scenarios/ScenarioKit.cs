@@ -153,6 +153,44 @@ public static class ScenarioKit
     }
 
     /// <summary>
+    /// A one-way transfer and its close: the sender (UserTcp in the active role, the kernel in the passive one) writes
+    /// <paramref name="size"/> bytes and closes; the receiver's application reads to the FIN and closes, after
+    /// <paramref name="receiverHold"/> if one is given.
+    /// </summary>
+    public static async Task SendThenCloseAsync(LabSession s, LabConnection c, int size, TimeSpan receiverHold = default)
+    {
+        if (s.Role == LabRole.UserTcpActive)
+        {
+            PeerThread<StreamEnd> peer = await KernelReadsToEndThenClosesAsync(s, c.Kernel, receiverHold).ConfigureAwait(false);
+            s.Mark(LabSide.UserTcp, $"write {size} bytes, close()", c.Id);
+            await c.UserTcp.WriteAsync(new byte[size], s.Token).ConfigureAwait(false);
+            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+            StreamEnd end = await peer.Completion.ConfigureAwait(false);
+            s.Mark(LabSide.Kernel, $"read {end.Bytes} bytes{(end.Ended ? " and the FIN" : "")}, close()", c.Id, end.ClosedAt ?? s.Now);
+            c.Kernel.Close();
+            return;
+        }
+        s.Mark(LabSide.Kernel, $"send {size} bytes, close()", c.Id);
+        c.Kernel.Send(new byte[size]);
+        c.Kernel.Close();
+        byte[] buffer = new byte[65536];
+        long total = 0;
+        int read;
+        while ((read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
+        if (receiverHold > TimeSpan.Zero)
+        {
+            s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN", c.Id);
+            await s.Delay(receiverHold).ConfigureAwait(false);
+            s.Mark(LabSide.UserTcp, "close()", c.Id);
+        }
+        else
+        {
+            s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN, close()", c.Id);
+        }
+        await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// The kernel's application reads to the end of the stream and closes at the FIN, on a thread of its own (see
     /// <see cref="PeerThread{T}"/>); returns once that thread is ready, so start it before the other side closes.
     /// </summary>

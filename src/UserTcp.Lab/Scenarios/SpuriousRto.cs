@@ -35,30 +35,7 @@ public sealed class SpuriousRto : LabScenario
         bool userTcpSends = s.Role == LabRole.UserTcpActive;
         LabConnection c = await s.OpenAsync(Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
         const int size = Segments * SegmentSize;
-        if (userTcpSends)
-        {
-            PeerThread<StreamEnd> peer = await KernelReadsToEndThenClosesAsync(s, c.Kernel, CloseAfter).ConfigureAwait(false);
-            s.Mark(LabSide.UserTcp, $"write {size} bytes, close()", c.Id);
-            await c.UserTcp.WriteAsync(new byte[size], s.Token).ConfigureAwait(false);
-            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-            StreamEnd end = await peer.Completion.ConfigureAwait(false);
-            s.Mark(LabSide.Kernel, $"read {end.Bytes} bytes{(end.Ended ? " and the FIN" : "")}, close()", c.Id, end.ClosedAt ?? s.Now);
-            c.Kernel.Close();
-        }
-        else
-        {
-            s.Mark(LabSide.Kernel, $"send {size} bytes, close()", c.Id);
-            c.Kernel.Send(new byte[size]);
-            c.Kernel.Close();
-            byte[] buffer = new byte[65536];
-            long total = 0;
-            int read;
-            while ((read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
-            s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN", c.Id);
-            await s.Delay(CloseAfter).ConfigureAwait(false);
-            s.Mark(LabSide.UserTcp, "close()", c.Id);
-            await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
-        }
+        await SendThenCloseAsync(s, c, size, CloseAfter).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 
