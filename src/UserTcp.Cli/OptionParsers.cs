@@ -60,6 +60,17 @@ internal static class OptionParsers
         return default!;
     };
 
+    /// <summary>
+    /// What is wrong with <paramref name="path"/> as a file the command will create (null when nothing): empty, a
+    /// directory, or in a directory that does not exist. The empty check comes first: Path.GetFullPath throws on "".
+    /// </summary>
+    public static string? NewFileProblem(string option, string path, string example)
+    {
+        if (path.Length == 0 || Directory.Exists(path)) return $"{option} '{path}' is not a file name: give a path such as {example}";
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        return directory is not null && !Directory.Exists(directory) ? $"{option} '{path}': directory {directory} does not exist" : null;
+    }
+
     /// <summary>Parses text; returns null on success, otherwise what is wrong with it and how to write it.</summary>
     public delegate string? TryParse<T>(string text, out T value);
 }

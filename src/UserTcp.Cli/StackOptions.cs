@@ -262,12 +262,7 @@ internal sealed class StackOptionSet
         {
             result.AddError($"--address {address} is the network or broadcast address of {kernel}: use e.g. {Neighbour(kernelAddress, mask)}");
         }
-        if (pcap is not null)
-        {
-            string? directory = Path.GetDirectoryName(Path.GetFullPath(pcap));
-            if (pcap.Length == 0 || Directory.Exists(pcap)) result.AddError($"--pcap '{pcap}' is not a file name: give a path such as run.pcapng");
-            else if (directory is not null && !Directory.Exists(directory)) result.AddError($"--pcap '{pcap}': directory {directory} does not exist");
-        }
+        if (pcap is not null && OptionParsers.NewFileProblem("--pcap", pcap, "run.pcapng") is string problem) result.AddError(problem);
     }
 
     /// <summary>An option's value inside a command validator, which runs before defaults are filled in.</summary>

@@ -49,11 +49,10 @@ internal static class DemoCommand
         };
         command.Validators.Add(result =>
         {
-            if (result.GetResult(pcap) is { } given && !given.Errors.Any() && result.GetValue(pcap) is string path)
+            if (result.GetResult(pcap) is { } given && !given.Errors.Any() && result.GetValue(pcap) is string path
+                && OptionParsers.NewFileProblem("--pcap", path, "demo.pcapng") is string problem)
             {
-                string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-                if (path.Length == 0 || Directory.Exists(path)) result.AddError($"--pcap '{path}' is not a file name: give a path such as demo.pcapng");
-                else if (directory is not null && !Directory.Exists(directory)) result.AddError($"--pcap '{path}': directory {directory} does not exist");
+                result.AddError(problem);
             }
         });
         command.SetAction(parsed => CliErrors.Run("demo", () => RunAsync(new DemoSettings(parsed.GetValue(size), parsed.GetValue(echo),

@@ -194,8 +194,8 @@ internal static class LabCommand
     private static string? ParseDirectory(string text, out string? value)
     {
         value = text;
-        string? parent = Path.GetDirectoryName(Path.GetFullPath(text));
         if (text.Length == 0 || File.Exists(text)) return $"--report '{text}' is not a directory name: give a path such as lab-report";
+        string? parent = Path.GetDirectoryName(Path.GetFullPath(text)); // after the empty check: GetFullPath throws on ""
         return parent is not null && !Directory.Exists(parent) ? $"--report '{text}': directory {parent} does not exist" : null;
     }
 }
