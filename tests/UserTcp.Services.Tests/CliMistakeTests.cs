@@ -30,6 +30,10 @@ public sealed class CliMistakeTests
     [InlineData("--pcap '' is not a file name: give a path such as demo.pcapng", "demo", "--pcap", "")]
     [InlineData("--report '' is not a directory name: give a path such as lab-report", "lab", "run-all", "--report", "")]
     [InlineData("--report '/etc/hostname' is not a directory name", "lab", "run-all", "--report", "/etc/hostname")]
+    // --netns names no namespace, so a ready file that slipped through would fail there (exit 1), never on the host.
+    [InlineData("--ready-file '' is not a file name: give a path such as ready.txt", "serve", "--ready-file", "", "--netns", "usertcp-test-none")]
+    [InlineData("--ready-file '/tmp' is not a file name: give a path such as ready.txt", "serve", "--ready-file", "/tmp", "--netns", "usertcp-test-none")]
+    [InlineData("--ready-file '/nonexistent-dir/r': directory /nonexistent-dir does not exist", "serve", "--ready-file", "/nonexistent-dir/r", "--netns", "usertcp-test-none")]
     [InlineData("--fault 'drop frm-kernel flags=FIN': 'frm-kernel' is not a selector: use to-kernel, from-kernel", "serve", "--fault", "drop frm-kernel flags=FIN")]
     [InlineData("--fault 'delay to-kernel': 'delay' needs a duration, as delay=200ms", "connect", "10.77.0.1", "7", "--fault", "drop", "--fault", "delay to-kernel")]
     [InlineData("--fault 'drop flags=FIN+AKC': 'AKC' in 'flags=FIN+AKC' is not a TCP flag", "get", "http://10.77.0.1/", "--fault", "drop flags=FIN+AKC")]

@@ -75,6 +75,14 @@ internal static class ServeCommand
             readyFile,
         };
         stackOptions.AddTo(command);
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(readyFile) is not null && result.GetValue(readyFile) is string path
+                && OptionParsers.NewFileProblem("--ready-file", path, "ready.txt") is string problem)
+            {
+                result.AddError(problem);
+            }
+        });
         command.SetAction(parsed =>
         {
             var tcp = new TcpConfig();
@@ -109,8 +117,22 @@ internal static class ServeCommand
         }
 
         string ready = $"serving on {live.Where}: {host.Describe()}";
+        if (readyFile is not null)
+        {
+            try
+            {
+                WriteReadyFile(readyFile, ready);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Refused by the system (a read-only directory, say): take down what started, then one line.
+                control?.Dispose();
+                await host.DisposeAsync().ConfigureAwait(false);
+                await live.DisposeAsync().ConfigureAwait(false);
+                throw new CliException(1, $"cannot write --ready-file {readyFile}: {e.Message}");
+            }
+        }
         Console.Out.WriteLine(ready);
-        if (readyFile is not null) WriteReadyFile(readyFile, ready);
         // Until Ctrl-C or SIGTERM, or until the device fails under the stack (its interface or namespace deleted).
         Task stopped = Task.Delay(Timeout.Infinite, signal.Token);
         Exception? deviceFailure = await Task.WhenAny(stopped, live.Stack.WhenDeviceFails).ConfigureAwait(false) == stopped
