@@ -100,6 +100,27 @@ public sealed partial class CliTests
         Assert.True(serve.Terminate(CommandTimeout), serve.Transcript);
     }
 
+    [RequiresNetAdminFact("python3")]
+    public void Connect_into_a_closed_pipe_stops_instead_of_reading_for_ever()
+    {
+        // `usertcp connect HOST PORT | head -1` against a peer that never stops sending: once head has gone, writing to
+        // stdout fails (EPIPE); connect must stop as nc does, not go on reading into the void.
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProgram sender = ns.Start("python3", "-c",
+            "import socket\n"
+            + "s = socket.create_server(('0.0.0.0', 5019)); print('listening', flush=True)\n"
+            + "c, _ = s.accept()\n"
+            + "try:\n    while True: c.sendall(b'x' * 72 + b'\\r\\n')\nexcept OSError: pass\n");
+        Assert.True(sender.WaitForOutputLine(l => l == "listening", CommandTimeout), sender.Transcript);
+
+        PeerProgram pipeline = ns.Run(CommandTimeout, "bash", "-c",
+            $"timeout 20 {Usertcp} connect {Addresses.KernelAddress} 5019 --log-level error </dev/null | head -c 100 >/dev/null; echo \"${{PIPESTATUS[0]}}\"");
+
+        Assert.True(pipeline.OutputLines is ["0"], pipeline.Transcript); // 124: still reading when timeout ended it
+        Assert.Empty(pipeline.ErrorLines);
+        sender.Kill();
+    }
+
     [RequiresNetAdminFact]
     public void Serve_txqueuelen_sets_the_tun_interfaces_queue_and_a_bad_one_is_one_line()
     {

@@ -88,7 +88,7 @@ internal static class ConnectCommand
             {
                 return 130; // Ctrl-C: the connection closes with a FIN as we leave
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) // EBADF (stdout closed) reads as access denied
             {
                 // stdout was closed under us (`usertcp connect ... | head`): stop quietly, as a pipeline expects.
                 return 0;
@@ -135,7 +135,7 @@ internal static class ConnectCommand
 
     private static async Task CopyToStdoutAsync(UserTcpConnection connection, CancellationToken stop)
     {
-        using Stream stdout = Console.OpenStandardOutput();
+        using Stream stdout = StandardOutput.Open(); // a closed pipe throws IOException, which ends the session
         byte[] buffer = new byte[64 * 1024];
         int read;
         while ((read = await connection.ReadAsync(buffer, stop).ConfigureAwait(false)) > 0)

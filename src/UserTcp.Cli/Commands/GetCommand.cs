@@ -213,7 +213,7 @@ internal static class GetCommand
         Stream output;
         try
         {
-            output = request.OutputPath is null ? Console.OpenStandardOutput() : File.Create(request.OutputPath);
+            output = request.OutputPath is null ? StandardOutput.Open() : File.Create(request.OutputPath);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -235,6 +235,11 @@ internal static class GetCommand
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             throw new CliException(130, $"interrupted after {Units.Bytes(progress.Bytes)}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The head's write (the body's own are turned into one line in CopyBodyAsync): a closed pipe, a full disk.
+            throw new CliException(1, $"writing the output failed: {e.Message}");
         }
         finally
         {
@@ -267,7 +272,7 @@ internal static class GetCommand
             {
                 await output.WriteAsync(buffer.AsMemory(0, read), stop).ConfigureAwait(false);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) // a closed pipe; EBADF reads as access denied
             {
                 throw new CliException(1, $"writing the body failed after {Units.Bytes(copied)}: {e.Message}");
             }
