@@ -1,0 +1,119 @@
+using UserTcp.Engine;
+using UserTcp.Lab;
+using UserTcp.Link;
+using UserTcp.Wire;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// Scenarios' verdicts on records made here (no root): an expectation must hold only when the record shows what its
+/// sentence says, and the observation must count what the record holds.
+/// </summary>
+public sealed class LabJudgeTests
+{
+    private const uint KernelIsn = 1000, UserTcpIsn = 5000;
+
+    [Fact]
+    public void Fast_retransmit_does_not_count_the_receivers_first_ack_of_the_hole_as_a_duplicate()
+    {
+        // As in a real passive run: the kernel's third segment is lost; UserTcp's ACK of the first two (ack = the hole,
+        // no SACK) leaves after the lost segment was sent, then three duplicate ACKs with SACK, then the retransmission.
+        var b = new RecordBuilder(5018, 40000);
+        b.Handshake(Ms(0), kernelConnects: true);
+        b.FromKernel(Ms(2.0), 1, TcpFlags.Ack, 1, length: 1448);
+        b.FromKernel(Ms(2.1), 1449, TcpFlags.Ack, 1, length: 1448);
+        b.FromKernel(Ms(2.2), 2897, TcpFlags.Ack, 1, length: 1448, dropped: true);
+        b.FromKernel(Ms(2.3), 4345, TcpFlags.Ack, 1, length: 1448);
+        b.FromKernel(Ms(2.4), 5793, TcpFlags.Ack, 1, length: 1448);
+        b.FromKernel(Ms(2.5), 7241, TcpFlags.Ack, 1, length: 1448);
+        b.FromUserTcp(Ms(3.0), 1, TcpFlags.Ack, 2897); // the ACK of the first two segments: not a duplicate
+        b.FromUserTcp(Ms(4.0), 1, TcpFlags.Ack, 2897, sack: (4345, 5793));
+        b.FromUserTcp(Ms(4.1), 1, TcpFlags.Ack, 2897, sack: (4345, 7241));
+        b.FromUserTcp(Ms(10.0), 1, TcpFlags.Ack, 2897, sack: (4345, 8689));
+        b.FromKernel(Ms(10.5), 2897, TcpFlags.Ack, 1, length: 1448);
+        b.Mark(Ms(20), LabSide.UserTcp, "read 64000 bytes and the FIN, close()");
+
+        LabVerdict verdict = LabCatalog.Find("fast-retransmit")!.Judge(b.Build("fast-retransmit", LabRole.UserTcpPassive));
+
+        Expectation dupAcks = Assert.Single(verdict.Expectations, e => e.What.StartsWith("the receiver sends duplicate ACKs", StringComparison.Ordinal));
+        Assert.Equal("3 duplicate ACKs, 3 with SACK blocks", dupAcks.Observed);
+        Assert.Contains("3 duplicate ACKs, 3 carrying SACK blocks", verdict.Observed, StringComparison.Ordinal);
+        // The third duplicate is the one at 10 ms, 0.5 ms before the retransmission (not the second, at 4.1 ms).
+        Expectation prompt = Assert.Single(verdict.Expectations, e => e.What.StartsWith("the hole goes again", StringComparison.Ordinal));
+        Assert.StartsWith("0.5 ms after the third duplicate ACK", prompt.Observed, StringComparison.Ordinal);
+    }
+
+    private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
+
+    /// <summary>A record of one connection between the kernel (10.77.0.1:kernelPort) and UserTcp (10.77.0.2:userTcpPort), sequence numbers given relative to each side's ISN.</summary>
+    private sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
+    {
+        private readonly List<WirePacket> _packets = [];
+        private readonly List<TcpEvent> _events = [];
+        private readonly List<LabMark> _marks = [];
+        private readonly List<KernelSocketSample> _kernel = [];
+
+        public FourTuple Connection { get; } = new(new IpEndpoint(Addresses.StackAddress, userTcpPort), new IpEndpoint(Addresses.KernelAddress, kernelPort));
+        public TcpConfig Config { get; set; } = new();
+        public Dictionary<string, string> KernelSettings { get; } = new() { ["tcp_fin_timeout"] = "3", ["tcp_orphan_retries"] = "3" };
+        public TimeSpan End { get; set; } = TimeSpan.FromSeconds(10);
+
+        public void Handshake(TimeSpan at, bool kernelConnects)
+        {
+            if (kernelConnects)
+            {
+                FromKernel(at, 0, TcpFlags.Syn, null);
+                FromUserTcp(at + Ms(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
+                FromKernel(at + Ms(0.4), 1, TcpFlags.Ack, 1);
+            }
+            else
+            {
+                FromUserTcp(at, 0, TcpFlags.Syn, null);
+                FromKernel(at + Ms(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
+                FromUserTcp(at + Ms(0.4), 1, TcpFlags.Ack, 1);
+            }
+        }
+
+        public void FromKernel(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
+            Add(at, PacketDirection.Inbound, KernelIsn + seq, flags, ack is uint a ? UserTcpIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(UserTcpIsn + s.Left), new(UserTcpIsn + s.Right)))]);
+
+        public void FromUserTcp(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
+            Add(at, PacketDirection.Outbound, UserTcpIsn + seq, flags, ack is uint a ? KernelIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(KernelIsn + s.Left), new(KernelIsn + s.Right)))]);
+
+        public void Mark(TimeSpan at, LabSide side, string what) => _marks.Add(new LabMark(at, side, what, Connection));
+
+        public void Event(TcpEvent e) => _events.Add(e with { Connection = Connection });
+
+        public void KernelSample(TimeSpan at, KernelTcpState? state, KernelTcpTimer timer = KernelTcpTimer.None, byte retransmits = 0, TimeSpan expires = default) =>
+            _kernel.Add(new KernelSocketSample(at, state, timer, retransmits, expires));
+
+        private void Add(TimeSpan at, PacketDirection direction, uint seq, TcpFlags flags, uint ack, int length, bool dropped, SackBlock[] sack)
+        {
+            bool toKernel = direction == PacketDirection.Outbound;
+            var segment = new TcpSegmentInfo(
+                toKernel ? Connection.Local.Address : Connection.Remote.Address, toKernel ? Connection.Remote.Address : Connection.Local.Address,
+                toKernel ? Connection.Local.Port : Connection.Remote.Port, toKernel ? Connection.Remote.Port : Connection.Local.Port,
+                new SeqNumber(seq), new SeqNumber(ack), flags, 64240, length);
+            FaultNote? fault = dropped ? new FaultNote(FaultAction.Dropped, "drop (test)") : null;
+            _packets.Add(new WirePacket(_packets.Count, at, direction, segment, sack, null, fault));
+        }
+
+        public LabRecord Build(string scenario, LabRole role) => new()
+        {
+            Scenario = scenario,
+            Role = role,
+            Packets = [.. _packets.OrderBy(p => p.At)],
+            Events = [.. _events.OrderBy(e => e.Time)],
+            KernelSockets = _kernel.Count == 0 ? [] :
+                [(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Connection.Remote.Address.ToString()), Connection.Remote.Port),
+                  new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Connection.Local.Address.ToString()), Connection.Local.Port), [.. _kernel])],
+            Marks = _marks,
+            KernelSettings = KernelSettings,
+            Faults = [],
+            UserTcpConfig = Config,
+            End = End,
+            KernelSamples = 1000,
+            KernelLongestGap = Ms(1),
+        };
+    }
+}
