@@ -43,6 +43,35 @@ public sealed class LabJudgeTests
         Assert.StartsWith("0.5 ms after the third duplicate ACK", prompt.Observed, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Fin_ack_only_with_the_fin_lost_fails_a_fin_resent_without_backoff_and_a_fin_wait_2_that_ends_before_its_timeout()
+    {
+        // UserTcp closes first on the FIN-lost connection (port 5023); the kernel resends its FIN at a steady 200 ms, and
+        // UserTcp's FIN-WAIT-2 ends after 0.5 s (a RST, say), not after its 3 s timeout.
+        var b = new RecordBuilder(5023, 41000);
+        b.Handshake(Ms(0), kernelConnects: true);
+        b.Event(State(Ms(1), TcpState.SynReceived, TcpState.Established, TcpCause.AckOfSyn));
+        b.Event(State(Ms(10), TcpState.Established, TcpState.FinWait1, TcpCause.Close));
+        b.FromUserTcp(Ms(10), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.FromKernel(Ms(11), 1, TcpFlags.Ack, 2);
+        b.Event(State(Ms(12), TcpState.FinWait1, TcpState.FinWait2, TcpCause.AckOfOurFin));
+        for (int i = 0; i < 4; i++) b.FromKernel(Ms(12 + 200 * i), 1, TcpFlags.Fin | TcpFlags.Ack, 2, dropped: true);
+        b.Event(State(Ms(512), TcpState.FinWait2, TcpState.Closed, TcpCause.ResetReceived));
+        b.KernelSample(Ms(12), KernelTcpState.LastAck);
+        b.KernelSample(Ms(3000), null);
+
+        LabVerdict verdict = LabCatalog.Find("fin-ack-only")!.Judge(b.Build("fin-ack-only", LabRole.UserTcpActive));
+
+        Expectation backoff = Assert.Single(verdict.Expectations, e => e.What == "FIN lost: it retransmits its FIN with backoff");
+        Assert.False(backoff.Passed, backoff.Observed);
+        Expectation finWait2 = Assert.Single(verdict.Expectations, e => e.What == "FIN lost: the active closer's FIN-WAIT-2 ends after its timeout");
+        Assert.False(finWait2.Passed, finWait2.Observed);
+        Assert.Contains("0.500 s", finWait2.Observed, StringComparison.Ordinal);
+    }
+
+    private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) =>
+        new(at, TcpEventKind.StateChanged, default, from, to, cause);
+
     private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
 
     /// <summary>A record of one connection between the kernel (10.77.0.1:kernelPort) and UserTcp (10.77.0.2:userTcpPort), sequence numbers given relative to each side's ISN.</summary>

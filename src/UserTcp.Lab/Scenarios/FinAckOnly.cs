@@ -97,10 +97,13 @@ public sealed class FinAckOnly : LabScenario
         Transmissions? lostFin = r.SentWith(finLost, passiveSide, TcpFlags.Fin);
         v.Expect("FIN lost: the passive side is in LAST-ACK, not CLOSE-WAIT, once its application has closed", LabRecord.WasIn(lostPassive, "LAST-ACK"),
             LabRecord.Path(lostPassive));
-        v.Expect("FIN lost: it retransmits its FIN with backoff", lostFin is not null && lostFin.Retransmissions >= 2,
-            lostFin is null ? "no FIN" : $"{lostFin.Describe()} (intervals {Intervals(lostFin)})");
-        v.Expect("FIN lost: the active closer's FIN-WAIT-2 ends after its timeout", lostActive.Count > 0 && lostActive[^1].State is "CLOSED" or "(gone)",
-            LabRecord.Path(lostActive));
+        (bool lostBacksOff, string lostBackoff) = TimerBacksOff(r, finLost, passiveSide, lostFin);
+        v.Expect("FIN lost: it retransmits its FIN with backoff", lostFin is not null && lostFin.Retransmissions >= 2 && lostBacksOff,
+            lostFin is null ? "no FIN" : $"{lostFin.Describe()}; {lostBackoff}");
+        TimeSpan? lostWait = r.TimeIn(lostActive, "FIN-WAIT-2");
+        v.Expect("FIN lost: the active closer's FIN-WAIT-2 ends after its timeout",
+            lostActive.Count > 0 && lostActive[^1].State is "CLOSED" or "(gone)" && lostWait is TimeSpan lw && Math.Abs((lw - finWait2Timeout).TotalSeconds) < 0.6,
+            $"{LabRecord.Path(lostActive)}; FIN-WAIT-2 lasted {(lostWait is TimeSpan lw2 ? LabRecord.Seconds(lw2) : "?")} (timeout {LabRecord.Seconds(finWait2Timeout)})");
 
         string observed = $"Orphaned: {activeName} close()d and went FIN-WAIT-1 → FIN-WAIT-2; {passiveName} acknowledged and sat in CLOSE-WAIT, "
             + $"sending nothing, for the whole run. {activeName}'s FIN-WAIT-2 ended on its own after {(orphanWait is TimeSpan a ? LabRecord.Seconds(a) : "?")} "
