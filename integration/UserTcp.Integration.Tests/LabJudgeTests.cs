@@ -69,6 +69,37 @@ public sealed class LabJudgeTests
         Assert.Contains("0.500 s", finWait2.Observed, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Last_ack_lost_passive_wants_a_time_wait_restart_for_each_retransmitted_fin_not_just_one()
+    {
+        // The kernel closes first and holds TIME-WAIT; UserTcp's FIN reaches it four times, but its socket table shows the
+        // TIME-WAIT timer jump back only once.
+        var b = new RecordBuilder(5003, 42000);
+        b.Handshake(Ms(0), kernelConnects: false);
+        b.FromKernel(Ms(5), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.Event(State(Ms(6), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
+        b.Event(State(Ms(7), TcpState.CloseWait, TcpState.LastAck, TcpCause.Close));
+        int[] fins = [7, 211, 413, 813];
+        foreach (int at in fins)
+        {
+            b.FromUserTcp(Ms(at), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
+            b.FromKernel(Ms(at + 1), 2, TcpFlags.Ack, 2, dropped: at != 813);
+        }
+        b.Event(State(Ms(815), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
+        b.KernelSample(Ms(1), KernelTcpState.Established);
+        b.KernelSample(Ms(5), KernelTcpState.FinWait1, KernelTcpTimer.Retransmit, expires: Ms(200));
+        b.KernelSample(Ms(8), KernelTcpState.TimeWait, KernelTcpTimer.TimeWait, expires: Ms(59_999));
+        b.KernelSample(Ms(212), KernelTcpState.TimeWait, KernelTcpTimer.TimeWait, expires: Ms(60_000));
+        b.End = Ms(1200);
+
+        LabVerdict verdict = LabCatalog.Find("last-ack-lost")!.Judge(b.Build("last-ack-lost", LabRole.UserTcpPassive));
+
+        Expectation restarts = Assert.Single(verdict.Expectations, e => e.What.StartsWith("each retransmitted FIN restarts the kernel's TIME-WAIT timer", StringComparison.Ordinal));
+        Assert.False(restarts.Passed, restarts.Observed);
+        Assert.Contains("1 restart", restarts.Observed, StringComparison.Ordinal);
+        Assert.Contains("3 retransmitted FINs", restarts.Observed, StringComparison.Ordinal);
+    }
+
     private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) =>
         new(at, TcpEventKind.StateChanged, default, from, to, cause);
 
