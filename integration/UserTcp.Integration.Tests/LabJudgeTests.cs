@@ -44,6 +44,30 @@ public sealed class LabJudgeTests
     }
 
     [Fact]
+    public void Fast_retransmit_takes_one_duplicate_ack_with_sack_as_the_receiver_reporting_the_hole()
+    {
+        // A real passive run: UserTcp's ACK up to the hole, then one duplicate ACK with a SACK block; the kernel's RACK
+        // retransmitted the hole 7 ms later, long before its 1 s RTO.
+        var b = new RecordBuilder(5018, 40000);
+        b.Handshake(Ms(0), kernelConnects: true);
+        b.FromKernel(Ms(42.4), 1, TcpFlags.Ack, 1, length: 1448);
+        b.FromKernel(Ms(42.5), 1449, TcpFlags.Ack, 1, length: 1448);
+        b.FromKernel(Ms(42.6), 2897, TcpFlags.Ack, 1, length: 1448, dropped: true);
+        b.FromKernel(Ms(42.7), 4345, TcpFlags.Ack, 1, length: 1448);
+        b.FromUserTcp(Ms(43.6), 1, TcpFlags.Ack, 2897);
+        b.FromUserTcp(Ms(47.0), 1, TcpFlags.Ack, 2897, sack: (4345, 5793));
+        b.FromKernel(Ms(54.3), 2897, TcpFlags.Ack, 1, length: 1448);
+        b.Mark(Ms(80), LabSide.UserTcp, "read 64000 bytes and the FIN, close()");
+
+        LabVerdict verdict = LabCatalog.Find("fast-retransmit")!.Judge(b.Build("fast-retransmit", LabRole.UserTcpPassive));
+
+        Expectation dupAcks = Assert.Single(verdict.Expectations, e => e.What.StartsWith("the receiver sends duplicate ACKs", StringComparison.Ordinal));
+        Assert.True(dupAcks.Passed, dupAcks.Observed);
+        Assert.Equal("1 duplicate ACK, 1 with SACK blocks", dupAcks.Observed);
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+    }
+
+    [Fact]
     public void Fin_ack_only_with_the_fin_lost_fails_a_fin_resent_without_backoff_and_a_fin_wait_2_that_ends_before_its_timeout()
     {
         // UserTcp closes first on the FIN-lost connection (port 5023); the kernel resends its FIN at a steady 200 ms, and
