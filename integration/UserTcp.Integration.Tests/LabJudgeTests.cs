@@ -124,6 +124,32 @@ public sealed class LabJudgeTests
         Assert.Contains("3 retransmitted FINs", restarts.Observed, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Time_wait_reuse_says_the_new_syns_sequence_number_was_above_the_old_connections_only_when_it_was()
+    {
+        // The kernel reconnects from the same port while UserTcp holds TIME-WAIT, with a SYN whose sequence number is below
+        // the old connection's FIN (a timestamp would have to vouch for it); UserTcp answers with a SYN-ACK.
+        var b = new RecordBuilder(5013, 40200);
+        b.Handshake(Ms(0), kernelConnects: true);
+        b.Event(State(Ms(1), TcpState.SynReceived, TcpState.Established, TcpCause.AckOfSyn));
+        b.Event(State(Ms(10), TcpState.Established, TcpState.FinWait1, TcpCause.Close));
+        b.FromUserTcp(Ms(10), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.FromKernel(Ms(11), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
+        b.Event(State(Ms(12), TcpState.FinWait1, TcpState.TimeWait, TcpCause.FinWithAckOfOurFin));
+        b.FromUserTcp(Ms(12), 2, TcpFlags.Ack, 2);
+        b.FromKernel(Ms(400), unchecked((uint)-100_000), TcpFlags.Syn, null);
+        b.Event(State(Ms(401), TcpState.TimeWait, TcpState.Closed, TcpCause.SynReusedTimeWait));
+        b.Event(State(Ms(401), TcpState.Closed, TcpState.SynReceived, TcpCause.SynReusedTimeWait));
+        b.FromUserTcp(Ms(401), 65539, TcpFlags.Syn | TcpFlags.Ack, unchecked((uint)-99_999));
+        b.Mark(Ms(402), LabSide.Kernel, "connect() succeeded");
+
+        LabVerdict verdict = LabCatalog.Find("time-wait-reuse")!.Judge(b.Build("time-wait-reuse", LabRole.UserTcpActive));
+
+        Assert.DoesNotContain("its sequence number was above the old connection's", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains("its sequence number was not above the old connection's", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains(". The kernel then connected again", verdict.Observed, StringComparison.Ordinal);
+    }
+
     private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) =>
         new(at, TcpEventKind.StateChanged, default, from, to, cause);
 

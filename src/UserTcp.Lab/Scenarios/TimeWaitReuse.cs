@@ -123,13 +123,19 @@ public sealed class TimeWaitReuse : LabScenario
         v.Expect("the new connection is established in the end", outcome?.What.Contains("succeeded", StringComparison.Ordinal) == true, outcome?.What ?? "-");
         string first = answers.Count == 0 ? "nothing" : $"[{PacketFormatter.FlagLetters(answers[0].Segment.Flags)}]";
         IReadOnlyList<WirePacket> resets = r.From(c, newcomer, p => newSyn is not null && p.At > newSyn.At && p.Segment.Has(TcpFlags.Rst));
+        // What the newcomer had sent on the old connection, up to its FIN: a new SYN above it cannot be an old duplicate.
+        IReadOnlyList<WirePacket> oldSent = newSyn is null ? [] : r.From(c, newcomer, p => p.At < newSyn.At && p.Segment.SegmentLength > 0);
+        WirePacket? oldLast = oldSent.Count > 0 ? oldSent[^1] : null;
+        bool above = newSyn is not null && oldLast is not null && newSyn.Segment.SequenceNumber - (oldLast.Segment.SequenceNumber + oldLast.Segment.SegmentLength) >= 0;
         string how = answers.Count > 0 && answers[0].Segment.Has(TcpFlags.Syn | TcpFlags.Ack)
-            ? $"{holderName} accepted the SYN straight from TIME-WAIT and answered with a SYN-ACK: its sequence number was above the old "
-              + "connection's, so it cannot be an old duplicate (RFC 9293 §3.10.7.4 allows it; Linux does it)"
+            ? $"{holderName} accepted the SYN straight from TIME-WAIT and answered with a SYN-ACK: "
+              + (above
+                  ? "its sequence number was above the old connection's, so it cannot be an old duplicate (RFC 9293 §3.10.7.4 allows it; Linux does it)"
+                  : "its sequence number was not above the old connection's, so only a newer timestamp could vouch for it (RFC 6191)")
             : $"{holderName} answered the SYN from TIME-WAIT with {first} — the ACK of the old connection — which {newcomerName}, in SYN-SENT, "
               + $"answered with {(resets.Count > 0 ? "a RST; the RST ended TIME-WAIT (RFC 1337's \"assassination\", as Linux allows by default) and the retransmitted SYN then opened the connection" : "nothing")}";
         string observed = $"The first connection closed with {holderName} as the active closer, in TIME-WAIT ({LabRecord.Path(holderStates)}). "
-            + $"{newcomerName} then connected again from the same port to the same port. {how}. Outcome: {outcome?.What ?? "-"}"
+            + $"{char.ToUpperInvariant(newcomerName[0])}{newcomerName[1..]} then connected again from the same port to the same port. {char.ToUpperInvariant(how[0])}{how[1..]}. Outcome: {outcome?.What ?? "-"}"
             + (accepted is null ? "" : $"; UserTcp's application: {accepted.What}") + ". " + Sampling(r);
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
     }
