@@ -150,6 +150,28 @@ public sealed class LabJudgeTests
         Assert.Contains(". The kernel then connected again", verdict.Observed, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Half_close_counts_a_retransmitted_chunk_once()
+    {
+        // A real passive run on a busy machine: the kernel shuts down sending; UserTcp sends 10 × 1000 bytes after its FIN,
+        // the first chunk twice.
+        var b = new RecordBuilder(5006, 43000);
+        b.Handshake(Ms(0), kernelConnects: true);
+        b.FromKernel(Ms(39), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.FromUserTcp(Ms(187), 1, TcpFlags.Ack, 2);
+        b.FromUserTcp(Ms(623), 1, TcpFlags.Ack | TcpFlags.Psh, 2, length: 1000);
+        b.FromUserTcp(Ms(667), 1, TcpFlags.Ack | TcpFlags.Psh, 2, length: 1000);
+        for (uint i = 1; i < 10; i++) b.FromUserTcp(Ms(625 + 200 * i), 1 + 1000 * i, TcpFlags.Ack | TcpFlags.Psh, 2, length: 1000);
+
+        LabVerdict verdict = LabCatalog.Find("half-close")!.Judge(b.Build("half-close", LabRole.UserTcpPassive));
+
+        Expectation all = Assert.Single(verdict.Expectations, e => e.What == "all the data sent after the FIN arrives");
+        Assert.True(all.Passed, all.Observed);
+        Assert.StartsWith("10000 bytes", all.Observed, StringComparison.Ordinal);
+        Assert.Contains("10000 bytes", verdict.Observed, StringComparison.Ordinal);
+        Assert.DoesNotContain("11000", verdict.Observed, StringComparison.Ordinal);
+    }
+
     private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) =>
         new(at, TcpEventKind.StateChanged, default, from, to, cause);
 

@@ -63,6 +63,22 @@ public sealed class HalfClose : LabScenario
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 
+    // The sequence space the segments' data covered, relative to the first (wrap-safe): a retransmitted chunk, however
+    // it is cut, counts once.
+    private static long Covered(List<WirePacket> segments)
+    {
+        if (segments.Count == 0) return 0;
+        SeqNumber origin = segments.Select(p => p.Segment.SequenceNumber).Aggregate(SeqNumber.Min);
+        long covered = 0, end = long.MinValue;
+        foreach ((long start, long stop) in segments.Select(p => ((long)(p.Segment.SequenceNumber - origin), (long)(p.Segment.SequenceNumber - origin) + p.Segment.PayloadLength)).OrderBy(x => x.Item1))
+        {
+            if (stop <= end) continue;
+            covered += stop - Math.Max(start, end);
+            end = stop;
+        }
+        return covered;
+    }
+
     private static async Task<long> ReadAllAsync(UserTcp.Sockets.UserTcpConnection connection, LabSession s)
     {
         byte[] buffer = new byte[8192];
@@ -80,11 +96,12 @@ public sealed class HalfClose : LabScenario
         LabSide closer = userTcpActive ? LabSide.UserTcp : LabSide.Kernel, sender = userTcpActive ? LabSide.Kernel : LabSide.UserTcp;
         WirePacket? fin = FirstOf(r.From(c, closer, IsFin));
         IReadOnlyList<WirePacket> after = fin is null ? [] : r.From(c, sender, p => p.At > fin.ArrivedAt && p.Segment.PayloadLength > 0);
-        long bytes = after.Sum(p => (long)p.Segment.PayloadLength);
+        long bytes = Covered(after.Where(p => !p.Dropped).ToList());
+        int resent = after.Count - after.Select(p => p.Segment.SequenceNumber).Distinct().Count();
         TimeSpan span = after.Count > 0 ? after[^1].At - fin!.ArrivedAt : TimeSpan.Zero;
         IReadOnlyList<StateSpan> closerStates = userTcpActive ? r.UserTcpStates(c) : r.KernelStates(c);
         IReadOnlyList<StateSpan> senderStates = userTcpActive ? r.KernelStates(c) : r.UserTcpStates(c);
-        v.Expect("all the data sent after the FIN arrives", bytes == Chunks * ChunkSize, $"{bytes} bytes in {after.Count} segments after the FIN");
+        v.Expect("all the data sent after the FIN arrives", bytes == Chunks * ChunkSize, $"{bytes} bytes in {after.Count} segments after the FIN{(resent > 0 ? $" ({resent} of them retransmissions)" : "")}");
         v.Expect("data keeps flowing for seconds after the FIN", span >= Gap * (Chunks - 1), $"the last data segment {LabRecord.Seconds(span)} after the FIN");
         v.Expect("the closer waits in FIN-WAIT-2 meanwhile, the sender in CLOSE-WAIT",
             LabRecord.WasIn(closerStates, "FIN-WAIT-2") && LabRecord.WasIn(senderStates, "CLOSE-WAIT"),
@@ -93,7 +110,7 @@ public sealed class HalfClose : LabScenario
             "only ACKs from the closer after its FIN");
         string closerName = userTcpActive ? "UserTcp" : "the kernel", senderName = userTcpActive ? "the kernel" : "UserTcp";
         string observed = $"{closerName} sent its FIN with shutdown(SHUT_WR) and went to FIN-WAIT-2 ({LabRecord.Path(closerStates)}); {senderName}, in "
-            + $"CLOSE-WAIT, went on sending: {bytes} bytes in {after.Count} segments over {LabRecord.Seconds(span)} after the FIN, each acknowledged, "
+            + $"CLOSE-WAIT, went on sending: {bytes} bytes in {after.Count} segments{(resent > 0 ? $" ({resent} of them retransmissions)" : "")} over {LabRecord.Seconds(span)} after the FIN, each acknowledged, "
             + $"then closed ({LabRecord.Path(senderStates)}). " + Sampling(r);
         bool agrees = bytes == Chunks * ChunkSize && LabRecord.WasIn(closerStates, "FIN-WAIT-2");
         string why = agrees
