@@ -186,6 +186,32 @@ public class SackTests
     }
 
     [Fact]
+    public void New_data_sent_before_a_retransmission_in_one_pass_does_not_deem_the_retransmission_lost_when_sacked()
+    {
+        // Seen in the lab's fast-retransmit: three duplicates in one batch share one instant. The first two each free a
+        // new segment, the third deems the hole lost; the new segments left before the retransmission, so the
+        // receiver SACKs them before the retransmission arrives. Ordered by sequence number at that shared instant,
+        // they passed for sent after it, and their SACK deemed the retransmission lost again at once.
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { TsoWindowDivisor = 0 });
+        c.Send(Bytes(20 * Mss));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Next();
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (1, 2));
+        h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
+        SackAck(h, 0, (1, 3));
+        h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
+        SackAck(h, 0, (1, 4));
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.DrainSent();
+
+        h.AdvanceTo(Ms(300)); // segments 10 and 11 arrived before the retransmission
+        SackAck(h, 0, (1, 12)); // all but the hole, whose retransmission is on its way
+        Assert.Equal([Our(0)], h.Log.Of(TcpEventKind.Retransmission).Select(e => e.Segment.Seq.Value));
+        while (h.TryNext() is Sent sent) Assert.NotEqual(Our(0), sent.Seq);
+    }
+
+    [Fact]
     public void Reordering_degree_is_how_far_below_the_highest_sacked_a_never_resent_segment_arrives()
     {
         // packetdrill's sack-shift-sacked-*.pkt: tcpi_reordering is Linux's tp->reordering, DupThresh until measured.

@@ -17,6 +17,7 @@ internal sealed class Rack
     // RACK.xmit_ts and RACK.end_seq: the most recently sent segment that has been delivered.
     private TimeSpan _xmitTs;
     private SeqNumber _endSeq;
+    private uint _sendOrder;
     private bool _hasDelivered;
     // RACK.rtt: the RTT of that delivery.
     private TimeSpan _rtt;
@@ -78,8 +79,9 @@ internal sealed class Rack
         }
         TimeSpan rtt = now - segment.SentAt;
         if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;
-        if (_hasDelivered && !SentAfter(segment.SentAt, segment.End, _xmitTs, _endSeq)) return;
+        if (_hasDelivered && !SentAfter(segment, _xmitTs, _sendOrder, _endSeq)) return;
         _xmitTs = segment.SentAt;
+        _sendOrder = segment.SendOrder;
         _endSeq = segment.End;
         _rtt = rtt;
         _hasDelivered = true;
@@ -146,7 +148,7 @@ internal sealed class Rack
         for (int i = 0; i < queue.Count; i++)
         {
             ref SentSegment segment = ref queue[i];
-            if (!SentAfter(_xmitTs, _endSeq, segment.SentAt, segment.End))
+            if (SentAfter(segment, _xmitTs, _sendOrder, _endSeq) || segment.SentAt == _xmitTs && segment.SendOrder == _sendOrder && segment.End == _endSeq)
             {
                 // Segments never resent went out in sequence order, and a resent one after its first send: past the first
                 // never-resent segment not sent before RACK.xmit_ts, none is (Linux's walk of its time-sorted list stops
@@ -168,6 +170,13 @@ internal sealed class Rack
         return wait;
     }
 
-    /// <summary>RFC 8985 §6.2 RACK_sent_after: t1/seq1 was sent after t2/seq2 (sequence breaks ties).</summary>
-    private static bool SentAfter(TimeSpan t1, SeqNumber seq1, TimeSpan t2, SeqNumber seq2) => t1 > t2 || t1 == t2 && seq1 > seq2;
+    /// <summary>
+    /// RFC 8985 §6.2 RACK_sent_after: <paramref name="segment"/> left after the transmission at t2 (order2, ending at seq2).
+    /// Deviation: a tie in time is broken by the order of transmission, the sequence number only within one (the pieces
+    /// of a split packet). One engine pass gives every segment it sends the same instant, and new data sent early in a
+    /// pass, then a retransmission of a lower sequence number, would otherwise pass for sent after it: its SACK would
+    /// deem the retransmission lost at once (Linux stamps each skb as it leaves).
+    /// </summary>
+    private static bool SentAfter(in SentSegment segment, TimeSpan t2, uint order2, SeqNumber seq2) =>
+        segment.SentAt > t2 || segment.SentAt == t2 && (segment.SendOrder != order2 ? (int)(segment.SendOrder - order2) > 0 : segment.End > seq2);
 }

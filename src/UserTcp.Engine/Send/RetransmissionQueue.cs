@@ -31,6 +31,12 @@ internal struct SentSegment
     public SeqNumber Start;
     public SeqNumber End;
     public TimeSpan SentAt;
+    /// <summary>
+    /// Which of the connection's transmissions it last left as: orders two that left at the same <see cref="SentAt"/>
+    /// (one pass of the engine shares one instant), where RFC 8985's tie-break by sequence number would put new data
+    /// sent before a retransmission after it.
+    /// </summary>
+    public uint SendOrder;
     public SegmentMarks Marks;
     /// <summary>The delivery state when it last left, for rate samples (<see cref="DeliveryRateEstimator"/>).</summary>
     public DeliverySnapshot Delivery;
@@ -54,6 +60,8 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     private SentSegment[] _ring = [];
     // Invariant: the segments are _ring[(_head + i) % Length] for i < Count, contiguous in sequence space.
     private int _head;
+    // Transmissions so far, for SentSegment.SendOrder (wraps; compared by difference).
+    private uint _sends;
 
     public int Count { get; private set; }
     /// <summary>Whether a ring is lent (only while segments are in flight).</summary>
@@ -89,7 +97,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
             _ring = grown;
             _head = 0;
         }
-        _ring[(_head + Count) % _ring.Length] = new SentSegment { Start = start, End = end, SentAt = now, Marks = marks, Delivery = delivery };
+        _ring[(_head + Count) % _ring.Length] = new SentSegment { Start = start, End = end, SentAt = now, SendOrder = ++_sends, Marks = marks, Delivery = delivery };
         Count++;
     }
 
@@ -165,6 +173,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     public void MarkRetransmitted(ref SentSegment segment, TimeSpan now)
     {
         segment.SentAt = now;
+        segment.SendOrder = ++_sends;
         Mark(ref segment, SegmentMarks.Retransmitted | SegmentMarks.EverRetransmitted);
     }
 
@@ -218,7 +227,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
                 SeqNumber end = last ? s.End : start + length;
                 SegmentMarks marks = last ? s.Marks : s.Marks & ~tailOnly;
                 if ((marks & SegmentMarks.Sacked) == 0) marks = (marks | SegmentMarks.Lost) & ~SegmentMarks.Retransmitted;
-                pieces.Add(new SentSegment { Start = start, End = end, SentAt = s.SentAt, Marks = marks, Delivery = s.Delivery });
+                pieces.Add(new SentSegment { Start = start, End = end, SentAt = s.SentAt, SendOrder = s.SendOrder, Marks = marks, Delivery = s.Delivery });
                 start = end;
             }
         }
