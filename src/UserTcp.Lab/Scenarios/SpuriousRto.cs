@@ -6,9 +6,9 @@ using static UserTcp.Lab.ScenarioKit;
 namespace UserTcp.Lab.Scenarios;
 
 /// <summary>
-/// spurious-rto: nothing is lost, but every acknowledgment the receiver sends reaches the sender 300 ms late — longer
-/// than the sender's first retransmission timeout (200–300 ms on this link) and, on this link, about as long as its second, so the timer fires although
-/// the data arrived. Role active: UserTcp connects and sends 40 segments; passive: the kernel does. Linux detects the
+/// spurious-rto: nothing is lost, but every pure ACK the receiver sends reaches the sender 800 ms late — longer than
+/// the sender's first retransmission timeout (200–300 ms on this link), about as long as its second — so the timer
+/// fires although the data arrived. Role active: UserTcp connects and sends 40 segments; passive: the kernel does. Linux detects the
 /// timeout was spurious (F-RTO, RFC 5682, and the timestamps' Eifel detection, RFC 3522) when the late ACKs arrive:
 /// it resends only what the timer sent and goes on with new data, instead of sending the whole window again.
 /// </summary>
