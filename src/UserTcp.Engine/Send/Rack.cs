@@ -79,7 +79,7 @@ internal sealed class Rack
         }
         TimeSpan rtt = now - segment.SentAt;
         if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;
-        if (_hasDelivered && !SentAfter(segment, _xmitTs, _sendOrder, _endSeq)) return;
+        if (_hasDelivered && !SentAfter(segment.SentAt, segment.SendOrder, segment.End, _xmitTs, _sendOrder, _endSeq)) return;
         _xmitTs = segment.SentAt;
         _sendOrder = segment.SendOrder;
         _endSeq = segment.End;
@@ -148,7 +148,7 @@ internal sealed class Rack
         for (int i = 0; i < queue.Count; i++)
         {
             ref SentSegment segment = ref queue[i];
-            if (SentAfter(segment, _xmitTs, _sendOrder, _endSeq) || segment.SentAt == _xmitTs && segment.SendOrder == _sendOrder && segment.End == _endSeq)
+            if (!SentAfter(_xmitTs, _sendOrder, _endSeq, segment.SentAt, segment.SendOrder, segment.End))
             {
                 // Segments never resent went out in sequence order, and a resent one after its first send: past the first
                 // never-resent segment not sent before RACK.xmit_ts, none is (Linux's walk of its time-sorted list stops
@@ -171,12 +171,12 @@ internal sealed class Rack
     }
 
     /// <summary>
-    /// RFC 8985 §6.2 RACK_sent_after: <paramref name="segment"/> left after the transmission at t2 (order2, ending at seq2).
+    /// RFC 8985 §6.2 RACK_sent_after: the transmission at t1 (order1, ending at seq1) left after the one at t2.
     /// Deviation: a tie in time is broken by the order of transmission, the sequence number only within one (the pieces
     /// of a split packet). One engine pass gives every segment it sends the same instant, and new data sent early in a
     /// pass, then a retransmission of a lower sequence number, would otherwise pass for sent after it: its SACK would
     /// deem the retransmission lost at once (Linux stamps each skb as it leaves).
     /// </summary>
-    private static bool SentAfter(in SentSegment segment, TimeSpan t2, uint order2, SeqNumber seq2) =>
-        segment.SentAt > t2 || segment.SentAt == t2 && (segment.SendOrder != order2 ? (int)(segment.SendOrder - order2) > 0 : segment.End > seq2);
+    private static bool SentAfter(TimeSpan t1, uint order1, SeqNumber seq1, TimeSpan t2, uint order2, SeqNumber seq2) =>
+        t1 > t2 || t1 == t2 && (order1 != order2 ? (int)(order1 - order2) > 0 : seq1 > seq2);
 }
