@@ -93,6 +93,37 @@ public sealed class LabJudgeTests
         Assert.Contains("0.500 s", finWait2.Observed, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(54.0, true)] // read inside the processing of the FIN+ACK, as a CI run caught it: no wait in FIN-WAIT-2
+    [InlineData(52.0, false)] // stamped before the FIN+ACK arrived: the kernel waited in FIN-WAIT-2
+    public void Fin_with_ack_passive_allows_a_fin_wait_2_sample_only_inside_the_processing_of_the_fin_ack(double finWait2At, bool direct)
+    {
+        // The kernel sends a request and closes; UserTcp's application closes within its delayed-ACK time, so its FIN
+        // carries the ACK of the kernel's FIN.
+        var b = new RecordBuilder(5005, 50258);
+        b.Handshake(Ms(0), kernelConnects: true);
+        b.FromKernel(Ms(1), 1, TcpFlags.Ack | TcpFlags.Psh, 1, length: 9);
+        b.FromUserTcp(Ms(41), 1, TcpFlags.Ack, 10);
+        b.FromKernel(Ms(50), 10, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.Event(State(Ms(50.1), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
+        b.Event(State(Ms(53.4), TcpState.CloseWait, TcpState.LastAck, TcpCause.Close));
+        b.FromUserTcp(Ms(53.4), 1, TcpFlags.Fin | TcpFlags.Ack, 11);
+        b.FromKernel(Ms(53.5), 11, TcpFlags.Ack, 2);
+        b.Event(State(Ms(53.6), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
+        b.KernelSample(Ms(1), KernelTcpState.Established);
+        b.KernelSample(Ms(51), KernelTcpState.FinWait1);
+        b.KernelSample(Ms(finWait2At), KernelTcpState.FinWait2);
+        b.KernelSample(Ms(57), KernelTcpState.TimeWait);
+
+        LabVerdict verdict = LabCatalog.Find("fin-with-ack")!.Judge(b.Build("fin-with-ack", LabRole.UserTcpPassive));
+
+        Expectation timeWait = Assert.Single(verdict.Expectations, e => e.What.StartsWith("the kernel goes to TIME-WAIT without FIN-WAIT-2", StringComparison.Ordinal));
+        Assert.Equal(direct, timeWait.Passed);
+        Assert.Equal(direct ? SeedAgreement.Agrees : SeedAgreement.Disagrees, verdict.Agreement);
+        if (direct) Assert.Contains("caught it there, 0.6 ms after the segment arrived", verdict.Observed, StringComparison.Ordinal);
+        else Assert.DoesNotContain("caught it there", verdict.Observed, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Last_ack_lost_passive_wants_a_time_wait_restart_for_each_retransmitted_fin_not_just_one()
     {
