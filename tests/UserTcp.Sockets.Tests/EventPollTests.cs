@@ -9,22 +9,11 @@ namespace UserTcp.Sockets.Tests;
 /// </summary>
 public sealed class EventPollTests
 {
-    private static readonly IpEndpoint Server80 = new(PumpedPair.ServerAddress, 80);
-
-    private static async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connected(PumpedPair net)
-    {
-        UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80);
-        net.Pump();
-        return (listener, client, await accepted);
-    }
-
     [Fact]
     public async Task WaitAsync_completes_when_data_arrives_and_not_before()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         using var poll = new UserTcpEventPoll(net.Server);
         poll.Add(server, UserTcpPollEvents.In, UserTcpPollMode.EdgeTriggered);
         var results = new UserTcpPollResult[4];
@@ -44,7 +33,7 @@ public sealed class EventPollTests
     public async Task WaitAsync_returns_zero_when_its_time_on_the_stack_clock_runs_out()
     {
         await using var net = new PumpedPair();
-        (_, _, UserTcpConnection server) = await Connected(net);
+        (_, _, UserTcpConnection server) = await net.ConnectAsync();
         using var poll = new UserTcpEventPoll(net.Server);
         poll.Add(server, UserTcpPollEvents.In, UserTcpPollMode.Level);
 
@@ -59,7 +48,7 @@ public sealed class EventPollTests
     public async Task A_removed_connection_is_never_reported_and_a_closed_peer_reads_as_hangup_of_the_read_side()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         using var poll = new UserTcpEventPoll(net.Server);
         poll.Add(server, UserTcpPollEvents.In | UserTcpPollEvents.ReadHangup, UserTcpPollMode.Level);
         Assert.Throws<InvalidOperationException>(() => poll.Add(server, UserTcpPollEvents.In, UserTcpPollMode.Level)); // EEXIST
@@ -78,7 +67,7 @@ public sealed class EventPollTests
     public async Task A_full_send_buffer_is_not_writable_and_room_after_an_ack_wakes_an_edge_triggered_writer()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, _) = await Connected(net);
+        (_, UserTcpConnection client, _) = await net.ConnectAsync();
         client.SendBufferSize = 4000;
         using var poll = new UserTcpEventPoll(net.Client);
         poll.Add(client, UserTcpPollEvents.Out, UserTcpPollMode.EdgeTriggered);
@@ -97,7 +86,7 @@ public sealed class EventPollTests
     public async Task The_unsent_low_water_mark_limits_a_write_and_writability()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, _) = await Connected(net);
+        (_, UserTcpConnection client, _) = await net.ConnectAsync();
         client.NotSentLowWatermark = 1;
         Assert.Equal(1u, client.NotSentLowWatermark);
         int taken = client.Send(new byte[1_000_000], out _);

@@ -11,18 +11,6 @@ public sealed class PumpedStackTests
 {
     private static readonly IpEndpoint Server80 = new(PumpedPair.ServerAddress, 80);
 
-    private static async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> Connected(PumpedPair net, UserTcpConnectionOptions? options = null)
-    {
-        UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80, options);
-        Assert.Equal(TcpState.SynSent, client.State);
-        net.Pump();
-        Assert.True(accepted.IsCompletedSuccessfully, "the accept did not complete within the pump");
-        Assert.Equal(TcpState.Established, client.State);
-        return (listener, client, await accepted);
-    }
-
     [Fact]
     public async Task A_pumped_pair_connects_exchanges_and_closes_without_threads_and_the_same_way_every_run()
     {
@@ -36,7 +24,7 @@ public sealed class PumpedStackTests
     {
         var events = new EventRecorder();
         await using var net = new PumpedPair(clientEvents: events);
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
 
         ValueTask<int> read = server.ReadAsync(new byte[100]);
         Assert.False(read.IsCompleted); // nothing sent yet: the read waits
@@ -113,7 +101,7 @@ public sealed class PumpedStackTests
     public async Task A_reset_is_reported_once_then_reads_see_end_of_stream_and_writes_a_broken_pipe()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         server.Abort();
         net.Pump();
 
@@ -130,7 +118,7 @@ public sealed class PumpedStackTests
     public async Task TryReadAsync_returns_minus_one_on_a_reset_and_leaves_the_failure_for_TakeError_once()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         byte[] buffer = new byte[10];
         ValueTask<int> waiting = client.TryReadAsync(buffer); // pending: nothing has arrived
         Assert.False(waiting.IsCompleted);
@@ -150,7 +138,7 @@ public sealed class PumpedStackTests
     public async Task A_reset_after_the_peers_fin_reads_as_a_broken_pipe_as_on_linux()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         server.Shutdown(SocketShutdown.Send);
         net.Pump();
         Assert.Equal(TcpState.CloseWait, client.State);
@@ -165,7 +153,7 @@ public sealed class PumpedStackTests
     public async Task A_pending_write_finishes_as_the_peers_acks_free_the_send_buffer()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net, new UserTcpConnectionOptions { SendBufferSize = 4096 });
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync(clientOptions: new UserTcpConnectionOptions { SendBufferSize = 4096 });
         byte[] data = new byte[20_000];
         for (int i = 0; i < data.Length; i++) data[i] = (byte)i;
         ValueTask write = client.WriteAsync(data);
@@ -222,7 +210,7 @@ public sealed class PumpedStackTests
     public async Task A_pending_read_is_cancelled_by_its_token_and_the_next_read_gets_the_data()
     {
         await using var net = new PumpedPair();
-        (_, UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         using var cancel = new CancellationTokenSource();
         ValueTask<int> read = server.ReadAsync(new byte[10], cancel.Token);
         cancel.Cancel();
@@ -238,7 +226,7 @@ public sealed class PumpedStackTests
     public async Task A_second_read_while_one_is_pending_is_refused()
     {
         await using var net = new PumpedPair();
-        (_, _, UserTcpConnection server) = await Connected(net);
+        (_, _, UserTcpConnection server) = await net.ConnectAsync();
         ValueTask<int> pending = server.ReadAsync(new byte[10]);
         Assert.False(pending.IsCompleted);
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await server.ReadAsync(new byte[10]));
@@ -249,7 +237,7 @@ public sealed class PumpedStackTests
     {
         var events = new EventRecorder();
         await using var net = new PumpedPair(clientEvents: events);
-        (_, UserTcpConnection client, _) = await Connected(net, new UserTcpConnectionOptions
+        (_, UserTcpConnection client, _) = await net.ConnectAsync(clientOptions: new UserTcpConnectionOptions
         {
             KeepAlive = true,
             KeepAliveIdle = TimeSpan.FromSeconds(10),

@@ -41,11 +41,7 @@ public sealed class SocketReviewTests
         // Stream users (StreamReader, SslStream, HttpClient, CopyToAsync callers) catch IOException for a failed transport;
         // HttpClient wraps only IOException into HttpRequestException and retries a reused connection only on one.
         await using var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80);
-        net.Pump();
-        UserTcpConnection server = await accepted;
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
 
         ValueTask<int> waiting = client.Stream.ReadAsync(new byte[10]);
         server.Abort();
@@ -64,11 +60,7 @@ public sealed class SocketReviewTests
     public async Task A_write_the_stream_was_waiting_to_finish_fails_with_an_IOException_when_the_peer_resets()
     {
         await using var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80, new UserTcpConnectionOptions { SendBufferSize = 4096 });
-        net.Pump();
-        UserTcpConnection server = await accepted;
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync(clientOptions: new UserTcpConnectionOptions { SendBufferSize = 4096 });
 
         ValueTask writing = client.Stream.WriteAsync(new byte[1_000_000]);
         Assert.False(writing.IsCompleted);
@@ -82,11 +74,7 @@ public sealed class SocketReviewTests
     public async Task A_flush_whose_data_a_reset_destroyed_fails_instead_of_reporting_it_acknowledged()
     {
         await using var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80);
-        net.Pump();
-        UserTcpConnection server = await accepted;
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
 
         await client.WriteAsync(new byte[1000]);
         Task flush = client.FlushAsync();
@@ -131,11 +119,7 @@ public sealed class SocketReviewTests
     public async Task A_zero_byte_stream_read_waits_for_data_as_NetworkStreams_and_takes_none_of_it()
     {
         await using var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80);
-        net.Pump();
-        UserTcpConnection server = await accepted;
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
 
         ValueTask<int> waiting = server.Stream.ReadAsync(Memory<byte>.Empty);
         net.Pump();
@@ -154,11 +138,7 @@ public sealed class SocketReviewTests
     public async Task Calls_waiting_when_the_application_closes_or_aborts_end_as_documented_and_none_is_left_waiting(bool abort)
     {
         await using var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80, new UserTcpConnectionOptions { SendBufferSize = 4096 });
-        net.Pump();
-        UserTcpConnection server = await accepted;
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync(clientOptions: new UserTcpConnectionOptions { SendBufferSize = 4096 });
 
         ValueTask<int> reading = client.ReadAsync(new byte[10]);
         ValueTask writing = client.WriteAsync(new byte[100_000]);
@@ -179,11 +159,7 @@ public sealed class SocketReviewTests
         // Linux's sk_err_soft: the engine ends such a connection with EHOSTUNREACH rather than ETIMEDOUT. The runtime
         // reported only refused, reset and timed out, so this failure read as a clean end-of-stream and SO_ERROR said nothing.
         await using var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80, new UserTcpConnectionOptions { UserTimeout = TimeSpan.FromSeconds(3) });
-        net.Pump();
-        await accepted;
+        (_, UserTcpConnection client, _) = await net.ConnectAsync(clientOptions: new UserTcpConnectionOptions { UserTimeout = TimeSpan.FromSeconds(3) });
 
         await client.WriteAsync(new byte[100]);
         byte[] packet = new byte[2048];
@@ -280,11 +256,7 @@ public sealed class SocketReviewTests
                 refused = e;
             }
         }));
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80);
-        net.Pump();
-        server = await accepted;
+        (_, UserTcpConnection client, server) = await net.ConnectAsync();
         byte[] buffer = new byte[10];
         first = server.ReadAsync(buffer);
         Assert.False(first.IsCompleted);
@@ -357,11 +329,7 @@ public sealed class SocketReviewTests
     public async Task An_event_poll_add_the_stopped_stack_refuses_leaves_nothing_registered()
     {
         var net = new PumpedPair();
-        using UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80);
-        net.Pump();
-        await accepted;
+        (_, UserTcpConnection client, _) = await net.ConnectAsync();
         using var poll = new UserTcpEventPoll(net.Client);
         await net.DisposeAsync();
 

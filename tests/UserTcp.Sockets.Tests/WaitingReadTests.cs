@@ -11,22 +11,11 @@ namespace UserTcp.Sockets.Tests;
 /// </summary>
 public sealed class WaitingReadTests
 {
-    private static readonly IpEndpoint Server80 = new(PumpedPair.ServerAddress, 80);
-
-    private static async Task<(UserTcpConnection Client, UserTcpConnection Server)> Connected(PumpedPair net)
-    {
-        UserTcpListener listener = net.Server.Listen(80);
-        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
-        UserTcpConnection client = net.Client.Connect(Server80);
-        net.Pump();
-        return (client, await accepted);
-    }
-
     [Fact]
     public async Task A_read_that_finds_nothing_waits_without_a_pass_or_a_look_at_the_clock_and_the_data_that_arrives_completes_it()
     {
         await using var net = new PumpedPair();
-        (UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         StackShard shard = net.Server.ShardAt(0);
         net.Time.Advance(TimeSpan.FromMilliseconds(5)); // no timer is due: nothing but a pass would bring the engine here
         TimeSpan engineNow = shard.Engine.Now;
@@ -50,7 +39,7 @@ public sealed class WaitingReadTests
     public async Task A_read_that_returns_data_runs_a_pass_on_a_fresh_clock()
     {
         await using var net = new PumpedPair();
-        (UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         StackShard shard = net.Server.ShardAt(0);
         await client.WriteAsync("ping"u8.ToArray());
         net.Pump();
@@ -67,7 +56,7 @@ public sealed class WaitingReadTests
     public async Task End_of_stream_and_a_reset_are_read_in_a_pass_as_before()
     {
         await using var net = new PumpedPair();
-        (UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         StackShard shard = net.Server.ShardAt(0);
         byte[] buffer = new byte[16];
         await client.CloseAsync(); // a FIN
@@ -77,7 +66,7 @@ public sealed class WaitingReadTests
         Assert.Equal(passes + 1, shard.CallPasses);
 
         await using var net2 = new PumpedPair();
-        (UserTcpConnection client2, UserTcpConnection server2) = await Connected(net2);
+        (_, UserTcpConnection client2, UserTcpConnection server2) = await net2.ConnectAsync();
         client2.Abort(); // a RST
         net2.Pump();
         Assert.Equal(-1, await server2.TryReadAsync(buffer));
@@ -89,7 +78,7 @@ public sealed class WaitingReadTests
     public async Task A_waiting_read_cancelled_ends_at_once_and_the_next_read_takes_the_data()
     {
         await using var net = new PumpedPair();
-        (UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         StackShard shard = net.Server.ShardAt(0);
         long passes = shard.CallPasses;
         byte[] buffer = new byte[16];
@@ -113,7 +102,7 @@ public sealed class WaitingReadTests
     public async Task An_event_poll_watching_a_connection_with_a_waiting_read_still_wakes_when_data_arrives()
     {
         await using var net = new PumpedPair();
-        (UserTcpConnection client, UserTcpConnection server) = await Connected(net);
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
         using var poll = new UserTcpEventPoll(net.Server);
         poll.Add(server, UserTcpPollEvents.In, UserTcpPollMode.EdgeTriggered);
         var results = new UserTcpPollResult[2];
@@ -135,7 +124,7 @@ public sealed class WaitingReadTests
     public async Task A_waiting_read_ends_when_the_stack_stops_and_a_read_after_that_is_refused()
     {
         var net = new PumpedPair();
-        (_, UserTcpConnection server) = await Connected(net);
+        (_, _, UserTcpConnection server) = await net.ConnectAsync();
         ValueTask<int> read = server.ReadAsync(new byte[16]);
         Assert.False(read.IsCompleted);
         await net.DisposeAsync(); // a stack without a reader resets its connections: the read sees its own abort, end-of-stream

@@ -44,6 +44,24 @@ public sealed class PumpedPair : IAsyncDisposable
     public NetStack Server { get; }
     public NetStack Client { get; }
 
+    /// <summary>
+    /// The server listens on <paramref name="port"/>, the client connects to it, and one pump completes the handshake and
+    /// the accept: the listener and both ends, established. Throws if the pump leaves either end unconnected.
+    /// </summary>
+    public async Task<(UserTcpListener Listener, UserTcpConnection Client, UserTcpConnection Server)> ConnectAsync(
+        ushort port = 80, UserTcpConnectionOptions? clientOptions = null)
+    {
+        UserTcpListener listener = Server.Listen(port);
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        UserTcpConnection client = Client.Connect(new IpEndpoint(ServerAddress, port), clientOptions);
+        Pump();
+        if (!accepted.IsCompletedSuccessfully || client.State != TcpState.Established)
+        {
+            throw new InvalidOperationException($"the pump left the client {client.State} and the accept {(accepted.IsCompleted ? "done" : "pending")}");
+        }
+        return (listener, client, await accepted);
+    }
+
     /// <summary>Pumps both stacks until neither takes a packet; returns how many packets were taken in all.</summary>
     public int Pump()
     {
