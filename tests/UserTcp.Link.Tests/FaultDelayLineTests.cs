@@ -13,6 +13,9 @@ public class FaultDelayLineTests
 {
     // How late a release may be: scheduling on a busy 2-vCPU machine, far below what a starved pool costs (seconds).
     private static readonly TimeSpan Tolerance = TimeSpan.FromMilliseconds(60);
+    // The same with 64+ blocked pool threads beside the test (CI measured 158 ms late beside three builds): a release run
+    // by the pool would wait behind all of them, seconds, so this bound still tells the delay line's thread from the pool.
+    private static readonly TimeSpan StarvedTolerance = TimeSpan.FromMilliseconds(400);
     // The delay line thread's name as Linux shows it (/proc/self/task/*/comm).
     private const string ThreadName = "fault delays";
 
@@ -107,7 +110,7 @@ public class FaultDelayLineTests
             Assert.True(left, "the delayed packet did not leave within 2 s");
             Assert.True(starved, "the thread pool ran the probe: it was not starved, so this test proves nothing");
             TimeSpan after = Stopwatch.GetElapsedTime(sent, Assert.Single(tun.Writes).At);
-            Assert.InRange(after, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100) + Tolerance);
+            Assert.InRange(after, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100) + StarvedTolerance);
         }
         finally
         {
