@@ -36,6 +36,8 @@ internal sealed class StackOptionSet
     public const string DefaultIface = LiveDefaults.InterfaceName;
     public const string DefaultAddress = LiveDefaults.StackAddressText;
     public const string DefaultKernelAddress = LiveDefaults.KernelAddressText;
+    // The shortest prefix --kernel-address may have: a shorter one routes much of the address space through the interface.
+    private const int ShortestKernelPrefix = 8;
 
     public Option<string> Iface { get; } = new("--iface", "-i")
     {
@@ -249,7 +251,14 @@ internal sealed class StackOptionSet
         }
         var kernelAddress = Ipv4Address.Parse(kernel.Address.ToString());
         uint mask = kernel.PrefixLength == 0 ? 0 : uint.MaxValue << (32 - kernel.PrefixLength);
-        if (address == kernelAddress)
+        if (kernel.PrefixLength < ShortestKernelPrefix)
+        {
+            // The interface's prefix becomes a route through it: /0 is a default route, anything shorter than /8 takes over
+            // much of the address space, so the kernel would send traffic meant for elsewhere to UserTcp.
+            result.AddError($"--kernel-address {kernel} would route {(kernel.PrefixLength == 0 ? "every address" : "a /" + kernel.PrefixLength + " of the address space")} "
+                + $"through the interface: use a prefix from /{ShortestKernelPrefix} to /30, e.g. {DefaultKernelAddress}");
+        }
+        else if (address == kernelAddress)
         {
             result.AddError($"--address {address} is the kernel's own address: give UserTcp another one in {kernel}, e.g. {Neighbour(kernelAddress, mask)}");
         }

@@ -17,6 +17,8 @@ public sealed class CliMistakeTests
     [InlineData("--address 10.77.0.1 is the kernel's own address", "serve", "--address", "10.77.0.1")]
     [InlineData("--address '10.77.2' is not an IPv4 address: write it as a.b.c.d", "serve", "--address", "10.77.2")]
     [InlineData("--kernel-address '10.77.0.1' is not an IPv4 address with a prefix length", "serve", "--kernel-address", "10.77.0.1")]
+    [InlineData("--kernel-address 10.77.0.1/0 would route every address through the interface: use a prefix from /8 to /30", "serve", "--kernel-address", "10.77.0.1/0")]
+    [InlineData("--kernel-address 10.77.0.1/7 would route a /7 of the address space through the interface", "serve", "--kernel-address", "10.77.0.1/7")]
     [InlineData("--mtu must be a whole number from 576 to 65535, not '100'", "serve", "--mtu", "100")]
     [InlineData("--device-mode 'fast' is not a mode: use offload or plain", "serve", "--device-mode", "fast")]
     [InlineData("--figures 'fast' names no figure ('fast'): use download,upload,rr,cc,held", "bench", "--figures", "fast")]
