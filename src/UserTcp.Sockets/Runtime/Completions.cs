@@ -22,16 +22,35 @@ internal static class Completions
         List<CompletedCall> pending = completions.Pending;
         if (pending.Count == 0) return;
         completions.Signalling = true;
+        List<Exception>? failures = null;
         try
         {
-            // A continuation run inline may add more: index, not foreach.
-            for (int i = 0; i < pending.Count; i++) pending[i].Operation.Signal();
+            // A continuation run inline may add more: index, not foreach. One that throws must not strand the calls after
+            // it (their awaiters would wait forever): each is signalled, and the failures are thrown together at the end.
+            for (int i = 0; i < pending.Count; i++)
+            {
+                try
+                {
+                    pending[i].Operation.Signal();
+                }
+                catch (Exception e)
+                {
+                    (failures ??= []).Add(e);
+                }
+            }
         }
         finally
         {
             pending.Clear();
             completions.Signalling = false;
         }
+        if (failures is not null) Throw(failures);
+    }
+
+    private static void Throw(List<Exception> failures)
+    {
+        if (failures.Count == 1) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failures[0]);
+        throw new AggregateException("continuations run inline by completed calls failed", failures);
     }
 
     private sealed class ThreadCompletions
