@@ -87,8 +87,10 @@ public sealed partial class EngineV2LiveTests : IDisposable
         {
             if (!FromStack(s))
             {
+                // Above the ACK, RFC 2883 wants the block holding it second; Linux sends its most recent first, so any later
+                // block holding the first makes it a D-SACK (ordinary SACK blocks never overlap).
                 if (s.Sack.Count > 0 && (unchecked((int)(s.Sack[0].Right.Value - s.Acknowledgment)) <= 0
-                    || (s.Sack.Count > 1 && Within(s.Sack[0].Left.Value, s.Sack[0].Right.Value, s.Sack[1]))))
+                    || s.Sack.Skip(1).Any(b => Within(s.Sack[0].Left.Value, s.Sack[0].Right.Value, b))))
                 {
                     dsacked.Add(s.Sack[0]);
                 }
@@ -103,7 +105,8 @@ public sealed partial class EngineV2LiveTests : IDisposable
         Assert.True(sent >= Size, $"the capture holds {sent} bytes of data from UserTcp");
         CapturedSegment[] lost = [.. repeated.Where(r => !dsacked.Any(d => Within(r.Sequence, unchecked(r.Sequence + (uint)r.PayloadLength), d)))];
         Assert.True(lost.Length <= drops,
-            $"{repeated.Count} segments resent by UserTcp, {lost.Length} of them not reported twice by the kernel (D-SACK), the first: {lost.FirstOrDefault()}; {counted}");
+            $"{repeated.Count} segments resent by UserTcp, {lost.Length} of them not reported twice by the kernel (D-SACK), the first: {lost.FirstOrDefault()}; {counted}"
+            + (lost.Length > 0 ? "\n" + Around(segments, lost[0], FromStack) : ""));
 
         // The kernel's: each retransmission reached UserTcp a second time (UserTcp answered late), or repaired a counted drop.
         var seen = new HashSet<(uint, bool)>();
@@ -111,6 +114,17 @@ public sealed partial class EngineV2LiveTests : IDisposable
             && !seen.Add((s.Sequence, s.Flags.HasFlag(TcpFlags.Fin))));
         Assert.True(nstat["TcpRetransSegs"] <= kernelRepeats + drops,
             $"the kernel retransmitted {nstat["TcpRetransSegs"]} segments, UserTcp's capture holds {kernelRepeats} of its segments twice; {counted}");
+    }
+
+    // What a resend no D-SACK accounted for met: its first sending, the kernel's last ACK before it and its next three.
+    private static string Around(IReadOnlyList<CapturedSegment> segments, CapturedSegment resent, Func<CapturedSegment, bool> fromStack)
+    {
+        static string Ack(CapturedSegment s) => $"{s} ack {s.Acknowledgment}" + string.Concat(s.Sack.Select(b => $" sack {b.Left.Value}-{b.Right.Value}"));
+        CapturedSegment? original = segments.FirstOrDefault(s => fromStack(s) && s.Index < resent.Index && s.PayloadLength > 0
+            && unchecked((int)(resent.Sequence - s.Sequence)) >= 0 && unchecked((int)(s.Sequence + (uint)s.PayloadLength - resent.Sequence)) > 0);
+        CapturedSegment? before = segments.LastOrDefault(s => !fromStack(s) && s.Index < resent.Index);
+        IEnumerable<string> after = segments.Where(s => !fromStack(s) && s.Index > resent.Index).Take(3).Select(s => "  after: " + Ack(s));
+        return string.Join('\n', new[] { $"  first sent: {original?.ToString() ?? "not in the capture"}", "  before: " + (before is null ? "none" : Ack(before)) }.Concat(after));
     }
 
     // Whether [left, right) lies inside the block, in sequence space.

@@ -65,9 +65,12 @@ public sealed class LabRtoFormulaTests(ITestOutputHelper output)
         if (delayMs > 0 && linux - rfc6298 >= TimeSpan.FromMilliseconds(40))
         {
             // On the link: the two formulas' RTOs apart by R (up to 3R ≥ 200 ms). A timer never fires early, but a busy
-            // machine fires it late (25 ms seen), so the line between them is drawn halfway.
+            // machine fires it late (40 ms seen in CI, past the halfway line), so the link shows only the lower bounds: the
+            // Linux run's wait reaches past the halfway line, and each run's wait reaches its own RTO (less the SYN-ACK's
+            // stamping slack). The upper bound is the engine's exact armed RTO above.
             TimeSpan line = (rfc6298 + linux) / 2;
-            Assert.True(formula == RtoFormula.Linux ? firstGap >= line : firstGap < line, seen);
+            Assert.True(firstGap >= expected - TimeSpan.FromMilliseconds(10), seen);
+            if (formula == RtoFormula.Linux) Assert.True(firstGap >= line, seen);
         }
     }
 
