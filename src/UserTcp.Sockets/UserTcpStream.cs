@@ -70,13 +70,19 @@ public sealed class UserTcpStream : Stream
     /// <summary>Not supported: a TCP stream has no length.</summary>
     public override void SetLength(long value) => throw new NotSupportedException("a TCP stream has no length");
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Closes the connection; with a positive <see cref="UserTcpConnection.Linger"/> it waits for the FIN's acknowledgment,
+    /// except in code the stack runs inline (<see cref="UserTcpConnectionOptions.InlineCompletions"/>), where it returns at once.
+    /// </summary>
     protected override void Dispose(bool disposing)
     {
         if (disposing && !_disposed)
         {
             _disposed = true;
-            _connection.CloseAsync().AsTask().GetAwaiter().GetResult();
+            Task closing = _connection.CloseAsync().AsTask();
+            // Code the stack runs inline cannot wait out a linger: the FIN's ACK would be read by this very thread, so the
+            // close returns at once and the FIN goes on, as when a linger runs out.
+            if (!Runtime.Completions.IsSignalling) closing.GetAwaiter().GetResult();
         }
         base.Dispose(disposing);
     }

@@ -14,6 +14,9 @@ internal static class Completions
     /// <summary>This thread's list of calls to signal; a batch hands its completions over into it.</summary>
     public static List<CompletedCall> Pending => (t_completions ??= new ThreadCompletions()).Pending;
 
+    /// <summary>Whether this thread is running completed calls' continuations inline (code that must not wait on the stack).</summary>
+    public static bool IsSignalling => t_completions?.Signalling == true;
+
     /// <summary>Signals what this thread has pending, unless an outer call on this thread is already doing so (it will reach them).</summary>
     public static void SignalPending()
     {
