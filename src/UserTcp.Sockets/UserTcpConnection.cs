@@ -443,8 +443,13 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     /// end-of-stream whenever nothing is queued; what is queued and what still arrives stays readable, as Linux's SHUT_RD.
     /// </summary>
     /// <exception cref="SocketException"><see cref="SocketError.NotConnected"/>: the connection has closed (ENOTCONN).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="how"/> is none of Send, Receive and Both (EINVAL on Linux).</exception>
     public void Shutdown(SocketShutdown how)
     {
+        if (how is not (SocketShutdown.Send or SocketShutdown.Receive or SocketShutdown.Both))
+        {
+            throw new ArgumentOutOfRangeException(nameof(how), how, "shutdown takes Send, Receive or Both");
+        }
         _shard.Enter();
         try
         {
@@ -453,7 +458,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
             {
                 SocketShutdown.Send => ShutdownDirection.Send,
                 SocketShutdown.Receive => ShutdownDirection.Receive,
-                _ => ShutdownDirection.Both,
+                _ => ShutdownDirection.Both, // checked above
             });
             _shard.Touch(this); // a pending read ends now
         }

@@ -337,4 +337,22 @@ public sealed class SocketReviewTests
         Assert.Equal(0, poll.Count); // EPOLL_CTL_ADD failed: not in the interest list
         Assert.False(poll.Remove(client));
     }
+
+    [Fact]
+    public async Task Shutdown_with_an_undefined_direction_throws_and_changes_nothing()
+    {
+        await using var net = new PumpedPair();
+        (_, UserTcpConnection client, UserTcpConnection server) = await net.ConnectAsync();
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => client.Shutdown((SocketShutdown)7));
+        net.Pump();
+
+        // Must not happen: a FIN (as Both would send) or an end of stream.
+        Assert.Equal(TcpState.Established, client.State);
+        Assert.Equal(TcpState.Established, server.State);
+        await client.WriteAsync("still open"u8.ToArray());
+        net.Pump();
+        byte[] buffer = new byte[32];
+        Assert.Equal(10, await server.ReadAsync(buffer));
+    }
 }
