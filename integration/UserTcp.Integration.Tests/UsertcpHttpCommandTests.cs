@@ -117,6 +117,46 @@ public sealed class UsertcpHttpCommandTests : IDisposable
         Assert.DoesNotContain(serve.ErrorLines, l => l.Contains("fail", StringComparison.OrdinalIgnoreCase) || l.Contains("error", StringComparison.OrdinalIgnoreCase));
     }
 
+    /// <summary>python3 -c CutShort PORT: answers every GET with Content-Length 100000 and 1000 bytes of "x", then closes.</summary>
+    private const string CutShort = """
+        import http.server, sys
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def log_message(self, *args):
+                pass
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"x" * 1000)
+                self.wfile.flush()
+                self.close_connection = True
+        server = http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler)
+        print("listening", flush=True)
+        server.serve_forever()
+        """;
+
+    [RequiresNetAdminFact("python3")]
+    public void Get_whose_body_breaks_off_removes_only_an_output_file_it_made_and_never_one_that_existed()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        PeerProgram server = ns.Start("python3", "-c", CutShort, "8001");
+        Assert.True(server.WaitForOutputLine(l => l == "listening", Timeout), server.Transcript);
+        string url = $"http://{Kernel}:8001/file";
+        string fresh = Path.Combine(_directory, "fresh"), existing = Path.Combine(_directory, "existing");
+        File.WriteAllText(existing, "the user's own file");
+
+        PeerProgram first = ns.Run(Timeout, Usertcp, "get", url, "-o", fresh);
+        Assert.True(first.ExitCode == 1, first.Transcript);
+        Assert.Contains(first.ErrorLines, l => l.Contains("the body broke off after 1000 of 100000 bytes", StringComparison.Ordinal));
+        Assert.False(File.Exists(fresh), first.Transcript); // the run made it: a partial download is not left behind
+
+        PeerProgram second = ns.Run(Timeout, Usertcp, "get", url, "-o", existing);
+        Assert.True(second.ExitCode == 1, second.Transcript);
+        Assert.True(File.Exists(existing), second.Transcript); // must not happen: deleting a file the user had
+        Assert.Equal(new string('x', 1000), File.ReadAllText(existing)); // what arrived, as curl leaves it
+    }
+
     private static PeerProgram Get(NetNamespace ns, params string[] arguments)
     {
         PeerProgram get = ns.Run(Timeout, [Usertcp, "get", .. arguments]);

@@ -211,6 +211,9 @@ internal static class GetCommand
     private static async Task<long> WriteOutputAsync(GetRequest request, HttpResponseMessage response, CancellationToken stop)
     {
         Stream output;
+        // Only a file this run made is removed when the body does not arrive whole: an existing one (a file the user
+        // had, /dev/null, a FIFO) is never deleted, and keeps what arrived, as curl leaves it.
+        bool created = request.OutputPath is not null && !Path.Exists(request.OutputPath);
         try
         {
             output = request.OutputPath is null ? StandardOutput.Open() : File.Create(request.OutputPath);
@@ -244,7 +247,7 @@ internal static class GetCommand
         finally
         {
             progress.Clear();
-            if (!complete && request.OutputPath is not null) File.Delete(request.OutputPath);
+            if (!complete && created) File.Delete(request.OutputPath!);
         }
     }
 
