@@ -58,6 +58,7 @@ public sealed class CliMistakeTests
     [InlineData("--head sends no body: leave out --data", "get", "http://10.77.0.1/", "--head", "--data", "x")]
     [InlineData("--head and -X PUT each choose the method: give one of them", "get", "http://10.77.0.1/", "-I", "-X", "PUT")]
     [InlineData("--data @/nonexistent-file: there is no file /nonexistent-file", "get", "http://10.77.0.1/", "--data", "@/nonexistent-file")]
+    [InlineData("--data @/tmp: /tmp is a directory, not a file", "get", "http://10.77.0.1/", "--data", "@/tmp")]
     [InlineData("interface name 'a b' may not contain spaces", "ss", "--iface", "a b")]
     [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "serve", "--rto-formula", "fast")]
     [InlineData("--rto-formula 'fast' is not an RTO formula: use rfc6298 or linux", "connect", "10.77.0.1", "7", "--rto-formula", "fast")]

@@ -127,7 +127,10 @@ internal static class GetCommand
     {
         value = text;
         if (!text.StartsWith('@') || text == "@-") return null;
-        return File.Exists(text[1..]) ? null : $"--data {text}: there is no file {text[1..]} (give @FILE, @- for stdin, or the text itself)";
+        if (File.Exists(text[1..])) return null;
+        return Directory.Exists(text[1..])
+            ? $"--data {text}: {text[1..]} is a directory, not a file (give @FILE, @- for stdin, or the text itself)"
+            : $"--data {text}: there is no file {text[1..]} (give @FILE, @- for stdin, or the text itself)";
     }
 
     private static string? ParseMethod(string text, out string? value)

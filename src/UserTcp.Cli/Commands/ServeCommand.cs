@@ -149,7 +149,7 @@ internal static class ServeCommand
             stoppedInTime = false; // the stack's dispose resets whatever is still open
         }
         control?.Dispose();
-        int open = live.Stack.Snapshot().Count(c => c.State is not (TcpState.TimeWait or TcpState.Closed));
+        ConnectionsLeft left = ConnectionsLeft.Of(live.Stack.Snapshot().Select(c => c.State));
         await live.DisposeAsync().ConfigureAwait(false);
         if (readyFile is not null) File.Delete(readyFile);
         if (deviceFailure is not null)
@@ -157,11 +157,11 @@ internal static class ServeCommand
             throw new CliException(1, $"the device failed under the stack ({deviceFailure.Message}); stopped. Was {settings.Iface} or its namespace deleted?");
         }
 
-        Console.Out.WriteLine(Summary(settings, host, Stopwatch.GetElapsedTime(started), signal.Received, open, stoppedInTime));
+        Console.Out.WriteLine(Summary(settings, host, Stopwatch.GetElapsedTime(started), signal.Received, left, stoppedInTime));
         return 0;
     }
 
-    private static string Summary(StackSettings settings, ServiceHost host, TimeSpan ran, string? signal, int open, bool stoppedInTime)
+    private static string Summary(StackSettings settings, ServiceHost host, TimeSpan ran, string? signal, ConnectionsLeft left, bool stoppedInTime)
     {
         long connections = host.Services.Sum(b => b.Service.Statistics.ConnectionsAccepted);
         string perService = string.Join(", ", host.Services
@@ -169,12 +169,39 @@ internal static class ServeCommand
             .Select(b => $"{b.Service.Name} {b.Service.Statistics.ConnectionsAccepted.ToString(CultureInfo.InvariantCulture)}"));
         long received = host.Services.Sum(b => b.Service.Statistics.BytesReceived);
         long sent = host.Services.Sum(b => b.Service.Statistics.BytesSent);
-        string closing = open == 0 ? "" : $", {open.ToString(CultureInfo.InvariantCulture)} still open were closed";
+        string closing = left.Describe();
         if (!stoppedInTime) closing += " (services did not stop in time)";
         string on = signal is null ? "" : $" on {signal}";
         string detail = perService.Length > 0 ? $" ({perService})" : "";
         return string.Create(CultureInfo.InvariantCulture,
             $"stopped{on} after {ran.TotalSeconds:F1} s: {connections} connections{detail}, {Units.Bytes(received)} received, {Units.Bytes(sent)} sent{closing}; {settings.Iface} removed");
+    }
+
+    /// <summary>
+    /// What the stack's dispose resets when serve stops: connections still open (the application never closed them) and
+    /// ones still closing (closed, their FIN not yet answered); TIME-WAIT and CLOSED ones are done.
+    /// </summary>
+    internal readonly record struct ConnectionsLeft(int Open, int Closing)
+    {
+        public static ConnectionsLeft Of(IEnumerable<TcpState> states)
+        {
+            int open = 0, closing = 0;
+            foreach (TcpState state in states)
+            {
+                if (state is TcpState.FinWait1 or TcpState.FinWait2 or TcpState.Closing or TcpState.LastAck) closing++;
+                else if (state is not (TcpState.TimeWait or TcpState.Closed or TcpState.Listen)) open++;
+            }
+            return new ConnectionsLeft(open, closing);
+        }
+
+        /// <summary>", 2 still open and 1 still closing were reset", or "" when none was.</summary>
+        public string Describe()
+        {
+            var parts = new List<string>(2);
+            if (Open > 0) parts.Add(string.Create(CultureInfo.InvariantCulture, $"{Open} still open"));
+            if (Closing > 0) parts.Add(string.Create(CultureInfo.InvariantCulture, $"{Closing} still closing"));
+            return parts.Count == 0 ? "" : $", {string.Join(" and ", parts)} {(Open + Closing == 1 ? "was" : "were")} reset";
+        }
     }
 
     private static void WriteReadyFile(string path, string line)
