@@ -101,6 +101,28 @@ public sealed class CliMistakeTests
         Assert.DoesNotContain(stdout, line => line.TrimStart().StartsWith("bench-client", StringComparison.Ordinal)); // the bench's own helper stays hidden
     }
 
+    [Theory]
+    [InlineData(">&-", "usertcp: standard output is closed: redirect it (>/dev/null) instead of closing it")]
+    [InlineData("<&-", "usertcp: standard input is closed: redirect it (</dev/null) instead of closing it")]
+    [InlineData("<&- >&-", "usertcp: standard input and standard output are closed: redirect them (</dev/null >/dev/null) instead of closing them")]
+    [InlineData("2>&-", null)] // nowhere to say it
+    public async Task A_closed_standard_descriptor_is_refused_in_one_line_before_the_runtimes_own_descriptor_in_its_place_is_used(string redirection, string? expected)
+    {
+        // lab list writes to standard output at once: without the check, into the runtime's pipe that took the closed number.
+        var start = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(redirection == "2>&-" ? $"'{Usertcp}' lab list 2>&- >/dev/null; echo \"exit $?\"" : $"'{Usertcp}' lab list 2>&1 >/dev/null {redirection} | cat; echo \"exit ${{PIPESTATUS[0]}}\"");
+        using Process process = Process.Start(start)!;
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        string stdout = await process.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        string[] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("exit 2", lines[^1]);
+        Assert.Equal(expected is null ? [] : [expected], lines[..^1]);
+        Assert.Empty(await stderr); // no runtime crash report
+    }
+
     private static (int Exit, string[] Stdout, string[] Stderr) Run(params string[] arguments)
     {
         var start = new ProcessStartInfo(Usertcp)
