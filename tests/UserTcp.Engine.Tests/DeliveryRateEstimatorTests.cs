@@ -1,4 +1,6 @@
 using UserTcp.Wire;
+using static UserTcp.Engine.Tests.ModernPeer;
+using static UserTcp.Engine.Tests.TestData;
 
 namespace UserTcp.Engine.Tests;
 
@@ -85,5 +87,46 @@ public class DeliveryRateEstimatorTests
         Assert.False(estimator.AppLimited);
         SentSegment c = Send(estimator, 2001, Ms(11), idle: false);
         Assert.False(c.Is(SegmentMarks.AppLimited));
+    }
+    /// <summary>The peer's ACK at SND.UNA + <paramref name="ack"/> segments, SACKing the given segment ranges.</summary>
+    private static void SackAck(Harness h, int ack, params (int From, int To)[] segments) =>
+        h.Send(TcpFlags.Ack, Their(0), Our(ack * ModernPeer.Mss), window: PeerWindow,
+            options: Options(h, 100, [.. segments.Select(r => (r.From * ModernPeer.Mss, r.To * ModernPeer.Mss))]));
+
+    [Fact]
+    public void New_data_sent_before_a_retransmission_in_one_pass_is_not_the_newest_delivered_segment()
+    {
+        // Three duplicate ACKs in one batch share one instant: the first two each free a new segment (10, 11), the third
+        // deems the hole (0) lost and it is resent. The ACK that then delivers all three must sample from the
+        // retransmission, sent last (3 segments delivered when it left), not from segment 11 (2 delivered), which the
+        // sequence number would call newer at that shared instant (Linux: tcp_skb_sent_after, in transmission order).
+        const int mss = ModernPeer.Mss;
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { CongestionControl = CongestionControlAlgorithm.Bbr, TsoWindowDivisor = 0 });
+        c.Send(Bytes(20 * mss));
+        h.Poll();
+        for (int i = 0; i < 10; i++) h.Next();
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (1, 2));
+        SackAck(h, 0, (1, 3));
+        SackAck(h, 0, (1, 4));
+        // New segments 10 to 13 went first, then the hole's retransmission, all at 200 ms.
+        Assert.Equal([10, 11, 12, 13, 0], Drain(h).Select(s => (int)((s.Seq - Our(0)) / mss)));
+        var bbr = (Bbr)c.CongestionController;
+        Assert.Equal(30.0 * mss, bbr.BottleneckBandwidth, 6); // one segment per 100 ms ACK phase, best of the three
+
+        // Segments 0 and 4 to 11 are acknowledged 100 ms later.
+        h.AdvanceTo(Ms(300));
+        SackAck(h, 12);
+        // From the retransmission: 12 − 3 segments over the 100 ms since 200 ms. Not from segment 11 (12 − 1 = 11 segments,
+        // a bandwidth the path never showed).
+        Assert.NotEqual(110.0 * mss, bbr.BottleneckBandwidth, 6);
+        Assert.Equal(90.0 * mss, bbr.BottleneckBandwidth, 6);
+    }
+
+    private static List<Sent> Drain(Harness h)
+    {
+        var list = new List<Sent>();
+        while (h.TryNext() is Sent s) list.Add(s);
+        return list;
     }
 }

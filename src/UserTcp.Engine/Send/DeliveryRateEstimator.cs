@@ -41,11 +41,12 @@ internal struct DeliveryRateSample
     public TimeSpan Rtt;
     /// <summary>What was in flight before the ACK (Linux rs->prior_in_flight).</summary>
     public int PriorInFlight;
-    // Send time and end of the newest delivered segment, and the send phase of its flight.
+    // Send time, transmission order and end of the newest delivered segment, and the send phase of its flight.
     // Bytes this ACK delivered of segments deemed lost (they leave the lost count without having been found lost now).
     internal long LostDelivered;
     internal bool HasNewest;
     internal TimeSpan NewestSentAt;
+    internal uint NewestSendOrder;
     internal SeqNumber NewestEnd;
     internal TimeSpan SendElapsed;
 
@@ -100,7 +101,9 @@ internal sealed class DeliveryRateEstimator
 
     /// <summary>
     /// Draft §3.3 UpdateRateSample for a segment delivered whole for the first time (acknowledged, or SACKed before):
-    /// the sample takes the snapshot of the newest such segment (sent last; the sequence breaks ties).
+    /// the sample takes the snapshot of the newest such segment: sent last, a tie in time broken by the order of
+    /// transmission as RACK breaks it (Linux's tcp_skb_sent_after), since one engine pass stamps new data and a
+    /// retransmission sent after it with one instant, and the sequence number would call the new data newer.
     /// </summary>
     public void OnDelivered(ref DeliveryRateSample sample, in SentSegment segment, TimeSpan now)
     {
@@ -108,7 +111,7 @@ internal sealed class DeliveryRateEstimator
         _delivered += length;
         sample.AckedSacked += length;
         if (segment.Is(SegmentMarks.Lost)) sample.LostDelivered += length;
-        bool newest = !sample.HasNewest || segment.SentAt > sample.NewestSentAt || segment.SentAt == sample.NewestSentAt && segment.End > sample.NewestEnd;
+        bool newest = !sample.HasNewest || Rack.SentAfter(segment.SentAt, segment.SendOrder, segment.End, sample.NewestSentAt, sample.NewestSendOrder, sample.NewestEnd);
         if (newest)
         {
             sample.HasNewest = true;
@@ -116,6 +119,7 @@ internal sealed class DeliveryRateEstimator
             sample.PriorTime = segment.Delivery.DeliveredTime;
             sample.IsAppLimited = segment.Is(SegmentMarks.AppLimited);
             sample.NewestSentAt = segment.SentAt;
+            sample.NewestSendOrder = segment.SendOrder;
             sample.NewestEnd = segment.End;
             sample.SendElapsed = segment.SentAt - segment.Delivery.FirstSentTime;
             _firstSentTime = segment.SentAt; // the next flight's send phase starts with this send

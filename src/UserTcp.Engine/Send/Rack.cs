@@ -175,8 +175,9 @@ internal sealed class Rack
     /// Deviation: a tie in time is broken by the order of transmission, the sequence number only within one (the pieces
     /// of a split packet). One engine pass gives every segment it sends the same instant, and new data sent early in a
     /// pass, then a retransmission of a lower sequence number, would otherwise pass for sent after it: its SACK would
-    /// deem the retransmission lost at once (Linux stamps each skb as it leaves).
+    /// deem the retransmission lost at once (Linux stamps each skb as it leaves). The delivery-rate estimator picks its
+    /// newest delivered segment by the same rule (Linux's tcp_skb_sent_after serves both).
     /// </summary>
-    private static bool SentAfter(TimeSpan t1, uint order1, SeqNumber seq1, TimeSpan t2, uint order2, SeqNumber seq2) =>
+    internal static bool SentAfter(TimeSpan t1, uint order1, SeqNumber seq1, TimeSpan t2, uint order2, SeqNumber seq2) =>
         t1 > t2 || t1 == t2 && (order1 != order2 ? (int)(order1 - order2) > 0 : seq1 > seq2);
 }
