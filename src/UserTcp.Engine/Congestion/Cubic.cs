@@ -119,6 +119,9 @@ internal sealed class Cubic : CongestionControl
         // RFC 9438 §4.8: a timeout is a congestion event too, then one segment of slow start, which HyStart watches
         // again (Linux's cubictcp_state on TCP_CA_Loss).
         Reduce(mss);
+        // §4.8: the first congestion avoidance after it starts with K = 0 and W_max = its cwnd, so no W_max is kept
+        // (Linux's bictcp_reset zeroes last_max_cwnd).
+        _wMax = 0;
         _hyStart?.Reset();
         Window = mss;
         _cwnd = 1;
