@@ -1,3 +1,6 @@
+using UserTcp.Wire;
+using static UserTcp.Engine.Tests.TestData;
+
 namespace UserTcp.Engine.Tests;
 
 /// <summary>
@@ -48,5 +51,46 @@ public class CubicWindowTests
         // the curve of the old W_max (K ≈ 4.2 s) would have been at 96.
         while (now < TimeSpan.FromSeconds(2.2)) now = RoundTrip(cubic, now);
         Assert.InRange(cubic.Window / (double)Mss, 78, 84);
+    }
+    [Fact]
+    public void Time_with_nothing_to_send_does_not_advance_the_cubic_curve()
+    {
+        // RFC 9438 §4.2: t "MUST NOT include periods during which cwnd has not been updated due to application-limited
+        // behavior"; Linux's cubictcp_cwnd_event(CA_EVENT_TX_START) moves epoch_start on by the idle time when data
+        // leaves with nothing in flight. Counted from the epoch's start, 10 s idle put W_cubic hundreds of segments ahead,
+        // and the first window after it grew by half (the 1.5 cwnd cap) instead of by a fraction of a segment.
+        const int mss = ModernPeer.Mss;
+        (Harness h, TcpConnection c) = ModernPeer.Established(TimeSpan.FromMilliseconds(100), new TcpConfig { TsoWindowDivisor = 0 }, timestamps: false, sack: false);
+        var cubic = (Cubic)c.CongestionController;
+        cubic.OnCongestionEvent(h.Now, 10 * mss, mss); // congestion avoidance from 7 segments, W_max 10
+        int acked = 0;
+        void RoundTrip()
+        {
+            int sent = acked;
+            while (h.TryNext() is Sent s) sent = Math.Max(sent, (int)(s.Seq - Our(0)) + s.Payload.Length);
+            h.Advance(TimeSpan.FromMilliseconds(100));
+            // Two ACKs per flight, so the next flight leaves with data in flight (one ACK per flight would empty the
+            // pipe each round trip, and Linux too takes that for a restart from idle).
+            int half = acked + (sent - acked) / mss / 2 * mss;
+            if (half > acked) h.Send(TcpFlags.Ack, Their(0), Our(half), window: PeerWindow);
+            acked = sent;
+            h.Send(TcpFlags.Ack, Their(0), Our(acked), window: PeerWindow);
+        }
+
+        c.Send(Bytes(30 * mss));
+        h.Poll();
+        while (acked < 30 * mss) RoundTrip();
+        TimeSpan epoch = cubic.EpochStart ?? throw new InvalidOperationException("no congestion avoidance epoch");
+        double before = c.CongestionWindow / (double)mss;
+        Assert.InRange(before, 8, 10);
+
+        h.Advance(TimeSpan.FromSeconds(10)); // nothing to send
+        c.Send(Bytes(100 * mss));
+        h.Poll();
+        RoundTrip();
+        double after = c.CongestionWindow / (double)mss;
+        Assert.True(after < before + 1, $"cwnd {before:F2} -> {after:F2} segments in one round trip after 10 s idle");
+        Assert.True(after > before, "cwnd still grows");
+        Assert.Equal(epoch + TimeSpan.FromSeconds(10.1), cubic.EpochStart); // moved on by the time since the last send
     }
 }

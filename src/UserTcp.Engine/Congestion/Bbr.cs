@@ -129,9 +129,10 @@ internal sealed class Bbr : CongestionControl
         _fullBandwidthCount = 0;
     }
 
-    public override void OnRestartFromIdle(TimeSpan now)
+    public override void OnRestartFromIdle(TimeSpan now, TimeSpan idle, bool appLimited)
     {
         // bbr_cwnd_event(CA_EVENT_TX_START): restarting from idle while app-limited needs no probing.
+        if (!appLimited) return;
         _idleRestart = true;
         _ackEpochStamp = now;
         _ackEpochAcked = 0;

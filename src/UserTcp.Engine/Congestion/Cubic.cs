@@ -58,6 +58,17 @@ internal sealed class Cubic : CongestionControl
 
     public override CongestionControlAlgorithm Algorithm => CongestionControlAlgorithm.Cubic;
 
+    /// <summary>
+    /// RFC 9438 §4.2: t must not count time the application left cwnd unused, so the epoch moves on by the time since
+    /// the last send, not past now (Linux's cubictcp_cwnd_event on CA_EVENT_TX_START).
+    /// </summary>
+    public override void OnRestartFromIdle(TimeSpan now, TimeSpan idle, bool appLimited)
+    {
+        if (_epochStart == NoEpoch || idle <= TimeSpan.Zero) return;
+        _epochStart += idle;
+        if (_epochStart > now) _epochStart = now;
+    }
+
     /// <summary>W_max of the current epoch, in segments (for tests and the lab).</summary>
     public double WMax => _wMax;
     /// <summary>K of the current epoch, in seconds.</summary>

@@ -98,8 +98,11 @@ internal interface ICongestionControl
     /// True when the samples from now on must count as application-limited (BBR's PROBE_RTT).
     /// </summary>
     bool OnRateSample(in DeliveryRateSample sample, in RateAck ack);
-    /// <summary>Sending starts again from idle while application-limited (Linux CA_EVENT_TX_START).</summary>
-    void OnRestartFromIdle(TimeSpan now);
+    /// <summary>
+    /// Data leaves with nothing in flight (Linux CA_EVENT_TX_START), <paramref name="idle"/> after the last send;
+    /// <paramref name="appLimited"/>: the delivery-rate estimator marks the sender application-limited (tp->app_limited).
+    /// </summary>
+    void OnRestartFromIdle(TimeSpan now, TimeSpan idle, bool appLimited);
     /// <summary>The rate, in bytes per second, the algorithm would pace at (tcpi_pacing_rate); 0 when it has none.</summary>
     long PacingRate { get; }
 }
@@ -138,7 +141,7 @@ internal abstract class CongestionControl : ICongestionControl
 
     public virtual bool OnRateSample(in DeliveryRateSample sample, in RateAck ack) => false;
 
-    public virtual void OnRestartFromIdle(TimeSpan now) { }
+    public virtual void OnRestartFromIdle(TimeSpan now, TimeSpan idle, bool appLimited) { }
 
     public virtual long PacingRate => 0;
 

@@ -309,10 +309,11 @@ internal sealed partial class Sender
         // Send times order the segments for RACK (RFC 8985 §6.2 "sent after"): they never go backwards, even when the
         // caller's clock reads a hair earlier for a later call.
         if (now < _lastSentAt) now = _lastSentAt;
+        TimeSpan sinceLastSend = now - _lastSentAt;
         _lastSentAt = now;
         SentWithinMs = true; // the rest of this dispatch follows at once
         bool idle = SndMax == SndUna;
-        if (idle && RateEstimator is { AppLimited: true }) _congestion.OnRestartFromIdle(now);
+        if (idle) _congestion.OnRestartFromIdle(now, sinceLastSend, RateEstimator is { AppLimited: true });
         bool appLimited = false;
         DeliverySnapshot delivery = RateEstimator?.OnSent(now, idle, out appLimited) ?? default;
         if (sent.IsRetransmission)
