@@ -70,11 +70,12 @@ internal sealed partial class Sender
     /// <summary>
     /// Linux's tcp_slow_start_after_idle_check, when data is queued or the peer's window changes with data waiting:
     /// after more than an RTO with nothing in flight since data last left, cwnd halves for each RTO idle, down to the
-    /// initial window (RFC 5681 §4.1); ssthresh keeps at least 3/4 of the old cwnd.
+    /// initial window (RFC 5681 §4.1); ssthresh keeps at least 3/4 of the old cwnd. Not for BBR, whose cwnd is its
+    /// model's (Linux skips a congestion control with its own cong_control).
     /// </summary>
     public void RestartAfterIdle(TimeSpan now)
     {
-        if (!_config.SlowStartAfterIdle || SndMax != SndUna || _lastSentAt == TimeSpan.Zero || InRecovery) return;
+        if (!_config.SlowStartAfterIdle || SndMax != SndUna || _lastSentAt == TimeSpan.Zero || InRecovery || _congestion.IsRateBased) return;
         TimeSpan idle = now - _lastSentAt;
         if (idle > Rto.Rto) _congestion.RestartAfterIdle(idle, Rto.Rto, _config.InitialWindowSegments * Mss);
     }
