@@ -229,8 +229,9 @@ public sealed partial class TcpConnection
                 return false;
             }
             // TCP_DEFER_ACCEPT: a bare ACK (no data, no FIN) does not complete the handshake until the SYN-ACK has timed
-            // out as often as the defer period allows (Linux's tcp_check_req); the data, or that last ACK, will.
-            if (Listener is not null && seg.Payload.IsEmpty && !seg.Has(TcpFlags.Fin) && _sender.Retries < DeferAcceptTimeouts)
+            // out as often as the defer period allows (Linux's tcp_check_req); the data, or that last ACK, will. Not a
+            // cookie's ACK: Linux makes that connection at once, and ours has no SYN-ACK timer to wait on.
+            if (Listener is not null && !FromCookie && seg.Payload.IsEmpty && !seg.Has(TcpFlags.Fin) && _sender.Retries < DeferAcceptTimeouts)
             {
                 DeferredAckSeen = true;
                 _engine.Counters.Count(MibCounter.TcpExtTCPDeferAcceptDrop);

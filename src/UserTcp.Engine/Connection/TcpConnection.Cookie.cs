@@ -5,6 +5,9 @@ namespace UserTcp.Engine;
 /// <summary>A passive open completed by a SYN cookie (Listen/SynCookies.cs): SYN-RECEIVED rebuilt from the peer's ACK.</summary>
 public sealed partial class TcpConnection
 {
+    // Made by a SYN cookie's ACK: no SYN-ACK of ours to time, so TCP_DEFER_ACCEPT cannot hold it (Linux's cookie_v4_check).
+    private bool FromCookie { get => Has(ConnectionFlags.FromCookie); set => Set(ConnectionFlags.FromCookie, value); }
+
     /// <summary>
     /// The state a SYN-queue entry would have held, rebuilt from the ACK that returned our cookie: IRS is SEG.SEQ − 1,
     /// our SYN-ACK (ISS = the cookie) counts as sent, and the peer's SYN options are the ones the cookie kept. The
@@ -25,6 +28,7 @@ public sealed partial class TcpConnection
         _receiver.SynWindow(answering: true); // the window our cookie SYN-ACK offered
         SetState(TcpState.SynReceived, TcpCause.SynCookieReturned);
         InSynQueue = true;
+        FromCookie = true;
         _lastActivity = now;
     }
 }

@@ -21,6 +21,7 @@ public sealed partial class TcpConnection
         InSynQueue = 1 << 8,
         WaitsForMemory = 1 << 9,
         WriteWaitsForMemory = 1 << 10,
+        FromCookie = 1 << 11,
     }
 
     private ConnectionFlags _flags;
