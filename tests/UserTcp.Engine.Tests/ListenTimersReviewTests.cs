@@ -34,4 +34,57 @@ public class ListenTimersReviewTests
         Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPDeferAcceptDrop]);
         Assert.DoesNotContain(h.Engine.Connections, x => x.State == TcpState.SynReceived);
     }
+
+    // ───────────── keepalive (RFC 1122 §4.2.3.6, Linux tcp_keepalive_timer) ─────────────
+
+    private static readonly TcpConfig KeepAliveConfig = new()
+    {
+        KeepAlive = true,
+        KeepAliveIdle = S(10),
+        KeepAliveInterval = S(2),
+        KeepAliveCount = 2,
+    };
+
+    [Fact]
+    public void Keepalive_goes_on_probing_a_half_closed_fin_wait_2_and_times_it_out()
+    {
+        // After shutdown(SHUT_WR) FIN-WAIT-2 waits for the peer's FIN with no timer of its own; Linux's keepalive timer
+        // keeps probing there (it stops only in CLOSE and SYN-SENT), so a peer that vanished is still found out.
+        (Harness h, TcpConnection c) = FinWait2(KeepAliveConfig, orphan: false); // the ACK of our FIN came at t = 0
+        Assert.Equal(S(10), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 1); // SEG.SEQ = SND.UNA − 1: our FIN's number, no data
+        h.ExpectNothing();
+        Assert.Equal(S(12), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 1);
+        h.ExpectNothing();
+        Assert.Equal(TcpState.FinWait2, c.State);
+        Assert.Equal(S(14), h.AdvanceToNextDeadline()); // two probes unanswered: gone, with a RST as Linux sends
+        h.Expect(TcpFlags.Rst | TcpFlags.Ack, Isn + 2, PeerIsn + 1);
+        h.ExpectNothing();
+        Assert.Equal((TcpState.Closed, TcpError.TimedOut), (c.State, c.Error));
+        Assert.Null(h.Engine.PollAt);
+    }
+
+    [Fact]
+    public void Keepalive_in_fin_wait_2_is_answered_like_anywhere_else_and_an_orphan_is_left_to_its_own_timer()
+    {
+        (Harness h, TcpConnection c) = FinWait2(KeepAliveConfig, orphan: false);
+        Assert.Equal(S(10), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 1);
+        h.AdvanceTo(S(11));
+        h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 2, window: PeerWindow); // the peer is there
+        Assert.Equal(S(12), h.AdvanceToNextDeadline()); // the interval finds it alive: no probe
+        h.ExpectNothing();
+        Assert.Equal(S(21), h.AdvanceToNextDeadline()); // idle again from 11 s
+        h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 1);
+
+        // Orphaned, FIN-WAIT-2 is its FIN-WAIT-2 timer's (Linux's keepalive timer does only that there): no more probes.
+        c.Close();
+        Assert.Equal(S(23), h.AdvanceToNextDeadline());
+        h.ExpectNothing();
+        Assert.Equal(TcpState.FinWait2, c.State);
+        Assert.Equal(S(21 + 60), h.AdvanceToNextDeadline());
+        h.ExpectNothing();
+        Assert.Equal((TcpState.Closed, TcpError.None), (c.State, c.Error));
+    }
 }

@@ -142,7 +142,7 @@ public sealed partial class TcpConnection
 
     private void OnKeepAliveTimeout(TimeSpan now)
     {
-        if (!KeepAlive || !(State is TcpState.Established or TcpState.CloseWait)) return;
+        if (!KeepAliveApplies) return;
         if (_keepAliveProbes == 0 && _lastActivity + KeepAliveIdle > now)
         {
             // Segments arrived since the timer was set: idle time counts from the last of them.
@@ -168,9 +168,17 @@ public sealed partial class TcpConnection
         Timers.Arm(TcpTimer.KeepAlive, now + KeepAliveInterval);
     }
 
+    /// <summary>
+    /// Keepalive watches every synchronized state before TIME-WAIT, as Linux's tcp_keepalive_timer (which stops only in
+    /// CLOSE and SYN-SENT): a half-closed FIN-WAIT-2 waits for the peer with no other timer. An orphaned FIN-WAIT-2 is
+    /// its own timer's; where data or a FIN is unacknowledged the retransmission timer watches and keepalive waits.
+    /// </summary>
+    private bool KeepAliveApplies => KeepAlive && (State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1
+        or TcpState.Closing or TcpState.LastAck || State == TcpState.FinWait2 && !IsOrphaned);
+
     private void ArmKeepAlive(TimeSpan now)
     {
-        if (KeepAlive && State is TcpState.Established or TcpState.CloseWait)
+        if (KeepAliveApplies)
         {
             Timers.Arm(TcpTimer.KeepAlive, now + KeepAliveIdle);
         }
