@@ -87,4 +87,67 @@ public class ListenTimersReviewTests
         h.ExpectNothing();
         Assert.Equal((TcpState.Closed, TcpError.None), (c.State, c.Error));
     }
+
+    // ───────────── TCP_USER_TIMEOUT and a zero window (Linux icsk_probes_tstamp) ─────────────
+
+    [Fact]
+    public void User_timeout_ends_a_zero_window_that_lasts_even_when_every_probe_is_answered()
+    {
+        // Linux (since 5.11, "tcp: fix TCP_USER_TIMEOUT with zero window") times a zero window from its first probe
+        // until the window opens, not from the last unanswered probe: answers keep probes_out at 0, not the clock.
+        (Harness h, TcpConnection c) = Established(new TcpConfig { UserTimeout = S(2) });
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0);
+        c.Send(Bytes(100));
+        h.Poll();
+        h.ExpectNothing();
+        foreach (int at in (int[])[200, 600, 1400])
+        {
+            Assert.Equal(Ms(at), h.AdvanceToNextDeadline());
+            h.Expect(TcpFlags.Ack, Isn, Their(0));
+            h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0); // answered: the peer is there, its window still shut
+            h.ExpectNothing();
+            Assert.Equal(TcpState.Established, c.State);
+        }
+        Assert.Equal(Ms(2200), h.AdvanceToNextDeadline()); // 2 s after the first probe
+        h.ExpectNothing(); // tcp_write_err: no RST
+        Assert.Equal((TcpState.Closed, TcpError.TimedOut), (c.State, c.Error));
+        Assert.Null(h.Engine.PollAt);
+    }
+
+    [Fact]
+    public void A_window_that_opens_starts_the_user_timeouts_zero_window_clock_over()
+    {
+        (Harness h, TcpConnection c) = Established(new TcpConfig { UserTimeout = S(2) });
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0);
+        c.Send(Bytes(100));
+        h.Poll();
+        foreach (int at in (int[])[200, 600, 1400])
+        {
+            Assert.Equal(Ms(at), h.AdvanceToNextDeadline());
+            h.Expect(TcpFlags.Ack, Isn, Their(0));
+            h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0);
+        }
+        h.AdvanceTo(Ms(1500));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow); // open: the data goes
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 100);
+        h.AdvanceTo(Ms(1600));
+        h.Send(TcpFlags.Ack, Their(0), Our(100), window: 0); // acknowledged, and shut again
+        c.Send(Bytes(100));
+        h.Poll();
+        h.ExpectNothing();
+
+        // A second zero window: its own 2 s from its own first probe, whatever the first one lasted.
+        TimeSpan? firstProbe = null;
+        for (int i = 0; i < 20 && c.State == TcpState.Established; i++)
+        {
+            TimeSpan at = h.AdvanceToNextDeadline();
+            if (h.TryNext() is not Sent probe) continue;
+            Assert.Equal((TcpFlags.Ack, Our(99)), (probe.Flags, probe.Seq));
+            firstProbe ??= at;
+            h.Send(TcpFlags.Ack, Their(0), Our(100), window: 0);
+        }
+        Assert.NotNull(firstProbe);
+        Assert.Equal((TcpState.Closed, TcpError.TimedOut), (c.State, c.Error));
+        Assert.Equal(firstProbe.Value + S(2), h.Now);
+    }
 }

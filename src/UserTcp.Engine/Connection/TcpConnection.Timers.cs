@@ -62,8 +62,8 @@ public sealed partial class TcpConnection
 
     /// <summary>
     /// TCP_USER_TIMEOUT: with it, retransmissions and zero-window probes give up once the oldest unacknowledged
-    /// segment (or the first probe) is this old, not after a retry count (Linux retransmits_timed_out, tcp_probe_timer;
-    /// an orphan keeps tcp_orphan_retries as well). Null: the retry limits alone.
+    /// segment (or the zero window's first probe, answered or not) is this old, not after a retry count (Linux
+    /// retransmits_timed_out, tcp_probe_timer; an orphan keeps tcp_orphan_retries as well). Null: the retry limits alone.
     /// </summary>
     public TimeSpan? UserTimeout
     {
@@ -79,14 +79,14 @@ public sealed partial class TcpConnection
     private int RetryLimitUnderUserTimeout => UserTimeout is null || IsOrphaned ? RetryLimit : int.MaxValue;
 
     private bool UserTimeoutExpired(TimeSpan now) => UserTimeout is TimeSpan limit
-        && (_sender.Retries > 0 && now - _sender.StallStart >= limit || _sender.PersistProbes > 0 && now - _sender.PersistStart >= limit);
+        && (_sender.Retries > 0 && now - _sender.StallStart >= limit || _sender.ProbingZeroWindow && now - _sender.PersistStart >= limit);
 
     /// <summary>While a stall lasts, the user timeout fires at its end (Linux clamps the RTO and probe timer to it).</summary>
     private void ArmUserTimeout()
     {
         if (UserTimeout is not TimeSpan limit) return;
         if (_sender.Retries > 0) Timers.Arm(TcpTimer.UserTimeout, _sender.StallStart + limit);
-        else if (_sender.PersistProbes > 0) Timers.Arm(TcpTimer.UserTimeout, _sender.PersistStart + limit);
+        else if (_sender.ProbingZeroWindow) Timers.Arm(TcpTimer.UserTimeout, _sender.PersistStart + limit);
     }
 
     private void OnRetransmissionTimeout(TimeSpan now)

@@ -408,7 +408,7 @@ internal sealed partial class Sender
             gaveUp = true;
             return false;
         }
-        if (_persistProbes == 0) PersistStart = now;
+        if (_persistBackoff == 0) PersistStart = now; // the window's first probe: answers do not move it, an open window does
         _persistProbes++;
         _persistBackoff++;
         _timers.Arm(TcpTimer.Persist, now + PersistInterval);
@@ -417,8 +417,13 @@ internal sealed partial class Sender
 
     /// <summary>Zero-window probes sent since the peer last answered.</summary>
     public int PersistProbes => _persistProbes;
-    /// <summary>When the first of those probes went (valid while <see cref="PersistProbes"/> &gt; 0; Linux icsk_probes_tstamp).</summary>
+    /// <summary>
+    /// When the first probe of this zero window went, answered or not (valid while <see cref="ProbingZeroWindow"/>; Linux's
+    /// icsk_probes_tstamp, which only the window opening resets): what TCP_USER_TIMEOUT times.
+    /// </summary>
     public TimeSpan PersistStart { get; private set; }
+    /// <summary>Zero-window probes have gone since the window last opened.</summary>
+    public bool ProbingZeroWindow => _persistBackoff > 0;
 
     /// <summary>Any acceptable ACK shows the peer is alive: unanswered probes count from zero again.</summary>
     public void OnPeerAlive() => _persistProbes = 0;
