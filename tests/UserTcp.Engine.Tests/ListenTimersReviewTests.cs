@@ -150,4 +150,33 @@ public class ListenTimersReviewTests
         Assert.Equal((TcpState.Closed, TcpError.TimedOut), (c.State, c.Error));
         Assert.Equal(firstProbe.Value + S(2), h.Now);
     }
+
+    // ───────────── RFC 5961 §5.2 ACK acceptability (Linux "tcp: do not accept ACK of bytes we never sent") ─────────────
+
+    [Fact]
+    public void An_ack_below_what_we_ever_sent_is_too_old_whatever_the_peers_largest_window()
+    {
+        // SND.UNA − MAX.SND.WND reaches below our ISS while less than a window has been acknowledged: an ACK there
+        // acknowledges nothing we sent, and taking its data would widen a blind injection's target (Linux bounds the
+        // window by bytes_acked since 2023).
+        (Harness h, TcpConnection c) = Established(); // SND.UNA = ISS + 1, nothing sent, MAX.SND.WND = 64256
+        h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(0), unchecked(Isn + 1 - 1000), window: PeerWindow, payload: Bytes(100));
+        h.Expect(TcpFlags.Ack, Our(0), Their(0)); // a challenge ACK; the data is not taken
+        h.ExpectNothing();
+        Assert.Equal(0, c.BytesToRead);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPChallengeACK]);
+        Assert.Equal(1, h.Engine.Counters.Dropped(TcpCause.AckTooOld));
+
+        // An old ACK within what really was acknowledged is only old: ignored, its data taken, no challenge.
+        c.Send(Bytes(2000));
+        h.Poll();
+        h.DrainSent();
+        h.AdvanceTo(Ms(10));
+        h.Send(TcpFlags.Ack, Their(0), Our(2000), window: PeerWindow);
+        h.DrainSent();
+        h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(0), Our(1000), window: PeerWindow, payload: Bytes(100)); // reordered: an older ACK
+        Assert.Equal(100, c.BytesToRead);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPChallengeACK]);
+        Assert.Equal(1, h.Engine.Counters.Dropped(TcpCause.AckTooOld));
+    }
 }

@@ -73,13 +73,16 @@ public sealed partial class TcpConnection
     /// <summary>
     /// RFC 5961 §5.2: an ACK is acceptable only in SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.NXT (SND.MAX here: BSD's, see
     /// docs/design.md "The engine"); anything else is dropped with a challenge ACK, so a blind attacker who hits the
-    /// receive window still needs to guess an ACK within the peer's largest window.
+    /// receive window still needs to guess an ACK within the peer's largest window. That window is cut to what has been
+    /// acknowledged, so no ACK of bytes we never sent passes (Linux's tcp_ack since "tcp: do not accept ACK of bytes we
+    /// never sent": min(max_window, bytes_acked)).
     /// </summary>
     private bool AckIsAcceptable(TimeSpan now, in TcpSegment seg)
     {
         SeqNumber ack = seg.AcknowledgmentNumber;
+        long oldest = Math.Min(_sender.MaxSndWnd, _sender.BytesAcked);
         TcpCause? refused = ack > SndMax ? TcpCause.AckOfUnsentData
-            : ack < SndUna - (int)Math.Min(_sender.MaxSndWnd, int.MaxValue) ? TcpCause.AckTooOld
+            : ack < SndUna - (int)Math.Min(oldest, int.MaxValue) ? TcpCause.AckTooOld
             : null;
         if (refused is not TcpCause cause) return true;
         SendChallengeAck(now);

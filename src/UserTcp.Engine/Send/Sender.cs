@@ -105,6 +105,8 @@ internal sealed partial class Sender
     public int Retransmissions { get; private set; }
     /// <summary>Sequence space sent again (payload and FIN) over the connection's life.</summary>
     public long BytesRetransmitted { get; private set; }
+    /// <summary>Sequence space acknowledged after the SYN (data and FIN) over the connection's life (Linux tcpi_bytes_acked).</summary>
+    public long BytesAcked { get; private set; }
     /// <summary>Retransmission timeouts over the connection's life.</summary>
     public int Timeouts { get; private set; }
 
@@ -390,6 +392,7 @@ internal sealed partial class Sender
         if (Rack) _rack.EndDeliveries();
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
+        BytesAcked += ack - SndUna;
         SndUna = ack;
         return retransmitted || newestSent is null ? null : now - newestSent.Value;
     }
