@@ -35,6 +35,23 @@ public class ListenTimersReviewTests
         Assert.DoesNotContain(h.Engine.Connections, x => x.State == TcpState.SynReceived);
     }
 
+    [Fact]
+    public void A_cookie_syn_ack_offers_the_window_scale_the_connection_it_makes_will_use()
+    {
+        // A listener asking for more receive buffer than the engine allows gets the engine's maximum (CapBufferSizes), and
+        // its window scale covers that; the cookie's SYN-ACK must announce the same shift, or the peer misreads every
+        // window we send (16 MiB would need 9, the 6 MiB the connection gets 7).
+        var h = new Harness(new TcpConfig { SynCookies = SynCookieMode.Always });
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort, connectionConfig: h.Config with { ReceiveBufferSize = 16 << 20 });
+        h.Send(TcpFlags.Syn, PeerIsn, options: LinuxSyn);
+        Sent synAck = h.Next();
+        h.Send(TcpFlags.Ack, PeerIsn + 1, synAck.Seq + 1, window: PeerWindow,
+            options: new TcpOptions { Timestamp = new TcpTimestamp(1010, synAck.Options.Timestamp!.Value.Value) });
+        Assert.True(listener.TryAccept(out TcpConnection c));
+        Assert.Equal(synAck.Options.WindowScale, (byte)c.WindowScale.Receive);
+        Assert.Equal((byte)7, synAck.Options.WindowScale);
+    }
+
     // ───────────── keepalive (RFC 1122 §4.2.3.6, Linux tcp_keepalive_timer) ─────────────
 
     private static readonly TcpConfig KeepAliveConfig = new()

@@ -29,10 +29,17 @@ public sealed partial class TcpEngine
     /// </summary>
     private TcpConfig CapBufferSizes(TcpConfig config)
     {
+        TcpConfig capped = CappedBufferSizes(config);
+        if (!ReferenceEquals(capped, config)) Counters.Count(MibCounter.UserTcpBufferSizesCapped);
+        return capped;
+    }
+
+    /// <summary>The sizes <see cref="CapBufferSizes"/> gives, uncounted: a cookie SYN-ACK must offer the connection's window scale.</summary>
+    private TcpConfig CappedBufferSizes(TcpConfig config)
+    {
         int maxSend = Math.Max(Config.MaxSendBufferSize, Config.SendBufferSize);
         int maxReceive = Math.Max(Config.MaxReceiveBufferSize, Config.ReceiveBufferSize);
         if (config.SendBufferSize <= maxSend && config.ReceiveBufferSize <= maxReceive) return config;
-        Counters.Count(MibCounter.UserTcpBufferSizesCapped);
         return config with
         {
             SendBufferSize = Math.Min(config.SendBufferSize, maxSend),

@@ -82,7 +82,8 @@ public sealed partial class TcpEngine
     /// </summary>
     private void SendCookieSynAck(TimeSpan now, TcpPassiveOpen listener, FourTuple id, in TcpSegment syn)
     {
-        TcpConfig config = listener.ConnectionConfig;
+        // The buffer sizes the connection will get (NewConnection caps them): the window scale offered must be its own.
+        TcpConfig config = CappedBufferSizes(listener.ConnectionConfig);
         var options = new NegotiatedOptions(config);
         options.TakePeerSyn(SynCookies.Answerable(syn.Options, config));
         int mssIndex = SynCookies.MssIndex(options.SendMss);
