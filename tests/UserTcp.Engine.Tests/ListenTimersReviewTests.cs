@@ -52,6 +52,20 @@ public class ListenTimersReviewTests
         Assert.Equal((byte)7, synAck.Options.WindowScale);
     }
 
+    [Fact]
+    public void Cookies_for_every_syn_are_no_syn_flood_and_count_as_linuxs_tcp_syn_flood_action_does()
+    {
+        // tcp_syncookies = 2: Linux's tcp_syn_flood_action counts TCPReqQFullDoCookies for every cookie but logs "Possible
+        // SYN flooding" only when the queue really overflowed (syncookies != 2).
+        var h = new Harness(new TcpConfig { SynCookies = SynCookieMode.Always });
+        h.Engine.Listen(Harness.LocalPort);
+        h.Send(TcpFlags.Syn, PeerIsn, options: LinuxSyn);
+        h.Send(TcpFlags.Syn, PeerIsn, options: LinuxSyn, sourcePort: 40001);
+        Assert.Equal(2, h.Engine.Counters[MibCounter.TcpExtSyncookiesSent]);
+        Assert.Equal(2, h.Engine.Counters[MibCounter.TcpExtTCPReqQFullDoCookies]);
+        Assert.Empty(h.Log.Of(TcpEventKind.Warning));
+    }
+
     // ───────────── keepalive (RFC 1122 §4.2.3.6, Linux tcp_keepalive_timer) ─────────────
 
     private static readonly TcpConfig KeepAliveConfig = new()

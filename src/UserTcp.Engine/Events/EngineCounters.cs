@@ -74,7 +74,7 @@ public enum MibCounter
     TcpExtSyncookiesRecv,
     /// <summary>ACKs to a listener in a SYN flood whose cookie did not check out.</summary>
     TcpExtSyncookiesFailed,
-    /// <summary>SYNs answered with a cookie because the SYN queue was full.</summary>
+    /// <summary>SYNs answered with a cookie because the SYN queue was full (every cookie with <see cref="SynCookieMode.Always"/>, as Linux counts it).</summary>
     TcpExtTCPReqQFullDoCookies,
     /// <summary>SYNs dropped because the SYN queue was full and cookies are off.</summary>
     TcpExtTCPReqQFullDrop,

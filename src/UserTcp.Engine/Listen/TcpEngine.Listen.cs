@@ -56,7 +56,7 @@ public sealed partial class TcpEngine
         // As Linux's tcp_conn_request: a SYN that takes over a TIME-WAIT (its ISS already chosen) never gets a cookie.
         if (iss is null && (cookies == SynCookieMode.Always || queueFull && cookies == SynCookieMode.WhenSynQueueFull))
         {
-            if (queueFull) Counters.Count(MibCounter.TcpExtTCPReqQFullDoCookies);
+            Counters.Count(MibCounter.TcpExtTCPReqQFullDoCookies); // every cookie, as Linux's tcp_syn_flood_action counts it
             SendCookieSynAck(now, listener, id, seg);
             return;
         }
@@ -106,9 +106,10 @@ public sealed partial class TcpEngine
         TransmitFor(id, repr);
         Counters.Count(MibCounter.TcpExtSyncookiesSent);
         listener.LastCookieSent = now;
-        if (!listener.SynFloodWarned)
+        // Once per listener, as Linux's "Possible SYN flooding on port ... Sending cookies.", and not when every SYN gets one.
+        if (!listener.SynFloodWarned && config.SynCookies != SynCookieMode.Always)
         {
-            listener.SynFloodWarned = true; // once per listener, as Linux's "Possible SYN flooding on port ... Sending cookies."
+            listener.SynFloodWarned = true;
             Emit(new TcpEvent(now, TcpEventKind.Warning, new FourTuple(listener.LocalEndpoint, default), Cause: TcpCause.SynFlood));
         }
     }
