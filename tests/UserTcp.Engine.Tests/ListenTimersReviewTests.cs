@@ -119,6 +119,31 @@ public class ListenTimersReviewTests
         Assert.Equal((TcpState.Closed, TcpError.None), (c.State, c.Error));
     }
 
+    [Fact]
+    public void Keepalive_sends_no_probe_while_data_waits_for_a_shut_window()
+    {
+        // Linux's tcp_keepalive_timer: "It is alive without keepalive" while anything is in flight or queued
+        // (packets_out || !tcp_write_queue_empty): the persist timer watches a zero window, keepalive only re-arms.
+        (Harness h, TcpConnection c) = Established(KeepAliveConfig);
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0);
+        c.Send(Bytes(100));
+        h.Poll();
+        h.ExpectNothing();
+        int[] persist = [200, 600, 1400, 3000, 6200, 12_600, 25_400];
+        var sentAt = new List<TimeSpan>();
+        while (h.Now < S(30))
+        {
+            h.AdvanceToNextDeadline();
+            while (h.TryNext() is Sent probe)
+            {
+                Assert.Equal((TcpFlags.Ack, Isn, 0), (probe.Flags, probe.Seq, probe.Payload.Length));
+                sentAt.Add(h.Now);
+            }
+        }
+        Assert.Equal(persist.Select(ms => Ms(ms)), sentAt); // the persist probes alone, none of keepalive's at 10, 12 s
+        Assert.Equal(TcpState.Established, c.State);
+    }
+
     // ───────────── TCP_USER_TIMEOUT and a zero window (Linux icsk_probes_tstamp) ─────────────
 
     [Fact]

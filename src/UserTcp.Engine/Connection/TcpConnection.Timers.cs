@@ -149,9 +149,10 @@ public sealed partial class TcpConnection
             Timers.Arm(TcpTimer.KeepAlive, _lastActivity + KeepAliveIdle);
             return;
         }
-        if (!_sender.AllAcknowledged)
+        if (!_sender.AllAcknowledged || _sender.HasDataOrFinToSend)
         {
-            // Data is outstanding: the retransmission timer watches the peer; check again after an idle period.
+            // Data is outstanding or waits (a shut window): the retransmission or persist timer watches the peer; check
+            // again after an idle period (Linux's tcp_keepalive_timer: packets_out || !tcp_write_queue_empty).
             ArmKeepAlive(now);
             return;
         }
