@@ -66,6 +66,23 @@ public class ListenTimersReviewTests
         Assert.Empty(h.Log.Of(TcpEventKind.Warning));
     }
 
+    [Fact]
+    public void An_mss_option_of_zero_is_no_mss_option_as_linux_reads_it()
+    {
+        // Linux's tcp_parse_options keeps mss_clamp at the default when the option's value is 0; clamping 0 up to
+        // tcp_min_snd_mss would send 48-byte segments for the connection's life.
+        var h = new Harness();
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
+        h.Send(TcpFlags.Syn, PeerIsn, options: new TcpOptions { MaxSegmentSize = 0 });
+        h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
+        h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 65535);
+        Assert.True(listener.TryAccept(out TcpConnection c));
+        Assert.Equal(536, c.SendMss); // RFC 9293 §3.7.1's default
+        c.Send(Bytes(1000));
+        h.Poll();
+        h.Expect(TcpFlags.Ack, Our(0), PeerIsn + 1, 536);
+    }
+
     // ───────────── keepalive (RFC 1122 §4.2.3.6, Linux tcp_keepalive_timer) ─────────────
 
     private static readonly TcpConfig KeepAliveConfig = new()

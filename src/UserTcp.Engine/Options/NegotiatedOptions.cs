@@ -49,7 +49,9 @@ internal sealed class NegotiatedOptions
     /// <summary>Takes the peer's SYN (or SYN-ACK) options.</summary>
     public void TakePeerSyn(in TcpOptions peer)
     {
-        SendMss = Math.Clamp(peer.MaxSegmentSize ?? (ushort)536, MinSendMss, Math.Max((int)_config.Mss, MinSendMss));
+        // An MSS option of 0 counts as none, as Linux's tcp_parse_options ignores it (mss_clamp keeps the default).
+        int peerMss = peer.MaxSegmentSize is ushort mss and > 0 ? mss : 536;
+        SendMss = Math.Clamp(peerMss, MinSendMss, Math.Max((int)_config.Mss, MinSendMss));
         WindowScaling = _config.WindowScaling && peer.WindowScale is not null;
         SendWindowShift = WindowScaling ? Math.Min((int)peer.WindowScale!.Value, 14) : 0;
         ReceiveWindowShift = WindowScaling ? OwnWindowShift() : 0;
