@@ -137,6 +137,34 @@ public class ListenTimersReviewTests
     }
 
     [Fact]
+    public void Segments_the_connection_refuses_do_not_keep_a_silent_peer_alive()
+    {
+        // Linux's keepalive clock is the last acceptable ACK (rcv_tstamp, set in tcp_ack) or data received, and tcp_ack
+        // resets icsk_probes_out: an out-of-window segment, one PAWS rejects or an ACK of data never sent is no sign of
+        // a live peer, and must neither put off the first probe nor reset the count of unanswered ones.
+        (Harness h, TcpConnection c) = Established(KeepAliveConfig with { Timestamps = false });
+        h.AdvanceTo(S(5));
+        h.Send(TcpFlags.Ack, Their(1_000_000), Our(0), window: PeerWindow, payload: Bytes(10)); // far outside the window
+        h.Expect(TcpFlags.Ack, Our(0), Their(0)); // RFC 9293 §3.10.7.4: answered with an ACK, nothing more
+        h.AdvanceTo(S(6));
+        h.Send(TcpFlags.Ack, Their(0), Our(5000), window: PeerWindow); // acknowledges data never sent
+        h.Expect(TcpFlags.Ack, Our(0), Their(0));
+        h.ExpectNothing();
+
+        Assert.Equal(S(10), h.AdvanceToNextDeadline()); // idle since the handshake: the first probe, on time
+        h.Expect(TcpFlags.Ack, Our(-1), Their(0));
+        h.AdvanceTo(S(11));
+        h.Send(TcpFlags.Ack, Their(1_000_000), Our(0), window: PeerWindow, payload: Bytes(10));
+        h.Expect(TcpFlags.Ack, Our(0), Their(0));
+        Assert.Equal(S(12), h.AdvanceToNextDeadline()); // still unanswered: the second probe
+        h.Expect(TcpFlags.Ack, Our(-1), Their(0));
+        Assert.Equal(S(14), h.AdvanceToNextDeadline()); // two unanswered: gone
+        h.Expect(TcpFlags.Rst | TcpFlags.Ack, Our(0), Their(0));
+        h.ExpectNothing();
+        Assert.Equal((TcpState.Closed, TcpError.TimedOut), (c.State, c.Error));
+    }
+
+    [Fact]
     public void Keepalive_sends_no_probe_while_data_waits_for_a_shut_window()
     {
         // Linux's tcp_keepalive_timer: "It is alive without keepalive" while anything is in flight or queued

@@ -48,16 +48,15 @@ public sealed partial class TcpConnection
     /// <summary>Processes one arriving segment for this connection, in the RFC's order.</summary>
     internal void OnSegment(TimeSpan now, in TcpSegment seg)
     {
-        _lastActivity = now;
         if (State == TcpState.SynSent)
         {
+            _lastActivity = now;
             OnSegmentInSynSent(now, seg);
             return;
         }
 
         SeqNumber seq = seg.SequenceNumber;
         int segLen = seg.SegmentLength;
-        _keepAliveProbes = 0;
 
         // SYN-RECEIVED: the peer retransmitted its SYN, so our SYN-ACK was lost; send it again (as Linux does), as a retry.
         if (State == TcpState.SynReceived && seg.Has(TcpFlags.Syn) && (seg.Flags & (TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == 0 && seq == Irs)
@@ -128,7 +127,9 @@ public sealed partial class TcpConnection
         if (!OnAck(now, seg)) return;
 
         // Sixth: URG is not supported; the urgent pointer is ignored and the data delivered inline (RFC 6093 §5 advice).
-        // Seventh and eighth: segment text and FIN.
+        // Seventh and eighth: segment text and FIN. Text or a FIN inside the window shows the peer alive whatever its ACK
+        // (Linux's keepalive counts from the later of the last acceptable ACK and the last data, icsk_ack.lrcvtime).
+        if (!seg.Payload.IsEmpty || seg.Has(TcpFlags.Fin)) _lastActivity = now;
         OnText(now, seg);
         // A FIN+ACK whose FIN could not be taken yet (out of order) still acknowledged our FIN.
         if (State == TcpState.FinWait1 && _sender.FinAcknowledged) EnterFinWait2(now);
@@ -214,7 +215,6 @@ public sealed partial class TcpConnection
     private bool OnAck(TimeSpan now, in TcpSegment seg)
     {
         SeqNumber ack = seg.AcknowledgmentNumber;
-        _sender.OnPeerAlive(); // any acceptable ACK shows the peer is alive
         if (State == TcpState.SynReceived)
         {
             if (!(SndUna < ack && ack <= SndMax))
@@ -245,6 +245,7 @@ public sealed partial class TcpConnection
                 return false;
             }
             // RFC 7323 §2.2: the window in a SYN is never scaled, and after a simultaneous open the peer's SYN-ACK is one.
+            PeerAlive(now);
             uint synWindow = seg.Has(TcpFlags.Syn) ? seg.Window : (uint)seg.Window << _options.SendWindowShift;
             _sender.OnSynAcknowledged(now, seg, synWindow);
             SynDue = false;
@@ -270,6 +271,7 @@ public sealed partial class TcpConnection
         // old_ack); SND.UNA ≤ SEG.ACK ≤ SND.NXT may update the window, by the SND.WL1/WL2 rule.
         if (ack >= SndUna)
         {
+            PeerAlive(now);
             bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
             _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
             if (_sender.TakeUndo() is var undo and not TcpCause.None)
@@ -300,6 +302,18 @@ public sealed partial class TcpConnection
                 return false;
         }
         return true;
+    }
+
+    /// <summary>
+    /// An acceptable ACK, not older than SND.UNA, shows the peer alive: keepalive's idle clock and its count of
+    /// unanswered probes start over, and the persist probes' count too (Linux's tcp_ack: rcv_tstamp, icsk_probes_out).
+    /// A segment refused before it (outside the window, PAWS, an ACK of unsent data) proves nothing.
+    /// </summary>
+    private void PeerAlive(TimeSpan now)
+    {
+        _lastActivity = now;
+        _keepAliveProbes = 0;
+        _sender.OnPeerAlive();
     }
 
     /// <summary>
