@@ -209,6 +209,13 @@ public sealed record TcpConfig
     /// basic without. Off is plain go-back-N with no undo at all (Linux's tcp_frto = 0 still undoes by timestamps).
     /// </summary>
     public bool Frto { get; init; } = true;
+    /// <summary>
+    /// Undo of a spurious fast recovery (Linux's tcp_try_undo_recovery, _partial and _dsack; Linux has no switch for it):
+    /// when D-SACK reports every retransmission of a fast recovery needless (RFC 3708), in it or after it, or an ACK
+    /// echoes a timestamp older than its first retransmission (Eifel, RFC 3522), cwnd and ssthresh return to what they
+    /// were before it. Off, a fast recovery's reduction stands, as before this was built.
+    /// </summary>
+    public bool RecoveryUndo { get; init; } = true;
     /// <summary>Tail loss probes (RFC 8985 §7), when SACK is on: Linux's default (net.ipv4.tcp_early_retrans = 3).</summary>
     public bool TailLossProbe { get; init; } = true;
     /// <summary>

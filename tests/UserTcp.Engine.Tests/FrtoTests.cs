@@ -271,6 +271,42 @@ public class FrtoTests
         Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_dsack_after_the_loss_phase_ended_still_undoes_the_timeout(bool frto)
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), NoProbe with { Frto = frto }, timestamps: false);
+        c.Send(Bytes(PlainMss));
+        h.Poll();
+        ExpectData(h, PlainMss, 0, 1);
+        Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
+        ExpectData(h, PlainMss, 0, 1);
+
+        // The original's ACK, late, ends the Loss phase: nothing tells yet that the retransmission was needless.
+        h.Advance(Ms(50));
+        Ack(h, PlainMss, 1);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        Assert.Equal(7 * PlainMss, c.SlowStartThreshold);
+        Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+
+        // The retransmission's ACK reports it duplicate: Linux's tcp_try_undo_dsack in Open undoes the timeout
+        // (TCPDSACKUndo, not TCPLossUndo); with F-RTO off nothing is undone.
+        h.Advance(Ms(50));
+        Ack(h, PlainMss, 1, Sacked(PlainMss, 0, 1));
+        if (!frto)
+        {
+            Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+            Assert.Equal(7 * PlainMss, c.SlowStartThreshold);
+            return;
+        }
+        Assert.Equal(TcpCause.SpuriousTimeoutDsack, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPDSACKUndo]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPLossUndo]);
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        Assert.Equal(10 * PlainMss, c.CongestionWindow);
+    }
+
     [Fact]
     public void An_ack_echoing_the_retransmission_undoes_nothing_by_timestamps()
     {

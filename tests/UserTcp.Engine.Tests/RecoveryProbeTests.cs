@@ -31,10 +31,11 @@ public class RecoveryProbeTests
         Assert.Equal(TcpCause.TailLossProbe, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
         Assert.Equal(Ms(45 + 25), c.TimerDeadline(TcpTimer.LossProbe)); // a second one if no ACK comes (TcpConfig.LossProbes)
 
-        // Its ACK acknowledges everything: recovery ends, and the probe is no congestion event of its own.
+        // Its ACK acknowledges everything: recovery ends, and the probe is no congestion event of its own. It echoes the
+        // retransmission's TSval (20 ms), which filled the hole: one echoing the original's would undo the recovery (Eifel).
         int ssthresh = c.SlowStartThreshold;
         h.AdvanceTo(Ms(55));
-        SackAck(h, 10);
+        h.Send(TcpFlags.Ack, Their(0), Our(10 * Mss), window: PeerWindow, options: Options(h, 20));
         Assert.False(c.InFastRecovery);
         Assert.Equal(ssthresh, c.SlowStartThreshold);
         Assert.Equal(0, c.RetransmissionTimeouts);

@@ -274,10 +274,11 @@ public sealed partial class TcpConnection
             PeerAlive(now);
             bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
             _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
-            if (_sender.TakeUndo() is var undo and not TcpCause.None)
+            if (_sender.TakeUndo() is (not TcpCause.None and var undo, var counter))
             {
-                // A spurious timeout undone (Send/Sender.Undo.cs): counted as Linux's TCPLossUndo and TCPSpuriousRTOs.
-                _engine.Counters.Count(MibCounter.TcpExtTCPLossUndo);
+                // A spurious timeout or fast recovery undone (Send/Sender.Undo.cs, Sender.RecoveryUndo.cs), counted as Linux
+                // counts it (TCPLossUndo, TCPFullUndo, TCPPartialUndo or TCPDSACKUndo; F-RTO's also TCPSpuriousRTOs).
+                _engine.Counters.Count(counter);
                 if (undo == TcpCause.SpuriousTimeoutFrto) _engine.Counters.Count(MibCounter.TcpExtTCPSpuriousRTOs);
                 _engine.Emit(new TcpEvent(now, TcpEventKind.CongestionUndo, Id, State, State, undo));
             }

@@ -143,10 +143,16 @@ public enum MibCounter
     TcpExtTCPDeferAcceptDrop,
     /// <summary>IPv6 packets (version 6) that reached the IPv4-only stack, dropped: Linux's IPv4 stack never sees them, so no IpInHdrErrors.</summary>
     UserTcpDroppedNotIpv4,
-    /// <summary>Retransmission timeouts undone: F-RTO, timestamps (Eifel) or D-SACK showed them spurious (Linux's TCPLossUndo).</summary>
+    /// <summary>Retransmission timeouts undone in their Loss phase: F-RTO, timestamps (Eifel) or D-SACK showed them spurious (Linux's TCPLossUndo).</summary>
     TcpExtTCPLossUndo,
     /// <summary>Of those, the ones F-RTO found (RFC 5682; Linux's TCPSpuriousRTOs).</summary>
     TcpExtTCPSpuriousRTOs,
+    /// <summary>Fast recoveries undone as they ended: D-SACK or timestamps (Eifel) showed every retransmission needless (Linux's TCPFullUndo).</summary>
+    TcpExtTCPFullUndo,
+    /// <summary>Fast recoveries undone on a partial ACK that echoed a timestamp older than the retransmission (Linux's TCPPartialUndo).</summary>
+    TcpExtTCPPartialUndo,
+    /// <summary>Reductions undone by D-SACK in a fast recovery or after a recovery or timeout ended (Linux's TCPDSACKUndo).</summary>
+    TcpExtTCPDSACKUndo,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

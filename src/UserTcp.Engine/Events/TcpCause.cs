@@ -152,6 +152,12 @@ public enum TcpCause : byte
     SpuriousTimeoutTimestamps,
     /// <summary>D-SACK (RFC 2883) reported every retransmission needless; cwnd and ssthresh restored.</summary>
     SpuriousTimeoutDsack,
+
+    // ── Undo of a spurious fast recovery (TcpEventKind.CongestionUndo) ──
+    /// <summary>D-SACK (RFC 2883, RFC 3708) reported every retransmission of a fast recovery needless; cwnd and ssthresh restored.</summary>
+    SpuriousFastRetransmitDsack,
+    /// <summary>Eifel (RFC 3522): an ACK in or ending a fast recovery echoed a timestamp older than its first retransmission; cwnd and ssthresh restored.</summary>
+    SpuriousFastRetransmitTimestamps,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -248,6 +254,8 @@ public static class TcpCauseExtensions
         TcpCause.SpuriousTimeoutFrto => "spurious timeout, undone: data never resent was acknowledged (F-RTO, RFC 5682)",
         TcpCause.SpuriousTimeoutTimestamps => "spurious timeout, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         TcpCause.SpuriousTimeoutDsack => "spurious timeout, undone: D-SACK reported every retransmission needless (RFC 2883)",
+        TcpCause.SpuriousFastRetransmitDsack => "spurious fast retransmit, undone: D-SACK reported every retransmission needless (RFC 3708)",
+        TcpCause.SpuriousFastRetransmitTimestamps => "spurious fast retransmit, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         _ => cause.ToString(),
     };
 }

@@ -25,7 +25,7 @@ public enum TcpEventKind : byte
     Warning,
     /// <summary>The stack's buffer memory, used up when this connection last wrote, has room again: a waiting write may go on.</summary>
     MemoryAvailable,
-    /// <summary>A retransmission timeout proved spurious and its reduction of cwnd and ssthresh was undone; the cause says how.</summary>
+    /// <summary>A retransmission timeout or a fast recovery proved spurious and its reduction of cwnd and ssthresh was undone; the cause says which and how.</summary>
     CongestionUndo,
 }
 

@@ -127,6 +127,9 @@ internal sealed class Rack
         }
     }
 
+    /// <summary>A recovery undone by D-SACK: the widened window lasts one recovery longer (Linux's tcp_try_undo_dsack).</summary>
+    public void OnDsackUndo() => _reorderWindowPersist = Math.Min(ReorderWindowPersist, _reorderWindowPersist + 1);
+
     /// <summary>RFC 8985 §6.2 step 4 (RACK_update_reo_wnd): how long a later delivery may precede an earlier one.</summary>
     public TimeSpan ReorderWindow(bool inRecovery, int sackedSegments, TimeSpan minRtt, TimeSpan smoothedRtt)
     {

@@ -56,29 +56,41 @@ internal sealed partial class Sender
     /// <summary>Duplicate ACKs since the last cumulative ACK (RFC 5681; with SACK, ACKs that SACK new data, RFC 6675).</summary>
     public int DuplicateAcks => _dupAcks;
 
-    private void DetectAndRecover(TimeSpan now, bool newAck, int acked, bool duplicate)
+    private void DetectAndRecover(TimeSpan now, bool newAck, int acked, bool duplicate, uint? echo)
     {
         if (newAck) _dupAcks = 0; // RFC 6675 §5 (C); NewReno counts again from the next duplicate
         if (duplicate) _dupAcks++;
 
+        // Linux's tcp_try_undo_partial: with retransmissions in flight, an ACK that answers an original deems nothing more lost.
+        bool hold = false;
         if (InRecovery && SndUna >= _recoveryPoint)
         {
-            ExitRecovery(now);
+            ExitRecovery(now, undone: TryUndoRecovery(echo));
         }
-        else if (InRecovery && !Sack)
+        else if (InRecovery)
         {
-            if (duplicate)
+            // Sender.RecoveryUndo.cs: a partial ACK that answers an original, or D-SACKs of every retransmission, undo it.
+            if (!(newAck && TryUndoPartial(echo, out hold)) && !hold && TryUndoDsack()) LeaveRecoveryUndone();
+            if (InRecovery && !Sack)
             {
-                _inflatedWindow += Mss; // RFC 6582 §3.2 step 4: inflate for each segment that left the network
+                if (duplicate)
+                {
+                    _inflatedWindow += Mss; // RFC 6582 §3.2 step 4: inflate for each segment that left the network
+                }
+                else if (newAck)
+                {
+                    // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and deflates by what it acknowledged.
+                    if (!hold) MarkHeadLost(TcpCause.FastRetransmit);
+                    _inflatedWindow = Math.Max(Mss, _inflatedWindow - acked + (acked >= Mss ? Mss : 0));
+                }
+                return;
             }
-            else if (newAck)
-            {
-                // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and deflates by what it acknowledged.
-                MarkHeadLost(TcpCause.FastRetransmit);
-                _inflatedWindow = Math.Max(Mss, _inflatedWindow - acked + (acked >= Mss ? Mss : 0));
-            }
-            return;
         }
+        else if (!InLoss)
+        {
+            TryUndoDsack(); // Open or Disorder: a D-SACK after the episode ended may still undo it
+        }
+        if (hold) return;
 
         if (Sack) MarkLosses(now);
         if (InRecovery) return;
@@ -98,6 +110,7 @@ internal sealed partial class Sender
     /// <summary>RFC 5681 §3.2 steps 2–3, RFC 6675 §5 step 4: ssthresh and cwnd fall, the first hole goes at once.</summary>
     private void EnterRecovery(TimeSpan now, TcpCause cause)
     {
+        RecordRecoveryUndo();
         InRecovery = true;
         _recoveryPoint = SndMax;
         _prr ??= new ProportionalRateReduction();
@@ -149,11 +162,13 @@ internal sealed partial class Sender
     /// <summary>Bytes as segments, a partial one counted whole (Linux's pcount).</summary>
     private int Segments(int bytes) => (bytes + Mss - 1) / Mss;
 
-    private void ExitRecovery(TimeSpan now)
+    /// <summary>The ACK reached the recovery point; <paramref name="undone"/>, the recovery proved spurious and cwnd is restored.</summary>
+    private void ExitRecovery(TimeSpan now, bool undone)
     {
         InRecovery = false;
         _dupAcks = 0;
         _dupAckDelivered = 0; // Linux's tcp_reset_reno_sack as recovery ends
+        if (undone) return; // Linux: no tcp_end_cwnd_reduction, and RACK's widened window does not count it down
         // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, PRR's window gives way to ssthresh
         // (Linux tcp_end_cwnd_reduction).
         if (!Sack) _congestion.OnRecoveryEnd(now, FlightSize, Mss);

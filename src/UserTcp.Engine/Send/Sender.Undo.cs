@@ -8,30 +8,41 @@ namespace UserTcp.Engine;
 /// first ACK that advances SND.UNA instead of resending the rest of the window, and the timeout's reduction of cwnd and
 /// ssthresh is undone when the ACK after it delivers data never resent (F-RTO), when an ACK that advances SND.UNA echoes
 /// a timestamp older than the first retransmission (Eifel detection, RFC 3522; Linux's tcp_packet_delayed), or when
-/// D-SACK showed every retransmission needless. docs/design.md "The engine" (its Retransmission item) has the deviations.
+/// D-SACK showed every retransmission needless. The record an undo restores from (<see cref="UndoRecord"/>) and the
+/// undo itself serve spurious fast recoveries too (Sender.RecoveryUndo.cs). docs/design.md "The engine" (its
+/// Retransmission item) has the deviations.
 /// </summary>
 internal sealed partial class Sender
 {
-    // What an undo restores, made at the first timeout, so an idle connection pays only the reference (issue 10's 2 KB).
-    private LossUndo? _undo;
+    // What an undo restores, made at the first timeout or fast recovery, so an idle connection pays only the reference (issue 10's 2 KB).
+    private UndoRecord? _undo;
 
-    private sealed class LossUndo
+    /// <summary>The episode whose reduction a record may undo: Linux's Loss or Recovery state when the undo comes.</summary>
+    private enum UndoEpisode : byte
+    {
+        Timeout,
+        FastRecovery,
+    }
+
+    private sealed class UndoRecord
     {
         // Linux's undo_marker: the reduction recorded here may still be undone; SND.UNA when it was recorded.
         public bool Armed;
+        public UndoEpisode Episode;
         public SeqNumber Marker;
         public int PriorCwnd;
-        // tcp_current_ssthresh before the timeout; 0 when nothing was recorded (nothing to restore).
+        // tcp_current_ssthresh before the reduction; 0 when nothing was recorded (nothing to restore).
         public int PriorSsthresh;
         // undo_retrans: segments resent since, less those D-SACK reported needless; -1 while none was resent.
         public int Retransmissions;
         // retrans_stamp: when the first of them left (Eifel compares the echoed timestamp with it).
         public TimeSpan? FirstRetransmission;
-        // A segment resent before the timeout (a loss probe's) is still unacknowledged: its first copy's time is not
+        // A segment resent before the episode (a loss probe's) is still unacknowledged: its first copy's time is not
         // kept, so the echo cannot be judged older than it, and Eifel stays silent.
         public bool ResentBefore;
-        // The undo this ACK made, for the connection's event (None when none).
+        // The undo this ACK made, for the connection's event (None when none), and the counter it adds to.
         public TcpCause Undone;
+        public MibCounter Counter;
     }
 
     // F-RTO runs for this timeout (Linux's tp->frto).
@@ -42,22 +53,20 @@ internal sealed partial class Sender
     /// <summary>Linux's TCP_CA_Loss: a timeout's recovery point is not yet acknowledged.</summary>
     private bool InLoss => !InRecovery && SndUna < _recoveryPoint;
 
-    /// <summary>Timeouts found spurious and undone (Linux's TCPSpuriousRTOs for F-RTO; with Eifel and D-SACK, TCPLossUndo).</summary>
-    public int LossUndos { get; private set; }
-
-    /// <summary>The undo the last ACK made (its cause), once; None when it made none.</summary>
-    public TcpCause TakeUndo()
+    /// <summary>The undo the last ACK made (its cause and Linux's counter for it), once; None when it made none.</summary>
+    public (TcpCause Cause, MibCounter Counter) TakeUndo()
     {
-        if (_undo is not { Undone: not TcpCause.None } undo) return TcpCause.None;
+        if (_undo is not { Undone: not TcpCause.None } undo) return (TcpCause.None, default);
         TcpCause cause = undo.Undone;
         undo.Undone = TcpCause.None;
-        return cause;
+        return (cause, undo.Counter);
     }
 
     /// <summary>
     /// Linux's tcp_enter_loss, before the window falls: the reduction is recorded for an undo unless this timeout
-    /// recurs in a Loss phase that already recorded one, and F-RTO runs unless the timeout ends a fast recovery (only a
-    /// recurring timeout runs it then, RFC 5682 §3.2). <paramref name="retriesBefore"/>: timeouts before this one.
+    /// recurs in a Loss phase that already recorded one or ends a fast recovery (whose record stands: an undo restores the
+    /// window before that recovery), and F-RTO runs unless the timeout ends a fast recovery (only a recurring timeout
+    /// runs it then, RFC 5682 §3.2). <paramref name="retriesBefore"/>: timeouts before this one.
     /// </summary>
     private void EnterLoss(int retriesBefore)
     {
@@ -66,25 +75,35 @@ internal sealed partial class Sender
         // Linux: "Reduce ssthresh if it has not yet been made inside this window."
         if (state <= TcpCongestionState.Disorder || SndUna >= _recoveryPoint || state == TcpCongestionState.Loss && retriesBefore == 0)
         {
-            LossUndo undo = _undo ??= new LossUndo();
-            int cwnd = _congestion.Window;
-            undo.Armed = true;
-            undo.Marker = SndUna;
-            undo.PriorCwnd = cwnd;
-            // tcp_current_ssthresh outside a reduction: at least three quarters of cwnd.
-            undo.PriorSsthresh = Math.Max(_congestion.SlowStartThreshold, (cwnd >> 1) + (cwnd >> 2));
-            undo.Retransmissions = -1;
-            undo.FirstRetransmission = null;
-            undo.ResentBefore = AnyResent();
+            // Everything is deemed lost below, so no retransmission stays in flight to be D-SACKed (tcp_init_undo's -1).
+            RecordUndo(UndoEpisode.Timeout, retransmissionsInFlight: 0);
         }
-        else if (state == TcpCongestionState.Recovery && _undo is { } undo)
+        else if (state == TcpCongestionState.Recovery && _undo is { Armed: true } undo)
         {
-            // Linux would undo to the window before the fast recovery, which is not recorded here (no recovery undo).
-            undo.Armed = false;
-            undo.PriorSsthresh = 0;
+            // Linux's tcp_enter_loss keeps the fast recovery's record: an undo from now on is the timeout's (TCPLossUndo).
+            undo.Episode = UndoEpisode.Timeout;
         }
         Frto = _config.Frto && (newRecovery || retriesBefore > 0);
         FrtoNewData = false;
+    }
+
+    /// <summary>
+    /// Linux's prior_cwnd, prior_ssthresh (tcp_current_ssthresh outside a reduction: at least three quarters of cwnd) and
+    /// tcp_init_undo, before an episode's reduction: <paramref name="retransmissionsInFlight"/> segments already resent
+    /// and in flight (a loss probe's) count against an undo until D-SACKed.
+    /// </summary>
+    private void RecordUndo(UndoEpisode episode, int retransmissionsInFlight)
+    {
+        UndoRecord undo = _undo ??= new UndoRecord();
+        int cwnd = _congestion.Window;
+        undo.Armed = true;
+        undo.Episode = episode;
+        undo.Marker = SndUna;
+        undo.PriorCwnd = cwnd;
+        undo.PriorSsthresh = Math.Max(_congestion.SlowStartThreshold, (cwnd >> 1) + (cwnd >> 2));
+        undo.Retransmissions = retransmissionsInFlight > 0 ? retransmissionsInFlight : -1;
+        undo.FirstRetransmission = null;
+        undo.ResentBefore = AnyResent();
     }
 
     private bool AnyResent()
@@ -152,14 +171,9 @@ internal sealed partial class Sender
     private bool TryUndoLoss(uint? echo, bool frto)
     {
         if (!frto && !MayUndo(echo)) return false;
-        // tcp_undo_cwnd_reduction(sk, unmark_loss: true)
-        _queue.UnmarkAllLost();
-        LossUndo undo = _undo ??= new LossUndo();
-        if (undo.PriorSsthresh > 0) _congestion.UndoReduction(undo.PriorCwnd, undo.PriorSsthresh);
-        undo.Armed = false;
-        undo.PriorSsthresh = 0;
-        undo.Undone = frto ? TcpCause.SpuriousTimeoutFrto : undo.Retransmissions == 0 ? TcpCause.SpuriousTimeoutDsack : TcpCause.SpuriousTimeoutTimestamps;
-        LossUndos++;
+        UndoRecord undo = _undo ??= new UndoRecord();
+        TcpCause cause = frto ? TcpCause.SpuriousTimeoutFrto : undo.Retransmissions == 0 ? TcpCause.SpuriousTimeoutDsack : TcpCause.SpuriousTimeoutTimestamps;
+        UndoReduction(undo, unmarkLoss: true, cause, MibCounter.TcpExtTCPLossUndo);
         Retries = 0;
         FrtoNewData = false;
         // F-RTO has decided: without SACK the Loss phase may hold, and its next ACK of data never resent must not
@@ -171,16 +185,34 @@ internal sealed partial class Sender
         return true;
     }
 
+    /// <summary>
+    /// Linux's tcp_undo_cwnd_reduction: cwnd and ssthresh back to what they were before the episode, never lower than
+    /// now (the algorithm's undo_cwnd), and the record spent; with <paramref name="unmarkLoss"/> nothing is deemed lost any more.
+    /// </summary>
+    private void UndoReduction(UndoRecord undo, bool unmarkLoss, TcpCause cause, MibCounter counter)
+    {
+        if (unmarkLoss) _queue.UnmarkAllLost();
+        if (undo.PriorSsthresh > 0) _congestion.UndoReduction(undo.PriorCwnd, undo.PriorSsthresh);
+        undo.Armed = false;
+        undo.PriorSsthresh = 0;
+        undo.Undone = cause;
+        undo.Counter = counter;
+    }
+
     /// <summary>Linux's tcp_may_undo: a reduction recorded, and every retransmission D-SACKed or the ACK answers an original (tcp_packet_delayed).</summary>
     private bool MayUndo(uint? echo)
     {
         if (_undo is not { Armed: true } undo) return false;
         if (undo.Retransmissions == 0) return true;
         if (undo.ResentBefore) return false;
-        if (undo.FirstRetransmission is not TimeSpan first) return true; // nothing was resent
-        // RFC 3522: the echo is older than the retransmission, so it answers the original (TSecr 0 is none, as Linux).
-        return echo is uint e && e != 0 && EchoPredates(e, first);
+        if (undo.FirstRetransmission is null) return true; // nothing was resent
+        return PacketDelayed(undo, echo);
     }
+
+    /// <summary>Linux's tcp_packet_delayed: the ACK echoes a timestamp older than the episode's first retransmission.</summary>
+    private bool PacketDelayed(UndoRecord undo, uint? echo) =>
+        // RFC 3522: the echo is older than the retransmission, so it answers the original (TSecr 0 is none, as Linux).
+        !undo.ResentBefore && undo.FirstRetransmission is TimeSpan first && echo is uint e && e != 0 && EchoPredates(e, first);
 
     /// <summary>
     /// Without SACK, in the Loss phase after F-RTO's new data: each duplicate ACK reports a segment delivered (Linux's

@@ -7,7 +7,7 @@ namespace UserTcp.Engine;
 /// scoreboard of segments in flight, RTT and RTO (RFC 6298, RFC 7323 §4), loss detection and recovery (NewReno
 /// RFC 6582 without SACK; RFC 6675 or RACK-TLP RFC 8985 with it) and the congestion-control algorithm it drives.
 /// This file takes ACKs; Sender.Output.cs decides what goes out next; Sender.Recovery.cs detects and repairs loss;
-/// Sender.Undo.cs runs F-RTO and undoes a timeout found spurious.
+/// Sender.Undo.cs runs F-RTO and undoes a timeout found spurious, Sender.RecoveryUndo.cs a fast recovery.
 /// </summary>
 internal sealed partial class Sender
 {
@@ -245,7 +245,7 @@ internal sealed partial class Sender
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
         if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
-        DetectAndRecover(now, newAck, acked, duplicate);
+        DetectAndRecover(now, newAck, acked, duplicate, echo);
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
         int delivered = acked + _queue.SackedBytes - sackedBefore;
