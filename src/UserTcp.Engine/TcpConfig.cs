@@ -206,7 +206,8 @@ public sealed record TcpConfig
     /// advances SND.UNA sends new data instead of the rest of the window, and when the next ACK acknowledges data never
     /// resent the timeout was spurious and cwnd and ssthresh are restored; so are they when an ACK echoes a timestamp older
     /// than the retransmission (Eifel, RFC 3522) or D-SACK shows every retransmission needless. SACK-enhanced with SACK,
-    /// basic without. Off is plain go-back-N with no undo at all (Linux's tcp_frto = 0 still undoes by timestamps).
+    /// basic without. Off is plain go-back-N with no undo of a timeout at all (Linux's tcp_frto = 0 still undoes by
+    /// timestamps); a fast recovery's undo is <see cref="RecoveryUndo"/>'s.
     /// </summary>
     public bool Frto { get; init; } = true;
     /// <summary>
