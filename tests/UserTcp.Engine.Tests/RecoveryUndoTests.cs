@@ -227,6 +227,9 @@ public class RecoveryUndoTests
         Assert.Equal(10 * mss, c.CongestionWindow);
         Assert.Equal(TcpCause.SpuriousFastRetransmitTimestamps, Assert.Single(Undos(h)).Cause);
         Assert.Equal(1, Count(h, MibCounter.TcpExtTCPPartialUndo));
+        // RACK learns of the reordering (Linux's tcp_check_sack_reordering): SACKed up to 4 segments above the hole.
+        Assert.Equal(4, c.Info().Reordering);
+        Assert.Equal(1, c.Info().ReorderingEvents);
 
         // The rest arrives: no second undo.
         h.AdvanceTo(Ms(220));

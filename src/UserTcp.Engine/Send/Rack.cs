@@ -127,6 +127,19 @@ internal sealed class Rack
         }
     }
 
+    /// <summary>
+    /// Timestamps showed that a late original, not the retransmission, filled the hole at <paramref name="low"/> (Linux's
+    /// tcp_check_sack_reordering from tcp_try_undo_partial): reordering is seen, measured from there to the highest delivered.
+    /// </summary>
+    public void OnReorderedByTimestamps(SeqNumber low, int mss)
+    {
+        if (!_hasDelivered || low >= _fack) return;
+        _reorderingSeen = true;
+        int degree = (int)Math.Min(MaxDegree, ((long)(_fack - low) + mss - 1) / Math.Max(1, mss));
+        if (degree > _degree) _degree = degree;
+        _events++;
+    }
+
     /// <summary>A recovery undone by D-SACK: the widened window lasts one recovery longer (Linux's tcp_try_undo_dsack).</summary>
     public void OnDsackUndo() => _reorderWindowPersist = Math.Min(ReorderWindowPersist, _reorderWindowPersist + 1);
 

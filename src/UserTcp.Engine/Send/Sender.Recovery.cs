@@ -70,7 +70,7 @@ internal sealed partial class Sender
         else if (InRecovery)
         {
             // Sender.RecoveryUndo.cs: a partial ACK that answers an original, or D-SACKs of every retransmission, undo it.
-            if (!(newAck && TryUndoPartial(echo, out hold)) && !hold && TryUndoDsack()) LeaveRecoveryUndone();
+            if (!(newAck && TryUndoPartial(echo, SndUna - acked, out hold)) && !hold && TryUndoDsack()) LeaveRecoveryUndone();
             if (InRecovery && !Sack)
             {
                 if (duplicate)

@@ -1,3 +1,5 @@
+using UserTcp.Wire;
+
 namespace UserTcp.Engine;
 
 /// <summary>
@@ -39,12 +41,13 @@ internal sealed partial class Sender
     /// Linux's tcp_try_undo_partial, on an ACK in recovery that advances SND.UNA short of the recovery point and echoes a
     /// timestamp older than the first retransmission: the delayed original filled the hole. With no retransmission in
     /// flight the recovery is undone (nothing deemed lost, TCPPartialUndo) and ends; with some, <paramref name="hold"/>:
-    /// this ACK deems nothing more lost.
+    /// this ACK deems nothing more lost. Either way RACK learns of the reordering from <paramref name="priorSndUna"/> on.
     /// </summary>
-    private bool TryUndoPartial(uint? echo, out bool hold)
+    private bool TryUndoPartial(uint? echo, SeqNumber priorSndUna, out bool hold)
     {
         hold = false;
         if (_undo is not { Armed: true, Episode: UndoEpisode.FastRecovery } undo || !PacketDelayed(undo, echo)) return false;
+        if (Rack) _rack.OnReorderedByTimestamps(priorSndUna, Mss);
         if (_queue.RetransmittedBytes > 0)
         {
             hold = true;
