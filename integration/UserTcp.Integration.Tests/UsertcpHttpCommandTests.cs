@@ -17,15 +17,10 @@ public sealed class UsertcpHttpCommandTests : IDisposable
     private readonly string _directory = Directory.CreateTempSubdirectory("usertcp-it-commands-").FullName;
 
     /// <summary>
-    /// python3 -c RequestEcho PORT: an HTTP/1.1 server on 0.0.0.0:PORT that answers every method with what it received,
+    /// The handler of an HTTP/1.1 server (<see cref="StartServer"/>) that answers every method with what it received,
     /// one line each: "METHOD PATH", the headers as "Name: value", and "body LENGTH SHA256"; 404 for paths under /missing.
     /// </summary>
     private const string RequestEcho = """
-        import hashlib, http.server, sys
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def log_message(self, *args):
-                pass
             def answer(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 lines = [self.command + " " + self.path] + [k + ": " + v for k, v in self.headers.items()]
@@ -38,10 +33,29 @@ public sealed class UsertcpHttpCommandTests : IDisposable
                 if self.command != "HEAD":
                     self.wfile.write(out)
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = answer
-        server = http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler)
-        print("listening", flush=True)
-        server.serve_forever()
         """;
+
+    /// <summary>
+    /// python3 serving HTTP/1.1 on 0.0.0.0:<paramref name="port"/> in the namespace with <paramref name="handler"/>'s
+    /// methods (indented as a class body), started and listening.
+    /// </summary>
+    private static PeerProgram StartServer(NetNamespace ns, string handler, int port)
+    {
+        string program = $"""
+            import hashlib, http.server, sys
+            class Handler(http.server.BaseHTTPRequestHandler):
+                protocol_version = "HTTP/1.1"
+                def log_message(self, *args):
+                    pass
+            {handler}
+            server = http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler)
+            print("listening", flush=True)
+            server.serve_forever()
+            """;
+        PeerProgram server = ns.Start("python3", "-c", program, port.ToString(CultureInfo.InvariantCulture));
+        Assert.True(server.WaitForOutputLine(l => l == "listening", Timeout), server.Transcript);
+        return server;
+    }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
@@ -50,8 +64,7 @@ public sealed class UsertcpHttpCommandTests : IDisposable
     {
         using NetNamespace ns = NetNamespace.Create();
         // The server binds before the interface exists: each usertcp get makes its own.
-        PeerProgram server = ns.Start("python3", "-c", RequestEcho, "8000");
-        Assert.True(server.WaitForOutputLine(l => l == "listening", Timeout), server.Transcript);
+        StartServer(ns, RequestEcho, 8000);
         string url = $"http://{Kernel}:8000";
         byte[] upload = RandomNumberGenerator.GetBytes(300_001);
         string uploadPath = Path.Combine(_directory, "upload"), answer = Path.Combine(_directory, "answer");
@@ -117,13 +130,8 @@ public sealed class UsertcpHttpCommandTests : IDisposable
         Assert.DoesNotContain(serve.ErrorLines, l => l.Contains("fail", StringComparison.OrdinalIgnoreCase) || l.Contains("error", StringComparison.OrdinalIgnoreCase));
     }
 
-    /// <summary>python3 -c CutShort PORT: answers every GET with Content-Length 100000 and 1000 bytes of "x", then closes.</summary>
+    /// <summary>A handler for <see cref="StartServer"/>: every GET gets Content-Length 100000 and 1000 bytes of "x", then the connection closes.</summary>
     private const string CutShort = """
-        import http.server, sys
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def log_message(self, *args):
-                pass
             def do_GET(self):
                 self.send_response(200)
                 self.send_header("Content-Length", "100000")
@@ -131,17 +139,13 @@ public sealed class UsertcpHttpCommandTests : IDisposable
                 self.wfile.write(b"x" * 1000)
                 self.wfile.flush()
                 self.close_connection = True
-        server = http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler)
-        print("listening", flush=True)
-        server.serve_forever()
         """;
 
     [RequiresNetAdminFact("python3")]
     public void Get_whose_body_breaks_off_removes_only_an_output_file_it_made_and_never_one_that_existed()
     {
         using NetNamespace ns = NetNamespace.Create();
-        PeerProgram server = ns.Start("python3", "-c", CutShort, "8001");
-        Assert.True(server.WaitForOutputLine(l => l == "listening", Timeout), server.Transcript);
+        StartServer(ns, CutShort, 8001);
         string url = $"http://{Kernel}:8001/file";
         string fresh = Path.Combine(_directory, "fresh"), existing = Path.Combine(_directory, "existing");
         File.WriteAllText(existing, "the user's own file");

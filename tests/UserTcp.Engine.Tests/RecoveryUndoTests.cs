@@ -82,10 +82,7 @@ public class RecoveryUndoTests
         // recovery was spurious (RFC 3708) and its reduction is undone (Linux's tcp_try_undo_dsack in Open).
         h.AdvanceTo(Ms(300));
         Ack(h, mss, top, timestamps: false, (0, 1));
-        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
-        Assert.Equal(10 * mss, c.CongestionWindow);
-        Assert.Equal(TcpCause.SpuriousFastRetransmitDsack, Assert.Single(Undos(h)).Cause);
-        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPDSACKUndo));
+        AssertUndone(h, c, mss, TcpCause.SpuriousFastRetransmitDsack, MibCounter.TcpExtTCPDSACKUndo);
         Assert.Equal(0, Count(h, MibCounter.TcpExtTCPFullUndo));
         Assert.Equal(0, Count(h, MibCounter.TcpExtTCPLossUndo));
 
@@ -106,10 +103,7 @@ public class RecoveryUndoTests
         Ack(h, mss, 4, timestamps: false, (0, 1));
         Assert.False(c.InFastRecovery);
         Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
-        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
-        Assert.Equal(10 * mss, c.CongestionWindow);
-        Assert.Equal(TcpCause.SpuriousFastRetransmitDsack, Assert.Single(Undos(h)).Cause);
-        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPDSACKUndo));
+        AssertUndone(h, c, mss, TcpCause.SpuriousFastRetransmitDsack, MibCounter.TcpExtTCPDSACKUndo);
 
         // The rest of the window's ACK: the recovery point is reached, but there is nothing left to undo.
         h.AdvanceTo(Ms(220));
@@ -200,10 +194,7 @@ public class RecoveryUndoTests
         h.AdvanceTo(Ms(210));
         Ack(h, mss, top, timestamps: true);
         Assert.False(c.InFastRecovery);
-        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
-        Assert.Equal(10 * mss, c.CongestionWindow);
-        Assert.Equal(TcpCause.SpuriousFastRetransmitTimestamps, Assert.Single(Undos(h)).Cause);
-        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPFullUndo));
+        AssertUndone(h, c, mss, TcpCause.SpuriousFastRetransmitTimestamps, MibCounter.TcpExtTCPFullUndo);
         Assert.Equal(0, Count(h, MibCounter.TcpExtTCPDSACKUndo));
 
         // The retransmission's D-SACK that follows finds nothing left to undo.
@@ -223,10 +214,7 @@ public class RecoveryUndoTests
         Ack(h, mss, 4, timestamps: true);
         Assert.False(c.InFastRecovery);
         Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
-        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
-        Assert.Equal(10 * mss, c.CongestionWindow);
-        Assert.Equal(TcpCause.SpuriousFastRetransmitTimestamps, Assert.Single(Undos(h)).Cause);
-        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPPartialUndo));
+        AssertUndone(h, c, mss, TcpCause.SpuriousFastRetransmitTimestamps, MibCounter.TcpExtTCPPartialUndo);
         // RACK learns of the reordering (Linux's tcp_check_sack_reordering): SACKed up to 4 segments above the hole.
         Assert.Equal(4, c.Info().Reordering);
         Assert.Equal(1, c.Info().ReorderingEvents);
@@ -296,5 +284,14 @@ public class RecoveryUndoTests
         Assert.Equal(1, Count(h, MibCounter.TcpExtTCPLossUndo));
         Assert.Equal(int.MaxValue, c.SlowStartThreshold);
         Assert.True(c.CongestionWindow >= 10 * mss, $"cwnd {c.CongestionWindow}");
+    }
+
+    /// <summary>The window of before the recovery is back (ssthresh unset, cwnd 10 segments), by one undo of this cause, counted once.</summary>
+    private static void AssertUndone(Harness h, TcpConnection c, int mss, TcpCause cause, MibCounter counter)
+    {
+        Assert.Equal(int.MaxValue, c.SlowStartThreshold);
+        Assert.Equal(10 * mss, c.CongestionWindow);
+        Assert.Equal(cause, Assert.Single(Undos(h)).Cause);
+        Assert.Equal(1, Count(h, counter));
     }
 }
