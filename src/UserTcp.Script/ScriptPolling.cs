@@ -64,7 +64,9 @@ internal sealed partial class ScriptExecution
             _callWakeAt = null;
             for (int i = 0; i < fds.Count; i++)
             {
-                if (fds[i].ReturnedEvents is { } expected && Int(line, expected, "revents") != revents[i])
+                // A pollfd written without revents= expects none (packetdrill's opt_revents is 0, and pollfds_check compares it).
+                ScriptExpression expected = fds[i].ReturnedEvents ?? new IntegerExpression(0, "0");
+                if (Int(line, expected, "revents") != revents[i])
                 {
                     throw Fail(line, $"poll gave revents=0x{revents[i]:x} for fd {Int(line, fds[i].Fd, "fd")}, the script expects {expected}");
                 }
