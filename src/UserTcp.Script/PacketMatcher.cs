@@ -107,7 +107,7 @@ internal sealed record RelativeSegment(TcpFlags Flags, uint Seq, int PayloadLeng
         text.Append(CultureInfo.InvariantCulture, $" {Seq}:{unchecked(Seq + (uint)PayloadLength)}({PayloadLength})");
         if ((Flags & TcpFlags.Ack) != 0 || like?.Ack is not null) text.Append(CultureInfo.InvariantCulture, $" ack {Ack}");
         if (like is null || like.Window is not null) text.Append(CultureInfo.InvariantCulture, $" win {Window}");
-        if (like?.UrgentPointer is not null || (like is null && UrgentPointer != 0)) text.Append(CultureInfo.InvariantCulture, $" urg {UrgentPointer}");
+        if (like?.UrgentPointer is not null || UrgentPointer != 0) text.Append(CultureInfo.InvariantCulture, $" urg {UrgentPointer}");
         if (like is { AnyOptions: true })
         {
             if (Options.Count > 0) text.Append(" <...>");
@@ -186,7 +186,9 @@ internal static class PacketMatcher
         if (expected.PayloadLength != actual.PayloadLength) differences.Add($"{actual.PayloadLength} payload bytes instead of {expected.PayloadLength}");
         if (expected.Ack is uint ack && ack != actual.Ack) differences.Add($"ack {actual.Ack} instead of {ack}");
         if (!relaxed && expected.Window is ushort window && window != actual.Window) differences.Add($"win {actual.Window} instead of {window}");
-        if (expected.UrgentPointer is ushort urg && urg != actual.UrgentPointer) differences.Add($"urg {actual.UrgentPointer} instead of {urg}");
+        // Not written means 0, and it is compared all the same (packetdrill's opt_urg_ptr; verify_tcp checks tcp_urg_ptr always).
+        ushort urg = expected.UrgentPointer ?? 0;
+        if (urg != actual.UrgentPointer) differences.Add($"urg {actual.UrgentPointer} instead of {urg}");
         if (expected.Options is { } options && !OptionsMatch(options, actual.Options, relaxed, timestamps, toleranceMicros))
         {
             string got = actual.Options.Count == 0 ? "no options" : "<" + string.Join(",", actual.Options) + ">";

@@ -1,3 +1,5 @@
+using UserTcp.Wire;
+
 namespace UserTcp.Script.Tests;
 
 /// <summary>
@@ -43,5 +45,17 @@ public class LeniencyTests
         Assert.Contains("revents=0x4", failure.Message, StringComparison.Ordinal);
         Passes(Handshake + "+0    poll([{fd=4, events=POLLIN}], 1, 0) = 0\n");
         Passes(Handshake + "+0    poll([{fd=4, events=POLLOUT, revents=POLLOUT}], 1, 0) = 1\n");
+    }
+
+    [Fact]
+    public void Urgent_pointer_left_out_is_compared_as_zero()
+    {
+        // parser.y's opt_urg_ptr is 0 when not written, and verify_tcp always compares tcp_urg_ptr.
+        PacketSpec expected = ((PacketEvent)ScriptParser.Parse("0 > . 1:1(0) ack 1").Events.Single()).Packet;
+        var sent = new RelativeSegment(TcpFlags.Ack, 1, 0, 1, 502, UrgentPointer: 7, []);
+        Assert.Equal(["urg 7 instead of 0"], PacketMatcher.Differences(expected, sent, relaxed: false));
+        Assert.Equal(["urg 7 instead of 0"], PacketMatcher.Differences(expected, sent, relaxed: true));
+        Assert.Equal("> . 1:1(0) ack 1 urg 7", sent.Format(expected));
+        Assert.Empty(PacketMatcher.Differences(expected, sent with { UrgentPointer = 0 }, relaxed: false));
     }
 }
