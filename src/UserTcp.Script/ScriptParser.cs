@@ -76,7 +76,12 @@ public static partial class ScriptParser
                 events.Add(Event());
             }
             ScriptEvent? first = events.FirstOrDefault(e => e is not CommandEvent { CommandTime: null });
-            if (first is not null && first.Time.Start != 0)
+            if (first is null)
+            {
+                // packetdrill's grammar needs one event at least: an empty or cut-off file is an error, not a pass.
+                throw Error(Peek().Line, "the script has no events: it needs at least one timed line (a packet, a system call, a `command` or a %{ }% block)");
+            }
+            if (first.Time.Start != 0)
             {
                 throw Error(first.Line, "the first event must be at time 0");
             }

@@ -58,4 +58,16 @@ public class LeniencyTests
         Assert.Equal("> . 1:1(0) ack 1 urg 7", sent.Format(expected));
         Assert.Empty(PacketMatcher.Differences(expected, sent with { UrgentPointer = 0 }, relaxed: false));
     }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("// a comment, and nothing else\n")]
+    [InlineData("--tolerance_usecs=10000\n`sysctl -q net.ipv4.tcp_sack=0`\n/* the rest of the file was lost */\n")]
+    public void A_script_without_events_is_an_error_not_a_pass(string text)
+    {
+        // parser.y's events needs one event at least; an empty or cut-off file is a syntax error there.
+        ScriptFailure failure = Fails(text);
+        Assert.True(failure.Unreadable);
+        Assert.Contains("no events", failure.Message, StringComparison.Ordinal);
+    }
 }
