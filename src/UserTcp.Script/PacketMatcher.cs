@@ -18,6 +18,9 @@ internal sealed record CapturedSegment(
     IReadOnlyList<OptionSpec> Options,
     int PayloadLength)
 {
+    /// <summary>Whether every payload byte is zero (packetdrill's scripts write zeros, and it compares the payload).</summary>
+    public bool ZeroPayload { get; init; } = true;
+
     /// <summary>Parses an IPv4 packet the engine transmitted; null with the reason when it does not parse.</summary>
     public static CapturedSegment? TryParse(ReadOnlySpan<byte> packet, long time, out string? problem)
     {
@@ -31,7 +34,10 @@ internal sealed record CapturedSegment(
             return null;
         }
         return new CapturedSegment(time, tcp.SourcePort, tcp.DestinationPort, tcp.Flags, tcp.SequenceNumber.Value, tcp.AcknowledgmentNumber.Value,
-            tcp.Window, tcp.UrgentPointer, DecodeOptions(tcp.RawOptions), tcp.Payload.Length);
+            tcp.Window, tcp.UrgentPointer, DecodeOptions(tcp.RawOptions), tcp.Payload.Length)
+        {
+            ZeroPayload = tcp.Payload.IndexOfAnyExcept((byte)0) < 0,
+        };
     }
 
     /// <summary>The options in wire order, in script spelling.</summary>
@@ -77,6 +83,9 @@ internal sealed record RelativeSegment(TcpFlags Flags, uint Seq, int PayloadLeng
     /// <summary>The TSval as sent, before mapping to script terms; null without a timestamp option.</summary>
     public uint? LiveTimestamp { get; init; }
 
+    /// <summary>Whether every payload byte is zero.</summary>
+    public bool ZeroPayload { get; init; } = true;
+
     /// <summary>
     /// Outbound seq relative to UserTcp's ISN (<paramref name="localBase"/>); ack and SACK blocks relative to the script
     /// side's ISN (<paramref name="remoteBase"/>) when the ACK bit is set, as packetdrill maps them.
@@ -93,6 +102,7 @@ internal sealed record RelativeSegment(TcpFlags Flags, uint Seq, int PayloadLeng
         return new RelativeSegment(s.Flags, unchecked(s.Seq - localBase), s.PayloadLength, ack ? unchecked(s.Ack - remoteBase) : s.Ack, s.Window, s.UrgentPointer, options)
         {
             LiveTimestamp = s.Options.OfType<TimestampOption>().FirstOrDefault()?.Value,
+            ZeroPayload = s.ZeroPayload,
         };
     }
 
@@ -178,12 +188,19 @@ internal sealed class TimestampMapping
 /// </summary>
 internal static class PacketMatcher
 {
-    public static List<string> Differences(PacketSpec expected, RelativeSegment actual, bool relaxed, TimestampMapping? timestamps = null, long toleranceMicros = 0)
+    /// <summary>
+    /// What differs between the line and the segment. <paramref name="zeroPayload"/>: the data written so far was zeros
+    /// (packetdrill writes nothing else), so a payload must be zeros too, as packetdrill's verify_outbound_live_payload
+    /// compares it with the script packet's zero payload.
+    /// </summary>
+    public static List<string> Differences(PacketSpec expected, RelativeSegment actual, bool relaxed, TimestampMapping? timestamps = null, long toleranceMicros = 0,
+        bool zeroPayload = true)
     {
         var differences = new List<string>();
         if (expected.Flags != actual.Flags) differences.Add($"flags {ScriptFormat.Flags(actual.Flags)} instead of {ScriptFormat.Flags(expected.Flags)}");
         if (expected.Seq != actual.Seq) differences.Add($"seq {actual.Seq} instead of {expected.Seq}");
         if (expected.PayloadLength != actual.PayloadLength) differences.Add($"{actual.PayloadLength} payload bytes instead of {expected.PayloadLength}");
+        else if (zeroPayload && !actual.ZeroPayload) differences.Add("payload bytes that are not the zeros the script wrote");
         if (expected.Ack is uint ack && ack != actual.Ack) differences.Add($"ack {actual.Ack} instead of {ack}");
         if (!relaxed && expected.Window is ushort window && window != actual.Window) differences.Add($"win {actual.Window} instead of {window}");
         // Not written means 0, and it is compared all the same (packetdrill's opt_urg_ptr; verify_tcp checks tcp_urg_ptr always).

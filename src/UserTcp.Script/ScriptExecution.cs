@@ -100,6 +100,8 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private PendingCall? _blocking;
     private string? _transmitProblem;
     private long _stepsAtSameInstant;
+    // A write gave a string (UserTcp's extension): the data is no longer all zeros, and payloads are not compared.
+    private bool _wroteText;
 
     public ScriptExecution(PacketScript script, ScriptRunOptions options)
     {
@@ -408,7 +410,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         RelativeSegment actual = Relative(segment);
         // Timestamps are judged against the time since the script started, as packetdrill does.
         long timestampTolerance = Math.Max(_tolerance, (long)(_tolerancePercent / 100.0 * expected));
-        List<string> differences = PacketMatcher.Differences(p, actual, _relaxed, _timestamps, timestampTolerance);
+        List<string> differences = PacketMatcher.Differences(p, actual, _relaxed, _timestamps, timestampTolerance, zeroPayload: !_wroteText);
         if (segment.SourcePort != _localPort || segment.DestinationPort != _remotePort)
         {
             differences.Insert(0, $"sent from port {segment.SourcePort} to {segment.DestinationPort}, not on the connection under test ({_localPort} to {_remotePort})");
@@ -444,7 +446,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         {
             _sent.Dequeue();
             pieces++;
-            total = total with { PayloadLength = total.PayloadLength + next.PayloadLength, Flags = next.Flags, Window = next.Window };
+            total = total with { PayloadLength = total.PayloadLength + next.PayloadLength, Flags = next.Flags, Window = next.Window, ZeroPayload = total.ZeroPayload && next.ZeroPayload };
         }
         return (total, pieces);
     }

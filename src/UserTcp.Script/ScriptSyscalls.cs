@@ -380,7 +380,11 @@ internal sealed partial class ScriptExecution
         bool faults = IsNull(call.Arguments[1]) && count > 0;
         // Like packetdrill, the data is zeros unless the script gives a string.
         byte[] data = new byte[count];
-        if (call.Arguments[1] is StringExpression text) System.Text.Encoding.ASCII.GetBytes(text.Value.AsSpan(0, (int)Math.Min(text.Value.Length, count)), data);
+        if (call.Arguments[1] is StringExpression text)
+        {
+            System.Text.Encoding.ASCII.GetBytes(text.Value.AsSpan(0, (int)Math.Min(text.Value.Length, count)), data);
+            _wroteText |= data.AsSpan().IndexOfAnyExcept((byte)0) >= 0;
+        }
         ValueTask? waiting = null;
         return () =>
         {

@@ -70,4 +70,39 @@ public class LeniencyTests
         Assert.True(failure.Unreadable);
         Assert.Contains("no events", failure.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Outbound_payload_must_be_the_zeros_the_script_wrote()
+    {
+        // run_packet.c's verify_outbound_live_payload compares the payload with the script packet's, which is zeros,
+        // as is all the data packetdrill's write() sends.
+        PacketSpec expected = ((PacketEvent)ScriptParser.Parse("0 > P. 1:4(3) ack 1").Events.Single()).Packet;
+        var garbage = new RelativeSegment(TcpFlags.Psh | TcpFlags.Ack, 1, 3, 1, 502, 0, []) { ZeroPayload = false };
+        Assert.Equal(["payload bytes that are not the zeros the script wrote"], PacketMatcher.Differences(expected, garbage, relaxed: false));
+        Assert.Equal(["payload bytes that are not the zeros the script wrote"], PacketMatcher.Differences(expected, garbage, relaxed: true));
+        Assert.Empty(PacketMatcher.Differences(expected, garbage with { ZeroPayload = true }, relaxed: false));
+
+        // The segment's bytes are read as sent: zeros pass, and after a write of a string (UserTcp's extension) the
+        // payload is no longer expected to be zeros.
+        Assert.True(CapturedSegment.TryParse(Segment([0, 0, 0]), 0, out _)!.ZeroPayload);
+        Assert.False(CapturedSegment.TryParse(Segment([0, 0, 1]), 0, out _)!.ZeroPayload);
+        Passes(Handshake + "+0    write(4, ..., 3) = 3\n+0    > P. 1:4(3) ack 1\n");
+        Passes(Handshake + "+0    write(4, \"abc\", 3) = 3\n+0    > P. 1:4(3) ack 1\n");
+    }
+
+    /// <summary>An IPv4 packet carrying a TCP segment (no options) with <paramref name="payload"/>, checksums filled in.</summary>
+    private static byte[] Segment(byte[] payload)
+    {
+        Ipv4Address from = new(192, 168, 0, 1), to = new(192, 0, 2, 1);
+        byte[] packet = new byte[Ipv4Packet.MinHeaderLength + TcpSegment.MinHeaderLength + payload.Length];
+        PacketWriter.WriteIpv4Header(packet, new Ipv4Repr(from, to), TcpSegment.MinHeaderLength + payload.Length);
+        Span<byte> tcp = packet.AsSpan(Ipv4Packet.MinHeaderLength);
+        tcp[12] = TcpSegment.MinHeaderLength / 4 << 4;
+        payload.CopyTo(tcp[TcpSegment.MinHeaderLength..]);
+        ulong sum = InternetChecksum.PseudoHeader(from, to, Ipv4Packet.ProtocolTcp, (ushort)tcp.Length);
+        ushort check = InternetChecksum.Finish(InternetChecksum.Add(sum, tcp));
+        tcp[16] = (byte)(check >> 8);
+        tcp[17] = (byte)check;
+        return packet;
+    }
 }
