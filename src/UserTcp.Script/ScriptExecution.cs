@@ -405,7 +405,12 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         int pieces = 1;
         if (_relaxed && !_strictSegments && p.PayloadLength > segment.PayloadLength && segment.PayloadLength > 0)
         {
-            (segment, pieces) = Aggregate(segment, p.PayloadLength);
+            string? unjoinable;
+            (segment, pieces, unjoinable) = Aggregate(segment, p.PayloadLength);
+            if (unjoinable is not null)
+            {
+                throw Fail(e.Line, $"expected `{p}` {when}, got segments UserTcp sent at {Seconds(segment.Time)} s that packetdrill would not join into one: {unjoinable}");
+            }
         }
         RelativeSegment actual = Relative(segment);
         // Timestamps are judged against the time since the script started, as packetdrill does.
@@ -431,24 +436,30 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
 
     /// <summary>
     /// --relaxed: a line written for Linux may expect several TSO/GSO packets joined, as packetdrill joins what it
-    /// sniffs until the line's payload is met (run_packet.c; each piece but the last the size of the one before).
-    /// Contiguous segments sent at the same instant with the same ACK are joined until they carry the expected
-    /// payload, across the PSH that ends each TSO packet; PSH comes from the last piece, and nothing joins a FIN.
+    /// sniffs until the line's payload is met (run_packet.c). Contiguous segments sent at the same instant with the
+    /// same ACK and window are joined until they carry the expected payload, across the PSH that ends each TSO packet;
+    /// PSH comes from the last piece, and nothing joins a FIN. As packetdrill's verify_packet_fragments, every piece but
+    /// the one that completes the line has the size of the piece before it; another size is <c>Unjoinable</c>.
     /// </summary>
-    private (CapturedSegment Segment, int Pieces) Aggregate(CapturedSegment first, int wanted)
+    private (CapturedSegment Segment, int Pieces, string? Unjoinable) Aggregate(CapturedSegment first, int wanted)
     {
         const TcpFlags LastOnly = TcpFlags.Psh | TcpFlags.Fin;
         CapturedSegment total = first;
-        int pieces = 1;
+        int pieces = 1, previous = first.PayloadLength;
         while (total.PayloadLength < wanted && (total.Flags & TcpFlags.Fin) == 0 && _sent.TryPeek(out CapturedSegment? next)
-            && next.Time == first.Time && next.Seq == unchecked(total.Seq + (uint)total.PayloadLength) && next.Ack == total.Ack
+            && next.Time == first.Time && next.Seq == unchecked(total.Seq + (uint)total.PayloadLength) && next.Ack == total.Ack && next.Window == total.Window
             && (next.Flags & ~LastOnly) == (total.Flags & ~TcpFlags.Psh) && next.SourcePort == total.SourcePort && next.DestinationPort == total.DestinationPort)
         {
+            if (next.PayloadLength < wanted - total.PayloadLength && next.PayloadLength != previous)
+            {
+                return (total, pieces, $"a {next.PayloadLength}-byte piece after a {previous}-byte one, with {wanted - total.PayloadLength} bytes still to come");
+            }
             _sent.Dequeue();
             pieces++;
-            total = total with { PayloadLength = total.PayloadLength + next.PayloadLength, Flags = next.Flags, Window = next.Window, ZeroPayload = total.ZeroPayload && next.ZeroPayload };
+            previous = next.PayloadLength;
+            total = total with { PayloadLength = total.PayloadLength + next.PayloadLength, Flags = next.Flags, ZeroPayload = total.ZeroPayload && next.ZeroPayload };
         }
-        return (total, pieces);
+        return (total, pieces, null);
     }
 
     private RelativeSegment Relative(CapturedSegment segment) => RelativeSegment.From(segment, _localBase, _remoteBase, _timestamps);

@@ -90,6 +90,23 @@ public class LeniencyTests
         Passes(Handshake + "+0    write(4, \"abc\", 3) = 3\n+0    > P. 1:4(3) ack 1\n");
     }
 
+    [Fact]
+    public void Relaxed_joins_only_pieces_packetdrill_would_join()
+    {
+        // run_packet.c's verify_packet_fragments: every piece but the one that completes the line has the size of the
+        // piece before it (and the same headers). A 500-byte write and a 2920-byte one leave as 500 + 1460 + 1460.
+        const string TwoWrites = Handshake + """
+            +0    setsockopt(4, IPPROTO_TCP, TCP_NODELAY, [1], 4) = 0
+            +0    write(4, ..., 500) = 500
+            +0    write(4, ..., 2920) = 2920
+
+            """;
+        ScriptFailure failure = Fails(TwoWrites + "+0    > P. 1:3421(3420) ack 1\n", relaxed: true);
+        Assert.Equal(11, failure.Line);
+        Assert.Contains("a 1460-byte piece after a 500-byte one", failure.Message, StringComparison.Ordinal);
+        Passes(TwoWrites + "+0    > P. 1:501(500) ack 1\n+0    > P. 501:3421(2920) ack 1\n", relaxed: true);
+    }
+
     /// <summary>An IPv4 packet carrying a TCP segment (no options) with <paramref name="payload"/>, checksums filled in.</summary>
     private static byte[] Segment(byte[] payload)
     {
