@@ -107,6 +107,22 @@ public class LeniencyTests
         Passes(TwoWrites + "+0    > P. 1:501(500) ack 1\n+0    > P. 501:3421(2920) ack 1\n", relaxed: true);
     }
 
+    [Fact]
+    public void Epoll_wait_compares_the_event_it_did_not_return_with_zeros()
+    {
+        // run_system_call.c's syscall_epoll_wait compares the script's event with the first one returned, a zeroed
+        // struct when none was: {events=EPOLLIN, fd=4} with = 0 fails there.
+        const string Registered = Handshake + """
+            +0    epoll_create(1) = 5
+            +0    epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN, fd=4}) = 0
+
+            """;
+        ScriptFailure failure = Fails(Registered + "+0    epoll_wait(5, {events=EPOLLIN, fd=4}, 1, 0) = 0\n");
+        Assert.Equal(10, failure.Line);
+        Assert.Contains("epoll_wait gave {events=0x0, data=0}", failure.Message, StringComparison.Ordinal);
+        Passes(Registered + "+0    epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0\n");
+    }
+
     /// <summary>An IPv4 packet carrying a TCP segment (no options) with <paramref name="payload"/>, checksums filled in.</summary>
     private static byte[] Segment(byte[] payload)
     {
