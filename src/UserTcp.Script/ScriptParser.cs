@@ -85,6 +85,16 @@ public static partial class ScriptParser
             {
                 throw Error(first.Line, "the first event must be at time 0");
             }
+            // packetdrill's get_next_event: an absolute time may not come before the absolute time of the line before it.
+            ScriptEvent? previous = null;
+            foreach (ScriptEvent e in events.Where(e => e is not CommandEvent { CommandTime: null }))
+            {
+                if (previous is not null && IsAbsolute(previous.Time) && IsAbsolute(e.Time) && e.Time.Start < previous.Time.Start)
+                {
+                    throw Error(e.Line, $"time goes backward in script from {EventTime.Seconds(previous.Time.Start)} s to {EventTime.Seconds(e.Time.Start)} s");
+                }
+                previous = e;
+            }
             return new PacketScript(name, options, events);
         }
 
@@ -153,6 +163,8 @@ public static partial class ScriptParser
             }
             return result;
         }
+
+        private static bool IsAbsolute(EventTime time) => time.Kind is TimeKind.Absolute or TimeKind.AbsoluteRange;
 
         private static string Describe(ScriptEvent e) => e switch
         {

@@ -123,6 +123,22 @@ public class LeniencyTests
         Passes(Registered + "+0    epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0\n");
     }
 
+    [Fact]
+    public void Absolute_time_going_backward_is_an_error_even_within_tolerance()
+    {
+        // run.c's get_next_event: an absolute time before the previous absolute time is "time goes backward in script".
+        ScriptFailure failure = Fails("""
+            --tolerance_usecs=100000
+            0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            0.200 close(3) = 0
+            0.150 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+            """);
+        Assert.Equal(4, failure.Line);
+        Assert.Contains("time goes backward in script from 0.200 s to 0.150 s", failure.Message, StringComparison.Ordinal);
+        // A relative line, or an absolute one after a relative one, is no step back.
+        Passes("--tolerance_usecs=100000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n0.200 close(3) = 0\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n0.150 close(3) = 0\n");
+    }
+
     /// <summary>An IPv4 packet carrying a TCP segment (no options) with <paramref name="payload"/>, checksums filled in.</summary>
     private static byte[] Segment(byte[] payload)
     {
