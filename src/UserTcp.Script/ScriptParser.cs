@@ -66,10 +66,20 @@ public static partial class ScriptParser
                 {
                     throw Error(Peek().Line, $"option --{Peek().Text} must come before the first event");
                 }
+                if (events.LastOrDefault() is CommandEvent { CommandTime: null } cleanup && events.Any(e => e is not CommandEvent { CommandTime: null }))
+                {
+                    throw Error(Peek().Line, $"the `command` without a time on line {cleanup.Line} comes after the events, so it is the cleanup command and must "
+                        + "come last (packetdrill's grammar: opt_init_command events opt_cleanup_command); give it a time to run it in between: +0 `...`");
+                }
                 if (Peek().Kind == TokenKind.BackQuoted)
                 {
-                    // An init or cleanup command outside the timeline.
+                    // An init or cleanup command outside the timeline: packetdrill's grammar has one of each, before the
+                    // first event and after the last.
                     Token command = Next();
+                    if (events.Count > 0 && events.All(e => e is CommandEvent { CommandTime: null }))
+                    {
+                        throw Error(command.Line, "only one `command` without a time may come before the first event (the init command); give this one a time: 0 `...`");
+                    }
                     events.Add(new CommandEvent(command.Line, null, command.Text));
                     continue;
                 }

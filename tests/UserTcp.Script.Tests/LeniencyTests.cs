@@ -139,6 +139,23 @@ public class LeniencyTests
         Passes("--tolerance_usecs=100000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n0.200 close(3) = 0\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n0.150 close(3) = 0\n");
     }
 
+    [Fact]
+    public void A_command_without_a_time_comes_only_first_or_last()
+    {
+        // parser.y's script: opt_options opt_init_command events opt_cleanup_command; any other untimed command, or a
+        // second one at either end, is a syntax error.
+        const string Sack = "`sysctl -q net.ipv4.tcp_sack=0`\n";
+        const string Events = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 close(3) = 0\n";
+        ScriptFailure middle = Fails("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n" + Sack + "+0 close(3) = 0\n");
+        Assert.True(middle.Unreadable);
+        Assert.Equal(3, middle.Line);
+        Assert.Contains("on line 2 comes after the events", middle.Message, StringComparison.Ordinal);
+        Assert.Equal(2, Fails(Sack + Sack + Events).Line);
+        Assert.Equal(4, Fails(Events + Sack + Sack).Line);
+        Passes(Sack + Events + Sack);
+        Passes(Events + "+0 " + Sack);
+    }
+
     /// <summary>An IPv4 packet carrying a TCP segment (no options) with <paramref name="payload"/>, checksums filled in.</summary>
     private static byte[] Segment(byte[] payload)
     {
