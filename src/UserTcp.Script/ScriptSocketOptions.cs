@@ -183,6 +183,14 @@ internal sealed partial class ScriptExecution
         int fd = Fd(line, call);
         (long level, long name) = OptionName(line, call);
         ScriptExpression expected = call.Arguments[3];
+        // The length Linux returns: sizeof(int), or sizeof(struct linger); packetdrill fails a script whose optlen differs
+        // ("Bad getsockopt optlen"). TCP_CONGESTION's is the buffer's, up to TCP_CA_NAME_MAX, and is not compared.
+        if (!(level == IPPROTO_TCP && name == TCP_CONGESTION) && call.Arguments[4] is not EllipsisExpression)
+        {
+            long length = level == SOL_SOCKET && name == SO_LINGER ? 8 : 4;
+            long optlen = Int(line, call.Arguments[4], "the option length");
+            if (optlen != length) throw Fail(line, $"getsockopt({call.Arguments[2]}) returns an optlen of {length}, the script expects {call.Arguments[4]}");
+        }
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);

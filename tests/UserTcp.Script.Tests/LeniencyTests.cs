@@ -156,6 +156,17 @@ public class LeniencyTests
         Passes(Events + "+0 " + Sack);
     }
 
+    [Fact]
+    public void Getsockopt_compares_the_option_length_linux_returns()
+    {
+        // run_system_call.c's syscall_getsockopt: "Bad getsockopt optlen" when the length returned is not the script's.
+        ScriptFailure failure = Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [8]) = 0\n");
+        Assert.Equal(8, failure.Line);
+        Assert.Contains("returns an optlen of 4", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(8, Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=0, linger=0}, [4]) = 0\n").Line);
+        Passes(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n+0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=0, linger=0}, [8]) = 0\n");
+    }
+
     /// <summary>An IPv4 packet carrying a TCP segment (no options) with <paramref name="payload"/>, checksums filled in.</summary>
     private static byte[] Segment(byte[] payload)
     {
