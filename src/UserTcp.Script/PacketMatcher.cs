@@ -21,6 +21,9 @@ internal sealed record CapturedSegment(
     /// <summary>Whether every payload byte is zero (packetdrill's scripts write zeros, and it compares the payload).</summary>
     public bool ZeroPayload { get; init; } = true;
 
+    /// <summary>The IP header's length in bytes (20 without IP options) and the TCP header's four reserved bits (AE the last).</summary>
+    public (int IpHeaderLength, int ReservedBits) Header { get; init; } = (Ipv4Packet.MinHeaderLength, 0);
+
     /// <summary>Parses an IPv4 packet the engine transmitted; null with the reason when it does not parse.</summary>
     public static CapturedSegment? TryParse(ReadOnlySpan<byte> packet, long time, out string? problem)
     {
@@ -37,6 +40,7 @@ internal sealed record CapturedSegment(
             tcp.Window, tcp.UrgentPointer, DecodeOptions(tcp.RawOptions), tcp.Payload.Length)
         {
             ZeroPayload = tcp.Payload.IndexOfAnyExcept((byte)0) < 0,
+            Header = (ip.HeaderLength, tcp.Reserved),
         };
     }
 
@@ -86,6 +90,9 @@ internal sealed record RelativeSegment(TcpFlags Flags, uint Seq, int PayloadLeng
     /// <summary>Whether every payload byte is zero.</summary>
     public bool ZeroPayload { get; init; } = true;
 
+    /// <summary>The IP header's length and the TCP reserved bits, as captured.</summary>
+    public (int IpHeaderLength, int ReservedBits) Header { get; init; } = (Ipv4Packet.MinHeaderLength, 0);
+
     /// <summary>
     /// Outbound seq relative to UserTcp's ISN (<paramref name="localBase"/>); ack and SACK blocks relative to the script
     /// side's ISN (<paramref name="remoteBase"/>) when the ACK bit is set, as packetdrill maps them.
@@ -103,6 +110,7 @@ internal sealed record RelativeSegment(TcpFlags Flags, uint Seq, int PayloadLeng
         {
             LiveTimestamp = s.Options.OfType<TimestampOption>().FirstOrDefault()?.Value,
             ZeroPayload = s.ZeroPayload,
+            Header = s.Header,
         };
     }
 
@@ -198,6 +206,9 @@ internal static class PacketMatcher
     {
         var differences = new List<string>();
         if (expected.Flags != actual.Flags) differences.Add($"flags {ScriptFormat.Flags(actual.Flags)} instead of {ScriptFormat.Flags(expected.Flags)}");
+        // A script packet has no IP options and no reserved bits; packetdrill's verify_ipv4 and verify_tcp compare both.
+        if (actual.Header.ReservedBits != 0) differences.Add($"reserved TCP header bits 0x{actual.Header.ReservedBits:x} set");
+        if (actual.Header.IpHeaderLength != Ipv4Packet.MinHeaderLength) differences.Add($"an IP header of {actual.Header.IpHeaderLength} bytes (IP options) instead of {Ipv4Packet.MinHeaderLength}");
         if (expected.Seq != actual.Seq) differences.Add($"seq {actual.Seq} instead of {expected.Seq}");
         if (expected.PayloadLength != actual.PayloadLength) differences.Add($"{actual.PayloadLength} payload bytes instead of {expected.PayloadLength}");
         else if (zeroPayload && !actual.ZeroPayload) differences.Add("payload bytes that are not the zeros the script wrote");

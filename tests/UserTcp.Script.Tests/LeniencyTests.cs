@@ -167,14 +167,45 @@ public class LeniencyTests
         Passes(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n+0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=0, linger=0}, [8]) = 0\n");
     }
 
-    /// <summary>An IPv4 packet carrying a TCP segment (no options) with <paramref name="payload"/>, checksums filled in.</summary>
-    private static byte[] Segment(byte[] payload)
+    [Fact]
+    public void Reserved_tcp_bits_and_ip_options_are_differences()
+    {
+        // run_packet.c's verify_tcp compares tcp_reserved_bits and tcp_ae, verify_ipv4 the ipv4_header_length.
+        PacketSpec expected = ((PacketEvent)ScriptParser.Parse("0 > - 0:0(0)").Events.Single()).Packet;
+        byte[] plain = Segment([]);
+        Assert.Empty(PacketMatcher.Differences(expected, RelativeSegment.From(CapturedSegment.TryParse(plain, 0, out _)!, 0, 0), relaxed: false));
+
+        byte[] reserved = Segment([], tcpByte12: (5 << 4) | 0x1);
+        Assert.Equal(["reserved TCP header bits 0x1 set"],
+            PacketMatcher.Differences(expected, RelativeSegment.From(CapturedSegment.TryParse(reserved, 0, out _)!, 0, 0), relaxed: true));
+
+        byte[] ipOptions = Segment([], ipOptions: [1, 1, 1, 0]);
+        Assert.Equal(["an IP header of 24 bytes (IP options) instead of 20"],
+            PacketMatcher.Differences(expected, RelativeSegment.From(CapturedSegment.TryParse(ipOptions, 0, out _)!, 0, 0), relaxed: false));
+    }
+
+    /// <summary>
+    /// An IPv4 packet carrying a TCP segment (no TCP options) with <paramref name="payload"/>, checksums filled in;
+    /// <paramref name="tcpByte12"/> is the data offset byte, <paramref name="ipOptions"/> lengthen the IP header.
+    /// </summary>
+    private static byte[] Segment(byte[] payload, int tcpByte12 = TcpSegment.MinHeaderLength / 4 << 4, byte[]? ipOptions = null)
     {
         Ipv4Address from = new(192, 168, 0, 1), to = new(192, 0, 2, 1);
-        byte[] packet = new byte[Ipv4Packet.MinHeaderLength + TcpSegment.MinHeaderLength + payload.Length];
-        PacketWriter.WriteIpv4Header(packet, new Ipv4Repr(from, to), TcpSegment.MinHeaderLength + payload.Length);
-        Span<byte> tcp = packet.AsSpan(Ipv4Packet.MinHeaderLength);
-        tcp[12] = TcpSegment.MinHeaderLength / 4 << 4;
+        ipOptions ??= [];
+        int ipHeader = Ipv4Packet.MinHeaderLength + ipOptions.Length;
+        byte[] packet = new byte[ipHeader + TcpSegment.MinHeaderLength + payload.Length];
+        PacketWriter.WriteIpv4Header(packet, new Ipv4Repr(from, to), TcpSegment.MinHeaderLength + payload.Length + ipOptions.Length);
+        if (ipOptions.Length > 0)
+        {
+            packet[0] = (byte)(0x40 | ipHeader / 4);
+            ipOptions.CopyTo(packet, Ipv4Packet.MinHeaderLength);
+            packet[10] = packet[11] = 0;
+            ushort header = InternetChecksum.Compute(packet.AsSpan(0, ipHeader));
+            packet[10] = (byte)(header >> 8);
+            packet[11] = (byte)header;
+        }
+        Span<byte> tcp = packet.AsSpan(ipHeader);
+        tcp[12] = (byte)tcpByte12;
         payload.CopyTo(tcp[TcpSegment.MinHeaderLength..]);
         ulong sum = InternetChecksum.PseudoHeader(from, to, Ipv4Packet.ProtocolTcp, (ushort)tcp.Length);
         ushort check = InternetChecksum.Finish(InternetChecksum.Add(sum, tcp));
