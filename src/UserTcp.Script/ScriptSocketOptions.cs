@@ -48,6 +48,10 @@ internal sealed partial class ScriptExecution
         }
         // do_ip_setsockopt: IP_MTU_DISCOVER is IP_PMTUDISC_DONT to IP_PMTUDISC_OMIT; IP_TOS keeps the value's low byte.
         bool badIpValue = level == SOL_IP && name == IP_MTU_DISCOVER && value is < 0 or > 5;
+        // packetdrill passes the script's optlen to the kernel: a socket or TCP option shorter than an int (SO_LINGER:
+        // than struct linger) is EINVAL there (sk_setsockopt, do_tcp_setsockopt); IP options take a single byte too.
+        bool shortLength = level != SOL_IP && !(level == IPPROTO_TCP && name == TCP_CONGESTION) && call.Arguments[4] is not EllipsisExpression
+            && Int(line, call.Arguments[4], "the option length") < (level == SOL_SOCKET && name == SO_LINGER ? 8 : 4);
         if (level == IPPROTO_TCP && name == TCP_LINGER2 && value < 0)
         {
             throw Fail(line, "TCP_LINGER2 below 0 (reset orphaned FIN-WAIT-2 at once) is not supported by the engine");
@@ -55,7 +59,7 @@ internal sealed partial class ScriptExecution
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
-            if (badIpValue) return Outcome.Error(EINVAL);
+            if (badIpValue || shortLength) return Outcome.Error(EINVAL);
             if (level == SOL_SOCKET && name == SO_REUSEADDR)
             {
                 socket.ReuseAddress = value != 0; // bind()'s, kept with the descriptor

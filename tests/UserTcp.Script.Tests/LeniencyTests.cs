@@ -184,6 +184,24 @@ public class LeniencyTests
             PacketMatcher.Differences(expected, RelativeSegment.From(CapturedSegment.TryParse(ipOptions, 0, out _)!, 0, 0), relaxed: false));
     }
 
+    [Fact]
+    public void Setsockopt_with_an_optlen_shorter_than_the_option_is_einval()
+    {
+        // run_system_call.c's syscall_setsockopt hands the script's optlen to the kernel, which refuses a socket or TCP
+        // option shorter than an int (sk_setsockopt, do_tcp_setsockopt) and an SO_LINGER shorter than struct linger.
+        ScriptFailure failure = Fails(Handshake + "+0    setsockopt(4, SOL_SOCKET, SO_KEEPALIVE, [1], 2) = 0\n");
+        Assert.Equal(8, failure.Line);
+        Assert.Contains("EINVAL", failure.Message, StringComparison.Ordinal);
+        Passes(Handshake + """
+            +0    setsockopt(4, SOL_SOCKET, SO_KEEPALIVE, [1], 2) = -1 EINVAL (Invalid argument)
+            +0    setsockopt(4, IPPROTO_TCP, TCP_NODELAY, [1], 3) = -1 EINVAL (Invalid argument)
+            +0    setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 4) = -1 EINVAL (Invalid argument)
+            +0    setsockopt(4, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0
+            +0    setsockopt(4, SOL_IP, IP_TOS, [4], 1) = 0
+
+            """);
+    }
+
     /// <summary>
     /// An IPv4 packet carrying a TCP segment (no TCP options) with <paramref name="payload"/>, checksums filled in;
     /// <paramref name="tcpByte12"/> is the data offset byte, <paramref name="ipOptions"/> lengthen the IP header.
