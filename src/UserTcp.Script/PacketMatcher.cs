@@ -212,7 +212,9 @@ internal static class PacketMatcher
         if (expected.Seq != actual.Seq) differences.Add($"seq {actual.Seq} instead of {expected.Seq}");
         if (expected.PayloadLength != actual.PayloadLength) differences.Add($"{actual.PayloadLength} payload bytes instead of {expected.PayloadLength}");
         else if (zeroPayload && !actual.ZeroPayload) differences.Add("payload bytes that are not the zeros the script wrote");
-        if (expected.Ack is uint ack && ack != actual.Ack) differences.Add($"ack {actual.Ack} instead of {ack}");
+        // Not written means 0, compared all the same (packetdrill's verify_tcp checks tcp_ack_seq always; only win may go unchecked).
+        uint ack = expected.Ack ?? 0;
+        if (ack != actual.Ack) differences.Add($"ack {actual.Ack} instead of {ack}");
         if (!relaxed && expected.Window is ushort window && window != actual.Window) differences.Add($"win {actual.Window} instead of {window}");
         // Not written means 0, and it is compared all the same (packetdrill's opt_urg_ptr; verify_tcp checks tcp_urg_ptr always).
         ushort urg = expected.UrgentPointer ?? 0;

@@ -27,10 +27,14 @@ public class MatcherTests
     }
 
     [Fact]
-    public void Fields_the_line_leaves_out_are_not_compared()
+    public void A_window_the_line_leaves_out_is_not_compared_but_an_ack_left_out_means_zero_as_in_packetdrill()
     {
+        // packetdrill's verify_tcp skips tcp_window only when the line writes no win (FLAG_WIN_NOCHECK); tcp_ack_seq is
+        // compared always, with 0 when the line writes no ack.
         PacketSpec expected = Expect("> . 1:1(0)");
-        Assert.Empty(PacketMatcher.Differences(expected, Sent(TcpFlags.Ack, 1, 0, 12345, 777), relaxed: false));
+        Assert.Empty(PacketMatcher.Differences(expected, Sent(TcpFlags.Ack, 1, 0, 0, 777), relaxed: false));
+        Assert.Equal(["ack 12345 instead of 0"], PacketMatcher.Differences(expected, Sent(TcpFlags.Ack, 1, 0, 12345, 777), relaxed: false));
+        Assert.Empty(PacketMatcher.Differences(Expect("> R 1:1(0)"), Sent(TcpFlags.Rst, 1, 0, 0, 0), relaxed: false));
     }
 
     [Fact]
