@@ -33,7 +33,7 @@ public class CubicWindowTests
         TimeSpan now = TimeSpan.Zero;
         cubic.OnAck(Ack(now, 90)); // slow start to 100 segments
         Assert.Equal(100 * Mss, cubic.Window);
-        cubic.OnRetransmissionTimeout(now, 100 * Mss, Mss);
+        cubic.OnRetransmissionTimeout(now, 100 * Mss, Mss, recurring: false);
         Assert.Equal(70 * Mss, cubic.SlowStartThreshold);
         Assert.Equal(Mss, cubic.Window);
         now += Rtt;

@@ -111,9 +111,10 @@ internal sealed class Bbr : CongestionControl
     /// tcp_enter_loss), and the full-pipe estimate starts over (bbr_set_state TCP_CA_Loss); the cwnd from before is
     /// restored when the Loss phase ends.
     /// </summary>
-    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss)
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
     {
-        SaveCwnd();
+        // bbr_ssthresh saves cwnd once per Loss phase (tcp_enter_loss calls it then only); bbr_set_state runs every time.
+        if (!recurring) SaveCwnd();
         Window = mss;
         _previousState = TcpCongestionState.Loss;
         _fullBandwidth = 0;

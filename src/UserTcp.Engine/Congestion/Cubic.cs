@@ -125,11 +125,14 @@ internal sealed class Cubic : CongestionControl
         _cwnd = Window / (double)mss;
     }
 
-    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss)
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
     {
         // RFC 9438 §4.8: a timeout is a congestion event too, then one segment of slow start, which HyStart watches
-        // again (Linux's cubictcp_state on TCP_CA_Loss).
-        Reduce(mss);
+        // again (Linux's cubictcp_state on TCP_CA_Loss). A recurring one is no new event: ssthresh is held (RFC 5681
+        // §3.1; Linux skips cubictcp_recalc_ssthresh), not recomputed from the one-segment window.
+        if (!recurring) Reduce(mss);
+        // Linux's bictcp_reset runs on every timeout (tcp_set_ca_state(TCP_CA_Loss) each time): no epoch either.
+        _epochStart = NoEpoch;
         // §4.8: the first congestion avoidance after it starts with K = 0 and W_max = its cwnd, so no W_max is kept
         // (Linux's bictcp_reset zeroes last_max_cwnd).
         _wMax = 0;

@@ -89,8 +89,12 @@ internal interface ICongestionControl
     void OnCongestionEvent(TimeSpan now, int flightSize, int mss);
     /// <summary>Recovery ended with a full ACK (RFC 6582 §3.2 step 3).</summary>
     void OnRecoveryEnd(TimeSpan now, int flightSize, int mss);
-    /// <summary>The retransmission timer expired (RFC 5681 §3.1 equation 4).</summary>
-    void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss);
+    /// <summary>
+    /// The retransmission timer expired (RFC 5681 §3.1 equation 4): cwnd falls to one segment. <paramref name="recurring"/>:
+    /// the timeout recurs for the same loss, so ssthresh is held (RFC 5681 §3.1; Linux's tcp_enter_loss calls
+    /// ca_ops->ssthresh once per Loss phase but sets the Loss state, cubictcp_state and bbr_set_state, every time).
+    /// </summary>
+    void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring);
     /// <summary>A SYN or SYN-ACK was lost: one segment once ESTABLISHED (RFC 5681 §3.1).</summary>
     void RestartAfterHandshakeLoss(int mss);
     /// <summary>
@@ -186,10 +190,10 @@ internal abstract class CongestionControl : ICongestionControl
         // RFC 6582 §3.2 step 3 (option 1): deflate to min(ssthresh, max(FlightSize, SMSS) + SMSS), so no burst follows.
         Window = Math.Min(SlowStartThreshold, Math.Max(flightSize, mss) + mss);
 
-    public virtual void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss)
+    public virtual void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
     {
-        // RFC 5681 §3.1 equation 4: ssthresh = max(FlightSize / 2, 2 SMSS), then one segment of slow start.
-        SlowStartThreshold = Math.Max(flightSize / 2, 2 * mss);
+        // RFC 5681 §3.1 equation 4: ssthresh = max(FlightSize / 2, 2 SMSS), held when the timeout recurs; then one segment of slow start.
+        if (!recurring) SlowStartThreshold = Math.Max(flightSize / 2, 2 * mss);
         Window = mss;
     }
 

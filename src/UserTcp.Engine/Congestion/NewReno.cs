@@ -30,9 +30,9 @@ internal sealed class NewReno : CongestionControl
         _bytesAckedInAvoidance = 0;
     }
 
-    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss)
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
     {
-        base.OnRetransmissionTimeout(now, flightSize, mss);
+        base.OnRetransmissionTimeout(now, flightSize, mss, recurring);
         _bytesAckedInAvoidance = 0;
     }
 }

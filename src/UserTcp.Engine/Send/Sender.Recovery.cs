@@ -365,8 +365,11 @@ internal sealed partial class Sender
             HandshakeTimedOut = true; // sets the RTO to 3 s and the window to one segment at ESTABLISHED
             return true;
         }
+        // RFC 5681 §3.1: a timeout that recurs for the same loss (the Loss phase's first retransmission timed out again,
+        // no ACK advanced SND.UNA since) holds ssthresh (Linux's tcp_enter_loss: !icsk_retransmits in TCP_CA_Loss).
+        bool recurring = retriesBefore > 0 && InLoss;
         EnterLoss(retriesBefore);
-        _congestion.OnRetransmissionTimeout(now, FlightSize, Mss);
+        _congestion.OnRetransmissionTimeout(now, FlightSize, Mss, recurring);
         // The receiver dropped what it had SACKed if the ACK still points at a SACKed segment (RFC 2018 §8 reneging).
         if (_queue.Count > 0 && _queue[0].Is(SegmentMarks.Sacked)) _queue.ClearSacks();
         _queue.MarkAllLost();
