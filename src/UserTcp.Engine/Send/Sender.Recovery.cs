@@ -332,10 +332,6 @@ internal sealed partial class Sender
     // ───────────── the retransmission timeout ─────────────
 
     /// <summary>
-    /// RFC 6298 §5.4–5.7 and RFC 5681 §3.1: back off, cut the window to one segment, and deem everything not SACKed
-    /// lost, to be resent in order (Linux tcp_enter_loss; BSD's go-back-N). False when the retries are used up.
-    /// </summary>
-    /// <summary>
     /// TCP_DEFER_ACCEPT: a SYN-ACK timeout that resends nothing, because the peer's bare ACK already came and data is
     /// awaited (Linux's syn_ack_recalc): it counts and backs off as a timeout does, and the timer runs on. False when
     /// the retries are spent.
@@ -350,6 +346,10 @@ internal sealed partial class Sender
         return true;
     }
 
+    /// <summary>
+    /// RFC 6298 §5.4–5.7 and RFC 5681 §3.1: back off, cut the window to one segment, and deem everything not SACKed
+    /// lost, to be resent in order (Linux tcp_enter_loss; BSD's go-back-N). False when the retries are used up.
+    /// </summary>
     public bool OnRetransmissionTimeout(TimeSpan now, int retryLimit, bool synchronizing)
     {
         if (Retries >= retryLimit) return false;
