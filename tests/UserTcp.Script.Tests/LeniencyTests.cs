@@ -1,4 +1,5 @@
 using UserTcp.Wire;
+using static UserTcp.Script.Tests.ScriptTestKit;
 
 namespace UserTcp.Script.Tests;
 
@@ -8,34 +9,6 @@ namespace UserTcp.Script.Tests;
 /// </summary>
 public class LeniencyTests
 {
-    // Lines 1-7: a passive open; the connection is fd 4.
-    private const string Handshake = """
-        0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-        +0    bind(3, ..., ...) = 0
-        +0    listen(3, 1) = 0
-        +0    < S 0:0(0) win 65535 <mss 1460,nop,wscale 7>
-        +0    > S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 3>
-        +.1   < . 1:1(0) ack 1 win 502
-        +0    accept(3, ..., ...) = 4
-
-        """;
-
-    private static ScriptResult Run(string text, bool relaxed = false) =>
-        ScriptRunner.RunText(text, "test.pkt", new ScriptRunOptions { Relaxed = relaxed });
-
-    private static ScriptFailure Fails(string text, bool relaxed = false)
-    {
-        ScriptResult result = Run(text, relaxed);
-        Assert.False(result.Passed, "the script passed but should have failed");
-        return result.Failure!;
-    }
-
-    private static void Passes(string text, bool relaxed = false)
-    {
-        ScriptResult result = Run(text, relaxed);
-        Assert.True(result.Passed, result.ToString());
-    }
-
     [Fact]
     public void Poll_without_revents_expects_none_as_packetdrill_does()
     {

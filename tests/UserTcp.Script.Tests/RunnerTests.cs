@@ -1,41 +1,16 @@
+using static UserTcp.Script.Tests.ScriptTestKit;
+
 namespace UserTcp.Script.Tests;
 
 /// <summary>The runner fails where it should, naming the line, with expected against actual.</summary>
 public class RunnerTests
 {
-    // Lines 1-7: a passive open; the connection is fd 4, the peer's window 502 << 7, our RTO 300 ms.
-    private const string Handshake = """
-        0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-        +0    bind(3, ..., ...) = 0
-        +0    listen(3, 1) = 0
-        +0    < S 0:0(0) win 65535 <mss 1460,nop,wscale 7>
-        +0    > S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 3>
-        +.1   < . 1:1(0) ack 1 win 502
-        +0    accept(3, ..., ...) = 4
-
-        """;
     // One byte of data, acknowledged at once (quick-ACK): a FIN after it has its ACK delayed 40 ms (pingpong mode).
     private const string AfterData = Handshake + """
         +0    < P. 1:2(1) ack 1 win 502
         +0    > . 1:1(0) ack 2
 
         """;
-
-    private static ScriptResult Run(string text, bool relaxed = false) =>
-        ScriptRunner.RunText(text, "test.pkt", new ScriptRunOptions { Relaxed = relaxed });
-
-    private static ScriptFailure Fails(string text, bool relaxed = false)
-    {
-        ScriptResult result = Run(text, relaxed);
-        Assert.False(result.Passed, "the script passed but should have failed");
-        return result.Failure!;
-    }
-
-    private static void Passes(string text, bool relaxed = false)
-    {
-        ScriptResult result = Run(text, relaxed);
-        Assert.True(result.Passed, result.ToString());
-    }
 
     [Fact]
     public void Deliberately_wrong_expectation_fails_naming_the_line_with_expected_and_actual()
