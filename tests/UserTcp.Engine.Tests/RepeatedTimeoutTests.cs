@@ -54,6 +54,36 @@ public class RepeatedTimeoutTests
         Assert.Equal(segments * PlainMss, c.SlowStartThreshold);
     }
 
+    [Theory]
+    [InlineData(CongestionControlAlgorithm.NewReno)]
+    [InlineData(CongestionControlAlgorithm.Cubic)]
+    public void A_timeout_that_ends_a_fast_recovery_keeps_the_recoverys_ssthresh_as_linux(CongestionControlAlgorithm cc)
+    {
+        // Linux's tcp_enter_loss computes ssthresh only in Open or Disorder, once high_seq is acknowledged, or at a Loss
+        // phase's first timeout: in Recovery the recovery's reduction stands, and the timeout only cuts cwnd to one segment.
+        (Harness h, TcpConnection c) = Established(Ms(100), Config(cc), timestamps: false, sack: true);
+        c.Send(Bytes(20 * PlainMss));
+        h.Poll();
+        h.DrainSent();
+        h.AdvanceTo(Ms(200));
+        for (int sacked = 2; sacked <= 4; sacked++)
+        {
+            var options = new TcpOptions();
+            options.AddSackBlock(new SackBlock(new SeqNumber(Our(PlainMss)), new SeqNumber(Our(sacked * PlainMss))));
+            h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, options: options);
+        }
+        h.DrainSent();
+        Assert.True(c.InFastRecovery);
+        int recovery = c.SlowStartThreshold;
+
+        // Nothing more arrives: the hole's retransmission was lost too, and the timer ends the recovery.
+        for (int i = 0; i < 10 && c.Info().TotalTimeouts == 0; i++) h.AdvanceToNextDeadline();
+        Assert.Equal(1, c.Info().TotalTimeouts);
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        Assert.Equal(PlainMss, c.CongestionWindow);
+        Assert.Equal(recovery, c.SlowStartThreshold);
+    }
+
     [Fact]
     public void NewReno_holds_ssthresh_on_a_recurring_timeout_though_FlightSize_grew()
     {

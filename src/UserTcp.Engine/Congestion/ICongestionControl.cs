@@ -91,8 +91,9 @@ internal interface ICongestionControl
     void OnRecoveryEnd(TimeSpan now, int flightSize, int mss);
     /// <summary>
     /// The retransmission timer expired (RFC 5681 §3.1 equation 4): cwnd falls to one segment. <paramref name="recurring"/>:
-    /// the timeout recurs for the same loss, so ssthresh is held (RFC 5681 §3.1; Linux's tcp_enter_loss calls
-    /// ca_ops->ssthresh once per Loss phase but sets the Loss state, cubictcp_state and bbr_set_state, every time).
+    /// the timeout answers a loss already answered — it recurs for the same loss, or ends a fast recovery — so ssthresh
+    /// is held (RFC 5681 §3.1; Linux's tcp_enter_loss calls ca_ops->ssthresh once per Loss phase and not in Recovery,
+    /// but sets the Loss state, cubictcp_state and bbr_set_state, every time).
     /// </summary>
     void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring);
     /// <summary>A SYN or SYN-ACK was lost: one segment once ESTABLISHED (RFC 5681 §3.1).</summary>

@@ -366,8 +366,10 @@ internal sealed partial class Sender
             return true;
         }
         // RFC 5681 §3.1: a timeout that recurs for the same loss (the Loss phase's first retransmission timed out again,
-        // no ACK advanced SND.UNA since) holds ssthresh (Linux's tcp_enter_loss: !icsk_retransmits in TCP_CA_Loss).
-        bool recurring = retriesBefore > 0 && InLoss;
+        // no ACK advanced SND.UNA since) holds ssthresh (Linux's tcp_enter_loss: !icsk_retransmits in TCP_CA_Loss). So
+        // does one that ends a fast recovery, whose reduction stands (tcp_enter_loss skips ca_ops->ssthresh in Recovery
+        // until high_seq is acknowledged); deviation from RFC 5681, which would compute it anew, as Linux.
+        bool recurring = retriesBefore > 0 && InLoss || InRecovery;
         EnterLoss(retriesBefore);
         _congestion.OnRetransmissionTimeout(now, FlightSize, Mss, recurring);
         // The receiver dropped what it had SACKed if the ACK still points at a SACKed segment (RFC 2018 §8 reneging).
