@@ -117,10 +117,7 @@ internal static class GetCommand
     private static string? ParseOutput(string text, out string? value)
     {
         value = text;
-        if (text == "-") return null;
-        if (text.Length == 0 || Directory.Exists(text)) return $"-o '{text}' is not a file name: give a path such as body.bin (or - for stdout)";
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(text));
-        return directory is not null && !Directory.Exists(directory) ? $"-o '{text}': directory {directory} does not exist" : null;
+        return text == "-" ? null : OptionParsers.NewFileProblem("-o", text, "body.bin (or - for stdout)");
     }
 
     private static string? ParseData(string text, out string? value)
