@@ -51,7 +51,7 @@ internal sealed partial class ScriptExecution
         // packetdrill passes the script's optlen to the kernel: a socket or TCP option shorter than an int (SO_LINGER:
         // than struct linger) is EINVAL there (sk_setsockopt, do_tcp_setsockopt); IP options take a single byte too.
         bool shortLength = level != SOL_IP && !(level == IPPROTO_TCP && name == TCP_CONGESTION) && call.Arguments[4] is not EllipsisExpression
-            && Int(line, call.Arguments[4], "the option length") < (level == SOL_SOCKET && name == SO_LINGER ? 8 : 4);
+            && Int(line, call.Arguments[4], "the option length") < OptionLength(level, name);
         if (level == IPPROTO_TCP && name == TCP_LINGER2 && value < 0)
         {
             throw Fail(line, "TCP_LINGER2 below 0 (reset orphaned FIN-WAIT-2 at once) is not supported by the engine");
@@ -191,7 +191,7 @@ internal sealed partial class ScriptExecution
         // ("Bad getsockopt optlen"). TCP_CONGESTION's is the buffer's, up to TCP_CA_NAME_MAX, and is not compared.
         if (!(level == IPPROTO_TCP && name == TCP_CONGESTION) && call.Arguments[4] is not EllipsisExpression)
         {
-            long length = level == SOL_SOCKET && name == SO_LINGER ? 8 : 4;
+            long length = OptionLength(level, name);
             long optlen = Int(line, call.Arguments[4], "the option length");
             if (optlen != length) throw Fail(line, $"getsockopt({call.Arguments[2]}) returns an optlen of {length}, the script expects {call.Arguments[4]}");
         }
@@ -331,6 +331,9 @@ internal sealed partial class ScriptExecution
     private static int BufferBytes(long name, long value) => name == SO_SNDBUF
         ? (int)Math.Max(2 * value, MinReportedSendBuffer)
         : (int)(Math.Max(2 * value, MinReportedReceiveBuffer) / 2);
+
+    /// <summary>The option's size in Linux: sizeof(struct linger) for SO_LINGER, sizeof(int) for the others here.</summary>
+    private static long OptionLength(long level, long name) => level == SOL_SOCKET && name == SO_LINGER ? 8 : 4;
 
     private static (long Level, long Name) OptionName(int line, SyscallSpec call)
     {
