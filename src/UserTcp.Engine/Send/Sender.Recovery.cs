@@ -70,7 +70,8 @@ internal sealed partial class Sender
         else if (InRecovery)
         {
             // Sender.RecoveryUndo.cs: a partial ACK that answers an original, or D-SACKs of every retransmission, undo it.
-            if (!(newAck && TryUndoPartial(echo, SndUna - acked, out hold)) && !hold && TryUndoDsack()) LeaveRecoveryUndone();
+            bool undone = newAck && TryUndoPartial(echo, SndUna - acked, out hold);
+            if (!undone && !hold && TryUndoDsack()) LeaveRecoveryUndone();
             if (InRecovery && !Sack)
             {
                 if (duplicate)

@@ -204,8 +204,7 @@ internal sealed partial class Sender
     {
         if (_undo is not { Armed: true } undo) return false;
         if (undo.Retransmissions == 0) return true;
-        if (undo.ResentBefore) return false;
-        if (undo.FirstRetransmission is null) return true; // nothing was resent
+        if (undo.FirstRetransmission is null) return !undo.ResentBefore; // nothing was resent in the episode
         return PacketDelayed(undo, echo);
     }
 
