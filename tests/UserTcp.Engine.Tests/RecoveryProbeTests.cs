@@ -83,31 +83,8 @@ public class RecoveryProbeTests
     [Fact]
     public void Without_recovery_probes_no_probe_goes_in_the_loss_phase_after_a_timeout_as_in_rfc_8985_and_linux()
     {
-        const int mss = 1460; // without timestamps
-        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { RecoveryProbe = false }, timestamps: false);
-        c.Send(Bytes(4 * mss));
-        h.Poll();
-        for (int i = 0; i < 4; i++) h.Next(); // at 100 ms
-        Assert.Equal(Ms(302), h.AdvanceToNextDeadline()); // the loss probes of the Open state (the last segment)
-        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
-        Assert.Equal(Ms(504), h.AdvanceToNextDeadline());
-        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
-        Assert.Equal(Ms(602), h.AdvanceToNextDeadline()); // the RTO: go-back-N from segment 0, the Loss phase
-        h.Expect(TcpFlags.Ack, Our(0), Their(0), mss);
-        h.ExpectNothing();
-
-        // The retransmissions' ACKs: each resends the next, until every segment deemed lost has gone again.
-        h.AdvanceTo(Ms(702));
-        h.Send(TcpFlags.Ack, Their(0), Our(mss), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(mss), Their(0), mss);
-        h.Expect(TcpFlags.Ack, Our(2 * mss), Their(0), mss);
-        h.AdvanceTo(Ms(802));
-        h.Send(TcpFlags.Ack, Their(0), Our(2 * mss), window: PeerWindow);
-        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
-        h.AdvanceTo(Ms(812));
-        h.Send(TcpFlags.Ack, Their(0), Our(3 * mss), window: PeerWindow);
-        h.ExpectNothing();
-        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        const int mss = LossPhaseMss;
+        (Harness h, TcpConnection c) = LossPhaseWithTheTailResent(new TcpConfig { RecoveryProbe = false });
 
         // Segment 3's retransmission goes unanswered: the Loss phase is recovery, so the RTO, not a probe, resends it.
         Assert.Null(c.TimerDeadline(TcpTimer.LossProbe));
@@ -122,29 +99,9 @@ public class RecoveryProbeTests
     [Fact]
     public void A_probe_in_the_loss_phase_that_repairs_the_tail_is_no_second_congestion_event()
     {
-        const int mss = 1460; // without timestamps
-        (Harness h, TcpConnection c) = Established(Ms(100), timestamps: false);
-        c.Send(Bytes(4 * mss));
-        h.Poll();
-        for (int i = 0; i < 4; i++) h.Next(); // at 100 ms
-        Assert.Equal(Ms(302), h.AdvanceToNextDeadline()); // the loss probes of the Open state (the last segment)
-        h.Next();
-        Assert.Equal(Ms(504), h.AdvanceToNextDeadline());
-        h.Next();
-        Assert.Equal(Ms(602), h.AdvanceToNextDeadline()); // the RTO: ssthresh 7 segments (CUBIC's β of 10), the Loss phase
-        h.Expect(TcpFlags.Ack, Our(0), Their(0), mss);
-        h.AdvanceTo(Ms(702));
-        h.Send(TcpFlags.Ack, Their(0), Our(mss), window: PeerWindow);
-        h.Next();
-        h.Next();
-        h.AdvanceTo(Ms(802));
-        h.Send(TcpFlags.Ack, Their(0), Our(2 * mss), window: PeerWindow);
-        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
-        h.AdvanceTo(Ms(812));
-        h.Send(TcpFlags.Ack, Their(0), Our(3 * mss), window: PeerWindow);
-        h.ExpectNothing();
-        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
-        Assert.Equal(7 * mss, c.SlowStartThreshold);
+        const int mss = LossPhaseMss;
+        (Harness h, TcpConnection c) = LossPhaseWithTheTailResent(config: null);
+        Assert.Equal(7 * mss, c.SlowStartThreshold); // the RTO's: CUBIC's β of 10 segments
 
         // The recovery probe resends segment 3 (TcpConfig.RecoveryProbe); new data follows it, and one ACK covers both.
         Assert.Equal(Ms(1212), h.AdvanceToNextDeadline());
@@ -162,6 +119,42 @@ public class RecoveryProbeTests
         Assert.Equal(7 * mss, c.SlowStartThreshold);
         Assert.True(c.CongestionWindow >= cwnd, $"cwnd {c.CongestionWindow} fell below {cwnd}");
         h.ExpectNothing();
+    }
+
+    private const int LossPhaseMss = 1460; // without timestamps
+
+    /// <summary>
+    /// Four segments at 100 ms, none answered: the Open state's loss probes (302 and 504 ms) resend the last, the RTO at
+    /// 602 ms resends the first and starts the Loss phase, and the ACKs at 702 and 802 ms draw the retransmissions of
+    /// segments 1 to 3 (each ACK the next, until every segment deemed lost has gone again). At 812 ms segments 0 to 2 are
+    /// acknowledged, segment 3's retransmission is unanswered, and the connection is still in Loss.
+    /// </summary>
+    private static (Harness H, TcpConnection C) LossPhaseWithTheTailResent(TcpConfig? config)
+    {
+        const int mss = LossPhaseMss;
+        (Harness h, TcpConnection c) = Established(Ms(100), config, timestamps: false);
+        c.Send(Bytes(4 * mss));
+        h.Poll();
+        for (int i = 0; i < 4; i++) h.Next(); // at 100 ms
+        Assert.Equal(Ms(302), h.AdvanceToNextDeadline()); // the loss probes of the Open state (the last segment)
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        Assert.Equal(Ms(504), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        Assert.Equal(Ms(602), h.AdvanceToNextDeadline()); // the RTO: go-back-N from segment 0, the Loss phase
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), mss);
+        h.ExpectNothing();
+        h.AdvanceTo(Ms(702));
+        h.Send(TcpFlags.Ack, Their(0), Our(mss), window: PeerWindow);
+        h.Expect(TcpFlags.Ack, Our(mss), Their(0), mss);
+        h.Expect(TcpFlags.Ack, Our(2 * mss), Their(0), mss);
+        h.AdvanceTo(Ms(802));
+        h.Send(TcpFlags.Ack, Their(0), Our(2 * mss), window: PeerWindow);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(3 * mss), Their(0), mss);
+        h.AdvanceTo(Ms(812));
+        h.Send(TcpFlags.Ack, Their(0), Our(3 * mss), window: PeerWindow);
+        h.ExpectNothing();
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        return (h, c);
     }
 
     private static void SackAck(Harness h, int ack, params (int From, int To)[] segments) =>
