@@ -93,4 +93,61 @@ public class CubicWindowTests
         Assert.True(after > before, "cwnd still grows");
         Assert.Equal(epoch + TimeSpan.FromSeconds(10.1), cubic.EpochStart); // moved on by the time since the last send
     }
+    [Fact]
+    public void A_timeout_forgets_hystarts_minimum_delay_so_a_longer_path_does_not_end_the_next_slow_start_early()
+    {
+        // Linux's cubictcp_state on TCP_CA_Loss runs bictcp_reset, which zeroes delay_min with the rest of the state; the
+        // next sample sets it again (cubictcp_acked). Kept, the minimum of a path the timeout may have left behind makes
+        // every RTT on the new one look like queueing, and HyStart ends the slow start back to ssthresh at 16 segments.
+        var cubic = new Cubic(10 * Mss);
+        TimeSpan now = TimeSpan.Zero;
+        var seq = new SeqNumber(1);
+        // One ACK of one segment every 10 ms (no ACK train): the RTT is what the samples say.
+        void AckOne(TimeSpan rtt)
+        {
+            now += TimeSpan.FromMilliseconds(10);
+            seq += Mss;
+            cubic.OnAck(new AckSample(now, Mss, Mss, rtt, rtt, CwndLimited: true, RttSample: rtt, SndUna: seq, SndNxt: seq + cubic.Window));
+        }
+        while (cubic.Window < 60 * Mss) AckOne(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), cubic.HyStart!.DelayMin);
+        Assert.False(cubic.HyStart.Found);
+
+        cubic.OnRetransmissionTimeout(now, cubic.Window, Mss, recurring: false);
+        Assert.Equal(42 * Mss, cubic.SlowStartThreshold);
+        Assert.Equal(Mss, cubic.Window);
+        // The path after the timeout is three times as long, and steady: no queue builds on it.
+        for (int i = 0; i < 200 && cubic.Window < cubic.SlowStartThreshold; i++) AckOne(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(TimeSpan.FromMilliseconds(300), cubic.HyStart.DelayMin);
+        Assert.False(cubic.HyStart.Found);
+        Assert.Equal(42 * Mss, cubic.SlowStartThreshold);
+        Assert.Equal(42 * Mss, cubic.Window);
+    }
+    [Fact]
+    public void A_timeout_before_hystart_ever_watched_still_leaves_it_no_minimum_from_before()
+    {
+        // Slow start never reached HyStart's 16 segments (a first timeout at 10), congestion avoidance took cwnd to 40,
+        // and a second timeout came on a path three times as long. The minimum HyStart judges the next slow start by
+        // must come from after that timeout, not from the connection's whole life (its min RTT, 100 ms).
+        var cubic = new Cubic(10 * Mss);
+        TimeSpan now = TimeSpan.Zero, lifeMin = TimeSpan.FromMilliseconds(100);
+        var seq = new SeqNumber(1);
+        void AckOne(TimeSpan rtt)
+        {
+            now += TimeSpan.FromMilliseconds(10);
+            seq += Mss;
+            cubic.OnAck(new AckSample(now, Mss, Mss, rtt, lifeMin, CwndLimited: true, RttSample: rtt, SndUna: seq, SndNxt: seq + cubic.Window));
+        }
+        cubic.OnRetransmissionTimeout(now, cubic.Window, Mss, recurring: false);
+        for (int i = 0; i < 5_000 && cubic.Window < 40 * Mss; i++) AckOne(lifeMin);
+        Assert.True(cubic.Window >= 40 * Mss);
+        cubic.OnRetransmissionTimeout(now, cubic.Window, Mss, recurring: false);
+        int ssthresh = cubic.SlowStartThreshold;
+        Assert.True(ssthresh >= 28 * Mss, $"ssthresh {ssthresh / Mss} segments");
+        for (int i = 0; i < 200 && cubic.Window < ssthresh; i++) AckOne(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(TimeSpan.FromMilliseconds(300), cubic.HyStart!.DelayMin);
+        Assert.False(cubic.HyStart.Found);
+        Assert.Equal(ssthresh, cubic.SlowStartThreshold);
+        Assert.InRange(cubic.Window, ssthresh, ssthresh + Mss); // the ACK that reached ssthresh gave its rest to avoidance
+    }
 }

@@ -136,7 +136,9 @@ internal sealed class Cubic : CongestionControl
         // §4.8: the first congestion avoidance after it starts with K = 0 and W_max = its cwnd, so no W_max is kept
         // (Linux's bictcp_reset zeroes last_max_cwnd).
         _wMax = 0;
-        _hyStart?.Reset();
+        // Made now if slow start never reached HyStart's window: its minimum must come from samples after the timeout,
+        // not from the connection's whole life (Linux's bictcp_reset zeroes delay_min).
+        (_hyStart ??= new HyStart(delayMin: null)).Reset();
         Window = mss;
         _cwnd = 1;
     }

@@ -24,13 +24,15 @@ internal sealed class HyStart
     private const int MaxBurstBytes = 65536;
 
     private SeqNumber? _roundEnd;
-    // The smallest RTT sample (Linux's delay_min).
+    // The smallest RTT sample (Linux's delay_min); NoDelay until the first.
     private TimeSpan _delayMin;
+    private static readonly TimeSpan NoDelay = TimeSpan.MaxValue;
 
-    public HyStart(TimeSpan delayMin) => _delayMin = delayMin;
+    /// <summary>Starts with <paramref name="delayMin"/> as the smallest sample, or with none when it is null.</summary>
+    public HyStart(TimeSpan? delayMin) => _delayMin = delayMin ?? NoDelay;
 
-    /// <summary>The smallest RTT sample seen (Linux's delay_min).</summary>
-    public TimeSpan DelayMin => _delayMin;
+    /// <summary>The smallest RTT sample seen since the start or the last <see cref="Reset"/> (Linux's delay_min).</summary>
+    public TimeSpan? DelayMin => _delayMin == NoDelay ? null : _delayMin;
 
     /// <summary>Linux's cubictcp_acked: every sample may lower delay_min, in slow start or not.</summary>
     public void TakeDelay(TimeSpan sample)
@@ -45,11 +47,15 @@ internal sealed class HyStart
     /// <summary>Slow start was ended by HyStart; it watches no more until <see cref="Reset"/>.</summary>
     public bool Found { get; private set; }
 
-    /// <summary>Linux's bictcp_reset and bictcp_hystart_reset on entering Loss: a timeout's slow start is watched again.</summary>
+    /// <summary>
+    /// Linux's bictcp_reset and bictcp_hystart_reset on entering Loss: a timeout's slow start is watched again, against
+    /// a minimum the samples after the timeout set (bictcp_reset zeroes delay_min; the path may have changed).
+    /// </summary>
     public void Reset()
     {
         Found = false;
         _roundEnd = null;
+        _delayMin = NoDelay;
     }
 
     /// <summary>
