@@ -224,6 +224,12 @@ public sealed partial class TcpEngine
     {
         Emit(new TcpEvent(now, TcpEventKind.Dropped, id, Cause: TcpCause.NoConnection, Segment: SegmentSummary.From(seg)));
         if (seg.Has(TcpFlags.Rst)) return;
+        QueueResetFor(id, seg);
+    }
+
+    /// <summary>The RST that answers a segment no connection takes (RFC 9293 §3.10.7.1), shaped by its ACK bit.</summary>
+    internal void QueueResetFor(FourTuple id, in TcpSegment seg)
+    {
         if (seg.Has(TcpFlags.Ack))
         {
             QueueReset(id, seg.AcknowledgmentNumber, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>

@@ -221,9 +221,56 @@ public class StateMachineTests
         h.Send(TcpFlags.Rst, PeerIsn + 1);
         Assert.Empty(h.Engine.Connections);
         Assert.Equal(0, listener.SynQueueLength);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtEmbryonicRsts]);
         // The listener still answers new SYNs.
         h.Send(TcpFlags.Syn, PeerIsn + 1000, options: PeerSynOptions);
         h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1001);
+    }
+
+    [Fact]
+    public void A_new_syn_in_the_window_of_a_passive_syn_received_is_answered_by_a_rst_and_the_listener_forgets_it()
+    {
+        // RFC 9293 §3.10.7.4 (fourth, the SYN bit): a passive open in SYN-RECEIVED returns to LISTEN. Linux's
+        // tcp_check_req also resets the sender (embryonic_reset: TcpAttemptFails, TcpExtEmbryonicRsts).
+        (Harness h, TcpPassiveOpen listener) = SynReceived();
+        h.Send(TcpFlags.Syn, PeerIsn + 10, options: PeerSynOptions);
+        h.Expect(TcpFlags.Rst | TcpFlags.Ack, 0, PeerIsn + 11); // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+        h.ExpectNothing();
+        Assert.Empty(h.Engine.Connections);
+        Assert.Equal(0, listener.SynQueueLength);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpAttemptFails]);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtEmbryonicRsts]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPSYNChallenge]);
+        Assert.Equal([TcpState.SynReceived, TcpState.Closed], h.Log.States(Harness.Id));
+        // No SYN-ACK retransmission is left behind.
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.ExpectNothing();
+        Assert.False(listener.TryAccept(out _));
+    }
+
+    [Fact]
+    public void A_syn_ack_in_the_window_of_a_passive_syn_received_is_answered_by_a_rst_from_its_ack()
+    {
+        (Harness h, TcpPassiveOpen listener) = SynReceived();
+        h.Send(TcpFlags.Syn | TcpFlags.Ack, PeerIsn + 10, Isn + 1, options: PeerSynOptions);
+        h.Expect(TcpFlags.Rst, Isn + 1); // <SEQ=SEG.ACK><CTL=RST>
+        h.ExpectNothing();
+        Assert.Empty(h.Engine.Connections);
+        Assert.False(listener.TryAccept(out _));
+    }
+
+    [Fact]
+    public void A_syn_in_the_window_of_a_simultaneous_opens_syn_received_still_draws_a_challenge_ack()
+    {
+        // An active open is handled "per the directions for synchronized states" (RFC 9293 §3.10.7.4): RFC 5961 §4.
+        (Harness h, TcpConnection c) = SynSent();
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions);
+        h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
+        h.Send(TcpFlags.Syn, PeerIsn + 10, options: PeerSynOptions);
+        h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 1);
+        h.ExpectNothing();
+        Assert.Equal(TcpState.SynReceived, c.State);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtEmbryonicRsts]);
     }
 
     [Fact]

@@ -113,6 +113,13 @@ public sealed partial class TcpConnection
         // Fourth: a SYN in a synchronized state draws a challenge ACK (RFC 5961 §4, RFC 9293 §3.10.7.4).
         if (seg.Has(TcpFlags.Syn) && (State != TcpState.SynReceived || seq != Irs))
         {
+            if (State == TcpState.SynReceived && Listener is not null)
+            {
+                // RFC 9293 §3.10.7.4: a passive open returns to LISTEN; Linux's tcp_check_req resets the sender too.
+                _engine.QueueResetFor(Id, seg);
+                EnterClosed(TcpError.None, TcpCause.SynInPassiveSynReceived);
+                return;
+            }
             ChallengeSyn(now);
             Drop(now, seg, TcpCause.SynInSynchronizedState);
             return;

@@ -153,6 +153,8 @@ public enum MibCounter
     TcpExtTCPPartialUndo,
     /// <summary>Reductions undone by D-SACK in a fast recovery or after a recovery or timeout ended (Linux's TCPDSACKUndo).</summary>
     TcpExtTCPDSACKUndo,
+    /// <summary>Passive opens in SYN-RECEIVED ended by the peer's RST or by a new SYN, which is answered by a RST (Linux's EmbryonicRsts).</summary>
+    TcpExtEmbryonicRsts,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
@@ -333,6 +335,8 @@ public sealed class EngineCounters
         if (to == TcpState.SynSent && from == TcpState.Closed) Count(MibCounter.TcpActiveOpens);
         if (to == TcpState.SynReceived && from is TcpState.Closed or TcpState.Listen) Count(MibCounter.TcpPassiveOpens);
         if (to == TcpState.Closed && from is TcpState.SynSent or TcpState.SynReceived) Count(MibCounter.TcpAttemptFails);
+        // An active open's SYN-RECEIVED ends on a RST as ConnectionRefused, so these are passive opens only.
+        if (from == TcpState.SynReceived && cause is TcpCause.ResetReceived or TcpCause.SynInPassiveSynReceived) Count(MibCounter.TcpExtEmbryonicRsts);
         if (to == TcpState.Closed && wasEstablished) Count(MibCounter.TcpEstabResets);
         if (isEstablished != wasEstablished) Count(MibCounter.TcpCurrEstab, isEstablished ? 1 : -1);
     }

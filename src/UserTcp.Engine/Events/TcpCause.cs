@@ -158,6 +158,8 @@ public enum TcpCause : byte
     SpuriousFastRetransmitDsack,
     /// <summary>Eifel (RFC 3522): an ACK in or ending a fast recovery echoed a timestamp older than its first retransmission; cwnd and ssthresh restored.</summary>
     SpuriousFastRetransmitTimestamps,
+    /// <summary>A new SYN in the window of a passive open's SYN-RECEIVED: RST, and the listener forgets the connection (RFC 9293 §3.10.7.4; Linux's tcp_check_req).</summary>
+    SynInPassiveSynReceived,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -255,6 +257,7 @@ public static class TcpCauseExtensions
         TcpCause.SpuriousTimeoutTimestamps => "spurious timeout, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         TcpCause.SpuriousTimeoutDsack => "spurious timeout, undone: D-SACK reported every retransmission needless (RFC 2883)",
         TcpCause.SpuriousFastRetransmitDsack => "spurious fast retransmit, undone: D-SACK reported every retransmission needless (RFC 3708)",
+        TcpCause.SynInPassiveSynReceived => "SYN in SYN-RECEIVED of a passive open; RST, back to LISTEN (RFC 9293 §3.10.7.4)",
         TcpCause.SpuriousFastRetransmitTimestamps => "spurious fast retransmit, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         _ => cause.ToString(),
     };
