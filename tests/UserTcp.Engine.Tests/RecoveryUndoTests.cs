@@ -114,6 +114,28 @@ public class RecoveryUndoTests
         Assert.Equal([Our(0)], Retransmitted(h));
     }
 
+    [Fact]
+    public void A_dsack_of_a_segment_never_resent_does_not_count_against_the_retransmissions()
+    {
+        (Harness h, TcpConnection c, int mss, _) = Reordered(NoProbe);
+
+        // The link duplicated segment 2, which was SACKed and never resent: the receiver D-SACKs it (RFC 2883 §4.2, the
+        // first block inside the second). It says nothing of the retransmission of segment 0, which may be needed;
+        // Linux's tcp_sacktag_one takes a D-SACK off undo_retrans only for a segment it retransmitted.
+        h.AdvanceTo(Ms(210));
+        Ack(h, mss, 0, timestamps: false, (2, 3), (1, 4));
+        Assert.True(c.InFastRecovery);
+        Assert.Empty(Undos(h));
+        Assert.Equal(7 * mss, c.SlowStartThreshold);
+
+        // Then the retransmission fills the hole: a real loss, nothing to undo.
+        h.AdvanceTo(Ms(300));
+        Ack(h, mss, 4, timestamps: false);
+        Assert.Empty(Undos(h));
+        Assert.Equal(0, Count(h, MibCounter.TcpExtTCPDSACKUndo));
+        Assert.Equal(7 * mss, c.SlowStartThreshold);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

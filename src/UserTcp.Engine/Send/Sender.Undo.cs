@@ -124,11 +124,29 @@ internal sealed partial class Sender
         undo.FirstRetransmission ??= now;
     }
 
-    /// <summary>A D-SACK block of <paramref name="block"/>: a retransmission of this episode was needless (Linux's tcp_check_dsack).</summary>
+    /// <summary>
+    /// A D-SACK block of <paramref name="block"/>, taken before the ACK moves SND.UNA: a retransmission of this episode
+    /// was needless. Below SND.UNA the segments are gone, so it counts blindly (Linux's tcp_check_dsack); above it, only
+    /// segments that were resent count (tcp_sacktag_one), so a duplicate the link made of an original undoes nothing.
+    /// </summary>
     private void TakeDuplicateReport(SackBlock block)
     {
         if (_undo is not { Armed: true, Retransmissions: > 0 } undo || block.Right <= undo.Marker) return;
-        undo.Retransmissions = Math.Max(0, undo.Retransmissions - Segments(block.Right - block.Left));
+        int needless = block.Right <= SndUna ? Segments(block.Right - block.Left) : ResentSegmentsWithin(block, undo.Marker);
+        undo.Retransmissions = Math.Max(0, undo.Retransmissions - needless);
+    }
+
+    private int ResentSegmentsWithin(SackBlock block, SeqNumber marker)
+    {
+        int resent = 0;
+        for (int i = 0; i < _queue.Count; i++)
+        {
+            SentSegment segment = _queue[i];
+            if (segment.Start >= block.Right) break;
+            if (segment.Start >= block.Left && segment.End <= block.Right && segment.End > marker
+                && segment.Is(SegmentMarks.EverRetransmitted)) resent += Segments(segment.Length);
+        }
+        return resent;
     }
 
     /// <summary>
