@@ -43,6 +43,37 @@ public class FlowControlTests
     }
 
     [Fact]
+    public void A_zero_window_probe_carries_the_ack_that_was_delayed_and_no_second_ack_follows()
+    {
+        // Every segment with ACK acknowledges RCV.NXT, probes too: Linux's tcp_transmit_skb runs tcp_event_ack_sent,
+        // which stops the delayed-ACK timer, for tcp_xmit_probe_skb's probe as for data.
+        (Harness h, TcpConnection c) = Established(); // RTO 200 ms
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0);
+        c.Send(Bytes(100));
+        h.Poll();
+        h.ExpectNothing();
+        Assert.Equal(Ms(200), c.TimerDeadline(TcpTimer.Persist));
+
+        // Data from the peer shortly before the probe is due: its ACK may wait (quick ACKs first, then delayed).
+        h.AdvanceTo(Ms(170));
+        int received = 0;
+        for (int i = 0; i < 20 && c.TimerDeadline(TcpTimer.DelayedAck) is null; i++)
+        {
+            h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(received), Our(0), window: 0, payload: Bytes(10));
+            received += 10;
+            h.DrainSent();
+        }
+        Assert.NotNull(c.TimerDeadline(TcpTimer.DelayedAck));
+        Assert.True(c.TimerDeadline(TcpTimer.DelayedAck) > Ms(200), $"delayed ACK due {c.TimerDeadline(TcpTimer.DelayedAck)}");
+
+        Assert.Equal(Ms(200), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Isn, Their(received)); // the probe acknowledges all received
+        Assert.Null(c.TimerDeadline(TcpTimer.DelayedAck));
+        h.Advance(Ms(100));
+        h.ExpectNothing(); // no second ACK of the same data
+    }
+
+    [Fact]
     public void Answer_to_a_zero_window_probe_that_opens_the_window_releases_the_data()
     {
         (Harness h, TcpConnection c) = Established();

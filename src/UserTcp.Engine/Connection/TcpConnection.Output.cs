@@ -133,6 +133,8 @@ public sealed partial class TcpConnection
         };
         _engine.Transmit(this, repr);
         if (reset) _engine.Counters.ResetsSent++;
+        // A probe acknowledges RCV.NXT as any ACK does: the delayed ACK it carried is sent (Linux's tcp_event_ack_sent).
+        else _receiver.OnAckSent();
     }
 
     /// <summary>NOP NOP TS: the 12 bytes timestamps add to every segment (RFC 7323 Appendix A layout).</summary>
