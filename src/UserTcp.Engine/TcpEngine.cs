@@ -102,7 +102,7 @@ public sealed partial class TcpEngine
     /// </summary>
     public TcpPassiveOpen Listen(ushort port, int backlog = 128, TcpConfig? connectionConfig = null)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(backlog);
         if (port == 0) throw new ArgumentOutOfRangeException(nameof(port), "listen needs a port");
         if (_listeners.ContainsKey(port)) throw new TcpException(TcpError.AddressInUse, $"port {port} already has a listener");
         var listener = new TcpPassiveOpen(this, new IpEndpoint(Address, port), backlog, connectionConfig ?? Config);

@@ -2,13 +2,14 @@ namespace UserTcp.Engine;
 
 /// <summary>
 /// A passive open (RFC 9293 §3.10.1, LISTEN). Connections in SYN-RECEIVED count against the SYN queue; those that
-/// reached ESTABLISHED wait in the accept queue. Both are bounded by the backlog, as listen(2)'s backlog bounds
-/// Linux's accept queue; a SYN beyond the SYN queue is dropped, so the peer retries.
+/// reached ESTABLISHED wait in the accept queue. Each holds one more than the backlog, as Linux's do (a queue is full
+/// only once its length passes sk_max_ack_backlog: sk_acceptq_is_full, inet_csk_reqsk_queue_is_full since 6.10), so
+/// listen(fd, 0) still takes one; a SYN beyond the SYN queue gets a cookie or is dropped, so the peer retries.
 /// </summary>
 public sealed class TcpPassiveOpen
 {
     private readonly TcpEngine _engine;
-    // Established connections not yet accepted, oldest first; Count <= Backlog.
+    // Established connections not yet accepted, oldest first; Count <= Backlog + 1.
     private readonly Queue<TcpConnection> _acceptQueue = new();
 
     internal TcpPassiveOpen(TcpEngine engine, IpEndpoint local, int backlog, TcpConfig connectionConfig)
@@ -24,7 +25,7 @@ public sealed class TcpPassiveOpen
 
     /// <summary>The address and port it listens on.</summary>
     public IpEndpoint LocalEndpoint { get; }
-    /// <summary>The most connections each of the SYN queue and the accept queue holds.</summary>
+    /// <summary>listen()'s backlog: each of the SYN queue and the accept queue holds one connection more than this.</summary>
     public int Backlog { get; }
     /// <summary>True once <see cref="Close"/> was called.</summary>
     public bool IsClosed { get; private set; }
@@ -38,8 +39,8 @@ public sealed class TcpPassiveOpen
     /// <summary>The SYN-flood warning has been logged for this listener (once, as Linux's synflood_warned).</summary>
     internal bool SynFloodWarned { get; set; }
 
-    internal bool HasRoomToAccept => _acceptQueue.Count < Backlog;
-    internal bool HasRoomForSyn => SynQueueLength < Backlog;
+    internal bool HasRoomToAccept => _acceptQueue.Count <= Backlog;
+    internal bool HasRoomForSyn => SynQueueLength <= Backlog;
 
     /// <summary>Takes the oldest established connection; false when none is waiting.</summary>
     public bool TryAccept(out TcpConnection connection)

@@ -16,6 +16,9 @@ namespace UserTcp.Script;
 /// </summary>
 internal sealed partial class ScriptExecution
 {
+    /// <summary>net.core.somaxconn's default since Linux 5.4: the most a listen() backlog can be.</summary>
+    private const int SomaxConn = 4096;
+
     private void RunSyscall(SyscallEvent e)
     {
         (long at, long baseTime) = Resolve(e);
@@ -241,7 +244,9 @@ internal sealed partial class ScriptExecution
     {
         Arguments(line, call, 2);
         int fd = Fd(line, call);
-        int backlog = (int)Math.Clamp(Int(line, call.Arguments[1], "the backlog"), 1, 65535);
+        // Linux's __sys_listen: a backlog above net.core.somaxconn (4096), or negative (compared unsigned), is somaxconn.
+        long asked = Int(line, call.Arguments[1], "the backlog");
+        int backlog = asked is < 0 or > SomaxConn ? SomaxConn : (int)asked;
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);

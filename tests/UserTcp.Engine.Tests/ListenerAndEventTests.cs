@@ -14,11 +14,34 @@ public class ListenerTests
         if (finalAck) h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502, sourcePort: peerPort);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    public void The_accept_queue_holds_one_more_than_the_backlog_as_linux(int backlog)
+    {
+        // Linux's sk_acceptq_is_full is sk_ack_backlog > sk_max_ack_backlog: listen(fd, 0) still takes one connection,
+        // listen(fd, 3) four; the next final ACK is dropped (ListenOverflows) and its SYN-ACK retried.
+        var h = new Harness();
+        TcpPassiveOpen listener = h.Engine.Listen(80, backlog);
+        for (int i = 0; i <= backlog; i++) Handshake(h, (ushort)(50000 + i));
+        Assert.Equal(backlog + 1, listener.PendingAccepts);
+        Assert.Equal(0, h.Engine.Counters.ListenOverflows);
+        h.ExpectNothing();
+
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50100);
+        h.ExpectNothing(); // the accept queue is full: the SYN is dropped, cookie or not (tcp_conn_request)
+        Assert.Equal(backlog + 1, listener.PendingAccepts);
+        Assert.Equal(1, h.Engine.Counters.ListenOverflows);
+        Assert.True(listener.TryAccept(out _));
+        h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50100);
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, h.Next().Flags);
+    }
+
     [Fact]
     public void Without_syn_cookies_a_full_syn_queue_drops_further_syns_so_the_peer_retries()
     {
         var h = new Harness(new TcpConfig { SynCookies = SynCookieMode.Off }); // with them (the default): Hardening/SynQueueTests.cs
-        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 2);
+        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 1); // holds two, as Linux
         Handshake(h, 50001, finalAck: false);
         Handshake(h, 50002, finalAck: false);
         h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50003);
@@ -31,7 +54,7 @@ public class ListenerTests
     public void A_full_accept_queue_drops_the_final_ack_and_the_syn_ack_is_retransmitted()
     {
         var h = new Harness();
-        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 1);
+        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 0); // each queue holds one, as Linux
         TimeSpan synAt = h.Now;
         Handshake(h, 50002, finalAck: false); // its SYN came while the accept queue had room
         h.Advance(TimeSpan.FromMilliseconds(1));
@@ -63,7 +86,7 @@ public class ListenerTests
         // Linux's tcp_conn_request. A SYN-ACK now, cookie or not, draws a final ACK that the same full queue drops; the
         // peer is then ESTABLISHED on a connection that a cookie keeps nothing of (issue 10: lost at 20,000 kernel clients).
         var h = new Harness(new TcpConfig { SynCookies = cookies });
-        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 1);
+        TcpPassiveOpen listener = h.Engine.Listen(80, backlog: 0); // each queue holds one, as Linux
         h.Send(TcpFlags.Syn, PeerIsn, options: PeerSynOptions, sourcePort: 50001);
         Sent synAck = h.Next();
         h.Send(TcpFlags.Ack, PeerIsn + 1, synAck.Seq + 1, window: 502, sourcePort: 50001);
