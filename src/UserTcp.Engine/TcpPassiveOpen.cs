@@ -4,7 +4,8 @@ namespace UserTcp.Engine;
 /// A passive open (RFC 9293 §3.10.1, LISTEN). Connections in SYN-RECEIVED count against the SYN queue; those that
 /// reached ESTABLISHED wait in the accept queue. Each holds one more than the backlog, as Linux's do: a queue is full
 /// only once its length passes sk_max_ack_backlog (sk_acceptq_is_full; inet_csk_reqsk_queue_is_full since 6.13,
-/// "tcp/dccp: allow a connection when sk_max_ack_backlog is zero"), so listen(fd, 0) still takes one; a SYN beyond the SYN queue gets a cookie or is dropped, so the peer retries.
+/// "tcp/dccp: allow a connection when sk_max_ack_backlog is zero"), so listen(fd, 0) still takes one. A SYN beyond
+/// the SYN queue gets a cookie or is dropped, so the peer retries.
 /// </summary>
 public sealed class TcpPassiveOpen
 {
