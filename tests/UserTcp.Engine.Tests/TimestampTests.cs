@@ -170,6 +170,26 @@ public class TimestampTests
     }
 
     [Fact]
+    public void Paws_rejected_copy_of_data_already_received_is_reported_with_a_dsack_as_linux_tcp_send_dupack_does()
+    {
+        // Reordering: the original of a segment arrives after its retransmission, with a TSval older than TS.Recent. PAWS
+        // drops it, and the ACK says it was a duplicate (Linux's tcp_validate_incoming -> tcp_send_dupack -> tcp_dsack_set),
+        // so the sender learns its retransmission was needless (RFC 2883, RFC 3708) and can undo its window cut.
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { DuplicateSack = true });
+        h.AdvanceTo(Ms(200));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(100), options: Options(h, 100)); // the retransmission
+        h.Expect(TcpFlags.Ack, Our(0), Their(100));
+        h.AdvanceTo(Ms(250));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(100),
+            options: new TcpOptions { Timestamp = new TcpTimestamp(PeerTsStart + 150, 100) }); // the original, late
+        Sent ack = h.Expect(TcpFlags.Ack, Our(0), Their(100));
+        Assert.Contains(h.Log.Events, e => e is { Kind: TcpEventKind.Dropped, Cause: TcpCause.PawsRejected });
+        Assert.Equal([new SackBlock(new SeqNumber(Their(0)), new SeqNumber(Their(100)))], ack.Options.SackBlocks.ToArray());
+        Assert.Equal(100, c.BytesToRead);
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void Paws_lets_a_reset_through_as_linux_does()
     {
         (Harness h, TcpConnection c) = Established(Ms(100));

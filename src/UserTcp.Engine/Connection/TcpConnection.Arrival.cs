@@ -71,6 +71,9 @@ public sealed partial class TcpConnection
         if (timestamp is TcpTimestamp old && !seg.Has(TcpFlags.Rst) && _timestamps.IsOld(old.Value, now))
         {
             _engine.Counters.Count(MibCounter.TcpExtPAWSEstabRejected);
+            // A late original of data already taken (reordering) is a duplicate: the ACK carries a D-SACK for it, as
+            // Linux's tcp_send_dupack does, so the sender can tell its retransmission was needless (RFC 2883).
+            _receiver.NoteUnacceptable(seq, seg.Payload.Length);
             AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedPAWS);
             Drop(now, seg, TcpCause.PawsRejected);
             return;
