@@ -61,6 +61,12 @@ public sealed class LabRecord
     public required TimeSpan KernelLongestGap { get; init; }
     /// <summary>How the kernel's packets are timed: by the kernel's clock (how many of them), or why by UserTcp's reads.</summary>
     public string? PacketTiming { get; init; }
+    /// <summary>
+    /// What the kernel's TCP counters in the run's namespace gained over the run, named as `nstat` names them
+    /// ("TcpExtTCPDSACKUndo"; <see cref="Lab.KernelCounters"/>); the unchanged ones are left out. The namespace holds only the
+    /// run's sockets, so these are theirs.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> KernelCounters { get; init; } = new Dictionary<string, long>();
     /// <summary>Why the run failed to complete, if it did (an exception, or the time bound).</summary>
     public string? Failure { get; init; }
 
@@ -223,6 +229,9 @@ public sealed class LabRecord
     /// <summary>UserTcp's retransmission events on a connection (each with its cause).</summary>
     public IReadOnlyList<TcpEvent> UserTcpRetransmissions(FourTuple connection) =>
         [.. Events.Where(e => e.Kind == TcpEventKind.Retransmission && e.Connection == connection)];
+
+    /// <summary>What the kernel's counter of that name (as nstat names it) gained over the run; 0 when it did not change.</summary>
+    public long KernelCounter(string name) => KernelCounters.GetValueOrDefault(name);
 
     /// <summary>Seconds, as the lab prints them: "1.204 s".</summary>
     public static string Seconds(TimeSpan time) => string.Create(CultureInfo.InvariantCulture, $"{time.TotalSeconds:0.000} s");

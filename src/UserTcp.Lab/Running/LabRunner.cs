@@ -64,6 +64,7 @@ public static class LabRunner
         using ScratchNamespace ns = ScratchNamespace.Create("lab");
         options.NamespaceCreated?.Invoke(ns.Name);
         IReadOnlyDictionary<string, string> settings = ApplyKernelSettings(ns, wanted);
+        IReadOnlyDictionary<string, long> countersBefore = KernelCounters.Read(ns);
         var wire = new WireRecorder();
         var engine = new EngineRecorder(segments: true, allKinds: true);
         LiveStack live = new LiveStackBuilder
@@ -86,6 +87,7 @@ public static class LabRunner
         IReadOnlyList<UserTcp.Engine.TcpEvent> events;
         IReadOnlyList<KernelTransmission> sent;
         DateTimeOffset epoch;
+        IReadOnlyDictionary<string, long> counters;
         try
         {
             sampler = KernelSocketSampler.Start(ns, () => live.Now, SampleInterval);
@@ -108,6 +110,7 @@ public static class LabRunner
             }
             end = live.Now;
             sampler.Settle();
+            counters = KernelCounters.Change(countersBefore, KernelCounters.Read(ns));
             transmitTimes?.Settle();
             // What the run showed, before tearing down adds resets of its own.
             packets = wire.Packets;
@@ -141,6 +144,7 @@ public static class LabRunner
             KernelSamples = sampler.Samples,
             KernelLongestGap = sampler.LongestGap,
             PacketTiming = PacketTiming(timed, timingFailure ?? transmitTimes?.Failure),
+            KernelCounters = counters,
             Failure = failure ?? sampler.Failure,
         };
         LabVerdict verdict = scenario.Judge(record);

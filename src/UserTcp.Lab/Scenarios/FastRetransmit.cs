@@ -28,13 +28,7 @@ public sealed class FastRetransmit : LabScenario
 
     public override async Task RunAsync(LabSession s)
     {
-        // The kernel's per-route minimum RTO (ip route ... rto_min), inside the namespace only.
-        UserTcp.Tun.InterfaceAddress kernel = s.Live.Settings.KernelAddress;
-        uint mask = uint.MaxValue << (32 - kernel.PrefixLength);
-        var network = new Ipv4Address(Ipv4Address.Parse(kernel.Address.ToString()).Value & mask);
-        ToolOutcome route = ExternalProgram.Run(ExternalProgram.Find("ip")!, TimeSpan.FromSeconds(10), "-n", s.Namespace.Name, "route", "replace",
-            $"{network}/{kernel.PrefixLength}", "dev", s.Live.Settings.InterfaceName, "proto", "kernel", "scope", "link", "src", kernel.Address.ToString(), "rto_min", "1000ms");
-        s.Mark(LabSide.Kernel, route.Succeeded ? "route rto_min 1000ms" : $"route rto_min not set: {route.Describe()}");
+        SetKernelRtoMin(s, MinRto);
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
         int size = s.Role == LabRole.UserTcpActive ? 40_000 : 64_000;
         await SendThenCloseAsync(s, c, size).ConfigureAwait(false);

@@ -207,6 +207,22 @@ public static class ScenarioKit
         return await reader.Completion.WaitAsync(s.Token).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Raises the kernel's minimum RTO on the link's route (ip route ... rto_min), inside the run's namespace only, and
+    /// marks on the timeline whether it took.
+    /// </summary>
+    public static void SetKernelRtoMin(LabSession s, TimeSpan rtoMin)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        UserTcp.Tun.InterfaceAddress kernel = s.Live.Settings.KernelAddress;
+        uint mask = uint.MaxValue << (32 - kernel.PrefixLength);
+        var network = new Ipv4Address(Ipv4Address.Parse(kernel.Address.ToString()).Value & mask);
+        string value = string.Create(CultureInfo.InvariantCulture, $"{rtoMin.TotalMilliseconds:0}ms");
+        ToolOutcome route = ExternalProgram.Run(ExternalProgram.Find("ip")!, TimeSpan.FromSeconds(10), "-n", s.Namespace.Name, "route", "replace",
+            $"{network}/{kernel.PrefixLength}", "dev", s.Live.Settings.InterfaceName, "proto", "kernel", "scope", "link", "src", kernel.Address.ToString(), "rto_min", value);
+        s.Mark(LabSide.Kernel, route.Succeeded ? $"route rto_min {value}" : $"route rto_min not set: {route.Describe()}");
+    }
+
     /// <summary>The first element, or null for an empty list.</summary>
     public static T? FirstOf<T>(IReadOnlyList<T> list) where T : class => list.Count > 0 ? list[0] : null;
 
