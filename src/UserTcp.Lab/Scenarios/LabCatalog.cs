@@ -23,6 +23,7 @@ public static class LabCatalog
         new CloseUnreadRst(),
         new DelayedFinAck(),
         new SpuriousRto(),
+        new Reordering(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>
