@@ -203,6 +203,184 @@ public sealed class LabJudgeTests
         Assert.DoesNotContain("11000", verdict.Observed, StringComparison.Ordinal);
     }
 
+    // ───────────── reordering: two bursts, the fifth segment of each held 400 ms ─────────────
+
+    private const int ReorderMss = 1448;
+    private const uint ReorderBurst = 60_000;
+
+    /// <summary>
+    /// A passive run as the kernel sends (UserTcp receives): in each burst of 8 segments the fifth is held 400 ms, the three
+    /// after it draw duplicate ACKs with SACK blocks, the kernel resends the hole (<paramref name="resends"/> times), UserTcp's
+    /// ACK covers the burst, and the late original draws a D-SACK (unless <paramref name="dsack"/> is false). The kernel's
+    /// counters say what it did: each resend a fast retransmit, each episode undone (unless <paramref name="undone"/> is false).
+    /// </summary>
+    private static RecordBuilder ReorderingPassive(int resends = 1, bool dsack = true, bool undone = true, uint? alsoResent = null, double resendAfter = 0.5)
+    {
+        var b = new RecordBuilder(5024, 40300);
+        b.Handshake(Ms(0), kernelConnects: true);
+        for (int burst = 0; burst < 2; burst++)
+        {
+            uint first = 1 + (uint)burst * ReorderBurst;
+            double t = 10 + 550 * burst;
+            uint hole = first + 4 * ReorderMss, end = first + 8 * ReorderMss;
+            for (int i = 0; i < 8; i++)
+            {
+                b.FromKernel(Ms(t + 0.01 * i), first + (uint)(i * ReorderMss), TcpFlags.Ack, 1, length: ReorderMss);
+                if (i == 4) b.LastFault(FaultAction.Delayed);
+            }
+            b.FromUserTcp(Ms(t + 0.2), 1, TcpFlags.Ack, hole);
+            for (int d = 1; d <= 3; d++) b.FromUserTcp(Ms(t + 0.2 + 0.01 * d), 1, TcpFlags.Ack, hole, sack: (hole + ReorderMss, hole + (uint)((d + 1) * ReorderMss)));
+            for (int r = 0; r < resends; r++) b.FromKernel(Ms(t + resendAfter + 20 * r), hole, TcpFlags.Ack, 1, length: ReorderMss);
+            b.FromUserTcp(Ms(t + 0.6), 1, TcpFlags.Ack, end);
+            if (dsack) b.FromUserTcp(Ms(t + 400.5), 1, TcpFlags.Ack, end, sack: (hole, hole + ReorderMss));
+            else b.FromUserTcp(Ms(t + 400.5), 1, TcpFlags.Ack, end);
+        }
+        if (alsoResent is uint other) b.FromKernel(Ms(300), other, TcpFlags.Ack, 1, length: ReorderMss);
+        b.Mark(Ms(1200), LabSide.UserTcp, "read 120000 bytes and the FIN, close()");
+        int retransmitted = 2 * resends + (alsoResent is null ? 0 : 1);
+        b.KernelCounters["TcpExtTCPFastRetrans"] = retransmitted;
+        b.KernelCounters["TcpRetransSegs"] = retransmitted;
+        b.KernelCounters["TcpExtTCPDSACKRecv"] = dsack ? 2 : 0;
+        if (undone) b.KernelCounters["TcpExtTCPDSACKUndo"] = 2;
+        return b;
+    }
+
+    private static LabVerdict JudgeReordering(RecordBuilder b, LabRole role) => LabCatalog.Find("reordering")!.Judge(b.Build("reordering", role));
+
+    private static Expectation Only(LabVerdict verdict)
+    {
+        Expectation failed = Assert.Single(verdict.Expectations, e => !e.Passed);
+        return failed;
+    }
+
+    [Fact]
+    public void Reordering_passes_a_kernel_that_resends_each_held_segment_once_and_undoes_each_cut()
+    {
+        LabVerdict verdict = JudgeReordering(ReorderingPassive(), LabRole.UserTcpPassive);
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains("The first (seq 5793) was overtaken by 3 later segment(s), which UserTcp answered with 3 duplicate ACK(s) carrying SACK blocks", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains("resent it once, 0.5 ms after the original, once 3 of those ACKs had reached it", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains("The kernel (reno) counted: TCPSACKReorder 0, TCPFastRetrans 2, TCPDSACKRecv 2, TCPDSACKUndo 2", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reordering_fails_a_sender_that_resends_a_held_segment_twice()
+    {
+        LabVerdict verdict = JudgeReordering(ReorderingPassive(resends: 2), LabRole.UserTcpPassive);
+
+        Expectation once = Assert.Single(verdict.Expectations, e => e.What.StartsWith("the sender resends each held segment exactly once, before an ACK tells it the original arrived", StringComparison.Ordinal));
+        Assert.False(once.Passed);
+        Assert.Contains("resent twice", once.Observed, StringComparison.Ordinal);
+        Assert.False(Assert.Single(verdict.Expectations, e => e.What.StartsWith("the kernel's counters name the cause", StringComparison.Ordinal)).Passed);
+    }
+
+    [Fact]
+    public void Reordering_fails_a_resend_of_a_segment_an_ack_had_already_covered()
+    {
+        // UserTcp's ACK of the whole burst (0.6 ms in) told the kernel the original had arrived; a resend after it is no reaction to reordering.
+        Expectation failed = Only(JudgeReordering(ReorderingPassive(resendAfter: 1.0), LabRole.UserTcpPassive));
+
+        Assert.StartsWith("the sender resends each held segment exactly once, before an ACK tells it the original arrived", failed.What, StringComparison.Ordinal);
+        Assert.Equal("seq 5793: resent once, 1.0 ms after the original, after an ACK covered it; seq 65793: resent once, 1.0 ms after the original, after an ACK covered it", failed.Observed);
+    }
+
+    [Fact]
+    public void Reordering_fails_a_kernel_that_never_undoes_its_cut()
+    {
+        Expectation failed = Only(JudgeReordering(ReorderingPassive(undone: false), LabRole.UserTcpPassive));
+
+        Assert.StartsWith("the kernel undoes each cut of cwnd and ssthresh", failed.What, StringComparison.Ordinal);
+        Assert.Contains("TCPDSACKUndo 0", failed.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reordering_fails_a_receiver_that_sends_no_dsack_for_the_late_original()
+    {
+        Expectation failed = Only(JudgeReordering(ReorderingPassive(dsack: false), LabRole.UserTcpPassive));
+
+        Assert.StartsWith("the receiver reports each late original as a duplicate", failed.What, StringComparison.Ordinal);
+        Assert.Equal("seq 5793: 0 ACK(s) with a D-SACK block for it; seq 65793: 0 ACK(s) with a D-SACK block for it", failed.Observed);
+    }
+
+    [Fact]
+    public void Reordering_fails_a_sender_that_resends_a_segment_nobody_held()
+    {
+        LabVerdict verdict = JudgeReordering(ReorderingPassive(alsoResent: 1 + 6 * ReorderMss), LabRole.UserTcpPassive);
+
+        Expectation nothingElse = Assert.Single(verdict.Expectations, e => e.What == "it resends nothing else");
+        Assert.False(nothingElse.Passed);
+        Assert.StartsWith("seq 8689 [.] sent at 0.010 s, then again after +0.290 s", nothingElse.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reordering_fails_a_timeout_in_the_kernels_counters()
+    {
+        RecordBuilder b = ReorderingPassive();
+        b.KernelCounters["TcpExtTCPTimeouts"] = 1;
+
+        Expectation failed = Only(JudgeReordering(b, LabRole.UserTcpPassive));
+
+        Assert.StartsWith("the kernel's counters name the cause of each resend", failed.What, StringComparison.Ordinal);
+        Assert.Contains("TCPTimeouts 1", failed.Observed, StringComparison.Ordinal);
+    }
+
+    /// <summary>An active run (UserTcp sends): as <see cref="ReorderingPassive"/> mirrored, with UserTcp's events; each held original recorded where the link handed it to the kernel.</summary>
+    private static RecordBuilder ReorderingActive(TcpCause resendCause, int undos)
+    {
+        var b = new RecordBuilder(40301, 5024);
+        b.Handshake(Ms(0), kernelConnects: false);
+        for (int burst = 0; burst < 2; burst++)
+        {
+            uint first = 1 + (uint)burst * ReorderBurst;
+            double t = 10 + 550 * burst;
+            uint hole = first + 4 * ReorderMss, end = first + 8 * ReorderMss;
+            for (int i = 0; i < 8; i++)
+            {
+                if (i == 4) continue;
+                b.FromUserTcp(Ms(t + 0.01 * i), first + (uint)(i * ReorderMss), TcpFlags.Ack, 1, length: ReorderMss);
+            }
+            b.FromUserTcp(Ms(t + 400.04), hole, TcpFlags.Ack, 1, length: ReorderMss); // the held original, as the link handed it on
+            b.LastFault(FaultAction.Delayed);
+            b.FromKernel(Ms(t + 0.2), 1, TcpFlags.Ack, hole);
+            for (int d = 1; d <= 3; d++) b.FromKernel(Ms(t + 0.2 + 0.01 * d), 1, TcpFlags.Ack, hole, sack: (hole + ReorderMss, hole + (uint)((d + 1) * ReorderMss)));
+            b.FromUserTcp(Ms(t + 0.5), hole, TcpFlags.Ack, 1, length: ReorderMss);
+            b.Event(new TcpEvent(Ms(t + 0.5), TcpEventKind.Retransmission, default, Cause: resendCause));
+            b.FromKernel(Ms(t + 0.6), 1, TcpFlags.Ack, end);
+            b.FromKernel(Ms(t + 400.5), 1, TcpFlags.Ack, end, sack: (hole, hole + ReorderMss));
+            if (burst < undos) b.Event(new TcpEvent(Ms(t + 400.6), TcpEventKind.CongestionUndo, default, Cause: TcpCause.SpuriousFastRetransmitDsack));
+        }
+        b.Mark(Ms(1200), LabSide.Kernel, "read 120000 bytes and the FIN, close()");
+        return b;
+    }
+
+    [Fact]
+    public void Reordering_active_passes_usertcp_resending_on_rack_and_undoing_twice()
+    {
+        LabVerdict verdict = JudgeReordering(ReorderingActive(TcpCause.RackLoss, undos: 2), LabRole.UserTcpActive);
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains("The second (seq 65793) was overtaken by 3 later segment(s)", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains("UserTcp's engine logged 2 undo(s)", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reordering_active_fails_usertcp_undoing_only_the_first_episode()
+    {
+        Expectation failed = Only(JudgeReordering(ReorderingActive(TcpCause.RackLoss, undos: 1), LabRole.UserTcpActive));
+
+        Assert.StartsWith("UserTcp's engine undoes each cut of cwnd and ssthresh", failed.What, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reordering_active_fails_a_resend_its_engine_blames_on_the_timer()
+    {
+        Expectation failed = Only(JudgeReordering(ReorderingActive(TcpCause.RetransmissionTimeout, undos: 2), LabRole.UserTcpActive));
+
+        Assert.StartsWith("UserTcp's engine names the cause of each resend", failed.What, StringComparison.Ordinal);
+        Assert.Equal("retransmission timeout, retransmission timeout", failed.Observed);
+    }
+
     private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) =>
         new(at, TcpEventKind.StateChanged, default, from, to, cause);
 
@@ -218,7 +396,8 @@ public sealed class LabJudgeTests
 
         public FourTuple Connection { get; } = new(new IpEndpoint(Addresses.StackAddress, userTcpPort), new IpEndpoint(Addresses.KernelAddress, kernelPort));
         public TcpConfig Config { get; set; } = new();
-        public Dictionary<string, string> KernelSettings { get; } = new() { ["tcp_fin_timeout"] = "3", ["tcp_orphan_retries"] = "3" };
+        public Dictionary<string, string> KernelSettings { get; } = new() { ["tcp_fin_timeout"] = "3", ["tcp_orphan_retries"] = "3", ["tcp_congestion_control"] = "reno" };
+        public Dictionary<string, long> KernelCounters { get; } = [];
         public TimeSpan End { get; set; } = TimeSpan.FromSeconds(10);
 
         public void Handshake(TimeSpan at, bool kernelConnects)
@@ -242,6 +421,9 @@ public sealed class LabJudgeTests
 
         public void FromUserTcp(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
             Add(at, PacketDirection.Outbound, UserTcpIsn + seq, flags, ack is uint a ? KernelIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(KernelIsn + s.Left), new(KernelIsn + s.Right)))]);
+
+        /// <summary>Marks the packet added last as hit by a fault of the link (a delay, say).</summary>
+        public void LastFault(FaultAction action) => _packets[^1] = _packets[^1] with { Fault = new FaultNote(action, $"{action} (test)") };
 
         public void Mark(TimeSpan at, LabSide side, string what) => _marks.Add(new LabMark(at, side, what, Connection));
 
@@ -275,6 +457,7 @@ public sealed class LabJudgeTests
             Faults = [],
             UserTcpConfig = Config,
             End = End,
+            KernelCounters = KernelCounters,
             KernelSamples = 1000,
             KernelLongestGap = Ms(1),
         };
