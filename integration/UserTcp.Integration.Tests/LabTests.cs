@@ -68,6 +68,30 @@ public sealed class LabTests(ITestOutputHelper output)
         Assert.Single(result.Verdict.Expectations, e => !e.Passed);
     }
 
+    [RequiresNetAdminTheory]
+    [InlineData("active")]
+    [InlineData("passive")]
+    public async Task Reordering_is_resent_once_per_held_segment_and_undone_and_the_kernels_counters_say_so(string role)
+    {
+        NetAdminEnvironment.Require();
+        LabResult result = await RunAsync(new Reordering(), role);
+
+        Assert.True(result.Verdict.Passed, string.Join('\n', LabText.Describe(result)));
+        LabRecord r = result.Record;
+        if (role == "active")
+        {
+            // The kernel received: each late original drew a D-SACK below RCV.NXT (tcp_dsack_set's TCPDSACKOldSent).
+            Assert.True(r.KernelCounter("TcpExtTCPDSACKOldSent") >= 2, string.Join(", ", r.KernelCounters.Select(c => $"{c.Key} {c.Value}")));
+            Assert.Equal(0, r.KernelCounter("TcpRetransSegs"));
+        }
+        else
+        {
+            // The kernel sent: it heard UserTcp's two D-SACKs (each late original is older than its retransmission, so PAWS drops it).
+            Assert.Equal(2, r.KernelCounter("TcpExtTCPDSACKRecv"));
+            Assert.Equal(0, r.KernelCounter("TcpExtTCPTimeouts"));
+        }
+    }
+
     private async Task<LabResult> RunAsync(LabScenario scenario, string role)
     {
         string captures = Path.Combine(Path.GetTempPath(), $"usertcp-it-lab-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}");
@@ -85,7 +109,7 @@ public sealed class LabTests(ITestOutputHelper output)
         [
             "fin-no-reply", "fin-ack-only", "last-ack-lost", "simultaneous-close", "fin-with-ack", "half-close", "half-open",
             "close-wait-leak", "syn-rcvd", "syn-lost", "rto-backoff", "fast-retransmit", "time-wait-reuse", "close-unread-rst",
-            "delayed-fin-ack", "spurious-rto",
+            "delayed-fin-ack", "spurious-rto", "reordering",
         ];
         Assert.Equal(names.Order(StringComparer.Ordinal), LabCatalog.All.Select(s => s.Name).Order(StringComparer.Ordinal));
         Assert.All(LabCatalog.All.Where(s => s.Name is not ("simultaneous-close" or "syn-lost")),
