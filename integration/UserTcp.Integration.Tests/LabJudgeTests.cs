@@ -326,7 +326,7 @@ public sealed class LabJudgeTests
     }
 
     /// <summary>An active run (UserTcp sends): as <see cref="ReorderingPassive"/> mirrored, with UserTcp's events; each held original recorded where the link handed it to the kernel.</summary>
-    private static RecordBuilder ReorderingActive(TcpCause resendCause, int undos)
+    private static RecordBuilder ReorderingActive(TcpCause resendCause, int undos, double releasedLate = 0)
     {
         var b = new RecordBuilder(40301, 5024);
         b.Handshake(Ms(0), kernelConnects: false);
@@ -340,8 +340,10 @@ public sealed class LabJudgeTests
                 if (i == 4) continue;
                 b.FromUserTcp(Ms(t + 0.01 * i), first + (uint)(i * ReorderMss), TcpFlags.Ack, 1, length: ReorderMss);
             }
-            b.FromUserTcp(Ms(t + 400.04), hole, TcpFlags.Ack, 1, length: ReorderMss); // the held original, as the link handed it on
+            b.FromUserTcp(Ms(t + 400.04 + releasedLate), hole, TcpFlags.Ack, 1, length: ReorderMss); // the held original, as the link handed it on
             b.LastFault(FaultAction.Delayed);
+            b.Event(new TcpEvent(Ms(t + 0.04), TcpEventKind.SegmentOut, default,
+                Segment: new SegmentSummary(new SeqNumber(UserTcpIsn + hole), new SeqNumber(KernelIsn + 1), TcpFlags.Ack, ReorderMss, 502)));
             b.FromKernel(Ms(t + 0.2), 1, TcpFlags.Ack, hole);
             for (int d = 1; d <= 3; d++) b.FromKernel(Ms(t + 0.2 + 0.01 * d), 1, TcpFlags.Ack, hole, sack: (hole + ReorderMss, hole + (uint)((d + 1) * ReorderMss)));
             b.FromUserTcp(Ms(t + 0.5), hole, TcpFlags.Ack, 1, length: ReorderMss);
@@ -362,6 +364,18 @@ public sealed class LabJudgeTests
         Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
         Assert.Contains("The second (seq 65793) was overtaken by 3 later segment(s)", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("UserTcp's engine logged 2 undo(s)", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reordering_active_times_a_held_segment_from_usertcps_send_not_from_a_late_release()
+    {
+        // The delay line handed each original on 7 ms late (a busy machine): the segments behind it, sent within those 7 ms,
+        // still overtook it, and the resend came 0.46 ms after the original left UserTcp.
+        LabVerdict verdict = JudgeReordering(ReorderingActive(TcpCause.RackLoss, undos: 2, releasedLate: 7), LabRole.UserTcpActive);
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains("The first (seq 5793) was overtaken by 3 later segment(s)", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains("resent it once, 0.5 ms after the original", verdict.Observed, StringComparison.Ordinal);
     }
 
     [Fact]

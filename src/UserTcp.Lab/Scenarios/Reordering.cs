@@ -193,7 +193,10 @@ public sealed class Reordering : LabScenario
         foreach (WirePacket original in data.Where(p => p.Fault?.Action == FaultAction.Delayed).OrderBy(SentAt))
         {
             uint seq = Relative(original.Segment.SequenceNumber);
-            TimeSpan sent = SentAt(original), arrived = ReachedReceiver(original);
+            // UserTcp's original is recorded where the link handed it on; its engine says when it left (the delay line may hand it on late).
+            TimeSpan sent = r.Events.Where(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == c && e.Segment.PayloadLength > 0
+                && e.Segment.Seq == original.Segment.SequenceNumber).Select(e => e.Time).DefaultIfEmpty(SentAt(original)).Min();
+            TimeSpan arrived = ReachedReceiver(original);
             IReadOnlyList<WirePacket> resent = [.. data.Where(p => p != original && Relative(p.Segment.SequenceNumber) == seq).OrderBy(SentAt)];
             // Segments sent after it that reached the receiver before it: they overtook it.
             int overtook = data.Count(p => p != original && Relative(p.Segment.SequenceNumber) > seq && SentAt(p) >= sent && ReachedReceiver(p) < arrived);
@@ -218,7 +221,7 @@ public sealed class Reordering : LabScenario
     private static string Counters(LabRecord r) =>
         string.Join(", ", CounterNames.Select(n => string.Create(CultureInfo.InvariantCulture, $"{n.Replace("TcpExt", "", StringComparison.Ordinal)} {r.KernelCounter(n)}")));
 
-    // When the sender sent a packet: one of UserTcp's that the link delayed is recorded as the link handed it on.
+    // When the sender sent a packet: one of UserTcp's that the link delayed is recorded as the link handed it on (about Hold later).
     private static TimeSpan SentAt(WirePacket p) => p.ToKernel && p.Fault?.Action == FaultAction.Delayed ? p.At - Hold : p.At;
 
     // When an ACK reached the sender: the kernel's when UserTcp read it; UserTcp's when it wrote it (none is delayed here).
