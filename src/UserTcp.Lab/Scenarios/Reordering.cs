@@ -163,7 +163,9 @@ public sealed class Reordering : LabScenario
             + (held.Count >= 2 && held[1].Resent.Count > 0
                 ? $"What the first episode taught {senderName} did not spare the second segment: it was resent once {held[1].DupAcksBeforeResend} duplicate ACKs had come, "
                     + $"as the first was after {held[0].DupAcksBeforeResend}"
-                    + (userTcpSends ? "" : $", and the kernel saw no reordering it could measure (TCPSACKReorder {r.KernelCounter("TcpExtTCPSACKReorder")}: a D-SACKed retransmission does not count)")
+                    + (userTcpSends ? "" : r.KernelCounter("TcpExtTCPSACKReorder") == 0
+                        ? ", and the kernel saw no reordering it could measure (TCPSACKReorder 0: a D-SACKed retransmission does not count)"
+                        : $", although the kernel counted reordering (TCPSACKReorder {r.KernelCounter("TcpExtTCPSACKReorder")})")
                     + $": the reordering window RACK widens after a D-SACK (RFC 8985 §6.2) is bounded by the smoothed RTT, a few milliseconds at most on this link, far below the {LabRecord.Milliseconds(Hold)} hold. "
                 : "")
             + Sampling(r);
