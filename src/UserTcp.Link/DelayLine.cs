@@ -37,30 +37,6 @@ internal sealed class DelayLine : ITimer
         _name = name;
     }
 
-    /// <summary>Whether the thread has been started (by <see cref="Start"/> or the first arming).</summary>
-    public bool Started
-    {
-        get
-        {
-            lock (_gate) return _thread is not null;
-        }
-    }
-
-    /// <summary>
-    /// Starts the thread now, unarmed, so the first <see cref="Change"/> does not: starting a thread waits until the
-    /// scheduler runs it, which on a loaded machine took hundreds of milliseconds, and the first delayed packet's writer
-    /// (the stack, under its engine lock) waited with it. Nothing once started or disposed.
-    /// </summary>
-    public void Start()
-    {
-        lock (_gate)
-        {
-            if (_disposed || _thread is not null) return;
-            _thread = new Thread(Run) { IsBackground = true, Name = _name };
-            _thread.Start();
-        }
-    }
-
     /// <summary>Arms the timer <paramref name="dueTime"/> from now (infinite disarms); one-shot only. False once disposed.</summary>
     public bool Change(TimeSpan dueTime, TimeSpan period)
     {

@@ -64,12 +64,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         _timer = link.Time == TimeProvider.System
             ? new DelayLine(ReleaseOutbound, "fault delays")
             : link.Time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        // Rules that make packets late get the delay line's thread now, not from the first late packet's writer.
-        if (_timer is DelayLine line && link.Rules.Rules.Any(r => r.Action is FaultAction.Delayed or FaultAction.HeldBack)) line.Start();
     }
-
-    /// <summary>Whether this device's delays run on a thread of their own that is already running (real time, with a rule that delays or holds back).</summary>
-    public bool DelayThreadStarted => _timer is DelayLine { Started: true };
 
     /// <summary>
     /// One injector per queue of a multi-queue device (each queue has its own reader), all on one link: they share the
