@@ -308,7 +308,7 @@ public sealed class LabJudgeTests
     {
         LabVerdict verdict = JudgeReordering(ReorderingPassive(alsoResent: 1 + 6 * ReorderMss), LabRole.UserTcpPassive);
 
-        Expectation nothingElse = Assert.Single(verdict.Expectations, e => e.What == "it resends nothing else");
+        Expectation nothingElse = Assert.Single(verdict.Expectations, e => e.What == "it resends no other data");
         Assert.False(nothingElse.Passed);
         Assert.StartsWith("seq 8689 [.] sent at 0.010 s, then again after +0.290 s", nothingElse.Observed, StringComparison.Ordinal);
     }
@@ -347,7 +347,8 @@ public sealed class LabJudgeTests
             b.FromKernel(Ms(t + 0.2), 1, TcpFlags.Ack, hole);
             for (int d = 1; d <= 3; d++) b.FromKernel(Ms(t + 0.2 + 0.01 * d), 1, TcpFlags.Ack, hole, sack: (hole + ReorderMss, hole + (uint)((d + 1) * ReorderMss)));
             b.FromUserTcp(Ms(t + 0.5), hole, TcpFlags.Ack, 1, length: ReorderMss);
-            b.Event(new TcpEvent(Ms(t + 0.5), TcpEventKind.Retransmission, default, Cause: resendCause));
+            b.Event(new TcpEvent(Ms(t + 0.5), TcpEventKind.Retransmission, default, Cause: resendCause,
+                Segment: new SegmentSummary(new SeqNumber(UserTcpIsn + hole), new SeqNumber(KernelIsn + 1), TcpFlags.Ack, ReorderMss, 502)));
             b.FromKernel(Ms(t + 0.6), 1, TcpFlags.Ack, end);
             b.FromKernel(Ms(t + 400.5), 1, TcpFlags.Ack, end, sack: (hole, hole + ReorderMss));
             if (burst < undos) b.Event(new TcpEvent(Ms(t + 400.6), TcpEventKind.CongestionUndo, default, Cause: TcpCause.SpuriousFastRetransmitDsack));
@@ -379,6 +380,24 @@ public sealed class LabJudgeTests
     }
 
     [Fact]
+    public void Reordering_active_leaves_a_fin_resent_by_a_loss_probe_at_the_close_out_of_the_question()
+    {
+        // A busy machine read the kernel's ACK of UserTcp's FIN late: a tail-loss probe resent the FIN. Not reordering's
+        // question (data held and overtaken); the held segments' resends are judged as before.
+        RecordBuilder b = ReorderingActive(TcpCause.RackLoss, undos: 2);
+        uint fin = 1 + 2 * ReorderBurst;
+        b.FromUserTcp(Ms(1500), fin, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.FromUserTcp(Ms(1800), fin, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.Event(new TcpEvent(Ms(1800), TcpEventKind.Retransmission, default, Cause: TcpCause.TailLossProbe,
+            Segment: new SegmentSummary(new SeqNumber(UserTcpIsn + fin), new SeqNumber(KernelIsn + 1), TcpFlags.Fin | TcpFlags.Ack, 0, 502)));
+
+        LabVerdict verdict = JudgeReordering(b, LabRole.UserTcpActive);
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains(verdict.UserTcpSchedule, l => l.StartsWith("FIN [F.] seq 120001", StringComparison.Ordinal)); // still shown
+    }
+
+    [Fact]
     public void Reordering_active_fails_usertcp_undoing_only_the_first_episode()
     {
         Expectation failed = Only(JudgeReordering(ReorderingActive(TcpCause.RackLoss, undos: 1), LabRole.UserTcpActive));
@@ -391,7 +410,7 @@ public sealed class LabJudgeTests
     {
         Expectation failed = Only(JudgeReordering(ReorderingActive(TcpCause.RetransmissionTimeout, undos: 2), LabRole.UserTcpActive));
 
-        Assert.StartsWith("UserTcp's engine names the cause of each resend", failed.What, StringComparison.Ordinal);
+        Assert.StartsWith("UserTcp's engine names the cause of each data resend", failed.What, StringComparison.Ordinal);
         Assert.Equal("retransmission timeout, retransmission timeout", failed.Observed);
     }
 
