@@ -144,37 +144,53 @@ public sealed class KernelTcpTable : IDisposable
                     if (errno == LibC.EINTR) continue;
                     throw Failure("reading the sock_diag reply", errno);
                 }
-                int offset = 0;
-                while (offset + HeaderLength <= read)
-                {
-                    ReadOnlySpan<byte> message = _buffer.AsSpan(offset, (int)read - offset);
-                    int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(message);
-                    ushort type = BinaryPrimitives.ReadUInt16LittleEndian(message[4..]);
-                    if (length < HeaderLength || length > message.Length)
-                    {
-                        throw new TunException(0, "a malformed sock_diag reply arrived");
-                    }
-                    if (BinaryPrimitives.ReadUInt32LittleEndian(message[8..]) == sequence)
-                    {
-                        switch (type)
-                        {
-                            case NLMSG_DONE:
-                                return sockets;
-                            case NLMSG_ERROR:
-                                int error = length >= HeaderLength + 4 ? -BinaryPrimitives.ReadInt32LittleEndian(message[HeaderLength..]) : 0;
-                                throw Failure("the sock_diag dump", error);
-                            case SOCK_DIAG_BY_FAMILY when length >= HeaderLength + MessageLength:
-                                sockets.Add(Parse(message[HeaderLength..length]));
-                                break;
-                        }
-                    }
-                    offset += (length + 3) & ~3;
-                }
+                if (TakeReply(_buffer.AsSpan(0, (int)read), sequence, sockets)) return sockets;
             }
         }
     }
 
     public void Dispose() => _socket.Dispose();
+
+    /// <summary>
+    /// Takes the messages of one datagram of the dump numbered <paramref name="sequence"/> (those of other requests are
+    /// passed over): each socket into <paramref name="sockets"/>; true at NLMSG_DONE. The kernel's NLMSG_DONE carries the
+    /// dump's outcome as an int (netlink_dump: dump_done_errno), negative when the dump failed part way, as an
+    /// NLMSG_ERROR carries a refusal: both throw, so a partial table is never taken for the whole one.
+    /// </summary>
+    /// <exception cref="TunException">The kernel reported an error, or a message is malformed.</exception>
+    internal static bool TakeReply(ReadOnlySpan<byte> datagram, uint sequence, List<KernelTcpSocket> sockets)
+    {
+        int offset = 0;
+        while (offset + HeaderLength <= datagram.Length)
+        {
+            ReadOnlySpan<byte> message = datagram[offset..];
+            int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(message);
+            ushort type = BinaryPrimitives.ReadUInt16LittleEndian(message[4..]);
+            if (length < HeaderLength || length > message.Length)
+            {
+                throw new TunException(0, "a malformed sock_diag reply arrived");
+            }
+            if (BinaryPrimitives.ReadUInt32LittleEndian(message[8..]) == sequence)
+            {
+                // NLMSG_ERROR's nlmsgerr and NLMSG_DONE's int both start with the error, negative errno or 0.
+                int error = length >= HeaderLength + 4 ? -BinaryPrimitives.ReadInt32LittleEndian(message[HeaderLength..]) : 0;
+                switch (type)
+                {
+                    case NLMSG_DONE when error > 0:
+                        throw Failure("the sock_diag dump (it ended early)", error);
+                    case NLMSG_DONE:
+                        return true;
+                    case NLMSG_ERROR:
+                        throw Failure("the sock_diag dump", error);
+                    case SOCK_DIAG_BY_FAMILY when length >= HeaderLength + MessageLength:
+                        sockets.Add(Parse(message[HeaderLength..length]));
+                        break;
+                }
+            }
+            offset += (length + 3) & ~3; // NLMSG_ALIGN
+        }
+        return false;
+    }
 
     // inet_diag_msg: idiag_timer at 2, idiag_retrans at 3, idiag_expires (ms) at 52, then rqueue and wqueue.
     private static KernelTcpSocket Parse(ReadOnlySpan<byte> m) => new(
