@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -81,10 +82,13 @@ public sealed class KernelSocket : IDisposable
     public (byte[] Data, bool Ended) ReadToEnd(TimeSpan timeout)
     {
         var data = new List<byte>();
-        DateTime deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        long start = Stopwatch.GetTimestamp();
+        while (true)
         {
-            byte[]? chunk = Read(deadline - DateTime.UtcNow);
+            // The time left, read once: it may run out between a check and the wait, and Poll throws on a negative wait.
+            TimeSpan left = timeout - Stopwatch.GetElapsedTime(start);
+            if (left <= TimeSpan.Zero) break;
+            byte[]? chunk = Read(left);
             if (chunk is null) break;
             if (chunk.Length == 0) return ([.. data], true);
             data.AddRange(chunk);

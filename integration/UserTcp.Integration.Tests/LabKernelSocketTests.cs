@@ -1,0 +1,43 @@
+using System.Net;
+using UserTcp.Lab;
+using LabKernelSocket = UserTcp.Lab.KernelSocket;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>The lab's kernel socket (a System.Net socket made inside the run's namespace), over the namespace's loopback.</summary>
+public sealed class LabKernelSocketTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    [RequiresNetAdminFact]
+    public async Task A_read_to_the_end_whose_time_runs_out_between_its_check_and_its_wait_returns_what_came_and_does_not_throw()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        (LabKernelSocket client, LabKernelSocket server) = await PairAsync(ns.Scratch, 5010);
+        using (client)
+        using (server)
+        {
+            // A bound of a tick runs out, now and then, after the loop saw time left and before the wait was set: the wait
+            // must not be given the negative rest (Socket.Poll throws on it, and takes -1 ms for "forever").
+            for (int i = 0; i < 200_000; i++)
+            {
+                (byte[] data, bool ended) = server.ReadToEnd(TimeSpan.FromTicks(1 + i % 4));
+                Assert.Equal((0, false), (data.Length, ended));
+            }
+            client.Send("end");
+            client.ShutdownSend();
+            (byte[] rest, bool fin) = server.ReadToEnd(Timeout);
+            Assert.Equal(("end", true), (System.Text.Encoding.ASCII.GetString(rest), fin));
+        }
+    }
+
+    private static async Task<(LabKernelSocket Client, LabKernelSocket Server)> PairAsync(ScratchNamespace ns, ushort port)
+    {
+        var at = new IPEndPoint(IPAddress.Loopback, port);
+        using LabKernelSocket listener = LabKernelSocket.Listen(ns, at);
+        LabKernelSocket client = LabKernelSocket.Create(ns);
+        Task<LabKernelSocket> accepting = listener.AcceptAsync(Timeout);
+        await client.ConnectAsync(at, Timeout);
+        return (client, await accepting);
+    }
+}
