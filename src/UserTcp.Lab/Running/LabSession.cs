@@ -91,19 +91,21 @@ public sealed class LabSession
         {
             using UserTcpListener listener = Stack.Listen(port, options: options);
             KernelSocket client = Track(KernelSocket.Create(Namespace));
+            TimeSpan called = Now; // connect() is marked when it was called, before its SYN, not once the handshake is done
             Task connecting = client.ConnectAsync(new IPEndPoint(IPAddress.Parse(UserTcpAddress.ToString()), port), timeout);
             UserTcpConnection accepted = await listener.AcceptAsync(Token).AsTask().WaitAsync(timeout, Token).ConfigureAwait(false);
             await connecting.WaitAsync(Token).ConfigureAwait(false);
-            Mark(LabSide.Kernel, $"connect() to port {port}", new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
+            Mark(LabSide.Kernel, $"connect() to port {port}", new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint), called);
             return new LabConnection(client, accepted, new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
         }
         using KernelSocket server = KernelSocket.Listen(Namespace, new IPEndPoint(KernelAddress, port));
         Task<KernelSocket> accepting = server.AcceptAsync(timeout);
+        TimeSpan connectCalled = Now;
         UserTcpConnection connection = await Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), port), options, Token)
             .WaitAsync(timeout, Token).ConfigureAwait(false);
         KernelSocket kernel = Track(await accepting.WaitAsync(Token).ConfigureAwait(false));
         var id = new FourTuple(connection.LocalEndpoint, connection.RemoteEndpoint);
-        Mark(LabSide.UserTcp, $"connect() to port {port}", id);
+        Mark(LabSide.UserTcp, $"connect() to port {port}", id, connectCalled);
         return new LabConnection(kernel, connection, id);
     }
 
