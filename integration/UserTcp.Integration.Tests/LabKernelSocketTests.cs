@@ -1,4 +1,5 @@
 using System.Net;
+using UserTcp.Tun;
 using UserTcp.Lab;
 using LabKernelSocket = UserTcp.Lab.KernelSocket;
 
@@ -29,6 +30,27 @@ public sealed class LabKernelSocketTests
             (byte[] rest, bool fin) = server.ReadToEnd(Timeout);
             Assert.Equal(("end", true), (System.Text.Encoding.ASCII.GetString(rest), fin));
         }
+    }
+
+    [RequiresNetAdminFact]
+    public async Task A_connect_that_gets_no_answer_in_time_times_out_and_is_not_taken_for_the_runs_cancellation()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using TunDevice tun = ns.OpenTun(Addresses.Options()); // nobody reads it: the kernel's SYNs go unanswered
+        using LabKernelSocket client = LabKernelSocket.Create(ns.Scratch);
+
+        // A cancellation would leave LabRunner (which records a scenario's exceptions, cancellations aside) and end the lab command.
+        await Assert.ThrowsAsync<TimeoutException>(
+            () => client.ConnectAsync(new IPEndPoint(IPAddress.Parse(Addresses.Stack), 5011), TimeSpan.FromMilliseconds(300)));
+    }
+
+    [RequiresNetAdminFact]
+    public async Task An_accept_with_nobody_connecting_times_out_with_a_timeout_not_a_cancellation()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        using LabKernelSocket listener = LabKernelSocket.Listen(ns.Scratch, new IPEndPoint(IPAddress.Loopback, 5012));
+
+        await Assert.ThrowsAsync<TimeoutException>(() => listener.AcceptAsync(TimeSpan.FromMilliseconds(200)));
     }
 
     private static async Task<(LabKernelSocket Client, LabKernelSocket Server)> PairAsync(ScratchNamespace ns, ushort port)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -46,19 +47,38 @@ public sealed class KernelSocket : IDisposable
         return new KernelSocket(socket);
     });
 
-    /// <summary>Opens the connection; throws <see cref="SocketException"/> when refused or timed out.</summary>
+    /// <summary>
+    /// Opens the connection; throws <see cref="SocketException"/> when refused or when the kernel gave up (ETIMEDOUT), and
+    /// <see cref="TimeoutException"/> when <paramref name="timeout"/> ran out first.
+    /// </summary>
     public async Task ConnectAsync(IPEndPoint remote, TimeSpan timeout)
     {
         using var bound = new CancellationTokenSource(timeout);
-        await _socket.ConnectAsync(remote, bound.Token).ConfigureAwait(false);
+        try
+        {
+            await _socket.ConnectAsync(remote, bound.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (bound.IsCancellationRequested)
+        {
+            // The bound's cancellation is this call's own timeout, not the run's: a cancellation would end the whole run (or
+            // the lab command) as if it had been interrupted, where a timeout is the run's failure, recorded.
+            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"connect() to {remote} not done within {timeout.TotalSeconds:0.###} s"));
+        }
     }
 
-    /// <summary>Waits, at most <paramref name="timeout"/>, for a connection to accept.</summary>
+    /// <summary>Waits, at most <paramref name="timeout"/>, for a connection to accept; <see cref="TimeoutException"/> when none came.</summary>
     public async Task<KernelSocket> AcceptAsync(TimeSpan timeout)
     {
         using var bound = new CancellationTokenSource(timeout);
-        Socket accepted = await _socket.AcceptAsync(bound.Token).ConfigureAwait(false);
-        return new KernelSocket(accepted);
+        try
+        {
+            Socket accepted = await _socket.AcceptAsync(bound.Token).ConfigureAwait(false);
+            return new KernelSocket(accepted);
+        }
+        catch (OperationCanceledException) when (bound.IsCancellationRequested)
+        {
+            throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"no connection to accept on {Local} within {timeout.TotalSeconds:0.###} s"));
+        }
     }
 
     /// <summary>Sends all of <paramref name="data"/> (the kernel queues what the window does not take yet).</summary>

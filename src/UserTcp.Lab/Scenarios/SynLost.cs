@@ -52,7 +52,7 @@ public sealed class SynLost : LabScenario
         {
             s.Mark(side, $"connect() failed: {e.SocketErrorCode}");
         }
-        catch (OperationCanceledException) when (!s.Token.IsCancellationRequested)
+        catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && !s.Token.IsCancellationRequested))
         {
             s.Mark(side, "connect() gave up (time limit)");
         }
