@@ -29,6 +29,38 @@ public sealed class LabSessionTests
         }
     }
 
+    [RequiresNetAdminFact]
+    public async Task A_cancellation_of_the_scenarios_own_is_recorded_as_the_runs_failure_and_does_not_end_the_caller()
+    {
+        NetAdminEnvironment.Require();
+        string captures = Path.Combine(Path.GetTempPath(), $"usertcp-it-lab-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}");
+
+        LabResult result = await LabRunner.RunAsync(new CancelsItsOwnWait(), LabRole.Both, new LabOptions { CaptureDirectory = captures, NamespaceCreated = LeftBehind.Record });
+        File.Delete(result.CapturePath);
+
+        Assert.Contains("a wait of the scenario's own", result.Record.Failure, StringComparison.Ordinal);
+        Assert.False(result.Verdict.Passed);
+        Assert.False(ScratchNamespace.Exists(result.Namespace));
+    }
+
+    /// <summary>A scenario whose own wait is cancelled (not the run's bound, not the caller).</summary>
+    private sealed class CancelsItsOwnWait : LabScenario
+    {
+        public override string Name => "cancels-its-own-wait";
+        public override string Question => "Is a scenario's stray cancellation the run's failure?";
+        public override IReadOnlyList<LabRole> Roles => [LabRole.Both];
+
+        public override async Task RunAsync(LabSession s)
+        {
+            using var own = new CancellationTokenSource();
+            await own.CancelAsync().ConfigureAwait(false);
+            await Task.Yield();
+            throw new OperationCanceledException("a wait of the scenario's own", own.Token);
+        }
+
+        public override LabVerdict Judge(LabRecord r) => new VerdictBuilder().Build(this, r, "", SeedAgreement.NoClaim, "");
+    }
+
     /// <summary>Opens one connection each way and ends.</summary>
     private sealed class OpenBothWays : LabScenario
     {

@@ -104,8 +104,10 @@ public static class LabRunner
             {
                 failure = string.Create(CultureInfo.InvariantCulture, $"the run reached its bound of {limit.TotalSeconds:0} s");
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                // Only the caller's cancellation ends the run without a record: a cancellation of the scenario's own making
+                // is its failure, as any other exception is.
                 failure = $"{e.GetType().Name}: {e.Message}";
             }
             end = live.Now;
