@@ -22,13 +22,19 @@ PID=$!
 for _ in $(seq 1 100); do [ -f "$READY" ] && break; sleep 0.1; done
 [ -f "$READY" ] || { echo "serve did not start: see /tmp/usertcp-fp-$$.log"; exit 1; }
 LOAD=$((WARMUP + WINDOWS * 2))
-# One connection, one byte each way per request, for LOAD seconds at most (bounded: the loop checks the clock).
+# One connection, one byte each way per request, for LOAD seconds at most (bounded: the loop checks the clock, and each
+# connect, send and recv gives up after 5 s, so a serve that stops answering cannot hold the client, and this script, forever).
 ip netns exec $NS taskset -c 1 python3 -c '
 import socket, sys, time
 end = time.monotonic() + float(sys.argv[1]); n = 0
-s = socket.create_connection(("10.77.0.2", 7)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-while time.monotonic() < end:
-    s.send(b"x"); s.recv(1); n += 1
+try:
+    s = socket.create_connection(("10.77.0.2", 7), timeout=5); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while time.monotonic() < end:
+        s.send(b"x")
+        if not s.recv(1): raise OSError("serve closed the connection")
+        n += 1
+except OSError as e:
+    sys.exit(f"client: stopped after {n} requests: {e or type(e).__name__}")
 print(f"client: {n / float(sys.argv[1]):.0f} requests/s")
 ' $LOAD &
 CLIENT=$!
