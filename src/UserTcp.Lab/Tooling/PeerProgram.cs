@@ -129,12 +129,14 @@ public sealed class PeerProgram : IDisposable
         return program;
     }
 
-    /// <summary>Waits for the program to end and its output to be read; false when the time ran out (it keeps running).</summary>
+    /// <summary>
+    /// Waits for the program to end and its output to be read; false when the time ran out (it keeps running), or when
+    /// its output had not ended 5 s after it did (a child it left running holds it: what it prints is not all in yet).
+    /// </summary>
     public bool WaitForExit(TimeSpan timeout)
     {
         if (!_process.WaitForExit(timeout)) return false;
-        Task.WaitAll([_readingOutput, _readingError, _writing], TimeSpan.FromSeconds(5));
-        return true;
+        return Task.WaitAll([_readingOutput, _readingError, _writing], TimeSpan.FromSeconds(5));
     }
 
     /// <summary>Waits for the program to end and its output to be read; kills it after <paramref name="timeout"/> (then <see cref="TimedOut"/>).</summary>
