@@ -18,4 +18,16 @@ public sealed class PeerProgramTests
         Assert.True(shell.WaitForExit(TimeSpan.FromSeconds(10)), shell.Transcript);
         Assert.Equal(["first", "late"], shell.OutputLines);
     }
+
+    [Fact]
+    public void A_short_tool_whose_output_a_child_holds_open_still_returns_within_its_bound()
+    {
+        // The tool exits at once; the child it leaves keeps its stdout open for 8 s.
+        var clock = Stopwatch.StartNew();
+        ToolOutcome outcome = ExternalProgram.Run(ExternalProgram.Find("bash")!, TimeSpan.FromSeconds(2), "-c", "echo first; sleep 8 & exit 0");
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(6), $"returned after {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(outcome.TimedOut, "its output had not ended: not a complete outcome");
+        Assert.False(outcome.Succeeded);
+    }
 }

@@ -16,6 +16,8 @@ public static class ExternalProgram
 {
     // Non-root shells often leave the sbin directories (where ip lives) off PATH.
     private static readonly string[] ExtraDirectories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+    // How long the output may take to end after the program did, when the bound has run out.
+    private static readonly TimeSpan OutputGrace = TimeSpan.FromSeconds(1);
 
     /// <summary>The full path of an executable found on PATH (or in the usual system directories), or null.</summary>
     public static string? Find(string name)
@@ -33,7 +35,10 @@ public static class ExternalProgram
         return null;
     }
 
-    /// <summary>Runs a program with no input and waits at most <paramref name="timeout"/>; one still running then is killed.</summary>
+    /// <summary>
+    /// Runs a program with no input and waits at most <paramref name="timeout"/>; one still running then is killed. An outcome
+    /// whose output had not ended by then (a child the program left holds it) is timed out too.
+    /// </summary>
     public static ToolOutcome Run(string path, TimeSpan timeout, params string[] arguments)
     {
         var start = new ProcessStartInfo(path)
@@ -47,6 +52,7 @@ public static class ExternalProgram
         {
             start.ArgumentList.Add(argument);
         }
+        long started = Stopwatch.GetTimestamp();
         using Process process = Process.Start(start)!;
         process.StandardInput.Close();
         Task<string> output = process.StandardOutput.ReadToEndAsync();
@@ -57,6 +63,10 @@ public static class ExternalProgram
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
         }
-        return new ToolOutcome(exited ? process.ExitCode : -1, output.Result, error.Result, TimedOut: !exited);
+        // The output ends when its last holder lets go: the program, or a child it left running, which the bound covers too.
+        TimeSpan left = timeout - Stopwatch.GetElapsedTime(started);
+        bool ended = Task.WaitAll([output, error], left > OutputGrace ? left : OutputGrace);
+        return new ToolOutcome(exited ? process.ExitCode : -1, output.IsCompletedSuccessfully ? output.Result : "",
+            error.IsCompletedSuccessfully ? error.Result : "", TimedOut: !exited || !ended);
     }
 }
