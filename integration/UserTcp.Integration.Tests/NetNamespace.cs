@@ -47,7 +47,9 @@ public sealed class NetNamespace : IDisposable
         PeerProgram peer = Start(command);
         if (!peer.WaitForExit(timeout))
         {
-            throw new TimeoutException($"still running after {timeout.TotalSeconds} s:\n{peer.Transcript}");
+            throw new TimeoutException(peer.HasExited
+                ? $"exited, but its output was still open after {timeout.TotalSeconds} s (a child it left running holds it):\n{peer.Transcript}"
+                : $"still running after {timeout.TotalSeconds} s:\n{peer.Transcript}");
         }
         return peer;
     }

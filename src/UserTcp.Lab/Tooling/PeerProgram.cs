@@ -123,8 +123,12 @@ public sealed class PeerProgram : IDisposable
         PeerProgram program = Start(command, starter);
         if (!program.WaitForExit(timeout))
         {
+            bool exited = program.HasExited;
             program.Dispose();
-            throw new TimeoutException($"still running after {timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s, killed:\n{program.Transcript}");
+            string seconds = timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+            throw new TimeoutException(exited
+                ? $"exited, but its output was still open {seconds} s on (a child it left running holds it):\n{program.Transcript}"
+                : $"still running after {seconds} s, killed:\n{program.Transcript}");
         }
         return program;
     }
