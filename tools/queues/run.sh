@@ -7,9 +7,10 @@ set -u
 SECS=${1:-5}; REPS=${2:-3}
 CLI="dotnet $PWD/src/UserTcp.Cli/bin/Release/net10.0/usertcp.dll"
 NS=usertcp-mq-$$
-cleanup() { [ -n "${PID:-}" ] && kill $PID 2>/dev/null; wait 2>/dev/null; ip netns del $NS 2>/dev/null; }
+# serve is killed only while it still runs as our job: once it has ended and been reaped, its pid may name another process.
+cleanup() { [ -n "${PID:-}" ] && jobs -rp | grep -qx "$PID" && kill $PID; wait 2>/dev/null; ip netns del $NS 2>/dev/null; }
 trap cleanup EXIT
-ip netns add $NS; ip -n $NS link set lo up
+ip netns add $NS && ip -n $NS link set lo up || { echo "run.sh: cannot make namespace $NS (run as root)" >&2; exit 1; }
 for rep in $(seq 1 $REPS); do
   for q in 1 2; do
     for conns in 2 64; do
@@ -17,6 +18,8 @@ for rep in $(seq 1 $REPS); do
       $CLI serve --netns $NS --queues $q --services http --log-level warning --ready-file /tmp/mq-ready-$$ >/tmp/mq-serve-$$.log 2>&1 &
       PID=$!
       for i in $(seq 1 100); do [ -f /tmp/mq-ready-$$ ] && break; sleep 0.1; done
+      # A serve that did not come up has ended (or hangs): measuring nothing, and killing its pid later, would be wrong.
+      [ -f /tmp/mq-ready-$$ ] || { echo "run.sh: serve --queues $q did not start: $(tail -n 1 /tmp/mq-serve-$$.log)" >&2; exit 1; }
       out=$(ip netns exec $NS wrk -t2 -c$conns -d${SECS}s http://10.77.0.2/bytes/64 2>&1)
       rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
       errs=$(echo "$out" | grep -E "Socket errors|Non-2xx" | tr '\n' ' ')
