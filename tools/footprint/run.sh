@@ -10,9 +10,10 @@ WARMUP=${1:-15}; WINDOWS=${2:-3}
 CLI="dotnet $PWD/src/UserTcp.Cli/bin/Release/net10.0/usertcp.dll"
 NS=usertcp-fp-$$
 READY=$(mktemp -u /tmp/usertcp-fp-ready.XXXXXX)
+# Each is killed only while it still runs as our job: once it has ended and been reaped, its pid may name another process.
 cleanup() {
-  [ -n "${CLIENT:-}" ] && kill $CLIENT 2>/dev/null
-  [ -n "${PID:-}" ] && kill $PID 2>/dev/null
+  [ -n "${CLIENT:-}" ] && jobs -rp | grep -qx "$CLIENT" && kill $CLIENT
+  [ -n "${PID:-}" ] && jobs -rp | grep -qx "$PID" && kill $PID
   wait 2>/dev/null; rm -f "$READY"; ip netns del $NS 2>/dev/null
 }
 trap cleanup EXIT
