@@ -48,7 +48,7 @@ public sealed class NetNamespace : IDisposable
         if (!peer.WaitForExit(timeout))
         {
             throw new TimeoutException(peer.HasExited
-                ? $"exited, but its output was still open after {timeout.TotalSeconds} s (a child it left running holds it):\n{peer.Transcript}"
+                ? $"exited, but its output had not ended 5 s later (a child it left running holds it):\n{peer.Transcript}"
                 : $"still running after {timeout.TotalSeconds} s:\n{peer.Transcript}");
         }
         return peer;

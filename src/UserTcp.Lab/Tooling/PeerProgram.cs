@@ -127,7 +127,7 @@ public sealed class PeerProgram : IDisposable
             program.Dispose();
             string seconds = timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
             throw new TimeoutException(exited
-                ? $"exited, but its output was still open {seconds} s on (a child it left running holds it):\n{program.Transcript}"
+                ? $"exited, but its output had not ended 5 s later (a child it left running holds it):\n{program.Transcript}"
                 : $"still running after {seconds} s, killed:\n{program.Transcript}");
         }
         return program;
