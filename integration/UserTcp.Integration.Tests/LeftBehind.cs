@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Globalization;
+using System.Net.Sockets;
 using UserTcp.Lab;
 using UserTcp.Tun;
 
@@ -14,6 +16,9 @@ internal static class LeftBehind
     private static readonly Lock s_gate = new();
     private static readonly HashSet<string> s_namespaces = [];
     private static readonly HashSet<string> s_namespaceIdentities = [];
+    // Each identity's namespaces by cookie: an identity is an inode number, which the kernel gives to the next namespace
+    // made once one is freed (another program's, as like as not), where a cookie names one namespace for good.
+    private static readonly Dictionary<string, HashSet<ulong>> s_namespaceCookies = [];
     private static readonly Dictionary<int, string> s_processes = [];
     private static readonly HashSet<int> s_namespaceOwners = [Environment.ProcessId];
 
@@ -23,9 +28,23 @@ internal static class LeftBehind
         lock (s_gate)
         {
             s_namespaces.Add(namespaceName);
-            if (identity is not null)
+        }
+        if (identity is not null)
+        {
+            RecordIdentity(identity, CookieOf(namespaceName));
+        }
+    }
+
+    /// <summary>Records a namespace of this run by its identity and, when known, its cookie.</summary>
+    public static void RecordIdentity(string identity, ulong? cookie)
+    {
+        lock (s_gate)
+        {
+            s_namespaceIdentities.Add(identity);
+            if (cookie is ulong known)
             {
-                s_namespaceIdentities.Add(identity);
+                if (!s_namespaceCookies.TryGetValue(identity, out HashSet<ulong>? cookies)) s_namespaceCookies[identity] = cookies = [];
+                cookies.Add(known);
             }
         }
     }
@@ -49,12 +68,14 @@ internal static class LeftBehind
     {
         string[] namespaces;
         string[] identities;
+        Dictionary<string, HashSet<ulong>> cookies;
         KeyValuePair<int, string>[] processes;
         int[] owners;
         lock (s_gate)
         {
             namespaces = [.. s_namespaces];
             identities = [.. s_namespaceIdentities];
+            cookies = s_namespaceCookies.ToDictionary(c => c.Key, c => new HashSet<ulong>(c.Value));
             processes = [.. s_processes];
             owners = [.. s_namespaceOwners];
         }
@@ -79,6 +100,12 @@ internal static class LeftBehind
         // A process that outlived its namespace's deletion keeps the namespace alive, unnamed.
         foreach (int pid in ScratchNamespace.ProcessesIn(identities))
         {
+            // In a namespace that took the number of one of ours after it was freed: not ours (when both cookies are known).
+            if (ProcessNamespace(pid) is string identity && cookies.TryGetValue(identity, out HashSet<ulong>? ours)
+                && ProcessCookie(pid) is ulong theirs && !ours.Contains(theirs))
+            {
+                continue;
+            }
             found.Add($"process {pid} in a namespace of this run: {Describe(pid)}");
         }
         // Interfaces: every TUN device lives in a namespace; one in the host's would be a bug.
@@ -104,6 +131,51 @@ internal static class LeftBehind
             return fields[0] == "Z" ? null : fields[19];
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    // SO_NETNS_COOKIE (Linux 5.14) at SOL_SOCKET, Linux's numbers (a raw option; .NET's SocketOptionLevel.Socket is Windows'):
+    // the namespace's cookie, read from a socket made in it.
+    private const int SolSocket = 1;
+    private const int SoNetnsCookie = 71;
+
+    private static ulong? CookieOf(string namespaceName)
+    {
+        try
+        {
+            return NetworkNamespace.Invoke(namespaceName, () =>
+            {
+                using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                byte[] value = new byte[sizeof(ulong)];
+                return socket.GetRawSocketOption(SolSocket, SoNetnsCookie, value) == value.Length
+                    ? BinaryPrimitives.ReadUInt64LittleEndian(value)
+                    : (ulong?)null;
+            });
+        }
+        catch (Exception e) when (e is TunException or SocketException)
+        {
+            return null;
+        }
+    }
+
+    // The cookie of a process's namespace, read by a python3 entered into it (nsenter); null when it cannot be read.
+    private static ulong? ProcessCookie(int pid)
+    {
+        if (ExternalProgram.Find("nsenter") is not string nsenter || ExternalProgram.Find("python3") is not string python) return null;
+        ToolOutcome read = ExternalProgram.Run(nsenter, TimeSpan.FromSeconds(10), "-t", pid.ToString(CultureInfo.InvariantCulture), "-n", python, "-c",
+            "import socket; print(int.from_bytes(socket.socket(socket.AF_INET, socket.SOCK_DGRAM).getsockopt(socket.SOL_SOCKET, 71, 8), 'little'))");
+        return read.Succeeded && ulong.TryParse(read.Output.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong cookie) ? cookie : null;
+    }
+
+    private static string? ProcessNamespace(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/ns/net").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
