@@ -267,15 +267,19 @@ public static partial class ScriptParser
             }
             if (Peek().Is('('))
             {
-                // A note: "(Operation now in progress)" or "(flags O_RDWR)"; any words up to the closing parenthesis.
+                // A note: "(Operation now in progress)" or "(flags O_RDWR)": words only (parser.y's note: '(' word_list ')').
                 Token open = Next();
-                int depth = 1;
-                while (depth > 0)
+                int words = 0;
+                while (true)
                 {
                     Token t = Next();
                     if (t.Kind == TokenKind.End) throw Error(open.Line, "the note in parentheses is never closed");
-                    if (t.Is('(')) depth++;
-                    if (t.Is(')')) depth--;
+                    if (t.Is(')') && words > 0) break;
+                    if (t.Kind != TokenKind.Word)
+                    {
+                        throw Error(t.Line, $"a note in parentheses holds words only (packetdrill's word_list), not `{t.Display}`");
+                    }
+                    words++;
                 }
             }
             return new SyscallSpec(name.Text, arguments, result, errno, end);

@@ -223,7 +223,8 @@ internal sealed partial class ScriptExecution
     {
         Arguments(line, call, 3);
         int fd = Fd(line, call);
-        ushort port = SockaddrPort(line, call.Arguments[1], _localIp, anyAllowed: true, "local_ip") ?? _bindPort;
+        NoAddress(line, call, familyAllowed: false);
+        ushort port = _bindPort;
         return () =>
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
@@ -319,7 +320,8 @@ internal sealed partial class ScriptExecution
     {
         Arguments(line, call, 3);
         int fd = Fd(line, call);
-        ushort port = SockaddrPort(line, call.Arguments[1], _remoteIp, anyAllowed: false, "remote_ip") ?? _connectPort;
+        NoAddress(line, call, familyAllowed: true);
+        ushort port = _connectPort;
         Task? waiting = null;
         return () =>
         {
@@ -524,41 +526,26 @@ internal sealed partial class ScriptExecution
             : throw Fail(line, $"the first argument of {call.Name} is a file descriptor number, not `{call.Arguments[0]}`");
 
     /// <summary>
-    /// The port of a <c>{sa_family=AF_INET, sin_port=htons(N), sin_addr=inet_addr("a.b.c.d")}</c> argument (null for
-    /// <c>...</c>). The address must be the one the runner plays (<paramref name="address"/>, or INADDR_ANY when
-    /// <paramref name="anyAllowed"/>): a script cannot reach hosts the runner does not simulate.
+    /// bind() and connect() are given no address in packetdrill (run_system_call.c's syscall_bind and syscall_connect):
+    /// the address is <c>...</c> (connect's may be an address family) and its length <c>...</c>; packetdrill fills in the
+    /// addresses it plays, as the runner does from --local_ip, --bind_port, --remote_ip and --connect_port.
     /// </summary>
-    private static ushort? SockaddrPort(int line, ScriptExpression expression, Ipv4Address address, bool anyAllowed, string option)
+    private static void NoAddress(int line, SyscallSpec call, bool familyAllowed)
     {
-        if (expression is EllipsisExpression) return null;
-        if (expression is not ListExpression { Braces: true } fields)
+        ScriptExpression address = call.Arguments[1];
+        if (address is not EllipsisExpression)
         {
-            throw Fail(line, $"an address argument is ... or {{sa_family=AF_INET, sin_port=htons(N), sin_addr=inet_addr(\"a.b.c.d\")}}, not `{expression}`");
-        }
-        ushort? port = null;
-        foreach (ScriptExpression field in fields.Items)
-        {
-            switch (field)
+            if (!familyAllowed || address is not (IntegerExpression or WordExpression))
             {
-                case AssignExpression { Name: "sa_family" } family when family.Value is WordExpression { Name: "AF_INET" }:
-                    break;
-                case AssignExpression { Name: "sin_port" } p:
-                    long value = Int(line, p.Value, "sin_port");
-                    if (value is < 1 or > ushort.MaxValue) throw Fail(line, $"sin_port {value} is out of range (port 0 is not supported)");
-                    port = (ushort)value;
-                    break;
-                case AssignExpression { Name: "sin_addr", Value: CallExpression { Name: "inet_addr", Arguments: [StringExpression text] } }:
-                    if (!Ipv4Address.TryParse(text.Value, out Ipv4Address given)) throw Fail(line, $"`{text.Value}` is not an IPv4 address");
-                    if (given != address && !(anyAllowed && given == Ipv4Address.Any))
-                    {
-                        throw Fail(line, $"address {given} is not the one the runner plays here ({address}; set it with --{option})");
-                    }
-                    break;
-                default:
-                    throw Fail(line, $"`{field}` is not supported in an address: write sa_family=AF_INET, sin_port=htons(N), sin_addr=inet_addr(\"a.b.c.d\")");
+                throw Fail(line, $"{call.Name}'s address is ...{(familyAllowed ? " or an address family" : "")} as in packetdrill, which fills in the "
+                    + $"address it plays (--{(familyAllowed ? "remote_ip, --connect_port" : "local_ip, --bind_port")}), not `{address}`");
             }
+            if (Int(line, address, "the address family") != AF_INET) throw Fail(line, $"connect's address family is AF_INET: UserTcp is IPv4 only, not `{address}`");
         }
-        return port;
+        if (call.Arguments[2] is not EllipsisExpression)
+        {
+            throw Fail(line, $"{call.Name}'s address length is ... as in packetdrill, not `{call.Arguments[2]}`");
+        }
     }
 
     /// <summary>A number: a literal, a symbol, a|b, [n], htons(n).</summary>

@@ -130,14 +130,50 @@ public class LeniencyTests
     }
 
     [Fact]
-    public void Getsockopt_compares_the_option_length_linux_returns()
+    public void Getsockopt_compares_an_int_with_optlen_4_or_a_string_of_optlen_bytes()
     {
-        // run_system_call.c's syscall_getsockopt: "Bad getsockopt optlen" when the length returned is not the script's.
+        // run_system_call.c's syscall_getsockopt: an [N] value needs optlen [4] ("Unsupported getsockopt optlen"), a
+        // string optlen of its length, and any other value ("unsupported getsockopt value type: linger") fails.
         ScriptFailure failure = Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [8]) = 0\n");
         Assert.Equal(8, failure.Line);
-        Assert.Contains("returns an optlen of 4", failure.Message, StringComparison.Ordinal);
-        Assert.Equal(8, Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=0, linger=0}, [4]) = 0\n").Line);
-        Passes(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n+0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=0, linger=0}, [8]) = 0\n");
+        Assert.Contains("optlen [4]", failure.Message, StringComparison.Ordinal);
+        failure = Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=0, linger=0}, [8]) = 0\n");
+        Assert.Equal(8, failure.Line);
+        Assert.Contains("unsupported getsockopt value type", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("unsupported getsockopt value type", Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, ..., [4]) = 0\n").Message, StringComparison.Ordinal);
+        Assert.Contains("optlen is [N]", Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, [0], 4) = 0\n").Message, StringComparison.Ordinal);
+        Assert.Contains("optlen [5]", Fails(Handshake + "+0    getsockopt(4, IPPROTO_TCP, TCP_CONGESTION, \"cubic\", [16]) = 0\n").Message, StringComparison.Ordinal);
+        // Linux copies min(optlen, the option's size): optlen 4 reads SO_LINGER's l_onoff.
+        Passes(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n+0    getsockopt(4, SOL_SOCKET, SO_LINGER, [0], [4]) = 0\n"
+            + "+0    getsockopt(4, IPPROTO_TCP, TCP_CONGESTION, \"cubic\", [5]) = 0\n");
+        Assert.Contains("gave [0]", Fails(Handshake + "+0    getsockopt(4, SOL_SOCKET, SO_LINGER, [1], [4]) = 0\n").Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bind_and_connect_take_no_address_as_in_packetdrill()
+    {
+        // run_system_call.c's syscall_bind and syscall_connect: the address is ... (connect's may be an address family),
+        // its length ...; packetdrill fills in the addresses it plays ("Bad type; actual: sockaddr_in expected: integer").
+        const string Socket = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+        ScriptFailure failure = Fails(Socket + "+0 connect(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr(\"192.0.2.1\")}, 16) = -1 EINPROGRESS\n");
+        Assert.Equal(2, failure.Line);
+        Assert.StartsWith("connect's address is ... or an address family as in packetdrill", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("address length is ...", Fails(Socket + "+0 connect(3, ..., 16) = -1 EINPROGRESS\n").Message, StringComparison.Ordinal);
+        Assert.StartsWith("bind's address is ... as in packetdrill", Fails(Socket + "+0 bind(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr(\"0.0.0.0\")}, 16) = 0\n").Message, StringComparison.Ordinal);
+        Assert.StartsWith("bind's address is ...", Fails(Socket + "+0 bind(3, AF_INET, ...) = 0\n").Message, StringComparison.Ordinal);
+        Passes(Socket + "+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n+0 connect(3, AF_INET, ...) = -1 EINPROGRESS\n+0 > S 0:0(0) <...>\n");
+    }
+
+    [Fact]
+    public void A_note_after_a_result_holds_words_only()
+    {
+        // parser.y: note is '(' word_list ')', and a word is [a-zA-Z0-9_]+, so "O_RDWR|O_NONBLOCK" is a syntax error there.
+        const string Socket = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n";
+        ScriptFailure failure = Fails(Socket + "+0 fcntl(3, F_GETFL) = 0x802 (flags O_RDWR|O_NONBLOCK)\n");
+        Assert.Equal(3, failure.Line);
+        Assert.Contains("a note in parentheses holds words only", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("words only", Fails(Socket + "+0 fcntl(3, F_GETFL) = 0x802 ()\n").Message, StringComparison.Ordinal);
+        Passes(Socket + "+0 fcntl(3, F_GETFL) = 0x802 (flags O_RDWR O_NONBLOCK)\n");
     }
 
     [Fact]

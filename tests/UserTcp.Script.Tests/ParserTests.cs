@@ -110,7 +110,7 @@ public class ParserTests
     [Fact]
     public void Notes_after_results_are_skipped()
     {
-        var e = (SyscallEvent)Single("0 fcntl(3, F_GETFL) = 0x802 (flags O_RDWR|O_NONBLOCK)");
+        var e = (SyscallEvent)Single("0 fcntl(3, F_GETFL) = 0x802 (flags O_RDWR O_NONBLOCK)");
         Assert.Equal(0x802, Assert.IsType<IntegerExpression>(e.Call.Result).Value);
         Assert.Null(e.Call.Errno);
     }

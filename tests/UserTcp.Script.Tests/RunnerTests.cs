@@ -229,15 +229,11 @@ public class RunnerTests
     }
 
     [Fact]
-    public void Addresses_the_runner_does_not_play_fail()
+    public void The_connect_port_option_chooses_the_port_connect_dials()
     {
-        ScriptFailure failure = Fails("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
-            + "+0 connect(3, {sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr(\"10.9.9.9\")}, 16) = 0\n");
-        Assert.Equal(2, failure.Line);
-        Assert.Equal("address 10.9.9.9 is not the one the runner plays here (192.0.2.1; set it with --remote_ip)", failure.Message);
-        Passes("--remote_ip=10.9.9.9\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+        Passes("--remote_ip=10.9.9.9\n--connect_port=80\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
             + "+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n"
-            + "+0 connect(3, {sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr(\"10.9.9.9\")}, 16) = -1 EINPROGRESS\n"
+            + "+0 connect(3, ..., ...) = -1 EINPROGRESS\n"
             + "+0 > S 0:0(0) <...>\n");
     }
 

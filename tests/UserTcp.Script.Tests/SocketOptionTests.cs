@@ -36,7 +36,7 @@ public class SocketOptionTests
             +0    listen(3, 1) = 0
 
             """ + Accept + """
-            +0    getsockopt(4, IPPROTO_TCP, TCP_CONGESTION, "reno", [16]) = 0
+            +0    getsockopt(4, IPPROTO_TCP, TCP_CONGESTION, "reno", [4]) = 0
             +0    getsockopt(4, IPPROTO_TCP, TCP_NODELAY, [1], [4]) = 0
             +0    getsockopt(4, IPPROTO_TCP, TCP_KEEPIDLE, [30], [4]) = 0
             +0    getsockopt(4, SOL_SOCKET, SO_KEEPALIVE, [1], [4]) = 0
@@ -52,7 +52,7 @@ public class SocketOptionTests
             +0    setsockopt(3, IPPROTO_TCP, TCP_KEEPCNT, [4], 4) = 0
 
             """ + Accept + """
-            +0    getsockopt(4, IPPROTO_TCP, TCP_CONGESTION, "reno", [16]) = 0
+            +0    getsockopt(4, IPPROTO_TCP, TCP_CONGESTION, "reno", [4]) = 0
             +0    getsockopt(4, IPPROTO_TCP, TCP_KEEPCNT, [4], [4]) = 0
             """);
     }
@@ -66,9 +66,9 @@ public class SocketOptionTests
             +0    setsockopt(3, IPPROTO_TCP, TCP_KEEPCNT, [128], 4) = -1 EINVAL (Invalid argument)
             +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "vegas", 5) = -1 ENOENT (No such file or directory)
             +0    getsockopt(3, IPPROTO_TCP, TCP_KEEPIDLE, [7200], [4]) = 0
-            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "cubic", [16]) = 0
+            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "cubic", [5]) = 0
             +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3) = 0
-            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", [16]) = 0
+            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", [3]) = 0
             """);
     }
 
@@ -77,9 +77,9 @@ public class SocketOptionTests
     {
         ScriptResult result = Run(Listen + """
             +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) = 0
-            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "cubic", [16]) = 0
+            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "cubic", [5]) = 0
             +0    setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3) = 0
-            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", [16]) = 0
+            +0    getsockopt(3, IPPROTO_TCP, TCP_CONGESTION, "bbr", [3]) = 0
             """);
         Assert.False(result.Passed);
         Assert.Equal(4, result.Failure!.Line);
