@@ -36,6 +36,11 @@ internal sealed class ScriptSocket(int fd, bool nonBlocking)
     public bool ReceiveQueueHint { get; set; }
     public UserTcpListener? Listener { get; set; }
     public UserTcpConnection? Connection { get; set; }
+    /// <summary>
+    /// Linux's SS_CONNECTING: a non-blocking connect() said EINPROGRESS and no connect() has since seen the result, so the
+    /// next one that finds the connection established returns 0 (and only a later one EISCONN).
+    /// </summary>
+    public bool Connecting { get; set; }
     /// <summary>The options for the next connect() or listen(), and what getsockopt reports before either.</summary>
     public UserTcpConnectionOptions Options { get; set; } = new();
 }

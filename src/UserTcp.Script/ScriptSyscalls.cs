@@ -335,7 +335,14 @@ internal sealed partial class ScriptExecution
                     if (socket.NonBlocking) return Failed(SocketError.AlreadyInProgress);
                     return Wait(existing);
                 }
-                if (existing.State != TcpState.Closed) return Failed(SocketError.IsConnected);
+                if (existing.State != TcpState.Closed)
+                {
+                    // __inet_stream_connect: SS_CONNECTING with the handshake done becomes SS_CONNECTED and returns 0.
+                    if (!socket.Connecting) return Failed(SocketError.IsConnected);
+                    socket.Connecting = false;
+                    return Outcome.Ok(0);
+                }
+                socket.Connecting = false;
                 SocketError pending = existing.TakeError();
                 if (pending != SocketError.Success) return Failed(pending);
                 socket.Connection = null; // closed and reported: the descriptor may connect again
@@ -353,6 +360,7 @@ internal sealed partial class ScriptExecution
             _made.Add(connection);
             _localPort = connection.LocalEndpoint.Port;
             _remotePort = port;
+            socket.Connecting = socket.NonBlocking;
             if (socket.NonBlocking) return Failed(SocketError.InProgress);
             return Wait(connection);
         };

@@ -229,6 +229,19 @@ public class RunnerTests
     }
 
     [Fact]
+    public void A_connect_after_a_nonblocking_connect_completed_returns_0_once_then_eisconn()
+    {
+        // Linux's __inet_stream_connect: after EINPROGRESS the socket stays SS_CONNECTING; the next connect() finds the
+        // connection established, returns 0 and makes it SS_CONNECTED; only a connect() after that is EISCONN.
+        const string Connect = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n"
+            + "+0 connect(3, ..., ...) = -1 EINPROGRESS\n+0 > S 0:0(0) <...>\n+0 connect(3, ..., ...) = -1 EALREADY\n"
+            + "+.05 < S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 7>\n+0 > . 1:1(0) ack 1 win 32768\n";
+        Passes(Connect + "+0 connect(3, ..., ...) = 0\n+0 connect(3, ..., ...) = -1 EISCONN\n");
+        ScriptFailure failure = Fails(Connect + "+0 connect(3, ..., ...) = -1 EISCONN\n");
+        Assert.Equal(8, failure.Line);
+    }
+
+    [Fact]
     public void The_connect_port_option_chooses_the_port_connect_dials()
     {
         Passes("--remote_ip=10.9.9.9\n--connect_port=80\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
