@@ -86,6 +86,26 @@ public class StateMachineTests
     }
 
     [Fact]
+    public void An_unacceptable_ack_in_syn_sent_brings_the_first_syn_again_two_milliseconds_later()
+    {
+        // Linux's tcp_rcv_synsent_state_process: before any retransmission, the retransmission timer is reset to
+        // TCP_TIMEOUT_MIN (two jiffies) — the ACK may be from a previous connection whose FIN/ACK or RST/ACK was lost.
+        (Harness h, TcpConnection c) = SynSent();
+        TimeSpan start = h.Now;
+        h.Send(TcpFlags.Syn | TcpFlags.Ack, PeerIsn, Isn + 5);
+        h.Expect(TcpFlags.Rst, Isn + 5);
+        Assert.Equal(start + TimeSpan.FromMilliseconds(2), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Syn, Isn);
+        Assert.Equal(TcpState.SynSent, c.State);
+        // Once the SYN has gone again, another unacceptable ACK leaves the backed-off timer alone (2 s: RTO 1 s doubled).
+        TimeSpan resent = h.Now;
+        h.Send(TcpFlags.Ack, PeerIsn, Isn + 5);
+        h.Expect(TcpFlags.Rst, Isn + 5);
+        Assert.Equal(resent + TimeSpan.FromSeconds(2), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Syn, Isn);
+    }
+
+    [Fact]
     public void Active_close_goes_fin_wait_1_fin_wait_2_time_wait_closed()
     {
         (Harness h, TcpConnection c) = TimeWait();

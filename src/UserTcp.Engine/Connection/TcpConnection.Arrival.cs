@@ -145,6 +145,9 @@ public sealed partial class TcpConnection
         if (State == TcpState.FinWait1 && _sender.FinAcknowledged) EnterFinWait2(now);
     }
 
+    /// <summary>Linux's TCP_TIMEOUT_MIN: two jiffies, at the HZ 1000 the engine's Linux timings assume (as for the ACK of a FIN).</summary>
+    private static readonly TimeSpan SynResendAfterUnacceptableAck = TimeSpan.FromMilliseconds(2);
+
     private void OnSegmentInSynSent(TimeSpan now, in TcpSegment seg)
     {
         // RFC 9293 §3.10.7.3.
@@ -152,6 +155,9 @@ public sealed partial class TcpConnection
         if (hasAck && (seg.AcknowledgmentNumber <= Iss || seg.AcknowledgmentNumber > SndMax))
         {
             if (!seg.Has(TcpFlags.Rst)) _engine.QueueReset(Id, seg.AcknowledgmentNumber, default, TcpFlags.Rst);
+            // Linux's tcp_rcv_synsent_state_process: the ACK may be a previous connection's whose FIN/ACK or RST/ACK
+            // was lost, so before any retransmission the SYN goes again after TCP_TIMEOUT_MIN.
+            if (_sender.Retries == 0) Timers.Arm(TcpTimer.Retransmission, now + SynResendAfterUnacceptableAck);
             Drop(now, seg, TcpCause.UnacceptableAck);
             return;
         }
