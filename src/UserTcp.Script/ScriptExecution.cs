@@ -551,6 +551,12 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
                 ? new ConnectionSnapshot(TcpState.Closed, gone.Local, gone.Remote, 0, 0, TcpTimer.None, null, 0, TimeSpan.Zero, 0)
                 : null);
         if (row is not null) _lastInfo = row;
+        // Linux's tcp_time_wait leaves TIME-WAIT to a timewait sock and closes the socket (tcp_done): a descriptor that
+        // still holds the connection reads TCP_CLOSE.
+        if (row is { State: TcpState.TimeWait } && _sockets.Values.Any(s => s.Connection is { } c && c.LocalEndpoint.Port == _localPort && c.RemoteEndpoint == remote))
+        {
+            return row with { State = TcpState.Closed };
+        }
         return row;
     }
 

@@ -242,6 +242,22 @@ public class RunnerTests
     }
 
     [Fact]
+    public void A_socket_whose_connection_went_to_time_wait_reads_tcp_close()
+    {
+        // Linux's tcp_time_wait hands the connection to a timewait sock and tcp_done closes the socket: TCP_INFO on
+        // the descriptor says TCP_CLOSE. Without a descriptor (after close()) the runner reads the TIME-WAIT row.
+        const string ToTimeWait = Handshake + """
+            +0    shutdown(4, SHUT_WR) = 0
+            +0    > F. 1:1(0) ack 1 win 32768
+            +.1   < F. 1:1(0) ack 2 win 502
+            +0    > . 2:2(0) ack 2 win 32767
+
+            """;
+        Passes(ToTimeWait + "+0    %{ assert tcpi_state == TCP_CLOSE }%\n+0    close(4) = 0\n+0    %{ assert tcpi_state == TCP_TIME_WAIT }%\n");
+        Assert.Equal(12, Fails(ToTimeWait + "+0    %{ assert tcpi_state == TCP_TIME_WAIT }%\n").Line);
+    }
+
+    [Fact]
     public void The_connect_port_option_chooses_the_port_connect_dials()
     {
         Passes("--remote_ip=10.9.9.9\n--connect_port=80\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
