@@ -30,6 +30,13 @@ internal sealed partial class ScriptExecution
         }
         long? end = e.Call.EndTime is long endTime ? baseTime + endTime : null;
         Func<Outcome?> attempt = Prepare(e);
+        // run_system_call.c's to_live_fd: a call on a descriptor the script does not hold open (never made, or closed)
+        // fails the script; it never reaches the kernel, so EBADF cannot be expected.
+        if (e.Call.Name is not ("socket" or "poll" or "epoll_create" or "epoll_create1")
+            && e.Call.Arguments is [IntegerExpression { Value: var fd }, ..] && !_sockets.ContainsKey((int)fd) && !_epolls.ContainsKey((int)fd))
+        {
+            throw Fail(e.Line, $"unable to find fd with script fd {fd} (packetdrill runs calls only on descriptors the script holds open)");
+        }
         Outcome? outcome = attempt();
         Step(_now); // let the stack take in what the call did
         _lastEventTime = at;

@@ -165,6 +165,18 @@ public class LeniencyTests
     }
 
     [Fact]
+    public void A_call_on_a_descriptor_the_script_does_not_hold_fails_the_script()
+    {
+        // run_system_call.c's to_live_fd: "unable to find fd with script fd N" for one never made or already closed.
+        const string Socket = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+        ScriptFailure failure = Fails(Socket + "+0 close(3) = 0\n+0 shutdown(3, SHUT_WR) = -1 EBADF (Bad file descriptor)\n");
+        Assert.Equal(3, failure.Line);
+        Assert.StartsWith("unable to find fd with script fd 3", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(2, Fails(Socket + "+0 close(4) = -1 EBADF (Bad file descriptor)\n").Line);
+        Passes(Socket + "+0 shutdown(3, SHUT_WR) = -1 ENOTCONN (Transport endpoint is not connected)\n+0 close(3) = 0\n");
+    }
+
+    [Fact]
     public void A_note_after_a_result_holds_words_only()
     {
         // parser.y: note is '(' word_list ')', and a word is [a-zA-Z0-9_]+, so "O_RDWR|O_NONBLOCK" is a syntax error there.
