@@ -177,6 +177,17 @@ public class LeniencyTests
     }
 
     [Fact]
+    public void Ioctl_takes_no_buffer_or_an_int_in_brackets_as_in_packetdrill()
+    {
+        // run_system_call.c's syscall_ioctl: 2 or 3 arguments, the third [N]; it compares [N] even after an error, with
+        // whatever the kernel left there, so an error is asked without a buffer.
+        const string Listen = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n";
+        Passes(Listen + "+0 ioctl(3, SIOCINQ) = -1 EINVAL (Invalid argument)\n");
+        Assert.Contains("third argument is [N]", Fails(Listen + "+0 ioctl(3, SIOCINQ, ...) = -1 EINVAL (Invalid argument)\n").Message, StringComparison.Ordinal);
+        Passes(Handshake + "+0    ioctl(4, SIOCINQ) = -1 EFAULT (Bad address)\n+0    ioctl(4, SIOCINQ, [0]) = 0\n");
+    }
+
+    [Fact]
     public void A_note_after_a_result_holds_words_only()
     {
         // parser.y: note is '(' word_list ')', and a word is [a-zA-Z0-9_]+, so "O_RDWR|O_NONBLOCK" is a syntax error there.
