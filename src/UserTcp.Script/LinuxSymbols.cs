@@ -190,9 +190,7 @@ internal static class LinuxSymbols
         ["O_CLOEXEC"] = 0x80000,
         ["FIONREAD"] = SIOCINQ,
         ["SIOCINQ"] = SIOCINQ,
-        ["TIOCOUTQ"] = SIOCOUTQ,
-        ["SIOCOUTQ"] = SIOCOUTQ,
-        ["SIOCOUTQNSD"] = SIOCOUTQNSD,
+        // No TIOCOUTQ, SIOCOUTQ or SIOCOUTQNSD: packetdrill's symbols_linux.c has none of them (write 0x5411, 0x894B).
         ["POLLIN"] = 0x1,
         ["POLLPRI"] = 0x2,
         ["POLLOUT"] = 0x4,

@@ -313,7 +313,7 @@ internal sealed partial class ScriptExecution
         long request = Int(line, call.Arguments[1], "the request");
         if (request is not (SIOCINQ or SIOCOUTQ or SIOCOUTQNSD))
         {
-            throw Fail(line, $"ioctl request `{call.Arguments[1]}` is not supported (SIOCINQ, FIONREAD, SIOCOUTQ, SIOCOUTQNSD)");
+            throw Fail(line, $"ioctl request `{call.Arguments[1]}` is not supported (SIOCINQ, FIONREAD, 0x5411 SIOCOUTQ, 0x894b SIOCOUTQNSD)");
         }
         ScriptExpression? expected = call.Arguments.Count == 3 ? call.Arguments[2] : null;
         if (expected is not (null or ListExpression { Braces: false, Items: [_] }))

@@ -185,6 +185,9 @@ public class LeniencyTests
         Passes(Listen + "+0 ioctl(3, SIOCINQ) = -1 EINVAL (Invalid argument)\n");
         Assert.Contains("third argument is [N]", Fails(Listen + "+0 ioctl(3, SIOCINQ, ...) = -1 EINVAL (Invalid argument)\n").Message, StringComparison.Ordinal);
         Passes(Handshake + "+0    ioctl(4, SIOCINQ) = -1 EFAULT (Bad address)\n+0    ioctl(4, SIOCINQ, [0]) = 0\n");
+        // symbols_linux.c names SIOCINQ and FIONREAD only.
+        Assert.Contains("SIOCOUTQ", Fails(Handshake + "+0    ioctl(4, SIOCOUTQ, [0]) = 0\n").Message, StringComparison.Ordinal);
+        Passes(Handshake + "+0    ioctl(4, 0x5411, [0]) = 0\n+0    ioctl(4, 0x894b, [0]) = 0\n+0    ioctl(4, FIONREAD, [0]) = 0\n");
     }
 
     [Fact]
