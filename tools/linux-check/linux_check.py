@@ -39,7 +39,7 @@ RUNNER_WORLD = [
     "net.ipv4.tcp_fastopen=0",                   # UserTcp has no Fast Open
     "net.ipv4.tcp_no_metrics_save=1",            # UserTcp caches no route metrics
     "net.ipv4.tcp_syncookies=1",
-    "net.ipv4.tcp_syn_linear_timeouts=0",        # SYNs back off from the first retry (docs/design.md, "Observed on...")
+    "net.ipv4.tcp_syn_linear_timeouts=0",        # UserTcp backs off SYNs from the first retry
 ]
 
 # packetdrill's flags for IPv4, as upstream's run_all.py passes them (our runner plays the same addresses).
