@@ -397,7 +397,7 @@ def main():
     finally:
         namespaces.tear_down()
     print(f"linux-check: {len(scripts)} scripts: {counts['pass']} pass, {counts['fail']} fail, "
-          f"{counts['skip']} skipped (UserTcp-only); kernel {os.uname().release}, cc {args.cc}"
+          f"{counts['skip']} not run (linux-check markers); kernel {os.uname().release}, cc {args.cc}"
           + (" (per socket: TCP_CONGESTION after each socket())" if args.socket_cc else " (namespace default)"))
     return 1 if counts["fail"] else 0
 
