@@ -38,6 +38,37 @@ public class DataTransferTests
     }
 
     [Fact]
+    public void Nagle_holds_a_partial_segment_only_while_a_small_one_is_unacknowledged_as_minshall_and_linux()
+    {
+        // Linux's tcp_nagle_check with tcp_minshall_check: the tail of a write goes at once, full segments in flight or
+        // not, unless a segment shorter than the MSS is still unacknowledged (snd_sml after snd_una). Classic Nagle
+        // (RFC 896) held the tail until everything was acknowledged.
+        (Harness h, TcpConnection c) = Established();
+        c.Send(Bytes(2 * Mss + 80));
+        h.Poll();
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.Expect(TcpFlags.Ack, Our(Mss), Their(0), Mss);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2 * Mss), Their(0), 80); // no small segment in flight: it goes
+        h.ExpectNothing();
+
+        // A small segment (the 80 bytes) is in flight now, so the next partial one waits for its ACK.
+        c.Send(Bytes(100));
+        h.Poll();
+        h.ExpectNothing();
+        h.Send(TcpFlags.Ack, Their(0), Our(2 * Mss), window: PeerWindow); // full segments acknowledged, the small one not
+        h.ExpectNothing();
+        h.Send(TcpFlags.Ack, Their(0), Our(2 * Mss + 80), window: PeerWindow);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2 * Mss + 80), Their(0), 100);
+        h.ExpectNothing();
+
+        // Full segments go whatever is in flight; only the partial tail behind them waits while 100 bytes are out.
+        c.Send(Bytes(Mss + 10));
+        h.Poll();
+        h.Expect(TcpFlags.Ack, Our(2 * Mss + 180), Their(0), Mss);
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void Fin_rides_on_the_last_data_segment_when_close_follows_send()
     {
         (Harness h, TcpConnection c) = Established();

@@ -30,6 +30,11 @@ internal sealed partial class Sender
     private bool BurstSent { get => Has(SenderFlags.BurstSent); set => Set(SenderFlags.BurstSent, value); }
     // Segments of the TSO packet being cut (Linux's one skb sent at once) returned so far.
     private byte _packetSegments;
+    // Where the last new-data segment shorter than the MSS ended (Linux's snd_sml; ISS before any).
+    private SeqNumber _sndSml;
+
+    /// <summary>Minshall's test (Linux's tcp_minshall_check): a segment shorter than the MSS is still unacknowledged.</summary>
+    private bool SmallSegmentUnacknowledged => _sndSml > SndUna && _sndSml <= SndMax;
 
     /// <summary>Room cwnd leaves for more data in flight.</summary>
     private int CwndRoom => Math.Max(0, CongestionWindow - InFlight);
@@ -122,6 +127,7 @@ internal sealed partial class Sender
             if (length > 0 && (MaySend(length, available, segmentSize) || endsRecord && length == available))
             {
                 next = NewData(length, recordEnd);
+                if (length < segmentSize) _sndSml = next.End; // Linux's tcp_minshall_update
                 if (WakeupDue)
                 {
                     // Linux's tcp_write_wakeup sends the head of the queue alone, with PSH.
@@ -153,15 +159,23 @@ internal sealed partial class Sender
     }
 
     /// <summary>
-    /// RFC 1122 §4.2.3.4 with Nagle: a full segment; or all the data when nothing is unacknowledged (or TCP_NODELAY, or
-    /// the stream is ending); or at least half the largest window the peer ever offered. A window-limited segment
-    /// smaller than that waits for the ACK in flight to open the window further.
+    /// RFC 1122 §4.2.3.4 with Nagle as Linux runs it (Minshall's variant): a full segment; or all the data when nothing
+    /// is unacknowledged, or no segment shorter than the MSS is (or TCP_NODELAY, or the stream is ending); or at least
+    /// half the largest window the peer ever offered. A window-limited segment smaller than that waits for the ACK in
+    /// flight to open the window further.
     /// </summary>
     private bool MaySend(int length, int available, int segmentSize) =>
         !HoldsPartial(length, available, segmentSize) && (length == segmentSize
         || SndMax == SndUna
-        || length == available && (NoDelay || Buffer.FinQueued || FrtoNewData) // F-RTO's new data goes without Nagle (Linux's TCP_NAGLE_OFF)
+        || length == available && MayEndWithPartial
         || length >= MaxSndWnd / 2);
+
+    /// <summary>
+    /// The data's partial tail may go with data in flight: TCP_NODELAY, the stream ending, F-RTO's new data (Linux's
+    /// TCP_NAGLE_OFF), or no partial segment unacknowledged (tcp_nagle_check's Minshall test; classic Nagle, RFC 896,
+    /// waited for every ACK).
+    /// </summary>
+    private bool MayEndWithPartial => NoDelay || Buffer.FinQueued || FrtoNewData || !SmallSegmentUnacknowledged;
 
     /// <summary>
     /// TCP_CORK, or MSG_MORE on the write being dispatched (Linux's TCP_NAGLE_CORK): a segment smaller than the MSS
@@ -178,7 +192,7 @@ internal sealed partial class Sender
     {
         int rest = available - length;
         int next = (int)Math.Min(Math.Min(rest, segmentSize), Math.Min(peerRoom - length, cwndRoom - length));
-        return next > 0 && !HoldsPartial(next, rest, segmentSize) && (next == segmentSize || next == rest && (NoDelay || Buffer.FinQueued || FrtoNewData) || next >= MaxSndWnd / 2);
+        return next > 0 && !HoldsPartial(next, rest, segmentSize) && (next == segmentSize || next == rest && MayEndWithPartial || next >= MaxSndWnd / 2);
     }
 
     /// <summary>Whether the lost segment after <paramref name="lost"/> continues its retransmission packet: next to it, waiting, and within both windows once it has gone.</summary>

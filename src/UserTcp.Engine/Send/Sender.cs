@@ -37,7 +37,7 @@ internal sealed partial class Sender
         _config = config;
         _timers = timers;
         Iss = iss;
-        SndUna = SndMax = iss;
+        SndUna = SndMax = _sndSml = iss;
         _recoveryPoint = iss;
         _cwndUsageEnd = iss;
         Buffer = new SendBuffer(pool, config.SendBufferSize, iss + 1);
