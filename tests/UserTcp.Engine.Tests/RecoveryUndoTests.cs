@@ -276,6 +276,30 @@ public class RecoveryUndoTests
     }
 
     [Fact]
+    public void The_ack_that_holds_a_partial_undo_resends_nothing_deemed_lost_and_the_next_ack_does()
+    {
+        // Segments 0, 1 and 2 are all deemed lost; PRR has let 0 and 1 out again, 2 waits.
+        (Harness h, TcpConnection c, int mss, _) = Reordered(NoProbe, timestamps: true, holes: 3);
+        Ack(h, mss, 0, timestamps: true, (3, 7));
+        Assert.Equal([Our(0), Our(mss)], Retransmitted(h));
+        h.DrainSent();
+
+        // Segment 0's original arrives late while segment 1's retransmission is in flight: Linux's tcp_try_undo_partial
+        // holds, and tcp_fastretrans_alert returns before REXMIT_LOST, so this ACK resends nothing (new data may go).
+        h.AdvanceTo(Ms(210));
+        Ack(h, mss, 1, timestamps: true, (3, 7));
+        Assert.True(c.InFastRecovery);
+        Assert.Empty(Undos(h));
+        Assert.Equal([Our(0), Our(mss)], Retransmitted(h));
+        h.DrainSent();
+
+        // The next ACK answers a retransmission, not an original: the recovery goes on and segment 2 is resent.
+        h.AdvanceTo(Ms(215));
+        AckEchoing(h, mss, 2, OurTs(Ms(200)), (3, 7));
+        Assert.Equal([Our(0), Our(mss), Our(2 * mss)], Retransmitted(h));
+    }
+
+    [Fact]
     public void A_partial_ack_echoing_the_retransmission_undoes_nothing()
     {
         (Harness h, TcpConnection c, int mss, int top) = Reordered(NoProbe, timestamps: true);

@@ -25,6 +25,7 @@ internal sealed partial class Sender
         WakeupDue = 1 << 12,
         Frto = 1 << 13,
         FrtoNewData = 1 << 14,
+        UndoHold = 1 << 15,
     }
 
     private SenderFlags _flags;

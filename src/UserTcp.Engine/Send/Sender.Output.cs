@@ -70,8 +70,9 @@ internal sealed partial class Sender
             if (TryProbePair(sackOptionBytes, out next)) return true;
         }
 
-        // RFC 5682 step 2.b: new data goes instead of the segments the timeout deemed lost (Linux's REXMIT_NEW).
-        int lost = FrtoNewData ? -1 : _queue.FirstAwaitingRetransmission();
+        // RFC 5682 step 2.b: new data goes instead of the segments the timeout deemed lost (Linux's REXMIT_NEW); an ACK
+        // that held a partial undo resends nothing either (Sender.Recovery.cs).
+        int lost = FrtoNewData || UndoHold ? -1 : _queue.FirstAwaitingRetransmission();
         if (lost >= 0)
         {
             SentSegment segment = _queue[lost];

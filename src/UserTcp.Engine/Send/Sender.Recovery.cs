@@ -56,6 +56,12 @@ internal sealed partial class Sender
     /// <summary>Duplicate ACKs since the last cumulative ACK (RFC 5681; with SACK, ACKs that SACK new data, RFC 6675).</summary>
     public int DuplicateAcks => _dupAcks;
 
+    /// <summary>
+    /// The last ACK held a partial undo (Linux's tcp_try_undo_partial with retransmissions out): until the next ACK,
+    /// nothing deemed lost is resent, as tcp_fastretrans_alert returns before REXMIT_LOST; new data may still go.
+    /// </summary>
+    private bool UndoHold { get => Has(SenderFlags.UndoHold); set => Set(SenderFlags.UndoHold, value); }
+
     private void DetectAndRecover(TimeSpan now, bool newAck, int acked, bool duplicate, uint? echo)
     {
         if (newAck) _dupAcks = 0; // RFC 6675 §5 (C); NewReno counts again from the next duplicate
@@ -91,6 +97,7 @@ internal sealed partial class Sender
         {
             TryUndoDsack(); // Open or Disorder: a D-SACK after the episode ended may still undo it
         }
+        UndoHold = hold;
         if (hold) return;
 
         if (Sack) MarkLosses(now);
@@ -359,6 +366,7 @@ internal sealed partial class Sender
         int retriesBefore = Retries;
         Retries++;
         Timeouts++;
+        UndoHold = false; // the hold was an ACK's; the timeout's go-back-N resends
         Rto.BackOff();
         _rttSeq = null; // Karn's rule
         if (synchronizing)

@@ -315,6 +315,7 @@ internal sealed partial class Sender
     {
         HoldForMore = false; // MSG_MORE held this dispatch only (see HoldsPartial)
         FrtoNewData = false; // F-RTO's new data goes in the dispatch after its ACK only
+        UndoHold = false; // so does a partial undo's hold
         bool limited = CwndLimited || InFlight >= CongestionWindow;
         // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
         if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) RateEstimator?.MarkAppLimited(InFlight);
