@@ -139,7 +139,7 @@ internal sealed partial class Sender
     private int ResentSegmentsWithin(SackBlock block, SeqNumber marker)
     {
         int resent = 0;
-        for (int i = 0; i < _queue.Count; i++)
+        for (int i = _queue.IndexEndingAfter(block.Left); i < _queue.Count; i++)
         {
             SentSegment segment = _queue[i];
             if (segment.Start >= block.Right) break;
