@@ -32,7 +32,7 @@ public sealed class HalfClose : LabScenario
         {
             s.Mark(LabSide.UserTcp, "shutdown(SHUT_WR)", c.Id);
             c.UserTcp.Shutdown(SocketShutdown.Send);
-            Task<long> reading = ReadAllAsync(c.UserTcp, s);
+            Task<long> reading = UserTcpReadsToEndAsync(s, c.UserTcp, bufferSize: 8192);
             for (int i = 0; i < Chunks; i++)
             {
                 await s.Delay(Gap).ConfigureAwait(false);
@@ -77,15 +77,6 @@ public sealed class HalfClose : LabScenario
             end = stop;
         }
         return covered;
-    }
-
-    private static async Task<long> ReadAllAsync(UserTcp.Sockets.UserTcpConnection connection, LabSession s)
-    {
-        byte[] buffer = new byte[8192];
-        long total = 0;
-        int read;
-        while ((read = await connection.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
-        return total;
     }
 
     public override LabVerdict Judge(LabRecord r)

@@ -75,7 +75,8 @@ public sealed class Reordering : LabScenario
         }
         else
         {
-            Task<long> reading = ReadToEndAsync(s, c);
+            // UserTcp's application reads as the data comes, so its window stays open while the kernel sends.
+            Task<long> reading = UserTcpReadsToEndAsync(s, c.UserTcp);
             for (int burst = 0; burst < Bursts; burst++)
             {
                 s.Mark(LabSide.Kernel, $"send {Size} bytes", c.Id);
@@ -89,16 +90,6 @@ public sealed class Reordering : LabScenario
             await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
         }
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
-    }
-
-    // UserTcp's application reads as the data comes, so its window stays open while the kernel sends.
-    private static async Task<long> ReadToEndAsync(LabSession s, LabConnection c)
-    {
-        byte[] buffer = new byte[65536];
-        long total = 0;
-        int read;
-        while ((read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
-        return total;
     }
 
     /// <summary>One segment the link held back, and what each side did about it (DupAcksBeforeResend: the duplicate ACKs that had reached the sender when it resent).</summary>

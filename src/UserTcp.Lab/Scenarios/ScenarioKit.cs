@@ -173,10 +173,7 @@ public static class ScenarioKit
         s.Mark(LabSide.Kernel, $"send {size} bytes, close()", c.Id);
         c.Kernel.Send(new byte[size]);
         c.Kernel.Close();
-        byte[] buffer = new byte[65536];
-        long total = 0;
-        int read;
-        while ((read = await c.UserTcp.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
+        long total = await UserTcpReadsToEndAsync(s, c.UserTcp).ConfigureAwait(false);
         if (receiverHold > TimeSpan.Zero)
         {
             s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN", c.Id);
@@ -188,6 +185,19 @@ public static class ScenarioKit
             s.Mark(LabSide.UserTcp, $"read {total} bytes and the FIN, close()", c.Id);
         }
         await c.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// UserTcp's application reads as the data comes, <paramref name="bufferSize"/> bytes at most a call, until the FIN
+    /// (each read bounded by <see cref="StateTimeout"/>); returns the bytes read.
+    /// </summary>
+    public static async Task<long> UserTcpReadsToEndAsync(LabSession s, UserTcp.Sockets.UserTcpConnection connection, int bufferSize = 65536)
+    {
+        byte[] buffer = new byte[bufferSize];
+        long total = 0;
+        int read;
+        while ((read = await connection.ReadAsync(buffer, s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
+        return total;
     }
 
     /// <summary>
