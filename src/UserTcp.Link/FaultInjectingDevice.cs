@@ -11,7 +11,7 @@ namespace UserTcp.Link;
 /// <para>
 /// Outbound: a write is dropped, corrupted, duplicated, or handed to the device later (a delay, or held back until the
 /// next outbound packet has gone, or its hold time is up); late packets go from a timer, on the system clock a thread of the
-/// device's own (<see cref="DelayLine"/>), so a busy thread pool cannot make them late. Inbound: <see cref="TryRead"/>
+/// device's own (<see cref="DedicatedTimer"/>), so a busy thread pool cannot make them late. Inbound: <see cref="TryRead"/>
 /// and <see cref="WaitReadable"/> take what the device has, decide each packet's fate and queue the survivors, each
 /// readable when due, so delays cost the reader no thread of its own. Every packet goes to the <see cref="IPacketTap"/> (a pcapng capture) as
 /// the link carried it, the dropped ones included and each fault noted; every fault also goes to <see cref="OnFault"/>.
@@ -62,7 +62,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         // Real time releases from a thread of its own: the system timer's callbacks wait for the thread pool (on a loaded CI
         // machine a FIN held 150 ms left with the segment behind it); any other TimeProvider (a manual clock) fires inside Advance.
         _timer = link.Time == TimeProvider.System
-            ? new DelayLine(ReleaseOutbound, "fault delays")
+            ? new DedicatedTimer(ReleaseOutbound, "fault delays")
             : link.Time.CreateTimer(_ => ReleaseOutbound(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 

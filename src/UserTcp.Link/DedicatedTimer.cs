@@ -4,15 +4,16 @@ using UserTcp.Interop;
 namespace UserTcp.Link;
 
 /// <summary>
-/// A one-shot timer with a thread of its own, for packets that must leave when due however busy the .NET thread pool is:
-/// the system <see cref="TimeProvider"/>'s timer callbacks queue behind every other pool work item, so a starved pool
-/// (blocking work items, a loaded machine) makes them late by as much as it likes. The thread starts at the first
+/// A one-shot timer with a thread of its own, for work that must run when due however busy the .NET thread pool is —
+/// delayed packets leaving a fault link, a stack's engine timers: the system <see cref="TimeProvider"/>'s timer callbacks
+/// queue behind every other pool work item, so a starved pool (blocking work items, a loaded machine) makes them late by
+/// as much as it likes. The thread starts at the first
 /// <see cref="Change"/>, sleeps until the earliest instant armed (woken at once when the timer is re-armed earlier),
 /// runs the callback there, one call at a time, and ends on <see cref="Dispose"/>, which waits for it, so no callback
 /// runs once Dispose has returned. The instants are the system clock's (<see cref="Stopwatch"/>, as
 /// <see cref="TimeProvider.System"/>'s).
 /// </summary>
-internal sealed class DelayLine : ITimer
+public sealed class DedicatedTimer : ITimer
 {
     private const long Never = long.MaxValue;
     private const int HighestPriority = -20;
@@ -28,9 +29,9 @@ internal sealed class DelayLine : ITimer
     // Null until the first arming; then the one thread, until Dispose has joined it.
     private Thread? _thread;
 
-    /// <param name="callback">Runs on the delay line's thread when the timer is due.</param>
+    /// <param name="callback">Runs on the timer's thread when it is due; it must not throw (it would end the process).</param>
     /// <param name="name">The thread's name (Linux shows its first 15 characters).</param>
-    public DelayLine(Action callback, string name)
+    public DedicatedTimer(Action callback, string name)
     {
         ArgumentNullException.ThrowIfNull(callback);
         _callback = callback;
@@ -47,13 +48,15 @@ internal sealed class DelayLine : ITimer
         lock (_gate)
         {
             if (_disposed) return false;
+            // A later instant needs no wake-up: the thread wakes at the earlier one, finds it not due, and sleeps on.
+            bool sooner = due < _due;
             _due = due;
             if (_thread is null && !never)
             {
                 _thread = new Thread(Run) { IsBackground = true, Name = _name };
                 _thread.Start();
             }
-            Monitor.Pulse(_gate);
+            if (sooner) Monitor.Pulse(_gate);
         }
         return true;
     }
@@ -72,6 +75,7 @@ internal sealed class DelayLine : ITimer
         if (thread is not null && thread != Thread.CurrentThread) thread.Join();
     }
 
+    /// <summary>As <see cref="Dispose"/> (which blocks while a callback under way finishes).</summary>
     public ValueTask DisposeAsync()
     {
         Dispose();
@@ -87,8 +91,9 @@ internal sealed class DelayLine : ITimer
 
     private void Run()
     {
-        // .NET ignores ThreadPriority on Linux: nice -20 for this thread alone keeps releases on time beside busy cores; the
-        // thread only sleeps and writes a few packets. Without CAP_SYS_NICE the kernel refuses and it stays at its nice value.
+        // .NET ignores ThreadPriority on Linux: nice -20 for this thread alone keeps callbacks on time beside busy cores; the
+        // thread mostly sleeps, and its callbacks are short (a few packets written, one engine pass). Without CAP_SYS_NICE
+        // the kernel refuses and it stays at its nice value.
         if (OperatingSystem.IsLinux()) Syscalls.RaiseCurrentThread(HighestPriority);
         while (WaitUntilDue()) _callback();
     }

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using UserTcp.Engine;
+using UserTcp.Link;
+using UserTcp.Testing;
+using UserTcp.Wire;
+
+namespace UserTcp.Sockets.Tests;
+
+/// <summary>
+/// A running stack's engine timers fire on time while the .NET thread pool is starved (docs/design.md "Runtime", the
+/// timer): on the system clock each shard's deadlines come from a thread of its own, not from the system timer, whose
+/// callbacks queue behind every pool work item (a CLOSE-WAIT timer 824 ms late on a loaded CI machine). Real time, so
+/// the bounds are loose.
+/// </summary>
+public sealed class ShardTimerTests
+{
+    private static readonly Ipv4Address Address = new(10, 0, 0, 2);
+    private static readonly TimeSpan Rto = TimeSpan.FromMilliseconds(200);
+    // How late the SYN's retransmission may be beside 64+ blocked pool threads: scheduling on a busy 2-vCPU machine. A
+    // timer run by the starved pool waits behind all of them, seconds.
+    private static readonly TimeSpan StarvedTolerance = TimeSpan.FromMilliseconds(400);
+
+    [Fact]
+    public async Task The_syns_retransmission_leaves_on_time_while_the_thread_pool_is_starved()
+    {
+        using var device = new SilentDevice();
+        var tcp = new TcpConfig { InitialRto = Rto };
+        await using NetStack stack = NetStack.Start(device, new NetStackOptions { Address = Address, Tcp = tcp, CloseOnDispose = CloseMode.Reset });
+        long[] syns;
+        using (var starvation = ThreadPoolStarvation.Begin())
+        {
+            // A SYN to a peer that never answers: its retransmission is the engine's timer alone.
+            _ = stack.Connect(new IpEndpoint(new Ipv4Address(10, 0, 0, 1), 9));
+            bool resent = device.WaitForWrites(2, TimeSpan.FromSeconds(3));
+            bool starved = starvation.StillStarved;
+            syns = device.WriteInstants;
+
+            Assert.True(resent, "the SYN was not sent and resent within 3 s");
+            Assert.True(starved, "the thread pool ran the probe: it was not starved, so this test proves nothing");
+        }
+        TimeSpan gap = Stopwatch.GetElapsedTime(syns[0], syns[1]);
+        Assert.InRange(gap, Rto, Rto + StarvedTolerance);
+    }
+
+    /// <summary>A device nothing arrives on (its reader waits, as on an idle TUN); writes are kept with their Stopwatch instant.</summary>
+    private sealed class SilentDevice : IPacketDevice
+    {
+        private readonly Lock _gate = new();
+        private readonly List<long> _writes = [];
+        private readonly SemaphoreSlim _written = new(0);
+        private readonly ManualResetEventSlim _disposed = new();
+
+        public int Mtu => 1500;
+
+        public bool WaitReadable(TimeSpan timeout)
+        {
+            _disposed.Wait(timeout);
+            return false;
+        }
+
+        public bool TryRead(Span<byte> packet, out int length)
+        {
+            length = 0;
+            return false;
+        }
+
+        public void Write(ReadOnlySpan<byte> packet)
+        {
+            lock (_gate) _writes.Add(Stopwatch.GetTimestamp());
+            _written.Release();
+        }
+
+        public long[] WriteInstants
+        {
+            get
+            {
+                lock (_gate) return [.. _writes];
+            }
+        }
+
+        /// <summary>Waits (bounded) until <paramref name="count"/> packets have been written in all.</summary>
+        public bool WaitForWrites(int count, TimeSpan timeout)
+        {
+            long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+            for (int i = 0; i < count; i++)
+            {
+                TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+                if (left <= TimeSpan.Zero || !_written.Wait(left)) return false;
+            }
+            return true;
+        }
+
+        public void Dispose() => _disposed.Set();
+    }
+}
