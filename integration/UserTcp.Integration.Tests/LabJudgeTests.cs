@@ -265,6 +265,34 @@ public sealed class LabJudgeTests
     }
 
     [Fact]
+    public void The_terminal_and_the_report_show_every_kernel_counter_the_run_changed_and_none_it_did_not()
+    {
+        RecordBuilder b = ReorderingPassive();
+        LabRecord record = b.Build("reordering", LabRole.UserTcpPassive);
+        LabScenario scenario = LabCatalog.Find("reordering")!;
+        var result = new LabResult(scenario, LabRole.UserTcpPassive, record, scenario.Judge(record), Ms(1300), "reordering.passive.pcapng");
+        const string Counted = "TcpExtTCPDSACKRecv +2, TcpExtTCPDSACKUndo +2, TcpExtTCPFastRetrans +2, TcpRetransSegs +2";
+
+        Assert.Single(LabText.Describe(result), l => l == $"  kernel counted: {Counted}");
+        string directory = Path.Combine(Path.GetTempPath(), $"usertcp-it-counters-{Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        try
+        {
+            LabReport.Write([result], directory);
+            string page = File.ReadAllText(Path.Combine(directory, "reordering.html"));
+            Assert.Contains($"<code>{Counted}</code>", page, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        // A run in which the kernel counted nothing says nothing about it.
+        b.KernelCounters.Clear();
+        LabRecord quiet = b.Build("reordering", LabRole.UserTcpPassive);
+        Assert.DoesNotContain(LabText.Describe(result with { Record = quiet }), l => l.Contains("kernel counted", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Reordering_fails_a_sender_that_resends_a_held_segment_twice()
     {
         LabVerdict verdict = JudgeReordering(ReorderingPassive(resends: 2), LabRole.UserTcpPassive);

@@ -75,6 +75,11 @@ public static class LabReport
         html.Append("<h3>Verdict</h3>").Append(CultureInfo.InvariantCulture, $"<p class=observed>{E(v.Observed)}</p>");
         if (v.KernelSchedule.Count > 0) html.Append("<p><b>The kernel's retransmissions</b></p><ul>").AppendJoin("", v.KernelSchedule.Select(l => $"<li>{E(l)}</li>")).Append("</ul>");
         if (v.UserTcpSchedule.Count > 0) html.Append("<p><b>UserTcp's retransmissions</b></p><ul>").AppendJoin("", v.UserTcpSchedule.Select(l => $"<li>{E(l)}</li>")).Append("</ul>");
+        if (r.KernelCounters.Count > 0)
+        {
+            html.Append("<p><b>The kernel counted</b> (what its Tcp and TcpExt counters gained during the run, as nstat names them): <code>")
+                .Append(E(LabText.KernelCounted(r.KernelCounters))).Append("</code></p>");
+        }
         if (v.Seed is SeedClaim seed) html.Append(CultureInfo.InvariantCulture, $"<p><b>Against {E(seed.Source)}: the run {E(LabText.Agreement(v.Agreement))}.</b> {E(v.AgreementWhy)}</p>");
         html.Append("<table class=expect><tr><th></th><th>expected</th><th>observed</th></tr>");
         foreach (Expectation e in v.Expectations)

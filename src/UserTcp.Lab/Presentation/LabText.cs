@@ -24,6 +24,10 @@ public static class LabText
         foreach (string line in Wrap($"observed: {v.Observed}", "  ")) yield return line;
         foreach (string line in v.KernelSchedule) yield return $"  kernel retransmitted:  {line}";
         foreach (string line in v.UserTcpSchedule) yield return $"  UserTcp retransmitted: {line}";
+        if (r.KernelCounters.Count > 0)
+        {
+            foreach (string line in Wrap($"kernel counted: {KernelCounted(r.KernelCounters)}", "  ")) yield return line;
+        }
         if (v.Seed is SeedClaim seed)
         {
             foreach (string line in Wrap($"{seed.Source} claims: {seed.Claim}", "  ")) yield return line;
@@ -36,6 +40,13 @@ public static class LabText
         yield return string.Create(CultureInfo.InvariantCulture,
             $"  {result.Scenario.Name} ({result.Role.Key()}): {(v.Passed ? "PASS" : "FAIL")} in {result.Duration.TotalSeconds:0.0} s; capture {result.CapturePath}");
     }
+
+    /// <summary>
+    /// What the namespace's Tcp and TcpExt counters gained during the run, by name as nstat names them
+    /// ("TcpExtTCPDSACKUndo +2, TcpRetransSegs +2"): the kernel's own account of its retransmissions, undos and timeouts.
+    /// </summary>
+    public static string KernelCounted(IReadOnlyDictionary<string, long> counters) =>
+        string.Join(", ", counters.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {c.Value:+0;-0}")));
 
     /// <summary>"agrees", "partly agrees", "disagrees", for sentences.</summary>
     public static string Agreement(SeedAgreement agreement) => agreement switch
