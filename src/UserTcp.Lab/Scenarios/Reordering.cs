@@ -39,17 +39,9 @@ public sealed class Reordering : LabScenario
     public override string Question =>
         "Three duplicate ACKs mean a segment was lost — or only late? When the network merely reorders, does the sender resend, and if it does, does it take its window cut back?";
 
-    /// <summary>
-    /// UserTcp's handshake ACK, delayed 1 ms in the active role: the first packet a run's link delays toward the kernel
-    /// has stalled a loaded machine's UserTcp for 100–460 ms (nothing sent or read until it was released; the later ones
-    /// never did), so the first held data segment is not the first.
-    /// </summary>
-    private const string WarmUpRule = "delay=1ms to-kernel flags==ACK empty nth=1";
-
     // The rules count the sender's data segments, its retransmissions included: each burst is its segments and the one resend.
     public override IReadOnlyList<string> Faults(LabRole role) =>
-        [.. role == LabRole.UserTcpActive ? [WarmUpRule] : Array.Empty<string>(),
-         .. Enumerable.Range(0, Bursts).Select(burst => string.Create(CultureInfo.InvariantCulture,
+        [.. Enumerable.Range(0, Bursts).Select(burst => string.Create(CultureInfo.InvariantCulture,
             $"delay={Hold.TotalMilliseconds:0}ms {(role == LabRole.UserTcpActive ? "to-kernel" : "from-kernel")} data nth={burst * ((Size + Mss - 1) / Mss + 1) + HeldNth}"))];
 
     public override TcpConfig UserTcpConfig(LabRole role, bool full) => base.UserTcpConfig(role, full) with { MinRto = MinRto };
