@@ -30,4 +30,26 @@ public sealed class PeerProgramTests
         Assert.True(outcome.TimedOut, "its output had not ended: not a complete outcome");
         Assert.False(outcome.Succeeded);
     }
+
+    [Fact]
+    public void A_tool_that_cannot_be_started_is_an_outcome_that_says_so_not_an_exception()
+    {
+        // Executable by its mode, but no program (ENOEXEC: no #! line and not ELF).
+        string path = Path.Combine(Path.GetTempPath(), $"usertcp-it-noexec-{Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        File.WriteAllBytes(path, [0x7f, 0x00, 0x01, 0x02]);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            ToolOutcome outcome = ExternalProgram.Run(path, TimeSpan.FromSeconds(2));
+
+            Assert.False(outcome.Succeeded);
+            Assert.False(outcome.TimedOut);
+            Assert.Equal(126, outcome.ExitCode);
+            Assert.StartsWith($"{path} could not be started: ", outcome.Describe(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

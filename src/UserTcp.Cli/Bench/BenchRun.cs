@@ -349,7 +349,8 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
 
     internal static void Ip(params string[] arguments)
     {
-        ToolOutcome outcome = ExternalProgram.Run(ExternalProgram.Find("ip")!, ToolTimeout, arguments);
+        string ip = ExternalProgram.Find("ip") ?? throw new CliException(1, "the ip tool is not installed (the bench's namespace needs it): apt-get install iproute2");
+        ToolOutcome outcome = ExternalProgram.Run(ip, ToolTimeout, arguments);
         if (!outcome.Succeeded)
         {
             throw new CliException(1, $"ip {string.Join(' ', arguments)} failed: {outcome.Describe()}");

@@ -122,10 +122,23 @@ public static class LabRunner
         }
         finally
         {
-            sampler?.Dispose();
-            transmitTimes?.Dispose();
-            await live.DisposeAsync().ConfigureAwait(false);
-            foreach (KernelSocket socket in session?.KernelSockets ?? []) socket.Dispose();
+            // Each step runs even when one before it throws: the kernel's sockets are closed whatever the stack's disposal did.
+            try
+            {
+                try
+                {
+                    sampler?.Dispose();
+                    transmitTimes?.Dispose();
+                }
+                finally
+                {
+                    await live.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                foreach (KernelSocket socket in session?.KernelSockets ?? []) socket.Dispose();
+            }
         }
 
         IReadOnlyList<WirePacket> timed = KernelTransmitTimes.Apply(packets, sent);

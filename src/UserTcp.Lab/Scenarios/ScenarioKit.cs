@@ -228,7 +228,7 @@ public static class ScenarioKit
         uint mask = uint.MaxValue << (32 - kernel.PrefixLength);
         var network = new Ipv4Address(Ipv4Address.Parse(kernel.Address.ToString()).Value & mask);
         string value = string.Create(CultureInfo.InvariantCulture, $"{rtoMin.TotalMilliseconds:0}ms");
-        ToolOutcome route = ExternalProgram.Run(ExternalProgram.Find("ip")!, TimeSpan.FromSeconds(10), "-n", s.Namespace.Name, "route", "replace",
+        ToolOutcome route = IpTool.Run(TimeSpan.FromSeconds(10), "-n", s.Namespace.Name, "route", "replace",
             $"{network}/{kernel.PrefixLength}", "dev", s.Live.Settings.InterfaceName, "proto", "kernel", "scope", "link", "src", kernel.Address.ToString(), "rto_min", value);
         s.Mark(LabSide.Kernel, route.Succeeded ? $"route rto_min {value}" : $"route rto_min not set: {route.Describe()}");
     }

@@ -18,6 +18,8 @@ public static class ExternalProgram
     private static readonly string[] ExtraDirectories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
     // How long the output may take to end after the program did, when the bound has run out.
     private static readonly TimeSpan OutputGrace = TimeSpan.FromSeconds(1);
+    // A shell's exit status for a command found but not executable.
+    private const int CannotExecute = 126;
 
     /// <summary>The full path of an executable found on PATH (or in the usual system directories), or null.</summary>
     public static string? Find(string name)
@@ -53,20 +55,32 @@ public static class ExternalProgram
             start.ArgumentList.Add(argument);
         }
         long started = Stopwatch.GetTimestamp();
-        using Process process = Process.Start(start)!;
-        process.StandardInput.Close();
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        bool exited = process.WaitForExit(timeout);
-        if (!exited)
+        Process process;
+        try
         {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
+            process = Process.Start(start)!;
         }
-        // The output ends when its last holder lets go: the program, or a child it left running, which the bound covers too.
-        TimeSpan left = timeout - Stopwatch.GetElapsedTime(started);
-        bool ended = Task.WaitAll([output, error], left > OutputGrace ? left : OutputGrace);
-        return new ToolOutcome(exited ? process.ExitCode : -1, output.IsCompletedSuccessfully ? output.Result : "",
-            error.IsCompletedSuccessfully ? error.Result : "", TimedOut: !exited || !ended);
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            // Not executable, not a program (ENOEXEC), gone since Find: an outcome that says so, as a shell's 126 does.
+            return new ToolOutcome(CannotExecute, "", $"{path} could not be started: {e.Message}", TimedOut: false);
+        }
+        using (process)
+        {
+            process.StandardInput.Close();
+            Task<string> output = process.StandardOutput.ReadToEndAsync();
+            Task<string> error = process.StandardError.ReadToEndAsync();
+            bool exited = process.WaitForExit(timeout);
+            if (!exited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+            }
+            // The output ends when its last holder lets go: the program, or a child it left running, which the bound covers too.
+            TimeSpan left = timeout - Stopwatch.GetElapsedTime(started);
+            bool ended = Task.WaitAll([output, error], left > OutputGrace ? left : OutputGrace);
+            return new ToolOutcome(exited ? process.ExitCode : -1, output.IsCompletedSuccessfully ? output.Result : "",
+                error.IsCompletedSuccessfully ? error.Result : "", TimedOut: !exited || !ended);
+        }
     }
 }
