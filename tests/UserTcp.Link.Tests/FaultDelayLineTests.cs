@@ -23,9 +23,7 @@ public class FaultDelayLineTests
     /// <summary>A TUN device stand-in on the system clock: nothing to read; writes are kept with their Stopwatch instant.</summary>
     private sealed class ClockedTun : IPacketDevice
     {
-        private readonly Lock _gate = new();
-        private readonly List<(long At, byte[] Packet)> _writes = [];
-        private readonly SemaphoreSlim _written = new(0);
+        private readonly ClockedWrites _writes = new();
 
         public int Mtu => 1500;
         public bool WaitReadable(TimeSpan timeout) => false;
@@ -41,31 +39,14 @@ public class FaultDelayLineTests
 
         public void Write(ReadOnlySpan<byte> packet)
         {
-            byte[] bytes = packet.ToArray();
-            if (Refuses?.Invoke(bytes) == true) throw new IOException("the kernel refused the packet");
-            lock (_gate) _writes.Add((Stopwatch.GetTimestamp(), bytes));
-            _written.Release();
+            if (Refuses?.Invoke(packet.ToArray()) == true) throw new IOException("the kernel refused the packet");
+            _writes.Add(packet);
         }
 
-        public List<(long At, byte[] Packet)> Writes
-        {
-            get
-            {
-                lock (_gate) return [.. _writes];
-            }
-        }
+        public List<(long At, byte[] Packet)> Writes => _writes.All;
 
         /// <summary>Waits (bounded) until <paramref name="count"/> more packets have been written.</summary>
-        public bool WaitForWrites(int count, TimeSpan timeout)
-        {
-            long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-            for (int i = 0; i < count; i++)
-            {
-                TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-                if (left <= TimeSpan.Zero || !_written.Wait(left)) return false;
-            }
-            return true;
-        }
+        public bool WaitForWrites(int count, TimeSpan timeout) => _writes.WaitFor(count, timeout);
 
         // Writes after Dispose are kept too, so a test sees them; the semaphore goes with the test.
         public void Dispose() { }

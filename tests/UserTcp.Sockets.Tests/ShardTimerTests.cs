@@ -76,9 +76,7 @@ public sealed class ShardTimerTests
     /// <summary>A device nothing arrives on (its reader waits, as on an idle TUN); writes are kept with their Stopwatch instant.</summary>
     private sealed class SilentDevice : IPacketDevice
     {
-        private readonly Lock _gate = new();
-        private readonly List<long> _writes = [];
-        private readonly SemaphoreSlim _written = new(0);
+        private readonly ClockedWrites _writes = new();
         private readonly ManualResetEventSlim _disposed = new();
 
         public int Mtu => 1500;
@@ -95,31 +93,12 @@ public sealed class ShardTimerTests
             return false;
         }
 
-        public void Write(ReadOnlySpan<byte> packet)
-        {
-            lock (_gate) _writes.Add(Stopwatch.GetTimestamp());
-            _written.Release();
-        }
+        public void Write(ReadOnlySpan<byte> packet) => _writes.Add(packet);
 
-        public long[] WriteInstants
-        {
-            get
-            {
-                lock (_gate) return [.. _writes];
-            }
-        }
+        public long[] WriteInstants => [.. _writes.All.Select(w => w.At)];
 
         /// <summary>Waits (bounded) until <paramref name="count"/> packets have been written in all.</summary>
-        public bool WaitForWrites(int count, TimeSpan timeout)
-        {
-            long deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-            for (int i = 0; i < count; i++)
-            {
-                TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-                if (left <= TimeSpan.Zero || !_written.Wait(left)) return false;
-            }
-            return true;
-        }
+        public bool WaitForWrites(int count, TimeSpan timeout) => _writes.WaitFor(count, timeout);
 
         public void Dispose() => _disposed.Set();
     }
