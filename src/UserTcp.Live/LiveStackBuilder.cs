@@ -73,6 +73,8 @@ public sealed record LiveStackBuilder
     public TcpConfig Tcp { get; init; } = new();
     /// <summary>Another consumer of the engine's events (a trace, the lab's recorder).</summary>
     public ITcpEventSink? Events { get; init; }
+    /// <summary>The stack's reader threads run at nice -20 (<see cref="NetStackOptions.HighPriorityReaders"/>; the lab's do).</summary>
+    public bool HighPriorityReaders { get; init; }
     /// <summary>What disposing of the stack does to open connections: close them (FIN) or abort them (RST).</summary>
     public CloseMode CloseOnDispose { get; init; } = CloseMode.Graceful;
     /// <summary>How long a graceful dispose waits for connections to finish closing; null for the runtime's default.</summary>
@@ -152,6 +154,7 @@ public sealed record LiveStackBuilder
                 Tcp = Tcp with { Mss = (ushort)Math.Min(Mtu - 40, ushort.MaxValue) },
                 CloseOnDispose = CloseOnDispose,
                 Events = events,
+                HighPriorityReaders = HighPriorityReaders,
             };
             if (ShutdownTimeout is TimeSpan shutdown) options = options with { ShutdownTimeout = shutdown };
             started = devices.Count > 1 ? NetStack.StartQueues(devices, options, logging, time) : NetStack.Start(devices[0], options, logging, time);

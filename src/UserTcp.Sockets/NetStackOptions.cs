@@ -25,6 +25,13 @@ public sealed record NetStackOptions
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Another consumer of the engine's events (a recorder, a lab), besides the log.</summary>
     public ITcpEventSink? Events { get; init; }
+    /// <summary>
+    /// The reader threads run at nice -20, as the timer threads always do: the kernel's TCP runs in softirq context, ahead
+    /// of every process, so a stack compared with it (the lab) should not wait behind a busy machine's other work to read
+    /// and answer. Needs CAP_SYS_NICE (root); without it the threads stay at their nice value. Off by default: a server
+    /// on a shared machine need not outrank everything else.
+    /// </summary>
+    public bool HighPriorityReaders { get; init; }
 
     /// <summary>
     /// Test seam: replaces how engine errors become the <see cref="System.Net.Sockets.SocketError"/>s the API reports,

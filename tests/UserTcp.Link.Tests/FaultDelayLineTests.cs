@@ -161,32 +161,11 @@ public class FaultDelayLineTests
         Assert.Equal(expected, nice);
     }
 
-    // A thread's (or the process's) nice value: field 19 of its stat, counted after the parenthesised name.
-    private static int Nice(string task)
-    {
-        string stat = File.ReadAllText(Path.Combine(task, "stat"));
-        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return int.Parse(fields[19 - 3], System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private static int Nice(string task) => ProcessThreads.Nice(task);
 
     private static int DelayLineThreads() => DelayLineTasks().Count;
 
     // The /proc directories of this process's live threads named as the delay line's (only this class makes them: its tests
     // run one at a time).
-    private static List<string> DelayLineTasks()
-    {
-        var tasks = new List<string>();
-        foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
-        {
-            try
-            {
-                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') == ThreadName) tasks.Add(task);
-            }
-            catch (IOException)
-            {
-                // The thread ended between the listing and the read.
-            }
-        }
-        return tasks;
-    }
+    private static List<string> DelayLineTasks() => ProcessThreads.Named(ThreadName);
 }

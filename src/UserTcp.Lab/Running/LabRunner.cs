@@ -76,6 +76,8 @@ public static class LabRunner
             Events = engine,
             Tcp = UserTcpConfig(scenario, role, options),
             CloseOnDispose = CloseMode.Reset,
+            // The kernel's TCP runs in softirq context, ahead of every process: UserTcp reads and answers at nice -20 too.
+            HighPriorityReaders = true,
         }.Start();
         KernelSocketSampler? sampler = null;
         KernelTransmitTimes? transmitTimes = null;

@@ -7,13 +7,15 @@ using UserTcp.Wire;
 namespace UserTcp.Sockets.Tests;
 
 /// <summary>
-/// A running stack's engine timers fire on time while the .NET thread pool is starved (docs/design.md "Runtime", the
-/// timer): on the system clock each shard's deadlines come from a thread of its own, not from the system timer, whose
-/// callbacks wait for a pool thread (a CLOSE-WAIT timer 824 ms late on a loaded CI machine). Real time, so
-/// the bounds are loose. It runs alone: a starved pool would delay every other test's continuations.
+/// A running stack's own threads. Its engine timers fire on time while the .NET thread pool is starved (docs/design.md
+/// "Runtime", the timer): on the system clock each shard's deadlines come from a thread of its own, not from the system
+/// timer, whose callbacks wait for a pool thread (a CLOSE-WAIT timer 824 ms late on a loaded CI machine). That thread
+/// runs at nice -20 as root, and so do the readers when <see cref="NetStackOptions.HighPriorityReaders"/> asks. Real
+/// time, so the bounds are loose. The class runs alone: a starved pool would delay every other test's continuations,
+/// and other stacks' timer threads carry the same name.
 /// </summary>
-[Collection(nameof(ShardTimerTests))]
-public sealed class ShardTimerTests
+[Collection(nameof(ShardThreadTests))]
+public sealed class ShardThreadTests
 {
     private static readonly Ipv4Address Address = new(10, 0, 0, 2);
     private static readonly TimeSpan Rto = TimeSpan.FromMilliseconds(200);
@@ -48,6 +50,30 @@ public sealed class ShardTimerTests
         // half second, which takes the timer's work item first, so the timing alone may pass by luck.)
         Assert.NotEmpty(firing.Threads);
         Assert.All(firing.Threads, thread => Assert.Equal(("usertcp timer 0", false), thread));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_timer_thread_runs_at_nice_minus_20_as_root_and_the_reader_when_asked(bool highPriorityReaders)
+    {
+        // Without CAP_SYS_NICE the kernel refuses the raise, and a thread keeps the nice value it was born with (the process's).
+        int process = ProcessThreads.Nice("/proc/self");
+        int raised = Environment.IsPrivilegedProcess ? -20 : process;
+        // A reader is named "usertcp ADDRESS reader", of which Linux keeps 15 characters: an address no other test uses.
+        var address = new Ipv4Address(10, 99, 7, 2);
+        using var device = new SilentDevice();
+        await using NetStack stack = NetStack.Start(device,
+            new NetStackOptions { Address = address, CloseOnDispose = CloseMode.Reset, HighPriorityReaders = highPriorityReaders });
+        _ = stack.Connect(new IpEndpoint(new Ipv4Address(10, 99, 7, 1), 9)); // arms the SYN's timer: the timer's thread starts
+
+        // Each thread names itself and raises its priority as it starts: wait (bounded) for both.
+        int? reader = null, timer = null;
+        int readerWanted = highPriorityReaders ? raised : process;
+        SpinWait.SpinUntil(() => ProcessThreads.Named("usertcp 10.99.7") is [string task] && (reader = ProcessThreads.Nice(task)) == readerWanted
+            && ProcessThreads.Named("usertcp timer 0") is [string t] && (timer = ProcessThreads.Nice(t)) == raised, TimeSpan.FromSeconds(2));
+        Assert.Equal(readerWanted, reader);
+        Assert.Equal(raised, timer);
     }
 
     /// <summary>The thread each engine timer fired on (its name, and whether it is a thread-pool thread).</summary>
@@ -105,5 +131,5 @@ public sealed class ShardTimerTests
 }
 
 /// <summary>Starving the thread pool runs with no other test beside it.</summary>
-[CollectionDefinition(nameof(ShardTimerTests), DisableParallelization = true)]
-public sealed class ShardTimerCollection;
+[CollectionDefinition(nameof(ShardThreadTests), DisableParallelization = true)]
+public sealed class ShardThreadCollection;
