@@ -101,4 +101,29 @@ public class RackReorderWindowTests
         h.ExpectNothing();
         Assert.Equal(2, h.Log.Of(TcpEventKind.Retransmission).Count());
     }
+
+    [Fact]
+    public void In_a_timeouts_loss_phase_a_resend_overtaken_by_a_later_one_is_lost_at_once()
+    {
+        // Linux's tcp_rack_reo_wnd is zero in TCP_CA_Loss as in TCP_CA_Recovery (icsk_ca_state >= TCP_CA_Recovery)
+        // while no reordering has been seen: one SACK of a segment resent after it is enough.
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { TailLossProbe = false, Frto = false });
+        SendSegments(h, c, 10); // at 100 ms; RTO 300 ms
+        Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
+        h.Expect(TcpFlags.Ack, Our(0), Their(0), Mss);
+        h.ExpectNothing();
+        h.AdvanceTo(Ms(500));
+        SackAck(h, 1); // cwnd 2: the next two, deemed lost by the timeout, go again
+        h.Expect(TcpFlags.Ack, Our(Mss), Their(0), Mss);
+        h.Expect(TcpFlags.Ack, Our(2 * Mss), Their(0), Mss);
+        h.ExpectNothing();
+        h.AdvanceTo(Ms(600));
+        // Segment 2's resend arrived (its TSval echoed), segment 1's did not: lost again, resent now, not 25 ms later.
+        h.Send(TcpFlags.Ack, Their(0), Our(Mss), window: PeerWindow, options: Options(h, OurTs(Ms(500)), (2 * Mss, 3 * Mss)));
+        h.Expect(TcpFlags.Ack, Our(Mss), Their(0), Mss);
+        h.Expect(TcpFlags.Ack, Our(3 * Mss), Their(0), Mss); // then the next the timeout deemed lost, as cwnd 3 allows
+        h.ExpectNothing();
+        Assert.Null(c.TimerDeadline(TcpTimer.ReorderTimeout));
+        Assert.Equal(TcpCause.RackLoss, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
+    }
 }

@@ -143,11 +143,14 @@ internal sealed class Rack
     /// <summary>A recovery undone by D-SACK: the widened window lasts one recovery longer (Linux's tcp_try_undo_dsack).</summary>
     public void OnDsackUndo() => _reorderWindowPersist = Math.Min(ReorderWindowPersist, _reorderWindowPersist + 1);
 
-    /// <summary>RFC 8985 §6.2 step 4 (RACK_update_reo_wnd): how long a later delivery may precede an earlier one.</summary>
-    public TimeSpan ReorderWindow(bool inRecovery, int sackedSegments, TimeSpan minRtt, TimeSpan smoothedRtt)
+    /// <summary>
+    /// RFC 8985 §6.2 step 4 (RACK_update_reo_wnd): how long a later delivery may precede an earlier one.
+    /// <paramref name="inLossRecovery"/>: fast recovery or a timeout's Loss phase (Linux's icsk_ca_state &gt;= TCP_CA_Recovery).
+    /// </summary>
+    public TimeSpan ReorderWindow(bool inLossRecovery, int sackedSegments, TimeSpan minRtt, TimeSpan smoothedRtt)
     {
-        // No reordering seen: be as quick as DupThresh once in recovery or once DupThresh segments are SACKed.
-        if (!_reorderingSeen && (inRecovery || sackedSegments >= DupThresh)) return TimeSpan.Zero;
+        // No reordering seen: be as quick as DupThresh once recovering or once DupThresh segments are SACKed (tcp_rack_reo_wnd).
+        if (!_reorderingSeen && (inLossRecovery || sackedSegments >= DupThresh)) return TimeSpan.Zero;
         // In integer ticks (TimeSpan / and * go through a double), rounding as they do: the same tick.
         TimeSpan window = TimeSpan.FromTicks(RtoEstimator.Divide(minRtt, 4).Ticks * _reorderWindowMultiplier);
         return window < smoothedRtt ? window : smoothedRtt;

@@ -228,7 +228,8 @@ internal sealed partial class Sender
     private void DetectLossByRack(TimeSpan now)
     {
         int awaitingBefore = _queue.AwaitingBytes;
-        TimeSpan window = _rack.ReorderWindow(InRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt);
+        // A timeout's Loss phase counts as recovery, as in Linux: a resend lost again is found on the first later delivery.
+        TimeSpan window = _rack.ReorderWindow(InLossRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt);
         TimeSpan wait = _rack.DetectLoss(_queue, now, window);
         if (_queue.AwaitingBytes > awaitingBefore) _lossCause = TcpCause.RackLoss;
         // RFC 8985 §6.3: a segment not yet overdue gets the reorder timer, so no further ACK is needed to find it lost.
