@@ -396,6 +396,32 @@ public sealed class LabJudgeTests
     }
 
     [Fact]
+    public void Reordering_active_counts_the_duplicate_acks_usertcps_engine_took_when_it_resent_not_those_the_device_had_read()
+    {
+        // The device's reader drains the TUN queue ahead of the engine, which takes one ACK per pass: eight duplicates had
+        // been read when the resend was written, but the engine decided on the third it took (after the cumulative ACK).
+        RecordBuilder b = ReorderingActive(TcpCause.RackLoss, undos: 2);
+        for (int burst = 0; burst < 2; burst++)
+        {
+            uint first = 1 + (uint)burst * ReorderBurst;
+            double t = 10 + 550 * burst;
+            uint hole = first + 4 * ReorderMss, end = first + 8 * ReorderMss;
+            for (int d = 4; d <= 8; d++) b.FromKernel(Ms(t + 0.2 + 0.01 * d), 1, TcpFlags.Ack, hole, sack: (hole + ReorderMss, end));
+            for (int i = 0; i <= 3; i++)
+            {
+                b.Event(new TcpEvent(Ms(t + 0.4 + 0.01 * i), TcpEventKind.SegmentIn, default,
+                    Segment: new SegmentSummary(new SeqNumber(KernelIsn + 1), new SeqNumber(UserTcpIsn + hole), TcpFlags.Ack, 0, 502)));
+            }
+        }
+
+        LabVerdict verdict = JudgeReordering(b, LabRole.UserTcpActive);
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains("on the third of those ACKs its engine took (8 had been read from the TUN device by the time the resend was written)", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains("it was resent once 3 duplicate ACKs had come, as the first was after 3", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Reordering_active_times_a_held_segment_from_usertcps_send_not_from_a_late_release()
     {
         // The delay line handed each original on 7 ms late (a busy machine): the segments behind it, sent within those 7 ms,

@@ -84,8 +84,18 @@ public sealed class Reordering : LabScenario
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 
-    /// <summary>One segment the link held back, and what each side did about it (DupAcksBeforeResend: the duplicate ACKs that had reached the sender when it resent).</summary>
-    private sealed record Held(uint Seq, TimeSpan Sent, TimeSpan Arrived, TimeSpan Covered, IReadOnlyList<WirePacket> Resent, int Overtook, int DupAcks, int DupAcksBeforeResend, int Dsacks);
+    /// <summary>
+    /// One segment the link held back, and what each side did about it (DupAcksBeforeResend: the duplicate ACKs that had
+    /// reached the sender when its resend was on the wire; EngineDupAcks: those UserTcp's engine had taken when it decided
+    /// to resend, null for the kernel or without segment events).
+    /// </summary>
+    private sealed record Held(uint Seq, TimeSpan Sent, TimeSpan Arrived, TimeSpan Covered, IReadOnlyList<WirePacket> Resent, int Overtook, int DupAcks, int DupAcksBeforeResend, int Dsacks)
+    {
+        public int? EngineDupAcks { get; init; }
+
+        /// <summary>The duplicate ACKs the sender's decision to resend rested on: its engine's count for UserTcp, else the wire's.</summary>
+        public int DupAcksDecided => EngineDupAcks ?? DupAcksBeforeResend;
+    }
 
     public override LabVerdict Judge(LabRecord r)
     {
@@ -153,8 +163,8 @@ public sealed class Reordering : LabScenario
                     + "(The ladder shows each held segment where the link handed it to the kernel, after its retransmission.) "
                 : $"The kernel ({control}) counted: {Counters(r)}. ")
             + (held.Count >= 2 && held[1].Resent.Count > 0
-                ? $"What the first episode taught {senderName} did not spare the second segment: it was resent once {held[1].DupAcksBeforeResend} duplicate ACKs had come, "
-                    + $"as the first was after {held[0].DupAcksBeforeResend}"
+                ? $"What the first episode taught {senderName} did not spare the second segment: it was resent once {held[1].DupAcksDecided} duplicate ACKs had come, "
+                    + $"as the first was after {held[0].DupAcksDecided}"
                     + (userTcpSends ? "" : r.KernelCounter("TcpExtTCPSACKReorder") == 0
                         ? ", and the kernel saw no reordering it could measure (TCPSACKReorder 0: a D-SACKed retransmission does not count)"
                         : $", although the kernel counted reordering (TCPSACKReorder {r.KernelCounter("TcpExtTCPSACKReorder")})")
@@ -171,7 +181,11 @@ public sealed class Reordering : LabScenario
         + (h.Resent.Count == 0
             ? $"{senderName} did not resend it"
             : $"{senderName} took it for lost and resent it {Times(h.Resent.Count)}, {LabRecord.Milliseconds(SentAt(h.Resent[0]) - h.Sent)} after the original, "
-                + $"once {h.DupAcksBeforeResend} of those ACKs had reached it")
+                + (h.EngineDupAcks is int taken
+                    // The device's reader drains the TUN queue ahead of the engine, which takes the ACKs one pass at a time.
+                    ? (taken == 0 ? "before its engine took any of those ACKs" : $"on the {Ordinal(taken)} of those ACKs its engine took")
+                        + $" ({h.DupAcksBeforeResend} had been read from the TUN device by the time the resend was written)"
+                    : $"once {h.DupAcksBeforeResend} of those ACKs had reached it"))
         + $"; the original arrived {LabRecord.Milliseconds(h.Arrived - h.Sent)} after it was sent, "
         + (h.Dsacks > 0 ? $"and {receiverName} reported it as a duplicate with a D-SACK. " : "and no D-SACK reported it. ");
 
@@ -201,9 +215,35 @@ public sealed class Reordering : LabScenario
             int dsacks = acks.Count(p => p.Sack.Count > 0 && p.Sack[0].Left < p.Segment.AcknowledgmentNumber && p.Sack[0].Left == original.Segment.SequenceNumber);
             // When the first ACK beyond the held segment reached the sender: from then on it knew the segment had arrived.
             TimeSpan covered = acks.Where(p => Relative(p.Segment.AcknowledgmentNumber) > seq).Select(ReachedSender).DefaultIfEmpty(TimeSpan.MaxValue).Min();
-            held.Add(new Held(seq, sent, arrived, covered, resent, overtook, dupAcks.Count, beforeResend, dsacks));
+            int? engineDupAcks = sender == LabSide.UserTcp && resent.Count > 0 ? EngineDupAcksBeforeResend(r, c, original.Segment.SequenceNumber) : null;
+            held.Add(new Held(seq, sent, arrived, covered, resent, overtook, dupAcks.Count, beforeResend, dsacks) { EngineDupAcks = engineDupAcks });
         }
         return held;
+    }
+
+    /// <summary>
+    /// The duplicate ACKs of <paramref name="seq"/> UserTcp's engine had taken when it first resent it: its ACKs of that
+    /// sequence number taken before the retransmission event, less the first (the cumulative ACK that reached it). Null
+    /// when the record has no segment events (a recorder without them) or no such retransmission.
+    /// </summary>
+    private static int? EngineDupAcksBeforeResend(LabRecord r, FourTuple c, SeqNumber seq)
+    {
+        int acks = 0;
+        bool segments = false;
+        foreach (TcpEvent e in r.Events)
+        {
+            if (e.Connection != c) continue;
+            if (e.Kind == TcpEventKind.SegmentIn)
+            {
+                segments = true;
+                if (e.Segment.Ack == seq && e.Segment.PayloadLength == 0 && (e.Segment.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) == 0) acks++;
+            }
+            else if (e.Kind == TcpEventKind.Retransmission && e.Segment.Seq == seq)
+            {
+                return segments ? Math.Max(0, acks - 1) : null;
+            }
+        }
+        return null;
     }
 
     private static readonly string[] CounterNames =
@@ -236,6 +276,7 @@ public sealed class Reordering : LabScenario
     {
         1 => "first",
         2 => "second",
+        3 => "third",
         _ => string.Create(CultureInfo.InvariantCulture, $"{n}th"),
     };
 }
