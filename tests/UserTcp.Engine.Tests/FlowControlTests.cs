@@ -194,9 +194,10 @@ public class FlowControlTests
     [Fact]
     public void Receive_window_shrinks_as_data_is_unread_and_reopens_with_a_window_update_after_receive()
     {
-        (Harness h, TcpConnection c) = Established(new TcpConfig { ReceiveBufferSize = 8192, ReceiveBufferAutoTuning = false, QuickAcks = 0 }); // window 8192, scale 0; delayed ACKs from the start
-        byte[] data = Bytes(8192);
-        int[] ends = [1460, 2920, 4380, 5840, 7300, 8192];
+        // Window 7300 (8192 rounded down to five MSS, as Linux's tcp_select_initial_window), scale 0; delayed ACKs from the start.
+        (Harness h, TcpConnection c) = Established(new TcpConfig { ReceiveBufferSize = 8192, ReceiveBufferAutoTuning = false, QuickAcks = 0 });
+        byte[] data = Bytes(7300);
+        int[] ends = [1460, 2920, 4380, 5840, 7300];
         int start = 0;
         var windows = new List<ushort>();
         foreach (int end in ends)
@@ -205,30 +206,34 @@ public class FlowControlTests
             if (h.PendingCount > 0) windows.Add(h.Expect(TcpFlags.Ack, Our(0), Their(end)).Window);
             start = end;
         }
-        Assert.Equal([5272, 2352, 0], windows); // every second segment acknowledged, the window shrinking to zero
+        // Every second segment acknowledged, the fifth by the delayed ACK; the free space is never a whole MSS past the
+        // right edge, which stays put.
+        h.AdvanceToNextDeadline();
+        windows.Add(h.Expect(TcpFlags.Ack, Our(0), Their(7300)).Window);
+        Assert.Equal([4380, 1460, 0], windows);
         Assert.Equal(0u, c.RcvWnd);
 
-        // Reading 100 bytes frees too little to announce (receiver SWS avoidance, RFC 1122 §4.2.3.3).
-        byte[] buffer = new byte[8192];
+        // Reading 100 bytes leaves 992 free, less than an MSS: nothing to announce (receiver SWS avoidance, RFC 1122 §4.2.3.3).
+        byte[] buffer = new byte[7300];
         Assert.Equal(ReceiveStatus.Data, c.Receive(buffer.AsSpan(0, 100), out int read));
         Assert.Equal(100, read);
         h.Poll();
         h.ExpectNothing();
-        // A zero-window probe from the peer (Linux style, SEQ = RCV.NXT - 1) still sees window 0, not 100.
-        h.Send(TcpFlags.Ack, Their(8191), Our(0), window: PeerWindow);
-        Assert.Equal(0, h.Expect(TcpFlags.Ack, Our(0), Their(8192)).Window);
+        // A zero-window probe from the peer (Linux style, SEQ = RCV.NXT - 1) still sees window 0, not 992.
+        h.Send(TcpFlags.Ack, Their(7299), Our(0), window: PeerWindow);
+        Assert.Equal(0, h.Expect(TcpFlags.Ack, Our(0), Their(7300)).Window);
 
-        // Reading 1400 more frees 1500 bytes, above min(MSS, buffer / 2): a window update at once.
+        // Reading 1400 more leaves 2392 free: the window update at once offers one whole MSS of it.
         Assert.Equal(ReceiveStatus.Data, c.Receive(buffer.AsSpan(100, 1400), out read));
         h.Poll();
-        Assert.Equal(1500, h.Expect(TcpFlags.Ack, Our(0), Their(8192)).Window);
+        Assert.Equal(1460, h.Expect(TcpFlags.Ack, Our(0), Their(7300)).Window);
         h.ExpectNothing();
 
-        // Reading the rest reopens the whole buffer.
+        // Reading the rest frees the whole buffer: five MSS again.
         Assert.Equal(ReceiveStatus.Data, c.Receive(buffer.AsSpan(1500), out read));
-        Assert.Equal(8192 - 1500, read);
+        Assert.Equal(7300 - 1500, read);
         h.Poll();
-        Assert.Equal(8192, h.Expect(TcpFlags.Ack, Our(0), Their(8192)).Window);
+        Assert.Equal(7300, h.Expect(TcpFlags.Ack, Our(0), Their(7300)).Window);
         Assert.Equal(data, buffer);
     }
 }

@@ -17,7 +17,7 @@ public class StateMachineTests
         Sent synAck = h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
         Assert.Equal((ushort)1460, synAck.Options.MaxSegmentSize);
         Assert.Equal((byte)7, synAck.Options.WindowScale); // auto-tuning's 6 MiB maximum needs shift 7, as Linux's tcp_rmem[2]
-        Assert.Equal(65535, synAck.Window); // a SYN's window is never scaled
+        Assert.Equal(64240, synAck.Window); // never scaled; the 64 KiB buffer rounded down to 44 segments of 1460 (tcp_select_initial_window)
         Assert.Equal([TcpState.SynReceived], h.Log.States(Harness.Id));
     }
 

@@ -25,7 +25,7 @@ public sealed partial class TcpConnection
         };
         TakePeerSyn(now, synOptions);
         _sender.AssumeSynSent();
-        _receiver.SynWindow(answering: true); // the window our cookie SYN-ACK offered
+        _receiver.SynWindow(answering: true, SynWindowMss); // the window our cookie SYN-ACK offered
         SetState(TcpState.SynReceived, TcpCause.SynCookieReturned);
         InSynQueue = true;
         FromCookie = true;

@@ -52,7 +52,7 @@ public sealed partial class TcpConnection
             SequenceNumber = Iss,
             AcknowledgmentNumber = synAck ? RcvNxt : default,
             Flags = synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn,
-            Window = _receiver.SynWindow(synAck), // RFC 7323 §2.2: a SYN's window is never scaled
+            Window = _receiver.SynWindow(synAck, SynWindowMss), // RFC 7323 §2.2: a SYN's window is never scaled
             Options = _options.Offer(synAck, timestamp),
         };
         SynDue = false;
@@ -66,6 +66,12 @@ public sealed partial class TcpConnection
         _sender.OnSynSent(now, retransmission, keepDeadline: SynAckForRepeatedSyn);
         SynAckForRepeatedSyn = false;
     }
+
+    /// <summary>
+    /// The MSS our SYN's window is rounded to: the one we advertise, less the timestamps' 12 bytes in a passive open's
+    /// SYN-ACK that carries them (Linux's tcp_openreq_init_rwin; tcp_connect_init takes the advertised MSS whole).
+    /// </summary>
+    private int SynWindowMss => _config.Mss - (Listener is not null && _options.Timestamps ? TimestampOptionBytes : 0);
 
     /// <summary>Sends what the sender chose: data [seq, seq+length) from the send buffer, with FIN and PSH as chosen.</summary>
     private void SendSegment(TimeSpan now, in Transmission next)
@@ -138,7 +144,7 @@ public sealed partial class TcpConnection
     }
 
     /// <summary>NOP NOP TS: the 12 bytes timestamps add to every segment (RFC 7323 Appendix A layout).</summary>
-    private const int TimestampOptionBytes = 12;
+    internal const int TimestampOptionBytes = 12;
 
     /// <summary>NOP NOP SACK and its blocks.</summary>
     private static int SackOptionBytesFor(int blocks) => blocks == 0 ? 0 : 4 + 8 * blocks;

@@ -100,7 +100,8 @@ public sealed partial class TcpEngine
             SequenceNumber = new SeqNumber(cookie),
             AcknowledgmentNumber = syn.SequenceNumber + 1,
             Flags = TcpFlags.Syn | TcpFlags.Ack,
-            Window = (ushort)Math.Min(config.ReceiveBufferSize, ushort.MaxValue), // RFC 7323 §2.2: never scaled in a SYN
+            // RFC 7323 §2.2: never scaled in a SYN; rounded as the connection's own SYN-ACK would be (tcp_openreq_init_rwin).
+            Window = ReceiveWindow.Initial(config.ReceiveBufferSize, config.Mss - (options.Timestamps ? TcpConnection.TimestampOptionBytes : 0)),
             Options = options.Offer(answering: true, timestamp),
         };
         TransmitFor(id, repr);

@@ -37,6 +37,8 @@ internal sealed class Receiver
     private TimeSpan? _lastDataAt;
     // The (unscaled) window our SYN offered, which bounds what the peer may send before our first ACK.
     private ushort _synWindow;
+    // The window chosen for the last segment we sent, from RCV.NXT as it was then (Linux's tp->rcv_wnd).
+    private long _lastWindow;
     // A duplicate the next ACK reports first (RFC 2883 §4); null when there is none.
     private SackBlock? _dsack;
     // Grows the buffer with the application's read rate (Linux's DRS); made by the first in-order data, so an idle
@@ -102,10 +104,14 @@ internal sealed class Receiver
         LastAckSent = RcvNxt;
     }
 
-    /// <summary>The window a SYN or SYN-ACK carries (never scaled, RFC 7323 §2.2); it bounds the peer until our next ACK.</summary>
-    public ushort SynWindow(bool answering)
+    /// <summary>
+    /// The window a SYN or SYN-ACK carries (never scaled, RFC 7323 §2.2), rounded down to a multiple of
+    /// <paramref name="mss"/> as Linux's tcp_select_initial_window does; it bounds the peer until our next ACK.
+    /// </summary>
+    public ushort SynWindow(bool answering, int mss)
     {
-        _synWindow = (ushort)Math.Min(_buffer.StorableFree, ushort.MaxValue);
+        _synWindow = ReceiveWindow.Initial(_buffer.StorableFree, mss);
+        _lastWindow = _synWindow;
         if (answering) _advertisedRight = RcvNxt + _synWindow;
         return _synWindow;
     }
@@ -391,7 +397,7 @@ internal sealed class Receiver
             long open = Window;
             long largest = Math.Min(_buffer.Capacity, (long)ushort.MaxValue << WindowShift);
             if (2 * open > largest) return false;
-            long offer = ProspectiveField() << WindowShift;
+            long offer = Math.Min(SelectWindow(), largest) >> WindowShift << WindowShift;
             return offer > 0 && offer >= 2 * open && RcvNxt + (int)offer > _advertisedRight;
         }
     }
@@ -408,28 +414,28 @@ internal sealed class Receiver
     // ───────────── what our segments carry ─────────────
 
     /// <summary>
-    /// The 16-bit window field to send: free buffer space, with receiver silly-window avoidance (RFC 1122 §4.2.3.3:
-    /// the right edge only moves by at least min(buffer/2, MSS)) and never shrinking (RFC 9293 §3.8.6.2.2).
+    /// The 16-bit window field to send, as Linux's tcp_select_window: the window <see cref="ReceiveWindow.Select"/> chooses
+    /// from the free space, but never less than what the peer was already offered (RFC 9293 §3.8.6.2.2: the right edge
+    /// never moves left; the scaled field rounds down, so the edge on the wire may show up to 2^shift − 1 bytes less,
+    /// RFC 7323 Appendix F, where Linux rounds up and grows its buffer to match).
     /// </summary>
     public ushort AdvertiseWindow()
     {
-        long field = ProspectiveField();
+        long window = Math.Max(SelectWindow(), Window);
+        long field = Math.Min(window >> WindowShift, ushort.MaxValue);
         SeqNumber right = RcvNxt + (int)(field << WindowShift);
         if (right > _advertisedRight) _advertisedRight = right;
+        _lastWindow = Window;
         return (ushort)field;
     }
 
-    private long ProspectiveField()
+    private long SelectWindow()
     {
-        // Held out-of-order bytes count against the window, as in Linux (they are in sk_rmem_alloc): the right edge does
-        // not grow while they wait, although they already sit at their place inside the free space.
-        // Only what the stack's buffer memory backs now is offered (TcpConfig.MaxBufferMemory), as Linux clamps the window
-        // under memory pressure; the right edge already advertised stays.
+        // Held out-of-order bytes count against the free space, as in Linux (they are in sk_rmem_alloc), although they
+        // already sit at their place inside it. Only what the stack's buffer memory backs now is free
+        // (TcpConfig.MaxBufferMemory), as Linux clamps the window under memory pressure.
         long free = Math.Max(0, _buffer.StorableFree - _outOfOrder.Count);
-        long current = Math.Max(0, _advertisedRight - RcvNxt);
-        long threshold = Math.Min(_buffer.Capacity / 2, _config.Mss);
-        long offer = free - current >= threshold ? free : current;
-        return Math.Min(offer >> WindowShift, ushort.MaxValue);
+        return ReceiveWindow.Select(free, _buffer.Capacity, WindowShift, ReceiveMss, _lastWindow);
     }
 
     /// <summary>False when <see cref="AddSackBlocks"/> would add nothing: no D-SACK due and no block held out of order.</summary>

@@ -1,0 +1,52 @@
+namespace UserTcp.Engine;
+
+/// <summary>
+/// The window we offer, chosen by Linux 6.18's rules (net/ipv4/tcp_output.c): <see cref="Initial"/> is
+/// tcp_select_initial_window (a SYN's or SYN-ACK's window), <see cref="Select"/> is __tcp_select_window (every later
+/// segment), and the receiver applies tcp_select_window's "never shrink" to it (RFC 9293 §3.8.6.2.2).
+/// Linux's tcp_space and tcp_full_space are here the buffer's free bytes and its size: our buffer holds data only, where
+/// Linux scales its memory by skb overhead (scaling_ratio), so a window of Linux's can be larger once data has arrived.
+/// </summary>
+internal static class ReceiveWindow
+{
+    /// <summary>
+    /// tcp_select_initial_window: the space, when larger than the MSS, rounded down to a multiple of it (BSD's habit, which
+    /// Linux keeps "for smooth operation"), then at most 65535, the SYN's field being unscaled (RFC 7323 §2.2).
+    /// <paramref name="mss"/> is the MSS we advertise; for a SYN-ACK that will carry timestamps, 12 bytes less (Linux's
+    /// tcp_openreq_init_rwin; its active SYN, tcp_connect_init, takes the advertised MSS whole).
+    /// </summary>
+    public static ushort Initial(long space, int mss)
+    {
+        space = Math.Max(0, space);
+        if (mss > 0 && space > mss) space -= space % mss;
+        return (ushort)Math.Min(space, ushort.MaxValue);
+    }
+
+    /// <summary>
+    /// __tcp_select_window, in bytes and before "never shrink": <paramref name="free"/> is the space free for data
+    /// (tcp_space), <paramref name="allowed"/> the buffer's size (tcp_full_space), <paramref name="rcvMss"/> the peer's
+    /// segment size as we estimate it (Linux's icsk_ack.rcv_mss: 536 until data comes, then the largest segment up to our
+    /// MSS; Linux uses it, not the MSS either side advertised, because it is what fills the window), and
+    /// <paramref name="lastWindow"/> the window chosen for the last segment (tp->rcv_wnd, from RCV.NXT as it was then).
+    /// </summary>
+    public static long Select(long free, long allowed, int shift, int rcvMss, long lastWindow)
+    {
+        long full = Math.Min(allowed, (long)ushort.MaxValue << shift); // window_clamp: what the field can say
+        long mss = Math.Min(rcvMss, full);
+        if (mss <= 0) return 0;
+        free = Math.Clamp(free, 0, full); // Linux's rcv_ssthresh (at most window_clamp) bounds it; we have no rcv_ssthresh stage
+        if (free < full / 2)
+        {
+            // Receiver SWS avoidance (RFC 1122 §4.2.3.3): less than an MSS, or than 1/16 of the buffer, offers nothing new.
+            free = free >> shift << shift;
+            if (free < allowed / 16 || free < mss) return 0;
+        }
+        // With a shift the granularity is 1 << shift (Linux rounds up and grows its buffer to match; ours is fixed, so down).
+        if (shift > 0) return free >> shift << shift;
+        // Without one: keep the last window while it is within one MSS below the free space, else the largest multiple of
+        // the MSS the free space holds; a buffer no bigger than one segment opens whole once half of it is free.
+        if (lastWindow <= free - mss || lastWindow > free) return free - free % mss;
+        if (mss == full && free > lastWindow + full / 2) return free;
+        return lastWindow;
+    }
+}
