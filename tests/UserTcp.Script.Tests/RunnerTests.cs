@@ -250,7 +250,7 @@ public class RunnerTests
             +0    shutdown(4, SHUT_WR) = 0
             +0    > F. 1:1(0) ack 1 win 32768
             +.1   < F. 1:1(0) ack 2 win 502
-            +0    > . 2:2(0) ack 2 win 32767
+            +0    > . 2:2(0) ack 2 win 32768
 
             """;
         Passes(ToTimeWait + "+0    %{ assert tcpi_state == TCP_CLOSE }%\n+0    close(4) = 0\n+0    %{ assert tcpi_state == TCP_TIME_WAIT }%\n");

@@ -109,8 +109,8 @@ public sealed class SetupTests : IDisposable
     public void Tcp_rmem_and_tcp_wmem_defaults_size_the_buffers_as_getsockopt_reports_them()
     {
         // The default (middle) value is what getsockopt reports; the engine's receive buffer holds half of it, as after
-        // setsockopt, so the SYN offers a 10000-byte window with no scaling (auto-tuning is off in the script world, so
-        // the max, where it would stop, does not count).
+        // setsockopt, 10000 bytes, so the SYN offers 8760 (rounded down to six MSS, as Linux's tcp_select_initial_window)
+        // with no scaling (auto-tuning is off in the script world, so the max, where it would stop, does not count).
         Passes(Run("""
             `sysctl -q net.ipv4.tcp_rmem="4096 20000 6291456"
              sysctl -q net.ipv4.tcp_wmem="4096 $((16*1024)) 4194304"`
@@ -119,7 +119,7 @@ public sealed class SetupTests : IDisposable
             +0  getsockopt(3, SOL_SOCKET, SO_SNDBUF, [16384], [4]) = 0
             +0  fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
             +0  connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
-            +0  > S 0:0(0) win 10000 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 0>
+            +0  > S 0:0(0) win 8760 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 0>
             """));
     }
 
