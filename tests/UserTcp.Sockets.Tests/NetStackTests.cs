@@ -208,7 +208,9 @@ public sealed class ConnectionOptionsTests : IAsyncLifetime
     public async Task Per_connection_buffer_sizes_bound_what_a_write_can_queue_and_what_the_peer_may_send()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        // The server accepts with a 4 KiB receive buffer; nobody reads, so its window closes at 4 KiB.
+        // The server accepts with a 4 KiB receive buffer; nobody reads, so its window closes after 2896 bytes: 4096 rounded
+        // down to two segments of 1448, the MSS less timestamps, as Linux's SYN-ACK offers it (tcp_select_initial_window),
+        // and the right edge never moves while less than a segment is free.
         using UserTcpListener listener = _server.Listen(80, options: new UserTcpConnectionOptions { ReceiveBufferSize = 4096 });
         ValueTask<UserTcpConnection> accepted = listener.AcceptAsync(timeout.Token);
         await using UserTcpConnection client = await _client.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 2), 80),
@@ -216,11 +218,11 @@ public sealed class ConnectionOptionsTests : IAsyncLifetime
         await using UserTcpConnection server = await accepted;
         Assert.True(client.NoDelay);
 
-        // 4 KiB fill the server's window and 8 KiB the client's send buffer; the next byte must wait.
-        await client.WriteAsync(new byte[4096 + 8192], timeout.Token);
+        // 2896 bytes fill the server's window and 8 KiB the client's send buffer; the next byte must wait.
+        await client.WriteAsync(new byte[2896 + 8192], timeout.Token);
         using var blocked = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await client.WriteAsync(new byte[1], blocked.Token));
-        Assert.Equal(4096, Assert.Single(_server.Snapshot()).ReceiveQueue);
+        Assert.Equal(2896, Assert.Single(_server.Snapshot()).ReceiveQueue);
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _client.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 0, 0, 2), 80),
             new UserTcpConnectionOptions { ReceiveBufferSize = 0 }, timeout.Token));
     }
