@@ -38,7 +38,7 @@ internal sealed class Receiver
     // The (unscaled) window our SYN offered, which bounds what the peer may send before our first ACK.
     private ushort _synWindow;
     // The window chosen for the last segment we sent, from RCV.NXT as it was then (Linux's tp->rcv_wnd).
-    private long _lastWindow;
+    private int _lastWindow;
     // A duplicate the next ACK reports first (RFC 2883 §4); null when there is none.
     private SackBlock? _dsack;
     // Grows the buffer with the application's read rate (Linux's DRS); made by the first in-order data, so an idle
@@ -425,7 +425,7 @@ internal sealed class Receiver
         long field = Math.Min(window >> WindowShift, ushort.MaxValue);
         SeqNumber right = RcvNxt + (int)(field << WindowShift);
         if (right > _advertisedRight) _advertisedRight = right;
-        _lastWindow = Window;
+        _lastWindow = (int)Window; // at most 65535 << 14
         return (ushort)field;
     }
 
