@@ -61,9 +61,10 @@ public sealed partial class TcpConnection
     };
 
     /// <summary>
-    /// TCP_USER_TIMEOUT: with it, retransmissions and zero-window probes give up once the oldest unacknowledged
-    /// segment (or the zero window's first probe, answered or not) is this old, not after a retry count (Linux
-    /// retransmits_timed_out, tcp_probe_timer; an orphan keeps tcp_orphan_retries as well). Null: the retry limits alone.
+    /// TCP_USER_TIMEOUT: with it, retransmissions and zero-window probes give up once this long has passed since the
+    /// stall's first retransmission (Linux's retrans_stamp: a fast retransmit or the first timeout's, not a loss probe)
+    /// or the zero window's first probe, answered or not, not after a retry count (Linux retransmits_timed_out,
+    /// tcp_probe_timer; an orphan keeps tcp_orphan_retries as well). Null: the retry limits alone.
     /// </summary>
     public TimeSpan? UserTimeout
     {

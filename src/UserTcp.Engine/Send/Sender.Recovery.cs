@@ -362,8 +362,14 @@ internal sealed partial class Sender
     public bool OnRetransmissionTimeout(TimeSpan now, int retryLimit, bool synchronizing)
     {
         if (Retries >= retryLimit) return false;
-        // The stall starts when the oldest unacknowledged segment was sent (Linux retrans_stamp; TCP_USER_TIMEOUT counts from it).
-        if (Retries == 0) StallStart = _queue.Count > 0 ? _queue[0].SentAt : now - Rto.Rto;
+        // The stall starts with its first retransmission (Linux's retrans_stamp, which TCP_USER_TIMEOUT counts from:
+        // tcp_retransmit_skb stamps the resend's time, a loss probe's __tcp_retransmit_skb does not): the recovery's
+        // resend of the oldest segment (a fast retransmit), or this timeout's; a SYN's from when it was first sent.
+        if (Retries == 0)
+        {
+            bool resent = InRecovery && _queue.Count > 0 && _queue[0].Is(SegmentMarks.EverRetransmitted);
+            StallStart = synchronizing || resent ? _queue.Count > 0 ? _queue[0].SentAt : now - Rto.Rto : now;
+        }
         int retriesBefore = Retries;
         Retries++;
         Timeouts++;
