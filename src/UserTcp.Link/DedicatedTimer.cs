@@ -6,8 +6,8 @@ namespace UserTcp.Link;
 /// <summary>
 /// A one-shot timer with a thread of its own, for work that must run when due however busy the .NET thread pool is —
 /// delayed packets leaving a fault link, a stack's engine timers: the system <see cref="TimeProvider"/>'s timer callbacks
-/// queue behind every other pool work item, so a starved pool (blocking work items, a loaded machine) makes them late by
-/// as much as it likes. The thread starts at the first
+/// wait for a thread-pool thread, so a starved pool (blocking work items, a loaded machine) makes them late until it
+/// injects one, about every half second. The thread starts at the first
 /// <see cref="Change"/>, sleeps until the earliest instant armed (woken at once when the timer is re-armed earlier),
 /// runs the callback there, one call at a time, and ends on <see cref="Dispose"/>, which waits for it, so no callback
 /// runs once Dispose has returned. The instants are the system clock's (<see cref="Stopwatch"/>, as
@@ -41,7 +41,7 @@ public sealed class DedicatedTimer : ITimer
     /// <summary>Arms the timer <paramref name="dueTime"/> from now (infinite disarms); one-shot only. False once disposed.</summary>
     public bool Change(TimeSpan dueTime, TimeSpan period)
     {
-        if (period != Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(period), period, "a delay line is one-shot");
+        if (period != Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(period), period, "a DedicatedTimer is one-shot");
         bool never = dueTime == Timeout.InfiniteTimeSpan;
         if (!never) ArgumentOutOfRangeException.ThrowIfLessThan(dueTime, TimeSpan.Zero);
         long due = never ? Never : Later(Stopwatch.GetTimestamp(), dueTime);

@@ -64,8 +64,8 @@ internal sealed partial class StackShard : IBatchOwner
         _batches = [new TransmitBatch(this, TransmitArenaBytes, device.Offloads), new TransmitBatch(this, TransmitArenaBytes, device.Offloads)];
         _received = new ReceiveBatch(device);
         // On the system clock the engine's deadlines fire from a thread of the shard's own: the system timer's callbacks wait
-        // behind every thread-pool work item, and a starved pool made a CLOSE-WAIT timer 824 ms late. Any other clock (a
-        // manual one) fires inside its Advance.
+        // for a thread-pool thread, and a starved pool made a CLOSE-WAIT timer 824 ms late. Any other clock (a manual one)
+        // fires inside its Advance.
         _timer = time == TimeProvider.System
             ? new DedicatedTimer(OnTimer, $"usertcp timer {index}")
             : time.CreateTimer(static state => ((StackShard)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
