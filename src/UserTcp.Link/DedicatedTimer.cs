@@ -16,7 +16,6 @@ namespace UserTcp.Link;
 public sealed class DedicatedTimer : ITimer
 {
     private const long Never = long.MaxValue;
-    private const int HighestPriority = -20;
 
     private readonly Action _callback;
     private readonly string _name;
@@ -94,7 +93,7 @@ public sealed class DedicatedTimer : ITimer
         // .NET ignores ThreadPriority on Linux: nice -20 for this thread alone keeps callbacks on time beside busy cores; the
         // thread mostly sleeps, and its callbacks are short (a few packets written, one engine pass). Without CAP_SYS_NICE
         // the kernel refuses and it stays at its nice value.
-        if (OperatingSystem.IsLinux()) Syscalls.RaiseCurrentThread(HighestPriority);
+        if (OperatingSystem.IsLinux()) Renice.CurrentThread();
         while (WaitUntilDue()) _callback();
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using UserTcp.Link;
 using UserTcp.Tun;
 using UserTcp.Wire;
+using UserTcp.Interop;
 
 namespace UserTcp.Lab;
 

@@ -1,3 +1,5 @@
+using UserTcp.Interop;
+
 namespace UserTcp.Lab;
 
 /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using UserTcp.Tun;
+using UserTcp.Interop;
 
 namespace UserTcp.Lab;
 

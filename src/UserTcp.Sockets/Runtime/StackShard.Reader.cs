@@ -9,7 +9,6 @@ internal sealed partial class StackShard
 {
     // How long the reader waits on an idle device before it looks at the stop flag again.
     private static readonly TimeSpan StopCheckInterval = TimeSpan.FromMilliseconds(200);
-    private const int HighestPriority = -20;
     private static readonly Action<object?> DrainCallback = static state => ((StackShard)state!).DrainHandedOver();
 
     // Packets another shard read from its queue that belong to a connection of this one: a copy each, taken in this
@@ -48,7 +47,7 @@ internal sealed partial class StackShard
     private void ReadLoop()
     {
         // .NET ignores ThreadPriority on Linux: nice -20 for this thread alone (see NetStackOptions.HighPriorityReaders).
-        if (_stack.Options.HighPriorityReaders && OperatingSystem.IsLinux()) UserTcp.Interop.Syscalls.RaiseCurrentThread(HighestPriority);
+        if (_stack.Options.HighPriorityReaders && OperatingSystem.IsLinux()) UserTcp.Interop.Renice.CurrentThread();
         try
         {
             while (!_stack.ReadersStop) ReadOnce();
