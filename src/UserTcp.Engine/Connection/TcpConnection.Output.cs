@@ -71,7 +71,7 @@ public sealed partial class TcpConnection
     /// The MSS our SYN's window is rounded to: the one we advertise, less the timestamps' 12 bytes in a passive open's
     /// SYN-ACK that carries them (Linux's tcp_openreq_init_rwin; tcp_connect_init takes the advertised MSS whole).
     /// </summary>
-    private int SynWindowMss => _config.Mss - (Listener is not null && _options.Timestamps ? TimestampOptionBytes : 0);
+    private int SynWindowMss => Listener is not null ? ReceiveWindow.SynAckMss(_config.Mss, _options.Timestamps) : _config.Mss;
 
     /// <summary>Sends what the sender chose: data [seq, seq+length) from the send buffer, with FIN and PSH as chosen.</summary>
     private void SendSegment(TimeSpan now, in Transmission next)

@@ -101,7 +101,7 @@ public sealed partial class TcpEngine
             AcknowledgmentNumber = syn.SequenceNumber + 1,
             Flags = TcpFlags.Syn | TcpFlags.Ack,
             // RFC 7323 §2.2: never scaled in a SYN; rounded as the connection's own SYN-ACK would be (tcp_openreq_init_rwin).
-            Window = ReceiveWindow.Initial(config.ReceiveBufferSize, config.Mss - (options.Timestamps ? TcpConnection.TimestampOptionBytes : 0)),
+            Window = ReceiveWindow.Initial(config.ReceiveBufferSize, ReceiveWindow.SynAckMss(config.Mss, options.Timestamps)),
             Options = options.Offer(answering: true, timestamp),
         };
         TransmitFor(id, repr);

@@ -23,6 +23,12 @@ internal static class ReceiveWindow
     }
 
     /// <summary>
+    /// The MSS a passive open's SYN-ACK window is rounded to: the one we advertise, less the 12 bytes of timestamps when
+    /// they were negotiated (Linux's tcp_openreq_init_rwin), for the connection's own SYN-ACK and a cookie's alike.
+    /// </summary>
+    public static int SynAckMss(int advertisedMss, bool timestamps) => advertisedMss - (timestamps ? TcpConnection.TimestampOptionBytes : 0);
+
+    /// <summary>
     /// __tcp_select_window, in bytes and before "never shrink": <paramref name="free"/> is the space free for data
     /// (tcp_space), <paramref name="allowed"/> the buffer's size (tcp_full_space), <paramref name="rcvMss"/> the peer's
     /// segment size as we estimate it (Linux's icsk_ack.rcv_mss: 536 until data comes, then the largest segment up to our

@@ -368,7 +368,9 @@ internal sealed partial class Sender
         if (Retries == 0)
         {
             bool resent = InRecovery && _queue.Count > 0 && _queue[0].Is(SegmentMarks.EverRetransmitted);
-            StallStart = synchronizing || resent ? _queue.Count > 0 ? _queue[0].SentAt : now - Rto.Rto : now;
+            StallStart = synchronizing ? (_queue.Count > 0 ? _queue[0].SentAt : now - Rto.Rto)
+                : resent ? _queue[0].SentAt
+                : now;
         }
         int retriesBefore = Retries;
         Retries++;
