@@ -349,8 +349,7 @@ internal sealed class BenchRun(BenchSettings settings, TextWriter output)
 
     internal static void Ip(params string[] arguments)
     {
-        string ip = ExternalProgram.Find("ip") ?? throw new CliException(1, "the ip tool is not installed (the bench's namespace needs it): apt-get install iproute2");
-        ToolOutcome outcome = ExternalProgram.Run(ip, ToolTimeout, arguments);
+        ToolOutcome outcome = IpTool.Run(ToolTimeout, arguments); // without ip: a TunException saying what to install
         if (!outcome.Succeeded)
         {
             throw new CliException(1, $"ip {string.Join(' ', arguments)} failed: {outcome.Describe()}");
