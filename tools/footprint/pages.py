@@ -16,19 +16,14 @@ import time
 SHARED = re.compile(r"/(libc|ld-linux[^/]*|libm|libstdc\+\+|libgcc_s)\.so")
 
 
-def main() -> int:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if not args:
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        return 2
-    pid, seconds = args[0], float(args[1]) if len(args) > 1 else 0.3
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("1")
-    except OSError as e:
-        print(f"pages.py: cannot clear the accessed bits of process {pid} ({e.strerror}); run as root with a live pid", file=sys.stderr)
-        return 1
-    time.sleep(seconds)
+def clear_refs(pid: str) -> None:
+    """Clears the accessed bits of the process's page tables; raises OSError when it cannot."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("1")
+
+
+def referenced(pid: str) -> list:
+    """Every mapping of the process with its size and the pages referenced since the last clear_refs."""
     rows, row = [], None
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -40,6 +35,22 @@ def main() -> int:
                 rows.append(row)
             elif line.startswith("Referenced:") and row is not None:
                 row["referenced"] = int(line.split()[1]) // 4
+    return rows
+
+
+def main() -> int:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if not args:
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        return 2
+    pid, seconds = args[0], float(args[1]) if len(args) > 1 else 0.3
+    try:
+        clear_refs(pid)
+    except OSError as e:
+        print(f"pages.py: cannot clear the accessed bits of process {pid} ({e.strerror}); run as root with a live pid", file=sys.stderr)
+        return 1
+    time.sleep(seconds)
+    rows = referenced(pid)
     touched = [r for r in rows if r["referenced"] > 0]
     own = [r for r in touched if not SHARED.search(r["name"])]
     shared = sum(r["referenced"] for r in touched if SHARED.search(r["name"]))

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""usage: per_request.py PID HOST PORT [WARMUP_SECONDS] [REQUESTS]
+
+The memory pages a server touches to answer ONE one-byte echo request (README "Performance", request/response). Run it
+as the client, in the server's namespace and on the server's vCPU: it warms the server up with back-to-back requests,
+then REQUESTS times waits 0.1 s, clears the server's accessed bits, sends one byte, reads the answer and counts the pages
+the server referenced meanwhile (pages.py). The same number of windows with no request, each as long as a request
+takes, give the server's own background. Unlike pages.py's windows of thousands of requests, which count a buffer pool
+the server cycles through as if every request touched all of it, this counts what one request touches: on a kernel
+with page-table isolation and no PCID, the pages that cost a page walk each.
+"""
+import collections
+import os
+import socket
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pages import SHARED, clear_refs, referenced  # noqa: E402
+
+
+def kind(row: dict) -> str:
+    """A mapping's name as the report groups it: the file's name, or what an anonymous mapping holds."""
+    name = row["name"]
+    if name.startswith("/memfd:doublemapper"):
+        return "JIT code and stubs (executable view)" if "x" in row["perms"] else "JIT data and stubs (writable view)"
+    return os.path.basename(name) if name.startswith("/") else name
+
+
+def main() -> int:
+    if len(sys.argv) < 4:
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        return 2
+    pid, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    warmup = float(sys.argv[4]) if len(sys.argv) > 4 else 15.0
+    count = int(sys.argv[5]) if len(sys.argv) > 5 else 30
+    conn = socket.create_connection((host, port), timeout=5)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def request() -> None:
+        conn.send(b"x")
+        if not conn.recv(1):
+            raise OSError("the server closed the connection")
+
+    end, done = time.monotonic() + warmup, 0
+    while time.monotonic() < end:  # bounded by the clock; each call by the socket's 5 s timeout
+        request()
+        done += 1
+    print(f"warm-up: {done / warmup:.0f} requests/s for {warmup:g} s")
+
+    def window(with_request: bool, seconds: float = 0.0) -> dict:
+        time.sleep(0.1)  # the previous request's delayed ACK and the server's pass after it are over
+        clear_refs(pid)
+        if with_request:
+            request()
+        else:
+            time.sleep(seconds)
+        pages = collections.Counter()
+        for row in referenced(pid):
+            if row["referenced"]:
+                pages[kind(row)] += row["referenced"]
+        return pages
+
+    started = time.monotonic()
+    loaded = [window(True) for _ in range(count)]
+    per_window = (time.monotonic() - started) / count - 0.1
+    idle = [window(False, max(per_window, 0.0001)) for _ in range(count)]
+
+    def summary(label: str, windows: list) -> None:
+        own = [sum(v for k, v in w.items() if not SHARED.search("/" + k)) for w in windows]
+        shared = [sum(v for k, v in w.items() if SHARED.search("/" + k)) for w in windows]
+        print(f"{label}: {statistics.median(own):g} pages [{min(own)}–{max(own)}] of its own, "
+              f"{statistics.median(shared):g} of the shared C libraries (median [min–max] of {len(windows)})")
+
+    summary("one request", loaded)
+    summary("no request (background)", idle)
+    print("pages per request by mapping (median over the requests):")
+    kinds = sorted({k for w in loaded for k in w}, key=lambda k: -statistics.median(w.get(k, 0) for w in loaded))
+    for k in kinds:
+        median = statistics.median(w.get(k, 0) for w in loaded)
+        if median >= 1:
+            print(f"  {median:6g}  {k}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
