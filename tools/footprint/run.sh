@@ -1,18 +1,21 @@
 #!/bin/bash
 # usage: tools/footprint/run.sh [WARMUP_SECONDS] [WINDOWS]
-#        tools/footprint/run.sh --per-request [--lwip] [WARMUP_SECONDS] [REQUESTS]
+#        tools/footprint/run.sh --per-request [--after-pause] [--lwip] [WARMUP_SECONDS] [REQUESTS]
 # As root, from the repository root, after `dotnet build src/UserTcp.Cli -c Release`. How many memory pages usertcp
 # serve touches while it answers one-byte echo requests (README "Performance", request/response): the server and a Python
 # request/response client share vCPU 1 in a throwaway namespace (removed on exit, also on failure).
 # - By default, after the warm-up (tiering on one CPU is slow), tools/footprint/pages.py counts the pages touched in
 #   WINDOWS windows of 0.3 s and 0.05 s under load, then in a 1 s window with no load, 3 s after it stopped (the
 #   runtime's own background).
-# - With --per-request, tools/footprint/per_request.py counts the pages one request touches, REQUESTS times (default
-#   30), against as many windows with no request. --lwip measures lwIP's server from ../shared/peers/lwip instead
+# - With --per-request, tools/footprint/per_request.py counts the pages one request of a stream touches (with
+#   --after-pause, one that comes 0.1 s after the last), REQUESTS times (default 30), against as many windows with no
+#   request. --lwip measures lwIP's server from ../shared/peers/lwip instead
 #   (built here with gcc; needs liblwip-dev), the harness's reference.
 set -u
 MODE=windows SERVER=usertcp
+PAUSE=
 [ "${1:-}" = --per-request ] && { MODE=per-request; shift; }
+[ "${1:-}" = --after-pause ] && { [ $MODE = per-request ] || { echo "run.sh: --after-pause goes with --per-request"; exit 2; }; PAUSE=--after-pause; shift; }
 [ "${1:-}" = --lwip ] && { [ $MODE = per-request ] || { echo "run.sh: --lwip goes with --per-request"; exit 2; }; SERVER=lwip; shift; }
 WARMUP=${1:-15}; COUNT=${2:-}
 CLI="dotnet $PWD/src/UserTcp.Cli/bin/Release/net10.0/usertcp.dll"
@@ -43,7 +46,7 @@ else
   [ -f "$READY" ] || { echo "serve did not start: see /tmp/usertcp-fp-$$.log"; exit 1; }
 fi
 if [ $MODE = per-request ]; then
-  ip netns exec $NS taskset -c 1 python3 tools/footprint/per_request.py $PID 10.77.0.2 7 $WARMUP ${COUNT:-30}
+  ip netns exec $NS taskset -c 1 python3 tools/footprint/per_request.py $PID 10.77.0.2 7 $WARMUP ${COUNT:-30} $PAUSE
   exit
 fi
 WINDOWS=${COUNT:-3}
