@@ -11,7 +11,7 @@ namespace UserTcp.Integration.Tests;
 /// </summary>
 public sealed class LabJudgeTests
 {
-    private const uint KernelIsn = 1000, UserTcpIsn = 5000;
+    private const uint KernelIsn = RecordBuilder.KernelIsn, UserTcpIsn = RecordBuilder.UserTcpIsn;
 
     [Fact]
     public void Fast_retransmit_does_not_count_the_receivers_first_ack_of_the_hole_as_a_duplicate()
@@ -472,81 +472,4 @@ public sealed class LabJudgeTests
         new(at, TcpEventKind.StateChanged, default, from, to, cause);
 
     private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
-
-    /// <summary>A record of one connection between the kernel (10.77.0.1:kernelPort) and UserTcp (10.77.0.2:userTcpPort), sequence numbers given relative to each side's ISN.</summary>
-    private sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
-    {
-        private readonly List<WirePacket> _packets = [];
-        private readonly List<TcpEvent> _events = [];
-        private readonly List<LabMark> _marks = [];
-        private readonly List<KernelSocketSample> _kernel = [];
-
-        public FourTuple Connection { get; } = new(new IpEndpoint(Addresses.StackAddress, userTcpPort), new IpEndpoint(Addresses.KernelAddress, kernelPort));
-        public TcpConfig Config { get; set; } = new();
-        public Dictionary<string, string> KernelSettings { get; } = new() { ["tcp_fin_timeout"] = "3", ["tcp_orphan_retries"] = "3", ["tcp_congestion_control"] = "reno" };
-        public Dictionary<string, long> KernelCounters { get; } = [];
-        public TimeSpan End { get; set; } = TimeSpan.FromSeconds(10);
-
-        public void Handshake(TimeSpan at, bool kernelConnects)
-        {
-            if (kernelConnects)
-            {
-                FromKernel(at, 0, TcpFlags.Syn, null);
-                FromUserTcp(at + Ms(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
-                FromKernel(at + Ms(0.4), 1, TcpFlags.Ack, 1);
-            }
-            else
-            {
-                FromUserTcp(at, 0, TcpFlags.Syn, null);
-                FromKernel(at + Ms(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
-                FromUserTcp(at + Ms(0.4), 1, TcpFlags.Ack, 1);
-            }
-        }
-
-        public void FromKernel(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
-            Add(at, PacketDirection.Inbound, KernelIsn + seq, flags, ack is uint a ? UserTcpIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(UserTcpIsn + s.Left), new(UserTcpIsn + s.Right)))]);
-
-        public void FromUserTcp(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
-            Add(at, PacketDirection.Outbound, UserTcpIsn + seq, flags, ack is uint a ? KernelIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(KernelIsn + s.Left), new(KernelIsn + s.Right)))]);
-
-        /// <summary>Marks the packet added last as hit by a fault of the link (a delay, say).</summary>
-        public void LastFault(FaultAction action) => _packets[^1] = _packets[^1] with { Fault = new FaultNote(action, $"{action} (test)") };
-
-        public void Mark(TimeSpan at, LabSide side, string what) => _marks.Add(new LabMark(at, side, what, Connection));
-
-        public void Event(TcpEvent e) => _events.Add(e with { Connection = Connection });
-
-        public void KernelSample(TimeSpan at, KernelTcpState? state, KernelTcpTimer timer = KernelTcpTimer.None, byte retransmits = 0, TimeSpan expires = default) =>
-            _kernel.Add(new KernelSocketSample(at, state, timer, retransmits, expires));
-
-        private void Add(TimeSpan at, PacketDirection direction, uint seq, TcpFlags flags, uint ack, int length, bool dropped, SackBlock[] sack)
-        {
-            bool toKernel = direction == PacketDirection.Outbound;
-            var segment = new TcpSegmentInfo(
-                toKernel ? Connection.Local.Address : Connection.Remote.Address, toKernel ? Connection.Remote.Address : Connection.Local.Address,
-                toKernel ? Connection.Local.Port : Connection.Remote.Port, toKernel ? Connection.Remote.Port : Connection.Local.Port,
-                new SeqNumber(seq), new SeqNumber(ack), flags, 64240, length);
-            FaultNote? fault = dropped ? new FaultNote(FaultAction.Dropped, "drop (test)") : null;
-            _packets.Add(new WirePacket(_packets.Count, at, direction, segment, sack, null, fault));
-        }
-
-        public LabRecord Build(string scenario, LabRole role) => new()
-        {
-            Scenario = scenario,
-            Role = role,
-            Packets = [.. _packets.OrderBy(p => p.At)],
-            Events = [.. _events.OrderBy(e => e.Time)],
-            KernelSockets = _kernel.Count == 0 ? [] :
-                [(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Connection.Remote.Address.ToString()), Connection.Remote.Port),
-                  new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Connection.Local.Address.ToString()), Connection.Local.Port), [.. _kernel])],
-            Marks = _marks,
-            KernelSettings = KernelSettings,
-            Faults = [],
-            UserTcpConfig = Config,
-            End = End,
-            KernelCounters = KernelCounters,
-            KernelSamples = 1000,
-            KernelLongestGap = Ms(1),
-        };
-    }
 }

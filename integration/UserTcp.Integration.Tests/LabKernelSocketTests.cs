@@ -53,6 +53,46 @@ public sealed class LabKernelSocketTests
         await Assert.ThrowsAsync<TimeoutException>(() => listener.AcceptAsync(TimeSpan.FromMilliseconds(200)));
     }
 
+    [RequiresNetAdminFact]
+    public async Task Tcp_info_reads_the_kernels_rtt_estimate_and_rto_and_what_is_unacknowledged()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        (LabKernelSocket client, LabKernelSocket server) = await PairAsync(ns.Scratch, 5013);
+        using (client)
+        using (server)
+        {
+            client.Send("ping");
+            Assert.Equal(4, server.Read(Timeout)!.Length);
+            KernelTcpInfo info = client.Info();
+
+            // Loopback: an SRTT of microseconds, and the 200 ms floor under the RTO (tcp_rto_min); nothing left out once read.
+            Assert.Equal(0, info.CaState); // TCP_CA_Open
+            Assert.InRange(info.Srtt, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(50));
+            Assert.InRange(info.Rto, TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(300));
+            Assert.True(await WaitAsync(() => client.Info().Unacked == 0), $"unacked {client.Info().Unacked}");
+        }
+    }
+
+    [Fact]
+    public void Tcp_info_is_read_at_linuxs_offsets_and_a_short_one_is_refused()
+    {
+        byte[] raw = new byte[KernelTcpInfo.Length];
+        raw[1] = 3; // TCP_CA_Recovery
+        BitConverter.TryWriteBytes(raw.AsSpan(8), 204_000u);
+        BitConverter.TryWriteBytes(raw.AsSpan(24), 2u);
+        BitConverter.TryWriteBytes(raw.AsSpan(68), 650u);
+        BitConverter.TryWriteBytes(raw.AsSpan(72), 300u);
+
+        Assert.Equal(new KernelTcpInfo(3, TimeSpan.FromMilliseconds(204), 2, TimeSpan.FromMicroseconds(650), TimeSpan.FromMicroseconds(300)), KernelTcpInfo.Parse(raw));
+        Assert.Throws<ArgumentException>(() => KernelTcpInfo.Parse(raw.AsSpan(0, 72)));
+    }
+
+    private static async Task<bool> WaitAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(10);
+        return condition();
+    }
+
     private static async Task<(LabKernelSocket Client, LabKernelSocket Server)> PairAsync(ScratchNamespace ns, ushort port)
     {
         var at = new IPEndPoint(IPAddress.Loopback, port);

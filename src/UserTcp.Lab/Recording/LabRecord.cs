@@ -15,6 +15,12 @@ public enum LabSide
 /// <summary>Something a scenario made one side's application do, and when ("close()", "shutdown(SHUT_WR)").</summary>
 public sealed record LabMark(TimeSpan At, LabSide Side, string What, FourTuple? Connection = null);
 
+/// <summary>
+/// A number a scenario read from one side while it ran, named as Linux names it: a TCP_INFO field in microseconds
+/// ("tcpi_rtt", "tcpi_rto"), or what a kernel counter gained over part of the run ("TcpExtTCPLossProbes").
+/// </summary>
+public sealed record LabReading(TimeSpan At, LabSide Side, FourTuple Connection, string Name, long Value);
+
 /// <summary>One state a side was in from <see cref="At"/> on; <see cref="State"/> is an RFC name, or "(gone)".</summary>
 public sealed record StateSpan(TimeSpan At, string State, string? Why = null);
 
@@ -67,6 +73,8 @@ public sealed class LabRecord
     /// run's sockets, so these are theirs.
     /// </summary>
     public IReadOnlyDictionary<string, long> KernelCounters { get; init; } = new Dictionary<string, long>();
+    /// <summary>What the scenario read from either side while it ran (<see cref="LabSession.Note"/>), in order.</summary>
+    public IReadOnlyList<LabReading> Readings { get; init; } = [];
     /// <summary>Why the run failed to complete, if it did (an exception, or the time bound).</summary>
     public string? Failure { get; init; }
 
@@ -232,6 +240,10 @@ public sealed class LabRecord
 
     /// <summary>What the kernel's counter of that name (as nstat names it) gained over the run; 0 when it did not change.</summary>
     public long KernelCounter(string name) => KernelCounters.GetValueOrDefault(name);
+
+    /// <summary>The last reading of that name one side gave on a connection at or before <paramref name="at"/>; null when none was.</summary>
+    public long? ReadingAt(FourTuple connection, LabSide side, string name, TimeSpan at) =>
+        Readings.LastOrDefault(r => r.Connection == connection && r.Side == side && r.Name == name && r.At <= at)?.Value;
 
     /// <summary>Seconds, as the lab prints them: "1.204 s".</summary>
     public static string Seconds(TimeSpan time) => string.Create(CultureInfo.InvariantCulture, $"{time.TotalSeconds:0.000} s");

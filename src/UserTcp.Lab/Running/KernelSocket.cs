@@ -17,6 +17,7 @@ public sealed class KernelSocket : IDisposable
     // IPPROTO_TCP options Socket has no names for.
     private const int TcpCongestion = 13;
     private const int TcpQuickAck = 12;
+    private const int TcpInfo = 11;
     private readonly Socket _socket;
     private bool _closed;
 
@@ -167,7 +168,30 @@ public sealed class KernelSocket : IDisposable
     /// <summary>TCP_QUICKACK: leave delayed-ACK mode for now (Linux re-enters it on its own).</summary>
     public void QuickAck() => _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpQuickAck, BitConverter.GetBytes(1));
 
+    /// <summary>getsockopt(TCP_INFO): the fields a verdict quotes (the kernel's SRTT, RTO, segments out).</summary>
+    public KernelTcpInfo Info()
+    {
+        Span<byte> info = stackalloc byte[KernelTcpInfo.Length];
+        int length = _socket.GetRawSocketOption((int)ProtocolType.Tcp, TcpInfo, info);
+        return KernelTcpInfo.Parse(info[..length]);
+    }
+
     public void Dispose() => Close();
+}
+
+/// <summary>The fields of the kernel's struct tcp_info (include/uapi/linux/tcp.h) a verdict quotes; times in microseconds there.</summary>
+public readonly record struct KernelTcpInfo(byte CaState, TimeSpan Rto, int Unacked, TimeSpan Srtt, TimeSpan RttVar)
+{
+    /// <summary>Up to tcpi_rttvar: the struct's fixed head, which every kernel since 2.6 fills.</summary>
+    public const int Length = 76;
+
+    // tcpi_ca_state at 1, tcpi_rto at 8, tcpi_unacked at 24, tcpi_rtt at 68, tcpi_rttvar at 72 (u32, µs).
+    public static KernelTcpInfo Parse(ReadOnlySpan<byte> info)
+    {
+        if (info.Length < Length) throw new ArgumentException($"TCP_INFO gave {info.Length} bytes, fewer than {Length}", nameof(info));
+        static TimeSpan Micro(ReadOnlySpan<byte> at) => TimeSpan.FromMicroseconds(System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(at));
+        return new KernelTcpInfo(info[1], Micro(info[8..]), (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(info[24..]), Micro(info[68..]), Micro(info[72..]));
+    }
 }
 
 /// <summary>How many bytes a read to the end of the stream got, and when the socket was closed after the FIN (null: no FIN came in time, not closed).</summary>

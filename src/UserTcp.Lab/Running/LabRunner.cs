@@ -154,6 +154,7 @@ public static class LabRunner
             Events = EventAlignment.AlignToLink(events, packets),
             KernelSockets = sampler.All,
             Marks = session.Marks,
+            Readings = session.Readings,
             KernelSettings = settings,
             Faults = faultTexts,
             UserTcpConfig = live.Stack.TcpConfig,

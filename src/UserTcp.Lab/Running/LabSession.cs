@@ -20,6 +20,7 @@ public sealed class LabSession
 {
     private readonly List<KernelSocket> _kernelSockets = [];
     private readonly List<LabMark> _marks = [];
+    private readonly List<LabReading> _readings = [];
 
     internal LabSession(LabScenario scenario, LabRole role, bool full, ScratchNamespace ns, LiveStack live, EngineRecorder engine,
         WireRecorder wire, KernelSocketSampler kernel, CancellationToken token)
@@ -63,6 +64,14 @@ public sealed class LabSession
         }
     }
 
+    internal IReadOnlyList<LabReading> Readings
+    {
+        get
+        {
+            lock (_readings) return [.. _readings.OrderBy(r => r.At)];
+        }
+    }
+
     internal IReadOnlyList<KernelSocket> KernelSockets
     {
         get
@@ -78,6 +87,13 @@ public sealed class LabSession
     public void Mark(LabSide side, string what, FourTuple? connection, TimeSpan at)
     {
         lock (_marks) _marks.Add(new LabMark(at, side, what, connection));
+    }
+
+    /// <summary>Keeps a number read from one side (<see cref="LabReading"/>) in the record, stamped <paramref name="at"/> or now.</summary>
+    public void Note(LabSide side, FourTuple connection, string name, long value, TimeSpan? at = null)
+    {
+        var reading = new LabReading(at ?? Now, side, connection, name, value);
+        lock (_readings) _readings.Add(reading);
     }
 
     /// <summary>

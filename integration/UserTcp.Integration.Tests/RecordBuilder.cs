@@ -1,0 +1,98 @@
+using UserTcp.Engine;
+using UserTcp.Lab;
+using UserTcp.Link;
+using UserTcp.Wire;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>A record of one connection between the kernel (10.77.0.1:kernelPort) and UserTcp (10.77.0.2:userTcpPort), sequence numbers given relative to each side's ISN.</summary>
+internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
+{
+    public const uint KernelIsn = 1000, UserTcpIsn = 5000;
+
+    private readonly List<WirePacket> _packets = [];
+    private readonly List<TcpEvent> _events = [];
+    private readonly List<LabMark> _marks = [];
+    private readonly List<KernelSocketSample> _kernel = [];
+    private readonly List<LabReading> _readings = [];
+
+    public FourTuple Connection { get; } = new(new IpEndpoint(Addresses.StackAddress, userTcpPort), new IpEndpoint(Addresses.KernelAddress, kernelPort));
+    public TcpConfig Config { get; set; } = new();
+    public Dictionary<string, string> KernelSettings { get; } = new() { ["tcp_fin_timeout"] = "3", ["tcp_orphan_retries"] = "3", ["tcp_congestion_control"] = "reno" };
+    public Dictionary<string, long> KernelCounters { get; } = [];
+    public TimeSpan End { get; set; } = TimeSpan.FromSeconds(10);
+
+    public void Handshake(TimeSpan at, bool kernelConnects)
+    {
+        if (kernelConnects)
+        {
+            FromKernel(at, 0, TcpFlags.Syn, null);
+            FromUserTcp(at + TimeSpan.FromMilliseconds(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
+            FromKernel(at + TimeSpan.FromMilliseconds(0.4), 1, TcpFlags.Ack, 1);
+        }
+        else
+        {
+            FromUserTcp(at, 0, TcpFlags.Syn, null);
+            FromKernel(at + TimeSpan.FromMilliseconds(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
+            FromUserTcp(at + TimeSpan.FromMilliseconds(0.4), 1, TcpFlags.Ack, 1);
+        }
+    }
+
+    public void FromKernel(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
+        Add(at, PacketDirection.Inbound, KernelIsn + seq, flags, ack is uint a ? UserTcpIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(UserTcpIsn + s.Left), new(UserTcpIsn + s.Right)))]);
+
+    public void FromUserTcp(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
+        Add(at, PacketDirection.Outbound, UserTcpIsn + seq, flags, ack is uint a ? KernelIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(KernelIsn + s.Left), new(KernelIsn + s.Right)))]);
+
+    /// <summary>Marks the packet added last as hit by a fault of the link (a delay, say).</summary>
+    public void LastFault(FaultAction action) => _packets[^1] = _packets[^1] with { Fault = new FaultNote(action, $"{action} (test)") };
+
+    public void Mark(TimeSpan at, LabSide side, string what) => _marks.Add(new LabMark(at, side, what, Connection));
+
+    public void Event(TcpEvent e) => _events.Add(e with { Connection = Connection });
+
+    public void KernelSample(TimeSpan at, KernelTcpState? state, KernelTcpTimer timer = KernelTcpTimer.None, byte retransmits = 0, TimeSpan expires = default) =>
+        _kernel.Add(new KernelSocketSample(at, state, timer, retransmits, expires));
+
+    private void Add(TimeSpan at, PacketDirection direction, uint seq, TcpFlags flags, uint ack, int length, bool dropped, SackBlock[] sack)
+    {
+        bool toKernel = direction == PacketDirection.Outbound;
+        var segment = new TcpSegmentInfo(
+            toKernel ? Connection.Local.Address : Connection.Remote.Address, toKernel ? Connection.Remote.Address : Connection.Local.Address,
+            toKernel ? Connection.Local.Port : Connection.Remote.Port, toKernel ? Connection.Remote.Port : Connection.Local.Port,
+            new SeqNumber(seq), new SeqNumber(ack), flags, 64240, length);
+        FaultNote? fault = dropped ? new FaultNote(FaultAction.Dropped, "drop (test)") : null;
+        _packets.Add(new WirePacket(_packets.Count, at, direction, segment, sack, null, fault));
+    }
+
+    /// <summary>A number the scenario read from one side of this connection (<see cref="LabReading"/>).</summary>
+    public void Reading(TimeSpan at, LabSide side, string name, long value) => _readings.Add(new LabReading(at, side, Connection, name, value));
+
+    public LabRecord Build(string scenario, LabRole role) => Build(scenario, role, [this]);
+
+    /// <summary>One record of several connections, in the order given; the settings, counters and config are the first's.</summary>
+    public static LabRecord Build(string scenario, LabRole role, IReadOnlyList<RecordBuilder> connections)
+    {
+        RecordBuilder first = connections[0];
+        return new()
+        {
+            Scenario = scenario,
+            Role = role,
+            Packets = [.. connections.SelectMany(b => b._packets).OrderBy(p => p.At)],
+            Events = [.. connections.SelectMany(b => b._events).OrderBy(e => e.Time)],
+            KernelSockets = [.. connections.Where(b => b._kernel.Count > 0).Select(b =>
+                (new System.Net.IPEndPoint(System.Net.IPAddress.Parse(b.Connection.Remote.Address.ToString()), b.Connection.Remote.Port),
+                 new System.Net.IPEndPoint(System.Net.IPAddress.Parse(b.Connection.Local.Address.ToString()), b.Connection.Local.Port),
+                 (IReadOnlyList<KernelSocketSample>)[.. b._kernel]))],
+            Marks = [.. connections.SelectMany(b => b._marks)],
+            Readings = [.. connections.SelectMany(b => b._readings).OrderBy(r => r.At)],
+            KernelSettings = first.KernelSettings,
+            Faults = [],
+            UserTcpConfig = first.Config,
+            End = first.End,
+            KernelCounters = first.KernelCounters,
+            KernelSamples = 1000,
+            KernelLongestGap = TimeSpan.FromMilliseconds(1),
+        };
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net.Sockets;
+using UserTcp.Engine;
+
+namespace UserTcp.Lab;
+
+/// <summary>
+/// Both ends' TCP_INFO of one connection, read about every millisecond on a thread of its own (nice -20,
+/// <see cref="PeerThread"/>) while part of a scenario runs: each change of a side's SRTT or RTO is noted in the record
+/// as readings "tcpi_rtt" and "tcpi_rto" in microseconds (<see cref="LabReading"/>), so a verdict can say what each
+/// side's estimator held at the instant it acted. Disposing stops it.
+/// </summary>
+public sealed class TcpInfoWatch : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private PeerThread<int>? _thread;
+
+    private TcpInfoWatch()
+    {
+    }
+
+    /// <summary>Starts watching <paramref name="c"/>; returns once the watching thread runs.</summary>
+    public static async Task<TcpInfoWatch> StartAsync(LabSession s, LabConnection c)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(c);
+        var watch = new TcpInfoWatch();
+        watch._thread = await PeerThread.StartAsync("lab tcp_info watch", () => watch.Loop(s, c), s.Token).ConfigureAwait(false);
+        return watch;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_thread is not null) await _thread.Completion.ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    // Returns how many readings it noted.
+    private int Loop(LabSession s, LabConnection c)
+    {
+        (long Rtt, long Rto) kernel = (-1, -1), userTcp = (-1, -1);
+        int noted = 0;
+        try
+        {
+            while (!_stop.IsCancellationRequested && !s.Token.IsCancellationRequested)
+            {
+                KernelTcpInfo k = c.Kernel.Info();
+                TcpConnectionInfo u = c.UserTcp.Info();
+                TimeSpan now = s.Now;
+                noted += Note(s, c.Id, LabSide.Kernel, now, k.Srtt, k.Rto, ref kernel);
+                noted += Note(s, c.Id, LabSide.UserTcp, now, u.SmoothedRtt, u.Rto, ref userTcp);
+                Thread.Sleep(1);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The kernel's socket was closed under the watch (the run ended): nothing more to read.
+        }
+        return noted;
+    }
+
+    private static int Note(LabSession s, FourTuple connection, LabSide side, TimeSpan now, TimeSpan srtt, TimeSpan rto, ref (long Rtt, long Rto) last)
+    {
+        long rttUs = (long)srtt.TotalMicroseconds, rtoUs = (long)rto.TotalMicroseconds;
+        if ((rttUs, rtoUs) == last) return 0;
+        last = (rttUs, rtoUs);
+        s.Note(side, connection, "tcpi_rtt", rttUs, now);
+        s.Note(side, connection, "tcpi_rto", rtoUs, now);
+        return 2;
+    }
+}
