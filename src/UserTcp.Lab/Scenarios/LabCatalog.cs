@@ -24,6 +24,7 @@ public static class LabCatalog
         new DelayedFinAck(),
         new SpuriousRto(),
         new Reordering(),
+        new TailLoss(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>
