@@ -106,10 +106,10 @@ public sealed class TailLossJudgeTests
     [Fact]
     public void A_resend_later_than_the_rto_would_have_fired_fails_and_so_does_a_probe_not_well_ahead_of_it_with_two_out()
     {
-        IReadOnlyList<Expectation> failed = Failed(Judge(userTcpSends: false, new Part(1, ProbeAfter: 204 + 40), new Part(2, ProbeAfter: 150)));
+        IReadOnlyList<Expectation> failed = Failed(Judge(userTcpSends: false, new Part(1, ProbeAfter: 204 + 60), new Part(2, ProbeAfter: 150)));
 
         Assert.Equal(
-            ["last segment lost: the first resend is the write's last segment, no later than the RTO would have fired (the last ACK + RTO, 25.0 ms allowed)",
+            ["last segment lost: the first resend is the write's last segment, no later than the RTO would have fired (the last ACK + RTO, 50.0 ms allowed)",
              "last two lost: with two segments out, the probe goes well before the RTO: within half of it from the last ACK"],
             failed.Select(e => e.What));
     }
