@@ -44,8 +44,26 @@ public sealed record TcpConfig
             field = value;
         }
     }
-    /// <summary>How long an ACK for a lone segment may be held (RFC 1122 §4.2.3.2 allows up to 500 ms; Linux uses 40 ms to 200 ms).</summary>
-    public TimeSpan DelayedAck { get; init; } = TimeSpan.FromMilliseconds(40);
+    /// <summary>
+    /// The shortest delayed-ACK time, Linux's TCP_ATO_MIN: where a connection's delayed-ACK timeout (ato) starts and
+    /// what it falls back to; ato then follows the peer's segment spacing, bounded by SRTT and <see cref="DelayedAckMax"/>,
+    /// as Linux's does (RFC 1122 §4.2.3.2 allows up to 500 ms). Zero: every ACK goes at once. Equal to DelayedAckMax
+    /// (and below <see cref="MinRto"/>): a fixed delay.
+    /// </summary>
+    public TimeSpan DelayedAck
+    {
+        get;
+        init => field = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DelayedAck), value, "a delayed-ACK time cannot be negative");
+    } = TimeSpan.FromMilliseconds(40);
+    /// <summary>
+    /// The longest an ACK is delayed (Linux's TCP_DELACK_MAX; per socket TCP_DELACK_MAX_US), and never more than
+    /// <see cref="MinRto"/> less 1 ms (Linux's tcp_delack_max: 199 ms by default); it wins over <see cref="DelayedAck"/>.
+    /// </summary>
+    public TimeSpan DelayedAckMax
+    {
+        get;
+        init => field = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(DelayedAckMax), value, "a delayed-ACK time cannot be negative");
+    } = TimeSpan.FromMilliseconds(200);
     /// <summary>SYN retransmissions before giving up (Linux tcp_syn_retries).</summary>
     public int SynRetries { get; init; } = 6;
     /// <summary>SYN-ACK retransmissions before giving up (Linux tcp_synack_retries).</summary>

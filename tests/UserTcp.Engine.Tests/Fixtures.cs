@@ -67,7 +67,7 @@ internal static class Fixtures
         // The ACK of a FIN is delayed (as Linux does), in case the application closes at once; with no data before
         // it only by a jiffy (Linux's delayed-ACK time is still 0).
         h.ExpectNothing();
-        Assert.Equal(h.Now + TcpConnection.FirstFinAckDelay, h.AdvanceToNextDeadline());
+        Assert.Equal(h.Now + AckTimeout.Jiffy, h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Ack, Isn + 1, PeerIsn + 2);
         return (h, c);
     }

@@ -155,7 +155,7 @@ public class RetransmissionTests
     {
         (Harness h, TcpConnection c) = LastAck(); // our FIN went out when the delayed ACK of the peer's FIN was due
         TimeSpan fin = h.Now;
-        Assert.Equal(TcpConnection.FirstFinAckDelay, fin);
+        Assert.Equal(AckTimeout.Jiffy, fin);
         int[] schedule = [200, 600, 1400];
         foreach (int at in schedule)
         {

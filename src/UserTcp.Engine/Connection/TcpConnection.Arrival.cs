@@ -379,9 +379,6 @@ public sealed partial class TcpConnection
         if (_receiver.AckNow || Timers.IsArmed(TcpTimer.DelayedAck)) _engine.MarkPending(this);
     }
 
-    /// <summary>How long the ACK of a FIN waits when no data came before it: one jiffy of Linux at HZ 1000 (its ato is 0 then).</summary>
-    internal static readonly TimeSpan FirstFinAckDelay = TimeSpan.FromMilliseconds(1);
-
     private void OnFin(TimeSpan now)
     {
         switch (State)
@@ -393,8 +390,8 @@ public sealed partial class TcpConnection
                 // Linux delays this ACK (pingpong mode), so a FIN the application sends at once rides on it:
                 // the FIN+ACK that takes the peer from FIN-WAIT-1 straight to TIME-WAIT.
                 _receiver.EnterPingPong(now);
-                // Before any data Linux's delayed-ACK time (ato) is still 0: the ACK waits only for the next jiffy.
-                if (!_receiver.AckNow) Timers.ArmIfIdle(TcpTimer.DelayedAck, now + (_receiver.LastDataAt is null ? FirstFinAckDelay : _config.DelayedAck));
+                // Delayed by ato as tcp_send_delayed_ack draws it; before any data ato is still 0: only to the next jiffy.
+                if (!_receiver.AckNow) _receiver.ScheduleDelayedAck(now);
                 break;
             case TcpState.FinWait1 when _sender.FinAcknowledged:
                 _receiver.AckNow = true;

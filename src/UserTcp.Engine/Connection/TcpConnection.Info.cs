@@ -25,7 +25,7 @@ public sealed partial class TcpConnection
             Probes = Math.Max(_sender.PersistProbes, _keepAliveProbes),
             Backoff = _sender.Rto.Backoff,
             Rto = _sender.Rto.Rto,
-            AckTimeout = _config.DelayedAck,
+            AckTimeout = _receiver.AckTimeout,
             SendMss = _sender.Mss,
             ReceiveMss = _receiver.LargestSegmentReceived > 0 ? Math.Min(_receiver.LargestSegmentReceived, _config.Mss) : Math.Min(_sender.Mss, _config.Mss),
             AdvertisedMss = _config.Mss,

@@ -61,7 +61,7 @@ public sealed partial class TcpConnection
         Listener = listener;
         Timers = new ConnectionTimers(this, engine);
         _sender = new Sender(config, iss, Timers, engine.BufferPool) { NoDelay = config.NoDelay };
-        _receiver = new Receiver(config, Timers, engine.BufferPool, engine.Counters);
+        _receiver = new Receiver(config, Timers, _sender.Rto, engine.BufferPool, engine.Counters);
         _options = new NegotiatedOptions(config);
         _timestamps = new TimestampState(timestampOffset);
         KeepAliveIdle = config.KeepAliveIdle;

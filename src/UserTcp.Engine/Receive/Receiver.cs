@@ -14,6 +14,8 @@ internal sealed class Receiver
 
     private readonly TcpConfig _config;
     private readonly ConnectionTimers _timers;
+    // The sender's RTO and SRTT bound the delayed-ACK timeout, as Linux's icsk_rto and srtt_us bound ato.
+    private readonly RtoEstimator _rto;
     private readonly EngineCounters _counters;
     // In-order bytes the application has not read yet.
     private readonly PooledByteQueue _buffer;
@@ -24,17 +26,16 @@ internal sealed class Receiver
     // Segments, and bytes, taken in order since our last ACK.
     private int _segmentsSinceAck;
     private int _bytesSinceAck;
-    // Segments still to be acknowledged at once, as Linux does while a connection is new (tcp_incr_quickack).
+    // Segments still to be acknowledged at once, as Linux does while a connection is new or after an idle spell (tcp_incr_quickack).
     private int _quickAcks;
-    private bool _quickAcksGranted;
+    // Linux's delayed-ACK timeout (icsk_ack.ato) and when in-order data last arrived (icsk_ack.lrcvtime).
+    private AckTimeout _ato;
     // The pending ACK is due only to quick-ACK mode (a FIN's pingpong mode may still delay it).
     private bool _ackIsQuick;
     // Linux's pingpong (interactive) mode: the application answers what it receives, so ACKs wait to ride on the
     // answer. Entered by answering within the delayed-ACK time, by the peer's FIN or by TCP_QUICKACK 0; left when a
     // delayed ACK has to go out alone.
     private bool _pingPong;
-    // When the last data arrived (Linux's icsk_ack.lrcvtime); null before any.
-    private TimeSpan? _lastDataAt;
     // The (unscaled) window our SYN offered, which bounds what the peer may send before our first ACK.
     private ushort _synWindow;
     // The window chosen for the last segment we sent, from RCV.NXT as it was then (Linux's tp->rcv_wnd).
@@ -47,10 +48,12 @@ internal sealed class Receiver
     // Bytes the application has read so far (Linux's copied_seq, as a count).
     private long _totalRead;
 
-    public Receiver(TcpConfig config, ConnectionTimers timers, BufferPool pool, EngineCounters counters)
+    public Receiver(TcpConfig config, ConnectionTimers timers, RtoEstimator rto, BufferPool pool, EngineCounters counters)
     {
         _config = config;
         _timers = timers;
+        _rto = rto;
+        _ato = new AckTimeout(config);
         _counters = counters;
         _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
         _sackBlocks = new SackBlockList(_outOfOrder);
@@ -77,8 +80,10 @@ internal sealed class Receiver
     public int BytesToRead => _buffer.Count;
     /// <summary>Whether the receive buffer holds pool memory (only while it holds bytes, readable or out of order).</summary>
     public bool HoldsMemory => _buffer.HoldsMemory;
-    /// <summary>When data last arrived; null before any.</summary>
-    public TimeSpan? LastDataAt => _lastDataAt;
+    /// <summary>When in-order data last arrived (Linux's lrcvtime: out-of-order data does not count); null before any.</summary>
+    public TimeSpan? LastDataAt => _ato.LastDataAt;
+    /// <summary>The delayed-ACK timeout as tcpi_ato reports it: zero before any data.</summary>
+    public TimeSpan AckTimeout => _ato.Reported;
     /// <summary>The largest payload a segment has brought (Linux's rcv_mss estimate, for TCP_INFO).</summary>
     public int LargestSegmentReceived { get; private set; }
     public bool HasOutOfOrderData => !_outOfOrder.IsEmpty;
@@ -174,8 +179,6 @@ internal sealed class Receiver
     public void Take(TimeSpan now, SeqNumber seq, ReadOnlySpan<byte> payload, int segmentLength, int mss, uint? echo = null, TimeSpan? sinceEcho = null)
     {
         if (payload.IsEmpty) return;
-        GrantQuickAcks(mss);
-        _lastDataAt = now;
         if (segmentLength > LargestSegmentReceived) LargestSegmentReceived = segmentLength;
         if (seq != RcvNxt)
         {
@@ -187,6 +190,9 @@ internal sealed class Receiver
             AckNow = true; // RFC 5681 §4.2: an out-of-order segment is acknowledged at once (a duplicate ACK)
             return;
         }
+        // Linux's tcp_event_data_recv, for in-order data only: the first data, or data after an idle spell longer than
+        // the RTO (the sender restarts from a small window), is acknowledged at once again.
+        if (_ato.OnData(now, _rto.Rto)) GrantQuickAcks(mss);
         bool hadGap = !_outOfOrder.IsEmpty;
         _bytesSinceAck += payload.Length;
         Deliver(payload);
@@ -200,8 +206,7 @@ internal sealed class Receiver
         }
         else if (_quickAcks > 0 && !_pingPong)
         {
-            _quickAcks--;
-            AckNow = true; // Linux's quick-ACK: every segment at once while the connection is new
+            AckNow = true; // Linux's quick-ACK: every segment at once while the connection is new or after an idle spell
             _ackIsQuick = true;
         }
         // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment; counted in bytes too, as Linux's
@@ -212,8 +217,28 @@ internal sealed class Receiver
         }
         else
         {
-            _timers.ArmIfIdle(TcpTimer.DelayedAck, now + _config.DelayedAck);
+            ScheduleDelayedAck(now);
         }
+    }
+
+    /// <summary>
+    /// Arms the delayed ACK for the time Linux's tcp_send_delayed_ack draws from ato. A timer already armed keeps its
+    /// earlier deadline, and one due within a quarter of the new delay sends the ACK now.
+    /// </summary>
+    public void ScheduleDelayedAck(TimeSpan now)
+    {
+        TimeSpan delay = _ato.Delay(_pingPong, _rto.HasSample ? _rto.SmoothedRtt : null);
+        TimeSpan at = now + delay;
+        if (_timers.Deadline(TcpTimer.DelayedAck) is TimeSpan armed)
+        {
+            if (armed <= now + delay / 4)
+            {
+                AckNow = true;
+                return;
+            }
+            if (armed <= at) return;
+        }
+        _timers.Arm(TcpTimer.DelayedAck, at);
     }
 
     /// <summary>
@@ -245,15 +270,14 @@ internal sealed class Receiver
     }
 
     /// <summary>
-    /// Linux's tcp_incr_quickack on the first data: ACK each of the first min(16, RCV.WND / (2 MSS)) segments at once,
-    /// so a new sender's slow start is not held back by delayed ACKs.
+    /// Linux's tcp_incr_quickack: ACK each of the next min(16, RCV.WND / (2 MSS)) segments at once (at least 2, never
+    /// fewer than are still due), so a sender in slow start, new or restarting after idle, is not held back by delayed ACKs.
     /// </summary>
     private void GrantQuickAcks(int mss)
     {
-        if (_quickAcksGranted) return;
-        _quickAcksGranted = true;
         int quick = (int)Math.Min(Window / (uint)Math.Max(1, 2 * mss), MaxQuickAcks);
-        _quickAcks = Math.Min(quick == 0 ? 2 : quick, _config.QuickAcks);
+        quick = Math.Min(quick == 0 ? 2 : quick, _config.QuickAcks);
+        if (quick > _quickAcks) _quickAcks = quick;
     }
 
     private void Deliver(ReadOnlySpan<byte> data)
@@ -292,12 +316,16 @@ internal sealed class Receiver
 
         AckNow = false;
         _ackIsQuick = false;
-        _timers.ArmIfIdle(TcpTimer.DelayedAck, now + _config.DelayedAck);
+        ScheduleDelayedAck(now);
     }
 
-    /// <summary>Linux leaves pingpong mode (and quick-ACKs again) when a delayed ACK had to go out on its own.</summary>
+    /// <summary>
+    /// A delayed ACK had to go out on its own (Linux's tcp_delack_timer_handler): in bulk transfer ato doubles (the
+    /// peer's segments come further apart than it); an interactive exchange leaves pingpong mode, ato at its minimum.
+    /// </summary>
     public void OnDelayedAckTimeout()
     {
+        _ato.OnTimeout(_pingPong, _rto.Rto);
         _pingPong = false;
         AckNow = true;
     }
@@ -318,12 +346,12 @@ internal sealed class Receiver
     public bool QuickAck => !_pingPong;
 
     /// <summary>
-    /// We sent data: an answer within the delayed-ACK time of the last data received makes the exchange interactive,
-    /// and Linux then delays ACKs so they ride on the answers (tcp_event_data_sent).
+    /// We sent data: an answer within ato of the last data received makes the exchange interactive, and Linux then
+    /// delays ACKs so they ride on the answers (tcp_event_data_sent).
     /// </summary>
     public void OnDataSent(TimeSpan now)
     {
-        if (_lastDataAt is TimeSpan at && now - at < _config.DelayedAck) _pingPong = true;
+        if (_ato.LastDataAt is TimeSpan at && now - at < _ato.Value) _pingPong = true;
     }
 
     /// <summary>A FIN at <paramref name="finAt"/>: true when it is next (RCV.NXT moves past it); held otherwise.</summary>
@@ -458,6 +486,8 @@ internal sealed class Receiver
     /// <summary>An ACK went out: the delayed ACK, the D-SACK and the count since the last ACK start over.</summary>
     public void OnAckSent()
     {
+        // Linux's tcp_dec_quickack_mode: the quick ACKs count down as they go; leaving quick-ACK mode deflates ato.
+        if (_ackIsQuick && _quickAcks > 0 && --_quickAcks == 0) _ato.Deflate();
         AckNow = false;
         _ackIsQuick = false;
         _segmentsSinceAck = 0;

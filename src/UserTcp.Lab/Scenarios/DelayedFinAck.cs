@@ -15,7 +15,7 @@ public sealed class DelayedFinAck : LabScenario
     private static readonly ushort[] Ports = [5015, 5016, 5017];
     private static readonly string[] Cases = ["no data before the FIN", "after receiving 100 bytes", "after sending 100 bytes"];
     private static readonly TimeSpan Hold = TimeSpan.FromMilliseconds(300);
-    // The engine's delay for the ACK of a FIN that came before any data (TcpConnection.FirstFinAckDelay).
+    // The engine's delay for the ACK of a FIN that came before any data (AckTimeout.Jiffy: its ato is still 0).
     private static readonly TimeSpan FirstFinAckDelay = TimeSpan.FromMilliseconds(1);
 
     public override string Name => "delayed-fin-ack";
