@@ -17,8 +17,8 @@ public enum PayloadFilter : byte
 
 /// <summary>
 /// One fault: a selection of packets and what to do to them. A packet is selected when it passes every selector that
-/// is set — direction, TCP flags, payload, UserTcp's connection state, a time window, a latch ("after the first FIN"),
-/// a predicate — and then the rule counts it: <see cref="NthFirst"/>..<see cref="NthLast"/> picks which selected
+/// is set — direction, TCP flags, payload, the advertised window, UserTcp's connection state, a time window, a latch
+/// ("after the first FIN"), a predicate — and then the rule counts it: <see cref="NthFirst"/>..<see cref="NthLast"/> picks which selected
 /// packets it acts on ("the first FIN"), and <see cref="Probability"/> rolls for each of those. Rules are written in
 /// the small language of <see cref="Parse"/> ("drop from-kernel flags=FIN nth=1") or built with the factories.
 /// <para>
@@ -34,6 +34,8 @@ public sealed partial class FaultRule
     private long _selected;
     // Invariant: true once a packet in this rule's direction carrying all of After has passed; never reset.
     private bool _latched;
+    // Which ends advertised a zero window, for WindowFilter.Reopens (null for any other filter).
+    private ZeroWindowTracker? _zeroWindows;
     private readonly string? _description;
 
     /// <summary>A rule that applies <paramref name="action"/> to every packet its selectors pick.</summary>
@@ -71,6 +73,18 @@ public sealed partial class FaultRule
 
     /// <summary>Only segments with data, or only those without; <see cref="PayloadFilter.Any"/> for both.</summary>
     public PayloadFilter Payload { get; init; }
+
+    /// <summary>Only segments that advertise a zero window, or only the window update that follows one; <see cref="WindowFilter.Any"/> for all.</summary>
+    public WindowFilter Window
+    {
+        get;
+        init
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(Window), value, "not a window filter");
+            field = value;
+            _zeroWindows = value == WindowFilter.Reopens ? new ZeroWindowTracker() : null;
+        }
+    }
 
     /// <summary>Only segments whose connection is in one of these states on UserTcp's side when the packet passes; null for any.</summary>
     public IReadOnlySet<TcpState>? States { get; init; }
@@ -127,7 +141,7 @@ public sealed partial class FaultRule
     public bool NeedsState => States is not null;
 
     // Whether a packet that is not TCP can never match (the latch alone does not: once latched it drops everything).
-    private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || States is not null || Predicate is not null
+    private bool NeedsTcp => Flags != TcpFlags.None || ExactFlags || Payload != PayloadFilter.Any || Window != WindowFilter.Any || States is not null || Predicate is not null
         || Port is not null;
 
     /// <summary>The rule's description.</summary>
@@ -140,6 +154,9 @@ public sealed partial class FaultRule
     /// </summary>
     internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, TcpState? state, Random random)
     {
+        // The window update is the first non-zero window after a zero one from the same end: every segment is watched,
+        // whatever the other selectors (and the latch) say of it.
+        bool reopens = _zeroWindows is not null && segment is { } seen && _zeroWindows.Reopens(seen);
         if (After is TcpFlags trigger && !_latched)
         {
             // The latch watches its own direction (by default the rule's) and selects nothing until it is set.
@@ -161,6 +178,8 @@ public sealed partial class FaultRule
             if (ExactFlags ? tcp.Flags != Flags : !tcp.Has(Flags)) return false;
             if (Payload == PayloadFilter.Data && tcp.PayloadLength == 0) return false;
             if (Payload == PayloadFilter.Empty && tcp.PayloadLength > 0) return false;
+            if (Window == WindowFilter.Zero && !ZeroWindowTracker.IsZero(tcp)) return false;
+            if (Window == WindowFilter.Reopens && !reopens) return false;
             if (States is not null && (state is not TcpState s || !States.Contains(s))) return false;
             if (Predicate is not null && !Predicate(tcp)) return false;
         }

@@ -20,6 +20,7 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// direction: to-kernel (out) | from-kernel (in)                 default: both
 /// flags:     flags=FIN+ACK (carries all of) | flags==ACK (exactly)   SYN FIN RST PSH ACK URG ECE CWR
 /// payload:   data | empty
+/// window:    window=0 | reopens                                  advertises a zero window | the window update after one
 /// state:     state=FIN-WAIT-1,TIME-WAIT                           UserTcp's state of the connection
 /// which:     nth=N | nth=N..M | nth=N.. | count=N (= nth=1..N)   among the packets the selectors pick
 /// time:      time=2s..5s | time=1.5s.. | time=..500ms             since the device started
@@ -29,11 +30,12 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// </code>
 /// Examples: "drop from-kernel flags=FIN nth=1" (the first FIN from the kernel), "drop to-kernel after=FIN" (every
 /// segment to the kernel after our FIN), "drop to-kernel flags==ACK empty state=TIME-WAIT" (the final ACK),
-/// "drop p=5%" (5 % random loss both ways).
+/// "drop from-kernel reopens nth=1" (the kernel's first window update after a zero window), "drop p=5%" (5 % random
+/// loss both ways).
 /// </summary>
 public sealed partial class FaultRule
 {
-    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, state=, nth=, count=, time=, after=, port=, p=";
+    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, p=";
     private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt";
 
     /// <summary>Parses one rule.</summary>
@@ -49,9 +51,10 @@ public sealed partial class FaultRule
         TcpFlags? flags = null;
         bool exact = false;
         PayloadFilter payload = PayloadFilter.Any;
+        WindowFilter window = WindowFilter.Any;
         HashSet<TcpState>? states = null;
         (long First, long? Last)? nth = null;
-        (TimeSpan? From, TimeSpan? Until)? window = null;
+        (TimeSpan? From, TimeSpan? Until)? timeWindow = null;
         TcpFlags? after = null;
         PacketDirection? afterDirection = null;
         ushort? port = null;
@@ -68,13 +71,16 @@ public sealed partial class FaultRule
             {
                 "to-kernel" or "out" or "from-kernel" or "in" => "direction",
                 "data" or "empty" => "payload",
+                "reopens" => "window",
                 "count" => "nth",
                 _ => key,
             };
-            if (equals < 0 && kind is not ("direction" or "payload"))
+            bool valueless = kind is "direction" or "payload" || key == "reopens";
+            if (equals < 0 && !valueless)
             {
-                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "time" or "after" or "port" or "p" ? $"'{key}' needs a value, as {key}=..." : null);
+                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "time" or "after" or "port" or "p" or "window" ? $"'{key}' needs a value, as {key}=..." : null);
             }
+            if (equals >= 0 && valueless) throw new FaultRuleException(word, $"'{word}': {key} takes no value");
             if (!seen.Add(kind)) throw new FaultRuleException(word, $"'{word}' repeats the {kind} already given: one {kind} per rule");
             switch (key)
             {
@@ -82,6 +88,12 @@ public sealed partial class FaultRule
                 case "from-kernel" or "in": direction = PacketDirection.Inbound; break;
                 case "data": payload = PayloadFilter.Data; break;
                 case "empty": payload = PayloadFilter.Empty; break;
+                case "reopens": window = WindowFilter.Reopens; break;
+                case "window":
+                    window = value == "0"
+                        ? WindowFilter.Zero
+                        : throw new FaultRuleException(word, $"'{word}' is not a window selector: write window=0 (advertises a zero window) or reopens (the window update after one)");
+                    break;
                 case "flags":
                     exact = value.StartsWith('=');
                     flags = ParseFlags(word, exact ? value[1..] : value);
@@ -110,7 +122,7 @@ public sealed partial class FaultRule
                     long count = ParseCount(word, value);
                     nth = (1, count);
                     break;
-                case "time": window = ParseWindow(word, value); break;
+                case "time": timeWindow = ParseWindow(word, value); break;
                 case "p": probability = ParseProbability(word, value); break;
                 default: throw Unknown(word, null);
             }
@@ -123,11 +135,12 @@ public sealed partial class FaultRule
             Flags = flags ?? TcpFlags.None,
             ExactFlags = exact,
             Payload = payload,
+            Window = window,
             States = states,
             NthFirst = nth?.First ?? 1,
             NthLast = nth?.Last,
-            From = window?.From,
-            Until = window?.Until,
+            From = timeWindow?.From,
+            Until = timeWindow?.Until,
             After = after,
             AfterDirection = afterDirection,
             Port = port,
@@ -150,6 +163,7 @@ public sealed partial class FaultRule
         if (Direction is PacketDirection d) text.Append(d == PacketDirection.Outbound ? " to-kernel" : " from-kernel");
         if (Flags != TcpFlags.None || ExactFlags) text.Append(ExactFlags ? " flags==" : " flags=").Append(Name(Flags));
         if (Payload != PayloadFilter.Any) text.Append(Payload == PayloadFilter.Data ? " data" : " empty");
+        if (Window != WindowFilter.Any) text.Append(Window == WindowFilter.Zero ? " window=0" : " reopens");
         if (States is not null) text.Append(" state=").AppendJoin(',', States.Order().Select(s => s.ToRfcName()));
         if (After is TcpFlags a)
         {

@@ -156,6 +156,27 @@ public class FaultInjectingDeviceTests
     }
 
     [Fact]
+    public void The_kernels_first_window_update_is_dropped_and_usertcps_windows_do_not_count_as_the_kernels()
+    {
+        var rig = new Rig(1, "drop from-kernel reopens nth=1");
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 1, window: 0, fromServer: true, sourcePort: 80, destinationPort: 40000)); // the kernel's zero window
+        Assert.Single(rig.ReadAll());
+        rig.Device.Write(Tcp(TcpFlags.Ack, seq: 500, window: 0)); // UserTcp's zero window, then its update: not the kernel's
+        rig.Device.Write(Tcp(TcpFlags.Ack, seq: 501, window: 4000));
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 2, window: 0, fromServer: true, sourcePort: 80, destinationPort: 40000)); // answers a probe: still shut
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 3, window: 8000, fromServer: true, sourcePort: 80, destinationPort: 40000)); // the window update
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 4, window: 8000, fromServer: true, sourcePort: 80, destinationPort: 40000)); // the answer to the next probe
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 5, window: 0, fromServer: true, sourcePort: 80, destinationPort: 40000));
+        rig.Tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, seq: 6, window: 8000, fromServer: true, sourcePort: 80, destinationPort: 40000)); // a second update: nth=1 is spent
+
+        Assert.Equal([2u, 4u, 5u, 6u], rig.ReadAll().Select(Seq));
+        Assert.Equal([500u, 501u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+        var dropped = Assert.Single(rig.Tap.Records, r => r.Fault is not null);
+        Assert.Equal(3u, Seq(dropped.Packet));
+        Assert.Equal("dropped by rule 'drop from-kernel reopens nth=1': never reached UserTcp", dropped.Fault!.Value.Text);
+    }
+
+    [Fact]
     public void A_delay_to_the_kernel_goes_from_a_timer_at_its_instant()
     {
         var rig = new Rig(1, "delay=200ms to-kernel flags=FIN");

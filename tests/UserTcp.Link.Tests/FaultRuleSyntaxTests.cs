@@ -18,6 +18,8 @@ public class FaultRuleSyntaxTests
     [InlineData("duplicate nth=2..", "duplicate nth=2..")]
     [InlineData("corrupt time=1s..3s flags=SYN+ACK", "corrupt flags=SYN+ACK time=1s..3s")]
     [InlineData("drop time=..500ms state=FIN-WAIT-2,fin-wait-1", "drop state=FIN-WAIT-1,FIN-WAIT-2 time=..500ms")]
+    [InlineData("drop nth=1 REOPENS from-kernel", "drop from-kernel reopens nth=1")]
+    [InlineData("delay=10ms window=0 empty in", "delay=10ms from-kernel empty window=0")]
     public void A_rule_reads_back_as_its_normal_text(string text, string normal)
     {
         FaultRule rule = FaultRule.Parse(text);
@@ -41,7 +43,17 @@ public class FaultRuleSyntaxTests
         Assert.Equal((TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)), (rule.From!.Value, rule.Until!.Value));
         Assert.Equal(TcpFlags.Syn, rule.After);
         Assert.Equal(0.5, rule.Probability);
+        Assert.Equal(WindowFilter.Any, rule.Window);
+        Assert.Equal(WindowFilter.Zero, FaultRule.Parse("drop window=0").Window);
+        Assert.Equal(WindowFilter.Reopens, FaultRule.Parse("drop reopens").Window);
     }
+
+    [Theory]
+    [InlineData("drop window=5", "'window=5' is not a window selector: write window=0 (advertises a zero window) or reopens (the window update after one)")]
+    [InlineData("drop reopens=yes", "'reopens=yes': reopens takes no value")]
+    [InlineData("drop window=0 reopens", "'reopens' repeats the window already given: one window per rule")]
+    public void A_window_mistake_says_what_would_do(string text, string message) =>
+        Assert.Equal(message, Assert.Throws<FaultRuleException>(() => FaultRule.Parse(text)).Message);
 
     [Theory]
     [InlineData("", "")]
@@ -63,6 +75,11 @@ public class FaultRuleSyntaxTests
     [InlineData("drop count=2 nth=1", "nth=1")]
     [InlineData("drop after=up:FIN", "after=up:FIN")]
     [InlineData("drop port=70000", "port=70000")]
+    [InlineData("drop window=5", "window=5")]
+    [InlineData("drop window", "window")]
+    [InlineData("drop reopens=1", "reopens=1")]
+    [InlineData("drop data=3", "data=3")]
+    [InlineData("drop window=0 reopens", "reopens")]
     public void A_bad_rule_names_the_word_at_fault(string text, string token)
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse(text));
@@ -75,6 +92,6 @@ public class FaultRuleSyntaxTests
     public void An_unknown_selector_lists_the_ones_that_exist()
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse("drop sideways"));
-        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, state=, nth=, count=, time=, after=, port=, p=", error.Message);
+        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, p=", error.Message);
     }
 }

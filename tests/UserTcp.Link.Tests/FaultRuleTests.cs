@@ -170,6 +170,50 @@ public class FaultRuleTests
     }
 
     [Fact]
+    public void Reopens_picks_each_ends_first_nonzero_window_after_a_zero_one_and_nothing_else()
+    {
+        FaultRule rule = FaultRule.Parse("drop reopens");
+        var (a, b, _) = Faulty(FaultOptions.None, rule);
+
+        var received = Send(a, b,
+            Tcp(TcpFlags.Ack, seq: 1, window: 500), // open, and never zero before: no update
+            Tcp(TcpFlags.Syn, seq: 2, window: 0), // a SYN's window is no zero window
+            Tcp(TcpFlags.Ack, seq: 3, window: 300), // so this is no update
+            Tcp(TcpFlags.Ack, seq: 4, window: 0),
+            Tcp(TcpFlags.Ack, seq: 5, window: 0), // still zero: no update
+            Tcp(TcpFlags.Ack, seq: 6, window: 0, sourcePort: 40001), // another connection's zero window
+            Tcp(TcpFlags.Ack | TcpFlags.Psh, seq: 7, payloadLength: 10, window: 1000), // the update (carrying data): dropped
+            Tcp(TcpFlags.Ack, seq: 8, window: 2000), // a further opening: not the update
+            Tcp(TcpFlags.Ack, seq: 9, window: 10, sourcePort: 40001), // the other connection's update: dropped
+            Tcp(TcpFlags.Ack, seq: 10, window: 0), // shut again
+            Tcp(TcpFlags.Ack, seq: 11, window: 0, sourcePort: 40002),
+            Tcp(TcpFlags.Rst | TcpFlags.Ack, seq: 12, window: 0), // a RST ends that wait and is no zero window itself
+            Tcp(TcpFlags.Ack, seq: 13, window: 500), // so no update follows on this connection
+            Tcp(TcpFlags.Rst, seq: 14, sourcePort: 80, destinationPort: 40002, fromServer: true, window: 0), // the peer's RST ends the third's
+            Tcp(TcpFlags.Ack, seq: 15, window: 500, sourcePort: 40002));
+
+        Assert.Equal(new uint[] { 1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15 }, received.Select(s => s.SequenceNumber.Value));
+        Assert.Equal(2, rule.Applied);
+        Assert.Equal("drop reopens", rule.Description);
+    }
+
+    [Fact]
+    public void Reopens_with_nth_1_drops_the_first_window_update_only_and_every_zero_window_still_counts()
+    {
+        FaultRule update = FaultRule.Parse("drop reopens nth=1");
+        FaultRule zeros = FaultRule.Parse("duplicate window=0");
+        var (a, b, _) = Faulty(FaultOptions.None, update, zeros);
+
+        var received = Send(a, b,
+            Tcp(TcpFlags.Ack, seq: 1, window: 0), Tcp(TcpFlags.Ack, seq: 2, window: 900), // first episode: the update dropped
+            Tcp(TcpFlags.Ack, seq: 3, window: 0), Tcp(TcpFlags.Ack, seq: 4, window: 900), // second episode: its update passes
+            Tcp(TcpFlags.Rst, seq: 5, window: 0), Tcp(TcpFlags.Syn | TcpFlags.Ack, seq: 6, window: 0)); // never zero windows
+
+        Assert.Equal(new uint[] { 1, 1, 3, 3, 4, 5, 6 }, received.Select(s => s.SequenceNumber.Value));
+        Assert.Equal((1, 2), (update.Applied, zeros.Applied));
+    }
+
+    [Fact]
     public void Nonsense_rules_are_refused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => FaultRule.DropNth(TcpFlags.Fin, n: 0));

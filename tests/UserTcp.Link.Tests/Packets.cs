@@ -8,7 +8,7 @@ internal static class Packets
 
     /// <summary>A segment from the client, or from the server when <paramref name="fromServer"/> (addresses swapped, ports as given).</summary>
     public static byte[] Tcp(TcpFlags flags, uint seq = 1000, uint ack = 0, int payloadLength = 0, ushort sourcePort = 40000, ushort destinationPort = 80,
-        bool fromServer = false)
+        bool fromServer = false, ushort window = 64240)
     {
         byte[] payload = new byte[payloadLength];
         for (int i = 0; i < payload.Length; i++) payload[i] = (byte)('a' + i % 26);
@@ -19,7 +19,7 @@ internal static class Packets
             SequenceNumber = new SeqNumber(seq),
             AcknowledgmentNumber = new SeqNumber(ack),
             Flags = flags,
-            Window = 64240,
+            Window = window,
             Payload = payload,
         };
         byte[] buffer = new byte[PacketWriter.Ipv4TcpLength(tcp)];
