@@ -38,11 +38,11 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
         }
     }
 
-    public void FromKernel(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
-        Add(at, PacketDirection.Inbound, KernelIsn + seq, flags, ack is uint a ? UserTcpIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(UserTcpIsn + s.Left), new(UserTcpIsn + s.Right)))]);
+    public void FromKernel(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, ushort window = 64240, params (uint Left, uint Right)[] sack) =>
+        Add(at, PacketDirection.Inbound, KernelIsn + seq, flags, ack is uint a ? UserTcpIsn + a : 0, length, dropped, window, [.. sack.Select(s => new SackBlock(new(UserTcpIsn + s.Left), new(UserTcpIsn + s.Right)))]);
 
-    public void FromUserTcp(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, params (uint Left, uint Right)[] sack) =>
-        Add(at, PacketDirection.Outbound, UserTcpIsn + seq, flags, ack is uint a ? KernelIsn + a : 0, length, dropped, [.. sack.Select(s => new SackBlock(new(KernelIsn + s.Left), new(KernelIsn + s.Right)))]);
+    public void FromUserTcp(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, ushort window = 64240, params (uint Left, uint Right)[] sack) =>
+        Add(at, PacketDirection.Outbound, UserTcpIsn + seq, flags, ack is uint a ? KernelIsn + a : 0, length, dropped, window, [.. sack.Select(s => new SackBlock(new(KernelIsn + s.Left), new(KernelIsn + s.Right)))]);
 
     /// <summary>Marks the packet added last as hit by a fault of the link (a delay, say).</summary>
     public void LastFault(FaultAction action) => _packets[^1] = _packets[^1] with { Fault = new FaultNote(action, $"{action} (test)") };
@@ -54,13 +54,13 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
     public void KernelSample(TimeSpan at, KernelTcpState? state, KernelTcpTimer timer = KernelTcpTimer.None, byte retransmits = 0, TimeSpan expires = default) =>
         _kernel.Add(new KernelSocketSample(at, state, timer, retransmits, expires));
 
-    private void Add(TimeSpan at, PacketDirection direction, uint seq, TcpFlags flags, uint ack, int length, bool dropped, SackBlock[] sack)
+    private void Add(TimeSpan at, PacketDirection direction, uint seq, TcpFlags flags, uint ack, int length, bool dropped, ushort window, SackBlock[] sack)
     {
         bool toKernel = direction == PacketDirection.Outbound;
         var segment = new TcpSegmentInfo(
             toKernel ? Connection.Local.Address : Connection.Remote.Address, toKernel ? Connection.Remote.Address : Connection.Local.Address,
             toKernel ? Connection.Local.Port : Connection.Remote.Port, toKernel ? Connection.Remote.Port : Connection.Local.Port,
-            new SeqNumber(seq), new SeqNumber(ack), flags, 64240, length);
+            new SeqNumber(seq), new SeqNumber(ack), flags, window, length);
         FaultNote? fault = dropped ? new FaultNote(FaultAction.Dropped, "drop (test)") : null;
         _packets.Add(new WirePacket(_packets.Count, at, direction, segment, sack, null, fault));
     }

@@ -158,6 +158,12 @@ public sealed class KernelSocket : IDisposable
         _socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, count);
     }
 
+    /// <summary>
+    /// SO_RCVBUF, set before connect() or listen() so the first window and the window scale follow it (Linux doubles the
+    /// value for its bookkeeping and no longer auto-tunes the buffer).
+    /// </summary>
+    public void ReceiveBuffer(int bytes) => _socket.ReceiveBufferSize = bytes;
+
     /// <summary>TCP_NODELAY: small writes go at once.</summary>
     public void NoDelay() => _socket.NoDelay = true;
 

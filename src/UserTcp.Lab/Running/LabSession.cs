@@ -99,14 +99,17 @@ public sealed class LabSession
     /// <summary>
     /// Opens a connection: the kernel connects to UserTcp listening on <paramref name="port"/> (<paramref name="kernelConnects"/>),
     /// or UserTcp connects to the kernel listening there. Returns both ends once both are established.
+    /// <paramref name="kernelOptions"/> sets the kernel's socket up before its SYN: the connecting socket, or the listening
+    /// one, whose options the accepted socket inherits.
     /// </summary>
-    public async Task<LabConnection> OpenAsync(ushort port, bool kernelConnects = true, UserTcpConnectionOptions? options = null)
+    public async Task<LabConnection> OpenAsync(ushort port, bool kernelConnects = true, UserTcpConnectionOptions? options = null, Action<KernelSocket>? kernelOptions = null)
     {
         TimeSpan timeout = TimeSpan.FromSeconds(10);
         if (kernelConnects)
         {
             using UserTcpListener listener = Stack.Listen(port, options: options);
             KernelSocket client = Track(KernelSocket.Create(Namespace));
+            kernelOptions?.Invoke(client);
             TimeSpan called = Now; // connect() is marked when it was called, before its SYN, not once the handshake is done
             Task connecting = client.ConnectAsync(new IPEndPoint(IPAddress.Parse(UserTcpAddress.ToString()), port), timeout);
             UserTcpConnection accepted = await listener.AcceptAsync(Token).AsTask().WaitAsync(timeout, Token).ConfigureAwait(false);
@@ -115,6 +118,7 @@ public sealed class LabSession
             return new LabConnection(client, accepted, new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
         }
         using KernelSocket server = KernelSocket.Listen(Namespace, new IPEndPoint(KernelAddress, port));
+        kernelOptions?.Invoke(server);
         Task<KernelSocket> accepting = server.AcceptAsync(timeout);
         TimeSpan connectCalled = Now;
         UserTcpConnection connection = await Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), port), options, Token)

@@ -25,6 +25,7 @@ public static class LabCatalog
         new SpuriousRto(),
         new Reordering(),
         new TailLoss(),
+        new ZeroWindow(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>
