@@ -54,7 +54,7 @@ public sealed class LabZeroWindowJudgeTests
 
     private static void ReadAndUpdate(RecordBuilder b, bool dropUpdate)
     {
-        b.Mark(Ms(1050), LabSide.UserTcp, "read() at last, 1.000 s after the window closed");
+        b.Mark(Ms(1050), LabSide.UserTcp, "read() at last, halfway to the next probe");
         b.FromUserTcp(Ms(1050.2), 1, TcpFlags.Ack, Una, dropped: dropUpdate, window: 2896);
     }
 
@@ -77,33 +77,51 @@ public sealed class LabZeroWindowJudgeTests
         Assert.Contains("The kernel (reno) probed", verdict.Observed, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void An_active_run_counts_the_probe_the_kernel_left_unanswered_under_its_rate_limit()
+    /// <summary>
+    /// An active run (UserTcp sends): the kernel's window shuts at 70 ms and it answers the first and third probes only
+    /// (the second came 386 ms after its last answer to an out-of-window segment, inside tcp_invalid_ratelimit's 500 ms).
+    /// With <paramref name="crossingResend"/>, UserTcp's tail-loss probe resends its last segment just after the zero
+    /// window reached it, before its engine took that ACK (as a real run on a busy machine did).
+    /// </summary>
+    private static RecordBuilder Active(bool crossingResend = false)
     {
-        // UserTcp sends; the kernel's window shuts, and it answers the first and third probes only (the second came 386 ms
-        // after its last answer to an out-of-window segment, inside tcp_invalid_ratelimit's 500 ms).
         var b = new RecordBuilder(36741, 5026);
         b.Handshake(Ms(0), kernelConnects: false);
         b.Mark(Ms(20), LabSide.UserTcp, "write 30000 bytes, close()");
         for (uint i = 0; i < 3; i++) b.FromUserTcp(Ms(25 + i), 1 + 1448 * i, TcpFlags.Ack, 1, length: 1448);
         b.FromKernel(Ms(70), 1, TcpFlags.Ack, 4345, window: 0);
+        if (crossingResend) b.FromUserTcp(Ms(73), 2897, TcpFlags.Ack, 1, length: 1448);
         b.FromUserTcp(Ms(287), 4344, TcpFlags.Ack, 1);
         b.FromKernel(Ms(287.1), 1, TcpFlags.Ack, 4345, window: 0);
         b.FromUserTcp(Ms(673), 4344, TcpFlags.Ack, 1);
-        b.Mark(Ms(1149), LabSide.Kernel, "read() at last, 1.000 s after the window closed");
-        b.FromKernel(Ms(1149.1), 1, TcpFlags.Ack, 4345, dropped: true, window: 2896);
+        b.Mark(Ms(866), LabSide.Kernel, "read() at last, halfway to the next probe");
+        b.FromKernel(Ms(866.1), 1, TcpFlags.Ack, 4345, dropped: true, window: 2896);
         b.FromUserTcp(Ms(1486), 4344, TcpFlags.Ack, 1);
         b.FromKernel(Ms(1486.1), 1, TcpFlags.Ack, 4345, window: 2896);
         b.FromUserTcp(Ms(1489), 4345, TcpFlags.Ack, 1, length: 1448);
         b.Mark(Ms(1500), LabSide.Kernel, "read 30000 bytes and the FIN, as sent, close()");
+        return b;
+    }
 
-        LabVerdict verdict = Judge(b, LabRole.UserTcpActive);
+    [Fact]
+    public void An_active_run_counts_the_probe_the_kernel_left_unanswered_under_its_rate_limit()
+    {
+        LabVerdict verdict = Judge(Active(), LabRole.UserTcpActive);
 
         Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
         Assert.DoesNotContain(verdict.Expectations, e => e.What.Contains("TcpExtTCPWinProbe", StringComparison.Ordinal)); // UserTcp sent the probes
         Assert.Contains("The kernel answered 2 of the 3 probes (an ACK for an out-of-window segment without data goes at most once per 500 ms", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("The third probe drew the ACK", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("UserTcp's persist interval starts at its RTO", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_resend_of_data_the_zero_window_acknowledged_is_no_probe()
+    {
+        LabVerdict verdict = Judge(Active(crossingResend: true), LabRole.UserTcpActive);
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains("3 probes at 0.287, 0.673, 1.486 s", verdict.Observed, StringComparison.Ordinal);
     }
 
     [Fact]

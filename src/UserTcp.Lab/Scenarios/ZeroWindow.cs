@@ -8,7 +8,8 @@ namespace UserTcp.Lab.Scenarios;
 
 /// <summary>
 /// zero-window: the receiver's application stops reading, so its small buffer fills and it advertises a zero window;
-/// a second later it reads everything, and the window update it sends then is lost on the link (rule
+/// once the sender has probed that window twice it reads everything, and the window update it sends then is lost on
+/// the link (rule
 /// <c>drop … reopens nth=1</c>). Nothing but the sender's persist timer can recover the connection: its zero-window
 /// probes (RFC 9293 §3.8.6.1; Linux's tcp_probe_timer) back off from the RTO, and the first one answered after the
 /// read draws an ACK with the open window. Role active: UserTcp sends to a kernel socket with a small SO_RCVBUF;
@@ -24,10 +25,11 @@ public sealed class ZeroWindow : LabScenario
     /// <summary>UserTcp's receive buffer as the receiver: two segments fill it.</summary>
     private const int UserTcpReceiveBuffer = 4096;
     /// <summary>
-    /// How long the receiver's application holds off reading once its window is zero: past two probes (at about one
-    /// and three RTOs, 0.2 and 0.6 s on this link), before the third (1.4 s), so the run shows the backoff and ends within seconds.
+    /// The probes the receiver's application waits for before it reads, halfway to the next one: two show the backoff
+    /// and the third recovers, whatever the sender's RTO (a busy machine's slow handshake once made UserTcp's 0.8 s, and
+    /// a fixed one-second hold then saw one probe); on this link they come at about 1, 3 and 7 RTOs, 0.2, 0.6 and 1.4 s.
     /// </summary>
-    private static readonly TimeSpan Hold = TimeSpan.FromSeconds(1);
+    private const int ProbesBeforeRead = 2;
 
     private const string ReadMark = "read() at last";
     private const string AsSent = "as sent";
@@ -57,7 +59,7 @@ public sealed class ZeroWindow : LabScenario
                 return (bytes, true, at, s.Now);
             }, s.Token).ConfigureAwait(false);
             var read = await reader.Completion.WaitAsync(s.Token).ConfigureAwait(false);
-            s.Mark(LabSide.Kernel, $"{ReadMark}, {LabRecord.Seconds(Hold)} after the window closed", c.Id, read.ReadAt);
+            s.Mark(LabSide.Kernel, $"{ReadMark}, halfway to the next probe", c.Id, read.ReadAt);
             s.Mark(LabSide.Kernel, $"read {Received(read.Data, read.Ended, data)}{(read.Ended ? ", close()" : "")}", c.Id, read.ClosedAt ?? s.Now);
             await sending.ConfigureAwait(false);
             await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
@@ -74,7 +76,7 @@ public sealed class ZeroWindow : LabScenario
             return true;
         }, s.Token).ConfigureAwait(false);
         await HoldWhileShutAsync(s, k, LabSide.UserTcp).ConfigureAwait(false);
-        s.Mark(LabSide.UserTcp, $"{ReadMark}, {LabRecord.Seconds(Hold)} after the window closed", k.Id);
+        s.Mark(LabSide.UserTcp, $"{ReadMark}, halfway to the next probe", k.Id);
         (byte[] got, bool end) = await UserTcpReadAllAsync(s, k.UserTcp).ConfigureAwait(false);
         s.Mark(LabSide.UserTcp, $"read {Received(got, end, data)}, close()", k.Id);
         await k.UserTcp.CloseAsync(s.Token).ConfigureAwait(false);
@@ -82,13 +84,37 @@ public sealed class ZeroWindow : LabScenario
         await s.UserTcpReachesAsync(k.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 
-    /// <summary>Waits until the receiver has advertised a zero window (at most <see cref="StateTimeout"/>), then <see cref="Hold"/> more.</summary>
+    /// <summary>
+    /// Waits until the receiver has advertised a zero window and the sender has probed it <see cref="ProbesBeforeRead"/>
+    /// times (at most <see cref="StateTimeout"/>), then half the gap between the last two probes, so the window update
+    /// goes out between probes.
+    /// </summary>
     private static async Task HoldWhileShutAsync(LabSession s, LabConnection c, LabSide receiver)
     {
-        bool shut = await s.UntilAsync(() => s.Wire.Packets.Any(p => p.ToKernel == (receiver == LabSide.UserTcp) && LabRecord.Id(p) == c.Id && AdvertisesZero(p)),
-            StateTimeout).ConfigureAwait(false);
-        if (!shut) s.Mark(receiver, "the window never closed", c.Id);
-        await s.Delay(Hold).ConfigureAwait(false);
+        List<WirePacket> probes = [];
+        bool probed = await s.UntilAsync(() => (probes = ProbesSoFar(s.Wire.Packets, c.Id, receiver)).Count >= ProbesBeforeRead, StateTimeout).ConfigureAwait(false);
+        if (!probed)
+        {
+            s.Mark(receiver, $"{probes.Count} probe(s) in {LabRecord.Seconds(StateTimeout)}: reading anyway", c.Id);
+            return;
+        }
+        TimeSpan readAt = probes[^1].At + (probes[^1].At - probes[^2].At) / 2;
+        if (readAt > s.Now) await s.Delay(readAt - s.Now).ConfigureAwait(false);
+    }
+
+    /// <summary>What the sender has sent since the receiver's first zero window that carries at most one byte: its probes.</summary>
+    private static List<WirePacket> ProbesSoFar(IReadOnlyList<WirePacket> packets, FourTuple c, LabSide receiver)
+    {
+        var probes = new List<WirePacket>();
+        bool shut = false;
+        foreach (WirePacket p in packets)
+        {
+            if (LabRecord.Id(p) != c) continue;
+            bool fromReceiver = p.ToKernel == (receiver == LabSide.UserTcp);
+            if (fromReceiver) shut |= AdvertisesZero(p);
+            else if (shut && AdvertisesWindow(p) && !p.Segment.Has(TcpFlags.Fin) && p.Segment.PayloadLength <= 1) probes.Add(p);
+        }
+        return probes;
     }
 
     private static async Task WriteThenCloseAsync(LabSession s, UserTcpConnection connection, byte[] data)
@@ -155,7 +181,8 @@ public sealed class ZeroWindow : LabScenario
 
     /// <summary>
     /// The zero window and what followed: the receiver's first zero window (and SND.UNA then, relative), its window
-    /// update, the first non-zero window that reached the sender, every segment the sender sent in between (the probes),
+    /// update, the first non-zero window that reached the sender, every segment the sender sent in between (the probes;
+    /// a resend of data the zero window had acknowledged is none),
     /// the probe whose answer that was, and the sender's first data after it.
     /// </summary>
     public sealed record ZeroWindowEpisode(WirePacket? Zero, uint Una, WirePacket? Update, WirePacket? Opened, IReadOnlyList<Probe> Probes, Probe? Recovered, WirePacket? Resumed)
@@ -192,7 +219,9 @@ public sealed class ZeroWindow : LabScenario
         for (int i = zero + 1; i < end; i++)
         {
             WirePacket p = all[i];
-            if (FromSender(p) && AdvertisesWindow(p) && p.At >= shutAt) sent.Add(i);
+            // Data the zero window already acknowledged is no probe: a resend (a tail-loss probe) that crossed that ACK.
+            bool acknowledged = p.Segment.PayloadLength > 0 && p.Segment.SequenceNumber + p.Segment.PayloadLength <= una;
+            if (FromSender(p) && AdvertisesWindow(p) && p.At >= shutAt && !acknowledged) sent.Add(i);
         }
         var probes = new List<Probe>();
         for (int n = 0; n < sent.Count; n++)
@@ -270,7 +299,7 @@ public sealed class ZeroWindow : LabScenario
         int recoveredBy = e.Recovered is null ? 0 : e.Probes.ToList().IndexOf(e.Recovered) + 1;
         List<TimeSpan> timers = userTcpSends ? [] : KernelPersistTimers(r, c, e);
         string text = $"{Capitalized(receiverName)} (receive buffer {(userTcpSends ? $"SO_RCVBUF {KernelReceiveBuffer}" : $"{UserTcpReceiveBuffer} bytes, auto-tuning off")}) "
-            + $"advertised a zero window at {LabRecord.Seconds(e.Zero.At)}, having acknowledged {e.Una - 1} bytes, and its application held off reading. "
+            + $"advertised a zero window at {LabRecord.Seconds(e.Zero.At)}, having acknowledged {e.Una - 1} bytes, and its application held off reading until {Count(ProbesBeforeRead, "probe")} had come. "
             + $"{Capitalized(senderName)}{(userTcpSends ? "" : $" ({control})")} probed the shut window on its persist timer: "
             + (e.Probes.Count == 0 ? "no probe at all. "
                 : $"{Count(e.Probes.Count, "probe")} at {List(e.Probes.Select(p => p.Packet.At))}, the first {LabRecord.Milliseconds(e.Probes[0].Packet.At - e.Zero.ArrivedAt)} after the zero window reached it"
