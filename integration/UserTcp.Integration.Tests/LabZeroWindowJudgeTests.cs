@@ -212,5 +212,25 @@ public sealed class LabZeroWindowJudgeTests
         Assert.Equal("28552 bytes and no FIN, not as sent: 30000 were sent", ZeroWindow.Received(sent[..28552], false, sent));
     }
 
+    [Fact]
+    public void The_time_sequence_graph_marks_each_probe_and_no_ack()
+    {
+        RecordBuilder b = Passive();
+        LabRecord r = b.Build("zero-window", LabRole.UserTcpPassive);
+        string directory = Directory.CreateTempSubdirectory("usertcp-zw-graph-").FullName;
+        try
+        {
+            LabGraphs.TimeSequence(r, b.Connection, LabSide.Kernel, Path.Combine(directory, "kernel"));
+            LabGraphs.TimeSequence(r, b.Connection, LabSide.UserTcp, Path.Combine(directory, "usertcp"));
+
+            Assert.Contains("probe: no data, below the ACK (3)", File.ReadAllText(Path.Combine(directory, "kernel.svg")), StringComparison.Ordinal);
+            Assert.DoesNotContain("probe:", File.ReadAllText(Path.Combine(directory, "usertcp.svg")), StringComparison.Ordinal); // UserTcp's ACKs are at SND.NXT
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static TimeSpan Ms(double milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
 }

@@ -9,7 +9,8 @@ namespace UserTcp.Lab;
 /// The run's graphs, drawn with ScottPlot and written as SVG and PNG:
 /// <list type="bullet">
 /// <item>a time–sequence graph per direction, tcptrace style: each segment the sender sent as a vertical bar over the
-/// sequence numbers it covered (SYN and FIN count one), a ✗ where the link dropped it, a marker on each retransmission;
+/// sequence numbers it covered (SYN and FIN count one), a ✗ where the link dropped it, a marker on each retransmission,
+/// an open triangle on each probe (a segment without data below the ACK: a zero-window or keepalive probe);
 /// the receiver's ACK line and its window's right edge (ACK + window) as steps; SACK blocks as bars;</item>
 /// <item>a state timeline: one row per side, a coloured bar per state;</item>
 /// <item>for runs of several connections, the number of connections in each state over time.</item>
@@ -29,6 +30,7 @@ public static class LabGraphs
     private static readonly SColor AckColor = SColor.FromHex("#2CA02C");
     private static readonly SColor WindowColor = SColor.FromHex("#E0A800");
     private static readonly SColor SackColor = SColor.FromHex("#8E44AD");
+    private static readonly SColor ProbeColor = SColor.FromHex("#0E7C86");
 
     /// <summary>Writes the time–sequence graph of what <paramref name="sender"/> sent on a connection to <c>path.svg</c> and <c>path.png</c>; returns the retransmission markers drawn.</summary>
     public static int TimeSequence(LabRecord r, FourTuple connection, LabSide sender, string path)
@@ -48,10 +50,21 @@ public static class LabGraphs
         var retransX = new List<double>();
         var retransY = new List<double>();
         bool anyDrop = false, anyData = false, anyControl = false;
+        var probeX = new List<double>();
+        var probeY = new List<double>();
+        Func<WirePacket, bool> belowTheAck = BelowTheAck(r, connection, receiver, Rel);
         foreach (WirePacket p in r.From(connection, sender))
         {
             int length = p.Segment.SegmentLength;
-            if (length == 0) continue;
+            if (length == 0)
+            {
+                if (belowTheAck(p))
+                {
+                    probeX.Add(p.At.TotalSeconds);
+                    probeY.Add(Rel(p.Segment.SequenceNumber));
+                }
+                continue;
+            }
             double t = p.At.TotalSeconds, low = Rel(p.Segment.SequenceNumber), high = low + length;
             top = Math.Max(top, high);
             bool control = p.Segment.PayloadLength == 0;
@@ -114,6 +127,11 @@ public static class LabGraphs
             window.MarkerSize = 0;
             window.LineWidth = 1;
         }
+        if (probeX.Count > 0)
+        {
+            var probes = plot.Add.Markers(probeX.ToArray(), probeY.ToArray(), MarkerShape.OpenTriangleUp, 9, ProbeColor);
+            probes.LegendText = "";
+        }
         if (retransX.Count > 0)
         {
             var markers = plot.Add.Markers(retransX.ToArray(), retransY.ToArray(), MarkerShape.FilledCircle, 9, SColor.FromHex(RetransmissionColor));
@@ -135,6 +153,16 @@ public static class LabGraphs
                 MarkerSize = 9,
             });
         }
+        if (probeX.Count > 0)
+        {
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = $"probe: no data, below the ACK ({probeX.Count})",
+                MarkerShape = MarkerShape.OpenTriangleUp,
+                MarkerLineColor = ProbeColor,
+                MarkerSize = 9,
+            });
+        }
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{(receiver == LabSide.Kernel ? "the kernel" : "UserTcp")}'s ACK", LineColor = AckColor, LineWidth = 2 });
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = "ACK + window", LineColor = WindowColor, LineWidth = 2 });
         if (r.From(connection, receiver, p => p.Sack.Count > 0).Count > 0)
@@ -148,6 +176,25 @@ public static class LabGraphs
         plot.Axes.SetLimitsY(bottom - margin, top + margin);
         Save(plot, path);
         return retransX.Count;
+    }
+
+    /// <summary>
+    /// Whether a segment of the sender's without data or SYN, FIN or RST lies below the highest ACK of the receiver's that
+    /// had reached the sender when it left: a probe (Linux's zero-window and keepalive probes carry SND.UNA − 1), not an ACK.
+    /// </summary>
+    private static Func<WirePacket, bool> BelowTheAck(LabRecord r, FourTuple connection, LabSide receiver, Func<SeqNumber, double> rel)
+    {
+        WirePacket[] acks = [.. r.From(connection, receiver, p => p.Segment.Has(TcpFlags.Ack) && !p.Segment.Has(TcpFlags.Syn) && !p.Dropped).OrderBy(p => p.ArrivedAt)];
+        TimeSpan[] at = [.. acks.Select(p => p.ArrivedAt)];
+        double[] highest = new double[acks.Length];
+        for (int i = 0; i < acks.Length; i++) highest[i] = Math.Max(i > 0 ? highest[i - 1] : double.MinValue, rel(acks[i].Segment.AcknowledgmentNumber));
+        return p =>
+        {
+            if ((p.Segment.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) != 0 || p.Segment.PayloadLength > 0) return false;
+            int before = Array.BinarySearch(at, p.At);
+            int last = before >= 0 ? before : ~before - 1;
+            return last >= 0 && rel(p.Segment.SequenceNumber) < highest[last];
+        };
     }
 
     /// <summary>Writes the state timeline of a connection, both sides, to <c>path.svg</c> and <c>path.png</c>.</summary>
