@@ -81,7 +81,7 @@ public class GoodputRegressionTests(ITestOutputHelper output)
         }
     }
 
-    // Today (16 MiB, seeds 1–6, main at 86dae53): 0, 0, 0, 1, 0 and 1 RTOs (2); 881,832–952,785 bytes resent (5.3–5.7 % of
+    // Today (16 MiB, seeds 1–6): 0, 0, 0, 0, 0 and 2 RTOs (2); 874,592–955,681 bytes resent (5.2–5.7 % of
     // the length, every lost segment once plus the lost retransmissions). With a single probe: 11 RTOs. Without SACK: 144 RTOs
     // on seed 1. (Earlier: 1 RTO in all and 3 with a single probe; other engine changes since moved them.)
     // The margin over the single probe is small (the simulated receiver does not compress ACKs as Linux does); if another
@@ -90,12 +90,14 @@ public class GoodputRegressionTests(ITestOutputHelper output)
     private const int MaxTotalTimeouts = 2;
     private const long MaxBytesResent = Length * 13 / 200; // 6.5 %: meant to catch resending what was SACKed, or spurious retransmissions
 
-    // BBR today (seeds 1–6): 0, 1, 0, 0, 0, 1 RTOs (2; 1, 2, 3, … before a probe sent in recovery ended its episode when
-    // SACKed, docs/design.md); 0.22–1.45 s each, 3.13 s in all (CUBIC: 7.61 s); 5.5–8.6 % resent:
+    // BBR today (seeds 1–6): 0, 0, 0, 0, 0, 1 RTOs (1; 1, 2, 3, … before a probe sent in recovery ended its episode when
+    // SACKed, docs/design.md); 0.15–1.32 s each, 2.39 s in all (CUBIC: 7.98 s); 6.7–12.1 % resent:
     // with ~150 segments in flight and a twentieth of the ACKs lost, some segments the receiver holds are never SACKed
-    // (an ACK carries 3 blocks) and RACK resends them. The time bound fails if BBR's window shrinks for random loss.
+    // (an ACK carries 3 blocks) and RACK resends them. Since a SACKed resend moves RACK as in Linux (RackAdvanceTests) it
+    // does so sooner: before, 0, 1, 0, 0, 0, 1 RTOs, 3.13 s in all and 5.5–8.6 % resent (bound 10 %). The time bound
+    // fails if BBR's window shrinks for random loss.
     private const int MaxBbrTotalTimeouts = 3;
-    private const long MaxBbrBytesResent = Length / 10;
+    private const long MaxBbrBytesResent = Length * 13 / 100;
     private static readonly TimeSpan MaxBbrTime = TimeSpan.FromSeconds(4.5);
 
     private static TransferResult Run(TcpConfig config, int seed)

@@ -54,8 +54,11 @@ internal sealed class Rack
 
     /// <summary>
     /// RFC 8985 §6.2 steps 2–3 for one newly delivered segment (acknowledged or SACKed). A retransmitted segment whose
-    /// delivery may answer the original is skipped (its RTT would be too short): the echoed timestamp says which copy
-    /// arrived, or else an RTT below the minimum gives it away.
+    /// delivery may answer the original is skipped: one delivered sooner than the minimum RTT after it left (Linux's
+    /// tcp_rack_advance), or one whose cumulative ACK echoes a timestamp older than the resend (RFC 8985 step 2).
+    /// <paramref name="echoPredatesSend"/> is asked of cumulative ACKs only: a resend that fills the hole arrives in order
+    /// and its ACK echoes it (RFC 7323 §4.3), whereas a SACKed resend (a tail loss probe above a lost segment) is out of
+    /// order and its ACK always echoes the last in-order segment's older timestamp, so the test would never let it count.
     /// </summary>
     public void OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend, int mss)
     {

@@ -229,7 +229,7 @@ internal sealed partial class Sender
         // Without timestamps, when the oldest segment this ACK newly SACKs left, none ever resent (Linux's first_sackt).
         TimeSpan sackTimedAt = TimeSpan.MinValue;
         if (Rack) _rack.BeginAck();
-        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, echo, ref sample, ref sackTimedAt, ref originalDelivered, out dsack) : 0;
+        int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out dsack) : 0;
         if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
         if (newAck)
         {
@@ -333,7 +333,7 @@ internal sealed partial class Sender
     /// D-SACK (RFC 2883 §4) when it lies below the cumulative ACK or inside the second block; it reports a duplicate
     /// and marks nothing. Returns the sequence space newly SACKed.
     /// </summary>
-    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, uint? echo, ref DeliveryRateSample sample, ref TimeSpan sackTimedAt,
+    private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, ref DeliveryRateSample sample, ref TimeSpan sackTimedAt,
         ref bool originalDelivered, out bool dsack)
     {
         dsack = false;
@@ -354,7 +354,7 @@ internal sealed partial class Sender
                 if (segment.Start >= block.Right) break;
                 // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
-                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss);
+                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, echoPredatesSend: false, Mss);
                 RateEstimator?.OnDelivered(ref sample, segment, now);
                 if (!segment.Is(SegmentMarks.EverRetransmitted) && (sackTimedAt == TimeSpan.MinValue || segment.SentAt < sackTimedAt)) sackTimedAt = segment.SentAt;
                 originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
