@@ -7,7 +7,7 @@ namespace UserTcp.Integration.Tests;
 /// <summary>
 /// tail-loss's verdict on records made here (no root), each of its two parts on a connection of its own: a resend is a
 /// loss probe only when the sender's own account says so, comes in place of the RTO only when it is no later, and the
-/// second part's hole must go on the probe's SACK when the kernel sends.
+/// second part's hole must go on the probe's SACK, whichever side sends.
 /// </summary>
 public sealed class TailLossJudgeTests
 {
@@ -124,13 +124,26 @@ public sealed class TailLossJudgeTests
     }
 
     [Fact]
-    public void Usertcp_passes_with_a_probe_each_time_and_the_observation_names_a_hole_left_to_its_rto()
+    public void Usertcp_passes_with_a_probe_each_time_and_the_hole_on_the_probes_sack()
     {
-        LabVerdict verdict = Judge(userTcpSends: true, new Part(1, ProbeAfter: 204), new Part(2, ProbeAfter: 27, HoleAfter: 200, HoleCause: TcpCause.RetransmissionTimeout));
+        LabVerdict verdict = Judge(userTcpSends: true, new Part(1, ProbeAfter: 204), new Part(2, ProbeAfter: 27));
 
         Assert.Empty(Failed(verdict));
-        Assert.Contains("UserTcp resent the hole 200.0 ms after it (228.5 ms after first sending it), not on that ACK: its engine resent it on the retransmission timeout",
-            verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains("and UserTcp resent the hole 0.1 ms after it (28.6 ms after first sending it), on that ACK.", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Usertcp_fails_a_hole_left_to_its_rto_after_the_probes_sack()
+    {
+        IReadOnlyList<Expectation> failed = Failed(Judge(userTcpSends: true, new Part(1, ProbeAfter: 204),
+            new Part(2, ProbeAfter: 27, HoleAfter: 200, HoleCause: TcpCause.RetransmissionTimeout)));
+
+        Assert.Equal(
+            ["last two lost: UserTcp resends the hole on that ACK (within 100.0 ms), not on a timer",
+             "last two lost: UserTcp's engine names the first resend a tail loss probe, and logs no retransmission timeout"],
+            failed.Select(e => e.What));
+        Assert.Equal("resent 200.0 ms after that ACK", failed[0].Observed);
+        Assert.Equal("seq 4345: tail loss probe (RFC 8985), seq 2897: retransmission timeout", failed[1].Observed);
     }
 
     [Fact]
@@ -138,7 +151,7 @@ public sealed class TailLossJudgeTests
     {
         Expectation only = Assert.Single(Failed(Judge(userTcpSends: true, new Part(1, ProbeAfter: 204, ProbeCause: TcpCause.RetransmissionTimeout), new Part(2, ProbeAfter: 27))));
 
-        Assert.Equal("last segment lost: UserTcp's engine names the resend a tail loss probe, and logs no retransmission timeout", only.What);
+        Assert.Equal("last segment lost: UserTcp's engine names the first resend a tail loss probe, and logs no retransmission timeout", only.What);
         Assert.Equal("seq 4345: retransmission timeout", only.Observed);
     }
 

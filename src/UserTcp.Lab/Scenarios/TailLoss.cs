@@ -11,7 +11,8 @@ namespace UserTcp.Lab.Scenarios;
 /// tcp_schedule_loss_probe): after a probe timeout of 2·SRTT — plus a delayed-ACK allowance when one segment is out,
 /// and never later than the RTO — it resends the last segment, and the ACK of the probe (with SACK) starts recovery for
 /// anything else lost. Two parts, each on a connection of its own: the write's last segment lost, then its last two
-/// (the probe's SACK then shows one more hole). Role active: UserTcp sends; passive: the kernel does.
+/// (the probe's SACK then shows one more hole, which RACK resends on it; the link holds that probe 5 ms, see
+/// <see cref="ProbeDelay"/>). Role active: UserTcp sends; passive: the kernel does.
 /// </summary>
 public sealed class TailLoss : LabScenario
 {
@@ -43,11 +44,28 @@ public sealed class TailLoss : LabScenario
     public override string Question =>
         "The last data segment of a write is lost: no later segment arrives to draw duplicate ACKs, so fast retransmit cannot trigger. Does the sender wait a full RTO (≥ 200 ms) before resending?";
 
+    /// <summary>
+    /// How long the link holds the probe of the part with two lost. RACK takes a resend's SACK as the resend's own only
+    /// once it came at least min RTT after the resend left (RFC 8985 §6.2 step 2, Linux's tcp_rack_advance): on this
+    /// link of some 0.1–1 ms, with each side's stamps a pass or a syscall apart, an undelayed probe's SACK may come sooner
+    /// than the connection's fastest sample, and then neither sender may deem the hole lost on it, by the rule.
+    /// </summary>
+    internal static readonly TimeSpan ProbeDelay = TimeSpan.FromMilliseconds(5);
+
     // On each part's connection, the first sending of the write's last segment (or last two): the rule counts that
-    // connection's data segments from the sender, retransmissions included, so the probe (the next one) gets through.
-    public override IReadOnlyList<string> Faults(LabRole role) =>
-        [.. Parts.Select(p => string.Create(CultureInfo.InvariantCulture,
-            $"drop {(role == LabRole.UserTcpActive ? "to-kernel" : "from-kernel")} data port={p.Port} nth={(p.Lost == 1 ? $"{Segments}" : $"{Segments - p.Lost + 1}..{Segments}")}"))];
+    // connection's data segments from the sender, retransmissions included, so the probe (the next one) gets through;
+    // with two lost, the probe (the fifth) is held ProbeDelay on the link.
+    public override IReadOnlyList<string> Faults(LabRole role)
+    {
+        string toReceiver = role == LabRole.UserTcpActive ? "to-kernel" : "from-kernel";
+        return [.. Parts.SelectMany(p => p.Lost == 1
+            ? [string.Create(CultureInfo.InvariantCulture, $"drop {toReceiver} data port={p.Port} nth={Segments}")]
+            : new[]
+            {
+                string.Create(CultureInfo.InvariantCulture, $"drop {toReceiver} data port={p.Port} nth={Segments - p.Lost + 1}..{Segments}"),
+                string.Create(CultureInfo.InvariantCulture, $"delay={ProbeDelay.TotalMilliseconds}ms {toReceiver} data port={p.Port} nth={Segments + 1}"),
+            })];
+    }
 
     public override async Task RunAsync(LabSession s)
     {
@@ -208,14 +226,12 @@ public sealed class TailLoss : LabScenario
             v.Expect(label + "the probe's ACK SACKs it and points at the hole before it", sacked is not null,
                 sacked is null ? "no ACK with a SACK block for the probe" : $"ack {Relative(sacked.Segment.AcknowledgmentNumber)}, SACK {string.Join(" ", sacked.Sack.Select(b => $"{Relative(b.Left)}-{Relative(b.Right)}"))}");
             string after = sacked is null ? "-" : again is TimeSpan a1 ? $"resent {LabRecord.Milliseconds(a1 - sacked.ArrivedAt)} after that ACK" : "the hole was not resent";
-            if (!userTcpSends)
-            {
-                // RACK (RFC 8985 §6.2) deems the hole lost on that ACK: it went before a segment now delivered, more than a reordering window ago.
-                v.Expect(label + $"the kernel resends the hole on that ACK (within {LabRecord.Milliseconds(Promptly)}), not on a timer", prompt, after);
-            }
+            // RACK (RFC 8985 §6.2) deems the hole lost on that ACK: it went before a segment now delivered, more than a reordering window ago.
+            v.Expect(label + $"{senderName} resends the hole on that ACK (within {LabRecord.Milliseconds(Promptly)}), not on a timer", prompt, after);
             if (sacked is not null && again is TimeSpan a2)
             {
-                hole = $" {Capitalized(receiverName)}'s ACK of the probe pointed at the hole (seq {first.RelativeSeq}) with a SACK block for the probe, and {senderName} resent the hole "
+                hole = $" {Capitalized(receiverName)}'s ACK of the probe (which the link had held {LabRecord.Milliseconds(ProbeDelay)}, so that its SACK came later than"
+                    + $" the fastest round trip: RFC 8985 §6.2) pointed at the hole (seq {first.RelativeSeq}) with a SACK block for the probe, and {senderName} resent the hole "
                     + $"{LabRecord.Milliseconds(a2 - sacked.ArrivedAt)} after it ({LabRecord.Milliseconds(a2 - first.Times[0])} after first sending it)"
                     + (prompt ? ", on that ACK." : $", not on that ACK: {HoleNotOnTheAck(r, c, userTcpSends, first.RelativeSeq)}.");
             }
@@ -226,11 +242,8 @@ public sealed class TailLoss : LabScenario
         {
             IReadOnlyList<TcpEvent> events = [.. r.UserTcpRetransmissions(c).Where(e => e.Segment.PayloadLength > 0)];
             cause = events.Count == 0 ? "no retransmission event" : string.Join(", ", events.Select(e => $"seq {Relative(e.Segment.Seq)}: {e.Cause.Describe()}"));
-            // With two lost, what resends the hole the probe's SACK reveals is told above (UserTcp's waits for its RTO: docs/design.md).
-            bool noTimeout = part.Lost > 1 || events.All(e => e.Cause != TcpCause.RetransmissionTimeout);
-            v.Expect(label + (part.Lost == 1
-                    ? "UserTcp's engine names the resend a tail loss probe, and logs no retransmission timeout"
-                    : "UserTcp's engine names the first resend a tail loss probe"),
+            bool noTimeout = events.All(e => e.Cause != TcpCause.RetransmissionTimeout);
+            v.Expect(label + "UserTcp's engine names the first resend a tail loss probe, and logs no retransmission timeout",
                 events.Count > 0 && events[0].Cause == TcpCause.TailLossProbe && Relative(events[0].Segment.Seq) == (lastSegment?.RelativeSeq ?? 0) && noTimeout,
                 cause);
             cause = $"its engine logged {cause}";
@@ -264,9 +277,7 @@ public sealed class TailLoss : LabScenario
         if (!userTcpSends) return "the kernel's timer resent it";
         (_, SeqNumber? isn) = r.Isns(c);
         TcpEvent? e = r.UserTcpRetransmissions(c).Cast<TcpEvent?>().FirstOrDefault(x => isn is SeqNumber i && (uint)(x!.Value.Segment.Seq - i) == hole);
-        return e is { } found ? $"its engine resent it on the {found.Cause.Describe()}"
-            + (found.Cause == TcpCause.RetransmissionTimeout ? " — its RACK passed over the probe's SACK, whose ACK echoes a timestamp older than the probe (docs/design.md, \"The lab\")" : "")
-            : "no retransmission event for it";
+        return e is { } found ? $"its engine resent it on the {found.Cause.Describe()}" : "no retransmission event for it";
     }
 
     private static TimeSpan? Micro(long? microseconds) => microseconds is long us ? TimeSpan.FromMicroseconds(us) : null;
