@@ -226,4 +226,65 @@ public class AckTimeoutTests
         h.ExpectNothing();
         Assert.Equal(TimeSpan.Zero, c.Info().AckTimeout);
     }
+
+    // ───────────── quick-ACK mode entered again (tcp_enter_quickack_mode) ─────────────
+
+    [Fact]
+    public void Data_sent_again_leaves_pingpong_with_ato_at_its_minimum_and_the_next_segment_is_acknowledged_at_once()
+    {
+        (Harness h, TcpConnection c) = Connection(quickAcks: Receiver.MaxQuickAcks);
+        c.QuickAck = false; // pingpong mode
+        int offset = 0;
+        Data(h, S(1), ref offset);
+        h.ExpectNothing();
+        // 30 ms later, less than ato: 20 + 30 = 50 ms; the second segment is acknowledged at once.
+        Data(h, Ms(1030), ref offset);
+        h.Expect(TcpFlags.Ack, Our(0), Their(offset));
+        Assert.Equal(Ms(50), c.Info().AckTimeout);
+        Assert.False(c.QuickAck);
+
+        // The second segment again: acknowledged at once, and quick-ACK mode entered (tcp_send_dupack).
+        h.AdvanceTo(Ms(1035));
+        h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(offset - 100), Our(0), window: PeerWindow, payload: Bytes(100));
+        h.Expect(TcpFlags.Ack, Our(0), Their(offset));
+        h.ExpectNothing();
+        Assert.True(c.QuickAck);
+        Assert.Equal(Ms(40), c.Info().AckTimeout);
+        Data(h, Ms(1040), ref offset);
+        h.Expect(TcpFlags.Ack, Our(0), Their(offset));
+        h.ExpectNothing();
+    }
+
+    [Fact]
+    public void Data_partly_sent_again_into_an_open_window_leaves_pingpong_as_it_is()
+    {
+        (Harness h, TcpConnection c) = Connection(quickAcks: Receiver.MaxQuickAcks);
+        c.QuickAck = false;
+        int offset = 0;
+        Data(h, S(1), ref offset);
+        h.AdvanceTo(Ms(1010));
+        // [50, 150): half old, half new (Linux's tcp_data_queue queues it and enters no quick-ACK mode).
+        h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(50), Our(0), window: PeerWindow, payload: Bytes(100));
+        h.DrainSent();
+        Assert.False(c.QuickAck);
+    }
+
+    [Fact]
+    public void Data_into_a_closed_window_leaves_pingpong()
+    {
+        // Window 2920 (4096 rounded down to two MSS): two full segments close it.
+        (Harness h, TcpConnection c) = Connection(config: new TcpConfig { ReceiveBufferSize = 4096, ReceiveBufferAutoTuning = false });
+        byte[] data = Bytes(2920);
+        h.AdvanceTo(S(1));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: data[..1460]);
+        h.Send(TcpFlags.Ack, Their(1460), Our(0), window: PeerWindow, payload: data[1460..]);
+        Assert.Equal(0, h.Expect(TcpFlags.Ack, Our(0), Their(2920)).Window);
+        c.QuickAck = false;
+
+        h.AdvanceTo(Ms(1010));
+        h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(2920), Our(0), window: PeerWindow, payload: Bytes(100));
+        Assert.Equal(0, h.Expect(TcpFlags.Ack, Our(0), Their(2920)).Window); // dropped, answered at once
+        h.ExpectNothing();
+        Assert.True(c.QuickAck);
+    }
 }

@@ -164,6 +164,7 @@ internal sealed class Receiver
         int room = (int)Math.Min(Window, int.MaxValue) - (seq - RcvNxt);
         if (payload.Length > room)
         {
+            if (room <= 0 && !payload.IsEmpty) EnterQuickAckMode(); // Linux's tcp_data_queue: data into a closed window
             payload = payload[..Math.Max(0, room)];
             fin = false;
             AckNow = true; // the peer sent beyond our window (a zero-window case among them): tell it where the window is
@@ -388,6 +389,19 @@ internal sealed class Receiver
     public void NoteUnacceptable(SeqNumber seq, int payloadLength)
     {
         if (payloadLength > 0 && seq + payloadLength <= RcvNxt) NoteDuplicate(seq, seq + payloadLength);
+        if (payloadLength > 0 && seq < RcvNxt) EnterQuickAckMode(); // Linux's tcp_send_dupack: data sent again
+    }
+
+    /// <summary>
+    /// Linux's tcp_enter_quickack_mode, for data sent again or into a closed window: our ACKs may have been lost or
+    /// too slow, so the next go at once: quick ACKs granted again (counted with the peer's segment size, rcv_mss),
+    /// pingpong mode left, ato at its minimum.
+    /// </summary>
+    private void EnterQuickAckMode()
+    {
+        GrantQuickAcks(ReceiveMss);
+        _pingPong = false;
+        _ato.Deflate();
     }
 
     private void NoteDuplicate(SeqNumber from, SeqNumber to)
