@@ -43,6 +43,44 @@ public class FlowControlTests
     }
 
     [Fact]
+    public void A_late_answer_that_keeps_the_window_shut_restarts_the_persist_timer_from_itself_with_its_backoff()
+    {
+        // Linux's tcp_ack_probe: an ACK that arrives with nothing in flight and the window still too small re-arms the
+        // probe timer from that ACK, tcp_probe0_when (RTO << backoff) on; the probe itself had armed it from its sending.
+        (Harness h, TcpConnection c) = Established(); // RTO 200 ms
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0);
+        c.Send(Bytes(100));
+        h.Poll();
+        h.ExpectNothing();
+
+        int at = 200;
+        foreach (int interval in new[] { 400, 800, 1600 })
+        {
+            Assert.Equal(Ms(at), h.AdvanceToNextDeadline());
+            h.Expect(TcpFlags.Ack, Isn, Their(0));
+            Assert.Equal(Ms(at + interval), c.TimerDeadline(TcpTimer.Persist)); // armed from the probe
+            h.AdvanceTo(Ms(at + 100));
+            h.Send(TcpFlags.Ack, Their(0), Our(0), window: 0); // answered 100 ms later, still shut
+            h.ExpectNothing();
+            Assert.Equal(Ms(at + 100 + interval), c.TimerDeadline(TcpTimer.Persist)); // now from the answer, same backoff
+            at += 100 + interval;
+        }
+
+        // What must not move it: a retransmission timer's business (data in flight) is not the persist timer's, and an
+        // ACK of nothing new while data is in flight (a duplicate) leaves the retransmission timer where it was.
+        h.AdvanceTo(Ms(at - 50));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow); // the window opens: the data goes, the persist timer stops
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 100);
+        Assert.Null(c.TimerDeadline(TcpTimer.Persist));
+        TimeSpan? rto = c.TimerDeadline(TcpTimer.Retransmission);
+        h.AdvanceTo(Ms(at));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+        Assert.Null(c.TimerDeadline(TcpTimer.Persist));
+        Assert.Equal(rto, c.TimerDeadline(TcpTimer.Retransmission));
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void A_zero_window_probe_carries_the_ack_that_was_delayed_and_no_second_ack_follows()
     {
         // Every segment with ACK acknowledges RCV.NXT, probes too: Linux's tcp_transmit_skb runs tcp_event_ack_sent,

@@ -289,6 +289,8 @@ public sealed partial class TcpConnection
         {
             PeerAlive(now);
             bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
+            // Linux's prior_packets == 0; a segment with data at SND.UNA takes its fast path, which does not run tcp_ack.
+            bool nothingInFlight = _sender.SndMax == SndUna && seg.Payload.IsEmpty;
             _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
             if (_sender.TakeUndo() is (not TcpCause.None and var undo, var counter))
             {
@@ -301,6 +303,7 @@ public sealed partial class TcpConnection
             OnAcknowledged(now);
             _engine.MarkPending(this);
             if (_sender.UpdateWindow(now, seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
+            if (nothingInFlight) _sender.OnAckWithNothingInFlight(now);
         }
 
         bool finAcked = _sender.FinAcknowledged;

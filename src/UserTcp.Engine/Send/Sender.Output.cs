@@ -394,6 +394,18 @@ internal sealed partial class Sender
         }
     }
 
+    /// <summary>
+    /// An acceptable ACK without data came while nothing was in flight (Linux's tcp_ack_probe, from tcp_ack's no_queue
+    /// path): with the window still shut and data or a FIN waiting, the persist timer restarts from this answer with its
+    /// current backoff (tcp_probe0_when), so a late answer puts the next probe later too. Data acknowledging nothing new
+    /// takes Linux's fast path (tcp_rcv_established), which does not run tcp_ack, and leaves the timer.
+    /// </summary>
+    public void OnAckWithNothingInFlight(TimeSpan now)
+    {
+        if (SndWnd != 0 || !HasDataOrFinToSend || SndMax != SndUna) return;
+        _timers.Arm(TcpTimer.Persist, now + PersistInterval);
+    }
+
     /// <summary>Data waits in an open window with nothing in flight: only a cork or MSG_MORE holds it so.</summary>
     private bool HeldWithNothingInFlight => SndWnd > 0 && SndMax == SndUna && Buffer.End > SndMax;
 
