@@ -293,6 +293,34 @@ public sealed class LabJudgeTests
     }
 
     [Fact]
+    public void A_transfer_scenarios_headings_name_the_sender_and_a_teardown_scenarios_the_active_closer()
+    {
+        LabRecord record = ReorderingPassive().Build("reordering", LabRole.UserTcpPassive);
+        LabScenario scenario = LabCatalog.Find("reordering")!;
+        var result = new LabResult(scenario, LabRole.UserTcpPassive, record, scenario.Judge(record), Ms(1300), "reordering.passive.pcapng");
+
+        Assert.Equal("━━ reordering — the kernel sends, UserTcp receives", LabText.Describe(result).First());
+        string directory = Path.Combine(Path.GetTempPath(), $"usertcp-it-heading-{Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        try
+        {
+            LabReport.Write([result], directory);
+            string page = File.ReadAllText(Path.Combine(directory, "reordering.html"));
+            Assert.Contains("<h2 id=\"passive\">the kernel sends, UserTcp receives — ", page, StringComparison.Ordinal);
+            Assert.DoesNotContain("closer", page, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        foreach (string transfer in new[] { "fast-retransmit", "spurious-rto", "reordering", "tail-loss", "zero-window" })
+        {
+            Assert.Equal("UserTcp sends, the kernel receives", LabCatalog.Find(transfer)!.DescribeRole(LabRole.UserTcpActive));
+        }
+        Assert.Equal("UserTcp is the active closer, the kernel the passive one", LabCatalog.Find("last-ack-lost")!.DescribeRole(LabRole.UserTcpActive));
+    }
+
+    [Fact]
     public void Reordering_fails_a_sender_that_resends_a_held_segment_twice()
     {
         LabVerdict verdict = JudgeReordering(ReorderingPassive(resends: 2), LabRole.UserTcpPassive);

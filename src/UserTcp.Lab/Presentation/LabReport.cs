@@ -67,7 +67,7 @@ public static class LabReport
     {
         LabRecord r = run.Record;
         LabVerdict v = run.Verdict;
-        html.Append(CultureInfo.InvariantCulture, $"<h2 id=\"{run.Role.Key()}\">{E(run.Role.Describe())} — <span class={(v.Passed ? "pass" : "fail")}>{(v.Passed ? "PASS" : "FAIL")}</span></h2>")
+        html.Append(CultureInfo.InvariantCulture, $"<h2 id=\"{run.Role.Key()}\">{E(run.Scenario.DescribeRole(run.Role))} — <span class={(v.Passed ? "pass" : "fail")}>{(v.Passed ? "PASS" : "FAIL")}</span></h2>")
             .Append(CultureInfo.InvariantCulture, $"<p class=meta>{run.Duration.TotalSeconds:0.0} s · capture <a href=\"{E(Path.GetFileName(run.CapturePath))}\">{E(Path.GetFileName(run.CapturePath))}</a> (pcapng; faults are packet comments) · ")
             .Append(CultureInfo.InvariantCulture, $"faults: <code>{E(r.Faults.Count == 0 ? "none" : string.Join("; ", r.Faults))}</code><br>")
             .Append(CultureInfo.InvariantCulture, $"kernel: <code>{E(string.Join(" ", r.KernelSettings.Select(kv => $"{kv.Key}={kv.Value}")))}</code><br>UserTcp: {E(LabText.Settings(r.UserTcpConfig))}</p>");

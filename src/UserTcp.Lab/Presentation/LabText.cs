@@ -10,7 +10,7 @@ public static class LabText
     {
         LabRecord r = result.Record;
         LabVerdict v = result.Verdict;
-        yield return $"━━ {result.Scenario.Name} — {result.Role.Describe()}";
+        yield return $"━━ {result.Scenario.Name} — {result.Scenario.DescribeRole(result.Role)}";
         foreach (string line in Wrap($"question: {v.Question}", "  ")) yield return line;
         yield return $"  faults:  {(r.Faults.Count == 0 ? "none" : string.Join("; ", r.Faults))}";
         yield return $"  kernel:  {string.Join(" ", r.KernelSettings.Select(kv => $"{kv.Key}={kv.Value}"))}";

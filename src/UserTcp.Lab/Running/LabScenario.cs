@@ -31,6 +31,14 @@ public static class LabRoleExtensions
         LabRole.UserTcpPassive => "the kernel is the active closer, UserTcp the passive one",
         _ => "UserTcp and the kernel in the same run",
     };
+
+    /// <summary>"UserTcp sends", for the headings of a scenario about a transfer, where the role picks the sender.</summary>
+    public static string DescribeTransfer(this LabRole role) => role switch
+    {
+        LabRole.UserTcpActive => "UserTcp sends, the kernel receives",
+        LabRole.UserTcpPassive => "the kernel sends, UserTcp receives",
+        _ => "UserTcp and the kernel in the same run",
+    };
 }
 
 /// <summary>What a seed text claims about the question, and where it says so.</summary>
@@ -52,6 +60,9 @@ public abstract class LabScenario
 
     /// <summary>What a seed text claims, if one does.</summary>
     public virtual SeedClaim? Seed => null;
+
+    /// <summary>The role as the run's heading says it: who closes first, or in a transfer scenario who sends.</summary>
+    public virtual string DescribeRole(LabRole role) => role.Describe();
 
     /// <summary>The roles the question makes sense in.</summary>
     public virtual IReadOnlyList<LabRole> Roles => [LabRole.UserTcpActive, LabRole.UserTcpPassive];

@@ -15,6 +15,8 @@ public sealed class FastRetransmit : LabScenario
 
     public override string Name => "fast-retransmit";
 
+    public override string DescribeRole(LabRole role) => role.DescribeTransfer();
+
     public override string Question =>
         "One data segment in the middle of a burst is lost. Is it recovered by duplicate ACKs (or SACK) without waiting for a timeout?";
 

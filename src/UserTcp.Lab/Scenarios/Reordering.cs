@@ -36,6 +36,8 @@ public sealed class Reordering : LabScenario
 
     public override string Name => "reordering";
 
+    public override string DescribeRole(LabRole role) => role.DescribeTransfer();
+
     public override string Question =>
         "Three duplicate ACKs mean a segment was lost — or only late? When the network merely reorders, does the sender resend, and if it does, does it take its window cut back?";
 

@@ -23,6 +23,8 @@ public sealed class SpuriousRto : LabScenario
 
     public override string Name => "spurious-rto";
 
+    public override string DescribeRole(LabRole role) => role.DescribeTransfer();
+
     public override string Question =>
         "Nothing is lost, but the ACKs arrive later than the retransmission timeout. Does the sender resend its whole window, or notice that the timeout was spurious?";
 

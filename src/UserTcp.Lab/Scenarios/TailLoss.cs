@@ -41,6 +41,8 @@ public sealed class TailLoss : LabScenario
 
     public override string Name => "tail-loss";
 
+    public override string DescribeRole(LabRole role) => role.DescribeTransfer();
+
     public override string Question =>
         "The last data segment of a write is lost: no later segment arrives to draw duplicate ACKs, so fast retransmit cannot trigger. Does the sender wait a full RTO (≥ 200 ms) before resending?";
 

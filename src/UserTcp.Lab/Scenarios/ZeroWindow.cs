@@ -36,6 +36,8 @@ public sealed class ZeroWindow : LabScenario
 
     public override string Name => "zero-window";
 
+    public override string DescribeRole(LabRole role) => role.DescribeTransfer();
+
     public override string Question =>
         "The receiver's window fell to zero; then it read, and its window update was lost. Does the connection hang, or who recovers it, how, and on what schedule?";
 
