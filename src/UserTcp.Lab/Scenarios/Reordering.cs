@@ -270,10 +270,6 @@ public sealed class Reordering : LabScenario
     // When the receiver had it: one of the kernel's that the link delayed is recorded as the kernel sent it.
     private static TimeSpan ReachedReceiver(WirePacket p) => p.ArrivedAt + (!p.ToKernel && p.Fault?.Action == FaultAction.Delayed ? Hold : TimeSpan.Zero);
 
-    private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
-
-    private static string Times(int count) => count == 1 ? "once" : count == 2 ? "twice" : $"{count} times";
-
     private static string Ordinal(int n) => n switch
     {
         1 => "first",

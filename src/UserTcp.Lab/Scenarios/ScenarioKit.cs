@@ -238,4 +238,16 @@ public static class ScenarioKit
 
     public static bool IsFin(WirePacket p) => p.Segment.Has(TcpFlags.Fin);
     public static bool IsPureAck(WirePacket p) => p.Segment.Flags == TcpFlags.Ack && p.Segment.PayloadLength == 0;
+
+    /// <summary>"The kernel" for "the kernel": a side's name at the start of a sentence.</summary>
+    public static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
+
+    /// <summary>"never", "once", "twice", "3 times": how often something was sent.</summary>
+    public static string Times(int count) => count switch
+    {
+        0 => "never",
+        1 => "once",
+        2 => "twice",
+        _ => string.Create(CultureInfo.InvariantCulture, $"{count} times"),
+    };
 }

@@ -46,8 +46,6 @@ public sealed class SpuriousRto : LabScenario
     private static TimeSpan ReachedSender(WirePacket ack) =>
         ack.ArrivedAt + (!ack.ToKernel && ack.Fault?.Action == UserTcp.Link.FaultAction.Delayed ? AckDelay : TimeSpan.Zero);
 
-    private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
-
     public override LabVerdict Judge(LabRecord r)
     {
         FourTuple c = First(r);

@@ -283,14 +283,4 @@ public sealed class TailLoss : LabScenario
     }
 
     private static TimeSpan? Micro(long? microseconds) => microseconds is long us ? TimeSpan.FromMicroseconds(us) : null;
-
-    private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
-
-    private static string Times(int count) => count switch
-    {
-        0 => "never",
-        1 => "once",
-        2 => "twice",
-        _ => string.Create(CultureInfo.InvariantCulture, $"{count} times"),
-    };
 }

@@ -364,8 +364,6 @@ public sealed class ZeroWindow : LabScenario
 
     private static string Count(int n, string what) => string.Create(CultureInfo.InvariantCulture, $"{n} {what}{(n == 1 ? "" : "s")}");
 
-    private static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
-
     private static string Ordinal(int n) => n switch
     {
         1 => "first",
