@@ -178,7 +178,7 @@ public sealed partial class FaultRule
             if (ExactFlags ? tcp.Flags != Flags : !tcp.Has(Flags)) return false;
             if (Payload == PayloadFilter.Data && tcp.PayloadLength == 0) return false;
             if (Payload == PayloadFilter.Empty && tcp.PayloadLength > 0) return false;
-            if (Window == WindowFilter.Zero && !ZeroWindowTracker.IsZero(tcp)) return false;
+            if (Window == WindowFilter.Zero && !tcp.AdvertisesZeroWindow) return false;
             if (Window == WindowFilter.Reopens && !reopens) return false;
             if (States is not null && (state is not TcpState s || !States.Contains(s))) return false;
             if (Predicate is not null && !Predicate(tcp)) return false;

@@ -21,6 +21,15 @@ public readonly record struct TcpSegmentInfo(
     public int SegmentLength => PayloadLength + (Has(TcpFlags.Syn) ? 1 : 0) + (Has(TcpFlags.Fin) ? 1 : 0);
 
     /// <summary>
+    /// Whether its window field says anything about the sender's receive window: not a SYN's (unscaled, before any
+    /// window) nor a RST's (Linux sends RSTs with window 0).
+    /// </summary>
+    public bool AdvertisesWindow => (Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
+
+    /// <summary>It advertises a zero window: the sender's receive buffer is full.</summary>
+    public bool AdvertisesZeroWindow => AdvertisesWindow && Window == 0;
+
+    /// <summary>
     /// Reads the summary of an IPv4 packet carrying TCP; false for anything else or anything malformed. Checksums are
     /// not verified: a rule asks what a sender meant to send. Never throws and never allocates.
     /// </summary>

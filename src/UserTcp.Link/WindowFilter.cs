@@ -28,12 +28,6 @@ internal sealed class ZeroWindowTracker
 
     private readonly HashSet<(Ipv4Address, ushort, Ipv4Address, ushort)> _atZero = [];
 
-    /// <summary>Whether a segment can say anything about its sender's window: not a SYN (unscaled, before any window) nor a RST.</summary>
-    public static bool AdvertisesWindow(in TcpSegmentInfo segment) => (segment.Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
-
-    /// <summary>Whether a segment advertises a zero window.</summary>
-    public static bool IsZero(in TcpSegmentInfo segment) => AdvertisesWindow(segment) && segment.Window == 0;
-
     /// <summary>Sees one segment; true when it is its sender's first with a non-zero window since that sender advertised zero.</summary>
     public bool Reopens(in TcpSegmentInfo segment)
     {
@@ -45,7 +39,7 @@ internal sealed class ZeroWindowTracker
             _atZero.Remove((segment.Destination, segment.DestinationPort, segment.Source, segment.SourcePort));
             return false;
         }
-        if (!AdvertisesWindow(segment)) return false;
+        if (!segment.AdvertisesWindow) return false;
         if (segment.Window != 0) return _atZero.Remove(sender);
         if (_atZero.Count < Capacity) _atZero.Add(sender);
         return false;

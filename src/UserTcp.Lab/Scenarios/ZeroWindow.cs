@@ -113,8 +113,8 @@ public sealed class ZeroWindow : LabScenario
         {
             if (LabRecord.Id(p) != c) continue;
             bool fromReceiver = p.ToKernel == (receiver == LabSide.UserTcp);
-            if (fromReceiver) shut |= AdvertisesZero(p);
-            else if (shut && AdvertisesWindow(p) && !p.Segment.Has(TcpFlags.Fin) && p.Segment.PayloadLength <= 1) probes.Add(p);
+            if (fromReceiver) shut |= p.Segment.AdvertisesZeroWindow;
+            else if (shut && p.Segment.AdvertisesWindow && !p.Segment.Has(TcpFlags.Fin) && p.Segment.PayloadLength <= 1) probes.Add(p);
         }
         return probes;
     }
@@ -162,11 +162,6 @@ public sealed class ZeroWindow : LabScenario
         return string.Create(CultureInfo.InvariantCulture, $"{got.Length} bytes{fin}, {verdict}");
     }
 
-    /// <summary>A segment that advertises a zero window (neither a SYN nor a RST, whose windows say nothing about it).</summary>
-    public static bool AdvertisesZero(WirePacket p) => AdvertisesWindow(p) && p.Segment.Window == 0;
-
-    private static bool AdvertisesWindow(WirePacket p) => (p.Segment.Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
-
     /// <summary>How a segment sent into the zero window asks for the receiver's window.</summary>
     public enum ProbeForm
     {
@@ -207,15 +202,15 @@ public sealed class ZeroWindow : LabScenario
             }
             return -1;
         }
-        int zero = Find(0, p => !FromSender(p) && AdvertisesZero(p));
+        int zero = Find(0, p => !FromSender(p) && p.Segment.AdvertisesZeroWindow);
         if (zero < 0) return new ZeroWindowEpisode(null, 0, null, null, [], null, null);
-        int update = Find(zero + 1, p => !FromSender(p) && AdvertisesWindow(p) && p.Segment.Window != 0);
-        int opened = update < 0 ? -1 : Find(update, p => !FromSender(p) && AdvertisesWindow(p) && p.Segment.Window != 0 && !p.Dropped);
+        int update = Find(zero + 1, p => !FromSender(p) && p.Segment.AdvertisesWindow && p.Segment.Window != 0);
+        int opened = update < 0 ? -1 : Find(update, p => !FromSender(p) && p.Segment.AdvertisesWindow && p.Segment.Window != 0 && !p.Dropped);
         int end = opened < 0 ? all.Count : opened;
         (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
         SeqNumber isn = (sender == LabSide.UserTcp ? userTcpIsn : kernelIsn) ?? default;
         // SND.UNA while the window was shut: what the receiver's last zero window acknowledged.
-        SeqNumber una = all.Take(end).Where(p => !FromSender(p) && AdvertisesZero(p)).Last().Segment.AcknowledgmentNumber;
+        SeqNumber una = all.Take(end).Where(p => !FromSender(p) && p.Segment.AdvertisesZeroWindow).Last().Segment.AcknowledgmentNumber;
         TimeSpan shutAt = all[zero].ArrivedAt;
         var sent = new List<int>();
         for (int i = zero + 1; i < end; i++)
@@ -223,7 +218,7 @@ public sealed class ZeroWindow : LabScenario
             WirePacket p = all[i];
             // Data the zero window already acknowledged is no probe: a resend (a tail-loss probe) that crossed that ACK.
             bool acknowledged = p.Segment.PayloadLength > 0 && p.Segment.SequenceNumber + p.Segment.PayloadLength <= una;
-            if (FromSender(p) && AdvertisesWindow(p) && p.At >= shutAt && !acknowledged) sent.Add(i);
+            if (FromSender(p) && p.Segment.AdvertisesWindow && p.At >= shutAt && !acknowledged) sent.Add(i);
         }
         var probes = new List<Probe>();
         for (int n = 0; n < sent.Count; n++)
