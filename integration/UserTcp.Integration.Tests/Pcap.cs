@@ -12,6 +12,10 @@ internal sealed record CapturedSegment(int Index, Ipv4Address Source, ushort Sou
     public TimeSpan At { get; init; }
     public uint Acknowledgment { get; init; }
     public IReadOnlyList<SackBlock> Sack { get; init; } = [];
+    /// <summary>The timestamps option (RFC 7323), if the segment carries one.</summary>
+    public TcpTimestamp? Timestamp { get; init; }
+    /// <summary>The window field as sent (not scaled).</summary>
+    public ushort Window { get; init; }
     /// <summary>The packet's comments (opt_comment): faults, and how late UserTcp read a packet from the kernel.</summary>
     public IReadOnlyList<string> Comments { get; init; } = [];
 
@@ -50,6 +54,8 @@ internal static class Pcap
                         At = TimeSpan.FromMicroseconds(microseconds),
                         Acknowledgment = tcp.AcknowledgmentNumber.Value,
                         Sack = tcp.Options.SackBlocks.ToArray(),
+                        Timestamp = tcp.Options.Timestamp,
+                        Window = tcp.Window,
                         Comments = Comments(file.AsSpan((offset + 28 + (included + 3) / 4 * 4)..(offset + length - 4))),
                     });
                 }
