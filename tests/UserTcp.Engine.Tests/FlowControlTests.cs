@@ -185,6 +185,54 @@ public class FlowControlTests
     }
 
     [Fact]
+    public void A_window_too_small_for_the_next_segment_with_nothing_in_flight_waits_for_the_probe_timer()
+    {
+        // RFC 1122 §4.2.3.4: neither a full segment, nor all the data, nor half the largest window fits, so only the
+        // override timeout sends; Linux's tcp_snd_wnd_test holds the segment and tcp_write_wakeup sends what fits, pushed.
+        (Harness h, TcpConnection c) = Established(); // RTO 200 ms
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 1); // 1 << 7 = 128 bytes
+        Assert.Equal(128u, c.SndWnd);
+
+        c.Send(Bytes(1000));
+        h.Poll();
+        h.ExpectNothing(); // no 128-byte segment at once: the window is silly
+        Assert.Equal(Ms(200), c.TimerDeadline(TcpTimer.Persist));
+        Assert.Null(c.TimerDeadline(TcpTimer.Retransmission));
+        h.AdvanceTo(Ms(199));
+        h.ExpectNothing();
+
+        Assert.Equal(Ms(200), h.AdvanceToNextDeadline());
+        Sent probe = h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 128);
+        Assert.Equal(Bytes(1000)[..128], probe.Payload);
+        h.ExpectNothing(); // one segment, not the rest
+        Assert.Null(c.TimerDeadline(TcpTimer.Persist));
+        Assert.NotNull(c.TimerDeadline(TcpTimer.Retransmission));
+
+        h.AdvanceTo(Ms(210));
+        h.Send(TcpFlags.Ack, Their(0), Our(128), window: PeerWindow);
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(128), Their(0), 872);
+        h.ExpectNothing();
+    }
+
+    [Fact]
+    public void Data_held_by_a_small_window_goes_whole_when_the_window_opens_before_the_probe_timer()
+    {
+        (Harness h, TcpConnection c) = Established();
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 1);
+        c.Send(Bytes(1000));
+        h.Poll();
+        h.ExpectNothing();
+
+        h.AdvanceTo(Ms(100));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow); // the window opens
+        h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(0), 1000);
+        h.ExpectNothing();
+        // The probe timer's hour passes without a segment: the data is in flight, the retransmission timer watches it.
+        h.AdvanceTo(Ms(250));
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void An_old_ack_delayed_behind_a_newer_one_does_not_update_the_window()
     {
         (Harness h, TcpConnection c) = Established();

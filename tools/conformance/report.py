@@ -42,6 +42,18 @@ GVISOR_NOTES = {
     "listen_close_before_handshake_complete.pkt": "Closing a listener resets its half-open connections with RST|ACK (Linux's active "
                                                   "reset); the script expects a bare RST: an engine difference.",
 }
+# Why an upstream script that fails is left failing, where that was decided (docs/design.md, "Where the upstream
+# packetdrill corpus still sees another behaviour"): shown after the reason while the script fails.
+UPSTREAM_NOTES = {
+    "ts_recent/invalid_ack.pkt": "Linux 6.18 sends the same ACK (RFC 5961 §5.2); the script predates it",
+    "fast_retransmit/fr-4pkt-fack-last-mss.pkt": "RACK's reorder timer at RTT/4 (RFC 8985); 40 ms fits HZ 250's jiffy rounding",
+    "fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt": "RACK.rtt from the last segment sent, not the last processed (deviation)",
+    "sack/sack-route-refresh-ip-tos.pkt": "a cumulative ACK below its own SACK blocks counts as reordering (deviation)",
+    "cubic/cubic-bulk-166k.pkt": "CUBIC as RFC 9438 in floating point, not bictcp_update (deviation)",
+    "cubic/cubic-bulk-166k-idle-restart.pkt": "CUBIC as RFC 9438 in floating point, not bictcp_update (deviation)",
+    "cubic/cubic-rto-ss-ca-cwnd-bump.pkt": "PSH inside a long write follows Linux's skb sizes (deviation)",
+    "cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt": "Linux grows cwnd on SACKs once reordering > 3; then a dropping qdisc (line 33)",
+}
 # gVisor's packetdrill_test.sh runs its scripts with --tolerance_usecs=100000; upstream's run_all.py with the default.
 GVISOR_OPTIONS = ["tolerance_usecs=100000"]
 # What upstream's run_all.py passes for its IPv4 runs (-D).
@@ -333,7 +345,9 @@ def main():
             else:
                 line = f"{r['line']}: `{shorten(r['text'], 60).replace('`', '')}`" if r["line"] else ""
                 now_text = "out of scope" if out_of_scope else f"fail ({r['class']})"
-                w(f"| {name} | {baseline.get(k, '-')} | {now_text} | {line} | {r['reason']} |")
+                note = UPSTREAM_NOTES.get(k.split("/", 1)[1]) if k.startswith("tcp/") else None
+                reason = f"{r['reason']}; *{note}*" if note else r["reason"]
+                w(f"| {name} | {baseline.get(k, '-')} | {now_text} | {line} | {reason} |")
         w("")
 
     w("## In-scope directories")

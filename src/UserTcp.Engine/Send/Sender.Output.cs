@@ -125,7 +125,9 @@ internal sealed partial class Sender
                 next = default;
                 return false;
             }
-            if (length > 0 && (MaySend(length, available, segmentSize) || endsRecord && length == available))
+            // The peer's window cuts the first segment short of what could go (Linux's tcp_snd_wnd_test fails).
+            bool windowCut = peerRoom < Math.Min(available, segmentSize);
+            if (length > 0 && (MaySend(length, available, segmentSize, windowCut) || endsRecord && length == available))
             {
                 next = NewData(length, recordEnd);
                 if (length < segmentSize) _sndSml = next.End; // Linux's tcp_minshall_update
@@ -162,14 +164,16 @@ internal sealed partial class Sender
     /// <summary>
     /// RFC 1122 §4.2.3.4 with Nagle as Linux runs it (Minshall's variant): a full segment; or all the data when nothing
     /// is unacknowledged, or no segment shorter than the MSS is (or TCP_NODELAY, or the stream is ending); or at least
-    /// half the largest window the peer ever offered. A window-limited segment smaller than that waits for the ACK in
-    /// flight to open the window further.
+    /// half the largest window the peer ever offered; or the probe timer's wakeup (§4.2.3.4 (4), the override timeout).
+    /// A segment the peer's window cuts short of that (<paramref name="windowCut"/>) waits: for the ACK in flight to
+    /// open the window further, or with nothing in flight for the probe timer (Linux's tcp_snd_wnd_test, tcp_write_wakeup).
     /// </summary>
-    private bool MaySend(int length, int available, int segmentSize) =>
+    private bool MaySend(int length, int available, int segmentSize, bool windowCut) =>
         !HoldsPartial(length, available, segmentSize) && (length == segmentSize
-        || SndMax == SndUna
+        || SndMax == SndUna && !windowCut
         || length == available && MayEndWithPartial
-        || length >= MaxSndWnd / 2);
+        || length >= MaxSndWnd / 2
+        || WakeupDue);
 
     /// <summary>
     /// The data's partial tail may go with data in flight: TCP_NODELAY, the stream ending, F-RTO's new data (Linux's
@@ -388,7 +392,7 @@ internal sealed partial class Sender
         }
         else if (HeldWithNothingInFlight && !_timers.IsArmed(TcpTimer.Persist))
         {
-            // Linux's tcp_check_probe_timer: data a cork or MSG_MORE holds back, with nothing in flight to draw an ACK,
+            // Linux's tcp_check_probe_timer: data a cork, MSG_MORE or a small window holds back, with nothing in flight to draw an ACK,
             // goes when the probe timer fires, one RTO on (tcp_probe0_base; tcp(7)'s "200 millisecond ceiling" on TCP_CORK).
             _timers.Arm(TcpTimer.Persist, now + Rto.Rto);
         }
@@ -406,7 +410,7 @@ internal sealed partial class Sender
         _timers.Arm(TcpTimer.Persist, now + PersistInterval);
     }
 
-    /// <summary>Data waits in an open window with nothing in flight: only a cork or MSG_MORE holds it so.</summary>
+    /// <summary>Data waits in an open window with nothing in flight: a cork, MSG_MORE, or a window too small for it (sender SWS avoidance) holds it so.</summary>
     private bool HeldWithNothingInFlight => SndWnd > 0 && SndMax == SndUna && Buffer.End > SndMax;
 
     /// <summary>
