@@ -22,21 +22,28 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
     public Dictionary<string, long> KernelCounters { get; } = [];
     public TimeSpan End { get; set; } = TimeSpan.FromSeconds(10);
 
-    public void Handshake(TimeSpan at, bool kernelConnects)
+    /// <summary>The three segments of an opening; each SYN carries the window scale option given for its side (none when null).</summary>
+    public void Handshake(TimeSpan at, bool kernelConnects, byte? kernelScale = null, byte? userTcpScale = null)
     {
         if (kernelConnects)
         {
             FromKernel(at, 0, TcpFlags.Syn, null);
+            Scale(kernelScale);
             FromUserTcp(at + TimeSpan.FromMilliseconds(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
+            Scale(userTcpScale);
             FromKernel(at + TimeSpan.FromMilliseconds(0.4), 1, TcpFlags.Ack, 1);
         }
         else
         {
             FromUserTcp(at, 0, TcpFlags.Syn, null);
+            Scale(userTcpScale);
             FromKernel(at + TimeSpan.FromMilliseconds(0.2), 0, TcpFlags.Syn | TcpFlags.Ack, 1);
+            Scale(kernelScale);
             FromUserTcp(at + TimeSpan.FromMilliseconds(0.4), 1, TcpFlags.Ack, 1);
         }
     }
+
+    private void Scale(byte? shift) => _packets[^1] = _packets[^1] with { WindowScale = shift };
 
     public void FromKernel(TimeSpan at, uint seq, TcpFlags flags, uint? ack, int length = 0, bool dropped = false, ushort window = 64240, params (uint Left, uint Right)[] sack) =>
         Add(at, PacketDirection.Inbound, KernelIsn + seq, flags, ack is uint a ? UserTcpIsn + a : 0, length, dropped, window, [.. sack.Select(s => new SackBlock(new(UserTcpIsn + s.Left), new(UserTcpIsn + s.Right)))]);

@@ -90,15 +90,14 @@ public static class LabGraphs
         var ackX = new List<double>();
         var ackY = new List<double>();
         var winY = new List<double>();
-        byte? scale = r.PacketsOf(connection).FirstOrDefault(p => p.Segment.Has(TcpFlags.Syn) && p.ToKernel == (receiver == LabSide.UserTcp))?.WindowScale;
-        bool scaled = scale is not null && r.PacketsOf(connection).Any(p => p.Segment.Has(TcpFlags.Syn) && p.ToKernel == (sender == LabSide.UserTcp) && p.WindowScale is not null);
+        (int Kernel, int UserTcp) shifts = r.WindowShifts(connection);
         foreach (WirePacket p in r.From(connection, receiver, p => p.Segment.Has(TcpFlags.Ack) && !p.Dropped))
         {
             double ack = Rel(p.Segment.AcknowledgmentNumber);
             if (ack < 1e9) top = Math.Max(top, ack);
             ackX.Add(p.At.TotalSeconds);
             ackY.Add(ack);
-            winY.Add(ack + (p.Segment.Has(TcpFlags.Syn) || !scaled ? p.Segment.Window : p.Segment.Window << scale!.Value));
+            winY.Add(ack + LabRecord.WindowBytes(p, shifts));
             foreach (SackBlock block in p.Sack)
             {
                 var sack = plot.Add.Line(p.At.TotalSeconds, Rel(block.Left), p.At.TotalSeconds, Rel(block.Right));

@@ -11,7 +11,8 @@ namespace UserTcp.Lab;
 /// packet with its flags and relative seq/ack (as tcpdump prints them), a dropped one ending in ✗ where the link lost it,
 /// a delayed or reordered one saying so, retransmissions marked; each side's state changes in its own column (the
 /// kernel's as its socket table showed them, UserTcp's from its engine), and what each application did. Long runs of
-/// unremarkable segments (data and ACKs, no fault, no retransmission) fold into one line of counts.
+/// unremarkable segments (data and ACKs, no fault, no retransmission) fold into one line of counts. A segment whose
+/// window matters says "win N", in bytes after window scaling (<see cref="WindowLabels"/>).
 /// </summary>
 public static class LabLadder
 {
@@ -20,12 +21,13 @@ public static class LabLadder
     private const int FoldAbove = 6;
 
     private abstract record Row(TimeSpan At, int Order);
-    private sealed record PacketRow(TimeSpan At, int Order, WirePacket Packet, int Attempt) : Row(At, Order);
+    private sealed record PacketRow(TimeSpan At, int Order, WirePacket Packet, int Attempt, long? Window) : Row(At, Order);
     private sealed record StateRow(TimeSpan At, int Order, LabSide Side, string Text) : Row(At, Order);
 
     public static IReadOnlyList<string> Draw(LabRecord record, FourTuple connection)
     {
         (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = record.Isns(connection);
+        IReadOnlyDictionary<WirePacket, long> windows = WindowLabels(record, connection);
         var rows = new List<Row>();
         int order = 0;
         var sent = new Dictionary<(bool, uint, bool), int>();
@@ -37,7 +39,7 @@ public static class LabLadder
                 var key = (p.ToKernel, p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin));
                 sent[key] = attempt = sent.GetValueOrDefault(key) + 1;
             }
-            rows.Add(new PacketRow(p.At, order++, p, attempt));
+            rows.Add(new PacketRow(p.At, order++, p, attempt, windows.TryGetValue(p, out long window) ? window : null));
         }
         IReadOnlyList<StateSpan> kernel = record.KernelStates(connection);
         for (int i = 0; i < kernel.Count; i++)
@@ -96,27 +98,69 @@ public static class LabLadder
         {
             lines.AddRange(folded.Take(2).Select(p => PacketLine(p, kernelIsn, userTcpIsn)));
             PacketRow[] middle = [.. folded.Skip(2).Take(folded.Count - 4)];
-            int fromKernel = middle.Count(p => !p.Packet.ToKernel), toKernel = middle.Length - fromKernel;
-            long bytesFromKernel = middle.Where(p => !p.Packet.ToKernel).Sum(p => (long)p.Packet.Segment.PayloadLength);
-            long bytesToKernel = middle.Where(p => p.Packet.ToKernel).Sum(p => (long)p.Packet.Segment.PayloadLength);
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{"",9}  ⋮ {middle.Length} more segments: {fromKernel} from the kernel ({bytesFromKernel} bytes of data), {toKernel} from UserTcp ({bytesToKernel} bytes of data)"));
+                $"{"",9}  ⋮ {middle.Length} more segments: {FoldedFrom(middle, toKernel: false, "the kernel")}, {FoldedFrom(middle, toKernel: true, "UserTcp")}"));
             lines.AddRange(folded.TakeLast(2).Select(p => PacketLine(p, kernelIsn, userTcpIsn)));
         }
         folded.Clear();
     }
 
+    // "8 from the kernel (11584 bytes of data)"; "17 from UserTcp (0 bytes of data; 8 of them win 0)" when zero windows fold away.
+    private static string FoldedFrom(PacketRow[] middle, bool toKernel, string sender)
+    {
+        PacketRow[] side = [.. middle.Where(p => p.Packet.ToKernel == toKernel)];
+        long bytes = side.Sum(p => (long)p.Packet.Segment.PayloadLength);
+        int zero = side.Count(p => p.Window == 0);
+        return string.Create(CultureInfo.InvariantCulture, $"{side.Length} from {sender} ({bytes} bytes of data{(zero > 0 ? $"; {zero} of them win 0" : "")})");
+    }
+
+    /// <summary>
+    /// The segments of a connection whose window the ladder names, with that window in bytes (<see cref="LabRecord.WindowBytes"/>):
+    /// every zero window; the first open window after a zero, and after a lost one the next that gets through; and a
+    /// window that moved on an ACK carrying nothing else (no data, no FIN, nothing newly acknowledged), which would
+    /// otherwise read as a duplicate ACK. Each is compared with the last window from the same side that the link
+    /// delivered — what the other side knew. SYNs and RSTs are never named (<see cref="TcpSegmentInfo.AdvertisesWindow"/>),
+    /// nor a window that changes as the ACK advances (most ACKs of a bulk transfer).
+    /// </summary>
+    public static IReadOnlyDictionary<WirePacket, long> WindowLabels(LabRecord record, FourTuple connection)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        (int Kernel, int UserTcp) shifts = record.WindowShifts(connection);
+        var labels = new Dictionary<WirePacket, long>(ReferenceEqualityComparer.Instance);
+        // Per side (false: the kernel's, true: UserTcp's), the last window and ACK the link delivered.
+        var known = new Dictionary<bool, (long Window, SeqNumber Ack)>();
+        foreach (WirePacket p in record.PacketsOf(connection))
+        {
+            TcpSegmentInfo s = p.Segment;
+            if (!s.AdvertisesWindow) continue;
+            long window = LabRecord.WindowBytes(p, shifts);
+            bool named = window == 0;
+            if (known.TryGetValue(p.ToKernel, out var last))
+            {
+                bool reopens = last.Window == 0 && window != 0;
+                // RFC 5681 §2 (e): an ACK whose window changed is no duplicate; say so, since its line looks like one.
+                bool onlyWindow = window != last.Window && s.PayloadLength == 0 && !s.Has(TcpFlags.Fin) && s.AcknowledgmentNumber == last.Ack;
+                named |= reopens || onlyWindow;
+            }
+            if (named) labels[p] = window;
+            if (!p.Dropped) known[p.ToKernel] = (window, s.AcknowledgmentNumber);
+        }
+        return labels;
+    }
+
     private static string PacketLine(PacketRow row, SeqNumber? kernelIsn, SeqNumber? userTcpIsn)
     {
         WirePacket p = row.Packet;
-        string label = Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn);
+        string label = Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn, row.Window);
         int dashes = Math.Max(2, ArrowWidth - label.Length - 3);
+        // A dropped segment's arrow gives four of its dashes to the ✗; a label that long (a window named on a large seq) widens the row instead.
+        int droppedDashes = Math.Max(2, dashes - 4);
         string arrow = (p.ToKernel, p.Dropped) switch
         {
             (false, false) => $"──{label}{new string('─', dashes)}▶",
-            (false, true) => $"──{label}{new string('─', dashes - 4)}✗   ",
+            (false, true) => $"──{label}{new string('─', droppedDashes)}✗   ",
             (true, false) => $"◀{new string('─', dashes)}{label}──",
-            (true, true) => $"   ✗{new string('─', dashes - 4)}{label}──",
+            (true, true) => $"   ✗{new string('─', droppedDashes)}{label}──",
         };
         var note = new StringBuilder();
         if (row.Attempt > 1) note.Append(CultureInfo.InvariantCulture, $"retransmission #{row.Attempt - 1}");
@@ -148,8 +192,11 @@ public static class LabLadder
         };
     }
 
-    /// <summary>"[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's; data as seq a:b.</summary>
-    public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn)
+    /// <summary>
+    /// "[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's; data as seq a:b;
+    /// "win 2896" after them when <paramref name="window"/> (in bytes) is given.
+    /// </summary>
+    public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn, long? window = null)
     {
         var text = new StringBuilder(" [").Append(PacketFormatter.FlagLetters(s.Flags)).Append("] seq ");
         long seq = ownIsn is SeqNumber isn ? (uint)(s.SequenceNumber - isn) : s.SequenceNumber.Value;
@@ -160,6 +207,7 @@ public static class LabLadder
             long ack = peerIsn is SeqNumber peer ? (uint)(s.AcknowledgmentNumber - peer) : s.AcknowledgmentNumber.Value;
             text.Append(" ack ").Append(ack.ToString(CultureInfo.InvariantCulture));
         }
+        if (window is long w) text.Append(" win ").Append(w.ToString(CultureInfo.InvariantCulture));
         return text.Append(' ').ToString();
     }
 

@@ -116,6 +116,7 @@ public static class LabReport
     {
         IReadOnlyList<StateSpan> kernel = r.KernelStates(c), userTcp = r.UserTcpStates(c);
         (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
+        (int Kernel, int UserTcp) shifts = r.WindowShifts(c);
         var rows = new List<(TimeSpan At, int Order, string Event, string Class)>();
         int order = 0;
         foreach (WirePacket p in r.PacketsOf(c))
@@ -123,7 +124,7 @@ public static class LabReport
             string label = LabLadder.Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn).Trim();
             string sack = p.Sack.Count > 0 ? " sack " + string.Join(",", p.Sack.Select(b => $"{b.Left}-{b.Right}")) : "";
             string text = string.Create(CultureInfo.InvariantCulture,
-                $"{(p.ToKernel ? "UserTcp → kernel" : "kernel → UserTcp")}  {label} len {p.Segment.PayloadLength} win {p.Segment.Window}{sack}");
+                $"{(p.ToKernel ? "UserTcp → kernel" : "kernel → UserTcp")}  {label} len {p.Segment.PayloadLength} win {Window(p, shifts)}{sack}");
             if (p.Fault is { } fault) text += $"  ⟵ {(fault.Action == UserTcp.Link.FaultAction.Dropped ? "✗ " : "")}{fault.Text}";
             if (p.LateRead is string late) text += $"  ({late})";
             rows.Add((p.At, order++, text, p.Dropped ? "drop" : p.Fault is not null ? "fault" : ""));
@@ -139,6 +140,15 @@ public static class LabReport
                 $"<tr class=\"{row.Class}\"><td>{row.At.TotalSeconds:0.000000}</td><td>{E(ScenarioKit.StateAt(userTcp, row.At) ?? "")}</td><td>{E(ScenarioKit.StateAt(kernel, row.At) ?? "")}</td><td>{E(row.Event)}</td></tr>");
         }
         return html.Append("</table>").ToString();
+    }
+
+    // In bytes, as the ladder names it; "65536 (512 << 7)" shows the field and its sender's shift where scaling applies (RFC 7323 §2.3).
+    private static string Window(WirePacket p, (int Kernel, int UserTcp) shifts)
+    {
+        long bytes = LabRecord.WindowBytes(p, shifts);
+        int shift = p.ToKernel ? shifts.UserTcp : shifts.Kernel;
+        return bytes == p.Segment.Window ? p.Segment.Window.ToString(CultureInfo.InvariantCulture)
+            : string.Create(CultureInfo.InvariantCulture, $"{bytes} ({p.Segment.Window} << {shift})");
     }
 
     private static string Figure(string name) =>

@@ -183,6 +183,25 @@ public sealed class LabRecord
     }
 
     /// <summary>
+    /// The shift each side's window field is scaled by on a connection: what that side's SYN announced, when both SYNs
+    /// carried the option (RFC 7323 §2.2), else 0 (also when the record holds no handshake).
+    /// </summary>
+    public (int Kernel, int UserTcp) WindowShifts(FourTuple connection)
+    {
+        IReadOnlyList<WirePacket> syns = [.. PacketsOf(connection).Where(p => p.Segment.Has(TcpFlags.Syn))];
+        byte? kernel = syns.FirstOrDefault(p => !p.ToKernel)?.WindowScale, userTcp = syns.FirstOrDefault(p => p.ToKernel)?.WindowScale;
+        // RFC 7323 §2.3 caps the shift at 14.
+        return kernel is byte k && userTcp is byte u ? (Math.Min((int)k, 14), Math.Min((int)u, 14)) : (0, 0);
+    }
+
+    /// <summary>
+    /// A segment's window in bytes, as its receiver reads it: the field shifted by its sender's scale (<see cref="WindowShifts"/>);
+    /// a SYN's window is never scaled (RFC 7323 §2.2). Wireshark calls it the calculated window size; tcpdump prints the field.
+    /// </summary>
+    public static long WindowBytes(WirePacket p, (int Kernel, int UserTcp) shifts) =>
+        p.Segment.Has(TcpFlags.Syn) ? p.Segment.Window : (long)p.Segment.Window << (p.ToKernel ? shifts.UserTcp : shifts.Kernel);
+
+    /// <summary>
     /// Each segment one side sent that occupies sequence space (data, SYN, FIN), with every time it was sent: the first
     /// transmission and its retransmissions, as the link saw them (dropped ones included).
     /// </summary>

@@ -261,7 +261,7 @@ public sealed class ZeroWindow : LabScenario
             e.Zero is null ? "no zero window advertised" : $"zero window at {LabRecord.Seconds(e.Zero.At)}, acknowledging seq {e.Una}");
         v.Expect($"{receiverName}'s application reads, and its first window update is lost on the link",
             read is not null && e.Update is { Dropped: true } && e.Update.At >= read.At,
-            e.Update is null ? "no window update" : $"window update (win {e.Update.Segment.Window}) at {LabRecord.Seconds(e.Update.At)}"
+            e.Update is null ? "no window update" : $"window update (win {Win(r, c, e.Update)}) at {LabRecord.Seconds(e.Update.At)}"
                 + (e.Update.Dropped ? ", dropped" : ", not dropped") + (read is null ? ", no read" : $"; the read at {LabRecord.Seconds(read.At)}"));
         v.Expect($"{senderName} probes the zero window on its persist timer, at least twice before the receiver reads", beforeRead.Count >= 2,
             e.Probes.Count == 0 ? "no probe" : $"{Count(e.Probes.Count, "probe")} at {List(e.Probes.Select(p => p.Packet.At))}, {beforeRead.Count} before the read");
@@ -272,8 +272,8 @@ public sealed class ZeroWindow : LabScenario
         v.Expect($"a probe's answer carries the open window, and {senderName} resumes on it: the connection does not hang",
             e.Recovered is not null && e.Resumed is not null,
             e.Opened is null ? "the window never reached the sender open"
-                : e.Recovered is null ? $"the open window (win {e.Opened.Segment.Window}) at {LabRecord.Seconds(e.Opened.At)} answered no probe"
-                : $"the answer to probe {e.Probes.ToList().IndexOf(e.Recovered) + 1} (win {e.Opened.Segment.Window}) at {LabRecord.Seconds(e.Opened.At)}; "
+                : e.Recovered is null ? $"the open window (win {Win(r, c, e.Opened)}) at {LabRecord.Seconds(e.Opened.At)} answered no probe"
+                : $"the answer to probe {e.Probes.ToList().IndexOf(e.Recovered) + 1} (win {Win(r, c, e.Opened)}) at {LabRecord.Seconds(e.Opened.At)}; "
                     + (e.Resumed is null ? "no data after it" : $"data again at {LabRecord.Seconds(e.Resumed.At)}"));
         v.Expect("all the data arrives once and in order: the bytes read are the bytes sent", end?.What.StartsWith(expected, StringComparison.Ordinal) == true,
             end?.What ?? "nothing read");
@@ -309,9 +309,9 @@ public sealed class ZeroWindow : LabScenario
             + ". "
             + (read is null ? $"{Capitalized(receiverName)}'s application never read. " : $"Its application read at {LabRecord.Seconds(read.At)}; ")
             + (e.Update is null ? "no window update followed. "
-                : $"the window update it sent at {LabRecord.Seconds(e.Update.At)} (win {e.Update.Segment.Window}) {(e.Update.Dropped ? "was lost on the link" : "got through")}. ")
+                : $"the window update it sent at {LabRecord.Seconds(e.Update.At)} (win {Win(r, c, e.Update)}) {(e.Update.Dropped ? "was lost on the link" : "got through")}. ")
             + (e.Recovered is not null && e.Opened is not null
-                ? $"The {Ordinal(recoveredBy)} probe drew the ACK that carried the open window (win {e.Opened.Segment.Window}) at {LabRecord.Seconds(e.Opened.At)}"
+                ? $"The {Ordinal(recoveredBy)} probe drew the ACK that carried the open window (win {Win(r, c, e.Opened)}) at {LabRecord.Seconds(e.Opened.At)}"
                     + (e.Resumed is null ? ", but no data followed. "
                         : $", and {senderName} sent data again at {LabRecord.Seconds(e.Resumed.At)}: "
                             + (read is null ? "" : $"{LabRecord.Milliseconds(e.Resumed.At - read.At)} after the read, ")
@@ -356,6 +356,9 @@ public sealed class ZeroWindow : LabScenario
         }
         return timers;
     }
+
+    // In bytes, after window scaling, as the ladder names it.
+    private static string Win(LabRecord r, FourTuple c, WirePacket p) => LabRecord.WindowBytes(p, r.WindowShifts(c)).ToString(CultureInfo.InvariantCulture);
 
     private static string Count(int n, string what) => string.Create(CultureInfo.InvariantCulture, $"{n} {what}{(n == 1 ? "" : "s")}");
 
