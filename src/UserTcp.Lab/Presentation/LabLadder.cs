@@ -117,7 +117,7 @@ public static class LabLadder
     /// <summary>
     /// The segments of a connection whose window the ladder names, with that window in bytes (<see cref="LabRecord.WindowBytes"/>):
     /// every zero window; the first open window after a zero, and after a lost one the next that gets through; and a
-    /// window that moved on an ACK carrying nothing else (no data, no FIN, nothing newly acknowledged), which would
+    /// window that moved on an ACK saying nothing else (no data, no FIN, nothing newly acknowledged; SACK blocks may come), which would
     /// otherwise read as a duplicate ACK. Each is compared with the last window from the same side that the link
     /// delivered — what the other side knew. SYNs and RSTs are never named (<see cref="TcpSegmentInfo.AdvertisesWindow"/>),
     /// nor a window that changes as the ACK advances (most ACKs of a bulk transfer).
@@ -138,7 +138,7 @@ public static class LabLadder
             if (known.TryGetValue(p.ToKernel, out var last))
             {
                 bool reopens = last.Window == 0 && window != 0;
-                // RFC 5681 §2 (e): an ACK whose window changed is no duplicate; say so, since its line looks like one.
+                // RFC 5681 §2 (e), Linux's FLAG_WIN_UPDATE: an ACK whose window changed is no duplicate; its line looks like one.
                 bool onlyWindow = window != last.Window && s.PayloadLength == 0 && !s.Has(TcpFlags.Fin) && s.AcknowledgmentNumber == last.Ack;
                 named |= reopens || onlyWindow;
             }
