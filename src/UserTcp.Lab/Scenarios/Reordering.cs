@@ -269,12 +269,4 @@ public sealed class Reordering : LabScenario
 
     // When the receiver had it: one of the kernel's that the link delayed is recorded as the kernel sent it.
     private static TimeSpan ReachedReceiver(WirePacket p) => p.ArrivedAt + (!p.ToKernel && p.Fault?.Action == FaultAction.Delayed ? Hold : TimeSpan.Zero);
-
-    private static string Ordinal(int n) => n switch
-    {
-        1 => "first",
-        2 => "second",
-        3 => "third",
-        _ => string.Create(CultureInfo.InvariantCulture, $"{n}th"),
-    };
 }

@@ -242,6 +242,17 @@ public static class ScenarioKit
     /// <summary>"The kernel" for "the kernel": a side's name at the start of a sentence.</summary>
     public static string Capitalized(string text) => char.ToUpperInvariant(text[0]) + text[1..];
 
+    private static readonly string[] OrdinalWords = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"];
+
+    /// <summary>"first" to "tenth" in words, then "11th", "21st", "22nd", "23rd": which of several, in a sentence.</summary>
+    public static string Ordinal(int n)
+    {
+        if (n >= 1 && n <= OrdinalWords.Length) return OrdinalWords[n - 1];
+        // 11th–13th take "th" whatever their last digit.
+        string suffix = (n % 100) is >= 11 and <= 13 ? "th" : (n % 10) switch { 1 => "st", 2 => "nd", 3 => "rd", _ => "th" };
+        return string.Create(CultureInfo.InvariantCulture, $"{n}{suffix}");
+    }
+
     /// <summary>"never", "once", "twice", "3 times": how often something was sent.</summary>
     public static string Times(int count) => count switch
     {

@@ -361,14 +361,4 @@ public sealed class ZeroWindow : LabScenario
     private static string Win(LabRecord r, FourTuple c, WirePacket p) => LabRecord.WindowBytes(p, r.WindowShifts(c)).ToString(CultureInfo.InvariantCulture);
 
     private static string Count(int n, string what) => string.Create(CultureInfo.InvariantCulture, $"{n} {what}{(n == 1 ? "" : "s")}");
-
-    private static string Ordinal(int n) => n switch
-    {
-        1 => "first",
-        2 => "second",
-        3 => "third",
-        4 => "fourth",
-        5 => "fifth",
-        _ => string.Create(CultureInfo.InvariantCulture, $"{n}th"),
-    };
 }
