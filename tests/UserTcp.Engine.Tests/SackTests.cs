@@ -228,6 +228,29 @@ public class SackTests
     }
 
     [Fact]
+    public void Once_reordering_exceeds_dupthresh_an_ack_that_only_sacks_grows_cwnd()
+    {
+        // Linux's tcp_may_raise_cwnd: with tp->reordering above tcp_reordering (3), newly SACKed data counts as forward
+        // progress and grows cwnd; up to 3, only an ACK of new data does (RFC 5681 §3.1). Upstream's
+        // cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt: 10 + 1 + 8 = 19 segments.
+        (Harness h, TcpConnection c) = Established(Ms(100));
+        SendSegments(h, c, 10);
+        int initial = c.Info().CongestionWindow;
+        Assert.Equal(10 * Mss, initial);
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, (9, 10)); // the last segment first: degree 3, no reordering measured yet
+        Assert.Equal(3, c.Info().Reordering);
+        Assert.Equal(initial, c.Info().CongestionWindow); // a SACK alone does not grow cwnd here
+        SackAck(h, 0, (3, 4), (9, 10)); // 7 segments below the highest: degree 7, and this SACK grows cwnd
+        Assert.Equal(7, c.Info().Reordering);
+        Assert.Equal(initial + Mss, c.Info().CongestionWindow);
+        SackAck(h, 0, (3, 4), (9, 10)); // the same blocks again deliver nothing: no growth
+        Assert.Equal(initial + Mss, c.Info().CongestionWindow);
+        SackAck(h, 10); // the other 8 segments, cumulatively
+        Assert.Equal(initial + 9 * Mss, c.Info().CongestionWindow);
+    }
+
+    [Fact]
     public void Reordering_events_count_an_acks_sack_blocks_once_and_its_cumulative_part_once()
     {
         // packetdrill's cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt: tcpi_reord_seen is Linux's tp->reord_seen.

@@ -52,7 +52,7 @@ UPSTREAM_NOTES = {
     "cubic/cubic-bulk-166k.pkt": "CUBIC as RFC 9438 in floating point, not bictcp_update (deviation)",
     "cubic/cubic-bulk-166k-idle-restart.pkt": "CUBIC as RFC 9438 in floating point, not bictcp_update (deviation)",
     "cubic/cubic-rto-ss-ca-cwnd-bump.pkt": "PSH inside a long write follows Linux's skb sizes (deviation)",
-    "cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt": "Linux grows cwnd on SACKs once reordering > 3; then a dropping qdisc (line 33)",
+    "cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt": "needs a local qdisc that drops (line 33: Linux's retransmission fails)",
 }
 # gVisor's packetdrill_test.sh runs its scripts with --tolerance_usecs=100000; upstream's run_all.py with the default.
 GVISOR_OPTIONS = ["tolerance_usecs=100000"]

@@ -252,8 +252,10 @@ internal sealed partial class Sender
         // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACKs that follow count only what
         // the duplicates did not, at least the hole's segment, whether one ACK covers them or several (Linux's tcp_remove_reno_sacks).
         if (!Sack) delivered = TakeDuplicateDeliveries(newAck, acked, duplicate, delivered);
-        // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3).
-        if (!InRecovery && !wasInRecovery && newAck)
+        // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3). Once
+        // reordering beyond DupThresh has been seen, an ACK that only SACKs data grows it too (Linux's tcp_may_raise_cwnd).
+        bool forward = newAck || delivered > 0 && Reordering > DupThresh;
+        if (!InRecovery && !wasInRecovery && forward)
         {
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
