@@ -5,7 +5,9 @@ namespace UserTcp.Link;
 /// (<see cref="ILinkDevice"/> is its counterpart for simulations, where the caller supplies every instant.)
 /// The runtime's reader takes packets with <see cref="TryRead"/> and waits with <see cref="WaitReadable"/> only when a read
 /// found the device empty (or, in request/response, when a read right after its answer tends to): a burst costs one wait,
-/// not one per packet. Read and wait belong to one reader thread; writes may come from any thread.
+/// not one per packet. Reads never overlap one another, and waits belong to one reader thread; a device that says
+/// <see cref="ReadsMayOverlapWait"/> may also be read by the stack's timer while that thread waits. Writes may come from
+/// any thread.
 /// <para>
 /// A device with offloads (<see cref="Offloads"/>) carries each packet in a frame, after <see cref="DeviceOffloads.Headroom"/>
 /// bytes for its own header, with metadata beside it (<see cref="PacketOffload"/>): <see cref="TryReadFrame"/> and
@@ -28,6 +30,13 @@ public interface IPacketDevice : IDisposable
 
     /// <summary>What the device does beyond carrying whole packets of at most <see cref="Mtu"/>; none by default.</summary>
     DeviceOffloads Offloads => default;
+
+    /// <summary>
+    /// Whether <see cref="TryRead"/> and <see cref="TryReadFrame"/> may run on another thread while <see cref="WaitReadable"/>
+    /// blocks (never two reads at once): the stack's timer then takes the packets waiting before it fires a timer, so ACKs
+    /// a busy reader has not read yet do not draw a spurious retransmission. False by default.
+    /// </summary>
+    bool ReadsMayOverlapWait => false;
 
     /// <summary>
     /// Takes one waiting packet without blocking into <paramref name="frame"/>, which holds at least

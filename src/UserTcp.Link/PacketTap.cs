@@ -56,6 +56,8 @@ public sealed class CapturingDevice : IPacketDevice
 
     /// <summary>The inner device's offloads: super-segments are recorded whole, as tcpdump on the interface shows them.</summary>
     public DeviceOffloads Offloads => _inner.Offloads;
+    /// <summary>The inner device's: the tap serializes its records itself.</summary>
+    public bool ReadsMayOverlapWait => _inner.ReadsMayOverlapWait;
 
     /// <inheritdoc/>
     public bool TryReadFrame(Span<byte> frame, out int length, out PacketOffload offload)

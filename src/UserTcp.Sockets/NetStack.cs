@@ -137,6 +137,11 @@ public sealed partial class NetStack : IAsyncDisposable
     public long ProcessingErrors => _shards.Sum(s => s.ProcessingErrors);
     /// <summary>Pure ACKs not sent because a later segment of the same connection, sent at the same time, acknowledged more.</summary>
     public long AcksCoalesced => _shards.Sum(s => s.AcksCoalesced);
+    /// <summary>
+    /// Packets a pass took from the device before firing a due timer, because the reader had not read them yet (a reader
+    /// held up on a busy machine; see <see cref="UserTcp.Link.IPacketDevice.ReadsMayOverlapWait"/>).
+    /// </summary>
+    public long PacketsTakenBeforeTimers => _shards.Sum(s => s.PacketsTakenBeforeTimers);
     /// <summary>Passes over the engines that application calls made (each takes an engine lock once), for tests that count what a connection costs.</summary>
     internal long CallPasses => _shards.Sum(s => s.CallPasses);
     /// <summary>Packets a shard read from its queue and handed to the shard that owns their connection (the kernel put them on another queue).</summary>

@@ -176,6 +176,9 @@ public sealed class TunDevice : IPacketDevice
         return true;
     }
 
+    /// <summary>True: a read is one read(2) and a wait one poll(2) on the descriptor, which two threads may make at once.</summary>
+    public bool ReadsMayOverlapWait => true;
+
     /// <summary>Bytes a read buffer must hold: a whole frame (header and the largest packet) with offloads, else the MTU.</summary>
     public int FrameCapacity => _virtioHeader ? Offloads.Headroom + Math.Max(Offloads.MaxReceivePacket, Mtu) : Mtu;
 

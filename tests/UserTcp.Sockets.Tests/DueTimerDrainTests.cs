@@ -35,6 +35,24 @@ public sealed class DueTimerDrainTests
         Assert.Equal("PRRREW", device.Log[before.Length..]);
     }
 
+    [Fact]
+    public async Task Draining_a_batch_that_stopped_full_takes_the_rest_before_a_pass_that_fires_a_due_timer()
+    {
+        var time = new ManualTimeProvider();
+        using var device = new OnePacketAtATimeDevice();
+        await using NetStack stack = NetStack.Start(device, new NetStackOptions { Address = PumpedPair.ServerAddress }, timeProvider: time);
+        Assert.True(device.WaitUntilWaiting(), "the reader never waited for the device");
+        _ = stack.Connect(new IpEndpoint(PumpedPair.ClientAddress, 9)); // the SYN's retransmission timer, 1 s
+        string before = device.Log;
+
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(device.DeliverAndWait(ReceiveBatch.MaxPackets + 36), "the reader did not come back to wait");
+        // A full batch (64), its pass finding the timer due takes the 36 others and the read that found the device empty,
+        // and only then fires the timer: the SYN again, once. (The reader, its batch having stopped full, reads once more.)
+        Assert.Equal("P" + new string('R', ReceiveBatch.MaxPackets + 36) + "EWE", device.Log[before.Length..]);
+        Assert.Equal(36, stack.PacketsTakenBeforeTimers);
+    }
+
     /// <summary>A clock the test moves, whose timers never fire on their own.</summary>
     private sealed class ManualTimeProvider : TimeProvider
     {

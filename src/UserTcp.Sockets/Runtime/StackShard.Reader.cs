@@ -18,6 +18,19 @@ internal sealed partial class StackShard
     private int _drainQueued;
     // How many packets the reader takes before a pass; the reader thread's alone.
     private AdaptiveReadLimit _readLimit;
+    // 1 while a thread reads the device and feeds the engine what it read: the reader from its read to its pass's end, or
+    // a pass taking what the reader has not before it fires a due timer (TakeWaitingBeforeTimers). Packets so reach the
+    // engine in the order they were read. Used only when passes may read (PassesMayRead).
+    private int _deviceTaken;
+    // The batch passes other than the reader's read into, made the first time one finds packets waiting.
+    private ReceiveBatch? _passReceived;
+    private long _takenBeforeTimers;
+
+    /// <summary>Packets passes took from the device before firing a due timer, beyond what the reader had taken, for tests and the counters.</summary>
+    public long PacketsTakenBeforeTimers => Interlocked.Read(ref _takenBeforeTimers);
+
+    // Only for a stack with a reader thread (a pumped stack's caller reads) and a device whose reads may overlap its wait.
+    private bool PassesMayRead => _reader is not null && _device.ReadsMayOverlapWait;
 
     /// <summary>Starts this shard's reader thread.</summary>
     public void StartReader(string name)
@@ -79,11 +92,47 @@ internal sealed partial class StackShard
         // pass tends to find nothing); take what is waiting — all of it, or one packet while the traffic is
         // request/response — and run one pass over it. AdaptiveReadLimit decides both from what reads found.
         if (_readLimit.PollNext && !_device.WaitReadable(StopCheckInterval)) return;
-        int limit = _readLimit.Limit;
-        int count = _received.Fill(_device, limit);
-        // The pass drains the device first when its clock finds a timer due (see ProcessReceived); it says so in limit.
-        if (count > 0) count = ProcessReceived(ref limit);
-        _readLimit.Record(limit, count, _received.Drained);
+        bool passesMayRead = PassesMayRead;
+        if (passesMayRead) TakeDevice();
+        try
+        {
+            int limit = _readLimit.Limit;
+            int count = _received.Fill(_device, limit);
+            // The pass drains the device first when its clock finds a timer due (see ProcessReceived); it says so in limit.
+            if (count > 0) count = ProcessReceived(ref limit);
+            _readLimit.Record(limit, count, _received.Drained);
+        }
+        finally
+        {
+            if (passesMayRead) Volatile.Write(ref _deviceTaken, 0);
+        }
+    }
+
+    // The reader waits out a pass that is taking packets (a few reads under the engine lock).
+    private void TakeDevice()
+    {
+        var spin = default(SpinWait);
+        while (Interlocked.CompareExchange(ref _deviceTaken, 1, 0) != 0) spin.SpinOnce();
+    }
+
+    /// <summary>
+    /// Under the engine lock, in a pass about to fire a due timer (the timer's own, or an application call's), first: the
+    /// packets waiting in the device that the reader has not read, fed to the engine, as the reader's own pass does when it
+    /// finds a timer due (ProcessReceived). The timer thread runs at nice -20; a reader starved of CPU on a busy machine
+    /// (or by a pause) leaves unread the ACKs that answer the timers' questions, and the timers then resend what arrived (a
+    /// loss probe, a timeout). Skipped when the reader holds packets it read and has not fed yet: those go first, in its pass.
+    /// </summary>
+    private void TakeWaitingBeforeTimers(TimeSpan now)
+    {
+        if (!PassesMayRead || Interlocked.CompareExchange(ref _deviceTaken, 1, 0) != 0) return;
+        try
+        {
+            FeedWaiting(now);
+        }
+        finally
+        {
+            Volatile.Write(ref _deviceTaken, 0);
+        }
     }
 
     /// <summary>
@@ -107,25 +156,56 @@ internal sealed partial class StackShard
                 _received.FillMore(_device, limit);
                 now = BeginPass(pollFirst: false); // the packets just read are stamped with an instant after their arrival
             }
-            FourTupleOwners? owners = _stack.Owners;
-            for (int i = 0; i < _received.Count; i++)
-            {
-                ReadOnlySpan<byte> packet = _received[i];
-                bool trusted = _received.Offload(i).ChecksumTrusted;
-                if (owners is not null && owners.OwnerOf(packet) is int owner && owner != Index)
-                {
-                    _stack.ShardAt(owner).HandOver(packet, trusted);
-                    continue;
-                }
-                Receive(packet, trusted, now);
-            }
-            if (owners is not null) TakeHandedOver(now); // only shards of one stack hand packets over
+            Feed(_received, now);
+            // The batch stopped full and a timer is due: what still waits goes in before Exit fires it, as in any pass about
+            // to fire one (TakeWaitingBeforeTimers); the reader holds the device already.
+            if (_reader is not null && !_received.Drained && now.Ticks >= _timerDueTicks) FeedWaiting(BeginPass(pollFirst: false));
         }
         finally
         {
             Exit();
         }
         return _received.Count;
+    }
+
+    /// <summary>
+    /// Under the engine lock, holding the device: the packets waiting in it, a batch at a time, until it is empty or
+    /// <see cref="MaxBatchesBeforeTimers"/> batches went in; counted in <see cref="PacketsTakenBeforeTimers"/>.
+    /// </summary>
+    private void FeedWaiting(TimeSpan now)
+    {
+        ReceiveBatch batch = _passReceived ??= new ReceiveBatch(_device);
+        for (int i = 0; i < MaxBatchesBeforeTimers; i++)
+        {
+            if (batch.Fill(_device) == 0) return;
+            Interlocked.Add(ref _takenBeforeTimers, batch.Count);
+            Feed(batch, now);
+            if (batch.Drained) return;
+        }
+    }
+
+    // A device that never empties (a flood) still lets a due timer fire, after at most this many batches (1,024 packets).
+    private const int MaxBatchesBeforeTimers = 16;
+
+    /// <summary>
+    /// Under the engine lock: the batch's packets into the engine, all stamped <paramref name="now"/>, except those whose
+    /// 4-tuple another shard owns, which go there; then what other shards handed over.
+    /// </summary>
+    private void Feed(ReceiveBatch batch, TimeSpan now)
+    {
+        FourTupleOwners? owners = _stack.Owners;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            ReadOnlySpan<byte> packet = batch[i];
+            bool trusted = batch.Offload(i).ChecksumTrusted;
+            if (owners is not null && owners.OwnerOf(packet) is int owner && owner != Index)
+            {
+                _stack.ShardAt(owner).HandOver(packet, trusted);
+                continue;
+            }
+            Receive(packet, trusted, now);
+        }
+        if (owners is not null) TakeHandedOver(now); // only shards of one stack hand packets over
     }
 
     /// <summary>

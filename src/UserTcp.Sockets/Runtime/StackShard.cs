@@ -179,6 +179,7 @@ internal sealed partial class StackShard : IBatchOwner
         if (pollFirst)
         {
             _callPasses++;
+            if (now.Ticks >= _timerDueTicks) TakeWaitingBeforeTimers(now); // a timer is due: what the reader has not read goes first
             Poll(now);
         }
         return now;
@@ -427,7 +428,9 @@ internal sealed partial class StackShard : IBatchOwner
         _timerDueTicks = TimerDisarmed;
         try
         {
-            Poll(_stack.Now);
+            TimeSpan now = _stack.Now;
+            TakeWaitingBeforeTimers(now);
+            Poll(now);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
