@@ -47,6 +47,23 @@ public sealed class TimerTakesWaitingPacketsTests
     }
 
     [Fact]
+    public async Task A_read_that_fails_in_an_application_calls_pass_is_left_to_the_reader_and_the_call_goes_on()
+    {
+        await using var run = new HeldReaderRun(readsMayOverlapWait: true);
+        _ = run.ConnectAndAnswer();
+        run.Device.FailReadsOffTheReader = true;
+
+        run.Time.Advance(TimeSpan.FromSeconds(2));
+        UserTcpConnection second = run.Stack.Connect(new IpEndpoint(PumpedPair.ClientAddress, Port + 1)); // neither throws nor keeps the lock
+
+        Assert.Equal(TcpState.SynSent, second.State);
+        Assert.Equal(0, run.Stack.PacketsTakenBeforeTimers);
+        Assert.Equal(["S", "S", "S"], run.Device.Written); // the first SYN, its retransmission (the timer was due), the second SYN
+        run.Device.FailReadsOffTheReader = false;
+        run.Time.Fire(); // the engine lock is free: the timer's pass runs
+    }
+
+    [Fact]
     public async Task A_device_whose_reads_must_not_overlap_the_readers_wait_is_left_to_the_reader_and_the_due_SYN_is_resent()
     {
         await using var run = new HeldReaderRun(readsMayOverlapWait: false);
@@ -177,8 +194,21 @@ public sealed class TimerTakesWaitingPacketsTests
             return inner.WaitReadable(timeout);
         }
 
+        private bool _failReads;
+
+        /// <summary>Reads from any thread but the reader throw, as a device that failed would.</summary>
+        public bool FailReadsOffTheReader
+        {
+            get => Volatile.Read(ref _failReads);
+            set => Volatile.Write(ref _failReads, value);
+        }
+
         public bool TryRead(Span<byte> packet, out int length)
         {
+            if (FailReadsOffTheReader && Thread.CurrentThread.Name?.Contains("reader", StringComparison.Ordinal) != true)
+            {
+                throw new IOException("the device failed");
+            }
             if (!inner.TryRead(packet, out length)) return false;
             lock (_gate)
             {

@@ -129,6 +129,11 @@ internal sealed partial class StackShard
         {
             FeedWaiting(now);
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A device that fails here fails the reader's next read too, which reports it and ends the stack (ReadLoop);
+            // this pass, an application call's among them, goes on to its timers rather than leave the engine lock held.
+        }
         finally
         {
             Volatile.Write(ref _deviceTaken, 0);
