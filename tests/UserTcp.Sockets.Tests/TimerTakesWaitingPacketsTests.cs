@@ -242,17 +242,7 @@ public sealed class TimerTakesWaitingPacketsTests
         /// <summary>Waits (bounded) until the reader waits, held.</summary>
         public bool WaitUntilHeld()
         {
-            lock (_gate)
-            {
-                DateTime end = DateTime.UtcNow.AddSeconds(30);
-                while (!_waitingHeld)
-                {
-                    TimeSpan left = end - DateTime.UtcNow;
-                    if (left <= TimeSpan.Zero) return false;
-                    Monitor.Wait(_gate, left);
-                }
-                return true;
-            }
+            lock (_gate) return WaitUntil(() => _waitingHeld);
         }
 
         /// <summary>Lets the reader out of its wait, to stop inside the read that takes the waiting packet.</summary>
@@ -263,15 +253,21 @@ public sealed class TimerTakesWaitingPacketsTests
                 _stopInRead = true;
                 _held = false;
                 Monitor.PulseAll(_gate);
-                DateTime end = DateTime.UtcNow.AddSeconds(30);
-                while (!_inRead)
-                {
-                    TimeSpan left = end - DateTime.UtcNow;
-                    if (left <= TimeSpan.Zero) return false;
-                    Monitor.Wait(_gate, left);
-                }
-                return true;
+                return WaitUntil(() => _inRead);
             }
+        }
+
+        // Holding _gate: waits on it, at most 30 s, until the condition holds.
+        private bool WaitUntil(Func<bool> condition)
+        {
+            DateTime end = DateTime.UtcNow.AddSeconds(30);
+            while (!condition())
+            {
+                TimeSpan left = end - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) return false;
+                Monitor.Wait(_gate, left);
+            }
+            return true;
         }
 
         public void FinishRead()
