@@ -20,7 +20,7 @@ internal sealed partial class StackShard
     private AdaptiveReadLimit _readLimit;
     // 1 while a thread reads the device and feeds the engine what it read: the reader from its read to its pass's end, or
     // a pass taking what the reader has not before it fires a due timer (TakeWaitingBeforeTimers). Packets so reach the
-    // engine in the order they were read. Used only when passes may read (PassesMayRead).
+    // engine in the order they were read. Used only when passes may read (_passesMayRead).
     private int _deviceTaken;
     // The batch passes other than the reader's read into, made the first time one finds packets waiting.
     private ReceiveBatch? _passReceived;
@@ -29,12 +29,14 @@ internal sealed partial class StackShard
     /// <summary>Packets passes took from the device before firing a due timer, beyond what the reader had taken, for tests and the counters.</summary>
     public long PacketsTakenBeforeTimers => Interlocked.Read(ref _takenBeforeTimers);
 
-    // Only for a stack with a reader thread (a pumped stack's caller reads) and a device whose reads may overlap its wait.
-    private bool PassesMayRead => _reader is not null && _device.ReadsMayOverlapWait;
+    // Only for a stack with a reader thread (a pumped stack's caller reads) and a device whose reads may overlap its wait;
+    // set once as the reader starts, so the reader's loop asks no interface each turn.
+    private bool _passesMayRead;
 
     /// <summary>Starts this shard's reader thread.</summary>
     public void StartReader(string name)
     {
+        _passesMayRead = _device.ReadsMayOverlapWait;
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = name };
         _reader.Start();
     }
@@ -92,7 +94,7 @@ internal sealed partial class StackShard
         // pass tends to find nothing); take what is waiting — all of it, or one packet while the traffic is
         // request/response — and run one pass over it. AdaptiveReadLimit decides both from what reads found.
         if (_readLimit.PollNext && !_device.WaitReadable(StopCheckInterval)) return;
-        bool passesMayRead = PassesMayRead;
+        bool passesMayRead = _passesMayRead;
         if (passesMayRead) TakeDevice();
         try
         {
@@ -124,7 +126,7 @@ internal sealed partial class StackShard
     /// </summary>
     private void TakeWaitingBeforeTimers(TimeSpan now)
     {
-        if (!PassesMayRead || Interlocked.CompareExchange(ref _deviceTaken, 1, 0) != 0) return;
+        if (!_passesMayRead || Interlocked.CompareExchange(ref _deviceTaken, 1, 0) != 0) return;
         try
         {
             FeedWaiting(now);
