@@ -176,21 +176,12 @@ public sealed class LabLadderWindowTests
         LabRecord record = Transfer().Build("zero-window", LabRole.UserTcpActive);
         LabScenario scenario = LabCatalog.Find("zero-window")!;
         var result = new LabResult(scenario, LabRole.UserTcpActive, record, scenario.Judge(record), Ms(700), "zero-window.active.pcapng");
-        string directory = Path.Combine(Path.GetTempPath(), $"usertcp-it-ladderwin-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}");
-        try
-        {
-            LabReport.Write([result], directory);
-            string page = File.ReadAllText(Path.Combine(directory, "zero-window.html"));
-            Assert.Contains(" [.] seq 1 ack 2897 win 3072 ──", page, StringComparison.Ordinal);
-            Assert.Contains("[.] seq 1 ack 2897 len 0 win 3072 (3 &lt;&lt; 10)", page, StringComparison.Ordinal);
-            // A SYN's window is never scaled, and a zero is a zero.
-            Assert.Contains("[S.] seq 0 ack 1 len 0 win 64240<", page, StringComparison.Ordinal);
-            Assert.Contains("[.] seq 1 ack 2897 len 0 win 0<", page, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        string page = ReportPage.Of(result);
+        Assert.Contains(" [.] seq 1 ack 2897 win 3072 ──", page, StringComparison.Ordinal);
+        Assert.Contains("[.] seq 1 ack 2897 len 0 win 3072 (3 &lt;&lt; 10)", page, StringComparison.Ordinal);
+        // A SYN's window is never scaled, and a zero is a zero.
+        Assert.Contains("[S.] seq 0 ack 1 len 0 win 64240<", page, StringComparison.Ordinal);
+        Assert.Contains("[.] seq 1 ack 2897 len 0 win 0<", page, StringComparison.Ordinal);
         // The terminal shows the same ladder.
         Assert.Contains(LabText.Describe(result), l => l.Contains(" [.] seq 1 ack 2897 win 3072 ──", StringComparison.Ordinal));
     }
