@@ -199,10 +199,16 @@ def find(root, suffix):
 
 
 def git_head(path):
+    """The commit a tree came from: its git HEAD, or for an exported tree (git archive) the REVISION file at its root."""
     try:
         return subprocess.run(["git", "-C", path, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        pass
+    try:
+        with open(os.path.join(path, "REVISION"), encoding="utf-8") as f:
+            return f.read().strip()[:12] or "unknown"
+    except OSError:
+        return "unknown (not a git checkout and no REVISION file)"
 
 
 def load_results(name):
