@@ -263,7 +263,7 @@ public sealed partial class TcpConnection
             // RFC 7323 §2.2: the window in a SYN is never scaled, and after a simultaneous open the peer's SYN-ACK is one.
             PeerAlive(now);
             uint synWindow = seg.Has(TcpFlags.Syn) ? seg.Window : (uint)seg.Window << _options.SendWindowShift;
-            _sender.OnSynAcknowledged(now, seg, synWindow);
+            _sender.OnSynAcknowledged(now, seg, synWindow, passiveOpen: Listener is not null && !seg.Has(TcpFlags.Syn));
             SynDue = false;
             SetState(TcpState.Established, TcpCause.AckOfSyn);
             EnterEstablished(now);

@@ -174,9 +174,14 @@ internal sealed partial class Sender
     /// <summary>A SYN cookie's SYN-ACK left before this connection existed: SND.MAX passes it, with nothing to time.</summary>
     public void AssumeSynSent() => SndMax = Iss + 1;
 
-    /// <summary>The peer acknowledged our SYN in <paramref name="seg"/> (SEG.ACK = ISS+1) and offered <paramref name="window"/>.</summary>
-    public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window)
+    /// <summary>
+    /// The peer acknowledged our SYN in <paramref name="seg"/> (SEG.ACK = ISS+1) and offered <paramref name="window"/>.
+    /// <paramref name="passiveOpen"/>: the ACK that completes a passive open, whose window replaces the SYN's as the
+    /// largest seen (Linux's tcp_create_openreq_child sets max_window from it).
+    /// </summary>
+    public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window, bool passiveOpen = false)
     {
+        if (passiveOpen) MaxSndWnd = 0;
         SndUna = seg.AcknowledgmentNumber;
         TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
         Retries = 0;
