@@ -19,6 +19,8 @@ public sealed class FaultCounters
     public long Delayed { get; internal set; }
     /// <summary>Packets with a byte flipped.</summary>
     public long Corrupted { get; internal set; }
+    /// <summary>ECN-capable packets a rule set to CE (a mark rule's Not-ECT packets pass unchanged and are not counted).</summary>
+    public long Marked { get; internal set; }
     /// <summary>Delayed or held-back packets the device refused when they were released (each lost, as a failed write is).</summary>
     public long WriteFailures { get; internal set; }
 }

@@ -15,6 +15,8 @@ public enum FaultAction
     Delayed,
     /// <summary>One byte flipped, so a checksum refuses it.</summary>
     Corrupted,
+    /// <summary>Its IP ECN field set to CE (congestion experienced), as an AQM router marks instead of dropping (RFC 3168 §5).</summary>
+    Marked,
 }
 
 /// <summary>

@@ -110,13 +110,15 @@ public sealed class FaultInjectingDevice : IPacketDevice
         RuleVerdict verdict;
         FaultCorruption? corruption = null;
         byte[]? corrupted = null;
+        (byte[]? marked, byte? markedFrom) = (null, null);
         lock (_link.Decide)
         {
             Counters.Transmitted++;
             verdict = _link.Rules.Evaluate(packet, PacketDirection.Outbound, now, _link.States, _link.Random);
+            if (verdict.Drop is null && verdict.Mark is not null) (marked, markedFrom) = Mark(packet);
             if (verdict.Corrupt is not null)
             {
-                corrupted = packet.ToArray();
+                corrupted = marked ?? packet.ToArray();
                 corruption = FaultCorruption.Apply(corrupted, _link.Random);
             }
         }
@@ -128,13 +130,20 @@ public sealed class FaultInjectingDevice : IPacketDevice
             Report(now, note, packet);
             return;
         }
-        ReadOnlySpan<byte> bytes = corrupted ?? packet;
+        ReadOnlySpan<byte> bytes = corrupted ?? marked ?? packet;
         FaultNote? first = null;
+        if (markedFrom is byte from && verdict.Mark is FaultRule marker)
+        {
+            first = Note(FaultAction.Marked, marker, $"{EcnField.Name(from)} → CE on the way to the kernel");
+            Applied(marker, () => Counters.Marked++);
+            Report(now, first.Value, bytes);
+        }
         if (verdict.Corrupt is FaultRule corrupter)
         {
-            first = Note(FaultAction.Corrupted, corrupter, $"{corruption} on the way to the kernel");
+            FaultNote note = Note(FaultAction.Corrupted, corrupter, $"{corruption} on the way to the kernel");
             Applied(corrupter, () => Counters.Corrupted++);
-            Report(now, first.Value, bytes);
+            Report(now, note, bytes);
+            first = Combine(note, first);
         }
         FaultNote? copyNote = null;
         if (verdict.Duplicate is FaultRule duplicator)
@@ -244,16 +253,20 @@ public sealed class FaultInjectingDevice : IPacketDevice
         RuleVerdict verdict;
         FaultCorruption? corruption = null;
         Span<byte> corrupted = default;
+        (byte[]? marked, byte? markedFrom) = (null, null);
         lock (_link.Decide)
         {
             Counters.Transmitted++;
             verdict = _link.Rules.Evaluate(packet, PacketDirection.Inbound, now, _link.States, _link.Random);
+            if (verdict.Drop is null && verdict.Mark is not null) (marked, markedFrom) = Mark(packet);
             if (verdict.Drop is null && verdict.Corrupt is not null)
             {
-                corrupted = packet.ToArray();
+                corrupted = (marked ?? packet).ToArray();
                 corruption = FaultCorruption.Apply(corrupted, _link.Random);
             }
         }
+        // A marked packet is recorded marked, as the router's far side would capture it (a corrupted one as the kernel sent it).
+        if (marked is not null) packet = marked;
         if (!verdict.Any)
         {
             _link.Tap?.Record(packet, PacketDirection.Inbound, now, null);
@@ -269,6 +282,12 @@ public sealed class FaultInjectingDevice : IPacketDevice
             return;
         }
         FaultNote? last = null;
+        if (markedFrom is byte from && verdict.Mark is FaultRule marker)
+        {
+            last = Note(FaultAction.Marked, marker, $"{EcnField.Name(from)} → CE before UserTcp got it");
+            Applied(marker, () => Counters.Marked++);
+            Report(now, last.Value, packet);
+        }
         if (verdict.Corrupt is FaultRule corrupter)
         {
             FaultNote note = Note(FaultAction.Corrupted, corrupter, $"UserTcp got it with {corruption}");
@@ -411,8 +430,16 @@ public sealed class FaultInjectingDevice : IPacketDevice
         FaultAction.HeldBack => "held back",
         FaultAction.Duplicated => "duplicated",
         FaultAction.Corrupted => "corrupted",
+        FaultAction.Marked => "CE-marked",
         _ => action.ToString(),
     };
+
+    // A copy of the packet with CE set, and the codepoint it had; (null, null) when it is not ECN-capable and passes as it is.
+    private static (byte[]?, byte?) Mark(ReadOnlySpan<byte> packet)
+    {
+        byte[] copy = packet.ToArray();
+        return EcnField.TryMark(copy) is byte before ? (copy, before) : (null, null);
+    }
 
     // One record can carry several faults; the action shown first is the one that shapes its timing.
     private static FaultNote Combine(FaultNote first, FaultNote? second) =>

@@ -90,6 +90,18 @@ public sealed class FaultInjector : ILinkDevice
             return;
         }
         if (DroppedAtRandom(packet, now)) return;
+        if (rules.Mark is FaultRule marker)
+        {
+            byte[] copy = packet.ToArray();
+            if (EcnField.TryMark(copy) is byte before)
+            {
+                // Everything after (copies, delays, corruption) sees the marked packet, as the link beyond the router would.
+                packet = copy;
+                marker.Applied++;
+                Counters.Marked++;
+                Report(now, FaultAction.Marked, $"CE-marked ({EcnField.Name(before)} → CE) by rule '{marker.Description}'", packet, marker);
+            }
+        }
 
         int copies = 1;
         if (rules.Duplicate is FaultRule duplicator)

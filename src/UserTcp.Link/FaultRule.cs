@@ -15,16 +15,29 @@ public enum PayloadFilter : byte
     Empty,
 }
 
+/// <summary>Which packets a rule looks at by the IP header's ECN field (RFC 3168 §5).</summary>
+public enum EcnFilter : byte
+{
+    /// <summary>Every packet, whatever its ECN field.</summary>
+    Any,
+    /// <summary>ECN-capable packets: ECT(0) or ECT(1).</summary>
+    Ect,
+    /// <summary>Packets a router marked: CE.</summary>
+    Ce,
+    /// <summary>Packets of a sender that does not speak ECN (ACKs and retransmissions of Linux's ECN connections are Not-ECT too).</summary>
+    NotEct,
+}
+
 /// <summary>
 /// One fault: a selection of packets and what to do to them. A packet is selected when it passes every selector that
 /// is set — direction, TCP flags, payload, the advertised window, UserTcp's connection state, a time window, a latch
-/// ("after the first FIN"), a predicate — and then the rule counts it: <see cref="NthFirst"/>..<see cref="NthLast"/> picks which selected
+/// ("after the first FIN"), the ECN field, a predicate — and then the rule counts it: <see cref="NthFirst"/>..<see cref="NthLast"/> picks which selected
 /// packets it acts on ("the first FIN"), and <see cref="Probability"/> rolls for each of those. Rules are written in
 /// the small language of <see cref="Parse"/> ("drop from-kernel flags=FIN nth=1") or built with the factories.
 /// <para>
 /// An injector shows every packet to every rule, in order, so counting rules count the same packets whatever other
-/// rules do; then it applies what the acting rules ask: a drop wins, otherwise delay, hold-back (reorder), duplicate
-/// and corrupt combine. Rules keep counts and latches, so a rule instance belongs to one injector. A packet that does
+/// rules do; then it applies what the acting rules ask: a drop wins, otherwise CE-marking, delay, hold-back (reorder),
+/// duplicate and corrupt combine (a corrupted copy is of the marked packet). Rules keep counts and latches, so a rule instance belongs to one injector. A packet that does
 /// not parse as TCP/IPv4 is selected only by rules with no TCP selector.
 /// </para>
 /// </summary>
@@ -103,6 +116,17 @@ public sealed partial class FaultRule
     /// <summary>Only segments to or from this TCP port (either end); null for any.</summary>
     public ushort? Port { get; init; }
 
+    /// <summary>Only IPv4 packets whose ECN field is of this kind; <see cref="EcnFilter.Any"/> for all.</summary>
+    public EcnFilter Ecn
+    {
+        get;
+        init
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(Ecn), value, "not an ECN filter");
+            field = value;
+        }
+    }
+
     /// <summary>Acts on the selected packets numbered NthFirst..NthLast (1-based); NthLast null for no end.</summary>
     public long NthFirst
     {
@@ -149,10 +173,11 @@ public sealed partial class FaultRule
 
     /// <summary>
     /// Sees one packet; true when the rule acts on it. Counting, latching and the probability roll happen here, so call it
-    /// once per packet. <paramref name="segment"/> is null when the packet is not well-formed TCP/IPv4; <paramref name="state"/>
-    /// is UserTcp's state of the packet's connection, null when unknown.
+    /// once per packet. <paramref name="segment"/> is null when the packet is not well-formed TCP/IPv4; <paramref name="ecn"/>
+    /// is its IP ECN field, null when it is not IPv4; <paramref name="state"/> is UserTcp's state of the packet's
+    /// connection, null when unknown.
     /// </summary>
-    internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, TcpState? state, Random random)
+    internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, byte? ecn, TcpState? state, Random random)
     {
         // The window update is the first non-zero window after a zero one from the same end: every segment is watched,
         // whatever the other selectors (and the latch) say of it.
@@ -168,6 +193,7 @@ public sealed partial class FaultRule
             return false;
         }
         if (Direction is PacketDirection only && only != direction) return false;
+        if (Ecn != EcnFilter.Any && !EcnMatches(ecn)) return false;
         if (segment is not { } tcp)
         {
             if (NeedsTcp) return false;
@@ -190,6 +216,14 @@ public sealed partial class FaultRule
         if (n < NthFirst) return false;
         return Probability >= 1 || (Probability > 0 && random.NextDouble() < Probability);
     }
+
+    private bool EcnMatches(byte? ecn) => ecn is byte field && Ecn switch
+    {
+        EcnFilter.Ect => EcnField.IsEct(field),
+        EcnFilter.Ce => field == EcnField.Ce,
+        EcnFilter.NotEct => field == EcnField.NotEct,
+        _ => true,
+    };
 
     /// <summary>Drops the <paramref name="n"/>-th segment (1-based) that carries all of <paramref name="flags"/>; "drop the first FIN".</summary>
     public static FaultRule DropNth(TcpFlags flags, int n = 1)

@@ -4,9 +4,9 @@ using UserTcp.Wire;
 namespace UserTcp.Link;
 
 /// <summary>What the rules ask for one packet: for each action, the first rule that acts (null when none does).</summary>
-internal readonly record struct RuleVerdict(FaultRule? Drop, FaultRule? Delay, FaultRule? HoldBack, FaultRule? Duplicate, FaultRule? Corrupt)
+internal readonly record struct RuleVerdict(FaultRule? Drop, FaultRule? Delay, FaultRule? HoldBack, FaultRule? Duplicate, FaultRule? Corrupt, FaultRule? Mark = null)
 {
-    public bool Any => Drop is not null || Delay is not null || HoldBack is not null || Duplicate is not null || Corrupt is not null;
+    public bool Any => Drop is not null || Delay is not null || HoldBack is not null || Duplicate is not null || Corrupt is not null || Mark is not null;
 }
 
 /// <summary>The rules of one injector, shown every packet in order (so counting rules count alike whatever the others do).</summary>
@@ -27,6 +27,7 @@ internal sealed class FaultRuleSet
     {
         if (_rules.Length == 0) return default;
         TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
+        byte? ecn = EcnField.Of(packet);
         TcpState? state = null;
         if (_needsState && states is not null && segment is { } tcp)
         {
@@ -34,10 +35,10 @@ internal sealed class FaultRuleSet
             var destination = new IpEndpoint(tcp.Destination, tcp.DestinationPort);
             state = states.StateOf(direction == PacketDirection.Outbound ? new FourTuple(source, destination) : new FourTuple(destination, source));
         }
-        FaultRule? drop = null, delay = null, hold = null, duplicate = null, corrupt = null;
+        FaultRule? drop = null, delay = null, hold = null, duplicate = null, corrupt = null, mark = null;
         foreach (FaultRule rule in _rules)
         {
-            if (!rule.Matches(now, direction, segment, state, random)) continue;
+            if (!rule.Matches(now, direction, segment, ecn, state, random)) continue;
             switch (rule.Action)
             {
                 case FaultAction.Dropped: drop ??= rule; break;
@@ -45,10 +46,11 @@ internal sealed class FaultRuleSet
                 case FaultAction.HeldBack: hold ??= rule; break;
                 case FaultAction.Duplicated: duplicate ??= rule; break;
                 case FaultAction.Corrupted: corrupt ??= rule; break;
+                case FaultAction.Marked: mark ??= rule; break;
             }
         }
         // A dropped packet suffers nothing else; the rules that would have acted on it did not.
         if (drop is not null) return new RuleVerdict(drop, null, null, null, null);
-        return new RuleVerdict(null, delay, hold, duplicate, corrupt);
+        return new RuleVerdict(null, delay, hold, duplicate, corrupt, mark);
     }
 }

@@ -16,7 +16,7 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// The rule language (README "Faults on the live path"). A rule is an action and then selectors, separated by spaces,
 /// in any order; every selector given must match.
 /// <code>
-/// action:    drop | delay=DURATION | duplicate | reorder[=DURATION] | corrupt
+/// action:    drop | delay=DURATION | duplicate | reorder[=DURATION] | corrupt | mark   (mark: ECT → CE; Not-ECT passes as it is)
 /// direction: to-kernel (out) | from-kernel (in)                 default: both
 /// flags:     flags=FIN+ACK (carries all of) | flags==ACK (exactly)   SYN FIN RST PSH ACK URG ECE CWR
 /// payload:   data | empty
@@ -26,17 +26,18 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// time:      time=2s..5s | time=1.5s.. | time=..500ms             since the device started
 /// latch:     after=FIN | after=to-kernel:FIN                     after the first such packet (by default in the rule's direction)
 /// port:      port=5000                                           either end of the segment
+/// ecn:       ecn=ect | ecn=ce | ecn=not-ect                      the IP header's ECN field: ECT(0) or ECT(1) | CE | Not-ECT
 /// chance:    p=5% | p=0.05
 /// </code>
 /// Examples: "drop from-kernel flags=FIN nth=1" (the first FIN from the kernel), "drop to-kernel after=FIN" (every
 /// segment to the kernel after our FIN), "drop to-kernel flags==ACK empty state=TIME-WAIT" (the final ACK),
 /// "drop from-kernel reopens nth=1" (the kernel's first window update after a zero window), "drop p=5%" (5 % random
-/// loss both ways).
+/// loss both ways), "mark to-kernel data nth=20..22" (CE on UserTcp's 20th to 22nd data segments, as a router does).
 /// </summary>
 public sealed partial class FaultRule
 {
-    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, p=";
-    private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt";
+    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, ecn=, p=";
+    private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt, mark";
 
     /// <summary>Parses one rule.</summary>
     /// <exception cref="FaultRuleException">The text is not a rule; the message names the bad word and says what would do.</exception>
@@ -58,6 +59,7 @@ public sealed partial class FaultRule
         TcpFlags? after = null;
         PacketDirection? afterDirection = null;
         ushort? port = null;
+        EcnFilter ecn = EcnFilter.Any;
         double? probability = null;
         var seen = new HashSet<string>(StringComparer.Ordinal);
 
@@ -78,7 +80,7 @@ public sealed partial class FaultRule
             bool valueless = kind is "direction" or "payload" || key == "reopens";
             if (equals < 0 && !valueless)
             {
-                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "time" or "after" or "port" or "p" or "window" ? $"'{key}' needs a value, as {key}=..." : null);
+                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "time" or "after" or "port" or "ecn" or "p" or "window" ? $"'{key}' needs a value, as {key}=..." : null);
             }
             if (equals >= 0 && valueless) throw new FaultRuleException(word, $"'{word}': {key} takes no value");
             if (!seen.Add(kind)) throw new FaultRuleException(word, $"'{word}' repeats the {kind} already given: one {kind} per rule");
@@ -116,6 +118,15 @@ public sealed partial class FaultRule
                         ? p
                         : throw new FaultRuleException(word, $"'{value}' in '{word}' is not a port: use 1 to 65535");
                     break;
+                case "ecn":
+                    ecn = value.ToLowerInvariant() switch
+                    {
+                        "ect" => EcnFilter.Ect,
+                        "ce" => EcnFilter.Ce,
+                        "not-ect" => EcnFilter.NotEct,
+                        _ => throw new FaultRuleException(word, $"'{value}' in '{word}' is not an ECN kind: write ecn=ect (ECT(0) or ECT(1)), ecn=ce or ecn=not-ect"),
+                    };
+                    break;
                 case "state": states = ParseStates(word, value); break;
                 case "nth": nth = ParseRange(word, value); break;
                 case "count":
@@ -144,6 +155,7 @@ public sealed partial class FaultRule
             After = after,
             AfterDirection = afterDirection,
             Port = port,
+            Ecn = ecn,
             Probability = probability ?? 1,
         };
     }
@@ -158,6 +170,7 @@ public sealed partial class FaultRule
             FaultAction.Duplicated => "duplicate",
             FaultAction.HeldBack => $"reorder={Duration(Delay)}",
             FaultAction.Corrupted => "corrupt",
+            FaultAction.Marked => "mark",
             _ => Action.ToString(),
         });
         if (Direction is PacketDirection d) text.Append(d == PacketDirection.Outbound ? " to-kernel" : " from-kernel");
@@ -172,6 +185,7 @@ public sealed partial class FaultRule
             text.Append(Name(a));
         }
         if (Port is ushort onPort) text.Append(CultureInfo.InvariantCulture, $" port={onPort}");
+        if (Ecn != EcnFilter.Any) text.Append(Ecn switch { EcnFilter.Ect => " ecn=ect", EcnFilter.Ce => " ecn=ce", _ => " ecn=not-ect" });
         if (From is not null || Until is not null)
         {
             text.Append(" time=").Append(From is TimeSpan f ? Duration(f) : "").Append("..").Append(Until is TimeSpan u ? Duration(u) : "");
@@ -194,11 +208,12 @@ public sealed partial class FaultRule
         string? value = equals < 0 ? null : word[(equals + 1)..];
         return name switch
         {
-            "drop" or "duplicate" or "corrupt" when value is not null =>
+            "drop" or "duplicate" or "corrupt" or "mark" when value is not null =>
                 throw new FaultRuleException(word, $"'{word}': {name} takes no value"),
             "drop" => (FaultAction.Dropped, null),
             "duplicate" => (FaultAction.Duplicated, null),
             "corrupt" => (FaultAction.Corrupted, null),
+            "mark" => (FaultAction.Marked, null),
             "delay" when value is null => throw new FaultRuleException(word, "'delay' needs a duration, as delay=200ms"),
             "delay" => (FaultAction.Delayed, ParseDuration(word, value)),
             "reorder" => (FaultAction.HeldBack, value is null ? null : ParseDuration(word, value)),

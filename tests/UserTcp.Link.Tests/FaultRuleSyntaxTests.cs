@@ -92,6 +92,6 @@ public class FaultRuleSyntaxTests
     public void An_unknown_selector_lists_the_ones_that_exist()
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse("drop sideways"));
-        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, p=", error.Message);
+        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, ecn=, p=", error.Message);
     }
 }

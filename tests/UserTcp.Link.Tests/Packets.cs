@@ -6,9 +6,9 @@ internal static class Packets
     public static readonly Ipv4Address Client = Ipv4Address.Parse("10.0.0.1");
     public static readonly Ipv4Address Server = Ipv4Address.Parse("10.0.0.2");
 
-    /// <summary>A segment from the client, or from the server when <paramref name="fromServer"/> (addresses swapped, ports as given).</summary>
+    /// <summary>A segment from the client, or from the server when <paramref name="fromServer"/> (addresses swapped, ports as given); <paramref name="ecn"/> is its IP ECN field.</summary>
     public static byte[] Tcp(TcpFlags flags, uint seq = 1000, uint ack = 0, int payloadLength = 0, ushort sourcePort = 40000, ushort destinationPort = 80,
-        bool fromServer = false, ushort window = 64240)
+        bool fromServer = false, ushort window = 64240, byte ecn = 0)
     {
         byte[] payload = new byte[payloadLength];
         for (int i = 0; i < payload.Length; i++) payload[i] = (byte)('a' + i % 26);
@@ -23,7 +23,9 @@ internal static class Packets
             Payload = payload,
         };
         byte[] buffer = new byte[PacketWriter.Ipv4TcpLength(tcp)];
-        Assert.True(PacketWriter.TryWriteIpv4Tcp(buffer, fromServer ? new Ipv4Repr(Server, Client) : new Ipv4Repr(Client, Server), tcp, out int length));
+        Ipv4Repr ip = fromServer ? new Ipv4Repr(Server, Client) : new Ipv4Repr(Client, Server);
+        ip.TypeOfService = ecn;
+        Assert.True(PacketWriter.TryWriteIpv4Tcp(buffer, ip, tcp, out int length));
         Assert.Equal(buffer.Length, length);
         return buffer;
     }
