@@ -54,6 +54,13 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
     /// <summary>Marks the packet added last as hit by a fault of the link (a delay, say).</summary>
     public void LastFault(FaultAction action) => _packets[^1] = _packets[^1] with { Fault = new FaultNote(action, $"{action} (test)") };
 
+    /// <summary>Gives the packet added last this IP ECN field (<see cref="EcnField"/>); a CE one <paramref name="markedBy"/> a rule is noted as the link's mark.</summary>
+    public void LastEcn(byte ecn, FaultRule? markedBy = null) => _packets[^1] = _packets[^1] with
+    {
+        Ecn = ecn,
+        Fault = markedBy is null ? _packets[^1].Fault : new FaultNote(FaultAction.Marked, $"CE-marked by rule '{markedBy.Description}'", markedBy),
+    };
+
     public void Mark(TimeSpan at, LabSide side, string what) => _marks.Add(new LabMark(at, side, what, Connection));
 
     public void Event(TcpEvent e) => _events.Add(e with { Connection = Connection });

@@ -12,7 +12,9 @@ namespace UserTcp.Lab;
 /// a delayed or reordered one saying so, retransmissions marked; each side's state changes in its own column (the
 /// kernel's as its socket table showed them, UserTcp's from its engine), and what each application did. Long runs of
 /// unremarkable segments (data and ACKs, no fault, no retransmission) fold into one line of counts. A segment whose
-/// window matters says "win N", in bytes after window scaling (<see cref="WindowLabels"/>).
+/// window matters says "win N", in bytes after window scaling (<see cref="WindowLabels"/>). ECN shows as tcpdump shows it,
+/// E (ECE) and W (CWR) among the flags, and a packet that arrived CE-marked says "CE" after its numbers; such packets
+/// never fold, so the signal's path — CE, the ECE that echoes it, the CWR that answers — stays on the ladder.
 /// </summary>
 public static class LabLadder
 {
@@ -83,9 +85,10 @@ public static class LabLadder
         return lines;
     }
 
-    // Data and pure ACKs the link carried untouched, sent for the first time.
+    // Data and pure ACKs the link carried untouched, sent for the first time, with no congestion signal (CE, ECE, CWR).
     private static bool Foldable(PacketRow row) =>
-        row.Packet.Fault is null && row.Attempt <= 1 && (row.Packet.Segment.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) == 0;
+        row.Packet.Fault is null && row.Attempt <= 1 && !row.Packet.Ce
+        && (row.Packet.Segment.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst | TcpFlags.Ece | TcpFlags.Cwr)) == 0;
 
     private static void Flush(List<string> lines, List<PacketRow> folded, SeqNumber? kernelIsn, SeqNumber? userTcpIsn)
     {
@@ -151,7 +154,7 @@ public static class LabLadder
     private static string PacketLine(PacketRow row, SeqNumber? kernelIsn, SeqNumber? userTcpIsn)
     {
         WirePacket p = row.Packet;
-        string label = Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn, row.Window);
+        string label = Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn, row.Window, p.Ce);
         int dashes = Math.Max(2, ArrowWidth - label.Length - 3);
         // A dropped segment's arrow gives four of its dashes to the ✗; a label that long (a window named on a large seq) widens the row instead.
         int droppedDashes = Math.Max(2, dashes - 4);
@@ -188,15 +191,17 @@ public static class LabLadder
             FaultAction.HeldBack => $"held back (reordered){rule}",
             FaultAction.Duplicated => $"duplicated{rule}",
             FaultAction.Corrupted => $"corrupted{rule}",
+            FaultAction.Marked => $"CE-marked{rule}",
             _ => fault.Text,
         };
     }
 
     /// <summary>
     /// "[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's; data as seq a:b;
-    /// "win 2896" after them when <paramref name="window"/> (in bytes) is given.
+    /// "win 2896" after them when <paramref name="window"/> (in bytes) is given; "CE" last when <paramref name="ce"/> (the IP
+    /// header said congestion experienced).
     /// </summary>
-    public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn, long? window = null)
+    public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn, long? window = null, bool ce = false)
     {
         var text = new StringBuilder(" [").Append(PacketFormatter.FlagLetters(s.Flags)).Append("] seq ");
         long seq = ownIsn is SeqNumber isn ? (uint)(s.SequenceNumber - isn) : s.SequenceNumber.Value;
@@ -208,6 +213,7 @@ public static class LabLadder
             text.Append(" ack ").Append(ack.ToString(CultureInfo.InvariantCulture));
         }
         if (window is long w) text.Append(" win ").Append(w.ToString(CultureInfo.InvariantCulture));
+        if (ce) text.Append(" CE");
         return text.Append(' ').ToString();
     }
 
