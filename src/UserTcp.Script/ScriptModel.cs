@@ -82,15 +82,6 @@ public sealed record PacketSpec(
     }
 }
 
-/// <summary>The ECN field of the IP header (RFC 3168 §5).</summary>
-public enum EcnCodepoint : byte
-{
-    NotEct = 0,
-    Ect1 = 1,
-    Ect0 = 2,
-    Ce = 3,
-}
-
 /// <summary>
 /// IP-level fields of a packet line (packetdrill's ip_info): the ECN codepoint (<c>[noecn]</c>, <c>[ect0]</c>,
 /// <c>[ect1]</c>, <c>[ce]</c>, or <c>[ect01]</c> for either ECT), the whole TOS byte (<c>[tos 0x4]</c>), the TTL, or

@@ -68,6 +68,8 @@ public readonly ref struct Ipv4Packet
     public int HeaderLength => (_bytes[Field.VersionIhl] & 0x0F) * 4;
     /// <summary>The whole second byte: DSCP (high 6 bits) and ECN (low 2 bits).</summary>
     public byte TypeOfService => _bytes[Field.TypeOfService];
+    /// <summary>The ECN field, the TOS byte's two low bits (RFC 3168 §5).</summary>
+    public EcnCodepoint Ecn => (EcnCodepoint)(_bytes[Field.TypeOfService] & 0x3);
     /// <summary>The total length field: header and payload, in bytes.</summary>
     public ushort TotalLength => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.TotalLength..]);
     /// <summary>The identification field, which groups the fragments of one datagram.</summary>

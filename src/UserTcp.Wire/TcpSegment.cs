@@ -30,11 +30,13 @@ public readonly ref struct TcpSegment
     // Invariant: 20 <= HeaderLength <= _bytes.Length, options well-formed and summarised in _options.
     private readonly ReadOnlySpan<byte> _bytes;
     private readonly TcpOptions _options;
+    private readonly EcnCodepoint _ecn;
 
-    private TcpSegment(ReadOnlySpan<byte> bytes, TcpOptions options)
+    private TcpSegment(ReadOnlySpan<byte> bytes, TcpOptions options, EcnCodepoint ecn)
     {
         _bytes = bytes;
         _options = options;
+        _ecn = ecn;
     }
 
     /// <summary>Validates the TCP segment carried by <paramref name="packet"/>. Fragments and other protocols are refused.</summary>
@@ -44,11 +46,15 @@ public readonly ref struct TcpSegment
         // RFC 9293 needs whole segments; UserTcp does not reassemble IP fragments (Linux never sends them with DF set).
         if (packet.IsFragment) return WireError.Fragment;
         if (packet.Protocol != Ipv4Packet.ProtocolTcp) return WireError.NotTcp;
-        return TryParse(packet.Payload, packet.Source, packet.Destination, out segment, verifyChecksum);
+        // The IP header's ECN field travels with the segment (RFC 3168 §6.1.3: the receiver acts on CE), a byte, not allocated.
+        return TryParse(packet.Payload, packet.Source, packet.Destination, out segment, verifyChecksum, packet.Ecn);
     }
 
     /// <summary>Validates raw TCP bytes whose pseudo-header addresses are given. Never throws and never allocates.</summary>
-    public static WireError TryParse(ReadOnlySpan<byte> bytes, Ipv4Address source, Ipv4Address destination, out TcpSegment segment, bool verifyChecksum = true)
+    public static WireError TryParse(ReadOnlySpan<byte> bytes, Ipv4Address source, Ipv4Address destination, out TcpSegment segment, bool verifyChecksum = true) =>
+        TryParse(bytes, source, destination, out segment, verifyChecksum, EcnCodepoint.NotEct);
+
+    private static WireError TryParse(ReadOnlySpan<byte> bytes, Ipv4Address source, Ipv4Address destination, out TcpSegment segment, bool verifyChecksum, EcnCodepoint ecn)
     {
         segment = default;
         if (bytes.Length < MinHeaderLength) return WireError.Truncated;
@@ -61,10 +67,12 @@ public readonly ref struct TcpSegment
         }
         WireError optionsError = TcpOptions.TryParse(bytes[MinHeaderLength..headerLength], out TcpOptions options);
         if (optionsError != WireError.None) return optionsError;
-        segment = new TcpSegment(bytes, options);
+        segment = new TcpSegment(bytes, options, ecn);
         return WireError.None;
     }
 
+    /// <summary>The ECN field of the IP header that carried the segment (RFC 3168 §5); Not-ECT when parsed from bare TCP bytes.</summary>
+    public EcnCodepoint Ecn => _ecn;
     /// <summary>The whole segment, header and payload.</summary>
     public ReadOnlySpan<byte> Bytes => _bytes;
     /// <summary>The source port.</summary>

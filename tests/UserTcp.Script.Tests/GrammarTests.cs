@@ -1,3 +1,5 @@
+using UserTcp.Wire;
+
 namespace UserTcp.Script.Tests;
 
 /// <summary>
