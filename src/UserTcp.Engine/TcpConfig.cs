@@ -118,6 +118,17 @@ public sealed record TcpConfig
     }
     /// <summary>IP_TOS: the IPv4 TOS byte of the connection's packets (the two ECN bits are the stack's, RFC 3168 §5).</summary>
     public byte TypeOfService { get; init; }
+    /// <summary>
+    /// Explicit Congestion Notification (RFC 3168; Linux net.ipv4.tcp_ecn): with both sides agreed in the handshake, new
+    /// data leaves ECT(0), a CE mark from a router is echoed (ECE) until the sender's CWR, and an echo reduces cwnd
+    /// once per window, as a loss would, without a retransmission. <see cref="EcnMode.Accept"/> by default, as Linux's.
+    /// </summary>
+    public EcnMode Ecn { get; init; } = EcnMode.Accept;
+    /// <summary>
+    /// Linux net.ipv4.tcp_ecn_fallback (on by default): a retransmitted SYN no longer requests ECN, in case a middlebox
+    /// dropped the first for its ECE and CWR bits (RFC 3168 §6.1.1.1).
+    /// </summary>
+    public bool EcnFallback { get; init; } = true;
     /// <summary>IP_MTU_DISCOVER: Don't Fragment and path MTU discovery (RFC 1191); Linux's default for TCP is <see cref="PathMtuDiscovery.Want"/>.</summary>
     public PathMtuDiscovery PathMtuDiscovery { get; init; } = PathMtuDiscovery.Want;
     /// <summary>

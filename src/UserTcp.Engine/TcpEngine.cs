@@ -370,8 +370,9 @@ public sealed partial class TcpEngine
     }
 
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
-    internal void Transmit(TcpConnection connection, scoped in TcpRepr segment) =>
-        TransmitFor(connection.Id, segment, connection.TypeOfService, connection.DontFragment);
+    internal void Transmit(TcpConnection connection, scoped in TcpRepr segment, bool ect = false) =>
+        // The TOS byte's upper six bits are the application's (IP_TOS), the ECN field the stack's (RFC 3168 §5).
+        TransmitFor(connection.Id, segment, (byte)(connection.TypeOfService | (ect ? (byte)EcnCodepoint.Ect0 : 0)), connection.DontFragment);
 
     /// <summary>Sends one segment; when the device completes checksums it carries only the pseudo-header sum.</summary>
     internal void TransmitFor(FourTuple id, scoped in TcpRepr segment, byte typeOfService = 0, bool dontFragment = true)

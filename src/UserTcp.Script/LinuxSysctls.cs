@@ -216,10 +216,14 @@ internal static class LinuxSysctls
         yield return new ConfigSysctl(V4 + "tcp_challenge_ack_limit", "a count per second", (text, c) => SysctlKnob.TryInteger(text, out long n) && n is >= 0 and <= int.MaxValue
             ? (c with { ChallengeAckLimit = (int)n }, n == int.MaxValue ? "no stack-wide challenge-ACK limit" : $"about {n} challenge ACKs per second for the stack")
             : null);
+        // tcp_ecn 3 to 5 are AccECN's modes, which UserTcp does not negotiate.
+        yield return new ConfigSysctl(V4 + "tcp_ecn", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
+            ? (c with { Ecn = (EcnMode)v }, v switch { 0 => "no ECN", 1 => "ECN requested and accepted (RFC 3168)", _ => "ECN accepted when the peer requests it" })
+            : null);
+        yield return Switch(V4 + "tcp_ecn_fallback", (c, on) => c with { EcnFallback = on }, "ECN fallback: a retransmitted SYN drops its ECN request (RFC 3168 §6.1.1.1),");
 
         // ── Behaviours UserTcp has one way (today) ──
         yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");
-        yield return Fixed(V4 + "tcp_ecn", v => v == 0, "UserTcp neither requests nor accepts ECN (RFC 3168)");
         yield return new BehaviourSysctl(V4 + "tcp_ecn_option", (v, set) => v == 0 || (set[V4 + "tcp_ecn"] is null or "0" or "1" or "2"),
             "AccECN options are sent only on AccECN connections, which UserTcp never negotiates");
         yield return Fixed(V4 + "tcp_reordering", v => v == 3, "UserTcp's duplicate-ACK threshold is 3 (RFC 5681 §3.2)");

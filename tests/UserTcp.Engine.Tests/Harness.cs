@@ -7,6 +7,8 @@ internal sealed record Sent(TcpFlags Flags, uint Seq, uint Ack, ushort Window, b
 {
     /// <summary>The IPv4 header's TOS byte (IP_TOS).</summary>
     public byte TypeOfService { get; init; }
+    /// <summary>The IPv4 header's ECN field (RFC 3168 §5).</summary>
+    public EcnCodepoint Ecn => (EcnCodepoint)(TypeOfService & 3);
     /// <summary>The IPv4 header's Don't Fragment bit (IP_MTU_DISCOVER).</summary>
     public bool DontFragment { get; init; }
 
@@ -69,7 +71,8 @@ internal sealed class Harness : IPacketTransmitter
     }
 
     /// <summary>The peer sends a segment to the engine.</summary>
-    public void Send(TcpFlags flags, uint seq, uint ack = 0, ushort window = 64240, byte[]? payload = null, TcpOptions options = default, ushort sourcePort = PeerPort, ushort destinationPort = LocalPort)
+    public void Send(TcpFlags flags, uint seq, uint ack = 0, ushort window = 64240, byte[]? payload = null, TcpOptions options = default, ushort sourcePort = PeerPort, ushort destinationPort = LocalPort,
+        EcnCodepoint ecn = EcnCodepoint.NotEct)
     {
         var repr = new TcpRepr
         {
@@ -83,7 +86,7 @@ internal sealed class Harness : IPacketTransmitter
             Payload = payload ?? [],
         };
         byte[] packet = new byte[PacketWriter.Ipv4TcpLength(repr)];
-        Assert.True(PacketWriter.TryWriteIpv4Tcp(packet, new Ipv4Repr(PeerAddress, LocalAddress), repr, out _));
+        Assert.True(PacketWriter.TryWriteIpv4Tcp(packet, new Ipv4Repr(PeerAddress, LocalAddress) { TypeOfService = (byte)ecn }, repr, out _));
         Engine.Receive(packet, Now, this);
     }
 

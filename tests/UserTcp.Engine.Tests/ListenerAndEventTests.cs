@@ -254,8 +254,8 @@ public class EventTests
     }
 
     [Theory]
-    [InlineData(LogLevel.Trace, "SegmentIn,SegmentOut,StateChanged,TimerSet,TimerFired,Retransmission,Dropped,ConnectionError,Warning,CongestionUndo")]
-    [InlineData(LogLevel.Debug, "StateChanged,Retransmission,Dropped,ConnectionError,Warning,CongestionUndo")]
+    [InlineData(LogLevel.Trace, "SegmentIn,SegmentOut,StateChanged,TimerSet,TimerFired,Retransmission,Dropped,ConnectionError,Warning,CongestionUndo,CongestionWindowReduced")]
+    [InlineData(LogLevel.Debug, "StateChanged,Retransmission,Dropped,ConnectionError,Warning,CongestionUndo,CongestionWindowReduced")]
     [InlineData(LogLevel.Information, "StateChanged,ConnectionError,Warning")]
     [InlineData(LogLevel.Warning, "StateChanged,Warning")] // a state change may be event 109, a warning
     [InlineData(LogLevel.None, "")]

@@ -11,6 +11,7 @@ public sealed partial class TcpConnection
     internal void OpenActive()
     {
         SetState(TcpState.SynSent, TcpCause.Connect);
+        RequestEcn();
         SynDue = true;
         _engine.MarkPending(this);
     }
@@ -20,6 +21,7 @@ public sealed partial class TcpConnection
     {
         _receiver.Synchronize(syn.SequenceNumber);
         TakePeerSyn(now, syn);
+        TakeSynEcn(syn);
         _sender.TakeSynWindow(syn.SequenceNumber, syn.Window); // RFC 7323 §2.2: the window in a SYN is never scaled
         SetState(TcpState.SynReceived, cause);
         InSynQueue = true;
@@ -175,6 +177,7 @@ public sealed partial class TcpConnection
 
         _receiver.Synchronize(seg.SequenceNumber);
         TakePeerSyn(now, seg);
+        TakePeerEcnAnswer(seg);
         if (hasAck)
         {
             // Our SYN is acknowledged: ESTABLISHED, answer with an ACK (the window in a SYN-ACK is not scaled).
@@ -291,7 +294,9 @@ public sealed partial class TcpConnection
             bool mayBeDuplicate = seg.Payload.IsEmpty && (seg.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && window == SndWnd;
             // Linux's prior_packets == 0; a segment with data at SND.UNA takes its fast path, which does not run tcp_ack.
             bool nothingInFlight = _sender.SndMax == SndUna && seg.Payload.IsEmpty;
-            _sender.OnAck(now, ack, seg.Options, mayBeDuplicate);
+            // RFC 3168 §6.1.2: ECE on an ECN connection (never on a SYN: a SYN-ACK's ECE is the handshake's, Linux's tcp_ecn_rcv_ecn_echo).
+            bool ecnEcho = EcnEnabled && seg.Has(TcpFlags.Ece) && !seg.Has(TcpFlags.Syn);
+            if (_sender.OnAck(now, ack, seg.Options, mayBeDuplicate, ecnEcho)) OnEcnReduction(now);
             if (_sender.TakeUndo() is (not TcpCause.None and var undo, var counter))
             {
                 // A spurious timeout or fast recovery undone (Send/Sender.Undo.cs, Sender.RecoveryUndo.cs), counted as Linux
@@ -362,6 +367,7 @@ public sealed partial class TcpConnection
         bool fin = seg.Has(TcpFlags.Fin);
         if (seg.Has(TcpFlags.Syn)) seq += 1;
         _receiver.Trim(ref seq, ref payload, ref fin);
+        OnEcnText(seg, newData: !payload.IsEmpty); // TcpConnection.Ecn.cs
 
         if (!payload.IsEmpty)
         {

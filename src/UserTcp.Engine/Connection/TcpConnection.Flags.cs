@@ -22,6 +22,9 @@ public sealed partial class TcpConnection
         WaitsForMemory = 1 << 9,
         WriteWaitsForMemory = 1 << 10,
         FromCookie = 1 << 11,
+        EcnOk = 1 << 12,
+        EcnSeen = 1 << 13,
+        EcnDemandCwr = 1 << 14,
     }
 
     private ConnectionFlags _flags;

@@ -55,6 +55,8 @@ public sealed partial class TcpConnection
             SendBufferLimitedTime = bufferLimited,
             Sack = _options.Sack,
             Timestamps = _options.Timestamps,
+            Ecn = EcnEnabled,
+            EcnSeen = EcnSeen,
             WindowScale = _options.WindowScaling ? (_options.SendWindowShift, _options.ReceiveWindowShift) : null,
         };
     }

@@ -51,7 +51,7 @@ public sealed partial class TcpConnection
         {
             SequenceNumber = Iss,
             AcknowledgmentNumber = synAck ? RcvNxt : default,
-            Flags = synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn,
+            Flags = (synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn) | SynEcnFlags(synAck, retransmission),
             Window = _receiver.SynWindow(synAck, SynWindowMss), // RFC 7323 §2.2: a SYN's window is never scaled
             Options = _options.Offer(synAck, timestamp),
         };
@@ -84,16 +84,20 @@ public sealed partial class TcpConnection
         {
             SequenceNumber = next.Seq,
             AcknowledgmentNumber = RcvNxt,
-            Flags = TcpFlags.Ack | (next.Fin ? TcpFlags.Fin : 0) | (next.WirePush && next.Length > 0 ? TcpFlags.Psh : 0),
+            Flags = TcpFlags.Ack | (next.Fin ? TcpFlags.Fin : 0) | (next.WirePush && next.Length > 0 ? TcpFlags.Psh : 0) | EchoFlag,
             Window = _receiver.AdvertiseWindow(),
             Options = options,
             Payload = _sender.Buffer.Payload(next.Seq, next.Length, _engine.PayloadScratch),
         };
+        // RFC 3168 §6.1.5, Linux's tcp_ecn_send: only new data is ECN-capable (never a retransmission, a bare FIN, an ACK or
+        // a probe), and the first new data after a reduction carries CWR (§6.1.2).
+        bool ect = EcnEnabled && next.Length > 0 && !next.IsRetransmission;
+        if (ect && _sender.TakeCwr()) repr.Flags |= TcpFlags.Cwr;
         if (next.IsRetransmission)
         {
             CountRetransmission(now, repr, next.Cause, next.Cause == TcpCause.RetransmissionTimeout ? _sender.Retries : _sender.DuplicateAcks);
         }
-        _engine.Transmit(this, repr);
+        _engine.Transmit(this, repr, ect);
         _receiver.OnAckSent();
         if (next.Length > 0) _receiver.OnDataSent(now);
         _sender.OnSent(now, next);
@@ -115,7 +119,7 @@ public sealed partial class TcpConnection
             // an ACK numbered below RCV.NXT would be unacceptable there, answered by an ACK, and so on (BSD does the same).
             SequenceNumber = SndMax,
             AcknowledgmentNumber = RcvNxt,
-            Flags = TcpFlags.Ack,
+            Flags = TcpFlags.Ack | EchoFlag,
             Window = _receiver.AdvertiseWindow(),
             Options = SegmentOptions(now),
         };
@@ -133,7 +137,7 @@ public sealed partial class TcpConnection
         {
             SequenceNumber = seq,
             AcknowledgmentNumber = RcvNxt,
-            Flags = flags,
+            Flags = flags | EchoFlag, // Linux's tcp_ecn_send marks every segment of the connection, probes and its RST too
             Window = reset ? (ushort)0 : _receiver.AdvertiseWindow(),
             Options = options,
         };

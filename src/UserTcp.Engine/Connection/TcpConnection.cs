@@ -480,6 +480,7 @@ public sealed partial class TcpConnection
     private void EnterEstablished(TimeSpan now)
     {
         _establishedAt = now;
+        _sender.Ecn = EcnOk; // RFC 3168 §6.1.1: settled by both SYNs
         _sender.OnEstablished();
         ArmKeepAlive(now);
         if (IsSendShutdown && State == TcpState.Established) SetState(TcpState.FinWait1, TcpCause.FinQueuedBeforeEstablished);

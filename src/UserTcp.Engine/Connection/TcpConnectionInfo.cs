@@ -99,6 +99,10 @@ public readonly record struct TcpConnectionInfo
     public bool Sack { get; init; }
     /// <summary>TCPI_OPT_TIMESTAMPS: both sides agreed on timestamps (RFC 7323).</summary>
     public bool Timestamps { get; init; }
+    /// <summary>TCPI_OPT_ECN: both sides agreed on ECN (RFC 3168).</summary>
+    public bool Ecn { get; init; }
+    /// <summary>TCPI_OPT_ECN_SEEN: data arrived ECT or CE-marked on this ECN connection.</summary>
+    public bool EcnSeen { get; init; }
     /// <summary>tcpi_snd_wscale and tcpi_rcv_wscale; null when window scaling was not agreed (RFC 7323 §2).</summary>
     public (int Send, int Receive)? WindowScale { get; init; }
 }

@@ -155,6 +155,10 @@ public enum MibCounter
     TcpExtTCPDSACKUndo,
     /// <summary>Passive opens in SYN-RECEIVED ended by the peer's RST or by a new SYN, which is answered by a RST (Linux's EmbryonicRsts).</summary>
     TcpExtEmbryonicRsts,
+    /// <summary>Data segments that arrived marked CE (congestion experienced) on a connection that negotiated ECN (RFC 3168 §6.1.3).</summary>
+    UserTcpEcnCeReceived,
+    /// <summary>cwnd reductions an ECN echo (ECE) started, at most one per window of data (RFC 3168 §6.1.2; Linux's tcp_enter_cwr).</summary>
+    UserTcpEcnEchoReductions,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

@@ -53,7 +53,7 @@ public sealed class LoggingEventSink : ITcpEventSink
     public bool Consumes(TcpEventKind kind) => kind switch
     {
         TcpEventKind.SegmentIn or TcpEventKind.SegmentOut or TcpEventKind.TimerSet or TcpEventKind.TimerFired => _logger.IsEnabled(LogLevel.Trace),
-        TcpEventKind.Retransmission or TcpEventKind.Dropped or TcpEventKind.CongestionUndo => _logger.IsEnabled(LogLevel.Debug),
+        TcpEventKind.Retransmission or TcpEventKind.Dropped or TcpEventKind.CongestionUndo or TcpEventKind.CongestionWindowReduced => _logger.IsEnabled(LogLevel.Debug),
         // Debug, but a CLOSE-WAIT closed for the application is a warning (event 109).
         TcpEventKind.StateChanged => _logger.IsEnabled(LogLevel.Debug) || _logger.IsEnabled(LogLevel.Warning),
         TcpEventKind.ConnectionError => _logger.IsEnabled(LogLevel.Information),
@@ -99,7 +99,7 @@ public sealed class LoggingEventSink : ITcpEventSink
             case TcpEventKind.Warning:
                 EngineLog.Warning(_logger, tcpEvent.Connection.Local, tcpEvent.Description);
                 break;
-            case TcpEventKind.CongestionUndo:
+            case TcpEventKind.CongestionUndo or TcpEventKind.CongestionWindowReduced:
                 EngineLog.CongestionUndo(_logger, tcpEvent.Connection, tcpEvent.Description);
                 break;
         }

@@ -160,6 +160,8 @@ public enum TcpCause : byte
     SpuriousFastRetransmitTimestamps,
     /// <summary>A new SYN in the window of a passive open's SYN-RECEIVED: RST, and the listener forgets the connection (RFC 9293 §3.10.7.4; Linux's tcp_check_req).</summary>
     SynInPassiveSynReceived,
+    /// <summary>An ACK echoed a congestion mark (ECE, RFC 3168 §6.1.2): cwnd reduced once for the window, nothing resent (TcpEventKind.CongestionWindowReduced).</summary>
+    EcnEcho,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -257,6 +259,7 @@ public static class TcpCauseExtensions
         TcpCause.SpuriousTimeoutTimestamps => "spurious timeout, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         TcpCause.SpuriousTimeoutDsack => "spurious timeout, undone: D-SACK reported every retransmission needless (RFC 2883)",
         TcpCause.SpuriousFastRetransmitDsack => "spurious fast retransmit, undone: D-SACK reported every retransmission needless (RFC 3708)",
+        TcpCause.EcnEcho => "ECN echo: cwnd reduced once for the window, nothing resent (RFC 3168 §6.1.2)",
         TcpCause.SynInPassiveSynReceived => "SYN in SYN-RECEIVED of a passive open; RST, back to LISTEN (RFC 9293 §3.10.7.4)",
         TcpCause.SpuriousFastRetransmitTimestamps => "spurious fast retransmit, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         _ => cause.ToString(),

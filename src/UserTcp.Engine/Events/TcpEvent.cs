@@ -27,6 +27,8 @@ public enum TcpEventKind : byte
     MemoryAvailable,
     /// <summary>A retransmission timeout or a fast recovery proved spurious and its reduction of cwnd and ssthresh was undone; the cause says which and how.</summary>
     CongestionUndo,
+    /// <summary>The window was reduced without a loss (Linux's CWR state); the cause says why: an ECN echo.</summary>
+    CongestionWindowReduced,
 }
 
 /// <summary>The engine's per-connection timers (docs/design.md "The engine", timers).</summary>
@@ -121,7 +123,7 @@ public readonly record struct TcpEvent(
             TcpEventKind.ConnectionError => $"{at} error {Error}: {Description}",
             TcpEventKind.Warning => $"{at} warning: {Description}",
             TcpEventKind.MemoryAvailable => $"{at} buffer memory available again",
-            TcpEventKind.CongestionUndo => $"{at} {Description}",
+            TcpEventKind.CongestionUndo or TcpEventKind.CongestionWindowReduced => $"{at} {Description}",
             _ => $"{at} {Kind}",
         };
     }

@@ -274,9 +274,9 @@ internal sealed class Receiver
     /// Linux's tcp_incr_quickack: ACK each of the next min(16, RCV.WND / (2 MSS)) segments at once (at least 2, never
     /// fewer than are still due), so a sender in slow start, new or restarting after idle, is not held back by delayed ACKs.
     /// </summary>
-    private void GrantQuickAcks(int mss)
+    private void GrantQuickAcks(int mss, int maxQuickAcks = MaxQuickAcks)
     {
-        int quick = (int)Math.Min(Window / (uint)Math.Max(1, 2 * mss), MaxQuickAcks);
+        int quick = (int)Math.Min(Window / (uint)Math.Max(1, 2 * mss), maxQuickAcks);
         quick = Math.Min(quick == 0 ? 2 : quick, _config.QuickAcks);
         if (quick > _quickAcks) _quickAcks = quick;
     }
@@ -397,9 +397,9 @@ internal sealed class Receiver
     /// too slow, so the next go at once: quick ACKs granted again (counted with the peer's segment size, rcv_mss),
     /// pingpong mode left, ato at its minimum.
     /// </summary>
-    private void EnterQuickAckMode()
+    public void EnterQuickAckMode(int maxQuickAcks = MaxQuickAcks)
     {
-        GrantQuickAcks(ReceiveMss);
+        GrantQuickAcks(ReceiveMss, maxQuickAcks);
         _pingPong = false;
         _ato.Deflate();
     }

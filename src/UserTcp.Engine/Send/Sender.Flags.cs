@@ -7,7 +7,7 @@ namespace UserTcp.Engine;
 internal sealed partial class Sender
 {
     [Flags]
-    private enum SenderFlags : ushort
+    private enum SenderFlags : uint
     {
         None = 0,
         SentWithinMs = 1 << 0,
@@ -26,6 +26,9 @@ internal sealed partial class Sender
         Frto = 1 << 13,
         FrtoNewData = 1 << 14,
         UndoHold = 1 << 15,
+        Ecn = 1 << 16,
+        InCwr = 1 << 17,
+        CwrQueued = 1 << 18,
     }
 
     private SenderFlags _flags;

@@ -324,7 +324,7 @@ internal sealed partial class Sender
     /// <summary>The segment <paramref name="sent"/> left at <paramref name="now"/>: the scoreboard, RTT timing and timers follow.</summary>
     public void OnSent(TimeSpan now, in Transmission sent)
     {
-        if (InRecovery && _prr is not null) _prr.Out += Segments(sent.End - sent.Seq); // RFC 6937 prr_out: everything sent in recovery
+        if ((InRecovery || InCwr) && _prr is not null) _prr.Out += Segments(sent.End - sent.Seq); // RFC 6937 prr_out: everything sent in the reduction
         // Send times order the segments for RACK (RFC 8985 §6.2 "sent after"): they never go backwards, even when the
         // caller's clock reads a hair earlier for a later call.
         if (now < _lastSentAt) now = _lastSentAt;

@@ -118,16 +118,25 @@ internal sealed partial class Sender
     /// <summary>RFC 5681 §3.2 steps 2–3, RFC 6675 §5 step 4: ssthresh and cwnd fall, the first hole goes at once.</summary>
     private void EnterRecovery(TimeSpan now, TcpCause cause)
     {
-        RecordRecoveryUndo();
+        // Linux's tcp_enter_recovery in TCP_CA_CWR: an ECN echo already reduced this window, so the recovery keeps that
+        // reduction (its ssthresh, PRR's counts and its end), with nothing to undo.
+        bool afterEcnReduction = InCwr;
+        InCwr = false;
+        if (afterEcnReduction && _undo is not null) _undo.Armed = false;
+        else if (!afterEcnReduction) RecordRecoveryUndo();
         InRecovery = true;
-        _recoveryPoint = SndMax;
-        _prr ??= new ProportionalRateReduction();
-        _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
-        _prr.Window = _congestion.Window; // until the ACK's share is known (ReduceWindow)
-        _prr.Delivered = _prr.Out = 0;
-        // RFC 5681 §3.2 step 2: what limited transmit sent beyond cwnd does not count in FlightSize for ssthresh.
-        int limitedTransmit = Sack ? 0 : Math.Clamp(FlightSize - _congestion.Window, 0, LimitedTransmitSegments * Mss);
-        _congestion.OnCongestionEvent(now, FlightSize - limitedTransmit, Mss);
+        _recoveryPoint = afterEcnReduction ? _cwrPoint : SndMax;
+        if (!afterEcnReduction)
+        {
+            _prr ??= new ProportionalRateReduction();
+            _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
+            _prr.Window = _congestion.Window; // until the ACK's share is known (ReduceWindow)
+            _prr.Delivered = _prr.Out = 0;
+            // RFC 5681 §3.2 step 2: what limited transmit sent beyond cwnd does not count in FlightSize for ssthresh.
+            int limitedTransmit = Sack ? 0 : Math.Clamp(FlightSize - _congestion.Window, 0, LimitedTransmitSegments * Mss);
+            _congestion.OnCongestionEvent(now, FlightSize - limitedTransmit, Mss);
+            QueueCwr(); // Linux's tcp_init_cwnd_reduction: the reduction is announced (RFC 3168 §6.1.2)
+        }
         _inflatedWindow = _congestion.Window + DupThresh * Mss; // NewReno: the three segments that left the network
         if (_queue.AwaitingBytes == 0 || !Sack) MarkHeadLost(cause);
         _lossCause = cause;
@@ -331,6 +340,7 @@ internal sealed partial class Sender
         {
             _probeEnd = null; // the probe repaired a single loss: a congestion event without a recovery
             _congestion.OnCongestionEvent(now, FlightSize, Mss);
+            QueueCwr(); // Linux's tcp_process_tlp_ack goes through tcp_init_cwnd_reduction
         }
         else if (!newAck && !hasSack)
         {
@@ -387,8 +397,13 @@ internal sealed partial class Sender
         // no ACK advanced SND.UNA since) holds ssthresh (Linux's tcp_enter_loss: !icsk_retransmits in TCP_CA_Loss). So
         // does one that ends a fast recovery, whose reduction stands (tcp_enter_loss skips ca_ops->ssthresh in Recovery
         // until high_seq is acknowledged); deviation from RFC 5681, which would compute it anew, as Linux.
-        bool recurring = retriesBefore > 0 && InLoss || InRecovery;
+        // So does one inside an ECN reduction's window (Linux's tcp_enter_loss in TCP_CA_CWR before high_seq is acknowledged).
+        bool ecnReduced = InCwr && SndUna <= _cwrPoint;
+        bool recurring = retriesBefore > 0 && InLoss || InRecovery || ecnReduced;
         EnterLoss(retriesBefore);
+        InCwr = false;
+        if (ecnReduced && _undo is not null) _undo.Armed = false; // the echo's reduction stands, as Linux's undo_marker 0 keeps it
+        QueueCwr(); // Linux's tcp_enter_loss: tcp_ecn_queue_cwr
         _congestion.OnRetransmissionTimeout(now, FlightSize, Mss, recurring);
         // The receiver dropped what it had SACKed if the ACK still points at a SACKed segment (RFC 2018 §8 reneging).
         if (_queue.Count > 0 && _queue[0].Is(SegmentMarks.Sacked)) _queue.ClearSacks();

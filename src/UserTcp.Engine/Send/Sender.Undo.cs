@@ -210,6 +210,8 @@ internal sealed partial class Sender
     private void UndoReduction(UndoRecord undo, bool unmarkLoss, TcpCause cause, MibCounter counter)
     {
         if (unmarkLoss) _queue.UnmarkAllLost();
+        // Linux's tcp_ecn_withdraw_cwr: a reduction taken back is not announced.
+        if (undo.PriorSsthresh > _congestion.SlowStartThreshold) CwrQueued = false;
         if (undo.PriorSsthresh > 0) _congestion.UndoReduction(undo.PriorCwnd, undo.PriorSsthresh);
         undo.Armed = false;
         undo.PriorSsthresh = 0;

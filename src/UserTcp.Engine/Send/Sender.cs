@@ -95,7 +95,10 @@ internal sealed partial class Sender
         }
     }
     /// <summary>cwnd: the inflated window during NewReno recovery, PRR's during SACK recovery; BBR sets its own throughout.</summary>
-    public int CongestionWindow => !InRecovery || _congestion.IsRateBased ? _congestion.Window : Sack ? _prr?.Window ?? _congestion.Window : _inflatedWindow;
+    public int CongestionWindow => _congestion.IsRateBased ? _congestion.Window
+        : InCwr ? _prr?.Window ?? _congestion.Window // an ECN reduction's PRR (Sender.Ecn.cs)
+        : !InRecovery ? _congestion.Window
+        : Sack ? _prr?.Window ?? _congestion.Window : _inflatedWindow;
     public int SlowStartThreshold => _congestion.SlowStartThreshold;
     internal CongestionControl CongestionControl => _congestion;
 
@@ -215,9 +218,10 @@ internal sealed partial class Sender
     /// <summary>
     /// RFC 9293 §3.10.7.4 fifth, for SND.UNA ≤ SEG.ACK ≤ SND.MAX: takes SACK blocks and the cumulative ACK, measures
     /// RTT, detects loss and runs recovery. <paramref name="mayBeDuplicate"/>: the segment carries no data, SYN or FIN
-    /// and does not change the window (RFC 5681 §2's duplicate ACK, when SEG.ACK = SND.UNA).
+    /// and does not change the window (RFC 5681 §2's duplicate ACK, when SEG.ACK = SND.UNA). <paramref name="ecnEcho"/>:
+    /// it carries ECE on an ECN connection (RFC 3168 §6.1.2). True when that echo started a window reduction.
     /// </summary>
-    public void OnAck(TimeSpan now, SeqNumber ack, in TcpOptions options, bool mayBeDuplicate)
+    public bool OnAck(TimeSpan now, SeqNumber ack, in TcpOptions options, bool mayBeDuplicate, bool ecnEcho = false)
     {
         int flightBefore = FlightSize;
         int sackedBefore = _queue.SackedBytes;
@@ -250,7 +254,13 @@ internal sealed partial class Sender
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
         if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
+        EndCwrIfDone(); // Linux checks the CWR state's end before it looks for loss (tcp_fastretrans_alert)
         DetectAndRecover(now, newAck, acked, duplicate, echo);
+        // Linux's tcp_enter_recovery(ece_ack): a recovery the echoing ACK starts keeps no ssthresh to undo to.
+        if (ecnEcho && InRecovery && !wasInRecovery && _undo is not null) _undo.Armed = false;
+        // RFC 3168 §6.1.2: an echo outside any reduction starts one (Linux's tcp_try_to_open); with nothing in flight
+        // before this ACK Linux's tcp_ack ignores it (no_queue).
+        bool ecnReduction = ecnEcho && Ecn && flightBefore > 0 && OnEcnEcho(now);
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
         int delivered = acked + _queue.SackedBytes - sackedBefore;
@@ -260,11 +270,11 @@ internal sealed partial class Sender
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3). Once
         // reordering beyond DupThresh has been seen, an ACK that only SACKs data grows it too (Linux's tcp_may_raise_cwnd).
         bool forward = newAck || delivered > 0 && Reordering > DupThresh;
-        if (!InRecovery && !wasInRecovery && forward)
+        if (!InRecovery && !wasInRecovery && !InCwr && forward)
         {
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
-        else if (InRecovery && Sack && !_congestion.IsRateBased)
+        else if ((InRecovery && Sack || InCwr) && !_congestion.IsRateBased)
         {
             ReduceWindow(delivered, newAck, newlyLost: _queue.AwaitingBytes > awaitingBefore);
         }
@@ -290,6 +300,7 @@ internal sealed partial class Sender
         // RFC 8985 §7.2: an ACK of new data restarts the probe timer; one that only SACKs or repeats leaves it (Linux's
         // FLAG_SET_XMIT_TIMER comes with FLAG_ACKED).
         ArmLossProbe(now, restart: newAck);
+        return ecnReduction;
     }
 
     /// <summary>
