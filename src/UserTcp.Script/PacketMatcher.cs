@@ -24,6 +24,9 @@ internal sealed record CapturedSegment(
     /// <summary>The IP header's length in bytes (20 without IP options) and the TCP header's four reserved bits (AE the last).</summary>
     public (int IpHeaderLength, int ReservedBits) Header { get; init; } = (Ipv4Packet.MinHeaderLength, 0);
 
+    /// <summary>The IP header's TOS byte (its low two bits the ECN field, RFC 3168 §5) and TTL, which a line's [ip fields] check.</summary>
+    public (byte Tos, byte Ttl) Ip { get; init; } = (0, 64);
+
     /// <summary>Parses an IPv4 packet the engine transmitted; null with the reason when it does not parse.</summary>
     public static CapturedSegment? TryParse(ReadOnlySpan<byte> packet, long time, out string? problem)
     {
@@ -41,8 +44,21 @@ internal sealed record CapturedSegment(
         {
             ZeroPayload = tcp.Payload.IndexOfAnyExcept((byte)0) < 0,
             Header = (ip.HeaderLength, tcp.Reserved),
+            Ip = (ip.TypeOfService, ip.TimeToLive),
         };
     }
+
+    /// <summary>How a sent packet's IP fields differ from a line's annotation (packetdrill's [ect0], [noecn], [ect01], [tos 0xN], [ttl N]).</summary>
+    public static IEnumerable<string> IpDifferences(IpAnnotation expected, (byte Tos, byte Ttl) actual)
+    {
+        var ecn = (EcnCodepoint)(actual.Tos & 0x3);
+        if (expected.EitherEct && ecn is not (EcnCodepoint.Ect0 or EcnCodepoint.Ect1)) yield return $"ECN field {Spell(ecn)}, not ECT(0) or ECT(1)";
+        if (expected.Ecn is EcnCodepoint want && want != ecn) yield return $"ECN field {Spell(ecn)}, not {Spell(want)}";
+        if (expected.Tos is byte tos && tos != actual.Tos) yield return string.Create(CultureInfo.InvariantCulture, $"TOS 0x{actual.Tos:x}, not 0x{tos:x}");
+        if (expected.Ttl is byte ttl && ttl != actual.Ttl) yield return string.Create(CultureInfo.InvariantCulture, $"TTL {actual.Ttl}, not {ttl}");
+    }
+
+    private static string Spell(EcnCodepoint ecn) => ecn switch { EcnCodepoint.NotEct => "noecn", EcnCodepoint.Ect0 => "ect0", EcnCodepoint.Ect1 => "ect1", _ => "ce" };
 
     /// <summary>The options in wire order, in script spelling.</summary>
     public static List<OptionSpec> DecodeOptions(ReadOnlySpan<byte> raw)

@@ -367,7 +367,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private void ExpectOutbound(PacketEvent e)
     {
         PacketSpec p = e.Packet;
-        if (p.Ip is { } expectedIp) throw Fail(e.Line, $"IP fields of outbound packets ({expectedIp}) are not checked yet: the runner compares TCP segments only");
+        if (p.Ip is { FlowLabel: not null } ipv6) throw Fail(e.Line, $"{ipv6} names an IPv6 flow label; the runner's packets are IPv4");
         long baseTime = e.Time.IsRelative ? _now : 0;
         long expected = baseTime + e.Time.Start;
         long tolerance = Tolerance(expected);
@@ -416,6 +416,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         // Timestamps are judged against the time since the script started, as packetdrill does.
         long timestampTolerance = Math.Max(_tolerance, (long)(_tolerancePercent / 100.0 * expected));
         List<string> differences = PacketMatcher.Differences(p, actual, _relaxed, _timestamps, timestampTolerance, zeroPayload: !_wroteText);
+        if (p.Ip is { } expectedIp) differences.AddRange(CapturedSegment.IpDifferences(expectedIp, segment.Ip));
         if (segment.SourcePort != _localPort || segment.DestinationPort != _remotePort)
         {
             differences.Insert(0, $"sent from port {segment.SourcePort} to {segment.DestinationPort}, not on the connection under test ({_localPort} to {_remotePort})");
@@ -447,7 +448,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         CapturedSegment total = first;
         int pieces = 1, previous = first.PayloadLength;
         while (total.PayloadLength < wanted && (total.Flags & TcpFlags.Fin) == 0 && _sent.TryPeek(out CapturedSegment? next)
-            && next.Time == first.Time && next.Seq == unchecked(total.Seq + (uint)total.PayloadLength) && next.Ack == total.Ack && next.Window == total.Window
+            && next.Time == first.Time && next.Seq == unchecked(total.Seq + (uint)total.PayloadLength) && next.Ack == total.Ack && next.Window == total.Window && next.Ip == total.Ip
             && (next.Flags & ~LastOnly) == (total.Flags & ~TcpFlags.Psh) && next.SourcePort == total.SourcePort && next.DestinationPort == total.DestinationPort)
         {
             if (next.PayloadLength < wanted - total.PayloadLength && next.PayloadLength != previous)
@@ -511,7 +512,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             TcpEventKind.Retransmission => $"retransmission ({tcpEvent.Description}), next RTO {Seconds((long)(tcpEvent.Deadline - tcpEvent.Time).TotalMicroseconds)} s",
             TcpEventKind.Dropped => $"dropped {tcpEvent.Segment}: {tcpEvent.Description}",
             TcpEventKind.ConnectionError => $"error {tcpEvent.Error}: {tcpEvent.Description}",
-            TcpEventKind.CongestionUndo => tcpEvent.Description,
+            TcpEventKind.CongestionUndo or TcpEventKind.CongestionWindowReduced => tcpEvent.Description,
             _ => null,
         };
         if (text is not null) Trace($"{Seconds(Micros(tcpEvent.Time))}    engine: {text}");

@@ -29,7 +29,8 @@ RUNNER_WORLD = [
     "net.ipv4.tcp_rmem=4096 524288 524288",      # 256 KiB of data (SO_RCVBUF reports twice that), fixed
     "net.ipv4.tcp_wmem=4096 262144 262144",      # SO_SNDBUF 256 KiB, not grown
     "net.ipv4.tcp_slow_start_after_idle=0",      # the restart window after idle is opt-in
-    "net.ipv4.tcp_ecn=0",                        # no ECN
+    "net.ipv4.tcp_ecn=2",                        # ECN accepted when asked, not requested (Linux's default and UserTcp's)
+    "net.ipv4.tcp_ecn_fallback=1",
     "net.ipv4.tcp_timestamps=1",
     "net.ipv4.tcp_sack=1",
     "net.ipv4.tcp_dsack=1",
@@ -174,7 +175,7 @@ def rewrite(text, wscale, keep_windows, socket_cc=None):
             continue
         if is_outbound(line) and not keep_windows:
             line = re.sub(r"\s+win\s+\d+", "", line)
-            if re.search(r">\s+S", line):
+            if re.search(r">\s+(\[[^\]]*\]\s+)?S", line):  # an [ip fields] annotation may come first
                 line = re.sub(r"wscale\s+\d+", f"wscale {wscale}", line)
         out.append(line)
     # packetdrill's tun0 takes TSO frames (TUNSETOFFLOAD); without TSO the kernel cuts each GSO packet into MSS
