@@ -82,7 +82,7 @@ public class GrammarTests
     }
 
     [Fact]
-    public void An_inbound_ecn_mark_reaches_the_engine_and_an_outbound_one_is_refused_until_checked()
+    public void An_inbound_ecn_mark_reaches_the_engine_and_an_outbound_one_is_checked()
     {
         const string Handshake = """
             0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
@@ -92,8 +92,14 @@ public class GrammarTests
             +0    > S. 0:0(0) ack 1 <...>
             """;
         Assert.True(ScriptRunner.RunText(Handshake, "t.pkt").Passed);
-        ScriptResult outbound = ScriptRunner.RunText(Handshake.Replace("> S.", "> [noecn] S.", StringComparison.Ordinal), "t.pkt");
-        Assert.Equal(new ScriptFailure(5, "IP fields of outbound packets ([noecn]) are not checked yet: the runner compares TCP segments only"), outbound.Failure);
+        Assert.True(ScriptRunner.RunText(Handshake.Replace("> S.", "> [noecn] S.", StringComparison.Ordinal), "t.pkt").Passed);
+        ScriptResult ect = ScriptRunner.RunText(Handshake.Replace("> S.", "> [ect0] S.", StringComparison.Ordinal), "t.pkt");
+        Assert.Equal(5, ect.Failure?.Line);
+        Assert.Contains("ECN field noecn, not ect0", ect.Failure?.Message, StringComparison.Ordinal);
+        ScriptResult either = ScriptRunner.RunText(Handshake.Replace("> S.", "> [ect01] S.", StringComparison.Ordinal), "t.pkt");
+        Assert.Contains("ECN field noecn, not ECT(0) or ECT(1)", either.Failure?.Message, StringComparison.Ordinal);
+        ScriptResult tos = ScriptRunner.RunText(Handshake.Replace("> S.", "> [tos 0x4] S.", StringComparison.Ordinal), "t.pkt");
+        Assert.Contains("TOS 0x0, not 0x4", tos.Failure?.Message, StringComparison.Ordinal);
     }
 
     // ───────────── structs ─────────────

@@ -79,7 +79,6 @@ def classify(message):
         (r"^(\w+)\(.*\) is not supported", "a", lambda g: f"{g[0]} arguments not supported"),
         (r"^getsockopt\((\w+)\) gave \[(\d+)\], the script expects (\[\d+\])", "a", lambda g: f"getsockopt {g[0]} gave {g[1]}, expected {g[2]}"),
         (r"^`(\w+)\(([^`]*)\)` returned (\d+), the script expects -1 (E\w+)", "a", lambda g: f"{g[0]} returned {g[2]} instead of {g[3]}"),
-        (r"^IP fields of outbound packets", "c", lambda g: "outbound IP (ECN) fields not checked"),
         (r"^(send|recv|sendto|recvfrom|write|read) flags other than 0 are not supported", "a", lambda g: f"{g[0]} flags not supported"),
         (r"^(.*) is not supported: ", "c", lambda g: f"{g[0]} not supported"),
         (r"^expected `([^`]*)` .*, got `([^`]*)` at [\d.]+ s \((.*)\)$", "b", lambda g: f"`{g[0]}`: {g[2]}"),
