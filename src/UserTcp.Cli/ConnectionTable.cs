@@ -79,7 +79,8 @@ public static class ConnectionTable
     /// <summary>
     /// The table as JSON: <c>{"connections":[{"state":"ESTABLISHED","ssState":"ESTAB","local":"10.77.0.2:80",
     /// "remote":"10.77.0.1:40000","recvQ":0,"sendQ":0,"timer":"on","timerLeftMs":204,"retransmissions":0,"rtoMs":204,
-    /// "cwnd":14600,"queue":0}, ...]}</c>; <c>timer</c> and <c>timerLeftMs</c> are null when no timer is armed; <c>queue</c> is the TUN
+    /// "cwnd":14600,"ecn":false,"ecnSeen":false,"queue":0}, ...]}</c>; <c>timer</c> and <c>timerLeftMs</c> are null when no timer is armed; <c>ecn</c> and
+    /// <c>ecnSeen</c> are TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN; <c>queue</c> is the TUN
     /// queue (engine shard) that holds the connection.
     /// </summary>
     public static string ToJson(IReadOnlyList<ConnectionSnapshot> rows)
@@ -112,6 +113,8 @@ public static class ConnectionTable
                 json.WriteNumber("retransmissions", r.Retransmissions);
                 json.WriteNumber("rtoMs", Math.Round(r.Rto.TotalMilliseconds, 3));
                 json.WriteNumber("cwnd", r.CongestionWindow);
+                json.WriteBoolean("ecn", r.Info?.Ecn == true);
+                json.WriteBoolean("ecnSeen", r.Info?.EcnSeen == true);
                 json.WriteNumber("queue", r.Queue);
                 json.WriteEndObject();
             }
@@ -125,7 +128,10 @@ public static class ConnectionTable
     {
         string retransmissions = r.Retransmissions.ToString(CultureInfo.InvariantCulture);
         string timer = r.TimerLeft is TimeSpan left ? $"timer:({TimerName(r.Timer)},{Duration(left)},{retransmissions})" : $"timer:(off,{retransmissions})";
-        return r.Rto > TimeSpan.Zero ? $"{timer} rto:{Duration(r.Rto)} cwnd:{r.CongestionWindow.ToString(CultureInfo.InvariantCulture)}" : timer;
+        if (r.Rto <= TimeSpan.Zero) return timer;
+        // ss -i's flags for TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN.
+        string ecn = r.Info is { Ecn: true } info ? info.EcnSeen ? " ecn ecnseen" : " ecn" : "";
+        return $"{timer} rto:{Duration(r.Rto)} cwnd:{r.CongestionWindow.ToString(CultureInfo.InvariantCulture)}{ecn}";
     }
 
     /// <summary>As ss prints times: "208ms", "1.2sec", "59sec", "2.5min".</summary>

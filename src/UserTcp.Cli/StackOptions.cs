@@ -11,13 +11,13 @@ namespace UserTcp.Cli;
 
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
 internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic,
-    RtoFormula RtoFormula = RtoFormula.Rfc6298)
+    RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
 
-    /// <summary>The command's own TcpConfig with --cc and --rto-formula applied: what every connection of its stack, accepted ones too, runs with.</summary>
-    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula };
+    /// <summary>The command's own TcpConfig with --cc, --rto-formula and --ecn applied: what every connection of its stack, accepted ones too, runs with.</summary>
+    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, Ecn = Ecn };
 }
 
 /// <summary>A user mistake found after parsing (exit 2) or a refusal from the system (exit 1), reported in one line.</summary>
@@ -28,7 +28,7 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --txqueuelen, --netns, --pcap,
-/// --fault, --fault-seed, --log-level, --cc, --rto-formula), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
+/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --ecn), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
 internal sealed class StackOptionSet
@@ -169,6 +169,28 @@ internal sealed class StackOptionSet
     private static string? ParseRtoFormula(string text, out RtoFormula value) =>
         RtoFormulas.TryParse(text, out value) ? null : $"--rto-formula '{text}' is not an RTO formula: use rfc6298 or linux";
 
+    /// <summary>--ecn: Explicit Congestion Notification (TcpConfig.Ecn), named as Linux's net.ipv4.tcp_ecn values.</summary>
+    public Option<EcnMode> Ecn { get; } = new("--ecn")
+    {
+        Description = "Explicit Congestion Notification (RFC 3168): accept (the default, as Linux's tcp_ecn=2: agree when the peer's "
+            + "SYN asks), request (also ask in UserTcp's own SYNs, as tcp_ecn=1) or off",
+        HelpName = "off|request|accept",
+        DefaultValueFactory = _ => EcnMode.Accept,
+        CustomParser = OptionParsers.Text<EcnMode>(ParseEcn),
+    };
+
+    private static string? ParseEcn(string text, out EcnMode value)
+    {
+        value = text.Trim().ToUpperInvariant() switch
+        {
+            "OFF" or "0" => EcnMode.Off,
+            "REQUEST" or "1" => EcnMode.Request,
+            "ACCEPT" or "2" => EcnMode.Accept,
+            _ => (EcnMode)byte.MaxValue,
+        };
+        return Enum.IsDefined(value) ? null : $"--ecn '{text}' is not an ECN mode: use off, request or accept";
+    }
+
     public StackOptionSet(LogLevel defaultLevel)
     {
         LogLevel = new Option<LogLevel>("--log-level")
@@ -196,6 +218,7 @@ internal sealed class StackOptionSet
         command.Options.Add(LogLevel);
         command.Options.Add(CongestionControl);
         command.Options.Add(RtoFormula);
+        command.Options.Add(Ecn);
         command.Validators.Add(Validate);
     }
 
@@ -212,7 +235,7 @@ internal sealed class StackOptionSet
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
-    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula));
+    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)
