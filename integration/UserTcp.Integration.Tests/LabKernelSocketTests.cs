@@ -69,6 +69,9 @@ public sealed class LabKernelSocketTests
             Assert.Equal(0, info.CaState); // TCP_CA_Open
             Assert.InRange(info.Srtt, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(50));
             Assert.InRange(info.Rto, TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(300));
+            // No reduction yet (TCP_INFINITE_SSTHRESH); the initial window (RFC 6928), or one more once the ping's ACK came.
+            Assert.Equal(int.MaxValue, info.SlowStartThreshold);
+            Assert.InRange(info.CongestionWindow ?? 0, 10, 11);
             Assert.True(await WaitAsync(() => client.Info().Unacked == 0), $"unacked {client.Info().Unacked}");
         }
     }
@@ -85,6 +88,14 @@ public sealed class LabKernelSocketTests
 
         Assert.Equal(new KernelTcpInfo(3, TimeSpan.FromMilliseconds(204), 2, TimeSpan.FromMicroseconds(650), TimeSpan.FromMicroseconds(300)), KernelTcpInfo.Parse(raw));
         Assert.Throws<ArgumentException>(() => KernelTcpInfo.Parse(raw.AsSpan(0, 72)));
+
+        // With tcpi_snd_ssthresh (76) and tcpi_snd_cwnd (80), in segments.
+        byte[] longer = [.. raw, .. new byte[KernelTcpInfo.CongestionLength - KernelTcpInfo.Length]];
+        BitConverter.TryWriteBytes(longer.AsSpan(76), 0x7fffffffu);
+        BitConverter.TryWriteBytes(longer.AsSpan(80), 10u);
+        KernelTcpInfo full = KernelTcpInfo.Parse(longer);
+        Assert.Equal((int.MaxValue, 10), (full.SlowStartThreshold, full.CongestionWindow));
+        Assert.Equal(TimeSpan.FromMicroseconds(650), full.Srtt);
     }
 
     private static async Task<bool> WaitAsync(Func<bool> condition)

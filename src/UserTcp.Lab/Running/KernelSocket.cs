@@ -174,10 +174,10 @@ public sealed class KernelSocket : IDisposable
     /// <summary>TCP_QUICKACK: leave delayed-ACK mode for now (Linux re-enters it on its own).</summary>
     public void QuickAck() => _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpQuickAck, BitConverter.GetBytes(1));
 
-    /// <summary>getsockopt(TCP_INFO): the fields a verdict quotes (the kernel's SRTT, RTO, segments out).</summary>
+    /// <summary>getsockopt(TCP_INFO): the fields a verdict quotes (the kernel's SRTT, RTO, segments out, cwnd and ssthresh).</summary>
     public KernelTcpInfo Info()
     {
-        Span<byte> info = stackalloc byte[KernelTcpInfo.Length];
+        Span<byte> info = stackalloc byte[KernelTcpInfo.CongestionLength];
         int length = _socket.GetRawSocketOption((int)ProtocolType.Tcp, TcpInfo, info);
         return KernelTcpInfo.Parse(info[..length]);
     }
@@ -191,12 +191,27 @@ public readonly record struct KernelTcpInfo(byte CaState, TimeSpan Rto, int Unac
     /// <summary>Up to tcpi_rttvar: the struct's fixed head, which every kernel since 2.6 fills.</summary>
     public const int Length = 76;
 
-    // tcpi_ca_state at 1, tcpi_rto at 8, tcpi_unacked at 24, tcpi_rtt at 68, tcpi_rttvar at 72 (u32, µs).
+    /// <summary>Up to tcpi_snd_cwnd, which the same kernels fill: what <see cref="KernelSocket.Info"/> asks for.</summary>
+    public const int CongestionLength = 84;
+
+    /// <summary>tcpi_snd_ssthresh, in segments (0x7fffffff, TCP_INFINITE_SSTHRESH, until the first reduction); null when not given.</summary>
+    public int? SlowStartThreshold { get; init; }
+
+    /// <summary>tcpi_snd_cwnd, in segments; null when not given.</summary>
+    public int? CongestionWindow { get; init; }
+
+    // tcpi_ca_state at 1, tcpi_rto at 8, tcpi_unacked at 24, tcpi_rtt at 68, tcpi_rttvar at 72 (u32, µs); tcpi_snd_ssthresh at 76, tcpi_snd_cwnd at 80.
     public static KernelTcpInfo Parse(ReadOnlySpan<byte> info)
     {
         if (info.Length < Length) throw new ArgumentException($"TCP_INFO gave {info.Length} bytes, fewer than {Length}", nameof(info));
-        static TimeSpan Micro(ReadOnlySpan<byte> at) => TimeSpan.FromMicroseconds(System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(at));
-        return new KernelTcpInfo(info[1], Micro(info[8..]), (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(info[24..]), Micro(info[68..]), Micro(info[72..]));
+        static uint U32(ReadOnlySpan<byte> at) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(at);
+        static TimeSpan Micro(ReadOnlySpan<byte> at) => TimeSpan.FromMicroseconds(U32(at));
+        bool congestion = info.Length >= CongestionLength;
+        return new KernelTcpInfo(info[1], Micro(info[8..]), (int)U32(info[24..]), Micro(info[68..]), Micro(info[72..]))
+        {
+            SlowStartThreshold = congestion ? (int)Math.Min(U32(info[76..]), int.MaxValue) : null,
+            CongestionWindow = congestion ? (int)Math.Min(U32(info[80..]), int.MaxValue) : null,
+        };
     }
 }
 

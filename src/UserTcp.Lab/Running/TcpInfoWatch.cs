@@ -7,7 +7,9 @@ namespace UserTcp.Lab;
 /// Both ends' TCP_INFO of one connection, read about every millisecond on a thread of its own (nice -20,
 /// <see cref="PeerThread"/>) while part of a scenario runs: each change of a side's SRTT or RTO is noted in the record
 /// as readings "tcpi_rtt" and "tcpi_rto" in microseconds (<see cref="LabReading"/>), so a verdict can say what each
-/// side's estimator held at the instant it acted. Disposing stops it.
+/// side's estimator held at the instant it acted. With <c>congestion</c>, each change of a side's congestion window,
+/// slow-start threshold or congestion state is noted too, as "tcpi_snd_cwnd" and "tcpi_snd_ssthresh" in segments (Linux's
+/// unit; UserTcp's bytes divided by its send MSS, int.MaxValue while it has none) and "tcpi_ca_state". Disposing stops it.
 /// </summary>
 public sealed class TcpInfoWatch : IAsyncDisposable
 {
@@ -18,13 +20,13 @@ public sealed class TcpInfoWatch : IAsyncDisposable
     {
     }
 
-    /// <summary>Starts watching <paramref name="c"/>; returns once the watching thread runs.</summary>
-    public static async Task<TcpInfoWatch> StartAsync(LabSession s, LabConnection c)
+    /// <summary>Starts watching <paramref name="c"/> (its congestion window too when <paramref name="congestion"/>); returns once the watching thread runs.</summary>
+    public static async Task<TcpInfoWatch> StartAsync(LabSession s, LabConnection c, bool congestion = false)
     {
         ArgumentNullException.ThrowIfNull(s);
         ArgumentNullException.ThrowIfNull(c);
         var watch = new TcpInfoWatch();
-        watch._thread = await PeerThread.StartAsync("lab tcp_info watch", () => watch.Loop(s, c), s.Token).ConfigureAwait(false);
+        watch._thread = await PeerThread.StartAsync("lab tcp_info watch", () => watch.Loop(s, c, congestion), s.Token).ConfigureAwait(false);
         return watch;
     }
 
@@ -36,9 +38,10 @@ public sealed class TcpInfoWatch : IAsyncDisposable
     }
 
     // Returns how many readings it noted.
-    private int Loop(LabSession s, LabConnection c)
+    private int Loop(LabSession s, LabConnection c, bool congestion)
     {
         (long Rtt, long Rto) kernel = (-1, -1), userTcp = (-1, -1);
+        (long Cwnd, long Ssthresh, long State) kernelWindow = (-1, -1, -1), userTcpWindow = (-1, -1, -1);
         int noted = 0;
         try
         {
@@ -49,6 +52,11 @@ public sealed class TcpInfoWatch : IAsyncDisposable
                 TimeSpan now = s.Now;
                 noted += Note(s, c.Id, LabSide.Kernel, now, k.Srtt, k.Rto, ref kernel);
                 noted += Note(s, c.Id, LabSide.UserTcp, now, u.SmoothedRtt, u.Rto, ref userTcp);
+                if (congestion)
+                {
+                    noted += Note(s, c.Id, LabSide.Kernel, now, (k.CongestionWindow ?? -1, k.SlowStartThreshold ?? -1, k.CaState), ref kernelWindow);
+                    noted += Note(s, c.Id, LabSide.UserTcp, now, (Segments(u.CongestionWindow, u.SendMss), Segments(u.SlowStartThreshold, u.SendMss), (long)u.CongestionState), ref userTcpWindow);
+                }
                 Thread.Sleep(1);
             }
         }
@@ -58,6 +66,19 @@ public sealed class TcpInfoWatch : IAsyncDisposable
         }
         return noted;
     }
+
+    private static int Note(LabSession s, FourTuple connection, LabSide side, TimeSpan now, (long Cwnd, long Ssthresh, long State) window, ref (long Cwnd, long Ssthresh, long State) last)
+    {
+        if (window == last) return 0;
+        last = window;
+        s.Note(side, connection, "tcpi_snd_cwnd", window.Cwnd, now);
+        s.Note(side, connection, "tcpi_snd_ssthresh", window.Ssthresh, now);
+        s.Note(side, connection, "tcpi_ca_state", window.State, now);
+        return 3;
+    }
+
+    // Bytes in whole segments, as Linux counts cwnd; int.MaxValue stays the infinite threshold (TCP_INFINITE_SSTHRESH).
+    private static long Segments(int bytes, int mss) => bytes == int.MaxValue || mss <= 0 ? int.MaxValue : bytes / mss;
 
     private static int Note(LabSession s, FourTuple connection, LabSide side, TimeSpan now, TimeSpan srtt, TimeSpan rto, ref (long Rtt, long Rto) last)
     {

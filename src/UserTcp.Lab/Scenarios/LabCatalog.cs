@@ -26,6 +26,7 @@ public static class LabCatalog
         new Reordering(),
         new TailLoss(),
         new ZeroWindow(),
+        new Ecn(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>
