@@ -24,7 +24,6 @@ internal sealed class Receiver
     // The right edge of the window last advertised (RCV.NXT + RCV.WND then); never moves left (RFC 9293 §3.8.6.2.2).
     private SeqNumber _advertisedRight;
     // Segments, and bytes, taken in order since our last ACK.
-    private int _segmentsSinceAck;
     private int _bytesSinceAck;
     // Segments still to be acknowledged at once, as Linux does while a connection is new or after an idle spell (tcp_incr_quickack).
     private int _quickAcks;
@@ -212,7 +211,7 @@ internal sealed class Receiver
         }
         // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment; counted in bytes too, as Linux's
         // __tcp_ack_snd_check (more than one MSS since the last ACK), so one large segment (GRO) is not left waiting.
-        else if (++_segmentsSinceAck >= 2 || _bytesSinceAck > ReceiveMss || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
+        else if (_bytesSinceAck > ReceiveMss || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
         {
             AckNow = true;
         }
@@ -504,7 +503,6 @@ internal sealed class Receiver
         if (_ackIsQuick && _quickAcks > 0 && --_quickAcks == 0) _ato.Deflate();
         AckNow = false;
         _ackIsQuick = false;
-        _segmentsSinceAck = 0;
         _bytesSinceAck = 0;
         _dsack = null;
         LastAckSent = RcvNxt;
