@@ -22,6 +22,7 @@ internal static class LinuxSymbols
     public const int TCP_MAXSEG = 2;
     public const int TCP_USER_TIMEOUT = 18;
     public const int TCP_CORK = 3;
+    public const int TCP_QUICKACK = 12;
     public const int MSG_MORE = 0x8000;
     public const int TCP_INQ = 36;
     public const int TCP_CM_INQ = TCP_INQ;
@@ -157,7 +158,7 @@ internal static class LinuxSymbols
         ["TCP_SYNCNT"] = 7,
         ["TCP_DEFER_ACCEPT"] = 9,
         ["TCP_WINDOW_CLAMP"] = 10,
-        ["TCP_QUICKACK"] = 12,
+        ["TCP_QUICKACK"] = TCP_QUICKACK,
         ["TCP_CONGESTION"] = 13,
         ["TCP_MD5SIG"] = 14,
         ["TCP_THIN_LINEAR_TIMEOUTS"] = 16,

@@ -71,6 +71,14 @@ internal sealed partial class ScriptExecution
                 corked.Corked = value != 0;
                 return Outcome.Ok(0);
             }
+            if (level == IPPROTO_TCP && name == TCP_QUICKACK)
+            {
+                // Linux's pingpong mode lives in the socket's ACK state, which a listener's children do not inherit and a
+                // connect() acts on (a delayed handshake ACK): only a connection's is supported.
+                if (socket.Connection is not { } quick) throw Fail(line, "TCP_QUICKACK before connect() or on a listener is not supported: set it on the connection");
+                quick.QuickAck = value != 0;
+                return Outcome.Ok(0);
+            }
             if (level == IPPROTO_TCP && name == TCP_INQ)
             {
                 if (value is not (0 or 1)) return Outcome.Error(EINVAL); // tcp_setsockopt: only 0 or 1
@@ -245,6 +253,9 @@ internal sealed partial class ScriptExecution
                 case (IPPROTO_TCP, TCP_CORK):
                     actual = c?.Corked == true ? 1 : 0;
                     break;
+                case (IPPROTO_TCP, TCP_QUICKACK):
+                    actual = c?.QuickAck != false ? 1 : 0; // tcp_getsockopt: 1 unless in pingpong mode
+                    break;
                 case (IPPROTO_TCP, TCP_NOTSENT_LOWAT):
                     actual = (c is not null ? c.NotSentLowWatermark : options.NotSentLowWatermark) ?? 0; // 0: the system's default
                     break;
@@ -358,14 +369,14 @@ internal sealed partial class ScriptExecution
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
             (SOL_IP, IP_TOS or IP_MTU_DISCOVER) => true,
-            (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION
+            (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_QUICKACK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION
                 or TCP_NOTSENT_LOWAT or TCP_DEFER_ACCEPT) => true,
             _ => false,
         };
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT, IP_TOS, IP_MTU_DISCOVER)");
+                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_QUICKACK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT, IP_TOS, IP_MTU_DISCOVER)");
         }
         return (level, name);
     }

@@ -87,6 +87,17 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         set => Change(value, static (tcb, on) => tcb.NoDelay = on);
     }
 
+    /// <summary>
+    /// TCP_QUICKACK as on Linux: true leaves pingpong mode (ACKs no longer wait to ride on answers) and sends a
+    /// scheduled ACK now if nothing waits to be read (otherwise the read sends it); false enters pingpong mode. Not
+    /// permanent, as tcp(7) warns: the connection moves in and out of pingpong mode by itself too. Read without the lock.
+    /// </summary>
+    public bool QuickAck
+    {
+        get => _tcb.QuickAck;
+        set => Change(value, static (tcb, on) => tcb.QuickAck = on);
+    }
+
     /// <summary>SO_KEEPALIVE, with <see cref="KeepAliveIdle"/>, <see cref="KeepAliveInterval"/> and <see cref="KeepAliveCount"/>.</summary>
     public bool KeepAlive
     {

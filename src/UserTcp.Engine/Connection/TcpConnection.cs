@@ -361,8 +361,9 @@ public sealed partial class TcpConnection
         if (_receiver.BytesToRead > 0 && !buffer.IsEmpty)
         {
             bytesRead = _receiver.Read(buffer, _engine.Now);
-            // Tell the peer when reading really moved the window's right edge (RFC 9293 §3.8.6.2.2, Linux tcp_cleanup_rbuf).
-            if (State.IsSynchronized() && _receiver.WindowUpdateWorthSending)
+            // Tell the peer when reading really moved the window's right edge (RFC 9293 §3.8.6.2.2, Linux tcp_cleanup_rbuf),
+            // or send a delayed ACK that reading the short segments it waits for makes due (tcp_cleanup_rbuf too).
+            if (State.IsSynchronized() && (_receiver.WindowUpdateWorthSending || _receiver.AckDueOnRead))
             {
                 _receiver.AckNow = true;
                 _engine.MarkPending(this);

@@ -25,6 +25,9 @@ internal sealed class Receiver
     private SeqNumber _advertisedRight;
     // Segments, and bytes, taken in order since our last ACK.
     private int _bytesSinceAck;
+    // In-order segments shorter than the peer's segment size since the last ACK, up to 2 (Linux's ICSK_ACK_PUSHED and
+    // PUSHED2, set in tcp_measure_rcv_mss): they let a read that empties the buffer send the delayed ACK (tcp_cleanup_rbuf).
+    private int _shortSegmentsSinceAck;
     // Segments still to be acknowledged at once, as Linux does while a connection is new or after an idle spell (tcp_incr_quickack).
     private int _quickAcks;
     // Linux's delayed-ACK timeout (icsk_ack.ato) and when in-order data last arrived (icsk_ack.lrcvtime).
@@ -194,6 +197,7 @@ internal sealed class Receiver
         // the RTO (the sender restarts from a small window), is acknowledged at once again.
         if (_ato.OnData(now, _rto.Rto)) GrantQuickAcks(mss);
         bool hadGap = !_outOfOrder.IsEmpty;
+        if (segmentLength < ReceiveMss && _shortSegmentsSinceAck < 2) _shortSegmentsSinceAck++;
         _bytesSinceAck += payload.Length;
         Deliver(payload);
         int held = _outOfOrder.TakeAt(RcvNxt);
@@ -339,8 +343,20 @@ internal sealed class Receiver
             return;
         }
         _pingPong = false;
-        if (_timers.IsArmed(TcpTimer.DelayedAck)) AckNow = true;
+        // Linux's __tcp_sock_set_quickack marks the ACK pushed and runs tcp_cleanup_rbuf: a scheduled ACK goes at once
+        // only when nothing waits to be read or more than a full segment is unacknowledged; otherwise the read sends it.
+        if (!_timers.IsArmed(TcpTimer.DelayedAck)) return;
+        if (BytesToRead == 0 || _bytesSinceAck > ReceiveMss) AckNow = true;
+        else _shortSegmentsSinceAck = Math.Max(_shortSegmentsSinceAck, 1);
     }
+
+    /// <summary>
+    /// Whether a read that emptied the buffer sends the scheduled delayed ACK now, as Linux's tcp_cleanup_rbuf does:
+    /// after two short segments (ICSK_ACK_PUSHED2), or one outside pingpong mode (ICSK_ACK_PUSHED); in pingpong mode a
+    /// lone request's ACK keeps waiting to ride on the answer.
+    /// </summary>
+    public bool AckDueOnRead =>
+        BytesToRead == 0 && _timers.IsArmed(TcpTimer.DelayedAck) && (_shortSegmentsSinceAck >= 2 || _shortSegmentsSinceAck == 1 && !_pingPong);
 
     /// <summary>Quick ACKs are on (not pingpong mode): what TCP_QUICKACK reads.</summary>
     public bool QuickAck => !_pingPong;
@@ -504,6 +520,7 @@ internal sealed class Receiver
         AckNow = false;
         _ackIsQuick = false;
         _bytesSinceAck = 0;
+        _shortSegmentsSinceAck = 0;
         _dsack = null;
         LastAckSent = RcvNxt;
         _timers.Cancel(TcpTimer.DelayedAck);
