@@ -286,6 +286,13 @@ public sealed record TcpConfig
     /// </summary>
     public int QuickAcks { get; init; } = Receiver.MaxQuickAcks;
     /// <summary>
+    /// New connections start in pingpong mode, as after setsockopt(TCP_QUICKACK, 0) before the first data: ACKs wait to
+    /// ride on the application's answers, and reading a lone short request does not send its ACK alone (Linux's
+    /// tcp_cleanup_rbuf). For servers that answer every request at once (echo); the mode ends as Linux's does, when a
+    /// delayed ACK has to go out alone.
+    /// </summary>
+    public bool StartInPingPongMode { get; init; }
+    /// <summary>
     /// SYN cookies (RFC 4987 §3.6; Linux net.ipv4.tcp_syncookies, default 1): once a listener's SYN queue is full, SYNs
     /// are answered with a cookie and cost nothing until the peer's ACK comes back. Read from the listener's configuration.
     /// </summary>

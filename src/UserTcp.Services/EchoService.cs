@@ -22,7 +22,7 @@ public sealed class EchoService(ILogger? logger = null) : ConnectionService("ech
     protected override UserTcpConnectionOptions ListenOptions(NetStack stack)
     {
         ArgumentNullException.ThrowIfNull(stack);
-        return new UserTcpConnectionOptions { InlineCompletions = true, NoDelay = true, Tcp = stack.TcpConfig with { QuickAcks = 0 } };
+        return new UserTcpConnectionOptions { InlineCompletions = true, NoDelay = true, Tcp = stack.TcpConfig with { QuickAcks = 0, StartInPingPongMode = true } };
     }
 
     public override async Task HandleConnectionAsync(UserTcpConnection connection, CancellationToken cancellationToken)

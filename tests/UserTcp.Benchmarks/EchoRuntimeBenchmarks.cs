@@ -47,7 +47,7 @@ public class EchoRuntimeBenchmarks : IDisposable
         {
             InlineCompletions = true,
             NoDelay = true,
-            Tcp = _stack.TcpConfig with { QuickAcks = 0 },
+            Tcp = _stack.TcpConfig with { QuickAcks = 0, StartInPingPongMode = true },
         });
         // Linux's SYN: <mss 1460,sackOK,TS val … ecr 0,nop,wscale 7>; then its ACK of our SYN-ACK.
         Deliver(TcpFlags.Syn, default, new TcpOptions { MaxSegmentSize = 1460, SackPermitted = true, Timestamp = new TcpTimestamp(_peerTsval, 0), WindowScale = 7 }, []);

@@ -46,7 +46,7 @@ public class RequestResponseBenchmarks
     public void Setup()
     {
         _engine = new TcpEngine(PeerSegment.Ours, new TcpConfig { InitialSequenceNumber = _ => 1_000_000 }, new RuntimeLikeSink());
-        TcpPassiveOpen listener = _engine.Listen(OurPort, connectionConfig: _engine.Config with { QuickAcks = 0, NoDelay = true });
+        TcpPassiveOpen listener = _engine.Listen(OurPort, connectionConfig: _engine.Config with { QuickAcks = 0, StartInPingPongMode = true, NoDelay = true });
         _peerNext = new SeqNumber(5_000);
         _now = TimeSpan.FromSeconds(1);
         // Linux's SYN: <mss 1460,sackOK,TS val … ecr 0,nop,wscale 7>.

@@ -26,7 +26,7 @@ public sealed class RequestResponseCostTests
         var written = new OutboundPacketCounter();
         // Delayed ACKs as in production (the clock never reaches them here), without Linux's quick ACKs for a new
         // connection's first segments: the echo must carry the request's ACK.
-        await using var net = new PumpedPair(serverTcp: new TcpConfig { QuickAcks = 0 }, clientTcp: new TcpConfig { NoDelay = true },
+        await using var net = new PumpedPair(serverTcp: new TcpConfig { QuickAcks = 0, StartInPingPongMode = true }, clientTcp: new TcpConfig { NoDelay = true },
             wrapServerDevice: device => new CapturingDevice(device, written, () => TimeSpan.Zero));
         NetStack server = net.Server, client = net.Client;
         using UserTcpListener listener = server.Listen(7, options: new UserTcpConnectionOptions { InlineCompletions = true, NoDelay = true });
@@ -105,7 +105,7 @@ public sealed class RequestResponseCostTests
         MemoryPacketPipe pipe = MemoryPacketPipe.Create();
         var device = new PeerRunsOnWriteDevice(pipe.A);
         // Delayed ACKs without quick ACKs on both sides: the echo carries the request's ACK, the next request the echo's.
-        var tcp = new TcpConfig { RandomSeed = 1, QuickAcks = 0, NoDelay = true };
+        var tcp = new TcpConfig { RandomSeed = 1, QuickAcks = 0, StartInPingPongMode = true, NoDelay = true };
         await using NetStack client = NetStack.Create(pipe.B, new NetStackOptions { Address = PumpedPair.ClientAddress, Tcp = tcp with { RandomSeed = 2 } },
             timeProvider: time);
         device.Peer = client;

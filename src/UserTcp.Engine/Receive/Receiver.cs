@@ -59,6 +59,7 @@ internal sealed class Receiver
         _counters = counters;
         _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
         _sackBlocks = new SackBlockList(_outOfOrder);
+        _pingPong = config.StartInPingPongMode;
     }
 
     /// <summary>IRS: the peer's initial sequence number.</summary>
