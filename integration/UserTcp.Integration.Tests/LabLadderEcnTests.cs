@@ -1,4 +1,5 @@
 using System.Globalization;
+using UserTcp.Engine;
 using UserTcp.Lab;
 using UserTcp.Link;
 using UserTcp.Wire;
@@ -39,6 +40,8 @@ public sealed class LabLadderEcnTests
             if (ecn) b.LastEcn(marked ? EcnField.Ce : EcnField.Ect0, marked ? Mark : null);
             bool echo = ecn && i is >= 2 and < 5;
             b.FromKernel(Ms(11 + 2 * i), 1, echo ? TcpFlags.Ack | TcpFlags.Ece : TcpFlags.Ack, seq + 1000);
+            // UserTcp's engine takes the first echo and cuts once.
+            if (ecn && i == 2) b.Event(new TcpEvent(Ms(15.6), TcpEventKind.CongestionWindowReduced, default, TcpState.Established, TcpState.Established, TcpCause.EcnEcho));
         }
         return b;
     }
@@ -69,6 +72,10 @@ public sealed class LabLadderEcnTests
         Assert.DoesNotContain('✗', marked);
         foreach (double ms in new[] { 15.0, 17, 19 }) Assert.Contains("── [.E] seq 1 ack ", At(ladder, ms), StringComparison.Ordinal);
         Assert.Contains("[.W] seq 5001:6001 ack 1 ──", At(ladder, 20), StringComparison.Ordinal);
+        // UserTcp's cut stands in its own column, once, between the echo it took and its next segment.
+        int cut = Assert.Single(Enumerable.Range(0, ladder.Count), i => ladder[i].TrimEnd().EndsWith("cwnd reduced (ECN echo)", StringComparison.Ordinal));
+        Assert.StartsWith("    0.016  " + new string(' ', 24 + 44 + 2) + "cwnd reduced", ladder[cut], StringComparison.Ordinal);
+        Assert.Contains("[.E] seq 1 ack 3001", ladder[cut - 1], StringComparison.Ordinal);
         // Only the one marked segment says CE; the ECT(0) ones say nothing of ECN.
         Assert.Single(ladder, l => l.Contains(" CE ", StringComparison.Ordinal));
         // The quiet tail still folds: the CWR's ACK and the 28 segments after it, two shown at each end.

@@ -14,7 +14,8 @@ namespace UserTcp.Lab;
 /// unremarkable segments (data and ACKs, no fault, no retransmission) fold into one line of counts. A segment whose
 /// window matters says "win N", in bytes after window scaling (<see cref="WindowLabels"/>). ECN shows as tcpdump shows it,
 /// E (ECE) and W (CWR) among the flags, and a packet that arrived CE-marked says "CE" after its numbers; such packets
-/// never fold, so the signal's path — CE, the ECE that echoes it, the CWR that answers — stays on the ladder.
+/// never fold, so the signal's path — CE, the ECE that echoes it, the CWR that answers — stays on the ladder; where
+/// UserTcp's engine cut its window for an echo, its column says "cwnd reduced (ECN echo)".
 /// </summary>
 public static class LabLadder
 {
@@ -53,6 +54,11 @@ public static class LabLadder
         {
             string why = userTcp[i].Why is string w && i > 0 ? $" ({w})" : "";
             rows.Add(new StateRow(userTcp[i].At, order++, LabSide.UserTcp, i == 0 ? userTcp[i].State : $"→ {userTcp[i].State}{why}"));
+        }
+        // UserTcp's own account of a cut for an ECN echo (RFC 3168 §6.1.2), in its column where its engine took the echo.
+        foreach (TcpEvent cut in record.Events.Where(e => e.Kind == TcpEventKind.CongestionWindowReduced && e.Connection == connection))
+        {
+            rows.Add(new StateRow(cut.Time, order++, LabSide.UserTcp, cut.Cause == TcpCause.EcnEcho ? "cwnd reduced (ECN echo)" : $"cwnd reduced ({cut.Cause.Describe()})"));
         }
         foreach (LabMark mark in record.Marks.Where(m => m.Connection == connection))
         {
