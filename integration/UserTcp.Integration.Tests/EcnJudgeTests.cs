@@ -127,6 +127,35 @@ public sealed class EcnJudgeTests
     }
 
     [Fact]
+    public void The_senders_time_sequence_graph_puts_a_diamond_on_each_ce_segment_and_a_square_on_each_cwr()
+    {
+        LabRecord r = Build(userTcpSends: false, new Run());
+        string directory = Path.Combine(Path.GetTempPath(), $"usertcp-ecn-graph-{Environment.ProcessId}");
+        Directory.CreateDirectory(directory);
+        try
+        {
+            FourTuple c = r.Connections[0];
+            LabGraphs.TimeSequence(r, c, LabSide.Kernel, Path.Combine(directory, "kernel"));
+            LabGraphs.TimeSequence(r, c, LabSide.UserTcp, Path.Combine(directory, "usertcp"));
+            string kernel = File.ReadAllText(Path.Combine(directory, "kernel.svg")), userTcp = File.ReadAllText(Path.Combine(directory, "usertcp.svg"));
+
+            Assert.Equal(3, Count(kernel, $"fill=\"{LabGraphs.CeColor}\""));
+            Assert.Contains("arrived CE-marked (3)", kernel, StringComparison.Ordinal);
+            Assert.Contains("CWR: window reduced (2)", kernel, StringComparison.Ordinal);
+            // UserTcp sent no data: nothing of the kind on its graph.
+            Assert.Equal(0, Count(userTcp, $"fill=\"{LabGraphs.CeColor}\""));
+            Assert.DoesNotContain("CWR:", userTcp, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static int Count(string text, string what) =>
+        (text.Length - text.Replace(what, "", StringComparison.OrdinalIgnoreCase).Length) / what.Length;
+
+    [Fact]
     public void A_sender_that_cuts_for_each_mark_fails_once_per_window_alone()
     {
         Expectation only = Assert.Single(Failed(Judge(userTcpSends: true, new Run(Cwr: [31, 32, 76]))));

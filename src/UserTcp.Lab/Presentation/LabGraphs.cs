@@ -10,7 +10,8 @@ namespace UserTcp.Lab;
 /// <list type="bullet">
 /// <item>a time–sequence graph per direction, tcptrace style: each segment the sender sent as a vertical bar over the
 /// sequence numbers it covered (SYN and FIN count one), a ✗ where the link dropped it, a marker on each retransmission,
-/// an open triangle on each probe (a segment without data below the ACK: a zero-window or keepalive probe);
+/// an open triangle on each probe (a segment without data below the ACK: a zero-window or keepalive probe), a filled
+/// diamond on each segment that arrived CE-marked and an open square on each that carried CWR (ECN, RFC 3168);
 /// the receiver's ACK line and its window's right edge (ACK + window) as steps; SACK blocks as bars;</item>
 /// <item>a state timeline: one row per side, a coloured bar per state;</item>
 /// <item>for runs of several connections, the number of connections in each state over time.</item>
@@ -22,6 +23,8 @@ public static class LabGraphs
 {
     /// <summary>The fill of retransmission markers, and of nothing else in a graph.</summary>
     public const string RetransmissionColor = "#E4007C";
+    /// <summary>The fill of the diamonds on CE-marked segments, and of nothing else in a graph.</summary>
+    public const string CeColor = "#FF7F0E";
     private const int Width = 960, Height = 460;
 
     private static readonly SColor Data = SColor.FromHex("#222222");
@@ -31,6 +34,7 @@ public static class LabGraphs
     private static readonly SColor WindowColor = SColor.FromHex("#E0A800");
     private static readonly SColor SackColor = SColor.FromHex("#8E44AD");
     private static readonly SColor ProbeColor = SColor.FromHex("#0E7C86");
+    private static readonly SColor CwrColor = SColor.FromHex("#5B3FD1");
 
     /// <summary>Writes the time–sequence graph of what <paramref name="sender"/> sent on a connection to <c>path.svg</c> and <c>path.png</c>; returns the retransmission markers drawn.</summary>
     public static int TimeSequence(LabRecord r, FourTuple connection, LabSide sender, string path)
@@ -52,6 +56,10 @@ public static class LabGraphs
         bool anyDrop = false, anyData = false, anyControl = false;
         var probeX = new List<double>();
         var probeY = new List<double>();
+        var ceX = new List<double>();
+        var ceY = new List<double>();
+        var cwrX = new List<double>();
+        var cwrY = new List<double>();
         Func<WirePacket, bool> belowTheAck = BelowTheAck(r, connection, receiver, Rel);
         foreach (WirePacket p in r.From(connection, sender))
         {
@@ -79,6 +87,16 @@ public static class LabGraphs
                 anyDrop = true;
                 var cross = plot.Add.Marker(t, high, MarkerShape.Eks, 9, DroppedColor);
                 cross.MarkerLineWidth = 2;
+            }
+            if (p.Ce)
+            {
+                ceX.Add(t);
+                ceY.Add(high);
+            }
+            if (p.Segment.Has(TcpFlags.Cwr) && !p.Segment.Has(TcpFlags.Syn))
+            {
+                cwrX.Add(t);
+                cwrY.Add(low);
             }
             if (!seen.Add((p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin))))
             {
@@ -131,6 +149,16 @@ public static class LabGraphs
             var probes = plot.Add.Markers(probeX.ToArray(), probeY.ToArray(), MarkerShape.OpenTriangleUp, 9, ProbeColor);
             probes.LegendText = "";
         }
+        if (ceX.Count > 0)
+        {
+            var ce = plot.Add.Markers(ceX.ToArray(), ceY.ToArray(), MarkerShape.FilledDiamond, 10, SColor.FromHex(CeColor));
+            ce.LegendText = "";
+        }
+        if (cwrX.Count > 0)
+        {
+            var cwr = plot.Add.Markers(cwrX.ToArray(), cwrY.ToArray(), MarkerShape.OpenSquare, 9, CwrColor);
+            cwr.LegendText = "";
+        }
         if (retransX.Count > 0)
         {
             var markers = plot.Add.Markers(retransX.ToArray(), retransY.ToArray(), MarkerShape.FilledCircle, 9, SColor.FromHex(RetransmissionColor));
@@ -159,6 +187,28 @@ public static class LabGraphs
                 LabelText = $"probe: no data, below the ACK ({probeX.Count})",
                 MarkerShape = MarkerShape.OpenTriangleUp,
                 MarkerLineColor = ProbeColor,
+                MarkerSize = 9,
+            });
+        }
+        if (ceX.Count > 0)
+        {
+            // A darker shade than the markers, as for retransmissions, so counting the diamonds does not count the legend.
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = $"arrived CE-marked ({ceX.Count})",
+                MarkerShape = MarkerShape.FilledDiamond,
+                MarkerFillColor = SColor.FromHex("#C25A00"),
+                MarkerLineColor = SColor.FromHex("#C25A00"),
+                MarkerSize = 10,
+            });
+        }
+        if (cwrX.Count > 0)
+        {
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = $"CWR: window reduced ({cwrX.Count})",
+                MarkerShape = MarkerShape.OpenSquare,
+                MarkerLineColor = CwrColor,
                 MarkerSize = 9,
             });
         }
