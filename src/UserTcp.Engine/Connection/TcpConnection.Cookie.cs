@@ -29,6 +29,7 @@ public sealed partial class TcpConnection
         SetState(TcpState.SynReceived, TcpCause.SynCookieReturned);
         InSynQueue = true;
         FromCookie = true;
+        EcnOk = kept.Ecn; // the cookie SYN-ACK's ECE, kept in its TSval
         _lastActivity = now;
     }
 }

@@ -41,8 +41,11 @@ public sealed partial class TcpConnection
     /// CWR), itself sent Not-ECT (RFC 3168 §6.1.1: a SYN must not be ECT; one that is marked so says a path rewrites the
     /// field) unless its reserved bits are set.
     /// </summary>
-    private void TakeSynEcn(in TcpSegment syn) =>
-        EcnOk = _config.Ecn != EcnMode.Off && syn.Has(TcpFlags.Ece | TcpFlags.Cwr) && (syn.Ecn == EcnCodepoint.NotEct || syn.Reserved != 0);
+    private void TakeSynEcn(in TcpSegment syn) => EcnOk = AgreesToEcn(syn, _config);
+
+    /// <summary>Whether a listener with <paramref name="config"/> agrees to the ECN a SYN asks for (a SYN cookie's answer too).</summary>
+    internal static bool AgreesToEcn(in TcpSegment syn, TcpConfig config) =>
+        config.Ecn != EcnMode.Off && syn.Has(TcpFlags.Ece | TcpFlags.Cwr) && (syn.Ecn == EcnCodepoint.NotEct || syn.Reserved != 0);
 
     /// <summary>
     /// SYN-SENT (Linux's tcp_ecn_rcv_synack and tcp_ecn_rcv_syn): a SYN-ACK agrees with ECE alone (ECE and CWR both are

@@ -14,7 +14,7 @@ public enum SynCookieMode : byte
 }
 
 /// <summary>The options a SYN cookie carried through the handshake.</summary>
-internal readonly record struct CookieOptions(ushort Mss, byte? WindowScale, bool Sack, bool Timestamps);
+internal readonly record struct CookieOptions(ushort Mss, byte? WindowScale, bool Sack, bool Timestamps, bool Ecn = false);
 
 /// <summary>
 /// SYN cookies as Linux makes them (net/ipv4/syncookies.c, after Bernstein's design): a SYN that finds the SYN queue
@@ -23,8 +23,9 @@ internal readonly record struct CookieOptions(ushort Mss, byte? WindowScale, boo
 /// <c>H(4-tuple, key₁) + peer's ISN + (count &lt;&lt; 24) + (H(4-tuple, count, key₂) + MSS index) mod 2²⁴</c>, count a
 /// minute counter: a cookie is good for the minute it was made and the next, and cannot be forged without the keys.
 /// The MSS index picks one of 536, 1300, 1440, 1460. With timestamps, the low six bits of our TSval hold the peer's window
-/// scale (0–14, 15 for none) and its SACK-permitted bit, and come back in the ACK's TSecr; without timestamps a cookie
-/// connection has neither (and our SYN-ACK offers neither), as in Linux. Keyed with SipHash like Linux's.
+/// scale (0–14, 15 for none), its SACK-permitted bit and whether we agreed to ECN, and come back in the ACK's TSecr;
+/// without timestamps a cookie connection has none of them (and our SYN-ACK offers none), as in Linux. Keyed with
+/// SipHash like Linux's.
 /// </summary>
 internal sealed class SynCookies
 {
@@ -41,6 +42,8 @@ internal sealed class SynCookies
     private const uint TimestampMask = (1u << TimestampBits) - 1;
     private const uint NoWindowScale = 0xF;
     private const uint SackBit = 1 << 4;
+    // Linux's TS_OPT_ECN: the cookie SYN-ACK agreed to ECN (RFC 3168 §6.1.1).
+    private const uint EcnBit = 1 << 5;
 
     private readonly StackSecrets _secrets;
 
@@ -75,12 +78,12 @@ internal sealed class SynCookies
 
     /// <summary>
     /// Our TSval for a cookie SYN-ACK (Linux's cookie_init_timestamp): the clock's value with its low six bits replaced by
-    /// the peer's window scale and SACK bit, never ahead of the clock. <paramref name="clock"/> is the raw millisecond
+    /// the peer's window scale, SACK and ECN bits, never ahead of the clock. <paramref name="clock"/> is the raw millisecond
     /// count; the caller adds the connection's offset.
     /// </summary>
-    public static uint EncodeTimestamp(uint clock, byte? peerWindowScale, bool sack)
+    public static uint EncodeTimestamp(uint clock, byte? peerWindowScale, bool sack, bool ecn = false)
     {
-        uint options = (peerWindowScale is byte ws ? Math.Min(ws, (byte)14) : NoWindowScale) | (sack ? SackBit : 0);
+        uint options = (peerWindowScale is byte ws ? Math.Min(ws, (byte)14) : NoWindowScale) | (sack ? SackBit : 0) | (ecn ? EcnBit : 0);
         uint ts = (clock & ~TimestampMask) | options;
         return ts > clock ? ts - (1u << TimestampBits) : ts;
     }
@@ -96,10 +99,12 @@ internal sealed class SynCookies
         uint options = unchecked(ts.EchoReply - timestampOffset) & TimestampMask;
         bool sack = (options & SackBit) != 0;
         if (sack && !config.Sack) return null;
+        // Linux's cookie_ecn_ok: the bit says we agreed; ECN turned off since only leaves it out.
+        bool ecn = (options & EcnBit) != 0 && config.Ecn != EcnMode.Off;
         uint scale = options & NoWindowScale;
-        if (scale == NoWindowScale) return new CookieOptions(mss, null, sack, true);
+        if (scale == NoWindowScale) return new CookieOptions(mss, null, sack, true, ecn);
         if (scale > 14 || !config.WindowScaling) return null;
-        return new CookieOptions(mss, (byte)scale, sack, true);
+        return new CookieOptions(mss, (byte)scale, sack, true, ecn);
     }
 
     /// <summary>The peer options a cookie SYN-ACK answers: without timestamps there is nowhere to keep window scale and SACK.</summary>

@@ -89,17 +89,19 @@ public sealed partial class TcpEngine
         int mssIndex = SynCookies.MssIndex(options.SendMss);
         uint cookie = Cookies.Make(id, syn.SequenceNumber, now, mssIndex);
         TcpTimestamp? timestamp = null;
+        // Linux's tcp_conn_request: a cookie keeps an agreement to ECN only in the TSval, so without timestamps there is none.
+        bool ecn = options.Timestamps && TcpConnection.AgreesToEcn(syn, config);
         if (options.Timestamps)
         {
             uint clock = (uint)(now.Ticks / TimeSpan.TicksPerMillisecond);
-            uint encoded = SynCookies.EncodeTimestamp(clock, options.WindowScaling ? (byte)options.SendWindowShift : null, options.Sack);
+            uint encoded = SynCookies.EncodeTimestamp(clock, options.WindowScaling ? (byte)options.SendWindowShift : null, options.Sack, ecn);
             timestamp = new TcpTimestamp(unchecked(encoded + TimestampOffsetOf(id, config)), syn.Options.Timestamp!.Value.Value);
         }
         var repr = new TcpRepr
         {
             SequenceNumber = new SeqNumber(cookie),
             AcknowledgmentNumber = syn.SequenceNumber + 1,
-            Flags = TcpFlags.Syn | TcpFlags.Ack,
+            Flags = TcpFlags.Syn | TcpFlags.Ack | (ecn ? TcpFlags.Ece : TcpFlags.None),
             // RFC 7323 §2.2: never scaled in a SYN; rounded as the connection's own SYN-ACK would be (tcp_openreq_init_rwin).
             Window = ReceiveWindow.Initial(config.ReceiveBufferSize, ReceiveWindow.SynAckMss(config.Mss, options.Timestamps)),
             Options = options.Offer(answering: true, timestamp),

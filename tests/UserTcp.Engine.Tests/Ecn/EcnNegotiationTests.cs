@@ -138,4 +138,24 @@ public class EcnNegotiationTests
         h.AdvanceToNextDeadline();
         h.Expect(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, Isn, PeerIsn + 1);
     }
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public void A_syn_cookie_keeps_the_agreement_in_its_tsval_and_without_timestamps_has_none(bool timestamps, bool agreed)
+    {
+        // Linux's tcp_conn_request and cookie_init_timestamp (TS_OPT_ECN); cookie_ecn_ok on the ACK's TSecr.
+        var h = new Harness(new TcpConfig { SynCookies = SynCookieMode.Always });
+        TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
+        TcpOptions syn = PeerSynOptions;
+        if (timestamps) syn.Timestamp = new TcpTimestamp(100, 0);
+        h.Send(TcpFlags.Syn | EceCwr, PeerIsn, options: syn);
+        Sent synAck = h.Next();
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack | (agreed ? TcpFlags.Ece : TcpFlags.None), synAck.Flags);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtSyncookiesSent]);
+        TcpOptions ack = default;
+        if (timestamps) ack.Timestamp = new TcpTimestamp(101, synAck.Options.Timestamp!.Value.Value);
+        h.Send(TcpFlags.Ack, PeerIsn + 1, synAck.Seq + 1, window: 502, options: ack);
+        Assert.True(listener.TryAccept(out TcpConnection c));
+        Assert.Equal(agreed, c.EcnEnabled);
+    }
 }
