@@ -50,6 +50,47 @@ public sealed class LiveFaultTests
         }
     }
 
+    [RequiresNetAdminFact("nc", "tshark")]
+    public void Marking_the_kernels_data_ce_shows_in_the_log_the_capture_and_the_counters_and_usertcp_echoes_it()
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        // The kernel asks for ECN in this namespace only; serve agrees by default (TcpConfig.Ecn Accept), so its data is ECT(0).
+        Assert.Equal(0, ns.Run(Timeout, "sysctl", "-qw", "net.ipv4.tcp_ecn=1").ExitCode);
+        string pcap = Path.Combine(Path.GetTempPath(), $"usertcp-mark-{Environment.ProcessId}.pcapng");
+        try
+        {
+            PeerProgram serve = ns.Start(Usertcp, "serve", "--services", "echo", "--time-wait", "0.5", "--log-level", "warning",
+                "--fault", "mark from-kernel data nth=1", "--pcap", pcap);
+            Assert.True(serve.WaitForOutputLine(l => l.StartsWith("serving on", StringComparison.Ordinal), Timeout), serve.Transcript);
+
+            PeerProgram nc = ns.Run(Timeout, "bash", "-c", $"printf 'hello' | nc -N -w 10 {Addresses.Stack} 7");
+            Assert.True(nc.ExitCode == 0, nc.Transcript);
+            Assert.Equal(["hello"], nc.OutputLines);
+            PeerProgram stats = ns.Run(Timeout, Usertcp, "ss", "--stats", "--zeros");
+            long Counter(string name) => long.Parse(Assert.Single(stats.OutputLines, l => l.StartsWith(name + " ", StringComparison.Ordinal))
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(1, Counter("UserTcpFaultMarked"));
+            Assert.Equal(0, Counter("UserTcpFaultDropped"));
+
+            Assert.True(serve.Terminate(Timeout), serve.Transcript);
+            Assert.Single(serve.ErrorLines, l => l.Contains("CE-marked by rule 'mark from-kernel data nth=1': ECT(0) → CE before UserTcp got it", StringComparison.Ordinal));
+
+            // The capture holds the packet as marked, with the fault's comment; UserTcp's answer echoes ECE (RFC 3168 §6.1.3).
+            PeerProgram ce = PeerProgram.Run(Timeout, "tshark", "-r", pcap, "-Y", "ip.dsfield.ecn == 3", "-T", "fields", "-e", "ip.src", "-e", "tcp.len", "-e", "frame.comment");
+            Assert.True(ce.ExitCode == 0, ce.Transcript);
+            string[] marked = Assert.Single(ce.OutputLines).Split('\t');
+            Assert.Equal(["10.77.0.1", "5"], marked[..2]);
+            Assert.StartsWith(PcapNgWriter.CommentPrefix + "CE-marked by rule 'mark from-kernel data nth=1'", marked[2], StringComparison.Ordinal);
+            PeerProgram echoed = PeerProgram.Run(Timeout, "tshark", "-r", pcap, "-Y", "tcp.flags.ece == 1 && tcp.flags.syn == 0", "-T", "fields", "-e", "ip.src");
+            Assert.Contains("10.77.0.2", echoed.OutputLines);
+            Assert.DoesNotContain("10.77.0.1", echoed.OutputLines);
+        }
+        finally
+        {
+            File.Delete(pcap);
+        }
+    }
+
     [RequiresNetAdminFact("nc", "python3")]
     public void A_rule_that_drops_everything_touches_only_the_tun_link()
     {

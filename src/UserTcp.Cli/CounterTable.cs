@@ -57,6 +57,7 @@ internal static class CounterTable
         new("UserTcpFaultHeldBack", counters.HeldBack),
         new("UserTcpFaultDuplicated", counters.Duplicated),
         new("UserTcpFaultCorrupted", counters.Corrupted),
+        new("UserTcpFaultMarked", counters.Marked),
         new("UserTcpFaultWriteFailures", counters.WriteFailures),
     ];
 }
