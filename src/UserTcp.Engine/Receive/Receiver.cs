@@ -23,7 +23,7 @@ internal sealed class Receiver
     private readonly SackBlockList _sackBlocks;
     // The right edge of the window last advertised (RCV.NXT + RCV.WND then); never moves left (RFC 9293 §3.8.6.2.2).
     private SeqNumber _advertisedRight;
-    // Segments, and bytes, taken in order since our last ACK.
+    // Bytes taken in order since our last ACK (Linux's rcv_nxt - rcv_wup).
     private int _bytesSinceAck;
     // In-order segments shorter than the peer's segment size since the last ACK, up to 2 (Linux's ICSK_ACK_PUSHED and
     // PUSHED2, set in tcp_measure_rcv_mss): they let a read that empties the buffer send the delayed ACK (tcp_cleanup_rbuf).
@@ -214,8 +214,8 @@ internal sealed class Receiver
             AckNow = true; // Linux's quick-ACK: every segment at once while the connection is new or after an idle spell
             _ackIsQuick = true;
         }
-        // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment; counted in bytes too, as Linux's
-        // __tcp_ack_snd_check (more than one MSS since the last ACK), so one large segment (GRO) is not left waiting.
+        // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment, counted in bytes as Linux's
+        // __tcp_ack_snd_check does (more than one MSS since the last ACK): one large segment (GRO) does not wait, small ones do.
         else if (_bytesSinceAck > ReceiveMss || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
         {
             AckNow = true;
