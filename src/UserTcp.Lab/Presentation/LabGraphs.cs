@@ -168,50 +168,12 @@ public static class LabGraphs
         if (anyControl) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "SYN / FIN", LineColor = Control, LineWidth = 3 });
         if (anyDrop) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "dropped by the link (x)", LineColor = DroppedColor, LineWidth = 2 });
         // (The ✗ of a lost ACK sits on the ACK line.)
-        if (retransX.Count > 0)
-        {
-            // A darker shade than the markers, so counting the markers (in the SVG or on screen) does not count the legend.
-            plot.Legend.ManualItems.Add(new LegendItem
-            {
-                LabelText = $"retransmission ({retransX.Count})",
-                MarkerShape = MarkerShape.FilledCircle,
-                MarkerFillColor = SColor.FromHex("#B0005F"),
-                MarkerLineColor = SColor.FromHex("#B0005F"),
-                MarkerSize = 9,
-            });
-        }
-        if (probeX.Count > 0)
-        {
-            plot.Legend.ManualItems.Add(new LegendItem
-            {
-                LabelText = $"probe: no data, below the ACK ({probeX.Count})",
-                MarkerShape = MarkerShape.OpenTriangleUp,
-                MarkerLineColor = ProbeColor,
-                MarkerSize = 9,
-            });
-        }
-        if (ceX.Count > 0)
-        {
-            // A darker shade than the markers, as for retransmissions, so counting the diamonds does not count the legend.
-            plot.Legend.ManualItems.Add(new LegendItem
-            {
-                LabelText = $"arrived CE-marked ({ceX.Count})",
-                MarkerShape = MarkerShape.FilledDiamond,
-                MarkerFillColor = SColor.FromHex("#C25A00"),
-                MarkerLineColor = SColor.FromHex("#C25A00"),
-                MarkerSize = 10,
-            });
-        }
-        if (cwrX.Count > 0)
-        {
-            plot.Legend.ManualItems.Add(new LegendItem
-            {
-                LabelText = $"CWR: window reduced ({cwrX.Count})",
-                MarkerShape = MarkerShape.OpenSquare,
-                MarkerLineColor = CwrColor,
-                MarkerSize = 9,
-            });
-        }
+        // Filled markers get a darker shade in the legend than on the plot, so counting the markers (in the SVG or on
+        // screen) does not count the legend; open ones have no fill to count.
+        if (retransX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"retransmission ({retransX.Count})", MarkerShape.FilledCircle, SColor.FromHex("#B0005F"), 9));
+        if (probeX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"probe: no data, below the ACK ({probeX.Count})", MarkerShape.OpenTriangleUp, ProbeColor, 9));
+        if (ceX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"arrived CE-marked ({ceX.Count})", MarkerShape.FilledDiamond, SColor.FromHex("#C25A00"), 10));
+        if (cwrX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"CWR: window reduced ({cwrX.Count})", MarkerShape.OpenSquare, CwrColor, 9));
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{(receiver == LabSide.Kernel ? "the kernel" : "UserTcp")}'s ACK", LineColor = AckColor, LineWidth = 2 });
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = "ACK + window", LineColor = WindowColor, LineWidth = 2 });
         if (r.From(connection, receiver, p => p.Sack.Count > 0).Count > 0)
@@ -335,5 +297,13 @@ public static class LabGraphs
     {
         plot.SaveSvg(path + ".svg", Width, height);
         plot.SavePng(path + ".png", Width, height);
+    }
+
+    /// <summary>A legend entry for a kind of marker: its shape and colour; a filled shape is filled with the same colour.</summary>
+    private static LegendItem MarkerLegend(string label, MarkerShape shape, SColor color, float size)
+    {
+        var item = new LegendItem { LabelText = label, MarkerShape = shape, MarkerLineColor = color, MarkerSize = size };
+        if (shape is MarkerShape.FilledCircle or MarkerShape.FilledDiamond) item.MarkerFillColor = color;
+        return item;
     }
 }
