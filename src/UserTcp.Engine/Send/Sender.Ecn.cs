@@ -62,10 +62,7 @@ internal sealed partial class Sender
         QueueCwr();
         // BBR models the path and ignores the CWR state, as Linux's bbr does (its cwnd has no reduction to follow).
         if (_congestion.IsRateBased) return true;
-        _prr ??= new ProportionalRateReduction();
-        _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
-        _prr.Window = _congestion.Window;
-        _prr.Delivered = _prr.Out = 0;
+        StartRateReduction();
         _congestion.OnCongestionEvent(now, FlightSize, Mss);
         return true;
     }

@@ -115,6 +115,18 @@ internal sealed partial class Sender
         if (!InRecovery && SndUna - 1 > _recoveryPoint) _recoveryPoint = SndUna - 1;
     }
 
+    /// <summary>
+    /// RFC 6937 §3.1: PRR starts from the cwnd before the reduction (RecoverFS), with nothing yet delivered or sent; its
+    /// window stays that cwnd until an ACK's share is known (ReduceWindow). Called before the congestion control lowers ssthresh.
+    /// </summary>
+    private void StartRateReduction()
+    {
+        _prr ??= new ProportionalRateReduction();
+        _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
+        _prr.Window = _congestion.Window;
+        _prr.Delivered = _prr.Out = 0;
+    }
+
     /// <summary>RFC 5681 §3.2 steps 2–3, RFC 6675 §5 step 4: ssthresh and cwnd fall, the first hole goes at once.</summary>
     private void EnterRecovery(TimeSpan now, TcpCause cause)
     {
@@ -128,10 +140,7 @@ internal sealed partial class Sender
         _recoveryPoint = afterEcnReduction ? _cwrPoint : SndMax;
         if (!afterEcnReduction)
         {
-            _prr ??= new ProportionalRateReduction();
-            _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
-            _prr.Window = _congestion.Window; // until the ACK's share is known (ReduceWindow)
-            _prr.Delivered = _prr.Out = 0;
+            StartRateReduction();
             // RFC 5681 §3.2 step 2: what limited transmit sent beyond cwnd does not count in FlightSize for ssthresh.
             int limitedTransmit = Sack ? 0 : Math.Clamp(FlightSize - _congestion.Window, 0, LimitedTransmitSegments * Mss);
             _congestion.OnCongestionEvent(now, FlightSize - limitedTransmit, Mss);
