@@ -70,12 +70,12 @@ public sealed class EcnJudgeTests
                 if (userTcpSends) b.FromUserTcp(at, seq, flags, 1, Mss);
                 else b.FromKernel(at, seq, flags, 1, Mss);
                 bool ce = MarkedAt.Contains(n);
-                b.LastEcn(ce ? EcnField.Ce : run.NotEct ? EcnField.NotEct : EcnField.Ect0, ce ? mark : null);
+                b.LastEcn(ce ? EcnCodepoint.Ce : run.NotEct ? EcnCodepoint.NotEct : EcnCodepoint.Ect0, ce ? mark : null);
                 if (run.Resend && n == 100)
                 {
                     if (userTcpSends) b.FromUserTcp(at + TimeSpan.FromTicks(1), seq, TcpFlags.Ack, 1, Mss);
                     else b.FromKernel(at + TimeSpan.FromTicks(1), seq, TcpFlags.Ack, 1, Mss);
-                    b.LastEcn(EcnField.NotEct);
+                    b.LastEcn(EcnCodepoint.NotEct);
                 }
                 continue;
             }

@@ -37,7 +37,7 @@ public sealed class LabLadderEcnTests
             uint seq = (uint)(1 + i * 1000);
             bool marked = ecn && i == 2, cwr = ecn && i == 5;
             b.FromUserTcp(Ms(10 + 2 * i), seq, cwr ? TcpFlags.Ack | TcpFlags.Cwr : TcpFlags.Ack, 1, length: 1000);
-            if (ecn) b.LastEcn(marked ? EcnField.Ce : EcnField.Ect0, marked ? Mark : null);
+            if (ecn) b.LastEcn(marked ? EcnCodepoint.Ce : EcnCodepoint.Ect0, marked ? Mark : null);
             bool echo = ecn && i is >= 2 and < 5;
             b.FromKernel(Ms(11 + 2 * i), 1, echo ? TcpFlags.Ack | TcpFlags.Ece : TcpFlags.Ack, seq + 1000);
             // UserTcp's engine takes the first echo and cuts once.

@@ -55,7 +55,7 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
     public void LastFault(FaultAction action) => _packets[^1] = _packets[^1] with { Fault = new FaultNote(action, $"{action} (test)") };
 
     /// <summary>Gives the packet added last this IP ECN field (<see cref="EcnField"/>); a CE one <paramref name="markedBy"/> a rule is noted as the link's mark.</summary>
-    public void LastEcn(byte ecn, FaultRule? markedBy = null) => _packets[^1] = _packets[^1] with
+    public void LastEcn(EcnCodepoint ecn, FaultRule? markedBy = null) => _packets[^1] = _packets[^1] with
     {
         Ecn = ecn,
         Fault = markedBy is null ? _packets[^1].Fault : new FaultNote(FaultAction.Marked, $"CE-marked by rule '{markedBy.Description}'", markedBy),

@@ -110,12 +110,12 @@ public sealed class FaultInjectingDevice : IPacketDevice
         RuleVerdict verdict;
         FaultCorruption? corruption = null;
         byte[]? corrupted = null;
-        (byte[]? marked, byte? markedFrom) = (null, null);
+        (byte[]? marked, EcnCodepoint? markedFrom) = (null, null);
         lock (_link.Decide)
         {
             Counters.Transmitted++;
             verdict = _link.Rules.Evaluate(packet, PacketDirection.Outbound, now, _link.States, _link.Random);
-            if (verdict.Drop is null && verdict.Mark is not null) (marked, markedFrom) = Mark(packet);
+            if (verdict.Drop is null && verdict.Mark is not null) (marked, markedFrom) = EcnField.MarkedCopy(packet);
             if (verdict.Corrupt is not null)
             {
                 corrupted = marked ?? packet.ToArray();
@@ -132,7 +132,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         }
         ReadOnlySpan<byte> bytes = corrupted ?? marked ?? packet;
         FaultNote? first = null;
-        if (markedFrom is byte from && verdict.Mark is FaultRule marker)
+        if (markedFrom is EcnCodepoint from && verdict.Mark is FaultRule marker)
         {
             first = Note(FaultAction.Marked, marker, $"{EcnField.Name(from)} → CE on the way to the kernel");
             Applied(marker, () => Counters.Marked++);
@@ -253,12 +253,12 @@ public sealed class FaultInjectingDevice : IPacketDevice
         RuleVerdict verdict;
         FaultCorruption? corruption = null;
         Span<byte> corrupted = default;
-        (byte[]? marked, byte? markedFrom) = (null, null);
+        (byte[]? marked, EcnCodepoint? markedFrom) = (null, null);
         lock (_link.Decide)
         {
             Counters.Transmitted++;
             verdict = _link.Rules.Evaluate(packet, PacketDirection.Inbound, now, _link.States, _link.Random);
-            if (verdict.Drop is null && verdict.Mark is not null) (marked, markedFrom) = Mark(packet);
+            if (verdict.Drop is null && verdict.Mark is not null) (marked, markedFrom) = EcnField.MarkedCopy(packet);
             if (verdict.Drop is null && verdict.Corrupt is not null)
             {
                 corrupted = (marked ?? packet).ToArray();
@@ -282,7 +282,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
             return;
         }
         FaultNote? last = null;
-        if (markedFrom is byte from && verdict.Mark is FaultRule marker)
+        if (markedFrom is EcnCodepoint from && verdict.Mark is FaultRule marker)
         {
             last = Note(FaultAction.Marked, marker, $"{EcnField.Name(from)} → CE before UserTcp got it");
             Applied(marker, () => Counters.Marked++);
@@ -433,13 +433,6 @@ public sealed class FaultInjectingDevice : IPacketDevice
         FaultAction.Marked => "CE-marked",
         _ => action.ToString(),
     };
-
-    // A copy of the packet with CE set, and the codepoint it had; (null, null) when it is not ECN-capable and passes as it is.
-    private static (byte[]?, byte?) Mark(ReadOnlySpan<byte> packet)
-    {
-        byte[] copy = packet.ToArray();
-        return EcnField.TryMark(copy) is byte before ? (copy, before) : (null, null);
-    }
 
     // One record can carry several faults; the action shown first is the one that shapes its timing.
     private static FaultNote Combine(FaultNote first, FaultNote? second) =>

@@ -92,8 +92,7 @@ public sealed class FaultInjector : ILinkDevice
         if (DroppedAtRandom(packet, now)) return;
         if (rules.Mark is FaultRule marker)
         {
-            byte[] copy = packet.ToArray();
-            if (EcnField.TryMark(copy) is byte before)
+            if (EcnField.MarkedCopy(packet) is (byte[] copy, EcnCodepoint before))
             {
                 // Everything after (copies, delays, corruption) sees the marked packet, as the link beyond the router would.
                 packet = copy;

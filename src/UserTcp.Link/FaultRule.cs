@@ -177,7 +177,7 @@ public sealed partial class FaultRule
     /// is its IP ECN field, null when it is not IPv4; <paramref name="state"/> is UserTcp's state of the packet's
     /// connection, null when unknown.
     /// </summary>
-    internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, byte? ecn, TcpState? state, Random random)
+    internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, EcnCodepoint? ecn, TcpState? state, Random random)
     {
         // The window update is the first non-zero window after a zero one from the same end: every segment is watched,
         // whatever the other selectors (and the latch) say of it.
@@ -217,11 +217,11 @@ public sealed partial class FaultRule
         return Probability >= 1 || (Probability > 0 && random.NextDouble() < Probability);
     }
 
-    private bool EcnMatches(byte? ecn) => ecn is byte field && Ecn switch
+    private bool EcnMatches(EcnCodepoint? ecn) => ecn is EcnCodepoint field && Ecn switch
     {
         EcnFilter.Ect => EcnField.IsEct(field),
-        EcnFilter.Ce => field == EcnField.Ce,
-        EcnFilter.NotEct => field == EcnField.NotEct,
+        EcnFilter.Ce => field == EcnCodepoint.Ce,
+        EcnFilter.NotEct => field == EcnCodepoint.NotEct,
         _ => true,
     };
 

@@ -27,7 +27,7 @@ internal sealed class FaultRuleSet
     {
         if (_rules.Length == 0) return default;
         TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
-        byte? ecn = EcnField.Of(packet);
+        EcnCodepoint? ecn = EcnField.Of(packet);
         TcpState? state = null;
         if (_needsState && states is not null && segment is { } tcp)
         {

@@ -24,15 +24,15 @@ public class FaultMarkTests
     }
 
     private static byte[] Ect0Data(uint seq, bool fromServer = false) =>
-        Tcp(TcpFlags.Ack | TcpFlags.Psh, seq, ack: 1, payloadLength: 10, fromServer: fromServer, ecn: EcnField.Ect0);
+        Tcp(TcpFlags.Ack | TcpFlags.Psh, seq, ack: 1, payloadLength: 10, fromServer: fromServer, ecn: EcnCodepoint.Ect0);
 
     // Both checksums verified, as the receiver's parse does.
-    private static (byte Ecn, TcpSegmentInfo Segment) Valid(byte[] packet)
+    private static (EcnCodepoint Ecn, TcpSegmentInfo Segment) Valid(byte[] packet)
     {
         Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
         Assert.Equal(WireError.None, TcpSegment.TryParse(ip, out TcpSegment _));
         Assert.True(TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info));
-        return ((byte)(ip.TypeOfService & 0b11), info);
+        return (ip.Ecn, info);
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public class FaultMarkTests
         device.Write(Ect0Data(21));
 
         Assert.Equal([1u, 11u, 21u], tun.ToKernel.Select(w => Seq(w.Packet)));
-        Assert.Equal([EcnField.Ect0, EcnField.Ce, EcnField.Ect0], tun.ToKernel.Select(w => Valid(w.Packet).Ecn));
+        Assert.Equal([EcnCodepoint.Ect0, EcnCodepoint.Ce, EcnCodepoint.Ect0], tun.ToKernel.Select(w => Valid(w.Packet).Ecn));
         byte[] marked = tun.ToKernel[1].Packet;
         // Only the ECN bits and the header checksum differ; the TCP header and payload (and so its checksum) are the original's.
         int[] differ = [.. Enumerable.Range(0, marked.Length).Where(i => marked[i] != second[i])];
@@ -74,7 +74,7 @@ public class FaultMarkTests
         device.Write(Ect0Data(21));
 
         Assert.Equal(plain, tun.ToKernel[0].Packet);
-        Assert.Equal([EcnField.NotEct, EcnField.Ce, EcnField.Ect0], tun.ToKernel.Select(w => Valid(w.Packet).Ecn));
+        Assert.Equal([EcnCodepoint.NotEct, EcnCodepoint.Ce, EcnCodepoint.Ect0], tun.ToKernel.Select(w => Valid(w.Packet).Ecn));
         Assert.Single(faults);
         Assert.Single(tap.Records, r => r.Fault is not null);
         Assert.Equal(1, device.Rules[0].Applied);
@@ -86,16 +86,16 @@ public class FaultMarkTests
     {
         var (device, tun, _, faults) = Rig("mark to-kernel ecn=ect nth=2");
         device.Write(Tcp(TcpFlags.Ack, 1, ack: 1)); // Not-ECT: not selected, not counted
-        device.Write(Tcp(TcpFlags.Ack | TcpFlags.Psh, 1, ack: 1, payloadLength: 10, ecn: EcnField.Ect1));
-        device.Write(Tcp(TcpFlags.Ack | TcpFlags.Psh, 11, ack: 1, payloadLength: 10, ecn: EcnField.Ect1));
-        device.Write(Tcp(TcpFlags.Ack | TcpFlags.Psh, 21, ack: 1, payloadLength: 10, ecn: EcnField.Ce));
+        device.Write(Tcp(TcpFlags.Ack | TcpFlags.Psh, 1, ack: 1, payloadLength: 10, ecn: EcnCodepoint.Ect1));
+        device.Write(Tcp(TcpFlags.Ack | TcpFlags.Psh, 11, ack: 1, payloadLength: 10, ecn: EcnCodepoint.Ect1));
+        device.Write(Tcp(TcpFlags.Ack | TcpFlags.Psh, 21, ack: 1, payloadLength: 10, ecn: EcnCodepoint.Ce));
 
-        Assert.Equal([EcnField.NotEct, EcnField.Ect1, EcnField.Ce, EcnField.Ce], tun.ToKernel.Select(w => Valid(w.Packet).Ecn));
+        Assert.Equal([EcnCodepoint.NotEct, EcnCodepoint.Ect1, EcnCodepoint.Ce, EcnCodepoint.Ce], tun.ToKernel.Select(w => Valid(w.Packet).Ecn));
         Assert.Equal("CE-marked by rule 'mark to-kernel ecn=ect nth=2': ECT(1) → CE on the way to the kernel", Assert.Single(faults).Detail);
 
         // ecn=ce picks what a router marked; a mark rule on a CE packet changes nothing and counts nothing.
         var (again, tun2, _, faults2) = Rig("mark ecn=ce", "drop ecn=not-ect");
-        again.Write(Tcp(TcpFlags.Ack, 1, ack: 1, ecn: EcnField.Ce));
+        again.Write(Tcp(TcpFlags.Ack, 1, ack: 1, ecn: EcnCodepoint.Ce));
         again.Write(Tcp(TcpFlags.Ack, 2, ack: 1));
         Assert.Equal([1u], tun2.ToKernel.Select(w => Seq(w.Packet)));
         Assert.Equal(FaultAction.Dropped, Assert.Single(faults2).Action);
@@ -109,7 +109,7 @@ public class FaultMarkTests
         var (device, tun, tap, faults) = Rig("mark from-kernel data p=100%");
         byte[] original = Ect0Data(1, fromServer: true);
         tun.FromKernel.Enqueue(original);
-        tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, 11, ack: 1, fromServer: true, ecn: EcnField.NotEct));
+        tun.FromKernel.Enqueue(Tcp(TcpFlags.Ack, 11, ack: 1, fromServer: true, ecn: EcnCodepoint.NotEct));
         device.Write(Ect0Data(1)); // UserTcp's own: the rule's direction is from the kernel
 
         byte[] buffer = new byte[1500];
@@ -118,9 +118,9 @@ public class FaultMarkTests
         Assert.True(device.TryRead(buffer, out _));
         Assert.False(device.TryRead(buffer, out _));
 
-        Assert.Equal(EcnField.Ce, Valid(read).Ecn);
+        Assert.Equal(EcnCodepoint.Ce, Valid(read).Ecn);
         Assert.Equal(original[20..], read[20..]);
-        Assert.Equal(EcnField.Ect0, Valid(tun.ToKernel.Single().Packet).Ecn);
+        Assert.Equal(EcnCodepoint.Ect0, Valid(tun.ToKernel.Single().Packet).Ecn);
         var record = Assert.Single(tap.Records, r => r.Fault is not null);
         Assert.Equal(PacketDirection.Inbound, record.Direction);
         Assert.Equal(read, record.Packet);
@@ -136,7 +136,7 @@ public class FaultMarkTests
         device.Write(Ect0Data(11));
 
         Assert.Equal([11u, 11u], tun.ToKernel.Select(w => Seq(w.Packet)));
-        Assert.All(tun.ToKernel, w => Assert.Equal(EcnField.Ce, Valid(w.Packet).Ecn));
+        Assert.All(tun.ToKernel, w => Assert.Equal(EcnCodepoint.Ce, Valid(w.Packet).Ecn));
         Assert.Equal([FaultAction.Dropped, FaultAction.Marked, FaultAction.Duplicated], faults.Select(f => f.Action));
         Assert.Equal(1, device.Counters.Marked);
         Assert.Equal(1, device.Rules[0].Applied);
@@ -155,7 +155,7 @@ public class FaultMarkTests
 
         var received = RunUntilQuiet(injector, b);
 
-        Assert.Equal([EcnField.Ect0, EcnField.Ce, EcnField.NotEct], received.Select(r => Valid(r.Packet).Ecn));
+        Assert.Equal([EcnCodepoint.Ect0, EcnCodepoint.Ce, EcnCodepoint.NotEct], received.Select(r => Valid(r.Packet).Ecn));
         Assert.Equal("CE-marked (ECT(0) → CE) by rule 'mark data nth=2..3'", Assert.Single(events).Detail);
         Assert.Equal(1, injector.Counters.Marked);
     }
@@ -190,6 +190,6 @@ public class FaultMarkTests
         Assert.Null(EcnField.TryMark(short_));
         Assert.Equal([0x45, 0x02, 0, 20], short_);
         Assert.Null(EcnField.Of([0x60, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
-        Assert.Equal(["Not-ECT", "ECT(1)", "ECT(0)", "CE"], new byte[] { 0, 1, 2, 3 }.Select(EcnField.Name));
+        Assert.Equal(["Not-ECT", "ECT(1)", "ECT(0)", "CE"], new[] { EcnCodepoint.NotEct, EcnCodepoint.Ect1, EcnCodepoint.Ect0, EcnCodepoint.Ce }.Select(EcnField.Name));
     }
 }

@@ -8,7 +8,7 @@ internal static class Packets
 
     /// <summary>A segment from the client, or from the server when <paramref name="fromServer"/> (addresses swapped, ports as given); <paramref name="ecn"/> is its IP ECN field.</summary>
     public static byte[] Tcp(TcpFlags flags, uint seq = 1000, uint ack = 0, int payloadLength = 0, ushort sourcePort = 40000, ushort destinationPort = 80,
-        bool fromServer = false, ushort window = 64240, byte ecn = 0)
+        bool fromServer = false, ushort window = 64240, EcnCodepoint ecn = EcnCodepoint.NotEct)
     {
         byte[] payload = new byte[payloadLength];
         for (int i = 0; i < payload.Length; i++) payload[i] = (byte)('a' + i % 26);
@@ -24,7 +24,7 @@ internal static class Packets
         };
         byte[] buffer = new byte[PacketWriter.Ipv4TcpLength(tcp)];
         Ipv4Repr ip = fromServer ? new Ipv4Repr(Server, Client) : new Ipv4Repr(Client, Server);
-        ip.TypeOfService = ecn;
+        ip.TypeOfService = (byte)ecn;
         Assert.True(PacketWriter.TryWriteIpv4Tcp(buffer, ip, tcp, out int length));
         Assert.Equal(buffer.Length, length);
         return buffer;

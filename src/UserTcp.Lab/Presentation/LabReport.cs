@@ -125,7 +125,7 @@ public static class LabReport
             string label = LabLadder.Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn).Trim();
             string sack = p.Sack.Count > 0 ? " sack " + string.Join(",", p.Sack.Select(b => $"{b.Left}-{b.Right}")) : "";
             string text = string.Create(CultureInfo.InvariantCulture,
-                $"{(p.ToKernel ? "UserTcp → kernel" : "kernel → UserTcp")}  {label} len {p.Segment.PayloadLength} win {Window(p, shifts)}{sack}{(p.Ecn != EcnField.NotEct ? $" ecn {EcnField.Name(p.Ecn)}" : "")}");
+                $"{(p.ToKernel ? "UserTcp → kernel" : "kernel → UserTcp")}  {label} len {p.Segment.PayloadLength} win {Window(p, shifts)}{sack}{(p.Ecn != EcnCodepoint.NotEct ? $" ecn {EcnField.Name(p.Ecn)}" : "")}");
             if (p.Fault is { } fault) text += $"  ⟵ {(fault.Action == UserTcp.Link.FaultAction.Dropped ? "✗ " : "")}{fault.Text}";
             if (p.LateRead is string late) text += $"  ({late})";
             rows.Add((p.At, order++, text, p.Dropped ? "drop" : p.Fault is not null ? "fault" : ""));

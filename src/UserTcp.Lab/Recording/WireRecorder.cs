@@ -29,10 +29,10 @@ public sealed record WirePacket(
     public string? LateRead => ReadAt is TimeSpan read ? KernelTransmission.LateReadNote(At, read) : null;
 
     /// <summary>The IP header's ECN field as the link delivered it (<see cref="EcnField"/>; a packet a rule CE-marked is recorded marked).</summary>
-    public byte Ecn { get; init; }
+    public EcnCodepoint Ecn { get; init; }
 
     /// <summary>It carries CE, congestion experienced: a router (here the link's <c>mark</c> rule) marked it instead of dropping it (RFC 3168 §5).</summary>
-    public bool Ce => Ecn == EcnField.Ce;
+    public bool Ce => Ecn == EcnCodepoint.Ce;
 
     /// <summary>From UserTcp to the kernel.</summary>
     public bool ToKernel => Direction == PacketDirection.Outbound;
@@ -69,7 +69,7 @@ public sealed class WireRecorder : IPacketTap
         lock (_gate)
         {
             _frames.Add(new Frame(bytes, direction, at, fault, _packets.Count));
-            _packets.Add(new WirePacket(_packets.Count, at, direction, info, sack, scale, fault) { Ecn = EcnField.Of(packet) ?? EcnField.NotEct });
+            _packets.Add(new WirePacket(_packets.Count, at, direction, info, sack, scale, fault) { Ecn = EcnField.Of(packet) ?? EcnCodepoint.NotEct });
         }
     }
 

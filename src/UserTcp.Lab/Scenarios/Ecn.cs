@@ -151,8 +151,8 @@ public sealed class Ecn : LabScenario
         IReadOnlyList<WirePacket> data = [.. r.From(c, sender, p => p.Segment.PayloadLength > 0).Where(p => seen.Add(p.Segment.SequenceNumber.Value))];
         IReadOnlyList<WirePacket> marked = [.. data.Where(p => p.Fault?.Action == FaultAction.Marked)];
         IReadOnlyList<WirePacket> ce = [.. data.Where(p => p.Ce)];
-        int ect0 = data.Count(p => p.Ecn == EcnField.Ect0);
-        IReadOnlyList<WirePacket> other = [.. data.Where(p => p.Ecn != EcnField.Ect0 && !p.Ce)];
+        int ect0 = data.Count(p => p.Ecn == EcnCodepoint.Ect0);
+        IReadOnlyList<WirePacket> other = [.. data.Where(p => p.Ecn != EcnCodepoint.Ect0 && !p.Ce)];
         v.Expect($"{senderName} sends its data ECT(0) (RFC 3168 §5), and the {Marks} segments the rules name reach {receiverName} CE, no others",
             data.Count > 0 && other.Count == 0 && marked.Count == Marks && ce.Count == Marks && marked.All(p => p.Ce),
             string.Create(CultureInfo.InvariantCulture, $"{data.Count} data segment(s): {ect0} ECT(0), {ce.Count} CE ({SeqList(ce, Relative)}), {marked.Count} marked by the link")
