@@ -101,6 +101,11 @@ public sealed record TcpConfig
     /// <summary>Bytes the application may queue for sending.</summary>
     public int SendBufferSize { get; init; } = 256 * 1024;
     /// <summary>
+    /// What <see cref="SendBufferSize"/> counts: data bytes (the default), or Linux's skb memory, with its overshoot and
+    /// its wake-up at a third free (<see cref="Engine.SendBufferAccounting.LinuxTruesize"/>, for scripts written against Linux).
+    /// </summary>
+    public SendBufferAccounting SendBufferAccounting { get; init; } = SendBufferAccounting.DataBytes;
+    /// <summary>
     /// TCP_NOTSENT_LOWAT's system default (Linux net.ipv4.tcp_notsent_lowat): a write stops taking data once this many
     /// bytes wait unsent, and the connection is writable only while fewer than half of it do. <see cref="uint.MaxValue"/>
     /// (Linux's default): no limit beyond the send buffer.

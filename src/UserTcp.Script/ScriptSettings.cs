@@ -32,6 +32,11 @@ public sealed record ScriptSettings
     /// </summary>
     public RtoFormula RtoFormula { get; init; }
     /// <summary>
+    /// What SO_SNDBUF counts: Linux's skb memory under <c>--relaxed</c> (scripts written against Linux count on its
+    /// overshoot and wake-up), data bytes otherwise; <c>--send_buffer_accounting=linux|data</c> chooses either way.
+    /// </summary>
+    public SendBufferAccounting SendBufferAccounting { get; init; }
+    /// <summary>
     /// <c>--tcp_ts_tick_usecs</c>: microseconds per TS val tick, for checking outbound TS val against the script's
     /// within the time tolerance (packetdrill's verify_outbound_tcp_option). 0 leaves TS val unchecked.
     /// </summary>
@@ -55,7 +60,7 @@ internal static class ScriptOptionTable
 
     private const string Supported = "--tolerance_usecs, --tolerance_percent, --mss, --mtu, --bind_port, --connect_port, --remote_port, "
         + "--local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --tcp_ts_tick_usecs, --tcp_ts_ecr_scaled, --strict_segments, "
-        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298";
+        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data";
 
     /// <summary>The settings for <paramref name="options"/>; <paramref name="notice"/> hears of options that mean nothing here.</summary>
     public static ScriptSettings Read(IReadOnlyList<ScriptOption> options, bool relaxed, Action<string> notice)
@@ -70,7 +75,11 @@ internal static class ScriptOptionTable
         }
         int? mtu = null;
         bool mssGiven = false;
-        settings = settings with { RtoFormula = settings.Relaxed ? RtoFormula.Linux : RtoFormula.Rfc6298 };
+        settings = settings with
+        {
+            RtoFormula = settings.Relaxed ? RtoFormula.Linux : RtoFormula.Rfc6298,
+            SendBufferAccounting = settings.Relaxed ? SendBufferAccounting.LinuxTruesize : SendBufferAccounting.DataBytes,
+        };
         foreach (ScriptOption option in options)
         {
             settings = option.Name switch
@@ -97,6 +106,9 @@ internal static class ScriptOptionTable
                 "rfc1337" when option.Value is null => settings with { TimeWaitRst = TimeWaitRstPolicy.Ignore },
                 "rto_formula" when RtoFormulas.TryParse(option.Value, out RtoFormula formula) => settings with { RtoFormula = formula },
                 "rto_formula" => throw Fail(option, $"option --rto_formula needs linux or rfc6298, not '{option.Value}'"),
+                "send_buffer_accounting" when option.Value is "linux" => settings with { SendBufferAccounting = SendBufferAccounting.LinuxTruesize },
+                "send_buffer_accounting" when option.Value is "data" => settings with { SendBufferAccounting = SendBufferAccounting.DataBytes },
+                "send_buffer_accounting" => throw Fail(option, $"option --send_buffer_accounting needs linux or data, not '{option.Value}'"),
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),
             };

@@ -171,7 +171,7 @@ public sealed partial class UserTcpConnection
                 else read.Finish(-1, batch); // the failure stays for TakeError
             }
         }
-        if (_write is { IsPending: true } write)
+        if (_write is { IsPending: true } write && !_tcb.WriteWaitsForWakeup) // sk_stream_wait_memory sleeps until sk_stream_write_space
         {
             while (!_writeRest.IsEmpty)
             {

@@ -204,6 +204,15 @@ public sealed partial class TcpConnection
     /// free room is at least half of what it holds, and the unsent bytes are below half the low-water mark.
     /// </summary>
     public bool IsWritable => _sender.IsWritable(EffectiveNotSentLowWatermark);
+
+    /// <summary>
+    /// Under Linux's accounting (<see cref="SendBufferAccounting.LinuxTruesize"/>) a write that found no room sleeps in
+    /// sk_stream_wait_memory until sk_stream_write_space finds the connection writable (<see cref="IsWritable"/>), or it
+    /// fails or is shut down; room an ACK frees before that does not wake it. Always false under data-byte accounting.
+    /// </summary>
+    public bool WriteWaitsForWakeup =>
+        _config.SendBufferAccounting == SendBufferAccounting.LinuxTruesize && Error == TcpError.None && !IsSendShutdown
+        && State is TcpState.Established or TcpState.CloseWait && !IsWritable;
     /// <summary>Bytes queued but not yet acknowledged by the peer.</summary>
     public int BytesUnacknowledged => _sender.Buffer.Count;
     /// <summary>The peer's FIN has arrived (all data before it too).</summary>

@@ -64,6 +64,8 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     private uint _sends;
 
     public int Count { get; private set; }
+    /// <summary>Segments marked <see cref="SegmentMarks.PacketEnd"/>: the TSO packets in flight, Linux's skbs in its retransmission queue.</summary>
+    public int Packets { get; private set; }
     /// <summary>Whether a ring is lent (only while segments are in flight).</summary>
     public bool HoldsRing => _ring.Length != 0;
     /// <summary>Sequence space of segments marked <see cref="SegmentMarks.Sacked"/>.</summary>
@@ -99,6 +101,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         }
         _ring[(_head + Count) % _ring.Length] = new SentSegment { Start = start, End = end, SentAt = now, SendOrder = ++_sends, Marks = marks, Delivery = delivery };
         Count++;
+        if ((marks & SegmentMarks.PacketEnd) != 0) Packets++;
     }
 
     /// <summary>Index of the first segment ending after <paramref name="seq"/> (Count when none does).</summary>
@@ -122,6 +125,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
             ref SentSegment first = ref this[0];
             if (first.End <= ack)
             {
+                if (first.Is(SegmentMarks.PacketEnd)) Packets--;
                 Unmark(ref first, first.Marks);
                 _head = (_head + 1) % _ring.Length;
                 Count--;
@@ -145,7 +149,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         if (_ring.Length != 0) pool.ReturnRing(_ring);
         _ring = [];
         _head = 0;
-        Count = 0;
+        Count = Packets = 0;
         SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = AwaitingBytes = 0;
     }
 
@@ -233,11 +237,12 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         }
         _ring = new SentSegment[Math.Max(64, (int)BitOperationsCeiling(pieces.Count))];
         _head = 0;
-        Count = 0;
+        Count = Packets = 0;
         SackedBytes = SackedSegments = LostBytes = RetransmittedBytes = AwaitingBytes = 0; // Mark below counts the pieces again
         foreach (SentSegment piece in pieces)
         {
             SegmentMarks marks = piece.Marks;
+            if ((marks & SegmentMarks.PacketEnd) != 0) Packets++;
             _ring[Count] = piece with { Marks = SegmentMarks.None };
             Mark(ref _ring[Count], marks);
             Count++;

@@ -10,10 +10,19 @@ namespace UserTcp.Engine;
 internal sealed class SendBuffer
 {
     private readonly PooledByteQueue _bytes;
+    // Data the buffer may hold beyond its capacity: a Linux write's last chunk (SendBufferAccounting.LinuxTruesize).
+    private readonly int _overshoot;
+    private int _capacity;
 
-    public SendBuffer(BufferPool pool, int capacity, SeqNumber start)
+    /// <param name="pool">Where its chunks come from.</param>
+    /// <param name="capacity">SO_SNDBUF.</param>
+    /// <param name="start">The sequence number of its first byte.</param>
+    /// <param name="overshoot">Data it takes beyond <paramref name="capacity"/> when the sender's accounting says so.</param>
+    public SendBuffer(BufferPool pool, int capacity, SeqNumber start, int overshoot = 0)
     {
-        _bytes = new PooledByteQueue(pool, capacity);
+        _overshoot = overshoot;
+        _capacity = capacity;
+        _bytes = new PooledByteQueue(pool, capacity + overshoot);
         Start = start;
     }
 
@@ -22,12 +31,17 @@ internal sealed class SendBuffer
     /// <summary>Sequence number just past the last byte held; a queued FIN takes this number.</summary>
     public SeqNumber End => Start + _bytes.Count;
     public int Count => _bytes.Count;
+    /// <summary>Room for data: up to <see cref="Capacity"/>, plus the overshoot Linux's accounting allows.</summary>
     public int Free => _bytes.Free;
-    /// <summary>The most bytes it holds (SO_SNDBUF); lowering it below <see cref="Count"/> keeps what is queued and takes no more until it drains.</summary>
+    /// <summary>SO_SNDBUF: the most bytes it holds (or, under Linux's accounting, the skb memory); lowering it below <see cref="Count"/> keeps what is queued and takes no more until it drains.</summary>
     public int Capacity
     {
-        get => _bytes.Capacity;
-        set => _bytes.Capacity = value;
+        get => _capacity;
+        set
+        {
+            _capacity = value;
+            _bytes.Capacity = value + _overshoot;
+        }
     }
     /// <summary>Whether the buffer holds pool memory (only while it holds bytes).</summary>
     public bool HoldsMemory => _bytes.HoldsMemory;

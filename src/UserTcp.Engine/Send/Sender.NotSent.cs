@@ -21,29 +21,46 @@ internal sealed partial class Sender
     /// How many of <paramref name="requested"/> bytes a write queues under the low-water mark <paramref name="lowWatermark"/>,
     /// as Linux's tcp_sendmsg does: what the windows let go at once is sent while the write copies, and does not count;
     /// the rest fills chunks of <see cref="SizeGoal"/>, and a new chunk is started only while fewer than
-    /// <paramref name="lowWatermark"/> bytes wait unsent (tcp_stream_memory_free). The send buffer's room is checked by the caller.
+    /// <paramref name="lowWatermark"/> bytes wait unsent (tcp_stream_memory_free). Under Linux's accounting a chunk, sent
+    /// at once or not, is also started only while <see cref="QueuedMemory"/> is below the limit (sk_stream_memory_free),
+    /// so the last one may pass it. The send buffer's room is checked by the caller.
     /// </summary>
     public int WriteAllowance(int requested, uint lowWatermark)
     {
+        bool linux = LinuxAccounting;
         long unsent = NotSentBytes;
-        if (unsent + requested < lowWatermark) return requested; // the mark cannot be reached: no chunk is refused
+        if (!linux && unsent + requested < lowWatermark) return requested; // the mark cannot be reached: no chunk is refused
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         long goesNow = Math.Min(CwndRoom, peerRoom);
-        long accepted = Math.Max(0, goesNow - unsent);
-        long notSent = Math.Max(0, unsent - goesNow);
         int goal = SizeGoal;
+        int limit = Buffer.Capacity;
+        long memory = linux ? QueuedMemory : 0;
+        long accepted = 0;
+        // What leaves during the write: Linux pushes each skb as it fills (tcp_push_one), and what goes is its own skb.
+        for (long leaving = Math.Max(0, goesNow - unsent); leaving > 0 && accepted < requested;)
+        {
+            if (linux && !MayStartChunk(memory, limit)) return (int)accepted;
+            long take = Math.Min(Math.Min(leaving, goal), requested - accepted);
+            accepted += take;
+            leaving -= take;
+            memory += take + SkbOverhead;
+        }
+        long notSent = Math.Max(0, unsent - goesNow);
         long tailRoom = notSent % goal == 0 ? 0 : goal - notSent % goal;
         while (accepted < requested)
         {
             if (tailRoom == 0)
             {
                 if (notSent >= lowWatermark) break;
+                if (linux && !MayStartChunk(memory, limit)) break;
                 tailRoom = goal;
+                memory += SkbOverhead;
             }
             long take = Math.Min(requested - accepted, tailRoom);
             accepted += take;
             notSent += take;
             tailRoom -= take;
+            memory += take;
         }
         return (int)Math.Min(accepted, requested);
     }
@@ -51,8 +68,10 @@ internal sealed partial class Sender
     /// <summary>
     /// Linux's __sk_stream_is_writeable with wake set (what poll and the write-space wakeup ask): the free room is at
     /// least half of what is queued (sk_stream_min_wspace), and twice the unsent bytes are below the low-water mark.
+    /// Under Linux's accounting both sides are <see cref="QueuedMemory"/>.
     /// </summary>
-    public bool IsWritable(uint lowWatermark) => Buffer.Free >= Buffer.Count / 2 && 2L * NotSentBytes < lowWatermark;
+    public bool IsWritable(uint lowWatermark) =>
+        (LinuxAccounting ? MemoryWritable : Buffer.Free >= Buffer.Count / 2) && 2L * NotSentBytes < lowWatermark;
 
     /// <summary>
     /// Data waits that cwnd would let go but the peer's window does not admit (Linux's tcp_snd_wnd_test failing in
@@ -69,6 +88,9 @@ internal sealed partial class Sender
         }
     }
 
-    /// <summary>cwnd was the limit of the last dispatch, or is full now (Linux's is_cwnd_limited).</summary>
+    /// <summary>
+    /// cwnd is the limit, as tcp_cwnd_validate asks before it starts the sndbuf-limited clock (tcp_is_cwnd_limited): the
+    /// last dispatch or this window was cwnd-limited, or cwnd is full now, or in slow start cwnd is under twice the most in flight.
+    /// </summary>
     public bool CwndLimitedNow => CwndLimited || InFlight >= CongestionWindow;
 }

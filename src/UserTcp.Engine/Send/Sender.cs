@@ -40,7 +40,7 @@ internal sealed partial class Sender
         SndUna = SndMax = _sndSml = iss;
         _recoveryPoint = iss;
         _cwndUsageEnd = iss;
-        Buffer = new SendBuffer(pool, config.SendBufferSize, iss + 1);
+        Buffer = new SendBuffer(pool, config.SendBufferSize, iss + 1, config.SendBufferAccounting == SendBufferAccounting.LinuxTruesize ? MaxSizeGoal : 0);
         Rto = new RtoEstimator(config);
         Mss = 536;
         _congestion = CongestionControl.Create(config.CongestionControl, config.InitialWindowSegments * Mss, seed: Seed);
