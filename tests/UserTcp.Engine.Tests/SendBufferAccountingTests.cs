@@ -18,13 +18,13 @@ public class SendBufferAccountingTests
     /// ESTABLISHED by passive open with a peer whose MSS is 1000 and whose window is 4000 bytes (scale 0): the size goal
     /// is 2000 bytes, two skbs leave at once, and cwnd (10 segments) never limits.
     /// </summary>
-    private static (Harness H, TcpConnection C) Connection(SendBufferAccounting accounting)
+    private static (Harness H, TcpConnection C) Connection(SendBufferAccounting accounting, int limit = Limit, ushort window = 4000, byte scale = 0)
     {
-        var h = new Harness(new TcpConfig { SendBufferSize = Limit, SendBufferAccounting = accounting });
+        var h = new Harness(new TcpConfig { SendBufferSize = limit, SendBufferAccounting = accounting });
         TcpPassiveOpen listener = h.Engine.Listen(Harness.LocalPort);
-        h.Send(TcpFlags.Syn, PeerIsn, window: 4000, options: new TcpOptions { MaxSegmentSize = 1000, WindowScale = 0 });
+        h.Send(TcpFlags.Syn, PeerIsn, window: (ushort)Math.Min(window << scale, ushort.MaxValue), options: new TcpOptions { MaxSegmentSize = 1000, WindowScale = scale });
         h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1);
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: 4000);
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: window);
         Assert.True(listener.TryAccept(out TcpConnection c));
         return (h, c);
     }
@@ -48,6 +48,16 @@ public class SendBufferAccountingTests
         Ack(h, 4000);
         h.DrainSent();
         Assert.Equal(4000, c.Send(Bytes(10_000)));
+        Assert.Equal(0, c.Send(Bytes(1)));
+    }
+
+    [Fact]
+    public void The_rest_of_an_skb_the_windows_cut_fills_to_the_goal_without_asking_for_memory()
+    {
+        // Window 502 << 7: a 32000-byte goal. cwnd lets 10000 go at once, which with its skb (10832) is over the limit of
+        // 10500, yet the rest of that skb, a new one at the tail, is filled to the goal: 42000, as Linux 6.18 returns.
+        (_, TcpConnection c) = Connection(SendBufferAccounting.LinuxTruesize, limit: 10_500, window: 502, scale: 7);
+        Assert.Equal(42_000, c.Send(Bytes(60_000)));
         Assert.Equal(0, c.Send(Bytes(1)));
     }
 

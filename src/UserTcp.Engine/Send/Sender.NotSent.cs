@@ -36,7 +36,11 @@ internal sealed partial class Sender
         int limit = Buffer.Capacity;
         long memory = linux ? QueuedMemory : 0;
         long accepted = 0;
-        // What leaves during the write: Linux pushes each skb as it fills (tcp_push_one), and what goes is its own skb.
+        long notSent = Math.Max(0, unsent - goesNow);
+        long tailRoom = notSent % goal == 0 ? 0 : goal - notSent % goal;
+        // What leaves during the write: Linux pushes each skb as it fills (tcp_push_one), and what goes is its own skb
+        // (tso_fragment). An skb the windows cut leaves its rest as a new skb at the tail, which the write fills to the
+        // goal again without asking for memory: only a new skb is checked.
         for (long leaving = Math.Max(0, goesNow - unsent); leaving > 0 && accepted < requested;)
         {
             if (linux && !MayStartChunk(memory, limit)) return (int)accepted;
@@ -44,9 +48,12 @@ internal sealed partial class Sender
             accepted += take;
             leaving -= take;
             memory += take + SkbOverhead;
+            if (linux && take < goal && accepted < requested)
+            {
+                tailRoom = goal;
+                memory += SkbOverhead;
+            }
         }
-        long notSent = Math.Max(0, unsent - goesNow);
-        long tailRoom = notSent % goal == 0 ? 0 : goal - notSent % goal;
         while (accepted < requested)
         {
             if (tailRoom == 0)
