@@ -162,7 +162,7 @@ public sealed partial class TcpConnection
     public int BytesToRead => _receiver.BytesToRead;
     /// <summary>The receive buffer's size now: the configured one, or as receive-buffer auto-tuning has grown it.</summary>
     public int ReceiveBufferSize => _receiver.BufferSize;
-    /// <summary>Room left in the send buffer.</summary>
+    /// <summary>Room left in the send buffer for data (under Linux's accounting, with the chunk a write may pass the limit by).</summary>
     public int SendBufferFree => _sender.Buffer.Free;
 
     /// <summary>
