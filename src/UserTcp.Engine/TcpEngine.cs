@@ -370,12 +370,16 @@ public sealed partial class TcpEngine
     }
 
     /// <summary>Sends a segment of <paramref name="connection"/>: ports from its 4-tuple, IPv4 header around it.</summary>
-    internal void Transmit(TcpConnection connection, scoped in TcpRepr segment, bool ect = false) =>
+    internal TransmitResult Transmit(TcpConnection connection, scoped in TcpRepr segment, bool ect = false) =>
         // The TOS byte's upper six bits are the application's (IP_TOS), the ECN field the stack's (RFC 3168 §5).
         TransmitFor(connection.Id, segment, (byte)(connection.TypeOfService | (ect ? (byte)EcnCodepoint.Ect0 : 0)), connection.DontFragment);
 
-    /// <summary>Sends one segment; when the device completes checksums it carries only the pseudo-header sum.</summary>
-    internal void TransmitFor(FourTuple id, scoped in TcpRepr segment, byte typeOfService = 0, bool dontFragment = true)
+    /// <summary>
+    /// Sends one segment; when the device completes checksums it carries only the pseudo-header sum. A segment the local
+    /// queue refuses is neither counted nor reported as sent (no SegmentOut: it never reached the link); a Dropped event
+    /// says why (Linux's NET_XMIT_DROP).
+    /// </summary>
+    internal TransmitResult TransmitFor(FourTuple id, scoped in TcpRepr segment, byte typeOfService = 0, bool dontFragment = true)
     {
         TcpRepr withPorts = segment;
         withPorts.SourcePort = id.Local.Port;
@@ -389,9 +393,16 @@ public sealed partial class TcpEngine
         {
             throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
         }
-        Counters.CountSegmentSent();
         var summary = SegmentSummary.From(withPorts);
+        TransmitResult result = _output?.TransmitSegment(buffer[..length], id, summary, carriesSack: !withPorts.Options.SackBlocks.IsEmpty) ?? TransmitResult.Sent;
+        if (result == TransmitResult.Refused)
+        {
+            Counters.Count(MibCounter.UserTcpTransmitRefused);
+            Emit(new TcpEvent(Now, TcpEventKind.Dropped, id, Cause: TcpCause.TransmitRefused, Segment: summary));
+            return result;
+        }
+        Counters.CountSegmentSent();
         if (Publishes(TcpEventKind.SegmentOut)) Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: summary));
-        _output?.TransmitSegment(buffer[..length], id, summary, carriesSack: !withPorts.Options.SackBlocks.IsEmpty);
+        return result;
     }
 }

@@ -102,6 +102,9 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// <inheritdoc/>
     public int Mtu => _inner.Mtu;
 
+    /// <summary>The inner device's queue refuses packets now.</summary>
+    public bool RefusesTransmit => _inner.RefusesTransmit;
+
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> packet)
     {

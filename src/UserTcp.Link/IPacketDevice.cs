@@ -28,6 +28,13 @@ public interface IPacketDevice : IDisposable
     /// <summary>Sends one whole packet.</summary>
     void Write(ReadOnlySpan<byte> packet);
 
+    /// <summary>
+    /// Whether the device's transmit queue refuses packets now (full, or a queue of no room at all, as <c>tc qdisc ...
+    /// pfifo limit 0</c> makes Linux's): a packet written now would be dropped before the link. The runtime asks before it
+    /// queues each segment and tells TCP at once, as Linux's qdisc answers NET_XMIT_DROP. False by default.
+    /// </summary>
+    bool RefusesTransmit => false;
+
     /// <summary>What the device does beyond carrying whole packets of at most <see cref="Mtu"/>; none by default.</summary>
     DeviceOffloads Offloads => default;
 

@@ -58,6 +58,8 @@ public sealed class CapturingDevice : IPacketDevice
     public DeviceOffloads Offloads => _inner.Offloads;
     /// <summary>The inner device's: the tap serializes its records itself.</summary>
     public bool ReadsMayOverlapWait => _inner.ReadsMayOverlapWait;
+    /// <summary>The inner device's: what its queue refuses never reaches the tap, as tcpdump never sees what a qdisc dropped.</summary>
+    public bool RefusesTransmit => _inner.RefusesTransmit;
 
     /// <inheritdoc/>
     public bool TryReadFrame(Span<byte> frame, out int length, out PacketOffload offload)

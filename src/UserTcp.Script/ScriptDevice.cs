@@ -6,9 +6,10 @@ namespace UserTcp.Script;
 /// <summary>
 /// The runner's device: the packets a script sends wait here for the stack to take, and every packet the stack
 /// writes goes straight to the runner, which stamps it with the script's time. It never waits: the runner pumps the
-/// stack after each packet it injects and each step of the clock.
+/// stack after each packet it injects and each step of the clock. While <paramref name="refuses"/> says so (a script's
+/// <c>tc qdisc ... pfifo limit 0</c>), its queue refuses every packet: none reaches the script.
 /// </summary>
-internal sealed class ScriptDevice(int mtu, IPacketTransmitter sent) : IPacketDevice
+internal sealed class ScriptDevice(int mtu, IPacketTransmitter sent, Func<bool> refuses) : IPacketDevice
 {
     // Packets injected by the script and not yet taken by the stack, oldest first.
     private readonly Queue<byte[]> _inbound = new();
@@ -31,7 +32,12 @@ internal sealed class ScriptDevice(int mtu, IPacketTransmitter sent) : IPacketDe
         return true;
     }
 
-    public void Write(ReadOnlySpan<byte> packet) => sent.Transmit(packet);
+    public bool RefusesTransmit => refuses();
+
+    public void Write(ReadOnlySpan<byte> packet)
+    {
+        if (!refuses()) sent.Transmit(packet);
+    }
 
     public void Dispose() => _inbound.Clear();
 }

@@ -120,7 +120,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             ApplyOptions();
             _localPort = _bindPort;
             _remotePort = _passivePeerPort;
-            _device = new ScriptDevice(ushort.MaxValue, this);
+            _device = new ScriptDevice(ushort.MaxValue, this, () => _setup.LocalQueueRefuses);
             _stackConfig = _config;
             _stack = NetStack.Create(_device, new NetStackOptions { Address = _localIp, Tcp = _config, Events = this, ErrorTranslation = _errorTranslation },
                 timeProvider: _time);

@@ -23,6 +23,12 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
     // Outcomes for settings several sysctls decide together: the last of a block is reported when the block ends.
     private readonly Dictionary<string, (int Line, string From, SetupOutcome Outcome)> _combined = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The test device's queue refuses every segment (<c>tc qdisc add|replace dev tun0 root pfifo limit 0</c>, until the
+    /// qdisc is deleted or replaced by one with room): the stack hears of each refusal as Linux's TCP hears NET_XMIT_DROP.
+    /// </summary>
+    public bool LocalQueueRefuses { get; private set; }
+
     /// <summary>Runs one block; returns the configuration for sockets made from now on.</summary>
     public TcpConfig Run(int line, string block, TcpConfig config, bool connectionsExist)
     {
@@ -175,16 +181,24 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
 
     /// <summary>
     /// The test device's queue: UserTcp's segments reach the script at once and in order, which is what a FIFO
-    /// queue with room gives; fq's pacing and a queue that drops everything (<c>limit 0</c>) have no equivalent.
+    /// queue with room gives; a FIFO of no room (<c>limit 0</c>) makes the device refuse every segment until it is
+    /// deleted or replaced (<see cref="LocalQueueRefuses"/>); fq's pacing has no equivalent.
     /// </summary>
-    private static SetupOutcome Qdisc(QdiscCommand qdisc) => qdisc switch
+    private SetupOutcome Qdisc(QdiscCommand qdisc)
     {
-        { Action: "delete" } => new(SetupEffect.AlreadySo, qdisc.Text, "UserTcp's segments reach the script at once, in order"),
-        { Kind: "pfifo" or "pfifo_fast" or "bfifo", Limit: null or > 0 } => new(SetupEffect.AlreadySo, qdisc.Text, "UserTcp's segments reach the script at once, in order"),
-        { Limit: 0 } => new(SetupEffect.NotApplied, qdisc.Text,
-            "a local queue that refuses every segment: Linux's TCP is told of each local drop and probes again, UserTcp's device has no such queue"),
-        _ => new(SetupEffect.NotApplied, qdisc.Text, $"UserTcp's segments are not queued or paced ({qdisc.Kind ?? "no"} qdisc)"),
-    };
+        const string AtOnce = "UserTcp's segments reach the script at once, in order";
+        bool refused = LocalQueueRefuses;
+        // Any root qdisc the command installs replaces the one before it, a refusing one included.
+        LocalQueueRefuses = qdisc is { Action: not "delete", Kind: "pfifo" or "bfifo", Limit: 0 };
+        return qdisc switch
+        {
+            { Action: "delete" } => new(refused ? SetupEffect.Applied : SetupEffect.AlreadySo, qdisc.Text, AtOnce),
+            { Kind: "pfifo" or "pfifo_fast" or "bfifo", Limit: null or > 0 } => new(SetupEffect.AlreadySo, qdisc.Text, AtOnce),
+            { Kind: "pfifo" or "bfifo", Limit: 0 } => new(SetupEffect.Applied, qdisc.Text,
+                "the device refuses every segment: the stack hears of each refusal at once, as Linux's TCP hears NET_XMIT_DROP"),
+            _ => new(SetupEffect.NotApplied, qdisc.Text, $"UserTcp's segments are not queued or paced ({qdisc.Kind ?? "no"} qdisc)"),
+        };
+    }
 
     private void Report(int line, string from, SetupOutcome outcome)
     {

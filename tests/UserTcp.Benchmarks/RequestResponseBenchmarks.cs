@@ -119,12 +119,13 @@ public class RequestResponseBenchmarks
 
         public void Transmit(ReadOnlySpan<byte> packet) => Packets++;
 
-        public void TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack)
+        public TransmitResult TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack)
         {
             Packets++;
             // Our segments' options start with NOP, NOP, TS (Linux's layout): TSval at 20 + 20 + 4.
             if (packet.Length >= 52 && packet[40] == 1 && packet[42] == 8) LastTsval = BinaryPrimitives.ReadUInt32BigEndian(packet[44..]);
             else if (packet.Length >= 56 && packet[44] == 4 && packet[46] == 8) LastTsval = BinaryPrimitives.ReadUInt32BigEndian(packet[48..]); // SYN-ACK: MSS, sackOK, TS
+            return TransmitResult.Sent;
         }
     }
 }

@@ -58,6 +58,23 @@ internal sealed class Harness : IPacketTransmitter
     public TimeSpan Now { get; private set; }
     public static FourTuple Id => new(new IpEndpoint(LocalAddress, LocalPort), new IpEndpoint(PeerAddress, PeerPort));
 
+    /// <summary>The local queue refuses every segment (a full device queue, a <c>pfifo limit 0</c>): none is sent.</summary>
+    public bool Refusing { get; set; }
+
+    /// <summary>Segments the local queue refused so far.</summary>
+    public int Refused { get; private set; }
+
+    public TransmitResult TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack)
+    {
+        if (Refusing)
+        {
+            Refused++;
+            return TransmitResult.Refused;
+        }
+        Transmit(packet);
+        return TransmitResult.Sent;
+    }
+
     public void Transmit(ReadOnlySpan<byte> packet)
     {
         Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));

@@ -187,6 +187,36 @@ public sealed class SetupTests : IDisposable
     }
 
     [Fact]
+    public void A_pfifo_of_no_room_makes_the_device_refuse_until_it_is_deleted_or_replaced()
+    {
+        var setup = new ScriptSetup(null, new UserTcp.Wire.Ipv4Address(192, 0, 2, 1), relaxed: false, _ => { }, trace: null);
+        var config = new UserTcp.Engine.TcpConfig();
+        Assert.False(setup.LocalQueueRefuses);
+        setup.Run(1, "tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0", config, connectionsExist: false);
+        Assert.True(setup.LocalQueueRefuses); // applied, not refused as "no equivalent" (strict mode would throw)
+        setup.Run(2, "tc qdisc delete dev tun0 root", config, connectionsExist: true);
+        Assert.False(setup.LocalQueueRefuses);
+        setup.Run(3, "tc qdisc replace dev tun0 root pfifo limit 0", config, connectionsExist: true);
+        Assert.True(setup.LocalQueueRefuses);
+        setup.Run(4, "tc qdisc replace dev tun0 root pfifo limit 1000", config, connectionsExist: true);
+        Assert.False(setup.LocalQueueRefuses);
+        setup.Run(5, "tc qdisc add dev tun0 root bfifo limit 0", config, connectionsExist: true);
+        Assert.True(setup.LocalQueueRefuses);
+    }
+
+    [Fact]
+    public void Segments_the_refusing_queue_drops_never_reach_the_script()
+    {
+        // The write's segment is refused: an outbound line for it fails, no line for it passes, and once the queue is
+        // deleted the probe timer sends it.
+        const string Head = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n"
+            + "+0 < S 0:0(0) win 65535 <mss 1460>\n+0 > S. 0:0(0) ack 1 <mss 1460>\n+.1 < . 1:1(0) ack 1 win 65535\n"
+            + "+0 accept(3, ..., ...) = 4\n+0 `tc qdisc add dev tun0 root pfifo limit 0`\n+0 write(4, ..., 100) = 100\n";
+        Assert.False(Run(Head + "+0 > P. 1:101(100) ack 1\n", relaxed: true).Passed);
+        Passes(Run(Head + "+.1 %{ assert tcpi_unacked == 0 }%\n+0 `tc qdisc delete dev tun0 root`\n+.1~+.3 > P. 1:101(100) ack 1\n", relaxed: true));
+    }
+
+    [Fact]
     public void A_missing_shell_file_or_an_unknown_command_is_not_applied()
     {
         ScriptResult result = Run("`../common/defaults.sh\nnstat > /dev/null`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", relaxed: true, directory: _tree);

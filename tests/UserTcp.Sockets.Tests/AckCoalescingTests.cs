@@ -151,8 +151,31 @@ public sealed class AckCoalescingTests
         return (device.Acks, batch.AcksCoalesced, batch.PacketsParsed);
     }
 
+    [Fact]
+    public void A_device_whose_queue_refuses_gets_nothing_and_the_engine_hears_so()
+    {
+        // IPacketDevice.RefusesTransmit: the batch answers the engine at once (Linux's NET_XMIT_DROP) and queues nothing.
+        var device = new RecordingDevice();
+        var batch = new TransmitBatch(new Owner(device) { Refuses = true }, 64 * 1024);
+        byte[] packet = Ack(1000);
+        Assert.Equal(WireError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
+        Assert.Equal(WireError.None, TcpSegment.TryParse(ip, out TcpSegment tcp));
+        var id = new FourTuple(new IpEndpoint(ip.Source, tcp.SourcePort), new IpEndpoint(ip.Destination, tcp.DestinationPort));
+        Span<byte> room = batch.GetBuffer(packet.Length);
+        packet.CopyTo(room);
+        Assert.Equal(TransmitResult.Refused, batch.TransmitSegment(room[..packet.Length], id, SegmentSummary.From(tcp), carriesSack: false));
+        batch.Transmit(packet); // a packet the engine does not await an answer for is dropped too
+        Assert.False(batch.HasPackets);
+        batch.WriteTo(device);
+        Assert.Empty(device.Acks);
+    }
+
     private sealed class Owner(IPacketDevice device) : IBatchOwner
     {
+        public bool Refuses { get; init; }
+
+        public bool RefusesTransmit => Refuses;
+
         public void WriteNow(TransmitBatch full) => full.WriteTo(device);
 
         public void WriteNow(ReadOnlySpan<byte> packet, PacketOffload offload) => device.Write(packet);

@@ -30,15 +30,22 @@ public sealed partial class TcpConnection
 
         _sender.BeginBurst(now);
         int sent = 0;
+        bool refused = false;
         while (_sender.TryNext(SackOptionBytes(now), out Transmission next))
         {
-            SendSegment(now, next);
+            // A refused segment ends the pass, as tcp_write_xmit and tcp_xmit_retransmit_queue stop at a failed send.
+            if (!SendSegment(now, next))
+            {
+                refused = true;
+                break;
+            }
             sent++;
         }
         _sender.EndBurst();
         OnDispatched(now, sent);
         if (_receiver.AckNow) SendAck(now);
         _sender.ArmPersistIfNeeded(now);
+        _sender.EndWakeup(now, refused);
     }
 
     private void SendSyn(TimeSpan now)
@@ -58,13 +65,21 @@ public sealed partial class TcpConnection
         SynDue = false;
         if (retransmission)
         {
+            // Counted when tried, as Linux's __tcp_retransmit_skb counts TCPSynRetrans and total_retrans before the queue answers.
             _engine.Counters.Count(MibCounter.TcpExtTCPSynRetrans);
             CountRetransmission(now, repr, TcpCause.RetransmissionTimeout, _sender.Retries);
         }
-        _engine.Transmit(this, repr);
+        TransmitResult result = _engine.Transmit(this, repr);
         if (synAck) _receiver.OnAckSent();
         _sender.OnSynSent(now, retransmission, keepDeadline: SynAckForRepeatedSyn);
         SynAckForRepeatedSyn = false;
+        if (result == TransmitResult.Refused && retransmission)
+        {
+            _engine.Counters.Count(MibCounter.TcpExtTCPRetransFail);
+            // A refused first SYN is as good as lost (Linux's tcp_connect ignores the error), and so is a SYN-ACK (a request
+            // sock's timer runs on); a refused SYN retransmission is tried again in 500 ms, unbacked-off (tcp_retransmit_timer).
+            if (State == TcpState.SynSent) _sender.OnTimeoutResendRefused(now);
+        }
     }
 
     /// <summary>
@@ -73,8 +88,11 @@ public sealed partial class TcpConnection
     /// </summary>
     private int SynWindowMss => Listener is not null ? ReceiveWindow.SynAckMss(_config.Mss, _options.Timestamps) : _config.Mss;
 
-    /// <summary>Sends what the sender chose: data [seq, seq+length) from the send buffer, with FIN and PSH as chosen.</summary>
-    private void SendSegment(TimeSpan now, in Transmission next)
+    /// <summary>
+    /// Sends what the sender chose: data [seq, seq+length) from the send buffer, with FIN and PSH as chosen. False when the
+    /// local queue refused it: then nothing of it counts as sent (Sender.LocalQueue.cs).
+    /// </summary>
+    private bool SendSegment(TimeSpan now, in Transmission next)
     {
         TcpOptions options = SegmentOptions(now);
         // Payload and options fit the peer's MSS (RFC 9293 §3.7.1): a full-sized retransmission leaves out SACK blocks.
@@ -95,12 +113,25 @@ public sealed partial class TcpConnection
         if (ect && _sender.TakeCwr()) repr.Flags |= TcpFlags.Cwr;
         if (next.IsRetransmission)
         {
+            // Counted when tried: Linux's __tcp_retransmit_skb adds to total_retrans and RetransSegs before the queue
+            // answers (checked on Linux 6.18: tcpi_total_retrans 1 after a refused timeout resend), and a refused one
+            // also to TCPRetransFail; only retrans_out (tcpi_retrans) waits for the send.
             CountRetransmission(now, repr, next.Cause, next.Cause == TcpCause.RetransmissionTimeout ? _sender.Retries : _sender.DuplicateAcks);
         }
-        _engine.Transmit(this, repr, ect);
+        TransmitResult result = _engine.Transmit(this, repr, ect);
+        // Linux's __tcp_transmit_skb runs tcp_event_ack_sent and tcp_event_data_sent before the queue answers: a refused
+        // segment still counts as the ACK and the data send it tried to be.
         _receiver.OnAckSent();
         if (next.Length > 0) _receiver.OnDataSent(now);
+        if (result == TransmitResult.Refused)
+        {
+            if (next.IsRetransmission) _engine.Counters.Count(MibCounter.TcpExtTCPRetransFail);
+            OnTransmitRefused(now);
+            _sender.OnRefused(now, next);
+            return false;
+        }
         _sender.OnSent(now, next);
+        return true;
     }
 
     private void CountRetransmission(TimeSpan now, scoped in TcpRepr repr, TcpCause cause, int attempt)
@@ -123,12 +154,12 @@ public sealed partial class TcpConnection
             Window = _receiver.AdvertiseWindow(),
             Options = SegmentOptions(now),
         };
-        _engine.Transmit(this, repr);
-        _receiver.OnAckSent();
+        if (_engine.Transmit(this, repr) == TransmitResult.Refused) OnTransmitRefused(now);
+        _receiver.OnAckSent(); // Linux's tcp_event_ack_sent runs before the queue answers
     }
 
-    /// <summary>A control segment at an explicit sequence number (zero-window and keepalive probes, resets).</summary>
-    private void SendControl(TimeSpan now, SeqNumber seq, TcpFlags flags)
+    /// <summary>A control segment at an explicit sequence number (zero-window and keepalive probes, resets); whether the local queue took it.</summary>
+    private TransmitResult SendControl(TimeSpan now, SeqNumber seq, TcpFlags flags)
     {
         bool reset = (flags & TcpFlags.Rst) != 0;
         TcpOptions options = SegmentOptions(now);
@@ -141,10 +172,26 @@ public sealed partial class TcpConnection
             Window = reset ? (ushort)0 : _receiver.AdvertiseWindow(),
             Options = options,
         };
-        _engine.Transmit(this, repr);
-        if (reset) _engine.Counters.ResetsSent++;
+        TransmitResult result = _engine.Transmit(this, repr);
+        if (reset)
+        {
+            if (result == TransmitResult.Sent) _engine.Counters.ResetsSent++;
+            return result;
+        }
         // A probe acknowledges RCV.NXT as any ACK does: the delayed ACK it carried is sent (Linux's tcp_event_ack_sent).
-        else _receiver.OnAckSent();
+        _receiver.OnAckSent();
+        if (result == TransmitResult.Refused) OnTransmitRefused(now);
+        return result;
+    }
+
+    /// <summary>
+    /// The local queue refused a segment of this synchronized connection: Linux's __tcp_transmit_skb enters CWR for any
+    /// such answer (tcp_enter_cwr), a reduction of cwnd once for the window, reported as ECN's is.
+    /// </summary>
+    private void OnTransmitRefused(TimeSpan now)
+    {
+        if (!State.IsSynchronized()) return;
+        if (_sender.OnLocalCongestion(now)) _engine.Emit(new TcpEvent(now, TcpEventKind.CongestionWindowReduced, Id, State, State, TcpCause.LocalCongestion));
     }
 
     /// <summary>NOP NOP TS: the 12 bytes timestamps add to every segment (RFC 7323 Appendix A layout).</summary>

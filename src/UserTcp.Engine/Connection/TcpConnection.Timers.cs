@@ -80,14 +80,14 @@ public sealed partial class TcpConnection
     private int RetryLimitUnderUserTimeout => UserTimeout is null || IsOrphaned ? RetryLimit : int.MaxValue;
 
     private bool UserTimeoutExpired(TimeSpan now) => UserTimeout is TimeSpan limit
-        && (_sender.Retries > 0 && now - _sender.StallStart >= limit || _sender.ProbingZeroWindow && now - _sender.PersistStart >= limit);
+        && (_sender.Retries > 0 && now - _sender.StallStart >= limit || _sender.ProbeStart is TimeSpan probing && now - probing >= limit);
 
     /// <summary>While a stall lasts, the user timeout fires at its end (Linux clamps the RTO and probe timer to it).</summary>
     private void ArmUserTimeout()
     {
         if (UserTimeout is not TimeSpan limit) return;
         if (_sender.Retries > 0) Timers.Arm(TcpTimer.UserTimeout, _sender.StallStart + limit);
-        else if (_sender.ProbingZeroWindow) Timers.Arm(TcpTimer.UserTimeout, _sender.PersistStart + limit);
+        else if (_sender.ProbeStart is TimeSpan probing) Timers.Arm(TcpTimer.UserTimeout, probing + limit);
     }
 
     private void OnRetransmissionTimeout(TimeSpan now)
@@ -123,9 +123,16 @@ public sealed partial class TcpConnection
             EnterClosed(TimeoutError, TcpCause.UserTimeoutExpired);
             return;
         }
-        if (_sender.TakeWakeup())
+        if (_sender.TakeWakeup(now, RetryLimitUnderUserTimeout, out bool refusedTooOften))
         {
+            ArmUserTimeout();
             _engine.MarkPending(this);
+            return;
+        }
+        if (refusedTooOften)
+        {
+            // Linux's tcp_probe_timer: probes the local queue refused count against tcp_retries2 as unanswered ones do.
+            EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
         if (_sender.TakePersistProbe(now, RetryLimitUnderUserTimeout, out bool gaveUp))
@@ -133,7 +140,7 @@ public sealed partial class TcpConnection
             ArmUserTimeout();
             // A zero-window probe as Linux sends it: an old sequence number (SND.UNA - 1) and no data, so the peer
             // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
-            SendControl(now, SndUna - 1, TcpFlags.Ack);
+            if (SendControl(now, SndUna - 1, TcpFlags.Ack) == TransmitResult.Refused) _sender.OnPersistProbeRefused(now);
         }
         else if (gaveUp)
         {
@@ -165,7 +172,12 @@ public sealed partial class TcpConnection
             return;
         }
         // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.
-        SendControl(now, SndUna - 1, TcpFlags.Ack);
+        if (SendControl(now, SndUna - 1, TcpFlags.Ack) == TransmitResult.Refused)
+        {
+            // Linux's tcp_keepalive_timer: a probe the local queue refused does not count, and is tried again in 500 ms.
+            Timers.Arm(TcpTimer.KeepAlive, now + Sender.ResourceProbeInterval);
+            return;
+        }
         _keepAliveProbes++;
         Timers.Arm(TcpTimer.KeepAlive, now + KeepAliveInterval);
     }

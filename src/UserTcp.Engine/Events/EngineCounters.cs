@@ -159,6 +159,10 @@ public enum MibCounter
     UserTcpEcnCeReceived,
     /// <summary>cwnd reductions an ECN echo (ECE) started, at most one per window of data (RFC 3168 §6.1.2; Linux's tcp_enter_cwr).</summary>
     UserTcpEcnEchoReductions,
+    /// <summary>Retransmissions the local device's queue refused, not sent (Linux's TCPRetransFail).</summary>
+    TcpExtTCPRetransFail,
+    /// <summary>Segments the local device's queue refused (a full queue): none of them left, TCP retries as Linux does after NET_XMIT_DROP.</summary>
+    UserTcpTransmitRefused,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

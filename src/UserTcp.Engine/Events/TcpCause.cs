@@ -162,6 +162,10 @@ public enum TcpCause : byte
     SynInPassiveSynReceived,
     /// <summary>An ACK echoed a congestion mark (ECE, RFC 3168 §6.1.2): cwnd reduced once for the window, nothing resent (TcpEventKind.CongestionWindowReduced).</summary>
     EcnEcho,
+    /// <summary>The local device's queue refused an outgoing segment (a full queue; Linux's qdisc answers NET_XMIT_DROP): it did not leave.</summary>
+    TransmitRefused,
+    /// <summary>The local queue refused a segment: cwnd reduced once, as for an ECN echo (Linux's tcp_enter_cwr in __tcp_transmit_skb).</summary>
+    LocalCongestion,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -262,6 +266,8 @@ public static class TcpCauseExtensions
         TcpCause.EcnEcho => "ECN echo: cwnd reduced once for the window, nothing resent (RFC 3168 §6.1.2)",
         TcpCause.SynInPassiveSynReceived => "SYN in SYN-RECEIVED of a passive open; RST, back to LISTEN (RFC 9293 §3.10.7.4)",
         TcpCause.SpuriousFastRetransmitTimestamps => "spurious fast retransmit, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
+        TcpCause.TransmitRefused => "the local device's queue refused it (Linux's NET_XMIT_DROP); not sent",
+        TcpCause.LocalCongestion => "local congestion: the device's queue refused a segment, cwnd reduced once for the window (Linux's tcp_enter_cwr)",
         _ => cause.ToString(),
     };
 }

@@ -152,9 +152,15 @@ public interface IPacketTransmitter
     /// <summary>
     /// Sends one TCP segment of <paramref name="connection"/> (Local: the sender) with the header fields the engine wrote
     /// into it, so a transmitter that looks at them (a batch coalescing ACKs) need not parse the packet again;
-    /// <paramref name="carriesSack"/>: it has SACK blocks. By default, <see cref="Transmit"/>.
+    /// <paramref name="carriesSack"/>: it has SACK blocks. Returns whether the local queue took it
+    /// (<see cref="TransmitResult.Refused"/>: a full device queue dropped it, and TCP acts on that at once, as Linux's
+    /// does on NET_XMIT_DROP). By default, <see cref="Transmit"/>, and <see cref="TransmitResult.Sent"/>.
     /// </summary>
-    void TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack) => Transmit(packet);
+    TransmitResult TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack)
+    {
+        Transmit(packet);
+        return TransmitResult.Sent;
+    }
 
     /// <summary>
     /// Where the engine may write its next packet of at most <paramref name="length"/> bytes, so a transmitter that

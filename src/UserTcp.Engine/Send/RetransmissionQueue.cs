@@ -181,6 +181,9 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         Mark(ref segment, SegmentMarks.Retransmitted | SegmentMarks.EverRetransmitted);
     }
 
+    /// <summary>A resend of the segment was tried and the local queue refused it: still lost, not in flight, but ever retransmitted (Linux's TCPCB_EVER_RETRANS).</summary>
+    public void MarkEverRetransmitted(ref SentSegment segment) => Mark(ref segment, SegmentMarks.EverRetransmitted);
+
     /// <summary>A retransmission timeout: every segment not SACKed is lost (Linux tcp_timeout_mark_lost).</summary>
     public void MarkAllLost()
     {

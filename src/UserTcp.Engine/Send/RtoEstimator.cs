@@ -134,6 +134,19 @@ internal sealed class RtoEstimator
     }
 
     /// <summary>
+    /// Takes back the last doubling (Linux's tcp_retransmit_timer backs off only after its resend left: one the local
+    /// queue refused leaves icsk_backoff and icsk_rto as they were).
+    /// </summary>
+    public void UndoBackOff()
+    {
+        if (Backoff == 0) return;
+        Backoff--;
+        TimeSpan rto = _baseRto;
+        for (int i = 0; i < Backoff; i++) rto = Clamp(TimeSpan.FromTicks(2 * rto.Ticks));
+        Rto = rto;
+    }
+
+    /// <summary>
     /// RFC 6298 §5.7: when a SYN or SYN-ACK timed out and no RTT was measured, data transmission starts with RTO = 3 s
     /// (or the configured initial RTO if larger).
     /// </summary>

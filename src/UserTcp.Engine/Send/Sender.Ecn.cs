@@ -54,10 +54,21 @@ internal sealed partial class Sender
     /// </summary>
     private bool OnEcnEcho(TimeSpan now)
     {
-        if (InRecovery || InLoss || InCwr) return false; // one reduction per window: the one under way answers this echo too
+        if (!EnterCwr(now)) return false;
+        EcnReductions++;
+        return true;
+    }
+
+    /// <summary>
+    /// Linux's tcp_enter_cwr, for an ECN echo or a segment the local queue refused: unless a reduction is under way (a
+    /// fast recovery, a timeout's Loss phase, an earlier CWR window), ssthresh falls and cwnd follows by PRR, nothing
+    /// resent. True when it began.
+    /// </summary>
+    private bool EnterCwr(TimeSpan now)
+    {
+        if (InRecovery || InLoss || InCwr) return false; // one reduction per window: the one under way answers this one too
         InCwr = true;
         _cwrPoint = SndMax;
-        EcnReductions++;
         if (_undo is not null) _undo.Armed = false; // Linux: undo_marker = 0
         QueueCwr();
         // BBR models the path and ignores the CWR state, as Linux's bbr does (its cwnd has no reduction to follow).

@@ -29,6 +29,8 @@ internal sealed partial class Sender
         Ecn = 1 << 16,
         InCwr = 1 << 17,
         CwrQueued = 1 << 18,
+        WakeupAttempted = 1 << 19,
+        TimeoutResendDue = 1 << 20,
     }
 
     private SenderFlags _flags;

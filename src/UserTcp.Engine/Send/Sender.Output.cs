@@ -345,6 +345,7 @@ internal sealed partial class Sender
             // Resending the oldest segment restarts the timer (Linux tcp_xmit_retransmit_queue), so a timeout due a
             // moment later does not send it a second time (RFC 6298 §5.1 counts retransmissions as sends).
             if (index == 0 && !sent.Probe) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+            TimeoutResendDue = false;
             Retransmissions++;
             BytesRetransmitted += sent.End - sent.Seq;
             CountRetransmissionForUndo(now, sent.End - sent.Seq);
@@ -357,8 +358,13 @@ internal sealed partial class Sender
                 | (sent.PacketEnd ? SegmentMarks.PacketEnd : 0);
             _queue.Append(sent.Seq, sent.End, now, marks, delivery);
             SndMax = sent.End;
-            // Data in flight draws ACKs: a wakeup armed for held data is moot (Linux's RTO takes the probe timer's slot).
-            if (idle) _timers.Cancel(TcpTimer.Persist);
+            // Data in flight draws ACKs: a wakeup armed for held data is moot (Linux's RTO takes the probe timer's slot),
+            // and so is a probing episode for data the local queue refused (a zero window's ends only when it opens).
+            if (idle)
+            {
+                _timers.Cancel(TcpTimer.Persist);
+                if (SndWnd > 0) ProbeStart = null;
+            }
         }
         if (sent.Probe)
         {
@@ -390,10 +396,11 @@ internal sealed partial class Sender
         {
             _timers.Arm(TcpTimer.Persist, now + PersistInterval);
         }
-        else if (HeldWithNothingInFlight && !_timers.IsArmed(TcpTimer.Persist))
+        else if (UnsentWithNothingInFlight && !_timers.IsArmed(TcpTimer.Persist))
         {
-            // Linux's tcp_check_probe_timer: data a cork, MSG_MORE or a small window holds back, with nothing in flight to draw an ACK,
-            // goes when the probe timer fires, one RTO on (tcp_probe0_base; tcp(7)'s "200 millisecond ceiling" on TCP_CORK).
+            // Linux's tcp_check_probe_timer: data a cork, MSG_MORE or a small window holds back (or a FIN or data the local
+            // queue refused), with nothing in flight to draw an ACK, goes when the probe timer fires, one RTO on
+            // (tcp_probe0_base; tcp(7)'s "200 millisecond ceiling" on TCP_CORK).
             _timers.Arm(TcpTimer.Persist, now + Rto.Rto);
         }
     }
@@ -413,16 +420,8 @@ internal sealed partial class Sender
     /// <summary>Data waits in an open window with nothing in flight: a cork, MSG_MORE, or a window too small for it (sender SWS avoidance) holds it so.</summary>
     private bool HeldWithNothingInFlight => SndWnd > 0 && SndMax == SndUna && Buffer.End > SndMax;
 
-    /// <summary>
-    /// The persist timer fired with data still held and nothing in flight: the next dispatch sends one segment of it,
-    /// pushed (Linux's tcp_probe_timer and tcp_write_wakeup). False when there is no such data.
-    /// </summary>
-    public bool TakeWakeup()
-    {
-        if (!HeldWithNothingInFlight) return false;
-        WakeupDue = true;
-        return true;
-    }
+    /// <summary>Data or a FIN waits in an open window with nothing in flight: held back, or refused by the local queue.</summary>
+    private bool UnsentWithNothingInFlight => SndWnd > 0 && SndMax == SndUna && HasDataOrFinToSend;
 
     /// <summary>The persist timer fired: true when a probe is due; false when none is (window open, or nothing to send).</summary>
     public bool TakePersistProbe(TimeSpan now, int retryLimit, out bool gaveUp)
@@ -431,6 +430,7 @@ internal sealed partial class Sender
         if (SndWnd != 0 || !HasDataOrFinToSend)
         {
             _persistBackoff = 0;
+            ProbeStart = null;
             return false;
         }
         if (_persistProbes >= retryLimit)
@@ -439,22 +439,15 @@ internal sealed partial class Sender
             gaveUp = true;
             return false;
         }
-        if (_persistBackoff == 0) PersistStart = now; // the window's first probe: answers do not move it, an open window does
+        ProbeStart ??= now; // the window's first probe: answers do not move it, an open window does
         _persistProbes++;
         _persistBackoff++;
         _timers.Arm(TcpTimer.Persist, now + PersistInterval);
         return true;
     }
 
-    /// <summary>Zero-window probes sent since the peer last answered.</summary>
+    /// <summary>Probes sent since the peer last answered: zero-window probes, and probes the local queue refused (tcpi_probes).</summary>
     public int PersistProbes => _persistProbes;
-    /// <summary>
-    /// When the first probe of this zero window went, answered or not (valid while <see cref="ProbingZeroWindow"/>; Linux's
-    /// icsk_probes_tstamp, which only the window opening resets): what TCP_USER_TIMEOUT times.
-    /// </summary>
-    public TimeSpan PersistStart { get; private set; }
-    /// <summary>Zero-window probes have gone since the window last opened.</summary>
-    public bool ProbingZeroWindow => _persistBackoff > 0;
 
     /// <summary>Any acceptable ACK shows the peer is alive: unanswered probes count from zero again.</summary>
     public void OnPeerAlive() => _persistProbes = 0;

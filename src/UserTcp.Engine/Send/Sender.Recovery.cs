@@ -380,7 +380,7 @@ internal sealed partial class Sender
     /// </summary>
     public bool OnRetransmissionTimeout(TimeSpan now, int retryLimit, bool synchronizing)
     {
-        if (Retries >= retryLimit) return false;
+        if ((synchronizing ? Retries : RetriesSpent) >= retryLimit) return false;
         // The stall starts with its first retransmission (Linux's retrans_stamp, which TCP_USER_TIMEOUT counts from:
         // tcp_retransmit_skb stamps the resend's time, a loss probe's __tcp_retransmit_skb does not): the recovery's
         // resend of the oldest segment (a fast retransmit), or this timeout's; a SYN's from when it was first sent.
@@ -397,6 +397,7 @@ internal sealed partial class Sender
         UndoHold = false; // the hold was an ACK's; the timeout's go-back-N resends
         Rto.BackOff();
         _rttSeq = null; // Karn's rule
+        TimeoutResendDue = !synchronizing; // a refused resend is tried again in 500 ms (Sender.LocalQueue.cs)
         if (synchronizing)
         {
             HandshakeTimedOut = true; // sets the RTO to 3 s and the window to one segment at ESTABLISHED

@@ -103,7 +103,15 @@ internal sealed partial class Sender
     internal CongestionControl CongestionControl => _congestion;
 
     /// <summary>Consecutive retransmission timeouts without progress; a new ACK starts the count over.</summary>
-    public int Retries { get; private set; }
+    public int Retries
+    {
+        get;
+        private set
+        {
+            field = value;
+            if (value == 0) _refusedTimeouts = 0; // a new stall counts its refused resends anew
+        }
+    }
     /// <summary>Segments sent again, by any cause, over the connection's life (Linux tcpi_total_retrans).</summary>
     public int Retransmissions { get; private set; }
     /// <summary>Sequence space sent again (payload and FIN) over the connection's life.</summary>
@@ -475,6 +483,7 @@ internal sealed partial class Sender
         {
             _timers.Cancel(TcpTimer.Persist);
             _persistBackoff = 0;
+            ProbeStart = null;
         }
         return changed;
     }

@@ -408,6 +408,8 @@ internal sealed partial class StackShard : IBatchOwner
 
     void IBatchOwner.WriteFailed(int length, Exception error) => NetStackLog.WriteFailed(_logger, length, error);
 
+    bool IBatchOwner.RefusesTransmit => _device.RefusesTransmit;
+
     /// <summary>Under the engine lock: makes sure the timer fires by the engine's next deadline (a timer that fires early just re-arms).</summary>
     private void ArmTimer(TimeSpan now)
     {
