@@ -56,7 +56,6 @@ UPSTREAM_NOTES = {
     "epoll/epoll_out_edge.pkt": "Linux 6.18 sends 10001:30001 (20000) here too (tcp_grow_skb); the script expects an older kernel's 16000-byte skb",
     "epoll/epoll_out_edge_default_notsent_lowat.pkt": "Linux 6.18 sends 10001:30001 (20000) here too (tcp_grow_skb); the script expects an older kernel's 16000-byte skb",
     "epoll/epoll_out_edge_notsent_lowat.pkt": "Linux 6.18 sends 10001:30001 (20000) here too (tcp_grow_skb); the script expects an older kernel's 16000-byte skb",
-    "cubic/cubic-rack-reo-timeout-retrans-failed-incoming-data.pkt": "needs a local qdisc that drops (line 33: Linux's retransmission fails)",
 }
 # gVisor's packetdrill_test.sh runs its scripts with --tolerance_usecs=100000; upstream's run_all.py with the default.
 GVISOR_OPTIONS = ["tolerance_usecs=100000"]
