@@ -122,7 +122,8 @@ internal sealed class StackOptionSet
     public Option<FaultRule[]> Faults { get; } = new("--fault")
     {
         Description = "Apply a fault on the TUN link (repeatable), e.g. 'drop from-kernel flags=FIN nth=1', 'drop to-kernel after=FIN', "
-            + "'delay=200ms to-kernel', 'drop p=5%', 'mark from-kernel data nth=20..22' (ECN: CE on ECN-capable packets); the rule language is in README \"Faults on the live path\"",
+            + "'delay=200ms to-kernel', 'drop p=5%', 'mark from-kernel data nth=20..22' (ECN: CE on ECN-capable packets), "
+            + "'refuse data time=2s..4s' (UserTcp's own device queue full: TCP hears of each refusal and retries); the rule language is in README \"Faults on the live path\"",
         AllowMultipleArgumentsPerToken = false,
         CustomParser = ParseFaults,
     };

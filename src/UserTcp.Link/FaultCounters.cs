@@ -21,6 +21,8 @@ public sealed class FaultCounters
     public long Corrupted { get; internal set; }
     /// <summary>ECN-capable packets a rule set to CE (a mark rule's Not-ECT packets pass unchanged and are not counted).</summary>
     public long Marked { get; internal set; }
+    /// <summary>Packets UserTcp tried to send that a <c>refuse</c> rule made its device's queue refuse (TCP heard of each and retries).</summary>
+    public long Refused { get; internal set; }
     /// <summary>Delayed or held-back packets the device refused when they were released (each lost, as a failed write is).</summary>
     public long WriteFailures { get; internal set; }
 }

@@ -17,6 +17,11 @@ public enum FaultAction
     Corrupted,
     /// <summary>Its IP ECN field set to CE (congestion experienced), as an AQM router marks instead of dropping (RFC 3168 §5).</summary>
     Marked,
+    /// <summary>
+    /// Refused by the stack's own device queue before it left (a full local queue): UserTcp's TCP hears of it at once,
+    /// as Linux's does of NET_XMIT_DROP, and retries. Only what UserTcp sends, on the live path (<see cref="IPacketDevice.RefusesTransmit"/>).
+    /// </summary>
+    Refused,
 }
 
 /// <summary>

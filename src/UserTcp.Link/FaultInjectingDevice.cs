@@ -102,8 +102,24 @@ public sealed class FaultInjectingDevice : IPacketDevice
     /// <inheritdoc/>
     public int Mtu => _inner.Mtu;
 
-    /// <summary>The inner device's queue refuses packets now.</summary>
-    public bool RefusesTransmit => _inner.RefusesTransmit;
+    /// <summary>
+    /// The inner device's queue refuses the packet, or a <c>refuse</c> rule picks it (a full local queue): then UserTcp's
+    /// TCP hears of it at once and retries, as Linux's does after NET_XMIT_DROP. A refused packet is logged and recorded
+    /// with its note, as a dropped one is, though it never reached the link.
+    /// </summary>
+    public bool RefusesTransmit(ReadOnlySpan<byte> packet)
+    {
+        if (_inner.RefusesTransmit(packet)) return true;
+        TimeSpan now = Now;
+        FaultRule? refuser;
+        lock (_link.Decide) refuser = _link.Rules.EvaluateRefusal(packet, now, _link.States, _link.Random);
+        if (refuser is null) return false;
+        FaultNote note = Note(FaultAction.Refused, refuser, "UserTcp's own device queue refused it: TCP heard so at once and tries again (never reached the kernel)");
+        Applied(refuser, () => Counters.Refused++);
+        _link.Tap?.Record(packet, PacketDirection.Outbound, now, note);
+        Report(now, note, packet);
+        return true;
+    }
 
     /// <inheritdoc/>
     public void Write(ReadOnlySpan<byte> packet)
@@ -434,6 +450,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         FaultAction.Duplicated => "duplicated",
         FaultAction.Corrupted => "corrupted",
         FaultAction.Marked => "CE-marked",
+        FaultAction.Refused => "refused",
         _ => action.ToString(),
     };
 

@@ -14,11 +14,14 @@ internal sealed class FaultRuleSet
 {
     private readonly FaultRule[] _rules;
     private readonly bool _needsState;
+    // Some rule refuses at the queue: only then is EvaluateRefusal asked to read the packet.
+    private readonly bool _refuses;
 
     public FaultRuleSet(IEnumerable<FaultRule> rules)
     {
         _rules = [.. rules];
         _needsState = _rules.Any(r => r.NeedsState);
+        _refuses = _rules.Any(r => r.Action == FaultAction.Refused);
     }
 
     public IReadOnlyList<FaultRule> Rules => _rules;
@@ -38,6 +41,7 @@ internal sealed class FaultRuleSet
         FaultRule? drop = null, delay = null, hold = null, duplicate = null, corrupt = null, mark = null;
         foreach (FaultRule rule in _rules)
         {
+            if (rule.Action == FaultAction.Refused) continue; // asked before the queue takes the packet (EvaluateRefusal), not here
             if (!rule.Matches(now, direction, segment, ecn, state, random)) continue;
             switch (rule.Action)
             {
@@ -52,5 +56,23 @@ internal sealed class FaultRuleSet
         // A dropped packet suffers nothing else; the rules that would have acted on it did not.
         if (drop is not null) return new RuleVerdict(drop, null, null, null, null);
         return new RuleVerdict(null, delay, hold, duplicate, corrupt, mark);
+    }
+
+    /// <summary>Whether a <c>refuse</c> rule makes the device's queue refuse this outbound packet: the first that acts, or null.</summary>
+    public FaultRule? EvaluateRefusal(ReadOnlySpan<byte> packet, TimeSpan now, IConnectionStateSource? states, Random random)
+    {
+        if (!_refuses) return null;
+        TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
+        EcnCodepoint? ecn = EcnField.Of(packet);
+        TcpState? state = _needsState && states is not null && segment is { } tcp
+            ? states.StateOf(new FourTuple(new IpEndpoint(tcp.Source, tcp.SourcePort), new IpEndpoint(tcp.Destination, tcp.DestinationPort)))
+            : null;
+        FaultRule? refuser = null;
+        foreach (FaultRule rule in _rules)
+        {
+            // Every refuse rule sees the packet, so each counts alike whatever the others do.
+            if (rule.Action == FaultAction.Refused && rule.Matches(now, PacketDirection.Outbound, segment, ecn, state, random)) refuser ??= rule;
+        }
+        return refuser;
     }
 }

@@ -37,7 +37,7 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 public sealed partial class FaultRule
 {
     private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, ecn=, p=";
-    private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt, mark";
+    private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt, mark, refuse";
 
     /// <summary>Parses one rule.</summary>
     /// <exception cref="FaultRuleException">The text is not a rule; the message names the bad word and says what would do.</exception>
@@ -138,6 +138,15 @@ public sealed partial class FaultRule
                 default: throw Unknown(word, null);
             }
         }
+        if (action == FaultAction.Refused)
+        {
+            // A local queue stands in front of the link on UserTcp's side only: it refuses what UserTcp sends.
+            if (direction == PacketDirection.Inbound)
+            {
+                throw new FaultRuleException(words[0], "'refuse' is UserTcp's own device refusing what UserTcp sends: use to-kernel, or no direction");
+            }
+            direction = PacketDirection.Outbound;
+        }
 
         return new FaultRule(action)
         {
@@ -171,6 +180,7 @@ public sealed partial class FaultRule
             FaultAction.HeldBack => $"reorder={Duration(Delay)}",
             FaultAction.Corrupted => "corrupt",
             FaultAction.Marked => "mark",
+            FaultAction.Refused => "refuse",
             _ => Action.ToString(),
         });
         if (Direction is PacketDirection d) text.Append(d == PacketDirection.Outbound ? " to-kernel" : " from-kernel");
@@ -208,12 +218,13 @@ public sealed partial class FaultRule
         string? value = equals < 0 ? null : word[(equals + 1)..];
         return name switch
         {
-            "drop" or "duplicate" or "corrupt" or "mark" when value is not null =>
+            "drop" or "duplicate" or "corrupt" or "mark" or "refuse" when value is not null =>
                 throw new FaultRuleException(word, $"'{word}': {name} takes no value"),
             "drop" => (FaultAction.Dropped, null),
             "duplicate" => (FaultAction.Duplicated, null),
             "corrupt" => (FaultAction.Corrupted, null),
             "mark" => (FaultAction.Marked, null),
+            "refuse" => (FaultAction.Refused, null),
             "delay" when value is null => throw new FaultRuleException(word, "'delay' needs a duration, as delay=200ms"),
             "delay" => (FaultAction.Delayed, ParseDuration(word, value)),
             "reorder" => (FaultAction.HeldBack, value is null ? null : ParseDuration(word, value)),

@@ -29,11 +29,12 @@ public interface IPacketDevice : IDisposable
     void Write(ReadOnlySpan<byte> packet);
 
     /// <summary>
-    /// Whether the device's transmit queue refuses packets now (full, or a queue of no room at all, as <c>tc qdisc ...
-    /// pfifo limit 0</c> makes Linux's): a packet written now would be dropped before the link. The runtime asks before it
-    /// queues each segment and tells TCP at once, as Linux's qdisc answers NET_XMIT_DROP. False by default.
+    /// Whether the device's transmit queue refuses <paramref name="packet"/> now (full, or a queue of no room at all, as
+    /// <c>tc qdisc ... pfifo limit 0</c> makes Linux's; or a fault rule's <c>refuse</c>): it would be dropped before the
+    /// link. The runtime asks before it queues each packet, drops a refused one and tells TCP at once, as Linux's qdisc
+    /// answers NET_XMIT_DROP. False by default.
     /// </summary>
-    bool RefusesTransmit => false;
+    bool RefusesTransmit(ReadOnlySpan<byte> packet) => false;
 
     /// <summary>What the device does beyond carrying whole packets of at most <see cref="Mtu"/>; none by default.</summary>
     DeviceOffloads Offloads => default;

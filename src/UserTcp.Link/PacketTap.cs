@@ -59,7 +59,7 @@ public sealed class CapturingDevice : IPacketDevice
     /// <summary>The inner device's: the tap serializes its records itself.</summary>
     public bool ReadsMayOverlapWait => _inner.ReadsMayOverlapWait;
     /// <summary>The inner device's: what its queue refuses never reaches the tap, as tcpdump never sees what a qdisc dropped.</summary>
-    public bool RefusesTransmit => _inner.RefusesTransmit;
+    public bool RefusesTransmit(ReadOnlySpan<byte> packet) => _inner.RefusesTransmit(packet);
 
     /// <inheritdoc/>
     public bool TryReadFrame(Span<byte> frame, out int length, out PacketOffload offload)

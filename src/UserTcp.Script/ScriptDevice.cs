@@ -32,7 +32,7 @@ internal sealed class ScriptDevice(int mtu, IPacketTransmitter sent, Func<bool> 
         return true;
     }
 
-    public bool RefusesTransmit => refuses();
+    public bool RefusesTransmit(ReadOnlySpan<byte> packet) => refuses();
 
     public void Write(ReadOnlySpan<byte> packet)
     {

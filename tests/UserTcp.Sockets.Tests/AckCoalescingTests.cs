@@ -174,7 +174,7 @@ public sealed class AckCoalescingTests
     {
         public bool Refuses { get; init; }
 
-        public bool RefusesTransmit => Refuses;
+        public bool RefusesTransmit(ReadOnlySpan<byte> packet) => Refuses;
 
         public void WriteNow(TransmitBatch full) => full.WriteTo(device);
 

@@ -198,6 +198,7 @@ public static class LabLadder
             FaultAction.Duplicated => $"duplicated{rule}",
             FaultAction.Corrupted => $"corrupted{rule}",
             FaultAction.Marked => $"CE-marked{rule}",
+            FaultAction.Refused => $"✗ refused by UserTcp's own queue{rule}",
             _ => fault.Text,
         };
     }

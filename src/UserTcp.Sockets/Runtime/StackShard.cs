@@ -408,7 +408,7 @@ internal sealed partial class StackShard : IBatchOwner
 
     void IBatchOwner.WriteFailed(int length, Exception error) => NetStackLog.WriteFailed(_logger, length, error);
 
-    bool IBatchOwner.RefusesTransmit => _device.RefusesTransmit;
+    bool IBatchOwner.RefusesTransmit(ReadOnlySpan<byte> packet) => _device.RefusesTransmit(packet);
 
     /// <summary>Under the engine lock: makes sure the timer fires by the engine's next deadline (a timer that fires early just re-arms).</summary>
     private void ArmTimer(TimeSpan now)

@@ -80,7 +80,7 @@ internal sealed class TransmitBatch : IPacketTransmitter
     /// <summary>A packet whose fields the batch reads from it (an ICMP message, or a caller other than the engine).</summary>
     public void Transmit(ReadOnlySpan<byte> packet)
     {
-        if (_owner.RefusesTransmit) return; // the device's queue is full: dropped here, as a qdisc drops it
+        if (_owner.RefusesTransmit(packet)) return; // the device's queue refuses it: dropped here, as a qdisc drops it
         if (!TryPlace(packet, OffloadFor(packet), out Slot slot)) return;
         PacketsParsed++;
         Describe(ref slot, packet);
@@ -89,12 +89,12 @@ internal sealed class TransmitBatch : IPacketTransmitter
 
     /// <summary>
     /// A TCP segment from the engine, with the fields coalescing reads (it need not be parsed again). Refused, not
-    /// queued, while the device's queue refuses packets (<see cref="IPacketDevice.RefusesTransmit"/>): the engine hears
-    /// so at once, as Linux's TCP hears NET_XMIT_DROP from its qdisc.
+    /// queued, when the device's queue refuses it (<see cref="IPacketDevice.RefusesTransmit"/>): the engine hears so at
+    /// once, as Linux's TCP hears NET_XMIT_DROP from its qdisc.
     /// </summary>
     public TransmitResult TransmitSegment(ReadOnlySpan<byte> packet, FourTuple connection, in SegmentSummary segment, bool carriesSack)
     {
-        if (_owner.RefusesTransmit) return TransmitResult.Refused;
+        if (_owner.RefusesTransmit(packet)) return TransmitResult.Refused;
         if (!TryPlace(packet, new PacketOffload(_checksum), out Slot slot)) return TransmitResult.Sent;
         slot.Connection = connection;
         slot.Acknowledges = (segment.Flags & TcpFlags.Ack) != 0 && (segment.Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
@@ -306,8 +306,8 @@ internal interface IBatchOwner
     /// <summary>A packet could not be written: logged, and left to TCP to recover.</summary>
     void WriteFailed(int length, Exception error);
 
-    /// <summary>The device's queue refuses packets now (<see cref="IPacketDevice.RefusesTransmit"/>); false by default.</summary>
-    bool RefusesTransmit => false;
+    /// <summary>The device's queue refuses this packet now (<see cref="IPacketDevice.RefusesTransmit"/>); false by default.</summary>
+    bool RefusesTransmit(ReadOnlySpan<byte> packet) => false;
 }
 
 /// <summary>A user call completed under the engine lock, signalled to its awaiter once the lock is released.</summary>
