@@ -25,6 +25,11 @@ public sealed record TcpConfig
     /// term instead, so the RTO is about SRTT + <see cref="MinRto"/> on a LAN (docs/design.md "The engine", its Retransmission item).
     /// </summary>
     public RtoFormula RtoFormula { get; init; } = RtoFormula.Rfc6298;
+    /// <summary>
+    /// CUBIC's congestion avoidance: RFC 9438's equations in floating point (the default), or Linux's integer
+    /// tcp_cubic.c, segment for segment (docs/design.md "Where the upstream packetdrill corpus still sees another behaviour").
+    /// </summary>
+    public CubicArithmetic CubicArithmetic { get; init; } = CubicArithmetic.Rfc9438;
     /// <summary>The whole TIME-WAIT (2MSL); Linux's TCP_TIMEWAIT_LEN is 60 s.</summary>
     public TimeSpan TimeWait { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>How long an orphaned connection waits in FIN-WAIT-2 (Linux tcp_fin_timeout). Never applies after a mere Shutdown(Send).</summary>

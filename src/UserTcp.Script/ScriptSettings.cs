@@ -37,6 +37,11 @@ public sealed record ScriptSettings
     /// </summary>
     public SendBufferAccounting SendBufferAccounting { get; init; }
     /// <summary>
+    /// CUBIC's arithmetic: Linux's under <c>--relaxed</c> (scripts written against Linux assert its cwnd values), RFC
+    /// 9438's otherwise; <c>--cubic_arithmetic=linux|rfc9438</c> chooses either way.
+    /// </summary>
+    public CubicArithmetic CubicArithmetic { get; init; }
+    /// <summary>
     /// <c>--tcp_ts_tick_usecs</c>: microseconds per TS val tick, for checking outbound TS val against the script's
     /// within the time tolerance (packetdrill's verify_outbound_tcp_option). 0 leaves TS val unchecked.
     /// </summary>
@@ -60,7 +65,7 @@ internal static class ScriptOptionTable
 
     private const string Supported = "--tolerance_usecs, --tolerance_percent, --mss, --mtu, --bind_port, --connect_port, --remote_port, "
         + "--local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --tcp_ts_tick_usecs, --tcp_ts_ecr_scaled, --strict_segments, "
-        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data";
+        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data, --cubic_arithmetic=linux|rfc9438";
 
     /// <summary>The settings for <paramref name="options"/>; <paramref name="notice"/> hears of options that mean nothing here.</summary>
     public static ScriptSettings Read(IReadOnlyList<ScriptOption> options, bool relaxed, Action<string> notice)
@@ -79,6 +84,7 @@ internal static class ScriptOptionTable
         {
             RtoFormula = settings.Relaxed ? RtoFormula.Linux : RtoFormula.Rfc6298,
             SendBufferAccounting = settings.Relaxed ? SendBufferAccounting.LinuxTruesize : SendBufferAccounting.DataBytes,
+            CubicArithmetic = settings.Relaxed ? CubicArithmetic.Linux : CubicArithmetic.Rfc9438,
         };
         foreach (ScriptOption option in options)
         {
@@ -109,6 +115,8 @@ internal static class ScriptOptionTable
                 "send_buffer_accounting" when option.Value is "linux" => settings with { SendBufferAccounting = SendBufferAccounting.LinuxTruesize },
                 "send_buffer_accounting" when option.Value is "data" => settings with { SendBufferAccounting = SendBufferAccounting.DataBytes },
                 "send_buffer_accounting" => throw Fail(option, $"option --send_buffer_accounting needs linux or data, not '{option.Value}'"),
+                "cubic_arithmetic" when CubicArithmetics.TryParse(option.Value, out CubicArithmetic arithmetic) => settings with { CubicArithmetic = arithmetic },
+                "cubic_arithmetic" => throw Fail(option, $"option --cubic_arithmetic needs linux or rfc9438, not '{option.Value}'"),
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),
             };

@@ -127,15 +127,17 @@ internal abstract class CongestionControl : ICongestionControl
 
     /// <summary>
     /// A fresh instance of <paramref name="algorithm"/>, taking over cwnd and ssthresh (setsockopt TCP_CONGESTION); BBR
-    /// starts without ssthresh, as Linux's bbr_init does, and takes <paramref name="seed"/> for its random gain phase.
+    /// starts without ssthresh, as Linux's bbr_init does, and takes <paramref name="seed"/> for its random gain phase; CUBIC
+    /// computes with <paramref name="cubic"/>.
     /// </summary>
-    public static CongestionControl Create(CongestionControlAlgorithm algorithm, int window, int slowStartThreshold = int.MaxValue, uint seed = 0)
+    public static CongestionControl Create(CongestionControlAlgorithm algorithm, int window, int slowStartThreshold = int.MaxValue, uint seed = 0,
+        CubicArithmetic cubic = CubicArithmetic.Rfc9438)
     {
         CongestionControl created = algorithm switch
         {
             CongestionControlAlgorithm.NewReno => new NewReno(window),
             CongestionControlAlgorithm.Bbr => new Bbr(window, seed),
-            _ => new Cubic(window),
+            _ => new Cubic(window, cubic),
         };
         if (algorithm != CongestionControlAlgorithm.Bbr) created.SlowStartThreshold = slowStartThreshold;
         return created;

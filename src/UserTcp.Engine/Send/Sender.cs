@@ -43,7 +43,7 @@ internal sealed partial class Sender
         Buffer = new SendBuffer(pool, config.SendBufferSize, iss + 1, config.SendBufferAccounting == SendBufferAccounting.LinuxTruesize ? MaxSizeGoal : 0);
         Rto = new RtoEstimator(config);
         Mss = 536;
-        _congestion = CongestionControl.Create(config.CongestionControl, config.InitialWindowSegments * Mss, seed: Seed);
+        _congestion = CongestionControl.Create(config.CongestionControl, config.InitialWindowSegments * Mss, seed: Seed, cubic: config.CubicArithmetic);
     }
 
     // BBR's random gain phase comes from the ISS: random per connection, the same in a replayed test.
@@ -91,7 +91,7 @@ internal sealed partial class Sender
         get => _congestion.Algorithm;
         set
         {
-            if (value != _congestion.Algorithm) _congestion = CongestionControl.Create(value, _congestion.Window, _congestion.SlowStartThreshold, Seed);
+            if (value != _congestion.Algorithm) _congestion = CongestionControl.Create(value, _congestion.Window, _congestion.SlowStartThreshold, Seed, _config.CubicArithmetic);
         }
     }
     /// <summary>cwnd: the inflated window during NewReno recovery, PRR's during SACK recovery; BBR sets its own throughout.</summary>
@@ -147,7 +147,7 @@ internal sealed partial class Sender
     public void SetMss(int peerMss, int fixedOptionBytes)
     {
         Mss = Math.Max(NegotiatedOptions.MinSendMss, peerMss - fixedOptionBytes);
-        _congestion = CongestionControl.Create(_congestion.Algorithm, _config.InitialWindowSegments * Mss, seed: Seed);
+        _congestion = CongestionControl.Create(_congestion.Algorithm, _config.InitialWindowSegments * Mss, seed: Seed, cubic: _config.CubicArithmetic);
     }
 
     // ───────────── the SYN ─────────────
