@@ -85,6 +85,11 @@ internal interface ICongestionControl
     int SlowStartThreshold { get; }
     /// <summary>New data was acknowledged outside recovery.</summary>
     void OnAck(in AckSample ack);
+    /// <summary>
+    /// An ACK in a reduction (recovery, an ECN echo's CWR) that grows nothing still gives its RTT sample, as Linux's
+    /// pkts_acked hook has it on every ACK of data (CUBIC's delay_min).
+    /// </summary>
+    void TakeRttSample(in AckSample ack);
     /// <summary>Loss was detected: ssthresh (and cwnd) for the recovery that starts now (RFC 5681 §3.2 step 2).</summary>
     void OnCongestionEvent(TimeSpan now, int flightSize, int mss);
     /// <summary>Recovery ended with a full ACK (RFC 6582 §3.2 step 3).</summary>
@@ -158,10 +163,15 @@ internal abstract class CongestionControl : ICongestionControl
     /// <summary>The delivery-rate estimator the sender feeds, when this algorithm reads rate samples (BBR); else null.</summary>
     public virtual DeliveryRateEstimator? DeliveryRate => null;
 
+    public void TakeRttSample(in AckSample ack)
+    {
+        if (ack.RttSample is TimeSpan sample) OnRttSample(ack, sample);
+    }
+
     public virtual void OnAck(in AckSample ack)
     {
         // Linux's pkts_acked comes first (CUBIC's HyStart may end slow start on this ACK), whether cwnd is the limit or not.
-        if (ack.RttSample is TimeSpan sample) OnRttSample(ack, sample);
+        TakeRttSample(ack);
         // cwnd grows only while it is the limit (RFC 7661's "cwnd-limited", Linux tcp_is_cwnd_limited).
         if (!ack.CwndLimited) return;
         if (Window < SlowStartThreshold)

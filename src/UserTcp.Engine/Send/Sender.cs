@@ -286,6 +286,11 @@ internal sealed partial class Sender
         {
             ReduceWindow(delivered, newAck, newlyLost: _queue.AwaitingBytes > awaitingBefore);
         }
+        // Linux's pkts_acked runs on every ACK of data, in a reduction too: CUBIC's delay_min takes its sample.
+        if (rttSample is not null && (InRecovery || wasInRecovery || InCwr))
+        {
+            _congestion.TakeRttSample(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
+        }
         // Every ACK, in recovery too, gives a delivery-rate sample to the algorithms that model the path (BBR).
         if (RateEstimator is DeliveryRateEstimator rate)
         {
