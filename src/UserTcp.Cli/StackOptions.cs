@@ -11,13 +11,13 @@ namespace UserTcp.Cli;
 
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
 internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic,
-    RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept)
+    RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept, CubicArithmetic CubicArithmetic = CubicArithmetic.Rfc9438)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
 
-    /// <summary>The command's own TcpConfig with --cc, --rto-formula and --ecn applied: what every connection of its stack, accepted ones too, runs with.</summary>
-    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, Ecn = Ecn };
+    /// <summary>The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic and --ecn applied: what every connection of its stack, accepted ones too, runs with.</summary>
+    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn };
 }
 
 /// <summary>A user mistake found after parsing (exit 2) or a refusal from the system (exit 1), reported in one line.</summary>
@@ -28,7 +28,7 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --txqueuelen, --netns, --pcap,
-/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --ecn), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
+/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --cubic-arithmetic, --ecn), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
 internal sealed class StackOptionSet
@@ -170,6 +170,24 @@ internal sealed class StackOptionSet
     private static string? ParseRtoFormula(string text, out RtoFormula value) =>
         RtoFormulas.TryParse(text, out value) ? null : $"--rto-formula '{text}' is not an RTO formula: use rfc6298 or linux";
 
+    public Option<CubicArithmetic> CubicArithmetic { get; } = CubicArithmeticOption();
+
+    /// <summary>
+    /// --cubic-arithmetic: how CUBIC computes its congestion avoidance (TcpConfig.CubicArithmetic), so a congestion study
+    /// against the kernel can run UserTcp's cwnd segment for segment as Linux's (docs/design.md "Where the upstream packetdrill corpus still sees another behaviour").
+    /// </summary>
+    public static Option<CubicArithmetic> CubicArithmeticOption() => new("--cubic-arithmetic")
+    {
+        Description = "CUBIC's congestion avoidance: rfc9438 (the default; RFC 9438's equations in floating point) or linux "
+            + "(the kernel's tcp_cubic.c in its integer arithmetic: at most one segment per two ACKed, 5 % per RTT before the first loss)",
+        HelpName = "rfc9438|linux",
+        DefaultValueFactory = _ => Engine.CubicArithmetic.Rfc9438,
+        CustomParser = OptionParsers.Text<CubicArithmetic>(ParseCubicArithmetic),
+    };
+
+    private static string? ParseCubicArithmetic(string text, out CubicArithmetic value) =>
+        CubicArithmetics.TryParse(text, out value) ? null : $"--cubic-arithmetic '{text}' is not a CUBIC arithmetic: use rfc9438 or linux";
+
     /// <summary>--ecn: Explicit Congestion Notification (TcpConfig.Ecn), named as Linux's net.ipv4.tcp_ecn values.</summary>
     public Option<EcnMode> Ecn { get; } = new("--ecn")
     {
@@ -219,6 +237,7 @@ internal sealed class StackOptionSet
         command.Options.Add(LogLevel);
         command.Options.Add(CongestionControl);
         command.Options.Add(RtoFormula);
+        command.Options.Add(CubicArithmetic);
         command.Options.Add(Ecn);
         command.Validators.Add(Validate);
     }
@@ -236,7 +255,7 @@ internal sealed class StackOptionSet
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
-    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn));
+    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn), parsed.GetValue(CubicArithmetic));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)

@@ -76,6 +76,7 @@ internal static class LabCommand
         var full = FullOption();
         var seed = SeedOption();
         var rtoFormula = StackOptionSet.RtoFormulaOption();
+        var cubic = StackOptionSet.CubicArithmeticOption();
         var command = new Command("run", "Run one scenario in one role or all of its roles; with --report DIR, also write its HTML page, graphs and capture")
         {
             name,
@@ -84,6 +85,7 @@ internal static class LabCommand
             full,
             seed,
             rtoFormula,
+            cubic,
         };
         command.SetAction(parsed => CliErrors.Run("lab run", () =>
         {
@@ -93,7 +95,7 @@ internal static class LabCommand
                 ? scenario.Roles
                 : [.. scenario.Roles.Where(r => r.Key() == which || r == LabRole.Both)];
             if (roles.Count == 0) throw new CliException(2, $"{scenario.Name} has no {which} role: its roles are {string.Join(", ", scenario.Roles.Select(r => r.Key()))}");
-            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula));
+            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic));
         }));
         return command;
     }
@@ -104,15 +106,17 @@ internal static class LabCommand
         var full = FullOption();
         var seed = SeedOption();
         var rtoFormula = StackOptionSet.RtoFormulaOption();
+        var cubic = StackOptionSet.CubicArithmeticOption();
         var command = new Command("run-all", "Run every scenario in every role and write the HTML report (an index and a page per scenario) to --report DIR")
         {
             report,
             full,
             seed,
             rtoFormula,
+            cubic,
         };
         command.SetAction(parsed => CliErrors.Run("lab run-all", () =>
-            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula))));
+            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic))));
         return command;
     }
 
@@ -124,11 +128,12 @@ internal static class LabCommand
     };
 
     /// <summary>The lab's options from run's or run-all's command line (the capture directory is the run's to choose).</summary>
-    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula) => new()
+    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula, Option<CubicArithmetic> cubic) => new()
     {
         Full = parsed.GetValue(full),
         FaultSeed = parsed.GetValue(seed),
         RtoFormula = parsed.GetValue(rtoFormula),
+        CubicArithmetic = parsed.GetValue(cubic),
     };
 
     private static async Task<int> RunAsync(IReadOnlyList<(LabScenario Scenario, LabRole Role)> runs, string? reportDirectory, LabOptions options)

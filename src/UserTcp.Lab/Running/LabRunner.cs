@@ -8,7 +8,7 @@ using UserTcp.Wire;
 
 namespace UserTcp.Lab;
 
-/// <summary>How to run: real timers or short ones, where the capture goes, the faults' seed, UserTcp's RTO formula.</summary>
+/// <summary>How to run: real timers or short ones, where the capture goes, the faults' seed, UserTcp's RTO formula and CUBIC arithmetic.</summary>
 public sealed record LabOptions
 {
     /// <summary>
@@ -16,6 +16,11 @@ public sealed record LabOptions
     /// Linux's, to compare UserTcp's retransmissions with the kernel's like with like (<c>--rto-formula</c>).
     /// </summary>
     public RtoFormula RtoFormula { get; init; } = RtoFormula.Rfc6298;
+    /// <summary>
+    /// How CUBIC computes its congestion avoidance in every scenario: RFC 9438's floating point (the default) or Linux's
+    /// integer tcp_cubic.c, to compare UserTcp's cwnd with the kernel's like with like (<c>--cubic-arithmetic</c>).
+    /// </summary>
+    public CubicArithmetic CubicArithmetic { get; init; } = CubicArithmetic.Rfc9438;
     /// <summary>Wait out the real timers (60 s TIME-WAIT, Linux's retry counts) instead of the short ones.</summary>
     public bool Full { get; init; }
     /// <summary>Where the run's pcapng capture is written (a file per run); the system's temporary folder by default.</summary>
@@ -169,12 +174,12 @@ public static class LabRunner
         return new LabResult(scenario, role, record, verdict, Stopwatch.GetElapsedTime(started), capture) { Namespace = ns.Name };
     }
 
-    /// <summary>The TcpConfig UserTcp runs a scenario with: the scenario's timers and limits, the options' RTO formula.</summary>
+    /// <summary>The TcpConfig UserTcp runs a scenario with: the scenario's timers and limits, the options' RTO formula and CUBIC arithmetic.</summary>
     public static TcpConfig UserTcpConfig(LabScenario scenario, LabRole role, LabOptions options)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(options);
-        return scenario.UserTcpConfig(role, options.Full) with { RtoFormula = options.RtoFormula };
+        return scenario.UserTcpConfig(role, options.Full) with { RtoFormula = options.RtoFormula, CubicArithmetic = options.CubicArithmetic };
     }
 
     /// <summary>
