@@ -11,8 +11,6 @@ public class CubicLinuxArithmeticTests
 {
     private const int Mss = 1000;
 
-    private static Cubic LinuxCubic() => new(10 * Mss, CubicArithmetic.Linux);
-
     private static AckSample Ack(TimeSpan now, int segments, TimeSpan? rttSample = null) =>
         new(now, segments * Mss, Mss, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100), CwndLimited: true, RttSample: rttSample);
 
@@ -24,7 +22,7 @@ public class CubicLinuxArithmeticTests
     /// </summary>
     private static Cubic ReducedAt(int cwnd, TimeSpan delay)
     {
-        var cubic = new Cubic(cwnd * Mss, CubicArithmetic.Linux);
+        Cubic cubic = new LinuxCubic(cwnd * Mss);
         cubic.OnAck(Ack(TimeSpan.Zero, 1, delay) with { CwndLimited = false });
         cubic.OnCongestionEvent(TimeSpan.Zero, cwnd * Mss, Mss);
         return cubic;

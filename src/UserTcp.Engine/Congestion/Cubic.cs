@@ -6,9 +6,9 @@ namespace UserTcp.Engine;
 /// floor W_est; on loss W_max = cwnd (less with fast convergence) and ssthresh = cwnd × β. Windows are tracked in
 /// segments here, as the RFC writes them, and exposed in bytes. Slow start ends at ssthresh or by <see cref="HyStart"/>.
 /// With <see cref="CubicArithmetic.Linux"/>, congestion avoidance and the reductions are Linux's integer bictcp instead
-/// (<see cref="BicTcp"/>); slow start and HyStart are the same either way.
+/// (<see cref="LinuxCubic"/>); slow start and HyStart are the same either way.
 /// </summary>
-internal sealed class Cubic : CongestionControl
+internal class Cubic : CongestionControl
 {
     /// <summary>RFC 9438 §5: C = 0.4 (segments per second cubed).</summary>
     public const double C = 0.4;
@@ -37,31 +37,20 @@ internal sealed class Cubic : CongestionControl
     // Made at the first slow start HyStart watches (16 segments), so an idle connection does not carry it.
     private HyStart? _hyStart;
 
-    // Linux's arithmetic (CubicArithmetic.Linux), else null: RFC 9438's in the fields above.
-    private readonly BicTcp? _linux;
-
-    public Cubic(int initialWindow, CubicArithmetic arithmetic = CubicArithmetic.Rfc9438) : base(initialWindow)
-    {
-        if (arithmetic == CubicArithmetic.Linux) _linux = new BicTcp();
-    }
+    public Cubic(int initialWindow) : base(initialWindow) { }
 
     /// <summary>Which arithmetic congestion avoidance runs.</summary>
-    public CubicArithmetic Arithmetic => _linux is null ? CubicArithmetic.Rfc9438 : CubicArithmetic.Linux;
+    public virtual CubicArithmetic Arithmetic => CubicArithmetic.Rfc9438;
 
     /// <summary>Linux's bictcp state, with <see cref="CubicArithmetic.Linux"/> (for tests); else null.</summary>
-    public BicTcp? Linux => _linux;
+    public virtual BicTcp? Linux => null;
 
     /// <summary>HyStart's state once it has watched a slow start (for tests and the lab).</summary>
     public HyStart? HyStart => _hyStart;
 
     protected override void OnRttSample(in AckSample ack, TimeSpan sample)
     {
-        if (_linux is not null)
-        {
-            if (_linux.Settling(ack.Now)) return;
-            _linux.TakeDelay(ack.Now, sample);
-        }
-        else if (_epochStart != NoEpoch && ack.Now - _epochStart < EpochSettling) return;
+        if (_epochStart != NoEpoch && ack.Now - _epochStart < EpochSettling) return;
         if (sample <= TimeSpan.Zero) sample = TimeSpan.FromTicks(1);
         _hyStart?.TakeDelay(sample);
         bool inSlowStart = Window < SlowStartThreshold;
@@ -83,7 +72,6 @@ internal sealed class Cubic : CongestionControl
     /// </summary>
     public override void OnRestartFromIdle(TimeSpan now, TimeSpan idle, bool appLimited)
     {
-        _linux?.OnTransmitStart(now, idle);
         if (_epochStart == NoEpoch || idle <= TimeSpan.Zero) return;
         _epochStart += idle;
         if (_epochStart > now) _epochStart = now;
@@ -100,15 +88,6 @@ internal sealed class Cubic : CongestionControl
 
     protected override void OnAckInCongestionAvoidance(in AckSample ack)
     {
-        if (_linux is not null)
-        {
-            // Linux counts whole segments (acked packets, a short one as one) and sets cwnd in segments.
-            uint cwndSegments = (uint)Math.Max(Window / ack.Mss, 1);
-            uint acked = (uint)((ack.BytesAcked + ack.Mss - 1) / ack.Mss);
-            uint grown = _linux.OnAck(cwndSegments, acked, ack.Now);
-            Window = (int)Math.Min(grown, (uint)(int.MaxValue / ack.Mss)) * ack.Mss;
-            return;
-        }
         double mss = ack.Mss;
         double cwnd = Window / mss;
         if (Math.Abs(_cwnd - cwnd) >= 1) _cwnd = cwnd; // the window was set from outside (recovery end, restart)
@@ -160,7 +139,6 @@ internal sealed class Cubic : CongestionControl
         // again (Linux's cubictcp_state on TCP_CA_Loss). A recurring one is no new event: ssthresh is held (RFC 5681
         // §3.1; Linux skips cubictcp_recalc_ssthresh), not recomputed from the one-segment window.
         if (!recurring) Reduce(mss);
-        _linux?.Reset(); // bictcp_reset: W_max, the epoch, delay_min and the Reno estimate all go
         // Linux's bictcp_reset runs on every timeout (tcp_set_ca_state(TCP_CA_Loss) each time): no epoch either.
         _epochStart = NoEpoch;
         // §4.8: the first congestion avoidance after it starts with K = 0 and W_max = its cwnd, so no W_max is kept
@@ -173,13 +151,9 @@ internal sealed class Cubic : CongestionControl
         _cwnd = 1;
     }
 
-    private void Reduce(int mss)
+    /// <summary>ssthresh and W_max for a congestion event (a loss, an ECN echo, a timeout's first).</summary>
+    protected virtual void Reduce(int mss)
     {
-        if (_linux is not null)
-        {
-            SlowStartThreshold = (int)_linux.RecalcSsthresh((uint)Math.Max(Window / mss, 1)) * mss;
-            return;
-        }
         double cwnd = Window / (double)mss;
         _cwndPrior = cwnd;
         // RFC 9438 §4.7 fast convergence: a window that stopped short of the last W_max releases bandwidth sooner.

@@ -142,7 +142,7 @@ internal abstract class CongestionControl : ICongestionControl
         {
             CongestionControlAlgorithm.NewReno => new NewReno(window),
             CongestionControlAlgorithm.Bbr => new Bbr(window, seed),
-            _ => new Cubic(window, cubic),
+            _ => cubic == CubicArithmetic.Linux ? new LinuxCubic(window) : new Cubic(window),
         };
         if (algorithm != CongestionControlAlgorithm.Bbr) created.SlowStartThreshold = slowStartThreshold;
         return created;
