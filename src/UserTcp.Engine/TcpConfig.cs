@@ -241,6 +241,11 @@ public sealed record TcpConfig
     /// </summary>
     public bool Rack { get; init; } = true;
     /// <summary>
+    /// RFC 8985's rules for RACK (the default) or Linux's, where reordering, RACK.rtt and an ACK below SND.UNA are
+    /// taken as Linux takes them (docs/design.md "RACK's rules, RFC 8985's or Linux's").
+    /// </summary>
+    public RackRules RackRules { get; init; } = RackRules.Rfc8985;
+    /// <summary>
     /// F-RTO (RFC 5682; Linux net.ipv4.tcp_frto, on by default): after a retransmission timeout, the first ACK that
     /// advances SND.UNA sends new data instead of the rest of the window, and when the next ACK acknowledges data never
     /// resent the timeout was spurious and cwnd and ssthresh are restored; so are they when an ACK echoes a timestamp older

@@ -42,6 +42,11 @@ public sealed record ScriptSettings
     /// </summary>
     public CubicArithmetic CubicArithmetic { get; init; }
     /// <summary>
+    /// RACK's rules: Linux's under <c>--relaxed</c> (scripts written against Linux see its reordering window, RACK.rtt
+    /// and SACK blocks of ACKs below SND.UNA), RFC 8985's otherwise; <c>--rack_rules=linux|rfc8985</c> chooses either way.
+    /// </summary>
+    public RackRules RackRules { get; init; }
+    /// <summary>
     /// <c>--tcp_ts_tick_usecs</c>: microseconds per TS val tick, for checking outbound TS val against the script's
     /// within the time tolerance (packetdrill's verify_outbound_tcp_option). 0 leaves TS val unchecked.
     /// </summary>
@@ -65,7 +70,7 @@ internal static class ScriptOptionTable
 
     private const string Supported = "--tolerance_usecs, --tolerance_percent, --mss, --mtu, --bind_port, --connect_port, --remote_port, "
         + "--local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --tcp_ts_tick_usecs, --tcp_ts_ecr_scaled, --strict_segments, "
-        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data, --cubic_arithmetic=linux|rfc9438";
+        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data, --cubic_arithmetic=linux|rfc9438, --rack_rules=linux|rfc8985";
 
     /// <summary>The settings for <paramref name="options"/>; <paramref name="notice"/> hears of options that mean nothing here.</summary>
     public static ScriptSettings Read(IReadOnlyList<ScriptOption> options, bool relaxed, Action<string> notice)
@@ -85,6 +90,7 @@ internal static class ScriptOptionTable
             RtoFormula = settings.Relaxed ? RtoFormula.Linux : RtoFormula.Rfc6298,
             SendBufferAccounting = settings.Relaxed ? SendBufferAccounting.LinuxTruesize : SendBufferAccounting.DataBytes,
             CubicArithmetic = settings.Relaxed ? CubicArithmetic.Linux : CubicArithmetic.Rfc9438,
+            RackRules = settings.Relaxed ? RackRules.Linux : RackRules.Rfc8985,
         };
         foreach (ScriptOption option in options)
         {
@@ -117,6 +123,8 @@ internal static class ScriptOptionTable
                 "send_buffer_accounting" => throw Fail(option, $"option --send_buffer_accounting needs linux or data, not '{option.Value}'"),
                 "cubic_arithmetic" when CubicArithmetics.TryParse(option.Value, out CubicArithmetic arithmetic) => settings with { CubicArithmetic = arithmetic },
                 "cubic_arithmetic" => throw Fail(option, $"option --cubic_arithmetic needs linux or rfc9438, not '{option.Value}'"),
+                "rack_rules" when RackRuleNames.TryParse(option.Value, out RackRules rules) => settings with { RackRules = rules },
+                "rack_rules" => throw Fail(option, $"option --rack_rules needs linux or rfc8985, not '{option.Value}'"),
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),
             };

@@ -1,3 +1,5 @@
+using UserTcp.Engine;
+
 namespace UserTcp.Script.Tests;
 
 /// <summary>
@@ -331,6 +333,19 @@ public sealed class SetupTests : IDisposable
         Passes(Run("--rto_formula=rfc6298\n" + Rfc, relaxed: true));
         Assert.NotNull(Run(Rfc, relaxed: true).Failure); // Linux's formula does not resend at RFC 6298's instant
         Assert.NotNull(Run(Linux).Failure);
+    }
+
+    [Fact]
+    public void Relaxed_runs_use_linux_rack_rules_and_plain_runs_rfc8985_unless_an_option_line_says()
+    {
+        static RackRules Rules(string options, bool relaxed) =>
+            ScriptOptionTable.Read(ScriptParser.Parse(options + "0 close(3) = 0").Options, relaxed, _ => { }).RackRules;
+        Assert.Equal(RackRules.Linux, Rules("", relaxed: true));
+        Assert.Equal(RackRules.Rfc8985, Rules("", relaxed: false));
+        Assert.Equal(RackRules.Linux, Rules("--rack_rules=linux\n", relaxed: false));
+        Assert.Equal(RackRules.Rfc8985, Rules("--rack_rules=rfc8985\n", relaxed: true));
+        ScriptFailureException bad = Assert.Throws<ScriptFailureException>(() => Rules("--rack_rules=bsd\n", relaxed: false));
+        Assert.Contains("--rack_rules needs linux or rfc8985, not 'bsd'", bad.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -310,6 +310,11 @@ public sealed partial class TcpConnection
             if (_sender.UpdateWindow(now, seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
             if (nothingInFlight) _sender.OnAckWithNothingInFlight(now);
         }
+        // TcpConfig.RackRules = Linux: an older ACK's SACK blocks still count, and what they free is sent (tcp_ack's old_ack).
+        else if (_sender.OnOldAck(now, ack, seg.Options))
+        {
+            _engine.MarkPending(this);
+        }
 
         bool finAcked = _sender.FinAcknowledged;
         switch (State)

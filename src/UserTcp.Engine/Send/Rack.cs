@@ -32,6 +32,10 @@ internal sealed class Rack
     private int _reorderWindowPersist = ReorderWindowPersist;
     // RACK.dsack_round: SND.NXT when the last D-SACK widened the window; one widening per round trip.
     private SeqNumber? _dsackRound;
+    // TcpConfig.RackRules: Linux's reordering test, RACK.rtt and DupThresh instead of RFC 8985's.
+    private readonly bool _linuxRules;
+
+    public Rack(RackRules rules) => _linuxRules = rules == RackRules.Linux;
 
     public bool ReorderingSeen => _reorderingSeen;
 
@@ -51,6 +55,8 @@ internal sealed class Rack
     public int Events => _events;
     private int _events;
     private bool _reorderedInPass;
+    // Linux's rules: the lowest start reordered in this pass (tcp_sacktag_state.reord), measured when the pass ends.
+    private SeqNumber _lowestReordered;
 
     /// <summary>
     /// RFC 8985 §6.2 steps 2–3 for one newly delivered segment (acknowledged or SACKed). A retransmitted segment whose
@@ -74,14 +80,16 @@ internal sealed class Rack
             // ACK lost before it leaves to it.
             if (_hasPriorFack && segment.Start < _priorFack)
             {
+                if (!_reorderedInPass || segment.Start < _lowestReordered) _lowestReordered = segment.Start;
                 _reorderedInPass = true;
                 // RFC 8985 §6.2 step 4 leaves the measure to the sender; Linux's tcp_check_sack_reordering counts segments from its start.
-                int degree = (int)Math.Min(MaxDegree, ((long)(_fack - segment.Start) + mss - 1) / Math.Max(1, mss));
-                if (degree > _degree) _degree = degree;
+                if (!_linuxRules) Measure(segment.Start, mss);
             }
         }
         TimeSpan rtt = now - segment.SentAt;
         if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;
+        // Linux's rules (tcp_rack_advance): RACK.rtt is the last delivery's taken, whenever it was sent.
+        if (_linuxRules) _rtt = rtt;
         if (_hasDelivered && !SentAfter(segment.SentAt, segment.SendOrder, segment.End, _xmitTs, _sendOrder, _endSeq)) return;
         _xmitTs = segment.SentAt;
         _sendOrder = segment.SendOrder;
@@ -101,11 +109,20 @@ internal sealed class Rack
     /// An ACK's SACK blocks, or its cumulative part, have been taken: counts one event if they showed reordering, as
     /// Linux's tcp_check_sack_reordering runs once after tcp_sacktag_write_queue and once in tcp_clean_rtx_queue.
     /// </summary>
-    public void EndDeliveries()
+    public void EndDeliveries(int mss)
     {
         if (!_reorderedInPass) return;
         _reorderedInPass = false;
+        // Linux's rules: against the highest delivered once the pass is done, as tcp_check_sack_reordering reads it.
+        if (_linuxRules) Measure(_lowestReordered, mss);
         _events++;
+    }
+
+    /// <summary>tp->reordering: segments from <paramref name="low"/> to the highest delivered, if more than measured so far.</summary>
+    private void Measure(SeqNumber low, int mss)
+    {
+        int degree = (int)Math.Min(MaxDegree, ((long)(_fack - low) + mss - 1) / Math.Max(1, mss));
+        if (degree > _degree) _degree = degree;
     }
 
     /// <summary>RFC 8985 §6.2 step 4: a D-SACK (a spurious retransmission) widens the window, once per round trip.</summary>
@@ -138,8 +155,7 @@ internal sealed class Rack
     {
         if (!_hasDelivered || low >= _fack) return;
         _reorderingSeen = true;
-        int degree = (int)Math.Min(MaxDegree, ((long)(_fack - low) + mss - 1) / Math.Max(1, mss));
-        if (degree > _degree) _degree = degree;
+        Measure(low, mss);
         _events++;
     }
 
@@ -153,7 +169,10 @@ internal sealed class Rack
     public TimeSpan ReorderWindow(bool inLossRecovery, int sackedSegments, TimeSpan minRtt, TimeSpan smoothedRtt)
     {
         // No reordering seen: be as quick as DupThresh once recovering or once DupThresh segments are SACKed (tcp_rack_reo_wnd).
-        if (!_reorderingSeen && (inLossRecovery || sackedSegments >= DupThresh)) return TimeSpan.Zero;
+        // Linux's rules: seen is tp->reord_seen (counted against prior_fack), and DupThresh is tp->reordering.
+        bool seen = _linuxRules ? _events > 0 : _reorderingSeen;
+        int dupThresh = _linuxRules ? _degree : DupThresh;
+        if (!seen && (inLossRecovery || sackedSegments >= dupThresh)) return TimeSpan.Zero;
         // In integer ticks (TimeSpan / and * go through a double), rounding as they do: the same tick.
         TimeSpan window = TimeSpan.FromTicks(RtoEstimator.Divide(minRtt, 4).Ticks * _reorderWindowMultiplier);
         return window < smoothedRtt ? window : smoothedRtt;

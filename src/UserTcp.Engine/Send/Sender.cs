@@ -14,7 +14,7 @@ internal sealed partial class Sender
     private readonly TcpConfig _config;
     private readonly ConnectionTimers _timers;
     private readonly RetransmissionQueue _queue;
-    private readonly Rack _rack = new();
+    private readonly Rack _rack;
     // Delivery-rate estimation, kept by the congestion control that reads its samples (BBR); null otherwise, so a CUBIC
     // connection pays nothing for it (issue 10's 2 KB per idle connection).
     private DeliveryRateEstimator? RateEstimator => _congestion.DeliveryRate;
@@ -35,6 +35,7 @@ internal sealed partial class Sender
     {
         _queue = new RetransmissionQueue(pool);
         _config = config;
+        _rack = new Rack(config.RackRules);
         _timers = timers;
         Iss = iss;
         SndUna = SndMax = _sndSml = iss;
@@ -317,6 +318,32 @@ internal sealed partial class Sender
     }
 
     /// <summary>
+    /// <see cref="RackRules.Linux"/>: an ACK below SND.UNA (within RFC 5961 §5.2's range) with SACK blocks, which
+    /// RFC 9293 §3.10.7.4 ignores. As Linux's tcp_ack takes it (old_ack): the blocks are taken, losses detected and
+    /// recovery run, so what they free of cwnd is sent; no RTT, no cwnd change, no timer, no loss probe. True when it
+    /// SACKed data or found losses (the connection then sends).
+    /// </summary>
+    public bool OnOldAck(TimeSpan now, SeqNumber ack, in TcpOptions options)
+    {
+        if (!Sack || _config.RackRules != RackRules.Linux || options.SackBlocks.Length == 0 || SndUna == SndMax) return false;
+        DeliveryRateSample sample = DeliveryRateEstimator.BeginAck(InFlight, _queue.LostBytes); // tagged, never used: no tcp_rate_gen
+        uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
+        bool inLoss = InLoss;
+        bool originalDelivered = false;
+        TimeSpan sackTimedAt = TimeSpan.MinValue;
+        int awaitingBefore = _queue.AwaitingBytes;
+        if (Rack) _rack.BeginAck();
+        int newlySacked = TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out bool dsack);
+        if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
+        if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
+        // tcp_fastretrans_alert with no duplicate counted (num_dupack 0) and SND.UNA where it was.
+        if (inLoss && _config.Frto) ProcessLoss(newAck: false, originalDelivered, newlySacked > 0, duplicate: false, echo);
+        EndCwrIfDone();
+        DetectAndRecover(now, newAck: false, acked: 0, duplicate: false, echo);
+        return newlySacked > 0 || _queue.AwaitingBytes > awaitingBefore;
+    }
+
+    /// <summary>
     /// Without SACK: what a cumulative ACK delivered, less the segments duplicate ACKs already reported (at least the
     /// hole's segment), and the duplicates' count updated (Linux's tcp_add_reno_sack, tcp_remove_reno_sacks).
     /// </summary>
@@ -369,7 +396,20 @@ internal sealed partial class Sender
     {
         dsack = false;
         int newlySacked = 0;
-        for (int b = 0; b < blocks.Length; b++)
+        // Linux's rules take the blocks in sequence order (tcp_sacktag_write_queue sorts them), so RACK.rtt ends with the highest.
+        Span<int> order = stackalloc int[TcpOptions.MaxSackBlocks];
+        order = order[..blocks.Length];
+        for (int k = 0; k < order.Length; k++)
+        {
+            int at = k;
+            while (_config.RackRules == RackRules.Linux && at > 0 && blocks[order[at - 1]].Left > blocks[k].Left)
+            {
+                order[at] = order[at - 1];
+                at--;
+            }
+            order[at] = k;
+        }
+        foreach (int b in order)
         {
             SackBlock block = blocks[b];
             if (block.Right <= block.Left) continue;
@@ -393,7 +433,7 @@ internal sealed partial class Sender
                 newlySacked += segment.Length;
             }
         }
-        if (Rack) _rack.EndDeliveries();
+        if (Rack) _rack.EndDeliveries(Mss);
         return newlySacked;
     }
 
@@ -421,7 +461,7 @@ internal sealed partial class Sender
             originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
             if (newestSent is null || segment.SentAt > newestSent) newestSent = segment.SentAt;
         }
-        if (Rack) _rack.EndDeliveries();
+        if (Rack) _rack.EndDeliveries(Mss);
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
         BytesAcked += ack - SndUna;
