@@ -11,13 +11,14 @@ namespace UserTcp.Cli;
 
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
 internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic,
-    RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept, CubicArithmetic CubicArithmetic = CubicArithmetic.Rfc9438)
+    RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept, CubicArithmetic CubicArithmetic = CubicArithmetic.Rfc9438,
+    RackRules RackRules = RackRules.Rfc8985)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
 
-    /// <summary>The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic and --ecn applied: what every connection of its stack, accepted ones too, runs with.</summary>
-    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn };
+    /// <summary>The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic, --ecn and --rack-rules applied: what every connection of its stack, accepted ones too, runs with.</summary>
+    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn, RackRules = RackRules };
 }
 
 /// <summary>A user mistake found after parsing (exit 2) or a refusal from the system (exit 1), reported in one line.</summary>
@@ -28,7 +29,7 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --txqueuelen, --netns, --pcap,
-/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --cubic-arithmetic, --ecn), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
+/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
 internal sealed class StackOptionSet
@@ -188,6 +189,21 @@ internal sealed class StackOptionSet
     private static string? ParseCubicArithmetic(string text, out CubicArithmetic value) =>
         CubicArithmetics.TryParse(text, out value) ? null : $"--cubic-arithmetic '{text}' is not a CUBIC arithmetic: use rfc9438 or linux";
 
+    public Option<RackRules> RackRules { get; } = RackRulesOption();
+
+    /// <summary>--rack-rules: RFC 8985's rules for RACK or Linux's (TcpConfig.RackRules, docs/design.md "RACK's rules, RFC 8985's or Linux's").</summary>
+    public static Option<RackRules> RackRulesOption() => new("--rack-rules")
+    {
+        Description = "UserTcp's RACK loss detection: rfc8985 (the default) or linux (reordering as tp->reord_seen counts it, "
+            + "RACK.rtt from the last delivery taken, and the SACK blocks of an ACK below SND.UNA used)",
+        HelpName = "rfc8985|linux",
+        DefaultValueFactory = _ => Engine.RackRules.Rfc8985,
+        CustomParser = OptionParsers.Text<RackRules>(ParseRackRules),
+    };
+
+    private static string? ParseRackRules(string text, out RackRules value) =>
+        RackRuleNames.TryParse(text, out value) ? null : $"--rack-rules '{text}' is not a set of RACK rules: use rfc8985 or linux";
+
     /// <summary>--ecn: Explicit Congestion Notification (TcpConfig.Ecn), named as Linux's net.ipv4.tcp_ecn values.</summary>
     public Option<EcnMode> Ecn { get; } = new("--ecn")
     {
@@ -239,6 +255,7 @@ internal sealed class StackOptionSet
         command.Options.Add(RtoFormula);
         command.Options.Add(CubicArithmetic);
         command.Options.Add(Ecn);
+        command.Options.Add(RackRules);
         command.Validators.Add(Validate);
     }
 
@@ -255,7 +272,7 @@ internal sealed class StackOptionSet
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
-    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn), parsed.GetValue(CubicArithmetic));
+    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn), parsed.GetValue(CubicArithmetic), parsed.GetValue(RackRules));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)

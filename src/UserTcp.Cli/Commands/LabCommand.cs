@@ -77,6 +77,7 @@ internal static class LabCommand
         var seed = SeedOption();
         var rtoFormula = StackOptionSet.RtoFormulaOption();
         var cubic = StackOptionSet.CubicArithmeticOption();
+        var rackRules = StackOptionSet.RackRulesOption();
         var command = new Command("run", "Run one scenario in one role or all of its roles; with --report DIR, also write its HTML page, graphs and capture")
         {
             name,
@@ -86,6 +87,7 @@ internal static class LabCommand
             seed,
             rtoFormula,
             cubic,
+            rackRules,
         };
         command.SetAction(parsed => CliErrors.Run("lab run", () =>
         {
@@ -95,7 +97,7 @@ internal static class LabCommand
                 ? scenario.Roles
                 : [.. scenario.Roles.Where(r => r.Key() == which || r == LabRole.Both)];
             if (roles.Count == 0) throw new CliException(2, $"{scenario.Name} has no {which} role: its roles are {string.Join(", ", scenario.Roles.Select(r => r.Key()))}");
-            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic));
+            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules));
         }));
         return command;
     }
@@ -107,6 +109,7 @@ internal static class LabCommand
         var seed = SeedOption();
         var rtoFormula = StackOptionSet.RtoFormulaOption();
         var cubic = StackOptionSet.CubicArithmeticOption();
+        var rackRules = StackOptionSet.RackRulesOption();
         var command = new Command("run-all", "Run every scenario in every role and write the HTML report (an index and a page per scenario) to --report DIR")
         {
             report,
@@ -114,9 +117,10 @@ internal static class LabCommand
             seed,
             rtoFormula,
             cubic,
+            rackRules,
         };
         command.SetAction(parsed => CliErrors.Run("lab run-all", () =>
-            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic))));
+            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules))));
         return command;
     }
 
@@ -128,12 +132,13 @@ internal static class LabCommand
     };
 
     /// <summary>The lab's options from run's or run-all's command line (the capture directory is the run's to choose).</summary>
-    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula, Option<CubicArithmetic> cubic) => new()
+    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula, Option<CubicArithmetic> cubic, Option<RackRules> rackRules) => new()
     {
         Full = parsed.GetValue(full),
         FaultSeed = parsed.GetValue(seed),
         RtoFormula = parsed.GetValue(rtoFormula),
         CubicArithmetic = parsed.GetValue(cubic),
+        RackRules = parsed.GetValue(rackRules),
     };
 
     private static async Task<int> RunAsync(IReadOnlyList<(LabScenario Scenario, LabRole Role)> runs, string? reportDirectory, LabOptions options)

@@ -61,7 +61,7 @@ public static class LabText
     /// <summary>UserTcp's timers that matter to the lab, in one line.</summary>
     public static string Settings(TcpConfig c) => string.Create(CultureInfo.InvariantCulture,
         $"TIME-WAIT {c.TimeWait.TotalSeconds:0.###} s, orphaned FIN-WAIT-2 {c.FinWait2Timeout.TotalSeconds:0.###} s, RTO {c.InitialRto.TotalSeconds:0.###} s initial / {c.MinRto.TotalMilliseconds:0} ms min, "
-        + $"RTO formula {c.RtoFormula.Name()}, CUBIC arithmetic {c.CubicArithmetic.Name()}, "
+        + $"RTO formula {c.RtoFormula.Name()}, CUBIC arithmetic {c.CubicArithmetic.Name()}, RACK rules {c.RackRules.Name()}, "
         + $"retries: SYN {c.SynRetries}, SYN-ACK {c.SynAckRetries}, data {c.DataRetries}, orphan {c.OrphanRetries}");
 
     /// <summary>Wraps text at about 118 columns, continuing lines with the indent and two more spaces.</summary>

@@ -21,6 +21,8 @@ public sealed record LabOptions
     /// integer tcp_cubic.c, to compare UserTcp's cwnd with the kernel's like with like (<c>--cubic-arithmetic</c>).
     /// </summary>
     public CubicArithmetic CubicArithmetic { get; init; } = CubicArithmetic.Rfc9438;
+    /// <summary>RACK's rules in every scenario: RFC 8985's (the default) or Linux's, as the kernel runs them (<c>--rack-rules</c>).</summary>
+    public RackRules RackRules { get; init; } = RackRules.Rfc8985;
     /// <summary>Wait out the real timers (60 s TIME-WAIT, Linux's retry counts) instead of the short ones.</summary>
     public bool Full { get; init; }
     /// <summary>Where the run's pcapng capture is written (a file per run); the system's temporary folder by default.</summary>
@@ -179,7 +181,7 @@ public static class LabRunner
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(options);
-        return scenario.UserTcpConfig(role, options.Full) with { RtoFormula = options.RtoFormula, CubicArithmetic = options.CubicArithmetic };
+        return scenario.UserTcpConfig(role, options.Full) with { RtoFormula = options.RtoFormula, CubicArithmetic = options.CubicArithmetic, RackRules = options.RackRules };
     }
 
     /// <summary>
