@@ -47,8 +47,6 @@ GVISOR_NOTES = {
 UPSTREAM_NOTES = {
     "ts_recent/invalid_ack.pkt": "Linux 6.18 sends the same ACK (RFC 5961 §5.2); the script predates it",
     "fast_retransmit/fr-4pkt-fack-last-mss.pkt": "RACK's reorder timer at RTT/4 (RFC 8985); 40 ms fits HZ 250's jiffy rounding",
-    "fast_recovery/prr-ss-ack-below-snd_una-cubic.pkt": "RACK.rtt from the last segment sent, not the last processed (deviation)",
-    "sack/sack-route-refresh-ip-tos.pkt": "a cumulative ACK below its own SACK blocks counts as reordering (deviation)",
     "cubic/cubic-bulk-166k-idle-restart.pkt": "Linux under fq paces the restarted window, so its first ACKs after the idle grow nothing; fq is not applied",
     "cubic/cubic-rto-ss-ca-cwnd-bump.pkt": "PSH inside a long write follows Linux's skb sizes (deviation)",
     "notsent_lowat/notsent-lowat-default.pkt": "Linux 6.18 sends 10001:30001 (20000) here too (tcp_grow_skb); the script expects an older kernel's 16000-byte skb",
