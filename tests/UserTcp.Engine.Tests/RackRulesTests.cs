@@ -70,6 +70,22 @@ public class RackRulesTests
         Assert.Equal(0, c.Info().ReorderingEvents);
     }
 
+    [Theory]
+    [InlineData(RackRules.Linux, 7)]
+    [InlineData(RackRules.Rfc8985, 4)]
+    public void Reordering_is_measured_to_the_highest_delivered_once_the_acks_blocks_are_taken_under_linux_rules(RackRules rules, int degree)
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), Config(rules));
+        SendSegments(h, c, 10); // at 100 ms
+        h.AdvanceTo(Ms(200));
+        SackAck(h, 0, Ms(100), (5, 6));
+        // Segment 2, late, below segment 5 delivered before: reordering. Linux measures it after all the blocks, up to
+        // segment 8 (tcp_check_sack_reordering: 7 segments); RFC 8985's rules take the blocks as they come, so up to 5 (4).
+        SackAck(h, 0, Ms(100), (2, 3), (8, 9));
+        Assert.Equal(1, c.Info().ReorderingEvents);
+        Assert.Equal(degree, c.Info().Reordering);
+    }
+
     /// <summary>
     /// Ten segments at 100 ms; at 200 ms three ACKs SACK 1, 1-2, then 1-2 and 8: zero window, 0 and 3-7 lost, 0 resent;
     /// at 320 ms the ACK of 0-3 SACKs 8 again: 0's resend (120 ms) and 3's original (220 ms) delivered, reordering seen
