@@ -32,11 +32,6 @@ internal sealed class Rack
     private int _reorderWindowPersist = ReorderWindowPersist;
     // RACK.dsack_round: SND.NXT when the last D-SACK widened the window; one widening per round trip.
     private SeqNumber? _dsackRound;
-    // TcpConfig.RackRules: Linux's reordering test, RACK.rtt and DupThresh instead of RFC 8985's.
-    private readonly bool _linuxRules;
-
-    public Rack(RackRules rules) => _linuxRules = rules == RackRules.Linux;
-
     public bool ReorderingSeen => _reorderingSeen;
 
     /// <summary>
@@ -66,7 +61,7 @@ internal sealed class Rack
     /// and its ACK echoes it (RFC 7323 §4.3), whereas a SACKed resend (a tail loss probe above a lost segment) is out of
     /// order and its ACK always echoes the last in-order segment's older timestamp, so the test would never let it count.
     /// </summary>
-    public void OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend, int mss)
+    public void OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend, int mss, bool linuxRules)
     {
         if (segment.End > _fack || !_hasDelivered)
         {
@@ -83,13 +78,13 @@ internal sealed class Rack
                 if (!_reorderedInPass || segment.Start < _lowestReordered) _lowestReordered = segment.Start;
                 _reorderedInPass = true;
                 // RFC 8985 §6.2 step 4 leaves the measure to the sender; Linux's tcp_check_sack_reordering counts segments from its start.
-                if (!_linuxRules) Measure(segment.Start, mss);
+                if (!linuxRules) Measure(segment.Start, mss);
             }
         }
         TimeSpan rtt = now - segment.SentAt;
         if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;
         // Linux's rules (tcp_rack_advance): RACK.rtt is the last delivery's taken, whenever it was sent.
-        if (_linuxRules) _rtt = rtt;
+        if (linuxRules) _rtt = rtt;
         if (_hasDelivered && !SentAfter(segment.SentAt, segment.SendOrder, segment.End, _xmitTs, _sendOrder, _endSeq)) return;
         _xmitTs = segment.SentAt;
         _sendOrder = segment.SendOrder;
@@ -109,12 +104,12 @@ internal sealed class Rack
     /// An ACK's SACK blocks, or its cumulative part, have been taken: counts one event if they showed reordering, as
     /// Linux's tcp_check_sack_reordering runs once after tcp_sacktag_write_queue and once in tcp_clean_rtx_queue.
     /// </summary>
-    public void EndDeliveries(int mss)
+    public void EndDeliveries(int mss, bool linuxRules)
     {
         if (!_reorderedInPass) return;
         _reorderedInPass = false;
         // Linux's rules: against the highest delivered once the pass is done, as tcp_check_sack_reordering reads it.
-        if (_linuxRules) Measure(_lowestReordered, mss);
+        if (linuxRules) Measure(_lowestReordered, mss);
         _events++;
     }
 
@@ -166,12 +161,12 @@ internal sealed class Rack
     /// RFC 8985 §6.2 step 4 (RACK_update_reo_wnd): how long a later delivery may precede an earlier one.
     /// <paramref name="inLossRecovery"/>: fast recovery or a timeout's Loss phase (Linux's icsk_ca_state &gt;= TCP_CA_Recovery).
     /// </summary>
-    public TimeSpan ReorderWindow(bool inLossRecovery, int sackedSegments, TimeSpan minRtt, TimeSpan smoothedRtt)
+    public TimeSpan ReorderWindow(bool inLossRecovery, int sackedSegments, TimeSpan minRtt, TimeSpan smoothedRtt, bool linuxRules)
     {
         // No reordering seen: be as quick as DupThresh once recovering or once DupThresh segments are SACKed (tcp_rack_reo_wnd).
         // Linux's rules: seen is tp->reord_seen (counted against prior_fack), and DupThresh is tp->reordering.
-        bool seen = _linuxRules ? _events > 0 : _reorderingSeen;
-        int dupThresh = _linuxRules ? _degree : DupThresh;
+        bool seen = linuxRules ? _events > 0 : _reorderingSeen;
+        int dupThresh = linuxRules ? _degree : DupThresh;
         if (!seen && (inLossRecovery || sackedSegments >= dupThresh)) return TimeSpan.Zero;
         // In integer ticks (TimeSpan / and * go through a double), rounding as they do: the same tick.
         TimeSpan window = TimeSpan.FromTicks(RtoEstimator.Divide(minRtt, 4).Ticks * _reorderWindowMultiplier);

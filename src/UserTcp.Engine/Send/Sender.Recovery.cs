@@ -247,7 +247,7 @@ internal sealed partial class Sender
     {
         int awaitingBefore = _queue.AwaitingBytes;
         // A timeout's Loss phase counts as recovery, as in Linux: a resend lost again is found on the first later delivery.
-        TimeSpan window = _rack.ReorderWindow(InLossRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt);
+        TimeSpan window = _rack.ReorderWindow(InLossRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt, LinuxRack);
         TimeSpan wait = _rack.DetectLoss(_queue, now, window);
         if (_queue.AwaitingBytes > awaitingBefore) _lossCause = TcpCause.RackLoss;
         // RFC 8985 §6.3: a segment not yet overdue gets the reorder timer, so no further ACK is needed to find it lost.

@@ -14,7 +14,7 @@ internal sealed partial class Sender
     private readonly TcpConfig _config;
     private readonly ConnectionTimers _timers;
     private readonly RetransmissionQueue _queue;
-    private readonly Rack _rack;
+    private readonly Rack _rack = new();
     // Delivery-rate estimation, kept by the congestion control that reads its samples (BBR); null otherwise, so a CUBIC
     // connection pays nothing for it (issue 10's 2 KB per idle connection).
     private DeliveryRateEstimator? RateEstimator => _congestion.DeliveryRate;
@@ -35,7 +35,6 @@ internal sealed partial class Sender
     {
         _queue = new RetransmissionQueue(pool);
         _config = config;
-        _rack = new Rack(config.RackRules);
         _timers = timers;
         Iss = iss;
         SndUna = SndMax = _sndSml = iss;
@@ -86,6 +85,9 @@ internal sealed partial class Sender
     // RACK (RFC 8985 §6) and the tail loss probe (§7) need SACK; each can be turned off on its own.
     private bool Rack => Sack && _config.Rack;
     private bool TailLossProbe => Sack && _config.TailLossProbe;
+    // TcpConfig.RackRules: Linux's reordering test, RACK.rtt, DupThresh and SACK block order instead of RFC 8985's (told
+    // to Rack on each call rather than held there, which would grow every connection's Rack by a word).
+    private bool LinuxRack => _config.RackRules == RackRules.Linux;
 
     public CongestionControlAlgorithm Algorithm
     {
@@ -325,7 +327,7 @@ internal sealed partial class Sender
     /// </summary>
     public bool OnOldAck(TimeSpan now, SeqNumber ack, in TcpOptions options)
     {
-        if (!Sack || _config.RackRules != RackRules.Linux || options.SackBlocks.Length == 0 || SndUna == SndMax) return false;
+        if (!Sack || !LinuxRack || options.SackBlocks.Length == 0 || SndUna == SndMax) return false;
         DeliveryRateSample sample = DeliveryRateEstimator.BeginAck(InFlight, _queue.LostBytes); // tagged, never used: no tcp_rate_gen
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
         bool inLoss = InLoss;
@@ -402,7 +404,7 @@ internal sealed partial class Sender
         for (int k = 0; k < order.Length; k++)
         {
             int at = k;
-            while (_config.RackRules == RackRules.Linux && at > 0 && blocks[order[at - 1]].Left > blocks[k].Left)
+            while (LinuxRack && at > 0 && blocks[order[at - 1]].Left > blocks[k].Left)
             {
                 order[at] = order[at - 1];
                 at--;
@@ -425,7 +427,7 @@ internal sealed partial class Sender
                 if (segment.Start >= block.Right) break;
                 // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
-                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, echoPredatesSend: false, Mss);
+                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, echoPredatesSend: false, Mss, LinuxRack);
                 RateEstimator?.OnDelivered(ref sample, segment, now);
                 if (!segment.Is(SegmentMarks.EverRetransmitted) && (sackTimedAt == TimeSpan.MinValue || segment.SentAt < sackTimedAt)) sackTimedAt = segment.SentAt;
                 originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
@@ -433,7 +435,7 @@ internal sealed partial class Sender
                 newlySacked += segment.Length;
             }
         }
-        if (Rack) _rack.EndDeliveries(Mss);
+        if (Rack) _rack.EndDeliveries(Mss, LinuxRack);
         return newlySacked;
     }
 
@@ -455,13 +457,13 @@ internal sealed partial class Sender
                 if (segment.Start < ack) RateEstimator?.OnPartlyDelivered(ref sample, segment, ack - segment.Start);
                 break;
             }
-            if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss);
+            if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss, LinuxRack);
             RateEstimator?.OnDelivered(ref sample, segment, now);
             retransmitted |= segment.Is(SegmentMarks.EverRetransmitted);
             originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
             if (newestSent is null || segment.SentAt > newestSent) newestSent = segment.SentAt;
         }
-        if (Rack) _rack.EndDeliveries(Mss);
+        if (Rack) _rack.EndDeliveries(Mss, LinuxRack);
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
         BytesAcked += ack - SndUna;
