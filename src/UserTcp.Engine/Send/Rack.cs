@@ -50,8 +50,6 @@ internal sealed class Rack
     public int Events => _events;
     private int _events;
     private bool _reorderedInPass;
-    // Linux's rules: the lowest start reordered in this pass (tcp_sacktag_state.reord), measured when the pass ends.
-    private SeqNumber _lowestReordered;
 
     /// <summary>
     /// RFC 8985 §6.2 steps 2–3 for one newly delivered segment (acknowledged or SACKed). A retransmitted segment whose
@@ -61,8 +59,10 @@ internal sealed class Rack
     /// and its ACK echoes it (RFC 7323 §4.3), whereas a SACKed resend (a tail loss probe above a lost segment) is out of
     /// order and its ACK always echoes the last in-order segment's older timestamp, so the test would never let it count.
     /// </summary>
-    public void OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend, int mss, bool linuxRules)
+    /// <returns>Whether it was reordered (below what earlier ACKs delivered), for Linux's measure at the pass's end.</returns>
+    public bool OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend, int mss, bool linuxRules)
     {
+        bool reordered = false;
         if (segment.End > _fack || !_hasDelivered)
         {
             _fack = segment.End;
@@ -75,22 +75,22 @@ internal sealed class Rack
             // ACK lost before it leaves to it.
             if (_hasPriorFack && segment.Start < _priorFack)
             {
-                if (!_reorderedInPass || segment.Start < _lowestReordered) _lowestReordered = segment.Start;
-                _reorderedInPass = true;
+                reordered = _reorderedInPass = true;
                 // RFC 8985 §6.2 step 4 leaves the measure to the sender; Linux's tcp_check_sack_reordering counts segments from its start.
                 if (!linuxRules) Measure(segment.Start, mss);
             }
         }
         TimeSpan rtt = now - segment.SentAt;
-        if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return;
+        if (segment.Is(SegmentMarks.EverRetransmitted) && (echoPredatesSend || rtt < minRtt)) return reordered;
         // Linux's rules (tcp_rack_advance): RACK.rtt is the last delivery's taken, whenever it was sent.
         if (linuxRules) _rtt = rtt;
-        if (_hasDelivered && !SentAfter(segment.SentAt, segment.SendOrder, segment.End, _xmitTs, _sendOrder, _endSeq)) return;
+        if (_hasDelivered && !SentAfter(segment.SentAt, segment.SendOrder, segment.End, _xmitTs, _sendOrder, _endSeq)) return reordered;
         _xmitTs = segment.SentAt;
         _sendOrder = segment.SendOrder;
         _endSeq = segment.End;
         _rtt = rtt;
         _hasDelivered = true;
+        return reordered;
     }
 
     /// <summary>An ACK is about to be taken: Linux's measure counts deliveries below what was delivered before it (prior_fack).</summary>
@@ -104,12 +104,15 @@ internal sealed class Rack
     /// An ACK's SACK blocks, or its cumulative part, have been taken: counts one event if they showed reordering, as
     /// Linux's tcp_check_sack_reordering runs once after tcp_sacktag_write_queue and once in tcp_clean_rtx_queue.
     /// </summary>
-    public void EndDeliveries(int mss, bool linuxRules)
+    /// <param name="mss">The segment size the degree is counted in.</param>
+    /// <param name="linuxRules">Linux's rules measure the degree now, from <paramref name="lowestReordered"/>.</param>
+    /// <param name="lowestReordered">The lowest start OnDelivered found reordered in the pass (tcp_sacktag_state.reord).</param>
+    public void EndDeliveries(int mss, bool linuxRules, SeqNumber lowestReordered)
     {
         if (!_reorderedInPass) return;
         _reorderedInPass = false;
         // Linux's rules: against the highest delivered once the pass is done, as tcp_check_sack_reordering reads it.
-        if (linuxRules) Measure(_lowestReordered, mss);
+        if (linuxRules) Measure(lowestReordered, mss);
         _events++;
     }
 

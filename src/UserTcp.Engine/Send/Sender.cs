@@ -398,6 +398,7 @@ internal sealed partial class Sender
     {
         dsack = false;
         int newlySacked = 0;
+        SeqNumber? lowestReordered = null; // Linux's tcp_sacktag_state.reord, kept here rather than in every Rack
         // Linux's rules take the blocks in sequence order (tcp_sacktag_write_queue sorts them), so RACK.rtt ends with the highest.
         Span<int> order = stackalloc int[TcpOptions.MaxSackBlocks];
         order = order[..blocks.Length];
@@ -427,7 +428,7 @@ internal sealed partial class Sender
                 if (segment.Start >= block.Right) break;
                 // Only whole segments count; a block cutting one (another MSS, a trimmed window) leaves it to the ACK.
                 if (segment.Start < block.Left || segment.End > block.Right || segment.Is(SegmentMarks.Sacked)) continue;
-                if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, echoPredatesSend: false, Mss, LinuxRack);
+                if (Rack && _rack.OnDelivered(segment, now, Rto.MinRtt, echoPredatesSend: false, Mss, LinuxRack) && !(lowestReordered <= segment.Start)) lowestReordered = segment.Start;
                 RateEstimator?.OnDelivered(ref sample, segment, now);
                 if (!segment.Is(SegmentMarks.EverRetransmitted) && (sackTimedAt == TimeSpan.MinValue || segment.SentAt < sackTimedAt)) sackTimedAt = segment.SentAt;
                 originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
@@ -435,7 +436,7 @@ internal sealed partial class Sender
                 newlySacked += segment.Length;
             }
         }
-        if (Rack) _rack.EndDeliveries(Mss, LinuxRack);
+        if (Rack) _rack.EndDeliveries(Mss, LinuxRack, lowestReordered ?? default);
         return newlySacked;
     }
 
@@ -448,6 +449,7 @@ internal sealed partial class Sender
     {
         TimeSpan? newestSent = null;
         bool retransmitted = false;
+        SeqNumber? lowestReordered = null;
         for (int i = 0; i < _queue.Count; i++)
         {
             ref SentSegment segment = ref _queue[i];
@@ -457,13 +459,13 @@ internal sealed partial class Sender
                 if (segment.Start < ack) RateEstimator?.OnPartlyDelivered(ref sample, segment, ack - segment.Start);
                 break;
             }
-            if (Rack) _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss, LinuxRack);
+            if (Rack && _rack.OnDelivered(segment, now, Rto.MinRtt, EchoPredates(echo, segment.SentAt), Mss, LinuxRack) && lowestReordered is null) lowestReordered = segment.Start;
             RateEstimator?.OnDelivered(ref sample, segment, now);
             retransmitted |= segment.Is(SegmentMarks.EverRetransmitted);
             originalDelivered |= !segment.Is(SegmentMarks.EverRetransmitted) && segment.End <= _recoveryPoint;
             if (newestSent is null || segment.SentAt > newestSent) newestSent = segment.SentAt;
         }
-        if (Rack) _rack.EndDeliveries(Mss, LinuxRack);
+        if (Rack) _rack.EndDeliveries(Mss, LinuxRack, lowestReordered ?? default);
         _queue.RemoveAcknowledged(ack);
         Buffer.AcknowledgeUpTo(ack);
         BytesAcked += ack - SndUna;
