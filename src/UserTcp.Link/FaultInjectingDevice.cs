@@ -110,6 +110,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
     public bool RefusesTransmit(ReadOnlySpan<byte> packet)
     {
         if (_inner.RefusesTransmit(packet)) return true;
+        if (!_link.Rules.Refuses) return false; // asked for every packet sent: no clock read and no lock without a refuse rule
         TimeSpan now = Now;
         FaultRule? refuser;
         lock (_link.Decide) refuser = _link.Rules.EvaluateRefusal(packet, now, _link.States, _link.Random);

@@ -17,6 +17,9 @@ internal sealed class FaultRuleSet
     // Some rule refuses at the queue: only then is EvaluateRefusal asked to read the packet.
     private readonly bool _refuses;
 
+    /// <summary>Whether any rule is a <c>refuse</c> rule: without one, no packet needs asking.</summary>
+    public bool Refuses => _refuses;
+
     public FaultRuleSet(IEnumerable<FaultRule> rules)
     {
         _rules = [.. rules];
@@ -29,15 +32,7 @@ internal sealed class FaultRuleSet
     public RuleVerdict Evaluate(ReadOnlySpan<byte> packet, PacketDirection direction, TimeSpan now, IConnectionStateSource? states, Random random)
     {
         if (_rules.Length == 0) return default;
-        TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
-        EcnCodepoint? ecn = EcnField.Of(packet);
-        TcpState? state = null;
-        if (_needsState && states is not null && segment is { } tcp)
-        {
-            var source = new IpEndpoint(tcp.Source, tcp.SourcePort);
-            var destination = new IpEndpoint(tcp.Destination, tcp.DestinationPort);
-            state = states.StateOf(direction == PacketDirection.Outbound ? new FourTuple(source, destination) : new FourTuple(destination, source));
-        }
+        (TcpSegmentInfo? segment, EcnCodepoint? ecn, TcpState? state) = Read(packet, direction, states);
         FaultRule? drop = null, delay = null, hold = null, duplicate = null, corrupt = null, mark = null;
         foreach (FaultRule rule in _rules)
         {
@@ -62,11 +57,7 @@ internal sealed class FaultRuleSet
     public FaultRule? EvaluateRefusal(ReadOnlySpan<byte> packet, TimeSpan now, IConnectionStateSource? states, Random random)
     {
         if (!_refuses) return null;
-        TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
-        EcnCodepoint? ecn = EcnField.Of(packet);
-        TcpState? state = _needsState && states is not null && segment is { } tcp
-            ? states.StateOf(new FourTuple(new IpEndpoint(tcp.Source, tcp.SourcePort), new IpEndpoint(tcp.Destination, tcp.DestinationPort)))
-            : null;
+        (TcpSegmentInfo? segment, EcnCodepoint? ecn, TcpState? state) = Read(packet, PacketDirection.Outbound, states);
         FaultRule? refuser = null;
         foreach (FaultRule rule in _rules)
         {
@@ -74,5 +65,20 @@ internal sealed class FaultRuleSet
             if (rule.Action == FaultAction.Refused && rule.Matches(now, PacketDirection.Outbound, segment, ecn, state, random)) refuser ??= rule;
         }
         return refuser;
+    }
+
+    /// <summary>What rules select on: the packet's TCP fields, its ECN codepoint, and its connection's state when a rule asks for it.</summary>
+    private (TcpSegmentInfo? Segment, EcnCodepoint? Ecn, TcpState? State) Read(ReadOnlySpan<byte> packet, PacketDirection direction, IConnectionStateSource? states)
+    {
+        TcpSegmentInfo? segment = TcpSegmentInfo.TryRead(packet, out TcpSegmentInfo info) ? info : null;
+        EcnCodepoint? ecn = EcnField.Of(packet);
+        TcpState? state = null;
+        if (_needsState && states is not null && segment is { } tcp)
+        {
+            var source = new IpEndpoint(tcp.Source, tcp.SourcePort);
+            var destination = new IpEndpoint(tcp.Destination, tcp.DestinationPort);
+            state = states.StateOf(direction == PacketDirection.Outbound ? new FourTuple(source, destination) : new FourTuple(destination, source));
+        }
+        return (segment, ecn, state);
     }
 }
