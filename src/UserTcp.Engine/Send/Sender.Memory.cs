@@ -44,5 +44,12 @@ internal sealed partial class Sender
     /// sk_stream_wspace ≥ sk_stream_min_wspace (__sk_stream_is_writeable): the free part of sk_sndbuf is at least half
     /// of what is queued, so a writer that found no room is woken once a third of the limit is free, not at each ACK.
     /// </summary>
-    private bool MemoryWritable => Buffer.Capacity - QueuedMemory >= QueuedMemory / 2;
+    private bool MemoryWritable
+    {
+        get
+        {
+            long queued = QueuedMemory; // one reading for both sides of the comparison
+            return Buffer.Capacity - queued >= queued / 2;
+        }
+    }
 }
