@@ -27,6 +27,8 @@ namespace UserTcp.Sockets;
 public sealed partial class NetStack : IAsyncDisposable
 {
     private readonly StackShard[] _shards;
+    // The last connection options applied and what they gave: connecting again with the same options takes no new TcpConfig.
+    private AppliedOptions? _lastApplied;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
     private readonly ILogger _logger;
@@ -246,8 +248,19 @@ public sealed partial class NetStack : IAsyncDisposable
     }
 
     /// <summary>The engine configuration of a connection made with <paramref name="options"/>: its own base or the stack's, the options on top.</summary>
-    private TcpConfig ConfigFor(UserTcpConnectionOptions? options) =>
-        options is null ? TcpConfig : FitToDevice(options.Apply(options.Tcp ?? TcpConfig), _shards[0].Device);
+    private TcpConfig ConfigFor(UserTcpConnectionOptions? options)
+    {
+        if (options is null) return TcpConfig;
+        TcpConfig from = options.Tcp ?? TcpConfig;
+        AppliedOptions? last = Volatile.Read(ref _lastApplied);
+        if (last is not null && ReferenceEquals(last.Options, options) && ReferenceEquals(last.From, from)) return last.Config;
+        TcpConfig config = FitToDevice(options.Apply(from), _shards[0].Device);
+        Volatile.Write(ref _lastApplied, new AppliedOptions(options, from, config));
+        return config;
+    }
+
+    /// <summary>One options object, the configuration it was applied to, and the result (immutable, so shared by connections).</summary>
+    private sealed record AppliedOptions(UserTcpConnectionOptions Options, TcpConfig From, TcpConfig Config);
 
     /// <summary>
     /// Buffer memory is each engine's own pool: with several shards each holds its share of
