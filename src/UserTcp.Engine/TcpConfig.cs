@@ -356,6 +356,18 @@ public sealed record TcpConfig
         init => field = value >= 16 * 1024 ? value : throw new ArgumentOutOfRangeException(nameof(MaxBufferMemory), value, "buffer memory comes in 16 KiB chunks: at least one");
     } = DefaultBufferMemory();
     /// <summary>
+    /// TCP Fast Open (RFC 7413), Linux's net.ipv4.tcp_fastopen bits: <see cref="FastOpenFlags.Client"/> by default, as
+    /// Linux's. A server also needs <see cref="FastOpenFlags.Server"/> and a listener with a Fast Open queue length.
+    /// Read from the engine's configuration.
+    /// </summary>
+    public FastOpenFlags FastOpen { get; init; } = FastOpenFlags.Client;
+    /// <summary>
+    /// The key Fast Open cookies are made with (Linux net.ipv4.tcp_fastopen_key; a listener's TCP_FASTOPEN_KEY when
+    /// set on its configuration). Null (the default): a random key drawn once per stack, as Linux draws one per
+    /// namespace (from <see cref="RandomSeed"/> when that is set).
+    /// </summary>
+    public FastOpenKey? FastOpenKey { get; init; }
+    /// <summary>
     /// Null (the default): the secrets behind ISNs, ephemeral ports, TSval offsets and SYN cookies come from the
     /// operating system's cryptographic generator, new for every engine (RFC 6528, RFC 6056). A number: they come from
     /// this seed, so the same inputs give the same ISNs and ports — only for simulations and scripts that must repeat.

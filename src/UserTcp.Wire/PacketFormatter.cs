@@ -140,11 +140,25 @@ public static class PacketFormatter
                             $"{{{BinaryPrimitives.ReadUInt32BigEndian(data[i..])}:{BinaryPrimitives.ReadUInt32BigEndian(data[(i + 4)..])}}}");
                     }
                     break;
+                case TcpOptionKind.FastOpen:
+                    AppendFastOpen(text, "tfo", data);
+                    break;
+                case TcpOptionKind.Experimental when data.Length >= 2 && BinaryPrimitives.ReadUInt16BigEndian(data) == TcpOptions.FastOpenMagic:
+                    AppendFastOpen(text, "exp-tfo", data[2..]);
+                    break;
                 default:
                     text.Append(CultureInfo.InvariantCulture, $"unknown-{(byte)reader.Current.Kind} 0x{Convert.ToHexStringLower(data)}");
                     break;
             }
         }
+    }
+
+    /// <summary>tcpdump's spelling: "tfo cookiereq" for a request, "tfo cookie HEX" otherwise.</summary>
+    private static void AppendFastOpen(StringBuilder text, string name, ReadOnlySpan<byte> cookie)
+    {
+        text.Append(name);
+        if (cookie.IsEmpty) text.Append(" cookiereq");
+        else text.Append(" cookie ").Append(Convert.ToHexStringLower(cookie));
     }
 
     private static void AppendIcmp(StringBuilder text, ReadOnlySpan<byte> icmp)

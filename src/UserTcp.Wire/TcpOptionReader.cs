@@ -17,6 +17,10 @@ public enum TcpOptionKind : byte
     Sack = 5,
     /// <summary>Timestamps (kind 8, RFC 7323 §3).</summary>
     Timestamps = 8,
+    /// <summary>TCP Fast Open cookie (kind 34, RFC 7413 §4.1.1).</summary>
+    FastOpen = 34,
+    /// <summary>Experimental option (kind 254, RFC 6994); Fast Open used it with magic 0xF989 before kind 34.</summary>
+    Experimental = 254,
 }
 
 /// <summary>One option as it stands on the wire: its kind and the bytes after kind and length.</summary>

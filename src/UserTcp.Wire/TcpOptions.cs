@@ -7,8 +7,9 @@ namespace UserTcp.Wire;
 /// <summary>
 /// The TCP options of one segment as values (the summary the engine works with).
 /// <see cref="TryWrite"/> emits them in the layout Linux uses (tcp_options_write): MSS; SACK-permitted
-/// beside timestamps or after two NOPs; NOP + window scale; NOP NOP + SACK blocks — so a Linux segment
-/// parsed and re-emitted is byte-identical. Repeated options: the last one wins, as in Linux.
+/// beside timestamps or after two NOPs; NOP + window scale; NOP NOP + SACK blocks; the Fast Open cookie, padded with
+/// two NOPs when its length is 2 mod 4 — so a Linux segment parsed and re-emitted is byte-identical. Repeated options:
+/// the last one wins, as in Linux.
 /// </summary>
 public struct TcpOptions : IEquatable<TcpOptions>
 {
@@ -35,6 +36,13 @@ public struct TcpOptions : IEquatable<TcpOptions>
     public bool SackPermitted { get; set; }
     /// <summary>Timestamps TSval/TSecr (RFC 7323 §3).</summary>
     public TcpTimestamp? Timestamp { get; set; }
+    /// <summary>Which Fast Open option is carried (RFC 7413 §4.1.1); <see cref="TcpFastOpenKind.None"/> when none.</summary>
+    public TcpFastOpenKind FastOpen { get; set; }
+    /// <summary>The Fast Open cookie, meaningful when <see cref="FastOpen"/> is set; empty is a cookie request.</summary>
+    public TcpFastOpenCookie FastOpenCookie { get; set; }
+
+    /// <summary>The experimental option's kind and its magic number (RFC 6994; Linux's TCPOPT_EXP, TCPOPT_FASTOPEN_MAGIC).</summary>
+    public const ushort FastOpenMagic = 0xF989;
 
     /// <summary>The SACK blocks carried, in wire order.</summary>
     [UnscopedRef]
@@ -63,7 +71,15 @@ public struct TcpOptions : IEquatable<TcpOptions>
     }
 
     /// <summary>True when no option is set.</summary>
-    public readonly bool IsEmpty => MaxSegmentSize is null && WindowScale is null && !SackPermitted && Timestamp is null && _sackCount == 0;
+    public readonly bool IsEmpty =>
+        MaxSegmentSize is null && WindowScale is null && !SackPermitted && Timestamp is null && _sackCount == 0 && FastOpen == TcpFastOpenKind.None;
+
+    /// <summary>Sets the Fast Open option to <paramref name="kind"/> carrying <paramref name="cookie"/> (empty: a cookie request).</summary>
+    public void SetFastOpen(TcpFastOpenKind kind, in TcpFastOpenCookie cookie)
+    {
+        FastOpen = kind;
+        FastOpenCookie = kind == TcpFastOpenKind.None ? default : cookie;
+    }
 
     /// <summary>Parses an options area. Never throws; malformed lengths give <see cref="WireError.MalformedOption"/>.</summary>
     public static WireError TryParse(ReadOnlySpan<byte> raw, out TcpOptions options)
@@ -97,10 +113,35 @@ public struct TcpOptions : IEquatable<TcpOptions>
                             new SeqNumber(BinaryPrimitives.ReadUInt32BigEndian(data[(i + 4)..]))));
                     }
                     break;
+                case TcpOptionKind.FastOpen:
+                    options.ParseFastOpen(TcpFastOpenKind.Rfc7413, data);
+                    break;
+                case TcpOptionKind.Experimental when data.Length >= 2 && BinaryPrimitives.ReadUInt16BigEndian(data) == FastOpenMagic:
+                    options.ParseFastOpen(TcpFastOpenKind.Experimental, data[2..]);
+                    break;
             }
         }
         return reader.Error;
     }
+
+    /// <summary>
+    /// Linux's tcp_parse_fastopen_option: an odd length is ignored, another length outside 0 and 4..16 removes the
+    /// option (not malformed: the segment is still taken).
+    /// </summary>
+    private void ParseFastOpen(TcpFastOpenKind kind, ReadOnlySpan<byte> cookie)
+    {
+        if ((cookie.Length & 1) != 0) return;
+        if (TcpFastOpenCookie.TryCreate(cookie, out TcpFastOpenCookie value)) SetFastOpen(kind, value);
+        else SetFastOpen(TcpFastOpenKind.None, default);
+    }
+
+    /// <summary>Bytes the Fast Open option takes with its padding (tcp_options_write: NOP NOP after a length of 2 mod 4).</summary>
+    private readonly int FastOpenLength => FastOpen switch
+    {
+        TcpFastOpenKind.None => 0,
+        TcpFastOpenKind.Experimental => (4 + FastOpenCookie.Length + 3) & ~3,
+        _ => (2 + FastOpenCookie.Length + 3) & ~3,
+    };
 
     /// <summary>How many SACK blocks <see cref="TryWrite"/> emits: as many as fit beside the other options.</summary>
     private readonly int SackBlocksThatFit
@@ -116,7 +157,8 @@ public struct TcpOptions : IEquatable<TcpOptions>
     private readonly int FixedLength =>
         (MaxSegmentSize is null ? 0 : 4)
         + (Timestamp is not null ? 12 : SackPermitted ? 4 : 0)
-        + (WindowScale is null ? 0 : 4);
+        + (WindowScale is null ? 0 : 4)
+        + FastOpenLength;
 
     /// <summary>Bytes <see cref="TryWrite"/> emits: a multiple of 4, at most <see cref="MaxLength"/>.</summary>
     public readonly int EncodedLength
@@ -188,6 +230,28 @@ public struct TcpOptions : IEquatable<TcpOptions>
                 at += 8;
             }
         }
+        if (FastOpen != TcpFastOpenKind.None)
+        {
+            ReadOnlySpan<byte> cookie = FastOpenCookie.Value;
+            if (FastOpen == TcpFastOpenKind.Experimental)
+            {
+                WriteHeader(destination, ref at, TcpOptionKind.Experimental, (byte)(4 + cookie.Length));
+                BinaryPrimitives.WriteUInt16BigEndian(destination[at..], FastOpenMagic);
+                at += 2;
+            }
+            else
+            {
+                WriteHeader(destination, ref at, TcpOptionKind.FastOpen, (byte)(2 + cookie.Length));
+            }
+            cookie.CopyTo(destination[at..]);
+            at += cookie.Length;
+            // Cookies are even in length, so the option ends 0 or 2 bytes short of a word.
+            if ((at & 3) == 2)
+            {
+                destination[at++] = (byte)TcpOptionKind.NoOperation;
+                destination[at++] = (byte)TcpOptionKind.NoOperation;
+            }
+        }
         return true;
     }
 
@@ -200,7 +264,8 @@ public struct TcpOptions : IEquatable<TcpOptions>
     /// <inheritdoc/>
     public readonly bool Equals(TcpOptions other) =>
         MaxSegmentSize == other.MaxSegmentSize && WindowScale == other.WindowScale && SackPermitted == other.SackPermitted
-        && Timestamp == other.Timestamp && SackBlocks.SequenceEqual(other.SackBlocks);
+        && Timestamp == other.Timestamp && SackBlocks.SequenceEqual(other.SackBlocks)
+        && FastOpen == other.FastOpen && FastOpenCookie == other.FastOpenCookie;
 
     /// <inheritdoc/>
     public override readonly bool Equals(object? obj) => obj is TcpOptions other && Equals(other);

@@ -132,4 +132,110 @@ public class TcpOptionsTests
         Assert.True(new TcpOptions().IsEmpty);
         Assert.Equal(0, new TcpOptions().EncodedLength);
     }
+
+    private static byte[] Write(TcpOptions options)
+    {
+        byte[] written = new byte[TcpOptions.MaxLength];
+        Assert.True(options.TryWrite(written, out int length));
+        Assert.Equal(options.EncodedLength, length);
+        return written[..length];
+    }
+
+    private static TcpFastOpenCookie Cookie(string hex)
+    {
+        Assert.True(TcpFastOpenCookie.TryCreate(Convert.FromHexString(hex), out TcpFastOpenCookie cookie));
+        return cookie;
+    }
+
+    [Theory]
+    // Linux 6.18 SYNs and SYN-ACKs from the upstream fastopen scripts, re-emitted byte for byte (tcp_options_write).
+    [InlineData("020405b4 0101 0402 010303 08 220 20101", "mss,nop,nop,sackOK,nop,wscale 8,FO,nop,nop (a cookie request)")]
+    [InlineData("020405b4 0101 0402 010303 08 220a 1234abcd5678dcba 0101", "FO of 8 bytes, nop,nop")]
+    [InlineData("020405b4 0101 0402 010303 08 2208 112233445566", "FO of 6 bytes needs no padding")]
+    [InlineData("020405b4 0101 0402 010303 08 2212 01234567aabbccdd0123456701234567 0101", "FO of 16 bytes")]
+    [InlineData("020405b4 0101 0402 010303 08 fe04f989", "FOEXP, a request")]
+    [InlineData("020405b4 0402 080a 00002710 00000001 010303 08 fe0cf989 00abaaabe8e954c2", "SYN-ACK with TS and FOEXP of 8")]
+    [InlineData("020405b4 0402 080a 00002710 00000001 010303 08 220a 1313a2da994a0951 0101", "SYN-ACK with TS and FO of 8")]
+    public void Fast_open_options_round_trip_in_linux_layout(string hex, string what)
+    {
+        byte[] expected = Convert.FromHexString(hex.Replace(" ", "", StringComparison.Ordinal));
+        TcpOptions options = Parse(expected);
+        Assert.NotEqual(TcpFastOpenKind.None, options.FastOpen);
+        Assert.True(Write(options).AsSpan().SequenceEqual(expected), what);
+    }
+
+    [Fact]
+    public void Fast_open_cookie_is_read_with_its_kind()
+    {
+        TcpOptions standard = Parse(0x22, 0x0a, 1, 2, 3, 4, 5, 6, 7, 8, 0x01, 0x01);
+        Assert.Equal(TcpFastOpenKind.Rfc7413, standard.FastOpen);
+        Assert.Equal(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 }, standard.FastOpenCookie.Value.ToArray());
+        TcpOptions experimental = Parse(0xfe, 0x08, 0xf9, 0x89, 0xab, 0xcd, 0x12, 0x34);
+        Assert.Equal(TcpFastOpenKind.Experimental, experimental.FastOpen);
+        Assert.Equal("abcd1234", experimental.FastOpenCookie.ToString());
+        TcpOptions request = Parse(0x22, 0x02, 0x01, 0x01);
+        Assert.Equal(TcpFastOpenKind.Rfc7413, request.FastOpen);
+        Assert.True(request.FastOpenCookie.IsRequest);
+    }
+
+    [Fact]
+    public void Experimental_option_with_another_magic_is_not_fast_open()
+    {
+        TcpOptions options = Parse(0xfe, 0x08, 0x12, 0x34, 0xab, 0xcd, 0x12, 0x34);
+        Assert.Equal(TcpFastOpenKind.None, options.FastOpen);
+        Assert.True(options.IsEmpty);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x22, 0x05, 1, 2, 3 }, "odd length")]
+    [InlineData(new byte[] { 0x22, 0x04, 1, 2 }, "2 bytes, below the minimum of 4")]
+    [InlineData(new byte[] { 0x22, 0x14, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18 }, "18 bytes, above 16")]
+    [InlineData(new byte[] { 0xfe, 0x05, 0xf9, 0x89, 1 }, "experimental, odd")]
+    public void Fast_open_cookie_of_a_length_linux_refuses_is_dropped_but_the_segment_kept(byte[] raw, string why)
+    {
+        Assert.Equal(WireError.None, TcpOptions.TryParse(raw, out TcpOptions options));
+        Assert.True(options.FastOpen == TcpFastOpenKind.None, why);
+    }
+
+    [Fact]
+    public void An_invalid_even_cookie_after_a_valid_one_removes_it_and_an_odd_one_leaves_it_as_linux_does()
+    {
+        Assert.Equal(TcpFastOpenKind.None, Parse(0x22, 0x06, 1, 2, 3, 4, 0x22, 0x04, 1, 2).FastOpen);
+        Assert.Equal("01020304", Parse(0x22, 0x06, 1, 2, 3, 4, 0x22, 0x05, 1, 2, 3, 0x01).FastOpenCookie.ToString());
+    }
+
+    [Fact]
+    public void Cookie_lengths_are_zero_or_even_from_4_to_16()
+    {
+        for (int length = 0; length <= 20; length++)
+        {
+            bool valid = length == 0 || (length is >= 4 and <= 16 && length % 2 == 0);
+            Assert.Equal(valid, TcpFastOpenCookie.TryCreate(new byte[length], out TcpFastOpenCookie cookie));
+            Assert.Equal(valid ? length : 0, cookie.Length);
+        }
+    }
+
+    [Fact]
+    public void Options_differing_only_in_the_cookie_are_not_equal()
+    {
+        var a = new TcpOptions { MaxSegmentSize = 1460 };
+        a.SetFastOpen(TcpFastOpenKind.Rfc7413, Cookie("01020304"));
+        TcpOptions b = a;
+        b.SetFastOpen(TcpFastOpenKind.Rfc7413, Cookie("01020305"));
+        TcpOptions c = a;
+        c.SetFastOpen(TcpFastOpenKind.Experimental, Cookie("01020304"));
+        Assert.NotEqual(a, b);
+        Assert.NotEqual(a, c);
+        Assert.Equal(a, Parse(Write(a)));
+        Assert.False(a.IsEmpty);
+    }
+
+    [Fact]
+    public void The_longest_experimental_cookie_fits_beside_every_syn_option()
+    {
+        var options = new TcpOptions { MaxSegmentSize = 1460, SackPermitted = true, Timestamp = new TcpTimestamp(1, 0), WindowScale = 7 };
+        options.SetFastOpen(TcpFastOpenKind.Experimental, Cookie("00112233445566778899aabbccddeeff"));
+        Assert.Equal(TcpOptions.MaxLength, options.EncodedLength);
+        Assert.Equal(options, Parse(Write(options)));
+    }
 }
