@@ -32,8 +32,9 @@ public sealed partial class TcpEngine
     {
     }
 
-    private TcpEngine(Ipv4Address address, TcpConfig? config, ITcpEventSink? events, StackSecrets? secrets)
+    private TcpEngine(Ipv4Address address, TcpConfig? config, ITcpEventSink? events, StackSecrets? secrets, FastOpenCache? fastOpenCookies = null)
     {
+        FastOpenCookies = fastOpenCookies ?? new FastOpenCache();
         Address = address;
         Config = config ?? new TcpConfig();
         _events = events;
@@ -53,7 +54,7 @@ public sealed partial class TcpEngine
     public TcpEngine CreateShard(int shard, IFourTupleClaims claims, TcpConfig? config = null, ITcpEventSink? events = null)
     {
         _shards ??= new ShardGroup(this);
-        var engine = new TcpEngine(Address, config ?? Config, events, new StackSecrets(_secrets, shard)) { TupleClaims = claims, _shards = _shards };
+        var engine = new TcpEngine(Address, config ?? Config, events, new StackSecrets(_secrets, shard), FastOpenCookies) { TupleClaims = claims, _shards = _shards };
         _shards.Add(engine);
         return engine;
     }
@@ -71,6 +72,8 @@ public sealed partial class TcpEngine
     public Ipv4Address Address { get; }
     /// <summary>The tunables new connections start with.</summary>
     public TcpConfig Config { get; }
+    /// <summary>The TCP Fast Open cookies of the servers this stack connected to (RFC 7413 §4.1.1), shared by its shards.</summary>
+    public FastOpenCache FastOpenCookies { get; }
     /// <summary>What the engine has seen and done.</summary>
     public EngineCounters Counters { get; } = new();
     /// <summary>The stack-wide challenge-ACK budget (RFC 5961 §7).</summary>
@@ -114,7 +117,17 @@ public sealed partial class TcpEngine
     /// Active open to <paramref name="remote"/>; the SYN goes out on the next <see cref="Poll"/>. <paramref name="config"/>
     /// (default: the engine's) is this connection's, e.g. other buffer sizes.
     /// </summary>
-    public TcpConnection Connect(IpEndpoint remote, ushort localPort = 0, TcpConfig? config = null)
+    public TcpConnection Connect(IpEndpoint remote, ushort localPort = 0, TcpConfig? config = null) => Open(remote, localPort, config, fastOpen: false);
+
+    /// <summary>
+    /// Active open to <paramref name="remote"/> with TCP Fast Open (RFC 7413; sendto with
+    /// MSG_FASTOPEN, or TCP_FASTOPEN_CONNECT): with a cookie cached for the server (<see cref="FastOpenCookies"/>), or in
+    /// the client's no-cookie mode, the SYN waits for the first <see cref="TcpConnection.Send"/> and carries as much of it
+    /// as <see cref="TcpConnection.FastOpenSynRoom"/> allows; without one it goes on the next poll and asks for a cookie.
+    /// </summary>
+    public TcpConnection ConnectFastOpen(IpEndpoint remote, ushort localPort = 0, TcpConfig? config = null) => Open(remote, localPort, config, fastOpen: true);
+
+    private TcpConnection Open(IpEndpoint remote, ushort localPort, TcpConfig? config, bool fastOpen)
     {
         FourTuple id = localPort != 0 ? new FourTuple(new IpEndpoint(Address, localPort), remote) : FreeEphemeral(remote);
         if (_connections.ContainsKey(id) || _timeWaits.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
@@ -126,7 +139,8 @@ public sealed partial class TcpEngine
         }
         if (localPort != 0 && TupleClaims?.TryClaim(id) == false) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use on another shard");
         TcpConnection connection = NewConnection(id, listener: null, config ?? Config);
-        connection.OpenActive();
+        if (fastOpen) connection.OpenActiveFastOpen();
+        else connection.OpenActive();
         return connection;
     }
 

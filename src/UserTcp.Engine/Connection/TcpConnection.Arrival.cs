@@ -154,7 +154,7 @@ public sealed partial class TcpConnection
     {
         // RFC 9293 §3.10.7.3.
         bool hasAck = seg.Has(TcpFlags.Ack);
-        if (hasAck && (seg.AcknowledgmentNumber <= Iss || seg.AcknowledgmentNumber > SndMax))
+        if (hasAck && (seg.AcknowledgmentNumber <= Iss || seg.AcknowledgmentNumber > SynSentAckLimit))
         {
             if (!seg.Has(TcpFlags.Rst)) _engine.QueueReset(Id, seg.AcknowledgmentNumber, default, TcpFlags.Rst);
             // Linux's tcp_rcv_synsent_state_process: the ACK may be a previous connection's whose FIN/ACK or RST/ACK
@@ -181,11 +181,17 @@ public sealed partial class TcpConnection
         if (hasAck)
         {
             // Our SYN is acknowledged: ESTABLISHED, answer with an ACK (the window in a SYN-ACK is not scaled).
-            _sender.OnSynAcknowledged(now, seg, seg.Window);
+            TakeSynDataAsSent();
+            _sender.OnSynAcknowledged(now, seg, seg.Window, ack: Iss + 1);
             _receiver.AdvertisedInSyn();
             SynDue = false;
             SetState(TcpState.Established, TcpCause.SynAckReceived);
-            _receiver.AckNow = true;
+            // Data a Fast Open SYN carried is acknowledged as any data is (Linux's tcp_ack on the SYN-ACK).
+            if (seg.AcknowledgmentNumber > Iss + 1) _sender.OnAck(now, seg.AcknowledgmentNumber, seg.Options, mayBeDuplicate: false);
+            // Data resent for a Fast Open SYN-ACK carries the ACK (tcp_rcv_fastopen_synack returns before tcp_send_ack).
+            _receiver.AckNow = !OnFastOpenSynAck(now, seg);
+            // Data queued in SYN-SENT (a Fast Open write) waits to go: Linux's sk_write_pending case, ACK timeout at its minimum.
+            if (_sender.Buffer.End > _sender.SndMax) _receiver.OnSynAckWithWriterWaiting(now);
             EnterEstablished(now);
             OnText(now, seg);
         }

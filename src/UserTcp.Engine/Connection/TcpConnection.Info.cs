@@ -57,6 +57,8 @@ public sealed partial class TcpConnection
             Timestamps = _options.Timestamps,
             Ecn = EcnEnabled,
             EcnSeen = EcnSeen,
+            FastOpenSynData = FastOpenSynDataAcknowledged,
+            FastOpenClientFailure = FastOpenClientFailure,
             WindowScale = _options.WindowScaling ? (_options.SendWindowShift, _options.ReceiveWindowShift) : null,
         };
     }

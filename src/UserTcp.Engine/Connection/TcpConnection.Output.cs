@@ -54,13 +54,17 @@ public sealed partial class TcpConnection
         bool retransmission = SndMax > Iss;
         // Our SYN offers what the configuration allows (TSecr 0); a SYN-ACK answers with what both offered.
         TcpTimestamp timestamp = new(_timestamps.Value(now), synAck && _timestamps.HasRecent ? _timestamps.Recent : 0);
+        TcpOptions options = _options.Offer(synAck, timestamp);
+        // RFC 7413 §4.2.2: a Fast Open SYN's cookie (or cookie request) and data; never in a retransmitted SYN.
+        ReadOnlySpan<byte> synData = synAck ? default : FastOpenSyn(now, ref options, retransmission);
         var repr = new TcpRepr
         {
             SequenceNumber = Iss,
             AcknowledgmentNumber = synAck ? RcvNxt : default,
             Flags = (synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn) | SynEcnFlags(synAck, retransmission),
             Window = _receiver.SynWindow(synAck, SynWindowMss), // RFC 7323 §2.2: a SYN's window is never scaled
-            Options = _options.Offer(synAck, timestamp),
+            Options = options,
+            Payload = synData,
         };
         SynDue = false;
         if (retransmission)

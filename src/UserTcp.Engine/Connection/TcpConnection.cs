@@ -359,6 +359,7 @@ public sealed partial class TcpConnection
         if (endOfRecord && accepted == data.Length && accepted > 0) _sender.Buffer.EndRecord();
         if (accepted > 0) _sender.MoreComing = moreComing; // MSG_MORE: this write does not send its tail (Linux tcp_push with TCP_NAGLE_CORK)
         if (accepted > 0) _engine.MarkPending(this);
+        if (accepted > 0 && _fastOpen is not null) OnFastOpenWrite(); // a SYN waiting for data goes with it
         if (accepted > 0 && Timers.IsArmed(TcpTimer.CloseWait)) ArmCloseWaitIdle(_engine.Now);
         return accepted;
     }

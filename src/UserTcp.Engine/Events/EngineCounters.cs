@@ -163,6 +163,10 @@ public enum MibCounter
     TcpExtTCPRetransFail,
     /// <summary>Segments the local device's queue refused (a full queue): none of them left, TCP retries as Linux does after NET_XMIT_DROP.</summary>
     UserTcpTransmitRefused,
+    /// <summary>Fast Open SYNs whose data the SYN-ACK acknowledged (RFC 7413 §4.2.2; Linux's TCPFastOpenActive).</summary>
+    TcpExtTCPFastOpenActive,
+    /// <summary>Fast Open SYNs whose data the SYN-ACK did not acknowledge, sent again after the handshake (Linux's TCPFastOpenActiveFail).</summary>
+    TcpExtTCPFastOpenActiveFail,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

@@ -166,6 +166,8 @@ public enum TcpCause : byte
     TransmitRefused,
     /// <summary>The local queue refused a segment: cwnd reduced once, as for an ECN echo (Linux's tcp_enter_cwr in __tcp_transmit_skb).</summary>
     LocalCongestion,
+    /// <summary>Data a Fast Open SYN carried that the SYN-ACK did not acknowledge, sent again at once (RFC 7413 §4.2.2; Linux's tcp_rcv_fastopen_synack).</summary>
+    FastOpenDataNotAcknowledged,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -267,6 +269,7 @@ public static class TcpCauseExtensions
         TcpCause.SynInPassiveSynReceived => "SYN in SYN-RECEIVED of a passive open; RST, back to LISTEN (RFC 9293 §3.10.7.4)",
         TcpCause.SpuriousFastRetransmitTimestamps => "spurious fast retransmit, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         TcpCause.TransmitRefused => "the local device's queue refused it (Linux's NET_XMIT_DROP); not sent",
+        TcpCause.FastOpenDataNotAcknowledged => "resent: the SYN-ACK did not acknowledge the data of a Fast Open SYN (RFC 7413 §4.2.2)",
         TcpCause.LocalCongestion => "local congestion: the device's queue refused a segment, cwnd reduced once for the window (Linux's tcp_enter_cwr)",
         _ => cause.ToString(),
     };

@@ -44,6 +44,17 @@ internal struct AckTimeout
     public readonly bool Off => _min == TimeSpan.Zero;
 
     /// <summary>
+    /// The SYN-ACK came while data waits to be sent (Linux's tcp_rcv_synsent_state_process with sk_write_pending: quick-ACK
+    /// mode sets ato to its minimum, and tcp_finish_connect stamps lrcvtime), so the data sent at once makes the
+    /// connection interactive (pingpong) and the peer's first data is ACKed late, as Linux does.
+    /// </summary>
+    public void OnSynAckWithWriterWaiting(TimeSpan now)
+    {
+        Value = _min;
+        LastDataAt = now;
+    }
+
+    /// <summary>
     /// In-order data arrived (Linux's tcp_event_data_recv): true when quick ACKs are due, for the first data or after the
     /// receiver was idle longer than <paramref name="rto"/> (the sender is restarting from a small window).
     /// </summary>

@@ -362,6 +362,9 @@ internal sealed class Receiver
     /// <summary>Quick ACKs are on (not pingpong mode): what TCP_QUICKACK reads.</summary>
     public bool QuickAck => !_pingPong;
 
+    /// <summary>The SYN-ACK came while data waits to be sent: the ACK timeout as Linux sets it then (AckTimeout.OnSynAckWithWriterWaiting).</summary>
+    public void OnSynAckWithWriterWaiting(TimeSpan now) => _ato.OnSynAckWithWriterWaiting(now);
+
     /// <summary>
     /// We sent data: an answer within ato of the last data received makes the exchange interactive, and Linux then
     /// delays ACKs so they ride on the answers (tcp_event_data_sent).

@@ -191,12 +191,13 @@ internal sealed partial class Sender
     /// <summary>
     /// The peer acknowledged our SYN in <paramref name="seg"/> (SEG.ACK = ISS+1) and offered <paramref name="window"/>.
     /// <paramref name="passiveOpen"/>: the ACK that completes a passive open, whose window replaces the SYN's as the
-    /// largest seen (Linux's tcp_create_openreq_child sets max_window from it).
+    /// largest seen (Linux's tcp_create_openreq_child sets max_window from it). <paramref name="ack"/>: the SYN's part of
+    /// the acknowledgment when it also covers data a Fast Open SYN carried (that part is taken as an ACK of data).
     /// </summary>
-    public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window, bool passiveOpen = false)
+    public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window, bool passiveOpen = false, SeqNumber? ack = null)
     {
         if (passiveOpen) MaxSndWnd = 0;
-        SndUna = seg.AcknowledgmentNumber;
+        SndUna = ack ?? seg.AcknowledgmentNumber;
         TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
         Retries = 0;
         _timers.Cancel(TcpTimer.Retransmission);
