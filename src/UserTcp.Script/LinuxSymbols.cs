@@ -29,6 +29,9 @@ internal static class LinuxSymbols
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_EOR = 0x80;
     public const int MSG_NOSIGNAL = 0x4000;
+    public const int MSG_FASTOPEN = 0x20000000;
+    public const int TCP_FASTOPEN_CONNECT = 30;
+    public const int TCP_SYNCNT = 7;
     public const int SIOCINQ = 0x541B;
     public const int SIOCOUTQ = 0x5411;
     public const int SIOCOUTQNSD = 0x894B;

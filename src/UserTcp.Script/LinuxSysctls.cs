@@ -221,6 +221,9 @@ internal static class LinuxSysctls
             ? (c with { Ecn = (EcnMode)v }, v switch { 0 => "no ECN", 1 => "ECN requested and accepted (RFC 3168)", _ => "ECN accepted when the peer requests it" })
             : null);
         yield return Switch(V4 + "tcp_ecn_fallback", (c, on) => c with { EcnFallback = on }, "ECN fallback: a retransmitted SYN drops its ECN request (RFC 3168 §6.1.1.1),");
+        yield return new ConfigSysctl(V4 + "tcp_fastopen", "a bit mask", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= int.MaxValue
+            ? (c with { FastOpen = (FastOpenFlags)v & KnownFastOpenFlags }, $"TCP Fast Open (RFC 7413): {FastOpenText((FastOpenFlags)v & KnownFastOpenFlags)}")
+            : null);
 
         // ── Behaviours UserTcp has one way (today) ──
         yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");
@@ -231,10 +234,15 @@ internal static class LinuxSysctls
         yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
         yield return Fixed(V4 + "tcp_thin_linear_timeouts", v => v == 0, "UserTcp always backs off exponentially");
         yield return Fixed(V4 + "tcp_no_metrics_save", v => v == 1, "UserTcp keeps no metrics per destination");
-        yield return Fixed(V4 + "tcp_fastopen", v => v == 0, "UserTcp has no TCP Fast Open (RFC 7413)");
 
         yield return Fixed(V4 + "tcp_comp_sack_nr", v => v == 0, "UserTcp sends each SACK block with its ACK; it never delays them to compress");
     }
+
+    /// <summary>The bits of tcp_fastopen Linux 6.x reads; the others (0x70000 in packetdrill's defaults) mean nothing there either.</summary>
+    private const FastOpenFlags KnownFastOpenFlags = FastOpenFlags.Client | FastOpenFlags.Server | FastOpenFlags.ClientNoCookie
+        | FastOpenFlags.ServerCookieNotRequired | FastOpenFlags.ServerWithoutSocketOption;
+
+    private static string FastOpenText(FastOpenFlags flags) => flags == FastOpenFlags.None ? "off" : flags.ToString();
 
     /// <summary>A 0/1 switch of a feature the engine can turn off (per stack and per connection).</summary>
     private static ConfigSysctl Switch(string name, Func<TcpConfig, bool, TcpConfig> set, string what) =>

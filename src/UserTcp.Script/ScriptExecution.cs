@@ -57,6 +57,8 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     private ushort _passivePeerPort = 40000;
     private uint _engineIsn = unchecked((uint)-1000);
     private uint _remoteBase = unchecked((uint)-2000);
+    // --remote_isn: where an inbound SYN's script sequence number 0 lies on the wire.
+    private uint _remoteIsnBase = unchecked((uint)-2000);
     // A script must run the same way every time: the engine's secrets (ports, TSval offsets) come from a fixed seed.
     // Its receive buffers are 256 KiB and stay so (Linux's tcp_moderate_rcvbuf 0): windows and the window scale (3) do
     // not depend on auto-tuning unless a script turns it on (docs/scripts.md). Loss probes are Linux's: the product's
@@ -124,6 +126,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             _stackConfig = _config;
             _stack = NetStack.Create(_device, new NetStackOptions { Address = _localIp, Tcp = _config, Events = this, ErrorTranslation = _errorTranslation },
                 timeProvider: _time);
+            _setup.FlushMetrics = _stack.FastOpenCookies.Flush;
             foreach (ScriptEvent e in _script.Events)
             {
                 _line = e.Line;
@@ -172,7 +175,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         _connectPort = settings.ConnectPort;
         _passivePeerPort = settings.RemotePort;
         _engineIsn = settings.LocalIsn;
-        _remoteBase = settings.RemoteIsn;
+        _remoteBase = _remoteIsnBase = settings.RemoteIsn;
         _timestamps.TickMicros = settings.TimestampTickMicros;
         _timestamps.EcrScaled = settings.TimestampEcrScaled;
         uint isn = _engineIsn;
@@ -312,7 +315,11 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     {
         PacketSpec p = e.Packet;
         bool ack = (p.Flags & TcpFlags.Ack) != 0;
-        uint seq = unchecked(p.Seq + _remoteBase);
+        // packetdrill (remote_seq_script_to_live_offset): an inbound SYN's sequence number is the script's own, and a SYN-ACK's
+        // is the peer's ISN the numbers after it count from (so `< S. 123:123(0)` is answered by `> . 1:1(0) ack 1`).
+        bool syn = (p.Flags & TcpFlags.Syn) != 0;
+        if (syn && ack) _remoteBase = unchecked(p.Seq + _remoteIsnBase);
+        uint seq = unchecked(p.Seq + (syn ? _remoteIsnBase : _remoteBase));
         uint ackNumber = ack ? unchecked((p.Ack ?? 0) + _localBase) : p.Ack ?? 0;
         byte[] options = (p.Options ?? []).SelectMany(o => (o switch
         {
@@ -380,9 +387,11 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         };
 
         int steps = 0;
+        DropOtherConnections();
         while (_sent.Count == 0 && _stack.NextDeadline is TimeSpan next && Micros(next) <= latest)
         {
             Step(Math.Max(Micros(next), _now));
+            DropOtherConnections();
             if (++steps > MaxSteps) throw Fail(e.Line, $"UserTcp's timers fired more than {MaxSteps} times and it sent nothing");
         }
         if (_sent.Count == 0)
@@ -463,9 +472,24 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         return (total, pieces, null);
     }
 
-    private RelativeSegment Relative(CapturedSegment segment) => RelativeSegment.From(segment, _localBase, _remoteBase, _timestamps);
+    // packetdrill's remote_seq_live_to_script_offset: our SYN-ACK's ack is the script's own number (the peer's SYN seq + 1).
+    private RelativeSegment Relative(CapturedSegment segment) =>
+        RelativeSegment.From(segment, _localBase, (segment.Flags & TcpFlags.Syn) != 0 ? _remoteIsnBase : _remoteBase, _timestamps);
 
     /// <summary>Fails when UserTcp sent a segment no line has claimed before <paramref name="line"/> runs.</summary>
+    /// <summary>
+    /// Under --relaxed, as packetdrill's sniff_outbound_live_packet: a segment of another connection than the one under
+    /// test (the FIN of one closed before a new one opened) is passed over when a &gt; line looks for its segment.
+    /// </summary>
+    private void DropOtherConnections()
+    {
+        while (_relaxed && _sent.Count > 0 && (_sent.Peek().SourcePort != _localPort || _sent.Peek().DestinationPort != _remotePort))
+        {
+            CapturedSegment other = _sent.Dequeue();
+            Trace($"{Seconds(_now)} passed over `{Relative(other).Format()}` from port {other.SourcePort}: not on the connection under test");
+        }
+    }
+
     private void CheckNothingUnexpected(int line, bool atEnd = false)
     {
         // packetdrill reads UserTcp's segments only for > lines: under --relaxed, as there, a segment no line claims

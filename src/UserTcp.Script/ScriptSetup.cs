@@ -29,6 +29,9 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
     /// </summary>
     public bool LocalQueueRefuses { get; private set; }
 
+    /// <summary><c>ip tcp_metrics flush</c>: forgets the stack's per-destination state (its Fast Open cookies); null before the stack exists.</summary>
+    public Action? FlushMetrics { get; set; }
+
     /// <summary>Runs one block; returns the configuration for sockets made from now on.</summary>
     public TcpConfig Run(int line, string block, TcpConfig config, bool connectionsExist)
     {
@@ -88,7 +91,9 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
                     : new SetupOutcome(SetupEffect.NotApplied, offload.Text, "UserTcp has no segmentation offload"));
                 return config;
             case FlushMetricsCommand flush:
-                Report(line, from, new SetupOutcome(SetupEffect.AlreadySo, flush.Text, "UserTcp caches no metrics or Fast Open cookies per destination"));
+                // The stack does not exist before the first packet or call: nothing is cached yet then.
+                FlushMetrics?.Invoke();
+                Report(line, from, new SetupOutcome(SetupEffect.Applied, flush.Text, "the Fast Open cookie cache is empty (UserTcp caches no other metrics per destination)"));
                 return config;
             case ModuleParameterCommand { Module: "tcp_cubic", Parameter: "hystart_detect", Value: "3" } hyStart:
                 // Linux's default: HyStart's ACK-train and delay detection both, which UserTcp's CUBIC always runs.

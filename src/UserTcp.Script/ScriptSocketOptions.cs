@@ -85,6 +85,7 @@ internal sealed partial class ScriptExecution
                 socket.ReceiveQueueHint = value != 0;
                 return Outcome.Ok(0);
             }
+            if (level == IPPROTO_TCP && name == TCP_FASTOPEN_CONNECT) return SetFastOpenConnect(socket, value);
             // tcp_set_congestion_control: a name no module provides is ENOENT (cubic, reno and bbr exist here).
             if (level == IPPROTO_TCP && name == TCP_CONGESTION && algorithm is null) return Outcome.Error(ENOENT);
             if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && socket.Listener is not null)
@@ -120,6 +121,7 @@ internal sealed partial class ScriptExecution
         (SOL_SOCKET, SO_SNDBUF) => options with { SendBufferSize = BufferBytes(name, value) },
         (SOL_SOCKET, SO_RCVBUF) => options with { ReceiveBufferSize = BufferBytes(name, value) },
         (IPPROTO_TCP, TCP_NODELAY) => options with { NoDelay = value != 0 },
+        (IPPROTO_TCP, TCP_SYNCNT) => options with { SynRetries = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
         // TCP_USER_TIMEOUT is in milliseconds; 0 turns it off (the system's default).
         (IPPROTO_TCP, TCP_USER_TIMEOUT) => options with { UserTimeout = value == 0 ? null : TimeSpan.FromMilliseconds(value) },
         (IPPROTO_TCP, TCP_MAXSEG) => options with { MaxSegmentSize = (int)Math.Clamp(value, int.MinValue, int.MaxValue) },
@@ -371,12 +373,13 @@ internal sealed partial class ScriptExecution
             (SOL_IP, IP_TOS or IP_MTU_DISCOVER) => true,
             (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_QUICKACK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION
                 or TCP_NOTSENT_LOWAT or TCP_DEFER_ACCEPT) => true,
+            (IPPROTO_TCP, TCP_FASTOPEN_CONNECT or TCP_SYNCNT) => call.Name == "setsockopt",
             _ => false,
         };
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
-                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_QUICKACK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT, IP_TOS, IP_MTU_DISCOVER)");
+                + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_QUICKACK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT, TCP_FASTOPEN_CONNECT, TCP_SYNCNT, IP_TOS, IP_MTU_DISCOVER)");
         }
         return (level, name);
     }

@@ -337,6 +337,7 @@ internal sealed partial class ScriptExecution
             if (socket.Listener is not null) return Outcome.Error(EISCONN);
             if (socket.Connection is { } existing)
             {
+                if (existing.FastOpenAwaitsData) return Failed(SocketError.IsConnected); // __inet_stream_connect with DEFER_CONNECT
                 if (existing.State is TcpState.SynSent or TcpState.SynReceived)
                 {
                     if (socket.NonBlocking) return Failed(SocketError.AlreadyInProgress);
@@ -367,6 +368,8 @@ internal sealed partial class ScriptExecution
             _made.Add(connection);
             _localPort = connection.LocalEndpoint.Port;
             _remotePort = port;
+            // TCP_FASTOPEN_CONNECT with a cookie cached: connect() returns 0 at once; the first write sends the SYN.
+            if (connection.FastOpenAwaitsData) return Outcome.Ok(0);
             socket.Connecting = socket.NonBlocking;
             if (socket.NonBlocking) return Failed(SocketError.InProgress);
             return Wait(connection);
@@ -395,7 +398,9 @@ internal sealed partial class ScriptExecution
         long count = Int(line, call.Arguments[2], "the byte count");
         if (count is < 0 or > 64 * 1024 * 1024) throw Fail(line, $"write of {count} bytes is not supported (0 to 64 MiB)");
         long flags = arguments > 3 ? Int(line, call.Arguments[3], "the flags") : 0;
-        if ((flags & ~(MSG_EOR | MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL)) != 0) throw Fail(line, $"{call.Name} flags other than MSG_EOR, MSG_MORE, MSG_DONTWAIT and MSG_NOSIGNAL are not supported");
+        if ((flags & ~(MSG_EOR | MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_FASTOPEN)) != 0) throw Fail(line, $"{call.Name} flags other than MSG_EOR, MSG_MORE, MSG_DONTWAIT, MSG_NOSIGNAL and MSG_FASTOPEN are not supported");
+        bool fastOpen = (flags & MSG_FASTOPEN) != 0;
+        bool unspecified = arguments == 6 && IsUnspecified(call.Arguments[4]);
         UserTcpSendFlags sendFlags = ((flags & MSG_EOR) != 0 ? UserTcpSendFlags.EndOfRecord : 0) | ((flags & MSG_MORE) != 0 ? UserTcpSendFlags.More : 0);
         bool dontWait = (flags & MSG_DONTWAIT) != 0;
         // A NULL buffer faults when the kernel copies from it: EFAULT, and nothing is queued.
@@ -412,11 +417,15 @@ internal sealed partial class ScriptExecution
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
             if (waiting is ValueTask pending) return Finished(pending, count);
+            bool opened = false;
+            if (fastOpen && FastOpenBeforeWrite(socket, unspecified, out opened) is Outcome refused) return refused;
             if (socket.Connection is not { } connection) return Outcome.Error(EPIPE);
             if (faults) return Outcome.Error(EFAULT);
             if (socket.NonBlocking || dontWait || count == 0)
             {
                 int sent = connection.Send(data, sendFlags, out SocketError error);
+                // tcp_sendmsg_fastopen: a SYN that asks for a cookie carries nothing, and the call says EINPROGRESS.
+                if (opened && error == SocketError.WouldBlock) error = SocketError.InProgress;
                 return error == SocketError.Success ? Outcome.Ok(sent) : Failed(error);
             }
             ValueTask write = connection.WriteAsync(data, sendFlags); // a blocking write returns once all of it is queued

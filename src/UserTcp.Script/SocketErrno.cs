@@ -16,6 +16,7 @@ internal static class SocketErrno
     public const int EFAULT = 14;
     public const int EINVAL = 22;
     public const int EPIPE = 32;
+    public const int EOPNOTSUPP = 95;
     public const int EADDRINUSE = 98;
     public const int ECONNABORTED = 103;
     public const int ECONNRESET = 104;

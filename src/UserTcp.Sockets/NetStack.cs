@@ -133,6 +133,9 @@ public sealed partial class NetStack : IAsyncDisposable
     public TimeSpan Now => _time.GetElapsedTime(_startTimestamp);
     /// <summary>What the engines have counted (read without the locks; values may be a moment old); with several shards, their sums.</summary>
     public EngineCounters Counters { get; }
+
+    /// <summary>The TCP Fast Open cookies this stack holds for the servers it connected to (RFC 7413 §4.1.1); <see cref="FastOpenCache.Flush"/> forgets them (<c>ip tcp_metrics flush</c>).</summary>
+    public FastOpenCache FastOpenCookies => _shards[0].Engine.FastOpenCookies;
     /// <summary>The engine's configuration in force (the options' TcpConfig, with the MSS fitted to the device).</summary>
     public TcpConfig TcpConfig => _shards.Length == 1 ? _shards[0].Engine.Config : FitToDevice(Options.Tcp, _shards[0].Device);
     /// <summary>Packets whose processing threw (a bug, or a failing event sink); each is logged and dropped.</summary>
@@ -216,11 +219,17 @@ public sealed partial class NetStack : IAsyncDisposable
     public Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, CancellationToken cancellationToken = default) =>
         ConnectAsync(remote, null, cancellationToken);
 
-    /// <summary>Opens a connection with its own <paramref name="options"/> (buffer sizes, NoDelay, KeepAlive...).</summary>
+    /// <summary>
+    /// Opens a connection with its own <paramref name="options"/> (buffer sizes, NoDelay, KeepAlive...). With
+    /// <see cref="UserTcpConnectionOptions.FastOpenConnect"/> and a Fast Open cookie cached for the server it completes at
+    /// once, and the first write carries the SYN.
+    /// </summary>
     public async Task<UserTcpConnection> ConnectAsync(IpEndpoint remote, UserTcpConnectionOptions? options, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested(); // cancelled already: no SYN (and no RST after it), as Socket.ConnectAsync
         UserTcpConnection connection = Connect(remote, options);
+        // TCP_FASTOPEN_CONNECT with a cookie cached: the SYN waits for the first write, so there is nothing to wait for.
+        if (connection.FastOpenAwaitsData) return connection;
         try
         {
             await connection.WaitConnectedAsync(cancellationToken).ConfigureAwait(false);

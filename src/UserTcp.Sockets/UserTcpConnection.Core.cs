@@ -88,7 +88,7 @@ public sealed partial class UserTcpConnection
     }
 
     /// <summary>A write without waiting: bytes queued, or -1 with <paramref name="error"/> WouldBlock (no room yet, or still opening) or the failure.</summary>
-    private int SendCore(ReadOnlySpan<byte> data, out SocketError error, UserTcpSendFlags flags = UserTcpSendFlags.None)
+    private int SendCore(ReadOnlySpan<byte> data, out SocketError error, UserTcpSendFlags flags = UserTcpSendFlags.None, bool fastOpenQueue = false)
     {
         error = TakePendingError();
         if (error != SocketError.Success) return -1;
@@ -97,11 +97,23 @@ public sealed partial class UserTcpConnection
             error = SocketError.Shutdown; // EPIPE
             return -1;
         }
-        // Like Linux's sk_stream_wait_connect: data waits for the handshake rather than riding in SYN-SENT's buffer.
+        // Like Linux's sk_stream_wait_connect: data waits for the handshake rather than riding in SYN-SENT's buffer; but a
+        // Fast Open SYN waiting for its data takes what fits in it (tcp_sendmsg_fastopen), and a blocking Fast Open write
+        // queues all it can behind the SYN (UserTcpConnection.FastOpen.cs).
         if (_tcb.State is TcpState.SynSent or TcpState.SynReceived)
         {
-            error = SocketError.WouldBlock;
-            return -1;
+            if (_tcb.FastOpenAwaitsData && data.IsEmpty)
+            {
+                _tcb.SendFastOpenSyn(); // a write of nothing sends the SYN with the cookie alone, and says EINPROGRESS
+                error = SocketError.InProgress;
+                return -1;
+            }
+            if (_tcb.FastOpenAwaitsData && !fastOpenQueue) data = data[..Math.Min(data.Length, _tcb.FastOpenSynRoom)];
+            else if (!(fastOpenQueue && _tcb.FastOpenRequested && _tcb.State == TcpState.SynSent))
+            {
+                error = SocketError.WouldBlock;
+                return -1;
+            }
         }
         if (data.IsEmpty) return 0;
         int accepted;

@@ -58,6 +58,11 @@ public sealed partial class UserTcpConnection
             if (sendShut || _tcb.IsWritable) events |= UserTcpPollEvents.Out;
             else NoteNoSpace();
         }
+        // Linux's tcp_poll for DEFER_CONNECT: a Fast Open SYN waiting for its data is writable, so the write that sends it comes.
+        else if (_tcb.FastOpenAwaitsData)
+        {
+            events |= UserTcpPollEvents.Out;
+        }
         if (HasUnreportedError) events |= UserTcpPollEvents.Error;
         return events;
     }

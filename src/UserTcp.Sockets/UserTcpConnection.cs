@@ -319,6 +319,7 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 
     private ValueTask StartWrite(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, bool forStream, CancellationToken cancellationToken)
     {
+        if (StartsFastOpen) return FastOpenWriteAsync(data, flags, forStream, cancellationToken);
         // An empty write still reports a failure or a shutdown, as Send and Linux's send do (tcp_sendmsg looks before it copies).
         _shard.Enter();
         try

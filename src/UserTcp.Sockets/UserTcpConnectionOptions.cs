@@ -137,6 +137,25 @@ public sealed record UserTcpConnectionOptions
     /// </summary>
     public bool InlineCompletions { get; init; }
 
+    /// <summary>The most TCP_SYNCNT accepts (Linux MAX_TCP_SYNCNT).</summary>
+    public const int MaxSynRetries = 127;
+
+    /// <summary>TCP_SYNCNT: how often an unanswered SYN is sent again before connecting fails (1 to 127; <see cref="TcpConfig.SynRetries"/>).</summary>
+    public int? SynRetries
+    {
+        get;
+        init => field = value is null or (>= 1 and <= MaxSynRetries) ? value : throw new ArgumentOutOfRangeException(nameof(SynRetries), value, $"TCP_SYNCNT is 1 to {MaxSynRetries}, as on Linux");
+    }
+
+    /// <summary>
+    /// TCP_FASTOPEN_CONNECT (RFC 7413): an active open with TCP Fast Open, when the stack's <see cref="TcpConfig.FastOpen"/>
+    /// has the client bit (Linux's default). With a cookie cached for the server, connecting completes at once without a
+    /// packet, and the first write sends the SYN carrying the cookie and as much of the data as fits; without one the SYN
+    /// asks for a cookie and connecting waits for the handshake as usual, so the next connection to that server can carry
+    /// data. Ignored by listeners.
+    /// </summary>
+    public bool FastOpenConnect { get; init; }
+
     /// <summary>Binds an active open to this local port (bind() before connect()); null picks an ephemeral port. Ignored by listeners.</summary>
     public ushort? LocalPort { get; init; }
 
@@ -166,6 +185,7 @@ public sealed record UserTcpConnectionOptions
         DeferAccept = DeferAccept ?? config.DeferAccept,
         TypeOfService = TypeOfService ?? config.TypeOfService,
         PathMtuDiscovery = PathMtuDiscovery ?? config.PathMtuDiscovery,
+        SynRetries = SynRetries ?? config.SynRetries,
     };
 
     internal static TimeSpan CheckUserTimeout(TimeSpan value, string name) =>

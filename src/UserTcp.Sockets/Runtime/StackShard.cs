@@ -106,7 +106,10 @@ internal sealed partial class StackShard : IBatchOwner
             TcpConnection tcb;
             try
             {
-                tcb = _engine.Connect(remote, options?.LocalPort ?? 0, config);
+                // TCP_FASTOPEN_CONNECT needs the client bit of net.ipv4.tcp_fastopen (Linux answers EOPNOTSUPP; here an ordinary open).
+                tcb = options?.FastOpenConnect == true && (config.FastOpen & FastOpenFlags.Client) != 0
+                    ? _engine.ConnectFastOpen(remote, options.LocalPort ?? 0, config)
+                    : _engine.Connect(remote, options?.LocalPort ?? 0, config);
             }
             catch (TcpException e)
             {
