@@ -29,6 +29,7 @@ internal static class ConnectCommand
             CustomParser = OptionParsers.Int("PORT", 1, 65535),
         };
         var connectTimeout = ConnectTimeoutOption();
+        var fastOpen = FastOpenCookieFile.Option();
 
         var command = new Command("connect",
             "Netcat over UserTcp: create a TUN interface, run a UserTcp stack at --address behind it, connect to HOST:PORT, "
@@ -39,6 +40,7 @@ internal static class ConnectCommand
             host,
             port,
             connectTimeout,
+            fastOpen,
         };
         stackOptions.AddTo(command);
         command.Validators.Add(result =>
@@ -54,7 +56,8 @@ internal static class ConnectCommand
         command.SetAction(parsed => CliErrors.Run("connect", () => RunAsync(
             stackOptions.Read(parsed),
             new IpEndpoint(parsed.GetValue(host), (ushort)parsed.GetValue(port)),
-            TimeSpan.FromSeconds(parsed.GetValue(connectTimeout)))));
+            TimeSpan.FromSeconds(parsed.GetValue(connectTimeout)),
+            parsed.GetValue(fastOpen))));
         return command;
     }
 
@@ -68,11 +71,24 @@ internal static class ConnectCommand
     internal static string? ParseHost(string text, out Ipv4Address value) =>
         Ipv4Address.TryParse(text, out value) ? null : $"HOST '{text}' is not an IPv4 address: write it as a.b.c.d (UserTcp has no DNS), e.g. 10.77.0.1";
 
-    private static async Task<int> RunAsync(StackSettings settings, IpEndpoint remote, TimeSpan connectTimeout)
+    private static async Task<int> RunAsync(StackSettings settings, IpEndpoint remote, TimeSpan connectTimeout, bool fastOpen)
     {
         using var signal = new StopSignal();
         await using CommandStack live = CommandStack.Start(settings, new TcpConfig());
-        UserTcpConnection connection = await OpenAsync(live.Stack, remote, connectTimeout, signal.Token).ConfigureAwait(false);
+        if (fastOpen) FastOpenCookieFile.Load(live.Stack.FastOpenCookies, FastOpenCookieFile.DefaultPath);
+        try
+        {
+            return await SessionAsync(live, remote, connectTimeout, fastOpen, signal).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (fastOpen) FastOpenCookieFile.Save(live.Stack.FastOpenCookies, FastOpenCookieFile.DefaultPath);
+        }
+    }
+
+    private static async Task<int> SessionAsync(CommandStack live, IpEndpoint remote, TimeSpan connectTimeout, bool fastOpen, StopSignal signal)
+    {
+        UserTcpConnection connection = await OpenAsync(live.Stack, remote, connectTimeout, signal.Token, fastOpen).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             connection.NoDelay = true; // interactive, as nc
@@ -98,13 +114,14 @@ internal static class ConnectCommand
     }
 
     /// <summary>Connects, turning refusal, timeout and Ctrl-C into one line each.</summary>
-    internal static async Task<UserTcpConnection> OpenAsync(NetStack stack, IpEndpoint remote, TimeSpan timeout, CancellationToken stop)
+    internal static async Task<UserTcpConnection> OpenAsync(NetStack stack, IpEndpoint remote, TimeSpan timeout, CancellationToken stop, bool fastOpen = false)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
         deadline.CancelAfter(timeout);
         try
         {
-            return await stack.ConnectAsync(remote, deadline.Token).ConfigureAwait(false);
+            // With a cookie cached, Fast Open's connect returns at once: the first write (stdin's) carries the SYN.
+            return await stack.ConnectAsync(remote, fastOpen ? new UserTcpConnectionOptions { FastOpenConnect = true } : null, deadline.Token).ConfigureAwait(false);
         }
         catch (SocketException e)
         {

@@ -7,6 +7,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using UserTcp.Engine;
+using UserTcp.Sockets;
 using UserTcp.Sockets.Http;
 using UserTcp.Wire;
 
@@ -61,6 +62,7 @@ internal static class GetCommand
             CustomParser = OptionParsers.Text<string?>(ParseData),
         };
         var connectTimeout = ConnectCommand.ConnectTimeoutOption();
+        var fastOpen = FastOpenCookieFile.Option();
         var command = new Command("get",
             "HTTP over UserTcp, curl's way: create a TUN interface, run a UserTcp stack at --address behind it, send one request "
             + "with HttpClient over the stack and write the body to -o FILE (default stdout), with a progress bar on stderr; "
@@ -74,6 +76,7 @@ internal static class GetCommand
             method,
             data,
             connectTimeout,
+            fastOpen,
         };
         stackOptions.AddTo(command);
         command.Validators.Add(result =>
@@ -93,7 +96,7 @@ internal static class GetCommand
             parsed.GetValue(headers) ?? [],
             parsed.GetValue(data),
             parsed.GetValue(output) is "-" ? null : parsed.GetValue(output),
-            TimeSpan.FromSeconds(parsed.GetValue(connectTimeout))))));
+            TimeSpan.FromSeconds(parsed.GetValue(connectTimeout))), parsed.GetValue(fastOpen))));
         return command;
     }
 
@@ -148,13 +151,29 @@ internal static class GetCommand
         return [.. headers];
     }
 
-    private static async Task<int> RunAsync(StackSettings settings, GetRequest request)
+    private static async Task<int> RunAsync(StackSettings settings, GetRequest request, bool fastOpen)
     {
-        using var signal = new StopSignal();
         // The engine's secrets are new per run (RFC 6528, RFC 6056), so a second get does not reuse the first one's port
         // and ISN, which the server may still hold in TIME-WAIT.
         await using CommandStack live = CommandStack.Start(settings, new TcpConfig());
-        SocketsHttpHandler handler = UserTcpHttp.CreateHandler(live.Stack);
+        if (!fastOpen) return await RequestAsync(live, request, fastOpen).ConfigureAwait(false);
+        FastOpenCookieFile.Load(live.Stack.FastOpenCookies, FastOpenCookieFile.DefaultPath);
+        try
+        {
+            return await RequestAsync(live, request, fastOpen).ConfigureAwait(false);
+        }
+        finally
+        {
+            FastOpenCookieFile.Save(live.Stack.FastOpenCookies, FastOpenCookieFile.DefaultPath);
+        }
+    }
+
+    private static async Task<int> RequestAsync(CommandStack live, GetRequest request, bool fastOpen)
+    {
+        using var signal = new StopSignal();
+        // --fast-open: with a cookie cached, the connection's first write (the request) rides in its SYN.
+        SocketsHttpHandler handler = UserTcpHttp.CreateHandler(live.Stack,
+            new UserTcpHttpOptions { Connection = new UserTcpConnectionOptions { NoDelay = true, FastOpenConnect = fastOpen } });
         handler.ConnectTimeout = request.ConnectTimeout;
         handler.AllowAutoRedirect = false; // as curl without -L: a redirect is an answer to show, not to follow
         using var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
