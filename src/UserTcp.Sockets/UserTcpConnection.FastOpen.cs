@@ -28,14 +28,8 @@ public sealed partial class UserTcpConnection
         }
     }
 
-    /// <summary>Under no lock: a write now would be a Fast Open connection's first, made while its SYN is unanswered.</summary>
-    private bool StartsFastOpen
-    {
-        get
-        {
-            lock (_shard.Gate) return _tcb.FastOpenRequested && _tcb.State == TcpState.SynSent;
-        }
-    }
+    /// <summary>Under the engine lock: a write now would be a Fast Open connection's, made while its SYN is unanswered.</summary>
+    private bool StartsFastOpen => _tcb.FastOpenRequested && _tcb.State == TcpState.SynSent;
 
     /// <summary>
     /// A write while a Fast Open SYN is unanswered (Linux's tcp_sendmsg_fastopen, then inet_wait_for_connect): all that

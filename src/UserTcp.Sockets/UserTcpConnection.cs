@@ -319,28 +319,31 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
 
     private ValueTask StartWrite(ReadOnlyMemory<byte> data, UserTcpSendFlags flags, bool forStream, CancellationToken cancellationToken)
     {
-        if (StartsFastOpen) return FastOpenWriteAsync(data, flags, forStream, cancellationToken);
         // An empty write still reports a failure or a shutdown, as Send and Linux's send do (tcp_sendmsg looks before it copies).
         _shard.Enter();
         try
         {
             if (_shard.DeviceFailedError() is IOException failed) return ValueTask.FromException(failed); // nothing can leave
-            int sent = SendCore(data.Span, out SocketError error, flags);
-            if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(Failure(error, forStream, reading: false));
-            if (sent > 0) data = data[sent..];
-            if (data.IsEmpty) return default;
-            if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
-            _write ??= new UserOperation<int>(_shard.Gate, InlineCompletions);
-            ValueTask pending = _write.StartVoid(cancellationToken);
-            _writeRest = data;
-            _writeFlags = flags;
-            _writeForStream = forStream;
-            return pending;
+            if (!StartsFastOpen)
+            {
+                int sent = SendCore(data.Span, out SocketError error, flags);
+                if (sent < 0 && error != SocketError.WouldBlock) return ValueTask.FromException(Failure(error, forStream, reading: false));
+                if (sent > 0) data = data[sent..];
+                if (data.IsEmpty) return default;
+                if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+                _write ??= new UserOperation<int>(_shard.Gate, InlineCompletions);
+                ValueTask pending = _write.StartVoid(cancellationToken);
+                _writeRest = data;
+                _writeFlags = flags;
+                _writeForStream = forStream;
+                return pending;
+            }
         }
         finally
         {
             _shard.Exit();
         }
+        return FastOpenWriteAsync(data, flags, forStream, cancellationToken); // UserTcpConnection.FastOpen.cs
     }
 
     /// <summary>
