@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using UserTcp.Engine;
 using UserTcp.Testing;
 
 namespace UserTcp.Sockets.Tests;
@@ -29,7 +30,7 @@ public sealed class FastOpenConnectTests
         await using var net = new PumpedPair();
         UserTcpListener listener = net.Server.Listen(80);
         // A cookie the server never gave (it has no Fast Open): the SYN's data is ignored there, acknowledged only after.
-        net.Client.FastOpenCookies.Put(PumpedPair.ServerAddress, new Engine.FastOpenCacheEntry([1, 2, 3, 4], false, 1460, 0, default, 0));
+        net.Client.FastOpenCookies.Put(PumpedPair.ServerAddress, new FastOpenCacheEntry([1, 2, 3, 4], false, 1460, 0, default, 0));
         Task<UserTcpConnection> connecting = net.Client.ConnectAsync(Server80, FastOpen);
         Assert.True(connecting.IsCompletedSuccessfully); // nothing to wait for: the SYN waits for the first write
         UserTcpConnection client = await connecting;
@@ -54,8 +55,37 @@ public sealed class FastOpenConnectTests
             total += n;
         }
         Assert.Equal(request, got[..total]); // each byte once, in order
-        Assert.Equal(1, net.Client.Counters[Engine.MibCounter.TcpExtTCPFastOpenActiveFail]);
+        Assert.Equal(1, net.Client.Counters[MibCounter.TcpExtTCPFastOpenActiveFail]);
         listener.Dispose();
+    }
+
+    [Fact]
+    public async Task The_readme_example_sends_its_request_in_the_syn_once_a_cookie_is_cached_and_the_readme_shows_it_as_compiled()
+    {
+        await using var net = new PumpedPair();
+        UserTcpListener listener = net.Server.Listen(80);
+        NetStack stack = net.Client;
+        IpEndpoint server = Server80;
+        byte[] request = "GET / HTTP/1.1\r\nHost: 10.0.0.2\r\n\r\n"u8.ToArray();
+        stack.FastOpenCookies.Put(PumpedPair.ServerAddress, new FastOpenCacheEntry([1, 2, 3, 4], false, 1460, 0, default, 0));
+        ValueTask<UserTcpConnection> accepted = listener.AcceptAsync();
+        Task example = Example();
+        net.Pump();
+        await example;
+        Assert.NotNull(await accepted);
+        Assert.Contains(ReadmeSource.Region(Path.Combine("tests", "UserTcp.Sockets.Tests", "FastOpenConnectTests.cs"), "fastopen"), ReadmeSource.CSharpBlocks());
+        listener.Dispose();
+
+        async Task Example()
+        {
+            // readme: fastopen
+            var options = new UserTcpConnectionOptions { FastOpenConnect = true };
+            await using UserTcpConnection connection = await stack.ConnectAsync(server, options);
+            await connection.WriteAsync(request); // with a cookie cached, the SYN carries the cookie and the request
+            bool inSyn = connection.FastOpenSynDataAcknowledged; // TCPI_OPT_SYN_DATA: the server took the data in the SYN
+            // readme: end
+            Assert.False(inSyn); // this server has no Fast Open: it acknowledged only the SYN, and the request went again
+        }
     }
 
     [Fact]
@@ -63,7 +93,7 @@ public sealed class FastOpenConnectTests
     {
         await using var net = new PumpedPair();
         UserTcpListener listener = net.Server.Listen(80);
-        net.Client.FastOpenCookies.Put(PumpedPair.ServerAddress, new Engine.FastOpenCacheEntry([1, 2, 3, 4], false, 940, 0, default, 0));
+        net.Client.FastOpenCookies.Put(PumpedPair.ServerAddress, new FastOpenCacheEntry([1, 2, 3, 4], false, 940, 0, default, 0));
         UserTcpConnection client = net.Client.Connect(Server80, FastOpen);
         Assert.Equal(900, client.Send(new byte[2000], out SocketError error)); // the cached MSS less 40 bytes
         Assert.Equal(SocketError.Success, error);
