@@ -163,6 +163,16 @@ public sealed partial class TcpConnection
             Drop(now, seg, TcpCause.UnacceptableAck);
             return;
         }
+        // Linux's tcp_rcv_synsent_state_process (PAWSActiveRejected): a TSecr that echoes no TSval sent since our first
+        // SYN means a SYN-ACK not for this SYN (a stale or forged one, as synack-data.pkt sends): RST, and drop it.
+        if (hasAck && _config.Timestamps && seg.Options.Timestamp is TcpTimestamp echoed && echoed.EchoReply != 0
+            && unchecked(echoed.EchoReply - _timestamps.Value(_sender.FirstSynSentAt)) > unchecked(_timestamps.Value(now) - _timestamps.Value(_sender.FirstSynSentAt)))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtPAWSActiveRejected);
+            if (!seg.Has(TcpFlags.Rst)) _engine.QueueReset(Id, seg.AcknowledgmentNumber, default, TcpFlags.Rst);
+            Drop(now, seg, TcpCause.PawsRejected);
+            return;
+        }
         if (seg.Has(TcpFlags.Rst))
         {
             if (hasAck) EnterClosed(TcpError.ConnectionRefused, TcpCause.ConnectionRefused);

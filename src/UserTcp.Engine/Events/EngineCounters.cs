@@ -167,6 +167,8 @@ public enum MibCounter
     TcpExtTCPFastOpenActive,
     /// <summary>Fast Open SYNs whose data the SYN-ACK did not acknowledge, sent again after the handshake (Linux's TCPFastOpenActiveFail).</summary>
     TcpExtTCPFastOpenActiveFail,
+    /// <summary>SYN-ACKs whose TSecr echoes no TSval our SYN could have carried: answered by a RST and dropped (Linux's PAWSActiveRejected).</summary>
+    TcpExtPAWSActiveRejected,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

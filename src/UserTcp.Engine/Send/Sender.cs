@@ -185,6 +185,9 @@ internal sealed partial class Sender
         return true;
     }
 
+    /// <summary>When our first SYN (or SYN-ACK) left (Linux's retrans_stamp in SYN-SENT): retransmissions do not move it.</summary>
+    public TimeSpan FirstSynSentAt => _rttStart;
+
     /// <summary>A SYN cookie's SYN-ACK left before this connection existed: SND.MAX passes it, with nothing to time.</summary>
     public void AssumeSynSent() => SndMax = Iss + 1;
 

@@ -241,3 +241,28 @@ public sealed class FastOpenClientTests
         Assert.Equal(TcpFastOpenKind.Experimental, syn.Options.FastOpen);
     }
 }
+
+/// <summary>Linux's PAWSActiveRejected in SYN-SENT (tcp_rcv_synsent_state_process), which upstream's fastopen/client/synack-data.pkt checks.</summary>
+public sealed class SynSentTimestampTests
+{
+    [Fact]
+    public void A_syn_ack_echoing_a_tsval_never_sent_is_answered_by_a_reset_and_a_later_good_one_establishes()
+    {
+        var h = new Harness(new TcpConfig { Timestamps = true });
+        TcpConnection c = h.Engine.Connect(new IpEndpoint(Harness.PeerAddress, Harness.PeerPort), Harness.LocalPort);
+        h.Advance(TimeSpan.FromMilliseconds(5));
+        h.Expect(TcpFlags.Syn, Harness.LocalIss); // TSval 5 (the clock in ms)
+        h.Advance(TimeSpan.FromMilliseconds(10));
+        var bad = new TcpOptions { MaxSegmentSize = 1460, Timestamp = new TcpTimestamp(1000, 9999) };
+        h.Send(TcpFlags.Syn | TcpFlags.Ack, Harness.PeerIss, unchecked(Harness.LocalIss + 1), options: bad);
+        h.Expect(TcpFlags.Rst, unchecked(Harness.LocalIss + 1));
+        h.ExpectNothing(); // no ACK: the SYN-ACK was not taken
+        Assert.Equal(TcpState.SynSent, c.State);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtPAWSActiveRejected]);
+
+        var good = new TcpOptions { MaxSegmentSize = 1460, Timestamp = new TcpTimestamp(1000, 5) };
+        h.Send(TcpFlags.Syn | TcpFlags.Ack, Harness.PeerIss, unchecked(Harness.LocalIss + 1), options: good);
+        Assert.Equal(TcpState.Established, c.State);
+        h.Expect(TcpFlags.Ack, unchecked(Harness.LocalIss + 1));
+    }
+}
