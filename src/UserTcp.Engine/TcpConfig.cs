@@ -358,9 +358,18 @@ public sealed record TcpConfig
     /// <summary>
     /// TCP Fast Open (RFC 7413), Linux's net.ipv4.tcp_fastopen bits: <see cref="FastOpenFlags.Client"/> by default, as
     /// Linux's. A server also needs <see cref="FastOpenFlags.Server"/> and a listener with a Fast Open queue length.
-    /// Read from the engine's configuration.
+    /// Read from the listener's configuration.
     /// </summary>
     public FastOpenFlags FastOpen { get; init; } = FastOpenFlags.Client;
+    /// <summary>
+    /// With <see cref="FastOpenFlags.Server"/> and <see cref="FastOpenFlags.ServerWithoutSocketOption"/>: the Fast Open
+    /// queue length every new listener gets without TCP_FASTOPEN. Null (the default): its backlog, as Linux's inet_listen.
+    /// </summary>
+    public int? FastOpenQueueLength
+    {
+        get;
+        init => field = value is null or >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(FastOpenQueueLength), value, "a queue length is not negative");
+    }
     /// <summary>
     /// The key Fast Open cookies are made with (Linux net.ipv4.tcp_fastopen_key; a listener's TCP_FASTOPEN_KEY when
     /// set on its configuration). Null (the default): a random key drawn once per stack, as Linux draws one per

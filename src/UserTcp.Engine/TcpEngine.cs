@@ -109,6 +109,7 @@ public sealed partial class TcpEngine
         if (port == 0) throw new ArgumentOutOfRangeException(nameof(port), "listen needs a port");
         if (_listeners.ContainsKey(port)) throw new TcpException(TcpError.AddressInUse, $"port {port} already has a listener");
         var listener = new TcpPassiveOpen(this, new IpEndpoint(Address, port), backlog, connectionConfig ?? Config);
+        TuneFastOpenOnListen(listener);
         _listeners.Add(port, listener);
         return listener;
     }
@@ -302,7 +303,8 @@ public sealed partial class TcpEngine
         _listeners.Remove(listener.LocalEndpoint.Port);
         foreach (TcpConnection connection in _connections.Values)
         {
-            if (ReferenceEquals(connection.Listener, listener) && connection.State == TcpState.SynReceived) connection.DropHalfOpen();
+            // A Fast Open connection is already in the accept queue (reset by Close) or accepted (the application's now).
+            if (ReferenceEquals(connection.Listener, listener) && connection.State == TcpState.SynReceived && !connection.IsFastOpenChild) connection.DropHalfOpen();
         }
     }
 

@@ -7,7 +7,7 @@ namespace UserTcp.Engine;
 /// "tcp/dccp: allow a connection when sk_max_ack_backlog is zero"), so listen(fd, 0) still takes one. A SYN beyond
 /// the SYN queue gets a cookie or is dropped, so the peer retries.
 /// </summary>
-public sealed class TcpPassiveOpen
+public sealed partial class TcpPassiveOpen
 {
     private readonly TcpEngine _engine;
     // Established connections not yet accepted, oldest first; Count <= Backlog + 1.
@@ -43,7 +43,7 @@ public sealed class TcpPassiveOpen
     internal bool HasRoomToAccept => _acceptQueue.Count <= Backlog;
     internal bool HasRoomForSyn => SynQueueLength <= Backlog;
 
-    /// <summary>Takes the oldest established connection; false when none is waiting.</summary>
+    /// <summary>Takes the oldest established connection (or Fast Open connection still in SYN-RECEIVED); false when none is waiting.</summary>
     public bool TryAccept(out TcpConnection connection)
     {
         while (_acceptQueue.TryDequeue(out TcpConnection? next))
@@ -51,6 +51,7 @@ public sealed class TcpPassiveOpen
             // One reset or timed out while it waited is gone, as with Linux's accept().
             if (next.State != TcpState.Closed || next.BytesToRead > 0)
             {
+                next.OnAccepted();
                 connection = next;
                 return true;
             }
@@ -71,6 +72,13 @@ public sealed class TcpPassiveOpen
     internal void Enqueue(TcpConnection connection)
     {
         SynQueueLength--;
+        _acceptQueue.Enqueue(connection);
+    }
+
+    /// <summary>A Fast Open connection goes to the accept queue at once, never having been in the SYN queue (tcp_conn_request).</summary>
+    internal void EnqueueFastOpen(TcpConnection connection)
+    {
+        FastOpenChildren++;
         _acceptQueue.Enqueue(connection);
     }
 }

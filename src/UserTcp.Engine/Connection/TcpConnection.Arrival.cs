@@ -226,6 +226,10 @@ public sealed partial class TcpConnection
         }
         switch (State)
         {
+            case TcpState.SynReceived when IsFastOpenChild:
+                // A Fast Open connection is the application's already (accepted at its SYN): it sees the reset, as Linux's tcp_reset.
+                EnterClosed(TcpError.ConnectionReset, TcpCause.ResetReceived);
+                break;
             case TcpState.SynReceived when Listener is not null:
                 // RFC 9293 §3.10.7.4: a passive open goes back to LISTEN; the listener never saw this connection.
                 EnterClosed(TcpError.None, TcpCause.ResetReceived);
@@ -258,7 +262,7 @@ public sealed partial class TcpConnection
                 Drop(now, seg, TcpCause.UnacceptableAck);
                 return false;
             }
-            if (Listener is { IsClosed: true })
+            if (Listener is { IsClosed: true } && !IsFastOpenChild)
             {
                 ResetAndClose(TcpError.ConnectionAborted, TcpCause.ListenerClosed);
                 return false;
@@ -266,14 +270,14 @@ public sealed partial class TcpConnection
             // TCP_DEFER_ACCEPT: a bare ACK (no data, no FIN) does not complete the handshake until the SYN-ACK has timed
             // out as often as the defer period allows (Linux's tcp_check_req); the data, or that last ACK, will. Not a
             // cookie's ACK: Linux makes that connection at once, and ours has no SYN-ACK timer to wait on.
-            if (Listener is not null && !FromCookie && seg.Payload.IsEmpty && !seg.Has(TcpFlags.Fin) && _sender.Retries < DeferAcceptTimeouts)
+            if (Listener is not null && !FromCookie && !IsFastOpenChild && seg.Payload.IsEmpty && !seg.Has(TcpFlags.Fin) && _sender.Retries < DeferAcceptTimeouts)
             {
                 DeferredAckSeen = true;
                 _engine.Counters.Count(MibCounter.TcpExtTCPDeferAcceptDrop);
                 Drop(now, seg, TcpCause.DeferAccept);
                 return false;
             }
-            if (Listener is not null && !Listener.HasRoomToAccept)
+            if (Listener is not null && !IsFastOpenChild && !Listener.HasRoomToAccept)
             {
                 // Linux (tcp_abort_on_overflow = 0): drop the ACK and let the SYN-ACK retransmit until the queue has room.
                 Drop(now, seg, TcpCause.AcceptQueueFull);
@@ -288,7 +292,7 @@ public sealed partial class TcpConnection
             EnterEstablished(now);
             // Data or a FIN queued during the handshake goes now, or waits on the persist timer when the window is shut.
             _engine.MarkPending(this);
-            if (Listener is not null)
+            if (Listener is not null && !IsFastOpenChild) // a Fast Open connection went to the accept queue with its SYN
             {
                 InSynQueue = false;
                 Listener.Enqueue(this);

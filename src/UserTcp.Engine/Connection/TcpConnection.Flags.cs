@@ -7,7 +7,7 @@ namespace UserTcp.Engine;
 public sealed partial class TcpConnection
 {
     [Flags]
-    private enum ConnectionFlags : ushort
+    private enum ConnectionFlags : uint
     {
         None = 0,
         SynAckForRepeatedSyn = 1 << 0,
@@ -25,6 +25,11 @@ public sealed partial class TcpConnection
         EcnOk = 1 << 12,
         EcnSeen = 1 << 13,
         EcnDemandCwr = 1 << 14,
+        FastOpenChild = 1 << 15,
+        SynDataAcked = 1 << 16,
+        FastOpenCookieDue = 1 << 17,
+        FastOpenCookieExperimental = 1 << 18,
+        FastOpenAccepted = 1 << 19,
     }
 
     private ConnectionFlags _flags;

@@ -57,8 +57,9 @@ public sealed partial class TcpConnection
             Timestamps = _options.Timestamps,
             Ecn = EcnEnabled,
             EcnSeen = EcnSeen,
-            FastOpenSynData = FastOpenSynDataAcknowledged,
+            FastOpenSynData = FastOpenSynDataAcknowledged || SynDataAcknowledged,
             FastOpenClientFailure = FastOpenClientFailure,
+            FastOpenChild = IsFastOpenChild,
             WindowScale = _options.WindowScaling ? (_options.SendWindowShift, _options.ReceiveWindowShift) : null,
         };
     }

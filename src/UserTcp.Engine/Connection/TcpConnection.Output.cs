@@ -57,6 +57,7 @@ public sealed partial class TcpConnection
         TcpOptions options = _options.Offer(synAck, timestamp);
         // RFC 7413 §4.2.2: a Fast Open SYN's cookie (or cookie request) and data; never in a retransmitted SYN.
         ReadOnlySpan<byte> synData = synAck ? default : FastOpenSyn(now, ref options, retransmission);
+        if (synAck) AddFastOpenCookie(ref options);
         var repr = new TcpRepr
         {
             SequenceNumber = Iss,

@@ -56,7 +56,9 @@ public sealed partial class TcpConnection
     {
         TcpState.SynSent => _config.SynRetries,
         // Linux's syn_ack_recalc: a deferred connection whose bare ACK came lives to the end of the defer period.
-        TcpState.SynReceived => DeferredAckSeen ? Math.Max(_config.SynAckRetries, DeferAcceptTimeouts) : _config.SynAckRetries,
+        TcpState.SynReceived => DeferredAckSeen ? Math.Max(_config.SynAckRetries, DeferAcceptTimeouts)
+            // tcp_fastopen_synack_timer: an accepted Fast Open connection gets one retry more, so it is not given up too easily.
+            : IsFastOpenChild ? _config.SynAckRetries + 1 : _config.SynAckRetries,
         _ => IsOrphaned ? _config.OrphanRetries : _config.DataRetries,
     };
 

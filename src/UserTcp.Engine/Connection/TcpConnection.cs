@@ -485,6 +485,7 @@ public sealed partial class TcpConnection
         if (next == State) return;
         TcpState old = State;
         State = next;
+        if (old == TcpState.SynReceived) LeftSynReceived(next, cause);
         _engine.Emit(new TcpEvent(_engine.Now, TcpEventKind.StateChanged, Id, old, next, cause));
     }
 

@@ -103,10 +103,15 @@ public readonly record struct TcpConnectionInfo
     public bool Ecn { get; init; }
     /// <summary>TCPI_OPT_ECN_SEEN: data arrived ECT or CE-marked on this ECN connection.</summary>
     public bool EcnSeen { get; init; }
-    /// <summary>TCPI_OPT_SYN_DATA: our Fast Open SYN carried data and the SYN-ACK acknowledged all of it (RFC 7413).</summary>
+    /// <summary>
+    /// TCPI_OPT_SYN_DATA: data in a SYN was acknowledged in the handshake (Linux's syn_data_acked): our Fast Open SYN's
+    /// all of it, or, on a passive Fast Open connection, the peer's taken with its SYN (RFC 7413).
+    /// </summary>
     public bool FastOpenSynData { get; init; }
     /// <summary>tcpi_fastopen_client_fail: why a Fast Open connection's data did not ride in its SYN.</summary>
     public FastOpenClientFailure FastOpenClientFailure { get; init; }
+    /// <summary>TCPI_OPT_TFO_CHILD: a passive Fast Open connection, accepted from a SYN with a valid cookie.</summary>
+    public bool FastOpenChild { get; init; }
     /// <summary>tcpi_snd_wscale and tcpi_rcv_wscale; null when window scaling was not agreed (RFC 7323 §2).</summary>
     public (int Send, int Receive)? WindowScale { get; init; }
 }

@@ -169,6 +169,16 @@ public enum MibCounter
     TcpExtTCPFastOpenActiveFail,
     /// <summary>SYN-ACKs whose TSecr echoes no TSval our SYN could have carried: answered by a RST and dropped (Linux's PAWSActiveRejected).</summary>
     TcpExtPAWSActiveRejected,
+    /// <summary>SYNs with data a Fast Open listener took at once, with a valid cookie or none needed (RFC 7413 §4.2.2).</summary>
+    TcpExtTCPFastOpenPassive,
+    /// <summary>Fast Open SYNs whose cookie was not valid (answered with a fresh cookie, data not acknowledged).</summary>
+    TcpExtTCPFastOpenPassiveFail,
+    /// <summary>Fast Open SYNs a listener handled as plain SYNs because its Fast Open queue was full.</summary>
+    TcpExtTCPFastOpenListenOverflow,
+    /// <summary>SYNs asking for a Fast Open cookie (an empty option, RFC 7413 §4.1.2).</summary>
+    TcpExtTCPFastOpenCookieReqd,
+    /// <summary>Fast Open SYNs taken with a cookie of the backup key (the SYN-ACK then hands out the primary's).</summary>
+    TcpExtTCPFastOpenPassiveAltKey,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

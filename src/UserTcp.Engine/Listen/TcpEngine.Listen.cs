@@ -68,9 +68,18 @@ public sealed partial class TcpEngine
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.SynQueueFull, SegmentSummary.From(seg)));
             return;
         }
+        FastOpenAnswer fastOpen = TryFastOpen(now, listener, id, seg);
         TcpConnection connection = NewConnection(id, listener, listener.ConnectionConfig, iss);
+        TcpCause cause = iss is null ? TcpCause.SynInListen : TcpCause.SynReusedTimeWait;
+        if (fastOpen.MakeChild)
+        {
+            connection.OpenFastOpenChild(now, seg, cause, fastOpen.Cookie);
+            listener.EnqueueFastOpen(connection);
+            return;
+        }
         listener.SynQueueLength++;
-        connection.OpenPassive(now, seg, iss is null ? TcpCause.SynInListen : TcpCause.SynReusedTimeWait);
+        connection.OpenPassive(now, seg, cause);
+        if (fastOpen.Cookie != TcpFastOpenKind.None) connection.SendFastOpenCookie(fastOpen.Cookie);
     }
 
     private static bool CookiesRecentlySent(TcpPassiveOpen listener, TimeSpan now) =>

@@ -124,6 +124,14 @@ internal sealed class Receiver
         return _synWindow;
     }
 
+    /// <summary>A Fast Open SYN's data (RFC 7413 §4.2.2): the first bytes after IRS, readable at once (tcp_fastopen_add_skb).</summary>
+    public void TakeSynData(ReadOnlySpan<byte> payload)
+    {
+        LargestSegmentReceived = payload.Length;
+        Deliver(payload);
+        LastAckSent = RcvNxt;
+    }
+
     /// <summary>Our SYN's window, now that the peer's SYN-ACK told us where its sequence space starts.</summary>
     public void AdvertisedInSyn() => _advertisedRight = RcvNxt + _synWindow;
 

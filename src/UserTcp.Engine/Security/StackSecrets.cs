@@ -11,7 +11,8 @@ internal sealed class StackSecrets
 {
     public StackSecrets(int? seed)
     {
-        Span<byte> bytes = stackalloc byte[6 * 16];
+        // The Fast Open key comes last, so a seed's other keys stay what they were before it existed.
+        Span<byte> bytes = stackalloc byte[7 * 16];
         if (seed is int fixedSeed) new Random(fixedSeed).NextBytes(bytes);
         else RandomNumberGenerator.Fill(bytes);
         Isn = SipKey.Read(bytes);
@@ -20,6 +21,7 @@ internal sealed class StackSecrets
         PortTable = SipKey.Read(bytes[48..]);
         CookieTuple = SipKey.Read(bytes[64..]);
         CookieCount = SipKey.Read(bytes[80..]);
+        FastOpenKey = new FastOpenKey(bytes[96..]);
         Random = seed is int s ? new Random(unchecked(s * 31 + 7)) : new Random();
         IsSeeded = seed is not null;
     }
@@ -36,6 +38,7 @@ internal sealed class StackSecrets
         PortTable = shared.PortTable;
         CookieTuple = shared.CookieTuple;
         CookieCount = shared.CookieCount;
+        FastOpenKey = shared.FastOpenKey;
         IsSeeded = shared.IsSeeded;
         Random = IsSeeded ? new Random(shared.Random.Next() ^ shard) : new Random();
     }
@@ -52,6 +55,8 @@ internal sealed class StackSecrets
     public SipKey CookieTuple { get; }
     /// <summary>SYN cookies: the hash that also covers the minute counter.</summary>
     public SipKey CookieCount { get; }
+    /// <summary>The stack's Fast Open key when the configuration names none (Linux draws one per namespace, tcp_fastopen_init_key_once).</summary>
+    public FastOpenKey FastOpenKey { get; }
     /// <summary>For choices that need to be unpredictable but not secret (increments, per-second budgets).</summary>
     public Random Random { get; }
     /// <summary>The secrets came from a fixed seed (tests and scripts), not from the cryptographic generator.</summary>
