@@ -64,7 +64,8 @@ internal static class TcpInfo
             TcpInfoField.Retransmits => info.ConsecutiveTimeouts,
             TcpInfoField.Probes => info.Probes,
             TcpInfoField.Backoff => info.Backoff,
-            TcpInfoField.Options => (info.Timestamps ? 1 : 0) | (info.Sack ? 2 : 0) | (info.WindowScale is null ? 0 : 4) | (info.Ecn ? 8 : 0) | (info.EcnSeen ? 16 : 0) | (info.FastOpenSynData ? 32 : 0),
+            TcpInfoField.Options => (info.Timestamps ? 1 : 0) | (info.Sack ? 2 : 0) | (info.WindowScale is null ? 0 : 4) | (info.Ecn ? 8 : 0) | (info.EcnSeen ? 16 : 0)
+                | (info.FastOpenSynData ? 32 : 0) | (info.FastOpenChild ? 128 : 0),
             TcpInfoField.SndWscale => info.WindowScale?.Send ?? 0,
             TcpInfoField.RcvWscale => info.WindowScale?.Receive ?? 0,
             TcpInfoField.Rto => Micros(info.Rto),

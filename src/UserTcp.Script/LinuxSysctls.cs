@@ -225,6 +225,10 @@ internal static class LinuxSysctls
             ? (c with { FastOpen = (FastOpenFlags)v & KnownFastOpenFlags }, $"TCP Fast Open (RFC 7413): {FastOpenText((FastOpenFlags)v & KnownFastOpenFlags)}")
             : null);
 
+        yield return new ConfigSysctl(V4 + "tcp_fastopen_key", "xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx[,backup]", (text, c) => FastOpenKey.TryParse(text, out FastOpenKey? key)
+            ? (c with { FastOpenKey = key }, key.HasBackup ? "the Fast Open cookie key and a backup key" : "the Fast Open cookie key")
+            : null);
+
         // ── Behaviours UserTcp has one way (today) ──
         yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");
         yield return new BehaviourSysctl(V4 + "tcp_ecn_option", (v, set) => v == 0 || (set[V4 + "tcp_ecn"] is null or "0" or "1" or "2"),

@@ -25,6 +25,11 @@ internal sealed partial class ScriptExecution
     private const int MaxBufferOption = 64 * 1024 * 1024;
     /// <summary>&lt;netinet/tcp.h&gt; TCP_CONGESTION (the symbol table knows the name; the runner needs the number).</summary>
     private const int TCP_CONGESTION = 13;
+    /// <summary>&lt;netinet/tcp.h&gt; TCP_FASTOPEN (a listener's Fast Open queue length) and TCP_FASTOPEN_KEY (its cookie key).</summary>
+    private const int TCP_FASTOPEN = 23;
+    private const int TCP_FASTOPEN_KEY = 33;
+    /// <summary>Linux's net.core.somaxconn default, which caps TCP_FASTOPEN's queue length (fastopen_queue_tune).</summary>
+    private const int SoMaxConn = 4096;
     private const int MinReportedReceiveBuffer = 2304;
     private const int MinReportedSendBuffer = 4608;
     /// <summary>Linux's TCP_MSS_DEFAULT: what getsockopt(TCP_MAXSEG) reports before a connection has an MSS.</summary>
@@ -39,8 +44,10 @@ internal sealed partial class ScriptExecution
         TimeSpan? linger = null;
         CongestionControlAlgorithm? algorithm = null;
         long value = 0;
+        FastOpenKey? fastOpenKey = null;
         if (level == SOL_SOCKET && name == SO_LINGER) linger = LingerValue(line, valueExpression);
         else if (level == IPPROTO_TCP && name == TCP_CONGESTION) algorithm = AlgorithmValue(line, valueExpression);
+        else if (level == IPPROTO_TCP && name == TCP_FASTOPEN_KEY) fastOpenKey = FastOpenKeyValue(line, valueExpression, call.Arguments[4]);
         else value = Int(line, valueExpression, "the option value");
         if (level == SOL_SOCKET && name is SO_SNDBUF or SO_RCVBUF && value is < 0 or > MaxBufferOption)
         {
@@ -50,7 +57,7 @@ internal sealed partial class ScriptExecution
         bool badIpValue = level == SOL_IP && name == IP_MTU_DISCOVER && value is < 0 or > 5;
         // packetdrill passes the script's optlen to the kernel: a socket or TCP option shorter than an int (SO_LINGER:
         // than struct linger) is EINVAL there (sk_setsockopt, do_tcp_setsockopt); IP options take a single byte too.
-        bool shortLength = level != SOL_IP && !(level == IPPROTO_TCP && name == TCP_CONGESTION) && call.Arguments[4] is not EllipsisExpression
+        bool shortLength = level != SOL_IP && !(level == IPPROTO_TCP && name is TCP_CONGESTION or TCP_FASTOPEN_KEY) && call.Arguments[4] is not EllipsisExpression
             && Int(line, call.Arguments[4], "the option length") < OptionLength(level, name);
         if (level == IPPROTO_TCP && name == TCP_LINGER2 && value < 0)
         {
@@ -60,6 +67,14 @@ internal sealed partial class ScriptExecution
         {
             if (!_sockets.TryGetValue(fd, out ScriptSocket? socket)) return Outcome.Error(EBADF);
             if (badIpValue || shortLength) return Outcome.Error(EINVAL);
+            // do_tcp_setsockopt: TCP_FASTOPEN_KEY takes 16 or 32 bytes (a key and a backup), else EINVAL.
+            if (level == IPPROTO_TCP && name == TCP_FASTOPEN_KEY && fastOpenKey is null) return Outcome.Error(EINVAL);
+            // TCP_FASTOPEN only while closed or listening (do_tcp_setsockopt), the queue length capped at somaxconn.
+            if (level == IPPROTO_TCP && name == TCP_FASTOPEN)
+            {
+                if (socket.Connection is not null) return Outcome.Error(EINVAL);
+                value = (ulong)value > SoMaxConn ? SoMaxConn : value;
+            }
             if (level == SOL_SOCKET && name == SO_REUSEADDR)
             {
                 socket.ReuseAddress = value != 0; // bind()'s, kept with the descriptor
@@ -96,8 +111,8 @@ internal sealed partial class ScriptExecution
             try
             {
                 // The descriptor keeps every option for a later connect() (after a failed one) and for getsockopt.
-                socket.Options = With(socket.Options, level, name, value, linger, algorithm);
-                if (socket.Listener is { } listener) listener.Options = With(listener.Options, level, name, value, linger, algorithm);
+                socket.Options = With(socket.Options, level, name, value, linger, algorithm, fastOpenKey);
+                if (socket.Listener is { } listener) listener.Options = With(listener.Options, level, name, value, linger, algorithm, fastOpenKey);
                 if (socket.Connection is { } connection) Set(connection, level, name, value, linger, algorithm);
             }
             catch (ArgumentOutOfRangeException)
@@ -113,8 +128,11 @@ internal sealed partial class ScriptExecution
     }
 
     /// <summary><paramref name="options"/> with one option set, as setsockopt would before the connection exists.</summary>
-    private static UserTcpConnectionOptions With(UserTcpConnectionOptions options, long level, long name, long value, TimeSpan? linger, CongestionControlAlgorithm? algorithm) => (level, name) switch
+    private static UserTcpConnectionOptions With(UserTcpConnectionOptions options, long level, long name, long value, TimeSpan? linger, CongestionControlAlgorithm? algorithm,
+        FastOpenKey? fastOpenKey = null) => (level, name) switch
     {
+        (IPPROTO_TCP, TCP_FASTOPEN) => options with { FastOpenQueueLength = (int)value },
+        (IPPROTO_TCP, TCP_FASTOPEN_KEY) => options with { FastOpenKey = fastOpenKey },
         (IPPROTO_TCP, TCP_CONGESTION) => options with { CongestionControl = algorithm },
         (SOL_SOCKET, SO_KEEPALIVE) => options with { KeepAlive = value != 0 },
         (SOL_SOCKET, SO_LINGER) => options with { Linger = linger },
@@ -295,6 +313,9 @@ internal sealed partial class ScriptExecution
                 case (IPPROTO_TCP, TCP_USER_TIMEOUT):
                     actual = (long)((c is not null ? c.UserTimeout : options.UserTimeout ?? _config.UserTimeout)?.TotalMilliseconds ?? 0);
                     break;
+                case (IPPROTO_TCP, TCP_FASTOPEN):
+                    actual = socket.Listener?.FastOpenQueueLength ?? options.FastOpenQueueLength ?? 0; // fastopenq.max_qlen
+                    break;
                 case (IPPROTO_TCP, TCP_MAXSEG):
                     // tcp_getsockopt: the MSS in use (536 before a connection), or the one set while closed or listening.
                     actual = c is not null && c.State != TcpState.Closed
@@ -371,6 +392,8 @@ internal sealed partial class ScriptExecution
             (SOL_SOCKET, SO_REUSEADDR or SO_KEEPALIVE or SO_LINGER or SO_SNDBUF or SO_RCVBUF) => true,
             (SOL_SOCKET, SO_ERROR) => call.Name == "getsockopt",
             (SOL_IP, IP_TOS or IP_MTU_DISCOVER) => true,
+            (IPPROTO_TCP, TCP_FASTOPEN) => true,
+            (IPPROTO_TCP, TCP_FASTOPEN_KEY) => call.Name == "setsockopt",
             (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_QUICKACK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION
                 or TCP_NOTSENT_LOWAT or TCP_DEFER_ACCEPT) => true,
             (IPPROTO_TCP, TCP_FASTOPEN_CONNECT or TCP_SYNCNT) => call.Name == "setsockopt",
@@ -379,9 +402,26 @@ internal sealed partial class ScriptExecution
         if (!known)
         {
             throw Fail(line, $"{call.Name}({call.Arguments[1]}, {call.Arguments[2]}) is not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_ERROR, "
+                + "TCP_FASTOPEN, TCP_FASTOPEN_KEY (setsockopt), "
                 + "TCP_MAXSEG, TCP_USER_TIMEOUT, TCP_INQ, TCP_CORK, TCP_QUICKACK, TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_LINGER2, TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_DEFER_ACCEPT, TCP_FASTOPEN_CONNECT, TCP_SYNCNT, IP_TOS, IP_MTU_DISCOVER)");
         }
         return (level, name);
+    }
+
+    /// <summary>
+    /// TCP_FASTOPEN_KEY's value: a "string" of 16 bytes (a key) or 32 (a key and its backup), as optlen says; null for
+    /// another length (EINVAL). packetdrill unescapes <c>\xHH</c>; our lexer keeps the <c>xHH</c> after dropping the
+    /// backslash, so a string made only of such runs is read as their bytes.
+    /// </summary>
+    private static FastOpenKey? FastOpenKeyValue(int line, ScriptExpression expression, ScriptExpression length)
+    {
+        if (expression is not StringExpression { Value: var text }) throw Fail(line, $"TCP_FASTOPEN_KEY takes a \"string\" of 16 or 32 bytes, not `{expression}`");
+        byte[] bytes = System.Text.RegularExpressions.Regex.IsMatch(text, "^(x[0-9a-fA-F]{2})+$")
+            ? Convert.FromHexString(text.Replace("x", "", StringComparison.Ordinal))
+            : System.Text.Encoding.Latin1.GetBytes(text);
+        long optlen = length is EllipsisExpression ? bytes.Length : Int(line, length, "the option length");
+        if (optlen is not (FastOpenKey.KeyLength or 2 * FastOpenKey.KeyLength) || bytes.Length < optlen) return null;
+        return new FastOpenKey(bytes.AsSpan(0, FastOpenKey.KeyLength), optlen == 2 * FastOpenKey.KeyLength ? bytes.AsSpan(FastOpenKey.KeyLength, FastOpenKey.KeyLength) : default);
     }
 
     /// <summary>TCP_CONGESTION's value: the algorithm a name in quotes stands for, or null for a name UserTcp does not have.</summary>

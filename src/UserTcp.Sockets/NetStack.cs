@@ -212,6 +212,7 @@ public sealed partial class NetStack : IAsyncDisposable
             }
             shard.Exit();
         }
+        if (options?.FastOpenQueueLength is int fastOpenQueue) listener.SetFastOpenQueueLength(fastOpenQueue);
         return listener;
     }
 

@@ -166,6 +166,21 @@ public sealed record UserTcpConnectionOptions
     /// </summary>
     public TcpConfig? Tcp { get; init; }
 
+    /// <summary>
+    /// TCP_FASTOPEN on a listener (RFC 7413 §5.1): how many Fast Open connections may be unfinished at once — accepted
+    /// with the data of their SYN before their handshake's ACK. Needs <see cref="FastOpenFlags.Server"/> in the stack's
+    /// <see cref="TcpConfig.FastOpen"/>. Null keeps what the stack gives (0, or the backlog under
+    /// <see cref="FastOpenFlags.ServerWithoutSocketOption"/>); 0 turns Fast Open off for the listener. Ignored by connects.
+    /// </summary>
+    public int? FastOpenQueueLength
+    {
+        get;
+        init => field = value is null or >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(FastOpenQueueLength), value, "a queue length is not negative");
+    }
+
+    /// <summary>TCP_FASTOPEN_KEY on a listener: the key its Fast Open cookies are made with instead of the stack's.</summary>
+    public FastOpenKey? FastOpenKey { get; init; }
+
     /// <summary>The engine configuration a connection made with these options starts with.</summary>
     internal TcpConfig Apply(TcpConfig config) => config with
     {
@@ -186,6 +201,7 @@ public sealed record UserTcpConnectionOptions
         TypeOfService = TypeOfService ?? config.TypeOfService,
         PathMtuDiscovery = PathMtuDiscovery ?? config.PathMtuDiscovery,
         SynRetries = SynRetries ?? config.SynRetries,
+        FastOpenKey = FastOpenKey ?? config.FastOpenKey,
     };
 
     internal static TimeSpan CheckUserTimeout(TimeSpan value, string name) =>

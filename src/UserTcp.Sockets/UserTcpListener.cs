@@ -80,6 +80,13 @@ public sealed class UserTcpListener : IDisposable
                 TimeSpan defer = value.DeferAccept ?? (value.Tcp ?? _stack.Options.Tcp).DeferAccept;
                 ChangeConnectionConfig(config => config with { DeferAccept = defer });
             }
+            if (field is not null && value.FastOpenKey != field.FastOpenKey)
+            {
+                FastOpenKey? key = value.FastOpenKey ?? (value.Tcp ?? _stack.Options.Tcp).FastOpenKey;
+                ChangeConnectionConfig(config => config with { FastOpenKey = key });
+            }
+            // TCP_FASTOPEN on a listening socket: the queue length for the SYNs from now on (fastopen_queue_tune).
+            if (field is not null && value.FastOpenQueueLength is int queue && value.FastOpenQueueLength != field.FastOpenQueueLength) SetFastOpenQueueLength(queue);
             if (field is not null && value.NotSentLowWatermark != field.NotSentLowWatermark)
             {
                 uint mark = value.NotSentLowWatermark ?? (value.Tcp ?? _stack.Options.Tcp).NotSentLowWatermark;
@@ -94,6 +101,49 @@ public sealed class UserTcpListener : IDisposable
     // Registrations of event polls watching this listener, guarded by the list itself (parts on several shards wake them).
     private readonly List<UserTcpEventPoll.Registration> _watchers = [];
     private volatile int _watcherCount;
+
+    /// <summary>
+    /// The Fast Open queue length each shard's part holds: its share, rounded up, as the backlog's
+    /// (<see cref="UserTcpConnectionOptions.FastOpenQueueLength"/>).
+    /// </summary>
+    internal void SetFastOpenQueueLength(int queueLength)
+    {
+        int share = queueLength < 1 ? queueLength : (queueLength + _parts.Count - 1) / _parts.Count;
+        foreach (Part part in _parts)
+        {
+            part.Shard.Enter();
+            try
+            {
+                part.Engine.FastOpenQueueLength = share;
+            }
+            finally
+            {
+                part.Shard.Exit();
+            }
+        }
+    }
+
+    /// <summary>The Fast Open queue length of the listener as a whole (its parts' added up).</summary>
+    public int FastOpenQueueLength
+    {
+        get
+        {
+            int total = 0;
+            foreach (Part part in _parts)
+            {
+                part.Shard.Enter();
+                try
+                {
+                    total += part.Engine.FastOpenQueueLength;
+                }
+                finally
+                {
+                    part.Shard.Exit();
+                }
+            }
+            return total;
+        }
+    }
 
     /// <summary>Every part's engine configuration changed (each under its shard's lock).</summary>
     private void ChangeConnectionConfig(Func<TcpConfig, TcpConfig> change)
