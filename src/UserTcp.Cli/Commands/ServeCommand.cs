@@ -53,6 +53,25 @@ internal static class ServeCommand
                 + "no more than --receive-buffer turns auto-tuning off. The window scale offered covers it",
             CustomParser = result => OptionParsers.Int("--max-receive-buffer", 1, MaxBufferOption)(result),
         };
+        var fastOpen = new Option<int?>("--fast-open")
+        {
+            Description = "TCP Fast Open server (RFC 7413): every service takes data in SYNs with a valid cookie (and hands cookies out), "
+                + "at most QLEN such connections unfinished at once per service (default: its backlog, 128), as Linux's tcp_fastopen=0x403",
+            HelpName = "QLEN",
+            Arity = ArgumentArity.ZeroOrOne,
+            CustomParser = result => result.Tokens.Count == 0 ? 0 : OptionParsers.Int("--fast-open", 1, 65535)(result),
+        };
+        var fastOpenKey = new Option<FastOpenKey?>("--fast-open-key")
+        {
+            Description = "The key Fast Open cookies are made with, as Linux's net.ipv4.tcp_fastopen_key (default: random for this stack)",
+            HelpName = "xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx[,BACKUP]",
+            CustomParser = result =>
+            {
+                if (FastOpenKey.TryParse(result.Tokens[0].Value, out FastOpenKey? key)) return key;
+                result.AddError($"--fast-open-key '{result.Tokens[0].Value}' is not a key: four 32-bit hex words, xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx, and an optional ,BACKUP of the same form");
+                return null;
+            },
+        };
         var readyFile = new Option<string?>("--ready-file")
         {
             Description = "Once serving, write the ready line to this file (removed again on exit), for scripts that wait for it",
@@ -72,6 +91,8 @@ internal static class ServeCommand
             maxConnections,
             receiveBuffer,
             maxReceiveBuffer,
+            fastOpen,
+            fastOpenKey,
             readyFile,
         };
         stackOptions.AddTo(command);
@@ -91,10 +112,22 @@ internal static class ServeCommand
             if (parsed.GetValue(maxConnections) is int connections) tcp = tcp with { MaxConnections = connections };
             if (parsed.GetValue(receiveBuffer) is int initial) tcp = tcp with { ReceiveBufferSize = initial };
             if (parsed.GetValue(maxReceiveBuffer) is int max) tcp = tcp with { MaxReceiveBufferSize = max };
+            if (parsed.GetResult(fastOpen) is not null) tcp = WithFastOpen(tcp, parsed.GetValue(fastOpen));
+            if (parsed.GetValue(fastOpenKey) is FastOpenKey key) tcp = tcp with { FastOpenKey = key };
             return CliErrors.Run("serve", () => RunAsync(stackOptions.Read(parsed), parsed.GetResult(services) is null ? ServiceSpec.All : parsed.GetRequiredValue(services), tcp, parsed.GetValue(readyFile)));
         });
         return command;
     }
+
+    /// <summary>
+    /// --fast-open [QLEN]: the server bit and a Fast Open queue on every listener without TCP_FASTOPEN (Linux's
+    /// TFO_SERVER_ENABLE | TFO_SERVER_WO_SOCKOPT1), QLEN long or, with none given (0 here), the listener's backlog.
+    /// </summary>
+    internal static TcpConfig WithFastOpen(TcpConfig tcp, int? queueLength) => tcp with
+    {
+        FastOpen = tcp.FastOpen | FastOpenFlags.Server | FastOpenFlags.ServerWithoutSocketOption,
+        FastOpenQueueLength = queueLength is > 0 ? queueLength : null,
+    };
 
     private static async Task<int> RunAsync(StackSettings settings, IReadOnlyList<ServiceSpec> services, TcpConfig tcp, string? readyFile)
     {
