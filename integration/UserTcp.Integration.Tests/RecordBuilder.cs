@@ -61,6 +61,13 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
         Fault = markedBy is null ? _packets[^1].Fault : new FaultNote(FaultAction.Marked, $"CE-marked by rule '{markedBy.Description}'", markedBy),
     };
 
+    /// <summary>Gives the packet added last a TCP Fast Open option: a cookie request when <paramref name="cookie"/> is empty.</summary>
+    public void LastFastOpen(params byte[] cookie)
+    {
+        if (!TcpFastOpenCookie.TryCreate(cookie, out TcpFastOpenCookie value)) throw new ArgumentException("not a cookie length", nameof(cookie));
+        _packets[^1] = _packets[^1] with { FastOpen = TcpFastOpenKind.Rfc7413, FastOpenCookie = value };
+    }
+
     public void Mark(TimeSpan at, LabSide side, string what) => _marks.Add(new LabMark(at, side, what, Connection));
 
     public void Event(TcpEvent e) => _events.Add(e with { Connection = Connection });

@@ -160,7 +160,7 @@ public static class LabLadder
     private static string PacketLine(PacketRow row, SeqNumber? kernelIsn, SeqNumber? userTcpIsn)
     {
         WirePacket p = row.Packet;
-        string label = Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn, row.Window, p.Ce);
+        string label = Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn, row.Window, p.Ce, FastOpenText(p));
         int dashes = Math.Max(2, ArrowWidth - label.Length - 3);
         // A dropped segment's arrow gives four of its dashes to the ✗; a label that long (a window named on a large seq) widens the row instead.
         int droppedDashes = Math.Max(2, dashes - 4);
@@ -206,9 +206,9 @@ public static class LabLadder
     /// <summary>
     /// "[F.] seq 79 ack 1": seq relative to the sender's initial sequence number, ack to the receiver's; data as seq a:b;
     /// "win 2896" after them when <paramref name="window"/> (in bytes) is given; "CE" last when <paramref name="ce"/> (the IP
-    /// header said congestion experienced).
+    /// header said congestion experienced); a Fast Open option, <paramref name="fastOpen"/>, before that.
     /// </summary>
-    public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn, long? window = null, bool ce = false)
+    public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn, long? window = null, bool ce = false, string? fastOpen = null)
     {
         var text = new StringBuilder(" [").Append(PacketFormatter.FlagLetters(s.Flags)).Append("] seq ");
         long seq = ownIsn is SeqNumber isn ? (uint)(s.SequenceNumber - isn) : s.SequenceNumber.Value;
@@ -220,9 +220,14 @@ public static class LabLadder
             text.Append(" ack ").Append(ack.ToString(CultureInfo.InvariantCulture));
         }
         if (window is long w) text.Append(" win ").Append(w.ToString(CultureInfo.InvariantCulture));
+        if (fastOpen is not null) text.Append(' ').Append(fastOpen);
         if (ce) text.Append(" CE");
         return text.Append(' ').ToString();
     }
+
+    /// <summary>A Fast Open option as tcpdump prints it: "tfo cookiereq" (a request), "tfo cookie 3021b9d889017eeb"; null without one.</summary>
+    public static string? FastOpenText(WirePacket p) => p.FastOpen == TcpFastOpenKind.None ? null
+        : p.FastOpenCookie.IsRequest ? "tfo cookiereq" : $"tfo cookie {p.FastOpenCookie}";
 
     private static string Time(TimeSpan at) => at.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture).PadLeft(9);
 

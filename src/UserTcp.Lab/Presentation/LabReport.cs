@@ -122,7 +122,7 @@ public static class LabReport
         int order = 0;
         foreach (WirePacket p in r.PacketsOf(c))
         {
-            string label = LabLadder.Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn).Trim();
+            string label = LabLadder.Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn, fastOpen: LabLadder.FastOpenText(p)).Trim();
             string sack = p.Sack.Count > 0 ? " sack " + string.Join(",", p.Sack.Select(b => $"{b.Left}-{b.Right}")) : "";
             string text = string.Create(CultureInfo.InvariantCulture,
                 $"{(p.ToKernel ? "UserTcp → kernel" : "kernel → UserTcp")}  {label} len {p.Segment.PayloadLength} win {Window(p, shifts)}{sack}{(p.Ecn != EcnCodepoint.NotEct ? $" ecn {EcnField.Name(p.Ecn)}" : "")}");

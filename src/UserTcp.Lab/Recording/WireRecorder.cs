@@ -31,6 +31,10 @@ public sealed record WirePacket(
     /// <summary>The IP header's ECN field as the link delivered it (<see cref="EcnField"/>; a packet a rule CE-marked is recorded marked).</summary>
     public EcnCodepoint Ecn { get; init; }
 
+    /// <summary>The TCP Fast Open option it carries (RFC 7413 §4.1.1), if any; <see cref="FastOpenCookie"/> is its cookie, empty for a request.</summary>
+    public TcpFastOpenKind FastOpen { get; init; }
+    public TcpFastOpenCookie FastOpenCookie { get; init; }
+
     /// <summary>It carries CE, congestion experienced: a router (here the link's <c>mark</c> rule) marked it instead of dropping it (RFC 3168 §5).</summary>
     public bool Ce => Ecn == EcnCodepoint.Ce;
 
@@ -60,16 +64,20 @@ public sealed class WireRecorder : IPacketTap
         }
         SackBlock[] sack = [];
         byte? scale = null;
+        TcpFastOpenKind fastOpen = TcpFastOpenKind.None;
+        TcpFastOpenCookie cookie = default;
         if (Ipv4Packet.TryParse(packet, out Ipv4Packet ip, verifyChecksum: false) == WireError.None
             && TcpSegment.TryParse(ip, out TcpSegment tcp, verifyChecksum: false) == WireError.None)
         {
             sack = tcp.Options.SackBlocks.ToArray();
             scale = tcp.Options.WindowScale;
+            fastOpen = tcp.Options.FastOpen;
+            cookie = tcp.Options.FastOpenCookie;
         }
         lock (_gate)
         {
             _frames.Add(new Frame(bytes, direction, at, fault, _packets.Count));
-            _packets.Add(new WirePacket(_packets.Count, at, direction, info, sack, scale, fault) { Ecn = EcnField.Of(packet) ?? EcnCodepoint.NotEct });
+            _packets.Add(new WirePacket(_packets.Count, at, direction, info, sack, scale, fault) { Ecn = EcnField.Of(packet) ?? EcnCodepoint.NotEct, FastOpen = fastOpen, FastOpenCookie = cookie });
         }
     }
 

@@ -27,6 +27,7 @@ public static class LabCatalog
         new TailLoss(),
         new ZeroWindow(),
         new Ecn(),
+        new FastOpen(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>
