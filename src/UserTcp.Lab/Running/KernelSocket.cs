@@ -20,6 +20,7 @@ public sealed class KernelSocket : IDisposable
     private const int TcpInfo = 11;
     private const int TcpFastOpen = 23; // linux/tcp.h
     private const int TcpFastOpenConnect = 30;
+    private const int TcpUserTimeout = 18;
     private readonly Socket _socket;
     private bool _closed;
 
@@ -159,6 +160,10 @@ public sealed class KernelSocket : IDisposable
         _socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, (int)interval.TotalSeconds);
         _socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, count);
     }
+
+    /// <summary>TCP_USER_TIMEOUT (milliseconds): how long sent data, or keepalive probes, may go unanswered before the connection is reset.</summary>
+    public void UserTimeout(TimeSpan timeout) =>
+        _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpUserTimeout, BitConverter.GetBytes((int)timeout.TotalMilliseconds));
 
     /// <summary>
     /// SO_RCVBUF, set before connect() or listen() so the first window and the window scale follow it (Linux doubles the

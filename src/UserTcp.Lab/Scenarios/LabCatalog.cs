@@ -28,6 +28,7 @@ public static class LabCatalog
         new ZeroWindow(),
         new Ecn(),
         new FastOpen(),
+        new DeadPeer(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>

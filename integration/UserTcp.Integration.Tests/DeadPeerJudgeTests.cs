@@ -1,0 +1,114 @@
+using UserTcp.Engine;
+using UserTcp.Lab;
+using UserTcp.Lab.Scenarios;
+using UserTcp.Wire;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// dead-peer's verdict on records made here (no root): two connections whose peer vanishes after the handshake, kept
+/// alive as Linux keeps them, pass in either role; a stack that gives up without a RST, one that stops at TCP_KEEPCNT
+/// though a user timeout is set, one that backs its probes off, and one whose probe carries a byte of data each fail the
+/// expectations about that, and only those.
+/// </summary>
+public sealed class DeadPeerJudgeTests
+{
+    /// <summary>How the staying side keeps alive: Linux's way unless a test says otherwise.</summary>
+    private sealed record Keeper(bool ResetAtGiveUp = true, bool CountDespiteUserTimeout = false, bool BackOff = false, int ProbeBytes = 0);
+
+    private static readonly TimeSpan Handshake = TimeSpan.FromMilliseconds(100);
+
+    private static RecordBuilder Connection(bool userTcpStays, ushort port, bool userTimeout, Keeper keeper)
+    {
+        // The staying side connects: UserTcp to the kernel's port, or the kernel to UserTcp's.
+        var b = userTcpStays ? new RecordBuilder(40000, port) : new RecordBuilder(port, 40000);
+        b.Handshake(Handshake, kernelConnects: !userTcpStays);
+        TimeSpan lastReceived = Handshake + TimeSpan.FromMilliseconds(userTcpStays ? 0.2 : 0.4);
+        void Probe(TimeSpan at, TcpFlags flags, uint seq)
+        {
+            int length = flags.HasFlag(TcpFlags.Rst) ? 0 : keeper.ProbeBytes;
+            if (userTcpStays) b.FromUserTcp(at, seq, flags, 1, length, dropped: true);
+            else b.FromKernel(at, seq, flags, 1, length, dropped: true);
+        }
+
+        int probes = userTimeout && !keeper.CountDespiteUserTimeout ? DeadPeer.ExpectedProbes(DeadPeer.UserTimeout) : DeadPeer.Count;
+        TimeSpan at = lastReceived + DeadPeer.Idle, interval = DeadPeer.Interval;
+        for (int i = 0; i < probes; i++)
+        {
+            Probe(at, TcpFlags.Ack, 0);
+            at += interval;
+            if (keeper.BackOff) interval *= 2;
+        }
+        if (keeper.ResetAtGiveUp) Probe(at, TcpFlags.Rst | TcpFlags.Ack, 1);
+
+        LabSide stays = userTcpStays ? LabSide.UserTcp : LabSide.Kernel;
+        b.Mark(at + TimeSpan.FromMilliseconds(1), stays, "read() fails: TimedOut");
+        if (userTcpStays)
+        {
+            b.Event(new TcpEvent(Handshake, TcpEventKind.StateChanged, default, TcpState.Closed, TcpState.SynSent));
+            b.Event(new TcpEvent(lastReceived, TcpEventKind.StateChanged, default, TcpState.SynSent, TcpState.Established));
+            b.Event(new TcpEvent(at, TcpEventKind.StateChanged, default, TcpState.Established, TcpState.Closed, TcpCause.KeepAliveTimeout));
+            b.KernelSample(Handshake + TimeSpan.FromMilliseconds(1), KernelTcpState.Established);
+        }
+        else
+        {
+            b.Event(new TcpEvent(Handshake, TcpEventKind.StateChanged, default, TcpState.Listen, TcpState.SynReceived));
+            b.Event(new TcpEvent(lastReceived, TcpEventKind.StateChanged, default, TcpState.SynReceived, TcpState.Established));
+            b.KernelSample(Handshake + TimeSpan.FromMilliseconds(1), KernelTcpState.Established);
+            b.KernelSample(at + TimeSpan.FromMilliseconds(1), null);
+        }
+        b.End = at + TimeSpan.FromSeconds(1);
+        return b;
+    }
+
+    private static LabVerdict Judge(bool userTcpStays, Keeper keeper) =>
+        LabCatalog.Find("dead-peer")!.Judge(RecordBuilder.Build("dead-peer", userTcpStays ? LabRole.UserTcpActive : LabRole.UserTcpPassive,
+            [Connection(userTcpStays, 5050, userTimeout: false, keeper), Connection(userTcpStays, 5051, userTimeout: true, keeper)]));
+
+    private static string[] Failed(LabVerdict v) => [.. v.Expectations.Where(e => !e.Passed).Select(e => e.What)];
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Linux_behaviour_passes_in_either_role(bool userTcpStays)
+    {
+        LabVerdict v = Judge(userTcpStays, new Keeper());
+        Assert.Empty(Failed(v));
+        Assert.Equal(userTcpStays ? 18 : 16, v.Expectations.Count);
+        Assert.Contains("5 in all", v.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Giving_up_without_a_reset_fails_only_the_reset_expectations()
+    {
+        string[] failed = Failed(Judge(userTcpStays: true, new Keeper(ResetAtGiveUp: false)));
+        Assert.Equal(2, failed.Length);
+        Assert.All(failed, f => Assert.Contains("it sends a RST", f, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Stopping_at_the_count_despite_a_user_timeout_fails_that_connection_only()
+    {
+        string[] failed = Failed(Judge(userTcpStays: false, new Keeper(CountDespiteUserTimeout: true)));
+        Assert.Equal(2, failed.Length);
+        Assert.All(failed, f => Assert.StartsWith("with TCP_USER_TIMEOUT", f, StringComparison.Ordinal));
+        Assert.Contains(failed, f => f.Contains("more than TCP_KEEPCNT", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Probes_backed_off_fail_the_interval_and_the_give_up_time()
+    {
+        string[] failed = Failed(Judge(userTcpStays: true, new Keeper(BackOff: true)));
+        Assert.Contains(failed, f => f.StartsWith("keepalive alone: unanswered probes follow every", StringComparison.Ordinal));
+        Assert.Contains(failed, f => f.StartsWith("with TCP_USER_TIMEOUT 7.000 s: unanswered probes follow every", StringComparison.Ordinal));
+        Assert.All(failed, f => Assert.Matches("unanswered probes follow every|it sends a RST", f));
+    }
+
+    [Fact]
+    public void A_probe_with_a_byte_of_data_fails_the_form_expectation_only()
+    {
+        string[] failed = Failed(Judge(userTcpStays: false, new Keeper(ProbeBytes: 1)));
+        Assert.Equal(2, failed.Length);
+        Assert.All(failed, f => Assert.Contains("each probe is an empty ACK one below SND.UNA", f, StringComparison.Ordinal));
+    }
+}
