@@ -7,14 +7,15 @@ namespace UserTcp.Integration.Tests;
 
 /// <summary>
 /// dead-peer's verdict on records made here (no root): two connections whose peer vanishes after the handshake, kept
-/// alive as Linux keeps them, pass in either role; a stack that gives up without a RST, one that stops at TCP_KEEPCNT
-/// though a user timeout is set, one that backs its probes off, and one whose probe carries a byte of data each fail the
-/// expectations about that, and only those.
+/// alive as Linux keeps them, and a third without keepalive that stays silent, pass in either role; a stack that gives up
+/// without a RST, one that stops at TCP_KEEPCNT though a user timeout is set, one that backs its probes off, one whose
+/// probe carries a byte of data, and one that probes where keepalive is off each fail the expectations about that, and
+/// only those.
 /// </summary>
 public sealed class DeadPeerJudgeTests
 {
     /// <summary>How the staying side keeps alive: Linux's way unless a test says otherwise.</summary>
-    private sealed record Keeper(bool ResetAtGiveUp = true, bool CountDespiteUserTimeout = false, bool BackOff = false, int ProbeBytes = 0);
+    private sealed record Keeper(bool ResetAtGiveUp = true, bool CountDespiteUserTimeout = false, bool BackOff = false, int ProbeBytes = 0, bool ProbeWithoutKeepAlive = false);
 
     private static readonly TimeSpan Handshake = TimeSpan.FromMilliseconds(100);
 
@@ -61,9 +62,27 @@ public sealed class DeadPeerJudgeTests
         return b;
     }
 
+    // The connection without keepalive: the handshake, then silence (unless the keeper probes anyway), the read() still waiting.
+    private static RecordBuilder Silent(bool userTcpStays, Keeper keeper)
+    {
+        var b = userTcpStays ? new RecordBuilder(40000, 5052) : new RecordBuilder(5052, 40000);
+        b.Handshake(Handshake, kernelConnects: !userTcpStays);
+        if (keeper.ProbeWithoutKeepAlive)
+        {
+            if (userTcpStays) b.FromUserTcp(Handshake + DeadPeer.Idle, 0, TcpFlags.Ack, 1, dropped: true);
+            else b.FromKernel(Handshake + DeadPeer.Idle, 0, TcpFlags.Ack, 1, dropped: true);
+        }
+        TimeSpan end = Handshake + DeadPeer.Watched;
+        b.Mark(end, userTcpStays ? LabSide.UserTcp : LabSide.Kernel, "read() still waiting after 8.000 s (given up by the lab)");
+        b.Event(new TcpEvent(Handshake, TcpEventKind.StateChanged, default, userTcpStays ? TcpState.Closed : TcpState.Listen, userTcpStays ? TcpState.SynSent : TcpState.SynReceived));
+        b.Event(new TcpEvent(Handshake + TimeSpan.FromMilliseconds(0.3), TcpEventKind.StateChanged, default, userTcpStays ? TcpState.SynSent : TcpState.SynReceived, TcpState.Established));
+        b.KernelSample(Handshake + TimeSpan.FromMilliseconds(1), KernelTcpState.Established);
+        return b;
+    }
+
     private static LabVerdict Judge(bool userTcpStays, Keeper keeper) =>
         LabCatalog.Find("dead-peer")!.Judge(RecordBuilder.Build("dead-peer", userTcpStays ? LabRole.UserTcpActive : LabRole.UserTcpPassive,
-            [Connection(userTcpStays, 5050, userTimeout: false, keeper), Connection(userTcpStays, 5051, userTimeout: true, keeper)]));
+            [Connection(userTcpStays, 5050, userTimeout: false, keeper), Connection(userTcpStays, 5051, userTimeout: true, keeper), Silent(userTcpStays, keeper)]));
 
     private static string[] Failed(LabVerdict v) => [.. v.Expectations.Where(e => !e.Passed).Select(e => e.What)];
 
@@ -74,8 +93,9 @@ public sealed class DeadPeerJudgeTests
     {
         LabVerdict v = Judge(userTcpStays, new Keeper());
         Assert.Empty(Failed(v));
-        Assert.Equal(userTcpStays ? 18 : 16, v.Expectations.Count);
+        Assert.Equal(userTcpStays ? 21 : 19, v.Expectations.Count);
         Assert.Contains("5 in all", v.Observed, StringComparison.Ordinal);
+        Assert.Equal(SeedAgreement.Partly, v.Agreement);
     }
 
     [Fact]
@@ -110,5 +130,12 @@ public sealed class DeadPeerJudgeTests
         string[] failed = Failed(Judge(userTcpStays: false, new Keeper(ProbeBytes: 1)));
         Assert.Equal(2, failed.Length);
         Assert.All(failed, f => Assert.Contains("each probe is an empty ACK one below SND.UNA", f, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Probing_a_connection_without_keepalive_fails_the_silence_expectation_only()
+    {
+        string[] failed = Failed(Judge(userTcpStays: true, new Keeper(ProbeWithoutKeepAlive: true)));
+        Assert.Equal(["without keepalive: nothing more is sent by either side"], failed);
     }
 }
