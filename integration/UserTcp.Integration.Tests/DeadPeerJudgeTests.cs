@@ -138,4 +138,31 @@ public sealed class DeadPeerJudgeTests
         string[] failed = Failed(Judge(userTcpStays: true, new Keeper(ProbeWithoutKeepAlive: true)));
         Assert.Equal(["without keepalive: nothing more is sent by either side"], failed);
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void The_time_sequence_graph_marks_each_keepalive_probe_of_a_connection_that_carried_no_data(bool userTcpStays)
+    {
+        RecordBuilder b = Connection(userTcpStays, 5050, userTimeout: false, new Keeper());
+        LabRecord r = b.Build("dead-peer", userTcpStays ? LabRole.UserTcpActive : LabRole.UserTcpPassive);
+        string directory = Directory.CreateTempSubdirectory("usertcp-dp-graph-").FullName;
+        try
+        {
+            LabSide stays = userTcpStays ? LabSide.UserTcp : LabSide.Kernel, vanishes = userTcpStays ? LabSide.Kernel : LabSide.UserTcp;
+            LabGraphs.TimeSequence(r, b.Connection, stays, Path.Combine(directory, "stays"));
+            LabGraphs.TimeSequence(r, b.Connection, vanishes, Path.Combine(directory, "vanishes"));
+
+            // The only ACK the prober ever had is the SYN-ACK's (or, for the listener, the handshake's ACK).
+            string svg = File.ReadAllText(Path.Combine(directory, "stays.svg"));
+            Assert.Contains($"probe: no data, below the ACK ({DeadPeer.Count})", svg, StringComparison.Ordinal);
+            Assert.Contains("RST (1)", svg, StringComparison.Ordinal);
+            Assert.Contains("dropped by the link (x)", svg, StringComparison.Ordinal); // every probe and the RST were lost
+            Assert.DoesNotContain("probe:", File.ReadAllText(Path.Combine(directory, "vanishes.svg")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }

@@ -11,7 +11,7 @@ namespace UserTcp.Lab;
 /// <item>a time–sequence graph per direction, tcptrace style: each segment the sender sent as a vertical bar over the
 /// sequence numbers it covered (SYN and FIN count one), a ✗ where the link dropped it, a marker on each retransmission,
 /// an open triangle on each probe (a segment without data below the ACK: a zero-window or keepalive probe), a filled
-/// diamond on each segment that arrived CE-marked and an open square on each that carried CWR (ECN, RFC 3168);
+/// square on each RST, a filled diamond on each segment that arrived CE-marked and an open square on each that carried CWR (ECN, RFC 3168);
 /// the receiver's ACK line and its window's right edge (ACK + window) as steps; SACK blocks as bars;</item>
 /// <item>a state timeline: one row per side, a coloured bar per state;</item>
 /// <item>for runs of several connections, the number of connections in each state over time.</item>
@@ -34,6 +34,9 @@ public static class LabGraphs
     private static readonly SColor WindowColor = SColor.FromHex("#E0A800");
     private static readonly SColor SackColor = SColor.FromHex("#8E44AD");
     private static readonly SColor ProbeColor = SColor.FromHex("#0E7C86");
+    // A RST's square: the plot's shade, and a darker one for the legend (so the legend's square is not counted as one).
+    private const string ResetColor = "#D62728";
+    private static readonly SColor ResetLegendColor = SColor.FromHex("#8C1A1B");
     private static readonly SColor CwrColor = SColor.FromHex("#5B3FD1");
 
     /// <summary>Writes the time–sequence graph of what <paramref name="sender"/> sent on a connection to <c>path.svg</c> and <c>path.png</c>; returns the retransmission markers drawn.</summary>
@@ -56,6 +59,8 @@ public static class LabGraphs
         bool anyDrop = false, anyData = false, anyControl = false;
         var probeX = new List<double>();
         var probeY = new List<double>();
+        var resetX = new List<double>();
+        var resetY = new List<double>();
         var ceX = new List<double>();
         var ceY = new List<double>();
         var cwrX = new List<double>();
@@ -66,10 +71,23 @@ public static class LabGraphs
             int length = p.Segment.SegmentLength;
             if (length == 0)
             {
-                if (belowTheAck(p))
+                bool probe = belowTheAck(p), reset = p.Segment.Has(TcpFlags.Rst);
+                if (probe)
                 {
                     probeX.Add(p.At.TotalSeconds);
                     probeY.Add(Rel(p.Segment.SequenceNumber));
+                }
+                if (reset)
+                {
+                    resetX.Add(p.At.TotalSeconds);
+                    resetY.Add(Rel(p.Segment.SequenceNumber));
+                }
+                // A lost probe or RST gets its ✗ as a lost segment does (a lost pure ACK's shows on the ACK line of the other graph).
+                if ((probe || reset) && p.Dropped)
+                {
+                    anyDrop = true;
+                    var lost = plot.Add.Marker(p.At.TotalSeconds, Rel(p.Segment.SequenceNumber), MarkerShape.Eks, 9, DroppedColor);
+                    lost.MarkerLineWidth = 2;
                 }
                 continue;
             }
@@ -149,6 +167,11 @@ public static class LabGraphs
             var probes = plot.Add.Markers(probeX.ToArray(), probeY.ToArray(), MarkerShape.OpenTriangleUp, 9, ProbeColor);
             probes.LegendText = "";
         }
+        if (resetX.Count > 0)
+        {
+            var resets = plot.Add.Markers(resetX.ToArray(), resetY.ToArray(), MarkerShape.FilledSquare, 8, SColor.FromHex(ResetColor));
+            resets.LegendText = "";
+        }
         if (ceX.Count > 0)
         {
             var ce = plot.Add.Markers(ceX.ToArray(), ceY.ToArray(), MarkerShape.FilledDiamond, 10, SColor.FromHex(CeColor));
@@ -172,6 +195,7 @@ public static class LabGraphs
         // screen) does not count the legend; open ones have no fill to count.
         if (retransX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"retransmission ({retransX.Count})", MarkerShape.FilledCircle, SColor.FromHex("#B0005F"), 9));
         if (probeX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"probe: no data, below the ACK ({probeX.Count})", MarkerShape.OpenTriangleUp, ProbeColor, 9));
+        if (resetX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"RST ({resetX.Count})", MarkerShape.FilledSquare, ResetLegendColor, 8));
         if (ceX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"arrived CE-marked ({ceX.Count})", MarkerShape.FilledDiamond, SColor.FromHex("#C25A00"), 10));
         if (cwrX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"CWR: window reduced ({cwrX.Count})", MarkerShape.OpenSquare, CwrColor, 9));
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{(receiver == LabSide.Kernel ? "the kernel" : "UserTcp")}'s ACK", LineColor = AckColor, LineWidth = 2 });
@@ -195,7 +219,8 @@ public static class LabGraphs
     /// </summary>
     private static Func<WirePacket, bool> BelowTheAck(LabRecord r, FourTuple connection, LabSide receiver, Func<SeqNumber, double> rel)
     {
-        WirePacket[] acks = [.. r.From(connection, receiver, p => p.Segment.Has(TcpFlags.Ack) && !p.Segment.Has(TcpFlags.Syn) && !p.Dropped).OrderBy(p => p.ArrivedAt)];
+        // A SYN-ACK counts: it acknowledges the SYN, so a keepalive probe on a connection that carried no data lies below it.
+        WirePacket[] acks = [.. r.From(connection, receiver, p => p.Segment.Has(TcpFlags.Ack) && !p.Dropped).OrderBy(p => p.ArrivedAt)];
         TimeSpan[] at = [.. acks.Select(p => p.ArrivedAt)];
         double[] highest = new double[acks.Length];
         for (int i = 0; i < acks.Length; i++) highest[i] = Math.Max(i > 0 ? highest[i - 1] : double.MinValue, rel(acks[i].Segment.AcknowledgmentNumber));
@@ -303,7 +328,7 @@ public static class LabGraphs
     private static LegendItem MarkerLegend(string label, MarkerShape shape, SColor color, float size)
     {
         var item = new LegendItem { LabelText = label, MarkerShape = shape, MarkerLineColor = color, MarkerSize = size };
-        if (shape is MarkerShape.FilledCircle or MarkerShape.FilledDiamond) item.MarkerFillColor = color;
+        if (shape is MarkerShape.FilledCircle or MarkerShape.FilledDiamond or MarkerShape.FilledSquare) item.MarkerFillColor = color;
         return item;
     }
 }
