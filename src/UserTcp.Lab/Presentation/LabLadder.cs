@@ -37,7 +37,8 @@ public static class LabLadder
         foreach (WirePacket p in record.PacketsOf(connection))
         {
             int attempt = 0;
-            if (p.Segment.SegmentLength > 0)
+            // A segment UserTcp's own queue refused never left, so the next one with its sequence number is not a retransmission on the link.
+            if (p.Segment.SegmentLength > 0 && p.Fault?.Action != FaultAction.Refused)
             {
                 var key = (p.ToKernel, p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin));
                 sent[key] = attempt = sent.GetValueOrDefault(key) + 1;

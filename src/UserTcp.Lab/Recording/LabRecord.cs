@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using UserTcp.Engine;
+using UserTcp.Link;
 using UserTcp.Wire;
 
 namespace UserTcp.Lab;
@@ -203,7 +204,8 @@ public sealed class LabRecord
 
     /// <summary>
     /// Each segment one side sent that occupies sequence space (data, SYN, FIN), with every time it was sent: the first
-    /// transmission and its retransmissions, as the link saw them (dropped ones included).
+    /// transmission and its retransmissions, as the link saw them (dropped ones included; refused ones, which never left
+    /// UserTcp's own queue, not).
     /// </summary>
     public IReadOnlyList<Transmissions> Sent(FourTuple connection, LabSide side)
     {
@@ -213,7 +215,7 @@ public sealed class LabRecord
         var order = new List<uint>();
         foreach (WirePacket p in PacketsOf(connection))
         {
-            if (p.ToKernel != (side == LabSide.UserTcp) || p.Segment.SegmentLength == 0) continue;
+            if (p.ToKernel != (side == LabSide.UserTcp) || p.Segment.SegmentLength == 0 || p.Fault?.Action == FaultAction.Refused) continue;
             uint relative = isn is SeqNumber i ? (uint)(p.Segment.SequenceNumber - i) : p.Segment.SequenceNumber.Value;
             if (!bySeq.TryGetValue(relative, out var entry))
             {
@@ -231,7 +233,7 @@ public sealed class LabRecord
     {
         (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = Isns(connection);
         SeqNumber? isn = side == LabSide.Kernel ? kernelIsn : userTcpIsn;
-        WirePacket? first = PacketsOf(connection).FirstOrDefault(p => p.ToKernel == (side == LabSide.UserTcp) && p.Segment.Has(flag));
+        WirePacket? first = PacketsOf(connection).FirstOrDefault(p => p.ToKernel == (side == LabSide.UserTcp) && p.Segment.Has(flag) && p.Fault?.Action != FaultAction.Refused);
         if (first is null) return null;
         // The flag's own sequence number: a FIN's is after the data it carries.
         SeqNumber target = flag == TcpFlags.Fin ? first.Segment.SequenceNumber + first.Segment.PayloadLength : first.Segment.SequenceNumber;
@@ -239,7 +241,7 @@ public sealed class LabRecord
         var dropped = new List<bool>();
         foreach (WirePacket p in PacketsOf(connection))
         {
-            if (p.ToKernel != (side == LabSide.UserTcp) || !p.Segment.Has(flag)) continue;
+            if (p.ToKernel != (side == LabSide.UserTcp) || !p.Segment.Has(flag) || p.Fault?.Action == FaultAction.Refused) continue;
             SeqNumber at = flag == TcpFlags.Fin ? p.Segment.SequenceNumber + p.Segment.PayloadLength : p.Segment.SequenceNumber;
             if (at != target) continue;
             times.Add(p.At);

@@ -216,7 +216,10 @@ public readonly record struct KernelTcpInfo(byte CaState, TimeSpan Rto, int Unac
     /// <summary>tcpi_snd_cwnd, in segments; null when not given.</summary>
     public int? CongestionWindow { get; init; }
 
-    // tcpi_ca_state at 1, tcpi_rto at 8, tcpi_unacked at 24, tcpi_rtt at 68, tcpi_rttvar at 72 (u32, µs); tcpi_snd_ssthresh at 76, tcpi_snd_cwnd at 80.
+    /// <summary>tcpi_probes: zero-window or local-queue probes sent without an answer (icsk_probes_out).</summary>
+    public byte Probes { get; init; }
+
+    // tcpi_ca_state at 1, tcpi_probes at 3, tcpi_rto at 8, tcpi_unacked at 24, tcpi_rtt at 68, tcpi_rttvar at 72 (u32, µs); tcpi_snd_ssthresh at 76, tcpi_snd_cwnd at 80.
     public static KernelTcpInfo Parse(ReadOnlySpan<byte> info)
     {
         if (info.Length < Length) throw new ArgumentException($"TCP_INFO gave {info.Length} bytes, fewer than {Length}", nameof(info));
@@ -227,6 +230,7 @@ public readonly record struct KernelTcpInfo(byte CaState, TimeSpan Rto, int Unac
         {
             SlowStartThreshold = congestion ? (int)Math.Min(U32(info[76..]), int.MaxValue) : null,
             CongestionWindow = congestion ? (int)Math.Min(U32(info[80..]), int.MaxValue) : null,
+            Probes = info[3],
         };
     }
 }

@@ -9,7 +9,8 @@ namespace UserTcp.Lab;
 /// as readings "tcpi_rtt" and "tcpi_rto" in microseconds (<see cref="LabReading"/>), so a verdict can say what each
 /// side's estimator held at the instant it acted. With <c>congestion</c>, each change of a side's congestion window,
 /// slow-start threshold or congestion state is noted too, as "tcpi_snd_cwnd" and "tcpi_snd_ssthresh" in segments (Linux's
-/// unit; UserTcp's bytes divided by its send MSS, int.MaxValue while it has none) and "tcpi_ca_state". Disposing stops it.
+/// unit; UserTcp's bytes divided by its send MSS, int.MaxValue while it has none) and "tcpi_ca_state". With <c>probes</c>,
+/// each change of a side's unanswered probe count is noted as "tcpi_probes". Disposing stops it.
 /// </summary>
 public sealed class TcpInfoWatch : IAsyncDisposable
 {
@@ -20,13 +21,16 @@ public sealed class TcpInfoWatch : IAsyncDisposable
     {
     }
 
-    /// <summary>Starts watching <paramref name="c"/> (its congestion window too when <paramref name="congestion"/>); returns once the watching thread runs.</summary>
-    public static async Task<TcpInfoWatch> StartAsync(LabSession s, LabConnection c, bool congestion = false)
+    /// <summary>
+    /// Starts watching <paramref name="c"/> (its congestion window too when <paramref name="congestion"/>, its probe count
+    /// when <paramref name="probes"/>); returns once the watching thread runs.
+    /// </summary>
+    public static async Task<TcpInfoWatch> StartAsync(LabSession s, LabConnection c, bool congestion = false, bool probes = false)
     {
         ArgumentNullException.ThrowIfNull(s);
         ArgumentNullException.ThrowIfNull(c);
         var watch = new TcpInfoWatch();
-        watch._thread = await PeerThread.StartAsync("lab tcp_info watch", () => watch.Loop(s, c, congestion), s.Token).ConfigureAwait(false);
+        watch._thread = await PeerThread.StartAsync("lab tcp_info watch", () => watch.Loop(s, c, congestion, probes), s.Token).ConfigureAwait(false);
         return watch;
     }
 
@@ -38,9 +42,10 @@ public sealed class TcpInfoWatch : IAsyncDisposable
     }
 
     // Returns how many readings it noted.
-    private int Loop(LabSession s, LabConnection c, bool congestion)
+    private int Loop(LabSession s, LabConnection c, bool congestion, bool probes)
     {
         (long Rtt, long Rto) kernel = (-1, -1), userTcp = (-1, -1);
+        long kernelProbes = -1, userTcpProbes = -1;
         (long Cwnd, long Ssthresh, long State) kernelWindow = (-1, -1, -1), userTcpWindow = (-1, -1, -1);
         int noted = 0;
         try
@@ -56,6 +61,11 @@ public sealed class TcpInfoWatch : IAsyncDisposable
                 {
                     noted += Note(s, c.Id, LabSide.Kernel, now, (k.CongestionWindow ?? -1, k.SlowStartThreshold ?? -1, k.CaState), ref kernelWindow);
                     noted += Note(s, c.Id, LabSide.UserTcp, now, (Segments(u.CongestionWindow, u.SendMss), Segments(u.SlowStartThreshold, u.SendMss), (long)u.CongestionState), ref userTcpWindow);
+                }
+                if (probes)
+                {
+                    noted += Note(s, c.Id, LabSide.Kernel, now, "tcpi_probes", k.Probes, ref kernelProbes);
+                    noted += Note(s, c.Id, LabSide.UserTcp, now, "tcpi_probes", u.Probes, ref userTcpProbes);
                 }
                 Thread.Sleep(1);
             }
@@ -75,6 +85,14 @@ public sealed class TcpInfoWatch : IAsyncDisposable
         s.Note(side, connection, "tcpi_snd_ssthresh", window.Ssthresh, now);
         s.Note(side, connection, "tcpi_ca_state", window.State, now);
         return 3;
+    }
+
+    private static int Note(LabSession s, FourTuple connection, LabSide side, TimeSpan now, string name, long value, ref long last)
+    {
+        if (value == last) return 0;
+        last = value;
+        s.Note(side, connection, name, value, now);
+        return 1;
     }
 
     // Bytes in whole segments, as Linux counts cwnd; int.MaxValue stays the infinite threshold (TCP_INFINITE_SSTHRESH).

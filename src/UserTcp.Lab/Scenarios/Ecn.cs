@@ -68,7 +68,7 @@ public sealed class Ecn : LabScenario
             if (userTcpSends)
             {
                 PeerThread<(byte[] Data, TimeSpan At)> reader = await PeerThread.StartAsync("lab kernel read",
-                    () => (ReadExactly(c.Kernel, Size), s.Now), s.Token).ConfigureAwait(false);
+                    () => (KernelReadsExactly(c.Kernel, Size), s.Now), s.Token).ConfigureAwait(false);
                 s.Mark(LabSide.UserTcp, $"write {Size} bytes", c.Id);
                 await c.UserTcp.WriteAsync(data, s.Token).ConfigureAwait(false);
                 (byte[] got, TimeSpan at) = await reader.Completion.WaitAsync(s.Token).ConfigureAwait(false);
@@ -84,7 +84,7 @@ public sealed class Ecn : LabScenario
                     c.Kernel.Send(data);
                     return true;
                 }, s.Token).ConfigureAwait(false);
-                byte[] got = await UserTcpReadsAsync(s, c.UserTcp).ConfigureAwait(false);
+                byte[] got = await UserTcpReadsExactlyAsync(s, c.UserTcp, Size).ConfigureAwait(false);
                 s.Mark(LabSide.UserTcp, TailLoss.Received(got, data), c.Id);
                 await sender.Completion.WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
                 await s.UntilAsync(() => c.Kernel.Info().Unacked == 0, StateTimeout).ConfigureAwait(false);
@@ -99,21 +99,7 @@ public sealed class Ecn : LabScenario
     // Bytes that differ from a shifted copy of themselves, so a misplaced segment shows.
     private static byte[] Pattern() => [.. Enumerable.Range(0, Size).Select(i => (byte)((i * 7 + i / 251 + Port) & 0xFF))];
 
-    // The kernel's application reads until it has the whole write (or StateTimeout passes without more).
-    private static byte[] ReadExactly(KernelSocket kernel, int size)
-    {
-        var got = new List<byte>(size);
-        while (got.Count < size && kernel.Read(StateTimeout, size - got.Count) is { Length: > 0 } chunk) got.AddRange(chunk);
-        return [.. got];
-    }
 
-    private static async Task<byte[]> UserTcpReadsAsync(LabSession s, UserTcp.Sockets.UserTcpConnection connection)
-    {
-        byte[] buffer = new byte[Size];
-        int total = 0, read;
-        while (total < Size && (read = await connection.ReadAsync(buffer.AsMemory(total), s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
-        return buffer[..total];
-    }
 
     /// <summary>One window of marks: the first CE-marked segment in it, how many marks it held, and the CWR that answered it.</summary>
     internal sealed record Window(WirePacket FirstMark, List<WirePacket> MarkedInIt, WirePacket? Cwr);

@@ -29,6 +29,7 @@ public static class LabCatalog
         new Ecn(),
         new FastOpen(),
         new DeadPeer(),
+        new LocalQueueFull(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>

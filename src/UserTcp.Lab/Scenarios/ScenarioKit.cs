@@ -200,6 +200,23 @@ public static class ScenarioKit
         return total;
     }
 
+    /// <summary>The kernel's application reads until it has <paramref name="size"/> bytes (or <see cref="StateTimeout"/> passes without more); returns what it read.</summary>
+    public static byte[] KernelReadsExactly(KernelSocket kernel, int size)
+    {
+        var got = new List<byte>(size);
+        while (got.Count < size && kernel.Read(StateTimeout, size - got.Count) is { Length: > 0 } chunk) got.AddRange(chunk);
+        return [.. got];
+    }
+
+    /// <summary>UserTcp's application reads until it has <paramref name="size"/> bytes or the FIN (each read bounded by <see cref="StateTimeout"/>); returns what it read.</summary>
+    public static async Task<byte[]> UserTcpReadsExactlyAsync(LabSession s, UserTcp.Sockets.UserTcpConnection connection, int size)
+    {
+        byte[] buffer = new byte[size];
+        int total = 0, read;
+        while (total < size && (read = await connection.ReadAsync(buffer.AsMemory(total), s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
+        return buffer[..total];
+    }
+
     /// <summary>
     /// The kernel's application reads to the end of the stream and closes at the FIN, on a thread of its own (see
     /// <see cref="PeerThread{T}"/>); returns once that thread is ready, so start it before the other side closes.

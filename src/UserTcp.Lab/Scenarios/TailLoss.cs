@@ -85,7 +85,7 @@ public sealed class TailLoss : LabScenario
             if (userTcpSends)
             {
                 PeerThread<(byte[] Data, TimeSpan At)> reader = await PeerThread.StartAsync("lab kernel read",
-                    () => (ReadExactly(c.Kernel, Size), s.Now), s.Token).ConfigureAwait(false);
+                    () => (KernelReadsExactly(c.Kernel, Size), s.Now), s.Token).ConfigureAwait(false);
                 s.Mark(LabSide.UserTcp, $"write {Size} bytes", c.Id);
                 await c.UserTcp.WriteAsync(data, s.Token).ConfigureAwait(false);
                 (byte[] got, TimeSpan at) = await reader.Completion.WaitAsync(s.Token).ConfigureAwait(false);
@@ -96,7 +96,7 @@ public sealed class TailLoss : LabScenario
             {
                 s.Mark(LabSide.Kernel, $"send {Size} bytes", c.Id);
                 c.Kernel.Send(data);
-                byte[] got = await UserTcpReadsAsync(s, c.UserTcp).ConfigureAwait(false);
+                byte[] got = await UserTcpReadsExactlyAsync(s, c.UserTcp, Size).ConfigureAwait(false);
                 s.Mark(LabSide.UserTcp, Received(got, data), c.Id);
                 await s.UntilAsync(() => c.Kernel.Info().Unacked == 0, StateTimeout).ConfigureAwait(false);
             }
@@ -119,21 +119,7 @@ public sealed class TailLoss : LabScenario
         return string.Create(CultureInfo.InvariantCulture, $"read {got.Length} of {sent.Length} bytes, not as written from byte {differs}");
     }
 
-    // The kernel's application reads until it has the whole write (or StateTimeout passes without more).
-    private static byte[] ReadExactly(KernelSocket kernel, int size)
-    {
-        var got = new List<byte>(size);
-        while (got.Count < size && kernel.Read(StateTimeout, size - got.Count) is { Length: > 0 } chunk) got.AddRange(chunk);
-        return [.. got];
-    }
 
-    private static async Task<byte[]> UserTcpReadsAsync(LabSession s, UserTcp.Sockets.UserTcpConnection connection)
-    {
-        byte[] buffer = new byte[Size];
-        int total = 0, read;
-        while (total < Size && (read = await connection.ReadAsync(buffer.AsMemory(total), s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false)) > 0) total += read;
-        return buffer[..total];
-    }
 
     public override LabVerdict Judge(LabRecord r)
     {

@@ -1,0 +1,141 @@
+using UserTcp.Engine;
+using UserTcp.Lab;
+using UserTcp.Lab.Scenarios;
+using UserTcp.Link;
+using UserTcp.Wire;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// local-queue-full's verdict on records made here (no root): a sender that handles its queue's refusals as Linux does
+/// passes in either role; one that backs its retries off, one that counts the refused data as lost and retransmits it,
+/// and one that does not reduce its window each fail the expectations about that, and only those.
+/// </summary>
+public sealed class LocalQueueFullJudgeTests
+{
+    /// <summary>How the sender behaves: Linux's way unless a test says otherwise.</summary>
+    private sealed record Sender(bool BackOff = false, bool CountsAsLoss = false, bool CutsWindow = true);
+
+    private const int Mss = 1448;
+
+    private static LabRecord Record(bool userTcpSends, Sender sender)
+    {
+        var b = new RecordBuilder(5060, 40000);
+        b.Handshake(Ms(100), kernelConnects: true);
+        LabSide side = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
+        void Data(TimeSpan at, uint seq, int length, bool refused = false)
+        {
+            if (userTcpSends) b.FromUserTcp(at, seq, TcpFlags.Ack | TcpFlags.Psh, 1, length);
+            else b.FromKernel(at, seq, TcpFlags.Ack | TcpFlags.Psh, 1, length);
+            if (refused) b.LastFault(FaultAction.Refused);
+        }
+        void Ack(TimeSpan at, uint ack)
+        {
+            if (userTcpSends) b.FromKernel(at, 1, TcpFlags.Ack, ack);
+            else b.FromUserTcp(at, 1, TcpFlags.Ack, ack);
+        }
+
+        b.Reading(Ms(200), side, "tcpi_rto", 200_000);
+        b.Reading(Ms(200), side, "tcpi_snd_ssthresh", int.MaxValue);
+        if (!userTcpSends) b.Mark(Ms(2000), LabSide.Kernel, "tc qdisc add dev utcp0 root pfifo limit 0");
+        TimeSpan write = Ms(2100);
+        b.Mark(write, side, userTcpSends ? $"write {LocalQueueFull.Size} bytes" : $"send {LocalQueueFull.Size} bytes");
+        if (sender.CutsWindow) b.Reading(write + Ms(1), side, "tcpi_snd_ssthresh", userTcpSends ? 7 : 5);
+
+        // The refused first send, then the probe timer's retries: one RTO on, then every 500 ms (doubling when backed off).
+        var tries = new List<TimeSpan> { write };
+        TimeSpan next = write + Ms(200), gap = Ms(500);
+        while (next < Ms(4000))
+        {
+            tries.Add(next);
+            next += gap;
+            if (sender.BackOff) gap *= 2;
+        }
+        for (int i = 0; i < tries.Count; i++)
+        {
+            if (userTcpSends) Data(tries[i], 1, Mss, refused: true);
+            if (i > 0) b.Reading(tries[i] + Ms(1), side, "tcpi_probes", i);
+        }
+        if (!userTcpSends)
+        {
+            b.Reading(Ms(4000), LabSide.Kernel, "qdisc_dropped", tries.Count);
+            b.Mark(Ms(4000), LabSide.Kernel, "tc qdisc del dev utcp0 root");
+        }
+
+        // The queue has room: the next retry sends the first segment, its ACK the rest.
+        TimeSpan resume = next;
+        Data(resume, 1, Mss);
+        Ack(resume + Ms(1), 1 + Mss);
+        b.Reading(resume + Ms(2), side, "tcpi_probes", 0);
+        uint seq = 1 + Mss;
+        TimeSpan at = resume + Ms(2);
+        while (seq < 1 + LocalQueueFull.Size)
+        {
+            int length = (int)Math.Min(Mss, 1 + LocalQueueFull.Size - seq);
+            Data(at, seq, length);
+            seq += (uint)length;
+        }
+        Ack(at + Ms(1), seq);
+        if (sender.CountsAsLoss)
+        {
+            if (userTcpSends) b.Event(new TcpEvent(resume, TcpEventKind.Retransmission, default, Cause: TcpCause.RetransmissionTimeout));
+            else b.Reading(at + Ms(2), LabSide.Kernel, "TcpRetransSegs", 1);
+        }
+        b.Mark(at + Ms(2), receiver, $"read {LocalQueueFull.Size} bytes, as written");
+        b.End = at + Ms(100);
+        return b.Build("local-queue-full", userTcpSends ? LabRole.UserTcpActive : LabRole.UserTcpPassive);
+    }
+
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    private static string[] Failed(LabVerdict v) => [.. v.Expectations.Where(e => !e.Passed).Select(e => e.What)];
+
+    private static LabVerdict Judge(bool userTcpSends, Sender sender) => LabCatalog.Find("local-queue-full")!.Judge(Record(userTcpSends, sender));
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Linux_behaviour_passes_in_either_role(bool userTcpSends)
+    {
+        LabVerdict v = Judge(userTcpSends, new Sender());
+        Assert.Empty(Failed(v));
+        Assert.Equal(9, v.Expectations.Count);
+        Assert.Contains("5 refused in all", v.Observed, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Backed_off_retries_fail_the_interval_and_the_resumption(bool userTcpSends)
+    {
+        string[] failed = Failed(Judge(userTcpSends, new Sender(BackOff: true)));
+        Assert.Equal(["then one every 500.0 ms, never backed off (TCP_RESOURCE_PROBE_INTERVAL)", "data reaches the link at the next retry after the queue has room, within 500.0 ms"], failed);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Counting_the_refused_data_as_lost_fails_that_expectation_only(bool userTcpSends)
+    {
+        Assert.Equal(["nothing is counted lost or sent twice: the data was never in flight"], Failed(Judge(userTcpSends, new Sender(CountsAsLoss: true))));
+    }
+
+    [Fact]
+    public void Not_reducing_the_window_fails_that_expectation_only()
+    {
+        Assert.Equal(["the sender reduces its window as for congestion (CWR): its ssthresh falls"], Failed(Judge(userTcpSends: false, new Sender(CutsWindow: false))));
+    }
+
+    [Fact]
+    public void Refused_tries_are_not_transmissions_on_the_link()
+    {
+        LabRecord r = Record(userTcpSends: true, new Sender());
+        FourTuple c = r.Connections[0];
+        Transmissions first = r.Sent(c, LabSide.UserTcp)[0];
+        Assert.Equal(0u, first.RelativeSeq); // the SYN
+        Assert.All(r.Sent(c, LabSide.UserTcp), t => Assert.Equal(0, t.Retransmissions));
+        string ladder = string.Join('\n', LabLadder.Draw(r, c));
+        Assert.DoesNotContain("retransmission #", ladder, StringComparison.Ordinal);
+        Assert.Contains("refused by UserTcp's own queue", ladder, StringComparison.Ordinal);
+    }
+}
