@@ -35,7 +35,7 @@ internal static class TcpInfo
         TcpInfoField.Rttvar, TcpInfoField.SndSsthresh, TcpInfoField.SndCwnd, TcpInfoField.Advmss, TcpInfoField.Reordering, TcpInfoField.ReordSeen,
         TcpInfoField.TotalRetrans, TcpInfoField.MinRtt, TcpInfoField.NotsentBytes, TcpInfoField.SndWnd, TcpInfoField.RcvWnd, TcpInfoField.TotalRto,
         TcpInfoField.RcvSpace, TcpInfoField.RcvRtt, TcpInfoField.PacingRate,
-        TcpInfoField.BusyTime, TcpInfoField.RwndLimited, TcpInfoField.SndbufLimited,
+        TcpInfoField.BusyTime, TcpInfoField.RwndLimited, TcpInfoField.SndbufLimited, TcpInfoField.Delivered, TcpInfoField.DeliveredCe,
     ];
 
     /// <summary>
@@ -97,6 +97,8 @@ internal static class TcpInfo
             TcpInfoField.BusyTime => Micros(info.BusyTime),
             TcpInfoField.RwndLimited => Micros(info.ReceiveWindowLimitedTime),
             TcpInfoField.SndbufLimited => Micros(info.SendBufferLimitedTime),
+            TcpInfoField.Delivered => info.DeliveredSegments,
+            TcpInfoField.DeliveredCe => info.DeliveredCeSegments,
             _ => info.TotalTimeouts, // TotalRto
         };
     }

@@ -263,12 +263,12 @@ public class GrammarTests
     [Fact]
     public void Print_goes_to_the_trace_and_a_field_UserTcp_does_not_track_fails_naming_it()
     {
-        const string Script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print('state %d of %s' % (tcpi_state, 'x')); assert tcpi_delivered == 0 }%\n";
+        const string Script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print('state %d of %s' % (tcpi_state, 'x')); assert tcpi_delivery_rate == 0 }%\n";
         var trace = new List<string>();
         ScriptResult result = ScriptRunner.RunText(Script, "t.pkt", new ScriptRunOptions { Trace = trace.Add });
         Assert.Contains(trace, t => t.EndsWith("line 2: print: state 7 of x", StringComparison.Ordinal));
         Assert.Equal(2, result.Failure!.Line);
-        Assert.StartsWith("tcpi_delivered is not available: UserTcp answers tcpi_state, tcpi_ca_state", result.Failure.Message, StringComparison.Ordinal);
+        Assert.StartsWith("tcpi_delivery_rate is not available: UserTcp answers tcpi_state, tcpi_ca_state", result.Failure.Message, StringComparison.Ordinal);
     }
 
     // ───────────── packetdrill's reading of outbound segments ─────────────

@@ -159,6 +159,7 @@ public sealed partial class TcpConnection
         fastOpen.DataAcknowledged = dataSent;
         if (dataSent)
         {
+            _sender.CountSynDataAsOne();
             fastOpen.Failure = FastOpenClientFailure.None;
             _engine.Counters.Count(MibCounter.TcpExtTCPFastOpenActive);
         }

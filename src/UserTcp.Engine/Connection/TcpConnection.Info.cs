@@ -44,6 +44,8 @@ public sealed partial class TcpConnection
             ReorderingEvents = _sender.ReorderingEvents,
             TotalRetransmissions = _sender.Retransmissions,
             TotalTimeouts = _sender.Timeouts,
+            DeliveredSegments = _sender.DeliveredSegments,
+            DeliveredCeSegments = _sender.DeliveredCeSegments,
             SendWindow = _sender.SndWnd,
             ReceiveWindow = _receiver.Window,
             ReceiveSpace = _receiver.Space,

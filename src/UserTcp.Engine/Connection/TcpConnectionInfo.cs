@@ -75,6 +75,10 @@ public readonly record struct TcpConnectionInfo
     public int ReorderingEvents { get; init; }
     /// <summary>tcpi_total_retrans: segments sent again over the connection's life.</summary>
     public int TotalRetransmissions { get; init; }
+    /// <summary>tcpi_delivered: segments delivered (cumulatively acknowledged or SACKed), the SYN or SYN-ACK counted as one.</summary>
+    public uint DeliveredSegments { get; init; }
+    /// <summary>tcpi_delivered_ce: of them, those acknowledged by an ACK with ECE (RFC 3168).</summary>
+    public uint DeliveredCeSegments { get; init; }
     /// <summary>tcpi_total_rto.</summary>
     public int TotalTimeouts { get; init; }
     /// <summary>tcpi_snd_wnd: the peer's window.</summary>

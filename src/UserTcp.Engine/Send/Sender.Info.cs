@@ -43,6 +43,39 @@ internal sealed partial class Sender
     /// <summary>Segments in the scoreboard (tcpi_unacked) and of them SACKed (tcpi_sacked).</summary>
     public (int Unacked, int Sacked) CountUnackedAndSacked() => (_queue.Count, _queue.SackedSegments);
 
+    /// <summary>
+    /// tcpi_delivered: segments delivered over the connection's life, cumulatively acknowledged or SACKed, our SYN or
+    /// SYN-ACK counted as one (Linux's tp->delivered; the rate estimator's count is bytes).
+    /// </summary>
+    public uint DeliveredSegments { get; private set; }
+
+    /// <summary>tcpi_delivered_ce: of <see cref="DeliveredSegments"/>, those an ACK with ECE reported (RFC 3168; Linux's tp->delivered_ce).</summary>
+    public uint DeliveredCeSegments { get; private set; }
+
+    /// <summary>Linux's tcp_count_delivered: an ACK that echoes congestion counts what it delivered as CE too.</summary>
+    private void CountDelivered(int segments, bool ecnEcho)
+    {
+        if (segments <= 0) return;
+        DeliveredSegments += (uint)segments;
+        if (ecnEcho) DeliveredCeSegments += (uint)segments;
+    }
+
+    /// <summary>
+    /// Without SACK (Linux's tcp_add_reno_sack, tcp_remove_reno_sacks): a duplicate ACK delivered what it added to the
+    /// duplicates' count; a cumulative ACK what it acknowledged whole less what the duplicates counted, at least one.
+    /// </summary>
+    private int RenoDeliveredSegments(bool newAck, int ackedSegments, int duplicatesBefore) =>
+        !newAck ? _dupAckDelivered - duplicatesBefore : ackedSegments > 0 ? Math.Max(ackedSegments - duplicatesBefore, 1) : 0;
+
+    /// <summary>
+    /// The SYN-ACK acknowledged all the data our SYN carried: the SYN and its data, counted apart, were one segment
+    /// (Linux's tcp_rcv_fastopen_synack takes one back from tp->delivered).
+    /// </summary>
+    public void CountSynDataAsOne()
+    {
+        if (DeliveredSegments > 1) DeliveredSegments--;
+    }
+
     /// <summary>Queued data never sent (tcpi_notsent_bytes).</summary>
     public int NotSentBytes => Math.Max(0, Buffer.End - SndMax);
 }

@@ -201,6 +201,8 @@ internal sealed partial class Sender
     {
         if (passiveOpen) MaxSndWnd = 0;
         SndUna = ack ?? seg.AcknowledgmentNumber;
+        // Our SYN (tcp_ack cleans it from the queue) or SYN-ACK (tcp_rcv_state_process's delivered++ in SYN_RECV) arrived.
+        CountDelivered(1, ecnEcho: false);
         TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
         Retries = 0;
         _timers.Cancel(TcpTimer.Retransmission);
@@ -240,6 +242,7 @@ internal sealed partial class Sender
     {
         int flightBefore = FlightSize;
         int sackedBefore = _queue.SackedBytes;
+        int segmentsBefore = _queue.Count, sackedSegmentsBefore = _queue.SackedSegments, dupAckSegmentsBefore = _dupAckDelivered;
         DeliveryRateSample sample = DeliveryRateEstimator.BeginAck(InFlight, _queue.LostBytes);
         _probesInStall = 0; // the peer answered: the stall, if any, is over
         uint? echo = Timestamps is not null ? options.Timestamp?.EchoReply : null;
@@ -255,6 +258,7 @@ internal sealed partial class Sender
         if (Rack) _rack.BeginAck();
         int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out dsack) : 0;
         if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
+        int sackedSegments = _queue.SackedSegments;
         if (newAck)
         {
             TimeSpan? ackTimedAt = Timestamps is null ? OldestNewlyAcknowledged(ack) : null;
@@ -282,6 +286,9 @@ internal sealed partial class Sender
         // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACKs that follow count only what
         // the duplicates did not, at least the hole's segment, whether one ACK covers them or several (Linux's tcp_remove_reno_sacks).
         if (!Sack) delivered = TakeDuplicateDeliveries(newAck, acked, duplicate, delivered);
+        // Segments whole, newly SACKed or acknowledged and not SACKed before (tp->delivered, the SACK case of tcp_clean_rtx_queue).
+        int ackedSegments = segmentsBefore - _queue.Count - (sackedSegments - _queue.SackedSegments);
+        CountDelivered(Sack ? sackedSegments - sackedSegmentsBefore + ackedSegments : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore), ecnEcho);
         // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3). Once
         // reordering beyond DupThresh has been seen, an ACK that only SACKs data grows it too (Linux's tcp_may_raise_cwnd).
         bool forward = newAck || delivered > 0 && Reordering > DupThresh;
@@ -339,7 +346,9 @@ internal sealed partial class Sender
         TimeSpan sackTimedAt = TimeSpan.MinValue;
         int awaitingBefore = _queue.AwaitingBytes;
         if (Rack) _rack.BeginAck();
+        int sackedSegmentsBefore = _queue.SackedSegments;
         int newlySacked = TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out bool dsack);
+        CountDelivered(_queue.SackedSegments - sackedSegmentsBefore, ecnEcho: false); // tcp_sacktag_one's sack_delivered, old_ack too
         if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
         if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
         // tcp_fastretrans_alert with no duplicate counted (num_dupack 0) and SND.UNA where it was.
