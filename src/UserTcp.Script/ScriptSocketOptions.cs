@@ -203,6 +203,9 @@ internal sealed partial class ScriptExecution
             case (IPPROTO_TCP, TCP_KEEPCNT):
                 connection.KeepAliveCount = (int)Math.Clamp(value, int.MinValue, int.MaxValue);
                 break;
+            case (IPPROTO_TCP, TCP_SYNCNT):
+                connection.SynRetries = (int)Math.Clamp(value, int.MinValue, int.MaxValue);
+                break;
             case (IPPROTO_TCP, TCP_LINGER2):
                 connection.FinWait2Timeout = value == 0 ? _config.FinWait2Timeout : TimeSpan.FromSeconds(value);
                 break;
@@ -310,6 +313,9 @@ internal sealed partial class ScriptExecution
                 case (IPPROTO_TCP, TCP_KEEPCNT):
                     actual = c?.KeepAliveCount ?? options.KeepAliveCount ?? _config.KeepAliveCount;
                     break;
+                case (IPPROTO_TCP, TCP_SYNCNT):
+                    actual = c?.SynRetries ?? options.SynRetries ?? _config.SynRetries; // icsk_syn_retries, else tcp_syn_retries
+                    break;
                 case (IPPROTO_TCP, TCP_USER_TIMEOUT):
                     actual = (long)((c is not null ? c.UserTimeout : options.UserTimeout ?? _config.UserTimeout)?.TotalMilliseconds ?? 0);
                     break;
@@ -396,7 +402,8 @@ internal sealed partial class ScriptExecution
             (IPPROTO_TCP, TCP_FASTOPEN_KEY) => call.Name == "setsockopt",
             (IPPROTO_TCP, TCP_MAXSEG or TCP_USER_TIMEOUT or TCP_INQ or TCP_CORK or TCP_QUICKACK or TCP_NODELAY or TCP_KEEPIDLE or TCP_KEEPINTVL or TCP_KEEPCNT or TCP_LINGER2 or TCP_CONGESTION
                 or TCP_NOTSENT_LOWAT or TCP_DEFER_ACCEPT) => true,
-            (IPPROTO_TCP, TCP_FASTOPEN_CONNECT or TCP_SYNCNT) => call.Name == "setsockopt",
+            (IPPROTO_TCP, TCP_SYNCNT) => true,
+            (IPPROTO_TCP, TCP_FASTOPEN_CONNECT) => call.Name == "setsockopt",
             _ => false,
         };
         if (!known)

@@ -130,6 +130,16 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
         set => Change(UserTcpConnectionOptions.CheckKeepAliveCount(value, nameof(KeepAliveCount)), static (tcb, count) => tcb.KeepAliveCount = count);
     }
 
+    /// <summary>
+    /// TCP_SYNCNT (1 to 127): SYN retransmissions before connecting fails; set while the SYN is unanswered, it applies to
+    /// that SYN, as on Linux.
+    /// </summary>
+    public int SynRetries
+    {
+        get => _tcb.SynRetries;
+        set => Change(UserTcpConnectionOptions.CheckSynRetries(value, nameof(SynRetries)), static (tcb, retries) => tcb.SynRetries = retries);
+    }
+
     /// <summary>TCP_LINGER2: how long this connection, once closed by the application, may wait in FIN-WAIT-2 (cut to 120 s).</summary>
     public TimeSpan FinWait2Timeout
     {

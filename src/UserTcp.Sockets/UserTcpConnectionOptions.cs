@@ -144,8 +144,11 @@ public sealed record UserTcpConnectionOptions
     public int? SynRetries
     {
         get;
-        init => field = value is null or (>= 1 and <= MaxSynRetries) ? value : throw new ArgumentOutOfRangeException(nameof(SynRetries), value, $"TCP_SYNCNT is 1 to {MaxSynRetries}, as on Linux");
+        init => field = value is null ? null : CheckSynRetries(value.Value, nameof(SynRetries));
     }
+
+    internal static int CheckSynRetries(int value, string name) =>
+        value is >= 1 and <= MaxSynRetries ? value : throw new ArgumentOutOfRangeException(name, value, $"TCP_SYNCNT is 1 to {MaxSynRetries}, as on Linux");
 
     /// <summary>
     /// TCP_FASTOPEN_CONNECT (RFC 7413): an active open with TCP Fast Open, when the stack's <see cref="TcpConfig.FastOpen"/>

@@ -54,7 +54,7 @@ public sealed partial class TcpConnection
 
     private int RetryLimit => State switch
     {
-        TcpState.SynSent => _config.SynRetries,
+        TcpState.SynSent => SynRetries,
         // Linux's syn_ack_recalc: a deferred connection whose bare ACK came lives to the end of the defer period.
         TcpState.SynReceived => DeferredAckSeen ? Math.Max(_config.SynAckRetries, DeferAcceptTimeouts)
             // tcp_fastopen_synack_timer: an accepted Fast Open connection gets one retry more, so it is not given up too easily.

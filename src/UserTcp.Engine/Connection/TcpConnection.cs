@@ -67,6 +67,7 @@ public sealed partial class TcpConnection
         KeepAliveIdle = config.KeepAliveIdle;
         KeepAliveInterval = config.KeepAliveInterval;
         KeepAliveCount = config.KeepAliveCount;
+        SynRetries = config.SynRetries;
         FinWait2Timeout = config.FinWait2Timeout;
         KeepAlive = config.KeepAlive;
         UserTimeout = config.UserTimeout;
@@ -288,6 +289,13 @@ public sealed partial class TcpConnection
     public TimeSpan KeepAliveInterval { get; set; }
     /// <summary>Unanswered probes before the connection times out (TCP_KEEPCNT).</summary>
     public int KeepAliveCount { get; set; }
+    /// <summary>
+    /// SYN retransmissions before connecting fails (TCP_SYNCNT). Read at each timeout, so setting it after the SYN left
+    /// applies to that SYN, as Linux's tcp_write_timeout reads icsk_syn_retries (nonblocking-connect-bypass-errno.pkt).
+    /// </summary>
+    public int SynRetries { get => _synRetries; set => _synRetries = (byte)Math.Clamp(value, 0, byte.MaxValue); }
+    // A byte: TCP_SYNCNT is at most 127 (Linux's MAX_TCP_SYNCNT), and every connection carries it.
+    private byte _synRetries;
     /// <summary>How long this connection, once orphaned, may wait in FIN-WAIT-2 (TCP_LINGER2).</summary>
     public TimeSpan FinWait2Timeout { get; set; }
     /// <summary>
