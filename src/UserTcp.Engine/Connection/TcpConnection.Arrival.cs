@@ -137,6 +137,7 @@ public sealed partial class TcpConnection
             return;
         }
         if (!OnAck(now, seg)) return;
+        if (oldSyn) _receiver.NoteRepeatedSyn(Irs); // the repeated SYN is old: a D-SACK of it, ACKed at once (Linux)
 
         // Sixth: URG is not supported; the urgent pointer is ignored and the data delivered inline (RFC 6093 §5 advice).
         // Seventh and eighth: segment text and FIN. Text or a FIN inside the window shows the peer alive whatever its ACK
@@ -207,7 +208,9 @@ public sealed partial class TcpConnection
         }
         else
         {
-            // Simultaneous open (RFC 9293 Figure 7): SYN-RECEIVED, and our SYN goes out again with an ACK.
+            // Simultaneous open (RFC 9293 Figure 7): SYN-RECEIVED, and our SYN goes out again with an ACK. Data our SYN
+            // carried stays sent (SND.NXT past it, as Linux keeps the SYN-data skb queued); the peer's SYN data is not taken.
+            TakeSynDataAsSent();
             _sender.TakeSynWindow(seg.SequenceNumber, seg.Window);
             SynDue = true;
             Timers.Cancel(TcpTimer.Retransmission);
@@ -286,7 +289,11 @@ public sealed partial class TcpConnection
             // RFC 7323 §2.2: the window in a SYN is never scaled, and after a simultaneous open the peer's SYN-ACK is one.
             PeerAlive(now);
             uint synWindow = seg.Has(TcpFlags.Syn) ? seg.Window : (uint)seg.Window << _options.SendWindowShift;
-            _sender.OnSynAcknowledged(now, seg, synWindow, passiveOpen: Listener is not null && !seg.Has(TcpFlags.Syn));
+            _sender.OnSynAcknowledged(now, seg, synWindow, passiveOpen: Listener is not null && !seg.Has(TcpFlags.Syn), ack: Iss + 1,
+                simultaneousOpen: Listener is null);
+            // After a simultaneous open of Fast Open SYNs, the ACK may cover the data our SYN carried (Linux's tcp_ack).
+            if (ack > Iss + 1) _sender.OnAck(now, ack, seg.Options, mayBeDuplicate: false);
+            else _sender.AwaitSynData(now);
             SynDue = false;
             SetState(TcpState.Established, TcpCause.AckOfSyn);
             EnterEstablished(now);

@@ -431,6 +431,17 @@ internal sealed class Receiver
         _ato.Deflate();
     }
 
+    /// <summary>
+    /// A simultaneous open's SYN-ACK repeated the peer's SYN, an octet already taken: a duplicate, acknowledged at once
+    /// with a D-SACK of it, as Linux's tcp_data_queue answers a retransmission below RCV.NXT.
+    /// </summary>
+    public void NoteRepeatedSyn(SeqNumber irs)
+    {
+        NoteDuplicate(irs, irs + 1);
+        EnterQuickAckMode();
+        AckNow = true;
+    }
+
     private void NoteDuplicate(SeqNumber from, SeqNumber to)
     {
         if (SackEnabled && _config.DuplicateSack) _dsack ??= new SackBlock(from, to);

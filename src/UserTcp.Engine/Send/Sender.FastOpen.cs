@@ -18,6 +18,15 @@ internal sealed partial class Sender
     }
 
     /// <summary>
+    /// A simultaneous open's SYN-ACK acknowledged our SYN but none of the data it carried: the data waits for the
+    /// retransmission timer, as Linux's tcp_ack re-arms it while packets are out (tcp_set_xmit_timer).
+    /// </summary>
+    public void AwaitSynData(TimeSpan now)
+    {
+        if (SndUna < SndMax) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
+    }
+
+    /// <summary>
     /// The SYN-ACK acknowledged only part of the SYN's data: the rest is marked lost and goes at the next dispatch as a
     /// retransmission, without a congestion response (Linux's tcp_non_congestion_loss_retransmit).
     /// </summary>

@@ -197,12 +197,13 @@ internal sealed partial class Sender
     /// largest seen (Linux's tcp_create_openreq_child sets max_window from it). <paramref name="ack"/>: the SYN's part of
     /// the acknowledgment when it also covers data a Fast Open SYN carried (that part is taken as an ACK of data).
     /// </summary>
-    public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window, bool passiveOpen = false, SeqNumber? ack = null)
+    public void OnSynAcknowledged(TimeSpan now, in TcpSegment seg, uint window, bool passiveOpen = false, SeqNumber? ack = null, bool simultaneousOpen = false)
     {
         if (passiveOpen) MaxSndWnd = 0;
         SndUna = ack ?? seg.AcknowledgmentNumber;
-        // Our SYN (tcp_ack cleans it from the queue) or SYN-ACK (tcp_rcv_state_process's delivered++ in SYN_RECV) arrived.
-        CountDelivered(1, ecnEcho: false);
+        // Our SYN (tcp_ack cleans it from the queue) or SYN-ACK (tcp_rcv_state_process's delivered++ in SYN_RECV) arrived;
+        // after a simultaneous open both count, the SYN-ACK being our queued SYN (2 on Linux 6.18).
+        CountDelivered(simultaneousOpen ? 2 : 1, ecnEcho: false);
         TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
         Retries = 0;
         _timers.Cancel(TcpTimer.Retransmission);
