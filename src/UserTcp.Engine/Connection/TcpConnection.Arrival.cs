@@ -137,7 +137,7 @@ public sealed partial class TcpConnection
             return;
         }
         if (!OnAck(now, seg)) return;
-        if (oldSyn) _receiver.NoteRepeatedSyn(Irs); // the repeated SYN is old: a D-SACK of it, ACKed at once (Linux)
+        if (oldSyn && Listener is null) _receiver.NoteRepeatedSyn(Irs); // the repeated SYN is old: a D-SACK of it, ACKed at once (Linux)
 
         // Sixth: URG is not supported; the urgent pointer is ignored and the data delivered inline (RFC 6093 §5 advice).
         // Seventh and eighth: segment text and FIN. Text or a FIN inside the window shows the peer alive whatever its ACK
