@@ -79,8 +79,8 @@ public static class ConnectionTable
     /// <summary>
     /// The table as JSON: <c>{"connections":[{"state":"ESTABLISHED","ssState":"ESTAB","local":"10.77.0.2:80",
     /// "remote":"10.77.0.1:40000","recvQ":0,"sendQ":0,"timer":"on","timerLeftMs":204,"retransmissions":0,"rtoMs":204,
-    /// "cwnd":14600,"ecn":false,"ecnSeen":false,"queue":0}, ...]}</c>; <c>timer</c> and <c>timerLeftMs</c> are null when no timer is armed; <c>ecn</c> and
-    /// <c>ecnSeen</c> are TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN; <c>queue</c> is the TUN
+    /// "cwnd":14600,"ecn":false,"ecnSeen":false,"delivered":1,"deliveredCe":0,"queue":0}, ...]}</c>; <c>timer</c> and <c>timerLeftMs</c> are null when no timer is armed; <c>ecn</c> and
+    /// <c>ecnSeen</c> are TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN, <c>delivered</c> and <c>deliveredCe</c> tcpi_delivered and tcpi_delivered_ce; <c>queue</c> is the TUN
     /// queue (engine shard) that holds the connection.
     /// </summary>
     public static string ToJson(IReadOnlyList<ConnectionSnapshot> rows)
@@ -115,6 +115,8 @@ public static class ConnectionTable
                 json.WriteNumber("cwnd", r.CongestionWindow);
                 json.WriteBoolean("ecn", r.Info?.Ecn == true);
                 json.WriteBoolean("ecnSeen", r.Info?.EcnSeen == true);
+                json.WriteNumber("delivered", r.Info?.DeliveredSegments ?? 0);
+                json.WriteNumber("deliveredCe", r.Info?.DeliveredCeSegments ?? 0);
                 json.WriteNumber("queue", r.Queue);
                 json.WriteEndObject();
             }
@@ -131,7 +133,12 @@ public static class ConnectionTable
         if (r.Rto <= TimeSpan.Zero) return timer;
         // ss -i's flags for TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN.
         string ecn = r.Info is { Ecn: true } info ? info.EcnSeen ? " ecn ecnseen" : " ecn" : "";
-        return $"{timer} rto:{Duration(r.Rto)} cwnd:{r.CongestionWindow.ToString(CultureInfo.InvariantCulture)}{ecn}";
+        // ss -i's delivered and delivered_ce (tcpi_delivered, tcpi_delivered_ce), each left out while 0 as ss does.
+        string delivered = r.Info is { DeliveredSegments: > 0 } counts
+            ? $" delivered:{counts.DeliveredSegments.ToString(CultureInfo.InvariantCulture)}"
+                + (counts.DeliveredCeSegments > 0 ? $" delivered_ce:{counts.DeliveredCeSegments.ToString(CultureInfo.InvariantCulture)}" : "")
+            : "";
+        return $"{timer} rto:{Duration(r.Rto)} cwnd:{r.CongestionWindow.ToString(CultureInfo.InvariantCulture)}{ecn}{delivered}";
     }
 
     /// <summary>As ss prints times: "208ms", "1.2sec", "59sec", "2.5min".</summary>

@@ -60,4 +60,18 @@ public sealed class CliEcnTests
         Assert.Contains("\"ecn\": true", json, StringComparison.Ordinal);
         Assert.Contains("\"ecnSeen\": true", json, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_table_shows_delivered_and_delivered_ce_as_ss_i_does_leaving_out_zeros()
+    {
+        ConnectionSnapshot row = new(System.Net.NetworkInformation.TcpState.Established, new IpEndpoint(new Wire.Ipv4Address(10, 77, 0, 2), 80),
+            new IpEndpoint(new Wire.Ipv4Address(10, 77, 0, 1), 40000), 0, 0, TcpTimer.None, null, 0, TimeSpan.FromMilliseconds(204), 14600);
+        ConnectionSnapshot delivered = row with { Info = new TcpConnectionInfo { DeliveredSegments = 7 } };
+        Assert.EndsWith("cwnd:14600 delivered:7", ConnectionTable.Format([delivered]).TrimEnd('\n'), StringComparison.Ordinal);
+        ConnectionSnapshot marked = row with { Info = new TcpConnectionInfo { Ecn = true, DeliveredSegments = 7, DeliveredCeSegments = 2 } };
+        Assert.EndsWith("cwnd:14600 ecn delivered:7 delivered_ce:2", ConnectionTable.Format([marked]).TrimEnd('\n'), StringComparison.Ordinal);
+        string json = ConnectionTable.ToJson([marked]);
+        Assert.Contains("\"delivered\": 7", json, StringComparison.Ordinal);
+        Assert.Contains("\"deliveredCe\": 2", json, StringComparison.Ordinal);
+    }
 }
