@@ -59,7 +59,7 @@ public sealed class LocalQueueFullJudgeTests
         if (!userTcpSends)
         {
             b.Reading(Ms(4000), LabSide.Kernel, "qdisc_dropped", tries.Count);
-            b.Mark(Ms(4000), LabSide.Kernel, "tc qdisc del dev utcp0 root");
+            b.Mark(Ms(4000), LabSide.Kernel, "tc qdisc change dev utcp0 root pfifo limit 1000");
         }
 
         // The queue has room: the next retry sends the first segment, its ACK the rest.
@@ -123,7 +123,7 @@ public sealed class LocalQueueFullJudgeTests
     [Fact]
     public void Not_reducing_the_window_fails_that_expectation_only()
     {
-        Assert.Equal(["the sender reduces its window as for congestion (CWR): its ssthresh falls"], Failed(Judge(userTcpSends: false, new Sender(CutsWindow: false))));
+        Assert.Equal(["the sender reduces its window as for congestion (CWR): its ssthresh falls"], Failed(Judge(userTcpSends: true, new Sender(CutsWindow: false))));
     }
 
     [Fact]
