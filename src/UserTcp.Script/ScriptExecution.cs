@@ -96,6 +96,13 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     // UserTcp's ISN as learned from its SYN or SYN-ACK (packetdrill's local_isn); 0 until one is seen.
     private uint _localBase;
     private bool _learnedFromSynAck;
+    // The seq the script's SYN or SYN-ACK line gives UserTcp's ISN (packetdrill's script.local_isn): outbound SYNs, and the
+    // ack of an inbound SYN-ACK, count from it; learned from the first such line after connect() or listen().
+    private uint _scriptLocalIsn;
+    private bool _learnScriptLocalIsn;
+    // listen() made the listener the socket under test: its next inbound SYN gives the remote ISN (handle_listen_for_script_packet).
+    private bool _listenerUnderTest;
+    private int _passiveChildren;
     // The connection under test: this side's port and the script side's port.
     private ushort _localPort;
     private ushort _remotePort;
@@ -315,12 +322,20 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     {
         PacketSpec p = e.Packet;
         bool ack = (p.Flags & TcpFlags.Ack) != 0;
-        // packetdrill (remote_seq_script_to_live_offset): an inbound SYN's sequence number is the script's own, and a SYN-ACK's
-        // is the peer's ISN the numbers after it count from (so `< S. 123:123(0)` is answered by `> . 1:1(0) ack 1`).
+        // packetdrill (remote_seq_script_to_live_offset): an inbound SYN's sequence number is the script's own, and the
+        // numbers after it count from it when it is a SYN-ACK or the first SYN to reach a listener (so `< S. 123:123(0)` is
+        // answered by `> . 1:1(0) ack 1`, and `< S 999000:999000(0)` is followed by `< . 1:1(0)`).
         bool syn = (p.Flags & TcpFlags.Syn) != 0;
-        if (syn && ack) _remoteBase = unchecked(p.Seq + _remoteIsnBase);
+        if (syn && (ack || _listenerUnderTest)) _remoteBase = unchecked(p.Seq + _remoteIsnBase);
+        if (_listenerUnderTest)
+        {
+            // packetdrill gives each passive child a port of its own (next_ephemeral_port): a new listen()'s first SYN
+            // opens a new connection, not one on the tuple of the last (TIME-WAIT, or still open).
+            _remotePort = unchecked((ushort)(_passivePeerPort + _passiveChildren++));
+            _listenerUnderTest = false;
+        }
         uint seq = unchecked(p.Seq + (syn ? _remoteIsnBase : _remoteBase));
-        uint ackNumber = ack ? unchecked((p.Ack ?? 0) + _localBase) : p.Ack ?? 0;
+        uint ackNumber = ack ? unchecked((p.Ack ?? 0) + LocalBase(syn)) : p.Ack ?? 0;
         byte[] options = (p.Options ?? []).SelectMany(o => (o switch
         {
             SackOption sack => new SackOption(sack.Blocks.Select(b => (unchecked(b.Left + _localBase), unchecked(b.Right + _localBase))).ToList()),
@@ -421,6 +436,12 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
                 throw Fail(e.Line, $"expected `{p}` {when}, got segments UserTcp sent at {Seconds(segment.Time)} s that packetdrill would not join into one: {unjoinable}");
             }
         }
+        if (_learnScriptLocalIsn && (p.Flags & TcpFlags.Syn) != 0)
+        {
+            // packetdrill's script.local_isn: this line's seq names UserTcp's ISN, whatever number it is.
+            _scriptLocalIsn = p.Seq;
+            _learnScriptLocalIsn = false;
+        }
         RelativeSegment actual = Relative(segment);
         // Timestamps are judged against the time since the script started, as packetdrill does.
         long timestampTolerance = Math.Max(_tolerance, (long)(_tolerancePercent / 100.0 * expected));
@@ -473,8 +494,14 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
     }
 
     // packetdrill's remote_seq_live_to_script_offset: our SYN-ACK's ack is the script's own number (the peer's SYN seq + 1).
-    private RelativeSegment Relative(CapturedSegment segment) =>
-        RelativeSegment.From(segment, _localBase, (segment.Flags & TcpFlags.Syn) != 0 ? _remoteIsnBase : _remoteBase, _timestamps);
+    private RelativeSegment Relative(CapturedSegment segment)
+    {
+        bool syn = (segment.Flags & TcpFlags.Syn) != 0;
+        return RelativeSegment.From(segment, LocalBase(syn), syn ? _remoteIsnBase : _remoteBase, _timestamps);
+    }
+
+    // packetdrill's local_seq_script_to_live_offset: a SYN's numbers count from the script's ISN, the others from 0.
+    private uint LocalBase(bool syn) => syn ? unchecked(_localBase - _scriptLocalIsn) : _localBase;
 
     /// <summary>Fails when UserTcp sent a segment no line has claimed before <paramref name="line"/> runs.</summary>
     /// <summary>

@@ -39,6 +39,8 @@ internal sealed partial class ScriptExecution
         _made.Add(connection);
         _localPort = connection.LocalEndpoint.Port;
         _remotePort = _connectPort;
+        _learnScriptLocalIsn = true;
+        _listenerUnderTest = false;
         socket.Connecting = socket.NonBlocking; // SS_CONNECTING: a later connect() reports the handshake's end once
         opened = true;
         return null;

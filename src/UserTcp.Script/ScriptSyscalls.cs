@@ -272,6 +272,7 @@ internal sealed partial class ScriptExecution
             socket.BoundPort = port;
             _localPort = port;
             _remotePort = _passivePeerPort;
+            _listenerUnderTest = _learnScriptLocalIsn = true;
             return Outcome.Ok(0);
         };
     }
@@ -308,7 +309,9 @@ internal sealed partial class ScriptExecution
                     return Failed(error);
                 }
             }
-            int newFd = wanted is int w && !FdInUse(w) ? w : Enumerable.Range(3, int.MaxValue - 3).First(n => !FdInUse(n));
+            // packetdrill's script fds are names (end_syscall's CHECK_FD takes any descriptor): an accept() = N whose N
+            // still names an open socket renames N, and that socket stays open, out of the script's reach.
+            int newFd = wanted is int w && !_epolls.ContainsKey(w) ? w : Enumerable.Range(3, int.MaxValue - 3).First(n => !FdInUse(n));
             _sockets[newFd] = new ScriptSocket(newFd, nonBlocking: false)
             {
                 Connection = connection,
@@ -368,6 +371,8 @@ internal sealed partial class ScriptExecution
             _made.Add(connection);
             _localPort = connection.LocalEndpoint.Port;
             _remotePort = port;
+            _learnScriptLocalIsn = true;
+            _listenerUnderTest = false;
             // TCP_FASTOPEN_CONNECT with a cookie cached: connect() returns 0 at once; the first write sends the SYN.
             if (connection.FastOpenAwaitsData) return Outcome.Ok(0);
             socket.Connecting = socket.NonBlocking;
