@@ -220,6 +220,15 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             case PacketEvent outbound:
                 ExpectOutbound(outbound);
                 break;
+            case IcmpEvent icmp:
+            {
+                long at = Resolve(e).At;
+                AdvanceTo(at);
+                CheckNothingUnexpected(e.Line);
+                InjectIcmp(icmp);
+                _lastEventTime = at;
+                break;
+            }
             case SyscallEvent call:
                 RunSyscall(call);
                 break;

@@ -17,7 +17,7 @@ public static partial class ScriptParser
 
             IpAnnotation? ip = Peek().Is('[') || Peek().Is('(') ? IpInfo(line) : null;
             Token t = Peek();
-            if (t.IsWord("udp") || t.IsWord("icmp") || t.IsWord("ipv4") || t.IsWord("ipv6") || t.IsWord("gre") || t.IsWord("GREv0") || t.IsWord("mpls"))
+            if (t.IsWord("udp") || t.IsWord("ipv4") || t.IsWord("ipv6") || t.IsWord("gre") || t.IsWord("GREv0") || t.IsWord("mpls"))
             {
                 throw Error(line, $"{t.Text} packets are not supported: UserTcp scripts describe TCP segments only");
             }

@@ -136,7 +136,7 @@ public static partial class ScriptParser
             ScriptEvent result;
             if (action.Is('<') || action.Is('>'))
             {
-                result = new PacketEvent(line, time, Packet());
+                result = IsIcmpLine() ? new IcmpEvent(line, time, Icmp()) : new PacketEvent(line, time, Packet());
             }
             else if (action.Kind == TokenKind.BackQuoted)
             {
@@ -179,6 +179,7 @@ public static partial class ScriptParser
         private static string Describe(ScriptEvent e) => e switch
         {
             PacketEvent p => $"the packet `{p.Packet}` (line {e.Line})",
+            IcmpEvent i => $"the packet `{i.Icmp}` (line {e.Line})",
             SyscallEvent s => $"the call `{s.Call.Call}` (line {e.Line})",
             _ => $"line {e.Line}",
         };

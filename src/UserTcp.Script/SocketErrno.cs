@@ -18,6 +18,7 @@ internal static class SocketErrno
     public const int EPIPE = 32;
     public const int EOPNOTSUPP = 95;
     public const int EADDRINUSE = 98;
+    public const int ENETUNREACH = 101;
     public const int ECONNABORTED = 103;
     public const int ECONNRESET = 104;
     public const int EISCONN = 106;
@@ -25,6 +26,7 @@ internal static class SocketErrno
     public const int ETIMEDOUT = 110;
     public const int ECONNREFUSED = 111;
     public const int EALREADY = 114;
+    public const int EHOSTUNREACH = 113;
     public const int EINPROGRESS = 115;
 
     /// <summary>The errno for <paramref name="error"/>; false for a code the scripts' calls cannot meet.</summary>
@@ -44,6 +46,8 @@ internal static class SocketErrno
             SocketError.TimedOut => ETIMEDOUT,
             SocketError.AddressAlreadyInUse => EADDRINUSE,
             SocketError.InvalidArgument => EINVAL,
+            SocketError.HostUnreachable => EHOSTUNREACH,
+            SocketError.NetworkUnreachable => ENETUNREACH,
             _ => 0,
         };
         return errno != 0;

@@ -46,6 +46,11 @@ public sealed partial class TcpConnection
     internal void OnIcmpError(TimeSpan now, IcmpType type, byte code, in QuotedTcpSegment quoted, ushort nextHopMtu)
     {
         SeqNumber seq = quoted.SequenceNumber;
+        if (State == TcpState.SynReceived && Listener is not null && !IsFastOpenChild)
+        {
+            OnIcmpErrorInSynQueue(type, code, seq);
+            return;
+        }
         if (!(SndUna <= seq && seq <= SndMax))
         {
             _engine.Counters.Count(MibCounter.TcpExtOutOfWindowIcmps);
@@ -63,8 +68,35 @@ public sealed partial class TcpConnection
             EnterClosed(TcpError.ConnectionRefused, TcpCause.IcmpUnreachable);
             return;
         }
+        if (State == TcpState.SynReceived && IsFastOpenChild && !Has(ConnectionFlags.FastOpenAccepted))
+        {
+            // Linux's tcp_v4_err: a Fast Open socket not yet accepted is done with the error (sk_err), and stays in the
+            // accept queue with the SYN's data; once accepted it is treated as a connected one (soft).
+            _engine.Counters.Count(MibCounter.UserTcpIcmpHardErrors);
+            EnterClosed(SoftErrorOf(type, code), TcpCause.IcmpErrorBeforeAccept);
+            return;
+        }
         _engine.Counters.Count(MibCounter.UserTcpIcmpSoftErrors);
         _softError = (SoftErrorOf(type, code), SndUna);
+    }
+
+    /// <summary>
+    /// Linux's tcp_req_err: a SYN-queue entry believes only an error quoting its SYN-ACK's own sequence number, and is
+    /// dropped silently — no RST, the peer is not told — by net or host unreachable, time exceeded or a parameter
+    /// problem (those a router sends when the peer cannot be reached); any other leaves it to its SYN-ACK retransmissions.
+    /// </summary>
+    private void OnIcmpErrorInSynQueue(IcmpType type, byte code, SeqNumber seq)
+    {
+        if (seq != Iss)
+        {
+            _engine.Counters.Count(MibCounter.TcpExtOutOfWindowIcmps);
+            return;
+        }
+        bool fatal = type is IcmpType.ParameterProblem or IcmpType.TimeExceeded
+            || (type == IcmpType.DestinationUnreachable && (IcmpUnreachableCode)code is IcmpUnreachableCode.Network or IcmpUnreachableCode.Host);
+        if (!fatal) return;
+        _engine.Counters.Count(MibCounter.TcpExtListenDrops);
+        EnterClosed(TcpError.None, TcpCause.IcmpErrorBeforeAccept);
     }
 
     // Linux's icmp_err_convert, for the errors a socket reports.
@@ -83,10 +115,16 @@ public sealed partial class TcpConnection
     private void OnFragmentationNeeded(ushort nextHopMtu, ushort quotedLength)
     {
         // Linux's tcp_v4_mtu_reduced: not with IP_PMTUDISC_DONT, nor when the path MTU is not to be learnt (ip_sk_accept_pmtu).
-        if (!State.IsSynchronized() || PathMtuDiscovery is PathMtuDiscovery.Dont or PathMtuDiscovery.Interface or PathMtuDiscovery.Omit) return;
+        bool synSent = State == TcpState.SynSent;
+        if (!(State.IsSynchronized() || synSent) || PathMtuDiscovery is PathMtuDiscovery.Dont or PathMtuDiscovery.Interface or PathMtuDiscovery.Omit) return;
         int mtu = nextHopMtu != 0 ? nextHopMtu : PlateauBelow(quotedLength);
         mtu = Math.Max(mtu, MinPathMtu);
         if (PathMtu is int known && mtu >= known) return;
+        if (synSent)
+        {
+            OnFragmentationNeededInSynSent(mtu);
+            return;
+        }
         int mss = mtu - Ipv4Packet.MinHeaderLength - TcpSegment.MinHeaderLength;
         if (mss >= _options.SendMss) return;
         PathMtu = mtu;
@@ -94,6 +132,25 @@ public sealed partial class TcpConnection
         _sender.LowerMss(_options.SendMss, _options.Timestamps ? TimestampOptionBytes : 0);
         _engine.Counters.Count(MibCounter.UserTcpPathMtuDecreases);
         _engine.MarkPending(this);
+    }
+
+    /// <summary>
+    /// Linux's tcp_v4_mtu_reduced in SYN-SENT: the path MTU is learnt for the MSS our SYN offers and the one we send once
+    /// the peer's is known (tcp_sync_mss). A Fast Open SYN too large for the path is lost for sure: it goes again at once
+    /// as a plain SYN, its data after the SYN-ACK (tcp_simple_retransmit marks a Fast Open SYN lost whatever its size).
+    /// </summary>
+    private void OnFragmentationNeededInSynSent(int mtu)
+    {
+        int mss = mtu - Ipv4Packet.MinHeaderLength - TcpSegment.MinHeaderLength;
+        if (mss >= _config.Mss) return;
+        PathMtu = mtu;
+        _options.PathMss = mss;
+        _engine.Counters.Count(MibCounter.UserTcpPathMtuDecreases);
+        if (_fastOpen is { FirstSynSent: true } fastOpen && (fastOpen.OptionSent || fastOpen.SynDataLength > 0) && !SynDue)
+        {
+            SynDue = true;
+            _engine.MarkPending(this);
+        }
     }
 
     private static int PlateauBelow(int length)

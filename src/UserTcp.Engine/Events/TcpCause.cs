@@ -168,6 +168,8 @@ public enum TcpCause : byte
     LocalCongestion,
     /// <summary>Data a Fast Open SYN carried that the SYN-ACK did not acknowledge, sent again at once (RFC 7413 §4.2.2; Linux's tcp_rcv_fastopen_synack).</summary>
     FastOpenDataNotAcknowledged,
+    /// <summary>An ICMP error closed a passive open not yet accepted: a SYN-queue entry dropped (Linux's tcp_req_err), or a Fast Open connection closed with the error (tcp_v4_err).</summary>
+    IcmpErrorBeforeAccept,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -270,6 +272,7 @@ public static class TcpCauseExtensions
         TcpCause.SpuriousFastRetransmitTimestamps => "spurious fast retransmit, undone: the ACK echoes a timestamp older than the retransmission (Eifel, RFC 3522)",
         TcpCause.TransmitRefused => "the local device's queue refused it (Linux's NET_XMIT_DROP); not sent",
         TcpCause.FastOpenDataNotAcknowledged => "resent: the SYN-ACK did not acknowledge the data of a Fast Open SYN (RFC 7413 §4.2.2)",
+        TcpCause.IcmpErrorBeforeAccept => "ICMP error for a passive open not yet accepted: closed (Linux's tcp_req_err, tcp_v4_err)",
         TcpCause.LocalCongestion => "local congestion: the device's queue refused a segment, cwnd reduced once for the window (Linux's tcp_enter_cwr)",
         _ => cause.ToString(),
     };

@@ -19,6 +19,12 @@ internal sealed class NegotiatedOptions
         SendMss = 536; // RFC 9293 §3.7.1: the default when the peer sends no MSS option
     }
 
+    /// <summary>
+    /// The MSS a path MTU ICMP taught before the SYN exchange ended allows (RFC 1191); null while none has. Our SYN
+    /// offers no more (Linux's tcp_advertise_mss takes the route's advmss, which follows its MTU), and we send no more.
+    /// </summary>
+    public int? PathMss { get; set; }
+
     /// <summary>Largest payload we send: the peer's MSS (536 without one), capped by ours.</summary>
     public int SendMss { get; private set; }
     /// <summary>Both SYNs carried window scale (RFC 7323 §2.2).</summary>
@@ -35,7 +41,7 @@ internal sealed class NegotiatedOptions
     /// <summary>The options our SYN (or, when <paramref name="answering"/>, our SYN-ACK) carries.</summary>
     public TcpOptions Offer(bool answering, TcpTimestamp? timestamp)
     {
-        var options = new TcpOptions { MaxSegmentSize = _config.Mss };
+        var options = new TcpOptions { MaxSegmentSize = (ushort)Math.Min(_config.Mss, PathMss ?? int.MaxValue) };
         // In a SYN-ACK each option appears only when the peer's SYN carried it (RFC 7323 §2.2, RFC 2018 §2).
         if (answering ? WindowScaling : _config.WindowScaling) options.WindowScale = (byte)(answering ? ReceiveWindowShift : OwnWindowShift());
         if (answering ? Sack : _config.Sack) options.SackPermitted = true;
@@ -51,7 +57,7 @@ internal sealed class NegotiatedOptions
     {
         // An MSS option of 0 counts as none, as Linux's tcp_parse_options ignores it (mss_clamp keeps the default).
         int peerMss = peer.MaxSegmentSize is ushort mss and > 0 ? mss : 536;
-        SendMss = Math.Clamp(peerMss, MinSendMss, Math.Max((int)_config.Mss, MinSendMss));
+        SendMss = Math.Clamp(peerMss, MinSendMss, Math.Max(Math.Min(_config.Mss, PathMss ?? int.MaxValue), MinSendMss));
         WindowScaling = _config.WindowScaling && peer.WindowScale is not null;
         SendWindowShift = WindowScaling ? Math.Min((int)peer.WindowScale!.Value, 14) : 0;
         ReceiveWindowShift = WindowScaling ? OwnWindowShift() : 0;
