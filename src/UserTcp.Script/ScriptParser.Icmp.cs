@@ -1,6 +1,6 @@
 namespace UserTcp.Script;
 
-/// <summary>The parser's ICMP lines (packetdrill's icmp_packet_spec; docs/scripts.md, "ICMP").</summary>
+/// <summary>The parser's ICMP lines (packetdrill's icmp_packet_spec; docs/scripts.md, "Grammar").</summary>
 public static partial class ScriptParser
 {
     private sealed partial class Parser

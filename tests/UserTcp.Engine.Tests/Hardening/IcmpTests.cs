@@ -10,7 +10,7 @@ public class IcmpTests
     private static readonly Ipv4Address Router = new(10, 77, 0, 254);
 
     /// <summary>An ICMP error from <paramref name="from"/> quoting a segment we sent to the harness's peer.</summary>
-    private static byte[] IcmpError(IcmpType type, byte code, uint seq, ushort mtu = 0, int quotedPayload = 1460,
+    internal static byte[] IcmpError(IcmpType type, byte code, uint seq, ushort mtu = 0, int quotedPayload = 1460,
         ushort localPort = Harness.LocalPort, ushort peerPort = Harness.PeerPort, Ipv4Address? from = null)
     {
         var segment = new TcpRepr { SourcePort = localPort, DestinationPort = peerPort, SequenceNumber = new SeqNumber(seq), Flags = TcpFlags.Ack, Payload = new byte[quotedPayload] };
