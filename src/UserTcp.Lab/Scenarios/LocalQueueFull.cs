@@ -44,6 +44,16 @@ public sealed partial class LocalQueueFull : LabScenario
         ? [string.Create(CultureInfo.InvariantCulture, $"refuse port={Port} time={QueueFull.TotalSeconds}s..{QueueOpen.TotalSeconds}s")]
         : [];
 
+    /// <summary>
+    /// The lab's knobs, but Linux's own tcp_retries2 (15): refused probes count against it (tcp_probe_timer), and the lab's
+    /// 5 would end the connection after five refused tries, where a busy machine's slow `tc` can let five fit the window.
+    /// </summary>
+    public override IReadOnlyDictionary<string, string> KernelSettings(LabRole role, bool full) =>
+        new Dictionary<string, string>(LabDefaults.KernelSettings(full)) { ["tcp_retries2"] = "15" };
+
+    /// <summary>The lab's timers, and Linux's retry limit for the same reason (refused probes count against it).</summary>
+    public override TcpConfig UserTcpConfig(LabRole role, bool full) => LabDefaults.UserTcpConfig(full) with { DataRetries = 15 };
+
     public override async Task RunAsync(LabSession s)
     {
         bool userTcpSends = s.Role == LabRole.UserTcpActive;
