@@ -39,7 +39,7 @@ public sealed partial class UserTcpConnection
     /// </summary>
     private bool ReadWouldWait =>
         _tcb.BytesToRead == 0 && !_tcb.FinReceived && !_tcb.IsReceiveShutdown && _tcb.Error == TcpError.None
-        && _tcb.State is not (TcpState.Closed or TcpState.SynSent or TcpState.SynReceived);
+        && (_tcb.State is not (TcpState.Closed or TcpState.SynSent or TcpState.SynReceived) || _tcb.SendsBeforeHandshake);
 
     /// <summary>Under the engine lock: the read would wait and no earlier pass left calls to retry, so it needs no pass of its own.</summary>
     private bool ReadNeedsNoPass => ReadWouldWait && _shard.NothingToRetry;
@@ -59,7 +59,7 @@ public sealed partial class UserTcpConnection
             if (_tcb.FinReceived) return 0;
             error = reportFailure ? TakePendingError() : PeekPendingError();
             if (error != SocketError.Success) return -1;
-            if (_tcb.State is TcpState.SynSent or TcpState.SynReceived)
+            if (_tcb.State is TcpState.SynSent or TcpState.SynReceived && !_tcb.SendsBeforeHandshake)
             {
                 error = SocketError.WouldBlock;
                 return -1;
@@ -100,7 +100,8 @@ public sealed partial class UserTcpConnection
         // Like Linux's sk_stream_wait_connect: data waits for the handshake rather than riding in SYN-SENT's buffer; but a
         // Fast Open SYN waiting for its data takes what fits in it (tcp_sendmsg_fastopen), and a blocking Fast Open write
         // queues all it can behind the SYN (UserTcpConnection.FastOpen.cs).
-        if (_tcb.State is TcpState.SynSent or TcpState.SynReceived)
+        // An accepted Fast Open connection writes before the handshake's ACK (tcp_sendmsg_locked's tcp_passive_fastopen).
+        if (_tcb.State is TcpState.SynSent or TcpState.SynReceived && !_tcb.SendsBeforeHandshake)
         {
             if (_tcb.FastOpenAwaitsData && data.IsEmpty)
             {

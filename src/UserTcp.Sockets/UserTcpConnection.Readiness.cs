@@ -51,8 +51,8 @@ public sealed partial class UserTcpConnection
         UserTcpPollEvents events = UserTcpPollEvents.None;
         if (receiveShut && sendShut) events |= UserTcpPollEvents.Hangup;
         if (receiveShut) events |= UserTcpPollEvents.In | UserTcpPollEvents.ReadHangup;
-        // While connecting nothing is readable or writable yet.
-        if (state is not (TcpState.SynSent or TcpState.SynReceived))
+        // While connecting nothing is readable or writable yet; an accepted Fast Open connection is (tcp_poll's fastopen_rsk).
+        if (state is not (TcpState.SynSent or TcpState.SynReceived) || _tcb.SendsBeforeHandshake)
         {
             if (_tcb.BytesToRead > 0) events |= UserTcpPollEvents.In;
             if (sendShut || _tcb.IsWritable) events |= UserTcpPollEvents.Out;

@@ -259,7 +259,7 @@ public sealed partial class TcpConnection
         SeqNumber ack = seg.AcknowledgmentNumber;
         if (State == TcpState.SynReceived)
         {
-            if (!(SndUna < ack && ack <= SndMax))
+            if (!(Iss < ack && ack <= SndMax)) // (a Fast Open connection's SND.UNA is past its SYN-ACK already)
             {
                 _engine.QueueReset(Id, ack, default, TcpFlags.Rst); // <SEQ=SEG.ACK><CTL=RST>
                 Drop(now, seg, TcpCause.UnacceptableAck);
@@ -291,12 +291,16 @@ public sealed partial class TcpConnection
             uint synWindow = seg.Has(TcpFlags.Syn) ? seg.Window : (uint)seg.Window << _options.SendWindowShift;
             _sender.OnSynAcknowledged(now, seg, synWindow, passiveOpen: Listener is not null && !seg.Has(TcpFlags.Syn), ack: Iss + 1,
                 simultaneousOpen: Listener is null);
-            // After a simultaneous open of Fast Open SYNs, the ACK may cover the data our SYN carried (Linux's tcp_ack).
-            if (ack > Iss + 1) _sender.OnAck(now, ack, seg.Options, mayBeDuplicate: false);
-            else _sender.AwaitSynData(now);
+            if (!_sender.SynAckOutstanding) // (a passive Fast Open connection's data is taken below, once ESTABLISHED)
+            {
+                // After a simultaneous open of Fast Open SYNs, the ACK may cover the data our SYN carried (Linux's tcp_ack).
+                if (ack > Iss + 1) _sender.OnAck(now, ack, seg.Options, mayBeDuplicate: false);
+                else _sender.AwaitSynData(now);
+            }
             SynDue = false;
             SetState(TcpState.Established, TcpCause.AckOfSyn);
             EnterEstablished(now);
+            OnFastOpenHandshakeAck(now, seg); // data sent before this ACK is acknowledged (or SACKed) as any data
             // Data or a FIN queued during the handshake goes now, or waits on the persist timer when the window is shut.
             _engine.MarkPending(this);
             if (Listener is not null && !IsFastOpenChild) // a Fast Open connection went to the accept queue with its SYN

@@ -24,8 +24,11 @@ public sealed partial class TcpConnection
         if (State is TcpState.SynSent or TcpState.SynReceived)
         {
             if (SynDue) SendSyn(now);
-            if (_receiver.AckNow && State == TcpState.SynReceived) SendAck(now);
-            return;
+            if (!SendsBeforeHandshake) // a Fast Open connection's data goes before the handshake's ACK (TcpConnection.FastOpen.cs)
+            {
+                if (_receiver.AckNow && State == TcpState.SynReceived) SendAck(now);
+                return;
+            }
         }
 
         _sender.BeginBurst(now);
@@ -79,6 +82,7 @@ public sealed partial class TcpConnection
         TransmitResult result = _engine.Transmit(this, repr);
         if (synAck) _receiver.OnAckSent();
         _sender.OnSynSent(now, retransmission, keepDeadline: SynAckForRepeatedSyn);
+        if (synAck && IsFastOpenChild) _sender.SendBeforeHandshake();
         SynAckForRepeatedSyn = false;
         if (result == TransmitResult.Refused && retransmission)
         {

@@ -15,6 +15,29 @@ public sealed partial class TcpConnection
     public bool SynDataAcknowledged => Has(ConnectionFlags.SynDataAcked);
 
     /// <summary>
+    /// A Fast Open connection in SYN-RECEIVED (Linux's tcp_passive_fastopen): it may send, and poll reports it readable
+    /// and writable, before the handshake's ACK, as tcp_sendmsg_locked and tcp_poll treat it; its data goes after the
+    /// SYN-ACK, in the same pass.
+    /// </summary>
+    public bool SendsBeforeHandshake => State == TcpState.SynReceived && IsFastOpenChild;
+
+    /// <summary>
+    /// The handshake's ACK of a Fast Open connection, once ESTABLISHED: it acknowledges or SACKs the data sent before it
+    /// as any ACK does (Linux's tcp_ack runs on it), then the retransmission timer, the SYN-ACK's until now, restarts for
+    /// what is still in flight (tcp_rcv_synrecv_state_fastopen's tcp_rearm_rto).
+    /// </summary>
+    private void OnFastOpenHandshakeAck(TimeSpan now, in TcpSegment seg)
+    {
+        if (!_sender.SynAckOutstanding) return;
+        if (_sender.SndMax > _sender.SndUna)
+        {
+            _sender.OnAck(now, seg.AcknowledgmentNumber, seg.Options, mayBeDuplicate: false);
+            OnAcknowledged(now);
+        }
+        _sender.OnFastOpenHandshakeDone(now);
+    }
+
+    /// <summary>
     /// Opens from a Fast Open SYN: SYN-RECEIVED with the SYN's data already readable, so the SYN-ACK acknowledges it
     /// (tcp_fastopen_create_child, tcp_fastopen_add_skb). A FIN in the SYN is not taken; the peer sends it again.
     /// </summary>

@@ -31,6 +31,7 @@ internal sealed partial class Sender
         CwrQueued = 1 << 18,
         WakeupAttempted = 1 << 19,
         TimeoutResendDue = 1 << 20,
+        SynAckOutstanding = 1 << 21,
     }
 
     private SenderFlags _flags;

@@ -284,7 +284,8 @@ internal sealed partial class Sender
     {
         // In recovery, segments deemed lost that cwnd holds back do not stop the probe: it resends the first of them.
         bool lostWaiting = _queue.AwaitingBytes > 0 && !(InRecovery && _config.RecoveryProbe);
-        if (!TailLossProbe || InLossRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || lostWaiting)
+        // SynAckOutstanding: no probe before a Fast Open handshake's ACK (Linux's tcp_schedule_loss_probe checks fastopen_rsk).
+        if (!TailLossProbe || InLossRecovery && !_config.RecoveryProbe || SndUna == SndMax || _probeEnd is not null || lostWaiting || SynAckOutstanding)
         {
             _timers.Cancel(TcpTimer.LossProbe);
             return;
@@ -403,6 +404,16 @@ internal sealed partial class Sender
             HandshakeTimedOut = true; // sets the RTO to 3 s and the window to one segment at ESTABLISHED
             return true;
         }
+        EnterTimeoutLoss(now, retriesBefore);
+        return true;
+    }
+
+    /// <summary>
+    /// Linux's tcp_enter_loss: cwnd to one segment, ssthresh reduced once, everything not SACKed deemed lost and resent in
+    /// order. A retransmission timeout's, or a Fast Open connection's SYN-ACK timeouts' (Sender.FastOpenServer.cs).
+    /// </summary>
+    private void EnterTimeoutLoss(TimeSpan now, int retriesBefore)
+    {
         // RFC 5681 §3.1: a timeout that recurs for the same loss (the Loss phase's first retransmission timed out again,
         // no ACK advanced SND.UNA since) holds ssthresh (Linux's tcp_enter_loss: !icsk_retransmits in TCP_CA_Loss). So
         // does one that ends a fast recovery, whose reduction stands (tcp_enter_loss skips ca_ops->ssthresh in Recovery
@@ -429,6 +440,5 @@ internal sealed partial class Sender
         _probesInStall = 0;
         _timers.Cancel(TcpTimer.LossProbe);
         _timers.Cancel(TcpTimer.ReorderTimeout);
-        return true;
     }
 }

@@ -228,7 +228,9 @@ internal sealed partial class Sender
     {
         if (!HandshakeTimedOut) return;
         Rto.RestartAfterHandshakeLoss();
-        _congestion.RestartAfterHandshakeLoss(Mss);
+        // A Fast Open connection's window was set when it was made (Linux's tcp_init_transfer in tcp_fastopen_create_child):
+        // its SYN-ACK timeouts cut it by a loss instead, from the second (Sender.FastOpenServer.cs).
+        if (!SynAckOutstanding) _congestion.RestartAfterHandshakeLoss(Mss);
     }
 
     // ───────────── ACKs ─────────────
