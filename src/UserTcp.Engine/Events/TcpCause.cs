@@ -170,6 +170,8 @@ public enum TcpCause : byte
     FastOpenDataNotAcknowledged,
     /// <summary>An ICMP error closed a passive open not yet accepted: a SYN-queue entry dropped (Linux's tcp_req_err), or a Fast Open connection closed with the error (tcp_v4_err).</summary>
     IcmpErrorBeforeAccept,
+    /// <summary>A SYN with FIN reached a listener: dropped unanswered, Fast Open cookie and data or not (Linux's tcp_rcv_state_process in LISTEN).</summary>
+    SynWithFinInListen,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -273,6 +275,7 @@ public static class TcpCauseExtensions
         TcpCause.TransmitRefused => "the local device's queue refused it (Linux's NET_XMIT_DROP); not sent",
         TcpCause.FastOpenDataNotAcknowledged => "resent: the SYN-ACK did not acknowledge the data of a Fast Open SYN (RFC 7413 §4.2.2)",
         TcpCause.IcmpErrorBeforeAccept => "ICMP error for a passive open not yet accepted: closed (Linux's tcp_req_err, tcp_v4_err)",
+        TcpCause.SynWithFinInListen => "SYN with FIN in LISTEN; dropped (Linux's tcp_rcv_state_process)",
         TcpCause.LocalCongestion => "local congestion: the device's queue refused a segment, cwnd reduced once for the window (Linux's tcp_enter_cwr)",
         _ => cause.ToString(),
     };

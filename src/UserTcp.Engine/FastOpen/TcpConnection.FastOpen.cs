@@ -39,7 +39,7 @@ public sealed partial class TcpConnection
 
     /// <summary>
     /// Opens from a Fast Open SYN: SYN-RECEIVED with the SYN's data already readable, so the SYN-ACK acknowledges it
-    /// (tcp_fastopen_create_child, tcp_fastopen_add_skb). A FIN in the SYN is not taken; the peer sends it again.
+    /// (tcp_fastopen_create_child, tcp_fastopen_add_skb). A SYN with FIN never gets here: the listener drops it, as Linux's.
     /// </summary>
     internal void OpenFastOpenChild(TimeSpan now, in TcpSegment syn, TcpCause cause, TcpFastOpenKind cookieToSend)
     {

@@ -37,6 +37,13 @@ public sealed partial class TcpEngine
             Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.ListenNotSyn, SegmentSummary.From(seg)));
             return;
         }
+        if (seg.Has(TcpFlags.Fin))
+        {
+            // Linux's tcp_rcv_state_process drops a SYN with FIN in LISTEN before it looks at Fast Open or the queues, so
+            // the FIN of a Fast Open SYN never reaches tcp_fastopen_add_skb; RFC 9293 §3.10.7.2 leaves FIN there unsaid.
+            Emit(new TcpEvent(now, TcpEventKind.Dropped, id, TcpState.Listen, TcpState.Listen, TcpCause.SynWithFinInListen, SegmentSummary.From(seg)));
+            return;
+        }
         if (!HasRoomForConnection(now, id))
         {
             // Like a full listen queue on Linux: the SYN is dropped unanswered and the peer's retransmission tries again.

@@ -86,6 +86,25 @@ public class FastOpenServerTests
     }
 
     [Fact]
+    public void A_syn_with_fin_is_dropped_unanswered_even_with_a_valid_cookie_and_data()
+    {
+        (Harness h, TcpPassiveOpen listener) = Listening(Server());
+        h.Send(TcpFlags.Syn | TcpFlags.Fin, PeerIsn, options: WithCookie(ValidCookie()), payload: Request);
+        h.Send(TcpFlags.Syn | TcpFlags.Fin, PeerIsn, options: PeerSynOptions, sourcePort: 50001);
+        h.ExpectNothing(); // no SYN-ACK, no RST (Linux's tcp_rcv_state_process in LISTEN)
+        Assert.Equal(0, listener.PendingAccepts);
+        Assert.Equal(0, listener.FastOpenQueued);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPFastOpenPassive]);
+        Assert.Null(h.Engine.PollAt); // nothing kept that would wake it
+        Assert.Equal(2, h.Log.Of(TcpEventKind.Dropped).Count(e => e.Cause == TcpCause.SynWithFinInListen));
+
+        h.Send(TcpFlags.Syn, PeerIsn, options: WithCookie(ValidCookie()), payload: Request); // the same SYN without FIN
+        h.Expect(TcpFlags.Syn | TcpFlags.Ack, Isn, PeerIsn + 1 + (uint)Request.Length);
+        Assert.True(listener.TryAccept(out TcpConnection child));
+        Assert.Equal(TcpState.SynReceived, child.State);
+    }
+
+    [Fact]
     public void An_invalid_cookie_gets_a_fresh_one_and_its_data_is_not_acknowledged()
     {
         (Harness h, TcpPassiveOpen listener) = Listening(Server());
