@@ -1,6 +1,7 @@
 using System.Globalization;
 using UserTcp.Engine;
 using UserTcp.Lab;
+using UserTcp.Link;
 using UserTcp.Sockets;
 
 namespace UserTcp.Integration.Tests;
@@ -82,6 +83,53 @@ public sealed class FastOpenLiveTests
         Assert.Equal(0, live.Stack.Counters[MibCounter.TcpExtTCPFastOpenPassiveFail]);
         Assert.Equal(1, KernelCounter(live, "TcpExtTCPFastOpenActive"));
         Assert.Equal(0, KernelCounter(live, "TcpExtTCPFastOpenActiveFail"));
+    }
+
+    // python3 -c AnswerClient HOST PORT1 PORT2: a cookie from PORT1's connection, then PORT2's request in the SYN; prints
+    // "echoed SECONDS" for each, the time from sendto to the whole echo.
+    private const string AnswerClient = """
+        import socket, sys, time
+        host = sys.argv[1]
+        for port in (int(sys.argv[2]), int(sys.argv[3])):
+            conn = socket.socket()
+            start = time.monotonic()
+            conn.sendto(b"request", socket.MSG_FASTOPEN, (host, port))
+            got = b""
+            while len(got) < 7:
+                data = conn.recv(100)
+                if not data:
+                    break
+                got += data
+            print("echoed" if got == b"request" else "short", "%.3f" % (time.monotonic() - start), flush=True)
+            conn.close()
+        """;
+
+    [RequiresNetAdminFact("python3")]
+    public async Task Usertcps_answer_to_a_request_in_the_syn_goes_before_the_handshakes_ack_which_the_link_loses()
+    {
+        // The kernel's handshake ACK on the second port is lost: the answer still leaves at once (Linux's tcp_passive_fastopen
+        // lets the accepted connection send in SYN-RECEIVED), and the kernel's ACK of it completes the handshake; no SYN-ACK
+        // is resent. A server that waited for the handshake's ACK would answer after its SYN-ACK's 1 s timeout.
+        await using LiveStack live = LiveStack.Start(tcp: FastOpenServer(FastOpenKey.CreateRandom()),
+            faults: [FaultRule.Parse("drop from-kernel flags==ACK empty port=5044 nth=1")]);
+        EnableKernelFastOpen(live);
+        var options = new UserTcpConnectionOptions { FastOpenQueueLength = 8 };
+        using UserTcpListener cookies = live.Stack.Listen(5043, options: options);
+        using UserTcpListener listener = live.Stack.Listen(5044, options: options);
+        Task<List<TcpConnectionInfo>> first = EchoAsync(cookies, 1, live.Token);
+        Task<List<TcpConnectionInfo>> second = EchoAsync(listener, 1, live.Token);
+        PeerProgram client = live.Namespace.Start("python3", "-c", AnswerClient, Addresses.StackAddress.ToString(), "5043", "5044");
+        Assert.True(client.WaitForExit(PeerTimeout), client.Transcript);
+        await first.WaitAsync(PeerTimeout, live.Token);
+        List<TcpConnectionInfo> infos = await second.WaitAsync(PeerTimeout, live.Token);
+
+        Assert.Equal(1, live.Faults!.Counters.DroppedByRule);
+        Assert.Equal(2, client.OutputLines.Count(l => l.StartsWith("echoed ", StringComparison.Ordinal)));
+        Assert.True(infos[0].FastOpenSynData, "the second SYN's data was not taken");
+        Assert.Equal(TcpState.SynReceived, infos[0].State); // accepted before the handshake's ACK
+        double seconds = double.Parse(client.OutputLines[1].Split(' ')[1], CultureInfo.InvariantCulture);
+        Assert.True(seconds < 0.5, $"the answer took {seconds} s: {client.Transcript}");
+        Assert.Equal(0, live.Stack.Counters[MibCounter.TcpExtTCPSynRetrans]);
     }
 
     [RequiresNetAdminFact("python3", "nstat")]

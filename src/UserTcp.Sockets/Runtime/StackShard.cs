@@ -328,8 +328,9 @@ internal sealed partial class StackShard : IBatchOwner
             // TIME-WAIT costs only the engine's compact record, and its 4-tuple may come back as a new connection.
             if (connection.State is TcpState.Closed or TcpState.TimeWait) _connections.Remove(e.Connection);
         }
-        // A passive open that completed may satisfy an accept.
-        if (e is { Kind: TcpEventKind.StateChanged, NewState: TcpState.Established } && _listeners.TryGetValue(e.Connection.Local.Port, out UserTcpListener.Part? listener))
+        // A passive open that completed may satisfy an accept; so may one just made from a Fast Open SYN, which is in the
+        // accept queue from its SYN-RECEIVED on (tcp_conn_request): for an ordinary SYN the accept queue is unchanged.
+        if (e is { Kind: TcpEventKind.StateChanged, NewState: TcpState.Established or TcpState.SynReceived } && _listeners.TryGetValue(e.Connection.Local.Port, out UserTcpListener.Part? listener))
         {
             Touch(listener);
         }
