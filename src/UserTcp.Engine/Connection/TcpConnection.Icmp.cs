@@ -51,7 +51,8 @@ public sealed partial class TcpConnection
             OnIcmpErrorInSynQueue(type, code, seq);
             return;
         }
-        if (!(SndUna <= seq && seq <= SndMax))
+        // A Fast Open connection before the handshake's ACK counts from its SYN-ACK (Linux's tcp_v4_err: snt_isn for fastopen_rsk).
+        if (!((_sender.SynAckOutstanding ? Iss : SndUna) <= seq && seq <= SndMax))
         {
             _engine.Counters.Count(MibCounter.TcpExtOutOfWindowIcmps);
             return;
