@@ -210,9 +210,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
                 break;
             case PacketEvent { Packet.Direction: PacketDirection.Inbound } inbound:
             {
-                long at = Resolve(e).At;
-                AdvanceTo(at);
-                CheckNothingUnexpected(e.Line);
+                long at = Arrive(e);
                 Inject(inbound);
                 _lastEventTime = at;
                 break;
@@ -222,9 +220,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
                 break;
             case IcmpEvent icmp:
             {
-                long at = Resolve(e).At;
-                AdvanceTo(at);
-                CheckNothingUnexpected(e.Line);
+                long at = Arrive(e);
                 InjectIcmp(icmp);
                 _lastEventTime = at;
                 break;
@@ -234,14 +230,24 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
                 break;
             case AssertEvent assert:
             {
-                long at = Resolve(e).At;
-                AdvanceTo(at);
-                CheckNothingUnexpected(e.Line);
+                long at = Arrive(e);
                 CheckAssertions(assert);
                 _lastEventTime = at;
                 break;
             }
         }
+    }
+
+    /// <summary>
+    /// Brings the clock to the time an inbound packet, ICMP message or assertion runs at, after checking that UserTcp sent
+    /// nothing the script did not expect before it; returns that time.
+    /// </summary>
+    private long Arrive(ScriptEvent e)
+    {
+        long at = Resolve(e).At;
+        AdvanceTo(at);
+        CheckNothingUnexpected(e.Line);
+        return at;
     }
 
     /// <summary>

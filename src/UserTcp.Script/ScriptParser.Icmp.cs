@@ -70,24 +70,8 @@ public static partial class ScriptParser
                 {
                     throw Error(line, $"an ICMP message quoting {Peek().Text} is not supported: UserTcp speaks TCP only");
                 }
-                Token start = Next();
-                if (start.Kind != TokenKind.Integer) throw Error(line, $"expected the quoted segment's start:end(length), not `{start.Display}`");
-                Expect(':', line, "in the quoted segment's start:end(length)");
-                Token end = Next();
-                if (end.Kind != TokenKind.Integer) throw Error(line, "expected the end of the quoted segment's start:end(length)");
-                Expect('(', line, "before the payload length in start:end(length)");
-                Token bytes = Next();
-                if (bytes.Kind != TokenKind.Integer) throw Error(line, "expected the payload length in start:end(length)");
-                Expect(')', line, "after the payload length in start:end(length)");
+                (seq, length) = SequenceRange(line, "the quoted segment's", "");
                 Expect(']', line, "after the quoted segment");
-                seq = U32(start, line, "TCP start sequence number");
-                U32(end, line, "TCP end sequence number");
-                if (bytes.Integer is < 0 or > ushort.MaxValue) throw Error(line, "TCP payload size out of range");
-                if (end.Integer != start.Integer + bytes.Integer)
-                {
-                    throw Error(line, $"inconsistent TCP sequence numbers and payload size: {start.Integer}:{end.Integer} is not {bytes.Integer} bytes");
-                }
-                length = (int)bytes.Integer;
             }
             return new IcmpSpec(direction, typeToken.Text, codeName, type, code, mtu, echoId, seq, length) { Ip = ip };
         }

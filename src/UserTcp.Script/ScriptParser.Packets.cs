@@ -27,22 +27,7 @@ public static partial class ScriptParser
             }
 
             TcpFlags flags = Flags(line);
-            Token seqStart = Next();
-            if (seqStart.Kind != TokenKind.Integer) throw Error(line, $"expected the sequence range start:end(length) after the flags, not `{seqStart.Display}`");
-            Expect(':', line, "in the sequence range start:end(length)");
-            Token seqEnd = Next();
-            if (seqEnd.Kind != TokenKind.Integer) throw Error(line, "expected the end of the sequence range start:end(length)");
-            Expect('(', line, "before the payload length in start:end(length)");
-            Token length = Next();
-            if (length.Kind != TokenKind.Integer) throw Error(line, "expected the payload length in start:end(length)");
-            Expect(')', line, "after the payload length in start:end(length)");
-            uint seq = U32(seqStart, line, "TCP start sequence number");
-            U32(seqEnd, line, "TCP end sequence number");
-            if (length.Integer is < 0 or > ushort.MaxValue) throw Error(line, "TCP payload size out of range");
-            if (seqEnd.Integer != seqStart.Integer + length.Integer)
-            {
-                throw Error(line, $"inconsistent TCP sequence numbers and payload size: {seqStart.Integer}:{seqEnd.Integer} is not {length.Integer} bytes");
-            }
+            (uint seq, int length) = SequenceRange(line, "the sequence range", " after the flags");
 
             uint? ack = null;
             ushort? window = null;
@@ -89,7 +74,7 @@ public static partial class ScriptParser
                 }
                 if (bytes > TcpOptions.MaxLength) throw Error(line, $"TCP options take {bytes} bytes; at most {TcpOptions.MaxLength} fit in a TCP header");
             }
-            return new PacketSpec(direction, flags, seq, (int)length.Integer, ack, window, urgent, options) { Ip = ip };
+            return new PacketSpec(direction, flags, seq, length, ack, window, urgent, options) { Ip = ip };
         }
 
         /// <summary>
@@ -267,6 +252,32 @@ public static partial class ScriptParser
                 default:
                     throw Error(line, $"unknown TCP option `{t.Text}`: supported are mss, wscale, sackOK, TS val N ecr N, sack a:b, nop, eol, FO, FOEXP, md5");
             }
+        }
+
+        /// <summary>
+        /// A TCP sequence range `start:end(length)`, a segment's or the one an ICMP message quotes: its start and payload
+        /// length, the end checked against them. <paramref name="range"/> names it in errors ("the sequence range"),
+        /// <paramref name="where"/> says what it follows (" after the flags").
+        /// </summary>
+        private (uint Start, int Length) SequenceRange(int line, string range, string where)
+        {
+            Token start = Next();
+            if (start.Kind != TokenKind.Integer) throw Error(line, $"expected {range} start:end(length){where}, not `{start.Display}`");
+            Expect(':', line, $"in {range} start:end(length)");
+            Token end = Next();
+            if (end.Kind != TokenKind.Integer) throw Error(line, $"expected the end of {range} start:end(length)");
+            Expect('(', line, "before the payload length in start:end(length)");
+            Token length = Next();
+            if (length.Kind != TokenKind.Integer) throw Error(line, "expected the payload length in start:end(length)");
+            Expect(')', line, "after the payload length in start:end(length)");
+            uint seq = U32(start, line, "TCP start sequence number");
+            U32(end, line, "TCP end sequence number");
+            if (length.Integer is < 0 or > ushort.MaxValue) throw Error(line, "TCP payload size out of range");
+            if (end.Integer != start.Integer + length.Integer)
+            {
+                throw Error(line, $"inconsistent TCP sequence numbers and payload size: {start.Integer}:{end.Integer} is not {length.Integer} bytes");
+            }
+            return (seq, (int)length.Integer);
         }
     }
 }
