@@ -99,31 +99,42 @@ public sealed class TimeWaitRecord : TimedEntry
         _engine.ForgetTimeWait(this);
     }
 
-    /// <summary>A segment for this 4-tuple, in the order a connection takes it (RFC 9293 §3.10.7.4, RFC 7323 §5).</summary>
+    /// <summary>
+    /// A segment for this 4-tuple, in the order a connection takes it (RFC 9293 §3.10.7.4, RFC 7323 §5). Any segment but a
+    /// RST that carries an ACK or fails PAWS restarts 2MSL, as Linux's tcp_timewait_state_process does ("we must reset the
+    /// TIMEWAIT timer"), where RFC 9293 restarts it only for a retransmitted FIN: an old duplicate still arriving says the
+    /// network still holds the connection's segments (docs/design.md "TIME-WAIT").
+    /// </summary>
     internal void OnSegment(TimeSpan now, in TcpSegment seg)
+    {
+        bool pawsRejected = Respond(now, seg);
+        if (State == TcpState.TimeWait && !seg.Has(TcpFlags.Rst) && (seg.Has(TcpFlags.Ack) || seg.Has(TcpFlags.Fin) || pawsRejected)) Arm(now);
+    }
+
+    // Answers the segment; true when PAWS rejected it.
+    private bool Respond(TimeSpan now, in TcpSegment seg)
     {
         SeqNumber seq = seg.SequenceNumber;
         int segLen = seg.SegmentLength;
         bool rst = seg.Has(TcpFlags.Rst);
 
-        // A retransmitted FIN is re-acknowledged and restarts the 2MSL timer (RFC 9293 §3.10.7.4 eighth).
+        // A retransmitted FIN is re-acknowledged (and restarts the 2MSL timer: RFC 9293 §3.10.7.4 eighth).
         if (seg.Has(TcpFlags.Fin) && !rst && seq + segLen == RcvNxt)
         {
             SendAck(now);
-            Arm(now);
-            return;
+            return false;
         }
         // PAWS (RFC 7323 §5.3 R1): an old TSval is a duplicate from long ago; ACK it (a RST is exempt, as Linux).
         TcpTimestamp? timestamp = _timestamps is null ? null : seg.Options.Timestamp;
         if (timestamp is TcpTimestamp old && !rst && _timestamps!.IsOld(old.Value, now))
         {
             Drop(now, seg, TcpCause.PawsRejected, ack: Unacceptable(now, seg));
-            return;
+            return true;
         }
         if (!IsAcceptable(seq, segLen))
         {
             Drop(now, seg, rst ? TcpCause.ResetOutsideWindow : TcpCause.OutsideWindow, ack: !rst && Unacceptable(now, seg));
-            return;
+            return false;
         }
         if (rst)
         {
@@ -131,28 +142,29 @@ public sealed class TimeWaitRecord : TimedEntry
             if (seq != RcvNxt) Drop(now, seg, TcpCause.ResetNotExact, ack: Challenge(now));
             else if (_config.TimeWaitRst == TimeWaitRstPolicy.Ignore) Drop(now, seg, TcpCause.ResetIgnoredInTimeWait, ack: false);
             else End(now, TcpCause.ResetReceived);
-            return;
+            return false;
         }
         if (seg.Has(TcpFlags.Syn))
         {
             Drop(now, seg, TcpCause.SynInSynchronizedState, ack: Challenge(now)); // a challenge ACK (RFC 5961 §4)
-            return;
+            return false;
         }
         if (!seg.Has(TcpFlags.Ack))
         {
             Drop(now, seg, TcpCause.NoAck, ack: false);
-            return;
+            return false;
         }
         if (seg.AcknowledgmentNumber > SndNxt)
         {
             // RFC 5961 §5.2: a challenge ACK, within §7's limits as in the connection (TcpConnection.AckIsAcceptable).
             Drop(now, seg, TcpCause.AckOfUnsentData, ack: Challenge(now));
-            return;
+            return false;
         }
         // RFC 7323 §4.3 R3: TS.Recent follows segments that start at or before Last.ACK.sent (RCV.NXT here).
         if (timestamp is TcpTimestamp recent && seq <= RcvNxt) _timestamps!.TakeRecent(recent.Value, now);
         // The peer sent its FIN already, so text is a duplicate: acknowledge it.
         if (seg.Payload.Length > 0 || seg.Has(TcpFlags.Fin)) SendAck(now);
+        return false;
     }
 
     // RFC 9293 §3.10.7.4, the four cases, in the window last advertised.
