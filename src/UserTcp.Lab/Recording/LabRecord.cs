@@ -204,8 +204,8 @@ public sealed class LabRecord
 
     /// <summary>
     /// Each segment one side sent that occupies sequence space (data, SYN, FIN), with every time it was sent: the first
-    /// transmission and its retransmissions, as the link saw them (dropped ones included; refused ones, which never left
-    /// UserTcp's own queue, not).
+    /// transmission and its retransmissions, when the sender sent them (<see cref="WirePacket.SentAt"/>: a held original
+    /// before the resend that overtook it; dropped ones included; refused ones, which never left UserTcp's own queue, not).
     /// </summary>
     public IReadOnlyList<Transmissions> Sent(FourTuple connection, LabSide side)
     {
@@ -213,7 +213,7 @@ public sealed class LabRecord
         SeqNumber? isn = side == LabSide.Kernel ? kernelIsn : userTcpIsn;
         var bySeq = new Dictionary<uint, (string Flags, List<TimeSpan> Times, List<bool> Dropped)>();
         var order = new List<uint>();
-        foreach (WirePacket p in PacketsOf(connection))
+        foreach (WirePacket p in PacketsOf(connection).OrderBy(p => p.SentAt))
         {
             if (p.ToKernel != (side == LabSide.UserTcp) || p.Segment.SegmentLength == 0 || p.Fault?.Action == FaultAction.Refused) continue;
             uint relative = isn is SeqNumber i ? (uint)(p.Segment.SequenceNumber - i) : p.Segment.SequenceNumber.Value;
@@ -222,7 +222,7 @@ public sealed class LabRecord
                 bySeq[relative] = entry = (PacketFormatter.FlagLetters(p.Segment.Flags), [], []);
                 order.Add(relative);
             }
-            entry.Times.Add(p.At);
+            entry.Times.Add(p.SentAt);
             entry.Dropped.Add(p.Dropped);
         }
         return [.. order.Select(seq => new Transmissions(seq, bySeq[seq].Flags, bySeq[seq].Times, bySeq[seq].Dropped))];
@@ -239,12 +239,12 @@ public sealed class LabRecord
         SeqNumber target = flag == TcpFlags.Fin ? first.Segment.SequenceNumber + first.Segment.PayloadLength : first.Segment.SequenceNumber;
         var times = new List<TimeSpan>();
         var dropped = new List<bool>();
-        foreach (WirePacket p in PacketsOf(connection))
+        foreach (WirePacket p in PacketsOf(connection).OrderBy(p => p.SentAt))
         {
             if (p.ToKernel != (side == LabSide.UserTcp) || !p.Segment.Has(flag) || p.Fault?.Action == FaultAction.Refused) continue;
             SeqNumber at = flag == TcpFlags.Fin ? p.Segment.SequenceNumber + p.Segment.PayloadLength : p.Segment.SequenceNumber;
             if (at != target) continue;
-            times.Add(p.At);
+            times.Add(p.SentAt);
             dropped.Add(p.Dropped);
         }
         uint relative = isn is SeqNumber i ? (uint)(target - i) : target.Value;

@@ -23,6 +23,12 @@ public sealed record WirePacket(
     public TimeSpan ArrivedAt => ReadAt ?? At;
 
     /// <summary>
+    /// When its sender sent it: <see cref="At"/>, except for UserTcp's packet under a delay rule, which is recorded when
+    /// the link handed it on, the rule's delay after UserTcp sent it.
+    /// </summary>
+    public TimeSpan SentAt => ToKernel && Fault is { Action: FaultAction.Delayed, Rule: FaultRule rule } ? At - rule.Delay : At;
+
+    /// <summary>
     /// "UserTcp read it 12.3 ms later" for a packet from the kernel that waited in the device a millisecond or more (its
     /// <see cref="At"/> is when the kernel sent it), as the ladder, the timeline and the capture say it; null otherwise.
     /// </summary>

@@ -30,6 +30,7 @@ public static class LabCatalog
         new FastOpen(),
         new DeadPeer(),
         new LocalQueueFull(),
+        new TimeWaitAssassination(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>

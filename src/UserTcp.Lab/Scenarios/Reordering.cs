@@ -124,10 +124,10 @@ public sealed class Reordering : LabScenario
             EachHeld(h => $"{h.DupAcks} duplicate ACK(s) with SACK blocks"));
         // Before the receiver's ACK of the original could tell the sender it had arrived (a busy machine may delay the resend past the arrival itself).
         v.Expect("the sender resends each held segment exactly once, before an ACK tells it the original arrived",
-            held.Count > 0 && held.All(h => h.Resent.Count == 1 && SentAt(h.Resent[0]) < h.Covered),
+            held.Count > 0 && held.All(h => h.Resent.Count == 1 && h.Resent[0].SentAt < h.Covered),
             EachHeld(h => h.Resent.Count == 0 ? "not resent"
-                : $"resent {Times(h.Resent.Count)}, {LabRecord.Milliseconds(SentAt(h.Resent[0]) - h.Sent)} after the original"
-                    + (SentAt(h.Resent[0]) >= h.Covered ? ", after an ACK covered it" : SentAt(h.Resent[0]) >= h.Arrived ? " (after the original arrived, before the sender could know)" : "")));
+                : $"resent {Times(h.Resent.Count)}, {LabRecord.Milliseconds(h.Resent[0].SentAt - h.Sent)} after the original"
+                    + (h.Resent[0].SentAt >= h.Covered ? ", after an ACK covered it" : h.Resent[0].SentAt >= h.Arrived ? " (after the original arrived, before the sender could know)" : "")));
         v.Expect("it resends no other data", others.Count == 0,
             others.Count == 0 ? "no other data resent" : string.Join("; ", others.Take(5).Select(t => $"seq {t.RelativeSeq} [{t.Flags}] {t.Describe()}")));
         if (userTcpSends)
@@ -182,7 +182,7 @@ public sealed class Reordering : LabScenario
         + $"{h.DupAcks} duplicate ACK(s) carrying SACK blocks; "
         + (h.Resent.Count == 0
             ? $"{senderName} did not resend it"
-            : $"{senderName} took it for lost and resent it {Times(h.Resent.Count)}, {LabRecord.Milliseconds(SentAt(h.Resent[0]) - h.Sent)} after the original, "
+            : $"{senderName} took it for lost and resent it {Times(h.Resent.Count)}, {LabRecord.Milliseconds(h.Resent[0].SentAt - h.Sent)} after the original, "
                 + (h.EngineDupAcks is int taken
                     // The device's reader drains the TUN queue ahead of the engine, which takes the ACKs one pass at a time.
                     ? (taken == 0 ? "before its engine took any of those ACKs" : $"on the {Ordinal(taken)} of those ACKs its engine took")
@@ -200,19 +200,19 @@ public sealed class Reordering : LabScenario
         IReadOnlyList<WirePacket> data = r.From(c, sender, p => p.Segment.PayloadLength > 0);
         IReadOnlyList<WirePacket> acks = r.From(c, receiver, p => p.Segment.PayloadLength == 0 && p.Segment.Has(TcpFlags.Ack));
         var held = new List<Held>();
-        foreach (WirePacket original in data.Where(p => p.Fault?.Action == FaultAction.Delayed).OrderBy(SentAt))
+        foreach (WirePacket original in data.Where(p => p.Fault?.Action == FaultAction.Delayed).OrderBy(p => p.SentAt))
         {
             uint seq = Relative(original.Segment.SequenceNumber);
             // UserTcp's original is recorded where the link handed it on; its engine says when it left (the delay line may hand it on late).
             TimeSpan sent = r.Events.Where(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == c && e.Segment.PayloadLength > 0
-                && e.Segment.Seq == original.Segment.SequenceNumber).Select(e => e.Time).DefaultIfEmpty(SentAt(original)).Min();
+                && e.Segment.Seq == original.Segment.SequenceNumber).Select(e => e.Time).DefaultIfEmpty(original.SentAt).Min();
             TimeSpan arrived = ReachedReceiver(original);
-            IReadOnlyList<WirePacket> resent = [.. data.Where(p => p != original && Relative(p.Segment.SequenceNumber) == seq).OrderBy(SentAt)];
+            IReadOnlyList<WirePacket> resent = [.. data.Where(p => p != original && Relative(p.Segment.SequenceNumber) == seq).OrderBy(p => p.SentAt)];
             // Segments sent after it that reached the receiver before it: they overtook it.
-            int overtook = data.Count(p => p != original && Relative(p.Segment.SequenceNumber) > seq && SentAt(p) >= sent && ReachedReceiver(p) < arrived);
+            int overtook = data.Count(p => p != original && Relative(p.Segment.SequenceNumber) > seq && p.SentAt >= sent && ReachedReceiver(p) < arrived);
             // The receiver's duplicate ACKs: ACKs of the hole, with SACK blocks, sent after the held segment was.
             IReadOnlyList<WirePacket> dupAcks = [.. acks.Where(p => p.Sack.Count > 0 && p.At >= sent && Relative(p.Segment.AcknowledgmentNumber) == seq)];
-            int beforeResend = resent.Count == 0 ? 0 : dupAcks.Count(p => ReachedSender(p) <= SentAt(resent[0]));
+            int beforeResend = resent.Count == 0 ? 0 : dupAcks.Count(p => ReachedSender(p) <= resent[0].SentAt);
             // A D-SACK: its first block lies at or below the cumulative ACK (RFC 2883 §4) and starts at the held segment.
             int dsacks = acks.Count(p => p.Sack.Count > 0 && p.Sack[0].Left < p.Segment.AcknowledgmentNumber && p.Sack[0].Left == original.Segment.SequenceNumber);
             // When the first ACK beyond the held segment reached the sender: from then on it knew the segment had arrived.
@@ -256,9 +256,6 @@ public sealed class Reordering : LabScenario
 
     private static string Counters(LabRecord r) =>
         string.Join(", ", CounterNames.Select(n => string.Create(CultureInfo.InvariantCulture, $"{n.Replace("TcpExt", "", StringComparison.Ordinal)} {r.KernelCounter(n)}")));
-
-    // When the sender sent a packet: one of UserTcp's that the link delayed is recorded as the link handed it on (about Hold later).
-    private static TimeSpan SentAt(WirePacket p) => p.ToKernel && p.Fault?.Action == FaultAction.Delayed ? p.At - Hold : p.At;
 
     // A segment that carries only the FIN (no data): its transmissions' packets are all empty.
     private static bool IsBareFin(LabRecord r, FourTuple c, LabSide sender, Transmissions t) =>
