@@ -53,7 +53,13 @@ public static class LabGraphs
         plot.YLabel($"{from}'s sequence number, relative");
 
         double top = 1, bottom = 0;
+        // A segment's first sending is its earliest by when the sender sent it (a held original is recorded when the link handed it on).
         var seen = new HashSet<(uint, bool)>();
+        var firsts = new HashSet<WirePacket>();
+        foreach (WirePacket p in r.From(connection, sender).Where(p => p.Segment.SegmentLength > 0).OrderBy(p => p.SentAt))
+        {
+            if (seen.Add((p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin)))) firsts.Add(p);
+        }
         var retransX = new List<double>();
         var retransY = new List<double>();
         bool anyDrop = false, anyData = false, anyControl = false;
@@ -116,7 +122,7 @@ public static class LabGraphs
                 cwrX.Add(t);
                 cwrY.Add(low);
             }
-            if (!seen.Add((p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin))))
+            if (!firsts.Contains(p))
             {
                 retransX.Add(t);
                 retransY.Add(high);
