@@ -175,6 +175,12 @@ public sealed record TcpConfig
     /// <summary>RFC 6928 initial window, in segments.</summary>
     public int InitialWindowSegments { get; init; } = 10;
     /// <summary>
+    /// RFC 6928 §2 and RFC 5681 §3.1: cwnd starts at one segment after a single SYN or SYN-ACK timeout. False (the
+    /// default): only after more than one SYN (SYN-ACK) retransmission, as Linux's tcp_init_transfer; either way not
+    /// when the handshake's answer echoes the first one's timestamp (docs/design.md "The engine", Retransmission).
+    /// </summary>
+    public bool LossWindowAfterOneSynRetransmission { get; init; }
+    /// <summary>
     /// The fewest segments one TSO packet may carry, however slow the pacing rate (Linux net.ipv4.tcp_min_tso_segs):
     /// new data leaves in packets of about 1 ms at the pacing rate, at least this many segments and at most half of
     /// cwnd, each ending in PSH (docs/design.md "TSO packets and the pacing rate").

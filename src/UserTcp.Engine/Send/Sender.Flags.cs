@@ -32,6 +32,7 @@ internal sealed partial class Sender
         WakeupAttempted = 1 << 19,
         TimeoutResendDue = 1 << 20,
         SynAckOutstanding = 1 << 21,
+        HandshakeLossWindow = 1 << 22,
     }
 
     private SenderFlags _flags;

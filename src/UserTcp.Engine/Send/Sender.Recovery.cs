@@ -401,7 +401,7 @@ internal sealed partial class Sender
         TimeoutResendDue = !synchronizing; // a refused resend is tried again in 500 ms (Sender.LocalQueue.cs)
         if (synchronizing)
         {
-            HandshakeTimedOut = true; // sets the RTO to 3 s and the window to one segment at ESTABLISHED
+            HandshakeTimedOut = true; // sets the RTO to 3 s at ESTABLISHED, and maybe the window to one segment (Sender.Handshake.cs)
             return true;
         }
         EnterTimeoutLoss(now, retriesBefore);

@@ -204,6 +204,7 @@ internal sealed partial class Sender
         // Our SYN (tcp_ack cleans it from the queue) or SYN-ACK (tcp_rcv_state_process's delivered++ in SYN_RECV) arrived;
         // after a simultaneous open both count, the SYN-ACK being our queued SYN (2 on Linux 6.18).
         CountDelivered(simultaneousOpen ? 2 : 1, ecnEcho: false);
+        DecideHandshakeLossWindow(seg);
         TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
         Retries = 0;
         _timers.Cancel(TcpTimer.Retransmission);
@@ -219,18 +220,6 @@ internal sealed partial class Sender
         SndWnd = window;
         SndWl1 = seq;
         MaxSndWnd = Math.Max(MaxSndWnd, window);
-    }
-
-    /// <summary>A SYN or SYN-ACK timed out and no RTT was measured: RFC 6298 §5.7 and RFC 5681 §3.1 at ESTABLISHED.</summary>
-    public bool HandshakeTimedOut { get; set; }
-
-    public void OnEstablished()
-    {
-        if (!HandshakeTimedOut) return;
-        Rto.RestartAfterHandshakeLoss();
-        // A Fast Open connection's window was set when it was made (Linux's tcp_init_transfer in tcp_fastopen_create_child):
-        // its SYN-ACK timeouts cut it by a loss instead, from the second (Sender.FastOpenServer.cs).
-        if (!SynAckOutstanding) _congestion.RestartAfterHandshakeLoss(Mss);
     }
 
     // ───────────── ACKs ─────────────
