@@ -101,7 +101,7 @@ internal interface ICongestionControl
     /// but sets the Loss state, cubictcp_state and bbr_set_state, every time).
     /// </summary>
     void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring);
-    /// <summary>A SYN or SYN-ACK was lost: one segment once ESTABLISHED (RFC 5681 §3.1).</summary>
+    /// <summary>SYNs or SYN-ACKs were lost (twice, as Linux's tcp_init_transfer counts; RFC 5681 §3.1): one segment once ESTABLISHED.</summary>
     void RestartAfterHandshakeLoss(int mss);
     /// <summary>
     /// Every ACK, after loss detection, with its delivery-rate sample (Linux cong_control); loss-based control ignores it.

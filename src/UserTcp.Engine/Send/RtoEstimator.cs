@@ -147,10 +147,11 @@ internal sealed class RtoEstimator
     }
 
     /// <summary>
-    /// RFC 6298 §5.7: when a SYN or SYN-ACK timed out and no RTT was measured, data transmission starts with RTO = 3 s
-    /// (or the configured initial RTO if larger).
+    /// RFC 6298 §5.7: when no RTT was measured in the handshake, data transmission starts with RTO = 3 s (or the
+    /// configured initial RTO if larger): the RFC asks it after a SYN or SYN-ACK timeout, Linux's tcp_init_metrics
+    /// whenever srtt is 0 (a SYN-ACK resent for a repeated SYN, a SYN cookie's connection without timestamps).
     /// </summary>
-    public void RestartAfterHandshakeLoss()
+    public void FallBackWithoutSample()
     {
         if (_hasSample) return;
         Backoff = 0;

@@ -3,13 +3,14 @@ using UserTcp.Wire;
 namespace UserTcp.Engine;
 
 /// <summary>
-/// What a lost SYN or SYN-ACK leaves for the data that follows: RFC 6298 §5.7's 3 s RTO without an RTT sample, and the
-/// loss window, cwnd of one segment, which Linux's tcp_init_transfer gives only after more than one retransmission
-/// (docs/design.md "The engine", Retransmission).
+/// What the handshake leaves for the data that follows: a 3 s RTO when it gave no RTT sample (RFC 6298 §5.7 after a SYN
+/// timeout; Linux's tcp_init_metrics whenever srtt is 0), and after a lost SYN or SYN-ACK the loss window, cwnd of one
+/// segment, which Linux's tcp_init_transfer gives only after more than one retransmission (docs/design.md "The engine",
+/// Retransmission).
 /// </summary>
 internal sealed partial class Sender
 {
-    /// <summary>A SYN or SYN-ACK timed out and no RTT was measured: RFC 6298 §5.7 at ESTABLISHED.</summary>
+    /// <summary>A SYN or SYN-ACK timed out (what sets Linux's undo_marker before ESTABLISHED).</summary>
     public bool HandshakeTimedOut { get; set; }
 
     /// <summary>cwnd starts at one segment at ESTABLISHED: decided when our SYN or SYN-ACK is acknowledged.</summary>
@@ -40,7 +41,9 @@ internal sealed partial class Sender
 
     public void OnEstablished()
     {
-        if (HandshakeTimedOut) Rto.RestartAfterHandshakeLoss();
+        // RFC 6298 §5.7 after a SYN timeout; Linux's tcp_init_metrics whenever the handshake gave no RTT sample (a SYN-ACK
+        // resent for a repeated SYN, Karn's rule; a SYN cookie's connection): no sample, 3 s.
+        Rto.FallBackWithoutSample();
         // A Fast Open connection's window was set when it was made (Linux's tcp_init_transfer in tcp_fastopen_create_child):
         // its SYN-ACK timeouts cut it by a loss instead, from the second (Sender.FastOpenServer.cs).
         if (HandshakeLossWindow && !SynAckOutstanding) _congestion.RestartAfterHandshakeLoss(Mss);
