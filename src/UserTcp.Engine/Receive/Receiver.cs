@@ -19,8 +19,10 @@ internal sealed class Receiver
     private readonly EngineCounters _counters;
     // In-order bytes the application has not read yet.
     private readonly PooledByteQueue _buffer;
-    private readonly ReassemblyQueue _outOfOrder = new();
-    private readonly SackBlockList _sackBlocks;
+    // Segments held out of order and the SACK blocks that report them: made when the first segment (or a FIN) is held
+    // ahead of a gap, as most connections never see one and an idle connection should not carry them (issue 10's 2 KB).
+    private ReassemblyQueue? _outOfOrder;
+    private SackBlockList? _sackBlocks;
     // The right edge of the window last advertised (RCV.NXT + RCV.WND then); never moves left (RFC 9293 §3.8.6.2.2).
     private SeqNumber _advertisedRight;
     // Bytes taken in order since our last ACK (Linux's rcv_nxt - rcv_wup).
@@ -58,7 +60,6 @@ internal sealed class Receiver
         _ato = new AckTimeout(config);
         _counters = counters;
         _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
-        _sackBlocks = new SackBlockList(_outOfOrder);
         _pingPong = config.StartInPingPongMode;
     }
 
@@ -89,7 +90,7 @@ internal sealed class Receiver
     public TimeSpan AckTimeout => _ato.Reported;
     /// <summary>The largest payload a segment has brought (Linux's rcv_mss estimate, for TCP_INFO).</summary>
     public int LargestSegmentReceived { get; private set; }
-    public bool HasOutOfOrderData => !_outOfOrder.IsEmpty;
+    public bool HasOutOfOrderData => _outOfOrder is { IsEmpty: false };
     /// <summary>The receive buffer's size now (SO_RCVBUF, as auto-tuning has grown it).</summary>
     public int BufferSize => _buffer.Capacity;
     /// <summary>Bytes the application read in the best round trip (tcpi_rcv_space); 0 without auto-tuning.</summary>
@@ -194,7 +195,7 @@ internal sealed class Receiver
         if (segmentLength > LargestSegmentReceived) LargestSegmentReceived = segmentLength;
         if (seq != RcvNxt)
         {
-            if (SackEnabled && _config.DuplicateSack && _outOfOrder.Overlap(seq, seq + payload.Length) is (SeqNumber from, SeqNumber to))
+            if (SackEnabled && _config.DuplicateSack && _outOfOrder?.Overlap(seq, seq + payload.Length) is (SeqNumber from, SeqNumber to))
             {
                 NoteDuplicate(from, to);
             }
@@ -205,12 +206,11 @@ internal sealed class Receiver
         // Linux's tcp_event_data_recv, for in-order data only: the first data, or data after an idle spell longer than
         // the RTO (the sender restarts from a small window), is acknowledged at once again.
         if (_ato.OnData(now, _rto.Rto)) GrantQuickAcks(mss);
-        bool hadGap = !_outOfOrder.IsEmpty;
+        bool hadGap = _outOfOrder is { IsEmpty: false };
         if (segmentLength < ReceiveMss && _shortSegmentsSinceAck < 2) _shortSegmentsSinceAck++;
         _bytesSinceAck += payload.Length;
         Deliver(payload);
-        int held = _outOfOrder.TakeAt(RcvNxt);
-        if (held > 0) DeliverHeld(held);
+        if (_outOfOrder?.TakeAt(RcvNxt) is int held and > 0) DeliverHeld(held);
         if (_tuner is null && _config.LargestReceiveBuffer > _config.ReceiveBufferSize) _tuner = new ReceiveBufferTuner(_config.LargestReceiveBuffer);
         _tuner?.OnData(now, _totalRead, RcvNxt, Window, segmentLength, mss, echo, sinceEcho);
         if (hadGap)
@@ -263,17 +263,18 @@ internal sealed class Receiver
     private void HoldOutOfOrder(SeqNumber seq, ReadOnlySpan<byte> payload)
     {
         SeqNumber end = seq + payload.Length;
-        if (_outOfOrder.Overlap(seq, end) is (SeqNumber from, SeqNumber to) && from == seq && to == end)
+        ReassemblyQueue outOfOrder = OutOfOrder();
+        if (outOfOrder.Overlap(seq, end) is (SeqNumber from, SeqNumber to) && from == seq && to == end)
         {
-            _sackBlocks.Touch(seq);
+            _sackBlocks!.Touch(seq);
             return;
         }
         int offset = seq - RcvNxt;
-        if (_buffer.CanWriteAt(offset, payload.Length) && _outOfOrder.Count + payload.Length <= _config.MaxOutOfOrderBytes
-            && _buffer.HasMemoryFor(offset, payload.Length) && _outOfOrder.Add(seq, end))
+        if (_buffer.CanWriteAt(offset, payload.Length) && outOfOrder.Count + payload.Length <= _config.MaxOutOfOrderBytes
+            && _buffer.HasMemoryFor(offset, payload.Length) && outOfOrder.Add(seq, end))
         {
             _buffer.WriteAt(offset, payload);
-            _sackBlocks.Touch(seq);
+            _sackBlocks!.Touch(seq);
             _counters.Count(MibCounter.TcpExtTCPOFOQueue);
         }
         else
@@ -311,10 +312,21 @@ internal sealed class Receiver
         Delivered(count);
     }
 
+    // The reassembly queue, made with its SACK block list when the first segment or FIN is held out of order.
+    private ReassemblyQueue OutOfOrder()
+    {
+        if (_outOfOrder is null)
+        {
+            _outOfOrder = new ReassemblyQueue();
+            _sackBlocks = new SackBlockList(_outOfOrder);
+        }
+        return _outOfOrder;
+    }
+
     private void Delivered(int count)
     {
         RcvNxt += count;
-        _sackBlocks.Forget(RcvNxt);
+        _sackBlocks?.Forget(RcvNxt);
     }
 
     /// <summary>
@@ -387,7 +399,7 @@ internal sealed class Receiver
     {
         if (finAt != RcvNxt)
         {
-            _outOfOrder.FinSeq = finAt;
+            OutOfOrder().FinSeq = finAt;
             AckNow = true;
             return false;
         }
@@ -398,7 +410,7 @@ internal sealed class Receiver
     /// <summary>A FIN that arrived ahead of data is now next: take it.</summary>
     public bool TakeHeldFin()
     {
-        if (_outOfOrder.FinSeq is not SeqNumber held || held != RcvNxt || !_outOfOrder.IsEmpty) return false;
+        if (_outOfOrder?.FinSeq is not SeqNumber held || held != RcvNxt || !_outOfOrder.IsEmpty) return false;
         TakeFinNow();
         return true;
     }
@@ -406,7 +418,7 @@ internal sealed class Receiver
     private void TakeFinNow()
     {
         // RFC 9293 §3.10.7.4 eighth: the FIN takes one sequence number.
-        _outOfOrder.FinSeq = null;
+        _outOfOrder?.FinSeq = null;
         RcvNxt += 1;
         _bytesSinceAck += 1; // as Linux's rcv_nxt - rcv_wup, which the FIN moves too
         FinReceived = true;
@@ -456,7 +468,7 @@ internal sealed class Receiver
         _totalRead += n;
         if (_tuner is not null)
         {
-            int outOfOrderSpan = _outOfOrder.HighestEnd is SeqNumber end ? end - RcvNxt : 0;
+            int outOfOrderSpan = _outOfOrder?.HighestEnd is SeqNumber end ? end - RcvNxt : 0;
             _buffer.Capacity = _tuner.OnRead(now, _totalRead, _buffer.Capacity, outOfOrderSpan);
         }
         return n;
@@ -487,7 +499,7 @@ internal sealed class Receiver
 
     public void Clear()
     {
-        _outOfOrder.Clear();
+        _outOfOrder?.Clear();
         _buffer.ForgetAhead();
     }
 
@@ -514,12 +526,12 @@ internal sealed class Receiver
         // Held out-of-order bytes count against the free space, as in Linux (they are in sk_rmem_alloc), although they
         // already sit at their place inside it. Only what the stack's buffer memory backs now is free
         // (TcpConfig.MaxBufferMemory), as Linux clamps the window under memory pressure.
-        long free = Math.Max(0, _buffer.StorableFree - _outOfOrder.Count);
+        long free = Math.Max(0, _buffer.StorableFree - (_outOfOrder?.Count ?? 0));
         return ReceiveWindow.Select(free, _buffer.Capacity, WindowShift, ReceiveMss, _lastWindow);
     }
 
     /// <summary>False when <see cref="AddSackBlocks"/> would add nothing: no D-SACK due and no block held out of order.</summary>
-    public bool MayHaveSackBlocks => _dsack is not null || _sackBlocks.MayHaveBlocks;
+    public bool MayHaveSackBlocks => _dsack is not null || _sackBlocks is { MayHaveBlocks: true };
 
     /// <summary>Adds the D-SACK and SACK blocks an ACK carries: most recent first, as many as fit (RFC 2018 §4).</summary>
     public void AddSackBlocks(ref TcpOptions options)
@@ -532,7 +544,7 @@ internal sealed class Receiver
             options.AddSackBlock(dsack);
             room--;
         }
-        _sackBlocks.AddTo(ref options, room);
+        _sackBlocks?.AddTo(ref options, room);
     }
 
     /// <summary>An ACK went out: the delayed ACK, the D-SACK and the count since the last ACK start over.</summary>

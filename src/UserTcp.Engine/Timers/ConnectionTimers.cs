@@ -19,8 +19,9 @@ internal sealed class ConnectionTimers : TimedEntry
     private readonly TcpConnection _owner;
     private readonly TcpEngine _engine;
     // Invariant: _deadlines[(int)t] is the armed deadline of timer t in ticks, or Unarmed; index 0 (TcpTimer.None) stays
-    // Unarmed. Ticks, not TimeSpan?: half the bytes, and the scan for the earliest compares longs only.
-    private readonly long[] _deadlines = NewDeadlines();
+    // Unarmed. Ticks, not TimeSpan?: half the bytes, and the scan for the earliest compares longs only. Inside this object,
+    // not an array of its own: 32 bytes less per connection (issue 10's 2 KB).
+    private Deadlines _deadlines;
     private const long Unarmed = long.MaxValue;
     // The earliest of _deadlines in ticks, kept as timers change (it is read on every arm and every pass; the scan was ~3 %
     // of a request's managed time): NoneArmed when none is, Stale when the earliest deadline itself moved later or went
@@ -33,17 +34,17 @@ internal sealed class ConnectionTimers : TimedEntry
     {
         _owner = owner;
         _engine = engine;
+        ((Span<long>)_deadlines).Fill(Unarmed);
+    }
+
+    [System.Runtime.CompilerServices.InlineArray(Count)]
+    private struct Deadlines
+    {
+        private long _first;
     }
 
     /// <summary>The connection whose timers these are.</summary>
     public TcpConnection Owner => _owner;
-
-    private static long[] NewDeadlines()
-    {
-        var deadlines = new long[Count];
-        deadlines.AsSpan().Fill(Unarmed);
-        return deadlines;
-    }
 
     public TimeSpan? Deadline(TcpTimer timer) => _deadlines[(int)timer] is long at and not Unarmed ? TimeSpan.FromTicks(at) : null;
 
@@ -104,7 +105,7 @@ internal sealed class ConnectionTimers : TimedEntry
 
     public void CancelAll()
     {
-        _deadlines.AsSpan().Fill(Unarmed);
+        ((Span<long>)_deadlines).Fill(Unarmed);
         _next = NoneArmed;
     }
 
