@@ -122,8 +122,19 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
             Report(line, from, new SetupOutcome(SetupEffect.NotApplied, file.Text, $"shell files nest deeper than {MaxFileDepth}"));
             return config;
         }
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // File.Exists is true for a symlink whose target is gone (upstream's common/ files are often links): say so, not crash.
+            Report(line, from, new SetupOutcome(SetupEffect.NotApplied, file.Text, $"cannot read {path}: {e.Message}"));
+            return config;
+        }
         trace?.Invoke($"line {line}: reading {file.Path}");
-        return RunText(line, File.ReadAllText(path), file.Path + ": ", config, depth + 1);
+        return RunText(line, text, file.Path + ": ", config, depth + 1);
     }
 
     /// <summary>
