@@ -103,7 +103,7 @@ public sealed class TimeWaitRecord : TimedEntry
     /// A segment for this 4-tuple, in the order a connection takes it (RFC 9293 §3.10.7.4, RFC 7323 §5). Any segment but a
     /// RST that carries an ACK or fails PAWS restarts 2MSL, as Linux's tcp_timewait_state_process does ("we must reset the
     /// TIMEWAIT timer"), where RFC 9293 restarts it only for a retransmitted FIN: an old duplicate still arriving says the
-    /// network still holds the connection's segments (docs/design.md "TIME-WAIT").
+    /// network still holds the connection's segments (docs/design.md "The engine", TIME-WAIT restarts).
     /// </summary>
     internal void OnSegment(TimeSpan now, in TcpSegment seg)
     {
