@@ -1,3 +1,4 @@
+using UserTcp.Testing;
 using UserTcp.Wire;
 using static UserTcp.Engine.Tests.Fixtures;
 
@@ -143,6 +144,52 @@ public class StateMachineTests
         Assert.Equal(TcpState.Closed, c.State);
         Assert.Equal(TcpError.None, c.Error);
         Assert.Equal([TcpState.SynReceived, TcpState.Established, TcpState.CloseWait, TcpState.LastAck, TcpState.Closed], h.Log.States(c.Id));
+    }
+
+    [Fact]
+    public void A_second_ack_of_a_fin_sent_twice_finds_last_ack_closed_and_draws_a_rst_that_is_no_reset_of_the_connection()
+    {
+        (Harness h, TcpConnection c) = LastAck();
+        h.AdvanceToNextDeadline(); // no ACK of our FIN in time: it goes again
+        h.Expect(TcpFlags.Fin | TcpFlags.Ack, Isn + 1, PeerIsn + 2);
+
+        // The peer, in TIME-WAIT, acknowledges each copy. The first ACK ends LAST-ACK (RFC 9293 §3.10.7.4)...
+        h.Send(TcpFlags.Ack, PeerIsn + 2, Isn + 2, window: 502);
+        Assert.Equal(TcpState.Closed, c.State);
+        Assert.Equal(TcpError.None, c.Error);
+        h.ExpectNothing();
+        // ...and the second finds no connection: RST, as Linux answers it (upstream packetdrill close/close-remote-fin-then-close.pkt).
+        h.Send(TcpFlags.Ack, PeerIsn + 2, Isn + 2, window: 502);
+        h.Expect(TcpFlags.Rst, Isn + 2);
+        h.ExpectNothing();
+
+        EventRecorder recorder = Recorded(h);
+        Assert.Equal(1, recorder.Sent(Harness.Id, TcpFlags.Rst));
+        Assert.Equal(1, recorder.ResetsAnsweringLateAcksOfFin(Harness.Id));
+    }
+
+    [Fact]
+    public void An_abort_after_the_fin_is_a_reset_the_recorder_does_not_take_for_an_answer_to_a_late_ack()
+    {
+        (Harness h, TcpConnection c) = FinWait1();
+        c.Abort();
+        h.Poll();
+        h.Expect(TcpFlags.Rst | TcpFlags.Ack, Isn + 2, PeerIsn + 1);
+        // A late ACK of the FIN now finds no connection and draws a RST too, but the connection never reached LAST-ACK.
+        h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 2, window: 502);
+        h.Expect(TcpFlags.Rst, Isn + 2);
+
+        EventRecorder recorder = Recorded(h);
+        Assert.Equal(2, recorder.Sent(Harness.Id, TcpFlags.Rst));
+        Assert.Equal(0, recorder.ResetsAnsweringLateAcksOfFin(Harness.Id));
+    }
+
+    /// <summary>The harness's events as the runtime tests' recorder keeps them.</summary>
+    private static EventRecorder Recorded(Harness h)
+    {
+        var recorder = new EventRecorder();
+        foreach (TcpEvent e in h.Log.Events) recorder.OnEvent(e);
+        return recorder;
     }
 
     [Fact]
