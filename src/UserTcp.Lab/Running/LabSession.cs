@@ -121,8 +121,13 @@ public sealed class LabSession
         kernelOptions?.Invoke(server);
         Task<KernelSocket> accepting = server.AcceptAsync(timeout);
         TimeSpan connectCalled = Now;
-        UserTcpConnection connection = await Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), port), options, Token)
-            .WaitAsync(timeout, Token).ConfigureAwait(false);
+        // connect() on a thread of its own at nice -20: its pass stamps the SYN's send time, then writes the SYN. On the thread
+        // pool of a busy machine 140–310 ms passed between the two, and the handshake's RTT sample took them in (so did
+        // UserTcp's RTO, three times that sample: RFC 6298 §2.2), where the kernel stamps a SYN as it transmits it.
+        PeerThread<UserTcpConnection> opening = await PeerThread.StartAsync("lab UserTcp connect",
+            () => Stack.Connect(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), port), options), Token).ConfigureAwait(false);
+        UserTcpConnection connection = await opening.Completion.WaitAsync(timeout, Token).ConfigureAwait(false);
+        if (!connection.FastOpenAwaitsData) await connection.WaitConnectedAsync(Token).WaitAsync(timeout, Token).ConfigureAwait(false); // as ConnectAsync
         KernelSocket kernel = Track(await accepting.WaitAsync(Token).ConfigureAwait(false));
         var id = new FourTuple(connection.LocalEndpoint, connection.RemoteEndpoint);
         Mark(LabSide.UserTcp, $"connect() to port {port}", id, connectCalled);
