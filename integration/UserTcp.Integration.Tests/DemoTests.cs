@@ -78,6 +78,8 @@ public sealed partial class DemoTests
         string name = NamespaceOf(demo);
         LeftBehind.Record(name);
 
+        // Kept from every other process's sweep (each Create sweeps), so the namespace left stale is this test's next Create's to take.
+        using IDisposable sweeps = ScratchNamespace.HoldSweeps();
         demo.Kill(); // SIGKILL: no cleanup runs
 
         Assert.True(ScratchNamespace.Exists(name));

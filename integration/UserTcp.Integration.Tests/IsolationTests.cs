@@ -68,6 +68,8 @@ public sealed partial class IsolationTests
     public void A_stale_namespace_of_a_dead_owner_is_removed_with_what_runs_in_it()
     {
         NetAdminEnvironment.Require();
+        // Kept from every other process's sweep (each Create sweeps): the stale namespace made here is this test's sweep's to take.
+        using IDisposable sweeps = ScratchNamespace.HoldSweeps();
         string stale = AddStaleNamespace(1);
         try
         {
@@ -92,6 +94,8 @@ public sealed partial class IsolationTests
     public void A_process_that_joins_a_stale_namespace_as_it_is_deleted_is_ended_too()
     {
         NetAdminEnvironment.Require();
+        // Kept from every other process's sweep (each Create sweeps): the stale namespace made here is this test's sweep's to take.
+        using IDisposable sweeps = ScratchNamespace.HoldSweeps();
         string stale = AddStaleNamespace(2);
         string handle = Path.Combine(NetworkNamespace.RunDirectory, stale);
         try
@@ -119,6 +123,8 @@ public sealed partial class IsolationTests
     public void The_sweep_ends_a_pid_only_while_it_names_a_process_in_the_stale_namespace()
     {
         NetAdminEnvironment.Require();
+        // Kept from every other process's sweep (each Create sweeps): the stale namespace made here is this test's sweep's to take.
+        using IDisposable sweeps = ScratchNamespace.HoldSweeps();
         string stale = AddStaleNamespace(3);
         try
         {
@@ -142,6 +148,59 @@ public sealed partial class IsolationTests
         }
     }
 
+    [RequiresNetAdminFact]
+    public void A_sweep_leaves_stale_namespaces_alone_while_another_holds_the_sweeps_and_the_holders_own_sweep_takes_them()
+    {
+        NetAdminEnvironment.Require();
+        string? passedOver = null, taken = null;
+        try
+        {
+            // Another process's sweep or hold, as the lock sees it: flock(2) locks of two open files conflict within one process too.
+            using (LockSweepsAsAnotherProcess())
+            {
+                passedOver = AddStaleNamespace(4);
+                Assert.Contains(passedOver, ScratchNamespace.FindStale());
+
+                Assert.DoesNotContain(passedOver, ScratchNamespace.RemoveStale());
+                Assert.True(ScratchNamespace.Exists(passedOver), "a sweep took a stale namespace while another held the sweeps");
+                PeerProgram.Run(Timeout, "ip", "netns", "del", passedOver).Dispose(); // before the lock goes, so no sweep elsewhere takes it
+            }
+
+            using (ScratchNamespace.HoldSweeps())
+            {
+                Assert.Throws<IOException>(() => new FileStream(ScratchNamespace.SweepLockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None).Dispose());
+                taken = AddStaleNamespace(5);
+
+                Assert.Contains(taken, ScratchNamespace.RemoveStale());
+                Assert.False(ScratchNamespace.Exists(taken));
+            }
+        }
+        finally
+        {
+            foreach (string? name in (string?[])[passedOver, taken])
+            {
+                if (name is not null && ScratchNamespace.Exists(name)) PeerProgram.Run(Timeout, "ip", "netns", "del", name).Dispose();
+            }
+        }
+    }
+
+    // The sweeps' lock taken on a file of its own, as another process takes it; a sweep under way elsewhere holds it a moment.
+    private static FileStream LockSweepsAsAnotherProcess()
+    {
+        long start = Environment.TickCount64;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(ScratchNamespace.SweepLockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (Environment.TickCount64 - start < Timeout.TotalMilliseconds)
+            {
+                Thread.Sleep(20);
+            }
+        }
+    }
+
     /// <summary>A namespace named as a run's whose owner is gone (the pid of a program that has exited): stale.</summary>
     private static string AddStaleNamespace(int number)
     {
@@ -156,22 +215,25 @@ public sealed partial class IsolationTests
     public void A_namespace_named_after_a_live_pid_that_started_later_is_stale_and_one_after_an_older_pid_is_not()
     {
         NetAdminEnvironment.Require();
+        // Kept from every other process's sweep (each Create sweeps): the stale namespace made here is this test's sweep's to take.
+        using IDisposable sweeps = ScratchNamespace.HoldSweeps();
         // The namespace's handle keeps its creation time; a process that started after it cannot have made it.
-        const string Base = "usertcp-it-reused-pid";
-        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", Base).ExitCode);
-        LeftBehind.Record(Base);
+        // Names of this process's own (two suites at once made the same fixed ones): baseName has no PID-N to judge by.
+        string baseName = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-reused-pid-{Environment.ProcessId}");
+        Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "add", baseName).ExitCode);
+        LeftBehind.Record(baseName);
         string? reused = null, old = null;
         try
         {
-            using PeerProgram holder = PeerProgram.Start("ip", "netns", "exec", Base, "sleep", "60");
+            using PeerProgram holder = PeerProgram.Start("ip", "netns", "exec", baseName, "sleep", "60");
             LeftBehind.Record(holder.Id);
             Thread.Sleep(TimeSpan.FromSeconds(1.6));
             using PeerProgram younger = PeerProgram.Start("sleep", "60");
             LeftBehind.Record(younger.Id);
-            Assert.True(Poll.Until(() => PeerProgram.Run(Timeout, "ip", "netns", "pids", Base).OutputLines.Count > 0, Timeout));
+            Assert.True(Poll.Until(() => PeerProgram.Run(Timeout, "ip", "netns", "pids", baseName).OutputLines.Count > 0, Timeout));
             // Two more names for the same namespace (ip netns attach), one after the younger process, one after pid 1.
             reused = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-{younger.Id}-1");
-            old = "usertcp-it-1-1";
+            old = string.Create(CultureInfo.InvariantCulture, $"usertcp-it-1-{Environment.ProcessId}");
             Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "attach", reused, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
             Assert.Equal(0, PeerProgram.Run(Timeout, "ip", "netns", "attach", old, holder.Id.ToString(CultureInfo.InvariantCulture)).ExitCode);
             LeftBehind.Record(reused);
@@ -184,7 +246,7 @@ public sealed partial class IsolationTests
         }
         finally
         {
-            foreach (string? name in (string?[])[reused, old, Base])
+            foreach (string? name in (string?[])[reused, old, baseName])
             {
                 if (name is not null) PeerProgram.Run(Timeout, "ip", "netns", "del", name).Dispose();
             }

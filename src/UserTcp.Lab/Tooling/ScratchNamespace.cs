@@ -254,8 +254,8 @@ public sealed partial class ScratchNamespace : IDisposable
     public static IReadOnlyList<string> FindStale() =>
         [.. ListAll().Where(name => TryParseName(name, out _, out int pid, out _) && !OwnerAlive(name, pid))];
 
-    /// <summary>Ends the processes left inside each stale namespace (by pid) and deletes it. Returns the names removed.</summary>
-    public static IReadOnlyList<string> RemoveStale()
+    // RemoveStale's work, under the sweeps' lock (ScratchNamespace.Sweeps.cs).
+    private static List<string> SweepStale()
     {
         var removed = new List<string>();
         foreach (string name in FindStale())
@@ -269,7 +269,7 @@ public sealed partial class ScratchNamespace : IDisposable
             string? identity = hold is null ? null : IdentityOf(hold);
             if (hold is null || identity is null)
             {
-                // Another process may be sweeping at the same moment; a namespace gone either way counts.
+                // Another sweep may be at work at the same moment; a namespace gone either way counts.
                 if (!Exists(name)) removed.Add(name);
                 continue;
             }
