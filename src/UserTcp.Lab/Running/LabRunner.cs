@@ -262,16 +262,22 @@ public static class LabRunner
             + (failure is null ? "" : $" ({failure})");
     }
 
+    /// <summary>
+    /// Writes one knob under /proc/sys/net/ipv4 and returns what is in force after; call it on a thread inside the run's
+    /// namespace (<see cref="ScratchNamespace.Invoke{T}"/>), whose /proc/sys it then is.
+    /// </summary>
+    internal static string WriteKernelSetting(string name, string value)
+    {
+        string path = Path.Combine("/proc/sys/net/ipv4", name);
+        File.WriteAllText(path, value);
+        return File.ReadAllText(path).Trim();
+    }
+
     // Writes each knob under /proc/sys/net/ipv4 from a thread inside the namespace, and reads back what is in force.
     private static Dictionary<string, string> ApplyKernelSettings(ScratchNamespace ns, IReadOnlyDictionary<string, string> wanted) => ns.Invoke(() =>
     {
         var applied = new Dictionary<string, string>();
-        foreach ((string name, string value) in wanted)
-        {
-            string path = Path.Combine("/proc/sys/net/ipv4", name);
-            File.WriteAllText(path, value);
-            applied[name] = File.ReadAllText(path).Trim();
-        }
+        foreach ((string name, string value) in wanted) applied[name] = WriteKernelSetting(name, value);
         foreach (string name in (string[])["tcp_syn_linear_timeouts", "tcp_early_retrans", "tcp_recovery", "tcp_sack"])
         {
             string path = Path.Combine("/proc/sys/net/ipv4", name);

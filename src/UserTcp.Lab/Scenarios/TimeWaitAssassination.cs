@@ -114,12 +114,7 @@ public sealed class TimeWaitAssassination : LabScenario
     // RFC 1337's remedy in the kernel: net.ipv4.tcp_rfc1337, which belongs to the run's namespace.
     private static void SetKernelRfc1337(LabSession s)
     {
-        string value = s.Namespace.Invoke(() =>
-        {
-            const string path = "/proc/sys/net/ipv4/tcp_rfc1337";
-            File.WriteAllText(path, "1");
-            return File.ReadAllText(path).Trim();
-        });
+        string value = s.Namespace.Invoke(() => LabRunner.WriteKernelSetting("tcp_rfc1337", "1"));
         s.Mark(LabSide.Kernel, $"sysctl net.ipv4.tcp_rfc1337 = {value}");
     }
 
