@@ -129,7 +129,7 @@ public sealed partial class TcpConnection
         bool dataSent = fastOpen.SynDataLength > 0;
         bool dataLeft = dataSent && SndUna < Iss + 1 + fastOpen.SynDataLength;
         // Linux's foc.len: -1 without a usable option (none, or an odd or out-of-range length), 0 for an empty one.
-        int length = FastOpenWire.ReadCookie(seg.Options, out ReadOnlySpan<byte> cookie, out bool cookieExperimental);
+        int length = FastOpenWire.ReadCookie(seg.Options, out TcpFastOpenCookie cookie, out bool cookieExperimental);
         bool synLost = false;
         byte tryExperimental = 0;
         if (!fastOpen.OptionSent)
@@ -148,7 +148,7 @@ public sealed partial class TcpConnection
             tryExperimental = fastOpen.ExperimentalSent ? (byte)2 : (byte)1;
         }
         ushort mss = seg.Options.MaxSegmentSize is ushort given and > 0 ? given : (ushort)0;
-        _engine.FastOpenCookies.Set(Id.Remote.Address, mss, length > 0 ? cookie : default, cookieExperimental, synLost, tryExperimental, now);
+        _engine.FastOpenCookies.Set(Id.Remote.Address, mss, length > 0 ? cookie.Value : default, cookieExperimental, synLost, tryExperimental, now);
         if (dataLeft)
         {
             fastOpen.Failure = _sender.Retransmissions > 0 ? FastOpenClientFailure.SynRetransmitted : FastOpenClientFailure.DataNotAcknowledged;

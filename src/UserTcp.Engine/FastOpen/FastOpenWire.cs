@@ -16,15 +16,10 @@ internal static class FastOpenWire
     /// Linux's foc.len for a SYN-ACK: -1 without a usable option (none, or one of a length Linux discards), 0 for an empty
     /// one, else the cookie's length, with the cookie and whether it came in the experimental option.
     /// </summary>
-    public static int ReadCookie(in TcpOptions options, out ReadOnlySpan<byte> cookie, out bool experimental)
+    public static int ReadCookie(in TcpOptions options, out TcpFastOpenCookie cookie, out bool experimental)
     {
         experimental = options.FastOpen == TcpFastOpenKind.Experimental;
-        if (options.FastOpen == TcpFastOpenKind.None)
-        {
-            cookie = default;
-            return -1;
-        }
-        cookie = options.FastOpenCookie.Value.ToArray();
-        return cookie.Length;
+        cookie = options.FastOpenCookie; // a copy of the inline bytes: only the cache, if it keeps the cookie, allocates
+        return options.FastOpen == TcpFastOpenKind.None ? -1 : cookie.Length;
     }
 }
