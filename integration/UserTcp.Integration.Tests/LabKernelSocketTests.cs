@@ -1,4 +1,5 @@
 using System.Net;
+using UserTcp.Engine;
 using UserTcp.Tun;
 using UserTcp.Lab;
 using LabKernelSocket = UserTcp.Lab.KernelSocket;
@@ -37,7 +38,7 @@ public sealed class LabKernelSocketTests
     {
         using NetNamespace ns = NetNamespace.Create();
         using TunDevice tun = ns.OpenTun(Addresses.Options()); // nobody reads it: the kernel's SYNs go unanswered
-        using LabKernelSocket client = LabKernelSocket.Create(ns.Scratch);
+        using LabKernelSocket client = LabKernelSocket.Create(ns.Scratch, CongestionControlAlgorithm.Cubic);
 
         // A cancellation would leave LabRunner (which records a scenario's exceptions, cancellations aside) and end the lab command.
         await Assert.ThrowsAsync<TimeoutException>(
@@ -48,7 +49,7 @@ public sealed class LabKernelSocketTests
     public async Task An_accept_with_nobody_connecting_times_out_with_a_timeout_not_a_cancellation()
     {
         using NetNamespace ns = NetNamespace.Create();
-        using LabKernelSocket listener = LabKernelSocket.Listen(ns.Scratch, new IPEndPoint(IPAddress.Loopback, 5012));
+        using LabKernelSocket listener = LabKernelSocket.Listen(ns.Scratch, CongestionControlAlgorithm.Cubic, new IPEndPoint(IPAddress.Loopback, 5012));
 
         await Assert.ThrowsAsync<TimeoutException>(() => listener.AcceptAsync(TimeSpan.FromMilliseconds(200)));
     }
@@ -73,6 +74,29 @@ public sealed class LabKernelSocketTests
             Assert.Equal(int.MaxValue, info.SlowStartThreshold);
             Assert.InRange(info.CongestionWindow ?? 0, 10, 11);
             Assert.True(await WaitAsync(() => client.Info().Unacked == 0), $"unacked {client.Info().Unacked}");
+        }
+    }
+
+    [RequiresNetAdminTheory]
+    [InlineData(CongestionControlAlgorithm.Cubic, "cubic")]
+    [InlineData(CongestionControlAlgorithm.NewReno, "reno")]
+    [InlineData(CongestionControlAlgorithm.Bbr, "bbr")]
+    public async Task Every_socket_runs_the_congestion_control_it_was_made_with_the_accepted_one_too(CongestionControlAlgorithm congestion, string linuxName)
+    {
+        using NetNamespace ns = NetNamespace.Create();
+        // The namespace's own default differs from each of them, so a socket that was not set would show it.
+        string other = linuxName == "reno" ? "bbr" : "reno";
+        Assert.Equal(other, ns.Scratch.Invoke(() => LabRunner.WriteKernelSetting("tcp_congestion_control", other)));
+        (LabKernelSocket client, LabKernelSocket server) = await PairAsync(ns.Scratch, 5014, congestion);
+        using (client)
+        using (server)
+        {
+            Assert.Equal((linuxName, linuxName), (client.CongestionControlInUse, server.CongestionControlInUse));
+            // A socket made in the namespace without TCP_CONGESTION runs the namespace's default.
+            using var plain = ns.Scratch.Invoke(() => new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp));
+            byte[] name = new byte[16];
+            int length = plain.GetRawSocketOption(6, 13, name); // IPPROTO_TCP, TCP_CONGESTION
+            Assert.Equal(other, System.Text.Encoding.ASCII.GetString(name, 0, length).TrimEnd('\0'));
         }
     }
 
@@ -104,11 +128,12 @@ public sealed class LabKernelSocketTests
         return condition();
     }
 
-    private static async Task<(LabKernelSocket Client, LabKernelSocket Server)> PairAsync(ScratchNamespace ns, ushort port)
+    private static async Task<(LabKernelSocket Client, LabKernelSocket Server)> PairAsync(ScratchNamespace ns, ushort port,
+        CongestionControlAlgorithm congestion = CongestionControlAlgorithm.Cubic)
     {
         var at = new IPEndPoint(IPAddress.Loopback, port);
-        using LabKernelSocket listener = LabKernelSocket.Listen(ns, at);
-        LabKernelSocket client = LabKernelSocket.Create(ns);
+        using LabKernelSocket listener = LabKernelSocket.Listen(ns, congestion, at);
+        LabKernelSocket client = LabKernelSocket.Create(ns, congestion);
         Task<LabKernelSocket> accepting = listener.AcceptAsync(Timeout);
         await client.ConnectAsync(at, Timeout);
         return (client, await accepting);

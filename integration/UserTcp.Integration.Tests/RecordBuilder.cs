@@ -18,7 +18,9 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
 
     public FourTuple Connection { get; } = new(new IpEndpoint(Addresses.StackAddress, userTcpPort), new IpEndpoint(Addresses.KernelAddress, kernelPort));
     public TcpConfig Config { get; set; } = new();
-    public Dictionary<string, string> KernelSettings { get; } = new() { ["tcp_fin_timeout"] = "3", ["tcp_orphan_retries"] = "3", ["tcp_congestion_control"] = "reno" };
+    public Dictionary<string, string> KernelSettings { get; } = new() { ["tcp_fin_timeout"] = "3", ["tcp_orphan_retries"] = "3" };
+    /// <summary>The kernel's sockets' congestion control (TCP_CONGESTION); reno, as the observations the judges' texts quote.</summary>
+    public CongestionControlAlgorithm KernelCongestionControl { get; set; } = CongestionControlAlgorithm.NewReno;
     public Dictionary<string, long> KernelCounters { get; } = [];
     public TimeSpan End { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -108,6 +110,7 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
             Marks = [.. connections.SelectMany(b => b._marks)],
             Readings = [.. connections.SelectMany(b => b._readings).OrderBy(r => r.At)],
             KernelSettings = first.KernelSettings,
+            KernelCongestionControl = first.KernelCongestionControl,
             Faults = [],
             UserTcpConfig = first.Config,
             End = first.End,

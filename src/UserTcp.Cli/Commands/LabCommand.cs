@@ -78,6 +78,7 @@ internal static class LabCommand
         var rtoFormula = StackOptionSet.RtoFormulaOption();
         var cubic = StackOptionSet.CubicArithmeticOption();
         var rackRules = StackOptionSet.RackRulesOption();
+        var congestion = CongestionOption();
         var command = new Command("run", "Run one scenario in one role or all of its roles; with --report DIR, also write its HTML page, graphs and capture")
         {
             name,
@@ -88,6 +89,7 @@ internal static class LabCommand
             rtoFormula,
             cubic,
             rackRules,
+            congestion,
         };
         command.SetAction(parsed => CliErrors.Run("lab run", () =>
         {
@@ -97,7 +99,7 @@ internal static class LabCommand
                 ? scenario.Roles
                 : [.. scenario.Roles.Where(r => r.Key() == which || r == LabRole.Both)];
             if (roles.Count == 0) throw new CliException(2, $"{scenario.Name} has no {which} role: its roles are {string.Join(", ", scenario.Roles.Select(r => r.Key()))}");
-            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules));
+            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion));
         }));
         return command;
     }
@@ -110,6 +112,7 @@ internal static class LabCommand
         var rtoFormula = StackOptionSet.RtoFormulaOption();
         var cubic = StackOptionSet.CubicArithmeticOption();
         var rackRules = StackOptionSet.RackRulesOption();
+        var congestion = CongestionOption();
         var command = new Command("run-all", "Run every scenario in every role and write the HTML report (an index and a page per scenario) to --report DIR")
         {
             report,
@@ -118,11 +121,16 @@ internal static class LabCommand
             rtoFormula,
             cubic,
             rackRules,
+            congestion,
         };
         command.SetAction(parsed => CliErrors.Run("lab run-all", () =>
-            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules))));
+            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion))));
         return command;
     }
+
+    /// <summary>--cc for the lab: one algorithm on both sides, so a role's sender runs what the other role's does.</summary>
+    private static Option<CongestionControlAlgorithm> CongestionOption() => StackOptionSet.CongestionControlOption(
+        "The congestion control of both sides: every kernel socket of the run (TCP_CONGESTION) and UserTcp's connections: cubic (the default, Linux's), reno or bbr");
 
     private static Option<string?> ReportOption(bool required) => new("--report")
     {
@@ -132,8 +140,10 @@ internal static class LabCommand
     };
 
     /// <summary>The lab's options from run's or run-all's command line (the capture directory is the run's to choose).</summary>
-    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula, Option<CubicArithmetic> cubic, Option<RackRules> rackRules) => new()
+    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula, Option<CubicArithmetic> cubic,
+        Option<RackRules> rackRules, Option<CongestionControlAlgorithm> congestion) => new()
     {
+        CongestionControl = parsed.GetValue(congestion),
         Full = parsed.GetValue(full),
         FaultSeed = parsed.GetValue(seed),
         RtoFormula = parsed.GetValue(rtoFormula),

@@ -32,7 +32,7 @@ public static class LabReport
         var html = Head("UserTcp lab");
         int passed = results.Count(r => r.Verdict.Passed);
         html.Append(CultureInfo.InvariantCulture, $"<h1>UserTcp lab</h1><p class=summary>{passed} of {results.Count} runs passed, in {results.Sum(r => r.Duration.TotalSeconds):0.0} s. ")
-            .Append(CultureInfo.InvariantCulture, $"Kernel congestion control: {E(LabDefaults.KernelCongestionControl)} in every run's namespace. ")
+            .Append(CultureInfo.InvariantCulture, $"Congestion control (both sides): {E(CongestionControlsUsed(results))}. ")
             .Append(CultureInfo.InvariantCulture, $"UserTcp's RTO formula: {E(RtoFormulasUsed(results))}. Written {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.</p>")
             .Append("<table><tr><th>scenario</th><th>role</th><th>result</th><th>duration</th><th>seed</th><th>question</th></tr>");
         foreach (LabResult r in results)
@@ -46,6 +46,16 @@ public static class LabReport
     }
 
     /// <summary>"rfc6298", or each formula with the runs that used it ("linux (rto-backoff.active), rfc6298 (…)") when they differ.</summary>
+    /// <summary>"cubic", or which runs ran which when they differ (the kernel's sockets and UserTcp's, named as Linux names them).</summary>
+    private static string CongestionControlsUsed(IReadOnlyList<LabResult> results)
+    {
+        var used = results.GroupBy(r => (Kernel: r.Record.KernelCongestionControl.LinuxName(), UserTcp: r.Record.UserTcpConfig.CongestionControl.LinuxName())).ToList();
+        static string Name((string Kernel, string UserTcp) k) => k.Kernel == k.UserTcp ? k.Kernel : $"the kernel {k.Kernel}, UserTcp {k.UserTcp}";
+        return used.Count == 1
+            ? Name(used[0].Key)
+            : string.Join("; ", used.Select(u => $"{Name(u.Key)} ({string.Join(", ", u.Select(r => r.Key))})"));
+    }
+
     private static string RtoFormulasUsed(IReadOnlyList<LabResult> results)
     {
         var formulas = results.GroupBy(r => r.Record.UserTcpConfig.RtoFormula).ToList();
@@ -71,7 +81,7 @@ public static class LabReport
         html.Append(CultureInfo.InvariantCulture, $"<h2 id=\"{run.Role.Key()}\">{E(run.Scenario.DescribeRole(run.Role))} — <span class={(v.Passed ? "pass" : "fail")}>{(v.Passed ? "PASS" : "FAIL")}</span></h2>")
             .Append(CultureInfo.InvariantCulture, $"<p class=meta>{run.Duration.TotalSeconds:0.0} s · capture <a href=\"{E(Path.GetFileName(run.CapturePath))}\">{E(Path.GetFileName(run.CapturePath))}</a> (pcapng; faults are packet comments) · ")
             .Append(CultureInfo.InvariantCulture, $"faults: <code>{E(r.Faults.Count == 0 ? "none" : string.Join("; ", r.Faults))}</code><br>")
-            .Append(CultureInfo.InvariantCulture, $"kernel: <code>{E(string.Join(" ", r.KernelSettings.Select(kv => $"{kv.Key}={kv.Value}")))}</code><br>UserTcp: {E(LabText.Settings(r.UserTcpConfig))}</p>");
+            .Append(CultureInfo.InvariantCulture, $"kernel: <code>{E(LabText.KernelSettings(r))}</code><br>UserTcp: {E(LabText.Settings(r.UserTcpConfig))}</p>");
 
         html.Append("<h3>Verdict</h3>").Append(CultureInfo.InvariantCulture, $"<p class=observed>{E(v.Observed)}</p>");
         if (v.KernelSchedule.Count > 0) html.Append("<p><b>The kernel's retransmissions</b></p><ul>").AppendJoin("", v.KernelSchedule.Select(l => $"<li>{E(l)}</li>")).Append("</ul>");

@@ -13,7 +13,7 @@ public static class LabText
         yield return $"━━ {result.Scenario.Name} — {result.Scenario.DescribeRole(result.Role)}";
         foreach (string line in Wrap($"question: {v.Question}", "  ")) yield return line;
         yield return $"  faults:  {(r.Faults.Count == 0 ? "none" : string.Join("; ", r.Faults))}";
-        yield return $"  kernel:  {string.Join(" ", r.KernelSettings.Select(kv => $"{kv.Key}={kv.Value}"))}";
+        yield return $"  kernel:  {KernelSettings(r)}";
         yield return $"  UserTcp: {Settings(r.UserTcpConfig)}";
         foreach (FourTuple connection in r.Connections)
         {
@@ -59,8 +59,12 @@ public static class LabText
     };
 
     /// <summary>UserTcp's timers that matter to the lab, in one line.</summary>
+    /// <summary>The kernel side's settings: its sockets' congestion control (TCP_CONGESTION), then the namespace's sysctls as written.</summary>
+    public static string KernelSettings(LabRecord r) =>
+        string.Join(" ", r.KernelSettings.Select(kv => $"{kv.Key}={kv.Value}").Prepend($"TCP_CONGESTION={r.KernelCongestionControl.LinuxName()} (every socket)"));
+
     public static string Settings(TcpConfig c) => string.Create(CultureInfo.InvariantCulture,
-        $"TIME-WAIT {c.TimeWait.TotalSeconds:0.###} s, orphaned FIN-WAIT-2 {c.FinWait2Timeout.TotalSeconds:0.###} s, RTO {c.InitialRto.TotalSeconds:0.###} s initial / {c.MinRto.TotalMilliseconds:0} ms min, "
+        $"congestion control {c.CongestionControl.LinuxName()}, TIME-WAIT {c.TimeWait.TotalSeconds:0.###} s, orphaned FIN-WAIT-2 {c.FinWait2Timeout.TotalSeconds:0.###} s, RTO {c.InitialRto.TotalSeconds:0.###} s initial / {c.MinRto.TotalMilliseconds:0} ms min, "
         + $"RTO formula {c.RtoFormula.Name()}, CUBIC arithmetic {c.CubicArithmetic.Name()}, RACK rules {c.RackRules.Name()}, "
         + $"retries: SYN {c.SynRetries}, SYN-ACK {c.SynAckRetries}, data {c.DataRetries}, orphan {c.OrphanRetries}");
 

@@ -60,6 +60,8 @@ public sealed class LabRecord
     public required IReadOnlyList<(IPEndPoint Local, IPEndPoint Remote, IReadOnlyList<KernelSocketSample> Changes)> KernelSockets { get; init; }
     public required IReadOnlyList<LabMark> Marks { get; init; }
     public required IReadOnlyDictionary<string, string> KernelSettings { get; init; }
+    /// <summary>The congestion control every kernel socket of the run ran (TCP_CONGESTION); UserTcp's is in <see cref="UserTcpConfig"/>.</summary>
+    public CongestionControlAlgorithm KernelCongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
     public required IReadOnlyList<string> Faults { get; init; }
     public required TcpConfig UserTcpConfig { get; init; }
     /// <summary>When the scenario's own driving ended (the record may go on a moment longer while the run settles).</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using UserTcp.Engine;
 
 namespace UserTcp.Lab;
 
@@ -22,34 +23,82 @@ public sealed class KernelSocket : IDisposable
     private const int TcpFastOpenConnect = 30;
     private const int TcpUserTimeout = 18;
     private readonly Socket _socket;
+    private readonly CongestionControlAlgorithm _congestion;
     private bool _closed;
 
-    private KernelSocket(Socket socket) => _socket = socket;
+    private KernelSocket(Socket socket, CongestionControlAlgorithm congestion)
+    {
+        _socket = socket;
+        _congestion = congestion;
+    }
 
     public IPEndPoint Local => (IPEndPoint)_socket.LocalEndPoint!;
     public IPEndPoint Remote => (IPEndPoint)_socket.RemoteEndPoint!;
 
-    /// <summary>A listening socket on <paramref name="at"/> inside <paramref name="ns"/>.</summary>
-    public static KernelSocket Listen(ScratchNamespace ns, IPEndPoint at, int backlog = 16) => ns.Invoke(() =>
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        socket.Bind(at);
-        socket.Listen(backlog);
-        return new KernelSocket(socket);
-    });
-
-    /// <summary>A socket in <paramref name="ns"/> not yet connected; <see cref="ConnectAsync"/> opens it (the SYN goes then).</summary>
-    public static KernelSocket Create(ScratchNamespace ns, IPEndPoint? bindTo = null) => ns.Invoke(() =>
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        if (bindTo is not null)
+    /// <summary>
+    /// A listening socket on <paramref name="at"/> inside <paramref name="ns"/>, running <paramref name="congestion"/>
+    /// (TCP_CONGESTION), which the sockets it accepts inherit.
+    /// </summary>
+    public static KernelSocket Listen(ScratchNamespace ns, CongestionControlAlgorithm congestion, IPEndPoint at, int backlog = 16) => ns.Invoke(() =>
+        Made(congestion, "TCP_CONGESTION was set", socket =>
         {
+            SetCongestionControl(socket, congestion);
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(at);
+            socket.Listen(backlog);
+        }));
+
+    /// <summary>
+    /// A socket in <paramref name="ns"/> not yet connected, running <paramref name="congestion"/> (TCP_CONGESTION);
+    /// <see cref="ConnectAsync"/> opens it (the SYN goes then).
+    /// </summary>
+    public static KernelSocket Create(ScratchNamespace ns, CongestionControlAlgorithm congestion, IPEndPoint? bindTo = null) => ns.Invoke(() =>
+        Made(congestion, "TCP_CONGESTION was set", socket =>
+        {
+            SetCongestionControl(socket, congestion);
+            if (bindTo is null) return;
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(bindTo);
+        }));
+
+    /// <summary>TCP_CONGESTION as getsockopt reads it: the congestion control this socket runs ("cubic", "reno", "bbr").</summary>
+    public string CongestionControlInUse
+    {
+        get
+        {
+            Span<byte> name = stackalloc byte[16]; // TCP_CA_NAME_MAX
+            int length = _socket.GetRawSocketOption((int)ProtocolType.Tcp, TcpCongestion, name);
+            int end = name[..length].IndexOf((byte)0);
+            return Encoding.ASCII.GetString(name[..(end < 0 ? length : end)]);
         }
-        return new KernelSocket(socket);
-    });
+    }
+
+    // Set per socket, as root may for any algorithm the kernel has: a namespace's default may only be one the host allows
+    // every user (tcp_allowed_congestion_control; here reno and bbr, not cubic).
+    private static void SetCongestionControl(Socket socket, CongestionControlAlgorithm congestion) =>
+        socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpCongestion, Encoding.ASCII.GetBytes(congestion.LinuxName() + "\0"));
+
+    /// <summary>
+    /// A new socket (or <paramref name="accepted"/>) set up by <paramref name="setup"/>, then checked to run
+    /// <paramref name="congestion"/>, so a run never says one algorithm and runs another; closed again if anything fails.
+    /// </summary>
+    private static KernelSocket Made(CongestionControlAlgorithm congestion, string when, Action<Socket>? setup = null, Socket? accepted = null)
+    {
+        Socket socket = accepted ?? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            setup?.Invoke(socket);
+            var made = new KernelSocket(socket, congestion);
+            string running = made.CongestionControlInUse;
+            if (running != congestion.LinuxName()) throw new InvalidOperationException($"a kernel socket runs {running}, not {congestion.LinuxName()}, after {when}");
+            return made;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>
     /// Opens the connection; throws <see cref="SocketException"/> when refused or when the kernel gave up (ETIMEDOUT), and
@@ -77,7 +126,7 @@ public sealed class KernelSocket : IDisposable
         try
         {
             Socket accepted = await _socket.AcceptAsync(bound.Token).ConfigureAwait(false);
-            return new KernelSocket(accepted);
+            return Made(_congestion, "accept() (a child takes its listener's)", accepted: accepted);
         }
         catch (OperationCanceledException) when (bound.IsCancellationRequested)
         {
@@ -173,10 +222,6 @@ public sealed class KernelSocket : IDisposable
 
     /// <summary>TCP_NODELAY: small writes go at once.</summary>
     public void NoDelay() => _socket.NoDelay = true;
-
-    /// <summary>TCP_CONGESTION, e.g. "reno" or "cubic".</summary>
-    public void CongestionControl(string name) =>
-        _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpCongestion, Encoding.ASCII.GetBytes(name + "\0"));
 
     /// <summary>TCP_QUICKACK: leave delayed-ACK mode for now (Linux re-enters it on its own).</summary>
     public void QuickAck() => _socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpQuickAck, BitConverter.GetBytes(1));

@@ -21,6 +21,11 @@ public sealed record LabOptions
     /// integer tcp_cubic.c, to compare UserTcp's cwnd with the kernel's like with like (<c>--cubic-arithmetic</c>).
     /// </summary>
     public CubicArithmetic CubicArithmetic { get; init; } = CubicArithmetic.Rfc9438;
+    /// <summary>
+    /// The congestion control of both sides in every scenario (<c>--cc</c>): the kernel's sockets run it (TCP_CONGESTION,
+    /// set on each and read back) and UserTcp's connections too. CUBIC, Linux's default and UserTcp's, unless told otherwise.
+    /// </summary>
+    public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
     /// <summary>RACK's rules in every scenario: RFC 8985's (the default) or Linux's, as the kernel runs them (<c>--rack-rules</c>).</summary>
     public RackRules RackRules { get; init; } = RackRules.Rfc8985;
     /// <summary>Wait out the real timers (60 s TIME-WAIT, Linux's retry counts) instead of the short ones.</summary>
@@ -104,7 +109,7 @@ public static class LabRunner
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             TimeSpan limit = scenario.Bound(options.Full);
             bound.CancelAfter(limit);
-            session = new LabSession(scenario, role, options.Full, ns, live, engine, wire, sampler, bound.Token);
+            session = new LabSession(scenario, role, options.Full, options.CongestionControl, ns, live, engine, wire, sampler, bound.Token);
             try
             {
                 await scenario.RunAsync(session).ConfigureAwait(false);
@@ -163,6 +168,7 @@ public static class LabRunner
             Marks = session.Marks,
             Readings = session.Readings,
             KernelSettings = settings,
+            KernelCongestionControl = options.CongestionControl,
             Faults = faultTexts,
             UserTcpConfig = live.Stack.TcpConfig,
             End = end,
@@ -176,12 +182,18 @@ public static class LabRunner
         return new LabResult(scenario, role, record, verdict, Stopwatch.GetElapsedTime(started), capture) { Namespace = ns.Name };
     }
 
-    /// <summary>The TcpConfig UserTcp runs a scenario with: the scenario's timers and limits, the options' RTO formula and CUBIC arithmetic.</summary>
+    /// <summary>The TcpConfig UserTcp runs a scenario with: the scenario's timers and limits, the options' congestion control, RTO formula, CUBIC arithmetic and RACK rules.</summary>
     public static TcpConfig UserTcpConfig(LabScenario scenario, LabRole role, LabOptions options)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(options);
-        return scenario.UserTcpConfig(role, options.Full) with { RtoFormula = options.RtoFormula, CubicArithmetic = options.CubicArithmetic, RackRules = options.RackRules };
+        return scenario.UserTcpConfig(role, options.Full) with
+        {
+            CongestionControl = options.CongestionControl,
+            RtoFormula = options.RtoFormula,
+            CubicArithmetic = options.CubicArithmetic,
+            RackRules = options.RackRules,
+        };
     }
 
     /// <summary>
@@ -209,7 +221,7 @@ public static class LabRunner
             try
             {
                 using UserTcpListener listener = live.Stack.Listen(7);
-                using KernelSocket client = KernelSocket.Create(ns);
+                using KernelSocket client = KernelSocket.Create(ns, CongestionControlAlgorithm.Cubic);
                 Task connecting = client.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(LiveDefaults.StackAddressText), 7), TimeSpan.FromSeconds(10));
                 UserTcpConnection accepted = await listener.AcceptAsync(cancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
                 await connecting.ConfigureAwait(false);
@@ -238,7 +250,7 @@ public static class LabRunner
     private static async Task ActiveOpenAsync(ScratchNamespace ns, LiveStack live, CancellationToken cancellationToken)
     {
         var timeout = TimeSpan.FromSeconds(10);
-        using KernelSocket server = KernelSocket.Listen(ns, new System.Net.IPEndPoint(LiveDefaults.KernelAddress.Address, 7));
+        using KernelSocket server = KernelSocket.Listen(ns, CongestionControlAlgorithm.Cubic, new System.Net.IPEndPoint(LiveDefaults.KernelAddress.Address, 7));
         Task<KernelSocket> accepting = server.AcceptAsync(timeout);
         UserTcpConnection connection = await live.Stack.ConnectAsync(new IpEndpoint(LiveDefaults.KernelHost, 7), cancellationToken)
             .WaitAsync(timeout, cancellationToken).ConfigureAwait(false);

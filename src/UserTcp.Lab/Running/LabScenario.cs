@@ -91,19 +91,15 @@ public abstract class LabScenario
 /// <summary>The short timers every scenario starts from, and Linux's real ones for <c>--full</c>.</summary>
 public static class LabDefaults
 {
-    /// <summary>The congestion control the kernel side uses in every lab namespace (the host's default is bbr; cubic cannot be a namespace default here).</summary>
-    public const string KernelCongestionControl = "reno";
-
     public static readonly TimeSpan ShortTimeWait = TimeSpan.FromSeconds(2);
     public static readonly TimeSpan ShortFinWait2 = TimeSpan.FromSeconds(3);
     public const int ShortFinTimeoutSeconds = 3;
     public const int ShortOrphanRetries = 3;
 
     public static IReadOnlyDictionary<string, string> KernelSettings(bool full) => full
-        ? new Dictionary<string, string> { ["tcp_congestion_control"] = KernelCongestionControl }
+        ? new Dictionary<string, string>()
         : new Dictionary<string, string>
         {
-            ["tcp_congestion_control"] = KernelCongestionControl,
             ["tcp_fin_timeout"] = ShortFinTimeoutSeconds.ToString(CultureInfo.InvariantCulture),
             ["tcp_orphan_retries"] = ShortOrphanRetries.ToString(CultureInfo.InvariantCulture),
             ["tcp_retries2"] = "5",

@@ -22,12 +22,13 @@ public sealed class LabSession
     private readonly List<LabMark> _marks = [];
     private readonly List<LabReading> _readings = [];
 
-    internal LabSession(LabScenario scenario, LabRole role, bool full, ScratchNamespace ns, LiveStack live, EngineRecorder engine,
-        WireRecorder wire, KernelSocketSampler kernel, CancellationToken token)
+    internal LabSession(LabScenario scenario, LabRole role, bool full, CongestionControlAlgorithm congestionControl, ScratchNamespace ns,
+        LiveStack live, EngineRecorder engine, WireRecorder wire, KernelSocketSampler kernel, CancellationToken token)
     {
         Scenario = scenario;
         Role = role;
         Full = full;
+        CongestionControl = congestionControl;
         Namespace = ns;
         Live = live;
         Engine = engine;
@@ -40,6 +41,8 @@ public sealed class LabSession
     public LabRole Role { get; }
     /// <summary>Real timers: wait them out.</summary>
     public bool Full { get; }
+    /// <summary>The congestion control of both sides: every kernel socket the run makes (TCP_CONGESTION) and UserTcp's connections.</summary>
+    public CongestionControlAlgorithm CongestionControl { get; }
     public ScratchNamespace Namespace { get; }
     public LiveStack Live { get; }
     public NetStack Stack => Live.Stack;
@@ -108,7 +111,7 @@ public sealed class LabSession
         if (kernelConnects)
         {
             using UserTcpListener listener = Stack.Listen(port, options: options);
-            KernelSocket client = Track(KernelSocket.Create(Namespace));
+            KernelSocket client = Track(NewKernelSocket());
             kernelOptions?.Invoke(client);
             TimeSpan called = Now; // connect() is marked when it was called, before its SYN, not once the handshake is done
             Task connecting = client.ConnectAsync(new IPEndPoint(IPAddress.Parse(UserTcpAddress.ToString()), port), timeout);
@@ -117,7 +120,7 @@ public sealed class LabSession
             Mark(LabSide.Kernel, $"connect() to port {port}", new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint), called);
             return new LabConnection(client, accepted, new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
         }
-        using KernelSocket server = KernelSocket.Listen(Namespace, new IPEndPoint(KernelAddress, port));
+        using KernelSocket server = KernelListener(new IPEndPoint(KernelAddress, port));
         kernelOptions?.Invoke(server);
         Task<KernelSocket> accepting = server.AcceptAsync(timeout);
         TimeSpan connectCalled = Now;
@@ -133,6 +136,12 @@ public sealed class LabSession
         Mark(LabSide.UserTcp, $"connect() to port {port}", id, connectCalled);
         return new LabConnection(kernel, connection, id);
     }
+
+    /// <summary>A kernel socket in the run's namespace, not yet connected, running the run's <see cref="CongestionControl"/>.</summary>
+    public KernelSocket NewKernelSocket(IPEndPoint? bindTo = null) => KernelSocket.Create(Namespace, CongestionControl, bindTo);
+
+    /// <summary>A kernel listener in the run's namespace running the run's <see cref="CongestionControl"/>, as the sockets it accepts do.</summary>
+    public KernelSocket KernelListener(IPEndPoint at) => KernelSocket.Listen(Namespace, CongestionControl, at);
 
     /// <summary>Keeps a kernel socket the scenario made itself, so the run closes it at its end.</summary>
     public KernelSocket Track(KernelSocket socket)

@@ -110,7 +110,7 @@ public sealed class Ecn : LabScenario
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
         LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
         string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
-        string control = r.KernelSettings.TryGetValue("tcp_congestion_control", out string? cc) ? cc : "?";
+        string control = r.KernelCongestionControl.LinuxName();
         string tcpEcn = r.KernelSettings.TryGetValue("tcp_ecn", out string? e) ? e : "?";
         FourTuple c = r.Connections.FirstOrDefault(x => x.Local.Port == Port || x.Remote.Port == Port);
         if (c == default)
@@ -237,7 +237,7 @@ public sealed class Ecn : LabScenario
         var text = new List<string>
         {
             string.Create(CultureInfo.InvariantCulture,
-                $"{Capitalized(senderName)} wrote {Size} bytes ({data.Count} data segments) with ECN agreed in the handshake ({connector} asked; the kernel's tcp_ecn={tcpEcn}; congestion control: the kernel {control}, UserTcp {r.UserTcpConfig.CongestionControl.ToString().ToLowerInvariant()}).")
+                $"{Capitalized(senderName)} wrote {Size} bytes ({data.Count} data segments) with ECN agreed in the handshake ({connector} asked; the kernel's tcp_ecn={tcpEcn}; congestion control: the kernel {control}, UserTcp {r.UserTcpConfig.CongestionControl.LinuxName()}).")
             + string.Create(CultureInfo.InvariantCulture, $" The link marked {ce.Count} of them CE instead of dropping them ({SeqList(ce, relative)}).")
             + (echoes.Count > 0
                 ? string.Create(CultureInfo.InvariantCulture, $" {Capitalized(receiverName)} echoed ECE on {echoes.Count} ACK(s), from {echoes[0].At.TotalSeconds:0.000} s to {echoes[^1].At.TotalSeconds:0.000} s.")

@@ -70,7 +70,7 @@ public sealed class FastOpen : LabScenario
         var server = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port);
         for (int n = 1; n <= Connections; n++)
         {
-            KernelSocket client = s.Track(KernelSocket.Create(s.Namespace));
+            KernelSocket client = s.Track(s.NewKernelSocket());
             client.FastOpenConnect();
             TimeSpan called = s.Now;
             // With a cookie cached connect() returns at once and send() carries the SYN; a blocking send() whose SYN is lost
@@ -122,7 +122,7 @@ public sealed class FastOpen : LabScenario
 
     private static async Task UserTcpClientAsync(LabSession s)
     {
-        using KernelSocket listener = KernelSocket.Listen(s.Namespace, new IPEndPoint(LabSession.KernelAddress, Port));
+        using KernelSocket listener = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, Port));
         listener.FastOpen(16);
         var server = new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port);
         var options = new UserTcpConnectionOptions { FastOpenConnect = true };

@@ -157,7 +157,7 @@ public sealed class Reordering : LabScenario
         }
         v.Expect("all the data arrives", arrived, string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
 
-        string control = r.KernelSettings.TryGetValue("tcp_congestion_control", out string? cc) ? cc : "?";
+        string control = r.KernelCongestionControl.LinuxName();
         string observed = $"Nothing was lost. {Capitalized(senderName)} sent {Bursts} bursts of {Size} bytes; the link held one data segment of each back {LabRecord.Milliseconds(Hold)}. "
             + string.Concat(held.Select((h, i) => Episode(h, i, senderName, receiverName)))
             + (userTcpSends

@@ -32,8 +32,8 @@ public sealed class SynLost : LabScenario
     public override async Task RunAsync(LabSession s)
     {
         using var listener = s.Stack.Listen(ToUserTcp);
-        using KernelSocket server = KernelSocket.Listen(s.Namespace, new IPEndPoint(LabSession.KernelAddress, ToKernel));
-        KernelSocket client = s.Track(KernelSocket.Create(s.Namespace));
+        using KernelSocket server = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, ToKernel));
+        KernelSocket client = s.Track(s.NewKernelSocket());
         s.Mark(LabSide.Kernel, "connect()");
         Task kernel = Attempt(s, LabSide.Kernel, () => client.ConnectAsync(new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), ToUserTcp), TimeSpan.FromMinutes(4)));
         s.Mark(LabSide.UserTcp, "connect()");

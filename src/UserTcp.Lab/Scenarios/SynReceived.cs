@@ -32,7 +32,7 @@ public sealed class SynReceived : LabScenario
         if (s.Role == LabRole.UserTcpActive)
         {
             using var listener = s.Stack.Listen(Port);
-            KernelSocket client = s.Track(KernelSocket.Create(s.Namespace));
+            KernelSocket client = s.Track(s.NewKernelSocket());
             s.Mark(LabSide.Kernel, "connect()");
             await client.ConnectAsync(new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port), StateTimeout).ConfigureAwait(false);
             FourTuple? id = s.Engine.WaitForConnection(Port, StateTimeout);
@@ -40,7 +40,7 @@ public sealed class SynReceived : LabScenario
         }
         else
         {
-            using KernelSocket server = KernelSocket.Listen(s.Namespace, new IPEndPoint(LabSession.KernelAddress, Port));
+            using KernelSocket server = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, Port));
             s.Mark(LabSide.UserTcp, "connect()");
             var connection = await s.Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port), s.Token).ConfigureAwait(false);
             var id = new FourTuple(connection.LocalEndpoint, connection.RemoteEndpoint);

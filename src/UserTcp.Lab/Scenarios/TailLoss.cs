@@ -125,7 +125,7 @@ public sealed class TailLoss : LabScenario
     {
         var v = new VerdictBuilder();
         string senderName = r.Role == LabRole.UserTcpActive ? "UserTcp" : "the kernel";
-        string control = r.KernelSettings.TryGetValue("tcp_congestion_control", out string? cc) ? cc : "?";
+        string control = r.KernelCongestionControl.LinuxName();
         var observed = new List<string>
         {
             $"{Capitalized(senderName)} wrote {Size} bytes ({Segments} segments) on each of two connections{(r.Role == LabRole.UserTcpPassive ? $" (congestion control {control})" : $"; the kernel received ({control})")}.",

@@ -39,7 +39,7 @@ public sealed class TimeWaitReuse : LabScenario
             using UserTcpListener listener = s.Stack.Listen(Port);
             var from = new IPEndPoint(LabSession.KernelAddress, ClientPort);
             var to = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port);
-            KernelSocket first = s.Track(KernelSocket.Create(s.Namespace, from));
+            KernelSocket first = s.Track(s.NewKernelSocket(from));
             await first.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
             UserTcpConnection accepted = await listener.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
             var id = new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint);
@@ -52,7 +52,7 @@ public sealed class TimeWaitReuse : LabScenario
             await s.UserTcpReachesAsync(id, TcpState.TimeWait, StateTimeout).ConfigureAwait(false);
             // The kernel's LAST-ACK ends with UserTcp's ACK, often between two samples of its table: give it a moment, no more.
             await s.Delay(TimeSpan.FromMilliseconds(300)).ConfigureAwait(false);
-            KernelSocket second = s.Track(KernelSocket.Create(s.Namespace, from));
+            KernelSocket second = s.Track(s.NewKernelSocket(from));
             s.Mark(LabSide.Kernel, $"connect() again from port {ClientPort}", id);
             Task<UserTcpConnection> acceptAgain = listener.AcceptAsync(s.Token).AsTask();
             try
@@ -77,7 +77,7 @@ public sealed class TimeWaitReuse : LabScenario
         }
         else
         {
-            using KernelSocket server = KernelSocket.Listen(s.Namespace, new IPEndPoint(LabSession.KernelAddress, Port));
+            using KernelSocket server = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, Port));
             var to = new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port);
             UserTcpConnection first = await s.Stack.ConnectAsync(to, s.Token).ConfigureAwait(false);
             KernelSocket accepted = s.Track(await server.AcceptAsync(StateTimeout).ConfigureAwait(false));

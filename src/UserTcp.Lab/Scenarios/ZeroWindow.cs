@@ -291,7 +291,7 @@ public sealed class ZeroWindow : LabScenario
     private static string Observed(LabRecord r, FourTuple c, ZeroWindowEpisode e, LabMark? read, LabMark? end, bool userTcpSends, string senderName, string receiverName)
     {
         if (e.Zero is null) return $"{Capitalized(receiverName)}'s window never fell to zero, so the question was not put.";
-        string control = r.KernelSettings.TryGetValue("tcp_congestion_control", out string? cc) ? cc : "?";
+        string control = r.KernelCongestionControl.LinuxName();
         int answered = e.Probes.Count(p => p.Answer is not null);
         int recoveredBy = e.Recovered is null ? 0 : e.Probes.ToList().IndexOf(e.Recovered) + 1;
         List<TimeSpan> timers = userTcpSends ? [] : KernelPersistTimers(r, c, e);
