@@ -18,7 +18,8 @@ public sealed class LocalQueueFullJudgeTests
 
     private const int Mss = 1448;
 
-    private static LabRecord Record(bool userTcpSends, Sender sender)
+    /// <param name="tcTook">How long the kernel's `tc qdisc change` ran: its mark is when it started, the reading of the new limit when it returned.</param>
+    private static LabRecord Record(bool userTcpSends, Sender sender, TimeSpan tcTook = default)
     {
         var b = new RecordBuilder(5060, 40000);
         b.Handshake(Ms(100), kernelConnects: true);
@@ -37,7 +38,12 @@ public sealed class LocalQueueFullJudgeTests
 
         b.Reading(Ms(200), side, "tcpi_rto", 200_000);
         b.Reading(Ms(200), side, "tcpi_snd_ssthresh", int.MaxValue);
-        if (!userTcpSends) b.Mark(Ms(2000), LabSide.Kernel, "tc qdisc add dev utcp0 root pfifo limit 0");
+        if (!userTcpSends)
+        {
+            b.Mark(Ms(2000), LabSide.Kernel, "tc qdisc add dev utcp0 root pfifo limit 0");
+            b.Reading(Ms(2001), LabSide.Kernel, LocalQueueFull.QdiscLimit, 0);
+        }
+        TimeSpan room = Ms(4000) + tcTook;
         TimeSpan write = Ms(2100);
         b.Mark(write, side, userTcpSends ? $"write {LocalQueueFull.Size} bytes" : $"send {LocalQueueFull.Size} bytes");
         if (sender.CutsWindow) b.Reading(write + Ms(1), side, "tcpi_snd_ssthresh", userTcpSends ? 7 : 5);
@@ -45,7 +51,7 @@ public sealed class LocalQueueFullJudgeTests
         // The refused first send, then the probe timer's retries: one RTO on, then every 500 ms (doubling when backed off).
         var tries = new List<TimeSpan> { write };
         TimeSpan next = write + Ms(200), gap = Ms(500);
-        while (next < Ms(4000))
+        while (next < room)
         {
             tries.Add(next);
             next += gap;
@@ -58,8 +64,9 @@ public sealed class LocalQueueFullJudgeTests
         }
         if (!userTcpSends)
         {
-            b.Reading(Ms(4000), LabSide.Kernel, "qdisc_dropped", tries.Count);
             b.Mark(Ms(4000), LabSide.Kernel, "tc qdisc change dev utcp0 root pfifo limit 1000");
+            b.Reading(room, LabSide.Kernel, LocalQueueFull.QdiscLimit, 1000);
+            b.Reading(room, LabSide.Kernel, "qdisc_dropped", tries.Count);
         }
 
         // The queue has room: the next retry sends the first segment, its ACK the rest.
@@ -110,6 +117,17 @@ public sealed class LocalQueueFullJudgeTests
     {
         string[] failed = Failed(Judge(userTcpSends, new Sender(BackOff: true)));
         Assert.Equal(["then one every 500.0 ms, never backed off (TCP_RESOURCE_PROBE_INTERVAL)", "data reaches the link at the next retry after the queue has room, within 500.0 ms"], failed);
+    }
+
+    [Fact]
+    public void A_slow_tc_counts_the_wait_from_when_the_queue_had_room_not_from_when_tc_started()
+    {
+        // tc ran 0.7 s (seen under load): the 4.3 s retry was still refused, the 4.8 s one went, 100 ms after tc returned.
+        LabVerdict v = LabCatalog.Find("local-queue-full")!.Judge(Record(userTcpSends: false, new Sender(), tcTook: Ms(700)));
+
+        Assert.Empty(Failed(v));
+        Assert.Contains("data reaches the link at the next retry after the queue has room, within 500.0 ms — 100.0 ms after", v.Expectations.Select(e => $"{e.What} — {e.Observed}"));
+        Assert.Contains("refused from 2.001 s to 4.000 s (tc gave it room by 4.700 s)", v.Observed, StringComparison.Ordinal);
     }
 
     [Theory]

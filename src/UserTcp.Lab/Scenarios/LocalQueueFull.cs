@@ -64,7 +64,7 @@ public sealed partial class LocalQueueFull : LabScenario
         {
             await UntilAsync(s, QueueFull).ConfigureAwait(false);
             // `tc` can take a while on a busy machine: the kernel's two seconds count from when its qdisc is in place.
-            if (!userTcpSends) Qdisc(s, c, "add", "root", "pfifo", "limit", "0");
+            if (!userTcpSends) Qdisc(s, c, 0, "add", "root", "pfifo", "limit", "0");
             TimeSpan full = s.Now, open = userTcpSends ? QueueOpen : full + (QueueOpen - QueueFull);
             await UntilAsync(s, full + WriteAfter).ConfigureAwait(false);
             Task<(byte[] Got, TimeSpan At)> received;
@@ -92,12 +92,12 @@ public sealed partial class LocalQueueFull : LabScenario
             if (!userTcpSends)
             {
                 // Room first, in the same qdisc (its counters stay), so no try can be refused between reading the count and the end.
-                Qdisc(s, c, "change", "root", "pfifo", "limit", "1000");
+                Qdisc(s, c, 1000, "change", "root", "pfifo", "limit", "1000");
                 ToolOutcome shown = Tc(s, "-s", "qdisc", "show", "dev", s.Live.Settings.InterfaceName);
                 Match dropped = DroppedCount().Match(shown.Output);
                 if (dropped.Success) s.Note(LabSide.Kernel, c.Id, "qdisc_dropped", long.Parse(dropped.Groups[1].Value, CultureInfo.InvariantCulture));
                 s.Mark(LabSide.Kernel, dropped.Success ? $"the qdisc had dropped {dropped.Groups[1].Value} packets" : $"tc -s qdisc show: {shown.Describe()}", c.Id);
-                Qdisc(s, c, "del", "root");
+                Qdisc(s, c, null, "del", "root");
             }
             (byte[] got, TimeSpan at) = await received.WaitAsync(StateTimeout + QueueOpen, s.Token).ConfigureAwait(false);
             s.Mark(userTcpSends ? LabSide.Kernel : LabSide.UserTcp, TailLoss.Received(got, data), c.Id, at);
@@ -121,13 +121,22 @@ public sealed partial class LocalQueueFull : LabScenario
         if (left > TimeSpan.Zero) await s.Delay(left).ConfigureAwait(false);
     }
 
-    // `tc qdisc VERB dev IFACE ARGS` in the run's namespace, marked on the kernel's side with how it went.
-    private static void Qdisc(LabSession s, LabConnection c, string verb, params string[] args)
+    /// <summary>
+    /// `tc qdisc VERB dev IFACE ARGS` in the run's namespace, marked on the kernel's side when it was started, with how it
+    /// went; a <paramref name="limit"/> it sets is noted as the reading "qdisc_limit" when tc returned. The change takes
+    /// effect somewhere between the two, and on a busy machine tc took up to 0.76 s: a queue surely refuses from the
+    /// reading of limit 0 to the mark of the change, and surely has room from the reading of its new limit.
+    /// </summary>
+    private static void Qdisc(LabSession s, LabConnection c, long? limit, string verb, params string[] args)
     {
         string[] command = ["qdisc", verb, "dev", s.Live.Settings.InterfaceName, .. args];
+        TimeSpan started = s.Now;
         ToolOutcome outcome = Tc(s, command);
-        s.Mark(LabSide.Kernel, $"tc {string.Join(' ', command)}{(outcome.Succeeded ? "" : $" failed: {outcome.Describe()}")}", c.Id);
+        s.Mark(LabSide.Kernel, $"tc {string.Join(' ', command)}{(outcome.Succeeded ? "" : $" failed: {outcome.Describe()}")}", c.Id, started);
+        if (outcome.Succeeded && limit is long set) s.Note(LabSide.Kernel, c.Id, QdiscLimit, set);
     }
+
+    internal const string QdiscLimit = "qdisc_limit";
 
     private static ToolOutcome Tc(LabSession s, params string[] args)
     {
@@ -149,9 +158,11 @@ public sealed partial class LocalQueueFull : LabScenario
         LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
         string senderName = userTcpSends ? "UserTcp" : "the kernel";
 
-        // When the queue refused: the rule's window for UserTcp, the qdisc's marks for the kernel.
-        TimeSpan full = userTcpSends ? QueueFull : MarkAt(r, c, "tc qdisc add") ?? QueueFull;
+        // When the queue refused: the rule's window for UserTcp; for the kernel, from when tc had set limit 0 to when the
+        // change was started (surely refusing), and with room from when tc had set the new limit (see Qdisc).
+        TimeSpan full = userTcpSends ? QueueFull : LimitSetAt(r, c, 0) ?? MarkAt(r, c, "tc qdisc add") ?? QueueFull;
         TimeSpan open = userTcpSends ? QueueOpen : MarkAt(r, c, "tc qdisc change") ?? QueueOpen;
+        TimeSpan room = userTcpSends ? QueueOpen : LimitSetAt(r, c, 1000) ?? open;
         LabMark? write = r.Marks.FirstOrDefault(m => m.Side == sender && m.Connection == c && (m.What.StartsWith("write ", StringComparison.Ordinal) || m.What.StartsWith("send ", StringComparison.Ordinal)));
         bool premise = write is not null && write.At > full && write.At < open - TimeSpan.FromSeconds(1)
             && (userTcpSends || r.Marks.Any(m => m.What.StartsWith("tc qdisc add", StringComparison.Ordinal) && !m.What.Contains("failed", StringComparison.Ordinal)));
@@ -191,10 +202,12 @@ public sealed partial class LocalQueueFull : LabScenario
         v.Expect("the sender reduces its window as for congestion (CWR): its ssthresh falls", cut is not null,
             cut is null ? "ssthresh unchanged" : $"ssthresh {cut.Value} at {LabRecord.Seconds(cut.At)}");
 
+        // A retry between the change's start and tc's return may already find room: a wait below zero.
         WirePacket? resumed = FirstOf([.. reached.Where(p => p.At >= open && p.Segment.PayloadLength > 0)]);
-        TimeSpan? wait = resumed is null ? null : resumed.At - open;
+        TimeSpan? wait = resumed is null ? null : resumed.At - room;
         v.Expect($"data reaches the link at the next retry after the queue has room, within {LabRecord.Milliseconds(ResourceProbeInterval)}",
-            wait is TimeSpan w && w <= ResourceProbeInterval + Slack, wait is TimeSpan x2 ? $"{LabRecord.Milliseconds(x2)} after" : "no data");
+            wait is TimeSpan w && w <= ResourceProbeInterval + Slack, resumed is null || wait is not TimeSpan x2 ? "no data"
+                : x2 >= TimeSpan.Zero ? $"{LabRecord.Milliseconds(x2)} after" : $"at {LabRecord.Seconds(resumed.At)}, while tc was giving it room ({LabRecord.Seconds(open)}–{LabRecord.Seconds(room)})");
 
         // Nothing was in flight, so nothing is lost or sent twice on the link.
         int resent = reached.Where(p => p.Segment.PayloadLength > 0).GroupBy(p => p.Segment.SequenceNumber.Value).Count(g => g.Count() > 1);
@@ -206,7 +219,8 @@ public sealed partial class LocalQueueFull : LabScenario
         LabMark? got = r.Marks.FirstOrDefault(m => m.Side == receiver && m.Connection == c && m.What.StartsWith("read ", StringComparison.Ordinal));
         v.Expect("all the data arrives once, in order", got?.What == $"read {Size} bytes, as written", got?.What ?? "nothing read");
 
-        string observed = $"{Capitalized(senderName)}'s queue refused from {LabRecord.Seconds(full)} to {LabRecord.Seconds(open)}; its application "
+        string slowTc = room - open > TimeSpan.FromMilliseconds(50) ? $" (tc gave it room by {LabRecord.Seconds(room)})" : "";
+        string observed = $"{Capitalized(senderName)}'s queue refused from {LabRecord.Seconds(full)} to {LabRecord.Seconds(open)}{slowTc}; its application "
             + $"{(userTcpSends ? "wrote" : "sent")} {Size} bytes at {(write is null ? "?" : LabRecord.Seconds(write.At))}. Nothing reached the link: the first send was refused, "
             + $"then {senderName} retried {(firstAfter is TimeSpan a ? $"{LabRecord.Milliseconds(a)} after that first refusal (one RTO, {LabRecord.Milliseconds(expectedFirst)})" : "never")} "
             + $"and every {List(gaps)} after (tcpi_probes up to {probes}; {refused?.ToString(CultureInfo.InvariantCulture) ?? "?"} refused in all), and "
@@ -215,6 +229,10 @@ public sealed partial class LocalQueueFull : LabScenario
             + "to TCP a local refusal is congestion, not loss. " + Sampling(r);
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
     }
+
+    // When tc had set the qdisc's limit to `limit` (the reading Qdisc notes as it returns).
+    private static TimeSpan? LimitSetAt(LabRecord r, FourTuple c, long limit) =>
+        r.Readings.FirstOrDefault(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == QdiscLimit && x.Value == limit)?.At;
 
     private static TimeSpan? MarkAt(LabRecord r, FourTuple c, string prefix) =>
         r.Marks.FirstOrDefault(m => m.Connection == c && m.Side == LabSide.Kernel && m.What.StartsWith(prefix, StringComparison.Ordinal))?.At;
