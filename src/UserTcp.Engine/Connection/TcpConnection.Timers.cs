@@ -137,16 +137,16 @@ public sealed partial class TcpConnection
             EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
-        if (_sender.TakePersistProbe(now, RetryLimitUnderUserTimeout, out bool gaveUp))
+        if (_sender.TakePersistProbe(now, RetryLimitUnderUserTimeout, IsOrphaned, out TcpCause gaveUp))
         {
             ArmUserTimeout();
             // A zero-window probe as Linux sends it: an old sequence number (SND.UNA - 1) and no data, so the peer
             // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
             if (SendControl(now, SndUna - 1, TcpFlags.Ack) == TransmitResult.Refused) _sender.OnPersistProbeRefused(now);
         }
-        else if (gaveUp)
+        else if (gaveUp != TcpCause.None)
         {
-            EnterClosed(TimeoutError, TcpCause.ZeroWindowProbesUnanswered);
+            EnterClosed(TimeoutError, gaveUp); // Linux's tcp_write_err: no RST
         }
     }
 

@@ -346,7 +346,7 @@ public sealed class EngineCounters
             MibCounter? abort = cause switch
             {
                 // Linux's tcp_write_err; an expired SYN-RECEIVED is a request sock there, never counted.
-                TcpCause.RetransmissionsExhausted or TcpCause.ZeroWindowProbesUnanswered or TcpCause.KeepAliveTimeout
+                TcpCause.RetransmissionsExhausted or TcpCause.ZeroWindowProbesUnanswered or TcpCause.OrphanProbesBackedOff or TcpCause.KeepAliveTimeout
                     or TcpCause.UserTimeoutExpired when from != TcpState.SynReceived => MibCounter.TcpExtTCPAbortOnTimeout,
                 TcpCause.CloseWithUnreadData => MibCounter.TcpExtTCPAbortOnClose,
                 TcpCause.DataAfterClose => MibCounter.TcpExtTCPAbortOnData,

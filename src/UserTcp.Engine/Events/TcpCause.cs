@@ -172,6 +172,11 @@ public enum TcpCause : byte
     IcmpErrorBeforeAccept,
     /// <summary>A SYN with FIN reached a listener: dropped unanswered, Fast Open cookie and data or not (Linux's tcp_rcv_state_process in LISTEN).</summary>
     SynWithFinInListen,
+    /// <summary>
+    /// An orphan's zero-window probes, answered but the window still shut, backed off to the maximum RTO: given up
+    /// silently (Linux's tcp_probe_timer for a SOCK_DEAD socket, tcp_orphan_retries).
+    /// </summary>
+    OrphanProbesBackedOff,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -197,7 +202,7 @@ public static class TcpCauseExtensions
         >= TcpCause.Connect and <= TcpCause.ListenerClosed => CauseOrigin.Application,
         >= TcpCause.SynInListen and <= TcpCause.DataAfterClose => CauseOrigin.Segment,
         >= TcpCause.TimeWaitExpired and <= TcpCause.UserTimeoutExpired => CauseOrigin.Timer,
-        TcpCause.RetransmissionTimeout or TcpCause.TailLossProbe => CauseOrigin.Timer,
+        TcpCause.RetransmissionTimeout or TcpCause.TailLossProbe or TcpCause.OrphanProbesBackedOff => CauseOrigin.Timer,
         _ => CauseOrigin.Segment,
     };
 
@@ -276,6 +281,7 @@ public static class TcpCauseExtensions
         TcpCause.FastOpenDataNotAcknowledged => "resent: the SYN-ACK did not acknowledge the data of a Fast Open SYN (RFC 7413 §4.2.2)",
         TcpCause.IcmpErrorBeforeAccept => "ICMP error for a passive open not yet accepted: closed (Linux's tcp_req_err, tcp_v4_err)",
         TcpCause.SynWithFinInListen => "SYN with FIN in LISTEN; dropped (Linux's tcp_rcv_state_process)",
+        TcpCause.OrphanProbesBackedOff => "orphaned: zero-window probes backed off to the maximum RTO; given up (Linux's tcp_probe_timer)",
         TcpCause.LocalCongestion => "local congestion: the device's queue refused a segment, cwnd reduced once for the window (Linux's tcp_enter_cwr)",
         _ => cause.ToString(),
     };

@@ -33,6 +33,7 @@ internal sealed partial class Sender
         TimeoutResendDue = 1 << 20,
         SynAckOutstanding = 1 << 21,
         HandshakeLossWindow = 1 << 22,
+        PersistBackoffRaised = 1 << 23,
     }
 
     private SenderFlags _flags;

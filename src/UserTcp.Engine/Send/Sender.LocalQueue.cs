@@ -135,7 +135,7 @@ internal sealed partial class Sender
     /// </summary>
     public void OnPersistProbeRefused(TimeSpan now)
     {
-        if (_persistBackoff > 0) _persistBackoff--;
+        if (PersistBackoffRaised && _persistBackoff > 0) _persistBackoff--;
         _timers.Arm(TcpTimer.Persist, now + ResourceProbeInterval);
     }
 }

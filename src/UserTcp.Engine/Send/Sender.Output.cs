@@ -423,27 +423,47 @@ internal sealed partial class Sender
     /// <summary>Data or a FIN waits in an open window with nothing in flight: held back, or refused by the local queue.</summary>
     private bool UnsentWithNothingInFlight => SndWnd > 0 && SndMax == SndUna && HasDataOrFinToSend;
 
-    /// <summary>The persist timer fired: true when a probe is due; false when none is (window open, or nothing to send).</summary>
-    public bool TakePersistProbe(TimeSpan now, int retryLimit, out bool gaveUp)
+    /// <summary>
+    /// The persist timer fired: true when a probe is due; false when none is (window open, or nothing to send), or when
+    /// the connection gives up (<paramref name="gaveUp"/> says why).
+    /// </summary>
+    public bool TakePersistProbe(TimeSpan now, int retryLimit, bool orphaned, out TcpCause gaveUp)
     {
-        gaveUp = false;
+        gaveUp = TcpCause.None;
         if (SndWnd != 0 || !HasDataOrFinToSend)
         {
             _persistBackoff = 0;
             ProbeStart = null;
             return false;
         }
-        if (_persistProbes >= retryLimit)
+        // RFC 1122 §4.2.2.17 keeps probing while the peer answers; unanswered, Linux gives up like a retransmission. An
+        // orphan (Linux's tcp_probe_timer, SOCK_DEAD) also gives up, answered or not, once its backed-off interval has
+        // reached the maximum RTO and its backoff the orphan retry limit.
+        if (_persistProbes >= retryLimit || orphaned && !ProbeIntervalBelowMax && _persistBackoff >= retryLimit)
         {
-            // RFC 1122 §4.2.2.17 keeps probing while the peer answers; unanswered, Linux gives up like a retransmission.
-            gaveUp = true;
+            gaveUp = _persistProbes >= retryLimit ? TcpCause.ZeroWindowProbesUnanswered : TcpCause.OrphanProbesBackedOff;
             return false;
         }
         ProbeStart ??= now; // the window's first probe: answers do not move it, an open window does
         _persistProbes++;
-        _persistBackoff++;
+        // Linux's tcp_send_probe0 raises icsk_backoff only up to tcp_retries2: past that the probes keep one interval.
+        PersistBackoffRaised = _persistBackoff < _config.DataRetries;
+        if (PersistBackoffRaised) _persistBackoff++;
         _timers.Arm(TcpTimer.Persist, now + PersistInterval);
         return true;
+    }
+
+    private bool PersistBackoffRaised { get => Has(SenderFlags.PersistBackoffRaised); set => Set(SenderFlags.PersistBackoffRaised, value); }
+
+    /// <summary>Linux's inet_csk_rto_backoff(icsk, TCP_RTO_MAX) &lt; TCP_RTO_MAX: the backed-off probe interval is still below the maximum RTO.</summary>
+    private bool ProbeIntervalBelowMax
+    {
+        get
+        {
+            long interval = Rto.Rto.Ticks, max = _config.MaxRto.Ticks;
+            for (int i = 0; i < _persistBackoff && interval < max; i++) interval *= 2;
+            return interval < max;
+        }
     }
 
     /// <summary>Probes sent since the peer last answered: zero-window probes, and probes the local queue refused (tcpi_probes).</summary>
