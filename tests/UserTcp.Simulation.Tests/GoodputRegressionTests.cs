@@ -81,13 +81,15 @@ public class GoodputRegressionTests(ITestOutputHelper output)
         }
     }
 
-    // Today (16 MiB, seeds 1–6): 0, 0, 0, 0, 0 and 2 RTOs (2); 874,592–955,681 bytes resent (5.2–5.7 % of
-    // the length, every lost segment once plus the lost retransmissions). With a single probe: 11 RTOs. Without SACK: 144 RTOs
-    // on seed 1. (Earlier: 1 RTO in all and 3 with a single probe; other engine changes since moved them.)
+    // Today (16 MiB, seeds 1–6): 0, 0, 0, 1, 0 and 2 RTOs (3; seed 6's first is its SYN's, the SYN-ACK lost);
+    // 874,592–957,129 bytes resent (5.2–5.7 % of the length, every lost segment once plus the lost retransmissions). With
+    // a single probe: 4 RTOs. Without SACK: 84 RTOs on seed 1. (Earlier: 0, 0, 0, 0, 0, 2 and 11 with a single probe, then
+    // 0, 0, 0, 1, 0, 1; the SYN-ACK that answers seed 6's repeated SYN restarting its timer, as Linux's, sends one
+    // SYN-ACK fewer there, and the rest of that run takes another course.)
     // The margin over the single probe is small (the simulated receiver does not compress ACKs as Linux does); if another
     // engine change moves these counts, re-measure both tests — PairedProbeTests and SecondProbeTests pin the mechanisms.
     private const int MaxTimeouts = 2;
-    private const int MaxTotalTimeouts = 2;
+    private const int MaxTotalTimeouts = 3;
     private const long MaxBytesResent = Length * 13 / 200; // 6.5 %: meant to catch resending what was SACKed, or spurious retransmissions
 
     // BBR today (seeds 1–6): 0, 0, 0, 0, 0, 1 RTOs (1; 1, 2, 3, … before a probe sent in recovery ended its episode when

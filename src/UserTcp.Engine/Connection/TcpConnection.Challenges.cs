@@ -10,7 +10,7 @@ public sealed partial class TcpConnection
 {
     // One budget for every limited answer on this connection (Linux's last_oow_ack_time).
     private InvalidAckLimit _invalidAcks;
-    // The SYN-ACK about to go answers a repeated SYN: it keeps the retransmission deadline.
+    // The SYN-ACK about to go answers a repeated SYN (a Fast Open child's keeps the retransmission deadline).
     private bool SynAckForRepeatedSyn { get => Has(ConnectionFlags.SynAckForRepeatedSyn); set => Set(ConnectionFlags.SynAckForRepeatedSyn, value); }
 
     /// <summary>
@@ -44,7 +44,9 @@ public sealed partial class TcpConnection
 
     /// <summary>
     /// SYN-RECEIVED and the peer's SYN again: our SYN-ACK goes again, at most once per invalid-ACK interval (Linux's
-    /// TCPACKSkippedSynRecv), using up a SYN-ACK retry and leaving the retransmission timer's deadline alone.
+    /// TCPACKSkippedSynRecv), using up a SYN-ACK retry. Its timer restarts from then with the current RTO, as Linux's
+    /// tcp_check_req restarts the request's (mod_timer_pending, tcp_reqsk_timeout: backed off by timeouts alone); a Fast
+    /// Open child's timer is its socket's, which tcp_check_req leaves alone, so it keeps its deadline.
     /// </summary>
     private void AnswerRepeatedSyn(TimeSpan now)
     {

@@ -81,7 +81,7 @@ public sealed partial class TcpConnection
         }
         TransmitResult result = _engine.Transmit(this, repr);
         if (synAck) _receiver.OnAckSent();
-        _sender.OnSynSent(now, retransmission, keepDeadline: SynAckForRepeatedSyn);
+        _sender.OnSynSent(now, retransmission, keepDeadline: SynAckForRepeatedSyn && IsFastOpenChild);
         if (synAck && IsFastOpenChild) _sender.SendBeforeHandshake();
         SynAckForRepeatedSyn = false;
         if (result == TransmitResult.Refused && retransmission)

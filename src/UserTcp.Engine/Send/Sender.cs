@@ -170,7 +170,8 @@ internal sealed partial class Sender
             _rttSeq = Iss + 1;
             _rttStart = now;
         }
-        // A SYN-ACK that answers a repeated SYN leaves the timer where it was: the peer cannot push it back.
+        // Every SYN-ACK restarts the timer, one resent for a repeated SYN too (Linux's tcp_check_req); a Fast Open child's
+        // for a repeated SYN keeps it, as Linux's socket timer is not the request's (keepDeadline).
         if (!keepDeadline || !_timers.IsArmed(TcpTimer.Retransmission)) _timers.Arm(TcpTimer.Retransmission, now + Rto.Rto);
     }
 
