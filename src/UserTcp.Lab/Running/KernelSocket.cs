@@ -220,6 +220,9 @@ public sealed class KernelSocket : IDisposable
     /// </summary>
     public void ReceiveBuffer(int bytes) => _socket.ReceiveBufferSize = bytes;
 
+    /// <summary>SO_SNDBUF (Linux doubles it, and no longer auto-tunes the buffer): how much a send() may queue before it blocks.</summary>
+    public void SendBuffer(int bytes) => _socket.SendBufferSize = bytes;
+
     /// <summary>TCP_NODELAY: small writes go at once.</summary>
     public void NoDelay() => _socket.NoDelay = true;
 

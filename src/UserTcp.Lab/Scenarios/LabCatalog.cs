@@ -31,6 +31,7 @@ public static class LabCatalog
         new DeadPeer(),
         new LocalQueueFull(),
         new TimeWaitAssassination(),
+        new FinWait1ZeroWindow(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>

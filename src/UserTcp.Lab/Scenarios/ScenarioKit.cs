@@ -270,6 +270,9 @@ public static class ScenarioKit
         return string.Create(CultureInfo.InvariantCulture, $"{n}{suffix}");
     }
 
+    /// <summary>"1 probe", "3 probes".</summary>
+    public static string Count(int n, string what) => string.Create(CultureInfo.InvariantCulture, $"{n} {what}{(n == 1 ? "" : "s")}");
+
     /// <summary>"never", "once", "twice", "3 times": how often something was sent.</summary>
     public static string Times(int count) => count switch
     {

@@ -360,5 +360,4 @@ public sealed class ZeroWindow : LabScenario
     // In bytes, after window scaling, as the ladder names it.
     private static string Win(LabRecord r, FourTuple c, WirePacket p) => LabRecord.WindowBytes(p, r.WindowShifts(c)).ToString(CultureInfo.InvariantCulture);
 
-    private static string Count(int n, string what) => string.Create(CultureInfo.InvariantCulture, $"{n} {what}{(n == 1 ? "" : "s")}");
 }
