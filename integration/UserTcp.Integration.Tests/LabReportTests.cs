@@ -72,13 +72,13 @@ public sealed partial class LabReportTests
         }
     }
 
-    // Segments from the kernel (SYN and FIN count one) whose sequence number, with the same FIN, the capture already holds.
+    // Segments from the kernel (SYN and FIN count one) whose first sequence number the capture already holds (LabRecord.Sendings' rule).
     private static int KernelRetransmissions(string pcap)
     {
-        var seen = new HashSet<(uint, bool)>();
+        var seen = new HashSet<uint>();
         return Pcap.ReadTcp(pcap).Count(s => s.Source == Addresses.KernelAddress
             && (s.PayloadLength > 0 || (s.Flags & (TcpFlags.Syn | TcpFlags.Fin)) != 0)
-            && !seen.Add((s.Sequence, (s.Flags & TcpFlags.Fin) != 0)));
+            && !seen.Add(s.Sequence));
     }
 
     // How many groups the markers make when those closer than the distance (in pixels) are joined, transitively.

@@ -155,5 +155,46 @@ public sealed class LocalQueueFullJudgeTests
         string ladder = string.Join('\n', LabLadder.Draw(r, c));
         Assert.DoesNotContain("retransmission #", ladder, StringComparison.Ordinal);
         Assert.Contains("refused by UserTcp's own queue", ladder, StringComparison.Ordinal);
+        // The graphs count sendings as the ladder and Sent do: no refused try, and no sending after one, is a retransmission.
+        Assert.Equal(0, Graph(r, c, LabSide.UserTcp));
+        Assert.All(r.Sendings(c), s => Assert.Equal(1, s.Number));
+    }
+
+    [Fact]
+    public void A_real_retransmission_after_refused_tries_is_marked_once_everywhere()
+    {
+        var b = new RecordBuilder(5060, 40000);
+        b.Handshake(Ms(100), kernelConnects: true);
+        b.FromUserTcp(Ms(200), 1, TcpFlags.Ack | TcpFlags.Psh, 1, Mss);
+        b.LastFault(FaultAction.Refused);
+        b.FromUserTcp(Ms(400), 1, TcpFlags.Ack | TcpFlags.Psh, 1, Mss);
+        b.LastFault(FaultAction.Refused);
+        b.FromUserTcp(Ms(900), 1, TcpFlags.Ack | TcpFlags.Psh, 1, Mss, dropped: true); // left, and the link lost it
+        b.FromUserTcp(Ms(1100), 1, TcpFlags.Ack | TcpFlags.Psh, 1, Mss); // its retransmission
+        b.FromKernel(Ms(1101), 1, TcpFlags.Ack, 1 + Mss);
+        b.End = Ms(1200);
+        LabRecord r = b.Build("local-queue-full", LabRole.UserTcpActive);
+        FourTuple c = r.Connections[0];
+
+        Transmissions data = r.Sent(c, LabSide.UserTcp).Single(t => t.RelativeSeq == 1);
+        Assert.Equal([Ms(900), Ms(1100)], data.Times);
+        string ladder = string.Join('\n', LabLadder.Draw(r, c));
+        Assert.Equal(1, ladder.Split("retransmission #").Length - 1);
+        Assert.Contains("retransmission #1", ladder.Split('\n').Single(l => l.Contains("    1.100", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Equal(1, Graph(r, c, LabSide.UserTcp));
+    }
+
+    // Draws the time–sequence graph of what one side sent; returns its retransmission markers.
+    private static int Graph(LabRecord r, FourTuple c, LabSide sender)
+    {
+        string directory = Directory.CreateTempSubdirectory("usertcp-lqf-graph-").FullName;
+        try
+        {
+            return LabGraphs.TimeSequence(r, c, sender, Path.Combine(directory, "tsg"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }

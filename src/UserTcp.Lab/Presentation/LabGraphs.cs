@@ -53,13 +53,8 @@ public static class LabGraphs
         plot.YLabel($"{from}'s sequence number, relative");
 
         double top = 1, bottom = 0;
-        // A segment's first sending is its earliest by when the sender sent it (a held original is recorded when the link handed it on).
-        var seen = new HashSet<(uint, bool)>();
-        var firsts = new HashSet<WirePacket>();
-        foreach (WirePacket p in r.From(connection, sender).Where(p => p.Segment.SegmentLength > 0).OrderBy(p => p.SentAt))
-        {
-            if (seen.Add((p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin)))) firsts.Add(p);
-        }
+        // Which sending each segment was, as the ladder and the verdicts count them (LabRecord.Sendings); a refused try is none.
+        var retransmissions = new HashSet<WirePacket>(r.Sendings(connection).Where(s => s.Number > 1).Select(s => s.Packet), ReferenceEqualityComparer.Instance);
         var retransX = new List<double>();
         var retransY = new List<double>();
         bool anyDrop = false, anyData = false, anyControl = false;
@@ -122,7 +117,7 @@ public static class LabGraphs
                 cwrX.Add(t);
                 cwrY.Add(low);
             }
-            if (!firsts.Contains(p))
+            if (retransmissions.Contains(p))
             {
                 retransX.Add(t);
                 retransY.Add(high);

@@ -33,16 +33,9 @@ public static class LabLadder
         IReadOnlyDictionary<WirePacket, long> windows = WindowLabels(record, connection);
         var rows = new List<Row>();
         int order = 0;
-        // Transmissions are counted in the order they were sent: a held original (recorded when the link handed it on) comes before its resend.
-        var sent = new Dictionary<(bool, uint, bool), int>();
-        var attempts = new Dictionary<WirePacket, int>();
-        foreach (WirePacket p in record.PacketsOf(connection).OrderBy(p => p.SentAt))
-        {
-            // A segment UserTcp's own queue refused never left, so the next one with its sequence number is not a retransmission on the link.
-            if (p.Segment.SegmentLength == 0 || p.Fault?.Action == FaultAction.Refused) continue;
-            var key = (p.ToKernel, p.Segment.SequenceNumber.Value, p.Segment.Has(TcpFlags.Fin));
-            sent[key] = attempts[p] = sent.GetValueOrDefault(key) + 1;
-        }
+        // Which sending each packet was (LabRecord.Sendings: by when it was sent; a refused try is none).
+        var attempts = new Dictionary<WirePacket, int>(ReferenceEqualityComparer.Instance);
+        foreach ((WirePacket p, int number) in record.Sendings(connection)) attempts[p] = number;
         foreach (WirePacket p in record.PacketsOf(connection))
         {
             rows.Add(new PacketRow(p.At, order++, p, attempts.GetValueOrDefault(p), windows.TryGetValue(p, out long window) ? window : null));

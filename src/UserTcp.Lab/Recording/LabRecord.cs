@@ -205,9 +205,31 @@ public sealed class LabRecord
         p.Segment.Has(TcpFlags.Syn) ? p.Segment.Window : (long)p.Segment.Window << (p.ToKernel ? shifts.UserTcp : shifts.Kernel);
 
     /// <summary>
+    /// Every packet of a connection that was a sending of sequence space (data, SYN, FIN), in the order its sender sent
+    /// them (<see cref="WirePacket.SentAt"/>: a held original before the resend that overtook it), each with which sending
+    /// of its first sequence number from that side it was: 1 the first, n + 1 retransmission #n. A copy the link dropped
+    /// counts (it left its sender); a try UserTcp's own queue refused does not (<see cref="WirePacket.Refused"/>: it never
+    /// left), so the sending after it is a first. The ladder's "retransmission #n", the graphs' retransmission markers and
+    /// <see cref="Sent"/> all read this, so they cannot disagree.
+    /// </summary>
+    public IReadOnlyList<(WirePacket Packet, int Number)> Sendings(FourTuple connection)
+    {
+        var sendings = new List<(WirePacket, int)>();
+        var count = new Dictionary<(bool ToKernel, uint Seq), int>();
+        foreach (WirePacket p in PacketsOf(connection).OrderBy(p => p.SentAt)) // stable: equal instants keep the link's order
+        {
+            if (p.Segment.SegmentLength == 0 || p.Refused) continue;
+            var key = (p.ToKernel, p.Segment.SequenceNumber.Value);
+            int number = count[key] = count.GetValueOrDefault(key) + 1;
+            sendings.Add((p, number));
+        }
+        return sendings;
+    }
+
+    /// <summary>
     /// Each segment one side sent that occupies sequence space (data, SYN, FIN), with every time it was sent: the first
-    /// transmission and its retransmissions, when the sender sent them (<see cref="WirePacket.SentAt"/>: a held original
-    /// before the resend that overtook it; dropped ones included; refused ones, which never left UserTcp's own queue, not).
+    /// transmission and its retransmissions, as <see cref="Sendings"/> counts them (by when the sender sent them; dropped
+    /// ones included; refused ones, which never left UserTcp's own queue, not).
     /// </summary>
     public IReadOnlyList<Transmissions> Sent(FourTuple connection, LabSide side)
     {
@@ -215,17 +237,17 @@ public sealed class LabRecord
         SeqNumber? isn = side == LabSide.Kernel ? kernelIsn : userTcpIsn;
         var bySeq = new Dictionary<uint, (string Flags, List<TimeSpan> Times, List<bool> Dropped)>();
         var order = new List<uint>();
-        foreach (WirePacket p in PacketsOf(connection).OrderBy(p => p.SentAt))
+        foreach ((WirePacket p, int number) in Sendings(connection))
         {
-            if (p.ToKernel != (side == LabSide.UserTcp) || p.Segment.SegmentLength == 0 || p.Fault?.Action == FaultAction.Refused) continue;
+            if (p.ToKernel != (side == LabSide.UserTcp)) continue;
             uint relative = isn is SeqNumber i ? (uint)(p.Segment.SequenceNumber - i) : p.Segment.SequenceNumber.Value;
-            if (!bySeq.TryGetValue(relative, out var entry))
+            if (number == 1)
             {
-                bySeq[relative] = entry = (PacketFormatter.FlagLetters(p.Segment.Flags), [], []);
+                bySeq[relative] = (PacketFormatter.FlagLetters(p.Segment.Flags), [], []);
                 order.Add(relative);
             }
-            entry.Times.Add(p.SentAt);
-            entry.Dropped.Add(p.Dropped);
+            bySeq[relative].Times.Add(p.SentAt);
+            bySeq[relative].Dropped.Add(p.Dropped);
         }
         return [.. order.Select(seq => new Transmissions(seq, bySeq[seq].Flags, bySeq[seq].Times, bySeq[seq].Dropped))];
     }
@@ -235,7 +257,7 @@ public sealed class LabRecord
     {
         (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = Isns(connection);
         SeqNumber? isn = side == LabSide.Kernel ? kernelIsn : userTcpIsn;
-        WirePacket? first = PacketsOf(connection).FirstOrDefault(p => p.ToKernel == (side == LabSide.UserTcp) && p.Segment.Has(flag) && p.Fault?.Action != FaultAction.Refused);
+        WirePacket? first = PacketsOf(connection).FirstOrDefault(p => p.ToKernel == (side == LabSide.UserTcp) && p.Segment.Has(flag) && !p.Refused);
         if (first is null) return null;
         // The flag's own sequence number: a FIN's is after the data it carries.
         SeqNumber target = flag == TcpFlags.Fin ? first.Segment.SequenceNumber + first.Segment.PayloadLength : first.Segment.SequenceNumber;
@@ -243,7 +265,7 @@ public sealed class LabRecord
         var dropped = new List<bool>();
         foreach (WirePacket p in PacketsOf(connection).OrderBy(p => p.SentAt))
         {
-            if (p.ToKernel != (side == LabSide.UserTcp) || !p.Segment.Has(flag) || p.Fault?.Action == FaultAction.Refused) continue;
+            if (p.ToKernel != (side == LabSide.UserTcp) || !p.Segment.Has(flag) || p.Refused) continue;
             SeqNumber at = flag == TcpFlags.Fin ? p.Segment.SequenceNumber + p.Segment.PayloadLength : p.Segment.SequenceNumber;
             if (at != target) continue;
             times.Add(p.SentAt);

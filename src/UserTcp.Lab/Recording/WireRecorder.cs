@@ -47,6 +47,8 @@ public sealed record WirePacket(
     /// <summary>From UserTcp to the kernel.</summary>
     public bool ToKernel => Direction == PacketDirection.Outbound;
     public bool Dropped => Fault?.Action == FaultAction.Dropped;
+    /// <summary>UserTcp's own queue refused it (the link's <c>refuse</c> rule): it never left UserTcp, and no sending counts it.</summary>
+    public bool Refused => Fault?.Action == FaultAction.Refused;
 }
 
 /// <summary>
