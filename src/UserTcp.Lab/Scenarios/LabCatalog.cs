@@ -32,6 +32,7 @@ public static class LabCatalog
         new LocalQueueFull(),
         new TimeWaitAssassination(),
         new FinWait1ZeroWindow(),
+        new LingerAbort(),
     ];
 
     /// <summary>The scenario of that name, or null.</summary>
