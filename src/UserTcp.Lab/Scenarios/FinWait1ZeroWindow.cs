@@ -58,12 +58,7 @@ public sealed class FinWait1ZeroWindow : LabScenario
         LabConnection k = await s.OpenAsync(Port, kernelConnects: true, options: new UserTcpConnectionOptions { ReceiveBufferSize = UserTcpReceiveBuffer },
             kernelOptions: socket => socket.SendBuffer(KernelSendBuffer)).ConfigureAwait(false);
         s.Mark(LabSide.Kernel, $"send {ZeroWindow.Size} bytes, close()", k.Id);
-        PeerThread<bool> sender = await PeerThread.StartAsync("lab kernel send", () =>
-        {
-            k.Kernel.Send(data);
-            k.Kernel.Close();
-            return true;
-        }, s.Token).ConfigureAwait(false);
+        PeerThread<bool> sender = await KernelSendsThenClosesAsync(s, k.Kernel, data).ConfigureAwait(false);
         await sender.Completion.WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
         await s.Delay(Hold).ConfigureAwait(false);
         s.Mark(LabSide.UserTcp, ReadMark, k.Id);

@@ -188,6 +188,18 @@ public static class ScenarioKit
     }
 
     /// <summary>
+    /// The kernel's application sends <paramref name="data"/> and closes, on a thread of its own, as its application
+    /// would: the send blocks while the peer's window is shut and its SO_SNDBUF is full.
+    /// </summary>
+    public static Task<PeerThread<bool>> KernelSendsThenClosesAsync(LabSession s, KernelSocket kernel, byte[] data) =>
+        PeerThread.StartAsync("lab kernel send", () =>
+        {
+            kernel.Send(data);
+            kernel.Close();
+            return true;
+        }, s.Token);
+
+    /// <summary>
     /// UserTcp's application reads as the data comes, <paramref name="bufferSize"/> bytes at most a call, until the FIN
     /// (each read bounded by <see cref="StateTimeout"/>); returns the bytes read.
     /// </summary>

@@ -70,13 +70,7 @@ public sealed class ZeroWindow : LabScenario
         LabConnection k = await s.OpenAsync(Port, kernelConnects: true, options: new UserTcpConnectionOptions { ReceiveBufferSize = UserTcpReceiveBuffer })
             .ConfigureAwait(false);
         s.Mark(LabSide.Kernel, $"send {Size} bytes, close()", k.Id);
-        // The kernel's send blocks while its window is shut: on a thread of its own, as its application would.
-        PeerThread<bool> sender = await PeerThread.StartAsync("lab kernel send", () =>
-        {
-            k.Kernel.Send(data);
-            k.Kernel.Close();
-            return true;
-        }, s.Token).ConfigureAwait(false);
+        PeerThread<bool> sender = await KernelSendsThenClosesAsync(s, k.Kernel, data).ConfigureAwait(false);
         await HoldWhileShutAsync(s, k, LabSide.UserTcp).ConfigureAwait(false);
         s.Mark(LabSide.UserTcp, $"{ReadMark}, halfway to the next probe", k.Id);
         (byte[] got, bool end) = await UserTcpReadAllAsync(s, k.UserTcp).ConfigureAwait(false);
