@@ -70,7 +70,7 @@ internal static class TcpInfo
             TcpInfoField.RcvWscale => info.WindowScale?.Receive ?? 0,
             TcpInfoField.Rto => Micros(info.Rto),
             TcpInfoField.Ato => Micros(info.AckTimeout),
-            TcpInfoField.SndMss => info.SendMss,
+            TcpInfoField.SndMss => info.SegmentMss, // Linux's mss_cache, cut to half the peer's largest window
             TcpInfoField.RcvMss => info.ReceiveMss,
             TcpInfoField.Unacked => info.UnackedSegments,
             TcpInfoField.Sacked => info.SackedSegments,

@@ -27,6 +27,7 @@ public sealed partial class TcpConnection
             Rto = _sender.Rto.Rto,
             AckTimeout = _receiver.AckTimeout,
             SendMss = _sender.Mss,
+            SegmentMss = _sender.SegmentMss,
             ReceiveMss = _receiver.LargestSegmentReceived > 0 ? Math.Min(_receiver.LargestSegmentReceived, _config.Mss) : Math.Min(_sender.Mss, _config.Mss),
             AdvertisedMss = _config.Mss,
             UnackedSegments = unacked,

@@ -38,8 +38,13 @@ public readonly record struct TcpConnectionInfo
     public TimeSpan Rto { get; init; }
     /// <summary>tcpi_ato: the delayed-ACK time.</summary>
     public TimeSpan AckTimeout { get; init; }
-    /// <summary>tcpi_snd_mss: the largest payload sent.</summary>
+    /// <summary>The largest payload the handshake (and path MTU) allow in a segment, Eff.snd.MSS; cwnd counts segments of it.</summary>
     public int SendMss { get; init; }
+    /// <summary>
+    /// tcpi_snd_mss: the largest payload a new segment carries now, <see cref="SendMss"/> cut to half the peer's largest
+    /// window (Linux's mss_cache, tcp_bound_to_half_wnd).
+    /// </summary>
+    public int SegmentMss { get; init; }
     /// <summary>tcpi_rcv_mss: the largest payload received so far (our advertised MSS before any).</summary>
     public int ReceiveMss { get; init; }
     /// <summary>tcpi_advmss: the MSS option this side sent.</summary>

@@ -5,15 +5,16 @@ internal sealed partial class Sender
 {
     /// <summary>
     /// Linux's size goal (tcp_xmit_size_goal): the chunk a write fills before it starts another — half the largest
-    /// window the peer has offered, at most 64 KiB (GSO_LEGACY_MAX_SIZE), in whole segments and at least one.
+    /// window the peer has offered, at most 64 KiB (GSO_LEGACY_MAX_SIZE), in whole segments of <see cref="SegmentMss"/>
+    /// and at least one.
     /// </summary>
     public int SizeGoal
     {
         get
         {
-            long goal = MaxSndWnd > 536 ? MaxSndWnd / 2 : MaxSndWnd; // tcp_bound_to_half_wnd
-            goal = Math.Min(goal, 64 * 1024);
-            return (int)Math.Max(goal / Mss * Mss, Mss);
+            long goal = Math.Min(HalfWindowCutoff, 64 * 1024); // tcp_bound_to_half_wnd
+            int mss = SegmentMss; // Linux's mss_now
+            return (int)Math.Max(goal / mss * mss, mss);
         }
     }
 

@@ -33,6 +33,31 @@ internal sealed partial class Sender
     // Where the last new-data segment shorter than the MSS ended (Linux's snd_sml; ISS before any).
     private SeqNumber _sndSml;
 
+    /// <summary>
+    /// The MSS new segments are cut to (Linux's mss_cache): <see cref="Mss"/>, but no more than half the largest window
+    /// the peer has offered once that is over 536 bytes, or that whole window below, and never under 68 bytes less the
+    /// TCP header (Linux's tcp_bound_to_half_wnd, applied by tcp_sync_mss whenever max_window grows). Not an RFC rule:
+    /// RFC 1122 §4.2.3.4 counts half the largest window as a segment worth sending, and Linux cuts every segment so.
+    /// cwnd stays counted in <see cref="Mss"/>-sized segments (docs/design.md "The engine", its Flow control item).
+    /// </summary>
+    public int SegmentMss
+    {
+        get
+        {
+            uint cutoff = HalfWindowCutoff;
+            if (cutoff == 0 || (uint)Mss <= cutoff) return Mss;
+            return Math.Max((int)cutoff, MinBoundedSegment - (Timestamps is not null ? TcpConnection.TimestampOptionBytes : 0));
+        }
+    }
+
+    /// <summary>What Linux's tcp_bound_to_half_wnd cuts to: half the peer's largest window, or all of one up to 536 bytes (0: none yet).</summary>
+    private uint HalfWindowCutoff => MaxSndWnd > DefaultMss ? MaxSndWnd / 2 : MaxSndWnd;
+
+    // RFC 9293 §3.7.1's default send MSS, Linux's TCP_MSS_DEFAULT: up to it the whole window is one segment.
+    private const uint DefaultMss = 536;
+    // Linux's floor for a segment cut to the window: 68 bytes (RFC 791's minimum MTU) less the TCP header.
+    private const int MinBoundedSegment = 68 - 20;
+
     /// <summary>Minshall's test (Linux's tcp_minshall_check): a segment shorter than the MSS is still unacknowledged.</summary>
     private bool SmallSegmentUnacknowledged => _sndSml > SndUna && _sndSml <= SndMax;
 
@@ -83,7 +108,7 @@ internal sealed partial class Sender
                 next = Resend(segment, _lossCause, probe: false);
                 // Linux resends an skb whole, up to cwnd and the TSO size (tcp_xmit_retransmit_queue): the lost segments of one
                 // packet leave as one packet again, PSH on its last.
-                bool ends = segment.Is(SegmentMarks.PacketEnd) || _packetSegments + 1 >= Math.Min(AutosizedSegments(Math.Max(1, Mss - sackOptionBytes)), byte.MaxValue)
+                bool ends = segment.Is(SegmentMarks.PacketEnd) || _packetSegments + 1 >= Math.Min(AutosizedSegments(Math.Max(1, SegmentMss - sackOptionBytes)), byte.MaxValue)
                     || !NextLostFollows(lost);
                 next = next with { GsoPush = ends && _packetSegments > 0 };
                 _packetSegments = (byte)(ends ? 0 : _packetSegments + 1);
@@ -116,7 +141,7 @@ internal sealed partial class Sender
         if (available > 0)
         {
             int cwndRoom = NewDataRoom;
-            int segmentSize = Math.Max(1, Mss - sackOptionBytes);
+            int segmentSize = Math.Max(1, SegmentMss - sackOptionBytes);
             int length = (int)Math.Min(Math.Min(available, segmentSize), Math.Min(peerRoom, cwndRoom));
             CwndLimited = cwndRoom < peerRoom && length < Math.Min(available, segmentSize);
             if (length > 0 && _packetSegments == 0 && DefersPacket(available, Math.Min(peerRoom, cwndRoom), segmentSize, endsRecord))
@@ -292,7 +317,7 @@ internal sealed partial class Sender
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (available > 0 && peerRoom > 0)
         {
-            int segmentSize = Math.Max(1, Mss - sackOptionBytes);
+            int segmentSize = Math.Max(1, SegmentMss - sackOptionBytes);
             next = NewData((int)Math.Min(Math.Min(available, segmentSize), peerRoom)) with { Probe = true };
             ProbePairDue = _config.PairedProbe && available >= 2 * segmentSize && peerRoom >= 2 * segmentSize;
             return true;
@@ -310,7 +335,7 @@ internal sealed partial class Sender
     /// <summary>The paired probe's second full segment of new data, if the first left and the data and window still allow it.</summary>
     private bool TryProbePair(int sackOptionBytes, out Transmission next)
     {
-        int segmentSize = Math.Max(1, Mss - sackOptionBytes);
+        int segmentSize = Math.Max(1, SegmentMss - sackOptionBytes);
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (_probeEnd == SndMax && Buffer.End - SndMax >= segmentSize && peerRoom >= segmentSize)
         {

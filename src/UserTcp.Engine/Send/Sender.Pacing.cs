@@ -29,8 +29,13 @@ internal sealed partial class Sender
         }
     }
 
-    /// <summary>The segments one TSO packet of new data may carry: <see cref="AutosizedSegments"/>, and at most half of cwnd so two packets are in flight (Linux tcp_cwnd_test).</summary>
-    private int TsoPacketSegments(int segmentSize) => Math.Min(AutosizedSegments(segmentSize), Math.Max(CongestionWindow / Mss / 2, 1));
+    /// <summary>
+    /// The segments one TSO packet of new data may carry: <see cref="AutosizedSegments"/>, at most half of cwnd so two
+    /// packets are in flight (Linux tcp_cwnd_test), and no more than a write's skb holds, <see cref="SizeGoal"/>: half
+    /// the peer's largest window (tcp_xmit_size_goal), so against a small window every segment is a packet of its own.
+    /// </summary>
+    private int TsoPacketSegments(int segmentSize) =>
+        Math.Min(Math.Min(AutosizedSegments(segmentSize), Math.Max(CongestionWindow / Mss / 2, 1)), Math.Max(SizeGoal / segmentSize, 1));
 
     /// <summary>
     /// Linux's tcp_tso_segs: about 1 ms at the pacing rate, more on a path of under a few ms (tcp_tso_rtt_log 9), at
