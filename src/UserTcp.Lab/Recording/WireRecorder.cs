@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using UserTcp.Link;
 using UserTcp.Wire;
 
@@ -8,7 +10,7 @@ namespace UserTcp.Lab;
 /// and the fault that hit it. <see cref="At"/> is UserTcp's instant for what it sent, and for what the kernel sent the
 /// kernel's own (<see cref="KernelTransmitTimes"/>) when the lab had it, else the instant UserTcp read it.
 /// </summary>
-public sealed record WirePacket(
+public sealed partial record WirePacket(
     int Index, TimeSpan At, PacketDirection Direction, TcpSegmentInfo Segment, IReadOnlyList<SackBlock> Sack, byte? WindowScale, FaultNote? Fault)
 {
     /// <summary>For a packet from the kernel timed by the kernel: when UserTcp read it from the device (null otherwise).</summary>
@@ -23,10 +25,29 @@ public sealed record WirePacket(
     public TimeSpan ArrivedAt => ReadAt ?? At;
 
     /// <summary>
-    /// When its sender sent it: <see cref="At"/>, except for UserTcp's packet under a delay rule, which is recorded when
-    /// the link handed it on, the rule's delay after UserTcp sent it.
+    /// When its sender sent it: <see cref="At"/>, except for UserTcp's packet under a delay or hold-back rule, which is
+    /// recorded when the link handed it on: then the instant the link took it, as its note says ("…, sent at 0.015666 s"),
+    /// else the rule's delay before <see cref="At"/>. The note's instant is exact; the rule's delay is not on a busy machine,
+    /// whose delay line handed a 400 ms hold on 403 ms later, after the resend that overtook it had gone.
     /// </summary>
-    public TimeSpan SentAt => ToKernel && Fault is { Action: FaultAction.Delayed, Rule: FaultRule rule } ? At - rule.Delay : At;
+    public TimeSpan SentAt
+    {
+        get
+        {
+            if (!ToKernel || Fault is not { Action: FaultAction.Delayed or FaultAction.HeldBack } fault) return At;
+            Match took = LinkTookIt().Match(fault.Text);
+            if (took.Success && double.TryParse(took.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds)
+                && TimeSpan.FromTicks((long)Math.Round(seconds * TimeSpan.TicksPerSecond)) is var sent && sent <= At)
+            {
+                return sent;
+            }
+            return fault is { Action: FaultAction.Delayed, Rule: FaultRule rule } ? At - rule.Delay : At;
+        }
+    }
+
+    // The fault injector's note on a packet it held: "delayed 400 ms on the way to the kernel, sent at 0.015666 s".
+    [GeneratedRegex(@"sent at (\d+(?:\.\d+)?) s")]
+    private static partial Regex LinkTookIt();
 
     /// <summary>
     /// "UserTcp read it 12.3 ms later" for a packet from the kernel that waited in the device a millisecond or more (its
