@@ -184,6 +184,20 @@ public sealed class LocalQueueFullJudgeTests
         Assert.Equal(1, Graph(r, c, LabSide.UserTcp));
     }
 
+    /// <summary>
+    /// local-queue-full's active graph at 7e8d58d drew each refused try as a black bar, "data sent" by the legend, though
+    /// none of them left UserTcp; they are tries, drawn and named as such.
+    /// </summary>
+    [Fact]
+    public void The_graph_draws_refused_tries_as_never_sent()
+    {
+        LabRecord r = Record(userTcpSends: true, new Sender());
+        (string svg, int markers) = LabGraphsTests.Draw(r, LabSide.UserTcp);
+        Assert.Equal(0, markers);
+        Assert.Contains("refused by the local queue (5)", svg, StringComparison.Ordinal);
+        Assert.Contains("data sent", svg, StringComparison.Ordinal); // what went once the queue had room
+    }
+
     // Draws the time–sequence graph of what one side sent; returns its retransmission markers.
     private static int Graph(LabRecord r, FourTuple c, LabSide sender)
     {

@@ -38,6 +38,8 @@ public static class LabGraphs
     private const string ResetColor = "#D62728";
     private static readonly SColor ResetLegendColor = SColor.FromHex("#8C1A1B");
     private static readonly SColor CwrColor = SColor.FromHex("#5B3FD1");
+    // A try UserTcp's own queue refused: never on the link, so neither data sent nor a drop (its open circle has no fill to count).
+    private static readonly SColor RefusedColor = SColor.FromHex("#8C564B");
 
     /// <summary>Writes the time–sequence graph of what <paramref name="sender"/> sent on a connection to <c>path.svg</c> and <c>path.png</c>; returns the retransmission markers drawn.</summary>
     public static int TimeSequence(LabRecord r, FourTuple connection, LabSide sender, string path)
@@ -57,7 +59,9 @@ public static class LabGraphs
         var retransmissions = new HashSet<WirePacket>(r.Sendings(connection).Where(s => s.Number > 1).Select(s => s.Packet), ReferenceEqualityComparer.Instance);
         var retransX = new List<double>();
         var retransY = new List<double>();
-        bool anyDrop = false, anyData = false, anyControl = false;
+        bool anyDrop = false, anyData = false, anyControl = false, anySack = false;
+        var refusedX = new List<double>();
+        var refusedY = new List<double>();
         var probeX = new List<double>();
         var probeY = new List<double>();
         var resetX = new List<double>();
@@ -70,6 +74,24 @@ public static class LabGraphs
         foreach (WirePacket p in r.From(connection, sender))
         {
             int length = p.Segment.SegmentLength;
+            if (p.Refused)
+            {
+                // Not sent: a dotted bar over what it would have covered, an open circle on top (a refused pure ACK is no more drawn than a sent one).
+                if (length == 0 && !belowTheAck(p) && !p.Segment.Has(TcpFlags.Rst)) continue;
+                double at = p.At.TotalSeconds, tryLow = Rel(p.Segment.SequenceNumber), tryHigh = tryLow + length;
+                if (length > 0)
+                {
+                    var tried = plot.Add.Line(at, tryLow, at, tryHigh);
+                    tried.LineWidth = 2;
+                    tried.LineColor = RefusedColor;
+                    tried.LinePattern = LinePattern.Dotted;
+                    tried.MarkerSize = 0;
+                    top = Math.Max(top, tryHigh);
+                }
+                refusedX.Add(at);
+                refusedY.Add(tryHigh);
+                continue;
+            }
             if (length == 0)
             {
                 bool probe = belowTheAck(p), reset = p.Segment.Has(TcpFlags.Rst);
@@ -137,6 +159,7 @@ public static class LabGraphs
             winY.Add(ack + LabRecord.WindowBytes(p, shifts));
             foreach (SackBlock block in p.Sack)
             {
+                anySack = true;
                 var sack = plot.Add.Line(p.At.TotalSeconds, Rel(block.Left), p.At.TotalSeconds, Rel(block.Right));
                 sack.LineColor = SackColor;
                 sack.LineWidth = 4;
@@ -149,6 +172,14 @@ public static class LabGraphs
             var lostAck = plot.Add.Marker(p.At.TotalSeconds, Rel(p.Segment.AcknowledgmentNumber), MarkerShape.Eks, 9, DroppedColor);
             lostAck.MarkerLineWidth = 2;
             anyDrop = true;
+        }
+        // The last ACK stands until the record's last packet, so a lone ACK (a handshake's, the rest lost) still shows as a line.
+        double last = r.PacketsOf(connection).Select(p => p.At.TotalSeconds).DefaultIfEmpty(0).Max();
+        if (ackX.Count > 0 && last > ackX[^1])
+        {
+            ackX.Add(last);
+            ackY.Add(ackY[^1]);
+            winY.Add(winY[^1]);
         }
         if (ackX.Count > 0)
         {
@@ -183,12 +214,18 @@ public static class LabGraphs
             var cwr = plot.Add.Markers(cwrX.ToArray(), cwrY.ToArray(), MarkerShape.OpenSquare, 9, CwrColor);
             cwr.LegendText = "";
         }
+        if (refusedX.Count > 0)
+        {
+            var refused = plot.Add.Markers(refusedX.ToArray(), refusedY.ToArray(), MarkerShape.OpenCircle, 9, RefusedColor);
+            refused.LegendText = "";
+        }
         if (retransX.Count > 0)
         {
             var markers = plot.Add.Markers(retransX.ToArray(), retransY.ToArray(), MarkerShape.FilledCircle, 9, SColor.FromHex(RetransmissionColor));
             markers.LegendText = "";
         }
-        plot.Legend.ManualItems.Add(new LegendItem { LabelText = "data sent", LineColor = Data, LineWidth = 2 });
+        // An entry for each kind of mark the graph holds, and for no other.
+        if (anyData) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "data sent", LineColor = Data, LineWidth = 2 });
         if (anyControl) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "SYN / FIN", LineColor = Control, LineWidth = 3 });
         if (anyDrop) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "dropped by the link (x)", LineColor = DroppedColor, LineWidth = 2 });
         // (The ✗ of a lost ACK sits on the ACK line.)
@@ -199,16 +236,29 @@ public static class LabGraphs
         if (resetX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"RST ({resetX.Count})", MarkerShape.FilledSquare, ResetLegendColor, 8));
         if (ceX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"arrived CE-marked ({ceX.Count})", MarkerShape.FilledDiamond, SColor.FromHex("#C25A00"), 10));
         if (cwrX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"CWR: window reduced ({cwrX.Count})", MarkerShape.OpenSquare, CwrColor, 9));
-        plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{(receiver == LabSide.Kernel ? "the kernel" : "UserTcp")}'s ACK", LineColor = AckColor, LineWidth = 2 });
-        plot.Legend.ManualItems.Add(new LegendItem { LabelText = "ACK + window", LineColor = WindowColor, LineWidth = 2 });
-        if (r.From(connection, receiver, p => p.Sack.Count > 0).Count > 0)
+        if (refusedX.Count > 0)
+        {
+            // Short: a long entry widens the legend, narrows the plot and clips the title centred over it.
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = $"refused by the local queue ({refusedX.Count})", LineColor = RefusedColor, LineWidth = 2, LinePattern = LinePattern.Dotted,
+                MarkerShape = MarkerShape.OpenCircle, MarkerLineColor = RefusedColor, MarkerSize = 9,
+            });
+        }
+        // Scaled to what was sent and acknowledged: the window's edge, often far above, runs off the top rather than flattening the rest.
+        double margin = Math.Max(1, (top - bottom) * 0.08);
+        if (ackX.Count > 0)
+        {
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{(receiver == LabSide.Kernel ? "the kernel" : "UserTcp")}'s ACK", LineColor = AckColor, LineWidth = 2 });
+            string window = winY.Any(w => w <= top + margin) ? "ACK + window" : "ACK + window (off the top)";
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = window, LineColor = WindowColor, LineWidth = 2 });
+        }
+        if (anySack)
         {
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = "SACK blocks", LineColor = SackColor, LineWidth = 4 });
         }
         plot.ShowLegend(Edge.Right);
-        _ = anyData;
-        // Scaled to what was sent and acknowledged: the window's edge, often far above, runs off the top rather than flattening the rest.
-        double margin = Math.Max(1, (top - bottom) * 0.08);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true }; // no sequence number 0.5
         plot.Axes.SetLimitsY(bottom - margin, top + margin);
         Save(plot, path);
         return retransX.Count;
@@ -266,9 +316,10 @@ public static class LabGraphs
         {
             double[] kernel = [.. rows.Select(row => (double)row.Kernel.GetValueOrDefault(state))];
             double[] userTcp = [.. rows.Select(row => (double)row.UserTcp.GetValueOrDefault(state))];
-            if (kernel.Any(n => n > 0)) Series(plot, xs, kernel, $"kernel {state}", StateColor(state), LinePattern.Dashed);
-            if (userTcp.Any(n => n > 0)) Series(plot, xs, userTcp, $"UserTcp {state}", StateColor(state), LinePattern.Solid);
+            if (kernel.Any(n => n > 0)) Series(plot, xs, kernel, $"kernel {state}", StateLineColor(state), LinePattern.Dashed);
+            if (userTcp.Any(n => n > 0)) Series(plot, xs, userTcp, $"UserTcp {state}", StateLineColor(state), LinePattern.Solid);
         }
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true }; // counts of connections
         plot.ShowLegend(Edge.Right);
         Save(plot, path);
     }
@@ -302,6 +353,20 @@ public static class LabGraphs
             label.LabelAlignment = Alignment.MiddleLeft;
         }
     }
+
+    /// <summary>
+    /// One strong colour per state for lines (the counts over time), each far from the others: the timeline's fills are
+    /// pale, and CLOSE-WAIT's and FIN-WAIT-2's, the two lines close-wait-leak is about, are nearly the same.
+    /// </summary>
+    public static SColor StateLineColor(string state) => SColor.FromHex(state switch
+    {
+        "ESTABLISHED" => "#2CA02C",
+        "CLOSE-WAIT" => "#D62728",
+        "FIN-WAIT-2" => "#1F77B4",
+        "TIME-WAIT" => "#9467BD",
+        "LAST-ACK" => "#8C564B",
+        _ => "#7F7F7F",
+    });
 
     /// <summary>One colour per state, the same in every graph.</summary>
     public static SColor StateColor(string state) => SColor.FromHex(state switch

@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using UserTcp.Engine;
+using UserTcp.Lab;
+using UserTcp.Wire;
+
+namespace UserTcp.Integration.Tests;
+
+/// <summary>
+/// The lab's graphs as a reader sees them, on records made here (no root): a legend names what the graph draws and
+/// nothing else, a lone ACK still draws its line, and the counts of connections per state are told apart and counted
+/// in whole connections.
+/// </summary>
+public sealed partial class LabGraphsTests
+{
+    /// <summary>
+    /// fin-no-reply's active run at 7e8d58d: UserTcp sent no data, and the kernel's only ACK that arrived was its
+    /// handshake's (every later one, each with a D-SACK block, was lost). The graph of what UserTcp sent listed "data
+    /// sent" and "SACK blocks", neither of which it drew, and "the kernel's ACK", whose single point drew no line.
+    /// </summary>
+    [Fact]
+    public void A_time_sequence_graphs_legend_names_only_what_the_graph_draws()
+    {
+        var b = new RecordBuilder(5001, 50620);
+        b.Handshake(Ms(26), kernelConnects: true);
+        b.FromUserTcp(Ms(45), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.FromKernel(Ms(45.2), 1, TcpFlags.Fin | TcpFlags.Ack, 2, dropped: true);
+        foreach (double at in new[] { 247.0, 449, 847 })
+        {
+            b.FromUserTcp(Ms(at), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+            b.FromKernel(Ms(at + 0.5), 2, TcpFlags.Ack, 2, dropped: true, sack: (1, 2));
+        }
+        LabRecord r = b.Build("fin-no-reply", LabRole.UserTcpActive);
+
+        (string svg, int markers) = Draw(r, LabSide.UserTcp);
+
+        Assert.Equal(3, markers);
+        Assert.Contains("SYN / FIN", svg, StringComparison.Ordinal);
+        Assert.Contains("dropped by the link (x)", svg, StringComparison.Ordinal);
+        Assert.DoesNotContain("data sent", svg, StringComparison.Ordinal);
+        Assert.DoesNotContain("SACK blocks", svg, StringComparison.Ordinal);
+        // The handshake's ACK (ack 1) stands until the last packet: a line across the graph, not a point.
+        Assert.Contains("the kernel&apos;s ACK", svg, StringComparison.Ordinal);
+        Assert.True(AckLineSpan(svg) > 500, $"the kernel's ACK line spans {AckLineSpan(svg):0} px");
+        // Sequence numbers are whole: no tick at 0.5 or 1.5 on a graph of a SYN and a FIN.
+        Assert.All(LeftTickLabels(svg), label => Assert.DoesNotContain(".", label, StringComparison.Ordinal));
+    }
+
+    /// <summary>A graph whose window edge lies wholly above what it shows says so, rather than list a line that is not there.</summary>
+    [Fact]
+    public void A_window_edge_off_the_top_is_named_so_in_the_legend()
+    {
+        var b = new RecordBuilder(5001, 50620);
+        b.Handshake(Ms(26), kernelConnects: true);
+        b.FromUserTcp(Ms(45), 1, TcpFlags.Ack | TcpFlags.Psh, 1, length: 100);
+        b.FromKernel(Ms(46), 1, TcpFlags.Ack, 101);
+        LabRecord r = b.Build("fin-no-reply", LabRole.UserTcpActive);
+
+        Assert.Contains("ACK + window (off the top)", Draw(r, LabSide.UserTcp).Svg, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// close-wait-leak's passive counts at 7e8d58d drew UserTcp's CLOSE-WAIT in #FCBBA1 and the kernel's FIN-WAIT-2 in
+    /// #FDAE6B, the timeline's pale fills, two shades a reader could not tell apart; and its axis counted half connections.
+    /// </summary>
+    [Fact]
+    public void The_counts_per_state_draw_each_series_in_a_colour_far_from_the_others_and_count_whole_connections()
+    {
+        var connections = new List<RecordBuilder>();
+        for (int i = 0; i < 3; i++)
+        {
+            var b = new RecordBuilder(5019, (ushort)(49000 + i));
+            TimeSpan at = Ms(100 + 300 * i);
+            b.Handshake(at, kernelConnects: true);
+            b.Event(State(at, TcpState.Listen, TcpState.SynReceived, TcpCause.SynInListen));
+            b.Event(State(at + Ms(1), TcpState.SynReceived, TcpState.Established, TcpCause.AckOfSyn));
+            b.KernelSample(at, KernelTcpState.Established);
+            b.FromKernel(at + Ms(2), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+            b.Event(State(at + Ms(3), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
+            b.FromUserTcp(at + Ms(3), 1, TcpFlags.Ack, 2);
+            b.KernelSample(at + Ms(3), KernelTcpState.FinWait2);
+            b.KernelSample(at + Ms(3000), null);
+            b.End = Ms(4000);
+            connections.Add(b);
+        }
+        LabRecord r = RecordBuilder.Build("close-wait-leak", LabRole.UserTcpPassive, connections);
+        string directory = Directory.CreateTempSubdirectory("usertcp-graphs-").FullName;
+        try
+        {
+            LabGraphs.Counts(r, Path.Combine(directory, "counts"));
+            string svg = File.ReadAllText(Path.Combine(directory, "counts.svg"));
+
+            Assert.Contains("UserTcp CLOSE-WAIT", svg, StringComparison.Ordinal);
+            Assert.Contains("kernel FIN-WAIT-2", svg, StringComparison.Ordinal);
+            // The series' colours (solid lines are strokes, dashed ones filled dashes): every colour but the frame's, the grid's and the background's.
+            string[] colours = [.. Strokes().Matches(svg).Select(m => m.Groups[1].Value.ToUpperInvariant()).Distinct().Where(c => Distance(c, "#000000") > 60 && Distance(c, "#FFFFFF") > 60)];
+            Assert.True(colours.Length >= 3, $"series colours: {string.Join(", ", colours)}"); // CLOSE-WAIT, FIN-WAIT-2, ESTABLISHED
+            double closest = colours.SelectMany((a, i) => colours.Skip(i + 1).Select(c => Distance(a, c))).Min();
+            Assert.True(closest > 100, $"two series are drawn in colours {closest:0} apart: {string.Join(", ", colours)}");
+            Assert.All(LeftTickLabels(svg), label => Assert.DoesNotContain(".", label, StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    // The left axis's tick labels: the numbers that share the leftmost x of the SVG's texts ("0", "0.5", "1", …).
+    internal static IReadOnlyList<string> LeftTickLabels(string svg)
+    {
+        var numbers = Texts().Matches(svg)
+            .Select(m => (X: double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), Text: m.Groups[2].Value.Trim()))
+            .Where(t => double.TryParse(t.Text, NumberStyles.Float | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out _)).ToList();
+        double left = numbers.GroupBy(t => t.X).Where(g => g.Count() >= 2).Min(g => g.Key);
+        return [.. numbers.Where(t => t.X == left).Select(t => t.Text)];
+    }
+
+    internal static (string Svg, int Markers) Draw(LabRecord r, LabSide sender)
+    {
+        string directory = Directory.CreateTempSubdirectory("usertcp-graphs-").FullName;
+        try
+        {
+            int markers = LabGraphs.TimeSequence(r, r.Connections[0], sender, Path.Combine(directory, "tsg"));
+            return (File.ReadAllText(Path.Combine(directory, "tsg.svg")), markers);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    // How wide, in pixels, the ACK line (ScottPlot's path in its colour) runs.
+    private static double AckLineSpan(string svg)
+    {
+        double[] xs = [.. AckPath().Matches(svg).SelectMany(m => Coordinates().Matches(m.Groups[1].Value).Select(c => double.Parse(c.Groups[1].Value, CultureInfo.InvariantCulture)))];
+        return xs.Length == 0 ? 0 : xs.Max() - xs.Min();
+    }
+
+    private static double Distance(string a, string b)
+    {
+        static (int R, int G, int B) Rgb(string hex) => (Convert.ToInt32(hex[1..3], 16), Convert.ToInt32(hex[3..5], 16), Convert.ToInt32(hex[5..7], 16));
+        (int r1, int g1, int b1) = Rgb(a);
+        (int r2, int g2, int b2) = Rgb(b);
+        return Math.Sqrt(((r1 - r2) * (r1 - r2)) + ((g1 - g2) * (g1 - g2)) + ((b1 - b2) * (b1 - b2)));
+    }
+
+    private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) => new(at, TcpEventKind.StateChanged, default, from, to, cause);
+
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    [GeneratedRegex(@"(?:stroke|fill)=""(#[0-9A-Fa-f]{6})""")]
+    private static partial Regex Strokes();
+
+    [GeneratedRegex(@"<text transform=""translate\(([-\d.]+) [-\d.]+\)""[^>]*>([^<]*)</text>")]
+    private static partial Regex Texts();
+
+    [GeneratedRegex(@"<path fill=""none"" stroke=""#2CA02C""[^>]* d=""([^""]*)""", RegexOptions.IgnoreCase)]
+    private static partial Regex AckPath();
+
+    [GeneratedRegex(@"[ML]([-\d.]+) [-\d.]+")]
+    private static partial Regex Coordinates();
+}
