@@ -166,4 +166,18 @@ public sealed class TailLossJudgeTests
             failed.Select(e => e.What));
         Assert.Equal("seq 4345 resent twice", failed[0].Observed);
     }
+
+    /// <summary>
+    /// tail-loss at 7e8d58d listed "data [P.] seq 4345: sent at …" twice among the kernel's retransmissions, one per part,
+    /// without saying which connection either was; each line now names its connection as the graphs' titles do.
+    /// </summary>
+    [Fact]
+    public void Each_retransmission_line_names_its_connection()
+    {
+        LabVerdict verdict = Judge(userTcpSends: false, new Part(1, ProbeAfter: 206), new Part(2, ProbeAfter: 7));
+
+        Assert.Equal(3, verdict.KernelSchedule.Count);
+        Assert.StartsWith($"{Ephemeral} ↔ {OnePort}: data [P.] seq 4345: sent at ", verdict.KernelSchedule[0], StringComparison.Ordinal);
+        Assert.Equal(2, verdict.KernelSchedule.Count(l => l.StartsWith($"{Ephemeral} ↔ {TwoPort}: data ", StringComparison.Ordinal)));
+    }
 }

@@ -106,6 +106,19 @@ public sealed class TimeWaitAssassinationJudgeTests
         Assert.Contains(userTcpHolds ? "Role passive shows the rest" : "TCP_TIMEWAIT_LEN", v.AgreementWhy, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// At 7e8d58d an expectation read "it arrived 2.020 s with UserTcp in TIME-WAIT" (an instant without its "at"), and the
+    /// retransmission lines showed the first connection's resend alone, without saying which connection it was.
+    /// </summary>
+    [Fact]
+    public void The_verdict_says_when_each_original_arrived_and_lists_both_connections_resends()
+    {
+        LabVerdict v = Judge(userTcpHolds: true, new Holder());
+        Assert.All(v.Expectations.Where(e => e.What.Contains("the held original reaches", StringComparison.Ordinal)),
+            e => Assert.StartsWith("it arrived at 2.", e.Observed, StringComparison.Ordinal));
+        Assert.Equal(["40000 ↔ 5070: data", "40000 ↔ 5071: data"], v.KernelSchedule.Select(l => l[..18]));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace UserTcp.Lab;
 
 /// <summary>Whether a run bears out what a seed text claims.</summary>
@@ -38,7 +40,7 @@ public sealed record LabVerdict(
 }
 
 /// <summary>Collects a scenario's expectations as it reads a record.</summary>
-public sealed class VerdictBuilder
+public sealed partial class VerdictBuilder
 {
     private readonly List<Expectation> _expectations = [];
 
@@ -55,10 +57,20 @@ public sealed class VerdictBuilder
         IReadOnlyList<string>? kernelSchedule = null, IReadOnlyList<string>? userTcpSchedule = null)
     {
         if (record.Failure is string failure) _expectations.Insert(0, new Expectation("the run completes within its bound", false, failure));
-        return new LabVerdict(scenario.Question, observed, scenario.Seed, scenario.Seed is null ? SeedAgreement.NoClaim : agreement, why, [.. _expectations])
+        return new LabVerdict(scenario.Question, SentenceCase(observed), scenario.Seed, scenario.Seed is null ? SeedAgreement.NoClaim : agreement, SentenceCase(why), [.. _expectations])
         {
             KernelSchedule = kernelSchedule ?? [],
             UserTcpSchedule = userTcpSchedule ?? [],
         };
     }
+
+    /// <summary>
+    /// Capitalizes the words the scenarios' texts begin sentences with in lower case: a side's name ("the kernel closed
+    /// first …"), put in where "UserTcp" stands in the other role, and fast-open's "connection 2: …".
+    /// </summary>
+    public static string SentenceCase(string text) =>
+        SentenceStart().Replace(text, m => char.ToUpperInvariant(m.Value[0]) + m.Value[1..]);
+
+    [GeneratedRegex(@"(?<=^|[.!?] |[.!?]\) |\] )(?:the|connection)\b")]
+    private static partial Regex SentenceStart();
 }

@@ -64,7 +64,7 @@ public sealed class FinNoReply : LabScenario
             // not one of the retries.
             int probes = r.Events.Count(e => e.Kind == TcpEventKind.Retransmission && e.Connection == c && e.Cause == TcpCause.TailLossProbe);
             v.Expect($"UserTcp gives up after its orphan retries ({orphanRetries})", gaveUp is not null && activeFin?.Retransmissions == orphanRetries + probes,
-                $"{activeFin?.Retransmissions ?? 0} retransmissions ({probes} of them loss probes), then {(gaveUp is null ? "no give-up" : $"CLOSED at {LabRecord.Seconds(gaveUp.Value.Time)} ({gaveUp.Value.Cause.Describe()})")}");
+                $"{activeFin?.Retransmissions ?? 0} retransmissions ({probes} of them {(probes == 1 ? "a loss probe" : "loss probes")}), then {(gaveUp is null ? "no give-up" : $"CLOSED at {LabRecord.Seconds(gaveUp.Value.Time)} ({gaveUp.Value.Cause.Describe()})")}");
         }
 
         string activeName = userTcpActive ? "UserTcp" : "the kernel", passiveName = userTcpActive ? "the kernel" : "UserTcp";

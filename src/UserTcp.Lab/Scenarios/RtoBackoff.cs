@@ -71,8 +71,12 @@ public sealed class RtoBackoff : LabScenario
                 data?.Describe() ?? "no data");
             v.Expect("its RTO doubles each time (RFC 6298 §5.5)", Doubles(rtos, r.UserTcpConfig.MaxRto), $"RTOs armed {List(rtos)}");
             v.Expect("the connection recovers: the kernel reads the 1000 bytes", recovered, string.Join("; ", r.Marks.Where(m => m.Side == LabSide.Kernel).Select(m => m.What)));
+            // A lone segment's first resend is a tail-loss probe in the timeout's place (RFC 8985 §7), as the kernel's is: its gap is not an RTO's.
+            int probes = r.UserTcpRetransmissions(c).Count(e => e.Cause == TcpCause.TailLossProbe);
             observed = $"UserTcp sent 1000 bytes into a blackhole that swallowed the first five transmissions: {data?.Describe() ?? "none"} "
-                + $"(gaps {(data is null ? "-" : Intervals(data))}). Its engine armed RTOs of {List(rtos)}: each timeout doubles the next (RFC 6298 §5.5, "
+                + $"(gaps {(data is null ? "-" : Intervals(data))}). "
+                + (probes > 0 ? $"Its engine named {(probes == 1 ? "the first resend a tail-loss probe" : $"{probes} resends tail-loss probes")} (RFC 8985 §7), sent in a timeout's place; " : "")
+                + $"{(probes > 0 ? "it" : "Its engine")} armed RTOs of {List(rtos)}: each timeout doubles the next (RFC 6298 §5.5, "
                 + $"from {FirstRto(r.UserTcpConfig)}). The sixth transmission got through, the kernel read the data and the next ACK ended the backoff. " + Sampling(r);
         }
         else

@@ -10,16 +10,20 @@ public static class ScenarioKit
     /// <summary>How long a scenario waits for a state it expects before judging what it has.</summary>
     public static readonly TimeSpan StateTimeout = TimeSpan.FromSeconds(15);
 
-    /// <summary>One line per segment a side sent more than once: "FIN (seq 1): sent at 0.212 s, then again after +0.204 s, +0.412 s".</summary>
+    /// <summary>
+    /// One line per segment a side sent more than once: "FIN (seq 1): sent at 0.212 s, then again after +0.204 s, +0.412 s";
+    /// in a run of several connections each line names its own as the graphs do, the kernel's port first ("40878 ↔ 5023: FIN …").
+    /// </summary>
     public static IReadOnlyList<string> Schedule(LabRecord record, FourTuple connection, LabSide side)
     {
         var lines = new List<string>();
+        string which = record.Connections.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $"{connection.Remote.Port} ↔ {connection.Local.Port}: ") : "";
         foreach (Transmissions t in record.Sent(connection, side).Where(t => t.Retransmissions > 0))
         {
             string what = t.Flags.Contains('S', StringComparison.Ordinal) ? "SYN" : t.Flags.Contains('F', StringComparison.Ordinal) ? "FIN" : "data";
             int dropped = t.Dropped.Count(d => d);
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{what} [{t.Flags}] seq {t.RelativeSeq}: {t.Describe()} ({t.Retransmissions} retransmission{(t.Retransmissions == 1 ? "" : "s")}, {dropped} of {t.Times.Count} dropped by the link)"));
+                $"{which}{what} [{t.Flags}] seq {t.RelativeSeq}: {t.Describe()} ({t.Retransmissions} retransmission{(t.Retransmissions == 1 ? "" : "s")}, {dropped} of {t.Times.Count} dropped by the link)"));
         }
         return lines;
     }

@@ -62,6 +62,8 @@ public sealed class SpuriousRto : LabScenario
             && p.Segment.Has(TcpFlags.Ack) && (uint)(p.Segment.AcknowledgmentNumber - isn) > 1));
         TimeSpan firstAckAt = firstAck is null ? TimeSpan.MaxValue : ReachedSender(firstAck);
         IReadOnlyList<Transmissions> byTimer = [.. resent.Where(t => t.Times.Skip(1).Any(at => at < firstAckAt))];
+        // Each timeout resends: the same segment again when the backed-off timer fires a second time before any ACK.
+        int resendsBefore = byTimer.Sum(t => t.Times.Skip(1).Count(at => at < firstAckAt));
         IReadOnlyList<Transmissions> afterAcks = [.. resent.Where(t => t.Times.Skip(1).Any(at => at >= firstAckAt))];
         // A D-SACK's first block lies at or below the cumulative ACK (RFC 2883 §4).
         int dsacks = r.From(c, receiver, p => p.Sack.Count > 0 && p.Sack[0].Left < p.Segment.AcknowledgmentNumber).Count;
@@ -91,10 +93,10 @@ public sealed class SpuriousRto : LabScenario
         v.Expect("all the data arrives", arrived, string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
 
         string observed = string.Create(CultureInfo.InvariantCulture,
-            $"{Capitalized(receiverName)} acknowledged everything {senderName} sent, but the link held each of its ACKs {AckDelay.TotalMilliseconds:0} ms, "
-            + $"so the first one reached {senderName} {(firstAck is null ? "never" : LabRecord.Seconds(firstAckAt))}. ")
+            $"{Capitalized(receiverName)} acknowledged everything {senderName} sent, but the link held each of its ACKs {AckDelay.TotalMilliseconds:0} ms, ")
+            + (firstAck is null ? $"so none reached {senderName}. " : $"so the first one reached {senderName} at {LabRecord.Seconds(firstAckAt)}. ")
             + (byTimer.Count > 0
-                ? $"Before that {senderName}'s timer fired and resent {byTimer.Count} segment(s) ({string.Join("; ", byTimer.Take(3).Select(t => $"seq {t.RelativeSeq} {t.Describe()}"))}). "
+                ? $"Before that {senderName}'s timer fired and resent {byTimer.Count} segment(s), {Times(resendsBefore)} in all ({string.Join("; ", byTimer.Take(3).Select(t => $"seq {t.RelativeSeq} {t.Describe()}"))}). "
                 : $"{senderName} resent nothing before it. ")
             + (afterAcks.Count == 0
                 ? $"Once the late ACKs came, it resent nothing more and went on with new data: it took the timeout for a spurious one (F-RTO, RFC 5682; Eifel, RFC 3522). "

@@ -146,7 +146,7 @@ public sealed class TimeWaitAssassination : LabScenario
                   : "Nor is Linux's TIME-WAIT set by tcp_fin_timeout (3 s in this namespace, FIN-WAIT-2's timer): its timer read 60 s, TCP_TIMEWAIT_LEN, which no sysctl changes.")
             : "The run did not show the RST ending TIME-WAIT, so it could not put the seed's claim to the test.";
         return v.Build(this, r, string.Join(" ", observed), assassinated ? SeedAgreement.Disagrees : SeedAgreement.Inconclusive, why,
-            Schedule(r, First(r), LabSide.Kernel), Schedule(r, First(r), LabSide.UserTcp));
+            [.. r.Connections.SelectMany(c => Schedule(r, c, LabSide.Kernel))], [.. r.Connections.SelectMany(c => Schedule(r, c, LabSide.UserTcp))]);
     }
 
     private static (string Observed, bool Ended) JudgeConnection(LabRecord r, VerdictBuilder v, FourTuple c, bool rfc1337, bool userTcpHolds)
@@ -162,7 +162,7 @@ public sealed class TimeWaitAssassination : LabScenario
         TimeSpan? reached = original is null ? null : Reached(original);
         string? stateThen = reached is TimeSpan at ? StateAt(states, at) : null;
         v.Expect($"{which} the held original reaches {holderName} in TIME-WAIT, after {goneName} has closed", stateThen == "TIME-WAIT",
-            original is null ? "no held data segment" : $"it arrived {LabRecord.Seconds(reached!.Value)} with {holderName} in {stateThen ?? "?"} ({LabRecord.Path(states)})");
+            original is null ? "no held data segment" : $"it arrived at {LabRecord.Seconds(reached!.Value)} with {holderName} in {stateThen ?? "?"} ({LabRecord.Path(states)})");
         TimeSpan from = (reached ?? r.End) - TimeSpan.FromMilliseconds(5);
         IReadOnlyList<WirePacket> answers = r.From(c, holder, p => p.At >= from);
         WirePacket? ack = answers.FirstOrDefault(IsPureAck);
