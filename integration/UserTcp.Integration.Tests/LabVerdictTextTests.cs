@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using UserTcp.Engine;
 using UserTcp.Lab;
 using UserTcp.Link;
@@ -9,7 +10,7 @@ namespace UserTcp.Integration.Tests;
 /// What the verdicts' "observed" paragraphs say, read as a user reads them, on records made here (no root): each
 /// sentence begins with a capital, an instant reads "at 0.824 s", and the text says what the run's own numbers show.
 /// </summary>
-public sealed class LabVerdictTextTests
+public sealed partial class LabVerdictTextTests
 {
     [Theory]
     [InlineData("the kernel closed first. the kernel, in TIME-WAIT, answered", "The kernel closed first. The kernel, in TIME-WAIT, answered")]
@@ -121,7 +122,59 @@ public sealed class LabVerdictTextTests
         Assert.StartsWith("4 retransmissions (1 of them a loss probe), then CLOSED at 3.248 s", gaveUp.Observed, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// close-wait-leak's passive run at 7e8d58d counted, under "CLOSE-WAIT only grows", 5 then 3 connections in CLOSE-WAIT:
+    /// its counts took in the connections UserTcp's CLOSE-WAIT timeout closes, whose peers' FIN-WAIT-2 then end on that FIN,
+    /// not on their own. The leak's counts are of the connections without the timeout.
+    /// </summary>
+    [Fact]
+    public void Close_wait_leaks_counts_are_of_the_connections_nothing_closes_and_only_grow()
+    {
+        var connections = new List<RecordBuilder>();
+        for (int i = 0; i < 6; i++)
+        {
+            bool guarded = i % 2 == 1;
+            var b = new RecordBuilder(guarded ? (ushort)5020 : (ushort)5019, (ushort)(49000 + i));
+            TimeSpan at = Ms(100 + (300 * i));
+            b.Handshake(at, kernelConnects: true);
+            b.Event(State(at, TcpState.Listen, TcpState.SynReceived, TcpCause.SynInListen));
+            b.Event(State(at + Ms(1), TcpState.SynReceived, TcpState.Established, TcpCause.AckOfSyn));
+            b.KernelSample(at, KernelTcpState.Established);
+            b.FromKernel(at + Ms(2), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+            b.Event(State(at + Ms(3), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
+            b.FromUserTcp(at + Ms(3), 1, TcpFlags.Ack, 2);
+            b.KernelSample(at + Ms(3), KernelTcpState.FinWait2);
+            if (guarded)
+            {
+                // UserTcp's CLOSE-WAIT timeout closes it for the application a second later; the kernel's FIN-WAIT-2 ends on that FIN.
+                b.Event(State(at + Ms(1003), TcpState.CloseWait, TcpState.LastAck, TcpCause.CloseWaitIdle));
+                b.FromUserTcp(at + Ms(1003), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
+                b.FromKernel(at + Ms(1004), 2, TcpFlags.Ack, 2);
+                b.KernelSample(at + Ms(1004), KernelTcpState.TimeWait);
+                b.Event(State(at + Ms(1005), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
+            }
+            else
+            {
+                b.KernelSample(at + Ms(3003), null); // the orphaned FIN-WAIT-2 timed out
+            }
+            b.End = Ms(6500);
+            connections.Add(b);
+        }
+
+        LabVerdict verdict = LabCatalog.Find("close-wait-leak")!.Judge(RecordBuilder.Build("close-wait-leak", LabRole.UserTcpPassive, connections));
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains("Counts over time of the 3 without UserTcp's CLOSE-WAIT timeout (UserTcp CLOSE-WAIT / the kernel FIN-WAIT-2): ", verdict.Observed, StringComparison.Ordinal);
+        int[] closeWait = [.. CloseWaitCounts().Matches(verdict.Observed).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))];
+        Assert.True(closeWait.Length >= 6, verdict.Observed);
+        Assert.Equal(closeWait.Order(), closeWait); // "CLOSE-WAIT only grows"
+        Assert.Equal(3, closeWait[^1]);
+    }
+
     private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) => new(at, TcpEventKind.StateChanged, default, from, to, cause);
 
     private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    [GeneratedRegex(@"(\d+) CLOSE-WAIT / ")]
+    private static partial Regex CloseWaitCounts();
 }
