@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using UserTcp.Engine;
 using UserTcp.Lab;
 using UserTcp.Wire;
 
@@ -66,23 +65,7 @@ public sealed partial class LabGraphsTests
     [Fact]
     public void The_counts_per_state_draw_each_series_in_a_colour_far_from_the_others_and_count_whole_connections()
     {
-        var connections = new List<RecordBuilder>();
-        for (int i = 0; i < 3; i++)
-        {
-            var b = new RecordBuilder(5019, (ushort)(49000 + i));
-            TimeSpan at = Ms(100 + 300 * i);
-            b.Handshake(at, kernelConnects: true);
-            b.Event(State(at, TcpState.Listen, TcpState.SynReceived, TcpCause.SynInListen));
-            b.Event(State(at + Ms(1), TcpState.SynReceived, TcpState.Established, TcpCause.AckOfSyn));
-            b.KernelSample(at, KernelTcpState.Established);
-            b.FromKernel(at + Ms(2), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
-            b.Event(State(at + Ms(3), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
-            b.FromUserTcp(at + Ms(3), 1, TcpFlags.Ack, 2);
-            b.KernelSample(at + Ms(3), KernelTcpState.FinWait2);
-            b.KernelSample(at + Ms(3000), null);
-            b.End = Ms(4000);
-            connections.Add(b);
-        }
+        List<RecordBuilder> connections = [.. Enumerable.Range(0, 3).Select(i => LabVerdictTextTests.CloseWaitClient(i, guarded: false))];
         LabRecord r = RecordBuilder.Build("close-wait-leak", LabRole.UserTcpPassive, connections);
         string directory = Directory.CreateTempSubdirectory("usertcp-graphs-").FullName;
         try
@@ -143,8 +126,6 @@ public sealed partial class LabGraphsTests
         (int r2, int g2, int b2) = Rgb(b);
         return Math.Sqrt(((r1 - r2) * (r1 - r2)) + ((g1 - g2) * (g1 - g2)) + ((b1 - b2) * (b1 - b2)));
     }
-
-    private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) => new(at, TcpEventKind.StateChanged, default, from, to, cause);
 
     private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
 

@@ -129,18 +129,7 @@ public sealed class LabJudgeTests
     {
         // The kernel closes first and holds TIME-WAIT; UserTcp's FIN reaches it four times, but its socket table shows the
         // TIME-WAIT timer jump back only once.
-        var b = new RecordBuilder(5003, 42000);
-        b.Handshake(Ms(0), kernelConnects: false);
-        b.FromKernel(Ms(5), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
-        b.Event(State(Ms(6), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
-        b.Event(State(Ms(7), TcpState.CloseWait, TcpState.LastAck, TcpCause.Close));
-        int[] fins = [7, 211, 413, 813];
-        foreach (int at in fins)
-        {
-            b.FromUserTcp(Ms(at), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
-            b.FromKernel(Ms(at + 1), 2, TcpFlags.Ack, 2, dropped: at != 813);
-        }
-        b.Event(State(Ms(815), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
+        RecordBuilder b = LastAckLostPassive();
         b.KernelSample(Ms(1), KernelTcpState.Established);
         b.KernelSample(Ms(5), KernelTcpState.FinWait1, KernelTcpTimer.Retransmit, expires: Ms(200));
         b.KernelSample(Ms(8), KernelTcpState.TimeWait, KernelTcpTimer.TimeWait, expires: Ms(59_999));
@@ -475,6 +464,23 @@ public sealed class LabJudgeTests
 
         Assert.StartsWith("UserTcp's engine names the cause of each data resend", failed.What, StringComparison.Ordinal);
         Assert.Equal("retransmission timeout, retransmission timeout", failed.Observed);
+    }
+
+    /// <summary>last-ack-lost with the kernel closing first: UserTcp's FIN goes four times, the first three ACKs of it lost; no kernel samples yet.</summary>
+    internal static RecordBuilder LastAckLostPassive()
+    {
+        var b = new RecordBuilder(5003, 42000);
+        b.Handshake(Ms(0), kernelConnects: false);
+        b.FromKernel(Ms(5), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.Event(State(Ms(6), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
+        b.Event(State(Ms(7), TcpState.CloseWait, TcpState.LastAck, TcpCause.Close));
+        foreach (int at in new[] { 7, 211, 413, 813 })
+        {
+            b.FromUserTcp(Ms(at), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
+            b.FromKernel(Ms(at + 1), 2, TcpFlags.Ack, 2, dropped: at != 813);
+        }
+        b.Event(State(Ms(815), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
+        return b;
     }
 
     private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) =>

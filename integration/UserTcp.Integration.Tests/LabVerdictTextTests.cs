@@ -25,17 +25,7 @@ public sealed partial class LabVerdictTextTests
     [Fact]
     public void Last_ack_losts_observation_begins_each_sentence_with_a_capital_when_the_kernel_closes_first()
     {
-        var b = new RecordBuilder(5003, 42000);
-        b.Handshake(Ms(0), kernelConnects: false);
-        b.FromKernel(Ms(5), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
-        b.Event(State(Ms(6), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
-        b.Event(State(Ms(7), TcpState.CloseWait, TcpState.LastAck, TcpCause.Close));
-        foreach (int at in new[] { 7, 211, 413, 813 })
-        {
-            b.FromUserTcp(Ms(at), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
-            b.FromKernel(Ms(at + 1), 2, TcpFlags.Ack, 2, dropped: at != 813);
-        }
-        b.Event(State(Ms(815), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
+        RecordBuilder b = LabJudgeTests.LastAckLostPassive();
         b.KernelSample(Ms(8), KernelTcpState.TimeWait, KernelTcpTimer.TimeWait, expires: Ms(59_999));
         b.End = Ms(1200);
 
@@ -130,36 +120,7 @@ public sealed partial class LabVerdictTextTests
     [Fact]
     public void Close_wait_leaks_counts_are_of_the_connections_nothing_closes_and_only_grow()
     {
-        var connections = new List<RecordBuilder>();
-        for (int i = 0; i < 6; i++)
-        {
-            bool guarded = i % 2 == 1;
-            var b = new RecordBuilder(guarded ? (ushort)5020 : (ushort)5019, (ushort)(49000 + i));
-            TimeSpan at = Ms(100 + (300 * i));
-            b.Handshake(at, kernelConnects: true);
-            b.Event(State(at, TcpState.Listen, TcpState.SynReceived, TcpCause.SynInListen));
-            b.Event(State(at + Ms(1), TcpState.SynReceived, TcpState.Established, TcpCause.AckOfSyn));
-            b.KernelSample(at, KernelTcpState.Established);
-            b.FromKernel(at + Ms(2), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
-            b.Event(State(at + Ms(3), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
-            b.FromUserTcp(at + Ms(3), 1, TcpFlags.Ack, 2);
-            b.KernelSample(at + Ms(3), KernelTcpState.FinWait2);
-            if (guarded)
-            {
-                // UserTcp's CLOSE-WAIT timeout closes it for the application a second later; the kernel's FIN-WAIT-2 ends on that FIN.
-                b.Event(State(at + Ms(1003), TcpState.CloseWait, TcpState.LastAck, TcpCause.CloseWaitIdle));
-                b.FromUserTcp(at + Ms(1003), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
-                b.FromKernel(at + Ms(1004), 2, TcpFlags.Ack, 2);
-                b.KernelSample(at + Ms(1004), KernelTcpState.TimeWait);
-                b.Event(State(at + Ms(1005), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
-            }
-            else
-            {
-                b.KernelSample(at + Ms(3003), null); // the orphaned FIN-WAIT-2 timed out
-            }
-            b.End = Ms(6500);
-            connections.Add(b);
-        }
+        List<RecordBuilder> connections = [.. Enumerable.Range(0, 6).Select(i => CloseWaitClient(i, guarded: i % 2 == 1))];
 
         LabVerdict verdict = LabCatalog.Find("close-wait-leak")!.Judge(RecordBuilder.Build("close-wait-leak", LabRole.UserTcpPassive, connections));
 
@@ -169,6 +130,39 @@ public sealed partial class LabVerdictTextTests
         Assert.True(closeWait.Length >= 6, verdict.Observed);
         Assert.Equal(closeWait.Order(), closeWait); // "CLOSE-WAIT only grows"
         Assert.Equal(3, closeWait[^1]);
+    }
+
+    /// <summary>
+    /// close-wait-leak's passive role, client i: the kernel connects 300 ms after the one before and closes at once; UserTcp's
+    /// application never closes. On a guarded listener (5020) UserTcp's CLOSE-WAIT timeout closes it a second later, and the
+    /// kernel's FIN-WAIT-2 ends on that FIN; otherwise the kernel's orphaned FIN-WAIT-2 times out after 3 s.
+    /// </summary>
+    internal static RecordBuilder CloseWaitClient(int i, bool guarded)
+    {
+        var b = new RecordBuilder(guarded ? (ushort)5020 : (ushort)5019, (ushort)(49000 + i));
+        TimeSpan at = Ms(100 + (300 * i));
+        b.Handshake(at, kernelConnects: true);
+        b.Event(State(at, TcpState.Listen, TcpState.SynReceived, TcpCause.SynInListen));
+        b.Event(State(at + Ms(1), TcpState.SynReceived, TcpState.Established, TcpCause.AckOfSyn));
+        b.KernelSample(at, KernelTcpState.Established);
+        b.FromKernel(at + Ms(2), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
+        b.Event(State(at + Ms(3), TcpState.Established, TcpState.CloseWait, TcpCause.FinReceived));
+        b.FromUserTcp(at + Ms(3), 1, TcpFlags.Ack, 2);
+        b.KernelSample(at + Ms(3), KernelTcpState.FinWait2);
+        if (guarded)
+        {
+            b.Event(State(at + Ms(1003), TcpState.CloseWait, TcpState.LastAck, TcpCause.CloseWaitIdle));
+            b.FromUserTcp(at + Ms(1003), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
+            b.FromKernel(at + Ms(1004), 2, TcpFlags.Ack, 2);
+            b.KernelSample(at + Ms(1004), KernelTcpState.TimeWait);
+            b.Event(State(at + Ms(1005), TcpState.LastAck, TcpState.Closed, TcpCause.AckOfOurFin));
+        }
+        else
+        {
+            b.KernelSample(at + Ms(3003), null);
+        }
+        b.End = Ms(6500);
+        return b;
     }
 
     private static TcpEvent State(TimeSpan at, TcpState from, TcpState to, TcpCause cause) => new(at, TcpEventKind.StateChanged, default, from, to, cause);
