@@ -10,7 +10,11 @@ namespace UserTcp.Lab;
 /// that matter for opening and closing — SYN, FIN, RST, those that change UserTcp's state, the ACK of each FIN —
 /// one line each with sequence numbers relative to each side's initial one (as tcpdump prints them), and the
 /// segments between them folded into one line of counts. State changes stand on the line of the segment that
-/// caused them, or on a line of their own with their reason (the application's close, a timer).
+/// caused them, or on a line of their own with their reason (the application's close, a timer). A zero window is named
+/// as the lab's ladder names it (<see cref="LabLadder.WindowLabels"/>): "win 0" on a segment's line, and in a fold line
+/// "2 of them win 0". The lab's other named windows (the reopening, an ACK that only moves the window) are in bytes after
+/// scaling, which the engine's events cannot give, and the second is never a line here (it is no SYN, FIN or RST, changes
+/// no state and acknowledges no FIN).
 /// </summary>
 public static class Ladder
 {
@@ -25,8 +29,7 @@ public static class Ladder
         TimeSpan start = events[0].Time;
         SeqNumber? kernelIsn = null, userTcpIsn = null;
         SeqNumber? kernelFinAck = null, userTcpFinAck = null;
-        int foldedIn = 0, foldedOut = 0;
-        long bytesIn = 0, bytesOut = 0;
+        var folded = new Folded();
 
         for (int i = 0; i < events.Count; i++)
         {
@@ -39,7 +42,7 @@ public static class Ladder
                 {
                     continue;
                 }
-                foreach (string line in Fold(ref foldedIn, ref foldedOut, ref bytesIn, ref bytesOut))
+                foreach (string line in folded.Flush())
                 {
                     yield return line;
                 }
@@ -48,7 +51,7 @@ public static class Ladder
             }
             if (e.Kind is TcpEventKind.Retransmission or TcpEventKind.CongestionUndo)
             {
-                foreach (string line in Fold(ref foldedIn, ref foldedOut, ref bytesIn, ref bytesOut))
+                foreach (string line in folded.Flush())
                 {
                     yield return line;
                 }
@@ -74,7 +77,7 @@ public static class Ladder
             }
             if (!printed)
             {
-                if (incoming) { foldedIn++; bytesIn += s.PayloadLength; } else { foldedOut++; bytesOut += s.PayloadLength; }
+                folded.Add(incoming, s);
                 continue;
             }
             // The ACK of a FIN is shown once; later duplicates fold.
@@ -83,7 +86,7 @@ public static class Ladder
                 if (!incoming && kernelFinAck == s.Ack) kernelFinAck = null;
                 if (incoming && userTcpFinAck == s.Ack) userTcpFinAck = null;
             }
-            foreach (string line in Fold(ref foldedIn, ref foldedOut, ref bytesIn, ref bytesOut))
+            foreach (string line in folded.Flush())
             {
                 yield return line;
             }
@@ -96,7 +99,7 @@ public static class Ladder
                 : "";
             yield return $"{ms}  kernel {arrow} UserTcp{change}";
         }
-        foreach (string line in Fold(ref foldedIn, ref foldedOut, ref bytesIn, ref bytesOut))
+        foreach (string line in folded.Flush())
         {
             yield return line;
         }
@@ -120,21 +123,47 @@ public static class Ladder
         return s.Flags.HasFlag(TcpFlags.Ack) && (incoming ? userTcpFinAck == s.Ack : kernelFinAck == s.Ack);
     }
 
-    private static IEnumerable<string> Fold(ref int foldedIn, ref int foldedOut, ref long bytesIn, ref long bytesOut)
+    // The segments between two lines: how many each way, their bytes of data, and how many advertised a zero window.
+    private sealed class Folded
     {
-        if (foldedIn == 0 && foldedOut == 0)
+        private int _in, _out, _zeroIn, _zeroOut;
+        private long _bytesIn, _bytesOut;
+
+        public void Add(bool incoming, SegmentSummary s)
         {
-            return [];
+            bool zero = AdvertisesZeroWindow(s);
+            if (incoming) { _in++; _bytesIn += s.PayloadLength; _zeroIn += zero ? 1 : 0; }
+            else { _out++; _bytesOut += s.PayloadLength; _zeroOut += zero ? 1 : 0; }
         }
-        var text = new StringBuilder(new string(' ', 11)).Append("⋮ ");
-        text.Append(Count(foldedIn, "segment")).Append(" in");
-        if (bytesIn > 0) text.Append(CultureInfo.InvariantCulture, $" ({bytesIn} bytes of data)");
-        text.Append(", ").Append(Count(foldedOut, "segment")).Append(" out");
-        if (bytesOut > 0) text.Append(CultureInfo.InvariantCulture, $" ({bytesOut} bytes of data)");
-        foldedIn = foldedOut = 0;
-        bytesIn = bytesOut = 0;
-        return [text.ToString()];
+
+        // "⋮ 3 segments in (2896 bytes of data), 2 segments out (2 of them win 0)"; nothing when nothing was folded.
+        public IEnumerable<string> Flush()
+        {
+            if (_in == 0 && _out == 0)
+            {
+                return [];
+            }
+            var text = new StringBuilder(new string(' ', 11)).Append("⋮ ");
+            text.Append(Count(_in, "segment")).Append(" in").Append(Details(_bytesIn, _zeroIn));
+            text.Append(", ").Append(Count(_out, "segment")).Append(" out").Append(Details(_bytesOut, _zeroOut));
+            _in = _out = _zeroIn = _zeroOut = 0;
+            _bytesIn = _bytesOut = 0;
+            return [text.ToString()];
+        }
+
+        private static string Details(long bytes, int zero)
+        {
+            string[] parts = [.. new[]
+            {
+                bytes > 0 ? string.Create(CultureInfo.InvariantCulture, $"{bytes} bytes of data") : null,
+                zero > 0 ? string.Create(CultureInfo.InvariantCulture, $"{zero} of them win 0") : null,
+            }.OfType<string>()];
+            return parts.Length == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $" ({string.Join("; ", parts)})");
+        }
     }
+
+    // A window the lab's ladder names every time (RFC 9293 §3.8.6.1's zero window); SYNs' and RSTs' windows are never named.
+    private static bool AdvertisesZeroWindow(SegmentSummary s) => s.Window == 0 && (s.Flags & (TcpFlags.Syn | TcpFlags.Rst)) == 0;
 
     private static string Count(int n, string noun) => string.Create(CultureInfo.InvariantCulture, $"{n} {noun}{(n == 1 ? "" : "s")}");
 
@@ -157,6 +186,7 @@ public static class Ladder
             long ack = peerIsn is SeqNumber p ? (uint)(s.Ack - p) : s.Ack.Value;
             text.Append(" ack ").Append(ack.ToString(CultureInfo.InvariantCulture));
         }
+        if (AdvertisesZeroWindow(s)) text.Append(" win 0");
         return text.Append(' ').ToString();
     }
 }
