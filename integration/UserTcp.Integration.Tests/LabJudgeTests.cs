@@ -1,3 +1,4 @@
+using System.Globalization;
 using UserTcp.Engine;
 using UserTcp.Lab;
 using UserTcp.Link;
@@ -352,7 +353,7 @@ public sealed class LabJudgeTests
     }
 
     /// <summary>An active run (UserTcp sends): as <see cref="ReorderingPassive"/> mirrored, with UserTcp's events; each held original recorded where the link handed it to the kernel.</summary>
-    private static RecordBuilder ReorderingActive(TcpCause resendCause, int undos, double releasedLate = 0)
+    private static RecordBuilder ReorderingActive(TcpCause resendCause, int undos, double releasedLate = 0, double? linkTookAt = null, double engineStampedEarly = 0)
     {
         var b = new RecordBuilder(40301, 5024);
         b.Handshake(Ms(0), kernelConnects: false);
@@ -367,8 +368,16 @@ public sealed class LabJudgeTests
                 b.FromUserTcp(Ms(t + 0.01 * i), first + (uint)(i * ReorderMss), TcpFlags.Ack, 1, length: ReorderMss);
             }
             b.FromUserTcp(Ms(t + 400.04 + releasedLate), hole, TcpFlags.Ack, 1, length: ReorderMss); // the held original, as the link handed it on
-            b.LastFault(FaultAction.Delayed);
-            b.Event(new TcpEvent(Ms(t + 0.04), TcpEventKind.SegmentOut, default,
+            if (linkTookAt is double took)
+            {
+                b.LastFault(new FaultNote(FaultAction.Delayed, string.Create(CultureInfo.InvariantCulture,
+                    $"delayed 400 ms on the way to the kernel, sent at {(t + took) / 1000:0.000000} s"), FaultRule.Parse("delay=400ms to-kernel data nth=5")));
+            }
+            else
+            {
+                b.LastFault(FaultAction.Delayed);
+            }
+            b.Event(new TcpEvent(Ms(t + 0.04 - engineStampedEarly), TcpEventKind.SegmentOut, default,
                 Segment: new SegmentSummary(new SeqNumber(UserTcpIsn + hole), new SeqNumber(KernelIsn + 1), TcpFlags.Ack, ReorderMss, 502)));
             b.FromKernel(Ms(t + 0.2), 1, TcpFlags.Ack, hole);
             for (int d = 1; d <= 3; d++) b.FromKernel(Ms(t + 0.2 + 0.01 * d), 1, TcpFlags.Ack, hole, sack: (hole + ReorderMss, hole + (uint)((d + 1) * ReorderMss)));
@@ -417,6 +426,18 @@ public sealed class LabJudgeTests
         Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
         Assert.Contains("on the third of those ACKs its engine took (8 had been read from the TUN device by the time the resend was written)", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("it was resent once 3 duplicate ACKs had come, as the first was after 3", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reordering_active_times_a_held_segment_from_when_the_link_took_it_when_the_links_note_says()
+    {
+        // The engine stamped the original's send at its pass's start, 1.5 ms before the link took it (t + 0.045 ms, between
+        // the segments before and after it); the resend went at t + 0.5 ms: 0.5 ms after the original on the capture's
+        // clock, not the 2.0 ms the engine's stamp gives.
+        LabVerdict verdict = JudgeReordering(ReorderingActive(TcpCause.RackLoss, undos: 2, releasedLate: 7, linkTookAt: 0.045, engineStampedEarly: 1.5), LabRole.UserTcpActive);
+
+        Assert.All(verdict.Expectations, e => Assert.True(e.Passed, $"{e.What}: {e.Observed}"));
+        Assert.Contains("resent it once, 0.5 ms after the original", verdict.Observed, StringComparison.Ordinal);
     }
 
     [Fact]

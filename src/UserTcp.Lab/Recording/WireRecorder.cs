@@ -30,18 +30,21 @@ public sealed partial record WirePacket(
     /// else the rule's delay before <see cref="At"/>. The note's instant is exact; the rule's delay is not on a busy machine,
     /// whose delay line handed a 400 ms hold on 403 ms later, after the resend that overtook it had gone.
     /// </summary>
-    public TimeSpan SentAt
+    public TimeSpan SentAt => LinkTookAt ?? (ToKernel && Fault is { Action: FaultAction.Delayed, Rule: FaultRule rule } ? At - rule.Delay : At);
+
+    /// <summary>
+    /// For UserTcp's packet that a delay or hold-back rule held: the instant the link took it from UserTcp, as the fault
+    /// injector's note says it ("…, sent at 0.015666 s"); null for any other packet, or a note without it.
+    /// </summary>
+    public TimeSpan? LinkTookAt
     {
         get
         {
-            if (!ToKernel || Fault is not { Action: FaultAction.Delayed or FaultAction.HeldBack } fault) return At;
+            if (!ToKernel || Fault is not { Action: FaultAction.Delayed or FaultAction.HeldBack } fault) return null;
             Match took = LinkTookIt().Match(fault.Text);
-            if (took.Success && double.TryParse(took.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds)
-                && TimeSpan.FromTicks((long)Math.Round(seconds * TimeSpan.TicksPerSecond)) is var sent && sent <= At)
-            {
-                return sent;
-            }
-            return fault is { Action: FaultAction.Delayed, Rule: FaultRule rule } ? At - rule.Delay : At;
+            if (!took.Success || !double.TryParse(took.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds)) return null;
+            TimeSpan sent = TimeSpan.FromTicks((long)Math.Round(seconds * TimeSpan.TicksPerSecond));
+            return sent <= At ? sent : null;
         }
     }
 

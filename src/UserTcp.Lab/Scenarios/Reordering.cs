@@ -203,8 +203,10 @@ public sealed class Reordering : LabScenario
         foreach (WirePacket original in data.Where(p => p.Fault?.Action == FaultAction.Delayed).OrderBy(p => p.SentAt))
         {
             uint seq = Relative(original.Segment.SequenceNumber);
-            // UserTcp's original is recorded where the link handed it on; its engine says when it left (the delay line may hand it on late).
-            TimeSpan sent = r.Events.Where(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == c && e.Segment.PayloadLength > 0
+            // UserTcp's original is recorded where the link handed it on (the delay line may hand it on late): it left when the
+            // link took it, as the link's note says, on the clock the resend's instant is on; else when its engine sent it, whose
+            // event bears its pass's stamp (a run read "5.1 ms after the original" where the capture shows 3.3).
+            TimeSpan sent = original.LinkTookAt ?? r.Events.Where(e => e.Kind == TcpEventKind.SegmentOut && e.Connection == c && e.Segment.PayloadLength > 0
                 && e.Segment.Seq == original.Segment.SequenceNumber).Select(e => e.Time).DefaultIfEmpty(original.SentAt).Min();
             TimeSpan arrived = ReachedReceiver(original);
             IReadOnlyList<WirePacket> resent = [.. data.Where(p => p != original && Relative(p.Segment.SequenceNumber) == seq).OrderBy(p => p.SentAt)];
