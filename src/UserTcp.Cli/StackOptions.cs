@@ -12,13 +12,20 @@ namespace UserTcp.Cli;
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
 internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic,
     RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept, CubicArithmetic CubicArithmetic = CubicArithmetic.Rfc9438,
-    RackRules RackRules = RackRules.Rfc8985)
+    RackRules RackRules = RackRules.Rfc8985, bool LinuxRules = false)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
 
-    /// <summary>The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic, --ecn and --rack-rules applied: what every connection of its stack, accepted ones too, runs with.</summary>
-    public TcpConfig Tcp(TcpConfig command) => command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn, RackRules = RackRules };
+    /// <summary>
+    /// The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic, --ecn and --rack-rules applied, then
+    /// --linux-rules (TcpConfig.WithLinuxRules): what every connection of its stack, accepted ones too, runs with.
+    /// </summary>
+    public TcpConfig Tcp(TcpConfig command)
+    {
+        TcpConfig tcp = command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn, RackRules = RackRules };
+        return LinuxRules ? tcp.WithLinuxRules() : tcp;
+    }
 }
 
 /// <summary>A user mistake found after parsing (exit 2) or a refusal from the system (exit 1), reported in one line.</summary>
@@ -29,7 +36,7 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --txqueuelen, --netns, --pcap,
-/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
+/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules, --linux-rules), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
 internal sealed class StackOptionSet
@@ -204,6 +211,14 @@ internal sealed class StackOptionSet
     private static string? ParseRackRules(string text, out RackRules value) =>
         RackRuleNames.TryParse(text, out value) ? null : $"--rack-rules '{text}' is not a set of RACK rules: use rfc8985 or linux";
 
+    /// <summary>--linux-rules: every switch that makes UserTcp follow Linux 6.18 rather than an RFC, at once (TcpConfig.WithLinuxRules).</summary>
+    public Option<bool> LinuxRules { get; } = new("--linux-rules")
+    {
+        Description = "Follow Linux 6.18 wherever UserTcp's default follows an RFC instead, to compare like with like: Linux's RTO formula, "
+            + "CUBIC arithmetic and RACK rules, skb memory as the send buffer's measure, TSO deferral (tcp_tso_win_divisor 3), the restart "
+            + "window after idle, and one loss probe of one segment per stall (TcpConfig.LinuxRules); over --rto-formula, --cubic-arithmetic and --rack-rules",
+    };
+
     /// <summary>--ecn: Explicit Congestion Notification (TcpConfig.Ecn), named as Linux's net.ipv4.tcp_ecn values.</summary>
     public Option<EcnMode> Ecn { get; } = new("--ecn")
     {
@@ -256,6 +271,7 @@ internal sealed class StackOptionSet
         command.Options.Add(CubicArithmetic);
         command.Options.Add(Ecn);
         command.Options.Add(RackRules);
+        command.Options.Add(LinuxRules);
         command.Validators.Add(Validate);
     }
 
@@ -272,7 +288,8 @@ internal sealed class StackOptionSet
         CapturePath = parsed.GetValue(Pcap),
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
-    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn), parsed.GetValue(CubicArithmetic), parsed.GetValue(RackRules));
+    }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn), parsed.GetValue(CubicArithmetic), parsed.GetValue(RackRules),
+        parsed.GetValue(LinuxRules));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)

@@ -12,7 +12,7 @@ public enum TimeWaitRstPolicy : byte
 /// <summary>
 /// Every tunable of the engine. Defaults follow Linux where the RFCs leave a choice (docs/design.md "The engine").
 /// </summary>
-public sealed record TcpConfig
+public sealed partial record TcpConfig
 {
     /// <summary>RFC 6298 §2.1: 1 s before any RTT sample.</summary>
     public TimeSpan InitialRto { get; init; } = TimeSpan.FromSeconds(1);
