@@ -58,11 +58,11 @@ public static class LabText
         _ => "has no seed claim to check",
     };
 
-    /// <summary>UserTcp's timers that matter to the lab, in one line.</summary>
     /// <summary>The kernel side's settings: its sockets' congestion control (TCP_CONGESTION), then the namespace's sysctls as written.</summary>
     public static string KernelSettings(LabRecord r) =>
         string.Join(" ", r.KernelSettings.Select(kv => $"{kv.Key}={kv.Value}").Prepend($"TCP_CONGESTION={r.KernelCongestionControl.LinuxName()} (every socket)"));
 
+    /// <summary>UserTcp's congestion control and the timers that matter to the lab, in one line.</summary>
     public static string Settings(TcpConfig c) => string.Create(CultureInfo.InvariantCulture,
         $"congestion control {c.CongestionControl.LinuxName()}, TIME-WAIT {c.TimeWait.TotalSeconds:0.###} s, orphaned FIN-WAIT-2 {c.FinWait2Timeout.TotalSeconds:0.###} s, RTO {c.InitialRto.TotalSeconds:0.###} s initial / {c.MinRto.TotalMilliseconds:0} ms min, "
         + $"RTO formula {c.RtoFormula.Name()}, CUBIC arithmetic {c.CubicArithmetic.Name()}, RACK rules {c.RackRules.Name()}, "
