@@ -108,8 +108,7 @@ public sealed class Ecn : LabScenario
     {
         var v = new VerdictBuilder();
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
         string control = r.KernelCongestionControl.LinuxName();
         string tcpEcn = r.KernelSettings.TryGetValue("tcp_ecn", out string? e) ? e : "?";
         FourTuple c = r.Connections.FirstOrDefault(x => x.Local.Port == Port || x.Remote.Port == Port);
@@ -233,7 +232,7 @@ public sealed class Ecn : LabScenario
         Func<SeqNumber, uint> relative, bool arrived)
     {
         LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (_, _, string senderName, string receiverName) = TransferSides(userTcpSends);
         var text = new List<string>
         {
             string.Create(CultureInfo.InvariantCulture,

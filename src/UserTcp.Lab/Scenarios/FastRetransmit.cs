@@ -42,7 +42,7 @@ public sealed class FastRetransmit : LabScenario
         FourTuple c = First(r);
         var v = new VerdictBuilder();
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
+        (LabSide sender, LabSide receiver, _, _) = TransferSides(userTcpSends);
         Transmissions? lost = FirstOf(r.Sent(c, sender).Where(t => t.Dropped.Count > 0 && t.Dropped[0]).ToList());
         TimeSpan firstSent = lost?.Times[0] ?? TimeSpan.Zero;
         TimeSpan resent = lost is { Times.Count: > 1 } ? lost.Times[1] : TimeSpan.Zero;
@@ -77,7 +77,7 @@ public sealed class FastRetransmit : LabScenario
         }
         v.Expect("all the data arrives", r.Marks.Any(m => m.Side == receiver && m.What.StartsWith(userTcpSends ? "read 40000" : "read 64000", StringComparison.Ordinal)),
             string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (_, _, string senderName, string receiverName) = TransferSides(userTcpSends);
         string observed = $"The link lost {senderName}'s third data segment (seq {hole}). {receiverName} acknowledged every segment after the hole "
             + $"with the same ACK — {DuplicateAcks(dupAcks.Count)}{(withSack > 0 ? $", {withSack} carrying SACK blocks for what had arrived beyond it" : "")} — "
             + $"and {senderName} retransmitted the hole {(lost is { Times.Count: >= 2 } ? LabRecord.Milliseconds(resent - firstSent) : "?")} after sending it first, "

@@ -74,8 +74,7 @@ public sealed class FinWait1ZeroWindow : LabScenario
         FourTuple c = First(r);
         var v = new VerdictBuilder();
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
         IReadOnlyList<StateSpan> states = userTcpSends ? r.UserTcpStates(c) : r.KernelStates(c);
         int fw1 = states.ToList().FindIndex(x => x.State == "FIN-WAIT-1");
         TimeSpan? entered = fw1 >= 0 ? states[fw1].At : null;

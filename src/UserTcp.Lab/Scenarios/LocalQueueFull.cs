@@ -155,8 +155,7 @@ public sealed partial class LocalQueueFull : LabScenario
         var v = new VerdictBuilder();
         FourTuple c = First(r);
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel";
+        (LabSide sender, LabSide receiver, string senderName, _) = TransferSides(userTcpSends);
 
         // When the queue refused: the rule's window for UserTcp; for the kernel, from when tc had set limit 0 to when the
         // change was started (surely refusing), and with room from when tc had set the new limit (see Qdisc).

@@ -104,8 +104,7 @@ public sealed class Reordering : LabScenario
         FourTuple c = First(r);
         var v = new VerdictBuilder();
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
         IReadOnlyList<Held> held = HeldSegments(r, c, sender, receiver);
         HashSet<uint> heldSeqs = [.. held.Select(h => h.Seq)];
         // Data only: a FIN resent at the close (a loss probe when a busy machine read the peer's ACK late) is not the question's.

@@ -286,6 +286,11 @@ public static class ScenarioKit
         return string.Create(CultureInfo.InvariantCulture, $"{n}{suffix}");
     }
 
+    /// <summary>A transfer's sides and how the verdicts name them: UserTcp sends when <paramref name="userTcpSends"/> (the active role), else the kernel.</summary>
+    public static (LabSide Sender, LabSide Receiver, string SenderName, string ReceiverName) TransferSides(bool userTcpSends) => userTcpSends
+        ? (LabSide.UserTcp, LabSide.Kernel, "UserTcp", "the kernel")
+        : (LabSide.Kernel, LabSide.UserTcp, "the kernel", "UserTcp");
+
     /// <summary>"1 probe", "3 probes".</summary>
     public static string Count(int n, string what) => string.Create(CultureInfo.InvariantCulture, $"{n} {what}{(n == 1 ? "" : "s")}");
 

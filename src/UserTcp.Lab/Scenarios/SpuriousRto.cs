@@ -51,8 +51,7 @@ public sealed class SpuriousRto : LabScenario
         FourTuple c = First(r);
         var v = new VerdictBuilder();
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
         (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
         SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
         IReadOnlyList<Transmissions> data = [.. r.Sent(c, sender).Where(t => !t.Flags.Contains('S', StringComparison.Ordinal) && !t.Flags.Contains('F', StringComparison.Ordinal))];

@@ -142,8 +142,7 @@ public sealed class TailLoss : LabScenario
     private static string JudgePart(LabRecord r, Part part, FourTuple c, VerdictBuilder v)
     {
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
         string label = part.Label + ": ";
         if (c == default)
         {

@@ -241,8 +241,7 @@ public sealed class ZeroWindow : LabScenario
         FourTuple c = First(r);
         var v = new VerdictBuilder();
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
-        LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel, receiver = userTcpSends ? LabSide.Kernel : LabSide.UserTcp;
-        string senderName = userTcpSends ? "UserTcp" : "the kernel", receiverName = userTcpSends ? "the kernel" : "UserTcp";
+        (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
         ZeroWindowEpisode e = Episode(r, c, sender);
         LabMark? read = r.Marks.FirstOrDefault(m => m.Side == receiver && m.What.StartsWith(ReadMark, StringComparison.Ordinal));
         LabMark? end = r.Marks.LastOrDefault(m => m.Side == receiver && m.What.StartsWith("read ", StringComparison.Ordinal) && m != read);
