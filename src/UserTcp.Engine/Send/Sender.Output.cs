@@ -480,16 +480,11 @@ internal sealed partial class Sender
 
     private bool PersistBackoffRaised { get => Has(SenderFlags.PersistBackoffRaised); set => Set(SenderFlags.PersistBackoffRaised, value); }
 
-    /// <summary>Linux's inet_csk_rto_backoff(icsk, TCP_RTO_MAX) &lt; TCP_RTO_MAX: the backed-off probe interval is still below the maximum RTO.</summary>
-    private bool ProbeIntervalBelowMax
-    {
-        get
-        {
-            long interval = Rto.Rto.Ticks, max = _config.MaxRto.Ticks;
-            for (int i = 0; i < _persistBackoff && interval < max; i++) interval *= 2;
-            return interval < max;
-        }
-    }
+    /// <summary>
+    /// Linux's inet_csk_rto_backoff(icsk, TCP_RTO_MAX) &lt; TCP_RTO_MAX: the backed-off probe interval is still below the
+    /// maximum RTO (<see cref="PersistInterval"/> is capped there, so it reaches it exactly when the doublings do).
+    /// </summary>
+    private bool ProbeIntervalBelowMax => PersistInterval < _config.MaxRto;
 
     /// <summary>Probes sent since the peer last answered: zero-window probes, and probes the local queue refused (tcpi_probes).</summary>
     public int PersistProbes => _persistProbes;

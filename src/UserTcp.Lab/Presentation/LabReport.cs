@@ -45,7 +45,6 @@ public static class LabReport
         return html.Append("</table></body></html>").ToString();
     }
 
-    /// <summary>"rfc6298", or each formula with the runs that used it ("linux (rto-backoff.active), rfc6298 (…)") when they differ.</summary>
     /// <summary>"cubic", or which runs ran which when they differ (the kernel's sockets and UserTcp's, named as Linux names them).</summary>
     private static string CongestionControlsUsed(IReadOnlyList<LabResult> results)
     {
@@ -56,6 +55,7 @@ public static class LabReport
             : string.Join("; ", used.Select(u => $"{Name(u.Key)} ({string.Join(", ", u.Select(r => r.Key))})"));
     }
 
+    /// <summary>"rfc6298", or each formula with the runs that used it ("linux (rto-backoff.active), rfc6298 (…)") when they differ.</summary>
     private static string RtoFormulasUsed(IReadOnlyList<LabResult> results)
     {
         var formulas = results.GroupBy(r => r.Record.UserTcpConfig.RtoFormula).ToList();

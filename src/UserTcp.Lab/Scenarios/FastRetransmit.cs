@@ -86,5 +86,5 @@ public sealed class FastRetransmit : LabScenario
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
     }
 
-    private static string DuplicateAcks(int count) => $"{count} duplicate ACK{(count == 1 ? "" : "s")}";
+    private static string DuplicateAcks(int count) => Count(count, "duplicate ACK");
 }

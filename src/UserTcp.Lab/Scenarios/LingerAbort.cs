@@ -110,7 +110,7 @@ public sealed class LingerAbort : LabScenario
         string closerName = userTcpAborts ? "UserTcp" : "the kernel", receiverName = userTcpAborts ? "the kernel" : "UserTcp";
         LabMark? close = r.Marks.FirstOrDefault(m => m.Side == closer && m.Connection == c && m.What == CloseMark);
         LabMark? read = r.Marks.FirstOrDefault(m => m.Side == receiver && m.Connection == c && m.What.StartsWith("read ", StringComparison.Ordinal));
-        IReadOnlyList<WirePacket> fromCloser = r.From(c, closer, _ => true);
+        IReadOnlyList<WirePacket> fromCloser = r.From(c, closer);
         WirePacket? rst = fromCloser.FirstOrDefault(p => p.Segment.Has(TcpFlags.Rst));
         IReadOnlyList<WirePacket> afterRst = rst is null ? [] : [.. fromCloser.Where(p => p.At > rst.At)];
         IReadOnlyList<WirePacket> answers = rst is null ? [] : r.From(c, receiver, p => p.At > rst.ArrivedAt);
