@@ -47,6 +47,9 @@ public class RepeatedSynTimerTests
         Assert.Equal(4, c.Info().TotalRetransmissions);
         Assert.Equal(1460, c.CongestionWindow);
         Assert.Equal(S(3), c.Rto);
+        // Each resend names its cause: the repeated SYN for the answers, the timer for the timeouts.
+        Assert.Equal([TcpCause.RetransmittedSyn, TcpCause.RetransmissionTimeout, TcpCause.RetransmittedSyn, TcpCause.RetransmissionTimeout],
+            h.Log.Of(TcpEventKind.Retransmission).Select(e => e.Cause));
     }
 
     [Fact]

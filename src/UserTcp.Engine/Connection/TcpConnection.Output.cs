@@ -76,7 +76,9 @@ public sealed partial class TcpConnection
             // Counted when tried, as Linux's __tcp_retransmit_skb counts TCPSynRetrans and total_retrans before the queue answers.
             _engine.Counters.Count(MibCounter.TcpExtTCPSynRetrans);
             // In SYN-SENT before any timeout, only a path MTU ICMP resends the SYN (OnFragmentationNeededInSynSent).
-            TcpCause cause = !synAck && _sender.Retries == 0 && PathMtu is not null ? TcpCause.PathMtuReduced : TcpCause.RetransmissionTimeout;
+            // A SYN-ACK that answers the peer's repeated SYN was caused by that SYN, not by our timer.
+            TcpCause cause = SynAckForRepeatedSyn ? TcpCause.RetransmittedSyn
+                : !synAck && _sender.Retries == 0 && PathMtu is not null ? TcpCause.PathMtuReduced : TcpCause.RetransmissionTimeout;
             CountRetransmission(now, repr, cause, _sender.Retries);
         }
         TransmitResult result = _engine.Transmit(this, repr);
