@@ -323,7 +323,8 @@ internal sealed partial class ScriptExecution
                     actual = socket.Listener?.FastOpenQueueLength ?? options.FastOpenQueueLength ?? 0; // fastopenq.max_qlen
                     break;
                 case (IPPROTO_TCP, TCP_MAXSEG):
-                    // tcp_getsockopt: the MSS in use (536 before a connection), or the one set while closed or listening.
+                    // tcp_getsockopt: mss_cache, the MSS in use cut to half the peer's largest window (536 before a
+                    // connection), or the one set while closed or listening.
                     actual = c is not null && c.State != TcpState.Closed
                         ? c.SendMss
                         : options.MaxSegmentSize ?? DefaultMss;

@@ -26,7 +26,7 @@ public sealed record ConnectionSnapshot(
         return new ConnectionSnapshot(c.State, c.LocalEndpoint, c.RemoteEndpoint, c.BytesToRead, c.BytesUnacknowledged,
             timer, left, c.Retransmissions, c.Rto, c.CongestionWindow)
         {
-            SendMss = c.SendMss,
+            SendMss = c.SegmentMss,
             SlowStartThreshold = c.SlowStartThreshold,
             SmoothedRtt = c.SmoothedRtt,
             Info = c.Info(),
@@ -43,7 +43,7 @@ public sealed record ConnectionSnapshot(
 
     /// <summary>The device queue (shard) whose engine holds the connection: 0 with one queue.</summary>
     public int Queue { get; init; }
-    /// <summary>The largest segment this side sends (tcpi_snd_mss).</summary>
+    /// <summary>The largest segment this side sends now, cut to half the peer's largest window (tcpi_snd_mss).</summary>
     public int SendMss { get; init; }
     /// <summary>ssthresh in bytes; <see cref="int.MaxValue"/> until the first loss (tcpi_snd_ssthresh).</summary>
     public int SlowStartThreshold { get; init; } = int.MaxValue;

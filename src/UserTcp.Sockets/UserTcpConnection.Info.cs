@@ -5,8 +5,8 @@ namespace UserTcp.Sockets;
 /// <summary>What a connection reports about itself: TCP_INFO, TCP_MAXSEG and the queue lengths of ioctl(SIOCINQ, SIOCOUTQ, SIOCOUTQNSD).</summary>
 public sealed partial class UserTcpConnection
 {
-    /// <summary>The largest payload this side sends now (getsockopt TCP_MAXSEG on a connection, Linux's mss_cache).</summary>
-    public int SendMss => _tcb.SendMss;
+    /// <summary>The largest payload this side sends now, cut to half the peer's largest window (getsockopt TCP_MAXSEG on a connection, Linux's mss_cache).</summary>
+    public int SendMss => _tcb.SegmentMss;
 
     /// <summary>FIONREAD / SIOCINQ: bytes a read would return now (as <see cref="System.Net.Sockets.Socket.Available"/>; the peer's FIN is not a byte).</summary>
     public int Available => Read(static tcb => tcb.BytesToRead);

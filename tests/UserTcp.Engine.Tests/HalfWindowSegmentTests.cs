@@ -16,6 +16,7 @@ public class HalfWindowSegmentTests
     {
         (Harness h, TcpConnection c) = EstablishedWithWindow(8); // 8 << 7 = 1024 bytes, the largest so far
         Assert.Equal(512, c.Info().SegmentMss);
+        Assert.Equal(512, c.SegmentMss); // TCP_MAXSEG's mss_cache
         Assert.Equal(1460, c.SendMss); // the MSS the handshake settled stays
         Assert.Equal(1460, c.Info().SendMss);
         Assert.Equal(10 * 1460, c.CongestionWindow); // cwnd still counts full segments

@@ -116,6 +116,11 @@ public sealed partial class TcpConnection
 
     /// <summary>Largest payload sent in one segment: the peer's MSS option (536 without one), capped by ours.</summary>
     public int SendMss => _sender.Mss;
+    /// <summary>
+    /// The largest payload a new segment carries now: <see cref="SendMss"/> cut to half the peer's largest window
+    /// (Linux's mss_cache, which TCP_MAXSEG and tcpi_snd_mss report).
+    /// </summary>
+    public int SegmentMss => _sender.SegmentMss;
     /// <summary>Both SYNs carried SACK-permitted (and this side allows it): SACK blocks flow both ways.</summary>
     public bool SackEnabled => _options.Sack;
     /// <summary>Both SYNs carried timestamps (and this side allows them): every segment carries TSval and TSecr.</summary>
