@@ -49,6 +49,9 @@ public sealed partial class FaultRule
     private bool _latched;
     // Which ends advertised a zero window, for WindowFilter.Reopens (null for any other filter).
     private ZeroWindowTracker? _zeroWindows;
+    // For Again: the data segments acted on (by connection, direction and first sequence number) and how many of their
+    // sendings are still to be acted on; an entry goes when it reaches 0.
+    private Dictionary<SendingKey, int>? _resendings;
     private readonly string? _description;
 
     /// <summary>A rule that applies <paramref name="action"/> to every packet its selectors pick.</summary>
@@ -152,6 +155,23 @@ public sealed partial class FaultRule
         }
     } = 1;
 
+    /// <summary>
+    /// Also acts on the next this many sendings of each data segment the rule acted on — the same connection and direction
+    /// and the same first sequence number, so its retransmissions ("the segment and its fast retransmission are lost").
+    /// A resending is acted on whatever the other selectors say of it, and is not counted by <see cref="NthFirst"/>..<see cref="NthLast"/>
+    /// or rolled for again. 0 (the default): none.
+    /// </summary>
+    public int Again
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            field = value;
+            _resendings = value > 0 ? [] : null;
+        }
+    }
+
     /// <summary>A further test on the segment's fields, for rules built in code.</summary>
     public Func<TcpSegmentInfo, bool>? Predicate { get; init; }
 
@@ -193,6 +213,8 @@ public sealed partial class FaultRule
             return false;
         }
         if (Direction is PacketDirection only && only != direction) return false;
+        // A resending of a segment acted on: before the ECN field is asked, Linux's retransmissions being Not-ECT.
+        if (_resendings is not null && segment is { PayloadLength: > 0 } again && TakeResending(again)) return true;
         if (Ecn != EcnFilter.Any && !EcnMatches(ecn)) return false;
         if (segment is not { } tcp)
         {
@@ -214,7 +236,24 @@ public sealed partial class FaultRule
         if (NthLast is long last && _selected >= last) return false;
         long n = ++_selected;
         if (n < NthFirst) return false;
-        return Probability >= 1 || (Probability > 0 && random.NextDouble() < Probability);
+        bool acts = Probability >= 1 || (Probability > 0 && random.NextDouble() < Probability);
+        if (acts && _resendings is not null && segment is { PayloadLength: > 0 } acted) _resendings[SendingKey.Of(acted)] = Again;
+        return acts;
+    }
+
+    private bool TakeResending(in TcpSegmentInfo segment)
+    {
+        SendingKey key = SendingKey.Of(segment);
+        if (!_resendings!.TryGetValue(key, out int left)) return false;
+        if (left > 1) _resendings[key] = left - 1;
+        else _resendings.Remove(key);
+        return true;
+    }
+
+    /// <summary>A data segment's identity across its sendings: its connection and direction, and its first sequence number.</summary>
+    private readonly record struct SendingKey(Ipv4Address Source, ushort SourcePort, Ipv4Address Destination, ushort DestinationPort, SeqNumber Seq)
+    {
+        public static SendingKey Of(in TcpSegmentInfo s) => new(s.Source, s.SourcePort, s.Destination, s.DestinationPort, s.SequenceNumber);
     }
 
     private bool EcnMatches(EcnCodepoint? ecn) => ecn is EcnCodepoint field && Ecn switch

@@ -23,6 +23,7 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// window:    window=0 | reopens                                  advertises a zero window | the window update after one
 /// state:     state=FIN-WAIT-1,TIME-WAIT                           UserTcp's state of the connection
 /// which:     nth=N | nth=N..M | nth=N.. | count=N (= nth=1..N)   among the packets the selectors pick
+/// again:     again=N                                             and the next N sendings of each data segment acted on (its retransmissions)
 /// time:      time=2s..5s | time=1.5s.. | time=..500ms             since the device started
 /// latch:     after=FIN | after=to-kernel:FIN                     after the first such packet (by default in the rule's direction)
 /// port:      port=5000                                           either end of the segment
@@ -32,11 +33,12 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// Examples: "drop from-kernel flags=FIN nth=1" (the first FIN from the kernel), "drop to-kernel after=FIN" (every
 /// segment to the kernel after our FIN), "drop to-kernel flags==ACK empty state=TIME-WAIT" (the final ACK),
 /// "drop from-kernel reopens nth=1" (the kernel's first window update after a zero window), "drop p=5%" (5 % random
-/// loss both ways), "mark to-kernel data nth=20..22" (CE on UserTcp's 20th to 22nd data segments, as a router does).
+/// loss both ways), "mark to-kernel data nth=20..22" (CE on UserTcp's 20th to 22nd data segments, as a router does),
+/// "drop to-kernel data nth=3 again=1" (UserTcp's third data segment and its first retransmission).
 /// </summary>
 public sealed partial class FaultRule
 {
-    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, ecn=, p=";
+    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, again=, time=, after=, port=, ecn=, p=";
     private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt, mark, refuse";
 
     /// <summary>Parses one rule.</summary>
@@ -61,6 +63,7 @@ public sealed partial class FaultRule
         ushort? port = null;
         EcnFilter ecn = EcnFilter.Any;
         double? probability = null;
+        int again = 0;
         var seen = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (string word in words.Skip(1))
@@ -80,7 +83,7 @@ public sealed partial class FaultRule
             bool valueless = kind is "direction" or "payload" || key == "reopens";
             if (equals < 0 && !valueless)
             {
-                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "time" or "after" or "port" or "ecn" or "p" or "window" ? $"'{key}' needs a value, as {key}=..." : null);
+                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "again" or "time" or "after" or "port" or "ecn" or "p" or "window" ? $"'{key}' needs a value, as {key}=..." : null);
             }
             if (equals >= 0 && valueless) throw new FaultRuleException(word, $"'{word}': {key} takes no value");
             if (!seen.Add(kind)) throw new FaultRuleException(word, $"'{word}' repeats the {kind} already given: one {kind} per rule");
@@ -133,6 +136,10 @@ public sealed partial class FaultRule
                     long count = ParseCount(word, value);
                     nth = (1, count);
                     break;
+                case "again":
+                    long times = ParseCount(word, value);
+                    again = times <= MaxAgain ? (int)times : throw new FaultRuleException(word, $"'{word}' is more resendings than any stack makes: use again=1 to again={MaxAgain}");
+                    break;
                 case "time": timeWindow = ParseWindow(word, value); break;
                 case "p": probability = ParseProbability(word, value); break;
                 default: throw Unknown(word, null);
@@ -166,8 +173,12 @@ public sealed partial class FaultRule
             Port = port,
             Ecn = ecn,
             Probability = probability ?? 1,
+            Again = again,
         };
     }
+
+    // More resendings than any stack makes before it gives up (Linux's tcp_retries2 is at most 255).
+    private const long MaxAgain = 1000;
 
     /// <summary>The rule in the rule language, normalized (what <see cref="Parse"/> reads back to the same rule).</summary>
     public string ToText()
@@ -205,6 +216,7 @@ public sealed partial class FaultRule
             text.Append(CultureInfo.InvariantCulture, $" nth={NthFirst}");
             if (NthLast != NthFirst) text.Append("..").Append(NthLast?.ToString(CultureInfo.InvariantCulture) ?? "");
         }
+        if (Again > 0) text.Append(CultureInfo.InvariantCulture, $" again={Again}");
         if (Predicate is not null) text.Append(" (with a predicate)");
         if (Probability < 1) text.Append(CultureInfo.InvariantCulture, $" p={Probability * 100:0.####}%");
         return text.ToString();

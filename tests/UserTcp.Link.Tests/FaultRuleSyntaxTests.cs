@@ -20,6 +20,7 @@ public class FaultRuleSyntaxTests
     [InlineData("drop time=..500ms state=FIN-WAIT-2,fin-wait-1", "drop state=FIN-WAIT-1,FIN-WAIT-2 time=..500ms")]
     [InlineData("drop nth=1 REOPENS from-kernel", "drop from-kernel reopens nth=1")]
     [InlineData("delay=10ms window=0 empty in", "delay=10ms from-kernel empty window=0")]
+    [InlineData("drop again=2 nth=3 data out", "drop to-kernel data nth=3 again=2")]
     public void A_rule_reads_back_as_its_normal_text(string text, string normal)
     {
         FaultRule rule = FaultRule.Parse(text);
@@ -80,6 +81,9 @@ public class FaultRuleSyntaxTests
     [InlineData("drop reopens=1", "reopens=1")]
     [InlineData("drop data=3", "data=3")]
     [InlineData("drop window=0 reopens", "reopens")]
+    [InlineData("drop again=0", "again=0")]
+    [InlineData("drop again", "again")]
+    [InlineData("drop again=1001", "again=1001")]
     public void A_bad_rule_names_the_word_at_fault(string text, string token)
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse(text));
@@ -92,6 +96,6 @@ public class FaultRuleSyntaxTests
     public void An_unknown_selector_lists_the_ones_that_exist()
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse("drop sideways"));
-        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, time=, after=, port=, ecn=, p=", error.Message);
+        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, again=, time=, after=, port=, ecn=, p=", error.Message);
     }
 }

@@ -66,6 +66,35 @@ public class FaultRuleTests
         Assert.Equal(description, FaultRule.DropNth(flags, n).Description);
 
     [Fact]
+    public void Again_drops_the_resendings_of_the_segment_it_dropped_and_counts_them_apart()
+    {
+        FaultRule rule = FaultRule.Parse("drop data nth=2 again=1");
+        var (a, b, events) = Faulty(FaultOptions.None, rule);
+
+        // Segments at 1, 11, 21; then 11 again (its retransmission, dropped too), 31, and 11 a third time (delivered).
+        // The other connection's segment at 11 and the ACK at 11 are not resendings of it.
+        var received = Send(a, b, Data(1), Data(11), Data(21), Data(11), Tcp(TcpFlags.Ack | TcpFlags.Psh, seq: 11, ack: 1, payloadLength: 10, sourcePort: 40001),
+            Tcp(TcpFlags.Ack, seq: 11, ack: 1), Data(31), Data(11));
+
+        Assert.Equal(new (uint, ushort, int)[] { (1, 40000, 10), (21, 40000, 10), (11, 40001, 10), (11, 40000, 0), (31, 40000, 10), (11, 40000, 10) },
+            received.Select(s => (s.SequenceNumber.Value, s.SourcePort, s.PayloadLength)));
+        Assert.Equal(2, rule.Applied);
+        Assert.Equal([Ms(1), Ms(3)], events.Select(e => e.At));
+    }
+
+    [Fact]
+    public void Without_again_a_resending_is_a_new_packet_to_count()
+    {
+        FaultRule rule = FaultRule.Parse("drop data nth=2");
+        var (a, b, _) = Faulty(FaultOptions.None, rule);
+
+        var received = Send(a, b, Data(1), Data(11), Data(11), Data(21));
+
+        Assert.Equal(new uint[] { 1, 11, 21 }, received.Select(s => s.SequenceNumber.Value));
+        Assert.Equal(1, rule.Applied);
+    }
+
+    [Fact]
     public void Drop_all_after_lets_the_fin_through_and_drops_everything_after_it()
     {
         FaultRule rule = FaultRule.DropAllAfter(TcpFlags.Fin);
