@@ -19,6 +19,7 @@ public static class LabCatalog
         new SynLost(),
         new RtoBackoff(),
         new FastRetransmit(),
+        new LostRetransmission(),
         new TimeWaitReuse(),
         new CloseUnreadRst(),
         new DelayedFinAck(),
