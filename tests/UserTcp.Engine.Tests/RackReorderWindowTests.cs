@@ -121,8 +121,9 @@ public class RackReorderWindowTests
         // Segment 2's resend arrived (its TSval echoed), segment 1's did not: lost again, resent now, not 25 ms later.
         h.Send(TcpFlags.Ack, Their(0), Our(Mss), window: PeerWindow, options: Options(h, OurTs(Ms(500)), (2 * Mss, 3 * Mss)));
         h.Expect(TcpFlags.Ack, Our(Mss), Their(0), Mss);
-        h.Expect(TcpFlags.Ack, Our(3 * Mss), Their(0), Mss); // then the next the timeout deemed lost, as cwnd 3 allows
+        // A resend lost again ends the Loss phase in Recovery (Linux's FLAG_LOST_RETRANS): PRR's cwnd 1, nothing more.
         h.ExpectNothing();
+        Assert.True(c.InFastRecovery);
         Assert.Null(c.TimerDeadline(TcpTimer.ReorderTimeout));
         Assert.Equal(TcpCause.RackLoss, h.Log.Of(TcpEventKind.Retransmission).Last().Cause);
     }

@@ -179,6 +179,8 @@ public enum MibCounter
     TcpExtTCPFastOpenCookieReqd,
     /// <summary>Fast Open SYNs taken with a cookie of the backup key (the SYN-ACK then hands out the primary's).</summary>
     TcpExtTCPFastOpenPassiveAltKey,
+    /// <summary>Retransmissions deemed lost again, by RACK or a timeout that recurs while they are in flight (Linux's TCPLostRetransmit).</summary>
+    TcpExtTCPLostRetransmit,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

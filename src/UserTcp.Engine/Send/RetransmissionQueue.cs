@@ -78,6 +78,11 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     public int RetransmittedBytes { get; private set; }
     /// <summary>Sequence space of segments deemed lost and waiting to be sent again.</summary>
     public int AwaitingBytes { get; private set; }
+    /// <summary>
+    /// Retransmissions deemed lost again (a segment already deemed lost, its resend in flight, marked lost once more), not
+    /// yet taken by <see cref="TakeLostRetransmissions"/>: Linux's tcp_mark_skb_lost counts them as TCPLostRetransmit.
+    /// </summary>
+    public int LostRetransmissions { get; private set; }
     /// <summary>The highest SACKed sequence number plus one (RFC 6675 HighSACK; RACK.fack); valid when SackedBytes > 0.</summary>
     public SeqNumber HighestSacked { get; private set; }
 
@@ -166,8 +171,17 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     public void MarkLost(ref SentSegment segment)
     {
         if (segment.Is(SegmentMarks.Sacked)) return;
+        if ((segment.Marks & (SegmentMarks.Lost | SegmentMarks.Retransmitted)) == (SegmentMarks.Lost | SegmentMarks.Retransmitted)) LostRetransmissions++;
         Unmark(ref segment, segment.Marks & SegmentMarks.Retransmitted);
         Mark(ref segment, SegmentMarks.Lost);
+    }
+
+    /// <summary>The retransmissions deemed lost again since the last call (for the TCPLostRetransmit counter).</summary>
+    public int TakeLostRetransmissions()
+    {
+        int lost = LostRetransmissions;
+        LostRetransmissions = 0;
+        return lost;
     }
 
     /// <summary>

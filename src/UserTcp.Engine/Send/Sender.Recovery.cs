@@ -56,6 +56,9 @@ internal sealed partial class Sender
     /// <summary>Duplicate ACKs since the last cumulative ACK (RFC 5681; with SACK, ACKs that SACK new data, RFC 6675).</summary>
     public int DuplicateAcks => _dupAcks;
 
+    /// <summary>Retransmissions deemed lost again since the last call: RACK's, or a timeout's (Linux's TCPLostRetransmit).</summary>
+    public int TakeLostRetransmissions() => _queue.TakeLostRetransmissions();
+
     /// <summary>
     /// The last ACK held a partial undo (Linux's tcp_try_undo_partial with retransmissions out): until the next ACK,
     /// nothing deemed lost is resent, as tcp_fastretrans_alert returns before REXMIT_LOST; new data may still go.
@@ -100,6 +103,7 @@ internal sealed partial class Sender
         UndoHold = hold;
         if (hold) return;
 
+        int lostAgainBefore = _queue.LostRetransmissions;
         if (Sack) MarkLosses(now);
         if (InRecovery) return;
         // A new recovery only once everything sent before the last one (or the last timeout) is acknowledged (RFC 6582 §3.2 step 2).
@@ -111,6 +115,13 @@ internal sealed partial class Sender
         else if (mayRecover && (_queue.LostBytes > 0 || !Rack && _dupAcks >= DupThresh))
         {
             EnterRecovery(now, Rack ? TcpCause.RackLoss : TcpCause.SackRecovery);
+        }
+        else if (InLoss && _queue.LostRetransmissions > lostAgainBefore)
+        {
+            // Linux's tcp_fastretrans_alert in TCP_CA_Loss: RACK found a timeout's resend lost again (FLAG_LOST_RETRANS), so
+            // the Loss phase gives way to Recovery, with a second reduction from the cwnd slow start has reached since
+            // (RFC 8985 §3.4; a deviation from RFC 6675 §5.1's wait for the recovery point, docs/design.md).
+            EnterRecovery(now, TcpCause.RackLoss);
         }
         if (!InRecovery && SndUna - 1 > _recoveryPoint) _recoveryPoint = SndUna - 1;
     }
@@ -262,7 +273,8 @@ internal sealed partial class Sender
         int awaitingBefore = _queue.AwaitingBytes;
         DetectLossByRack(now);
         if (_queue.AwaitingBytes == awaitingBefore) return false;
-        if (!InRecovery && SndUna - 1 >= _recoveryPoint)
+        // Linux's tcp_rack_reo_timeout: any state but Recovery enters it, a timeout's Loss phase too.
+        if (!InRecovery && (InLoss || SndUna - 1 >= _recoveryPoint))
         {
             EnterRecovery(now, TcpCause.RackLoss);
             // Linux's tcp_rack_reo_timeout reduces cwnd as for an ACK that delivered one segment.
