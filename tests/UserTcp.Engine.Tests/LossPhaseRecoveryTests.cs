@@ -154,8 +154,9 @@ public class LossPhaseRecoveryTests
         Assert.Equal(1, Count(h, MibCounter.TcpExtTCPFullUndo));
         Assert.Equal(0, Count(h, MibCounter.TcpExtTCPLossUndo));
         // Back to the Loss phase's ssthresh and cwnd (the recovery's record), not to before the timeout: that reduction stands.
+        // (Linux's cwnd is 6 there: its ACK that ends a recovery grows cwnd, by the D-SACKed segment too; docs/design.md.)
         Assert.Equal(7 * PlainMss, c.SlowStartThreshold);
-        Assert.InRange(c.CongestionWindow, 4 * PlainMss, 5 * PlainMss);
+        Assert.Equal(4 * PlainMss, c.CongestionWindow);
         h.ExpectNothing();
     }
 
