@@ -142,6 +142,20 @@ public sealed partial record TcpConfig
     /// <summary>IP_MTU_DISCOVER: Don't Fragment and path MTU discovery (RFC 1191); Linux's default for TCP is <see cref="PathMtuDiscovery.Want"/>.</summary>
     public PathMtuDiscovery PathMtuDiscovery { get; init; } = PathMtuDiscovery.Want;
     /// <summary>
+    /// Path MTU black-hole detection (RFC 2923 §2.1; Linux's net.ipv4.tcp_mtu_probing = 1, off by default as there): once
+    /// a stall of retransmission timeouts has lasted as long as tcp_retries1 (3) doublings from 200 ms take (3 s), each
+    /// further timeout lowers the segment size — first to <see cref="BaseMss"/>, then by half, never under 48 bytes — in
+    /// case full-sized packets vanish on the path without the ICMP that path MTU discovery needs. Deviation: no probing
+    /// back up (Linux's tcp_mtu_probe); the lowered size stays for the connection (docs/design.md).
+    /// </summary>
+    public bool MtuBlackHoleDetection { get; init; }
+    /// <summary>Linux's net.ipv4.tcp_base_mss (1024): the payload black-hole detection lowers segments to first.</summary>
+    public int BaseMss
+    {
+        get;
+        init => field = value >= NegotiatedOptions.MinSendMss ? value : throw new ArgumentOutOfRangeException(nameof(BaseMss), value, $"a base MSS of at least {NegotiatedOptions.MinSendMss} bytes");
+    } = 1024;
+    /// <summary>
     /// Bytes held for the application to read when the connection starts (Linux tcp_rmem[1], counted in data); the
     /// receive window is its free space. With <see cref="ReceiveBufferAutoTuning"/> it grows, as the application reads,
     /// up to <see cref="MaxReceiveBufferSize"/>.

@@ -229,12 +229,24 @@ internal static class LinuxSysctls
             ? (c with { FastOpenKey = key }, key.HasBackup ? "the Fast Open cookie key and a backup key" : "the Fast Open cookie key")
             : null);
 
+        // 1: black-hole detection (RFC 2923 §2.1); 2 probes up from the start too (tcp_mtu_probe), which UserTcp does not.
+        yield return new CombinedSysctl(V4 + "tcp_mtu_probing", nameof(TcpConfig.MtuBlackHoleDetection), (set, c) =>
+            SysctlKnob.TryInteger(set[V4 + "tcp_mtu_probing"] ?? "0", out long v) && v is >= 0 and <= 2
+                ? v switch
+                {
+                    0 => (c with { MtuBlackHoleDetection = false }, SetupEffect.Applied, "no path MTU black-hole detection"),
+                    1 => (c with { MtuBlackHoleDetection = true }, SetupEffect.Applied, "path MTU black-hole detection: timeouts lower the segment size (RFC 2923 §2.1)"),
+                    _ => (c with { MtuBlackHoleDetection = true }, SetupEffect.Approximated, "black-hole detection only: UserTcp never probes the path MTU up (Linux's tcp_mtu_probe)"),
+                }
+                : null);
+        yield return Count(V4 + "tcp_base_mss", 48, ushort.MaxValue, // 48: tcp_min_snd_mss, the floor TcpConfig.BaseMss takes
+            (c, n) => c with { BaseMss = n }, "the segment size black-hole detection lowers to first");
+
         // ── Behaviours UserTcp has one way (today) ──
         yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");
         yield return new BehaviourSysctl(V4 + "tcp_ecn_option", (v, set) => v == 0 || (set[V4 + "tcp_ecn"] is null or "0" or "1" or "2"),
             "AccECN options are sent only on AccECN connections, which UserTcp never negotiates");
         yield return Fixed(V4 + "tcp_reordering", v => v == 3, "UserTcp's duplicate-ACK threshold is 3 (RFC 5681 §3.2)");
-        yield return Fixed(V4 + "tcp_mtu_probing", v => v == 0, "UserTcp does no path MTU probing");
         yield return Fixed(V4 + "tcp_autocorking", v => v == 0, "UserTcp does not cork small writes");
         yield return Fixed(V4 + "tcp_thin_linear_timeouts", v => v == 0, "UserTcp always backs off exponentially");
         yield return Fixed(V4 + "tcp_no_metrics_save", v => v == 1, "UserTcp keeps no metrics per destination");

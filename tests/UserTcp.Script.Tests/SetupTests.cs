@@ -171,20 +171,20 @@ public sealed class SetupTests : IDisposable
             #!/bin/bash
             ip tcp_metrics flush all > /dev/null 2>&1
             sysctl -q net.ipv4.tcp_syn_retries=2
-            sysctl -q net.ipv4.tcp_mtu_probing=1
+            sysctl -q net.ipv4.tcp_autocorking=1
             sysctl -q net.ipv4.tcp_fack=0
             tc qdisc add dev tun0 root pfifo
             """);
         Directory.CreateDirectory(Path.Combine(_tree, "area"));
         string script = Path.Combine(_tree, "area", "test.pkt");
-        File.WriteAllText(script, "`../common/defaults.sh`\n" + SynRetries.Replace("`sysctl -q net.ipv4.tcp_syn_retries=2`", "+0 `sysctl -q net.ipv4.tcp_mtu_probing=1`", StringComparison.Ordinal));
+        File.WriteAllText(script, "`../common/defaults.sh`\n" + SynRetries.Replace("`sysctl -q net.ipv4.tcp_syn_retries=2`", "+0 `sysctl -q net.ipv4.tcp_autocorking=1`", StringComparison.Ordinal));
 
         ScriptResult relaxed = ScriptRunner.RunFile(script, new ScriptRunOptions { Relaxed = true });
         Passes(relaxed);
-        Assert.Equal(["line 1: ../common/defaults.sh: net.ipv4.tcp_mtu_probing=1: not applied (UserTcp does no path MTU probing)"], relaxed.Notices);
+        Assert.Equal(["line 1: ../common/defaults.sh: net.ipv4.tcp_autocorking=1: not applied (UserTcp does not cork small writes)"], relaxed.Notices);
 
         ScriptResult strict = ScriptRunner.RunFile(script);
-        Assert.Equal(new ScriptFailure(1, "../common/defaults.sh: `net.ipv4.tcp_mtu_probing=1` has no equivalent in UserTcp (UserTcp does no path MTU probing); "
+        Assert.Equal(new ScriptFailure(1, "../common/defaults.sh: `net.ipv4.tcp_autocorking=1` has no equivalent in UserTcp (UserTcp does not cork small writes); "
             + "run with --relaxed to go on without it"), strict.Failure);
     }
 

@@ -108,6 +108,8 @@ public sealed partial class TcpConnection
             if (!_sender.OnDeferredSynAckTimeout(now, RetryLimitUnderUserTimeout)) EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
             return;
         }
+        // Before the timeout takes cwnd to one segment, so that segment is of the lowered size (Linux counts cwnd in packets).
+        if (!synchronizing) SuspectMtuBlackHole(now);
         if (!_sender.OnRetransmissionTimeout(now, RetryLimitUnderUserTimeout, synchronizing))
         {
             EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);

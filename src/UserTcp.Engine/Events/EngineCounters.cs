@@ -181,6 +181,8 @@ public enum MibCounter
     TcpExtTCPFastOpenPassiveAltKey,
     /// <summary>Retransmissions deemed lost again, by RACK or a timeout that recurs while they are in flight (Linux's TCPLostRetransmit).</summary>
     TcpExtTCPLostRetransmit,
+    /// <summary>Segment-size decreases by path MTU black-hole detection (<see cref="TcpConfig.MtuBlackHoleDetection"/>).</summary>
+    UserTcpMtuBlackHoleDecreases,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
