@@ -12,18 +12,23 @@ namespace UserTcp.Cli;
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
 internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic,
     RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept, CubicArithmetic CubicArithmetic = CubicArithmetic.Rfc9438,
-    RackRules RackRules = RackRules.Rfc8985, bool LinuxRules = false)
+    RackRules RackRules = RackRules.Rfc8985, bool LinuxRules = false, bool MtuBlackHoleDetection = false)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
 
     /// <summary>
-    /// The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic, --ecn and --rack-rules applied, then
+    /// The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules and
+    /// --mtu-black-hole-detection applied, then
     /// --linux-rules (TcpConfig.WithLinuxRules): what every connection of its stack, accepted ones too, runs with.
     /// </summary>
     public TcpConfig Tcp(TcpConfig command)
     {
-        TcpConfig tcp = command with { CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn, RackRules = RackRules };
+        TcpConfig tcp = command with
+        {
+            CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn, RackRules = RackRules,
+            MtuBlackHoleDetection = MtuBlackHoleDetection || command.MtuBlackHoleDetection,
+        };
         return LinuxRules ? tcp.WithLinuxRules() : tcp;
     }
 }
@@ -36,7 +41,8 @@ internal sealed class CliException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// The options every command that runs a stack shares (--iface, --address, --kernel-address, --mtu, --device-mode, --queues, --txqueuelen, --netns, --pcap,
-/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules, --linux-rules), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
+/// --fault, --fault-seed, --log-level, --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules, --linux-rules,
+/// --mtu-black-hole-detection), with their defaults (<see cref="LiveDefaults"/>), parsers and the checks that span
 /// several of them.
 /// </summary>
 internal sealed class StackOptionSet
@@ -219,6 +225,14 @@ internal sealed class StackOptionSet
             + "window after idle, and one loss probe of one segment per stall (TcpConfig.LinuxRules); over --rto-formula, --cubic-arithmetic and --rack-rules",
     };
 
+    /// <summary>--mtu-black-hole-detection: timeouts lower the segment size (TcpConfig.MtuBlackHoleDetection, Linux's tcp_mtu_probing=1).</summary>
+    public Option<bool> MtuBlackHoleDetection { get; } = new("--mtu-black-hole-detection")
+    {
+        Description = "Path MTU black-hole detection (RFC 2923 §2.1, Linux's tcp_mtu_probing=1): once retransmission timeouts have stalled "
+            + "a connection for 3 s, each further timeout lowers the segment size, to 1024 bytes first, then by half, in case full-sized "
+            + "packets vanish on the path without an ICMP (try it with --fault 'drop to-kernel mtu=1200')",
+    };
+
     /// <summary>--ecn: Explicit Congestion Notification (TcpConfig.Ecn), named as Linux's net.ipv4.tcp_ecn values.</summary>
     public Option<EcnMode> Ecn { get; } = new("--ecn")
     {
@@ -272,6 +286,7 @@ internal sealed class StackOptionSet
         command.Options.Add(Ecn);
         command.Options.Add(RackRules);
         command.Options.Add(LinuxRules);
+        command.Options.Add(MtuBlackHoleDetection);
         command.Validators.Add(Validate);
     }
 
@@ -289,7 +304,7 @@ internal sealed class StackOptionSet
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
     }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn), parsed.GetValue(CubicArithmetic), parsed.GetValue(RackRules),
-        parsed.GetValue(LinuxRules));
+        parsed.GetValue(LinuxRules), parsed.GetValue(MtuBlackHoleDetection));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)

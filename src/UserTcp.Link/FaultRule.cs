@@ -119,6 +119,19 @@ public sealed partial class FaultRule
     /// <summary>Only segments to or from this TCP port (either end); null for any.</summary>
     public ushort? Port { get; init; }
 
+    /// <summary>
+    /// Only packets longer than this many bytes (the whole IP packet as this link carries it): what a path of this MTU
+    /// loses when it may not fragment and no ICMP comes back — a path MTU black hole (RFC 2923 §2.1). Null for any length.
+    /// </summary>
+    public int? Mtu
+    {
+        get;
+        init => field = value is null or (>= MinMtu and <= MaxMtu) ? value : throw new ArgumentOutOfRangeException(nameof(Mtu), value, $"an MTU from {MinMtu} to {MaxMtu} bytes");
+    }
+
+    /// <summary>The smallest and largest <see cref="Mtu"/>: RFC 791's 68 bytes every IPv4 link carries, and the largest IPv4 packet.</summary>
+    public const int MinMtu = 68, MaxMtu = 65535;
+
     /// <summary>Only IPv4 packets whose ECN field is of this kind; <see cref="EcnFilter.Any"/> for all.</summary>
     public EcnFilter Ecn
     {
@@ -193,11 +206,11 @@ public sealed partial class FaultRule
 
     /// <summary>
     /// Sees one packet; true when the rule acts on it. Counting, latching and the probability roll happen here, so call it
-    /// once per packet. <paramref name="segment"/> is null when the packet is not well-formed TCP/IPv4; <paramref name="ecn"/>
+    /// once per packet, <paramref name="length"/> bytes long. <paramref name="segment"/> is null when the packet is not well-formed TCP/IPv4; <paramref name="ecn"/>
     /// is its IP ECN field, null when it is not IPv4; <paramref name="state"/> is UserTcp's state of the packet's
     /// connection, null when unknown.
     /// </summary>
-    internal bool Matches(TimeSpan now, PacketDirection direction, in TcpSegmentInfo? segment, EcnCodepoint? ecn, TcpState? state, Random random)
+    internal bool Matches(TimeSpan now, PacketDirection direction, int length, in TcpSegmentInfo? segment, EcnCodepoint? ecn, TcpState? state, Random random)
     {
         // The window update is the first non-zero window after a zero one from the same end: every segment is watched,
         // whatever the other selectors (and the latch) say of it.
@@ -216,6 +229,7 @@ public sealed partial class FaultRule
         // A resending of a segment acted on: before the ECN field is asked, Linux's retransmissions being Not-ECT.
         if (_resendings is not null && segment is { PayloadLength: > 0 } again && TakeResending(again)) return true;
         if (Ecn != EcnFilter.Any && !EcnMatches(ecn)) return false;
+        if (Mtu is int mtu && length <= mtu) return false;
         if (segment is not { } tcp)
         {
             if (NeedsTcp) return false;

@@ -37,7 +37,7 @@ internal sealed class FaultRuleSet
         foreach (FaultRule rule in _rules)
         {
             if (rule.Action == FaultAction.Refused) continue; // asked before the queue takes the packet (EvaluateRefusal), not here
-            if (!rule.Matches(now, direction, segment, ecn, state, random)) continue;
+            if (!rule.Matches(now, direction, packet.Length, segment, ecn, state, random)) continue;
             switch (rule.Action)
             {
                 case FaultAction.Dropped: drop ??= rule; break;
@@ -62,7 +62,7 @@ internal sealed class FaultRuleSet
         foreach (FaultRule rule in _rules)
         {
             // Every refuse rule sees the packet, so each counts alike whatever the others do.
-            if (rule.Action == FaultAction.Refused && rule.Matches(now, PacketDirection.Outbound, segment, ecn, state, random)) refuser ??= rule;
+            if (rule.Action == FaultAction.Refused && rule.Matches(now, PacketDirection.Outbound, packet.Length, segment, ecn, state, random)) refuser ??= rule;
         }
         return refuser;
     }

@@ -28,6 +28,7 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// latch:     after=FIN | after=to-kernel:FIN                     after the first such packet (by default in the rule's direction)
 /// port:      port=5000                                           either end of the segment
 /// ecn:       ecn=ect | ecn=ce | ecn=not-ect                      the IP header's ECN field: ECT(0) or ECT(1) | CE | Not-ECT
+/// size:      mtu=1200                                            packets longer than this: a path MTU black hole
 /// chance:    p=5% | p=0.05
 /// </code>
 /// Examples: "drop from-kernel flags=FIN nth=1" (the first FIN from the kernel), "drop to-kernel after=FIN" (every
@@ -38,7 +39,7 @@ public sealed class FaultRuleException(string token, string message) : FormatExc
 /// </summary>
 public sealed partial class FaultRule
 {
-    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, again=, time=, after=, port=, ecn=, p=";
+    private const string Selectors = "to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, again=, time=, after=, port=, ecn=, mtu=, p=";
     private const string Actions = "drop, delay=DURATION, duplicate, reorder, corrupt, mark, refuse";
 
     /// <summary>Parses one rule.</summary>
@@ -64,6 +65,7 @@ public sealed partial class FaultRule
         EcnFilter ecn = EcnFilter.Any;
         double? probability = null;
         int again = 0;
+        int? mtu = null;
         var seen = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (string word in words.Skip(1))
@@ -83,7 +85,7 @@ public sealed partial class FaultRule
             bool valueless = kind is "direction" or "payload" || key == "reopens";
             if (equals < 0 && !valueless)
             {
-                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "again" or "time" or "after" or "port" or "ecn" or "p" or "window" ? $"'{key}' needs a value, as {key}=..." : null);
+                throw Unknown(word, key is "flags" or "state" or "nth" or "count" or "again" or "mtu" or "time" or "after" or "port" or "ecn" or "p" or "window" ? $"'{key}' needs a value, as {key}=..." : null);
             }
             if (equals >= 0 && valueless) throw new FaultRuleException(word, $"'{word}': {key} takes no value");
             if (!seen.Add(kind)) throw new FaultRuleException(word, $"'{word}' repeats the {kind} already given: one {kind} per rule");
@@ -140,6 +142,11 @@ public sealed partial class FaultRule
                     long times = ParseCount(word, value);
                     again = times <= MaxAgain ? (int)times : throw new FaultRuleException(word, $"'{word}' is more resendings than any stack makes: use again=1 to again={MaxAgain}");
                     break;
+                case "mtu":
+                    mtu = int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int bytes) && bytes is >= MinMtu and <= MaxMtu
+                        ? bytes
+                        : throw new FaultRuleException(word, $"'{value}' in '{word}' is not an MTU: use {MinMtu} to {MaxMtu} bytes (packets longer than it are picked)");
+                    break;
                 case "time": timeWindow = ParseWindow(word, value); break;
                 case "p": probability = ParseProbability(word, value); break;
                 default: throw Unknown(word, null);
@@ -174,6 +181,7 @@ public sealed partial class FaultRule
             Ecn = ecn,
             Probability = probability ?? 1,
             Again = again,
+            Mtu = mtu,
         };
     }
 
@@ -206,6 +214,7 @@ public sealed partial class FaultRule
             text.Append(Name(a));
         }
         if (Port is ushort onPort) text.Append(CultureInfo.InvariantCulture, $" port={onPort}");
+        if (Mtu is int overMtu) text.Append(CultureInfo.InvariantCulture, $" mtu={overMtu}");
         if (Ecn != EcnFilter.Any) text.Append(Ecn switch { EcnFilter.Ect => " ecn=ect", EcnFilter.Ce => " ecn=ce", _ => " ecn=not-ect" });
         if (From is not null || Until is not null)
         {

@@ -21,6 +21,7 @@ public class FaultRuleSyntaxTests
     [InlineData("drop nth=1 REOPENS from-kernel", "drop from-kernel reopens nth=1")]
     [InlineData("delay=10ms window=0 empty in", "delay=10ms from-kernel empty window=0")]
     [InlineData("drop again=2 nth=3 data out", "drop to-kernel data nth=3 again=2")]
+    [InlineData("drop MTU=1200 to-kernel", "drop to-kernel mtu=1200")]
     public void A_rule_reads_back_as_its_normal_text(string text, string normal)
     {
         FaultRule rule = FaultRule.Parse(text);
@@ -84,6 +85,9 @@ public class FaultRuleSyntaxTests
     [InlineData("drop again=0", "again=0")]
     [InlineData("drop again", "again")]
     [InlineData("drop again=1001", "again=1001")]
+    [InlineData("drop mtu=67", "mtu=67")]
+    [InlineData("drop mtu=65536", "mtu=65536")]
+    [InlineData("drop mtu", "mtu")]
     public void A_bad_rule_names_the_word_at_fault(string text, string token)
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse(text));
@@ -96,6 +100,6 @@ public class FaultRuleSyntaxTests
     public void An_unknown_selector_lists_the_ones_that_exist()
     {
         FaultRuleException error = Assert.Throws<FaultRuleException>(() => FaultRule.Parse("drop sideways"));
-        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, again=, time=, after=, port=, ecn=, p=", error.Message);
+        Assert.Equal("'sideways' is not a selector: use to-kernel, from-kernel, flags=, flags==, data, empty, window=0, reopens, state=, nth=, count=, again=, time=, after=, port=, ecn=, mtu=, p=", error.Message);
     }
 }

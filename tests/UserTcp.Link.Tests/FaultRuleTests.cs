@@ -83,6 +83,19 @@ public class FaultRuleTests
     }
 
     [Fact]
+    public void Mtu_picks_only_the_packets_longer_than_it()
+    {
+        FaultRule rule = FaultRule.Parse("drop mtu=100");
+        var (a, b, _) = Faulty(FaultOptions.None, rule);
+
+        // 40 bytes of headers: 60 bytes of data make a 100-byte packet, which a 100-byte MTU carries; 61 do not.
+        var received = Send(a, b, Data(1, payloadLength: 60), Data(61, payloadLength: 61), Tcp(TcpFlags.Ack, seq: 122), Data(122, payloadLength: 1000));
+
+        Assert.Equal(new uint[] { 1, 122 }, received.Select(s => s.SequenceNumber.Value));
+        Assert.Equal(2, rule.Applied);
+    }
+
+    [Fact]
     public void Without_again_a_resending_is_a_new_packet_to_count()
     {
         FaultRule rule = FaultRule.Parse("drop data nth=2");
