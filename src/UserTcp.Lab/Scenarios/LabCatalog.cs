@@ -20,6 +20,7 @@ public static class LabCatalog
         new RtoBackoff(),
         new FastRetransmit(),
         new LostRetransmission(),
+        new MtuBlackHole(),
         new TimeWaitReuse(),
         new CloseUnreadRst(),
         new DelayedFinAck(),
