@@ -1,4 +1,3 @@
-using System.Globalization;
 using UserTcp.Engine;
 using UserTcp.Lab;
 using UserTcp.Link;
@@ -370,8 +369,8 @@ public sealed class LabJudgeTests
             b.FromUserTcp(Ms(t + 400.04 + releasedLate), hole, TcpFlags.Ack, 1, length: ReorderMss); // the held original, as the link handed it on
             if (linkTookAt is double took)
             {
-                b.LastFault(new FaultNote(FaultAction.Delayed, string.Create(CultureInfo.InvariantCulture,
-                    $"delayed 400 ms on the way to the kernel, sent at {(t + took) / 1000:0.000000} s"), FaultRule.Parse("delay=400ms to-kernel data nth=5")));
+                b.LastFault(new FaultNote(FaultAction.Delayed, "delayed 400 ms on the way to the kernel", FaultRule.Parse("delay=400ms to-kernel data nth=5"))
+                    { TookAt = Ms(t + took) });
             }
             else
             {

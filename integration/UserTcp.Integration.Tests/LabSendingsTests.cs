@@ -26,7 +26,8 @@ public sealed class LabSendingsTests
         b.Handshake(Ms(10), kernelConnects: false);
         b.FromUserTcp(Ms(16.366), 1, TcpFlags.Ack, 1, length: 1448); // the resend, which overtook the original
         b.FromUserTcp(Ms(419.066), 1, TcpFlags.Ack, 1, length: 1448); // the original, as the link handed it on
-        b.LastFault(new FaultNote(FaultAction.Delayed, "delayed 400 ms on the way to the kernel, sent at 0.015666 s", Hold));
+        // The instant the link took it comes as the note's value, not from its words (which need not say it).
+        b.LastFault(new FaultNote(FaultAction.Delayed, "delayed 400 ms on the way to the kernel", Hold) { TookAt = Ms(15.666) });
         b.FromKernel(Ms(419.5), 1, TcpFlags.Ack, 1449, sack: (1, 1449));
         b.End = Ms(500);
         LabRecord r = b.Build("reordering", LabRole.UserTcpActive);

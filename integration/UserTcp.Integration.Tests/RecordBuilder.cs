@@ -56,7 +56,7 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
     /// <summary>Marks the packet added last as hit by a fault of the link (a delay, say).</summary>
     public void LastFault(FaultAction action) => _packets[^1] = _packets[^1] with { Fault = new FaultNote(action, $"{action} (test)") };
 
-    /// <summary>Marks the packet added last with the fault injector's own note (its rule, and its words: "…, sent at 0.015666 s").</summary>
+    /// <summary>Marks the packet added last with the fault injector's own note (its rule, its words, and for a held packet the instant the link took it).</summary>
     public void LastFault(FaultNote note) => _packets[^1] = _packets[^1] with { Fault = note };
 
     /// <summary>Gives the packet added last this IP ECN field (<see cref="EcnField"/>); a CE one <paramref name="markedBy"/> a rule is noted as the link's mark.</summary>

@@ -177,7 +177,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
             if (verdict.HoldBack is FaultRule holder && _outHeld is null)
             {
                 FaultNote held = Note(FaultAction.HeldBack, holder,
-                    string.Create(CultureInfo.InvariantCulture, $"held back behind UserTcp's next packet (at most {holder.Delay.TotalMilliseconds:0.###} ms), sent at {now.TotalSeconds:0.000000} s"));
+                    string.Create(CultureInfo.InvariantCulture, $"held back behind UserTcp's next packet (at most {holder.Delay.TotalMilliseconds:0.###} ms), sent at {now.TotalSeconds:0.000000} s")) with { TookAt = now };
                 Applied(holder, () => Counters.HeldBack++);
                 Report(now, held, bytes);
                 _outHeld = (new Pending(bytes.ToArray(), Combine(held, first)), now + holder.Delay);
@@ -190,7 +190,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
             {
                 due = now + delayer.Delay;
                 FaultNote delayed = Note(FaultAction.Delayed, delayer,
-                    string.Create(CultureInfo.InvariantCulture, $"delayed {delayer.Delay.TotalMilliseconds:0.###} ms on the way to the kernel, sent at {now.TotalSeconds:0.000000} s"));
+                    string.Create(CultureInfo.InvariantCulture, $"delayed {delayer.Delay.TotalMilliseconds:0.###} ms on the way to the kernel, sent at {now.TotalSeconds:0.000000} s")) with { TookAt = now };
                 Applied(delayer, () => Counters.Delayed++);
                 Report(now, delayed, bytes);
                 first = Combine(delayed, first);
@@ -328,7 +328,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         if (verdict.HoldBack is FaultRule holder && _inHeld.Count == 0)
         {
             FaultNote note = Note(FaultAction.HeldBack, holder,
-                string.Create(CultureInfo.InvariantCulture, $"held back behind the kernel's next packet (at most {holder.Delay.TotalMilliseconds:0.###} ms) before UserTcp got it"));
+                string.Create(CultureInfo.InvariantCulture, $"held back behind the kernel's next packet (at most {holder.Delay.TotalMilliseconds:0.###} ms) before UserTcp got it")) with { TookAt = now };
             Applied(holder, () => Counters.HeldBack++);
             Report(now, note, packet);
             _link.Tap?.Record(packet, PacketDirection.Inbound, now, Combine(note, last));
@@ -339,7 +339,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
         if (verdict.Delay is FaultRule delayer)
         {
             FaultNote note = Note(FaultAction.Delayed, delayer,
-                string.Create(CultureInfo.InvariantCulture, $"delayed {delayer.Delay.TotalMilliseconds:0.###} ms before UserTcp got it"));
+                string.Create(CultureInfo.InvariantCulture, $"delayed {delayer.Delay.TotalMilliseconds:0.###} ms before UserTcp got it")) with { TookAt = now };
             Applied(delayer, () => Counters.Delayed++);
             Report(now, note, packet);
             last = Combine(note, last);
@@ -457,7 +457,7 @@ public sealed class FaultInjectingDevice : IPacketDevice
 
     // One record can carry several faults; the action shown first is the one that shapes its timing.
     private static FaultNote Combine(FaultNote first, FaultNote? second) =>
-        second is FaultNote other ? first with { Text = $"{first.Text}; {other.Text}" } : first;
+        second is FaultNote other ? first with { Text = $"{first.Text}; {other.Text}", TookAt = first.TookAt ?? other.TookAt } : first;
 
     private readonly record struct Pending(byte[] Packet, FaultNote? Note);
 

@@ -1,7 +1,14 @@
 namespace UserTcp.Link;
 
 /// <summary>What a fault injector did to a packet a tap records: the action, in words, and the rule responsible (null for random faults).</summary>
-public readonly record struct FaultNote(FaultAction Action, string Text, FaultRule? Rule = null);
+public readonly record struct FaultNote(FaultAction Action, string Text, FaultRule? Rule = null)
+{
+    /// <summary>
+    /// For a packet a delay or hold-back rule held: the instant the link took it from its sender, on the device's clock
+    /// (the tap records it later, when the link hands it on); null for any other fault.
+    /// </summary>
+    public TimeSpan? TookAt { get; init; }
+}
 
 /// <summary>
 /// Sees every packet that crosses a device, as a capture on the link would: the device's clock, the direction, and

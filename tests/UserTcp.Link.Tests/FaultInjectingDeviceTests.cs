@@ -237,6 +237,30 @@ public class FaultInjectingDeviceTests
         Assert.Equal([10u], rig.ReadAll().Select(Seq));
     }
 
+    /// <summary>
+    /// The lab times a held packet's sending by the instant the link took it, which its record (made when the link hands
+    /// it on) carries as a value; it read it back from the note's words before.
+    /// </summary>
+    [Fact]
+    public void A_held_or_delayed_packets_note_carries_the_instant_the_link_took_it()
+    {
+        var rig = new Rig(1, "reorder=50ms to-kernel nth=1", "delay=200ms to-kernel nth=2");
+        rig.Time.Advance(TimeSpan.FromMilliseconds(30));
+        rig.Device.Write(Data(1));
+        rig.Time.Advance(TimeSpan.FromMilliseconds(50));
+        rig.Time.Advance(TimeSpan.FromMilliseconds(7));
+        rig.Device.Write(Data(2));
+        rig.Time.Advance(TimeSpan.FromMilliseconds(200));
+        rig.Device.Write(Data(3));
+
+        Assert.Equal([1u, 2u, 3u], rig.Tun.ToKernel.Select(w => Seq(w.Packet)));
+        var records = rig.Tap.Records.Where(r => r.Fault is not null).ToList();
+        Assert.Equal([(TimeSpan.FromMilliseconds(80), FaultAction.HeldBack, (TimeSpan?)TimeSpan.FromMilliseconds(30)),
+                      (TimeSpan.FromMilliseconds(287), FaultAction.Delayed, (TimeSpan?)TimeSpan.FromMilliseconds(87))],
+            records.Select(r => (r.At, r.Fault!.Value.Action, r.Fault.Value.TookAt)));
+        Assert.Null(rig.Tap.Records.Single(r => Seq(r.Packet) == 3u).Fault);
+    }
+
     [Fact]
     public void Duplicate_delivers_twice_and_corrupt_breaks_the_checksum()
     {

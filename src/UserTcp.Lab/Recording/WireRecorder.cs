@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using UserTcp.Link;
 using UserTcp.Wire;
 
@@ -10,7 +8,7 @@ namespace UserTcp.Lab;
 /// and the fault that hit it. <see cref="At"/> is UserTcp's instant for what it sent, and for what the kernel sent the
 /// kernel's own (<see cref="KernelTransmitTimes"/>) when the lab had it, else the instant UserTcp read it.
 /// </summary>
-public sealed partial record WirePacket(
+public sealed record WirePacket(
     int Index, TimeSpan At, PacketDirection Direction, TcpSegmentInfo Segment, IReadOnlyList<SackBlock> Sack, byte? WindowScale, FaultNote? Fault)
 {
     /// <summary>For a packet from the kernel timed by the kernel: when UserTcp read it from the device (null otherwise).</summary>
@@ -26,31 +24,18 @@ public sealed partial record WirePacket(
 
     /// <summary>
     /// When its sender sent it: <see cref="At"/>, except for UserTcp's packet under a delay or hold-back rule, which is
-    /// recorded when the link handed it on: then the instant the link took it, as its note says ("…, sent at 0.015666 s"),
-    /// else the rule's delay before <see cref="At"/>. The note's instant is exact; the rule's delay is not on a busy machine,
-    /// whose delay line handed a 400 ms hold on 403 ms later, after the resend that overtook it had gone.
+    /// recorded when the link handed it on: then the instant the link took it (<see cref="LinkTookAt"/>), else the rule's
+    /// delay before <see cref="At"/>. The link's instant is exact; the rule's delay is not on a busy machine, whose delay
+    /// line handed a 400 ms hold on 403 ms later, after the resend that overtook it had gone.
     /// </summary>
     public TimeSpan SentAt => LinkTookAt ?? (ToKernel && Fault is { Action: FaultAction.Delayed, Rule: FaultRule rule } ? At - rule.Delay : At);
 
     /// <summary>
     /// For UserTcp's packet that a delay or hold-back rule held: the instant the link took it from UserTcp, as the fault
-    /// injector's note says it ("…, sent at 0.015666 s"); null for any other packet, or a note without it.
+    /// injector noted it (<see cref="FaultNote.TookAt"/>); null for any other packet, or a note without it.
     /// </summary>
-    public TimeSpan? LinkTookAt
-    {
-        get
-        {
-            if (!ToKernel || Fault is not { Action: FaultAction.Delayed or FaultAction.HeldBack } fault) return null;
-            Match took = LinkTookIt().Match(fault.Text);
-            if (!took.Success || !double.TryParse(took.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds)) return null;
-            TimeSpan sent = TimeSpan.FromTicks((long)Math.Round(seconds * TimeSpan.TicksPerSecond));
-            return sent <= At ? sent : null;
-        }
-    }
-
-    // The fault injector's note on a packet it held: "delayed 400 ms on the way to the kernel, sent at 0.015666 s".
-    [GeneratedRegex(@"sent at (\d+(?:\.\d+)?) s")]
-    private static partial Regex LinkTookIt();
+    public TimeSpan? LinkTookAt =>
+        ToKernel && Fault is { Action: FaultAction.Delayed or FaultAction.HeldBack, TookAt: TimeSpan took } && took <= At ? took : null;
 
     /// <summary>
     /// "UserTcp read it 12.3 ms later" for a packet from the kernel that waited in the device a millisecond or more (its
