@@ -119,6 +119,22 @@ public sealed class TimeWaitAssassinationJudgeTests
         Assert.Equal(["40000 ↔ 5070: data", "40000 ↔ 5071: data"], v.KernelSchedule.Select(l => l[..18]));
     }
 
+    /// <summary>
+    /// The ACK and RST lines printed the numbers as on the wire ("ack 1102", "RST seq 1102 for ack 1102") beside a
+    /// ladder that counts from each side's ISN ("ack 102"): now they count as the ladder does.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void The_ack_and_rst_lines_give_sequence_numbers_relative_to_each_sides_isn(bool userTcpHolds)
+    {
+        LabVerdict v = Judge(userTcpHolds, new Holder());
+        Assert.All(v.Expectations.Where(e => e.What.Contains("answers it with one ACK", StringComparison.Ordinal)),
+            e => Assert.Equal("1 segment(s): [.] ack 102", e.Observed));
+        Assert.All(v.Expectations.Where(e => e.What.Contains("answers that ACK with one RST", StringComparison.Ordinal)),
+            e => Assert.Equal("RST seq 102 for ack 102; 1 segment(s)", e.Observed));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -44,10 +44,9 @@ public static class LabGraphs
     /// <summary>Writes the time–sequence graph of what <paramref name="sender"/> sent on a connection to <c>path.svg</c> and <c>path.png</c>; returns the retransmission markers drawn.</summary>
     public static int TimeSequence(LabRecord r, FourTuple connection, LabSide sender, string path)
     {
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(connection);
-        SeqNumber? isn = sender == LabSide.Kernel ? kernelIsn : userTcpIsn;
+        SeqNumber? isn = r.Numbering(connection).IsnOf(sender);
         LabSide receiver = sender == LabSide.Kernel ? LabSide.UserTcp : LabSide.Kernel;
-        double Rel(SeqNumber s) => isn is SeqNumber i ? (uint)(s - i) : s.Value;
+        double Rel(SeqNumber s) => SeqNumbering.Relative(s, isn);
         var plot = new Plot();
         string from = sender == LabSide.Kernel ? "the kernel" : "UserTcp", to = sender == LabSide.Kernel ? "UserTcp" : "the kernel";
         plot.Title($"{r.Scenario} ({r.Role.Key()}): what {from} sent to {to}, {connection.Remote.Port} ↔ {connection.Local.Port}");

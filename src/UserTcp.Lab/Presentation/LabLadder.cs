@@ -207,12 +207,12 @@ public static class LabLadder
     public static string Label(TcpSegmentInfo s, SeqNumber? ownIsn, SeqNumber? peerIsn, long? window = null, bool ce = false, string? fastOpen = null)
     {
         var text = new StringBuilder(" [").Append(PacketFormatter.FlagLetters(s.Flags)).Append("] seq ");
-        long seq = ownIsn is SeqNumber isn ? (uint)(s.SequenceNumber - isn) : s.SequenceNumber.Value;
+        long seq = SeqNumbering.Relative(s.SequenceNumber, ownIsn);
         text.Append(seq.ToString(CultureInfo.InvariantCulture));
         if (s.PayloadLength > 0) text.Append(':').Append((seq + s.PayloadLength).ToString(CultureInfo.InvariantCulture));
         if (s.Has(TcpFlags.Ack))
         {
-            long ack = peerIsn is SeqNumber peer ? (uint)(s.AcknowledgmentNumber - peer) : s.AcknowledgmentNumber.Value;
+            long ack = SeqNumbering.Relative(s.AcknowledgmentNumber, peerIsn);
             text.Append(" ack ").Append(ack.ToString(CultureInfo.InvariantCulture));
         }
         if (window is long w) text.Append(" win ").Append(w.ToString(CultureInfo.InvariantCulture));

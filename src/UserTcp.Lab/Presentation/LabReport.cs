@@ -126,14 +126,15 @@ public static class LabReport
     private static string Timeline(LabRecord r, FourTuple c)
     {
         IReadOnlyList<StateSpan> kernel = r.KernelStates(c), userTcp = r.UserTcpStates(c);
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
+        SeqNumbering numbering = r.Numbering(c);
+        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = (numbering.KernelIsn, numbering.UserTcpIsn);
         (int Kernel, int UserTcp) shifts = r.WindowShifts(c);
         var rows = new List<(TimeSpan At, int Order, string Event, string Class)>();
         int order = 0;
         foreach (WirePacket p in r.PacketsOf(c))
         {
             string label = LabLadder.Label(p.Segment, p.ToKernel ? userTcpIsn : kernelIsn, p.ToKernel ? kernelIsn : userTcpIsn, fastOpen: LabLadder.FastOpenText(p)).Trim();
-            string sack = p.Sack.Count > 0 ? " sack " + string.Join(",", p.Sack.Select(b => $"{b.Left}-{b.Right}")) : "";
+            string sack = p.Sack.Count > 0 ? " sack " + numbering.Sack(p) : "";
             string text = string.Create(CultureInfo.InvariantCulture,
                 $"{(p.ToKernel ? "UserTcp → kernel" : "kernel → UserTcp")}  {label} len {p.Segment.PayloadLength} win {Window(p, shifts)}{sack}{(p.Ecn != EcnCodepoint.NotEct ? $" ecn {EcnField.Name(p.Ecn)}" : "")}");
             if (p.Fault is { } fault) text += $"  ⟵ {(fault.Action == UserTcp.Link.FaultAction.Dropped ? "✗ " : "")}{fault.Text}";

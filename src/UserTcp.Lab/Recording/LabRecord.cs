@@ -185,6 +185,13 @@ public sealed class LabRecord
         return (kernel, userTcp);
     }
 
+    /// <summary>How the lab prints a connection's sequence and acknowledgment numbers: relative to each side's ISN (<see cref="Isns"/>).</summary>
+    public SeqNumbering Numbering(FourTuple connection)
+    {
+        (SeqNumber? kernel, SeqNumber? userTcp) = Isns(connection);
+        return new SeqNumbering(kernel, userTcp);
+    }
+
     /// <summary>
     /// The shift each side's window field is scaled by on a connection: what that side's SYN announced, when both SYNs
     /// carried the option (RFC 7323 §2.2), else 0 (also when the record holds no handshake).
@@ -233,14 +240,13 @@ public sealed class LabRecord
     /// </summary>
     public IReadOnlyList<Transmissions> Sent(FourTuple connection, LabSide side)
     {
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = Isns(connection);
-        SeqNumber? isn = side == LabSide.Kernel ? kernelIsn : userTcpIsn;
+        SeqNumbering numbering = Numbering(connection);
         var bySeq = new Dictionary<uint, (string Flags, List<TimeSpan> Times, List<bool> Dropped)>();
         var order = new List<uint>();
         foreach ((WirePacket p, int number) in Sendings(connection))
         {
             if (p.ToKernel != (side == LabSide.UserTcp)) continue;
-            uint relative = isn is SeqNumber i ? (uint)(p.Segment.SequenceNumber - i) : p.Segment.SequenceNumber.Value;
+            uint relative = numbering.Seq(p);
             if (number == 1)
             {
                 bySeq[relative] = (PacketFormatter.FlagLetters(p.Segment.Flags), [], []);
@@ -255,8 +261,6 @@ public sealed class LabRecord
     /// <summary>Every transmission of the first segment a side sent carrying <paramref name="flag"/> (its FIN, its SYN).</summary>
     public Transmissions? SentWith(FourTuple connection, LabSide side, TcpFlags flag)
     {
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = Isns(connection);
-        SeqNumber? isn = side == LabSide.Kernel ? kernelIsn : userTcpIsn;
         WirePacket? first = PacketsOf(connection).FirstOrDefault(p => p.ToKernel == (side == LabSide.UserTcp) && p.Segment.Has(flag) && !p.Refused);
         if (first is null) return null;
         // The flag's own sequence number: a FIN's is after the data it carries.
@@ -271,8 +275,7 @@ public sealed class LabRecord
             times.Add(p.SentAt);
             dropped.Add(p.Dropped);
         }
-        uint relative = isn is SeqNumber i ? (uint)(target - i) : target.Value;
-        return new Transmissions(relative, PacketFormatter.FlagLetters(first.Segment.Flags), times, dropped);
+        return new Transmissions(Numbering(connection).Of(side, target), PacketFormatter.FlagLetters(first.Segment.Flags), times, dropped);
     }
 
     /// <summary>The packets one side sent on a connection, optionally only those matching.</summary>

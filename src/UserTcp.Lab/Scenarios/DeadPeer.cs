@@ -160,8 +160,8 @@ public sealed class DeadPeer : LabScenario
         TimeSpan lastReceived = passed.Where(p => p.ToKernel == (stays == LabSide.Kernel)).Select(p => p.ArrivedAt).DefaultIfEmpty(TimeSpan.Zero).Max();
         IReadOnlyList<WirePacket> probes = r.From(c, stays, p => p.Dropped && (p.Segment.Flags & (TcpFlags.Syn | TcpFlags.Fin | TcpFlags.Rst)) == 0);
         WirePacket? reset = FirstOf(r.From(c, stays, p => p.Segment.Has(TcpFlags.Rst)));
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? staysIsn = stays == LabSide.Kernel ? kernelIsn : userTcpIsn;
+        SeqNumbering numbering = r.Numbering(c);
+        SeqNumber? staysIsn = numbering.IsnOf(stays);
 
         TimeSpan? first = probes.Count > 0 ? probes[0].At - lastReceived : null;
         v.Expect($"{which}: the first probe goes {LabRecord.Seconds(Idle)} (TCP_KEEPIDLE) after the last segment received",
@@ -169,7 +169,7 @@ public sealed class DeadPeer : LabScenario
         // tcp_xmit_probe_skb: an empty ACK at SND.UNA − 1, data the peer already has, which it must acknowledge (RFC 9293 §3.8.4).
         bool formed = probes.Count > 0 && staysIsn is SeqNumber isn && probes.All(p => p.Segment.PayloadLength == 0 && p.Segment.SequenceNumber == isn);
         v.Expect($"{which}: each probe is an empty ACK one below SND.UNA (old data, so the peer must answer)", formed,
-            probes.Count == 0 ? "no probe" : string.Join("; ", probes.Take(3).Select(p => $"[{PacketFormatter.FlagLetters(p.Segment.Flags)}] {p.Segment.PayloadLength} bytes, seq ISN{(staysIsn is SeqNumber i ? Offset(p.Segment.SequenceNumber, i) : "?")}")));
+            probes.Count == 0 ? "no probe" : string.Join("; ", probes.Take(3).Select(p => $"[{PacketFormatter.FlagLetters(p.Segment.Flags)}] {p.Segment.PayloadLength} bytes, seq {numbering.Seq(p)}")));
         IReadOnlyList<TimeSpan> gaps = [.. probes.Skip(1).Zip(probes, (later, earlier) => later.At - earlier.At)];
         v.Expect($"{which}: unanswered probes follow every {LabRecord.Seconds(Interval)} (TCP_KEEPINTVL), never backed off",
             gaps.Count > 0 && gaps.All(g => g >= Interval - Slack && g <= Interval + Slack), $"gaps: {List(gaps)}");
@@ -223,11 +223,5 @@ public sealed class DeadPeer : LabScenario
         v.Expect($"{which}: both still hold it as ESTABLISHED then", staying == "ESTABLISHED" && gone == "ESTABLISHED", $"{staysName}: {staying ?? "?"}, {vanishesName}: {gone ?? "?"}");
         return $"Without keepalive nothing went on the link after the handshake ({after.Count} packets); {staysName}'s read() was still waiting "
             + $"{(waited is null ? "(no mark)" : $"at {LabRecord.Seconds(waited.At)}")}, and both ends held the connection as {staying ?? "?"} and {gone ?? "?"}.";
-    }
-
-    private static string Offset(SeqNumber seq, SeqNumber isn)
-    {
-        int d = seq - isn;
-        return d == 0 ? "" : d > 0 ? $"+{d}" : $"{d}";
     }
 }

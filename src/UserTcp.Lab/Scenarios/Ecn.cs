@@ -117,9 +117,8 @@ public sealed class Ecn : LabScenario
             v.Expect("the connection opens", false, $"no connection on port {Port}");
             return v.Build(this, r, "No connection.", SeedAgreement.NoClaim, "");
         }
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
-        uint Relative(SeqNumber seq) => senderIsn is SeqNumber isn ? (uint)(seq - isn) : seq.Value;
+        SeqNumbering numbering = r.Numbering(c);
+        uint Relative(SeqNumber seq) => numbering.Of(sender, seq);
 
         // The handshake (RFC 3168 §6.1.1): the connecting side's SYN sets ECE and CWR, the answer ECE alone.
         WirePacket? syn = FirstOf(r.PacketsOf(c).Where(p => p.Segment.Has(TcpFlags.Syn) && !p.Segment.Has(TcpFlags.Ack)).ToList());

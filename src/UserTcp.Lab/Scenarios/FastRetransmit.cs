@@ -46,10 +46,9 @@ public sealed class FastRetransmit : LabScenario
         Transmissions? lost = FirstOf(r.Sent(c, sender).Where(t => t.Dropped.Count > 0 && t.Dropped[0]).ToList());
         TimeSpan firstSent = lost?.Times[0] ?? TimeSpan.Zero;
         TimeSpan resent = lost is { Times.Count: > 1 } ? lost.Times[1] : TimeSpan.Zero;
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
+        SeqNumbering numbering = r.Numbering(c);
         uint hole = lost?.RelativeSeq ?? 0;
-        bool AcksHole(WirePacket p) => p.Segment.PayloadLength == 0 && senderIsn is SeqNumber isn && (uint)(p.Segment.AcknowledgmentNumber - isn) == hole;
+        bool AcksHole(WirePacket p) => p.Segment.PayloadLength == 0 && numbering.IsnOf(sender) is not null && numbering.Ack(p) == hole;
         // The receiver's first ACK up to the hole acknowledges the segments before it, often after the lost one was sent: not a duplicate.
         WirePacket? holeAcked = FirstOf(r.From(c, receiver, AcksHole));
         IReadOnlyList<WirePacket> dupAcks = r.From(c, receiver, p => p != holeAcked && p.At > firstSent && p.ArrivedAt <= resent && AcksHole(p));

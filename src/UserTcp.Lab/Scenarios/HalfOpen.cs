@@ -128,7 +128,7 @@ public sealed class HalfOpen : LabScenario
             : r.PacketsOf(idle).Where(p => p.At < probe.At && !p.Dropped).Select(p => p.At).DefaultIfEmpty(TimeSpan.Zero).Max();
         v.Expect($"on the idle connection, {survivorName}'s keepalive probe goes out after the idle time ({LabRecord.Seconds(KeepAliveIdle)}) with no answer",
             probe is not null && probe.At - lastActivity >= KeepAliveIdle * 0.8,
-            probe is null ? "no probe" : $"probe [{PacketFormatter.FlagLetters(probe.Segment.Flags)}] seq {probe.Segment.SequenceNumber} {LabRecord.Seconds(probe.At - lastActivity)} after the connection's last segment");
+            probe is null ? "no probe" : $"probe [{PacketFormatter.FlagLetters(probe.Segment.Flags)}] seq {r.Numbering(idle).Seq(probe)} {LabRecord.Seconds(probe.At - lastActivity)} after the connection's last segment");
         v.Expect("the probe draws a RST, and the idle connection ends", probeAnswer is not null && idleSurvivor.Count > 0 && idleSurvivor[^1].State is "(gone)" or "CLOSED",
             $"{(probeAnswer is null ? "no RST" : "RST")}; {LabRecord.Path(idleSurvivor)}");
 

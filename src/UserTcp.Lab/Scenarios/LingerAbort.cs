@@ -116,10 +116,10 @@ public sealed class LingerAbort : LabScenario
         IReadOnlyList<WirePacket> answers = rst is null ? [] : r.From(c, receiver, p => p.At > rst.ArrivedAt);
         WirePacket[] data = [.. fromCloser.Where(p => p.Segment.PayloadLength > 0 && (rst is null || p.At <= rst.At))]; // what went before the abort
         SeqNumber? sndNxt = data.Length == 0 ? null : data.Select(p => p.Segment.SequenceNumber + p.Segment.PayloadLength).Aggregate((a, b) => a > b ? a : b);
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? closerIsn = userTcpAborts ? userTcpIsn : kernelIsn;
+        SeqNumbering numbering = r.Numbering(c);
+        SeqNumber? closerIsn = numbering.IsnOf(closer);
         long sent = sndNxt is SeqNumber end && closerIsn is SeqNumber isn ? end - (isn + 1) : 0;
-        string Relative(SeqNumber seq) => closerIsn is SeqNumber i ? ((uint)(seq - i)).ToString(CultureInfo.InvariantCulture) : seq.Value.ToString(CultureInfo.InvariantCulture);
+        string Relative(SeqNumber seq) => numbering.Of(closer, seq).ToString(CultureInfo.InvariantCulture);
         IReadOnlyList<StateSpan> states = userTcpAborts ? r.UserTcpStates(c) : r.KernelStates(c);
         // UserTcp's engine closes the connection as it queues the RST, before the batch is written: counted from close().
         TimeSpan? gone = close is null ? null : states.FirstOrDefault(x => x.At >= close.At && x.State is "CLOSED" or "(gone)")?.At;

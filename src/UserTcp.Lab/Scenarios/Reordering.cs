@@ -193,9 +193,8 @@ public sealed class Reordering : LabScenario
     /// <summary>Each data segment the link delayed (its first transmission), with its retransmissions and the receiver's answers.</summary>
     private static List<Held> HeldSegments(LabRecord r, FourTuple c, LabSide sender, LabSide receiver)
     {
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? senderIsn = sender == LabSide.UserTcp ? userTcpIsn : kernelIsn;
-        uint Relative(SeqNumber seq) => senderIsn is SeqNumber isn ? (uint)(seq - isn) : seq.Value;
+        SeqNumbering numbering = r.Numbering(c);
+        uint Relative(SeqNumber seq) => numbering.Of(sender, seq);
         IReadOnlyList<WirePacket> data = r.From(c, sender, p => p.Segment.PayloadLength > 0);
         IReadOnlyList<WirePacket> acks = r.From(c, receiver, p => p.Segment.PayloadLength == 0 && p.Segment.Has(TcpFlags.Ack));
         var held = new List<Held>();

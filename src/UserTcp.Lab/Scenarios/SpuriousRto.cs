@@ -52,13 +52,12 @@ public sealed class SpuriousRto : LabScenario
         var v = new VerdictBuilder();
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
         (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
+        SeqNumbering numbering = r.Numbering(c);
         IReadOnlyList<Transmissions> data = [.. r.Sent(c, sender).Where(t => !t.Flags.Contains('S', StringComparison.Ordinal) && !t.Flags.Contains('F', StringComparison.Ordinal))];
         IReadOnlyList<Transmissions> resent = [.. data.Where(t => t.Retransmissions > 0)];
         // The first ACK of data to reach the sender, and when: before it, a retransmission can only be a timer's doing.
-        WirePacket? firstAck = FirstOf(r.From(c, receiver, p => !p.Dropped && p.Segment.PayloadLength == 0 && senderIsn is SeqNumber isn
-            && p.Segment.Has(TcpFlags.Ack) && (uint)(p.Segment.AcknowledgmentNumber - isn) > 1));
+        WirePacket? firstAck = FirstOf(r.From(c, receiver, p => !p.Dropped && p.Segment.PayloadLength == 0 && numbering.IsnOf(sender) is not null
+            && p.Segment.Has(TcpFlags.Ack) && numbering.Ack(p) > 1));
         TimeSpan firstAckAt = firstAck is null ? TimeSpan.MaxValue : ReachedSender(firstAck);
         IReadOnlyList<Transmissions> byTimer = [.. resent.Where(t => t.Times.Skip(1).Any(at => at < firstAckAt))];
         // Each timeout resends: the same segment again when the backed-off timer fires a second time before any ACK.

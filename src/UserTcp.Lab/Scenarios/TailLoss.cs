@@ -149,8 +149,8 @@ public sealed class TailLoss : LabScenario
             v.Expect(label + "the connection opens", false, $"no connection on port {part.Port}");
             return $"Part \"{part.Label}\": no connection.";
         }
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
+        SeqNumbering numbering = r.Numbering(c);
+        SeqNumber? senderIsn = numbering.IsnOf(sender);
         // The write's data segments, by sequence number (the SYN is at 0, the FIN after the data).
         IReadOnlyList<Transmissions> data = [.. r.Sent(c, sender).Where(t => t.RelativeSeq is >= 1 and < 1 + Size).OrderBy(t => t.RelativeSeq)];
         IReadOnlyList<Transmissions> lost = [.. data.Where(t => t.Dropped.Count > 0 && t.Dropped[0])];
@@ -166,7 +166,7 @@ public sealed class TailLoss : LabScenario
         (uint Seq, TimeSpan At)? probe = resends.Count > 0 ? resends[0] : null;
         Transmissions? lastSegment = data.Count > 0 ? data[^1] : null;
         // The retransmission timer runs from the last ACK that advanced SND.UNA before the resend (RFC 6298 §5.3), or from the write.
-        uint Relative(SeqNumber seq) => senderIsn is SeqNumber isn ? (uint)(seq - isn) : seq.Value;
+        uint Relative(SeqNumber seq) => numbering.Of(sender, seq);
         WirePacket? lastAck = null;
         uint highest = 0;
         foreach (WirePacket p in r.From(c, receiver, p => p.Segment.Has(TcpFlags.Ack) && !p.Segment.Has(TcpFlags.Syn) && !p.Dropped))
@@ -211,7 +211,7 @@ public sealed class TailLoss : LabScenario
             TimeSpan? again = first.Times.Count > 1 ? first.Times[1] : null;
             bool prompt = sacked is not null && again is TimeSpan a && a >= sacked.ArrivedAt && a - sacked.ArrivedAt < Promptly;
             v.Expect(label + "the probe's ACK SACKs it and points at the hole before it", sacked is not null,
-                sacked is null ? "no ACK with a SACK block for the probe" : $"ack {Relative(sacked.Segment.AcknowledgmentNumber)}, SACK {string.Join(" ", sacked.Sack.Select(b => $"{Relative(b.Left)}-{Relative(b.Right)}"))}");
+                sacked is null ? "no ACK with a SACK block for the probe" : $"ack {Relative(sacked.Segment.AcknowledgmentNumber)}, SACK {numbering.Sack(sacked)}");
             string after = sacked is null ? "-" : again is TimeSpan a1 ? $"resent {LabRecord.Milliseconds(a1 - sacked.ArrivedAt)} after that ACK" : "the hole was not resent";
             // RACK (RFC 8985 §6.2) deems the hole lost on that ACK: it went before a segment now delivered, more than a reordering window ago.
             v.Expect(label + $"{senderName} resends the hole on that ACK (within {LabRecord.Milliseconds(Promptly)}), not on a timer", prompt, after);
@@ -262,8 +262,8 @@ public sealed class TailLoss : LabScenario
     private static string HoleNotOnTheAck(LabRecord r, FourTuple c, bool userTcpSends, uint hole)
     {
         if (!userTcpSends) return "the kernel's timer resent it";
-        (_, SeqNumber? isn) = r.Isns(c);
-        TcpEvent? e = r.UserTcpRetransmissions(c).Cast<TcpEvent?>().FirstOrDefault(x => isn is SeqNumber i && (uint)(x!.Value.Segment.Seq - i) == hole);
+        SeqNumbering numbering = r.Numbering(c);
+        TcpEvent? e = r.UserTcpRetransmissions(c).Cast<TcpEvent?>().FirstOrDefault(x => numbering.UserTcpIsn is not null && numbering.Of(LabSide.UserTcp, x!.Value.Segment.Seq) == hole);
         return e is { } found ? $"its engine resent it on the {found.Cause.Describe()}" : "no retransmission event for it";
     }
 

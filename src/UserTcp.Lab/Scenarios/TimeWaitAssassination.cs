@@ -158,6 +158,7 @@ public sealed class TimeWaitAssassination : LabScenario
             : (userTcpHolds ? "Linux's default (TimeWaitRst Accept)" : "Linux's default (tcp_rfc1337 = 0)");
         string which = $"[{policy}]";
         IReadOnlyList<StateSpan> states = userTcpHolds ? r.UserTcpStates(c) : r.KernelStates(c);
+        SeqNumbering n = r.Numbering(c);
         WirePacket? original = FirstOf(r.From(c, gone, p => p.Fault?.Action == FaultAction.Delayed && p.Segment.PayloadLength > 0));
         TimeSpan? reached = original is null ? null : Reached(original);
         string? stateThen = reached is TimeSpan at ? StateAt(states, at) : null;
@@ -169,12 +170,12 @@ public sealed class TimeWaitAssassination : LabScenario
         WirePacket? fin = FirstOf(r.From(c, gone, IsFin));
         bool acksFin = ack is not null && fin is not null && ack.Segment.AcknowledgmentNumber == fin.Segment.SequenceNumber + 1;
         v.Expect($"{which} {holderName} answers it with one ACK (of the FIN, RCV.NXT) and sends nothing else", acksFin && answers.Count == 1,
-            $"{answers.Count} segment(s): {string.Join(", ", answers.Select(p => $"[{PacketFormatter.FlagLetters(p.Segment.Flags)}] ack {p.Segment.AcknowledgmentNumber}"))}");
+            $"{answers.Count} segment(s): {string.Join(", ", answers.Select(p => $"[{PacketFormatter.FlagLetters(p.Segment.Flags)}] ack {n.Ack(p)}"))}");
         IReadOnlyList<WirePacket> replies = ack is null ? [] : r.From(c, gone, p => p.At >= ack.At && !(p.Fault?.Action == FaultAction.Delayed));
         WirePacket? rst = replies.FirstOrDefault(p => p.Segment.Has(TcpFlags.Rst));
         v.Expect($"{which} {goneName}, closed, answers that ACK with one RST at its acknowledgment number (RFC 9293 §3.10.7.1) and nothing else",
             rst is not null && replies.Count == 1 && rst.Segment.SequenceNumber == ack!.Segment.AcknowledgmentNumber,
-            rst is null ? $"no RST ({replies.Count} segment(s))" : $"RST seq {rst.Segment.SequenceNumber} for ack {ack!.Segment.AcknowledgmentNumber}; {replies.Count} segment(s)");
+            rst is null ? $"no RST ({replies.Count} segment(s))" : $"RST seq {n.Seq(rst)} for ack {n.Ack(ack!)}; {replies.Count} segment(s)");
         TimeSpan rstAt = rst is null ? r.End : userTcpHolds ? rst.ArrivedAt : rst.At;
         StateSpan? after = states.FirstOrDefault(x => x.At > rstAt - TimeSpan.FromMilliseconds(5) && x.State != "TIME-WAIT");
         TimeSpan? entered = states.FirstOrDefault(x => x.State == "TIME-WAIT")?.At;

@@ -201,8 +201,7 @@ public sealed class ZeroWindow : LabScenario
         int update = Find(zero + 1, p => !FromSender(p) && p.Segment.AdvertisesWindow && p.Segment.Window != 0);
         int opened = update < 0 ? -1 : Find(update, p => !FromSender(p) && p.Segment.AdvertisesWindow && p.Segment.Window != 0 && !p.Dropped);
         int end = opened < 0 ? all.Count : opened;
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber isn = (sender == LabSide.UserTcp ? userTcpIsn : kernelIsn) ?? default;
+        SeqNumbering numbering = r.Numbering(c);
         // SND.UNA while the window was shut: what the receiver's last zero window acknowledged.
         SeqNumber una = all.Take(end).Where(p => !FromSender(p) && p.Segment.AdvertisesZeroWindow).Last().Segment.AcknowledgmentNumber;
         TimeSpan shutAt = all[zero].ArrivedAt;
@@ -228,12 +227,12 @@ public sealed class ZeroWindow : LabScenario
             {
                 if (!FromSender(all[i]) && i != update) answer = all[i];
             }
-            probes.Add(new Probe(p, (uint)(p.Segment.SequenceNumber - isn), form, answer));
+            probes.Add(new Probe(p, numbering.Seq(p), form, answer));
         }
         WirePacket? openedPacket = opened < 0 ? null : all[opened];
         Probe? recovered = openedPacket is null ? null : probes.FirstOrDefault(p => p.Answer == openedPacket);
         int resumed = opened < 0 ? -1 : Find(opened + 1, p => FromSender(p) && p.Segment.PayloadLength > 0);
-        return new ZeroWindowEpisode(all[zero], (uint)(una - isn), update < 0 ? null : all[update], openedPacket, probes, recovered, resumed < 0 ? null : all[resumed]);
+        return new ZeroWindowEpisode(all[zero], numbering.Of(sender, una), update < 0 ? null : all[update], openedPacket, probes, recovered, resumed < 0 ? null : all[resumed]);
     }
 
     public override LabVerdict Judge(LabRecord r)

@@ -178,12 +178,12 @@ public static class Ladder
     private static string Label(SegmentSummary s, SeqNumber? ownIsn, SeqNumber? peerIsn)
     {
         var text = new StringBuilder(" [").Append(PacketFormatter.FlagLetters(s.Flags)).Append("] seq ");
-        long seq = ownIsn is SeqNumber isn ? (uint)(s.Seq - isn) : s.Seq.Value;
+        long seq = SeqNumbering.Relative(s.Seq, ownIsn);
         text.Append(seq.ToString(CultureInfo.InvariantCulture));
         if (s.PayloadLength > 0) text.Append(':').Append((seq + s.PayloadLength).ToString(CultureInfo.InvariantCulture));
         if (s.Flags.HasFlag(TcpFlags.Ack))
         {
-            long ack = peerIsn is SeqNumber p ? (uint)(s.Ack - p) : s.Ack.Value;
+            long ack = SeqNumbering.Relative(s.Ack, peerIsn);
             text.Append(" ack ").Append(ack.ToString(CultureInfo.InvariantCulture));
         }
         if (AdvertisesZeroWindow(s)) text.Append(" win 0");
