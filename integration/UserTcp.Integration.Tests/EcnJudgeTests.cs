@@ -20,7 +20,8 @@ public sealed class EcnJudgeTests
 
     /// <summary>How the run goes: which segments carry CWR, which ACKs echo, what goes wrong.</summary>
     private sealed record Run(
-        int[]? Cwr = null, bool EchoUntilCwr = true, bool Resend = false, bool NotEct = false, bool AgreeInHandshake = true, bool Read = true, int ExtraCuts = 0)
+        int[]? Cwr = null, bool EchoUntilCwr = true, bool Resend = false, bool NotEct = false, bool AgreeInHandshake = true, bool Read = true, int ExtraCuts = 0,
+        double ReadLateMs = 0)
     {
         // The first new segment sent after the first echo arrived: the echo of n leaves 1.5 ms after n, 15 segments later.
         public int[] CwrOn => Cwr ?? [31, 76];
@@ -88,6 +89,7 @@ public sealed class EcnJudgeTests
             uint acked = (uint)(1 + n * Mss);
             if (userTcpSends) b.FromKernel(at, 1, ackFlags, acked);
             else b.FromUserTcp(at, 1, ackFlags, acked);
+            if (userTcpSends && run.ReadLateMs > 0) b.LastReadAt(at + TimeSpan.FromMilliseconds(run.ReadLateMs));
         }
         for (int i = 0; i < run.ExtraCuts; i++) b.Event(Cut(DataAt(150 + i)));
         if (run.Read) b.Mark(AckAt(Segments) + TimeSpan.FromMilliseconds(1), userTcpSends ? LabSide.Kernel : LabSide.UserTcp, $"read {Ecn.Size} bytes, as written");
@@ -117,13 +119,30 @@ public sealed class EcnJudgeTests
         Assert.Contains($"with ECN agreed in the handshake ({(userTcpSends ? "UserTcp" : "the kernel")} asked; the kernel's tcp_ecn=1; congestion control: the kernel reno, UserTcp cubic)", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("The link marked 3 of them CE instead of dropping them (seq 20273, seq 21721, seq 85433).", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains($"Window 1, 2 marks (seq 20273, seq 21721): the first ECE reached {sender} at 0.013 s; "
-            + (userTcpSends ? "its engine cut the window once at 0.013 s (ECN echo: cwnd reduced once for the window, nothing resent (RFC 3168 §6.1.2))" : "it cut its window once")
+            + (userTcpSends ? "its engine cut the window once 0.1 ms later (ECN echo: cwnd reduced once for the window, nothing resent (RFC 3168 §6.1.2))" : "it cut its window once")
             + $", ssthresh then 15 segments, and set CWR on seq 43441, {(userTcpSends ? "0.0" : "0.1")} ms later.", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("The echoes of its other mark came within the same window and cut nothing more.", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("Window 2, the mark on seq 85433:", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("ssthresh over the transfer: ∞ → 15 → 8 segments.", verdict.Observed, StringComparison.Ordinal);
         Assert.Contains("3 mark(s) in 2 window(s); 2 CWR(s) (seq 43441, seq 108601)", verdict.Expectations.Single(e => e.What.Contains("once per window", StringComparison.Ordinal)
             || e.What.Contains("one CWR per window", StringComparison.Ordinal)).Observed, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The cut's instant is the engine pass's, taken before that pass read the ECE from the device (13.1 ms against a read at
+    /// 13.6 ms here): printed each to the millisecond, the cut (0.013 s) came before the echo that caused it (0.014 s). The
+    /// cut is told after the echo instead, to the tenth of a millisecond, and within one millisecond of it too.
+    /// </summary>
+    [Theory]
+    [InlineData(0.6, "its engine cut the window once in the pass that read it (stamped with the pass's start, 0.5 ms before the read)")]
+    [InlineData(0.02, "its engine cut the window once 0.1 ms later")]
+    public void The_cut_is_never_told_before_the_echo_that_caused_it(double readLateMs, string cut)
+    {
+        LabVerdict verdict = Judge(userTcpSends: true, new Run(ReadLateMs: readLateMs));
+
+        Assert.Empty(Failed(verdict));
+        Assert.Contains($"the first ECE reached UserTcp at {(readLateMs > 0.5 ? "0.014" : "0.013")} s; {cut} (ECN echo", verdict.Observed, StringComparison.Ordinal);
+        Assert.DoesNotContain("cut the window once at", verdict.Observed, StringComparison.Ordinal);
     }
 
     [Fact]

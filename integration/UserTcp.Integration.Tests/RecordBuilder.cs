@@ -59,6 +59,9 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
     /// <summary>Marks the packet added last with the fault injector's own note (its rule, its words, and for a held packet the instant the link took it).</summary>
     public void LastFault(FaultNote note) => _packets[^1] = _packets[^1] with { Fault = note };
 
+    /// <summary>For a packet from the kernel timed by the kernel: when UserTcp read it from the device (<see cref="WirePacket.ReadAt"/>).</summary>
+    public void LastReadAt(TimeSpan at) => _packets[^1] = _packets[^1] with { ReadAt = at };
+
     /// <summary>Gives the packet added last this IP ECN field (<see cref="EcnField"/>); a CE one <paramref name="markedBy"/> a rule is noted as the link's mark.</summary>
     public void LastEcn(EcnCodepoint ecn, FaultRule? markedBy = null) => _packets[^1] = _packets[^1] with
     {

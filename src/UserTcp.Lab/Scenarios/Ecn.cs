@@ -261,7 +261,7 @@ public sealed class Ecn : LabScenario
             long? threshold = r.Readings.FirstOrDefault(x => x.Connection == c && x.Side == sender && x.Name == "tcpi_snd_ssthresh" && x.At >= heard && x.Value < int.MaxValue)?.Value;
             text.Add(string.Create(CultureInfo.InvariantCulture,
                 $"Window {i + 1}, {marks}: the first ECE reached {senderName} at {heard.TotalSeconds:0.000} s; ")
-                + (cut is { } ev ? string.Create(CultureInfo.InvariantCulture, $"its engine cut the window once at {ev.Time.TotalSeconds:0.000} s ({ev.Cause.Describe()})") : "it cut its window once")
+                + (cut is { } ev ? $"its engine cut the window once {CutAfter(heard, ev.Time)} ({ev.Cause.Describe()})" : "it cut its window once")
                 + (threshold is long after ? $", ssthresh then {Threshold(after)} segments," : "")
                 + string.Create(CultureInfo.InvariantCulture, $" and set CWR on seq {relative(cwr.Segment.SequenceNumber)}, {LabRecord.Milliseconds((cwr.At - at).Duration())} {(cwr.At >= at ? "later" : "earlier on the link's clock")}.")
                 + (w.MarkedInIt.Count > 1 ? $" The echoes of its other mark{(w.MarkedInIt.Count > 2 ? "s" : "")} came within the same window and cut nothing more." : ""));
@@ -280,6 +280,15 @@ public sealed class Ecn : LabScenario
         }
         return string.Join(" ", text);
     }
+
+    /// <summary>
+    /// When the engine's cut came after the echo that caused it, never before it: "0.3 ms later". A pass stamps its events
+    /// with the instant it began, and may read the ACK it acts on from the device after that (the device's read stamps the
+    /// ACK's <see cref="WirePacket.ArrivedAt"/>); a cut stamped before the read is that pass's, and says so.
+    /// </summary>
+    internal static string CutAfter(TimeSpan heard, TimeSpan cut) => cut >= heard
+        ? $"{LabRecord.Milliseconds(cut - heard)} later"
+        : $"in the pass that read it (stamped with the pass's start, {LabRecord.Milliseconds(heard - cut)} before the read)";
 
     // The relative sequence number of the latest of these segments the receiver had whole by the time it acknowledged `acked`; -1 for none.
     private static long Latest(IReadOnlyList<WirePacket> segments, uint acked, Func<SeqNumber, uint> relative) =>
