@@ -62,26 +62,57 @@ public sealed class SynReceived : LabScenario
         int retries = userTcpServes ? r.UserTcpConfig.SynAckRetries
             : r.KernelSettings.TryGetValue("tcp_synack_retries", out string? sr) ? int.Parse(sr, CultureInfo.InvariantCulture) : 5;
         int acks = r.From(c, client, p => IsPureAck(p) && p.Dropped).Count;
+        (int challenges, string counted) = ChallengeAcks(r, c, kernelClient: userTcpServes, Math.Max(0, acks - 1));
         string serverName = userTcpServes ? "UserTcp" : "the kernel", clientName = userTcpServes ? "the kernel" : "UserTcp";
         v.Expect($"the server ({serverName}) is seen in SYN-RECEIVED", LabRecord.WasIn(serverStates, "SYN-RECEIVED"), LabRecord.Path(serverStates));
         v.Expect($"it retransmits its SYN-ACK {retries} times with backoff (SYN-ACK retries)", synAck is not null && synAck.Retransmissions == retries
             && (synAck.Intervals.Count < 2 || TimerBacksOff(r, c, server, synAck).BacksOff),
             synAck is null ? "no SYN-ACK" : $"{synAck.Describe()}; {TimerBacksOff(r, c, server, synAck).Observed}");
         v.Expect($"the client ({clientName}) is ESTABLISHED from the first SYN-ACK and answers each one with an ACK the link loses",
-            LabRecord.WasIn(clientStates, "ESTABLISHED") && acks >= (synAck?.Times.Count ?? 99), $"{LabRecord.Path(clientStates)}; {acks} ACKs lost");
+            LabRecord.WasIn(clientStates, "ESTABLISHED") && acks >= (synAck?.Times.Count ?? 99),
+            $"{LabRecord.Path(clientStates)}; {acks} ACKs lost{(challenges > 0 ? $": {Answers(acks, challenges)} ({counted})" : "")}");
         v.Expect("the server gives up and forgets the connection; the client is left half-open, still ESTABLISHED",
             serverStates.Count > 0 && serverStates[^1].State is "CLOSED" or "(gone)" && clientStates.Count > 0 && clientStates[^1].State == "ESTABLISHED",
             $"server: {LabRecord.Path(serverStates)}; client: {LabRecord.Path(clientStates)}");
         TimeSpan? inSynReceived = r.TimeIn(serverStates, "SYN-RECEIVED");
         string observed = $"{clientName} sent its SYN, got the SYN-ACK and went ESTABLISHED at once; its ACK never arrived, so {serverName} stayed in "
             + $"SYN-RECEIVED for {(inSynReceived is TimeSpan t ? LabRecord.Seconds(t) : "?")} ({LabRecord.Path(serverStates)}), retransmitting its "
-            + $"SYN-ACK: {synAck?.Describe() ?? "none"} (gaps {(synAck is null ? "-" : Intervals(synAck))}). {clientName} answered each with an "
-            + $"ACK ({acks}, all lost). Then {serverName} gave up and dropped the half-made connection without a word, and {clientName} was left "
+            + $"SYN-ACK: {synAck?.Describe() ?? "none"} (gaps {(synAck is null ? "-" : Intervals(synAck))}). "
+            + (challenges > 0
+                ? $"{Capitalized(clientName)} answered each: {Answers(acks, challenges)}, all lost — to a client already ESTABLISHED a repeated SYN-ACK "
+                  + $"is a SYN on a synchronized connection, which draws a challenge ACK (RFC 5961 §4; {counted}). "
+                : $"{Capitalized(clientName)} answered each with an ACK ({acks}, all lost). ")
+            + $"Then {serverName} gave up and dropped the half-made connection without a word, and {clientName} was left "
             + "holding an ESTABLISHED connection no one is on the other end of — a half-open connection that only sending will reveal. " + Sampling(r);
         bool agrees = LabRecord.WasIn(serverStates, "SYN-RECEIVED") && inSynReceived >= TimeSpan.FromSeconds(1);
         return v.Build(this, r, observed, agrees ? SeedAgreement.Agrees : SeedAgreement.Disagrees,
             agrees ? "As the seed says: normally a blink, SYN-RECEIVED lasts for seconds when the last ACK is withheld, and the socket table shows it (ss: SYN-RECV)."
                    : "The run did not show a lasting SYN-RECEIVED.",
             Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
+    }
+
+    /// <summary>
+    /// How many of the client's <paramref name="later"/> ACKs after its handshake's were challenge ACKs, as the client
+    /// itself counted them: the kernel's TcpExtTCPChallengeACK (the namespace holds this connection alone), or UserTcp's
+    /// engine's drops of a SYN on a synchronized connection (each answered by a challenge ACK, TcpConnection.ChallengeSyn);
+    /// with the count in words. Never more than the ACKs seen.
+    /// </summary>
+    internal static (int Challenges, string Counted) ChallengeAcks(LabRecord r, FourTuple c, bool kernelClient, int later)
+    {
+        if (kernelClient)
+        {
+            long sent = r.KernelCounter("TcpExtTCPChallengeACK");
+            return ((int)Math.Min(sent, later), $"the kernel counted TCPChallengeACK +{sent}, TCPSYNChallenge +{r.KernelCounter("TcpExtTCPSYNChallenge")}");
+        }
+        int dropped = r.Events.Count(e => e.Kind == TcpEventKind.Dropped && e.Connection == c && e.Segment.Flags.HasFlag(TcpFlags.Syn)
+            && e.Cause is TcpCause.SynInSynchronizedState or TcpCause.OutsideWindow);
+        return (Math.Min(dropped, later), $"UserTcp's engine dropped {dropped} SYN-ACK(s) with a challenge ACK");
+    }
+
+    // "the handshake's ACK, then 2 challenge ACKs".
+    private static string Answers(int acks, int challenges)
+    {
+        int plain = acks - 1 - challenges;
+        return $"the handshake's ACK, then {challenges} challenge ACK{(challenges == 1 ? "" : "s")}{(plain > 0 ? $" and {plain} other ACK{(plain == 1 ? "" : "s")}" : "")}";
     }
 }
