@@ -91,6 +91,21 @@ public sealed class FastOpenJudgeTests
         Assert.Contains("Two such losses in a row did not stop the client", v.Observed, StringComparison.Ordinal);
     }
 
+    /// <summary>At cb00558 each of a lost connection's three expectations printed the whole opening, one long line three times.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Each_expectation_of_a_lost_syn_says_its_own_finding(bool kernelClient)
+    {
+        LabVerdict v = Judge(kernelClient, new Client());
+        string[] observed = [.. v.Expectations.Where(e => e.What.StartsWith("connection 3:", StringComparison.Ordinal)).Select(e => e.Observed)];
+
+        Assert.Equal(3, observed.Length);
+        Assert.Equal("SYN carried cookie 1391b8269a3a7f31 and 100 bytes (lost)", observed[0]);
+        Assert.Equal("resent 1× with 0 bytes, no option", observed[1]);
+        Assert.StartsWith("SYN-ACK acknowledged 0 bytes of data; the request (100 bytes) went after the handshake at 7.00", observed[2], StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_retransmitted_syn_that_carries_the_data_fails_only_those_expectations()
     {

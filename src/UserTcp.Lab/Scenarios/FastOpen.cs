@@ -177,16 +177,30 @@ public sealed class FastOpen : LabScenario
         public long SynAckAcknowledgesData => SynAck is null || FirstSyn is null ? 0 : (uint)(SynAck.Segment.AcknowledgmentNumber - (FirstSyn.Segment.SequenceNumber + 1));
         public bool SynAckBringsCookie => SynAck is { FastOpen: not TcpFastOpenKind.None } a && !a.FastOpenCookie.IsRequest;
 
+        /// <summary>The whole opening in one line: "connection 3: SYN carried cookie … and 100 bytes (lost); resent 1× …".</summary>
         public string Describe()
         {
             if (FirstSyn is null) return $"connection {Number}: no SYN seen";
-            string syn = $"SYN {(AsksForCookie ? "asked for a cookie" : SynCarriesCookie ? $"carried cookie {FirstSyn.FastOpenCookie}" : "had no Fast Open option")}"
-                + $" and {SynData} bytes{(SynLost ? " (lost)" : "")}";
-            string resent = Resent.Any() ? $"; resent {Resent.Count()}× with {Resent.Max(p => p.Segment.PayloadLength)} bytes{(Resent.Any(p => p.FastOpen != TcpFastOpenKind.None) ? " and the option" : ", no option")}" : "";
-            string synAck = SynAck is null ? "; no SYN-ACK" : $"; SYN-ACK acknowledged {SynAckAcknowledgesData} bytes of data{(SynAckBringsCookie ? $", cookie {SynAck.FastOpenCookie}" : "")}";
-            string data = FirstData is null ? "" : string.Create(CultureInfo.InvariantCulture, $"; the request went after the handshake at {FirstData.At.TotalSeconds:0.000} s");
-            return $"connection {Number}: {syn}{resent}{synAck}{data}";
+            string resent = Resent.Any() ? $"; {ResentText}" : "";
+            return $"connection {Number}: {SynText}{resent}; {SynAckText}{(FirstData is null ? "" : $"; {DataText}")}";
         }
+
+        /// <summary>The first SYN: "SYN carried cookie 1391b8269a3a7f31 and 100 bytes (lost)".</summary>
+        public string SynText => FirstSyn is null ? "no SYN seen"
+            : $"SYN {(AsksForCookie ? "asked for a cookie" : SynCarriesCookie ? $"carried cookie {FirstSyn.FastOpenCookie}" : "had no Fast Open option")}"
+              + $" and {SynData} bytes{(SynLost ? " (lost)" : "")}";
+
+        /// <summary>The SYNs after the first: "resent 1× with 0 bytes, no option".</summary>
+        public string ResentText => !Resent.Any() ? "the SYN was not resent"
+            : $"resent {Resent.Count()}× with {Resent.Max(p => p.Segment.PayloadLength)} bytes{(Resent.Any(p => p.FastOpen != TcpFastOpenKind.None) ? " and the option" : ", no option")}";
+
+        /// <summary>The server's SYN-ACK: "SYN-ACK acknowledged 0 bytes of data".</summary>
+        public string SynAckText => SynAck is null ? "no SYN-ACK"
+            : $"SYN-ACK acknowledged {SynAckAcknowledgesData} bytes of data{(SynAckBringsCookie ? $", cookie {SynAck.FastOpenCookie}" : "")}";
+
+        /// <summary>The client's first data after its SYN: "the request (100 bytes) went after the handshake at 1.063 s".</summary>
+        public string DataText => FirstData is null ? "no data after the handshake"
+            : string.Create(CultureInfo.InvariantCulture, $"the request ({FirstData.Segment.PayloadLength} bytes) went after the handshake at {FirstData.At.TotalSeconds:0.000} s");
     }
 
     /// <summary>The connections to the server's port in order, each with its SYNs, SYN-ACK and first data after the SYN, from the client's side.</summary>
@@ -225,12 +239,14 @@ public sealed class FastOpen : LabScenario
         {
             Opening? lost = At(n);
             string still = n == 4 ? " (one loss does not stop Fast Open)" : "";
+            // Each of the three says its own finding (the observation tells the whole opening).
             v.Expect($"connection {n}: the client's SYN carries the cookie and its {RequestSize}-byte request{still}, and the link loses it",
-                lost is { SynCarriesCookie: true, SynData: RequestSize, SynLost: true }, Seen(n));
+                lost is { SynCarriesCookie: true, SynData: RequestSize, SynLost: true }, lost?.SynText ?? "not seen");
             v.Expect($"connection {n}: the retransmitted SYN carries neither the request nor the Fast Open option",
-                lost is { ResentPlain: true }, Seen(n));
+                lost is { ResentPlain: true }, lost?.ResentText ?? "not seen");
             v.Expect($"connection {n}: the SYN-ACK acknowledges only the SYN, and the client sends the request right after the handshake",
-                lost is { SynAckAcknowledgesData: 0, FirstData: not null } && lost.FirstData.Segment.PayloadLength == RequestSize, Seen(n));
+                lost is { SynAckAcknowledgesData: 0, FirstData: not null } && lost.FirstData.Segment.PayloadLength == RequestSize,
+                lost is null ? "not seen" : $"{lost.SynAckText}; {lost.DataText}");
         }
         Opening? fifth = At(5);
         v.Expect("connection 5: two lost SYN-data in a row do not stop Fast Open either — the SYN carries the cookie and the request, and the SYN-ACK acknowledges it",
