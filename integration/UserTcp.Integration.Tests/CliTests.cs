@@ -176,6 +176,29 @@ public sealed partial class CliTests
     }
 
     [RequiresNetAdminFact]
+    public void Lab_run_with_linux_rules_runs_usertcp_on_them_and_says_so()
+    {
+        NetAdminEnvironment.Require();
+        string report = Path.Combine(Path.GetTempPath(), $"usertcp-it-lab-linux-rules-{Environment.ProcessId}");
+        using PeerProgram lab = PeerProgram.Start(Usertcp, "lab", "run", "close-unread-rst", "--role", "active", "--linux-rules", "--report", report);
+        LeftBehind.Record(lab.Id);
+        try
+        {
+            Assert.True(lab.WaitForExit(CommandTimeout), lab.Transcript);
+            Assert.True(lab.ExitCode == 0, lab.Transcript);
+            // The settings line reads the TcpConfig the run's stack had; the report's index and page say it too.
+            Assert.Contains(lab.OutputLines, l => l.StartsWith("  UserTcp: Linux rules (every switch: TcpConfig.WithLinuxRules), ", StringComparison.Ordinal)
+                && l.Contains("RTO formula linux, CUBIC arithmetic linux, RACK rules linux,", StringComparison.Ordinal));
+            Assert.Contains("UserTcp ran every Linux rule (--linux-rules).", File.ReadAllText(Path.Combine(report, "index.html")), StringComparison.Ordinal);
+            Assert.Contains("UserTcp: Linux rules (every switch: TcpConfig.WithLinuxRules), ", File.ReadAllText(Path.Combine(report, "close-unread-rst.html")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(report)) Directory.Delete(report, recursive: true);
+        }
+    }
+
+    [RequiresNetAdminFact]
     public void Lab_run_with_rto_formula_linux_runs_usertcp_on_it_and_says_so()
     {
         NetAdminEnvironment.Require();

@@ -217,8 +217,10 @@ internal sealed class StackOptionSet
     private static string? ParseRackRules(string text, out RackRules value) =>
         RackRuleNames.TryParse(text, out value) ? null : $"--rack-rules '{text}' is not a set of RACK rules: use rfc8985 or linux";
 
+    public Option<bool> LinuxRules { get; } = LinuxRulesOption();
+
     /// <summary>--linux-rules: every switch that makes UserTcp follow Linux 6.18 rather than an RFC, at once (TcpConfig.WithLinuxRules).</summary>
-    public Option<bool> LinuxRules { get; } = new("--linux-rules")
+    public static Option<bool> LinuxRulesOption() => new("--linux-rules")
     {
         Description = "Follow Linux 6.18 wherever UserTcp's default follows an RFC instead, to compare like with like: Linux's RTO formula, "
             + "CUBIC arithmetic and RACK rules, skb memory as the send buffer's measure, TSO deferral (tcp_tso_win_divisor 3), the restart "

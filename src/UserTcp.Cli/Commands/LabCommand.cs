@@ -79,6 +79,7 @@ internal static class LabCommand
         var cubic = StackOptionSet.CubicArithmeticOption();
         var rackRules = StackOptionSet.RackRulesOption();
         var congestion = CongestionOption();
+        var linuxRules = StackOptionSet.LinuxRulesOption();
         var command = new Command("run", "Run one scenario in one role or all of its roles; with --report DIR, also write its HTML page, graphs and capture")
         {
             name,
@@ -90,6 +91,7 @@ internal static class LabCommand
             cubic,
             rackRules,
             congestion,
+            linuxRules,
         };
         command.SetAction(parsed => CliErrors.Run("lab run", () =>
         {
@@ -99,7 +101,7 @@ internal static class LabCommand
                 ? scenario.Roles
                 : [.. scenario.Roles.Where(r => r.Key() == which || r == LabRole.Both)];
             if (roles.Count == 0) throw new CliException(2, $"{scenario.Name} has no {which} role: its roles are {string.Join(", ", scenario.Roles.Select(r => r.Key()))}");
-            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion));
+            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion, linuxRules));
         }));
         return command;
     }
@@ -113,6 +115,7 @@ internal static class LabCommand
         var cubic = StackOptionSet.CubicArithmeticOption();
         var rackRules = StackOptionSet.RackRulesOption();
         var congestion = CongestionOption();
+        var linuxRules = StackOptionSet.LinuxRulesOption();
         var command = new Command("run-all", "Run every scenario in every role and write the HTML report (an index and a page per scenario) to --report DIR")
         {
             report,
@@ -122,9 +125,10 @@ internal static class LabCommand
             cubic,
             rackRules,
             congestion,
+            linuxRules,
         };
         command.SetAction(parsed => CliErrors.Run("lab run-all", () =>
-            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion))));
+            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion, linuxRules))));
         return command;
     }
 
@@ -141,7 +145,7 @@ internal static class LabCommand
 
     /// <summary>The lab's options from run's or run-all's command line (the capture directory is the run's to choose).</summary>
     private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula, Option<CubicArithmetic> cubic,
-        Option<RackRules> rackRules, Option<CongestionControlAlgorithm> congestion) => new()
+        Option<RackRules> rackRules, Option<CongestionControlAlgorithm> congestion, Option<bool> linuxRules) => new()
     {
         CongestionControl = parsed.GetValue(congestion),
         Full = parsed.GetValue(full),
@@ -149,6 +153,7 @@ internal static class LabCommand
         RtoFormula = parsed.GetValue(rtoFormula),
         CubicArithmetic = parsed.GetValue(cubic),
         RackRules = parsed.GetValue(rackRules),
+        LinuxRules = parsed.GetValue(linuxRules),
     };
 
     private static async Task<int> RunAsync(IReadOnlyList<(LabScenario Scenario, LabRole Role)> runs, string? reportDirectory, LabOptions options)

@@ -33,7 +33,9 @@ public static class LabReport
         int passed = results.Count(r => r.Verdict.Passed);
         html.Append(CultureInfo.InvariantCulture, $"<h1>UserTcp lab</h1><p class=summary>{passed} of {results.Count} runs passed, in {results.Sum(r => r.Duration.TotalSeconds):0.0} s. ")
             .Append(CultureInfo.InvariantCulture, $"Congestion control (both sides): {E(CongestionControlsUsed(results))}. ")
-            .Append(CultureInfo.InvariantCulture, $"UserTcp's RTO formula: {E(RtoFormulasUsed(results))}. Written {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.</p>")
+            .Append(CultureInfo.InvariantCulture, $"UserTcp's RTO formula: {E(RtoFormulasUsed(results))}. ")
+            .Append(results.All(r => LabText.FollowsLinuxRules(r.Record.UserTcpConfig)) ? "UserTcp ran every Linux rule (--linux-rules). " : "")
+            .Append(CultureInfo.InvariantCulture, $"Written {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.</p>")
             .Append("<table><tr><th>scenario</th><th>role</th><th>result</th><th>duration</th><th>seed</th><th>question</th></tr>");
         foreach (LabResult r in results)
         {

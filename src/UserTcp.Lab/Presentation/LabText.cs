@@ -62,11 +62,17 @@ public static class LabText
     public static string KernelSettings(LabRecord r) =>
         string.Join(" ", r.KernelSettings.Select(kv => $"{kv.Key}={kv.Value}").Prepend($"TCP_CONGESTION={r.KernelCongestionControl.LinuxName()} (every socket)"));
 
-    /// <summary>UserTcp's congestion control and the timers that matter to the lab, in one line.</summary>
+    /// <summary>
+    /// UserTcp's congestion control and the timers that matter to the lab, in one line; first "Linux rules" when every
+    /// switch of <see cref="TcpConfig.WithLinuxRules"/> is Linux's (<c>--linux-rules</c>).
+    /// </summary>
     public static string Settings(TcpConfig c) => string.Create(CultureInfo.InvariantCulture,
-        $"congestion control {c.CongestionControl.LinuxName()}, TIME-WAIT {c.TimeWait.TotalSeconds:0.###} s, orphaned FIN-WAIT-2 {c.FinWait2Timeout.TotalSeconds:0.###} s, RTO {c.InitialRto.TotalSeconds:0.###} s initial / {c.MinRto.TotalMilliseconds:0} ms min, "
+        $"{(FollowsLinuxRules(c) ? "Linux rules (every switch: TcpConfig.WithLinuxRules), " : "")}congestion control {c.CongestionControl.LinuxName()}, TIME-WAIT {c.TimeWait.TotalSeconds:0.###} s, orphaned FIN-WAIT-2 {c.FinWait2Timeout.TotalSeconds:0.###} s, RTO {c.InitialRto.TotalSeconds:0.###} s initial / {c.MinRto.TotalMilliseconds:0} ms min, "
         + $"RTO formula {c.RtoFormula.Name()}, CUBIC arithmetic {c.CubicArithmetic.Name()}, RACK rules {c.RackRules.Name()}, "
         + $"retries: SYN {c.SynRetries}, SYN-ACK {c.SynAckRetries}, data {c.DataRetries}, orphan {c.OrphanRetries}");
+
+    /// <summary>Every switch of <see cref="TcpConfig.WithLinuxRules"/> is Linux's in <paramref name="c"/> (<c>--linux-rules</c>).</summary>
+    public static bool FollowsLinuxRules(TcpConfig c) => c == c.WithLinuxRules();
 
     /// <summary>Wraps text at about 118 columns, continuing lines with the indent and two more spaces.</summary>
     public static IEnumerable<string> Wrap(string text, string indent, int width = 118)

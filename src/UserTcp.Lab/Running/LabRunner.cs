@@ -28,6 +28,11 @@ public sealed record LabOptions
     public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
     /// <summary>RACK's rules in every scenario: RFC 8985's (the default) or Linux's, as the kernel runs them (<c>--rack-rules</c>).</summary>
     public RackRules RackRules { get; init; } = RackRules.Rfc8985;
+    /// <summary>
+    /// UserTcp's side of every scenario follows Linux 6.18 wherever its default follows an RFC (<c>--linux-rules</c>,
+    /// <see cref="TcpConfig.WithLinuxRules"/>), over <see cref="RtoFormula"/>, <see cref="CubicArithmetic"/> and <see cref="RackRules"/>.
+    /// </summary>
+    public bool LinuxRules { get; init; }
     /// <summary>Wait out the real timers (60 s TIME-WAIT, Linux's retry counts) instead of the short ones.</summary>
     public bool Full { get; init; }
     /// <summary>Where the run's pcapng capture is written (a file per run); the system's temporary folder by default.</summary>
@@ -182,18 +187,19 @@ public static class LabRunner
         return new LabResult(scenario, role, record, verdict, Stopwatch.GetElapsedTime(started), capture) { Namespace = ns.Name };
     }
 
-    /// <summary>The TcpConfig UserTcp runs a scenario with: the scenario's timers and limits, the options' congestion control, RTO formula, CUBIC arithmetic and RACK rules.</summary>
+    /// <summary>The TcpConfig UserTcp runs a scenario with: the scenario's timers and limits, the options' congestion control, RTO formula, CUBIC arithmetic and RACK rules, then every Linux rule under <see cref="LabOptions.LinuxRules"/>.</summary>
     public static TcpConfig UserTcpConfig(LabScenario scenario, LabRole role, LabOptions options)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(options);
-        return scenario.UserTcpConfig(role, options.Full) with
+        TcpConfig tcp = scenario.UserTcpConfig(role, options.Full) with
         {
             CongestionControl = options.CongestionControl,
             RtoFormula = options.RtoFormula,
             CubicArithmetic = options.CubicArithmetic,
             RackRules = options.RackRules,
         };
+        return options.LinuxRules ? tcp.WithLinuxRules() : tcp;
     }
 
     /// <summary>
