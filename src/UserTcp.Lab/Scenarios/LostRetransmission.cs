@@ -44,11 +44,10 @@ public sealed class LostRetransmission : LabScenario
         bool userTcpSends = r.Role == LabRole.UserTcpActive;
         (LabSide sender, LabSide receiver, string senderName, string receiverName) = TransferSides(userTcpSends);
         Transmissions? lost = FirstOf(r.Sent(c, sender).Where(t => t.Dropped.Count > 0 && t.Dropped[0]).ToList());
-        (SeqNumber? kernelIsn, SeqNumber? userTcpIsn) = r.Isns(c);
-        SeqNumber? senderIsn = userTcpSends ? userTcpIsn : kernelIsn;
+        SeqNumbering numbering = r.Numbering(c);
         uint hole = lost?.RelativeSeq ?? 0;
         TimeSpan Sending(int i) => lost is not null && lost.Times.Count > i ? lost.Times[i] : TimeSpan.Zero;
-        bool AcksHole(WirePacket p) => senderIsn is SeqNumber isn && (uint)(p.Segment.AcknowledgmentNumber - isn) == hole;
+        bool AcksHole(WirePacket p) => numbering.IsnOf(sender) is not null && numbering.Ack(p) == hole;
 
         v.Expect("the segment is lost, its first retransmission is lost too, and the second gets through",
             lost is { Times.Count: 3 } && lost.Dropped.SequenceEqual([true, true, false]),
@@ -78,7 +77,7 @@ public sealed class LostRetransmission : LabScenario
                 : "-");
         if (userTcpSends)
         {
-            IReadOnlyList<TcpEvent> resent = [.. r.UserTcpRetransmissions(c).Where(e => senderIsn is SeqNumber isn && (uint)(e.Segment.Seq - isn) == hole)];
+            IReadOnlyList<TcpEvent> resent = [.. r.UserTcpRetransmissions(c).Where(e => numbering.IsnOf(sender) is not null && numbering.Of(sender, e.Segment.Seq) == hole)];
             v.Expect("UserTcp's engine names the second retransmission's cause: RACK, not a timeout",
                 resent.Count >= 2 && resent[1].Cause == TcpCause.RackLoss && r.UserTcpRetransmissions(c).All(e => e.Cause != TcpCause.RetransmissionTimeout),
                 resent.Count == 0 ? "no retransmission event" : string.Join("; ", resent.Select(e => e.Cause.Describe())));
