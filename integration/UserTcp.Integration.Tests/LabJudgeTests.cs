@@ -290,6 +290,17 @@ public sealed class LabJudgeTests
         Assert.Equal("UserTcp is the active closer, the kernel the passive one", LabCatalog.Find("last-ack-lost")!.DescribeRole(LabRole.UserTcpActive));
     }
 
+    /// <summary>run-all at cb00558 headed syn-rcvd, rto-backoff and half-open "UserTcp is the active closer, the kernel the passive one": nobody closes in them.</summary>
+    [Theory]
+    [InlineData("syn-rcvd", "UserTcp is the server, the kernel the client", "the kernel is the server, UserTcp the client")]
+    [InlineData("rto-backoff", "UserTcp sends, the kernel receives", "the kernel sends, UserTcp receives")]
+    [InlineData("half-open", "UserTcp forgets its connections, the kernel keeps them", "the kernel forgets its connections, UserTcp keeps them")]
+    public void A_scenario_where_nobody_closes_names_its_roles_by_what_each_side_does(string name, string active, string passive)
+    {
+        LabScenario scenario = LabCatalog.Find(name)!;
+        Assert.Equal([active, passive], [scenario.DescribeRole(LabRole.UserTcpActive), scenario.DescribeRole(LabRole.UserTcpPassive)]);
+    }
+
     [Fact]
     public void Reordering_fails_a_sender_that_resends_a_held_segment_twice()
     {

@@ -18,6 +18,11 @@ public sealed class HalfOpen : LabScenario
 
     public override string Name => "half-open";
 
+    // Nobody closes here: one side forgets.
+    public override string DescribeRole(LabRole role) => role == LabRole.UserTcpActive
+        ? "UserTcp forgets its connections, the kernel keeps them"
+        : "the kernel forgets its connections, UserTcp keeps them";
+
     public override string Question =>
         "One side loses its connection state and the other is not told. What does the other side see, and when does it find out: "
         + "when it sends, and when it is idle with keepalive on?";

@@ -16,6 +16,8 @@ public sealed class RtoBackoff : LabScenario
 
     public override string Name => "rto-backoff";
 
+    public override string DescribeRole(LabRole role) => role.DescribeTransfer();
+
     public override string Question =>
         "A data segment is lost again and again. How does the retransmission timeout grow, and does the connection recover or give up?";
 

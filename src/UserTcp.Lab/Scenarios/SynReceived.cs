@@ -17,6 +17,11 @@ public sealed class SynReceived : LabScenario
 
     public override string Name => "syn-rcvd";
 
+    // Nobody closes here: the roles are the handshake's.
+    public override string DescribeRole(LabRole role) => role == LabRole.UserTcpActive
+        ? "UserTcp is the server, the kernel the client"
+        : "the kernel is the server, UserTcp the client";
+
     public override string Question =>
         "The last ACK of the handshake is lost, every time. Is SYN-RECEIVED visible, how is the SYN-ACK retransmitted, and what is left on each side?";
 
