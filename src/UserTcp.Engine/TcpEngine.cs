@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using UserTcp.Wire;
 
 namespace UserTcp.Engine;
@@ -371,6 +372,9 @@ public sealed partial class TcpEngine
 
     internal Span<byte> PayloadScratch => _payloadScratch;
 
+    /// <summary>Plain segments go through PlainSegmentWriter; off, through PacketWriter alone (tests and benchmarks compare the two).</summary>
+    internal bool WritesPlainSegments { get; set; } = true;
+
     /// <summary>
     /// Whether the sink consumes <paramref name="kind"/>. The frequent kinds (segments in and out, timers set and fired) are
     /// built only when it does; the rest, rare, are always built (the counters read drops and state changes).
@@ -397,28 +401,56 @@ public sealed partial class TcpEngine
     /// </summary>
     internal TransmitResult TransmitFor(FourTuple id, scoped in TcpRepr segment, byte typeOfService = 0, bool dontFragment = true)
     {
+        bool partialChecksum = _output?.PartialChecksums == true;
+        // A plain segment (timestamps at most, no SACK block) by PlainSegmentWriter, the same bytes for less work; the
+        // general writer's copies and events stay out of this frame (a smaller stack to clear on every segment).
+        if (!WritesPlainSegments || !PlainSegmentWriter.Fits(segment, partialChecksum, out bool timestamp))
+        {
+            return TransmitGeneral(id, segment, typeOfService, dontFragment, partialChecksum);
+        }
+        Span<byte> buffer = TransmitBuffer(PlainSegmentWriter.Length(segment, timestamp));
+        int length = PlainSegmentWriter.Write(buffer, id, segment, timestamp, typeOfService, dontFragment, _ipIdentification++, partialChecksum);
+        return Hand(buffer[..length], id, SegmentSummary.From(segment), carriesSack: false);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TransmitResult TransmitGeneral(FourTuple id, scoped in TcpRepr segment, byte typeOfService, bool dontFragment, bool partialChecksum)
+    {
         TcpRepr withPorts = segment;
         withPorts.SourcePort = id.Local.Port;
         withPorts.DestinationPort = id.Remote.Port;
         var ip = new Ipv4Repr(id.Local.Address, id.Remote.Address) { Identification = _ipIdentification++, TypeOfService = typeOfService, DontFragment = dontFragment };
-        // Written straight into the transmitter's batch when it offers room: one copy from the send buffer to the device.
-        int needed = Ipv4Packet.MinHeaderLength + withPorts.HeaderLength + withPorts.Payload.Length;
-        Span<byte> buffer = _output is null ? default : _output.GetBuffer(needed);
-        if (buffer.Length < needed) buffer = _transmitBuffer;
-        if (!PacketWriter.TryWriteIpv4Tcp(buffer, ip, withPorts, out int length, partialChecksum: _output?.PartialChecksums == true))
+        Span<byte> buffer = TransmitBuffer(Ipv4Packet.MinHeaderLength + withPorts.HeaderLength + withPorts.Payload.Length);
+        if (!PacketWriter.TryWriteIpv4Tcp(buffer, ip, withPorts, out int length, partialChecksum))
         {
             throw new InvalidOperationException($"segment for {id} does not fit in an IPv4 packet");
         }
-        var summary = SegmentSummary.From(withPorts);
-        TransmitResult result = _output?.TransmitSegment(buffer[..length], id, summary, carriesSack: !withPorts.Options.SackBlocks.IsEmpty) ?? TransmitResult.Sent;
+        return Hand(buffer[..length], id, SegmentSummary.From(withPorts), carriesSack: !withPorts.Options.SackBlocks.IsEmpty);
+    }
+
+    // Written straight into the transmitter's batch when it offers room: one copy from the send buffer to the device.
+    private Span<byte> TransmitBuffer(int needed)
+    {
+        Span<byte> buffer = _output is null ? default : _output.GetBuffer(needed);
+        return buffer.Length < needed ? _transmitBuffer : buffer;
+    }
+
+    private TransmitResult Hand(ReadOnlySpan<byte> packet, FourTuple id, in SegmentSummary summary, bool carriesSack)
+    {
+        TransmitResult result = _output?.TransmitSegment(packet, id, summary, carriesSack) ?? TransmitResult.Sent;
         if (result == TransmitResult.Refused)
         {
             Counters.Count(MibCounter.UserTcpTransmitRefused);
-            Emit(new TcpEvent(Now, TcpEventKind.Dropped, id, Cause: TcpCause.TransmitRefused, Segment: summary));
+            EmitSegmentEvent(TcpEventKind.Dropped, id, summary, TcpCause.TransmitRefused);
             return result;
         }
         Counters.CountSegmentSent();
-        if (Publishes(TcpEventKind.SegmentOut)) Emit(new TcpEvent(Now, TcpEventKind.SegmentOut, id, Segment: summary));
+        if (Publishes(TcpEventKind.SegmentOut)) EmitSegmentEvent(TcpEventKind.SegmentOut, id, summary, TcpCause.None);
         return result;
     }
+
+    // Its own method, so the event's struct is built in this frame and not in every transmit's.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void EmitSegmentEvent(TcpEventKind kind, FourTuple id, in SegmentSummary summary, TcpCause cause) =>
+        Emit(new TcpEvent(Now, kind, id, Cause: cause, Segment: summary));
 }

