@@ -222,6 +222,7 @@ public sealed class DeadPeer : LabScenario
         string? gone = StateAt(stays == LabSide.Kernel ? r.UserTcpStates(c) : r.KernelStates(c), at);
         v.Expect($"{which}: both still hold it as ESTABLISHED then", staying == "ESTABLISHED" && gone == "ESTABLISHED", $"{staysName}: {staying ?? "?"}, {vanishesName}: {gone ?? "?"}");
         return $"Without keepalive nothing went on the link after the handshake ({after.Count} packets); {staysName}'s read() was still waiting "
-            + $"{(waited is null ? "(no mark)" : $"at {LabRecord.Seconds(waited.At)}")}, and both ends held the connection as {staying ?? "?"} and {gone ?? "?"}.";
+            + $"{(waited is null ? "(no mark)" : $"at {LabRecord.Seconds(waited.At)}")}, and "
+            + (staying == gone ? $"both ends held the connection as {staying ?? "?"}." : $"{staysName} held the connection as {staying ?? "?"}, {vanishesName} as {gone ?? "?"}.");
     }
 }

@@ -80,7 +80,7 @@ public sealed class FastRetransmit : LabScenario
         string observed = $"The link lost {senderName}'s third data segment (seq {hole}). {receiverName} acknowledged every segment after the hole "
             + $"with the same ACK — {DuplicateAcks(dupAcks.Count)}{(withSack > 0 ? $", {withSack} carrying SACK blocks for what had arrived beyond it" : "")} — "
             + $"and {senderName} retransmitted the hole {(lost is { Times.Count: >= 2 } ? LabRecord.Milliseconds(resent - firstSent) : "?")} after sending it first, "
-            + "on those ACKs rather than on a timer: recovery without a timeout"
+            + "prompted by those ACKs (at once, or by the reorder timer they started, RFC 8985 §6.3), not by its retransmission timer: recovery without a timeout"
             + (lost is { Times.Count: > 2 } ? $" (it sent the hole {lost.Times.Count - 1} times; one would have done)" : "") + ". " + Sampling(r);
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
     }
