@@ -22,6 +22,7 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
     /// <summary>The kernel's sockets' congestion control (TCP_CONGESTION); reno, as the observations the judges' texts quote.</summary>
     public CongestionControlAlgorithm KernelCongestionControl { get; set; } = CongestionControlAlgorithm.NewReno;
     public Dictionary<string, long> KernelCounters { get; } = [];
+    public Dictionary<string, long> UserTcpCounters { get; } = [];
     public TimeSpan End { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The three segments of an opening; each SYN carries the window scale option given for its side (none when null).</summary>
@@ -121,6 +122,7 @@ internal sealed class RecordBuilder(ushort userTcpPort, ushort kernelPort)
             UserTcpConfig = first.Config,
             End = first.End,
             KernelCounters = first.KernelCounters,
+            UserTcpCounters = first.UserTcpCounters,
             KernelSamples = 1000,
             KernelLongestGap = TimeSpan.FromMilliseconds(1),
         };

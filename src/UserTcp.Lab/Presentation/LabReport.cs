@@ -91,7 +91,12 @@ public static class LabReport
         if (r.KernelCounters.Count > 0)
         {
             html.Append("<p><b>The kernel counted</b> (what its Tcp and TcpExt counters gained during the run, as nstat names them): <code>")
-                .Append(E(LabText.KernelCounted(r.KernelCounters))).Append("</code></p>");
+                .Append(E(LabText.Gained(r.KernelCounters))).Append("</code></p>");
+        }
+        if (r.UserTcpCounters.Count > 0)
+        {
+            html.Append("<p><b>UserTcp counted</b> (its counters of the same names): <code>")
+                .Append(E(LabText.Gained(r.UserTcpCounters))).Append("</code></p>");
         }
         if (v.Seed is SeedClaim seed) html.Append(CultureInfo.InvariantCulture, $"<p><b>Against {E(seed.Source)}: the run {E(LabText.Agreement(v.Agreement))}.</b> {E(v.AgreementWhy)}</p>");
         html.Append("<table class=expect><tr><th></th><th>expected</th><th>observed</th></tr>");

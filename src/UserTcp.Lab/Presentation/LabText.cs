@@ -26,7 +26,11 @@ public static class LabText
         foreach (string line in v.UserTcpSchedule) yield return $"  UserTcp retransmitted: {line}";
         if (r.KernelCounters.Count > 0)
         {
-            foreach (string line in Wrap($"kernel counted: {KernelCounted(r.KernelCounters)}", "  ")) yield return line;
+            foreach (string line in Wrap($"kernel counted: {Gained(r.KernelCounters)}", "  ")) yield return line;
+        }
+        if (r.UserTcpCounters.Count > 0)
+        {
+            foreach (string line in Wrap($"UserTcp counted: {Gained(r.UserTcpCounters)}", "  ")) yield return line;
         }
         if (v.Seed is SeedClaim seed)
         {
@@ -42,10 +46,10 @@ public static class LabText
     }
 
     /// <summary>
-    /// What the namespace's Tcp and TcpExt counters gained during the run, by name as nstat names them
-    /// ("TcpExtTCPDSACKUndo +2, TcpRetransSegs +2"): the kernel's own account of its retransmissions, undos and timeouts.
+    /// What one side's Tcp and TcpExt counters gained during the run, by name as nstat names them
+    /// ("TcpExtTCPDSACKUndo +2, TcpRetransSegs +2"): its own account of its retransmissions, undos and timeouts.
     /// </summary>
-    public static string KernelCounted(IReadOnlyDictionary<string, long> counters) =>
+    public static string Gained(IReadOnlyDictionary<string, long> counters) =>
         string.Join(", ", counters.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {c.Value:+0;-0}")));
 
     /// <summary>"agrees", "partly agrees", "disagrees", for sentences.</summary>

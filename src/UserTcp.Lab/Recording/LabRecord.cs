@@ -76,6 +76,11 @@ public sealed class LabRecord
     /// run's sockets, so these are theirs.
     /// </summary>
     public IReadOnlyDictionary<string, long> KernelCounters { get; init; } = new Dictionary<string, long>();
+    /// <summary>
+    /// What UserTcp's Tcp and TcpExt counters gained over the run, under the same names (EngineCounters, `usertcp ss
+    /// --stats`), so the two sides' accounts of the same events stand side by side; the unchanged ones are left out.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> UserTcpCounters { get; init; } = new Dictionary<string, long>();
     /// <summary>What the scenario read from either side while it ran (<see cref="LabSession.Note"/>), in order.</summary>
     public IReadOnlyList<LabReading> Readings { get; init; } = [];
     /// <summary>Why the run failed to complete, if it did (an exception, or the time bound).</summary>
@@ -288,6 +293,9 @@ public sealed class LabRecord
 
     /// <summary>What the kernel's counter of that name (as nstat names it) gained over the run; 0 when it did not change.</summary>
     public long KernelCounter(string name) => KernelCounters.GetValueOrDefault(name);
+
+    /// <summary>What UserTcp's counter of that name (nstat's name for Linux's) gained over the run; 0 when it did not change.</summary>
+    public long UserTcpCounter(string name) => UserTcpCounters.GetValueOrDefault(name);
 
     /// <summary>The last reading of that name one side gave on a connection at or before <paramref name="at"/>; null when none was.</summary>
     public long? ReadingAt(FourTuple connection, LabSide side, string name, TimeSpan at) =>

@@ -82,6 +82,7 @@ public static class LabRunner
         options.NamespaceCreated?.Invoke(ns.Name);
         IReadOnlyDictionary<string, string> settings = ApplyKernelSettings(ns, wanted);
         IReadOnlyDictionary<string, long> countersBefore = KernelCounters.Read(ns);
+        IReadOnlyDictionary<string, long> userTcpBefore = new Dictionary<string, long>();
         var wire = new WireRecorder();
         var engine = new EngineRecorder(segments: true, allKinds: true);
         LiveStack live = new LiveStackBuilder
@@ -106,9 +107,10 @@ public static class LabRunner
         IReadOnlyList<UserTcp.Engine.TcpEvent> events;
         IReadOnlyList<KernelTransmission> sent;
         DateTimeOffset epoch;
-        IReadOnlyDictionary<string, long> counters;
+        IReadOnlyDictionary<string, long> counters, userTcpCounters;
         try
         {
+            userTcpBefore = TcpCounters(live.Stack.Counters);
             sampler = KernelSocketSampler.Start(ns, () => live.Now, SampleInterval);
             transmitTimes = KernelTransmitTimes.Start(ns, live.Settings.InterfaceName, live.Settings.Address, () => live.Now, out timingFailure);
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -132,6 +134,7 @@ public static class LabRunner
             end = live.Now;
             sampler.Settle();
             counters = KernelCounters.Change(countersBefore, KernelCounters.Read(ns));
+            userTcpCounters = KernelCounters.Change(userTcpBefore, TcpCounters(live.Stack.Counters));
             transmitTimes?.Settle();
             // What the run showed, before tearing down adds resets of its own.
             packets = wire.Packets;
@@ -181,6 +184,7 @@ public static class LabRunner
             KernelLongestGap = sampler.LongestGap,
             PacketTiming = PacketTiming(timed, timingFailure ?? transmitTimes?.Failure),
             KernelCounters = counters,
+            UserTcpCounters = userTcpCounters,
             Failure = failure ?? sampler.Failure,
         };
         LabVerdict verdict = scenario.Judge(record);
@@ -271,6 +275,10 @@ public static class LabRunner
     }
 
     /// <summary>"the kernel's 12 packets are timed by the kernel's clock", or how many were not and why.</summary>
+    // UserTcp's Tcp and TcpExt counters by nstat's names, as KernelCounters.Read gives the kernel's (its own UserTcp* ones left out).
+    private static Dictionary<string, long> TcpCounters(UserTcp.Engine.EngineCounters counters) =>
+        counters.Snapshot().Where(c => c.Key.StartsWith("Tcp", StringComparison.Ordinal)).ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);
+
     internal static string PacketTiming(IReadOnlyList<WirePacket> packets, string? failure)
     {
         int fromKernel = packets.Count(p => !p.ToKernel);

@@ -82,12 +82,11 @@ public sealed class LostRetransmission : LabScenario
                 resent.Count >= 2 && resent[1].Cause == TcpCause.RackLoss && r.UserTcpRetransmissions(c).All(e => e.Cause != TcpCause.RetransmissionTimeout),
                 resent.Count == 0 ? "no retransmission event" : string.Join("; ", resent.Select(e => e.Cause.Describe())));
         }
-        else
-        {
-            long lostRetransmits = r.KernelCounter("TcpExtTCPLostRetransmit"), timeouts = r.KernelCounter("TcpExtTCPTimeouts");
-            v.Expect("the kernel counts a lost retransmission and no timeout (TcpExtTCPLostRetransmit, TcpExtTCPTimeouts)",
-                lostRetransmits >= 1 && timeouts == 0, $"TCPLostRetransmit {lostRetransmits}, TCPTimeouts {timeouts}");
-        }
+        // The sender's own account, as Linux's counters name it: UserTcp's engine keeps the same two.
+        Func<string, long> counter = userTcpSends ? r.UserTcpCounter : r.KernelCounter;
+        long lostRetransmits = counter("TcpExtTCPLostRetransmit"), timeouts = counter("TcpExtTCPTimeouts");
+        v.Expect($"{senderName} counts a lost retransmission and no timeout (TcpExtTCPLostRetransmit, TcpExtTCPTimeouts)",
+            lostRetransmits >= 1 && timeouts == 0, $"TCPLostRetransmit {lostRetransmits}, TCPTimeouts {timeouts}");
         int size = Size(r.Role);
         v.Expect("all the data arrives", r.Marks.Any(m => m.Side == receiver && m.What.StartsWith($"read {size}", StringComparison.Ordinal)),
             string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
