@@ -35,10 +35,12 @@ public class AckTimeoutTests
         Assert.Equal(at, c.TimerDeadline(TcpTimer.DelayedAck));
         h.AdvanceTo(at - TimeSpan.FromTicks(1));
         h.ExpectNothing();
+        long counted = h.Engine.Counters[MibCounter.TcpExtDelayedACKs];
         Assert.Equal(at, h.AdvanceToNextDeadline());
         h.Expect(TcpFlags.Ack, Our(0), Their(offset));
         h.ExpectNothing();
         Assert.Null(c.TimerDeadline(TcpTimer.DelayedAck));
+        Assert.Equal(counted + 1, h.Engine.Counters[MibCounter.TcpExtDelayedACKs]); // Linux's DelayedACKs
     }
 
     [Fact]
@@ -113,6 +115,7 @@ public class AckTimeoutTests
         h.Poll();
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(0), Their(offset), 10);
         Assert.False(c.QuickAck);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtDelayedACKs]); // the answer carried the ACK: no delayed ACK counted
 
         h.AdvanceTo(Ms(1300));
         h.Send(TcpFlags.Ack | TcpFlags.Psh, Their(offset), Our(10), window: PeerWindow, payload: Bytes(100));

@@ -32,6 +32,7 @@ public sealed partial class TcpConnection
                 break;
             case TcpTimer.DelayedAck:
                 _receiver.OnDelayedAckTimeout();
+                _engine.Counters.Count(MibCounter.TcpExtDelayedACKs); // armed only while an ACK is owed: this one goes now
                 _engine.MarkPending(this);
                 break;
             case TcpTimer.KeepAlive:

@@ -183,6 +183,8 @@ public enum MibCounter
     TcpExtTCPLostRetransmit,
     /// <summary>Segment-size decreases by path MTU black-hole detection (<see cref="TcpConfig.MtuBlackHoleDetection"/>).</summary>
     UserTcpMtuBlackHoleDecreases,
+    /// <summary>ACKs the delayed-ACK timer sent, its time up with nothing to carry them (Linux's DelayedACKs, tcp_delack_timer_handler).</summary>
+    TcpExtDelayedACKs,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
