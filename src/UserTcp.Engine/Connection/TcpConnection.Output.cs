@@ -83,6 +83,8 @@ public sealed partial class TcpConnection
         }
         TransmitResult result = _engine.Transmit(this, repr);
         if (synAck) _receiver.OnAckSent();
+        // A Fast Open SYN's data is new data sent (Linux's tcp_send_syn_data counts TCPOrigDataSent once it went).
+        if (synData.Length > 0 && result != TransmitResult.Refused) _engine.Counters.Count(MibCounter.TcpExtTCPOrigDataSent);
         _sender.OnSynSent(now, retransmission, keepDeadline: SynAckForRepeatedSyn && IsFastOpenChild);
         if (synAck && IsFastOpenChild) _sender.SendBeforeHandshake();
         SynAckForRepeatedSyn = false;
@@ -144,6 +146,8 @@ public sealed partial class TcpConnection
             return false;
         }
         _sender.OnSent(now, next);
+        // Counted once the device took it, as Linux's tcp_event_new_data_sent after tcp_transmit_skb succeeded.
+        if (!next.IsRetransmission && (next.Length > 0 || next.Fin)) _engine.Counters.Count(MibCounter.TcpExtTCPOrigDataSent);
         return true;
     }
 

@@ -185,6 +185,8 @@ public enum MibCounter
     UserTcpMtuBlackHoleDecreases,
     /// <summary>ACKs the delayed-ACK timer sent, its time up with nothing to carry them (Linux's DelayedACKs, tcp_delack_timer_handler).</summary>
     TcpExtDelayedACKs,
+    /// <summary>Segments of new data (or a new FIN) sent, never a retransmission (Linux's TCPOrigDataSent, tcp_event_new_data_sent).</summary>
+    TcpExtTCPOrigDataSent,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

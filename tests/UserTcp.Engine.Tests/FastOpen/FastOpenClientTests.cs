@@ -78,6 +78,7 @@ public sealed class FastOpenClientTests
         Sent syn = h.Expect(TcpFlags.Syn, Iss, payloadLength: 900);
         Assert.Equal(Cookie, syn.Options.FastOpenCookie.Value.ToArray());
         h.ExpectNothing();
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPOrigDataSent]); // the SYN's data (Linux's tcp_send_syn_data)
         // The SYN-ACK acknowledges the data: a pure ACK, then the rest; the SYN's data never goes again.
         h.Send(TcpFlags.Syn | TcpFlags.Ack, PeerIss, unchecked(Iss + 901), options: SynAckOptions());
         Assert.Equal(TcpState.Established, c.State);
