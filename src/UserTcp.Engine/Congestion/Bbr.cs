@@ -107,15 +107,15 @@ internal sealed class Bbr : CongestionControl
     public override void OnRecoveryEnd(TimeSpan now, int flightSize, int mss) { }
 
     /// <summary>
-    /// A timeout: cwnd falls to what is in flight (nothing, everything is deemed lost) plus one segment (Linux
+    /// A timeout: cwnd falls to what is still in flight (nothing when everything is deemed lost) plus one segment (Linux
     /// tcp_enter_loss), and the full-pipe estimate starts over (bbr_set_state TCP_CA_Loss); the cwnd from before is
     /// restored when the Loss phase ends.
     /// </summary>
-    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring, int inFlight = 0)
     {
         // bbr_ssthresh saves cwnd once per Loss phase (tcp_enter_loss calls it then only); bbr_set_state runs every time.
         if (!recurring) SaveCwnd();
-        Window = mss;
+        Window = mss + inFlight;
         _previousState = TcpCongestionState.Loss;
         _fullBandwidth = 0;
     }

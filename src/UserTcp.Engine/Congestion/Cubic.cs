@@ -133,7 +133,7 @@ internal class Cubic : CongestionControl
         _cwnd = Window / (double)mss;
     }
 
-    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring, int inFlight = 0)
     {
         // RFC 9438 §4.8: a timeout is a congestion event too, then one segment of slow start, which HyStart watches
         // again (Linux's cubictcp_state on TCP_CA_Loss). A recurring one is no new event: ssthresh is held (RFC 5681
@@ -147,8 +147,8 @@ internal class Cubic : CongestionControl
         // Made now if slow start never reached HyStart's window: its minimum must come from samples after the timeout,
         // not from the connection's whole life (Linux's bictcp_reset zeroes delay_min).
         (_hyStart ??= new HyStart(delayMin: null)).Reset();
-        Window = mss;
-        _cwnd = 1;
+        Window = mss + inFlight;
+        _cwnd = Window / (double)mss;
     }
 
     /// <summary>ssthresh and W_max for a congestion event (a loss, an ECN echo, a timeout's first).</summary>

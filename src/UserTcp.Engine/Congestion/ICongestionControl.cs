@@ -95,12 +95,13 @@ internal interface ICongestionControl
     /// <summary>Recovery ended with a full ACK (RFC 6582 §3.2 step 3).</summary>
     void OnRecoveryEnd(TimeSpan now, int flightSize, int mss);
     /// <summary>
-    /// The retransmission timer expired (RFC 5681 §3.1 equation 4): cwnd falls to one segment. <paramref name="recurring"/>:
+    /// The retransmission timer expired (RFC 5681 §3.1 equation 4): cwnd falls to one segment, plus <paramref name="inFlight"/>
+    /// bytes the timeout left in flight (Linux's tcp_enter_loss: tcp_packets_in_flight + 1). <paramref name="recurring"/>:
     /// the timeout answers a loss already answered — it recurs for the same loss, or ends a fast recovery — so ssthresh
     /// is held (RFC 5681 §3.1; Linux's tcp_enter_loss calls ca_ops->ssthresh once per Loss phase and not in Recovery,
     /// but sets the Loss state, cubictcp_state and bbr_set_state, every time).
     /// </summary>
-    void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring);
+    void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring, int inFlight = 0);
     /// <summary>SYNs or SYN-ACKs were lost (twice, as Linux's tcp_init_transfer counts; RFC 5681 §3.1): one segment once ESTABLISHED.</summary>
     void RestartAfterHandshakeLoss(int mss);
     /// <summary>
@@ -203,11 +204,11 @@ internal abstract class CongestionControl : ICongestionControl
         // RFC 6582 §3.2 step 3 (option 1): deflate to min(ssthresh, max(FlightSize, SMSS) + SMSS), so no burst follows.
         Window = Math.Min(SlowStartThreshold, Math.Max(flightSize, mss) + mss);
 
-    public virtual void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
+    public virtual void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring, int inFlight = 0)
     {
         // RFC 5681 §3.1 equation 4: ssthresh = max(FlightSize / 2, 2 SMSS), held when the timeout recurs; then one segment of slow start.
         if (!recurring) SlowStartThreshold = Math.Max(flightSize / 2, 2 * mss);
-        Window = mss;
+        Window = mss + inFlight;
     }
 
     public void RestartAfterHandshakeLoss(int mss) => Window = mss;

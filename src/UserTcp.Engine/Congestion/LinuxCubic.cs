@@ -35,9 +35,9 @@ internal sealed class LinuxCubic(int initialWindow) : Cubic(initialWindow)
     }
 
     /// <summary>Linux's tcp_enter_loss: cubictcp_recalc_ssthresh once per Loss phase, then cubictcp_state's bictcp_reset every time.</summary>
-    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring, int inFlight = 0)
     {
-        base.OnRetransmissionTimeout(now, flightSize, mss, recurring);
+        base.OnRetransmissionTimeout(now, flightSize, mss, recurring, inFlight);
         _bic.Reset(); // W_max, the epoch, delay_min and the Reno estimate all go
     }
 

@@ -30,9 +30,9 @@ internal sealed class NewReno : CongestionControl
         _bytesAckedInAvoidance = 0;
     }
 
-    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring)
+    public override void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring, int inFlight = 0)
     {
-        base.OnRetransmissionTimeout(now, flightSize, mss, recurring);
+        base.OnRetransmissionTimeout(now, flightSize, mss, recurring, inFlight);
         _bytesAckedInAvoidance = 0;
     }
 }

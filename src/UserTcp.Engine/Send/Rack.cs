@@ -210,6 +210,13 @@ internal sealed class Rack
     }
 
     /// <summary>
+    /// RFC 8985 §6.3 (RACK_mark_losses_on_RTO), Linux's tcp_rack_skb_timeout &gt; 0: the segment left less than RACK.rtt +
+    /// <paramref name="reorderWindow"/> ago, so a timeout leaves it in flight. RACK.rtt is zero until a delivery.
+    /// </summary>
+    public bool SentTooRecentlyForTimeout(in SentSegment segment, TimeSpan now, TimeSpan reorderWindow) =>
+        segment.SentAt + _rtt + reorderWindow - now > TimeSpan.Zero;
+
+    /// <summary>
     /// RFC 8985 §6.2 RACK_sent_after: the transmission at t1 (order1, ending at seq1) left after the one at t2.
     /// Deviation: a tie in time is broken by the order of transmission, the sequence number only within one (the pieces
     /// of a split packet). One engine pass gives every segment it sends the same instant, and new data sent early in a

@@ -389,7 +389,8 @@ internal sealed partial class Sender
 
     /// <summary>
     /// RFC 6298 §5.4–5.7 and RFC 5681 §3.1: back off, cut the window to one segment, and deem everything not SACKed
-    /// lost, to be resent in order (Linux tcp_enter_loss; BSD's go-back-N). False when the retries are used up.
+    /// lost (with RACK, what was sent within the last round trip aside), to be resent in order (Linux tcp_enter_loss;
+    /// BSD's go-back-N). False when the retries are used up.
     /// </summary>
     public bool OnRetransmissionTimeout(TimeSpan now, int retryLimit, bool synchronizing)
     {
@@ -421,8 +422,33 @@ internal sealed partial class Sender
     }
 
     /// <summary>
-    /// Linux's tcp_enter_loss: cwnd to one segment, ssthresh reduced once, everything not SACKed deemed lost and resent in
-    /// order. A retransmission timeout's, or a Fast Open connection's SYN-ACK timeouts' (Sender.FastOpenServer.cs).
+    /// What a timeout deems lost (Linux's tcp_timeout_mark_lost): everything not SACKed, or all of it when the receiver
+    /// reneged (the ACK still points at a SACKed segment, RFC 2018 §8) and its SACK marks are dropped. With RACK, only
+    /// the first segment and those RACK.rtt + reo_wnd says are overdue: what left within the last round trip stays in flight.
+    /// </summary>
+    private void MarkTimeoutLosses(TimeSpan now)
+    {
+        bool reneged = _queue.Count > 0 && _queue[0].Is(SegmentMarks.Sacked);
+        if (reneged) _queue.ClearSacks();
+        if (!Rack || reneged)
+        {
+            _queue.MarkAllLost();
+            return;
+        }
+        // RFC 8985 §6.3 RACK_mark_losses_on_RTO; Linux's tcp_timeout_mark_lost passes no reordering window.
+        TimeSpan window = LinuxRack ? TimeSpan.Zero
+            : _rack.ReorderWindow(InLossRecovery, _queue.SackedSegments, Rto.MinRtt, Rto.SmoothedRtt, linuxRules: false);
+        for (int i = 0; i < _queue.Count; i++)
+        {
+            ref SentSegment segment = ref _queue[i];
+            if (i == 0 || !_rack.SentTooRecentlyForTimeout(segment, now, window)) _queue.MarkLost(ref segment);
+        }
+    }
+
+    /// <summary>
+    /// Linux's tcp_enter_loss: cwnd to what is still in flight plus one segment, ssthresh reduced once, what the timeout
+    /// deems lost (<see cref="MarkTimeoutLosses"/>) resent in order. A retransmission timeout's, or a Fast Open
+    /// connection's SYN-ACK timeouts' (Sender.FastOpenServer.cs).
     /// </summary>
     private void EnterTimeoutLoss(TimeSpan now, int retriesBefore)
     {
@@ -433,14 +459,13 @@ internal sealed partial class Sender
         // So does one inside an ECN reduction's window (Linux's tcp_enter_loss in TCP_CA_CWR before high_seq is acknowledged).
         bool ecnReduced = InCwr && SndUna <= _cwrPoint;
         bool recurring = retriesBefore > 0 && InLoss || InRecovery || ecnReduced;
+        MarkTimeoutLosses(now); // before the undo record, as Linux's tcp_timeout_mark_lost precedes tcp_init_undo
         EnterLoss(retriesBefore);
         InCwr = false;
         if (ecnReduced && _undo is not null) _undo.Armed = false; // the echo's reduction stands, as Linux's undo_marker 0 keeps it
         QueueCwr(); // Linux's tcp_enter_loss: tcp_ecn_queue_cwr
-        _congestion.OnRetransmissionTimeout(now, FlightSize, Mss, recurring);
-        // The receiver dropped what it had SACKed if the ACK still points at a SACKed segment (RFC 2018 §8 reneging).
-        if (_queue.Count > 0 && _queue[0].Is(SegmentMarks.Sacked)) _queue.ClearSacks();
-        _queue.MarkAllLost();
+        // Linux's tcp_enter_loss: cwnd = tcp_packets_in_flight + 1, one segment when everything was deemed lost.
+        _congestion.OnRetransmissionTimeout(now, FlightSize, Mss, recurring, Segments(Math.Max(0, InFlight)) * Mss);
         _lossCause = TcpCause.RetransmissionTimeout;
         InRecovery = false;
         _recoveryPoint = SndMax;

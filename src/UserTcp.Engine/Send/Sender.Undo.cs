@@ -75,8 +75,8 @@ internal sealed partial class Sender
         // Linux: "Reduce ssthresh if it has not yet been made inside this window."
         if (state <= TcpCongestionState.Disorder || SndUna >= _recoveryPoint || state == TcpCongestionState.Loss && retriesBefore == 0)
         {
-            // Everything is deemed lost below, so no retransmission stays in flight to be D-SACKed (tcp_init_undo's -1).
-            RecordUndo(UndoEpisode.Timeout, retransmissionsInFlight: 0);
+            // The timeout's marks are made: a resend it left in flight (RACK) may still be D-SACKed (tcp_init_undo's retrans_out).
+            RecordUndo(UndoEpisode.Timeout, Segments(_queue.RetransmittedBytes));
         }
         else if (state == TcpCongestionState.Recovery && _undo is { Armed: true } undo)
         {
