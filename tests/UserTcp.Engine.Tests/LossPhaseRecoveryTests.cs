@@ -14,12 +14,12 @@ namespace UserTcp.Engine.Tests;
 /// </summary>
 public class LossPhaseRecoveryTests
 {
-    private const int PlainMss = 1460; // without timestamps
+    internal const int PlainMss = 1460; // without timestamps
     // Linux's CUBIC arithmetic: ssthresh in whole segments (RFC 9438's 0.7 cwnd would be 2.8 segments below).
-    private static readonly TcpConfig Plain = new() { TailLossProbe = false, Frto = false, CubicArithmetic = CubicArithmetic.Linux };
+    internal static readonly TcpConfig Plain = new() { TailLossProbe = false, Frto = false, CubicArithmetic = CubicArithmetic.Linux };
 
     /// <summary>The peer's ACK of the first <paramref name="segments"/> segments, with SACK blocks in segments (a D-SACK first).</summary>
-    private static void Ack(Harness h, int segments, params (int From, int To)[] sacked)
+    internal static void Ack(Harness h, int segments, params (int From, int To)[] sacked)
     {
         var options = new TcpOptions();
         foreach ((int from, int to) in sacked) options.AddSackBlock(new SackBlock(new SeqNumber(Our(from * PlainMss)), new SeqNumber(Our(to * PlainMss))));
@@ -27,7 +27,7 @@ public class LossPhaseRecoveryTests
     }
 
     /// <summary>The segments sent since the last look, by number (all full ones).</summary>
-    private static int[] Sent(Harness h)
+    internal static int[] Sent(Harness h)
     {
         var sent = new List<int>();
         while (h.TryNext() is Sent s)

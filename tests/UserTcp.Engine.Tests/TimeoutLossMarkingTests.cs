@@ -1,4 +1,4 @@
-using UserTcp.Wire;
+using static UserTcp.Engine.Tests.LossPhaseRecoveryTests;
 using static UserTcp.Engine.Tests.ModernPeer;
 using static UserTcp.Engine.Tests.TestData;
 
@@ -8,31 +8,10 @@ namespace UserTcp.Engine.Tests;
 /// What a retransmission timeout deems lost, as Linux 6.18's tcp_timeout_mark_lost and RFC 8985 §6.3 have it: with RACK,
 /// the first segment and those sent longer ago than RACK.rtt, not those sent within the last round trip, which stay in
 /// flight (cwnd = what is in flight + 1 segment, tcp_enter_loss) until RACK or a later timeout finds them lost.
-/// tests/scripts/sack/rto-*-sent-within-rtt*.pkt pin the same on Linux. No timestamps, loss probe or F-RTO.
+/// tests/scripts/sack/rto-spare*.pkt pin the same on Linux. No timestamps, loss probe or F-RTO; helpers from LossPhaseRecoveryTests.
 /// </summary>
 public class TimeoutLossMarkingTests
 {
-    private const int PlainMss = 1460; // without timestamps
-    private static readonly TcpConfig Plain = new() { TailLossProbe = false, Frto = false, CubicArithmetic = CubicArithmetic.Linux };
-
-    private static void Ack(Harness h, int segments, params (int From, int To)[] sacked)
-    {
-        var options = new TcpOptions();
-        foreach ((int from, int to) in sacked) options.AddSackBlock(new SackBlock(new SeqNumber(Our(from * PlainMss)), new SeqNumber(Our(to * PlainMss))));
-        h.Send(TcpFlags.Ack, Their(0), Our(segments * PlainMss), window: PeerWindow, options: options);
-    }
-
-    private static int[] Sent(Harness h)
-    {
-        var sent = new List<int>();
-        while (h.TryNext() is Sent s)
-        {
-            Assert.Equal(PlainMss, s.Payload.Length);
-            sent.Add((int)((s.Seq - Our(0)) / PlainMss));
-        }
-        return [.. sent];
-    }
-
     /// <summary>
     /// Handshake RTT 100 ms; segment 0 at 100 ms, ACKed at 300 ms (RACK.rtt 200 ms); segment 1 at 300 ms, then
     /// <paramref name="late"/> more at 550 ms; the timeout (at 662.5 ms) resends segment 1 only.
