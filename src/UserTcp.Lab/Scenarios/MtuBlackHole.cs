@@ -111,7 +111,7 @@ public sealed class MtuBlackHole : LabScenario
             + (head is null ? "it resent nothing. " : $"it resent the first on its timer ({Intervals(fullOnly)} apart, backing off), still full-sized, lost each time; ")
             + (firstThrough is null ? "nothing got through. "
                 : $"{LabRecord.Seconds(stalled)} after its first resend a timeout resent it as {firstThrough.Segment.PayloadLength} bytes of data, which passed: "
-                  + $"black-hole detection had lowered the segment size (to 1024: Linux's tcp_base_mss, UserTcp's BaseMss). The rest went in {Count(after.Count, "data packet")} "
+                  + $"black-hole detection had lowered the segment size (to tcp_base_mss, Linux's 1024, as UserTcp's BaseMss). The rest went in {Count(after.Count, "data packet")} "
                   + $"({SizesOf(after, Length)})"
                   + (probesUp.Count > 0 ? $", {Count(probesUp.Count, "larger packet")} among them probing the path MTU back up ({SizesOf(probesUp, Length)}; {probesUp.Count(p => p.Dropped)} lost)" : "")
                   + ". ")
