@@ -336,7 +336,7 @@ public sealed partial class TcpConnection
                 if (undo == TcpCause.SpuriousTimeoutFrto) _engine.Counters.Count(MibCounter.TcpExtTCPSpuriousRTOs);
                 _engine.Emit(new TcpEvent(now, TcpEventKind.CongestionUndo, Id, State, State, undo));
             }
-            CountLostRetransmissions();
+            CountLossRecoveryEvents();
             OnAcknowledged(now);
             _engine.MarkPending(this);
             if (_sender.UpdateWindow(now, seg.SequenceNumber, ack, window)) _engine.MarkPending(this);
@@ -345,7 +345,7 @@ public sealed partial class TcpConnection
         // TcpConfig.RackRules = Linux: an older ACK's SACK blocks still count, and what they free is sent (tcp_ack's old_ack).
         else if (_sender.OnOldAck(now, ack, seg.Options))
         {
-            CountLostRetransmissions();
+            CountLossRecoveryEvents();
             _engine.MarkPending(this);
         }
 

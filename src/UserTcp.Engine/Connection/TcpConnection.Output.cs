@@ -133,6 +133,7 @@ public sealed partial class TcpConnection
             // also to TCPRetransFail; only retrans_out (tcpi_retrans) waits for the send.
             CountRetransmission(now, repr, next.Cause, next.Cause == TcpCause.RetransmissionTimeout ? _sender.Retries : _sender.DuplicateAcks);
         }
+        MibCounter? sendCounter = _sender.SendCounter(next); // asked before OnSent moves the state on
         TransmitResult result = _engine.Transmit(this, repr, ect);
         // Linux's __tcp_transmit_skb runs tcp_event_ack_sent and tcp_event_data_sent before the queue answers: a refused
         // segment still counts as the ACK and the data send it tried to be.
@@ -148,6 +149,8 @@ public sealed partial class TcpConnection
         _sender.OnSent(now, next);
         // Counted once the device took it, as Linux's tcp_event_new_data_sent after tcp_transmit_skb succeeded.
         if (!next.IsRetransmission && (next.Length > 0 || next.Fin)) _engine.Counters.Count(MibCounter.TcpExtTCPOrigDataSent);
+        // Once sent, as tcp_xmit_retransmit_queue counts TCPFastRetrans/TCPSlowStartRetrans and tcp_send_loss_probe TCPLossProbes.
+        if (sendCounter is MibCounter counter) _engine.Counters.Count(counter);
         return true;
     }
 

@@ -21,7 +21,7 @@ public sealed partial class TcpConnection
                 break;
             case TcpTimer.ReorderTimeout:
                 if (_sender.OnReorderTimeout(now)) _engine.MarkPending(this);
-                CountLostRetransmissions();
+                CountLossRecoveryEvents();
                 break;
             case TcpTimer.LossProbe:
                 _sender.OnLossProbeTimeout();
@@ -117,17 +117,22 @@ public sealed partial class TcpConnection
             return;
         }
         _engine.Counters.RetransmissionTimeouts++;
-        CountLostRetransmissions(); // resends still in flight are lost again (Linux's tcp_timeout_mark_lost)
+        CountLossRecoveryEvents(); // resends still in flight are lost again (Linux's tcp_timeout_mark_lost)
         ArmUserTimeout();
         if (synchronizing) SynDue = true; // the SYN (or SYN-ACK) goes again
         _engine.MarkPending(this);
     }
 
-    /// <summary>Retransmissions the sender deemed lost again (an ACK's RACK pass, the reorder timer, a timeout), counted as Linux's TCPLostRetransmit.</summary>
-    private void CountLostRetransmissions()
+    /// <summary>
+    /// Retransmissions the sender deemed lost again (an ACK's RACK pass, the reorder timer, a timeout), counted as Linux's
+    /// TCPLostRetransmit, and fast recoveries it entered, as tcp_enter_recovery counts them: TCPSackRecovery or TCPRenoRecovery.
+    /// </summary>
+    private void CountLossRecoveryEvents()
     {
         int lost = _sender.TakeLostRetransmissions();
         if (lost > 0) _engine.Counters.Count(MibCounter.TcpExtTCPLostRetransmit, lost);
+        int recoveries = _sender.TakeRecoveriesEntered();
+        if (recoveries > 0) _engine.Counters.Count(_sender.Sack ? MibCounter.TcpExtTCPSackRecovery : MibCounter.TcpExtTCPRenoRecovery, recoveries);
     }
 
     private void OnPersistTimeout(TimeSpan now)

@@ -187,6 +187,16 @@ public enum MibCounter
     TcpExtDelayedACKs,
     /// <summary>Segments of new data (or a new FIN) sent, never a retransmission (Linux's TCPOrigDataSent, tcp_event_new_data_sent).</summary>
     TcpExtTCPOrigDataSent,
+    /// <summary>Fast recoveries entered on a connection with SACK (Linux's TCPSackRecovery, tcp_enter_recovery).</summary>
+    TcpExtTCPSackRecovery,
+    /// <summary>Fast recoveries entered on a connection without SACK (Linux's TCPRenoRecovery, tcp_enter_recovery).</summary>
+    TcpExtTCPRenoRecovery,
+    /// <summary>Segments deemed lost resent outside a timeout's Loss phase, once sent (Linux's TCPFastRetrans, tcp_xmit_retransmit_queue); not the timer's own resend, not a loss probe.</summary>
+    TcpExtTCPFastRetrans,
+    /// <summary>Segments deemed lost resent in a timeout's Loss phase after the timer's own resend, once sent (Linux's TCPSlowStartRetrans, tcp_xmit_retransmit_queue).</summary>
+    TcpExtTCPSlowStartRetrans,
+    /// <summary>Tail loss probes sent, new data or a resend, one per probe however many segments it took (Linux's TCPLossProbes, tcp_send_loss_probe).</summary>
+    TcpExtTCPLossProbes,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

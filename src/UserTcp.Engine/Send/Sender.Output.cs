@@ -6,10 +6,10 @@ namespace UserTcp.Engine;
 /// A segment the sender chose to send: new data (Cause None) or a retransmission and why. <paramref name="Push"/> is
 /// the data's own PSH (the end of a write or record, kept by retransmissions); <paramref name="PacketEnd"/> says the
 /// segment ends its TSO packet, and <paramref name="GsoPush"/> that it ends one of several segments, which Linux
-/// marks with PSH (__tcp_transmit_skb) whatever the data.
+/// marks with PSH (__tcp_transmit_skb) whatever the data. <paramref name="ProbePair"/>: the paired loss probe's second segment.
 /// </summary>
 internal readonly record struct Transmission(SeqNumber Seq, int Length, bool Fin, bool Push, TcpCause Cause, bool Probe,
-    bool PacketEnd = true, bool GsoPush = false)
+    bool PacketEnd = true, bool GsoPush = false, bool ProbePair = false)
 {
     /// <summary>The PSH flag on the wire.</summary>
     public bool WirePush => Push || GsoPush;
@@ -339,7 +339,7 @@ internal sealed partial class Sender
         long peerRoom = Math.Max(0, (long)SndWnd - (SndMax - SndUna));
         if (_probeEnd == SndMax && Buffer.End - SndMax >= segmentSize && peerRoom >= segmentSize)
         {
-            next = NewData(segmentSize) with { Probe = true };
+            next = NewData(segmentSize) with { Probe = true, ProbePair = true };
             return true;
         }
         next = default;

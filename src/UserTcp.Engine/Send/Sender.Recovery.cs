@@ -59,6 +59,28 @@ internal sealed partial class Sender
     /// <summary>Retransmissions deemed lost again since the last call: RACK's, or a timeout's (Linux's TCPLostRetransmit).</summary>
     public int TakeLostRetransmissions() => _queue.TakeLostRetransmissions();
 
+    // Fast recoveries entered since the connection last counted them (TCPSackRecovery or TCPRenoRecovery).
+    private int _recoveriesEntered;
+
+    /// <summary>Fast recoveries entered since the last call (Linux's tcp_enter_recovery counts each as TCPSackRecovery or TCPRenoRecovery).</summary>
+    public int TakeRecoveriesEntered()
+    {
+        int entered = _recoveriesEntered;
+        _recoveriesEntered = 0;
+        return entered;
+    }
+
+    /// <summary>
+    /// The counter a segment about to leave adds to once the device took it: a loss probe's first segment TCPLossProbes
+    /// (tcp_send_loss_probe counts a probe once, however many segments its skb held); a resend of what was deemed lost
+    /// TCPFastRetrans, or TCPSlowStartRetrans in a timeout's Loss phase (tcp_xmit_retransmit_queue by ca_state), except
+    /// the timeout's own resend of the oldest segment (tcp_retransmit_timer calls tcp_retransmit_skb, counting neither).
+    /// </summary>
+    public MibCounter? SendCounter(in Transmission next) =>
+        next.Probe ? (next.ProbePair ? null : MibCounter.TcpExtTCPLossProbes)
+        : !next.IsRetransmission || TimeoutResendDue ? null
+        : InLoss ? MibCounter.TcpExtTCPSlowStartRetrans : MibCounter.TcpExtTCPFastRetrans;
+
     /// <summary>
     /// The last ACK held a partial undo (Linux's tcp_try_undo_partial with retransmissions out): until the next ACK,
     /// nothing deemed lost is resent, as tcp_fastretrans_alert returns before REXMIT_LOST; new data may still go.
@@ -148,6 +170,7 @@ internal sealed partial class Sender
         if (afterEcnReduction && _undo is not null) _undo.Armed = false;
         else if (!afterEcnReduction) RecordRecoveryUndo();
         InRecovery = true;
+        _recoveriesEntered++;
         _recoveryPoint = afterEcnReduction ? _cwrPoint : SndMax;
         if (!afterEcnReduction)
         {
