@@ -97,6 +97,21 @@ public class RecoveryCountersTests
     }
 
     [Fact]
+    public void A_smaller_path_mtus_resends_count_as_slow_start_as_in_linuxs_loss_state()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), Plain, timestamps: false);
+        c.Send(Bytes(3 * PlainMss));
+        h.Poll();
+        Assert.Equal([0, 1, 2], Sent(h));
+        byte[] icmp = IcmpTests.IcmpError(IcmpType.DestinationUnreachable, (byte)IcmpUnreachableCode.FragmentationNeeded, Our(PlainMss), mtu: 1280);
+        h.Engine.Receive(icmp, h.Now, h); // tcp_simple_retransmit: Loss, then tcp_xmit_retransmit_queue
+        int resent = 0;
+        while (h.TryNext() is Sent) resent++;
+        Assert.True(resent > 0);
+        Assert.Equal([0, 0, 0, resent, 0], Counts(h));
+    }
+
+    [Fact]
     public void A_paired_probe_of_new_data_counts_once()
     {
         (Harness h, TcpConnection c) = Established(Ms(10));

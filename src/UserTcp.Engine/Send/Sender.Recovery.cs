@@ -79,7 +79,9 @@ internal sealed partial class Sender
     public MibCounter? SendCounter(in Transmission next) =>
         next.Probe ? (next.ProbePair ? null : MibCounter.TcpExtTCPLossProbes)
         : !next.IsRetransmission || TimeoutResendDue ? null
-        : InLoss ? MibCounter.TcpExtTCPSlowStartRetrans : MibCounter.TcpExtTCPFastRetrans;
+        // A smaller path MTU's resends and a Fast Open SYN's unacknowledged data go in Loss too (tcp_non_congestion_loss_retransmit).
+        : InLoss || next.Cause is TcpCause.PathMtuReduced or TcpCause.FastOpenDataNotAcknowledged ? MibCounter.TcpExtTCPSlowStartRetrans
+        : MibCounter.TcpExtTCPFastRetrans;
 
     /// <summary>
     /// The last ACK held a partial undo (Linux's tcp_try_undo_partial with retransmissions out): until the next ACK,
