@@ -79,6 +79,15 @@ public class RecoveryCountersTests
         Assert.Equal(TcpCongestionState.Recovery, c.Info().CongestionState);
         Assert.Equal([3, 7], Sent(h));
         Assert.Equal([1, 0, 2, 6, 0], Counts(h));
+        h.AdvanceTo(Ms(830));
+        Ack(h, 8);
+        Assert.Equal([8, 9], Sent(h));
+        h.AdvanceTo(Ms(930));
+        Ack(h, 10);
+        // As tests/scripts/sack/rto-resend-lost-again-enters-recovery.pkt counts on Linux 6.18 (nstat after it):
+        // TCPSackRecovery 1, TCPFastRetrans 4, TCPSlowStartRetrans 6, RetransSegs 11 with the timer's own resend.
+        Assert.Equal([1, 0, 4, 6, 0], Counts(h));
+        Assert.Equal(11, h.Engine.Counters[MibCounter.TcpRetransSegs]);
     }
 
     [Fact]
