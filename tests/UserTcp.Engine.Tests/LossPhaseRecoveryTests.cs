@@ -44,7 +44,7 @@ public class LossPhaseRecoveryTests
     /// <paramref name="segments"/> segments at 100 ms (RTT 100 ms), all lost; the timeout at 400 ms (ssthresh 7, cwnd 1)
     /// resends the first; its ACK at 510 ms resends 1-2, theirs at 620 ms resends 3-6 (cwnd 4).
     /// </summary>
-    private static (Harness H, TcpConnection C) LossPhaseAtCwndFour(int segments)
+    internal static (Harness H, TcpConnection C) LossPhaseAtCwndFour(int segments)
     {
         (Harness h, TcpConnection c) = Established(Ms(100), Plain, timestamps: false);
         c.Send(Bytes(segments * PlainMss));
@@ -173,6 +173,8 @@ public class LossPhaseRecoveryTests
         h.AdvanceToNextDeadline(); // the resend is lost too (Linux's tcp_timeout_mark_lost counts it)
         Assert.Equal([0], Sent(h));
         Assert.Equal(1, Count(h, MibCounter.TcpExtTCPLostRetransmit));
+        // The timer's own resends (tcp_retransmit_timer's tcp_retransmit_skb) count as neither fast nor slow-start retransmits.
+        Assert.Equal(0, Count(h, MibCounter.TcpExtTCPFastRetrans) + Count(h, MibCounter.TcpExtTCPSlowStartRetrans));
         Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
         Assert.Equal(7 * PlainMss, c.SlowStartThreshold); // the recurring timeout holds ssthresh
     }

@@ -20,6 +20,18 @@ public class RecoveryCountersTests
         h.Engine.Counters[MibCounter.TcpExtTCPLossProbes],
     ];
 
+    /// <summary><paramref name="segments"/> full segments written at an RTT of 10 ms, the first <paramref name="sent"/> sent, then the probe timer fires.</summary>
+    private static Harness FlightThenProbeTimer(int segments, int sent, bool refusing = false)
+    {
+        (Harness h, TcpConnection c) = Established(Ms(10));
+        c.Send(Bytes(segments * Mss));
+        h.Poll();
+        for (int i = 0; i < sent; i++) h.Next();
+        h.Refusing = refusing;
+        h.AdvanceToNextDeadline();
+        return h;
+    }
+
     [Fact]
     public void A_sack_recovery_counts_once_and_each_resend_in_it_as_a_fast_retransmit()
     {
@@ -60,23 +72,10 @@ public class RecoveryCountersTests
     [Fact]
     public void After_a_timeout_its_own_resend_counts_neither_the_loss_phase_counts_slow_start_and_a_recovery_from_it_fast()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), Plain, timestamps: false);
-        c.Send(Bytes(10 * PlainMss));
-        h.Poll();
-        Assert.Equal(Enumerable.Range(0, 10), Sent(h));
-        Assert.Equal(Ms(400), h.AdvanceToNextDeadline());
-        Assert.Equal([0], Sent(h));
-        Assert.Equal([0, 0, 0, 0, 0], Counts(h)); // tcp_retransmit_timer's tcp_retransmit_skb: neither counter
-        h.AdvanceTo(Ms(510));
-        Ack(h, 1);
-        Assert.Equal([1, 2], Sent(h));
-        h.AdvanceTo(Ms(620));
-        Ack(h, 3);
-        Assert.Equal([3, 4, 5, 6], Sent(h));
-        Assert.Equal([0, 0, 0, 6, 0], Counts(h));
+        (Harness h, TcpConnection c) = LossPhaseAtCwndFour(10); // the timer resent 0, the Loss phase 1-6
+        Assert.Equal([0, 0, 0, 6, 0], Counts(h)); // tcp_retransmit_timer's own tcp_retransmit_skb: neither counter
         h.AdvanceTo(Ms(730));
         Ack(h, 3, (4, 7)); // 3's resend lost again: the Loss phase gives way to Recovery (tcp_enter_recovery counts)
-        Assert.Equal(TcpCongestionState.Recovery, c.Info().CongestionState);
         Assert.Equal([3, 7], Sent(h));
         Assert.Equal([1, 0, 2, 6, 0], Counts(h));
         h.AdvanceTo(Ms(830));
@@ -88,21 +87,6 @@ public class RecoveryCountersTests
         // TCPSackRecovery 1, TCPFastRetrans 4, TCPSlowStartRetrans 6, RetransSegs 11 with the timer's own resend.
         Assert.Equal([1, 0, 4, 6, 0], Counts(h));
         Assert.Equal(11, h.Engine.Counters[MibCounter.TcpRetransSegs]);
-    }
-
-    [Fact]
-    public void A_recurring_timeouts_resend_counts_neither()
-    {
-        (Harness h, TcpConnection c) = Established(Ms(100), Plain, timestamps: false);
-        c.Send(Bytes(3 * PlainMss));
-        h.Poll();
-        Assert.Equal([0, 1, 2], Sent(h));
-        h.AdvanceToNextDeadline();
-        Assert.Equal([0], Sent(h));
-        h.AdvanceToNextDeadline();
-        Assert.Equal([0], Sent(h));
-        Assert.Equal(2, h.Engine.Counters[MibCounter.TcpRetransSegs]);
-        Assert.Equal([0, 0, 0, 0, 0], Counts(h));
     }
 
     [Fact]
@@ -123,11 +107,7 @@ public class RecoveryCountersTests
     [Fact]
     public void A_paired_probe_of_new_data_counts_once()
     {
-        (Harness h, TcpConnection c) = Established(Ms(10));
-        c.Send(Bytes(14 * Mss));
-        h.Poll();
-        for (int i = 0; i < 10; i++) h.Next();
-        h.AdvanceToNextDeadline();
+        Harness h = FlightThenProbeTimer(14, sent: 10); // four more wait for cwnd: the probe is new data
         h.Expect(TcpFlags.Ack, Our(10 * Mss), Their(0), Mss);
         h.Expect(TcpFlags.Ack, Our(11 * Mss), Their(0), Mss);
         Assert.Equal([0, 0, 0, 0, 1], Counts(h)); // Linux's probe skb of two segments counts once too
@@ -136,11 +116,7 @@ public class RecoveryCountersTests
     [Fact]
     public void A_probe_that_resends_the_last_segment_is_a_probe_not_a_fast_retransmit()
     {
-        (Harness h, TcpConnection c) = Established(Ms(10));
-        c.Send(Bytes(3 * Mss));
-        h.Poll();
-        for (int i = 0; i < 3; i++) h.Next();
-        h.AdvanceToNextDeadline();
+        Harness h = FlightThenProbeTimer(3, sent: 3); // nothing new waits: the probe resends the last segment
         h.Expect(TcpFlags.Ack | TcpFlags.Psh, Our(2 * Mss), Their(0), Mss);
         Assert.Equal(1, h.Engine.Counters[MibCounter.TcpRetransSegs]);
         Assert.Equal([0, 0, 0, 0, 1], Counts(h));
@@ -149,16 +125,11 @@ public class RecoveryCountersTests
     [Fact]
     public void Refused_probes_and_resends_count_nothing_but_the_recovery_they_belong_to()
     {
-        (Harness h, TcpConnection c) = Established(Ms(10));
-        c.Send(Bytes(3 * Mss));
-        h.Poll();
-        for (int i = 0; i < 3; i++) h.Next();
-        h.Refusing = true;
-        h.AdvanceToNextDeadline();
+        Harness h = FlightThenProbeTimer(3, sent: 3, refusing: true);
         Assert.Equal(1, h.Refused);
         Assert.Equal([0, 0, 0, 0, 0], Counts(h));
 
-        (h, c) = Established(Ms(100), Plain, timestamps: false);
+        (h, TcpConnection c) = Established(Ms(100), Plain, timestamps: false);
         c.Send(Bytes(8 * PlainMss));
         h.Poll();
         Assert.Equal(Enumerable.Range(0, 8), Sent(h));
