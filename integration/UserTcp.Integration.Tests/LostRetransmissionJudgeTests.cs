@@ -57,6 +57,8 @@ public sealed class LostRetransmissionJudgeTests
         Dictionary<string, long> senderCounters = userTcpSends ? b.UserTcpCounters : b.KernelCounters;
         senderCounters["TcpExtTCPLostRetransmit"] = lostRetransmits;
         senderCounters["TcpExtTCPTimeouts"] = timeouts;
+        senderCounters["TcpExtTCPSackRecovery"] = 1;
+        senderCounters["TcpExtTCPFastRetrans"] = timeouts == 0 ? 2 : 1; // the timer's own resend counts as neither
         return LabCatalog.Find("lost-retransmission")!.Judge(b.Build("lost-retransmission", userTcpSends ? LabRole.UserTcpActive : LabRole.UserTcpPassive));
     }
 
@@ -85,6 +87,9 @@ public sealed class LostRetransmissionJudgeTests
             Failed(verdict));
         Assert.Contains($"{(userTcpSends ? "UserTcp" : "the kernel")} counts a lost retransmission and no timeout (TcpExtTCPLostRetransmit, TcpExtTCPTimeouts)", Failed(verdict));
         if (userTcpSends) Assert.Contains("UserTcp's engine names the second retransmission's cause: RACK, not a timeout", Failed(verdict));
+        // The timer's resend is no fast retransmit: one of the two resends is left.
+        Assert.Contains($"{(userTcpSends ? "UserTcp" : "the kernel")} counts one SACK recovery, both resends in it fast retransmits (TcpExtTCPSackRecovery, TcpExtTCPFastRetrans)",
+            Failed(verdict));
     }
 
     [Fact]

@@ -82,11 +82,15 @@ public sealed class LostRetransmission : LabScenario
                 resent.Count >= 2 && resent[1].Cause == TcpCause.RackLoss && r.UserTcpRetransmissions(c).All(e => e.Cause != TcpCause.RetransmissionTimeout),
                 resent.Count == 0 ? "no retransmission event" : string.Join("; ", resent.Select(e => e.Cause.Describe())));
         }
-        // The sender's own account, as Linux's counters name it: UserTcp's engine keeps the same two.
+        // The sender's own account, as Linux's counters name it: UserTcp's engine keeps the same ones.
         Func<string, long> counter = userTcpSends ? r.UserTcpCounter : r.KernelCounter;
         long lostRetransmits = counter("TcpExtTCPLostRetransmit"), timeouts = counter("TcpExtTCPTimeouts");
         v.Expect($"{senderName} counts a lost retransmission and no timeout (TcpExtTCPLostRetransmit, TcpExtTCPTimeouts)",
             lostRetransmits >= 1 && timeouts == 0, $"TCPLostRetransmit {lostRetransmits}, TCPTimeouts {timeouts}");
+        // Both resends belong to one fast recovery (tcp_enter_recovery once, tcp_xmit_retransmit_queue for each).
+        long recoveries = counter("TcpExtTCPSackRecovery"), fastRetransmits = counter("TcpExtTCPFastRetrans");
+        v.Expect($"{senderName} counts one SACK recovery, both resends in it fast retransmits (TcpExtTCPSackRecovery, TcpExtTCPFastRetrans)",
+            recoveries == 1 && fastRetransmits >= 2, $"TCPSackRecovery {recoveries}, TCPFastRetrans {fastRetransmits}");
         int size = Size(r.Role);
         v.Expect("all the data arrives", r.Marks.Any(m => m.Side == receiver && m.What.StartsWith($"read {size}", StringComparison.Ordinal)),
             string.Join("; ", r.Marks.Where(m => m.Side == receiver).Select(m => m.What)));
