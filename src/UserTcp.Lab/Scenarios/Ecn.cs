@@ -65,30 +65,7 @@ public sealed class Ecn : LabScenario
         IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
         await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
         {
-            if (userTcpSends)
-            {
-                PeerThread<(byte[] Data, TimeSpan At)> reader = await PeerThread.StartAsync("lab kernel read",
-                    () => (KernelReadsExactly(c.Kernel, Size), s.Now), s.Token).ConfigureAwait(false);
-                s.Mark(LabSide.UserTcp, $"write {Size} bytes", c.Id);
-                await c.UserTcp.WriteAsync(data, s.Token).ConfigureAwait(false);
-                (byte[] got, TimeSpan at) = await reader.Completion.WaitAsync(s.Token).ConfigureAwait(false);
-                s.Mark(LabSide.Kernel, TailLoss.Received(got, data), c.Id, at);
-                await s.UntilAsync(() => c.UserTcp.BytesNotAcknowledged == 0, StateTimeout).ConfigureAwait(false);
-            }
-            else
-            {
-                s.Mark(LabSide.Kernel, $"send {Size} bytes", c.Id);
-                // The kernel's send blocks while its buffer is full: on a thread of its own, as its application would.
-                PeerThread<bool> sender = await PeerThread.StartAsync("lab kernel send", () =>
-                {
-                    c.Kernel.Send(data);
-                    return true;
-                }, s.Token).ConfigureAwait(false);
-                byte[] got = await UserTcpReadsExactlyAsync(s, c.UserTcp, Size).ConfigureAwait(false);
-                s.Mark(LabSide.UserTcp, TailLoss.Received(got, data), c.Id);
-                await sender.Completion.WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
-                await s.UntilAsync(() => c.Kernel.Info().Unacked == 0, StateTimeout).ConfigureAwait(false);
-            }
+            await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
         }
         // Before the close, so the counters are the data's alone.
         foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, c.Id, name, gained);

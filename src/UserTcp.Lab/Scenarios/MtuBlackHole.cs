@@ -42,27 +42,9 @@ public sealed class MtuBlackHole : LabScenario
     public override async Task RunAsync(LabSession s)
     {
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
-        var data = new byte[Size];
         // The sender closes only once everything is acknowledged: an orphan would give up after tcp_orphan_retries (3),
         // before the stall that black-hole detection waits out.
-        if (s.Role == LabRole.UserTcpActive)
-        {
-            PeerThread<(byte[] Data, TimeSpan At)> reader = await PeerThread.StartAsync("lab kernel read",
-                () => (KernelReadsExactly(c.Kernel, Size), s.Now), s.Token).ConfigureAwait(false);
-            s.Mark(LabSide.UserTcp, $"write {Size} bytes", c.Id);
-            await c.UserTcp.WriteAsync(data, s.Token).ConfigureAwait(false);
-            (byte[] got, TimeSpan at) = await reader.Completion.WaitAsync(TransferBound, s.Token).ConfigureAwait(false);
-            s.Mark(LabSide.Kernel, $"read {got.Length} bytes", c.Id, at);
-            await s.UntilAsync(() => c.UserTcp.BytesNotAcknowledged == 0, StateTimeout).ConfigureAwait(false);
-        }
-        else
-        {
-            s.Mark(LabSide.Kernel, $"send {Size} bytes", c.Id);
-            c.Kernel.Send(data);
-            byte[] got = await UserTcpReadsExactlyAsync(s, c.UserTcp, Size).WaitAsync(TransferBound, s.Token).ConfigureAwait(false);
-            s.Mark(LabSide.UserTcp, $"read {got.Length} bytes", c.Id);
-            await s.UntilAsync(() => c.Kernel.Info().Unacked == 0, StateTimeout).ConfigureAwait(false);
-        }
+        await TransferUntilAcknowledgedAsync(s, c, new byte[Size], TransferBound).ConfigureAwait(false);
         await CloseInTurnAsync(s, c).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }

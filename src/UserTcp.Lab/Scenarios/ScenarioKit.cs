@@ -157,6 +157,39 @@ public static class ScenarioKit
     }
 
     /// <summary>
+    /// A one-way transfer that ends with everything acknowledged and the connection open: the sender (UserTcp in the
+    /// active role, the kernel in the passive one) writes <paramref name="data"/>, the receiver's application reads all of
+    /// it (marked as <see cref="Scenarios.TailLoss.Received"/> says it), then the sender waits until nothing is unacknowledged. The
+    /// kernel sends on a thread of its own, as its application would, its send blocking while its buffer is full;
+    /// <paramref name="bound"/>, when given, bounds the receiver's whole read.
+    /// </summary>
+    public static async Task TransferUntilAcknowledgedAsync(LabSession s, LabConnection c, byte[] data, TimeSpan? bound = null)
+    {
+        TimeSpan whole = bound ?? Timeout.InfiniteTimeSpan;
+        if (s.Role == LabRole.UserTcpActive)
+        {
+            PeerThread<(byte[] Data, TimeSpan At)> reader = await PeerThread.StartAsync("lab kernel read",
+                () => (KernelReadsExactly(c.Kernel, data.Length), s.Now), s.Token).ConfigureAwait(false);
+            s.Mark(LabSide.UserTcp, $"write {data.Length} bytes", c.Id);
+            await c.UserTcp.WriteAsync(data, s.Token).ConfigureAwait(false);
+            (byte[] got, TimeSpan at) = await reader.Completion.WaitAsync(whole, s.Token).ConfigureAwait(false);
+            s.Mark(LabSide.Kernel, Scenarios.TailLoss.Received(got, data), c.Id, at);
+            await s.UntilAsync(() => c.UserTcp.BytesNotAcknowledged == 0, StateTimeout).ConfigureAwait(false);
+            return;
+        }
+        s.Mark(LabSide.Kernel, $"send {data.Length} bytes", c.Id);
+        PeerThread<bool> sender = await PeerThread.StartAsync("lab kernel send", () =>
+        {
+            c.Kernel.Send(data);
+            return true;
+        }, s.Token).ConfigureAwait(false);
+        byte[] read = await UserTcpReadsExactlyAsync(s, c.UserTcp, data.Length).WaitAsync(whole, s.Token).ConfigureAwait(false);
+        s.Mark(LabSide.UserTcp, Scenarios.TailLoss.Received(read, data), c.Id);
+        await sender.Completion.WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
+        await s.UntilAsync(() => c.Kernel.Info().Unacked == 0, StateTimeout).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// A one-way transfer and its close: the sender (UserTcp in the active role, the kernel in the passive one) writes
     /// <paramref name="size"/> bytes and closes; the receiver's application reads to the FIN and closes, after
     /// <paramref name="receiverHold"/> if one is given.

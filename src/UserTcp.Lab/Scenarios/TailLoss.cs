@@ -82,24 +82,7 @@ public sealed class TailLoss : LabScenario
         IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
         await using (await TcpInfoWatch.StartAsync(s, c).ConfigureAwait(false))
         {
-            if (userTcpSends)
-            {
-                PeerThread<(byte[] Data, TimeSpan At)> reader = await PeerThread.StartAsync("lab kernel read",
-                    () => (KernelReadsExactly(c.Kernel, Size), s.Now), s.Token).ConfigureAwait(false);
-                s.Mark(LabSide.UserTcp, $"write {Size} bytes", c.Id);
-                await c.UserTcp.WriteAsync(data, s.Token).ConfigureAwait(false);
-                (byte[] got, TimeSpan at) = await reader.Completion.WaitAsync(s.Token).ConfigureAwait(false);
-                s.Mark(LabSide.Kernel, Received(got, data), c.Id, at);
-                await s.UntilAsync(() => c.UserTcp.BytesNotAcknowledged == 0, StateTimeout).ConfigureAwait(false);
-            }
-            else
-            {
-                s.Mark(LabSide.Kernel, $"send {Size} bytes", c.Id);
-                c.Kernel.Send(data);
-                byte[] got = await UserTcpReadsExactlyAsync(s, c.UserTcp, Size).ConfigureAwait(false);
-                s.Mark(LabSide.UserTcp, Received(got, data), c.Id);
-                await s.UntilAsync(() => c.Kernel.Info().Unacked == 0, StateTimeout).ConfigureAwait(false);
-            }
+            await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
         }
         // Before the close, so the counters of the part are its data's alone (a FIN's loss probe would add its own).
         foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, c.Id, name, gained);
