@@ -21,7 +21,7 @@ public sealed class EcnJudgeTests
     /// <summary>How the run goes: which segments carry CWR, which ACKs echo, what goes wrong.</summary>
     private sealed record Run(
         int[]? Cwr = null, bool EchoUntilCwr = true, bool Resend = false, bool NotEct = false, bool AgreeInHandshake = true, bool Read = true, int ExtraCuts = 0,
-        double ReadLateMs = 0)
+        double ReadLateMs = 0, bool HyStartFall = false, bool HyStartCounted = true)
     {
         // The first new segment sent after the first echo arrived: the echo of n leaves 1.5 ms after n, 15 segments later.
         public int[] CwrOn => Cwr ?? [31, 76];
@@ -52,6 +52,16 @@ public sealed class EcnJudgeTests
         FaultRule mark = FaultRule.Parse($"mark {(userTcpSends ? "to-kernel" : "from-kernel")} data port={Port} nth=15..16");
         b.Reading(TimeSpan.FromMilliseconds(5), sender, "tcpi_snd_ssthresh", int.MaxValue);
         b.Reading(TimeSpan.FromMilliseconds(5), sender, "tcpi_snd_cwnd", 10);
+        if (run.HyStartFall)
+        {
+            // HyStart ends slow start at cwnd 20 before the first mark is sent: ssthresh = cwnd, no CWR (hystart_update).
+            b.Reading(DataAt(12), sender, "tcpi_snd_ssthresh", 20);
+            foreach ((string name, long value) in run.HyStartCounted ? [("TcpExtTCPHystartDelayDetect", 1), ("TcpExtTCPHystartDelayCwnd", 20)] : Array.Empty<(string, long)>())
+            {
+                if (userTcpSends) b.UserTcpCounters[name] = value;
+                else b.Reading(AckAt(Segments) + TimeSpan.FromMilliseconds(1), LabSide.Kernel, name, value);
+            }
+        }
         b.Reading(DataAt(29), sender, "tcpi_snd_cwnd", 30);
         b.Reading(AckAt(15) + TimeSpan.FromTicks(1), sender, "tcpi_snd_ssthresh", 15);
         b.Reading(AckAt(60) + TimeSpan.FromTicks(1), sender, "tcpi_snd_ssthresh", 8);
@@ -143,6 +153,30 @@ public sealed class EcnJudgeTests
         Assert.Empty(Failed(verdict));
         Assert.Contains($"the first ECE reached UserTcp at {(readLateMs > 0.5 ? "0.014" : "0.013")} s; {cut} (ECN echo", verdict.Observed, StringComparison.Ordinal);
         Assert.DoesNotContain("cut the window once at", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// CUBIC's HyStart may end the sender's slow start before the marks (ssthresh ∞ → 20, no CWR): the third fall is
+    /// HyStart's, which the sender counts (TCPHystartDelayDetect), and the cuts' own ssthresh is read past it; a fall
+    /// nobody counted still fails the ssthresh expectation, and only that.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_fall_hystart_counted_before_the_marks_is_not_taken_for_a_cut(bool userTcpSends)
+    {
+        LabVerdict verdict = Judge(userTcpSends, new Run(HyStartFall: true));
+
+        Assert.Empty(Failed(verdict));
+        string sender = userTcpSends ? "UserTcp" : "the kernel";
+        Assert.Contains("ssthresh ∞ → 20 → 15 → 8 segments (3 fall(s)); HyStart ended slow start 1 time(s) (at cwnd 20)",
+            verdict.Expectations.Single(e => e.What.Contains("ssthresh", StringComparison.Ordinal)).Observed, StringComparison.Ordinal);
+        Assert.Contains(", ssthresh then 15 segments, and set CWR on seq 43441", verdict.Observed, StringComparison.Ordinal);
+        Assert.Contains($"HyStart (CUBIC's delay and ACK-train tests) had ended {sender}'s slow start once, at cwnd 20", verdict.Observed, StringComparison.Ordinal);
+
+        Expectation only = Assert.Single(Failed(Judge(userTcpSends, new Run(HyStartFall: true, HyStartCounted: false))));
+        Assert.StartsWith($"{sender[0..1].ToUpperInvariant()}{sender[1..]}'s window falls at the marks", only.What, StringComparison.Ordinal);
+        Assert.EndsWith("(3 fall(s)); HyStart ended slow start 0 time(s)", only.Observed, StringComparison.Ordinal);
     }
 
     [Fact]

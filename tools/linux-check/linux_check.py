@@ -288,6 +288,15 @@ def first_error(output):
     return lines[-1].strip() if lines else "(no output)"
 
 
+def namespace_counters(ns):
+    """The namespace's Tcp and TcpExt counters that are not zero: what the script's run made Linux count, as the
+    namespace was made for it (`nstat -as`: absolute values, no history file)."""
+    r = subprocess.run(["ip", "netns", "exec", ns, "nstat", "-as"], capture_output=True, text=True)
+    counted = [line.split()[:2] for line in r.stdout.splitlines()
+               if line.startswith(("Tcp", "TcpExt")) and len(line.split()) >= 2]
+    return "\n      Linux counted: " + (", ".join(f"{name} {value}" for name, value in counted) or "nothing")
+
+
 def run_one(index, path, args, namespaces):
     text = open(path).read()
     reason = skip_reason(text)
@@ -332,6 +341,8 @@ def run_one(index, path, args, namespaces):
             if args.keep_output:
                 with open(os.path.join(args.keep_output, path.replace("/", "_") + ".log"), "w") as f:
                     f.write(output)
+            if args.nstat:
+                note += namespace_counters(ns)
             if proc.returncode != 0:
                 return ("fail", first_error(output).replace(script, os.path.basename(path)) + note)
             problems = check_echoes(converted, output) if not args.no_ecr_check else []
@@ -355,6 +366,8 @@ def main():
     p.add_argument("--jobs", type=int, default=2, choices=[1, 2], help="scripts at once (at most 2)")
     p.add_argument("--no-ecr-check", action="store_true", help="do not compare outbound TS ecr with the script's")
     p.add_argument("--keep-output", metavar="DIR", help="write each script's packetdrill output to DIR")
+    p.add_argument("--nstat", action="store_true",
+                   help="after each script, print the Tcp and TcpExt counters Linux counted in its namespace (nstat)")
     p.add_argument("scripts", nargs="*", help="default: tests/scripts/**/*.pkt")
     args = p.parse_args()
     args.world = RUNNER_WORLD

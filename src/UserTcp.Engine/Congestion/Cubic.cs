@@ -58,9 +58,11 @@ internal class Cubic : CongestionControl
         // Before HyStart watches, the connection's smallest RTT so far stands for Linux's delay_min (an idle connection
         // would otherwise carry one more field; issue 10's 2 KB).
         _hyStart ??= new HyStart(ack.MinRtt > TimeSpan.Zero && ack.MinRtt < sample ? ack.MinRtt : sample);
-        if (_hyStart.OnRttSample(ack.Now, sample, ack.SndUna, ack.SndNxt, Window, ack.SmoothedRtt))
+        HyStartFinding found = _hyStart.OnRttSample(ack.Now, sample, ack.SndUna, ack.SndNxt, Window, ack.SmoothedRtt);
+        if (found != HyStartFinding.None)
         {
             SlowStartThreshold = Window; // Linux: tp->snd_ssthresh = tcp_snd_cwnd(tp)
+            _slowStartEnd = new SlowStartEnd(found, Window / ack.Mss);
         }
     }
 

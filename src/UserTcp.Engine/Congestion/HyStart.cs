@@ -60,13 +60,15 @@ internal sealed class HyStart
 
     /// <summary>
     /// Linux's hystart_update, for an ACK in slow start at <see cref="LowWindow"/> segments or more: takes its RTT sample
-    /// against the connection's smallest; true when slow start should end now (the caller sets ssthresh to cwnd).
+    /// against the connection's smallest; what found that slow start should end now (the caller sets ssthresh to cwnd),
+    /// both tests when both fire on this ACK, as Linux counts each; <see cref="HyStartFinding.None"/> otherwise.
     /// </summary>
-    public bool OnRttSample(TimeSpan now, TimeSpan sample, SeqNumber sndUna, SeqNumber sndNxt, int cwndBytes, TimeSpan smoothedRtt)
+    public HyStartFinding OnRttSample(TimeSpan now, TimeSpan sample, SeqNumber sndUna, SeqNumber sndNxt, int cwndBytes, TimeSpan smoothedRtt)
     {
         TakeDelay(sample);
         TimeSpan delayMin = _delayMin;
-        if (Found) return false;
+        if (Found) return HyStartFinding.None;
+        HyStartFinding found = HyStartFinding.None;
 
         if (_roundEnd is not SeqNumber end || sndUna > end)
         {
@@ -83,7 +85,7 @@ internal sealed class HyStart
         {
             _lastAck = now;
             TimeSpan threshold = (delayMin + AckDelay(cwndBytes, smoothedRtt)) / 2;
-            if (now - _roundStart > threshold) Found = true;
+            if (now - _roundStart > threshold) found |= HyStartFinding.AckTrain;
         }
 
         // The delay: the smallest of the round's first samples above the minimum RTT by the threshold.
@@ -94,9 +96,10 @@ internal sealed class HyStart
         }
         else if (_currentRtt > delayMin + Clamp(delayMin / 8, DelayThresholdMin, DelayThresholdMax))
         {
-            Found = true;
+            found |= HyStartFinding.Delay;
         }
-        return Found;
+        Found = found != HyStartFinding.None;
+        return found;
     }
 
     /// <summary>Linux's hystart_ack_delay: a 64 KiB burst at the pacing rate (2 cwnd per SRTT in slow start), at most 1 ms.</summary>
@@ -109,4 +112,15 @@ internal sealed class HyStart
     }
 
     private static TimeSpan Clamp(TimeSpan value, TimeSpan min, TimeSpan max) => value < min ? min : value > max ? max : value;
+}
+
+/// <summary>Which of HyStart's tests ended slow start (Linux counts each: TCPHystartTrainDetect, TCPHystartDelayDetect).</summary>
+[Flags]
+internal enum HyStartFinding : byte
+{
+    None = 0,
+    /// <summary>A round's ACK train lasted half the minimum RTT.</summary>
+    AckTrain = 1,
+    /// <summary>A round's smallest early RTT sample rose clearly above the minimum.</summary>
+    Delay = 2,
 }

@@ -118,6 +118,9 @@ internal interface ICongestionControl
     long PacingRate { get; }
 }
 
+/// <summary>HyStart ended slow start: which test found it, and cwnd then in segments (Linux's TCPHystart*Cwnd adds it).</summary>
+internal readonly record struct SlowStartEnd(HyStartFinding Finding, int CwndSegments);
+
 /// <summary>
 /// What both algorithms share: slow start with byte counting (RFC 3465), cwnd growing by all that each ACK acknowledges,
 /// as Linux's tcp_slow_start (no L: RFC 9406 §4.3's L = 8 SMSS is for HyStart++, which Linux does not run), so an ACK
@@ -147,6 +150,17 @@ internal abstract class CongestionControl : ICongestionControl
         };
         if (algorithm != CongestionControlAlgorithm.Bbr) created.SlowStartThreshold = slowStartThreshold;
         return created;
+    }
+
+    // HyStart's end of slow start, until the sender takes it to count; a field, not a virtual call, as every ACK asks.
+    private protected SlowStartEnd _slowStartEnd;
+
+    /// <summary>HyStart's end of slow start since the last call (Linux's TCPHystart* counters), or default.</summary>
+    public SlowStartEnd TakeSlowStartEnd()
+    {
+        SlowStartEnd ended = _slowStartEnd;
+        _slowStartEnd = default;
+        return ended;
     }
 
     /// <summary>cwnd follows a model of the path on every ACK, in recovery too (BBR), not the loss-based rules below.</summary>

@@ -135,6 +135,21 @@ public sealed partial class TcpConnection
         if (recoveries > 0) _engine.Counters.Count(_sender.Sack ? MibCounter.TcpExtTCPSackRecovery : MibCounter.TcpExtTCPRenoRecovery, recoveries);
     }
 
+    /// <summary>HyStart ended slow start: counted by test, with cwnd then, as Linux's hystart_update counts it.</summary>
+    private void CountSlowStartEnd(SlowStartEnd ended)
+    {
+        if (ended.Finding.HasFlag(HyStartFinding.AckTrain))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtTCPHystartTrainDetect);
+            _engine.Counters.Count(MibCounter.TcpExtTCPHystartTrainCwnd, ended.CwndSegments);
+        }
+        if (ended.Finding.HasFlag(HyStartFinding.Delay))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtTCPHystartDelayDetect);
+            _engine.Counters.Count(MibCounter.TcpExtTCPHystartDelayCwnd, ended.CwndSegments);
+        }
+    }
+
     private void OnPersistTimeout(TimeSpan now)
     {
         if (UserTimeoutExpired(now))

@@ -197,6 +197,14 @@ public enum MibCounter
     TcpExtTCPSlowStartRetrans,
     /// <summary>Tail loss probes sent, new data or a resend, one per probe however many segments it took (Linux's TCPLossProbes, tcp_send_loss_probe).</summary>
     TcpExtTCPLossProbes,
+    /// <summary>Slow starts CUBIC's HyStart ended on an ACK train that lasted half the minimum RTT (Linux's TCPHystartTrainDetect, hystart_update).</summary>
+    TcpExtTCPHystartTrainDetect,
+    /// <summary>The cwnd, in segments, at each ACK-train end of slow start, added up (Linux's TCPHystartTrainCwnd).</summary>
+    TcpExtTCPHystartTrainCwnd,
+    /// <summary>Slow starts CUBIC's HyStart ended on a round's RTT rising above the minimum (Linux's TCPHystartDelayDetect, hystart_update).</summary>
+    TcpExtTCPHystartDelayDetect,
+    /// <summary>The cwnd, in segments, at each delay end of slow start, added up (Linux's TCPHystartDelayCwnd).</summary>
+    TcpExtTCPHystartDelayCwnd,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

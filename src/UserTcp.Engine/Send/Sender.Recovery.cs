@@ -59,6 +59,9 @@ internal sealed partial class Sender
     /// <summary>Retransmissions deemed lost again since the last call: RACK's, or a timeout's (Linux's TCPLostRetransmit).</summary>
     public int TakeLostRetransmissions() => _queue.TakeLostRetransmissions();
 
+    /// <summary>HyStart's end of slow start since the last call (Linux's TCPHystart* counters), or default.</summary>
+    public SlowStartEnd TakeSlowStartEnd() => _congestion.TakeSlowStartEnd();
+
     // Fast recoveries entered since the connection last counted them (TCPSackRecovery or TCPRenoRecovery).
     private int _recoveriesEntered;
 

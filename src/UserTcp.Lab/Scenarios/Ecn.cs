@@ -150,14 +150,18 @@ public sealed class Ecn : LabScenario
 
         // The cut itself, in the sender's own account: ssthresh leaves TCP_INFINITE_SSTHRESH at the first mark and falls at
         // each reduction. Read every millisecond, a cut a round trip after another may show as one fall, so at least one
-        // and no more than the CWRs; the wire counts them.
+        // and no more than the CWRs; the wire counts them. CUBIC's HyStart may end slow start first (ssthresh = cwnd,
+        // Linux's hystart_update), a fall no mark caused and no CWR answers, which the sender counts (TCPHystart*Detect).
         IReadOnlyList<LabReading> thresholds = [.. r.Readings.Where(x => x.Connection == c && x.Side == sender && x.Name == "tcpi_snd_ssthresh")];
         int falls = thresholds.Zip(thresholds.Skip(1)).Count(pair => pair.Second.Value < pair.First.Value);
         bool fromInfinite = thresholds.Count > 0 && thresholds[0].Value >= int.MaxValue;
-        v.Expect($"{Capitalized(senderName)}'s window falls at the marks: its ssthresh (TCP_INFO, read every millisecond) leaves ∞ and falls at most once per CWR",
-            fromInfinite && falls >= 1 && falls <= cwrs.Count,
+        (long hyStartEnds, long hyStartCwnd) = HyStartEnds(r, c, userTcpSends);
+        v.Expect($"{Capitalized(senderName)}'s window falls at the marks: its ssthresh (TCP_INFO, read every millisecond) leaves ∞ and falls at most once per CWR, "
+                + "and once more if HyStart ended slow start (its own count)",
+            fromInfinite && falls >= 1 && falls <= cwrs.Count + hyStartEnds,
             thresholds.Count == 0 ? "no ssthresh read"
-                : string.Create(CultureInfo.InvariantCulture, $"ssthresh {string.Join(" → ", thresholds.Select(x => Threshold(x.Value)).Distinct())} segments ({falls} fall(s))"));
+                : string.Create(CultureInfo.InvariantCulture, $"ssthresh {string.Join(" → ", thresholds.Select(x => Threshold(x.Value)).Distinct())} segments ({falls} fall(s))")
+                    + string.Create(CultureInfo.InvariantCulture, $"; HyStart ended slow start {hyStartEnds} time(s){(hyStartEnds > 0 ? $" (at cwnd {hyStartCwnd})" : "")}"));
 
         IReadOnlyList<Transmissions> resent = [.. r.Sent(c, sender).Where(x => x.Retransmissions > 0)];
         int dropped = r.PacketsOf(c).Count(p => p.Dropped);
@@ -180,9 +184,23 @@ public sealed class Ecn : LabScenario
         v.Expect("All the bytes arrive, once and in order", arrived,
             string.Join("; ", r.Marks.Where(m => m.Side == receiver && m.Connection == c && m.What.StartsWith("read", StringComparison.Ordinal)).Select(m => m.What)));
 
-        string observed = Observe(r, c, userTcpSends, connector, control, tcpEcn, data, ce, echoes, windows, thresholds, Relative, arrived)
+        string observed = Observe(r, c, userTcpSends, connector, control, tcpEcn, data, ce, echoes, windows, thresholds, Relative, arrived, (hyStartEnds, hyStartCwnd))
             + " " + Sampling(r);
         return v.Build(this, r, observed, SeedAgreement.NoClaim, "", Schedule(r, c, LabSide.Kernel), Schedule(r, c, LabSide.UserTcp));
+    }
+
+    /// <summary>
+    /// How often CUBIC's HyStart ended the sender's slow start over the transfer, and the cwnd (segments) it ended at, as
+    /// the sender counted them (Linux's hystart_update: TCPHystartTrainDetect and TCPHystartDelayDetect, with the
+    /// TCPHystart*Cwnd sums): the kernel's read before and after the transfer, UserTcp's over the run.
+    /// </summary>
+    internal static (long Ends, long Cwnd) HyStartEnds(LabRecord r, FourTuple c, bool userTcpSends)
+    {
+        long Count(string name) => userTcpSends
+            ? r.UserTcpCounter(name)
+            : r.Readings.Where(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == name).Sum(x => x.Value);
+        return (Count("TcpExtTCPHystartTrainDetect") + Count("TcpExtTCPHystartDelayDetect"),
+            Count("TcpExtTCPHystartTrainCwnd") + Count("TcpExtTCPHystartDelayCwnd"));
     }
 
     /// <summary>The windows of marks, in order: a CE segment at or beyond the CWR that answered the window before starts a new one.</summary>
@@ -205,7 +223,7 @@ public sealed class Ecn : LabScenario
 
     private static string Observe(LabRecord r, FourTuple c, bool userTcpSends, string connector, string control, string tcpEcn, IReadOnlyList<WirePacket> data,
         IReadOnlyList<WirePacket> ce, List<WirePacket> echoes, IReadOnlyList<Window> windows, IReadOnlyList<LabReading> thresholds,
-        Func<SeqNumber, uint> relative, bool arrived)
+        Func<SeqNumber, uint> relative, bool arrived, (long Ends, long Cwnd) hyStart)
     {
         LabSide sender = userTcpSends ? LabSide.UserTcp : LabSide.Kernel;
         (_, _, string senderName, string receiverName) = TransferSides(userTcpSends);
@@ -218,10 +236,12 @@ public sealed class Ecn : LabScenario
                 ? string.Create(CultureInfo.InvariantCulture, $" {Capitalized(receiverName)} echoed ECE on {echoes.Count} ACK(s), from {echoes[0].At.TotalSeconds:0.000} s to {echoes[^1].At.TotalSeconds:0.000} s.")
                 : $" {Capitalized(receiverName)} echoed no ECE."),
         };
+        // The first echo of each window's marks: when the sender heard of them.
+        WirePacket?[] firstEchoes = [.. windows.Select(w => echoes.FirstOrDefault(a => relative(a.Segment.AcknowledgmentNumber) > relative(w.FirstMark.Segment.SequenceNumber)))];
         for (int i = 0; i < windows.Count; i++)
         {
             Window w = windows[i];
-            WirePacket? echo = echoes.FirstOrDefault(a => relative(a.Segment.AcknowledgmentNumber) > relative(w.FirstMark.Segment.SequenceNumber));
+            WirePacket? echo = firstEchoes[i];
             string marks = w.MarkedInIt.Count == 1 ? $"the mark on seq {relative(w.FirstMark.Segment.SequenceNumber)}" : $"{w.MarkedInIt.Count} marks ({SeqList(w.MarkedInIt, relative)})";
             if (w.Cwr is not { } cwr)
             {
@@ -235,7 +255,8 @@ public sealed class Ecn : LabScenario
                 ? r.Events.Cast<TcpEvent?>().FirstOrDefault(x => x!.Value.Kind == TcpEventKind.CongestionWindowReduced && x.Value.Connection == c && x.Value.Time >= heard - TimeSpan.FromMilliseconds(1))
                 : null;
             TimeSpan at = cut?.Time ?? heard;
-            long? threshold = r.Readings.FirstOrDefault(x => x.Connection == c && x.Side == sender && x.Name == "tcpi_snd_ssthresh" && x.At >= heard && x.Value < int.MaxValue)?.Value;
+            TimeSpan nextHeard = i + 1 < windows.Count && (firstEchoes[i + 1]?.ArrivedAt ?? windows[i + 1].Cwr?.At) is TimeSpan next ? next : TimeSpan.MaxValue;
+            long? threshold = CutThreshold(thresholds, heard, nextHeard);
             text.Add(string.Create(CultureInfo.InvariantCulture,
                 $"Window {i + 1}, {marks}: the first ECE reached {senderName} at {heard.TotalSeconds:0.000} s; ")
                 + (cut is { } ev ? $"its engine cut the window once {CutAfter(heard, ev.Time)} ({ev.Cause.Describe()})" : "it cut its window once")
@@ -247,6 +268,11 @@ public sealed class Ecn : LabScenario
         {
             text.Add($"{Capitalized(senderName)}'s ssthresh over the transfer: {string.Join(" → ", thresholds.Select(x => Threshold(x.Value)).Distinct())} segments.");
         }
+        if (hyStart.Ends > 0)
+        {
+            text.Add(string.Create(CultureInfo.InvariantCulture,
+                $"HyStart (CUBIC's delay and ACK-train tests) had ended {senderName}'s slow start {(hyStart.Ends == 1 ? "once" : $"{hyStart.Ends} times")}, at cwnd {hyStart.Cwnd}: ssthresh = cwnd, a fall no mark caused and no CWR answers, counted as TCPHystart*Detect."));
+        }
         long Counter(string name) => r.Readings.Where(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == name).Sum(x => x.Value);
         text.Add($"Nothing was resent; {receiverName} {(arrived ? "read every byte as written" : "did not read every byte as written")}.");
         if (!userTcpSends)
@@ -256,6 +282,18 @@ public sealed class Ecn : LabScenario
                 $"The kernel counted over the transfer TCPDeliveredCE {Counter("TcpExtTCPDeliveredCE")} (segments acknowledged by ACKs with ECE), TcpRetransSegs {Counter("TcpRetransSegs")}, TCPTimeouts {Counter("TcpExtTCPTimeouts")}."));
         }
         return string.Join(" ", text);
+    }
+
+    /// <summary>
+    /// ssthresh after the cut the echo heard at <paramref name="heard"/> caused: the first reading from then on, before the
+    /// next window's echo was heard (<paramref name="until"/>), below the last one before it — a reading that only repeats
+    /// an earlier fall (HyStart's, a previous window's) is not this cut's, nor one after the next window's cut; null when
+    /// no reading shows it.
+    /// </summary>
+    internal static long? CutThreshold(IReadOnlyList<LabReading> thresholds, TimeSpan heard, TimeSpan until)
+    {
+        long before = thresholds.LastOrDefault(x => x.At < heard)?.Value ?? long.MaxValue;
+        return thresholds.FirstOrDefault(x => x.At >= heard && x.At < until && x.Value < before && x.Value < int.MaxValue)?.Value;
     }
 
     /// <summary>
