@@ -21,6 +21,20 @@ public sealed partial class LabVerdictTextTests
     public void A_sentence_that_begins_with_a_sides_name_begins_with_a_capital(string text, string expected) =>
         Assert.Equal(expected, VerdictBuilder.SentenceCase(text));
 
+    /// <summary>
+    /// fin-ack-only's text once read "(LAST-ACK)" for the kernel's path when the sampler's first read of the socket came
+    /// after its short ESTABLISHED and CLOSE-WAIT: a path that starts past where connections start says what was missed.
+    /// </summary>
+    [Theory]
+    [InlineData(new[] { "LAST-ACK", "CLOSED" }, "… → LAST-ACK → CLOSED")]
+    [InlineData(new[] { "CLOSE-WAIT" }, "… → CLOSE-WAIT")]
+    [InlineData(new[] { "ESTABLISHED", "CLOSE-WAIT", "LAST-ACK" }, "ESTABLISHED → CLOSE-WAIT → LAST-ACK")]
+    [InlineData(new[] { "SYN-SENT", "ESTABLISHED" }, "SYN-SENT → ESTABLISHED")]
+    [InlineData(new[] { "CLOSED", "SYN-SENT" }, "CLOSED → SYN-SENT")]
+    [InlineData(new string[0], "")]
+    public void A_state_path_that_starts_late_shows_what_the_sampler_missed(string[] states, string expected) =>
+        Assert.Equal(expected, LabRecord.Path(states.Select((s, i) => new StateSpan(TimeSpan.FromMilliseconds(i), s))));
+
     /// <summary>last-ack-lost's passive run at 7e8d58d began its observation "the kernel closed first" and a later sentence "the kernel, in TIME-WAIT, …".</summary>
     [Fact]
     public void Last_ack_losts_observation_begins_each_sentence_with_a_capital_when_the_kernel_closes_first()

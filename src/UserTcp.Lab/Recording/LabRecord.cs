@@ -160,8 +160,16 @@ public sealed class LabRecord
         return [];
     }
 
-    /// <summary>The states one side passed through, in order, as "A → B → C".</summary>
-    public static string Path(IEnumerable<StateSpan> spans) => string.Join(" → ", spans.Select(s => s.State));
+    /// <summary>
+    /// The states one side passed through, in order, as "A → B → C"; "… → LAST-ACK" when the first one seen is not where a
+    /// connection starts, as the kernel's sampler can first read a socket after its short early states have passed.
+    /// </summary>
+    public static string Path(IEnumerable<StateSpan> spans)
+    {
+        IReadOnlyList<string> states = [.. spans.Select(s => s.State)];
+        bool missedStart = states.Count > 0 && states[0] is not ("CLOSED" or "LISTEN" or "SYN-SENT" or "SYN-RECEIVED" or "ESTABLISHED");
+        return (missedStart ? "… → " : "") + string.Join(" → ", states);
+    }
 
     /// <summary>Whether the side was ever in <paramref name="state"/>.</summary>
     public static bool WasIn(IEnumerable<StateSpan> spans, string state) => spans.Any(s => s.State == state);
