@@ -73,26 +73,14 @@ internal static class LabCommand
             CustomParser = OptionParsers.Text<string>(ParseRole),
         };
         var report = ReportOption(required: false);
-        var full = FullOption();
-        var seed = SeedOption();
-        var rtoFormula = StackOptionSet.RtoFormulaOption();
-        var cubic = StackOptionSet.CubicArithmeticOption();
-        var rackRules = StackOptionSet.RackRulesOption();
-        var congestion = CongestionOption();
-        var linuxRules = StackOptionSet.LinuxRulesOption();
+        var settings = new RunSettings();
         var command = new Command("run", "Run one scenario in one role or all of its roles; with --report DIR, also write its HTML page, graphs and capture")
         {
             name,
             role,
             report,
-            full,
-            seed,
-            rtoFormula,
-            cubic,
-            rackRules,
-            congestion,
-            linuxRules,
         };
+        settings.AddTo(command);
         command.SetAction(parsed => CliErrors.Run("lab run", () =>
         {
             LabScenario scenario = LabCatalog.Find(parsed.GetRequiredValue(name))!;
@@ -101,7 +89,7 @@ internal static class LabCommand
                 ? scenario.Roles
                 : [.. scenario.Roles.Where(r => r.Key() == which || r == LabRole.Both)];
             if (roles.Count == 0) throw new CliException(2, $"{scenario.Name} has no {which} role: its roles are {string.Join(", ", scenario.Roles.Select(r => r.Key()))}");
-            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion, linuxRules));
+            return RunAsync([.. roles.Select(r => (scenario, r))], parsed.GetValue(report), settings.Read(parsed));
         }));
         return command;
     }
@@ -109,26 +97,14 @@ internal static class LabCommand
     private static Command RunAllCommand()
     {
         var report = ReportOption(required: true);
-        var full = FullOption();
-        var seed = SeedOption();
-        var rtoFormula = StackOptionSet.RtoFormulaOption();
-        var cubic = StackOptionSet.CubicArithmeticOption();
-        var rackRules = StackOptionSet.RackRulesOption();
-        var congestion = CongestionOption();
-        var linuxRules = StackOptionSet.LinuxRulesOption();
+        var settings = new RunSettings();
         var command = new Command("run-all", "Run every scenario in every role and write the HTML report (an index and a page per scenario) to --report DIR")
         {
             report,
-            full,
-            seed,
-            rtoFormula,
-            cubic,
-            rackRules,
-            congestion,
-            linuxRules,
         };
+        settings.AddTo(command);
         command.SetAction(parsed => CliErrors.Run("lab run-all", () =>
-            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), Options(parsed, full, seed, rtoFormula, cubic, rackRules, congestion, linuxRules))));
+            RunAsync([.. LabCatalog.All.SelectMany(s => s.Roles.Select(r => (s, r)))], parsed.GetValue(report), settings.Read(parsed))));
         return command;
     }
 
@@ -143,18 +119,36 @@ internal static class LabCommand
         CustomParser = OptionParsers.Text<string?>(ParseDirectory),
     };
 
-    /// <summary>The lab's options from run's or run-all's command line (the capture directory is the run's to choose).</summary>
-    private static LabOptions Options(ParseResult parsed, Option<bool> full, Option<int> seed, Option<RtoFormula> rtoFormula, Option<CubicArithmetic> cubic,
-        Option<RackRules> rackRules, Option<CongestionControlAlgorithm> congestion, Option<bool> linuxRules) => new()
+    /// <summary>
+    /// The options `lab run` and `lab run-all` share, read into the runs' <see cref="LabOptions"/> (the capture directory
+    /// is the run's to choose).
+    /// </summary>
+    private sealed class RunSettings
     {
-        CongestionControl = parsed.GetValue(congestion),
-        Full = parsed.GetValue(full),
-        FaultSeed = parsed.GetValue(seed),
-        RtoFormula = parsed.GetValue(rtoFormula),
-        CubicArithmetic = parsed.GetValue(cubic),
-        RackRules = parsed.GetValue(rackRules),
-        LinuxRules = parsed.GetValue(linuxRules),
-    };
+        private readonly Option<bool> _full = FullOption();
+        private readonly Option<int> _seed = SeedOption();
+        private readonly Option<RtoFormula> _rtoFormula = StackOptionSet.RtoFormulaOption();
+        private readonly Option<CubicArithmetic> _cubic = StackOptionSet.CubicArithmeticOption();
+        private readonly Option<RackRules> _rackRules = StackOptionSet.RackRulesOption();
+        private readonly Option<CongestionControlAlgorithm> _congestion = CongestionOption();
+        private readonly Option<bool> _linuxRules = StackOptionSet.LinuxRulesOption();
+
+        public void AddTo(Command command)
+        {
+            foreach (Option option in (Option[])[_full, _seed, _rtoFormula, _cubic, _rackRules, _congestion, _linuxRules]) command.Options.Add(option);
+        }
+
+        public LabOptions Read(ParseResult parsed) => new()
+        {
+            CongestionControl = parsed.GetValue(_congestion),
+            Full = parsed.GetValue(_full),
+            FaultSeed = parsed.GetValue(_seed),
+            RtoFormula = parsed.GetValue(_rtoFormula),
+            CubicArithmetic = parsed.GetValue(_cubic),
+            RackRules = parsed.GetValue(_rackRules),
+            LinuxRules = parsed.GetValue(_linuxRules),
+        };
+    }
 
     private static async Task<int> RunAsync(IReadOnlyList<(LabScenario Scenario, LabRole Role)> runs, string? reportDirectory, LabOptions options)
     {
