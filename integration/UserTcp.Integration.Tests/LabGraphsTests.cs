@@ -88,6 +88,45 @@ public sealed partial class LabGraphsTests
         }
     }
 
+    /// <summary>
+    /// The congestion-window graph draws the sender's cwnd and ssthresh (∞ left out, so a finite ssthresh is the only
+    /// dashed line) and leaves out the receiver, whose window never moved; a run that read no cwnd gets no graph.
+    /// </summary>
+    [Fact]
+    public void The_congestion_graph_draws_the_senders_window_and_threshold_and_only_those()
+    {
+        var b = new RecordBuilder(5018, 40000);
+        b.Handshake(Ms(20), kernelConnects: true);
+        foreach ((double at, long cwnd, long ssthresh) in new[] { (30.0, 10L, (long)int.MaxValue), (40, 20, int.MaxValue), (50, 14, 14), (60, 15, 14) })
+        {
+            b.Reading(Ms(at), LabSide.UserTcp, "tcpi_snd_cwnd", cwnd);
+            b.Reading(Ms(at), LabSide.UserTcp, "tcpi_snd_ssthresh", ssthresh);
+        }
+        b.Reading(Ms(30), LabSide.Kernel, "tcpi_snd_cwnd", 10);
+        b.Reading(Ms(30), LabSide.Kernel, "tcpi_snd_ssthresh", int.MaxValue);
+        LabRecord r = b.Build("fast-retransmit", LabRole.UserTcpActive);
+        string directory = Directory.CreateTempSubdirectory("usertcp-graphs-").FullName;
+        try
+        {
+            Assert.True(LabGraphs.Congestion(r, r.Connections[0], Path.Combine(directory, "cwnd")));
+            string svg = File.ReadAllText(Path.Combine(directory, "cwnd.svg"));
+            Assert.Contains("UserTcp cwnd", svg, StringComparison.Ordinal);
+            Assert.Contains("UserTcp ssthresh", svg, StringComparison.Ordinal);
+            Assert.DoesNotContain("kernel cwnd", svg, StringComparison.Ordinal);
+            Assert.Contains("congestion window, 40000 ↔ 5018", svg, StringComparison.Ordinal);
+            Assert.Equal(["0", "5", "10", "15", "20"], LeftTickLabels(svg).Where(t => t.Length <= 2).Take(5));
+
+            var none = new RecordBuilder(5018, 40000);
+            none.Handshake(Ms(20), kernelConnects: true);
+            Assert.False(LabGraphs.Congestion(none.Build("fast-retransmit", LabRole.UserTcpActive), none.Connection, Path.Combine(directory, "none")));
+            Assert.False(File.Exists(Path.Combine(directory, "none.svg")));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     // The left axis's tick labels: the numbers that share the leftmost x of the SVG's texts ("0", "0.5", "1", …).
     internal static IReadOnlyList<string> LeftTickLabels(string svg)
     {

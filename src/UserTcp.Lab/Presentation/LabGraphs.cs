@@ -14,6 +14,7 @@ namespace UserTcp.Lab;
 /// square on each RST, a filled diamond on each segment that arrived CE-marked and an open square on each that carried CWR (ECN, RFC 3168);
 /// the receiver's ACK line and its window's right edge (ACK + window) as steps; SACK blocks as bars;</item>
 /// <item>a state timeline: one row per side, a coloured bar per state;</item>
+/// <item>where the run watched TCP_INFO's congestion fields, both sides' cwnd and ssthresh over time;</item>
 /// <item>for runs of several connections, the number of connections in each state over time.</item>
 /// </list>
 /// Retransmission markers are drawn in <see cref="RetransmissionColor"/> and nothing else is, so a reader (or a test)
@@ -299,6 +300,74 @@ public static class LabGraphs
         plot.Axes.Left.SetTicks([0, 1], ["kernel (sock_diag)", "UserTcp (engine)"]);
         plot.Axes.SetLimitsY(-0.6, 1.6);
         Save(plot, path, height: 260);
+    }
+
+    /// <summary>
+    /// Writes both sides' congestion window and slow-start threshold on a connection over time, in segments as TCP_INFO
+    /// gives them (<see cref="TcpInfoWatch"/> with congestion), to <c>path.svg</c> and <c>path.png</c>: cwnd solid, ssthresh
+    /// dashed, each side in its own colour, steps held until the watch's last reading; an infinite ssthresh
+    /// (TCP_INFINITE_SSTHRESH, before the first cut) is left out, and so is a side whose window never moved (the
+    /// receiver of a one-way transfer). False, and nothing written, when the run read no cwnd.
+    /// </summary>
+    public static bool Congestion(LabRecord r, FourTuple connection, string path)
+    {
+        IReadOnlyList<LabReading> readings = [.. r.Readings.Where(x => x.Connection == connection && x.Name is "tcpi_snd_cwnd" or "tcpi_snd_ssthresh")];
+        if (!readings.Any(x => x.Name == "tcpi_snd_cwnd")) return false;
+        var plot = new Plot();
+        plot.Title($"{r.Scenario} ({r.Role.Key()}): congestion window, {connection.Remote.Port} ↔ {connection.Local.Port}");
+        plot.XLabel("time since the stack started (s)");
+        plot.YLabel("segments (TCP_INFO)");
+        double end = readings.Max(x => x.At.TotalSeconds);
+        foreach ((LabSide side, string name, SColor color) in (ReadOnlySpan<(LabSide, string, SColor)>)[(LabSide.Kernel, "kernel", KernelLine), (LabSide.UserTcp, "UserTcp", UserTcpLine)])
+        {
+            foreach ((string field, string label, LinePattern pattern) in (ReadOnlySpan<(string, string, LinePattern)>)[("tcpi_snd_cwnd", "cwnd", LinePattern.Solid), ("tcpi_snd_ssthresh", "ssthresh", LinePattern.Dashed)])
+            {
+                if (!Moved(readings.Where(x => x.Side == side).ToList())) continue;
+                IReadOnlyList<LabReading> values = [.. readings.Where(x => x.Side == side && x.Name == field)];
+                bool labelled = false;
+                // One step line per run of finite values: ∞ (and a side with no MSS yet) is a gap, not a cliff.
+                foreach ((double[] xs, double[] ys) in FiniteRuns(values, end))
+                {
+                    Series(plot, xs, ys, labelled ? "" : $"{name} {label}", color, pattern);
+                    labelled = true;
+                }
+            }
+        }
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        plot.Axes.SetLimitsY(0, Math.Max(4, readings.Where(x => x.Value < int.MaxValue).Select(x => x.Value).DefaultIfEmpty(0).Max() * 1.1));
+        plot.ShowLegend(Edge.Right);
+        Save(plot, path, height: 320);
+        return true;
+    }
+
+    // A side whose cwnd never changed and whose ssthresh stayed infinite sent no data to speak of (the receiver): left out.
+    private static bool Moved(IReadOnlyList<LabReading> side) =>
+        side.Where(x => x.Name == "tcpi_snd_cwnd").Select(x => x.Value).Distinct().Count() > 1
+        || side.Any(x => x.Name == "tcpi_snd_ssthresh" && x.Value is >= 0 and < int.MaxValue);
+
+    private static readonly SColor KernelLine = SColor.FromHex("#1F77B4");
+    private static readonly SColor UserTcpLine = SColor.FromHex("#D62728");
+
+    // The steps of each run of consecutive finite readings (below TCP_INFINITE_SSTHRESH), each held until the reading
+    // that ends the run, or until `end` for the last.
+    private static IEnumerable<(double[] Xs, double[] Ys)> FiniteRuns(IReadOnlyList<LabReading> values, double end)
+    {
+        var xs = new List<double>();
+        var ys = new List<double>();
+        foreach (LabReading x in values)
+        {
+            bool finite = x.Value is >= 0 and < int.MaxValue;
+            if (!finite && xs.Count > 0)
+            {
+                yield return ([.. xs, x.At.TotalSeconds], [.. ys, ys[^1]]);
+                xs.Clear();
+                ys.Clear();
+            }
+            if (!finite) continue;
+            xs.Add(x.At.TotalSeconds);
+            ys.Add(x.Value);
+        }
+        if (xs.Count > 0) yield return ([.. xs, end], [.. ys, ys[^1]]);
     }
 
     /// <summary>Writes, for runs of several connections, how many were in each state on each side over time.</summary>

@@ -122,7 +122,9 @@ public static class LabReport
             int fromUserTcp = LabGraphs.TimeSequence(r, c, LabSide.UserTcp, Path.Combine(directory, name + ".tsg-usertcp"));
             html.Append(Figure(name + ".states"))
                 .Append(CultureInfo.InvariantCulture, $"<div class=graph data-retransmissions=\"{fromKernel}\">").Append(Figure(name + ".tsg-kernel")).Append("</div>")
-                .Append(CultureInfo.InvariantCulture, $"<div class=graph data-retransmissions=\"{fromUserTcp}\">").Append(Figure(name + ".tsg-usertcp")).Append("</div>")
+                .Append(CultureInfo.InvariantCulture, $"<div class=graph data-retransmissions=\"{fromUserTcp}\">").Append(Figure(name + ".tsg-usertcp")).Append("</div>");
+            if (LabGraphs.Congestion(r, c, Path.Combine(directory, name + ".cwnd"))) html.Append(Figure(name + ".cwnd"));
+            html
                 .Append("<h4>Ladder</h4><pre class=ladder>").AppendJoin("\n", LabLadder.Draw(r, c).Select(E)).Append("</pre>")
                 .Append("<h4>Timeline</h4>").Append(Timeline(r, c));
         }

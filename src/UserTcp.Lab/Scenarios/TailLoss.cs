@@ -80,7 +80,7 @@ public sealed class TailLoss : LabScenario
         LabConnection c = await s.OpenAsync(part.Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
         byte[] data = Pattern(part.Port);
         IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
-        await using (await TcpInfoWatch.StartAsync(s, c).ConfigureAwait(false))
+        await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
         {
             await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
         }
