@@ -44,8 +44,39 @@ public sealed class KernelTcpTableReplyTests
         Assert.Equal(Enomem, e.Errno);
     }
 
-    // One SOCK_DIAG_BY_FAMILY message: inet_diag_msg of an established socket 10.77.0.1:PORT -> 10.77.0.2:80.
-    private static byte[] Socket(ushort port)
+    /// <summary>
+    /// With idiag_ext INET_DIAG_INFO the message carries rtattrs after inet_diag_msg: an unknown one first is passed over,
+    /// and the tcp_info one gives cwnd and ssthresh; a socket without it (TIME-WAIT carries none) has no Info.
+    /// </summary>
+    [Fact]
+    public void A_socket_with_an_inet_diag_info_attribute_carries_its_tcp_info()
+    {
+        byte[] info = new byte[120];
+        info[1] = 3; // TCP_CA_Recovery
+        BinaryPrimitives.WriteUInt32LittleEndian(info.AsSpan(76), 7);
+        BinaryPrimitives.WriteUInt32LittleEndian(info.AsSpan(80), 9);
+        byte[] datagram = [.. Socket(5005, [.. Attribute(1, [0, 0, 0, 0, 0]), .. Attribute(2, info)]), .. Socket(5006), .. Message(NlmsgDone, Int(0))];
+        var sockets = new List<KernelTcpSocket>();
+
+        Assert.True(KernelTcpTable.TakeReply(datagram, Sequence, sockets));
+
+        KernelTcpInfo got = Assert.IsType<KernelTcpInfo>(sockets[0].Info);
+        Assert.Equal((3, 9, 7), ((int)got.CaState, got.CongestionWindow, got.SlowStartThreshold));
+        Assert.Null(sockets[1].Info);
+    }
+
+    // An rtattr: u16 length (header included), u16 type, the payload, padded to RTA_ALIGN.
+    private static byte[] Attribute(ushort type, byte[] payload)
+    {
+        byte[] a = new byte[(4 + payload.Length + 3) & ~3];
+        BinaryPrimitives.WriteUInt16LittleEndian(a, (ushort)(4 + payload.Length));
+        BinaryPrimitives.WriteUInt16LittleEndian(a.AsSpan(2), type);
+        payload.CopyTo(a, 4);
+        return a;
+    }
+
+    // One SOCK_DIAG_BY_FAMILY message: inet_diag_msg of an established socket 10.77.0.1:PORT -> 10.77.0.2:80, then any attributes.
+    private static byte[] Socket(ushort port, byte[]? attributes = null)
     {
         byte[] m = new byte[72];
         m[0] = 2; // AF_INET
@@ -55,7 +86,7 @@ public sealed class KernelTcpTableReplyTests
         byte[] local = [10, 77, 0, 1], remote = [10, 77, 0, 2];
         local.CopyTo(m, 8);
         remote.CopyTo(m, 24);
-        return Message(SockDiagByFamily, m);
+        return Message(SockDiagByFamily, [.. m, .. attributes ?? []]);
     }
 
     private static byte[] Int(int value)

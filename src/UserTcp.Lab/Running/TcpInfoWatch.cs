@@ -10,7 +10,9 @@ namespace UserTcp.Lab;
 /// side's estimator held at the instant it acted. With <c>congestion</c>, each change of a side's congestion window,
 /// slow-start threshold or congestion state is noted too, as "tcpi_snd_cwnd" and "tcpi_snd_ssthresh" in segments (Linux's
 /// unit; UserTcp's bytes divided by its send MSS, int.MaxValue while it has none) and "tcpi_ca_state". With <c>probes</c>,
-/// each change of a side's unanswered probe count is noted as "tcpi_probes". Disposing stops it.
+/// each change of a side's unanswered probe count is noted as "tcpi_probes". Once the scenario closes the kernel's socket,
+/// the kernel's side is read from the namespace's socket table (sock_diag's INET_DIAG_INFO) for as long as the orphan
+/// lives. Disposing stops it.
 /// </summary>
 public sealed class TcpInfoWatch : IAsyncDisposable
 {
@@ -48,33 +50,61 @@ public sealed class TcpInfoWatch : IAsyncDisposable
         long kernelProbes = -1, userTcpProbes = -1;
         (long Cwnd, long Ssthresh, long State) kernelWindow = (-1, -1, -1), userTcpWindow = (-1, -1, -1);
         int noted = 0;
+        // Once the scenario closes the kernel's socket, its tcp_info comes from the socket table instead (sock_diag), where
+        // the orphan lives on while it still sends: a sender that closes right after its write is still watched.
+        KernelTcpTable? table = null;
         try
         {
             while (!_stop.IsCancellationRequested && !s.Token.IsCancellationRequested)
             {
-                KernelTcpInfo k = c.Kernel.Info();
+                KernelTcpInfo? k = KernelInfo(s, c, ref table);
                 TcpConnectionInfo u = c.UserTcp.Info();
                 TimeSpan now = s.Now;
-                noted += Note(s, c.Id, LabSide.Kernel, now, k.Srtt, k.Rto, ref kernel);
+                if (k is { } ki) noted += Note(s, c.Id, LabSide.Kernel, now, ki.Srtt, ki.Rto, ref kernel);
                 noted += Note(s, c.Id, LabSide.UserTcp, now, u.SmoothedRtt, u.Rto, ref userTcp);
                 if (congestion)
                 {
-                    noted += Note(s, c.Id, LabSide.Kernel, now, (k.CongestionWindow ?? -1, k.SlowStartThreshold ?? -1, k.CaState), ref kernelWindow);
+                    if (k is { } kc) noted += Note(s, c.Id, LabSide.Kernel, now, (kc.CongestionWindow ?? -1, kc.SlowStartThreshold ?? -1, kc.CaState), ref kernelWindow);
                     noted += Note(s, c.Id, LabSide.UserTcp, now, (Segments(u.CongestionWindow, u.SendMss), Segments(u.SlowStartThreshold, u.SendMss), (long)u.CongestionState), ref userTcpWindow);
                 }
                 if (probes)
                 {
-                    noted += Note(s, c.Id, LabSide.Kernel, now, "tcpi_probes", k.Probes, ref kernelProbes);
+                    if (k is { } kp) noted += Note(s, c.Id, LabSide.Kernel, now, "tcpi_probes", kp.Probes, ref kernelProbes);
                     noted += Note(s, c.Id, LabSide.UserTcp, now, "tcpi_probes", u.Probes, ref userTcpProbes);
                 }
                 Thread.Sleep(1);
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        finally
         {
-            // The kernel's socket was closed under the watch (the run ended): nothing more to read.
+            table?.Dispose();
         }
         return noted;
+    }
+
+    /// <summary>
+    /// The kernel's tcp_info of the connection: by getsockopt while the scenario holds the socket, then from the socket
+    /// table (null once the socket has left it, or is a TIME-WAIT or request socket, which carry none).
+    /// </summary>
+    private static KernelTcpInfo? KernelInfo(LabSession s, LabConnection c, ref KernelTcpTable? table)
+    {
+        if (table is null)
+        {
+            try
+            {
+                return c.Kernel.Info();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                table = s.Namespace.OpenTcpTable();
+            }
+        }
+        string local = c.Id.Remote.ToString(), remote = c.Id.Local.ToString();
+        foreach (KernelTcpSocket socket in table.Read(withInfo: true))
+        {
+            if (socket.Local.ToString() == local && socket.Remote.ToString() == remote && socket.Info is { } info) return info;
+        }
+        return null;
     }
 
     private static int Note(LabSession s, FourTuple connection, LabSide side, TimeSpan now, (long Cwnd, long Ssthresh, long State) window, ref (long Cwnd, long Ssthresh, long State) last)

@@ -63,6 +63,9 @@ public enum KernelTcpTimer : byte
 public readonly record struct KernelTcpSocket(KernelTcpState State, IPEndPoint Local, IPEndPoint Remote, uint ReceiveQueue, uint SendQueue,
     KernelTcpTimer Timer = KernelTcpTimer.None, byte Retransmits = 0, TimeSpan Expires = default)
 {
+    /// <summary>The socket's tcp_info (INET_DIAG_INFO), when the dump asked for it (<see cref="KernelTcpTable.Read(bool)"/>): an orphaned socket's too, which no getsockopt can reach.</summary>
+    public KernelTcpInfo? Info { get; init; }
+
     public override string ToString() => $"{State.ToRfcName()} {ReceiveQueue} {SendQueue} {Local} {Remote}";
 }
 
@@ -86,6 +89,8 @@ public sealed class KernelTcpTable : IDisposable
     // inet_diag_msg: family, state, timer, retrans, then inet_diag_sockid (sport, dport, src[16], dst[16], if, cookie[2]),
     // then expires, rqueue, wqueue, uid, inode.
     private const int MessageLength = 72;
+    // The rtattr type of struct tcp_info after the message (<linux/inet_diag.h> INET_DIAG_INFO).
+    private const int InetDiagInfo = 2;
 
     private readonly SafeFileDescriptor _socket;
     // Guards _buffer and _sequence: one dump at a time.
@@ -112,9 +117,12 @@ public sealed class KernelTcpTable : IDisposable
     /// <summary>Opens the table of a named namespace (one made with ip netns add).</summary>
     public static KernelTcpTable Open(string namespaceName) => NetworkNamespace.Invoke(namespaceName, Open);
 
-    /// <summary>Every IPv4 TCP socket of the namespace now, listeners and TIME-WAIT included.</summary>
+    /// <summary>
+    /// Every IPv4 TCP socket of the namespace now, listeners and TIME-WAIT included; with <paramref name="withInfo"/>, each
+    /// full socket's tcp_info too (idiag_ext INET_DIAG_INFO, as `ss -i` asks).
+    /// </summary>
     /// <exception cref="TunException">The kernel refused the dump.</exception>
-    public IReadOnlyList<KernelTcpSocket> Read()
+    public IReadOnlyList<KernelTcpSocket> Read(bool withInfo = false)
     {
         lock (_gate)
         {
@@ -128,6 +136,7 @@ public sealed class KernelTcpTable : IDisposable
             BinaryPrimitives.WriteUInt32LittleEndian(request[8..], sequence);
             request[HeaderLength] = (byte)(int)LibC.AF_INET;
             request[HeaderLength + 1] = 6; // IPPROTO_TCP
+            if (withInfo) request[HeaderLength + 2] = 1 << (InetDiagInfo - 1); // idiag_ext
             BinaryPrimitives.WriteUInt32LittleEndian(request[(HeaderLength + 4)..], uint.MaxValue); // every state
             if (Syscalls.Write(_socket, request) < 0)
             {
@@ -183,7 +192,7 @@ public sealed class KernelTcpTable : IDisposable
                     case NLMSG_ERROR:
                         throw Failure("the sock_diag dump", error);
                     case SOCK_DIAG_BY_FAMILY when length >= HeaderLength + MessageLength:
-                        sockets.Add(Parse(message[HeaderLength..length]));
+                        sockets.Add(Parse(message[HeaderLength..length]) with { Info = InfoOf(message[(HeaderLength + MessageLength)..length]) });
                         break;
                 }
             }
@@ -202,6 +211,22 @@ public sealed class KernelTcpTable : IDisposable
         m[2] <= 4 ? (KernelTcpTimer)m[2] : KernelTcpTimer.None,
         m[3],
         TimeSpan.FromMilliseconds(BinaryPrimitives.ReadUInt32LittleEndian(m[52..])));
+
+    // The INET_DIAG_INFO attribute among those after inet_diag_msg (each an rtattr: u16 length, u16 type, payload), parsed; null without one.
+    private static KernelTcpInfo? InfoOf(ReadOnlySpan<byte> attributes)
+    {
+        while (attributes.Length >= 4)
+        {
+            int length = BinaryPrimitives.ReadUInt16LittleEndian(attributes);
+            if (length < 4 || length > attributes.Length) return null;
+            if (BinaryPrimitives.ReadUInt16LittleEndian(attributes[2..]) == InetDiagInfo && length - 4 >= KernelTcpInfo.Length)
+            {
+                return KernelTcpInfo.Parse(attributes[4..length]);
+            }
+            attributes = attributes[Math.Min(attributes.Length, (length + 3) & ~3)..]; // RTA_ALIGN
+        }
+        return null;
+    }
 
     private static TunException Failure(string action, int? errno = null)
     {
