@@ -142,14 +142,43 @@ public sealed partial record TcpConfig
     /// <summary>IP_MTU_DISCOVER: Don't Fragment and path MTU discovery (RFC 1191); Linux's default for TCP is <see cref="PathMtuDiscovery.Want"/>.</summary>
     public PathMtuDiscovery PathMtuDiscovery { get; init; } = PathMtuDiscovery.Want;
     /// <summary>
-    /// Path MTU black-hole detection (RFC 2923 §2.1; Linux's net.ipv4.tcp_mtu_probing = 1, off by default as there): once
-    /// a stall of retransmission timeouts has lasted as long as tcp_retries1 (3) doublings from 200 ms take (3 s), each
-    /// further timeout lowers the segment size — first to <see cref="BaseMss"/>, then by half, never under 48 bytes — in
-    /// case full-sized packets vanish on the path without the ICMP that path MTU discovery needs. Deviation: no probing
-    /// back up (Linux's tcp_mtu_probe); the lowered size stays for the connection (docs/design.md).
+    /// Path MTU black-hole detection and probing (Linux's net.ipv4.tcp_mtu_probing, off by default as there). With either
+    /// mode, once a stall of retransmission timeouts has lasted as long as tcp_retries1 (3) doublings from 200 ms take
+    /// (3 s), each further timeout lowers the segment size — first to <see cref="BaseMss"/>, then by half, never under 48
+    /// bytes — in case full-sized packets vanish on the path without the ICMP that path MTU discovery needs (RFC 2923
+    /// §2.1). Once probing is on (<see cref="MtuProbing.Always"/> from the start, <see cref="MtuProbing.AfterBlackHole"/>
+    /// from the first lowering) one larger segment at a time searches upward for the path MTU (RFC 4821, Linux's
+    /// tcp_mtu_probe): its ACK raises the segment size, its loss narrows the search without cutting cwnd.
     /// </summary>
-    public bool MtuBlackHoleDetection { get; init; }
-    /// <summary>Linux's net.ipv4.tcp_base_mss (1024): the payload black-hole detection lowers segments to first.</summary>
+    public MtuProbing MtuProbing { get; init; }
+    /// <summary>
+    /// Black-hole detection is on (<see cref="MtuProbing"/> not <see cref="MtuProbing.Off"/>); setting it true selects
+    /// <see cref="MtuProbing.AfterBlackHole"/> (Linux's tcp_mtu_probing = 1) unless probing is already always on.
+    /// </summary>
+    public bool MtuBlackHoleDetection
+    {
+        get => MtuProbing != MtuProbing.Off;
+        init => MtuProbing = !value ? MtuProbing.Off : MtuProbing == MtuProbing.Off ? MtuProbing.AfterBlackHole : MtuProbing;
+    }
+    /// <summary>
+    /// Linux's net.ipv4.tcp_probe_threshold (8 bytes): the path MTU search stops once its range is narrower than this,
+    /// until <see cref="MtuProbeInterval"/> has passed.
+    /// </summary>
+    public int MtuProbeThreshold
+    {
+        get;
+        init => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(MtuProbeThreshold), value, "a probe threshold cannot be negative");
+    } = 8;
+    /// <summary>
+    /// Linux's net.ipv4.tcp_probe_interval (600 s): once the search has stopped, it starts over (from the current segment
+    /// size up to the peer's MSS) when this long has passed since probing began or last started over.
+    /// </summary>
+    public TimeSpan MtuProbeInterval
+    {
+        get;
+        init => field = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(MtuProbeInterval), value, "a probe interval cannot be negative");
+    } = TimeSpan.FromSeconds(600);
+    /// <summary>Linux's net.ipv4.tcp_base_mss (1024): the payload black-hole detection lowers segments to first, and the bottom of the probing search.</summary>
     public int BaseMss
     {
         get;

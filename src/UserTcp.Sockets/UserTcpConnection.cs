@@ -180,6 +180,16 @@ public sealed partial class UserTcpConnection : IAsyncDisposable
     }
 
     /// <summary>
+    /// The MTU of the route to the peer (Linux's route <c>mtu</c> metric; the stack's MSS + 40 unless set): no segment is
+    /// larger. A lower one shrinks segments at once; a higher one is reached by path MTU probing (<see cref="TcpConfig.MtuProbing"/>).
+    /// </summary>
+    public int RouteMtu
+    {
+        get => _tcb.RouteMtu;
+        set => Change(value, static (tcb, mtu) => tcb.RouteMtu = mtu);
+    }
+
+    /// <summary>
     /// TCP_CONGESTION: the congestion-control algorithm. It may change at any time, as on Linux; the new one starts
     /// from the current congestion window and slow-start threshold.
     /// </summary>

@@ -35,7 +35,7 @@ public class LinuxRulesPresetTests
         nameof(TcpConfig.UserTimeout), nameof(TcpConfig.KeepAlive), nameof(TcpConfig.KeepAliveIdle), nameof(TcpConfig.KeepAliveInterval),
         nameof(TcpConfig.KeepAliveCount), nameof(TcpConfig.TimeWaitRst), nameof(TcpConfig.Mss), nameof(TcpConfig.SendBufferSize),
         nameof(TcpConfig.NotSentLowWatermark), nameof(TcpConfig.DeferAccept), nameof(TcpConfig.TypeOfService), nameof(TcpConfig.Ecn),
-        nameof(TcpConfig.EcnFallback), nameof(TcpConfig.PathMtuDiscovery), nameof(TcpConfig.MtuBlackHoleDetection), nameof(TcpConfig.BaseMss),
+        nameof(TcpConfig.EcnFallback), nameof(TcpConfig.PathMtuDiscovery), nameof(TcpConfig.MtuBlackHoleDetection), nameof(TcpConfig.MtuProbing), nameof(TcpConfig.MtuProbeThreshold), nameof(TcpConfig.MtuProbeInterval), nameof(TcpConfig.BaseMss),
         nameof(TcpConfig.ReceiveBufferSize),
         nameof(TcpConfig.ReceiveBufferAutoTuning), nameof(TcpConfig.MaxReceiveBufferSize), nameof(TcpConfig.NoDelay),
         nameof(TcpConfig.InitialWindowSegments), nameof(TcpConfig.LossWindowAfterOneSynRetransmission), nameof(TcpConfig.MinTsoSegments),

@@ -227,6 +227,13 @@ internal abstract class CongestionControl : ICongestionControl
 
     public void RestartAfterHandshakeLoss(int mss) => Window = mss;
 
+    /// <summary>Path MTU probing sets cwnd and ssthresh outright, as Linux's tcp_mtu_probe and tcp_mtup_probe_success do (Send/Sender.MtuProbe.cs).</summary>
+    public void SetForMtuProbe(int window, int slowStartThreshold)
+    {
+        Window = window;
+        SlowStartThreshold = slowStartThreshold;
+    }
+
     /// <summary>
     /// A timeout proved spurious: cwnd and ssthresh go back to what they were before it, never lower than now (Linux's
     /// tcp_undo_cwnd_reduction with tcp_reno_undo_cwnd, which CUBIC uses too: its W_max and epoch stay as the timeout left them).

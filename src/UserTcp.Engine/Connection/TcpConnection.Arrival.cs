@@ -43,6 +43,7 @@ public sealed partial class TcpConnection
         _receiver.WindowShift = _options.ReceiveWindowShift;
         _receiver.SackEnabled = _options.Sack;
         if (_options.Timestamps) _timestamps.TakeRecent(synOptions.Timestamp!.Value.Value, now);
+        StartMtuSearch(now, _options.PeerMss, active: State == TcpState.SynSent);
     }
 
     // ───────────────────────────── segment arrival (RFC 9293 §3.10.7) ─────────────────────────────

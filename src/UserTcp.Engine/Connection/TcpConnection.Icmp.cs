@@ -17,8 +17,6 @@ public sealed partial class TcpConnection
     // An ICMP soft error and SND.UNA when it came; reported instead of ETIMEDOUT when the connection times out with no
     // progress since (Linux's sk_err_soft, which an ACK of new data clears).
     private (TcpError Error, SeqNumber SndUna)? _softError;
-    // The payload black-hole detection last lowered segments to (Linux's icsk_mtup.search_low, as an MSS); 0: not yet.
-    private int _blackHoleMss;
 
     /// <summary>The path MTU ICMP taught this connection (RFC 1191); null while none has.</summary>
     public int? PathMtu { get; private set; }
@@ -133,6 +131,7 @@ public sealed partial class TcpConnection
         PathMtu = mtu;
         _options.LowerSendMss(mss);
         _sender.LowerMss(_options.SendMss, _options.Timestamps ? TimestampOptionBytes : 0);
+        SyncMtuSearch();
         _engine.Counters.Count(MibCounter.UserTcpPathMtuDecreases);
         _engine.MarkPending(this);
     }
@@ -155,26 +154,6 @@ public sealed partial class TcpConnection
             _engine.MarkPending(this);
         }
     }
-
-    /// <summary>
-    /// RFC 2923 §2.1 black-hole detection (<see cref="TcpConfig.MtuBlackHoleDetection"/>), as Linux's tcp_write_timeout
-    /// runs tcp_mtu_probing: at a retransmission timeout once the stall has lasted what tcp_retries1 doublings from
-    /// TCP_RTO_MIN take (retransmits_timed_out), the first time the segment size falls to tcp_base_mss, each later time
-    /// to half the last (icsk_mtup.search_low), never under tcp_mtu_probe_floor; the timeout then resends at that size.
-    /// </summary>
-    private void SuspectMtuBlackHole(TimeSpan now)
-    {
-        // The stall began at its first timeout (StallStart): none yet, none to measure.
-        if (!_config.MtuBlackHoleDetection || _sender.Retries == 0 || now - _sender.StallStart < BlackHoleStall) return;
-        int payload = _blackHoleMss == 0 ? _config.BaseMss : Math.Max(Math.Min(_blackHoleMss / 2, _config.BaseMss), NegotiatedOptions.MinSendMss);
-        _blackHoleMss = payload;
-        int optionBytes = _options.Timestamps ? TimestampOptionBytes : 0;
-        _options.LowerSendMss(payload + optionBytes);
-        if (_sender.LowerMss(_options.SendMss, optionBytes)) _engine.Counters.Count(MibCounter.UserTcpMtuBlackHoleDecreases);
-    }
-
-    // Linux's retransmits_timed_out(sk, tcp_retries1 = 3, 0): ((2 << 3) - 1) × TCP_RTO_MIN.
-    private static readonly TimeSpan BlackHoleStall = TimeSpan.FromMilliseconds(200 * ((2 << 3) - 1));
 
     private static int PlateauBelow(int length)
     {

@@ -34,7 +34,8 @@ public sealed partial class TcpConnection
         _sender.BeginBurst(now);
         int sent = 0;
         bool refused = false;
-        while (_sender.TryNext(SackOptionBytes(now), out Transmission next))
+        bool writes = SendMtuProbe(now, ref sent, ref refused); // TcpConnection.MtuProbe.cs
+        while (writes && _sender.TryNext(SackOptionBytes(now), out Transmission next))
         {
             // A refused segment ends the pass, as tcp_write_xmit and tcp_xmit_retransmit_queue stop at a failed send.
             if (!SendSegment(now, next))

@@ -110,7 +110,11 @@ public sealed partial class TcpConnection
             return;
         }
         // Before the timeout takes cwnd to one segment, so that segment is of the lowered size (Linux counts cwnd in packets).
-        if (!synchronizing) SuspectMtuBlackHole(now);
+        if (!synchronizing)
+        {
+            _sender.OnTimeoutWithMtuProbe();
+            SuspectMtuBlackHole(now);
+        }
         if (!_sender.OnRetransmissionTimeout(now, RetryLimitUnderUserTimeout, synchronizing))
         {
             EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);
@@ -133,6 +137,7 @@ public sealed partial class TcpConnection
         if (lost > 0) _engine.Counters.Count(MibCounter.TcpExtTCPLostRetransmit, lost);
         int recoveries = _sender.TakeRecoveriesEntered();
         if (recoveries > 0) _engine.Counters.Count(_sender.Sack ? MibCounter.TcpExtTCPSackRecovery : MibCounter.TcpExtTCPRenoRecovery, recoveries);
+        CountMtuProbes(); // path MTU probes found acknowledged or lost (TcpConnection.MtuProbe.cs)
     }
 
     /// <summary>HyStart ended slow start: counted by test, with cwnd then, as Linux's hystart_update counts it.</summary>

@@ -205,6 +205,10 @@ public enum MibCounter
     TcpExtTCPHystartDelayDetect,
     /// <summary>The cwnd, in segments, at each delay end of slow start, added up (Linux's TCPHystartDelayCwnd).</summary>
     TcpExtTCPHystartDelayCwnd,
+    /// <summary>Path MTU probes acknowledged, the segment size raised to theirs (Linux's TCPMTUPSuccess, tcp_mtup_probe_success).</summary>
+    TcpExtTCPMTUPSuccess,
+    /// <summary>Path MTU probes found lost, the search's top lowered below them (Linux's TCPMTUPFail, tcp_mtup_probe_failed).</summary>
+    TcpExtTCPMTUPFail,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

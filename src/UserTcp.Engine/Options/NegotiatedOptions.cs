@@ -52,11 +52,18 @@ internal sealed class NegotiatedOptions
     /// <summary>The path MTU fell (RFC 1191): what we send shrinks to <paramref name="mss"/>, never below Linux's minimum.</summary>
     public void LowerSendMss(int mss) => SendMss = Math.Clamp(mss, MinSendMss, SendMss);
 
+    /// <summary>Path MTU probing settled the size (Connection/TcpConnection.MtuProbe.cs): what we send is <paramref name="mss"/>, within the peer's MSS.</summary>
+    public void SetSendMss(int mss) => SendMss = Math.Clamp(mss, MinSendMss, Math.Max(PeerMss, MinSendMss));
+
+    /// <summary>The MSS the peer's SYN offered (536 without one; Linux's rx_opt.mss_clamp): nothing we send is larger.</summary>
+    public int PeerMss { get; private set; } = 536;
+
     /// <summary>Takes the peer's SYN (or SYN-ACK) options.</summary>
     public void TakePeerSyn(in TcpOptions peer)
     {
         // An MSS option of 0 counts as none, as Linux's tcp_parse_options ignores it (mss_clamp keeps the default).
         int peerMss = peer.MaxSegmentSize is ushort mss and > 0 ? mss : 536;
+        PeerMss = peerMss;
         SendMss = Math.Clamp(peerMss, MinSendMss, Math.Max(Math.Min(_config.Mss, PathMss ?? int.MaxValue), MinSendMss));
         WindowScaling = _config.WindowScaling && peer.WindowScale is not null;
         SendWindowShift = WindowScaling ? Math.Min((int)peer.WindowScale!.Value, 14) : 0;

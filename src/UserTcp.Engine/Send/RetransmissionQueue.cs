@@ -240,7 +240,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
                 pieces.Add(s);
                 continue;
             }
-            SegmentMarks tailOnly = SegmentMarks.Fin | SegmentMarks.Push;
+            SegmentMarks tailOnly = SegmentMarks.Fin | SegmentMarks.Push | SegmentMarks.PacketEnd; // the pieces go again as one packet (tcp_retransmit_skb)
             for (SeqNumber start = s.Start; start < s.End;)
             {
                 int length = Math.Min(mss, (s.Start + data) - start);

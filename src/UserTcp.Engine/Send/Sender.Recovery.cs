@@ -168,6 +168,7 @@ internal sealed partial class Sender
     /// <summary>RFC 5681 §3.2 steps 2–3, RFC 6675 §5 step 4: ssthresh and cwnd fall, the first hole goes at once.</summary>
     private void EnterRecovery(TimeSpan now, TcpCause cause)
     {
+        if (TakeMtuProbeLoss()) return; // a lost path MTU probe is no congestion (Sender.MtuProbe.cs)
         // Linux's tcp_enter_recovery in TCP_CA_CWR: an ECN echo already reduced this window, so the recovery keeps that
         // reduction (its ssthresh, PRR's counts and its end), with nothing to undo.
         bool afterEcnReduction = InCwr;

@@ -257,6 +257,7 @@ internal sealed partial class Sender
             TimeSpan? ackTimedAt = Timestamps is null ? OldestNewlyAcknowledged(ack) : null;
             rttSample = TakeCumulativeAck(now, ack, echo, ref sample, ref originalDelivered);
             TakeRttSample(now, ack, echo, flightBefore, ackTimedAt ?? (sackTimedAt == TimeSpan.MinValue ? null : sackTimedAt));
+            TakeMtuProbeAck(); // Sender.MtuProbe.cs
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
         if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
