@@ -229,18 +229,19 @@ internal static class LinuxSysctls
             ? (c with { FastOpenKey = key }, key.HasBackup ? "the Fast Open cookie key and a backup key" : "the Fast Open cookie key")
             : null);
 
-        // 1: black-hole detection (RFC 2923 §2.1); 2 probes up from the start too (tcp_mtu_probe), which UserTcp does not.
-        yield return new CombinedSysctl(V4 + "tcp_mtu_probing", nameof(TcpConfig.MtuBlackHoleDetection), (set, c) =>
-            SysctlKnob.TryInteger(set[V4 + "tcp_mtu_probing"] ?? "0", out long v) && v is >= 0 and <= 2
-                ? v switch
-                {
-                    0 => (c with { MtuBlackHoleDetection = false }, SetupEffect.Applied, "no path MTU black-hole detection"),
-                    1 => (c with { MtuBlackHoleDetection = true }, SetupEffect.Applied, "path MTU black-hole detection: timeouts lower the segment size (RFC 2923 §2.1)"),
-                    _ => (c with { MtuBlackHoleDetection = true }, SetupEffect.Approximated, "black-hole detection only: UserTcp never probes the path MTU up (Linux's tcp_mtu_probe)"),
-                }
-                : null);
+        // 1: black-hole detection (RFC 2923 §2.1), probing up once it fired; 2: probing up from the start (RFC 4821).
+        yield return new ConfigSysctl(V4 + "tcp_mtu_probing", "0, 1 or 2", (text, c) => SysctlKnob.TryInteger(text, out long v) && v is >= 0 and <= 2
+            ? (c with { MtuProbing = (MtuProbing)v }, v switch
+            {
+                0 => "no path MTU black-hole detection or probing",
+                1 => "path MTU black-hole detection: timeouts lower the segment size (RFC 2923 §2.1), then probing searches up (RFC 4821)",
+                _ => "path MTU probing from the start (RFC 4821), and black-hole detection",
+            })
+            : null);
+        yield return Count(V4 + "tcp_probe_threshold", 0, int.MaxValue, (c, n) => c with { MtuProbeThreshold = n }, "bytes at which the path MTU search stops");
+        yield return Seconds(V4 + "tcp_probe_interval", (c, t) => c with { MtuProbeInterval = t }, "the path MTU search starts over after");
         yield return Count(V4 + "tcp_base_mss", 48, ushort.MaxValue, // 48: tcp_min_snd_mss, the floor TcpConfig.BaseMss takes
-            (c, n) => c with { BaseMss = n }, "the segment size black-hole detection lowers to first");
+            (c, n) => c with { BaseMss = n }, "the segment size black-hole detection lowers to first, and the bottom of the path MTU search");
 
         // ── Behaviours UserTcp has one way (today) ──
         yield return Fixed(V4 + "tcp_fack", v => v == 0, "UserTcp has no forward acknowledgement");

@@ -194,6 +194,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             _config = _setup.Run(e.Line, ((CommandEvent)e).Command, _config, connectionsExist: false);
             _ranBeforeEngine.Add(e);
         }
+        _setup.TakeRouteMtu(); // the first route is the device's: every connection starts with it (TcpConfig.Mss)
     }
 
     // ───────────── events ─────────────
@@ -207,6 +208,11 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
                 if (_ranBeforeEngine.Contains(command)) break;
                 if (command.CommandTime is not null) AdvanceTo(Resolve(e).At);
                 _config = _setup.Run(e.Line, command.Command, _config, connectionsExist: _stack.Snapshot().Count > 0);
+                if (_setup.TakeRouteMtu() is int routeMtu)
+                {
+                    // Linux's sockets follow their route's MTU (tcp_current_mss): so do the connections open now.
+                    foreach (UserTcpConnection connection in _made) connection.RouteMtu = routeMtu;
+                }
                 break;
             case PacketEvent { Packet.Direction: PacketDirection.Inbound } inbound:
             {

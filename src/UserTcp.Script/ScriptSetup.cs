@@ -29,6 +29,19 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
     /// </summary>
     public bool LocalQueueRefuses { get; private set; }
 
+    /// <summary>
+    /// The route's MTU the last <c>ip route</c> command set, once (null when none has since the last call): existing
+    /// connections take it as their <see cref="TcpConnection.RouteMtu"/>, as Linux's sockets follow their route's MTU.
+    /// </summary>
+    public int? TakeRouteMtu()
+    {
+        int? mtu = _routeMtu;
+        _routeMtu = null;
+        return mtu;
+    }
+
+    private int? _routeMtu;
+
     /// <summary><c>ip tcp_metrics flush</c>: forgets the stack's per-destination state (its Fast Open cookies); null before the stack exists.</summary>
     public Action? FlushMetrics { get; set; }
 
@@ -139,7 +152,8 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
 
     /// <summary>
     /// Route metrics towards the script's address: <c>advmss</c> and <c>mtu</c> bound UserTcp's MSS (an MTU less the 40
-    /// bytes of IPv4 and TCP headers), <c>initcwnd</c> is the initial window, <c>rto_min</c> the minimum RTO.
+    /// bytes of IPv4 and TCP headers), <c>initcwnd</c> is the initial window, <c>rto_min</c> the minimum RTO. The
+    /// <c>mtu</c> also reaches existing connections (<see cref="TakeRouteMtu"/>); the others are for sockets made later.
     /// </summary>
     private TcpConfig Route(int line, string from, RouteCommand route, TcpConfig config)
     {
@@ -151,6 +165,7 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
         // A route change replaces the route's metrics: each one counts from the settings before the first route.
         TcpConfig unrouted = _beforeRoutes ??= config;
         config = config with { Mss = unrouted.Mss, InitialWindowSegments = unrouted.InitialWindowSegments, MinRto = unrouted.MinRto };
+        _routeMtu = unrouted.Mss + 40; // the device's, unless the route says otherwise
         foreach (RouteMetric metric in route.Metrics)
         {
             string setting = $"route {metric}";
@@ -164,6 +179,7 @@ internal sealed class ScriptSetup(string? directory, Ipv4Address remoteIp, bool 
                     break;
                 case "mtu" when number && value is >= 128 and <= ushort.MaxValue:
                     config = config with { Mss = (ushort)Math.Min(config.Mss, value - 40) };
+                    _routeMtu = (int)value;
                     outcome = new SetupOutcome(SetupEffect.Applied, setting, $"MSS {config.Mss} (the MTU less 40 bytes of headers)");
                     break;
                 case "initcwnd" when number && value is >= 1 and <= 1000:

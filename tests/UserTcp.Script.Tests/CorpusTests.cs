@@ -5,7 +5,7 @@ public class CorpusTests
 {
     public static string ScriptsFolder => Path.Combine(AppContext.BaseDirectory, "scripts");
 
-    private static readonly string[] Areas = ["handshake", "close", "shutdown", "rst", "retransmission", "persist", "keepalive", "delayed-ack", "data", "sockopt", "tcp-info", "sack", "timestamps", "engine-fixes", "congestion", "events", "ecn", "fastopen"];
+    private static readonly string[] Areas = ["handshake", "close", "shutdown", "rst", "retransmission", "persist", "keepalive", "delayed-ack", "data", "sockopt", "tcp-info", "sack", "timestamps", "engine-fixes", "congestion", "events", "ecn", "fastopen", "mtu"];
 
     public static TheoryData<string> Scripts()
     {
