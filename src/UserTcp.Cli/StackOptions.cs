@@ -12,14 +12,14 @@ namespace UserTcp.Cli;
 /// <summary>What `serve`, `connect` and `get` need to bring up a stack: the live stack to build (interface, addresses, capture, faults) and logging.</summary>
 internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel, CongestionControlAlgorithm CongestionControl = CongestionControlAlgorithm.Cubic,
     RtoFormula RtoFormula = RtoFormula.Rfc6298, EcnMode Ecn = EcnMode.Accept, CubicArithmetic CubicArithmetic = CubicArithmetic.Rfc9438,
-    RackRules RackRules = RackRules.Rfc8985, bool LinuxRules = false, bool MtuBlackHoleDetection = false)
+    RackRules RackRules = RackRules.Rfc8985, bool LinuxRules = false, bool MtuBlackHoleDetection = false, bool MtuProbingAlways = false)
 {
     public string Iface => Builder.InterfaceName;
     public string? Netns => Builder.Namespace;
 
     /// <summary>
-    /// The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules and
-    /// --mtu-black-hole-detection applied, then
+    /// The command's own TcpConfig with --cc, --rto-formula, --cubic-arithmetic, --ecn, --rack-rules,
+    /// --mtu-black-hole-detection and --mtu-probing applied, then
     /// --linux-rules (TcpConfig.WithLinuxRules): what every connection of its stack, accepted ones too, runs with.
     /// </summary>
     public TcpConfig Tcp(TcpConfig command)
@@ -29,6 +29,7 @@ internal sealed record StackSettings(LiveStackBuilder Builder, LogLevel LogLevel
             CongestionControl = CongestionControl, RtoFormula = RtoFormula, CubicArithmetic = CubicArithmetic, Ecn = Ecn, RackRules = RackRules,
             MtuBlackHoleDetection = MtuBlackHoleDetection || command.MtuBlackHoleDetection,
         };
+        if (MtuProbingAlways) tcp = tcp with { MtuProbing = MtuProbing.Always };
         return LinuxRules ? tcp.WithLinuxRules() : tcp;
     }
 }
@@ -232,7 +233,16 @@ internal sealed class StackOptionSet
     {
         Description = "Path MTU black-hole detection (RFC 2923 §2.1, Linux's tcp_mtu_probing=1): once retransmission timeouts have stalled "
             + "a connection for 3 s, each further timeout lowers the segment size, to 1024 bytes first, then by half, in case full-sized "
-            + "packets vanish on the path without an ICMP (try it with --fault 'drop to-kernel mtu=1200')",
+            + "packets vanish on the path without an ICMP (try it with --fault 'drop to-kernel mtu=1200'); from then on, one larger "
+            + "segment at a time probes back up (RFC 4821)",
+    };
+
+    /// <summary>--mtu-probing: path MTU probing from the start (TcpConfig.MtuProbing Always, Linux's tcp_mtu_probing=2).</summary>
+    public Option<bool> MtuProbing { get; } = new("--mtu-probing")
+    {
+        Description = "Path MTU probing from the start (RFC 4821, Linux's tcp_mtu_probing=2): connections UserTcp opens start at 1024-byte "
+            + "segments and one larger segment at a time searches up to the peer's MSS, its ACK raising the segment size; black-hole "
+            + "detection as with --mtu-black-hole-detection",
     };
 
     /// <summary>--ecn: Explicit Congestion Notification (TcpConfig.Ecn), named as Linux's net.ipv4.tcp_ecn values.</summary>
@@ -289,6 +299,7 @@ internal sealed class StackOptionSet
         command.Options.Add(RackRules);
         command.Options.Add(LinuxRules);
         command.Options.Add(MtuBlackHoleDetection);
+        command.Options.Add(MtuProbing);
         command.Validators.Add(Validate);
     }
 
@@ -306,7 +317,7 @@ internal sealed class StackOptionSet
         Faults = parsed.GetValue(Faults) ?? [],
         FaultSeed = parsed.GetValue(FaultSeed),
     }, parsed.GetValue(LogLevel), parsed.GetValue(CongestionControl), parsed.GetValue(RtoFormula), parsed.GetValue(Ecn), parsed.GetValue(CubicArithmetic), parsed.GetValue(RackRules),
-        parsed.GetValue(LinuxRules), parsed.GetValue(MtuBlackHoleDetection));
+        parsed.GetValue(LinuxRules), parsed.GetValue(MtuBlackHoleDetection), parsed.GetValue(MtuProbing));
 
     // Each --fault is one rule; a bad one is one error naming the word at fault.
     private static FaultRule[] ParseFaults(ArgumentResult result)

@@ -6,7 +6,7 @@ using UserTcp.Engine;
 
 namespace UserTcp.Services.Tests;
 
-/// <summary>--mtu-black-hole-detection on serve, connect and get: off unless given (as Linux's tcp_mtu_probing 0), and given, every connection of the command's stack runs with it.</summary>
+/// <summary>--mtu-black-hole-detection and --mtu-probing on serve, connect and get: off unless given (as Linux's tcp_mtu_probing 0), and given, every connection of the command's stack runs with it.</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class CliMtuBlackHoleTests
 {
@@ -19,6 +19,17 @@ public sealed class CliMtuBlackHoleTests
         Assert.Empty(CommandTree.Create().Parse([.. command.Split(' '), "--mtu-black-hole-detection"]).Errors);
         Assert.False(Tcp(command).MtuBlackHoleDetection);
         Assert.True(Tcp(command, "--mtu-black-hole-detection").MtuBlackHoleDetection);
+    }
+
+    [Theory]
+    [MemberData(nameof(Commands))]
+    public void Mtu_probing_is_mode_2_and_black_hole_detection_mode_1(string command)
+    {
+        Assert.Empty(CommandTree.Create().Parse([.. command.Split(' '), "--mtu-probing"]).Errors);
+        Assert.Equal(MtuProbing.Off, Tcp(command).MtuProbing);
+        Assert.Equal(MtuProbing.AfterBlackHole, Tcp(command, "--mtu-black-hole-detection").MtuProbing);
+        Assert.Equal(MtuProbing.Always, Tcp(command, "--mtu-probing").MtuProbing);
+        Assert.Equal(MtuProbing.Always, Tcp(command, "--mtu-probing", "--mtu-black-hole-detection").MtuProbing);
     }
 
     [Fact]
