@@ -66,6 +66,23 @@ public sealed class DeliveredSegmentsTests
     }
 
     [Fact]
+    public void A_dsack_of_a_resent_segment_counts_the_needless_copy_as_delivered_but_not_more_copies_than_were_resent()
+    {
+        (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { TailLossProbe = false }, timestamps: false);
+        c.Send(Bytes(1460));
+        h.Poll();
+        Assert.Equal(Our(0), h.Next().Seq);
+        h.AdvanceToNextDeadline(); // the timeout resends it
+        Assert.Equal(Our(0), h.Next().Seq);
+        Assert.Equal(1, c.Info().TotalRetransmissions);
+        PeerAck(h, 1460, (0, 1460)); // both copies arrived: the segment, and its D-SACKed copy (Linux's tcp_dsack_seen)
+        Assert.Equal(3u, Delivered(c));
+        PeerAck(h, 1460, (0, 1460)); // a second D-SACK: more copies reported than were resent, dubious (the network's)
+        Assert.Equal(3u, Delivered(c));
+        h.ExpectNothing();
+    }
+
+    [Fact]
     public void Without_sack_duplicates_count_and_the_cumulative_ack_counts_the_rest_at_least_one()
     {
         (Harness h, TcpConnection c) = Established(Ms(100), timestamps: false, sack: false);

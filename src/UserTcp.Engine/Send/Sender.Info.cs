@@ -1,3 +1,5 @@
+using UserTcp.Wire;
+
 namespace UserTcp.Engine;
 
 /// <summary>The sender's side of TCP_INFO: the recovery phase and the scoreboard's segment counts.</summary>
@@ -58,6 +60,23 @@ internal sealed partial class Sender
         if (segments <= 0) return;
         DeliveredSegments += (uint)segments;
         if (ecnEcho) DeliveredCeSegments += (uint)segments;
+    }
+
+    // Segments D-SACK reported received twice over the connection's life (Linux's tp->dsack_dups).
+    private int _duplicatesReported;
+
+    /// <summary>
+    /// Linux's tcp_dsack_seen: the needless copy a D-SACK block reports left the network, so it counts as delivered (in
+    /// segments, at least one), unless the block is dubious: longer than the largest window, or reporting more duplicates
+    /// over the connection's life than segments were ever resent (a copy the network made, not we).
+    /// </summary>
+    private int DuplicateSegmentsDelivered(SackBlock block)
+    {
+        int length = block.Right - block.Left;
+        if (length <= 0 || (uint)length > MaxSndWnd) return 0;
+        int segments = length > Mss ? Segments(length) : 1;
+        _duplicatesReported += segments;
+        return _duplicatesReported > Retransmissions ? 0 : segments;
     }
 
     /// <summary>

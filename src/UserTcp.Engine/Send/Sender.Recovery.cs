@@ -133,8 +133,10 @@ internal sealed partial class Sender
         int lostAgainBefore = _queue.LostRetransmissions;
         if (Sack) MarkLosses(now);
         if (InRecovery) return;
-        // A new recovery only once everything sent before the last one (or the last timeout) is acknowledged (RFC 6582 §3.2 step 2).
-        bool mayRecover = SndUna - 1 >= _recoveryPoint;
+        // A new recovery only once everything sent before the last one (or the last timeout) is acknowledged: with SACK
+        // from the ACK of the recovery point itself, which may end one recovery and start the next (RFC 6675 §5 (4.1) and
+        // §5.1; Linux's tcp_fastretrans_alert), without it from an ACK above it (RFC 6582 §3.2 step 2).
+        bool mayRecover = Sack ? SndUna >= _recoveryPoint : SndUna - 1 >= _recoveryPoint;
         if (!Sack)
         {
             if (_dupAcks == DupThresh && mayRecover) EnterRecovery(now, TcpCause.FastRetransmit);
@@ -302,8 +304,9 @@ internal sealed partial class Sender
         int awaitingBefore = _queue.AwaitingBytes;
         DetectLossByRack(now);
         if (_queue.AwaitingBytes == awaitingBefore) return false;
-        // Linux's tcp_rack_reo_timeout: any state but Recovery enters it, a timeout's Loss phase too.
-        if (!InRecovery && (InLoss || SndUna - 1 >= _recoveryPoint))
+        // Linux's tcp_rack_reo_timeout: any state but Recovery enters it, a timeout's Loss phase too, and Open right after
+        // a recovery that ended at its recovery point (RFC 6675 §5: nothing holds the next one back).
+        if (!InRecovery)
         {
             EnterRecovery(now, TcpCause.RackLoss);
             // Linux's tcp_rack_reo_timeout reduces cwnd as for an ACK that delivered one segment.

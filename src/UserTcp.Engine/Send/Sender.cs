@@ -251,6 +251,7 @@ internal sealed partial class Sender
         if (Rack) _rack.BeginAck();
         int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out dsack) : 0;
         if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
+        int duplicatesDelivered = dsack ? DuplicateSegmentsDelivered(options.SackBlocks[0]) : 0;
         int sackedSegments = _queue.SackedSegments;
         if (newAck)
         {
@@ -282,11 +283,18 @@ internal sealed partial class Sender
         if (!Sack) delivered = TakeDuplicateDeliveries(newAck, acked, duplicate, delivered);
         // Segments whole, newly SACKed or acknowledged and not SACKed before (tp->delivered, the SACK case of tcp_clean_rtx_queue).
         int ackedSegments = segmentsBefore - _queue.Count - (sackedSegments - _queue.SackedSegments);
-        CountDelivered(Sack ? sackedSegments - sackedSegmentsBefore + ackedSegments : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore), ecnEcho);
-        // cwnd grows from ACKs outside recovery; the one that ends it has just set cwnd (RFC 6582 §3.2 step 3). Once
-        // reordering beyond DupThresh has been seen, an ACK that only SACKs data grows it too (Linux's tcp_may_raise_cwnd).
+        CountDelivered(Sack ? sackedSegments - sackedSegmentsBefore + ackedSegments + duplicatesDelivered : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore), ecnEcho);
+        // cwnd grows from ACKs of new data outside a reduction. Once reordering beyond DupThresh has been seen, an ACK that
+        // only SACKs data grows it too (Linux's tcp_may_raise_cwnd); a D-SACK alone never does.
         bool forward = newAck || delivered > 0 && Reordering > DupThresh;
-        if (!InRecovery && !wasInRecovery && !InCwr && forward)
+        // A needless copy D-SACK reports left the network too: it counts as delivered, for growth and PRR alike (Linux's
+        // tcp_dsack_seen; docs/design.md "The ACK that ends a recovery").
+        delivered += duplicatesDelivered * Mss;
+        // With SACK the ACK that ends a recovery grows cwnd as well, from the ssthresh it has just set (or the window an
+        // undo restored), by what it delivered (Linux's tcp_cong_control once tcp_fastretrans_alert left Recovery);
+        // without SACK it only deflates (RFC 6582 §3.2 step 3).
+        bool grows = !InRecovery && !InCwr && forward && (!wasInRecovery || Sack);
+        if (grows)
         {
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
@@ -295,7 +303,7 @@ internal sealed partial class Sender
             ReduceWindow(delivered, newAck, newlyLost: _queue.AwaitingBytes > awaitingBefore);
         }
         // Linux's pkts_acked runs on every ACK of data, in a reduction too: CUBIC's delay_min takes its sample.
-        if (rttSample is not null && (InRecovery || wasInRecovery || InCwr))
+        if (rttSample is not null && !grows && (InRecovery || wasInRecovery || InCwr))
         {
             _congestion.TakeRttSample(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
