@@ -288,7 +288,7 @@ internal sealed partial class Sender
         // only SACKs data grows it too (Linux's tcp_may_raise_cwnd); a D-SACK alone never does.
         bool forward = newAck || delivered > 0 && Reordering > DupThresh;
         // A needless copy D-SACK reports left the network too: it counts as delivered, for growth and PRR alike (Linux's
-        // tcp_dsack_seen; docs/design.md "The ACK that ends a recovery").
+        // tcp_dsack_seen; docs/design.md "RACK's rules, RFC 8985's or Linux's", its "The ACK that ends a recovery").
         delivered += duplicatesDelivered * Mss;
         // With SACK the ACK that ends a recovery grows cwnd as well, from the ssthresh it has just set (or the window an
         // undo restored), by what it delivered (Linux's tcp_cong_control once tcp_fastretrans_alert left Recovery);
