@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using UserTcp.Engine;
+using UserTcp.Tun;
 
 namespace UserTcp.Lab;
 
@@ -12,7 +13,7 @@ namespace UserTcp.Lab;
 /// unit; UserTcp's bytes divided by its send MSS, int.MaxValue while it has none) and "tcpi_ca_state". With <c>probes</c>,
 /// each change of a side's unanswered probe count is noted as "tcpi_probes". Once the scenario closes the kernel's socket,
 /// the kernel's side is read from the namespace's socket table (sock_diag's INET_DIAG_INFO) for as long as the orphan
-/// lives. Disposing stops it.
+/// lives. Disposing stops it, after one last reading.
 /// </summary>
 public sealed class TcpInfoWatch : IAsyncDisposable
 {
@@ -55,8 +56,11 @@ public sealed class TcpInfoWatch : IAsyncDisposable
         KernelTcpTable? table = null;
         try
         {
-            while (!_stop.IsCancellationRequested && !s.Token.IsCancellationRequested)
+            while (true)
             {
+                // One reading more once stopping is asked: a transfer that ended within a millisecond (or while this thread
+                // waited for the CPU) still leaves its final cwnd and ssthresh in the record.
+                bool last = _stop.IsCancellationRequested || s.Token.IsCancellationRequested;
                 KernelTcpInfo? k = KernelInfo(s, c, ref table);
                 TcpConnectionInfo u = c.UserTcp.Info();
                 TimeSpan now = s.Now;
@@ -72,6 +76,7 @@ public sealed class TcpInfoWatch : IAsyncDisposable
                     if (k is { } kp) noted += Note(s, c.Id, LabSide.Kernel, now, "tcpi_probes", kp.Probes, ref kernelProbes);
                     noted += Note(s, c.Id, LabSide.UserTcp, now, "tcpi_probes", u.Probes, ref userTcpProbes);
                 }
+                if (last) break;
                 Thread.Sleep(1);
             }
         }
@@ -96,13 +101,27 @@ public sealed class TcpInfoWatch : IAsyncDisposable
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                table = s.Namespace.OpenTcpTable();
+                try
+                {
+                    table = s.Namespace.OpenTcpTable();
+                }
+                catch (Exception gone) when (gone is TunException or ObjectDisposedException or InvalidOperationException)
+                {
+                    return null; // the namespace is going away with the run
+                }
             }
         }
         string local = c.Id.Remote.ToString(), remote = c.Id.Local.ToString();
-        foreach (KernelTcpSocket socket in table.Read(withInfo: true))
+        try
         {
-            if (socket.Local.ToString() == local && socket.Remote.ToString() == remote && socket.Info is { } info) return info;
+            foreach (KernelTcpSocket socket in table.Read(withInfo: true))
+            {
+                if (socket.Local.ToString() == local && socket.Remote.ToString() == remote && socket.Info is { } info) return info;
+            }
+        }
+        catch (Exception e) when (e is TunException or ObjectDisposedException)
+        {
+            // The namespace is going away with the run: nothing more to read on the kernel's side.
         }
         return null;
     }
