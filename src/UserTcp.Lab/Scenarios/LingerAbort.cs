@@ -98,6 +98,10 @@ public sealed class LingerAbort : LabScenario
         }
     }
 
+    // "; then a RST without ACK, seq 2897: the answer to UserTcp's ACK 2897 sent before the abort reached it, which arrived after the socket was gone".
+    private static string ClosedPortAnswers(IReadOnlyList<WirePacket> answers, WirePacket? crossing) => answers.Count == 0 || crossing is null ? "" : string.Create(CultureInfo.InvariantCulture,
+        $"; then {(answers.Count == 1 ? "a RST" : $"{answers.Count} RSTs")} without ACK at {LabRecord.Seconds(answers[0].At)}: the answer to the segment {(crossing.ToKernel ? "UserTcp" : "the kernel")} sent at {LabRecord.Seconds(crossing.At)}, before the abort reached it, which arrived after the socket was gone");
+
     private static string ReadOutcome(int bytes, SocketError error) => string.Create(CultureInfo.InvariantCulture,
         $"read {bytes} bytes, then {(error == SocketError.ConnectionReset ? $"read() = -1 {ResetRead}" : error == SocketError.Success ? "read() = 0" : $"read() failed: {error}")}");
 
@@ -112,7 +116,13 @@ public sealed class LingerAbort : LabScenario
         LabMark? read = r.Marks.FirstOrDefault(m => m.Side == receiver && m.Connection == c && m.What.StartsWith("read ", StringComparison.Ordinal));
         IReadOnlyList<WirePacket> fromCloser = r.From(c, closer);
         WirePacket? rst = fromCloser.FirstOrDefault(p => p.Segment.Has(TcpFlags.Rst));
-        IReadOnlyList<WirePacket> afterRst = rst is null ? [] : [.. fromCloser.Where(p => p.At > rst.At)];
+        // A segment the receiver sent before the abort reached it may reach the closer after its socket is gone, which
+        // answers it as any closed port does (RFC 9293 §3.10.7.1: RST, seq = SEG.ACK, no ACK flag): not close()'s doing.
+        IReadOnlyList<WirePacket> beforeAbort = rst is null ? [] : r.From(c, receiver, p => p.At <= rst.ArrivedAt && p.Segment.Has(TcpFlags.Ack));
+        WirePacket? crossing = beforeAbort.Count > 0 ? beforeAbort[^1] : null;
+        IReadOnlyList<WirePacket> closedPortAnswers = rst is null || crossing is null ? [] : [.. fromCloser.Where(p => p.At > rst.At
+            && p.Segment.Flags == TcpFlags.Rst && p.Segment.SequenceNumber == crossing.Segment.AcknowledgmentNumber)];
+        IReadOnlyList<WirePacket> afterRst = rst is null ? [] : [.. fromCloser.Where(p => p.At > rst.At && !closedPortAnswers.Contains(p))];
         IReadOnlyList<WirePacket> answers = rst is null ? [] : r.From(c, receiver, p => p.At > rst.ArrivedAt);
         WirePacket[] data = [.. fromCloser.Where(p => p.Segment.PayloadLength > 0 && (rst is null || p.At <= rst.At))]; // what went before the abort
         SeqNumber? sndNxt = data.Length == 0 ? null : data.Select(p => p.Segment.SequenceNumber + p.Segment.PayloadLength).Aggregate((a, b) => a > b ? a : b);
@@ -125,8 +135,8 @@ public sealed class LingerAbort : LabScenario
         TimeSpan? gone = close is null ? null : states.FirstOrDefault(x => x.At >= close.At && x.State is "CLOSED" or "(gone)")?.At;
 
         v.Expect($"{closerName}'s close() sends one RST and no FIN",
-            close is not null && rst is not null && rst.At >= close.At && fromCloser.Count(p => p.Segment.Has(TcpFlags.Rst)) == 1 && !fromCloser.Any(IsFin),
-            rst is null ? "no RST" : $"RST at {LabRecord.Seconds(rst.At)}{(fromCloser.Any(IsFin) ? "; a FIN too" : "")}");
+            close is not null && rst is not null && rst.At >= close.At && fromCloser.Count(p => p.Segment.Has(TcpFlags.Rst)) - closedPortAnswers.Count == 1 && !fromCloser.Any(IsFin),
+            rst is null ? "no RST" : $"RST at {LabRecord.Seconds(rst.At)}{(fromCloser.Any(IsFin) ? "; a FIN too" : "")}{ClosedPortAnswers(closedPortAnswers, crossing)}");
         v.Expect("the RST carries the next sequence number to send (SND.NXT): the queued data is not counted as sent",
             rst is not null && sndNxt is SeqNumber nxt && rst.Segment.SequenceNumber == nxt,
             rst is null || sndNxt is null ? "no RST or no data" : $"RST seq {Relative(rst.Segment.SequenceNumber)}, SND.NXT {Relative(sndNxt.Value)}");
@@ -142,7 +152,8 @@ public sealed class LingerAbort : LabScenario
         string observed = $"{Capitalized(closerName)} wrote {Size} bytes to {receiverName}, whose application did not read (a receive buffer of {ReceiveBuffer} bytes), "
             + $"so {sent} had been sent when it closed with SO_LINGER {{on, 0 s}}{(close is null ? "" : $" at {LabRecord.Seconds(close.At)}")}. "
             + (rst is null ? "No RST went. " : $"close() sent a RST at {LabRecord.Seconds(rst.At)}, seq {Relative(rst.Segment.SequenceNumber)}, and no FIN; {afterRst.Count} segments followed it"
-                + (userTcpAborts ? ". " : $" (the kernel counted the abort as TcpExtTCPAbortOnData {r.KernelCounter("TcpExtTCPAbortOnData")}). "))
+                + (userTcpAborts ? "" : $" (the kernel counted the abort as TcpExtTCPAbortOnData {r.KernelCounter("TcpExtTCPAbortOnData")})")
+                + (closedPortAnswers.Count > 0 ? $"{ClosedPortAnswers(closedPortAnswers, crossing)}, as a closed port answers (RFC 9293 §3.10.7.1)" : "") + ". ")
             + $"{Capitalized(closerName)}: {LabRecord.Path(states)} — no TIME-WAIT. "
             + (read is null ? "" : $"{Capitalized(receiverName)}'s application, reading {LabRecord.Seconds(ReadAfter)} later: {read.What}. ")
             + Sampling(r);
