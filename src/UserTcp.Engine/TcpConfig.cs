@@ -213,6 +213,12 @@ public sealed partial record TcpConfig
     } = 6 * 1024 * 1024;
     /// <summary>The largest the receive buffer can become: what the window scale must cover.</summary>
     internal int LargestReceiveBuffer => ReceiveBufferAutoTuning ? Math.Max(ReceiveBufferSize, MaxReceiveBufferSize) : ReceiveBufferSize;
+    /// <summary>
+    /// How the receive window is sized: the buffer's free data bytes (the default), or Linux's memory-scaled window grown
+    /// through rcv_ssthresh (<see cref="Engine.ReceiveWindowModel.Linux"/>, for scripts written against Linux;
+    /// docs/design.md "Linux's receive window").
+    /// </summary>
+    public ReceiveWindowModel ReceiveWindowModel { get; init; } = ReceiveWindowModel.Bytes;
     /// <summary>Send small segments at once instead of waiting for an ACK (TCP_NODELAY; RFC 896 Nagle when false).</summary>
     public bool NoDelay { get; init; }
     /// <summary>RFC 6928 initial window, in segments.</summary>

@@ -34,7 +34,7 @@ internal static class TcpInfo
         TcpInfoField.Unacked, TcpInfoField.Sacked, TcpInfoField.Lost, TcpInfoField.Retrans, TcpInfoField.LastDataRecv, TcpInfoField.Rtt,
         TcpInfoField.Rttvar, TcpInfoField.SndSsthresh, TcpInfoField.SndCwnd, TcpInfoField.Advmss, TcpInfoField.Reordering, TcpInfoField.ReordSeen,
         TcpInfoField.TotalRetrans, TcpInfoField.MinRtt, TcpInfoField.NotsentBytes, TcpInfoField.SndWnd, TcpInfoField.RcvWnd, TcpInfoField.TotalRto,
-        TcpInfoField.RcvSpace, TcpInfoField.RcvRtt, TcpInfoField.PacingRate,
+        TcpInfoField.RcvSpace, TcpInfoField.RcvRtt, TcpInfoField.PacingRate, TcpInfoField.RcvSsthresh,
         TcpInfoField.BusyTime, TcpInfoField.RwndLimited, TcpInfoField.SndbufLimited, TcpInfoField.Delivered, TcpInfoField.DeliveredCe,
     ];
 
@@ -91,6 +91,8 @@ internal static class TcpInfo
             TcpInfoField.SndWnd => info.SendWindow,
             TcpInfoField.RcvWnd => info.ReceiveWindow,
             TcpInfoField.RcvSpace => info.ReceiveSpace,
+            TcpInfoField.RcvSsthresh => info.ReceiveSlowStartThreshold
+                ?? throw new InvalidOperationException("tcpi_rcv_ssthresh is tracked only with Linux's receive window (--receive_window=linux, or --relaxed)"),
             TcpInfoField.RcvRtt => Micros(info.ReceiveRtt),
             // Linux's u64 reads ~0 while unbounded; a long holds at most long.MaxValue.
             TcpInfoField.PacingRate => (long)Math.Min(info.PacingRate, long.MaxValue),

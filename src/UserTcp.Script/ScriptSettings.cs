@@ -47,6 +47,11 @@ public sealed record ScriptSettings
     /// </summary>
     public RackRules RackRules { get; init; }
     /// <summary>
+    /// The receive window: Linux's memory-scaled one grown through rcv_ssthresh under <c>--relaxed</c> (scripts written
+    /// against Linux see its windows), data bytes otherwise; <c>--receive_window=linux|bytes</c> chooses either way.
+    /// </summary>
+    public ReceiveWindowModel ReceiveWindowModel { get; init; }
+    /// <summary>
     /// <c>--tcp_ts_tick_usecs</c>: microseconds per TS val tick, for checking outbound TS val against the script's
     /// within the time tolerance (packetdrill's verify_outbound_tcp_option). 0 leaves TS val unchecked.
     /// </summary>
@@ -70,7 +75,7 @@ internal static class ScriptOptionTable
 
     private const string Supported = "--tolerance_usecs, --tolerance_percent, --mss, --mtu, --bind_port, --connect_port, --remote_port, "
         + "--local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --tcp_ts_tick_usecs, --tcp_ts_ecr_scaled, --strict_segments, "
-        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data, --cubic_arithmetic=linux|rfc9438, --rack_rules=linux|rfc8985";
+        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data, --cubic_arithmetic=linux|rfc9438, --rack_rules=linux|rfc8985, --receive_window=linux|bytes";
 
     /// <summary>The settings for <paramref name="options"/>; <paramref name="notice"/> hears of options that mean nothing here.</summary>
     public static ScriptSettings Read(IReadOnlyList<ScriptOption> options, bool relaxed, Action<string> notice)
@@ -91,6 +96,7 @@ internal static class ScriptOptionTable
             SendBufferAccounting = settings.Relaxed ? SendBufferAccounting.LinuxTruesize : SendBufferAccounting.DataBytes,
             CubicArithmetic = settings.Relaxed ? CubicArithmetic.Linux : CubicArithmetic.Rfc9438,
             RackRules = settings.Relaxed ? RackRules.Linux : RackRules.Rfc8985,
+            ReceiveWindowModel = settings.Relaxed ? ReceiveWindowModel.Linux : ReceiveWindowModel.Bytes,
         };
         foreach (ScriptOption option in options)
         {
@@ -125,6 +131,9 @@ internal static class ScriptOptionTable
                 "cubic_arithmetic" => throw Fail(option, $"option --cubic_arithmetic needs linux or rfc9438, not '{option.Value}'"),
                 "rack_rules" when RackRuleNames.TryParse(option.Value, out RackRules rules) => settings with { RackRules = rules },
                 "rack_rules" => throw Fail(option, $"option --rack_rules needs linux or rfc8985, not '{option.Value}'"),
+                "receive_window" when option.Value is "linux" => settings with { ReceiveWindowModel = ReceiveWindowModel.Linux },
+                "receive_window" when option.Value is "bytes" => settings with { ReceiveWindowModel = ReceiveWindowModel.Bytes },
+                "receive_window" => throw Fail(option, $"option --receive_window needs linux or bytes, not '{option.Value}'"),
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),
             };

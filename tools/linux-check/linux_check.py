@@ -170,8 +170,8 @@ def rewrite(text, wscale, keep_windows, socket_cc=None):
         s = line.strip()
         if re.match(r"^--(local_isn|remote_isn)=\S+$", s):
             continue  # the ISNs only move the wire numbers; packetdrill's outbound numbers are relative anyway
-        if re.match(r"^--(relaxed|(rto_formula|cubic_arithmetic|rack_rules|send_buffer_accounting)=\S+)$", s):
-            out.append("//")  # the runner's own options (Linux's RTO, CUBIC, RACK and send buffer are Linux's; packetdrill reads only listed segments); the line stays
+        if re.match(r"^--(relaxed|(rto_formula|cubic_arithmetic|rack_rules|send_buffer_accounting|receive_window)=\S+)$", s):
+            out.append("//")  # the runner's own options (Linux's RTO, CUBIC, RACK, send buffer and receive window are Linux's; packetdrill reads only listed segments); the line stays
             continue
         if s == "--rfc1337":
             extra.append("net.ipv4.tcp_rfc1337=1")

@@ -421,7 +421,7 @@ public sealed partial class TcpConnection
                 return;
             }
             uint? echo = _options.Timestamps ? seg.Options.Timestamp?.EchoReply : null;
-            _receiver.Take(now, seq, payload, seg.Payload.Length, SendMss, echo, echo is uint e ? _timestamps.Elapsed(now, e) : null);
+            _receiver.Take(now, seq, payload, seg.Payload.Length, SendMss, echo, echo is uint e ? _timestamps.Elapsed(now, e) : null, seg.HeaderLength);
         }
 
         if (fin ? _receiver.TakeFin(seq + payload.Length) : _receiver.TakeHeldFin()) OnFin(now);

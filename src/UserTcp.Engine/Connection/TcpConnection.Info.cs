@@ -50,6 +50,7 @@ public sealed partial class TcpConnection
             SendWindow = _sender.SndWnd,
             ReceiveWindow = _receiver.Window,
             ReceiveSpace = _receiver.Space,
+            ReceiveSlowStartThreshold = _receiver.ReceiveSlowStartThreshold,
             ReceiveRtt = _receiver.Rtt,
             ReceiveBufferSize = _receiver.BufferSize,
             NotSentBytes = _sender.NotSentBytes,

@@ -507,6 +507,7 @@ public sealed partial class TcpConnection
         _establishedAt = now;
         _sender.Ecn = EcnOk; // RFC 3168 §6.1.1: settled by both SYNs
         _sender.OnEstablished();
+        _receiver.OnEstablished();
         ArmKeepAlive(now);
         if (IsSendShutdown && State == TcpState.Established) SetState(TcpState.FinWait1, TcpCause.FinQueuedBeforeEstablished);
     }

@@ -92,6 +92,8 @@ public readonly record struct TcpConnectionInfo
     public uint ReceiveWindow { get; init; }
     /// <summary>tcpi_rcv_space: bytes the application read in its best round trip, the rate receive-buffer auto-tuning sizes for (0 without it).</summary>
     public int ReceiveSpace { get; init; }
+    /// <summary>tcpi_rcv_ssthresh: the window offered while it grows, with Linux's receive window (TcpConfig.ReceiveWindowModel); null otherwise.</summary>
+    public int? ReceiveSlowStartThreshold { get; init; }
     /// <summary>tcpi_rcv_rtt: the receiver's RTT estimate, for auto-tuning (zero before a sample, or without auto-tuning).</summary>
     public TimeSpan ReceiveRtt { get; init; }
     /// <summary>The receive buffer's size now (SO_RCVBUF as auto-tuning has grown it; Linux reports twice this, see docs/scripts.md).</summary>

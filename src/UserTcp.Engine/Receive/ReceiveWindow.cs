@@ -4,8 +4,8 @@ namespace UserTcp.Engine;
 /// The window we offer, chosen by Linux 6.18's rules (net/ipv4/tcp_output.c): <see cref="Initial"/> is
 /// tcp_select_initial_window (a SYN's or SYN-ACK's window), <see cref="Select"/> is __tcp_select_window (every later
 /// segment), and the receiver applies tcp_select_window's "never shrink" to it (RFC 9293 §3.8.6.2.2).
-/// Linux's tcp_space and tcp_full_space are here the buffer's free bytes and its size: our buffer holds data only, where
-/// Linux scales its memory by skb overhead (scaling_ratio), so a window of Linux's can be larger once data has arrived.
+/// Linux's tcp_space and tcp_full_space are here the buffer's free bytes and its size (the default model); Linux's own,
+/// memory scaled by skb overhead (scaling_ratio) and grown through rcv_ssthresh, is <see cref="LinuxReceiveSpace"/>.
 /// </summary>
 internal static class ReceiveWindow
 {
@@ -40,7 +40,7 @@ internal static class ReceiveWindow
         long full = Math.Min(allowed, (long)ushort.MaxValue << shift); // window_clamp: what the field can say
         long mss = Math.Min(rcvMss, full);
         if (mss <= 0) return 0;
-        free = Math.Clamp(free, 0, full); // Linux's rcv_ssthresh (at most window_clamp) bounds it; we have no rcv_ssthresh stage
+        free = Math.Clamp(free, 0, full); // Linux's rcv_ssthresh (at most window_clamp) bounds it: LinuxReceiveSpace.Select has that stage
         if (free < full / 2)
         {
             // Receiver SWS avoidance (RFC 1122 §4.2.3.3): less than an MSS, or than 1/16 of the buffer, offers nothing new.

@@ -51,6 +51,8 @@ internal sealed class Receiver
     private ReceiveBufferTuner? _tuner;
     // Bytes the application has read so far (Linux's copied_seq, as a count).
     private long _totalRead;
+    // Linux's memory-scaled window space and rcv_ssthresh (TcpConfig.ReceiveWindowModel.Linux); null for data bytes.
+    private readonly LinuxReceiveSpace? _linux;
 
     public Receiver(TcpConfig config, ConnectionTimers timers, RtoEstimator rto, BufferPool pool, EngineCounters counters)
     {
@@ -60,6 +62,12 @@ internal sealed class Receiver
         _ato = new AckTimeout(config);
         _counters = counters;
         _buffer = new PooledByteQueue(pool, config.ReceiveBufferSize);
+        if (config.ReceiveWindowModel == ReceiveWindowModel.Linux)
+        {
+            // sk_rcvbuf is twice SO_RCVBUF; the data buffer holds all of it, as no window can offer more (the ratio is below 1).
+            _linux = new LinuxReceiveSpace(2 * config.ReceiveBufferSize, 2L * Math.Max(config.ReceiveBufferSize, config.MaxReceiveBufferSize), config.Mss);
+            _buffer.Capacity = _linux.Buffer;
+        }
         _pingPong = config.StartInPingPongMode;
     }
 
@@ -92,9 +100,11 @@ internal sealed class Receiver
     public int LargestSegmentReceived { get; private set; }
     public bool HasOutOfOrderData => _outOfOrder is { IsEmpty: false };
     /// <summary>The receive buffer's size now (SO_RCVBUF, as auto-tuning has grown it).</summary>
-    public int BufferSize => _buffer.Capacity;
+    public int BufferSize => _linux is null ? _buffer.Capacity : _linux.Buffer / 2;
+    /// <summary>Linux's rcv_ssthresh under <see cref="ReceiveWindowModel.Linux"/> (tcpi_rcv_ssthresh); null for data bytes.</summary>
+    public int? ReceiveSlowStartThreshold => _linux is null ? null : (int)Math.Min(_linux.RcvSsthresh, int.MaxValue);
     /// <summary>Bytes the application read in the best round trip (tcpi_rcv_space); 0 without auto-tuning.</summary>
-    public int Space => _tuner?.Space ?? 0;
+    public int Space => _tuner?.Space ?? (int)(_linux?.InitialSpace ?? 0);
     /// <summary>The receiver's RTT estimate (tcpi_rcv_rtt); zero without auto-tuning or before a sample.</summary>
     public TimeSpan Rtt => _tuner?.Rtt ?? TimeSpan.Zero;
     /// <summary>The stack's buffer memory, not the buffer's free space, bounds the window it could offer now.</summary>
@@ -119,8 +129,10 @@ internal sealed class Receiver
     /// </summary>
     public ushort SynWindow(bool answering, int mss)
     {
-        _synWindow = ReceiveWindow.Initial(_buffer.StorableFree, mss);
+        // Linux's tcp_full_space: the buffer's memory at the ratio the listener or new socket has (half).
+        _synWindow = ReceiveWindow.Initial(_linux is null ? _buffer.StorableFree : Math.Min(_buffer.StorableFree, _linux.FullSpace), mss);
         _lastWindow = _synWindow;
+        _linux?.OfferedInSyn(_synWindow);
         if (answering) _advertisedRight = RcvNxt + _synWindow;
         return _synWindow;
     }
@@ -132,6 +144,9 @@ internal sealed class Receiver
         Deliver(payload);
         LastAckSent = RcvNxt;
     }
+
+    /// <summary>Established: Linux's tcp_init_buffer_space sets window_clamp and rcv_ssthresh (<see cref="ReceiveWindowModel.Linux"/>).</summary>
+    public void OnEstablished() => _linux?.Establish(WindowShift, _synWindow);
 
     /// <summary>Our SYN's window, now that the peer's SYN-ACK told us where its sequence space starts.</summary>
     public void AdvertisedInSyn() => _advertisedRight = RcvNxt + _synWindow;
@@ -189,9 +204,11 @@ internal sealed class Receiver
     /// with timestamps on, <paramref name="echo"/> is its TSecr and <paramref name="sinceEcho"/> the time since we sent
     /// that TSval (null when it is none of ours): a receiver RTT sample, for auto-tuning.
     /// </summary>
-    public void Take(TimeSpan now, SeqNumber seq, ReadOnlySpan<byte> payload, int segmentLength, int mss, uint? echo = null, TimeSpan? sinceEcho = null)
+    public void Take(TimeSpan now, SeqNumber seq, ReadOnlySpan<byte> payload, int segmentLength, int mss, uint? echo = null, TimeSpan? sinceEcho = null,
+        int headerLength = TcpSegment.MinHeaderLength)
     {
         if (payload.IsEmpty) return;
+        int ipLength = Ipv4Packet.MinHeaderLength + headerLength + segmentLength;
         if (segmentLength > LargestSegmentReceived) LargestSegmentReceived = segmentLength;
         if (seq != RcvNxt)
         {
@@ -199,7 +216,7 @@ internal sealed class Receiver
             {
                 NoteDuplicate(from, to);
             }
-            HoldOutOfOrder(seq, payload);
+            HoldOutOfOrder(seq, payload, ipLength);
             AckNow = true; // RFC 5681 §4.2: an out-of-order segment is acknowledged at once (a duplicate ACK)
             return;
         }
@@ -210,7 +227,10 @@ internal sealed class Receiver
         if (segmentLength < ReceiveMss && _shortSegmentsSinceAck < 2) _shortSegmentsSinceAck++;
         _bytesSinceAck += payload.Length;
         Deliver(payload);
+        SeqNumber segmentEnd = RcvNxt;
+        _linux?.Queue(_totalRead + _buffer.Count, payload.Length, ipLength);
         if (_outOfOrder?.TakeAt(RcvNxt) is int held and > 0) DeliverHeld(held);
+        if (_linux is not null) GrowLinuxWindow(segmentEnd, segmentLength, ipLength);
         if (_tuner is null && _config.LargestReceiveBuffer > _config.ReceiveBufferSize) _tuner = new ReceiveBufferTuner(_config.LargestReceiveBuffer);
         _tuner?.OnData(now, _totalRead, RcvNxt, Window, segmentLength, mss, echo, sinceEcho);
         if (hadGap)
@@ -224,7 +244,7 @@ internal sealed class Receiver
         }
         // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment, counted in bytes as Linux's
         // __tcp_ack_snd_check does (more than one MSS since the last ACK): one large segment (GRO) does not wait, small ones do.
-        else if (_bytesSinceAck > ReceiveMss || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
+        else if (_bytesSinceAck > ReceiveMss && WindowKeptByAck || segmentLength < mss && _config.DelayedAck == TimeSpan.Zero)
         {
             AckNow = true;
         }
@@ -233,6 +253,25 @@ internal sealed class Receiver
             ScheduleDelayedAck(now);
         }
     }
+
+    /// <summary>
+    /// Linux's tcp_event_data_recv under <see cref="ReceiveWindowModel.Linux"/>, the segment queued: tcp_ofo_queue moves
+    /// what it made in order, tcp_measure_rcv_mss learns the ratio from it, and tcp_grow_window raises rcv_ssthresh,
+    /// which re-arms one quick ACK (quick |= 1).
+    /// </summary>
+    private void GrowLinuxWindow(SeqNumber segmentEnd, int segmentLength, int ipLength)
+    {
+        _linux!.Establish(WindowShift, _synWindow);
+        _linux.TakeHeld(segmentEnd, RcvNxt, _totalRead + _buffer.Count);
+        _linux.MeasureSegment(segmentLength, LinuxReceiveSpace.Truesize(ipLength), _lastWindow);
+        if (_linux.Grow(segmentLength, ipLength)) _quickAcks |= 1;
+    }
+
+    /// <summary>
+    /// Whether the every-second-segment ACK may go: always with data bytes; under Linux's model only when nothing waits
+    /// to be read or the window chosen now is no smaller than the last (__tcp_ack_snd_check: otherwise the read sends it).
+    /// </summary>
+    private bool WindowKeptByAck => _linux is null || BytesToRead == 0 || SelectWindow() >= _lastWindow;
 
     /// <summary>
     /// Arms the delayed ACK for the time Linux's tcp_send_delayed_ack draws from ato. A timer already armed keeps its
@@ -260,7 +299,7 @@ internal sealed class Receiver
     /// ranges; otherwise it is dropped unacknowledged (TcpExtTCPOFODrop) and the sender resends it. A duplicate of what
     /// is held already costs nothing, but its block is reported first all the same (RFC 2018 §4, as Linux's add_sack).
     /// </summary>
-    private void HoldOutOfOrder(SeqNumber seq, ReadOnlySpan<byte> payload)
+    private void HoldOutOfOrder(SeqNumber seq, ReadOnlySpan<byte> payload, int ipLength)
     {
         SeqNumber end = seq + payload.Length;
         ReassemblyQueue outOfOrder = OutOfOrder();
@@ -275,6 +314,13 @@ internal sealed class Receiver
         {
             _buffer.WriteAt(offset, payload);
             _sackBlocks!.Touch(seq);
+            if (_linux is not null)
+            {
+                // tcp_data_queue_ofo grows the window (with SACK only, so a sender without it sees duplicate ACKs), then charges the skb.
+                _linux.Establish(WindowShift, _synWindow);
+                if (SackEnabled && _linux.Grow(payload.Length, ipLength)) _quickAcks |= 1;
+                _linux.Hold(seq, end, ipLength);
+            }
             _counters.Count(MibCounter.TcpExtTCPOFOQueue);
         }
         else
@@ -466,10 +512,19 @@ internal sealed class Receiver
     {
         int n = _buffer.Read(destination);
         _totalRead += n;
+        _linux?.OnRead(_totalRead);
         if (_tuner is not null)
         {
             int outOfOrderSpan = _outOfOrder?.HighestEnd is SeqNumber end ? end - RcvNxt : 0;
-            _buffer.Capacity = _tuner.OnRead(now, _totalRead, _buffer.Capacity, outOfOrderSpan);
+            if (_linux is null)
+            {
+                _buffer.Capacity = _tuner.OnRead(now, _totalRead, _buffer.Capacity, outOfOrderSpan);
+            }
+            else if (_tuner.OnRead(now, _totalRead, 0, outOfOrderSpan) is int window and > 0)
+            {
+                _linux.GrowBuffer(window); // tcp_rcvbuf_grow: the memory that window takes at the current ratio
+                _buffer.Capacity = Math.Max(_buffer.Capacity, _linux.Buffer);
+            }
         }
         return n;
     }
@@ -487,7 +542,8 @@ internal sealed class Receiver
         {
             if (FinReceived) return false;
             long open = Window;
-            long largest = Math.Min(_buffer.Capacity, (long)ushort.MaxValue << WindowShift);
+            _linux?.Establish(WindowShift, _synWindow);
+            long largest = Math.Min(_linux?.WindowClamp ?? _buffer.Capacity, (long)ushort.MaxValue << WindowShift);
             if (2 * open > largest) return false;
             long offer = Math.Min(SelectWindow(), largest) >> WindowShift << WindowShift;
             return offer > 0 && offer >= 2 * open && RcvNxt + (int)offer > _advertisedRight;
@@ -501,6 +557,7 @@ internal sealed class Receiver
     {
         _outOfOrder?.Clear();
         _buffer.ForgetAhead();
+        _linux?.Clear();
     }
 
     // ───────────── what our segments carry ─────────────
@@ -513,7 +570,10 @@ internal sealed class Receiver
     /// </summary>
     public ushort AdvertiseWindow()
     {
-        long window = Math.Max(SelectWindow(), Window);
+        long window = SelectWindow();
+        // Linux's tcp_select_window keeps the window already offered, rounded up to the field's unit.
+        if (_linux is not null) window = Math.Max(window, (Window + (1L << WindowShift) - 1) >> WindowShift << WindowShift);
+        window = Math.Max(window, Window);
         long field = Math.Min(window >> WindowShift, ushort.MaxValue);
         SeqNumber right = RcvNxt + (int)(field << WindowShift);
         if (right > _advertisedRight) _advertisedRight = right;
@@ -523,6 +583,13 @@ internal sealed class Receiver
 
     private long SelectWindow()
     {
+        if (_linux is not null)
+        {
+            _linux.Establish(WindowShift, _synWindow);
+            long window = _linux.Select(WindowShift, _lastWindow, out bool endQuickAcks);
+            if (endQuickAcks) _quickAcks = 0; // __tcp_select_window: less than half the window free ends quick-ACK mode
+            return Math.Min(window, _buffer.StorableFree);
+        }
         // Held out-of-order bytes count against the free space, as in Linux (they are in sk_rmem_alloc), although they
         // already sit at their place inside it. Only what the stack's buffer memory backs now is free
         // (TcpConfig.MaxBufferMemory), as Linux clamps the window under memory pressure.
