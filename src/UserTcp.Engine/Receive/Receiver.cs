@@ -7,7 +7,7 @@ namespace UserTcp.Engine;
 /// the receive buffer and reassembly, when to acknowledge (RFC 1122 §4.2.3.2, RFC 5681 §4.2, Linux's quick-ACK),
 /// and the SACK blocks (RFC 2018) and D-SACK (RFC 2883) our ACKs carry.
 /// </summary>
-internal sealed class Receiver
+internal sealed partial class Receiver
 {
     /// <summary>Linux's TCP_MAX_QUICKACKS.</summary>
     public const int MaxQuickAcks = 16;
@@ -145,9 +145,6 @@ internal sealed class Receiver
         LastAckSent = RcvNxt;
     }
 
-    /// <summary>Established: Linux's tcp_init_buffer_space sets window_clamp and rcv_ssthresh (<see cref="ReceiveWindowModel.Linux"/>).</summary>
-    public void OnEstablished() => _linux?.Establish(WindowShift, _synWindow);
-
     /// <summary>Our SYN's window, now that the peer's SYN-ACK told us where its sequence space starts.</summary>
     public void AdvertisedInSyn() => _advertisedRight = RcvNxt + _synWindow;
 
@@ -255,25 +252,6 @@ internal sealed class Receiver
     }
 
     /// <summary>
-    /// Linux's tcp_event_data_recv under <see cref="ReceiveWindowModel.Linux"/>, the segment queued: tcp_ofo_queue moves
-    /// what it made in order, tcp_measure_rcv_mss learns the ratio from it, and tcp_grow_window raises rcv_ssthresh,
-    /// which re-arms one quick ACK (quick |= 1).
-    /// </summary>
-    private void GrowLinuxWindow(SeqNumber segmentEnd, int segmentLength, int ipLength)
-    {
-        _linux!.Establish(WindowShift, _synWindow);
-        _linux.TakeHeld(segmentEnd, RcvNxt, _totalRead + _buffer.Count);
-        _linux.MeasureSegment(segmentLength, LinuxReceiveSpace.Truesize(ipLength), _lastWindow);
-        if (_linux.Grow(segmentLength, ipLength)) _quickAcks |= 1;
-    }
-
-    /// <summary>
-    /// Whether the every-second-segment ACK may go: always with data bytes; under Linux's model only when nothing waits
-    /// to be read or the window chosen now is no smaller than the last (__tcp_ack_snd_check: otherwise the read sends it).
-    /// </summary>
-    private bool WindowKeptByAck => _linux is null || BytesToRead == 0 || SelectWindow() >= _lastWindow;
-
-    /// <summary>
     /// Arms the delayed ACK for the time Linux's tcp_send_delayed_ack draws from ato. A timer already armed keeps its
     /// earlier deadline, and one due within a quarter of the new delay sends the ACK now.
     /// </summary>
@@ -314,13 +292,7 @@ internal sealed class Receiver
         {
             _buffer.WriteAt(offset, payload);
             _sackBlocks!.Touch(seq);
-            if (_linux is not null)
-            {
-                // tcp_data_queue_ofo grows the window (with SACK only, so a sender without it sees duplicate ACKs), then charges the skb.
-                _linux.Establish(WindowShift, _synWindow);
-                if (SackEnabled && _linux.Grow(payload.Length, ipLength)) _quickAcks |= 1;
-                _linux.Hold(seq, end, ipLength);
-            }
+            if (_linux is not null) HoldLinux(seq, end, ipLength);
             _counters.Count(MibCounter.TcpExtTCPOFOQueue);
         }
         else
@@ -516,15 +488,8 @@ internal sealed class Receiver
         if (_tuner is not null)
         {
             int outOfOrderSpan = _outOfOrder?.HighestEnd is SeqNumber end ? end - RcvNxt : 0;
-            if (_linux is null)
-            {
-                _buffer.Capacity = _tuner.OnRead(now, _totalRead, _buffer.Capacity, outOfOrderSpan);
-            }
-            else if (_tuner.OnRead(now, _totalRead, 0, outOfOrderSpan) is int window and > 0)
-            {
-                _linux.GrowBuffer(window); // tcp_rcvbuf_grow: the memory that window takes at the current ratio
-                _buffer.Capacity = Math.Max(_buffer.Capacity, _linux.Buffer);
-            }
+            if (_linux is null) _buffer.Capacity = _tuner.OnRead(now, _totalRead, _buffer.Capacity, outOfOrderSpan);
+            else GrowLinuxBuffer(_tuner.OnRead(now, _totalRead, 0, outOfOrderSpan));
         }
         return n;
     }
@@ -583,13 +548,7 @@ internal sealed class Receiver
 
     private long SelectWindow()
     {
-        if (_linux is not null)
-        {
-            _linux.Establish(WindowShift, _synWindow);
-            long window = _linux.Select(WindowShift, _lastWindow, out bool endQuickAcks);
-            if (endQuickAcks) _quickAcks = 0; // __tcp_select_window: less than half the window free ends quick-ACK mode
-            return Math.Min(window, _buffer.StorableFree);
-        }
+        if (_linux is not null) return SelectLinuxWindow();
         // Held out-of-order bytes count against the free space, as in Linux (they are in sk_rmem_alloc), although they
         // already sit at their place inside it. Only what the stack's buffer memory backs now is free
         // (TcpConfig.MaxBufferMemory), as Linux clamps the window under memory pressure.
