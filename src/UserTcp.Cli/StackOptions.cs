@@ -224,7 +224,8 @@ internal sealed class StackOptionSet
     public static Option<bool> LinuxRulesOption() => new("--linux-rules")
     {
         Description = "Follow Linux 6.18 wherever UserTcp's default follows an RFC instead, to compare like with like: Linux's RTO formula, "
-            + "CUBIC arithmetic and RACK rules, skb memory as the send buffer's measure, TSO deferral (tcp_tso_win_divisor 3), the restart "
+            + "CUBIC arithmetic and RACK rules, skb memory as the send buffer's measure, Linux's receive window (scaling_ratio, rcv_ssthresh), "
+            + "TSO deferral (tcp_tso_win_divisor 3), the restart "
             + "window after idle, and one loss probe of one segment per stall (TcpConfig.LinuxRules); over --rto-formula, --cubic-arithmetic and --rack-rules",
     };
 
