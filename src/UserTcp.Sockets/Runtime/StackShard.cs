@@ -219,24 +219,25 @@ internal sealed partial class StackShard : IBatchOwner
         {
             // Nothing to write (a request's pass that finished its read): the calls it finished resume without the
             // transmit lock, which orders packets, not calls.
-            batch.TakeCompletions();
+            bool completed = batch.TakeCompletions();
             _gate.Exit();
-            Completions.SignalPending();
+            if (completed) Completions.SignalPending(); // none taken: the thread's list is empty or an outer signaller's (no thread-static lookup)
             return;
         }
         _transmitGate.Enter(); // waits for the other batch to be written: the two never interleave
         _fill ^= 1;
         _gate.Exit();
+        bool took;
         try
         {
             batch.WriteTo(_device);
         }
         finally
         {
-            batch.TakeCompletions();
+            took = batch.TakeCompletions();
             _transmitGate.Exit();
         }
-        Completions.SignalPending();
+        if (took) Completions.SignalPending();
     }
 
     /// <summary>Under the engine lock: the engine's due timers and pending output, into the current batch.</summary>

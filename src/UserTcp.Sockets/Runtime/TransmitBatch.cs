@@ -234,12 +234,16 @@ internal sealed class TransmitBatch : IPacketTransmitter
         }
     }
 
-    /// <summary>After its packets went out: hands the user calls this batch completed to this thread's <see cref="Completions"/>, to be signalled once no lock is held.</summary>
-    public void TakeCompletions()
+    /// <summary>
+    /// After its packets went out: hands the user calls this batch completed to this thread's <see cref="Completions"/>,
+    /// to be signalled once no lock is held; says whether there were any (with none, there is nothing to signal).
+    /// </summary>
+    public bool TakeCompletions()
     {
-        if (_completions.Count == 0) return; // most batches of a request/response complete nothing: no thread-static lookup
+        if (_completions.Count == 0) return false; // most batches of a request/response complete nothing: no thread-static lookup
         Completions.Pending.AddRange(CollectionsMarshal.AsSpan(_completions));
         _completions.Clear();
+        return true;
     }
 
     /// <summary>
