@@ -125,7 +125,7 @@ public sealed class EcnLiveTests
     }
 
     [RequiresNetAdminFact("python3")]
-    public async Task A_ce_mark_on_usertcps_data_is_echoed_by_the_kernel_and_reduces_cwnd_without_a_retransmission()
+    public async Task A_ce_mark_on_usertcps_data_is_echoed_by_the_kernel_and_reduces_cwnd_without_a_loss_recovery()
     {
         var tcp = new TcpConfig { TimeWait = LiveStack.ShortTimeWait, Ecn = EcnMode.Request };
         await using LiveStack live = LiveStack.Start(tcp: tcp, faults: [FaultRule.Parse("mark to-kernel data nth=20")]);
@@ -143,6 +143,13 @@ public sealed class EcnLiveTests
         // One reduction (the lab's recorder keeps no CongestionWindowReduced events: the counter says it).
         Assert.Equal(1, live.Stack.Counters[MibCounter.UserTcpEcnEchoReductions]);
         Assert.Contains(live.Events.Events, e => e.Connection == id && e.Kind == TcpEventKind.SegmentOut && (e.Segment.Flags & TcpFlags.Cwr) != 0);
-        Assert.Equal(0, connection.Info().TotalRetransmissions);
+        // The mark resends nothing (RFC 3168 §6.1.2): no fast retransmit, no recovery. Under load an ACK held longer than
+        // the probe timeout may still draw a tail loss probe or a timeout's resend, which is the scheduler's doing, not
+        // the mark's: those are the only resends allowed (the suite saw one such probe at load ~10).
+        EngineCounters counters = live.Stack.Counters;
+        Assert.Equal(0, counters[MibCounter.TcpExtTCPFastRetrans] + counters[MibCounter.TcpExtTCPSackRecovery] + counters[MibCounter.TcpExtTCPRenoRecovery]);
+        long allowed = counters[MibCounter.TcpExtTCPLossProbes] + counters.RetransmissionTimeouts + counters[MibCounter.TcpExtTCPSlowStartRetrans];
+        Assert.True(connection.Info().TotalRetransmissions <= allowed,
+            $"{connection.Info().TotalRetransmissions} retransmissions; loss probes, timeouts and their Loss phase's resends: {allowed}");
     }
 }
