@@ -140,7 +140,10 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
             }
             Finish();
             Trace($"{Seconds(_now)} pass");
-            return new ScriptResult(_script.Name, null, _notices, _now);
+            return new ScriptResult(_script.Name, null, _notices, _now)
+            {
+                Counters = _stack.Counters.Snapshot().ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal),
+            };
         }
         catch (ScriptFailureException failure)
         {

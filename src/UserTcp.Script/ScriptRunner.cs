@@ -52,6 +52,9 @@ public sealed record ScriptResult(string Name, ScriptFailure? Failure, IReadOnly
     /// <summary>Script time when the run ended, in seconds.</summary>
     public double EndSeconds => EndTime / 1e6;
 
+    /// <summary>UserTcp's counters at the end of a run that passed, by nstat's names (EngineCounters.Snapshot), for tests to compare with what linux-check --nstat says Linux counted.</summary>
+    public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
+
     public override string ToString() => Passed
         ? $"{Name}: pass ({EventTime.Seconds(EndTime)} s of script time)"
         : $"{Name}: {Failure}";

@@ -73,10 +73,20 @@ public sealed partial class TcpConnection
         TcpTimestamp? timestamp = _options.Timestamps ? seg.Options.Timestamp : null;
         if (timestamp is TcpTimestamp old && !seg.Has(TcpFlags.Rst) && _timestamps.IsOld(old.Value, now))
         {
-            _engine.Counters.Count(MibCounter.TcpExtPAWSEstabRejected);
+            // Linux 6.18's tcp_validate_incoming: a SYN goes to its challenge uncounted; a pure ACK below RCV.NXT is an old
+            // ACK, common with reordering, dropped without an answer (PAWSOldAck, tcp_disordered_ack_check); anything
+            // else is PAWSEstab.
+            if (segLen == 0 && seg.Has(TcpFlags.Ack) && !seg.Has(TcpFlags.Syn) && seq < _receiver.RcvNxt)
+            {
+                _engine.Counters.Count(MibCounter.TcpExtPAWSOldAck);
+                Drop(now, seg, TcpCause.PawsRejected);
+                return;
+            }
+            if (!seg.Has(TcpFlags.Syn)) _engine.Counters.Count(MibCounter.TcpExtPAWSEstab);
             // A late original of data already taken (reordering) is a duplicate: the ACK carries a D-SACK for it, as
-            // Linux's tcp_send_dupack does, so the sender can tell its retransmission was needless (RFC 2883).
-            _receiver.NoteUnacceptable(seq, seg.Payload.Length);
+            // Linux's tcp_send_dupack does, so the sender can tell its retransmission was needless (RFC 2883); a SYN
+            // draws a challenge ACK there instead (syn_challenge).
+            if (!seg.Has(TcpFlags.Syn)) _receiver.NoteUnacceptable(seq, segLen);
             AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedPAWS);
             Drop(now, seg, TcpCause.PawsRejected);
             return;
@@ -95,10 +105,16 @@ public sealed partial class TcpConnection
                 if (timestamp is TcpTimestamp duplicate && seq <= _receiver.LastAckSent && seq + segLen >= _receiver.LastAckSent
                     && seg.Has(TcpFlags.Ack) && seg.AcknowledgmentNumber <= SndMax)
                     _timestamps.TakeRecent(duplicate.Value, now);
-                _receiver.NoteUnacceptable(seq, seg.Payload.Length); // RFC 2883: a D-SACK tells the peer it was a duplicate
                 // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; a SYN gets a challenge ACK (RFC 5961 §4), as Linux's syn_challenge.
-                if (seg.Has(TcpFlags.Syn)) ChallengeSyn(now);
-                else AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedSeq);
+                if (seg.Has(TcpFlags.Syn))
+                {
+                    ChallengeSyn(now);
+                }
+                else
+                {
+                    _receiver.NoteUnacceptable(seq, segLen); // RFC 2883: a D-SACK tells the peer it was a duplicate
+                    AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedSeq);
+                }
                 Drop(now, seg, TcpCause.OutsideWindow);
             }
             else

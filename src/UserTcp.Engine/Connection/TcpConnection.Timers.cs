@@ -178,7 +178,9 @@ public sealed partial class TcpConnection
         {
             ArmUserTimeout();
             // A zero-window probe as Linux sends it: an old sequence number (SND.UNA - 1) and no data, so the peer
-            // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1).
+            // must answer with an ACK that carries its current window (RFC 9293 §3.8.6.1). Counted when tried, as
+            // Linux's tcp_xmit_probe_skb counts TCPWinProbe before the queue answers.
+            _engine.Counters.Count(MibCounter.TcpExtTCPWinProbe);
             if (SendControl(now, SndUna - 1, TcpFlags.Ack) == TransmitResult.Refused) _sender.OnPersistProbeRefused(now);
         }
         else if (gaveUp != TcpCause.None)
@@ -211,6 +213,8 @@ public sealed partial class TcpConnection
             return;
         }
         // RFC 1122 §4.2.3.6: a probe carries SEG.SEQ = SND.NXT - 1 and no data, which the peer must acknowledge.
+        // Counted when tried, as Linux's tcp_xmit_probe_skb counts TCPKeepAlive before the queue answers.
+        _engine.Counters.Count(MibCounter.TcpExtTCPKeepAlive);
         if (SendControl(now, SndUna - 1, TcpFlags.Ack) == TransmitResult.Refused)
         {
             // Linux's tcp_keepalive_timer: a probe the local queue refused does not count, and is tried again in 500 ms.

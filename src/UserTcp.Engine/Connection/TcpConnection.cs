@@ -60,7 +60,7 @@ public sealed partial class TcpConnection
         Id = id;
         Listener = listener;
         Timers = new ConnectionTimers(this, engine);
-        _sender = new Sender(config, iss, Timers, engine.BufferPool) { NoDelay = config.NoDelay };
+        _sender = new Sender(config, iss, Timers, engine.BufferPool, engine.Counters) { NoDelay = config.NoDelay };
         _receiver = new Receiver(config, Timers, _sender.Rto, engine.BufferPool, engine.Counters);
         _options = new NegotiatedOptions(config);
         _timestamps = new TimestampState(timestampOffset);
@@ -338,7 +338,7 @@ public sealed partial class TcpConnection
     internal TimeWaitRecord HandOverToTimeWait()
     {
         TimeSpan deadline = Timers.Deadline(TcpTimer.TimeWait) ?? _engine.Now + _config.TimeWait;
-        ushort windowField = _receiver.AdvertiseWindow();
+        ushort windowField = _receiver.AdvertiseWindow(sent: false); // kept for the record's ACKs, which Linux's TIME-WAIT sends without tcp_select_window
         var record = new TimeWaitRecord(_engine, _config, Id, SndMax, RcvNxt, windowField, _receiver.Window, _options.Timestamps ? _timestamps : null);
         Timers.CancelAll();
         _sender.ReleaseMemory();

@@ -90,7 +90,8 @@ public enum MibCounter
     TcpExtTCPACKSkippedPAWS,
     /// <summary>Repeated SYNs in SYN-RECEIVED not answered: the per-connection rate limit.</summary>
     TcpExtTCPACKSkippedSynRecv,
-    /// <summary>Segments rejected by PAWS (RFC 7323 §5) on a synchronized connection.</summary>
+    /// <summary>Segments rejected by PAWS (RFC 7323 §5) on a synchronized connection: <see cref="TcpExtPAWSEstab"/> under Linux's internal name (LINUX_MIB_PAWSESTABREJECTED), which nstat does not print.</summary>
+    [Obsolete("nstat names it TcpExtPAWSEstab; read that one (the same count).")]
     TcpExtPAWSEstabRejected,
     /// <summary>ICMP errors whose quoted sequence number lies outside SND.UNA..SND.NXT (RFC 5927 §4.1), ignored.</summary>
     TcpExtOutOfWindowIcmps,
@@ -209,6 +210,44 @@ public enum MibCounter
     TcpExtTCPMTUPSuccess,
     /// <summary>Path MTU probes found lost, the search's top lowered below them (Linux's TCPMTUPFail, tcp_mtup_probe_failed).</summary>
     TcpExtTCPMTUPFail,
+    /// <summary>Segments an ACK newly acknowledged or SACKed, D-SACKed copies included (Linux's TCPDelivered, tcp_newly_delivered in tcp_ack): tcpi_delivered but for the passive side's SYN-ACK, which Linux counts outside tcp_ack, and a Fast Open SYN's data, which tcpi_delivered takes back.</summary>
+    TcpExtTCPDelivered,
+    /// <summary>Of those, the ones an ACK with ECE delivered (Linux's TCPDeliveredCE).</summary>
+    TcpExtTCPDeliveredCE,
+    /// <summary>Segments with data wholly or partly below RCV.NXT, sent again because our ACK was lost or late: answered at once (Linux's DelayedACKLost, tcp_send_dupack and tcp_data_queue).</summary>
+    TcpExtDelayedACKLost,
+    /// <summary>D-SACKs set for a duplicate below RCV.NXT (RFC 2883; Linux's TCPDSACKOldSent, tcp_dsack_set).</summary>
+    TcpExtTCPDSACKOldSent,
+    /// <summary>D-SACKs set for a duplicate of data held out of order (Linux's TCPDSACKOfoSent, tcp_dsack_set).</summary>
+    TcpExtTCPDSACKOfoSent,
+    /// <summary>ACKs whose first SACK block is a D-SACK below the cumulative ACK (Linux's TCPDSACKRecv, tcp_check_dsack).</summary>
+    TcpExtTCPDSACKRecv,
+    /// <summary>ACKs whose first SACK block is a D-SACK inside the second (Linux's TCPDSACKOfoRecv, tcp_check_dsack).</summary>
+    TcpExtTCPDSACKOfoRecv,
+    /// <summary>Segments the D-SACKs taken reported received twice (Linux's TCPDSACKRecvSegs, tcp_dsack_seen).</summary>
+    TcpExtTCPDSACKRecvSegs,
+    /// <summary>D-SACKs not taken: longer than the largest window, or more duplicates than segments ever resent (Linux's TCPDSACKIgnoredDubious).</summary>
+    TcpExtTCPDSACKIgnoredDubious,
+    /// <summary>D-SACK blocks below SND.UNA ignored for undo: older than the last reduction's record (Linux's TCPDSACKIgnoredOld, tcp_is_sackblock_valid).</summary>
+    TcpExtTCPDSACKIgnoredOld,
+    /// <summary>D-SACK blocks below SND.UNA ignored for undo: no reduction recorded to undo (Linux's TCPDSACKIgnoredNoUndo, tcp_is_sackblock_valid).</summary>
+    TcpExtTCPDSACKIgnoredNoUndo,
+    /// <summary>Segments on which the window chosen fell to zero but the offer stayed, as the right edge never moves left (Linux's TCPWantZeroWindowAdv, tcp_select_window).</summary>
+    TcpExtTCPWantZeroWindowAdv,
+    /// <summary>Segments that advertised a zero window after a nonzero one (Linux's TCPToZeroWindowAdv, tcp_select_window).</summary>
+    TcpExtTCPToZeroWindowAdv,
+    /// <summary>Segments that advertised a nonzero window after a zero one (Linux's TCPFromZeroWindowAdv, tcp_select_window).</summary>
+    TcpExtTCPFromZeroWindowAdv,
+    /// <summary>Zero-window probes sent, SND.UNA - 1 and no data; not the data sent once the window opened (Linux's TCPWinProbe, tcp_xmit_probe_skb).</summary>
+    TcpExtTCPWinProbe,
+    /// <summary>Keepalive probes sent, SND.UNA - 1 and no data (Linux's TCPKeepAlive, tcp_xmit_probe_skb).</summary>
+    TcpExtTCPKeepAlive,
+    /// <summary>Tail loss probes that resent data and repaired a loss: the ACK passed the probe, cwnd reduced (Linux's TCPLossProbeRecovery, tcp_process_tlp_ack).</summary>
+    TcpExtTCPLossProbeRecovery,
+    /// <summary>Segments rejected by PAWS (RFC 7323 §5) on a synchronized connection, as nstat names it (Linux's PAWSEstab).</summary>
+    TcpExtPAWSEstab,
+    /// <summary>Pure ACKs below RCV.NXT rejected by PAWS: old ACKs, common with reordering (Linux's PAWSOldAck, tcp_disordered_ack_check).</summary>
+    TcpExtPAWSOldAck,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>
@@ -291,6 +330,9 @@ public sealed class EngineCounters
         MibCounter.TcpOutRsts => ResetsSent,
         MibCounter.TcpExtListenOverflows => ListenOverflows,
         MibCounter.TcpExtTCPTimeouts => RetransmissionTimeouts,
+#pragma warning disable CS0618 // the old name reads the same count
+        MibCounter.TcpExtPAWSEstabRejected => this[MibCounter.TcpExtPAWSEstab],
+#pragma warning restore CS0618
         _ => _parts is null ? _mib[(int)counter] : Total(c => c[counter]),
     };
 
@@ -301,7 +343,10 @@ public sealed class EngineCounters
     public IReadOnlyList<KeyValuePair<string, long>> Snapshot()
     {
         var all = new List<KeyValuePair<string, long>>(AllMib.Length + AllWireErrors.Length + AllCauses.Length);
-        foreach (MibCounter counter in AllMib) all.Add(new(counter.ToString(), this[counter]));
+        foreach (MibCounter counter in AllMib)
+        {
+            if (!IsRenamed(counter)) all.Add(new(counter.ToString(), this[counter]));
+        }
         foreach (WireError error in AllWireErrors)
         {
             if (error != WireError.None) all.Add(new($"UserTcpMalformed{error}", Malformed(error)));
@@ -316,6 +361,11 @@ public sealed class EngineCounters
         }
         return all;
     }
+
+#pragma warning disable CS0618 // the one name it checks for
+    // A counter kept under an old name for compatibility, printed under its nstat name only.
+    private static bool IsRenamed(MibCounter counter) => counter == MibCounter.TcpExtPAWSEstabRejected;
+#pragma warning restore CS0618
 
     private static int GroupRank(MibCounter counter)
     {

@@ -442,12 +442,6 @@ internal sealed partial class Receiver
         FinReceived = true;
     }
 
-    /// <summary>An unacceptable segment whose text lies wholly below RCV.NXT is a duplicate: its ACK carries a D-SACK.</summary>
-    public void NoteUnacceptable(SeqNumber seq, int payloadLength)
-    {
-        if (payloadLength > 0 && seq + payloadLength <= RcvNxt) NoteDuplicate(seq, seq + payloadLength);
-        if (payloadLength > 0 && seq < RcvNxt) EnterQuickAckMode(); // Linux's tcp_send_dupack: data sent again
-    }
 
     /// <summary>
     /// Linux's tcp_enter_quickack_mode, for data sent again or into a closed window: our ACKs may have been lost or
@@ -467,15 +461,12 @@ internal sealed partial class Receiver
     /// </summary>
     public void NoteRepeatedSyn(SeqNumber irs)
     {
+        _counters.Count(MibCounter.TcpExtDelayedACKLost);
         NoteDuplicate(irs, irs + 1);
         EnterQuickAckMode();
         AckNow = true;
     }
 
-    private void NoteDuplicate(SeqNumber from, SeqNumber to)
-    {
-        if (SackEnabled && _config.DuplicateSack) _dsack ??= new SackBlock(from, to);
-    }
 
     // ───────────── the application ─────────────
 
@@ -533,18 +524,21 @@ internal sealed partial class Receiver
     /// never moves left; the scaled field rounds down, so the edge on the wire may show up to 2^shift − 1 bytes less,
     /// RFC 7323 Appendix F, where Linux rounds up and grows its buffer to match).
     /// </summary>
-    public ushort AdvertiseWindow()
+    public ushort AdvertiseWindow(bool sent = true)
     {
-        long window = SelectWindow();
+        long selected = SelectWindow();
+        long window = selected;
         // Linux's tcp_select_window keeps the window already offered, rounded up to the field's unit.
         if (_linux is not null) window = Math.Max(window, (Window + (1L << WindowShift) - 1) >> WindowShift << WindowShift);
         window = Math.Max(window, Window);
         long field = Math.Min(window >> WindowShift, ushort.MaxValue);
         SeqNumber right = RcvNxt + (int)(field << WindowShift);
         if (right > _advertisedRight) _advertisedRight = right;
+        if (sent) CountZeroWindow(selected, field);
         _lastWindow = (int)Window; // at most 65535 << 14
         return (ushort)field;
     }
+
 
     private long SelectWindow()
     {

@@ -54,12 +54,19 @@ internal sealed partial class Sender
     /// <summary>tcpi_delivered_ce: of <see cref="DeliveredSegments"/>, those an ACK with ECE reported (RFC 3168; Linux's tp->delivered_ce).</summary>
     public uint DeliveredCeSegments { get; private set; }
 
-    /// <summary>Linux's tcp_count_delivered: an ACK that echoes congestion counts what it delivered as CE too.</summary>
-    private void CountDelivered(int segments, bool ecnEcho)
+    /// <summary>
+    /// Linux's tcp_count_delivered: an ACK that echoes congestion counts what it delivered as CE too. What tcp_ack
+    /// delivers is counted again as TCPDelivered and TCPDeliveredCE (tcp_newly_delivered); <paramref name="inAck"/> is
+    /// false for the one delivery Linux adds outside it, the passive side's SYN-ACK.
+    /// </summary>
+    private void CountDelivered(int segments, bool ecnEcho, bool inAck = true)
     {
         if (segments <= 0) return;
         DeliveredSegments += (uint)segments;
         if (ecnEcho) DeliveredCeSegments += (uint)segments;
+        if (!inAck) return;
+        _counters.Count(MibCounter.TcpExtTCPDelivered, segments);
+        if (ecnEcho) _counters.Count(MibCounter.TcpExtTCPDeliveredCE, segments);
     }
 
     // Segments D-SACK reported received twice over the connection's life (Linux's tp->dsack_dups).
@@ -73,10 +80,15 @@ internal sealed partial class Sender
     private int DuplicateSegmentsDelivered(SackBlock block)
     {
         int length = block.Right - block.Left;
-        if (length <= 0 || (uint)length > MaxSndWnd) return 0;
         int segments = length > Mss ? Segments(length) : 1;
-        _duplicatesReported += segments;
-        return _duplicatesReported > Retransmissions ? 0 : segments;
+        if (length > 0 && (uint)length <= MaxSndWnd) _duplicatesReported += segments;
+        if (length <= 0 || (uint)length > MaxSndWnd || _duplicatesReported > Retransmissions)
+        {
+            _counters.Count(MibCounter.TcpExtTCPDSACKIgnoredDubious); // tcp_check_dsack
+            return 0;
+        }
+        _counters.Count(MibCounter.TcpExtTCPDSACKRecvSegs, segments);
+        return segments;
     }
 
     /// <summary>
@@ -88,7 +100,7 @@ internal sealed partial class Sender
 
     /// <summary>
     /// The SYN-ACK acknowledged all the data our SYN carried: the SYN and its data, counted apart, were one segment
-    /// (Linux's tcp_rcv_fastopen_synack takes one back from tp->delivered).
+    /// (Linux's tcp_rcv_fastopen_synack takes one back from tp->delivered, after tcp_ack counted both as TCPDelivered).
     /// </summary>
     public void CountSynDataAsOne()
     {

@@ -393,6 +393,7 @@ internal sealed partial class Sender
         else if (ack > end)
         {
             _probeEnd = null; // the probe repaired a single loss: a congestion event without a recovery
+            _counters.Count(MibCounter.TcpExtTCPLossProbeRecovery); // tcp_process_tlp_ack
             _congestion.OnCongestionEvent(now, FlightSize, Mss);
             QueueCwr(); // Linux's tcp_process_tlp_ack goes through tcp_init_cwnd_reduction
         }

@@ -136,6 +136,24 @@ internal sealed partial class Sender
         undo.Retransmissions = Math.Max(0, undo.Retransmissions - needless);
     }
 
+    /// <summary>
+    /// Linux's tcp_check_dsack (TCPDSACKRecv below the ACK, TCPDSACKOfoRecv inside the second block) and, for a block below
+    /// SND.UNA (which the ACK has moved to <paramref name="ack"/> when it is above) or beyond SND.MAX,
+    /// tcp_is_sackblock_valid: ignored with no reduction recorded to undo (TCPDSACKIgnoredNoUndo), else when older than
+    /// the record, reaching above SND.UNA or beyond SND.MAX (TCPDSACKIgnoredOld).
+    /// </summary>
+    private void CountDuplicateReport(SackBlock block, SeqNumber ack)
+    {
+        _counters.Count(block.Left < ack ? MibCounter.TcpExtTCPDSACKRecv : MibCounter.TcpExtTCPDSACKOfoRecv);
+        // With nothing in flight tcp_sacktag_write_queue stops here (packets_out 0), before it judges the blocks.
+        if (SndMax == SndUna) return;
+        SeqNumber una = ack > SndUna ? ack : SndUna;
+        bool armed = _undo is { Armed: true };
+        bool invalid = block.Right > SndMax || block.Left <= una && (!armed || block.Right > una
+            || block.Left < _undo!.Marker && (block.Right <= _undo.Marker || block.Left < block.Right - (int)MaxSndWnd));
+        if (invalid) _counters.Count(armed ? MibCounter.TcpExtTCPDSACKIgnoredOld : MibCounter.TcpExtTCPDSACKIgnoredNoUndo);
+    }
+
     private int ResentSegmentsWithin(SackBlock block, SeqNumber marker)
     {
         int resent = 0;

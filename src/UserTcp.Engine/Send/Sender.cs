@@ -29,10 +29,13 @@ internal sealed partial class Sender
     // the SND.MAX of their last update (the window has been acknowledged).
     private bool WindowCwndLimited { get => Has(SenderFlags.WindowCwndLimited); set => Set(SenderFlags.WindowCwndLimited, value); }
     private int _maxFlightInWindow;
+    // The engine's counters, for what the sender decides as Linux counts it (delivered, D-SACKs, loss probes).
+    private readonly EngineCounters _counters;
     private SeqNumber _cwndUsageEnd;
 
-    public Sender(TcpConfig config, SeqNumber iss, ConnectionTimers timers, BufferPool pool)
+    public Sender(TcpConfig config, SeqNumber iss, ConnectionTimers timers, BufferPool pool, EngineCounters counters)
     {
+        _counters = counters;
         _queue = new RetransmissionQueue(pool);
         _config = config;
         _timers = timers;
@@ -203,8 +206,11 @@ internal sealed partial class Sender
         if (passiveOpen) MaxSndWnd = 0;
         SndUna = ack ?? seg.AcknowledgmentNumber;
         // Our SYN (tcp_ack cleans it from the queue) or SYN-ACK (tcp_rcv_state_process's delivered++ in SYN_RECV) arrived;
-        // after a simultaneous open both count, the SYN-ACK being our queued SYN (2 on Linux 6.18).
-        CountDelivered(simultaneousOpen ? 2 : 1, ecnEcho: false);
+        // after a simultaneous open both count, the SYN-ACK being our queued SYN (2 on Linux 6.18). Only what tcp_ack
+        // cleaned from the queue is TCPDelivered: our SYN, never a listener's SYN-ACK (a Fast Open child's too, which
+        // its request sock sends).
+        CountDelivered(simultaneousOpen ? 1 : 0, ecnEcho: false, inAck: false);
+        CountDelivered(1, ecnEcho: false, inAck: !passiveOpen);
         DecideHandshakeLossWindow(seg);
         TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
         Retries = 0;
@@ -348,10 +354,15 @@ internal sealed partial class Sender
         TimeSpan sackTimedAt = TimeSpan.MinValue;
         int awaitingBefore = _queue.AwaitingBytes;
         if (Rack) _rack.BeginAck();
-        int sackedSegmentsBefore = _queue.SackedSegments;
         int newlySacked = TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out bool dsack);
-        CountDelivered(_queue.SackedSegments - sackedSegmentsBefore, ecnEcho: false); // tcp_sacktag_one's sack_delivered, old_ack too
-        if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
+        // What it SACKs is never counted delivered, now or when acknowledged (Linux 6.18 adds tcp_sacktag_one's
+        // sack_delivered only past old_ack: tcpi_delivered and TCPDelivered 8, not 11, after
+        // tests/scripts/sack/rack-linux-sacks-of-an-ack-below-snd-una.pkt); a D-SACK in it is taken (tcp_dsack_seen).
+        if (dsack)
+        {
+            TakeDuplicateReport(options.SackBlocks[0]);
+            DuplicateSegmentsDelivered(options.SackBlocks[0]);
+        }
         if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
         // tcp_fastretrans_alert with no duplicate counted (num_dupack 0) and SND.UNA where it was.
         if (inLoss && _config.Frto) ProcessLoss(newAck: false, originalDelivered, newlySacked > 0, duplicate: false, echo);
@@ -434,6 +445,7 @@ internal sealed partial class Sender
             if (b == 0 && (block.Right <= ack || blocks.Length > 1 && block.Left >= blocks[1].Left && block.Right <= blocks[1].Right))
             {
                 dsack = true;
+                CountDuplicateReport(block, ack);
                 continue;
             }
             if (block.Right > SndMax || block.Right <= ack) continue; // a block about data never sent, or stale: ignored
