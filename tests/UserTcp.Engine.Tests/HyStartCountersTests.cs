@@ -38,19 +38,10 @@ public class HyStartCountersTests
         // tests/scripts/congestion/hystart-delay-ends-slow-start.pkt's exchange: samples of 130 ms against a minimum of
         // 100, 1 ms apart; the ninth ends slow start at cwnd 36.
         (Harness h, TcpConnection c, TimeSpan at) = SecondFlight(Ms(100), Plain);
-        for (int i = 0; i < 8; i++)
-        {
-            h.AdvanceTo(at + Ms(130 + i));
-            Ack(h, 12 + 2 * i);
-            Assert.Equal([0, 0, 0, 0], Counts(h));
-        }
-        h.AdvanceTo(at + Ms(138));
-        Ack(h, 28);
+        AckEachMillisecond(h, at + Ms(130), firstAck: 12, count: 8, expectCounts: [0, 0, 0, 0]);
+        AckEachMillisecond(h, at + Ms(138), firstAck: 28, count: 1, expectCounts: [0, 0, 1, 36]);
         Assert.Equal(36 * PlainMss, c.SlowStartThreshold);
-        Assert.Equal([0, 0, 1, 36], Counts(h));
-        h.AdvanceTo(at + Ms(139));
-        Ack(h, 30); // HyStart has found it: no second count
-        Assert.Equal([0, 0, 1, 36], Counts(h));
+        AckEachMillisecond(h, at + Ms(139), firstAck: 30, count: 1, expectCounts: [0, 0, 1, 36]); // found: no second count
     }
 
     [Fact]
@@ -60,34 +51,28 @@ public class HyStartCountersTests
         // ((10 + 1) / 2 ms) on the seventh, 6 ms after the first, when cwnd is 20 + 2 × 6; the samples rise 1 ms an ACK,
         // so the smallest of the first eight (10 ms) never trips the delay test.
         (Harness h, TcpConnection c, TimeSpan at) = SecondFlight(Ms(10), Plain);
-        for (int i = 0; i < 6; i++)
-        {
-            h.AdvanceTo(at + Ms(10 + i));
-            Ack(h, 12 + 2 * i);
-            Assert.Equal([0, 0, 0, 0], Counts(h));
-        }
-        h.AdvanceTo(at + Ms(16));
-        Ack(h, 24);
+        AckEachMillisecond(h, at + Ms(10), firstAck: 12, count: 6, expectCounts: [0, 0, 0, 0]);
+        AckEachMillisecond(h, at + Ms(16), firstAck: 24, count: 1, expectCounts: [1, 32, 0, 0]);
         Assert.Equal(32 * PlainMss, c.SlowStartThreshold);
-        Assert.Equal([1, 32, 0, 0], Counts(h));
-        for (int i = 0; i < 3; i++)
+        AckEachMillisecond(h, at + Ms(17), firstAck: 26, count: 3, expectCounts: [1, 32, 0, 0]); // found: no second count
+    }
+
+    /// <summary><paramref name="count"/> ACKs 1 ms apart from <paramref name="from"/>, each of two segments more from <paramref name="firstAck"/>, the counters as expected after each.</summary>
+    private static void AckEachMillisecond(Harness h, TimeSpan from, int firstAck, int count, long[] expectCounts)
+    {
+        for (int i = 0; i < count; i++)
         {
-            h.AdvanceTo(at + Ms(17 + i));
-            Ack(h, 26 + 2 * i);
+            h.AdvanceTo(from + Ms(i));
+            Ack(h, firstAck + 2 * i);
+            Assert.Equal(expectCounts, Counts(h));
         }
-        Assert.Equal([1, 32, 0, 0], Counts(h));
     }
 
     [Fact]
     public void Reno_counts_no_hystart_on_the_same_acks()
     {
         (Harness h, TcpConnection c, TimeSpan at) = SecondFlight(Ms(100), Plain with { CongestionControl = CongestionControlAlgorithm.NewReno });
-        for (int i = 0; i < 10; i++)
-        {
-            h.AdvanceTo(at + Ms(130 + i));
-            Ack(h, 12 + 2 * i);
-        }
+        AckEachMillisecond(h, at + Ms(130), firstAck: 12, count: 10, expectCounts: [0, 0, 0, 0]);
         Assert.Equal(int.MaxValue, c.SlowStartThreshold);
-        Assert.Equal([0, 0, 0, 0], Counts(h));
     }
 }
