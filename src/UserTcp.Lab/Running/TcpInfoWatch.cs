@@ -80,6 +80,10 @@ public sealed class TcpInfoWatch : IAsyncDisposable
                 Thread.Sleep(1);
             }
         }
+        catch (ObjectDisposedException)
+        {
+            // UserTcp's side went away under the watch (the run ended): nothing more to read.
+        }
         finally
         {
             table?.Dispose();
