@@ -320,9 +320,9 @@ public static class LabGraphs
         double end = readings.Max(x => x.At.TotalSeconds);
         foreach ((LabSide side, string name, SColor color) in (ReadOnlySpan<(LabSide, string, SColor)>)[(LabSide.Kernel, "kernel", KernelLine), (LabSide.UserTcp, "UserTcp", UserTcpLine)])
         {
+            if (!Moved([.. readings.Where(x => x.Side == side)])) continue;
             foreach ((string field, string label, LinePattern pattern) in (ReadOnlySpan<(string, string, LinePattern)>)[("tcpi_snd_cwnd", "cwnd", LinePattern.Solid), ("tcpi_snd_ssthresh", "ssthresh", LinePattern.Dashed)])
             {
-                if (!Moved(readings.Where(x => x.Side == side).ToList())) continue;
                 IReadOnlyList<LabReading> values = [.. readings.Where(x => x.Side == side && x.Name == field)];
                 bool labelled = false;
                 // One step line per run of finite values: ∞ (and a side with no MSS yet) is a gap, not a cliff.

@@ -98,7 +98,7 @@ public sealed class LingerAbort : LabScenario
         }
     }
 
-    // "; then a RST without ACK, seq 2897: the answer to UserTcp's ACK 2897 sent before the abort reached it, which arrived after the socket was gone".
+    // "; then a RST without ACK at 0.056 s: the answer to the segment UserTcp sent at 0.055 s, before the abort reached it, which arrived after the socket was gone".
     private static string ClosedPortAnswers(IReadOnlyList<WirePacket> answers, WirePacket? crossing) => answers.Count == 0 || crossing is null ? "" : string.Create(CultureInfo.InvariantCulture,
         $"; then {(answers.Count == 1 ? "a RST" : $"{answers.Count} RSTs")} without ACK at {LabRecord.Seconds(answers[0].At)}: the answer to the segment {(crossing.ToKernel ? "UserTcp" : "the kernel")} sent at {LabRecord.Seconds(crossing.At)}, before the abort reached it, which arrived after the socket was gone");
 
