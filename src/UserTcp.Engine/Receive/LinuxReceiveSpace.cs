@@ -317,37 +317,10 @@ internal sealed class LinuxReceiveSpace
     }
 
     /// <summary>
-    /// __tcp_select_window: the free space (tcp_space) within window_clamp; with less than half of it free, receiver SWS
-    /// avoidance (RFC 1122 §4.2.3.3: nothing new below the peer's segment size or 1/16 of the buffer's window) and no
-    /// quick ACKs (<paramref name="endQuickAcks"/>); otherwise at most rcv_ssthresh. With a window scale it is rounded up
-    /// to the field's unit; without, to the segment size as <see cref="ReceiveWindow.Select"/> does.
+    /// __tcp_select_window (<see cref="ReceiveWindow.Select(long, long, long, int, long, long, long, bool, out bool)"/>) with
+    /// Linux's space: the free memory's window (tcp_space) within window_clamp, at most rcv_ssthresh, rounded up to the
+    /// field's unit with a window scale; <paramref name="endQuickAcks"/> when less than half of it is free.
     /// </summary>
-    public long Select(int shift, long lastWindow, out bool endQuickAcks)
-    {
-        endQuickAcks = false;
-        long free = Space;
-        long allowed = FullSpace;
-        long full = Math.Min(WindowClamp, allowed);
-        long mss = RcvMss;
-        if (mss > full)
-        {
-            mss = full;
-            if (mss <= 0) return 0;
-        }
-        if (free < full >> 1)
-        {
-            endQuickAcks = true;
-            free = free >> shift << shift;
-            if (free < allowed >> 4 || free < mss) return 0;
-        }
-        if (free > RcvSsthresh) free = RcvSsthresh;
-        if (shift > 0)
-        {
-            long unit = 1L << shift;
-            return (free + unit - 1) / unit * unit;
-        }
-        if (lastWindow <= free - mss || lastWindow > free) return free - free % mss;
-        if (mss == full && free > lastWindow + (full >> 1)) return free;
-        return lastWindow;
-    }
+    public long Select(int shift, long lastWindow, out bool endQuickAcks) =>
+        ReceiveWindow.Select(Space, FullSpace, WindowClamp, shift, RcvMss, lastWindow, RcvSsthresh, roundUp: true, out endQuickAcks);
 }

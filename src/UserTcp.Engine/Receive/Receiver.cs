@@ -519,7 +519,7 @@ internal sealed partial class Receiver
     // ───────────── what our segments carry ─────────────
 
     /// <summary>
-    /// The 16-bit window field to send, as Linux's tcp_select_window: the window <see cref="ReceiveWindow.Select"/> chooses
+    /// The 16-bit window field to send, as Linux's tcp_select_window: the window <see cref="ReceiveWindow.Select(long, long, int, int, long)"/> chooses
     /// from the free space, but never less than what the peer was already offered (RFC 9293 §3.8.6.2.2: the right edge
     /// never moves left; the scaled field rounds down, so the edge on the wire may show up to 2^shift − 1 bytes less,
     /// RFC 7323 Appendix F, where Linux rounds up and grows its buffer to match).
