@@ -113,17 +113,19 @@ internal sealed class MtuProbeSearch(TcpConfig config)
         ProbeEnd = end;
     }
 
-    /// <summary>Linux's tcp_mtup_probe_success: the probe's size gets through, and is the new bottom of the search.</summary>
+    /// <summary>Linux's tcp_mtup_probe_success: the probe's size gets through, and is the new bottom of the search (a success to count).</summary>
     public void OnProbeAcknowledged()
     {
         SearchLow = ProbeSize;
         ProbeSize = 0;
+        Successes++;
     }
 
-    /// <summary>Linux's tcp_mtup_probe_failed: the probe's size does not get through, and the top falls below it.</summary>
+    /// <summary>Linux's tcp_mtup_probe_failed: the probe's size does not get through, and the top falls below it (a failure to count).</summary>
     public void OnProbeLost()
     {
         SearchHigh = ProbeSize - 1;
         ProbeSize = 0;
+        Failures++;
     }
 }

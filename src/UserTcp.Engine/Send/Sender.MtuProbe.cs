@@ -78,7 +78,6 @@ internal sealed partial class Sender
         long packets = Math.Max(1, (long)(_congestion.Window / Mss) * search.MssToMtu(Mss) / search.ProbeSize);
         long ssthresh = Math.Max(_congestion.SlowStartThreshold / Mss, (packets >> 1) + (packets >> 2));
         search.OnProbeAcknowledged();
-        search.Successes++;
         ApplyMss(search.Sync());
         _congestion.SetForMtuProbe((int)Math.Min(int.MaxValue / 2, packets * Mss), (int)Math.Min(int.MaxValue, ssthresh * Mss));
     }
@@ -93,7 +92,6 @@ internal sealed partial class Sender
     {
         if (MtuSearch is not { ProbeSize: > 0 } search || InCwr || InLoss || SndUna != search.ProbeStart) return false;
         search.OnProbeLost();
-        search.Failures++;
         int window = _congestion.Window + Mss;
         _congestion.SetForMtuProbe(window, Math.Max(_congestion.SlowStartThreshold, (window >> 1) + (window >> 2)));
         CutLargerThanMss();
@@ -110,7 +108,6 @@ internal sealed partial class Sender
     {
         if (MtuSearch is not { ProbeSize: > 0 } search || SndUna >= search.ProbeEnd) return;
         search.OnProbeLost();
-        search.Failures++;
         CutLargerThanMss();
     }
 
