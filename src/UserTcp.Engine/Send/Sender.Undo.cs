@@ -128,12 +128,16 @@ internal sealed partial class Sender
     /// A D-SACK block of <paramref name="block"/>, taken before the ACK moves SND.UNA: a retransmission of this episode
     /// was needless. Below SND.UNA the segments are gone, so it counts blindly (Linux's tcp_check_dsack); above it, only
     /// segments that were resent count (tcp_sacktag_one), so a duplicate the link made of an original undoes nothing.
+    /// Returns the segments the needless copy delivered (<see cref="DuplicateSegmentsDelivered"/>, tcp_dsack_seen).
     /// </summary>
-    private void TakeDuplicateReport(SackBlock block)
+    private int TakeDuplicateReport(SackBlock block)
     {
-        if (_undo is not { Armed: true, Retransmissions: > 0 } undo || block.Right <= undo.Marker) return;
-        int needless = block.Right <= SndUna ? Segments(block.Right - block.Left) : ResentSegmentsWithin(block, undo.Marker);
-        undo.Retransmissions = Math.Max(0, undo.Retransmissions - needless);
+        if (_undo is { Armed: true, Retransmissions: > 0 } undo && block.Right > undo.Marker)
+        {
+            int needless = block.Right <= SndUna ? Segments(block.Right - block.Left) : ResentSegmentsWithin(block, undo.Marker);
+            undo.Retransmissions = Math.Max(0, undo.Retransmissions - needless);
+        }
+        return DuplicateSegmentsDelivered(block);
     }
 
     /// <summary>
