@@ -345,7 +345,6 @@ public sealed partial class TcpConnection
             // RFC 3168 §6.1.2: ECE on an ECN connection (never on a SYN: a SYN-ACK's ECE is the handshake's, Linux's tcp_ecn_rcv_ecn_echo).
             bool ecnEcho = EcnEnabled && seg.Has(TcpFlags.Ece) && !seg.Has(TcpFlags.Syn);
             if (_sender.OnAck(now, ack, seg.Options, mayBeDuplicate, ecnEcho)) OnEcnReduction(now);
-            if (_sender.TakeSlowStartEnd() is { Finding: not HyStartFinding.None } ended) CountSlowStartEnd(ended);
             if (_sender.TakeUndo() is (not TcpCause.None and var undo, var counter))
             {
                 // A spurious timeout or fast recovery undone (Send/Sender.Undo.cs, Sender.RecoveryUndo.cs), counted as Linux

@@ -129,30 +129,13 @@ public sealed partial class TcpConnection
 
     /// <summary>
     /// Retransmissions the sender deemed lost again (an ACK's RACK pass, the reorder timer, a timeout), counted as Linux's
-    /// TCPLostRetransmit, and fast recoveries it entered, as tcp_enter_recovery counts them: TCPSackRecovery or TCPRenoRecovery.
+    /// TCPLostRetransmit, and path MTU probes it found acknowledged or lost.
     /// </summary>
     private void CountLossRecoveryEvents()
     {
         int lost = _sender.TakeLostRetransmissions();
         if (lost > 0) _engine.Counters.Count(MibCounter.TcpExtTCPLostRetransmit, lost);
-        int recoveries = _sender.TakeRecoveriesEntered();
-        if (recoveries > 0) _engine.Counters.Count(_sender.Sack ? MibCounter.TcpExtTCPSackRecovery : MibCounter.TcpExtTCPRenoRecovery, recoveries);
         CountMtuProbes(); // path MTU probes found acknowledged or lost (TcpConnection.MtuProbe.cs)
-    }
-
-    /// <summary>HyStart ended slow start: counted by test, with cwnd then, as Linux's hystart_update counts it.</summary>
-    private void CountSlowStartEnd(SlowStartEnd ended)
-    {
-        if (ended.Finding.HasFlag(HyStartFinding.AckTrain))
-        {
-            _engine.Counters.Count(MibCounter.TcpExtTCPHystartTrainDetect);
-            _engine.Counters.Count(MibCounter.TcpExtTCPHystartTrainCwnd, ended.CwndSegments);
-        }
-        if (ended.Finding.HasFlag(HyStartFinding.Delay))
-        {
-            _engine.Counters.Count(MibCounter.TcpExtTCPHystartDelayDetect);
-            _engine.Counters.Count(MibCounter.TcpExtTCPHystartDelayCwnd, ended.CwndSegments);
-        }
     }
 
     private void OnPersistTimeout(TimeSpan now)

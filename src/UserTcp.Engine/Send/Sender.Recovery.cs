@@ -59,18 +59,19 @@ internal sealed partial class Sender
     /// <summary>Retransmissions deemed lost again since the last call: RACK's, or a timeout's (Linux's TCPLostRetransmit).</summary>
     public int TakeLostRetransmissions() => _queue.TakeLostRetransmissions();
 
-    /// <summary>HyStart's end of slow start since the last call (Linux's TCPHystart* counters), or default.</summary>
-    public SlowStartEnd TakeSlowStartEnd() => _congestion.TakeSlowStartEnd();
-
-    // Fast recoveries entered since the connection last counted them (TCPSackRecovery or TCPRenoRecovery).
-    private int _recoveriesEntered;
-
-    /// <summary>Fast recoveries entered since the last call (Linux's tcp_enter_recovery counts each as TCPSackRecovery or TCPRenoRecovery).</summary>
-    public int TakeRecoveriesEntered()
+    /// <summary>HyStart ended slow start on this ACK: counted by test, with cwnd then, as Linux's hystart_update counts it.</summary>
+    private void CountSlowStartEnd(SlowStartEnd ended)
     {
-        int entered = _recoveriesEntered;
-        _recoveriesEntered = 0;
-        return entered;
+        if (ended.Finding.HasFlag(HyStartFinding.AckTrain))
+        {
+            _counters.Count(MibCounter.TcpExtTCPHystartTrainDetect);
+            _counters.Count(MibCounter.TcpExtTCPHystartTrainCwnd, ended.CwndSegments);
+        }
+        if (ended.Finding.HasFlag(HyStartFinding.Delay))
+        {
+            _counters.Count(MibCounter.TcpExtTCPHystartDelayDetect);
+            _counters.Count(MibCounter.TcpExtTCPHystartDelayCwnd, ended.CwndSegments);
+        }
     }
 
     /// <summary>
@@ -178,7 +179,7 @@ internal sealed partial class Sender
         if (afterEcnReduction && _undo is not null) _undo.Armed = false;
         else if (!afterEcnReduction) RecordRecoveryUndo();
         InRecovery = true;
-        _recoveriesEntered++;
+        _counters.Count(Sack ? MibCounter.TcpExtTCPSackRecovery : MibCounter.TcpExtTCPRenoRecovery); // as tcp_enter_recovery
         _recoveryPoint = afterEcnReduction ? _cwrPoint : SndMax;
         if (!afterEcnReduction)
         {

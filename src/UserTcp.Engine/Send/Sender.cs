@@ -312,6 +312,7 @@ internal sealed partial class Sender
         {
             _congestion.TakeRttSample(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
+        CountSlowStartEnd(_congestion.TakeSlowStartEnd()); // CUBIC's HyStart may have ended slow start on this ACK's sample
         // Every ACK, in recovery too, gives a delivery-rate sample to the algorithms that model the path (BBR).
         if (RateEstimator is DeliveryRateEstimator rate)
         {
