@@ -63,10 +63,7 @@ public sealed class Ecn : LabScenario
         LabConnection c = await s.OpenAsync(Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
         byte[] data = Pattern();
         IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
-        await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
-        {
-            await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
-        }
+        await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
         // Before the close, so the counters are the data's alone.
         foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, c.Id, name, gained);
         await CloseInTurnAsync(s, c).ConfigureAwait(false);

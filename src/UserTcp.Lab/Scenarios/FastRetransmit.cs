@@ -33,11 +33,7 @@ public sealed class FastRetransmit : LabScenario
         SetKernelRtoMin(s, MinRto);
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
         int size = s.Role == LabRole.UserTcpActive ? 40_000 : 64_000;
-        // Both sides' cwnd and ssthresh while the data goes, for the report's congestion-window graph.
-        await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
-        {
-            await SendThenCloseAsync(s, c, size).ConfigureAwait(false);
-        }
+        await SendThenCloseAsync(s, c, size).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 

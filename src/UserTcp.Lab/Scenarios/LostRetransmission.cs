@@ -31,11 +31,7 @@ public sealed class LostRetransmission : LabScenario
     {
         SetKernelRtoMin(s, MinRto);
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
-        // Both sides' cwnd and ssthresh while the data goes, for the report's congestion-window graph.
-        await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
-        {
-            await SendThenCloseAsync(s, c, Size(s.Role)).ConfigureAwait(false);
-        }
+        await SendThenCloseAsync(s, c, Size(s.Role)).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 

@@ -44,11 +44,7 @@ public sealed class MtuBlackHole : LabScenario
         LabConnection c = await s.OpenAsync(Port).ConfigureAwait(false);
         // The sender closes only once everything is acknowledged: an orphan would give up after tcp_orphan_retries (3),
         // before the stall that black-hole detection waits out.
-        // Both sides' cwnd and ssthresh while the data goes, for the report's congestion-window graph.
-        await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
-        {
-            await TransferUntilAcknowledgedAsync(s, c, new byte[Size], TransferBound).ConfigureAwait(false);
-        }
+        await TransferUntilAcknowledgedAsync(s, c, new byte[Size], TransferBound).ConfigureAwait(false);
         await CloseInTurnAsync(s, c).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }

@@ -161,10 +161,12 @@ public static class ScenarioKit
     /// active role, the kernel in the passive one) writes <paramref name="data"/>, the receiver's application reads all of
     /// it (marked as <see cref="Scenarios.TailLoss.Received"/> says it), then the sender waits until nothing is unacknowledged. The
     /// kernel sends on a thread of its own, as its application would, its send blocking while its buffer is full;
-    /// <paramref name="bound"/>, when given, bounds the receiver's whole read.
+    /// <paramref name="bound"/>, when given, bounds the receiver's whole read. Both sides' TCP_INFO is watched meanwhile,
+    /// cwnd and ssthresh too (<see cref="TcpInfoWatch"/>), for the verdicts and the report's congestion-window graph.
     /// </summary>
     public static async Task TransferUntilAcknowledgedAsync(LabSession s, LabConnection c, byte[] data, TimeSpan? bound = null)
     {
+        await using TcpInfoWatch watch = await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false);
         TimeSpan whole = bound ?? Timeout.InfiniteTimeSpan;
         if (s.Role == LabRole.UserTcpActive)
         {
@@ -192,10 +194,12 @@ public static class ScenarioKit
     /// <summary>
     /// A one-way transfer and its close: the sender (UserTcp in the active role, the kernel in the passive one) writes
     /// <paramref name="size"/> bytes and closes; the receiver's application reads to the FIN and closes, after
-    /// <paramref name="receiverHold"/> if one is given.
+    /// <paramref name="receiverHold"/> if one is given. Both sides' TCP_INFO is watched meanwhile, cwnd and ssthresh too
+    /// (<see cref="TcpInfoWatch"/>; the kernel's from the socket table once it has closed), for the congestion-window graph.
     /// </summary>
     public static async Task SendThenCloseAsync(LabSession s, LabConnection c, int size, TimeSpan receiverHold = default)
     {
+        await using TcpInfoWatch watch = await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false);
         if (s.Role == LabRole.UserTcpActive)
         {
             PeerThread<StreamEnd> peer = await KernelReadsToEndThenClosesAsync(s, c.Kernel, receiverHold).ConfigureAwait(false);

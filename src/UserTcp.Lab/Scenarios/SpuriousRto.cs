@@ -37,11 +37,7 @@ public sealed class SpuriousRto : LabScenario
         bool userTcpSends = s.Role == LabRole.UserTcpActive;
         LabConnection c = await s.OpenAsync(Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
         const int size = Segments * SegmentSize;
-        // Both sides' cwnd and ssthresh while the data goes, for the report's congestion-window graph.
-        await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
-        {
-            await SendThenCloseAsync(s, c, size, CloseAfter).ConfigureAwait(false);
-        }
+        await SendThenCloseAsync(s, c, size, CloseAfter).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }
 

@@ -80,10 +80,7 @@ public sealed class TailLoss : LabScenario
         LabConnection c = await s.OpenAsync(part.Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
         byte[] data = Pattern(part.Port);
         IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
-        await using (await TcpInfoWatch.StartAsync(s, c, congestion: true).ConfigureAwait(false))
-        {
-            await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
-        }
+        await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
         // Before the close, so the counters of the part are its data's alone (a FIN's loss probe would add its own).
         foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, c.Id, name, gained);
         await CloseInTurnAsync(s, c).ConfigureAwait(false);
