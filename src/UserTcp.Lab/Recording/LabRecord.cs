@@ -305,6 +305,13 @@ public sealed class LabRecord
     /// <summary>What UserTcp's counter of that name (nstat's name for Linux's) gained over the run; 0 when it did not change.</summary>
     public long UserTcpCounter(string name) => UserTcpCounters.GetValueOrDefault(name);
 
+    /// <summary>
+    /// What a kernel counter (as nstat names it) gained over a part of the run a scenario noted on a connection
+    /// (<see cref="LabSession.Note"/> of <see cref="KernelCounters.Change"/>); 0 when none was noted.
+    /// </summary>
+    public long KernelCounterNoted(FourTuple connection, string name) =>
+        Readings.Where(x => x.Connection == connection && x.Side == LabSide.Kernel && x.Name == name).Sum(x => x.Value);
+
     /// <summary>The last reading of that name one side gave on a connection at or before <paramref name="at"/>; null when none was.</summary>
     public long? ReadingAt(FourTuple connection, LabSide side, string name, TimeSpan at) =>
         Readings.LastOrDefault(r => r.Connection == connection && r.Side == side && r.Name == name && r.At <= at)?.Value;

@@ -162,7 +162,7 @@ public sealed class Ecn : LabScenario
 
         IReadOnlyList<Transmissions> resent = [.. r.Sent(c, sender).Where(x => x.Retransmissions > 0)];
         int dropped = r.PacketsOf(c).Count(p => p.Dropped);
-        long kernelResent = r.Readings.Where(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == "TcpRetransSegs").Sum(x => x.Value);
+        long kernelResent = r.KernelCounterNoted(c, "TcpRetransSegs");
         IReadOnlyList<TcpEvent> userTcpResent = r.UserTcpRetransmissions(c);
         if (userTcpSends)
         {
@@ -193,9 +193,7 @@ public sealed class Ecn : LabScenario
     /// </summary>
     internal static (long Ends, long Cwnd) HyStartEnds(LabRecord r, FourTuple c, bool userTcpSends)
     {
-        long Count(string name) => userTcpSends
-            ? r.UserTcpCounter(name)
-            : r.Readings.Where(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == name).Sum(x => x.Value);
+        long Count(string name) => userTcpSends ? r.UserTcpCounter(name) : r.KernelCounterNoted(c, name);
         return (Count("TcpExtTCPHystartTrainDetect") + Count("TcpExtTCPHystartDelayDetect"),
             Count("TcpExtTCPHystartTrainCwnd") + Count("TcpExtTCPHystartDelayCwnd"));
     }
@@ -270,7 +268,7 @@ public sealed class Ecn : LabScenario
             text.Add(string.Create(CultureInfo.InvariantCulture,
                 $"HyStart (CUBIC's delay and ACK-train tests) had ended {senderName}'s slow start {(hyStart.Ends == 1 ? "once" : $"{hyStart.Ends} times")}, at cwnd {hyStart.Cwnd}: ssthresh = cwnd, a fall no mark caused and no CWR answers, counted as TCPHystart*Detect."));
         }
-        long Counter(string name) => r.Readings.Where(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == name).Sum(x => x.Value);
+        long Counter(string name) => r.KernelCounterNoted(c, name);
         text.Add($"Nothing was resent; {receiverName} {(arrived ? "read every byte as written" : "did not read every byte as written")}.");
         if (!userTcpSends)
         {

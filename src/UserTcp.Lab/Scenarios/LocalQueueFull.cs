@@ -210,7 +210,7 @@ public sealed partial class LocalQueueFull : LabScenario
 
         // Nothing was in flight, so nothing is lost or sent twice on the link.
         int resent = reached.Where(p => p.Segment.PayloadLength > 0).GroupBy(p => p.Segment.SequenceNumber.Value).Count(g => g.Count() > 1);
-        long kernelResent = r.Readings.Where(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == "TcpRetransSegs").Sum(x => x.Value);
+        long kernelResent = r.KernelCounterNoted(c, "TcpRetransSegs");
         int userTcpResent = r.UserTcpRetransmissions(c).Count;
         v.Expect("nothing is counted lost or sent twice: the data was never in flight", resent == 0 && (userTcpSends ? userTcpResent == 0 : kernelResent == 0),
             $"{resent} segments on the link twice; {(userTcpSends ? $"UserTcp's retransmission events: {userTcpResent}" : $"TcpRetransSegs {kernelResent}")}");

@@ -217,7 +217,7 @@ public sealed class TailLoss : LabScenario
         }
         else
         {
-            long Counter(string name) => r.Readings.Where(x => x.Connection == c && x.Side == LabSide.Kernel && x.Name == name).Sum(x => x.Value);
+            long Counter(string name) => r.KernelCounterNoted(c, name);
             long probes = Counter("TcpExtTCPLossProbes"), timeouts = Counter("TcpExtTCPTimeouts"), resent = Counter("TcpRetransSegs");
             cause = string.Create(CultureInfo.InvariantCulture,
                 $"the kernel counted over this part TCPLossProbes {probes}, TCPLossProbeRecovery {Counter("TcpExtTCPLossProbeRecovery")}, TCPSackRecovery {Counter("TcpExtTCPSackRecovery")}, TCPFastRetrans {Counter("TcpExtTCPFastRetrans")}, TCPTimeouts {timeouts}, RetransSegs {resent}");
