@@ -62,12 +62,14 @@ internal sealed partial class Sender
     /// <summary>HyStart ended slow start on this ACK: counted by test, with cwnd then, as Linux's hystart_update counts it.</summary>
     private void CountSlowStartEnd(SlowStartEnd ended)
     {
-        if (ended.Finding.HasFlag(HyStartFinding.AckTrain))
+        // Asked on every ACK: nothing found is the common case, and Enum.HasFlag boxes in unoptimized code (0 B/op tests).
+        if (ended.Finding == HyStartFinding.None) return;
+        if ((ended.Finding & HyStartFinding.AckTrain) != 0)
         {
             _counters.Count(MibCounter.TcpExtTCPHystartTrainDetect);
             _counters.Count(MibCounter.TcpExtTCPHystartTrainCwnd, ended.CwndSegments);
         }
-        if (ended.Finding.HasFlag(HyStartFinding.Delay))
+        if ((ended.Finding & HyStartFinding.Delay) != 0)
         {
             _counters.Count(MibCounter.TcpExtTCPHystartDelayDetect);
             _counters.Count(MibCounter.TcpExtTCPHystartDelayCwnd, ended.CwndSegments);
