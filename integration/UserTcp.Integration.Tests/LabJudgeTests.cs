@@ -283,7 +283,7 @@ public sealed class LabJudgeTests
         Assert.Contains("<h2 id=\"passive\">the kernel sends, UserTcp receives — ", page, StringComparison.Ordinal);
         Assert.DoesNotContain("closer", page, StringComparison.Ordinal);
 
-        foreach (string transfer in new[] { "fast-retransmit", "spurious-rto", "reordering", "tail-loss", "zero-window", "ecn" })
+        foreach (string transfer in new[] { "fast-retransmit", "spurious-rto", "reordering", "tail-loss", "ack-loss", "zero-window", "ecn" })
         {
             Assert.Equal("UserTcp sends, the kernel receives", LabCatalog.Find(transfer)!.DescribeRole(LabRole.UserTcpActive));
         }

@@ -27,6 +27,7 @@ public static class LabCatalog
         new SpuriousRto(),
         new Reordering(),
         new TailLoss(),
+        new AckLoss(),
         new ZeroWindow(),
         new Ecn(),
         new FastOpen(),
