@@ -17,6 +17,7 @@ public static class LabCatalog
         new CloseWaitLeak(),
         new SynReceived(),
         new SynLost(),
+        new SynAckLost(),
         new RtoBackoff(),
         new FastRetransmit(),
         new LostRetransmission(),
