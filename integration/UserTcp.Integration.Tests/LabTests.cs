@@ -107,7 +107,7 @@ public sealed class LabTests(ITestOutputHelper output)
     {
         string[] names =
         [
-            "fin-no-reply", "fin-ack-only", "last-ack-lost", "simultaneous-close", "fin-with-ack", "half-close", "half-open",
+            "fin-no-reply", "fin-ack-only", "last-ack-lost", "fin-lost", "simultaneous-close", "fin-with-ack", "half-close", "half-open",
             "close-wait-leak", "syn-rcvd", "syn-lost", "syn-ack-lost", "rto-backoff", "fast-retransmit", "lost-retransmission", "mtu-black-hole", "time-wait-reuse", "close-unread-rst",
             "delayed-fin-ack", "spurious-rto", "reordering", "tail-loss", "ack-loss", "zero-window", "ecn", "fast-open", "dead-peer", "local-queue-full", "time-wait-assassination", "fin-wait-1-zero-window", "linger-abort",
         ];
