@@ -49,22 +49,14 @@ public sealed class AckLoss : LabScenario
     {
         bool userTcpSends = s.Role == LabRole.UserTcpActive;
         LabConnection stream = await s.OpenAsync(StreamPort, kernelConnects: !userTcpSends).ConfigureAwait(false);
-        await NotingKernelCountersAsync(s, stream, () => StreamAsync(s, stream)).ConfigureAwait(false);
+        await NotingKernelCountersAsync(s, stream.Id, () => StreamAsync(s, stream)).ConfigureAwait(false);
         await CloseInTurnAsync(s, stream).ConfigureAwait(false);
         await s.UserTcpReachesAsync(stream.Id, userTcpSends ? TcpState.TimeWait : TcpState.Closed, StateTimeout).ConfigureAwait(false);
 
         LabConnection last = await s.OpenAsync(LastAckPort, kernelConnects: !userTcpSends).ConfigureAwait(false);
-        await NotingKernelCountersAsync(s, last, () => TransferUntilAcknowledgedAsync(s, last, Pattern(LastAckPort, Mss))).ConfigureAwait(false);
+        await NotingKernelCountersAsync(s, last.Id, () => TransferUntilAcknowledgedAsync(s, last, Pattern(LastAckPort, Mss))).ConfigureAwait(false);
         await CloseInTurnAsync(s, last).ConfigureAwait(false);
         await s.UserTcpReachesAsync(last.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
-    }
-
-    /// <summary>What the kernel's counters gained over a part's data, noted on its connection (before the close, whose own probes would add to them).</summary>
-    private static async Task NotingKernelCountersAsync(LabSession s, LabConnection c, Func<Task> part)
-    {
-        IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
-        await part().ConfigureAwait(false);
-        foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, c.Id, name, gained);
     }
 
     /// <summary>

@@ -62,10 +62,8 @@ public sealed class Ecn : LabScenario
         // The receiver connects, so in each role the other end's SYN asks for ECN: UserTcp's in active, the kernel's in passive.
         LabConnection c = await s.OpenAsync(Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
         byte[] data = Pattern();
-        IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
-        await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
         // Before the close, so the counters are the data's alone.
-        foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, c.Id, name, gained);
+        await NotingKernelCountersAsync(s, c.Id, () => TransferUntilAcknowledgedAsync(s, c, data)).ConfigureAwait(false);
         await CloseInTurnAsync(s, c).ConfigureAwait(false);
         await s.UserTcpReachesAsync(c.Id, TcpState.Closed, StateTimeout).ConfigureAwait(false);
     }

@@ -192,6 +192,20 @@ public static class ScenarioKit
     }
 
     /// <summary>
+    /// Runs a part of a scenario and notes on its connection what the kernel's counters gained meanwhile
+    /// (<see cref="LabRecord.KernelCounterNoted"/> reads them back): the namespace's counters cover every connection, and
+    /// a part that ends before its close keeps the close's own probes out.
+    /// </summary>
+    public static async Task NotingKernelCountersAsync(LabSession s, FourTuple connection, Func<Task> part)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(part);
+        IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
+        await part().ConfigureAwait(false);
+        foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, connection, name, gained);
+    }
+
+    /// <summary>
     /// A one-way transfer and its close: the sender (UserTcp in the active role, the kernel in the passive one) writes
     /// <paramref name="size"/> bytes and closes; the receiver's application reads to the FIN and closes, after
     /// <paramref name="receiverHold"/> if one is given. Both sides' TCP_INFO is watched meanwhile, cwnd and ssthresh too

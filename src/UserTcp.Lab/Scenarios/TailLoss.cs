@@ -79,10 +79,8 @@ public sealed class TailLoss : LabScenario
         bool userTcpSends = s.Role == LabRole.UserTcpActive;
         LabConnection c = await s.OpenAsync(part.Port, kernelConnects: !userTcpSends).ConfigureAwait(false);
         byte[] data = Pattern(part.Port);
-        IReadOnlyDictionary<string, long> before = KernelCounters.Read(s.Namespace);
-        await TransferUntilAcknowledgedAsync(s, c, data).ConfigureAwait(false);
         // Before the close, so the counters of the part are its data's alone (a FIN's loss probe would add its own).
-        foreach ((string name, long gained) in KernelCounters.Change(before, KernelCounters.Read(s.Namespace))) s.Note(LabSide.Kernel, c.Id, name, gained);
+        await NotingKernelCountersAsync(s, c.Id, () => TransferUntilAcknowledgedAsync(s, c, data)).ConfigureAwait(false);
         await CloseInTurnAsync(s, c).ConfigureAwait(false);
         // The active closer's TIME-WAIT need not be waited out before the next part, only after the last.
         await s.UserTcpReachesAsync(c.Id, userTcpSends && !last ? TcpState.TimeWait : TcpState.Closed, StateTimeout).ConfigureAwait(false);
