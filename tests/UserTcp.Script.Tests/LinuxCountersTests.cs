@@ -46,6 +46,7 @@ public class LinuxCountersTests
         { "persist/probe-timer-restarts-on-answer.pkt", "TcpExtTCPWinProbe 3, TcpExtTCPDelivered 1", "" },
         { "persist/probe-backoff-capped-by-retries2.pkt", "TcpExtTCPWinProbe 6, TcpExtTCPDelivered 1", "" },
         { "keepalive/keepalive-probes-and-timeout.pkt", "TcpExtTCPKeepAlive 4", "" },
+        { "retransmission/loss-phase-holds-without-sack.pkt", "TcpExtTCPDelivered 6", "" },
         { "timestamps/paws-drops-old-segment.pkt", "TcpExtPAWSEstab 1", "" },
         { "timestamps/paws-old-ack-and-old-data.pkt", "TcpExtPAWSEstab 1, TcpExtPAWSOldAck 1, TcpExtDelayedACKLost 1, TcpExtTCPDSACKOldSent 1", "" },
         // Linux 6.18 drops the segment that carries the ACK of our data (beyond the zero window with data queued: its

@@ -34,6 +34,7 @@ internal sealed partial class Sender
         SynAckOutstanding = 1 << 21,
         HandshakeLossWindow = 1 << 22,
         PersistBackoffRaised = 1 << 23,
+        LossPhase = 1 << 24,
     }
 
     private SenderFlags _flags;

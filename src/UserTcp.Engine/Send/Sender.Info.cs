@@ -12,7 +12,7 @@ internal sealed partial class Sender
         {
             if (InRecovery) return TcpCongestionState.Recovery;
             // A timeout set the recovery point to SND.MAX; until it is acknowledged Linux stays in Loss (high_seq).
-            if (SndUna < _recoveryPoint) return TcpCongestionState.Loss;
+            if (SndUna < _recoveryPoint || LossHeld) return TcpCongestionState.Loss; // without SACK, held at it too
             if (InCwr) return TcpCongestionState.Cwr;
             // Linux moves to Disorder only on ACKs (tcp_try_keep_open): a tail loss probe's retransmission, until an ACK
             // answers it, leaves the connection Open.

@@ -16,6 +16,15 @@ internal sealed partial class Sender
     // "recover" (RFC 6582) / RecoveryPoint (RFC 6675): SND.MAX when recovery (or the last timeout) began. Outside
     // recovery it follows SND.UNA, so it never falls 2^31 behind and turns fast retransmit off by wrapping.
     private SeqNumber _recoveryPoint;
+    // A timeout or a lost path MTU probe set the recovery point (Linux's TCP_CA_Loss); a fast recovery clears it.
+    private bool LossPhase { get => Has(SenderFlags.LossPhase); set => Set(SenderFlags.LossPhase, value); }
+
+    /// <summary>
+    /// Without SACK the Loss phase holds at its recovery point until data above it is acknowledged (Linux's
+    /// tcp_is_non_sack_preventing_reopen, RFC 6582 §3.2's "recover": a Reno duplicate ACK there may be for the resent
+    /// data, not new loss), ignoring duplicate ACKs meanwhile (tcp_process_loss returns before tcp_add_reno_sack).
+    /// </summary>
+    private bool LossHeld => !Sack && LossPhase && !InRecovery && SndUna == _recoveryPoint;
     // NewReno's inflated window during recovery without SACK (RFC 6582 §3.2 steps 2–4).
     private int _inflatedWindow;
     // Proportional rate reduction during recovery with SACK (RFC 6937, Linux tcp_cwnd_reduction): cwnd when recovery
@@ -178,6 +187,7 @@ internal sealed partial class Sender
         // reduction (its ssthresh, PRR's counts and its end), with nothing to undo.
         bool afterEcnReduction = InCwr;
         InCwr = false;
+        LossPhase = false;
         if (afterEcnReduction && _undo is not null) _undo.Armed = false;
         else if (!afterEcnReduction) RecordRecoveryUndo();
         InRecovery = true;
@@ -505,6 +515,7 @@ internal sealed partial class Sender
         _lossCause = TcpCause.RetransmissionTimeout;
         InRecovery = false;
         _recoveryPoint = SndMax;
+        LossPhase = true;
         _dupAcks = 0;
         _dupAckDelivered = 0;
         _probeEnd = null;

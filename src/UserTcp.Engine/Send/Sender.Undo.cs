@@ -50,8 +50,8 @@ internal sealed partial class Sender
     // RFC 5682 step 2.b (Linux's REXMIT_NEW): the dispatch after this ACK sends new data, not the next retransmission.
     private bool FrtoNewData { get => Has(SenderFlags.FrtoNewData); set => Set(SenderFlags.FrtoNewData, value); }
 
-    /// <summary>Linux's TCP_CA_Loss: a timeout's recovery point is not yet acknowledged.</summary>
-    private bool InLoss => !InRecovery && SndUna < _recoveryPoint;
+    /// <summary>Linux's TCP_CA_Loss: a timeout's recovery point is not yet acknowledged (without SACK, not yet passed: <see cref="LossHeld"/>).</summary>
+    private bool InLoss => !InRecovery && SndUna < _recoveryPoint || LossHeld;
 
     /// <summary>The undo the last ACK made (its cause and Linux's counter for it), once; None when it made none.</summary>
     public (TcpCause Cause, MibCounter Counter) TakeUndo()

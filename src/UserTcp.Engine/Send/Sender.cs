@@ -269,7 +269,7 @@ internal sealed partial class Sender
         if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
         if (TailLossProbe) TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
 
-        bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna);
+        bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna && !LossHeld);
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
         if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
