@@ -72,6 +72,83 @@ public class MtuProbeTests
     }
 
     [Fact]
+    public void The_probes_ack_grows_cwnd_by_the_segments_it_delivered_not_their_bytes()
+    {
+        // cwnd 10 × 600 after the probe is 10 × 640 / 1026 = 6 segments of 986; the ACK delivered 7 segments (the probe,
+        // five of 600, one of 14) and slow start adds 7 of the new size, as Linux's tcp_slow_start adds packets: 13. By
+        // their 4000 bytes it would be 10; ssthresh stays unset (tcp_current_ssthresh keeps the larger).
+        (Harness h, TcpConnection c) = Connected();
+        Write(h, c, 4000);
+        h.Advance(Ms(100));
+        Ack(h, 4000);
+        Assert.Equal(986, c.SendMss);
+        Assert.Equal(13 * 986, c.Info().CongestionWindow);
+        Assert.Equal(int.MaxValue, c.Info().SlowStartThreshold);
+    }
+
+    [Fact]
+    public void The_probe_counts_one_segment_in_flight_so_cwnd_sends_as_many_after_it_as_linux()
+    {
+        // cwnd 11 gives a segment for the probe: 10, of which the probe is one packet in flight (tcp_packets_in_flight),
+        // so nine segments of 600 follow it, not the eight its 986 bytes would leave room for; and no tenth.
+        (Harness h, TcpConnection c) = Connected();
+        Assert.Equal([986, 600, 600, 600, 600, 600, 600, 600, 600, 600], Write(h, c, 20_000));
+        Assert.Equal(10 * 600, c.Info().CongestionWindow);
+    }
+
+    [Fact]
+    public void A_timeout_with_the_probe_in_flight_leaves_it_inconclusive_and_runs_no_frto()
+    {
+        // Linux's __tcp_retransmit_skb forgets a probe in flight ("Inconclusive MTU probe"), and tcp_enter_loss runs no
+        // F-RTO while one is: the ACK of everything is neither a success nor a failure, and undoes nothing.
+        (Harness h, TcpConnection c) = Connected(Probing with { InitialWindowSegments = 20 });
+        Assert.Equal([986, 600, 600, 600, 600, 600, 14], Write(h, c, 4000));
+        h.AdvanceToNextDeadline(); // the retransmission timeout (no loss probes here)
+        Sent resend = h.Next();
+        Assert.Equal((Our(0), 600), (resend.Seq, resend.Payload.Length)); // the probe's first 600 bytes, at the MSS
+        h.ExpectNothing();
+        h.Advance(Ms(100));
+        Ack(h, 4000); // originals never resent among it: F-RTO would have called the timeout spurious
+        Assert.Equal(600, c.SendMss);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPMTUPSuccess]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPMTUPFail]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPSpuriousRTOs]);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        Assert.True(c.Info().CongestionWindow < c.Info().SlowStartThreshold, "slow start from the timeout's one segment");
+
+        // Once cwnd is back over 11 segments, the rest of the write goes with a probe of the search's middle first, as
+        // before: 986 bytes (a failure would have made it 748).
+        h.DrainSent();
+        List<int> sizes = Write(h, c, 8000);
+        Assert.All(sizes, size => Assert.True(size <= 600, $"a {size}-byte segment under 11 segments of cwnd"));
+        h.Advance(Ms(100));
+        Ack(h, 4000 + sizes.Sum());
+        Assert.Equal(986, h.Next().Payload.Length);
+    }
+
+    [Fact]
+    public void A_retransmission_of_other_data_leaves_the_probe_inconclusive()
+    {
+        // Five segments, then a probe behind them; the first is lost, the rest SACKed. Its fast retransmit forgets the
+        // probe, so the ACK that covers the probe later raises nothing (Linux's __tcp_retransmit_skb).
+        (Harness h, TcpConnection c) = Connected();
+        Assert.All(Write(h, c, 3000), size => Assert.Equal(600, size));
+        Assert.Equal(986, Write(h, c, 4000)[0]); // 986 + 4 × 600 queued: the probe goes, at SND.NXT 3000
+        h.Advance(Ms(100));
+        Ack(h, 0, (600, 3986));
+        Ack(h, 0, (600, 4586));
+        Ack(h, 0, (600, 5186));
+        Assert.Equal(TcpCongestionState.Recovery, c.Info().CongestionState);
+        Sent resend = h.Next();
+        Assert.Equal((Our(0), 600), (resend.Seq, resend.Payload.Length));
+        h.Advance(Ms(100));
+        Ack(h, 4586); // past the probe
+        Assert.Equal(600, c.SendMss);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPMTUPSuccess]);
+        Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPMTUPFail]);
+    }
+
+    [Fact]
     public void No_probe_below_a_cwnd_of_eleven_segments()
     {
         (Harness h, TcpConnection c) = Connected(Probing with { InitialWindowSegments = 10 });

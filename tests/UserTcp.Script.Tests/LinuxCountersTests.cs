@@ -15,6 +15,7 @@ public class LinuxCountersTests
         "TcpExtTCPDSACKRecv", "TcpExtTCPDSACKOfoRecv", "TcpExtTCPDSACKRecvSegs", "TcpExtTCPDSACKIgnoredDubious", "TcpExtTCPDSACKIgnoredOld",
         "TcpExtTCPDSACKIgnoredNoUndo", "TcpExtTCPWantZeroWindowAdv", "TcpExtTCPToZeroWindowAdv", "TcpExtTCPFromZeroWindowAdv",
         "TcpExtTCPWinProbe", "TcpExtTCPKeepAlive", "TcpExtTCPLossProbeRecovery", "TcpExtPAWSEstab", "TcpExtPAWSOldAck",
+        "TcpExtTCPMTUPSuccess", "TcpExtTCPMTUPFail",
     ];
 
     /// <summary>Script; what linux-check --nstat printed for it (the compared counters among them); counters left out of the comparison, and why.</summary>
@@ -46,6 +47,11 @@ public class LinuxCountersTests
         { "persist/probe-timer-restarts-on-answer.pkt", "TcpExtTCPWinProbe 3, TcpExtTCPDelivered 1", "" },
         { "persist/probe-backoff-capped-by-retries2.pkt", "TcpExtTCPWinProbe 6, TcpExtTCPDelivered 1", "" },
         { "keepalive/keepalive-probes-and-timeout.pkt", "TcpExtTCPKeepAlive 4", "" },
+        { "mtu/probe-success.pkt", "TcpExtTCPMTUPSuccess 1, TcpExtTCPDelivered 26", "" },
+        { "mtu/probe-loss.pkt", "TcpExtTCPMTUPFail 1, TcpExtTCPMTUPSuccess 1, TcpExtTCPDelivered 35", "" },
+        { "mtu/probe-after-black-hole.pkt", "TcpExtTCPMTUPSuccess 1, TcpExtTCPDelivered 41", "" },
+        { "mtu/probe-timeout.pkt", "TcpExtTCPDelivered 27", "" },
+        { "mtu/probe-timeout-without-sack.pkt", "TcpExtTCPDelivered 40", "" },
         { "retransmission/loss-phase-holds-without-sack.pkt", "TcpExtTCPDelivered 6", "" },
         { "timestamps/paws-drops-old-segment.pkt", "TcpExtPAWSEstab 1", "" },
         { "timestamps/paws-old-ack-and-old-data.pkt", "TcpExtPAWSEstab 1, TcpExtPAWSOldAck 1, TcpExtDelayedACKLost 1, TcpExtTCPDSACKOldSent 1", "" },

@@ -110,11 +110,7 @@ public sealed partial class TcpConnection
             return;
         }
         // Before the timeout takes cwnd to one segment, so that segment is of the lowered size (Linux counts cwnd in packets).
-        if (!synchronizing)
-        {
-            _sender.OnTimeoutWithMtuProbe();
-            SuspectMtuBlackHole(now);
-        }
+        if (!synchronizing) SuspectMtuBlackHole(now);
         if (!_sender.OnRetransmissionTimeout(now, RetryLimitUnderUserTimeout, synchronizing))
         {
             EnterClosed(TimeoutError, TcpCause.RetransmissionsExhausted);

@@ -121,6 +121,9 @@ internal sealed class MtuProbeSearch(TcpConfig config)
         Successes++;
     }
 
+    /// <summary>Linux's __tcp_retransmit_skb: a retransmission leaves the probe inconclusive, forgotten with the search as it was (nothing counted).</summary>
+    public void OnProbeInconclusive() => ProbeSize = 0;
+
     /// <summary>Linux's tcp_mtup_probe_failed: the probe's size does not get through, and the top falls below it (a failure to count).</summary>
     public void OnProbeLost()
     {

@@ -221,13 +221,18 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     /// original's marks and send time, the FIN and PSH on the last piece; the pieces of a cut segment not SACKed are
     /// marked lost, to go again at the new size (RFC 1191 §6.1, Linux's tcp_simple_retransmit). Returns how many were cut.
     /// </summary>
-    public int SplitLargerThan(int mss)
+    public int SplitLargerThan(int mss) => Split(mss, markLost: true, only: -1);
+
+    /// <summary>Cuts the segment at <paramref name="index"/> into pieces of at most <paramref name="mss"/>, each keeping its marks (Linux's tcp_fragment before a resend).</summary>
+    public void SplitSegment(int index, int mss) => Split(mss, markLost: false, only: index);
+
+    private int Split(int mss, bool markLost, int only)
     {
         int cut = 0;
         for (int i = 0; i < Count; i++)
         {
             SentSegment s = this[i];
-            if (s.Length - (s.Is(SegmentMarks.Fin) ? 1 : 0) > mss) cut++;
+            if ((only < 0 || i == only) && s.Length - (s.Is(SegmentMarks.Fin) ? 1 : 0) > mss) cut++;
         }
         if (cut == 0) return 0;
         var pieces = new List<SentSegment>(Count + cut * 2);
@@ -235,7 +240,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         {
             SentSegment s = this[i];
             int data = s.Length - (s.Is(SegmentMarks.Fin) ? 1 : 0);
-            if (data <= mss)
+            if (data <= mss || only >= 0 && i != only)
             {
                 pieces.Add(s);
                 continue;
@@ -247,7 +252,7 @@ internal sealed class RetransmissionQueue(BufferPool pool)
                 bool last = start + length >= s.Start + data;
                 SeqNumber end = last ? s.End : start + length;
                 SegmentMarks marks = last ? s.Marks : s.Marks & ~tailOnly;
-                if ((marks & SegmentMarks.Sacked) == 0) marks = (marks | SegmentMarks.Lost) & ~SegmentMarks.Retransmitted;
+                if (markLost && (marks & SegmentMarks.Sacked) == 0) marks = (marks | SegmentMarks.Lost) & ~SegmentMarks.Retransmitted;
                 pieces.Add(new SentSegment { Start = start, End = end, SentAt = s.SentAt, SendOrder = s.SendOrder, Marks = marks, Delivery = s.Delivery });
                 start = end;
             }

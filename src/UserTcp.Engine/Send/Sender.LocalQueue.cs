@@ -63,6 +63,7 @@ internal sealed partial class Sender
             BytesRetransmitted += refused.End - refused.Seq;
             _queue.MarkEverRetransmitted(ref _queue[_queue.IndexEndingAfter(refused.Seq)]);
             CountRetransmissionForUndo(now, refused.End - refused.Seq);
+            ForgetMtuProbe(); // Sender.MtuProbe.cs
             _rttSeq = null;
         }
         if (refused.Probe)

@@ -68,18 +68,35 @@ internal sealed partial class Sender
     }
 
     /// <summary>
+    /// The bytes by which the probe, while in the network, is larger than the MSS: Linux counts it one packet in flight
+    /// (tcp_packets_in_flight), so <see cref="InFlight"/> leaves them out and cwnd has room for as many segments after it.
+    /// </summary>
+    private int MtuProbeExcess
+    {
+        get
+        {
+            if (MtuSearch is not { ProbeSize: > 0 } search || SndUna >= search.ProbeEnd) return 0;
+            SentSegment probe = _queue[_queue.IndexEndingAfter(search.ProbeStart)];
+            bool inNetwork = !probe.Is(SegmentMarks.Sacked) && (!probe.Is(SegmentMarks.Lost) || probe.Is(SegmentMarks.Retransmitted));
+            return inNetwork ? Math.Max(0, probe.Length - Mss) : 0;
+        }
+    }
+
+    /// <summary>
     /// Linux's tcp_mtup_probe_success, when SND.UNA passes the probe (tcp_clean_rtx_queue, before cwnd grows from the
     /// ACK): the probe's size is the new bottom of the search and sets the segment size; cwnd keeps its bytes in
-    /// the larger packets (cwnd × the old packet size / the probe's), and ssthresh at least 3/4 of it.
+    /// the larger packets (cwnd × the old packet size / the probe's), and ssthresh at least 3/4 of it. True when so:
+    /// the ACK then grows cwnd by the segments it delivered, not their bytes (Sender.OnAck).
     /// </summary>
-    private void TakeMtuProbeAck()
+    private bool TakeMtuProbeAck()
     {
-        if (MtuSearch is not { ProbeSize: > 0 } search || SndUna < search.ProbeEnd) return;
+        if (MtuSearch is not { ProbeSize: > 0 } search || SndUna < search.ProbeEnd) return false;
         long packets = Math.Max(1, (long)(_congestion.Window / Mss) * search.MssToMtu(Mss) / search.ProbeSize);
         long ssthresh = Math.Max(_congestion.SlowStartThreshold / Mss, (packets >> 1) + (packets >> 2));
         search.OnProbeAcknowledged();
         ApplyMss(search.Sync());
         _congestion.SetForMtuProbe((int)Math.Min(int.MaxValue / 2, packets * Mss), (int)Math.Min(int.MaxValue, ssthresh * Mss));
+        return true;
     }
 
     /// <summary>
@@ -96,19 +113,34 @@ internal sealed partial class Sender
         _congestion.SetForMtuProbe(window, Math.Max(_congestion.SlowStartThreshold, (window >> 1) + (window >> 2)));
         CutLargerThanMss();
         _recoveryPoint = SndMax;
+        LossPhase = true;
         if (_undo is not null) _undo.Armed = false;
         return true;
     }
 
+    /// <summary>A path MTU probe is in flight: a timeout now runs no F-RTO (Linux's tcp_enter_loss), its Loss phase resends.</summary>
+    private bool MtuProbeInFlight => MtuSearch is { ProbeSize: > 0 };
+
     /// <summary>
-    /// A timeout with the probe unacknowledged: the probe counts as lost (RFC 4821 §7.6.2), and is cut to the MSS for the
-    /// timeout's resend. Linux keeps it as the probe and takes the ACK of the pieces as its success (docs/design.md).
+    /// A retransmission left (or was refused): a probe in flight is forgotten, neither success nor failure, its search
+    /// as it was (Linux's __tcp_retransmit_skb: "Inconclusive MTU probe"), so the ACK of its pieces raises nothing.
     /// </summary>
-    public void OnTimeoutWithMtuProbe()
+    private void ForgetMtuProbe()
     {
-        if (MtuSearch is not { ProbeSize: > 0 } search || SndUna >= search.ProbeEnd) return;
-        search.OnProbeLost();
-        CutLargerThanMss();
+        if (MtuSearch is { ProbeSize: > 0 } search) search.OnProbeInconclusive();
+    }
+
+    /// <summary>
+    /// Before the segment at <paramref name="index"/> goes again: one larger than the MSS (a probe) is cut to it, and the
+    /// resend takes the first piece (Linux's __tcp_retransmit_skb fragments at cur_mss). Returns the index to resend.
+    /// </summary>
+    private int CutForResend(int index)
+    {
+        SentSegment segment = _queue[index];
+        if (segment.Length - (segment.Is(SegmentMarks.Fin) ? 1 : 0) <= Mss) return index;
+        SeqNumber start = segment.Start;
+        _queue.SplitSegment(index, Mss);
+        return _queue.IndexEndingAfter(start);
     }
 
     /// <summary>Linux's tcp_sync_mss: segments carry <paramref name="payload"/> bytes from now on; what is in flight and larger is cut and resent (<see cref="LowerMss"/>).</summary>

@@ -100,6 +100,7 @@ internal sealed partial class Sender
         int lost = FrtoNewData || UndoHold ? -1 : _queue.FirstAwaitingRetransmission();
         if (lost >= 0)
         {
+            lost = CutForResend(lost); // a path MTU probe goes again at the MSS (Sender.MtuProbe.cs)
             SentSegment segment = _queue[lost];
             bool inPeerWindow = (uint)(segment.Start - SndUna) < SndWnd;
             if (ForceRetransmission || inPeerWindow && CwndRoom >= segment.Length)
@@ -310,7 +311,7 @@ internal sealed partial class Sender
         int lost = InRecovery ? _queue.FirstAwaitingRetransmission() : -1;
         if (lost >= 0)
         {
-            next = Resend(_queue[lost], TcpCause.TailLossProbe, probe: true);
+            next = Resend(_queue[CutForResend(lost)], TcpCause.TailLossProbe, probe: true);
             return true;
         }
         int available = Math.Max(0, Buffer.End - SndMax);
@@ -325,7 +326,7 @@ internal sealed partial class Sender
         for (int i = _queue.Count - 1; i >= 0; i--)
         {
             if (_queue[i].Is(SegmentMarks.Sacked)) continue;
-            next = Resend(_queue[i], TcpCause.TailLossProbe, probe: true);
+            next = Resend(_queue[CutForResend(i)], TcpCause.TailLossProbe, probe: true);
             return true;
         }
         next = default;
@@ -374,6 +375,7 @@ internal sealed partial class Sender
             Retransmissions++;
             BytesRetransmitted += sent.End - sent.Seq;
             CountRetransmissionForUndo(now, sent.End - sent.Seq);
+            ForgetMtuProbe(); // Sender.MtuProbe.cs
             _rttSeq = null; // Karn's rule: never time a retransmitted segment
         }
         else

@@ -83,7 +83,7 @@ internal sealed partial class Sender
             // Linux's tcp_enter_loss keeps the fast recovery's record: an undo from now on is the timeout's (TCPLossUndo).
             undo.Episode = UndoEpisode.Timeout;
         }
-        Frto = _config.Frto && (newRecovery || retriesBefore > 0);
+        Frto = _config.Frto && (newRecovery || retriesBefore > 0) && !MtuProbeInFlight; // "Disable F-RTO on path MTU probing"
         FrtoNewData = false;
     }
 

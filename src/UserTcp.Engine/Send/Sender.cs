@@ -131,9 +131,9 @@ internal sealed partial class Sender
     public int FlightSize => SndMax - SndUna;
     /// <summary>
     /// What is still in the network (RFC 6675 "pipe", Linux tcp_packets_in_flight): sent, minus SACKed, minus deemed
-    /// lost, plus retransmissions in flight.
+    /// lost, plus retransmissions in flight (a path MTU probe counting as one segment, Sender.MtuProbe.cs).
     /// </summary>
-    public int InFlight => FlightSize - _queue.SackedBytes - _queue.LostBytes + _queue.RetransmittedBytes - DuplicatesDeliveredInLoss;
+    public int InFlight => FlightSize - _queue.SackedBytes - _queue.LostBytes + _queue.RetransmittedBytes - DuplicatesDeliveredInLoss - MtuProbeExcess;
     internal RetransmissionQueue Queue => _queue;
 
     /// <summary>The data and FIN sent so far are all acknowledged.</summary>
@@ -249,6 +249,7 @@ internal sealed partial class Sender
         int acked = newAck ? ack - SndUna : 0;
         bool dsack = false;
         TimeSpan? rttSample = null;
+        bool probeAcknowledged = false; // a path MTU probe's ACK: the segment size grew (Sender.MtuProbe.cs)
         bool inLoss = InLoss; // the phase this ACK arrived in (Linux's ca_state before tcp_fastretrans_alert)
         // Data below the recovery point never resent, newly acknowledged or SACKed (Linux's FLAG_ORIG_SACK_ACKED).
         bool originalDelivered = false;
@@ -263,12 +264,15 @@ internal sealed partial class Sender
             TimeSpan? ackTimedAt = Timestamps is null ? OldestNewlyAcknowledged(ack) : null;
             rttSample = TakeCumulativeAck(now, ack, echo, ref sample, ref originalDelivered);
             TakeRttSample(now, ack, echo, flightBefore, ackTimedAt ?? (sackTimedAt == TimeSpan.MinValue ? null : sackTimedAt));
-            TakeMtuProbeAck(); // Sender.MtuProbe.cs
+            probeAcknowledged = TakeMtuProbeAck(); // Sender.MtuProbe.cs
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
         if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
         if (TailLossProbe) TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
 
+        // Segments whole, newly SACKed or acknowledged and not SACKed before (tp->delivered, the SACK case of tcp_clean_rtx_queue),
+        // counted before recovery may cut a lost path MTU probe into more (Sender.MtuProbe.cs).
+        int ackedSegments = segmentsBefore - _queue.Count - (sackedSegments - _queue.SackedSegments);
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna && !LossHeld);
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
@@ -286,15 +290,16 @@ internal sealed partial class Sender
         // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACKs that follow count only what
         // the duplicates did not, at least the hole's segment, whether one ACK covers them or several (Linux's tcp_remove_reno_sacks).
         if (!Sack) delivered = TakeDuplicateDeliveries(newAck, acked, duplicate, delivered);
-        // Segments whole, newly SACKed or acknowledged and not SACKed before (tp->delivered, the SACK case of tcp_clean_rtx_queue).
-        int ackedSegments = segmentsBefore - _queue.Count - (sackedSegments - _queue.SackedSegments);
-        CountDelivered(Sack ? sackedSegments - sackedSegmentsBefore + ackedSegments + duplicatesDelivered : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore), ecnEcho);
+        int deliveredSegments = Sack ? sackedSegments - sackedSegmentsBefore + ackedSegments + duplicatesDelivered : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore);
+        CountDelivered(deliveredSegments, ecnEcho);
         // cwnd grows from ACKs of new data outside a reduction. Once reordering beyond DupThresh has been seen, an ACK that
         // only SACKs data grows it too (Linux's tcp_may_raise_cwnd); a D-SACK alone never does.
         bool forward = newAck || delivered > 0 && Reordering > DupThresh;
         // A needless copy D-SACK reports left the network too: it counts as delivered, for growth and PRR alike (Linux's
         // tcp_dsack_seen; docs/design.md "RACK's rules, RFC 8985's or Linux's", its "The ACK that ends a recovery").
         delivered += duplicatesDelivered * Mss;
+        // The probe's ACK delivered segments of the old size: each counts a segment of the new one (Linux's packets).
+        if (probeAcknowledged) delivered = deliveredSegments * Mss;
         // With SACK the ACK that ends a recovery grows cwnd as well, from the ssthresh it has just set (or the window an
         // undo restored), by what it delivered (Linux's tcp_cong_control once tcp_fastretrans_alert left Recovery);
         // without SACK it only deflates (RFC 6582 §3.2 step 3).
