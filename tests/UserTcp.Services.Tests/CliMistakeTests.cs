@@ -40,7 +40,7 @@ public sealed class CliMistakeTests
     [InlineData("--fault 'delay to-kernel': 'delay' needs a duration, as delay=200ms", "connect", "10.77.0.1", "7", "--fault", "drop", "--fault", "delay to-kernel")]
     [InlineData("--fault 'drop flags=FIN+AKC': 'AKC' in 'flags=FIN+AKC' is not a TCP flag", "get", "http://10.77.0.1/", "--fault", "drop flags=FIN+AKC")]
     [InlineData("--fault-seed must be a whole number from 0 to 2147483647, not 'x'", "serve", "--fault-seed", "x")]
-    [InlineData("no scenario 'fin-lost': choose from fin-no-reply, fin-ack-only, last-ack-lost", "lab", "run", "fin-lost")]
+    [InlineData("no scenario 'fin-lsot': choose from fin-no-reply, fin-ack-only, last-ack-lost", "lab", "run", "fin-lsot")]
     [InlineData("--role 'sideways' is not a role: use active, passive or both", "lab", "run", "last-ack-lost", "--role", "sideways")]
     [InlineData("Option '--report' is required", "lab", "run-all")]
     [InlineData("HOST 'example.com' is not an IPv4 address", "connect", "example.com", "7")]
