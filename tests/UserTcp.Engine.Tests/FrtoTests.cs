@@ -266,10 +266,13 @@ public class FrtoTests
         h.Advance(Ms(100));
         Ack(h, PlainMss, 1, Sacked(PlainMss, 0, 1));
         Assert.Equal(TcpCause.SpuriousTimeoutDsack, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
-        // 10 restored, and slow start's two (the retransmission filled cwnd): the segment, and its D-SACKed copy, which
-        // left the network too (Linux's tcp_dsack_seen counts it delivered). Linux 6.18 keeps 10 here: the timer's resend
-        // does not renew tp->is_cwnd_limited (no tcp_cwnd_validate), so one segment in a window of ten grows nothing.
-        Assert.Equal(12 * PlainMss, c.CongestionWindow);
+        // 10 restored, and no growth, as Linux 6.18 (sack/rto-dsack-undo-keeps-cwnd-unused.pkt): one segment never filled
+        // the window, and the timer's resend does not mark it filled (tcp_cwnd_validate runs in tcp_write_xmit only).
+        // The D-SACKed copy still counts as delivered (tcp_dsack_seen): the segment, its copy and the SYN.
+        Assert.Equal(10 * PlainMss, c.CongestionWindow);
+        Assert.Equal(3u, c.Info().DeliveredSegments);
+        // What Linux 6.18 counted on the script: TCPLossUndo, TCPDSACKRecv and TCPDSACKRecvSegs once each.
+        Assert.Equal([1L, 1L, 1L], new[] { MibCounter.TcpExtTCPLossUndo, MibCounter.TcpExtTCPDSACKRecv, MibCounter.TcpExtTCPDSACKRecvSegs }.Select(m => h.Engine.Counters[m]));
         Assert.Equal(int.MaxValue, c.SlowStartThreshold);
         Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
     }

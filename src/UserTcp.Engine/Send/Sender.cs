@@ -406,7 +406,9 @@ internal sealed partial class Sender
         bool limited = CwndLimited || InFlight >= CongestionWindow;
         // Linux tcp_rate_check_app_limited: the application, not cwnd or loss, left the pipe unfilled.
         if (!limited && NotSentBytes < Mss && _queue.AwaitingBytes == 0 && SndMax > Iss) RateEstimator?.MarkAppLimited(InFlight);
-        if (!BurstSent && !limited) return;
+        // Linux validates cwnd in tcp_write_xmit only, which runs while new data or a FIN waits: a dispatch that only
+        // resent (the retransmission timer's, a recovery's) leaves the mark as the last new data set it.
+        if (!BurstSent && !(limited && (SndMax < Buffer.End || Buffer.FinQueued && SndMax == Buffer.End))) return;
         if (SndUna >= _cwndUsageEnd || limited || !WindowCwndLimited && FlightSize > _maxFlightInWindow)
         {
             WindowCwndLimited = limited;
