@@ -125,30 +125,46 @@ internal sealed partial class Sender
     }
 
     /// <summary>
-    /// A D-SACK block of <paramref name="block"/>, taken before the ACK moves SND.UNA: a retransmission of this episode
-    /// was needless. Below SND.UNA the segments are gone, so it counts blindly (Linux's tcp_check_dsack); above it, only
-    /// segments that were resent count (tcp_sacktag_one), so a duplicate the link made of an original undoes nothing.
-    /// Returns the segments the needless copy delivered (<see cref="DuplicateSegmentsDelivered"/>, tcp_dsack_seen).
+    /// A D-SACK block of <paramref name="block"/>, taken before the ACK (at <paramref name="ack"/>) moves SND.UNA: a
+    /// retransmission of this episode was needless. Below SND.UNA the segments are gone, so it counts blindly (Linux's
+    /// tcp_check_dsack); above it, only segments that were resent count (tcp_sacktag_one), so a duplicate the link made
+    /// of an original undoes nothing. Returns the segments the needless copy delivered
+    /// (<see cref="DuplicateSegmentsDelivered"/>, tcp_dsack_seen); 0 for a dubious block, which Linux's tcp_check_dsack
+    /// takes for no D-SACK at all: it counts nothing down for undo, widens no reordering window, and is not judged as one.
     /// </summary>
-    private int TakeDuplicateReport(SackBlock block)
+    private int TakeDuplicateReport(SackBlock block, SeqNumber ack)
     {
+        int delivered = DuplicateSegmentsDelivered(block);
+        if (delivered == 0) return 0;
+        CountIgnoredDuplicateReport(block, ack);
         if (_undo is { Armed: true, Retransmissions: > 0 } undo && block.Right > undo.Marker)
         {
             int needless = block.Right <= SndUna ? Segments(block.Right - block.Left) : ResentSegmentsWithin(block, undo.Marker);
             undo.Retransmissions = Math.Max(0, undo.Retransmissions - needless);
         }
-        return DuplicateSegmentsDelivered(block);
+        return delivered;
     }
 
     /// <summary>
-    /// Linux's tcp_check_dsack (TCPDSACKRecv below the ACK, TCPDSACKOfoRecv inside the second block) and, for a block below
-    /// SND.UNA (which the ACK has moved to <paramref name="ack"/> when it is above) or beyond SND.MAX,
-    /// tcp_is_sackblock_valid: ignored with no reduction recorded to undo (TCPDSACKIgnoredNoUndo), else when older than
-    /// the record, reaching above SND.UNA or beyond SND.MAX (TCPDSACKIgnoredOld).
+    /// RFC 8985 §6.2 step 4: a D-SACK widens RACK's reordering window, unless it was dubious (<paramref name="duplicates"/>
+    /// 0: Linux's tcp_dsack_seen sets rack.dsack_seen only past its tests). Under Linux's rules also only once reordering
+    /// has been seen (tp->reord_seen) and not for the copy a tail loss probe made (FLAG_DSACK_TLP): Linux 6.18 widens the
+    /// window only for a D-SACK that reordering may have caused, which a probe's, sent by a timer, never is.
     /// </summary>
-    private void CountDuplicateReport(SackBlock block, SeqNumber ack)
-    {
+    private bool DsackWidensReorderWindow(int duplicates, ReadOnlySpan<SackBlock> blocks) =>
+        duplicates > 0 && (!LinuxRack || _rack.Events > 0 && !(_probeEnd == blocks[0].Right && blocks[0].Right - blocks[0].Left <= Mss));
+
+    /// <summary>Linux's tcp_check_dsack: TCPDSACKRecv for a block below the ACK, TCPDSACKOfoRecv for one inside the second block.</summary>
+    private void CountDuplicateReport(SackBlock block, SeqNumber ack) =>
         _counters.Count(block.Left < ack ? MibCounter.TcpExtTCPDSACKRecv : MibCounter.TcpExtTCPDSACKOfoRecv);
+
+    /// <summary>
+    /// For a D-SACK not dubious below SND.UNA (which the ACK moves to <paramref name="ack"/> when it is above) or beyond
+    /// SND.MAX, Linux's tcp_is_sackblock_valid: ignored with no reduction recorded to undo (TCPDSACKIgnoredNoUndo), else
+    /// when older than the record, reaching above SND.UNA or beyond SND.MAX (TCPDSACKIgnoredOld).
+    /// </summary>
+    private void CountIgnoredDuplicateReport(SackBlock block, SeqNumber ack)
+    {
         // With nothing in flight tcp_sacktag_write_queue stops here (packets_out 0), before it judges the blocks.
         if (SndMax == SndUna) return;
         SeqNumber una = ack > SndUna ? ack : SndUna;

@@ -257,7 +257,7 @@ internal sealed partial class Sender
         TimeSpan sackTimedAt = TimeSpan.MinValue;
         if (Rack) _rack.BeginAck();
         int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out dsack) : 0;
-        int duplicatesDelivered = dsack ? TakeDuplicateReport(options.SackBlocks[0]) : 0;
+        int duplicatesDelivered = dsack ? TakeDuplicateReport(options.SackBlocks[0], ack) : 0;
         int sackedSegments = _queue.SackedSegments;
         if (newAck)
         {
@@ -267,7 +267,7 @@ internal sealed partial class Sender
             probeAcknowledged = TakeMtuProbeAck(); // Sender.MtuProbe.cs
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
-        if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
+        if (Rack) _rack.OnAck(DsackWidensReorderWindow(duplicatesDelivered, options.SackBlocks), SndUna, SndMax);
         if (TailLossProbe) TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
 
         // Segments whole, newly SACKed or acknowledged and not SACKed before (tp->delivered, the SACK case of tcp_clean_rtx_queue),
@@ -363,8 +363,8 @@ internal sealed partial class Sender
         // What it SACKs is never counted delivered, now or when acknowledged (Linux 6.18 adds tcp_sacktag_one's
         // sack_delivered only past old_ack: tcpi_delivered and TCPDelivered 8, not 11, after
         // tests/scripts/sack/rack-linux-sacks-of-an-ack-below-snd-una.pkt); a D-SACK in it is taken (tcp_dsack_seen).
-        if (dsack) TakeDuplicateReport(options.SackBlocks[0]);
-        if (Rack) _rack.OnAck(dsack, SndUna, SndMax);
+        int duplicates = dsack ? TakeDuplicateReport(options.SackBlocks[0], ack) : 0;
+        if (Rack) _rack.OnAck(DsackWidensReorderWindow(duplicates, options.SackBlocks), SndUna, SndMax);
         // tcp_fastretrans_alert with no duplicate counted (num_dupack 0) and SND.UNA where it was.
         if (inLoss && _config.Frto) ProcessLoss(newAck: false, originalDelivered, newlySacked > 0, duplicate: false, echo);
         EndCwrIfDone();
