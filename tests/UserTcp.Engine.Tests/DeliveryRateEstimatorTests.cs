@@ -123,6 +123,40 @@ public class DeliveryRateEstimatorTests
         Assert.Equal(90.0 * mss, bbr.BottleneckBandwidth, 6);
     }
 
+    [Fact]
+    public void A_dsacked_copy_counts_in_bbrs_delivered_sample_and_growth()
+    {
+        // A tail loss probe resends the last of ten segments; the ACK of the last five D-SACKs it (both copies arrived).
+        // Linux's tcp_dsack_seen adds the copy to tp->delivered, so rs->acked_sacked and rs->delivered hold six
+        // segments, not five: BBR's cwnd grows one segment more, and C.delivered, from which every later sample is taken
+        // (rs->delivered = tp->delivered - prior_delivered), holds the copy too. The same ACK without the D-SACK is the baseline.
+        const int mss = ModernPeer.Mss;
+        (int Cwnd, long RateDelivered, uint Delivered, long RecvSegs) Run(bool dsack)
+        {
+            (Harness h, TcpConnection c) = Established(Ms(100), new TcpConfig { CongestionControl = CongestionControlAlgorithm.Bbr, TsoWindowDivisor = 0 });
+            c.Send(Bytes(10 * mss));
+            h.Poll();
+            Assert.Equal(10, Drain(h).Count); // at 100 ms
+            h.AdvanceTo(Ms(200));
+            SackAck(h, 5);
+            h.AdvanceToNextDeadline(); // the probe timer: the last segment again
+            Sent probe = Assert.Single(Drain(h));
+            Assert.Equal(Our(9 * mss), probe.Seq);
+            h.Advance(Ms(100));
+            if (dsack) h.Send(TcpFlags.Ack, Their(0), Our(10 * mss), window: PeerWindow, options: Options(h, 100, (9 * mss, 10 * mss)));
+            else SackAck(h, 10);
+            var bbr = (Bbr)c.CongestionController;
+            return (c.CongestionWindow, bbr.DeliveryRate.Delivered, c.Info().DeliveredSegments, h.Engine.Counters[MibCounter.TcpExtTCPDSACKRecvSegs]);
+        }
+
+        var plain = Run(dsack: false);
+        var duplicated = Run(dsack: true);
+        Assert.Equal((0L, 1L), (plain.RecvSegs, duplicated.RecvSegs)); // as Linux 6.18 on sack/bbr-dsack-counts-delivered.pkt
+        Assert.Equal(plain.Delivered + 1, duplicated.Delivered);
+        Assert.Equal(plain.Cwnd + mss, duplicated.Cwnd); // STARTUP grows by what the ACK delivered
+        Assert.Equal(plain.RateDelivered + mss, duplicated.RateDelivered);
+    }
+
     private static List<Sent> Drain(Harness h)
     {
         var list = new List<Sent>();

@@ -94,9 +94,12 @@ public class GoodputRegressionTests(ITestOutputHelper output)
     private const int MaxTotalTimeouts = 3;
     private const long MaxBytesResent = Length * 13 / 200; // 6.5 %: meant to catch resending what was SACKed, or spurious retransmissions
 
-    // BBR today (seeds 1–6, re-measured 2026-12-07 after the recovery-end changes above: a recovery may now start on the
-    // ACK that ends the last, which BBR's packet conservation follows): 0, 0, 0, 0, 0, 1 RTOs; 0.15–1.86 s each, 3.14 s
-    // in all (CUBIC: 6.68 s); 5.4–9.9 % resent. (Before: 0, 0, 0, 1, 0, 1 RTOs, 3.46 s, 5.6–11.1 % resent, after that
+    // BBR today (seeds 1–6, re-measured 2026-12-07 after its rate samples count a D-SACKed copy as delivered, as Linux's
+    // tcp_dsack_seen adds it to tp->delivered): 0, 0, 0, 0, 0, 1 RTOs; 0.15–1.16 s each, 2.42 s in all (CUBIC: 6.68 s);
+    // 5.4–13.7 % resent (seeds 2 and 3 at 13.7 and 12.5 %: the higher bandwidth keeps more in flight, more of which the
+    // receiver holds unSACKed). Bound 15 % (was 13 %). (Before that, after the recovery-end changes above: a recovery may
+    // now start on the ACK that ends the last, which BBR's packet conservation follows: 0, 0, 0, 0, 0, 1 RTOs; 3.14 s in
+    // all; 5.4–9.9 % resent. Before: 0, 0, 0, 1, 0, 1 RTOs, 3.46 s, 5.6–11.1 % resent, after that
     // day's loss-phase changes; 0, 0, 0, 0, 0, 1 RTOs, 2.39 s in all, 6.7–12.1 % resent before them; earlier 1, 2, 3, …
     // before a probe sent in recovery ended its episode when SACKed, docs/design.md.)
     // With ~150 segments in flight and a twentieth of the ACKs lost, some segments the receiver holds are never SACKed
@@ -104,7 +107,7 @@ public class GoodputRegressionTests(ITestOutputHelper output)
     // does so sooner: before, 0, 1, 0, 0, 0, 1 RTOs, 3.13 s in all and 5.5–8.6 % resent (bound 10 %). The time bound
     // fails if BBR's window shrinks for random loss.
     private const int MaxBbrTotalTimeouts = 3;
-    private const long MaxBbrBytesResent = Length * 13 / 100;
+    private const long MaxBbrBytesResent = Length * 3 / 20;
     private static readonly TimeSpan MaxBbrTime = TimeSpan.FromSeconds(4.5);
 
     private static TransferResult Run(TcpConfig config, int seed)

@@ -141,6 +141,16 @@ internal sealed class DeliveryRateEstimator
     }
 
     /// <summary>
+    /// A needless copy D-SACK reported left the network (Linux's tcp_dsack_seen adds it to tp->delivered, and so to
+    /// rs->acked_sacked and rs->delivered): delivered, without a snapshot to sample.
+    /// </summary>
+    public void OnDuplicateDelivered(ref DeliveryRateSample sample, int bytes)
+    {
+        _delivered += bytes;
+        sample.AckedSacked += bytes;
+    }
+
+    /// <summary>
     /// Draft §3.3 GenerateRateSample (Linux tcp_rate_gen) once the ACK is processed: the interval is the longer of the
     /// send and the ACK phase (so ACK compression cannot overestimate), and a sample shorter than min RTT is not valid.
     /// </summary>

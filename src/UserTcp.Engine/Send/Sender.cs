@@ -258,6 +258,8 @@ internal sealed partial class Sender
         if (Rack) _rack.BeginAck();
         int newlySacked = Sack && options.SackBlocks.Length > 0 ? TakeSackBlocks(now, ack, options.SackBlocks, ref sample, ref sackTimedAt, ref originalDelivered, out dsack) : 0;
         int duplicatesDelivered = dsack ? TakeDuplicateReport(options.SackBlocks[0], ack) : 0;
+        // The copy is in tp->delivered, and so in the rate sample's acked and delivered (tcp_dsack_seen, tcp_rate_gen).
+        if (duplicatesDelivered > 0) RateEstimator?.OnDuplicateDelivered(ref sample, duplicatesDelivered * Mss);
         int sackedSegments = _queue.SackedSegments;
         if (newAck)
         {
