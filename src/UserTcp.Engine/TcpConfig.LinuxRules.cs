@@ -13,7 +13,7 @@ public sealed partial record TcpConfig
     /// <summary>
     /// This configuration with every Linux-rule switch on: Linux's RTO estimator (<see cref="RtoFormula"/>), CUBIC's
     /// integer arithmetic (<see cref="CubicArithmetic"/>), RACK's rules (<see cref="RackRules"/>), skb memory as the send
-    /// buffer's measure (<see cref="SendBufferAccounting"/>), Linux's receive window (<see cref="ReceiveWindowModel"/>), TSO deferral at tcp_tso_win_divisor 3
+    /// buffer's measure (<see cref="SendBufferAccounting"/>), Linux's receive window (<see cref="ReceiveWindowModel"/>) and its drop of data past it (<see cref="DropBeyondWindow"/>), TSO deferral at tcp_tso_win_divisor 3
     /// (<see cref="TsoWindowDivisor"/>), the restart window after idle (<see cref="SlowStartAfterIdle"/>), and one loss
     /// probe of one segment per stall, none in recovery (<see cref="LossProbes"/>, <see cref="PairedProbe"/>,
     /// <see cref="RecoveryProbe"/>). Everything else is kept.
@@ -25,6 +25,7 @@ public sealed partial record TcpConfig
         RackRules = RackRules.Linux,
         SendBufferAccounting = SendBufferAccounting.LinuxTruesize,
         ReceiveWindowModel = ReceiveWindowModel.Linux,
+        DropBeyondWindow = true,
         TsoWindowDivisor = LinuxTsoWindowDivisor,
         SlowStartAfterIdle = true,
         LossProbes = 1,

@@ -187,7 +187,7 @@ internal sealed partial class ScriptExecution : IPacketTransmitter, ITcpEventSin
         _timestamps.TickMicros = settings.TimestampTickMicros;
         _timestamps.EcrScaled = settings.TimestampEcrScaled;
         uint isn = _engineIsn;
-        _config = _config with { Mss = settings.Mss, TimeWaitRst = settings.TimeWaitRst, RtoFormula = settings.RtoFormula, SendBufferAccounting = settings.SendBufferAccounting, CubicArithmetic = settings.CubicArithmetic, RackRules = settings.RackRules, ReceiveWindowModel = settings.ReceiveWindowModel, InitialSequenceNumber = _ => isn };
+        _config = _config with { Mss = settings.Mss, TimeWaitRst = settings.TimeWaitRst, RtoFormula = settings.RtoFormula, SendBufferAccounting = settings.SendBufferAccounting, CubicArithmetic = settings.CubicArithmetic, RackRules = settings.RackRules, ReceiveWindowModel = settings.ReceiveWindowModel, DropBeyondWindow = settings.DropBeyondWindow, InitialSequenceNumber = _ => isn };
         _setup = new ScriptSetup(_setupDirectory, _remoteIp, _relaxed, _notices.Add, _trace is null ? null : text => Trace($"{Seconds(_now)} {text}"));
         foreach (ScriptEvent e in _script.Events.TakeWhile(e => e is CommandEvent { CommandTime: null }))
         {

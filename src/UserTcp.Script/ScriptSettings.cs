@@ -52,6 +52,11 @@ public sealed record ScriptSettings
     /// </summary>
     public ReceiveWindowModel ReceiveWindowModel { get; init; }
     /// <summary>
+    /// Data past the window while data waits to be read: dropped whole as Linux 6.17 does under <c>--relaxed</c>, its ACK
+    /// taken as RFC 9293 §3.10.7.4 says otherwise; <c>--beyond_window=linux|rfc9293</c> chooses either way.
+    /// </summary>
+    public bool DropBeyondWindow { get; init; }
+    /// <summary>
     /// <c>--tcp_ts_tick_usecs</c>: microseconds per TS val tick, for checking outbound TS val against the script's
     /// within the time tolerance (packetdrill's verify_outbound_tcp_option). 0 leaves TS val unchecked.
     /// </summary>
@@ -75,7 +80,7 @@ internal static class ScriptOptionTable
 
     private const string Supported = "--tolerance_usecs, --tolerance_percent, --mss, --mtu, --bind_port, --connect_port, --remote_port, "
         + "--local_ip, --remote_ip, --ip_version=ipv4, --local_isn, --remote_isn, --tcp_ts_tick_usecs, --tcp_ts_ecr_scaled, --strict_segments, "
-        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data, --cubic_arithmetic=linux|rfc9438, --rack_rules=linux|rfc8985, --receive_window=linux|bytes";
+        + "--define, --relaxed, --rfc1337, --rto_formula=linux|rfc6298, --send_buffer_accounting=linux|data, --cubic_arithmetic=linux|rfc9438, --rack_rules=linux|rfc8985, --receive_window=linux|bytes, --beyond_window=linux|rfc9293";
 
     /// <summary>The settings for <paramref name="options"/>; <paramref name="notice"/> hears of options that mean nothing here.</summary>
     public static ScriptSettings Read(IReadOnlyList<ScriptOption> options, bool relaxed, Action<string> notice)
@@ -97,6 +102,7 @@ internal static class ScriptOptionTable
             CubicArithmetic = settings.Relaxed ? CubicArithmetic.Linux : CubicArithmetic.Rfc9438,
             RackRules = settings.Relaxed ? RackRules.Linux : RackRules.Rfc8985,
             ReceiveWindowModel = settings.Relaxed ? ReceiveWindowModel.Linux : ReceiveWindowModel.Bytes,
+            DropBeyondWindow = settings.Relaxed,
         };
         foreach (ScriptOption option in options)
         {
@@ -134,6 +140,8 @@ internal static class ScriptOptionTable
                 "receive_window" when option.Value is "linux" => settings with { ReceiveWindowModel = ReceiveWindowModel.Linux },
                 "receive_window" when option.Value is "bytes" => settings with { ReceiveWindowModel = ReceiveWindowModel.Bytes },
                 "receive_window" => throw Fail(option, $"option --receive_window needs linux or bytes, not '{option.Value}'"),
+                "beyond_window" when option.Value is "linux" or "rfc9293" => settings with { DropBeyondWindow = option.Value is "linux" },
+                "beyond_window" => throw Fail(option, $"option --beyond_window needs linux or rfc9293, not '{option.Value}'"),
                 string name when PacketdrillOnly.Contains(name) => NotApplied(option, settings),
                 _ => throw Fail(option, $"option {option} is not supported (supported: {Supported})"),
             };

@@ -17,6 +17,7 @@ public class LinuxRulesPresetTests
         [nameof(TcpConfig.RackRules)] = RackRules.Linux,                             // tcp_recovery.c
         [nameof(TcpConfig.SendBufferAccounting)] = SendBufferAccounting.LinuxTruesize, // skb truesize against sk_sndbuf
         [nameof(TcpConfig.ReceiveWindowModel)] = ReceiveWindowModel.Linux,           // scaling_ratio and rcv_ssthresh
+        [nameof(TcpConfig.DropBeyondWindow)] = true,                                 // tcp_sequence's INVALID_END_SEQUENCE
         [nameof(TcpConfig.TsoWindowDivisor)] = 3,                                    // net.ipv4.tcp_tso_win_divisor
         [nameof(TcpConfig.SlowStartAfterIdle)] = true,                               // net.ipv4.tcp_slow_start_after_idle
         [nameof(TcpConfig.LossProbes)] = 1,                                          // one TLP per stall

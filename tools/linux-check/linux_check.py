@@ -170,7 +170,7 @@ def rewrite(text, wscale, keep_windows, socket_cc=None):
         s = line.strip()
         if re.match(r"^--(local_isn|remote_isn)=\S+$", s):
             continue  # the ISNs only move the wire numbers; packetdrill's outbound numbers are relative anyway
-        if re.match(r"^--(relaxed|(rto_formula|cubic_arithmetic|rack_rules|send_buffer_accounting|receive_window)=\S+)$", s):
+        if re.match(r"^--(relaxed|(rto_formula|cubic_arithmetic|rack_rules|send_buffer_accounting|receive_window|beyond_window)=\S+)$", s):
             out.append("//")  # the runner's own options (Linux's RTO, CUBIC, RACK, send buffer and receive window are Linux's; packetdrill reads only listed segments); the line stays
             continue
         if s == "--rfc1337":

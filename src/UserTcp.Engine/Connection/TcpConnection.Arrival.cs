@@ -100,6 +100,8 @@ public sealed partial class TcpConnection
         {
             if (!seg.Has(TcpFlags.Rst))
             {
+                // Linux 6.17's TcpExtBeyondWindow, its tcp_sequence's INVALID_SEQUENCE: a segment starting past the window's edge.
+                if (!seg.Has(TcpFlags.Syn) && _receiver.StartsBeyondWindow(seq)) _engine.Counters.Count(MibCounter.TcpExtBeyondWindow);
                 // Linux judges the left edge by Last.ACK.sent (tcp_sequence uses rcv_wup), so a duplicate that reaches
                 // it still sets TS.Recent, and our ACK echoes the retransmission's TSval: the peer gets its RTT sample.
                 if (timestamp is TcpTimestamp duplicate && seq <= _receiver.LastAckSent && seq + segLen >= _receiver.LastAckSent
@@ -121,6 +123,25 @@ public sealed partial class TcpConnection
             {
                 Drop(now, seg, TcpCause.ResetOutsideWindow);
             }
+            return;
+        }
+
+        // Linux 6.17's tcp_sequence (TcpConfig.DropBeyondWindow, off by default): data ending past the window's edge while
+        // in-order data waits to be read drops the whole segment, its ACK unprocessed, and draws an ACK at once
+        // (tcp_send_dupack; a FIN may pass the edge, Linux 6.18's leniency). RFC 9293 §3.10.7.4 takes that ACK.
+        if (_config.DropBeyondWindow && !seg.Has(TcpFlags.Rst) && !oldSyn && _receiver.EndsBeyondWindowWithDataQueued(seq, segLen - (seg.Has(TcpFlags.Fin) ? 1 : 0)))
+        {
+            _engine.Counters.Count(MibCounter.TcpExtBeyondWindow);
+            if (seg.Has(TcpFlags.Syn))
+            {
+                ChallengeSyn(now);
+            }
+            else
+            {
+                _receiver.NoteUnacceptable(seq, segLen);
+                AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedSeq);
+            }
+            Drop(now, seg, TcpCause.OutsideWindow);
             return;
         }
 

@@ -190,7 +190,9 @@ public sealed partial class TcpConnection
             SequenceNumber = seq,
             AcknowledgmentNumber = RcvNxt,
             Flags = flags | EchoFlag, // Linux's tcp_ecn_send marks every segment of the connection, probes and its RST too
-            Window = reset ? (ushort)0 : _receiver.AdvertiseWindow(),
+            // A RST too carries the window tcp_select_window chooses (Linux's tcp_send_active_reset goes through
+            // tcp_transmit_skb); only a reply for no connection carries 0 (TcpEngine.QueueReset, tcp_v4_send_reset).
+            Window = _receiver.AdvertiseWindow(),
             Options = options,
         };
         TransmitResult result = _engine.Transmit(this, repr);

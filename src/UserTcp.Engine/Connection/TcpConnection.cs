@@ -419,12 +419,14 @@ public sealed partial class TcpConnection
     private void Close(TcpCause cause)
     {
         if (IsOrphaned || State == TcpState.Closed) return;
+        // Linux's __tcp_close frees the unread data first, so the RST that follows offers the window its buffer now has.
+        bool unread = _receiver.DiscardUnread();
         if (LingerZero)
         {
             // Linux's tcp_close: unread data counts as TCPAbortOnClose, else a zero-linger reset as TCPAbortOnData.
             if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
             {
-                _engine.Counters.Count(_receiver.BytesToRead > 0 ? MibCounter.TcpExtTCPAbortOnClose : MibCounter.TcpExtTCPAbortOnData);
+                _engine.Counters.Count(unread ? MibCounter.TcpExtTCPAbortOnClose : MibCounter.TcpExtTCPAbortOnData);
             }
             Abort();
             return;
@@ -437,7 +439,7 @@ public sealed partial class TcpConnection
                 IsOrphaned = true;
                 EnterClosed(TcpError.None, TcpCause.CloseBeforeEstablished);
                 return;
-            case TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived when _receiver.BytesToRead > 0:
+            case TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived when unread:
                 IsOrphaned = true;
                 ResetAndClose(TcpError.ConnectionAborted, cause == TcpCause.Close ? TcpCause.CloseWithUnreadData : cause);
                 return;

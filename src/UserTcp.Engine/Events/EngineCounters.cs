@@ -248,6 +248,11 @@ public enum MibCounter
     TcpExtPAWSEstab,
     /// <summary>Pure ACKs below RCV.NXT rejected by PAWS: old ACKs, common with reordering (Linux's PAWSOldAck, tcp_disordered_ack_check).</summary>
     TcpExtPAWSOldAck,
+    /// <summary>
+    /// Segments whose data lay past the right edge of the window offered, dropped (Linux 6.17's BeyondWindow, tcp_sequence;
+    /// by default a segment at RCV.NXT into a zero window, its ACK still taken, or one starting past the edge).
+    /// </summary>
+    TcpExtBeyondWindow,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

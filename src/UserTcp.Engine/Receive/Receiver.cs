@@ -162,6 +162,17 @@ internal sealed partial class Receiver
         return seq.IsInRange(RcvNxt, window) || (seq + (segLen - 1)).IsInRange(RcvNxt, window);
     }
 
+    /// <summary>A segment at <paramref name="seq"/> starts past the right edge of the window offered (Linux's `after(seq, rcv_nxt + rcv_wnd)`).</summary>
+    public bool StartsBeyondWindow(SeqNumber seq) => seq > RcvNxt + (int)Math.Min(Window, int.MaxValue);
+
+    /// <summary>
+    /// Linux 6.17's tcp_sequence (TcpConfig.DropBeyondWindow): <paramref name="length"/> octets from <paramref name="seq"/>
+    /// end past the window's right edge while in-order data waits to be read (SKB_DROP_REASON_TCP_INVALID_END_SEQUENCE;
+    /// with the queue empty Linux takes it, "to not freeze flows from buggy peers").
+    /// </summary>
+    public bool EndsBeyondWindowWithDataQueued(SeqNumber seq, int length) =>
+        BytesToRead > 0 && seq + length > RcvNxt + (int)Math.Min(Window, int.MaxValue);
+
     /// <summary>
     /// Trims a segment's text to what is new and inside the window: duplicates come off the front (remembered for a
     /// D-SACK and acknowledged at once), what lies beyond the window off the back (with the FIN).
@@ -188,7 +199,11 @@ internal sealed partial class Receiver
         int room = (int)Math.Min(Window, int.MaxValue) - (seq - RcvNxt);
         if (payload.Length > room)
         {
-            if (room <= 0 && !payload.IsEmpty) EnterQuickAckMode(); // Linux's tcp_data_queue: data into a closed window
+            if (room <= 0 && !payload.IsEmpty)
+            {
+                EnterQuickAckMode(); // Linux's tcp_data_queue: data into a closed window
+                _counters.Count(MibCounter.TcpExtBeyondWindow); // all of it past the edge: what Linux 6.17 drops and counts
+            }
             payload = payload[..Math.Max(0, room)];
             fin = false;
             AckNow = true; // the peer sent beyond our window (a zero-window case among them): tell it where the window is
@@ -506,6 +521,17 @@ internal sealed partial class Receiver
         }
     }
 
+    /// <summary>close(): what the application left unread is freed (Linux's __tcp_close); whether there was any.</summary>
+    public bool DiscardUnread()
+    {
+        int unread = _buffer.Count;
+        if (unread == 0) return false;
+        _buffer.Discard(unread);
+        _totalRead += unread;
+        _linux?.OnRead(_totalRead);
+        return true;
+    }
+
     /// <summary>SHUT_RD as Linux's RCV_SHUTDOWN: what is queued, and what still arrives, stays readable; reads end once it is read.</summary>
     public void ShutdownReceive() => IsShutdown = true;
 
@@ -543,10 +569,13 @@ internal sealed partial class Receiver
     private long SelectWindow()
     {
         if (_linux is not null) return SelectLinuxWindow();
-        // Held out-of-order bytes count against the free space, as in Linux (they are in sk_rmem_alloc), although they
-        // already sit at their place inside it. Only what the stack's buffer memory backs now is free
-        // (TcpConfig.MaxBufferMemory), as Linux clamps the window under memory pressure.
-        long free = Math.Max(0, _buffer.StorableFree - (_outOfOrder?.Count ?? 0));
+        // The free space from RCV.NXT: held out-of-order bytes already sit at their place inside it, so they take none
+        // of it (RFC 9293 §3.8.6: the window is the buffer space for new data; Linux charges their skbs to
+        // sk_rmem_alloc, but its window is kept far below its memory by rcv_ssthresh, where ours offers the whole
+        // buffer, which held data would then take for a wish to close the window, TcpExtTCPWantZeroWindowAdv). Only
+        // what the stack's buffer memory backs now is free (TcpConfig.MaxBufferMemory), as Linux clamps the window
+        // under memory pressure.
+        long free = _buffer.StorableFree;
         return ReceiveWindow.Select(free, _buffer.Capacity, WindowShift, ReceiveMss, _lastWindow);
     }
 
