@@ -222,7 +222,7 @@ public sealed partial record TcpConfig
     /// <summary>
     /// Linux 6.17's tcp_sequence: a segment whose data ends past the window offered while data waits to be read is
     /// dropped whole, its ACK unprocessed (TcpExtBeyondWindow). Off by default: RFC 9293 §3.10.7.4 processes the ACK
-    /// of a segment that starts in the window (or at RCV.NXT of a zero window) and trims its text (docs/design.md "Zero window").
+    /// of a segment that starts in the window (or at RCV.NXT of a zero window) and trims its text (docs/design.md "The engine", its Zero window item).
     /// </summary>
     public bool DropBeyondWindow { get; init; }
     /// <summary>Send small segments at once instead of waiting for an ACK (TCP_NODELAY; RFC 896 Nagle when false).</summary>

@@ -156,27 +156,66 @@ public class ZeroWindowEdgeTests
     }
 
     [Fact]
-    public void Out_of_order_data_filling_the_window_takes_none_of_it_and_wants_no_zero_window()
+    public void Out_of_order_data_filling_the_buffer_wishes_a_zero_window_but_the_edge_offered_never_moves()
     {
         (Harness h, TcpConnection c) = Established(Small());
-        // The first 100 bytes are lost; the other 7200 of the 7300-byte window arrive and are held at their place in it,
-        // where counting them against the buffer would leave 992 bytes, less than a segment: a zero window wished for.
+        // The first 100 bytes are lost; the other 7200 of the 7300-byte window arrive and are held at their place in it.
+        // Held bytes count against the free space (as Linux's skbs against sk_rmem_alloc): after the fifth, 992 bytes are
+        // left, less than a segment, so the window chosen is zero (TcpExtTCPWantZeroWindowAdv) while the edge stays.
         for (int start = 100; start < 7300; start += 1440)
         {
             h.Send(TcpFlags.Ack, Their(start), Our(0), window: PeerWindow, payload: Bytes(1440));
             Sent dupack = h.Expect(TcpFlags.Ack, Our(0), Their(0)); // out of order: acknowledged at once (RFC 5681 §4.2)
-            Assert.Equal(7300, dupack.Window); // the buffer still has room for the whole window from RCV.NXT
+            Assert.Equal(7300, dupack.Window); // never a smaller edge (RFC 9293 §3.8.6: the window should not shrink)
         }
         h.ExpectNothing();
-        Assert.Equal(0, Count(h, MibCounter.TcpExtTCPWantZeroWindowAdv));
+        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPWantZeroWindowAdv));
+        Assert.Equal(0, Count(h, MibCounter.TcpExtTCPToZeroWindowAdv));
 
-        // The hole filled, all 7300 bytes wait unread: now the window closes, and only now.
+        // The hole filled, all 7300 bytes wait unread: now the window offered closes, once.
         h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(100));
         Sent ack = h.Expect(TcpFlags.Ack, Our(0), Their(7300));
         Assert.Equal(0, ack.Window);
         Assert.Equal(7300, c.BytesToRead);
-        Assert.Equal(0, Count(h, MibCounter.TcpExtTCPWantZeroWindowAdv));
+        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPWantZeroWindowAdv));
         Assert.Equal(1, Count(h, MibCounter.TcpExtTCPToZeroWindowAdv));
+        h.ExpectNothing();
+    }
+
+    [Fact]
+    public void A_scaled_window_rounded_down_to_zero_counts_one_fall_to_zero_and_one_rise_however_often_it_is_sent()
+    {
+        // 100000 bytes need window scale 1; the peer leaves one byte of the edge open, which the field rounds down to 0.
+        (Harness h, TcpConnection c) = ModernPeer.Established(Ms(10), new TcpConfig { ReceiveBufferSize = 100_000, ReceiveBufferAutoTuning = false, QuickAcks = 0 });
+        int sent = 0;
+        while (c.RcvWnd > 1)
+        {
+            int length = (int)Math.Min(ModernPeer.Mss, c.RcvWnd - 1);
+            h.Send(TcpFlags.Ack, Their(sent), Our(0), PeerWindow, Bytes(length), ModernPeer.Options(h, 0));
+            sent += length;
+            h.AdvanceToNextDeadline();
+        }
+        Assert.Equal(1u, c.RcvWnd);
+        h.DrainSent();
+        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPToZeroWindowAdv));
+        long wished = Count(h, MibCounter.TcpExtTCPWantZeroWindowAdv); // ACKs that kept the edge while the buffer filled
+
+        // Three probes (SEQ = RCV.NXT - 1, Linux's), each answered with win 0: the window was already zero on the wire.
+        for (int i = 0; i < 3; i++)
+        {
+            h.Advance(Ms(600)); // past the 500 ms limit on answers to unacceptable segments (tcp_invalid_ratelimit)
+            h.Send(TcpFlags.Ack, Their(sent - 1), Our(0), PeerWindow, options: ModernPeer.Options(h, 0));
+            Assert.Equal(0, h.Expect(TcpFlags.Ack, Our(0), Their(sent)).Window);
+            h.ExpectNothing();
+        }
+        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPToZeroWindowAdv));
+        Assert.Equal(wished, Count(h, MibCounter.TcpExtTCPWantZeroWindowAdv)); // a zero window was offered, not only wished for
+
+        // The application reads everything: the update rises from zero, once.
+        while (c.Receive(new byte[65536], out int read) == ReceiveStatus.Data && read > 0) { }
+        h.Poll();
+        Assert.NotEqual(0, h.Expect(TcpFlags.Ack, Our(0), Their(sent)).Window);
+        Assert.Equal(1, Count(h, MibCounter.TcpExtTCPFromZeroWindowAdv));
         h.ExpectNothing();
     }
 }

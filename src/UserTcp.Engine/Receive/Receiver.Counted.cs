@@ -31,11 +31,14 @@ internal sealed partial class Receiver
     }
 
     // Linux's tcp_select_window: a zero window wanted but not offered (the edge stays), one offered after a nonzero
-    // offer, a nonzero one after a zero one (rcv_wnd, the window last offered, before this one).
+    // offer, a nonzero one after a zero one (rcv_wnd, the window last offered, before this one). Judged by the field
+    // sent: ours rounds the kept edge down, so a field of 0 may keep up to 2^shift - 1 bytes of edge (RFC 7323
+    // Appendix F), which Linux's, rounding up, never shows as 0.
     private void CountZeroWindow(long selected, long field)
     {
-        if (selected == 0 && Window > 0) _counters.Count(MibCounter.TcpExtTCPWantZeroWindowAdv);
-        if (field == 0 && _lastWindow != 0) _counters.Count(MibCounter.TcpExtTCPToZeroWindowAdv);
-        else if (field != 0 && _lastWindow == 0) _counters.Count(MibCounter.TcpExtTCPFromZeroWindowAdv);
+        if (selected == 0 && field != 0) _counters.Count(MibCounter.TcpExtTCPWantZeroWindowAdv);
+        if (field == 0 && !_offeredZero) _counters.Count(MibCounter.TcpExtTCPToZeroWindowAdv);
+        else if (field != 0 && _offeredZero) _counters.Count(MibCounter.TcpExtTCPFromZeroWindowAdv);
+        _offeredZero = field == 0;
     }
 }
