@@ -32,6 +32,15 @@ public class ZeroWindowEdgeTests
         return (h, c);
     }
 
+    /// <summary>One full segment arrives and waits unread; its delayed ACK offers the window returned.</summary>
+    private static (Harness H, TcpConnection C, ushort Window) OneSegmentUnread(TcpConfig config)
+    {
+        (Harness h, TcpConnection c) = Established(config);
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(1460));
+        h.AdvanceToNextDeadline();
+        return (h, c, h.Expect(TcpFlags.Ack, Our(0), Their(1460)).Window);
+    }
+
     [Fact]
     public void Close_with_unread_data_frees_it_and_the_reset_offers_the_emptied_buffers_window()
     {
@@ -56,10 +65,7 @@ public class ZeroWindowEdgeTests
     [Fact]
     public void Abort_resets_with_the_window_still_offered_and_counts_no_zero_window()
     {
-        (Harness h, TcpConnection c) = Established(Small());
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(1460));
-        h.AdvanceToNextDeadline();
-        ushort offered = h.Expect(TcpFlags.Ack, Our(0), Their(1460)).Window;
+        (Harness h, TcpConnection c, ushort offered) = OneSegmentUnread(Small());
         c.Abort(); // the 1460 bytes stay unread: the window is what the buffer has free, never less than offered
         h.Poll();
         Assert.Equal(offered, h.Expect(TcpFlags.Rst | TcpFlags.Ack, Our(0), Their(1460)).Window);
@@ -117,10 +123,7 @@ public class ZeroWindowEdgeTests
     [Fact]
     public void Under_linux_rules_a_segment_ending_past_an_open_window_is_dropped_only_while_data_waits_to_be_read()
     {
-        (Harness h, TcpConnection c) = Established(Small(dropBeyondWindow: true));
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(1460));
-        h.AdvanceToNextDeadline();
-        ushort window = h.Expect(TcpFlags.Ack, Our(0), Their(1460)).Window; // right edge at 1460 + window
+        (Harness h, TcpConnection c, ushort window) = OneSegmentUnread(Small(dropBeyondWindow: true)); // right edge at 1460 + window
         // One byte past the edge, with 1460 bytes unread: dropped whole, the same ACK at once.
         h.Send(TcpFlags.Ack, Their(1460), Our(0), window: PeerWindow, payload: Bytes(window + 1));
         Sent dupack = h.Expect(TcpFlags.Ack, Our(0), Their(1460));
@@ -140,10 +143,7 @@ public class ZeroWindowEdgeTests
     [Fact]
     public void By_default_a_segment_ending_past_an_open_window_is_trimmed_and_counts_nothing()
     {
-        (Harness h, TcpConnection c) = Established(Small());
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(1460));
-        h.AdvanceToNextDeadline();
-        ushort window = h.Expect(TcpFlags.Ack, Our(0), Their(1460)).Window;
+        (Harness h, TcpConnection c, ushort window) = OneSegmentUnread(Small());
         h.Send(TcpFlags.Ack, Their(1460), Our(0), window: PeerWindow, payload: Bytes(window + 1));
         Assert.Equal(1460 + window, c.BytesToRead);
         Assert.Equal(0, Count(h, MibCounter.TcpExtBeyondWindow));
