@@ -35,7 +35,9 @@ public sealed partial class LabGraphsTests
 
         Assert.Equal(3, markers);
         Assert.Contains("SYN / FIN", svg, StringComparison.Ordinal);
-        Assert.Contains("dropped by the link (x)", svg, StringComparison.Ordinal);
+        // Only the kernel's ACKs were lost: the legend says so, and names no lost segment of UserTcp's.
+        Assert.Contains("ACK dropped by the link (x on the ACK line)", svg, StringComparison.Ordinal);
+        Assert.DoesNotContain("dropped by the link (x)", svg, StringComparison.Ordinal);
         Assert.DoesNotContain("data sent", svg, StringComparison.Ordinal);
         Assert.DoesNotContain("SACK blocks", svg, StringComparison.Ordinal);
         // The handshake's ACK (ack 1) stands until the last packet: a line across the graph, not a point.
@@ -43,6 +45,31 @@ public sealed partial class LabGraphsTests
         Assert.True(AckLineSpan(svg) > 500, $"the kernel's ACK line spans {AckLineSpan(svg):0} px");
         // Sequence numbers are whole: no tick at 0.5 or 1.5 on a graph of a SYN and a FIN.
         Assert.All(LeftTickLabels(svg), label => Assert.DoesNotContain(".", label, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// ack-loss's graph of what UserTcp sent at 5d1b2c7: no segment of UserTcp's was lost, the kernel's first ACK was, and
+    /// its ✗ (on the ACK line, at the data's end) read as a lost segment beside a legend that said only "dropped by the link".
+    /// </summary>
+    [Fact]
+    public void A_lost_ack_is_named_as_an_ack_in_the_legend_and_a_lost_segment_as_a_segment()
+    {
+        var b = new RecordBuilder(40000, 5040);
+        b.Handshake(Ms(0), kernelConnects: false);
+        b.FromUserTcp(Ms(10), 1, TcpFlags.Ack | TcpFlags.Psh, 1, length: 1448);
+        b.FromKernel(Ms(10.2), 1, TcpFlags.Ack, 1449, dropped: true);
+        b.FromUserTcp(Ms(20), 1449, TcpFlags.Ack | TcpFlags.Psh, 1, length: 1448);
+        b.FromKernel(Ms(20.2), 1, TcpFlags.Ack, 2897);
+        string acksOnly = Draw(b.Build("ack-loss", LabRole.UserTcpActive), LabSide.UserTcp).Svg;
+
+        Assert.Contains("ACK dropped by the link (x on the ACK line)", acksOnly, StringComparison.Ordinal);
+        Assert.DoesNotContain("dropped by the link (x)", acksOnly, StringComparison.Ordinal);
+
+        b.FromUserTcp(Ms(30), 2897, TcpFlags.Ack | TcpFlags.Psh, 1, length: 1448, dropped: true);
+        string both = Draw(b.Build("ack-loss", LabRole.UserTcpActive), LabSide.UserTcp).Svg;
+
+        Assert.Contains("ACK dropped by the link (x on the ACK line)", both, StringComparison.Ordinal);
+        Assert.Contains("dropped by the link (x)", both, StringComparison.Ordinal);
     }
 
     /// <summary>A graph whose window edge lies wholly above what it shows says so, rather than list a line that is not there.</summary>

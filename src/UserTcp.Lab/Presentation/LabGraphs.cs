@@ -59,7 +59,7 @@ public static class LabGraphs
         var retransmissions = new HashSet<WirePacket>(r.Sendings(connection).Where(s => s.Number > 1).Select(s => s.Packet), ReferenceEqualityComparer.Instance);
         var retransX = new List<double>();
         var retransY = new List<double>();
-        bool anyDrop = false, anyData = false, anyControl = false, anySack = false;
+        bool anyDrop = false, anyLostAck = false, anyData = false, anyControl = false, anySack = false;
         var refusedX = new List<double>();
         var refusedY = new List<double>();
         var probeX = new List<double>();
@@ -171,7 +171,7 @@ public static class LabGraphs
         {
             var lostAck = plot.Add.Marker(p.At.TotalSeconds, Rel(p.Segment.AcknowledgmentNumber), MarkerShape.Eks, 9, DroppedColor);
             lostAck.MarkerLineWidth = 2;
-            anyDrop = true;
+            anyLostAck = true;
         }
         // The last ACK stands until the record's last packet, so a lone ACK (a handshake's, the rest lost) still shows as a line.
         double last = r.PacketsOf(connection).Select(p => p.At.TotalSeconds).DefaultIfEmpty(0).Max();
@@ -228,7 +228,8 @@ public static class LabGraphs
         if (anyData) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "data sent", LineColor = Data, LineWidth = 2 });
         if (anyControl) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "SYN / FIN", LineColor = Control, LineWidth = 3 });
         if (anyDrop) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "dropped by the link (x)", LineColor = DroppedColor, LineWidth = 2 });
-        // (The ✗ of a lost ACK sits on the ACK line.)
+        // A lost ACK's ✗ sits on the ACK line, and says so: a reader of ack-loss took the ✗ over a delivered segment for its loss.
+        if (anyLostAck) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "ACK dropped by the link (x on the ACK line)", LineColor = DroppedColor, LineWidth = 2 });
         // Filled markers get a darker shade in the legend than on the plot, so counting the markers (in the SVG or on
         // screen) does not count the legend; open ones have no fill to count.
         if (retransX.Count > 0) plot.Legend.ManualItems.Add(MarkerLegend($"retransmission ({retransX.Count})", MarkerShape.FilledCircle, SColor.FromHex("#B0005F"), 9));
