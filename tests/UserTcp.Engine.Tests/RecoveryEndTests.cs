@@ -64,12 +64,12 @@ public class RecoveryEndTests
     }
 
     [Fact]
-    public void Without_sack_the_ack_that_ends_recovery_deflates_and_grows_nothing()
+    public void Without_sack_the_ack_of_the_recovery_point_deflates_grows_nothing_and_holds_recovery()
     {
         (Harness h, TcpConnection c) = RecoveryOfTen(sack: false);
         h.AdvanceTo(Ms(300));
         Ack(h, 10);
-        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        Assert.Equal(TcpCongestionState.Recovery, c.Info().CongestionState); // until data above it (Linux's Reno hold)
         Assert.Equal(5 * PlainMss, c.SlowStartThreshold);
         // RFC 6582 §3.2 step 3: min(ssthresh, max(FlightSize, SMSS) + SMSS), nothing in flight: two segments, no more.
         Assert.Equal(2 * PlainMss, c.CongestionWindow);

@@ -519,7 +519,7 @@ public class RetransmissionTests
         Assert.Equal(5 * Mss, c.SlowStartThreshold);
 
         h.Send(TcpFlags.Ack, Their(0), Our(10 * Mss), window: PeerWindow); // full ACK; nothing outstanding now
-        Assert.False(c.InFastRecovery);
+        Assert.True(c.InFastRecovery); // held at exactly the recovery point without SACK (RecoveryHoldWithoutSackTests)
         // RFC 6582 §3.2 step 3 option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS) = min(7300, 1460 + 1460).
         // (Option (2), Linux's choice at the end of PRR, would be ssthresh = 7300.) Never a single segment.
         Assert.Equal(2 * Mss, c.CongestionWindow);

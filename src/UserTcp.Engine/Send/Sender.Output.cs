@@ -67,9 +67,10 @@ internal sealed partial class Sender
     /// <summary>
     /// Room for new data: <see cref="CwndRoom"/>, and under RFC 3042 §2 limited transmit without SACK, each of the first
     /// two duplicate ACKs lets one more segment go beyond cwnd (cwnd itself unchanged), so a lone loss still draws three
-    /// duplicates. With SACK, pipe does this.
+    /// duplicates. With SACK, pipe does this. Not in a timeout's Loss phase, where duplicates lower InFlight only once data
+    /// beyond the recovery point went (Linux's tcp_process_loss; RFC 3042 is about fast retransmit's duplicates).
     /// </summary>
-    private int NewDataRoom => Sack || InRecovery || _dupAcks == 0 || DuplicatesDeliveredInLoss > 0 // (in Loss they already lowered InFlight)
+    private int NewDataRoom => Sack || InRecovery || _dupAcks == 0 || InLoss
         ? CwndRoom
         : Math.Max(0, CongestionWindow + Math.Min(_dupAcks, LimitedTransmitSegments) * Mss - InFlight);
 

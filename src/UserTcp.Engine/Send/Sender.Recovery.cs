@@ -24,7 +24,14 @@ internal sealed partial class Sender
     /// tcp_is_non_sack_preventing_reopen, RFC 6582 §3.2's "recover": a Reno duplicate ACK there may be for the resent
     /// data, not new loss), ignoring duplicate ACKs meanwhile (tcp_process_loss returns before tcp_add_reno_sack).
     /// </summary>
-    private bool LossHeld => !Sack && LossPhase && !InRecovery && SndUna == _recoveryPoint;
+    private bool LossHeld => HeldAtRecoveryPoint && !InRecovery;
+
+    /// <summary>
+    /// Without SACK a Loss phase or a fast recovery holds at its recovery point until data above it is acknowledged
+    /// (Linux's tcp_is_non_sack_preventing_reopen, from tcp_process_loss and tcp_try_undo_recovery): duplicate ACKs
+    /// there count nothing.
+    /// </summary>
+    private bool HeldAtRecoveryPoint => !Sack && SndUna == _recoveryPoint && (InRecovery || LossPhase);
     // NewReno's inflated window during recovery without SACK (RFC 6582 §3.2 steps 2–4).
     private int _inflatedWindow;
     // Proportional rate reduction during recovery with SACK (RFC 6937, Linux tcp_cwnd_reduction): cwnd when recovery
@@ -113,7 +120,18 @@ internal sealed partial class Sender
         bool hold = false;
         if (InRecovery && SndUna >= _recoveryPoint)
         {
-            ExitRecovery(now, undone: TryUndoRecovery(echo));
+            // Without SACK the ACK of exactly the recovery point ends the reduction (RFC 6582 §3.2 step 3's full ACK) but
+            // holds Recovery until data above it is acknowledged (Linux's tcp_try_undo_recovery returns before
+            // tcp_end_cwnd_reduction; RFC 6582 §3.2 step 2's "recover"): the ACKs of the hold end nothing again.
+            if (SndUna - acked != _recoveryPoint || Sack) EndReduction(now, undone: TryUndoRecovery(echo));
+            if (HeldAtRecoveryPoint)
+            {
+                _inflatedWindow = _congestion.Window; // NewReno's window, deflated (or restored by the undo)
+                _dupAcks = 0;
+                _dupAckDelivered = 0; // Linux's tcp_reset_reno_sack on every ACK of the hold
+                return;
+            }
+            ExitRecovery();
         }
         else if (InRecovery)
         {
@@ -244,16 +262,21 @@ internal sealed partial class Sender
     private int Segments(int bytes) => (bytes + Mss - 1) / Mss;
 
     /// <summary>The ACK reached the recovery point; <paramref name="undone"/>, the recovery proved spurious and cwnd is restored.</summary>
-    private void ExitRecovery(TimeSpan now, bool undone)
+    private void EndReduction(TimeSpan now, bool undone)
     {
-        InRecovery = false;
-        _dupAcks = 0;
-        _dupAckDelivered = 0; // Linux's tcp_reset_reno_sack as recovery ends
         if (undone) return; // Linux: no tcp_end_cwnd_reduction, and RACK's widened window does not count it down
         // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, PRR's window gives way to ssthresh
         // (Linux tcp_end_cwnd_reduction).
         if (!Sack) _congestion.OnRecoveryEnd(now, FlightSize, Mss);
         if (Rack) _rack.OnRecoveryEnd();
+    }
+
+    /// <summary>The recovery is over: with SACK at its recovery point, without it above it (its reduction ended there).</summary>
+    private void ExitRecovery()
+    {
+        InRecovery = false;
+        _dupAcks = 0;
+        _dupAckDelivered = 0; // Linux's tcp_reset_reno_sack as recovery ends
     }
 
     private void MarkHeadLost(TcpCause cause)
@@ -504,7 +527,8 @@ internal sealed partial class Sender
         // until high_seq is acknowledged); deviation from RFC 5681, which would compute it anew, as Linux.
         // So does one inside an ECN reduction's window (Linux's tcp_enter_loss in TCP_CA_CWR before high_seq is acknowledged).
         bool ecnReduced = InCwr && SndUna <= _cwrPoint;
-        bool recurring = retriesBefore > 0 && InLoss || InRecovery || ecnReduced;
+        // A recovery held at its recovery point (no SACK) has been answered: Linux's tcp_enter_loss reduces anew there.
+        bool recurring = retriesBefore > 0 && InLoss || InRecovery && SndUna < _recoveryPoint || ecnReduced;
         MarkTimeoutLosses(now); // before the undo record, as Linux's tcp_timeout_mark_lost precedes tcp_init_undo
         EnterLoss(retriesBefore);
         InCwr = false;

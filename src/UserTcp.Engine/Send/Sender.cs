@@ -251,6 +251,7 @@ internal sealed partial class Sender
         TimeSpan? rttSample = null;
         bool probeAcknowledged = false; // a path MTU probe's ACK: the segment size grew (Sender.MtuProbe.cs)
         bool inLoss = InLoss; // the phase this ACK arrived in (Linux's ca_state before tcp_fastretrans_alert)
+        bool recoveryHeld = InRecovery && HeldAtRecoveryPoint; // its reduction already ended (Sender.Recovery.cs)
         // Data below the recovery point never resent, newly acknowledged or SACKed (Linux's FLAG_ORIG_SACK_ACKED).
         bool originalDelivered = false;
         // Without timestamps, when the oldest segment this ACK newly SACKs left, none ever resent (Linux's first_sackt).
@@ -275,7 +276,7 @@ internal sealed partial class Sender
         // Segments whole, newly SACKed or acknowledged and not SACKed before (tp->delivered, the SACK case of tcp_clean_rtx_queue),
         // counted before recovery may cut a lost path MTU probe into more (Sender.MtuProbe.cs).
         int ackedSegments = segmentsBefore - _queue.Count - (sackedSegments - _queue.SackedSegments);
-        bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna && !LossHeld);
+        bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna && !HeldAtRecoveryPoint);
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
         if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
@@ -304,8 +305,8 @@ internal sealed partial class Sender
         if (probeAcknowledged) delivered = deliveredSegments * Mss;
         // With SACK the ACK that ends a recovery grows cwnd as well, from the ssthresh it has just set (or the window an
         // undo restored), by what it delivered (Linux's tcp_cong_control once tcp_fastretrans_alert left Recovery);
-        // without SACK it only deflates (RFC 6582 §3.2 step 3).
-        bool grows = !InRecovery && !InCwr && forward && (!wasInRecovery || Sack);
+        // without SACK it only deflates (RFC 6582 §3.2 step 3), unless the recovery was held at its point, which deflated.
+        bool grows = !InRecovery && !InCwr && forward && (!wasInRecovery || Sack || recoveryHeld);
         if (grows)
         {
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
