@@ -351,4 +351,40 @@ public class FrtoTests
         h.ExpectNothing();
         Assert.Equal([Our(0)], Retransmitted(h));
     }
+
+    /// <summary>
+    /// A pure ACK that carries a valid D-SACK is no duplicate ACK for F-RTO's step 3.a (Linux's FLAG_DSACKING_ACK leaves
+    /// num_dupack 0): the next ACK of data never resent still proves the timeout spurious. Two timeouts resend segment 0,
+    /// so a D-SACK of one copy leaves the other counted and cannot undo by itself.
+    /// tests/scripts/sack/frto-dsack-is-no-duplicate-ack.pkt: the same on Linux 6.18.
+    /// </summary>
+    [Fact]
+    public void A_dsack_after_frto_new_data_is_no_duplicate_ack_and_the_next_original_ack_undoes_the_timeout()
+    {
+        (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe);
+        h.AdvanceToNextDeadline(); // the timeout recurs: segment 0 again (F-RTO runs for it, RFC 5682 §3.2)
+        ExpectData(h, mss, 0, 1);
+        h.ExpectNothing();
+
+        // Segment 0's ACK, sooner than a round trip after the last copy: F-RTO step 2.b sends new data.
+        h.Advance(Ms(50));
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+
+        // A D-SACK of one copy of segment 0: no duplicate, nothing sent, nothing undone yet, still Loss.
+        h.Advance(Ms(50));
+        Ack(h, mss, 1, Sacked(mss, 0, 1));
+        h.ExpectNothing();
+        Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
+        Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
+
+        // Segment 1, sent once only and before the timeouts, acknowledged: F-RTO's undo (step 3.b), Open, no resend.
+        h.Advance(Ms(50));
+        Ack(h, mss, 2);
+        Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
+        Assert.Equal(TcpCause.SpuriousTimeoutFrto, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
+        Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPSpuriousRTOs]);
+        Assert.Equal([Our(0), Our(0)], Retransmitted(h));
+    }
 }

@@ -279,7 +279,8 @@ internal sealed partial class Sender
         bool duplicate = !newAck && (Sack ? newlySacked > 0 : mayBeDuplicate && ack == SndUna && SndMax > SndUna && !HeldAtRecoveryPoint);
         bool wasInRecovery = InRecovery;
         int awaitingBefore = _queue.AwaitingBytes;
-        if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna, echo);
+        // A valid D-SACK makes no duplicate for F-RTO (Linux's FLAG_DSACKING_ACK leaves num_dupack 0).
+        if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna && duplicatesDelivered == 0, echo);
         EndCwrIfDone(); // Linux checks the CWR state's end before it looks for loss (tcp_fastretrans_alert)
         DetectAndRecover(now, newAck, acked, duplicate, echo);
         // Linux's tcp_enter_recovery(ece_ack): a recovery the echoing ACK starts keeps no ssthresh to undo to.
