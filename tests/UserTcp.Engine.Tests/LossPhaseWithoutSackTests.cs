@@ -11,9 +11,9 @@ namespace UserTcp.Engine.Tests;
 /// </summary>
 public class LossPhaseWithoutSackTests
 {
-    private static readonly TcpConfig Config = new() { Mss = 1000, InitialWindowSegments = 10, TailLossProbe = false };
+    internal static readonly TcpConfig Config = new() { Mss = 1000, InitialWindowSegments = 10, TailLossProbe = false };
 
-    private static void Ack(Harness h, int ourOffset)
+    internal static void Ack(Harness h, int ourOffset)
     {
         h.Send(TcpFlags.Ack, Their(0), Our(ourOffset), window: 60_000);
         h.Poll();

@@ -1,4 +1,5 @@
 using UserTcp.Wire;
+using static UserTcp.Engine.Tests.LossPhaseWithoutSackTests; // its Config (MSS 1000, IW10, no probe) and Ack
 using static UserTcp.Engine.Tests.TestData;
 
 namespace UserTcp.Engine.Tests;
@@ -11,14 +12,6 @@ namespace UserTcp.Engine.Tests;
 /// </summary>
 public class RecoveryHoldWithoutSackTests
 {
-    private static readonly TcpConfig Config = new() { Mss = 1000, InitialWindowSegments = 10, TailLossProbe = false };
-
-    private static void Ack(Harness h, int ourOffset)
-    {
-        h.Send(TcpFlags.Ack, Their(0), Our(ourOffset), window: 60_000);
-        h.Poll();
-    }
-
     private static int DrainCount(Harness h)
     {
         int sent = 0;
