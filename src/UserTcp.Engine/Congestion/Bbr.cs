@@ -46,6 +46,8 @@ internal sealed class Bbr : CongestionControl
     private const long MinTsoRate = 1_200_000 / 8;
     /// <summary>Linux's GSO_MAX_SIZE − 1 − MAX_TCP_HEADER: the largest send quantum.</summary>
     private const int MaxQuantumBytes = 65536 - 1 - 320;
+    /// <summary>The RTT bbr_init_pacing_rate_from_rtt assumes without a sample (USEC_PER_MSEC).</summary>
+    private static readonly TimeSpan NominalRtt = TimeSpan.FromMilliseconds(1);
 
     private BbrMode _mode = BbrMode.Startup;
     private WindowedMaxFilter _bandwidth;
@@ -323,14 +325,24 @@ internal sealed class Bbr : CongestionControl
         };
     }
 
+    /// <summary>
+    /// bbr_init's pacing rate, before any ACK of data (bbr_init_pacing_rate_from_rtt): STARTUP's high gain × cwnd per the
+    /// handshake's SRTT, or per a nominal 1 ms without one (taken again from the first SRTT then). So the first flight
+    /// leaves in TSO packets sized from it, as Linux's: two segments at 100 ms, not half of cwnd.
+    /// </summary>
+    public override void Init(TimeSpan smoothedRtt) => InitPacingRateFromRtt(smoothedRtt);
+
+    private void InitPacingRateFromRtt(TimeSpan smoothedRtt)
+    {
+        _hasSeenRtt = smoothedRtt > TimeSpan.Zero;
+        TimeSpan rtt = _hasSeenRtt ? smoothedRtt : NominalRtt;
+        _pacingRate = HighGain * Window / rtt.TotalSeconds * PacingMargin;
+    }
+
     private void SetPacingRate(double bandwidth, double gain, in RateAck ack)
     {
-        if (!_hasSeenRtt && ack.SmoothedRtt > TimeSpan.Zero)
-        {
-            // bbr_init_pacing_rate_from_rtt: high gain × cwnd / SRTT until there is a bandwidth sample.
-            _hasSeenRtt = true;
-            _pacingRate = HighGain * Window / ack.SmoothedRtt.TotalSeconds * PacingMargin;
-        }
+        // bbr_set_pacing_rate: the first SRTT replaces a nominal one (or sets the rate of a BBR never initialized).
+        if (!_hasSeenRtt && ack.SmoothedRtt > TimeSpan.Zero) InitPacingRateFromRtt(ack.SmoothedRtt);
         double rate = bandwidth * gain * PacingMargin;
         if (_fullBandwidthReached || rate > _pacingRate) _pacingRate = rate;
     }

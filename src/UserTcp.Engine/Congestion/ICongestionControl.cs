@@ -172,6 +172,12 @@ internal abstract class CongestionControl : ICongestionControl
 
     public virtual long PacingRate => 0;
 
+    /// <summary>
+    /// The connection is established (Linux's ca_ops->init from tcp_init_transfer, or from TCP_CONGESTION on a synchronized
+    /// connection): <paramref name="smoothedRtt"/> is the handshake's SRTT, zero when it gave no sample.
+    /// </summary>
+    public virtual void Init(TimeSpan smoothedRtt) { }
+
     /// <summary>The fewest segments per TSO packet (Linux's ca_ops->min_tso_segs, else <paramref name="configured"/>, tcp_min_tso_segs).</summary>
     public virtual int MinTsoSegments(int configured) => configured;
 

@@ -150,12 +150,18 @@ public sealed partial class TcpConnection
 
     /// <summary>
     /// The congestion-control algorithm (TCP_CONGESTION): the configuration's unless changed. It may change at any
-    /// time, as on Linux; the new algorithm starts from the current cwnd and ssthresh.
+    /// time, as on Linux; the new algorithm starts from the current cwnd and ssthresh, and on a synchronized connection
+    /// from its SRTT (tcp_reinit_congestion_control).
     /// </summary>
     public CongestionControlAlgorithm CongestionControl
     {
         get => _sender.Algorithm;
-        set => _sender.Algorithm = value;
+        set
+        {
+            if (value == _sender.Algorithm) return;
+            _sender.Algorithm = value;
+            if (State.IsSynchronized()) _sender.InitCongestionControl();
+        }
     }
 
     /// <summary>The application has closed the connection: it will never read or write again.</summary>
