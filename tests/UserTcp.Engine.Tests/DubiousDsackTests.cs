@@ -61,9 +61,10 @@ public class DubiousDsackTests
             // Two copies reported, one resent: the second D-SACK is dubious too, and the recovery's reduction stands.
             Assert.Equal(2, h.Engine.Counters[MibCounter.TcpExtTCPDSACKIgnoredDubious]);
             Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPDSACKRecvSegs]);
-            // Judged as a plain SACK block, not as a D-SACK: no TCPDSACKIgnoredNoUndo for the first (Linux counts
-            // TCPSACKDiscard there, which UserTcp does not keep).
+            // Judged as plain SACK blocks, not as D-SACKs: no TCPDSACKIgnoredNoUndo for the first; below SND.UNA both are
+            // discarded, TCPSACKDiscard (tcp_is_sackblock_valid without is_dsack), as Linux counted in the script.
             Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPDSACKIgnoredNoUndo] + h.Engine.Counters[MibCounter.TcpExtTCPDSACKIgnoredOld]);
+            Assert.Equal(2, h.Engine.Counters[MibCounter.TcpExtTCPSACKDiscard]);
             Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
             Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPFullUndo]);
             Assert.Equal(7 * 15 * PlainMss / 10, c.SlowStartThreshold);
@@ -74,6 +75,7 @@ public class DubiousDsackTests
             // One copy, one resend: the D-SACK shows every retransmission needless, and the recovery is undone.
             Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPDSACKIgnoredDubious]);
             Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPDSACKRecvSegs]);
+            Assert.Equal(0, h.Engine.Counters[MibCounter.TcpExtTCPSACKDiscard]); // a D-SACK taken is no discarded block
             Assert.Equal(TcpCause.SpuriousFastRetransmitDsack, Assert.Single(h.Log.Of(TcpEventKind.CongestionUndo)).Cause);
             Assert.True(c.CongestionWindow >= 15 * PlainMss, $"cwnd {c.CongestionWindow}");
             Assert.Equal(int.MaxValue, c.SlowStartThreshold);

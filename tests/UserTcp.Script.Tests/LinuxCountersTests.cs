@@ -3,7 +3,7 @@ namespace UserTcp.Script.Tests;
 /// <summary>
 /// Scripts of the corpus whose exchange makes Linux count what UserTcp now counts as Linux does (delivered segments,
 /// D-SACKs sent and received, lost ACKs, zero windows, data beyond the window, window and keepalive probes, loss probes that repaired a loss,
-/// PAWS): UserTcp's counters after the script equal what `tools/linux-check/run.sh --nstat` printed for it on Linux
+/// PAWS, discarded SACK blocks): UserTcp's counters after the script equal what `tools/linux-check/run.sh --nstat` printed for it on Linux
 /// 6.18, a counter Linux did not print being 0 (so what must not count is checked too).
 /// </summary>
 public class LinuxCountersTests
@@ -16,7 +16,7 @@ public class LinuxCountersTests
         "TcpExtTCPDSACKIgnoredNoUndo", "TcpExtTCPWantZeroWindowAdv", "TcpExtTCPToZeroWindowAdv", "TcpExtTCPFromZeroWindowAdv",
         "TcpExtTCPWinProbe", "TcpExtTCPKeepAlive", "TcpExtTCPLossProbeRecovery", "TcpExtPAWSEstab", "TcpExtPAWSOldAck",
         "TcpExtTCPMTUPSuccess", "TcpExtTCPMTUPFail",
-        "TcpExtBeyondWindow",
+        "TcpExtBeyondWindow", "TcpExtTCPSACKDiscard",
     ];
 
     /// <summary>Script; what linux-check --nstat printed for it (the compared counters among them); counters left out of the comparison, and why.</summary>
@@ -44,7 +44,8 @@ public class LinuxCountersTests
         { "sack/rto-resend-lost-again-dsack-undoes-second-cut.pkt", "TcpExtTCPDSACKRecv 1, TcpExtTCPDelivered 8, TcpExtTCPDSACKRecvSegs 1", "" },
         { "sack/rack-linux-sacks-of-an-ack-below-snd-una.pkt", "TcpExtTCPDelivered 7", "" },
         { "sack/rto-dsack-undo-keeps-cwnd-unused.pkt", "TcpExtTCPDSACKRecv 1, TcpExtTCPDelivered 2, TcpExtTCPDSACKRecvSegs 1", "" },
-        { "sack/dsack-dubious-undoes-nothing.pkt", "TcpExtTCPDSACKRecv 2, TcpExtTCPDelivered 10, TcpExtTCPDSACKIgnoredDubious 2", "" },
+        { "sack/dsack-dubious-undoes-nothing.pkt", "TcpExtTCPDSACKRecv 2, TcpExtTCPDelivered 10, TcpExtTCPDSACKIgnoredDubious 2, TcpExtTCPSACKDiscard 2", "" },
+        { "sack/sack-blocks-discarded.pkt", "TcpExtTCPSACKDiscard 5, TcpExtTCPDelivered 10", "" },
         { "sack/bbr-dsack-counts-delivered.pkt", "TcpExtTCPDSACKRecv 1, TcpExtTCPDSACKIgnoredNoUndo 1, TcpExtTCPDelivered 13, TcpExtTCPDSACKRecvSegs 1", "" },
         { "congestion/cubic-linux-cwnd-after-ecn-reduction.pkt", "TcpExtTCPDelivered 181, TcpExtTCPDeliveredCE 1", "" },
         { "persist/zero-window-probe.pkt", "TcpExtTCPWinProbe 3, TcpExtTCPDelivered 1", "" },

@@ -253,6 +253,8 @@ public enum MibCounter
     /// by default a segment at RCV.NXT into a zero window, its ACK still taken, or one starting past the edge).
     /// </summary>
     TcpExtBeyondWindow,
+    /// <summary>SACK blocks discarded as invalid: beyond SND.NXT, empty, or not above SND.UNA, a dubious D-SACK among them (Linux's TCPSACKDiscard, tcp_sacktag_write_queue).</summary>
+    TcpExtTCPSACKDiscard,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

@@ -135,6 +135,7 @@ internal sealed partial class Sender
     private int TakeDuplicateReport(SackBlock block, SeqNumber ack)
     {
         int delivered = DuplicateSegmentsDelivered(block);
+        if (delivered == 0 && !IsValidSackBlock(block, ack)) CountDiscardedSackBlock(block, ack); // judged as a plain SACK block
         if (delivered == 0) return 0;
         CountIgnoredDuplicateReport(block, ack);
         if (_undo is { Armed: true, Retransmissions: > 0 } undo && block.Right > undo.Marker)

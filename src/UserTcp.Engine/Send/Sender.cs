@@ -448,14 +448,17 @@ internal sealed partial class Sender
         foreach (int b in order)
         {
             SackBlock block = blocks[b];
-            if (block.Right <= block.Left) continue;
-            if (b == 0 && (block.Right <= ack || blocks.Length > 1 && block.Left >= blocks[1].Left && block.Right <= blocks[1].Right))
+            if (block.Right > block.Left && b == 0 && (block.Right <= ack || blocks.Length > 1 && block.Left >= blocks[1].Left && block.Right <= blocks[1].Right))
             {
                 dsack = true;
                 CountDuplicateReport(block, ack);
                 continue;
             }
-            if (block.Right > SndMax || block.Right <= ack) continue; // a block about data never sent, or stale: ignored
+            if (!IsValidSackBlock(block, ack))
+            {
+                CountDiscardedSackBlock(block, ack); // a block about data never sent, empty, or stale: ignored
+                continue;
+            }
             for (int i = _queue.IndexEndingAfter(block.Left); i < _queue.Count; i++)
             {
                 ref SentSegment segment = ref _queue[i];
@@ -472,6 +475,24 @@ internal sealed partial class Sender
         }
         if (Rack) _rack.EndDeliveries(Mss, LinuxRack, lowestReordered ?? default);
         return newlySacked;
+    }
+
+    /// <summary>
+    /// Linux's tcp_is_sackblock_valid for a block not taken as a D-SACK: not empty, within what was sent, and starting
+    /// above SND.UNA (which the ACK moves to <paramref name="ack"/> when it is above).
+    /// </summary>
+    private bool IsValidSackBlock(SackBlock block, SeqNumber ack) =>
+        block.Left < block.Right && block.Right <= SndMax && block.Left > (ack > SndUna ? ack : SndUna);
+
+    /// <summary>
+    /// An invalid SACK block (a dubious D-SACK among them, judged as a plain one) counts as Linux's tcp_sacktag_write_queue
+    /// counts it, TCPSACKDiscard: not with nothing in flight (it stops before the blocks), nor a block below SND.UNA on an
+    /// ACK below it (ACK reordering).
+    /// </summary>
+    private void CountDiscardedSackBlock(SackBlock block, SeqNumber ack)
+    {
+        if (SndMax == SndUna || ack < SndUna && block.Right <= SndUna) return;
+        _counters.Count(MibCounter.TcpExtTCPSACKDiscard);
     }
 
     /// <summary>
