@@ -97,7 +97,8 @@ public class GoodputRegressionTests(ITestOutputHelper output)
     // BBR today (seeds 1–6, re-measured 2026-12-07 after its rate samples count a D-SACKed copy as delivered, as Linux's
     // tcp_dsack_seen adds it to tp->delivered): 0, 0, 0, 0, 0, 1 RTOs; 0.15–1.16 s each, 2.42 s in all (CUBIC: 6.68 s);
     // 5.4–13.7 % resent (seeds 2 and 3 at 13.7 and 12.5 %: the higher bandwidth keeps more in flight, more of which the
-    // receiver holds unSACKed). Bound 15 % (was 13 %). (Before that, after the recovery-end changes above: a recovery may
+    // receiver holds unSACKed). Bound 15 % (was 13 %). The same after bbr_init's first pacing rate (session 26): at this
+    // 0.1 ms SRTT it allows TSO packets of half of cwnd, as no rate did. (Before that, after the recovery-end changes above: a recovery may
     // now start on the ACK that ends the last, which BBR's packet conservation follows: 0, 0, 0, 0, 0, 1 RTOs; 3.14 s in
     // all; 5.4–9.9 % resent. Before: 0, 0, 0, 1, 0, 1 RTOs, 3.46 s, 5.6–11.1 % resent, after that
     // day's loss-phase changes; 0, 0, 0, 0, 0, 1 RTOs, 2.39 s in all, 6.7–12.1 % resent before them; earlier 1, 2, 3, …
