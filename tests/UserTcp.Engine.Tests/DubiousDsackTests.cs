@@ -13,11 +13,11 @@ namespace UserTcp.Engine.Tests;
 /// </summary>
 public class DubiousDsackTests
 {
-    private const int PlainMss = 1460; // without timestamps
+    internal const int PlainMss = 1460; // without timestamps
     private static readonly TcpConfig NoProbe = new() { TailLossProbe = false };
 
     /// <summary>The peer's ACK at <paramref name="ack"/> segments, with the given blocks (in segments) in order.</summary>
-    private static void Ack(Harness h, int ack, params (int From, int To)[] blocks)
+    internal static void Ack(Harness h, int ack, params (int From, int To)[] blocks)
     {
         var options = new TcpOptions();
         foreach ((int from, int to) in blocks) options.AddSackBlock(new SackBlock(new SeqNumber(Our(from * PlainMss)), new SeqNumber(Our(to * PlainMss))));

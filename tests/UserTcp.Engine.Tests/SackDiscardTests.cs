@@ -1,4 +1,4 @@
-using UserTcp.Wire;
+using static UserTcp.Engine.Tests.DubiousDsackTests; // Ack, PlainMss: the same connection without timestamps
 using static UserTcp.Engine.Tests.ModernPeer;
 using static UserTcp.Engine.Tests.TestData;
 
@@ -11,15 +11,7 @@ namespace UserTcp.Engine.Tests;
 /// </summary>
 public class SackDiscardTests
 {
-    private const int PlainMss = 1460; // without timestamps
     private static readonly TcpConfig NoProbe = new() { TailLossProbe = false, RackRules = RackRules.Linux };
-
-    private static void Ack(Harness h, int ack, params (int From, int To)[] blocks)
-    {
-        var options = new TcpOptions();
-        foreach ((int from, int to) in blocks) options.AddSackBlock(new SackBlock(new SeqNumber(Our(from * PlainMss)), new SeqNumber(Our(to * PlainMss))));
-        h.Send(TcpFlags.Ack, Their(0), Our(ack * PlainMss), window: PeerWindow, options: options);
-    }
 
     private static (Harness H, TcpConnection C) TenInFlight()
     {
