@@ -138,8 +138,7 @@ public sealed class AckLoss : LabScenario
     /// <summary>Whether the receiver's application read all the bytes of a part, once and in order (the mark <see cref="TailLoss.Received"/> writes).</summary>
     internal static (bool Arrived, string Reads) Arrived(LabRecord r, FourTuple c, LabSide receiver, int size)
     {
-        string whole = string.Create(CultureInfo.InvariantCulture, $"read {size} bytes, as written");
-        IReadOnlyList<LabMark> reads = [.. r.Marks.Where(m => m.Side == receiver && m.Connection == c && m.What.StartsWith("read", StringComparison.Ordinal))];
-        return (reads.Any(m => m.What == whole), reads.Count == 0 ? "no read" : string.Join("; ", reads.Select(m => m.What)));
+        string reads = ReadsOf(r, c, receiver);
+        return (ArrivedAsWritten(r, c, receiver, size), reads.Length == 0 ? "no read" : reads);
     }
 }

@@ -59,13 +59,13 @@ internal static class AckLossStream
         foreach ((uint seq, TimeSpan at) in resends)
         {
             (WirePacket Packet, uint Ack)? covering = acks.Cast<(WirePacket Packet, uint Ack)?>()
-                .FirstOrDefault(a => !a!.Value.Packet.Dropped && a.Value.Ack > seq && ReachedSender(a.Value.Packet, userTcpSends) <= at);
+                .FirstOrDefault(a => !a!.Value.Packet.Dropped && a.Value.Ack > seq && a.Value.Packet.ArrivedAt <= at);
             (WirePacket Packet, uint Ack)? next = acks.Cast<(WirePacket Packet, uint Ack)?>()
-                .FirstOrDefault(a => !a!.Value.Packet.Dropped && a.Value.Ack > seq && ReachedSender(a.Value.Packet, userTcpSends) > at);
+                .FirstOrDefault(a => !a!.Value.Packet.Dropped && a.Value.Ack > seq && a.Value.Packet.ArrivedAt > at);
             if (covering is { } cv)
-                needless.Add(string.Create(CultureInfo.InvariantCulture, $"seq {seq}, {LabRecord.Milliseconds(at - ReachedSender(cv.Packet, userTcpSends))} after ack {cv.Ack} had covered it"));
+                needless.Add(string.Create(CultureInfo.InvariantCulture, $"seq {seq}, {LabRecord.Milliseconds(at - cv.Packet.ArrivedAt)} after ack {cv.Ack} had covered it"));
             else
-                timely.Add(string.Create(CultureInfo.InvariantCulture, $"seq {seq}, before any ACK covered it{(next is { } nx ? $" (ack {nx.Ack} reached {senderName} {LabRecord.Milliseconds(ReachedSender(nx.Packet, userTcpSends) - at)} later)" : "")}"));
+                timely.Add(string.Create(CultureInfo.InvariantCulture, $"seq {seq}, before any ACK covered it{(next is { } nx ? $" (ack {nx.Ack} reached {senderName} {LabRecord.Milliseconds(nx.Packet.ArrivedAt - at)} later)" : "")}"));
         }
         string counted;
         bool countedAgrees;
@@ -98,9 +98,6 @@ internal static class AckLossStream
                 : $"{Capitalized(senderName)} resent {string.Join("; ", needless.Concat(timely))} ({counted}): a probe timer shorter than the wait for the next ACK")
             + ". An ACK is cumulative (RFC 9293 §3.4), so the later one said all the earlier one would have.";
     }
-
-    /// <summary>When an ACK reached the sender: UserTcp's read of the kernel's, or the kernel's take of UserTcp's (when it was written).</summary>
-    private static TimeSpan ReachedSender(WirePacket ack, bool userTcpSends) => userTcpSends ? ack.ArrivedAt : ack.At;
 
     private static string SentenceStart(string text) => text.Length == 0 ? "No ACK was lost" : Capitalized(text);
 

@@ -174,10 +174,8 @@ public sealed class Ecn : LabScenario
             resent.Count == 0 && dropped == 0 && kernelResent == 0 && userTcpResent.Count == 0,
             string.Create(CultureInfo.InvariantCulture, $"{resent.Count} segment(s) sent again on the link, {dropped} dropped; the kernel's TcpRetransSegs {kernelResent}; UserTcp's retransmission events {userTcpResent.Count}"));
 
-        string read = string.Create(CultureInfo.InvariantCulture, $"read {Size} bytes, as written");
-        bool arrived = r.Marks.Any(m => m.Side == receiver && m.Connection == c && m.What == read);
-        v.Expect("All the bytes arrive, once and in order", arrived,
-            string.Join("; ", r.Marks.Where(m => m.Side == receiver && m.Connection == c && m.What.StartsWith("read", StringComparison.Ordinal)).Select(m => m.What)));
+        bool arrived = ArrivedAsWritten(r, c, receiver, Size);
+        v.Expect("All the bytes arrive, once and in order", arrived, ReadsOf(r, c, receiver));
 
         string observed = Observe(r, c, userTcpSends, connector, control, tcpEcn, data, ce, echoes, windows, thresholds, Relative, arrived, (hyStartEnds, hyStartCwnd))
             + " " + Sampling(r);

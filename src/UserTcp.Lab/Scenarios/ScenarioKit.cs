@@ -317,6 +317,21 @@ public static class ScenarioKit
         s.Mark(LabSide.Kernel, route.Succeeded ? $"route rto_min {value}" : $"route rto_min not set: {route.Describe()}");
     }
 
+    /// <summary>Whether a side's application read all <paramref name="size"/> bytes of a connection, once and in order (the mark <see cref="Scenarios.TailLoss.Received"/> writes).</summary>
+    public static bool ArrivedAsWritten(LabRecord record, FourTuple connection, LabSide side, int size)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        string whole = string.Create(CultureInfo.InvariantCulture, $"read {size} bytes, as written");
+        return record.Marks.Any(m => m.Side == side && m.Connection == connection && m.What == whole);
+    }
+
+    /// <summary>The reads a side's application marked on a connection, "; "-joined ("" when none).</summary>
+    public static string ReadsOf(LabRecord record, FourTuple connection, LabSide side)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return string.Join("; ", record.Marks.Where(m => m.Side == side && m.Connection == connection && m.What.StartsWith("read", StringComparison.Ordinal)).Select(m => m.What));
+    }
+
     /// <summary>The first element, or null for an empty list.</summary>
     public static T? FirstOf<T>(IReadOnlyList<T> list) where T : class => list.Count > 0 ? list[0] : null;
 

@@ -101,8 +101,7 @@ public sealed class SynAckLost : LabScenario
 
         IReadOnlyList<StateSpan> clientStates = userTcpServes ? r.KernelStates(c) : r.UserTcpStates(c);
         IReadOnlyList<StateSpan> serverStates = userTcpServes ? r.UserTcpStates(c) : r.KernelStates(c);
-        (bool arrived, string reads) = (r.Marks.Any(m => m.Side == server && m.Connection == c && m.What == $"read {Hello.Length} bytes, as written"),
-            string.Join("; ", r.Marks.Where(m => m.Side == server && m.Connection == c && m.What.StartsWith("read", StringComparison.Ordinal)).Select(m => m.What)));
+        (bool arrived, string reads) = (ArrivedAsWritten(r, c, server, Hello.Length), ReadsOf(r, c, server));
         v.Expect("the handshake completes on the SYN-ACK that got through: both sides ESTABLISHED, and the client's bytes reach the server",
             LabRecord.WasIn(clientStates, "ESTABLISHED") && LabRecord.WasIn(serverStates, "ESTABLISHED") && arrived,
             $"client: {LabRecord.Path(clientStates)}; server: {LabRecord.Path(serverStates)}; {reads}");
@@ -116,7 +115,8 @@ public sealed class SynAckLost : LabScenario
         v.Expect($"a SYN-ACK that reaches the client after the one it took draws only an ACK (a duplicate, RFC 9293 §3.10.7.4, or RFC 5961 §4's challenge), and nobody resets",
             answeredLate == late.Count && resets == 0,
             $"{late.Count} later SYN-ACK(s), {answeredLate} answered with an ACK; {resets} RST(s)");
-        int afterAck = synAcks.Count(p => clientAcks.Count > 0 && p.At > FirstAckReached(r, c, client, serverName == "UserTcp"));
+        TimeSpan handshakeAcked = FirstAckReached(r, c, client);
+        int afterAck = clientAcks.Count > 0 ? synAcks.Count(p => p.At > handshakeAcked) : 0;
         v.Expect("the server sends no SYN-ACK once the handshake's ACK has reached it (its timer stopped)", afterAck == 0,
             $"{afterAck} SYN-ACK(s) after the handshake's ACK reached {serverName}");
 
@@ -132,10 +132,7 @@ public sealed class SynAckLost : LabScenario
     /// <summary>"at 1.004, 2.008 s": when each SYN after the first went, from the first.</summary>
     private static string SynTimes(IReadOnlyList<WirePacket> syns) => "at " + List(syns.Skip(1).Select(p => p.At - syns[0].At));
 
-    /// <summary>When the client's first ACK of a SYN-ACK (the handshake's third step) reached the server.</summary>
-    private static TimeSpan FirstAckReached(LabRecord r, FourTuple c, LabSide client, bool userTcpServes)
-    {
-        WirePacket? ack = FirstOf(r.From(c, client, p => p.Segment.Flags.HasFlag(TcpFlags.Ack) && !p.Segment.Flags.HasFlag(TcpFlags.Syn) && !p.Dropped));
-        return ack is null ? r.End : userTcpServes ? ack.ArrivedAt : ack.At;
-    }
+    /// <summary>When the client's first ACK of a SYN-ACK (the handshake's third step) reached the server (<see cref="WirePacket.ArrivedAt"/>).</summary>
+    private static TimeSpan FirstAckReached(LabRecord r, FourTuple c, LabSide client) =>
+        FirstOf(r.From(c, client, p => p.Segment.Has(TcpFlags.Ack) && !p.Segment.Has(TcpFlags.Syn) && !p.Dropped))?.ArrivedAt ?? r.End;
 }

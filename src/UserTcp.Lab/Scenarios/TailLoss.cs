@@ -222,9 +222,7 @@ public sealed class TailLoss : LabScenario
             v.Expect(label + "the kernel's counters over this part say: a loss probe, no timeout, one resend per lost segment (TCPLossProbes, TCPTimeouts, TcpRetransSegs)",
                 probes >= 1 && timeouts == 0 && resent == part.Lost, cause);
         }
-        bool arrived = r.Marks.Any(m => m.Side == receiver && m.Connection == c && m.What == string.Create(CultureInfo.InvariantCulture, $"read {Size} bytes, as written"));
-        v.Expect(label + "all the bytes arrive, once and in order", arrived,
-            string.Join("; ", r.Marks.Where(m => m.Side == receiver && m.Connection == c && m.What.StartsWith("read", StringComparison.Ordinal)).Select(m => m.What)));
+        v.Expect(label + "all the bytes arrive, once and in order", ArrivedAsWritten(r, c, receiver, Size), ReadsOf(r, c, receiver));
 
         string timing = probe is not { } pq
             ? $"{senderName} never resent it."
