@@ -107,17 +107,7 @@ public sealed partial class TcpConnection
                 if (timestamp is TcpTimestamp duplicate && seq <= _receiver.LastAckSent && seq + segLen >= _receiver.LastAckSent
                     && seg.Has(TcpFlags.Ack) && seg.AcknowledgmentNumber <= SndMax)
                     _timestamps.TakeRecent(duplicate.Value, now);
-                // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; a SYN gets a challenge ACK (RFC 5961 §4), as Linux's syn_challenge.
-                if (seg.Has(TcpFlags.Syn))
-                {
-                    ChallengeSyn(now);
-                }
-                else
-                {
-                    _receiver.NoteUnacceptable(seq, segLen); // RFC 2883: a D-SACK tells the peer it was a duplicate
-                    AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedSeq);
-                }
-                Drop(now, seg, TcpCause.OutsideWindow);
+                DropOutsideWindow(now, seg, seq, segLen);
             }
             else
             {
@@ -132,16 +122,7 @@ public sealed partial class TcpConnection
         if (_config.DropBeyondWindow && !seg.Has(TcpFlags.Rst) && !oldSyn && _receiver.EndsBeyondWindowWithDataQueued(seq, segLen - (seg.Has(TcpFlags.Fin) ? 1 : 0)))
         {
             _engine.Counters.Count(MibCounter.TcpExtBeyondWindow);
-            if (seg.Has(TcpFlags.Syn))
-            {
-                ChallengeSyn(now);
-            }
-            else
-            {
-                _receiver.NoteUnacceptable(seq, segLen);
-                AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedSeq);
-            }
-            Drop(now, seg, TcpCause.OutsideWindow);
+            DropOutsideWindow(now, seg, seq, segLen);
             return;
         }
 

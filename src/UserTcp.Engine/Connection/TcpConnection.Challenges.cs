@@ -29,6 +29,25 @@ public sealed partial class TcpConnection
     }
 
     /// <summary>
+    /// A segment outside the window (not a RST) is dropped with an answer: &lt;SEQ=SND.NXT&gt;&lt;ACK=RCV.NXT&gt;&lt;CTL=ACK&gt;
+    /// (RFC 9293 §3.10.7.4), with a D-SACK for a duplicate (RFC 2883); a SYN gets a challenge ACK (RFC 5961 §4), as
+    /// Linux's syn_challenge.
+    /// </summary>
+    private void DropOutsideWindow(TimeSpan now, in TcpSegment seg, SeqNumber seq, int segLen)
+    {
+        if (seg.Has(TcpFlags.Syn))
+        {
+            ChallengeSyn(now);
+        }
+        else
+        {
+            _receiver.NoteUnacceptable(seq, segLen);
+            AnswerUnacceptable(now, seg, MibCounter.TcpExtTCPACKSkippedSeq);
+        }
+        Drop(now, seg, TcpCause.OutsideWindow);
+    }
+
+    /// <summary>
     /// The duplicate ACK for a segment outside the window or rejected by PAWS: always for one that carries data or a FIN
     /// (it cannot be part of an ACK loop), otherwise within the per-connection limit, as Linux's tcp_oow_rate_limited.
     /// </summary>

@@ -164,8 +164,11 @@ internal sealed partial class Receiver
         return seq.IsInRange(RcvNxt, window) || (seq + (segLen - 1)).IsInRange(RcvNxt, window);
     }
 
+    /// <summary>The right edge of the window offered: RCV.NXT + RCV.WND (never left of RCV.NXT).</summary>
+    private SeqNumber RightEdge => RcvNxt + (int)Math.Min(Window, int.MaxValue);
+
     /// <summary>A segment at <paramref name="seq"/> starts past the right edge of the window offered (Linux's `after(seq, rcv_nxt + rcv_wnd)`).</summary>
-    public bool StartsBeyondWindow(SeqNumber seq) => seq > RcvNxt + (int)Math.Min(Window, int.MaxValue);
+    public bool StartsBeyondWindow(SeqNumber seq) => seq > RightEdge;
 
     /// <summary>
     /// Linux 6.17's tcp_sequence (TcpConfig.DropBeyondWindow): <paramref name="length"/> octets from <paramref name="seq"/>
@@ -173,7 +176,7 @@ internal sealed partial class Receiver
     /// with the queue empty Linux takes it, "to not freeze flows from buggy peers").
     /// </summary>
     public bool EndsBeyondWindowWithDataQueued(SeqNumber seq, int length) =>
-        BytesToRead > 0 && seq + length > RcvNxt + (int)Math.Min(Window, int.MaxValue);
+        BytesToRead > 0 && seq + length > RightEdge;
 
     /// <summary>
     /// Trims a segment's text to what is new and inside the window: duplicates come off the front (remembered for a
@@ -198,7 +201,7 @@ internal sealed partial class Receiver
             seq = RcvNxt;
             AckNow |= duplicatePayload > 0 || !payload.IsEmpty;
         }
-        int room = (int)Math.Min(Window, int.MaxValue) - (seq - RcvNxt);
+        int room = RightEdge - seq;
         if (payload.Length > room)
         {
             if (room <= 0 && !payload.IsEmpty)

@@ -42,6 +42,8 @@ internal struct SentSegment
     public DeliverySnapshot Delivery;
 
     public readonly int Length => End - Start;
+    /// <summary>The octets of data, the FIN's sequence number left out.</summary>
+    public readonly int DataLength => Length - (Is(SegmentMarks.Fin) ? 1 : 0);
     public readonly bool Is(SegmentMarks mark) => (Marks & mark) != 0;
     /// <summary>Deemed lost and not yet sent again.</summary>
     public readonly bool AwaitsRetransmission => (Marks & (SegmentMarks.Lost | SegmentMarks.Retransmitted | SegmentMarks.Sacked)) == SegmentMarks.Lost;
@@ -232,14 +234,14 @@ internal sealed class RetransmissionQueue(BufferPool pool)
         for (int i = 0; i < Count; i++)
         {
             SentSegment s = this[i];
-            if ((only < 0 || i == only) && s.Length - (s.Is(SegmentMarks.Fin) ? 1 : 0) > mss) cut++;
+            if ((only < 0 || i == only) && s.DataLength > mss) cut++;
         }
         if (cut == 0) return 0;
         var pieces = new List<SentSegment>(Count + cut * 2);
         for (int i = 0; i < Count; i++)
         {
             SentSegment s = this[i];
-            int data = s.Length - (s.Is(SegmentMarks.Fin) ? 1 : 0);
+            int data = s.DataLength;
             if (data <= mss || only >= 0 && i != only)
             {
                 pieces.Add(s);

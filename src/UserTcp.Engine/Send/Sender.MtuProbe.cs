@@ -137,7 +137,7 @@ internal sealed partial class Sender
     private int CutForResend(int index)
     {
         SentSegment segment = _queue[index];
-        if (segment.Length - (segment.Is(SegmentMarks.Fin) ? 1 : 0) <= Mss) return index;
+        if (segment.DataLength <= Mss) return index;
         SeqNumber start = segment.Start;
         _queue.SplitSegment(index, Mss);
         return _queue.IndexEndingAfter(start);
