@@ -10,6 +10,7 @@ public static class LabCatalog
         new FinNoReply(),
         new FinAckOnly(),
         new LastAckLost(),
+        new LastAckNewSyn(),
         new FinLost(),
         new SimultaneousClose(),
         new FinWithAck(),
