@@ -10,8 +10,8 @@ namespace UserTcp.Engine.Tests;
 /// The ACK that ends a recovery, as Linux 6.18's tcp_ack handles it: tcp_fastretrans_alert ends the phase once SND.UNA
 /// reaches the recovery point (high_seq), and on that same ACK, in the Open state, RACK may find a later segment lost and
 /// tcp_time_to_recover start the next recovery (RFC 6675 §5 and §5.1 allow it with SACK); otherwise tcp_cong_control,
-/// no longer in a reduction, grows cwnd from ssthresh by what the ACK delivered. Without SACK the end only deflates
-/// (RFC 6582 §3.2 step 3). tests/scripts/sack/recovery-end*.pkt and rto-loss-ends-at-recovery-point-starts-recovery.pkt
+/// no longer in a reduction, grows cwnd from ssthresh by what the ACK delivered. Without SACK the recovery holds at
+/// exactly its recovery point, PRR's cwnd with it (RecoveryHoldWithoutSackTests, PrrWithoutSackTests). tests/scripts/sack/recovery-end*.pkt and rto-loss-ends-at-recovery-point-starts-recovery.pkt
 /// pin the same on Linux. No timestamps and no loss probe: only the ACKs and the timers drive the sender.
 /// </summary>
 public class RecoveryEndTests
@@ -64,15 +64,15 @@ public class RecoveryEndTests
     }
 
     [Fact]
-    public void Without_sack_the_ack_of_the_recovery_point_deflates_grows_nothing_and_holds_recovery()
+    public void Without_sack_the_ack_of_the_recovery_point_holds_recovery_and_prr_brings_cwnd_to_ssthresh()
     {
         (Harness h, TcpConnection c) = RecoveryOfTen(sack: false);
         h.AdvanceTo(Ms(300));
         Ack(h, 10);
         Assert.Equal(TcpCongestionState.Recovery, c.Info().CongestionState); // until data above it (Linux's Reno hold)
         Assert.Equal(5 * PlainMss, c.SlowStartThreshold);
-        // RFC 6582 §3.2 step 3: min(ssthresh, max(FlightSize, SMSS) + SMSS), nothing in flight: two segments, no more.
-        Assert.Equal(2 * PlainMss, c.CongestionWindow);
+        // PRR goes on in the hold (Linux's tcp_cwnd_reduction): nothing in flight, so up to ssthresh, grown no further.
+        Assert.Equal(5 * PlainMss, c.CongestionWindow);
     }
 
     [Fact]

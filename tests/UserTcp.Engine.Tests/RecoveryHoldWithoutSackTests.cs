@@ -42,7 +42,7 @@ public class RecoveryHoldWithoutSackTests
     {
         (Harness h, TcpConnection c) = AtTheRecoveryPoint();
         Assert.Equal(TcpCongestionState.Recovery, c.Info().CongestionState);
-        int cwnd = c.CongestionWindow; // NewReno's deflated window (RFC 6582 §3.2 step 3)
+        int cwnd = c.CongestionWindow; // PRR's window, which the hold keeps (PrrWithoutSackTests pins its numbers)
         Assert.True(cwnd < c.SlowStartThreshold + 3 * 1000);
 
         c.Send(Bytes(6000));
@@ -58,7 +58,7 @@ public class RecoveryHoldWithoutSackTests
         Assert.Equal(delivered, (int)c.Info().DeliveredSegments);
         Assert.Equal(1, h.Engine.Counters[MibCounter.TcpExtTCPRenoRecovery]);
 
-        // Data above it acknowledged: Open, and the window grows from the deflated one (its reduction ended at the hold).
+        // Data above it acknowledged: Open, and the window grows from ssthresh (Linux's tcp_end_cwnd_reduction).
         Ack(h, 8000);
         Assert.Equal(TcpCongestionState.Open, c.Info().CongestionState);
         Assert.True(c.CongestionWindow > cwnd);

@@ -468,44 +468,47 @@ public class RetransmissionTests
         h.ExpectNothing();
         Assert.True(c.InFastRecovery);
         Assert.Equal(5 * Mss, c.SlowStartThreshold); // FlightSize 12 segments less the 2 of limited transmit (RFC 5681 §3.2 step 2), / 2
-        Assert.Equal(8 * Mss, c.CongestionWindow); // ssthresh + 3 SMSS
+        // RFC 6937 PRR, as Linux's tcp_cwnd_reduction without SACK: 8 in flight (12 less 3 reported, less 1 lost) plus
+        // ceil(ssthresh × delivered / RecoverFS) = ceil(5 × 1 / 10) = 1 to send. Not NewReno's ssthresh + 3 SMSS (8).
+        Assert.Equal(9 * Mss, c.CongestionWindow);
         (TimeSpan _, int attempt) = Assert.Single(h.Retransmissions());
         Assert.Equal(3, attempt);
 
-        // 6–10 arrive: five more duplicates inflate cwnd by an SMSS each; once it exceeds the 12 segments in flight,
-        // each one releases a new segment (RFC 5681 §3.2 steps 4–5).
-        for (int i = 0; i < 4; i++) h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.ExpectNothing(); // cwnd 12 segments, 12 in flight
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(12 * Mss), Their(0), Mss); // segment 13
-        // 11 and 12 arrive: two more.
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(13 * Mss), Their(0), Mss); // segment 14
-        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
-        h.Expect(TcpFlags.Ack, Our(14 * Mss), Their(0), Mss); // segment 15
-        h.ExpectNothing();
-        Assert.Equal(15 * Mss, c.CongestionWindow);
+        // 6–10, 11 and 12 arrive: seven more duplicates. PRR sends ssthresh/RecoverFS of what they deliver while more
+        // than ssthresh is in flight, then keeps it at ssthresh: segments 13, 14 and 15, on the 2nd, 4th and 7th.
+        int[] sentOn = new int[7];
+        for (int i = 0; i < 7; i++)
+        {
+            h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow);
+            while (h.TryNext() is { } sent)
+            {
+                Assert.Equal(Our((12 + sentOn.Sum()) * Mss), sent.Seq);
+                sentOn[i]++;
+            }
+        }
+        Assert.Equal([0, 1, 0, 1, 0, 0, 1], sentOn);
+        Assert.Equal(5 * Mss, c.CongestionWindow);
 
         // The retransmitted segment 1 fills the first hole: a partial ACK up to segment 5 (RFC 6582 §3.2 step 3).
         h.Send(TcpFlags.Ack, Their(0), Our(4 * Mss), window: PeerWindow);
         h.Expect(TcpFlags.Ack, Our(4 * Mss), Their(0), Mss); // the next hole, segment 5, at once
-        h.Expect(TcpFlags.Ack, Our(15 * Mss), Their(0), Mss); // and segment 16, which the deflated cwnd allows
+        h.Expect(TcpFlags.Ack, Our(15 * Mss), Their(0), Mss); // and segment 16: PRR up to ssthresh, 3 in flight
         h.ExpectNothing();
         Assert.True(c.InFastRecovery);
-        Assert.Equal(12 * Mss, c.CongestionWindow); // 15 - 4 acknowledged + 1 SMSS
+        Assert.Equal(5 * Mss, c.CongestionWindow);
 
         // Segment 5 arrives: the ACK covers recover (end of segment 12) and more: a full ACK ends recovery.
         h.Send(TcpFlags.Ack, Their(0), Our(15 * Mss), window: PeerWindow);
         Assert.False(c.InFastRecovery);
         Assert.Equal(5 * Mss, c.SlowStartThreshold);
-        Assert.Equal(2 * Mss, c.CongestionWindow); // min(ssthresh, max(FlightSize = 1 segment, SMSS) + SMSS)
-        h.Expect(TcpFlags.Ack, Our(16 * Mss), Their(0), Mss); // segment 17
+        Assert.Equal(5 * Mss, c.CongestionWindow); // ssthresh (Linux's tcp_end_cwnd_reduction); not RFC 6582's 2 SMSS
+        for (int i = 16; i < 20; i++) Assert.Equal(Our(i * Mss), h.Next().Seq); // 17–20, all that is left
         h.ExpectNothing();
         Assert.Equal([Our(0), Our(4 * Mss)], h.Log.Of(TcpEventKind.Retransmission).Select(e => e.Segment.Seq.Value));
     }
 
     [Fact]
-    public void Full_ack_with_nothing_left_in_flight_deflates_cwnd_to_two_segments_not_one()
+    public void Full_ack_with_nothing_left_in_flight_brings_cwnd_to_ssthresh_by_prr()
     {
         (Harness h, TcpConnection c) = Established(NewRenoConfig);
         c.Send(Bytes(10 * Mss));
@@ -520,9 +523,9 @@ public class RetransmissionTests
 
         h.Send(TcpFlags.Ack, Their(0), Our(10 * Mss), window: PeerWindow); // full ACK; nothing outstanding now
         Assert.True(c.InFastRecovery); // held at exactly the recovery point without SACK (RecoveryHoldWithoutSackTests)
-        // RFC 6582 §3.2 step 3 option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS) = min(7300, 1460 + 1460).
-        // (Option (2), Linux's choice at the end of PRR, would be ssthresh = 7300.) Never a single segment.
-        Assert.Equal(2 * Mss, c.CongestionWindow);
+        // RFC 6937 §3.1: with nothing in flight PRR catches up to ssthresh (7300), as Linux's tcp_cwnd_reduction without
+        // SACK; not RFC 6582 §3.2 step 3's min(ssthresh, max(FlightSize, SMSS) + SMSS) = 2 SMSS.
+        Assert.Equal(5 * Mss, c.CongestionWindow);
     }
 
     private static (Harness, TcpConnection, uint) With((Harness H, TcpConnection C) fixture, uint ack) => (fixture.H, fixture.C, ack);

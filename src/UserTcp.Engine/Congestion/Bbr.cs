@@ -105,9 +105,6 @@ internal sealed class Bbr : CongestionControl
     /// <summary>Recovery begins (or a loss probe repaired a loss): cwnd is remembered for the end of it (bbr_ssthresh).</summary>
     public override void OnCongestionEvent(TimeSpan now, int flightSize, int mss) => SaveCwnd();
 
-    // The end of recovery restores cwnd on the next ACK, in OnRateSample (bbr_set_cwnd_to_recover_or_restore).
-    public override void OnRecoveryEnd(TimeSpan now, int flightSize, int mss) { }
-
     /// <summary>
     /// A timeout: cwnd falls to what is still in flight (nothing when everything is deemed lost) plus one segment (Linux
     /// tcp_enter_loss), and the full-pipe estimate starts over (bbr_set_state TCP_CA_Loss); the cwnd from before is

@@ -92,8 +92,6 @@ internal interface ICongestionControl
     void TakeRttSample(in AckSample ack);
     /// <summary>Loss was detected: ssthresh (and cwnd) for the recovery that starts now (RFC 5681 §3.2 step 2).</summary>
     void OnCongestionEvent(TimeSpan now, int flightSize, int mss);
-    /// <summary>Recovery ended with a full ACK (RFC 6582 §3.2 step 3).</summary>
-    void OnRecoveryEnd(TimeSpan now, int flightSize, int mss);
     /// <summary>
     /// The retransmission timer expired (RFC 5681 §3.1 equation 4): cwnd falls to one segment, plus <paramref name="inFlight"/>
     /// bytes the timeout left in flight (Linux's tcp_enter_loss: tcp_packets_in_flight + 1). <paramref name="recurring"/>:
@@ -219,10 +217,6 @@ internal abstract class CongestionControl : ICongestionControl
     protected virtual void OnRttSample(in AckSample ack, TimeSpan sample) { }
 
     public abstract void OnCongestionEvent(TimeSpan now, int flightSize, int mss);
-
-    public virtual void OnRecoveryEnd(TimeSpan now, int flightSize, int mss) =>
-        // RFC 6582 §3.2 step 3 (option 1): deflate to min(ssthresh, max(FlightSize, SMSS) + SMSS), so no burst follows.
-        Window = Math.Min(SlowStartThreshold, Math.Max(flightSize, mss) + mss);
 
     public virtual void OnRetransmissionTimeout(TimeSpan now, int flightSize, int mss, bool recurring, int inFlight = 0)
     {

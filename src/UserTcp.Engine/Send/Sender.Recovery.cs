@@ -32,12 +32,10 @@ internal sealed partial class Sender
     /// there count nothing.
     /// </summary>
     private bool HeldAtRecoveryPoint => !Sack && SndUna == _recoveryPoint && (InRecovery || LossPhase);
-    // NewReno's inflated window during recovery without SACK (RFC 6582 §3.2 steps 2–4).
-    private int _inflatedWindow;
-    // Proportional rate reduction during recovery with SACK (RFC 6937, Linux tcp_cwnd_reduction): cwnd when recovery
-    // began (RecoverFS), segments delivered and sent since (counted in segments, as Linux's packets), and the window
-    // it allows now.
-    // Allocated at the first SACK recovery, so an idle connection pays only the reference.
+    // Proportional rate reduction during a fast recovery, with SACK or without (RFC 6937, Linux tcp_cwnd_reduction;
+    // without SACK in NewReno's place, docs/design.md): cwnd when recovery began (RecoverFS), segments delivered and
+    // sent since (counted in segments, as Linux's packets), and the window it allows now.
+    // Allocated at the first recovery, so an idle connection pays only the reference.
     private ProportionalRateReduction? _prr;
 
     private sealed class ProportionalRateReduction
@@ -46,6 +44,8 @@ internal sealed partial class Sender
         public int Delivered;
         public int Out;
         public int Window;
+        // The recovery was undone at its recovery point, where a recovery without SACK holds: cwnd stays as restored.
+        public bool Undone;
     }
     private int _dupAcks;
     // Without SACK: segments that duplicate ACKs reported delivered and no cumulative ACK has covered yet (Linux's
@@ -120,13 +120,12 @@ internal sealed partial class Sender
         bool hold = false;
         if (InRecovery && SndUna >= _recoveryPoint)
         {
-            // Without SACK the ACK of exactly the recovery point ends the reduction (RFC 6582 §3.2 step 3's full ACK) but
-            // holds Recovery until data above it is acknowledged (Linux's tcp_try_undo_recovery returns before
-            // tcp_end_cwnd_reduction; RFC 6582 §3.2 step 2's "recover"): the ACKs of the hold end nothing again.
-            if (SndUna - acked != _recoveryPoint || Sack) EndReduction(now, undone: TryUndoRecovery(echo));
+            // Without SACK the ACK of exactly the recovery point holds Recovery, and PRR's reduction with it, until data
+            // above it is acknowledged (Linux's tcp_try_undo_recovery returns before tcp_end_cwnd_reduction; RFC 6582
+            // §3.2 step 2's "recover"): the ACKs of the hold end nothing again.
+            if (SndUna - acked != _recoveryPoint || Sack) EndReduction(undone: TryUndoRecovery(echo));
             if (HeldAtRecoveryPoint)
             {
-                _inflatedWindow = _congestion.Window; // NewReno's window, deflated (or restored by the undo)
                 _dupAcks = 0;
                 _dupAckDelivered = 0; // Linux's tcp_reset_reno_sack on every ACK of the hold
                 return;
@@ -140,16 +139,9 @@ internal sealed partial class Sender
             if (!undone && !hold && TryUndoDsack()) LeaveRecoveryUndone();
             if (InRecovery && !Sack)
             {
-                if (duplicate)
-                {
-                    _inflatedWindow += Mss; // RFC 6582 §3.2 step 4: inflate for each segment that left the network
-                }
-                else if (newAck)
-                {
-                    // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and deflates by what it acknowledged.
-                    if (!hold) MarkHeadLost(TcpCause.FastRetransmit);
-                    _inflatedWindow = Math.Max(Mss, _inflatedWindow - acked + (acked >= Mss ? Mss : 0));
-                }
+                // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole. cwnd is PRR's, not NewReno's inflation
+                // and deflation (steps 2–4), as Linux's tcp_cwnd_reduction has it without SACK too (docs/design.md).
+                if (newAck && !hold) MarkHeadLost(TcpCause.FastRetransmit);
                 return;
             }
         }
@@ -195,6 +187,7 @@ internal sealed partial class Sender
         _prr.PriorCwnd = Math.Max(Mss, _congestion.Window);
         _prr.Window = _congestion.Window;
         _prr.Delivered = _prr.Out = 0;
+        _prr.Undone = false;
     }
 
     /// <summary>RFC 5681 §3.2 steps 2–3, RFC 6675 §5 step 4: ssthresh and cwnd fall, the first hole goes at once.</summary>
@@ -219,7 +212,6 @@ internal sealed partial class Sender
             _congestion.OnCongestionEvent(now, FlightSize - limitedTransmit, Mss);
             QueueCwr(); // Linux's tcp_init_cwnd_reduction: the reduction is announced (RFC 3168 §6.1.2)
         }
-        _inflatedWindow = _congestion.Window + DupThresh * Mss; // NewReno: the three segments that left the network
         if (_queue.AwaitingBytes == 0 || !Sack) MarkHeadLost(cause);
         _lossCause = cause;
         ForceRetransmission = true;
@@ -231,14 +223,14 @@ internal sealed partial class Sender
     }
 
     /// <summary>
-    /// RFC 6937's PRR as Linux's tcp_cwnd_reduction has it, on each ACK in SACK recovery that delivered data: while more
+    /// RFC 6937's PRR as Linux's tcp_cwnd_reduction has it, on each ACK in recovery that delivered data: while more
     /// than ssthresh is in flight, send ssthresh/RecoverFS of what was delivered; below it, catch up to ssthresh by what
     /// was delivered (plus a segment on an ACK that advanced SND.UNA and marked nothing lost); the first retransmission
     /// always goes.
     /// </summary>
     private void ReduceWindow(int delivered, bool unaAdvanced, bool newlyLost)
     {
-        if (delivered <= 0 || _prr is not { } prr) return;
+        if (delivered <= 0 || _prr is not { Undone: false } prr) return;
         int deliveredSegments = Segments(delivered);
         prr.Delivered += deliveredSegments;
         int ssthresh = _congestion.SlowStartThreshold / Mss;
@@ -262,12 +254,16 @@ internal sealed partial class Sender
     private int Segments(int bytes) => (bytes + Mss - 1) / Mss;
 
     /// <summary>The ACK reached the recovery point; <paramref name="undone"/>, the recovery proved spurious and cwnd is restored.</summary>
-    private void EndReduction(TimeSpan now, bool undone)
+    private void EndReduction(bool undone)
     {
-        if (undone) return; // Linux: no tcp_end_cwnd_reduction, and RACK's widened window does not count it down
-        // NewReno's inflated window deflates (RFC 6582 §3.2 step 3); with SACK, PRR's window gives way to ssthresh
-        // (Linux tcp_end_cwnd_reduction).
-        if (!Sack) _congestion.OnRecoveryEnd(now, FlightSize, Mss);
+        if (undone)
+        {
+            // Linux: no tcp_end_cwnd_reduction, and RACK's widened window does not count it down. A recovery without SACK
+            // holds on: its cwnd stays as the undo restored it (Linux's PRR would go on cutting it, docs/design.md).
+            if (_prr is not null) _prr.Undone = true;
+            return;
+        }
+        // PRR's window gives way to ssthresh (Linux tcp_end_cwnd_reduction): cwnd is the congestion control's again.
         if (Rack) _rack.OnRecoveryEnd();
     }
 

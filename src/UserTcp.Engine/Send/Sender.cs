@@ -100,11 +100,11 @@ internal sealed partial class Sender
             if (value != _congestion.Algorithm) _congestion = CongestionControl.Create(value, _congestion.Window, _congestion.SlowStartThreshold, Seed, _config.CubicArithmetic);
         }
     }
-    /// <summary>cwnd: the inflated window during NewReno recovery, PRR's during SACK recovery; BBR sets its own throughout.</summary>
+    /// <summary>cwnd: PRR's during a recovery (unless undone) or an ECN reduction; BBR sets its own throughout.</summary>
     public int CongestionWindow => _congestion.IsRateBased ? _congestion.Window
         : InCwr ? _prr?.Window ?? _congestion.Window // an ECN reduction's PRR (Sender.Ecn.cs)
-        : !InRecovery ? _congestion.Window
-        : Sack ? _prr?.Window ?? _congestion.Window : _inflatedWindow;
+        : InRecovery && _prr is { Undone: false } prr ? prr.Window
+        : _congestion.Window;
     public int SlowStartThreshold => _congestion.SlowStartThreshold;
     internal CongestionControl CongestionControl => _congestion;
 
@@ -133,7 +133,10 @@ internal sealed partial class Sender
     /// What is still in the network (RFC 6675 "pipe", Linux tcp_packets_in_flight): sent, minus SACKed, minus deemed
     /// lost, plus retransmissions in flight (a path MTU probe counting as one segment, Sender.MtuProbe.cs).
     /// </summary>
-    public int InFlight => FlightSize - _queue.SackedBytes - _queue.LostBytes + _queue.RetransmittedBytes - DuplicatesDeliveredInLoss - MtuProbeExcess;
+    public int InFlight => FlightSize - _queue.SackedBytes - _queue.LostBytes + _queue.RetransmittedBytes - DuplicatesDeliveredInLoss - DuplicatesDeliveredInRecovery - MtuProbeExcess;
+    // Without SACK in a fast recovery, the segments duplicate ACKs reported delivered are out of the network (Linux's
+    // sacked_out in tcp_packets_in_flight), so PRR counts them as SACK would (RFC 6937 §3's DeliveredData without SACK).
+    private int DuplicatesDeliveredInRecovery => !Sack && InRecovery ? _dupAckDelivered * Mss : 0;
     internal RetransmissionQueue Queue => _queue;
 
     /// <summary>The data and FIN sent so far are all acknowledged.</summary>
@@ -251,7 +254,6 @@ internal sealed partial class Sender
         TimeSpan? rttSample = null;
         bool probeAcknowledged = false; // a path MTU probe's ACK: the segment size grew (Sender.MtuProbe.cs)
         bool inLoss = InLoss; // the phase this ACK arrived in (Linux's ca_state before tcp_fastretrans_alert)
-        bool recoveryHeld = InRecovery && HeldAtRecoveryPoint; // its reduction already ended (Sender.Recovery.cs)
         // Data below the recovery point never resent, newly acknowledged or SACKed (Linux's FLAG_ORIG_SACK_ACKED).
         bool originalDelivered = false;
         // Without timestamps, when the oldest segment this ACK newly SACKs left, none ever resent (Linux's first_sackt).
@@ -281,6 +283,11 @@ internal sealed partial class Sender
         int awaitingBefore = _queue.AwaitingBytes;
         // A valid D-SACK makes no duplicate for F-RTO (Linux's FLAG_DSACKING_ACK leaves num_dupack 0).
         if (inLoss && _config.Frto) ProcessLoss(newAck, originalDelivered, newlySacked > 0, duplicate: !newAck && mayBeDuplicate && SndMax > SndUna && duplicatesDelivered == 0, echo);
+        // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACKs that follow count only what
+        // the duplicates did not, at least the hole's segment, whether one ACK covers them or several (Linux's
+        // tcp_remove_reno_sacks, in tcp_clean_rtx_queue, before tcp_fastretrans_alert may reset the count).
+        int renoDelivered = Sack ? 0 : TakeDuplicateDeliveries(newAck, acked, duplicate, acked);
+        int renoSegments = Sack ? 0 : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore);
         EndCwrIfDone(); // Linux checks the CWR state's end before it looks for loss (tcp_fastretrans_alert)
         DetectAndRecover(now, newAck, acked, duplicate, echo);
         // Linux's tcp_enter_recovery(ece_ack): a recovery the echoing ACK starts keeps no ssthresh to undo to.
@@ -290,11 +297,8 @@ internal sealed partial class Sender
         bool ecnReduction = ecnEcho && Ecn && flightBefore > 0 && OnEcnEcho(now);
         // What this ACK delivered: bytes SACKed earlier were delivered then, and count no more (Linux's tp->delivered;
         // RFC 5681 §3.1 counts bytes newly acknowledged).
-        int delivered = acked + _queue.SackedBytes - sackedBefore;
-        // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACKs that follow count only what
-        // the duplicates did not, at least the hole's segment, whether one ACK covers them or several (Linux's tcp_remove_reno_sacks).
-        if (!Sack) delivered = TakeDuplicateDeliveries(newAck, acked, duplicate, delivered);
-        int deliveredSegments = Sack ? sackedSegments - sackedSegmentsBefore + ackedSegments + duplicatesDelivered : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore);
+        int delivered = Sack ? acked + _queue.SackedBytes - sackedBefore : renoDelivered;
+        int deliveredSegments = Sack ? sackedSegments - sackedSegmentsBefore + ackedSegments + duplicatesDelivered : renoSegments;
         CountDelivered(deliveredSegments, ecnEcho);
         // cwnd grows from ACKs of new data outside a reduction. Once reordering beyond DupThresh has been seen, an ACK that
         // only SACKs data grows it too (Linux's tcp_may_raise_cwnd); a D-SACK alone never does.
@@ -304,17 +308,18 @@ internal sealed partial class Sender
         delivered += duplicatesDelivered * Mss;
         // The probe's ACK delivered segments of the old size: each counts a segment of the new one (Linux's packets).
         if (probeAcknowledged) delivered = deliveredSegments * Mss;
-        // With SACK the ACK that ends a recovery grows cwnd as well, from the ssthresh it has just set (or the window an
-        // undo restored), by what it delivered (Linux's tcp_cong_control once tcp_fastretrans_alert left Recovery);
-        // without SACK it only deflates (RFC 6582 §3.2 step 3), unless the recovery was held at its point, which deflated.
-        bool grows = !InRecovery && !InCwr && forward && (!wasInRecovery || Sack || recoveryHeld);
+        // The ACK that ends a recovery grows cwnd as well, from the ssthresh it has just set (or the window an undo
+        // restored), by what it delivered (Linux's tcp_cong_control once tcp_fastretrans_alert left Recovery).
+        bool grows = !InRecovery && !InCwr && forward;
         if (grows)
         {
             _congestion.OnAck(new AckSample(now, delivered, Mss, Rto.SmoothedRtt, Rto.MinRtt, IsCwndLimited, rttSample, SndUna, SndMax));
         }
-        else if ((InRecovery && Sack || InCwr) && !_congestion.IsRateBased)
+        else if ((InRecovery || InCwr) && !_congestion.IsRateBased)
         {
-            ReduceWindow(delivered, newAck, newlyLost: _queue.AwaitingBytes > awaitingBefore);
+            // Without SACK PRR counts a segment per duplicate ACK (Linux's tcp_add_reno_sack adds it to tp->delivered).
+            int reduced = InRecovery && !Sack ? renoSegments * Mss : delivered;
+            ReduceWindow(reduced, newAck, newlyLost: _queue.AwaitingBytes > awaitingBefore);
         }
         // Linux's pkts_acked runs on every ACK of data, in a reduction too: CUBIC's delay_min takes its sample.
         if (rttSample is not null && !grows && (InRecovery || wasInRecovery || InCwr))
