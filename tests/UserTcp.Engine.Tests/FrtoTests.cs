@@ -45,6 +45,18 @@ public class FrtoTests
         }
     }
 
+    /// <summary>
+    /// After <paramref name="wait"/>, segment 0's ACK: F-RTO step 2.b (RFC 5682 §2) sends two new segments (10 and 11;
+    /// slow start made cwnd 2), not the rest of the window, and nothing else.
+    /// </summary>
+    private static void AckFirstExpectNewData(Harness h, int mss, TimeSpan wait)
+    {
+        h.Advance(wait);
+        Ack(h, mss, 1);
+        ExpectData(h, mss, 10, 2);
+        h.ExpectNothing();
+    }
+
     private static void Ack(Harness h, int mss, int segments, TcpOptions options = default) =>
         h.Send(TcpFlags.Ack, Their(0), Our(segments * mss), window: PeerWindow, options: options);
 
@@ -63,10 +75,7 @@ public class FrtoTests
         (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe);
 
         // The original segment 0's ACK, late: F-RTO step 2.b sends two new segments (slow start made cwnd 2), not 1 and 2.
-        h.Advance(Ms(50));
-        Ack(h, mss, 1);
-        ExpectData(h, mss, 10, 2);
-        h.ExpectNothing();
+        AckFirstExpectNewData(h, mss, Ms(50));
         Assert.Equal(TcpCongestionState.Loss, c.Info().CongestionState);
         Assert.Empty(h.Log.Of(TcpEventKind.CongestionUndo));
 
@@ -96,10 +105,7 @@ public class FrtoTests
         (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe);
 
         // The whole window was lost: the retransmission's ACK, then new data (step 2.b).
-        h.Advance(Ms(100));
-        Ack(h, mss, 1);
-        ExpectData(h, mss, 10, 2);
-        h.ExpectNothing();
+        AckFirstExpectNewData(h, mss, Ms(100));
 
         // The next ACK SACKs the new data: the loss was real (step 3.a). Go-back-N resumes, two at a time (cwnd 2,
         // nothing in flight but the SACKed), and nothing is undone.
@@ -126,10 +132,7 @@ public class FrtoTests
     {
         (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, sack: false);
 
-        h.Advance(Ms(50));
-        Ack(h, mss, 1);
-        ExpectData(h, mss, 10, 2);
-        h.ExpectNothing();
+        AckFirstExpectNewData(h, mss, Ms(50));
 
         Ack(h, mss, 2); // RFC 5682 §2 step 3.b: an ACK that advances the window past data never resent
         Assert.Equal(11 * mss, c.CongestionWindow);
@@ -161,10 +164,7 @@ public class FrtoTests
     {
         (Harness h, TcpConnection c, int mss) = TimedOut(NoProbe, sack: false);
 
-        h.Advance(Ms(100));
-        Ack(h, mss, 1);
-        ExpectData(h, mss, 10, 2);
-        h.ExpectNothing();
+        AckFirstExpectNewData(h, mss, Ms(100));
 
         // A duplicate ACK after the new data: the loss was real (RFC 5682 §2 step 3.a). Each duplicate reports a segment
         // delivered (Linux's tcp_add_reno_sack in Loss), so each sends one retransmission, in order, and no new data.
@@ -218,10 +218,7 @@ public class FrtoTests
         Assert.Equal(mss, c.CongestionWindow);
 
         // Then the originals' ACKs: F-RTO runs for the recurring timeout too (RFC 5682 §3.2).
-        h.Advance(Ms(50));
-        Ack(h, mss, 1);
-        ExpectData(h, mss, 10, 2);
-        h.ExpectNothing();
+        AckFirstExpectNewData(h, mss, Ms(50));
         Ack(h, mss, 2);
         Assert.Equal(11 * mss, c.CongestionWindow); // the window from before the first timeout, not the second
         Assert.Equal(int.MaxValue, c.SlowStartThreshold);
@@ -367,10 +364,7 @@ public class FrtoTests
         h.ExpectNothing();
 
         // Segment 0's ACK, sooner than a round trip after the last copy: F-RTO step 2.b sends new data.
-        h.Advance(Ms(50));
-        Ack(h, mss, 1);
-        ExpectData(h, mss, 10, 2);
-        h.ExpectNothing();
+        AckFirstExpectNewData(h, mss, Ms(50));
 
         // A D-SACK of one copy of segment 0: no duplicate, nothing sent, nothing undone yet, still Loss.
         h.Advance(Ms(50));
