@@ -108,7 +108,7 @@ public sealed class LabTests(ITestOutputHelper output)
         string[] names =
         [
             "fin-no-reply", "fin-ack-only", "last-ack-lost", "fin-lost", "simultaneous-close", "fin-with-ack", "half-close", "half-open",
-            "close-wait-leak", "syn-rcvd", "syn-lost", "syn-ack-lost", "last-ack-new-syn", "rto-backoff", "fast-retransmit", "lost-retransmission", "mtu-black-hole", "time-wait-reuse", "close-unread-rst",
+            "close-wait-leak", "syn-rcvd", "syn-lost", "syn-ack-lost", "last-ack-new-syn", "time-wait-port", "rto-backoff", "fast-retransmit", "lost-retransmission", "mtu-black-hole", "time-wait-reuse", "close-unread-rst",
             "delayed-fin-ack", "spurious-rto", "reordering", "tail-loss", "ack-loss", "zero-window", "ecn", "fast-open", "dead-peer", "local-queue-full", "time-wait-assassination", "fin-wait-1-zero-window", "linger-abort",
         ];
         Assert.Equal(names.Order(StringComparer.Ordinal), LabCatalog.All.Select(s => s.Name).Order(StringComparer.Ordinal));

@@ -2,7 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
+using Tmds.Linux;
+using UserTcp.Interop;
 using UserTcp.Engine;
 
 namespace UserTcp.Lab;
@@ -37,29 +40,59 @@ public sealed class KernelSocket : IDisposable
 
     /// <summary>
     /// A listening socket on <paramref name="at"/> inside <paramref name="ns"/>, running <paramref name="congestion"/>
-    /// (TCP_CONGESTION), which the sockets it accepts inherit.
+    /// (TCP_CONGESTION), which the sockets it accepts inherit. <paramref name="reuseAddress"/>: see <see cref="BoundAsC"/>.
     /// </summary>
-    public static KernelSocket Listen(ScratchNamespace ns, CongestionControlAlgorithm congestion, IPEndPoint at, int backlog = 16) => ns.Invoke(() =>
+    public static KernelSocket Listen(ScratchNamespace ns, CongestionControlAlgorithm congestion, IPEndPoint at, int backlog = 16, bool? reuseAddress = null) => ns.Invoke(() =>
         Made(congestion, "TCP_CONGESTION was set", socket =>
         {
             SetCongestionControl(socket, congestion);
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(at);
+            if (reuseAddress is null) BindAsDotNet(socket, at);
             socket.Listen(backlog);
-        }));
+        }, reuseAddress is bool exactly ? BoundAsC(at, exactly) : null));
 
     /// <summary>
     /// A socket in <paramref name="ns"/> not yet connected, running <paramref name="congestion"/> (TCP_CONGESTION);
-    /// <see cref="ConnectAsync"/> opens it (the SYN goes then).
+    /// <see cref="ConnectAsync"/> opens it (the SYN goes then). <paramref name="reuseAddress"/>: see <see cref="BoundAsC"/>.
     /// </summary>
-    public static KernelSocket Create(ScratchNamespace ns, CongestionControlAlgorithm congestion, IPEndPoint? bindTo = null) => ns.Invoke(() =>
+    public static KernelSocket Create(ScratchNamespace ns, CongestionControlAlgorithm congestion, IPEndPoint? bindTo = null, bool? reuseAddress = null) => ns.Invoke(() =>
         Made(congestion, "TCP_CONGESTION was set", socket =>
         {
             SetCongestionControl(socket, congestion);
-            if (bindTo is null) return;
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(bindTo);
-        }));
+            if (bindTo is not null && reuseAddress is null) BindAsDotNet(socket, bindTo);
+        }, bindTo is not null && reuseAddress is bool exactly ? BoundAsC(bindTo, exactly) : null));
+
+    // .NET's way: Socket.ReuseAddress (on Linux SO_REUSEPORT besides SO_REUSEADDR), then Socket.Bind, which sets SO_REUSEADDR on
+    // every TCP socket anyway, to allow a bind during TIME-WAIT as Windows does.
+    private static void BindAsDotNet(Socket socket, IPEndPoint at)
+    {
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        socket.Bind(at);
+    }
+
+    /// <summary>
+    /// A socket bound as a C program binds it — SO_REUSEADDR exactly as <paramref name="reuseAddress"/> says, nothing else,
+    /// then bind(2) — for the scenarios that ask what a port in TIME-WAIT refuses (null elsewhere: .NET's way). Made with
+    /// socket(2) and handed to System.Net.Sockets bound, which reads its address back (getsockname).
+    /// </summary>
+    /// <exception cref="SocketException">socket() or bind() failed (EADDRINUSE: <see cref="SocketError.AddressAlreadyInUse"/>).</exception>
+    private static Socket BoundAsC(IPEndPoint at, bool reuseAddress)
+    {
+        SafeFileDescriptor fd = Syscalls.Socket(LibC.AF_INET, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0);
+        if (fd.IsInvalid || Syscalls.SetSocketOptionInt(fd, LibC.SOL_SOCKET, LibC.SO_REUSEADDR, reuseAddress ? 1 : 0) != 0
+            || Syscalls.BindIPv4(fd, at.Address.GetAddressBytes(), (ushort)at.Port) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            fd.Dispose();
+            SocketError error = errno == LibC.EADDRINUSE ? SocketError.AddressAlreadyInUse
+                : errno == LibC.EADDRNOTAVAIL ? SocketError.AddressNotAvailable
+                : errno == LibC.EACCES ? SocketError.AccessDenied
+                : SocketError.SocketError;
+            throw new SocketException((int)error);
+        }
+        var handle = new SafeSocketHandle(fd.DangerousGetHandle(), ownsHandle: true);
+        fd.SetHandleAsInvalid(); // the Socket owns the descriptor now
+        return new Socket(handle);
+    }
 
     /// <summary>TCP_CONGESTION as getsockopt reads it: the congestion control this socket runs ("cubic", "reno", "bbr").</summary>
     public string CongestionControlInUse
@@ -79,12 +112,13 @@ public sealed class KernelSocket : IDisposable
         socket.SetRawSocketOption((int)ProtocolType.Tcp, TcpCongestion, Encoding.ASCII.GetBytes(congestion.LinuxName() + "\0"));
 
     /// <summary>
-    /// A new socket (or <paramref name="accepted"/>) set up by <paramref name="setup"/>, then checked to run
-    /// <paramref name="congestion"/>, so a run never says one algorithm and runs another; closed again if anything fails.
+    /// A new socket (or <paramref name="existing"/>: an accepted one, or one bound as C binds it) set up by
+    /// <paramref name="setup"/>, then checked to run <paramref name="congestion"/>, so a run never says one algorithm and
+    /// runs another; closed again if anything fails.
     /// </summary>
-    private static KernelSocket Made(CongestionControlAlgorithm congestion, string when, Action<Socket>? setup = null, Socket? accepted = null)
+    private static KernelSocket Made(CongestionControlAlgorithm congestion, string when, Action<Socket>? setup = null, Socket? existing = null)
     {
-        Socket socket = accepted ?? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        Socket socket = existing ?? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             setup?.Invoke(socket);
@@ -126,7 +160,7 @@ public sealed class KernelSocket : IDisposable
         try
         {
             Socket accepted = await _socket.AcceptAsync(bound.Token).ConfigureAwait(false);
-            return Made(_congestion, "accept() (a child takes its listener's)", accepted: accepted);
+            return Made(_congestion, "accept() (a child takes its listener's)", existing: accepted);
         }
         catch (OperationCanceledException) when (bound.IsCancellationRequested)
         {

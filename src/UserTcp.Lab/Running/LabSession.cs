@@ -138,10 +138,10 @@ public sealed class LabSession
     }
 
     /// <summary>A kernel socket in the run's namespace, not yet connected, running the run's <see cref="CongestionControl"/>.</summary>
-    public KernelSocket NewKernelSocket(IPEndPoint? bindTo = null) => KernelSocket.Create(Namespace, CongestionControl, bindTo);
+    public KernelSocket NewKernelSocket(IPEndPoint? bindTo = null, bool? reuseAddress = null) => KernelSocket.Create(Namespace, CongestionControl, bindTo, reuseAddress);
 
     /// <summary>A kernel listener in the run's namespace running the run's <see cref="CongestionControl"/>, as the sockets it accepts do.</summary>
-    public KernelSocket KernelListener(IPEndPoint at) => KernelSocket.Listen(Namespace, CongestionControl, at);
+    public KernelSocket KernelListener(IPEndPoint at, bool? reuseAddress = null) => KernelSocket.Listen(Namespace, CongestionControl, at, reuseAddress: reuseAddress);
 
     /// <summary>Keeps a kernel socket the scenario made itself, so the run closes it at its end.</summary>
     public KernelSocket Track(KernelSocket socket)

@@ -25,6 +25,7 @@ public static class LabCatalog
         new LostRetransmission(),
         new MtuBlackHole(),
         new TimeWaitReuse(),
+        new TimeWaitPort(),
         new CloseUnreadRst(),
         new DelayedFinAck(),
         new SpuriousRto(),
