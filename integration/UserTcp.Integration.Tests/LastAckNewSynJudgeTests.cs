@@ -15,7 +15,8 @@ public sealed class LastAckNewSynJudgeTests
     private const uint NewIsn = 100_000;
 
     /// <summary>How one run goes: how the side in LAST-ACK answers the new SYN, how long the closer keeps TIME-WAIT, when its SYN goes again.</summary>
-    private sealed record Run(TcpFlags Answer = TcpFlags.Ack, double TimeWaitMs = 0, double SynAgainAfterResetMs = 2, bool KernelLastAckSampledLate = false);
+    private sealed record Run(TcpFlags Answer = TcpFlags.Ack, double TimeWaitMs = 0, double SynAgainAfterResetMs = 2, bool KernelLastAckSampledLate = false,
+        bool KernelLastAckNotSampled = false, bool FinalAckArrived = false);
 
     private static LabRecord Build(bool userTcpCloses, Run run)
     {
@@ -37,7 +38,7 @@ public sealed class LastAckNewSynJudgeTests
         FromCloser(Ms(0.2), 1, TcpFlags.Ack, 1);
         FromCloser(Ms(10), 1, TcpFlags.Fin | TcpFlags.Ack, 1);
         FromWaiter(Ms(10.5), 1, TcpFlags.Fin | TcpFlags.Ack, 2);
-        FromCloser(Ms(10.6), 2, TcpFlags.Ack, 2, dropped: true);
+        FromCloser(Ms(10.6), 2, TcpFlags.Ack, 2, dropped: !run.FinalAckArrived);
         TimeSpan closed = Ms(10.6 + run.TimeWaitMs);
         // The new SYN, the waiter's answer, the closer's RST, and the SYN again that opens the new connection.
         TimeSpan syn = closed + Ms(1);
@@ -68,8 +69,8 @@ public sealed class LastAckNewSynJudgeTests
         if (userTcpCloses)
         {
             b.KernelSample(Ms(0.3), KernelTcpState.Established);
-            // A sampler that read the table just before LAST-ACK began and next only after the SYN arrived.
-            b.KernelSample(run.KernelLastAckSampledLate ? syn + Ms(0.05) : Ms(10.5), KernelTcpState.LastAck);
+            // A sampler that read the table just before LAST-ACK began and next only after the SYN arrived, or not before it was gone.
+            if (!run.KernelLastAckNotSampled) b.KernelSample(run.KernelLastAckSampledLate ? syn + Ms(0.05) : Ms(10.5), KernelTcpState.LastAck);
             b.KernelSample(reset + Ms(0.1), null);
             b.KernelSample(established, KernelTcpState.Established);
         }
@@ -148,5 +149,16 @@ public sealed class LastAckNewSynJudgeTests
 
         Assert.Empty(verdict.Expectations.Where(e => !e.Passed).Select(e => e.What));
         Assert.Contains("the kernel, in LAST-ACK, answered the SYN", verdict.Observed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_kernel_last_ack_no_sample_saw_counts_by_the_wire_and_not_once_its_fins_ack_arrived()
+    {
+        LabVerdict verdict = Judge(userTcpCloses: true, new Run(KernelLastAckNotSampled: true));
+
+        Assert.Empty(verdict.Expectations.Where(e => !e.Passed).Select(e => e.What));
+        Assert.Contains("on the wire, LAST-ACK", verdict.Expectations.Single(e => e.What.StartsWith("the new SYN finds", StringComparison.Ordinal)).Observed, StringComparison.Ordinal);
+        Assert.Contains("the new SYN finds the kernel still in LAST-ACK",
+            Failed(userTcpCloses: true, new Run(KernelLastAckNotSampled: true, FinalAckArrived: true)));
     }
 }
