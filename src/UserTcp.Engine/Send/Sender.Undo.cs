@@ -137,10 +137,14 @@ internal sealed partial class Sender
         int delivered = DuplicateSegmentsDelivered(block);
         if (delivered == 0 && !IsValidSackBlock(block, ack)) CountDiscardedSackBlock(block, ack); // judged as a plain SACK block
         if (delivered == 0) return 0;
-        CountIgnoredDuplicateReport(block, ack);
+        bool valid = IsValidDuplicateReport(block, ack);
+        // With nothing in flight tcp_sacktag_write_queue stops before it judges the blocks.
+        if (!valid && SndMax != SndUna) _counters.Count(_undo is { Armed: true } ? MibCounter.TcpExtTCPDSACKIgnoredOld : MibCounter.TcpExtTCPDSACKIgnoredNoUndo);
         if (_undo is { Armed: true, Retransmissions: > 0 } undo && block.Right > undo.Marker)
         {
-            int needless = block.Right <= SndUna ? Segments(block.Right - block.Left) : ResentSegmentsWithin(block, undo.Marker);
+            // Below SND.UNA as it was, tcp_check_dsack counts blindly; above it only a valid block's resent segments count
+            // (tcp_sacktag_one): one straddling SND.UNA counts nothing.
+            int needless = block.Right <= SndUna ? Segments(block.Right - block.Left) : valid ? ResentSegmentsWithin(block, undo.Marker) : 0;
             undo.Retransmissions = Math.Max(0, undo.Retransmissions - needless);
         }
         return delivered;
@@ -155,24 +159,21 @@ internal sealed partial class Sender
     private bool DsackWidensReorderWindow(int duplicates, ReadOnlySpan<SackBlock> blocks) =>
         duplicates > 0 && (!LinuxRack || _rack.Events > 0 && !(_probeEnd == blocks[0].Right && blocks[0].Right - blocks[0].Left <= Mss));
 
-    /// <summary>Linux's tcp_check_dsack: TCPDSACKRecv for a block below the ACK, TCPDSACKOfoRecv for one inside the second block.</summary>
+    /// <summary>Linux's tcp_check_dsack: TCPDSACKRecv for a block starting below the ACK, TCPDSACKOfoRecv for one inside the second block.</summary>
     private void CountDuplicateReport(SackBlock block, SeqNumber ack) =>
         _counters.Count(block.Left < ack ? MibCounter.TcpExtTCPDSACKRecv : MibCounter.TcpExtTCPDSACKOfoRecv);
 
     /// <summary>
-    /// For a D-SACK not dubious below SND.UNA (which the ACK moves to <paramref name="ack"/> when it is above) or beyond
-    /// SND.MAX, Linux's tcp_is_sackblock_valid: ignored with no reduction recorded to undo (TCPDSACKIgnoredNoUndo), else
-    /// when older than the record, reaching above SND.UNA or beyond SND.MAX (TCPDSACKIgnoredOld).
+    /// Linux's tcp_is_sackblock_valid for a D-SACK not dubious: within SND.MAX, and above SND.UNA (which the ACK moves to
+    /// <paramref name="ack"/> when it is above), or else wholly below it with a reduction recorded to undo and not older
+    /// than the record. An invalid one is ignored: TCPDSACKIgnoredNoUndo with no record, else TCPDSACKIgnoredOld (older
+    /// than the record, reaching above SND.UNA, as one straddling it does, or beyond SND.MAX).
     /// </summary>
-    private void CountIgnoredDuplicateReport(SackBlock block, SeqNumber ack)
+    private bool IsValidDuplicateReport(SackBlock block, SeqNumber ack)
     {
-        // With nothing in flight tcp_sacktag_write_queue stops here (packets_out 0), before it judges the blocks.
-        if (SndMax == SndUna) return;
         SeqNumber una = ack > SndUna ? ack : SndUna;
-        bool armed = _undo is { Armed: true };
-        bool invalid = block.Right > SndMax || block.Left <= una && (!armed || block.Right > una
-            || block.Left < _undo!.Marker && (block.Right <= _undo.Marker || block.Left < block.Right - (int)MaxSndWnd));
-        if (invalid) _counters.Count(armed ? MibCounter.TcpExtTCPDSACKIgnoredOld : MibCounter.TcpExtTCPDSACKIgnoredNoUndo);
+        return block.Right <= SndMax && (block.Left > una || _undo is { Armed: true } undo && block.Right <= una
+            && (block.Left >= undo.Marker || block.Right > undo.Marker && block.Left >= block.Right - (int)MaxSndWnd));
     }
 
     private int ResentSegmentsWithin(SackBlock block, SeqNumber marker)

@@ -428,8 +428,8 @@ internal sealed partial class Sender
 
     /// <summary>
     /// RFC 2018 §4 / RFC 6675 Update(): marks the segments each block covers whole as SACKed. The first block is a
-    /// D-SACK (RFC 2883 §4) when it lies below the cumulative ACK or inside the second block; it reports a duplicate
-    /// and marks nothing. Returns the sequence space newly SACKed.
+    /// D-SACK (RFC 2883 §4) when it starts below the cumulative ACK or lies inside the second block; it reports a
+    /// duplicate and marks nothing. Returns the sequence space newly SACKed.
     /// </summary>
     private int TakeSackBlocks(TimeSpan now, SeqNumber ack, ReadOnlySpan<SackBlock> blocks, ref DeliveryRateSample sample, ref TimeSpan sackTimedAt,
         ref bool originalDelivered, out bool dsack)
@@ -453,7 +453,9 @@ internal sealed partial class Sender
         foreach (int b in order)
         {
             SackBlock block = blocks[b];
-            if (block.Right > block.Left && b == 0 && (block.Right <= ack || blocks.Length > 1 && block.Left >= blocks[1].Left && block.Right <= blocks[1].Right))
+            // RFC 2883 §4 / Linux's tcp_check_dsack: the first block starts below the ACK (however far it reaches, even empty:
+            // tcp_dsack_seen then finds it dubious) or lies inside the second.
+            if (b == 0 && (block.Left < ack || blocks.Length > 1 && block.Left >= blocks[1].Left && block.Right <= blocks[1].Right))
             {
                 dsack = true;
                 CountDuplicateReport(block, ack);
