@@ -46,6 +46,7 @@ public class LinuxCountersTests
         { "sack/rto-dsack-undo-keeps-cwnd-unused.pkt", "TcpExtTCPDSACKRecv 1, TcpExtTCPDelivered 2, TcpExtTCPDSACKRecvSegs 1", "" },
         { "sack/dsack-dubious-undoes-nothing.pkt", "TcpExtTCPDSACKRecv 2, TcpExtTCPDelivered 10, TcpExtTCPDSACKIgnoredDubious 2, TcpExtTCPSACKDiscard 2", "" },
         { "sack/sack-blocks-discarded.pkt", "TcpExtTCPSACKDiscard 5, TcpExtTCPDelivered 10", "" },
+        { "sack/rack-linux-dsack-widens-window-on-next-delivery.pkt", "TcpExtTCPDSACKRecv 1, TcpExtTCPDelivered 13, TcpExtTCPDSACKRecvSegs 1", "" },
         { "sack/dsack-empty-first-block-is-dubious.pkt", "TcpExtTCPDSACKRecv 2, TcpExtTCPSACKDiscard 2, TcpExtTCPDelivered 10, TcpExtTCPDSACKIgnoredDubious 2", "" },
         { "sack/dsack-straddling-snd-una-ignored-old.pkt", "TcpExtTCPDSACKRecv 1, TcpExtTCPDSACKIgnoredOld 1, TcpExtTCPDelivered 12, TcpExtTCPDSACKRecvSegs 2", "" },
         { "sack/bbr-dsack-counts-delivered.pkt", "TcpExtTCPDSACKRecv 1, TcpExtTCPDSACKIgnoredNoUndo 1, TcpExtTCPDelivered 13, TcpExtTCPDSACKRecvSegs 1", "" },

@@ -32,6 +32,14 @@ internal sealed class Rack
     private int _reorderWindowPersist = ReorderWindowPersist;
     // RACK.dsack_round: SND.NXT when the last D-SACK widened the window; one widening per round trip.
     private SeqNumber? _dsackRound;
+    // Linux's rules: a D-SACK waits for an ACK that delivers data (rack.dsack_seen), and a round trip is over once a
+    // segment sent after the last widening is delivered (rack.last_delivered): the transmissions counted then.
+    private bool _dsackSeen;
+    private bool _widened;
+    private uint _widenedAfterSend;
+    // The newest transmission the ACK being taken delivered (Linux's rs->prior_delivered names it), if any.
+    private bool _ackDelivered;
+    private uint _ackNewestSend;
     public bool ReorderingSeen => _reorderingSeen;
 
     /// <summary>
@@ -63,6 +71,8 @@ internal sealed class Rack
     public bool OnDelivered(in SentSegment segment, TimeSpan now, TimeSpan minRtt, bool echoPredatesSend, int mss, bool linuxRules)
     {
         bool reordered = false;
+        if (!_ackDelivered || (int)(segment.SendOrder - _ackNewestSend) > 0) _ackNewestSend = segment.SendOrder;
+        _ackDelivered = true;
         if (segment.End > _fack || !_hasDelivered)
         {
             _fack = segment.End;
@@ -96,6 +106,7 @@ internal sealed class Rack
     /// <summary>An ACK is about to be taken: Linux's measure counts deliveries below what was delivered before it (prior_fack).</summary>
     public void BeginAck()
     {
+        _ackDelivered = false;
         _priorFack = _fack;
         _hasPriorFack = _hasDelivered;
     }
@@ -123,16 +134,44 @@ internal sealed class Rack
         if (degree > _degree) _degree = degree;
     }
 
-    /// <summary>RFC 8985 §6.2 step 4: a D-SACK (a spurious retransmission) widens the window, once per round trip.</summary>
-    public void OnAck(bool dsack, SeqNumber sndUna, SeqNumber sndNxt)
+    /// <summary>
+    /// RFC 8985 §6.2 step 4: a D-SACK (a spurious retransmission) widens the window, once per round trip, on the ACK
+    /// that carries it. Linux's rules (tcp_rack_update_reo_wnd) widen on the first ACK that delivers data, this one or
+    /// a later one, unless that data left before the last widening (less than a round trip since): a transmission
+    /// counted above <paramref name="transmissions"/>, the sender's so far, is after this one.
+    /// </summary>
+    public void OnAck(bool dsack, SeqNumber sndUna, SeqNumber sndNxt, bool linuxRules, uint transmissions)
     {
+        if (linuxRules)
+        {
+            _dsackSeen |= dsack;
+            if (!_ackDelivered) return; // !rs->prior_delivered: kept for an ACK that delivers
+            if (_widened && (int)(_ackNewestSend - _widenedAfterSend) <= 0) _dsackSeen = false;
+            if (!_dsackSeen) return;
+            _dsackSeen = false;
+            _widened = true;
+            _widenedAfterSend = transmissions;
+            Widen();
+            return;
+        }
         if (_dsackRound is SeqNumber round && sndUna >= round) _dsackRound = null;
         if (dsack && _dsackRound is null)
         {
-            _reorderWindowMultiplier = Math.Min(_reorderWindowMultiplier + 1, 0xFF);
             _dsackRound = sndNxt;
-            _reorderWindowPersist = ReorderWindowPersist;
+            Widen();
         }
+    }
+
+    /// <summary>
+    /// Linux's rules, an ACK below SND.UNA (tcp_ack's old_ack): its D-SACK is recorded for a later ACK, which it returns
+    /// before it would update the window.
+    /// </summary>
+    public void OnOldAck(bool dsack) => _dsackSeen |= dsack;
+
+    private void Widen()
+    {
+        _reorderWindowMultiplier = Math.Min(_reorderWindowMultiplier + 1, 0xFF);
+        _reorderWindowPersist = ReorderWindowPersist;
     }
 
     /// <summary>Loss recovery ended; after 16 recoveries without a D-SACK the window narrows again.</summary>

@@ -6,7 +6,8 @@ public enum RackRules : byte
     /// <summary>
     /// RFC 8985 §6.2: reordering is seen when a never-resent segment is delivered below the highest delivered, this
     /// ACK's SACK blocks included, and DupThresh is 3; RACK.rtt comes with RACK.xmit_ts, from the most recently sent
-    /// delivery only; an ACK below SND.UNA is ignored, SACK blocks and all (RFC 9293 §3.10.7.4). The default.
+    /// delivery only; an ACK below SND.UNA is ignored, SACK blocks and all (RFC 9293 §3.10.7.4); a D-SACK widens the
+    /// reordering window on the ACK that carries it (§6.2 step 4). The default.
     /// </summary>
     Rfc8985,
     /// <summary>
@@ -14,7 +15,8 @@ public enum RackRules : byte
     /// and the reordering window's DupThresh is tp->reordering (tcp_rack_reo_wnd); RACK.rtt is that of every delivery
     /// processed, while RACK.xmit_ts moves only for a later send (tcp_rack_advance); an ACK below SND.UNA within
     /// RFC 5961's range still has its SACK blocks taken, with loss detection and recovery's sending after it (tcp_ack's
-    /// old_ack). For scripts written against Linux (<c>usertcp script --relaxed</c>).
+    /// old_ack); a D-SACK widens the reordering window on the next ACK that delivers data sent after the last widening
+    /// (tcp_rack_update_reo_wnd). For scripts written against Linux (<c>usertcp script --relaxed</c>).
     /// </summary>
     Linux,
 }

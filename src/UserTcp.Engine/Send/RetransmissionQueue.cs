@@ -66,6 +66,8 @@ internal sealed class RetransmissionQueue(BufferPool pool)
     private uint _sends;
 
     public int Count { get; private set; }
+    /// <summary>Transmissions so far: the <see cref="SentSegment.SendOrder"/> of the latest (wraps; compared by difference).</summary>
+    public uint Transmissions => _sends;
     /// <summary>Segments marked <see cref="SegmentMarks.PacketEnd"/>: the TSO packets in flight, Linux's skbs in its retransmission queue.</summary>
     public int Packets { get; private set; }
     /// <summary>Whether a ring is lent (only while segments are in flight).</summary>

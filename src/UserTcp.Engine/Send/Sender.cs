@@ -272,7 +272,7 @@ internal sealed partial class Sender
             probeAcknowledged = TakeMtuProbeAck(); // Sender.MtuProbe.cs
             Retries = 0; // progress: the retry budget starts over (the backed-off RTO stays until an RTT sample, RFC 6298 §5.7)
         }
-        if (Rack) _rack.OnAck(DsackWidensReorderWindow(duplicatesDelivered, options.SackBlocks), SndUna, SndMax);
+        if (Rack) _rack.OnAck(DsackWidensReorderWindow(duplicatesDelivered, options.SackBlocks), SndUna, SndMax, LinuxRack, _queue.Transmissions);
         if (TailLossProbe) TakeAckOfProbe(now, ack, dsack, options.SackBlocks.Length > 0, newAck);
 
         // Segments whole, newly SACKed or acknowledged and not SACKed before (tp->delivered, the SACK case of tcp_clean_rtx_queue),
@@ -373,7 +373,7 @@ internal sealed partial class Sender
         // sack_delivered only past old_ack: tcpi_delivered and TCPDelivered 8, not 11, after
         // tests/scripts/sack/rack-linux-sacks-of-an-ack-below-snd-una.pkt); a D-SACK in it is taken (tcp_dsack_seen).
         int duplicates = dsack ? TakeDuplicateReport(options.SackBlocks[0], ack) : 0;
-        if (Rack) _rack.OnAck(DsackWidensReorderWindow(duplicates, options.SackBlocks), SndUna, SndMax);
+        if (Rack) _rack.OnOldAck(DsackWidensReorderWindow(duplicates, options.SackBlocks));
         // tcp_fastretrans_alert with no duplicate counted (num_dupack 0) and SND.UNA where it was.
         if (inLoss && _config.Frto) ProcessLoss(newAck: false, originalDelivered, newlySacked > 0, duplicate: false, echo);
         EndCwrIfDone();
