@@ -1,5 +1,6 @@
 using static UserTcp.Engine.Tests.DubiousDsackTests; // Ack, PlainMss: the same connection without timestamps
 using static UserTcp.Engine.Tests.ModernPeer;
+using static UserTcp.Engine.Tests.SackDiscardTests; // TenInFlight: ten segments, their ACKs due
 using static UserTcp.Engine.Tests.TestData;
 
 namespace UserTcp.Engine.Tests;
@@ -18,11 +19,7 @@ public class DsackFirstBlockTests
     /// <summary>Ten segments, the first acknowledged; the second and third resent by a fast recovery four SACKs start.</summary>
     private static (Harness H, TcpConnection C) TwoResentInRecovery()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), NoProbe, timestamps: false);
-        c.Send(Bytes(10 * PlainMss));
-        h.Poll();
-        h.DrainSent();
-        h.AdvanceTo(Ms(200));
+        (Harness h, TcpConnection c) = TenInFlight(NoProbe);
         Ack(h, 1);
         Ack(h, 1, (3, 4));
         Ack(h, 1, (3, 5));
@@ -62,11 +59,7 @@ public class DsackFirstBlockTests
     [Fact]
     public void An_empty_or_reversed_first_block_below_the_ack_is_a_dubious_dsack_then_discarded()
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), NoProbe, timestamps: false);
-        c.Send(Bytes(10 * PlainMss));
-        h.Poll();
-        h.DrainSent();
-        h.AdvanceTo(Ms(200));
+        (Harness h, TcpConnection c) = TenInFlight(NoProbe);
         Ack(h, 2);
         uint delivered = c.Info().DeliveredSegments;
         Ack(h, 2, (1, 1));

@@ -13,9 +13,10 @@ public class SackDiscardTests
 {
     private static readonly TcpConfig NoProbe = new() { TailLossProbe = false, RackRules = RackRules.Linux };
 
-    private static (Harness H, TcpConnection C) TenInFlight()
+    /// <summary>Ten segments in flight at an RTT of 100 ms, without timestamps, at 200 ms (their ACKs due).</summary>
+    internal static (Harness H, TcpConnection C) TenInFlight(TcpConfig? config = null)
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), NoProbe, timestamps: false);
+        (Harness h, TcpConnection c) = Established(Ms(100), config ?? NoProbe, timestamps: false);
         c.Send(Bytes(10 * PlainMss));
         h.Poll();
         h.DrainSent();
