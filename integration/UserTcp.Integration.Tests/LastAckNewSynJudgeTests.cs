@@ -16,7 +16,7 @@ public sealed class LastAckNewSynJudgeTests
 
     /// <summary>How one run goes: how the side in LAST-ACK answers the new SYN, how long the closer keeps TIME-WAIT, when its SYN goes again.</summary>
     private sealed record Run(TcpFlags Answer = TcpFlags.Ack, double TimeWaitMs = 0, double SynAgainAfterResetMs = 2, bool KernelLastAckSampledLate = false,
-        bool KernelLastAckNotSampled = false, bool FinalAckArrived = false);
+        bool KernelLastAckNotSampled = false, bool FinalAckArrived = false, bool KernelLastAckSampledAfterReset = false, bool ChallengedAgain = false);
 
     private static LabRecord Build(bool userTcpCloses, Run run)
     {
@@ -49,7 +49,8 @@ public sealed class LastAckNewSynJudgeTests
         if (run.Answer == TcpFlags.Ack) FromCloser(reset, 2, TcpFlags.Rst, null);
         TimeSpan again = reset + Ms(run.SynAgainAfterResetMs);
         FromCloser(again, NewIsn, TcpFlags.Syn, null);
-        FromWaiter(again + Ms(0.1), 5000, TcpFlags.Syn | TcpFlags.Ack, NewIsn + 1);
+        if (run.ChallengedAgain) FromWaiter(again + Ms(0.1), 2, TcpFlags.Ack, 2);
+        else FromWaiter(again + Ms(0.1), 5000, TcpFlags.Syn | TcpFlags.Ack, NewIsn + 1);
         FromCloser(again + Ms(0.2), NewIsn + 1, TcpFlags.Ack, 5001);
         TimeSpan established = again + Ms(0.3);
         b.Mark(syn - Ms(0.1), closer, $"connect() again from port {ClientPort} (no TIME-WAIT)");
@@ -71,6 +72,8 @@ public sealed class LastAckNewSynJudgeTests
             b.KernelSample(Ms(0.3), KernelTcpState.Established);
             // A sampler that read the table just before LAST-ACK began and next only after the SYN arrived, or not before it was gone.
             if (!run.KernelLastAckNotSampled) b.KernelSample(run.KernelLastAckSampledLate ? syn + Ms(0.05) : Ms(10.5), KernelTcpState.LastAck);
+            // The sampler's clock and UserTcp's differ: a sample stamped just after the RST may still read LAST-ACK.
+            if (run.KernelLastAckSampledAfterReset) b.KernelSample(reset + Ms(0.05), KernelTcpState.LastAck);
             b.KernelSample(reset + Ms(0.1), null);
             b.KernelSample(established, KernelTcpState.Established);
         }
@@ -160,5 +163,13 @@ public sealed class LastAckNewSynJudgeTests
         Assert.Contains("on the wire, LAST-ACK", verdict.Expectations.Single(e => e.What.StartsWith("the new SYN finds", StringComparison.Ordinal)).Observed, StringComparison.Ordinal);
         Assert.Contains("the new SYN finds the kernel still in LAST-ACK",
             Failed(userTcpCloses: true, new Run(KernelLastAckNotSampled: true, FinalAckArrived: true)));
+    }
+
+    [Fact]
+    public void A_last_ack_sample_just_after_the_reset_passes_and_a_syn_challenged_again_fails()
+    {
+        Assert.Empty(Failed(userTcpCloses: true, new Run(KernelLastAckSampledAfterReset: true)));
+        Assert.Contains("the RST ends UserTcp's LAST-ACK: the SYN sent again draws a SYN-ACK, not another challenge, and UserTcp leaves LAST-ACK",
+            Failed(userTcpCloses: false, new Run(ChallengedAgain: true)));
     }
 }
