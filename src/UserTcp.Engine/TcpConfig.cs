@@ -221,7 +221,8 @@ public sealed partial record TcpConfig
     public ReceiveWindowModel ReceiveWindowModel { get; init; } = ReceiveWindowModel.Bytes;
     /// <summary>
     /// Linux 6.17's tcp_sequence: a segment whose data ends past the window offered while data waits to be read is
-    /// dropped whole, its ACK unprocessed (TcpExtBeyondWindow). Off by default: RFC 9293 §3.10.7.4 processes the ACK
+    /// dropped whole, its ACK unprocessed (TcpExtBeyondWindow); with nothing to read, one that starts inside an open
+    /// window is taken whole, its bytes past the edge too (as far as the buffer holds them). Off by default: RFC 9293 §3.10.7.4 processes the ACK
     /// of a segment that starts in the window (or at RCV.NXT of a zero window) and trims its text (docs/design.md "The engine", its Zero window item).
     /// </summary>
     public bool DropBeyondWindow { get; init; }

@@ -131,13 +131,58 @@ public class ZeroWindowEdgeTests
         h.ExpectNothing();
         Assert.Equal(1, Count(h, MibCounter.TcpExtBeyondWindow));
 
-        // Once the buffer is read Linux takes such a segment (here trimmed to the window, as RFC 9293 does).
+        // Once the buffer is read Linux takes such a segment, whole (tcp_sequence with an empty queue).
         Assert.Equal(ReceiveStatus.Data, c.Receive(new byte[1460], out _));
         h.Poll();
         h.DrainSent();
         h.Send(TcpFlags.Ack, Their(1460), Our(0), window: PeerWindow, payload: Bytes(window + 1));
-        Assert.Equal(window, c.BytesToRead);
+        Assert.Equal(window + 1, c.BytesToRead);
         Assert.Equal(1, Count(h, MibCounter.TcpExtBeyondWindow));
+    }
+
+    [Fact]
+    public void Under_linux_rules_with_nothing_unread_a_segment_ending_past_an_open_window_is_taken_whole_and_acknowledged_once()
+    {
+        (Harness h, TcpConnection c) = Established(Small(dropBeyondWindow: true)); // window 7300, buffer 8192
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(8000));
+        Assert.Equal(8000, c.BytesToRead); // the 700 bytes past the edge too (Linux 6.17's tcp_sequence, tcp_data_queue)
+        h.Expect(TcpFlags.Ack, Our(0), Their(8000)); // more than a full segment unacknowledged: at once
+        h.ExpectNothing(); // one ACK, no second
+        Assert.Equal(0, Count(h, MibCounter.TcpExtBeyondWindow));
+    }
+
+    [Fact]
+    public void Under_linux_rules_with_nothing_unread_out_of_order_data_ending_past_the_edge_is_held_whole()
+    {
+        (Harness h, TcpConnection c) = Established(Small(dropBeyondWindow: true));
+        h.Send(TcpFlags.Ack, Their(1460), Our(0), window: PeerWindow, payload: Bytes(6000)); // ends at 7460, edge 7300
+        h.Expect(TcpFlags.Ack, Our(0), Their(0)); // the duplicate ACK of out-of-order data, once
+        h.ExpectNothing();
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(1460));
+        h.Expect(TcpFlags.Ack, Our(0), Their(7460)); // the gap filled: all of it, the 160 bytes past the edge too
+        h.ExpectNothing();
+        Assert.Equal(7460, c.BytesToRead);
+        Assert.Equal(0, Count(h, MibCounter.TcpExtBeyondWindow));
+    }
+
+    [Fact]
+    public void Under_linux_rules_bytes_past_the_edge_the_buffer_cannot_hold_are_trimmed_as_by_default()
+    {
+        (Harness h, TcpConnection c) = Established(Small(dropBeyondWindow: true));
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(9000)); // more than the 8192-byte buffer
+        Assert.Equal(7300, c.BytesToRead);
+        h.Expect(TcpFlags.Ack, Our(0), Their(7300)); // at once, as for any segment trimmed at the edge
+        h.ExpectNothing();
+    }
+
+    [Fact]
+    public void By_default_with_nothing_unread_a_segment_ending_past_an_open_window_is_trimmed()
+    {
+        (Harness h, TcpConnection c) = Established(Small());
+        h.Send(TcpFlags.Ack, Their(0), Our(0), window: PeerWindow, payload: Bytes(8000));
+        Assert.Equal(7300, c.BytesToRead); // RFC 9293 §3.10.7.4
+        h.Expect(TcpFlags.Ack, Our(0), Their(7300));
+        h.ExpectNothing();
     }
 
     [Fact]

@@ -171,16 +171,9 @@ internal sealed partial class Receiver
     public bool StartsBeyondWindow(SeqNumber seq) => seq > RightEdge;
 
     /// <summary>
-    /// Linux 6.17's tcp_sequence (TcpConfig.DropBeyondWindow): <paramref name="length"/> octets from <paramref name="seq"/>
-    /// end past the window's right edge while in-order data waits to be read (SKB_DROP_REASON_TCP_INVALID_END_SEQUENCE;
-    /// with the queue empty Linux takes it, "to not freeze flows from buggy peers").
-    /// </summary>
-    public bool EndsBeyondWindowWithDataQueued(SeqNumber seq, int length) =>
-        BytesToRead > 0 && seq + length > RightEdge;
-
-    /// <summary>
     /// Trims a segment's text to what is new and inside the window: duplicates come off the front (remembered for a
-    /// D-SACK and acknowledged at once), what lies beyond the window off the back (with the FIN).
+    /// D-SACK and acknowledged at once), what lies beyond the window off the back (with the FIN), unless Linux's rule takes
+    /// it whole (TakenWholePastEdge).
     /// </summary>
     public void Trim(ref SeqNumber seq, ref ReadOnlySpan<byte> payload, ref bool fin)
     {
@@ -202,7 +195,7 @@ internal sealed partial class Receiver
             AckNow |= duplicatePayload > 0 || !payload.IsEmpty;
         }
         int room = RightEdge - seq;
-        if (payload.Length > room)
+        if (payload.Length > room && !TakenWholePastEdge(seq, payload.Length, room))
         {
             if (room <= 0 && !payload.IsEmpty)
             {
