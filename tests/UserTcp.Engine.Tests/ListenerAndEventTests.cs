@@ -125,6 +125,23 @@ public class ListenerTests
     }
 
     [Fact]
+    public void An_ack_for_a_closed_listeners_half_open_connection_is_answered_as_from_no_connection_with_window_0()
+    {
+        var h = new Harness();
+        TcpPassiveOpen listener = h.Engine.Listen(80);
+        Handshake(h, 50001, finalAck: false);
+        // Close() drops half-open connections at once (RemoveListener); this is the check behind it, for one still there.
+        typeof(TcpPassiveOpen).GetProperty(nameof(TcpPassiveOpen.IsClosed))!.SetValue(listener, true);
+        h.Send(TcpFlags.Ack, PeerIsn + 1, Isn + 1, window: 502, sourcePort: 50001);
+        Sent reset = h.Expect(TcpFlags.Rst, Isn + 1); // Linux's tcp_v4_send_reset: <SEQ=SEG.ACK><CTL=RST>, no ACK bit
+        Assert.Equal(0, reset.Window);
+        h.Poll();
+        h.ExpectNothing(); // no second RST (no active reset of the connection as well)
+        Assert.Equal(0, listener.PendingAccepts);
+        Assert.Equal(1, h.Engine.Counters.ResetsSent);
+    }
+
+    [Fact]
     public void A_second_listener_on_the_same_port_is_address_in_use()
     {
         var h = new Harness();

@@ -286,7 +286,10 @@ public sealed partial class TcpConnection
             }
             if (Listener is { IsClosed: true } && !IsFastOpenChild)
             {
-                ResetAndClose(TcpError.ConnectionAborted, TcpCause.ListenerClosed);
+                // Linux's tcp_v4_rcv drops a request whose listener stopped listening and finds no socket for the ACK:
+                // tcp_v4_send_reset answers from no connection, <SEQ=SEG.ACK><CTL=RST> with window 0 (RFC 9293 §3.10.7.1).
+                _engine.QueueResetFor(Id, seg);
+                EnterClosed(TcpError.ConnectionAborted, TcpCause.ListenerClosed);
                 return false;
             }
             // TCP_DEFER_ACCEPT: a bare ACK (no data, no FIN) does not complete the handshake until the SYN-ACK has timed
