@@ -34,7 +34,7 @@ public sealed partial class TcpConnection
             _sender.OnAck(now, seg.AcknowledgmentNumber, seg.Options, mayBeDuplicate: false);
             OnAcknowledged(now);
         }
-        _sender.OnFastOpenHandshakeDone(now);
+        _sender.OnFastOpenHandshakeDone(now, _options.Timestamps ? seg.Options.Timestamp?.EchoReply : null);
     }
 
     /// <summary>
@@ -46,6 +46,8 @@ public sealed partial class TcpConnection
         OpenPassive(now, syn, cause);
         InSynQueue = false; // the accept queue holds it from the start
         Set(ConnectionFlags.FastOpenChild, true);
+        // Linux's tcp_fastopen_create_child runs tcp_init_transfer now, with no RTT yet: BBR's first rate from a nominal 1 ms.
+        _sender.InitCongestionControl();
         if (!syn.Payload.IsEmpty)
         {
             _receiver.TakeSynData(syn.Payload);

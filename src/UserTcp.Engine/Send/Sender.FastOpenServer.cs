@@ -36,8 +36,11 @@ internal sealed partial class Sender
     /// tcp_fastopen_synack_timer enters the Loss state at the second (tcp_enter_loss), and this ACK is the first that
     /// lets anything but the SYN-ACK be resent.
     /// </summary>
-    public void OnFastOpenHandshakeDone(TimeSpan now)
+    public void OnFastOpenHandshakeDone(TimeSpan now, uint? echo)
     {
+        // tcp_rcv_state_process times the SYN-ACK (tcp_synack_rtt_meas, without an RTT yet) after tcp_ack ran on this
+        // ACK, so BBR met it without an SRTT and kept the rate from its SYN (bbr_set_pacing_rate takes the SRTT next ACK).
+        if (!Rto.HasSample) TakeRttSample(now, SndUna, echo);
         SynAckOutstanding = false;
         if (SndMax == SndUna) return;
         if (Timeouts >= 2) EnterTimeoutLoss(now, retriesBefore: 0);

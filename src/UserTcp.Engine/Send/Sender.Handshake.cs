@@ -47,7 +47,9 @@ internal sealed partial class Sender
         // A Fast Open connection's window was set when it was made (Linux's tcp_init_transfer in tcp_fastopen_create_child):
         // its SYN-ACK timeouts cut it by a loss instead, from the second (Sender.FastOpenServer.cs).
         if (HandshakeLossWindow && !SynAckOutstanding) _congestion.RestartAfterHandshakeLoss(Mss);
-        InitCongestionControl();
+        // A Fast Open connection's algorithm started at its SYN; its handshake's ACK starts nothing again
+        // (tcp_rcv_synrecv_state_fastopen): BBR takes the SRTT at a later ACK (bbr_set_pacing_rate).
+        if (!SynAckOutstanding) InitCongestionControl();
     }
 
     /// <summary>Linux's tcp_init_congestion_control after cwnd is set: the algorithm starts from the handshake's SRTT (BBR's pacing rate).</summary>

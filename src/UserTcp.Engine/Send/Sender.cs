@@ -215,7 +215,8 @@ internal sealed partial class Sender
         CountDelivered(simultaneousOpen ? 1 : 0, ecnEcho: false, inAck: false);
         CountDelivered(1, ecnEcho: false, inAck: !passiveOpen);
         DecideHandshakeLossWindow(seg);
-        TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
+        // A Fast Open child's SYN-ACK is timed after its handshake's ACK has been through tcp_ack (OnFastOpenHandshakeDone).
+        if (!SynAckOutstanding) TakeRttSample(now, SndUna, seg.Options.Timestamp?.EchoReply);
         Retries = 0;
         _timers.Cancel(TcpTimer.Retransmission);
         SndWnd = window;
