@@ -4,7 +4,8 @@ namespace UserTcp.Engine;
 
 /// <summary>
 /// Data past the window's right edge under Linux 6.17's rule (TcpConfig.DropBeyondWindow, tcp_sequence and
-/// tcp_data_queue): dropped whole while data waits to be read, taken whole when nothing does. docs/design.md "Zero window".
+/// tcp_data_queue): dropped whole while data waits to be read, taken whole when nothing does (docs/design.md
+/// "The engine", its Zero window item).
 /// </summary>
 internal sealed partial class Receiver
 {
