@@ -88,12 +88,7 @@ public sealed class LastAckNewSyn : LabScenario
         else
         {
             using UserTcpListener listener = s.Stack.Listen(Port);
-            var from = new IPEndPoint(LabSession.KernelAddress, ClientPort);
-            var to = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port);
-            KernelSocket first = s.Track(s.NewKernelSocket(from));
-            await first.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
-            UserTcpConnection accepted = await listener.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
-            var id = new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint);
+            (KernelSocket first, UserTcpConnection accepted, FourTuple id) = await KernelConnectsFromAsync(s, listener, ClientPort, Port).ConfigureAwait(false);
             s.Mark(LabSide.Kernel, $"connect() to port {Port} from port {ClientPort}", id);
             // shutdown(SHUT_WR), not close(): an orphaned FIN-WAIT-2 socket becomes a TIME-WAIT record at once (tcp_rcv_state_process),
             // which the cap refuses too, so UserTcp's FIN, if its ACK went first, would find no socket and draw a RST.
@@ -106,12 +101,12 @@ public sealed class LastAckNewSyn : LabScenario
             await s.KernelReachesAsync(id, KernelTcpState.Closed, StateTimeout).ConfigureAwait(false);
             s.Mark(LabSide.Kernel, "close()", id);
             first.Close();
-            KernelSocket second = s.Track(s.NewKernelSocket(from));
+            KernelSocket second = s.Track(s.NewKernelSocket(new IPEndPoint(LabSession.KernelAddress, ClientPort)));
             s.Mark(LabSide.Kernel, $"connect() again from port {ClientPort} (no TIME-WAIT)", id);
             Task<UserTcpConnection> acceptAgain = listener.AcceptAsync(s.Token).AsTask();
             try
             {
-                await second.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
+                await second.ConnectAsync(UserTcpEndPoint(Port), StateTimeout).ConfigureAwait(false);
                 s.Mark(LabSide.Kernel, "connect() succeeded", id);
                 UserTcpConnection again = await acceptAgain.WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
                 await s.Delay(TimeSpan.FromMilliseconds(300)).ConfigureAwait(false);

@@ -94,8 +94,8 @@ public sealed class TimeWaitPort : LabScenario
 
         // Part 2: the kernel is the client; it closes first, then connects again.
         using UserTcpListener target = s.Stack.Listen(Target), other = s.Stack.Listen(OtherTarget);
-        var to = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Target);
-        var toOther = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), OtherTarget);
+        var to = UserTcpEndPoint(Target);
+        var toOther = UserTcpEndPoint(OtherTarget);
         KernelSocket first = s.Track(s.NewKernelSocket(new IPEndPoint(LabSession.KernelAddress, ClientPort), reuseAddress: true));
         await first.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
         UserTcpConnection accepted = await target.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
@@ -136,7 +136,7 @@ public sealed class TimeWaitPort : LabScenario
     private static async Task UserTcpHoldsAsync(LabSession s)
     {
         // Part 1: UserTcp serves; it closes its connection first, stops listening and listens again on the same port.
-        var serverAt = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Plain);
+        var serverAt = UserTcpEndPoint(Plain);
         UserTcpListener listener = s.Stack.Listen(Plain);
         s.Mark(LabSide.UserTcp, $"Listen({Plain})");
         KernelSocket client = s.Track(s.NewKernelSocket());

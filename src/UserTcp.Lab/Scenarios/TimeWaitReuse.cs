@@ -37,12 +37,7 @@ public sealed class TimeWaitReuse : LabScenario
         if (s.Role == LabRole.UserTcpActive)
         {
             using UserTcpListener listener = s.Stack.Listen(Port);
-            var from = new IPEndPoint(LabSession.KernelAddress, ClientPort);
-            var to = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port);
-            KernelSocket first = s.Track(s.NewKernelSocket(from));
-            await first.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
-            UserTcpConnection accepted = await listener.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
-            var id = new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint);
+            (KernelSocket first, UserTcpConnection accepted, FourTuple id) = await KernelConnectsFromAsync(s, listener, ClientPort, Port).ConfigureAwait(false);
             PeerThread<StreamEnd> kernel = await KernelReadsToEndThenClosesAsync(s, first).ConfigureAwait(false);
             s.Mark(LabSide.UserTcp, "close()", id);
             await accepted.CloseAsync(s.Token).ConfigureAwait(false);
@@ -52,12 +47,12 @@ public sealed class TimeWaitReuse : LabScenario
             await s.UserTcpReachesAsync(id, TcpState.TimeWait, StateTimeout).ConfigureAwait(false);
             // The kernel's LAST-ACK ends with UserTcp's ACK, often between two samples of its table: give it a moment, no more.
             await s.Delay(TimeSpan.FromMilliseconds(300)).ConfigureAwait(false);
-            KernelSocket second = s.Track(s.NewKernelSocket(from));
+            KernelSocket second = s.Track(s.NewKernelSocket(new IPEndPoint(LabSession.KernelAddress, ClientPort)));
             s.Mark(LabSide.Kernel, $"connect() again from port {ClientPort}", id);
             Task<UserTcpConnection> acceptAgain = listener.AcceptAsync(s.Token).AsTask();
             try
             {
-                await second.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
+                await second.ConnectAsync(UserTcpEndPoint(Port), StateTimeout).ConfigureAwait(false);
                 s.Mark(LabSide.Kernel, "connect() succeeded", id);
             }
             catch (SocketException e)
