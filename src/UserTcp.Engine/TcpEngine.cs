@@ -132,19 +132,37 @@ public sealed partial class TcpEngine
     private TcpConnection Open(IpEndpoint remote, ushort localPort, TcpConfig? config, bool fastOpen)
     {
         FourTuple id = localPort != 0 ? new FourTuple(new IpEndpoint(Address, localPort), remote) : FreeEphemeral(remote);
-        if (_connections.ContainsKey(id) || _timeWaits.ContainsKey(id)) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
+        TimeWaitRecord? recycled = _timeWaits.GetValueOrDefault(id);
+        if (_connections.ContainsKey(id) || recycled is not null && !MayRecycle(recycled, config ?? Config))
+            throw new TcpException(TcpError.AddressInUse, $"{id} is already in use");
         if (!HasRoomForConnection(Now, id))
         {
             if (localPort == 0) TupleClaims?.Release(id); // the ephemeral port was claimed as it was chosen
             Counters.Count(MibCounter.UserTcpConnectsRefusedByLimit);
             throw new TcpException(TcpError.NoBufferSpace, $"connect to {remote}: the stack holds its maximum of {Config.MaxConnections} connections");
         }
+        SeqNumber? iss = null;
+        if (recycled is not null)
+        {
+            // Linux's tcp_twsk_unique: the new connection takes the TIME-WAIT over, numbered beyond the old one (SND.NXT + 65537).
+            iss = recycled.SuccessorIss;
+            recycled.End(Now, TcpCause.TimeWaitRecycled);
+            Counters.Count(MibCounter.TcpExtTWRecycled);
+        }
         if (localPort != 0 && TupleClaims?.TryClaim(id) == false) throw new TcpException(TcpError.AddressInUse, $"{id} is already in use on another shard");
-        TcpConnection connection = NewConnection(id, listener: null, config ?? Config);
+        TcpConnection connection = NewConnection(id, listener: null, config ?? Config, iss);
         if (fastOpen) connection.OpenActiveFastOpen();
         else connection.OpenActive();
         return connection;
     }
+
+    /// <summary>
+    /// Whether a connect() from a TIME-WAIT record's own 4-tuple may take the record over (only a connect() given its local
+    /// port reaches one: an ephemeral port is chosen free). Linux's tcp_twsk_unique does with no port search (so whatever
+    /// tcp_tw_reuse says) once the peer's timestamps were seen: PAWS then keeps the old connection's segments out of the new
+    /// one (RFC 7323 §5), whose sequence numbers start beyond the old ones. Without timestamps the record holds the 4-tuple.
+    /// </summary>
+    private static bool MayRecycle(TimeWaitRecord record, TcpConfig config) => config.Timestamps && record.TsRecent is not null;
 
     /// <summary>
     /// Feeds one arriving IPv4 packet. Malformed packets are counted and dropped, never thrown. With

@@ -253,7 +253,12 @@ public sealed partial class NetStack : IAsyncDisposable
     /// <exception cref="SocketException"><see cref="SocketError.AddressAlreadyInUse"/>: that local port towards that peer is taken.</exception>
     public UserTcpConnection Connect(IpEndpoint remote, UserTcpConnectionOptions? options = null)
     {
-        StackShard shard = _shards.Length == 1 ? _shards[0] : _shards[(int)((uint)Interlocked.Increment(ref _nextShard) % (uint)_shards.Length)];
+        // A connect() given its local port goes to the shard that holds that 4-tuple, if one does: a TIME-WAIT record there may be
+        // taken over (TcpEngine.MayRecycle), and a live connection refuses it there.
+        int? owner = options?.LocalPort is ushort port && _owners is not null ? _owners.OwnerOf(new FourTuple(new IpEndpoint(Address, port), remote)) : null;
+        StackShard shard = _shards.Length == 1 ? _shards[0]
+            : owner is int index ? _shards[index]
+            : _shards[(int)((uint)Interlocked.Increment(ref _nextShard) % (uint)_shards.Length)];
         return shard.Connect(remote, options, ConfigFor(options));
     }
 

@@ -97,6 +97,35 @@ public sealed class ShardTests
     }
 
     [Fact]
+    public async Task A_connect_given_its_port_goes_to_the_shard_whose_time_wait_record_holds_that_4_tuple_and_takes_it_over()
+    {
+        await using var net = new TwoQueues(_ => 0);
+        UserTcpListener listener = net.Peer.Listen(7);
+        UserTcpConnection onShard0 = net.Ours.Connect(new IpEndpoint(Peers, 7));
+        UserTcpConnection onShard1 = net.Ours.Connect(new IpEndpoint(Peers, 7));
+        Assert.Equal([0, 1], [onShard0.Shard.Index, onShard1.Shard.Index]);
+        net.Pump();
+        var accepted = new List<UserTcpConnection>();
+        while (listener.TryAccept(out UserTcpConnection? connection)) accepted.Add(connection);
+        UserTcpConnection theirs = accepted.Single(c => c.RemoteEndpoint == onShard1.LocalEndpoint);
+
+        // Shard 1's connection closes first and leaves a TIME-WAIT record there (timestamps on, as by default).
+        await onShard1.CloseAsync();
+        net.Pump();
+        await theirs.CloseAsync();
+        net.Pump();
+        Assert.Single(net.Ours.Shards[1].Engine.TimeWaits);
+
+        // Taking turns would give the next connect() to shard 0, which does not hold the 4-tuple (TcpEngine.MayRecycle).
+        UserTcpConnection again = net.Ours.Connect(new IpEndpoint(Peers, 7), new UserTcpConnectionOptions { LocalPort = onShard1.LocalEndpoint.Port });
+        Assert.Equal(1, again.Shard.Index);
+        net.Pump();
+        Assert.Equal(TcpState.Established, again.State);
+        Assert.Empty(net.Ours.Shards[1].Engine.TimeWaits);
+        Assert.Equal(1, net.Ours.Counters[MibCounter.TcpExtTWRecycled]);
+    }
+
+    [Fact]
     public async Task A_listener_accepts_from_every_shard_and_a_waiting_accept_is_served_by_whichever_gets_the_connection()
     {
         await using var net = new TwoQueues(ByPeerPortParity);

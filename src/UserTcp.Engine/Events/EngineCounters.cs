@@ -255,6 +255,8 @@ public enum MibCounter
     TcpExtBeyondWindow,
     /// <summary>SACK blocks discarded as invalid: beyond SND.NXT, empty, or not above SND.UNA, a dubious D-SACK among them (Linux's TCPSACKDiscard, tcp_sacktag_write_queue).</summary>
     TcpExtTCPSACKDiscard,
+    /// <summary>TIME-WAIT records taken over by a connect() from their own 4-tuple, the peer's timestamps seen (Linux's TWRecycled, tcp_twsk_unique).</summary>
+    TcpExtTWRecycled,
 }
 
 /// <summary>What the engine has seen and done, for the lab, logs, `usertcp ss --stats` and tests that count.</summary>

@@ -177,6 +177,8 @@ public enum TcpCause : byte
     /// silently (Linux's tcp_probe_timer for a SOCK_DEAD socket, tcp_orphan_retries).
     /// </summary>
     OrphanProbesBackedOff,
+    /// <summary>A connect() from the record's own 4-tuple took TIME-WAIT over, the peer's timestamps seen (Linux's tcp_twsk_unique).</summary>
+    TimeWaitRecycled,
 }
 
 /// <summary>What kind of thing caused a change: the application, an arriving segment or a timer.</summary>
@@ -203,6 +205,7 @@ public static class TcpCauseExtensions
         >= TcpCause.SynInListen and <= TcpCause.DataAfterClose => CauseOrigin.Segment,
         >= TcpCause.TimeWaitExpired and <= TcpCause.UserTimeoutExpired => CauseOrigin.Timer,
         TcpCause.RetransmissionTimeout or TcpCause.TailLossProbe or TcpCause.OrphanProbesBackedOff => CauseOrigin.Timer,
+        TcpCause.TimeWaitRecycled => CauseOrigin.Application,
         _ => CauseOrigin.Segment,
     };
 
@@ -282,6 +285,7 @@ public static class TcpCauseExtensions
         TcpCause.IcmpErrorBeforeAccept => "ICMP error for a passive open not yet accepted: closed (Linux's tcp_req_err, tcp_v4_err)",
         TcpCause.SynWithFinInListen => "SYN with FIN in LISTEN; dropped (Linux's tcp_rcv_state_process)",
         TcpCause.OrphanProbesBackedOff => "orphaned: zero-window probes backed off to the maximum RTO; given up (Linux's tcp_probe_timer)",
+        TcpCause.TimeWaitRecycled => "taken over by a connect() from the same 4-tuple, timestamps seen (Linux's tcp_twsk_unique)",
         TcpCause.LocalCongestion => "local congestion: the device's queue refused a segment, cwnd reduced once for the window (Linux's tcp_enter_cwr)",
         _ => cause.ToString(),
     };

@@ -268,13 +268,11 @@ public sealed class TimeWaitPort : LabScenario
         // Part 2: the client's next connections.
         v.Expect($"the client's next connect() to the same server, with no port given, gets another port from {holderName}",
             nextPort != 0 && port0 != 0 && nextPort != port0, $"first from port {port0}, then from port {nextPort}");
-        string same, another, bindWithout = "", recycledNote = "";
+        string same, another, bindWithout = "";
         if (userTcpHolds)
         {
             same = Result($"client: connect() from port {port0} to port {Target}");
             another = Result($"client: connect() from port {port0} to port {OtherTarget}");
-            v.Expect($"a connect() from the TIME-WAIT connection's port to the same server is refused while the record lasts (AddressAlreadyInUse; Linux takes such a TIME-WAIT over when timestamps were used — a difference written in docs/design.md)",
-                same == "EADDRINUSE", same);
         }
         else
         {
@@ -282,18 +280,20 @@ public sealed class TimeWaitPort : LabScenario
             same = Result($"client: bind({port0}) with SO_REUSEADDR, connect() to port {Target}");
             another = Result($"client: bind({port0}) with SO_REUSEADDR, connect() to port {OtherTarget}");
             v.Expect($"bind() of the TIME-WAIT connection's port without SO_REUSEADDR fails (EADDRINUSE)", bindWithout == "EADDRINUSE", bindWithout);
-            // A connect() from a bound port asks tcp_twsk_unique with no port search (twp NULL): with timestamps seen, the
-            // TIME-WAIT is taken over at once, whatever tcp_tw_reuse says, its sequence space continued (write_seq = tw_snd_nxt + 65537).
-            FourTuple recycled = r.Connections.FirstOrDefault(c => c.Local.Port == Target && c.Remote.Port == port0);
-            WirePacket? oldFin = FirstOf(r.From(recycled, LabSide.Kernel, IsFin));
-            WirePacket? newSyn = oldFin is null ? null : FirstOf(r.From(recycled, LabSide.Kernel, p => p.Segment.Flags == TcpFlags.Syn && p.At > oldFin.At));
-            int above = newSyn is not null ? newSyn.Segment.SequenceNumber - (oldFin!.Segment.SequenceNumber + 1) : int.MinValue;
-            long twRecycled = r.KernelCounter("TcpExtTWRecycled");
-            v.Expect($"with SO_REUSEADDR (which the first socket had too), bind() succeeds and connect() to the same server too: with timestamps, Linux takes the TIME-WAIT over (TcpExtTWRecycled), the new SYN's sequence number above the old connection's",
-                same == "ok" && twRecycled >= 1 && above > 0,
-                $"{same}; TcpExtTWRecycled {twRecycled}; the new SYN {(above == int.MinValue ? "not seen" : $"{above} above the old FIN")}");
-            if (twRecycled >= 1 && above > 0) recycledNote = $" (the kernel took the TIME-WAIT over, TcpExtTWRecycled, its new SYN {above} above the old FIN)";
         }
+        // A connect() from a given port asks Linux's tcp_twsk_unique with no port search (twp NULL): with the peer's timestamps
+        // seen, the TIME-WAIT is taken over at once, whatever tcp_tw_reuse says, its sequence space continued (SND.NXT + 65537).
+        // UserTcp does the same (TcpEngine.MayRecycle).
+        FourTuple recycled = r.Connections.FirstOrDefault(c => userTcpHolds ? c.Local.Port == port0 && c.Remote.Port == Target : c.Local.Port == Target && c.Remote.Port == port0);
+        WirePacket? oldFin = FirstOf(r.From(recycled, holder, IsFin));
+        WirePacket? newSyn = oldFin is null ? null : FirstOf(r.From(recycled, holder, p => p.Segment.Flags == TcpFlags.Syn && p.At > oldFin.At));
+        int above = newSyn is not null ? newSyn.Segment.SequenceNumber - (oldFin!.Segment.SequenceNumber + 1) : int.MinValue;
+        long twRecycled = userTcpHolds ? r.UserTcpCounter("TcpExtTWRecycled") : r.KernelCounter("TcpExtTWRecycled");
+        v.Expect((userTcpHolds ? "a connect() from that port to the same server succeeds" : "with SO_REUSEADDR (which the first socket had too), bind() succeeds and connect() to the same server too")
+            + $": with timestamps, {holderName} takes the TIME-WAIT over (TcpExtTWRecycled), the new SYN's sequence number above the old connection's",
+            same == "ok" && twRecycled >= 1 && above > 0,
+            $"{same}; TcpExtTWRecycled {twRecycled}; the new SYN {(above == int.MinValue ? "not seen" : $"{above} above the old FIN")}");
+        string recycledNote = twRecycled >= 1 && above > 0 ? $" ({holderName} took the TIME-WAIT over, TcpExtTWRecycled, its new SYN {above} above the old FIN)" : "";
         v.Expect($"the same port connects to another server port at once: TIME-WAIT holds the 4-tuple, not the port", another == "ok", another);
 
         string observed = $"{Capitalized(holderName)} closed its connections first and held them in TIME-WAIT"
@@ -308,8 +308,8 @@ public sealed class TimeWaitPort : LabScenario
             + "and the same port reaches any other peer or port at once. Even that 4-tuple is not refused to a client that binds its port "
             + "with SO_REUSEADDR: with timestamps (on by default) Linux takes the TIME-WAIT over and continues its sequence space, PAWS "
             + "keeping the old connection's segments out. And on Linux TIME-WAIT lasts 60 s (TCP_TIMEWAIT_LEN), not two minutes. UserTcp "
-            + "has no bind(): its listener is refused only by another listener, and a connect() only by a live connection or a TIME-WAIT "
-            + "record of the same 4-tuple, which it does not take over.";
+            + "has no bind(): its listener is refused only by another listener, and a connect() from a given port only by a live "
+            + "connection of that 4-tuple, or a TIME-WAIT record of it when timestamps were not in use.";
         return v.Build(this, r, observed, SeedAgreement.Partly, why, Schedule(r, First(r), LabSide.Kernel), Schedule(r, First(r), LabSide.UserTcp));
     }
 }

@@ -31,6 +31,9 @@ internal sealed class FourTupleOwners
     public int? OwnerOf(ReadOnlySpan<byte> packet) =>
         TryReadFourTuple(packet, out FourTuple id) && _owners.TryGetValue(id, out int owner) ? owner : null;
 
+    /// <summary>The shard that owns <paramref name="id"/> (a connection's or a TIME-WAIT record's), or null.</summary>
+    public int? OwnerOf(FourTuple id) => _owners.TryGetValue(id, out int owner) ? owner : null;
+
     /// <summary>
     /// Our 4-tuple of <paramref name="packet"/>, read from fixed offsets without validating more than the lengths: the
     /// engine validates whatever it is given. An ICMP error (RFC 792: unreachable, time exceeded, parameter problem)
