@@ -14,17 +14,9 @@ public class TimeWaitRecycleTests
 {
     private static readonly IpEndpoint Peer = new(Harness.PeerAddress, Harness.PeerPort);
 
-    /// <summary>Our side closed first and is in TIME-WAIT, as a compact record (its ACK of the peer's FIN is out).</summary>
     private static Harness TimeWait(bool timestamps, TcpConfig? config = null)
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), config, timestamps: timestamps);
-        h.AdvanceTo(Ms(200));
-        c.Close();
-        h.Poll();
-        h.Expect(TcpFlags.Fin | TcpFlags.Ack, Our(0), Their(0));
-        h.AdvanceTo(Ms(300));
-        h.Send(TcpFlags.Fin | TcpFlags.Ack, Their(0), Our(1), window: PeerWindow, options: timestamps ? Options(h, 200) : default);
-        h.Expect(TcpFlags.Ack, Our(1), Their(1));
+        Harness h = TimestampTests.TimeWait(timestamps, config).H;
         Assert.Single(h.Engine.TimeWaits);
         return h;
     }

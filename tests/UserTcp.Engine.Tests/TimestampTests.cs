@@ -200,10 +200,10 @@ public class TimestampTests
 
     // ───────────── RFC 6191: a new SYN to a connection in TIME-WAIT ─────────────
 
-    /// <summary>Our side closed first and is in TIME-WAIT; the listener is still there.</summary>
-    private static (Harness H, TcpConnection C) TimeWait(bool timestamps)
+    /// <summary>Our side closed first and is in TIME-WAIT (a compact record: its ACK of the peer's FIN is out); the listener is still there.</summary>
+    internal static (Harness H, TcpConnection C) TimeWait(bool timestamps, TcpConfig? config = null)
     {
-        (Harness h, TcpConnection c) = Established(Ms(100), timestamps: timestamps);
+        (Harness h, TcpConnection c) = Established(Ms(100), config, timestamps: timestamps);
         h.AdvanceTo(Ms(200));
         c.Close();
         h.Poll();
