@@ -159,7 +159,11 @@ public sealed record UserTcpConnectionOptions
     /// </summary>
     public bool FastOpenConnect { get; init; }
 
-    /// <summary>Binds an active open to this local port (bind() before connect()); null picks an ephemeral port. Ignored by listeners.</summary>
+    /// <summary>
+    /// Binds an active open to this local port (bind() before connect()); null picks an ephemeral port. A TIME-WAIT of the
+    /// same 4-tuple is taken over when the peer's timestamps were seen, as Linux does; otherwise it, or a live connection of
+    /// that 4-tuple, refuses the connect (AddressAlreadyInUse). Ignored by listeners.
+    /// </summary>
     public ushort? LocalPort { get; init; }
 
     /// <summary>
