@@ -287,7 +287,7 @@ internal sealed partial class Sender
         // Without SACK each duplicate ACK was a segment delivered (RFC 5681 §3.2); the ACKs that follow count only what
         // the duplicates did not, at least the hole's segment, whether one ACK covers them or several (Linux's
         // tcp_remove_reno_sacks, in tcp_clean_rtx_queue, before tcp_fastretrans_alert may reset the count).
-        int renoDelivered = Sack ? 0 : TakeDuplicateDeliveries(newAck, acked, duplicate, acked);
+        int renoDelivered = Sack ? 0 : TakeDuplicateDeliveries(newAck, acked, duplicate);
         int renoSegments = Sack ? 0 : RenoDeliveredSegments(newAck, ackedSegments, dupAckSegmentsBefore);
         EndCwrIfDone(); // Linux checks the CWR state's end before it looks for loss (tcp_fastretrans_alert)
         DetectAndRecover(now, newAck, acked, duplicate, echo);
@@ -386,10 +386,10 @@ internal sealed partial class Sender
     /// Without SACK: what a cumulative ACK delivered, less the segments duplicate ACKs already reported (at least the
     /// hole's segment), and the duplicates' count updated (Linux's tcp_add_reno_sack, tcp_remove_reno_sacks).
     /// </summary>
-    private int TakeDuplicateDeliveries(bool newAck, int acked, bool duplicate, int delivered)
+    private int TakeDuplicateDeliveries(bool newAck, int acked, bool duplicate)
     {
         if (duplicate) _dupAckDelivered = Math.Min(_dupAckDelivered + 1, Math.Max(0, Segments(FlightSize) - 1));
-        if (!newAck || _dupAckDelivered == 0) return delivered;
+        if (!newAck || _dupAckDelivered == 0) return acked;
         int counted = _dupAckDelivered;
         int ackedSegments = Segments(acked);
         _dupAckDelivered = ackedSegments - 1 >= counted ? 0 : counted - (ackedSegments - 1);

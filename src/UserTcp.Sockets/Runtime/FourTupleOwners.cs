@@ -28,8 +28,7 @@ internal sealed class FourTupleOwners
     /// error the 4-tuple of the segment of ours it quotes. Null when no shard owns it (a new SYN, an echo request, a
     /// packet that does not parse: whoever read it handles it).
     /// </summary>
-    public int? OwnerOf(ReadOnlySpan<byte> packet) =>
-        TryReadFourTuple(packet, out FourTuple id) && _owners.TryGetValue(id, out int owner) ? owner : null;
+    public int? OwnerOf(ReadOnlySpan<byte> packet) => TryReadFourTuple(packet, out FourTuple id) ? OwnerOf(id) : null;
 
     /// <summary>The shard that owns <paramref name="id"/> (a connection's or a TIME-WAIT record's), or null.</summary>
     public int? OwnerOf(FourTuple id) => _owners.TryGetValue(id, out int owner) ? owner : null;
