@@ -58,6 +58,10 @@ public sealed class LabSession
     public static IPAddress KernelAddress => LiveDefaults.KernelAddress.Address;
     /// <summary>UserTcp's address (10.77.0.2).</summary>
     public static Ipv4Address UserTcpAddress => LiveDefaults.StackAddress;
+    /// <summary>UserTcp's address and <paramref name="port"/>, as a kernel socket connects to it.</summary>
+    public static IPEndPoint UserTcpEndPoint(ushort port) => new(IPAddress.Parse(UserTcpAddress.ToString()), port);
+    /// <summary>The kernel's address and <paramref name="port"/>, as UserTcp connects to it.</summary>
+    public static IpEndpoint KernelEndpoint(ushort port) => new(LiveDefaults.KernelHost, port);
 
     internal IReadOnlyList<LabMark> Marks
     {
@@ -114,7 +118,7 @@ public sealed class LabSession
             KernelSocket client = Track(NewKernelSocket());
             kernelOptions?.Invoke(client);
             TimeSpan called = Now; // connect() is marked when it was called, before its SYN, not once the handshake is done
-            Task connecting = client.ConnectAsync(new IPEndPoint(IPAddress.Parse(UserTcpAddress.ToString()), port), timeout);
+            Task connecting = client.ConnectAsync(UserTcpEndPoint(port), timeout);
             UserTcpConnection accepted = await listener.AcceptAsync(Token).AsTask().WaitAsync(timeout, Token).ConfigureAwait(false);
             await connecting.WaitAsync(Token).ConfigureAwait(false);
             Mark(LabSide.Kernel, $"connect() to port {port}", new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint), called);
@@ -128,7 +132,7 @@ public sealed class LabSession
         // pool of a busy machine 140–310 ms passed between the two, and the handshake's RTT sample took them in (so did
         // UserTcp's RTO, three times that sample: RFC 6298 §2.2), where the kernel stamps a SYN as it transmits it.
         PeerThread<UserTcpConnection> opening = await PeerThread.StartAsync("lab UserTcp connect",
-            () => Stack.Connect(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), port), options), Token).ConfigureAwait(false);
+            () => Stack.Connect(KernelEndpoint(port), options), Token).ConfigureAwait(false);
         UserTcpConnection connection = await opening.Completion.WaitAsync(timeout, Token).ConfigureAwait(false);
         if (!connection.FastOpenAwaitsData) await connection.WaitConnectedAsync(Token).WaitAsync(timeout, Token).ConfigureAwait(false); // as ConnectAsync
         KernelSocket kernel = Track(await accepting.WaitAsync(Token).ConfigureAwait(false));

@@ -67,7 +67,7 @@ public sealed class FastOpen : LabScenario
     private static async Task KernelClientAsync(LabSession s)
     {
         using UserTcpListener listener = s.Stack.Listen(Port);
-        var server = new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port);
+        var server = LabSession.UserTcpEndPoint(Port);
         for (int n = 1; n <= Connections; n++)
         {
             KernelSocket client = s.Track(s.NewKernelSocket());
@@ -124,7 +124,7 @@ public sealed class FastOpen : LabScenario
     {
         using KernelSocket listener = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, Port));
         listener.FastOpen(16);
-        var server = new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port);
+        var server = LabSession.KernelEndpoint(Port);
         var options = new UserTcpConnectionOptions { FastOpenConnect = true };
         for (int n = 1; n <= Connections; n++)
         {

@@ -73,7 +73,7 @@ public sealed class LastAckNewSyn : LabScenario
             Task<KernelSocket> acceptAgain = server.AcceptAsync(StateTimeout);
             try
             {
-                UserTcpConnection second = await s.Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port), s.Token)
+                UserTcpConnection second = await s.Stack.ConnectAsync(LabSession.KernelEndpoint(Port), s.Token)
                     .WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
                 s.Track(await acceptAgain.ConfigureAwait(false));
                 s.Mark(LabSide.UserTcp, $"connect() succeeded from port {second.LocalEndpoint.Port}", c.Id);
@@ -106,7 +106,7 @@ public sealed class LastAckNewSyn : LabScenario
             Task<UserTcpConnection> acceptAgain = listener.AcceptAsync(s.Token).AsTask();
             try
             {
-                await second.ConnectAsync(UserTcpEndPoint(Port), StateTimeout).ConfigureAwait(false);
+                await second.ConnectAsync(LabSession.UserTcpEndPoint(Port), StateTimeout).ConfigureAwait(false);
                 s.Mark(LabSide.Kernel, "connect() succeeded", id);
                 UserTcpConnection again = await acceptAgain.WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
                 await s.Delay(TimeSpan.FromMilliseconds(300)).ConfigureAwait(false);

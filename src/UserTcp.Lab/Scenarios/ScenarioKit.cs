@@ -163,13 +163,10 @@ public static class ScenarioKit
     public static async Task<LabConnection> KernelConnectsFromAsync(LabSession s, UserTcp.Sockets.UserTcpListener listener, ushort fromPort, ushort toPort)
     {
         KernelSocket kernel = s.Track(s.NewKernelSocket(new System.Net.IPEndPoint(LabSession.KernelAddress, fromPort)));
-        await kernel.ConnectAsync(UserTcpEndPoint(toPort), StateTimeout).ConfigureAwait(false);
+        await kernel.ConnectAsync(LabSession.UserTcpEndPoint(toPort), StateTimeout).ConfigureAwait(false);
         UserTcp.Sockets.UserTcpConnection accepted = await listener.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
         return new LabConnection(kernel, accepted, new FourTuple(accepted.LocalEndpoint, accepted.RemoteEndpoint));
     }
-
-    /// <summary>UserTcp's address and <paramref name="port"/>, as a kernel socket connects to it.</summary>
-    public static System.Net.IPEndPoint UserTcpEndPoint(ushort port) => new(System.Net.IPAddress.Parse(LabSession.UserTcpAddress.ToString()), port);
 
     /// <summary>
     /// A one-way transfer that ends with everything acknowledged and the connection open: the sender (UserTcp in the

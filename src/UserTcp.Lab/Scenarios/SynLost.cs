@@ -35,9 +35,9 @@ public sealed class SynLost : LabScenario
         using KernelSocket server = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, ToKernel));
         KernelSocket client = s.Track(s.NewKernelSocket());
         s.Mark(LabSide.Kernel, "connect()");
-        Task kernel = Attempt(s, LabSide.Kernel, () => client.ConnectAsync(new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), ToUserTcp), TimeSpan.FromMinutes(4)));
+        Task kernel = Attempt(s, LabSide.Kernel, () => client.ConnectAsync(LabSession.UserTcpEndPoint(ToUserTcp), TimeSpan.FromMinutes(4)));
         s.Mark(LabSide.UserTcp, "connect()");
-        Task userTcp = Attempt(s, LabSide.UserTcp, () => s.Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), ToKernel), s.Token));
+        Task userTcp = Attempt(s, LabSide.UserTcp, () => s.Stack.ConnectAsync(LabSession.KernelEndpoint(ToKernel), s.Token));
         await Task.WhenAll(kernel, userTcp).ConfigureAwait(false);
     }
 

@@ -39,7 +39,7 @@ public sealed class SynReceived : LabScenario
             using var listener = s.Stack.Listen(Port);
             KernelSocket client = s.Track(s.NewKernelSocket());
             s.Mark(LabSide.Kernel, "connect()");
-            await client.ConnectAsync(new IPEndPoint(IPAddress.Parse(LabSession.UserTcpAddress.ToString()), Port), StateTimeout).ConfigureAwait(false);
+            await client.ConnectAsync(LabSession.UserTcpEndPoint(Port), StateTimeout).ConfigureAwait(false);
             FourTuple? id = s.Engine.WaitForConnection(Port, StateTimeout);
             if (id is FourTuple c) await s.UserTcpReachesAsync(c, TcpState.Closed, TimeSpan.FromSeconds(s.Full ? 120 : 15)).ConfigureAwait(false);
         }
@@ -47,7 +47,7 @@ public sealed class SynReceived : LabScenario
         {
             using KernelSocket server = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, Port));
             s.Mark(LabSide.UserTcp, "connect()");
-            var connection = await s.Stack.ConnectAsync(new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port), s.Token).ConfigureAwait(false);
+            var connection = await s.Stack.ConnectAsync(LabSession.KernelEndpoint(Port), s.Token).ConfigureAwait(false);
             var id = new FourTuple(connection.LocalEndpoint, connection.RemoteEndpoint);
             s.Mark(LabSide.UserTcp, "connect() returned: ESTABLISHED", id);
             await s.KernelReachesAsync(id, null, TimeSpan.FromSeconds(s.Full ? 120 : 15)).ConfigureAwait(false);

@@ -22,7 +22,6 @@ public sealed class TimeWaitPort : LabScenario
     internal const ushort Plain = 5016, Reusing = 5017, Target = 5018, OtherTarget = 5019;
     /// <summary>The client's port in part 2, bound with SO_REUSEADDR (a bind() of it later needs the option on both sockets).</summary>
     internal const ushort ClientPort = 40220;
-    private static readonly Ipv4Address KernelV4 = new(10, 77, 0, 1);
 
     public override string Name => "time-wait-port";
 
@@ -59,7 +58,7 @@ public sealed class TimeWaitPort : LabScenario
             using KernelSocket listener = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, port), reuseAddress: reuse);
             s.Mark(LabSide.Kernel, $"listen() on port {port} {With(reuse)}");
             Task<KernelSocket> accepting = listener.AcceptAsync(StateTimeout);
-            UserTcpConnection client = await s.Stack.ConnectAsync(new IpEndpoint(KernelV4, port), s.Token).WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
+            UserTcpConnection client = await s.Stack.ConnectAsync(LabSession.KernelEndpoint(port), s.Token).WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
             KernelSocket served = s.Track(await accepting.ConfigureAwait(false));
             var id = new FourTuple(client.LocalEndpoint, client.RemoteEndpoint);
             await CloseInTurnAsync(s, new LabConnection(served, client, id)).ConfigureAwait(false);
@@ -86,7 +85,7 @@ public sealed class TimeWaitPort : LabScenario
         if (restarted is not null)
         {
             Task<KernelSocket> accepting = restarted.AcceptAsync(StateTimeout);
-            UserTcpConnection again = await s.Stack.ConnectAsync(new IpEndpoint(KernelV4, restartedPort), s.Token).WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
+            UserTcpConnection again = await s.Stack.ConnectAsync(LabSession.KernelEndpoint(restartedPort), s.Token).WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
             s.Track(await accepting.ConfigureAwait(false));
             s.Mark(LabSide.Kernel, $"restart: accept() on port {restartedPort}: a new connection", new FourTuple(again.LocalEndpoint, again.RemoteEndpoint));
             again.Abort();
@@ -94,8 +93,8 @@ public sealed class TimeWaitPort : LabScenario
 
         // Part 2: the kernel is the client; it closes first, then connects again.
         using UserTcpListener target = s.Stack.Listen(Target), other = s.Stack.Listen(OtherTarget);
-        var to = UserTcpEndPoint(Target);
-        var toOther = UserTcpEndPoint(OtherTarget);
+        var to = LabSession.UserTcpEndPoint(Target);
+        var toOther = LabSession.UserTcpEndPoint(OtherTarget);
         KernelSocket first = s.Track(s.NewKernelSocket(new IPEndPoint(LabSession.KernelAddress, ClientPort), reuseAddress: true));
         await first.ConnectAsync(to, StateTimeout).ConfigureAwait(false);
         UserTcpConnection accepted = await target.AcceptAsync(s.Token).AsTask().WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
@@ -136,7 +135,7 @@ public sealed class TimeWaitPort : LabScenario
     private static async Task UserTcpHoldsAsync(LabSession s)
     {
         // Part 1: UserTcp serves; it closes its connection first, stops listening and listens again on the same port.
-        var serverAt = UserTcpEndPoint(Plain);
+        var serverAt = LabSession.UserTcpEndPoint(Plain);
         UserTcpListener listener = s.Stack.Listen(Plain);
         s.Mark(LabSide.UserTcp, $"Listen({Plain})");
         KernelSocket client = s.Track(s.NewKernelSocket());
@@ -166,7 +165,7 @@ public sealed class TimeWaitPort : LabScenario
         using KernelSocket target = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, Target));
         using KernelSocket other = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, OtherTarget));
         Task<KernelSocket> accepting = target.AcceptAsync(StateTimeout);
-        UserTcpConnection first = await s.Stack.ConnectAsync(new IpEndpoint(KernelV4, Target), new UserTcpConnectionOptions { LocalPort = ClientPort }, s.Token)
+        UserTcpConnection first = await s.Stack.ConnectAsync(LabSession.KernelEndpoint(Target), new UserTcpConnectionOptions { LocalPort = ClientPort }, s.Token)
             .WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
         KernelSocket peer = s.Track(await accepting.ConfigureAwait(false));
         var firstId = new FourTuple(first.LocalEndpoint, first.RemoteEndpoint);
@@ -176,7 +175,7 @@ public sealed class TimeWaitPort : LabScenario
         await s.UserTcpReachesAsync(firstId, TcpState.TimeWait, StateTimeout).ConfigureAwait(false);
 
         accepting = target.AcceptAsync(StateTimeout);
-        UserTcpConnection next2 = await s.Stack.ConnectAsync(new IpEndpoint(KernelV4, Target), s.Token).WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
+        UserTcpConnection next2 = await s.Stack.ConnectAsync(LabSession.KernelEndpoint(Target), s.Token).WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
         s.Track(await accepting.ConfigureAwait(false));
         s.Mark(LabSide.UserTcp, $"client: connect() to port {Target} again, no local port given: from port {next2.LocalEndpoint.Port}");
         await UserTcpClientTryAsync(s, $"client: connect() from port {port0} to port {Target}", port0, Target, target).ConfigureAwait(false);
@@ -190,7 +189,7 @@ public sealed class TimeWaitPort : LabScenario
         try
         {
             Task<KernelSocket> accepting = listener.AcceptAsync(StateTimeout);
-            await s.Stack.ConnectAsync(new IpEndpoint(KernelV4, port), new UserTcpConnectionOptions { LocalPort = localPort }, s.Token)
+            await s.Stack.ConnectAsync(LabSession.KernelEndpoint(port), new UserTcpConnectionOptions { LocalPort = localPort }, s.Token)
                 .WaitAsync(StateTimeout, s.Token).ConfigureAwait(false);
             s.Track(await accepting.ConfigureAwait(false));
             result = "ok";

@@ -52,7 +52,7 @@ public sealed class TimeWaitReuse : LabScenario
             Task<UserTcpConnection> acceptAgain = listener.AcceptAsync(s.Token).AsTask();
             try
             {
-                await second.ConnectAsync(UserTcpEndPoint(Port), StateTimeout).ConfigureAwait(false);
+                await second.ConnectAsync(LabSession.UserTcpEndPoint(Port), StateTimeout).ConfigureAwait(false);
                 s.Mark(LabSide.Kernel, "connect() succeeded", id);
             }
             catch (SocketException e)
@@ -73,7 +73,7 @@ public sealed class TimeWaitReuse : LabScenario
         else
         {
             using KernelSocket server = s.KernelListener(new IPEndPoint(LabSession.KernelAddress, Port));
-            var to = new IpEndpoint(new Ipv4Address(10, 77, 0, 1), Port);
+            var to = LabSession.KernelEndpoint(Port);
             UserTcpConnection first = await s.Stack.ConnectAsync(to, s.Token).ConfigureAwait(false);
             KernelSocket accepted = s.Track(await server.AcceptAsync(StateTimeout).ConfigureAwait(false));
             var id = new FourTuple(first.LocalEndpoint, first.RemoteEndpoint);
